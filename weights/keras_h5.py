@@ -1,0 +1,83 @@
+"""VGG19 weights in the Keras "notop" HDF5 layout (SPEC.md): read with checks, write atomically.
+
+Layout: group /L per conv layer L, datasets `L_W_1:0` (3,3,in,out) and `L_b_1:0` (out,). Keras 2
+files that name them `kernel:0` / `bias:0` (optionally one group deeper) are read too.
+In memory nst holds {L: (W O×I×3×3 float32, b O float32)}.
+"""
+import hashlib
+
+import h5py
+import numpy as np
+
+from nst.assets import atomic_path
+from nst.vgg import CONV_NAMES
+
+FORMAT_VERSION = 1
+
+
+class WeightsError(ValueError):
+    """The weights file is missing, unreadable or not a VGG19 in the Keras layout."""
+
+
+def arrays_sha256(params) -> str:
+    # sha256 over every layer's W then b, in layer order, as float32 little-endian bytes
+    h = hashlib.sha256()
+    for name in CONV_NAMES:
+        for a in params[name]:
+            h.update(np.ascontiguousarray(a, dtype="<f4").tobytes())
+    return h.hexdigest()
+
+
+def write(path, params, **attrs):
+    # {L: (W O×I×3×3, b)} -> Keras-layout HDF5 at path (atomic), attrs + format version + sha256
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as f:
+            for name in CONV_NAMES:
+                w, b = params[name]
+                g = f.create_group(name)
+                g.create_dataset(f"{name}_W_1:0", data=np.asarray(w, np.float32).transpose(2, 3, 1, 0))
+                g.create_dataset(f"{name}_b_1:0", data=np.asarray(b, np.float32))
+            f.attrs.update(attrs)
+            f.attrs["nst_format_version"] = FORMAT_VERSION
+            f.attrs["nst_sha256"] = arrays_sha256(params)
+
+
+def _datasets(group):
+    # {basename: dataset} for every dataset under group (Keras 2 files nest one group deeper)
+    found = {}
+    group.visititems(lambda key, obj: found.update({key.rsplit("/", 1)[-1]: obj})
+                     if isinstance(obj, h5py.Dataset) else None)
+    return found
+
+
+def read(path):
+    # Keras-layout HDF5 -> ({L: (W O×I×3×3 float32, b O float32)}, attrs); raises WeightsError
+    try:
+        f = h5py.File(path, "r")
+    except FileNotFoundError:
+        raise WeightsError(f"weights file {path} does not exist") from None
+    except OSError as e:
+        raise WeightsError(f"weights file {path} is not an HDF5 file ({e.__class__.__name__})") from None
+    with f:
+        params, prev_out = {}, 3
+        for name in CONV_NAMES:
+            if name not in f:
+                raise WeightsError(f"{path}: layer {name} is missing (not a VGG19 in the Keras layout)")
+            ds = _datasets(f[name])
+            w = ds.get(f"{name}_W_1:0", ds.get("kernel:0"))
+            b = ds.get(f"{name}_b_1:0", ds.get("bias:0"))
+            if w is None or b is None:
+                raise WeightsError(f"{path}: layer {name} lacks its kernel or bias dataset")
+            if w.ndim != 4 or w.shape[:3] != (3, 3, prev_out) or b.shape != (w.shape[3],):
+                raise WeightsError(f"{path}: layer {name} has kernel {w.shape} and bias {b.shape}, "
+                                   f"expected (3, 3, {prev_out}, O) and (O,)")
+            params[name] = (np.ascontiguousarray(np.asarray(w, np.float32).transpose(3, 2, 0, 1)),
+                            np.asarray(b, np.float32))
+            prev_out = w.shape[3]
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+    if "nst_sha256" in attrs and arrays_sha256(params) != attrs["nst_sha256"]:
+        raise WeightsError(f"{path}: weights do not match their recorded sha256 (file corrupted?)")
+    for name, (w, b) in params.items():
+        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+            raise WeightsError(f"{path}: layer {name} holds NaN or inf")
+    return params, attrs
