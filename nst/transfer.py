@@ -21,14 +21,14 @@ def as_image(x, what):
     return img
 
 
-def initial_image(init, content, seed):
-    # "content" | "random" | "style" (resized to the content's size) | path or array -> H×W×3
-    h, w = content.shape[:2]
+def initial_image(init, content, style, seed):
+    # "content" | "random" | "style" | a path or array (resized to the content's size) -> H×W×3
     if isinstance(init, str) and init == "content":
         return content.copy()
     if isinstance(init, str) and init == "random":
         return np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
-    return resize(as_image(init, "init"), h, w)
+    image = style if isinstance(init, str) and init == "style" else as_image(init, "init")
+    return resize(image, *content.shape[:2])
 
 
 def stylize(content, style, *, size=512, iterations=300, optimizer="lbfgs", lr=None, history=20,
@@ -49,7 +49,7 @@ def stylize(content, style, *, size=512, iterations=300, optimizer="lbfgs", lr=N
     style_side = int(round(max(content.shape[:2]) * style_scale))
     check_size(style_side)
     style = resize_longest(style, style_side)
-    x0 = initial_image(init, content, seed)
+    x0 = initial_image(init, content, style, seed)
     if iterations < 0:
         raise ValueError(f"iterations must be ≥ 0, got {iterations}")
     objective = Objective(content, style, content_weight=content_weight, style_weight=style_weight,

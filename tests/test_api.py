@@ -1,0 +1,100 @@
+"""The public API on the tiny random-weight VGG19: shapes, dtypes, names, errors."""
+import numpy as np
+import pytest
+
+import nst
+from tests.conftest import random_image
+
+W = dict(content_weight=1.0, style_weight=1e3, tv_weight=1e-3)
+
+
+def test_loss_and_grad_contract(rng, tiny_weights_h5):
+    c, s, x = random_image(rng, 33, 40), random_image(rng, 27, 31), random_image(rng, 33, 40)
+    r = nst.loss_and_grad(c, s, x, weights=str(tiny_weights_h5), **W)
+    assert isinstance(r.total, float) and set(r.terms) == {"content", "style", "tv"}
+    assert r.grad.shape == (33, 40, 3) and r.grad.dtype == np.float32
+    assert r.total == pytest.approx(r.terms["content"] + 1e3 * r.terms["style"] + 1e-3 * r.terms["tv"],
+                                    rel=1e-5)
+
+
+def test_uint8_and_aliases_agree(rng, tiny_weights):
+    c = rng.integers(0, 256, (20, 18, 3), dtype=np.uint8)
+    s = rng.integers(0, 256, (25, 21, 3), dtype=np.uint8)
+    x = random_image(rng, 20, 18)
+    a = nst.loss_and_grad(c, s, x, weights=tiny_weights, content_layers=("conv4_2",),
+                          style_layers=("relu1_1", "conv3_1"), **W)
+    b = nst.loss_and_grad(c.astype(np.float32), s, x, weights=tiny_weights,
+                          content_layers=("block4_conv2",),
+                          style_layers=("block1_conv1", "block3_conv1"), **W)
+    assert a.total == b.total
+    np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_content_image_has_zero_content_loss(rng, tiny_weights):
+    c, s = random_image(rng, 20, 20), random_image(rng, 20, 20)
+    r = nst.loss_and_grad(c, s, c, weights=tiny_weights, **W)
+    assert r.terms["content"] == 0.0
+
+
+def test_style_layer_weights(rng, tiny_weights):
+    c, s, x = (random_image(rng, 18, 18) for _ in range(3))
+    layers = ("block1_conv1", "block2_conv1")
+    base = nst.loss_and_grad(c, s, x, weights=tiny_weights, style_layers=layers, **W)
+    only_first = nst.loss_and_grad(c, s, x, weights=tiny_weights, style_layers=layers,
+                                   style_layer_weights=(1.0, 0.0), **W)
+    assert only_first.terms["style"] == pytest.approx(base.style_layers["block1_conv1"], rel=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    (dict(content_layers=("conv9_9",)), "unknown layer 'conv9_9'"),
+    (dict(style_layer_weights=(1.0,)), "1 style layer weights for 5 style layers"),
+    (dict(backend="tpu"), "unknown backend"),
+])
+def test_bad_arguments(rng, tiny_weights, kwargs, msg):
+    c = random_image(rng, 18, 18)
+    with pytest.raises(ValueError, match=msg):
+        nst.loss_and_grad(c, c, c, weights=tiny_weights, **{**W, **kwargs})
+
+
+def test_bad_images(rng, tiny_weights):
+    c = random_image(rng, 18, 18)
+    with pytest.raises(ValueError, match="same shape"):
+        nst.loss_and_grad(c, c, random_image(rng, 18, 19), weights=tiny_weights, **W)
+    bad = c.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="image image holds NaN"):
+        nst.loss_and_grad(c, c, bad, weights=tiny_weights, **W)
+    with pytest.raises(ValueError, match="H×W×3"):
+        nst.loss_and_grad(c[..., 0], c, c, weights=tiny_weights, **W)
+
+
+def test_stylize_reduces_loss_and_keeps_range(rng, tiny_weights):
+    c, s = random_image(rng, 24, 20), random_image(rng, 30, 30)
+    seen = []
+    out = nst.stylize(c, s, size=None, iterations=15, weights=tiny_weights, backend="numpy",
+                      progress=False, callback=lambda it, x, t: seen.append(t["total"]))
+    assert out.shape == c.shape and out.dtype == np.float32
+    assert out.min() >= 0 and out.max() <= 255
+    assert len(seen) == 15 and seen[-1] < 0.5 * seen[0]
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "gd"])
+def test_stylize_other_optimizers(rng, tiny_weights, optimizer):
+    c, s = random_image(rng, 20, 20), random_image(rng, 20, 20)
+    seen = []
+    nst.stylize(c, s, size=None, iterations=8, optimizer=optimizer, weights=tiny_weights,
+                init="random", backend="numpy", progress=False,
+                lr={"adam": 5.0, "gd": 1e-6}[optimizer],
+                callback=lambda it, x, t: seen.append(t["total"]))
+    assert seen[-1] < seen[0]
+
+
+def test_interrupt_returns_image_so_far(rng, tiny_weights):
+    c, s = random_image(rng, 20, 20), random_image(rng, 20, 20)
+
+    def stop(it, x, terms):
+        if it == 3:
+            raise KeyboardInterrupt
+    out = nst.stylize(c, s, size=None, iterations=50, weights=tiny_weights, backend="numpy",
+                      progress=False, callback=stop, log=lambda m: None)
+    assert out.shape == c.shape and not np.array_equal(out, c)

@@ -1,0 +1,102 @@
+"""The `nst` command end to end on tiny images with the tiny random-weight VGG19."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst.cli import main
+from nst.image import load_image
+
+
+@pytest.fixture
+def images(tmp_path, rng):
+    paths = {}
+    for name, shape in (("content.png", (30, 40, 3)), ("style.jpg", (36, 28, 3))):
+        paths[name.split(".")[0]] = tmp_path / name
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(paths[name.split(".")[0]])
+    return paths
+
+
+def transfer(images, weights, *extra):
+    return main(["transfer", str(images["content"]), str(images["style"]), "--weights", str(weights),
+                 "--backend", "numpy", "--iterations", "4", "--size", "32", *extra])
+
+
+def one_line_error(capsys, *needles):
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("nst: error: "), err
+    for n in needles:
+        assert n in err, err
+
+
+def test_transfer_writes_output(images, tiny_weights_h5, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert transfer(images, tiny_weights_h5, "-o", str(out), "--save-every", "2") == 0
+    assert load_image(out).shape == (24, 32, 3)                 # longest side 32, aspect kept
+    assert (tmp_path / "out_0002.png").exists() and (tmp_path / "out_0004.png").exists()
+    assert "4/4" in capsys.readouterr().err                      # the progress bar
+
+
+@pytest.mark.parametrize("options", [["--optimizer", "adam", "--init", "random", "--seed", "3"],
+                                     ["--optimizer", "gd", "--lr", "1e-6", "--init", "style"],
+                                     ["--content-layers", "conv4_2", "--style-layers", "conv1_1,conv2_1",
+                                      "--style-layer-weights", "0.3,0.7", "--pooling", "avg"]])
+def test_transfer_options(images, tiny_weights_h5, tmp_path, options):
+    out = tmp_path / "o.jpg"
+    assert transfer(images, tiny_weights_h5, "-o", str(out), *options) == 0
+    assert load_image(out).shape == (24, 32, 3)
+
+
+def test_never_overwrites_an_input(images, tiny_weights_h5, capsys):
+    before = images["content"].read_bytes()
+    assert transfer(images, tiny_weights_h5, "-o", str(images["content"])) == 2
+    one_line_error(capsys, "refusing to overwrite an input")
+    assert images["content"].read_bytes() == before
+
+
+@pytest.mark.parametrize("change, needles", [
+    (lambda i, t: i.update(content=t / "missing.png"), ["missing.png", "no such file"]),
+    (lambda i, t: ((t / "text.png").write_text("hi"), i.update(style=t / "text.png")), ["text.png", "not an image"]),
+])
+def test_bad_inputs(images, tiny_weights_h5, tmp_path, capsys, change, needles):
+    change(images, tmp_path)
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png")) == 2
+    one_line_error(capsys, *needles)
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("extra, needle", [(["--size", "0"], "out of range"),
+                                           (["--size", "999999"], "out of range"),
+                                           (["--content-layers", "conv7_1"], "unknown layer")])
+def test_bad_options(images, tiny_weights_h5, tmp_path, capsys, extra, needle):
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), *extra) == 2
+    one_line_error(capsys, needle)
+
+
+def test_unknown_output_suffix(images, tiny_weights_h5, tmp_path, capsys):
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.xyz")) == 2
+    one_line_error(capsys, "unknown image suffix")
+
+
+def test_wrong_weights_file(images, tmp_path, capsys):
+    bad = tmp_path / "bad.h5"
+    import h5py
+    with h5py.File(bad, "w") as f:
+        f["block1_conv1/block1_conv1_W_1:0"] = np.zeros((3, 3, 3, 4), np.float32)
+        f["block1_conv1/block1_conv1_b_1:0"] = np.zeros(4, np.float32)
+    assert transfer(images, bad, "-o", str(tmp_path / "o.png")) == 2
+    one_line_error(capsys, "block1_conv2 is missing")
+
+
+def test_weights_info(tiny_weights_h5, capsys):
+    assert main(["weights", "info", "--weights", str(tiny_weights_h5)]) == 0
+    out = capsys.readouterr().out
+    assert "block5_conv4" in out and "(7, 7, 3, 3)" in out and "random test weights" in out
+
+
+def test_console_entry_point_runs(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "nst.cli", "transfer", "--help"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 0 and "--style-weight" in proc.stdout

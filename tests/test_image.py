@@ -1,0 +1,100 @@
+"""Image input: every Pillow mode becomes H×W×3 RGB 0..255; bad files get one-line errors."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst.image import ImageError, load_image, resize_longest, save_image
+
+
+def saved(tmp_path, im, name):
+    path = tmp_path / name
+    im.save(path)
+    return path
+
+
+def test_rgb_png(tmp_path, rng):
+    a = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    x = load_image(saved(tmp_path, Image.fromarray(a), "a.png"))
+    assert x.dtype == np.float32 and x.shape == (9, 11, 3)
+    np.testing.assert_array_equal(x, a)
+
+
+def test_grayscale(tmp_path):
+    x = load_image(saved(tmp_path, Image.new("L", (5, 4), 77), "g.png"))
+    assert x.shape == (4, 5, 3) and np.all(x == 77)
+
+
+def test_rgba_composited_over_white(tmp_path):
+    im = Image.new("RGBA", (3, 2), (200, 0, 0, 0))           # fully transparent red
+    assert np.all(load_image(saved(tmp_path, im, "t.png")) == 255)
+    im = Image.new("RGBA", (3, 2), (200, 0, 0, 255))
+    assert load_image(saved(tmp_path, im, "o.png"))[0, 0].tolist() == [200, 0, 0]
+
+
+def test_palette(tmp_path):
+    im = Image.new("RGB", (4, 4), (10, 120, 230)).quantize(colors=4)
+    x = load_image(saved(tmp_path, im, "p.png"))
+    assert x[0, 0].tolist() == [10, 120, 230]
+
+
+def test_16bit_scaled(tmp_path):
+    a = np.full((3, 4), 65535, np.uint16)
+    a[0, 0] = 257 * 100
+    x = load_image(saved(tmp_path, Image.fromarray(a), "d.png"))
+    assert x.shape == (3, 4, 3) and x[1, 1, 0] == pytest.approx(255) and x[0, 0, 2] == pytest.approx(100)
+
+
+def test_cmyk(tmp_path):
+    im = Image.new("CMYK", (4, 3), (0, 255, 255, 0))         # pure red in CMYK
+    x = load_image(saved(tmp_path, im, "c.jpg"))
+    assert x.shape == (3, 4, 3)
+    assert x[1, 1, 0] > 200 and x[1, 1, 1] < 60 and x[1, 1, 2] < 60
+
+
+def test_exif_orientation(tmp_path):
+    im = Image.new("RGB", (6, 3), (0, 0, 0))
+    exif = Image.Exif()
+    exif[0x0112] = 6                                          # rotate 90° on display
+    path = tmp_path / "r.jpg"
+    im.save(path, exif=exif)
+    assert load_image(path).shape == (6, 3, 3)
+
+
+@pytest.mark.parametrize("make, msg", [
+    (lambda p: None, "no such file"),
+    (lambda p: p.write_text("hello"), "not an image"),
+    (lambda p: p.mkdir(), "directory"),
+])
+def test_bad_files(tmp_path, make, msg):
+    path = tmp_path / "x.png"
+    make(path)
+    with pytest.raises(ImageError, match=msg) as e:
+        load_image(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_truncated(tmp_path, rng):
+    path = saved(tmp_path, Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)), "t.jpg")
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(ImageError, match="t.jpg"):
+        load_image(path)
+
+
+@pytest.mark.parametrize("size", [0, -5, 10**6])
+def test_absurd_size(size):
+    with pytest.raises(ImageError, match="out of range"):
+        resize_longest(np.zeros((8, 8, 3), np.float32), size)
+
+
+def test_resize_longest_keeps_aspect():
+    assert resize_longest(np.zeros((300, 451, 3), np.float32), 128).shape == (85, 128, 3)
+
+
+def test_save_is_atomic_and_keeps_old_file_on_error(tmp_path):
+    out = tmp_path / "o.png"
+    save_image(np.full((4, 5, 3), 300.0), out)               # clipped to 255
+    assert np.all(load_image(out) == 255)
+    with pytest.raises(Exception):
+        save_image(np.zeros((4, 5)), out)                      # not H×W×3: fails
+    assert np.all(load_image(out) == 255)
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary left behind
