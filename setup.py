@@ -8,7 +8,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
     packages=find_packages(include=["nst", "nst.*", "kernels", "kernels.*", "weights", "weights.*"]),
-    package_data={"kernels": ["*.cu", "cuda/*.cu"]},
+    package_data={"kernels": ["cuda/*.cu", "cuda/*.cuh"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8"],
     extras_require={
         "test": ["pytest>=7", "pytest-benchmark>=4"],

@@ -1,0 +1,53 @@
+"""Launchers for lbfgs_ops.cu: device-side vector ops for L-BFGS (cupy float32, any shape).
+
+dot(x, y) -> 0-d array x·y;  axpy(alpha, x, y, num=None, den=None, beta=1.0): in place
+y = β·y + α·(num/den)·x, num/den 0-d or 1-element device arrays (a dot's result) or None (= 1).
+"""
+from . import _common as K
+
+CU = "lbfgs_ops.cu"
+
+
+def check_args(x, y):
+    return K.check_same(("x", "y"), (x, y))
+
+
+def check_scalar(name, s):
+    if s is not None:
+        K.check(name, s.reshape(1) if hasattr(s, "reshape") else s, shape=(1,))
+
+
+def dot_v1(x, y):
+    check_args(x, y)
+    K.on_device(x=x, y=y)
+    out = K.cupy().zeros(1, dtype=K.cupy().float32)
+    K.function(CU, "dot_v1")(K.grid1d(x.size, 256, 1024), (256,), (x, y, out, *K.i32(x.size)))
+    return out.reshape(())
+
+
+_ONE = {}
+
+
+def _one():
+    cp = K.cupy()
+    dev = cp.cuda.runtime.getDevice()
+    if dev not in _ONE:
+        _ONE[dev] = cp.ones(1, dtype=cp.float32)
+    return _ONE[dev]
+
+
+def axpy_v1(alpha, x, y, num=None, den=None, beta=1.0):
+    check_args(x, y)
+    check_scalar("num", num)
+    check_scalar("den", den)
+    K.on_device(x=x, y=y)
+    one = _one()
+    num = one if num is None else num
+    den = one if den is None else den
+    K.function(CU, "axpy_ratio_v1")(K.grid1d(x.size, 256, 4096), (256,),
+                                    (x, y, num, den, *K.f32(alpha, beta), *K.i32(x.size)))
+    return y
+
+
+VERSIONS = {"dot_v1": dot_v1, "axpy_v1": axpy_v1}
+KERNELS = ("dot_v1", "axpy_ratio_v1")

@@ -1,0 +1,45 @@
+"""Launchers for maxpool2x2.cu (legend C channels, H×W input, C×⌊H/2⌋×⌊W/2⌋ output).
+
+forward(x C×H×W) -> y;  backward(dy C×⌊H/2⌋×⌊W/2⌋, x C×H×W) -> dx C×H×W (first max gets it).
+"""
+from . import _common as K
+
+CU = "maxpool2x2.cu"
+
+
+def check_forward(x):
+    # -> (C, H, W, H2, W2)
+    c, h, w = K.check("x", x, ndim=3)
+    if h < 2 or w < 2:
+        raise K.KernelArgError(f"x: spatial size {h}×{w}, a 2×2 pool needs at least 2×2")
+    return c, h, w, h // 2, w // 2
+
+
+def check_backward(dy, x):
+    c, h, w, h2, w2 = check_forward(x)
+    K.check("dy", dy, shape=(c, h2, w2))
+    return c, h, w, h2, w2
+
+
+def forward_v1(x):
+    c, h, w, h2, w2 = check_forward(x)
+    K.on_device(x=x)
+    cp = K.cupy()
+    y = cp.empty((c, h2, w2), dtype=cp.float32)
+    K.function(CU, "maxpool2x2_fwd_v1")(K.grid1d(c * h2 * w2, 256, 1 << 20), (256,),
+                                        (x, y, *K.i32(c, h, w, h2, w2)))
+    return y
+
+
+def backward_v1(dy, x):
+    c, h, w, h2, w2 = check_backward(dy, x)
+    K.on_device(dy=dy, x=x)
+    cp = K.cupy()
+    dx = cp.empty((c, h, w), dtype=cp.float32)
+    K.function(CU, "maxpool2x2_bwd_v1")(K.grid1d(c * h * w, 256, 1 << 20), (256,),
+                                        (dy, x, dx, *K.i32(c, h, w, h2, w2)))
+    return dx
+
+
+VERSIONS = {"forward_v1": forward_v1, "backward_v1": backward_v1}
+KERNELS = ("maxpool2x2_fwd_v1", "maxpool2x2_bwd_v1")

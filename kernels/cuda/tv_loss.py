@@ -1,0 +1,39 @@
+"""Launchers for tv_loss.cu: x H×W×3 RGB (cupy float32) -> (J_tv 0-d, ∂J_tv/∂x H×W×3).
+
+J_tv = Σ (x[i+1,j]−x[i,j])² + Σ (x[i,j+1]−x[i,j])²  over all channels (SPEC.md).
+"""
+from . import _common as K
+
+CU = "tv_loss.cu"
+
+
+def check_args(x):
+    return K.check("x", x, shape=(None, None, 3))
+
+
+def v1_fused(x):
+    h, w, _ = check_args(x)
+    K.on_device(x=x)
+    cp = K.cupy()
+    grad = cp.empty((h, w, 3), dtype=cp.float32)
+    loss = cp.zeros(1, dtype=cp.float32)
+    K.function(CU, "tv_loss_v1")(K.grid1d(h * w * 3, 256, 2048), (256,), (x, grad, loss, *K.i32(h, w)))
+    return loss.reshape(()), grad
+
+
+def cupy_baseline(x):
+    check_args(x)
+    K.on_device(x=x)
+    cp = K.cupy()
+    dv = x[1:, :] - x[:-1, :]                             # (H−1)×W×3
+    dh = x[:, 1:] - x[:, :-1]                             # H×(W−1)×3
+    grad = cp.zeros_like(x)
+    grad[1:, :] += 2 * dv
+    grad[:-1, :] -= 2 * dv
+    grad[:, 1:] += 2 * dh
+    grad[:, :-1] -= 2 * dh
+    return cp.sum(dv * dv) + cp.sum(dh * dh), grad
+
+
+VERSIONS = {"v1_fused": v1_fused, "cupy": cupy_baseline}
+KERNELS = ("tv_loss_v1",)
