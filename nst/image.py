@@ -3,6 +3,8 @@
 Any image Pillow reads comes in as RGB: EXIF orientation applied, grayscale/palette/CMYK
 converted, alpha composited over white, 16-bit scaled to 0..255. Output is written atomically.
 """
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -78,12 +80,38 @@ def to_uint8(img):
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def save_image(img, path):
-    # H×W×3 0..255 -> file; format from the suffix; written atomically (never half a file)
+def check_output_format(path, bits=8):
+    # -> Pillow format name for path's suffix; 16 bits only as PNG
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{path}: unknown image suffix; use one of {', '.join(SAVE_FORMATS)}")
+    if bits not in (8, 16) or (bits == 16 and fmt != "PNG"):
+        raise ImageError(f"{path}: {bits}-bit output is not supported; 16-bit needs a .png name")
+    return fmt
+
+
+def save_image(img, path, bits=8):
+    # H×W×3 0..255 -> file (8-bit, or 16-bit PNG); format from the suffix; written atomically
+    fmt = check_output_format(path, bits)
+    img = np.asarray(img, dtype=np.float32)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ImageError(f"{path}: expected an H×W×3 image, got shape {img.shape}")
     with atomic_path(path) as tmp:
-        Image.fromarray(to_uint8(img), "RGB").save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-    return path
+        if bits == 16:
+            tmp.write_bytes(png16(np.clip(np.rint(img * 257.0), 0, 65535).astype(">u2")))
+        else:
+            Image.fromarray(to_uint8(img), "RGB").save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+    return Path(path)
+
+
+def png16(rgb):
+    # H×W×3 big-endian uint16 -> bytes of a 16-bit RGB PNG (Pillow writes 16 bits only for gray)
+    h, w, _ = rgb.shape
+    rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, -1).view(np.uint8)], axis=1)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16-bit, colour type 2 (RGB)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))

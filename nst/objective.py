@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends import get_backend
-from .vgg import CONV_NAMES, MEAN_BGR, backward, forward, resolve_layer
+from .vgg import CONV_NAMES, MEAN_BGR, backward, deepest_layer, forward, resolve_layer
 
 DEFAULT_CONTENT_LAYERS = ("block4_conv2",)
 DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
@@ -60,10 +60,7 @@ class Objective:
         self.style_layers = [resolve_layer(n) for n in style_layers]
         self.lam = layer_weights(self.style_layers, style_layer_weights)
         self.pooling, self.dtype = pooling, dtype
-        used = self.content_layers + self.style_layers
-        if not used:
-            raise ValueError("no content or style layer given")
-        self.deepest = max(used, key=CONV_NAMES.index)
+        self.deepest = deepest_layer(self.content_layers + self.style_layers)
         self.params = self._prepare(weights, log)
         self.content_targets = self._content_targets(content)
         self.style_targets = self._style_targets(style, style_blend)
@@ -84,7 +81,7 @@ class Objective:
     def _content_targets(self, content):
         if not self.content_layers:
             return {}
-        acts = self._activations(content, max(self.content_layers, key=CONV_NAMES.index))
+        acts = self._activations(content, deepest_layer(self.content_layers))
         return {n: acts[n] for n in self.content_layers}
 
     def _style_targets(self, style, blend):
@@ -98,7 +95,7 @@ class Objective:
         total = sum(blend)
         targets = {}
         for s, w in zip(styles, blend):
-            acts = self._activations(s, max(self.style_layers, key=CONV_NAMES.index))
+            acts = self._activations(s, deepest_layer(self.style_layers))
             for n in self.style_layers:
                 g = self.be.gram(acts[n]) * (w / total)
                 targets[n] = g if n not in targets else targets[n] + g

@@ -7,15 +7,38 @@ into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
 from collections import deque
 
+import numpy as np
+
 LO, HI = 0.0, 255.0
 
 
 def xp_of(x):
-    import numpy
-    return numpy if isinstance(x, numpy.ndarray) else __import__("cupy")
+    return np if isinstance(x, np.ndarray) else __import__("cupy")
 
 
-class GradientDescent:
+def host(a):
+    return a.get() if hasattr(a, "get") else np.asarray(a)
+
+
+class Stateful:
+    """state() -> {name: host array or number}; restore(state) puts it back (checkpoints)."""
+    ARRAYS = ("x",)
+    SCALARS = ("iteration", "evaluations")
+
+    def state(self):
+        out = {k: host(getattr(self, k)) for k in self.ARRAYS if getattr(self, k) is not None}
+        out.update({k: getattr(self, k) for k in self.SCALARS})
+        return out
+
+    def restore(self, state):
+        xp = xp_of(self.x)
+        for k in self.ARRAYS:
+            setattr(self, k, xp.asarray(state[k]) if k in state else None)
+        for k in self.SCALARS:
+            setattr(self, k, type(getattr(self, k))(state[k]))
+
+
+class GradientDescent(Stateful):
     """x ← clip(x − lr·∇J): the method of the talk."""
 
     def __init__(self, x, lr):
@@ -30,8 +53,10 @@ class GradientDescent:
         return j
 
 
-class Adam:
+class Adam(Stateful):
     """Adam (Kingma & Ba): m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², x ← clip(x − lr·m̂/(√v̂ + ε))."""
+
+    ARRAYS = ("x", "m", "v")
 
     def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8):
         xp = xp_of(x)
@@ -52,7 +77,7 @@ class Adam:
         return j
 
 
-class LBFGS:
+class LBFGS(Stateful):
     """L-BFGS (Nocedal & Wright, Alg. 7.4/7.5): two-loop recursion over the last `history` pairs
     (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a backtracking Armijo line search.
 
@@ -60,10 +85,13 @@ class LBFGS:
     drops the history and retries from steepest descent; it never stops early on its own.
     """
 
+    ARRAYS = ("x", "g")
+    SCALARS = ("iteration", "evaluations", "resets", "f")
+
     def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, log=None):
         self.x, self.lr, self.c1, self.max_backtracks = x, float(lr), c1, max_backtracks
         self.pairs = deque(maxlen=int(history))          # (s, y, 1/(yᵀs))
-        self.f = self.g = None
+        self.f, self.g = 0.0, None
         self.iteration = self.evaluations = self.resets = 0
         self.log = log or (lambda msg: None)
 
@@ -116,6 +144,21 @@ class LBFGS:
             break
         self.iteration += 1
         return self.f
+
+    def state(self):
+        out = super().state()
+        if self.pairs:                                    # history as k×N stacks
+            out["pairs_s"] = np.stack([host(s) for s, _, _ in self.pairs])
+            out["pairs_y"] = np.stack([host(y) for _, y, _ in self.pairs])
+            out["pairs_rho"] = np.array([rho for _, _, rho in self.pairs])
+        return out
+
+    def restore(self, state):
+        super().restore(state)
+        xp = xp_of(self.x)
+        self.pairs.clear()
+        for s, y, rho in zip(state.get("pairs_s", []), state.get("pairs_y", []), state.get("pairs_rho", [])):
+            self.pairs.append((xp.asarray(s), xp.asarray(y), float(rho)))
 
     def _reset(self, why):
         self.resets += 1

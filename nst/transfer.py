@@ -1,14 +1,31 @@
-"""Style transfer: resize, initialise X, run an optimiser on the Objective (SPEC.md "Optimisation")."""
+"""Style transfer runs (SPEC.md "Optimisation"): resize, initialise X, optimise J, coarse to fine.
+
+A run is described by a dict of settings (DEFAULTS below, JSON-able, saved in reports and
+checkpoints). `stylize` is the API; `Run` holds the state a checkpoint saves and a resume restores.
+"""
+import math
+
 import numpy as np
 
+from . import color
 from .image import check_size, load_image, resize, resize_longest
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective
-from .optim import make_optimizer
-from .progress import Progress
+from .optim import host, make_optimizer
 
-# Defaults, measured on tubingen.jpg + starry_night.jpg at 256 and 512 px (see README "Weights of
-# the three terms"): with SPEC's normalisation the style term needs ~1e3 times the content weight.
-CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT = 1.0, 1e3, 1e-3
+# α, β, γ measured on tubingen.jpg + starry_night.jpg (README "Weights of the three terms"): with
+# SPEC's normalisation the style term needs ~1e3 times the content weight.
+DEFAULTS = dict(
+    size=512, iterations=200, optimizer="lbfgs", lr=None, history=20,
+    content_weight=1.0, style_weight=1e3, tv_weight=1e-3,
+    content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
+    style_layer_weights=None, style_blend=None, style_scale=1.0, pooling="max",
+    init="content", seed=0, keep_colors=None, average=0.0,
+    scales=None, start_size=256, backend="auto", weights=None,
+)
+
+
+class NonFiniteLoss(FloatingPointError):
+    """J or ∂J/∂X became NaN or inf; the run keeps its last good image."""
 
 
 def as_image(x, what):
@@ -21,6 +38,19 @@ def as_image(x, what):
     return img
 
 
+def scale_sizes(size, scales, start_size):
+    # longest sides, coarse to fine: ×√2 steps from start_size up to size (scales=None: as many as
+    # that takes; 1: a single scale at size)
+    if scales is None:
+        scales = 1 if size <= start_size else 1 + math.ceil(math.log(size / start_size) / math.log(math.sqrt(2)) - 1e-9)
+    if scales < 1:
+        raise ValueError(f"scales must be ≥ 1, got {scales}")
+    if scales == 1:
+        return [size]
+    ratio = (size / start_size) ** (1 / (scales - 1))
+    return [round(start_size * ratio ** i) for i in range(scales - 1)] + [size]
+
+
 def initial_image(init, content, style, seed):
     # "content" | "random" | "style" | a path or array (resized to the content's size) -> H×W×3
     if isinstance(init, str) and init == "content":
@@ -31,65 +61,180 @@ def initial_image(init, content, style, seed):
     return resize(image, *content.shape[:2])
 
 
-def stylize(content, style, *, size=512, iterations=300, optimizer="lbfgs", lr=None, history=20,
-            content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT,
-            content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
-            style_layer_weights=None, style_scale=1.0, init="content", seed=0, backend="auto",
-            weights=None, pooling="max", progress=True, callback=None, log=print):
-    """content, style: paths or H×W×3 RGB arrays -> the stylised H×W×3 float32 image (0..255).
+class Run:
+    """One style transfer, scale by scale; everything a checkpoint needs is in `state()`."""
 
-    size: longest side of the output (None keeps the content's size). callback(it, x, terms) is
-    called after every iteration with x on the host; returning True stops the run. Ctrl-C stops
-    the run too and returns the image so far.
-    """
-    content = as_image(content, "content")
-    if size is not None:
-        content = resize_longest(content, size)
-    style = as_image(style, "style")
-    style_side = int(round(max(content.shape[:2]) * style_scale))
-    check_size(style_side)
-    style = resize_longest(style, style_side)
-    x0 = initial_image(init, content, style, seed)
-    if iterations < 0:
-        raise ValueError(f"iterations must be ≥ 0, got {iterations}")
-    objective = Objective(content, style, content_weight=content_weight, style_weight=style_weight,
-                          tv_weight=tv_weight, content_layers=content_layers,
-                          style_layers=style_layers, style_layer_weights=style_layer_weights,
-                          weights=weights, backend=backend, pooling=pooling, log=log)
-    return run(objective, x0, iterations, optimizer, lr, history, progress, callback, log)
+    def __init__(self, content, styles, settings, log=print):
+        self.s = {**DEFAULTS, **settings}
+        unknown = set(settings) - set(DEFAULTS)
+        if unknown:
+            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        self.content = as_image(content, "content")
+        styles = styles if isinstance(styles, (list, tuple)) else [styles]
+        self.styles = [as_image(s, "style") for s in styles]
+        if self.s["iterations"] < 0:
+            raise ValueError(f"iterations must be ≥ 0, got {self.s['iterations']}")
+        if self.s["keep_colors"] not in (None, *color.MODES):
+            raise ValueError(f"keep_colors must be one of {', '.join(color.MODES)}")
+        if not 0 <= self.s["average"] < 1:
+            raise ValueError(f"average (EMA decay) must be in [0, 1), got {self.s['average']}")
+        size = max(self.content.shape[:2]) if self.s["size"] is None else self.s["size"]
+        check_size(size)
+        self.sizes = scale_sizes(size, self.s["scales"], self.s["start_size"])
+        self.log = log
+        self.scale = 0                 # index into self.sizes
+        self.opt = None                # the optimiser of the current scale
+        self.ema = None                # the averaged image (average > 0)
+        self.history = []              # [{term: value}] per iteration, all scales
+        self.interrupted = False
 
+    # -- the pieces of one scale -------------------------------------------------------------
+    def images_at(self, side):
+        # content resized so its longest side is `side`, and the styles at style_scale × side
+        content = resize_longest(self.content, side) if side != max(self.content.shape[:2]) else self.content
+        style_side = int(round(side * self.s["style_scale"]))
+        check_size(style_side)
+        styles = [resize_longest(s, style_side) for s in self.styles]
+        if self.s["keep_colors"] == "match":
+            styles = [color.match_color(s, content) for s in styles]
+        return content, styles
 
-def run(objective, x0, iterations, optimizer, lr, history, progress, callback, log):
-    # Optimise J from x0 for `iterations` steps -> H×W×3 float32 clipped to 0..255
-    be = objective.be
-    shape = x0.shape
-    last = {}
+    def objective(self, content, styles):
+        s = self.s
+        return Objective(content, styles, content_weight=s["content_weight"],
+                         style_weight=s["style_weight"], tv_weight=s["tv_weight"],
+                         content_layers=s["content_layers"], style_layers=s["style_layers"],
+                         style_layer_weights=s["style_layer_weights"], style_blend=s["style_blend"],
+                         weights=s["weights"], backend=s["backend"], pooling=s["pooling"], log=self.log)
 
-    def fun(x_flat):
-        total, terms, _, grad = objective.evaluate(x_flat.reshape(shape))
-        last.update(terms=terms, total=total)
-        return total, grad.reshape(-1)
+    def start_image(self, content, styles, previous):
+        # scale 0: the init; later scales: the previous scale's result, upsampled
+        if previous is None:
+            return initial_image(self.s["init"], content, styles[0], self.s["seed"])
+        return resize(previous, *content.shape[:2])
 
-    opt = make_optimizer(optimizer, be.to_device(x0.reshape(-1).astype(np.float32)), lr, history, log)
-    bar = Progress(iterations) if progress else None
-    try:
-        for it in range(1, iterations + 1):
-            opt.step(fun)
+    # -- running ---------------------------------------------------------------------------------
+    def run(self, on_iteration=None):
+        # -> H×W×3 float32 in 0..255. on_iteration(run, it, terms) after every iteration; returning
+        # True stops. Ctrl-C (KeyboardInterrupt) stops too, keeping the image so far.
+        previous = None
+        try:
+            while True:
+                previous = self.run_scale(previous, on_iteration)
+                if self.interrupted or self.scale + 1 == len(self.sizes):
+                    break
+                self.scale += 1
+                self.opt = None                   # the next scale starts a fresh optimiser
+        except KeyboardInterrupt:
+            self.interrupted = True
+            self.log(f"\nnst: interrupted at iteration {len(self.history)}; keeping the image so far")
+        return self.output()
+
+    def run_scale(self, previous, on_iteration):
+        content, styles = self.images_at(self.sizes[self.scale])
+        objective = self.objective(content, styles)
+        be, shape = objective.be, content.shape
+        if self.opt is None:                                  # fresh scale (not resumed)
+            x0 = self.start_image(content, styles, previous).reshape(-1)
+            self.opt = make_optimizer(self.s["optimizer"], be.to_device(x0), self.s["lr"], self.s["history"], self.log)
+            self.ema = None
+        self.shape = shape
+        last = {}
+
+        def fun(x_flat):
+            total, terms, _, grad = objective.evaluate(x_flat.reshape(shape))
+            last.update(total=total, terms=terms)
+            return total, grad.reshape(-1)
+
+        while self.opt.iteration < self.s["iterations"]:
+            good = self.opt.x
+            self.opt.step(fun)
             terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
-            if not np.isfinite(terms["total"]):
-                raise FloatingPointError(f"the loss became {terms['total']} at iteration {it}: "
-                                         "lower --lr or the loss weights")
-            if bar:
-                bar.update(it, terms, opt.evaluations)
-            if callback and callback(it, image_of(be, opt.x, shape), terms):
+            if not all(map(math.isfinite, terms.values())) or not math.isfinite(float(be.xp.sum(self.opt.x))):
+                self.opt.x = good
+                raise NonFiniteLoss(f"the loss or gradient became NaN/inf at iteration {len(self.history) + 1} "
+                                    "(try a smaller --lr or smaller loss weights); kept the last good image")
+            self.average(be)
+            self.history.append(terms)
+            if on_iteration and on_iteration(self, len(self.history), terms):
+                self.interrupted = True
                 break
-    except KeyboardInterrupt:
-        log(f"\nnst: interrupted at iteration {opt.iteration}; keeping the image so far")
+        return self.output()
+
+    def average(self, be):
+        # EMA of the image with bias correction: ema ← d·ema + (1−d)·x
+        d = self.s["average"]
+        if d > 0:
+            self.ema = (1 - d) * self.opt.x if self.ema is None else d * self.ema + (1 - d) * self.opt.x
+
+    def output(self):
+        # the current image on the host: the EMA (bias-corrected) or x, clipped, colours kept
+        if self.opt is None:
+            return None
+        x = self.opt.x
+        if self.ema is not None:
+            x = self.ema / (1 - self.s["average"] ** self.opt.iteration)
+        img = np.clip(np.asarray(host(x), np.float32).reshape(self.shape), 0, 255)
+        if self.s["keep_colors"] == "luminance":
+            img = color.luminance_transfer(img, resize(self.content, *img.shape[:2]))
+        return img
+
+    def memory_estimate(self, side=None):
+        # -> ({part: bytes}, (h, w)) at the finest scale, or at longest side `side` (nst.memory)
+        from . import memory
+        from .backends import get_backend
+        from .vgg import deepest_layer, resolve_layer
+        side = side or self.sizes[-1]
+        h, w = (round(d * side / max(self.content.shape[:2])) for d in self.content.shape[:2])
+        ss = side * self.s["style_scale"]
+        style_hw = max((tuple(round(d * ss / max(st.shape[:2])) for d in st.shape[:2]) for st in self.styles),
+                       key=lambda hw: hw[0] * hw[1])
+        content_layers = [resolve_layer(n) for n in self.s["content_layers"]]
+        style_layers = [resolve_layer(n) for n in self.s["style_layers"]]
+        return memory.estimate(h, w, deepest_layer(content_layers + style_layers), content_layers,
+                               style_layers, self.s["optimizer"], self.s["history"], style_hw,
+                               get_backend(self.s["backend"]).name), (h, w)
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    def state(self):
+        # -> {name: array or JSON-able}; the optimiser's arrays are stored flat
+        st = {"scale": self.scale, "history": self.history, "shape": list(self.shape)}
+        st["optimizer"] = self.opt.state()
+        if self.ema is not None:
+            st["ema"] = host(self.ema)
+        return st
+
+    def restore(self, st):
+        # put a state back: the next run() continues the same scale at the same iteration
+        self.scale, self.history = int(st["scale"]), list(st["history"])
+        content, styles = self.images_at(self.sizes[self.scale])
+        be = self.objective_backend()
+        x = be.to_device(np.asarray(st["optimizer"]["x"], np.float32))
+        self.opt = make_optimizer(self.s["optimizer"], x, self.s["lr"], self.s["history"], self.log)
+        self.opt.restore(st["optimizer"])
+        self.ema = be.to_device(st["ema"]) if "ema" in st else None
+        self.shape = tuple(st["shape"])
+
+    def objective_backend(self):
+        from .backends import get_backend
+        return get_backend(self.s["backend"])
+
+
+def stylize(content, style, *, callback=None, progress=True, log=print, **settings):
+    """content: a path or H×W×3 RGB array; style: one, or a list (blend with style_blend=[...]).
+    -> the stylised H×W×3 float32 image (0..255). Settings: see DEFAULTS (size=None keeps the
+    content's size). callback(it, x, terms) after each iteration, x on the host; True stops.
+    """
+    from .progress import Progress
+    run = Run(content, style, settings, log)
+    bar = Progress(len(run.sizes) * run.s["iterations"]) if progress else None
+
+    def on_iteration(r, it, terms):
+        if bar:
+            bar.update(it, terms, r.opt.evaluations)
+        return bool(callback and callback(it, r.output(), terms))
+    try:
+        return run.run(on_iteration)
     finally:
         if bar:
             bar.close()
-    return image_of(be, opt.x, shape)
-
-
-def image_of(be, x, shape):
-    return np.clip(np.asarray(be.to_host(x), np.float32).reshape(shape), 0, 255)

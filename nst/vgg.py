@@ -30,6 +30,13 @@ def resolve_layer(name: str) -> str:
     return resolved
 
 
+def deepest_layer(names):
+    # the layer furthest down the net: forward runs only that far
+    if not names:
+        raise ValueError("no content or style layer given")
+    return max(names, key=CONV_NAMES.index)
+
+
 def ends_block(name: str) -> bool:
     # True for the last conv of a block: a pool follows it.
     i = CONV_NAMES.index(name)

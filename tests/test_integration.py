@@ -9,7 +9,6 @@ import pytest
 
 import nst
 from nst.objective import Objective
-from nst.transfer import run
 
 IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
 pytestmark = pytest.mark.integration
@@ -29,7 +28,8 @@ def test_real_weights_stylise(pair):
     obj = Objective(content, style, content_weight=1.0, style_weight=1e3, tv_weight=1e-3,
                     backend="numpy")
     before = obj(content)
-    out = run(obj, content, 40, "lbfgs", None, 20, False, None, print)
+    out = nst.stylize(content, style, size=None, scales=1, iterations=40, backend="numpy",
+                      progress=False)
     after = obj(out)
     assert after.terms["style"] < before.terms["style"] / 10, (before.terms, after.terms)
     assert after.total < before.total / 10
