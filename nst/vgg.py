@@ -52,9 +52,17 @@ def pool_ops(be, pooling):
     raise ValueError(f"unknown pooling {pooling!r}: use max or avg")
 
 
+def min_side(deepest):
+    # the smallest image side that still has ≥ 1 pixel at `deepest` (each pool halves, floor)
+    return 2 ** sum(ends_block(n) for n in CONV_NAMES[:CONV_NAMES.index(deepest)])
+
+
 def forward(be, params, x, deepest, pooling="max"):
     # x 3×H×W (preprocessed) -> {layer: a^l} for every conv layer up to `deepest`.
     # These ReLU outputs are all backward needs: their >0 masks, and the pools' inputs.
+    if min(x.shape[1:]) < min_side(deepest):
+        raise ValueError(f"a {x.shape[2]}×{x.shape[1]} image is too small for {deepest}: "
+                         f"it needs at least {min_side(deepest)} pixels per side")
     pool, _ = pool_ops(be, pooling)
     acts = {}
     for name in CONV_NAMES[:CONV_NAMES.index(deepest) + 1]:

@@ -1,0 +1,187 @@
+"""Run controls (multi-scale, several styles, colours, averaging, 16-bit output) and runs that
+survive faults (checkpoint/resume, Ctrl-C/SIGTERM, NaN, memory estimate), on the tiny VGG19."""
+import json
+import os
+import signal
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nst
+from nst import color
+from nst.cli import main
+from nst.image import load_image, save_image
+from nst.losses import gram
+from nst.objective import Objective
+from nst.transfer import Run, scale_sizes
+from tests.conftest import random_image
+
+
+@pytest.fixture
+def files(tmp_path, rng):
+    paths = {}
+    for name, shape in (("content", (30, 40, 3)), ("style", (36, 28, 3)), ("style2", (20, 20, 3))):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(paths[name])
+    return paths
+
+
+def cli(files, weights, out, *extra, style=("style",)):
+    return main(["transfer", str(files["content"]), *(str(files[s]) for s in style), "-o", str(out),
+                 "--weights", str(weights), "--backend", "numpy", "--size", "32", "--iterations", "6",
+                 *extra])
+
+
+def test_scale_sizes():
+    assert scale_sizes(512, None, 256) == [256, 362, 512]
+    assert scale_sizes(512, 1, 256) == [512]
+    assert scale_sizes(200, None, 256) == [200]
+    assert scale_sizes(1024, 3, 256) == [256, 512, 1024]
+
+
+def test_multiscale_run(rng, tiny_weights):
+    c, s = random_image(rng, 30, 40), random_image(rng, 30, 30)
+    seen = []
+    out = nst.stylize(c, s, size=64, start_size=32, iterations=3, weights=tiny_weights, backend="numpy",
+                      progress=False, callback=lambda it, x, t: seen.append(x.shape))
+    assert seen == [(24, 32, 3)] * 3 + [(34, 45, 3)] * 3 + [(48, 64, 3)] * 3
+    assert out.shape == (48, 64, 3)
+
+
+def test_too_small_for_the_net(rng, tiny_weights):
+    c = random_image(rng, 15, 20)
+    with pytest.raises(ValueError, match="too small for block5_conv1: it needs at least 16"):
+        nst.loss_and_grad(c, c, c, content_weight=1, style_weight=1, tv_weight=0, weights=tiny_weights)
+
+
+def test_style_blend_target(rng, tiny_weights):
+    c, s1, s2 = random_image(rng, 20, 20), random_image(rng, 22, 18), random_image(rng, 20, 24)
+    kw = dict(content_weight=1, style_weight=1, tv_weight=0, weights=tiny_weights, backend="numpy")
+    blended = Objective(c, [s1, s2], style_blend=[0.7, 0.3], **kw)
+    one, two = Objective(c, s1, **kw), Objective(c, s2, **kw)
+    for n in blended.style_layers:
+        np.testing.assert_allclose(blended.style_targets[n],
+                                   0.7 * one.style_targets[n] + 0.3 * two.style_targets[n], rtol=1e-5)
+    with pytest.raises(ValueError, match="2 blend weights for 1 style images"):
+        Objective(c, s1, style_blend=[0.5, 0.5], **kw)
+
+
+def test_luminance_transfer_keeps_content_colour(rng):
+    out, content = random_image(rng, 8, 9), random_image(rng, 8, 9)
+    mixed = color.luminance_transfer(out, np.full_like(content, 128.0))
+    yiq = mixed @ color.RGB_TO_YIQ.T
+    np.testing.assert_allclose(yiq[..., 0], (out @ color.RGB_TO_YIQ.T)[..., 0], atol=0.6)  # clipping
+    np.testing.assert_allclose(yiq[..., 1:], 0, atol=1e-3)                                  # gray's IQ
+
+
+def test_match_color_statistics(rng):
+    style = rng.uniform(0, 120, (30, 30, 3)).astype(np.float32)
+    content = (rng.normal(size=(40, 40, 3)) @ np.array([[20, 5, 0], [0, 15, 3], [2, 0, 10]]) + 130)
+    content = np.clip(content, 0, 255).astype(np.float32)
+    m = color.match_color(style, content).reshape(-1, 3)
+    np.testing.assert_allclose(m.mean(0), content.reshape(-1, 3).mean(0), atol=0.5)
+    np.testing.assert_allclose(np.cov(m, rowvar=False), np.cov(content.reshape(-1, 3), rowvar=False),
+                               rtol=0.05, atol=2)
+
+
+def test_average_bias_corrected(rng, tiny_weights):
+    c, s = random_image(rng, 20, 20), random_image(rng, 20, 20)
+    kw = dict(size=None, iterations=1, weights=tiny_weights, backend="numpy", progress=False)
+    np.testing.assert_allclose(nst.stylize(c, s, average=0.9, **kw), nst.stylize(c, s, **kw), atol=1e-3)
+    kw["iterations"] = 5
+    assert not np.allclose(nst.stylize(c, s, average=0.9, **kw), nst.stylize(c, s, **kw), atol=1e-2)
+
+
+def test_16bit_png(tmp_path, rng):
+    img = rng.uniform(0, 255, (5, 7, 3)).astype(np.float32)
+    path = save_image(img, tmp_path / "a.png", bits=16)
+    data = path.read_bytes()
+    w, h, depth, ctype = struct.unpack(">IIBB", data[16:26])
+    assert (w, h, depth, ctype) == (7, 5, 16, 2)
+    idat = data[data.index(b"IDAT") + 4:data.index(b"IEND") - 8]
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(5, 1 + 7 * 6)[:, 1:]
+    got = rows.copy().view(">u2").reshape(5, 7, 3)
+    np.testing.assert_array_equal(got, np.rint(img * 257).astype(np.uint16))
+    np.testing.assert_allclose(load_image(path), img, atol=1.0)          # Pillow reads it
+
+
+def interrupt_at(monkeypatch, at, how="ctrl-c"):
+    # make the progress bar raise Ctrl-C (or send SIGTERM) when iteration `at` completes
+    from nst.progress import Progress
+    original = Progress.update
+
+    def update(self, done, *a, **k):
+        original(self, done, *a, **k)
+        if done == at:
+            if how == "ctrl-c":
+                raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGTERM)
+    monkeypatch.setattr(Progress, "update", update)
+
+
+@pytest.mark.parametrize("optimizer, extra", [("lbfgs", []), ("adam", ["--average", "0.5"]),
+                                              ("lbfgs", ["--scales", "2", "--start-size", "24"])])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_resume_matches_uninterrupted_run(files, tiny_weights_h5, tmp_path, monkeypatch, capsys,
+                                          optimizer, extra, how):
+    args = ["--optimizer", optimizer, *extra]
+    stop, total = (8, 12) if "--scales" in extra else (4, 6)
+    assert cli(files, tiny_weights_h5, tmp_path / "full.png", "--bits", "16", *args) == 0
+    ck = tmp_path / "ck.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, stop, how)
+        assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--bits", "16", "--checkpoint", str(ck), *args) == 130
+    assert ck.exists() and (tmp_path / "part.png").exists()      # state and image saved on stop
+    capsys.readouterr()
+    assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--bits", "16", "--checkpoint", str(ck),
+               "--resume", str(ck), *args) == 0
+    err = capsys.readouterr().err                                  # it went on from `stop`
+    assert f"resuming at iteration {stop}" in err and f" {stop + 1}/{total} " in err and f" {stop}/{total} " not in err
+    np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.02)
+
+
+def test_resume_refuses_other_settings(files, tiny_weights_h5, tmp_path, capsys):
+    ck = tmp_path / "ck.npz"
+    assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--checkpoint", str(ck)) == 0
+    assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--resume", str(ck), "--style-weight", "5") == 2
+    assert "style_weight" in capsys.readouterr().err
+
+
+def test_nan_stops_with_last_good_image(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    real = Objective.evaluate
+    calls = []
+
+    def flaky(self, image):
+        calls.append(1)
+        total, terms, per, grad = real(self, image)
+        return (total * np.nan if len(calls) > 4 else total), terms, per, grad
+    monkeypatch.setattr(Objective, "evaluate", flaky)
+    out = tmp_path / "o.png"
+    assert cli(files, tiny_weights_h5, out, "--optimizer", "adam") == 1
+    assert "NaN" in capsys.readouterr().err
+    assert np.all(np.isfinite(load_image(out)))
+
+
+def test_dry_run_and_memory_limit(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "o.png"
+    assert cli(files, tiny_weights_h5, out, "--dry-run") == 0
+    assert "needs about" in capsys.readouterr().out and not out.exists()
+    monkeypatch.setattr("nst.memory.available", lambda backend: 400 * 2**20)
+    assert main(["transfer", str(files["content"]), str(files["style"]), "-o", str(out), "--weights",
+                 str(tiny_weights_h5), "--backend", "numpy", "--size", "8000"]) == 2
+    err = capsys.readouterr().err
+    assert "would fit" in err and "--size" in err and not out.exists()
+
+
+def test_report_and_several_styles(files, tiny_weights_h5, tmp_path):
+    rep = tmp_path / "rep"
+    assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--report", str(rep), "--style-blend", "0.6,0.4",
+               "--keep-colors", "match", style=("style", "style2")) == 0
+    settings = json.loads((rep / "settings.json").read_text())
+    assert settings["style_blend"] == [0.6, 0.4] and settings["inputs"]["style"][1].endswith("style2.png")
+    assert len(json.loads((rep / "losses.json").read_text())) == 6
+    assert Image.open(rep / "losses.png").size == (640, 400)
+    assert Image.open(rep / "strip.png").height == 160
