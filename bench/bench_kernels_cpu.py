@@ -1,0 +1,241 @@
+"""Benchmarks of the Numba CPU kernels (kernels/*.py): every version × the real VGG19 layer shapes.
+
+Each case is validated against the NumPy reference (nst/ops.py, nst/losses.py) before it is timed.
+Throughput comes from explicit counts: conv 2·O·I·9·H·W FLOPs (direct convolution, also for
+Winograd, which does fewer), Gram 2·C²·hw, style loss 4·C²·hw; bandwidth-bound kernels in GB/s of
+compulsory traffic. The sgemm peak is np.matmul float32 2048×2048, measured in the same run.
+
+  pytest bench/bench_kernels_cpu.py                      # timings, 256² VGG shapes
+  NST_BENCH_FULL=1 pytest bench/bench_kernels_cpu.py     # adds the 512² shapes
+  pytest bench/bench_kernels_cpu.py --benchmark-disable  # correctness only, at a 128² input, < 1 min
+  python bench/bench_kernels_cpu.py [--full]             # markdown table for bench/RESULTS.md
+"""
+import importlib.util
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from kernels import (content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
+                     gram_style_loss, maxpool2x2, tv_loss)
+from nst import losses, ops  # noqa: E402
+
+
+def _load_assert_close():
+    spec = importlib.util.spec_from_file_location("nst_tests_conftest", ROOT / "tests" / "conftest.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.assert_close
+
+
+assert_close = _load_assert_close()
+
+# The VGG19 conv layers that differ in shape: (I, O, downsampling factor)
+CONV_LAYERS = [(3, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 2), (128, 256, 4), (256, 256, 4),
+               (256, 512, 8), (512, 512, 8), (512, 512, 16)]
+STYLE_LAYERS = [(64, 1), (128, 2), (256, 4), (512, 8), (512, 16)]   # block1..5_conv1 outputs
+POOL_LAYERS = [(64, 1), (128, 2), (256, 4), (512, 8)]
+# correctness-only runs (--benchmark-disable) validate the same layers at a 128² input to stay fast
+SIZES = ((256, 512) if os.environ.get("NST_BENCH_FULL") == "1"
+         else (128,) if "--benchmark-disable" in sys.argv else (256,))
+
+
+def _versions(kernels, prefix):
+    return sorted(k for k in kernels if k.startswith(prefix))
+
+
+_PEAK = {}
+
+
+def sgemm_peak():
+    # GFLOP/s of np.matmul float32 on 2048×2048 (median of 5), measured once per run
+    if "gflops" not in _PEAK:
+        a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
+        _PEAK["gflops"] = 2 * 2048**3 / median_time(lambda: a @ a, 5) / 1e9
+    return _PEAK["gflops"]
+
+
+def median_time(fn, runs=5):
+    fn()
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+# ---------------------------------------------------------------------------------------------
+# cases: name -> (make inputs, reference, flops or bytes, tolerance)
+
+def conv_case(i, o, h, backward, rng):
+    x = rng.standard_normal((i, h, h)).astype(np.float32)
+    w = (rng.standard_normal((o, i, 3, 3)) * np.sqrt(2 / (9 * i))).astype(np.float32)
+    b = (0.1 * rng.standard_normal(o)).astype(np.float32)
+    cw = conv3x3_forward.ConvWeights(w, b)
+    flops = 2 * o * i * 9 * h * h
+    if backward:
+        da = rng.standard_normal((o, h, h)).astype(np.float32)
+        a = np.maximum(rng.standard_normal((o, h, h)), 0).astype(np.float32)
+        return (da, a, cw), (lambda: ops.conv3x3_relu_backward_input(da, a, w)), flops
+    return (x, cw, b), (lambda: ops.conv3x3_relu(x, w, b)), flops
+
+
+# float32 kernel vs float32 reference, sums of up to 4608 terms in different orders (and Winograd):
+# validation uses rtol 1e-3, atol 1e-4·max|ref|; the tight tolerances live in tests/.
+BENCH_TOL = dict(rtol=1e-3, atol_scale=1e-4)
+
+
+def _conv_params():
+    # v6 (direct, Numba) is only for the few-channel layer (3→64 and its backward); on 64+ channels it
+    # runs at ~5 GFLOP/s and would make the correctness-only run minutes long
+    return [pytest.param(name, i, o, s // d, id=f"{name.split('_')[-1]}-{i}to{o}-{s // d}")
+            for s in SIZES for i, o, d in CONV_LAYERS
+            for name in _versions(conv3x3_forward.KERNELS, "conv3x3_relu_v")
+            if not (name.endswith("_v6") and min(i, o) > 3)]
+
+
+def _run_conv(benchmark, module, name, i, o, h, backward):
+    rng = np.random.default_rng(0)
+    args, ref, flops = conv_case(i, o, h, backward, rng)
+    fn = module.KERNELS[name]
+    assert_close(fn(*args), ref(), what=name, **BENCH_TOL)
+    benchmark.extra_info.update(flops=flops, sgemm_peak_gflops=round(sgemm_peak(), 1))
+    benchmark(fn, *args)
+    if benchmark.stats:
+        gf = flops / benchmark.stats.stats.median / 1e9
+        benchmark.extra_info.update(gflops=round(gf, 1), pct_of_sgemm=round(100 * gf / sgemm_peak(), 1))
+
+
+@pytest.mark.parametrize("name,i,o,h", _conv_params())
+def test_conv3x3_relu(benchmark, name, i, o, h):
+    _run_conv(benchmark, conv3x3_forward, name, i, o, h, backward=False)
+
+
+@pytest.mark.parametrize("name,i,o,h", [pytest.param(n.replace("relu_", "relu_backward_input_"), *p.values[1:],
+                                                     id=p.id) for p in _conv_params()
+                                        for n in [p.values[0]]])
+def test_conv3x3_relu_backward_input(benchmark, name, i, o, h):
+    _run_conv(benchmark, conv3x3_backward_input, name, i, o, h, backward=True)
+
+
+def style_case(c, h, rng):
+    a = np.maximum(rng.standard_normal((c, h, h)), 0).astype(np.float32)
+    t = losses.gram(np.maximum(rng.standard_normal((c, h, h)), 0).astype(np.float32))
+    return (a, t), (lambda: losses.style_loss_and_grad(a, t)), 4 * c * c * h * h
+
+
+@pytest.mark.parametrize("c,h", [pytest.param(c, s // d, id=f"{c}-{s // d}")
+                                 for s in SIZES for c, d in STYLE_LAYERS])
+@pytest.mark.parametrize("name", _versions(gram_style_loss.KERNELS, "style"))
+def test_style_loss_and_grad(benchmark, name, c, h):
+    args, ref, flops = style_case(c, h, np.random.default_rng(0))
+    fn = gram_style_loss.KERNELS[name]
+    (j, g), (jr, gr) = fn(*args), ref()
+    assert_close(j, jr, what=name + " J", **BENCH_TOL)
+    assert_close(g, gr, what=name + " grad", **BENCH_TOL)
+    benchmark(fn, *args)
+    if benchmark.stats:
+        gf = flops / benchmark.stats.stats.median / 1e9
+        benchmark.extra_info.update(gflops=round(gf, 1), pct_of_sgemm=round(100 * gf / sgemm_peak(), 1))
+
+
+def bandwidth_cases(rng):
+    # name -> (fn, args, reference, bytes of compulsory traffic)
+    cases = {}
+    for s in SIZES:
+        for c, d in POOL_LAYERS:
+            h = s // d
+            x = rng.standard_normal((c, h, h)).astype(np.float32)
+            dy = rng.standard_normal((c, h // 2, h // 2)).astype(np.float32)
+            nb = x.nbytes
+            cases[f"maxpool2x2_v1-{c}-{h}"] = (maxpool2x2.maxpool2x2_v1, (x,), lambda x=x: ops.maxpool2x2(x),
+                                               nb * 5 // 4)
+            cases[f"maxpool2x2_backward_v1-{c}-{h}"] = (
+                maxpool2x2.maxpool2x2_backward_v1, (dy, x), lambda dy=dy, x=x: ops.maxpool2x2_backward(dy, x),
+                nb * 9 // 4)
+            cases[f"avgpool2x2_v1-{c}-{h}"] = (maxpool2x2.avgpool2x2_v1, (x,), lambda x=x: ops.avgpool2x2(x),
+                                               nb * 5 // 4)
+        a = rng.standard_normal((512, s // 8, s // 8)).astype(np.float32)
+        t = rng.standard_normal(a.shape).astype(np.float32)
+        cases[f"content_loss_and_grad_v1-512-{s // 8}"] = (
+            content_loss.content_loss_and_grad_v1, (a, t), lambda a=a, t=t: losses.content_loss_and_grad(a, t),
+            3 * a.nbytes)
+        img = (255 * rng.random((s, s, 3))).astype(np.float32)
+        cases[f"tv_loss_and_grad_v1-{s}"] = (tv_loss.tv_loss_and_grad_v1, (img,),
+                                             lambda img=img: losses.tv_loss_and_grad(img), 2 * img.nbytes)
+    return cases
+
+
+_BW = bandwidth_cases(np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("case", sorted(_BW))
+def test_bandwidth_kernels(benchmark, case):
+    fn, args, ref, nbytes = _BW[case]
+    got, want = fn(*args), ref()
+    for g, r in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        assert_close(g, r, what=case, **BENCH_TOL)
+    benchmark(fn, *args)
+    if benchmark.stats:
+        benchmark.extra_info.update(gbytes_per_s=round(nbytes / benchmark.stats.stats.median / 1e9, 1))
+
+
+# ---------------------------------------------------------------------------------------------
+# the table for bench/RESULTS.md
+
+def table(sizes=(256,), runs=5):
+    rng = np.random.default_rng(0)
+    peak = sgemm_peak()
+    lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+             f"numpy {np.__version__}; sgemm peak (np.matmul f32 2048²) = {peak:.0f} GFLOP/s",
+             "GFLOP/s counted as direct convolution (2·O·I·9·H·W), median of "
+             f"{runs} runs; ratio = NumPy reference time / best time.", ""]
+    for backward, mod, prefix in ((False, conv3x3_forward, "conv3x3_relu_v"),
+                                  (True, conv3x3_backward_input, "conv3x3_relu_backward_input_v")):
+        names = _versions(mod.KERNELS, prefix)
+        short = [n.split("_")[-1] for n in names]
+        lines += [f"### {'conv3x3_relu_backward_input' if backward else 'conv3x3_relu'} (GFLOP/s, % of sgemm peak)",
+                  "", "| layer | " + " | ".join(["numpy ref"] + short) + " | best | vs ref |",
+                  "|" + "---|" * (len(names) + 4)]
+        for s in sizes:
+            for i, o, d in CONV_LAYERS:
+                h = s // d
+                args, ref, flops = conv_case(i, o, h, backward, rng)
+                tref = median_time(ref, runs)
+                ts = [median_time(lambda fn=mod.KERNELS[n]: fn(*args), runs)
+                      if not (n.endswith("_v6") and min(i, o) > 3) else np.inf for n in names]
+                k = int(np.argmin(ts))
+                cells = [f"{flops / t / 1e9:.0f} ({100 * flops / t / 1e9 / peak:.0f}%)" for t in [tref] + ts]
+                lines.append(f"| {i}→{o} @{h}² | " + " | ".join(cells) + f" | {short[k]} | {tref / ts[k]:.2f}× |")
+        lines.append("")
+    names = _versions(gram_style_loss.KERNELS, "style")
+    lines += ["### style_loss_and_grad (GFLOP/s, 4·C²·hw)", "",
+              "| layer | numpy ref | " + " | ".join(names) + " | vs ref |", "|" + "---|" * (len(names) + 3)]
+    for s in sizes:
+        for c, d in STYLE_LAYERS:
+            args, ref, flops = style_case(c, s // d, rng)
+            tref = median_time(ref, runs)
+            ts = [median_time(lambda fn=gram_style_loss.KERNELS[n]: fn(*args), runs) for n in names]
+            lines.append(f"| C={c} @{s // d}² | {flops / tref / 1e9:.0f} | "
+                         + " | ".join(f"{flops / t / 1e9:.0f}" for t in ts) + f" | {tref / min(ts):.2f}× |")
+    lines += ["", "### bandwidth-bound kernels (GB/s of compulsory traffic)", "",
+              "| case | numpy ref GB/s | numba GB/s | vs ref |", "|---|---|---|---|"]
+    for case, (fn, args, ref, nbytes) in sorted(bandwidth_cases(rng).items()):
+        tref, t = median_time(ref, runs), median_time(lambda: fn(*args), runs)
+        lines.append(f"| {case} | {nbytes / tref / 1e9:.1f} | {nbytes / t / 1e9:.1f} | {tref / t:.2f}× |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    full = "--full" in sys.argv or os.environ.get("NST_BENCH_FULL") == "1"
+    if full:
+        SIZES = (256, 512)
+    print(table(sizes=SIZES))

@@ -1,0 +1,162 @@
+"""Every version of every Numba CPU kernel (kernels/*.py) against the NumPy reference (nst/ops.py,
+nst/losses.py), one test body per op, parametrized over versions × shapes, with conftest.assert_close.
+
+The conv references run in float64 on the same float32 inputs, so the tolerance measures the
+kernel's own float32 error only.
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="numba is not installed: the Numba backend is not available")
+
+from conftest import assert_close  # noqa: E402
+from kernels import (adam_step, content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
+                     gram_style_loss, maxpool2x2, tv_loss)
+from nst import losses, ops  # noqa: E402
+
+CONV_SHAPES = [(3, 5, 7, 9), (5, 17, 13, 11), (17, 3, 32, 30), (64, 64, 12, 10), (128, 64, 9, 8)]
+POOL_SHAPES = [(3, 7, 9), (5, 13, 11), (17, 32, 30), (64, 16, 16)]
+CHANNEL_SHAPES = [(3, 7, 9), (5, 13, 11), (17, 32, 30), (64, 16, 12), (128, 9, 8)]
+
+
+def f32(rng, *shape, scale=1.0):
+    return (scale * rng.standard_normal(shape)).astype(np.float32)
+
+
+def conv_tolerance(name):
+    # Winograd F(4×4,3×3) transforms hold entries up to 8 and 1/24, so float32 rounding in the
+    # transformed domain grows ~10–30× (measured worst ≈ 5e-6 of max|ref| at 128 channels):
+    # atol_scale 1e-4 for v5. F(2×2) and the direct forms meet the default rule.
+    return dict(atol_scale=1e-4) if name.endswith("_v5") else {}
+
+
+@pytest.mark.parametrize("shape", CONV_SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(conv3x3_forward.KERNELS))
+def test_conv3x3_relu(name, shape, rng):
+    i, o, h, w = shape
+    x, wt, b = f32(rng, i, h, w), f32(rng, o, i, 3, 3, scale=0.2), f32(rng, o)
+    ref = ops.conv3x3_relu(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64))
+    got = conv3x3_forward.KERNELS[name](x, wt, b)
+    assert got.dtype == np.float32
+    assert_close(got, ref, what=name, **conv_tolerance(name))
+    # the prepared-weights path (what the backend passes) gives the same answer
+    cw = conv3x3_forward.ConvWeights(wt, b)
+    assert_close(conv3x3_forward.KERNELS[name](x, cw, cw.b), ref, what=name + " (prepared)",
+                 **conv_tolerance(name))
+
+
+@pytest.mark.parametrize("shape", CONV_SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(conv3x3_backward_input.KERNELS))
+def test_conv3x3_relu_backward_input(name, shape, rng):
+    i, o, h, w = shape
+    wt, da = f32(rng, o, i, 3, 3, scale=0.2), f32(rng, o, h, w)
+    a = np.maximum(f32(rng, o, h, w), 0)                  # a ReLU output: about half zeros
+    ref = ops.conv3x3_relu_backward_input(da.astype(np.float64), a.astype(np.float64),
+                                          wt.astype(np.float64))
+    got = conv3x3_backward_input.KERNELS[name](da, a, wt)
+    assert got.dtype == np.float32
+    assert_close(got, ref, what=name, **conv_tolerance(name))
+
+
+@pytest.mark.parametrize("shape", POOL_SHAPES, ids=str)
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_pool2x2(kind, shape, rng):
+    x = f32(rng, *shape)
+    x[:, 0, 0] = x[:, 0, 1]                               # a tie: the first maximum must win
+    dy = f32(rng, shape[0], shape[1] // 2, shape[2] // 2)
+    fwd = getattr(ops, f"{kind}pool2x2")
+    bwd = getattr(ops, f"{kind}pool2x2_backward")
+    for name, fn in maxpool2x2.KERNELS.items():
+        if name.startswith(kind):
+            ref = bwd(dy, x) if "backward" in name else fwd(x)
+            got = fn(dy, x) if "backward" in name else fn(x)
+            assert_close(got, ref, what=name)
+
+
+@pytest.mark.parametrize("shape", CHANNEL_SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(gram_style_loss.KERNELS))
+def test_gram_style_loss(name, shape, rng):
+    a = np.maximum(f32(rng, *shape), 0)
+    s = np.maximum(f32(rng, shape[0], 5, 7), 0)            # the style image has its own size
+    target = losses.gram(s.astype(np.float64))
+    if name.startswith("gram"):
+        assert_close(gram_style_loss.KERNELS[name](a), losses.gram(a.astype(np.float64)), what=name)
+        return
+    j_ref, g_ref = losses.style_loss_and_grad(a.astype(np.float64), target)
+    j, g = gram_style_loss.KERNELS[name](a, target.astype(np.float32))
+    assert g.dtype == np.float32
+    assert_close(j, j_ref, what=name + " J")
+    assert_close(g, g_ref, what=name + " grad")
+
+
+@pytest.mark.parametrize("shape", CHANNEL_SHAPES, ids=str)
+@pytest.mark.parametrize("name", sorted(content_loss.KERNELS))
+def test_content_loss(name, shape, rng):
+    a, t = f32(rng, *shape), f32(rng, *shape)
+    j_ref, g_ref = losses.content_loss_and_grad(a.astype(np.float64), t.astype(np.float64))
+    j, g = content_loss.KERNELS[name](a, t)
+    assert_close(j, j_ref, what=name + " J")
+    assert_close(g, g_ref, what=name + " grad")
+
+
+@pytest.mark.parametrize("hw", [(7, 9), (13, 11), (32, 30), (1, 5)], ids=str)
+@pytest.mark.parametrize("name", sorted(tv_loss.KERNELS))
+def test_tv_loss(name, hw, rng):
+    x = (255 * rng.random((*hw, 3))).astype(np.float32)
+    j_ref, g_ref = losses.tv_loss_and_grad(x.astype(np.float64))
+    j, g = tv_loss.KERNELS[name](x)
+    assert_close(j, j_ref, what=name + " J")
+    assert_close(g, g_ref, what=name + " grad")
+
+
+@pytest.mark.parametrize("clip", [None, (0.0, 255.0)])
+@pytest.mark.parametrize("name", sorted(adam_step.KERNELS))
+def test_adam_step(name, clip, rng):
+    n = 1001
+    x = (255 * rng.random(n)).astype(np.float32)
+    m, v = f32(rng, n), np.abs(f32(rng, n))
+    kw = dict(lo=clip[0], hi=clip[1]) if clip else {}
+    want = [arr.astype(np.float64) for arr in (x, m, v)]
+    for t in (1, 2, 7):
+        g = f32(rng, n, scale=10.0)
+        adam_step.adam_step_reference(*want[:1], g.astype(np.float64), *want[1:], t, 2.0, **kw)
+        adam_step.KERNELS[name](x, g, m, v, t, 2.0, **kw)
+    for got, ref, what in zip((x, m, v), want, "xmv"):
+        assert_close(got, ref, what=f"{name} {what}")
+
+
+def test_backend_matches_numpy_on_a_vgg_like_chain(rng):
+    # conv-conv-pool-conv, losses on the way, then the backward through the whole chain
+    from nst.backends import get_backend
+    ref_be, be = get_backend("numpy"), get_backend("numba")
+    shapes = [(3, 8), (8, 16), (16, 32)]
+    params = [(f32(rng, o, i, 3, 3, scale=0.3), f32(rng, o, scale=0.1)) for i, o in shapes]
+    x = f32(rng, 3, 22, 18, scale=50.0)
+    s = f32(rng, 3, 14, 16, scale=50.0)
+    out = {}
+    for tag, bk in (("ref", ref_be), ("numba", be)):
+        pw = [bk.prepare_weights(w, b) for w, b in params]
+
+        def net(img):
+            a1 = bk.conv3x3_relu(img, *pw[0])
+            a2 = bk.conv3x3_relu(a1, *pw[1])
+            p = bk.maxpool2x2(a2)
+            a3 = bk.conv3x3_relu(p, *pw[2])
+            return a1, a2, p, a3
+
+        a1, a2, p, a3 = net(x)
+        t3 = net(s)[3]
+        jc, g3 = bk.content_loss_and_grad(a3, np.ascontiguousarray(a3[:, ::-1]))
+        js, g3s = bk.style_loss_and_grad(a3, bk.gram(t3))
+        js1, g1 = bk.style_loss_and_grad(a1, bk.gram(net(s)[0]))
+        dp = bk.conv3x3_relu_backward_input(g3 + g3s, a3, pw[2][0])
+        da2 = bk.maxpool2x2_backward(dp, a2)
+        da1 = bk.conv3x3_relu_backward_input(da2, a2, pw[1][0]) + g1
+        dx = bk.conv3x3_relu_backward_input(da1, a1, pw[0][0])
+        jtv, gtv = bk.tv_loss_and_grad(np.ascontiguousarray(x.transpose(1, 2, 0)))
+        out[tag] = dict(a3=a3, jc=jc, js=js, js1=js1, dx=dx, jtv=jtv, gtv=gtv,
+                        avg=bk.avgpool2x2_backward(bk.avgpool2x2(a2), a2))
+    for key in out["ref"]:
+        # float32 chains of 4 layers with different summation orders (sgemm blocking, Winograd):
+        # rtol 1e-3 on the end-to-end results.
+        assert_close(out["numba"][key], out["ref"][key], rtol=1e-3, atol_scale=1e-4, what=key)
