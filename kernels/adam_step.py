@@ -45,16 +45,4 @@ def adam_step_v1(x, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, lo=-np.inf
     _adam(x, g, m, v, f(lr), f(beta1), f(beta2), f(eps), f(c1), f(c2), f(lo), f(hi))
 
 
-def adam_step_reference(x, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, lo=-np.inf, hi=np.inf):
-    # the same update in plain NumPy (the readable reference the tests compare against)
-    m *= beta1
-    m += (1 - beta1) * g
-    v *= beta2
-    v += (1 - beta2) * g * g
-    mhat = m / (1 - beta1 ** t)
-    vhat = v / (1 - beta2 ** t)
-    x -= lr * mhat / (np.sqrt(vhat) + eps)
-    np.clip(x, lo, hi, out=x)
-
-
 KERNELS = {"adam_step_v1": adam_step_v1}

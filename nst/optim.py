@@ -53,27 +53,36 @@ class GradientDescent(Stateful):
         return j
 
 
+def adam_step(x, g, m, v, t, lr, beta1, beta2, eps, lo, hi):
+    # x, g, m, v flat (N), updated in place; t the 1-based step (the reference the kernels match):
+    # m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  x ← clip(x − lr·(m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε), lo, hi)
+    xp = xp_of(x)
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    x -= (lr / (1 - beta1 ** t)) * m / (xp.sqrt(v / (1 - beta2 ** t)) + eps)
+    xp.clip(x, lo, hi, out=x)
+
+
 class Adam(Stateful):
-    """Adam (Kingma & Ba): m ← β1 m + (1−β1) g, v ← β2 v + (1−β2) g², x ← clip(x − lr·m̂/(√v̂ + ε))."""
+    """Adam (Kingma & Ba) with the pixels clipped to 0..255; `kernel` does one fused update."""
 
     ARRAYS = ("x", "m", "v")
 
-    def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8, kernel=adam_step):
         xp = xp_of(x)
         self.x, self.lr, self.beta1, self.beta2, self.eps = x, float(lr), beta1, beta2, eps
         self.m, self.v = xp.zeros_like(x), xp.zeros_like(x)
         self.iteration = self.evaluations = 0
+        self.kernel = kernel
 
     def step(self, fun):
         j, g = fun(self.x)
-        xp = xp_of(self.x)
         self.iteration += 1
         self.evaluations += 1
-        b1, b2, t = self.beta1, self.beta2, self.iteration
-        self.m = b1 * self.m + (1 - b1) * g
-        self.v = b2 * self.v + (1 - b2) * g * g
-        step = (self.lr / (1 - b1 ** t)) * self.m / (xp.sqrt(self.v / (1 - b2 ** t)) + self.eps)
-        self.x = xp.clip(self.x - step, LO, HI)
+        self.kernel(self.x, g, self.m, self.v, self.iteration, self.lr, self.beta1, self.beta2,
+                    self.eps, LO, HI)
         return j
 
 
@@ -166,12 +175,12 @@ class LBFGS(Stateful):
         self.pairs.clear()
 
 
-def make_optimizer(name, x, lr=None, history=20, log=None):
+def make_optimizer(name, x, lr=None, history=20, log=None, adam_kernel=None):
     # "lbfgs" | "adam" | "gd" -> optimiser over x, with each one's default step size
     if name == "lbfgs":
         return LBFGS(x, history=history, lr=1.0 if lr is None else lr, log=log)
     if name == "adam":
-        return Adam(x, lr=10.0 if lr is None else lr)
+        return Adam(x, lr=10.0 if lr is None else lr, kernel=adam_kernel or adam_step)
     if name == "gd":
         return GradientDescent(x, lr=DEFAULT_GD_LR if lr is None else lr)
     raise ValueError(f"unknown optimizer {name!r}: use lbfgs, adam or gd")

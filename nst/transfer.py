@@ -136,7 +136,7 @@ class Run:
         be, shape = objective.be, content.shape
         if self.opt is None:                                  # fresh scale (not resumed)
             x0 = self.start_image(content, styles, previous).reshape(-1)
-            self.opt = make_optimizer(self.s["optimizer"], be.to_device(x0), self.s["lr"], self.s["history"], self.log)
+            self.opt = self.make_optimizer(be, be.to_device(x0))
             self.ema = None
         self.shape = shape
         last = {}
@@ -147,7 +147,7 @@ class Run:
             return total, grad.reshape(-1)
 
         while self.opt.iteration < self.s["iterations"]:
-            good = self.opt.x
+            good = self.opt.x.copy()                 # Adam and GD update x in place
             self.opt.step(fun)
             terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
             if not all(map(math.isfinite, terms.values())) or not math.isfinite(float(be.xp.sum(self.opt.x))):
@@ -160,6 +160,9 @@ class Run:
                 self.interrupted = True
                 break
         return self.output()
+
+    def make_optimizer(self, be, x):
+        return make_optimizer(self.s["optimizer"], x, self.s["lr"], self.s["history"], self.log, be.adam_step)
 
     def average(self, be):
         # EMA of the image with bias correction: ema ← d·ema + (1−d)·x
@@ -209,8 +212,7 @@ class Run:
         self.scale, self.history = int(st["scale"]), list(st["history"])
         content, styles = self.images_at(self.sizes[self.scale])
         be = self.objective_backend()
-        x = be.to_device(np.asarray(st["optimizer"]["x"], np.float32))
-        self.opt = make_optimizer(self.s["optimizer"], x, self.s["lr"], self.s["history"], self.log)
+        self.opt = self.make_optimizer(be, be.to_device(np.asarray(st["optimizer"]["x"], np.float32)))
         self.opt.restore(st["optimizer"])
         self.ema = be.to_device(st["ema"]) if "ema" in st else None
         self.shape = tuple(st["shape"])

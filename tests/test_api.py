@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import nst
-from tests.conftest import random_image
+from conftest import random_image
 
 W = dict(content_weight=1.0, style_weight=1e3, tv_weight=1e-3)
 

@@ -9,7 +9,7 @@ import pytest
 
 from nst import losses, ops
 from nst.objective import Objective
-from tests.conftest import random_image, tiny_params
+from conftest import random_image, tiny_params
 
 GRAD_RTOL = 1e-6
 

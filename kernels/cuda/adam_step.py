@@ -1,8 +1,8 @@
 """Launcher for adam_step.cu: adam_step(x, m, v, g, t, ...) updates x, m, v in place (cupy float32).
 
 m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;  x −= lr·m̂/(√v̂ + ε), m̂ = m/(1−β1^t), v̂ = v/(1−β2^t);
-then x is clipped to clip = (lo, hi) when given (pixels kept in 0..255). reference() is the same
-step in NumPy, for the tests.
+then x is clipped to clip = (lo, hi) when given (pixels kept in 0..255). The reference is
+nst.optim.adam_step.
 """
 import numpy as np
 
@@ -30,16 +30,6 @@ def v1(x, m, v, g, t, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, clip=None):
     n = x.size
     K.function(CU, "adam_step_v1")(K.grid1d(n, 256, 4096), (256,),
                                    (x, m, v, g, *K.i32(n), *_scalars(t, lr, b1, b2, eps, clip)))
-    return x
-
-
-def reference(x, m, v, g, t, lr=1.0, b1=0.9, b2=0.999, eps=1e-8, clip=None):
-    # NumPy, in place, same formula
-    m[...] = b1 * m + (1 - b1) * g
-    v[...] = b2 * v + (1 - b2) * g * g
-    x -= lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
-    if clip is not None:
-        np.clip(x, clip[0], clip[1], out=x)
     return x
 
 

@@ -21,10 +21,11 @@ CHOSEN = {
     "tv_loss_and_grad": "tv_loss.v1_fused",
 }
 
-# optimiser vector ops, not (yet) fields of Backend: adam_step(x, m, v, g, t, lr, b1, b2, eps, clip),
+ADAM_STEP = "adam_step.v1"
+
+# L-BFGS vector ops (nst's L-BFGS uses cupy's own vdot and axpy-like expressions for now):
 # dot(x, y) -> 0-d, axpy(alpha, x, y, num=None, den=None, beta=1.0) in place
 EXTRAS = {
-    "adam_step": "adam_step.v1",
     "dot": "lbfgs_ops.dot_v1",
     "axpy": "lbfgs_ops.axpy_v1",
 }
@@ -60,5 +61,11 @@ def load():
         return (cupy.ascontiguousarray(cupy.asarray(w, dtype=cupy.float32)),
                 cupy.ascontiguousarray(cupy.asarray(b, dtype=cupy.float32)))
 
-    return Backend(name="cupy", xp=cupy, prepare_weights=prepare_weights,
+    adam = get(ADAM_STEP)
+
+    def adam_step(x, g, m, v, t, lr, beta1, beta2, eps, lo, hi):
+        # nst.optim.adam_step's argument order -> the launcher's
+        adam(x, m, v, g, t, lr, beta1, beta2, eps, (lo, hi))
+
+    return Backend(name="cupy", xp=cupy, prepare_weights=prepare_weights, adam_step=adam_step,
                    **{field: get(q) for field, q in CHOSEN.items()})

@@ -22,7 +22,7 @@ CHOSEN = {
     "content_loss_and_grad": "content_loss.content_loss_and_grad_v1",
     "style_loss_and_grad": "gram_style_loss.style_loss_and_grad_v1",
     "tv_loss_and_grad": "tv_loss.tv_loss_and_grad_v1",
-    "adam_step": "adam_step.adam_step_v1",          # not a Backend entry yet: for the optimiser
+    "adam_step": "adam_step.adam_step_v1",
 }
 MODULES = ("conv3x3_forward", "conv3x3_backward_input", "maxpool2x2", "gram_style_loss",
            "content_loss", "tv_loss", "adam_step")
@@ -67,5 +67,5 @@ def load():
         name="numba",
         xp=__import__("numpy"),
         prepare_weights=prepare_weights,
-        **{op: fn for op, fn in pick.items() if op != "adam_step"},
+        **pick,
     )
