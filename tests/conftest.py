@@ -32,22 +32,8 @@ def rng():
     return np.random.default_rng(1234)
 
 
-# A tiny VGG19 in the Keras layout: the real 16-layer graph, a few channels per block.
-TINY_WIDTHS = {"block1": 4, "block2": 5, "block3": 6, "block4": 7, "block5": 7}
-
-
-def tiny_params(seed=0, dtype=np.float32):
-    # -> {layer: (W O×I×3×3, b O)} with He-scaled random weights (activations neither vanish nor blow up)
-    from nst.vgg import CONV_NAMES
-    r = np.random.default_rng(seed)
-    params, cin = {}, 3
-    for name in CONV_NAMES:
-        cout = TINY_WIDTHS[name.split("_")[0]]
-        w = r.normal(0, np.sqrt(2.0 / (9 * cin)), (cout, cin, 3, 3))
-        b = r.normal(0.05, 0.1, cout)
-        params[name] = (w.astype(dtype), b.astype(dtype))
-        cin = cout
-    return params
+# The tiny VGG19 (the real 16-layer graph, a few channels per block) lives in nst.gradcheck.
+from nst.gradcheck import tiny_params  # noqa: E402
 
 
 @pytest.fixture

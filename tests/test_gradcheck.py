@@ -10,27 +10,9 @@ import pytest
 from nst import losses, ops
 from nst.objective import Objective
 from conftest import random_image, tiny_params
+from nst.gradcheck import numeric_grad, rel_err
 
 GRAD_RTOL = 1e-6
-
-
-def numeric_grad(f, x, eps=1e-5, coords=None):
-    # central differences of scalar f at x, at all coords (or the given flat indices)
-    g = np.zeros_like(x)
-    idx = range(x.size) if coords is None else coords
-    for k in idx:
-        old = x.flat[k]
-        x.flat[k] = old + eps
-        fp = f(x)
-        x.flat[k] = old - eps
-        fm = f(x)
-        x.flat[k] = old
-        g.flat[k] = (fp - fm) / (2 * eps)
-    return g
-
-
-def rel_err(a, b):
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-12))
 
 
 @pytest.fixture

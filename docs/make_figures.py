@@ -1,0 +1,244 @@
+"""Draw the figures of docs/maths.md into docs/figures/, with nst itself and Pillow only.
+
+    NST_HOME=... python docs/make_figures.py [--images DIR] [--backend auto|numpy|numba|cupy]
+
+feature_maps.png   a few channels of block1_conv1, block3_conv1, block5_conv1 of tubingen.jpg
+gram_block2.png    Ĝ at block2_conv1 (128×128) of starry_night.jpg and shipwreck.jpg, one colour scale
+loss_curves.png    α·J_c, β·J_s, γ·J_tv and J of a 60-iteration L-BFGS run, 128 px, log y
+result.png         that run's output beside its content and style
+
+Needs the real VGG19 weights (weights.load(None): the cached file, fetched once) and the three
+images, read from --images (default ../shared/images beside the project). The images are read,
+never copied; tubingen.jpg is CC BY-SA 3.0 by Andreas Praefcke, so figures that show it say so.
+"""
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nst.backends import get_backend  # noqa: E402
+from nst.image import load_image, resize_longest  # noqa: E402
+from nst.objective import preprocess  # noqa: E402
+from nst.transfer import stylize  # noqa: E402
+from nst.vgg import CONV_NAMES, forward  # noqa: E402
+
+from nst.transfer import DEFAULTS  # noqa: E402
+
+# the run defaults (α, β, γ) of nst.stylize
+CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT = (DEFAULTS[k] for k in ("content_weight", "style_weight", "tv_weight"))
+
+OUT = ROOT / "docs" / "figures"
+CREDIT = "Tübingen photo: Andreas Praefcke, CC BY-SA 3.0"
+BG, FG, GRID = (255, 255, 255), (30, 30, 30), (225, 225, 225)
+# viridis at 9 stops, linearly interpolated: perceptually even, readable in grey
+VIRIDIS = np.array([(68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
+                    (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37)], np.float64)
+
+
+def font(size):
+    # DejaVu Sans (has ×, Ĝ, α, β, γ, ü); Pillow's own font where it is missing
+    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
+
+
+def colormap(v):
+    # v in [0, 1], any shape -> uint8 RGB (shape + 3)
+    t = np.clip(v, 0, 1) * (len(VIRIDIS) - 1)
+    i = np.minimum(t.astype(int), len(VIRIDIS) - 2)
+    f = (t - i)[..., None]
+    return (VIRIDIS[i] * (1 - f) + VIRIDIS[i + 1] * f).round().astype(np.uint8)
+
+
+def to_pil(img):
+    return Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB")
+
+
+def activations(be, params, image, deepest):
+    # H×W×3 RGB -> {layer: a^l C×h×w, host float32}
+    acts = forward(be, params, preprocess(be.xp, be.to_device(image), np.float32), deepest)
+    return {k: np.asarray(be.to_host(v)) for k, v in acts.items()}
+
+
+def prepared(be, weights, deepest):
+    names = CONV_NAMES[:CONV_NAMES.index(deepest) + 1]
+    return {n: be.prepare_weights(*(be.to_device(np.asarray(a, np.float32)) for a in weights[n]))
+            for n in names}
+
+
+def feature_maps(be, weights, content, path, n_channels=6, tile=(128, 96)):
+    # rows: the input, then each layer's n most active channels, each scaled to its own 0..max
+    layers = ("block1_conv1", "block3_conv1", "block5_conv1")
+    acts = activations(be, prepared(be, weights, layers[-1]), content, layers[-1])
+    tw, th = tile
+    pad, label_w, top = 6, 118, 26
+    width = label_w + (n_channels + 1) * (tw + pad)
+    height = top + len(layers) * (th + 18 + pad) + 22
+    im = Image.new("RGB", (width, height), BG)
+    d = ImageDraw.Draw(im)
+    d.text((pad, 6), "a^l(x): the ReLU output of a layer, a few channels (the most active ones), "
+           "each scaled 0..max", fill=FG, font=font(13))
+    thumb = to_pil(content).resize(tile, Image.LANCZOS)
+    for row, name in enumerate(layers):
+        a = acts[name]
+        y0 = top + row * (th + 18 + pad)
+        d.text((pad, y0 + th // 2 - 16), name, fill=FG, font=font(14))
+        d.text((pad, y0 + th // 2 + 2), f"{a.shape[0]}×{a.shape[1]}×{a.shape[2]}", fill=FG, font=font(12))
+        im.paste(thumb, (label_w, y0))
+        best = np.argsort(a.reshape(a.shape[0], -1).mean(axis=1))[::-1][:n_channels]
+        for k, c in enumerate(best):
+            m = a[c] / max(float(a[c].max()), 1e-12)
+            tile_im = Image.fromarray(colormap(m)).resize(tile, Image.NEAREST)
+            x0 = label_w + (k + 1) * (tw + pad)
+            im.paste(tile_im, (x0, y0))
+            d.text((x0, y0 + th + 2), f"channel {c}", fill=FG, font=font(11))
+    d.text((pad, height - 18), CREDIT, fill=FG, font=font(11))
+    im.save(path, optimize=True)
+
+
+def gram_figure(be, weights, styles, path, layer="block2_conv1", size=256, cell=2):
+    # Ĝ = F Fᵀ/(h·w) of each style at `layer`; one colour scale (sqrt, to 0..max of both) so the
+    # two can be compared; channels ordered by the mean diagonal of the two Grams.
+    params = prepared(be, weights, layer)
+    grams, thumbs = [], []
+    for name, img in styles:
+        img = resize_longest(img, size)
+        a = activations(be, params, img, layer)[layer]
+        grams.append(np.asarray(be.to_host(be.gram(be.to_device(a)))))
+        thumbs.append(to_pil(img))
+    order = np.argsort(-(np.diag(grams[0]) + np.diag(grams[1])))
+    vmax = max(float(g.max()) for g in grams)
+    n = grams[0].shape[0]
+    side, pad, top = n * cell, 16, 30
+    th = max(t.height * (side * 3 // 4) // t.width for t in thumbs)
+    im = Image.new("RGB", (pad + len(styles) * (side + pad) + 80, top + th + pad + side + 40), BG)
+    d = ImageDraw.Draw(im)
+    d.text((pad, 8), f"Ĝ at {layer} ({n}×{n}): Ĝ[k,k'] = mean over positions of a_k·a_k'",
+           fill=FG, font=font(13))
+    for k, ((name, _), g, t) in enumerate(zip(styles, grams, thumbs)):
+        x0 = pad + k * (side + pad)
+        tw = side * 3 // 4                                  # small thumbnails: photos make PNGs big
+        im.paste(t.resize((tw, t.height * tw // t.width), Image.LANCZOS), (x0 + (side - tw) // 2, top))
+        heat = colormap(np.sqrt(g[np.ix_(order, order)] / vmax))
+        im.paste(Image.fromarray(heat).resize((side, side), Image.NEAREST), (x0, top + th + pad))
+        d.text((x0, top + th + pad + side + 4), name, fill=FG, font=font(13))
+    # colour bar: sqrt scale, 0..vmax
+    bx, by = pad + len(styles) * (side + pad), top + th + pad
+    bar = colormap(np.linspace(1, 0, side)[:, None].repeat(12, axis=1))
+    im.paste(Image.fromarray(bar), (bx, by))
+    d.text((bx + 15, by - 2), f"{vmax:.2g}", fill=FG, font=font(11))
+    d.text((bx + 15, by + side // 4 - 6), f"{vmax * 0.5625:.2g}", fill=FG, font=font(11))
+    d.text((bx + 15, by + side // 2 - 6), f"{vmax * 0.25:.2g}", fill=FG, font=font(11))
+    d.text((bx + 15, by + side - 10), "0", fill=FG, font=font(11))
+    d.text((pad, im.height - 18), "sqrt colour scale, shared; channels sorted by the two Grams' "
+           "mean diagonal", fill=FG, font=font(11))
+    im.save(path, optimize=True)
+
+
+def log_ticks(lo, hi):
+    return [10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)]
+
+
+def loss_plot(history, path, weights_text, size=(640, 400)):
+    # history: {series name: [value per iteration]} -> a log-y line plot with axes and a legend
+    colours = {"total J": (20, 20, 20), "β·J_s (style)": (200, 60, 40),
+               "α·J_c (content)": (40, 100, 200), "γ·J_tv (tv)": (60, 160, 60)}
+    w, h = size
+    left, right, top, bottom = 70, 20, 34, 48
+    im = Image.new("RGB", size, BG)
+    d = ImageDraw.Draw(im)
+    vals = np.concatenate([np.asarray(v) for v in history.values()])
+    vals = vals[vals > 0]
+    lo, hi = 10 ** np.floor(np.log10(vals.min())), 10 ** np.ceil(np.log10(vals.max()))
+    n = max(len(v) for v in history.values())
+    px = lambda i: left + (w - left - right) * (i - 1) / max(n - 1, 1)
+    py = lambda v: top + (h - top - bottom) * (np.log10(hi) - np.log10(v)) / (np.log10(hi) - np.log10(lo))
+    for t in log_ticks(lo, hi):                           # decades: grid line and label
+        y = py(t)
+        d.line([(left, y), (w - right, y)], fill=GRID)
+        d.text((left - 8, y), f"1e{int(round(np.log10(t)))}", fill=FG, font=font(12), anchor="rm")
+    for i in range(0, n + 1, 10):                         # x ticks every 10 iterations
+        x = px(max(i, 1))
+        d.line([(x, h - bottom), (x, h - bottom + 4)], fill=FG)
+        d.text((x, h - bottom + 6), str(max(i, 1)), fill=FG, font=font(12), anchor="mt")
+    d.line([(left, top), (left, h - bottom), (w - right, h - bottom)], fill=FG, width=1)
+    d.text((left + (w - left - right) / 2, h - 16), "L-BFGS iteration", fill=FG, font=font(13), anchor="mm")
+    d.text((left, 10), f"loss terms per iteration (log scale); {weights_text}", fill=FG, font=font(13))
+    for name in [*list(history)[1:], list(history)[0]]:  # the total last, on top, thin
+        pts = [(px(i + 1), py(v)) for i, v in enumerate(history[name]) if v > 0]
+        d.line(pts, fill=colours[name], width=1 if name == "total J" else 3)
+    lx, ly = w - right - 150, top + 10                    # legend, top right
+    d.rectangle([lx - 8, ly - 6, w - right - 4, ly + 18 * len(history)], fill=BG, outline=GRID)
+    for k, name in enumerate(history):
+        d.line([(lx, ly + 7 + 18 * k), (lx + 22, ly + 7 + 18 * k)], fill=colours[name], width=3)
+        d.text((lx + 28, ly + 18 * k), name, fill=FG, font=font(12))
+    im.save(path, optimize=True)
+
+
+def short_run(content, style, backend, size=128, iterations=60):
+    # -> (output image, {series: values}); the weighted terms, so they add up to the total
+    history = {"total J": [], "β·J_s (style)": [], "α·J_c (content)": [], "γ·J_tv (tv)": []}
+
+    def collect(it, x, terms):
+        history["total J"].append(terms["total"])
+        history["β·J_s (style)"].append(STYLE_WEIGHT * terms["style"])
+        history["α·J_c (content)"].append(CONTENT_WEIGHT * terms["content"])
+        history["γ·J_tv (tv)"].append(TV_WEIGHT * terms["tv"])
+
+    out = stylize(content, style, size=size, iterations=iterations, optimizer="lbfgs",
+                  content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT,
+                  init="content", backend=backend, progress=False, callback=collect, log=lambda msg: None)
+    return out, history
+
+
+def result_figure(content, style, out, path, size=128):
+    c, s = to_pil(resize_longest(content, size)), to_pil(resize_longest(style, size))
+    pad, top = 8, 22
+    im = Image.new("RGB", (c.width * 2 + s.width + 4 * pad, c.height + top + 22), BG)
+    d = ImageDraw.Draw(im)
+    for k, (t, name) in enumerate(((c, "content C"), (s, "style S"), (to_pil(out), "X after 60 L-BFGS"))):
+        x0 = pad + k * (c.width + pad)
+        im.paste(t, (x0, top))
+        d.text((x0, 4), name, fill=FG, font=font(12))
+    d.text((pad, im.height - 17), CREDIT, fill=FG, font=font(11))
+    im.save(path, optimize=True)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--images", default=str(ROOT.parent / "shared" / "images"),
+                   help="folder with tubingen.jpg, starry_night.jpg, shipwreck.jpg")
+    p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
+    args = p.parse_args(argv)
+    import weights
+    images = Path(args.images)
+    load = lambda name: load_image(images / name)
+    OUT.mkdir(parents=True, exist_ok=True)
+    be = get_backend(args.backend)
+    vgg = weights.load(None)
+    tubingen, starry, shipwreck = load("tubingen.jpg"), load("starry_night.jpg"), load("shipwreck.jpg")
+    t0 = time.perf_counter()
+    feature_maps(be, vgg, resize_longest(tubingen, 256), OUT / "feature_maps.png")
+    gram_figure(be, vgg, [("The Starry Night (van Gogh)", starry), ("The Shipwreck (Turner)", shipwreck)],
+                OUT / "gram_block2.png")
+    out, history = short_run(tubingen, starry, args.backend)
+    loss_plot(history, OUT / "loss_curves.png",
+              f"α={CONTENT_WEIGHT:g}, β={STYLE_WEIGHT:g}, γ={TV_WEIGHT:g}, 128 px")
+    result_figure(tubingen, starry, out, OUT / "result.png")
+    for f in sorted(OUT.glob("*.png")):
+        print(f"{f.relative_to(ROOT)}  {f.stat().st_size / 1024:.0f} KB")
+    print(f"backend {be.name}: {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""nst/gradcheck.py, the `nst gradcheck` tool: every row passes on the reference, and a wrong
+backward is caught (a tool that cannot fail proves nothing)."""
+import argparse
+
+import numpy as np
+import pytest
+
+from nst import gradcheck, losses
+
+
+def parse(*argv):
+    return gradcheck.add_arguments(argparse.ArgumentParser()).parse_args(list(argv))
+
+
+def test_table_all_pass():
+    rows = gradcheck.gradcheck_table(seed=0)
+    ops = [r.op for r in rows]
+    for want in ("conv3x3 backward input", "relu backward", "conv3x3+relu backward input",
+                 "maxpool2x2 backward", "avgpool2x2 backward", "style loss (Gram)", "content loss",
+                 "tv loss", "objective J (max pool)", "objective J (avg pool)"):
+        assert want in ops
+    bad = [r for r in rows if r.status != "PASS"]
+    assert not bad, gradcheck.format_table(bad)
+    assert all(r.error < r.threshold for r in rows)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_other_seeds_pass(seed):
+    rows = gradcheck.gradcheck_table(seed=seed)
+    assert all(r.status == "PASS" for r in rows), gradcheck.format_table(rows)
+
+
+def test_main_prints_table_and_returns_0(capsys):
+    assert gradcheck.main(parse()) == 0
+    out = capsys.readouterr().out
+    assert "style loss (Gram)" in out and "FAIL" not in out
+    assert "10/10 checks passed" in out
+
+
+def test_broken_style_backward_is_reported(monkeypatch, capsys):
+    right = losses.style_loss_and_grad
+
+    def off_by_one_percent(a, target_gram):
+        j, g = right(a, target_gram)
+        return j, 1.01 * g
+
+    monkeypatch.setattr(losses, "style_loss_and_grad", off_by_one_percent)
+    rows = {r.op: r for r in gradcheck.gradcheck_table(seed=0)}
+    assert rows["style loss (Gram)"].status == "FAIL"
+    assert rows["style loss (Gram)"].error == pytest.approx(0.01, rel=1e-3)   # 1.01·g vs g, relative to g
+    assert rows["content loss"].status == "PASS"
+    assert gradcheck.main(parse("--seed", "0")) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "FAILED: style loss (Gram)" in out
+
+
+def test_broken_pool_backward_is_reported(monkeypatch):
+    from nst import ops
+    # a classic bug: the gradient sent to every position of the window, not only to its maximum
+    monkeypatch.setattr(ops, "maxpool2x2_backward", lambda dy, x: 4 * ops.avgpool2x2_backward(dy, x))
+    rows = {r.op: r for r in gradcheck.gradcheck_table(seed=0)}
+    assert rows["maxpool2x2 backward"].status == "FAIL"
+
+
+def test_numeric_grad_restores_input_and_takes_coords():
+    x = np.arange(6, dtype=np.float64).reshape(2, 3)
+    before = x.copy()
+    g = gradcheck.numeric_grad(lambda x: np.sum(x ** 2), x, coords=[1, 4])
+    assert np.array_equal(x, before)
+    assert g.flat[1] == pytest.approx(2.0) and g.flat[4] == pytest.approx(8.0)
+    assert g.flat[0] == 0 and g.flat[5] == 0
+
+
+def test_tiny_params_shapes():
+    from nst.vgg import CONV_LAYERS
+    p = gradcheck.tiny_params(seed=0, dtype=np.float64)
+    assert list(p) == [n for n, _, _ in CONV_LAYERS]
+    assert p["block1_conv1"][0].shape == (4, 3, 3, 3) and p["block5_conv4"][0].shape == (7, 7, 3, 3)
+    assert p["block1_conv1"][0].dtype == np.float64
+
+
+@pytest.mark.parametrize("backend", ["numba", "cupy"])
+def test_backend_rows(backend):
+    rows = gradcheck.gradcheck_table(seed=0, backends=(backend,))
+    if rows[0].status == "SKIP":
+        assert len(rows) == 1 and rows[0].note
+        pytest.skip(f"{backend}: {rows[0].note}")
+    bad = [r for r in rows if r.status != "PASS"]
+    assert not bad, gradcheck.format_table(bad)
+    assert {"conv3x3_relu", "maxpool2x2_backward", "style_loss_and_grad grad", "objective ∂J/∂X"} <= {r.op for r in rows}
+
+
+def test_unavailable_backend_is_a_note_not_a_failure(monkeypatch, capsys):
+    from nst import backends
+
+    def unavailable(name="auto"):
+        raise backends.BackendUnavailable("cupy backend: no CUDA device answers (test)")
+
+    monkeypatch.setattr(backends, "get_backend", unavailable)
+    assert gradcheck.main(parse("--backend", "cupy")) == 0
+    out = capsys.readouterr().out
+    assert "SKIP" in out and "note: cupy: cupy backend: no CUDA device answers (test)" in out
