@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -25,30 +25,15 @@ sys.path.insert(0, str(ROOT))
 from nst.backends import get_backend  # noqa: E402
 from nst.image import load_image, resize_longest  # noqa: E402
 from nst.objective import preprocess  # noqa: E402
-from nst.transfer import stylize  # noqa: E402
+from nst.report import BG, FG, GRID, font, plot_losses, weighted_series  # noqa: E402
+from nst.transfer import DEFAULTS, stylize  # noqa: E402
 from nst.vgg import CONV_NAMES, forward  # noqa: E402
-
-from nst.transfer import DEFAULTS  # noqa: E402
-
-# the run defaults (α, β, γ) of nst.stylize
-CONTENT_WEIGHT, STYLE_WEIGHT, TV_WEIGHT = (DEFAULTS[k] for k in ("content_weight", "style_weight", "tv_weight"))
 
 OUT = ROOT / "docs" / "figures"
 CREDIT = "Tübingen photo: Andreas Praefcke, CC BY-SA 3.0"
-BG, FG, GRID = (255, 255, 255), (30, 30, 30), (225, 225, 225)
 # viridis at 9 stops, linearly interpolated: perceptually even, readable in grey
 VIRIDIS = np.array([(68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
                     (39, 173, 129), (92, 200, 99), (170, 220, 50), (253, 231, 37)], np.float64)
-
-
-def font(size):
-    # DejaVu Sans (has ×, Ĝ, α, β, γ, ü); Pillow's own font where it is missing
-    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
-        try:
-            return ImageFont.truetype(name, size)
-        except OSError:
-            continue
-    return ImageFont.load_default(size=size)
 
 
 def colormap(v):
@@ -144,59 +129,15 @@ def gram_figure(be, weights, styles, path, layer="block2_conv1", size=256, cell=
     im.save(path, optimize=True)
 
 
-def log_ticks(lo, hi):
-    return [10.0 ** e for e in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)]
-
-
-def loss_plot(history, path, weights_text, size=(640, 400)):
-    # history: {series name: [value per iteration]} -> a log-y line plot with axes and a legend
-    colours = {"total J": (20, 20, 20), "β·J_s (style)": (200, 60, 40),
-               "α·J_c (content)": (40, 100, 200), "γ·J_tv (tv)": (60, 160, 60)}
-    w, h = size
-    left, right, top, bottom = 70, 20, 34, 48
-    im = Image.new("RGB", size, BG)
-    d = ImageDraw.Draw(im)
-    vals = np.concatenate([np.asarray(v) for v in history.values()])
-    vals = vals[vals > 0]
-    lo, hi = 10 ** np.floor(np.log10(vals.min())), 10 ** np.ceil(np.log10(vals.max()))
-    n = max(len(v) for v in history.values())
-    px = lambda i: left + (w - left - right) * (i - 1) / max(n - 1, 1)
-    py = lambda v: top + (h - top - bottom) * (np.log10(hi) - np.log10(v)) / (np.log10(hi) - np.log10(lo))
-    for t in log_ticks(lo, hi):                           # decades: grid line and label
-        y = py(t)
-        d.line([(left, y), (w - right, y)], fill=GRID)
-        d.text((left - 8, y), f"1e{int(round(np.log10(t)))}", fill=FG, font=font(12), anchor="rm")
-    for i in range(0, n + 1, 10):                         # x ticks every 10 iterations
-        x = px(max(i, 1))
-        d.line([(x, h - bottom), (x, h - bottom + 4)], fill=FG)
-        d.text((x, h - bottom + 6), str(max(i, 1)), fill=FG, font=font(12), anchor="mt")
-    d.line([(left, top), (left, h - bottom), (w - right, h - bottom)], fill=FG, width=1)
-    d.text((left + (w - left - right) / 2, h - 16), "L-BFGS iteration", fill=FG, font=font(13), anchor="mm")
-    d.text((left, 10), f"loss terms per iteration (log scale); {weights_text}", fill=FG, font=font(13))
-    for name in [*list(history)[1:], list(history)[0]]:  # the total last, on top, thin
-        pts = [(px(i + 1), py(v)) for i, v in enumerate(history[name]) if v > 0]
-        d.line(pts, fill=colours[name], width=1 if name == "total J" else 3)
-    lx, ly = w - right - 150, top + 10                    # legend, top right
-    d.rectangle([lx - 8, ly - 6, w - right - 4, ly + 18 * len(history)], fill=BG, outline=GRID)
-    for k, name in enumerate(history):
-        d.line([(lx, ly + 7 + 18 * k), (lx + 22, ly + 7 + 18 * k)], fill=colours[name], width=3)
-        d.text((lx + 28, ly + 18 * k), name, fill=FG, font=font(12))
-    im.save(path, optimize=True)
-
-
 def short_run(content, style, backend, size=128, iterations=60):
-    # -> (output image, {series: values}); the weighted terms, so they add up to the total
-    history = {"total J": [], "β·J_s (style)": [], "α·J_c (content)": [], "γ·J_tv (tv)": []}
+    # -> (output image, [{term: value} per iteration]) with the default α, β, γ
+    history = []
 
     def collect(it, x, terms):
-        history["total J"].append(terms["total"])
-        history["β·J_s (style)"].append(STYLE_WEIGHT * terms["style"])
-        history["α·J_c (content)"].append(CONTENT_WEIGHT * terms["content"])
-        history["γ·J_tv (tv)"].append(TV_WEIGHT * terms["tv"])
+        history.append(terms)
 
-    out = stylize(content, style, size=size, iterations=iterations, optimizer="lbfgs",
-                  content_weight=CONTENT_WEIGHT, style_weight=STYLE_WEIGHT, tv_weight=TV_WEIGHT,
-                  init="content", backend=backend, progress=False, callback=collect, log=lambda msg: None)
+    out = stylize(content, style, size=size, iterations=iterations, optimizer="lbfgs", init="content",
+                  backend=backend, progress=False, callback=collect, log=lambda msg: None)
     return out, history
 
 
@@ -231,8 +172,10 @@ def main(argv=None):
     gram_figure(be, vgg, [("The Starry Night (van Gogh)", starry), ("The Shipwreck (Turner)", shipwreck)],
                 OUT / "gram_block2.png")
     out, history = short_run(tubingen, starry, args.backend)
-    loss_plot(history, OUT / "loss_curves.png",
-              f"α={CONTENT_WEIGHT:g}, β={STYLE_WEIGHT:g}, γ={TV_WEIGHT:g}, 128 px")
+    d = DEFAULTS
+    plot_losses(weighted_series(history, d), OUT / "loss_curves.png",
+                f"loss terms per iteration (log scale); α={d['content_weight']:g}, β={d['style_weight']:g}, "
+                f"γ={d['tv_weight']:g}, 128 px", xlabel="L-BFGS iteration")
     result_figure(tubingen, starry, out, OUT / "result.png")
     for f in sorted(OUT.glob("*.png")):
         print(f"{f.relative_to(ROOT)}  {f.stat().st_size / 1024:.0f} KB")

@@ -1,41 +1,73 @@
 """`--report DIR`: the loss curves as a plot, a strip of intermediate images, the exact settings."""
 import json
-import math
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .assets import atomic_path
 from .image import save_image, to_uint8
 
-COLORS = {"total": (0, 0, 0), "content": (31, 119, 180), "style": (214, 39, 40), "tv": (44, 160, 44)}
+PALETTE = [(20, 20, 20), (200, 60, 40), (40, 100, 200), (60, 160, 60), (150, 90, 190)]
+BG, FG, GRID = (255, 255, 255), (30, 30, 30), (225, 225, 225)
 
 
-def plot_losses(history, path, size=(640, 400), margin=56):
-    # history: [{term: value}] per iteration -> PNG of each term against the iteration, log y
+def font(size):
+    # DejaVu Sans (has ×, Ĝ, α, β, γ, ü); Pillow's own font where it is missing
+    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+        try:
+            return ImageFont.truetype(name, size)
+        except OSError:
+            continue
+    return ImageFont.load_default(size=size)
+
+
+def weighted_series(history, settings):
+    # [{total, content, style, tv}] -> {"total J": [...], "β·J_s (style)": [...], ...}: the
+    # weighted terms, which add up to the total
+    keys = [("total J", "total", 1.0), ("β·J_s (style)", "style", settings["style_weight"]),
+            ("α·J_c (content)", "content", settings["content_weight"]), ("γ·J_tv (tv)", "tv", settings["tv_weight"])]
+    return {name: [w * row[k] for row in history] for name, k, w in keys}
+
+
+def plot_losses(series, path, title, xlabel="iteration", size=(640, 400)):
+    # {name: [value per iteration]} -> a log-y line plot with axes and a legend (the first series
+    # is drawn last, thin, on top: the total)
     w, h = size
-    im = Image.new("RGB", size, "white")
+    left, right, top, bottom = 70, 20, 34, 48
+    im = Image.new("RGB", size, BG)
     d = ImageDraw.Draw(im)
-    terms = [k for k in COLORS if history and k in history[0]]
-    values = [v for row in history for k, v in row.items() if k in terms and v > 0]
-    if not values:
-        d.text((margin, h // 2), "no loss values yet", fill="black")
+    vals = np.concatenate([np.asarray(v, np.float64) for v in series.values()] + [np.ones(0)])
+    vals = vals[np.isfinite(vals) & (vals > 0)]
+    if vals.size == 0:
+        d.text((left, h // 2), "no positive loss values to plot", fill=FG, font=font(13))
         return _save_png(im, path)
-    lo, hi = math.floor(math.log10(min(values))), math.ceil(math.log10(max(values)))
+    lo, hi = np.floor(np.log10(vals.min())), np.ceil(np.log10(vals.max()))
     hi = max(hi, lo + 1)
-    x0, y0, x1, y1 = margin, 12, w - 12, h - margin // 2 - 12
-    px = lambda i: x0 + (x1 - x0) * i / max(len(history) - 1, 1)
-    py = lambda v: y1 - (y1 - y0) * (math.log10(v) - lo) / (hi - lo)
-    d.rectangle((x0, y0, x1, y1), outline="black")
-    for e in range(lo, hi + 1):                                   # decades on the y axis
-        d.line((x0 - 4, py(10.0 ** e), x0, py(10.0 ** e)), fill="black")
-        d.text((4, py(10.0 ** e) - 6), f"1e{e}", fill="black")
-    d.text((x1 - 120, y1 + 6), f"iteration (0..{len(history)})", fill="black")
-    for n, k in enumerate(terms):
-        pts = [(px(i), py(row[k])) for i, row in enumerate(history) if row.get(k, 0) > 0]
+    n = max(len(v) for v in series.values())
+    px = lambda i: left + (w - left - right) * (i - 1) / max(n - 1, 1)
+    py = lambda v: top + (h - top - bottom) * (hi - np.log10(v)) / (hi - lo)
+    for e in range(int(lo), int(hi) + 1):                 # decades: grid line and label
+        d.line([(left, py(10.0 ** e)), (w - right, py(10.0 ** e))], fill=GRID)
+        d.text((left - 8, py(10.0 ** e)), f"1e{e}", fill=FG, font=font(12), anchor="rm")
+    step = max(1, 10 ** int(np.log10(max(n, 1))) // 2) if n > 20 else 5
+    for i in range(0, n + 1, step):                        # x ticks
+        x = px(max(i, 1))
+        d.line([(x, h - bottom), (x, h - bottom + 4)], fill=FG)
+        d.text((x, h - bottom + 6), str(max(i, 1)), fill=FG, font=font(12), anchor="mt")
+    d.line([(left, top), (left, h - bottom), (w - right, h - bottom)], fill=FG, width=1)
+    d.text((left + (w - left - right) / 2, h - 16), xlabel, fill=FG, font=font(13), anchor="mm")
+    d.text((left, 10), title, fill=FG, font=font(13))
+    names = list(series)
+    colours = dict(zip(names, PALETTE * 2))
+    for name in names[1:] + names[:1]:
+        pts = [(px(i + 1), py(v)) for i, v in enumerate(series[name]) if np.isfinite(v) and v > 0]
         if len(pts) > 1:
-            d.line(pts, fill=COLORS[k], width=2)
-        d.text((x0 + 10 + 80 * n, y0 + 6), k, fill=COLORS[k])
+            d.line(pts, fill=colours[name], width=1 if name == names[0] else 3)
+    lx, ly = w - right - 150, top + 10                     # legend, top right
+    d.rectangle([lx - 8, ly - 6, w - right - 4, ly + 18 * len(names)], fill=BG, outline=GRID)
+    for k, name in enumerate(names):
+        d.line([(lx, ly + 7 + 18 * k), (lx + 22, ly + 7 + 18 * k)], fill=colours[name], width=3)
+        d.text((lx + 28, ly + 18 * k), name, fill=FG, font=font(12))
     return _save_png(im, path)
 
 
@@ -63,7 +95,10 @@ def write_settings(settings, path):
 def write_report(folder, settings, history, snapshots):
     # folder/{losses.png, strip.png, settings.json, losses.json}
     folder.mkdir(parents=True, exist_ok=True)
-    plot_losses(history, folder / "losses.png")
+    s = settings
+    plot_losses(weighted_series(history, s), folder / "losses.png",
+                f"loss terms per iteration (log scale); α={s['content_weight']:g}, "
+                f"β={s['style_weight']:g}, γ={s['tv_weight']:g}")
     strip(snapshots, folder / "strip.png")
     write_settings(settings, folder / "settings.json")
     with atomic_path(folder / "losses.json") as tmp:
