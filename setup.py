@@ -9,7 +9,7 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["nst", "nst.*", "kernels", "kernels.*", "weights", "weights.*"]),
     package_data={"kernels": ["cuda/*.cu", "cuda/*.cuh"]},
-    install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8"],
+    install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3"],
     extras_require={
         "test": ["pytest>=7", "pytest-benchmark>=4"],
         "bench": ["pytest-benchmark>=4"],

@@ -32,7 +32,7 @@ Versions:
      memory bound.
   best: picks a version by layer shape from BEST (measured in bench/bench_kernels_cpu.py).
 """
-from . import cpu_threads  # noqa: F401  (sets the OpenMP wait policy before Numba's pool starts)
+from .cpu_threads import matmul  # first: sets the thread policies before Numba's pool starts
 import numba
 import numpy as np
 from numba import prange
@@ -202,7 +202,7 @@ def core_v1(x, cw, mask=None, bias=True, relu=True):
     m, use_mask = _dummy_mask(x, mask)
     cols = np.empty((9 * i, h * w), np.float32)                       # 9I×P
     _im2col(x, m, use_mask, 0, h, cols)
-    acc = wmat @ cols                                                 # O×P
+    acc = matmul(wmat, cols, np.empty((wmat.shape[0], h * w), np.float32))  # O×P
     out = np.empty((wmat.shape[0], h, w), np.float32)
     _epilogue(acc, cw.b, bias, relu, w, 0, out)
     return out
@@ -229,9 +229,9 @@ def core_v2(x, cw, mask=None, bias=True, relu=True):
             off = r0 * wp + (t // 3) * wp + t % 3
             view = xp[:, off:off + n]                                 # I×n, row stride (H+2)(W+2)
             if t == 0:
-                np.matmul(wt[t], view, out=a)
+                matmul(wt[t], view, a)
             else:
-                np.matmul(wt[t], view, out=t_)
+                matmul(wt[t], view, t_)
                 a += t_
         _epilogue(a, cw.b, bias, relu, wp, r0, out)
     return out
@@ -255,7 +255,7 @@ def core_v3(x, cw, mask=None, bias=True, relu=True):
         n = (min(h, r0 + rows) - r0) * wp
         c_, a = cols[:, :n], acc[:, :n]
         _flat_cols(xp, wp, r0 * wp, n, c_)
-        np.matmul(wmat, c_, out=a)
+        matmul(wmat, c_, a)
         _epilogue(a, cw.b, bias, relu, wp, r0, out)
     return out
 
@@ -371,7 +371,7 @@ def core_v4(x, cw, mask=None, bias=True, relu=True):
         n = (tr1 - tr0) * tw
         vb, mb = v[:, :, :n], mm[:, :, :n]
         _wino2_in(x, m, use_mask, tr0, tr1, tw, vb)
-        np.matmul(u, vb, out=mb)                                      # 16 × (O×I @ I×n)
+        matmul(u, vb, mb)                                      # 16 × (O×I @ I×n)
         _wino2_out(mb, cw.b, bias, relu, tr0, tr1, tw, out)
     return out
 
@@ -459,7 +459,7 @@ def core_v5(x, cw, mask=None, bias=True, relu=True):
         n = (tr1 - tr0) * tw
         vb, mb = v[:, :, :n], mm[:, :, :n]
         _wino4_in(x, m, use_mask, tr0, tr1, tw, _BT4_32, vb)
-        np.matmul(u, vb, out=mb)                                      # 36 × (O×I @ I×n)
+        matmul(u, vb, mb)                                      # 36 × (O×I @ I×n)
         _wino4_out(mb, cw.b, bias, relu, tr0, tr1, tw, _AT4_32, out)
     return out
 

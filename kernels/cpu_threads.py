@@ -1,14 +1,66 @@
-"""Thread settings for the Numba CPU kernels; imported first by every kernel module here.
+"""Threads for the Numba CPU kernels; imported first by every kernel module here.
 
-The conv kernels alternate Numba parallel loops (OpenMP threads) with OpenBLAS sgemm calls
-(OpenBLAS's own threads) on the same 2 cores. GNU OpenMP's default wait policy spins its idle
-workers for a long time after each parallel region, so they steal the cores from OpenBLAS and the
-two pools take turns spinning: measured 10–30× slow-downs on the blocked conv versions
-(e.g. Winograd 64→64 at 256²: 6 GFLOP/s spinning, 58 GFLOP/s passive). A passive wait policy
-makes idle OpenMP workers sleep. setdefault: a user's own OMP_WAIT_POLICY wins. It must be set
-before Numba starts its OpenMP pool (the first parallel call), which importing a kernel module
-before running one guarantees.
+The kernels alternate Numba parallel loops (OpenMP threads) with big sgemms. Two thread pools on
+the same cores fight:
+- GNU OpenMP's default wait policy spins idle workers after each parallel region, stealing the
+  cores from the sgemm: measured 10–30× slow-downs (Winograd 64→64 at 256²: 6 GFLOP/s spinning,
+  58 passive). OMP_WAIT_POLICY=PASSIVE (set before Numba starts its pool; a user's value wins)
+  makes them sleep.
+- OpenBLAS's own pool busy-waits too, and as soon as anything else runs on the machine the
+  two-thread sgemm collapses: one evaluation at 512² took 8–25 s instead of 1.2 s with a neighbour
+  process busy. So `matmul` runs single-threaded sgemms on our own Python threads (NumPy releases
+  the GIL inside BLAS), split over the batch or the columns, with OpenBLAS held at one thread
+  for the call (threadpoolctl): the same speed on a quiet machine, graceful on a busy one.
 """
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from concurrent.futures import ThreadPoolExecutor  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+from threadpoolctl import ThreadpoolController  # noqa: E402
+
+THREADS = numba.config.NUMBA_NUM_THREADS
+MIN_SPLIT = 1 << 16                    # outputs smaller than this run in one call
+_pool = ThreadPoolExecutor(THREADS, thread_name_prefix="nst-sgemm") if THREADS > 1 else None
+_blas = ThreadpoolController()
+
+
+def _bounds(n, parts):
+    cuts = [n * k // parts for k in range(parts + 1)]
+    return [(s, e) for s, e in zip(cuts, cuts[1:]) if e > s]
+
+
+def _run(jobs):
+    for f in [_pool.submit(job) for job in jobs]:
+        f.result()
+
+
+def matmul(a, b, out):
+    # out = a @ b (2-d M×K @ K×N, or batched B×M×K @ B×K×N), single-threaded sgemms on THREADS threads
+    with _blas.limit(limits=1, user_api="blas"):
+        if _pool is None or out.size < MIN_SPLIT:
+            np.matmul(a, b, out=out)
+        elif out.ndim == 3 and out.shape[0] >= THREADS:            # whole GEMMs per thread
+            _run([lambda s=s, e=e: np.matmul(a[s:e], b[s:e], out=out[s:e])
+                  for s, e in _bounds(out.shape[0], THREADS)])
+        else:                                                      # column blocks
+            _run([lambda s=s, e=e: np.matmul(a, b[..., s:e], out=out[..., s:e])
+                  for s, e in _bounds(out.shape[-1], THREADS)])
+    return out
+
+
+def gram(f):
+    # f C×N -> F Fᵀ (C×C): partial Grams of column blocks (each a syrk) on THREADS threads, summed
+    with _blas.limit(limits=1, user_api="blas"):
+        if _pool is None or f.size < MIN_SPLIT:
+            return f @ f.T
+        parts = [None] * THREADS
+
+        def job(k, s, e):
+            fc = f[:, s:e]
+            parts[k] = fc @ fc.T
+        _run([lambda k=k, s=s, e=e: job(k, s, e) for k, (s, e) in enumerate(_bounds(f.shape[1], THREADS))])
+        return sum(p for p in parts if p is not None)

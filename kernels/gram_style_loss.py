@@ -17,7 +17,7 @@ Versions:
 Napkin maths (C=64, 256²): F is 16 MiB, read twice (two GEMMs) + grad 16 MiB written; FLOPs
 2·C²·hw (Gram, half with syrk) + 2·C²·hw (grad) = 1.07 GFLOP.
 """
-from . import cpu_threads  # noqa: F401  (sets the OpenMP wait policy before Numba's pool starts)
+from .cpu_threads import gram, matmul  # first: sets the thread policies before Numba's pool starts
 import numba
 import numpy as np
 
@@ -44,10 +44,10 @@ def style_loss_and_grad_v1(a, target_gram):
     c = a.shape[0]
     f = np.ascontiguousarray(a).reshape(c, -1)                        # C×hw
     hw = f.shape[1]
-    g = f @ f.T                                                       # C×C, syrk
+    g = gram(f)                                                       # C×C, syrks
     ss = _diff_scale(g, np.ascontiguousarray(target_gram, dtype=np.float32),
                      np.float32(1.0 / hw), np.float32(4.0 / (c * c * hw)))
-    grad = g @ f                                                      # C×hw, already scaled
+    grad = matmul(g, f, np.empty_like(f))                             # C×hw, already scaled
     return np.asarray(ss / (c * c), dtype=a.dtype), grad.reshape(a.shape)
 
 
@@ -59,12 +59,12 @@ def style_loss_and_grad_v2(a, target_gram, chunk=8192):
     g = np.zeros((c, c), dtype=np.float32)
     for s in range(0, hw, chunk):
         fc = f[:, s:s + chunk]
-        g += fc @ fc.T
+        g += gram(fc)
     ss = _diff_scale(g, np.ascontiguousarray(target_gram, dtype=np.float32),
                      np.float32(1.0 / hw), np.float32(4.0 / (c * c * hw)))
     grad = np.empty_like(f)
     for s in range(0, hw, chunk):
-        np.matmul(g, f[:, s:s + chunk], out=grad[:, s:s + chunk])
+        matmul(g, f[:, s:s + chunk], grad[:, s:s + chunk])
     return np.asarray(ss / (c * c), dtype=a.dtype), grad.reshape(a.shape)
 
 
@@ -80,7 +80,7 @@ def gram_v1(a):
     # a C×H×W -> Ĝ C×C;  Ĝ = F Fᵀ / (h·w)
     c = a.shape[0]
     f = np.ascontiguousarray(a).reshape(c, -1)                        # C×hw
-    g = f @ f.T
+    g = gram(f)
     _scale(g, np.float32(1.0 / f.shape[1]))
     return g
 
