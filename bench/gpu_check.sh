@@ -16,18 +16,30 @@ echo "== tests: $PY -m pytest tests/test_kernels_cuda.py -q"
 test_rc=${PIPESTATUS[0]}
 
 echo "== benchmark: $PY bench/bench_gpu.py"
-timeout 330 "$PY" bench/bench_gpu.py --out "$OUT/bench_gpu.md" 2>&1 | tee "$OUT/bench.log"
+timeout 240 "$PY" bench/bench_gpu.py --budget 200 --out "$OUT/bench_gpu.md" 2>&1 | tee "$OUT/bench.log"
 bench_rc=${PIPESTATUS[0]}
+
+echo "== whole objective on the GPU: $PY -m nst.gradcheck --backend cupy"
+"$PY" -m nst.gradcheck --backend cupy 2>&1 | tee "$OUT/gradcheck.log"
+grad_rc=${PIPESTATUS[0]}
+
+echo "== per evaluation vs PyTorch: $PY bench/bench_gpu_evaluation.py"
+timeout 200 "$PY" bench/bench_gpu_evaluation.py --out "$OUT/bench_gpu_evaluation.md" 2>&1 | tee "$OUT/bench_eval.log"
+eval_rc=${PIPESTATUS[0]}
 
 {
     echo "# GPU check"
     echo
     echo "- tests (tests/test_kernels_cuda.py): exit $test_rc — $(tail -n 1 "$OUT/tests.log")"
     echo "- benchmark (bench/bench_gpu.py): exit $bench_rc"
+    echo "- nst gradcheck --backend cupy: exit $grad_rc"
+    echo "- evaluation benchmark (bench/bench_gpu_evaluation.py): exit $eval_rc"
     echo
     cat "$OUT/bench_gpu.md" 2>/dev/null || echo "(no benchmark table: see bench.log)"
+    echo
+    cat "$OUT/bench_gpu_evaluation.md" 2>/dev/null || echo "(no evaluation table: see bench_eval.log)"
 } > "$OUT/results.md"
 
 echo
-echo "results: $OUT/results.md (tests.log, bench.log, bench_gpu.md, machine.txt beside it)"
+echo "results: $OUT/results.md (tests.log, bench.log, bench_gpu.md, gradcheck.log, bench_eval.log, machine.txt beside it)"
 exit "$test_rc"

@@ -36,11 +36,12 @@ def version():
 class TorchObjective:
     def __init__(self, content, style, *, content_weight=1.0, style_weight=1e3, tv_weight=1e-3,
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
-                 weights=None, threads=2):
+                 weights=None, threads=2, device="cpu"):
         import torch
         from torch import nn
-        torch.set_num_threads(threads)
-        self.torch = torch
+        if device == "cpu":
+            torch.set_num_threads(threads)
+        self.torch, self.device = torch, torch.device(device)
         if not isinstance(weights, dict):
             from weights import load
             weights = load(weights, lambda msg: None)
@@ -56,8 +57,8 @@ class TorchObjective:
                 conv.weight.copy_(torch.from_numpy(w))
                 conv.bias.copy_(torch.from_numpy(b))
             conv.requires_grad_(False)
-            self.convs[name] = conv
-        self.mean = torch.tensor(MEAN_BGR, dtype=torch.float32)
+            self.convs[name] = conv.to(self.device)
+        self.mean = torch.tensor(MEAN_BGR, dtype=torch.float32, device=self.device)
         with torch.no_grad():
             acts = self.features(self._tensor(content))
             self.content_targets = {n: acts[n] for n in self.content_layers}
@@ -65,7 +66,7 @@ class TorchObjective:
             self.style_targets = {n: self.gram(acts[n]) for n in self.style_layers}
 
     def _tensor(self, image):
-        return self.torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32))
+        return self.torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).to(self.device)
 
     def features(self, x):
         # x H×W×3 RGB 0..255 tensor -> {layer: ReLU output 1×C×h×w} up to the deepest layer
@@ -105,7 +106,7 @@ class TorchObjective:
     def __call__(self, image):
         # H×W×3 RGB numpy -> (J float, ∂J/∂x H×W×3 float32 numpy)
         total, grad = self.loss_and_grad(self._tensor(image))
-        return float(total), grad.numpy()
+        return float(total), grad.cpu().numpy()
 
     def lbfgs(self, x0, iterations, history=20):
         # torch.optim.LBFGS, strong-Wolfe line search, never stopping early -> (x, evaluations, J)
@@ -126,4 +127,4 @@ class TorchObjective:
         opt.step(closure)
         with torch.no_grad():
             final = float(self.loss(x)[0])
-        return x.detach().numpy(), count[0], final
+        return x.detach().cpu().numpy(), count[0], final
