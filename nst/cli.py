@@ -42,7 +42,7 @@ def add_transfer_options(t):
     t.add_argument("--start-size", type=int, default=D["start_size"], help="coarsest scale (default 256)")
     t.add_argument("--optimizer", default=D["optimizer"], choices=["lbfgs", "adam", "gd"])
     t.add_argument("--lr", type=float, default=None,
-                   help="step size (default: lbfgs 1 = first step moves a pixel by 1, adam 10, gd 1e-8)")
+                   help="step size (default: adam 10, gd 1e-8; lbfgs 1 = a multiplier of its first, Polyak step J/‖g‖²)")
     t.add_argument("--history", type=int, default=D["history"], help="L-BFGS history size (default 20)")
     t.add_argument("--content-weight", type=float, default=D["content_weight"], help="α (default 1)")
     t.add_argument("--style-weight", type=float, default=D["style_weight"], help="β (default 1e3)")

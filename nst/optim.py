@@ -134,8 +134,9 @@ class LBFGS(Stateful):
             if gtd >= 0:                                  # not a descent direction
                 self._reset("not a descent direction")
                 continue
-            # First step (no curvature known yet): move the largest pixel by lr.
-            t = 1.0 if self.pairs else self.lr / max(float(xp.max(xp.abs(d))), 1e-30)
+            # No curvature known yet (first step, or after a reset): the Polyak step J/‖g‖² (×lr),
+            # the step that would reach J = 0 were J linear; the line search shortens it.
+            t = 1.0 if self.pairs else self.lr * self.f / max(-gtd, 1e-30)
             for _ in range(self.max_backtracks):
                 x_new = self.x + t * d
                 f_new, g_new = self._eval(fun, x_new)
