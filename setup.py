@@ -12,7 +12,7 @@ setup(
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3"],
     extras_require={
         "test": ["pytest>=7", "pytest-benchmark>=4"],
-        "bench": ["pytest-benchmark>=4"],
+        "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
         "gpu": ["cupy-cuda13x>=13"],
     },
     entry_points={"console_scripts": ["nst=nst.cli:main"]},
