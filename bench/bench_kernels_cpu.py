@@ -213,7 +213,8 @@ def table(sizes=(256,), runs=5):
                 ts = [median_time(lambda fn=mod.KERNELS[n]: fn(*args), runs)
                       if not (n.endswith("_v6") and min(i, o) > 3) else np.inf for n in names]
                 k = int(np.argmin(ts))
-                cells = [f"{flops / t / 1e9:.0f} ({100 * flops / t / 1e9 / peak:.0f}%)" for t in [tref] + ts]
+                cells = ["–" if t == np.inf else f"{flops / t / 1e9:.0f} ({100 * flops / t / 1e9 / peak:.0f}%)"
+                         for t in [tref] + ts]
                 lines.append(f"| {i}→{o} @{h}² | " + " | ".join(cells) + f" | {short[k]} | {tref / ts[k]:.2f}× |")
         lines.append("")
     names = _versions(gram_style_loss.KERNELS, "style")

@@ -10,9 +10,9 @@ Versions:
       2. one Numba pass over the C×C matrix: D = G/hw − Ĝ(S), J = Σ D²/C² (float64 sum), and D is
          pre-scaled by 4/(C²·hw) in place;
       3. grad = D F (sgemm) is already the final gradient: no extra C×hw scaling pass, no cast.
-  style_loss_and_grad_v2: as v1 but both sgemms run over hw-chunks of 8192 columns (smaller
-      operands per call; kept as a measured alternative: the Gram needs all of F before D exists,
-      so F is read twice either way).
+  style_loss_and_grad_v2: as v1, but both sgemms split over our own threads with BLAS at one
+      thread each (kernels/cpu_threads.py, as the conv kernels do). Slower than v1 on a quiet
+      machine (the C×C-sized syrk halves are small), kept to measure against it.
   gram_v1: F Fᵀ (syrk) then one Numba scaling pass by 1/hw.
 Napkin maths (C=64, 256²): F is 16 MiB, read twice (two GEMMs) + grad 16 MiB written; FLOPs
 2·C²·hw (Gram, half with syrk) + 2·C²·hw (grad) = 1.07 GFLOP.
@@ -44,27 +44,22 @@ def style_loss_and_grad_v1(a, target_gram):
     c = a.shape[0]
     f = np.ascontiguousarray(a).reshape(c, -1)                        # C×hw
     hw = f.shape[1]
+    g = f @ f.T                                                       # C×C, syrk
+    ss = _diff_scale(g, np.ascontiguousarray(target_gram, dtype=np.float32),
+                     np.float32(1.0 / hw), np.float32(4.0 / (c * c * hw)))
+    grad = g @ f                                                      # C×hw, already scaled
+    return np.asarray(ss / (c * c), dtype=a.dtype), grad.reshape(a.shape)
+
+
+def style_loss_and_grad_v2(a, target_gram):
+    # as v1, with both sgemms split over our own threads at one BLAS thread each (cpu_threads)
+    c = a.shape[0]
+    f = np.ascontiguousarray(a).reshape(c, -1)                        # C×hw
+    hw = f.shape[1]
     g = gram(f)                                                       # C×C, syrks
     ss = _diff_scale(g, np.ascontiguousarray(target_gram, dtype=np.float32),
                      np.float32(1.0 / hw), np.float32(4.0 / (c * c * hw)))
     grad = matmul(g, f, np.empty_like(f))                             # C×hw, already scaled
-    return np.asarray(ss / (c * c), dtype=a.dtype), grad.reshape(a.shape)
-
-
-def style_loss_and_grad_v2(a, target_gram, chunk=8192):
-    # as v1, Gram accumulated over hw-chunks (see header); same formula and shapes
-    c = a.shape[0]
-    f = np.ascontiguousarray(a).reshape(c, -1)                        # C×hw
-    hw = f.shape[1]
-    g = np.zeros((c, c), dtype=np.float32)
-    for s in range(0, hw, chunk):
-        fc = f[:, s:s + chunk]
-        g += gram(fc)
-    ss = _diff_scale(g, np.ascontiguousarray(target_gram, dtype=np.float32),
-                     np.float32(1.0 / hw), np.float32(4.0 / (c * c * hw)))
-    grad = np.empty_like(f)
-    for s in range(0, hw, chunk):
-        matmul(g, f[:, s:s + chunk], grad[:, s:s + chunk])
     return np.asarray(ss / (c * c), dtype=a.dtype), grad.reshape(a.shape)
 
 
