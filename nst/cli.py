@@ -156,7 +156,7 @@ def transfer(args, content, styles, out):
     snapshots = []
 
     def on_iteration(r, it, terms):
-        bar.update(it, terms, r.opt.evaluations)
+        bar.update(it, terms, r.evaluations)
         if args.save_every and it % args.save_every == 0:
             save_image(r.output(), out.with_name(f"{out.stem}_{it:04d}{out.suffix}"), args.bits)
         if args.checkpoint and it % args.checkpoint_every == 0:
@@ -196,7 +196,7 @@ def cmd_transfer(args):
 def cmd_demo(args):
     from .demo import OPTIONS, demo_images
     paths = demo_images(log)
-    log(f"nst: demo: {paths['content'].name} in the style of {paths['style'].name}, {OPTIONS}")
+    log(f"nst: demo: {paths['content'].name} in the style of {paths['style'].name}, {' '.join(OPTIONS)}")
     parser = build_parser()
     demo_args = parser.parse_args(["transfer", str(paths["content"]), str(paths["style"]), "-o", args.output,
                                    "--backend", args.backend, *OPTIONS]

@@ -86,6 +86,7 @@ class Run:
         self.opt = None                # the optimiser of the current scale
         self.ema = None                # the averaged image (average > 0)
         self.history = []              # [{term: value}] per iteration, all scales
+        self.past_evaluations = 0      # evaluations of J in the finished scales
         self.interrupted = False
 
     # -- the pieces of one scale -------------------------------------------------------------
@@ -124,6 +125,7 @@ class Run:
                 if self.interrupted or self.scale + 1 == len(self.sizes):
                     break
                 self.scale += 1
+                self.past_evaluations += self.opt.evaluations
                 self.opt = None                   # the next scale starts a fresh optimiser
         except KeyboardInterrupt:
             self.interrupted = True
@@ -160,6 +162,11 @@ class Run:
                 self.interrupted = True
                 break
         return self.output()
+
+    @property
+    def evaluations(self):
+        # evaluations of J and ∂J/∂X so far, all scales
+        return self.past_evaluations + (self.opt.evaluations if self.opt else 0)
 
     def make_optimizer(self, be, x):
         return make_optimizer(self.s["optimizer"], x, self.s["lr"], self.s["history"], self.log, be.adam_step)
@@ -201,7 +208,8 @@ class Run:
     # -- checkpoints -----------------------------------------------------------------------------
     def state(self):
         # -> {name: array or JSON-able}; the optimiser's arrays are stored flat
-        st = {"scale": self.scale, "history": self.history, "shape": list(self.shape)}
+        st = {"scale": self.scale, "history": self.history, "shape": list(self.shape),
+              "past_evaluations": self.past_evaluations}
         st["optimizer"] = self.opt.state()
         if self.ema is not None:
             st["ema"] = host(self.ema)
@@ -210,6 +218,7 @@ class Run:
     def restore(self, st):
         # put a state back: the next run() continues the same scale at the same iteration
         self.scale, self.history = int(st["scale"]), list(st["history"])
+        self.past_evaluations = int(st.get("past_evaluations", 0))
         content, styles = self.images_at(self.sizes[self.scale])
         be = self.objective_backend()
         self.opt = self.make_optimizer(be, be.to_device(np.asarray(st["optimizer"]["x"], np.float32)))
@@ -233,7 +242,7 @@ def stylize(content, style, *, callback=None, progress=True, log=print, **settin
 
     def on_iteration(r, it, terms):
         if bar:
-            bar.update(it, terms, r.opt.evaluations)
+            bar.update(it, terms, r.evaluations)
         return bool(callback and callback(it, r.output(), terms))
     try:
         return run.run(on_iteration)
