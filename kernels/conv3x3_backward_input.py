@@ -15,8 +15,9 @@ import numpy as np
 
 from .conv3x3_forward import CORES, ConvWeights
 
-# Measured winners by output channels of the backward (= the forward's input channels I).
-BEST = {3: "v6"}
+# Measured winners by output channels of the backward (= the forward's input channels I): v4 on
+# every layer, 3→64 included (bench/RESULTS.md: 24 vs v6's 12 GFLOP/s at 256²).
+BEST = {}
 BEST_DEFAULT = "v4"
 
 
