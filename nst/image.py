@@ -54,6 +54,17 @@ def load_image(path) -> np.ndarray:
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
 
 
+def as_image(x, what):
+    # a path or an H×W×3 array -> H×W×3 float32 RGB 0..255; ValueError naming `what` if the
+    # shape is wrong or it holds NaN or inf
+    img = load_image(x) if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__") else np.asarray(x, np.float32)
+    if img.ndim != 3 or img.shape[2] != 3:
+        raise ValueError(f"{what} image must be H×W×3 RGB, got shape {img.shape}")
+    if not np.all(np.isfinite(img)):
+        raise ValueError(f"{what} image holds NaN or inf")
+    return img
+
+
 def check_size(size):
     if not isinstance(size, (int, np.integer)) or not 16 <= size <= MAX_SIDE:
         raise ImageError(f"size {size!r} is out of range: use 16..{MAX_SIDE} pixels (longest side)")

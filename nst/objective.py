@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends import get_backend
+from .image import as_image
 from .vgg import CONV_NAMES, MEAN_BGR, backward, deepest_layer, forward, resolve_layer
 
 DEFAULT_CONTENT_LAYERS = ("block4_conv2",)
@@ -135,12 +136,7 @@ def loss_and_grad(content, style, image, *, content_weight, style_weight, tv_wei
                   content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
                   style_layer_weights=None, weights=None, backend="numpy") -> LossResult:
     # J(image) and ∂J/∂image for content C, style S (H×W×3 RGB 0..255 arrays; S any size)
-    images = [np.asarray(a, dtype=np.float32) for a in (content, style, image)]
-    for what, a in zip(("content", "style", "image"), images):
-        if a.ndim != 3 or a.shape[2] != 3:
-            raise ValueError(f"{what} image must be H×W×3 RGB, got shape {a.shape}")
-        if not np.all(np.isfinite(a)):
-            raise ValueError(f"{what} image holds NaN or inf")
+    images = [as_image(a, what) for a, what in zip((content, style, image), ("content", "style", "image"))]
     if images[0].shape != images[2].shape:
         raise ValueError(f"image {images[2].shape} and content {images[0].shape} must have the same shape")
     objective = Objective(images[0], images[1], content_weight=content_weight,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from . import color
-from .image import check_size, load_image, resize, resize_longest
+from .image import as_image, check_size, resize, resize_longest
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective
 from .optim import host, make_optimizer
 
@@ -26,16 +26,6 @@ DEFAULTS = dict(
 
 class NonFiniteLoss(FloatingPointError):
     """J or ∂J/∂X became NaN or inf; the run keeps its last good image."""
-
-
-def as_image(x, what):
-    # path or H×W×3 array -> H×W×3 float32 RGB 0..255 (finite)
-    img = load_image(x) if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__") else np.asarray(x, np.float32)
-    if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"{what} image must be H×W×3 RGB, got shape {img.shape}")
-    if not np.all(np.isfinite(img)):
-        raise ValueError(f"{what} image holds NaN or inf")
-    return img
 
 
 def scale_sizes(size, scales, start_size):
