@@ -5,7 +5,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import checkpoint, memory
+from . import checkpoint, gradcheck, memory
 from .assets import AssetError
 from .backends import BackendUnavailable
 from .image import ImageError, check_output_format, save_image
@@ -92,17 +92,13 @@ def build_parser():
     info = wsub.add_parser("info", help="path, source, layers, shapes and size")
     info.add_argument("--weights", default=None, metavar="FILE.h5")
 
-    from . import gradcheck
     g = sub.add_parser("gradcheck", help="check every hand-written gradient against finite differences")
     gradcheck.add_arguments(g)
     return parser
 
 
 def settings_of(args):
-    keys = [k for k in DEFAULTS if k not in ("backend", "weights")]
-    s = {k: getattr(args, k) for k in keys}
-    s.update(backend=args.backend, weights=args.weights)
-    return s
+    return {k: getattr(args, k) for k in DEFAULTS}
 
 
 def check_output(output, inputs, bits=8):
@@ -226,7 +222,6 @@ def cmd_weights(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     from weights import WeightsError
-    from . import gradcheck
     handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights,
                "gradcheck": gradcheck.main}[args.command]
     try:

@@ -176,6 +176,9 @@ class LBFGS(Stateful):
         self.pairs.clear()
 
 
+DEFAULT_GD_LR = 1e-8
+
+
 def make_optimizer(name, x, lr=None, history=20, log=None, adam_kernel=None):
     # "lbfgs" | "adam" | "gd" -> optimiser over x, with each one's default step size
     if name == "lbfgs":
@@ -185,6 +188,3 @@ def make_optimizer(name, x, lr=None, history=20, log=None, adam_kernel=None):
     if name == "gd":
         return GradientDescent(x, lr=DEFAULT_GD_LR if lr is None else lr)
     raise ValueError(f"unknown optimizer {name!r}: use lbfgs, adam or gd")
-
-
-DEFAULT_GD_LR = 1e-8

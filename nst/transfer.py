@@ -8,6 +8,7 @@ import math
 import numpy as np
 
 from . import color
+from .backends import get_backend
 from .image import as_image, check_size, resize, resize_longest
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective
 from .optim import host, make_optimizer
@@ -182,7 +183,6 @@ class Run:
     def memory_estimate(self, side=None):
         # -> ({part: bytes}, (h, w)) at the finest scale, or at longest side `side` (nst.memory)
         from . import memory
-        from .backends import get_backend
         from .vgg import deepest_layer, resolve_layer
         side = side or self.sizes[-1]
         h, w = (round(d * side / max(self.content.shape[:2])) for d in self.content.shape[:2])
@@ -193,7 +193,7 @@ class Run:
         style_layers = [resolve_layer(n) for n in self.s["style_layers"]]
         return memory.estimate(h, w, deepest_layer(content_layers + style_layers), content_layers,
                                style_layers, self.s["optimizer"], self.s["history"], style_hw,
-                               get_backend(self.s["backend"]).name), (h, w)
+                               self.objective_backend().name), (h, w)
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state(self):
@@ -209,7 +209,6 @@ class Run:
         # put a state back: the next run() continues the same scale at the same iteration
         self.scale, self.history = int(st["scale"]), list(st["history"])
         self.past_evaluations = int(st.get("past_evaluations", 0))
-        content, styles = self.images_at(self.sizes[self.scale])
         be = self.objective_backend()
         self.opt = self.make_optimizer(be, be.to_device(np.asarray(st["optimizer"]["x"], np.float32)))
         self.opt.restore(st["optimizer"])
@@ -217,7 +216,6 @@ class Run:
         self.shape = tuple(st["shape"])
 
     def objective_backend(self):
-        from .backends import get_backend
         return get_backend(self.s["backend"])
 
 
