@@ -12,6 +12,11 @@ import numpy as np
 LO, HI = 0.0, 255.0
 
 
+class NonFiniteLoss(FloatingPointError):
+    """fun(x) found J or ∂J/∂x NaN or inf. GD and Adam stop before stepping (x stays the last
+    good image); L-BFGS treats the trial point as a failed line-search step and backs off."""
+
+
 def xp_of(x):
     return np if isinstance(x, np.ndarray) else __import__("cupy")
 
@@ -105,8 +110,8 @@ class LBFGS(Stateful):
         self.log = log or (lambda msg: None)
 
     def _eval(self, fun, x):
-        j, g = fun(x)
         self.evaluations += 1
+        j, g = fun(x)
         return float(j), g
 
     def direction(self, g):
@@ -139,9 +144,12 @@ class LBFGS(Stateful):
             t = 1.0 if self.pairs else self.lr * self.f / max(-gtd, 1e-30)
             for _ in range(self.max_backtracks):
                 x_new = self.x + t * d
-                f_new, g_new = self._eval(fun, x_new)
-                if f_new <= self.f + self.c1 * t * gtd:      # Armijo: sufficient decrease
-                    break
+                try:
+                    f_new, g_new = self._eval(fun, x_new)
+                    if f_new <= self.f + self.c1 * t * gtd:  # Armijo: sufficient decrease
+                        break
+                except NonFiniteLoss:                     # overshot into NaN/inf: back off
+                    pass
                 t *= 0.5
             else:
                 self._reset("line search found no decrease")

@@ -11,7 +11,7 @@ from . import color
 from .backends import get_backend
 from .image import as_image, check_size, resize, resize_longest
 from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective
-from .optim import host, make_optimizer
+from .optim import NonFiniteLoss, host, make_optimizer
 
 # α, β, γ measured on tubingen.jpg + starry_night.jpg (README "Weights of the three terms"): with
 # SPEC's normalisation the style term needs ~1e3 times the content weight.
@@ -23,10 +23,6 @@ DEFAULTS = dict(
     init="content", seed=0, keep_colors=None, average=0.0,
     scales=None, start_size=256, backend="auto", weights=None,
 )
-
-
-class NonFiniteLoss(FloatingPointError):
-    """J or ∂J/∂X became NaN or inf; the run keeps its last good image."""
 
 
 def scale_sizes(size, scales, start_size):
@@ -135,18 +131,17 @@ class Run:
         last = {}
 
         def fun(x_flat):
+            # J and ∂J/∂x, refused when not finite (Σ∂J is finite iff every element is)
             total, terms, _, grad = objective.evaluate(x_flat.reshape(shape))
+            if not (math.isfinite(float(total)) and math.isfinite(float(be.xp.sum(grad)))):
+                raise NonFiniteLoss(f"the loss or gradient became NaN/inf at iteration {len(self.history) + 1} "
+                                    "(try a smaller --lr or smaller loss weights); kept the last good image")
             last.update(total=total, terms=terms)
             return total, grad.reshape(-1)
 
         while self.opt.iteration < self.s["iterations"]:
-            good = self.opt.x.copy()                 # Adam and GD update x in place
             self.opt.step(fun)
             terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
-            if not all(map(math.isfinite, terms.values())) or not math.isfinite(float(be.xp.sum(self.opt.x))):
-                self.opt.x = good
-                raise NonFiniteLoss(f"the loss or gradient became NaN/inf at iteration {len(self.history) + 1} "
-                                    "(try a smaller --lr or smaller loss weights); kept the last good image")
             self.average(be)
             self.history.append(terms)
             if on_iteration and on_iteration(self, len(self.history), terms):

@@ -76,3 +76,18 @@ def test_gradient_descent_step_is_exact():
 def test_unknown_optimizer():
     with pytest.raises(ValueError, match="unknown optimizer"):
         make_optimizer("sgd", np.zeros(2))
+
+
+def test_lbfgs_backs_off_from_non_finite_trials():
+    # J is "NaN" beyond |x| > 50: the line search must shrink the step instead of stopping
+    from nst.optim import NonFiniteLoss
+    base = quadratic(np.ones(3), np.full(3, 40.0))
+
+    def fun(x):
+        if np.max(np.abs(x)) > 50:
+            raise NonFiniteLoss("overflow")
+        return base(x)
+    opt = LBFGS(np.zeros(3), history=5, lr=10.0)        # first Polyak step lands at x = 400
+    for _ in range(20):
+        opt.step(fun)
+    np.testing.assert_allclose(opt.x, 40.0, rtol=1e-6)
