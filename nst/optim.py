@@ -133,7 +133,7 @@ class LBFGS(Stateful):
         xp = xp_of(self.x)
         if self.g is None:
             self.f, self.g = self._eval(fun, self.x)
-        for attempt in range(2):
+        for _ in range(2):                                 # a second try after a reset
             d = self.direction(self.g)
             gtd = float(xp.vdot(self.g, d))
             if gtd >= 0:                                  # not a descent direction

@@ -1,8 +1,8 @@
 """The GPU backend: CuPy arrays and the hand-written CUDA kernels of kernels/cuda.
 
 The whole optimisation stays on the device: activations, losses (0-d device arrays, never read
-back until someone asks), gradients, and the optimiser's vector ops (EXTRAS, for nst's Adam and
-L-BFGS). Which version of each kernel runs is decided here, by name, in CHOSEN; the benchmark
+back until someone asks), gradients, and the Adam step (ADAM_STEP). L-BFGS runs its vector ops
+with CuPy's own; the fused kernels in EXTRAS are tested but not wired in yet. Which version of each kernel runs is decided here, by name, in CHOSEN; the benchmark
 (bench/bench_gpu.py) and the tests (tests/test_kernels_cuda.py) use the same names.
 """
 from . import Backend, BackendUnavailable
@@ -43,12 +43,6 @@ def _cupy_or_raise():
     if count < 1:
         raise BackendUnavailable("cupy backend: CUDA reports no device")
     return cupy
-
-
-def extras():
-    # name -> launcher, for the optimisers
-    from kernels.cuda import get
-    return {name: get(q) for name, q in EXTRAS.items()}
 
 
 def load():

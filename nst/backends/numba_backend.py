@@ -2,7 +2,8 @@
 
 CHOSEN maps each Backend entry to "module.function" in kernels/; the benchmarks
 (bench/bench_kernels_cpu.py) and tests (tests/test_kernels_numba.py) run the same functions by the
-same names, so the code benchmarked is the code shipped. KERNELS lists every version of every op.
+same names, so the code benchmarked is the code shipped; each kernels/ module's KERNELS lists
+every version of its op.
 prepare_weights returns (ConvWeights, b): ConvWeights carries w and the repacked forms (im2col
 matrix, tap matrices, Winograd-transformed filters for the forward and for the backward), computed
 once per layer.
@@ -40,11 +41,6 @@ def kernel(qualname):
     # "module.function" -> the function in kernels/module.py
     module, func = qualname.split(".")
     return _import_kernels()[module].KERNELS[func]
-
-
-def all_kernels():
-    # every version of every op: "module.function" -> function
-    return {f"{m}.{f}": fn for m, mod in _import_kernels().items() for f, fn in mod.KERNELS.items()}
 
 
 def load():
