@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
+from bench_gpu import time_gpu  # noqa: E402
 from nst.vgg import CONV_LAYERS  # noqa: E402
 
 
@@ -37,21 +38,6 @@ def images(size, seed=1):
     return up, r.uniform(0, 255, (size, size, 3)).astype(np.float32), up + r.normal(0, 8, up.shape).astype(np.float32)
 
 
-def cuda_time(fn, reps=5):
-    import cupy as cp
-    fn()
-    cp.cuda.Device().synchronize()
-    times = []
-    for _ in range(reps):
-        start, stop = cp.cuda.Event(), cp.cuda.Event()
-        start.record()
-        fn()
-        stop.record()
-        stop.synchronize()
-        times.append(cp.cuda.get_elapsed_time(start, stop) / 1e3)
-    return float(np.median(times))
-
-
 def tf32_backend(be):
     from kernels.cuda import get
     return dataclasses.replace(be, conv3x3_relu=get("conv3x3_forward.v3_wmma_tf32"),
@@ -66,7 +52,7 @@ def nst_case(be, content, style, x, params):
     obj = Objective(content, style, content_weight=1, style_weight=1e3, tv_weight=1e-3,
                     weights=params, backend=be)
     xd = cp.asarray(x)
-    seconds = cuda_time(lambda: obj.evaluate(xd))
+    seconds = time_gpu(lambda: obj.evaluate(xd), max_iters=5) / 1e3
     total, _, _, grad = obj.evaluate(xd)
     return seconds, pool.total_bytes(), float(total), cp.asnumpy(grad)
 
