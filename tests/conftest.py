@@ -33,6 +33,7 @@ def rng():
 
 
 # The tiny VGG19 (the real 16-layer graph, a few channels per block) lives in nst.gradcheck.
+from nst import gradcheck  # noqa: E402
 from nst.gradcheck import tiny_params  # noqa: E402
 
 
@@ -50,4 +51,4 @@ def tiny_weights_h5(tmp_path):
 
 
 def random_image(rng, h, w):
-    return rng.uniform(0, 255, (h, w, 3)).astype(np.float32)
+    return gradcheck.random_image(rng, h, w, np.float32)
