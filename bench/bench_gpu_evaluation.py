@@ -22,7 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from bench_gpu import time_gpu  # noqa: E402
-from nst.vgg import CONV_LAYERS  # noqa: E402
+from nst.spec import CONV_LAYERS  # noqa: E402
 
 
 def random_vgg(seed=0):
@@ -39,7 +39,7 @@ def images(size, seed=1):
 
 
 def tf32_backend(be):
-    from kernels.cuda import get
+    from nst.kernels.cuda import get
     return dataclasses.replace(be, conv3x3_relu=get("conv3x3_forward.v3_wmma_tf32"),
                                conv3x3_relu_backward_input=get("conv3x3_backward_input.v3_wmma_tf32"))
 

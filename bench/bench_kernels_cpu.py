@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kernels import (content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
+from nst.kernels import (content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
                      gram_style_loss, maxpool2x2, tv_loss)
 from nst import losses, ops  # noqa: E402
 

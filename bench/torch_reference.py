@@ -16,8 +16,8 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nst.objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS  # noqa: E402
-from nst.vgg import CONV_NAMES, MEAN_BGR, ends_block  # noqa: E402
+from nst.spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS  # noqa: E402
+from nst.spec import CONV_NAMES, MEAN_BGR, ends_block  # noqa: E402
 
 
 def available():
@@ -43,7 +43,7 @@ class TorchObjective:
             torch.set_num_threads(threads)
         self.torch, self.device = torch, torch.device(device)
         if not isinstance(weights, dict):
-            from weights import load
+            from nst.weights import load
             weights = load(weights, lambda msg: None)
         self.alpha, self.beta, self.gamma = content_weight, style_weight, tv_weight
         self.content_layers, self.style_layers = list(content_layers), list(style_layers)

@@ -27,7 +27,8 @@ from nst.image import load_image, resize_longest  # noqa: E402
 from nst.objective import preprocess  # noqa: E402
 from nst.report import BG, FG, GRID, font, plot_losses, weighted_series  # noqa: E402
 from nst.transfer import DEFAULTS, stylize  # noqa: E402
-from nst.vgg import CONV_NAMES, forward  # noqa: E402
+from nst.spec import CONV_NAMES  # noqa: E402
+from nst.vgg import forward  # noqa: E402
 
 OUT = ROOT / "docs" / "figures"
 CREDIT = "Tübingen photo: Andreas Praefcke, CC BY-SA 3.0"
@@ -160,7 +161,7 @@ def main(argv=None):
                    help="folder with tubingen.jpg, starry_night.jpg, shipwreck.jpg")
     p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
     args = p.parse_args(argv)
-    import weights
+    from nst import weights
     images = Path(args.images)
     load = lambda name: load_image(images / name)
     OUT.mkdir(parents=True, exist_ok=True)

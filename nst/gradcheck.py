@@ -87,7 +87,7 @@ def rel_err(a, b):
 def tiny_params(seed=0, dtype=np.float32, widths=None):
     # -> {layer: (W O×I×3×3, b O)}: VGG19's 16 conv layers with a few channels each (TINY_WIDTHS),
     # He-scaled random weights so activations neither vanish nor blow up through 16 layers.
-    from .vgg import CONV_NAMES
+    from .spec import CONV_NAMES
     widths = TINY_WIDTHS if widths is None else widths
     r = np.random.default_rng(seed)
     params, cin = {}, 3

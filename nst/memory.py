@@ -11,7 +11,7 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
 """
 import os
 
-from .vgg import CONV_LAYERS, CONV_NAMES, ends_block
+from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 
 F32 = 4
 WORKSPACE = 6

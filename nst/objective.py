@@ -10,10 +10,8 @@ import numpy as np
 
 from .backends import get_backend
 from .image import as_image
-from .vgg import CONV_NAMES, MEAN_BGR, backward, deepest_layer, forward, resolve_layer
-
-DEFAULT_CONTENT_LAYERS = ("block4_conv2",)
-DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+from .spec import CONV_NAMES, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, resolve_layer
+from .vgg import backward, deepest_layer, forward
 
 
 @dataclass
@@ -68,7 +66,7 @@ class Objective:
 
     def _prepare(self, weights, log):
         if not isinstance(weights, dict):
-            from weights import load
+            from nst.weights import load
             weights = load(weights, log)
         names = CONV_NAMES[:CONV_NAMES.index(self.deepest) + 1]
         return {n: self.be.prepare_weights(*(self.be.to_device(np.asarray(a, self.dtype))

@@ -84,3 +84,14 @@ def avgpool2x2_backward(dy, x):
     h2, w2 = dy.shape[1:]
     dx[:, :2 * h2, :2 * w2] = np.repeat(np.repeat(dy / 4, 2, axis=1), 2, axis=2)
     return dx
+
+
+def adam_step(x, g, m, v, t, lr, beta1, beta2, eps, lo, hi):
+    # x, g, m, v flat (N), x m v updated in place; t the 1-based step (numpy or cupy arrays):
+    # m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  x ← clip(x − lr·(m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε), lo, hi)
+    m *= beta1
+    m += (1 - beta1) * g
+    v *= beta2
+    v += (1 - beta2) * g * g
+    x -= (lr / (1 - beta1 ** t)) * m / ((v / (1 - beta2 ** t)) ** 0.5 + eps)
+    x.clip(lo, hi, out=x)

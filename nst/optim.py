@@ -9,6 +9,8 @@ from collections import deque
 
 import numpy as np
 
+from .ops import adam_step
+
 LO, HI = 0.0, 255.0
 
 
@@ -56,18 +58,6 @@ class GradientDescent(Stateful):
         self.iteration += 1
         self.evaluations += 1
         return j
-
-
-def adam_step(x, g, m, v, t, lr, beta1, beta2, eps, lo, hi):
-    # x, g, m, v flat (N), updated in place; t the 1-based step (the reference the kernels match):
-    # m ← β1 m + (1−β1) g;  v ← β2 v + (1−β2) g²;  x ← clip(x − lr·(m/(1−β1ᵗ)) / (√(v/(1−β2ᵗ)) + ε), lo, hi)
-    xp = xp_of(x)
-    m *= beta1
-    m += (1 - beta1) * g
-    v *= beta2
-    v += (1 - beta2) * g * g
-    x -= (lr / (1 - beta1 ** t)) * m / (xp.sqrt(v / (1 - beta2 ** t)) + eps)
-    xp.clip(x, lo, hi, out=x)
 
 
 class Adam(Stateful):

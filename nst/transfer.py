@@ -10,7 +10,8 @@ import numpy as np
 from . import color
 from .backends import get_backend
 from .image import as_image, check_size, resize, resize_longest
-from .objective import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, Objective
+from .objective import Objective
+from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .optim import NonFiniteLoss, host, make_optimizer
 
 # α, β, γ measured on tubingen.jpg + starry_night.jpg (README "Weights of the three terms"): with
@@ -178,7 +179,8 @@ class Run:
     def memory_estimate(self, side=None):
         # -> ({part: bytes}, (h, w)) at the finest scale, or at longest side `side` (nst.memory)
         from . import memory
-        from .vgg import deepest_layer, resolve_layer
+        from .spec import resolve_layer
+        from .vgg import deepest_layer
         side = side or self.sizes[-1]
         h, w = (round(d * side / max(self.content.shape[:2])) for d in self.content.shape[:2])
         ss = side * self.s["style_scale"]

@@ -44,7 +44,7 @@ def tiny_weights():
 
 @pytest.fixture
 def tiny_weights_h5(tmp_path):
-    from weights import keras_h5
+    from nst.weights import keras_h5
     path = tmp_path / "tiny_vgg19.h5"
     keras_h5.write(path, tiny_params(), source="random test weights")
     return path

@@ -72,7 +72,7 @@ def test_numeric_grad_restores_input_and_takes_coords():
 
 
 def test_tiny_params_shapes():
-    from nst.vgg import CONV_LAYERS
+    from nst.spec import CONV_LAYERS
     p = gradcheck.tiny_params(seed=0, dtype=np.float64)
     assert list(p) == [n for n, _, _ in CONV_LAYERS]
     assert p["block1_conv1"][0].shape == (4, 3, 3, 3) and p["block5_conv4"][0].shape == (7, 7, 3, 3)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from conftest import assert_close
-from kernels import cuda as kc
-from kernels.cuda import _common as K
+from nst.kernels import cuda as kc
+from nst.kernels.cuda import _common as K
 from nst import losses, ops
 from nst.backends import BackendUnavailable
 from nst.backends.cupy_backend import ADAM_STEP, CHOSEN, EXTRAS
-from nst.optim import adam_step
+from nst.ops import adam_step
 
 
 def _gpu_reason():

@@ -10,8 +10,8 @@ import pytest
 pytest.importorskip("numba", reason="numba is not installed: the Numba backend is not available")
 
 from conftest import assert_close  # noqa: E402
-from nst.optim import adam_step as adam_step_reference  # noqa: E402
-from kernels import (adam_step, content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
+from nst.ops import adam_step as adam_step_reference  # noqa: E402
+from nst.kernels import (adam_step, content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
                      gram_style_loss, maxpool2x2, tv_loss)
 from nst import losses, ops  # noqa: E402
 

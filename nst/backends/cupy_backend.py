@@ -47,7 +47,7 @@ def _cupy_or_raise():
 
 def load():
     cupy = _cupy_or_raise()
-    from kernels.cuda import get
+    from nst.kernels.cuda import get
 
     def prepare_weights(w, b):
         # (w O×I×3×3, b O) host or device -> float32 C-contiguous device arrays. The kernels read
@@ -58,7 +58,7 @@ def load():
     adam = get(ADAM_STEP)
 
     def adam_step(x, g, m, v, t, lr, beta1, beta2, eps, lo, hi):
-        # nst.optim.adam_step's argument order -> the launcher's
+        # nst.ops.adam_step's argument order -> the launcher's
         adam(x, m, v, g, t, lr, beta1, beta2, eps, (lo, hi))
 
     return Backend(name="cupy", xp=cupy, prepare_weights=prepare_weights, adam_step=adam_step,

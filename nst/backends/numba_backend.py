@@ -34,7 +34,7 @@ def _import_kernels():
         import numba  # noqa: F401
     except ImportError as e:
         raise BackendUnavailable("numba is not installed: pip install numba") from e
-    return {name: importlib.import_module(f"kernels.{name}") for name in MODULES}
+    return {name: importlib.import_module(f"nst.kernels.{name}") for name in MODULES}
 
 
 def kernel(qualname):

@@ -2,7 +2,6 @@
 import numpy as np
 
 from .. import losses, ops
-from ..optim import adam_step
 from . import Backend
 
 BACKEND = Backend(
@@ -19,5 +18,5 @@ BACKEND = Backend(
     content_loss_and_grad=losses.content_loss_and_grad,
     style_loss_and_grad=losses.style_loss_and_grad,
     tv_loss_and_grad=losses.tv_loss_and_grad,
-    adam_step=adam_step,
+    adam_step=ops.adam_step,
 )

@@ -1,0 +1,4 @@
+"""`python -m nst ...` is the `nst` command."""
+from .cli import main
+
+main()
