@@ -5,7 +5,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import checkpoint, gradcheck, memory
+from . import batch, checkpoint, gradcheck, memory
 from .assets import AssetError
 from .backends import BackendUnavailable
 from .image import ImageError, check_output_format, save_image
@@ -94,6 +94,8 @@ def build_parser():
 
     g = sub.add_parser("gradcheck", help="check every hand-written gradient against finite differences")
     gradcheck.add_arguments(g)
+
+    batch.add_parser(sub, add_transfer_options, add_run_options)
     return parser
 
 
@@ -223,7 +225,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from nst.weights import WeightsError
     handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights,
-               "gradcheck": gradcheck.main}[args.command]
+               "gradcheck": gradcheck.main, "batch": lambda a: batch.main(a, settings_of(a))}[args.command]
     try:
         return handler(args)
     except (WeightsError, checkpoint.CheckpointError, MemoryError, *USER_ERRORS) as e:

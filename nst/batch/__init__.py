@@ -1,0 +1,181 @@
+"""`nst batch`: every content × every style (× a sweep grid) on Dask distributed, resumable.
+
+    plan.py     inputs, sweeps -> Tasks with stable output names and digests (client)
+    task.py     one Task through nst.transfer.Run, as `nst transfer` runs it (worker)
+    engine.py   LocalCluster sizing or an existing scheduler; submit, retry, progress, Ctrl-C
+    results.py  OUTDIR/manifest.jsonl and OUTDIR/contact_sheet.png
+
+A rerun of the same command skips every task whose picture exists with an unchanged digest.
+"""
+import json
+import signal
+import sys
+from pathlib import Path
+
+from ..memory import gib
+
+
+def log(msg):
+    print(msg, file=sys.stderr)
+
+
+def add_parser(sub, *option_adders):
+    # the `batch` subcommand; option_adders: the CLI's adders of `nst transfer`'s options
+    from .plan import sweep_type
+    p = sub.add_parser("batch", help="every CONTENT × every STYLE (× --sweep grids) on Dask, resumable",
+                       description="Stylise many pictures on a local or remote Dask cluster. A rerun of "
+                                   "the same command skips the pictures already made.")
+    p.add_argument("content", nargs="+", help="content images, folders or globs")
+    p.add_argument("--style", nargs="+", required=True, help="style images, folders or globs")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="folder for the pictures, manifest.jsonl and contact_sheet.png")
+    for add in option_adders:
+        add(p)
+    p.add_argument("--sweep", action="append", default=[], type=sweep_type(p), metavar="OPTION=V1,V2,...",
+                   help="run every value of a numeric transfer option, e.g. style-weight=1e2,1e3,1e4; "
+                        "several --sweep make a grid")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: from cores and memory)")
+    p.add_argument("--threads", type=int, metavar="K", help="kernel threads per local worker (default: cores / workers)")
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="a folder every worker can write: a retried task continues from its checkpoint")
+    p.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
+    p.add_argument("--dry-run", action="store_true", help="list the tasks, the memory one needs, where they run; stop")
+    return p
+
+
+def main(args, settings):
+    # settings: the transfer settings of the command line, as `nst transfer` builds them
+    from . import plan, results
+    if args.style_blend:
+        raise ValueError("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
+    tasks = plan.plan(args.content, args.style, settings, args.sweep)
+    outdir = plan.check_outdir(args.output, tasks)
+    manifest = results.Manifest(outdir)
+    todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
+    need, backend, one = task_memory(tasks)
+    log(f"nst batch: {len(tasks)} tasks ({describe(tasks)}): {len(done_before)} done before, {len(todo)} to run"
+        + (f", {len(blocked)} blocked" if blocked else ""))
+    if args.dry_run:
+        return dry_run(args, tasks, todo, blocked, need, backend, one)
+    if not todo and not blocked:
+        if not (outdir / results.SHEET).exists():
+            results.contact_sheet(outdir, tasks, {t.output: "done" for t in tasks})
+        log(f"nst batch: nothing to do, every picture in {outdir} is up to date")
+        return 0
+    for t in tasks:
+        if t.output in blocked:
+            manifest.append(results.row_of(t, {"status": "failed", "error": blocked[t.output]}))
+    return execute(args, settings, tasks, todo, manifest, outdir, need, backend)
+
+
+def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
+    from ..image import save_image
+    from . import engine, results
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM = Ctrl-C
+    left, status = todo, {}
+    try:
+        weights = weights_for_workers(settings, local=not args.scheduler)
+        layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
+        with engine.connect(args.scheduler, layout) as client:
+            layout = layout or engine.cluster_layout(client, need)
+            log(f"nst batch: {layout.where}")
+            link = engine.dashboard(client)
+            if link:
+                log(f"nst batch: dashboard {link}")
+            if weights:
+                client.register_plugin(weights, name=f"nst-weights-{weights.sha[:16]}")
+            options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
+                       "checkpoint_every": args.checkpoint_every, "weights_sha": weights.sha if weights else None}
+            progress = engine.BatchProgress(len(todo))
+
+            def on_end(task, result):
+                image = result.pop("image", None)
+                manifest.append(results.row_of(task, result))       # the row first: the picture is ours
+                if image is not None:
+                    save_image(image, outdir / task.output)
+                status[task.output] = result["status"]
+                if result["status"] != "done":
+                    progress.message(f"nst batch: {task.output} failed: {result['error']}")
+            try:
+                left = engine.run_tasks(client, todo, read_inputs, options, on_end, progress)
+            finally:
+                progress.close()
+    except KeyboardInterrupt:
+        left = [t for t in todo if t.output not in status]
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        rows = manifest.finish(tasks)
+        sheet = results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks})
+    return report(tasks, rows, left, outdir, sheet)
+
+
+def report(tasks, rows, left, outdir, sheet):
+    counts = {s: sum(rows[t.output]["status"] == s for t in tasks) for s in ("done", "failed", "cancelled")}
+    log(f"nst batch: {counts['done']} done, {counts['failed']} failed"
+        + (f", {len(left)} not run (interrupted; run the same command again to go on)" if left else "")
+        + f"; {outdir / 'manifest.jsonl'}, {sheet}")
+    return 130 if left else 1 if counts["failed"] else 0
+
+
+def read_inputs(task):
+    # the task's input files as bytes: they travel with the task
+    return {p: Path(p).read_bytes() for p in task.files}
+
+
+def weights_for_workers(settings, local):
+    # --weights FILE -> a plugin that puts it on every worker; default weights: fetched here once
+    # for a local cluster (remote workers use their own cache)
+    from nst import weights
+    if not settings["weights"]:
+        if local:
+            weights.resolve_path(None, log)
+        return None
+    from .plan import FileHashes
+    from .task import WeightsFile
+    path = weights.resolve_path(settings["weights"], log)
+    return WeightsFile(path.read_bytes(), FileHashes()[str(path)])
+
+
+def task_memory(tasks):
+    # -> (bytes, backend, text): the largest estimate (nst.memory) over the batch's settings, for a
+    # square content at --size (the most pixels a longest side allows); validates every setting
+    import numpy as np
+
+    from ..transfer import Run
+    worst = (0, "numpy", "")
+    for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
+        square = np.zeros((s["size"], s["size"], 3), np.float32)
+        run = Run(square, [square], s, log)
+        parts, (h, w) = run.memory_estimate()
+        backend = run.objective_backend().name
+        if parts["total"] >= worst[0]:
+            worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}, "
+                                               f"scales {' → '.join(map(str, run.sizes))})")
+    return worst
+
+
+def describe(tasks):
+    # "2 contents × 3 styles × sw 3 values"
+    axes = [t.axes() for t in tasks]
+    parts = []
+    for i, (name, _) in enumerate(axes[0]):
+        n = len({a[i][1] for a in axes})
+        parts.append(f"{n} {name}{'s' if n > 1 else ''}" if name in ("content", "style") else f"{name} {n} values")
+    return " × ".join(parts)
+
+
+def dry_run(args, tasks, todo, blocked, need, backend, one):
+    from . import engine
+    to_run = {t.output for t in todo}
+    for t in tasks:
+        state = "blocked" if t.output in blocked else "to run" if t.output in to_run else "done"
+        sweep = " ".join(f"{k}={v:g}" for k, v in t.sweep)
+        print(f"{state:<8} {t.output}  {t.content}  {', '.join(t.styles)}  {sweep}".rstrip())
+    print(f"one task: {one}")
+    if args.scheduler:
+        with engine.connect(args.scheduler) as client:
+            print(f"at once: {engine.cluster_layout(client, need).where}")
+    else:
+        print(f"at once: {engine.local_layout(max(1, len(todo)), need, backend, args.workers, args.threads).where}")
+    return 0

@@ -1,0 +1,171 @@
+"""Running tasks on Dask distributed: an embedded LocalCluster, or an existing cluster's scheduler.
+
+LocalCluster sizing: W worker processes of one task each, K kernel threads per worker, with
+W = min(cores, tasks, tasks of the estimated size that fit in the free memory) and K = ⌊cores / W⌋,
+so W·K ≤ cores. K reaches the kernels through NUMBA_NUM_THREADS (Numba's pool and nst's sgemm
+threads) and OMP/OPENBLAS/MKL_NUM_THREADS (BLAS), set before each worker process starts. One
+GPU (the cupy backend) gets one worker; several GPUs: start dask-cuda's LocalCUDACluster and use
+--scheduler. Processes, not threads: one task per process keeps each run's thread pools apart,
+and a worker that dies (out of memory, killed) takes only its own task down: the scheduler
+retries it elsewhere, up to ALLOWED_FAILURES times, then the task is recorded as failed.
+"""
+import contextlib
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+
+from ..memory import available, gib
+from ..progress import fmt_seconds
+
+ALLOWED_FAILURES = 3           # worker deaths a task may be part of before it counts as failed
+THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass
+class Layout:
+    workers: int               # worker processes, one task at a time each
+    threads: int               # kernel threads per worker
+    where: str                 # one line: what runs at once, where
+
+
+def cores():
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def local_layout(n_tasks, task_bytes, backend, workers=None, threads=None):
+    # -> Layout of the LocalCluster: W·K ≤ cores and W tasks fit in the free memory (module doc)
+    n, free = cores(), available("numpy")
+    fit = max(1, free // max(task_bytes, 1))
+    w = 1 if backend == "cupy" else workers or max(1, min(n, fit, n_tasks))
+    k = threads or max(1, n // w)
+    where = (f"{w} worker process{'es' if w > 1 else ''} × 1 task, {k} kernel thread{'s' if k > 1 else ''} "
+             f"each, on this machine ({n} cores, {gib(free)} free: {fit} such tasks fit)")
+    if w * k > n:
+        where += f"; {w}×{k} threads oversubscribe the {n} cores"
+    return Layout(w, k, where)
+
+
+def cluster_layout(client, task_bytes):
+    # -> Layout of an existing cluster, as its scheduler reports it
+    workers = client.scheduler_info(n_workers=-1)["workers"]
+    threads = sum(w["nthreads"] for w in workers.values())
+    lines = [f"  {addr}: {w['nthreads']} task{'s' if w['nthreads'] > 1 else ''} at once, memory limit "
+             f"{gib(w['memory_limit']) if w.get('memory_limit') else 'none'}"
+             + ("  (less than one task needs)" if w.get("memory_limit") and w["memory_limit"] < task_bytes * w["nthreads"] else "")
+             for addr, w in workers.items()]
+    where = f"{len(workers)} worker{'s' if len(workers) != 1 else ''}, {threads} tasks at once, at {client.scheduler.address}"
+    return Layout(len(workers), threads, "\n".join([where, *lines]))
+
+
+@contextlib.contextmanager
+def connect(scheduler, layout=None):
+    # -> a dask Client: to the scheduler at `scheduler`, or to a new LocalCluster sized by layout
+    import dask
+    from distributed import Client, LocalCluster
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    if scheduler:
+        with Client(scheduler, timeout="20s") as client:
+            yield client
+        return
+    env = {v: str(layout.threads) for v in THREAD_VARIABLES}
+    saved = {k: os.environ.get(k) for k in env}
+    config = {"distributed.nanny.pre-spawn-environ": {**dask.config.get("distributed.nanny.pre-spawn-environ"), **env},
+              "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+              "distributed.scheduler.worker-saturation": 1.0}
+    try:
+        with dask.config.set(config), \
+                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True,
+                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            yield client
+    finally:
+        for k, v in saved.items():            # the nanny sets these in our process too
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def dashboard(client):
+    # Dask's dashboard link, or None when the scheduler serves none (it needs bokeh there)
+    has_bokeh = client.run_on_scheduler(lambda: __import__("importlib.util").util.find_spec("bokeh") is not None)
+    return client.dashboard_link if has_bokeh and "dashboard" in client.scheduler_info().get("services", {}) else None
+
+
+class BatchProgress:
+    """One line on stderr over tasks: done / failed / running, s/task and ETA."""
+
+    def __init__(self, total, stream=None, width=24):
+        self.total, self.width, self.stream = total, width, stream or sys.stderr
+        self.start, self.last = time.perf_counter(), None
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+
+    def update(self, done, failed, running):
+        ended = done + failed
+        if not self.tty and (done, failed, running) == self.last:
+            return
+        self.last = (done, failed, running)
+        rate = (time.perf_counter() - self.start) / ended if ended else 0.0
+        filled = int(self.width * ended / max(self.total, 1))
+        eta = f"ETA {fmt_seconds(rate * (self.total - ended))}" if ended else "ETA -"
+        line = (f"[{'#' * filled}{'-' * (self.width - filled)}] {ended}/{self.total} tasks: {done} done, "
+                f"{failed} failed, {running} running | {rate:.1f} s/task | {eta}")
+        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
+        self.stream.flush()
+
+    def message(self, text):
+        # a line of its own, above the progress line
+        self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
+        self.last = None
+
+    def close(self):
+        if self.tty:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run_tasks(client, tasks, read, options, on_end, progress):
+    # Submit tasks keeping ~2 per worker thread in flight (input bytes are read as they go);
+    # on_end(task, result) as each ends. Ctrl-C cancels the rest -> the tasks that did not end.
+    from distributed import wait
+
+    from .task import run_task
+    queue, flying, counts = list(reversed(tasks)), {}, {"done": 0, "failed": 0}
+    try:
+        while queue or flying:
+            slots = 2 * max(1, sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values()))
+            while queue and len(flying) < slots:
+                t = queue.pop()
+                flying[client.submit(run_task, t, read(t), options, key=f"nst-{t.key}-{t.digest[:12]}",
+                                     pure=False)] = t
+            with contextlib.suppress(TimeoutError):
+                wait(list(flying), timeout=1.0, return_when="FIRST_COMPLETED")
+            for f in [f for f in flying if f.done()]:
+                result = outcome(f)
+                counts["done" if result["status"] == "done" else "failed"] += 1
+                on_end(flying.pop(f), result)
+                f.release()
+            busy = {k for keys in client.processing().values() for k in keys}
+            progress.update(counts["done"], counts["failed"], sum(f.key in busy for f in flying))
+    except KeyboardInterrupt:
+        client.cancel(list(flying))
+        return list(flying.values()) + queue[::-1]
+    return []
+
+
+def outcome(future):
+    # a finished future -> what run_task returned; an errored one (its worker died too often, or
+    # the scheduler gave up on it) -> a failed result with a one-line reason
+    from distributed import KilledWorker
+    if future.status == "finished":
+        return future.result()
+    try:
+        error = future.exception()
+    except Exception as e:                       # cancelled by the scheduler
+        error = e
+    if isinstance(error, KilledWorker):
+        reason = f"its worker died each time it ran ({ALLOWED_FAILURES} tries on a LocalCluster); see the worker logs"
+    else:
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return {"status": "failed", "error": reason, "error_type": type(error).__name__}

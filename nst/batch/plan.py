@@ -1,0 +1,173 @@
+"""A batch worked out on the client before anything runs: the input files (folders and globs
+expanded), the sweep grid, and one Task per content × style × sweep point.
+
+Each task has a stable, readable output name (`{content}__{style}__sw1e3`) and a digest: sha256
+of its inputs' bytes, the weights' bytes and its settings. A rerun skips a task whose picture
+exists with the same digest, so changing an input or an option redoes exactly the tasks it touches.
+"""
+import argparse
+import glob
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..image import SAVE_FORMATS
+from ..transfer import DEFAULTS
+
+IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
+BUILTIN_INITS = ("content", "random", "style")
+# short tags of swept options in output names; any other option is tagged by its name
+TAGS = {"size": "px", "iterations": "it", "scales": "sc", "start_size": "st", "lr": "lr",
+        "history": "hist", "content_weight": "cw", "style_weight": "sw", "tv_weight": "tv",
+        "style_scale": "ss", "average": "avg", "seed": "seed"}
+
+
+@dataclass
+class Task:
+    """One picture: a content in the look of a style, with these settings. The unit of work a
+    worker runs; paths are as the user gave them, their bytes travel with the task."""
+    key: str              # output name without .png: {content}__{style}[__{tag}{value}...]
+    content: str
+    styles: tuple
+    settings: dict        # nst.transfer.DEFAULTS keys, this task's sweep point applied
+    sweep: tuple          # ((option, value), ...): this task's sweep point, () without --sweep
+    digest: str           # sha256 of input bytes, weights bytes and settings
+    init: str = None      # an --init FILE (its bytes travel too)
+
+    @property
+    def output(self):
+        return self.key + ".png"
+
+    @property
+    def files(self):
+        # every input file the worker needs, as given
+        return [self.content, *self.styles] + ([self.init] if self.init else [])
+
+    def axes(self):
+        # [(axis, label)] for the contact sheet: content, style, each swept option
+        return [("content", stem(self.content)), ("style", "+".join(stem(s) for s in self.styles))] + \
+               [(TAGS.get(k, k), fmt_value(v)) for k, v in self.sweep]
+
+
+def stem(path):
+    # file name without suffix, reduced to characters safe in any file system
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem) or "image"
+
+
+def fmt_value(v):
+    # 512 -> "512", 1000.0 -> "1e3", 0.001 -> "1e-3", 2500.0 -> "2.5e3", 0.5 -> "0.5"
+    if isinstance(v, int) or v == 0:
+        return str(int(v))
+    e = math.floor(math.log10(abs(v)))
+    return f"{v:g}" if abs(e) < 2 else f"{round(v / 10 ** e, 6):g}e{e}"
+
+
+def expand(arguments, what):
+    # CONTENT or STYLE arguments -> image paths: a file as given, a folder's images (sorted, not
+    # recursive), a glob's matches (sorted); the same file twice counts once
+    found = []
+    for a in arguments:
+        if glob.has_magic(a):
+            matches = sorted(p for p in glob.glob(a) if os.path.isfile(p))
+            if not matches:
+                raise ValueError(f"{what} {a}: no files match")
+            found += matches
+        elif os.path.isdir(a):
+            images = sorted(str(p) for p in Path(a).iterdir()
+                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+            if not images:
+                raise ValueError(f"{what} folder {a}: no images ({' '.join(IMAGE_SUFFIXES)})")
+            found += images
+        elif os.path.exists(a):
+            found.append(a)
+        else:
+            raise ValueError(f"{what} {a}: no such file or folder")
+    seen = set()
+    return [p for p in found if not (os.path.realpath(p) in seen or seen.add(os.path.realpath(p)))]
+
+
+def sweep_type(parser):
+    # -> the `type` of --sweep: "style-weight=1e2,1e3" -> ("style_weight", (100.0, 1000.0)), each
+    # value parsed by that option's own type; any numeric transfer option may be swept
+    def parse(text):
+        numeric = {a.dest: a for a in parser._actions if a.dest in DEFAULTS and a.type in (int, float)}
+        name, _, values = text.partition("=")
+        dest = name.strip().lstrip("-").replace("-", "_")
+        if dest not in numeric:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: sweep one of {', '.join(sorted(d.replace('_', '-') for d in numeric))} as OPTION=V1,V2,...")
+        try:
+            parsed = tuple(dict.fromkeys(numeric[dest].type(v) for v in values.split(",") if v.strip()))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r}: the values of {name} must be {numeric[dest].type.__name__}s") from None
+        if not parsed:
+            raise argparse.ArgumentTypeError(f"{text!r}: give the values, e.g. {name}=1e2,1e3")
+        return dest, parsed
+    return parse
+
+
+class FileHashes(dict):
+    # path -> sha256 of its bytes, each file read once
+    def __missing__(self, path):
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        self[path] = h.hexdigest()
+        return self[path]
+
+
+def digest_of(shas, settings):
+    # sha256 of the input files' hashes (content, styles, init, weights) and the other settings
+    text = json.dumps({"files": shas, "settings": settings}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def plan(contents, styles, settings, sweeps=()):
+    # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid)
+    content_files, style_files = expand(contents, "content"), expand(styles, "style")
+    init = None if settings["init"] in BUILTIN_INITS else settings["init"]
+    for what, path in (("--init", init), ("--weights", settings["weights"])):
+        if path and not os.path.isfile(path):
+            raise ValueError(f"{what} {path}: no such file")
+    sha = FileHashes()
+    side = {"init": sha[init] if init else settings["init"],
+            "weights": sha[settings["weights"]] if settings["weights"] else None}
+    points = list(itertools.product(*[[(dest, v) for v in values] for dest, values in sweeps]))
+    tasks = []
+    for c, s, point in itertools.product(content_files, style_files, points):
+        task_settings = {**settings, **dict(point)}
+        key = "__".join([stem(c), stem(s)] + [f"{TAGS.get(k, k)}{fmt_value(v)}" for k, v in point])
+        shas = {"content": sha[c], "styles": [sha[s]], **side}
+        digest = digest_of(shas, {k: v for k, v in task_settings.items() if k not in side})
+        tasks.append(Task(key, c, (s,), task_settings, point, digest, init))
+    check_unique(tasks)
+    return tasks
+
+
+def check_unique(tasks):
+    # two inputs with the same name in different folders would write the same picture
+    seen = {}
+    for t in tasks:
+        if t.key in seen and seen[t.key] != (t.content, t.styles):
+            other = seen[t.key]
+            raise ValueError(f"{t.content} / {', '.join(t.styles)} and {other[0]} / {', '.join(other[1])} "
+                             f"would both be {t.output}: rename one of the inputs")
+        seen[t.key] = (t.content, t.styles)
+
+
+def check_outdir(outdir, tasks):
+    # outputs only ever go into OUTDIR: it must be a folder (or not exist yet) holding no input
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"-o {out}: exists and is not a folder; give a folder for the pictures")
+    real = os.path.realpath(out)
+    for path in {p for t in tasks for p in t.files + [t.settings["weights"]] if p}:
+        if os.path.commonpath([os.path.realpath(path), real]) == real:
+            raise ValueError(f"-o {out}: holds the input {path}; choose a folder for outputs only")
+    return out

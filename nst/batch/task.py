@@ -1,0 +1,106 @@
+"""What runs on a worker: one Task, through the same nst.transfer.Run as `nst transfer`.
+
+The task's input bytes arrive with it and are written to a scratch folder on the worker; the
+--weights file is put on every worker once by a plugin (workers that join later get it too). So
+the workers share no filesystem with the client; the picture goes back as an H×W×3 uint8 array.
+With a --checkpoint-dir the workers can see, the run saves its state there every N iterations
+and a retried task (its worker died) continues from it instead of starting over.
+"""
+import logging
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from distributed import get_worker
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from .. import checkpoint
+from ..assets import atomic_path
+from ..image import to_uint8
+from ..transfer import Run
+
+LOG = logging.getLogger("nst.batch")
+
+
+def weights_path(folder, sha):
+    return Path(folder) / f"nst-weights-{sha[:16]}.h5"
+
+
+class WeightsFile(WorkerPlugin):
+    """The --weights file, written once into every worker's local folder."""
+
+    def __init__(self, data, sha):
+        self.data, self.sha = data, sha
+
+    def setup(self, worker):
+        path = weights_path(worker.local_directory, self.sha)
+        if not path.exists():
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(self.data)
+
+    def teardown(self, worker):
+        weights_path(worker.local_directory, self.sha).unlink(missing_ok=True)
+
+
+def checkpoint_path(folder, task):
+    # one checkpoint per task and digest: a changed input or setting never resumes an old state
+    return Path(folder) / f"{task.key}.{task.digest[:16]}.npz" if folder else None
+
+
+def run_task(task, blobs, options):
+    # on a worker: {given path: bytes} -> {"status": "done", "image": H×W×3 uint8, "terms", ...}
+    # or {"status": "failed", "error": one line}; options: checkpoint_dir, checkpoint_every, weights_sha
+    start = time.perf_counter()
+    worker = get_worker()
+    row = {"worker": worker.address, "host": socket.gethostname()}
+    with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp:
+        files = {}
+        for i, (given, data) in enumerate(blobs.items()):
+            files[given] = Path(tmp) / f"{i}-{Path(given).name}"
+            files[given].write_bytes(data)
+        try:
+            row.update(transfer(task, files, options, worker.local_directory))
+        except Exception as e:                  # bad input or a bug: this task fails, the batch goes on
+            row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__)
+    return {**row, "seconds": round(time.perf_counter() - start, 3)}
+
+
+def transfer(task, files, options, local_dir):
+    # the run itself: settings as `nst transfer` builds them, local copies of the files
+    settings = dict(task.settings)
+    if task.init:
+        settings["init"] = str(files[task.init])
+    if options.get("weights_sha"):
+        settings["weights"] = str(weights_path(local_dir, options["weights_sha"]))
+    run = Run(files[task.content], [files[s] for s in task.styles], settings, LOG.info)
+    ckpt = checkpoint_path(options.get("checkpoint_dir"), task)
+    resumed_at = resume(run, ckpt)
+    every = max(1, options.get("checkpoint_every") or 50)
+    inputs = {"content": task.content, "style": list(task.styles)}
+
+    def on_iteration(r, it, terms):
+        if ckpt and it % every == 0:
+            checkpoint.save(ckpt, r, inputs)
+    image = run.run(on_iteration)
+    if ckpt:
+        ckpt.unlink(missing_ok=True)
+    return {"status": "done", "image": to_uint8(image), "terms": run.history[-1] if run.history else {},
+            "iterations": len(run.history), "resumed_at": resumed_at}
+
+
+def resume(run, ckpt):
+    # continue from this task's checkpoint when an earlier try left one -> iterations done before
+    if not (ckpt and ckpt.exists()):
+        return 0
+    _, _, state = checkpoint.load(ckpt)
+    run.restore(state)
+    return len(run.history)
+
+
+def one_line(error, files):
+    # the error's first line, with the worker's scratch copies named as the user gave them
+    text = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    for given, local in files.items():
+        text = text.replace(str(local), given)
+    return text
