@@ -70,37 +70,12 @@ def main(args, settings):
 
 
 def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
-    from ..image import save_image
-    from . import engine, results
+    # run `todo`, then one manifest row per task and the contact sheet, whatever happened
+    from . import results
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM = Ctrl-C
-    left, status = todo, {}
+    status = {}
     try:
-        weights = weights_for_workers(settings, local=not args.scheduler)
-        layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
-        with engine.connect(args.scheduler, layout) as client:
-            layout = layout or engine.cluster_layout(client, need)
-            log(f"nst batch: {layout.where}")
-            link = engine.dashboard(client)
-            if link:
-                log(f"nst batch: dashboard {link}")
-            if weights:
-                client.register_plugin(weights, name=f"nst-weights-{weights.sha[:16]}")
-            options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
-                       "checkpoint_every": args.checkpoint_every, "weights_sha": weights.sha if weights else None}
-            progress = engine.BatchProgress(len(todo))
-
-            def on_end(task, result):
-                image = result.pop("image", None)
-                manifest.append(results.row_of(task, result))       # the row first: the picture is ours
-                if image is not None:
-                    save_image(image, outdir / task.output)
-                status[task.output] = result["status"]
-                if result["status"] != "done":
-                    progress.message(f"nst batch: {task.output} failed: {result['error']}")
-            try:
-                left = engine.run_tasks(client, todo, read_inputs, options, on_end, progress)
-            finally:
-                progress.close()
+        left = on_cluster(args, settings, todo, manifest, outdir, need, backend, status) if todo else []
     except KeyboardInterrupt:
         left = [t for t in todo if t.output not in status]
     finally:
@@ -108,6 +83,44 @@ def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
         rows = manifest.finish(tasks)
         sheet = results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks})
     return report(tasks, rows, left, outdir, sheet)
+
+
+def on_cluster(args, settings, todo, manifest, outdir, need, backend, status):
+    # start or reach the cluster, run the tasks; status[output] as each ends -> the tasks not run
+    from ..image import save_image
+    from . import engine, results
+    weights = weights_for_workers(settings, local=not args.scheduler)
+    layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
+    with engine.connect(args.scheduler, layout) as client:
+        layout = layout or engine.cluster_layout(client, need)
+        log(f"nst batch: {layout.where}")
+        link = engine.dashboard(client)
+        if link:
+            log(f"nst batch: dashboard {link}")
+        if weights:
+            client.register_plugin(weights, name=weights.name)
+        options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
+                   "checkpoint_every": args.checkpoint_every, "weights_sha": weights.sha if weights else None}
+        progress = engine.BatchProgress(len(todo))
+
+        def on_end(task, result):
+            image = result.pop("image", None)
+            manifest.append(results.row_of(task, result))           # the row first: the picture is ours
+            try:
+                if image is not None:
+                    save_image(image, outdir / task.output)
+            except OSError as e:
+                result.update(status="failed", error=f"{outdir / task.output}: not written ({e})")
+                manifest.append(results.row_of(task, result))
+            status[task.output] = result["status"]
+            if result["status"] != "done":
+                progress.message(f"nst batch: {task.output} failed: {result['error']}")
+        try:
+            return engine.run_tasks(client, todo, read_inputs, options, on_end, progress)
+        finally:
+            progress.close()
+            if weights and args.scheduler:
+                client.unregister_worker_plugin(weights.name)
 
 
 def report(tasks, rows, left, outdir, sheet):

@@ -55,7 +55,8 @@ def cluster_layout(client, task_bytes):
              f"{gib(w['memory_limit']) if w.get('memory_limit') else 'none'}"
              + ("  (less than one task needs)" if w.get("memory_limit") and w["memory_limit"] < task_bytes * w["nthreads"] else "")
              for addr, w in workers.items()]
-    where = f"{len(workers)} worker{'s' if len(workers) != 1 else ''}, {threads} tasks at once, at {client.scheduler.address}"
+    where = (f"{len(workers)} worker{'s' if len(workers) != 1 else ''}, {threads} task{'s' if threads != 1 else ''} "
+             f"at once, at {client.scheduler.address}")
     return Layout(len(workers), threads, "\n".join([where, *lines]))
 
 

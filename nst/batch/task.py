@@ -32,6 +32,7 @@ class WeightsFile(WorkerPlugin):
 
     def __init__(self, data, sha):
         self.data, self.sha = data, sha
+        self.name = f"nst-weights-{sha[:16]}"
 
     def setup(self, worker):
         path = weights_path(worker.local_directory, self.sha)

@@ -1,0 +1,231 @@
+"""`nst batch` with real Dask processes: a LocalCluster of 2 workers, a worker killed mid-batch, a bad
+input among good ones, and a separately started `dask scheduler` + `dask worker` with no shared
+folder. Tiny random-weight VGG19, 48 px, one scale, the NumPy backend (no Numba compilation in
+fresh worker processes)."""
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+from distributed import Client
+from PIL import Image
+
+from nst.batch import plan
+from nst.cli import main
+from nst.image import load_image
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
+RUN_NST = [sys.executable, "-c", "import sys; from nst.cli import main; sys.exit(main())"]
+
+
+@pytest.fixture
+def images(tmp_path, rng):
+    # 2 contents, 2 styles (40×56 random pictures) and the tiny weights, in tmp_path/in
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("c1", "c2", "s1", "s2"):
+        Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(folder / f"{name}.png")
+    return folder
+
+
+def manifest(outdir):
+    return [json.loads(line) for line in (outdir / "manifest.jsonl").read_text().splitlines()]
+
+
+def env_with_nst():
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+
+
+def stop(proc):
+    # end a process started in its own session, and everything it started
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if proc.poll() is not None:
+            break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+    with contextlib.suppress(ProcessLookupError):              # what it started and left behind
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+# -- planning: names, sweeps, refusals (no cluster) ----------------------------------------------
+
+@pytest.mark.parametrize("value, text", [(512, "512"), (1000.0, "1e3"), (1e-3, "1e-3"), (2500.0, "2.5e3"),
+                                         (0.5, "0.5"), (0.0, "0"), (10.0, "10")])
+def test_sweep_values_in_names(value, text):
+    assert plan.fmt_value(value) == text
+
+
+def test_dry_run_lists_the_grid(images, tiny_weights_h5, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["batch", str(images / "c*.png"), "--style", str(images / "s1.png"), "-o", str(out),
+                 "--weights", str(tiny_weights_h5), *FAST, "--sweep", "style-weight=1e2,1e4",
+                 "--sweep", "iterations=3,5", "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    names = [line.split()[2] for line in lines if line.startswith("to run")]
+    assert names == [f"{c}__s1__sw{w}__it{i}.png" for c in ("c1", "c2") for w in ("1e2", "1e4") for i in (3, 5)]
+    assert any(line.startswith("one task: up to") for line in lines)
+    assert any(line.startswith("at once: ") and "worker process" in line for line in lines)
+    assert not out.exists()                                     # a dry run writes nothing
+
+
+@pytest.mark.parametrize("sweep, needle", [("init=1,2", "sweep one of"), ("style-weight=a,b", "must be floats"),
+                                           ("size=", "give the values")])
+def test_bad_sweeps(images, tmp_path, capsys, sweep, needle):
+    with pytest.raises(SystemExit) as e:
+        main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "o"),
+              "--sweep", sweep])
+    assert e.value.code == 2 and needle in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("outdir, needle", [(lambda i: i, "holds the input"),
+                                            (lambda i: i / "c1.png", "not a folder")])
+def test_refuses_an_outdir_that_is_an_input(images, tiny_weights_h5, capsys, outdir, needle):
+    before = {p.name: p.read_bytes() for p in images.iterdir()}
+    assert main(["batch", str(images), "--style", str(images / "s1.png"), "-o", str(outdir(images)),
+                 "--weights", str(tiny_weights_h5), *FAST]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("nst: error: ") and needle in err, err
+    assert {p.name: p.read_bytes() for p in images.iterdir()} == before
+
+
+def test_never_overwrites_a_file_it_did_not_make(images, tiny_weights_h5, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "c1__s1.png").write_bytes(b"the user's own file")
+    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(out),
+                 "--weights", str(tiny_weights_h5), *FAST]) == 1
+    assert (out / "c1__s1.png").read_bytes() == b"the user's own file"
+    [row] = manifest(out)
+    assert row["status"] == "failed" and "not from nst batch" in row["error"]
+
+
+# -- real clusters -------------------------------------------------------------------------------
+
+def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path, capsys):
+    out = tmp_path / "out"
+    command = ["batch", str(images / "c1.png"), str(images / "c2.png"), "--style", str(images / "s*.png"),
+               "-o", str(out), "--weights", str(tiny_weights_h5), *FAST, "--iterations", "5", "--workers", "2"]
+    assert main(command) == 0
+    names = [f"c{i}__s{j}.png" for i in (1, 2) for j in (1, 2)]
+    for name in names:
+        assert load_image(out / name).shape == (34, 48, 3)
+    rows = manifest(out)
+    assert sorted(r["output"] for r in rows) == names
+    for r in rows:
+        assert r["status"] == "done" and r["iterations"] == 5 and r["seconds"] > 0, r
+        assert set(r["terms"]) == {"total", "content", "style", "tv"} and r["worker"].startswith("tcp://")
+    sheet = load_image(out / "contact_sheet.png")
+    assert sheet.shape[0] > 2 * 100 and sheet.shape[1] > 2 * 100                # 2 × 2 thumbnails
+    err = capsys.readouterr().err
+    assert "2 worker processes" in err and "4/4 tasks: 4 done, 0 failed" in err
+
+    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    assert main(command) == 0                                   # the same command again: nothing to do
+    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert "nothing to do" in capsys.readouterr().err
+
+    Image.fromarray(np.zeros((40, 56, 3), np.uint8) + 90).save(images / "c2.png")   # one input changed
+    assert main(command) == 0
+    assert "2 done before, 2 to run" in capsys.readouterr().err
+    assert len(manifest(out)) == 4
+    assert {p.name for p in out.iterdir() if p.stat().st_mtime_ns != before[p.name]} == \
+        {"c2__s1.png", "c2__s2.png", "manifest.jsonl", "contact_sheet.png"}
+
+
+def test_bad_input_fails_alone(images, tiny_weights_h5, tmp_path, capsys):
+    (images / "broken.png").write_text("not a picture")
+    out = tmp_path / "out"
+    assert main(["batch", str(images / "c1.png"), str(images / "broken.png"), str(images / "c2.png"),
+                 "--style", str(images / "s1.png"), "-o", str(out), "--weights", str(tiny_weights_h5),
+                 *FAST, "--iterations", "3", "--workers", "2"]) == 1
+    rows = {r["output"]: r for r in manifest(out)}
+    assert [r["status"] for r in rows.values()].count("done") == 2
+    bad = rows["broken__s1.png"]
+    assert bad["status"] == "failed" and bad["error"] == f"{images / 'broken.png'}: not an image Pillow can read"
+    assert not (out / "broken__s1.png").exists()
+    assert load_image(out / "c1__s1.png").shape == load_image(out / "c2__s1.png").shape == (34, 48, 3)
+    assert "broken__s1.png failed: " in capsys.readouterr().err
+
+
+def test_worker_killed_mid_batch(images, tiny_weights_h5, tmp_path):
+    # Kill one of the 2 workers while both run a task (both tasks' checkpoints exist): the batch
+    # completes, and the killed task continues from its checkpoint on a worker.
+    out, ckpt = tmp_path / "out", tmp_path / "ckpt"
+    proc = subprocess.Popen([*RUN_NST, "batch", str(images / "c1.png"), str(images / "c2.png"), "--style",
+                             str(images / "s1.png"), "-o", str(out), "--weights", str(tiny_weights_h5), *FAST,
+                             "--optimizer", "adam", "--iterations", "400", "--workers", "2",
+                             "--checkpoint-dir", str(ckpt), "--checkpoint-every", "10"],
+                            env=env_with_nst(), start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while len(list(ckpt.glob("*.npz"))) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "both tasks never ran at once"
+            time.sleep(0.02)
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 2
+        workers[0].kill()
+        _, err = proc.communicate(timeout=120)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, err
+    rows = manifest(out)
+    assert [r["status"] for r in rows] == ["done", "done"] and all(r["iterations"] == 400 for r in rows)
+    assert max(r["resumed_at"] for r in rows) >= 10, rows       # the killed one went on from its checkpoint
+    for name in ("c1__s1.png", "c2__s1.png"):
+        assert load_image(out / name).shape == (34, 48, 3)
+    assert not list(ckpt.glob("*.npz"))                          # checkpoints go when their task is done
+
+
+@pytest.fixture
+def dask_cluster(tmp_path):
+    # `dask scheduler` + `dask worker` on localhost, random ports; the worker runs in its own folder
+    scheduler_file, worker_dir = tmp_path / "scheduler.json", tmp_path / "worker-home"
+    worker_dir.mkdir()
+    procs = []
+    try:
+        procs.append(subprocess.Popen([sys.executable, "-m", "dask", "scheduler", "--host", "127.0.0.1", "--port", "0",
+                                       "--dashboard-address", ":0", "--scheduler-file", str(scheduler_file)],
+                                      env=env_with_nst(), start_new_session=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            assert procs[0].poll() is None and time.monotonic() < deadline, "dask scheduler did not start"
+            time.sleep(0.1)
+        address = json.loads(scheduler_file.read_text())["address"]
+        procs.append(subprocess.Popen([sys.executable, "-m", "dask", "worker", address, "--nthreads", "1",
+                                       "--nworkers", "1", "--no-dashboard", "--local-directory", str(worker_dir)],
+                                      cwd=worker_dir, env=env_with_nst(), start_new_session=True,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        with Client(address, timeout="30s") as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address, worker_dir
+    finally:
+        for p in reversed(procs):
+            stop(p)
+
+
+def test_existing_scheduler_no_shared_folder(images, tiny_weights_h5, tmp_path, monkeypatch, capsys, dask_cluster):
+    address, worker_dir = dask_cluster
+    (images / "tiny.h5").write_bytes(tiny_weights_h5.read_bytes())
+    monkeypatch.chdir(images)                 # relative paths: they mean nothing in the worker's folder
+    command = ["batch", "c1.png", "c2.png", "--style", "s1.png", "-o", str(tmp_path / "out"), "--weights", "tiny.h5",
+               *FAST, "--iterations", "3", "--scheduler", address]
+    assert main([*command, "--dry-run"]) == 0
+    assert f"1 worker, 1 task at once, at {address}" in capsys.readouterr().out
+    assert main(command) == 0
+    rows = manifest(tmp_path / "out")
+    assert [r["status"] for r in rows] == ["done", "done"]
+    assert all(r["worker"] != address and r["worker"].startswith("tcp://127.0.0.1:") for r in rows)
+    assert load_image(tmp_path / "out" / "c2__s1.png").shape == (34, 48, 3)
+    assert not list(worker_dir.glob("*.png"))
