@@ -57,6 +57,20 @@ def stop(proc):
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def left_in_group(pgid, wait=10):
+    # the live processes of a process group, after giving them `wait` seconds to end
+    deadline = time.monotonic() + wait
+    while True:
+        alive = []
+        for p in psutil.process_iter(["status"]):
+            with contextlib.suppress(psutil.Error, ProcessLookupError):
+                if os.getpgid(p.pid) == pgid and p.info["status"] != psutil.STATUS_ZOMBIE:
+                    alive.append(" ".join(p.cmdline()))
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.1)
+
+
 # -- planning: names, sweeps, refusals (no cluster) ----------------------------------------------
 
 @pytest.mark.parametrize("value, text", [(512, "512"), (1000.0, "1e3"), (1e-3, "1e-3"), (2500.0, "2.5e3"),
@@ -185,6 +199,40 @@ def test_worker_killed_mid_batch(images, tiny_weights_h5, tmp_path):
     for name in ("c1__s1.png", "c2__s1.png"):
         assert load_image(out / name).shape == (34, 48, 3)
     assert not list(ckpt.glob("*.npz"))                          # checkpoints go when their task is done
+
+
+def test_ctrl_c_keeps_what_finished(images, tiny_weights_h5, tmp_path):
+    # Ctrl-C (SIGINT to the whole process group, as a terminal sends it) once a picture is written:
+    # exit status 130, finished pictures kept, the rest recorded as cancelled, no process left over
+    out = tmp_path / "out"
+    command = ["batch", str(images / "c1.png"), str(images / "c2.png"), "--style", str(images / "s1.png"),
+               str(images / "s2.png"), "-o", str(out), "--weights", str(tiny_weights_h5), *FAST,
+               "--optimizer", "adam", "--iterations", "300", "--workers", "2"]
+    proc = subprocess.Popen([*RUN_NST, *command], env=env_with_nst(), start_new_session=True,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while not list(out.glob("c*__s*.png")):
+            assert proc.poll() is None and time.monotonic() < deadline, "no picture was ever written"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        alive = left_in_group(proc.pid)
+    finally:
+        stop(proc)
+    assert not alive, alive                                     # no worker left running
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "not run (interrupted" in err, err
+    rows = {r["output"]: r for r in manifest(out)}
+    assert len(rows) == 4 and {r["status"] for r in rows.values()} == {"done", "cancelled"}, rows
+    for name, r in rows.items():
+        assert (out / name).exists() == (r["status"] == "done")
+        if r["status"] == "done":
+            assert load_image(out / name).shape == (34, 48, 3)
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]           # no partial files
+    done = sum(r["status"] == "done" for r in rows.values())
+    dry = subprocess.run([*RUN_NST, *command, "--dry-run"], env=env_with_nst(), capture_output=True, text=True)
+    assert f"{done} done before, {4 - done} to run" in dry.stderr
 
 
 @pytest.fixture

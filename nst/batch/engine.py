@@ -12,9 +12,12 @@ retries it elsewhere, up to ALLOWED_FAILURES times, then the task is recorded as
 import contextlib
 import logging
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass
+
+from distributed.diagnostics.plugin import WorkerPlugin
 
 from ..memory import available, gib
 from ..progress import fmt_seconds
@@ -79,6 +82,7 @@ def connect(scheduler, layout=None):
         with dask.config.set(config), \
                 LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True,
                              silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+            client.register_plugin(IgnoreCtrlC(), name="nst-ignore-ctrl-c")
             yield client
     finally:
         for k, v in saved.items():            # the nanny sets these in our process too
@@ -86,6 +90,13 @@ def connect(scheduler, layout=None):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+class IgnoreCtrlC(WorkerPlugin):
+    """Local workers leave Ctrl-C to the client, which stops the batch and then closes them."""
+
+    def setup(self, worker):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def dashboard(client):
@@ -127,7 +138,7 @@ class BatchProgress:
 
 
 def run_tasks(client, tasks, read, options, on_end, progress):
-    # Submit tasks keeping ~2 per worker thread in flight (input bytes are read as they go);
+    # Submit tasks keeping one per worker thread in flight (input bytes are read as they go);
     # on_end(task, result) as each ends. Ctrl-C cancels the rest -> the tasks that did not end.
     from distributed import wait
 
@@ -135,7 +146,7 @@ def run_tasks(client, tasks, read, options, on_end, progress):
     queue, flying, counts = list(reversed(tasks)), {}, {"done": 0, "failed": 0}
     try:
         while queue or flying:
-            slots = 2 * max(1, sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values()))
+            slots = max(1, sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values()))
             while queue and len(flying) < slots:
                 t = queue.pop()
                 flying[client.submit(run_task, t, read(t), options, key=f"nst-{t.key}-{t.digest[:12]}",

@@ -71,11 +71,14 @@ class Manifest:
             os.fsync(f.fileno())
 
     def finish(self, tasks):
-        # one row per task: this run's, else the earlier one, else "cancelled"; other rows kept
+        # one row per task: this run's, else the earlier one, else "cancelled" (also a "done" whose
+        # picture is missing: stopped between its row and its picture); other tasks' rows kept
         rows = dict(self.previous)
         for t in tasks:
-            rows[t.output] = self.rows.get(t.output) or self.previous.get(t.output) or \
-                row_of(t, {"status": "cancelled", "error": "not run (the batch was stopped)"})
+            row = self.rows.get(t.output) or self.previous.get(t.output)
+            if not row or (row["status"] == "done" and not (self.path.parent / t.output).exists()):
+                row = row_of(t, {"status": "cancelled", "error": "not run, or stopped before its picture was written"})
+            rows[t.output] = row
         with atomic_path(self.path) as tmp:
             tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows.values()), encoding="utf-8")
         return rows
