@@ -3,7 +3,7 @@ from setuptools import setup
 # One top-level package, `nst`. The repository keeps kernels/ and weights/ beside nst/ (the layout
 # shows the architecture); installed, they are the subpackages nst.kernels and nst.weights.
 PACKAGE_DIR = {"nst": "nst", "nst.kernels": "kernels", "nst.weights": "weights"}
-PACKAGES = ["nst", "nst.backends", "nst.kernels", "nst.kernels.cuda", "nst.weights"]
+PACKAGES = ["nst", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.weights"]
 
 setup(
     name="nst",
@@ -15,7 +15,8 @@ setup(
     package_dir=PACKAGE_DIR,
     packages=PACKAGES,
     package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh"]},
-    install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3"],
+    install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3",
+                      "dask[distributed]>=2024.8"],   # nst batch
     extras_require={
         "test": ["pytest>=7", "pytest-benchmark>=4"],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],

@@ -17,7 +17,7 @@ import pytest
 from distributed import Client
 from PIL import Image
 
-from nst.batch import plan
+from nst.batch import engine, plan
 from nst.cli import main
 from nst.image import load_image
 
@@ -124,6 +124,20 @@ def test_never_overwrites_a_file_it_did_not_make(images, tiny_weights_h5, tmp_pa
 
 
 # -- real clusters -------------------------------------------------------------------------------
+
+def test_local_workers_get_the_kernel_threads():
+    # W·K ≤ cores, and K reaches each worker before Numba and BLAS start; our own env is restored
+    layout = engine.local_layout(n_tasks=100, task_bytes=2**20, backend="numba")
+    assert layout.workers * layout.threads <= engine.cores()
+    assert engine.local_layout(1, 2**20, "numba").workers == 1                  # no more workers than tasks
+    assert engine.local_layout(100, 2**20, "cupy").workers == 1                 # one GPU, one worker
+    before = {v: os.environ.get(v) for v in engine.THREAD_VARIABLES}
+    with engine.connect(None, engine.Layout(1, 1, "")) as client:
+        [seen] = client.run(lambda: ({v: os.environ.get(v) for v in engine.THREAD_VARIABLES},
+                                     __import__("numba").config.NUMBA_NUM_THREADS)).values()
+    assert seen == ({v: "1" for v in engine.THREAD_VARIABLES}, 1)
+    assert {v: os.environ.get(v) for v in engine.THREAD_VARIABLES} == before
+
 
 def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path, capsys):
     out = tmp_path / "out"

@@ -52,7 +52,7 @@ def local_layout(n_tasks, task_bytes, backend, workers=None, threads=None):
 
 def cluster_layout(client, task_bytes):
     # -> Layout of an existing cluster, as its scheduler reports it
-    workers = client.scheduler_info(n_workers=-1)["workers"]
+    workers = client.scheduler_info()["workers"]
     threads = sum(w["nthreads"] for w in workers.values())
     lines = [f"  {addr}: {w['nthreads']} task{'s' if w['nthreads'] > 1 else ''} at once, memory limit "
              f"{gib(w['memory_limit']) if w.get('memory_limit') else 'none'}"
@@ -146,7 +146,7 @@ def run_tasks(client, tasks, read, options, on_end, progress):
     queue, flying, counts = list(reversed(tasks)), {}, {"done": 0, "failed": 0}
     try:
         while queue or flying:
-            slots = max(1, sum(w["nthreads"] for w in client.scheduler_info(n_workers=-1)["workers"].values()))
+            slots = max(1, sum(w["nthreads"] for w in client.scheduler_info()["workers"].values()))
             while queue and len(flying) < slots:
                 t = queue.pop()
                 flying[client.submit(run_task, t, read(t), options, key=f"nst-{t.key}-{t.digest[:12]}",
