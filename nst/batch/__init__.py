@@ -47,14 +47,13 @@ def add_parser(sub, *option_adders):
 def main(args, settings):
     # settings: the transfer settings of the command line, as `nst transfer` builds them
     from . import plan, results
-    if args.style_blend:
-        raise ValueError("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
+    check_options(args)
     tasks = plan.plan(args.content, args.style, settings, args.sweep)
     outdir = plan.check_outdir(args.output, tasks)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
     need, backend, one = task_memory(tasks)
-    log(f"nst batch: {len(tasks)} tasks ({describe(tasks)}): {len(done_before)} done before, {len(todo)} to run"
+    log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): {len(done_before)} done before, {len(todo)} to run"
         + (f", {len(blocked)} blocked" if blocked else ""))
     if args.dry_run:
         return dry_run(args, tasks, todo, blocked, need, backend, one)
@@ -69,6 +68,16 @@ def main(args, settings):
     return execute(args, settings, tasks, todo, manifest, outdir, need, backend)
 
 
+def check_options(args):
+    if args.style_blend:
+        raise ValueError("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
+    if args.scheduler and (args.workers or args.threads):
+        raise ValueError("--workers and --threads size the local cluster; with --scheduler its workers decide")
+    for name in ("workers", "threads", "checkpoint_every"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
+
+
 def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
     # run `todo`, then one manifest row per task and the contact sheet, whatever happened
     from . import results
@@ -80,8 +89,12 @@ def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
         left = [t for t in todo if t.output not in status]
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
-        rows = manifest.finish(tasks)
-        sheet = results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks})
+        if manifest.rows or manifest.previous:      # nothing ended and nothing before: nothing to write
+            rows = manifest.finish(tasks)
+            sheet = results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks})
+    if not (manifest.rows or manifest.previous):
+        log("nst batch: stopped before any task ended")
+        return 130
     return report(tasks, rows, left, outdir, sheet)
 
 
@@ -91,6 +104,9 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend, status):
     from . import engine, results
     weights = weights_for_workers(settings, local=not args.scheduler)
     layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
+    if layout and not layout.fits:
+        raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
+                          "try a smaller --size (nst batch --dry-run shows the estimate)")
     with engine.connect(args.scheduler, layout) as client:
         layout = layout or engine.cluster_layout(client, need)
         log(f"nst batch: {layout.where}")
@@ -158,7 +174,7 @@ def task_memory(tasks):
     from ..transfer import Run
     worst = (0, "numpy", "")
     for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
-        square = np.zeros((s["size"], s["size"], 3), np.float32)
+        square = np.zeros((16, 16, 3), np.float32)           # only the aspect counts: --size sets the side
         run = Run(square, [square], s, log)
         parts, (h, w) = run.memory_estimate()
         backend = run.objective_backend().name

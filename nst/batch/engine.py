@@ -30,7 +30,8 @@ THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREAD
 class Layout:
     workers: int               # worker processes, one task at a time each
     threads: int               # kernel threads per worker
-    where: str                 # one line: what runs at once, where
+    where: str                 # what runs at once, where
+    fits: bool = True          # one task fits in the free memory
 
 
 def cores():
@@ -39,15 +40,16 @@ def cores():
 
 def local_layout(n_tasks, task_bytes, backend, workers=None, threads=None):
     # -> Layout of the LocalCluster: W·K ≤ cores and W tasks fit in the free memory (module doc)
-    n, free = cores(), available("numpy")
-    fit = max(1, free // max(task_bytes, 1))
+    n, free = cores(), available(backend)
+    fit = free // max(task_bytes, 1)
     w = 1 if backend == "cupy" else workers or max(1, min(n, fit, n_tasks))
     k = threads or max(1, n // w)
     where = (f"{w} worker process{'es' if w > 1 else ''} × 1 task, {k} kernel thread{'s' if k > 1 else ''} "
-             f"each, on this machine ({n} cores, {gib(free)} free: {fit} such tasks fit)")
+             f"each, on this machine ({n} cores, {gib(free)} free{' on the GPU' if backend == 'cupy' else ''}: "
+             + (f"{fit} such tasks fit)" if fit else "one task does NOT fit)"))
     if w * k > n:
         where += f"; {w}×{k} threads oversubscribe the {n} cores"
-    return Layout(w, k, where)
+    return Layout(w, k, where, fit >= 1)
 
 
 def cluster_layout(client, task_bytes):
