@@ -1,6 +1,6 @@
 """`nst batch` with real Dask processes: a LocalCluster of 2 workers, a worker killed mid-batch, a bad
-input among good ones, and a separately started `dask scheduler` + `dask worker` with no shared
-folder. Tiny random-weight VGG19, 48 px, one scale, the NumPy backend (no Numba compilation in
+input among good ones, Ctrl-C, and a separately started `dask scheduler` + `dask worker` with no
+shared folder. Tiny random-weight VGG19, 48 px, one scale, the NumPy backend (no Numba compilation in
 fresh worker processes)."""
 import contextlib
 import json
@@ -28,7 +28,7 @@ RUN_NST = [sys.executable, "-c", "import sys; from nst.cli import main; sys.exit
 
 @pytest.fixture
 def images(tmp_path, rng):
-    # 2 contents, 2 styles (40×56 random pictures) and the tiny weights, in tmp_path/in
+    # 2 contents and 2 styles (40×56 random pictures) in tmp_path/in
     folder = tmp_path / "in"
     folder.mkdir()
     for name in ("c1", "c2", "s1", "s2"):
