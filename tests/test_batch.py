@@ -281,12 +281,12 @@ def test_existing_scheduler_no_shared_folder(images, tiny_weights_h5, tmp_path, 
     (images / "tiny.h5").write_bytes(tiny_weights_h5.read_bytes())
     monkeypatch.chdir(images)                 # relative paths: they mean nothing in the worker's folder
     command = ["batch", "c1.png", "c2.png", "--style", "s1.png", "-o", str(tmp_path / "out"), "--weights", "tiny.h5",
-               *FAST, "--iterations", "3", "--scheduler", address]
+               "--init", "s2.png", *FAST, "--iterations", "3", "--scheduler", address]
     assert main([*command, "--dry-run"]) == 0
     assert f"1 worker, 1 task at once, at {address}" in capsys.readouterr().out
     assert main(command) == 0
     rows = manifest(tmp_path / "out")
-    assert [r["status"] for r in rows] == ["done", "done"]
+    assert [r["status"] for r in rows] == ["done", "done"] and rows[0]["init"] == "s2.png", rows
     assert all(r["worker"] != address and r["worker"].startswith("tcp://127.0.0.1:") for r in rows)
     assert load_image(tmp_path / "out" / "c2__s1.png").shape == (34, 48, 3)
     assert not list(worker_dir.glob("*.png"))
