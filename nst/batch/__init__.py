@@ -82,11 +82,10 @@ def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
     # run `todo`, then one manifest row per task and the contact sheet, whatever happened
     from . import results
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM = Ctrl-C
-    status = {}
     try:
-        left = on_cluster(args, settings, todo, manifest, outdir, need, backend, status) if todo else []
+        interrupted = on_cluster(args, settings, todo, manifest, outdir, need, backend) if todo else False
     except KeyboardInterrupt:
-        left = [t for t in todo if t.output not in status]
+        interrupted = True
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
         if manifest.rows or manifest.previous:      # nothing ended and nothing before: nothing to write
@@ -95,11 +94,12 @@ def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
     if not (manifest.rows or manifest.previous):
         log("nst batch: stopped before any task ended")
         return 130
-    return report(tasks, rows, left, outdir, sheet)
+    return report(tasks, rows, interrupted, outdir, sheet)
 
 
-def on_cluster(args, settings, todo, manifest, outdir, need, backend, status):
-    # start or reach the cluster, run the tasks; status[output] as each ends -> the tasks not run
+def on_cluster(args, settings, todo, manifest, outdir, need, backend):
+    # start or reach the cluster, run the tasks, a manifest row and a picture as each ends
+    # -> True when Ctrl-C stopped it
     from ..image import save_image
     from . import engine, results
     weights = weights_for_workers(settings, local=not args.scheduler)
@@ -128,7 +128,6 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend, status):
             except OSError as e:
                 result.update(status="failed", error=f"{outdir / task.output}: not written ({e})")
                 manifest.append(results.row_of(task, result))
-            status[task.output] = result["status"]
             if result["status"] != "done":
                 progress.message(f"nst batch: {task.output} failed: {result['error']}")
         try:
@@ -139,12 +138,13 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend, status):
                 client.unregister_worker_plugin(weights.name)
 
 
-def report(tasks, rows, left, outdir, sheet):
+def report(tasks, rows, interrupted, outdir, sheet):
+    # the summary line -> exit status: 130 interrupted, 1 a task failed, else 0
     counts = {s: sum(rows[t.output]["status"] == s for t in tasks) for s in ("done", "failed", "cancelled")}
     log(f"nst batch: {counts['done']} done, {counts['failed']} failed"
-        + (f", {len(left)} not run (interrupted; run the same command again to go on)" if left else "")
+        + (f", {counts['cancelled']} not run (interrupted; run the same command again to go on)" if interrupted else "")
         + f"; {outdir / 'manifest.jsonl'}, {sheet}")
-    return 130 if left else 1 if counts["failed"] else 0
+    return 130 if interrupted else 1 if counts["failed"] else 0
 
 
 def read_inputs(task):

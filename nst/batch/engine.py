@@ -141,7 +141,7 @@ class BatchProgress:
 
 def run_tasks(client, tasks, read, options, on_end, progress):
     # Submit tasks keeping one per worker thread in flight (input bytes are read as they go);
-    # on_end(task, result) as each ends. Ctrl-C cancels the rest -> the tasks that did not end.
+    # on_end(task, result) as each ends. Ctrl-C cancels the rest -> True when interrupted.
     from distributed import wait
 
     from .task import run_task
@@ -164,8 +164,8 @@ def run_tasks(client, tasks, read, options, on_end, progress):
             progress.update(counts["done"], counts["failed"], sum(f.key in busy for f in flying))
     except KeyboardInterrupt:
         client.cancel(list(flying))
-        return list(flying.values()) + queue[::-1]
-    return []
+        return True
+    return False
 
 
 def outcome(future):
