@@ -36,7 +36,8 @@ def add_parser(sub, *option_adders):
                         "several --sweep make a grid")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
     p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: from cores and memory)")
-    p.add_argument("--threads", type=int, metavar="K", help="kernel threads per local worker (default: cores / workers)")
+    p.add_argument("--threads", type=int, metavar="K",
+                   help="kernel threads per local worker (default: cores / workers)")
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="a folder every worker can write: a retried task continues from its checkpoint")
     p.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
@@ -53,8 +54,8 @@ def main(args, settings):
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
     need, backend, one = task_memory(tasks)
-    log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): {len(done_before)} done before, {len(todo)} to run"
-        + (f", {len(blocked)} blocked" if blocked else ""))
+    log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): "
+        f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
     if args.dry_run:
         return dry_run(args, tasks, todo, blocked, need, backend, one)
     if not todo and not blocked:

@@ -56,10 +56,10 @@ def cluster_layout(client, task_bytes):
     # -> Layout of an existing cluster, as its scheduler reports it
     workers = client.scheduler_info()["workers"]
     threads = sum(w["nthreads"] for w in workers.values())
+    short = lambda w: w.get("memory_limit") and w["memory_limit"] < task_bytes * w["nthreads"]
     lines = [f"  {addr}: {w['nthreads']} task{'s' if w['nthreads'] > 1 else ''} at once, memory limit "
              f"{gib(w['memory_limit']) if w.get('memory_limit') else 'none'}"
-             + ("  (less than one task needs)" if w.get("memory_limit") and w["memory_limit"] < task_bytes * w["nthreads"] else "")
-             for addr, w in workers.items()]
+             + ("  (less than its tasks need)" if short(w) else "") for addr, w in workers.items()]
     where = (f"{len(workers)} worker{'s' if len(workers) != 1 else ''}, {threads} task{'s' if threads != 1 else ''} "
              f"at once, at {client.scheduler.address}")
     return Layout(len(workers), threads, "\n".join([where, *lines]))

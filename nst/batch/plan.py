@@ -104,7 +104,8 @@ def sweep_type(parser):
         try:
             parsed = tuple(dict.fromkeys(numeric[dest].type(v) for v in values.split(",") if v.strip()))
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r}: the values of {name} must be {numeric[dest].type.__name__}s") from None
+            kind = numeric[dest].type.__name__
+            raise argparse.ArgumentTypeError(f"{text!r}: the values of {name} must be {kind}s") from None
         if not parsed:
             raise argparse.ArgumentTypeError(f"{text!r}: give the values, e.g. {name}=1e2,1e3")
         return dest, parsed

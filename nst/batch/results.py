@@ -43,7 +43,8 @@ def partition(tasks, previous, outdir):
         if exists and row and row.get("status") == "done" and row.get("digest") == t.digest:
             done.append(t)
         elif exists and not row:
-            blocked[t.output] = f"{Path(outdir) / t.output} exists and is not from nst batch (no row in {MANIFEST}): not overwritten; move it away to make it"
+            blocked[t.output] = (f"{Path(outdir) / t.output} exists and is not from nst batch (no row in "
+                                 f"{MANIFEST}): not overwritten; move it away to make it")
         else:
             todo.append(t)
     return todo, done, blocked
