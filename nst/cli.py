@@ -232,14 +232,20 @@ def check_sizes(run):
     if min(h, w) < min_side(deepest_all):
         raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
                          f"{min_side(deepest_all)} px per side that {deepest_all} needs; use a larger size")
+    need = min_side(deepest_style)
     for side in run.sizes:
         style_side = round(side * s["style_scale"])
         for style in run.styles:
             sh, sw = scaled_shape(style.shape, style_side)
-            if not 16 <= style_side <= MAX_SIDE or min(sh, sw) < min_side(deepest_style):
-                raise RunRefused(f"--style-scale {s['style_scale']:g} makes a style image {sw}×{sh} at "
-                                 f"{side} px; {deepest_style} needs {min_side(deepest_style)} px per side "
-                                 f"and at most {MAX_SIDE}: choose another --style-scale")
+            if style_side > MAX_SIDE:
+                raise RunRefused(f"--style-scale {s['style_scale']:g} makes a style image {style_side} px "
+                                 f"long at {side} px, above {MAX_SIDE}: use --style-scale ≤ "
+                                 f"{math.floor(100 * MAX_SIDE / side) / 100:g}")
+            if style_side < 16 or min(sh, sw) < need:
+                least = max(16, need * max(style.shape[:2]) / min(style.shape[:2])) / side
+                raise RunRefused(f"--style-scale {s['style_scale']:g} makes a style image {sw}×{sh} at {side} px, "
+                                 f"smaller than the {need} px per side {deepest_style} needs: use "
+                                 f"--style-scale ≥ {math.ceil(100 * least) / 100:g}")
 
 
 def check_memory(run, dry_run):

@@ -37,10 +37,18 @@ def plan(output, total_iterations, save_every=0, checkpoint=None, report=None):
     return dests
 
 
+def exists(path):
+    # os.path.exists, also False for a name the file system refuses (too long, ...)
+    try:
+        os.stat(path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
 def same_file(a, b):
     # one file under two names (hard or symbolic links, relative or absolute paths)?
-    a, b = Path(a), Path(b)
-    if a.exists() and b.exists():
+    if exists(a) and exists(b):
         return os.path.samefile(a, b)
     return os.path.realpath(a) == os.path.realpath(b)
 
@@ -48,24 +56,29 @@ def same_file(a, b):
 def existing_ancestor(path):
     # the nearest folder above `path` that exists (where the first file or folder gets created)
     p = Path(os.path.abspath(path)).parent
-    while not p.exists():
+    while not exists(p):
         p = p.parent
     return p
 
 
+def check_name_length(option, path):
+    # each part of the path that does not exist yet fits the file system's name limit
+    where = existing_ancestor(path)
+    name_max = os.pathconf(where, "PC_NAME_MAX") if where.is_dir() else 255
+    for part in Path(os.path.relpath(os.path.abspath(path), where)).parts:
+        if len(os.fsencode(part)) > name_max:
+            raise RunRefused(f"{option} {path}: the name {part[:20]}… is {len(os.fsencode(part))} bytes, "
+                             f"longer than this file system allows ({name_max}); choose a shorter name")
+
+
 def check_writable(option, path):
-    # one destination: its folder can be made and written, its name is short enough, and it is
-    # not a folder; nothing is left behind by the test
+    # one destination: its folder can be made and written, and it is not a folder; the test
+    # leaves nothing behind
     where = existing_ancestor(path)
     if path.is_dir():
         raise RunRefused(f"{option} {path} is a folder; give a file name")
     if not where.is_dir():
         raise RunRefused(f"{option} {path}: {where} is a file, not a folder; choose a path in a folder")
-    name_max = os.pathconf(where, "PC_NAME_MAX")
-    for part in Path(os.path.relpath(os.path.abspath(path), where)).parts:
-        if len(os.fsencode(part)) > name_max:
-            raise RunRefused(f"{option} {path}: the name {part[:20]}… is {len(os.fsencode(part))} bytes, "
-                             f"longer than this file system allows ({name_max}); choose a shorter name")
     try:
         fd, probe = tempfile.mkstemp(prefix=".nst-", suffix=".probe", dir=where)
         os.close(fd)
@@ -87,6 +100,8 @@ def is_checkpoint(path):
 def check(dests, inputs, resume=None):
     # dests: plan(...); inputs: [(what, path)] every file the run reads. Raises RunRefused.
     for option, path in dests:
+        check_name_length(option, path)
+    for option, path in dests:
         for what, inp in inputs:
             if inp and same_file(path, inp) and not (option == "--checkpoint" and what == "--resume"):
                 raise RunRefused(f"{option} {path} is an input ({what}); nst never overwrites an input: "
@@ -98,6 +113,6 @@ def check(dests, inputs, resume=None):
     for option, path in dests:
         check_writable(option, path)
     for option, path in dests:
-        if option == "--checkpoint" and path.exists() and not (resume and same_file(path, resume)) \
+        if option == "--checkpoint" and exists(path) and not (resume and same_file(path, resume)) \
                 and not is_checkpoint(path):
             raise RunRefused(f"--checkpoint {path} exists and is not an nst checkpoint; choose another name")
