@@ -341,8 +341,11 @@ def save_final(img, out, bits):
         return out
     except OSError as e:
         fallback = Path(tempfile.gettempdir()) / f"nst-{os.getpid()}{out.suffix}"
-        save_image(img, fallback, bits)
-        log(f"nst: error: cannot write {out} ({e.strerror}); the image is in {fallback}")
+        try:
+            save_image(img, fallback, bits)
+            log(f"nst: error: cannot write {out} ({e.strerror}); the image is in {fallback}")
+        except OSError as e2:
+            log(f"nst: error: cannot write {out} ({e.strerror}) nor {fallback} ({e2.strerror}); the image is lost")
         return None
 
 
@@ -392,6 +395,8 @@ def transfer(args, content, styles, out):
     if len(run.history) == start:
         log("nst: stopped before the first iteration: nothing written")
         return 130 if run.interrupted else status
+    if stopper.aborted and args.checkpoint:
+        log(f"nst: stopped at once: {args.checkpoint} keeps the last whole iteration it saved")
     if args.checkpoint and not stopper.aborted:
         write("--checkpoint", lambda: checkpoint.save(args.checkpoint, run, ident))
         if "--checkpoint" not in failed:

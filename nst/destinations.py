@@ -3,13 +3,17 @@
 A run writes -o, its snapshots (--save-every), the checkpoint and the report's files, each
 through a short temporary name beside it (nst.assets.atomic_path). `plan` lists them;
 `check` refuses (RunRefused, one line naming the option) any that is an input, that equals
-another destination, or that cannot be written, so that nothing of the user's is ever
-overwritten except -o itself, and no run is lost to a path that fails at the end.
+another destination, that cannot be written, or that exists and is not a file nst wrote (images
+carry nst's mark, checkpoints and reports are recognised by their content), so that nothing of
+the user's is ever overwritten except -o itself, and no run is lost to a path that fails at the end.
 """
+import json
 import os
 import tempfile
 import zipfile
 from pathlib import Path
+
+from . import image
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
 
@@ -97,6 +101,26 @@ def is_checkpoint(path):
         return False
 
 
+def report_of_nst(folder):
+    # a --report folder nst wrote: its settings.json is nst's (the settings, the inputs, the output)
+    try:
+        settings = json.loads((Path(folder) / "settings.json").read_text())
+        return isinstance(settings, dict) and {"inputs", "output", "style_weight"} <= set(settings)
+    except (OSError, ValueError):
+        return False
+
+
+def written_by_nst(option, path):
+    # may this existing file be replaced? Only -o, and the files an earlier nst run wrote
+    if option == "-o":
+        return True
+    if option == "--checkpoint":
+        return is_checkpoint(path)
+    if option == "--report":
+        return report_of_nst(path.parent)
+    return image.written_by_nst(path)
+
+
 def check(dests, inputs, resume=None):
     # dests: plan(...); inputs: [(what, path)] every file the run reads. Raises RunRefused.
     for option, path in dests:
@@ -113,6 +137,6 @@ def check(dests, inputs, resume=None):
     for option, path in dests:
         check_writable(option, path)
     for option, path in dests:
-        if option == "--checkpoint" and exists(path) and not (resume and same_file(path, resume)) \
-                and not is_checkpoint(path):
-            raise RunRefused(f"--checkpoint {path} exists and is not an nst checkpoint; choose another name")
+        if exists(path) and not written_by_nst(option, path):
+            raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only -o and "
+                             "its own files: move it or choose another name")

@@ -26,6 +26,9 @@ ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::
           7: lambda a: np.rot90(a, 2).transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
 
 
+MARK = "nst"              # EXIF Software (PNG: a tEXt Software chunk) of every image nst writes
+
+
 class ImageError(ValueError):
     """An input or output image problem; the message names the file."""
 
@@ -162,9 +165,23 @@ def save_image(img, path, bits=8):
     img = np.asarray(img, dtype=np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ImageError(f"{path}: expected an H×W×3 image, got shape {img.shape}")
+    exif = Image.Exif()
+    exif[0x0131] = MARK
     with atomic_path(path) as tmp:
         if bits == 16:
-            tmp.write_bytes(png.write16(np.clip(np.rint(img * 257.0), 0, 65535).astype(">u2")))
+            tmp.write_bytes(png.write16(np.clip(np.rint(img * 257.0), 0, 65535).astype(">u2"), MARK))
         else:
-            Image.fromarray(to_uint8(img), "RGB").save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+            Image.fromarray(to_uint8(img), "RGB").save(tmp, format=fmt, exif=exif.tobytes(),
+                                                       **({"quality": 95} if fmt == "JPEG" else {}))
     return Path(path)
+
+
+def written_by_nst(path):
+    # True for an image nst saved (its MARK), so that a rerun may replace its own snapshots
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                return im.info.get("Software") == MARK or im.getexif().get(0x0131) == MARK
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False

@@ -14,12 +14,13 @@ class PngError(ValueError):
     """A 16-bit PNG nst cannot decode (truncated, or a feature it does not read)."""
 
 
-def write16(rgb):
-    # H×W×3 big-endian uint16 -> bytes of a 16-bit RGB PNG
+def write16(rgb, software=None):
+    # H×W×3 big-endian uint16 -> bytes of a 16-bit RGB PNG (with a tEXt Software chunk if given)
     h, w, _ = rgb.shape
     rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, -1).view(np.uint8)], axis=1)
     header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16-bit, colour type 2 (RGB)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header)
+    text = _chunk(b"tEXt", b"Software\0" + software.encode("latin-1")) if software else b""
+    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + text
             + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + _chunk(b"IEND", b""))
 
 

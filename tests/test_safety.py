@@ -137,7 +137,11 @@ CASES = [
     ("report-file-is-output", None, ["-o", "{d}/r/strip.png", "--report", "{d}/r"], 2,
      ["--report", "also the -o destination"]),
     ("checkpoint-not-ours", lambda w: (w["d"] / "data.npz").write_bytes(b"user data"),
-     ["-o", "{d}/o.png", "--checkpoint", "{d}/data.npz"], 2, ["--checkpoint", "not an nst checkpoint"]),
+     ["-o", "{d}/o.png", "--checkpoint", "{d}/data.npz"], 2, ["--checkpoint", "exists and nst did not write it"]),
+    ("snapshot-not-ours", lambda w: Image.new("RGB", (4, 4)).save(w["d"] / "o_0002.png"),
+     ["-o", "{d}/o.png", "--save-every", "2"], 2, ["--save-every", "o_0002.png", "exists and nst did not write it"]),
+    ("report-file-not-ours", lambda w: ((w["d"] / "rep").mkdir(), (w["d"] / "rep" / "losses.json").write_text("[]")),
+     ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["--report", "losses.json", "exists and nst did not write it"]),
     ("init-is-output", None, ["-o", "{d}/o.png", "--init", "{d}/o.png"], 2, ["-o", "is an input (--init)"]),
     # destinations that cannot be written, found before the run
     ("output-under-a-file", None, ["-o", "{c}/out.png"], 2, ["-o", "is a file, not a folder"]),
@@ -244,6 +248,7 @@ def test_rerun_replaces_own_files(world):
     args = command(world, "-o", str(world["d"] / "o.png"), "--save-every", "1", "--checkpoint",
                    str(world["d"] / "ck.npz"), "--report", str(world["d"] / "rep"))
     assert cli(args) == 0 and cli(args) == 0
+    assert cli([*args, "--bits", "16"]) == 0 and cli(args) == 0           # 16-bit PNGs carry the mark too
 
 
 def test_declared_size_checked_before_decoding(world, monkeypatch, capsys):
@@ -339,3 +344,48 @@ def test_16bit_gray_decided_by_mode(tmp_path):
     a = np.full((4, 5), 200, np.uint16)
     Image.fromarray(a).save(tmp_path / "dark.png")
     assert np.allclose(load_image(tmp_path / "dark.png"), 200 / 257)
+
+
+def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
+    # a read-only folder (simulated: tests may run as root, who writes anywhere)
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr("nst.destinations.tempfile.mkstemp", denied)
+    before = snapshot(world["d"])
+    assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: -o ") and "cannot write in" in err and "Permission denied" in err
+    assert snapshot(world["d"]) == before
+
+
+def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, tmp_path_factory):
+    import nst.cli
+    real = nst.cli.save_image
+
+    def full(img, path, bits=8):
+        if str(path).startswith(str(world["d"])):
+            raise OSError(28, "No space left on device")
+        return real(img, path, bits)
+    monkeypatch.setattr(nst.cli, "save_image", full)
+    temp = tmp_path_factory.mktemp("temp")
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "the image is in" in err
+    assert len(list(temp.glob("nst-*.png"))) == 1
+
+
+def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch, capsys):
+    from nst.progress import Progress
+    original = Progress.update
+
+    def update(self, done, *a, **k):
+        original(self, done, *a, **k)
+        if done == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(Progress, "update", update)
+    ck, out = world["d"] / "ck.npz", world["d"] / "o.png"
+    assert cli(command(world, "-o", str(out), "--checkpoint", str(ck))) == 130
+    assert out.exists() and not ck.exists()
+    assert "stopped at once" in capsys.readouterr().err
