@@ -116,7 +116,8 @@ def add_transfer_options(t):
                    help="coarse-to-fine scales, ×√2 apart, never above --size (default: as many as "
                         "it takes from --start-size; 1: off)")
     t.add_argument("--start-size", type=integer(16, MAX_SIDE), default=D["start_size"],
-                   help="longest side of the coarsest scale, at most --size (default: %(default)s)")
+                   help="longest side of the coarsest scale; at or above --size, --scales K ends at "
+                        "--size ×√2 apart (default: %(default)s)")
     t.add_argument("--optimizer", default=D["optimizer"], choices=["lbfgs", "adam", "gd"],
                    help="L-BFGS, Adam or plain gradient descent (default: %(default)s)")
     t.add_argument("--lr", type=number(lo_open=True), default=None,
@@ -165,7 +166,8 @@ def add_output_options(t):
     t.add_argument("--resume", metavar="FILE.npz", help="continue the run saved in this checkpoint (default: none)")
     t.add_argument("--report", metavar="DIR",
                    help="write loss curves, a strip of images and the settings into DIR (default: none)")
-    t.add_argument("--dry-run", action="store_true", help="print the memory estimate and stop")
+    t.add_argument("--dry-run", action="store_true",
+                   help="check the options, inputs and destinations, print the memory estimate and stop")
 
 
 def build_parser():
@@ -416,14 +418,20 @@ def transfer(args, content, styles, out):
     return 130 if run.interrupted and status == 0 else status
 
 
-def cmd_transfer(args):
-    # every check that needs no computation, then the run
+def preflight(args):
+    # every check that needs no image and no computation: -o's format, the options that must
+    # agree, every destination (nst.destinations) -> [(option, path)] the run will write
     check_output_format(args.output, args.bits)
     check_settings(settings_of(args), len(args.style))
     sizes = scale_sizes(args.size, args.scales, args.start_size)
     dests = destinations.plan(args.output, len(sizes) * args.iterations, args.save_every,
                               args.checkpoint, args.report)
     destinations.check(dests, inputs_of(args), args.resume)
+    return dests
+
+
+def cmd_transfer(args):
+    preflight(args)
     return transfer(args, args.content, args.style, Path(args.output))
 
 

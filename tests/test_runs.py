@@ -14,9 +14,8 @@ import nst
 from nst import color
 from nst.cli import main
 from nst.image import load_image, save_image
-from nst.losses import gram
 from nst.objective import Objective
-from nst.transfer import Run, scale_sizes
+from nst.transfer import scale_sizes
 from conftest import random_image
 
 

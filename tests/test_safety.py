@@ -314,7 +314,7 @@ def test_signal_before_first_iteration_writes_nothing(world, monkeypatch, capsys
 
 def test_resume_by_content_not_path(world, monkeypatch, capsys):
     # the same files by another path resume; the checkpoint names inputs by sha256
-    ck = checkpoint_of(world)
+    checkpoint_of(world)
     monkeypatch.chdir(world["d"])
     assert cli(["transfer", "in/content.png", "in/../in/style.jpg", "--weights", str(world["w"]), *BASE,
                 "-o", "o.png", "--resume", "ck.npz"]) == 0
