@@ -23,6 +23,7 @@ from .image import MAX_SIDE, ImageError, check_output_format, save_image
 from .progress import Progress
 from .spec import min_side, resolve_layer
 from .transfer import DEFAULTS, NonFiniteLoss, Run, scale_sizes
+from .vgg import deepest_layer
 
 INIT_KEYWORDS = ("content", "random", "style")
 
@@ -227,8 +228,8 @@ def scaled_shape(shape, side):
 def check_sizes(run):
     # every scale's content and style images are large enough for the deepest layer they reach
     s = run.s
-    deepest_all = max((*s["content_layers"], *s["style_layers"]), key=lambda n: min_side(n))
-    deepest_style = max(s["style_layers"], key=lambda n: min_side(n))
+    deepest_all = deepest_layer([*s["content_layers"], *s["style_layers"]])
+    deepest_style = deepest_layer(s["style_layers"])
     side = run.sizes[0]
     h, w = scaled_shape(run.content.shape, side)
     if min(h, w) < min_side(deepest_all):
@@ -286,7 +287,7 @@ def identity(settings, content, styles):
     # what a checkpoint must match to resume: the settings, with each input file (content, styles,
     # an --init image, --weights) named by its sha256: a file may move, not change
     def by_content(p):
-        return {"sha256": sha256_file(p)} if p is not None and os.path.isfile(p) else p
+        return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
     return {**settings, "init": by_content(settings["init"]), "weights": by_content(settings["weights"]),
             "content": by_content(content), "style": [by_content(s) for s in styles]}
 
