@@ -110,7 +110,7 @@ class Run:
     def run(self, on_iteration=None):
         # -> H×W×3 float32 in 0..255. on_iteration(run, it, terms) after every iteration; returning
         # True stops, and so does stop_requested (at the next iteration boundary). Ctrl-C
-        # (KeyboardInterrupt) stops at once, keeping the image so far (None before iteration 1).
+        # (KeyboardInterrupt) stops at once, keeping the image so far (len(history) says how far).
         previous = None
         try:
             while True:
