@@ -11,6 +11,7 @@ import zipfile
 import numpy as np
 
 from .assets import atomic_path
+from .image import longest_shape
 
 FORMAT = 2
 STATE_KEYS = {"scale": int, "history": list, "shape": list, "past_evaluations": int}
@@ -69,9 +70,7 @@ def check_fits(path, state, run):
     shape, opt = state["shape"], state["optimizer"]
     if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape) or shape[2] != 3:
         raise bad(f"image shape {shape} is not H×W×3")
-    h, w = run.content.shape[:2]
-    side = run.sizes[state["scale"]]
-    expected = [h, w] if side == max(h, w) else [max(1, round(d * side / max(h, w))) for d in (h, w)]
+    expected = list(longest_shape(run.content.shape, run.sizes[state["scale"]]))
     if shape[:2] != expected:
         raise bad(f"image shape {shape} is not this run's {expected + [3]} at scale {state['scale'] + 1}")
     n = shape[0] * shape[1] * 3

@@ -19,7 +19,7 @@ from . import checkpoint, destinations, gradcheck, memory
 from .assets import AssetError, sha256_file
 from .backends import BackendUnavailable
 from .destinations import RunRefused
-from .image import MAX_SIDE, ImageError, check_output_format, save_image
+from .image import MAX_SIDE, ImageError, check_output_format, longest_shape, save_image
 from .progress import Progress
 from .spec import min_side, resolve_layer
 from .transfer import DEFAULTS, NonFiniteLoss, Run, scale_sizes
@@ -219,19 +219,13 @@ def check_settings(s, n_styles):
                          "image(s); give one per STYLE")
 
 
-def scaled_shape(shape, side):
-    # the h, w of an image of `shape` resized to longest side `side` (nst.image.resize_longest)
-    h, w = shape[:2]
-    return (h, w) if side == max(h, w) else tuple(max(1, round(d * side / max(h, w))) for d in (h, w))
-
-
 def check_sizes(run):
     # every scale's content and style images are large enough for the deepest layer they reach
     s = run.s
     deepest_all = deepest_layer([*s["content_layers"], *s["style_layers"]])
     deepest_style = deepest_layer(s["style_layers"])
     side = run.sizes[0]
-    h, w = scaled_shape(run.content.shape, side)
+    h, w = longest_shape(run.content.shape, side)
     if min(h, w) < min_side(deepest_all):
         raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
                          f"{min_side(deepest_all)} px per side that {deepest_all} needs; use a larger size")
@@ -239,7 +233,7 @@ def check_sizes(run):
     for side in run.sizes:
         style_side = round(side * s["style_scale"])
         for style in run.styles:
-            sh, sw = scaled_shape(style.shape, style_side)
+            sh, sw = longest_shape(style.shape, style_side)
             if style_side > MAX_SIDE:
                 raise RunRefused(f"--style-scale {s['style_scale']:g} makes a style image {style_side} px "
                                  f"long at {side} px, above {MAX_SIDE}: use --style-scale ≤ "

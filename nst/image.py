@@ -127,12 +127,16 @@ def check_size(size):
         raise ImageError(f"size {size!r} is out of range: use 16..{MAX_SIDE} pixels (longest side)")
 
 
+def longest_shape(shape, size):
+    # (H, W, ...) -> (h, w) with max(h, w) == size, aspect kept: the shape resize_longest makes
+    h, w = shape[:2]
+    return tuple(max(1, round(d * size / max(h, w))) for d in (h, w))
+
+
 def resize_longest(img, size):
     # H×W×3 -> resized so max(H, W) == size, aspect kept (Lanczos, per channel in float)
     check_size(size)
-    h, w = img.shape[:2]
-    scale = size / max(h, w)
-    return resize(img, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize(img, *longest_shape(img.shape, size))
 
 
 def resize(img, h, w):
