@@ -346,29 +346,39 @@ def save_final(img, out, bits):
         return None
 
 
-def transfer(args, content, styles, out):
+class Writer:
+    """Files written while the run goes on: a failure (disk full) is reported once, and the run
+    goes on to write -o."""
+
+    def __init__(self):
+        self.failed = []
+
+    def __call__(self, what, fn):
+        if what in self.failed:
+            return
+        try:
+            fn()
+        except OSError as e:
+            self.failed.append(what)
+            log(f"\nnst: warning: cannot write {what} ({e.strerror}); going on without it")
+
+
+def prepare(args, content, styles):
+    # -> (Run, identity): the images checked, a checkpoint resumed, the memory checked
     run = Run(content, styles, settings_of(args), log)
     check_sizes(run)
     ident = identity(run.s, content, styles) if args.resume or args.checkpoint else None
     if args.resume:
         resume(run, args.resume, ident)
     check_memory(run, args.dry_run)
-    if args.dry_run:
-        return 0
-    total = len(run.sizes) * run.s["iterations"]
-    bar = Progress(total)
-    snap_every = max(1, total // 8)
-    snapshots, failed, start = [], [], len(run.history)
+    return run, ident
 
-    def write(what, fn):
-        # a file written during the run; a failure (disk full) is reported once and the run goes on
-        if what in failed:
-            return
-        try:
-            fn()
-        except OSError as e:
-            failed.append(what)
-            log(f"\nnst: warning: cannot write {what} ({e.strerror}); going on without it")
+
+def optimise(run, args, out, ident, write):
+    # run to the end or to a signal, saving snapshots and checkpoints on the way
+    # -> (image, status, snapshots for the report, aborted: a second signal stopped it at once)
+    total = len(run.sizes) * run.s["iterations"]
+    bar, snap_every, snapshots = Progress(total), max(1, total // 8), []
 
     def on_iteration(r, it, terms):
         bar.update(it, terms, r.evaluations)
@@ -380,36 +390,42 @@ def transfer(args, content, styles, out):
         if args.report and (it % snap_every == 0 or it == total):
             snapshots.append((it, r.output()))
 
-    status = 0
     with Stopper(run) as stopper:
         try:
-            img = run.run(on_iteration)
+            return run.run(on_iteration), 0, snapshots, stopper.aborted
         except NonFiniteLoss as e:
             log(f"nst: error: {e}")
-            img, status = run.output(), 1
+            return run.output(), 1, snapshots, stopper.aborted
         finally:
             bar.close()
+
+
+def transfer(args, content, styles, out):
+    run, ident = prepare(args, content, styles)
+    if args.dry_run:
+        return 0
+    write, start = Writer(), len(run.history)
+    img, status, snapshots, aborted = optimise(run, args, out, ident, write)
     if len(run.history) == start:
         log("nst: stopped before the first iteration: nothing written")
         return 130 if run.interrupted else status
-    if stopper.aborted and args.checkpoint:
+    if args.checkpoint and aborted:
         log(f"nst: stopped at once: {args.checkpoint} keeps the last whole iteration it saved")
-    if args.checkpoint and not stopper.aborted:
+    elif args.checkpoint:
         write("--checkpoint", lambda: checkpoint.save(args.checkpoint, run, ident))
-        if "--checkpoint" not in failed:
+        if "--checkpoint" not in write.failed:
             log(f"nst: checkpoint {args.checkpoint}")
     if save_final(img, out, args.bits) is None:
         return 1
     log(f"nst: saved {out}" + (" (interrupted)" if run.interrupted else ""))
     if args.report:
         from .report import write_report
-        inputs = {"content": str(content), "style": [str(s) for s in styles]}
-        write("--report", lambda: write_report(Path(args.report), {**run.s, "inputs": inputs, "output": str(out)},
-                                               run.history, snapshots))
-        if "--report" not in failed:
+        settings = {**run.s, "inputs": {"content": str(content), "style": [str(s) for s in styles]},
+                    "output": str(out)}
+        write("--report", lambda: write_report(Path(args.report), settings, run.history, snapshots))
+        if "--report" not in write.failed:
             log(f"nst: report in {args.report}")
-    if failed and status == 0:
-        status = 1
+    status = 1 if write.failed and status == 0 else status
     return 130 if run.interrupted and status == 0 else status
 
 
