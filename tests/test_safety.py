@@ -401,3 +401,14 @@ def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch
     assert cli(command(world, "-o", str(out), "--checkpoint", str(ck))) == 130
     assert out.exists() and not ck.exists()
     assert "stopped at once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bug", [ValueError("internal"), OSError("internal")])
+def test_internal_errors_are_not_user_errors(world, monkeypatch, bug):
+    # a ValueError or OSError from inside nst is a bug: its traceback shows, never one tidy line
+    def broken(self, image):
+        raise bug
+    monkeypatch.setattr("nst.objective.Objective.evaluate", broken)
+    with pytest.raises(type(bug), match="internal"):
+        main(command(world, "-o", str(world["d"] / "o.png")))
+    assert not (world["d"] / "o.png").exists()
