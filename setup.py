@@ -17,7 +17,7 @@ setup(
     package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3"],
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4"],
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
         "gpu": ["cupy-cuda13x>=13"],
     },
