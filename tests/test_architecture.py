@@ -20,9 +20,9 @@ LAYERS = {
     "weights": ["nst.weights", "nst.weights."],
     "backends": ["nst.backends", "nst.backends."],
     "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.image", "nst.color", "nst.memory",
-              "nst.checkpoint", "nst.gradcheck"],
+              "nst.checkpoint", "nst.gradcheck", "nst.png"],
     "app": ["nst.transfer", "nst.cli", "nst.report", "nst.demo", "nst.progress", "nst.batch",
-            "nst.compare", "nst.__main__"],
+            "nst.compare", "nst.destinations", "nst.__main__"],
 }
 MAY_IMPORT = {
     "base": {"base"},
