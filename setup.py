@@ -18,7 +18,7 @@ setup(
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3",
                       "dask[distributed]>=2024.8"],   # nst batch
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4"],
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
         "gpu": ["cupy-cuda13x>=13"],
     },

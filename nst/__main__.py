@@ -1,4 +1,6 @@
 """`python -m nst ...` is the `nst` command."""
+import sys
+
 from .cli import main
 
-main()
+sys.exit(main())

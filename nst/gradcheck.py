@@ -9,8 +9,9 @@ numba / cupy: that backend's forward and backward kernels against the NumPy refe
 kernels, float64 reference on the same inputs), and the whole objective on that backend against
 the float64 reference. A backend missing on this machine is skipped with a one-line note.
 
-error = max |analytic − numeric| / max |numeric| over the array (the reference in place of
-"numeric" for backends); a row passes when error < its threshold.
+error = max |analytic − numeric| / max |numeric| over the array; a finite-difference row passes when
+error < its threshold. A backend row passes by nst.tolerance's rule (|a − ref| ≤ atol + rtol·|ref|
+elementwise, threshold = its rtol), and shows the same error column.
 
     from nst.gradcheck import gradcheck_table
     for row in gradcheck_table():
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import losses, ops
+from .tolerance import ATOL_SCALE, RTOL, mismatch, rel_err
 
 # Thresholds. float64 central differences with step eps have truncation error O(eps²·f''') and
 # rounding error O(1e-16·|f|/eps): ~1e-9 for these sizes, so 1e-6 leaves room and still catches a
@@ -37,8 +39,8 @@ FD_RTOL_NETWORK = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 5e-1}
 FD_EPS = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-2}    # step on N(0,1) inputs
 # float32 kernels against the float64 reference: one op (Winograd convs reach ~5e-6 of max|ref|),
 # and the whole float32 network (16 layers, different summation orders) against float64.
-BACKEND_RTOL = 1e-4
-BACKEND_RTOL_NETWORK = 1e-3
+BACKEND_TOL = dict(rtol=RTOL, atol_scale=ATOL_SCALE)     # nst.tolerance's rule for one kernel
+BACKEND_TOL_NETWORK = dict(rtol=1e-3, atol_scale=1e-4)   # 10× looser: 16 layers of float32 sums
 
 # A tiny VGG19 in the Keras layout: the real 16-layer graph, a few channels per block.
 TINY_WIDTHS = {"block1": 4, "block2": 5, "block3": 6, "block4": 7, "block5": 7}
@@ -76,12 +78,6 @@ def numeric_grad(f, x, eps=1e-5, coords=None):
         x.flat[k] = old
         g.flat[k] = (fp - fm) / (2 * eps)
     return g
-
-
-def rel_err(a, b):
-    # max |a − b| / max |b|: one number per array, scaled by the reference's magnitude
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-30))
 
 
 def tiny_params(seed=0, dtype=np.float32, widths=None):
@@ -251,9 +247,11 @@ def backend_rows(name, seed=0):
     d64 = lambda a: np.asarray(a, np.float64)
     rows = []
 
-    def add(op, shape, got, want, threshold=BACKEND_RTOL):
-        err = rel_err(host(got), want)
-        rows.append(Row(name, op, shape, err, threshold, "PASS" if err < threshold else "FAIL"))
+    def add(op, shape, got, want, tol=BACKEND_TOL):
+        # passes by nst.tolerance's elementwise rule; the error column shows max|Δ|/max|ref|
+        got = host(got)
+        ok = mismatch(got, want, **tol) is None
+        rows.append(Row(name, op, shape, rel_err(got, want), tol["rtol"], "PASS" if ok else "FAIL"))
 
     for i, o, h, w in ((3, 8, 13, 11), (17, 13, 9, 10)):
         x, wt, b = f32(i, h, w), 0.3 * f32(o, i, 3, 3), 0.1 * f32(o)
@@ -301,8 +299,8 @@ def backend_rows(name, seed=0):
     kw = dict(content_weight=1.0, style_weight=1e2, tv_weight=1e-2, weights=params)
     want = Objective(content, style, backend="numpy", dtype=np.float64, **kw)(x.astype(np.float64))
     got = Objective(content, style, backend=be, **kw)(x)
-    add("objective J", fmt_shape(x.shape), got.total, want.total, BACKEND_RTOL_NETWORK)
-    add("objective ∂J/∂X", fmt_shape(x.shape), got.grad, want.grad, BACKEND_RTOL_NETWORK)
+    add("objective J", fmt_shape(x.shape), got.total, want.total, BACKEND_TOL_NETWORK)
+    add("objective ∂J/∂X", fmt_shape(x.shape), got.grad, want.grad, BACKEND_TOL_NETWORK)
     return rows
 
 

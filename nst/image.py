@@ -1,20 +1,32 @@
 """Images in and out: H×W×3 float32 RGB in 0..255 (SPEC.md "Images").
 
 Any image Pillow reads comes in as RGB: EXIF orientation applied, grayscale/palette/CMYK
-converted, alpha composited over white, 16-bit scaled to 0..255. Output is written atomically.
+converted, alpha composited over white. 16-bit images (decided by their mode or bit depth, never
+by their values) are read at 16 bits and scaled by 1/257; Pillow truncates 16-bit colour PNGs to
+8 bits, so nst.png reads those. An input's declared size is checked against MAX_INPUT_PIXELS and
+the free memory before any pixel is decoded. Output is written atomically.
 """
-import struct
-import zlib
+import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import memory, png
 from .assets import atomic_path
 
 MAX_SIDE = 16384          # larger requests are a typo, not a picture
+MAX_INPUT_PIXELS = 2 * 89478485   # Pillow's decompression-bomb limit (2 × its MAX_IMAGE_PIXELS default)
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF",
                 ".tiff": "TIFF", ".webp": "WEBP"}
+PNG16_RAWMODES = ("RGB;16B", "RGBA;16B", "LA;16B")   # 16-bit colour PNGs, which Pillow reads at 8 bits
+# EXIF orientation -> the numpy transform that shows the image upright (as ImageOps.exif_transpose)
+ORIENT = {2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+          5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1),
+          7: lambda a: np.rot90(a, 2).transpose(1, 0, 2), 8: lambda a: np.rot90(a, 1)}
+
+
+MARK = "nst"              # EXIF Software (PNG: a tEXt Software chunk) of every image nst writes
 
 
 class ImageError(ValueError):
@@ -24,9 +36,8 @@ class ImageError(ValueError):
 def to_rgb_array(im: Image.Image) -> np.ndarray:
     # any Pillow image -> H×W×3 float32 RGB 0..255
     im = ImageOps.exif_transpose(im)
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(im, dtype=np.float32)
-        a = a / 257.0 if a.max() > 255 else a       # 16-bit -> 8-bit scale
+    if im.mode.startswith("I;16") or im.mode == "I":      # 16-bit gray (Pillow: I;16, or I)
+        a = np.asarray(im, dtype=np.float32) / 257.0
         return np.repeat(np.clip(a, 0, 255)[..., None], 3, axis=2)
     if im.mode == "F":
         return np.repeat(np.clip(np.asarray(im, np.float32), 0, 255)[..., None], 3, axis=2)
@@ -37,13 +48,59 @@ def to_rgb_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"), dtype=np.float32)
 
 
+def png16_to_rgb(a, orientation=1):
+    # H×W×C uint16 (nst.png.read16) -> H×W×3 float32 0..255, alpha composited over white
+    x = a.astype(np.float32) / 257.0
+    colour, alpha = (x[..., :3], x[..., 3:]) if a.shape[2] >= 3 else (x[..., :1], x[..., 1:])
+    if alpha.shape[2]:
+        colour = colour * (alpha / 255.0) + 255.0 * (1 - alpha / 255.0)
+    rgb = np.broadcast_to(colour, a.shape[:2] + (3,))
+    return np.ascontiguousarray(ORIENT.get(orientation, lambda v: v)(rgb), dtype=np.float32)
+
+
+def mode_bytes(im):
+    # bytes a decoded pixel takes in Pillow (16-bit colour PNGs: ours, raw rows and uint16 out)
+    if png16_rawmode(im):
+        return 14
+    if im.mode.startswith("I;16"):
+        return 2
+    return 4 if len(im.getbands()) > 1 or im.mode in ("I", "F") else 1
+
+
+def png16_rawmode(im):
+    tile = getattr(im, "tile", None) or [None]
+    return im.format == "PNG" and tile[0] is not None and tile[0][3] in PNG16_RAWMODES
+
+
+def check_declared_size(path, im):
+    # before decoding: the size the file declares is sane and its decoding fits in free memory
+    w, h = im.size
+    if w * h > MAX_INPUT_PIXELS:
+        raise ImageError(f"{path}: declares {w}×{h} pixels, more than the {MAX_INPUT_PIXELS:,} nst reads "
+                         "(a decompression bomb?); use a smaller image")
+    need, free = memory.decode_bytes(w, h, mode_bytes(im)), memory.available("numpy")
+    if need > free:
+        raise ImageError(f"{path}: decoding its {w}×{h} pixels needs about {memory.gib(need)}, "
+                         f"{memory.gib(free)} is available; use a smaller image")
+
+
 def load_image(path) -> np.ndarray:
     # file -> H×W×3 float32 RGB 0..255; one-line ImageError naming the file on failure
     path = Path(path)
     try:
-        with Image.open(path) as im:
-            im.load()
-            return to_rgb_array(im)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # checked below
+            with Image.open(path) as im:
+                check_declared_size(path, im)
+                if png16_rawmode(im) and not im.info.get("interlace"):
+                    return png16_to_rgb(png.read16(path.read_bytes()), im.getexif().get(0x0112, 1))
+                im.load()
+                return to_rgb_array(im)
+    except ImageError:
+        raise
+    except Image.DecompressionBombError:
+        raise ImageError(f"{path}: declares more than the {MAX_INPUT_PIXELS:,} pixels nst reads "
+                         "(a decompression bomb?); use a smaller image") from None
     except FileNotFoundError:
         raise ImageError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -70,12 +127,16 @@ def check_size(size):
         raise ImageError(f"size {size!r} is out of range: use 16..{MAX_SIDE} pixels (longest side)")
 
 
+def longest_shape(shape, size):
+    # (H, W, ...) -> (h, w) with max(h, w) == size, aspect kept: the shape resize_longest makes
+    h, w = shape[:2]
+    return tuple(max(1, round(d * size / max(h, w))) for d in (h, w))
+
+
 def resize_longest(img, size):
     # H×W×3 -> resized so max(H, W) == size, aspect kept (Lanczos, per channel in float)
     check_size(size)
-    h, w = img.shape[:2]
-    scale = size / max(h, w)
-    return resize(img, max(1, round(h * scale)), max(1, round(w * scale)))
+    return resize(img, *longest_shape(img.shape, size))
 
 
 def resize(img, h, w):
@@ -108,21 +169,23 @@ def save_image(img, path, bits=8):
     img = np.asarray(img, dtype=np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ImageError(f"{path}: expected an H×W×3 image, got shape {img.shape}")
+    exif = Image.Exif()
+    exif[0x0131] = MARK
     with atomic_path(path) as tmp:
         if bits == 16:
-            tmp.write_bytes(png16(np.clip(np.rint(img * 257.0), 0, 65535).astype(">u2")))
+            tmp.write_bytes(png.write16(np.clip(np.rint(img * 257.0), 0, 65535).astype(">u2"), MARK))
         else:
-            Image.fromarray(to_uint8(img), "RGB").save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+            Image.fromarray(to_uint8(img), "RGB").save(tmp, format=fmt, exif=exif.tobytes(),
+                                                       **({"quality": 95} if fmt == "JPEG" else {}))
     return Path(path)
 
 
-def png16(rgb):
-    # H×W×3 big-endian uint16 -> bytes of a 16-bit RGB PNG (Pillow writes 16 bits only for gray)
-    h, w, _ = rgb.shape
-    rows = np.concatenate([np.zeros((h, 1), np.uint8), rgb.reshape(h, -1).view(np.uint8)], axis=1)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    header = struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0)  # 16-bit, colour type 2 (RGB)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-            + chunk(b"IDAT", zlib.compress(rows.tobytes(), 6)) + chunk(b"IEND", b""))
+def written_by_nst(path):
+    # True for an image nst saved (its MARK), so that a rerun may replace its own snapshots
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                return im.info.get("Software") == MARK or im.getexif().get(0x0131) == MARK
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False

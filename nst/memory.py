@@ -8,6 +8,8 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
   image        x, ∂J/∂x, TV gradient and preprocessing copies: 8 N
   optimiser    L-BFGS (2m + 3) N, Adam 4 N, GD 2 N
   runtime      the interpreter, NumPy/Numba and their libraries (host backends only)
+  inputs       the decoded content and style images, kept at full size: 12 bytes a pixel
+Decoding an input file costs more than it keeps (`decode_bytes`), and is checked before it starts.
 """
 import os
 
@@ -50,6 +52,17 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
         parts["activations"] = max(parts["activations"], setup)
     parts["total"] = sum(parts.values())
     return parts
+
+
+def images_bytes(images):
+    # the host memory H×W×3 float32 images hold
+    return sum(im.size * F32 for im in images)
+
+
+def decode_bytes(w, h, mode_bytes):
+    # the peak of decoding one w×h input: the decoder's pixels (mode_bytes each: nst.image.mode_bytes),
+    # Pillow's RGB conversion (4), the uint8 array (3) and the float32 RGB image (12)
+    return w * h * (mode_bytes + 4 + 3 + 3 * F32)
 
 
 def available(backend):

@@ -28,13 +28,16 @@ DEFAULTS = dict(
 
 def scale_sizes(size, scales, start_size):
     # longest sides, coarse to fine: ×√2 steps from start_size up to size (scales=None: as many as
-    # that takes; 1: a single scale at size)
+    # that takes; 1: a single scale at size). Never above size: a start_size ≥ size with scales > 1
+    # starts at size/√2^(scales−1) instead (at least 16 px).
     if scales is None:
         scales = 1 if size <= start_size else 1 + math.ceil(math.log(size / start_size) / math.log(math.sqrt(2)) - 1e-9)
-    if scales < 1:
-        raise ValueError(f"scales must be ≥ 1, got {scales}")
+    if scales < 1 or start_size < 1:
+        raise ValueError(f"scales and start_size must be ≥ 1, got {scales} and {start_size}")
     if scales == 1:
         return [size]
+    if start_size >= size:
+        start_size = max(min(16, size), size / math.sqrt(2) ** (scales - 1))
     ratio = (size / start_size) ** (1 / (scales - 1))
     return [round(start_size * ratio ** i) for i in range(scales - 1)] + [size]
 
@@ -76,6 +79,7 @@ class Run:
         self.history = []              # [{term: value}] per iteration, all scales
         self.past_evaluations = 0      # evaluations of J in the finished scales
         self.interrupted = False
+        self.stop_requested = False    # set by a signal handler: stop at the next iteration boundary
 
     # -- the pieces of one scale -------------------------------------------------------------
     def images_at(self, side):
@@ -105,7 +109,8 @@ class Run:
     # -- running ---------------------------------------------------------------------------------
     def run(self, on_iteration=None):
         # -> H×W×3 float32 in 0..255. on_iteration(run, it, terms) after every iteration; returning
-        # True stops. Ctrl-C (KeyboardInterrupt) stops too, keeping the image so far.
+        # True stops, and so does stop_requested (at the next iteration boundary). Ctrl-C
+        # (KeyboardInterrupt) stops at once, keeping the image so far (len(history) says how far).
         previous = None
         try:
             while True:
@@ -117,7 +122,8 @@ class Run:
                 self.opt = None                   # the next scale starts a fresh optimiser
         except KeyboardInterrupt:
             self.interrupted = True
-            self.log(f"\nnst: interrupted at iteration {len(self.history)}; keeping the image so far")
+            self.log(f"\nnst: interrupted at iteration {len(self.history)}; keeping the image so far"
+                     if self.history else "\nnst: interrupted before the first iteration")
         return self.output()
 
     def run_scale(self, previous, on_iteration):
@@ -140,7 +146,7 @@ class Run:
             last.update(total=total, terms=terms)
             return total, grad.reshape(-1)
 
-        while self.opt.iteration < self.s["iterations"]:
+        while self.opt.iteration < self.s["iterations"] and not self.stop_requested:
             self.opt.step(fun)
             terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
             self.average(be)
@@ -148,6 +154,7 @@ class Run:
             if on_iteration and on_iteration(self, len(self.history), terms):
                 self.interrupted = True
                 break
+        self.interrupted = self.interrupted or self.stop_requested
         return self.output()
 
     @property

@@ -92,8 +92,9 @@ def test_dry_run_lists_the_grid(images, tiny_weights_h5, tmp_path, capsys):
     assert not out.exists()                                     # a dry run writes nothing
 
 
-@pytest.mark.parametrize("sweep, needle", [("init=1,2", "sweep one of"), ("style-weight=a,b", "must be floats"),
-                                           ("size=", "give the values")])
+@pytest.mark.parametrize("sweep, needle", [("init=1,2", "sweep one of"), ("content-layers=1", "sweep one of"),
+                                           ("style-weight=a,b", "style-weight must be"),   # the option's own check
+                                           ("iterations=5,0", "got '0'"), ("size=", "give the values")])
 def test_bad_sweeps(images, tmp_path, capsys, sweep, needle):
     with pytest.raises(SystemExit) as e:
         main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "o"),
@@ -120,7 +121,7 @@ def test_never_overwrites_a_file_it_did_not_make(images, tiny_weights_h5, tmp_pa
                  "--weights", str(tiny_weights_h5), *FAST]) == 1
     assert (out / "c1__s1.png").read_bytes() == b"the user's own file"
     [row] = manifest(out)
-    assert row["status"] == "failed" and "not from nst batch" in row["error"]
+    assert row["status"] == "failed" and "nst did not write it" in row["error"]
 
 
 # -- real clusters -------------------------------------------------------------------------------

@@ -19,8 +19,16 @@ def images(tmp_path, rng):
     return paths
 
 
+def cli(argv):
+    # main(argv)'s exit status, also when argparse refuses an option (SystemExit)
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
 def transfer(images, weights, *extra):
-    return main(["transfer", str(images["content"]), str(images["style"]), "--weights", str(weights),
+    return cli(["transfer", str(images["content"]), str(images["style"]), "--weights", str(weights),
                  "--backend", "numpy", "--iterations", "4", "--size", "32", *extra])
 
 
@@ -52,7 +60,7 @@ def test_transfer_options(images, tiny_weights_h5, tmp_path, options):
 def test_never_overwrites_an_input(images, tiny_weights_h5, capsys):
     before = images["content"].read_bytes()
     assert transfer(images, tiny_weights_h5, "-o", str(images["content"])) == 2
-    one_line_error(capsys, "refusing to overwrite an input")
+    one_line_error(capsys, "-o", "is an input (content)", "choose another name")
     assert images["content"].read_bytes() == before
 
 
@@ -67,9 +75,9 @@ def test_bad_inputs(images, tiny_weights_h5, tmp_path, capsys, change, needles):
     assert not (tmp_path / "o.png").exists()
 
 
-@pytest.mark.parametrize("extra, needle", [(["--size", "0"], "out of range"),
-                                           (["--size", "999999"], "out of range"),
-                                           (["--content-layers", "conv7_1"], "unknown layer")])
+@pytest.mark.parametrize("extra, needle", [(["--size", "0"], "--size: must be a whole number from 16 to 16384"),
+                                           (["--size", "999999"], "from 16 to 16384, got '999999'"),
+                                           (["--content-layers", "conv7_1"], "unknown layer 'conv7_1'")])
 def test_bad_options(images, tiny_weights_h5, tmp_path, capsys, extra, needle):
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), *extra) == 2
     one_line_error(capsys, needle)

@@ -42,3 +42,22 @@ def test_figures_small():
     assert len(figures) >= 3
     for f in figures:
         assert (DOCS / f).stat().st_size < 300 * 1024, f"{f} is over 300 KB"
+
+
+def test_readme_links_exist():
+    readme = DOCS.parent / "README.md"
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", readme.read_text(encoding="utf-8"))
+    local = [t for t in targets if not re.match(r"[a-z]+:", t)]
+    assert "docs/SPEC.md" in local and "ARCHITECTURE.md" in local
+    missing = [t for t in local if not (readme.parent / t).exists()]
+    assert not missing, f"README.md links to missing files: {missing}"
+
+
+def test_spec_copy_is_the_shared_contract():
+    # docs/SPEC.md is what a reader of the repository sees; the workplace's shared SPEC.md rules
+    for shared in (DOCS.parent.parent / "shared" / "SPEC.md", Path("/work/shared/SPEC.md")):
+        if shared.exists():
+            assert (DOCS / "SPEC.md").read_bytes() == shared.read_bytes(), \
+                f"docs/SPEC.md differs from {shared}: copy it over"
+            return
+    pytest.skip("no shared SPEC.md beside this checkout")

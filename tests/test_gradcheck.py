@@ -10,7 +10,8 @@ import pytest
 from nst import losses, ops
 from nst.objective import Objective
 from conftest import random_image, tiny_params
-from nst.gradcheck import numeric_grad, rel_err
+from nst.gradcheck import numeric_grad
+from nst.tolerance import rel_err
 
 GRAD_RTOL = 1e-6
 

@@ -1,8 +1,12 @@
 """Image input: every Pillow mode becomes H×W×3 RGB 0..255; bad files get one-line errors."""
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from nst import png
 from nst.image import ImageError, load_image, resize_longest, save_image
 
 
@@ -37,7 +41,7 @@ def test_palette(tmp_path):
     assert x[0, 0].tolist() == [10, 120, 230]
 
 
-def test_16bit_scaled(tmp_path):
+def test_16bit_gray_scaled(tmp_path):
     a = np.full((3, 4), 65535, np.uint16)
     a[0, 0] = 257 * 100
     x = load_image(saved(tmp_path, Image.fromarray(a), "d.png"))
@@ -98,3 +102,62 @@ def test_save_is_atomic_and_keeps_old_file_on_error(tmp_path):
         save_image(np.zeros((4, 5)), out)                      # not H×W×3: fails
     assert np.all(load_image(out) == 255)
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary left behind
+
+
+def test_16bit_gray_decided_by_mode_not_values(tmp_path):
+    # values ≤ 255 of 65535 are a dark image, not an 8-bit one
+    x = load_image(saved(tmp_path, Image.fromarray(np.full((3, 4), 200, np.uint16)), "dark.png"))
+    np.testing.assert_allclose(x, 200 / 257, rtol=1e-6)
+
+
+def png16_bytes(samples, colour_type, filters):
+    # H×W×C uint16 -> a 16-bit PNG whose row y uses filter filters[y % len] (pure Python, the spec's
+    # formulas, as the reference the reader is checked against)
+    h, w, c = samples.shape
+    raw = samples.astype(">u2").reshape(h, -1).view(np.uint8).astype(int)
+    bpp, out, prev = 2 * c, [], np.zeros(raw.shape[1], int)
+    for y in range(h):
+        f, row, enc = filters[y % len(filters)], raw[y], []
+        for i, x in enumerate(row):
+            a, b, cc = (row[i - bpp] if i >= bpp else 0), prev[i], (prev[i - bpp] if i >= bpp else 0)
+            p = a + b - cc
+            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - cc) else (b if abs(p - b) <= abs(p - cc) else cc)
+            enc.append((x - [0, a, b, (a + b) // 2, paeth][f]) % 256)
+        out.append(bytes([f] + enc))
+        prev = row
+    chunk = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, colour_type, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"".join(out))) + chunk(b"IEND", b""))
+
+
+@pytest.mark.parametrize("channels, colour_type", [(3, 2), (4, 6), (2, 4)])
+def test_16bit_colour_png_read_at_16_bits(tmp_path, rng, channels, colour_type):
+    a = rng.integers(0, 65536, (7, 9, channels), dtype=np.uint16)
+    path = tmp_path / "c16.png"
+    path.write_bytes(png16_bytes(a, colour_type, filters=[0, 1, 2, 3, 4]))
+    np.testing.assert_array_equal(png.read16(path.read_bytes()), a)
+    x = load_image(path).astype(np.float64)
+    colour = a[..., :3] if channels >= 3 else np.repeat(a[..., :1], 3, axis=2)
+    alpha = a[..., -1:] / 65535 if channels in (2, 4) else 1.0
+    np.testing.assert_allclose(x, colour / 257 * alpha + 255 * (1 - alpha), atol=1e-3)
+
+
+def test_16bit_written_and_read_back_exactly(tmp_path, rng):
+    img = rng.uniform(0, 255, (5, 6, 3)).astype(np.float32)        # fractions Pillow's 8 bits would drop
+    np.testing.assert_allclose(load_image(save_image(img, tmp_path / "a.png", bits=16)), img, atol=0.5 / 257 + 1e-4)
+
+
+def test_decompression_bomb_refused_from_header(tmp_path):
+    chunk = lambda k, d: struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d))
+    path = tmp_path / "bomb.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50000, 50000, 8, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    with pytest.raises(ImageError, match="bomb.png: declares .* decompression bomb"):
+        load_image(path)
+
+
+def test_declared_size_against_free_memory(tmp_path, monkeypatch):
+    path = saved(tmp_path, Image.new("RGB", (300, 200)), "big.png")
+    monkeypatch.setattr("nst.memory.available", lambda backend: 10**5)
+    with pytest.raises(ImageError, match=r"big.png: decoding its 300×200 pixels needs about"):
+        load_image(path)

@@ -14,9 +14,8 @@ import nst
 from nst import color
 from nst.cli import main
 from nst.image import load_image, save_image
-from nst.losses import gram
 from nst.objective import Objective
-from nst.transfer import Run, scale_sizes
+from nst.transfer import scale_sizes
 from conftest import random_image
 
 
@@ -40,6 +39,9 @@ def test_scale_sizes():
     assert scale_sizes(512, 1, 256) == [512]
     assert scale_sizes(200, None, 256) == [200]
     assert scale_sizes(1024, 3, 256) == [256, 512, 1024]
+    assert scale_sizes(64, 3, 256) == [32, 45, 64]            # never above --size
+    assert scale_sizes(64, 2, 768) == [45, 64]
+    assert scale_sizes(20, 3, 256) == [16, 18, 20]
 
 
 def test_multiscale_run(rng, tiny_weights):
@@ -115,10 +117,8 @@ def interrupt_at(monkeypatch, at, how="ctrl-c"):
 
     def update(self, done, *a, **k):
         original(self, done, *a, **k)
-        if done == at:
-            if how == "ctrl-c":
-                raise KeyboardInterrupt
-            os.kill(os.getpid(), signal.SIGTERM)
+        if done == at:                 # the handler asks the run to stop at the iteration's end
+            os.kill(os.getpid(), signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
     monkeypatch.setattr(Progress, "update", update)
 
 

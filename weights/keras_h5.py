@@ -58,6 +58,15 @@ def read(path):
         raise WeightsError(f"weights file {path} does not exist") from None
     except OSError as e:
         raise WeightsError(f"weights file {path} is not an HDF5 file ({e.__class__.__name__})") from None
+    try:
+        return _read(path, f)
+    except (OSError, KeyError, ValueError, TypeError) as e:      # HDF5 damaged inside (truncated)
+        if isinstance(e, WeightsError):
+            raise
+        raise WeightsError(f"weights file {path} is damaged ({e.__class__.__name__}: {e})") from None
+
+
+def _read(path, f):
     with f:
         params, prev_out = {}, 3
         for name in CONV_NAMES:

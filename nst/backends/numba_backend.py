@@ -10,7 +10,7 @@ once per layer.
 """
 import importlib
 
-from . import Backend, BackendUnavailable
+from .backend import Backend, BackendUnavailable
 
 CHOSEN = {
     "conv3x3_relu": "conv3x3_forward.conv3x3_relu_best",

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import losses, ops
-from . import Backend
+from .backend import Backend
 
 BACKEND = Backend(
     name="numpy",

@@ -45,10 +45,12 @@ def add_parser(sub, *option_adders):
     return p
 
 
-def main(args, settings):
-    # settings: the transfer settings of the command line, as `nst transfer` builds them
+def main(args, settings, check_settings):
+    # settings: the transfer settings of the command line, as `nst transfer` builds them;
+    # check_settings(settings, n_styles): the CLI's check of options that must agree
     from . import plan, results
     check_options(args)
+    check_settings(settings, 1)
     tasks = plan.plan(args.content, args.style, settings, args.sweep)
     outdir = plan.check_outdir(args.output, tasks)
     manifest = results.Manifest(outdir)
@@ -70,13 +72,14 @@ def main(args, settings):
 
 
 def check_options(args):
+    from ..destinations import RunRefused
     if args.style_blend:
-        raise ValueError("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
+        raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
     if args.scheduler and (args.workers or args.threads):
-        raise ValueError("--workers and --threads size the local cluster; with --scheduler its workers decide")
+        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
     for name in ("workers", "threads", "checkpoint_every"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
+            raise RunRefused(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
 
 
 def execute(args, settings, tasks, todo, manifest, outdir, need, backend):

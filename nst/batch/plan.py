@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..destinations import RunRefused, check_name_length, check_writable
 from ..image import SAVE_FORMATS
 from ..transfer import DEFAULTS
 
@@ -75,37 +76,51 @@ def expand(arguments, what):
         if glob.has_magic(a):
             matches = sorted(p for p in glob.glob(a) if os.path.isfile(p))
             if not matches:
-                raise ValueError(f"{what} {a}: no files match")
+                raise RunRefused(f"{what} {a}: no files match")
             found += matches
         elif os.path.isdir(a):
             images = sorted(str(p) for p in Path(a).iterdir()
                             if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
             if not images:
-                raise ValueError(f"{what} folder {a}: no images ({' '.join(IMAGE_SUFFIXES)})")
+                raise RunRefused(f"{what} folder {a}: no images ({' '.join(IMAGE_SUFFIXES)})")
             found += images
         elif os.path.exists(a):
             found.append(a)
         else:
-            raise ValueError(f"{what} {a}: no such file or folder")
+            raise RunRefused(f"{what} {a}: no such file or folder")
     seen = set()
     return [p for p in found if not (os.path.realpath(p) in seen or seen.add(os.path.realpath(p)))]
+
+
+def numeric_options(parser):
+    # -> {dest: action} of the transfer options whose values are numbers: their own type turns
+    # their default (or "1") into an int or a float
+    found = {}
+    for a in parser._actions:
+        if a.dest in DEFAULTS and a.type is not None:
+            try:
+                value = a.type("1" if a.default is None else str(a.default))
+            except (ValueError, TypeError, argparse.ArgumentTypeError):
+                continue
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found[a.dest] = a
+    return found
 
 
 def sweep_type(parser):
     # -> the `type` of --sweep: "style-weight=1e2,1e3" -> ("style_weight", (100.0, 1000.0)), each
     # value parsed by that option's own type; any numeric transfer option may be swept
     def parse(text):
-        numeric = {a.dest: a for a in parser._actions if a.dest in DEFAULTS and a.type in (int, float)}
+        numeric = numeric_options(parser)
         name, _, values = text.partition("=")
         dest = name.strip().lstrip("-").replace("-", "_")
         if dest not in numeric:
             raise argparse.ArgumentTypeError(
                 f"{text!r}: sweep one of {', '.join(sorted(d.replace('_', '-') for d in numeric))} as OPTION=V1,V2,...")
         try:
-            parsed = tuple(dict.fromkeys(numeric[dest].type(v) for v in values.split(",") if v.strip()))
-        except ValueError:
-            kind = numeric[dest].type.__name__
-            raise argparse.ArgumentTypeError(f"{text!r}: the values of {name} must be {kind}s") from None
+            parsed = tuple(dict.fromkeys(numeric[dest].type(v.strip()) for v in values.split(",") if v.strip()))
+        except (ValueError, argparse.ArgumentTypeError) as e:
+            raise argparse.ArgumentTypeError(f"{text!r}: {name} {e}") from None
         if not parsed:
             raise argparse.ArgumentTypeError(f"{text!r}: give the values, e.g. {name}=1e2,1e3")
         return dest, parsed
@@ -135,7 +150,7 @@ def plan(contents, styles, settings, sweeps=()):
     init = None if settings["init"] in BUILTIN_INITS else settings["init"]
     for what, path in (("--init", init), ("--weights", settings["weights"])):
         if path and not os.path.isfile(path):
-            raise ValueError(f"{what} {path}: no such file")
+            raise RunRefused(f"{what} {path}: no such file")
     sha = FileHashes()
     side = {"init": sha[init] if init else settings["init"],
             "weights": sha[settings["weights"]] if settings["weights"] else None}
@@ -157,18 +172,22 @@ def check_unique(tasks):
     for t in tasks:
         if t.key in seen and seen[t.key] != (t.content, t.styles):
             other = seen[t.key]
-            raise ValueError(f"{t.content} / {', '.join(t.styles)} and {other[0]} / {', '.join(other[1])} "
+            raise RunRefused(f"{t.content} / {', '.join(t.styles)} and {other[0]} / {', '.join(other[1])} "
                              f"would both be {t.output}: rename one of the inputs")
         seen[t.key] = (t.content, t.styles)
 
 
 def check_outdir(outdir, tasks):
-    # outputs only ever go into OUTDIR: it must be a folder (or not exist yet) holding no input
+    # outputs only ever go into OUTDIR: a folder (or none yet) we can write, holding no input,
+    # where every output's name fits (nst.destinations)
     out = Path(outdir)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"-o {out}: exists and is not a folder; give a folder for the pictures")
+        raise RunRefused(f"-o {out}: exists and is not a folder; give a folder for the pictures")
     real = os.path.realpath(out)
     for path in {p for t in tasks for p in t.files + [t.settings["weights"]] if p}:
         if os.path.commonpath([os.path.realpath(path), real]) == real:
-            raise ValueError(f"-o {out}: holds the input {path}; choose a folder for outputs only")
+            raise RunRefused(f"-o {out}: holds the input {path}; choose a folder for outputs only")
+    check_writable("-o", out / "manifest.jsonl")
+    for t in tasks:
+        check_name_length("-o", out / t.output)
     return out

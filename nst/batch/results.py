@@ -3,8 +3,8 @@
 manifest.jsonl has one JSON row per task: output, inputs, settings, sweep point, digest, status
 (done, failed, cancelled), error, final loss terms, iterations, seconds, worker. Rows are appended
 as tasks end (a crash keeps them) and the file is rewritten atomically at the end with one row per
-task, older rows of tasks not in this batch kept. A picture is written only after its row, so a
-picture with no matching row is never one of ours: nst batch does not overwrite it.
+task, older rows of tasks not in this batch kept. A picture is written after its row; a picture
+whose row is missing or different is made again; a file nst did not write is never replaced.
 """
 import json
 import os
@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..assets import atomic_path
-from ..image import load_image, resize_longest, save_image
+from ..image import load_image, resize_longest, save_image, written_by_nst
 
 MANIFEST = "manifest.jsonl"
 SHEET = "contact_sheet.png"
@@ -36,15 +36,16 @@ def read_manifest(outdir):
 
 
 def partition(tasks, previous, outdir):
-    # -> (to run, done before, blocked: {output: reason}) against the manifest and OUTDIR's files
+    # -> (to run, done before, blocked: {output: reason}) against the manifest and OUTDIR's files;
+    # a file nst did not write (no nst mark, nst.image.written_by_nst) is never replaced
     todo, done, blocked = [], [], {}
     for t in tasks:
-        row, exists = previous.get(t.output), (Path(outdir) / t.output).exists()
-        if exists and row and row.get("status") == "done" and row.get("digest") == t.digest:
+        path = Path(outdir) / t.output
+        row, exists = previous.get(t.output), path.exists()
+        if exists and not written_by_nst(path):
+            blocked[t.output] = f"{path} exists and nst did not write it: not replaced; move it away to make it"
+        elif exists and row and row.get("status") == "done" and row.get("digest") == t.digest:
             done.append(t)
-        elif exists and not row:
-            blocked[t.output] = (f"{Path(outdir) / t.output} exists and is not from nst batch (no row in "
-                                 f"{MANIFEST}): not overwritten; move it away to make it")
         else:
             todo.append(t)
     return todo, done, blocked

@@ -74,15 +74,16 @@ def transfer(task, files, options, local_dir):
         settings["init"] = str(files[task.init])
     if options.get("weights_sha"):
         settings["weights"] = str(weights_path(local_dir, options["weights_sha"]))
-    run = Run(files[task.content], [files[s] for s in task.styles], settings, LOG.info)
-    ckpt = checkpoint_path(options.get("checkpoint_dir"), task)
+    new_run = lambda: Run(files[task.content], [files[s] for s in task.styles], settings, LOG.info)
+    run, ckpt = new_run(), checkpoint_path(options.get("checkpoint_dir"), task)
     resumed_at = resume(run, ckpt)
+    if resumed_at is None:                         # a damaged checkpoint: start over
+        run, resumed_at = new_run(), 0
     every = max(1, options.get("checkpoint_every") or 50)
-    inputs = {"content": task.content, "style": list(task.styles)}
 
     def on_iteration(r, it, terms):
         if ckpt and it % every == 0:
-            checkpoint.save(ckpt, r, inputs)
+            checkpoint.save(ckpt, r, {"digest": task.digest})
     image = run.run(on_iteration)
     if ckpt:
         ckpt.unlink(missing_ok=True)
@@ -91,11 +92,17 @@ def transfer(task, files, options, local_dir):
 
 
 def resume(run, ckpt):
-    # continue from this task's checkpoint when an earlier try left one -> iterations done before
+    # continue from this task's checkpoint when an earlier try left one -> iterations done before,
+    # or None for a damaged one (the run may then be half restored)
     if not (ckpt and ckpt.exists()):
         return 0
-    _, _, state = checkpoint.load(ckpt)
-    run.restore(state)
+    try:
+        _, state = checkpoint.load(ckpt)          # its identity is the task's digest, in its name
+        checkpoint.check_fits(ckpt, state, run)
+        run.restore(state)
+    except (checkpoint.CheckpointError, KeyError, TypeError, ValueError) as e:
+        LOG.warning("%s: starting over (%s)", ckpt, e)
+        return None
     return len(run.history)
 
 

@@ -1,0 +1,32 @@
+"""The Backend table: the ops a backend computes, by name (see nst/backends/__init__.py)."""
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Callable
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    xp: ModuleType                       # the array module: numpy, or cupy for the GPU
+    prepare_weights: Callable            # (w O×I×3×3 f32, b O f32) -> what the conv kernels take
+    conv3x3_relu: Callable               # (x I×H×W, w, b) -> a O×H×W
+    conv3x3_relu_backward_input: Callable  # (da O×H×W, a O×H×W, w) -> dx I×H×W
+    maxpool2x2: Callable                 # x C×H×W -> C×⌊H/2⌋×⌊W/2⌋
+    maxpool2x2_backward: Callable        # (dy, x) -> dx C×H×W
+    avgpool2x2: Callable
+    avgpool2x2_backward: Callable
+    gram: Callable                       # a C×H×W -> Ĝ C×C
+    content_loss_and_grad: Callable      # (a, target) -> (J_c 0-d, ∂J_c/∂a)
+    style_loss_and_grad: Callable        # (a, Ĝ(S)) -> (J_s^l 0-d, ∂J_s^l/∂a)
+    tv_loss_and_grad: Callable           # x H×W×3 -> (J_tv 0-d, ∂J_tv/∂x)
+    adam_step: Callable = None           # (x, g, m, v, t, lr, β1, β2, ε, lo, hi), in place (nst.ops.adam_step)
+
+    def to_device(self, array):
+        return self.xp.asarray(array)
+
+    def to_host(self, array):
+        return array.get() if hasattr(array, "get") else array
+
+
+class BackendUnavailable(RuntimeError):
+    """The backend's library or device is missing on this machine (message says which)."""

@@ -1,0 +1,142 @@
+"""Every path a run will write, known and checked before the first evaluation.
+
+A run writes -o, its snapshots (--save-every), the checkpoint and the report's files, each
+through a short temporary name beside it (nst.assets.atomic_path). `plan` lists them;
+`check` refuses (RunRefused, one line naming the option) any that is an input, that equals
+another destination, that cannot be written, or that exists and is not a file nst wrote (images
+carry nst's mark, checkpoints and reports are recognised by their content), so that nothing of
+the user's is ever overwritten except -o itself, and no run is lost to a path that fails at the end.
+"""
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+from . import image
+
+REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
+
+
+class RunRefused(Exception):
+    """A destination or an option the run cannot use; the message names it and what would do."""
+
+
+def snapshot_path(out, it):
+    # --save-every: OUT_0050.png beside OUT.png
+    out = Path(out)
+    return out.with_name(f"{out.stem}_{it:04d}{out.suffix}")
+
+
+def plan(output, total_iterations, save_every=0, checkpoint=None, report=None):
+    # -> [(option, Path)] of every file the run writes, -o first
+    dests = [("-o", Path(output))]
+    if save_every:
+        dests += [("--save-every", snapshot_path(output, it))
+                  for it in range(save_every, total_iterations + 1, save_every)]
+    if checkpoint:
+        dests.append(("--checkpoint", Path(checkpoint)))
+    if report:
+        dests += [("--report", Path(report) / name) for name in REPORT_FILES]
+    return dests
+
+
+def exists(path):
+    # os.path.exists, also False for a name the file system refuses (too long, ...)
+    try:
+        os.stat(path)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def same_file(a, b):
+    # one file under two names (hard or symbolic links, relative or absolute paths)?
+    if exists(a) and exists(b):
+        return os.path.samefile(a, b)
+    return os.path.realpath(a) == os.path.realpath(b)
+
+
+def existing_ancestor(path):
+    # the nearest folder above `path` that exists (where the first file or folder gets created)
+    p = Path(os.path.abspath(path)).parent
+    while not exists(p):
+        p = p.parent
+    return p
+
+
+def check_name_length(option, path):
+    # each part of the path that does not exist yet fits the file system's name limit
+    where = existing_ancestor(path)
+    name_max = os.pathconf(where, "PC_NAME_MAX") if where.is_dir() else 255
+    for part in Path(os.path.relpath(os.path.abspath(path), where)).parts:
+        if len(os.fsencode(part)) > name_max:
+            raise RunRefused(f"{option} {path}: the name {part[:20]}… is {len(os.fsencode(part))} bytes, "
+                             f"longer than this file system allows ({name_max}); choose a shorter name")
+
+
+def check_writable(option, path):
+    # one destination: its folder can be made and written, and it is not a folder; the test
+    # leaves nothing behind
+    where = existing_ancestor(path)
+    if path.is_dir():
+        raise RunRefused(f"{option} {path} is a folder; give a file name")
+    if not where.is_dir():
+        raise RunRefused(f"{option} {path}: {where} is a file, not a folder; choose a path in a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".nst-", suffix=".probe", dir=where)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise RunRefused(f"{option} {path}: cannot write in {where} ({e.strerror}); "
+                         "choose a folder you can write to") from None
+
+
+def is_checkpoint(path):
+    # a file nst wrote as a checkpoint: an .npz (zip) holding meta.npy
+    try:
+        with zipfile.ZipFile(path) as z:
+            return "meta.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def report_of_nst(folder):
+    # a --report folder nst wrote: its settings.json is nst's (the settings, the inputs, the output)
+    try:
+        settings = json.loads((Path(folder) / "settings.json").read_text())
+        return isinstance(settings, dict) and {"inputs", "output", "style_weight"} <= set(settings)
+    except (OSError, ValueError):
+        return False
+
+
+def written_by_nst(option, path):
+    # may this existing file be replaced? Only -o, and the files an earlier nst run wrote
+    if option == "-o":
+        return True
+    if option == "--checkpoint":
+        return is_checkpoint(path)
+    if option == "--report":
+        return report_of_nst(path.parent)
+    return image.written_by_nst(path)
+
+
+def check(dests, inputs, resume=None):
+    # dests: plan(...); inputs: [(what, path)] every file the run reads. Raises RunRefused.
+    for option, path in dests:
+        check_name_length(option, path)
+    for option, path in dests:
+        for what, inp in inputs:
+            if inp and same_file(path, inp) and not (option == "--checkpoint" and what == "--resume"):
+                raise RunRefused(f"{option} {path} is an input ({what}); nst never overwrites an input: "
+                                 "choose another name")
+    for i, (option, path) in enumerate(dests):
+        for other, path2 in dests[:i]:
+            if same_file(path, path2):
+                raise RunRefused(f"{option} {path} is also the {other} destination; give them different names")
+    for option, path in dests:
+        check_writable(option, path)
+    for option, path in dests:
+        if exists(path) and not written_by_nst(option, path):
+            raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only -o and "
+                             "its own files: move it or choose another name")

@@ -1,0 +1,414 @@
+"""Nothing of the user's is ever lost, and every bad option or file is one clear line (issue 9).
+
+Each case of the table runs `nst transfer` on tiny files with the tiny random-weight VGG19 and
+checks: the exit status, the one `nst: error:` line and what it names, no traceback (an uncaught
+exception fails the test), every input byte-identical and no file left behind in the folder.
+"""
+import json
+import os
+import signal
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst.cli import main
+from nst.gradcheck import tiny_params
+from nst.image import load_image
+from nst.weights import keras_h5
+
+BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
+
+
+def cli(argv):
+    # main(argv)'s exit status, also when argparse refuses an option (SystemExit)
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+def png_header_only(path, w, h, depth=8, colour=2, rows=None):
+    # a PNG that declares w×h; its data is `rows` (filter byte + row bytes each) or one empty row
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    data = zlib.compress(rows if rows is not None else b"\0" * 64, 9)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0))
+                     + chunk(b"IDAT", data) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("w") / "tiny.h5"
+    keras_h5.write(path, tiny_params(), source="random test weights")
+    return path
+
+
+@pytest.fixture
+def world(tmp_path, weights_file):
+    # d: the folder; in/content.png, in/style.jpg; the command line up to -o
+    rng = np.random.default_rng(7)
+    (tmp_path / "in").mkdir()
+    c, s = tmp_path / "in" / "content.png", tmp_path / "in" / "style.jpg"
+    Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(c)
+    Image.fromarray(rng.integers(0, 256, (36, 28, 3), dtype=np.uint8)).save(s)
+    return {"d": tmp_path, "c": c, "s": s, "w": weights_file}
+
+
+def command(world, *extra, content=None, style=None):
+    return ["transfer", str(content or world["c"]), str(style or world["s"]), "--weights", str(world["w"]),
+            *BASE, *extra]
+
+
+def snapshot(folder):
+    # {relative path: bytes} of every file under folder
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def checkpoint_of(world, name="ck.npz"):
+    # a real checkpoint of the BASE run, for the resume cases to damage
+    ck = world["d"] / name
+    assert cli(command(world, "-o", str(world["d"] / "made.png"), "--checkpoint", str(ck))) == 0
+    (world["d"] / "made.png").unlink()
+    return ck
+
+
+def rewrite_meta(ck, change):
+    # load a checkpoint, change(meta) its JSON, write it back
+    with np.load(ck) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta = change(meta) or meta
+    with open(ck, "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def setup_prev(world):
+    # the snapshot name -o prev.png --save-every 2 writes (prev_0002.png) is the content image
+    os.rename(world["c"], world["d"] / "in" / "prev_0002.png")
+    world["c"] = world["d"] / "in" / "prev_0002.png"
+
+
+def setup_strip(world):
+    os.rename(world["s"], world["d"] / "in" / "strip.png")
+    world["s"] = world["d"] / "in" / "strip.png"
+
+
+def setup_bomb(role):
+    def setup(world):
+        path = png_header_only(world["d"] / "in" / "bomb.png", 50000, 50000)
+        world[role] = path
+    return setup
+
+
+def setup_resume(damage):
+    def setup(world):
+        world["ck"] = checkpoint_of(world)
+        damage(world["ck"])
+    return setup
+
+
+def truncate(ck):
+    ck.write_bytes(ck.read_bytes()[:300])
+
+
+def replace_content(world):
+    # the same path, another picture: a resume must notice (inputs are known by their sha256)
+    world["ck"] = checkpoint_of(world)
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(world["c"])
+
+
+# (id, setup(world) or None, extra options (formatted with the world's paths), exit status, needles)
+CASES = [
+    # inputs that a destination would overwrite
+    ("snapshot-is-input", setup_prev, ["-o", "{d}/in/prev.png", "--save-every", "2"], 2,
+     ["--save-every", "prev_0002.png", "is an input (content)"]),
+    ("checkpoint-is-input", None, ["-o", "{d}/o.png", "--checkpoint", "{c}"], 2, ["--checkpoint", "is an input (content)"]),
+    ("report-holds-input", setup_strip, ["-o", "{d}/o.png", "--report", "{d}/in"], 2,
+     ["--report", "strip.png", "is an input (style)"]),
+    ("checkpoint-is-output", None, ["-o", "{d}/o.png", "--checkpoint", "{d}/o.png"], 2,
+     ["--checkpoint", "also the -o destination"]),
+    ("output-is-input", None, ["-o", "{c}"], 2, ["-o", "is an input (content)"]),
+    ("output-is-style-by-other-name", None, ["-o", "{d}/in/../in/style.jpg"], 2, ["is an input (style)"]),
+    ("output-is-weights", None, ["-o", "{w}"], 2, ["unknown image suffix"]),
+    ("report-file-is-output", None, ["-o", "{d}/r/strip.png", "--report", "{d}/r"], 2,
+     ["--report", "also the -o destination"]),
+    ("checkpoint-not-ours", lambda w: (w["d"] / "data.npz").write_bytes(b"user data"),
+     ["-o", "{d}/o.png", "--checkpoint", "{d}/data.npz"], 2, ["--checkpoint", "exists and nst did not write it"]),
+    ("snapshot-not-ours", lambda w: Image.new("RGB", (4, 4)).save(w["d"] / "o_0002.png"),
+     ["-o", "{d}/o.png", "--save-every", "2"], 2, ["--save-every", "o_0002.png", "exists and nst did not write it"]),
+    ("report-file-not-ours", lambda w: ((w["d"] / "rep").mkdir(), (w["d"] / "rep" / "losses.json").write_text("[]")),
+     ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["--report", "losses.json", "exists and nst did not write it"]),
+    ("init-is-output", None, ["-o", "{d}/o.png", "--init", "{d}/o.png"], 2, ["-o", "is an input (--init)"]),
+    # destinations that cannot be written, found before the run
+    ("output-under-a-file", None, ["-o", "{c}/out.png"], 2, ["-o", "is a file, not a folder"]),
+    ("output-is-a-folder", lambda w: (w["d"] / "dir.png").mkdir(), ["-o", "{d}/dir.png"], 2, ["-o", "is a folder"]),
+    ("output-name-too-long", None, ["-o", "{d}/" + "a" * 260 + ".png"], 2, ["-o", "longer than this file system allows"]),
+    ("snapshot-name-too-long", None, ["-o", "{d}/" + "a" * 248 + ".png", "--save-every", "1"], 2,
+     ["--save-every", "longer than this file system allows"]),
+    ("checkpoint-under-a-file", None, ["-o", "{d}/o.png", "--checkpoint", "{s}/ck.npz"], 2,
+     ["--checkpoint", "is a file, not a folder"]),
+    ("report-is-a-file", None, ["-o", "{d}/o.png", "--report", "{c}"], 2, ["--report", "is a file, not a folder"]),
+    ("unknown-suffix", None, ["-o", "{d}/o.xyz"], 2, ["o.xyz", "unknown image suffix", ".png"]),
+    ("16-bit-jpeg", None, ["-o", "{d}/o.jpg", "--bits", "16"], 2, ["16-bit needs a .png name"]),
+    # decompression bombs, as content, style or --init
+    ("bomb-content", setup_bomb("c"), ["-o", "{d}/o.png"], 2, ["bomb.png", "decompression bomb"]),
+    ("bomb-style", setup_bomb("s"), ["-o", "{d}/o.png"], 2, ["bomb.png", "decompression bomb"]),
+    ("bomb-init", setup_bomb("unused"), ["-o", "{d}/o.png", "--init", "{d}/in/bomb.png"], 2,
+     ["bomb.png", "decompression bomb"]),
+    # damaged or crafted checkpoints
+    ("resume-truncated", setup_resume(truncate), ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
+     ["ck.npz", "unreadable or truncated"]),
+    ("resume-empty", setup_resume(lambda ck: ck.write_bytes(b"")), ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
+     ["ck.npz", "unreadable or truncated"]),
+    ("resume-no-state", setup_resume(lambda ck: rewrite_meta(ck, lambda m: {k: v for k, v in m.items() if k != "state"})),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "lacks part of a run's state"]),
+    ("resume-meta-a-list", setup_resume(lambda ck: rewrite_meta(ck, lambda m: [1, 2])),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "has format None"]),
+    ("resume-scale-out-of-range", setup_resume(lambda ck: rewrite_meta(ck, lambda m: m["state"].update(scale=5))),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "scale 5 is not one of this run's 1"]),
+    ("resume-shape-wrong", setup_resume(lambda ck: rewrite_meta(ck, lambda m: m["state"].update(shape=[7, 7, 3]))),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "image shape [7, 7, 3]"]),
+    ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
+    ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2, ["content.png", "unreadable"]),
+    ("resume-replaced-content", replace_content, ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
+     ["--resume", "other settings or inputs (content)"]),
+    ("resume-other-settings", setup_resume(lambda ck: None),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz", "--tv-weight", "1"], 2, ["other settings or inputs (tv_weight)"]),
+    # options refused where they enter
+    ("checkpoint-every-0", None, ["-o", "{d}/o.png", "--checkpoint-every", "0"], 2, ["--checkpoint-every", "≥ 1", "'0'"]),
+    ("style-layers-empty", None, ["-o", "{d}/o.png", "--style-layers", ","], 2, ["--style-layers", "at least one layer"]),
+    ("style-blend-zero", None, ["-o", "{d}/o.png", "--style-blend", "0,0"], 2, ["--style-blend", "not all 0"]),
+    ("style-blend-negative", None, ["-o", "{d}/o.png", "--style-blend=1,-1"], 2, ["--style-blend", "≥ 0"]),
+    ("style-blend-count", None, ["-o", "{d}/o.png", "--style-blend", "1,2"], 2, ["--style-blend has 2 values for 1"]),
+    ("layer-weights-count", None, ["-o", "{d}/o.png", "--style-layer-weights", "1,2"], 2,
+     ["--style-layer-weights has 2 values for 5"]),
+    ("start-size-0", None, ["-o", "{d}/o.png", "--start-size", "0"], 2, ["--start-size", "from 16 to 16384"]),
+    ("start-size-negative", None, ["-o", "{d}/o.png", "--start-size=-10"], 2, ["--start-size", "'-10'"]),
+    ("adam-lr-nan", None, ["-o", "{d}/o.png", "--optimizer", "adam", "--lr", "nan"], 2, ["--lr", "finite number > 0"]),
+    ("gd-lr-inf", None, ["-o", "{d}/o.png", "--optimizer", "gd", "--lr", "inf"], 2, ["--lr", "finite number > 0"]),
+    ("lr-zero", None, ["-o", "{d}/o.png", "--lr", "0"], 2, ["--lr", "> 0"]),
+    ("style-weight-negative", None, ["-o", "{d}/o.png", "--style-weight=-1e3"], 2, ["--style-weight", "≥ 0"]),
+    ("style-weight-nan", None, ["-o", "{d}/o.png", "--style-weight", "nan"], 2, ["--style-weight", "finite"]),
+    ("content-weight-inf", None, ["-o", "{d}/o.png", "--content-weight", "inf"], 2, ["--content-weight", "finite"]),
+    ("history-negative", None, ["-o", "{d}/o.png", "--history=-3"], 2, ["--history", "from 1 to 1000"]),
+    ("style-scale-tiny", None, ["-o", "{d}/o.png", "--style-scale", "0.01"], 2, ["--style-scale 0.01", "--style-scale ≥"]),
+    ("style-scale-nan", None, ["-o", "{d}/o.png", "--style-scale", "nan"], 2, ["--style-scale", "finite"]),
+    ("size-too-small-for-net", None, ["-o", "{d}/o.png", "--size", "17"], 2, ["content is 17×13", "block5_conv1"]),
+    ("size-0", None, ["-o", "{d}/o.png", "--size", "0"], 2, ["--size", "from 16 to 16384"]),
+    ("size-float", None, ["-o", "{d}/o.png", "--size", "3.5"], 2, ["--size", "whole number"]),
+    ("iterations-0", None, ["-o", "{d}/o.png", "--iterations", "0"], 2, ["--iterations", "≥ 1"]),
+    ("scales-0", None, ["-o", "{d}/o.png", "--scales", "0"], 2, ["--scales", "from 1 to 16"]),
+    ("save-every-negative", None, ["-o", "{d}/o.png", "--save-every=-2"], 2, ["--save-every", "≥ 0"]),
+    ("seed-negative", None, ["-o", "{d}/o.png", "--seed=-1"], 2, ["--seed", "from 0"]),
+    ("average-1", None, ["-o", "{d}/o.png", "--average", "1"], 2, ["--average", "< 1"]),
+    ("unknown-layer", None, ["-o", "{d}/o.png", "--content-layers", "conv9_9"], 2, ["unknown layer 'conv9_9'"]),
+    ("unknown-optimizer", None, ["-o", "{d}/o.png", "--optimizer", "sgd"], 2, ["--optimizer", "invalid choice"]),
+    ("no-output", None, [], 2, ["-o/--output"]),
+    ("missing-init", None, ["-o", "{d}/o.png", "--init", "{d}/nope.png"], 2, ["nope.png", "no such file"]),
+    ("missing-weights", None, ["-o", "{d}/o.png", "--weights", "{d}/nope.h5"], 2, ["nope.h5", "does not exist"]),
+    ("weights-not-hdf5", None, ["-o", "{d}/o.png", "--weights", "{s}"], 2, ["style.jpg", "not an HDF5 file"]),
+    ("weights-a-folder", None, ["-o", "{d}/o.png", "--weights", "{d}/in"], 2, ["in", "not an HDF5 file"]),
+    ("resume-a-folder", None, ["-o", "{d}/o.png", "--resume", "{d}/in"], 2, ["checkpoint", "is a folder"]),
+    ("content-a-folder", lambda w: w.update(c=w["d"] / "in"), ["-o", "{d}/o.png"], 2, ["is a directory"]),
+    ("content-too-thin", lambda w: (Image.new("RGB", (400, 8)).save(w["d"] / "in" / "thin.png"),
+                                    w.update(c=w["d"] / "in" / "thin.png")),
+     ["-o", "{d}/o.png"], 2, ["content is 32×1", "block5_conv1 needs"]),
+    ("style-too-thin", lambda w: (Image.new("RGB", (8, 400)).save(w["d"] / "in" / "thin.png"),
+                                  w.update(s=w["d"] / "in" / "thin.png")),
+     ["-o", "{d}/o.png"], 2, ["--style-scale 1 makes a style image 1×32", "--style-scale ≥"]),
+    ("style-scale-huge", None, ["-o", "{d}/o.png", "--size", "2000", "--style-scale", "9", "--dry-run"], 2,
+     ["--style-scale 9", "above 16384"]),
+    ("empty-output-name", None, ["-o", ""], 2, ["unknown image suffix"]),
+    ("content-missing", lambda w: w.update(c=w["d"] / "in" / "gone.png"), ["-o", "{d}/o.png"], 2,
+     ["gone.png", "no such file"]),
+    ("style-not-an-image", lambda w: (w["d"] / "in" / "t.png").write_text("hi") and w.update(s=w["d"] / "in" / "t.png"),
+     ["-o", "{d}/o.png"], 2, ["t.png", "not an image"]),
+]
+
+
+@pytest.mark.parametrize("setup, extra, status, needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_refused_in_one_line(world, capsys, setup, extra, status, needles):
+    if setup:
+        setup(world)
+    before = snapshot(world["d"])
+    argv = command(world, *(e.format(**world) for e in extra), content=world["c"], style=world["s"])
+    capsys.readouterr()
+    assert cli(argv) == status
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nst: error: "), err
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "Traceback" not in err
+    assert snapshot(world["d"]) == before                       # inputs untouched, nothing left behind
+
+
+def test_long_output_name_works(world, capsys):
+    # 244 characters: the temporary name beside it is short, so the run saves it
+    out = world["d"] / ("a" * 240 + ".png")
+    assert cli(command(world, "-o", str(out), "--save-every", "2")) == 0
+    assert out.exists() and (world["d"] / ("a" * 240 + "_0002.png")).exists()
+    assert not [p for p in world["d"].iterdir() if p.name.startswith(".nst-")]
+
+
+def test_rerun_replaces_own_files(world):
+    # -o, its snapshots, the checkpoint and the report of a previous run may be replaced
+    args = command(world, "-o", str(world["d"] / "o.png"), "--save-every", "1", "--checkpoint",
+                   str(world["d"] / "ck.npz"), "--report", str(world["d"] / "rep"))
+    assert cli(args) == 0 and cli(args) == 0
+    assert cli([*args, "--bits", "16"]) == 0 and cli(args) == 0           # 16-bit PNGs carry the mark too
+
+
+def test_declared_size_checked_before_decoding(world, monkeypatch, capsys):
+    # a 13000×13000 1-bit PNG (a few KB) needs ~3.3 GiB to decode: refused from its header
+    rows = (b"\0" + b"\0" * 1625) * 13000
+    bomb = png_header_only(world["d"] / "in" / "big.png", 13000, 13000, depth=1, colour=0, rows=rows)
+    monkeypatch.setattr("nst.memory.available", lambda backend: 2**30)
+    monkeypatch.setattr(Image.Image, "load", lambda self: pytest.fail("decoded before the check"))
+    assert cli(command(world, "-o", str(world["d"] / "o.png"), content=bomb)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: ") and "big.png" in err and "13000×13000" in err and "GiB" in err
+
+
+def test_dry_run_counts_the_inputs(world, capsys):
+    assert cli(command(world, "-o", str(world["d"] / "o.png"), "--dry-run")) == 0
+    assert "inputs" in capsys.readouterr().out
+
+
+def test_unwritable_checkpoint_keeps_the_run(world, monkeypatch, capsys):
+    # a checkpoint that fails mid-run (disk full) is reported once; the run and -o go on
+    import nst.checkpoint
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(nst.checkpoint, "save", full)
+    out = world["d"] / "o.png"
+    assert cli(command(world, "-o", str(out), "--checkpoint", str(world["d"] / "ck.npz"),
+                       "--checkpoint-every", "1")) == 1
+    err = capsys.readouterr().err
+    assert err.count("cannot write --checkpoint (No space left on device)") == 1 and out.exists()
+
+
+def test_first_signal_stops_at_iteration_boundary_second_aborts(world, monkeypatch, capsys):
+    from nst.progress import Progress
+    original = Progress.update
+
+    def update(self, done, *a, **k):
+        original(self, done, *a, **k)
+        if done == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(Progress, "update", update)
+    ck, out = world["d"] / "ck.npz", world["d"] / "o.png"
+    assert cli(command(world, "-o", str(out), "--checkpoint", str(ck))) == 130
+    assert out.exists() and ck.exists()
+    with np.load(ck) as z:
+        assert json.loads(str(z["meta"]))["opt_scalars"]["iteration"] == 1   # a whole iteration
+    assert "stopping after this iteration" in capsys.readouterr().err
+
+
+def test_signal_before_first_iteration_writes_nothing(world, monkeypatch, capsys):
+    import nst.objective
+    original = nst.objective.Objective.__init__
+
+    def init(self, *a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        original(self, *a, **k)
+    monkeypatch.setattr(nst.objective.Objective, "__init__", init)
+    before = snapshot(world["d"])
+    assert cli(command(world, "-o", str(world["d"] / "o.png"), "--checkpoint", str(world["d"] / "ck.npz"))) == 130
+    assert "before the first iteration: nothing written" in capsys.readouterr().err
+    assert snapshot(world["d"]) == before
+
+
+def test_resume_by_content_not_path(world, monkeypatch, capsys):
+    # the same files by another path resume; the checkpoint names inputs by sha256
+    checkpoint_of(world)
+    monkeypatch.chdir(world["d"])
+    assert cli(["transfer", "in/content.png", "in/../in/style.jpg", "--weights", str(world["w"]), *BASE,
+                "-o", "o.png", "--resume", "ck.npz"]) == 0
+    assert "resuming at iteration 2" in capsys.readouterr().err
+
+
+def test_debug_shows_traceback(world):
+    with pytest.raises(Exception, match="is an input"):
+        main(command(world, "-o", str(world["c"]), "--debug"))
+
+
+def test_every_option_has_help_with_default():
+    from nst.cli import build_parser
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["transfer"]
+    for action in sub._actions:
+        if action.dest == "help":
+            continue
+        assert action.help, action.dest
+        if action.option_strings and action.nargs != 0 and not action.required:
+            assert "default" in action.help, action.dest
+    match = next(a for a in sub._actions if a.dest == "keep_colors").help
+    assert "recolour the style image to the content's" in match
+
+
+def test_16bit_gray_decided_by_mode(tmp_path):
+    # values ≤ 255 of 65535: a dark image, never taken for an 8-bit one
+    a = np.full((4, 5), 200, np.uint16)
+    Image.fromarray(a).save(tmp_path / "dark.png")
+    assert np.allclose(load_image(tmp_path / "dark.png"), 200 / 257)
+
+
+def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
+    # a read-only folder (simulated: tests may run as root, who writes anywhere)
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr("nst.destinations.tempfile.mkstemp", denied)
+    before = snapshot(world["d"])
+    assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: -o ") and "cannot write in" in err and "Permission denied" in err
+    assert snapshot(world["d"]) == before
+
+
+def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, tmp_path_factory):
+    import nst.cli
+    real = nst.cli.save_image
+
+    def full(img, path, bits=8):
+        if str(path).startswith(str(world["d"])):
+            raise OSError(28, "No space left on device")
+        return real(img, path, bits)
+    monkeypatch.setattr(nst.cli, "save_image", full)
+    temp = tmp_path_factory.mktemp("temp")
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "the image is in" in err
+    assert len(list(temp.glob("nst-*.png"))) == 1
+
+
+def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch, capsys):
+    from nst.progress import Progress
+    original = Progress.update
+
+    def update(self, done, *a, **k):
+        original(self, done, *a, **k)
+        if done == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+    monkeypatch.setattr(Progress, "update", update)
+    ck, out = world["d"] / "ck.npz", world["d"] / "o.png"
+    assert cli(command(world, "-o", str(out), "--checkpoint", str(ck))) == 130
+    assert out.exists() and not ck.exists()
+    assert "stopped at once" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bug", [ValueError("internal"), OSError("internal")])
+def test_internal_errors_are_not_user_errors(world, monkeypatch, bug):
+    # a ValueError or OSError from inside nst is a bug: its traceback shows, never one tidy line
+    def broken(self, image):
+        raise bug
+    monkeypatch.setattr("nst.objective.Objective.evaluate", broken)
+    with pytest.raises(type(bug), match="internal"):
+        main(command(world, "-o", str(world["d"] / "o.png")))
+    assert not (world["d"] / "o.png").exists()
