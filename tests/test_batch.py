@@ -23,7 +23,7 @@ from nst.image import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
-RUN_NST = [sys.executable, "-c", "import sys; from nst.cli import main; sys.exit(main())"]
+RUN_NST = [sys.executable, "-m", "nst"]
 
 
 @pytest.fixture
