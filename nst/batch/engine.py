@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from ..destinations import RunRefused
 from ..memory import available, gib
 from ..progress import fmt_seconds
 
@@ -72,7 +73,11 @@ def connect(scheduler, layout=None):
     from distributed import Client, LocalCluster
     logging.getLogger("distributed").setLevel(logging.ERROR)
     if scheduler:
-        with Client(scheduler, timeout="20s") as client:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as e:                      # refused, timed out, no such host
+            raise RunRefused(f"--scheduler {scheduler}: {e}; is the scheduler running there?") from None
+        with client:
             yield client
         return
     env = {v: str(layout.threads) for v in THREAD_VARIABLES}

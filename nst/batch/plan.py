@@ -131,9 +131,12 @@ class FileHashes(dict):
     # path -> sha256 of its bytes, each file read once
     def __missing__(self, path):
         h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
+        try:
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+        except OSError as e:
+            raise RunRefused(f"{path}: cannot read it ({e.strerror})") from None
         self[path] = h.hexdigest()
         return self[path]
 
