@@ -493,7 +493,8 @@ def user_errors():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights,
-               "gradcheck": gradcheck.main, "batch": lambda a: batch.main(a, settings_of(a), check_settings)}[args.command]
+               "gradcheck": gradcheck.main,
+               "batch": lambda a: batch.main(a, settings_of(a), check_settings)}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:
