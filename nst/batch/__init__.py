@@ -19,8 +19,9 @@ def log(msg):
     print(msg, file=sys.stderr)
 
 
-def add_parser(sub, *option_adders):
-    # the `batch` subcommand; option_adders: the CLI's adders of `nst transfer`'s options
+def add_parser(sub):
+    # the `batch` subcommand, with `nst transfer`'s run options (nst.options, defined once)
+    from ..options import add_common_options, add_run_options, add_transfer_options, integer
     from .plan import sweep_type
     p = sub.add_parser("batch", help="every CONTENT × every STYLE (× --sweep grids) on Dask, resumable",
                        description="Stylise many pictures on a local or remote Dask cluster. A rerun of "
@@ -29,26 +30,28 @@ def add_parser(sub, *option_adders):
     p.add_argument("--style", nargs="+", required=True, help="style images, folders or globs")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
                    help="folder for the pictures, manifest.jsonl and contact_sheet.png")
-    for add in option_adders:
+    for add in (add_transfer_options, add_run_options, add_common_options):
         add(p)
     p.add_argument("--sweep", action="append", default=[], type=sweep_type(p), metavar="OPTION=V1,V2,...",
                    help="run every value of a numeric transfer option, e.g. style-weight=1e2,1e3,1e4; "
                         "several --sweep make a grid")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=int, metavar="N", help="local worker processes (default: from cores and memory)")
-    p.add_argument("--threads", type=int, metavar="K",
+    p.add_argument("--workers", type=integer(1), metavar="N", help="local worker processes (default: from cores and memory)")
+    p.add_argument("--threads", type=integer(1), metavar="K",
                    help="kernel threads per local worker (default: cores / workers)")
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="a folder every worker can write: a retried task continues from its checkpoint")
-    p.add_argument("--checkpoint-every", type=int, default=50, metavar="N")
+    p.add_argument("--checkpoint-every", type=integer(1), default=50, metavar="N",
+                   help="iterations between a task's checkpoints (default: %(default)s)")
     p.add_argument("--dry-run", action="store_true", help="list the tasks, the memory one needs, where they run; stop")
     return p
 
 
-def main(args, settings, check_settings):
-    # settings: the transfer settings of the command line, as `nst transfer` builds them;
-    # check_settings(settings, n_styles): the CLI's check of options that must agree
+def main(args):
+    # the transfer settings are built and checked as `nst transfer` does (nst.options)
+    from ..options import check_settings, settings_of
     from . import plan, results
+    settings = settings_of(args)
     check_options(args)
     check_settings(settings, 1)
     tasks = plan.plan(args.content, args.style, settings, args.sweep)
@@ -77,9 +80,6 @@ def check_options(args):
         raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
     if args.scheduler and (args.workers or args.threads):
         raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
-    for name in ("workers", "threads", "checkpoint_every"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise RunRefused(f"--{name.replace('_', '-')} must be ≥ 1, got {getattr(args, name)}")
 
 
 def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
