@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
 
-NAMES = ("numpy", "numba", "cupy")
+NAMES = ("numpy", "numba", "cupy", "cuda-cpu")
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ def get_backend(name="auto"):
         BACKEND = load()
     elif name == "cupy":
         from .cupy_backend import load
+        BACKEND = load()
+    elif name == "cuda-cpu":
+        from .cuda_cpu_backend import load
         BACKEND = load()
     else:
         raise ValueError(f"unknown backend {name!r}: choose one of auto, {', '.join(NAMES)}")
