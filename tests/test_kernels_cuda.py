@@ -214,7 +214,7 @@ def test_backend_loads_and_runs(rng, name):
     w, b = be.prepare_weights(_f32(rng, 8, 3, 3, 3), _f32(rng, 8))
     a = be.conv3x3_relu(be.to_device(x), w, b)
     j, g = be.style_loss_and_grad(a, be.gram(a))
-    assert float(be.toon.get(j)) == pytest.approx(0.0, abs=1e-6)
+    assert float(be.to_host(j)) == pytest.approx(0.0, abs=1e-6)
 
 
 # ---------------------------------------------------------------------------------------------
