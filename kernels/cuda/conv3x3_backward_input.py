@@ -20,9 +20,11 @@ def check_args(da, a, w):
     return i, o, h, wd
 
 
-def _run(kernel, grid, threads, da, a, w):
+def _run(kernel, grid, threads, da, a, w, arch=0):
     i, o, h, wd = check_args(da, a, w)
     dev = K.device(da=da, a=a, w=w)
+    if arch:
+        K.require_arch(dev, arch, f"conv3x3_backward_input {kernel}")
     dx = dev.empty((i, h, wd))
     dev.function(CU, kernel)(grid(i, h * wd), (threads,), (da, a, w, dx, *K.i32(i, o, h, wd)))
     return dx
@@ -37,7 +39,7 @@ def v2_tiled(da, a, w):
 
 
 def v3_wmma_tf32(da, a, w):
-    return _run("conv3x3_relu_bwd_v3_wmma", lambda i, n: (K.cdiv(n, TILE), K.cdiv(i, TILE)), 128, da, a, w)
+    return _run("conv3x3_relu_bwd_v3_wmma", lambda i, n: (K.cdiv(n, TILE), K.cdiv(i, TILE)), 128, da, a, w, arch=80)
 
 
 def im2col_cublas(da, a, w):

@@ -20,9 +20,11 @@ def check_args(x, w, b):
     return i, o, h, wd
 
 
-def _run(kernel, grid, threads, x, w, b):
+def _run(kernel, grid, threads, x, w, b, arch=0):
     i, o, h, wd = check_args(x, w, b)
     dev = K.device(x=x, w=w, b=b)
+    if arch:
+        K.require_arch(dev, arch, f"conv3x3_forward {kernel}")
     y = dev.empty((o, h, wd))
     dev.function(CU, kernel)(grid(o, h * wd), (threads,), (x, w, b, y, *K.i32(i, o, h, wd)))
     return y
@@ -37,7 +39,7 @@ def v2_tiled(x, w, b):
 
 
 def v3_wmma_tf32(x, w, b):
-    return _run("conv3x3_relu_fwd_v3_wmma", lambda o, n: (K.cdiv(n, TILE), K.cdiv(o, TILE)), 128, x, w, b)
+    return _run("conv3x3_relu_fwd_v3_wmma", lambda o, n: (K.cdiv(n, TILE), K.cdiv(o, TILE)), 128, x, w, b, arch=80)
 
 
 def im2col_cublas(x, w, b):
