@@ -1,5 +1,6 @@
 // cuda_cpu_cases.cu — small kernels that each break (or use) one rule of the CUDA model, for
 // tests/test_cuda_cpu.py: the cuda-cpu emulator must report the error, not hang or guess.
+#include "grid_stride.cuh"
 #include "reduce.cuh"
 #include <mma.h>
 
@@ -88,4 +89,13 @@ extern "C" __global__ void traps(float* out)
 extern "C" __global__ void scalars(float* out, int n, float x)
 {
     if (threadIdx.x == 0) out[0] = float(n) + x;
+}
+
+// *count += the iterations of a grid-stride loop over n (grid_stride.cuh): n exactly, even when
+// n is within one stride of INT32_MAX (an int index would wrap negative there and loop on)
+extern "C" __global__ void grid_stride_count(unsigned* count, int n)
+{
+    unsigned c = 0;
+    for (long long e64 = grid_start(); e64 < n; e64 += grid_stride()) ++c;
+    atomicAdd(count, c);
 }

@@ -144,15 +144,31 @@ import mmap, sys
 import numpy as np
 from nst.kernels import cuda as kc
 n = 2**31 - 1 - 100                      # within one grid stride (1024·256) of INT32_MAX
-buf = mmap.mmap(-1, 4 * n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | mmap.MAP_NORESERVE)
+buf = mmap.mmap(-1, 4 * n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000))
 x = np.frombuffer(buf, np.float32)       # zero pages, never written: no memory committed
 print(float(kc.get("lbfgs_ops.dot_v1")(x, x)))
 """
 
 
-@pytest.mark.skipif(sys.maxsize < 2**40, reason="needs a 64-bit address space")
+def test_grid_stride_loops_are_64_bit(cases):
+    # every grid-stride loop goes through grid_stride.cuh, whose index does not wrap at INT32_MAX
+    import glob
+    import re
+    for path in glob.glob(os.path.join(os.path.dirname(K.__file__), "*.cu")):
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        assert not re.search(r"for \(int \w+ = blockIdx", text), f"{path}: an int grid-stride index"
+    count = np.zeros(1, np.uint32)
+    n = 2**31 - 1 - 100                                    # within one stride (1024·256) of INT32_MAX
+    launch(cases, "grid_stride_count", (1024,), (256,), (count, np.int32(n)))
+    assert int(count[0]) == n
+
+
+@pytest.mark.skipif(os.environ.get("NST_CUDA_CPU_SLOW") != "1" or sys.maxsize < 2**40,
+                    reason="a minute of CPU: set NST_CUDA_CPU_SLOW=1 (64-bit address space needed)")
 def test_grid_stride_at_the_int32_limit():
-    # an int index would wrap past INT32_MAX to a negative offset and fault; 64-bit ones finish
+    # a real kernel over 2³¹−101 floats (zero pages, never written): an int index would wrap past
+    # INT32_MAX to a negative offset and fault; the 64-bit one finishes
     run = subprocess.run([sys.executable, "-c", INT32_LIMIT], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0 and run.stdout.strip() == "0.0", run.stderr[-2000:]
 
