@@ -1,0 +1,53 @@
+"""The cuda-cpu backend end to end: the whole objective, the optimisers, multi-scale runs and
+checkpoint/resume, with the CUDA kernels run on the CPU (tiny VGG19: a few channels per layer)."""
+import numpy as np
+import pytest
+
+import nst
+from conftest import assert_close, random_image
+from nst.backends import BackendUnavailable, get_backend
+from nst.image import load_image
+from test_runs import cli as cli_numpy, files, interrupt_at  # noqa: F401 - files is a fixture
+
+try:
+    get_backend("cuda-cpu")
+    REASON = None
+except BackendUnavailable as e:
+    REASON = str(e)
+pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
+
+
+def cli(files, weights, out, *extra):
+    return cli_numpy(files, weights, out, "--backend", "cuda-cpu", *extra)
+
+
+def test_loss_and_grad_matches_the_reference(rng, tiny_weights):
+    c, s, x = random_image(rng, 21, 19), random_image(rng, 17, 23), random_image(rng, 21, 19)
+    kw = dict(content_weight=1.0, style_weight=1e3, tv_weight=1e-3, weights=tiny_weights)
+    ref = nst.loss_and_grad(c, s, x, backend="numpy", **kw)
+    got = nst.loss_and_grad(c, s, x, backend="cuda-cpu", **kw)
+    assert got.total == pytest.approx(ref.total, rel=1e-4)
+    assert_close(got.grad, ref.grad, rtol=1e-3, atol_scale=1e-4, what="∂J/∂X cuda-cpu")   # float32 kernels
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam", "gd"])
+def test_transfer_runs(files, tiny_weights_h5, tmp_path, optimizer):  # noqa: F811
+    out = tmp_path / "out.png"
+    assert cli(files, tiny_weights_h5, out, "--optimizer", optimizer, "--iterations", "3",
+               "--scales", "2", "--start-size", "24") == 0
+    assert load_image(out).shape[:2] == (24, 32)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_resume_matches_uninterrupted_run(files, tiny_weights_h5, tmp_path, monkeypatch, capsys,  # noqa: F811
+                                          optimizer):
+    args = ["--optimizer", optimizer, "--bits", "16"]
+    assert cli(files, tiny_weights_h5, tmp_path / "full.png", *args) == 0
+    ck = tmp_path / "ck.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 4, "ctrl-c")
+        assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), *args) == 130
+    capsys.readouterr()
+    assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), "--resume", str(ck), *args) == 0
+    assert "resuming at iteration 4" in capsys.readouterr().err
+    np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.02)
