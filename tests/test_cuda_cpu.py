@@ -186,16 +186,46 @@ def test_launch_orders(monkeypatch, rng, order):
     assert_close(kc.get("conv3x3_forward.v2_tiled")(x, w, b), ref, what=order)
 
 
-SANITIZED = ("tests/test_kernels_cuda.py", "-q", "-p", "no:cacheprovider", "-k",
-             "cuda-cpu and ((gram and shape1) or (style and shape1 and v2) or conv3x3_forward and shape2 "
-             "or content_loss or adam or lbfgs)")
+# a few kernel tests per sanitizer: small shapes (the ThreadSanitizer build starts an OS thread
+# per CUDA thread), every kind of kernel (grid-stride, tiled with barriers, WMMA, split-K, shuffles)
+SANITIZED = {
+    "asan": "cuda-cpu and shape0 or cuda-cpu and (lbfgs or adam and inf)",
+    "tsan": "cuda-cpu and shape0 and (conv3x3_forward or gram or style or content_loss or tv_loss) or "
+            "cuda-cpu and (lbfgs or adam and inf)",
+}
+
+# a planted bug each sanitizer must report: a read past the last row (tv_loss) for ASan, the
+# missing barrier between warps in block_sum (content_loss) for TSan
+PLANTED = {
+    "asan": ("tv_loss.cu", "if (i < H - 1) {", "if (i < H) {", "AddressSanitizer: heap-buffer-overflow"),
+    "tsan": ("reduce.cuh", "    if (lane == 0) warp_sums[warp] = v;\n    __syncthreads();",
+             "    if (lane == 0) warp_sums[warp] = v;", "ThreadSanitizer: data race"),
+}
+RUN_PLANTED = r"""
+import sys
+import numpy as np
+from nst.kernels import cuda as kc
+from nst.kernels.cuda.host import build
+name, old, new = sys.argv[1:4]
+with build.patched({name: build.file_text(name).replace(old, new)}):
+    x = np.random.default_rng(0).uniform(0, 255, (9, 11, 3)).astype(np.float32)
+    kc.get("tv_loss.v1_fused")(x) if name == "tv_loss.cu" else kc.get("content_loss.v1_fused")(x, x + 1)
+print("finished")
+"""
 
 
 @pytest.mark.parametrize("mode", ["asan", "tsan"])
 def test_sanitizer_builds(mode):
-    # a subset of the kernel tests under AddressSanitizer+UBSan / ThreadSanitizer, in a fresh Python
+    # kernel tests under AddressSanitizer+UBSan / ThreadSanitizer (fresh Python, runtime preloaded),
+    # then a planted bug the sanitizer must report
     env = build.sanitizer_env(mode)
-    run = subprocess.run([sys.executable, "-m", "pytest", *SANITIZED], cwd=ROOT, env=env,
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_kernels_cuda.py", "-q", "-p",
+                          "no:cacheprovider", "-k", SANITIZED[mode]], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=900)
     tail = (run.stdout + run.stderr)[-3000:]
-    assert run.returncode == 0 and "passed" in run.stdout and "Sanitizer" not in tail, tail
+    assert run.returncode == 0 and " passed" in run.stdout and "Sanitizer" not in tail, tail
+    name, old, new, report = PLANTED[mode]
+    assert build.file_text(name).count(old) == 1
+    run = subprocess.run([sys.executable, "-c", RUN_PLANTED, name, old, new], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert report in run.stderr and run.returncode != 0, (run.stdout + run.stderr)[-3000:]

@@ -47,12 +47,14 @@ struct Warp {
     unsigned arrived = 0, mask = 0, gen = 0;
     const char* file = nullptr; const char* what = nullptr; int line = 0;
     alignas(16) unsigned char slot[2][32][64];          // double-buffered by gen parity
+    char token[2];                                      // happens-before tokens (ThreadSanitizer)
 };
 
 struct Block {
     unsigned n = 0, waiting = 0, exited = 0;
     unsigned bar_count = 0, bar_gen = 0;
     const char* bar_file = nullptr; int bar_line = 0;
+    char bar_token[2];
     std::vector<State> state;
     std::vector<Warp> warps;
 #ifdef NST_HOST_THREADS
@@ -77,6 +79,32 @@ struct Lock {
 #else
 struct Lock {};
 #endif
+
+// ThreadSanitizer sees only the CUDA model's happens-before edges: the runtime's own memory and
+// mutex are hidden (Quiet), and a barrier or warp exchange is a release by every arriving thread
+// and an acquire by every released one, on a token per generation parity. Two warps that only
+// meet in the runtime's mutex stay unordered, so a missing __syncthreads is a reported race.
+#if defined(NST_HOST_THREADS) && defined(__SANITIZE_THREAD__)
+extern "C" void __tsan_acquire(void* addr);
+extern "C" void __tsan_release(void* addr);
+extern "C" void AnnotateIgnoreReadsBegin(const char* f, int l);
+extern "C" void AnnotateIgnoreReadsEnd(const char* f, int l);
+extern "C" void AnnotateIgnoreWritesBegin(const char* f, int l);
+extern "C" void AnnotateIgnoreWritesEnd(const char* f, int l);
+extern "C" void AnnotateIgnoreSyncBegin(const char* f, int l);
+extern "C" void AnnotateIgnoreSyncEnd(const char* f, int l);
+struct Quiet {
+    Quiet() { AnnotateIgnoreReadsBegin(__FILE__, __LINE__); AnnotateIgnoreWritesBegin(__FILE__, __LINE__); AnnotateIgnoreSyncBegin(__FILE__, __LINE__); }
+    ~Quiet() { AnnotateIgnoreSyncEnd(__FILE__, __LINE__); AnnotateIgnoreWritesEnd(__FILE__, __LINE__); AnnotateIgnoreReadsEnd(__FILE__, __LINE__); }
+};
+inline void hb_release(void* token) { __tsan_release(token); }
+inline void hb_acquire(void* token) { __tsan_acquire(token); }
+#else
+struct Quiet {};
+inline void hb_release(void*) {}
+inline void hb_acquire(void*) {}
+#endif
+static NST_TLS unsigned t_barriers, t_warp_ops;        // this thread's count of each (token parity)
 
 void fail(const char* fmt, ...)
 {
@@ -135,9 +163,10 @@ void check_deadlock()
          w ? w->what : "-", w ? w->file : "-", w ? w->line : 0, b.exited);
 }
 
-void syncthreads(const char* file, int line)
+void arrive_barrier(const char* file, int line)
 {
     Block& b = g_blk;
+    Quiet quiet;
     Lock lock;
     if (b.bar_count == 0) { b.bar_file = file; b.bar_line = line; }
     else if (b.bar_line != line || std::strcmp(b.bar_file, file) != 0)
@@ -158,8 +187,16 @@ void syncthreads(const char* file, int line)
     wait_until(lock, [&] { return b.bar_gen != gen; });
 }
 
-const unsigned char* warp_exchange(unsigned mask, const void* mine, size_t bytes, const char* what,
-                                   const char* file, int line)
+void syncthreads(const char* file, int line)
+{
+    void* token = &g_blk.bar_token[t_barriers++ & 1];
+    hb_release(token);
+    arrive_barrier(file, line);
+    hb_acquire(token);
+}
+
+const unsigned char* arrive_warp(unsigned mask, const void* mine, size_t bytes, const char* what,
+                                 const char* file, int line)
 {
     Block& b = g_blk;
     const unsigned lane = g_me & 31, wi = g_me >> 5, present = std::min(32u, b.n - 32 * wi);
@@ -167,6 +204,7 @@ const unsigned char* warp_exchange(unsigned mask, const void* mine, size_t bytes
     if (present < 32 && (mask >> present) != 0)
         fail("%s at %s:%d: mask 0x%08x names lanes %u..31, absent from this %u-thread warp", what, file,
              line, mask, present, present);
+    Quiet quiet;
     Lock lock;
     Warp& w = b.warps[wi];
     if (w.arrived == 0) { w.mask = mask; w.file = file; w.line = line; w.what = what; }
@@ -191,6 +229,16 @@ const unsigned char* warp_exchange(unsigned mask, const void* mine, size_t bytes
     return &w.slot[gen & 1][0][0];                       // lane l's value at + 64·l, valid until the next-but-one exchange
 }
 
+const unsigned char* warp_exchange(unsigned mask, const void* mine, size_t bytes, const char* what,
+                                   const char* file, int line)
+{
+    void* token = &g_blk.warps[g_me >> 5].token[t_warp_ops++ & 1];
+    hb_release(token);
+    const unsigned char* all = arrive_warp(mask, mine, bytes, what, file, line);
+    hb_acquire(token);
+    return all;
+}
+
 // ---- static shared memory: each __shared__ declaration, when executed, reports itself --------
 struct SharedVar { void* p; size_t bytes; unsigned long long launch; };
 static std::vector<SharedVar> g_shared_vars;
@@ -199,6 +247,7 @@ static unsigned long long g_launch_id, g_static_shared;
 void use_shared(void* p, size_t bytes, const char* file, int line)
 {
     // first time in this launch: count its bytes against the 48 KiB limit and poison it (NaN)
+    Quiet quiet;
     Lock lock;
     SharedVar* v = nullptr;
     for (auto& s : g_shared_vars) if (s.p == p) v = &s;
@@ -214,6 +263,7 @@ void use_shared(void* p, size_t bytes, const char* file, int line)
 
 inline void thread_exit()
 {
+    Quiet quiet;
     Lock lock;
     g_blk.state[g_me] = EXITED;
     ++g_blk.exited;
