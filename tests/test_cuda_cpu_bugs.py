@@ -65,6 +65,12 @@ BUGS = [
     ("tv: a gradient term dropped at the last row", "tv_loss.cu",
      "if (i > 0)     g += 2.0f * (v - x[e - row]);", "if (i > 1)     g += 2.0f * (v - x[e - row]);",
      [lambda rng: T.test_tv_loss(CPU, rng, "v1_fused", (7, 9, 3))]),
+    ("ReLU with fmaxf drops NaN", "conv3x3_forward.cu", "y[m * N + n] = max_nan(v + b[m], 0.0f);",
+     "y[m * N + n] = fmaxf(v + b[m], 0.0f);", [lambda rng: T.test_conv3x3_forward_nan(CPU, rng, "v2_tiled")]),
+    ("max pool with fmaxf drops NaN", "maxpool2x2.cu", "max_nan(max_nan(p[0], p[1]), max_nan(p[W], p[W + 1]))",
+     "fmaxf(fmaxf(p[0], p[1]), fmaxf(p[W], p[W + 1]))", [lambda rng: T.test_pool2x2_nan_inf(CPU, rng, "maxpool2x2")]),
+    ("Adam clip with fminf/fmaxf drops NaN", "adam_step.cu", "min_nan(max_nan(xe, lo), hi)", "fminf(fmaxf(xe, lo), hi)",
+     [lambda rng: T.test_adam_step_nan(CPU, rng)]),
     ("adam: second bias correction used for m", "adam_step.cu",
      "(me / bc1)", "(me / bc2)", [lambda rng: T.test_adam_step(CPU, rng, 0.0, 255.0)]),
 ]

@@ -155,6 +155,54 @@ def test_style_loss(on, rng, version, shape):
     assert_close(on.get(g), g_ref, what=f"style grad {version}{shape}")
 
 
+def assert_same_nonfinite(got, ref, what):
+    # NaN and ±inf exactly where the reference has them, the finite rest close
+    got, ref = np.asarray(got, np.float64), np.asarray(ref, np.float64)
+    for name, test in (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf)):
+        assert np.array_equal(test(got), test(ref)), f"{what}: {name} at {np.argwhere(test(got) != test(ref))[:5].tolist()}"
+    finite = np.isfinite(ref)
+    assert finite.any(), f"{what}: nothing finite left to compare"
+    assert_close(got[finite], ref[finite], what=what, **TF32_TOL)
+
+
+@pytest.mark.parametrize("version", list(CONV_FWD.VERSIONS))
+def test_conv3x3_forward_nan(on, rng, version):
+    # a NaN pixel and a NaN bias stay NaN through the ReLU (np.maximum), as in the reference
+    i, o, h, w = 3, 70, 9, 11
+    x, wt, b = _f32(rng, i, h, w), _f32(rng, o, i, 3, 3, scale=(9 * i) ** -0.5), _f32(rng, o, scale=0.1)
+    x[1, 4, 5], b[66] = np.nan, np.nan
+    ref = ops.conv3x3_relu(x.astype(np.float64), wt.astype(np.float64), b.astype(np.float64))
+    got = CONV_FWD.VERSIONS[version](on.put(x), on.put(wt), on.put(b))
+    assert_same_nonfinite(on.get(got), ref, f"conv3x3_forward.{version} with NaN")
+
+
+@pytest.mark.parametrize("op", ["maxpool2x2", "avgpool2x2"])
+def test_pool2x2_nan_inf(on, rng, op):
+    # NaN wins its window (np.max) and takes the gradient (np.argmax: first NaN); ±inf propagate
+    mod = kc.launcher(op)
+    fwd, bwd = getattr(ops, op), getattr(ops, op + "_backward")
+    x = _f32(rng, 3, 9, 8)
+    x[0, 0, 1], x[1, 2, 2], x[1, 2, 3], x[2, 5, 5], x[2, 7, 0] = np.nan, np.nan, np.inf, -np.inf, np.inf
+    y_ref = fwd(x)
+    dy = _f32(rng, *y_ref.shape) + 3.0
+    assert_same_nonfinite(on.get(mod.forward_v1(on.put(x))), y_ref, f"{op} forward with NaN/inf")
+    assert_same_nonfinite(on.get(mod.backward_v1(on.put(dy), on.put(x))), bwd(dy, x), f"{op} backward with NaN/inf")
+
+
+def test_adam_step_nan(on, rng):
+    # a NaN gradient leaves x NaN through the clip, as np.clip does; the rest is clipped to 0..255
+    x = rng.uniform(-5, 260, size=(5, 7, 3)).astype(np.float32)
+    m, v, g = _f32(rng, 5, 7, 3), np.abs(_f32(rng, 5, 7, 3)), _f32(rng, 5, 7, 3) * 100
+    g[2, 3, 1], g[0, 0, 0] = np.nan, np.inf
+    xd, md, vd = on.put(x), on.put(m), on.put(v)
+    kc.get("adam_step.v1")(xd, on.put(g), md, vd, 2, 50.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
+    x64, m64, v64 = (a.astype(np.float64) for a in (x, m, v))
+    with np.errstate(invalid="ignore"):
+        adam_step(x64, g.astype(np.float64), m64, v64, 2, 50.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
+    for name, got, ref in (("x", xd, x64), ("m", md, m64), ("v", vd, v64)):
+        assert_same_nonfinite(on.get(got), ref, f"adam {name} with NaN/inf")
+
+
 @pytest.mark.parametrize("version", list(kc.launcher("content_loss").VERSIONS))
 @pytest.mark.parametrize("shape", [(5, 7, 9), (64, 33, 31)])
 def test_content_loss(on, rng, version, shape):
