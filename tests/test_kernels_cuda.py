@@ -265,6 +265,37 @@ def test_backend_loads_and_runs(rng, name):
     assert float(be.to_host(j)) == pytest.approx(0.0, abs=1e-6)
 
 
+def test_paths_taken():
+    # the shapes above reach every code path of the tiled and split-K kernels (counted here):
+    # full and partial 64-wide tiles in M and N, single-tile cases, several K steps, a split-K
+    # with several splits (non-last blocks return, the last one finishes the tile), diagonal and
+    # off-diagonal tile pairs, and a grid-stride loop that goes round more than once
+    tiles = lambda n: (n // 64, n % 64)                                   # (full tiles, remainder)
+    conv = [(tiles(o), tiles(h * w), i * 9) for i, o, h, w in CONV_SHAPES]
+    assert any(full >= 1 and rest for (full, rest), _, _ in conv)         # O: a full + a partial tile
+    assert any(full >= 1 and rest for _, (full, rest), _ in conv)         # N: the same
+    assert any(full == 0 for (full, _), _, _ in conv)                     # a lone partial tile
+    assert any(k > 16 and k % 16 for _, _, k in conv)                     # several K steps, ragged end
+    plans = [GSL.split_plan(c, h * w) for c, h, w in GRAM_SHAPES]
+    assert any(splits >= 2 for _, splits, _ in plans)                     # the "last block" branch
+    assert any(pairs >= 3 for pairs, splits, _ in plans if splits >= 2)   # off-diagonal pairs split
+    assert any((h * w) % split_len for c, h, w in GRAM_SHAPES
+               for _, splits, split_len in [GSL.split_plan(c, h * w)] if splits >= 2)  # a short last split
+    # grid-stride: content_loss caps its grid at 2048 blocks of 256, GRID_STRIDE_SHAPE exceeds it
+    assert np.prod(GRID_STRIDE_SHAPE) > 2048 * 256
+
+
+GRID_STRIDE_SHAPE = (9, 256, 240)            # 552,960 elements: over content_loss's 2048×256 grid
+
+
+def test_grid_stride_goes_round(on, rng):
+    a, t = _f32(rng, *GRID_STRIDE_SHAPE), _f32(rng, *GRID_STRIDE_SHAPE)
+    j_ref, g_ref = losses.content_loss_and_grad(a.astype(np.float64), t.astype(np.float64))
+    j, g = kc.get("content_loss.v1_fused")(on.put(a), on.put(t))
+    assert_close(on.get(j), j_ref, rtol=1e-3, what="content loss over a capped grid")   # 553k-term sum
+    assert_close(on.get(g), g_ref, what="content grad over a capped grid")
+
+
 # ---------------------------------------------------------------------------------------------
 # CPU: argument checks (pure, before anything touches the GPU) and the table
 # ---------------------------------------------------------------------------------------------
