@@ -51,3 +51,29 @@ def test_resume_matches_uninterrupted_run(files, tiny_weights_h5, tmp_path, monk
     assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), "--resume", str(ck), *args) == 0
     assert "resuming at iteration 4" in capsys.readouterr().err
     np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.02)
+
+
+def test_auto_self_check_passes_and_is_cached(tmp_path, monkeypatch):
+    from nst.backends import selfcheck
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+    be = get_backend("cuda-cpu")
+    assert selfcheck.passes(be, "emulated sm_80") == (True, "")
+    monkeypatch.setattr(selfcheck, "_error", lambda be: pytest.fail("ran again: not cached"))
+    assert selfcheck.passes(be, "emulated sm_80") == (True, "")
+
+
+def test_auto_falls_back_when_the_gpu_fails_its_check(tmp_path, monkeypatch, recwarn):
+    # a "GPU" whose conv kernel is wrong (×1.01): one warning line, and auto picks numba
+    import dataclasses
+    import nst.backends as B
+    from nst.backends import cupy_backend
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+    good = get_backend("cuda-cpu")
+    bad = dataclasses.replace(good, name="cupy",
+                              conv3x3_relu=lambda x, w, b: good.conv3x3_relu(x, w, b) * np.float32(1.01))
+    real = B.get_backend
+    monkeypatch.setattr(B, "get_backend", lambda name="auto": bad if name == "cupy" else real(name))
+    monkeypatch.setattr(cupy_backend, "device_key", lambda: "fake GPU")
+    assert real("auto").name in ("numba", "numpy")
+    messages = [str(w.message) for w in recwarn]
+    assert any("failed nst's self-check" in m and "\n" not in m for m in messages), messages

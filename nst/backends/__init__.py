@@ -35,12 +35,25 @@ class Backend:
         return array.get() if hasattr(array, "get") else array
 
 
+def _checked_cupy():
+    # the cupy backend if a GPU answers and passes the one-time self-check, else BackendUnavailable
+    import warnings
+    from . import cupy_backend, selfcheck
+    be = get_backend("cupy")
+    ok, error = selfcheck.passes(be, cupy_backend.device_key())
+    if not ok:
+        warnings.warn(f"auto: the GPU failed nst's self-check ({error}); using numba", stacklevel=3)
+        raise BackendUnavailable(f"cupy backend: self-check failed ({error})")
+    return be
+
+
 def get_backend(name="auto"):
-    # "auto": cupy when a GPU answers, else numba, else the numpy reference.
+    # "auto": cupy when a GPU answers and passes the self-check (nst/backends/selfcheck.py), else
+    # numba, else the numpy reference.
     if name == "auto":
-        for candidate in ("cupy", "numba"):
+        for candidate in (_checked_cupy, lambda: get_backend("numba")):
             try:
-                return get_backend(candidate)
+                return candidate()
             except BackendUnavailable:
                 continue
         name = "numpy"

@@ -64,3 +64,12 @@ def kernel_backend(name, xp):
 
 def load():
     return kernel_backend("cupy", _cupy_or_raise())
+
+
+def device_key():
+    # the self-check's cache key: which GPU, which driver and CUDA runtime, which CuPy
+    import cupy
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    return (f"{name} cc{props['major']}{props['minor']} driver {cupy.cuda.runtime.driverGetVersion()} "
+            f"runtime {cupy.cuda.runtime.runtimeGetVersion()} cupy {cupy.__version__}")
