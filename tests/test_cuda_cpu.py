@@ -219,6 +219,7 @@ def test_sanitizer_builds(mode):
     # kernel tests under AddressSanitizer+UBSan / ThreadSanitizer (fresh Python, runtime preloaded),
     # then a planted bug the sanitizer must report
     env = build.sanitizer_env(mode)
+    build.prebuild([kc.launcher(op).CU for op in kc.OPS], mode)
     run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_kernels_cuda.py", "-q", "-p",
                           "no:cacheprovider", "-k", SANITIZED[mode]], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=900)

@@ -51,6 +51,14 @@ gpu = pytest.mark.skipif(GPU_REASON is not None, reason=GPU_REASON or "")
 host = pytest.mark.skipif(HOST_REASON is not None, reason=HOST_REASON or "")
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _built():
+    # the cuda-cpu libraries of every .cu, compiled in parallel once (then cached on disk)
+    if HOST_REASON is None:
+        from nst.kernels.cuda.host import build
+        build.prebuild([kc.launcher(op).CU for op in kc.OPS])
+
+
 class On:
     """Where a kernel test runs: put(a) moves a numpy input there, get(a) brings a result back."""
 

@@ -1,6 +1,6 @@
 // lbfgs_ops.cu — the vector operations of L-BFGS's two-loop recursion, on the device.
 // Legend: n elements (the flattened image). Scalars produced by one kernel (a dot product) are
-// read by the next from device memory, so the whole recursion runs without a host sync.
+// read by the next from device memory: chained, they need no host read between kernels.
 //   dot:        *out += Σ x·y                                     (out zeroed by the launcher)
 //   axpy_ratio: y = β·y + α·(num[0]/den[0])·x   (e.g. q −= (sᵢ·q / yᵢ·sᵢ)·yᵢ; r = γ q with β = 0)
 // Versions: v1 — grid-stride loops; dot reduces per block and adds atomically.

@@ -21,6 +21,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import threading
 
 import numpy as np
 
@@ -37,6 +38,7 @@ BUILDS = {
 }
 SANITIZER_LIB = {"asan": "libasan.so", "tsan": "libtsan.so"}
 ORDERS = {"natural": 0, "reverse": 1, "shuffle": 2}
+_LAUNCH = threading.Lock()      # one emulated launch at a time: the runtime's state is per library, not per call
 _DECLARED = re.compile(r'extern "C" __global__ void (\w+)\(')
 
 
@@ -192,6 +194,13 @@ def compile_library(cu_name, build, extra_flags=()):
     return out, kernels
 
 
+def prebuild(cu_names, build=None, jobs=None):
+    # compile several .cu files at once (g++ processes in parallel; the cache makes repeats free)
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(jobs or os.cpu_count() or 1) as pool:
+        list(pool.map(lambda name: compile_library(name, build or build_name()), cu_names))
+
+
 @contextlib.contextmanager
 def patched(files):
     # within: kernels/cuda files read as the given texts ({name: text}), e.g. with a planted bug
@@ -281,7 +290,9 @@ class HostKernel:
         cfg = LaunchCfg((ctypes.c_uint * 3)(*_dims(grid, "grid")), (ctypes.c_uint * 3)(*_dims(block, "block")),
                         int(shared_mem), order, seed)
         err = ctypes.create_string_buffer(2048)
-        if self._launch(ctypes.byref(cfg), ptrs, err, len(err)):
+        with _LAUNCH:
+            failed = self._launch(ctypes.byref(cfg), ptrs, err, len(err))
+        if failed:
             raise HostKernelError(f"{self.module.cu_name}:{self.name}: {err.value.decode(errors='replace')}")
 
 
