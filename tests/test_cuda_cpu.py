@@ -230,3 +230,32 @@ def test_sanitizer_builds(mode):
     run = subprocess.run([sys.executable, "-c", RUN_PLANTED, name, old, new], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=300)
     assert report in run.stderr and run.returncode != 0, (run.stdout + run.stderr)[-3000:]
+
+
+def test_every_kernel_line_runs():
+    # the cuda-cpu kernel tests under gcov: every line of every .cu/.cuh runs at least once (each
+    # version, each tile edge, the split-K finishing block, the WMMA path); prints the count
+    names = [kc.launcher(op).CU for op in kc.OPS]
+    build.prebuild(names, "cov")
+    for name in names:
+        for f in os.listdir(build.coverage_dir(name)):
+            if f.endswith((".gcda", ".gcov.json.gz")):
+                os.remove(os.path.join(build.coverage_dir(name), f))
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_kernels_cuda.py", "-q", "-p",
+                          "no:cacheprovider", "-k", "cuda-cpu"], cwd=ROOT, capture_output=True, text=True,
+                         env=dict(os.environ, NST_CUDA_CPU_BUILD="cov"), timeout=900)
+    assert run.returncode == 0, run.stdout[-3000:]
+    cuda_dir = os.path.dirname(os.path.abspath(K.__file__))
+    ran, unrun = 0, []
+    for path, lines in build.line_counts(names).items():
+        if os.path.dirname(os.path.abspath(path)) != cuda_dir:
+            continue
+        with open(path, encoding="utf-8") as f:
+            text = f.read().splitlines()
+        for line, count in sorted(lines.items()):
+            if count:
+                ran += 1
+            else:
+                unrun.append(f"{os.path.basename(path)}:{line}: {text[line - 1].strip()}")
+    print(f"{ran} kernel source lines ran")
+    assert ran > 300 and not unrun, "lines no kernel test runs:\n" + "\n".join(unrun)

@@ -6,8 +6,8 @@ point at the real source). The library is cached like Numba's: under $NST_CUDA_C
 __pycache__ beside this file, else ~/.cache/nst/cuda-cpu, named by a hash of the sources, the
 flags and the compiler version; rebuilt only when one of them changes.
 
-Builds ($NST_CUDA_CPU_BUILD): "fast" (default, fibers), "asan" (AddressSanitizer + UBSan) and
-"tsan" (ThreadSanitizer, one OS thread per CUDA thread). The sanitizer builds need their runtime
+Builds ($NST_CUDA_CPU_BUILD): "fast" (default, fibers), "asan" (AddressSanitizer + UBSan),
+"tsan" (ThreadSanitizer, one OS thread per CUDA thread) and "cov" (gcov counts of every source line). The sanitizer builds need their runtime
 preloaded into Python: run them in a process started with sanitizer_env(build).
 Launch order ($NST_CUDA_CPU_ORDER): natural, reverse or shuffle (blocks and threads; seed
 $NST_CUDA_CPU_SEED).
@@ -35,6 +35,7 @@ BUILDS = {
     "asan": ("-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
              "-fno-omit-frame-pointer"),
     "tsan": ("-O1", "-g", "-fsanitize=thread", "-DNST_HOST_THREADS"),
+    "cov": ("-O1", "-g", "--coverage"),           # gcov line counts (coverage_dir: where they land)
 }
 SANITIZER_LIB = {"asan": "libasan.so", "tsan": "libtsan.so"}
 ORDERS = {"natural": 0, "reverse": 1, "shuffle": 2}
@@ -174,7 +175,12 @@ def compile_library(cu_name, build, extra_flags=()):
     out = os.path.join(cache_dir(), stem + ".so")
     if os.path.exists(out):
         return out, kernels
-    work = tempfile.mkdtemp(prefix=stem, dir=cache_dir())
+    if build == "cov":                              # kept: gcov's notes, and the counts written at exit
+        work = coverage_dir(cu_name)
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+    else:
+        work = tempfile.mkdtemp(prefix=stem, dir=cache_dir())
     try:
         for name, text in files.items():
             with open(os.path.join(work, name), "w", encoding="utf-8") as f:
@@ -190,8 +196,35 @@ def compile_library(cu_name, build, extra_flags=()):
             raise HostBuildError(f"cuda-cpu: {cu_name} does not build on the host ({build}):\n{log}")
         os.replace(tmp, out)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if build != "cov":
+            shutil.rmtree(work, ignore_errors=True)
     return out, kernels
+
+
+def coverage_dir(cu_name):
+    # the "cov" build's folder for cu_name: glue.cpp, its .gcno notes and, after a run, .gcda counts
+    return os.path.join(cache_dir(), f"cov-{os.path.splitext(cu_name)[0]}")
+
+
+def line_counts(cu_names):
+    # -> {source path: {line: executions}} from the .gcda counts of the "cov" builds of cu_names
+    import gzip
+    import json
+    counts = {}
+    for name in cu_names:
+        work = coverage_dir(name)
+        notes = [f for f in os.listdir(work) if f.endswith(".gcda")]
+        for note in notes:
+            subprocess.run(["gcov", "-j", "-o", work, os.path.join(work, note)], cwd=work,
+                           capture_output=True, check=True)
+        for f in os.listdir(work):
+            if f.endswith(".gcov.json.gz"):
+                with gzip.open(os.path.join(work, f), "rt") as g:
+                    for src in json.load(g)["files"]:
+                        lines = counts.setdefault(src["file"], {})
+                        for ln in src["lines"]:
+                            lines[ln["line_number"]] = lines.get(ln["line_number"], 0) + ln["count"]
+    return counts
 
 
 def prebuild(cu_names, build=None, jobs=None):
