@@ -23,7 +23,7 @@ def v1_fused(x):
 def cupy_baseline(x):
     # the NumPy reference itself, run by CuPy (NumPy dispatches np.sum/np.zeros_like on cupy arrays)
     check_args(x)
-    dev = K.device(x=x)
+    K.device(x=x)                                  # checks x is a cupy (or numpy) array
     from nst.losses import tv_loss_and_grad
     return tv_loss_and_grad(x)
 
