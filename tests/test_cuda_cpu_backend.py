@@ -77,3 +77,10 @@ def test_auto_falls_back_when_the_gpu_fails_its_check(tmp_path, monkeypatch, rec
     assert real("auto").name in ("numba", "numpy")
     messages = [str(w.message) for w in recwarn]
     assert any("failed nst's self-check" in m and "\n" not in m for m in messages), messages
+
+
+def test_gradcheck_table_passes():
+    # what `nst gradcheck --backend cuda-cpu` prints: every kernel and the whole objective vs NumPy
+    from nst import gradcheck
+    rows = gradcheck.gradcheck_table(seed=0, backends=("cuda-cpu",))
+    assert len(rows) > 10 and all(r.status == "PASS" for r in rows), gradcheck.format_table(rows)
