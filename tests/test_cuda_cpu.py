@@ -97,9 +97,13 @@ def test_launch_arguments_checked_against_the_signature(cases):
         launch(cases, "scalars", (1,), (2048,), (out, np.int32(1), np.float32(0)))
 
 
-def test_unemulated_feature_is_a_compile_error():
-    text = 'extern "C" __global__ void k(float* o) { o[0] = __ballot_sync(0xffffffffu, 1); }\n'
-    with build.patched({"unemulated.cu": text}), pytest.raises(build.HostBuildError, match="__ballot_sync"):
+@pytest.mark.parametrize("body,words", [
+    ("o[0] = __ballot_sync(0xffffffffu, 1);", "__ballot_sync"),
+    ("o[0] = __shfl_down_sync(0xffffffffu, o[0], 1, 16);", "passed 4 arguments"),   # width: unemulated
+])
+def test_unemulated_feature_is_a_compile_error(body, words):
+    text = 'extern "C" __global__ void k(float* o) { ' + body + " }\n"
+    with build.patched({"unemulated.cu": text}), pytest.raises(build.HostBuildError, match=words):
         build.module("unemulated.cu")
 
 

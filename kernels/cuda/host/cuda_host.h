@@ -112,12 +112,13 @@ template <class T> inline T shfl(unsigned mask, T v, int src_lane, const char* w
 }
 inline int lane() { return int(cur_thread.x + cur_block_dim.x * (cur_thread.y + cur_block_dim.y * cur_thread.z)) & 31; }
 }  // namespace nst
-#define __shfl_sync(mask, v, src, ...) nst::shfl((mask), (v), int(src) & 31, "__shfl_sync", __FILE__, __LINE__)
-#define __shfl_down_sync(mask, v, d, ...) \
+// (no width argument: a fourth one is a preprocessor error, not silently ignored)
+#define __shfl_sync(mask, v, src) nst::shfl((mask), (v), int(src) & 31, "__shfl_sync", __FILE__, __LINE__)
+#define __shfl_down_sync(mask, v, d) \
     nst::shfl((mask), (v), nst::lane() + int(d) < 32 ? nst::lane() + int(d) : nst::lane(), "__shfl_down_sync", __FILE__, __LINE__)
-#define __shfl_up_sync(mask, v, d, ...) \
+#define __shfl_up_sync(mask, v, d) \
     nst::shfl((mask), (v), nst::lane() - int(d) >= 0 ? nst::lane() - int(d) : nst::lane(), "__shfl_up_sync", __FILE__, __LINE__)
-#define __shfl_xor_sync(mask, v, m, ...) nst::shfl((mask), (v), nst::lane() ^ (int(m) & 31), "__shfl_xor_sync", __FILE__, __LINE__)
+#define __shfl_xor_sync(mask, v, m) nst::shfl((mask), (v), nst::lane() ^ (int(m) & 31), "__shfl_xor_sync", __FILE__, __LINE__)
 #define __syncwarp(...) nst::syncwarp(__FILE__, __LINE__, ##__VA_ARGS__)
 namespace nst {
 inline void syncwarp(const char* file, int line, unsigned mask = 0xffffffffu) { shfl(mask, 0, 0, "__syncwarp", file, line); }

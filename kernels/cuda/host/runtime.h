@@ -365,7 +365,10 @@ void yield_to_scheduler() { to_scheduler(false); }
 extern "C" void nst_fiber_entry()
 {
     asan_finish(nullptr, &g_sched_bottom, &g_sched_size);
-    try { (*g_body)(); thread_exit(); } catch (Abort&) {}
+    try { (*g_body)(); thread_exit(); } catch (Abort&) {
+    } catch (...) {
+        try { fail("a C++ exception escaped the kernel"); } catch (Abort&) {}
+    }
     to_scheduler(true);
     std::abort();                                        // never resumed
 }
