@@ -264,3 +264,63 @@ def test_every_kernel_line_runs():
                 unrun.append(f"{os.path.basename(path)}:{line}: {text[line - 1].strip()}")
     print(f"{ran} kernel source lines ran")
     assert ran > 300 and not unrun, "lines no kernel test runs:\n" + "\n".join(unrun)
+
+
+class StandInCupyArray(np.ndarray):
+    """A numpy array that says it is a cupy.ndarray (for the seam's GPU branch)."""
+
+
+StandInCupyArray.__module__ = "cupy"
+
+
+def stand_in_cupy():
+    # a `cupy` whose RawModule builds the text it is given (what NVRTC would get) for the host
+    import types
+    cp = types.ModuleType("cupy")
+    cp.ndarray, cp.float32, cp.uint32 = StandInCupyArray, np.float32, np.uint32
+    wrap = lambda a: np.asarray(a).view(StandInCupyArray)                        # noqa: E731
+    cp.asarray = lambda a, dtype=None: wrap(np.array(a, dtype=dtype, copy=True))
+    cp.asnumpy = lambda a: np.asarray(a).view(np.ndarray).copy()
+    cp.empty = lambda shape, dtype=np.float32: wrap(K.HOST.empty(shape, dtype))
+    cp.zeros = lambda shape, dtype=np.float32: wrap(np.zeros(shape, dtype))
+    cp.ones = lambda shape, dtype=np.float32: wrap(np.ones(shape, dtype))
+    cp.matmul, cp.sum, cp.ascontiguousarray = np.matmul, np.sum, np.ascontiguousarray
+    cp.cuda = types.SimpleNamespace(Device=lambda: types.SimpleNamespace(compute_capability="80"),
+                                    get_cuda_path=lambda: None)
+    cp.compiled = []
+
+    class RawModule:
+        def __init__(self, code, options=()):
+            self.code, self.options = code, options
+
+        def compile(self):
+            name = f"rawmodule{len(cp.compiled)}.cu"
+            cp.compiled.append((name, self.options))
+            with build.patched({name: self.code}):
+                self.host = build.module(name)
+
+        def get_function(self, kernel):
+            return self.host.get_function(kernel)
+    cp.RawModule = RawModule
+    return cp
+
+
+def test_gpu_branch_of_the_seam(monkeypatch, rng):
+    # cupy arrays take the Gpu branch: allocation by cupy, kernels from RawModule(source(cu)), the
+    # inlined text NVRTC gets; a stand-in cupy builds that text for the host and checks the results
+    import test_kernels_cuda as T
+    cp = stand_in_cupy()
+    monkeypatch.setitem(sys.modules, "cupy", cp)
+    K.module.cache_clear()
+    try:
+        on = T.On("gpu")
+        T.test_conv3x3_forward(on, rng, "v3_wmma_tf32", T.CONV_SHAPES[4])
+        T.test_style_loss(on, rng, "style_v2_fused", T.GRAM_SHAPES[1])
+        T.test_adam_step(on, rng, 0.0, 255.0)
+        T.test_lbfgs_ops(on, rng)
+    finally:
+        K.module.cache_clear()
+    assert len(cp.compiled) == 4 and all(opts[0] == "--std=c++17" for _, opts in cp.compiled)
+    x = on.put(np.ones((3, 5, 7), np.float32))
+    with pytest.raises(K.KernelArgError, match="different devices"):
+        kc.get("conv3x3_forward.v2_tiled")(x, np.ones((4, 3, 3, 3), np.float32), np.ones(4, np.float32))
