@@ -169,7 +169,7 @@ void arrive_barrier(const char* file, int line)
     Quiet quiet;
     Lock lock;
     if (b.bar_count == 0) { b.bar_file = file; b.bar_line = line; }
-    else if (b.bar_line != line || std::strcmp(b.bar_file, file) != 0)
+    else if (b.bar_line != line || (b.bar_file != file && std::strcmp(b.bar_file, file) != 0))
         fail("divergent __syncthreads: this thread at %s:%d, %u others at %s:%d", file, line,
              b.bar_count, b.bar_file, b.bar_line);
     if (++b.bar_count == b.n) {                         // the last to arrive releases the others
@@ -208,7 +208,7 @@ const unsigned char* arrive_warp(unsigned mask, const void* mine, size_t bytes, 
     Lock lock;
     Warp& w = b.warps[wi];
     if (w.arrived == 0) { w.mask = mask; w.file = file; w.line = line; w.what = what; }
-    else if (w.mask != mask || w.line != line || std::strcmp(w.file, file) != 0)
+    else if (w.mask != mask || w.line != line || (w.file != file && std::strcmp(w.file, file) != 0))
         fail("divergent warp: %s at %s:%d (mask 0x%08x) while other lanes wait at %s at %s:%d (mask 0x%08x)",
              what, file, line, mask, w.what, w.file, w.line, w.mask);
     const unsigned gen = w.gen;
@@ -435,7 +435,8 @@ void reset_block(unsigned n)
     b.n = n;
     b.waiting = b.exited = b.bar_count = 0;
     b.state.assign(n, RUNNING);
-    b.warps.assign((n + 31) / 32, Warp{});
+    b.warps.resize((n + 31) / 32);                       // slots need no clearing: written before read
+    for (auto& w : b.warps) { w.arrived = w.mask = w.gen = 0; w.file = w.what = nullptr; w.line = 0; }
     for (auto& s : g_shared_vars)                        // NaN (0xffffffff) in every float
         if (s.launch == g_launch_id) std::memset(s.p, 0xff, s.bytes);
     std::fill(g_dyn_shared.begin(), g_dyn_shared.end(), 0xff);
