@@ -283,18 +283,49 @@ inline std::vector<unsigned> ordering(unsigned n, int order, std::mt19937_64& rn
 
 // ---- one block -----------------------------------------------------------------------------
 #ifdef NST_HOST_THREADS
+// One OS thread per CUDA thread, kept between blocks (starting threads dominated the time): the
+// caller opens a round, threads 0..n−1 run the block's body, the last to finish closes it.
+struct Pool {
+    std::mutex mu;
+    std::condition_variable start, finished;
+    unsigned long long round = 0;
+    unsigned n = 0, running = 0;
+    uint3 block{};
+    std::vector<std::thread> threads;
+};
+static Pool& g_pool = *new Pool;                        // never destroyed: parked threads wait on it at exit
+
+void pool_worker(unsigned i)
+{
+    unsigned long long seen = 0;
+    for (;;) {
+        {
+            std::unique_lock<std::mutex> lk(g_pool.mu);
+            g_pool.start.wait(lk, [&] { return g_pool.round != seen && i < g_pool.n; });
+            seen = g_pool.round;
+            g_me = i;
+            cur_block = g_pool.block;
+            cur_thread = coords(i, cur_block_dim);
+            t_barriers = t_warp_ops = 0;
+        }
+        try { (*g_body)(); thread_exit(); } catch (Abort&) {}
+        std::lock_guard<std::mutex> lk(g_pool.mu);
+        if (--g_pool.running == 0) g_pool.finished.notify_all();
+    }
+}
+
 void run_block(const std::vector<unsigned>&)
 {
-    std::vector<std::thread> threads;
-    const uint3 block = cur_block;
-    for (unsigned i = 0; i < g_blk.n; ++i)
-        threads.emplace_back([i, block] {
-            g_me = i;
-            cur_block = block;
-            cur_thread = coords(i, cur_block_dim);
-            try { (*g_body)(); thread_exit(); } catch (Abort&) {}
-        });
-    for (auto& t : threads) t.join();
+    std::unique_lock<std::mutex> lk(g_pool.mu);
+    while (g_pool.threads.size() < g_blk.n) {
+        g_pool.threads.emplace_back(pool_worker, unsigned(g_pool.threads.size()));
+        g_pool.threads.back().detach();                  // parked between launches until exit
+    }
+    g_pool.n = g_pool.running = g_blk.n;
+    g_pool.block = cur_block;
+    ++g_pool.round;
+    g_pool.start.notify_all();
+    g_pool.finished.wait(lk, [] { return g_pool.running == 0; });
 }
 void yield_to_scheduler() {}
 #else
