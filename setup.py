@@ -3,7 +3,8 @@ from setuptools import setup
 # One top-level package, `nst`. The repository keeps kernels/ and weights/ beside nst/ (the layout
 # shows the architecture); installed, they are the subpackages nst.kernels and nst.weights.
 PACKAGE_DIR = {"nst": "nst", "nst.kernels": "kernels", "nst.weights": "weights"}
-PACKAGES = ["nst", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.weights"]
+PACKAGES = ["nst", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.kernels.cuda.host",
+            "nst.weights"]
 
 setup(
     name="nst",
@@ -14,7 +15,7 @@ setup(
     python_requires=">=3.10",
     package_dir=PACKAGE_DIR,
     packages=PACKAGES,
-    package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh"]},
+    package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh", "cuda/host/*.h"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3",
                       "dask[distributed]>=2024.8"],   # nst batch
     extras_require={

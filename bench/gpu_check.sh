@@ -11,9 +11,13 @@ PY="${PYTHON:-python}"
 
 { nvidia-smi 2>&1 || true; "$PY" -c "import cupy; print('cupy', cupy.__version__)" 2>&1; } > "$OUT/machine.txt"
 
-echo "== tests: $PY -m pytest tests/test_kernels_cuda.py -q"
-"$PY" -m pytest tests/test_kernels_cuda.py -q -rs 2>&1 | tee "$OUT/tests.log"
+# the GPU half of the kernel tests only (-m gpu): their cuda-cpu half runs in CI on every commit
+echo "== tests: $PY -m pytest tests/test_kernels_cuda.py -q -m gpu"
+"$PY" -m pytest tests/test_kernels_cuda.py -q -rs -m gpu -p no:cacheprovider 2>&1 | tee "$OUT/tests.log"
 test_rc=${PIPESTATUS[0]}
+
+echo "== auto's self-check on this GPU (cached in NST_HOME)"
+"$PY" -c "from nst.selfcheck import choose_backend; print('auto picks', choose_backend('auto').name)" 2>&1 | tee "$OUT/selfcheck.log"
 
 echo "== benchmark: $PY bench/bench_gpu.py"
 timeout 240 "$PY" bench/bench_gpu.py --budget 200 --out "$OUT/bench_gpu.md" 2>&1 | tee "$OUT/bench.log"
@@ -30,7 +34,8 @@ eval_rc=${PIPESTATUS[0]}
 {
     echo "# GPU check"
     echo
-    echo "- tests (tests/test_kernels_cuda.py): exit $test_rc — $(tail -n 1 "$OUT/tests.log")"
+    echo "- tests (tests/test_kernels_cuda.py -m gpu): exit $test_rc — $(tail -n 1 "$OUT/tests.log")"
+    echo "- auto: $(tail -n 1 "$OUT/selfcheck.log")"
     echo "- benchmark (bench/bench_gpu.py): exit $bench_rc"
     echo "- nst gradcheck --backend cupy: exit $grad_rc"
     echo "- evaluation benchmark (bench/bench_gpu_evaluation.py): exit $eval_rc"
@@ -41,5 +46,5 @@ eval_rc=${PIPESTATUS[0]}
 } > "$OUT/results.md"
 
 echo
-echo "results: $OUT/results.md (tests.log, bench.log, bench_gpu.md, gradcheck.log, bench_eval.log, machine.txt beside it)"
+echo "results: $OUT/results.md (tests.log, selfcheck.log, bench.log, bench_gpu.md, gradcheck.log, bench_eval.log, machine.txt beside it)"
 exit "$test_rc"

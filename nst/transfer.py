@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from . import color
-from .backends import get_backend
+from .selfcheck import choose_backend
 from .image import as_image, check_size, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
@@ -98,7 +98,7 @@ class Run:
                          style_weight=s["style_weight"], tv_weight=s["tv_weight"],
                          content_layers=s["content_layers"], style_layers=s["style_layers"],
                          style_layer_weights=s["style_layer_weights"], style_blend=s["style_blend"],
-                         weights=s["weights"], backend=s["backend"], pooling=s["pooling"], log=self.log)
+                         weights=s["weights"], backend=self.objective_backend(), pooling=s["pooling"], log=self.log)
 
     def start_image(self, content, styles, previous):
         # scale 0: the init; later scales: the previous scale's result, upsampled
@@ -220,7 +220,7 @@ class Run:
         self.shape = tuple(st["shape"])
 
     def objective_backend(self):
-        return get_backend(self.s["backend"])
+        return choose_backend(self.s["backend"])
 
 
 def stylize(content, style, *, callback=None, progress=True, log=print, **settings):

@@ -1,7 +1,10 @@
-"""What every launcher in kernels/cuda shares: argument checks, .cu loading, grids, scalar casts.
+"""What every launcher in kernels/cuda shares: argument checks, the device seam, grids, scalar casts.
 
-The checks are pure functions over anything with .dtype/.shape/.flags (NumPy arrays included), so
-tests can exercise them on a machine without a GPU; cupy is imported only when a kernel launches.
+The checks are pure functions over anything with .dtype/.shape/.flags. The seam, device(**arrays),
+looks at the arrays a launcher was given: cupy arrays -> Gpu (cupy.RawModule from the .cu text),
+numpy arrays -> Host (the same .cu compiled by g++ against host/cuda_host.h and run on the CPU,
+the `cuda-cpu` path). A launcher allocates and launches through the device it gets, so its grid,
+block and argument code is the code under test on both; cupy is imported only for cupy arrays.
 """
 import functools
 import os
@@ -56,11 +59,77 @@ def cupy():
     return cp
 
 
-def on_device(**arrays):
-    cp = cupy()
-    for name, a in arrays.items():
-        if not isinstance(a, cp.ndarray):
-            raise KernelArgError(f"{name}: a {type(a).__name__}, expected a cupy.ndarray on the device")
+def _is_cupy(a):
+    return type(a).__module__.split(".")[0] == "cupy"
+
+
+def device(**arrays):
+    # -> Gpu() when every array is a cupy.ndarray, Host() when every one is a numpy.ndarray
+    kinds = {name: "gpu" if _is_cupy(a) else "host" if isinstance(a, np.ndarray) else None
+             for name, a in arrays.items()}
+    for name, kind in kinds.items():
+        if kind is None:
+            raise KernelArgError(f"{name}: a {type(arrays[name]).__name__}, expected a cupy.ndarray "
+                                 "(GPU) or a numpy.ndarray (cuda-cpu)")
+    if len(set(kinds.values())) > 1:
+        where = ", ".join(f"{n} on the {'GPU' if k == 'gpu' else 'host'}" for n, k in kinds.items())
+        raise KernelArgError(f"arrays on different devices ({where}): pass all cupy or all numpy arrays")
+    return GPU if "gpu" in kinds.values() else HOST
+
+
+class Gpu:
+    """Kernels from cupy.RawModule, arrays in device memory."""
+    name = "gpu"
+
+    @property
+    def xp(self):
+        return cupy()
+
+    def empty(self, shape, dtype=np.float32):
+        return cupy().empty(shape, dtype=dtype)
+
+    def zeros(self, shape, dtype=np.float32):
+        return cupy().zeros(shape, dtype=dtype)
+
+    def function(self, cu, kernel):
+        return module(cu).get_function(kernel)
+
+    def compute_capability(self):
+        return int(cupy().cuda.Device().compute_capability)
+
+
+class Host:
+    """Kernels run on the CPU by kernels/cuda/host (cuda-cpu); numpy arrays stand for device memory,
+    allocated poisoned (NaN, or all bits set for integers) as cudaMalloc's leftovers might be."""
+    name = "host"
+    xp = np
+    ARCH = 80                   # the emulated GPU: host/cuda_host.h defines __CUDA_ARCH__ 800
+
+    def empty(self, shape, dtype=np.float32):
+        a = np.empty(shape, dtype=dtype)
+        a.view(np.uint8)[...] = 0xFF
+        return a
+
+    def zeros(self, shape, dtype=np.float32):
+        return np.zeros(shape, dtype=dtype)
+
+    def function(self, cu, kernel):
+        from .host import build
+        return build.module(cu).get_function(kernel)
+
+    def compute_capability(self):
+        return self.ARCH
+
+
+GPU, HOST = Gpu(), Host()
+
+
+def require_arch(dev, cc, what):
+    # versions written for newer GPUs refuse older ones in one line (the .cu traps there)
+    have = dev.compute_capability()
+    if have < cc:
+        raise KernelArgError(f"{what}: needs compute capability {cc // 10}.{cc % 10}, "
+                             f"this GPU has {have // 10}.{have % 10}")
 
 
 def cdiv(a, b):
@@ -124,23 +193,9 @@ def _include_options(text):
 
 @functools.lru_cache(maxsize=None)
 def module(name):
-    # compiled once per process (and cached on disk by cupy). Should NVRTC not find <mma.h>, the
-    # file is rebuilt with -DNST_NO_WMMA: the tensor-core versions go, the others still work.
-    cp = cupy()
+    # compiled once per process for the current device's architecture (cached on disk by cupy);
+    # the WMMA code compiles only where __CUDA_ARCH__ >= 800 (gemm_wmma.cuh), nothing to retry
     text = source(name)
-    options = ("--std=c++17",) + _include_options(text)
-    mod = cp.RawModule(code=text, options=options)
-    try:
-        mod.compile()
-    except cp.cuda.compiler.CompileException as e:
-        if "<mma.h>" not in text or "mma.h" not in str(e):
-            raise
-        import warnings
-        warnings.warn(f"{name}: NVRTC cannot include <mma.h>; the WMMA versions are unavailable")
-        mod = cp.RawModule(code=text, options=options + ("-DNST_NO_WMMA",))
-        mod.compile()
+    mod = cupy().RawModule(code=text, options=("--std=c++17",) + _include_options(text))
+    mod.compile()
     return mod
-
-
-def function(name, kernel):
-    return module(name).get_function(kernel)

@@ -10,20 +10,18 @@ CU = "avgpool2x2.cu"
 
 def forward_v1(x):
     c, h, w, h2, w2 = check_forward(x)
-    K.on_device(x=x)
-    cp = K.cupy()
-    y = cp.empty((c, h2, w2), dtype=cp.float32)
-    K.function(CU, "avgpool2x2_fwd_v1")(K.grid1d(c * h2 * w2, 256, 1 << 20), (256,),
+    dev = K.device(x=x)
+    y = dev.empty((c, h2, w2))
+    dev.function(CU, "avgpool2x2_fwd_v1")(K.grid1d(c * h2 * w2, 256, 1 << 20), (256,),
                                         (x, y, *K.i32(c, h, w, h2, w2)))
     return y
 
 
 def backward_v1(dy, x):
     c, h, w, h2, w2 = check_backward(dy, x)
-    K.on_device(dy=dy)
-    cp = K.cupy()
-    dx = cp.empty((c, h, w), dtype=cp.float32)
-    K.function(CU, "avgpool2x2_bwd_v1")(K.grid1d(c * h * w, 256, 1 << 20), (256,),
+    dev = K.device(dy=dy)
+    dx = dev.empty((c, h, w))
+    dev.function(CU, "avgpool2x2_bwd_v1")(K.grid1d(c * h * w, 256, 1 << 20), (256,),
                                         (dy, dx, *K.i32(c, h, w, h2, w2)))
     return dx
 

@@ -3,7 +3,7 @@
 // Versions: v1 fused — grid-stride diff written, Σ diff² reduced per block then atomically added.
 //   (baseline "cupy" in the launcher: elementwise ops + cupy.sum.)
 // Bytes: reads 8n, writes 4n; FLOPs 3n: bandwidth-bound (n = 512·128² is 33 MB, ~10 µs at 3 TB/s).
-
+#include "grid_stride.cuh"
 #include "reduce.cuh"
 
 // a, t n -> diff n, *loss += ½ Σ diff²  (loss zeroed by the launcher)
@@ -11,7 +11,8 @@ extern "C" __global__ void content_loss_v1(const float* __restrict__ a, const fl
                                            float* __restrict__ diff, float* __restrict__ loss, int n)
 {
     float s = 0.0f;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < n; e += gridDim.x * blockDim.x) {
+    for (long long e64 = grid_start(); e64 < n; e64 += grid_stride()) {
+        const int e = int(e64);
         const float d = a[e] - t[e];
         diff[e] = d;
         s = fmaf(d, d, s);

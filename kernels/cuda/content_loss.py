@@ -13,20 +13,19 @@ def check_args(a, target):
 
 def v1_fused(a, target):
     shape = check_args(a, target)
-    K.on_device(a=a, target=target)
-    cp = K.cupy()
+    dev = K.device(a=a, target=target)
     n = a.size
-    diff = cp.empty(shape, dtype=cp.float32)
-    loss = cp.zeros(1, dtype=cp.float32)
-    K.function(CU, "content_loss_v1")(K.grid1d(n, 256, 2048), (256,), (a, target, diff, loss, *K.i32(n)))
+    diff = dev.empty(shape)
+    loss = dev.zeros(1)
+    dev.function(CU, "content_loss_v1")(K.grid1d(n, 256, 2048), (256,), (a, target, diff, loss, *K.i32(n)))
     return loss.reshape(()), diff
 
 
 def cupy_baseline(a, target):
     check_args(a, target)
-    K.on_device(a=a, target=target)
+    dev = K.device(a=a, target=target)
     diff = a - target
-    return K.cupy().sum(diff * diff) * K.f32(0.5)[0], diff
+    return dev.xp.sum(diff * diff) * K.f32(0.5)[0], diff
 
 
 VERSIONS = {"v1_fused": v1_fused, "cupy": cupy_baseline}

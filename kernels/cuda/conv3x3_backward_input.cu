@@ -13,10 +13,9 @@
 //   im2col_cublas (baseline, in the launcher) im2col3x3_masked below, then cupy.matmul with the
 //                flipped, transposed weights.
 // FLOPs 2·I·K·N.
+#include "grid_stride.cuh"
 #include "gemm_tile.cuh"
-#ifndef NST_NO_WMMA   // set by the loader when NVRTC cannot find <mma.h>: v3 is then absent
 #include "gemm_wmma.cuh"
-#endif
 
 struct ConvBwdLoad {
     const float* da; const float* act; const float* w;
@@ -40,7 +39,8 @@ extern "C" __global__ void conv3x3_relu_bwd_v1(const float* __restrict__ da, con
                                                int I, int O, int H, int W)
 {
     const int N = H * W, total = I * N;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
+    for (long long e64 = grid_start(); e64 < total; e64 += grid_stride()) {
+        const int e = int(e64);
         const int i = e / N, n = e - i * N, p = n / W, q = n - p * W;
         float s = 0.0f;
         for (int o = 0; o < O; ++o) {
@@ -69,41 +69,29 @@ extern "C" __global__ void conv3x3_relu_bwd_v2(const float* __restrict__ da, con
     const int m0 = blockIdx.y * TILE_M, n0 = blockIdx.x * TILE_N;
     float acc[4][4] = {};
     tile_simt(ld, m0, n0, 0, ld.K, acc);
-    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int m = m0 + ty + 16 * i;
-        if (m >= I) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int n = n0 + tx + 16 * j;
-            if (n < ld.N) dx[m * ld.N + n] = acc[i][j];
-        }
-    }
+    tile_store(I, ld.N, m0, n0, acc, StoreTo{dx, ld.N, 1.0f});
 }
 
-#ifndef NST_NO_WMMA
-struct PlainStore {
-    float* y; int N;
-    __device__ void operator()(int m, int n, float v) const { y[m * N + n] = v; }
-};
-
-// same contract; grid (⌈N/64⌉, ⌈I/64⌉), 128 threads; TF32
+// same contract; grid (⌈N/64⌉, ⌈I/64⌉), 128 threads; TF32; sm_80+ (traps below)
 extern "C" __global__ void conv3x3_relu_bwd_v3_wmma(const float* __restrict__ da, const float* __restrict__ act,
                                                     const float* __restrict__ w, float* __restrict__ dx,
                                                     int I, int O, int H, int W)
 {
+#if NST_WMMA
     const ConvBwdLoad ld{da, act, w, I, H * W, O * 9, H, W};
-    tile_wmma(ld, blockIdx.y * WT_M, blockIdx.x * WT_N, 0, ld.K, PlainStore{dx, H * W});
-}
+    tile_wmma(ld, blockIdx.y * WT_M, blockIdx.x * WT_N, 0, ld.K, StoreTo{dx, H * W, 1.0f});
+#else
+    __trap();
 #endif
+}
 
 // baseline helper: da, a O×H×W -> cols K×cnt, cols[o·9+t, j] = g[o, p+t/3−1, q+t%3−1] at pixel n0+j
 extern "C" __global__ void im2col3x3_masked(const float* __restrict__ da, const float* __restrict__ act,
                                             float* __restrict__ cols, int O, int H, int W, int n0, int cnt)
 {
     const int total = O * 9 * cnt;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
+    for (long long e64 = grid_start(); e64 < total; e64 += grid_stride()) {
+        const int e = int(e64);
         const int k = e / cnt, n = n0 + (e - k * cnt), o = k / 9, t = k - 9 * o;
         const int yy = n / W + t / 3 - 1, xx = n % W + t % 3 - 1;
         float v = 0.0f;

@@ -20,12 +20,13 @@ def check_args(da, a, w):
     return i, o, h, wd
 
 
-def _run(kernel, grid, threads, da, a, w):
+def _run(kernel, grid, threads, da, a, w, arch=0):
     i, o, h, wd = check_args(da, a, w)
-    K.on_device(da=da, a=a, w=w)
-    cp = K.cupy()
-    dx = cp.empty((i, h, wd), dtype=cp.float32)
-    K.function(CU, kernel)(grid(i, h * wd), (threads,), (da, a, w, dx, *K.i32(i, o, h, wd)))
+    dev = K.device(da=da, a=a, w=w)
+    if arch:
+        K.require_arch(dev, arch, f"conv3x3_backward_input {kernel}")
+    dx = dev.empty((i, h, wd))
+    dev.function(CU, kernel)(grid(i, h * wd), (threads,), (da, a, w, dx, *K.i32(i, o, h, wd)))
     return dx
 
 
@@ -38,25 +39,24 @@ def v2_tiled(da, a, w):
 
 
 def v3_wmma_tf32(da, a, w):
-    return _run("conv3x3_relu_bwd_v3_wmma", lambda i, n: (K.cdiv(n, TILE), K.cdiv(i, TILE)), 128, da, a, w)
+    return _run("conv3x3_relu_bwd_v3_wmma", lambda i, n: (K.cdiv(n, TILE), K.cdiv(i, TILE)), 128, da, a, w, arch=80)
 
 
 def im2col_cublas(da, a, w):
     # baseline: cols (O·9)×chunk = im2col(da·[a>0]); dx[:, chunk] = Wflip (I×O·9) @ cols
     i, o, h, wd = check_args(da, a, w)
-    K.on_device(da=da, a=a, w=w)
-    cp = K.cupy()
+    dev = K.device(da=da, a=a, w=w)
     n, k = h * wd, o * 9
-    wflip = cp.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]).reshape(i, k)  # I×(O·9)
-    dx = cp.empty((i, n), dtype=cp.float32)
+    wflip = dev.xp.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]).reshape(i, k)  # I×(O·9)
+    dx = dev.empty((i, n))
     chunk = max(1, min(n, COLS_LIMIT // k))
-    cols = cp.empty((k, chunk), dtype=cp.float32)
-    im2col = K.function(CU, "im2col3x3_masked")
+    cols = dev.empty((k, chunk))
+    im2col = dev.function(CU, "im2col3x3_masked")
     for n0 in range(0, n, chunk):
         cnt = min(chunk, n - n0)
-        c = cols[:, :cnt] if cnt == chunk else cp.empty((k, cnt), dtype=cp.float32)
+        c = cols[:, :cnt] if cnt == chunk else dev.empty((k, cnt))
         im2col(K.grid1d(k * cnt, 256, 1 << 20), (256,), (da, a, c, *K.i32(o, h, wd, n0, cnt)))
-        dx[:, n0:n0 + cnt] = cp.matmul(wflip, c)
+        dx[:, n0:n0 + cnt] = dev.xp.matmul(wflip, c)
     return dx.reshape(i, h, wd)
 
 

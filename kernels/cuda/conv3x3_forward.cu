@@ -11,10 +11,10 @@
 //   im2col_cublas (baseline, in the launcher) im2col3x3 below into a K×chunk buffer, cupy.matmul,
 //                then bias_relu.
 // FLOPs 2·O·K·N; bytes ≥ 4·(I·N + O·N + O·K).
+#include "grid_stride.cuh"
 #include "gemm_tile.cuh"
-#ifndef NST_NO_WMMA   // set by the loader when NVRTC cannot find <mma.h>: v3 is then absent
 #include "gemm_wmma.cuh"
-#endif
+#include "nan_math.cuh"
 
 // A = w (O×K), B = implicit im2col of x (K×N)
 struct ConvFwdLoad {
@@ -34,7 +34,8 @@ extern "C" __global__ void conv3x3_relu_fwd_v1(const float* __restrict__ x, cons
                                                int I, int O, int H, int W)
 {
     const int N = H * W, total = O * N;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
+    for (long long e64 = grid_start(); e64 < total; e64 += grid_stride()) {
+        const int e = int(e64);
         const int o = e / N, n = e - o * N, p = n / W, q = n - p * W;
         float s = b[o];
         for (int i = 0; i < I; ++i) {
@@ -48,9 +49,15 @@ extern "C" __global__ void conv3x3_relu_fwd_v1(const float* __restrict__ x, cons
                 }
             }
         }
-        y[e] = fmaxf(s, 0.0f);
+        y[e] = max_nan(s, 0.0f);
     }
 }
+
+// y[m, n] = max(0, v + b[m]): the bias+ReLU epilogue of v2 and v3 (NaN propagates, as np.maximum)
+struct BiasReluStore {
+    const float* b; float* y; int N;
+    __device__ void operator()(int m, int n, float v) const { y[m * N + n] = max_nan(v + b[m], 0.0f); }
+};
 
 // same contract; grid (⌈N/64⌉, ⌈O/64⌉), 256 threads
 extern "C" __global__ void conv3x3_relu_fwd_v2(const float* __restrict__ x, const float* __restrict__ w,
@@ -61,41 +68,29 @@ extern "C" __global__ void conv3x3_relu_fwd_v2(const float* __restrict__ x, cons
     const int m0 = blockIdx.y * TILE_M, n0 = blockIdx.x * TILE_N;
     float acc[4][4] = {};
     tile_simt(ld, m0, n0, 0, ld.K, acc);
-    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int m = m0 + ty + 16 * i;
-        if (m >= O) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int n = n0 + tx + 16 * j;
-            if (n < ld.N) y[m * ld.N + n] = fmaxf(acc[i][j] + b[m], 0.0f);
-        }
-    }
+    tile_store(O, ld.N, m0, n0, acc, BiasReluStore{b, y, ld.N});
 }
 
-#ifndef NST_NO_WMMA
-struct BiasReluStore {
-    const float* b; float* y; int N;
-    __device__ void operator()(int m, int n, float v) const { y[m * N + n] = fmaxf(v + b[m], 0.0f); }
-};
-
-// same contract; grid (⌈N/64⌉, ⌈O/64⌉), 128 threads; TF32
+// same contract; grid (⌈N/64⌉, ⌈O/64⌉), 128 threads; TF32; sm_80+ (traps below)
 extern "C" __global__ void conv3x3_relu_fwd_v3_wmma(const float* __restrict__ x, const float* __restrict__ w,
                                                     const float* __restrict__ b, float* __restrict__ y,
                                                     int I, int O, int H, int W)
 {
+#if NST_WMMA
     const ConvFwdLoad ld{x, w, O, H * W, I * 9, H, W};
     tile_wmma(ld, blockIdx.y * WT_M, blockIdx.x * WT_N, 0, ld.K, BiasReluStore{b, y, H * W});
-}
+#else
+    __trap();
 #endif
+}
 
 // baseline helper: x I×H×W -> cols K×cnt, cols[k, j] = X̃[k, n0 + j]  (pixels n0 … n0+cnt−1)
 extern "C" __global__ void im2col3x3(const float* __restrict__ x, float* __restrict__ cols,
                                      int I, int H, int W, int n0, int cnt)
 {
     const int total = I * 9 * cnt;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
+    for (long long e64 = grid_start(); e64 < total; e64 += grid_stride()) {
+        const int e = int(e64);
         const int k = e / cnt, n = n0 + (e - k * cnt), i = k / 9, t = k - 9 * i;
         const int yy = n / W + t / 3 - 1, xx = n % W + t % 3 - 1;
         cols[e] = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? x[(i * H + yy) * W + xx] : 0.0f;
@@ -106,6 +101,8 @@ extern "C" __global__ void im2col3x3(const float* __restrict__ x, float* __restr
 extern "C" __global__ void bias_relu(float* __restrict__ y, const float* __restrict__ b, int O, int N)
 {
     const int total = O * N;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x)
-        y[e] = fmaxf(y[e] + b[e / N], 0.0f);
+    for (long long e64 = grid_start(); e64 < total; e64 += grid_stride()) {
+        const int e = int(e64);
+        y[e] = max_nan(y[e] + b[e / N], 0.0f);
+    }
 }

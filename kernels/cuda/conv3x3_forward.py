@@ -20,12 +20,13 @@ def check_args(x, w, b):
     return i, o, h, wd
 
 
-def _run(kernel, grid, threads, x, w, b):
+def _run(kernel, grid, threads, x, w, b, arch=0):
     i, o, h, wd = check_args(x, w, b)
-    K.on_device(x=x, w=w, b=b)
-    cp = K.cupy()
-    y = cp.empty((o, h, wd), dtype=cp.float32)
-    K.function(CU, kernel)(grid(o, h * wd), (threads,), (x, w, b, y, *K.i32(i, o, h, wd)))
+    dev = K.device(x=x, w=w, b=b)
+    if arch:
+        K.require_arch(dev, arch, f"conv3x3_forward {kernel}")
+    y = dev.empty((o, h, wd))
+    dev.function(CU, kernel)(grid(o, h * wd), (threads,), (x, w, b, y, *K.i32(i, o, h, wd)))
     return y
 
 
@@ -38,26 +39,25 @@ def v2_tiled(x, w, b):
 
 
 def v3_wmma_tf32(x, w, b):
-    return _run("conv3x3_relu_fwd_v3_wmma", lambda o, n: (K.cdiv(n, TILE), K.cdiv(o, TILE)), 128, x, w, b)
+    return _run("conv3x3_relu_fwd_v3_wmma", lambda o, n: (K.cdiv(n, TILE), K.cdiv(o, TILE)), 128, x, w, b, arch=80)
 
 
 def im2col_cublas(x, w, b):
     # baseline: cols (I·9)×chunk = im2col(x); y[:, chunk] = Wm (O×I·9) @ cols; bias+ReLU in place
     i, o, h, wd = check_args(x, w, b)
-    K.on_device(x=x, w=w, b=b)
-    cp = K.cupy()
+    dev = K.device(x=x, w=w, b=b)
     n, k = h * wd, i * 9
-    y = cp.empty((o, n), dtype=cp.float32)                    # O×N
+    y = dev.empty((o, n))                    # O×N
     wm = w.reshape(o, k)                                      # O×(I·9)
     chunk = max(1, min(n, COLS_LIMIT // k))
-    cols = cp.empty((k, chunk), dtype=cp.float32)
-    im2col = K.function(CU, "im2col3x3")
+    cols = dev.empty((k, chunk))
+    im2col = dev.function(CU, "im2col3x3")
     for n0 in range(0, n, chunk):
         cnt = min(chunk, n - n0)
-        c = cols[:, :cnt] if cnt == chunk else cp.empty((k, cnt), dtype=cp.float32)
+        c = cols[:, :cnt] if cnt == chunk else dev.empty((k, cnt))
         im2col(K.grid1d(k * cnt, 256, 1 << 20), (256,), (x, c, *K.i32(i, h, wd, n0, cnt)))
-        y[:, n0:n0 + cnt] = cp.matmul(wm, c)
-    K.function(CU, "bias_relu")(K.grid1d(o * n, 256, 1 << 20), (256,), (y, b, *K.i32(o, n)))
+        y[:, n0:n0 + cnt] = dev.xp.matmul(wm, c)
+    dev.function(CU, "bias_relu")(K.grid1d(o * n, 256, 1 << 20), (256,), (y, b, *K.i32(o, n)))
     return y.reshape(o, h, wd)
 
 

@@ -7,6 +7,8 @@
 // 256 threads; thread (tx = tid%16, ty = tid/16) owns rows ty+16i, cols tx+16j (i, j < 4): the
 // interleave keeps shared reads conflict-free and global writes coalesced.
 // Per 16-deep k step: 2·64·16 floats loaded to shared, 64·64·16 FMAs (16 per loaded float pair).
+// tile_store then hands each in-bounds acc element to an epilogue epi(m, n, value), the same
+// functor contract as gemm_wmma.cuh's tile_wmma (StoreTo below, or a kernel's own: bias+ReLU…).
 #pragma once
 
 #define TILE_M 64
@@ -49,3 +51,26 @@ __device__ __forceinline__ void tile_simt(const L& ld, int m0, int n0, int k_beg
         __syncthreads();
     }
 }
+
+// acc of this thread (rows m0+ty+16i, cols n0+tx+16j) -> epi(m, n, acc[i][j]) for m < M, n < N
+template <class E>
+__device__ __forceinline__ void tile_store(int M, int N, int m0, int n0, const float acc[4][4], const E& epi)
+{
+    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int m = m0 + ty + 16 * i;
+        if (m >= M) continue;
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            const int n = n0 + tx + 16 * j;
+            if (n < N) epi(m, n, acc[i][j]);
+        }
+    }
+}
+
+// y[m, n] = scale · v  (row stride N)
+struct StoreTo {
+    float* y; int N; float scale;
+    __device__ void operator()(int m, int n, float v) const { y[m * N + n] = scale * v; }
+};

@@ -4,8 +4,12 @@
 // each warp a 32×32 sub-tile = 2×2 fragments of 16×16. Operands are rounded to TF32 (10-bit
 // mantissa) and accumulated in FP32: expect ~1e-3 relative error, not FP32's 1e-6.
 // The finished 64×64 tile goes through shared memory; epi(m, n, value) is then called once per
-// in-bounds element with consecutive threads on consecutive n (coalesced writes). sm_80+.
+// in-bounds element with consecutive threads on consecutive n (coalesced writes).
+// TF32 tensor cores exist from sm_80: below that NST_WMMA is 0, tile_wmma is not declared and the
+// kernels that use it compile to a trap (their launchers refuse such GPUs first).
 #pragma once
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800
+#define NST_WMMA 1
 #include <mma.h>
 
 #define WT_M 64
@@ -79,3 +83,6 @@ __device__ __forceinline__ void tile_wmma(const L& ld, int m0, int n0, int k_beg
         if (m0 + m < ld.M && n0 + n < ld.N) epi(m0 + m, n0 + n, Cs[m][n]);
     }
 }
+#else
+#define NST_WMMA 0
+#endif

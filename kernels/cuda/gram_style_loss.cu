@@ -12,6 +12,7 @@
 //                so one pass over F gives the loss. style_grad_v2: one tiled GEMM diff·F (2nd pass).
 //   cublas       (baseline, in the launcher) cupy.matmul for F Fᵀ and diff·F, cupy for the rest.
 // FLOPs: Gram 2·C²·hw (v2 computes ≈ half of that plus the diagonal tiles), gradient 2·C²·hw.
+#include "grid_stride.cuh"
 #include "gemm_tile.cuh"
 #include "reduce.cuh"
 
@@ -31,6 +32,12 @@ struct GradLoad {
     __device__ float b(int k, int n) const { return F[k * N + n]; }
 };
 
+// acc[m, n] += v  (split-K partial sums of Ĝ, row stride C)
+struct AtomicAddTo {
+    float* acc; int C;
+    __device__ void operator()(int m, int n, float v) const { atomicAdd(&acc[m * C + n], v); }
+};
+
 // F C×hw -> G C×C = F Fᵀ / hw;  grid C·C blocks, 256 threads
 extern "C" __global__ void gram_v1(const float* __restrict__ F, float* __restrict__ G, int C, int HW, float inv_hw)
 {
@@ -48,7 +55,8 @@ extern "C" __global__ void style_diff_v1(const float* __restrict__ G, const floa
                                          float* __restrict__ diff, float* __restrict__ loss, int n, float inv_c2)
 {
     float s = 0.0f;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < n; e += gridDim.x * blockDim.x) {
+    for (long long e64 = grid_start(); e64 < n; e64 += grid_stride()) {
+        const int e = int(e64);
         const float d = G[e] - T[e];
         diff[e] = d;
         s = fmaf(d, d, s);
@@ -62,7 +70,8 @@ extern "C" __global__ void style_grad_v1(const float* __restrict__ D, const floa
                                          float* __restrict__ grad, int C, int HW, float scale)
 {
     const int total = C * HW;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
+    for (long long e64 = grid_start(); e64 < total; e64 += grid_stride()) {
+        const int e = int(e64);
         const int c = e / HW, n = e - c * HW;
         float s = 0.0f;
         for (int k = 0; k < C; ++k) s = fmaf(D[c * C + k], F[k * HW + n], s);
@@ -88,14 +97,7 @@ extern "C" __global__ void gram_v2_splitk(const float* __restrict__ F, float* __
     const GramLoad ld{F, C, C, HW};
     float acc[4][4] = {};
     tile_simt(ld, m0, n0, k_begin, k_end, acc);
-    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
-            if (m < C && n < C) atomicAdd(&acc_g[m * C + n], acc[i][j]);
-        }
+    tile_store(C, C, m0, n0, acc, AtomicAddTo{acc_g, C});
 
     // last block of this tile pair: every other split's atomics are visible after the fence
     __shared__ unsigned int ticket;
@@ -138,15 +140,5 @@ extern "C" __global__ void style_grad_v2(const float* __restrict__ D, const floa
     const int m0 = blockIdx.y * TILE_M, n0 = blockIdx.x * TILE_N;
     float acc[4][4] = {};
     tile_simt(ld, m0, n0, 0, C, acc);
-    const int tx = threadIdx.x & 15, ty = threadIdx.x >> 4;
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-        const int m = m0 + ty + 16 * i;
-        if (m >= C) continue;
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            const int n = n0 + tx + 16 * j;
-            if (n < HW) grad[m * HW + n] = scale * acc[i][j];
-        }
-    }
+    tile_store(C, HW, m0, n0, acc, StoreTo{grad, HW, scale});
 }

@@ -3,8 +3,10 @@
 Legend: C channels, hw = h·w, a = a^l(X) C×H×W, target = Ĝ(S) C×C (cupy float32).
   gram(a) -> Ĝ = F Fᵀ / hw (C×C);  style(a, target) -> (J_s^l 0-d, ∂J_s^l/∂a C×H×W),
   J_s^l = Σ (Ĝ(S) − Ĝ(X))² / C²,  ∂J/∂F = 4 (Ĝ(X) − Ĝ(S)) F / (C² hw)   (nst/losses.py)
-The loss stays on the device as a 0-d array: nothing here synchronises with the host.
+The loss stays on the device as a 0-d array.
 """
+import numpy as np
+
 from . import _common as K
 
 CU = "gram_style_loss.cu"
@@ -34,16 +36,15 @@ def split_plan(c, hw):
     return pairs, K.cdiv(hw, split_len), split_len
 
 
-def _v2_pass(a, target, c, hw):
+def _v2_pass(dev, a, target, c, hw):
     # one pass over F: -> (out C×C: Ĝ, or diff when target is given; loss 1-element array)
-    cp = K.cupy()
     pairs, splits, split_len = split_plan(c, hw)
-    acc = cp.zeros((c, c), dtype=cp.float32)
-    tickets = cp.zeros(pairs, dtype=cp.uint32)
-    out = cp.empty((c, c), dtype=cp.float32)
-    loss = cp.zeros(1, dtype=cp.float32)
+    acc = dev.zeros((c, c))
+    tickets = dev.zeros(pairs, np.uint32)
+    out = dev.empty((c, c))
+    loss = dev.zeros(1)
     with_target = target is not None
-    K.function(CU, "gram_v2_splitk")(
+    dev.function(CU, "gram_v2_splitk")(
         (pairs, splits), (256,),
         (a, acc, tickets, target if with_target else acc, out, loss,
          *K.i32(c, hw, split_len, int(with_target)), *K.f32(1.0 / hw, 1.0 / (c * c))))
@@ -52,60 +53,56 @@ def _v2_pass(a, target, c, hw):
 
 def gram_v1(a):
     c, hw = check_gram(a)
-    K.on_device(a=a)
-    cp = K.cupy()
-    g = cp.empty((c, c), dtype=cp.float32)
-    K.function(CU, "gram_v1")((c * c,), (256,), (a, g, *K.i32(c, hw), *K.f32(1.0 / hw)))
+    dev = K.device(a=a)
+    g = dev.empty((c, c))
+    dev.function(CU, "gram_v1")((c * c,), (256,), (a, g, *K.i32(c, hw), *K.f32(1.0 / hw)))
     return g
 
 
 def gram_v2_splitk(a):
     c, hw = check_gram(a)
-    K.on_device(a=a)
-    return _v2_pass(a, None, c, hw)[0]
+    dev = K.device(a=a)
+    return _v2_pass(dev, a, None, c, hw)[0]
 
 
 def gram_cublas(a):
     c, hw = check_gram(a)
-    K.on_device(a=a)
+    dev = K.device(a=a)
     f = a.reshape(c, hw)                                    # C×hw
-    return K.cupy().matmul(f, f.T) * K.f32(1.0 / hw)[0]
+    return dev.xp.matmul(f, f.T) * K.f32(1.0 / hw)[0]
 
 
-def _grad(kernel, grid, diff, a, c, hw):
-    cp = K.cupy()
-    grad = cp.empty(a.shape, dtype=cp.float32)
-    K.function(CU, kernel)(grid, (256,), (diff, a, grad, *K.i32(c, hw), *K.f32(4.0 / (c * c * hw))))
+def _grad(dev, kernel, grid, diff, a, c, hw):
+    grad = dev.empty(a.shape)
+    dev.function(CU, kernel)(grid, (256,), (diff, a, grad, *K.i32(c, hw), *K.f32(4.0 / (c * c * hw))))
     return grad
 
 
 def style_v1_plain(a, target):
     c, hw = check_style(a, target)
-    K.on_device(a=a, target=target)
-    cp = K.cupy()
+    dev = K.device(a=a, target=target)
     g = gram_v1(a)
-    diff = cp.empty((c, c), dtype=cp.float32)
-    loss = cp.zeros(1, dtype=cp.float32)
-    K.function(CU, "style_diff_v1")(K.grid1d(c * c, 256, 1024), (256,),
+    diff = dev.empty((c, c))
+    loss = dev.zeros(1)
+    dev.function(CU, "style_diff_v1")(K.grid1d(c * c, 256, 1024), (256,),
                                     (g, target, diff, loss, *K.i32(c * c), *K.f32(1.0 / (c * c))))
-    return loss.reshape(()), _grad("style_grad_v1", K.grid1d(c * hw, 256, 1 << 20), diff, a, c, hw)
+    return loss.reshape(()), _grad(dev, "style_grad_v1", K.grid1d(c * hw, 256, 1 << 20), diff, a, c, hw)
 
 
 def style_v2_fused(a, target):
     c, hw = check_style(a, target)
-    K.on_device(a=a, target=target)
-    diff, loss = _v2_pass(a, target, c, hw)
-    return loss.reshape(()), _grad("style_grad_v2", (K.cdiv(hw, TILE), K.cdiv(c, TILE)), diff, a, c, hw)
+    dev = K.device(a=a, target=target)
+    diff, loss = _v2_pass(dev, a, target, c, hw)
+    return loss.reshape(()), _grad(dev, "style_grad_v2", (K.cdiv(hw, TILE), K.cdiv(c, TILE)), diff, a, c, hw)
 
 
 def style_cublas(a, target):
     c, hw = check_style(a, target)
-    K.on_device(a=a, target=target)
-    cp = K.cupy()
+    dev = K.device(a=a, target=target)
     f = a.reshape(c, hw)                                    # C×hw
-    diff = cp.matmul(f, f.T) * K.f32(1.0 / hw)[0] - target  # Ĝ(X) − Ĝ(S)
-    loss = cp.sum(diff * diff) * K.f32(1.0 / (c * c))[0]
-    grad = cp.matmul(diff, f) * K.f32(4.0 / (c * c * hw))[0]
+    diff = dev.xp.matmul(f, f.T) * K.f32(1.0 / hw)[0] - target  # Ĝ(X) − Ĝ(S)
+    loss = dev.xp.sum(diff * diff) * K.f32(1.0 / (c * c))[0]
+    grad = dev.xp.matmul(diff, f) * K.f32(4.0 / (c * c * hw))[0]
     return loss, grad.reshape(a.shape)
 
 

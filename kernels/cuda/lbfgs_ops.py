@@ -19,32 +19,21 @@ def check_scalar(name, s):
 
 def dot_v1(x, y):
     check_args(x, y)
-    K.on_device(x=x, y=y)
-    out = K.cupy().zeros(1, dtype=K.cupy().float32)
-    K.function(CU, "dot_v1")(K.grid1d(x.size, 256, 1024), (256,), (x, y, out, *K.i32(x.size)))
+    dev = K.device(x=x, y=y)
+    out = dev.zeros(1)
+    dev.function(CU, "dot_v1")(K.grid1d(x.size, 256, 1024), (256,), (x, y, out, *K.i32(x.size)))
     return out.reshape(())
-
-
-_ONE = {}
-
-
-def _one():
-    cp = K.cupy()
-    dev = cp.cuda.runtime.getDevice()
-    if dev not in _ONE:
-        _ONE[dev] = cp.ones(1, dtype=cp.float32)
-    return _ONE[dev]
 
 
 def axpy_v1(alpha, x, y, num=None, den=None, beta=1.0):
     check_args(x, y)
     check_scalar("num", num)
     check_scalar("den", den)
-    K.on_device(x=x, y=y)
-    one = _one()
+    dev = K.device(x=x, y=y, **{k: s for k, s in (("num", num), ("den", den)) if s is not None})
+    one = dev.xp.ones(1, dtype=dev.xp.float32)
     num = one if num is None else num
     den = one if den is None else den
-    K.function(CU, "axpy_ratio_v1")(K.grid1d(x.size, 256, 4096), (256,),
+    dev.function(CU, "axpy_ratio_v1")(K.grid1d(x.size, 256, 4096), (256,),
                                     (x, y, num, den, *K.f32(alpha, beta), *K.i32(x.size)))
     return y
 

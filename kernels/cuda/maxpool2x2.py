@@ -23,20 +23,18 @@ def check_backward(dy, x):
 
 def forward_v1(x):
     c, h, w, h2, w2 = check_forward(x)
-    K.on_device(x=x)
-    cp = K.cupy()
-    y = cp.empty((c, h2, w2), dtype=cp.float32)
-    K.function(CU, "maxpool2x2_fwd_v1")(K.grid1d(c * h2 * w2, 256, 1 << 20), (256,),
+    dev = K.device(x=x)
+    y = dev.empty((c, h2, w2))
+    dev.function(CU, "maxpool2x2_fwd_v1")(K.grid1d(c * h2 * w2, 256, 1 << 20), (256,),
                                         (x, y, *K.i32(c, h, w, h2, w2)))
     return y
 
 
 def backward_v1(dy, x):
     c, h, w, h2, w2 = check_backward(dy, x)
-    K.on_device(dy=dy, x=x)
-    cp = K.cupy()
-    dx = cp.empty((c, h, w), dtype=cp.float32)
-    K.function(CU, "maxpool2x2_bwd_v1")(K.grid1d(c * h * w, 256, 1 << 20), (256,),
+    dev = K.device(dy=dy, x=x)
+    dx = dev.empty((c, h, w))
+    dev.function(CU, "maxpool2x2_bwd_v1")(K.grid1d(c * h * w, 256, 1 << 20), (256,),
                                         (dy, x, dx, *K.i32(c, h, w, h2, w2)))
     return dx
 

@@ -5,7 +5,7 @@
 // Versions: v1 gather — one thread per element computes its own gradient from its 4 neighbours
 // and adds the forward differences it owns (down, right) to the loss; no atomics on the gradient.
 // (baseline "cupy" in the launcher: slicing as nst/losses.py.)  Bytes: ~5 reads (cached), 1 write.
-
+#include "grid_stride.cuh"
 #include "reduce.cuh"
 
 // x H×W×3 -> grad H×W×3, *loss += J_tv  (loss zeroed by the launcher)
@@ -14,7 +14,8 @@ extern "C" __global__ void tv_loss_v1(const float* __restrict__ x, float* __rest
 {
     const int total = H * W * 3, row = W * 3;
     float s = 0.0f;
-    for (int e = blockIdx.x * blockDim.x + threadIdx.x; e < total; e += gridDim.x * blockDim.x) {
+    for (long long e64 = grid_start(); e64 < total; e64 += grid_stride()) {
+        const int e = int(e64);
         const int i = e / row, j = (e - i * row) / 3;
         const float v = x[e];
         float g = 0.0f;

@@ -13,18 +13,17 @@ def check_args(x):
 
 def v1_fused(x):
     h, w, _ = check_args(x)
-    K.on_device(x=x)
-    cp = K.cupy()
-    grad = cp.empty((h, w, 3), dtype=cp.float32)
-    loss = cp.zeros(1, dtype=cp.float32)
-    K.function(CU, "tv_loss_v1")(K.grid1d(h * w * 3, 256, 2048), (256,), (x, grad, loss, *K.i32(h, w)))
+    dev = K.device(x=x)
+    grad = dev.empty((h, w, 3))
+    loss = dev.zeros(1)
+    dev.function(CU, "tv_loss_v1")(K.grid1d(h * w * 3, 256, 2048), (256,), (x, grad, loss, *K.i32(h, w)))
     return loss.reshape(()), grad
 
 
 def cupy_baseline(x):
     # the NumPy reference itself, run by CuPy (NumPy dispatches np.sum/np.zeros_like on cupy arrays)
     check_args(x)
-    K.on_device(x=x)
+    K.device(x=x)                                  # checks x is a cupy (or numpy) array
     from nst.losses import tv_loss_and_grad
     return tv_loss_and_grad(x)
 

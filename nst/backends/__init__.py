@@ -7,18 +7,12 @@ backend through this table.
 from .backend import Backend, BackendUnavailable
 
 __all__ = ["Backend", "BackendUnavailable", "NAMES", "get_backend"]
-NAMES = ("numpy", "numba", "cupy")
+NAMES = ("numpy", "numba", "cupy", "cuda-cpu")
 
 
-def get_backend(name="auto"):
-    # "auto": cupy when a GPU answers, else numba, else the numpy reference.
-    if name == "auto":
-        for candidate in ("cupy", "numba"):
-            try:
-                return get_backend(candidate)
-            except BackendUnavailable:
-                continue
-        name = "numpy"
+def get_backend(name):
+    # the backend called `name` (one of NAMES); BackendUnavailable when it cannot run here.
+    # "auto" is chosen by the runs, nst.selfcheck.choose_backend (it self-checks a GPU first).
     if name == "numpy":
         from .numpy_backend import BACKEND
     elif name == "numba":
@@ -27,6 +21,10 @@ def get_backend(name="auto"):
     elif name == "cupy":
         from .cupy_backend import load
         BACKEND = load()
+    elif name == "cuda-cpu":
+        from .cuda_cpu_backend import load
+        BACKEND = load()
     else:
-        raise ValueError(f"unknown backend {name!r}: choose one of auto, {', '.join(NAMES)}")
+        raise ValueError(f"unknown backend {name!r}: choose one of {', '.join(NAMES)} "
+                         "(\"auto\" is for nst.stylize and the command line)")
     return BACKEND

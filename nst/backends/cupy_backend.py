@@ -1,9 +1,11 @@
 """The GPU backend: CuPy arrays and the hand-written CUDA kernels of kernels/cuda.
 
-The whole optimisation stays on the device: activations, losses (0-d device arrays, never read
-back until someone asks), gradients, and the Adam step (ADAM_STEP). L-BFGS runs its vector ops
-with CuPy's own; the fused kernels in EXTRAS are tested but not wired in yet. Which version of each kernel runs is decided here, by name, in CHOSEN; the benchmark
-(bench/bench_gpu.py) and the tests (tests/test_kernels_cuda.py) use the same names.
+The whole optimisation stays on the device: activations, losses (0-d device arrays, read back
+only when someone asks), gradients, and the Adam step (ADAM_STEP). L-BFGS runs its vector ops
+with the array module's own; the fused kernels in EXTRAS are tested but not wired in yet. Which
+version of each kernel runs is decided here, by name, in CHOSEN; the benchmark (bench/bench_gpu.py),
+the tests (tests/test_kernels_cuda.py) and the cuda-cpu backend (the same kernels run on the CPU,
+nst/backends/cuda_cpu_backend.py) use the same table through kernel_backend().
 """
 from .backend import Backend, BackendUnavailable
 
@@ -45,21 +47,29 @@ def _cupy_or_raise():
     return cupy
 
 
-def load():
-    cupy = _cupy_or_raise()
+def kernel_backend(name, xp):
+    # the Backend of kernels/cuda's CHOSEN versions over arrays of module xp (cupy, or numpy for
+    # cuda-cpu: the launchers run the same .cu on the device their arrays live on)
     from nst.kernels.cuda import get
 
     def prepare_weights(w, b):
-        # (w O×I×3×3, b O) host or device -> float32 C-contiguous device arrays. The kernels read
+        # (w O×I×3×3, b O) host or device -> float32 C-contiguous arrays of xp. The kernels read
         # w as stored (forward: O×(I·9) rows; backward: transposed/flipped by index), so no repack.
-        return (cupy.ascontiguousarray(cupy.asarray(w, dtype=cupy.float32)),
-                cupy.ascontiguousarray(cupy.asarray(b, dtype=cupy.float32)))
+        return (xp.ascontiguousarray(xp.asarray(w, dtype=xp.float32)),
+                xp.ascontiguousarray(xp.asarray(b, dtype=xp.float32)))
 
-    adam = get(ADAM_STEP)
-
-    def adam_step(x, g, m, v, t, lr, beta1, beta2, eps, lo, hi):
-        # nst.ops.adam_step's argument order -> the launcher's
-        adam(x, m, v, g, t, lr, beta1, beta2, eps, (lo, hi))
-
-    return Backend(name="cupy", xp=cupy, prepare_weights=prepare_weights, adam_step=adam_step,
+    return Backend(name=name, xp=xp, prepare_weights=prepare_weights, adam_step=get(ADAM_STEP),
                    **{field: get(q) for field, q in CHOSEN.items()})
+
+
+def load():
+    return kernel_backend("cupy", _cupy_or_raise())
+
+
+def device_key():
+    # the self-check's cache key: which GPU, which driver and CUDA runtime, which CuPy
+    import cupy
+    props = cupy.cuda.runtime.getDeviceProperties(cupy.cuda.Device().id)
+    name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
+    return (f"{name} cc{props['major']}{props['minor']} driver {cupy.cuda.runtime.driverGetVersion()} "
+            f"runtime {cupy.cuda.runtime.runtimeGetVersion()} cupy {cupy.__version__}")
