@@ -14,8 +14,8 @@ weight forms the forward reads (ConvWeights): one prepared copy per layer.
 
 Versions:
   v1 im2col: pack all 9 shifted copies into cols (9I×P, Numba, parallel over the 9I rows) and do
-     one sgemm  W (O×9I) @ cols;  bias + ReLU in one Numba pass over the output. Simple; the
-     packing buffer is 9× the input.
+     one sgemm  W (O×9I) @ cols;  bias + ReLU in one Numba pass over the output. Simple; blocked
+     over rows so the packing buffer (9× the input) stays bounded.
   v2 tap form, cheap shift: zero-pad the input once into a flat (H+2)·(W+2) row per channel; in
      that layout every tap's shifted image is a plain strided view (offset dy·(W+2)+dx), so the
      9 tap GEMMs  W_t (O×I) @ view_t  need no copy at all. The output is computed at padded width
@@ -76,10 +76,13 @@ _AT4 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
 
 def _w_wino(g_mat):
     def repack(w):
-        # O×I×3×3 -> (n·n)×O×I;  U = G g Gᵀ per (o, i), computed in float64 then rounded
-        u = np.einsum("ak,oikl,bl->aboi", g_mat, w.astype(np.float64), g_mat)
-        n = g_mat.shape[0]
-        return np.ascontiguousarray(u.reshape(n * n, w.shape[0], w.shape[1]).astype(np.float32))
+        # O×I×3×3 -> (n·n)×O×I;  U = G g Gᵀ per (o, i), computed in float64 then rounded, in
+        # blocks of 64 output channels (the float64 temporaries stay small)
+        n, o, i = g_mat.shape[0], w.shape[0], w.shape[1]
+        u = np.empty((n, n, o, i), np.float32)
+        for k in range(0, o, 64):
+            u[:, :, k:k + 64] = np.einsum("ak,oikl,bl->aboi", g_mat, w[k:k + 64].astype(np.float64), g_mat)
+        return u.reshape(n * n, o, i)
     return repack
 
 
@@ -268,14 +271,19 @@ def _rows_per_block(bytes_per_row, h):
 # backward: out = rev(corr3x3(rev(x·[mask>0]), wᵀ)) (conv3x3_backward_input.py); x, mask, out C-contiguous
 
 def core_v1(x, cw, b, mask, relu, backward, out):
-    # im2col + one sgemm: out = W (O×9I) @ cols (9I×P)
+    # im2col + one sgemm per block of rows: out = W (O×9I) @ cols (9I×P)
     i, h, w = x.shape
     wmat = cw.get("mat_t" if backward else "mat")                   # O×9I
+    o = wmat.shape[0]
     m, use_mask = _mask_args(x, mask)
-    cols = _scratch("in", (9 * i, h * w))                             # 9I×P
-    _im2col(x, m, use_mask, backward, 0, h, cols)
-    acc = matmul(wmat, cols, _scratch("acc", (wmat.shape[0], h * w)))  # O×P
-    _epilogue(acc, *_bias_args(b), relu, w, 0, backward, out)
+    rows = _rows_per_block((9 * i + o) * w * 4, h)
+    cols, acc = _scratch("in", (9 * i, rows * w)), _scratch("acc", (o, rows * w))
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        c_, a = cols[:, :(r1 - r0) * w], acc[:, :(r1 - r0) * w]
+        _im2col(x, m, use_mask, backward, r0, r1, c_)                # 9I×(rows·W)
+        matmul(wmat, c_, a)                                           # O×(rows·W)
+        _epilogue(a, *_bias_args(b), relu, w, r0, backward, out)
 
 
 def core_v2(x, cw, b, mask, relu, backward, out):

@@ -16,10 +16,12 @@ import numpy as np
 
 from . import Backend, BackendUnavailable
 
-# Measured in bench/bench_kernels_cpu.py (bench/RESULTS.md), single-threaded and side by side:
-# Winograd F(4×4) (v5) beats F(2×2) (v4) on every layer from 64 channels up; the K=27 first layer's
-# forward is fastest as im2col (v1). Forward and backward of a layer read one weight form, so
-# a layer takes one Winograd size for both.
+# Measured side by side, single-threaded (thread CPU time, robust on a busy machine; bench/RESULTS.md):
+# Winograd F(4×4) (v5) beats F(2×2) (v4) by 10–30% on every layer from 64 channels up, 512→512
+# at 16² aside (−10%, a small share); the K=27 first layer's forward is fastest as im2col (v1).
+# Forward and backward of a layer read one weight form, so a layer takes one Winograd size for
+# both. Style loss: v2 (sgemms on our own threads) ties v1 single-threaded, and on a busy
+# machine v1's OpenBLAS threads spin: 3–4× the wall time and 2–3× the CPU of v2 at C ≥ 128.
 CHOSEN = {
     "conv3x3_relu": {3: "conv3x3_forward.conv3x3_relu_v1", "*": "conv3x3_forward.conv3x3_relu_v5"},
     "conv3x3_relu_backward_input": {
@@ -31,7 +33,7 @@ CHOSEN = {
     "avgpool2x2_backward": "maxpool2x2.avgpool2x2_backward_v1",
     "gram": "gram_style_loss.gram_v1",
     "content_loss_and_grad": "content_loss.content_loss_and_grad_v1",
-    "style_loss_and_grad": "gram_style_loss.style_loss_and_grad_v1",
+    "style_loss_and_grad": "gram_style_loss.style_loss_and_grad_v2",
     "tv_loss_and_grad": "tv_loss.tv_loss_and_grad_v1",
     "adam_step": "adam_step.adam_step_v1",
 }
