@@ -171,14 +171,14 @@ def _ld(x, mask, use_mask, rev, i, y, q, h, w):
 def _copy_row(x, mask, use_mask, rev, i, y, dst, d0):
     # dst[d0 : d0+W] = row y of channel i of x·[mask > 0] (of rev(x) when rev)
     h, w = x.shape[1], x.shape[2]
-    if rev:
-        ys = h - 1 - y
+    if rev:                                               # forward loads, reversed stores
+        ys, d1 = h - 1 - y, d0 + w - 1
         if use_mask:
             for q in range(w):
-                dst[d0 + q] = x[i, ys, w - 1 - q] if mask[i, ys, w - 1 - q] > 0 else 0.0
+                dst[d1 - q] = x[i, ys, q] if mask[i, ys, q] > 0 else 0.0
         else:
             for q in range(w):
-                dst[d0 + q] = x[i, ys, w - 1 - q]
+                dst[d1 - q] = x[i, ys, q]
     elif use_mask:
         for q in range(w):
             dst[d0 + q] = x[i, y, q] if mask[i, y, q] > 0 else 0.0
@@ -421,38 +421,46 @@ def _at6(m0, m1, m2, m3, m4, m5):
 @numba.njit(**_JIT)
 def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # x I×H×W tile rows [tr0, tr1) -> v 36×I×Tb;  V = Bᵀ d B for each 6×6 tile d at (4ty−1, 4tx−1)
+    # One job per (channel, tile row). The 6 input rows are held de-interleaved by column phase,
+    # D[r, p, t] = strip[r, 4t + p], so tile tx's 6 columns are D[r, 0..3, tx] and D[r, 0..1, tx+1]:
+    # both Bᵀ (down) and B (across) then run as contiguous vector loops over tiles.
     c, h, w = x.shape
     nb = tr1 - tr0
-    wp = 4 * tw + 2
+    n4 = tw + 1
     for job in prange(c * nb):
         i = job // nb
         ty = tr0 + job - i * nb
-        strip = np.zeros((6, wp), np.float32)
+        row = np.zeros(4 * n4, np.float32)                    # one padded strip row
+        d = np.empty((6, 4, n4), np.float32)
         for r in range(6):
             y = 4 * ty - 1 + r
             if y >= 0 and y < h:
-                _copy_row(x, mask, use_mask, rev, i, y, strip[r], 1)
-        e = np.empty((6, wp), np.float32)
-        for q in range(wp):                                   # Bᵀ d down the columns
-            e[0, q], e[1, q], e[2, q], e[3, q], e[4, q], e[5, q] = _bt6(
-                strip[0, q], strip[1, q], strip[2, q], strip[3, q], strip[4, q], strip[5, q])
+                _copy_row(x, mask, use_mask, rev, i, y, row, 1)
+                for p in range(4):
+                    for t in range(n4):
+                        d[r, p, t] = row[4 * t + p]
+            else:
+                d[r, :, :] = 0.0
+        e = np.empty((6, 4, n4), np.float32)
+        for p in range(4):                                    # Bᵀ d down the columns
+            for t in range(n4):
+                e[0, p, t], e[1, p, t], e[2, p, t], e[3, p, t], e[4, p, t], e[5, p, t] = _bt6(
+                    d[0, p, t], d[1, p, t], d[2, p, t], d[3, p, t], d[4, p, t], d[5, p, t])
         t0 = (ty - tr0) * tw
+        vb = np.empty((6, tw), np.float32)                   # one row of V, then copied out whole
         for r in range(6):                                    # (Bᵀ d) B across each tile
             for tx in range(tw):
-                q = 4 * tx
-                b0, b1, b2, b3, b4, b5 = _bt6(e[r, q], e[r, q + 1], e[r, q + 2], e[r, q + 3],
-                                              e[r, q + 4], e[r, q + 5])
-                v[6 * r, i, t0 + tx] = b0
-                v[6 * r + 1, i, t0 + tx] = b1
-                v[6 * r + 2, i, t0 + tx] = b2
-                v[6 * r + 3, i, t0 + tx] = b3
-                v[6 * r + 4, i, t0 + tx] = b4
-                v[6 * r + 5, i, t0 + tx] = b5
+                vb[0, tx], vb[1, tx], vb[2, tx], vb[3, tx], vb[4, tx], vb[5, tx] = _bt6(
+                    e[r, 0, tx], e[r, 1, tx], e[r, 2, tx], e[r, 3, tx], e[r, 0, tx + 1], e[r, 1, tx + 1])
+            for q in range(6):
+                v[6 * r + q, i, t0:t0 + tw] = vb[q]
 
 
 @numba.njit(**_JIT)
 def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     # mm 36×O×Tb -> out O×H×W tile rows [tr0, tr1);  Y = Aᵀ M A (4×4), + b, ReLU, cropped
+    # One job per (output channel, tile row); both products run as vector loops over tiles, the
+    # 4 columns of each tile are interleaved into the output row at the end.
     o, h, w = out.shape
     nb = tr1 - tr0
     for job in prange(o * nb):
@@ -460,22 +468,24 @@ def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
         ty = tr0 + job - k * nb
         t0 = (ty - tr0) * tw
         bk = b[k] if use_bias else np.float32(0.0)
-        s = np.empty((24, tw), np.float32)                    # M A: row 4r + c
+        s = np.empty((6, 4, tw), np.float32)                  # M A: s[r, column c, tile]
         for r in range(6):
             for tx in range(tw):
                 t = t0 + tx
-                s0, s1, s2, s3 = _at6(mm[6 * r, k, t], mm[6 * r + 1, k, t], mm[6 * r + 2, k, t],
-                                      mm[6 * r + 3, k, t], mm[6 * r + 4, k, t], mm[6 * r + 5, k, t])
-                s[4 * r, tx], s[4 * r + 1, tx], s[4 * r + 2, tx], s[4 * r + 3, tx] = s0, s1, s2, s3
-        rows = np.empty((4, 4 * tw), np.float32)              # Aᵀ (M A): output rows 4ty..4ty+3
-        for tx in range(tw):
-            for cc in range(4):
-                y0, y1, y2, y3 = _at6(s[cc, tx], s[4 + cc, tx], s[8 + cc, tx], s[12 + cc, tx],
-                                      s[16 + cc, tx], s[20 + cc, tx])
-                rows[0, 4 * tx + cc], rows[1, 4 * tx + cc] = y0, y1
-                rows[2, 4 * tx + cc], rows[3, 4 * tx + cc] = y2, y3
-        for d in range(min(4, h - 4 * ty)):
-            _put_row(rows[d], bk, relu, rev, k, 4 * ty + d, out)
+                s[r, 0, tx], s[r, 1, tx], s[r, 2, tx], s[r, 3, tx] = _at6(
+                    mm[6 * r, k, t], mm[6 * r + 1, k, t], mm[6 * r + 2, k, t],
+                    mm[6 * r + 3, k, t], mm[6 * r + 4, k, t], mm[6 * r + 5, k, t])
+        y = np.empty((4, 4, tw), np.float32)                  # Aᵀ (M A): y[row d, column c, tile]
+        for cc in range(4):
+            for tx in range(tw):
+                y[0, cc, tx], y[1, cc, tx], y[2, cc, tx], y[3, cc, tx] = _at6(
+                    s[0, cc, tx], s[1, cc, tx], s[2, cc, tx], s[3, cc, tx], s[4, cc, tx], s[5, cc, tx])
+        row = np.empty(4 * tw, np.float32)
+        for dd in range(min(4, h - 4 * ty)):
+            for tx in range(tw):
+                for cc in range(4):
+                    row[4 * tx + cc] = y[dd, cc, tx]
+            _put_row(row, bk, relu, rev, k, 4 * ty + dd, out)
 
 
 _WINOGRAD = {2: (_wino2_in, _wino2_out), 4: (_wino4_in, _wino4_out)}    # m -> transforms
