@@ -14,6 +14,8 @@ resized to N×N; default layers; α=1, β=1e3, γ=1e-3; real VGG19 weights; J an
   libraries, weights, images, objective, evaluations), the median over rounds.
 - largest size: the peak RSS fitted as a + b·N² over the measured sizes, solved for MemTotal
   (extrapolated, marked so); --verify-largest runs each library once at that size to confirm.
+- CPU s / eval: the worker's process CPU time (user + sys, all threads) per evaluation: with
+  --threads 1 a measure of work that a busy machine disturbs far less than wall time.
 - GFLOP/s: the explicit count of `flops()` (direct 3×3 convolutions up to block5_conv1 forward
   and backward to the input, plus 4·C²·h·w per style layer) / eval s; the same count for both.
 - time to a picture (--picture-size, default 512²): torch.optim.LBFGS (strong Wolfe, history 20)
@@ -24,6 +26,8 @@ resized to N×N; default layers; α=1, β=1e3, γ=1e-3; real VGG19 weights; J an
 
     python bench/bench_evaluation.py                        # 256² 512² 1024², picture at 512²
     python bench/bench_evaluation.py --sizes 256 --rounds 2 --picture-iterations 0   # quick
+    python bench/bench_evaluation.py --threads 1 --sizes 256 512 --picture-iterations 0
+                                         # single-threaded: compute efficiency, robust to load
 Under pytest (bench_*.py is collected, --benchmark-disable): one check per backend at 48×64 that it
 agrees with the NumPy reference; skipped when the real weights are not cached.
 """
@@ -125,12 +129,13 @@ def eval_worker(backend, size, repeats):
     x = random_image(content.shape)
     setup = time.perf_counter() - t0
     evaluate(x)
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         evaluate(x)
         times.append(time.perf_counter() - t)
-    return {"setup_s": setup, "times": times, "peak_mib": vm_mib("VmHWM")}
+        cpu.append(time.process_time() - c)
+    return {"setup_s": setup, "times": times, "cpu": cpu, "peak_mib": vm_mib("VmHWM")}
 
 
 def lbfgs_worker(backend, size, iterations, target):
@@ -155,11 +160,15 @@ def lbfgs_worker(backend, size, iterations, target):
             "J": float(opt.f), "reached": bool(opt.f <= target)}
 
 
+THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+WORKER_ENV = dict(os.environ)       # --threads N sets THREAD_VARS here, for the workers only
+
+
 def run_worker(*args, timeout=None):
     # -> the worker's JSON, or {"error": why} (e.g. killed for memory)
     cmd = [sys.executable, __file__, "--worker", *map(str, args)]
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=WORKER_ENV)
     except subprocess.TimeoutExpired:
         return {"error": f"timed out after {timeout} s"}
     if out.returncode:
@@ -221,22 +230,26 @@ def time_evaluations(backends, sizes, rounds, repeats):
 
 def evaluation_table(backends, sizes, results):
     lines = ["| size | library | eval s median (min–max) | GFLOP/s | nst / torch time (per-round median) "
-             "| peak RSS MiB | nst / torch RSS |", "|---|---|---|---|---|---|---|"]
+             "| CPU s / eval | nst / torch CPU | peak RSS MiB | nst / torch RSS |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for size in sizes:
         ok = {b: [r for r in results[(b, size)] if "error" not in r] for b in backends}
         for b in backends:
             if not ok[b]:
-                lines.append(f"| {size}² | {b} | {results[(b, size)][0]['error']} | | | | |")
+                lines.append(f"| {size}² | {b} | {results[(b, size)][0]['error']} | | | | | | |")
                 continue
             ts = [t for r in ok[b] for t in r["times"]]
+            cpu = float(np.median([c for r in ok[b] for c in r["cpu"]]))
             med, peak = float(np.median(ts)), float(np.median([r["peak_mib"] for r in ok[b]]))
-            ratio = rss = ""
+            ratio = cpu_ratio = rss = ""
             if b != "torch" and ok.get("torch"):
                 pairs = [min(x["times"]) / min(y["times"]) for x, y in zip(ok[b], ok["torch"])]
                 ratio = f"{np.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})"
+                cpu_ratio = f"{cpu / np.median([c for r in ok['torch'] for c in r['cpu']]):.2f}"
                 rss = f"{peak / np.median([r['peak_mib'] for r in ok['torch']]):.2f}"
             lines.append(f"| {size}² | {b} | {med:.3f} ({min(ts):.3f}–{max(ts):.3f}) | "
-                         f"{flops(size, size) / med / 1e9:.0f} | {ratio} | {peak:.0f} | {rss} |")
+                         f"{flops(size, size) / med / 1e9:.0f} | {ratio} | {cpu:.3f} | {cpu_ratio} | "
+                         f"{peak:.0f} | {rss} |")
     return lines
 
 
@@ -288,6 +301,8 @@ def main(argv=None):
     ap.add_argument("--picture-iterations", type=int, default=100, help="torch L-BFGS iterations (0: skip)")
     ap.add_argument("--picture-rounds", type=int, default=1)
     ap.add_argument("--verify-largest", action="store_true", help="run one evaluation at the largest size")
+    ap.add_argument("--threads", type=int, help="set every library's threads to N in the workers "
+                    "(default: each library's own default, as a user has it)")
     ap.add_argument("--validate-size", type=int, default=64)
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -297,6 +312,8 @@ def main(argv=None):
         print(json.dumps(fn(backend, *map(int, rest[:2]), *map(float, rest[2:]))))
         return 0
 
+    if args.threads:
+        WORKER_ENV.update({k: str(args.threads) for k in THREAD_VARS})
     reasons = {b: unavailable(b) for b in args.backends}
     backends = [b for b in args.backends if reasons[b] is None]
     for b, why in reasons.items():
@@ -305,9 +322,9 @@ def main(argv=None):
     if not backends:
         print("no backend to measure")
         return 1
-    print("- each library in its own fresh process with its default threads; nst's Numba threads: "
-          f"{os.environ.get('NUMBA_NUM_THREADS', 'default')}, torch: its default "
-          f"({os.environ.get('OMP_NUM_THREADS', 'all cores')})")
+    print(f"- each library in its own fresh process; threads: {args.threads or 'each library default'} "
+          f"({', '.join(f'{k}={WORKER_ENV[k]}' for k in THREAD_VARS if k in WORKER_ENV) or 'no thread variables set'}); "
+          f"{os.cpu_count()} logical CPUs")
     log(f"validating at {args.validate_size}² ...")
     lines, ok = validate(backends, args.validate_size)
     print(f"\nValidation (J rtol {J_RTOL:g}; grad |Δ| ≤ {GRAD_ATOL_SCALE:g}·max|ref| + {GRAD_RTOL:g}·|ref|):\n")
