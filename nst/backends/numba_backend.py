@@ -2,8 +2,8 @@
 
 CHOSEN maps each Backend field to "module.function" in kernels/; the benchmarks
 (bench/bench_kernels_cpu.py) and tests (tests/test_kernels_numba.py) run the same functions by the
-same names, so the code benchmarked is the code shipped. The two conv ops choose per layer: their
-entry maps a layer's input channels I to a kernel ("*": every other layer). The choice is made
+same names, so the code benchmarked is the code shipped. A conv op may choose per layer: its entry
+is then a dict from a layer's input channels I to a kernel ("*": every other layer). The choice is made
 once, in prepare_weights, which returns (layer, b): `layer` holds the layer's two chosen kernels
 and its weights in the one form both read (conv3x3_forward.ConvWeights; the raw w is not kept),
 and b is the bias the forward adds.
@@ -18,15 +18,14 @@ from . import Backend, BackendUnavailable
 
 # Measured side by side, single-threaded (thread CPU time, robust on a busy machine; bench/RESULTS.md):
 # Winograd F(4×4) (v5) beats F(2×2) (v4) by 10–30% on every layer from 64 channels up, 512→512
-# at 16² aside (−10%, a small share); the K=27 first layer's forward is fastest as im2col (v1).
+# at 16² aside (−10%, a small share); the K=27 first layer's forward is fastest as a flat-shift
+# im2col (v3: 9.0 ms vs v1 10.6, v5 12.8 at 256²).
 # Forward and backward of a layer read one weight form, so a layer takes one Winograd size for
 # both. Style loss: v2 (sgemms on our own threads) ties v1 single-threaded, and on a busy
 # machine v1's OpenBLAS threads spin: 3–4× the wall time and 2–3× the CPU of v2 at C ≥ 128.
 CHOSEN = {
-    "conv3x3_relu": {3: "conv3x3_forward.conv3x3_relu_v1", "*": "conv3x3_forward.conv3x3_relu_v5"},
-    "conv3x3_relu_backward_input": {
-        3: "conv3x3_backward_input.conv3x3_relu_backward_input_v5",
-        "*": "conv3x3_backward_input.conv3x3_relu_backward_input_v5"},
+    "conv3x3_relu": {3: "conv3x3_forward.conv3x3_relu_v3", "*": "conv3x3_forward.conv3x3_relu_v5"},
+    "conv3x3_relu_backward_input": "conv3x3_backward_input.conv3x3_relu_backward_input_v5",
     "maxpool2x2": "maxpool2x2.maxpool2x2_v1",
     "maxpool2x2_backward": "maxpool2x2.maxpool2x2_backward_v1",
     "avgpool2x2": "maxpool2x2.avgpool2x2_v1",
