@@ -30,8 +30,9 @@ Versions:
      2.25× fewer multiplies than direct. Blocked over rows of tiles so V and M stay in cache.
   v5 Winograd F(4×4, 3×3): the same driver with 6×6 tiles, 36 batched sgemms, 4× fewer
      multiplies; transforms are bigger and float32 error grows (entries up to 8 and 1/24).
-  v6 direct: Numba loops, one job per (output channel, row), each row accumulated as a vector
-     along W over the 9·I taps. For few channels, where sgemm with K = 27 is memory bound.
+  v6 direct: Numba loops, one job per (output row, block of 4 output channels), each row
+     accumulated as a vector along W over the 9·I taps. For few channels (3 in or out), where
+     sgemm with K = 27 or M = 3 is memory bound and Winograd's transforms dominate.
 Which version runs for which layer is chosen in nst/backends/numba_backend.py (CHOSEN).
 Workspace (padded input, cols, V, M) comes from a per-thread buffer kept across calls: fresh pages
 cost the kernel ≈0.1 ms/MB to zero, ≈10% of an evaluation at 256².
@@ -527,26 +528,30 @@ def core_v5(x, cw, b, mask, relu, backward, out):
 
 @numba.njit(**_JIT)
 def _direct(xp, wts, b, use_bias, relu, rev, out):
-    # xp I×((H+2)(W+2)+2) padded input, wts O×I×3×3 (any strides) -> out O×H×W; one job per (o, output row),
-    # the row accumulated as a vector along W (27·I fused multiply-adds per pixel)
+    # xp I×((H+2)(W+2)+2) padded input, wts O×I×3×3 (any strides) -> out O×H×W. One job per
+    # (output row, block of ≤ 4 output channels): each padded input row segment is loaded once
+    # per block and feeds 4 row accumulators (vectors along W), 9·I fused multiply-adds each.
     o, h, w = out.shape
     c = xp.shape[0]
     wp = w + 2
-    for job in prange(o * h):
-        k = job // h
-        y = job - k * h
-        acc = np.empty(w, np.float32)
-        bk = b[k] if use_bias else np.float32(0.0)
-        for q in range(w):
-            acc[q] = bk
+    nkb = (o + 3) // 4
+    for job in prange(nkb * h):
+        kb = job // h
+        y = job - kb * h
+        k0 = 4 * kb
+        nk = min(4, o - k0)
+        acc = np.zeros((4, w), np.float32)
         for i in range(c):
             for dy in range(3):
-                base = (y + dy) * wp
                 for dx in range(3):
-                    wv = wts[k, i, dy, dx]
-                    for q in range(w):
-                        acc[q] += wv * xp[i, base + dx + q]
-        _put_row(acc, np.float32(0.0), relu, rev, k, y, out)
+                    src = xp[i, (y + dy) * wp + dx:(y + dy) * wp + dx + w]
+                    for kk in range(nk):
+                        wv = wts[k0 + kk, i, dy, dx]
+                        for q in range(w):
+                            acc[kk, q] += wv * src[q]
+        for kk in range(nk):
+            bk = b[k0 + kk] if use_bias else np.float32(0.0)
+            _put_row(acc[kk], bk, relu, rev, k0 + kk, y, out)
 
 
 def core_v6(x, cw, b, mask, relu, backward, out):
