@@ -20,7 +20,8 @@ resized to N×N; default layers; α=1, β=1e3, γ=1e-3; real VGG19 weights; J an
   and backward to the input, plus 4·C²·h·w per style layer) / eval s; the same count for both.
 - time to a picture (--picture-size, default 512²): torch.optim.LBFGS (strong Wolfe, history 20)
   runs --picture-iterations iterations from X0 = the content image, each in its own process
-  after one warm-up evaluation; its final J is the target. nst's L-BFGS (nst.optim, history 20, as nst.transfer steps it) runs from
+  after one warm-up evaluation; its final J is the target. nst's L-BFGS (nst.optim, history 20,
+  as nst.transfer steps it) runs from
   the same X0 until J ≤ target (or 3× the iterations). Reported: both wall times (objective
   already built), evaluations, and the ratio.
 
@@ -323,9 +324,9 @@ def main(argv=None):
     if not backends:
         print("no backend to measure")
         return 1
+    env = ", ".join(f"{k}={WORKER_ENV[k]}" for k in THREAD_VARS if k in WORKER_ENV)
     print(f"- each library in its own fresh process; threads: {args.threads or 'each library default'} "
-          f"({', '.join(f'{k}={WORKER_ENV[k]}' for k in THREAD_VARS if k in WORKER_ENV) or 'no thread variables set'}); "
-          f"{os.cpu_count()} logical CPUs")
+          f"({env or 'no thread variables set'}); {os.cpu_count()} logical CPUs")
     log(f"validating at {args.validate_size}² ...")
     lines, ok = validate(backends, args.validate_size)
     print(f"\nValidation (J rtol {J_RTOL:g}; grad |Δ| ≤ {GRAD_ATOL_SCALE:g}·max|ref| + {GRAD_RTOL:g}·|ref|):\n")

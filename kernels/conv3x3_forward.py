@@ -63,7 +63,8 @@ def _w_mat_t(w):
     return np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(w.shape[1], 9 * w.shape[0]))
 
 
-# Winograd F(m×m, 3×3) matrices (Lavin & Gray 2015): Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A
+# Winograd F(m×m, 3×3) matrices (Lavin & Gray 2015): Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A; G builds U,
+# Bᵀ and Aᵀ are written out as formulas in the transforms below
 _BT2 = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 _G2 = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float64)
 _AT2 = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)
@@ -400,9 +401,8 @@ def _wino2_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
             _put_row(row, bk, relu, rev, k, y + 1, out)
 
 
-# v5: Winograd F(4×4, 3×3), the same strip scheme with 6×6 tiles at stride 4:
-#   Bᵀ rows (4,0,−5,0,1,0) (0,−4,−4,1,1,0) (0,4,−4,−1,1,0) (0,−2,−1,2,1,0) (0,2,−1,−2,1,0) (0,4,0,−5,0,1)
-#   Aᵀ rows (1,1,1,1,1,0) (0,1,−1,2,−2,0) (0,1,1,4,4,0) (0,1,−1,8,−8,1)
+# v5: Winograd F(4×4, 3×3), the same strip scheme with 6×6 tiles at stride 4; _bt6 and _at6
+# write out _BT4 and _AT4 (tests/test_kernels_numba.py checks them against the matrices)
 
 @numba.njit(inline="always")
 def _bt6(d0, d1, d2, d3, d4, d5):

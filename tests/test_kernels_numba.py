@@ -88,6 +88,15 @@ def test_threaded_sgemm_paths(rng):
     assert_close(cpu_threads.gram(f), f.astype(np.float64) @ f.T.astype(np.float64), what="gram")
 
 
+def test_winograd_formulas_are_the_matrices():
+    # the F(4×4) transforms' written-out formulas (_bt6, _at6) are Bᵀ and Aᵀ of Lavin & Gray
+    eye = np.eye(6)
+    bt = np.array([conv3x3_forward._bt6.py_func(*col) for col in eye]).T    # column j = Bᵀ e_j
+    at = np.array([conv3x3_forward._at6.py_func(*col) for col in eye]).T
+    np.testing.assert_array_equal(bt, conv3x3_forward._BT4)
+    np.testing.assert_array_equal(at, conv3x3_forward._AT4)
+
+
 def test_prepared_weights_hold_only_what_the_kernels_read(rng):
     wt = f32(rng, 8, 5, 3, 3)
     cw = conv3x3_forward.ConvWeights(wt, keep=("wino4",))
