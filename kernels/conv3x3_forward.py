@@ -205,21 +205,25 @@ def _put_row(row, bk, relu, rev, k, y, out):
 
 
 @numba.njit(**_JIT)
-def _pad_flat(x, mask, use_mask, rev, xp):
-    # x I×H×W -> xp I×((H+2)(W+2)+2) zero-padded rows, x·[mask>0] when use_mask
+def _pad_flat(x, mask, use_mask, rev, r0, r1, xp):
+    # x I×H×W rows [r0−1, r1] -> xp I×((r1−r0+2)(W+2)+2): zero-padded rows (zero outside the image,
+    # 2 slack zeros at the end: the last tap's view runs 2 past), x·[mask>0] when use_mask
     c, h, w = x.shape
     wp = w + 2
+    n = r1 - r0 + 2
     for i in prange(c):
-        for q in range(wp):
-            xp[i, q] = 0.0
-            xp[i, (h + 1) * wp + q] = 0.0
-        xp[i, (h + 2) * wp] = 0.0            # 2 slack zeros: the last tap's view runs 2 past the end
-        xp[i, (h + 2) * wp + 1] = 0.0
-        for y in range(h):
-            r = (y + 1) * wp
-            xp[i, r] = 0.0
-            xp[i, r + w + 1] = 0.0
-            _copy_row(x, mask, use_mask, rev, i, y, xp[i], r + 1)
+        xp[i, n * wp] = 0.0
+        xp[i, n * wp + 1] = 0.0
+        for j in range(n):
+            y = r0 - 1 + j
+            r = j * wp
+            if y < 0 or y >= h:
+                for q in range(wp):
+                    xp[i, r + q] = 0.0
+            else:
+                xp[i, r] = 0.0
+                xp[i, r + w + 1] = 0.0
+                _copy_row(x, mask, use_mask, rev, i, y, xp[i], r + 1)
 
 
 @numba.njit(**_JIT)
@@ -297,7 +301,7 @@ def core_v2(x, cw, b, mask, relu, backward, out):
     o, wp = wt.shape[1], w + 2
     m, use_mask = _mask_args(x, mask)
     xp = _scratch("pad", (i, (h + 2) * wp + 2))                      # I×(H+2)(W+2)
-    _pad_flat(x, m, use_mask, backward, xp)
+    _pad_flat(x, m, use_mask, backward, 0, h, xp)
     rows = _rows_per_block(2 * o * wp * 4, h)
     acc, tmp = _scratch("acc", (o, rows * wp)), _scratch("tmp", (o, rows * wp))
     for r0 in range(0, h, rows):
@@ -321,7 +325,7 @@ def core_v3(x, cw, b, mask, relu, backward, out):
     o, wp = wmat.shape[0], w + 2
     m, use_mask = _mask_args(x, mask)
     xp = _scratch("pad", (i, (h + 2) * wp + 2))
-    _pad_flat(x, m, use_mask, backward, xp)
+    _pad_flat(x, m, use_mask, backward, 0, h, xp)
     rows = _rows_per_block((9 * i + o) * wp * 4, h)
     cols, acc = _scratch("in", (9 * i, rows * wp)), _scratch("acc", (o, rows * wp))
     for r0 in range(0, h, rows):
@@ -527,42 +531,47 @@ def core_v5(x, cw, b, mask, relu, backward, out):
 # where a GEMM with K = 9·3 = 27 is memory bound and sgemm is at its worst
 
 @numba.njit(**_JIT)
-def _direct(xp, wts, b, use_bias, relu, rev, out):
-    # xp I×((H+2)(W+2)+2) padded input, wts O×I×3×3 (any strides) -> out O×H×W. One job per
-    # (output row, block of ≤ 4 output channels): each padded input row segment is loaded once
-    # per block and feeds 4 row accumulators (vectors along W), 9·I fused multiply-adds each.
+def _direct(xp, wts, b, use_bias, relu, rev, y0, out):
+    # xp I×((R+2)(W+2)+2) padded input rows y0−1 … y0+R, wts O×I×3×3 (any strides) -> out rows
+    # [y0, y0+R) of O×H×W. One job per (output row, block of ≤ 4 output channels): each padded
+    # input row segment is loaded once per block and feeds 4 row accumulators (vectors along W).
     o, h, w = out.shape
     c = xp.shape[0]
     wp = w + 2
+    rows = (xp.shape[1] - 2) // wp - 2
     nkb = (o + 3) // 4
-    for job in prange(nkb * h):
-        kb = job // h
-        y = job - kb * h
+    for job in prange(nkb * rows):
+        kb = job // rows
+        yl = job - kb * rows
         k0 = 4 * kb
         nk = min(4, o - k0)
         acc = np.zeros((4, w), np.float32)
         for i in range(c):
             for dy in range(3):
                 for dx in range(3):
-                    src = xp[i, (y + dy) * wp + dx:(y + dy) * wp + dx + w]
+                    src = xp[i, (yl + dy) * wp + dx:(yl + dy) * wp + dx + w]
                     for kk in range(nk):
                         wv = wts[k0 + kk, i, dy, dx]
                         for q in range(w):
                             acc[kk, q] += wv * src[q]
         for kk in range(nk):
             bk = b[k0 + kk] if use_bias else np.float32(0.0)
-            _put_row(acc[kk], bk, relu, rev, k0 + kk, y, out)
+            _put_row(acc[kk], bk, relu, rev, k0 + kk, y0 + yl, out)
 
 
 def core_v6(x, cw, b, mask, relu, backward, out):
+    # direct loops over blocks of rows (the padded block stays small)
     i, h, w = x.shape
     wts = cw.get("w")                                                 # O×I×3×3
     if backward:
         wts = wts.transpose(1, 0, 2, 3)                               # I×O×3×3 view
     m, use_mask = _mask_args(x, mask)
-    xp = _scratch("pad", (i, (h + 2) * (w + 2) + 2))
-    _pad_flat(x, m, use_mask, backward, xp)
-    _direct(xp, wts, *_bias_args(b), relu, backward, out)
+    rows = _rows_per_block(i * (w + 2) * 4, h)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        xp = _scratch("pad", (i, (r1 - r0 + 2) * (w + 2) + 2))       # I×(rows+2)(W+2)
+        _pad_flat(x, m, use_mask, backward, r0, r1, xp)
+        _direct(xp, wts, *_bias_args(b), relu, backward, r0, out)
 
 
 CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6}

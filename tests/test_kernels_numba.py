@@ -76,6 +76,22 @@ def test_conv3x3_relu_backward_input(name, shape, rng):
                  **conv_tolerance(name))
 
 
+@pytest.mark.parametrize("version", sorted(conv3x3_forward.CORES))
+def test_conv_row_blocks(version, rng, monkeypatch):
+    # a tiny block budget: every version runs its row / tile-row blocking over many blocks
+    monkeypatch.setattr(conv3x3_forward, "_BLOCK_BYTES", 4096)
+    i, o, h, w = 6, 5, 23, 17
+    x, wt, b = f32(rng, i, h, w), f32(rng, o, i, 3, 3, scale=0.2), f32(rng, o)
+    da, a = f32(rng, o, h, w), np.maximum(f32(rng, o, h, w), 0)
+    d64 = lambda t: t.astype(np.float64)                          # noqa: E731
+    fwd = conv3x3_forward.KERNELS[f"conv3x3_relu_{version}"]
+    bwd = conv3x3_backward_input.KERNELS[f"conv3x3_relu_backward_input_{version}"]
+    assert_close(fwd(x, wt, b), ops.conv3x3_relu(d64(x), d64(wt), d64(b)), what=version,
+                 **conv_tolerance(version))
+    assert_close(bwd(da, a, wt), ops.conv3x3_relu_backward_input(d64(da), d64(a), d64(wt)),
+                 what=version + " backward", **conv_tolerance(version))
+
+
 def test_threaded_sgemm_paths(rng):
     # cpu_threads.matmul splits ≥ MIN_SPLIT outputs over threads: by batch, or by columns
     a2, b2 = f32(rng, 70, 33), f32(rng, 33, 1001)                 # 70 070 outputs, column blocks
