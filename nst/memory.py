@@ -16,7 +16,8 @@ from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 F32 = 4
 WORKSPACE = 6
 RUNTIME = 300 * 2**20
-PREPARED = {"numba": 4}     # prepared / file weights: numba keeps Winograd F(4×4) U = 36/9 × w
+PREPARED = {"numba": 2.5}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
+                            # channels, 16/9 × w on the 512-channel layers that hold most weights)
 
 
 def layer_shapes(h, w, deepest):

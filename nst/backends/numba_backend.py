@@ -17,16 +17,21 @@ import numpy as np
 from . import Backend, BackendUnavailable
 
 # Measured side by side, single-threaded (thread CPU time, robust on a busy machine; bench/RESULTS.md):
-# Winograd F(4×4) (v5) beats F(2×2) (v4) by 10–30% on every layer from 64 channels up, 512→512
-# at 16² aside (−10%, a small share); the K=27 first layer's forward is fastest as a flat-shift
-# im2col (v3: 9.0 ms vs v1 10.6, v5 12.8 at 256²), its backward (64→3, M = 3) as direct loops
-# (v6: 25 ms vs v5 33 at 256², 62 vs 88 at 512²).
-# Forward and backward of a layer read one weight form, so a layer takes one Winograd size for
-# both. Style loss: v2 (sgemms on our own threads) ties v1 single-threaded, and on a busy
-# machine v1's OpenBLAS threads spin: 3–4× the wall time and 2–3× the CPU of v2 at C ≥ 128.
+# Winograd F(4×4) (v5) beats F(2×2) (v4) by 10–30% on every layer from 64 channels up. On the
+# layers with 512 inputs F(4×4)'s U is 36/9 of the weights against F(2×2)'s 16/9: 151 MB against
+# 67 MB, which decides peak RSS against PyTorch (measured −79 MB: 621 vs ~720 MiB at 256²,
+# 1085 vs ~1200 at 512²) for ~4% more time; so F(2×2) there. The K=27 first layer's forward is
+# fastest as a flat-shift im2col (v3: 9.0 ms vs v1 10.6, v5 12.8 at 256²), its backward (64→3,
+# M = 3) as direct loops (v6: 25 ms vs v5 33 at 256², 62 vs 88 at 512²). Forward and backward of
+# a layer read one weight form, so a layer takes one Winograd size for both. Style loss: v2
+# (sgemms on our own threads) ties v1 single-threaded, and on a busy machine v1's OpenBLAS
+# threads spin: 3–4× the wall time and 2–3× the CPU of v2 at C ≥ 128.
 CHOSEN = {
-    "conv3x3_relu": {3: "conv3x3_forward.conv3x3_relu_v3", "*": "conv3x3_forward.conv3x3_relu_v5"},
+    "conv3x3_relu": {3: "conv3x3_forward.conv3x3_relu_v3",
+                     512: "conv3x3_forward.conv3x3_relu_v4",
+                     "*": "conv3x3_forward.conv3x3_relu_v5"},
     "conv3x3_relu_backward_input": {3: "conv3x3_backward_input.conv3x3_relu_backward_input_v6",
+                                    512: "conv3x3_backward_input.conv3x3_relu_backward_input_v4",
                                     "*": "conv3x3_backward_input.conv3x3_relu_backward_input_v5"},
     "maxpool2x2": "maxpool2x2.maxpool2x2_v1",
     "maxpool2x2_backward": "maxpool2x2.maxpool2x2_backward_v1",
