@@ -6,9 +6,11 @@ bench/bench_kernels_cpu.py (per-kernel table, single-threaded and threaded), eac
 process, and writes their markdown under a header that records the machine (lscpu's model name),
 the date, the library versions and the commands.
 
-    python bench/make_results.py            # the full table: ≈ 12 min on a quiet 2-core machine
-    python bench/make_results.py --quick    # 256² and 512², 2 rounds, 30 picture iterations: ≈ 4 min
+    python bench/make_results.py            # the full table: ≈ 13 min on a quiet 2-core machine
+    python bench/make_results.py --quick    # 256² and 512², 2 rounds, 30 picture iterations: ≈ 4–5 min
     python bench/make_results.py --quick --out /tmp/RESULTS.md     # a try-out
+(Estimates: evaluations ≈ 6 min, time to a picture ≈ 6 min, kernel table ≈ 2 min; set
+NST_IMAGES=/work/shared/images when the images are not at ../shared/images.)
 Time it on a quiet machine: other load skews every number (the load average is recorded).
 """
 import argparse
