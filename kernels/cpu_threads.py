@@ -28,14 +28,15 @@ from threadpoolctl import ThreadpoolController
 def _start_numba_pool():
     # Numba's OpenMP pool, started with OMP_WAIT_POLICY=PASSIVE unless the user set a policy;
     # os.environ is restored before returning
+    launch = getattr(_numba_parallel, "_launch_threads", None)    # Numba's own (private) starter
     user = os.environ.get("OMP_WAIT_POLICY")
-    if user is None:
-        os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    if launch is None or user is not None:
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     try:
-        _numba_parallel._launch_threads()
+        launch()
     finally:
-        if user is None:
-            del os.environ["OMP_WAIT_POLICY"]
+        del os.environ["OMP_WAIT_POLICY"]
 
 
 _start_numba_pool()

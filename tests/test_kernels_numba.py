@@ -4,7 +4,11 @@ nst/losses.py), one test body per op, parametrized over versions × shapes, with
 The conv references run in float64 on the same float32 inputs, so the tolerance measures the
 kernel's own float32 error only.
 """
+import os
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numba  # noqa: F401  (a core dependency: a missing numba fails here, it is not skipped)
 import numpy as np
@@ -90,6 +94,16 @@ def test_conv_row_blocks(version, rng, monkeypatch):
                  **conv_tolerance(version))
     assert_close(bwd(da, a, wt), ops.conv3x3_relu_backward_input(d64(da), d64(a), d64(wt)),
                  what=version + " backward", **conv_tolerance(version))
+
+
+def test_importing_the_kernels_leaves_the_environment_alone():
+    # cpu_threads starts Numba's pool with OMP_WAIT_POLICY=PASSIVE and restores os.environ after
+    code = ("import os, nst.kernels.conv3x3_forward as k; from numba import config; "
+            "print(os.environ.get('OMP_WAIT_POLICY'), config.NUMBA_NUM_THREADS)")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    assert out.stdout.split()[0] == "None", out.stdout
 
 
 def test_threaded_sgemm_paths(rng):
