@@ -38,8 +38,8 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
     per = {name: c * hl * wl * F32 for name, c, hl, wl in shapes}
     chans = {name: c for name, c, _, _ in shapes}
     parts = {
-        "weights": (1 + PREPARED.get(backend, 1)) * F32
-                   * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)]),
+        "weights": int((1 + PREPARED.get(backend, 1)) * F32
+                       * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)])),
         "activations": sum(per.values()),
         "workspace": WORKSPACE * max(per.values()),
         "targets": sum(per[l] for l in content_layers) + sum(chans[l] ** 2 * F32 for l in style_layers),
