@@ -1,58 +1,53 @@
-"""One evaluation of the objective (J and ∂J/∂X, SPEC.md) per backend, side by side in one run.
+"""nst vs PyTorch on the CPU, measured as a user runs them: one library per fresh process.
 
-What is measured, per square size N (tubingen.jpg as content, starry_night.jpg as style, both
-centre-cropped to a square and resized to N×N; X a fixed random image; default layers and weights
-α=1, β=1e3, γ=1e-3; real VGG19 weights):
-- eval s: median over --repeats of one J + ∂J/∂X, after a warm-up call (Numba compiles there).
-  The backends are interleaved, rotating the order each round, so load on the machine hits all
-  alike. nst backends time Objective.evaluate; torch times autograd forward + backward
-  (bench/torch_reference.py, the same objective, validated against nst first).
-- GFLOP/s: the explicit count of `flops()` (direct 3×3 convolution: 2·O·I·9·h·w per conv up to
-  block5_conv1, the same again for the backward to the input of every one of them, as all lie at
-  or below the deepest loss layer; plus 4·C²·h·w per style layer for Ĝ(X) and ∂J_s/∂F) / eval s.
-  Winograd or FFT kernels do fewer real operations; the count is the same for all backends.
-- speed-ups: t_numpy / t and t_torch / t, from the same run.
-- peak RSS: VmHWM (/proc/self/status) of a fresh Python process per (backend, size) that loads the
-  weights and images, warms the backend up at 32² (imports, Numba compilation), then builds the
-  objective and evaluates twice: the lifetime peak, and "Δ", the peak of that last phase above the
-  RSS it started from (the objective's own working memory: weights on the backend, targets,
-  activations, temporaries).
-- full run: --iterations L-BFGS iterations from X0 = the content image, history 20. nst: its own
-  L-BFGS (nst.optim, Armijo backtracking) stepped as nst.transfer does; torch: torch.optim.LBFGS
-  (strong Wolfe).
-  The two line searches use different numbers of evaluations per iteration, so evaluations, wall
-  time, time per evaluation and the final J are all reported.
-Threads: each library's default (2 here) unless the environment says otherwise; make_results.py
-records the thread variables. The timed loop is not the place to tune them.
+What is measured (tubingen.jpg as content, starry_night.jpg as style, centre-cropped squares
+resized to N×N; default layers; α=1, β=1e3, γ=1e-3; real VGG19 weights; J and ∂J/∂X per SPEC.md):
+- eval s: one evaluation of J + ∂J/∂X on a built objective. Every (library, size) runs in its own
+  fresh Python process with the settings a user has (each library's default threads and
+  environment: nothing set by this script), which builds the objective, evaluates once to warm
+  up (Numba loads its compiled kernels there) and times --repeats evaluations. --rounds such
+  processes per library, alternating nst and torch (order rotating each round), so a change in
+  the machine's load hits both alike. Reported: the median over all timed evaluations, and the
+  ratio nst / torch as the median of the per-round ratios (paired, robust to drifting load).
+  Timing both libraries in one process lets one's thread pool disturb the other: never done here.
+- peak RSS: VmHWM of those processes (the whole process, as `top` shows it: interpreter,
+  libraries, weights, images, objective, evaluations), the median over rounds.
+- largest size: the peak RSS fitted as a + b·N² over the measured sizes, solved for MemTotal
+  (extrapolated, marked so); --verify-largest runs each library once at that size to confirm.
+- CPU s / eval: the worker's process CPU time (user + sys, all threads) per evaluation: with
+  --threads 1 a measure of work that a busy machine disturbs far less than wall time.
+- GFLOP/s: the explicit count of `flops()` (direct 3×3 convolutions up to block5_conv1 forward
+  and backward to the input, plus 4·C²·h·w per style layer) / eval s; the same count for both.
+- time to a picture (--picture-size, default 512²): torch.optim.LBFGS (strong Wolfe, history 20)
+  runs --picture-iterations iterations from X0 = the content image, each in its own process
+  after one warm-up evaluation; its final J is the target. nst's L-BFGS (nst.optim, history 20,
+  as nst.transfer steps it) runs from
+  the same X0 until J ≤ target (or 3× the iterations). Reported: both wall times (objective
+  already built), evaluations, and the ratio.
 
-    python bench/bench_evaluation.py --sizes 256 512 [--iterations 50] [--backends numpy numba torch]
-                                     [--repeats 3] [--big]     # --big: 1024² for numba and torch
+    python bench/bench_evaluation.py                        # 256² 512² 1024², picture at 512²
+    python bench/bench_evaluation.py --sizes 256 --rounds 2 --picture-iterations 0   # quick
+    python bench/bench_evaluation.py --threads 1 --sizes 256 512 --picture-iterations 0
+                                         # single-threaded: compute efficiency, robust to load
 Under pytest (bench_*.py is collected, --benchmark-disable): one check per backend at 48×64 that it
 agrees with the NumPy reference; skipped when the real weights are not cached.
 """
+import argparse
+import json
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # as kernels/cpu_threads.py; before any pool starts
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import torch_reference  # noqa: E402
-from nst.backends import get_backend  # noqa: E402
 from nst.image import load_image, resize  # noqa: E402
-from nst.objective import Objective  # noqa: E402
-from nst.spec import DEFAULT_STYLE_LAYERS  # noqa: E402
-from nst.optim import make_optimizer  # noqa: E402
-from nst.spec import CONV_LAYERS, ends_block  # noqa: E402
+from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
 
 IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
 BACKENDS = ("numpy", "numba", "torch")
@@ -71,6 +66,7 @@ def unavailable(backend):
     if backend == "torch":
         return None if torch_reference.available() else "torch is not installed"
     try:
+        from nst.backends import get_backend
         get_backend(backend)
         return None
     except Exception as e:          # BackendUnavailable, or a backend still being written
@@ -103,46 +99,18 @@ def flops(h, w):
 
 
 def make(backend, content, style, weights):
-    # -> (evaluate(x) for timing, host(x) -> (J float, grad H×W×3 float32), the objective)
+    # -> (evaluate(x) for timing, host(x) -> (J float, grad H×W×3 float32), the objective);
+    # weights: the loaded dict, or None to load them inside (and drop the file's copy after)
     if backend == "torch":
         obj = torch_reference.TorchObjective(content, style, weights=weights, **WEIGHTS)
         return (lambda x: obj.loss_and_grad(obj._tensor(x))), obj, obj
+    from nst.objective import Objective
     obj = Objective(content, style, backend=backend, weights=weights, log=lambda m: None, **WEIGHTS)
 
     def host(x):
         r = obj(x)
         return r.total, r.grad
     return obj.evaluate, host, obj
-
-
-def time_interleaved(evaluators, x, repeats):
-    # {name: fn} -> {name: all timed seconds of fn(x)}, after one warm-up call each
-    for fn in evaluators.values():
-        fn(x)
-    names, times = list(evaluators), {n: [] for n in evaluators}
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            t0 = time.perf_counter()
-            evaluators[name](x)
-            times[name].append(time.perf_counter() - t0)
-    return times
-
-
-def full_run(backend, obj, content, iterations):
-    # -> (evaluations, seconds, final J) of `iterations` L-BFGS iterations from the content image
-    t0 = time.perf_counter()
-    if backend == "torch":
-        _, evals, final = obj.lbfgs(content, iterations)
-        return evals, time.perf_counter() - t0, final
-    shape = content.shape
-
-    def fun(x_flat):                # what nst's transfer loop hands its optimiser (on the built
-        total, _, _, grad = obj.evaluate(x_flat.reshape(shape))   # objective: no setup timed)
-        return total, grad.reshape(-1)
-    opt = make_optimizer("lbfgs", obj.be.to_device(content.reshape(-1).astype(np.float32)), None, 20)
-    while opt.iteration < iterations:
-        opt.step(fun)
-    return opt.evaluations, time.perf_counter() - t0, float(opt.f)      # J at the accepted x
 
 
 def vm_mib(field):
@@ -152,37 +120,65 @@ def vm_mib(field):
         return next(int(line.split()[1]) for line in f if line.startswith(field + ":")) / 1024
 
 
-def rss_worker(backend, size):
-    # In a fresh process: weights, images, then a 32² objective to import the backend and compile
-    # its kernels; then the peak is reset (clear_refs 5) and the size² objective built and
-    # evaluated twice. -> JSON: the process's lifetime peak, and the peak above the RSS at reset.
-    from nst.weights import load
-    weights = load(None, lambda m: None)
+# ---- the workers: each runs in a fresh process and prints one JSON line ----
+
+def eval_worker(backend, size, repeats):
+    # build the objective, warm up, time `repeats` evaluations -> JSON
+    t0 = time.perf_counter()
     content, style = square_images(size)
+    evaluate, _, _ = make(backend, content, style, None)        # loads the weights as a user's run
     x = random_image(content.shape)
-    make(backend, *square_images(32), weights)[0](random_image((32, 32, 3)))
-    lifetime = vm_mib("VmHWM")
+    setup = time.perf_counter() - t0
+    evaluate(x)
+    times, cpu = [], []
+    for _ in range(repeats):
+        t, c = time.perf_counter(), time.process_time()
+        evaluate(x)
+        times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
+    return {"setup_s": setup, "times": times, "cpu": cpu, "peak_mib": vm_mib("VmHWM")}
+
+
+def lbfgs_worker(backend, size, iterations, target):
+    # torch: `iterations` of torch.optim.LBFGS; nst: its L-BFGS until J ≤ target (≤ 3× iterations)
+    content, style = square_images(size)
+    evaluate, _, obj = make(backend, content, style, None)
+    evaluate(random_image(content.shape))                       # warm-up, as in eval_worker
+    t0 = time.perf_counter()
+    if backend == "torch":
+        _, evals, final = obj.lbfgs(content, iterations)
+        return {"wall_s": time.perf_counter() - t0, "evals": evals, "iterations": iterations, "J": final}
+    from nst.optim import make_optimizer
+    shape = content.shape
+
+    def fun(x_flat):                # what nst's transfer loop hands its optimiser
+        total, _, _, grad = obj.evaluate(x_flat.reshape(shape))
+        return total, grad.reshape(-1)
+    opt = make_optimizer("lbfgs", obj.be.to_device(content.reshape(-1).astype(np.float32)), None, 20)
+    while opt.iteration < 3 * iterations and (opt.g is None or opt.f > target):
+        opt.step(fun)
+    return {"wall_s": time.perf_counter() - t0, "evals": opt.evaluations, "iterations": opt.iteration,
+            "J": float(opt.f), "reached": bool(opt.f <= target)}
+
+
+THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+WORKER_ENV = dict(os.environ)       # --threads N sets THREAD_VARS here, for the workers only
+
+
+def run_worker(*args, timeout=None):
+    # -> the worker's JSON, or {"error": why} (e.g. killed for memory)
+    cmd = [sys.executable, __file__, "--worker", *map(str, args)]
     try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass                        # no reset: Δ then also counts the warm-up
-    base = vm_mib("VmRSS")
-    evaluate, _, _ = make(backend, content, style, weights)
-    evaluate(x)
-    evaluate(x)
-    peak = vm_mib("VmHWM")
-    print(json.dumps({"peak_mib": max(lifetime, peak), "delta_mib": peak - base}))
-
-
-def peak_rss(backend, size):
-    cmd = [sys.executable, __file__, "--rss-worker", backend, str(size)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=WORKER_ENV)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout} s"}
     if out.returncode:
-        log(f"rss worker {backend} {size} failed: {out.stderr.strip().splitlines()[-1:]}")
-        return None
+        tail = (out.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": f"exit {out.returncode}: {tail}"}
     return json.loads(out.stdout.strip().splitlines()[-1])
 
+
+# ---- the driver ----
 
 def validate(backends, size):
     # nst numpy (or the first backend) vs each other one on the same image -> (table rows, all ok)
@@ -207,23 +203,119 @@ def validate(backends, size):
     return lines, all_ok
 
 
+def mem_total_mib():
+    with open("/proc/meminfo") as f:
+        return int(f.readline().split()[1]) / 1024
+
+
+def largest_side(sizes, peaks, budget):
+    # fit peak = a + b·N² over the measured sizes -> the largest N (multiple of 64) within budget
+    if len(sizes) < 2:
+        return None
+    b, a = np.polyfit(np.square(sizes, dtype=np.float64), peaks, 1)
+    return int(np.sqrt(max(budget - a, 0) / b) // 64 * 64) if b > 0 else None
+
+
+def time_evaluations(backends, sizes, rounds, repeats):
+    # -> {(backend, size): [worker results]}, processes alternating, order rotating per round;
+    # sizes above 512² get one round less (each takes ~40 s), to keep the whole run under 15 min
+    results = {}
+    for size in sizes:
+        for r in range(rounds if size <= 512 else max(1, rounds - 1)):
+            order = backends[r % len(backends):] + backends[:r % len(backends)]
+            for b in order:
+                res = run_worker("eval", b, size, repeats)
+                log(f"{size}² round {r + 1} {b}: {res}")
+                results.setdefault((b, size), []).append(res)
+    return results
+
+
+def evaluation_table(backends, sizes, results):
+    lines = ["| size | library | eval s median (min–max) | GFLOP/s | nst / torch time (per-round median) "
+             "| CPU s / eval | nst / torch CPU | peak RSS MiB | nst / torch RSS |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for size in sizes:
+        ok = {b: [r for r in results[(b, size)] if "error" not in r] for b in backends}
+        for b in backends:
+            if not ok[b]:
+                lines.append(f"| {size}² | {b} | {results[(b, size)][0]['error']} | | | | | | |")
+                continue
+            ts = [t for r in ok[b] for t in r["times"]]
+            cpu = float(np.median([c for r in ok[b] for c in r["cpu"]]))
+            med, peak = float(np.median(ts)), float(np.median([r["peak_mib"] for r in ok[b]]))
+            ratio = cpu_ratio = rss = ""
+            if b != "torch" and ok.get("torch"):
+                pairs = [min(x["times"]) / min(y["times"]) for x, y in zip(ok[b], ok["torch"])]
+                ratio = f"{np.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})"
+                cpu_ratio = f"{cpu / np.median([c for r in ok['torch'] for c in r['cpu']]):.2f}"
+                rss = f"{peak / np.median([r['peak_mib'] for r in ok['torch']]):.2f}"
+            lines.append(f"| {size}² | {b} | {med:.3f} ({min(ts):.3f}–{max(ts):.3f}) | "
+                         f"{flops(size, size) / med / 1e9:.0f} | {ratio} | {cpu:.3f} | {cpu_ratio} | "
+                         f"{peak:.0f} | {rss} |")
+    return lines
+
+
+def largest_table(backends, sizes, results, verify):
+    budget = mem_total_mib()
+    lines = [f"| library | largest side within {budget / 1024:.0f} GiB | how |", "|---|---|---|"]
+    for b in backends:
+        pts = [(s, float(np.median([r["peak_mib"] for r in results[(b, s)] if "error" not in r])))
+               for s in sizes if any("error" not in r for r in results[(b, s)])]
+        n = largest_side([s for s, _ in pts], [p for _, p in pts], budget)
+        how = f"extrapolated from peak RSS at {', '.join(f'{s}²' for s, _ in pts)}"
+        if n and verify:
+            res = run_worker("eval", b, n, 1, timeout=1800)
+            how = f"ran one evaluation at {n}²: " + (res["error"] if "error" in res else
+                                                     f"ok, peak {res['peak_mib']:.0f} MiB")
+        lines.append(f"| {b} | {n or '?'}² | {how} |")
+    return lines
+
+
+def picture_table(size, iterations, rounds):
+    lines = ["| round | torch wall s (evals, J) | nst wall s (evals, iterations, J) | nst / torch |",
+             "|---|---|---|---|"]
+    ratios = []
+    for r in range(rounds):
+        t = run_worker("lbfgs", "torch", size, iterations, 0)
+        log(f"picture round {r + 1} torch: {t}")
+        if "error" in t:
+            return lines + [f"| {r + 1} | {t['error']} | | |"]
+        n = run_worker("lbfgs", "numba", size, iterations, t["J"])
+        log(f"picture round {r + 1} nst: {n}")
+        if "error" in n:
+            return lines + [f"| {r + 1} | | {n['error']} | |"]
+        ratio = n["wall_s"] / t["wall_s"]
+        ratios.append(ratio)
+        reached = "" if n["reached"] else " (target not reached)"
+        lines.append(f"| {r + 1} | {t['wall_s']:.1f} ({t['evals']}, {t['J']:.4g}) | {n['wall_s']:.1f} "
+                     f"({n['evals']}, {n['iterations']}, {n['J']:.4g}){reached} | {ratio:.2f} |")
+    return lines + [f"\nTime to a picture at {size}², nst / torch (median of rounds): "
+                    f"**{np.median(ratios):.2f}**"]
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    ap.add_argument("--backends", nargs="+", default=list(BACKENDS), choices=BACKENDS)
-    ap.add_argument("--repeats", type=int, default=3, help="timed evaluations per backend (median)")
-    ap.add_argument("--iterations", type=int, default=50, help="L-BFGS iterations of the full run (0: none)")
-    ap.add_argument("--run-backends", nargs="+", default=["numba", "torch"], choices=BACKENDS,
-                    help="backends given the full run (numpy's is slow)")
-    ap.add_argument("--big", action="store_true", help="also 1024² for numba and torch (eval + RSS)")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ap.add_argument("--backends", nargs="+", default=["numba", "torch"], choices=BACKENDS)
+    ap.add_argument("--rounds", type=int, default=3, help="fresh processes per library and size")
+    ap.add_argument("--repeats", type=int, default=3, help="timed evaluations per process")
+    ap.add_argument("--picture-size", type=int, default=512)
+    ap.add_argument("--picture-iterations", type=int, default=100, help="torch L-BFGS iterations (0: skip)")
+    ap.add_argument("--picture-rounds", type=int, default=1)
+    ap.add_argument("--verify-largest", action="store_true", help="run one evaluation at the largest size")
+    ap.add_argument("--threads", type=int, help="set every library's threads to N in the workers "
+                    "(default: each library's own default, as a user has it)")
     ap.add_argument("--validate-size", type=int, default=64)
-    ap.add_argument("--rss-worker", nargs=2, metavar=("BACKEND", "SIZE"), help=argparse.SUPPRESS)
+    ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
-    if args.rss_worker:
-        return rss_worker(args.rss_worker[0], int(args.rss_worker[1]))
+    if args.worker:
+        kind, backend, *rest = args.worker
+        fn = eval_worker if kind == "eval" else lbfgs_worker
+        print(json.dumps(fn(backend, *map(int, rest[:2]), *map(float, rest[2:]))))
+        return 0
 
-    from nst.weights import load
-    weights = load(None, log)
+    if args.threads:
+        WORKER_ENV.update({k: str(args.threads) for k in THREAD_VARS})
     reasons = {b: unavailable(b) for b in args.backends}
     backends = [b for b in args.backends if reasons[b] is None]
     for b, why in reasons.items():
@@ -232,13 +324,9 @@ def main(argv=None):
     if not backends:
         print("no backend to measure")
         return 1
-    threads = {"torch": 2} if "torch" in backends else {}
-    if "numba" in backends:
-        import numba
-        threads["numba"] = numba.config.NUMBA_NUM_THREADS
-    print(f"- threads: {', '.join(f'{k} {v}' for k, v in threads.items()) or '-'} (NumPy's BLAS: "
-          f"its default); OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
-
+    env = ", ".join(f"{k}={WORKER_ENV[k]}" for k in THREAD_VARS if k in WORKER_ENV)
+    print(f"- each library in its own fresh process; threads: {args.threads or 'each library default'} "
+          f"({env or 'no thread variables set'}); {os.cpu_count()} logical CPUs")
     log(f"validating at {args.validate_size}² ...")
     lines, ok = validate(backends, args.validate_size)
     print(f"\nValidation (J rtol {J_RTOL:g}; grad |Δ| ≤ {GRAD_ATOL_SCALE:g}·max|ref| + {GRAD_RTOL:g}·|ref|):\n")
@@ -248,47 +336,21 @@ def main(argv=None):
         print("\nValidation failed: no timings.")
         return 1
 
-    plan = [(s, backends) for s in args.sizes]
-    if args.big:
-        plan.append((1024, [b for b in backends if b in ("numba", "torch")]))
-    rows = []
-    for size, bks in plan:
-        if not bks:
-            continue
-        content, style = square_images(size)
-        x = random_image(content.shape)
-        made = {b: make(b, content, style, weights) for b in bks}
-        log(f"{size}²: timing {', '.join(bks)} ...")
-        times = time_interleaved({b: m[0] for b, m in made.items()}, x, args.repeats)
-        t = {b: float(np.median(v)) for b, v in times.items()}
-        fl = flops(size, size)
-        for b in bks:
-            log(f"{size}² {b}: peak RSS ...")
-            rss = peak_rss(b, size)
-            run_cells = ["", "", "", ""]
-            if args.iterations and b in args.run_backends and size != 1024:
-                log(f"{size}² {b}: {args.iterations} L-BFGS iterations ...")
-                evals, secs, final = full_run(b, made[b][2], content, args.iterations)
-                run_cells = [str(evals), f"{secs:.1f}", f"{secs / evals:.3f}", f"{final:.4g}"]
-            spread = f"{t[b]:.3f} ({min(times[b]):.3f}–{max(times[b]):.3f})"
-            rows.append([f"{size}²", b, spread, f"{fl / t[b] / 1e9:.1f}",
-                         f"{t['numpy'] / t[b]:.2f}×" if "numpy" in t else "",
-                         f"{t['torch'] / t[b]:.2f}×" if "torch" in t else "",
-                         f"{rss['peak_mib']:.0f}" if rss else "?",
-                         f"{rss['delta_mib']:.0f}" if rss else "?", *run_cells])
-            log("| " + " | ".join(rows[-1]) + " |")
-        del made
-
-    print(f"\nOne evaluation (J + ∂J/∂X), median of {args.repeats} after warm-up; full run: "
-          f"{args.iterations} L-BFGS iterations from the content image, history 20.\n")
+    results = time_evaluations(backends, args.sizes, args.rounds, args.repeats)
+    print(f"\nOne evaluation (J + ∂J/∂X): {args.rounds} fresh processes per library and size (one "
+          f"less above 512²), alternating, {args.repeats} timed evaluations each after a warm-up.\n")
     print("| size | GFLOP/eval |\n|---|---|")
-    for size, _ in plan:
+    for size in args.sizes:
         print(f"| {size}² | {flops(size, size) / 1e9:.1f} |")
-    header = ["size", "backend", "eval s (min–max)", "GFLOP/s", "speed vs numpy", "speed vs torch",
-              "peak RSS MiB", "Δ RSS MiB", "run evals", "run s", "run s/eval", "run final J"]
-    print("\n| " + " | ".join(header) + " |\n|" + "---|" * len(header))
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
+    print()
+    print("\n".join(evaluation_table(backends, args.sizes, results)))
+    print()
+    print("\n".join(largest_table(backends, args.sizes, results, args.verify_largest)))
+    if args.picture_iterations and {"numba", "torch"} <= set(backends):
+        print(f"\nTime to a picture at {args.picture_size}²: torch.optim.LBFGS {args.picture_iterations} "
+              "iterations sets the target J; nst's L-BFGS runs until it reaches it. Same objective, "
+              "X0 = the content image, history 20.\n")
+        print("\n".join(picture_table(args.picture_size, args.picture_iterations, args.picture_rounds)))
     return 0
 
 

@@ -5,14 +5,15 @@ Throughput comes from explicit counts: conv 2·O·I·9·H·W FLOPs (direct convo
 Winograd, which does fewer), Gram 2·C²·hw, style loss 4·C²·hw; bandwidth-bound kernels in GB/s of
 compulsory traffic. The sgemm peak is np.matmul float32 2048×2048, measured in the same run.
 
-  pytest bench/bench_kernels_cpu.py                      # timings, 256² VGG shapes
-  NST_BENCH_FULL=1 pytest bench/bench_kernels_cpu.py     # adds the 512² shapes
-  pytest bench/bench_kernels_cpu.py --benchmark-disable  # correctness only, at a 128² input, < 1 min
+  pytest bench/bench_kernels_cpu.py                      # correctness only (pytest.ini disables
+                                                         # timing), at a 128² input, < 1 min
+  pytest bench/bench_kernels_cpu.py --benchmark-enable   # timings, 256² VGG shapes
+  NST_BENCH_FULL=1 pytest ... --benchmark-enable         # adds the 512² shapes
   python bench/bench_kernels_cpu.py [--full]             # markdown table for bench/RESULTS.md
+The layer shapes come from nst.spec.CONV_LAYERS (the one layer table).
 """
 import importlib.util
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -26,6 +27,8 @@ sys.path.insert(0, str(ROOT))
 from nst.kernels import (content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
                      gram_style_loss, maxpool2x2, tv_loss)
 from nst import losses, ops  # noqa: E402
+from nst.backends import numba_backend  # noqa: E402
+from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
 
 
 def _load_assert_close():
@@ -37,14 +40,33 @@ def _load_assert_close():
 
 assert_close = _load_assert_close()
 
-# The VGG19 conv layers that differ in shape: (I, O, downsampling factor)
-CONV_LAYERS = [(3, 64, 1), (64, 64, 1), (64, 128, 2), (128, 128, 2), (128, 256, 4), (256, 256, 4),
-               (256, 512, 8), (512, 512, 8), (512, 512, 16)]
-STYLE_LAYERS = [(64, 1), (128, 2), (256, 4), (512, 8), (512, 16)]   # block1..5_conv1 outputs
-POOL_LAYERS = [(64, 1), (128, 2), (256, 4), (512, 8)]
-# correctness-only runs (--benchmark-disable) validate the same layers at a 128² input to stay fast
-SIZES = ((256, 512) if os.environ.get("NST_BENCH_FULL") == "1"
-         else (128,) if "--benchmark-disable" in sys.argv else (256,))
+
+
+def _layer_shapes():
+    # from nst.spec.CONV_LAYERS: the distinct conv shapes (I, O, downsampling d), the style layers'
+    # (C, d) and the pools' inputs (C, d)
+    convs, style, pools, d = [], [], [], 1
+    for name, i, o in CONV_LAYERS:
+        if (i, o, d) not in convs:
+            convs.append((i, o, d))
+        if name in DEFAULT_STYLE_LAYERS:
+            style.append((o, d))
+        if ends_block(name):
+            if name != CONV_LAYERS[-1][0]:
+                pools.append((o, d))
+            d *= 2
+    return convs, style, pools
+
+
+CONV_SHAPES, STYLE_LAYERS, POOL_LAYERS = _layer_shapes()
+TIMED_SIZES = (256, 512) if os.environ.get("NST_BENCH_FULL") == "1" else (256,)
+CHECK_SIZES = (128,)        # correctness-only runs (timing disabled) validate the layers at 128²
+
+
+def bench_sizes(config):
+    # the input sizes for this pytest run: small when timing is disabled (pytest.ini's addopts)
+    timed = config.getoption("benchmark_enable", False) or not config.getoption("benchmark_disable", False)
+    return TIMED_SIZES if timed else CHECK_SIZES
 
 
 def _versions(kernels, prefix):
@@ -79,7 +101,7 @@ def conv_case(i, o, h, backward, rng):
     x = rng.standard_normal((i, h, h)).astype(np.float32)
     w = (rng.standard_normal((o, i, 3, 3)) * np.sqrt(2 / (9 * i))).astype(np.float32)
     b = (0.1 * rng.standard_normal(o)).astype(np.float32)
-    cw = conv3x3_forward.ConvWeights(w, b)
+    cw = conv3x3_forward.ConvWeights(w)
     flops = 2 * o * i * 9 * h * h
     if backward:
         da = rng.standard_normal((o, h, h)).astype(np.float32)
@@ -93,13 +115,27 @@ def conv_case(i, o, h, backward, rng):
 BENCH_TOL = dict(rtol=1e-3, atol_scale=1e-4)
 
 
-def _conv_params():
+def _conv_params(sizes, backward):
     # v6 (direct, Numba) is only for the few-channel layer (3→64 and its backward); on 64+ channels it
     # runs at ~5 GFLOP/s and would make the correctness-only run minutes long
+    mod = conv3x3_backward_input if backward else conv3x3_forward
+    prefix = "conv3x3_relu_backward_input_v" if backward else "conv3x3_relu_v"
     return [pytest.param(name, i, o, s // d, id=f"{name.split('_')[-1]}-{i}to{o}-{s // d}")
-            for s in SIZES for i, o, d in CONV_LAYERS
-            for name in _versions(conv3x3_forward.KERNELS, "conv3x3_relu_v")
+            for s in sizes for i, o, d in CONV_SHAPES
+            for name in _versions(mod.KERNELS, prefix)
             if not (name.endswith("_v6") and min(i, o) > 3)]
+
+
+def pytest_generate_tests(metafunc):
+    sizes = bench_sizes(metafunc.config)
+    name = metafunc.function.__name__
+    if name in ("test_conv3x3_relu", "test_conv3x3_relu_backward_input"):
+        metafunc.parametrize("name,i,o,h", _conv_params(sizes, "backward" in name))
+    elif name == "test_style_loss_and_grad":
+        metafunc.parametrize("c,h", [pytest.param(c, s // d, id=f"{c}-{s // d}")
+                                     for s in sizes for c, d in STYLE_LAYERS])
+    elif name == "test_bandwidth_kernels":
+        metafunc.parametrize("case", sorted(bandwidth_cases(np.random.default_rng(0), sizes)))
 
 
 def _run_conv(benchmark, module, name, i, o, h, backward):
@@ -114,14 +150,10 @@ def _run_conv(benchmark, module, name, i, o, h, backward):
         benchmark.extra_info.update(gflops=round(gf, 1), pct_of_sgemm=round(100 * gf / sgemm_peak(), 1))
 
 
-@pytest.mark.parametrize("name,i,o,h", _conv_params())
 def test_conv3x3_relu(benchmark, name, i, o, h):
     _run_conv(benchmark, conv3x3_forward, name, i, o, h, backward=False)
 
 
-@pytest.mark.parametrize("name,i,o,h", [pytest.param(n.replace("relu_", "relu_backward_input_"), *p.values[1:],
-                                                     id=p.id) for p in _conv_params()
-                                        for n in [p.values[0]]])
 def test_conv3x3_relu_backward_input(benchmark, name, i, o, h):
     _run_conv(benchmark, conv3x3_backward_input, name, i, o, h, backward=True)
 
@@ -132,8 +164,6 @@ def style_case(c, h, rng):
     return (a, t), (lambda: losses.style_loss_and_grad(a, t)), 4 * c * c * h * h
 
 
-@pytest.mark.parametrize("c,h", [pytest.param(c, s // d, id=f"{c}-{s // d}")
-                                 for s in SIZES for c, d in STYLE_LAYERS])
 @pytest.mark.parametrize("name", _versions(gram_style_loss.KERNELS, "style"))
 def test_style_loss_and_grad(benchmark, name, c, h):
     args, ref, flops = style_case(c, h, np.random.default_rng(0))
@@ -147,10 +177,10 @@ def test_style_loss_and_grad(benchmark, name, c, h):
         benchmark.extra_info.update(gflops=round(gf, 1), pct_of_sgemm=round(100 * gf / sgemm_peak(), 1))
 
 
-def bandwidth_cases(rng):
+def bandwidth_cases(rng, sizes):
     # name -> (fn, args, reference, bytes of compulsory traffic)
     cases = {}
-    for s in SIZES:
+    for s in sizes:
         for c, d in POOL_LAYERS:
             h = s // d
             x = rng.standard_normal((c, h, h)).astype(np.float32)
@@ -174,12 +204,14 @@ def bandwidth_cases(rng):
     return cases
 
 
-_BW = bandwidth_cases(np.random.default_rng(0))
+_BW = {}
 
 
-@pytest.mark.parametrize("case", sorted(_BW))
-def test_bandwidth_kernels(benchmark, case):
-    fn, args, ref, nbytes = _BW[case]
+def test_bandwidth_kernels(benchmark, case, request):
+    sizes = bench_sizes(request.config)
+    if sizes not in _BW:
+        _BW[sizes] = bandwidth_cases(np.random.default_rng(0), sizes)
+    fn, args, ref, nbytes = _BW[sizes][case]
     got, want = fn(*args), ref()
     for g, r in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
         assert_close(g, r, what=case, **BENCH_TOL)
@@ -194,19 +226,21 @@ def test_bandwidth_kernels(benchmark, case):
 def table(sizes=(256,), runs=5):
     rng = np.random.default_rng(0)
     peak = sgemm_peak()
-    lines = [f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-             f"numpy {np.__version__}; sgemm peak (np.matmul f32 2048²) = {peak:.0f} GFLOP/s",
+    import numba
+    lines = [f"{numba.config.NUMBA_NUM_THREADS} threads, {os.cpu_count()} cores, numpy {np.__version__}; "
+             f"sgemm peak (np.matmul f32 2048²) = {peak:.0f} GFLOP/s",
              "GFLOP/s counted as direct convolution (2·O·I·9·H·W), median of "
-             f"{runs} runs; ratio = NumPy reference time / best time.", ""]
+             f"{runs} runs; ratio = NumPy reference time / best time; chosen = the version "
+             "nst/backends/numba_backend.py CHOSEN runs for that layer.", ""]
     for backward, mod, prefix in ((False, conv3x3_forward, "conv3x3_relu_v"),
                                   (True, conv3x3_backward_input, "conv3x3_relu_backward_input_v")):
         names = _versions(mod.KERNELS, prefix)
         short = [n.split("_")[-1] for n in names]
         lines += [f"### {'conv3x3_relu_backward_input' if backward else 'conv3x3_relu'} (GFLOP/s, % of sgemm peak)",
-                  "", "| layer | " + " | ".join(["numpy ref"] + short) + " | best | vs ref |",
-                  "|" + "---|" * (len(names) + 4)]
+                  "", "| layer | " + " | ".join(["numpy ref"] + short) + " | best | chosen | vs ref |",
+                  "|" + "---|" * (len(names) + 5)]
         for s in sizes:
-            for i, o, d in CONV_LAYERS:
+            for i, o, d in CONV_SHAPES:
                 h = s // d
                 args, ref, flops = conv_case(i, o, h, backward, rng)
                 tref = median_time(ref, runs)
@@ -215,7 +249,10 @@ def table(sizes=(256,), runs=5):
                 k = int(np.argmin(ts))
                 cells = ["–" if t == np.inf else f"{flops / t / 1e9:.0f} ({100 * flops / t / 1e9 / peak:.0f}%)"
                          for t in [tref] + ts]
-                lines.append(f"| {i}→{o} @{h}² | " + " | ".join(cells) + f" | {short[k]} | {tref / ts[k]:.2f}× |")
+                op = "conv3x3_relu_backward_input" if backward else "conv3x3_relu"
+                pick = [n for n in names if mod.KERNELS[n] is numba_backend.chosen(op, i)][0].split("_")[-1]
+                lines.append(f"| {i}→{o} @{h}² | " + " | ".join(cells)
+                             + f" | {short[k]} | {pick} | {tref / ts[k]:.2f}× |")
         lines.append("")
     names = _versions(gram_style_loss.KERNELS, "style")
     lines += ["### style_loss_and_grad (GFLOP/s, 4·C²·hw)", "",
@@ -229,7 +266,7 @@ def table(sizes=(256,), runs=5):
                          + " | ".join(f"{flops / t / 1e9:.0f}" for t in ts) + f" | {tref / min(ts):.2f}× |")
     lines += ["", "### bandwidth-bound kernels (GB/s of compulsory traffic)", "",
               "| case | numpy ref GB/s | numba GB/s | vs ref |", "|---|---|---|---|"]
-    for case, (fn, args, ref, nbytes) in sorted(bandwidth_cases(rng).items()):
+    for case, (fn, args, ref, nbytes) in sorted(bandwidth_cases(rng, sizes).items()):
         tref, t = median_time(ref, runs), median_time(lambda: fn(*args), runs)
         lines.append(f"| {case} | {nbytes / tref / 1e9:.1f} | {nbytes / t / 1e9:.1f} | {tref / t:.2f}× |")
     return "\n".join(lines)
@@ -237,6 +274,4 @@ def table(sizes=(256,), runs=5):
 
 if __name__ == "__main__":
     full = "--full" in sys.argv or os.environ.get("NST_BENCH_FULL") == "1"
-    if full:
-        SIZES = (256, 512)
-    print(table(sizes=SIZES))
+    print(table(sizes=(256, 512) if full else (256,)))

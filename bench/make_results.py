@@ -1,12 +1,16 @@
 """Regenerates bench/RESULTS.md: the machine, the date, the exact commands and their tables.
 
-Runs bench/bench_evaluation.py (one evaluation and a full L-BFGS run per backend, side by side)
-and, when it exists, bench/bench_kernels_cpu.py (per-kernel table), each in its own process, and
-writes their markdown output under a header that records the machine and library versions.
+Runs bench/bench_evaluation.py (nst vs PyTorch, each library in its own fresh processes: one
+evaluation at 256², 512², 1024², peak RSS, the largest size, time to a picture at 512²) and
+bench/bench_kernels_cpu.py (per-kernel table, single-threaded and threaded), each in its own
+process, and writes their markdown under a header that records the machine (lscpu's model name),
+the date, the library versions and the commands.
 
-    python bench/make_results.py                     # 256² and 512², 50 iterations (the full table)
-    python bench/make_results.py --big               # also 1024² for numba and torch
-    python bench/make_results.py --quick --out /tmp/RESULTS.md    # 128², 3 iterations: a try-out
+    python bench/make_results.py            # the full table: ≈ 13 min on a quiet 2-core machine
+    python bench/make_results.py --quick    # 256² and 512², 2 rounds, 30 picture iterations: ≈ 4–5 min
+    python bench/make_results.py --quick --out /tmp/RESULTS.md     # a try-out
+(Estimates: evaluations ≈ 6 min, time to a picture ≈ 6 min, kernel table ≈ 2 min; set
+NST_IMAGES=/work/shared/images when the images are not at ../shared/images.)
 Time it on a quiet machine: other load skews every number (the load average is recorded).
 """
 import argparse
@@ -23,14 +27,15 @@ ROOT = BENCH.parent
 
 
 def cpu_model():
+    # lscpu's "Model name" and the SIMD flags that matter for sgemm (AVX-512, BF16, AMX)
     try:
-        with open("/proc/cpuinfo") as f:
-            lines = f.read().splitlines()
+        out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+        info = dict(ln.split(":", 1) for ln in out.splitlines() if ":" in ln)
+        model = info.get("Model name", "unknown").strip()
+        flags = info.get("Flags", "").split()
     except OSError:
-        return platform.processor() or "unknown"
-    model = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")), "unknown")
-    flags = next((ln.split(":", 1)[1].split() for ln in lines if ln.startswith("flags")), [])
-    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "amx_tile") if f in flags]
+        model, flags = platform.processor() or "unknown", []
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_bf16", "amx_tile") if f in flags]
     return f"{model} ({' '.join(simd) or 'no AVX2'})"
 
 
@@ -76,29 +81,29 @@ def run(cmd):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
-    ap.add_argument("--iterations", type=int, default=50)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--backends", nargs="+", default=["numpy", "numba", "torch"])
-    ap.add_argument("--big", action="store_true", help="also 1024² for numba and torch")
-    ap.add_argument("--quick", action="store_true", help="128², 3 iterations (checks the pipeline)")
+    ap.add_argument("--picture-iterations", type=int, default=100)
+    ap.add_argument("--backends", nargs="+", default=["numba", "torch"])
+    ap.add_argument("--quick", action="store_true",
+                    help="256² and 512², 2 rounds, 30 picture iterations, no kernel table")
     ap.add_argument("--no-kernels", action="store_true", help="skip bench/bench_kernels_cpu.py")
     ap.add_argument("--out", default=str(BENCH / "RESULTS.md"))
     args = ap.parse_args(argv)
     if args.quick:
-        args.sizes, args.iterations = [128], 3
+        args.sizes, args.rounds, args.picture_iterations, args.no_kernels = [256, 512], 2, 30, True
 
     py = sys.executable
     rel = lambda p: str(Path(p).relative_to(ROOT))        # noqa: E731
     eval_cmd = [py, rel(BENCH / "bench_evaluation.py"), "--sizes", *map(str, args.sizes),
-                "--iterations", str(args.iterations), "--repeats", str(args.repeats),
-                "--backends", *args.backends] + (["--big"] if args.big else [])
-    kernels = BENCH / "bench_kernels_cpu.py"
-    kernel_cmd = [py, rel(kernels)] if kernels.exists() and not args.no_kernels else None
+                "--rounds", str(args.rounds), "--repeats", str(args.repeats),
+                "--picture-iterations", str(args.picture_iterations), "--backends", *args.backends]
+    kernel_cmd = None if args.no_kernels else [py, rel(BENCH / "bench_kernels_cpu.py")]
 
     started = datetime.datetime.now().astimezone()
     load_before = os.getloadavg()
-    sections = ["## Objective: one evaluation and a full run, per backend\n", run(eval_cmd)]
+    sections = ["## nst vs PyTorch: one evaluation, memory, time to a picture\n", run(eval_cmd)]
     if kernel_cmd:
         sections += ["\n## Kernels (bench/bench_kernels_cpu.py)\n", run(kernel_cmd)]
     load_after = os.getloadavg()
@@ -123,8 +128,6 @@ def main(argv=None):
     ]
     if kernel_cmd:
         header.append(f"  - `{shown(kernel_cmd)}`")
-    elif not args.no_kernels:
-        header.append("  - (bench/bench_kernels_cpu.py not present: no kernel table)")
     text = "\n".join(header) + "\n\n" + "\n".join(s.rstrip("\n") + "\n" for s in sections)
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)

@@ -36,10 +36,10 @@ def version():
 class TorchObjective:
     def __init__(self, content, style, *, content_weight=1.0, style_weight=1e3, tv_weight=1e-3,
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
-                 weights=None, threads=2, device="cpu"):
+                 weights=None, threads=None, device="cpu"):
         import torch
         from torch import nn
-        if device == "cpu":
+        if device == "cpu" and threads:           # None: torch's default, as a user has it
             torch.set_num_threads(threads)
         self.torch, self.device = torch, torch.device(device)
         if not isinstance(weights, dict):

@@ -12,7 +12,7 @@ Signature: adam_step(x, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, lo=-in
   t is the 1-based step count (for the bias correction); returns None, x/m/v are updated in place.
   m ← β₁m + (1−β₁)g;  v ← β₂v + (1−β₂)g²;  x ← clip(x − lr·(m/(1−β₁ᵗ)) / (√(v/(1−β₂ᵗ)) + ε), lo, hi)
 """
-from . import cpu_threads  # noqa: F401  (sets the OpenMP wait policy before Numba's pool starts)
+from . import cpu_threads  # noqa: F401  (starts Numba's pool with the OpenMP wait policy)
 import math
 
 import numba

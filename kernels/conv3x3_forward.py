@@ -1,18 +1,21 @@
 """3×3 convolution (stride 1, zero padding 1) with bias and ReLU fused, Numba + NumPy-sgemm CPU kernels.
 
 Legend: I channels in, O channels out, H×W spatial, P = H·W pixels, w O×I×3×3, b O.
-        t = 3·dy + dx the tap index, T the number of Winograd tiles.
+        t = 3·dy + dx the tap index, T the number of Winograd tiles, n×n a Winograd input tile.
 Formula (SPEC.md "Each conv: 3×3, stride 1, zero padding 1, bias, then ReLU"):
         a[o,y,x] = max(0, b[o] + Σ_{i,dy,dx} w[o,i,dy,dx] · x[i, y+dy−1, x+dx−1])
 
-Every version is a `core` that computes the "same" 3×3 convolution with three optional fusions:
-an input mask (x·[mask > 0], used by the backward where it is the ReLU mask), a bias and a ReLU on
-the output. conv3x3_backward_input.py runs the same cores on flipped, transposed weights.
+Every version is a `core` that computes the "same" 3×3 correlation of x into a given `out`, with
+optional fusions: an input mask (x·[mask > 0], the ReLU mask of the backward), a bias, a ReLU;
+and `backward`, which computes rev(corr3x3(rev(x·[mask > 0]), wᵀ)) instead: the weights' channel
+roles swapped (wᵀ[i,o] = w[o,i]) and x, mask, out read/written reversed along both spatial axes,
+which is the backward to the input (conv3x3_backward_input.py). So the backward reads the very
+weight forms the forward reads (ConvWeights): one prepared copy per layer.
 
 Versions:
   v1 im2col: pack all 9 shifted copies into cols (9I×P, Numba, parallel over the 9I rows) and do
-     one sgemm  W (O×9I) @ cols;  bias + ReLU in one Numba pass over the output. Simple; the
-     packing buffer is 9× the input.
+     one sgemm  W (O×9I) @ cols;  bias + ReLU in one Numba pass over the output. Simple; blocked
+     over rows so the packing buffer (9× the input) stays bounded.
   v2 tap form, cheap shift: zero-pad the input once into a flat (H+2)·(W+2) row per channel; in
      that layout every tap's shifted image is a plain strided view (offset dy·(W+2)+dx), so the
      9 tap GEMMs  W_t (O×I) @ view_t  need no copy at all. The output is computed at padded width
@@ -22,54 +25,28 @@ Versions:
      stacked by memcpy into one K=9I operand (cheap contiguous copies instead of v1's gather) and
      multiplied by one sgemm (O×9I); rows are blocked so cols stays in L2; crop+bias+ReLU fused.
   v4 Winograd F(2×2, 3×3): U = G g Gᵀ (16×O×I, once per weights), V = Bᵀ d B over 4×4 input tiles
-     (Numba, parallel over channels, 16×I×T), M = U @ V as 16 batched sgemms (O×I @ I×T), then
-     Y = Aᵀ M A with bias + ReLU fused (Numba, parallel over O). 2.25× fewer multiplies than direct.
-     Blocked over rows of tiles so V and M stay in cache.
-  v5 Winograd F(4×4, 3×3): 6×6 tiles, 36 batched sgemms, 4× fewer multiplies; transforms are
-     bigger and float32 error grows (the transform matrices hold values up to 8 and 1/24).
-  v6 direct: Numba loops, one job per (output channel, row), each row accumulated as a vector
-     along W over the 9·I taps. For few channels (I = 3 or O = 3) where sgemm with K = 27 is
-     memory bound.
-  best: picks a version by layer shape from BEST (measured in bench/bench_kernels_cpu.py).
+     (Numba, parallel over (channel, tile row), 16×I×T), M = U @ V as 16 batched sgemms
+     (O×I @ I×T), then Y = Aᵀ M A with bias + ReLU fused (Numba, parallel over (O, tile row)).
+     2.25× fewer multiplies than direct. Blocked over rows of tiles so V and M stay in cache.
+  v5 Winograd F(4×4, 3×3): the same driver with 6×6 tiles, 36 batched sgemms, 4× fewer
+     multiplies; transforms are bigger and float32 error grows (entries up to 8 and 1/24).
+  v6 direct: Numba loops, one job per (output row, block of 4 output channels), each row
+     accumulated as a vector along W over the 9·I taps. For few channels (3 in or out), where
+     sgemm with K = 27 or M = 3 is memory bound and Winograd's transforms dominate.
+Which version runs for which layer is chosen in nst/backends/numba_backend.py (CHOSEN).
+Workspace (padded input, cols, V, M) comes from per-thread buffers kept across calls (≤ about
+_BLOCK_BYTES each): fresh pages cost the kernel ≈0.1 ms/MB to zero (measured: filling a fresh
+32 MB array 6.8 ms, a reused one 3.2 ms), and every conv call wanted up to 32 MB of them.
 """
-from .cpu_threads import matmul  # first: sets the thread policies before Numba's pool starts
+from .cpu_threads import matmul  # first: starts Numba's pool with the thread policies
+import threading
+
 import numba
 import numpy as np
 from numba import prange
 
 _JIT = dict(parallel=True, fastmath=True, cache=True)
 _BLOCK_BYTES = 1 << 25              # block working-set target (L3 is large here; measured)
-
-
-class ConvWeights:
-    """w O×I×3×3 and b O, with the repacked forms each version wants, computed once and cached.
-
-    `flipped()` is the weights of the transposed convolution (the backward to the input):
-    w'[i,o,dy,dx] = w[o,i,2−dy,2−dx], no bias.
-    """
-
-    def __init__(self, w, b=None):
-        self.w = np.ascontiguousarray(w, dtype=np.float32)
-        o = self.w.shape[0]
-        self.b = np.zeros(o, np.float32) if b is None else np.ascontiguousarray(b, dtype=np.float32)
-        self._cache = {}
-
-    def get(self, kind):
-        if kind not in self._cache:
-            self._cache[kind] = _REPACK[kind](self.w)
-        return self._cache[kind]
-
-    def flipped(self):
-        if "flipped" not in self._cache:
-            wf = self.w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)                 # I×O×3×3
-            self._cache["flipped"] = ConvWeights(np.ascontiguousarray(wf), None)
-        return self._cache["flipped"]
-
-
-def _as_weights(w, b):
-    if isinstance(w, ConvWeights):
-        return w
-    return ConvWeights(w, b)
 
 
 def _w_taps(w):
@@ -82,7 +59,13 @@ def _w_mat(w):
     return np.ascontiguousarray(w.transpose(0, 2, 3, 1).reshape(w.shape[0], 9 * w.shape[1]))
 
 
-# Winograd F(m×m, 3×3) matrices (Lavin & Gray 2015): Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A
+def _w_mat_t(w):
+    # O×I×3×3 -> I×9O, column t·O + o: the transposed layer's "mat"
+    return np.ascontiguousarray(w.transpose(1, 2, 3, 0).reshape(w.shape[1], 9 * w.shape[0]))
+
+
+# Winograd F(m×m, 3×3) matrices (Lavin & Gray 2015): Y = Aᵀ [(G g Gᵀ) ⊙ (Bᵀ d B)] A; G builds U,
+# Bᵀ and Aᵀ are written out as formulas in the transforms below
 _BT2 = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], np.float64)
 _G2 = np.array([[1, 0, 0], [.5, .5, .5], [.5, -.5, .5], [0, 0, 1]], np.float64)
 _AT2 = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], np.float64)
@@ -96,44 +79,156 @@ _AT4 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
 
 def _w_wino(g_mat):
     def repack(w):
-        # O×I×3×3 -> (n·n)×O×I;  U = G g Gᵀ per (o, i), computed in float64 then rounded
-        u = np.einsum("ak,oikl,bl->aboi", g_mat, w.astype(np.float64), g_mat)
-        n = g_mat.shape[0]
-        return np.ascontiguousarray(u.reshape(n * n, w.shape[0], w.shape[1]).astype(np.float32))
+        # O×I×3×3 -> (n·n)×O×I;  U = G g Gᵀ per (o, i), computed in float64 then rounded, in
+        # blocks of 64 output channels (the float64 temporaries stay small)
+        n, o, i = g_mat.shape[0], w.shape[0], w.shape[1]
+        u = np.empty((n, n, o, i), np.float32)
+        for k in range(0, o, 64):
+            u[:, :, k:k + 64] = np.einsum("ak,oikl,bl->aboi", g_mat, w[k:k + 64].astype(np.float64), g_mat)
+        return u.reshape(n * n, o, i)
     return repack
 
 
-_REPACK = {"taps": _w_taps, "mat": _w_mat, "wino2": _w_wino(_G2), "wino4": _w_wino(_G4)}
+FORMS = {"w": lambda w: w, "mat": _w_mat, "mat_t": _w_mat_t, "taps": _w_taps,
+         "wino2": _w_wino(_G2), "wino4": _w_wino(_G4)}
+
+
+class ConvWeights:
+    """A layer's weights w O×I×3×3 in the forms its cores read (FORMS), each computed once.
+
+    `keep`: the forms to compute now; the raw w is then dropped unless "w" is among them, so a
+    prepared layer holds only what its chosen cores read (the backward reads the same forms,
+    transposed). Without `keep`, every form is computed on first use.
+    """
+
+    def __init__(self, w, keep=None):
+        w = np.ascontiguousarray(w, dtype=np.float32)
+        if w.ndim != 4 or w.shape[2:] != (3, 3):
+            raise ValueError(f"conv weights must be O×I×3×3, got shape {w.shape}")
+        self.shape = w.shape
+        self._forms = {"w": w}
+        if keep is not None:
+            for kind in keep:
+                self.get(kind)
+            if "w" not in keep:
+                del self._forms["w"]
+
+    def get(self, kind):
+        if kind not in self._forms:
+            if "w" not in self._forms:
+                raise ValueError(f"conv weights were prepared as {sorted(self._forms)}, not {kind!r}")
+            self._forms[kind] = FORMS[kind](self._forms["w"])
+        return self._forms[kind]
+
+    @property
+    def nbytes(self):
+        return sum(a.nbytes for a in self._forms.values())
+
+
+def as_weights(w):
+    return w if isinstance(w, ConvWeights) else ConvWeights(w)
+
+
+_local = threading.local()
+
+
+def _scratch(slot, shape):
+    # float32 array of `shape` carved from this thread's buffer `slot`, grown on demand, kept
+    n = int(np.prod(shape))
+    bufs = _local.__dict__.setdefault("bufs", {})
+    if slot not in bufs or bufs[slot].size < n:
+        bufs.pop(slot, None)                                          # free before growing
+        bufs[slot] = np.empty(n, np.float32)
+    return bufs[slot][:n].reshape(shape)
+
+
+_NO_BIAS = np.zeros(1, np.float32)
+
+
+def _bias_args(b):
+    return (_NO_BIAS, False) if b is None else (np.ascontiguousarray(b, dtype=np.float32), True)
+
+
+def _mask_args(x, mask):
+    return (x, False) if mask is None else (mask, True)
 
 
 # ---------------------------------------------------------------------------------------------
-# shared Numba pieces: padding (with the optional mask), im2col packing, the fused epilogue
+# shared Numba pieces: reading x (mask, reversal), padding, im2col packing, the fused epilogue.
+# rev: read x (and mask) and write out reversed along both spatial axes (the backward's rev(·)).
+
+@numba.njit(inline="always")
+def _ld(x, mask, use_mask, rev, i, y, q, h, w):
+    # x[i, y, q] (0 outside the image) · [mask > 0], reversed coordinates when rev
+    if y < 0 or y >= h or q < 0 or q >= w:
+        return np.float32(0.0)
+    if rev:
+        y, q = h - 1 - y, w - 1 - q
+    v = x[i, y, q]
+    if use_mask and mask[i, y, q] <= 0:
+        return np.float32(0.0)
+    return v
+
+
+@numba.njit(inline="always")
+def _copy_row(x, mask, use_mask, rev, i, y, dst, d0):
+    # dst[d0 : d0+W] = row y of channel i of x·[mask > 0] (of rev(x) when rev)
+    h, w = x.shape[1], x.shape[2]
+    if rev:                                               # forward loads, reversed stores
+        ys, d1 = h - 1 - y, d0 + w - 1
+        if use_mask:
+            for q in range(w):
+                dst[d1 - q] = x[i, ys, q] if mask[i, ys, q] > 0 else 0.0
+        else:
+            for q in range(w):
+                dst[d1 - q] = x[i, ys, q]
+    elif use_mask:
+        for q in range(w):
+            dst[d0 + q] = x[i, y, q] if mask[i, y, q] > 0 else 0.0
+    else:
+        for q in range(w):
+            dst[d0 + q] = x[i, y, q]
+
+
+@numba.njit(inline="always")
+def _put_row(row, bk, relu, rev, k, y, out):
+    # out[k, y, :] = max(0, row[:W] + bk) (ReLU when relu), into rev(out) when rev
+    h, w = out.shape[1], out.shape[2]
+    if rev:
+        yr = h - 1 - y
+        for q in range(w):
+            v = row[w - 1 - q] + bk
+            out[k, yr, q] = max(v, np.float32(0.0)) if relu else v
+    else:
+        for q in range(w):
+            v = row[q] + bk
+            out[k, y, q] = max(v, np.float32(0.0)) if relu else v
+
 
 @numba.njit(**_JIT)
-def _pad_flat(x, mask, use_mask, xp):
-    # x I×H×W -> xp I×((H+2)(W+2)+2) zero-padded rows, x·[mask>0] when use_mask
+def _pad_flat(x, mask, use_mask, rev, r0, r1, xp):
+    # x I×H×W rows [r0−1, r1] -> xp I×((r1−r0+2)(W+2)+2): zero-padded rows (zero outside the image,
+    # 2 slack zeros at the end: the last tap's view runs 2 past), x·[mask>0] when use_mask
     c, h, w = x.shape
     wp = w + 2
+    n = r1 - r0 + 2
     for i in prange(c):
-        for q in range(wp):
-            xp[i, q] = 0.0
-            xp[i, (h + 1) * wp + q] = 0.0
-        xp[i, (h + 2) * wp] = 0.0            # 2 slack zeros: the last tap's view runs 2 past the end
-        xp[i, (h + 2) * wp + 1] = 0.0
-        for y in range(h):
-            r = (y + 1) * wp
-            xp[i, r] = 0.0
-            xp[i, r + w + 1] = 0.0
-            if use_mask:
-                for q in range(w):
-                    xp[i, r + 1 + q] = x[i, y, q] if mask[i, y, q] > 0 else 0.0
+        xp[i, n * wp] = 0.0
+        xp[i, n * wp + 1] = 0.0
+        for j in range(n):
+            y = r0 - 1 + j
+            r = j * wp
+            if y < 0 or y >= h:
+                for q in range(wp):
+                    xp[i, r + q] = 0.0
             else:
-                for q in range(w):
-                    xp[i, r + 1 + q] = x[i, y, q]
+                xp[i, r] = 0.0
+                xp[i, r + w + 1] = 0.0
+                _copy_row(x, mask, use_mask, rev, i, y, xp[i], r + 1)
 
 
 @numba.njit(**_JIT)
-def _im2col(x, mask, use_mask, r0, r1, cols):
+def _im2col(x, mask, use_mask, rev, r0, r1, cols):
     # x I×H×W rows [r0, r1) -> cols 9I×((r1−r0)·W), row t·I + i = x[i] shifted by tap t
     c, h, w = x.shape
     for ti in prange(9 * c):
@@ -149,13 +244,7 @@ def _im2col(x, mask, use_mask, r0, r1, cols):
                     cols[ti, base + q] = 0.0
                 continue
             for q in range(w):
-                xx = q + dx
-                v = np.float32(0.0)
-                if xx >= 0 and xx < w:
-                    v = x[i, yy, xx]
-                    if use_mask and mask[i, yy, xx] <= 0:
-                        v = np.float32(0.0)
-                cols[ti, base + q] = v
+                cols[ti, base + q] = _ld(x, mask, use_mask, rev, i, yy, q + dx, h, w)
 
 
 @numba.njit(**_JIT)
@@ -170,58 +259,52 @@ def _flat_cols(xp, wp, p0, n, cols):
 
 
 @numba.njit(**_JIT)
-def _epilogue(acc, b, use_bias, relu, wacc, r0, out):
+def _epilogue(acc, b, use_bias, relu, wacc, r0, rev, out):
     # acc O×(rows·wacc) -> out[:, r0:r0+rows, :] (O×H×W): crop to W, + b, ReLU
     o, h, w = out.shape
     rows = acc.shape[1] // wacc
     for k in prange(o):
         bk = b[k] if use_bias else np.float32(0.0)
         for y in range(rows):
-            for q in range(w):
-                v = acc[k, y * wacc + q] + bk
-                if relu and v < 0:
-                    v = np.float32(0.0)
-                out[k, r0 + y, q] = v
+            _put_row(acc[k, y * wacc:y * wacc + w], bk, relu, rev, k, r0 + y, out)
 
 
 def _rows_per_block(bytes_per_row, h):
     return max(1, min(h, _BLOCK_BYTES // max(1, bytes_per_row)))
 
 
-def _dummy_mask(x, mask):
-    return (x, False) if mask is None else (np.ascontiguousarray(mask), True)
-
-
 # ---------------------------------------------------------------------------------------------
-# v1: im2col + one sgemm
+# the cores: core(x I×H×W, cw, b O or None, mask None or I×H×W, relu, backward, out O×H×W)
+# backward: out = rev(corr3x3(rev(x·[mask>0]), wᵀ)) (conv3x3_backward_input.py); x, mask, out C-contiguous
 
-def core_v1(x, cw, mask=None, bias=True, relu=True):
-    # x I×H×W, cw ConvWeights (O×I×3×3) -> O×H×W
+def core_v1(x, cw, b, mask, relu, backward, out):
+    # im2col + one sgemm per block of rows: out = W (O×9I) @ cols (9I×P)
     i, h, w = x.shape
-    wmat = cw.get("mat")                                              # O×9I
-    m, use_mask = _dummy_mask(x, mask)
-    cols = np.empty((9 * i, h * w), np.float32)                       # 9I×P
-    _im2col(x, m, use_mask, 0, h, cols)
-    acc = matmul(wmat, cols, np.empty((wmat.shape[0], h * w), np.float32))  # O×P
-    out = np.empty((wmat.shape[0], h, w), np.float32)
-    _epilogue(acc, cw.b, bias, relu, w, 0, out)
-    return out
+    wmat = cw.get("mat_t" if backward else "mat")                   # O×9I
+    o = wmat.shape[0]
+    m, use_mask = _mask_args(x, mask)
+    rows = _rows_per_block((9 * i + o) * w * 4, h)
+    cols, acc = _scratch("in", (9 * i, rows * w)), _scratch("acc", (o, rows * w))
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        c_, a = cols[:, :(r1 - r0) * w], acc[:, :(r1 - r0) * w]
+        _im2col(x, m, use_mask, backward, r0, r1, c_)                # 9I×(rows·W)
+        matmul(wmat, c_, a)                                           # O×(rows·W)
+        _epilogue(a, *_bias_args(b), relu, w, r0, backward, out)
 
 
-# v2: 9 tap GEMMs on shifted views of the flat padded input, blocked over rows
-
-def core_v2(x, cw, mask=None, bias=True, relu=True):
+def core_v2(x, cw, b, mask, relu, backward, out):
+    # 9 tap GEMMs on shifted views of the flat padded input, blocked over rows
     i, h, w = x.shape
     wt = cw.get("taps")                                               # 9×O×I
-    o = wt.shape[1]
-    wp = w + 2
-    m, use_mask = _dummy_mask(x, mask)
-    xp = np.empty((i, (h + 2) * wp + 2), np.float32)                      # I×(H+2)(W+2)
-    _pad_flat(x, m, use_mask, xp)
-    out = np.empty((o, h, w), np.float32)
+    if backward:
+        wt = wt.transpose(0, 2, 1)                                    # 9×I×O view
+    o, wp = wt.shape[1], w + 2
+    m, use_mask = _mask_args(x, mask)
+    xp = _scratch("pad", (i, (h + 2) * wp + 2))                      # I×(H+2)(W+2)
+    _pad_flat(x, m, use_mask, backward, 0, h, xp)
     rows = _rows_per_block(2 * o * wp * 4, h)
-    acc = np.empty((o, rows * wp), np.float32)
-    tmp = np.empty((o, rows * wp), np.float32)
+    acc, tmp = _scratch("acc", (o, rows * wp)), _scratch("tmp", (o, rows * wp))
     for r0 in range(0, h, rows):
         n = (min(h, r0 + rows) - r0) * wp
         a, t_ = acc[:, :n], tmp[:, :n]
@@ -233,48 +316,32 @@ def core_v2(x, cw, mask=None, bias=True, relu=True):
             else:
                 matmul(wt[t], view, t_)
                 a += t_
-        _epilogue(a, cw.b, bias, relu, wp, r0, out)
-    return out
+        _epilogue(a, *_bias_args(b), relu, wp, r0, backward, out)
 
 
-# v3: flat-shift im2col (memcpy) per row block + one K=9I sgemm
-
-def core_v3(x, cw, mask=None, bias=True, relu=True):
+def core_v3(x, cw, b, mask, relu, backward, out):
+    # flat-shift im2col (memcpy) per row block + one K=9I sgemm
     i, h, w = x.shape
-    wmat = cw.get("mat")                                              # O×9I
-    o = wmat.shape[0]
-    wp = w + 2
-    m, use_mask = _dummy_mask(x, mask)
-    xp = np.empty((i, (h + 2) * wp + 2), np.float32)
-    _pad_flat(x, m, use_mask, xp)
-    out = np.empty((o, h, w), np.float32)
+    wmat = cw.get("mat_t" if backward else "mat")                   # O×9I
+    o, wp = wmat.shape[0], w + 2
+    m, use_mask = _mask_args(x, mask)
+    xp = _scratch("pad", (i, (h + 2) * wp + 2))
+    _pad_flat(x, m, use_mask, backward, 0, h, xp)
     rows = _rows_per_block((9 * i + o) * wp * 4, h)
-    cols = np.empty((9 * i, rows * wp), np.float32)
-    acc = np.empty((o, rows * wp), np.float32)
+    cols, acc = _scratch("in", (9 * i, rows * wp)), _scratch("acc", (o, rows * wp))
     for r0 in range(0, h, rows):
         n = (min(h, r0 + rows) - r0) * wp
         c_, a = cols[:, :n], acc[:, :n]
         _flat_cols(xp, wp, r0 * wp, n, c_)
         matmul(wmat, c_, a)
-        _epilogue(a, cw.b, bias, relu, wp, r0, out)
-    return out
+        _epilogue(a, *_bias_args(b), relu, wp, r0, backward, out)
 
 
 # ---------------------------------------------------------------------------------------------
 # v4: Winograd F(2×2, 3×3)
 
-@numba.njit(inline="always")
-def _ld(x, mask, use_mask, i, y, q, h, w):
-    if y < 0 or y >= h or q < 0 or q >= w:
-        return np.float32(0.0)
-    v = x[i, y, q]
-    if use_mask and mask[i, y, q] <= 0:
-        return np.float32(0.0)
-    return v
-
-
 @numba.njit(**_JIT)
-def _wino2_in(x, mask, use_mask, tr0, tr1, tw, v):
+def _wino2_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # x I×H×W tile rows [tr0, tr1) -> v 16×I×Tb;  V = Bᵀ d B for each 4×4 tile d at (2ty−1, 2tx−1)
     # One job per (channel, tile row): the 4 input rows are copied once into a zero-padded strip
     # (mask applied there), Bᵀ is applied down the strip's columns (vectorises along W), then B
@@ -289,12 +356,7 @@ def _wino2_in(x, mask, use_mask, tr0, tr1, tw, v):
         for r in range(4):
             y = 2 * ty - 1 + r
             if y >= 0 and y < h:
-                if use_mask:
-                    for q in range(w):
-                        strip[r, q + 1] = x[i, y, q] if mask[i, y, q] > 0 else 0.0
-                else:
-                    for q in range(w):
-                        strip[r, q + 1] = x[i, y, q]
+                _copy_row(x, mask, use_mask, rev, i, y, strip[r], 1)
         e = np.empty((4, wp), np.float32)
         for q in range(wp):                                   # Bᵀ d down the columns
             d0, d1, d2, d3 = strip[0, q], strip[1, q], strip[2, q], strip[3, q]
@@ -314,7 +376,7 @@ def _wino2_in(x, mask, use_mask, tr0, tr1, tw, v):
 
 
 @numba.njit(**_JIT)
-def _wino2_out(mm, b, use_bias, relu, tr0, tr1, tw, out):
+def _wino2_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     # mm 16×O×Tb -> out O×H×W tile rows [tr0, tr1);  Y = Aᵀ M A (2×2), + b, ReLU, cropped
     # One job per (output channel, tile row); M A is done plane-row by plane-row (contiguous in tx).
     o, h, w = out.shape
@@ -332,136 +394,137 @@ def _wino2_out(mm, b, use_bias, relu, tr0, tr1, tw, out):
                 s[2 * r, tx] = m0 + m1 + m2
                 s[2 * r + 1, tx] = m1 - m2 - m3
         y = 2 * ty
-        for tx in range(w // 2):
-            y00 = s[0, tx] + s[2, tx] + s[4, tx] + bk
-            y01 = s[1, tx] + s[3, tx] + s[5, tx] + bk
-            if relu:
-                y00, y01 = max(y00, 0.0), max(y01, 0.0)
-            out[k, y, 2 * tx] = y00
-            out[k, y, 2 * tx + 1] = y01
-        if y + 1 < h:
-            for tx in range(w // 2):
-                y10 = s[2, tx] - s[4, tx] - s[6, tx] + bk
-                y11 = s[3, tx] - s[5, tx] - s[7, tx] + bk
-                if relu:
-                    y10, y11 = max(y10, 0.0), max(y11, 0.0)
-                out[k, y + 1, 2 * tx] = y10
-                out[k, y + 1, 2 * tx + 1] = y11
-        if w % 2 == 1:                                        # odd width: last tile's left column
-            tx = tw - 1
-            y00 = s[0, tx] + s[2, tx] + s[4, tx] + bk
-            out[k, y, w - 1] = max(y00, 0.0) if relu else y00
-            if y + 1 < h:
-                y10 = s[2, tx] - s[4, tx] - s[6, tx] + bk
-                out[k, y + 1, w - 1] = max(y10, 0.0) if relu else y10
+        row = np.empty(2 * tw, np.float32)
+        for tx in range(tw):                                  # output row y
+            row[2 * tx] = s[0, tx] + s[2, tx] + s[4, tx]
+            row[2 * tx + 1] = s[1, tx] + s[3, tx] + s[5, tx]
+        _put_row(row, bk, relu, rev, k, y, out)
+        if y + 1 < h:                                         # output row y + 1
+            for tx in range(tw):
+                row[2 * tx] = s[2, tx] - s[4, tx] - s[6, tx]
+                row[2 * tx + 1] = s[3, tx] - s[5, tx] - s[7, tx]
+            _put_row(row, bk, relu, rev, k, y + 1, out)
 
 
-def core_v4(x, cw, mask=None, bias=True, relu=True):
-    i, h, w = x.shape
-    u = cw.get("wino2")                                               # 16×O×I
-    o = u.shape[1]
-    m, use_mask = _dummy_mask(x, mask)
-    th, tw = (h + 1) // 2, (w + 1) // 2
-    out = np.empty((o, h, w), np.float32)
-    trows = _rows_per_block(16 * (i + o) * tw * 4, th)
-    v = np.empty((16, i, trows * tw), np.float32)
-    mm = np.empty((16, o, trows * tw), np.float32)
-    for tr0 in range(0, th, trows):
-        tr1 = min(th, tr0 + trows)
-        n = (tr1 - tr0) * tw
-        vb, mb = v[:, :, :n], mm[:, :, :n]
-        _wino2_in(x, m, use_mask, tr0, tr1, tw, vb)
-        matmul(u, vb, mb)                                      # 16 × (O×I @ I×n)
-        _wino2_out(mb, cw.b, bias, relu, tr0, tr1, tw, out)
-    return out
+# v5: Winograd F(4×4, 3×3), the same strip scheme with 6×6 tiles at stride 4; _bt6 and _at6
+# write out _BT4 and _AT4 (tests/test_kernels_numba.py checks them against the matrices)
+
+@numba.njit(inline="always")
+def _bt6(d0, d1, d2, d3, d4, d5):
+    # Bᵀ d for one column d of 6
+    return (4 * d0 - 5 * d2 + d4, -4 * (d1 + d2) + d3 + d4, 4 * (d1 - d2) - d3 + d4,
+            2 * (d3 - d1) - d2 + d4, 2 * (d1 - d3) - d2 + d4, 4 * d1 - 5 * d3 + d5)
 
 
-# ---------------------------------------------------------------------------------------------
-# v5: Winograd F(4×4, 3×3), transforms as small dense matrix products
-
-_BT4_32 = _BT4.astype(np.float32)
-_AT4_32 = _AT4.astype(np.float32)
+@numba.njit(inline="always")
+def _at6(m0, m1, m2, m3, m4, m5):
+    # Aᵀ m for one column m of 6 -> 4
+    p, q = m1 + m2, m1 - m2
+    r, t = m3 + m4, m3 - m4
+    return m0 + p + r, q + 2 * t, p + 4 * r, q + 8 * t + m5
 
 
 @numba.njit(**_JIT)
-def _wino4_in(x, mask, use_mask, tr0, tr1, tw, bt, v):
-    # x I×H×W tile rows [tr0, tr1) -> v 36×I×Tb;  V = Bᵀ d B for each 6×6 tile at (4ty−1, 4tx−1)
+def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
+    # x I×H×W tile rows [tr0, tr1) -> v 36×I×Tb;  V = Bᵀ d B for each 6×6 tile d at (4ty−1, 4tx−1)
+    # One job per (channel, tile row). The 6 input rows are held de-interleaved by column phase,
+    # D[r, p, t] = strip[r, 4t + p], so tile tx's 6 columns are D[r, 0..3, tx] and D[r, 0..1, tx+1]:
+    # both Bᵀ (down) and B (across) then run as contiguous vector loops over tiles.
     c, h, w = x.shape
-    for i in prange(c):
-        d = np.empty((6, 6), np.float32)
-        e = np.empty((6, 6), np.float32)
-        for ty in range(tr0, tr1):
-            y0 = 4 * ty - 1
+    nb = tr1 - tr0
+    n4 = tw + 1
+    for job in prange(c * nb):
+        i = job // nb
+        ty = tr0 + job - i * nb
+        row = np.zeros(4 * n4, np.float32)                    # one padded strip row
+        d = np.empty((6, 4, n4), np.float32)
+        for r in range(6):
+            y = 4 * ty - 1 + r
+            if y >= 0 and y < h:
+                _copy_row(x, mask, use_mask, rev, i, y, row, 1)
+                for p in range(4):
+                    for t in range(n4):
+                        d[r, p, t] = row[4 * t + p]
+            else:
+                d[r, :, :] = 0.0
+        e = np.empty((6, 4, n4), np.float32)
+        for p in range(4):                                    # Bᵀ d down the columns
+            for t in range(n4):
+                e[0, p, t], e[1, p, t], e[2, p, t], e[3, p, t], e[4, p, t], e[5, p, t] = _bt6(
+                    d[0, p, t], d[1, p, t], d[2, p, t], d[3, p, t], d[4, p, t], d[5, p, t])
+        t0 = (ty - tr0) * tw
+        vb = np.empty((6, tw), np.float32)                   # one row of V, then copied out whole
+        for r in range(6):                                    # (Bᵀ d) B across each tile
             for tx in range(tw):
-                x0 = 4 * tx - 1
-                t = (ty - tr0) * tw + tx
-                for r in range(6):
-                    for s in range(6):
-                        d[r, s] = _ld(x, mask, use_mask, i, y0 + r, x0 + s, h, w)
-                for r in range(6):                     # e = Bᵀ d
-                    for s in range(6):
-                        acc = np.float32(0.0)
-                        for k in range(6):
-                            acc += bt[r, k] * d[k, s]
-                        e[r, s] = acc
-                for r in range(6):                     # V = e B
-                    for s in range(6):
-                        acc = np.float32(0.0)
-                        for k in range(6):
-                            acc += e[r, k] * bt[s, k]
-                        v[6 * r + s, i, t] = acc
+                vb[0, tx], vb[1, tx], vb[2, tx], vb[3, tx], vb[4, tx], vb[5, tx] = _bt6(
+                    e[r, 0, tx], e[r, 1, tx], e[r, 2, tx], e[r, 3, tx], e[r, 0, tx + 1], e[r, 1, tx + 1])
+            for q in range(6):
+                v[6 * r + q, i, t0:t0 + tw] = vb[q]
 
 
 @numba.njit(**_JIT)
-def _wino4_out(mm, b, use_bias, relu, tr0, tr1, tw, at, out):
-    # mm 36×O×Tb -> out O×H×W;  Y = Aᵀ M A (4×4), + b, ReLU, cropped
+def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
+    # mm 36×O×Tb -> out O×H×W tile rows [tr0, tr1);  Y = Aᵀ M A (4×4), + b, ReLU, cropped
+    # One job per (output channel, tile row); both products run as vector loops over tiles, the
+    # 4 columns of each tile are interleaved into the output row at the end.
     o, h, w = out.shape
-    for k in prange(o):
+    nb = tr1 - tr0
+    for job in prange(o * nb):
+        k = job // nb
+        ty = tr0 + job - k * nb
+        t0 = (ty - tr0) * tw
         bk = b[k] if use_bias else np.float32(0.0)
-        e = np.empty((6, 4), np.float32)
-        for ty in range(tr0, tr1):
+        s = np.empty((6, 4, tw), np.float32)                  # M A: s[r, column c, tile]
+        for r in range(6):
             for tx in range(tw):
-                t = (ty - tr0) * tw + tx
-                for r in range(6):                     # e = M A
-                    for s in range(4):
-                        acc = np.float32(0.0)
-                        for j in range(6):
-                            acc += mm[6 * r + j, k, t] * at[s, j]
-                        e[r, s] = acc
-                for r in range(4):                     # Y = Aᵀ e
-                    y = 4 * ty + r
-                    if y >= h:
-                        break
-                    for s in range(4):
-                        q = 4 * tx + s
-                        if q >= w:
-                            break
-                        acc = bk
-                        for j in range(6):
-                            acc += at[r, j] * e[j, s]
-                        if relu and acc < 0:
-                            acc = np.float32(0.0)
-                        out[k, y, q] = acc
+                t = t0 + tx
+                s[r, 0, tx], s[r, 1, tx], s[r, 2, tx], s[r, 3, tx] = _at6(
+                    mm[6 * r, k, t], mm[6 * r + 1, k, t], mm[6 * r + 2, k, t],
+                    mm[6 * r + 3, k, t], mm[6 * r + 4, k, t], mm[6 * r + 5, k, t])
+        y = np.empty((4, 4, tw), np.float32)                  # Aᵀ (M A): y[row d, column c, tile]
+        for cc in range(4):
+            for tx in range(tw):
+                y[0, cc, tx], y[1, cc, tx], y[2, cc, tx], y[3, cc, tx] = _at6(
+                    s[0, cc, tx], s[1, cc, tx], s[2, cc, tx], s[3, cc, tx], s[4, cc, tx], s[5, cc, tx])
+        row = np.empty(4 * tw, np.float32)
+        for dd in range(min(4, h - 4 * ty)):
+            for tx in range(tw):
+                for cc in range(4):
+                    row[4 * tx + cc] = y[dd, cc, tx]
+            _put_row(row, bk, relu, rev, k, 4 * ty + dd, out)
 
 
-def core_v5(x, cw, mask=None, bias=True, relu=True):
+_WINOGRAD = {2: (_wino2_in, _wino2_out), 4: (_wino4_in, _wino4_out)}    # m -> transforms
+
+
+def _core_winograd(m, x, cw, b, mask, relu, backward, out):
+    # F(m×m, 3×3) over blocks of tile rows: V = Bᵀ d B, M = U @ V (n² sgemms), Y = Aᵀ M A
     i, h, w = x.shape
-    u = cw.get("wino4")                                               # 36×O×I
-    o = u.shape[1]
-    m, use_mask = _dummy_mask(x, mask)
-    th, tw = (h + 3) // 4, (w + 3) // 4
-    out = np.empty((o, h, w), np.float32)
-    trows = _rows_per_block(36 * (i + o) * tw * 4, th)
-    v = np.empty((36, i, trows * tw), np.float32)
-    mm = np.empty((36, o, trows * tw), np.float32)
+    u = cw.get(f"wino{m}")                                           # n²×O×I
+    if backward:
+        u = u.transpose(0, 2, 1)                                      # n²×I×O view
+    nn, o = u.shape[0], u.shape[1]
+    tile_in, tile_out = _WINOGRAD[m]
+    msk, use_mask = _mask_args(x, mask)
+    bias, use_bias = _bias_args(b)
+    th, tw = -(-h // m), -(-w // m)
+    trows = _rows_per_block(nn * (i + o) * tw * 4, th)
+    v, mm = _scratch("in", (nn, i, trows * tw)), _scratch("acc", (nn, o, trows * tw))
     for tr0 in range(0, th, trows):
         tr1 = min(th, tr0 + trows)
         n = (tr1 - tr0) * tw
         vb, mb = v[:, :, :n], mm[:, :, :n]
-        _wino4_in(x, m, use_mask, tr0, tr1, tw, _BT4_32, vb)
-        matmul(u, vb, mb)                                      # 36 × (O×I @ I×n)
-        _wino4_out(mb, cw.b, bias, relu, tr0, tr1, tw, _AT4_32, out)
-    return out
+        tile_in(x, msk, use_mask, backward, tr0, tr1, tw, vb)
+        matmul(u, vb, mb)                                             # n² × (O×I @ I×n)
+        tile_out(mb, bias, use_bias, relu, backward, tr0, tr1, tw, out)
+
+
+def core_v4(x, cw, b, mask, relu, backward, out):
+    _core_winograd(2, x, cw, b, mask, relu, backward, out)
+
+
+def core_v5(x, cw, b, mask, relu, backward, out):
+    _core_winograd(4, x, cw, b, mask, relu, backward, out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,86 +532,67 @@ def core_v5(x, cw, mask=None, bias=True, relu=True):
 # where a GEMM with K = 9·3 = 27 is memory bound and sgemm is at its worst
 
 @numba.njit(**_JIT)
-def _direct(xp, wts, b, use_bias, relu, out):
-    # xp I×((H+2)(W+2)+2) padded input, wts O×I×3×3 -> out O×H×W; one job per (o, output row),
-    # the row accumulated as a vector along W (27·I fused multiply-adds per pixel)
+def _direct(xp, wts, b, use_bias, relu, rev, y0, out):
+    # xp I×((R+2)(W+2)+2) padded input rows y0−1 … y0+R, wts O×I×3×3 (any strides) -> out rows
+    # [y0, y0+R) of O×H×W. One job per (output row, block of ≤ 4 output channels): each padded
+    # input row segment is loaded once per block and feeds 4 row accumulators (vectors along W).
     o, h, w = out.shape
     c = xp.shape[0]
     wp = w + 2
-    for job in prange(o * h):
-        k = job // h
-        y = job - k * h
-        acc = np.empty(w, np.float32)
-        bk = b[k] if use_bias else np.float32(0.0)
-        for q in range(w):
-            acc[q] = bk
+    rows = (xp.shape[1] - 2) // wp - 2
+    nkb = (o + 3) // 4
+    for job in prange(nkb * rows):
+        kb = job // rows
+        yl = job - kb * rows
+        k0 = 4 * kb
+        nk = min(4, o - k0)
+        acc = np.zeros((4, w), np.float32)
         for i in range(c):
             for dy in range(3):
-                base = (y + dy) * wp
                 for dx in range(3):
-                    wv = wts[k, i, dy, dx]
-                    for q in range(w):
-                        acc[q] += wv * xp[i, base + dx + q]
-        for q in range(w):
-            v = acc[q]
-            out[k, y, q] = max(v, np.float32(0.0)) if relu else v
+                    src = xp[i, (yl + dy) * wp + dx:(yl + dy) * wp + dx + w]
+                    for kk in range(nk):
+                        wv = wts[k0 + kk, i, dy, dx]
+                        for q in range(w):
+                            acc[kk, q] += wv * src[q]
+        for kk in range(nk):
+            bk = b[k0 + kk] if use_bias else np.float32(0.0)
+            _put_row(acc[kk], bk, relu, rev, k0 + kk, y0 + yl, out)
 
 
-def core_v6(x, cw, mask=None, bias=True, relu=True):
+def core_v6(x, cw, b, mask, relu, backward, out):
+    # direct loops over blocks of rows (the padded block stays small)
     i, h, w = x.shape
-    o = cw.w.shape[0]
-    m, use_mask = _dummy_mask(x, mask)
-    xp = np.empty((i, (h + 2) * (w + 2) + 2), np.float32)
-    _pad_flat(x, m, use_mask, xp)
-    out = np.empty((o, h, w), np.float32)
-    _direct(xp, cw.w, cw.b, bias, relu, out)
-    return out
+    wts = cw.get("w")                                                 # O×I×3×3
+    if backward:
+        wts = wts.transpose(1, 0, 2, 3)                               # I×O×3×3 view
+    m, use_mask = _mask_args(x, mask)
+    rows = _rows_per_block(i * (w + 2) * 4, h)
+    for r0 in range(0, h, rows):
+        r1 = min(h, r0 + rows)
+        xp = _scratch("pad", (i, (r1 - r0 + 2) * (w + 2) + 2))       # I×(rows+2)(W+2)
+        _pad_flat(x, m, use_mask, backward, r0, r1, xp)
+        _direct(xp, wts, *_bias_args(b), relu, backward, r0, out)
 
 
 CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6}
-REPACKS = {"v1": ("mat",), "v2": ("taps",), "v3": ("mat",), "v4": ("wino2",), "v5": ("wino4",),
-           "v6": ()}
-
-# Winners by input channels (bench/bench_kernels_cpu.py; measurements on a shared, noisy 2-core
-# machine: v1 for the K=27 first layer, Winograd F(2×2) v4 elsewhere). "best" dispatches on this.
-BEST = {3: "v1"}
-BEST_DEFAULT = "v4"
+# the weight forms each core reads, forward and transposed (the backward)
+READS = {"v1": ("mat", "mat_t"), "v2": ("taps", "taps"), "v3": ("mat", "mat_t"),
+         "v4": ("wino2", "wino2"), "v5": ("wino4", "wino4"), "v6": ("w", "w")}
 
 
-def best_core(i, o, h, w):
-    return CORES[BEST.get(i, BEST_DEFAULT)]
+def _make(version):
+    core = CORES[version]
 
-
-def _make(core):
     def conv3x3_relu(x, w, b=None):
         # x I×H×W, w O×I×3×3 (or ConvWeights), b O -> a O×H×W;  a = max(0, b + conv3x3(x, w))
-        cw = _as_weights(w, b)
+        cw = as_weights(w)
         x = np.ascontiguousarray(x, dtype=np.float32)
-        return core(x, cw)
+        out = np.empty((cw.shape[0], *x.shape[1:]), np.float32)
+        core(x, cw, b, None, True, False, out)
+        return out
+    conv3x3_relu.reads = READS[version][:1]
     return conv3x3_relu
 
 
-conv3x3_relu_v1 = _make(core_v1)
-conv3x3_relu_v2 = _make(core_v2)
-conv3x3_relu_v3 = _make(core_v3)
-conv3x3_relu_v4 = _make(core_v4)
-conv3x3_relu_v5 = _make(core_v5)
-conv3x3_relu_v6 = _make(core_v6)
-
-
-def conv3x3_relu_best(x, w, b=None):
-    # x I×H×W -> O×H×W;  the version BEST picks for this layer shape
-    cw = _as_weights(w, b)
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    return best_core(x.shape[0], cw.w.shape[0], x.shape[1], x.shape[2])(x, cw)
-
-
-KERNELS = {
-    "conv3x3_relu_v1": conv3x3_relu_v1,
-    "conv3x3_relu_v2": conv3x3_relu_v2,
-    "conv3x3_relu_v3": conv3x3_relu_v3,
-    "conv3x3_relu_v4": conv3x3_relu_v4,
-    "conv3x3_relu_v5": conv3x3_relu_v5,
-    "conv3x3_relu_v6": conv3x3_relu_v6,
-    "conv3x3_relu_best": conv3x3_relu_best,
-}
+KERNELS = {f"conv3x3_relu_{v}": _make(v) for v in CORES}

@@ -4,26 +4,45 @@ The kernels alternate Numba parallel loops (OpenMP threads) with big sgemms. Two
 the same cores fight:
 - GNU OpenMP's default wait policy spins idle workers after each parallel region, stealing the
   cores from the sgemm: measured 10–30× slow-downs (Winograd 64→64 at 256²: 6 GFLOP/s spinning,
-  58 passive). OMP_WAIT_POLICY=PASSIVE (set before Numba starts its pool; a user's value wins)
-  makes them sleep.
+  58 passive). libgomp reads OMP_WAIT_POLICY once, when it is loaded, which Numba does when it
+  starts its thread pool. So on import this module starts that pool with OMP_WAIT_POLICY=PASSIVE
+  (idle workers sleep) and then puts os.environ back as it was: the user's environment and child
+  processes are untouched, and a user's own OMP_WAIT_POLICY wins. (If libgomp was already loaded,
+  e.g. by torch imported first, its policy stands.)
 - OpenBLAS's own pool busy-waits too, and as soon as anything else runs on the machine the
   two-thread sgemm collapses: one evaluation at 512² took 8–25 s instead of 1.2 s with a neighbour
-  process busy. So `matmul` runs single-threaded sgemms on our own Python threads (NumPy releases
-  the GIL inside BLAS), split over the batch or the columns, with OpenBLAS held at one thread
-  for the call (threadpoolctl): the same speed on a quiet machine, graceful on a busy one.
+  process busy. So `matmul` and `gram` run single-threaded sgemms / syrks on our own Python
+  threads (NumPy releases the GIL inside BLAS), split over the batch or the columns, with
+  OpenBLAS held at one thread for the call (threadpoolctl): the same speed on a quiet machine,
+  graceful on a busy one.
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numba
+import numpy as np
+from numba.np.ufunc import parallel as _numba_parallel
+from threadpoolctl import ThreadpoolController
 
-from concurrent.futures import ThreadPoolExecutor  # noqa: E402
 
-import numba  # noqa: E402
-import numpy as np  # noqa: E402
-from threadpoolctl import ThreadpoolController  # noqa: E402
+def _start_numba_pool():
+    # Numba's OpenMP pool, started with OMP_WAIT_POLICY=PASSIVE unless the user set a policy;
+    # os.environ is restored before returning
+    launch = getattr(_numba_parallel, "_launch_threads", None)    # Numba's own (private) starter
+    user = os.environ.get("OMP_WAIT_POLICY")
+    if launch is None or user is not None:
+        return
+    os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    try:
+        launch()
+    finally:
+        del os.environ["OMP_WAIT_POLICY"]
+
+
+_start_numba_pool()
 
 THREADS = numba.config.NUMBA_NUM_THREADS
-MIN_SPLIT = 1 << 16                    # outputs smaller than this run in one call
+MIN_SPLIT = 1 << 16                    # outputs smaller than this run in one call (tests cover both)
 _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="nst-sgemm") if THREADS > 1 else None
 _blas = ThreadpoolController()
 
@@ -53,7 +72,8 @@ def matmul(a, b, out):
 
 
 def gram(f):
-    # f C×N -> F Fᵀ (C×C): partial Grams of column blocks (each a syrk) on THREADS threads, summed
+    # f C×N -> F Fᵀ (C×C): one syrk when small, else partial Grams of column blocks (a syrk
+    # each, NumPy calls syrk for a product with its own transpose) on THREADS threads, summed
     with _blas.limit(limits=1, user_api="blas"):
         if _pool is None or f.size < MIN_SPLIT:
             return f @ f.T

@@ -13,11 +13,12 @@ Versions:
   style_loss_and_grad_v2: as v1, but both sgemms split over our own threads with BLAS at one
       thread each (kernels/cpu_threads.py, as the conv kernels do). Slower than v1 on a quiet
       machine (the C×C-sized syrk halves are small), kept to measure against it.
-  gram_v1: F Fᵀ (syrk) then one Numba scaling pass by 1/hw.
+  gram_v1: F Fᵀ (cpu_threads.gram: partial syrks over column blocks on our threads, summed)
+      then one Numba scaling pass by 1/hw.
 Napkin maths (C=64, 256²): F is 16 MiB, read twice (two GEMMs) + grad 16 MiB written; FLOPs
 2·C²·hw (Gram, half with syrk) + 2·C²·hw (grad) = 1.07 GFLOP.
 """
-from .cpu_threads import gram, matmul  # first: sets the thread policies before Numba's pool starts
+from .cpu_threads import gram, matmul  # first: starts Numba's pool with the thread policies
 import numba
 import numpy as np
 

@@ -12,7 +12,7 @@ Versions:
 Napkin maths (C=64, 512²): forward reads 64 MiB, writes 16 MiB, 3 compares per output: bandwidth
 bound. Backward reads x (64 MiB) + dy (16 MiB), writes dx (64 MiB).
 """
-from . import cpu_threads  # noqa: F401  (sets the OpenMP wait policy before Numba's pool starts)
+from . import cpu_threads  # noqa: F401  (starts Numba's pool with the OpenMP wait policy)
 import numba
 import numpy as np
 from numba import prange

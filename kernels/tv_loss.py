@@ -8,7 +8,7 @@ Versions:
       per-row partial sum.
 Napkin maths (512², 3 channels): reads 3 MiB (neighbours from cache), writes 3 MiB: bandwidth bound.
 """
-from . import cpu_threads  # noqa: F401  (sets the OpenMP wait policy before Numba's pool starts)
+from . import cpu_threads  # noqa: F401  (starts Numba's pool with the OpenMP wait policy)
 import numba
 import numpy as np
 from numba import prange

@@ -1,7 +1,7 @@
 """How much memory a run needs, estimated before anything is allocated (`nst transfer --dry-run`).
 
 All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `deepest`:
-  weights      Σ (O·I·9 + O), twice (the file's and the backend's prepared copy)
+  weights      Σ (O·I·9 + O): the file's copy, plus the backend's prepared copy (PREPARED× that)
   activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest (backward needs them all)
   workspace    the backward's gradients and a conv's temporaries: WORKSPACE × the largest a^l
   targets      a^l(C) of the content layers, Ĝ^l(S) of the style layers
@@ -18,6 +18,8 @@ from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 F32 = 4
 WORKSPACE = 6
 RUNTIME = 300 * 2**20
+PREPARED = {"numba": 2.5}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
+                            # channels, 16/9 × w on the 512-channel layers that hold most weights)
 
 
 def layer_shapes(h, w, deepest):
@@ -38,7 +40,8 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
     per = {name: c * hl * wl * F32 for name, c, hl, wl in shapes}
     chans = {name: c for name, c, _, _ in shapes}
     parts = {
-        "weights": 2 * F32 * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)]),
+        "weights": int((1 + PREPARED.get(backend, 1)) * F32
+                       * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)])),
         "activations": sum(per.values()),
         "workspace": WORKSPACE * max(per.values()),
         "targets": sum(per[l] for l in content_layers) + sum(chans[l] ** 2 * F32 for l in style_layers),

@@ -4,20 +4,38 @@ nst/losses.py), one test body per op, parametrized over versions × shapes, with
 The conv references run in float64 on the same float32 inputs, so the tolerance measures the
 kernel's own float32 error only.
 """
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numba  # noqa: F401  (a core dependency: a missing numba fails here, it is not skipped)
 import numpy as np
 import pytest
 
-pytest.importorskip("numba", reason="numba is not installed: the Numba backend is not available")
+from conftest import assert_close
+from nst.ops import adam_step as adam_step_reference
+from nst.kernels import (adam_step, content_loss, conv3x3_backward_input, conv3x3_forward,
+                         cpu_threads, gram_style_loss, maxpool2x2, tv_loss)
+from nst import losses, ops
 
-from conftest import assert_close  # noqa: E402
-from nst.ops import adam_step as adam_step_reference  # noqa: E402
-from nst.kernels import (adam_step, content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
-                     gram_style_loss, maxpool2x2, tv_loss)
-from nst import losses, ops  # noqa: E402
+# (I, O, H, W): odd sizes, 1×1 and 1×W / H×1 images, few and many channels; the last one is big
+# enough (≥ cpu_threads.MIN_SPLIT outputs per sgemm) to take the threaded sgemm path.
+CONV_SHAPES = [(3, 5, 7, 9), (5, 17, 13, 11), (17, 3, 32, 30), (64, 64, 12, 10), (128, 64, 9, 8),
+               (5, 4, 1, 1), (4, 6, 1, 9), (6, 3, 11, 1), (16, 24, 40, 44)]
+POOL_SHAPES = [(3, 7, 9), (5, 13, 11), (17, 32, 30), (64, 16, 16), (4, 1, 1), (4, 2, 9), (4, 9, 1)]
+# the last two: C·hw ≥ MIN_SPLIT, the threaded Gram (partial syrks) and grad sgemm paths
+CHANNEL_SHAPES = [(3, 7, 9), (5, 13, 11), (17, 32, 30), (64, 16, 12), (128, 9, 8), (4, 1, 1),
+                  (64, 32, 40), (32, 1, 2500)]
 
-CONV_SHAPES = [(3, 5, 7, 9), (5, 17, 13, 11), (17, 3, 32, 30), (64, 64, 12, 10), (128, 64, 9, 8)]
-POOL_SHAPES = [(3, 7, 9), (5, 13, 11), (17, 32, 30), (64, 16, 16)]
-CHANNEL_SHAPES = [(3, 7, 9), (5, 13, 11), (17, 32, 30), (64, 16, 12), (128, 9, 8)]
+
+@pytest.fixture(autouse=True)
+def two_sgemm_threads(monkeypatch):
+    # the threaded matmul / gram paths of cpu_threads run even on a one-thread machine
+    if cpu_threads._pool is None:
+        monkeypatch.setattr(cpu_threads, "THREADS", 2)
+        monkeypatch.setattr(cpu_threads, "_pool", ThreadPoolExecutor(2))
 
 
 def f32(rng, *shape, scale=1.0):
@@ -26,8 +44,8 @@ def f32(rng, *shape, scale=1.0):
 
 def conv_tolerance(name):
     # Winograd F(4×4,3×3) transforms hold entries up to 8 and 1/24, so float32 rounding in the
-    # transformed domain grows ~10–30× (measured worst ≈ 5e-6 of max|ref| at 128 channels):
-    # atol_scale 1e-4 for v5. F(2×2) and the direct forms meet the default rule.
+    # transformed domain grows ~10–30× (measured worst ≈ 5e-6 of max|ref| at 128 channels, 1e-5
+    # at 512): atol_scale 1e-4 for v5. F(2×2) and the direct forms meet the default rule.
     return dict(atol_scale=1e-4) if name.endswith("_v5") else {}
 
 
@@ -40,9 +58,9 @@ def test_conv3x3_relu(name, shape, rng):
     got = conv3x3_forward.KERNELS[name](x, wt, b)
     assert got.dtype == np.float32
     assert_close(got, ref, what=name, **conv_tolerance(name))
-    # the prepared-weights path (what the backend passes) gives the same answer
-    cw = conv3x3_forward.ConvWeights(wt, b)
-    assert_close(conv3x3_forward.KERNELS[name](x, cw, cw.b), ref, what=name + " (prepared)",
+    # the prepared-weights path (what the backend passes): only the forms the kernel reads
+    cw = conv3x3_forward.ConvWeights(wt, keep=conv3x3_forward.KERNELS[name].reads)
+    assert_close(conv3x3_forward.KERNELS[name](x, cw, b), ref, what=name + " (prepared)",
                  **conv_tolerance(name))
 
 
@@ -57,13 +75,72 @@ def test_conv3x3_relu_backward_input(name, shape, rng):
     got = conv3x3_backward_input.KERNELS[name](da, a, wt)
     assert got.dtype == np.float32
     assert_close(got, ref, what=name, **conv_tolerance(name))
+    cw = conv3x3_forward.ConvWeights(wt, keep=conv3x3_backward_input.KERNELS[name].reads)
+    assert_close(conv3x3_backward_input.KERNELS[name](da, a, cw), ref, what=name + " (prepared)",
+                 **conv_tolerance(name))
+
+
+@pytest.mark.parametrize("version", sorted(conv3x3_forward.CORES))
+def test_conv_row_blocks(version, rng, monkeypatch):
+    # a tiny block budget: every version runs its row / tile-row blocking over many blocks
+    monkeypatch.setattr(conv3x3_forward, "_BLOCK_BYTES", 4096)
+    i, o, h, w = 6, 5, 23, 17
+    x, wt, b = f32(rng, i, h, w), f32(rng, o, i, 3, 3, scale=0.2), f32(rng, o)
+    da, a = f32(rng, o, h, w), np.maximum(f32(rng, o, h, w), 0)
+    d64 = lambda t: t.astype(np.float64)                          # noqa: E731
+    fwd = conv3x3_forward.KERNELS[f"conv3x3_relu_{version}"]
+    bwd = conv3x3_backward_input.KERNELS[f"conv3x3_relu_backward_input_{version}"]
+    assert_close(fwd(x, wt, b), ops.conv3x3_relu(d64(x), d64(wt), d64(b)), what=version,
+                 **conv_tolerance(version))
+    assert_close(bwd(da, a, wt), ops.conv3x3_relu_backward_input(d64(da), d64(a), d64(wt)),
+                 what=version + " backward", **conv_tolerance(version))
+
+
+def test_importing_the_kernels_leaves_the_environment_alone():
+    # cpu_threads starts Numba's pool with OMP_WAIT_POLICY=PASSIVE and restores os.environ after
+    code = ("import os, nst.kernels.conv3x3_forward as k; from numba import config; "
+            "print(os.environ.get('OMP_WAIT_POLICY'), config.NUMBA_NUM_THREADS)")
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parents[1], check=True)
+    assert out.stdout.split()[0] == "None", out.stdout
+
+
+def test_threaded_sgemm_paths(rng):
+    # cpu_threads.matmul splits ≥ MIN_SPLIT outputs over threads: by batch, or by columns
+    a2, b2 = f32(rng, 70, 33), f32(rng, 33, 1001)                 # 70 070 outputs, column blocks
+    a3, b3 = f32(rng, 5, 40, 17), f32(rng, 5, 17, 401)            # 80 200 outputs, batch split
+    a1, b1 = f32(rng, 1, 40, 17), f32(rng, 1, 17, 2001)           # batch of 1: column blocks
+    for a, b in ((a2, b2), (a3, b3), (a1, b1), (a3[:, :, :3], b3[:, :3, :])):
+        out = np.empty(a.shape[:-1] + b.shape[-1:], np.float32)
+        assert_close(cpu_threads.matmul(a, b, out), a.astype(np.float64) @ b, what=f"matmul {a.shape}")
+    f = f32(rng, 30, 3001)                                        # 90 030 ≥ MIN_SPLIT: partial syrks
+    assert_close(cpu_threads.gram(f), f.astype(np.float64) @ f.T.astype(np.float64), what="gram")
+
+
+def test_winograd_formulas_are_the_matrices():
+    # the F(4×4) transforms' written-out formulas (_bt6, _at6) are Bᵀ and Aᵀ of Lavin & Gray
+    eye = np.eye(6)
+    bt = np.array([conv3x3_forward._bt6.py_func(*col) for col in eye]).T    # column j = Bᵀ e_j
+    at = np.array([conv3x3_forward._at6.py_func(*col) for col in eye]).T
+    np.testing.assert_array_equal(bt, conv3x3_forward._BT4)
+    np.testing.assert_array_equal(at, conv3x3_forward._AT4)
+
+
+def test_prepared_weights_hold_only_what_the_kernels_read(rng):
+    wt = f32(rng, 8, 5, 3, 3)
+    cw = conv3x3_forward.ConvWeights(wt, keep=("wino4",))
+    assert cw.nbytes == 36 * 8 * 5 * 4                            # U only: w was dropped
+    with pytest.raises(ValueError, match="not 'mat'"):
+        cw.get("mat")
 
 
 @pytest.mark.parametrize("shape", POOL_SHAPES, ids=str)
 @pytest.mark.parametrize("kind", ["max", "avg"])
 def test_pool2x2(kind, shape, rng):
     x = f32(rng, *shape)
-    x[:, 0, 0] = x[:, 0, 1]                               # a tie: the first maximum must win
+    if shape[2] > 1:
+        x[:, 0, 0] = x[:, 0, 1]                           # a tie: the first maximum must win
     dy = f32(rng, shape[0], shape[1] // 2, shape[2] // 2)
     fwd = getattr(ops, f"{kind}pool2x2")
     bwd = getattr(ops, f"{kind}pool2x2_backward")
@@ -125,6 +202,16 @@ def test_adam_step(name, clip, rng):
         adam_step.KERNELS[name](x, g, m, v, t, 2.0, **kw)
     for got, ref, what in zip((x, m, v), want, "xmv"):
         assert_close(got, ref, what=f"{name} {what}")
+
+
+def test_backend_table_names_every_kernel():
+    # every CHOSEN entry resolves to a kernel; every Backend kernel field is filled from it
+    from nst.backends import Backend, numba_backend
+    for op, entry in numba_backend.CHOSEN.items():
+        for name in (entry.values() if isinstance(entry, dict) else [entry]):
+            assert callable(numba_backend.kernel(name)), name
+    fields = set(Backend.__dataclass_fields__) - {"name", "xp", "prepare_weights"}
+    assert set(numba_backend.CHOSEN) == fields
 
 
 def test_backend_matches_numpy_on_a_vgg_like_chain(rng):
