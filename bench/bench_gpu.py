@@ -21,6 +21,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from nst.kernels import cuda as kc  # noqa: E402
+from nst.tolerance import rel_err  # noqa: E402
 
 # (name, I, O, downscale) of the VGG19 conv layers that differ in shape
 VGG_LAYERS = [("block1_conv1", 3, 64, 1), ("block1_conv2", 64, 64, 1),
@@ -53,13 +54,6 @@ def time_gpu(fn, min_iters=3, max_iters=50, target_s=0.15, warmup=1):
         end.synchronize()
         times.append(cp.cuda.get_elapsed_time(start, end))
     return float(np.median(times))
-
-
-def rel_err(a, ref):
-    # max|a − ref| / max|ref| on the device, one number to the host
-    import cupy as cp
-    a, ref = cp.asarray(a, dtype=cp.float64), cp.asarray(ref, dtype=cp.float64)
-    return float(cp.max(cp.abs(a - ref)) / max(float(cp.max(cp.abs(ref))), 1e-30))
 
 
 class Report:

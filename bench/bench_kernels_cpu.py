@@ -12,7 +12,6 @@ compulsory traffic. The sgemm peak is np.matmul float32 2048×2048, measured in 
   python bench/bench_kernels_cpu.py [--full]             # markdown table for bench/RESULTS.md
 The layer shapes come from nst.spec.CONV_LAYERS (the one layer table).
 """
-import importlib.util
 import os
 import sys
 import time
@@ -29,16 +28,13 @@ from nst.kernels import (content_loss, conv3x3_backward_input, conv3x3_forward, 
 from nst import losses, ops  # noqa: E402
 from nst.backends import numba_backend  # noqa: E402
 from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
+from nst.tolerance import mismatch  # noqa: E402
 
 
-def _load_assert_close():
-    spec = importlib.util.spec_from_file_location("nst_tests_conftest", ROOT / "tests" / "conftest.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod.assert_close
-
-
-assert_close = _load_assert_close()
+def assert_close(a, ref, what, rtol, atol_scale):
+    # nst.tolerance's rule (the tests' rule); a mismatch fails the validation with the worst elements
+    message = mismatch(a, ref, rtol, atol_scale, what)
+    assert message is None, message
 
 
 

@@ -15,7 +15,9 @@ ATOL_SCALE = 1e-5
 
 def rel_err(a, ref):
     # max |a − ref| / max |ref|: one number per array, scaled by the reference's magnitude
-    xp = np if isinstance(ref, np.ndarray) or np.isscalar(ref) else __import__("cupy")
+    # (computed on the GPU when either is a CuPy array: one number comes to the host)
+    on_gpu = any(type(v).__module__.startswith("cupy") for v in (a, ref))
+    xp = __import__("cupy") if on_gpu else np
     a, ref = xp.asarray(a, dtype=xp.float64), xp.asarray(ref, dtype=xp.float64)
     return float(xp.max(xp.abs(a - ref)) / max(float(xp.max(xp.abs(ref))), 1e-30))
 
