@@ -140,8 +140,11 @@ class Run:
             last.update(total=total, terms=terms)
             return total, grad.reshape(-1)
 
-        while self.opt.iteration < self.s["iterations"]:
+        while self.opt.iteration < self.s["iterations"] and not getattr(self.opt, "stopped", None):
+            done = self.opt.iteration
             self.opt.step(fun)
+            if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
+                break
             terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
             self.average(be)
             self.history.append(terms)
