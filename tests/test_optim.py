@@ -159,3 +159,22 @@ def test_lbfgs_logs_cleared_history_once():
         opt.step(fun)
     assert opt.resets == 5 and opt.iteration == 6
     assert sum("history cleared" in m for m in logs) == 1
+
+
+def test_loss_totals_accumulate_in_float64(rng, tiny_weights):
+    # what L-BFGS compares: J as a float64 sum (a float32 J ≈ 1e11 rounds away a 1e4 decrease)
+    from nst.kernels import content_loss
+    from nst.objective import Objective
+    a = rng.uniform(0, 2000, (8, 33, 35)).astype(np.float32)
+    t = rng.uniform(0, 2000, (8, 33, 35)).astype(np.float32)
+    d = (a - t).astype(np.float64)                        # the float32 differences, exactly
+    for name, kernel in content_loss.KERNELS.items():
+        j, _ = kernel(a, t)
+        assert j.dtype == np.float64, name
+        assert abs(float(j) - 0.5 * np.sum(d * d)) <= 1e-12 * 0.5 * np.sum(d * d), name
+    content, image = rng.uniform(0, 255, (2, 21, 19, 3)).astype(np.float32)
+    obj = Objective(content, content[::-1], content_weight=1.0, style_weight=1e3, tv_weight=1e-3,
+                    weights=tiny_weights, log=lambda m: None)
+    total, terms, per_layer, _ = obj.evaluate(image)
+    assert np.asarray(total).dtype == np.float64
+    assert all(np.asarray(v).dtype == np.float64 for v in [*terms.values(), *per_layer.values()])
