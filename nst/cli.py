@@ -1,11 +1,11 @@
-"""The `nst` command: transfer, demo, weights fetch|info, gradcheck."""
+"""The `nst` command: transfer, demo, weights fetch|info, gradcheck, compare."""
 import argparse
 import os
 import signal
 import sys
 from pathlib import Path
 
-from . import checkpoint, gradcheck, memory
+from . import checkpoint, compare, gradcheck, memory
 from .assets import AssetError
 from .backends import BackendUnavailable
 from .image import ImageError, check_output_format, save_image
@@ -94,6 +94,7 @@ def build_parser():
 
     g = sub.add_parser("gradcheck", help="check every hand-written gradient against finite differences")
     gradcheck.add_arguments(g)
+    compare.add_parser(sub)
     return parser
 
 
@@ -223,7 +224,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     from nst.weights import WeightsError
     handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights,
-               "gradcheck": gradcheck.main}[args.command]
+               "gradcheck": gradcheck.main, "compare": compare.main}[args.command]
     try:
         return handler(args)
     except (WeightsError, checkpoint.CheckpointError, MemoryError, *USER_ERRORS) as e:
