@@ -45,12 +45,14 @@ def add_transfer_options(t):
                    help="step size (default: adam 10, gd 1e-8; lbfgs 1 = a multiplier of its first, Polyak step J/‖g‖²)")
     t.add_argument("--history", type=int, default=D["history"], help="L-BFGS history size (default 20)")
     t.add_argument("--content-weight", type=float, default=D["content_weight"], help="α (default 1)")
-    t.add_argument("--style-weight", type=float, default=D["style_weight"], help="β (default 1e3)")
+    t.add_argument("--style-weight", type=float, default=D["style_weight"], help=f"β (default {D['style_weight']:g})")
     t.add_argument("--tv-weight", type=float, default=D["tv_weight"], help="γ (default 1e-3)")
     t.add_argument("--content-layers", type=words, default=D["content_layers"],
                    help="comma-separated, e.g. block4_conv2 or conv4_2")
     t.add_argument("--style-layers", type=words, default=D["style_layers"])
-    t.add_argument("--style-layer-weights", type=floats, default=None, help="λ_l per style layer (default 1/|L|)")
+    t.add_argument("--style-layer-weights", type=lambda v: v if v == "auto" else floats(v),
+                   default=D["style_layer_weights"],
+                   help="λ_l per style layer, or auto (default: each layer's term relative to the style's Gram energy)")
     t.add_argument("--style-blend", type=floats, default=None, help="weights of several style images")
     t.add_argument("--style-scale", type=float, default=D["style_scale"],
                    help="style image's longest side relative to the output's (default 1)")
