@@ -47,24 +47,30 @@ def run_default(content, style, settings, backend):
     return out, per_scale, len(run.history), time.perf_counter() - t
 
 
-def pair_section(name, images, settings, backend, weights, figures):
+def pair_section(name, images, settings, backend, weights, figures, picture=None, out_dir=None):
+    # picture: a saved default run's output to score instead of running (its counts then unknown)
     c, s, ref = PAIRS[name]
     content, style = load_image(images / c), load_image(images / s)
     theirs = load_image(images / "reference" / ref)
-    ours, per_scale, iterations, seconds = run_default(content, style, {**settings, "weights": weights}, backend)
+    if picture:
+        ours, per_scale, iterations, seconds = load_image(picture), {}, "?", float("nan")
+    else:
+        ours, per_scale, iterations, seconds = run_default(content, style, {**settings, "weights": weights}, backend)
     ours = resize(ours, *theirs.shape[:2]) if ours.shape != theirs.shape else ours
     ours8 = load_image_roundtrip(ours)
     scores = score([ours8, theirs], content, style, weights=weights, backend=backend)
     ratios = {t: scores[0][t] / scores[1][t] for t in scores[0]}
-    big = max(per_scale)
+    big = max(per_scale, default=1)
     equiv = sum(n * (side / big) ** 2 for side, n in per_scale.items())
+    cost = (f"nst: {iterations} iterations, evaluations per scale "
+            + ", ".join(f"{side} px: {n}" for side, n in per_scale.items())
+            + f" ({equiv:.0f} {big}-px-equivalent evaluations), {seconds:.0f} s wall") if per_scale else \
+        f"nst: the saved picture {picture} (made by the default run; not timed here)"
     lines = [f"### {c} + {s}", "",
-             format_table(["nst (default)", "jcjohnson"], scores),
-             "| nst / jcjohnson | " + " | ".join(f"{ratios[t]:.3g}" for t in ratios) + " | | |", "",
-             f"nst: {iterations} iterations, evaluations per scale "
-             + ", ".join(f"{side} px: {n}" for side, n in per_scale.items())
-             + f" ({equiv:.0f} {big}-px-equivalent evaluations), {seconds:.0f} s wall"
-             + (f"; worst ratio {max(ratios.values()):.3g}" if ratios else ""), ""]
+             format_table(["nst (default)", "jcjohnson"], scores, ratio_to=1), "",
+             cost + f"; worst ratio {max(ratios.values()):.3g}", ""]
+    if out_dir:
+        save_image(ours8, Path(out_dir) / f"nst_{name}.png")
     if figures:
         save_image(ours8, ROOT / "docs" / "figures" / f"pictures_{name}_nst.jpg")
         save_image(theirs, ROOT / "docs" / "figures" / f"pictures_{name}_jcjohnson.jpg")
@@ -102,6 +108,9 @@ def main():
     ap.add_argument("--weights", default=None)
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md's section")
     ap.add_argument("--figures", action="store_true", help="write docs/figures/pictures_*.jpg")
+    ap.add_argument("--out-dir", default=None, help="also save each nst picture here as nst_PAIR.png")
+    ap.add_argument("--picture", action="append", default=[], metavar="PAIR=FILE",
+                    help="score this saved default-run output for PAIR instead of running it")
     args = ap.parse_args()
     images = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
     settings = json.loads(args.settings)
@@ -115,8 +124,10 @@ def main():
             f"Settings: DEFAULTS {json.dumps(shown)}" + (f", overridden by {json.dumps(settings)}" if settings else "")
             + f", backend {args.backend}. SPEC terms, unweighted; lower is better; bold: the best.", ""]
     body, worst = [], 0.0
+    given = dict(p.split("=", 1) for p in args.picture)
     for name in args.pairs.split(","):
-        text, w = pair_section(name, images, settings, args.backend, weights, args.figures)
+        text, w = pair_section(name, images, settings, args.backend, weights, args.figures, given.get(name),
+                               args.out_dir)
         print(text, flush=True)
         body.append(text)
         worst = max(worst, w)

@@ -44,17 +44,18 @@ def best_of(scores):
     return {t: int(np.argmin([s[t] for s in scores])) for t in terms_of(scores)}
 
 
-def format_table(names, scores):
-    # a Markdown table: one row per term, one column per picture, the best (lowest) in bold,
-    # a last column naming it; and each picture's ratio to the best
+def format_table(names, scores, ratio_to=None):
+    # a Markdown table: one row per term, one column per picture, the best (lowest) in bold, a
+    # column naming it; ratio_to=i adds a column "first / names[i]" (≤ 1: the first is as good)
     best = best_of(scores)
-    head = "| term | " + " | ".join(names) + " | best |"
-    rows = [head, "|" + " --- |" * (len(names) + 2)]
+    ratio = [] if ratio_to is None else [f"{names[0]} / {names[ratio_to]}"]
+    rows = ["| term | " + " | ".join(names + ratio) + " | best |", "|" + " --- |" * (len(names) + len(ratio) + 2)]
     for t in terms_of(scores):
         cells = [(f"**{s[t]:.4g}**" if i == best[t] else f"{s[t]:.4g}") for i, s in enumerate(scores)]
+        cells += [f"{scores[0][t] / scores[ratio_to][t]:.3g}"] if ratio else []
         rows.append(f"| {t} | " + " | ".join(cells) + f" | {names[best[t]]} |")
     wins = [sum(best[t] == i for t in best) for i in range(len(names))]
-    rows.append("| terms won | " + " | ".join(f"{w}/{len(best)}" for w in wins) + " | |")
+    rows.append("| terms won | " + " | ".join([f"{w}/{len(best)}" for w in wins] + [""] * len(ratio)) + " | |")
     return "\n".join(rows)
 
 

@@ -55,6 +55,7 @@ def test_table_marks_the_lowest():
     assert best_of(scores) == {"content": 0, "block1_conv1": 1}
     table = format_table(["a.png", "b.png"], scores)
     assert "| content | **2** | 3 | a.png |" in table
+    assert "| block1_conv1 | 5 | **1** | 5 | b.png |" in format_table(["a.png", "b.png"], scores, ratio_to=1)
     assert "| block1_conv1 | 5 | **1** | b.png |" in table
 
 
