@@ -1,8 +1,8 @@
 """The losses of SPEC.md and their gradients, the readable NumPy reference.
 
 Legend: C channels, H×W spatial, a = a^l(X) a layer's ReLU output laid out C×H×W.
-Each *_loss_and_grad returns (J, ∂J/∂input): J a 0-d array (it stays on the device for a GPU
-backend until someone reads it), the gradient in the input's shape and dtype.
+Each *_loss_and_grad returns (J, ∂J/∂input): J a 0-d float64 array, summed in float64 (it stays
+on the device for a GPU backend until someone reads it), the gradient in the input's shape and dtype.
 """
 import numpy as np
 
@@ -17,7 +17,7 @@ def gram(a):
 def content_loss_and_grad(a, target):
     # a, target C×H×W;  J_c = ½ Σ (a − target)²,  ∂J_c/∂a = a − target
     diff = a - target
-    return 0.5 * np.sum(diff * diff), diff
+    return 0.5 * np.sum(diff * diff, dtype=np.float64), diff
 
 
 def style_loss_and_grad(a, target_gram):
@@ -26,7 +26,7 @@ def style_loss_and_grad(a, target_gram):
     c = a.shape[0]
     f = a.reshape(c, -1)                                  # C×(h·w)
     diff = f @ f.T / f.shape[1] - target_gram             # Ĝ(X) − Ĝ(S)
-    loss = np.sum(diff * diff) / c**2
+    loss = np.sum(diff * diff, dtype=np.float64) / c**2
     grad = (4.0 / (c**2 * f.shape[1])) * (diff @ f)
     return loss, grad.astype(a.dtype, copy=False).reshape(a.shape)
 
@@ -40,4 +40,4 @@ def tv_loss_and_grad(x):
     grad[:-1, :] -= 2 * dv
     grad[:, 1:] += 2 * dh
     grad[:, :-1] -= 2 * dh
-    return np.sum(dv * dv) + np.sum(dh * dh), grad
+    return np.sum(dv * dv, dtype=np.float64) + np.sum(dh * dh, dtype=np.float64), grad

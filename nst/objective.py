@@ -33,10 +33,26 @@ def grad_to_image(xp, g):
     return xp.ascontiguousarray(g.transpose(1, 2, 0)[..., ::-1])
 
 
+AUTO = "auto"
+
+
+def auto_layer_weights(content_targets, style_targets):
+    # λ_l = E_c / (|L|·E_s^l): E_c = Σ_c Σ a^c(C)² over the content layers (1 without any),
+    # E_s^l = ‖Ĝ^l(S)‖²_F / n_c². Then J = E_c·(α·J_c/E_c + β·mean_l J_s^l/E_s^l) + γ·J_tv: every
+    # term a relative error, so no layer outweighs another by its activations' scale (docs/maths.md
+    # "Default weights"), and style keeps its weight against content and TV at any image size.
+    e_c = sum(float((t.astype(np.float64) ** 2).sum()) for t in content_targets.values()) or 1.0
+    e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style_targets.values()]
+    return [e_c / (len(e_s) * max(e, 1e-30)) for e in e_s]
+
+
 def layer_weights(style_layers, style_layer_weights):
     # None -> λ_l = 1/|L|; else a sequence aligned with style_layers or a {layer: λ} dict
-    if style_layer_weights is None:
+    # ("auto" is resolved by Objective from the targets: auto_layer_weights)
+    if style_layer_weights is None or (isinstance(style_layer_weights, str) and style_layer_weights == AUTO):
         return [1.0 / len(style_layers)] * len(style_layers)
+    if isinstance(style_layer_weights, str):
+        raise ValueError(f"style layer weights: {style_layer_weights!r} is neither {AUTO!r} nor numbers")
     if isinstance(style_layer_weights, dict):
         given = {resolve_layer(k): float(v) for k, v in style_layer_weights.items()}
         return [given.get(layer, 0.0) for layer in style_layers]
@@ -63,6 +79,8 @@ class Objective:
         self.params = self._prepare(weights, log)
         self.content_targets = self._content_targets(content)
         self.style_targets = self._style_targets(style, style_blend)
+        if isinstance(style_layer_weights, str) and style_layer_weights == AUTO:
+            self.lam = auto_layer_weights(self.content_targets, self.style_targets)
 
     def _prepare(self, weights, log):
         if not isinstance(weights, dict):
@@ -106,16 +124,18 @@ class Objective:
         be, xp = self.be, self.be.xp
         acts = forward(be, self.params, preprocess(xp, image, self.dtype), self.deepest, self.pooling)
         grads, j_content, j_style, per_layer = {}, 0.0, 0.0, {}
+        f64 = lambda j: xp.asarray(j, dtype=xp.float64)     # noqa: E731  totals accumulate in float64
         for n in self.content_layers:
             j, g = be.content_loss_and_grad(acts[n], self.content_targets[n])
-            j_content = j_content + j
+            j_content = j_content + f64(j)
             grads[n] = self.alpha * g
         for n, lam in zip(self.style_layers, self.lam):
             j, g = be.style_loss_and_grad(acts[n], self.style_targets[n])
-            per_layer[n] = j
+            j = per_layer[n] = f64(j)
             j_style = j_style + lam * j
             grads[n] = grads[n] + (self.beta * lam) * g if n in grads else (self.beta * lam) * g
         j_tv, g_tv = be.tv_loss_and_grad(image.astype(self.dtype, copy=False))
+        j_tv = f64(j_tv)
         g = backward(be, self.params, acts, grads, self.pooling)
         grad = g_tv * self.gamma if g is None else grad_to_image(xp, g) + self.gamma * g_tv
         total = self.alpha * j_content + self.beta * j_style + self.gamma * j_tv

@@ -85,18 +85,24 @@ class LBFGS(Stateful):
     """L-BFGS (Nocedal & Wright, Alg. 7.4/7.5): two-loop recursion over the last `history` pairs
     (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a backtracking Armijo line search.
 
-    Every step makes progress or says why not: a non-descent direction or a failed line search
-    drops the history and retries from steepest descent; it never stops early on its own.
+    A non-descent direction or a failed line search drops the history (logged once per reason) and
+    retries from steepest descent within the same iteration. It stops (`stopped` says why; `step`
+    then returns at once) when J can no longer be decreased measurably: an iteration decreased J by
+    less than ftol·|J|, ‖g‖_∞ fell to gtol·‖g_0‖_∞, or steepest descent found no decrease before
+    the expected decrease t·|gᵀd| fell below ftol·|J| (J is evaluated in float32: ~1e-7 relative).
     """
 
     ARRAYS = ("x", "g")
     SCALARS = ("iteration", "evaluations", "resets", "f")
 
-    def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, log=None):
+    def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, ftol=1e-6, gtol=1e-9, log=None):
         self.x, self.lr, self.c1, self.max_backtracks = x, float(lr), c1, max_backtracks
+        self.ftol, self.gtol = ftol, gtol
         self.pairs = deque(maxlen=int(history))          # (s, y, 1/(yᵀs))
-        self.f, self.g = 0.0, None
+        self.f, self.g, self.g0 = 0.0, None, None
         self.iteration = self.evaluations = self.resets = 0
+        self.stopped = None                              # why it stopped, once it has
+        self.logged = set()                              # reset reasons already logged
         self.log = log or (lambda msg: None)
 
     def _eval(self, fun, x):
@@ -120,38 +126,62 @@ class LBFGS(Stateful):
             q += (a - rho * xp.vdot(y, q)) * s
         return -q
 
+    def line_search(self, fun, d, gtd, t):
+        # backtracking Armijo from step t -> (x, J, g) at the accepted point, or None once the
+        # decrease a step t would give, t·|gᵀd|, is below what J resolves (ftol·|J|)
+        for _ in range(self.max_backtracks):
+            if t * -gtd < self.ftol * abs(self.f):
+                return None
+            x_new = self.x + t * d
+            try:
+                f_new, g_new = self._eval(fun, x_new)
+                if f_new <= self.f + self.c1 * t * gtd:      # Armijo: sufficient decrease
+                    return x_new, f_new, g_new
+            except NonFiniteLoss:                         # overshot into NaN/inf: back off
+                pass
+            t *= 0.5
+        return None
+
     def step(self, fun):
+        # one iteration (or nothing, once stopped) -> J at the current x
         xp = xp_of(self.x)
+        if self.stopped:
+            return self.f
         if self.g is None:
             self.f, self.g = self._eval(fun, self.x)
-        for _ in range(2):                                 # a second try after a reset
+        while True:                                       # at most twice: after a reset d = −g
             d = self.direction(self.g)
-            gtd = float(xp.vdot(self.g, d))
-            if gtd >= 0:                                  # not a descent direction
-                self._reset("not a descent direction")
-                continue
+            g_max, gtd = (float(v) for v in host(xp.stack([xp.max(xp.abs(self.g)), xp.vdot(self.g, d)])))
+            self.g0 = g_max if self.g0 is None else self.g0
+            if g_max <= self.gtol * self.g0:
+                return self._stop(f"‖g‖∞ = {g_max:.3g} is ≤ {self.gtol:g} × the first gradient's")
             # No curvature known yet (first step, or after a reset): the Polyak step J/‖g‖² (×lr),
             # the step that would reach J = 0 were J linear; the line search shortens it.
             t = 1.0 if self.pairs else self.lr * self.f / max(-gtd, 1e-30)
-            for _ in range(self.max_backtracks):
-                x_new = self.x + t * d
-                try:
-                    f_new, g_new = self._eval(fun, x_new)
-                    if f_new <= self.f + self.c1 * t * gtd:  # Armijo: sufficient decrease
-                        break
-                except NonFiniteLoss:                     # overshot into NaN/inf: back off
-                    pass
-                t *= 0.5
-            else:
-                self._reset("line search found no decrease")
-                continue
-            s, y = x_new - self.x, g_new - self.g
-            ys, yy = (float(v) for v in host(xp.stack([xp.vdot(y, s), xp.vdot(y, y)])))   # one read
-            if ys > 1e-10 * yy:                                # keep only pairs with curvature
-                self.pairs.append((s, y, 1.0 / ys))
-            self.x, self.f, self.g = x_new, f_new, g_new
-            break
+            found = self.line_search(fun, d, gtd, t) if gtd < 0 else None
+            if found is not None:
+                break
+            why = "not a descent direction" if gtd >= 0 else "line search found no decrease"
+            if not self.pairs:
+                return self._stop(f"{why} along steepest descent: J is as low as float32 resolves")
+            self._reset(why)
+        x_new, f_new, g_new = found
+        s, y = x_new - self.x, g_new - self.g
+        ys, yy = (float(v) for v in host(xp.stack([xp.vdot(y, s), xp.vdot(y, y)])))   # one read
+        if ys > 1e-10 * yy:                               # keep only pairs with curvature
+            self.pairs.append((s, y, 1.0 / ys))
+        decrease = self.f - f_new
+        self.x, self.f, self.g = x_new, f_new, g_new
         self.iteration += 1
+        if decrease <= self.ftol * abs(self.f):
+            self._stop(f"J decreased by {decrease / max(abs(self.f), 1e-300):.2g} (relative), "
+                       f"≤ ftol = {self.ftol:g}")
+        return self.f
+
+    def _stop(self, why):
+        self.stopped = why
+        self.log(f"L-BFGS stopped after {self.iteration} iterations, {self.evaluations} evaluations: {why}"
+                 + (f" (history cleared {self.resets}×)" if self.resets else ""))
         return self.f
 
     def state(self):
@@ -170,8 +200,12 @@ class LBFGS(Stateful):
             self.pairs.append((xp.asarray(s), xp.asarray(y), float(rho)))
 
     def _reset(self, why):
+        # drop the history; logged the first time for each reason, counted always
         self.resets += 1
-        self.log(f"L-BFGS iteration {self.iteration + 1}: {why}; history cleared")
+        if why not in self.logged:
+            self.logged.add(why)
+            self.log(f"L-BFGS iteration {self.iteration + 1}: {why}; history cleared "
+                     "(logged once; the count is reported when it stops)")
         self.pairs.clear()
 
 

@@ -75,6 +75,11 @@ def weight_list(text):
     return values
 
 
+def layer_weights(text):
+    # "auto" (λ_l from the style's Gram energies, nst.objective) or a weight_list
+    return "auto" if text.strip() == "auto" else weight_list(text)
+
+
 # -- the options ---------------------------------------------------------------------------
 def add_common_options(p, top=False):
     p.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
@@ -118,8 +123,9 @@ def add_transfer_options(t):
                    help="comma-separated, e.g. block4_conv2 or conv4_2 (default: %s)" % ",".join(D["content_layers"]))
     t.add_argument("--style-layers", type=layer_list, default=D["style_layers"],
                    help="comma-separated (default: %s)" % ",".join(D["style_layers"]))
-    t.add_argument("--style-layer-weights", type=weight_list, default=None,
-                   help="λ_l per style layer, one per --style-layers entry (default: 1/|L| each)")
+    t.add_argument("--style-layer-weights", type=layer_weights, default=D["style_layer_weights"],
+                   help="λ_l per style layer, one per --style-layers entry, or auto: each layer's term "
+                        "relative to the style's own Gram energy at that layer (default: %(default)s)")
     t.add_argument("--style-blend", type=weight_list, default=None,
                    help="weights of several style images, one per STYLE (default: equal)")
     t.add_argument("--style-scale", type=number(lo_open=True, hi=16), default=D["style_scale"],
@@ -162,7 +168,8 @@ def settings_of(args):
 
 def check_settings(s, n_styles):
     # options that must agree with each other; RunRefused names them
-    if s["style_layer_weights"] is not None and len(s["style_layer_weights"]) != len(s["style_layers"]):
+    lam = s["style_layer_weights"]
+    if lam not in (None, "auto") and len(lam) != len(s["style_layers"]):
         raise RunRefused(f"--style-layer-weights has {len(s['style_layer_weights'])} values for "
                          f"{len(s['style_layers'])} --style-layers; give one per layer")
     if s["style_blend"] is not None and len(s["style_blend"]) != n_styles:

@@ -14,13 +14,14 @@ from .objective import Objective
 from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .optim import NonFiniteLoss, host, make_optimizer
 
-# α, β, γ measured on tubingen.jpg + starry_night.jpg (README "Weights of the three terms"): with
-# SPEC's normalisation the style term needs ~1e3 times the content weight.
+# λ_l "auto" = E_c / (|L|·‖Ĝ^l(S)‖²/n_c²) (nst.objective.auto_layer_weights): every term becomes a
+# relative error, so β is a pure ratio, the same at every image size and for every pair; β = 10 and
+# the content image as the start: docs/maths.md "13. Default weights" has the measurements.
 DEFAULTS = dict(
     size=512, iterations=200, optimizer="lbfgs", lr=None, history=20,
-    content_weight=1.0, style_weight=1e3, tv_weight=1e-3,
+    content_weight=1.0, style_weight=10.0, tv_weight=1e-3,
     content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
-    style_layer_weights=None, style_blend=None, style_scale=1.0, pooling="max",
+    style_layer_weights="auto", style_blend=None, style_scale=1.0, pooling="max",
     init="content", seed=0, keep_colors=None, average=0.0,
     scales=None, start_size=256, backend="auto", weights=None,
 )
@@ -146,8 +147,12 @@ class Run:
             last.update(total=total, terms=terms)
             return total, grad.reshape(-1)
 
-        while self.opt.iteration < self.s["iterations"] and not self.stop_requested:
+        while (self.opt.iteration < self.s["iterations"] and not self.stop_requested
+               and not getattr(self.opt, "stopped", None)):
+            done = self.opt.iteration
             self.opt.step(fun)
+            if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
+                break
             terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
             self.average(be)
             self.history.append(terms)

@@ -75,7 +75,9 @@ def test_stylize_reduces_loss_and_keeps_range(rng, tiny_weights):
                       progress=False, callback=lambda it, x, t: seen.append(t["total"]))
     assert out.shape == c.shape and out.dtype == np.float32
     assert out.min() >= 0 and out.max() <= 255
-    assert len(seen) == 15 and seen[-1] < 0.5 * seen[0]
+    # L-BFGS never increases J; the default objective trades content against style, so J does not
+    # fall towards 0 (the old deep-layer-dominated default fell 1000×), only steadily
+    assert len(seen) == 15 and all(b <= a for a, b in zip(seen, seen[1:])) and seen[-1] < 0.95 * seen[0]
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "gd"])
@@ -84,7 +86,7 @@ def test_stylize_other_optimizers(rng, tiny_weights, optimizer):
     seen = []
     nst.stylize(c, s, size=None, iterations=8, optimizer=optimizer, weights=tiny_weights,
                 init="random", backend="numpy", progress=False,
-                lr={"adam": 5.0, "gd": 1e-6}[optimizer],
+                lr={"adam": 2.0, "gd": 1e-6}[optimizer],     # adam 5 oscillates on the default λ "auto"
                 callback=lambda it, x, t: seen.append(t["total"]))
     assert seen[-1] < seen[0]
 

