@@ -17,7 +17,7 @@ IMAGES = {  # role: (member of the wheel, sha256)
 }
 # The demo's `nst transfer` options: about 80 s of optimisation on a 2-core CPU (numba), and a
 # stronger style weight than the default: this style is a texture, not a painting.
-OPTIONS = ("--size", "320", "--iterations", "100", "--style-weight", "1e4")   # scales 256 → 320
+OPTIONS = ("--size", "320", "--iterations", "100")   # scales 256 → 320; the default weights
 
 
 def demo_images(log=print):

@@ -33,7 +33,7 @@ def add_parser(sub):
     for add in (add_transfer_options, add_run_options, add_common_options):
         add(p)
     p.add_argument("--sweep", action="append", default=[], type=sweep_type(p), metavar="OPTION=V1,V2,...",
-                   help="run every value of a numeric transfer option, e.g. style-weight=1e2,1e3,1e4; "
+                   help="run every value of a numeric transfer option, e.g. style-weight=3,10,30; "
                         "several --sweep make a grid")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
     p.add_argument("--workers", type=integer(1), metavar="N", help="local worker processes (default: from cores and memory)")
