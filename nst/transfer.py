@@ -139,9 +139,11 @@ class Run:
         last = {}
 
         def fun(x_flat):
-            # J and ∂J/∂x, refused when not finite (Σ∂J is finite iff every element is)
+            # J and ∂J/∂x, refused when not finite. One scalar comes to the host: J + 0·Σ∂J, which
+            # is J exactly when every element of ∂J is finite and NaN otherwise.
             total, terms, _, grad = objective.evaluate(x_flat.reshape(shape))
-            if not (math.isfinite(float(total)) and math.isfinite(float(be.xp.sum(grad)))):
+            total = float(total + 0.0 * be.xp.sum(grad))
+            if not math.isfinite(total):
                 raise NonFiniteLoss(f"the loss or gradient became NaN/inf at iteration {len(self.history) + 1} "
                                     "(try a smaller --lr or smaller loss weights); kept the last good image")
             last.update(total=total, terms=terms)
