@@ -11,7 +11,7 @@ import numpy as np
 
 from .image import as_image, resize, resize_longest
 from .objective import Objective
-from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from .spec import DEFAULT_STYLE_LAYERS
 
 STYLE_SIDE = 512
 
