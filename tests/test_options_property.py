@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from nst.cli import main
+from test_cli import cli
 from nst.gradcheck import tiny_params
 from nst.spec import CONV_NAMES
 from nst.weights import keras_h5
@@ -61,13 +61,6 @@ def files(tmp_path_factory):
     return d
 
 
-def run_cli(argv):
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return e.code
-
-
 def check(files, capsys, options, extra):
     with tempfile.TemporaryDirectory() as out:
         argv = ["transfer", str(files / "c.png"), str(files / "s.png"), "-o", str(Path(out) / "o.png"),
@@ -75,7 +68,7 @@ def check(files, capsys, options, extra):
         for k, v in options.items():
             argv.append(f"{k}={v}")
         capsys.readouterr()
-        status = run_cli(argv)                       # an uncaught exception fails the test
+        status = cli(argv)                       # an uncaught exception fails the test
         err = capsys.readouterr().err
         assert status in (0, 1, 2), (argv, status, err)
         if status:
