@@ -79,6 +79,15 @@ def run(cmd):
     return p.stdout
 
 
+def kept_sections(path):
+    # other scripts' sections of RESULTS.md (bench_pictures.py's, between its markers) survive a rerun
+    begin, end = "<!-- bench_pictures begin -->", "<!-- bench_pictures end -->"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    if begin in old and end in old:
+        return "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+    return ""
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[256, 512, 1024])
@@ -129,7 +138,7 @@ def main(argv=None):
     if kernel_cmd:
         header.append(f"  - `{shown(kernel_cmd)}`")
     text = "\n".join(header) + "\n\n" + "\n".join(s.rstrip("\n") + "\n" for s in sections)
-    Path(args.out).write_text(text, encoding="utf-8")
+    Path(args.out).write_text(text + kept_sections(Path(args.out)), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)
 
 
