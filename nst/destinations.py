@@ -16,6 +16,7 @@ from pathlib import Path
 from . import image
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
+MAX_SNAPSHOTS = 10_000          # --save-every: more files than anyone can look at is a mistake
 
 
 class RunRefused(Exception):
@@ -31,6 +32,9 @@ def snapshot_path(out, it):
 def plan(output, total_iterations, save_every=0, checkpoint=None, report=None):
     # -> [(option, Path)] of every file the run writes, -o first
     dests = [("-o", Path(output))]
+    if save_every and total_iterations // save_every > MAX_SNAPSHOTS:
+        raise RunRefused(f"--save-every {save_every} with {total_iterations} iterations would write "
+                         f"{total_iterations // save_every} snapshots; at most {MAX_SNAPSHOTS}: use a larger N")
     if save_every:
         dests += [("--save-every", snapshot_path(output, it))
                   for it in range(save_every, total_iterations + 1, save_every)]
