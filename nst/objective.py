@@ -47,10 +47,12 @@ def auto_layer_weights(content_targets, style_targets):
 
 
 def layer_weights(style_layers, style_layer_weights):
-    # None -> λ_l = 1/|L|; else a sequence aligned with style_layers or a {layer: λ} dict
-    # ("auto" is resolved by Objective from the targets: auto_layer_weights)
-    if style_layer_weights is None or (isinstance(style_layer_weights, str) and style_layer_weights == AUTO):
+    # None -> λ_l = 1/|L|; "auto" -> None (Objective derives λ from the targets: auto_layer_weights);
+    # else a sequence aligned with style_layers or a {layer: λ} dict
+    if style_layer_weights is None:
         return [1.0 / len(style_layers)] * len(style_layers)
+    if isinstance(style_layer_weights, str) and style_layer_weights == AUTO:
+        return None
     if isinstance(style_layer_weights, str):
         raise ValueError(f"style layer weights: {style_layer_weights!r} is neither {AUTO!r} nor numbers")
     if isinstance(style_layer_weights, dict):
@@ -79,7 +81,7 @@ class Objective:
         self.params = self._prepare(weights, log)
         self.content_targets = self._content_targets(content)
         self.style_targets = self._style_targets(style, style_blend)
-        if isinstance(style_layer_weights, str) and style_layer_weights == AUTO:
+        if self.lam is None:
             self.lam = auto_layer_weights(self.content_targets, self.style_targets)
 
     def _prepare(self, weights, log):

@@ -149,8 +149,7 @@ class Run:
             last.update(total=total, terms=terms)
             return total, grad.reshape(-1)
 
-        while (self.opt.iteration < self.s["iterations"] and not self.stop_requested
-               and not getattr(self.opt, "stopped", None)):
+        while self.opt.iteration < self.s["iterations"] and not self.stop_requested:
             done = self.opt.iteration
             self.opt.step(fun)
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
