@@ -8,12 +8,11 @@ lives with the runs, above the objective (ARCHITECTURE.md): nst.stylize, `nst tr
 `nst batch` accept "auto"; the objective itself takes a backend's name or a Backend.
 """
 import json
-import os
-import tempfile
 import warnings
 
 import numpy as np
 
+from .assets import atomic_path, cache_dir
 from .backends import BackendUnavailable, get_backend
 
 
@@ -58,7 +57,6 @@ def _error(be):
 
 
 def _path():
-    from .assets import cache_dir
     return cache_dir() / "selfcheck.json"
 
 
@@ -83,11 +81,8 @@ def passes(be, key):
             error = f"{type(e).__name__}: {(str(e).splitlines() or [''])[0][:200]}"
         cached[key] = {"ok": error is None, "error": error or ""}
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".json")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(cached, f, indent=1, sort_keys=True)
-            os.replace(tmp, path)
+            with atomic_path(path) as tmp:
+                tmp.write_text(json.dumps(cached, indent=1, sort_keys=True), encoding="utf-8")
         except OSError:
             pass                                           # unwritable cache: check again next time
     return cached[key]["ok"], cached[key]["error"]
