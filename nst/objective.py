@@ -85,10 +85,11 @@ class Objective:
             self.lam = auto_layer_weights(self.content_targets, self.style_targets)
 
     def _prepare(self, weights, log):
+        # -> {layer: prepared weights} up to the deepest layer; the raw arrays are dropped here
+        names = CONV_NAMES[:CONV_NAMES.index(self.deepest) + 1]
         if not isinstance(weights, dict):
             from nst.weights import load
-            weights = load(weights, log)
-        names = CONV_NAMES[:CONV_NAMES.index(self.deepest) + 1]
+            weights = load(weights, log, layers=names)
         return {n: self.be.prepare_weights(*(self.be.to_device(np.asarray(a, self.dtype))
                                              for a in weights[n])) for n in names}
 
@@ -127,15 +128,21 @@ class Objective:
         acts = forward(be, self.params, preprocess(xp, image, self.dtype), self.deepest, self.pooling)
         grads, j_content, j_style, per_layer = {}, 0.0, 0.0, {}
         f64 = lambda j: xp.asarray(j, dtype=xp.float64)     # noqa: E731  totals accumulate in float64
+        # each loss returns a fresh gradient array: weighted and summed in place (no copies)
         for n in self.content_layers:
             j, g = be.content_loss_and_grad(acts[n], self.content_targets[n])
             j_content = j_content + f64(j)
-            grads[n] = self.alpha * g
+            g *= self.alpha
+            grads[n] = g
         for n, lam in zip(self.style_layers, self.lam):
             j, g = be.style_loss_and_grad(acts[n], self.style_targets[n])
             j = per_layer[n] = f64(j)
             j_style = j_style + lam * j
-            grads[n] = grads[n] + (self.beta * lam) * g if n in grads else (self.beta * lam) * g
+            g *= self.beta * lam
+            if n in grads:
+                grads[n] += g
+            else:
+                grads[n] = g
         j_tv, g_tv = be.tv_loss_and_grad(image.astype(self.dtype, copy=False))
         j_tv = f64(j_tv)
         g = backward(be, self.params, acts, grads, self.pooling)

