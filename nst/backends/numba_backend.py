@@ -17,10 +17,13 @@ import numpy as np
 from .backend import Backend, BackendUnavailable
 
 # Measured side by side, single-threaded (thread CPU time, robust on a busy machine; bench/RESULTS.md):
-# Winograd F(4×4) (v5) beats F(2×2) (v4) by 10–30% on every layer from 64 channels up. On the
-# layers with 512 inputs F(4×4)'s U is 36/9 of the weights against F(2×2)'s 16/9: 151 MB against
-# 67 MB, which decides peak RSS against PyTorch (measured −79 MB: 621 vs ~720 MiB at 256²,
-# 1085 vs ~1200 at 512²) for ~4% more time; so F(2×2) there. The K=27 first layer's forward is
+# Winograd F(4×4) (v5) beats F(2×2) (v4) by 10–30% on every layer from 64 channels up, except
+# on the layers with 512 inputs, where F(2×2) stays (measured again 2026-11-28, 512→512 fwd/bwd
+# ms, v4 → v5: 16² 4.3/4.9 → 5.1/5.9, 32² 14.4/15.4 → 12.1/13.3, 64² 61/64 → 45/52): at 256²
+# the gain is 1–2% of an evaluation, against +77 MiB of U (36/9 of the weights instead of 16/9)
+# and ~10× F(2×2)'s rounding error, which flips ReLU masks where a pre-activation is within
+# ~3e-6·max of 0 (at 128², tubingen: 2 flips with F(4×4) on the 64–256 layers, 0 with F(2×2);
+# each moves ∂J/∂X by up to 5e-3 of its max over a receptive field of pixels). The K=27 first layer's forward is
 # fastest as a flat-shift im2col (v3: 9.0 ms vs v1 10.6, v5 12.8 at 256²), its backward (64→3,
 # M = 3) as direct loops (v6: 25 ms vs v5 33 at 256², 62 vs 88 at 512²). Forward and backward of
 # a layer read one weight form, so a layer takes one Winograd size for both. Style loss: v2
