@@ -1,7 +1,8 @@
 """Regenerates bench/RESULTS.md: the machine, the date, the exact commands and their tables.
 
 Runs bench/bench_evaluation.py (nst vs PyTorch, each library in its own fresh processes: one
-evaluation at 256², 512², 1024², peak RSS, the largest size, time to a picture at 512²) and
+evaluation at 256², 512², 1024², peak RSS, the largest size, time to a picture at 512²),
+bench/bench_layers.py (the same comparison layer by layer at the smallest size) and
 bench/bench_kernels_cpu.py (per-kernel table, single-threaded and threaded), each in its own
 process, and writes their markdown under a header that records the machine (lscpu's model name),
 the date, the library versions and the commands.
@@ -9,7 +10,7 @@ the date, the library versions and the commands.
     python bench/make_results.py            # the full table: ≈ 13 min on a quiet 2-core machine
     python bench/make_results.py --quick    # 256² and 512², 2 rounds, 30 picture iterations: ≈ 4–5 min
     python bench/make_results.py --quick --out /tmp/RESULTS.md     # a try-out
-(Estimates: evaluations ≈ 6 min, time to a picture ≈ 6 min, kernel table ≈ 2 min; set
+(Estimates: evaluations ≈ 6 min, time to a picture ≈ 6 min, layers ≈ 1 min, kernel table ≈ 2 min; set
 NST_IMAGES=/work/shared/images when the images are not at ../shared/images.)
 Time it on a quiet machine: other load skews every number (the load average is recorded).
 """
@@ -109,10 +110,12 @@ def main(argv=None):
                 "--rounds", str(args.rounds), "--repeats", str(args.repeats),
                 "--picture-iterations", str(args.picture_iterations), "--backends", *args.backends]
     kernel_cmd = None if args.no_kernels else [py, rel(BENCH / "bench_kernels_cpu.py")]
+    layer_cmd = [py, rel(BENCH / "bench_layers.py"), "--size", str(min(args.sizes))]
 
     started = datetime.datetime.now().astimezone()
     load_before = os.getloadavg()
-    sections = ["## nst vs PyTorch: one evaluation, memory, time to a picture\n", run(eval_cmd)]
+    sections = ["## nst vs PyTorch: one evaluation, memory, time to a picture\n", run(eval_cmd),
+                "\n## nst vs PyTorch layer by layer (bench/bench_layers.py)\n", run(layer_cmd)]
     if kernel_cmd:
         sections += ["\n## Kernels (bench/bench_kernels_cpu.py)\n", run(kernel_cmd)]
     load_after = os.getloadavg()
@@ -134,6 +137,7 @@ def main(argv=None):
         f"environment: {thread_env() or 'none (libraries pick their defaults)'}",
         "- commands:",
         f"  - `{shown(eval_cmd)}`",
+        f"  - `{shown(layer_cmd)}`",
     ]
     if kernel_cmd:
         header.append(f"  - `{shown(kernel_cmd)}`")
