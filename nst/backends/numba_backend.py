@@ -23,10 +23,11 @@ from .backend import Backend, BackendUnavailable
 # the gain is 1–2% of an evaluation, against +77 MiB of U (36/9 of the weights instead of 16/9)
 # and ~10× F(2×2)'s rounding error, which flips ReLU masks where a pre-activation is within
 # ~3e-6·max of 0 (at 128², tubingen: 2 flips with F(4×4) on the 64–256 layers, 0 with F(2×2);
-# each moves ∂J/∂X by up to 5e-3 of its max over a receptive field of pixels). The K=27 first layer's forward is
-# fastest as a flat-shift im2col (v3: 9.0 ms vs v1 10.6, v5 12.8 at 256²), its backward (64→3,
-# M = 3) as direct loops (v6: 25 ms vs v5 33 at 256², 62 vs 88 at 512²). Forward and backward of
-# a layer read one weight form, so a layer takes one Winograd size for both. Style loss: v2
+# each moves ∂J/∂X by up to 5e-3 of its max over a receptive field of pixels). The K=27 first
+# layer's forward is fastest as a flat-shift im2col (v3: 9.0 ms vs v1 10.6, v5 12.8 at 256²),
+# its backward (64→3, M = 3) as direct loops (v6: 25 ms vs v5 33 at 256², 62 vs 88 at 512²).
+# Forward and backward of a layer read one weight form, so a layer takes one Winograd size for
+# both. Style loss: v2
 # (sgemms on our own threads) ties v1 single-threaded, and on a busy machine v1's OpenBLAS
 # threads spin: 3–4× the wall time and 2–3× the CPU of v2 at C ≥ 128.
 CHOSEN = {
