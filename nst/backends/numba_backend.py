@@ -96,6 +96,8 @@ def load():
         import numba  # noqa: F401
     except ImportError as e:
         raise BackendUnavailable("numba is not installed: pip install numba") from e
+    from nst.kernels.cpu_memory import keep_freed_pages
+    keep_freed_pages()                   # freed arrays keep their pages between evaluations
     pick = {op: kernel(name) for op, name in CHOSEN.items() if op not in CONV_OPS}
     return Backend(name="numba", xp=np, prepare_weights=prepare_weights,
                    conv3x3_relu=conv3x3_relu,
