@@ -27,9 +27,8 @@ from .backend import Backend, BackendUnavailable
 # layer's forward is fastest as a flat-shift im2col (v3: 9.0 ms vs v1 10.6, v5 12.8 at 256²),
 # its backward (64→3, M = 3) as direct loops (v6: 25 ms vs v5 33 at 256², 62 vs 88 at 512²).
 # Forward and backward of a layer read one weight form, so a layer takes one Winograd size for
-# both. Style loss: v2
-# (sgemms on our own threads) ties v1 single-threaded, and on a busy machine v1's OpenBLAS
-# threads spin: 3–4× the wall time and 2–3× the CPU of v2 at C ≥ 128.
+# both. Style loss: v2 (sgemms on our own threads) ties v1 single-threaded, and on a busy machine
+# v1's OpenBLAS threads spin: 3–4× the wall time and 2–3× the CPU of v2 at C ≥ 128.
 CHOSEN = {
     "conv3x3_relu": {3: "conv3x3_forward.conv3x3_relu_v3",
                      512: "conv3x3_forward.conv3x3_relu_v4",
