@@ -45,8 +45,16 @@ def cases(size):
     return out
 
 
+def op_table(conv, style, pool):
+    # op -> (shape args, rng) -> thunk, from a library's conv(i, o, h, rng, backward),
+    # style(c, h, rng) and pool(c, h, rng, backward) makers
+    return {"fwd": lambda a, r: conv(*a, r, False), "bwd": lambda a, r: conv(*a, r, True),
+            "style": lambda a, r: style(*a, r),
+            "pool fwd": lambda a, r: pool(*a, r, False), "pool bwd": lambda a, r: pool(*a, r, True)}
+
+
 def nst_ops():
-    # op -> (make(args, rng) -> thunk) with the Numba backend's chosen kernels
+    # op_table of the Numba backend's chosen kernels
     from nst.backends import get_backend
     be = get_backend("numba")
 
@@ -70,9 +78,7 @@ def nst_ops():
         dy = rng.standard_normal((c, h // 2, h // 2), np.float32)
         return (lambda: be.maxpool2x2_backward(dy, x)) if backward else (lambda: be.maxpool2x2(x))
 
-    return {"fwd": lambda a, r: conv(*a, r, False), "bwd": lambda a, r: conv(*a, r, True),
-            "style": lambda a, r: style(*a, r),
-            "pool fwd": lambda a, r: pool(*a, r, False), "pool bwd": lambda a, r: pool(*a, r, True)}
+    return op_table(conv, style, pool)
 
 
 def torch_ops():
@@ -113,9 +119,7 @@ def torch_ops():
             return lambda: f.max_pool2d(x, 2)
         return lambda: aten.max_pool2d_with_indices_backward(dy, x, [2, 2], [2, 2], [0, 0], [1, 1], False, idx)
 
-    return {"fwd": lambda a, r: conv(*a, r, False), "bwd": lambda a, r: conv(*a, r, True),
-            "style": lambda a, r: style(*a, r),
-            "pool fwd": lambda a, r: pool(*a, r, False), "pool bwd": lambda a, r: pool(*a, r, True)}
+    return op_table(conv, style, pool)
 
 
 def worker(library, size, repeats):
