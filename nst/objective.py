@@ -145,7 +145,7 @@ class Objective:
                 grads[n] = g
         j_tv, g_tv = be.tv_loss_and_grad(image.astype(self.dtype, copy=False))
         j_tv = f64(j_tv)
-        g = backward(be, self.params, acts, grads, self.pooling)
+        g = backward(be, self.params, acts, grads, self.pooling)       # frees acts, grads as it goes
         grad = g_tv * self.gamma if g is None else grad_to_image(xp, g) + self.gamma * g_tv
         total = self.alpha * j_content + self.beta * j_style + self.gamma * j_tv
         return total, {"content": j_content, "style": j_style, "tv": j_tv}, per_layer, grad

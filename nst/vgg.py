@@ -40,6 +40,8 @@ def forward(be, params, x, deepest, pooling="max"):
 
 def backward(be, params, acts, grads, pooling="max"):
     # grads {layer: ∂J/∂a^l} -> ∂J/∂x, 3×H×W, by the chain rule from the deepest layer down.
+    # Consumes both dicts: each a^l and ∂J/∂a^l is dropped as soon as the chain has used it, so
+    # the deeper layers' arrays are freed before block 1's large ones are allocated.
     _, pool_backward = pool_ops(be, pooling)
     names = list(acts)
     g = None
@@ -47,12 +49,14 @@ def backward(be, params, acts, grads, pooling="max"):
         name = names[i]
         if name in grads:
             if g is None:
-                g = grads[name]
+                g = grads.pop(name)
             else:
-                g += grads[name]                      # g is the fresh output of a backward op
+                g += grads.pop(name)                  # g is the fresh output of a backward op
+        a = acts.pop(name)
         if g is None:
             continue                                  # no loss at or above this layer yet
-        g = be.conv3x3_relu_backward_input(g, acts[name], params[name][0])
+        g = be.conv3x3_relu_backward_input(g, a, params[name][0])
+        del a
         if i > 0 and ends_block(names[i - 1]):
             g = pool_backward(g, acts[names[i - 1]])
     return g
