@@ -64,6 +64,15 @@ def layer_weights(style_layers, style_layer_weights):
     return lam
 
 
+def _add_scaled(g, gk, weight):
+    # g + weight·gk, in place (gk is a fresh array; g None: nothing yet)
+    gk *= weight
+    if g is None:
+        return gk
+    g += gk
+    return g
+
+
 class Objective:
     """J and ∂J/∂X for fixed content C and style S (one image, or several blended)."""
 
@@ -126,29 +135,33 @@ class Objective:
         # the backend: nothing is copied to the host, so a GPU run need not synchronise.
         be, xp = self.be, self.be.xp
         acts = forward(be, self.params, preprocess(xp, image, self.dtype), self.deepest, self.pooling)
-        grads, j_content, j_style, per_layer = {}, 0.0, 0.0, {}
-        f64 = lambda j: xp.asarray(j, dtype=xp.float64)     # noqa: E731  totals accumulate in float64
-        # each loss returns a fresh gradient array: weighted and summed in place (no copies)
-        for n in self.content_layers:
-            j, g = be.content_loss_and_grad(acts[n], self.content_targets[n])
-            j_content = j_content + f64(j)
-            g *= self.alpha
-            grads[n] = g
-        for n, lam in zip(self.style_layers, self.lam):
-            j, g = be.style_loss_and_grad(acts[n], self.style_targets[n])
-            j = per_layer[n] = f64(j)
-            j_style = j_style + lam * j
-            g *= self.beta * lam
-            if n in grads:
-                grads[n] += g
-            else:
-                grads[n] = g
+        js = {}                                           # ("content" | "style", k) -> J of that term
+        g = backward(be, self.params, acts, lambda n, a: self._layer_losses(n, a, js), self.pooling)
         j_tv, g_tv = be.tv_loss_and_grad(image.astype(self.dtype, copy=False))
+        f64 = lambda j: xp.asarray(j, dtype=xp.float64)     # noqa: E731  totals accumulate in float64
+        j_content = sum((f64(js["content", k]) for k in range(len(self.content_layers))), 0.0)
+        style = [(n, lam, f64(js["style", k]))
+                 for k, (n, lam) in enumerate(zip(self.style_layers, self.lam))]
+        per_layer = {n: j for n, _, j in style}
+        j_style = sum((lam * j for _, lam, j in style), 0.0)
         j_tv = f64(j_tv)
-        g = backward(be, self.params, acts, grads, self.pooling)       # frees acts, grads as it goes
         grad = g_tv * self.gamma if g is None else grad_to_image(xp, g) + self.gamma * g_tv
         total = self.alpha * j_content + self.beta * j_style + self.gamma * j_tv
         return total, {"content": j_content, "style": j_style, "tv": j_tv}, per_layer, grad
+
+    def _layer_losses(self, n, a, js):
+        # the losses at layer n (a = a^n): records each term's J in js, -> α·∂J_c/∂a + Σ β·λ_l·∂J_s^l/∂a
+        # (None: no loss at n). Each loss returns a fresh gradient: weighted and summed in place.
+        g = None
+        for k, m in enumerate(self.content_layers):
+            if m == n:
+                js["content", k], gk = self.be.content_loss_and_grad(a, self.content_targets[n])
+                g = _add_scaled(g, gk, self.alpha)
+        for k, (m, lam) in enumerate(zip(self.style_layers, self.lam)):
+            if m == n:
+                js["style", k], gk = self.be.style_loss_and_grad(a, self.style_targets[n])
+                g = _add_scaled(g, gk, self.beta * lam)
+        return g
 
     def __call__(self, image) -> LossResult:
         # host image -> host LossResult (floats, float32 gradient)

@@ -38,21 +38,24 @@ def forward(be, params, x, deepest, pooling="max"):
     return acts
 
 
-def backward(be, params, acts, grads, pooling="max"):
-    # grads {layer: ∂J/∂a^l} -> ∂J/∂x, 3×H×W, by the chain rule from the deepest layer down.
-    # Consumes both dicts: each a^l and ∂J/∂a^l is dropped as soon as the chain has used it, so
-    # the deeper layers' arrays are freed before block 1's large ones are allocated.
+def backward(be, params, acts, loss_grad, pooling="max"):
+    # -> ∂J/∂x, 3×H×W, by the chain rule from the deepest layer down; loss_grad(layer, a^l) gives
+    # ∂J/∂a^l of the losses at that layer (None: none there) when the chain reaches it. Consumes
+    # acts: each a^l is dropped once used, and a loss gradient exists only while its layer is
+    # being passed, so block 1's large arrays never meet the deeper layers'.
     _, pool_backward = pool_ops(be, pooling)
     names = list(acts)
     g = None
     for i in range(len(names) - 1, -1, -1):
         name = names[i]
-        if name in grads:
-            if g is None:
-                g = grads.pop(name)
-            else:
-                g += grads.pop(name)                  # g is the fresh output of a backward op
         a = acts.pop(name)
+        g_loss = loss_grad(name, a)
+        if g_loss is not None:
+            if g is None:
+                g = g_loss
+            else:
+                g += g_loss                           # g is the fresh output of a backward op
+            del g_loss
         if g is None:
             continue                                  # no loss at or above this layer yet
         g = be.conv3x3_relu_backward_input(g, a, params[name][0])
