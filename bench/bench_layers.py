@@ -117,7 +117,8 @@ def torch_ops():
         dy = torch.from_numpy(rng.standard_normal(tuple(y.shape), np.float32))
         if not backward:
             return lambda: f.max_pool2d(x, 2)
-        return lambda: aten.max_pool2d_with_indices_backward(dy, x, [2, 2], [2, 2], [0, 0], [1, 1], False, idx)
+        return lambda: aten.max_pool2d_with_indices_backward(dy, x, [2, 2], [2, 2], [0, 0], [1, 1],
+                                                             False, idx)
 
     return op_table(conv, style, pool)
 

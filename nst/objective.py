@@ -150,8 +150,8 @@ class Objective:
         return total, {"content": j_content, "style": j_style, "tv": j_tv}, per_layer, grad
 
     def _layer_losses(self, n, a, js):
-        # the losses at layer n (a = a^n): records each term's J in js, -> α·∂J_c/∂a + Σ β·λ_l·∂J_s^l/∂a
-        # (None: no loss at n). Each loss returns a fresh gradient: weighted and summed in place.
+        # the losses at layer n (a = a^n): records each term's J in js and returns
+        # α·∂J_c/∂a + Σ β·λ_l·∂J_s^l/∂a (None: no loss at n); gradients weighted, summed in place
         g = None
         for k, m in enumerate(self.content_layers):
             if m == n:
