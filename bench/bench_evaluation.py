@@ -6,7 +6,8 @@ resized to N×N; default layers; α=1, β=1e3, γ=1e-3; real VGG19 weights; J an
   fresh Python process with the settings a user has (each library's default threads and
   environment: nothing set by this script), which builds the objective, evaluates once to warm
   up (Numba loads its compiled kernels there) and times --repeats evaluations. --rounds such
-  processes per library, alternating nst and torch (order rotating each round), so a change in
+  processes per library (2× up to 256², one less above 512²: rounds_for), alternating nst and
+  torch (order rotating each round), so a change in
   the machine's load hits both alike. Reported: the median over all timed evaluations, and the
   ratio nst / torch as the median of the per-round ratios (paired, robust to drifting load).
   Timing both libraries in one process lets one's thread pool disturb the other: never done here.
@@ -218,12 +219,18 @@ def largest_side(sizes, peaks, budget):
     return int(np.sqrt(max(budget - a, 0) / b) // 64 * 64) if b > 0 else None
 
 
+def rounds_for(size, rounds):
+    return 2 * rounds if size <= 256 else rounds if size <= 512 else max(1, rounds - 1)
+
+
 def time_evaluations(backends, sizes, rounds, repeats):
     # -> {(backend, size): [worker results]}, processes alternating, order rotating per round;
-    # sizes above 512² get one round less (each takes ~40 s), to keep the whole run under 15 min
+    # sizes above 512² get one round less (each takes ~40 s), to keep the whole run under 15 min;
+    # sizes up to 256² twice as many (a process takes ~15 s, and a short evaluation is the most
+    # exposed to the machine's load changing between the two processes of a round)
     results = {}
     for size in sizes:
-        for r in range(rounds if size <= 512 else max(1, rounds - 1)):
+        for r in range(rounds_for(size, rounds)):
             order = backends[r % len(backends):] + backends[:r % len(backends)]
             for b in order:
                 res = run_worker("eval", b, size, repeats)
@@ -339,8 +346,9 @@ def main(argv=None):
         return 1
 
     results = time_evaluations(backends, args.sizes, args.rounds, args.repeats)
-    print(f"\nOne evaluation (J + ∂J/∂X): {args.rounds} fresh processes per library and size (one "
-          f"less above 512²), alternating, {args.repeats} timed evaluations each after a warm-up.\n")
+    print(f"\nOne evaluation (J + ∂J/∂X): {args.rounds} fresh processes per library and size (twice "
+          f"as many up to 256², one less above 512²), alternating, {args.repeats} timed evaluations "
+          "each after a warm-up.\n")
     print("| size | GFLOP/eval |\n|---|---|")
     for size in args.sizes:
         print(f"| {size}² | {flops(size, size) / 1e9:.1f} |")
