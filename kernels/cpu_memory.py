@@ -18,22 +18,17 @@ stays with the process after a run instead of going back to the OS.
 """
 import ctypes
 import ctypes.util
+import functools
 
 LIMIT = 1 << 30                      # blocks up to 1 GiB (block 1 at 2048² is 1 GiB)
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3     # glibc's mallopt parameter numbers
-_done = []
 
 
+@functools.cache
 def keep_freed_pages(limit=LIMIT):
     # -> True when glibc took both settings (once per process), False where there is no mallopt
-    if _done:
-        return _done[0]
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        mallopt = libc.mallopt
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
     except (OSError, AttributeError, TypeError):
-        _done.append(False)
         return False
-    ok = bool(mallopt(_M_MMAP_THRESHOLD, int(limit))) and bool(mallopt(_M_TRIM_THRESHOLD, int(limit)))
-    _done.append(ok)
-    return ok
+    return bool(mallopt(_M_MMAP_THRESHOLD, int(limit))) and bool(mallopt(_M_TRIM_THRESHOLD, int(limit)))

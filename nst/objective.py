@@ -11,7 +11,7 @@ import numpy as np
 from .backends import get_backend
 from .image import as_image
 from .spec import CONV_NAMES, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, resolve_layer
-from .vgg import backward, deepest_layer, forward
+from .vgg import add_into, backward, deepest_layer, forward
 
 
 @dataclass
@@ -67,10 +67,7 @@ def layer_weights(style_layers, style_layer_weights):
 def _add_scaled(g, gk, weight):
     # g + weight·gk, in place (gk is a fresh array; g None: nothing yet)
     gk *= weight
-    if g is None:
-        return gk
-    g += gk
-    return g
+    return add_into(g, gk)
 
 
 class Objective:

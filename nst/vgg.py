@@ -38,6 +38,14 @@ def forward(be, params, x, deepest, pooling="max"):
     return acts
 
 
+def add_into(g, h):
+    # g + h, summed into g in place (g a fresh array we own); None stands for zero
+    if g is None or h is None:
+        return h if g is None else g
+    g += h
+    return g
+
+
 def backward(be, params, acts, loss_grad, pooling="max"):
     # -> ∂J/∂x, 3×H×W, by the chain rule from the deepest layer down; loss_grad(layer, a^l) gives
     # ∂J/∂a^l of the losses at that layer (None: none there) when the chain reaches it. Consumes
@@ -49,13 +57,7 @@ def backward(be, params, acts, loss_grad, pooling="max"):
     for i in range(len(names) - 1, -1, -1):
         name = names[i]
         a = acts.pop(name)
-        g_loss = loss_grad(name, a)
-        if g_loss is not None:
-            if g is None:
-                g = g_loss
-            else:
-                g += g_loss                           # g is the fresh output of a backward op
-            del g_loss
+        g = add_into(g, loss_grad(name, a))          # g is the fresh output of a backward op
         if g is None:
             continue                                  # no loss at or above this layer yet
         g = be.conv3x3_relu_backward_input(g, a, params[name][0])
