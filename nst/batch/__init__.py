@@ -164,10 +164,10 @@ def weights_for_workers(settings, local):
         if local:
             weights.resolve_path(None, log)
         return None
-    from .plan import FileHashes
+    from ..assets import sha256_bytes
     from .task import WeightsFile
-    path = weights.resolve_path(settings["weights"], log)
-    return WeightsFile(path.read_bytes(), FileHashes()[str(path)])
+    data = weights.resolve_path(settings["weights"], log).read_bytes()
+    return WeightsFile(data, sha256_bytes(data))
 
 
 def task_memory(tasks):

@@ -186,5 +186,6 @@ def outcome(future):
     if isinstance(error, KilledWorker):
         reason = f"its worker died each time it ran ({ALLOWED_FAILURES} tries on a LocalCluster); see the worker logs"
     else:
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        from .task import one_line
+        reason = one_line(error, {})
     return {"status": "failed", "error": reason, "error_type": type(error).__name__}

@@ -16,12 +16,13 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..assets import sha256_file
 from ..destinations import RunRefused, check_name_length, check_writable
 from ..image import SAVE_FORMATS
+from ..options import INIT_KEYWORDS
 from ..transfer import DEFAULTS
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
-BUILTIN_INITS = ("content", "random", "style")
 # short tags of swept options in output names; any other option is tagged by its name
 TAGS = {"size": "px", "iterations": "it", "scales": "sc", "start_size": "st", "lr": "lr",
         "history": "hist", "content_weight": "cw", "style_weight": "sw", "tv_weight": "tv",
@@ -130,14 +131,10 @@ def sweep_type(parser):
 class FileHashes(dict):
     # path -> sha256 of its bytes, each file read once
     def __missing__(self, path):
-        h = hashlib.sha256()
         try:
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+            self[path] = sha256_file(path)
         except OSError as e:
             raise RunRefused(f"{path}: cannot read it ({e.strerror})") from None
-        self[path] = h.hexdigest()
         return self[path]
 
 
@@ -150,7 +147,7 @@ def digest_of(shas, settings):
 def plan(contents, styles, settings, sweeps=()):
     # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid)
     content_files, style_files = expand(contents, "content"), expand(styles, "style")
-    init = None if settings["init"] in BUILTIN_INITS else settings["init"]
+    init = None if settings["init"] in INIT_KEYWORDS else settings["init"]
     for what, path in (("--init", init), ("--weights", settings["weights"])):
         if path and not os.path.isfile(path):
             raise RunRefused(f"{what} {path}: no such file")

@@ -79,7 +79,7 @@ def transfer(task, files, options, local_dir):
     resumed_at = resume(run, ckpt)
     if resumed_at is None:                         # a damaged checkpoint: start over
         run, resumed_at = new_run(), 0
-    every = max(1, options.get("checkpoint_every") or 50)
+    every = options["checkpoint_every"]
 
     def on_iteration(r, it, terms):
         if ckpt and it % every == 0:
