@@ -30,9 +30,9 @@ def axpy_v1(alpha, x, y, num=None, den=None, beta=1.0):
     check_scalar("num", num)
     check_scalar("den", den)
     dev = K.device(x=x, y=y, **{k: s for k, s in (("num", num), ("den", den)) if s is not None})
-    one = dev.xp.ones(1, dtype=dev.xp.float32)
-    num = one if num is None else num
-    den = one if den is None else den
+    if num is None or den is None:                       # a missing ratio term is 1
+        one = dev.xp.ones(1, dtype=dev.xp.float32)
+        num, den = (one if s is None else s for s in (num, den))
     dev.function(CU, "axpy_ratio_v1")(K.grid1d(x.size, 256, 4096), (256,),
                                     (x, y, num, den, *K.f32(alpha, beta), *K.i32(x.size)))
     return y
