@@ -25,8 +25,6 @@ import threading
 
 import numpy as np
 
-from .._common import _LOCAL_INCLUDE    # the one rule for a local #include line
-
 HOST = os.path.dirname(os.path.abspath(__file__))
 CUDA = os.path.dirname(HOST)
 HEADERS = ("cuda_host.h", "wmma_host.h", "mma.h", "runtime.h")
@@ -122,6 +120,7 @@ def _read(path):
         return f.read()
 
 
+_LOCAL_INCLUDE = re.compile(r'^#include "([\w.]+)"[ \t]*$', re.M)   # as _common's (no import: cycle)
 _SHARED = re.compile(r"(extern\s+)?__shared__\s+([^;]*?)\s*;")
 _OVERRIDES = {}                 # file name -> replacement text (patched(): planted-bug tests)
 
