@@ -49,7 +49,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 import torch_reference  # noqa: E402
 from nst.gradcheck import random_image  # noqa: E402
 from nst.image import load_image, resize  # noqa: E402
-from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
+from nst.spec import CONV_LAYERS, CONV_NAMES, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
 
 IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
 BACKENDS = ("numpy", "numba", "torch")
@@ -92,7 +92,7 @@ def start_image(shape, seed=0):
 def flops(h, w):
     # explicit FLOPs of one J + ∂J/∂X at h×w input (see the header)
     conv = gram = 0
-    for name, cin, cout in CONV_LAYERS[:[n for n, _, _ in CONV_LAYERS].index(DEEPEST) + 1]:
+    for name, cin, cout in CONV_LAYERS[:CONV_NAMES.index(DEEPEST) + 1]:
         conv += 2 * cout * cin * 9 * h * w
         if name in DEFAULT_STYLE_LAYERS:
             gram += 4 * cout * cout * h * w
@@ -168,9 +168,9 @@ THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "
 WORKER_ENV = dict(os.environ)       # --threads N sets THREAD_VARS here, for the workers only
 
 
-def run_worker(*args, timeout=None):
-    # -> the worker's JSON, or {"error": why} (e.g. killed for memory)
-    cmd = [sys.executable, __file__, "--worker", *map(str, args)]
+def run_worker(*args, timeout=None, script=__file__):
+    # -> the JSON of `script --worker ARGS` in a fresh process, or {"error": why} (e.g. killed for memory)
+    cmd = [sys.executable, script, "--worker", *map(str, args)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=WORKER_ENV)
     except subprocess.TimeoutExpired:

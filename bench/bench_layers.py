@@ -17,7 +17,6 @@ Under pytest (collected, --benchmark-disable): nst's and torch's ops agree at a 
 """
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,15 +26,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
-from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
-
-DEEPEST = "block5_conv1"
+import bench_evaluation  # noqa: E402
+from bench_evaluation import DEEPEST  # noqa: E402
+from nst.spec import CONV_LAYERS, CONV_NAMES, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
 
 
 def cases(size):
     # -> [(op, label, shape args)] for one evaluation at size×size, in network order
     out, h = [], size
-    for name, i, o in CONV_LAYERS[:[n for n, _, _ in CONV_LAYERS].index(DEEPEST) + 1]:
+    for name, i, o in CONV_LAYERS[:CONV_NAMES.index(DEEPEST) + 1]:
         out += [("fwd", name, (i, o, h)), ("bwd", name, (i, o, h))]
         if name in DEFAULT_STYLE_LAYERS:
             out.append(("style", name, (o, h)))
@@ -141,11 +140,11 @@ def worker(library, size, repeats):
 
 
 def run_worker(library, size, repeats):
-    cmd = [sys.executable, __file__, "--worker", library, str(size), str(repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode:
-        raise SystemExit(f"{library} worker failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    # bench_evaluation's fresh-process runner on this script; a failed worker stops the run
+    res = bench_evaluation.run_worker(library, size, repeats, script=__file__)
+    if "error" in res:
+        raise SystemExit(f"{library} worker failed: {res['error']}")
+    return res
 
 
 def table(size, results):
@@ -193,8 +192,9 @@ def test_layer_ops_agree_with_torch():
     import pytest
     pytest.importorskip("torch")
     from nst.tolerance import mismatch
+    libraries = nst_ops(), torch_ops()
     for op, label, args in cases(24):
-        got, ref = (ops[op](args, np.random.default_rng(1))() for ops in (nst_ops(), torch_ops()))
+        got, ref = (ops[op](args, np.random.default_rng(1))() for ops in libraries)
         ref = ref.detach().numpy().reshape(np.shape(got)) if hasattr(ref, "detach") else ref
         message = mismatch(got, ref, rtol=1e-3, atol_scale=1e-4, what=f"{op} {label}")
         assert message is None, message
