@@ -21,6 +21,9 @@ def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, back
     # terms "content" (J_c) and each style layer (J_s^l), unweighted
     content, style = as_image(content, "content"), as_image(style, "style")
     style = resize_longest(style, style_side)
+    if not isinstance(weights, dict):                  # read once for every picture shape
+        from nst.weights import load
+        weights = load(weights, log or (lambda m: None))
     objectives, out = {}, []
     for pic in pictures:
         pic = as_image(pic, "picture")

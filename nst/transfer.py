@@ -9,7 +9,7 @@ import numpy as np
 
 from . import color
 from .selfcheck import choose_backend
-from .image import as_image, check_size, resize, resize_longest
+from .image import as_image, check_size, longest_shape, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .optim import NonFiniteLoss, host, make_optimizer
@@ -195,10 +195,9 @@ class Run:
         from .spec import resolve_layer
         from .vgg import deepest_layer
         side = side or self.sizes[-1]
-        h, w = (round(d * side / max(self.content.shape[:2])) for d in self.content.shape[:2])
+        h, w = longest_shape(self.content.shape, side)
         ss = side * self.s["style_scale"]
-        style_hw = max((tuple(round(d * ss / max(st.shape[:2])) for d in st.shape[:2]) for st in self.styles),
-                       key=lambda hw: hw[0] * hw[1])
+        style_hw = max((longest_shape(st.shape, ss) for st in self.styles), key=lambda hw: hw[0] * hw[1])
         content_layers = [resolve_layer(n) for n in self.s["content_layers"]]
         style_layers = [resolve_layer(n) for n in self.s["style_layers"]]
         return memory.estimate(h, w, deepest_layer(content_layers + style_layers), content_layers,
