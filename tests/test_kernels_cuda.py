@@ -323,6 +323,7 @@ GOOD_ARGS = {
     "gram_style_loss.style": lambda: (_z(3, 5, 7), _z(3, 3)),
     "content_loss": lambda: (_z(3, 5, 7), _z(3, 5, 7)),
     "tv_loss": lambda: (_z(5, 7, 3),),
+    "temporal_loss": lambda: (_z(5, 7, 3), _z(5, 7, 3), _z(5, 7)),
     "adam_step": lambda: (_z(5, 7, 3), _z(5, 7, 3), _z(5, 7, 3), _z(5, 7, 3), 1, 1.0, 0.9, 0.999, 1e-8, 0.0, 255.0),
     "lbfgs_ops.dot": lambda: (_z(5, 7, 3), _z(5, 7, 3)),
     "lbfgs_ops.axpy": lambda: (1.0, _z(5, 7, 3), _z(5, 7, 3)),

@@ -10,7 +10,7 @@ import importlib
 from ._common import KernelArgError, cu_path
 
 OPS = ("conv3x3_forward", "conv3x3_backward_input", "maxpool2x2", "avgpool2x2",
-       "gram_style_loss", "content_loss", "tv_loss", "adam_step", "lbfgs_ops")
+       "gram_style_loss", "content_loss", "tv_loss", "temporal_loss", "adam_step", "lbfgs_ops")
 
 
 def launcher(op):

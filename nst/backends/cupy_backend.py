@@ -21,6 +21,7 @@ CHOSEN = {
     "content_loss_and_grad": "content_loss.v1_fused",
     "style_loss_and_grad": "gram_style_loss.style_v2_fused",
     "tv_loss_and_grad": "tv_loss.v1_fused",
+    "temporal_loss_and_grad": "temporal_loss.v1_fused",
 }
 
 ADAM_STEP = "adam_step.v1"

@@ -44,6 +44,7 @@ CHOSEN = {
     "content_loss_and_grad": "content_loss.content_loss_and_grad_v1",
     "style_loss_and_grad": "gram_style_loss.style_loss_and_grad_v2",
     "tv_loss_and_grad": "tv_loss.tv_loss_and_grad_v1",
+    "temporal_loss_and_grad": "temporal_loss.temporal_loss_and_grad_v1",
     "adam_step": "adam_step.adam_step_v1",
 }
 CONV_OPS = ("conv3x3_relu", "conv3x3_relu_backward_input")
