@@ -3,8 +3,10 @@ from setuptools import setup
 # One top-level package, `nst`. The repository keeps kernels/ and weights/ beside nst/ (the layout
 # shows the architecture); installed, they are the subpackages nst.kernels and nst.weights.
 PACKAGE_DIR = {"nst": "nst", "nst.kernels": "kernels", "nst.weights": "weights"}
-PACKAGES = ["nst", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.kernels.cuda.host",
+PACKAGES = ["nst", "nst.backends", "nst.batch", "nst.video", "nst.kernels", "nst.kernels.cuda", "nst.kernels.cuda.host",
             "nst.weights"]
+# nst video: optical flow (OpenCV's DIS) and video files (PyAV ships FFmpeg in its wheel)
+VIDEO = ["opencv-python-headless>=4.8", "av>=12"]
 
 setup(
     name="nst",
@@ -19,7 +21,8 @@ setup(
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3",
                       "dask[distributed]>=2024.8"],   # nst batch
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
+        "video": VIDEO,
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", *VIDEO],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
         "gpu": ["cupy-cuda13x>=13"],
     },

@@ -1,4 +1,4 @@
-"""The `nst` command: transfer, demo, weights fetch|info, gradcheck, batch, compare.
+"""The `nst` command: transfer, demo, weights fetch|info, gradcheck, batch, video, compare.
 
 User input is checked where it enters (nst.options): each option's argparse `type=` refuses a bad
 value in one line; `check_settings` checks what needs several options, `check_sizes` the images,
@@ -13,7 +13,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from . import batch, checkpoint, compare, destinations, gradcheck
+from . import batch, checkpoint, compare, destinations, gradcheck, video
 from .assets import AssetError, sha256_file
 from .backends import BackendUnavailable
 from .destinations import RunRefused
@@ -60,6 +60,7 @@ def build_parser():
     add_common_options(g)
 
     batch.add_parser(sub)
+    video.add_parser(sub)
     compare.add_parser(sub)
     return parser
 
@@ -291,7 +292,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights,
                "gradcheck": gradcheck.main,
-               "batch": batch.main, "compare": compare.main}[args.command]
+               "batch": batch.main, "video": video.main, "compare": compare.main}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

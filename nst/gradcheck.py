@@ -209,6 +209,11 @@ def fd_rows(seed=0, dtype=np.float64):
     rows.append(_fd_row("tv loss", fmt_shape(x.shape), losses.tv_loss_and_grad(x)[1],
                         lambda x: losses.tv_loss_and_grad(x)[0], x, 1e3 * eps, tol))
 
+    # temporal loss (video): a mask in [0, 1], the target ω another image
+    x, t, c = random_image(r, 5, 7, dtype), random_image(r, 5, 7, dtype), r.random((5, 7)).astype(dtype)
+    rows.append(_fd_row("temporal loss", fmt_shape(x.shape), losses.temporal_loss_and_grad(x, t, c)[1],
+                        lambda x: losses.temporal_loss_and_grad(x, t, c)[0], x, 1e3 * eps, tol))
+
     for pooling in ("max", "avg"):
         rows.append(objective_fd_row(r, dtype, pooling))
     return rows
@@ -291,6 +296,12 @@ def backend_rows(name, seed=0):
     j_ref, g_ref = losses.tv_loss_and_grad(d64(x))
     add("tv_loss_and_grad J", fmt_shape(x.shape), j, j_ref)
     add("tv_loss_and_grad grad", fmt_shape(x.shape), g, g_ref)
+
+    t, c = (255 * r.random((13, 11, 3))).astype(np.float32), r.random((13, 11)).astype(np.float32)
+    j, g = be.temporal_loss_and_grad(dev(x), dev(t), dev(c))
+    j_ref, g_ref = losses.temporal_loss_and_grad(d64(x), d64(t), d64(c))
+    add("temporal_loss_and_grad J", fmt_shape(x.shape), j, j_ref)
+    add("temporal_loss_and_grad grad", fmt_shape(x.shape), g, g_ref)
 
     # the whole objective on this backend (float32) against the reference (float64)
     from .objective import Objective

@@ -15,13 +15,14 @@ SOURCES = {"nst": ROOT / "nst", "nst.kernels": ROOT / "kernels", "nst.weights": 
 
 # layer -> the modules in it (a name, or a prefix ending in "."), bottom first
 LAYERS = {
-    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.assets"],
+    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.flow", "nst.assets"],
     "kernels": ["nst.kernels", "nst.kernels."],
     "weights": ["nst.weights", "nst.weights."],
     "backends": ["nst.backends", "nst.backends."],
     "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.image", "nst.color", "nst.memory",
               "nst.checkpoint", "nst.gradcheck", "nst.png"],
     "app": ["nst.transfer", "nst.cli", "nst.report", "nst.demo", "nst.progress", "nst.batch", "nst.batch.",
+            "nst.video", "nst.video.",
             "nst.compare", "nst.destinations", "nst.options", "nst.selfcheck", "nst.__main__"],
 }
 MAY_IMPORT = {
