@@ -5,6 +5,7 @@ flow pair is submitted at once and computed in parallel across the workers; with
 frames run one after another (each needs the previous output), and the shots run side by side.
 The client alone writes OUTDIR: each frame as it ends (its manifest row first), then the video.
 """
+import contextlib
 import signal
 import sys
 import time
@@ -230,8 +231,9 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir)
 def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir):
     # flows all at once; each shot's next frame submitted when its previous one is back -> counts
     from distributed import wait
+    from distributed.client import FuturesCancelledError
 
-    from ..image import load_image, save_image
+    from ..image import load_image, save_image, to_uint8
     from .task import flows_task, frame_task
     by_pos = {f.position: f for f in frames}
     outputs = {}                                          # position -> output uint8 (earlier frames needed)
@@ -239,13 +241,12 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
         for e in f.earlier:
             if e not in outputs and e not in {t.position for t in todo}:
                 outputs[e] = np.asarray(load_image(outdir / by_pos[e].output), np.uint8)
-    data = {f.position: client.scatter(clip.frames[f.position]) for f in todo}
-    for f in todo:
-        for e in f.earlier:
-            data.setdefault(e, client.scatter(clip.frames[e]))
-    flows = {(f.position, e): client.submit(flows_task, data[f.position], data[e], pure=False)
+    # frames and styles travel inside the tasks (not scattered): a worker that dies loses nothing
+    # the scheduler cannot make again
+    frames_of = clip.frames
+    flows = {(f.position, e): client.submit(flows_task, frames_of[f.position], frames_of[e], pure=False)
              for f in todo for e in f.earlier}
-    style_images = client.scatter([load_image(s) for s in styles], broadcast=True)
+    style_images = [to_uint8(load_image(s)) for s in styles]
     run_here = {f.position for f in todo}
     queues = [[f for f in shot if f.position in run_here] for shot in plans.shots_of(frames)]
     queues = [q for q in queues if q]
@@ -257,11 +258,12 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                 if any(flying[k] is q for k in flying):
                     continue
                 f = q[0]
-                fut = client.submit(frame_task, data[f.position], style_images, settings, video,
+                fut = client.submit(frame_task, frames_of[f.position], style_images, settings, video,
                                     [outputs[e] for e in f.earlier], [flows[f.position, e] for e in f.earlier],
                                     pure=False, priority=10)
                 flying[fut] = q
-            wait(list(flying), return_when="FIRST_COMPLETED")
+            with contextlib.suppress(TimeoutError, FuturesCancelledError):
+                wait(list(flying), timeout=1.0, return_when="FIRST_COMPLETED")
             for fut in [k for k in flying if k.done()]:
                 q = flying.pop(fut)
                 f = q.pop(0)

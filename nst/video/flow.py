@@ -58,3 +58,14 @@ def start_image(previous_output, flow, content):
     back, c = flow
     c3 = c[..., None]
     return c3 * warp(previous_output, back) + (1 - c3) * np.asarray(content, np.float32)
+
+
+def flicker(outputs, flows):
+    # outputs [H×W×3] in clip order, flows [(back_t, c_t)] for t = 1.. (frame t against t−1) ->
+    # E = mean_t Σ_x c_t·‖o_t − ω_t‖² / Σ_x c_t, ω_t = o_{t−1} warped into frame t: the temporal
+    # warping error over reliable pixels (bench/bench_video.py, tests)
+    errors = []
+    for t, (back, c) in enumerate(flows, start=1):
+        d = np.asarray(outputs[t], np.float64) - warp(outputs[t - 1], back)
+        errors.append(float((c * (d * d).sum(axis=-1)).sum() / max(c.sum(), 1.0)))
+    return float(np.mean(errors))
