@@ -192,5 +192,4 @@ def test_flicker_lower_with_the_temporal_term(inputs, tmp_path):
     flows = [flow.flow_and_mask(frames[t], frames[t - 1]) for t in range(1, 6)]
     e = {name: flow.flicker([load_image(d / clips.frame_name(i)) for i in range(6)], flows)
          for name, d in (("alone", alone), ("tied", tied))}
-    print("flicker", e)
-    assert e["tied"] < 0.5 * e["alone"], e
+    assert e["tied"] < 0.2 * e["alone"], e                       # measured: 20× lower

@@ -121,3 +121,22 @@ def test_long_term_masks_closest_first():
     c = np.array([[1, 1, 1, 0]], np.float32)
     la, lb, lc = flow.long_term_masks([a, b, c])
     assert la.tolist() == a.tolist() and lb.tolist() == [[0, 1, 0, 0]] and lc.tolist() == [[0, 0, 1, 0]]
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "cuda-cpu"])
+def test_objective_with_temporal_terms(backend, rng):
+    # J + τ Σ_k J_t(X; ω_k, c_k) through the tiny VGG19: the term adds exactly τ·J_t and τ·∂J_t/∂X
+    from nst.gradcheck import random_image, tiny_params
+    from nst.objective import Objective
+    content, style, x = (random_image(rng, h, w, np.float32) for h, w in ((17, 19), (21, 16), (17, 19)))
+    kw = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, weights=tiny_params(dtype=np.float32),
+              style_layer_weights="auto", backend=backend)
+    plain = Objective(content, style, **kw)(x)
+    obj = Objective(content, style, **kw)
+    targets = [(random_image(rng, 17, 19, np.float32), rng.random((17, 19)).astype(np.float32)) for _ in range(2)]
+    obj.temporal_weight, obj.temporal = 3.0, targets
+    tied = obj(x)
+    parts = [losses.temporal_loss_and_grad(x.astype(np.float64), t, c) for t, c in targets]
+    assert tied.terms["temporal"] == pytest.approx(sum(j for j, _ in parts), rel=1e-5)
+    assert tied.total == pytest.approx(plain.total + 3.0 * tied.terms["temporal"], rel=1e-6)
+    assert_close(tied.grad, plain.grad + 3.0 * sum(g for _, g in parts), what="∂J/∂X with the temporal terms")
