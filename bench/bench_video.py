@@ -17,6 +17,7 @@ of each frame are read from its run's last iteration (both at the frame's size).
 
     python bench/bench_video.py --size 128 --frames 6 --weights-sweep 0.3 1 3 10   # choose w
     python bench/bench_video.py --size 256 --frames 6 --write                       # RESULTS.md
+    python bench/bench_video.py --size 256 --frames 24 --make-clip clip.mp4          # the clip only
 """
 import argparse
 import os
@@ -31,12 +32,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nst import flow as F                                    # noqa: E402
-from nst.image import load_image, resize_longest, to_uint8   # noqa: E402
-from nst.transfer import DEFAULTS                            # noqa: E402
-from nst.video import flow as VF                             # noqa: E402
-from nst.video.cli import LATER_ITERATIONS, TEMPORAL_WEIGHT  # noqa: E402
-from nst.video.task import flows_task, frame_task            # noqa: E402
+from nst import flow as F
+from nst.image import load_image, resize_longest, to_uint8
+from nst.transfer import DEFAULTS, scale_sizes
+from nst.video.cli import LATER_ITERATIONS, TEMPORAL_WEIGHT
+from nst.video.task import flows_task, frame_task
 
 IMAGES = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
 BEGIN, END = "<!-- bench_video begin -->", "<!-- bench_video end -->"
@@ -70,14 +70,14 @@ def make_clip(background, sprite, n, h, w, pan=(6.0, 2.0), zoom=1.012, sprite_st
         back = np.stack([np.where(cover, -sprite_step[0], bx), np.where(cover, -sprite_step[1], by)], -1)
         fx, fy = gx + back[..., 0], gy + back[..., 1]
         inside = (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)
-        prev_cover, (qx, qy) = covers[t - 1]
+        _, (qx, qy) = covers[t - 1]
         hidden = (fx >= qx) & (fx < qx + sw) & (fy >= qy) & (fy < qy + sh)   # under the sprite at t−1
         flows.append(back.astype(np.float32))
         masks.append((inside & (cover | ~hidden)).astype(np.float32))
     return frames, flows, masks
 
 
-def test_clip(size, n):
+def the_clip(size, n):
     # tubingen as the world (1.6× the view), shipwreck at a third of the view's height as the sprite
     town = load_image(IMAGES / "tubingen.jpg")
     h0, w0 = town.shape[:2]
@@ -145,16 +145,19 @@ def main(argv=None):
     ap.add_argument("--long-term", action="store_true")
     ap.add_argument("--timing-only", action="store_true", help="no independent run: seconds per frame only")
     ap.add_argument("--write", action="store_true", help="put the tables into bench/RESULTS.md")
+    ap.add_argument("--make-clip", metavar="OUT", help="only write the test clip (a video file, or a folder of PNGs) and stop")
     args = ap.parse_args(argv)
     t0 = time.time()
-    frames, true_flows, true_masks = test_clip(args.size, args.frames)
+    frames, true_flows, true_masks = the_clip(args.size, args.frames)
+    if args.make_clip:
+        return make_clip_file(frames, args.make_clip)
     h, w = frames[0].shape[:2]
     styles = [to_uint8(load_image(IMAGES / "starry_night.jpg"))]
     settings = {**DEFAULTS, "size": args.size, "iterations": args.iterations, "backend": "numba"}
     lines = [f"Test clip: {args.frames} frames, {w}×{h}, tubingen.jpg panned (6, 2) world px and zoomed ×1.012 "
              f"per frame, shipwreck.jpg ({h // 3} px) sliding (−8, +2) px per frame; style starry_night.jpg; "
              f"numba backend; first frame (and every independent frame): {args.iterations} iterations per "
-             f"scale, scales {settings['start_size']}→{args.size}."]
+             f"scale, scales {' → '.join(map(str, scale_sizes(args.size, None, settings['start_size'])))}."]
     (recall, precision, caught, epe, truth), flow_s = mask_quality(frames, true_flows, true_masks)
     lines += ["", "Mask (OpenCV DIS, medium preset) against the true reliability, mean over frame pairs:", "",
               "| truly reliable pixels | marked reliable (recall) | marked ones truly reliable (precision) | "
@@ -193,6 +196,19 @@ def main(argv=None):
     lines += ["", f"({time.time() - t0:.0f} s in all; `{command}`)"]
     if args.write:
         write(lines, args.size)
+    return 0
+
+
+def make_clip_file(frames, out):
+    # the test clip as a video (12 fps) or as frame_000.png ... in a folder
+    from nst.image import save_image
+    from nst.video import clip
+    if clip.is_video_path(out):
+        clip.write_video(frames, out, 12.0)
+    else:
+        for i, f in enumerate(frames):
+            save_image(f, Path(out) / f"frame_{i:03d}.png")
+    print(f"wrote {out}: {len(frames)} frames, {frames[0].shape[1]}×{frames[0].shape[0]}")
     return 0
 
 

@@ -7,20 +7,19 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import psutil
 import pytest
-from PIL import Image
-
 import video_clip
+from PIL import Image
+from test_batch import RUN_NST, env_with_nst, left_in_group, stop
+
 from nst.cli import main
 from nst.image import load_image
 from nst.video import clip as clips
 from nst.video import flow, plan
-from test_batch import RUN_NST, env_with_nst, left_in_group, stop
 
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
 
@@ -65,7 +64,7 @@ def test_shots_at_cuts_and_every_n():
 
 def test_digests_chain_within_a_shot():
     frames = video_clip.frames(5)
-    make = lambda fr, s: plan.plan(clips.Clip("x", fr, list(range(len(fr))), 25.0, False), s,     # noqa: E731
+    make = lambda fr, s: plan.plan(clips.Clip("x", fr, list(range(len(fr))), 25.0, False), s,
                                    {"independent_shots": None, "long_term": False}, ["sha"], None)
     one = make(frames, {"size": 48})
     changed = frames[:2] + [frames[2] // 2 + 1] + frames[3:]

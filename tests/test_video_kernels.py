@@ -3,12 +3,12 @@
 cuda-cpu kernels against the reference (odd sizes, flows that leave the frame, never NaN)."""
 import numpy as np
 import pytest
-
 from conftest import assert_close
+from nst.kernels import cuda as kc
+from nst.kernels import flow_mask, flow_warp, temporal_loss
+
 from nst import flow, losses
 from nst.gradcheck import numeric_grad
-from nst.kernels import flow_mask, flow_warp, temporal_loss
-from nst.kernels import cuda as kc
 
 SHAPES = [(7, 9), (13, 11), (1, 5), (32, 30)]
 

@@ -198,8 +198,7 @@ class FrameProgress:
 
 def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir):
     # run `todo` on the cluster -> None when every frame is done, else the exit status
-    from ..batch import engine
-    from ..batch import weights_for_workers
+    from ..batch import engine, weights_for_workers
     need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles)
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)

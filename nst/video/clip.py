@@ -105,8 +105,9 @@ def check_count(path, images, total):
 def write_video(frames, out, fps, source=None, span=(0.0, None), log=print):
     # [H×W×3 uint8] -> the video file `out` (through a temporary name, renamed when complete);
     # H and W cropped to even sizes (yuv420p); the source's audio within span copied when it can be
-    from ..assets import atomic_path
     import av
+
+    from ..assets import atomic_path
     fmt = VIDEO_FORMATS[Path(out).suffix.lower()]
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
     rate = fractions.Fraction(fps).limit_denominator(1001)

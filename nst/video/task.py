@@ -76,7 +76,7 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
         image = run.run()
         row.update(status="done", image=to_uint8(image), terms=run.history[-1] if run.history else {},
                    iterations=len(run.history), evaluations=run.evaluations)
-    except Exception as e:                     # bad input or a bug: this frame fails, other shots go on
+    except Exception as e:  # noqa: BLE001 - bad input or a bug: this frame fails, other shots go on
         text = (str(e).strip().splitlines() or [type(e).__name__])[0]
         row.update(status="failed", error=text, error_type=type(e).__name__)
     return {**row, "seconds": round(time.perf_counter() - start, 3)}
