@@ -192,3 +192,40 @@ def test_flicker_lower_with_the_temporal_term(inputs, tmp_path):
     e = {name: flow.flicker([load_image(d / clips.frame_name(i)) for i in range(6)], flows)
          for name, d in (("alone", alone), ("tied", tied))}
     assert e["tied"] < 0.2 * e["alone"], e                       # measured: 20× lower
+
+
+def write_mp4_with_audio(path, images, fps=12):
+    import av
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=fps)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for f in images:
+            for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        t = np.arange(16000 * len(images) // fps) / 16000
+        frame = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
+                                           format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for p in [*a.encode(frame), *a.encode()]:
+            c.mux(p)
+
+
+def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys):
+    import av
+    source, out = tmp_path / "clip.mp4", tmp_path / "styled.mp4"
+    write_mp4_with_audio(source, video_clip.frames(6, h=36, w=48))
+    _, style, weights = inputs
+    argv = ["video", str(source), "-o", str(out), "--style", str(style), "--weights", str(weights), *FAST,
+            "--iterations", "5", "--later-iterations", "3", "--workers", "1"]
+    assert main(argv) == 0
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == 12 and c.streams.audio
+        assert sum(1 for _ in c.decode(video=0)) == 6
+    assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(6)]
+    written = out.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 0                                         # nothing to do, nothing rewritten
+    assert "up to date" in capsys.readouterr().err and out.stat().st_mtime_ns == written

@@ -277,6 +277,8 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                     counts["failed"] += 1
                     progress.message(f"nst video: frame {f.number} failed: {result['error']}; its shot stops")
                     q.clear()
+                for e in f.earlier:                                  # its flows are no longer needed
+                    flows.pop((f.position, e)).release()
                 if not q:
                     queues = [x for x in queues if x is not q]
                 fut.release()
