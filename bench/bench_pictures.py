@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nst.compare import format_table, score  # noqa: E402
-from nst.image import load_image, resize, save_image  # noqa: E402
-from nst.transfer import DEFAULTS, Run  # noqa: E402
+from nst.io.image import load_image, resize, save_image  # noqa: E402
+from nst.run.run import DEFAULTS, Run  # noqa: E402
 
 PAIRS = {  # name: (content, style, jcjohnson's picture under reference/)
     "starry": ("tubingen.jpg", "starry_night.jpg", "jcjohnson_tubingen_starry.png"),

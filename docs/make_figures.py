@@ -23,10 +23,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nst.backends import get_backend  # noqa: E402
-from nst.image import load_image, resize_longest  # noqa: E402
+from nst.io.image import load_image, resize_longest  # noqa: E402
 from nst.objective import preprocess  # noqa: E402
-from nst.report import BG, FG, GRID, font, plot_losses, weighted_series  # noqa: E402
-from nst.transfer import DEFAULTS, stylize  # noqa: E402
+from nst.io.report import BG, FG, GRID, font, plot_losses, weighted_series  # noqa: E402
+from nst.run.run import DEFAULTS, stylize  # noqa: E402
 from nst.spec import CONV_NAMES  # noqa: E402
 from nst.vgg import forward  # noqa: E402
 

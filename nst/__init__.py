@@ -12,8 +12,8 @@ import os
 
 __version__ = "0.1.0"
 
-_PUBLIC = {"load_image": "image", "save_image": "image", "loss_and_grad": "objective",
-           "LossResult": "objective", "Objective": "objective", "stylize": "transfer"}
+_PUBLIC = {"load_image": "io.image", "save_image": "io.image", "loss_and_grad": "objective",
+           "LossResult": "objective", "Objective": "objective", "stylize": "run.run"}
 __all__ = list(_PUBLIC)
 
 # In a source checkout kernels/ and weights/ sit beside nst/ (setup.py installs them inside it as

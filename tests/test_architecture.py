@@ -15,21 +15,24 @@ SOURCES = {"nst": ROOT / "nst", "nst.kernels": ROOT / "kernels", "nst.weights": 
 
 # layer -> the modules in it (a name, or a prefix ending in "."), bottom first
 LAYERS = {
-    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.assets"],
+    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.memory"],
+    "io": ["nst.io", "nst.io."],
     "kernels": ["nst.kernels", "nst.kernels."],
     "weights": ["nst.weights", "nst.weights."],
     "backends": ["nst.backends", "nst.backends."],
-    "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.image", "nst.color", "nst.memory",
-              "nst.checkpoint", "nst.gradcheck", "nst.png"],
-    "app": ["nst.transfer", "nst.cli", "nst.report", "nst.demo", "nst.progress", "nst.batch", "nst.batch.",
-            "nst.compare", "nst.destinations", "nst.options", "nst.selfcheck", "nst.__main__"],
+    "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.color", "nst.gradcheck", "nst.compare",
+              "nst.testing"],
+    "run": ["nst.run", "nst.run."],
+    "app": ["nst.cli", "nst.cli.", "nst.batch", "nst.batch.", "nst.__main__"],
 }
 MAY_IMPORT = {
     "base": {"base"},
+    "io": {"base", "io"},
     "kernels": {"base", "kernels"},
-    "weights": {"base", "weights"},
+    "weights": {"base", "io", "weights"},
     "backends": {"base", "kernels", "backends"},
-    "model": {"base", "weights", "backends", "model"},
+    "model": {"base", "io", "weights", "backends", "model"},
+    "run": {"base", "io", "weights", "backends", "model", "run"},
     "app": set(LAYERS),
 }
 

@@ -1,7 +1,7 @@
 """`nst batch`: every content × every style (× a sweep grid) on Dask distributed, resumable.
 
     plan.py     inputs, sweeps -> Tasks with stable output names and digests (client)
-    task.py     one Task through nst.transfer.Run, as `nst transfer` runs it (worker)
+    task.py     one Task through nst.run.run.Run, as `nst transfer` runs it (worker)
     engine.py   LocalCluster sizing or an existing scheduler; submit, retry, progress, Ctrl-C
     results.py  OUTDIR/manifest.jsonl and OUTDIR/contact_sheet.png
 
@@ -20,8 +20,8 @@ def log(msg):
 
 
 def add_parser(sub):
-    # the `batch` subcommand, with `nst transfer`'s run options (nst.options, defined once)
-    from ..options import add_common_options, add_run_options, add_transfer_options, integer
+    # the `batch` subcommand, with `nst transfer`'s run options (nst.cli.options, defined once)
+    from nst.cli.options import add_common_options, add_run_options, add_transfer_options, integer
     from .plan import sweep_type
     p = sub.add_parser("batch", help="every CONTENT × every STYLE (× --sweep grids) on Dask, resumable",
                        description="Stylise many pictures on a local or remote Dask cluster. A rerun of "
@@ -48,8 +48,8 @@ def add_parser(sub):
 
 
 def main(args):
-    # the transfer settings are built and checked as `nst transfer` does (nst.options)
-    from ..options import check_settings, settings_of
+    # the transfer settings are built and checked as `nst transfer` does (nst.cli.options)
+    from nst.cli.options import check_settings, settings_of
     from . import plan, results
     settings = settings_of(args)
     check_options(args)
@@ -75,7 +75,7 @@ def main(args):
 
 
 def check_options(args):
-    from ..destinations import RunRefused
+    from nst.io.destinations import RunRefused
     if args.style_blend:
         raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
     if args.scheduler and (args.workers or args.threads):
@@ -104,7 +104,7 @@ def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
 def on_cluster(args, settings, todo, manifest, outdir, need, backend):
     # start or reach the cluster, run the tasks, a manifest row and a picture as each ends
     # -> True when Ctrl-C stopped it
-    from ..image import save_image
+    from nst.io.image import save_image
     from . import engine, results
     weights = weights_for_workers(settings, local=not args.scheduler)
     layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
@@ -164,7 +164,7 @@ def weights_for_workers(settings, local):
         if local:
             weights.resolve_path(None, log)
         return None
-    from ..assets import sha256_bytes
+    from nst.io.assets import sha256_bytes
     from .task import WeightsFile
     data = weights.resolve_path(settings["weights"], log).read_bytes()
     return WeightsFile(data, sha256_bytes(data))
@@ -175,7 +175,7 @@ def task_memory(tasks):
     # square content at --size (the most pixels a longest side allows); validates every setting
     import numpy as np
 
-    from ..transfer import Run
+    from nst.run.run import Run
     worst = (0, "numpy", "")
     for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
         square = np.zeros((16, 16, 3), np.float32)           # only the aspect counts: --size sets the side

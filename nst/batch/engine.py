@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ..destinations import RunRefused
+from nst.io.destinations import RunRefused
 from ..memory import available, gib
-from ..progress import fmt_seconds
+from nst.run.progress import fmt_seconds
 
 ALLOWED_FAILURES = 3           # worker deaths a task may be part of before it counts as failed
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")

@@ -16,11 +16,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..assets import sha256_file
-from ..destinations import RunRefused, check_name_length, check_writable
-from ..image import SAVE_FORMATS
-from ..options import INIT_KEYWORDS
-from ..transfer import DEFAULTS
+from nst.io.assets import sha256_file
+from nst.io.destinations import RunRefused, check_name_length, check_writable
+from nst.io.image import SAVE_FORMATS
+from nst.cli.options import INIT_KEYWORDS
+from nst.run.run import DEFAULTS
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
 # short tags of swept options in output names; any other option is tagged by its name
@@ -36,7 +36,7 @@ class Task:
     key: str              # output name without .png: {content}__{style}[__{tag}{value}...]
     content: str
     styles: tuple
-    settings: dict        # nst.transfer.DEFAULTS keys, this task's sweep point applied
+    settings: dict        # nst.run.run.DEFAULTS keys, this task's sweep point applied
     sweep: tuple          # ((option, value), ...): this task's sweep point, () without --sweep
     digest: str           # sha256 of input bytes, weights bytes and settings
     init: str = None      # an --init FILE (its bytes travel too)
@@ -179,7 +179,7 @@ def check_unique(tasks):
 
 def check_outdir(outdir, tasks):
     # outputs only ever go into OUTDIR: a folder (or none yet) we can write, holding no input,
-    # where every output's name fits (nst.destinations)
+    # where every output's name fits (nst.io.destinations)
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise RunRefused(f"-o {out}: exists and is not a folder; give a folder for the pictures")

@@ -1,4 +1,4 @@
-"""What runs on a worker: one Task, through the same nst.transfer.Run as `nst transfer`.
+"""What runs on a worker: one Task, through the same nst.run.run.Run as `nst transfer`.
 
 The task's input bytes arrive with it and are written to a scratch folder on the worker; the
 --weights file is put on every worker once by a plugin (workers that join later get it too). So
@@ -15,10 +15,10 @@ from pathlib import Path
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .. import checkpoint
-from ..assets import atomic_path
-from ..image import to_uint8
-from ..transfer import Run
+from nst.io import checkpoint
+from nst.io.assets import atomic_path
+from nst.io.image import to_uint8
+from nst.run.run import Run
 
 LOG = logging.getLogger("nst.batch")
 

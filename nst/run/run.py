@@ -7,12 +7,12 @@ import math
 
 import numpy as np
 
-from . import color
-from .selfcheck import choose_backend
-from .image import as_image, check_size, longest_shape, resize, resize_longest
-from .objective import Objective
-from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from .optim import NonFiniteLoss, host, make_optimizer
+from nst import color
+from nst.run.selfcheck import choose_backend
+from nst.io.image import as_image, check_size, longest_shape, resize, resize_longest
+from nst.objective import Objective
+from nst.spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from nst.optim import NonFiniteLoss, host, make_optimizer
 
 # λ_l "auto" = E_c / (|L|·‖Ĝ^l(S)‖²/n_c²) (nst.objective.auto_layer_weights): every term becomes a
 # relative error, so β is a pure ratio, the same at every image size and for every pair; β = 10 and
@@ -191,9 +191,9 @@ class Run:
 
     def memory_estimate(self, side=None):
         # -> ({part: bytes}, (h, w)) at the finest scale, or at longest side `side` (nst.memory)
-        from . import memory
-        from .spec import resolve_layer
-        from .vgg import deepest_layer
+        from nst import memory
+        from nst.spec import resolve_layer
+        from nst.vgg import deepest_layer
         side = side or self.sizes[-1]
         h, w = longest_shape(self.content.shape, side)
         ss = side * self.s["style_scale"]
@@ -233,7 +233,7 @@ def stylize(content, style, *, callback=None, progress=True, log=print, **settin
     -> the stylised H×W×3 float32 image (0..255). Settings: see DEFAULTS (size=None keeps the
     content's size). callback(it, x, terms) after each iteration, x on the host; True stops.
     """
-    from .progress import Progress
+    from nst.run.progress import Progress
     run = Run(content, style, settings, log)
     bar = Progress(len(run.sizes) * run.s["iterations"]) if progress else None
 

@@ -10,8 +10,8 @@ import zipfile
 
 import numpy as np
 
-from .assets import atomic_path
-from .image import longest_shape
+from nst.io.assets import atomic_path
+from nst.io.image import longest_shape
 
 FORMAT = 2
 STATE_KEYS = {"scale": int, "history": list, "shape": list, "past_evaluations": int}

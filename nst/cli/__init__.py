@@ -1,8 +1,8 @@
 """The `nst` command: transfer, demo, weights fetch|info, gradcheck, batch, compare.
 
-User input is checked where it enters (nst.options): each option's argparse `type=` refuses a bad
+User input is checked where it enters (nst.cli.options): each option's argparse `type=` refuses a bad
 value in one line; `check_settings` checks what needs several options, `check_sizes` the images,
-nst.destinations every path the run writes. All of it before the first evaluation. Only the
+nst.io.destinations every path the run writes. All of it before the first evaluation. Only the
 errors user_errors() lists print as one line; anything else is a bug and shows its traceback
 (`--debug` shows the traceback of every error).
 """
@@ -13,15 +13,15 @@ import tempfile
 import threading
 from pathlib import Path
 
-from . import batch, checkpoint, compare, destinations, gradcheck
-from .assets import AssetError, sha256_file
-from .backends import BackendUnavailable
-from .destinations import RunRefused
-from .image import ImageError, check_output_format, save_image
-from .options import (INIT_KEYWORDS, Parser, add_common_options, add_output_options, add_run_options,
-                      add_transfer_options, check_memory, check_settings, check_sizes, settings_of)
-from .progress import Progress
-from .transfer import NonFiniteLoss, Run, scale_sizes
+from nst import batch, compare, gradcheck
+from nst.io import checkpoint, destinations
+from nst.io.assets import AssetError, sha256_file
+from nst.backends import BackendUnavailable
+from nst.io.destinations import RunRefused
+from nst.io.image import ImageError, check_output_format, save_image
+from nst.cli.options import INIT_KEYWORDS, Parser, add_common_options, add_output_options, add_run_options, add_transfer_options, check_memory, check_settings, check_sizes, settings_of
+from nst.run.progress import Progress
+from nst.run.run import NonFiniteLoss, Run, scale_sizes
 
 
 def log(msg):
@@ -218,7 +218,7 @@ def transfer(args, content, styles, out):
         return 1
     log(f"nst: saved {out}" + (" (interrupted)" if run.interrupted else ""))
     if args.report:
-        from .report import write_report
+        from nst.io.report import write_report
         settings = {**run.s, "inputs": {"content": str(content), "style": [str(s) for s in styles]},
                     "output": str(out)}
         write("--report", lambda: write_report(Path(args.report), settings, run.history, snapshots))
@@ -230,7 +230,7 @@ def transfer(args, content, styles, out):
 
 def preflight(args):
     # every check that needs no image and no computation: -o's format, the options that must
-    # agree, every destination (nst.destinations) -> [(option, path)] the run will write
+    # agree, every destination (nst.io.destinations) -> [(option, path)] the run will write
     check_output_format(args.output, args.bits)
     check_settings(settings_of(args), len(args.style))
     sizes = scale_sizes(args.size, args.scales, args.start_size)
@@ -246,8 +246,8 @@ def cmd_transfer(args):
 
 
 def cmd_demo(args):
-    from .assets import cache_dir
-    from .demo import OPTIONS, demo_images
+    from nst.io.assets import cache_dir
+    from nst.cli.demo import OPTIONS, demo_images
     try:
         paths = demo_images(log)
     except OSError as e:                                 # the cache folder cannot be written

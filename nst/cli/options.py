@@ -5,12 +5,12 @@ that need several options (`check_settings`) or the images (`check_sizes`, `chec
 import argparse
 import math
 
-from . import backends, memory
-from .destinations import RunRefused
-from .image import MAX_SIDE, longest_shape
-from .spec import min_side, resolve_layer
-from .transfer import DEFAULTS
-from .vgg import deepest_layer
+from nst import backends, memory
+from nst.io.destinations import RunRefused
+from nst.io.image import MAX_SIDE, longest_shape
+from nst.spec import min_side, resolve_layer
+from nst.run.run import DEFAULTS
+from nst.vgg import deepest_layer
 
 INIT_KEYWORDS = ("content", "random", "style")
 
@@ -146,7 +146,7 @@ def add_transfer_options(t):
 
 
 def add_output_options(t):
-    # what a run writes besides its image; every path is checked before the run (nst.destinations)
+    # what a run writes besides its image; every path is checked before the run (nst.io.destinations)
     t.add_argument("--bits", type=int, default=8, choices=[8, 16], help="16: a 16-bit PNG (default: 8)")
     t.add_argument("--save-every", type=integer(0), default=0, metavar="N",
                    help="also save the image every N iterations as OUT_0050.png ... (default: 0, off)")
