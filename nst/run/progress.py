@@ -1,6 +1,11 @@
-"""A one-line progress bar on stderr: iteration, loss terms, s/it and ETA."""
+"""What a user sees while nst works, on stderr: `log` lines and a one-line progress bar
+(iteration, loss terms, s/it and ETA)."""
 import sys
 import time
+
+
+def log(msg):
+    print(msg, file=sys.stderr)
 
 
 def fmt_seconds(s):
