@@ -4,12 +4,13 @@ import signal
 from pathlib import Path
 
 from nst.memory import gib
-from nst.run.progress import log
+from nst.run.progress import Progress, log
 
 
 def add_parser(sub):
     # the `batch` subcommand, with `nst transfer`'s run options (nst.cli.options, defined once)
-    from nst.cli.options import add_common_options, add_run_options, add_transfer_options, integer
+    from nst.cli.options import (add_checkpoint_every, add_common_options, add_run_options,
+                                 add_transfer_options, integer)
     from .plan import sweep_type
     p = sub.add_parser("batch", help="every CONTENT × every STYLE (× --sweep grids) on Dask, resumable",
                        description="Stylise many pictures on a local or remote Dask cluster. A rerun of "
@@ -29,8 +30,7 @@ def add_parser(sub):
                    help="kernel threads per local worker (default: cores / workers)")
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="a folder every worker can write: a retried task continues from its checkpoint")
-    p.add_argument("--checkpoint-every", type=integer(1), default=50, metavar="N",
-                   help="iterations between a task's checkpoints (default: %(default)s)")
+    add_checkpoint_every(p, "iterations between a task's checkpoints")
     p.add_argument("--dry-run", action="store_true", help="list the tasks, the memory one needs, where they run; stop")
     return p
 
@@ -108,7 +108,7 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend):
             client.register_plugin(weights, name=weights.name)
         options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
                    "checkpoint_every": args.checkpoint_every, "weights_sha": weights.sha if weights else None}
-        progress = engine.BatchProgress(len(todo))
+        progress = Progress(len(todo), unit="tasks")
 
         def on_end(task, result):
             image = result.pop("image", None)

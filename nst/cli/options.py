@@ -92,6 +92,11 @@ def add_transfer_options(t):
     option(t, "seed", "seed of --init random (default: %(default)s)")
 
 
+def add_checkpoint_every(p, what):
+    p.add_argument("--checkpoint-every", type=integer(1), default=Outputs.checkpoint_every, metavar="N",
+                   help=what + " (default: %(default)s)")
+
+
 def add_output_options(t):
     # what a run writes besides its image; every path is checked before the run (nst.io.destinations)
     t.add_argument("--bits", type=int, default=8, choices=[8, 16], help="16: a 16-bit PNG (default: 8)")
@@ -99,8 +104,7 @@ def add_output_options(t):
                    help="also save the image every N iterations as OUT_0050.png ... (default: 0, off)")
     t.add_argument("--checkpoint", metavar="FILE.npz",
                    help="save the full run state here, atomically (default: none)")
-    t.add_argument("--checkpoint-every", type=integer(1), default=50, metavar="N",
-                   help="iterations between checkpoints, and one when stopped (default: %(default)s)")
+    add_checkpoint_every(t, "iterations between checkpoints, and one when stopped")
     t.add_argument("--resume", metavar="FILE.npz", help="continue the run saved in this checkpoint (default: none)")
     t.add_argument("--report", metavar="DIR",
                    help="write loss curves, a strip of images and the settings into DIR (default: none)")

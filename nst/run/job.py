@@ -21,7 +21,7 @@ from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
 from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_sizes
-from nst.run.progress import Progress
+from nst.run.progress import Progress, iteration_detail
 from nst.run.run import Run
 from nst.run.settings import INIT_KEYWORDS, check_blend, scale_sizes
 
@@ -166,7 +166,7 @@ class Job:
 
         def each(r, it, terms):
             if bar:
-                bar.update(it, terms, r.evaluations)
+                bar.update(it, iteration_detail(terms, r.evaluations))
             if o.save_every and it % o.save_every == 0:
                 path = destinations.snapshot_path(o.output, it)
                 self.write("--save-every", lambda: save_image(r.output(), path, o.bits))

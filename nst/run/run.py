@@ -13,7 +13,8 @@ from nst import color
 from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, longest_shape, resize, resize_longest
 from nst.objective import Objective
-from nst.optim import NonFiniteLoss, host, make_optimizer
+from nst.backends.backend import to_host
+from nst.optim import NonFiniteLoss, make_optimizer
 from nst.run.settings import Settings, scale_sizes
 
 def initial_image(init, content, style, seed):
@@ -150,7 +151,7 @@ class Run:
         x = self.opt.x
         if self.ema is not None:
             x = self.ema / (1 - self.settings.average ** self.opt.iteration)
-        img = np.clip(np.asarray(host(x), np.float32).reshape(self.shape), 0, 255)
+        img = np.clip(np.asarray(to_host(x), np.float32).reshape(self.shape), 0, 255)
         if self.settings.keep_colors == "luminance":
             img = color.luminance_transfer(img, resize(self.content, *img.shape[:2]))
         return img
@@ -175,7 +176,7 @@ class Run:
               "past_evaluations": self.past_evaluations}
         st["optimizer"] = self.opt.state()
         if self.ema is not None:
-            st["ema"] = host(self.ema)
+            st["ema"] = to_host(self.ema)
         return st
 
     def restore(self, st):
@@ -198,13 +199,13 @@ def stylize(content, style, *, callback=None, progress=True, log=print, **settin
     (size=None keeps the content's size). callback(it, x, terms) after each iteration, x on the
     host; True stops.
     """
-    from nst.run.progress import Progress
+    from nst.run.progress import Progress, iteration_detail
     run = Run(content, style, Settings.from_dict(settings), log)
-    bar = Progress(len(run.sizes) * run.s.iterations) if progress else None
+    bar = Progress(len(run.sizes) * run.settings.iterations) if progress else None
 
     def on_iteration(r, it, terms):
         if bar:
-            bar.update(it, terms, r.evaluations)
+            bar.update(it, iteration_detail(terms, r.evaluations))
         return bool(callback and callback(it, r.output(), terms))
     try:
         return run.run(on_iteration)
