@@ -5,7 +5,8 @@ from nst.run.progress import log
 
 
 def cmd_transfer(args):
-    job = Job(args.content, args.style, settings_of(args), outputs_of(args), log)
+    outputs = outputs_of(args)
+    job = Job(args.content, args.style, settings_of(args), outputs, log)
     job.preflight()
     job.prepare()
     return 0 if args.dry_run else job.execute()

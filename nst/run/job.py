@@ -23,7 +23,7 @@ from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_sizes
 from nst.run.progress import Progress, iteration_detail
 from nst.run.run import Run
-from nst.run.settings import INIT_KEYWORDS, check_blend, scale_sizes
+from nst.run.settings import INIT_KEYWORDS, SettingsError, scale_sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,7 +109,9 @@ class Job:
         # -o's format, the options that must agree, every destination -> [(option, path)]
         o, s = self.out, self.settings
         check_output_format(o.output, o.bits)
-        check_blend(s, len(self.styles))
+        if s.style_blend is not None and len(s.style_blend) != len(self.styles):
+            raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {len(self.styles)} style "
+                                "image(s); give one per STYLE")
         total = len(scale_sizes(s.size, s.scales, s.start_size)) * s.iterations
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)

@@ -195,13 +195,6 @@ FIELDS = {f.name for f in dataclasses.fields(Settings)}
 DEFAULTS = Settings()
 
 
-def check_blend(settings, n_styles):
-    # --style-blend gives one weight per style image
-    if settings.style_blend is not None and len(settings.style_blend) != n_styles:
-        raise SettingsError(f"--style-blend has {len(settings.style_blend)} values for {n_styles} style "
-                         "image(s); give one per STYLE")
-
-
 def scale_sizes(size, scales, start_size):
     # longest sides, coarse to fine: ×√2 steps from start_size up to size (scales=None: as many as
     # that takes; 1: a single scale at size). Never above size: a start_size ≥ size with scales > 1
