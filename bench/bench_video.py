@@ -32,11 +32,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nst import flow as F
-from nst.image import load_image, resize_longest, to_uint8
-from nst.transfer import DEFAULTS, scale_sizes
-from nst.video.cli import LATER_ITERATIONS, TEMPORAL_WEIGHT
-from nst.video.task import flows_task, frame_task
+from nst import flow as F  # noqa: E402
+from nst.io.image import load_image, resize_longest, to_uint8  # noqa: E402
+from nst.run.settings import DEFAULTS, scale_sizes  # noqa: E402
+from nst.video.cli import LATER_ITERATIONS, TEMPORAL_WEIGHT  # noqa: E402
+from nst.video.task import flows_task, frame_task  # noqa: E402
 
 IMAGES = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
 BEGIN, END = "<!-- bench_video begin -->", "<!-- bench_video end -->"
@@ -138,7 +138,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--frames", type=int, default=6)
-    ap.add_argument("--iterations", type=int, default=DEFAULTS["iterations"],
+    ap.add_argument("--iterations", type=int, default=DEFAULTS.iterations,
                     help="iterations per scale of the first and the independent frames")
     ap.add_argument("--later-iterations", type=int, nargs="+", default=[LATER_ITERATIONS])
     ap.add_argument("--weights-sweep", type=float, nargs="+", default=[TEMPORAL_WEIGHT])
@@ -153,11 +153,11 @@ def main(argv=None):
         return make_clip_file(frames, args.make_clip)
     h, w = frames[0].shape[:2]
     styles = [to_uint8(load_image(IMAGES / "starry_night.jpg"))]
-    settings = {**DEFAULTS, "size": args.size, "iterations": args.iterations, "backend": "numba"}
+    settings = DEFAULTS.replace(size=args.size, iterations=args.iterations, backend="numba")
     lines = [f"Test clip: {args.frames} frames, {w}×{h}, tubingen.jpg panned (6, 2) world px and zoomed ×1.012 "
              f"per frame, shipwreck.jpg ({h // 3} px) sliding (−8, +2) px per frame; style starry_night.jpg; "
              f"numba backend; first frame (and every independent frame): {args.iterations} iterations per "
-             f"scale, scales {' → '.join(map(str, scale_sizes(args.size, None, settings['start_size'])))}."]
+             f"scale, scales {' → '.join(map(str, scale_sizes(args.size, None, settings.start_size)))}."]
     (recall, precision, caught, epe, truth), flow_s = mask_quality(frames, true_flows, true_masks)
     lines += ["", "Mask (OpenCV DIS, medium preset) against the true reliability, mean over frame pairs:", "",
               "| truly reliable pixels | marked reliable (recall) | marked ones truly reliable (precision) | "
@@ -201,7 +201,7 @@ def main(argv=None):
 
 def make_clip_file(frames, out):
     # the test clip as a video (12 fps) or as frame_000.png ... in a folder
-    from nst.image import save_image
+    from nst.io.image import save_image
     from nst.video import clip
     if clip.is_video_path(out):
         clip.write_video(frames, out, 12.0)

@@ -17,8 +17,9 @@ from PIL import Image
 from test_batch import RUN_NST, env_with_nst, left_in_group, stop
 
 from nst.cli import main
-from nst.image import load_image
+from nst.io.image import load_image
 from nst.video import clip as clips
+from nst.run.settings import Settings
 from nst.video import flow, plan
 
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
@@ -66,12 +67,12 @@ def test_digests_chain_within_a_shot():
     frames = video_clip.frames(5)
     make = lambda fr, s: plan.plan(clips.Clip("x", fr, list(range(len(fr))), 25.0, False), s,
                                    {"independent_shots": None, "long_term": False}, ["sha"], None)
-    one = make(frames, {"size": 48})
+    one = make(frames, Settings(size=48))
     changed = frames[:2] + [frames[2] // 2 + 1] + frames[3:]
-    two = make(changed, {"size": 48})
+    two = make(changed, Settings(size=48))
     assert [f.digest == g.digest for f, g in zip(one, two)] == [True, True, False, False, False]
     assert [f.earlier for f in one] == [(), (0,), (1,), (2,), (3,)]
-    long = plan.plan(clips.Clip("x", frames, list(range(5)), 25.0, False), {}, {"independent_shots": None,
+    long = plan.plan(clips.Clip("x", frames, list(range(5)), 25.0, False), Settings(), {"independent_shots": None,
                      "long_term": True}, [], None)
     assert [f.earlier for f in long] == [(), (0,), (1, 0), (2, 1), (3, 2, 0)]
 

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..destinations import RunRefused
-from ..memory import gib
-from ..progress import fmt_seconds
-from . import clip as clips
-from . import plan as plans
+from nst.io.destinations import RunRefused
+from nst.memory import gib
+from nst.run.progress import Progress, fmt_seconds, log
+from nst.video import clip as clips
+from nst.video import plan as plans
 
 # Defaults measured with bench/bench_video.py (bench/RESULTS.md "Video"): flicker against the
 # independent frames' and the content and style terms against theirs.
@@ -27,10 +27,6 @@ LATER_ITERATIONS = 100
 # (bench/RESULTS.md: 1.64 s at 512²); L-BFGS takes about 1.05 evaluations per iteration
 SECONDS_PER_MPIX = 6.3
 EVALS_PER_ITERATION = 1.05
-
-
-def log(msg):
-    print(msg, file=sys.stderr)
 
 
 def frame_range(text):
@@ -49,8 +45,9 @@ def frame_range(text):
 
 
 def add_parser(sub):
-    # the `video` subcommand, with every `nst transfer` run option (nst.options, defined once)
-    from ..options import add_common_options, add_run_options, add_transfer_options, integer, number
+    # the `video` subcommand, with every `nst transfer` run option (nst.cli.options, defined once)
+    from nst.cli.options import add_common_options, add_run_options, add_transfer_options, integer, option_type
+    from nst.run.settings import number
     p = sub.add_parser("video", help="stylise a video without flicker (temporal consistency), resumable",
                        description="Stylise a video file or a folder of frames; each frame after a "
                                    "shot's first starts from the previous output moved by the optical "
@@ -62,7 +59,7 @@ def add_parser(sub):
     p.add_argument("--style", nargs="+", required=True, help="style image(s)")
     for add in (add_transfer_options, add_run_options, add_common_options):
         add(p)
-    p.add_argument("--temporal-weight", type=number(), default=TEMPORAL_WEIGHT, metavar="W",
+    p.add_argument("--temporal-weight", type=option_type(number()), default=TEMPORAL_WEIGHT, metavar="W",
                    help="weight of the temporal loss, relative like --style-weight; 0: no temporal "
                         "term (default: %(default)g)")
     p.add_argument("--later-iterations", type=integer(1), default=LATER_ITERATIONS, metavar="N",
@@ -71,7 +68,7 @@ def add_parser(sub):
     p.add_argument("--long-term", action="store_true",
                    help="tie each frame to frames i−1, i−2 and i−4 (closest first), not only i−1")
     p.add_argument("--frames", type=frame_range, metavar="A:B", help="only source frames A to B−1")
-    p.add_argument("--fps", type=number(lo_open=True), metavar="F",
+    p.add_argument("--fps", type=option_type(number(lo_open=True)), metavar="F",
                    help="keep F frames per second (fewer than the source's); a folder's rate (default: the source's; 25 for a folder)")
     p.add_argument("--independent-shots", type=integer(1), metavar="N",
                    help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
@@ -98,22 +95,21 @@ def check_libraries():
 
 
 def main(args):
-    from ..batch.plan import FileHashes, expand
+    from nst.batch.plan import FileHashes, expand
+    from nst.cli.options import settings_of
     check_libraries()
-    from ..options import check_settings, settings_of
     settings = settings_of(args)
-    check_settings(settings, len(args.style))
     if args.scheduler and (args.workers or args.threads):
         raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
     styles = expand(args.style, "style")
     video = video_options(args)
     outdir = plans.outdir_for(args.output)
     plans.check_destinations(args.input, args.output, outdir,
-                             [("--style", s) for s in styles] + [("--weights", settings["weights"])])
-    clip = clips.read(args.input, settings["size"], args.frames, args.fps)
+                             [("--style", s) for s in styles] + [("--weights", settings.weights)])
+    clip = clips.read(args.input, settings.size, args.frames, args.fps)
     sha = FileHashes()
     frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
-                        sha[settings["weights"]] if settings["weights"] else None)
+                        sha[settings.weights] if settings.weights else None)
     manifest = plans.Manifest(outdir)
     todo, done = plans.partition(frames, manifest.previous, outdir)
     shots = plans.shots_of(frames)
@@ -130,11 +126,11 @@ def main(args):
 
 
 def run_memory(settings, shape, styles):
-    # -> (bytes, backend name, Run) of one frame's run (nst.memory's estimate, through nst.transfer.Run)
-    from ..image import load_image
-    from ..transfer import Run
+    # -> (bytes, backend name, Run) of one frame's run (nst.memory's estimate, through nst.run.run.Run)
+    from nst.io.image import load_image
+    from nst.run.run import Run
     square = np.zeros((*shape, 3), np.float32)
-    run = Run(square, [load_image(s) for s in styles], settings, log)
+    run = Run(square, [load_image(s) for s in styles], settings.replace(init="content"), log)
     parts, _ = run.memory_estimate()
     return parts["total"], run.objective_backend().name, run
 
@@ -143,14 +139,14 @@ def estimate_seconds(run, frames, video, parallel):
     # the --dry-run cost model: evaluations × seconds per evaluation at each scale's pixels
     h, w = run.content.shape[:2]
     per_px = SECONDS_PER_MPIX / 1e6 * EVALS_PER_ITERATION
-    first = sum(run.s["iterations"] * per_px * h * w * (side / max(h, w)) ** 2 for side in run.sizes)
+    first = sum(run.settings.iterations * per_px * h * w * (side / max(h, w)) ** 2 for side in run.sizes)
     later = video["later_iterations"] * per_px * h * w
     n_first = sum(f.first for f in frames)
     return (n_first * first + (len(frames) - n_first) * later) / max(parallel, 1)
 
 
 def dry_run(args, clip, frames, todo, settings, video, styles):
-    from ..batch import engine
+    from nst.batch import engine
     to_run = {f.output for f in todo}
     for shot in plans.shots_of(frames):
         left = sum(f.output in to_run for f in shot)
@@ -161,7 +157,7 @@ def dry_run(args, clip, frames, todo, settings, video, styles):
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
     seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
     print(f"one frame: up to {gib(need)} on {backend} (first frame of a shot: scales {' → '.join(map(str, run.sizes))}, "
-          f"{run.s['iterations']} iterations each; later frames: {video['later_iterations']} iterations at "
+          f"{run.settings.iterations} iterations each; later frames: {video['later_iterations']} iterations at "
           f"{max(clip.frames[0].shape[:2])} px)")
     print(f"time: about {fmt_seconds(seconds)} for {len(todo)} frames (a rough model: "
           f"{SECONDS_PER_MPIX:g} s per megapixel per evaluation, divided among the shots that run at once)")
@@ -169,36 +165,10 @@ def dry_run(args, clip, frames, todo, settings, video, styles):
     return 0
 
 
-class FrameProgress:
-    """One line on stderr over frames: done / failed, s/frame and ETA."""
-
-    def __init__(self, total, stream=None, width=24):
-        self.total, self.width, self.stream = total, width, stream or sys.stderr
-        self.start = time.perf_counter()
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def update(self, done, failed, running):
-        ended = done + failed
-        rate = (time.perf_counter() - self.start) / ended if ended else 0.0
-        filled = int(self.width * ended / max(self.total, 1))
-        eta = f"ETA {fmt_seconds(rate * (self.total - ended))}" if ended else "ETA -"
-        line = (f"[{'#' * filled}{'-' * (self.width - filled)}] {ended}/{self.total} frames: {done} done, "
-                f"{failed} failed, {running} running | {rate:.1f} s/frame | {eta}")
-        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
-        self.stream.flush()
-
-    def message(self, text):
-        self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
-
-    def close(self):
-        if self.tty:
-            self.stream.write("\n")
-        self.stream.flush()
-
-
 def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir):
     # run `todo` on the cluster -> None when every frame is done, else the exit status
-    from ..batch import engine, weights_for_workers
+    from nst.batch import engine
+    from nst.batch.command import weights_for_workers
     need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles)
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
@@ -232,8 +202,10 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     from distributed import wait
     from distributed.client import FuturesCancelledError
 
-    from ..image import load_image, save_image, to_uint8
-    from .task import flows_task, frame_task
+    from nst.batch import engine
+
+    from nst.io.image import load_image, save_image, to_uint8
+    from nst.video.task import flows_task, frame_task
     by_pos = {f.position: f for f in frames}
     outputs = {}                                          # position -> output uint8 (earlier frames needed)
     for f in todo:
@@ -250,7 +222,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     queues = [[f for f in shot if f.position in run_here] for shot in plans.shots_of(frames)]
     queues = [q for q in queues if q]
     flying, counts = {}, {"done": 0, "failed": 0}
-    progress = FrameProgress(len(todo))
+    progress = Progress(len(todo), unit="frames")
     try:
         while queues or flying:
             for q in list(queues):
@@ -282,7 +254,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                 if not q:
                     queues = [x for x in queues if x is not q]
                 fut.release()
-            progress.update(counts["done"], counts["failed"], len(flying))
+            progress.update(counts["done"] + counts["failed"], engine.task_detail(counts["done"], counts["failed"], len(flying)))
     except KeyboardInterrupt:
         client.cancel(list(flying))
         raise
@@ -292,14 +264,14 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
 
 
 def engine_outcome(future):
-    from ..batch import engine
+    from nst.batch import engine
     return engine.outcome(future)
 
 
 def finish(args, clip, frames, manifest, outdir):
     # every frame is done: write the video (OUT a video file) unless it is up to date
-    from ..assets import sha256_file
-    from ..image import load_image
+    from nst.io.assets import sha256_file
+    from nst.io.image import load_image
     rows = plans.read_manifest(outdir)
     if not clips.is_video_path(args.output):
         log(f"nst video: {len(frames)} frames in {outdir}")

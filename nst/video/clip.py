@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..destinations import RunRefused
-from ..image import ImageError, load_image, resize_longest, to_uint8
+from nst.io.destinations import RunRefused
+from nst.io.image import ImageError, load_image, resize_longest, to_uint8
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -107,7 +107,7 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=print):
     # H and W cropped to even sizes (yuv420p); the source's audio within span copied when it can be
     import av
 
-    from ..assets import atomic_path
+    from nst.io.assets import atomic_path
     fmt = VIDEO_FORMATS[Path(out).suffix.lower()]
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
     rate = fractions.Fraction(fps).limit_denominator(1001)

@@ -7,7 +7,7 @@ kernels/flow_mask.py compute them here). `back` maps frame i to an earlier frame
 """
 import numpy as np
 
-from ..flow import long_term_masks
+from nst.flow import long_term_masks
 
 WARP, MASK = "flow_warp.warp_v1", "flow_mask.mask_v1"     # the kernels used (kernels/*.py KERNELS)
 

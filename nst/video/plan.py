@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..assets import atomic_path, sha256_file
-from ..destinations import RunRefused, check_writable, exists, same_file
-from ..image import written_by_nst
-from .clip import frame_name, is_video_path
+from nst.io.assets import atomic_path, sha256_file
+from nst.io.destinations import RunRefused, check_writable, exists, same_file
+from nst.io.image import written_by_nst
+from nst.video.clip import frame_name, is_video_path
 
 CUT_L1 = 0.6                  # histogram distance of a cut (a pan or a passing object stays well below)
 LONG_TERM = (1, 2, 4)         # earlier frames a later frame is tied to with --long-term, closest first
@@ -62,10 +62,10 @@ def shot_starts(frames, independent=None):
 
 
 def plan(clip, settings, video, style_shas, weights_sha):
-    # -> [Frame] in clip order; video: the video options (independent_shots, long_term, ...)
+    # settings: nst.run.settings.Settings -> [Frame] in clip order; video: the video options (independent_shots, long_term, ...)
     starts = shot_starts(clip.frames, video["independent_shots"])
     offsets = LONG_TERM if video["long_term"] else (1,)
-    common = json.dumps({"settings": settings, "video": video, "styles": style_shas, "weights": weights_sha},
+    common = json.dumps({"settings": settings.as_dict(), "video": video, "styles": style_shas, "weights": weights_sha},
                         sort_keys=True, default=str)
     frames, previous = [], ""
     for shot, start in enumerate(starts):
@@ -93,7 +93,7 @@ def outdir_for(output):
 
 
 def check_destinations(source, output, outdir, inputs):
-    # nothing of the user's is overwritten (nst.destinations' rules): outputs only in OUTDIR and
+    # nothing of the user's is overwritten (nst.io.destinations' rules): outputs only in OUTDIR and
     # at -o, never an input, never a file nst did not write
     out = Path(output)
     if out.exists() and out.is_dir() and is_video_path(out):

@@ -1,20 +1,22 @@
 """What runs on a worker: the flows of a frame pair, and one frame's style transfer.
 
-The first frame of a shot is a plain nst.transfer.Run (coarse to fine, as `nst transfer`). A later
+The first frame of a shot is a plain nst.run.run.Run (coarse to fine, as `nst transfer`). A later
 frame is a FrameRun: one scale at the frame's size, --later-iterations iterations, starting from
 the previous output warped by the flow (the content frame where the flow is unreliable), with
 the temporal term τ·Σ_k J_t(X; ω_k, c_k) added to J. τ = w·E_c/255²: w (--temporal-weight) is
 relative like β, since J_c/E_c and J_t/255² are both relative errors (docs/maths.md "Video").
 """
+import functools
 import logging
 import socket
 import time
 
 import numpy as np
 
-from ..image import to_uint8
-from ..transfer import Run
-from . import flow
+from nst.io.image import to_uint8
+from nst.run.job import Job, Outputs
+from nst.run.run import Run
+from nst.video import flow
 
 LOG = logging.getLogger("nst.video")
 
@@ -36,7 +38,7 @@ def content_energy(objective):
 class FrameRun(Run):
     """A later frame of a shot: a Run whose objective carries the temporal term."""
 
-    def __init__(self, content, styles, settings, targets, temporal_weight, log):
+    def __init__(self, content, styles, settings, log=print, *, targets=(), temporal_weight=0.0):
         super().__init__(content, styles, settings, log)
         self.targets, self.temporal_weight = targets, temporal_weight
 
@@ -51,29 +53,32 @@ class FrameRun(Run):
 
 
 def frame_task(content, styles, settings, video, earlier_outputs, flows):
-    # on a worker: content frame H×W×3 uint8, styles [H×W×3], earlier outputs (uint8, closest
-    # first) and their (back, c, seconds) -> {"status", "image" uint8, "terms", "iterations", ...}
+    # on a worker: content frame H×W×3 uint8, styles [H×W×3], Settings, earlier outputs (uint8,
+    # closest first) and their (back, c, seconds) -> {"status", "image" uint8, "terms", ...}; the
+    # run goes through nst.run.job.Job, the lifecycle of every command
     start = time.perf_counter()
     row = {"worker": _worker(), "host": socket.gethostname()}
     try:
         if video.get("weights_sha"):                 # the --weights file the plugin put on this worker
             from distributed import get_worker
 
-            from ..batch.task import weights_path
-            settings = {**settings, "weights": str(weights_path(get_worker().local_directory, video["weights_sha"]))}
+            from nst.batch.task import weights_path
+            settings = settings.replace(weights=str(weights_path(get_worker().local_directory, video["weights_sha"])))
         content = np.asarray(content, np.float32)
-        if not earlier_outputs:
-            run = Run(content, styles, settings, LOG.info)
-        else:
+        run_type = Run
+        if earlier_outputs:
             pairs = [(b, c) for b, c, _ in flows]
-            targets = flow.temporal_targets(earlier_outputs, pairs)
-            later = {**settings, "scales": 1, "size": max(content.shape[:2]),
-                     "iterations": video["later_iterations"],
-                     "init": flow.start_image(earlier_outputs[0], pairs[0], content)}
-            run = FrameRun(content, styles, later, targets, video["temporal_weight"], LOG.info)
+            run_type = functools.partial(FrameRun, targets=flow.temporal_targets(earlier_outputs, pairs),
+                                         temporal_weight=video["temporal_weight"])
+            settings = settings.replace(scales=1, size=max(content.shape[:2]), iterations=video["later_iterations"],
+                                        init=flow.start_image(earlier_outputs[0], pairs[0], content))
             row["reliable"] = round(float(pairs[0][1].mean()), 4)
             row["flow_seconds"] = round(sum(s for _, _, s in flows), 3)
-        image = run.run()
+        job = Job(content, styles, settings, Outputs(progress=False), LOG.info, run_type=run_type)
+        run = job.prepare()
+        image, status, _ = job.optimise()
+        if status:
+            raise RuntimeError(job.error)
         row.update(status="done", image=to_uint8(image), terms=run.history[-1] if run.history else {},
                    iterations=len(run.history), evaluations=run.evaluations)
     except Exception as e:  # noqa: BLE001 - bad input or a bug: this frame fails, other shots go on
