@@ -233,6 +233,18 @@ def test_tv_loss(on, rng, version, shape):
     assert_close(on.get(g), g_ref, what=f"tv grad {version}")
 
 
+@pytest.mark.parametrize("version", list(kc.launcher("temporal_loss").VERSIONS))
+@pytest.mark.parametrize("shape", [(7, 9), (1, 5), (33, 65)])
+def test_temporal_loss(on, rng, version, shape):
+    x, t = (rng.uniform(0, 255, size=(*shape, 3)).astype(np.float32) for _ in range(2))
+    c = (rng.random(shape) * (rng.random(shape) > 0.3)).astype(np.float32)      # zeros and fractions
+    j_ref, g_ref = losses.temporal_loss_and_grad(x.astype(np.float64), t.astype(np.float64), c.astype(np.float64))
+    j, g = kc.get(f"temporal_loss.{version}")(on.put(x), on.put(t), on.put(c))
+    assert j.shape == ()
+    assert_close(on.get(j), j_ref, rtol=1e-4, what=f"temporal loss {version} (float32 sums over blocks)")
+    assert_close(on.get(g), g_ref, what=f"temporal grad {version}")
+
+
 @pytest.mark.parametrize("lo,hi", [(-np.inf, np.inf), (0.0, 255.0)])
 def test_adam_step(on, rng, lo, hi):
     # the launcher takes nst.ops.adam_step's arguments, in its order

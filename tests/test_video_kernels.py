@@ -1,10 +1,11 @@
 """Video maths: the temporal loss, the warp and the reliability mask — the NumPy reference
-(nst/losses.py, nst/flow.py) against finite differences and hand-made flows, and the Numba and
-cuda-cpu kernels against the reference (odd sizes, flows that leave the frame, never NaN)."""
+(nst/losses.py, nst/flow.py) against finite differences and hand-made flows, and the Numba
+kernels against the reference (odd sizes, flows that leave the frame, never NaN). The CUDA
+temporal loss (cuda-cpu, and a GPU when present) is tested with the other CUDA kernels in
+tests/test_kernels_cuda.py; the objective with the temporal term on every backend here."""
 import numpy as np
 import pytest
 from conftest import assert_close
-from nst.kernels import cuda as kc
 from nst.kernels import flow_mask, flow_warp, temporal_loss
 
 from nst import flow, losses
@@ -46,17 +47,6 @@ def test_temporal_loss_numba(name, hw, rng):
     j, g = temporal_loss.KERNELS[name](x, t, c)
     assert_close(j, j_ref, what=name + " J")
     assert_close(g, g_ref, what=name + " grad")
-
-
-@pytest.mark.parametrize("hw", SHAPES, ids=str)
-@pytest.mark.parametrize("version", list(kc.launcher("temporal_loss").VERSIONS))
-def test_temporal_loss_cuda_cpu(version, hw, rng):
-    x, t = (255 * rng.random((*hw, 3))).astype(np.float32), (255 * rng.random((*hw, 3))).astype(np.float32)
-    c = rng.random(hw).astype(np.float32)
-    j_ref, g_ref = losses.temporal_loss_and_grad(x.astype(np.float64), t.astype(np.float64), c.astype(np.float64))
-    j, g = kc.get(f"temporal_loss.{version}")(x, t, c)
-    assert_close(np.asarray(j), j_ref, rtol=1e-4, what="J (float32 atomics over blocks)")
-    assert_close(np.asarray(g), g_ref, what="grad")
 
 
 @pytest.mark.parametrize("hw", SHAPES, ids=str)
