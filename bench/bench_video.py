@@ -111,6 +111,20 @@ def flicker(outputs, true_flows, true_masks):
     return float(np.mean(errors))
 
 
+def cached(folder, key, make):
+    # the results of make() (a list of frame_task results), kept in folder/KEY.pkl when a folder is given
+    import pickle
+    if not folder:
+        return make()
+    path = Path(folder) / ("independent-" + "-".join(map(str, key)) + ".pkl")
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    results = make()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps(results))
+    return results
+
+
 def run_clip(frames, styles, settings, video, first=None):
     # the frames of one shot in order (first: frame 0's result, reused) -> results of frame_task
     results = [first or frame_task(frames[0], styles, settings, video, [], [])]
@@ -145,6 +159,7 @@ def main(argv=None):
     ap.add_argument("--long-term", action="store_true")
     ap.add_argument("--timing-only", action="store_true", help="no independent run: seconds per frame only")
     ap.add_argument("--write", action="store_true", help="put the tables into bench/RESULTS.md")
+    ap.add_argument("--cache", metavar="DIR", help="keep the independent frames' results here and reuse them")
     ap.add_argument("--make-clip", metavar="OUT", help="only write the test clip (a video file, or a folder of PNGs) and stop")
     args = ap.parse_args(argv)
     t0 = time.time()
@@ -166,11 +181,12 @@ def main(argv=None):
               f"| {truth:.3f} | {recall:.3f} | {precision:.3f} | {caught:.3f} | {epe:.2f} px | {flow_s:.3f} |"]
     print("\n".join(lines), flush=True)
     video0 = {"temporal_weight": 0.0, "later_iterations": 1, "long_term": args.long_term}
-    first = frame_task(frames[0], styles, settings, video0, [], [])
+    first = cached(args.cache, (args.size, 1, args.iterations), lambda: [frame_task(frames[0], styles, settings, video0, [], [])])[0]
     check(first)
     independent = None
     if not args.timing_only:
-        independent = [first] + [frame_task(f, styles, settings, video0, [], []) for f in frames[1:]]
+        independent = cached(args.cache, (args.size, args.frames, args.iterations), lambda: [first] + [
+            frame_task(f, styles, settings, video0, [], []) for f in frames[1:]])
         for r in independent:
             check(r)
         e_ind = flicker([r["image"] for r in independent], true_flows, true_masks)

@@ -230,3 +230,17 @@ def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys):
     capsys.readouterr()
     assert main(argv) == 0                                         # nothing to do, nothing rewritten
     assert "up to date" in capsys.readouterr().err and out.stat().st_mtime_ns == written
+
+
+def test_a_later_frame_with_long_term_targets(tiny_weights):
+    # frame_task as a worker runs it, in this process: frame 2 tied to frames 1 and 0 (closest first)
+    from nst.video.task import flows_task, frame_task
+    frames = video_clip.frames(3)
+    settings = Settings(size=48, scales=1, iterations=3, backend="numpy", weights=tiny_weights)
+    video = {"temporal_weight": 1.0, "later_iterations": 4, "long_term": True}
+    earlier = [frame_task(f, [frames[0]], settings, video, [], [])["image"] for f in frames[:2]][::-1]
+    flows = [flows_task(frames[2], frames[k]) for k in (1, 0)]
+    r = frame_task(frames[2], [frames[0]], settings, video, earlier, flows)
+    assert r["status"] == "done", r
+    assert r["iterations"] == 4 and r["terms"]["temporal"] > 0 and 0 < r["reliable"] <= 1
+    assert r["image"].shape == (36, 48, 3) and r["image"].dtype == np.uint8
