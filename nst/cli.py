@@ -205,7 +205,7 @@ def transfer(args, content, styles, out):
         return 0
     write, start = Writer(), len(run.history)
     img, status, snapshots, aborted = optimise(run, args, out, ident, write)
-    if len(run.history) == start:
+    if len(run.history) == start and not finished_before(run, args, out, status):
         log("nst: stopped before the first iteration: nothing written")
         return 130 if run.interrupted else status
     if args.checkpoint and aborted:
@@ -228,9 +228,25 @@ def transfer(args, content, styles, out):
     return 130 if run.interrupted and status == 0 else status
 
 
+def finished_before(run, args, out, status):
+    # --resume of a checkpoint whose run had ended: nothing to optimise, its picture is written to -o
+    if not args.resume or run.interrupted or status:
+        return False
+    log(f"nst: --resume {args.resume}: that run had already finished ({len(run.history)} iterations); "
+        f"its picture goes to {out}")
+    return True
+
+
+def check_output_name(output):
+    # -o '' (an empty name) says so, not ".: unknown image suffix"
+    if not str(output).strip():
+        raise RunRefused("-o is empty: give the output's file name, e.g. -o out.png")
+
+
 def preflight(args):
     # every check that needs no image and no computation: -o's format, the options that must
     # agree, every destination (nst.destinations) -> [(option, path)] the run will write
+    check_output_name(args.output)
     check_output_format(args.output, args.bits)
     check_settings(settings_of(args), len(args.style))
     sizes = scale_sizes(args.size, args.scales, args.start_size)
@@ -269,11 +285,12 @@ def cmd_weights(args):
         weights.fetch(log=log)
         return 0
     path, params, attrs = weights.read(args.weights, log)
-    print(f"path    {path}")
-    print(f"size    {path.stat().st_size / 2**20:.1f} MiB on disk, "
+    width = max(map(len, ["path", "size", *attrs])) + 2          # keys never run into their values
+    print(f"{'path':<{width}}{path}")
+    print(f"{'size':<{width}}{path.stat().st_size / 2**20:.1f} MiB on disk, "
           f"{sum(w.size + b.size for w, b in params.values()):,} parameters")
     for key, value in attrs.items():
-        print(f"{key:<8}{value}")
+        print(f"{key:<{width}}{value}")
     for name, (w, b) in params.items():
         print(f"  {name:<14} W {str(w.shape):<18} b {str(b.shape):<8} |W| mean {np.abs(w).mean():.4f}")
     return 0
@@ -293,17 +310,34 @@ def main(argv=None):
                "gradcheck": gradcheck.main,
                "batch": batch.main, "compare": compare.main}[args.command]
     try:
-        return handler(args)
+        status = handler(args)
+        sys.stdout.flush()                    # a closed pipe shows here, not at exit
+        return status
+    except BrokenPipeError:
+        return quiet_broken_pipe()
     except KeyboardInterrupt:
-        if args.debug:
-            raise
+        show_traceback(args.debug)
         print("\nnst: interrupted", file=sys.stderr)
         return 130
     except user_errors() as e:
-        if args.debug:
-            raise
+        show_traceback(args.debug)
         print(f"nst: error: {e}", file=sys.stderr)
         return 2
+
+
+def show_traceback(debug):
+    # --debug: the traceback of the error being handled, above its one line (the exit status stays)
+    if debug:
+        import traceback
+        traceback.print_exc()
+
+
+def quiet_broken_pipe():
+    # stdout's reader went away (`nst weights info | head -3`): stop quietly, as `cat` does;
+    # stdout goes to /dev/null so that Python's flush at exit raises nothing either
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141                                # 128 + SIGPIPE, what a shell reports for `yes | head`
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ and a retried task (its worker died) continues from it instead of starting over.
 """
 import logging
 import socket
+import traceback
 import tempfile
 import time
 from pathlib import Path
@@ -63,7 +64,8 @@ def run_task(task, blobs, options):
         try:
             row.update(transfer(task, files, options, worker.local_directory))
         except Exception as e:                  # bad input or a bug: this task fails, the batch goes on
-            row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__)
+            row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__,
+                       traceback=traceback.format_exc())          # shown by --debug, kept out of the manifest
     return {**row, "seconds": round(time.perf_counter() - start, 3)}
 
 
@@ -79,16 +81,21 @@ def transfer(task, files, options, local_dir):
     resumed_at = resume(run, ckpt)
     if resumed_at is None:                         # a damaged checkpoint: start over
         run, resumed_at = new_run(), 0
-    every = options["checkpoint_every"]
+    every, unwritable = options["checkpoint_every"], []
 
     def on_iteration(r, it, terms):
-        if ckpt and it % every == 0:
-            checkpoint.save(ckpt, r, {"digest": task.digest})
+        if ckpt and it % every == 0 and not unwritable:
+            try:
+                checkpoint.save(ckpt, r, {"digest": task.digest})
+            except OSError as e:                   # the task goes on without checkpoints
+                unwritable.append(f"{ckpt}: {e.strerror or e}")
+                LOG.warning("cannot write the checkpoint %s; going on without", unwritable[0])
     image = run.run(on_iteration)
-    if ckpt:
+    if ckpt and not unwritable:
         ckpt.unlink(missing_ok=True)
     return {"status": "done", "image": to_uint8(image), "terms": run.history[-1] if run.history else {},
-            "iterations": len(run.history), "resumed_at": resumed_at}
+            "iterations": len(run.history), "resumed_at": resumed_at,
+            **({"warning": f"no checkpoints: cannot write {unwritable[0]}"} if unwritable else {})}
 
 
 def resume(run, ckpt):
