@@ -3,7 +3,8 @@
 OUTDIR's names are the tasks' pictures, manifest.jsonl and contact_sheet.png. A name that holds a
 symbolic link, a folder or anything but a regular file is never written through or replaced.
   manifest.jsonl    nst's when its first line is a manifest row (output, digest, status)
-  contact_sheet.png nst's when it carries nst's image mark
+  contact_sheet.png nst's when it carries nst's image mark and SHEET_DESCRIPTION (a picture
+                    `nst transfer` made carries the mark alone)
   a task's picture  nst's when it carries the mark AND manifest.jsonl records it: the row's sha256
                     is the file's (or, for a row written before the picture was recorded, the row
                     says done). A picture nst made elsewhere (`nst transfer`) and saved under a
@@ -16,6 +17,8 @@ import os
 import stat
 from pathlib import Path
 
+from PIL import Image
+
 from ..assets import sha256_file
 from ..destinations import RunRefused
 from ..image import written_by_nst
@@ -23,6 +26,7 @@ from ..image import written_by_nst
 MANIFEST = "manifest.jsonl"
 SHEET = "contact_sheet.png"
 ROW_KEYS = {"output", "digest", "status"}
+SHEET_DESCRIPTION = "nst batch contact sheet"      # its EXIF ImageDescription (0x010E)
 
 
 def kind(path):
@@ -51,11 +55,20 @@ def is_manifest(path):
     return isinstance(row, dict) and ROW_KEYS <= set(row)
 
 
+def is_sheet(path):
+    # a contact sheet nst batch wrote: nst's mark and the sheet's description
+    try:
+        with Image.open(path) as im:
+            return written_by_nst(path) and im.getexif().get(0x010E) == SHEET_DESCRIPTION
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+
+
 def check_own_files(outdir):
     # manifest.jsonl and contact_sheet.png are absent or nst's, and the manifest can be appended to
     manifest, sheet = Path(outdir) / MANIFEST, Path(outdir) / SHEET
     move = "nst replaces only its own files: move it away, or choose another -o"
-    for path, ours in ((manifest, is_manifest), (sheet, written_by_nst)):
+    for path, ours in ((manifest, is_manifest), (sheet, is_sheet)):
         k = kind(path)
         if k in ("link", "folder", "other"):
             raise RunRefused(f"-o: {not_a_file(path, k)}; {move}")

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from ..assets import atomic_path, sha256_file
 from ..image import MARK
-from .outdir import MANIFEST, SHEET, kind, open_for_append, picture_blocked
+from .outdir import MANIFEST, SHEET, SHEET_DESCRIPTION, kind, open_for_append, picture_blocked
 
 SHEET_MAX_SIDE = 4096          # pixels: 48 MiB as RGB at most, whatever the grid
 SHEET_MIN_CELL = 32            # thumbnails no smaller than this; beyond, the sheet shows a part
@@ -167,6 +167,7 @@ def contact_sheet(outdir, tasks, status, log=None, label_w=160, label_h=24):
     path = Path(outdir) / SHEET
     exif = Image.Exif()
     exif[0x0131] = MARK                                  # nst's mark (nst.image.written_by_nst)
+    exif[0x010E] = SHEET_DESCRIPTION                     # and the sheet's (nst.batch.outdir.is_sheet)
     with atomic_path(path) as tmp:
         sheet.save(tmp, format="PNG", exif=exif.tobytes())
     return path
