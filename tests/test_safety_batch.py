@@ -367,7 +367,8 @@ def test_batch_compare_weights_refuse_in_one_line(world, cluster, capsys, monkey
     for needle in needles:
         assert needle in shown, shown
     assert "Traceback" not in err or "--debug" in argv
-    assert took < 12, f"took {took:.1f} s"                            # 6: seconds, not Dask's minutes
+    if argv[0] == "batch" and "--scheduler" in argv:                 # 6: seconds (≤ 3 waits of 3 s), not
+        assert took < 15, f"took {took:.1f} s"                        # Dask's minutes
     assert "EiB" not in err
 
 
@@ -453,6 +454,20 @@ def test_11_checkpoint_dir_refusal_before_any_work(world, cluster):
     (world["d"] / "ck").write_text("a file")
     assert cli(batch(world, "--checkpoint-dir", str(world["d"] / "ck"))) == 2
     assert not world["o"].exists()
+
+
+def test_11_disk_full_mid_batch_keeps_the_pictures(world, cluster, capsys, monkeypatch):
+    # the manifest cannot be appended to nor written at the end (disk full): one line, exit 1, the
+    # picture made is kept
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr("nst.batch.results.open_for_append", full)
+    monkeypatch.setattr("nst.batch.results.atomic_path", full)
+    assert cli(batch(world)) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "cannot write" in err and "No space left on device" in err
+    assert [e for e in err.splitlines() if e.startswith("nst batch: error: ")]
+    assert (world["o"] / "c__s.png").exists() and not (world["o"] / "manifest.jsonl").exists()
 
 
 def test_14_broken_pipe_is_quiet(world):

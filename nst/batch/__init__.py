@@ -68,7 +68,7 @@ def main(args):
         return dry_run(args, tasks, todo, blocked, need, backend, one)
     if not todo and not blocked:
         if not (outdir / results.SHEET).exists():
-            results.contact_sheet(outdir, tasks, {t.output: "done" for t in tasks})
+            results.contact_sheet(outdir, tasks, {t.output: "done" for t in tasks}, log)
         log(f"nst batch: nothing to do, every picture in {outdir} is up to date")
         return 0
     if todo and not args.scheduler:
@@ -132,7 +132,6 @@ def log_blocked(blocked, most=10):
 
 def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
     # run `todo`, then one manifest row per task and the contact sheet, whatever happened
-    from . import results
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM = Ctrl-C
     try:
         interrupted = on_cluster(args, settings, todo, manifest, outdir, need, backend) if todo else False
@@ -141,12 +140,31 @@ def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
         if manifest.rows or manifest.previous:      # nothing ended and nothing before: nothing to write
-            rows = manifest.finish(tasks)
-            sheet = results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks}, log)
+            rows, sheet = write_results(manifest, tasks, outdir)
     if not (manifest.rows or manifest.previous):
         log("nst batch: stopped before any task ended")
         return 130
+    if rows is None:
+        return 130 if interrupted else 1
     return report(tasks, rows, interrupted, outdir, sheet)
+
+
+def write_results(manifest, tasks, outdir):
+    # the manifest and the contact sheet -> (rows, sheet path); a disk that refuses them (full) is
+    # one line each, and the pictures written so far stay -> (None, None) or (rows, None)
+    from . import results
+    if manifest.unwritable:
+        log(f"nst batch: warning: could not append to {manifest.path} ({manifest.unwritable}); writing it whole")
+    try:
+        rows = manifest.finish(tasks)
+    except OSError as e:
+        log(f"nst batch: error: cannot write {manifest.path} ({e.strerror or e}); the pictures made are in {outdir}")
+        return None, None
+    try:
+        return rows, results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks}, log)
+    except OSError as e:
+        log(f"nst batch: warning: cannot write the contact sheet in {outdir} ({e.strerror or e})")
+        return rows, None
 
 
 def on_cluster(args, settings, todo, manifest, outdir, need, backend):
@@ -197,7 +215,7 @@ def report(tasks, rows, interrupted, outdir, sheet):
     counts = {s: sum(rows[t.output]["status"] == s for t in tasks) for s in ("done", "failed", "cancelled")}
     log(f"nst batch: {counts['done']} done, {counts['failed']} failed"
         + (f", {counts['cancelled']} not run (interrupted; run the same command again to go on)" if interrupted else "")
-        + f"; {outdir / 'manifest.jsonl'}, {sheet}")
+        + f"; {outdir / 'manifest.jsonl'}" + (f", {sheet}" if sheet else ""))
     return 130 if interrupted else 1 if counts["failed"] else 0
 
 
