@@ -598,6 +598,7 @@ def lay(out, name, state, earlier, outside, rng):
     return True
 
 
+@pytest.mark.filterwarnings("ignore:Do not use the `random` module")     # Dask's own use, in the batch
 @settings(max_examples=40, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(OUTDIR_STATES, st.integers(0, 2**32 - 1))
