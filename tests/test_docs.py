@@ -135,6 +135,8 @@ def test_figures_were_drawn_with_the_current_defaults():
     overrides = record["settings"]["overrides"]
     assert overrides == mf.jsonable(mf.FIGURE_OVERRIDES), "FIGURE_OVERRIDES changed: rerun docs/make_figures.py"
     assert set(overrides) <= {"size"}, "the figures may differ from DEFAULTS only in their size"
+    assert f"except the size, {overrides['size']} px" in MATHS.read_text(encoding="utf-8"), \
+        "docs/maths.md's caption of the run names another size than FIGURE_OVERRIDES"
     stale = stale_settings(mf, record, DEFAULTS)
     assert not stale, ("docs/figures were drawn with other settings than nst's DEFAULTS "
                        f"(setting: (used, default)) {stale}: rerun `python docs/make_figures.py`")
