@@ -31,11 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nst.compare import score
-from nst.image import load_image, resize, resize_longest
+from nst.io.image import load_image, resize, resize_longest
 from nst.objective import Objective, preprocess
-from nst.report import BG, FG, font, plot_losses, weighted_series
+from nst.io.report import BG, FG, font, plot_losses, weighted_series
 from nst.spec import CONV_NAMES
-from nst.transfer import DEFAULTS, stylize
+from nst.run.run import stylize
+from nst.run.settings import DEFAULTS
 from nst.vgg import forward
 
 OUT = ROOT / "docs" / "figures"
@@ -152,7 +153,7 @@ def jsonable(settings):
 
 def figure_settings(backend):
     # every run setting the figures use: DEFAULTS, FIGURE_OVERRIDES, and the backend (no maths)
-    return {**DEFAULTS, **FIGURE_OVERRIDES, "backend": backend}
+    return {**DEFAULTS.as_dict(), **FIGURE_OVERRIDES, "backend": backend}
 
 
 def default_run(content, style, settings):
@@ -244,7 +245,7 @@ def main(argv=None):
     p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
     args = p.parse_args(argv)
     from nst import weights
-    from nst.selfcheck import choose_backend
+    from nst.run.selfcheck import choose_backend
     images = Path(args.images)
     load = lambda name: load_image(images / name)
     OUT.mkdir(parents=True, exist_ok=True)
@@ -262,9 +263,9 @@ def main(argv=None):
                 f"γ={s['tv_weight']:g}, λ {s['style_layer_weights']}, {s['size']} px", xlabel=f"{s['optimizer']} iteration")
     result_figure(tubingen, starry, out, OUT / "result.jpg", f"X after {len(history)} {s['optimizer']} iterations")
     numbers = {"settings": {"run": jsonable(s), "overrides": jsonable(FIGURE_OVERRIDES),
-                            "numbers_size": DEFAULTS["size"]},
+                            "numbers_size": DEFAULTS.size},
                "run": {"iterations": len(history), "first": history[0], "last": history[-1]},
-               "relative_errors": relative_errors(vgg, be, images, DEFAULTS["size"])}
+               "relative_errors": relative_errors(vgg, be, images, DEFAULTS.size)}
     RECORD.write_text(json.dumps(numbers, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     MATHS.write_text(write_tables(MATHS.read_text(encoding="utf-8"), tables(numbers)), encoding="utf-8")
     for f in [OUT / n for n in ("feature_maps.png", "gram_block2.png", "loss_curves.png", "result.jpg")] + [RECORD]:

@@ -129,7 +129,7 @@ def stale_settings(mf, record, defaults):
 
 def test_figures_were_drawn_with_the_current_defaults():
     # docs/make_figures.py records its settings; any default changed since: rerun it
-    from nst.transfer import DEFAULTS
+    from nst.run.settings import DEFAULTS
     mf = make_figures()
     record = json.loads(RECORD.read_text(encoding="utf-8"))
     overrides = record["settings"]["overrides"]
@@ -137,18 +137,19 @@ def test_figures_were_drawn_with_the_current_defaults():
     assert set(overrides) <= {"size"}, "the figures may differ from DEFAULTS only in their size"
     assert f"except the size, {overrides['size']} px" in MATHS.read_text(encoding="utf-8"), \
         "docs/maths.md's caption of the run names another size than FIGURE_OVERRIDES"
-    stale = stale_settings(mf, record, DEFAULTS)
+    stale = stale_settings(mf, record, DEFAULTS.as_dict())
     assert not stale, ("docs/figures were drawn with other settings than nst's DEFAULTS "
                        f"(setting: (used, default)) {stale}: rerun `python docs/make_figures.py`")
 
 
 def test_stale_settings_are_found():
-    from nst.transfer import DEFAULTS
+    from nst.run.settings import DEFAULTS
     mf = make_figures()
     record = json.loads(RECORD.read_text(encoding="utf-8"))
-    changed = {**DEFAULTS, "style_weight": DEFAULTS["style_weight"] * 2, "iterations": DEFAULTS["iterations"] + 1}
+    defaults = DEFAULTS.as_dict()
+    changed = {**defaults, "style_weight": defaults["style_weight"] * 2, "iterations": defaults["iterations"] + 1}
     assert set(stale_settings(mf, record, changed)) >= {"style_weight", "iterations"}
-    assert "new_option" in stale_settings(mf, record, {**DEFAULTS, "new_option": 1})
+    assert "new_option" in stale_settings(mf, record, {**defaults, "new_option": 1})
 
 
 def test_generated_tables_match_the_record():
