@@ -30,14 +30,14 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst.compare import score
-from nst.io.image import load_image, resize, resize_longest
-from nst.objective import Objective, preprocess
-from nst.io.report import BG, FG, font, plot_losses, weighted_series
-from nst.spec import CONV_NAMES
-from nst.run.run import stylize
-from nst.run.settings import DEFAULTS
-from nst.vgg import forward
+from nst.compare import score  # noqa: E402
+from nst.io.image import load_image, resize, resize_longest  # noqa: E402
+from nst.objective import Objective, preprocess  # noqa: E402
+from nst.io.report import BG, FG, font, plot_losses, weighted_series  # noqa: E402
+from nst.spec import CONV_NAMES  # noqa: E402
+from nst.run.run import stylize  # noqa: E402
+from nst.run.settings import DEFAULTS  # noqa: E402
+from nst.vgg import forward  # noqa: E402
 
 OUT = ROOT / "docs" / "figures"
 MATHS = ROOT / "docs" / "maths.md"
@@ -218,7 +218,7 @@ def tables(numbers):
     size = numbers["settings"]["numbers_size"]
     layers = list(next(iter(pairs.values()))["E_s"])
     title = {"starry": "*The Starry Night*", "shipwreck": "*The Shipwreck*"}
-    head = lambda first: [f"| {first} | " + " | ".join(layers) + " |", "| --- |" + " --- |" * len(layers)]
+    head = lambda first: [f"| {first} | " + " | ".join(layers) + " |", "| --- |" + " --- |" * len(layers)]  # noqa: E731
     energy = head(f"style ({size} px)") + [
         f"| {title[p]} | " + " | ".join(g3(v["E_s"][n]) for n in layers) + " |" for p, v in pairs.items()]
     rel = ["| picture, pair | content | " + " | ".join(layers) + " |", "| --- | --- |" + " --- |" * len(layers)]
@@ -247,7 +247,7 @@ def main(argv=None):
     from nst import weights
     from nst.run.selfcheck import choose_backend
     images = Path(args.images)
-    load = lambda name: load_image(images / name)
+    load = lambda name: load_image(images / name)  # noqa: E731
     OUT.mkdir(parents=True, exist_ok=True)
     be = choose_backend(args.backend)
     vgg = weights.load(None)
@@ -260,7 +260,8 @@ def main(argv=None):
     out, history = default_run(tubingen, starry, {**s, "weights": None})
     plot_losses(weighted_series(history, s), OUT / "loss_curves.png",
                 f"loss terms per iteration (log scale); α={s['content_weight']:g}, β={s['style_weight']:g}, "
-                f"γ={s['tv_weight']:g}, λ {s['style_layer_weights']}, {s['size']} px", xlabel=f"{s['optimizer']} iteration")
+                f"γ={s['tv_weight']:g}, λ {s['style_layer_weights']}, {s['size']} px",
+                xlabel=f"{s['optimizer']} iteration")
     result_figure(tubingen, starry, out, OUT / "result.jpg", f"X after {len(history)} {s['optimizer']} iterations")
     numbers = {"settings": {"run": jsonable(s), "overrides": jsonable(FIGURE_OVERRIDES),
                             "numbers_size": DEFAULTS.size},
