@@ -85,8 +85,8 @@ def connect(scheduler, layout=None):
               "distributed.scheduler.worker-saturation": 1.0}
     try:
         with dask.config.set(config), \
-                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True,
-                             dashboard_address=":0", silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                             silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
             client.register_plugin(IgnoreCtrlC(), name="nst-ignore-ctrl-c")
             yield client
     finally:

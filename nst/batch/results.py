@@ -122,9 +122,9 @@ def sheet_layout(tasks):
 
 def sheet_geometry(n_rows, n_cols, label_w=160, label_h=24):
     # -> (cell px, rows shown, columns shown): thumbnails up to 192 px, the sheet ≤ SHEET_MAX_SIDE a side
-    fit = lambda n, label: (SHEET_MAX_SIDE - label) // max(n, 1)
-    cell = max(SHEET_MIN_CELL, min(192, fit(n_rows, label_h), fit(n_cols, label_w)))
-    return cell, min(n_rows, fit(1, label_h) // cell), min(n_cols, fit(1, label_w) // cell)
+    down, across = SHEET_MAX_SIDE - label_h, SHEET_MAX_SIDE - label_w        # pixels for the thumbnails
+    cell = max(SHEET_MIN_CELL, min(192, down // max(n_rows, 1), across // max(n_cols, 1)))
+    return cell, min(n_rows, down // cell), min(n_cols, across // cell)
 
 
 def sheet_memory(tasks, size, label_w=160, label_h=24):
@@ -133,7 +133,8 @@ def sheet_memory(tasks, size, label_w=160, label_h=24):
     cell, r, c = sheet_geometry(len(rows), len(cols), label_w, label_h)
     w, h = label_w + cell * c, label_h + cell * r
     need = 2 * w * h * 3 + size * size * 4 * 2          # the sheet and its PNG encoding, one picture
-    shown = "" if (r, c) == (len(rows), len(cols)) else f", showing {r} of {len(rows)} rows × {c} of {len(cols)} columns"
+    shown = "" if (r, c) == (len(rows), len(cols)) else \
+        f", showing {r} of {len(rows)} rows × {c} of {len(cols)} columns"
     return f"{w}×{h} px{shown}, about {need / 2**20:.0f} MiB"
 
 
