@@ -5,11 +5,19 @@ from nst.run.progress import log
 
 
 def cmd_transfer(args):
+    check_output_name(args.output)
     outputs = outputs_of(args)
     job = Job(args.content, args.style, settings_of(args), outputs, log)
     job.preflight()
     job.prepare()
     return 0 if args.dry_run else job.execute()
+
+
+def check_output_name(output):
+    # -o '' says so (as a Path it would be ".", "unknown image suffix")
+    if not output.strip():
+        from nst.io.destinations import RunRefused
+        raise RunRefused("-o is empty: give the output's file name, e.g. -o out.png")
 
 
 def cmd_demo(args):
