@@ -19,12 +19,12 @@ from nst.run.progress import Progress, fmt_seconds, log
 from nst.video import clip as clips
 from nst.video import plan as plans
 
-# Defaults measured with bench/bench_video.py (bench/RESULTS.md "Video"): flicker against the
-# independent frames' and the content and style terms against theirs.
-TEMPORAL_WEIGHT = 1.0
+# Defaults measured with bench/bench_video.py (bench/RESULTS.md "Video"): the smallest swept w
+# whose flicker is ≥ 5× below the independent frames' with content and style terms within 1.2×.
+TEMPORAL_WEIGHT = 10.0
 LATER_ITERATIONS = 100
-# the cost model of --dry-run: seconds of one evaluation of J per megapixel, 2-core Xeon, Numba
-# (bench/RESULTS.md: 1.64 s at 512²); L-BFGS takes about 1.05 evaluations per iteration
+# the cost model of --dry-run: seconds of one evaluation of J per megapixel on an idle 2-core Xeon,
+# Numba (bench/RESULTS.md, one evaluation at 512²); L-BFGS takes about 1.05 evaluations per iteration
 SECONDS_PER_MPIX = 6.3
 EVALS_PER_ITERATION = 1.05
 
