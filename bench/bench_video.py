@@ -242,7 +242,7 @@ def write(lines, size):
     path = ROOT / "bench" / "RESULTS.md"
     text = path.read_text(encoding="utf-8")
     head = (f"### {size} px\n\n- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; machine: {machine()}; "
-            f"shared with other jobs (times are wall times on a loaded machine)\n\n")
+            f"load average {os.getloadavg()[0]:.1f} when written (a shared machine: the seconds are wall times)\n\n")
     block = f"<!-- {size} px begin -->\n{head}" + "\n".join(lines) + f"\n<!-- {size} px end -->"
     if BEGIN not in text:
         text = text.rstrip() + f"\n\n{BEGIN}\n## Video: temporal consistency (bench/bench_video.py)\n\n{END}\n"

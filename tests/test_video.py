@@ -187,7 +187,7 @@ def test_flicker_lower_with_the_temporal_term(inputs, tmp_path):
     common = ["--init", "random", "--iterations", "40", "--later-iterations", "40", "--workers", "1"]
     alone, tied = tmp_path / "alone", tmp_path / "tied"
     assert main(command(inputs, alone, *common, "--independent-shots", "1")) == 0
-    assert main(command(inputs, tied, *common, "--temporal-weight", "1")) == 0
+    assert main(command(inputs, tied, *common)) == 0                        # the default weight
     frames = [np.asarray(load_image(p), np.uint8) for p in sorted((inputs[0]).glob("*.png"))]
     flows = [flow.flow_and_mask(frames[t], frames[t - 1]) for t in range(1, 6)]
     e = {name: flow.flicker([load_image(d / clips.frame_name(i)) for i in range(6)], flows)
