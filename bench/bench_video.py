@@ -160,7 +160,8 @@ def main(argv=None):
     ap.add_argument("--timing-only", action="store_true", help="no independent run: seconds per frame only")
     ap.add_argument("--write", action="store_true", help="put the tables into bench/RESULTS.md")
     ap.add_argument("--cache", metavar="DIR", help="keep the independent frames' results here and reuse them")
-    ap.add_argument("--make-clip", metavar="OUT", help="only write the test clip (a video file, or a folder of PNGs) and stop")
+    ap.add_argument("--make-clip", metavar="OUT",
+                    help="only write the test clip (a video file, or a folder of PNGs) and stop")
     args = ap.parse_args(argv)
     t0 = time.time()
     frames, true_flows, true_masks = the_clip(args.size, args.frames)
@@ -175,13 +176,15 @@ def main(argv=None):
              f"scale, scales {' → '.join(map(str, scale_sizes(args.size, None, settings.start_size)))}."]
     (recall, precision, caught, epe, truth), flow_s = mask_quality(frames, true_flows, true_masks)
     lines += ["", "Mask (OpenCV DIS, medium preset) against the true reliability, mean over frame pairs:", "",
-              "| truly reliable pixels | marked reliable (recall) | marked ones truly reliable (precision) | "
-              "truly unreliable marked unreliable | median flow error on reliable pixels | flow pair s (2 flows + mask) |",
+              ("| truly reliable pixels | marked reliable (recall) | marked ones truly reliable (precision) | "
+               "truly unreliable marked unreliable | median flow error on reliable pixels | "
+               "flow pair s (2 flows + mask) |"),
               "|---|---|---|---|---|---|",
               f"| {truth:.3f} | {recall:.3f} | {precision:.3f} | {caught:.3f} | {epe:.2f} px | {flow_s:.3f} |"]
     print("\n".join(lines), flush=True)
     video0 = {"temporal_weight": 0.0, "later_iterations": 1, "long_term": args.long_term}
-    first = cached(args.cache, (args.size, 1, args.iterations), lambda: [frame_task(frames[0], styles, settings, video0, [], [])])[0]
+    first = cached(args.cache, (args.size, 1, args.iterations),
+                   lambda: [frame_task(frames[0], styles, settings, video0, [], [])])[0]
     check(first)
     independent = None
     if not args.timing_only:
@@ -230,8 +233,8 @@ def make_clip_file(frames, out):
 
 def machine():
     try:
-        model = next(l.split(":", 1)[1].strip() for l in subprocess.run(["lscpu"], capture_output=True, text=True)
-                     .stdout.splitlines() if l.startswith("Model name"))
+        model = next(line.split(":", 1)[1].strip() for line in subprocess.run(
+            ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name"))
     except (StopIteration, OSError):
         model = platform.processor()
     return f"{model}, {os.cpu_count()} logical CPUs"

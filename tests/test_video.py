@@ -65,7 +65,7 @@ def test_shots_at_cuts_and_every_n():
 
 def test_digests_chain_within_a_shot():
     frames = video_clip.frames(5)
-    make = lambda fr, s: plan.plan(clips.Clip("x", fr, list(range(len(fr))), 25.0, False), s,
+    make = lambda fr, s: plan.plan(clips.Clip("x", fr, list(range(len(fr))), 25.0, False), s,  # noqa: E731
                                    {"independent_shots": None, "long_term": False}, ["sha"], None)
     one = make(frames, Settings(size=48))
     changed = frames[:2] + [frames[2] // 2 + 1] + frames[3:]

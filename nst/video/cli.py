@@ -7,8 +7,6 @@ The client alone writes OUTDIR: each frame as it ends (its manifest row first), 
 """
 import contextlib
 import signal
-import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +38,8 @@ def frame_range(text):
         if (lo is not None and lo < 0) or (hi is not None and hi < 0):
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be A:B, frame numbers from 0 (B not included), e.g. 0:100, got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be A:B, frame numbers from 0 (B not included), e.g. 0:100, "
+                                         f"got {text!r}") from None
     return lo, hi
 
 
@@ -69,12 +68,15 @@ def add_parser(sub):
                    help="tie each frame to frames i−1, i−2 and i−4 (closest first), not only i−1")
     p.add_argument("--frames", type=frame_range, metavar="A:B", help="only source frames A to B−1")
     p.add_argument("--fps", type=option_type(number(lo_open=True)), metavar="F",
-                   help="keep F frames per second (fewer than the source's); a folder's rate (default: the source's; 25 for a folder)")
+                   help="keep F frames per second (fewer than the source's); a folder's rate "
+                        "(default: the source's; 25 for a folder)")
     p.add_argument("--independent-shots", type=integer(1), metavar="N",
                    help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=integer(1), metavar="N", help="local worker processes (default: from shots, cores and memory)")
-    p.add_argument("--threads", type=integer(1), metavar="K", help="kernel threads per local worker (default: cores / workers)")
+    p.add_argument("--workers", type=integer(1), metavar="N",
+                   help="local worker processes (default: from shots, cores and memory)")
+    p.add_argument("--threads", type=integer(1), metavar="K",
+                   help="kernel threads per local worker (default: cores / workers)")
     p.add_argument("--dry-run", action="store_true",
                    help="print the frames, shots, a time estimate and the memory; stop")
     return p
@@ -115,7 +117,8 @@ def main(args):
     shots = plans.shots_of(frames)
     h, w = clip.frames[0].shape[:2]
     log(f"nst video: {len(frames)} frames of {clip.source} ({clip.src_frames} in the source) at {w}×{h}, "
-        f"{clip.fps:g} fps, {len(shots)} shot{'s' if len(shots) > 1 else ''}: {len(done)} done before, {len(todo)} to run")
+        f"{clip.fps:g} fps, {len(shots)} shot{'s' if len(shots) > 1 else ''}: {len(done)} done before, "
+        f"{len(todo)} to run")
     if args.dry_run:
         return dry_run(args, clip, frames, todo, settings, video, styles)
     if todo:
@@ -156,7 +159,8 @@ def dry_run(args, clip, frames, todo, settings, video, styles):
     shots_left = len({f.shot for f in todo})
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
     seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
-    print(f"one frame: up to {gib(need)} on {backend} (first frame of a shot: scales {' → '.join(map(str, run.sizes))}, "
+    print(f"one frame: up to {gib(need)} on {backend} (first frame of a shot: scales "
+          f"{' → '.join(map(str, run.sizes))}, "
           f"{run.settings.iterations} iterations each; later frames: {video['later_iterations']} iterations at "
           f"{max(clip.frames[0].shape[:2])} px)")
     print(f"time: about {fmt_seconds(seconds)} for {len(todo)} frames (a rough model: "
@@ -254,7 +258,8 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                 if not q:
                     queues = [x for x in queues if x is not q]
                 fut.release()
-            progress.update(counts["done"] + counts["failed"], engine.task_detail(counts["done"], counts["failed"], len(flying)))
+            progress.update(counts["done"] + counts["failed"],
+                            engine.task_detail(counts["done"], counts["failed"], len(flying)))
     except KeyboardInterrupt:
         client.cancel(list(flying))
         raise

@@ -85,7 +85,8 @@ def read_video(path, size, frames, fps):
     except RunRefused:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        raise RunRefused(f"{path}: not a video nst can read ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
+        why = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise RunRefused(f"{path}: not a video nst can read ({why})") from None
     numbers, out_fps = select(len(decoded), src_fps, frames, fps)
     images = [decoded[i] for i in numbers]
     check_count(path, images, len(decoded))
@@ -99,7 +100,8 @@ def check_count(path, images, total):
     if not images:
         raise RunRefused(f"{path}: --frames selects none of its {total} frames")
     if len(images) == 1:
-        raise RunRefused(f"{path}: only one frame selected; a video needs two or more (use nst transfer for one picture)")
+        raise RunRefused(f"{path}: only one frame selected; a video needs two or more "
+                         "(use nst transfer for one picture)")
 
 
 def write_video(frames, out, fps, source=None, span=(0.0, None), log=print):

@@ -62,7 +62,8 @@ def shot_starts(frames, independent=None):
 
 
 def plan(clip, settings, video, style_shas, weights_sha):
-    # settings: nst.run.settings.Settings -> [Frame] in clip order; video: the video options (independent_shots, long_term, ...)
+    # settings: nst.run.settings.Settings -> [Frame] in clip order; video: the video options
+    # (independent_shots, long_term, ...)
     starts = shot_starts(clip.frames, video["independent_shots"])
     offsets = LONG_TERM if video["long_term"] else (1,)
     common = json.dumps({"settings": settings.as_dict(), "video": video, "styles": style_shas, "weights": weights_sha},
