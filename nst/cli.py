@@ -6,6 +6,7 @@ nst.destinations every path the run writes. All of it before the first evaluatio
 errors user_errors() lists print as one line; anything else is a bug and shows its traceback
 (`--debug` shows the traceback of every error).
 """
+import contextlib
 import os
 import signal
 import sys
@@ -173,7 +174,7 @@ def prepare(args, content, styles):
     return run, ident
 
 
-def optimise(run, args, out, ident, write):
+def optimise(run, args, out, ident, write, live=None):
     # run to the end or to a signal, saving snapshots and checkpoints on the way
     # -> (image, status, snapshots for the report, aborted: a second signal stopped it at once)
     total = len(run.sizes) * run.s["iterations"]
@@ -188,6 +189,11 @@ def optimise(run, args, out, ident, write):
             write("--checkpoint", lambda: checkpoint.save(args.checkpoint, r, ident))
         if args.report and (it % snap_every == 0 or it == total):
             snapshots.append((it, r.output()))
+        if live:
+            live.on_iteration(r, it, terms)
+
+    if live:
+        live.attach(run)                # the page's Stop and Pause reach the run through run.controls
 
     with Stopper(run) as stopper:
         try:
@@ -199,12 +205,14 @@ def optimise(run, args, out, ident, write):
             bar.close()
 
 
-def transfer(args, content, styles, out):
+def transfer(args, content, styles, out, live=None):
     run, ident = prepare(args, content, styles)
     if args.dry_run:
         return 0
     write, start = Writer(), len(run.history)
-    img, status, snapshots, aborted = optimise(run, args, out, ident, write)
+    img, status, snapshots, aborted = optimise(run, args, out, ident, write, live)
+    if live:
+        live.finish("stopped" if run.interrupted else "failed" if status else "done")
     if len(run.history) == start:
         log("nst: stopped before the first iteration: nothing written")
         return 130 if run.interrupted else status
@@ -242,7 +250,19 @@ def preflight(args):
 
 def cmd_transfer(args):
     preflight(args)
-    return transfer(args, args.content, args.style, Path(args.output))
+    with live_page(args) as live:
+        return transfer(args, args.content, args.style, Path(args.output), live)
+
+
+def live_page(args):
+    # --web: the run's live page (nst.web; its URL printed first), else nothing
+    if not getattr(args, "web", None):
+        return contextlib.nullcontext()
+    try:
+        from .web.live import live_page as page
+    except ImportError as e:
+        raise RunRefused(f"--web needs the web extra ({e.name} is missing): pip install 'nst[web]'") from None
+    return page(args.web, f"{Path(args.content).name} in the style of {', '.join(Path(s).name for s in args.style)}")
 
 
 def cmd_demo(args):
