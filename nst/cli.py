@@ -23,6 +23,7 @@ from .options import (INIT_KEYWORDS, Parser, add_common_options, add_output_opti
                       add_transfer_options, check_memory, check_settings, check_sizes, settings_of)
 from .progress import Progress
 from .transfer import NonFiniteLoss, Run, scale_sizes
+from .web import serve
 
 
 def log(msg):
@@ -62,6 +63,7 @@ def build_parser():
 
     batch.add_parser(sub)
     compare.add_parser(sub)
+    serve.add_parser(sub)
     return parser
 
 
@@ -311,7 +313,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     handler = {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights,
                "gradcheck": gradcheck.main,
-               "batch": batch.main, "compare": compare.main}[args.command]
+               "batch": batch.main, "compare": compare.main, "serve": serve.main}[args.command]
     try:
         return handler(args)
     except KeyboardInterrupt:

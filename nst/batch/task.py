@@ -79,16 +79,27 @@ def transfer(task, files, options, local_dir):
     resumed_at = resume(run, ckpt)
     if resumed_at is None:                         # a damaged checkpoint: start over
         run, resumed_at = new_run(), 0
-    every = options["checkpoint_every"]
+    every, live = options["checkpoint_every"], options.get("live")   # live: nst serve's page (nst.web.link)
 
     def on_iteration(r, it, terms):
         if ckpt and it % every == 0:
             checkpoint.save(ckpt, r, {"digest": task.digest})
-    image = run.run(on_iteration)
-    if ckpt:
+        if live:
+            live.on_iteration(r, it, terms)
+    if live:
+        live.start(run)                 # its Stop and Pause reach the run through run.controls
+    try:
+        image = run.run(on_iteration)
+    finally:
+        if live:
+            live.close("stopped" if run.interrupted else "done")
+    stopped = run.interrupted and run.history     # stopped from the page: resumable from its checkpoint
+    if ckpt and stopped:
+        checkpoint.save(ckpt, run, {"digest": task.digest})
+    elif ckpt:
         ckpt.unlink(missing_ok=True)
-    return {"status": "done", "image": to_uint8(image), "terms": run.history[-1] if run.history else {},
-            "iterations": len(run.history), "resumed_at": resumed_at}
+    return {"status": "stopped" if stopped else "done", "image": None if image is None else to_uint8(image),
+            "terms": run.history[-1] if run.history else {}, "iterations": len(run.history), "resumed_at": resumed_at}
 
 
 def resume(run, ckpt):

@@ -16,6 +16,8 @@ from importlib import resources
 from aiohttp import WSMsgType, web
 from yarl import URL
 
+from .uploads import Refused
+
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 TOKEN_QUERY, TOKEN_COOKIE, TOKEN_HEADER = "token", "nst_token", "X-NST-Token"
 STATIC = {"live.html", "app.html", "common.js", "live.js", "app.js", "style.css"}
@@ -30,7 +32,7 @@ class AddressError(ValueError):
 
 def parse_address(text, default_host="127.0.0.1"):
     # "[HOST:]PORT" -> (host, port); "[::1]:8080", "0.0.0.0:0" (0: a free port)
-    host, sep, port = text.rpartition(":") if ":" in text else ("", "", text)
+    host, _, port = text.rpartition(":") if ":" in text else ("", "", text)
     host = host.strip("[]") or default_host
     if not port.isdigit() or int(port) > 65535:
         raise AddressError(f"{text!r}: give [HOST:]PORT, e.g. 8080 or 127.0.0.1:8080 (0: a free port)")
@@ -79,8 +81,10 @@ def guard(host, token):
             raise web.HTTPForbidden(text="nst: a request from another site")
         try:
             response = await handler(request)
+        except Refused as e:
+            response = web.json_response({"error": str(e)}, status=e.status)
         except (ValueError, KeyError, TypeError, UnicodeError) as e:     # a malformed request
-            raise web.HTTPBadRequest(text=f"nst: malformed request ({type(e).__name__})") from None
+            response = web.json_response({"error": f"malformed request ({type(e).__name__})"}, status=400)
         if token and request.query.get(TOKEN_QUERY) and not response.prepared:
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
         if not response.prepared:
@@ -109,7 +113,7 @@ async def feed(request, channel):
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_WS_MESSAGE)
     await ws.prepare(request)
     loop, wake, page = asyncio.get_running_loop(), asyncio.Event(), object()
-    notify = lambda: loop.call_soon_threadsafe(wake.set)        # noqa: E731  from any thread
+    notify = lambda: loop.call_soon_threadsafe(wake.set)
     channel.watch(page, {}, notify)
     reader = asyncio.create_task(read_page(ws, channel, page, notify))
     try:
