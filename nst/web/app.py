@@ -263,8 +263,8 @@ class App:
         ch = self.channel(request)
         msg = await request.json()
         status = {k: v for k, v in dict(msg.get("status") or {}).items() if k not in ("paused", "stopping", "viewers")}
-        if ch.status["state"] in ENDED:
-            status.pop("state", None)
+        if ch.status["state"] in ENDED or status.get("state") in ENDED:
+            status.pop("state", None)                 # a run has ended when its row is written (runs._end)
         shot = None
         if msg.get("image") or msg.get("panels"):
             shot = Snapshot(0, encoded={"image": msg.get("image"), "panels": dict(msg.get("panels") or {})})
