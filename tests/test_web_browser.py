@@ -1,5 +1,6 @@
 """The live page (`nst transfer --web`) and `nst serve` in a real headless Chromium, at 64 px with
 the tiny random-weight VGG19: what a user sees and clicks, and a hostile client's requests."""
+import hashlib
 import json
 import signal
 import threading
@@ -240,6 +241,19 @@ def test_serve_refuses_hostile_requests_and_keeps_serving(images, tmp_path):
             "not multipart": 400, "bad json to a worker route": 403, "message": 400}
         assert refusals["message"][1]["error"] == "argument --style-weight: must be a finite number ≥ 0, got '-1'"
         assert "decompression bomb" in refusals["bomb"][1]["error"]
+
+        # a traversal in the uploaded files' names is only shown, never used as a path
+        code, started = post_form(base + "/api/runs", [("size", "64"), ("scales", "1"), ("iterations", "2")],
+                                  [("content", "../../../evil.png", good[0][2]), ("style", "/tmp/evil2.png", good[1][2])])
+        assert code == 201, started
+        for _ in range(600):
+            rows = json.loads(request(base + "/api/runs")[1])["runs"]
+            if rows and rows[0]["status"] == "done":
+                break
+            time.sleep(0.1)
+        assert rows[0]["names"]["content"] == "../../../evil.png" and rows[0]["names"]["style"][0].endswith("evil2.png")
+        assert sorted(p.name for p in (outdir / "uploads").iterdir()) == sorted(
+            f"{hashlib.sha256(d).hexdigest()[:32]}.png" for _, _, d in good)
 
         # a flood: two long runs fill the queue (--queue 2), then 40 more starts at once are refused
         long = [("size", "64"), ("scales", "1"), ("optimizer", "adam"), ("iterations", "100000")]
