@@ -22,7 +22,8 @@ LAYERS = {
     "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.image", "nst.color", "nst.memory",
               "nst.checkpoint", "nst.gradcheck", "nst.png"],
     "app": ["nst.transfer", "nst.cli", "nst.report", "nst.demo", "nst.progress", "nst.batch", "nst.batch.",
-            "nst.compare", "nst.destinations", "nst.options", "nst.selfcheck", "nst.__main__"],
+            "nst.compare", "nst.destinations", "nst.options", "nst.selfcheck", "nst.__main__",
+            "nst.controls", "nst.web", "nst.web."],
 }
 MAY_IMPORT = {
     "base": {"base"},

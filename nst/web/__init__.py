@@ -9,7 +9,9 @@
     live.py     `--web`: the page of the one run in this process
     link.py     `nst serve`'s workers: a thread that posts a run's channel to the server
     uploads.py  uploaded images checked (bytes, type, declared pixels) and stored under our names
-    serve.py    `nst serve`: the form, the Dask queue (nst.batch's engine), the gallery, compare
+    serve.py    `nst serve`'s options; form.py the form's (the CLI's types and messages)
+    runs.py     `nst serve`'s bounded queue on nst.batch's Dask engine, a Channel per run
+    app.py      `nst serve`'s server: uploads, start, gallery, download, run again, resume, compare
 
 The run never waits on a page: the pages are served by an event loop on another thread (or
 process), and the run only writes into its channel. aiohttp is needed only here: `pip install

@@ -23,19 +23,10 @@ from ..options import INIT_KEYWORDS
 from ..transfer import DEFAULTS
 from . import uploads
 from .channel import Snapshot
+from .form import form_options, settings_from
 from .link import WORKER_HEADER, LiveLink
 from .runs import ENDED, Runs, make_task
-from .serve import form_options, settings_from
-from .server import (
-    control,
-    feed,
-    guard,
-    is_local,
-    new_token,
-    static_file,
-    static_route,
-    url_of,
-)
+from .server import control, feed, guard, is_local, new_token, static_file, static_route, url_of
 from .uploads import Refused
 
 MAX_STYLES = 8

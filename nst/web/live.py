@@ -8,16 +8,7 @@ import contextlib
 from aiohttp import web
 
 from .channel import Channel, Publisher
-from .server import (
-    Background,
-    control,
-    feed,
-    guard,
-    new_token,
-    static_file,
-    static_route,
-    url_of,
-)
+from .server import Background, control, feed, guard, new_token, static_file, static_route, url_of
 
 
 def make_app(channel, host, token):

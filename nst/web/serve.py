@@ -1,7 +1,6 @@
 """`nst serve`: a local app. Drop a photo and paintings, pick the options, Start: the run is queued
 on Dask (nst.web.runs) and its live page opens; the gallery lists every run in OUTDIR. This module
-holds the command's options and the form's (the CLI's own argparse types, so the same messages);
-nst.web.app the server.
+holds the command's options, nst.web.form the form's, nst.web.app the server.
 
 Routes (every one behind nst.web.server.guard):
     GET  /                          the app page          GET /api/options   the form's options
@@ -14,21 +13,9 @@ Routes (every one behind nst.web.server.guard):
     POST /api/publish/NAME          the workers' progress (their key, not the page's)
 A NAME is looked up among the runs; no name or value from a request becomes a path.
 """
-import argparse
 
 from ..destinations import RunRefused
-from ..options import (
-    INIT_KEYWORDS,
-    Parser,
-    add_common_options,
-    add_run_options,
-    add_transfer_options,
-    check_settings,
-    integer,
-    number,
-    settings_of,
-)
-from .uploads import Refused
+from ..options import add_common_options, add_run_options, integer, number
 
 
 def add_parser(sub):
@@ -55,49 +42,6 @@ def add_parser(sub):
     add_run_options(p)
     add_common_options(p)
     return p
-
-
-# -- the form: the CLI's options, parsed by the CLI's own types -----------------------------------
-class FormParser(Parser):
-    def error(self, message):
-        raise Refused(400, message)
-
-
-def form_parser():
-    p = FormParser(prog="nst serve", add_help=False)
-    add_transfer_options(p)
-    return p
-
-
-def form_options():
-    # -> [{name, default, choices, help}] of every transfer option, as `nst transfer --help` has them
-    return [{"name": a.option_strings[0][2:], "default": jsonable(a.default), "choices": a.choices,
-             "help": (a.help or "").replace("%(default)s", str(a.default)).replace("%(default)g", f"{a.default:g}"
-                                                                                  if isinstance(a.default, float) else "")}
-            for a in form_parser()._actions if a.option_strings]
-
-
-def jsonable(v):
-    return list(v) if isinstance(v, tuple) else v
-
-
-def settings_from(fields, n_styles, server):
-    # {option name: text} -> the run's settings, refused (400) with the CLI's own messages
-    known = {o["name"] for o in form_options()}
-    argv = []
-    for name, value in fields.items():
-        if name not in known:
-            raise Refused(400, f"unknown option {name[:40]!r}")
-        if value.strip():
-            argv += [f"--{name}", value]
-    s = settings_of(form_parser().parse_args(argv, argparse.Namespace(backend=server.backend, weights=server.weights)))
-    if s["init"] not in INIT_KEYWORDS:
-        raise Refused(400, f"argument --init: the page takes {', '.join(INIT_KEYWORDS)} (an image file only on the command line)")
-    try:
-        check_settings(s, n_styles)
-    except RunRefused as e:
-        raise Refused(400, str(e)) from None
-    return s
 
 
 def main(args):

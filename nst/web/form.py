@@ -1,0 +1,49 @@
+"""`nst serve`'s form: `nst transfer`'s options (nst.options), parsed by the CLI's own argparse
+types, so a bad value gets the same one-line message as on the command line."""
+import argparse
+
+from ..destinations import RunRefused
+from ..options import INIT_KEYWORDS, Parser, add_transfer_options, check_settings, settings_of
+from .uploads import Refused
+
+
+class FormParser(Parser):
+    def error(self, message):
+        raise Refused(400, message)
+
+
+def form_parser():
+    p = FormParser(prog="nst serve", add_help=False)
+    add_transfer_options(p)
+    return p
+
+
+def form_options():
+    # -> [{name, default, choices, help}] of every transfer option, as `nst transfer --help` has them
+    return [{"name": a.option_strings[0][2:], "default": jsonable(a.default), "choices": a.choices,
+             "help": (a.help or "").replace("%(default)s", str(a.default)).replace("%(default)g", f"{a.default:g}"
+                                                                                  if isinstance(a.default, float) else "")}
+            for a in form_parser()._actions if a.option_strings]
+
+
+def jsonable(v):
+    return list(v) if isinstance(v, tuple) else v
+
+
+def settings_from(fields, n_styles, server):
+    # {option name: text} -> the run's settings, refused (400) with the CLI's own messages
+    known = {o["name"] for o in form_options()}
+    argv = []
+    for name, value in fields.items():
+        if name not in known:
+            raise Refused(400, f"unknown option {name[:40]!r}")
+        if value.strip():
+            argv += [f"--{name}", value]
+    s = settings_of(form_parser().parse_args(argv, argparse.Namespace(backend=server.backend, weights=server.weights)))
+    if s["init"] not in INIT_KEYWORDS:
+        raise Refused(400, f"argument --init: the page takes {', '.join(INIT_KEYWORDS)} (an image file only on the command line)")
+    try:
+        check_settings(s, n_styles)
+    except RunRefused as e:
+        raise Refused(400, str(e)) from None
+    return s
