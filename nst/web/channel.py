@@ -61,6 +61,11 @@ class Channel:
         self.watchers = {}                      # page id -> the panels it shows
         self.listeners = {}                     # page id -> callable: wakes that page's sender
         self.controls = Controls()
+        self.closed = False                     # the run's process is ending: pages get a last message
+
+    def close(self):
+        self.closed = True
+        self.notify()
 
     # -- the pages -------------------------------------------------------------------------------
     def watch(self, page, wanted, wake):

@@ -54,6 +54,7 @@ class LivePage:
         self.channel.set_state(state)
 
     def close(self):
+        self.channel.close()
         self.server.stop()
 
 

@@ -118,10 +118,12 @@ async def feed(request, channel):
     reader = asyncio.create_task(read_page(ws, channel, page, notify))
     try:
         sent_points, sent_seq = 0, -1
-        while not ws.closed and not reader.done():
+        while not ws.closed:
             wake.clear()
             msg, sent_points, sent_seq = await loop.run_in_executor(None, channel.message, sent_points, sent_seq)
             await ws.send_str(json.dumps(msg))
+            if channel.closed or reader.done():        # the run's process ends, or the page left
+                break
             await wake.wait()
     except (ConnectionError, RuntimeError):         # the page went away mid-send
         pass
@@ -177,7 +179,7 @@ class Background:
 
     def _serve(self):
         asyncio.set_event_loop(self.loop)
-        self.runner = web.AppRunner(self.app, handle_signals=False, access_log=None)
+        self.runner = web.AppRunner(self.app, handle_signals=False, access_log=None, shutdown_timeout=1.0)
         try:
             self.loop.run_until_complete(self._listen())
         except OSError as e:
@@ -186,7 +188,6 @@ class Background:
             return
         self.ready.set()
         self.loop.run_forever()
-        self.loop.run_until_complete(self.runner.cleanup())
         self.loop.close()
 
     async def _listen(self):
@@ -195,7 +196,12 @@ class Background:
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
 
-    def stop(self):
+    def stop(self, timeout=5.0):
+        # close the pages' connections (after their last message), then the loop
         if self.thread.is_alive():
+            try:
+                asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(timeout)
+            except (TimeoutError, RuntimeError):     # a page that does not let go: closed with the loop
+                pass
             self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=10)
+            self.thread.join(timeout=timeout)
