@@ -81,12 +81,15 @@ def run(cmd):
 
 
 def kept_sections(path):
-    # other scripts' sections of RESULTS.md (bench_pictures.py's, between its markers) survive a rerun
-    begin, end = "<!-- bench_pictures begin -->", "<!-- bench_pictures end -->"
+    # other scripts' sections of RESULTS.md (bench_pictures.py's, bench_web.py's, each between its
+    # markers) survive a rerun
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if begin in old and end in old:
-        return "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
-    return ""
+    kept = ""
+    for script in ("bench_pictures", "bench_web"):
+        begin, end = f"<!-- {script} begin -->", f"<!-- {script} end -->"
+        if begin in old and end in old:
+            kept += "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+    return kept
 
 
 def main(argv=None):

@@ -148,6 +148,13 @@ def test_serve_upload_watch_gallery_download_run_again(browser, images, tmp_path
         assert first["settings"]["style_blend"] is None and len(first["style"]) == 2
         assert (first["content"], first["style"], first["digest"]) == (second["content"], second["style"], second["digest"])
         assert (outdir / f"{again}.png").exists()
+
+        # compare the two pictures' terms, as nst compare scores them: the same run twice, the same terms
+        code, compared = post_form(base_of(url) + "/api/compare", [("a", name), ("b", again)])
+        assert code == 200, compared
+        assert compared["names"] == [f"{name}.png", f"{again}.png"] and len(compared["scores"][0]) == 6
+        np.testing.assert_allclose(list(compared["scores"][0].values()), list(compared["scores"][1].values()),
+                                   rtol=1e-5)
     finally:
         proc.kill()
 
