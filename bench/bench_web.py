@@ -1,7 +1,7 @@
 """What the live page (`nst transfer --web`) costs the run: per-iteration time without --web, with
 --web and no page open, and with a page watching (a websocket client that reads every message).
 
-Each mode runs a fresh nst.transfer.Run of --iterations L-BFGS steps at --size px in this process
+Each mode runs a fresh nst.run.run.Run of --iterations L-BFGS steps at --size px in this process
 (tubingen × starry_night from NST_IMAGES, the real VGG19 weights, --backend), after one warm-up
 run; --rounds rounds alternate the modes' order. Per mode: the median over rounds of the median
 time between consecutive iterations (wall), the process CPU time per iteration (the server's
@@ -56,9 +56,10 @@ class Watcher:
 
 def one_run(mode, content, style, settings):
     # -> (median s between iterations, CPU s per iteration, messages, images) of one fresh Run
-    from nst.transfer import Run
+    from nst.run.run import Run
+    from nst.run.settings import Settings
     from nst.web.live import LivePage
-    run = Run(content, [style], settings, lambda m: None)
+    run = Run(content, [style], Settings(**settings), lambda m: None)
     page = watcher = None
     if mode != "off":
         page = LivePage("127.0.0.1", 0, "bench").start()
@@ -122,7 +123,7 @@ def main():
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md's section")
     args = ap.parse_args()
     images = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
-    from nst.image import load_image
+    from nst.io.image import load_image
     content, style = load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
     settings = {"size": args.size, "scales": 1, "iterations": args.iterations, "backend": args.backend}
     load_before = os.getloadavg()[0]

@@ -6,8 +6,9 @@ import time
 import numpy as np
 import pytest
 
-from nst.controls import Controls
-from nst.transfer import Run
+from nst.run.controls import Controls
+from nst.run.run import Run
+from nst.run.settings import Settings
 from web_client import bomb_png, png_bytes
 
 pytest.importorskip("aiohttp")
@@ -21,7 +22,7 @@ from nst.web.uploads import Refused, check_image  # noqa: E402
 def tiny_run(rng, weights, **settings):
     img = lambda: rng.uniform(0, 255, (40, 48, 3)).astype(np.float32)   # noqa: E731
     s = dict(size=48, scales=1, iterations=100000, optimizer="adam", backend="numpy", weights=weights)
-    return Run(img(), [img()], {**s, **settings}, log=lambda m: None)
+    return Run(img(), [img()], Settings(**{**s, **settings}), log=lambda m: None)
 
 
 def wait_until(cond, timeout=60.0):
@@ -70,7 +71,7 @@ def test_a_signal_stops_a_paused_run(rng, tiny_weights):
 class FakeRun:
     # what Publisher reads of a Run, counting the images it is asked for
     def __init__(self):
-        self.s = {"iterations": 10, "style_layers": ["block1_conv1"], "content_layers": ["block4_conv2"]}
+        self.settings = Settings(iterations=10, style_layers=("block1_conv1",))
         self.sizes, self.scale, self.history, self.opt, self.controls = [64], 0, [], object(), None
         self.last_evaluation, self.outputs = {"layers": {"block1_conv1": np.float64(2.0)}}, 0
 
@@ -127,7 +128,7 @@ def test_the_form_refuses_what_only_the_command_line_may_do():
         with pytest.raises(Refused):
             settings_from(fields, 1, server)
     s = settings_from({"size": "64", "style-blend": "1,1"}, 2, server)
-    assert s["size"] == 64 and s["style_blend"] == (1.0, 1.0) and s["weights"] is None
+    assert s.size == 64 and s.style_blend == (1.0, 1.0) and s.weights is None
 
 
 def test_addresses_and_tokens():

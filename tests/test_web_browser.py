@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from nst import checkpoint
+from nst.io import checkpoint
 from web_client import (Process, base_of, bomb_png, browser, files_under, png_bytes, post_form,  # noqa: F401
                         request)
 

@@ -17,17 +17,16 @@ from types import SimpleNamespace
 
 from aiohttp import web
 
-from ..batch import results
-from ..destinations import RunRefused, check_writable
-from ..options import INIT_KEYWORDS
-from ..transfer import DEFAULTS
-from . import uploads
-from .channel import Snapshot
-from .form import form_options, settings_from
-from .link import WORKER_HEADER, LiveLink
-from .runs import ENDED, Runs, make_task
-from .server import control, feed, guard, is_local, new_token, static_file, static_route, url_of
-from .uploads import Refused
+from nst.batch import results
+from nst.io.destinations import RunRefused, check_writable
+from nst.run.settings import DEFAULTS, FIELDS, INIT_KEYWORDS, Settings, SettingsError
+from nst.web import uploads
+from nst.web.channel import Snapshot
+from nst.web.form import form_options, settings_from
+from nst.web.link import WORKER_HEADER, LiveLink
+from nst.web.runs import ENDED, Runs, make_task
+from nst.web.server import control, feed, guard, is_local, new_token, static_file, static_route, url_of
+from nst.web.uploads import Refused
 
 MAX_STYLES = 8
 MAX_PARTS = 64
@@ -42,7 +41,7 @@ def log(msg):
 
 class App:
     def __init__(self, args):
-        from ..assets import sha256_file
+        from nst.io.assets import sha256_file
         self.args, self.host = args, args.host
         self.outdir = Path(args.outdir).resolve()
         self.outdir.mkdir(parents=True, exist_ok=True)
@@ -62,16 +61,17 @@ class App:
 
     # -- the cluster and the workers' way back -------------------------------------------------------
     def weights_plugin(self):
-        from ..batch import weights_for_workers
-        return weights_for_workers({"weights": self.weights}, local=not self.args.scheduler)
+        from nst.batch.command import weights_for_workers
+        return weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not self.args.scheduler)
 
     @contextlib.contextmanager
     def connect(self, plugin):
-        from ..batch import engine, task_memory
+        from nst.batch import engine
+        from nst.batch.command import task_memory
         layout = None
         if not self.args.scheduler:
-            need, backend, _ = task_memory([SimpleNamespace(settings={**DEFAULTS, "backend": self.backend,
-                                                                      "weights": self.weights})])
+            default = DEFAULTS.replace(backend=self.backend, weights=self.weights).as_dict()
+            need, backend, _ = task_memory([SimpleNamespace(settings=default)])
             layout = engine.local_layout(engine.cores(), need, backend)
         with engine.connect(self.args.scheduler, layout) as client:
             if plugin:
@@ -194,15 +194,15 @@ class App:
         return web.json_response({"name": key, "live": f"/runs/{key}/live"}, status=201)
 
     def check_run(self, content, styles, settings):
-        from .. import memory
-        from ..image import ImageError
-        from ..options import check_sizes
-        from ..transfer import Run
+        from nst import memory
+        from nst.io.image import ImageError
+        from nst.run.checks import check_sizes
+        from nst.run.run import Run
         try:
             run = Run(str(content), [str(s) for s in styles], settings, lambda m: None)
             check_sizes(run)
             parts, (h, w) = run.memory_estimate()
-        except (RunRefused, ImageError) as e:
+        except (RunRefused, SettingsError, ImageError) as e:
             raise Refused(400, str(e).replace(str(self.outdir), "OUTDIR")) from None
         need, free = parts["total"] + memory.images_bytes([run.content, *run.styles]), memory.available(self.backend)
         if need > free:
@@ -220,8 +220,7 @@ class App:
     async def again(self, request):
         row = self.row(request.match_info["name"])
         files, names = self.inputs_of(row)
-        settings = {**{k: row["settings"][k] for k in DEFAULTS if k in row["settings"]},
-                    "backend": self.backend, "weights": self.weights}
+        settings = self.settings_of_row(row).replace(backend=self.backend, weights=self.weights)
         return await self.queue(files[0], files[1:], settings, names)
 
     async def resume(self, request):
@@ -232,7 +231,14 @@ class App:
         files, names = self.inputs_of(row)
         if row["settings"].get("weights") != self.weights:
             raise Refused(409, "it ran with other weights (nst serve --weights)")
-        return await self.queue(files[0], files[1:], row["settings"], names, key=name, digest=row["digest"])
+        return await self.queue(files[0], files[1:], self.settings_of_row(row), names, key=name, digest=row["digest"])
+
+    def settings_of_row(self, row):
+        # a manifest row's settings as a Settings (refused when they no longer validate)
+        try:
+            return Settings.from_dict({k: v for k, v in row["settings"].items() if k in FIELDS})
+        except (SettingsError, TypeError) as e:
+            raise Refused(409, f"its settings are no longer valid ({e})") from None
 
     # -- compare, and the workers' posts ---------------------------------------------------------------
     async def compare(self, request):
@@ -245,7 +251,7 @@ class App:
             scores = await asyncio.get_running_loop().run_in_executor(
                 None, score, [self.outdir / a["output"], self.outdir / b["output"]], files[0], files[1],
                 self.weights, self.backend)
-        from ..compare import best_of
+        from nst.compare import best_of
         return web.json_response({"names": [a["output"], b["output"]], "scores": scores, "best": best_of(scores)})
 
     async def publish(self, request):
@@ -315,12 +321,12 @@ class App:
 
 
 def sha_of(path):
-    from ..assets import sha256_file
+    from nst.io.assets import sha256_file
     return sha256_file(path)
 
 
 def score(pictures, content, style, weights, backend):
-    from ..compare import score as nst_score
+    from nst.compare import score as nst_score
     return nst_score([str(p) for p in pictures], str(content), str(style), weights=weights, backend=backend)
 
 

@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from ..controls import Controls
-from . import panels as panel_maps
+from nst.run.controls import Controls
+from nst.web import panels as panel_maps
 
 JPEG_QUALITY = 85
 NO_PANELS = {"gram": None, "grad": False, "features": False}
@@ -148,12 +148,12 @@ class Publisher:
 
     def attach(self, run):
         # the run's shape, its history so far (a resume), and the controls
-        s = run.s
-        total = len(run.sizes) * s["iterations"]
-        past = [{"it": i + 1, "scale": min(i // max(s["iterations"], 1), len(run.sizes) - 1),
+        s = run.settings
+        total = len(run.sizes) * s.iterations
+        past = [{"it": i + 1, "scale": min(i // max(s.iterations, 1), len(run.sizes) - 1),
                  "terms": terms, "layers": {}} for i, terms in enumerate(run.history)]
-        info = {"sizes": run.sizes, "iterations": s["iterations"], "total": total,
-                "style_layers": list(s["style_layers"]), "content_layers": list(s["content_layers"])}
+        info = {"sizes": run.sizes, "iterations": s.iterations, "total": total,
+                "style_layers": list(s.style_layers), "content_layers": list(s.content_layers)}
         self.channel.info.update(info)
         self.channel.update(points=past, status={"state": "running", "it": len(run.history), "total": total})
         run.controls = self.channel.controls

@@ -2,9 +2,9 @@
 types, so a bad value gets the same one-line message as on the command line."""
 import argparse
 
-from ..destinations import RunRefused
-from ..options import INIT_KEYWORDS, Parser, add_transfer_options, check_settings, settings_of
-from .uploads import Refused
+from nst.cli.options import Parser, add_transfer_options, settings_of
+from nst.run.settings import INIT_KEYWORDS, SettingsError
+from nst.web.uploads import Refused
 
 
 class FormParser(Parser):
@@ -31,7 +31,7 @@ def jsonable(v):
 
 
 def settings_from(fields, n_styles, server):
-    # {option name: text} -> the run's settings, refused (400) with the CLI's own messages
+    # {option name: text} -> the run's Settings, refused (400) with the CLI's own messages
     known = {o["name"] for o in form_options()}
     argv = []
     for name, value in fields.items():
@@ -39,11 +39,15 @@ def settings_from(fields, n_styles, server):
             raise Refused(400, f"unknown option {name[:40]!r}")
         if value.strip():
             argv += [f"--{name}", value]
-    s = settings_of(form_parser().parse_args(argv, argparse.Namespace(backend=server.backend, weights=server.weights)))
-    if s["init"] not in INIT_KEYWORDS:
-        raise Refused(400, f"argument --init: the page takes {', '.join(INIT_KEYWORDS)} (an image file only on the command line)")
     try:
-        check_settings(s, n_styles)
-    except RunRefused as e:
+        s = settings_of(form_parser().parse_args(argv, argparse.Namespace(backend=server.backend,
+                                                                          weights=server.weights)))
+    except SettingsError as e:
         raise Refused(400, str(e)) from None
+    if s.init not in INIT_KEYWORDS:
+        raise Refused(400, f"argument --init: the page takes {', '.join(INIT_KEYWORDS)} (an image file only on "
+                           "the command line)")
+    if s.style_blend is not None and len(s.style_blend) != n_styles:      # as nst.run.job.Job.preflight
+        raise Refused(400, f"--style-blend has {len(s.style_blend)} values for {n_styles} style image(s); "
+                           "give one per STYLE")
     return s

@@ -13,7 +13,7 @@ import time
 import urllib.error
 import urllib.request
 
-from .channel import Channel, Publisher, clean_wanted
+from nst.web.channel import Channel, Publisher, clean_wanted
 
 POST_EVERY_S = 0.25
 LOST_S = 60.0

@@ -7,8 +7,8 @@ import contextlib
 
 from aiohttp import web
 
-from .channel import Channel, Publisher
-from .server import Background, control, feed, guard, new_token, static_file, static_route, url_of
+from nst.web.channel import Channel, Publisher
+from nst.web.server import Background, control, feed, guard, new_token, static_file, static_route, url_of
 
 
 def make_app(channel, host, token):
@@ -64,8 +64,8 @@ def live_page(address, title):
     if address is None:
         yield None
         return
-    from ..destinations import RunRefused
-    from .server import AddressError, parse_address
+    from nst.io.destinations import RunRefused
+    from nst.web.server import AddressError, parse_address
     try:
         host, port = parse_address(address)
         page = LivePage(host, port, title).start()

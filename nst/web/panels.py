@@ -12,8 +12,8 @@ import io
 
 import numpy as np
 
-from ..objective import preprocess
-from ..vgg import deepest_layer, forward
+from nst.objective import preprocess
+from nst.vgg import deepest_layer, forward
 
 LEADING = 32
 MAPS = 16

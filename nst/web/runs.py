@@ -13,10 +13,10 @@ import threading
 import time
 from pathlib import Path
 
-from ..batch import results
-from ..batch.plan import Task, digest_of
-from .channel import Channel
-from .uploads import Refused
+from nst.batch import results
+from nst.batch.plan import Task, digest_of
+from nst.web.channel import Channel
+from nst.web.uploads import Refused
 
 LOG = logging.getLogger("nst.serve")
 GRACE_S = 120.0             # on shutdown: how long running runs get to stop and checkpoint
@@ -88,8 +88,8 @@ class Runs:
     def _loop(self, client):
         from distributed import wait
 
-        from ..batch.engine import outcome
-        from ..batch.task import run_task
+        from nst.batch.engine import outcome
+        from nst.batch.task import run_task
         futures = {}
         while True:
             while not self.inbox.empty():
@@ -122,7 +122,7 @@ class Runs:
 
     def _end(self, task, result):
         # the row first, then the picture (as nst batch); the channel tells its pages
-        from ..image import save_image
+        from nst.io.image import save_image
         image = result.pop("image", None)
         with self.lock:
             _, extra = self.active.pop(task.key)
@@ -136,7 +136,8 @@ class Runs:
 
 
 def make_task(key, content, styles, settings, shas):
-    # a run as a nst.batch Task: the digest over its input files' hashes and its settings
+    # a run (its Settings) as a nst.batch Task: the digest over its input files' hashes and settings
+    settings = settings.as_dict()
     side = {"init": settings["init"], "weights": shas.get("weights")}
     digest = digest_of({"content": shas[content], "styles": [shas[s] for s in styles], **side},
                        {k: v for k, v in settings.items() if k not in side})

@@ -14,8 +14,9 @@ Routes (every one behind nst.web.server.guard):
 A NAME is looked up among the runs; no name or value from a request becomes a path.
 """
 
-from ..destinations import RunRefused
-from ..options import add_common_options, add_run_options, integer, number
+from nst.io.destinations import RunRefused
+from nst.cli.options import add_common_options, add_run_options, integer, option_type
+from nst.run import settings as rules
 
 
 def add_parser(sub):
@@ -33,7 +34,7 @@ def add_parser(sub):
                    help="pictures, manifest.jsonl, uploads/ and checkpoints/ (default: %(default)s)")
     p.add_argument("--queue", type=integer(1, 1000), default=8, metavar="N",
                    help="runs queued or running at once; more are refused until one ends (default: %(default)s)")
-    p.add_argument("--max-upload-mb", type=number(lo_open=True, hi=1024), default=20.0, metavar="MB",
+    p.add_argument("--max-upload-mb", type=option_type(rules.number(lo_open=True, hi=1024)), default=20.0, metavar="MB",
                    help="largest uploaded image (default: %(default)g)")
     p.add_argument("--max-pixels", type=integer(1), default=40_000_000, metavar="N",
                    help="most pixels an uploaded image may declare (default: %(default)s)")
@@ -47,7 +48,7 @@ def add_parser(sub):
 def main(args):
     # the app (nst.web.app needs aiohttp: the web extra)
     try:
-        from .app import serve
+        from nst.web.app import serve
     except ImportError as e:
         raise RunRefused(f"nst serve needs the web extra ({e.name} is missing): pip install 'nst[web]'") from None
     return serve(args)

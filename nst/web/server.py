@@ -16,7 +16,7 @@ from importlib import resources
 from aiohttp import WSMsgType, web
 from yarl import URL
 
-from .uploads import Refused
+from nst.web.uploads import Refused
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 TOKEN_QUERY, TOKEN_COOKIE, TOKEN_HEADER = "token", "nst_token", "X-NST-Token"

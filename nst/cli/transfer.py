@@ -1,0 +1,52 @@
+"""`nst transfer` and `nst demo`: a command line -> Settings and Outputs -> one Job (nst.run.job)."""
+import contextlib
+from pathlib import Path
+
+from nst.cli.options import outputs_of, settings_of
+from nst.io.destinations import RunRefused
+from nst.run.job import Job
+from nst.run.progress import log
+
+
+def cmd_transfer(args):
+    outputs = outputs_of(args)
+    job = Job(args.content, args.style, settings_of(args), outputs, log)
+    job.preflight()
+    with live_page(args) as live:                # --web: its URL is the first line printed
+        job.prepare()
+        if args.dry_run:
+            return 0
+        if not live:
+            return job.execute()
+        live.attach(job.run)                     # the page's Stop and Pause reach the run: run.controls
+        status = job.execute(live.on_iteration)
+        live.finish("stopped" if job.run.interrupted else "failed" if status else "done")
+        return status
+
+
+def live_page(args):
+    # --web: the run's live page (nst.web.live), else nothing
+    if not getattr(args, "web", None):
+        return contextlib.nullcontext()
+    try:
+        from nst.web.live import live_page as page
+    except ImportError as e:
+        raise RunRefused(f"--web needs the web extra ({e.name} is missing): pip install 'nst[web]'") from None
+    styles = ", ".join(Path(s).name for s in args.style)
+    return page(args.web, f"{Path(args.content).name} in the style of {styles}")
+
+
+def cmd_demo(args):
+    # the demo images (fetched once), then `nst transfer` on them with the demo's options
+    from nst.cli.parser import build_parser
+    from nst.cli.demo import OPTIONS, demo_images
+    from nst.io.assets import AssetError, cache_dir
+    try:
+        paths = demo_images(log)
+    except OSError as e:                                 # the cache folder cannot be written
+        raise AssetError(f"cannot write the demo images under {cache_dir()} ({e.strerror}); "
+                         "set NST_HOME to a folder you can write") from None
+    log(f"nst: demo: {paths['content'].name} in the style of {paths['style'].name}, {' '.join(OPTIONS)}")
+    argv = ["transfer", str(paths["content"]), str(paths["style"]), "-o", args.output,
+            "--backend", args.backend, *OPTIONS] + (["--weights", args.weights] if args.weights else [])
+    return cmd_transfer(build_parser().parse_args(argv))
