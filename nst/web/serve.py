@@ -15,7 +15,7 @@ A NAME is looked up among the runs; no name or value from a request becomes a pa
 """
 
 from nst.io.destinations import RunRefused
-from nst.cli.options import add_common_options, add_run_options, integer, option_type
+from nst.cli.options import add_checkpoint_every, add_common_options, add_run_options, integer, option_type
 from nst.run import settings as rules
 
 
@@ -38,8 +38,7 @@ def add_parser(sub):
                    help="largest uploaded image (default: %(default)g)")
     p.add_argument("--max-pixels", type=integer(1), default=40_000_000, metavar="N",
                    help="most pixels an uploaded image may declare (default: %(default)s)")
-    p.add_argument("--checkpoint-every", type=integer(1), default=20, metavar="N",
-                   help="iterations between a run's checkpoints (default: %(default)s)")
+    add_checkpoint_every(p, "iterations between a run's checkpoints, and one when it is stopped")
     add_run_options(p)
     add_common_options(p)
     return p
