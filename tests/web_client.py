@@ -12,7 +12,6 @@ import urllib.request
 import uuid
 from pathlib import Path
 
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -29,18 +28,6 @@ def browser_missing():
     except ImportError:
         return "playwright is not installed (pip install '.[test]')"
     return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = browser_missing()
-    if reason:
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 class Process:

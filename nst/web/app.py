@@ -10,7 +10,6 @@ import os
 import secrets
 import signal
 import socket
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from nst.batch import results
 from nst.io.destinations import RunRefused, check_writable
+from nst.run.progress import log
 from nst.run.settings import DEFAULTS, FIELDS, INIT_KEYWORDS, Settings, SettingsError
 from nst.web import uploads
 from nst.web.channel import Snapshot
@@ -33,10 +33,6 @@ MAX_PARTS = 64
 MAX_FIELD_BYTES = 1000
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
 PICTURE_STATES = ("done", "stopped")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 class App:
@@ -206,7 +202,8 @@ class App:
             raise Refused(400, str(e).replace(str(self.outdir), "OUTDIR")) from None
         need, free = parts["total"] + memory.images_bytes([run.content, *run.styles]), memory.available(self.backend)
         if need > free:
-            raise Refused(413, f"a {w}×{h} run needs about {memory.gib(need)}, {memory.gib(free)} is free: a smaller size")
+            raise Refused(413, f"a {w}×{h} run needs about {memory.gib(need)}, {memory.gib(free)} is free: "
+                               "choose a smaller size")
 
     def inputs_of(self, row):
         # a row's input files, which must still be there

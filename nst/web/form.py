@@ -21,9 +21,13 @@ def form_parser():
 def form_options():
     # -> [{name, default, choices, help}] of every transfer option, as `nst transfer --help` has them
     return [{"name": a.option_strings[0][2:], "default": jsonable(a.default), "choices": a.choices,
-             "help": (a.help or "").replace("%(default)s", str(a.default)).replace("%(default)g", f"{a.default:g}"
-                                                                                  if isinstance(a.default, float) else "")}
-            for a in form_parser()._actions if a.option_strings]
+             "help": help_text(a)} for a in form_parser()._actions if a.option_strings]
+
+
+def help_text(action):
+    default = action.default
+    shown = f"{default:g}" if isinstance(default, float) else str(default)
+    return (action.help or "").replace("%(default)s", str(default)).replace("%(default)g", shown)
 
 
 def jsonable(v):

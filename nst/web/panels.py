@@ -26,7 +26,7 @@ def compute(run, wanted):
     # (host arrays) for the panels `wanted` asks ({"gram": layer|None, "grad": bool, "features": bool})
     obj, out = run.current_objective, {}
     be = obj.be
-    host = lambda a: np.asarray(be.to_host(a), np.float32)
+    host = lambda a: np.asarray(be.to_host(a), np.float32)        # noqa: E731
     content = obj.content_layers[0] if wanted["features"] and obj.content_layers else None
     layers = [n for n in (wanted["gram"], content) if n]
     if layers:

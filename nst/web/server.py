@@ -113,7 +113,7 @@ async def feed(request, channel):
     ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_WS_MESSAGE)
     await ws.prepare(request)
     loop, wake, page = asyncio.get_running_loop(), asyncio.Event(), object()
-    notify = lambda: loop.call_soon_threadsafe(wake.set)
+    notify = lambda: loop.call_soon_threadsafe(wake.set)        # noqa: E731  called from any thread
     channel.watch(page, {}, notify)
     reader = asyncio.create_task(read_page(ws, channel, page, notify))
     try:
