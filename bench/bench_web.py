@@ -5,7 +5,8 @@ Each mode runs a fresh nst.run.run.Run of --iterations L-BFGS steps at --size px
 (tubingen × starry_night from NST_IMAGES, the real VGG19 weights, --backend), after one warm-up
 run; --rounds rounds alternate the modes' order. Per mode: the median over rounds of the median
 time between consecutive iterations (wall), the process CPU time per iteration (the server's
-thread included), and for the watched mode the messages and images the page got.
+thread included), and for the watched mode the messages and images the page got; and the hook
+alone (µs per iteration without a page), which is what --web adds when no browser is open.
 
     python bench/bench_web.py --write          # ≈ 3 min on a quiet 2-core machine; updates RESULTS.md
 Under pytest (collected, --benchmark-disable): one tiny round of each mode runs and the page gets
@@ -73,6 +74,8 @@ def one_run(mode, content, style, settings):
         if page:
             page.on_iteration(r, it, terms)
     run.run(on_iteration)
+    if mode == MODES[1]:
+        hook_us.append(hook_cost(page, run))
     if watcher:
         time.sleep(0.3)
         watcher.close()
@@ -81,6 +84,18 @@ def one_run(mode, content, style, settings):
     walls = [b[0] - a[0] for a, b in zip(stamps, stamps[1:])]
     cpu = (stamps[-1][1] - stamps[0][1]) / max(len(stamps) - 1, 1)
     return statistics.median(walls), cpu, watcher.messages if watcher else 0, watcher.images if watcher else 0
+
+
+hook_us = []          # the live page's per-iteration hook without a page, in µs, one entry per run
+
+
+def hook_cost(page, run, calls=2000):
+    # µs per call of the hook the run calls after each iteration (--web, no page), on the finished run
+    terms = run.history[-1]
+    start = time.perf_counter()
+    for k in range(calls):
+        page.on_iteration(run, len(run.history) + k, terms)
+    return (time.perf_counter() - start) / calls * 1e6
 
 
 def measure(content, style, settings, rounds):
@@ -94,8 +109,12 @@ def measure(content, style, settings, rounds):
     return out
 
 
+def base_wall(results):
+    return statistics.median(w for w, *_ in results[MODES[0]])
+
+
 def table(results):
-    base = statistics.median(w for w, *_ in results[MODES[0]])
+    base = base_wall(results)
     rows = ["| mode | s/iteration (wall, median) | vs off | CPU s/iteration | page messages / images |",
             "| --- | --- | --- | --- | --- |"]
     for mode, runs in results.items():
@@ -135,7 +154,11 @@ def main():
         f"Machine: {machine()} (shared with other jobs: compare the ratios, measured side by side, "
         f"not the absolute times); load average before {load_before:.1f}. Date: {time.strftime('%Y-%m-%d')}. "
         f"Command: `{command}` ({args.size} px, {args.iterations} L-BFGS iterations, {args.backend}, "
-        f"{args.rounds} rounds, modes alternating).", "", table(results)])
+        f"{args.rounds} rounds, modes alternating).", "", table(results), "",
+        f"The hook itself (`LivePage.on_iteration` with no page: a point appended, the status updated), "
+        f"timed alone on a finished run: {statistics.median(hook_us):.0f} µs per iteration (median of "
+        f"{len(hook_us)} runs × 2000 calls): {statistics.median(hook_us) * 1e-6 / base_wall(results):.2e} "
+        "of an iteration without --web."])
     print(text)
     if args.write:
         write_section(text)
