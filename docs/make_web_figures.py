@@ -23,7 +23,7 @@ IMAGES = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
 
 def live_page(browser, tmp):
     proc = Process(["transfer", IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg", "-o", tmp / "live.png",
-                    "--size", "256", "--start-size", "181", "--iterations", "60", "--web"])
+                    "--size", "256", "--start-size", "181", "--iterations", "50", "--web"])
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
         page.goto(proc.url())
@@ -31,7 +31,7 @@ def live_page(browser, tmp):
         page.select_option("#gram-layer", "block2_conv1")
         for box in ("#show-gram", "#show-grad", "#show-features"):
             page.check(box)
-        page.wait_for_function("nst.live.status.it >= 75", timeout=900_000)
+        page.wait_for_function("nst.live.status.it >= 62", timeout=900_000)
         page.wait_for_function("(document.querySelector('#features').src || '').startsWith('data:')")
         time.sleep(1)
         page.screenshot(path=str(FIGURES / "web_live.jpg"), full_page=True, type="jpeg", quality=80)
@@ -49,7 +49,7 @@ def gallery(browser, tmp):
         photo = ("content", "tubingen.jpg", (IMAGES / "tubingen.jpg").read_bytes())
         runs = [([], "starry_night.jpg"), ([], "shipwreck.jpg"), ([("keep-colors", "luminance")], "starry_night.jpg")]
         for more, painting in runs:
-            code, r = post_form(base + "/api/runs", [("size", "160"), ("scales", "1"), ("iterations", "60"), *more],
+            code, r = post_form(base + "/api/runs", [("size", "160"), ("scales", "1"), ("iterations", "40"), *more],
                                 [photo, ("style", painting, (IMAGES / painting).read_bytes())])
             assert code == 201, r
         while True:
