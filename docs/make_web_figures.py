@@ -60,9 +60,8 @@ def gallery(browser, tmp):
         page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
         page.goto(url)
         page.wait_for_selector(".run[data-status='done'] input.pick")
-        boxes = page.query_selector_all("input.pick")
-        boxes[0].check()
-        page.query_selector_all("input.pick")[2].check()
+        page.locator("input.pick").nth(0).check()
+        page.locator("input.pick").nth(2).check()
         page.click("#compare")
         page.wait_for_selector("#compare-table tr", timeout=300_000)
         time.sleep(2.5)
@@ -75,7 +74,7 @@ def main():
     from playwright.sync_api import sync_playwright
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        which = sys.argv[1:] or ["live", "gallery"]
+        which = sys.argv[1:] or ["live", "gallery"]          # or one of them
         if "live" in which:
             live_page(browser, Path(tmp))
         if "gallery" in which:

@@ -323,8 +323,11 @@ def sha_of(path):
 
 
 def score(pictures, content, style, weights, backend):
+    # nst compare's scoring of the pictures (backend "auto" resolved as a run resolves it)
     from nst.compare import score as nst_score
-    return nst_score([str(p) for p in pictures], str(content), str(style), weights=weights, backend=backend)
+    from nst.run.selfcheck import choose_backend
+    return nst_score([str(p) for p in pictures], str(content), str(style), weights=weights,
+                     backend=choose_backend(backend))
 
 
 def serve(args):

@@ -16,6 +16,7 @@ from importlib import resources
 from aiohttp import WSMsgType, web
 from yarl import URL
 
+from nst.run.progress import log
 from nst.web.uploads import Refused
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
@@ -84,6 +85,7 @@ def guard(host, token):
         except Refused as e:
             response = web.json_response({"error": str(e)}, status=e.status)
         except (ValueError, KeyError, TypeError, UnicodeError) as e:     # a malformed request
+            log(f"nst: {request.method} {request.path[:200]!r}: refused, {type(e).__name__}: {str(e)[:200]}")
             response = web.json_response({"error": f"malformed request ({type(e).__name__})"}, status=400)
         if token and request.query.get(TOKEN_QUERY) and not response.prepared:
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")

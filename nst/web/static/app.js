@@ -94,8 +94,9 @@
       const tick = Object.assign(document.createElement("label"), {textContent: " compare"});
       const box = Object.assign(document.createElement("input"), {type: "checkbox", className: "pick"});
       box.checked = picked.includes(name);
+      box.dataset.name = name;
       box.addEventListener("change", () => { picked = box.checked ? [...picked, name].slice(-2) : picked.filter((p) => p !== name);
-                                             refresh(); });
+                                             syncPicks(); });
       tick.prepend(box);
       actions.append(a, tick);
     }
@@ -117,13 +118,21 @@
     return b;
   }
 
+  function syncPicks() {
+    for (const box of document.querySelectorAll("input.pick")) box.checked = picked.includes(box.dataset.name);
+    $("compare").disabled = picked.length !== 2;
+  }
+
+  let shown = "";
   async function refresh() {
+    // the gallery is drawn again only when a run changed (an open card stays open meanwhile)
     const r = await fetch("/api/runs", {credentials: "same-origin"});
     if (!r.ok) return;
     const data = await r.json();
     $("queue").textContent = `${data.queue.active} of ${data.queue.max} running or queued`;
-    $("runs").replaceChildren(...data.runs.map(card));
-    $("compare").disabled = picked.length !== 2;
+    const text = JSON.stringify(data.runs);
+    if (text !== shown) { shown = text; $("runs").replaceChildren(...data.runs.map(card)); }
+    syncPicks();
   }
 
   async function compare() {
