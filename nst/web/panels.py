@@ -69,14 +69,15 @@ def normalised(a, top):
 
 
 def tiles(maps):
-    # n×h×w -> one grid image, each map on its own scale, a 1 px gap
+    # n×h×w -> one grid image, each map on its own scale (its 99.5th percentile: a lone bright pixel at
+    # the border would make the rest black), a 1 px gap
     n, h, w = maps.shape
     cols = int(np.ceil(np.sqrt(n)))
     rows = -(-n // cols)
     grid = np.zeros((rows * (h + 1) - 1, cols * (w + 1) - 1), np.float32)
     for k, m in enumerate(maps):
         r, c = divmod(k, cols)
-        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = normalised(m, m.max())
+        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = normalised(m, np.percentile(m, 99.5))
     return grid
 
 
