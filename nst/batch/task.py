@@ -10,6 +10,7 @@ import logging
 import socket
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from distributed import get_worker
@@ -65,7 +66,8 @@ def run_task(task, blobs, options):
         try:
             row.update(transfer(task, files, options, worker.local_directory))
         except Exception as e:                  # bad input or a bug: this task fails, the batch goes on
-            row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__)
+            row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__,
+                       traceback=traceback.format_exc())          # shown by --debug, kept out of the manifest
     return {**row, "seconds": round(time.perf_counter() - start, 3)}
 
 

@@ -9,6 +9,7 @@ from nst.run.progress import log
 
 
 def cmd_transfer(args):
+    check_output_name(args.output)
     outputs = outputs_of(args)
     job = Job(args.content, args.style, settings_of(args), outputs, log)
     job.preflight()
@@ -34,6 +35,13 @@ def live_page(args):
         raise RunRefused(f"--web needs the web extra ({e.name} is missing): pip install 'nst[web]'") from None
     styles = ", ".join(Path(s).name for s in args.style)
     return page(args.web, f"{Path(args.content).name} in the style of {styles}")
+
+
+def check_output_name(output):
+    # -o '' says so (as a Path it would be ".", "unknown image suffix")
+    if not output.strip():
+        from nst.io.destinations import RunRefused
+        raise RunRefused("-o is empty: give the output's file name, e.g. -o out.png")
 
 
 def cmd_demo(args):

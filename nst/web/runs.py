@@ -123,7 +123,9 @@ class Runs:
     def _end(self, task, result):
         # the row first, then the picture (as nst batch); the channel tells its pages
         from nst.io.image import save_image
-        image = result.pop("image", None)
+        image, trace = result.pop("image", None), result.pop("traceback", None)
+        if trace:
+            LOG.info("%s failed:\n%s", task.output, trace)
         with self.lock:
             _, extra = self.active.pop(task.key)
         self.manifest.append(results.row_of(task, {**extra, **result}))
