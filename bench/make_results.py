@@ -81,12 +81,12 @@ def run(cmd):
 
 
 def kept_sections(path):
-    # other scripts' sections of RESULTS.md (bench_pictures.py's, bench_video.py's, between their
-    # markers) survive a rerun
+    # other scripts' sections of RESULTS.md (bench_pictures.py's, bench_web.py's, bench_video.py's,
+    # each between its markers) survive a rerun
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     kept = ""
-    for name in ("bench_pictures", "bench_video"):
-        begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
+    for script in ("bench_pictures", "bench_web", "bench_video"):
+        begin, end = f"<!-- {script} begin -->", f"<!-- {script} end -->"
         if begin in old and end in old:
             kept += "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
     return kept
