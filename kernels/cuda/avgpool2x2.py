@@ -26,5 +26,5 @@ def backward_v1(dy, x):
     return dx
 
 
-VERSIONS = {"forward_v1": forward_v1, "backward_v1": backward_v1}
+VERSIONS = {"avgpool2x2": {"v1": forward_v1}, "avgpool2x2_backward": {"v1": backward_v1}}
 KERNELS = ("avgpool2x2_fwd_v1", "avgpool2x2_bwd_v1")
