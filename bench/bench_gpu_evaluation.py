@@ -40,8 +40,8 @@ def images(size, seed=1):
 
 def tf32_backend(be):
     from nst.kernels.cuda import get
-    return dataclasses.replace(be, conv3x3_relu=get("conv3x3_forward.v3_wmma_tf32"),
-                               conv3x3_relu_backward_input=get("conv3x3_backward_input.v3_wmma_tf32"))
+    return dataclasses.replace(be, conv3x3_relu=get("conv3x3_relu", "v3_wmma_tf32"),
+                               conv3x3_relu_backward_input=get("conv3x3_relu_backward_input", "v3_wmma_tf32"))
 
 
 def nst_case(be, content, style, x, params):

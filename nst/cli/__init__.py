@@ -13,7 +13,8 @@ import tempfile
 import threading
 from pathlib import Path
 
-from nst import batch, compare, gradcheck
+from nst import batch, compare
+from nst.cli import gradcheck
 from nst.io import checkpoint, destinations
 from nst.io.assets import AssetError, sha256_file
 from nst.backends import BackendUnavailable
