@@ -129,7 +129,7 @@ def bench_conv(rep, sizes, budget, op):
                     continue
                 err = rel_err(fn(*args), ref)
                 flag = "" if err <= _tol(op, version) else " MISMATCH"
-                ms = time_gpu(lambda: fn(*args))
+                ms = time_gpu(lambda fn=fn, args=args: fn(*args))
                 rep.row(name, f"{i}→{o}", f"{h}×{w}", version, f"{ms:.3f}", *rep.perf(flops, ms),
                         f"{err:.1e}{flag}")
             del args, ref
@@ -188,11 +188,11 @@ def bench_style(rep, sizes, budget):
                         continue
                 if is_gram:
                     err = f"{rel_err(fn(a), gram_ref):.1e}"
-                    ms = time_gpu(lambda: fn(a))
+                    ms = time_gpu(lambda fn=fn, a=a: fn(a))
                 else:
                     j, g = fn(a, target)
                     err = f"{rel_err(j, j_ref):.1e}; {rel_err(g, g_ref):.1e}"
-                    ms = time_gpu(lambda: fn(a, target))
+                    ms = time_gpu(lambda fn=fn, a=a, target=target: fn(a, target))
                 rep.row(name, c, f"{h}×{w}", rep_version, f"{ms:.3f}", *rep.perf(flops, ms), err)
             if torch is not None:
                 ft = torch.from_dlpack(a.reshape(c, h * w))

@@ -26,7 +26,8 @@ from nst.backends import get_backend  # noqa: E402
 from nst.io.image import load_image, resize_longest  # noqa: E402
 from nst.objective import preprocess  # noqa: E402
 from nst.io.report import BG, FG, GRID, font, plot_losses, weighted_series  # noqa: E402
-from nst.run.run import DEFAULTS, stylize  # noqa: E402
+from nst.run.run import stylize  # noqa: E402
+from nst.run.settings import DEFAULTS  # noqa: E402
 from nst.spec import CONV_NAMES  # noqa: E402
 from nst.vgg import forward  # noqa: E402
 
@@ -173,7 +174,7 @@ def main(argv=None):
     gram_figure(be, vgg, [("The Starry Night (van Gogh)", starry), ("The Shipwreck (Turner)", shipwreck)],
                 OUT / "gram_block2.png")
     out, history = short_run(tubingen, starry, args.backend)
-    d = DEFAULTS
+    d = DEFAULTS.as_dict()
     plot_losses(weighted_series(history, d), OUT / "loss_curves.png",
                 f"loss terms per iteration (log scale); α={d['content_weight']:g}, β={d['style_weight']:g}, "
                 f"γ={d['tv_weight']:g}, 128 px", xlabel="L-BFGS iteration")

@@ -210,9 +210,16 @@ def backend_rows(name, seed=0):
     except BackendUnavailable as e:
         return [Row(name, "(backend unavailable)", "", float("nan"), 0.0, "SKIP", str(e))]
     r = np.random.default_rng(seed)
-    dev, host = be.to_device, lambda a: np.asarray(be.to_host(a), np.float64)
-    f32 = lambda *shape: r.standard_normal(shape).astype(np.float32)
-    d64 = lambda a: np.asarray(a, np.float64)
+    dev = be.to_device
+
+    def host(a):
+        return np.asarray(be.to_host(a), np.float64)
+
+    def f32(*shape):
+        return r.standard_normal(shape).astype(np.float32)
+
+    def d64(a):
+        return np.asarray(a, np.float64)
     rows = []
 
     def add(op, shape, got, want, tol=rule()):

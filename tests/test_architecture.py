@@ -157,3 +157,12 @@ def test_wheel_installs_one_top_level_package(tmp_path):
              "assert any(p.name.endswith('.cu') for p in r.files(nst.kernels.cuda).iterdir())") % str(target)
     subprocess.run([sys.executable, "-c", probe], check=True, cwd=tmp_path,
                    env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+
+
+def test_checkout_serves_only_kernels_and_weights():
+    # in a source checkout the root serves nst.kernels and nst.weights, and nothing else of it
+    probe = ("import importlib.util as u, nst.kernels, nst.weights;"
+             "assert nst.kernels.__file__.startswith(%r);"
+             "assert all(u.find_spec(m) is None for m in ('nst.setup', 'nst.tests', 'nst.bench', 'nst.docs'))"
+             ) % str(ROOT / "kernels")
+    subprocess.run([sys.executable, "-c", probe], check=True, cwd=ROOT)

@@ -194,7 +194,10 @@ from nst.kernels.cuda.host import build
 name, old, new = sys.argv[1:4]
 with build.patched({name: build.file_text(name).replace(old, new)}):
     x = np.random.default_rng(0).uniform(0, 255, (9, 11, 3)).astype(np.float32)
-    kc.get("tv_loss_and_grad", "v1_fused")(x) if name == "tv_loss.cu" else kc.get("content_loss_and_grad", "v1_fused")(x, x + 1)
+    if name == "tv_loss.cu":
+        kc.get("tv_loss_and_grad", "v1_fused")(x)
+    else:
+        kc.get("content_loss_and_grad", "v1_fused")(x, x + 1)
 print("finished")
 """
 
@@ -228,7 +231,8 @@ def test_every_kernel_line_runs():
             if f.endswith((".gcda", ".gcov.json.gz")):
                 os.remove(os.path.join(build.coverage_dir(name), f))
     run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_ops.py", "-q", "-p",
-                          "no:cacheprovider", "-k", "cuda-cpu and not backend"], cwd=ROOT, capture_output=True, text=True,
+                          "no:cacheprovider", "-k", "cuda-cpu and not backend"], cwd=ROOT,
+                         capture_output=True, text=True,
                          env=dict(os.environ, NST_CUDA_CPU_BUILD="cov"), timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]
     cuda_dir = os.path.dirname(os.path.abspath(K.__file__))

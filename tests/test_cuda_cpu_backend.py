@@ -16,8 +16,8 @@ except BackendUnavailable as e:
 pytestmark = pytest.mark.skipif(REASON is not None, reason=REASON or "")
 
 
-def cli(files, weights, out, *extra):
-    return cli_numpy(files, weights, out, "--backend", "cuda-cpu", *extra)
+def cli(inputs, weights, out, *extra):
+    return cli_numpy(inputs, weights, out, "--backend", "cuda-cpu", *extra)
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])

@@ -455,7 +455,8 @@ def assert_same_nonfinite(got, ref, what):
     # NaN and ±inf exactly where the reference has them, the finite rest close
     got, ref = d64(got), d64(ref)
     for name, test in (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf)):
-        assert np.array_equal(test(got), test(ref)), f"{what}: {name} at {np.argwhere(test(got) != test(ref))[:5].tolist()}"
+        where = np.argwhere(test(got) != test(ref))[:5].tolist()
+        assert not where, f"{what}: {name} differs from the reference's at {where}"
     finite = np.isfinite(ref)
     assert finite.any(), f"{what}: nothing finite left to compare"
     assert_close(got[finite], ref[finite], what=what, **rule("tf32"))
@@ -518,7 +519,9 @@ def test_paths_taken():
     # with several splits (non-last blocks return, the last one finishes the tile), diagonal and
     # off-diagonal tile pairs, and a grid-stride loop that goes round more than once
     gsl = kc.launcher("gram_style_loss")
-    tiles = lambda n: (n // 64, n % 64)                                   # (full tiles, remainder)
+
+    def tiles(n):
+        return n // 64, n % 64                                            # (full tiles, remainder)
     conv = [(tiles(o), tiles(h * w), i * 9) for i, o, h, w in CONV_SHAPES]
     assert any(full >= 1 and rest for (full, rest), _, _ in conv)         # O: a full + a partial tile
     assert any(full >= 1 and rest for _, (full, rest), _ in conv)         # N: the same

@@ -15,7 +15,7 @@ from nst import color
 from nst.cli import main
 from nst.io.image import load_image, save_image
 from nst.objective import Objective
-from nst.run.run import scale_sizes
+from nst.run.settings import scale_sizes
 from conftest import random_image
 
 

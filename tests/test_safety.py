@@ -339,7 +339,7 @@ def test_debug_shows_traceback(world):
 
 
 def test_every_option_has_help_with_default():
-    from nst.cli import build_parser
+    from nst.cli.parser import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["transfer"]
     for action in sub._actions:
         if action.dest == "help":
@@ -371,14 +371,14 @@ def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
 
 
 def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, tmp_path_factory):
-    import nst.cli
-    real = nst.cli.save_image
+    import nst.run.job
+    real = nst.run.job.save_image
 
     def full(img, path, bits=8):
         if str(path).startswith(str(world["d"])):
             raise OSError(28, "No space left on device")
         return real(img, path, bits)
-    monkeypatch.setattr(nst.cli, "save_image", full)
+    monkeypatch.setattr(nst.run.job, "save_image", full)
     temp = tmp_path_factory.mktemp("temp")
     monkeypatch.setattr("tempfile.tempdir", str(temp))
     assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 1

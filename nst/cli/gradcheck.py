@@ -14,8 +14,9 @@ def format_table(rows):
              "-" if r.status == "SKIP" else f"{r.threshold:.0e}", r.status) for r in rows]
     width = [max(len(line[k]) for line in [head, *body]) for k in range(len(head))]
     right = {3, 4}
-    fmt = lambda line: "  ".join(s.rjust(n) if k in right else s.ljust(n)
-                                 for k, (s, n) in enumerate(zip(line, width))).rstrip()
+
+    def fmt(line):
+        return "  ".join(s.rjust(n) if k in right else s.ljust(n) for k, (s, n) in enumerate(zip(line, width))).rstrip()
     lines = [fmt(head), fmt(tuple("-" * n for n in width))] + [fmt(line) for line in body]
     lines += [f"note: {r.backend} {r.op}: {r.note}" if r.status != "SKIP" else f"note: {r.backend}: {r.note}"
               for r in rows if r.note]

