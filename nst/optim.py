@@ -79,8 +79,10 @@ class Adam(Stateful):
 
 
 class LBFGS(Stateful):
-    """L-BFGS (Nocedal & Wright, Alg. 7.4/7.5): two-loop recursion over the last `history` pairs
-    (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a backtracking Armijo line search.
+    """L-BFGS: the two-loop recursion (Nocedal & Wright, Alg. 7.4) over the last `history` pairs
+    (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a backtracking Armijo line search. Unlike the Wolfe
+    search of their Alg. 7.5, Armijo does not guarantee yᵀs > 0, so a pair without it is skipped
+    (docs/maths.md "Optimisers" derives all of this).
 
     A non-descent direction or a failed line search drops the history (logged once per reason) and
     retries from steepest descent within the same iteration. It stops (`stopped` says why; `step`
