@@ -153,11 +153,13 @@ def d64(a):
 # ---------------------------------------------------------------------------------------------
 # One body per op: every family × version × shape against the reference
 # ---------------------------------------------------------------------------------------------
-# (I, O, H, W). The last: ≥ cpu_threads.MIN_SPLIT outputs per sgemm, the Numba threaded path.
-# (4, 70, …), (67, 3, …), (65, 129, …): full and partial 64-wide CUDA tiles (test_paths_taken).
-CONV_SHAPES = [(3, 5, 7, 9), (5, 4, 1, 1), (4, 6, 1, 9), (6, 3, 11, 1), (5, 17, 13, 11),
-               (17, 3, 32, 30), (4, 70, 13, 11), (67, 3, 5, 66), (64, 64, 12, 10), (128, 64, 9, 8),
-               (65, 129, 17, 9), (16, 24, 40, 44)]
+# (I, O, H, W): odd sizes, 1×1, 1×W and H×1 images on every family; then each family's own paths.
+# Numba: many channels, and ≥ cpu_threads.MIN_SPLIT outputs per sgemm (the threaded path).
+# CUDA: full and partial 64-wide tiles in O and in H·W, a lone partial tile (test_paths_taken).
+CONV_SHAPES = [(3, 5, 7, 9), (5, 4, 1, 1), (4, 6, 1, 9), (6, 3, 11, 1), (5, 17, 13, 11), (17, 3, 32, 30),
+               Only((64, 64, 12, 10), NUMBA_CPU), Only((128, 64, 9, 8), NUMBA_CPU),
+               Only((16, 24, 40, 44), NUMBA_CPU), Only((4, 70, 13, 11), *CUDA_FAMILIES),
+               Only((67, 3, 5, 66), *CUDA_FAMILIES), Only((65, 129, 17, 9), *CUDA_FAMILIES)]
 
 
 @pytest.mark.parametrize(SIGNATURE, cases(["conv3x3_relu"], CONV_SHAPES))
@@ -205,10 +207,10 @@ def test_pool2x2_backward(op, fam, version, shape, rng):
 
 
 # (C, H, W). (70, …), (130, …), (64, 100, 103): partial tiles and split-K of the CUDA Gram
-# (test_paths_taken). The Numba kernels' own: C·hw ≥ MIN_SPLIT, their threaded Gram and grad
-# (the CUDA kernels have no such path, and a C² thread grid is slow to emulate on cuda-cpu)
-GRAM_SHAPES = [(3, 7, 9), (5, 13, 11), (4, 1, 1), (17, 32, 30), (64, 16, 12), (70, 9, 11),
-               (130, 33, 17), (64, 100, 103), Only((128, 9, 8), NUMBA_CPU),
+# (test_paths_taken). The Numba kernels' own: many channels, and C·hw ≥ MIN_SPLIT, their threaded
+# Gram and grad (the CUDA kernels have no such path, and a C² thread grid is slow to emulate)
+GRAM_SHAPES = [(3, 7, 9), (5, 13, 11), (4, 1, 1), (17, 32, 30), (70, 9, 11), (130, 33, 17),
+               (64, 100, 103), Only((64, 16, 12), NUMBA_CPU), Only((128, 9, 8), NUMBA_CPU),
                Only((64, 32, 40), NUMBA_CPU), Only((32, 1, 2500), NUMBA_CPU)]
 
 
@@ -522,15 +524,19 @@ def test_paths_taken():
 
     def tiles(n):
         return n // 64, n % 64                                            # (full tiles, remainder)
-    conv = [(tiles(o), tiles(h * w), i * 9) for i, o, h, w in CONV_SHAPES]
+
+    def on_cuda(shapes):
+        return [s for s in shapes if CUDA_CPU in getattr(s, "families", FAMILIES)]
+
+    conv = [(tiles(o), tiles(h * w), i * 9) for i, o, h, w in on_cuda(CONV_SHAPES)]
     assert any(full >= 1 and rest for (full, rest), _, _ in conv)         # O: a full + a partial tile
     assert any(full >= 1 and rest for _, (full, rest), _ in conv)         # N: the same
     assert any(full == 0 for (full, _), _, _ in conv)                     # a lone partial tile
     assert any(k > 16 and k % 16 for _, _, k in conv)                     # several K steps, ragged end
-    plans = [gsl.split_plan(c, h * w) for c, h, w in GRAM_SHAPES]
+    plans = [gsl.split_plan(c, h * w) for c, h, w in on_cuda(GRAM_SHAPES)]
     assert any(splits >= 2 for _, splits, _ in plans)                     # the "last block" branch
     assert any(pairs >= 3 for pairs, splits, _ in plans if splits >= 2)   # off-diagonal pairs split
-    assert any((h * w) % split_len for c, h, w in GRAM_SHAPES
+    assert any((h * w) % split_len for c, h, w in on_cuda(GRAM_SHAPES)
                for _, splits, split_len in [gsl.split_plan(c, h * w)] if splits >= 2)  # a short last split
     assert np.prod(GRID_STRIDE_SHAPE) > 2048 * 256                      # content_loss's grid cap
 
