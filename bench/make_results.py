@@ -81,12 +81,12 @@ def run(cmd):
 
 
 def kept_sections(path):
-    # sections of RESULTS.md written by hand or by other scripts (between their markers: bench_pictures.py's,
-    # the measurements moved out of code comments) survive a rerun
+    # sections of RESULTS.md written by other scripts or by hand (bench_pictures.py's, bench_web.py's,
+    # the measurements moved out of code comments; each between its markers) survive a rerun
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     kept = ""
-    for name in ("bench_pictures", "measurements"):
-        begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
+    for script in ("bench_pictures", "bench_web", "measurements"):
+        begin, end = f"<!-- {script} begin -->", f"<!-- {script} end -->"
         if begin in old and end in old:
             kept += "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
     return kept

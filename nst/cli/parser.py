@@ -2,6 +2,7 @@
 from nst import batch, compare
 from nst.cli import gradcheck
 from nst.cli.options import Parser, add_common_options, add_output_options, add_run_options, add_transfer_options
+from nst.web import serve
 
 
 def build_parser():
@@ -37,4 +38,5 @@ def build_parser():
 
     batch.add_parser(sub)
     compare.add_parser(sub)
+    serve.add_parser(sub)
     return parser
