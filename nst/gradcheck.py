@@ -22,13 +22,11 @@ random-weight VGG19 and the random images come from nst/testing.py.
 
 Legend: C channels, I/O channels in/out, H×W spatial; op inputs are C×H×W, images H×W×3.
 """
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import losses, ops
-from .testing import away_from_zero, objective_agreement, random_image, tiny_params
-from .tolerance import mismatch, rel_err, rule
+from .testing import Row, away_from_zero, backend_rows, fmt_shape, random_image, tiny_params
+from .tolerance import rel_err
 
 # Thresholds. float64 central differences with step eps have truncation error O(eps²·f''') and
 # rounding error O(1e-16·|f|/eps): ~1e-9 for these sizes, so 1e-6 leaves room and still catches a
@@ -39,21 +37,6 @@ from .tolerance import mismatch, rel_err, rule
 FD_RTOL = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-1}
 FD_RTOL_NETWORK = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 5e-1}
 FD_EPS = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-2}    # step on N(0,1) inputs
-
-
-@dataclass
-class Row:
-    backend: str         # "numpy" (finite differences) or the backend checked against numpy
-    op: str              # what was checked
-    shape: str           # the input shape(s), e.g. "3×5×7 → 4×5×7"
-    error: float         # max |got − want| / max |want|  (nan for a skipped row)
-    threshold: float
-    status: str          # "PASS", "FAIL" or "SKIP"
-    note: str = ""       # why a backend was skipped, or how many coordinates sat on a kink
-
-    @property
-    def passed(self):
-        return self.status != "FAIL"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -73,10 +56,6 @@ def numeric_grad(f, x, eps=1e-5, coords=None):
         x.flat[k] = old
         g.flat[k] = (fp - fm) / (2 * eps)
     return g
-
-
-def fmt_shape(*shapes):
-    return " → ".join("×".join(str(n) for n in s) for s in shapes)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -197,92 +176,6 @@ def objective_fd_row(r, dtype, pooling, n_coords=40):
     return _fd_row(f"objective J ({pooling} pool)", fmt_shape(x.shape), grad,
                    lambda x: float(obj.evaluate(x)[0]), x, 1e2 * FD_EPS[dtype],
                    FD_RTOL_NETWORK[dtype], coords=candidates, n_max=n_coords)
-
-
-# ---------------------------------------------------------------------------------------------
-# A fast backend against the NumPy reference (float32 kernels, float64 reference)
-
-def backend_rows(name, seed=0):
-    # -> [Row] for backend `name` ("numba", "cupy"); one SKIP row if it is not available here
-    from .backends import BackendUnavailable, get_backend
-    try:
-        be = get_backend(name)
-    except BackendUnavailable as e:
-        return [Row(name, "(backend unavailable)", "", float("nan"), 0.0, "SKIP", str(e))]
-    r = np.random.default_rng(seed)
-    dev = be.to_device
-
-    def host(a):
-        return np.asarray(be.to_host(a), np.float64)
-
-    def f32(*shape):
-        return r.standard_normal(shape).astype(np.float32)
-
-    def d64(a):
-        return np.asarray(a, np.float64)
-    rows = []
-
-    def add(op, shape, got, want, tol=rule()):
-        # passes by nst.tolerance's elementwise rule; the error column shows max|Δ|/max|ref|
-        got = host(got)
-        ok = mismatch(got, want, **tol) is None
-        rows.append(Row(name, op, shape, rel_err(got, want), tol["rtol"], "PASS" if ok else "FAIL"))
-
-    for i, o, h, w in ((3, 8, 13, 11), (17, 13, 9, 10)):
-        x, wt, b = f32(i, h, w), 0.3 * f32(o, i, 3, 3), 0.1 * f32(o)
-        pw = be.prepare_weights(dev(wt), dev(b))
-        a_ref = ops.conv3x3_relu(d64(x), d64(wt), d64(b))
-        add("conv3x3_relu", fmt_shape(x.shape, a_ref.shape), be.conv3x3_relu(dev(x), *pw), a_ref)
-        da, a = f32(o, h, w), np.maximum(f32(o, h, w), 0)
-        add("conv3x3_relu_backward_input", fmt_shape(da.shape, x.shape),
-            be.conv3x3_relu_backward_input(dev(da), dev(a), pw[0]),
-            ops.conv3x3_relu_backward_input(d64(da), d64(a), d64(wt)))
-
-    for kind in ("max", "avg"):
-        fwd, bwd = getattr(ops, f"{kind}pool2x2"), getattr(ops, f"{kind}pool2x2_backward")
-        x = f32(5, 13, 11)
-        x[:, 0, 0] = x[:, 0, 1]                       # a tie: the first maximum must win
-        dy = f32(5, 6, 5)
-        add(f"{kind}pool2x2", fmt_shape(x.shape, dy.shape), getattr(be, f"{kind}pool2x2")(dev(x)), fwd(d64(x)))
-        add(f"{kind}pool2x2_backward", fmt_shape(dy.shape, x.shape),
-            getattr(be, f"{kind}pool2x2_backward")(dev(dy), dev(x)), bwd(d64(dy), d64(x)))
-
-    a, s = np.maximum(f32(17, 13, 11), 0), np.maximum(f32(17, 7, 9), 0)
-    add("gram", fmt_shape(a.shape), be.gram(dev(a)), losses.gram(d64(a)))
-    target = losses.gram(d64(s))
-    j, g = be.style_loss_and_grad(dev(a), dev(target.astype(np.float32)))
-    j_ref, g_ref = losses.style_loss_and_grad(d64(a), target)
-    add("style_loss_and_grad J", fmt_shape(a.shape), j, j_ref)
-    add("style_loss_and_grad grad", fmt_shape(a.shape), g, g_ref)
-
-    a, t = f32(17, 13, 11), f32(17, 13, 11)
-    j, g = be.content_loss_and_grad(dev(a), dev(t))
-    j_ref, g_ref = losses.content_loss_and_grad(d64(a), d64(t))
-    add("content_loss_and_grad J", fmt_shape(a.shape), j, j_ref)
-    add("content_loss_and_grad grad", fmt_shape(a.shape), g, g_ref)
-
-    x = (255 * r.random((13, 11, 3))).astype(np.float32)
-    j, g = be.tv_loss_and_grad(dev(x))
-    j_ref, g_ref = losses.tv_loss_and_grad(d64(x))
-    add("tv_loss_and_grad J", fmt_shape(x.shape), j, j_ref)
-    add("tv_loss_and_grad grad", fmt_shape(x.shape), g, g_ref)
-
-    x, g, m, v = (255 * r.random(1001)).astype(np.float32), f32(1001), f32(1001), np.abs(f32(1001))
-    want = [d64(a).copy() for a in (x, m, v)]
-    ops.adam_step(want[0], d64(g), want[1], want[2], 3, 2.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
-    xd, md, vd = dev(x), dev(m), dev(v)
-    be.adam_step(xd, dev(g), md, vd, 3, 2.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
-    for what, got, ref in zip("xmv", (xd, md, vd), want):
-        add(f"adam_step {what}", fmt_shape(x.shape), got, ref)
-
-    # the whole objective on this backend (float32) against the reference (float64)
-    agree = objective_agreement(be, seed=seed, content=(33, 29), style=(27, 31), style_weight=1e2,
-                                tv_weight=1e-2)
-    shape = fmt_shape((33, 29, 3))
-    for op, error, ok in (("objective J", agree.j_error, agree.j_ok),
-                          ("objective ∂J/∂X", agree.grad_error, agree.grad_ok)):
-        rows.append(Row(name, op, shape, error, agree.rtol, "PASS" if ok else "FAIL"))
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------

@@ -24,12 +24,13 @@ import numpy as np
 import pytest
 
 from conftest import assert_close, random_image
-from nst import gradcheck, losses, ops
+from nst import losses, ops
 from nst.backends import NAMES, Backend, BackendUnavailable, cupy_backend, get_backend, numba_backend
 from nst.kernels import NUMBA, conv3x3_forward, cpu_threads
 from nst.kernels import cuda as kc
 from nst.kernels.cuda import CUDA
 from nst.kernels.cuda import _common as K
+from nst.testing import backend_rows
 from nst.tolerance import rule
 
 
@@ -292,7 +293,7 @@ def test_backend_against_the_reference(name):
     # each op of the Backend table and the whole objective (tiny VGG19) on this backend against the
     # float64 reference: the rows `nst gradcheck --backend NAME` prints
     backend_or_skip(name)
-    rows = gradcheck.backend_rows(name)
+    rows = backend_rows(name)
     bad = [r for r in rows if r.status != "PASS"]
     assert not bad, bad
     fields = set(Backend.__dataclass_fields__) - {"name", "xp", "prepare_weights"}
