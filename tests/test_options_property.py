@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from test_cli import cli
-from nst.gradcheck import tiny_params
+from nst.testing import tiny_params
 from nst.spec import CONV_NAMES
 from nst.weights import keras_h5
 
