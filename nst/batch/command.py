@@ -1,5 +1,4 @@
 """`nst batch` on the client: options, the plan, the cluster, the manifest and the summary."""
-import json
 import signal
 from pathlib import Path
 
@@ -26,7 +25,8 @@ def add_parser(sub):
                    help="run every value of a numeric transfer option, e.g. style-weight=3,10,30; "
                         "several --sweep make a grid")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=integer(1), metavar="N", help="local worker processes (default: from cores and memory)")
+    p.add_argument("--workers", type=integer(1), metavar="N",
+                   help="local worker processes (default: from cores and memory)")
     p.add_argument("--threads", type=integer(1), metavar="K",
                    help="kernel threads per local worker (default: cores / workers)")
     p.add_argument("--checkpoint-dir", metavar="DIR",
