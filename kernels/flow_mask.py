@@ -60,4 +60,5 @@ def mask_v1(back, fwd):
     return out
 
 
-KERNELS = {"mask_v1": mask_v1}
+# video ops are not Backend fields: nst/video/flow.py names its version; not in nst.kernels.NUMBA
+VERSIONS = {"reliability_mask": {"v1": mask_v1}}

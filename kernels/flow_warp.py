@@ -45,4 +45,5 @@ def warp_v1(image, back):
     return out
 
 
-KERNELS = {"warp_v1": warp_v1}
+# video ops are not Backend fields: nst/video/flow.py names its version; not in nst.kernels.NUMBA
+VERSIONS = {"warp": {"v1": warp_v1}}

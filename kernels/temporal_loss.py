@@ -40,4 +40,4 @@ def temporal_loss_and_grad_v1(x, target, mask):
     return np.asarray(j / d, dtype=np.float64), g
 
 
-KERNELS = {"temporal_loss_and_grad_v1": temporal_loss_and_grad_v1}
+VERSIONS = {"temporal_loss_and_grad": {"v1": temporal_loss_and_grad_v1}}

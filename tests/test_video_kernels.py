@@ -39,12 +39,12 @@ def test_temporal_loss_fd_gradcheck_float64(rng):
 
 
 @pytest.mark.parametrize("hw", SHAPES, ids=str)
-@pytest.mark.parametrize("name", sorted(temporal_loss.KERNELS))
+@pytest.mark.parametrize("name", sorted(temporal_loss.VERSIONS["temporal_loss_and_grad"]))
 def test_temporal_loss_numba(name, hw, rng):
     x, t = (255 * rng.random((*hw, 3))).astype(np.float32), (255 * rng.random((*hw, 3))).astype(np.float32)
     c = (rng.random(hw) > 0.3).astype(np.float32) * rng.random(hw).astype(np.float32)
     j_ref, g_ref = losses.temporal_loss_and_grad(x.astype(np.float64), t.astype(np.float64), c.astype(np.float64))
-    j, g = temporal_loss.KERNELS[name](x, t, c)
+    j, g = temporal_loss.VERSIONS["temporal_loss_and_grad"][name](x, t, c)
     assert_close(j, j_ref, what=name + " J")
     assert_close(g, g_ref, what=name + " grad")
 

@@ -34,5 +34,5 @@ def cupy_baseline(x, target, mask):
     return temporal_loss_and_grad(x, target, mask)
 
 
-VERSIONS = {"v1_fused": v1_fused, "cupy": cupy_baseline}
+VERSIONS = {"temporal_loss_and_grad": {"v1_fused": v1_fused, "cupy": cupy_baseline}}
 KERNELS = ("temporal_loss_v1",)

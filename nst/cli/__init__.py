@@ -9,7 +9,8 @@ traceback (`--debug` shows the traceback of every error, and keeps its exit stat
 """
 import sys
 
-from nst import batch, compare, gradcheck, video
+from nst import batch, compare, video
+from nst.cli import gradcheck
 from nst.cli.parser import build_parser
 
 

@@ -9,13 +9,14 @@ import numpy as np
 
 from nst.flow import long_term_masks
 
-WARP, MASK = "flow_warp.warp_v1", "flow_mask.mask_v1"     # the kernels used (kernels/*.py KERNELS)
+# the Numba kernels used: (module in kernels/, op, version) of its VERSIONS
+WARP, MASK = ("flow_warp", "warp", "v1"), ("flow_mask", "reliability_mask", "v1")
 
 
-def kernel(qualname):
+def kernel(choice):
     import importlib
-    module, name = qualname.split(".")
-    return importlib.import_module(f"nst.kernels.{module}").KERNELS[name]
+    module, op, version = choice
+    return importlib.import_module(f"nst.kernels.{module}").VERSIONS[op][version]
 
 
 def gray(frame):
