@@ -37,6 +37,7 @@ def build_parser():
     add_common_options(g)
 
     batch.add_parser(sub)
+    video.add_parser(sub)
     compare.add_parser(sub)
     serve.add_parser(sub)
     return parser
