@@ -81,7 +81,8 @@ def identity(settings, content, styles):
     # an --init image, --weights) named by its sha256: a file may move, not change
     def by_content(p):
         return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
-    return {**settings, "init": by_content(settings["init"]), "weights": by_content(settings["weights"]),
+    exact = {k: v for k, v in settings.items() if k != "tile"}    # tiling never changes the result
+    return {**exact, "init": by_content(settings["init"]), "weights": by_content(settings["weights"]),
             "content": by_content(content), "style": [by_content(s) for s in styles]}
 
 

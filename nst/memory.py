@@ -16,7 +16,8 @@ import os
 from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 
 F32 = 4
-WORKSPACE = 6
+WORKSPACE = {"*": 6}
+IMAGE = 8
 RUNTIME = 300 * 2**20
 PREPARED = {"numba": 2.5}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
                             # channels, 16/9 × w on the 512-channel layers that hold most weights)
@@ -32,29 +33,53 @@ def layer_shapes(h, w, deepest):
     return out
 
 
+def network_bytes(h, w, deepest, backend):
+    # one evaluation's peak over an h×w picture (or tile extent): every a^l up to the deepest
+    # (the forward keeps them all for the backward) and WORKSPACE × the largest one
+    per = [c * hl * wl * F32 for _, c, hl, wl in layer_shapes(h, w, deepest)]
+    return sum(per), int(WORKSPACE.get(backend, WORKSPACE["*"]) * max(per))
+
+
 def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", history=20,
-             style_hw=None, backend="numba"):
-    # -> {part: bytes} and "total"; style_hw: the (largest) style image's size, for the setup pass
+             style_hw=None, backend="numba", tile=None, halo=0):
+    # -> {part: bytes} and "total"; style_hw: the (largest) style image's size, for the setup pass;
+    # tile: the interior side of a tiled evaluation (nst.tiled), whose network passes run over one
+    # extent at a time, (tile + 2·halo)² at most
     shapes = layer_shapes(h, w, deepest)
     n = 3 * h * w
     per = {name: c * hl * wl * F32 for name, c, hl, wl in shapes}
     chans = {name: c for name, c, _, _ in shapes}
+    tiled = tile is not None and tile < max(h, w)
+    eh, ew = (min(h, tile + 2 * halo), min(w, tile + 2 * halo)) if tiled else (h, w)
+    acts, work = network_bytes(eh, ew, deepest, backend)
     parts = {
         "weights": int((1 + PREPARED.get(backend, 1)) * F32
                        * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)])),
-        "activations": sum(per.values()),
-        "workspace": WORKSPACE * max(per.values()),
+        "activations": acts,
+        "workspace": work,
         "targets": sum(per[l] for l in content_layers) + sum(chans[l] ** 2 * F32 for l in style_layers),
-        "image": 8 * n * F32,
-        "optimiser": {"lbfgs": (2 * history + 3), "adam": 4, "gd": 2}[optimizer] * n * F32,
+        "image": (IMAGE + tiled) * n * F32,            # tiled: ∂J/∂X summed over the tiles
+        "optimiser": {"lbfgs": (2 * history + 4), "adam": 4, "gd": 2}[optimizer] * n * F32,
         "runtime": 0 if backend == "cupy" else RUNTIME,
     }
     if style_hw:                                    # the style pass runs before, alone
         sh, sw = style_hw
-        setup = sum(c * a * b * F32 for _, c, a, b in layer_shapes(sh, sw, deepest))
-        parts["activations"] = max(parts["activations"], setup)
+        sh, sw = (min(sh, tile + 2 * halo), min(sw, tile + 2 * halo)) if tiled else (sh, sw)
+        parts["activations"] = max(parts["activations"], network_bytes(sh, sw, deepest, backend)[0])
     parts["total"] = sum(parts.values())
     return parts
+
+
+def largest_fitting_tile(total_at, budget, side, align):
+    # the largest tile (a multiple of align, below side) with total_at(tile) <= budget, or 0
+    tiles = range(align, side, align)
+    if not tiles or total_at(tiles[0]) > budget:
+        return 0
+    lo, hi = 0, len(tiles) - 1                      # tiles[lo] fits; find the last that does
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if total_at(tiles[mid]) <= budget else (lo, mid - 1)
+    return tiles[lo]
 
 
 def images_bytes(images):

@@ -75,6 +75,13 @@ def weight_list(text):
     return values
 
 
+def tile_size(text):
+    # "auto" (tiled only when the whole picture does not fit), 0 (never) or an interior side in px
+    if text.strip() == "auto":
+        return "auto"
+    return integer(0, MAX_SIDE)(text)
+
+
 def layer_weights(text):
     # "auto" (λ_l from the style's Gram energies, nst.objective) or a weight_list
     return "auto" if text.strip() == "auto" else weight_list(text)
@@ -139,6 +146,11 @@ def add_transfer_options(t):
     t.add_argument("--average", type=number(hi=1, hi_open=True), default=D["average"], metavar="DECAY",
                    help="output an exponential moving average of the image, decay in [0, 1), e.g. 0.9 "
                         "(default: 0, off)")
+    t.add_argument("--tile", type=tile_size, default="auto", metavar="N",
+                   help="evaluate J and ∂J/∂X tile by tile, N×N px interiors with the halo the deepest "
+                        "layer needs: the same result in memory bounded by a tile, at the cost of "
+                        "recomputing the halos. auto: only when the whole picture does not fit, with "
+                        "the largest tile that does; 0: never (default: %(default)s)")
     t.add_argument("--init", default=D["init"],
                    help="the first image: content, random, style, or an image FILE (default: %(default)s)")
     t.add_argument("--seed", type=integer(0, 2**32 - 1), default=D["seed"],
@@ -204,20 +216,31 @@ def check_sizes(run):
 
 
 def check_memory(run, dry_run):
-    # the run's memory (the net, the optimiser, the decoded inputs) against what is free
+    # the run's memory (the net, the optimiser, the decoded inputs) against what is free. --tile
+    # auto picks the largest tile that fits when the whole picture does not (run.s["tile"] is set).
     held = memory.images_bytes([run.content, *run.styles])
-    parts, (h, w) = run.memory_estimate()
-    parts = {**parts, "inputs": held, "total": parts["total"] + held}
     backend = run.objective_backend().name
     free = memory.available(backend)
+    total = lambda side=None, tile=None: run.memory_estimate(side, tile)[0]["total"] + held   # noqa: E731
+    h, w = run.memory_estimate()[1]
+    if run.s["tile"] == "auto":
+        run.s["tile"] = None if total() <= free else memory.largest_fitting_tile(
+            lambda t: total(tile=t), free, max(h, w), run.tile_align()) or None
+    tiled = isinstance(run.s["tile"], int) and 0 < run.s["tile"] < max(h, w)
+    parts = run.memory_estimate(tile=run.s["tile"] if tiled else None)[0]
+    parts = {**parts, "inputs": held, "total": parts["total"] + held}
     fits = parts["total"] <= free
     if dry_run:
-        print(f"{w}×{h} on {backend}, scales {run.sizes}: needs about {memory.gib(parts['total'])}, "
+        how = f", tiles of {run.s['tile']} px" if tiled else ""
+        print(f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
               f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
         for k, v in parts.items():
             if k != "total":
                 print(f"  {k:<12}{memory.gib(v)}")
     if not fits:
-        side = memory.largest_fitting_size(lambda s: run.memory_estimate(s)[0]["total"] + held, free)
+        side = memory.largest_fitting_size(lambda s: total(s, run.s["tile"] if tiled else None), free)
+        tile = memory.largest_fitting_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
+        fix = f"--tile {tile} makes this size fit" if tile else \
+            "no tile is small enough: the optimiser's vectors alone do not fit (try a smaller --history)"
         raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
-                          f"{memory.gib(free)} is available; --size {side} would fit")
+                          f"{memory.gib(free)} is available; --size {side} would fit; {fix}")

@@ -127,6 +127,7 @@ class TiledObjective(Objective):
         # pass 1 -> ({layer: Σ_tiles F_t F_tᵀ} float64, {layer: N_l}, acts of the last tile or None)
         sums, counts, acts = {}, {}, None
         for t in tiles:
+            acts = None                                       # one tile's activations at a time
             acts = self.tile_forward(image, t, deepest_layer(layers))
             for n in layers:
                 a = self.interior(t, n, acts[n])
@@ -148,6 +149,7 @@ class TiledObjective(Objective):
             return {}
         xp, out = self.be.xp, {}
         for t in self.tiles(*content.shape[:2], self.content_layers):
+            acts = None
             acts = self.tile_forward(content, t, deepest_layer(self.content_layers))
             for n in self.content_layers:
                 a = acts[n]
@@ -171,9 +173,11 @@ class TiledObjective(Objective):
         js = {("style", k): xp.sum(diffs[n].astype(xp.float64) ** 2) / diffs[n].shape[0] ** 2
               for k, n in enumerate(self.style_layers)}
         grad = xp.zeros(image.shape, dtype=self.dtype)
+        reuse = kept is not None and self.deepest == deepest_layer(self.style_layers)
         for i, t in enumerate(reversed(tiles)):             # the last tile's pass-1 forward is reused
-            acts = kept if i == 0 and kept is not None and self.deepest == deepest_layer(self.style_layers) \
-                else self.tile_forward(image, t, self.deepest)
+            acts, kept = (kept if i == 0 and reuse else None), None
+            if acts is None:
+                acts = self.tile_forward(image, t, self.deepest)
             g = backward(be, self.params, acts, lambda n, a: self._tile_losses(t, n, a, diffs, counts, js),
                          self.pooling)
             if g is not None:

@@ -85,3 +85,46 @@ def test_plan_partitions_every_layer(h, w, tile):
         for t in tiles:
             cover[t.global_at(p)] += 1
         assert np.all(cover == 1)
+
+
+# -- the command line: --tile N, --tile auto (the default) and the refusal ---------------------
+@pytest.fixture
+def files(tmp_path):
+    from PIL import Image
+    r, paths = np.random.default_rng(5), {}
+    for name, shape in (("content", (30, 40, 3)), ("style", (36, 28, 3))):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(r.integers(0, 256, shape, dtype=np.uint8)).save(paths[name])
+    return paths
+
+
+def transfer(files, weights, out, *extra):
+    from nst.cli import main
+    return main(["transfer", str(files["content"]), str(files["style"]), "-o", str(out), "--weights",
+                 str(weights), "--backend", "numpy", "--iterations", "3", "--scales", "1",
+                 "--content-layers", "conv2_2", "--style-layers", "conv1_1,conv2_1", *extra])
+
+
+def test_tiled_run_makes_the_same_picture(files, tiny_weights_h5, tmp_path):
+    from nst.image import load_image
+    assert transfer(files, tiny_weights_h5, tmp_path / "whole.png", "--size", "48", "--tile", "0") == 0
+    assert transfer(files, tiny_weights_h5, tmp_path / "tiled.png", "--size", "48", "--tile", "12") == 0
+    whole, tiles = load_image(tmp_path / "whole.png"), load_image(tmp_path / "tiled.png")
+    assert np.abs(whole - tiles).max() <= 1.0                # 8-bit PNGs: one level of rounding
+
+
+def test_auto_tiles_what_does_not_fit(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # a budget between the tiled and the untiled estimate: the dry run picks a tile, and says so
+    from nst import memory
+    from nst.cli import main  # noqa: F401
+    args = ("--size", "3000", "--dry-run")
+    monkeypatch.setattr(memory, "available", lambda backend: 2**40)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args) == 0
+    whole = float(capsys.readouterr().out.split("needs about ")[1].split(" GiB")[0]) * 2**30
+    monkeypatch.setattr(memory, "available", lambda backend: 0.8 * whole)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args) == 0
+    out = capsys.readouterr().out
+    assert "tiles of" in out and "fits" in out and "NOT" not in out
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args, "--tile", "0") == 2
+    err = capsys.readouterr().err
+    assert "--size" in err and "would fit" in err and "--tile" in err and "makes this size fit" in err
