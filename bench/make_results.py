@@ -80,13 +80,17 @@ def run(cmd):
     return p.stdout
 
 
+KEPT = ("bench_pictures", "any_size")      # bench_pictures.py's section; issue #23's, written by hand
+
+
 def kept_sections(path):
-    # other scripts' sections of RESULTS.md (bench_pictures.py's, between its markers) survive a rerun
-    begin, end = "<!-- bench_pictures begin -->", "<!-- bench_pictures end -->"
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if begin in old and end in old:
-        return "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
-    return ""
+    # other scripts' sections of RESULTS.md (between their markers) survive a rerun
+    old, out = path.read_text(encoding="utf-8") if path.exists() else "", ""
+    for name in KEPT:
+        begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
+        if begin in old and end in old:
+            out += "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+    return out
 
 
 def main(argv=None):

@@ -2,13 +2,17 @@
 
 All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `deepest`:
   weights      Σ (O·I·9 + O): the file's copy, plus the backend's prepared copy (PREPARED× that)
-  activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest (backward needs them all)
-  workspace    the backward's gradients and a conv's temporaries: WORKSPACE × the largest a^l
+  activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest: the forward keeps them all
+               for the backward, which frees each layer's as it passes, so this is the peak
+  workspace    what the peak holds beside them (the backward's gradients, a conv's temporaries):
+               WORKSPACE × the largest a^l, per backend (measured: bench/RESULTS.md "Memory")
   targets      a^l(C) of the content layers, Ĝ^l(S) of the style layers
-  image        x, ∂J/∂x, TV gradient and preprocessing copies: 8 N
-  optimiser    L-BFGS (2m + 3) N, Adam 4 N, GD 2 N
+  image        the content and style images at the run's size, the preprocessed x: IMAGE N, plus
+               the style's pixels; a tiled run also holds ∂J/∂X and TV's arrays (TILED N)
+  optimiser    L-BFGS (2m + 4) N (x, g, the direction, the trial x, and m pairs s, y), Adam 4 N, GD 2 N
   runtime      the interpreter, NumPy/Numba and their libraries (host backends only)
   inputs       the decoded content and style images, kept at full size: 12 bytes a pixel
+A tiled run (nst.tiled) holds activations and workspace of one tile's extent, not the picture's.
 Decoding an input file costs more than it keeps (`decode_bytes`), and is checked before it starts.
 """
 import os
@@ -16,11 +20,13 @@ import os
 from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 
 F32 = 4
-WORKSPACE = {"*": 6}
-IMAGE = 8
-RUNTIME = 300 * 2**20
-PREPARED = {"numba": 2.5}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
-                            # channels, 16/9 × w on the 512-channel layers that hold most weights)
+WORKSPACE = {"numba": 0.12, "*": 6}
+IMAGE = 2
+TILED = 4
+RUNTIME = {"numba": 245 * 2**20, "cupy": 0, "*": 100 * 2**20}
+PREPARED = {"numba": 2.5, "numpy": 0}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
+                            # channels, 16/9 × w on the 512-channel layers that hold most weights);
+                            # numpy's prepared weights are the file's arrays themselves
 
 
 def layer_shapes(h, w, deepest):
@@ -58,9 +64,9 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
         "activations": acts,
         "workspace": work,
         "targets": sum(per[l] for l in content_layers) + sum(chans[l] ** 2 * F32 for l in style_layers),
-        "image": (IMAGE + tiled) * n * F32,            # tiled: ∂J/∂X summed over the tiles
+        "image": ((IMAGE + TILED * tiled) * n + 3 * (style_hw[0] * style_hw[1] if style_hw else 0)) * F32,
         "optimiser": {"lbfgs": (2 * history + 4), "adam": 4, "gd": 2}[optimizer] * n * F32,
-        "runtime": 0 if backend == "cupy" else RUNTIME,
+        "runtime": RUNTIME.get(backend, RUNTIME["*"]),
     }
     if style_hw:                                    # the style pass runs before, alone
         sh, sw = style_hw

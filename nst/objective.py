@@ -123,7 +123,7 @@ class Objective:
         for s, w in zip(styles, blend):
             grams = self._grams(s, self.style_layers)
             for n in self.style_layers:
-                g = grams.pop(n) * (w / total)
+                g = grams[n] * (w / total)
                 targets[n] = g if n not in targets else targets[n] + g
         return targets
 
