@@ -45,7 +45,7 @@ def nst_worker(side, iterations, out):
 
 def torch_worker(side, iterations):
     import torch_reference
-    from nst.image import load_image, resize_longest
+    from nst.io.image import load_image, resize_longest
     content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
     style = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
     obj = torch_reference.TorchObjective(content, style, content_weight=1.0, style_weight=1e3, tv_weight=1e-3)
@@ -70,10 +70,11 @@ def try_size(library, side, iterations, budget_mib):
 def estimated_largest(budget_bytes):
     # nst's own estimate (nst.memory) of the largest untiled default run within the budget
     from nst import memory
-    from nst.image import load_image
-    from nst.transfer import Run
+    from nst.io.image import load_image
+    from nst.run.run import Run
+    from nst.run.settings import Settings
     run = Run(load_image(IMAGES / "tubingen.jpg"), [load_image(IMAGES / "starry_night.jpg")],
-              {"scales": 1, "backend": "numba"}, log=lambda m: None)
+              Settings(scales=1, backend="numba"), log=lambda m: None)
     return memory.largest_fitting_size(lambda s: run.memory_estimate(s)[0]["total"], budget_bytes)
 
 

@@ -2,7 +2,7 @@
 
 L-BFGS keeps 2 × history image-sized vectors (s, y). What is measured (tubingen.jpg in the style of
 starry_night.jpg at --size, default layers and weights, X0 = the content image, nst.optim.LBFGS as
-nst.transfer steps it, Numba): history 20 (the default) runs --iterations iterations; its final J
+nst.run.run steps it, Numba): history 20 (the default) runs --iterations iterations; its final J
 is the target. Each variant then runs from the same X0 until J ≤ target (at most 3× the
 iterations). Reported: evaluations of J and ∂J/∂X to the target (each costs the same, so this is
 time to a picture on any machine), wall time (a shared machine: indicative only), and the
@@ -80,7 +80,7 @@ def main(argv=None):
     p.add_argument("--target", type=float, default=None,
                    help="the target J (default: what history 20 reaches in --iterations)")
     args = p.parse_args(argv)
-    from nst.image import load_image, resize_longest
+    from nst.io.image import load_image, resize_longest
     from nst.objective import Objective
     content = resize_longest(load_image(IMAGES / "tubingen.jpg"), args.size)
     style = resize_longest(load_image(IMAGES / "starry_night.jpg"), args.size)

@@ -33,10 +33,11 @@ WEIGHTS = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, style_laye
 def auto_tile(side, budget_gib, backend):
     # the tile `nst transfer --tile auto` picks at this size for this budget (None: untiled fits)
     from nst import memory
-    from nst.image import load_image
-    from nst.transfer import Run
+    from nst.io.image import load_image
+    from nst.run.run import Run
+    from nst.run.settings import Settings
     run = Run(load_image(IMAGES / "tubingen.jpg"), [load_image(IMAGES / "starry_night.jpg")],
-              {"size": side, "scales": 1, "backend": backend}, log=lambda m: None)
+              Settings(size=side, scales=1, backend=backend), log=lambda m: None)
     budget = budget_gib * 2**30
     if run.memory_estimate()[0]["total"] <= budget:
         return None
@@ -52,7 +53,7 @@ def timed(obj, x):
 
 
 def compare(side, tiles, budget_gib, repeats, backend):
-    from nst.image import load_image, resize_longest
+    from nst.io.image import load_image, resize_longest
     from nst.objective import Objective
     from nst.tiled import TiledObjective
     content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)

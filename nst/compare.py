@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from .image import as_image, resize, resize_longest
+from nst.io.image import as_image, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_STYLE_LAYERS
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends import get_backend
-from .image import as_image
+from nst.io.image import as_image
 from .spec import CONV_NAMES, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, resolve_layer
 from .vgg import add_into, backward, deepest_layer, forward
 

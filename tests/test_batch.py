@@ -19,7 +19,7 @@ from PIL import Image
 
 from nst.batch import engine, plan
 from nst.cli import main
-from nst.image import load_image
+from nst.io.image import load_image
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]

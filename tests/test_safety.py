@@ -16,7 +16,7 @@ from PIL import Image
 
 from nst.cli import main
 from nst.gradcheck import tiny_params
-from nst.image import load_image
+from nst.io.image import load_image
 from nst.weights import keras_h5
 
 BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
@@ -281,11 +281,11 @@ def test_dry_run_counts_the_inputs(world, capsys):
 
 def test_unwritable_checkpoint_keeps_the_run(world, monkeypatch, capsys):
     # a checkpoint that fails mid-run (disk full) is reported once; the run and -o go on
-    import nst.checkpoint
+    import nst.io.checkpoint
 
     def full(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(nst.checkpoint, "save", full)
+    monkeypatch.setattr(nst.io.checkpoint, "save", full)
     out = world["d"] / "o.png"
     assert cli(command(world, "-o", str(out), "--checkpoint", str(world["d"] / "ck.npz"),
                        "--checkpoint-every", "1")) == 1
@@ -294,7 +294,7 @@ def test_unwritable_checkpoint_keeps_the_run(world, monkeypatch, capsys):
 
 
 def test_first_signal_stops_at_iteration_boundary_second_aborts(world, monkeypatch, capsys):
-    from nst.progress import Progress
+    from nst.run.progress import Progress
     original = Progress.update
 
     def update(self, done, *a, **k):
@@ -339,7 +339,7 @@ def test_debug_shows_traceback(world):
 
 
 def test_every_option_has_help_with_default():
-    from nst.cli import build_parser
+    from nst.cli.parser import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["transfer"]
     for action in sub._actions:
         if action.dest == "help":
@@ -362,7 +362,7 @@ def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
     # a read-only folder (simulated: tests may run as root, who writes anywhere)
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr("nst.destinations.tempfile.mkstemp", denied)
+    monkeypatch.setattr("nst.io.destinations.tempfile.mkstemp", denied)
     before = snapshot(world["d"])
     assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 2
     err = capsys.readouterr().err.strip()
@@ -371,14 +371,14 @@ def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
 
 
 def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, tmp_path_factory):
-    import nst.cli
-    real = nst.cli.save_image
+    import nst.run.job
+    real = nst.run.job.save_image
 
     def full(img, path, bits=8):
         if str(path).startswith(str(world["d"])):
             raise OSError(28, "No space left on device")
         return real(img, path, bits)
-    monkeypatch.setattr(nst.cli, "save_image", full)
+    monkeypatch.setattr(nst.run.job, "save_image", full)
     temp = tmp_path_factory.mktemp("temp")
     monkeypatch.setattr("tempfile.tempdir", str(temp))
     assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 1
@@ -388,7 +388,7 @@ def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, t
 
 
 def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch, capsys):
-    from nst.progress import Progress
+    from nst.run.progress import Progress
     original = Progress.update
 
     def update(self, done, *a, **k):

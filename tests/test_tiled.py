@@ -106,7 +106,7 @@ def transfer(files, weights, out, *extra):
 
 
 def test_tiled_run_makes_the_same_picture(files, tiny_weights_h5, tmp_path):
-    from nst.image import load_image
+    from nst.io.image import load_image
     assert transfer(files, tiny_weights_h5, tmp_path / "whole.png", "--size", "48", "--tile", "0") == 0
     assert transfer(files, tiny_weights_h5, tmp_path / "tiled.png", "--size", "48", "--tile", "12") == 0
     whole, tiles = load_image(tmp_path / "whole.png"), load_image(tmp_path / "tiled.png")

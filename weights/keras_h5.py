@@ -9,7 +9,7 @@ import hashlib
 import h5py
 import numpy as np
 
-from nst.assets import atomic_path
+from nst.io.assets import atomic_path
 from nst.spec import CONV_NAMES
 
 FORMAT_VERSION = 1

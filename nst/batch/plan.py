@@ -16,11 +16,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..assets import sha256_file
-from ..destinations import RunRefused, check_name_length, check_writable
-from ..image import SAVE_FORMATS
-from ..options import INIT_KEYWORDS
-from ..transfer import DEFAULTS
+from nst.io.assets import sha256_file
+from nst.io.destinations import RunRefused, check_name_length, check_writable
+from nst.io.image import SAVE_FORMATS
+from nst.run.settings import FIELDS, INIT_KEYWORDS, Settings
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
 # short tags of swept options in output names; any other option is tagged by its name
@@ -36,7 +35,7 @@ class Task:
     key: str              # output name without .png: {content}__{style}[__{tag}{value}...]
     content: str
     styles: tuple
-    settings: dict        # nst.transfer.DEFAULTS keys, this task's sweep point applied
+    settings: dict        # Settings.as_dict(), this task's sweep point applied
     sweep: tuple          # ((option, value), ...): this task's sweep point, () without --sweep
     digest: str           # sha256 of input bytes, weights bytes and settings
     init: str = None      # an --init FILE (its bytes travel too)
@@ -98,7 +97,7 @@ def numeric_options(parser):
     # their default (or "1") into an int or a float
     found = {}
     for a in parser._actions:
-        if a.dest in DEFAULTS and a.type is not None:
+        if a.dest in FIELDS and a.type is not None:
             try:
                 value = a.type("1" if a.default is None else str(a.default))
             except (ValueError, TypeError, argparse.ArgumentTypeError):
@@ -146,6 +145,7 @@ def digest_of(shas, settings):
 
 def plan(contents, styles, settings, sweeps=()):
     # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid)
+    settings = settings.as_dict()
     content_files, style_files = expand(contents, "content"), expand(styles, "style")
     init = None if settings["init"] in INIT_KEYWORDS else settings["init"]
     for what, path in (("--init", init), ("--weights", settings["weights"])):
@@ -157,7 +157,7 @@ def plan(contents, styles, settings, sweeps=()):
     points = list(itertools.product(*[[(dest, v) for v in values] for dest, values in sweeps]))
     tasks = []
     for c, s, point in itertools.product(content_files, style_files, points):
-        task_settings = {**settings, **dict(point)}
+        task_settings = Settings.from_dict({**settings, **dict(point)}).as_dict()
         key = "__".join([stem(c), stem(s)] + [f"{TAGS.get(k, k)}{fmt_value(v)}" for k, v in point])
         shas = {"content": sha[c], "styles": [sha[s]], **side}
         digest = digest_of(shas, {k: v for k, v in task_settings.items() if k not in side})
@@ -179,7 +179,7 @@ def check_unique(tasks):
 
 def check_outdir(outdir, tasks):
     # outputs only ever go into OUTDIR: a folder (or none yet) we can write, holding no input,
-    # where every output's name fits (nst.destinations)
+    # where every output's name fits (nst.io.destinations)
     out = Path(outdir)
     if out.exists() and not out.is_dir():
         raise RunRefused(f"-o {out}: exists and is not a folder; give a folder for the pictures")

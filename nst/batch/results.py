@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..assets import atomic_path
-from ..image import load_image, resize_longest, save_image, written_by_nst
+from nst.io.assets import atomic_path
+from nst.io.image import load_image, resize_longest, save_image, written_by_nst
 
 MANIFEST = "manifest.jsonl"
 SHEET = "contact_sheet.png"
@@ -37,7 +37,7 @@ def read_manifest(outdir):
 
 def partition(tasks, previous, outdir):
     # -> (to run, done before, blocked: {output: reason}) against the manifest and OUTDIR's files;
-    # a file nst did not write (no nst mark, nst.image.written_by_nst) is never replaced
+    # a file nst did not write (no nst mark, nst.io.image.written_by_nst) is never replaced
     todo, done, blocked = [], [], {}
     for t in tasks:
         path = Path(outdir) / t.output

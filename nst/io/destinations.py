@@ -1,7 +1,7 @@
 """Every path a run will write, known and checked before the first evaluation.
 
 A run writes -o, its snapshots (--save-every), the checkpoint and the report's files, each
-through a short temporary name beside it (nst.assets.atomic_path). `plan` lists them;
+through a short temporary name beside it (nst.io.assets.atomic_path). `plan` lists them;
 `check` refuses (RunRefused, one line naming the option) any that is an input, that equals
 another destination, that cannot be written, or that exists and is not a file nst wrote (images
 carry nst's mark, checkpoints and reports are recognised by their content), so that nothing of
@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import image
+from nst.io import image
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
 MAX_SNAPSHOTS = 10_000          # --save-every: more files than anyone can look at is a mistake

@@ -5,7 +5,7 @@ see README for each image's origin): a photo of Chelsea the cat as content, and 
 immunohistochemistry micrograph — brown and blue stained tissue, a strong texture — as style.
 Both are sha256-checked and cached like the weights.
 """
-from .assets import AssetError, atomic_path, cache_dir, wheel_members
+from nst.io.assets import AssetError, atomic_path, cache_dir, wheel_members
 
 REQUIREMENT = "scikit-image==0.26.0"
 # One platform's wheel, always the same file whatever machine runs the demo.
