@@ -20,10 +20,10 @@ import os
 from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 
 F32 = 4
-WORKSPACE = {"numba": 0.12, "numpy": 2, "*": 6}
+WORKSPACE = {"numba": 0.25, "numpy": 2, "*": 6}
 IMAGE = 2
 TILED = 4
-RUNTIME = {"numba": 245 * 2**20, "cupy": 0, "*": 125 * 2**20}
+RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
 PREPARED = {"numba": 2.5, "numpy": 0}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
                             # channels, 16/9 × w on the 512-channel layers that hold most weights);
                             # numpy's prepared weights are the file's arrays themselves

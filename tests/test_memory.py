@@ -48,7 +48,7 @@ def measure(argv):
     return result["peak"]
 
 
-@pytest.mark.parametrize("backend, size, tile", [("numba", 512, "0"), ("numpy", 384, "0"),
+@pytest.mark.parametrize("backend, size, tile", [("numba", 512, "0"), ("numpy", 512, "0"),
                                                  ("numba", 768, "256")])
 def test_estimate_within_15_percent_of_the_peak(backend, size, tile, tmp_path, capsys):
     if not (IMAGES / "tubingen.jpg").exists():
