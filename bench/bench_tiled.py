@@ -13,6 +13,9 @@ layers and weights, real VGG19 weights, X = the content image):
 
     python bench/bench_tiled.py --size 1024 --tiles 512 auto --budget-gib 1.5
     python bench/bench_tiled.py --run CONTENT STYLE -o out.png --size 7680 --tile 1024 ...
+    python bench/bench_tiled.py --size 256 --tiles 64 --floor numba numpy
+- --floor: the same J and ∂J/∂X against numpy's float64 evaluation: how far float32 rounding alone
+  moves them, beside how far tiling does.
 """
 import argparse
 import os
@@ -85,6 +88,32 @@ def compare(side, tiles, budget_gib, repeats, backend):
               f"{statistics.median(cpus):.2f} |", flush=True)
 
 
+def floor(side, tile, backends):
+    # float32 rounding against the tiling: ∂J/∂X (relative L2) and J (relative) of each backend's
+    # untiled and tiled float32 evaluations against numpy's float64 one, and tiled vs untiled in
+    # float64 (X = the content plus noise, so that every term has a gradient)
+    from nst.io.image import load_image, resize_longest
+    from nst.objective import Objective
+    from nst.tiled import TiledObjective
+    c = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
+    s = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    x = np.clip(c + np.random.default_rng(0).normal(0, 20, c.shape), 0, 255).astype(np.float32)
+    kw = dict(log=lambda m: None, **WEIGHTS)
+
+    def rel(a, b):
+        return (f"{np.linalg.norm(a.grad - b.grad) / np.linalg.norm(b.grad):.2g}, "
+                f"{abs(a.total - b.total) / abs(b.total):.2g}")
+    exact = Objective(c, s, backend="numpy", dtype=np.float64, **kw)(x)
+    tiled = TiledObjective(c, s, tile=tile, backend="numpy", dtype=np.float64, **kw)(x)
+    print(f"{c.shape[1]}×{c.shape[0]}, tiles of {tile}: (∂J/∂X rel. L2, J rel.)")
+    print(f"numpy float64 tiled vs untiled: {rel(tiled, exact)}", flush=True)
+    for be in backends:
+        whole = Objective(c, s, backend=be, **kw)(x)
+        tiled = TiledObjective(c, s, tile=tile, backend=be, **kw)(x)
+        print(f"{be} float32: untiled vs float64 {rel(whole, exact)}; tiled vs float64 {rel(tiled, exact)}; "
+              f"tiled vs untiled {rel(tiled, whole)}", flush=True)
+
+
 def run_cli(args):
     # `nst transfer ARGS` in a child: its peak RSS and wall time (the parent stays small, so the
     # child's ru_maxrss is its own)
@@ -105,7 +134,11 @@ def main(argv=None):
     p.add_argument("--budget-gib", type=float, default=1.5, help="the budget of --tiles auto")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--backend", default="numba")
+    p.add_argument("--floor", nargs="+", metavar="BACKEND",
+                   help="instead: float32 rounding against tiling, these backends vs float64, tiles of --tiles[0]")
     args = p.parse_args(argv)
+    if args.floor:
+        return floor(args.size, int(args.tiles[0]), args.floor)
     compare(args.size, args.tiles, args.budget_gib, args.repeats, args.backend)
 
 

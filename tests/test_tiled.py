@@ -26,8 +26,8 @@ def pair(backend, h, w, tile, seed=0, **layers):
     s = random_image(r, h + 7, w - 5, np.float32)
     kw = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, weights=tiny_params(),
               backend=backend, style_layer_weights="auto", **layers)
-    tiled_obj = TiledObjective(c, s, tile=tile, **kw)
-    return Objective(c, s, **kw)(x), tiled_obj(x), tiled_obj.tiles(h, w, tiled_obj.content_layers + tiled_obj.style_layers)
+    tiled = TiledObjective(c, s, tile=tile, **kw)
+    return Objective(c, s, **kw)(x), tiled(x), tiled.tiles(h, w, tiled.content_layers + tiled.style_layers)
 
 
 def assert_same(got, ref):
@@ -58,6 +58,18 @@ def test_default_layers_odd_sides(backend, pooling):
     kw = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, weights=tiny_params(),
               backend=backend, pooling=pooling)
     assert_same(TiledObjective(c, s, tile=48, **kw)(x), Objective(c, s, **kw)(x))
+
+
+def test_exact_in_float64():
+    # the same arithmetic on the same values: in float64 only the summation order differs
+    r = np.random.default_rng(11)
+    c, s, x = (random_image(r, 37, 45, np.float64) for _ in range(3))
+    kw = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, weights=tiny_params(dtype=np.float64),
+              backend="numpy", dtype=np.float64, **SHALLOW)
+    j0, _, _, g0 = Objective(c, s, **kw).evaluate(x)
+    j1, _, _, g1 = TiledObjective(c, s, tile=8, **kw).evaluate(x)
+    assert abs(j1 - j0) <= 1e-12 * abs(j0)
+    assert np.linalg.norm(g1 - g0) <= 1e-12 * np.linalg.norm(g0)
 
 
 def test_too_small_a_halo_is_wrong(monkeypatch):
