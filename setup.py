@@ -4,7 +4,8 @@ from setuptools import setup
 # shows the architecture); installed, they are the subpackages nst.kernels and nst.weights.
 PACKAGE_DIR = {"nst": "nst", "nst.kernels": "kernels", "nst.weights": "weights"}
 PACKAGES = ["nst", "nst.io", "nst.run", "nst.cli", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.kernels.cuda.host",
-            "nst.weights"]
+            "nst.weights", "nst.web"]
+WEB = ["aiohttp>=3.9"]
 
 setup(
     name="nst",
@@ -15,11 +16,14 @@ setup(
     python_requires=">=3.10",
     package_dir=PACKAGE_DIR,
     packages=PACKAGES,
-    package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh", "cuda/host/*.h"]},
+    package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh", "cuda/host/*.h"],
+                  "nst.web": ["static/*.html", "static/*.js", "static/*.css"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3",
                       "dask[distributed]>=2024.8"],   # nst batch
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
+        "web": WEB,                                    # nst transfer --web, nst serve
+        # the web tests drive Debian's chromium (/usr/bin/chromium, installed by .ci/run) through playwright
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", *WEB, "playwright>=1.40"],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
         "gpu": ["cupy-cuda13x>=13"],
     },

@@ -80,7 +80,7 @@ def run(cmd):
     return p.stdout
 
 
-KEPT = ("bench_pictures", "any_size")      # bench_pictures.py's section; issue #23's, written by hand
+KEPT = ("bench_pictures", "bench_web", "any_size")   # those scripts' sections; issue #23's, by hand
 
 
 def kept_sections(path):

@@ -86,6 +86,14 @@ def rewrite_meta(ck, change):
         np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
 
 
+def damaged_metadata(weights, path):
+    # a copy of the weights HDF5 with 2 KB zeroed at offset 1000 (its metadata: h5py's RuntimeError)
+    data = bytearray(weights.read_bytes())
+    data[1000:3000] = bytes(2000)
+    path.write_bytes(bytes(data))
+    return path
+
+
 def setup_prev(world):
     # the snapshot name -o prev.png --save-every 2 writes (prev_0002.png) is the content image
     os.rename(world["c"], world["d"] / "in" / "prev_0002.png")
@@ -222,7 +230,16 @@ CASES = [
      ["-o", "{d}/o.png"], 2, ["--style-scale 1 makes a style image 1×32", "--style-scale ≥"]),
     ("style-scale-huge", None, ["-o", "{d}/o.png", "--size", "2000", "--style-scale", "9", "--dry-run"], 2,
      ["--style-scale 9", "above 16384"]),
-    ("empty-output-name", None, ["-o", ""], 2, ["unknown image suffix"]),
+    ("empty-output-name", None, ["-o", ""], 2, ["-o is empty", "-o out.png"]),
+    ("report-is-the-output", None, ["-o", "{d}/o.png", "--report", "{d}/o.png"], 2,
+     ["--report", "o.png", "-o destination"]),
+    ("report-is-a-snapshot", None, ["-o", "{d}/o.png", "--save-every", "2", "--report", "{d}/o_0002.png"], 2,
+     ["--report", "o_0002.png", "--save-every destination"]),
+    ("weights-damaged-metadata", lambda w: w.update(w=damaged_metadata(w["w"], w["d"] / "damaged.h5")),
+     ["-o", "{d}/o.png"], 2, ["damaged.h5", "is damaged", "nst weights fetch"]),
+    ("content-symlink-loop", lambda w: (os.symlink(w["d"] / "in" / "loop.png", w["d"] / "in" / "loop.png"),
+                                        w.update(c=w["d"] / "in" / "loop.png")),
+     ["-o", "{d}/o.png"], 2, ["loop.png", "symbolic link loop"]),
     ("content-missing", lambda w: w.update(c=w["d"] / "in" / "gone.png"), ["-o", "{d}/o.png"], 2,
      ["gone.png", "no such file"]),
     ("style-not-an-image", lambda w: (w["d"] / "in" / "t.png").write_text("hi") and w.update(s=w["d"] / "in" / "t.png"),
@@ -333,9 +350,11 @@ def test_resume_by_content_not_path(world, monkeypatch, capsys):
     assert "resuming at iteration 2" in capsys.readouterr().err
 
 
-def test_debug_shows_traceback(world):
-    with pytest.raises(Exception, match="is an input"):
-        main(command(world, "-o", str(world["c"]), "--debug"))
+def test_debug_shows_traceback(world, capsys):
+    # --debug: the traceback above the one line, and the same exit status 2
+    assert main(command(world, "-o", str(world["c"]), "--debug")) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RunRefused" in err and err.strip().splitlines()[-1].startswith("nst: error: -o ")
 
 
 def test_every_option_has_help_with_default():

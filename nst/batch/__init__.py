@@ -5,6 +5,8 @@
     task.py     one Task through nst.run.job.Job, as `nst transfer` runs it (worker)
     engine.py   LocalCluster sizing or an existing scheduler; submit, retry, progress, Ctrl-C
     results.py  OUTDIR/manifest.jsonl and OUTDIR/contact_sheet.png
+    outdir.py   which files in OUTDIR are nst's (the only ones it replaces); links never followed
+    scheduler.py  --scheduler ADDRESS checked in seconds (scheme, host, port, Dask's handshake)
 
 A rerun of the same command skips every task whose picture exists with an unchanged digest.
 """

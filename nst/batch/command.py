@@ -43,18 +43,23 @@ def main(args):
     settings = settings_of(args)
     tasks = plan.plan(args.content, args.style, settings, args.sweep)
     outdir = plan.check_outdir(args.output, tasks)
+    check_checkpoint_dir(args)
+    check_weights(settings.weights, local=not args.scheduler)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
     need, backend, one = task_memory(tasks)
     log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): "
         f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
+    log_blocked(blocked)
     if args.dry_run:
         return dry_run(args, tasks, todo, blocked, need, backend, one)
     if not todo and not blocked:
         if not (outdir / results.SHEET).exists():
-            results.contact_sheet(outdir, tasks, {t.output: "done" for t in tasks})
+            results.contact_sheet(outdir, tasks, {t.output: "done" for t in tasks}, log)
         log(f"nst batch: nothing to do, every picture in {outdir} is up to date")
         return 0
+    if todo and not args.scheduler:
+        check_fits(todo, need, backend, args)
     for t in tasks:
         if t.output in blocked:
             manifest.append(results.row_of(t, {"status": "failed", "error": blocked[t.output]}))
@@ -63,15 +68,57 @@ def main(args):
 
 def check_options(args):
     from nst.io.destinations import RunRefused
+    from .plan import check_sweeps
+    from .scheduler import check_address
     if args.style_blend:
         raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
-    if args.scheduler and (args.workers or args.threads):
+    if args.scheduler is not None and (args.workers or args.threads):
         raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
+    if not args.output.strip():
+        raise RunRefused("-o is empty: give the folder for the pictures, e.g. -o styled/")
+    check_sweeps(args.sweep)
+    if args.scheduler is not None:
+        args.scheduler = check_address(args.scheduler)      # seconds, not Dask's minutes
+
+
+def check_checkpoint_dir(args):
+    # --checkpoint-dir: a folder (or none yet) this machine can write, checked before the first task
+    # (an existing cluster's workers may see another filesystem: a task that cannot write goes on
+    # without checkpoints)
+    from nst.io.destinations import RunRefused, check_writable
+    if args.checkpoint_dir is not None:
+        if not args.checkpoint_dir.strip():
+            raise RunRefused("--checkpoint-dir is empty: give a folder every worker can write")
+        if not args.scheduler:
+            check_writable("--checkpoint-dir", Path(args.checkpoint_dir) / "task.npz")
+
+
+def check_weights(path, local):
+    # the --weights file (or, for a local cluster, the cached default: fetched if missing) is a
+    # readable VGG19, checked here before any task, its errors naming the file as the user gave it
+    from nst import weights
+    if path or local:
+        weights.read(path, log, layers=())
+
+
+def check_fits(todo, need, backend, args):
+    # one task fits in this machine's free memory (nst.memory's estimate), before anything is written
+    from . import engine
+    if not engine.local_layout(len(todo), need, backend, args.workers, args.threads).fits:
+        raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
+                          "try a smaller --size (nst batch --dry-run shows the estimate)")
+
+
+def log_blocked(blocked, most=10):
+    # why each blocked task cannot run (the manifest has every reason too)
+    for output, reason in list(blocked.items())[:most]:
+        log(f"nst batch: {output} blocked: {reason}")
+    if len(blocked) > most:
+        log(f"nst batch: … and {len(blocked) - most} more blocked (manifest.jsonl has each reason)")
 
 
 def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
     # run `todo`, then one manifest row per task and the contact sheet, whatever happened
-    from . import results
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM = Ctrl-C
     try:
         interrupted = on_cluster(args, settings, todo, manifest, outdir, need, backend) if todo else False
@@ -80,12 +127,31 @@ def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
         if manifest.rows or manifest.previous:      # nothing ended and nothing before: nothing to write
-            rows = manifest.finish(tasks)
-            sheet = results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks})
+            rows, sheet = write_results(manifest, tasks, outdir)
     if not (manifest.rows or manifest.previous):
         log("nst batch: stopped before any task ended")
         return 130
+    if rows is None:
+        return 130 if interrupted else 1
     return report(tasks, rows, interrupted, outdir, sheet)
+
+
+def write_results(manifest, tasks, outdir):
+    # the manifest and the contact sheet -> (rows, sheet path); a disk that refuses them (full) is
+    # one line each, and the pictures written so far stay -> (None, None) or (rows, None)
+    from . import results
+    if manifest.unwritable:
+        log(f"nst batch: warning: could not append to {manifest.path} ({manifest.unwritable}); writing it whole")
+    try:
+        rows = manifest.finish(tasks)
+    except OSError as e:
+        log(f"nst batch: error: cannot write {manifest.path} ({e.strerror or e}); the pictures made are in {outdir}")
+        return None, None
+    try:
+        return rows, results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks}, log)
+    except OSError as e:
+        log(f"nst batch: warning: cannot write the contact sheet in {outdir} ({e.strerror or e})")
+        return rows, None
 
 
 def on_cluster(args, settings, todo, manifest, outdir, need, backend):
@@ -111,16 +177,18 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend):
         progress = Progress(len(todo), unit="tasks")
 
         def on_end(task, result):
-            image = result.pop("image", None)
+            image, trace = result.pop("image", None), result.pop("traceback", None)
             manifest.append(results.row_of(task, result))           # the row first: the picture is ours
             try:
                 if image is not None:
                     save_image(image, outdir / task.output)
+                    manifest.record_picture(task.output)
             except OSError as e:
                 result.update(status="failed", error=f"{outdir / task.output}: not written ({e})")
                 manifest.append(results.row_of(task, result))
             if result["status"] != "done":
-                progress.message(f"nst batch: {task.output} failed: {result['error']}")
+                progress.message((trace if args.debug and trace else "")
+                                 + f"nst batch: {task.output} failed: {result['error']}")
         try:
             return engine.run_tasks(client, todo, read_inputs, options, on_end, progress)
         finally:
@@ -134,7 +202,7 @@ def report(tasks, rows, interrupted, outdir, sheet):
     counts = {s: sum(rows[t.output]["status"] == s for t in tasks) for s in ("done", "failed", "cancelled")}
     log(f"nst batch: {counts['done']} done, {counts['failed']} failed"
         + (f", {counts['cancelled']} not run (interrupted; run the same command again to go on)" if interrupted else "")
-        + f"; {outdir / 'manifest.jsonl'}, {sheet}")
+        + f"; {outdir / 'manifest.jsonl'}" + (f", {sheet}" if sheet else ""))
     return 130 if interrupted else 1 if counts["failed"] else 0
 
 
@@ -187,13 +255,14 @@ def describe(tasks):
 
 
 def dry_run(args, tasks, todo, blocked, need, backend, one):
-    from . import engine
+    from . import engine, plan, results
     to_run = {t.output for t in todo}
     for t in tasks:
         state = "blocked" if t.output in blocked else "to run" if t.output in to_run else "done"
-        sweep = " ".join(f"{k}={v:g}" for k, v in t.sweep)
+        sweep = " ".join(f"{k}={plan.fmt_value(v)}" for k, v in t.sweep)
         print(f"{state:<8} {t.output}  {t.content}  {', '.join(t.styles)}  {sweep}".rstrip())
     print(f"one task: {one}")
+    print(f"contact sheet: {results.sheet_memory(tasks, max(t.settings['size'] for t in tasks))} in this process")
     if args.scheduler:
         with engine.connect(args.scheduler) as client:
             print(f"at once: {engine.cluster_layout(client, need).where}")

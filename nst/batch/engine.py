@@ -69,10 +69,10 @@ def connect(scheduler, layout=None):
     # -> a dask Client: to the scheduler at `scheduler`, or to a new LocalCluster sized by layout
     import dask
     from distributed import Client, LocalCluster
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)   # nst reports each task's end itself
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="10s")     # the address was checked (nst.batch.scheduler)
         except OSError as e:                      # refused, timed out, no such host
             raise RunRefused(f"--scheduler {scheduler}: {e}; is the scheduler running there?") from None
         with client:
@@ -85,8 +85,8 @@ def connect(scheduler, layout=None):
               "distributed.scheduler.worker-saturation": 1.0}
     try:
         with dask.config.set(config), \
-                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True,
-                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                             silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
             client.register_plugin(IgnoreCtrlC(), name="nst-ignore-ctrl-c")
             yield client
     finally:
@@ -156,7 +156,8 @@ def outcome(future):
     except Exception as e:                       # cancelled by the scheduler
         error = e
     if isinstance(error, KilledWorker):
-        reason = f"its worker died each time it ran ({ALLOWED_FAILURES} tries on a LocalCluster); see the worker logs"
+        reason = (f"its worker died each time it ran ({ALLOWED_FAILURES + 1} tries on a LocalCluster); "
+                  "see the worker logs")
     else:
         from .task import one_line
         reason = one_line(error, {})

@@ -1,6 +1,7 @@
 """The `nst` command line: every subcommand and its options (argparse)."""
 from nst import batch, compare, gradcheck
 from nst.cli.options import Parser, add_common_options, add_output_options, add_run_options, add_transfer_options
+from nst.web import serve
 
 
 def build_parser():
@@ -36,4 +37,5 @@ def build_parser():
 
     batch.add_parser(sub)
     compare.add_parser(sub)
+    serve.add_parser(sub)
     return parser

@@ -10,11 +10,12 @@ def cmd_weights(args):
         weights.fetch(log=log)
         return 0
     path, params, attrs = weights.read(args.weights, log)
-    print(f"path    {path}")
-    print(f"size    {path.stat().st_size / 2**20:.1f} MiB on disk, "
+    width = max(map(len, ["path", "size", *attrs])) + 2          # keys never run into their values
+    print(f"{'path':<{width}}{path}")
+    print(f"{'size':<{width}}{path.stat().st_size / 2**20:.1f} MiB on disk, "
           f"{sum(w.size + b.size for w, b in params.values()):,} parameters")
     for key, value in attrs.items():
-        print(f"{key:<8}{value}")
+        print(f"{key:<{width}}{value}")
     for name, (w, b) in params.items():
         print(f"  {name:<14} W {str(w.shape):<18} b {str(b.shape):<8} |W| mean {np.abs(w).mean():.4f}")
     return 0

@@ -6,6 +6,7 @@ by their values) are read at 16 bits and scaled by 1/257; Pillow truncates 16-bi
 8 bits, so nst.io.png reads those. An input's declared size is checked against MAX_INPUT_PIXELS and
 the free memory before any pixel is decoded. Output is written atomically.
 """
+import errno
 import warnings
 from pathlib import Path
 
@@ -108,7 +109,11 @@ def load_image(path) -> np.ndarray:
         raise ImageError(f"{path}: is a directory, not an image") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ImageError(f"{path}: a symbolic link loop (it leads back to itself)") from None
+        raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
+    except (SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
 
 

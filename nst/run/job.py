@@ -194,7 +194,7 @@ class Job:
         # optimise, then the checkpoint, -o and the report -> exit status (130: stopped)
         run, o, start = self.run, self.out, len(self.run.history)
         img, status, aborted = self.optimise(on_iteration)
-        if len(run.history) == start:
+        if len(run.history) == start and not self.finished_before(status):
             self.log("nst: stopped before the first iteration: nothing written")
             return 130 if run.interrupted else status
         if o.checkpoint and aborted:
@@ -210,6 +210,15 @@ class Job:
             self.write_report()
         status = 1 if self.write.failed and status == 0 else status
         return 130 if run.interrupted and status == 0 else status
+
+    def finished_before(self, status):
+        # --resume of a checkpoint whose run had ended: nothing to optimise, its picture goes to -o
+        o, run = self.out, self.run
+        if not o.resume or run.interrupted or status:
+            return False
+        self.log(f"nst: --resume {o.resume}: that run had already finished ({len(run.history)} iterations); "
+                 f"its picture goes to {o.output}")
+        return True
 
     def write_report(self):
         from nst.io.report import write_report
