@@ -167,7 +167,7 @@ def main():
 def test_every_mode_runs_and_the_page_gets_messages():
     import numpy as np
 
-    from nst.gradcheck import tiny_params
+    from nst.testing import tiny_params
     rng = np.random.default_rng(0)
     img = rng.uniform(0, 255, (40, 48, 3)).astype(np.float32)
     settings = {"size": 48, "scales": 1, "iterations": 6, "backend": "numpy", "weights": tiny_params()}

@@ -80,17 +80,17 @@ def run(cmd):
     return p.stdout
 
 
-KEPT = ("bench_pictures", "bench_web", "any_size")   # those scripts' sections; issue #23's, by hand
-
-
 def kept_sections(path):
-    # other scripts' sections of RESULTS.md (between their markers) survive a rerun
-    old, out = path.read_text(encoding="utf-8") if path.exists() else "", ""
-    for name in KEPT:
-        begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
+    # sections of RESULTS.md written by other scripts or by hand (bench_pictures.py's, bench_web.py's,
+    # the measurements moved out of code comments, issue #23's "Any size"; each between its markers)
+    # survive a rerun
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    kept = ""
+    for script in ("bench_pictures", "bench_web", "measurements", "any_size"):
+        begin, end = f"<!-- {script} begin -->", f"<!-- {script} end -->"
         if begin in old and end in old:
-            out += "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
-    return out
+            kept += "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+    return kept
 
 
 def main(argv=None):

@@ -73,7 +73,7 @@ def tiny_wheel_member():
     sys.path.insert(0, str(Path(__file__).parent))
     from test_weights import legacy_torch_file, quantised
 
-    from nst.gradcheck import tiny_params
+    from nst.testing import tiny_params
     return legacy_torch_file(quantised(tiny_params(), np.random.default_rng(0)))
 
 

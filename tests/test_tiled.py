@@ -4,7 +4,7 @@ import pytest
 
 from nst import tiled
 from nst.backends import BackendUnavailable, get_backend
-from nst.gradcheck import random_image, tiny_params
+from nst.testing import random_image, tiny_params
 from nst.objective import Objective
 from nst.tiled import TiledObjective, halo_for, plan, pools_before
 

@@ -9,7 +9,8 @@ traceback (`--debug` shows the traceback of every error, and keeps its exit stat
 """
 import sys
 
-from nst import batch, compare, gradcheck
+from nst import batch, compare
+from nst.cli import gradcheck
 from nst.cli.parser import build_parser
 
 

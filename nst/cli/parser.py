@@ -1,5 +1,6 @@
 """The `nst` command line: every subcommand and its options (argparse)."""
-from nst import batch, compare, gradcheck
+from nst import batch, compare
+from nst.cli import gradcheck
 from nst.cli.options import Parser, add_common_options, add_output_options, add_run_options, add_transfer_options
 from nst.web import serve
 
