@@ -3,9 +3,11 @@ from setuptools import setup
 # One top-level package, `nst`. The repository keeps kernels/ and weights/ beside nst/ (the layout
 # shows the architecture); installed, they are the subpackages nst.kernels and nst.weights.
 PACKAGE_DIR = {"nst": "nst", "nst.kernels": "kernels", "nst.weights": "weights"}
-PACKAGES = ["nst", "nst.io", "nst.run", "nst.cli", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.kernels.cuda.host",
-            "nst.weights", "nst.web"]
+PACKAGES = ["nst", "nst.io", "nst.run", "nst.cli", "nst.backends", "nst.batch", "nst.video", "nst.kernels",
+            "nst.kernels.cuda", "nst.kernels.cuda.host", "nst.weights", "nst.web"]
 WEB = ["aiohttp>=3.9"]
+# nst video: optical flow (OpenCV's DIS) and video files (PyAV ships FFmpeg in its wheel)
+VIDEO = ["opencv-python-headless>=4.8", "av>=12"]
 
 setup(
     name="nst",
@@ -22,8 +24,9 @@ setup(
                       "dask[distributed]>=2024.8"],   # nst batch
     extras_require={
         "web": WEB,                                    # nst transfer --web, nst serve
+        "video": VIDEO,                                # nst video
         # the web tests drive Debian's chromium (/usr/bin/chromium, installed by .ci/run) through playwright
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", *WEB, "playwright>=1.40"],
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", *WEB, "playwright>=1.40", *VIDEO],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
         "gpu": ["cupy-cuda13x>=13"],
     },

@@ -53,5 +53,6 @@ NUMBA = Registry(__name__, {
     "style_loss_and_grad": "gram_style_loss",
     "content_loss_and_grad": "content_loss",
     "tv_loss_and_grad": "tv_loss",
+    "temporal_loss_and_grad": "temporal_loss",
     "adam_step": "adam_step",
 })

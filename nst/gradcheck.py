@@ -158,6 +158,11 @@ def fd_rows(seed=0, dtype=np.float64):
 
     for pooling in ("max", "avg"):
         rows.append(objective_fd_row(r, dtype, pooling))
+
+    # temporal loss (video): a mask in [0, 1], the target ω another image
+    x, t, c = random_image(r, 5, 7, dtype), random_image(r, 5, 7, dtype), r.random((5, 7)).astype(dtype)
+    rows.append(_fd_row("temporal loss", fmt_shape(x.shape), losses.temporal_loss_and_grad(x, t, c)[1],
+                        lambda x: losses.temporal_loss_and_grad(x, t, c)[0], x, 1e3 * eps, tol))
     return rows
 
 

@@ -180,6 +180,12 @@ def backend_rows(name, seed=0):
     add("tv_loss_and_grad J", fmt_shape(x.shape), j, j_ref)
     add("tv_loss_and_grad grad", fmt_shape(x.shape), g, g_ref)
 
+    t, c = (255 * r.random((13, 11, 3))).astype(np.float32), r.random((13, 11)).astype(np.float32)
+    j, g = be.temporal_loss_and_grad(dev(x), dev(t), dev(c))
+    j_ref, g_ref = losses.temporal_loss_and_grad(d64(x), d64(t), d64(c))
+    add("temporal_loss_and_grad J", fmt_shape(x.shape), j, j_ref)
+    add("temporal_loss_and_grad grad", fmt_shape(x.shape), g, g_ref)
+
     x, g, m, v = (255 * r.random(1001)).astype(np.float32), f32(1001), f32(1001), np.abs(f32(1001))
     want = [d64(a).copy() for a in (x, m, v)]
     ops.adam_step(want[0], d64(g), want[1], want[2], 3, 2.0, 0.9, 0.999, 1e-8, 0.0, 255.0)

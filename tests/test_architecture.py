@@ -15,7 +15,7 @@ SOURCES = {"nst": ROOT / "nst", "nst.kernels": ROOT / "kernels", "nst.weights": 
 
 # layer -> the modules in it (a name, or a prefix ending in "."), bottom first
 LAYERS = {
-    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.memory"],
+    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.memory", "nst.flow"],
     "io": ["nst.io", "nst.io."],
     "kernels": ["nst.kernels", "nst.kernels."],
     "weights": ["nst.weights", "nst.weights."],
@@ -23,7 +23,8 @@ LAYERS = {
     "model": ["nst.vgg", "nst.objective", "nst.tiled", "nst.optim", "nst.color", "nst.gradcheck", "nst.compare",
               "nst.testing"],
     "run": ["nst.run", "nst.run."],
-    "app": ["nst.cli", "nst.cli.", "nst.batch", "nst.batch.", "nst.web", "nst.web.", "nst.__main__"],
+    "app": ["nst.cli", "nst.cli.", "nst.batch", "nst.batch.", "nst.video", "nst.video.", "nst.web", "nst.web.",
+            "nst.__main__"],
 }
 MAY_IMPORT = {
     "base": {"base"},

@@ -20,7 +20,7 @@ def test_table_all_pass():
     ops = [r.op for r in rows]
     for want in ("conv3x3 backward input", "relu backward", "conv3x3+relu backward input",
                  "maxpool2x2 backward", "avgpool2x2 backward", "style loss (Gram)", "content loss",
-                 "tv loss", "objective J (max pool)", "objective J (avg pool)"):
+                 "tv loss", "temporal loss", "objective J (max pool)", "objective J (avg pool)"):
         assert want in ops
     bad = [r for r in rows if r.status != "PASS"]
     assert not bad, command.format_table(bad)
@@ -31,7 +31,7 @@ def test_main_prints_table_and_returns_0(capsys):
     assert command.main(parse()) == 0
     out = capsys.readouterr().out
     assert "style loss (Gram)" in out and "FAIL" not in out
-    assert "10/10 checks passed" in out
+    assert "11/11 checks passed" in out
 
 
 def test_broken_style_backward_is_reported(monkeypatch, capsys):

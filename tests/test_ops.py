@@ -259,6 +259,18 @@ def test_tv_loss_and_grad(op, fam, version, shape, rng):
     assert_close(fam.get(g), g_ref, what=f"{op}.{version}{shape} grad")
 
 
+@pytest.mark.parametrize(SIGNATURE, cases(["temporal_loss_and_grad"], [s[:2] for s in TV_SHAPES]))
+def test_temporal_loss_and_grad(op, fam, version, shape, rng):
+    # x, ω H×W×3 and a mask c H×W with zeros and fractions (video: J_t = Σ c·(x − ω)² / D)
+    x, t = (rng.uniform(0, 255, size=(*shape, 3)).astype(np.float32) for _ in range(2))
+    c = (rng.random(shape) * (rng.random(shape) > 0.3)).astype(np.float32)
+    j_ref, g_ref = losses.temporal_loss_and_grad(d64(x), d64(t), d64(c))
+    j, g = fam.registry.get(op, version)(fam.put(x), fam.put(t), fam.put(c))
+    assert j.shape == ()
+    assert_close(fam.get(j), j_ref, what=f"{op}.{version}{shape} J")
+    assert_close(fam.get(g), g_ref, what=f"{op}.{version}{shape} grad")
+
+
 @pytest.mark.parametrize("lo,hi", [(-np.inf, np.inf), (0.0, 255.0)], ids=["noclip", "clip"])
 @pytest.mark.parametrize(SIGNATURE, cases(["adam_step"], [(1001,)]))
 def test_adam_step(op, fam, version, shape, rng, lo, hi):
@@ -569,6 +581,7 @@ GOOD_ARGS = {
     "style_loss_and_grad": lambda: (_z(3, 5, 7), _z(3, 3)),
     "content_loss_and_grad": lambda: (_z(3, 5, 7), _z(3, 5, 7)),
     "tv_loss_and_grad": lambda: (_z(5, 7, 3),),
+    "temporal_loss_and_grad": lambda: (_z(5, 7, 3), _z(5, 7, 3), _z(5, 7)),
     "adam_step": lambda: (_z(5, 7, 3), _z(5, 7, 3), _z(5, 7, 3), _z(5, 7, 3), 1, 1.0, 0.9, 0.999, 1e-8, 0.0, 255.0),
 }
 

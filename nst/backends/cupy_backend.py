@@ -21,6 +21,7 @@ CHOSEN = {
     "content_loss_and_grad": "v1_fused",
     "style_loss_and_grad": "v2_fused",
     "tv_loss_and_grad": "v1_fused",
+    "temporal_loss_and_grad": "v1_fused",
     "adam_step": "v1",
 }
 

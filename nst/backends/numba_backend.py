@@ -33,6 +33,7 @@ CHOSEN = {
     "content_loss_and_grad": "v1",
     "style_loss_and_grad": "v2",
     "tv_loss_and_grad": "v1",
+    "temporal_loss_and_grad": "v1",
     "adam_step": "v1",
 }
 CONV_OPS = ("conv3x3_relu", "conv3x3_relu_backward_input")
