@@ -2,13 +2,17 @@
 
 All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `deepest`:
   weights      Σ (O·I·9 + O): the file's copy, plus the backend's prepared copy (PREPARED× that)
-  activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest (backward needs them all)
-  workspace    the backward's gradients and a conv's temporaries: WORKSPACE × the largest a^l
+  activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest: the forward keeps them all
+               for the backward, which frees each layer's as it passes, so this is the peak
+  workspace    what the peak holds beside them (the backward's gradients, a conv's temporaries):
+               WORKSPACE × the largest a^l, per backend (measured: bench/RESULTS.md "Memory")
   targets      a^l(C) of the content layers, Ĝ^l(S) of the style layers
-  image        x, ∂J/∂x, TV gradient and preprocessing copies: 8 N
-  optimiser    L-BFGS (2m + 3) N, Adam 4 N, GD 2 N
+  image        the content and style images at the run's size, the preprocessed x: IMAGE N, plus
+               the style's pixels; a tiled run also holds ∂J/∂X and TV's arrays (TILED N)
+  optimiser    L-BFGS (2m + 4) N (x, g, the direction, the trial x, and m pairs s, y), Adam 4 N, GD 2 N
   runtime      the interpreter, NumPy/Numba and their libraries (host backends only)
   inputs       the decoded content and style images, kept at full size: 12 bytes a pixel
+A tiled run (nst.tiled) holds activations and workspace of one tile's extent, not the picture's.
 Decoding an input file costs more than it keeps (`decode_bytes`), and is checked before it starts.
 """
 import os
@@ -16,10 +20,13 @@ import os
 from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 
 F32 = 4
-WORKSPACE = 6
-RUNTIME = 300 * 2**20
-PREPARED = {"numba": 2.5}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
-                            # channels, 16/9 × w on the 512-channel layers that hold most weights)
+WORKSPACE = {"numba": 0.25, "numpy": 2, "*": 6}
+IMAGE = 2
+TILED = 4
+RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
+PREPARED = {"numba": 2.5, "numpy": 0}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
+                            # channels, 16/9 × w on the 512-channel layers that hold most weights);
+                            # numpy's prepared weights are the file's arrays themselves
 
 
 def layer_shapes(h, w, deepest):
@@ -32,29 +39,53 @@ def layer_shapes(h, w, deepest):
     return out
 
 
+def network_bytes(h, w, deepest, backend):
+    # one evaluation's peak over an h×w picture (or tile extent): every a^l up to the deepest
+    # (the forward keeps them all for the backward) and WORKSPACE × the largest one
+    per = [c * hl * wl * F32 for _, c, hl, wl in layer_shapes(h, w, deepest)]
+    return sum(per), int(WORKSPACE.get(backend, WORKSPACE["*"]) * max(per))
+
+
 def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", history=20,
-             style_hw=None, backend="numba"):
-    # -> {part: bytes} and "total"; style_hw: the (largest) style image's size, for the setup pass
+             style_hw=None, backend="numba", tile=None, halo=0):
+    # -> {part: bytes} and "total"; style_hw: the (largest) style image's size, for the setup pass;
+    # tile: the interior side of a tiled evaluation (nst.tiled), whose network passes run over one
+    # extent at a time, (tile + 2·halo)² at most
     shapes = layer_shapes(h, w, deepest)
     n = 3 * h * w
     per = {name: c * hl * wl * F32 for name, c, hl, wl in shapes}
     chans = {name: c for name, c, _, _ in shapes}
+    tiled = tile is not None and tile < max(h, w)
+    eh, ew = (min(h, tile + 2 * halo), min(w, tile + 2 * halo)) if tiled else (h, w)
+    acts, work = network_bytes(eh, ew, deepest, backend)
     parts = {
         "weights": int((1 + PREPARED.get(backend, 1)) * F32
                        * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)])),
-        "activations": sum(per.values()),
-        "workspace": WORKSPACE * max(per.values()),
+        "activations": acts,
+        "workspace": work,
         "targets": sum(per[l] for l in content_layers) + sum(chans[l] ** 2 * F32 for l in style_layers),
-        "image": 8 * n * F32,
-        "optimiser": {"lbfgs": (2 * history + 3), "adam": 4, "gd": 2}[optimizer] * n * F32,
-        "runtime": 0 if backend == "cupy" else RUNTIME,
+        "image": ((IMAGE + TILED * tiled) * n + 3 * (style_hw[0] * style_hw[1] if style_hw else 0)) * F32,
+        "optimiser": {"lbfgs": (2 * history + 4), "adam": 4, "gd": 2}[optimizer] * n * F32,
+        "runtime": RUNTIME.get(backend, RUNTIME["*"]),
     }
     if style_hw:                                    # the style pass runs before, alone
         sh, sw = style_hw
-        setup = sum(c * a * b * F32 for _, c, a, b in layer_shapes(sh, sw, deepest))
-        parts["activations"] = max(parts["activations"], setup)
+        sh, sw = (min(sh, tile + 2 * halo), min(sw, tile + 2 * halo)) if tiled else (sh, sw)
+        parts["activations"] = max(parts["activations"], network_bytes(sh, sw, deepest, backend)[0])
     parts["total"] = sum(parts.values())
     return parts
+
+
+def largest_fitting_tile(total_at, budget, side, align):
+    # the largest tile (a multiple of align, below side) with total_at(tile) <= budget, or 0
+    tiles = range(align, side, align)
+    if not tiles or total_at(tiles[0]) > budget:
+        return 0
+    lo, hi = 0, len(tiles) - 1                      # tiles[lo] fits; find the last that does
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if total_at(tiles[mid]) <= budget else (lo, mid - 1)
+    return tiles[lo]
 
 
 def images_bytes(images):

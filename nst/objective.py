@@ -123,11 +123,16 @@ class Objective:
         total = sum(blend)
         targets = {}
         for s, w in zip(styles, blend):
-            acts = self._activations(s, deepest_layer(self.style_layers))
+            grams = self._grams(s, self.style_layers)
             for n in self.style_layers:
-                g = self.be.gram(acts[n]) * (w / total)
+                g = grams[n] * (w / total)
                 targets[n] = g if n not in targets else targets[n] + g
         return targets
+
+    def _grams(self, image, layers):
+        # {layer: Ĝ^l(image)} (nst.tiled computes the same tile by tile)
+        acts = self._activations(image, deepest_layer(layers))
+        return {n: self.be.gram(acts[n]) for n in layers}
 
     def evaluate(self, image):
         # image H×W×3 on the backend -> (J, {term: J_term}, {layer: J_s^l}, ∂J/∂X H×W×3), all on

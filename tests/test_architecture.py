@@ -20,7 +20,7 @@ LAYERS = {
     "kernels": ["nst.kernels", "nst.kernels."],
     "weights": ["nst.weights", "nst.weights."],
     "backends": ["nst.backends", "nst.backends."],
-    "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.color", "nst.gradcheck", "nst.compare",
+    "model": ["nst.vgg", "nst.objective", "nst.tiled", "nst.optim", "nst.color", "nst.gradcheck", "nst.compare",
               "nst.testing"],
     "run": ["nst.run", "nst.run."],
     "app": ["nst.cli", "nst.cli.", "nst.batch", "nst.batch.", "nst.video", "nst.video.", "nst.web", "nst.web.",

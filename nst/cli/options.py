@@ -90,6 +90,10 @@ def add_transfer_options(t):
                          "(default: 0, off)", metavar="DECAY")
     option(t, "init", "the first image: content, random, style, or an image FILE (default: %(default)s)")
     option(t, "seed", "seed of --init random (default: %(default)s)")
+    option(t, "tile", "evaluate J and ∂J/∂X tile by tile, N×N px interiors with the halo the deepest "
+                      "layer needs: the same result in memory bounded by a tile, at the cost of "
+                      "recomputing the halos. auto: only when the whole picture does not fit, with the "
+                      "largest tile that does; 0: never (default: %(default)s)", metavar="N")
 
 
 def add_checkpoint_every(p, what):

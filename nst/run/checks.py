@@ -38,20 +38,33 @@ def check_sizes(run):
 
 
 def check_memory(run, dry_run):
-    # the run's memory (the net, the optimiser, the decoded inputs) against what is free
+    # the run's memory (the net, the optimiser, the decoded inputs) against what is free. --tile
+    # auto picks the largest tile that fits when the whole picture does not (run.settings.tile set).
     held = memory.images_bytes([run.content, *run.styles])
-    parts, (h, w) = run.memory_estimate()
-    parts = {**parts, "inputs": held, "total": parts["total"] + held}
     backend = run.objective_backend().name
     free = memory.available(backend)
+    total = lambda side=None, tile=None: run.memory_estimate(side, tile)[0]["total"] + held   # noqa: E731
+    h, w = run.memory_estimate()[1]
+    if run.settings.tile == "auto":
+        tile = None if total() <= free else memory.largest_fitting_tile(
+            lambda t: total(tile=t), free, max(h, w), run.tile_align()) or None
+        run.settings = run.settings.replace(tile=tile)
+    tile = run.settings.tile
+    tiled = isinstance(tile, int) and 0 < tile < max(h, w)
+    parts = run.memory_estimate(tile=tile if tiled else None)[0]
+    parts = {**parts, "inputs": held, "total": parts["total"] + held}
     fits = parts["total"] <= free
     if dry_run:
-        print(f"{w}×{h} on {backend}, scales {run.sizes}: needs about {memory.gib(parts['total'])}, "
+        how = f", tiles of {tile} px" if tiled else ""
+        print(f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
               f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
         for k, v in parts.items():
             if k != "total":
                 print(f"  {k:<12}{memory.gib(v)}")
     if not fits:
-        side = memory.largest_fitting_size(lambda s: run.memory_estimate(s)[0]["total"] + held, free)
+        side = memory.largest_fitting_size(lambda s: total(s, tile if tiled else None), free)
+        fitting = memory.largest_fitting_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
+        fix = f"--tile {fitting} makes this size fit" if fitting else \
+            "no tile is small enough: the optimiser's vectors alone do not fit (try a smaller --history)"
         raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
-                          f"{memory.gib(free)} is available; --size {side} would fit")
+                          f"{memory.gib(free)} is available; --size {side} would fit; {fix}")

@@ -45,6 +45,7 @@ def identity(settings, content, styles):
     def by_content(p):
         return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
     s = settings.as_dict()
+    s.pop("tile", None)                # tiling never changes the result
     return {**s, "init": by_content(s["init"]), "weights": by_content(s["weights"]),
             "content": by_content(content), "style": [by_content(p) for p in styles]}
 

@@ -65,7 +65,11 @@ class Run:
 
     def objective(self, content, styles):
         s = self.settings
-        return Objective(content, styles, content_weight=s.content_weight,
+        cls, extra = Objective, {}
+        if isinstance(s.tile, int) and 0 < s.tile < max(content.shape[:2]):
+            from nst.tiled import TiledObjective       # tile: evaluated tile by tile, the same J and ∂J/∂X
+            cls, extra = TiledObjective, {"tile": s.tile}
+        return cls(content, styles, **extra, content_weight=s.content_weight,
                          style_weight=s.style_weight, tv_weight=s.tv_weight,
                          content_layers=s.content_layers, style_layers=s.style_layers,
                          style_layer_weights=s.style_layer_weights, style_blend=s.style_blend,
@@ -165,18 +169,27 @@ class Run:
             img = color.luminance_transfer(img, resize(self.content, *img.shape[:2]))
         return img
 
-    def memory_estimate(self, side=None):
-        # -> ({part: bytes}, (h, w)) at the finest scale, or at longest side `side` (nst.memory)
+    def memory_estimate(self, side=None, tile=None):
+        # -> ({part: bytes}, (h, w)) at the finest scale, or at longest side `side` (nst.memory);
+        # tile: evaluated in tiles of that interior side (nst.tiled)
         from nst import memory
+        from nst.tiled import halo_for
         from nst.vgg import deepest_layer
         side = side or self.sizes[-1]
         h, w = longest_shape(self.content.shape, side)
         ss = side * self.settings.style_scale
         style_hw = max((longest_shape(st.shape, ss) for st in self.styles), key=lambda hw: hw[0] * hw[1])
         content_layers, style_layers = list(self.settings.content_layers), list(self.settings.style_layers)
-        return memory.estimate(h, w, deepest_layer(content_layers + style_layers), content_layers,
-                               style_layers, self.settings.optimizer, self.settings.history, style_hw,
-                               self.objective_backend().name), (h, w)
+        deepest = deepest_layer(content_layers + style_layers)
+        return memory.estimate(h, w, deepest, content_layers, style_layers, self.settings.optimizer,
+                               self.settings.history, style_hw, self.objective_backend().name, tile or None,
+                               halo_for(content_layers + style_layers, deepest)), (h, w)
+
+    def tile_align(self):
+        # tile interiors start at multiples of 2^(pools above the deepest layer) (nst.tiled)
+        from nst.tiled import pools_before
+        from nst.vgg import deepest_layer
+        return 2 ** pools_before(deepest_layer([*self.settings.content_layers, *self.settings.style_layers]))
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state(self):

@@ -113,6 +113,9 @@ RULES = {
     "average": number(hi=1, hi_open=True), "scales": optional(integer(1, 16)),
     "start_size": integer(16, MAX_SIDE), "backend": Rule(str, lambda v: isinstance(v, str), "a backend name"),
     "weights": Rule(str, lambda v: True, "an HDF5 file"),
+    "tile": Rule(lambda t: AUTO if t.strip() == AUTO else int(t),
+                 lambda v: v is None or v == AUTO or integer(0, MAX_SIDE).ok(v),
+                 f"must be auto or a whole number from 0 to {MAX_SIDE}"),
 }
 
 
@@ -146,6 +149,9 @@ class Settings:
     start_size: int = 256
     backend: str = "auto"
     weights: object = None             # an HDF5 path, a {layer: (W, b)} dict, or None: the default file
+    tile: object = AUTO                # an interior side in px: J and ∂J/∂X tile by tile (nst.tiled),
+                                       # the same result; "auto": only when the picture does not fit
+                                       # (decided by nst.run.checks.check_memory); 0 or None: never
 
     def __post_init__(self):
         # normalise (layer names, tuples) and validate every field; ValueError names the option

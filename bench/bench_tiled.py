@@ -1,0 +1,146 @@
+"""Tiled evaluation (nst.tiled) against the untiled one: agreement, time overhead, and big pictures.
+
+What is measured (tubingen.jpg in the style of starry_night.jpg, longest side --size, default
+layers and weights, real VGG19 weights, X = the content image):
+- agreement: J (relative difference) and ∂J/∂X (relative L2 error) of TiledObjective(tile=T)
+  against Objective, for each T in --tiles ("auto": the tile `nst transfer --tile auto` picks for
+  --budget-gib; none when the whole picture fits, when the overhead is 1 by construction).
+- overhead: wall and CPU time of one evaluation, tiled / untiled, alternating the two in one
+  process after a warm-up, --repeats times; the median of the paired ratios (a shared, busy
+  machine moves both alike).
+- --run ARGS...: runs `nst transfer ARGS` in a fresh process and reports its peak RSS (VmHWM of the
+  child, via wait4's ru_maxrss from this small parent) and wall time (big pictures, e.g. 8K).
+
+    python bench/bench_tiled.py --size 1024 --tiles 512 auto --budget-gib 1.5
+    python bench/bench_tiled.py --run CONTENT STYLE -o out.png --size 7680 --tile 1024 ...
+    python bench/bench_tiled.py --size 256 --tiles 64 --floor numba numpy
+- --floor: the same J and ∂J/∂X against numpy's float64 evaluation: how far float32 rounding alone
+  moves them, beside how far tiling does.
+"""
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT)]
+IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
+WEIGHTS = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, style_layer_weights="auto")
+
+
+def auto_tile(side, budget_gib, backend):
+    # the tile `nst transfer --tile auto` picks at this size for this budget (None: untiled fits)
+    from nst import memory
+    from nst.io.image import load_image
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    run = Run(load_image(IMAGES / "tubingen.jpg"), [load_image(IMAGES / "starry_night.jpg")],
+              Settings(size=side, scales=1, backend=backend), log=lambda m: None)
+    budget = budget_gib * 2**30
+    if run.memory_estimate()[0]["total"] <= budget:
+        return None
+    h, w = run.memory_estimate()[1]
+    return memory.largest_fitting_tile(lambda t: run.memory_estimate(tile=t)[0]["total"], budget,
+                                       max(h, w), run.tile_align()) or None
+
+
+def timed(obj, x):
+    t, c = time.perf_counter(), time.process_time()
+    r = obj(x)
+    return r, time.perf_counter() - t, time.process_time() - c
+
+
+def compare(side, tiles, budget_gib, repeats, backend):
+    from nst.io.image import load_image, resize_longest
+    from nst.objective import Objective
+    from nst.tiled import TiledObjective
+    content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
+    style = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    kw = dict(backend=backend, log=lambda m: None, **WEIGHTS)
+    whole = Objective(content, style, **kw)
+    ref, _, _ = timed(whole, content)                                    # warm-up
+    print(f"{content.shape[1]}×{content.shape[0]} on {backend}, {repeats} paired evaluations each")
+    print("| tile | tiles | J rel. diff | ∂J/∂X rel. L2 | wall tiled / untiled | CPU tiled / untiled |")
+    print("|---|---|---|---|---|---|")
+    for tile in tiles:
+        t = auto_tile(side, budget_gib, backend) if tile == "auto" else int(tile)
+        if t is None:
+            print(f"| auto ({budget_gib} GiB): untiled | 1 | 0 | 0 | 1 | 1 |")
+            continue
+        tiled = TiledObjective(content, style, tile=t, **kw)
+        n = len(tiled.tiles(*content.shape[:2], tiled.content_layers + tiled.style_layers))
+        got, _, _ = timed(tiled, content)                                # warm-up
+        walls, cpus = [], []
+        for _ in range(repeats):
+            _, w0, c0 = timed(whole, content)
+            _, w1, c1 = timed(tiled, content)
+            walls.append(w1 / w0)
+            cpus.append(c1 / c0)
+        j = abs(got.total - ref.total) / abs(ref.total)
+        g = float(np.linalg.norm(got.grad - ref.grad) / np.linalg.norm(ref.grad))
+        name = f"auto ({budget_gib} GiB): {t}" if tile == "auto" else str(t)
+        print(f"| {name} | {n} | {j:.2e} | {g:.2e} | {statistics.median(walls):.2f} | "
+              f"{statistics.median(cpus):.2f} |", flush=True)
+
+
+def floor(side, tile, backends):
+    # float32 rounding against the tiling: ∂J/∂X (relative L2) and J (relative) of each backend's
+    # untiled and tiled float32 evaluations against numpy's float64 one, and tiled vs untiled in
+    # float64 (X = the content plus noise, so that every term has a gradient)
+    from nst.io.image import load_image, resize_longest
+    from nst.objective import Objective
+    from nst.tiled import TiledObjective
+    c = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
+    s = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    x = np.clip(c + np.random.default_rng(0).normal(0, 20, c.shape), 0, 255).astype(np.float32)
+    kw = dict(log=lambda m: None, **WEIGHTS)
+
+    def rel(a, b):
+        return (f"{np.linalg.norm(a.grad - b.grad) / np.linalg.norm(b.grad):.2g}, "
+                f"{abs(a.total - b.total) / abs(b.total):.2g}")
+    exact = Objective(c, s, backend="numpy", dtype=np.float64, **kw)(x)
+    tiled = TiledObjective(c, s, tile=tile, backend="numpy", dtype=np.float64, **kw)(x)
+    print(f"{c.shape[1]}×{c.shape[0]}, tiles of {tile}: (∂J/∂X rel. L2, J rel.)")
+    print(f"numpy float64 tiled vs untiled: {rel(tiled, exact)}", flush=True)
+    for be in backends:
+        whole = Objective(c, s, backend=be, **kw)(x)
+        tiled = TiledObjective(c, s, tile=tile, backend=be, **kw)(x)
+        print(f"{be} float32: untiled vs float64 {rel(whole, exact)}; tiled vs float64 {rel(tiled, exact)}; "
+              f"tiled vs untiled {rel(tiled, whole)}", flush=True)
+
+
+def run_cli(args):
+    # `nst transfer ARGS` in a child: its peak RSS and wall time (the parent stays small, so the
+    # child's ru_maxrss is its own)
+    t = time.perf_counter()
+    child = subprocess.Popen([sys.executable, "-m", "nst", "transfer", *args], cwd=ROOT)
+    _, status, usage = os.wait4(child.pid, 0)
+    print(f"exit {os.waitstatus_to_exitcode(status)}; peak RSS {usage.ru_maxrss / 2**20:.2f} GiB; "
+          f"wall {time.perf_counter() - t:.0f} s; CPU {usage.ru_utime + usage.ru_stime:.0f} s")
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--run"]:
+        return run_cli(argv[1:])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=1024)
+    p.add_argument("--tiles", nargs="+", default=["512", "auto"])
+    p.add_argument("--budget-gib", type=float, default=1.5, help="the budget of --tiles auto")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--backend", default="numba")
+    p.add_argument("--floor", nargs="+", metavar="BACKEND",
+                   help="instead: float32 rounding against tiling, these backends vs float64, tiles of --tiles[0]")
+    args = p.parse_args(argv)
+    if args.floor:
+        return floor(args.size, int(args.tiles[0]), args.floor)
+    compare(args.size, args.tiles, args.budget_gib, args.repeats, args.backend)
+
+
+if __name__ == "__main__":
+    main()

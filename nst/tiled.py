@@ -1,0 +1,220 @@
+"""Exact tiled evaluation of J and ∂J/∂X in memory bounded by a tile (docs/maths.md "Any size").
+
+Legend: X the image H×W×3; a tile's interior [y0, y1)×[x0, x1) in pixels, its extent the interior
+plus a halo of `halo` pixels each side (clipped at the picture's edges); p_l the pools before layer
+l, so the tile's positions at layer l are its pixels divided by 2^p_l. Ĝ^l(X) = Σ_tiles F_t F_tᵀ / N_l
+(F_t the interior columns), so pass 1 sums Gram matrices tile by tile; pass 2 runs each tile's
+backward with ∂J/∂a^l set at its interior positions only and adds the extent's ∂J/∂X into the
+picture's gradient. Interior boundaries lie at multiples of 2^P (P the pools before the deepest
+layer), so every tile's pools see the picture's own 2×2 windows.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .objective import Objective, grad_to_image, preprocess
+from .spec import CONV_NAMES, ends_block
+from .vgg import add_into, backward, deepest_layer, forward
+
+
+def pools_before(name):
+    # p_l: the 2×2 pools between the image and layer `name`
+    return sum(ends_block(n) for n in CONV_NAMES[:CONV_NAMES.index(name)])
+
+
+def halo_per_layer(deepest):
+    # -> {layer: pixels}: how far a tile's zero padding spoils a^l, in image pixels. d_l, the
+    # spoiled positions at layer l, grows by 1 per 3×3 conv and becomes ⌈d/2⌉ through a pool.
+    out, d, p = {}, 0, 0
+    for name in CONV_NAMES[:CONV_NAMES.index(deepest) + 1]:
+        d += 1
+        out[name] = d * 2 ** p
+        if ends_block(name) and name != deepest:
+            d, p = -(-d // 2), p + 1
+    return out
+
+
+def halo_for(layers, deepest):
+    # the halo a tile needs so every loss layer is exact at its interior: the largest d_l·2^p_l,
+    # rounded up to the alignment 2^P so the extent's origin keeps the pools' windows
+    align = 2 ** pools_before(deepest)
+    h = max(halo_per_layer(deepest)[n] for n in layers)
+    return -(-h // align) * align
+
+
+def splits(n, tile, align):
+    # interior boundaries along one side of n pixels: pieces of about `tile` px, at multiples of align
+    k = max(1, round(n / tile))
+    cuts = sorted({min(n, round(i * n / k / align) * align) for i in range(1, k)} - {0, n})
+    return [0, *cuts, n]
+
+
+@dataclass(frozen=True)
+class Tile:
+    y0: int        # interior rows [y0, y1), columns [x0, x1), in pixels
+    y1: int
+    x0: int
+    x1: int
+    ey0: int       # extent (interior + halo, clipped): rows [ey0, ey1), columns [ex0, ex1)
+    ey1: int
+    ex0: int
+    ex1: int
+    H: int         # the picture's height and width
+    W: int
+
+    def extent(self, image):
+        # the extent's pixels of an H×W×… array
+        return image[self.ey0:self.ey1, self.ex0:self.ex1]
+
+    def interior_at(self, p, shape):
+        # the interior at a layer with p pools, as slices into the tile's own C×h×w activation
+        # (an interior reaching the picture's edge runs to the activation's end: the same floor)
+        def side(a0, a1, e0, n_px, n_l):
+            return slice((a0 - e0) >> p, n_l if a1 == n_px else (a1 - e0) >> p)
+        return side(self.y0, self.y1, self.ey0, self.H, shape[1]), side(self.x0, self.x1, self.ex0, self.W, shape[2])
+
+    def global_at(self, p):
+        # the interior at a layer with p pools, as slices into the picture's C×h_l×w_l arrays
+        end = lambda a1, n: None if a1 == n else a1 >> p     # noqa: E731  the edge: to the end
+        return slice(self.y0 >> p, end(self.y1, self.H)), slice(self.x0 >> p, end(self.x1, self.W))
+
+
+def plan(h, w, tile, halo, align):
+    # -> [Tile] covering an h×w picture: interiors about tile×tile px, each extended by the halo
+    rows, cols = splits(h, tile, align), splits(w, tile, align)
+    tiles = []
+    for y0, y1 in zip(rows, rows[1:]):
+        for x0, x1 in zip(cols, cols[1:]):
+            tiles.append(Tile(y0, y1, x0, x1, max(0, y0 - halo), min(h, y1 + halo),
+                              max(0, x0 - halo), min(w, x1 + halo), h, w))
+    return tiles
+
+
+def style_grad(a, gram_diff, positions):
+    # a C×h×w, gram_diff Ĝ(X) − Ĝ(S) C×C of the whole picture, positions N_l the picture's h_l·w_l:
+    # ∂J_s^l/∂a = 4 (Ĝ(X) − Ĝ(S)) F / (C² N_l), F = a as C×(h·w)  (nst.losses.style_loss_and_grad's,
+    # with the picture's Gram difference and count in place of the tile's own)
+    c = a.shape[0]
+    f = a.reshape(c, -1)                                              # C×(h·w)
+    return ((4.0 / (c * c * positions)) * (gram_diff @ f)).astype(a.dtype, copy=False).reshape(a.shape)
+
+
+class TiledObjective(Objective):
+    """Objective evaluated tile by tile: the same J and ∂J/∂X, memory bounded by one tile's extent."""
+
+    def __init__(self, content, style, *, tile, **kw):
+        self.tile = int(tile)
+        super().__init__(content, style, **kw)
+
+    def tiles(self, h, w, layers):
+        deepest = deepest_layer(layers)
+        align = 2 ** pools_before(deepest)
+        tile = max(align, self.tile // align * align)
+        return plan(h, w, tile, halo_for(layers, deepest), align)
+
+    def tile_forward(self, image, t, deepest):
+        # the tile's activations {layer: a^l} over its extent
+        xp = self.be.xp
+        x = preprocess(xp, self.be.to_device(np.asarray(t.extent(image))), self.dtype)
+        return forward(self.be, self.params, x, deepest, self.pooling)
+
+    def interior(self, t, name, a):
+        # a^l at the tile's interior, contiguous
+        rows, cols = t.interior_at(pools_before(name), a.shape)
+        return self.be.xp.ascontiguousarray(a[:, rows, cols])
+
+    def gram_sums(self, image, layers, tiles, keep_last=False):
+        # pass 1 -> ({layer: Σ_tiles F_t F_tᵀ} float64, {layer: N_l}, acts of the last tile or None)
+        sums, counts, acts = {}, {}, None
+        for t in tiles:
+            acts = None                                       # one tile's activations at a time
+            acts = self.tile_forward(image, t, deepest_layer(layers))
+            for n in layers:
+                a = self.interior(t, n, acts[n])
+                if a.size == 0:
+                    continue                                  # a sliver the layer's floor drops
+                s = self.be.gram(a).astype(np.float64) * (a.shape[1] * a.shape[2])
+                sums[n] = s if n not in sums else sums[n] + s
+                counts[n] = counts.get(n, 0) + a.shape[1] * a.shape[2]
+        return sums, counts, (acts if keep_last else None)
+
+    def _grams(self, image, layers):
+        # Ĝ^l of an image, tile by tile (Objective._grams untiled)
+        sums, counts, _ = self.gram_sums(image, layers, self.tiles(*image.shape[:2], layers))
+        return {n: (sums[n] / counts[n]).astype(self.dtype) for n in layers}
+
+    def _content_targets(self, content):
+        # a^l(C) of the content layers, the picture's whole arrays assembled from tile interiors
+        if not self.content_layers:
+            return {}
+        xp, out = self.be.xp, {}
+        for t in self.tiles(*content.shape[:2], self.content_layers):
+            acts = None
+            acts = self.tile_forward(content, t, deepest_layer(self.content_layers))
+            for n in self.content_layers:
+                a = acts[n]
+                if n not in out:
+                    p = pools_before(n)
+                    h, w = content.shape[0], content.shape[1]
+                    for _ in range(p):
+                        h, w = h // 2, w // 2
+                    out[n] = xp.empty((a.shape[0], h, w), dtype=a.dtype)
+                out[n][(slice(None), *t.global_at(pools_before(n)))] = self.interior(t, n, a)
+        return out
+
+    def evaluate(self, image):
+        # image H×W×3 on the backend -> (J, terms, per-layer J_s^l, ∂J/∂X), as Objective.evaluate
+        be, xp = self.be, self.be.xp
+        layers = self.content_layers + self.style_layers
+        tiles = self.tiles(*image.shape[:2], layers)
+        sums, counts, kept = self.gram_sums(image, self.style_layers, tiles, keep_last=True) \
+            if self.style_layers else ({}, {}, None)
+        diffs = {n: (sums[n] / counts[n]).astype(self.dtype) - self.style_targets[n] for n in self.style_layers}
+        js = {("style", k): xp.sum(diffs[n].astype(xp.float64) ** 2) / diffs[n].shape[0] ** 2
+              for k, n in enumerate(self.style_layers)}
+        grad = xp.zeros(image.shape, dtype=self.dtype)
+        reuse = kept is not None and self.deepest == deepest_layer(self.style_layers)
+        for i, t in enumerate(reversed(tiles)):             # the last tile's pass-1 forward is reused
+            acts, kept = (kept if i == 0 and reuse else None), None
+            if acts is None:
+                acts = self.tile_forward(image, t, self.deepest)
+            g = backward(be, self.params, acts, lambda n, a: self._tile_losses(t, n, a, diffs, counts, js),
+                         self.pooling)
+            if g is not None:
+                t.extent(grad)[...] += grad_to_image(xp, g)
+        return self._totals(image, js, grad)
+
+    def _tile_losses(self, t, n, a, diffs, counts, js):
+        # ∂J/∂a^n at the tile's interior positions (zero over the halo); the content terms' J summed
+        if n not in self.content_layers and n not in self.style_layers:
+            return None
+        inner = self.interior(t, n, a)
+        if inner.size == 0:
+            return None                                       # a sliver the layer's floor drops
+        g = None
+        for k, m in enumerate(self.content_layers):
+            if m == n:
+                rows, cols = t.global_at(pools_before(n))
+                target = self.be.xp.ascontiguousarray(self.content_targets[n][:, rows, cols])
+                j, gk = self.be.content_loss_and_grad(inner, target)
+                js["content", k] = js.get(("content", k), 0.0) + j
+                g = add_into(g, gk * self.alpha)
+        for m, lam in zip(self.style_layers, self.lam):
+            if m == n:
+                g = add_into(g, style_grad(inner, diffs[n], counts[n]) * (self.beta * lam))
+        full = self.be.xp.zeros_like(a)
+        full[(slice(None), *t.interior_at(pools_before(n), a.shape))] = g
+        return full
+
+    def _totals(self, image, js, grad):
+        # J and its terms from the summed pieces, TV over the whole picture (Objective.evaluate's)
+        xp = self.be.xp
+        f64 = lambda j: xp.asarray(j, dtype=xp.float64)     # noqa: E731
+        j_content = sum((f64(js.get(("content", k), 0.0)) for k in range(len(self.content_layers))), 0.0)
+        per_layer = {n: f64(js["style", k]) for k, n in enumerate(self.style_layers)}
+        j_style = sum((lam * per_layer[n] for n, lam in zip(self.style_layers, self.lam)), 0.0)
+        j_tv, g_tv = self.be.tv_loss_and_grad(image.astype(self.dtype, copy=False))
+        j_tv = f64(j_tv)
+        grad += self.gamma * g_tv
+        total = self.alpha * j_content + self.beta * j_style + self.gamma * j_tv
+        return total, {"content": j_content, "style": j_style, "tv": j_tv}, per_layer, grad

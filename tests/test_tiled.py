@@ -1,0 +1,142 @@
+"""Tiled evaluation (nst.tiled) gives the untiled J and ∂J/∂X, on every host backend."""
+import numpy as np
+import pytest
+
+from nst import tiled
+from nst.backends import BackendUnavailable, get_backend
+from nst.testing import random_image, tiny_params
+from nst.objective import Objective
+from nst.tiled import TiledObjective, halo_for, plan, pools_before
+
+J_RTOL, GRAD_RTOL_L2 = 1e-5, 1e-4      # issue #23's bar: J relative, ∂J/∂X relative L2
+SHALLOW = dict(content_layers=("block2_conv2",), style_layers=("block1_conv1", "block2_conv1"))
+
+
+def backend_or_skip(name):
+    try:
+        return get_backend(name)
+    except BackendUnavailable as e:
+        pytest.skip(str(e))
+
+
+def pair(backend, h, w, tile, seed=0, **layers):
+    # (untiled LossResult, tiled LossResult, tiles) for random C, S, X on the tiny VGG19
+    r = np.random.default_rng(seed)
+    c, x = random_image(r, h, w, np.float32), random_image(r, h, w, np.float32)
+    s = random_image(r, h + 7, w - 5, np.float32)
+    kw = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, weights=tiny_params(),
+              backend=backend, style_layer_weights="auto", **layers)
+    tiled = TiledObjective(c, s, tile=tile, **kw)
+    return Objective(c, s, **kw)(x), tiled(x), tiled.tiles(h, w, tiled.content_layers + tiled.style_layers)
+
+
+def assert_same(got, ref):
+    assert abs(got.total - ref.total) <= J_RTOL * abs(ref.total), (got.total, ref.total)
+    for k in ref.terms:
+        assert abs(got.terms[k] - ref.terms[k]) <= J_RTOL * abs(ref.terms[k]) + 1e-30, k
+    err = np.linalg.norm(got.grad - ref.grad) / np.linalg.norm(ref.grad)
+    assert err <= GRAD_RTOL_L2, f"∂J/∂X relative L2 error {err:.3g}"
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba", "cuda-cpu"])
+def test_tiles_give_the_untiled_result(backend):
+    # 9 tiles of ~10 px with a 6 px halo: interior tiles have halos on all four sides
+    backend_or_skip(backend)
+    ref, got, tiles = pair(backend, 31, 29, 10, **SHALLOW)
+    assert len(tiles) == 9 and any(t.ey0 > 0 and t.ey1 < 31 and t.ex0 > 0 and t.ex1 < 29 for t in tiles)
+    assert_same(got, ref)
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_default_layers_odd_sides(backend, pooling):
+    # block5_conv1 (4 pools, halo 80 px) on odd sides: the floors at the picture's edge, slivers
+    backend_or_skip(backend)
+    r = np.random.default_rng(3)
+    h, w = 197, 211
+    c, x, s = (random_image(r, h, w, np.float32) for _ in range(3))
+    kw = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, weights=tiny_params(),
+              backend=backend, pooling=pooling)
+    assert_same(TiledObjective(c, s, tile=48, **kw)(x), Objective(c, s, **kw)(x))
+
+
+def test_exact_in_float64():
+    # the same arithmetic on the same values: in float64 only the summation order differs
+    r = np.random.default_rng(11)
+    c, s, x = (random_image(r, 37, 45, np.float64) for _ in range(3))
+    kw = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, weights=tiny_params(dtype=np.float64),
+              backend="numpy", dtype=np.float64, **SHALLOW)
+    j0, _, _, g0 = Objective(c, s, **kw).evaluate(x)
+    j1, _, _, g1 = TiledObjective(c, s, tile=8, **kw).evaluate(x)
+    assert abs(j1 - j0) <= 1e-12 * abs(j0)
+    assert np.linalg.norm(g1 - g0) <= 1e-12 * np.linalg.norm(g0)
+
+
+def test_too_small_a_halo_is_wrong(monkeypatch):
+    # the check can fail: one alignment step less halo spoils the interior and the result
+    monkeypatch.setattr(tiled, "halo_for", lambda layers, deepest: halo_for(layers, deepest) - 2)
+    ref, got, _ = pair("numpy", 31, 29, 10, **SHALLOW)
+    err = np.linalg.norm(got.grad - ref.grad) / np.linalg.norm(ref.grad)
+    assert err > 10 * GRAD_RTOL_L2
+
+
+@pytest.mark.parametrize("h,w,tile", [(100, 37, 32), (16, 16, 16), (333, 250, 64), (50, 49, 7)])
+def test_plan_partitions_every_layer(h, w, tile):
+    # interiors tile the picture, start at multiples of 2^P, and at each layer tile its positions
+    deepest = "block5_conv1"
+    align = 2 ** pools_before(deepest)
+    tiles = plan(h, w, max(align, tile // align * align), halo_for([deepest], deepest), align)
+    cover = np.zeros((h, w), int)
+    for t in tiles:
+        cover[t.y0:t.y1, t.x0:t.x1] += 1
+        assert t.y0 % align == 0 and t.x0 % align == 0 and t.ey0 % align == 0 and t.ex0 % align == 0
+    assert np.all(cover == 1)
+    for p in range(5):
+        hl, wl = h >> p, w >> p
+        cover = np.zeros((hl, wl), int)
+        for t in tiles:
+            cover[t.global_at(p)] += 1
+        assert np.all(cover == 1)
+
+
+# -- the command line: --tile N, --tile auto (the default) and the refusal ---------------------
+@pytest.fixture
+def files(tmp_path):
+    from PIL import Image
+    r, paths = np.random.default_rng(5), {}
+    for name, shape in (("content", (30, 40, 3)), ("style", (36, 28, 3))):
+        paths[name] = tmp_path / f"{name}.png"
+        Image.fromarray(r.integers(0, 256, shape, dtype=np.uint8)).save(paths[name])
+    return paths
+
+
+def transfer(files, weights, out, *extra):
+    from nst.cli import main
+    return main(["transfer", str(files["content"]), str(files["style"]), "-o", str(out), "--weights",
+                 str(weights), "--backend", "numpy", "--iterations", "3", "--scales", "1",
+                 "--content-layers", "conv2_2", "--style-layers", "conv1_1,conv2_1", *extra])
+
+
+def test_tiled_run_makes_the_same_picture(files, tiny_weights_h5, tmp_path):
+    from nst.io.image import load_image
+    assert transfer(files, tiny_weights_h5, tmp_path / "whole.png", "--size", "48", "--tile", "0") == 0
+    assert transfer(files, tiny_weights_h5, tmp_path / "tiled.png", "--size", "48", "--tile", "12") == 0
+    whole, tiles = load_image(tmp_path / "whole.png"), load_image(tmp_path / "tiled.png")
+    assert np.abs(whole - tiles).max() <= 1.0                # 8-bit PNGs: one level of rounding
+
+
+def test_auto_tiles_what_does_not_fit(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # a budget between the tiled and the untiled estimate: the dry run picks a tile, and says so
+    from nst import memory
+    from nst.cli import main  # noqa: F401
+    args = ("--size", "3000", "--dry-run")
+    monkeypatch.setattr(memory, "available", lambda backend: 2**40)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args) == 0
+    whole = float(capsys.readouterr().out.split("needs about ")[1].split(" GiB")[0]) * 2**30
+    monkeypatch.setattr(memory, "available", lambda backend: 0.8 * whole)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args) == 0
+    out = capsys.readouterr().out
+    assert "tiles of" in out and "fits" in out and "NOT" not in out
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args, "--tile", "0") == 2
+    err = capsys.readouterr().err
+    assert "--size" in err and "would fit" in err and "--tile" in err and "makes this size fit" in err
