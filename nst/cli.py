@@ -21,6 +21,7 @@ from .image import ImageError, check_output_format, save_image
 from .options import (INIT_KEYWORDS, Parser, add_common_options, add_output_options, add_run_options,
                       add_transfer_options, check_memory, check_settings, check_sizes, settings_of)
 from .progress import Progress
+from .schedule import iteration_caps
 from .transfer import NonFiniteLoss, Run, scale_sizes
 
 
@@ -176,7 +177,7 @@ def prepare(args, content, styles):
 def optimise(run, args, out, ident, write):
     # run to the end or to a signal, saving snapshots and checkpoints on the way
     # -> (image, status, snapshots for the report, aborted: a second signal stopped it at once)
-    total = len(run.sizes) * run.s["iterations"]
+    total = sum(run.caps)
     bar, snap_every, snapshots = Progress(total), max(1, total // 8), []
 
     def on_iteration(r, it, terms):
@@ -234,7 +235,7 @@ def preflight(args):
     check_output_format(args.output, args.bits)
     check_settings(settings_of(args), len(args.style))
     sizes = scale_sizes(args.size, args.scales, args.start_size)
-    dests = destinations.plan(args.output, len(sizes) * args.iterations, args.save_every,
+    dests = destinations.plan(args.output, sum(iteration_caps(len(sizes), args.iterations)), args.save_every,
                               args.checkpoint, args.report)
     destinations.check(dests, inputs_of(args), args.resume)
     return dests

@@ -8,6 +8,7 @@ import math
 from . import backends, memory
 from .destinations import RunRefused
 from .image import MAX_SIDE, longest_shape
+from .schedule import FINEST_CAP, FIRST_CAP, MIDDLE_CAP
 from .spec import min_side, resolve_layer
 from .transfer import DEFAULTS
 from .vgg import deepest_layer
@@ -75,6 +76,11 @@ def weight_list(text):
     return values
 
 
+def iteration_count(text):
+    # "auto" -> None (the automatic schedule, nst.schedule) or a whole number ≥ 1
+    return None if text.strip() == "auto" else integer(1)(text)
+
+
 def layer_weights(text):
     # "auto" (λ_l from the style's Gram energies, nst.objective) or a weight_list
     return "auto" if text.strip() == "auto" else weight_list(text)
@@ -100,8 +106,12 @@ def add_transfer_options(t):
     D = DEFAULTS
     t.add_argument("--size", type=integer(16, MAX_SIDE), default=D["size"],
                    help="longest side of the output in pixels (default: %(default)s)")
-    t.add_argument("--iterations", type=integer(1), default=D["iterations"],
-                   help="optimiser iterations per scale (default: %(default)s)")
+    t.add_argument("--iterations", type=iteration_count, default=D["iterations"], metavar="N|auto",
+                   help="N: exactly N optimiser iterations at every scale (fewer only when L-BFGS finds "
+                        "J no longer decreasing; e.g. 200 for a longer, more converged run); auto: at most "
+                        "%d at the coarsest scale, %d at each middle one and %d at the finest, a scale "
+                        "ending early once J's relative decrease no longer pays for its cost "
+                        "(nst.schedule) (default: auto)" % (FIRST_CAP, MIDDLE_CAP, FINEST_CAP))
     t.add_argument("--scales", type=integer(1, 16), default=D["scales"],
                    help="coarse-to-fine scales, ×√2 apart, never above --size (default: as many as "
                         "it takes from --start-size; 1: off)")

@@ -13,12 +13,13 @@ from .image import as_image, check_size, longest_shape, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .optim import NonFiniteLoss, host, make_optimizer
+from .schedule import iteration_caps, stops_paying
 
 # λ_l "auto" = E_c / (|L|·‖Ĝ^l(S)‖²/n_c²) (nst.objective.auto_layer_weights): every term becomes a
 # relative error, so β is a pure ratio, the same at every image size and for every pair; β = 10 and
 # the content image as the start: docs/maths.md "13. Default weights" has the measurements.
 DEFAULTS = dict(
-    size=512, iterations=200, optimizer="lbfgs", lr=None, history=20,
+    size=512, iterations=None, optimizer="lbfgs", lr=None, history=20,
     content_weight=1.0, style_weight=10.0, tv_weight=1e-3,
     content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
     style_layer_weights="auto", style_blend=None, style_scale=1.0, pooling="max",
@@ -64,8 +65,8 @@ class Run:
         self.content = as_image(content, "content")
         styles = styles if isinstance(styles, (list, tuple)) else [styles]
         self.styles = [as_image(s, "style") for s in styles]
-        if self.s["iterations"] < 0:
-            raise ValueError(f"iterations must be ≥ 0, got {self.s['iterations']}")
+        if self.s["iterations"] is not None and self.s["iterations"] < 0:
+            raise ValueError(f"iterations must be ≥ 0 (or None: automatic), got {self.s['iterations']}")
         if self.s["keep_colors"] not in (None, *color.MODES):
             raise ValueError(f"keep_colors must be one of {', '.join(color.MODES)}")
         if not 0 <= self.s["average"] < 1:
@@ -73,6 +74,7 @@ class Run:
         size = max(self.content.shape[:2]) if self.s["size"] is None else self.s["size"]
         check_size(size)
         self.sizes = scale_sizes(size, self.s["scales"], self.s["start_size"])
+        self.caps = iteration_caps(len(self.sizes), self.s["iterations"])   # most iterations per scale
         self.log = log
         self.scale = 0                 # index into self.sizes
         self.opt = None                # the optimiser of the current scale
@@ -149,7 +151,7 @@ class Run:
             last.update(total=total, terms=terms)
             return total, grad.reshape(-1)
 
-        while self.opt.iteration < self.s["iterations"] and not self.stop_requested:
+        while self.opt.iteration < self.caps[self.scale] and not self.stop_requested and not self.done_paying():
             done = self.opt.iteration
             self.opt.step(fun)
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
@@ -162,6 +164,14 @@ class Run:
                 break
         self.interrupted = self.interrupted or self.stop_requested
         return self.output()
+
+    def done_paying(self):
+        # the automatic schedule (iterations None) ends a scale once J's progress no longer pays
+        # for its cost (nst.schedule.stops_paying); an explicit iteration count runs in full
+        if self.s["iterations"] is not None:
+            return False
+        js = [h["total"] for h in self.history[len(self.history) - self.opt.iteration:]]
+        return stops_paying(js, self.sizes[self.scale], self.sizes[-1])
 
     @property
     def evaluations(self):
@@ -235,7 +245,7 @@ def stylize(content, style, *, callback=None, progress=True, log=print, **settin
     """
     from .progress import Progress
     run = Run(content, style, settings, log)
-    bar = Progress(len(run.sizes) * run.s["iterations"]) if progress else None
+    bar = Progress(sum(run.caps)) if progress else None
 
     def on_iteration(r, it, terms):
         if bar:

@@ -19,7 +19,7 @@ LAYERS = {
     "kernels": ["nst.kernels", "nst.kernels."],
     "weights": ["nst.weights", "nst.weights."],
     "backends": ["nst.backends", "nst.backends."],
-    "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.image", "nst.color", "nst.memory",
+    "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.schedule", "nst.image", "nst.color", "nst.memory",
               "nst.checkpoint", "nst.gradcheck", "nst.png"],
     "app": ["nst.transfer", "nst.cli", "nst.report", "nst.demo", "nst.progress", "nst.batch", "nst.batch.",
             "nst.compare", "nst.destinations", "nst.options", "nst.selfcheck", "nst.__main__"],
