@@ -127,8 +127,12 @@ def scale_table(rows, timed, sizes):
     return out
 
 
-def score_snapshots(snaps, content, style, reference, weights):
-    # -> [(wall, cpu, iteration, {term: nst / reference})]; each snapshot resized to the reference's shape
+def score_snapshots(snaps, content, style, reference, weights, side=None):
+    # -> [(wall, cpu, iteration, {term: nst / reference})]; each snapshot resized to the reference's
+    # shape (side: the reference first resized to that longest side, e.g. a 256 px proxy's)
+    if side and max(reference.shape[:2]) != side:
+        from nst.image import resize_longest
+        reference = load_image_roundtrip(resize_longest(reference, side))
     pictures = [load_image_roundtrip(resize(img, *reference.shape[:2])) for _, _, _, img in snaps]
     scores = score(pictures + [reference], content, style, weights=weights, backend="numba")
     ref = scores[-1]
@@ -184,11 +188,11 @@ def pair_inputs(spec, images):
     return spec, images / c, images / s, images / "reference" / ref
 
 
-def pair_report(spec, images, settings, weights, every, figures, out_dir):
+def pair_report(spec, images, settings, weights, every, figures, out_dir, score_side=None):
     name, c, s, ref = pair_inputs(spec, images)
     content, style, reference = load_image(c), load_image(s), load_image(ref)
     out, rows, snaps, scales, (wall, cpu) = run_with_snapshots(content, style, {**settings, "weights": weights}, every)
-    curve = score_snapshots(snaps, content, style, reference, weights)
+    curve = score_snapshots(snaps, content, style, reference, weights, score_side)
     final, match = curve[-1][3], first_match(curve)
     if out_dir:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -215,21 +219,51 @@ def pair_report(spec, images, settings, weights, every, figures, out_dir):
     return "\n".join(lines), dict(name=name, wall=wall, cpu=cpu, final=final, match=match, scales=scales)
 
 
+def cache_check(images, weights_arg):
+    # Numba's first compilation and its cache across processes: the same tiny transfer twice, each
+    # in a fresh process, with an empty NUMBA_CACHE_DIR the first time -> markdown lines
+    import subprocess
+    import tempfile
+    cmd = [sys.executable, "-m", "nst", "transfer", str(images / "tubingen.jpg"), str(images / "starry_night.jpg"),
+           "-o", "", "--size", "64", "--scales", "1", "--iterations", "2", "--backend", "numba"]
+    cmd += ["--weights", weights_arg] if weights_arg else []
+    lines = ["| process | wall s | kernels compiled and saved | kernels loaded from the cache |", "| --- | --- | --- | --- |"]
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "NUMBA_CACHE_DIR": tmp, "NUMBA_DEBUG_CACHE": "1", "PYTHONPATH": str(ROOT)}
+        for k in ("first (empty cache)", "second (fresh process)"):
+            cmd[cmd.index("-o") + 1] = str(Path(tmp) / "out.png")
+            t = time.perf_counter()
+            out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
+            text = out.stdout + out.stderr
+            lines.append(f"| {k} | {time.perf_counter() - t:.1f} | {text.count('data saved to')} | "
+                         f"{text.count('data loaded from')} |")
+    return lines
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pairs", default=",".join(PAIRS), help="names or NAME=CONTENT,STYLE,REFERENCE, comma-free paths; ';' separates")
     ap.add_argument("--settings", default="{}", help="JSON overriding DEFAULTS")
     ap.add_argument("--schedule", default="{}",
                     help='JSON overriding nst.schedule constants, e.g. {"FINEST_CAP": 40, "AUTO_TOL": 0}')
+    ap.add_argument("--emphasis", default="{}", help="JSON overriding nst.objective.AUTO_EMPHASIS")
+    ap.add_argument("--score-size", type=int, default=None,
+                    help="score at this longest side (the reference resized to it; default: the reference's own)")
     ap.add_argument("--every", type=int, default=5, help="snapshot every N iterations of each scale")
     ap.add_argument("--weights", default=None)
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md's section")
     ap.add_argument("--figures", action="store_true", help="write docs/figures/time_to_picture_*.png")
     ap.add_argument("--out-dir", default=None, help="save each picture and its curve (JSON) here")
+    ap.add_argument("--cache-check", action="store_true", help="only time Numba's first compilation and its cache")
     args = ap.parse_args()
     images = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
+    if args.cache_check:
+        print("\n".join(cache_check(images, args.weights)))
+        return
     settings = json.loads(args.settings)
+    import nst.objective
     import nst.schedule
+    nst.objective.AUTO_EMPHASIS.update(json.loads(args.emphasis))
     for k, v in json.loads(args.schedule).items():
         assert hasattr(nst.schedule, k), k
         setattr(nst.schedule, k, v)
@@ -238,7 +272,8 @@ def main():
     specs = args.pairs.split(";") if ";" in args.pairs else args.pairs.split(",") if "=" not in args.pairs else [args.pairs]
     body, summary = [], []
     for spec in specs:
-        text, info = pair_report(spec, images, settings, weights, args.every, args.figures, args.out_dir)
+        text, info = pair_report(spec, images, settings, weights, args.every, args.figures, args.out_dir,
+                                 args.score_size)
         print(text, flush=True)
         body.append(text)
         summary.append(info)
@@ -247,7 +282,8 @@ def main():
             f"`python bench/bench_time_to_picture.py {' '.join(sys.argv[1:])}` (NST_IMAGES={images}).",
             f"Settings: DEFAULTS {json.dumps({k: DEFAULTS[k] for k in ('size', 'iterations', 'style_weight', 'style_layer_weights')})}"
             + (f", overridden by {json.dumps(settings)}" if settings else "")
-            + (f", nst.schedule overridden by {args.schedule}" if args.schedule != "{}" else "") + ", backend numba.", ""]
+            + (f", nst.schedule overridden by {args.schedule}" if args.schedule != "{}" else "")
+            + (f", AUTO_EMPHASIS {args.emphasis}" if args.emphasis != "{}" else "") + ", backend numba.", ""]
     if args.write:
         write_section("\n".join(head + body), begin=BEGIN, end=END)
 
