@@ -190,8 +190,11 @@ def pair_inputs(spec, images):
 
 def pair_report(spec, images, settings, weights, every, figures, out_dir, score_side=None):
     name, c, s, ref = pair_inputs(spec, images)
-    content, style, reference = load_image(c), load_image(s), load_image(ref)
+    content, style = load_image(c), load_image(s)
     out, rows, snaps, scales, (wall, cpu) = run_with_snapshots(content, style, {**settings, "weights": weights}, every)
+    while not ref.exists():                               # a reference still being made (jcjohnson_proxy.py)
+        time.sleep(10)
+    reference = load_image(ref)
     curve = score_snapshots(snaps, content, style, reference, weights, score_side)
     final, match = curve[-1][3], first_match(curve)
     if out_dir:
@@ -254,9 +257,15 @@ def main():
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md's section")
     ap.add_argument("--figures", action="store_true", help="write docs/figures/time_to_picture_*.png")
     ap.add_argument("--out-dir", default=None, help="save each picture and its curve (JSON) here")
+    ap.add_argument("--plot", nargs=2, metavar=("CURVE.json", "OUT.png"),
+                    help="only redraw a saved curve (--out-dir's curve_NAME.json) as a PNG")
     ap.add_argument("--cache-check", action="store_true", help="only time Numba's first compilation and its cache")
     args = ap.parse_args()
     images = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
+    if args.plot:
+        curve = json.loads(Path(args.plot[0]).read_text())["curve"]
+        plot_curve(curve, args.plot[1], f"{Path(args.plot[0]).stem[6:]}: each term, nst / reference (≤ 1: nst as good)")
+        return
     if args.cache_check:
         print("\n".join(cache_check(images, args.weights)))
         return

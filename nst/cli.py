@@ -220,6 +220,8 @@ def transfer(args, content, styles, out):
     log(f"nst: saved {out}" + (" (interrupted)" if run.interrupted else ""))
     if args.report:
         from .report import write_report
+        if not snapshots or snapshots[-1][0] != len(run.history):   # a schedule that ended early
+            snapshots.append((len(run.history), img))
         settings = {**run.s, "inputs": {"content": str(content), "style": [str(s) for s in styles]},
                     "output": str(out)}
         write("--report", lambda: write_report(Path(args.report), settings, run.history, snapshots))

@@ -77,3 +77,18 @@ def test_iterations_option(text, value):
 
 def test_default_is_automatic():
     assert nst.transfer.DEFAULTS["iterations"] is None
+
+
+@pytest.mark.parametrize("emphasis", [{}, {"block4_conv1": 3.0}, {"block1_conv1": 0.5, "block5_conv1": 2.0}])
+def test_auto_layer_weights_share_the_style_weight_by_emphasis(rng, monkeypatch, emphasis):
+    # λ_l·E_s^l = E_c·m_l/Σm: each layer's relative error weighs m_l/Σm of β, whatever the targets' scale
+    from nst import objective
+    monkeypatch.setattr(objective, "AUTO_EMPHASIS", emphasis)
+    content = {"block4_conv2": rng.normal(size=(8, 3, 4)).astype(np.float32)}
+    layers = ["block1_conv1", "block2_conv1", "block4_conv1", "block5_conv1"]
+    style = {n: (10.0 ** k * rng.normal(size=(c, c))).astype(np.float32) for k, (n, c) in enumerate(zip(layers, (4, 6, 8, 8)))}
+    lam = objective.auto_layer_weights(content, style)
+    e_c = float((content["block4_conv2"].astype(np.float64) ** 2).sum())
+    e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style.values()]
+    m = np.array([emphasis.get(n, 1.0) for n in layers])
+    np.testing.assert_allclose(np.array(lam) * e_s, e_c * m / m.sum(), rtol=1e-6)
