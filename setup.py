@@ -3,7 +3,7 @@ from setuptools import setup
 # One top-level package, `nst`. The repository keeps kernels/ and weights/ beside nst/ (the layout
 # shows the architecture); installed, they are the subpackages nst.kernels and nst.weights.
 PACKAGE_DIR = {"nst": "nst", "nst.kernels": "kernels", "nst.weights": "weights"}
-PACKAGES = ["nst", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.kernels.cuda.host",
+PACKAGES = ["nst", "nst.io", "nst.run", "nst.cli", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.kernels.cuda.host",
             "nst.weights"]
 
 setup(

@@ -26,7 +26,7 @@ resized to N×N; default layers; α=1, β=1e3, γ=1e-3; real VGG19 weights; J an
 - time to a picture (--picture-size, default 512²): torch.optim.LBFGS (strong Wolfe, history 20)
   runs --picture-iterations iterations from X0 = the content image, each in its own process
   after one warm-up evaluation; its final J is the target. nst's L-BFGS (nst.optim, history 20,
-  as nst.transfer steps it) runs from
+  as nst.run.run steps it) runs from
   the same X0 until J ≤ target (or 3× the iterations). Reported: both wall times (objective
   already built), evaluations, and the ratio.
 
@@ -52,7 +52,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import torch_reference  # noqa: E402
 from nst.gradcheck import random_image  # noqa: E402
-from nst.image import load_image, resize  # noqa: E402
+from nst.io.image import load_image, resize  # noqa: E402
 from nst.spec import CONV_LAYERS, CONV_NAMES, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
 
 IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")

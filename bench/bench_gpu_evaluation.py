@@ -80,8 +80,9 @@ def torch_case(torch, tf32, content, style, x, params):
 
 def iterations(be, content, style, params, optimizer, n=20):
     import cupy as cp
-    from nst.transfer import Run
-    run = Run(content, style, dict(size=None, iterations=n, optimizer=optimizer, weights=params,
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    run = Run(content, style, Settings(size=None, iterations=n, optimizer=optimizer, weights=params,
                                    backend=be.name, scales=1))
     cp.cuda.Device().synchronize()
     t = time.perf_counter()

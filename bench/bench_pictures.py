@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from nst.compare import format_table, score  # noqa: E402
-from nst.image import load_image, resize, save_image  # noqa: E402
-from nst.transfer import DEFAULTS, Run  # noqa: E402
+from nst.io.image import load_image, resize, save_image  # noqa: E402
+from nst.run.run import Run  # noqa: E402
+from nst.run.settings import DEFAULTS, Settings  # noqa: E402
 
 PAIRS = {  # name: (content, style, jcjohnson's picture under reference/)
     "starry": ("tubingen.jpg", "starry_night.jpg", "jcjohnson_tubingen_starry.png"),
@@ -35,7 +36,7 @@ BEGIN, END = "<!-- bench_pictures begin -->", "<!-- bench_pictures end -->"
 
 def run_default(content, style, settings, backend):
     # -> (picture H×W×3 0..255, {scale side: evaluations}, iterations, seconds)
-    run = Run(content, style, {"backend": backend, **settings}, log=lambda m: print("  " + m, file=sys.stderr))
+    run = Run(content, style, Settings.from_dict({"backend": backend, **settings}), log=lambda m: print("  " + m, file=sys.stderr))
     per_scale, seen = {}, [0]
 
     def on_iteration(r, it, terms):
@@ -116,7 +117,7 @@ def main():
     settings = json.loads(args.settings)
     from nst.weights import load
     weights = load(args.weights, lambda m: print(m, file=sys.stderr))
-    shown = {k: DEFAULTS[k] for k in ("size", "iterations", "content_weight", "style_weight", "tv_weight",
+    shown = {k: getattr(DEFAULTS, k) for k in ("size", "iterations", "content_weight", "style_weight", "tv_weight",
                                       "style_layer_weights", "init")}
     head = ["## Pictures: nst's default run vs jcjohnson/neural-style (bench/bench_pictures.py)", "",
             f"Machine: {machine()}. Date: {datetime.date.today()}. Command: "

@@ -33,9 +33,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_pictures import PAIRS, load_image_roundtrip, machine, write_section  # noqa: E402
 from nst.compare import score  # noqa: E402
-from nst.image import load_image, resize  # noqa: E402
+from nst.io.image import load_image, resize  # noqa: E402
 from nst.objective import Objective  # noqa: E402
-from nst.transfer import DEFAULTS, Run  # noqa: E402
+from nst.run.run import Run  # noqa: E402
+from nst.run.settings import DEFAULTS, Settings  # noqa: E402
 
 BEGIN, END = "<!-- bench_time_to_picture begin -->", "<!-- bench_time_to_picture end -->"
 
@@ -83,7 +84,7 @@ class Timed:
 
 def run_with_snapshots(content, style, settings, every):
     # -> (picture, rows [{iteration, side, wall, cpu, evaluations, J}], snapshots [(wall, cpu, image)], scales)
-    run = Run(content, style, {"backend": "numba", **settings}, log=lambda m: print("  " + m, file=sys.stderr))
+    run = Run(content, style, Settings.from_dict({"backend": "numba", **settings}), log=lambda m: print("  " + m, file=sys.stderr))
     rows, snaps, timed = [], [], Timed()
     clock = Clock()
     start = {}                                            # scale index -> its first iteration
@@ -131,7 +132,7 @@ def score_snapshots(snaps, content, style, reference, weights, side=None):
     # -> [(wall, cpu, iteration, {term: nst / reference})]; each snapshot resized to the reference's
     # shape (side: the reference first resized to that longest side, e.g. a 256 px proxy's)
     if side and max(reference.shape[:2]) != side:
-        from nst.image import resize_longest
+        from nst.io.image import resize_longest
         reference = load_image_roundtrip(resize_longest(reference, side))
     pictures = [load_image_roundtrip(resize(img, *reference.shape[:2])) for _, _, _, img in snaps]
     scores = score(pictures + [reference], content, style, weights=weights, backend="numba")
@@ -150,7 +151,7 @@ def first_match(curve):
 def plot_curve(curve, path, title, size=(720, 420)):
     # every term's nst / reference ratio (log y) against wall seconds, a line at 1
     from PIL import Image, ImageDraw
-    from nst.report import FG, GRID, PALETTE, font
+    from nst.io.report import FG, GRID, PALETTE, font
     w, h = size
     left, right, top, bottom = 60, 170, 34, 48
     im = Image.new("RGB", size, "white")
@@ -199,7 +200,7 @@ def pair_report(spec, images, settings, weights, every, figures, out_dir, score_
     final, match = curve[-1][3], first_match(curve)
     if out_dir:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-        from nst.image import save_image
+        from nst.io.image import save_image
         save_image(load_image_roundtrip(out), Path(out_dir) / f"nst_{name}.png")
         (Path(out_dir) / f"curve_{name}.json").write_text(json.dumps(
             dict(rows=rows, scales=scales, curve=[(w_, c_, i, r) for w_, c_, i, r in curve])))
@@ -248,7 +249,7 @@ def main():
     ap.add_argument("--pairs", default=",".join(PAIRS), help="names or NAME=CONTENT,STYLE,REFERENCE, comma-free paths; ';' separates")
     ap.add_argument("--settings", default="{}", help="JSON overriding DEFAULTS")
     ap.add_argument("--schedule", default="{}",
-                    help='JSON overriding nst.schedule constants, e.g. {"FINEST_CAP": 40, "AUTO_TOL": 0}')
+                    help='JSON overriding nst.run.schedule constants, e.g. {"FINEST_CAP": 40, "AUTO_TOL": 0}')
     ap.add_argument("--emphasis", default="{}", help="JSON overriding nst.objective.AUTO_EMPHASIS")
     ap.add_argument("--score-size", type=int, default=None,
                     help="score at this longest side (the reference resized to it; default: the reference's own)")
@@ -271,11 +272,11 @@ def main():
         return
     settings = json.loads(args.settings)
     import nst.objective
-    import nst.schedule
+    import nst.run.schedule
     nst.objective.AUTO_EMPHASIS.update(json.loads(args.emphasis))
     for k, v in json.loads(args.schedule).items():
-        assert hasattr(nst.schedule, k), k
-        setattr(nst.schedule, k, v)
+        assert hasattr(nst.run.schedule, k), k
+        setattr(nst.run.schedule, k, v)
     from nst.weights import load
     weights = load(args.weights, lambda m: print(m, file=sys.stderr))
     specs = args.pairs.split(";") if ";" in args.pairs else args.pairs.split(",") if "=" not in args.pairs else [args.pairs]
@@ -289,7 +290,7 @@ def main():
     head = ["## Time to a picture (bench/bench_time_to_picture.py)", "",
             f"Machine: {machine()}. Date: {datetime.date.today()}. Command: "
             f"`python bench/bench_time_to_picture.py {' '.join(sys.argv[1:])}` (NST_IMAGES={images}).",
-            f"Settings: DEFAULTS {json.dumps({k: DEFAULTS[k] for k in ('size', 'iterations', 'style_weight', 'style_layer_weights')})}"
+            f"Settings: DEFAULTS {json.dumps({k: getattr(DEFAULTS, k) for k in ('size', 'iterations', 'style_weight', 'style_layer_weights')})}"
             + (f", overridden by {json.dumps(settings)}" if settings else "")
             + (f", nst.schedule overridden by {args.schedule}" if args.schedule != "{}" else "")
             + (f", AUTO_EMPHASIS {args.emphasis}" if args.emphasis != "{}" else "") + ", backend numba.", ""]

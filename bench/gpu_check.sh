@@ -17,7 +17,7 @@ echo "== tests: $PY -m pytest tests/test_kernels_cuda.py -q -m gpu"
 test_rc=${PIPESTATUS[0]}
 
 echo "== auto's self-check on this GPU (cached in NST_HOME)"
-"$PY" -c "from nst.selfcheck import choose_backend; print('auto picks', choose_backend('auto').name)" 2>&1 | tee "$OUT/selfcheck.log"
+"$PY" -c "from nst.run.selfcheck import choose_backend; print('auto picks', choose_backend('auto').name)" 2>&1 | tee "$OUT/selfcheck.log"
 
 echo "== benchmark: $PY bench/bench_gpu.py"
 timeout 240 "$PY" bench/bench_gpu.py --budget 200 --out "$OUT/bench_gpu.md" 2>&1 | tee "$OUT/bench.log"

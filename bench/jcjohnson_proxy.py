@@ -25,9 +25,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst.image import load_image, longest_shape, save_image  # noqa: E402
+from nst.io.image import load_image, longest_shape, save_image  # noqa: E402
 from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR  # noqa: E402
-from nst.transfer import Run  # noqa: E402
+from nst.run.run import Run  # noqa: E402
+from nst.run.settings import Settings  # noqa: E402
 
 
 def channels(layer):
@@ -55,7 +56,7 @@ def main():
     args = ap.parse_args()
     content, style = load_image(args.content), load_image(args.style)
     h, w = longest_shape(content.shape, args.size)
-    run = Run(content, style, jcjohnson_settings(h, w, args.size, args.iterations), log=lambda m: print(m, file=sys.stderr))
+    run = Run(content, style, Settings.from_dict(jcjohnson_settings(h, w, args.size, args.iterations)), log=lambda m: print(m, file=sys.stderr))
     t = time.perf_counter()
     out = run.run()
     save_image(out, args.output)

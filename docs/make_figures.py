@@ -1,17 +1,25 @@
-"""Draw the figures of docs/maths.md into docs/figures/, with nst itself and Pillow only.
+"""Draw the figures of docs/maths.md into docs/figures/ and write the numbers it quotes, with nst
+itself and Pillow only. The one command (the run settings come from nst's DEFAULTS, never from here):
 
-    NST_HOME=... python docs/make_figures.py [--images DIR] [--backend auto|numpy|numba|cupy]
+    NST_IMAGES=/work/shared/images python docs/make_figures.py [--backend auto|numpy|numba|cupy]
 
 feature_maps.png   a few channels of block1_conv1, block3_conv1, block5_conv1 of tubingen.jpg
 gram_block2.png    Ĝ at block2_conv1 (128×128) of starry_night.jpg and shipwreck.jpg, one colour scale
-loss_curves.png    α·J_c, β·J_s, γ·J_tv and J of a 60-iteration L-BFGS run, 128 px, log y
-result.png         that run's output beside its content and style
+loss_curves.png    α·J_c, β·J_s, γ·J_tv and J per iteration of the default run at FIGURE_SIZE px
+result.jpg         that run's output beside its content and style
+figures.json       the settings that run used (DEFAULTS with FIGURE_OVERRIDES), and the numbers of
+                   docs/maths.md's generated tables (Gram energies, relative errors), with theirs
+docs/maths.md      the tables between `<!-- make_figures NAME begin/end -->` markers, from figures.json
 
-Needs the real VGG19 weights (weights.load(None): the cached file, fetched once) and the three
-images, read from --images (default ../shared/images beside the project). The images are read,
-never copied; tubingen.jpg is CC BY-SA 3.0 by Andreas Praefcke, so figures that show it say so.
+tests/test_docs.py fails when figures.json's settings differ from DEFAULTS (rerun this) or when a
+table in maths.md differs from figures.json. Needs the real VGG19 weights (weights.load(None): the
+cached file, fetched once) and the images, read from --images (default $NST_IMAGES, else
+../shared/images beside the project). The images are read, never copied; tubingen.jpg is CC BY-SA
+3.0 by Andreas Praefcke, so figures that show it say so.
 """
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -22,15 +30,23 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst.backends import get_backend  # noqa: E402
-from nst.image import load_image, resize_longest  # noqa: E402
-from nst.objective import preprocess  # noqa: E402
-from nst.report import BG, FG, GRID, font, plot_losses, weighted_series  # noqa: E402
-from nst.transfer import DEFAULTS, stylize  # noqa: E402
+from nst.compare import score  # noqa: E402
+from nst.io.image import load_image, resize, resize_longest  # noqa: E402
+from nst.objective import Objective, preprocess  # noqa: E402
+from nst.io.report import BG, FG, font, plot_losses, weighted_series  # noqa: E402
 from nst.spec import CONV_NAMES  # noqa: E402
+from nst.run.run import stylize  # noqa: E402
+from nst.run.settings import DEFAULTS  # noqa: E402
 from nst.vgg import forward  # noqa: E402
 
 OUT = ROOT / "docs" / "figures"
+MATHS = ROOT / "docs" / "maths.md"
+RECORD = OUT / "figures.json"
+# The figures' run is the default run but smaller, so that this script takes minutes: only these
+# settings differ from DEFAULTS (the test allows no other), and maths.md's caption says so.
+FIGURE_OVERRIDES = {"size": 256}
+PAIRS = {"starry": ("starry_night.jpg", "jcjohnson_tubingen_starry.png"),
+         "shipwreck": ("shipwreck.jpg", "jcjohnson_tubingen_shipwreck.png")}
 CREDIT = "Tübingen photo: Andreas Praefcke, CC BY-SA 3.0"
 # viridis at 9 stops, linearly interpolated: perceptually even, readable in grey
 VIRIDIS = np.array([(68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
@@ -130,57 +146,132 @@ def gram_figure(be, weights, styles, path, layer="block2_conv1", size=256, cell=
     im.save(path, optimize=True)
 
 
-def short_run(content, style, backend, size=128, iterations=60):
-    # -> (output image, [{term: value} per iteration]) with the default α, β, γ
+def jsonable(settings):
+    # DEFAULTS -> what json.dumps then json.loads gives back (tuples become lists)
+    return json.loads(json.dumps(settings))
+
+
+def figure_settings(backend):
+    # every run setting the figures use: DEFAULTS, FIGURE_OVERRIDES, and the backend (no maths)
+    return {**DEFAULTS.as_dict(), **FIGURE_OVERRIDES, "backend": backend}
+
+
+def default_run(content, style, settings):
+    # -> (output image, [{term: value} per iteration]) of stylize with exactly these settings
     history = []
 
     def collect(it, x, terms):
         history.append(terms)
 
-    out = stylize(content, style, size=size, iterations=iterations, optimizer="lbfgs", init="content",
-                  backend=backend, progress=False, callback=collect, log=lambda msg: None)
+    out = stylize(content, style, progress=False, callback=collect, log=lambda msg: None, **settings)
     return out, history
 
 
-def result_figure(content, style, out, path, size=128):
-    c, s = to_pil(resize_longest(content, size)), to_pil(resize_longest(style, size))
+def result_figure(content, style, out, path, caption):
+    side = max(out.shape[:2])
+    c, s = to_pil(resize_longest(content, side)), to_pil(resize_longest(style, side))
     pad, top = 8, 22
     im = Image.new("RGB", (c.width * 2 + s.width + 4 * pad, c.height + top + 22), BG)
     d = ImageDraw.Draw(im)
-    for k, (t, name) in enumerate(((c, "content C"), (s, "style S"), (to_pil(out), "X after 60 L-BFGS"))):
+    for k, (t, name) in enumerate(((c, "content C"), (s, "style S"), (to_pil(out), caption))):
         x0 = pad + k * (c.width + pad)
         im.paste(t, (x0, top))
         d.text((x0, 4), name, fill=FG, font=font(12))
     d.text((pad, im.height - 17), CREDIT, fill=FG, font=font(11))
-    im.save(path, optimize=True)
+    im.save(path, quality=90, optimize=True)          # a photograph: JPEG keeps it small
+
+
+def relative(scores, e_c, e_s):
+    # {term: J} -> {term: J/E}: J_c/E_c and J_s^l/E_s^l
+    return {"content": scores["content"] / e_c, **{n: scores[n] / e_s[n] for n in e_s}}
+
+
+def relative_errors(vgg, backend, images, size):
+    # maths.md "Default weights": per pair, E_s^l = ‖Ĝ^l(S)‖²/n_c² (S at `size`), and the relative
+    # errors J_s^l/E_s^l and J_c/E_c of X = C (the start) and of jcjohnson's published picture
+    # (content at its size, as `nst compare` scores it)
+    out = {}
+    tubingen = load_image(images / "tubingen.jpg")
+    for pair, (style_name, ref_name) in PAIRS.items():
+        style = resize_longest(load_image(images / style_name), size)
+        theirs = load_image(images / "reference" / ref_name)
+        content = resize(tubingen, *theirs.shape[:2])
+        obj = Objective(content, style, content_weight=1.0, style_weight=1.0, tv_weight=0.0,
+                        weights=vgg, backend=backend, log=lambda m: None)
+        e_c = sum(float((np.asarray(obj.be.to_host(t), np.float64) ** 2).sum()) for t in obj.content_targets.values())
+        e_s = {n: float((np.asarray(obj.be.to_host(g), np.float64) ** 2).sum()) / g.shape[0] ** 2
+               for n, g in obj.style_targets.items()}
+        start, = score([content], content, style, style_side=size, weights=vgg, backend=backend)
+        jcj, = score([theirs], content, style, style_side=size, weights=vgg, backend=backend)
+        out[pair] = {"E_c": e_c, "E_s": e_s, "start": relative(start, e_c, e_s),
+                     "jcjohnson": relative(jcj, e_c, e_s)}
+    return out
+
+
+def g3(v):
+    return f"{v:.2g}" if abs(v) < 1e3 else f"{v:.1e}".replace("e+0", "e").replace("e+", "e")
+
+
+def tables(numbers):
+    # figures.json's numbers -> {marker name: Markdown table} (maths.md holds exactly these)
+    pairs = numbers["relative_errors"]
+    size = numbers["settings"]["numbers_size"]
+    layers = list(next(iter(pairs.values()))["E_s"])
+    title = {"starry": "*The Starry Night*", "shipwreck": "*The Shipwreck*"}
+    head = lambda first: [f"| {first} | " + " | ".join(layers) + " |", "| --- |" + " --- |" * len(layers)]  # noqa: E731
+    energy = head(f"style ({size} px)") + [
+        f"| {title[p]} | " + " | ".join(g3(v["E_s"][n]) for n in layers) + " |" for p, v in pairs.items()]
+    rel = ["| picture, pair | content | " + " | ".join(layers) + " |", "| --- | --- |" + " --- |" * len(layers)]
+    for who, name in (("start", "X = C (the start)"), ("jcjohnson", "jcjohnson's picture")):
+        rel += [f"| {name}, {title[p]} | {g3(v[who]['content'])} | " + " | ".join(g3(v[who][n]) for n in layers)
+                + " |" for p, v in pairs.items()]
+    return {"gram-energy": "\n".join(energy), "relative-errors": "\n".join(rel)}
+
+
+def write_tables(text, blocks):
+    # replace each <!-- make_figures NAME begin --> … <!-- make_figures NAME end --> block's body
+    for name, body in blocks.items():
+        begin, end = f"<!-- make_figures {name} begin -->", f"<!-- make_figures {name} end -->"
+        if begin not in text or end not in text:
+            raise SystemExit(f"docs/maths.md has no {begin} … {end} block")
+        text = text[:text.index(begin) + len(begin)] + "\n" + body + "\n" + text[text.index(end):]
+    return text
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--images", default=str(ROOT.parent / "shared" / "images"),
-                   help="folder with tubingen.jpg, starry_night.jpg, shipwreck.jpg")
+    p.add_argument("--images", default=os.environ.get("NST_IMAGES", str(ROOT.parent / "shared" / "images")),
+                   help="folder with tubingen.jpg, starry_night.jpg, shipwreck.jpg, reference/")
     p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
     args = p.parse_args(argv)
     from nst import weights
+    from nst.run.selfcheck import choose_backend
     images = Path(args.images)
-    load = lambda name: load_image(images / name)
+    load = lambda name: load_image(images / name)  # noqa: E731
     OUT.mkdir(parents=True, exist_ok=True)
-    be = get_backend(args.backend)
+    be = choose_backend(args.backend)
     vgg = weights.load(None)
     tubingen, starry, shipwreck = load("tubingen.jpg"), load("starry_night.jpg"), load("shipwreck.jpg")
     t0 = time.perf_counter()
     feature_maps(be, vgg, resize_longest(tubingen, 256), OUT / "feature_maps.png")
     gram_figure(be, vgg, [("The Starry Night (van Gogh)", starry), ("The Shipwreck (Turner)", shipwreck)],
                 OUT / "gram_block2.png")
-    out, history = short_run(tubingen, starry, args.backend)
-    d = DEFAULTS
-    plot_losses(weighted_series(history, d), OUT / "loss_curves.png",
-                f"loss terms per iteration (log scale); α={d['content_weight']:g}, β={d['style_weight']:g}, "
-                f"γ={d['tv_weight']:g}, 128 px", xlabel="L-BFGS iteration")
-    result_figure(tubingen, starry, out, OUT / "result.png")
-    for f in sorted(OUT.glob("*.png")):
+    s = figure_settings(be.name)
+    out, history = default_run(tubingen, starry, {**s, "weights": None})
+    plot_losses(weighted_series(history, s), OUT / "loss_curves.png",
+                f"loss terms per iteration (log scale); α={s['content_weight']:g}, β={s['style_weight']:g}, "
+                f"γ={s['tv_weight']:g}, λ {s['style_layer_weights']}, {s['size']} px",
+                xlabel=f"{s['optimizer']} iteration")
+    result_figure(tubingen, starry, out, OUT / "result.jpg", f"X after {len(history)} {s['optimizer']} iterations")
+    numbers = {"settings": {"run": jsonable(s), "overrides": jsonable(FIGURE_OVERRIDES),
+                            "numbers_size": DEFAULTS.size},
+               "run": {"iterations": len(history), "first": history[0], "last": history[-1]},
+               "relative_errors": relative_errors(vgg, be, images, DEFAULTS.size)}
+    RECORD.write_text(json.dumps(numbers, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    MATHS.write_text(write_tables(MATHS.read_text(encoding="utf-8"), tables(numbers)), encoding="utf-8")
+    for f in [OUT / n for n in ("feature_maps.png", "gram_block2.png", "loss_curves.png", "result.jpg")] + [RECORD]:
         print(f"{f.relative_to(ROOT)}  {f.stat().st_size / 1024:.0f} KB")
-    print(f"backend {be.name}: {time.perf_counter() - t0:.1f} s")
+    print(f"backend {be.name}: {time.perf_counter() - t0:.1f} s; docs/maths.md tables rewritten")
     return 0
 
 

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 
-from .image import as_image, resize, resize_longest
+from nst.io.image import as_image, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_STYLE_LAYERS
 
@@ -76,8 +76,29 @@ def add_parser(sub):
     return c
 
 
+def check_scorable(pictures, style, style_side):
+    # every picture, and the style at --style-size, reach block5_conv1 (the deepest term scored)
+    from nst.io.image import ImageError, load_image, longest_shape
+    from .spec import DEFAULT_CONTENT_LAYERS, min_side
+    from .vgg import deepest_layer
+    deepest = deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
+    need = min_side(deepest)
+    h, w = longest_shape(load_image(style).shape, style_side) if style_side >= 1 else (0, 0)
+    if min(h, w) < need:
+        raise ImageError(f"--style {style} at --style-size {style_side} is {w}×{h}, smaller than the {need} px "
+                         f"per side that {deepest} needs; use a larger --style-size")
+    for path in pictures:
+        h, w = load_image(path).shape[:2]
+        if min(h, w) < need:
+            raise ImageError(f"{path} is {w}×{h}, smaller than the {need} px per side that {deepest} "
+                             "needs to score it")
+
+
 def main(args):
+    # the table on stdout; args.backend a backend's name ("auto" is resolved by nst.cli first)
+    check_scorable(args.pictures, args.style, args.style_size)
     scores = score(args.pictures, args.content, args.style, style_side=args.style_size,
-                   weights=args.weights, backend=args.backend, log=lambda m: print(m, file=sys.stderr))
+                   weights=args.weights, backend=args.backend,
+                   log=lambda m: print(m, file=sys.stderr))
     print(format_table([str(p) for p in args.pictures], scores))
     return 0

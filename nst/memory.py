@@ -63,7 +63,7 @@ def images_bytes(images):
 
 
 def decode_bytes(w, h, mode_bytes):
-    # the peak of decoding one w×h input: the decoder's pixels (mode_bytes each: nst.image.mode_bytes),
+    # the peak of decoding one w×h input: the decoder's pixels (mode_bytes each: nst.io.image.mode_bytes),
     # Pillow's RGB conversion (4), the uint8 array (3) and the float32 RGB image (12)
     return w * h * (mode_bytes + 4 + 3 + 3 * F32)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .backends import get_backend
-from .image import as_image
+from nst.io.image import as_image
 from .spec import CONV_NAMES, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, resolve_layer
 from .vgg import add_into, backward, deepest_layer, forward
 
@@ -35,7 +35,7 @@ def grad_to_image(xp, g):
 
 AUTO = "auto"
 # {style layer: m_l} of "auto" (1 for a layer not named): block4_conv1, the style layer beside the
-# content layer, where the two pull against each other, gets 3/7 of β (docs/maths.md "13b")
+# content layer, where the two pull against each other, gets 3/7 of β (docs/maths.md "The default schedule and the block4 emphasis")
 AUTO_EMPHASIS = {"block4_conv1": 3.0}
 
 

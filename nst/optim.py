@@ -9,6 +9,7 @@ from collections import deque
 
 import numpy as np
 
+from .backends.backend import to_host
 from .ops import adam_step
 
 LO, HI = 0.0, 255.0
@@ -23,17 +24,13 @@ def xp_of(x):
     return np if isinstance(x, np.ndarray) else __import__("cupy")
 
 
-def host(a):
-    return a.get() if hasattr(a, "get") else np.asarray(a)
-
-
 class Stateful:
     """state() -> {name: host array or number}; restore(state) puts it back (checkpoints)."""
     ARRAYS = ("x",)
     SCALARS = ("iteration", "evaluations")
 
     def state(self):
-        out = {k: host(getattr(self, k)) for k in self.ARRAYS if getattr(self, k) is not None}
+        out = {k: to_host(getattr(self, k)) for k in self.ARRAYS if getattr(self, k) is not None}
         out.update({k: getattr(self, k) for k in self.SCALARS})
         return out
 
@@ -82,8 +79,10 @@ class Adam(Stateful):
 
 
 class LBFGS(Stateful):
-    """L-BFGS (Nocedal & Wright, Alg. 7.4/7.5): two-loop recursion over the last `history` pairs
-    (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a backtracking Armijo line search.
+    """L-BFGS: the two-loop recursion (Nocedal & Wright, Alg. 7.4) over the last `history` pairs
+    (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a backtracking Armijo line search. Unlike the Wolfe
+    search of their Alg. 7.5, Armijo does not guarantee yᵀs > 0, so a pair without it is skipped
+    (docs/maths.md "Optimisers" derives all of this).
 
     A non-descent direction or a failed line search drops the history (logged once per reason) and
     retries from steepest descent within the same iteration. It stops (`stopped` says why; `step`
@@ -151,7 +150,7 @@ class LBFGS(Stateful):
             self.f, self.g = self._eval(fun, self.x)
         while True:                                       # at most twice: after a reset d = −g
             d = self.direction(self.g)
-            g_max, gtd = (float(v) for v in host(xp.stack([xp.max(xp.abs(self.g)), xp.vdot(self.g, d)])))
+            g_max, gtd = (float(v) for v in to_host(xp.stack([xp.max(xp.abs(self.g)), xp.vdot(self.g, d)])))
             self.g0 = g_max if self.g0 is None else self.g0
             if g_max <= self.gtol * self.g0:
                 return self._stop(f"‖g‖∞ = {g_max:.3g} is ≤ {self.gtol:g} × the first gradient's")
@@ -167,7 +166,7 @@ class LBFGS(Stateful):
             self._reset(why)
         x_new, f_new, g_new = found
         s, y = x_new - self.x, g_new - self.g
-        ys, yy = (float(v) for v in host(xp.stack([xp.vdot(y, s), xp.vdot(y, y)])))   # one read
+        ys, yy = (float(v) for v in to_host(xp.stack([xp.vdot(y, s), xp.vdot(y, y)])))   # one read
         if ys > 1e-10 * yy:                               # keep only pairs with curvature
             self.pairs.append((s, y, 1.0 / ys))
         decrease = self.f - f_new
@@ -187,8 +186,8 @@ class LBFGS(Stateful):
     def state(self):
         out = super().state()
         if self.pairs:                                    # history as k×N stacks
-            out["pairs_s"] = np.stack([host(s) for s, _, _ in self.pairs])
-            out["pairs_y"] = np.stack([host(y) for _, y, _ in self.pairs])
+            out["pairs_s"] = np.stack([to_host(s) for s, _, _ in self.pairs])
+            out["pairs_y"] = np.stack([to_host(y) for _, y, _ in self.pairs])
             out["pairs_rho"] = np.array([rho for _, _, rho in self.pairs])
         return out
 

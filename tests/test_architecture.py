@@ -15,21 +15,24 @@ SOURCES = {"nst": ROOT / "nst", "nst.kernels": ROOT / "kernels", "nst.weights": 
 
 # layer -> the modules in it (a name, or a prefix ending in "."), bottom first
 LAYERS = {
-    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.assets"],
+    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.memory"],
+    "io": ["nst.io", "nst.io."],
     "kernels": ["nst.kernels", "nst.kernels."],
     "weights": ["nst.weights", "nst.weights."],
     "backends": ["nst.backends", "nst.backends."],
-    "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.schedule", "nst.image", "nst.color", "nst.memory",
-              "nst.checkpoint", "nst.gradcheck", "nst.png"],
-    "app": ["nst.transfer", "nst.cli", "nst.report", "nst.demo", "nst.progress", "nst.batch", "nst.batch.",
-            "nst.compare", "nst.destinations", "nst.options", "nst.selfcheck", "nst.__main__"],
+    "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.color", "nst.gradcheck", "nst.compare",
+              "nst.testing"],
+    "run": ["nst.run", "nst.run."],
+    "app": ["nst.cli", "nst.cli.", "nst.batch", "nst.batch.", "nst.__main__"],
 }
 MAY_IMPORT = {
     "base": {"base"},
+    "io": {"base", "io"},
     "kernels": {"base", "kernels"},
-    "weights": {"base", "weights"},
+    "weights": {"base", "io", "weights"},
     "backends": {"base", "kernels", "backends"},
-    "model": {"base", "weights", "backends", "model"},
+    "model": {"base", "io", "weights", "backends", "model"},
+    "run": {"base", "io", "weights", "backends", "model", "run"},
     "app": set(LAYERS),
 }
 
@@ -154,3 +157,12 @@ def test_wheel_installs_one_top_level_package(tmp_path):
              "assert any(p.name.endswith('.cu') for p in r.files(nst.kernels.cuda).iterdir())") % str(target)
     subprocess.run([sys.executable, "-c", probe], check=True, cwd=tmp_path,
                    env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"})
+
+
+def test_checkout_serves_only_kernels_and_weights():
+    # in a source checkout the root serves nst.kernels and nst.weights, and nothing else of it
+    probe = ("import importlib.util as u, nst.kernels, nst.weights;"
+             "assert nst.kernels.__file__.startswith(%r);"
+             "assert all(u.find_spec(m) is None for m in ('nst.setup', 'nst.tests', 'nst.bench', 'nst.docs'))"
+             ) % str(ROOT / "kernels")
+    subprocess.run([sys.executable, "-c", probe], check=True, cwd=ROOT)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from nst.cli import main
-from nst.image import load_image
+from nst.io.image import load_image
 
 
 @pytest.fixture

@@ -41,7 +41,7 @@ def test_scores_are_spec_terms(rng, tiny_weights):
     small = rng.uniform(0, 255, (17, 19, 3)).astype(np.float32)
     big = rng.uniform(0, 255, (26, 30, 3)).astype(np.float32)
     got = score([small, big], content, style, style_side=32, weights=tiny_weights)
-    from nst.image import resize, resize_longest
+    from nst.io.image import resize, resize_longest
     for pic, s in zip((small, big), got):
         r = loss_and_grad(resize(content, *pic.shape[:2]), resize_longest(style, 32), pic, content_weight=1.0,
                           style_weight=1.0, tv_weight=0.0, style_layer_weights=[1.0] * 5, weights=tiny_weights)

@@ -6,7 +6,7 @@ import pytest
 import nst
 from conftest import assert_close, random_image
 from nst.backends import BackendUnavailable, get_backend
-from nst.image import load_image
+from nst.io.image import load_image
 from test_runs import cli as cli_numpy, files, interrupt_at  # noqa: F401 - files is a fixture
 
 try:
@@ -54,7 +54,7 @@ def test_resume_matches_uninterrupted_run(files, tiny_weights_h5, tmp_path, monk
 
 
 def test_auto_self_check_passes_and_is_cached(tmp_path, monkeypatch):
-    from nst import selfcheck
+    from nst.run import selfcheck
     monkeypatch.setenv("NST_HOME", str(tmp_path))
     be = get_backend("cuda-cpu")
     assert selfcheck.passes(be, "emulated sm_80") == (True, "")
@@ -65,7 +65,7 @@ def test_auto_self_check_passes_and_is_cached(tmp_path, monkeypatch):
 def test_auto_falls_back_when_the_gpu_fails_its_check(tmp_path, monkeypatch, recwarn):
     # a "GPU" whose conv kernel is wrong (×1.01): one warning line, and auto picks numba
     import dataclasses
-    from nst import selfcheck
+    from nst.run import selfcheck
     from nst.backends import cupy_backend
     monkeypatch.setenv("NST_HOME", str(tmp_path))
     good = get_backend("cuda-cpu")

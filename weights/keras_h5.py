@@ -9,7 +9,7 @@ import hashlib
 import h5py
 import numpy as np
 
-from nst.assets import atomic_path
+from nst.io.assets import atomic_path
 from nst.spec import CONV_NAMES
 
 FORMAT_VERSION = 1
@@ -63,14 +63,15 @@ def read(path, keep=CONV_NAMES):
         f = h5py.File(path, "r")
     except FileNotFoundError:
         raise WeightsError(f"weights file {path} does not exist") from None
-    except OSError as e:
+    except (OSError, RuntimeError) as e:
         raise WeightsError(f"weights file {path} is not an HDF5 file ({e.__class__.__name__})") from None
     try:
         return _read(path, f, keep)
-    except (OSError, KeyError, ValueError, TypeError) as e:      # HDF5 damaged inside (truncated)
-        if isinstance(e, WeightsError):
+    except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:   # HDF5 damaged inside
+        if isinstance(e, WeightsError):              # (truncated; RuntimeError: damaged metadata)
             raise
-        raise WeightsError(f"weights file {path} is damaged ({e.__class__.__name__}: {e})") from None
+        raise WeightsError(f"weights file {path} is damaged ({e.__class__.__name__}: {e}); "
+                           f"`nst weights fetch` gets nst's default weights") from None
 
 
 def _read(path, f, keep):

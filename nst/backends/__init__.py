@@ -12,7 +12,7 @@ NAMES = ("numpy", "numba", "cupy", "cuda-cpu")
 
 def get_backend(name):
     # the backend called `name` (one of NAMES); BackendUnavailable when it cannot run here.
-    # "auto" is chosen by the runs, nst.selfcheck.choose_backend (it self-checks a GPU first).
+    # "auto" is chosen by the runs, nst.run.selfcheck.choose_backend (it self-checks a GPU first).
     if name == "numpy":
         from .numpy_backend import BACKEND
     elif name == "numba":

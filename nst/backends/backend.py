@@ -3,6 +3,13 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
 
+import numpy as np
+
+
+def to_host(array):
+    # a numpy or cupy array -> a numpy array (cupy copies it from the device)
+    return array.get() if hasattr(array, "get") else np.asarray(array)
+
 
 @dataclass(frozen=True)
 class Backend:
@@ -24,8 +31,7 @@ class Backend:
     def to_device(self, array):
         return self.xp.asarray(array)
 
-    def to_host(self, array):
-        return array.get() if hasattr(array, "get") else array
+    to_host = staticmethod(to_host)
 
 
 class BackendUnavailable(RuntimeError):

@@ -13,15 +13,13 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import time
 from dataclasses import dataclass
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from ..destinations import RunRefused
+from nst.io.destinations import RunRefused
 from ..memory import available, gib
-from ..progress import fmt_seconds
 
 ALLOWED_FAILURES = 3           # worker deaths a task may be part of before it counts as failed
 THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -71,10 +69,10 @@ def connect(scheduler, layout=None):
     # -> a dask Client: to the scheduler at `scheduler`, or to a new LocalCluster sized by layout
     import dask
     from distributed import Client, LocalCluster
-    logging.getLogger("distributed").setLevel(logging.ERROR)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)   # nst reports each task's end itself
     if scheduler:
         try:
-            client = Client(scheduler, timeout="20s")
+            client = Client(scheduler, timeout="10s")     # the address was checked (nst.batch.scheduler)
         except OSError as e:                      # refused, timed out, no such host
             raise RunRefused(f"--scheduler {scheduler}: {e}; is the scheduler running there?") from None
         with client:
@@ -87,8 +85,8 @@ def connect(scheduler, layout=None):
               "distributed.scheduler.worker-saturation": 1.0}
     try:
         with dask.config.set(config), \
-                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True,
-                             silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
+                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                             silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
             client.register_plugin(IgnoreCtrlC(), name="nst-ignore-ctrl-c")
             yield client
     finally:
@@ -112,36 +110,9 @@ def dashboard(client):
     return client.dashboard_link if has_bokeh and "dashboard" in client.scheduler_info().get("services", {}) else None
 
 
-class BatchProgress:
-    """One line on stderr over tasks: done / failed / running, s/task and ETA."""
-
-    def __init__(self, total, stream=None, width=24):
-        self.total, self.width, self.stream = total, width, stream or sys.stderr
-        self.start, self.last = time.perf_counter(), None
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
-
-    def update(self, done, failed, running):
-        ended = done + failed
-        if not self.tty and (done, failed, running) == self.last:
-            return
-        self.last = (done, failed, running)
-        rate = (time.perf_counter() - self.start) / ended if ended else 0.0
-        filled = int(self.width * ended / max(self.total, 1))
-        eta = f"ETA {fmt_seconds(rate * (self.total - ended))}" if ended else "ETA -"
-        line = (f"[{'#' * filled}{'-' * (self.width - filled)}] {ended}/{self.total} tasks: {done} done, "
-                f"{failed} failed, {running} running | {rate:.1f} s/task | {eta}")
-        self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
-        self.stream.flush()
-
-    def message(self, text):
-        # a line of its own, above the progress line
-        self.stream.write(("\r\x1b[K" if self.tty else "") + text + "\n")
-        self.last = None
-
-    def close(self):
-        if self.tty:
-            self.stream.write("\n")
-        self.stream.flush()
+def task_detail(done, failed, running):
+    # " tasks: 2 done, 1 failed, 1 running" for the batch's progress line (nst.run.progress)
+    return f": {done} done, {failed} failed, {running} running"
 
 
 def run_tasks(client, tasks, read, options, on_end, progress):
@@ -166,7 +137,8 @@ def run_tasks(client, tasks, read, options, on_end, progress):
                 on_end(flying.pop(f), result)
                 f.release()
             busy = {k for keys in client.processing().values() for k in keys}
-            progress.update(counts["done"], counts["failed"], sum(f.key in busy for f in flying))
+            progress.update(counts["done"] + counts["failed"],
+                            task_detail(counts["done"], counts["failed"], sum(f.key in busy for f in flying)))
     except KeyboardInterrupt:
         client.cancel(list(flying))
         return True
@@ -184,7 +156,8 @@ def outcome(future):
     except Exception as e:                       # cancelled by the scheduler
         error = e
     if isinstance(error, KilledWorker):
-        reason = f"its worker died each time it ran ({ALLOWED_FAILURES} tries on a LocalCluster); see the worker logs"
+        reason = (f"its worker died each time it ran ({ALLOWED_FAILURES + 1} tries on a LocalCluster); "
+                  "see the worker logs")
     else:
         from .task import one_line
         reason = one_line(error, {})

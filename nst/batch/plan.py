@@ -10,17 +10,17 @@ import glob
 import hashlib
 import itertools
 import json
-import math
 import os
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
-from ..assets import sha256_file
-from ..destinations import RunRefused, check_name_length, check_writable
-from ..image import SAVE_FORMATS
-from ..options import INIT_KEYWORDS
-from ..transfer import DEFAULTS
+from nst.io.assets import sha256_file
+from nst.io.destinations import RunRefused, check_name_length, check_writable
+from nst.io.image import SAVE_FORMATS
+from nst.run.settings import FIELDS, INIT_KEYWORDS, Settings
+from .outdir import check_own_files
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
 # short tags of swept options in output names; any other option is tagged by its name
@@ -36,7 +36,7 @@ class Task:
     key: str              # output name without .png: {content}__{style}[__{tag}{value}...]
     content: str
     styles: tuple
-    settings: dict        # nst.transfer.DEFAULTS keys, this task's sweep point applied
+    settings: dict        # Settings.as_dict(), this task's sweep point applied
     sweep: tuple          # ((option, value), ...): this task's sweep point, () without --sweep
     digest: str           # sha256 of input bytes, weights bytes and settings
     init: str = None      # an --init FILE (its bytes travel too)
@@ -62,11 +62,18 @@ def stem(path):
 
 
 def fmt_value(v):
-    # 512 -> "512", 1000.0 -> "1e3", 0.001 -> "1e-3", 2500.0 -> "2.5e3", 0.5 -> "0.5"
+    # 512 -> "512", 1000.0 -> "1e3", 0.001 -> "1e-3", 2500.0 -> "2.5e3", 0.5 -> "0.5",
+    # 0.0010000001 -> "1.0000001e-3", 1e-320 -> "1e-320": every digit of the shortest repr, so two
+    # different values never share a tag
     if isinstance(v, int) or v == 0:
         return str(int(v))
-    e = math.floor(math.log10(abs(v)))
-    return f"{v:g}" if abs(e) < 2 else f"{round(v / 10 ** e, 6):g}e{e}"
+    d = Decimal(repr(float(v))).normalize()
+    sign, digits, exponent = d.as_tuple()
+    e = len(digits) - 1 + exponent                       # the leading digit's power of ten
+    if abs(e) < 2:
+        return format(d, "f")
+    mantissa = "".join(map(str, digits))
+    return f"{'-' if sign else ''}{mantissa[0]}{'.' + mantissa[1:] if len(mantissa) > 1 else ''}e{e}"
 
 
 def expand(arguments, what):
@@ -87,6 +94,8 @@ def expand(arguments, what):
             found += images
         elif os.path.exists(a):
             found.append(a)
+        elif os.path.islink(a):
+            raise RunRefused(f"{what} {a}: a symbolic link that leads nowhere (a loop, or a missing target)")
         else:
             raise RunRefused(f"{what} {a}: no such file or folder")
     seen = set()
@@ -98,7 +107,7 @@ def numeric_options(parser):
     # their default (or "1") into an int or a float
     found = {}
     for a in parser._actions:
-        if a.dest in DEFAULTS and a.type is not None:
+        if a.dest in FIELDS and a.type is not None:
             try:
                 value = a.type("1" if a.default is None else str(a.default))
             except (ValueError, TypeError, argparse.ArgumentTypeError):
@@ -146,6 +155,7 @@ def digest_of(shas, settings):
 
 def plan(contents, styles, settings, sweeps=()):
     # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid)
+    settings = settings.as_dict()
     content_files, style_files = expand(contents, "content"), expand(styles, "style")
     init = None if settings["init"] in INIT_KEYWORDS else settings["init"]
     for what, path in (("--init", init), ("--weights", settings["weights"])):
@@ -157,7 +167,7 @@ def plan(contents, styles, settings, sweeps=()):
     points = list(itertools.product(*[[(dest, v) for v in values] for dest, values in sweeps]))
     tasks = []
     for c, s, point in itertools.product(content_files, style_files, points):
-        task_settings = {**settings, **dict(point)}
+        task_settings = Settings.from_dict({**settings, **dict(point)}).as_dict()
         key = "__".join([stem(c), stem(s)] + [f"{TAGS.get(k, k)}{fmt_value(v)}" for k, v in point])
         shas = {"content": sha[c], "styles": [sha[s]], **side}
         digest = digest_of(shas, {k: v for k, v in task_settings.items() if k not in side})
@@ -166,21 +176,34 @@ def plan(contents, styles, settings, sweeps=()):
     return tasks
 
 
+def check_sweeps(sweeps):
+    # [(option, values)] from --sweep: each option once (a second --sweep of it would silently win)
+    seen = set()
+    for dest, _ in sweeps:
+        if dest in seen:
+            name = dest.replace("_", "-")
+            raise RunRefused(f"--sweep {name} is given twice; give all its values in one: --sweep {name}=V1,V2,...")
+        seen.add(dest)
+
+
 def check_unique(tasks):
-    # two inputs with the same name in different folders would write the same picture
+    # two inputs with the same name in different folders would write the same picture; so would two
+    # sweep points with the same tag (fmt_value keeps every digit, so this is a safety net)
     seen = {}
     for t in tasks:
-        if t.key in seen and seen[t.key] != (t.content, t.styles):
+        if t.key in seen and seen[t.key] != (t.content, t.styles, t.sweep):
             other = seen[t.key]
             raise RunRefused(f"{t.content} / {', '.join(t.styles)} and {other[0]} / {', '.join(other[1])} "
                              f"would both be {t.output}: rename one of the inputs")
-        seen[t.key] = (t.content, t.styles)
+        seen[t.key] = (t.content, t.styles, t.sweep)
 
 
 def check_outdir(outdir, tasks):
     # outputs only ever go into OUTDIR: a folder (or none yet) we can write, holding no input,
-    # where every output's name fits (nst.destinations)
+    # where every output's name fits (nst.io.destinations)
     out = Path(outdir)
+    if os.path.islink(outdir) and not out.exists():
+        raise RunRefused(f"-o {out}: a symbolic link that leads nowhere (a loop, or a missing target)")
     if out.exists() and not out.is_dir():
         raise RunRefused(f"-o {out}: exists and is not a folder; give a folder for the pictures")
     real = os.path.realpath(out)
@@ -190,4 +213,5 @@ def check_outdir(outdir, tasks):
     check_writable("-o", out / "manifest.jsonl")
     for t in tasks:
         check_name_length("-o", out / t.output)
+    check_own_files(out)
     return out

@@ -3,29 +3,33 @@
 manifest.jsonl has one JSON row per task: output, inputs, settings, sweep point, digest, status
 (done, failed, cancelled), error, final loss terms, iterations, seconds, worker. Rows are appended
 as tasks end (a crash keeps them) and the file is rewritten atomically at the end with one row per
-task, older rows of tasks not in this batch kept. A picture is written after its row; a picture
-whose row is missing or different is made again; a file nst did not write is never replaced.
+task, older rows of tasks not in this batch kept. A picture is written after its row, and its
+sha256 joins the row; a picture whose row is different is made again; a file nst did not write is
+never replaced (nst.batch.outdir says which are nst's). The contact sheet is at most
+SHEET_MAX_SIDE pixels a side: thumbnails shrink to fit, down to SHEET_MIN_CELL, then the sheet
+shows the first rows and columns that fit and says how many it left out.
 """
 import json
 import os
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image, ImageDraw
 
-from ..assets import atomic_path
-from ..image import load_image, resize_longest, save_image, written_by_nst
+from nst.io.assets import atomic_path, sha256_file
+from nst.io.image import MARK
 
-MANIFEST = "manifest.jsonl"
-SHEET = "contact_sheet.png"
+from .outdir import MANIFEST, SHEET, SHEET_DESCRIPTION, kind, open_for_append, picture_blocked
+
+SHEET_MAX_SIDE = 4096          # pixels: 48 MiB as RGB at most, whatever the grid
+SHEET_MIN_CELL = 32            # thumbnails no smaller than this; beyond, the sheet shows a part
 
 
 def read_manifest(outdir):
     # -> {output name: its last row}; a line cut short by a crash is ignored
     rows = {}
     path = Path(outdir) / MANIFEST
-    if path.exists():
+    if kind(path) == "file":                    # nst.batch.outdir.check_own_files: nst's manifest
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
@@ -37,14 +41,15 @@ def read_manifest(outdir):
 
 def partition(tasks, previous, outdir):
     # -> (to run, done before, blocked: {output: reason}) against the manifest and OUTDIR's files;
-    # a file nst did not write (no nst mark, nst.image.written_by_nst) is never replaced
+    # a file that is not nst's picture of that task (nst.batch.outdir.picture_blocked) is never replaced
     todo, done, blocked = [], [], {}
     for t in tasks:
         path = Path(outdir) / t.output
-        row, exists = previous.get(t.output), path.exists()
-        if exists and not written_by_nst(path):
-            blocked[t.output] = f"{path} exists and nst did not write it: not replaced; move it away to make it"
-        elif exists and row and row.get("status") == "done" and row.get("digest") == t.digest:
+        row = previous.get(t.output)
+        reason = picture_blocked(path, row)
+        if reason:
+            blocked[t.output] = reason
+        elif kind(path) == "file" and row.get("status") == "done" and row.get("digest") == t.digest:
             done.append(t)
         else:
             todo.append(t)
@@ -63,14 +68,24 @@ class Manifest:
         self.path = Path(outdir) / MANIFEST
         self.previous = read_manifest(outdir)
         self.rows = {}
+        self.unwritable = None      # why appending failed (disk full): rows then wait for finish()
 
     def append(self, row):
         self.rows[row["output"]] = row
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        if self.unwritable:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with os.fdopen(open_for_append(self.path), "a", encoding="utf-8") as f:
+                f.write(json.dumps(row, default=str) + "\n")
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            self.unwritable = e.strerror or str(e)
+
+    def record_picture(self, output):
+        # the picture nst just wrote: its sha256 in its row tells it from any other file later
+        self.rows[output] = {**self.rows[output], "sha256": sha256_file(self.path.parent / output)}
 
     def finish(self, tasks):
         # one row per task: this run's, else the earlier one, else "cancelled" (also a "done" whose
@@ -78,8 +93,13 @@ class Manifest:
         rows = dict(self.previous)
         for t in tasks:
             row = self.rows.get(t.output) or self.previous.get(t.output)
-            if not row or (row["status"] == "done" and not (self.path.parent / t.output).exists()):
+            picture = self.path.parent / t.output
+            if not row or (row["status"] == "done" and not picture.exists()):
                 row = row_of(t, {"status": "cancelled", "error": "not run, or stopped before its picture was written"})
+            earlier = self.previous.get(t.output) or {}
+            if "sha256" not in row and earlier.get("sha256") and kind(picture) == "file" \
+                    and sha256_file(picture) == earlier["sha256"]:
+                row = {**row, "sha256": earlier["sha256"]}       # nst's earlier picture is still there
             rows[t.output] = row
         with atomic_path(self.path) as tmp:
             tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows.values()), encoding="utf-8")
@@ -100,23 +120,56 @@ def sheet_layout(tasks):
     return rows, cols, {t.output: (rows.index(row_key(a)), cols.index(col_key(a))) for t, a in zip(tasks, axes)}
 
 
-def contact_sheet(outdir, tasks, status, cell=192, label_w=160, label_h=24):
-    # every task's picture as a thumbnail in a grid with labels; a failed or missing one is grey
+def sheet_geometry(n_rows, n_cols, label_w=160, label_h=24):
+    # -> (cell px, rows shown, columns shown): thumbnails up to 192 px, the sheet ≤ SHEET_MAX_SIDE a side
+    down, across = SHEET_MAX_SIDE - label_h, SHEET_MAX_SIDE - label_w        # pixels for the thumbnails
+    cell = max(SHEET_MIN_CELL, min(192, down // max(n_rows, 1), across // max(n_cols, 1)))
+    return cell, min(n_rows, down // cell), min(n_cols, across // cell)
+
+
+def sheet_memory(tasks, size, label_w=160, label_h=24):
+    # -> "W×H px, about X" : the sheet's pixels and one decoded picture (at longest side `size`)
+    rows, cols, _ = sheet_layout(tasks)
+    cell, r, c = sheet_geometry(len(rows), len(cols), label_w, label_h)
+    w, h = label_w + cell * c, label_h + cell * r
+    need = 2 * w * h * 3 + size * size * 4 * 2          # the sheet and its PNG encoding, one picture
+    shown = "" if (r, c) == (len(rows), len(cols)) else \
+        f", showing {r} of {len(rows)} rows × {c} of {len(cols)} columns"
+    return f"{w}×{h} px{shown}, about {need / 2**20:.0f} MiB"
+
+
+def contact_sheet(outdir, tasks, status, log=None, label_w=160, label_h=24):
+    # every task's picture as a thumbnail in a grid with labels; a failed or missing one is grey.
+    # At most SHEET_MAX_SIDE a side (sheet_geometry); written with nst's mark, atomically
     rows, cols, where = sheet_layout(tasks)
-    sheet = Image.new("RGB", (label_w + cell * len(cols), label_h + cell * len(rows)), (255, 255, 255))
+    cell, n_rows, n_cols = sheet_geometry(len(rows), len(cols), label_w, label_h)
+    if (n_rows, n_cols) != (len(rows), len(cols)) and log:
+        log(f"nst batch: the contact sheet shows the first {n_rows} of {len(rows)} rows and {n_cols} of "
+            f"{len(cols)} columns (at most {SHEET_MAX_SIDE} px a side)")
+    sheet = Image.new("RGB", (label_w + cell * n_cols, label_h + cell * n_rows), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    for j, c in enumerate(cols):
+    for j, c in enumerate(cols[:n_cols]):
         draw.text((label_w + j * cell + 4, 6), c[: cell // 7], fill=(0, 0, 0))
-    for i, r in enumerate(rows):
+    for i, r in enumerate(rows[:n_rows]):
         draw.text((4, label_h + i * cell + cell // 2 - 6), r[: label_w // 7], fill=(0, 0, 0))
     for t in tasks:
         i, j = where[t.output]
+        if i >= n_rows or j >= n_cols:
+            continue
         x, y = label_w + j * cell, label_h + i * cell
         path = Path(outdir) / t.output
-        if status.get(t.output) == "done" and path.exists():
-            thumb = Image.fromarray(np.rint(resize_longest(load_image(path), cell - 4)).astype(np.uint8))
+        if status.get(t.output) == "done" and kind(path) == "file":
+            with Image.open(path) as im:
+                im.thumbnail((cell - 4, cell - 4), Image.LANCZOS)
+                thumb = im.convert("RGB")
             sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
         else:
             draw.rectangle((x + 2, y + 2, x + cell - 3, y + cell - 3), fill=(200, 200, 200))
             draw.text((x + 8, y + cell // 2 - 6), status.get(t.output, "missing"), fill=(120, 0, 0))
-    return save_image(np.asarray(sheet, np.float32), Path(outdir) / SHEET)
+    path = Path(outdir) / SHEET
+    exif = Image.Exif()
+    exif[0x0131] = MARK                                  # nst's mark (nst.image.written_by_nst)
+    exif[0x010E] = SHEET_DESCRIPTION                     # and the sheet's (nst.batch.outdir.is_sheet)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG", exif=exif.tobytes())
+    return path

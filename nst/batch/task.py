@@ -1,4 +1,4 @@
-"""What runs on a worker: one Task, through the same nst.transfer.Run as `nst transfer`.
+"""What runs on a worker: one Task, through the same nst.run.job.Job as `nst transfer`.
 
 The task's input bytes arrive with it and are written to a scratch folder on the worker; the
 --weights file is put on every worker once by a plugin (workers that join later get it too). So
@@ -10,15 +10,18 @@ import logging
 import socket
 import tempfile
 import time
+import traceback
 from pathlib import Path
 
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from .. import checkpoint
-from ..assets import atomic_path
-from ..image import to_uint8
-from ..transfer import Run
+from nst.io import checkpoint
+from nst.io.assets import atomic_path
+from nst.io.image import to_uint8
+from nst.optim import NonFiniteLoss
+from nst.run.job import Job, Outputs
+from nst.run.settings import Settings
 
 LOG = logging.getLogger("nst.batch")
 
@@ -63,47 +66,51 @@ def run_task(task, blobs, options):
         try:
             row.update(transfer(task, files, options, worker.local_directory))
         except Exception as e:                  # bad input or a bug: this task fails, the batch goes on
-            row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__)
+            row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__,
+                       traceback=traceback.format_exc())          # shown by --debug, kept out of the manifest
     return {**row, "seconds": round(time.perf_counter() - start, 3)}
 
 
 def transfer(task, files, options, local_dir):
-    # the run itself: settings as `nst transfer` builds them, local copies of the files
+    # the run itself, through the same Job as `nst transfer`, on local copies of the files
     settings = dict(task.settings)
     if task.init:
         settings["init"] = str(files[task.init])
     if options.get("weights_sha"):
         settings["weights"] = str(weights_path(local_dir, options["weights_sha"]))
-    new_run = lambda: Run(files[task.content], [files[s] for s in task.styles], settings, LOG.info)
-    run, ckpt = new_run(), checkpoint_path(options.get("checkpoint_dir"), task)
-    resumed_at = resume(run, ckpt)
-    if resumed_at is None:                         # a damaged checkpoint: start over
-        run, resumed_at = new_run(), 0
-    every = options["checkpoint_every"]
+    ckpt = checkpoint_path(options.get("checkpoint_dir"), task)
+    outputs = Outputs(checkpoint=ckpt, checkpoint_every=options["checkpoint_every"], progress=False)
 
-    def on_iteration(r, it, terms):
-        if ckpt and it % every == 0:
-            checkpoint.save(ckpt, r, {"digest": task.digest})
-    image = run.run(on_iteration)
+    def new_job():
+        job = Job(files[task.content], [files[s] for s in task.styles], Settings.from_dict(settings),
+                  outputs, LOG.info, identity={"digest": task.digest})
+        job.prepare()
+        return job
+    job = new_job()
+    resumed_at = resume(job, ckpt)
+    if resumed_at is None:                         # a damaged checkpoint: start over
+        job, resumed_at = new_job(), 0
+    image, status, _ = job.optimise()
+    if status:
+        raise NonFiniteLoss(job.error)
     if ckpt:
         ckpt.unlink(missing_ok=True)
+    run = job.run
     return {"status": "done", "image": to_uint8(image), "terms": run.history[-1] if run.history else {},
             "iterations": len(run.history), "resumed_at": resumed_at}
 
 
-def resume(run, ckpt):
+def resume(job, ckpt):
     # continue from this task's checkpoint when an earlier try left one -> iterations done before,
     # or None for a damaged one (the run may then be half restored)
     if not (ckpt and ckpt.exists()):
         return 0
     try:
-        _, state = checkpoint.load(ckpt)          # its identity is the task's digest, in its name
-        checkpoint.check_fits(ckpt, state, run)
-        run.restore(state)
-    except (checkpoint.CheckpointError, KeyError, TypeError, ValueError) as e:
+        job.resume(ckpt)                           # its identity is the task's digest
+    except checkpoint.CheckpointError as e:
         LOG.warning("%s: starting over (%s)", ckpt, e)
         return None
-    return len(run.history)
+    return len(job.run.history)
 
 
 def one_line(error, files):

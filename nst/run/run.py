@@ -1,48 +1,22 @@
-"""Style transfer runs (SPEC.md "Optimisation"): resize, initialise X, optimise J, coarse to fine.
+"""A style transfer's optimisation (SPEC.md "Optimisation"): resize, initialise X, optimise J,
+coarse to fine.
 
-A run is described by a dict of settings (DEFAULTS below, JSON-able, saved in reports and
-checkpoints). `stylize` is the API; `Run` holds the state a checkpoint saves and a resume restores.
+`Run` holds the state a checkpoint saves and a resume restores; it is described by one validated
+`Settings` (nst.run.settings). Files, signals and checkpoints around it: nst.run.job. `stylize` is
+the API.
 """
 import math
 
 import numpy as np
 
-from . import color
-from .selfcheck import choose_backend
-from .image import as_image, check_size, longest_shape, resize, resize_longest
-from .objective import Objective
-from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
-from .optim import NonFiniteLoss, host, make_optimizer
-from .schedule import iteration_caps, stops_paying
-
-# λ_l "auto" = E_c / (|L|·‖Ĝ^l(S)‖²/n_c²) (nst.objective.auto_layer_weights): every term becomes a
-# relative error, so β is a pure ratio, the same at every image size and for every pair; β = 10 and
-# the content image as the start: docs/maths.md "13. Default weights" has the measurements.
-DEFAULTS = dict(
-    size=512, iterations=None, optimizer="lbfgs", lr=None, history=20,
-    content_weight=1.0, style_weight=10.0, tv_weight=1e-3,
-    content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
-    style_layer_weights="auto", style_blend=None, style_scale=1.0, pooling="max",
-    init="content", seed=0, keep_colors=None, average=0.0,
-    scales=None, start_size=256, backend="auto", weights=None,
-)
-
-
-def scale_sizes(size, scales, start_size):
-    # longest sides, coarse to fine: ×√2 steps from start_size up to size (scales=None: as many as
-    # that takes; 1: a single scale at size). Never above size: a start_size ≥ size with scales > 1
-    # starts at size/√2^(scales−1) instead (at least 16 px).
-    if scales is None:
-        scales = 1 if size <= start_size else 1 + math.ceil(math.log(size / start_size) / math.log(math.sqrt(2)) - 1e-9)
-    if scales < 1 or start_size < 1:
-        raise ValueError(f"scales and start_size must be ≥ 1, got {scales} and {start_size}")
-    if scales == 1:
-        return [size]
-    if start_size >= size:
-        start_size = max(min(16, size), size / math.sqrt(2) ** (scales - 1))
-    ratio = (size / start_size) ** (1 / (scales - 1))
-    return [round(start_size * ratio ** i) for i in range(scales - 1)] + [size]
-
+from nst import color
+from nst.run.selfcheck import choose_backend
+from nst.io.image import as_image, check_size, longest_shape, resize, resize_longest
+from nst.objective import Objective
+from nst.backends.backend import to_host
+from nst.optim import NonFiniteLoss, make_optimizer
+from nst.run.settings import AUTO, Settings, scale_sizes
+from nst.run.schedule import iteration_caps, stops_paying
 
 def initial_image(init, content, style, seed):
     # "content" | "random" | "style" | a path or array (resized to the content's size) -> H×W×3
@@ -58,23 +32,16 @@ class Run:
     """One style transfer, scale by scale; everything a checkpoint needs is in `state()`."""
 
     def __init__(self, content, styles, settings, log=print):
-        self.s = {**DEFAULTS, **settings}
-        unknown = set(settings) - set(DEFAULTS)
-        if unknown:
-            raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        if not isinstance(settings, Settings):
+            raise TypeError(f"settings must be nst.run.settings.Settings, got {type(settings).__name__}")
+        self.settings = settings
         self.content = as_image(content, "content")
         styles = styles if isinstance(styles, (list, tuple)) else [styles]
         self.styles = [as_image(s, "style") for s in styles]
-        if self.s["iterations"] is not None and self.s["iterations"] < 0:
-            raise ValueError(f"iterations must be ≥ 0 (or None: automatic), got {self.s['iterations']}")
-        if self.s["keep_colors"] not in (None, *color.MODES):
-            raise ValueError(f"keep_colors must be one of {', '.join(color.MODES)}")
-        if not 0 <= self.s["average"] < 1:
-            raise ValueError(f"average (EMA decay) must be in [0, 1), got {self.s['average']}")
-        size = max(self.content.shape[:2]) if self.s["size"] is None else self.s["size"]
+        size = max(self.content.shape[:2]) if settings.size is None else settings.size
         check_size(size)
-        self.sizes = scale_sizes(size, self.s["scales"], self.s["start_size"])
-        self.caps = iteration_caps(len(self.sizes), self.s["iterations"])   # most iterations per scale
+        self.sizes = scale_sizes(size, settings.scales, settings.start_size)
+        self.caps = iteration_caps(len(self.sizes), settings.iterations)   # most iterations per scale
         self.log = log
         self.scale = 0                 # index into self.sizes
         self.opt = None                # the optimiser of the current scale
@@ -88,25 +55,25 @@ class Run:
     def images_at(self, side):
         # content resized so its longest side is `side`, and the styles at style_scale × side
         content = resize_longest(self.content, side) if side != max(self.content.shape[:2]) else self.content
-        style_side = int(round(side * self.s["style_scale"]))
+        style_side = int(round(side * self.settings.style_scale))
         check_size(style_side)
         styles = [resize_longest(s, style_side) for s in self.styles]
-        if self.s["keep_colors"] == "match":
+        if self.settings.keep_colors == "match":
             styles = [color.match_color(s, content) for s in styles]
         return content, styles
 
     def objective(self, content, styles):
-        s = self.s
-        return Objective(content, styles, content_weight=s["content_weight"],
-                         style_weight=s["style_weight"], tv_weight=s["tv_weight"],
-                         content_layers=s["content_layers"], style_layers=s["style_layers"],
-                         style_layer_weights=s["style_layer_weights"], style_blend=s["style_blend"],
-                         weights=s["weights"], backend=self.objective_backend(), pooling=s["pooling"], log=self.log)
+        s = self.settings
+        return Objective(content, styles, content_weight=s.content_weight,
+                         style_weight=s.style_weight, tv_weight=s.tv_weight,
+                         content_layers=s.content_layers, style_layers=s.style_layers,
+                         style_layer_weights=s.style_layer_weights, style_blend=s.style_blend,
+                         weights=s.weights, backend=self.objective_backend(), pooling=s.pooling, log=self.log)
 
     def start_image(self, content, styles, previous):
         # scale 0: the init; later scales: the previous scale's result, upsampled
         if previous is None:
-            return initial_image(self.s["init"], content, styles[0], self.s["seed"])
+            return initial_image(self.settings.init, content, styles[0], self.settings.seed)
         return resize(previous, *content.shape[:2])
 
     # -- running ---------------------------------------------------------------------------------
@@ -166,9 +133,9 @@ class Run:
         return self.output()
 
     def done_paying(self):
-        # the automatic schedule (iterations None) ends a scale once J's progress no longer pays
+        # the automatic schedule (iterations "auto") ends a scale once J's progress no longer pays
         # for its cost (nst.schedule.stops_paying); an explicit iteration count runs in full
-        if self.s["iterations"] is not None:
+        if self.settings.iterations != AUTO:
             return False
         js = [h["total"] for h in self.history[len(self.history) - self.opt.iteration:]]
         return stops_paying(js, self.sizes[self.scale], self.sizes[-1])
@@ -179,11 +146,11 @@ class Run:
         return self.past_evaluations + (self.opt.evaluations if self.opt else 0)
 
     def make_optimizer(self, be, x):
-        return make_optimizer(self.s["optimizer"], x, self.s["lr"], self.s["history"], self.log, be.adam_step)
+        return make_optimizer(self.settings.optimizer, x, self.settings.lr, self.settings.history, self.log, be.adam_step)
 
     def average(self, be):
         # EMA of the image with bias correction: ema ← d·ema + (1−d)·x
-        d = self.s["average"]
+        d = self.settings.average
         if d > 0:
             self.ema = (1 - d) * self.opt.x if self.ema is None else d * self.ema + (1 - d) * self.opt.x
 
@@ -193,25 +160,23 @@ class Run:
             return None
         x = self.opt.x
         if self.ema is not None:
-            x = self.ema / (1 - self.s["average"] ** self.opt.iteration)
-        img = np.clip(np.asarray(host(x), np.float32).reshape(self.shape), 0, 255)
-        if self.s["keep_colors"] == "luminance":
+            x = self.ema / (1 - self.settings.average ** self.opt.iteration)
+        img = np.clip(np.asarray(to_host(x), np.float32).reshape(self.shape), 0, 255)
+        if self.settings.keep_colors == "luminance":
             img = color.luminance_transfer(img, resize(self.content, *img.shape[:2]))
         return img
 
     def memory_estimate(self, side=None):
         # -> ({part: bytes}, (h, w)) at the finest scale, or at longest side `side` (nst.memory)
-        from . import memory
-        from .spec import resolve_layer
-        from .vgg import deepest_layer
+        from nst import memory
+        from nst.vgg import deepest_layer
         side = side or self.sizes[-1]
         h, w = longest_shape(self.content.shape, side)
-        ss = side * self.s["style_scale"]
+        ss = side * self.settings.style_scale
         style_hw = max((longest_shape(st.shape, ss) for st in self.styles), key=lambda hw: hw[0] * hw[1])
-        content_layers = [resolve_layer(n) for n in self.s["content_layers"]]
-        style_layers = [resolve_layer(n) for n in self.s["style_layers"]]
+        content_layers, style_layers = list(self.settings.content_layers), list(self.settings.style_layers)
         return memory.estimate(h, w, deepest_layer(content_layers + style_layers), content_layers,
-                               style_layers, self.s["optimizer"], self.s["history"], style_hw,
+                               style_layers, self.settings.optimizer, self.settings.history, style_hw,
                                self.objective_backend().name), (h, w)
 
     # -- checkpoints -----------------------------------------------------------------------------
@@ -221,7 +186,7 @@ class Run:
               "past_evaluations": self.past_evaluations}
         st["optimizer"] = self.opt.state()
         if self.ema is not None:
-            st["ema"] = host(self.ema)
+            st["ema"] = to_host(self.ema)
         return st
 
     def restore(self, st):
@@ -235,21 +200,22 @@ class Run:
         self.shape = tuple(st["shape"])
 
     def objective_backend(self):
-        return choose_backend(self.s["backend"])
+        return choose_backend(self.settings.backend)
 
 
 def stylize(content, style, *, callback=None, progress=True, log=print, **settings):
     """content: a path or H×W×3 RGB array; style: one, or a list (blend with style_blend=[...]).
-    -> the stylised H×W×3 float32 image (0..255). Settings: see DEFAULTS (size=None keeps the
-    content's size). callback(it, x, terms) after each iteration, x on the host; True stops.
+    -> the stylised H×W×3 float32 image (0..255). Settings: the fields of nst.run.settings.Settings
+    (size=None keeps the content's size). callback(it, x, terms) after each iteration, x on the
+    host; True stops.
     """
-    from .progress import Progress
-    run = Run(content, style, settings, log)
+    from nst.run.progress import Progress, iteration_detail
+    run = Run(content, style, Settings.from_dict(settings), log)
     bar = Progress(sum(run.caps)) if progress else None
 
     def on_iteration(r, it, terms):
         if bar:
-            bar.update(it, terms, r.evaluations)
+            bar.update(it, iteration_detail(terms, r.evaluations))
         return bool(callback and callback(it, r.output(), terms))
     try:
         return run.run(on_iteration)

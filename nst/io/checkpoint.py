@@ -1,7 +1,7 @@
 """Checkpoints: everything a run needs to continue exactly where it stopped, in one .npz file.
 
 Arrays (the image, the optimiser's state, the averaged image) are stored as they are; the run's
-identity (settings, and each input file by its sha256: nst.cli.identity), the settings and the
+identity (settings, and each input file by its sha256: nst.run.job.identity), the settings and the
 scalars as JSON. Written atomically, so a crash mid-write keeps the old one. A checkpoint is
 untrusted input: `load` and `check_fits` refuse a damaged or crafted one with one line.
 """
@@ -10,8 +10,8 @@ import zipfile
 
 import numpy as np
 
-from .assets import atomic_path
-from .image import longest_shape
+from nst.io.assets import atomic_path
+from nst.io.image import longest_shape
 
 FORMAT = 2
 STATE_KEYS = {"scale": int, "history": list, "shape": list, "past_evaluations": int}
@@ -22,14 +22,14 @@ class CheckpointError(ValueError):
 
 
 def save(path, run, identity):
-    # run: a transfer.Run; identity: what a resume must match (nst.cli.identity)
+    # run: a nst.run.run.Run; identity: what a resume must match (nst.run.job.identity)
     st = run.state()
     opt = st.pop("optimizer")
     arrays = {f"opt.{k}": v for k, v in opt.items() if isinstance(v, np.ndarray)}
     scalars = {k: v for k, v in opt.items() if not isinstance(v, np.ndarray)}
     if "ema" in st:
         arrays["ema"] = st.pop("ema")
-    meta = {"format": FORMAT, "identity": identity, "settings": run.s, "state": st, "opt_scalars": scalars}
+    meta = {"format": FORMAT, "identity": identity, "settings": run.settings.as_dict(), "state": st, "opt_scalars": scalars}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta, default=_jsonable)), **arrays)

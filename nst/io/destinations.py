@@ -1,7 +1,7 @@
 """Every path a run will write, known and checked before the first evaluation.
 
 A run writes -o, its snapshots (--save-every), the checkpoint and the report's files, each
-through a short temporary name beside it (nst.assets.atomic_path). `plan` lists them;
+through a short temporary name beside it (nst.io.assets.atomic_path). `plan` lists them;
 `check` refuses (RunRefused, one line naming the option) any that is an input, that equals
 another destination, that cannot be written, or that exists and is not a file nst wrote (images
 carry nst's mark, checkpoints and reports are recognised by their content), so that nothing of
@@ -13,7 +13,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from . import image
+from nst.io import image
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
 MAX_SNAPSHOTS = 10_000          # --save-every: more files than anyone can look at is a mistake
@@ -125,6 +125,17 @@ def written_by_nst(option, path):
     return image.written_by_nst(path)
 
 
+def check_folders(dests):
+    # no destination lies in a folder whose name is another destination's file (--report DIR = -o,
+    # or a snapshot's name): that file and that folder cannot both be written
+    files = {os.path.abspath(p): option for option, p in dests}
+    for option, path in dests:
+        for folder in Path(os.path.abspath(path)).parents:
+            if str(folder) in files:
+                what = f"--report {folder}" if option == "--report" else f"{option} {path} lies in {folder}, which"
+                raise RunRefused(f"{what} is also the {files[str(folder)]} destination; give them different names")
+
+
 def check(dests, inputs, resume=None):
     # dests: plan(...); inputs: [(what, path)] every file the run reads. Raises RunRefused.
     for option, path in dests:
@@ -138,6 +149,7 @@ def check(dests, inputs, resume=None):
         for other, path2 in dests[:i]:
             if same_file(path, path2):
                 raise RunRefused(f"{option} {path} is also the {other} destination; give them different names")
+    check_folders(dests)
     for option, path in dests:
         check_writable(option, path)
     for option, path in dests:

@@ -1,7 +1,7 @@
 """How many iterations each scale of a coarse-to-fine run gets (SPEC.md "Optimisation" leaves it open).
 
 `iterations=N` (an explicit `--iterations N`): exactly N iterations at every scale (fewer only if
-L-BFGS stops on its own: J no longer decreases measurably). `iterations=None` (the default,
+L-BFGS stops on its own: J no longer decreases measurably). `iterations="auto"` (the default,
 `--iterations auto`): the automatic schedule, made for time to a picture: most iterations at the
 coarse scales, where one costs a quarter of one at the finest, few at the finest, which mostly
 sharpens. Each scale runs until its cap (FIRST_CAP at the coarsest, FINEST_CAP at the finest) or
@@ -18,7 +18,7 @@ AUTO_TOL = 2e-3              # relative decrease of J per iteration, per finest-
 def iteration_caps(n_scales, iterations):
     # -> the most iterations each scale may run, coarse to fine: N everywhere, or the automatic
     # caps (a single scale gets the first scale's: it must build the style from the start)
-    if iterations is not None:
+    if iterations != "auto":
         return [int(iterations)] * n_scales
     return [FIRST_CAP] + [MIDDLE_CAP] * max(n_scales - 2, 0) + [FINEST_CAP] * (n_scales > 1)
 

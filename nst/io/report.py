@@ -4,8 +4,8 @@ import json
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .assets import atomic_path
-from .image import save_image, to_uint8
+from nst.io.assets import atomic_path
+from nst.io.image import save_image, to_uint8
 
 PALETTE = [(20, 20, 20), (200, 60, 40), (40, 100, 200), (60, 160, 60), (150, 90, 190)]
 BG, FG, GRID = (255, 255, 255), (30, 30, 30), (225, 225, 225)

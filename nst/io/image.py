@@ -3,17 +3,19 @@
 Any image Pillow reads comes in as RGB: EXIF orientation applied, grayscale/palette/CMYK
 converted, alpha composited over white. 16-bit images (decided by their mode or bit depth, never
 by their values) are read at 16 bits and scaled by 1/257; Pillow truncates 16-bit colour PNGs to
-8 bits, so nst.png reads those. An input's declared size is checked against MAX_INPUT_PIXELS and
+8 bits, so nst.io.png reads those. An input's declared size is checked against MAX_INPUT_PIXELS and
 the free memory before any pixel is decoded. Output is written atomically.
 """
+import errno
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import memory, png
-from .assets import atomic_path
+from nst import memory
+from nst.io import png
+from nst.io.assets import atomic_path
 
 MAX_SIDE = 16384          # larger requests are a typo, not a picture
 MAX_INPUT_PIXELS = 2 * 89478485   # Pillow's decompression-bomb limit (2 × its MAX_IMAGE_PIXELS default)
@@ -49,7 +51,7 @@ def to_rgb_array(im: Image.Image) -> np.ndarray:
 
 
 def png16_to_rgb(a, orientation=1):
-    # H×W×C uint16 (nst.png.read16) -> H×W×3 float32 0..255, alpha composited over white
+    # H×W×C uint16 (nst.io.png.read16) -> H×W×3 float32 0..255, alpha composited over white
     x = a.astype(np.float32) / 257.0
     colour, alpha = (x[..., :3], x[..., 3:]) if a.shape[2] >= 3 else (x[..., :1], x[..., 1:])
     if alpha.shape[2]:
@@ -107,7 +109,11 @@ def load_image(path) -> np.ndarray:
         raise ImageError(f"{path}: is a directory, not an image") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as e:
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise ImageError(f"{path}: a symbolic link loop (it leads back to itself)") from None
+        raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
+    except (SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
 
 

@@ -1,0 +1,271 @@
+"""`nst batch` on the client: options, the plan, the cluster, the manifest and the summary."""
+import json
+import signal
+from pathlib import Path
+
+from nst.memory import gib
+from nst.run.progress import Progress, log
+
+
+def add_parser(sub):
+    # the `batch` subcommand, with `nst transfer`'s run options (nst.cli.options, defined once)
+    from nst.cli.options import (add_checkpoint_every, add_common_options, add_run_options,
+                                 add_transfer_options, integer)
+    from .plan import sweep_type
+    p = sub.add_parser("batch", help="every CONTENT × every STYLE (× --sweep grids) on Dask, resumable",
+                       description="Stylise many pictures on a local or remote Dask cluster. A rerun of "
+                                   "the same command skips the pictures already made.")
+    p.add_argument("content", nargs="+", help="content images, folders or globs")
+    p.add_argument("--style", nargs="+", required=True, help="style images, folders or globs")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
+                   help="folder for the pictures, manifest.jsonl and contact_sheet.png")
+    for add in (add_transfer_options, add_run_options, add_common_options):
+        add(p)
+    p.add_argument("--sweep", action="append", default=[], type=sweep_type(p), metavar="OPTION=V1,V2,...",
+                   help="run every value of a numeric transfer option, e.g. style-weight=3,10,30; "
+                        "several --sweep make a grid")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=integer(1), metavar="N", help="local worker processes (default: from cores and memory)")
+    p.add_argument("--threads", type=integer(1), metavar="K",
+                   help="kernel threads per local worker (default: cores / workers)")
+    p.add_argument("--checkpoint-dir", metavar="DIR",
+                   help="a folder every worker can write: a retried task continues from its checkpoint")
+    add_checkpoint_every(p, "iterations between a task's checkpoints")
+    p.add_argument("--dry-run", action="store_true", help="list the tasks, the memory one needs, where they run; stop")
+    return p
+
+
+def main(args):
+    # the transfer settings are built and checked as `nst transfer` does (nst.cli.options)
+    from nst.cli.options import settings_of
+    from . import plan, results
+    check_options(args)
+    settings = settings_of(args)
+    tasks = plan.plan(args.content, args.style, settings, args.sweep)
+    outdir = plan.check_outdir(args.output, tasks)
+    check_checkpoint_dir(args)
+    check_weights(settings.weights, local=not args.scheduler)
+    manifest = results.Manifest(outdir)
+    todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
+    need, backend, one = task_memory(tasks)
+    log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): "
+        f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
+    log_blocked(blocked)
+    if args.dry_run:
+        return dry_run(args, tasks, todo, blocked, need, backend, one)
+    if not todo and not blocked:
+        if not (outdir / results.SHEET).exists():
+            results.contact_sheet(outdir, tasks, {t.output: "done" for t in tasks}, log)
+        log(f"nst batch: nothing to do, every picture in {outdir} is up to date")
+        return 0
+    if todo and not args.scheduler:
+        check_fits(todo, need, backend, args)
+    for t in tasks:
+        if t.output in blocked:
+            manifest.append(results.row_of(t, {"status": "failed", "error": blocked[t.output]}))
+    return execute(args, settings, tasks, todo, manifest, outdir, need, backend)
+
+
+def check_options(args):
+    from nst.io.destinations import RunRefused
+    from .plan import check_sweeps
+    from .scheduler import check_address
+    if args.style_blend:
+        raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
+    if args.scheduler is not None and (args.workers or args.threads):
+        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
+    if not args.output.strip():
+        raise RunRefused("-o is empty: give the folder for the pictures, e.g. -o styled/")
+    check_sweeps(args.sweep)
+    if args.scheduler is not None:
+        args.scheduler = check_address(args.scheduler)      # seconds, not Dask's minutes
+
+
+def check_checkpoint_dir(args):
+    # --checkpoint-dir: a folder (or none yet) this machine can write, checked before the first task
+    # (an existing cluster's workers may see another filesystem: a task that cannot write goes on
+    # without checkpoints)
+    from nst.io.destinations import RunRefused, check_writable
+    if args.checkpoint_dir is not None:
+        if not args.checkpoint_dir.strip():
+            raise RunRefused("--checkpoint-dir is empty: give a folder every worker can write")
+        if not args.scheduler:
+            check_writable("--checkpoint-dir", Path(args.checkpoint_dir) / "task.npz")
+
+
+def check_weights(path, local):
+    # the --weights file (or, for a local cluster, the cached default: fetched if missing) is a
+    # readable VGG19, checked here before any task, its errors naming the file as the user gave it
+    from nst import weights
+    if path or local:
+        weights.read(path, log, layers=())
+
+
+def check_fits(todo, need, backend, args):
+    # one task fits in this machine's free memory (nst.memory's estimate), before anything is written
+    from . import engine
+    if not engine.local_layout(len(todo), need, backend, args.workers, args.threads).fits:
+        raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
+                          "try a smaller --size (nst batch --dry-run shows the estimate)")
+
+
+def log_blocked(blocked, most=10):
+    # why each blocked task cannot run (the manifest has every reason too)
+    for output, reason in list(blocked.items())[:most]:
+        log(f"nst batch: {output} blocked: {reason}")
+    if len(blocked) > most:
+        log(f"nst batch: … and {len(blocked) - most} more blocked (manifest.jsonl has each reason)")
+
+
+def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
+    # run `todo`, then one manifest row per task and the contact sheet, whatever happened
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM = Ctrl-C
+    try:
+        interrupted = on_cluster(args, settings, todo, manifest, outdir, need, backend) if todo else False
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        if manifest.rows or manifest.previous:      # nothing ended and nothing before: nothing to write
+            rows, sheet = write_results(manifest, tasks, outdir)
+    if not (manifest.rows or manifest.previous):
+        log("nst batch: stopped before any task ended")
+        return 130
+    if rows is None:
+        return 130 if interrupted else 1
+    return report(tasks, rows, interrupted, outdir, sheet)
+
+
+def write_results(manifest, tasks, outdir):
+    # the manifest and the contact sheet -> (rows, sheet path); a disk that refuses them (full) is
+    # one line each, and the pictures written so far stay -> (None, None) or (rows, None)
+    from . import results
+    if manifest.unwritable:
+        log(f"nst batch: warning: could not append to {manifest.path} ({manifest.unwritable}); writing it whole")
+    try:
+        rows = manifest.finish(tasks)
+    except OSError as e:
+        log(f"nst batch: error: cannot write {manifest.path} ({e.strerror or e}); the pictures made are in {outdir}")
+        return None, None
+    try:
+        return rows, results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks}, log)
+    except OSError as e:
+        log(f"nst batch: warning: cannot write the contact sheet in {outdir} ({e.strerror or e})")
+        return rows, None
+
+
+def on_cluster(args, settings, todo, manifest, outdir, need, backend):
+    # start or reach the cluster, run the tasks, a manifest row and a picture as each ends
+    # -> True when Ctrl-C stopped it
+    from nst.io.image import save_image
+    from . import engine, results
+    weights = weights_for_workers(settings, local=not args.scheduler)
+    layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
+    if layout and not layout.fits:
+        raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
+                          "try a smaller --size (nst batch --dry-run shows the estimate)")
+    with engine.connect(args.scheduler, layout) as client:
+        layout = layout or engine.cluster_layout(client, need)
+        log(f"nst batch: {layout.where}")
+        link = engine.dashboard(client)
+        if link:
+            log(f"nst batch: dashboard {link}")
+        if weights:
+            client.register_plugin(weights, name=weights.name)
+        options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
+                   "checkpoint_every": args.checkpoint_every, "weights_sha": weights.sha if weights else None}
+        progress = Progress(len(todo), unit="tasks")
+
+        def on_end(task, result):
+            image, trace = result.pop("image", None), result.pop("traceback", None)
+            manifest.append(results.row_of(task, result))           # the row first: the picture is ours
+            try:
+                if image is not None:
+                    save_image(image, outdir / task.output)
+                    manifest.record_picture(task.output)
+            except OSError as e:
+                result.update(status="failed", error=f"{outdir / task.output}: not written ({e})")
+                manifest.append(results.row_of(task, result))
+            if result["status"] != "done":
+                progress.message((trace if args.debug and trace else "")
+                                 + f"nst batch: {task.output} failed: {result['error']}")
+        try:
+            return engine.run_tasks(client, todo, read_inputs, options, on_end, progress)
+        finally:
+            progress.close()
+            if weights and args.scheduler:
+                client.unregister_worker_plugin(weights.name)
+
+
+def report(tasks, rows, interrupted, outdir, sheet):
+    # the summary line -> exit status: 130 interrupted, 1 a task failed, else 0
+    counts = {s: sum(rows[t.output]["status"] == s for t in tasks) for s in ("done", "failed", "cancelled")}
+    log(f"nst batch: {counts['done']} done, {counts['failed']} failed"
+        + (f", {counts['cancelled']} not run (interrupted; run the same command again to go on)" if interrupted else "")
+        + f"; {outdir / 'manifest.jsonl'}" + (f", {sheet}" if sheet else ""))
+    return 130 if interrupted else 1 if counts["failed"] else 0
+
+
+def read_inputs(task):
+    # the task's input files as bytes: they travel with the task
+    return {p: Path(p).read_bytes() for p in task.files}
+
+
+def weights_for_workers(settings, local):
+    # --weights FILE -> a plugin that puts it on every worker; default weights: fetched here once
+    # for a local cluster (remote workers use their own cache)
+    from nst import weights
+    if not settings.weights:
+        if local:
+            weights.resolve_path(None, log)
+        return None
+    from nst.io.assets import sha256_bytes
+    from .task import WeightsFile
+    data = weights.resolve_path(settings.weights, log).read_bytes()
+    return WeightsFile(data, sha256_bytes(data))
+
+
+def task_memory(tasks):
+    # -> (bytes, backend, text): the largest estimate (nst.memory) over the batch's settings, for a
+    # square content at --size (the most pixels a longest side allows); validates every setting
+    import numpy as np
+
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    worst = (0, "numpy", "")
+    for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
+        square = np.zeros((16, 16, 3), np.float32)           # only the aspect counts: --size sets the side
+        run = Run(square, [square], Settings.from_dict(s), log)
+        parts, (h, w) = run.memory_estimate()
+        backend = run.objective_backend().name
+        if parts["total"] >= worst[0]:
+            worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}, "
+                                               f"scales {' → '.join(map(str, run.sizes))})")
+    return worst
+
+
+def describe(tasks):
+    # "2 contents × 3 styles × sw 3 values"
+    axes = [t.axes() for t in tasks]
+    parts = []
+    for i, (name, _) in enumerate(axes[0]):
+        n = len({a[i][1] for a in axes})
+        parts.append(f"{n} {name}{'s' if n > 1 else ''}" if name in ("content", "style") else f"{name} {n} values")
+    return " × ".join(parts)
+
+
+def dry_run(args, tasks, todo, blocked, need, backend, one):
+    from . import engine, plan, results
+    to_run = {t.output for t in todo}
+    for t in tasks:
+        state = "blocked" if t.output in blocked else "to run" if t.output in to_run else "done"
+        sweep = " ".join(f"{k}={plan.fmt_value(v)}" for k, v in t.sweep)
+        print(f"{state:<8} {t.output}  {t.content}  {', '.join(t.styles)}  {sweep}".rstrip())
+    print(f"one task: {one}")
+    print(f"contact sheet: {results.sheet_memory(tasks, max(t.settings['size'] for t in tasks))} in this process")
+    if args.scheduler:
+        with engine.connect(args.scheduler) as client:
+            print(f"at once: {engine.cluster_layout(client, need).where}")
+    else:
+        print(f"at once: {engine.local_layout(max(1, len(todo)), need, backend, args.workers, args.threads).where}")
+    return 0

@@ -1,0 +1,107 @@
+"""Who wrote each file in OUTDIR: nst replaces only its own, and never follows a link.
+
+OUTDIR's names are the tasks' pictures, manifest.jsonl and contact_sheet.png. A name that holds a
+symbolic link, a folder or anything but a regular file is never written through or replaced.
+  manifest.jsonl    nst's when its first line is a manifest row (output, digest, status)
+  contact_sheet.png nst's when it carries nst's image mark and SHEET_DESCRIPTION (a picture
+                    `nst transfer` made carries the mark alone)
+  a task's picture  nst's when it carries the mark AND manifest.jsonl records it: the row's sha256
+                    is the file's (or, for a row written before the picture was recorded, the row
+                    says done). A picture nst made elsewhere (`nst transfer`) and saved under a
+                    task's name is the user's: not replaced, its task fails with the reason.
+The manifest and contact sheet are checked before the first task (RunRefused), pictures task by
+task (nst.batch.results.partition). Rows are appended through O_NOFOLLOW.
+"""
+import json
+import os
+import stat
+from pathlib import Path
+
+from PIL import Image
+
+from nst.io.assets import sha256_file
+from nst.io.destinations import RunRefused
+from nst.io.image import written_by_nst
+
+MANIFEST = "manifest.jsonl"
+SHEET = "contact_sheet.png"
+ROW_KEYS = {"output", "digest", "status"}
+SHEET_DESCRIPTION = "nst batch contact sheet"      # its EXIF ImageDescription (0x010E)
+
+
+def kind(path):
+    # "missing", "file", "link", "folder" or "other" (a FIFO, a socket, ...), links not followed
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return "missing"
+    return ("link" if stat.S_ISLNK(mode) else "file" if stat.S_ISREG(mode)
+            else "folder" if stat.S_ISDIR(mode) else "other")
+
+
+def not_a_file(path, k):
+    return {"link": f"{path} is a symbolic link", "folder": f"{path} is a folder",
+            "other": f"{path} is not a regular file"}[k]
+
+
+def is_manifest(path):
+    # a regular file whose first line is a manifest row nst wrote
+    try:
+        with open(path, "rb") as f:
+            first = f.readline(1 << 20)
+        row = json.loads(first)
+    except (OSError, ValueError):
+        return False
+    return isinstance(row, dict) and ROW_KEYS <= set(row)
+
+
+def is_sheet(path):
+    # a contact sheet nst batch wrote: nst's mark and the sheet's description
+    try:
+        with Image.open(path) as im:
+            return written_by_nst(path) and im.getexif().get(0x010E) == SHEET_DESCRIPTION
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return False
+
+
+def check_own_files(outdir):
+    # manifest.jsonl and contact_sheet.png are absent or nst's, and the manifest can be appended to
+    manifest, sheet = Path(outdir) / MANIFEST, Path(outdir) / SHEET
+    move = "nst replaces only its own files: move it away, or choose another -o"
+    for path, ours in ((manifest, is_manifest), (sheet, is_sheet)):
+        k = kind(path)
+        if k in ("link", "folder", "other"):
+            raise RunRefused(f"-o: {not_a_file(path, k)}; {move}")
+        if k == "file" and not ours(path):
+            raise RunRefused(f"-o: {path} exists and nst did not write it; {move}")
+    if kind(manifest) == "file":
+        try:
+            os.close(open_for_append(manifest, create=False))
+        except OSError as e:
+            raise RunRefused(f"-o: cannot write {manifest} ({e.strerror}); make it writable, or choose "
+                             "another -o") from None
+
+
+def open_for_append(path, create=True):
+    # a file descriptor to append to `path`, never through a symbolic link
+    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+    return os.open(path, flags, 0o666)
+
+
+def picture_blocked(path, row):
+    # None when `path` may be written (missing, or nst's picture of this task), else the reason
+    k = kind(path)
+    if k == "missing":
+        return None
+    keep = "not replaced; move it away to make it"
+    if k != "file":
+        return f"{not_a_file(path, k)}: {keep}"
+    if not written_by_nst(path):
+        return f"{path} exists and nst did not write it: {keep}"
+    if not row:
+        return f"{path} is not in {MANIFEST} (an image you saved there?): {keep}"
+    if row.get("sha256", None) not in (None, sha256_file(path)):
+        return f"{path} changed since nst wrote it: {keep}"
+    if "sha256" not in row and row.get("status") != "done":
+        return f"{path} is not in {MANIFEST} as made (an image you saved there?): {keep}"
+    return None

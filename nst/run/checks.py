@@ -1,0 +1,57 @@
+"""The checks that need the images: every scale large enough for the deepest layer in use, and
+the run's memory (the net, the optimiser, the decoded inputs) against what is free. Both run
+before the first evaluation (nst.run.job.Job.prepare).
+"""
+import math
+
+from nst import memory
+from nst.io.destinations import RunRefused
+from nst.io.image import MAX_SIDE, longest_shape
+from nst.spec import min_side
+from nst.vgg import deepest_layer
+
+
+def check_sizes(run):
+    # every scale's content and style images are large enough for the deepest layer they reach
+    s = run.settings
+    deepest_all = deepest_layer([*s.content_layers, *s.style_layers])
+    deepest_style = deepest_layer(s.style_layers)
+    side = run.sizes[0]
+    h, w = longest_shape(run.content.shape, side)
+    if min(h, w) < min_side(deepest_all):
+        raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
+                         f"{min_side(deepest_all)} px per side that {deepest_all} needs; use a larger size")
+    need = min_side(deepest_style)
+    for side in run.sizes:
+        style_side = round(side * s.style_scale)
+        for style in run.styles:
+            sh, sw = longest_shape(style.shape, style_side)
+            if style_side > MAX_SIDE:
+                raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {style_side} px "
+                                 f"long at {side} px, above {MAX_SIDE}: use --style-scale ≤ "
+                                 f"{math.floor(100 * MAX_SIDE / side) / 100:g}")
+            if style_side < 16 or min(sh, sw) < need:
+                least = max(16, need * max(style.shape[:2]) / min(style.shape[:2])) / side
+                raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {sw}×{sh} at {side} px, "
+                                 f"smaller than the {need} px per side {deepest_style} needs: use "
+                                 f"--style-scale ≥ {math.ceil(100 * least) / 100:g}")
+
+
+def check_memory(run, dry_run):
+    # the run's memory (the net, the optimiser, the decoded inputs) against what is free
+    held = memory.images_bytes([run.content, *run.styles])
+    parts, (h, w) = run.memory_estimate()
+    parts = {**parts, "inputs": held, "total": parts["total"] + held}
+    backend = run.objective_backend().name
+    free = memory.available(backend)
+    fits = parts["total"] <= free
+    if dry_run:
+        print(f"{w}×{h} on {backend}, scales {run.sizes}: needs about {memory.gib(parts['total'])}, "
+              f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
+        for k, v in parts.items():
+            if k != "total":
+                print(f"  {k:<12}{memory.gib(v)}")
+    if not fits:
+        side = memory.largest_fitting_size(lambda s: run.memory_estimate(s)[0]["total"] + held, free)
+        raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
+                          f"{memory.gib(free)} is available; --size {side} would fit")

