@@ -39,6 +39,7 @@ from nst.run.run import Run  # noqa: E402
 from nst.run.settings import DEFAULTS, Settings  # noqa: E402
 
 BEGIN, END = "<!-- bench_time_to_picture begin -->", "<!-- bench_time_to_picture end -->"
+SHOWN = ("size", "iterations", "style_weight", "style_layer_weights")
 
 
 class Clock:
@@ -84,7 +85,8 @@ class Timed:
 
 def run_with_snapshots(content, style, settings, every):
     # -> (picture, rows [{iteration, side, wall, cpu, evaluations, J}], snapshots [(wall, cpu, image)], scales)
-    run = Run(content, style, Settings.from_dict({"backend": "numba", **settings}), log=lambda m: print("  " + m, file=sys.stderr))
+    run = Run(content, style, Settings.from_dict({"backend": "numba", **settings}),
+              log=lambda m: print("  " + m, file=sys.stderr))
     rows, snaps, timed = [], [], Timed()
     clock = Clock()
     start = {}                                            # scale index -> its first iteration
@@ -169,13 +171,15 @@ def plot_curve(curve, path, title, size=(720, 420)):
     for t in range(0, int(tmax) + 1, max(10, int(tmax / 8) // 10 * 10)):
         d.text((px(t), h - bottom + 6), f"{t}", fill=FG, font=font(11), anchor="mt")
     d.line([(left, top), (left, h - bottom), (w - right, h - bottom)], fill=FG)
-    d.text((left + (w - left - right) / 2, h - 16), "wall seconds (snapshots excluded)", fill=FG, font=font(12), anchor="mm")
+    d.text((left + (w - left - right) / 2, h - 16), "wall seconds (snapshots excluded)", fill=FG, font=font(12),
+           anchor="mm")
     d.text((left, 10), title, fill=FG, font=font(12))
     colours = [(20, 20, 20)] + PALETTE[1:] + [(230, 150, 20)]
     for k, t in enumerate(terms):
         pts = [(px(c[0]), py(c[3][t])) for c in curve]
         d.line(pts, fill=colours[k % len(colours)], width=2)
-        d.line([(w - right + 10, top + 10 + 18 * k), (w - right + 30, top + 10 + 18 * k)], fill=colours[k % len(colours)], width=3)
+        y = top + 10 + 18 * k
+        d.line([(w - right + 10, y), (w - right + 30, y)], fill=colours[k % len(colours)], width=3)
         d.text((w - right + 36, top + 3 + 18 * k), t.replace("_conv1", ""), fill=FG, font=font(11))
     im.save(path)
 
@@ -231,7 +235,8 @@ def cache_check(images, weights_arg):
     cmd = [sys.executable, "-m", "nst", "transfer", str(images / "tubingen.jpg"), str(images / "starry_night.jpg"),
            "-o", "", "--size", "64", "--scales", "1", "--iterations", "2", "--backend", "numba"]
     cmd += ["--weights", weights_arg] if weights_arg else []
-    lines = ["| process | wall s | kernels compiled and saved | kernels loaded from the cache |", "| --- | --- | --- | --- |"]
+    lines = ["| process | wall s | kernels compiled and saved | kernels loaded from the cache |",
+             "| --- | --- | --- | --- |"]
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "NUMBA_CACHE_DIR": tmp, "NUMBA_DEBUG_CACHE": "1", "PYTHONPATH": str(ROOT)}
         for k in ("first (empty cache)", "second (fresh process)"):
@@ -246,7 +251,8 @@ def cache_check(images, weights_arg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", default=",".join(PAIRS), help="names or NAME=CONTENT,STYLE,REFERENCE, comma-free paths; ';' separates")
+    ap.add_argument("--pairs", default=",".join(PAIRS),
+                    help="names (comma-separated), or one NAME=CONTENT,STYLE,REFERENCE (';' separates several)")
     ap.add_argument("--settings", default="{}", help="JSON overriding DEFAULTS")
     ap.add_argument("--schedule", default="{}",
                     help='JSON overriding nst.run.schedule constants, e.g. {"FINEST_CAP": 40, "AUTO_TOL": 0}')
@@ -279,7 +285,7 @@ def main():
         setattr(nst.run.schedule, k, v)
     from nst.weights import load
     weights = load(args.weights, lambda m: print(m, file=sys.stderr))
-    specs = args.pairs.split(";") if ";" in args.pairs else args.pairs.split(",") if "=" not in args.pairs else [args.pairs]
+    specs = args.pairs.split(";") if ";" in args.pairs else [args.pairs] if "=" in args.pairs else args.pairs.split(",")
     body, summary = [], []
     for spec in specs:
         text, info = pair_report(spec, images, settings, weights, args.every, args.figures, args.out_dir,
@@ -290,7 +296,7 @@ def main():
     head = ["## Time to a picture (bench/bench_time_to_picture.py)", "",
             f"Machine: {machine()}. Date: {datetime.date.today()}. Command: "
             f"`python bench/bench_time_to_picture.py {' '.join(sys.argv[1:])}` (NST_IMAGES={images}).",
-            f"Settings: DEFAULTS {json.dumps({k: getattr(DEFAULTS, k) for k in ('size', 'iterations', 'style_weight', 'style_layer_weights')})}"
+            f"Settings: DEFAULTS {json.dumps({k: getattr(DEFAULTS, k) for k in SHOWN})}"
             + (f", overridden by {json.dumps(settings)}" if settings else "")
             + (f", nst.schedule overridden by {args.schedule}" if args.schedule != "{}" else "")
             + (f", AUTO_EMPHASIS {args.emphasis}" if args.emphasis != "{}" else "") + ", backend numba.", ""]

@@ -56,7 +56,8 @@ def main():
     args = ap.parse_args()
     content, style = load_image(args.content), load_image(args.style)
     h, w = longest_shape(content.shape, args.size)
-    run = Run(content, style, Settings.from_dict(jcjohnson_settings(h, w, args.size, args.iterations)), log=lambda m: print(m, file=sys.stderr))
+    run = Run(content, style, Settings.from_dict(jcjohnson_settings(h, w, args.size, args.iterations)),
+              log=lambda m: print(m, file=sys.stderr))
     t = time.perf_counter()
     out = run.run()
     save_image(out, args.output)

@@ -35,7 +35,8 @@ def grad_to_image(xp, g):
 
 AUTO = "auto"
 # {style layer: m_l} of "auto" (1 for a layer not named): block4_conv1, the style layer beside the
-# content layer, where the two pull against each other, gets 3/7 of β (docs/maths.md "The default schedule and the block4 emphasis")
+# content layer, where the two pull against each other, gets 3/7 of β (docs/maths.md, "The default
+# schedule and the block4 emphasis")
 AUTO_EMPHASIS = {"block4_conv1": 3.0}
 
 

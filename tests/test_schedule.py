@@ -86,7 +86,8 @@ def test_auto_layer_weights_share_the_style_weight_by_emphasis(rng, monkeypatch,
     monkeypatch.setattr(objective, "AUTO_EMPHASIS", emphasis)
     content = {"block4_conv2": rng.normal(size=(8, 3, 4)).astype(np.float32)}
     layers = ["block1_conv1", "block2_conv1", "block4_conv1", "block5_conv1"]
-    style = {n: (10.0 ** k * rng.normal(size=(c, c))).astype(np.float32) for k, (n, c) in enumerate(zip(layers, (4, 6, 8, 8)))}
+    style = {n: (10.0 ** k * rng.normal(size=(c, c))).astype(np.float32)
+             for k, (n, c) in enumerate(zip(layers, (4, 6, 8, 8)))}
     lam = objective.auto_layer_weights(content, style)
     e_c = float((content["block4_conv2"].astype(np.float64) ** 2).sum())
     e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style.values()]
