@@ -81,12 +81,15 @@ def run(cmd):
 
 
 def kept_sections(path):
-    # other scripts' sections of RESULTS.md (bench_pictures.py's, between its markers) survive a rerun
-    begin, end = "<!-- bench_pictures begin -->", "<!-- bench_pictures end -->"
+    # other scripts' sections of RESULTS.md (bench_pictures.py's, bench_time_to_picture.py's, each
+    # between its markers) survive a rerun
     old = path.read_text(encoding="utf-8") if path.exists() else ""
-    if begin in old and end in old:
-        return "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
-    return ""
+    kept = ""
+    for name in ("bench_pictures", "bench_time_to_picture"):
+        begin, end = f"<!-- {name} begin -->", f"<!-- {name} end -->"
+        if begin in old and end in old:
+            kept += "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
+    return kept
 
 
 def main(argv=None):
