@@ -3,8 +3,11 @@ from setuptools import setup
 # One top-level package, `nst`. The repository keeps kernels/ and weights/ beside nst/ (the layout
 # shows the architecture); installed, they are the subpackages nst.kernels and nst.weights.
 PACKAGE_DIR = {"nst": "nst", "nst.kernels": "kernels", "nst.weights": "weights"}
-PACKAGES = ["nst", "nst.io", "nst.run", "nst.cli", "nst.backends", "nst.batch", "nst.kernels", "nst.kernels.cuda", "nst.kernels.cuda.host",
-            "nst.weights"]
+PACKAGES = ["nst", "nst.io", "nst.run", "nst.cli", "nst.backends", "nst.batch", "nst.video", "nst.kernels",
+            "nst.kernels.cuda", "nst.kernels.cuda.host", "nst.weights", "nst.web"]
+WEB = ["aiohttp>=3.9"]
+# nst video: optical flow (OpenCV's DIS) and video files (PyAV ships FFmpeg in its wheel)
+VIDEO = ["opencv-python-headless>=4.8", "av>=12"]
 
 setup(
     name="nst",
@@ -15,11 +18,15 @@ setup(
     python_requires=">=3.10",
     package_dir=PACKAGE_DIR,
     packages=PACKAGES,
-    package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh", "cuda/host/*.h"]},
+    package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh", "cuda/host/*.h"],
+                  "nst.web": ["static/*.html", "static/*.js", "static/*.css"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3",
                       "dask[distributed]>=2024.8"],   # nst batch
     extras_require={
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6"],
+        "web": WEB,                                    # nst transfer --web, nst serve
+        "video": VIDEO,                                # nst video
+        # the web tests drive Debian's chromium (/usr/bin/chromium, installed by .ci/run) through playwright
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", *WEB, "playwright>=1.40", *VIDEO],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
         "gpu": ["cupy-cuda13x>=13"],
     },

@@ -51,7 +51,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 import torch_reference  # noqa: E402
-from nst.gradcheck import random_image  # noqa: E402
+from nst.testing import agreement, random_image  # noqa: E402
+from nst.tolerance import NETWORK  # noqa: E402
 from nst.io.image import load_image, resize  # noqa: E402
 from nst.spec import CONV_LAYERS, CONV_NAMES, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
 
@@ -59,8 +60,6 @@ IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
 BACKENDS = ("numpy", "numba", "torch")
 WEIGHTS = dict(content_weight=1.0, style_weight=1e3, tv_weight=1e-3)
 DEEPEST = "block5_conv1"
-J_RTOL = 1e-3                       # float32 through 13 convs, summed in different orders
-GRAD_RTOL, GRAD_ATOL_SCALE = 1e-3, 1e-4   # conftest.assert_close rule, 10× looser for the same reason
 
 
 def log(msg):
@@ -212,13 +211,10 @@ def validate(backends, size):
     for b, (j, g) in results.items():
         if b == ref_name:
             continue
-        j_rel = abs(j - j_ref) / abs(j_ref)
-        g_err = np.abs(g.astype(np.float64) - g_ref)
-        g_ok = bool(np.all(g_err <= GRAD_ATOL_SCALE * np.abs(g_ref).max() + GRAD_RTOL * np.abs(g_ref)))
-        ok = j_rel <= J_RTOL and g_ok
-        all_ok &= ok
-        lines.append(f"| {b} vs {ref_name} | {size}² | {j_rel:.2e} | "
-                     f"{g_err.max() / np.abs(g_ref).max():.2e} | {'ok' if ok else 'FAIL'} |")
+        agree = agreement(j, g, j_ref, g_ref)          # nst.tolerance's whole-network rule
+        all_ok &= agree.ok
+        lines.append(f"| {b} vs {ref_name} | {size}² | {agree.j_error:.2e} | "
+                     f"{agree.grad_error:.2e} | {'ok' if agree.ok else 'FAIL'} |")
     return lines, all_ok
 
 
@@ -359,7 +355,7 @@ def main(argv=None):
           f"({env or 'no thread variables set'}); {os.cpu_count()} logical CPUs")
     log(f"validating at {args.validate_size}² ...")
     lines, ok = validate(backends, args.validate_size)
-    print(f"\nValidation (J rtol {J_RTOL:g}; grad |Δ| ≤ {GRAD_ATOL_SCALE:g}·max|ref| + {GRAD_RTOL:g}·|ref|):\n")
+    print(f"\nValidation (J and grad |Δ| ≤ {NETWORK['atol_scale']:g}·max|ref| + {NETWORK['rtol']:g}·|ref|):\n")
     print("| pair | size | J rel. diff | max abs Δgrad / max abs grad | |\n|---|---|---|---|---|")
     print("\n".join(lines) or "| (one backend only) | | | | |")
     if not ok:
@@ -407,16 +403,14 @@ def _small_case():
 def test_evaluation_matches_numpy(benchmark, backend):
     # each fast backend (and PyTorch) against the NumPy reference, by nst.tolerance's rule
     import pytest
-    from nst.tolerance import mismatch
     why = unavailable(backend)
     if why:
         pytest.skip(f"{backend}: {why}")
     content, style, x, weights, (j_ref, g_ref) = _cached_small_case()
     _, host, _ = make(backend, content, style, weights)
     j, g = benchmark(host, x)
-    assert abs(j - j_ref) <= J_RTOL * abs(j_ref), (backend, j, j_ref)
-    message = mismatch(g, g_ref, rtol=GRAD_RTOL, atol_scale=GRAD_ATOL_SCALE, what=f"{backend} ∂J/∂X")
-    assert message is None, message
+    agree = agreement(j, g, j_ref, g_ref)
+    assert agree.ok, f"{backend}: {agree.message}"
 
 
 _SMALL = []

@@ -98,14 +98,14 @@ class Budget:
         return self.end - time.time()
 
 
-def _tol(mod, version):
-    return 2e-2 if version in getattr(mod, "TF32", ()) else 1e-4
+def _tol(op, version):
+    return 2e-2 if kc.CUDA.tolerance(op, version) == "tf32" else 1e-4
 
 
 def bench_conv(rep, sizes, budget, op):
-    # conv3x3_forward or conv3x3_backward_input: every version per (layer, size), vs im2col_cublas
+    # conv3x3_relu or conv3x3_relu_backward_input: every version per (layer, size), vs im2col_cublas
     import cupy as cp
-    mod = kc.launcher(op)
+    mod, versions = kc.CUDA.module(op), kc.CUDA.versions(op)
     rep.section(f"{op} (vs im2col_cublas; % of sgemm)",
                 ["layer", "I→O", "H×W", "version", "ms", "GFLOP/s", "% sgemm", "rel err"])
     rng = cp.random.default_rng(0)
@@ -116,20 +116,20 @@ def bench_conv(rep, sizes, budget, op):
                 return
             h = w = size // s
             wt = (rng.standard_normal((o, i, 3, 3), dtype=cp.float32) * (9 * i) ** -0.5)
-            if op == "conv3x3_forward":
+            if op == "conv3x3_relu":
                 args = (rng.standard_normal((i, h, w), dtype=cp.float32), wt,
                         rng.standard_normal(o, dtype=cp.float32) * 0.1)
             else:
                 args = (rng.standard_normal((o, h, w), dtype=cp.float32),
                         cp.maximum(rng.standard_normal((o, h, w), dtype=cp.float32), 0), wt)
             flops = mod.flops(i, o, h, w)
-            ref = mod.VERSIONS["im2col_cublas"](*args)
-            for version, fn in mod.VERSIONS.items():
+            ref = versions["im2col_cublas"](*args)
+            for version, fn in versions.items():
                 if version.startswith("v1") and flops > NAIVE_FLOP_LIMIT:
                     continue
                 err = rel_err(fn(*args), ref)
-                flag = "" if err <= _tol(mod, version) else " MISMATCH"
-                ms = time_gpu(lambda: fn(*args))
+                flag = "" if err <= _tol(op, version) else " MISMATCH"
+                ms = time_gpu(lambda fn=fn, args=args: fn(*args))
                 rep.row(name, f"{i}→{o}", f"{h}×{w}", version, f"{ms:.3f}", *rep.perf(flops, ms),
                         f"{err:.1e}{flag}")
             del args, ref
@@ -178,20 +178,22 @@ def bench_style(rep, sizes, budget):
             target = mod.gram_cublas(cp.abs(rng.standard_normal((c, h, w), dtype=cp.float32)) * 1.2)
             j_ref, g_ref = mod.style_cublas(a, target)
             gram_ref = mod.gram_cublas(a)
-            for version, fn in mod.VERSIONS.items():
-                is_gram = version.startswith("gram")
+            for op, version, fn in [(op, v, f) for op in ("gram", "style_loss_and_grad")
+                                    for v, f in kc.CUDA.versions(op).items()]:
+                is_gram = op == "gram"
                 flops = (mod.flops_gram if is_gram else mod.flops_style)(c, h * w)
-                if version.endswith("v1") or version.endswith("v1_plain"):
+                rep_version = f"{'gram' if is_gram else 'style'}_{version}"
+                if version.startswith("v1"):
                     if flops > NAIVE_FLOP_LIMIT:
                         continue
                 if is_gram:
                     err = f"{rel_err(fn(a), gram_ref):.1e}"
-                    ms = time_gpu(lambda: fn(a))
+                    ms = time_gpu(lambda fn=fn, a=a: fn(a))
                 else:
                     j, g = fn(a, target)
                     err = f"{rel_err(j, j_ref):.1e}; {rel_err(g, g_ref):.1e}"
-                    ms = time_gpu(lambda: fn(a, target))
-                rep.row(name, c, f"{h}×{w}", version, f"{ms:.3f}", *rep.perf(flops, ms), err)
+                    ms = time_gpu(lambda fn=fn, a=a, target=target: fn(a, target))
+                rep.row(name, c, f"{h}×{w}", rep_version, f"{ms:.3f}", *rep.perf(flops, ms), err)
             if torch is not None:
                 ft = torch.from_dlpack(a.reshape(c, h * w))
                 tt = torch.from_dlpack(target)
@@ -221,21 +223,21 @@ def bench_bandwidth(rep, size, budget):
     dy = rng.standard_normal((c, h // 2, h // 2), dtype=cp.float32)
     img = rng.random((h, h, 3), dtype=cp.float32) * 255
     n, n4 = x.size * 4, dy.size * 4
-    mp, ap = kc.launcher("maxpool2x2"), kc.launcher("avgpool2x2")
     small = x[:3, :37, :41].copy()
-    assert rel_err(mp.forward_v1(small), cp.asarray(ops.maxpool2x2(small.get()))) < 1e-6
-    assert rel_err(kc.get("tv_loss.v1_fused")(img[:31, :29].copy())[1],
+    assert rel_err(kc.get("maxpool2x2", "v1")(small), cp.asarray(ops.maxpool2x2(small.get()))) < 1e-6
+    assert rel_err(kc.get("tv_loss_and_grad", "v1_fused")(img[:31, :29].copy())[1],
                    cp.asarray(losses.tv_loss_and_grad(img[:31, :29].get())[1])) < 1e-4
     m, v, g = cp.zeros_like(img), cp.zeros_like(img), rng.standard_normal(img.shape, dtype=cp.float32)
-    cases = [("maxpool2x2.forward_v1", lambda: mp.forward_v1(x), n + n4),
-             ("maxpool2x2.backward_v1", lambda: mp.backward_v1(dy, x), 2 * n + n4),
-             ("avgpool2x2.forward_v1", lambda: ap.forward_v1(x), n + n4),
-             ("avgpool2x2.backward_v1", lambda: ap.backward_v1(dy, x), n + n4),
-             ("content_loss.v1_fused", lambda: kc.get("content_loss.v1_fused")(x, x), 3 * n),
-             ("content_loss.cupy", lambda: kc.get("content_loss.cupy")(x, x), 3 * n),
-             ("tv_loss.v1_fused", lambda: kc.get("tv_loss.v1_fused")(img), 2 * img.nbytes),
-             ("tv_loss.cupy", lambda: kc.get("tv_loss.cupy")(img), 2 * img.nbytes),
-             ("adam_step.v1", lambda: kc.get("adam_step.v1")(img, g, m, v, 1, 1.0, 0.9, 0.999, 1e-8, 0.0, 255.0),
+    k = kc.get
+    cases = [("maxpool2x2.v1", lambda: k("maxpool2x2", "v1")(x), n + n4),
+             ("maxpool2x2_backward.v1", lambda: k("maxpool2x2_backward", "v1")(dy, x), 2 * n + n4),
+             ("avgpool2x2.v1", lambda: k("avgpool2x2", "v1")(x), n + n4),
+             ("avgpool2x2_backward.v1", lambda: k("avgpool2x2_backward", "v1")(dy, x), n + n4),
+             ("content_loss_and_grad.v1_fused", lambda: k("content_loss_and_grad", "v1_fused")(x, x), 3 * n),
+             ("content_loss_and_grad.cupy", lambda: k("content_loss_and_grad", "cupy")(x, x), 3 * n),
+             ("tv_loss_and_grad.v1_fused", lambda: k("tv_loss_and_grad", "v1_fused")(img), 2 * img.nbytes),
+             ("tv_loss_and_grad.cupy", lambda: k("tv_loss_and_grad", "cupy")(img), 2 * img.nbytes),
+             ("adam_step.v1", lambda: k("adam_step", "v1")(img, g, m, v, 1, 1.0, 0.9, 0.999, 1e-8, 0.0, 255.0),
               7 * img.nbytes)]
     for name, fn, nbytes in cases:
         if budget.left() < 0:
@@ -274,8 +276,8 @@ def main(argv=None):
     print("\n".join(rep.lines), flush=True)
     budget = Budget(args.budget)
     steps = [lambda: bench_style(rep, sizes, budget),
-             lambda: bench_conv(rep, sizes, budget, "conv3x3_forward"),
-             lambda: bench_conv(rep, sizes, budget, "conv3x3_backward_input"),
+             lambda: bench_conv(rep, sizes, budget, "conv3x3_relu"),
+             lambda: bench_conv(rep, sizes, budget, "conv3x3_relu_backward_input"),
              lambda: bench_bandwidth(rep, max(sizes), Budget(max(budget.left(), 20)))]
     for step in steps:
         try:

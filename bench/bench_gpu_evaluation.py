@@ -40,8 +40,8 @@ def images(size, seed=1):
 
 def tf32_backend(be):
     from nst.kernels.cuda import get
-    return dataclasses.replace(be, conv3x3_relu=get("conv3x3_forward.v3_wmma_tf32"),
-                               conv3x3_relu_backward_input=get("conv3x3_backward_input.v3_wmma_tf32"))
+    return dataclasses.replace(be, conv3x3_relu=get("conv3x3_relu", "v3_wmma_tf32"),
+                               conv3x3_relu_backward_input=get("conv3x3_relu_backward_input", "v3_wmma_tf32"))
 
 
 def nst_case(be, content, style, x, params):
@@ -105,7 +105,8 @@ def main(argv=None):
         torch = None
     params = random_vgg()
     lines = ["# One evaluation of J and ∂J/∂X on the GPU: nst vs PyTorch", "",
-             "| size | implementation | s / evaluation | vs PyTorch same precision | peak device MiB | J rel. diff vs torch FP32 |",
+             "| size | implementation | s / evaluation | vs PyTorch same precision | peak device MiB "
+             "| J rel. diff vs torch FP32 |",
              "|---|---|---|---|---|---|"]
     for size in (int(s) for s in args.sizes.split(",")):
         content, style, x = images(size)
@@ -127,10 +128,12 @@ def main(argv=None):
                 continue
             base = rows.get("torch TF32" if "TF32" in name else "torch FP32")
             ratio = f"{r[0] / base[0]:.2f}" if base is not None and not isinstance(base, Exception) else "-"
-            diff = f"{abs(r[2] - ref[2]) / abs(ref[2]):.1e}" if ref is not None and not isinstance(ref, Exception) else "-"
+            usable = ref is not None and not isinstance(ref, Exception)
+            diff = f"{abs(r[2] - ref[2]) / abs(ref[2]):.1e}" if usable else "-"
             lines.append(f"| {size}² | {name} | {r[0]:.4f} | {ratio} | {r[1] / 2**20:.0f} | {diff} |")
         print("\n".join(lines[-len(rows):]), flush=True)
-    lines += ["", "| size | nst optimiser on the device | s / iteration | J_end / J_start (20 its) |", "|---|---|---|---|"]
+    lines += ["", "| size | nst optimiser on the device | s / iteration | J_end / J_start (20 its) |",
+              "|---|---|---|---|"]
     for opt in ("adam", "lbfgs"):
         content, style, _ = images(512)
         try:

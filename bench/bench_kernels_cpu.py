@@ -23,8 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst.kernels import (content_loss, conv3x3_backward_input, conv3x3_forward,  # noqa: E402
-                     gram_style_loss, maxpool2x2, tv_loss)
+from nst.kernels import NUMBA, conv3x3_forward  # noqa: E402
 from nst import losses, ops  # noqa: E402
 from nst.backends import numba_backend  # noqa: E402
 from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
@@ -63,10 +62,6 @@ def bench_sizes(config):
     # the input sizes for this pytest run: small when timing is disabled (pytest.ini's addopts)
     timed = config.getoption("benchmark_enable", False) or not config.getoption("benchmark_disable", False)
     return TIMED_SIZES if timed else CHECK_SIZES
-
-
-def _versions(kernels, prefix):
-    return sorted(k for k in kernels if k.startswith(prefix))
 
 
 _PEAK = {}
@@ -111,22 +106,24 @@ def conv_case(i, o, h, backward, rng):
 BENCH_TOL = dict(rtol=1e-3, atol_scale=1e-4)
 
 
+def _conv_op(backward):
+    return "conv3x3_relu_backward_input" if backward else "conv3x3_relu"
+
+
 def _conv_params(sizes, backward):
     # v6 (direct, Numba) is only for the few-channel layer (3→64 and its backward); on 64+ channels it
-    # runs at ~5 GFLOP/s and would make the correctness-only run minutes long
-    mod = conv3x3_backward_input if backward else conv3x3_forward
-    prefix = "conv3x3_relu_backward_input_v" if backward else "conv3x3_relu_v"
-    return [pytest.param(name, i, o, s // d, id=f"{name.split('_')[-1]}-{i}to{o}-{s // d}")
+    # is slow enough to make the correctness-only run minutes long
+    return [pytest.param(version, i, o, s // d, id=f"{version}-{i}to{o}-{s // d}")
             for s in sizes for i, o, d in CONV_SHAPES
-            for name in _versions(mod.KERNELS, prefix)
-            if not (name.endswith("_v6") and min(i, o) > 3)]
+            for version in NUMBA.versions(_conv_op(backward))
+            if not (version == "v6" and min(i, o) > 3)]
 
 
 def pytest_generate_tests(metafunc):
     sizes = bench_sizes(metafunc.config)
     name = metafunc.function.__name__
     if name in ("test_conv3x3_relu", "test_conv3x3_relu_backward_input"):
-        metafunc.parametrize("name,i,o,h", _conv_params(sizes, "backward" in name))
+        metafunc.parametrize("version,i,o,h", _conv_params(sizes, "backward" in name))
     elif name == "test_style_loss_and_grad":
         metafunc.parametrize("c,h", [pytest.param(c, s // d, id=f"{c}-{s // d}")
                                      for s in sizes for c, d in STYLE_LAYERS])
@@ -134,11 +131,11 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("case", sorted(bandwidth_cases(np.random.default_rng(0), sizes)))
 
 
-def _run_conv(benchmark, module, name, i, o, h, backward):
+def _run_conv(benchmark, version, i, o, h, backward):
     rng = np.random.default_rng(0)
     args, ref, flops = conv_case(i, o, h, backward, rng)
-    fn = module.KERNELS[name]
-    assert_close(fn(*args), ref(), what=name, **BENCH_TOL)
+    fn = NUMBA.get(_conv_op(backward), version)
+    assert_close(fn(*args), ref(), what=f"{_conv_op(backward)}.{version}", **BENCH_TOL)
     benchmark.extra_info.update(flops=flops, sgemm_peak_gflops=round(sgemm_peak(), 1))
     benchmark(fn, *args)
     if benchmark.stats:
@@ -146,12 +143,12 @@ def _run_conv(benchmark, module, name, i, o, h, backward):
         benchmark.extra_info.update(gflops=round(gf, 1), pct_of_sgemm=round(100 * gf / sgemm_peak(), 1))
 
 
-def test_conv3x3_relu(benchmark, name, i, o, h):
-    _run_conv(benchmark, conv3x3_forward, name, i, o, h, backward=False)
+def test_conv3x3_relu(benchmark, version, i, o, h):
+    _run_conv(benchmark, version, i, o, h, backward=False)
 
 
-def test_conv3x3_relu_backward_input(benchmark, name, i, o, h):
-    _run_conv(benchmark, conv3x3_backward_input, name, i, o, h, backward=True)
+def test_conv3x3_relu_backward_input(benchmark, version, i, o, h):
+    _run_conv(benchmark, version, i, o, h, backward=True)
 
 
 def style_case(c, h, rng):
@@ -160,13 +157,13 @@ def style_case(c, h, rng):
     return (a, t), (lambda: losses.style_loss_and_grad(a, t)), 4 * c * c * h * h
 
 
-@pytest.mark.parametrize("name", _versions(gram_style_loss.KERNELS, "style"))
-def test_style_loss_and_grad(benchmark, name, c, h):
+@pytest.mark.parametrize("version", list(NUMBA.versions("style_loss_and_grad")))
+def test_style_loss_and_grad(benchmark, version, c, h):
     args, ref, flops = style_case(c, h, np.random.default_rng(0))
-    fn = gram_style_loss.KERNELS[name]
+    fn = NUMBA.get("style_loss_and_grad", version)
     (j, g), (jr, gr) = fn(*args), ref()
-    assert_close(j, jr, what=name + " J", **BENCH_TOL)
-    assert_close(g, gr, what=name + " grad", **BENCH_TOL)
+    assert_close(j, jr, what=version + " J", **BENCH_TOL)
+    assert_close(g, gr, what=version + " grad", **BENCH_TOL)
     benchmark(fn, *args)
     if benchmark.stats:
         gf = flops / benchmark.stats.stats.median / 1e9
@@ -182,20 +179,20 @@ def bandwidth_cases(rng, sizes):
             x = rng.standard_normal((c, h, h)).astype(np.float32)
             dy = rng.standard_normal((c, h // 2, h // 2)).astype(np.float32)
             nb = x.nbytes
-            cases[f"maxpool2x2_v1-{c}-{h}"] = (maxpool2x2.maxpool2x2_v1, (x,), lambda x=x: ops.maxpool2x2(x),
+            cases[f"maxpool2x2_v1-{c}-{h}"] = (NUMBA.get("maxpool2x2", "v1"), (x,), lambda x=x: ops.maxpool2x2(x),
                                                nb * 5 // 4)
             cases[f"maxpool2x2_backward_v1-{c}-{h}"] = (
-                maxpool2x2.maxpool2x2_backward_v1, (dy, x), lambda dy=dy, x=x: ops.maxpool2x2_backward(dy, x),
+                NUMBA.get("maxpool2x2_backward", "v1"), (dy, x), lambda dy=dy, x=x: ops.maxpool2x2_backward(dy, x),
                 nb * 9 // 4)
-            cases[f"avgpool2x2_v1-{c}-{h}"] = (maxpool2x2.avgpool2x2_v1, (x,), lambda x=x: ops.avgpool2x2(x),
+            cases[f"avgpool2x2_v1-{c}-{h}"] = (NUMBA.get("avgpool2x2", "v1"), (x,), lambda x=x: ops.avgpool2x2(x),
                                                nb * 5 // 4)
         a = rng.standard_normal((512, s // 8, s // 8)).astype(np.float32)
         t = rng.standard_normal(a.shape).astype(np.float32)
         cases[f"content_loss_and_grad_v1-512-{s // 8}"] = (
-            content_loss.content_loss_and_grad_v1, (a, t), lambda a=a, t=t: losses.content_loss_and_grad(a, t),
+            NUMBA.get("content_loss_and_grad", "v1"), (a, t), lambda a=a, t=t: losses.content_loss_and_grad(a, t),
             3 * a.nbytes)
         img = (255 * rng.random((s, s, 3))).astype(np.float32)
-        cases[f"tv_loss_and_grad_v1-{s}"] = (tv_loss.tv_loss_and_grad_v1, (img,),
+        cases[f"tv_loss_and_grad_v1-{s}"] = (NUMBA.get("tv_loss_and_grad", "v1"), (img,),
                                              lambda img=img: losses.tv_loss_and_grad(img), 2 * img.nbytes)
     return cases
 
@@ -228,36 +225,36 @@ def table(sizes=(256,), runs=5):
              "GFLOP/s counted as direct convolution (2·O·I·9·H·W), median of "
              f"{runs} runs; ratio = NumPy reference time / best time; chosen = the version "
              "nst/backends/numba_backend.py CHOSEN runs for that layer.", ""]
-    for backward, mod, prefix in ((False, conv3x3_forward, "conv3x3_relu_v"),
-                                  (True, conv3x3_backward_input, "conv3x3_relu_backward_input_v")):
-        names = _versions(mod.KERNELS, prefix)
-        short = [n.split("_")[-1] for n in names]
-        lines += [f"### {'conv3x3_relu_backward_input' if backward else 'conv3x3_relu'} (GFLOP/s, % of sgemm peak)",
-                  "", "| layer | " + " | ".join(["numpy ref"] + short) + " | best | chosen | vs ref |",
+    for backward in (False, True):
+        op = _conv_op(backward)
+        versions = NUMBA.versions(op)
+        names = list(versions)
+        lines += [f"### {op} (GFLOP/s, % of sgemm peak)",
+                  "", "| layer | " + " | ".join(["numpy ref"] + names) + " | best | chosen | vs ref |",
                   "|" + "---|" * (len(names) + 5)]
         for s in sizes:
             for i, o, d in CONV_SHAPES:
                 h = s // d
                 args, ref, flops = conv_case(i, o, h, backward, rng)
                 tref = median_time(ref, runs)
-                ts = [median_time(lambda fn=mod.KERNELS[n]: fn(*args), runs)
-                      if not (n.endswith("_v6") and min(i, o) > 3) else np.inf for n in names]
+                ts = [median_time(lambda fn=versions[n]: fn(*args), runs)
+                      if not (n == "v6" and min(i, o) > 3) else np.inf for n in names]
                 k = int(np.argmin(ts))
                 cells = ["–" if t == np.inf else f"{flops / t / 1e9:.0f} ({100 * flops / t / 1e9 / peak:.0f}%)"
                          for t in [tref] + ts]
-                op = "conv3x3_relu_backward_input" if backward else "conv3x3_relu"
-                pick = [n for n in names if mod.KERNELS[n] is numba_backend.chosen(op, i)][0].split("_")[-1]
+                pick = [n for n in names if versions[n] is numba_backend.chosen(op, i)][0]
                 lines.append(f"| {i}→{o} @{h}² | " + " | ".join(cells)
-                             + f" | {short[k]} | {pick} | {tref / ts[k]:.2f}× |")
+                             + f" | {names[k]} | {pick} | {tref / ts[k]:.2f}× |")
         lines.append("")
-    names = _versions(gram_style_loss.KERNELS, "style")
+    versions = NUMBA.versions("style_loss_and_grad")
+    names = list(versions)
     lines += ["### style_loss_and_grad (GFLOP/s, 4·C²·hw)", "",
               "| layer | numpy ref | " + " | ".join(names) + " | vs ref |", "|" + "---|" * (len(names) + 3)]
     for s in sizes:
         for c, d in STYLE_LAYERS:
             args, ref, flops = style_case(c, s // d, rng)
             tref = median_time(ref, runs)
-            ts = [median_time(lambda fn=gram_style_loss.KERNELS[n]: fn(*args), runs) for n in names]
+            ts = [median_time(lambda fn=versions[n]: fn(*args), runs) for n in names]
             lines.append(f"| C={c} @{s // d}² | {flops / tref / 1e9:.0f} | "
                          + " | ".join(f"{flops / t / 1e9:.0f}" for t in ts) + f" | {tref / min(ts):.2f}× |")
     lines += ["", "### bandwidth-bound kernels (GB/s of compulsory traffic)", "",

@@ -36,7 +36,8 @@ BEGIN, END = "<!-- bench_pictures begin -->", "<!-- bench_pictures end -->"
 
 def run_default(content, style, settings, backend):
     # -> (picture H×W×3 0..255, {scale side: evaluations}, iterations, seconds)
-    run = Run(content, style, Settings.from_dict({"backend": backend, **settings}), log=lambda m: print("  " + m, file=sys.stderr))
+    run = Run(content, style, Settings.from_dict({"backend": backend, **settings}),
+              log=lambda m: print("  " + m, file=sys.stderr))
     per_scale, seen = {}, [0]
 
     def on_iteration(r, it, terms):

@@ -12,8 +12,8 @@ PY="${PYTHON:-python}"
 { nvidia-smi 2>&1 || true; "$PY" -c "import cupy; print('cupy', cupy.__version__)" 2>&1; } > "$OUT/machine.txt"
 
 # the GPU half of the kernel tests only (-m gpu): their cuda-cpu half runs in CI on every commit
-echo "== tests: $PY -m pytest tests/test_kernels_cuda.py -q -m gpu"
-"$PY" -m pytest tests/test_kernels_cuda.py -q -rs -m gpu -p no:cacheprovider 2>&1 | tee "$OUT/tests.log"
+echo "== tests: $PY -m pytest tests/test_ops.py -q -m gpu"
+"$PY" -m pytest tests/test_ops.py -q -rs -m gpu -p no:cacheprovider 2>&1 | tee "$OUT/tests.log"
 test_rc=${PIPESTATUS[0]}
 
 echo "== auto's self-check on this GPU (cached in NST_HOME)"
@@ -23,8 +23,8 @@ echo "== benchmark: $PY bench/bench_gpu.py"
 timeout 240 "$PY" bench/bench_gpu.py --budget 200 --out "$OUT/bench_gpu.md" 2>&1 | tee "$OUT/bench.log"
 bench_rc=${PIPESTATUS[0]}
 
-echo "== whole objective on the GPU: $PY -m nst.gradcheck --backend cupy"
-"$PY" -m nst.gradcheck --backend cupy 2>&1 | tee "$OUT/gradcheck.log"
+echo "== whole objective on the GPU: $PY -m nst gradcheck --backend cupy"
+"$PY" -m nst gradcheck --backend cupy 2>&1 | tee "$OUT/gradcheck.log"
 grad_rc=${PIPESTATUS[0]}
 
 echo "== per evaluation vs PyTorch: $PY bench/bench_gpu_evaluation.py"
@@ -55,7 +55,7 @@ echo "$picture_line"
 {
     echo "# GPU check"
     echo
-    echo "- tests (tests/test_kernels_cuda.py -m gpu): exit $test_rc — $(tail -n 1 "$OUT/tests.log")"
+    echo "- tests (tests/test_ops.py -m gpu): exit $test_rc — $(tail -n 1 "$OUT/tests.log")"
     echo "- auto: $(tail -n 1 "$OUT/selfcheck.log")"
     echo "- benchmark (bench/bench_gpu.py): exit $bench_rc"
     echo "- nst gradcheck --backend cupy: exit $grad_rc"

@@ -45,4 +45,4 @@ def adam_step_v1(x, g, m, v, t, lr, beta1=0.9, beta2=0.999, eps=1e-8, lo=-np.inf
     _adam(x, g, m, v, f(lr), f(beta1), f(beta2), f(eps), f(c1), f(c2), f(lo), f(hi))
 
 
-KERNELS = {"adam_step_v1": adam_step_v1}
+VERSIONS = {"adam_step": {"v1": adam_step_v1}}

@@ -38,4 +38,4 @@ def content_loss_and_grad_v1(a, target):
     return np.asarray(j, dtype=np.float64), g            # J keeps its float64 accumulator
 
 
-KERNELS = {"content_loss_and_grad_v1": content_loss_and_grad_v1}
+VERSIONS = {"content_loss_and_grad": {"v1": content_loss_and_grad_v1}}

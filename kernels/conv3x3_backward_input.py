@@ -19,7 +19,7 @@ Versions (same ideas as the forward, see conv3x3_forward.py):
 """
 import numpy as np
 
-from .conv3x3_forward import CORES, READS, as_weights
+from .conv3x3_forward import CORES, READS, TOLERANCE, as_weights  # noqa: F401 (TOLERANCE: same cores, same rule)
 
 
 def _make(version):
@@ -36,4 +36,4 @@ def _make(version):
     return conv3x3_relu_backward_input
 
 
-KERNELS = {f"conv3x3_relu_backward_input_{v}": _make(v) for v in CORES}
+VERSIONS = {"conv3x3_relu_backward_input": {v: _make(v) for v in CORES}}

@@ -3,14 +3,10 @@
 Every evaluation allocates the same large arrays (activations, gradients: 64 MiB each at 512² in
 block 1) and frees them. By default glibc returns blocks above its mmap threshold (at most 32
 MiB) and the free top of the heap (above the trim threshold) to the OS, so the next evaluation
-faults every page in again and the kernel zeroes it: measured on the 2-core Xeon, 0.21–0.31 s
-of system time per evaluation at 512² (≈ 9% of its CPU time), 1.9 s at 1024². With both
+faults every page in again and the kernel zeroes it: system time that grows with the image
+(bench/RESULTS.md, "Measurements formerly in code comments", has the numbers). With both
 thresholds at LIMIT, blocks up to LIMIT come from the heap and stay mapped between evaluations
-(freed blocks serve any shape: a pool of arrays per shape measured +14% peak RSS):
-
-    size    system s / eval     wall s / eval (mean of 3 alternating pairs)   peak RSS MiB
-    512²    0.26 → 0.007        1.72 → 1.53                                   957 → 977
-    1024²   1.93 → 0.026        7.08 → 6.47 (one pair)                        2687 → 2774
+(freed blocks serve any shape, which costs less peak memory than a pool of arrays per shape).
 
 It is process-wide (mallopt has no scope), so the Numba backend sets it when it loads, once; a
 no-op where the C library has no mallopt (musl, macOS). The cost: up to LIMIT of freed memory

@@ -3,18 +3,17 @@
 The kernels alternate Numba parallel loops (OpenMP threads) with big sgemms. Two thread pools on
 the same cores fight:
 - GNU OpenMP's default wait policy spins idle workers after each parallel region, stealing the
-  cores from the sgemm: measured 10–30× slow-downs (Winograd 64→64 at 256²: 6 GFLOP/s spinning,
-  58 passive). libgomp reads OMP_WAIT_POLICY once, when it is loaded, which Numba does when it
-  starts its thread pool. So on import this module starts that pool with OMP_WAIT_POLICY=PASSIVE
-  (idle workers sleep) and then puts os.environ back as it was: the user's environment and child
-  processes are untouched, and a user's own OMP_WAIT_POLICY wins. (If libgomp was already loaded,
-  e.g. by torch imported first, its policy stands.)
+  cores from the sgemm (an order of magnitude slower; bench/RESULTS.md has the numbers). libgomp
+  reads OMP_WAIT_POLICY once, when it is loaded, which Numba does when it starts its thread
+  pool. So on import this module starts that pool with OMP_WAIT_POLICY=PASSIVE (idle workers
+  sleep) and then puts os.environ back as it was: the user's environment and child processes are
+  untouched, and a user's own OMP_WAIT_POLICY wins. (If libgomp was already loaded, e.g. by torch
+  imported first, its policy stands.)
 - OpenBLAS's own pool busy-waits too, and as soon as anything else runs on the machine the
-  two-thread sgemm collapses: one evaluation at 512² took 8–25 s instead of 1.2 s with a neighbour
-  process busy. So `matmul` and `gram` run single-threaded sgemms / syrks on our own Python
-  threads (NumPy releases the GIL inside BLAS), split over the batch or the columns, with
-  OpenBLAS held at one thread for the call (threadpoolctl): the same speed on a quiet machine,
-  graceful on a busy one.
+  two-thread sgemm collapses (bench/RESULTS.md has the numbers). So `matmul` and `gram` run
+  single-threaded sgemms / syrks on our own Python threads (NumPy releases the GIL inside BLAS),
+  split over the batch or the columns, with OpenBLAS held at one thread for the call
+  (threadpoolctl): the same speed on a quiet machine, graceful on a busy one.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor

@@ -11,8 +11,8 @@ Versions:
          pre-scaled by 4/(C²·hw) in place;
       3. grad = D F (sgemm) is already the final gradient: no extra C×hw scaling pass, no cast.
   style_loss_and_grad_v2: as v1, but both sgemms split over our own threads with BLAS at one
-      thread each (kernels/cpu_threads.py, as the conv kernels do). Slower than v1 on a quiet
-      machine (the C×C-sized syrk halves are small), kept to measure against it.
+      thread each (kernels/cpu_threads.py, as the conv kernels do): the version the Numba backend
+      ships, since OpenBLAS's own threads spin on a busy machine (v1 stays to measure against).
   gram_v1: F Fᵀ (cpu_threads.gram: partial syrks over column blocks on our threads, summed)
       then one Numba scaling pass by 1/hw.
 Napkin maths (C=64, 256²): F is 16 MiB, read twice (two GEMMs) + grad 16 MiB written; FLOPs
@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 
-# serial on purpose: ≤ 512² elements (≈0.1 ms); waking a thread pool next to OpenBLAS's costs more
+# serial on purpose: ≤ 512² elements; waking a thread pool next to OpenBLAS's costs more (bench/RESULTS.md)
 @numba.njit(fastmath=True, cache=True)
 def _diff_scale(g, target, inv_hw, gscale):
     # g C×C (F Fᵀ, overwritten by the pre-scaled difference) -> Σ (g/hw − target)²
@@ -81,8 +81,7 @@ def gram_v1(a):
     return g
 
 
-KERNELS = {
-    "style_loss_and_grad_v1": style_loss_and_grad_v1,
-    "style_loss_and_grad_v2": style_loss_and_grad_v2,
-    "gram_v1": gram_v1,
+VERSIONS = {
+    "gram": {"v1": gram_v1},
+    "style_loss_and_grad": {"v1": style_loss_and_grad_v1, "v2": style_loss_and_grad_v2},
 }

@@ -127,9 +127,9 @@ def avgpool2x2_backward_v1(dy, x):
     return dx
 
 
-KERNELS = {
-    "maxpool2x2_v1": maxpool2x2_v1,
-    "maxpool2x2_backward_v1": maxpool2x2_backward_v1,
-    "avgpool2x2_v1": avgpool2x2_v1,
-    "avgpool2x2_backward_v1": avgpool2x2_backward_v1,
+VERSIONS = {
+    "maxpool2x2": {"v1": maxpool2x2_v1},
+    "maxpool2x2_backward": {"v1": maxpool2x2_backward_v1},
+    "avgpool2x2": {"v1": avgpool2x2_v1},
+    "avgpool2x2_backward": {"v1": avgpool2x2_backward_v1},
 }

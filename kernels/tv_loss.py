@@ -50,4 +50,4 @@ def tv_loss_and_grad_v1(x):
     return np.asarray(j, dtype=x.dtype), g
 
 
-KERNELS = {"tv_loss_and_grad_v1": tv_loss_and_grad_v1}
+VERSIONS = {"tv_loss_and_grad": {"v1": tv_loss_and_grad_v1}}

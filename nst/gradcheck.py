@@ -5,7 +5,7 @@ the whole objective J = α·J_c + β·J_s + γ·J_tv through a tiny random-weigh
 finite differences in float64 on small random inputs with odd shapes. For an op y = f(x) the check
 uses the fake loss L(x) = Σ f(x)·dout, whose gradient is exactly the op's backward applied to dout.
 
-numba / cupy: that backend's forward and backward kernels against the NumPy reference (float32
+numba, cuda-cpu, cupy: that backend's forward and backward kernels against the NumPy reference (float32
 kernels, float64 reference on the same inputs), and the whole objective on that backend against
 the float64 reference. A backend missing on this machine is skipped with a one-line note.
 
@@ -17,16 +17,16 @@ elementwise, threshold = its rtol), and shows the same error column.
     for row in gradcheck_table():
         print(row)
 
+The command (`nst gradcheck`: options, the printed table) is nst/cli/gradcheck.py; the tiny
+random-weight VGG19 and the random images come from nst/testing.py.
+
 Legend: C channels, I/O channels in/out, H×W spatial; op inputs are C×H×W, images H×W×3.
 """
-import sys
-import time
-from dataclasses import dataclass
-
 import numpy as np
 
 from . import losses, ops
-from .tolerance import ATOL_SCALE, RTOL, mismatch, rel_err
+from .testing import Row, away_from_zero, backend_rows, fmt_shape, random_image, tiny_params
+from .tolerance import rel_err
 
 # Thresholds. float64 central differences with step eps have truncation error O(eps²·f''') and
 # rounding error O(1e-16·|f|/eps): ~1e-9 for these sizes, so 1e-6 leaves room and still catches a
@@ -37,32 +37,10 @@ from .tolerance import ATOL_SCALE, RTOL, mismatch, rel_err
 FD_RTOL = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-1}
 FD_RTOL_NETWORK = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 5e-1}
 FD_EPS = {np.dtype(np.float64): 1e-5, np.dtype(np.float32): 1e-2}    # step on N(0,1) inputs
-# float32 kernels against the float64 reference: one op (Winograd convs reach ~5e-6 of max|ref|),
-# and the whole float32 network (16 layers, different summation orders) against float64.
-BACKEND_TOL = dict(rtol=RTOL, atol_scale=ATOL_SCALE)     # nst.tolerance's rule for one kernel
-BACKEND_TOL_NETWORK = dict(rtol=1e-3, atol_scale=1e-4)   # 10× looser: 16 layers of float32 sums
-
-# A tiny VGG19 in the Keras layout: the real 16-layer graph, a few channels per block.
-TINY_WIDTHS = {"block1": 4, "block2": 5, "block3": 6, "block4": 7, "block5": 7}
-
-
-@dataclass
-class Row:
-    backend: str         # "numpy" (finite differences) or the backend checked against numpy
-    op: str              # what was checked
-    shape: str           # the input shape(s), e.g. "3×5×7 → 4×5×7"
-    error: float         # max |got − want| / max |want|  (nan for a skipped row)
-    threshold: float
-    status: str          # "PASS", "FAIL" or "SKIP"
-    note: str = ""       # why a backend was skipped, or how many coordinates sat on a kink
-
-    @property
-    def passed(self):
-        return self.status != "FAIL"
 
 
 # ---------------------------------------------------------------------------------------------
-# Helpers (tests/test_gradcheck.py can import these instead of keeping its own copies)
+# Helpers
 
 def numeric_grad(f, x, eps=1e-5, coords=None):
     # central differences of scalar f at x: g_k = (f(x + eps·e_k) − f(x − eps·e_k)) / 2eps,
@@ -78,37 +56,6 @@ def numeric_grad(f, x, eps=1e-5, coords=None):
         x.flat[k] = old
         g.flat[k] = (fp - fm) / (2 * eps)
     return g
-
-
-def tiny_params(seed=0, dtype=np.float32, widths=None):
-    # -> {layer: (W O×I×3×3, b O)}: VGG19's 16 conv layers with a few channels each (TINY_WIDTHS),
-    # He-scaled random weights so activations neither vanish nor blow up through 16 layers.
-    from .spec import CONV_NAMES
-    widths = TINY_WIDTHS if widths is None else widths
-    r = np.random.default_rng(seed)
-    params, cin = {}, 3
-    for name in CONV_NAMES:
-        cout = widths[name.split("_")[0]]
-        w = r.normal(0, np.sqrt(2.0 / (9 * cin)), (cout, cin, 3, 3))
-        b = r.normal(0.05, 0.1, cout)
-        params[name] = (w.astype(dtype), b.astype(dtype))
-        cin = cout
-    return params
-
-
-def random_image(r, h, w, dtype=np.float64):
-    # H×W×3 RGB pixels, uniform in 0..255
-    return r.uniform(0, 255, (h, w, 3)).astype(dtype)
-
-
-def fmt_shape(*shapes):
-    return " → ".join("×".join(str(n) for n in s) for s in shapes)
-
-
-def away_from_zero(r, shape, dtype, margin=0.05):
-    # N(0,1) values with |x| ≥ margin: no ReLU kink within a finite-difference step
-    z = r.normal(size=shape)
-    return (np.sign(z) * (margin + np.abs(z))).astype(dtype)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -211,6 +158,11 @@ def fd_rows(seed=0, dtype=np.float64):
 
     for pooling in ("max", "avg"):
         rows.append(objective_fd_row(r, dtype, pooling))
+
+    # temporal loss (video): a mask in [0, 1], the target ω another image
+    x, t, c = random_image(r, 5, 7, dtype), random_image(r, 5, 7, dtype), r.random((5, 7)).astype(dtype)
+    rows.append(_fd_row("temporal loss", fmt_shape(x.shape), losses.temporal_loss_and_grad(x, t, c)[1],
+                        lambda x: losses.temporal_loss_and_grad(x, t, c)[0], x, 1e3 * eps, tol))
     return rows
 
 
@@ -232,79 +184,6 @@ def objective_fd_row(r, dtype, pooling, n_coords=40):
 
 
 # ---------------------------------------------------------------------------------------------
-# A fast backend against the NumPy reference (float32 kernels, float64 reference)
-
-def backend_rows(name, seed=0):
-    # -> [Row] for backend `name` ("numba", "cupy"); one SKIP row if it is not available here
-    from .backends import BackendUnavailable, get_backend
-    try:
-        be = get_backend(name)
-    except BackendUnavailable as e:
-        return [Row(name, "(backend unavailable)", "", float("nan"), 0.0, "SKIP", str(e))]
-    r = np.random.default_rng(seed)
-    dev, host = be.to_device, lambda a: np.asarray(be.to_host(a), np.float64)
-    f32 = lambda *shape: r.standard_normal(shape).astype(np.float32)
-    d64 = lambda a: np.asarray(a, np.float64)
-    rows = []
-
-    def add(op, shape, got, want, tol=BACKEND_TOL):
-        # passes by nst.tolerance's elementwise rule; the error column shows max|Δ|/max|ref|
-        got = host(got)
-        ok = mismatch(got, want, **tol) is None
-        rows.append(Row(name, op, shape, rel_err(got, want), tol["rtol"], "PASS" if ok else "FAIL"))
-
-    for i, o, h, w in ((3, 8, 13, 11), (17, 13, 9, 10)):
-        x, wt, b = f32(i, h, w), 0.3 * f32(o, i, 3, 3), 0.1 * f32(o)
-        pw = be.prepare_weights(dev(wt), dev(b))
-        a_ref = ops.conv3x3_relu(d64(x), d64(wt), d64(b))
-        add("conv3x3_relu", fmt_shape(x.shape, a_ref.shape), be.conv3x3_relu(dev(x), *pw), a_ref)
-        da, a = f32(o, h, w), np.maximum(f32(o, h, w), 0)
-        add("conv3x3_relu_backward_input", fmt_shape(da.shape, x.shape),
-            be.conv3x3_relu_backward_input(dev(da), dev(a), pw[0]),
-            ops.conv3x3_relu_backward_input(d64(da), d64(a), d64(wt)))
-
-    for kind in ("max", "avg"):
-        fwd, bwd = getattr(ops, f"{kind}pool2x2"), getattr(ops, f"{kind}pool2x2_backward")
-        x = f32(5, 13, 11)
-        x[:, 0, 0] = x[:, 0, 1]                       # a tie: the first maximum must win
-        dy = f32(5, 6, 5)
-        add(f"{kind}pool2x2", fmt_shape(x.shape, dy.shape), getattr(be, f"{kind}pool2x2")(dev(x)), fwd(d64(x)))
-        add(f"{kind}pool2x2_backward", fmt_shape(dy.shape, x.shape),
-            getattr(be, f"{kind}pool2x2_backward")(dev(dy), dev(x)), bwd(d64(dy), d64(x)))
-
-    a, s = np.maximum(f32(17, 13, 11), 0), np.maximum(f32(17, 7, 9), 0)
-    add("gram", fmt_shape(a.shape), be.gram(dev(a)), losses.gram(d64(a)))
-    target = losses.gram(d64(s))
-    j, g = be.style_loss_and_grad(dev(a), dev(target.astype(np.float32)))
-    j_ref, g_ref = losses.style_loss_and_grad(d64(a), target)
-    add("style_loss_and_grad J", fmt_shape(a.shape), j, j_ref)
-    add("style_loss_and_grad grad", fmt_shape(a.shape), g, g_ref)
-
-    a, t = f32(17, 13, 11), f32(17, 13, 11)
-    j, g = be.content_loss_and_grad(dev(a), dev(t))
-    j_ref, g_ref = losses.content_loss_and_grad(d64(a), d64(t))
-    add("content_loss_and_grad J", fmt_shape(a.shape), j, j_ref)
-    add("content_loss_and_grad grad", fmt_shape(a.shape), g, g_ref)
-
-    x = (255 * r.random((13, 11, 3))).astype(np.float32)
-    j, g = be.tv_loss_and_grad(dev(x))
-    j_ref, g_ref = losses.tv_loss_and_grad(d64(x))
-    add("tv_loss_and_grad J", fmt_shape(x.shape), j, j_ref)
-    add("tv_loss_and_grad grad", fmt_shape(x.shape), g, g_ref)
-
-    # the whole objective on this backend (float32) against the reference (float64)
-    from .objective import Objective
-    content, style, x = (random_image(r, h, w, np.float32) for h, w in ((33, 29), (27, 31), (33, 29)))
-    params = tiny_params(seed=int(r.integers(1 << 31)), dtype=np.float32)
-    kw = dict(content_weight=1.0, style_weight=1e2, tv_weight=1e-2, weights=params)
-    want = Objective(content, style, backend="numpy", dtype=np.float64, **kw)(x.astype(np.float64))
-    got = Objective(content, style, backend=be, **kw)(x)
-    add("objective J", fmt_shape(x.shape), got.total, want.total, BACKEND_TOL_NETWORK)
-    add("objective ∂J/∂X", fmt_shape(x.shape), got.grad, want.grad, BACKEND_TOL_NETWORK)
-    return rows
-
-
-# ---------------------------------------------------------------------------------------------
 
 def gradcheck_table(seed=0, dtype=np.float64, backends=("numpy",)):
     # -> [Row]: "numpy" = finite differences of the reference in `dtype` (float64: the meaningful
@@ -314,52 +193,3 @@ def gradcheck_table(seed=0, dtype=np.float64, backends=("numpy",)):
     for name in backends:
         rows += fd_rows(seed, dtype) if name == "numpy" else backend_rows(name, seed)
     return rows
-
-
-def format_table(rows):
-    # -> the aligned text table, one line per row, skip notes below it
-    head = ("backend", "check", "shape", "error", "threshold", "result")
-    body = [(r.backend, r.op, r.shape, "-" if r.status == "SKIP" else f"{r.error:.2e}",
-             "-" if r.status == "SKIP" else f"{r.threshold:.0e}", r.status) for r in rows]
-    width = [max(len(line[k]) for line in [head, *body]) for k in range(len(head))]
-    right = {3, 4}
-    fmt = lambda line: "  ".join(s.rjust(n) if k in right else s.ljust(n)
-                                 for k, (s, n) in enumerate(zip(line, width))).rstrip()
-    lines = [fmt(head), fmt(tuple("-" * n for n in width))] + [fmt(line) for line in body]
-    lines += [f"note: {r.backend} {r.op}: {r.note}" if r.status != "SKIP" else f"note: {r.backend}: {r.note}"
-              for r in rows if r.note]
-    return "\n".join(lines)
-
-
-BACKEND_CHOICES = ("numpy", "numba", "cupy", "cuda-cpu", "all")
-
-
-def add_arguments(parser):
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
-    parser.add_argument("--backend", default="numpy", choices=BACKEND_CHOICES,
-                        help="numpy (default): finite differences of the reference; numba, cupy: "
-                             "that backend's kernels against the reference; all: every one")
-    return parser
-
-
-def main(args) -> int:
-    # print the table; 0 if every row passes (a skipped backend is not a failure), else 1
-    backends = ("numpy", "numba", "cupy", "cuda-cpu") if args.backend == "all" else (args.backend,)
-    t0 = time.perf_counter()
-    rows = gradcheck_table(seed=args.seed, backends=backends)
-    print("error = max|analytic − numeric| / max|numeric|  (central differences, float64)"
-          if backends == ("numpy",) else
-          "error = max|got − reference| / max|reference|  (numpy rows: central differences, float64; "
-          "backend rows: float32 kernels vs the float64 reference)")
-    print(format_table(rows))
-    failed = [r for r in rows if not r.passed]
-    checked = sum(r.status != "SKIP" for r in rows)
-    print(f"{checked - len(failed)}/{checked} checks passed in {time.perf_counter() - t0:.1f} s"
-          + (f"; FAILED: {', '.join(r.op for r in failed)}" if failed else ""))
-    return 1 if failed else 0
-
-
-if __name__ == "__main__":
-    import argparse
-    sys.exit(main(add_arguments(argparse.ArgumentParser(
-        prog="python -m nst.gradcheck", description=__doc__.split("\n")[0])).parse_args()))

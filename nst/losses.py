@@ -41,3 +41,12 @@ def tv_loss_and_grad(x):
     grad[:, 1:] += 2 * dh
     grad[:, :-1] -= 2 * dh
     return np.sum(dv * dv, dtype=np.float64) + np.sum(dh * dh, dtype=np.float64), grad
+
+
+def temporal_loss_and_grad(x, target, mask):
+    # x, target ω H×W×3 RGB pixels, mask c H×W in [0, 1];  J_t = (1/D) Σ c·(x − ω)², D = H·W·3
+    # ∂J_t/∂x = 2 c (x − ω) / D  (c broadcast over the 3 channels; video: docs/maths.md)
+    d = x.shape[0] * x.shape[1] * x.shape[2]
+    diff = x - target
+    cdiff = mask[..., None] * diff
+    return np.sum(cdiff * diff, dtype=np.float64) / d, (2.0 / d) * cdiff.astype(x.dtype, copy=False)

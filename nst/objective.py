@@ -1,4 +1,5 @@
-"""The objective J(X) = α·J_content + β·J_style + γ·J_tv and its gradient (SPEC.md "Losses").
+"""The objective J(X) = α·J_content + β·J_style + γ·J_tv and its gradient (SPEC.md "Losses"),
+plus τ·Σ_k J_t(X; ω_k, c_k) for a video frame when `temporal` is set (docs/maths.md "Video").
 
 Legend: X the generated image H×W×3 RGB 0..255; a^l(X) the ReLU output of layer l (C×h×w).
 An Objective holds what does not change during a run (weights on the backend, a^l(C), Ĝ^l(S))
@@ -95,6 +96,7 @@ class Objective:
         self.style_targets = self._style_targets(style, style_blend)
         if self.lam is None:
             self.lam = auto_layer_weights(self.content_targets, self.style_targets)
+        self.temporal_weight, self.temporal = 0.0, []    # τ and [(ω_k, c_k) on the backend]: video only
 
     def _prepare(self, weights, log):
         # -> {layer: prepared weights} up to the deepest layer; the raw arrays are dropped here
@@ -150,7 +152,15 @@ class Objective:
         j_tv = f64(j_tv)
         grad = g_tv * self.gamma if g is None else grad_to_image(xp, g) + self.gamma * g_tv
         total = self.alpha * j_content + self.beta * j_style + self.gamma * j_tv
-        return total, {"content": j_content, "style": j_style, "tv": j_tv}, per_layer, grad
+        terms = {"content": j_content, "style": j_style, "tv": j_tv}
+        if self.temporal:                                 # J += τ Σ_k J_t(X; ω_k, c_k)
+            terms["temporal"] = 0.0
+            for target, mask in self.temporal:
+                j_t, g_t = be.temporal_loss_and_grad(image.astype(self.dtype, copy=False), target, mask)
+                terms["temporal"] = terms["temporal"] + f64(j_t)
+                grad = _add_scaled(grad, g_t, self.temporal_weight)
+            total = total + self.temporal_weight * terms["temporal"]
+        return total, terms, per_layer, grad
 
     def _layer_losses(self, n, a, js):
         # the losses at layer n (a = a^n): records each term's J in js and returns

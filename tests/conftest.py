@@ -1,4 +1,4 @@
-"""Shared test helpers. The one tolerance rule is nst.tolerance's (STYLE.md)."""
+"""Shared test helpers. The one tolerance rule is nst.tolerance's; the shared fixtures are nst.testing's."""
 import numpy as np
 import pytest
 
@@ -17,9 +17,9 @@ def rng():
     return np.random.default_rng(1234)
 
 
-# The tiny VGG19 (the real 16-layer graph, a few channels per block) lives in nst.gradcheck.
-from nst import gradcheck  # noqa: E402
-from nst.gradcheck import tiny_params  # noqa: E402
+# The tiny VGG19 (the real 16-layer graph, a few channels per block) lives in nst.testing.
+from nst import testing  # noqa: E402
+from nst.testing import tiny_params  # noqa: E402
 
 
 @pytest.fixture
@@ -36,4 +36,4 @@ def tiny_weights_h5(tmp_path):
 
 
 def random_image(rng, h, w):
-    return gradcheck.random_image(rng, h, w, np.float32)
+    return testing.random_image(rng, h, w, np.float32)

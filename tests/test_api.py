@@ -30,10 +30,13 @@ def test_uint8_and_aliases_agree(rng, tiny_weights):
     np.testing.assert_array_equal(a.grad, b.grad)
 
 
-def test_content_image_has_zero_content_loss(rng, tiny_weights):
-    c, s = random_image(rng, 20, 20), random_image(rng, 20, 20)
-    r = nst.loss_and_grad(c, s, c, weights=tiny_weights, **W)
-    assert r.terms["content"] == 0.0
+def test_content_term_is_the_reference_s_and_zero_at_the_content_image(rng, tiny_weights):
+    # the content term of X = C is 0; of another X it is the float64 reference's (not 0)
+    c, s, x = random_image(rng, 20, 20), random_image(rng, 20, 20), random_image(rng, 20, 20)
+    assert nst.loss_and_grad(c, s, c, weights=tiny_weights, **W).terms["content"] == 0.0
+    got = nst.loss_and_grad(c, s, x, weights=tiny_weights, **W).terms["content"]
+    want = nst.Objective(c, s, weights=tiny_weights, dtype=np.float64, **W)(x.astype(np.float64))
+    assert want.terms["content"] > 0 and got == pytest.approx(want.terms["content"], rel=1e-4)
 
 
 def test_style_layer_weights(rng, tiny_weights):

@@ -15,7 +15,7 @@ SOURCES = {"nst": ROOT / "nst", "nst.kernels": ROOT / "kernels", "nst.weights": 
 
 # layer -> the modules in it (a name, or a prefix ending in "."), bottom first
 LAYERS = {
-    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.memory"],
+    "base": ["nst.spec", "nst.tolerance", "nst.ops", "nst.losses", "nst.memory", "nst.flow"],
     "io": ["nst.io", "nst.io."],
     "kernels": ["nst.kernels", "nst.kernels."],
     "weights": ["nst.weights", "nst.weights."],
@@ -23,7 +23,8 @@ LAYERS = {
     "model": ["nst.vgg", "nst.objective", "nst.optim", "nst.color", "nst.gradcheck", "nst.compare",
               "nst.testing"],
     "run": ["nst.run", "nst.run."],
-    "app": ["nst.cli", "nst.cli.", "nst.batch", "nst.batch.", "nst.__main__"],
+    "app": ["nst.cli", "nst.cli.", "nst.batch", "nst.batch.", "nst.video", "nst.video.", "nst.web", "nst.web.",
+            "nst.__main__"],
 }
 MAY_IMPORT = {
     "base": {"base"},
@@ -145,7 +146,10 @@ def test_wheel_installs_one_top_level_package(tmp_path):
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
                    check=True, capture_output=True, cwd=tmp_path)
     wheel, = wheels.glob("nst-*.whl")
-    tops = {n.split("/")[0] for n in zipfile.ZipFile(wheel).namelist()}
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {n.split("/")[0] for n in names}
+    for page in ("live.html", "app.html", "common.js", "live.js", "app.js", "style.css"):   # the web pages
+        assert f"nst/web/static/{page}" in names, page
     assert tops == {"nst", wheel.name.split("-")[0] + "-" + wheel.name.split("-")[1] + ".dist-info"}
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],

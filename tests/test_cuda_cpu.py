@@ -2,7 +2,7 @@
 
 tests/cuda_cpu_cases.cu holds one small kernel per rule; each test launches one and checks the
 one-line error (or the result). The kernels of kernels/cuda themselves are checked against the
-NumPy reference in tests/test_kernels_cuda.py; planted bugs in tests/test_cuda_cpu_bugs.py.
+NumPy reference in tests/test_ops.py; planted bugs in tests/test_cuda_cpu_bugs.py.
 """
 import os
 import subprocess
@@ -140,18 +140,7 @@ def test_wmma_version_refused_on_an_older_gpu(monkeypatch):
     monkeypatch.setattr(K.Host, "ARCH", 75)
     x, w, b = np.ones((3, 5, 7), np.float32), np.ones((4, 3, 3, 3), np.float32), np.ones(4, np.float32)
     with pytest.raises(K.KernelArgError, match="needs compute capability 8.0, this GPU has 7.5"):
-        kc.get("conv3x3_forward.v3_wmma_tf32")(x, w, b)
-
-
-INT32_LIMIT = r"""
-import mmap, sys
-import numpy as np
-from nst.kernels import cuda as kc
-n = 2**31 - 1 - 100                      # within one grid stride (1024·256) of INT32_MAX
-buf = mmap.mmap(-1, 4 * n, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | getattr(mmap, "MAP_NORESERVE", 0x4000))
-x = np.frombuffer(buf, np.float32)       # zero pages, never written: no memory committed
-print(float(kc.get("lbfgs_ops.dot_v1")(x, x)))
-"""
+        kc.get("conv3x3_relu", "v3_wmma_tf32")(x, w, b)
 
 
 def test_grid_stride_loops_are_64_bit(cases):
@@ -168,15 +157,6 @@ def test_grid_stride_loops_are_64_bit(cases):
     assert int(count[0]) == n
 
 
-@pytest.mark.skipif(os.environ.get("NST_CUDA_CPU_SLOW") != "1" or sys.maxsize < 2**40,
-                    reason="a minute of CPU: set NST_CUDA_CPU_SLOW=1 (64-bit address space needed)")
-def test_grid_stride_at_the_int32_limit():
-    # a real kernel over 2³¹−101 floats (zero pages, never written): an int index would wrap past
-    # INT32_MAX to a negative offset and fault; the 64-bit one finishes
-    run = subprocess.run([sys.executable, "-c", INT32_LIMIT], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert run.returncode == 0 and run.stdout.strip() == "0.0", run.stderr[-2000:]
-
-
 @pytest.mark.parametrize("order", ["reverse", "shuffle"])
 def test_launch_orders(monkeypatch, rng, order):
     # blocks and threads in another order: the split-K Gram's ticket still picks one finisher,
@@ -184,18 +164,19 @@ def test_launch_orders(monkeypatch, rng, order):
     monkeypatch.setenv("NST_CUDA_CPU_ORDER", order)
     monkeypatch.setenv("NST_CUDA_CPU_SEED", "7")
     a = np.abs(rng.standard_normal((70, 40, 33))).astype(np.float32)
-    assert_close(kc.get("gram_style_loss.gram_v2_splitk")(a), losses.gram(a.astype(np.float64)), what=order)
+    assert_close(kc.get("gram", "v2_splitk")(a), losses.gram(a.astype(np.float64)), what=order)
     x, w, b = a[:5].copy(), rng.standard_normal((67, 5, 3, 3)).astype(np.float32), np.zeros(67, np.float32)
     ref = ops.conv3x3_relu(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64))
-    assert_close(kc.get("conv3x3_forward.v2_tiled")(x, w, b), ref, what=order)
+    assert_close(kc.get("conv3x3_relu", "v2_tiled")(x, w, b), ref, what=order)
 
 
-# a few kernel tests per sanitizer: small shapes (the ThreadSanitizer build starts an OS thread
-# per CUDA thread), every kind of kernel (grid-stride, tiled with barriers, WMMA, split-K, shuffles)
+# a few kernel tests of tests/test_ops.py per sanitizer: the first (small) shape of each op (the
+# ThreadSanitizer build starts an OS thread per CUDA thread), every kind of kernel (grid-stride,
+# tiled with barriers, WMMA, split-K, shuffles)
 SANITIZED = {
-    "asan": "cuda-cpu and shape0 or cuda-cpu and (lbfgs or adam and inf)",
-    "tsan": "cuda-cpu and shape0 and (conv3x3_forward or gram or style or content_loss or tv_loss) or "
-            "cuda-cpu and (lbfgs or adam and inf)",
+    "asan": "cuda-cpu and (3x5x7x9 or 3x7x9 or 5x7x9 or 7x9x3 or adam_step) and not backend",
+    "tsan": "cuda-cpu and (conv3x3_relu- and 3x5x7x9 or 3x7x9 and (gram or style) or content and 5x7x9 "
+            "or tv_loss and 7x9x3 or adam_step and noclip) and not backend",
 }
 
 # a planted bug each sanitizer must report: a read past the last row (tv_loss) for ASan, the
@@ -213,7 +194,10 @@ from nst.kernels.cuda.host import build
 name, old, new = sys.argv[1:4]
 with build.patched({name: build.file_text(name).replace(old, new)}):
     x = np.random.default_rng(0).uniform(0, 255, (9, 11, 3)).astype(np.float32)
-    kc.get("tv_loss.v1_fused")(x) if name == "tv_loss.cu" else kc.get("content_loss.v1_fused")(x, x + 1)
+    if name == "tv_loss.cu":
+        kc.get("tv_loss_and_grad", "v1_fused")(x)
+    else:
+        kc.get("content_loss_and_grad", "v1_fused")(x, x + 1)
 print("finished")
 """
 
@@ -223,8 +207,8 @@ def test_sanitizer_builds(mode):
     # kernel tests under AddressSanitizer+UBSan / ThreadSanitizer (fresh Python, runtime preloaded),
     # then a planted bug the sanitizer must report
     env = build.sanitizer_env(mode)
-    build.prebuild([kc.launcher(op).CU for op in kc.OPS], mode)
-    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_kernels_cuda.py", "-q", "-p",
+    build.prebuild([kc.launcher(m).CU for m in kc.MODULES], mode)
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_ops.py", "-q", "-p",
                           "no:cacheprovider", "-k", SANITIZED[mode]], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=900)
     tail = (run.stdout + run.stderr)[-3000:]
@@ -240,14 +224,15 @@ def test_sanitizer_builds(mode):
 def test_every_kernel_line_runs():
     # the cuda-cpu kernel tests under gcov: every line of every .cu/.cuh runs at least once (each
     # version, each tile edge, the split-K finishing block, the WMMA path); prints the count
-    names = [kc.launcher(op).CU for op in kc.OPS]
+    names = [kc.launcher(m).CU for m in kc.MODULES]
     build.prebuild(names, "cov")
     for name in names:
         for f in os.listdir(build.coverage_dir(name)):
             if f.endswith((".gcda", ".gcov.json.gz")):
                 os.remove(os.path.join(build.coverage_dir(name), f))
-    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_kernels_cuda.py", "-q", "-p",
-                          "no:cacheprovider", "-k", "cuda-cpu"], cwd=ROOT, capture_output=True, text=True,
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_ops.py", "-q", "-p",
+                          "no:cacheprovider", "-k", "cuda-cpu and not backend"], cwd=ROOT,
+                         capture_output=True, text=True,
                          env=dict(os.environ, NST_CUDA_CPU_BUILD="cov"), timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]
     cuda_dir = os.path.dirname(os.path.abspath(K.__file__))
@@ -308,19 +293,17 @@ def stand_in_cupy():
 def test_gpu_branch_of_the_seam(monkeypatch, rng):
     # cupy arrays take the Gpu branch: allocation by cupy, kernels from RawModule(source(cu)), the
     # inlined text NVRTC gets; a stand-in cupy builds that text for the host and checks the results
-    import test_kernels_cuda as T
+    import test_ops as T
     cp = stand_in_cupy()
     monkeypatch.setitem(sys.modules, "cupy", cp)
     K.module.cache_clear()
     try:
-        on = T.On("gpu")
-        T.test_conv3x3_forward(on, rng, "v3_wmma_tf32", T.CONV_SHAPES[4])
-        T.test_style_loss(on, rng, "style_v2_fused", T.GRAM_SHAPES[1])
-        T.test_adam_step(on, rng, 0.0, 255.0)
-        T.test_lbfgs_ops(on, rng)
+        T.test_conv3x3_relu("conv3x3_relu", T.GPU, "v3_wmma_tf32", (65, 129, 17, 9), rng)
+        T.test_style_loss_and_grad("style_loss_and_grad", T.GPU, "v2_fused", (70, 9, 11), rng)
+        T.test_adam_step("adam_step", T.GPU, "v1", (1001,), rng, 0.0, 255.0)
     finally:
         K.module.cache_clear()
-    assert len(cp.compiled) == 4 and all(opts[0] == "--std=c++17" for _, opts in cp.compiled)
-    x = on.put(np.ones((3, 5, 7), np.float32))
+    assert len(cp.compiled) == 3 and all(opts[0] == "--std=c++17" for _, opts in cp.compiled)
+    x = T.GPU.put(np.ones((3, 5, 7), np.float32))
     with pytest.raises(K.KernelArgError, match="different devices"):
-        kc.get("conv3x3_forward.v2_tiled")(x, np.ones((4, 3, 3, 3), np.float32), np.ones(4, np.float32))
+        kc.get("conv3x3_relu", "v2_tiled")(x, np.ones((4, 3, 3, 3), np.float32), np.ones(4, np.float32))

@@ -121,7 +121,8 @@ def png16_bytes(samples, colour_type, filters):
         for i, x in enumerate(row):
             a, b, cc = (row[i - bpp] if i >= bpp else 0), prev[i], (prev[i - bpp] if i >= bpp else 0)
             p = a + b - cc
-            paeth = a if abs(p - a) <= abs(p - b) and abs(p - a) <= abs(p - cc) else (b if abs(p - b) <= abs(p - cc) else cc)
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - cc)
+            paeth = a if pa <= pb and pa <= pc else (b if pb <= pc else cc)
             enc.append((x - [0, a, b, (a + b) // 2, paeth][f]) % 256)
         out.append(bytes([f] + enc))
         prev = row

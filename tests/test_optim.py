@@ -163,12 +163,12 @@ def test_lbfgs_logs_cleared_history_once():
 
 def test_loss_totals_accumulate_in_float64(rng, tiny_weights):
     # what L-BFGS compares: J as a float64 sum (a float32 J ≈ 1e11 rounds away a 1e4 decrease)
-    from nst.kernels import content_loss
+    from nst.kernels import NUMBA
     from nst.objective import Objective
     a = rng.uniform(0, 2000, (8, 33, 35)).astype(np.float32)
     t = rng.uniform(0, 2000, (8, 33, 35)).astype(np.float32)
     d = (a - t).astype(np.float64)                        # the float32 differences, exactly
-    for name, kernel in content_loss.KERNELS.items():
+    for name, kernel in NUMBA.versions("content_loss_and_grad").items():
         j, _ = kernel(a, t)
         assert j.dtype == np.float64, name
         assert abs(float(j) - 0.5 * np.sum(d * d)) <= 1e-12 * 0.5 * np.sum(d * d), name

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from test_cli import cli
-from nst.gradcheck import tiny_params
+from nst.testing import tiny_params
 from nst.spec import CONV_NAMES
 from nst.weights import keras_h5
 
@@ -81,7 +81,8 @@ def check(files, capsys, options, extra):
             assert (Path(out) / "o.png").exists()
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=150, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(OPTIONS)
 def test_dry_run_runs_or_refuses_in_one_line(files, capsys, options):
     check(files, capsys, options, ["--dry-run"])

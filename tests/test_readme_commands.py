@@ -32,7 +32,8 @@ SKIPPED = {"pip": "installs the package: CI's own first step",
 SMALLER = {("--size", "768"): "48", ("--iterations", "500"): "3", ("--iterations", "200"): "3"}
 PLACEHOLDER_SCHEDULER = "tcp://head:8786"
 PICTURES = ["photo.jpg", "painting.jpg", "a.jpg", "b.jpg", "starry.jpg", "theirs.png",
-            "photos/p1.jpg", "photos/p2.jpg", "paintings/v1.jpg", "paintings/v2.jpg"]
+            "photos/p1.jpg", "photos/p2.jpg", "paintings/v1.jpg", "paintings/v2.jpg",
+            "frames/0001.png", "frames/0002.png", "frames/0003.png"]
 
 
 def readme_commands(text):
@@ -73,7 +74,7 @@ def tiny_wheel_member():
     sys.path.insert(0, str(Path(__file__).parent))
     from test_weights import legacy_torch_file, quantised
 
-    from nst.gradcheck import tiny_params
+    from nst.testing import tiny_params
     return legacy_torch_file(quantised(tiny_params(), np.random.default_rng(0)))
 
 

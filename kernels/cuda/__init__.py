@@ -1,31 +1,44 @@
-"""Hand-written CUDA kernels (CuPy RawModule), one op per .cu file, each beside its launcher.
+"""Hand-written CUDA kernels (CuPy RawModule), one op family per .cu file, each beside its launcher.
 
-Every launcher module has VERSIONS (name -> function, side by side, the idea of each listed at the
-top of its .cu), KERNELS (the extern "C" names it launches) and CU (its .cu file). A kernel is
-chosen by "module.version", e.g. get("conv3x3_forward.v2_tiled"); nst/backends/cupy_backend.py
-holds the one table of choices. Importing this package does not import cupy.
+Every launcher module has VERSIONS ({op: {version: function}}, side by side, the idea of each
+listed at the top of its .cu), KERNELS (the extern "C" names it launches) and CU (its .cu file).
+CUDA is the registry of nst.kernels (op -> versions -> callable, the shape the Numba kernels
+have): get("conv3x3_relu", "v2_tiled"); nst/backends/cupy_backend.py holds the one table of
+choices. Importing this package does not import cupy.
 """
 import importlib
 
+from .. import Registry
 from ._common import KernelArgError, cu_path
 
-OPS = ("conv3x3_forward", "conv3x3_backward_input", "maxpool2x2", "avgpool2x2",
-       "gram_style_loss", "content_loss", "tv_loss", "adam_step", "lbfgs_ops")
+CUDA = Registry(__name__, {
+    "conv3x3_relu": "conv3x3_forward",
+    "conv3x3_relu_backward_input": "conv3x3_backward_input",
+    "maxpool2x2": "maxpool2x2",
+    "maxpool2x2_backward": "maxpool2x2",
+    "avgpool2x2": "avgpool2x2",
+    "avgpool2x2_backward": "avgpool2x2",
+    "gram": "gram_style_loss",
+    "style_loss_and_grad": "gram_style_loss",
+    "content_loss_and_grad": "content_loss",
+    "tv_loss_and_grad": "tv_loss",
+    "temporal_loss_and_grad": "temporal_loss",
+    "adam_step": "adam_step",
+})
+OPS = CUDA.ops
+MODULES = tuple(dict.fromkeys(CUDA.modules.values()))      # the launcher files, each with its .cu
 
 
-def launcher(op):
-    if op not in OPS:
-        raise KeyError(f"kernels.cuda: no op {op!r}; ops are {', '.join(OPS)}")
-    return importlib.import_module(f"{__name__}.{op}")
+def launcher(module):
+    # the launcher module kernels/cuda/<module>.py
+    if module not in MODULES:
+        raise KeyError(f"kernels.cuda: no launcher {module!r}; launchers are {', '.join(MODULES)}")
+    return importlib.import_module(f"{__name__}.{module}")
 
 
-def get(qualname):
-    # "op.version" -> the launcher function
-    op, _, version = qualname.partition(".")
-    mod = launcher(op)
-    if version not in mod.VERSIONS:
-        raise KeyError(f"kernels.cuda.{op}: no version {version!r}; versions are {', '.join(mod.VERSIONS)}")
-    return mod.VERSIONS[version]
+def get(op, version):
+    # op, version -> the launcher function
+    return CUDA.get(op, version)
 
 
-__all__ = ["OPS", "get", "launcher", "cu_path", "KernelArgError"]
+__all__ = ["CUDA", "OPS", "MODULES", "get", "launcher", "cu_path", "KernelArgError"]

@@ -150,6 +150,52 @@ def grid1d(n, threads=256, max_blocks=None):
     return (min(blocks, max_blocks) if max_blocks else blocks,)
 
 
+# ---- the conv launchers' shared parts (conv3x3_forward.py, conv3x3_backward_input.py) ---------
+TILE = 64                       # output tile of the tiled and WMMA versions (TILE_M = TILE_N in the .cuh)
+COLS_LIMIT = 1 << 27            # the im2col baselines' column buffer, floats per chunk (512 MiB)
+
+
+def grid_per_output(m, n):
+    # one thread per output of an M×N result
+    return grid1d(m * n, 256)
+
+
+def grid_tiles(m, n):
+    # one block per TILE×TILE tile of an M×N result
+    return cdiv(n, TILE), cdiv(m, TILE)
+
+
+def conv_launcher(cu, kernel, grid, threads, arch, check_args, names, out):
+    # -> launch(*arrays): check_args(*arrays) -> dims (I, O, H, W), the kernel's int arguments;
+    # the kernel runs on `arrays` (called `names`) into a new dims[out]×H×W output
+    def launch(*arrays):
+        dims = check_args(*arrays)
+        dev = device(**dict(zip(names, arrays)))
+        if arch:
+            require_arch(dev, arch, f"{cu} {kernel}")
+        m, n = dims[out], dims[2] * dims[3]
+        y = dev.empty((m, dims[2], dims[3]))
+        dev.function(cu, kernel)(grid(m, n), (threads,), (*arrays, y, *i32(*dims)))
+        return y
+    launch.__name__ = launch.__qualname__ = kernel
+    return launch
+
+
+def im2col_matmul(dev, im2col, inputs, dims, wmat, n):
+    # the baselines: out M×N = wmat (M×K) @ cols, cols K×chunk filled chunk by chunk by the im2col
+    # kernel (inputs: its array arguments, dims: its int arguments before the chunk's start and count)
+    m, k = wmat.shape
+    out = dev.empty((m, n))
+    chunk = max(1, min(n, COLS_LIMIT // k))
+    cols = dev.empty((k, chunk))
+    for n0 in range(0, n, chunk):
+        cnt = min(chunk, n - n0)
+        c = cols[:, :cnt] if cnt == chunk else dev.empty((k, cnt))
+        im2col(grid1d(k * cnt, 256, 1 << 20), (256,), (*inputs, c, *i32(*dims, n0, cnt)))
+        out[:, n0:n0 + cnt] = dev.xp.matmul(wmat, c)
+    return out
+
+
 # ---- sources -------------------------------------------------------------------------------
 _LOCAL_INCLUDE = re.compile(r'^#include "([\w.]+)"[ \t]*$', re.M)
 

@@ -26,5 +26,5 @@ def v1(x, g, m, v, t, lr, beta1, beta2, eps, lo, hi):
     return x
 
 
-VERSIONS = {"v1": v1}
+VERSIONS = {"adam_step": {"v1": v1}}
 KERNELS = ("adam_step_v1",)

@@ -7,8 +7,6 @@ dx = conv3x3_backward_input(da·[a>0], w) of nst/ops.py.
 from . import _common as K
 
 CU = "conv3x3_backward_input.cu"
-TILE = 64
-COLS_LIMIT = 1 << 27
 
 
 def check_args(da, a, w):
@@ -20,50 +18,26 @@ def check_args(da, a, w):
     return i, o, h, wd
 
 
-def _run(kernel, grid, threads, da, a, w, arch=0):
-    i, o, h, wd = check_args(da, a, w)
-    dev = K.device(da=da, a=a, w=w)
-    if arch:
-        K.require_arch(dev, arch, f"conv3x3_backward_input {kernel}")
-    dx = dev.empty((i, h, wd))
-    dev.function(CU, kernel)(grid(i, h * wd), (threads,), (da, a, w, dx, *K.i32(i, o, h, wd)))
-    return dx
-
-
-def v1_naive(da, a, w):
-    return _run("conv3x3_relu_bwd_v1", lambda i, n: K.grid1d(i * n, 256), 256, da, a, w)
-
-
-def v2_tiled(da, a, w):
-    return _run("conv3x3_relu_bwd_v2", lambda i, n: (K.cdiv(n, TILE), K.cdiv(i, TILE)), 256, da, a, w)
-
-
-def v3_wmma_tf32(da, a, w):
-    return _run("conv3x3_relu_bwd_v3_wmma", lambda i, n: (K.cdiv(n, TILE), K.cdiv(i, TILE)), 128, da, a, w, arch=80)
+# the direct versions: kernel in the .cu, grid over the I×(H·W) outputs, threads per block, arch
+DIRECT = {"v1_naive": ("conv3x3_relu_bwd_v1", K.grid_per_output, 256, 0),
+          "v2_tiled": ("conv3x3_relu_bwd_v2", K.grid_tiles, 256, 0),
+          "v3_wmma_tf32": ("conv3x3_relu_bwd_v3_wmma", K.grid_tiles, 128, 80)}
 
 
 def im2col_cublas(da, a, w):
     # baseline: cols (O·9)×chunk = im2col(da·[a>0]); dx[:, chunk] = Wflip (I×O·9) @ cols
     i, o, h, wd = check_args(da, a, w)
     dev = K.device(da=da, a=a, w=w)
-    n, k = h * wd, o * 9
-    wflip = dev.xp.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]).reshape(i, k)  # I×(O·9)
-    dx = dev.empty((i, n))
-    chunk = max(1, min(n, COLS_LIMIT // k))
-    cols = dev.empty((k, chunk))
-    im2col = dev.function(CU, "im2col3x3_masked")
-    for n0 in range(0, n, chunk):
-        cnt = min(chunk, n - n0)
-        c = cols[:, :cnt] if cnt == chunk else dev.empty((k, cnt))
-        im2col(K.grid1d(k * cnt, 256, 1 << 20), (256,), (da, a, c, *K.i32(o, h, wd, n0, cnt)))
-        dx[:, n0:n0 + cnt] = dev.xp.matmul(wflip, c)
+    wflip = dev.xp.ascontiguousarray(w.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]).reshape(i, o * 9)  # I×(O·9)
+    dx = K.im2col_matmul(dev, dev.function(CU, "im2col3x3_masked"), (da, a), (o, h, wd), wflip, h * wd)
     return dx.reshape(i, h, wd)
 
 
-VERSIONS = {"v1_naive": v1_naive, "v2_tiled": v2_tiled, "v3_wmma_tf32": v3_wmma_tf32,
-            "im2col_cublas": im2col_cublas}
+VERSIONS = {"conv3x3_relu_backward_input": {
+    **{v: K.conv_launcher(CU, *spec, check_args, ("da", "a", "w"), out=0) for v, spec in DIRECT.items()},
+    "im2col_cublas": im2col_cublas}}
 KERNELS = ("conv3x3_relu_bwd_v1", "conv3x3_relu_bwd_v2", "conv3x3_relu_bwd_v3_wmma", "im2col3x3_masked")
-TF32 = ("v3_wmma_tf32",)
+TOLERANCE = {"v3_wmma_tf32": "tf32"}      # looser rules of nst.tolerance (the rule says why)
 
 
 def flops(i, o, h, w):

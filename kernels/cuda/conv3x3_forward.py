@@ -7,8 +7,6 @@ before anything touches the GPU.
 from . import _common as K
 
 CU = "conv3x3_forward.cu"
-TILE = 64                       # output tile of v2/v3 (TILE_M = TILE_N in the .cuh files)
-COLS_LIMIT = 1 << 27            # baseline im2col buffer, floats per chunk (512 MiB)
 
 
 def check_args(x, w, b):
@@ -20,51 +18,26 @@ def check_args(x, w, b):
     return i, o, h, wd
 
 
-def _run(kernel, grid, threads, x, w, b, arch=0):
-    i, o, h, wd = check_args(x, w, b)
-    dev = K.device(x=x, w=w, b=b)
-    if arch:
-        K.require_arch(dev, arch, f"conv3x3_forward {kernel}")
-    y = dev.empty((o, h, wd))
-    dev.function(CU, kernel)(grid(o, h * wd), (threads,), (x, w, b, y, *K.i32(i, o, h, wd)))
-    return y
-
-
-def v1_naive(x, w, b):
-    return _run("conv3x3_relu_fwd_v1", lambda o, n: K.grid1d(o * n, 256), 256, x, w, b)
-
-
-def v2_tiled(x, w, b):
-    return _run("conv3x3_relu_fwd_v2", lambda o, n: (K.cdiv(n, TILE), K.cdiv(o, TILE)), 256, x, w, b)
-
-
-def v3_wmma_tf32(x, w, b):
-    return _run("conv3x3_relu_fwd_v3_wmma", lambda o, n: (K.cdiv(n, TILE), K.cdiv(o, TILE)), 128, x, w, b, arch=80)
+# the direct versions: kernel in the .cu, grid over the O×(H·W) outputs, threads per block, arch
+DIRECT = {"v1_naive": ("conv3x3_relu_fwd_v1", K.grid_per_output, 256, 0),
+          "v2_tiled": ("conv3x3_relu_fwd_v2", K.grid_tiles, 256, 0),
+          "v3_wmma_tf32": ("conv3x3_relu_fwd_v3_wmma", K.grid_tiles, 128, 80)}
 
 
 def im2col_cublas(x, w, b):
     # baseline: cols (I·9)×chunk = im2col(x); y[:, chunk] = Wm (O×I·9) @ cols; bias+ReLU in place
     i, o, h, wd = check_args(x, w, b)
     dev = K.device(x=x, w=w, b=b)
-    n, k = h * wd, i * 9
-    y = dev.empty((o, n))                    # O×N
-    wm = w.reshape(o, k)                                      # O×(I·9)
-    chunk = max(1, min(n, COLS_LIMIT // k))
-    cols = dev.empty((k, chunk))
-    im2col = dev.function(CU, "im2col3x3")
-    for n0 in range(0, n, chunk):
-        cnt = min(chunk, n - n0)
-        c = cols[:, :cnt] if cnt == chunk else dev.empty((k, cnt))
-        im2col(K.grid1d(k * cnt, 256, 1 << 20), (256,), (x, c, *K.i32(i, h, wd, n0, cnt)))
-        y[:, n0:n0 + cnt] = dev.xp.matmul(wm, c)
-    dev.function(CU, "bias_relu")(K.grid1d(o * n, 256, 1 << 20), (256,), (y, b, *K.i32(o, n)))
+    y = K.im2col_matmul(dev, dev.function(CU, "im2col3x3"), (x,), (i, h, wd), w.reshape(o, i * 9), h * wd)
+    dev.function(CU, "bias_relu")(K.grid1d(o * h * wd, 256, 1 << 20), (256,), (y, b, *K.i32(o, h * wd)))
     return y.reshape(o, h, wd)
 
 
-VERSIONS = {"v1_naive": v1_naive, "v2_tiled": v2_tiled, "v3_wmma_tf32": v3_wmma_tf32,
-            "im2col_cublas": im2col_cublas}
+VERSIONS = {"conv3x3_relu": {
+    **{v: K.conv_launcher(CU, *spec, check_args, ("x", "w", "b"), out=1) for v, spec in DIRECT.items()},
+    "im2col_cublas": im2col_cublas}}
 KERNELS = ("conv3x3_relu_fwd_v1", "conv3x3_relu_fwd_v2", "conv3x3_relu_fwd_v3_wmma", "im2col3x3", "bias_relu")
-TF32 = ("v3_wmma_tf32",)
+TOLERANCE = {"v3_wmma_tf32": "tf32"}      # looser rules of nst.tolerance (the rule says why)
 
 
 def flops(i, o, h, w):

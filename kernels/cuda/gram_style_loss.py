@@ -106,8 +106,8 @@ def style_cublas(a, target):
     return loss, grad.reshape(a.shape)
 
 
-VERSIONS = {"gram_v1": gram_v1, "gram_v2_splitk": gram_v2_splitk, "gram_cublas": gram_cublas,
-            "style_v1_plain": style_v1_plain, "style_v2_fused": style_v2_fused, "style_cublas": style_cublas}
+VERSIONS = {"gram": {"v1": gram_v1, "v2_splitk": gram_v2_splitk, "cublas": gram_cublas},
+            "style_loss_and_grad": {"v1_plain": style_v1_plain, "v2_fused": style_v2_fused, "cublas": style_cublas}}
 KERNELS = ("gram_v1", "style_diff_v1", "style_grad_v1", "gram_v2_splitk", "style_grad_v2")
 
 

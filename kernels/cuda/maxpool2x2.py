@@ -21,23 +21,23 @@ def check_backward(dy, x):
     return c, h, w, h2, w2
 
 
+def launch(cu, kernel, out_shape, inputs, dims):
+    # a pool kernel (one thread per output element, grid-stride) over `inputs` into a new output
+    dev = K.device(**inputs)
+    out = dev.empty(out_shape)
+    dev.function(cu, kernel)(K.grid1d(out.size, 256, 1 << 20), (256,), (*inputs.values(), out, *K.i32(*dims)))
+    return out
+
+
 def forward_v1(x):
     c, h, w, h2, w2 = check_forward(x)
-    dev = K.device(x=x)
-    y = dev.empty((c, h2, w2))
-    dev.function(CU, "maxpool2x2_fwd_v1")(K.grid1d(c * h2 * w2, 256, 1 << 20), (256,),
-                                        (x, y, *K.i32(c, h, w, h2, w2)))
-    return y
+    return launch(CU, "maxpool2x2_fwd_v1", (c, h2, w2), dict(x=x), (c, h, w, h2, w2))
 
 
 def backward_v1(dy, x):
     c, h, w, h2, w2 = check_backward(dy, x)
-    dev = K.device(dy=dy, x=x)
-    dx = dev.empty((c, h, w))
-    dev.function(CU, "maxpool2x2_bwd_v1")(K.grid1d(c * h * w, 256, 1 << 20), (256,),
-                                        (dy, x, dx, *K.i32(c, h, w, h2, w2)))
-    return dx
+    return launch(CU, "maxpool2x2_bwd_v1", (c, h, w), dict(dy=dy, x=x), (c, h, w, h2, w2))
 
 
-VERSIONS = {"forward_v1": forward_v1, "backward_v1": backward_v1}
+VERSIONS = {"maxpool2x2": {"v1": forward_v1}, "maxpool2x2_backward": {"v1": backward_v1}}
 KERNELS = ("maxpool2x2_fwd_v1", "maxpool2x2_bwd_v1")

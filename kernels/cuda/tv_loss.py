@@ -28,5 +28,5 @@ def cupy_baseline(x):
     return tv_loss_and_grad(x)
 
 
-VERSIONS = {"v1_fused": v1_fused, "cupy": cupy_baseline}
+VERSIONS = {"tv_loss_and_grad": {"v1_fused": v1_fused, "cupy": cupy_baseline}}
 KERNELS = ("tv_loss_v1",)

@@ -26,6 +26,7 @@ class Backend:
     content_loss_and_grad: Callable      # (a, target) -> (J_c 0-d, ∂J_c/∂a)
     style_loss_and_grad: Callable        # (a, Ĝ(S)) -> (J_s^l 0-d, ∂J_s^l/∂a)
     tv_loss_and_grad: Callable           # x H×W×3 -> (J_tv 0-d, ∂J_tv/∂x)
+    temporal_loss_and_grad: Callable     # (x, ω H×W×3, c H×W) -> (J_t 0-d, ∂J_t/∂x)  (video)
     adam_step: Callable = None           # (x, g, m, v, t, lr, β1, β2, ε, lo, hi), in place (nst.ops.adam_step)
 
     def to_device(self, array):

@@ -1,35 +1,28 @@
 """The GPU backend: CuPy arrays and the hand-written CUDA kernels of kernels/cuda.
 
 The whole optimisation stays on the device: activations, losses (0-d device arrays, read back
-only when someone asks), gradients, and the Adam step (ADAM_STEP). L-BFGS runs its vector ops
-with the array module's own; the fused kernels in EXTRAS are tested but not wired in yet. Which
-version of each kernel runs is decided here, by name, in CHOSEN; the benchmark (bench/bench_gpu.py),
-the tests (tests/test_kernels_cuda.py) and the cuda-cpu backend (the same kernels run on the CPU,
-nst/backends/cuda_cpu_backend.py) use the same table through kernel_backend().
+only when someone asks), gradients, and the Adam step; L-BFGS runs its vector ops with the array
+module's own (its dot products stay 0-d device arrays). Which version of each kernel runs is
+decided here, by name, in CHOSEN; the benchmark (bench/bench_gpu.py), the tests (tests/test_ops.py)
+and the cuda-cpu backend (the same kernels run on the CPU, nst/backends/cuda_cpu_backend.py) use
+the same registry (nst.kernels.cuda.CUDA) and table through kernel_backend().
 """
 from .backend import Backend, BackendUnavailable
 
-# Backend field -> "kernels/cuda op module . version"
+# Backend field (an op of nst.kernels.cuda.CUDA) -> the version that runs it
 CHOSEN = {
-    "conv3x3_relu": "conv3x3_forward.v2_tiled",
-    "conv3x3_relu_backward_input": "conv3x3_backward_input.v2_tiled",
-    "maxpool2x2": "maxpool2x2.forward_v1",
-    "maxpool2x2_backward": "maxpool2x2.backward_v1",
-    "avgpool2x2": "avgpool2x2.forward_v1",
-    "avgpool2x2_backward": "avgpool2x2.backward_v1",
-    "gram": "gram_style_loss.gram_v2_splitk",
-    "content_loss_and_grad": "content_loss.v1_fused",
-    "style_loss_and_grad": "gram_style_loss.style_v2_fused",
-    "tv_loss_and_grad": "tv_loss.v1_fused",
-}
-
-ADAM_STEP = "adam_step.v1"
-
-# L-BFGS vector ops (nst's L-BFGS uses cupy's own vdot and axpy-like expressions for now):
-# dot(x, y) -> 0-d, axpy(alpha, x, y, num=None, den=None, beta=1.0) in place
-EXTRAS = {
-    "dot": "lbfgs_ops.dot_v1",
-    "axpy": "lbfgs_ops.axpy_v1",
+    "conv3x3_relu": "v2_tiled",
+    "conv3x3_relu_backward_input": "v2_tiled",
+    "maxpool2x2": "v1",
+    "maxpool2x2_backward": "v1",
+    "avgpool2x2": "v1",
+    "avgpool2x2_backward": "v1",
+    "gram": "v2_splitk",
+    "content_loss_and_grad": "v1_fused",
+    "style_loss_and_grad": "v2_fused",
+    "tv_loss_and_grad": "v1_fused",
+    "temporal_loss_and_grad": "v1_fused",
+    "adam_step": "v1",
 }
 
 
@@ -58,8 +51,8 @@ def kernel_backend(name, xp):
         return (xp.ascontiguousarray(xp.asarray(w, dtype=xp.float32)),
                 xp.ascontiguousarray(xp.asarray(b, dtype=xp.float32)))
 
-    return Backend(name=name, xp=xp, prepare_weights=prepare_weights, adam_step=get(ADAM_STEP),
-                   **{field: get(q) for field, q in CHOSEN.items()})
+    return Backend(name=name, xp=xp, prepare_weights=prepare_weights,
+                   **{op: get(op, version) for op, version in CHOSEN.items()})
 
 
 def load():

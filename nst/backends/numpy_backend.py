@@ -18,5 +18,6 @@ BACKEND = Backend(
     content_loss_and_grad=losses.content_loss_and_grad,
     style_loss_and_grad=losses.style_loss_and_grad,
     tv_loss_and_grad=losses.tv_loss_and_grad,
+    temporal_loss_and_grad=losses.temporal_loss_and_grad,
     adam_step=ops.adam_step,
 )

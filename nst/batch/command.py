@@ -1,8 +1,8 @@
 """`nst batch` on the client: options, the plan, the cluster, the manifest and the summary."""
-import json
 import signal
 from pathlib import Path
 
+from nst.batch import checks
 from nst.memory import gib
 from nst.run.progress import Progress, log
 
@@ -25,7 +25,8 @@ def add_parser(sub):
                    help="run every value of a numeric transfer option, e.g. style-weight=3,10,30; "
                         "several --sweep make a grid")
     p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=integer(1), metavar="N", help="local worker processes (default: from cores and memory)")
+    p.add_argument("--workers", type=integer(1), metavar="N",
+                   help="local worker processes (default: from cores and memory)")
     p.add_argument("--threads", type=integer(1), metavar="K",
                    help="kernel threads per local worker (default: cores / workers)")
     p.add_argument("--checkpoint-dir", metavar="DIR",
@@ -39,15 +40,15 @@ def main(args):
     # the transfer settings are built and checked as `nst transfer` does (nst.cli.options)
     from nst.cli.options import settings_of
     from . import plan, results
-    check_options(args)
+    checks.check_options(args)
     settings = settings_of(args)
     tasks = plan.plan(args.content, args.style, settings, args.sweep)
     outdir = plan.check_outdir(args.output, tasks)
-    check_checkpoint_dir(args)
-    check_weights(settings.weights, local=not args.scheduler)
+    checks.check_checkpoint_dir(args)
+    checks.check_weights(settings.weights, local=not args.scheduler)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
-    need, backend, one = task_memory(tasks)
+    need, backend, one = checks.task_memory(tasks)
     log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): "
         f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
     log_blocked(blocked)
@@ -59,54 +60,11 @@ def main(args):
         log(f"nst batch: nothing to do, every picture in {outdir} is up to date")
         return 0
     if todo and not args.scheduler:
-        check_fits(todo, need, backend, args)
+        checks.check_fits(todo, need, backend, args)
     for t in tasks:
         if t.output in blocked:
             manifest.append(results.row_of(t, {"status": "failed", "error": blocked[t.output]}))
     return execute(args, settings, tasks, todo, manifest, outdir, need, backend)
-
-
-def check_options(args):
-    from nst.io.destinations import RunRefused
-    from .plan import check_sweeps
-    from .scheduler import check_address
-    if args.style_blend:
-        raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
-    if args.scheduler is not None and (args.workers or args.threads):
-        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
-    if not args.output.strip():
-        raise RunRefused("-o is empty: give the folder for the pictures, e.g. -o styled/")
-    check_sweeps(args.sweep)
-    if args.scheduler is not None:
-        args.scheduler = check_address(args.scheduler)      # seconds, not Dask's minutes
-
-
-def check_checkpoint_dir(args):
-    # --checkpoint-dir: a folder (or none yet) this machine can write, checked before the first task
-    # (an existing cluster's workers may see another filesystem: a task that cannot write goes on
-    # without checkpoints)
-    from nst.io.destinations import RunRefused, check_writable
-    if args.checkpoint_dir is not None:
-        if not args.checkpoint_dir.strip():
-            raise RunRefused("--checkpoint-dir is empty: give a folder every worker can write")
-        if not args.scheduler:
-            check_writable("--checkpoint-dir", Path(args.checkpoint_dir) / "task.npz")
-
-
-def check_weights(path, local):
-    # the --weights file (or, for a local cluster, the cached default: fetched if missing) is a
-    # readable VGG19, checked here before any task, its errors naming the file as the user gave it
-    from nst import weights
-    if path or local:
-        weights.read(path, log, layers=())
-
-
-def check_fits(todo, need, backend, args):
-    # one task fits in this machine's free memory (nst.memory's estimate), before anything is written
-    from . import engine
-    if not engine.local_layout(len(todo), need, backend, args.workers, args.threads).fits:
-        raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
-                          "try a smaller --size (nst batch --dry-run shows the estimate)")
 
 
 def log_blocked(blocked, most=10):
@@ -223,25 +181,6 @@ def weights_for_workers(settings, local):
     from .task import WeightsFile
     data = weights.resolve_path(settings.weights, log).read_bytes()
     return WeightsFile(data, sha256_bytes(data))
-
-
-def task_memory(tasks):
-    # -> (bytes, backend, text): the largest estimate (nst.memory) over the batch's settings, for a
-    # square content at --size (the most pixels a longest side allows); validates every setting
-    import numpy as np
-
-    from nst.run.run import Run
-    from nst.run.settings import Settings
-    worst = (0, "numpy", "")
-    for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
-        square = np.zeros((16, 16, 3), np.float32)           # only the aspect counts: --size sets the side
-        run = Run(square, [square], Settings.from_dict(s), log)
-        parts, (h, w) = run.memory_estimate()
-        backend = run.objective_backend().name
-        if parts["total"] >= worst[0]:
-            worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}, "
-                                               f"scales {' → '.join(map(str, run.sizes))})")
-    return worst
 
 
 def describe(tasks):

@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from dataclasses import dataclass
 
 from distributed.diagnostics.plugin import WorkerPlugin

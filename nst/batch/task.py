@@ -90,14 +90,24 @@ def transfer(task, files, options, local_dir):
     resumed_at = resume(job, ckpt)
     if resumed_at is None:                         # a damaged checkpoint: start over
         job, resumed_at = new_job(), 0
-    image, status, _ = job.optimise()
+    live = options.get("live")          # nst serve's page (nst.web.link): progress out, Stop and Pause in
+    if live:
+        live.start(job.run)
+    try:
+        image, status, _ = job.optimise(live.on_iteration if live else None)
+    finally:
+        if live:
+            live.close("stopped" if job.run.interrupted else "done")
     if status:
         raise NonFiniteLoss(job.error)
-    if ckpt:
-        ckpt.unlink(missing_ok=True)
     run = job.run
-    return {"status": "done", "image": to_uint8(image), "terms": run.history[-1] if run.history else {},
-            "iterations": len(run.history), "resumed_at": resumed_at}
+    stopped = bool(run.interrupted and run.history)    # stopped from the page: resumable from its checkpoint
+    if ckpt and stopped:
+        checkpoint.save(ckpt, run, job.ident)
+    elif ckpt:
+        ckpt.unlink(missing_ok=True)
+    return {"status": "stopped" if stopped else "done", "image": None if image is None else to_uint8(image),
+            "terms": run.history[-1] if run.history else {}, "iterations": len(run.history), "resumed_at": resumed_at}
 
 
 def resume(job, ckpt):

@@ -1,5 +1,5 @@
 """The `nst` command: argparse and dispatch. transfer, demo, weights fetch|info, gradcheck,
-batch, compare.
+batch, video, compare, serve.
 
 User input is checked where it enters: each option's argparse type (from nst.run.settings' rules)
 refuses a bad value in one line; Settings refuses options that disagree; nst.run.job checks the
@@ -9,7 +9,8 @@ traceback (`--debug` shows the traceback of every error, and keeps its exit stat
 """
 import sys
 
-from nst import batch, compare, gradcheck
+from nst import batch, compare, video
+from nst.cli import gradcheck
 from nst.cli.parser import build_parser
 
 
@@ -30,8 +31,10 @@ def user_errors():
 def handler_of(command):
     from nst.cli.transfer import cmd_demo, cmd_transfer
     from nst.cli.weights import cmd_weights
+    from nst.web import serve
     return {"transfer": cmd_transfer, "demo": cmd_demo, "weights": cmd_weights, "gradcheck": gradcheck.main,
-            "batch": batch.main, "compare": cmd_compare}[command]
+            "batch": batch.main, "video": video.main, "compare": cmd_compare,
+            "serve": serve.main}[command]
 
 
 def cmd_compare(args):

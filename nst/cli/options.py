@@ -115,6 +115,10 @@ def add_output_options(t):
                    help="write loss curves, a strip of images and the settings into DIR (default: none)")
     t.add_argument("--dry-run", action="store_true",
                    help="check the options, inputs and destinations, print the memory estimate and stop")
+    t.add_argument("--web", nargs="?", const="127.0.0.1:0", default=None, metavar="[HOST:]PORT",
+                   help="watch the run live in a browser at the URL printed first, with Stop and Pause "
+                        "(default host 127.0.0.1, port 0: a free one; another host needs the URL's "
+                        "token; needs pip install 'nst[web]') (default: off)")
 
 
 

@@ -1,6 +1,8 @@
 """The `nst` command line: every subcommand and its options (argparse)."""
-from nst import batch, compare, gradcheck
+from nst import batch, compare, video
+from nst.cli import gradcheck
 from nst.cli.options import Parser, add_common_options, add_output_options, add_run_options, add_transfer_options
+from nst.web import serve
 
 
 def build_parser():
@@ -35,5 +37,7 @@ def build_parser():
     add_common_options(g)
 
     batch.add_parser(sub)
+    video.add_parser(sub)
     compare.add_parser(sub)
+    serve.add_parser(sub)
     return parser

@@ -1,5 +1,9 @@
 """`nst transfer` and `nst demo`: a command line -> Settings and Outputs -> one Job (nst.run.job)."""
+import contextlib
+from pathlib import Path
+
 from nst.cli.options import outputs_of, settings_of
+from nst.io.destinations import RunRefused
 from nst.run.job import Job
 from nst.run.progress import log
 
@@ -9,8 +13,28 @@ def cmd_transfer(args):
     outputs = outputs_of(args)
     job = Job(args.content, args.style, settings_of(args), outputs, log)
     job.preflight()
-    job.prepare()
-    return 0 if args.dry_run else job.execute()
+    with live_page(args) as live:                # --web: its URL is the first line printed
+        job.prepare()
+        if args.dry_run:
+            return 0
+        if not live:
+            return job.execute()
+        live.attach(job.run)                     # the page's Stop and Pause reach the run: run.controls
+        status = job.execute(live.on_iteration)
+        live.finish("stopped" if job.run.interrupted else "failed" if status else "done")
+        return status
+
+
+def live_page(args):
+    # --web: the run's live page (nst.web.live), else nothing
+    if not getattr(args, "web", None):
+        return contextlib.nullcontext()
+    try:
+        from nst.web.live import live_page as page
+    except ImportError as e:
+        raise RunRefused(f"--web needs the web extra ({e.name} is missing): pip install 'nst[web]'") from None
+    styles = ", ".join(Path(s).name for s in args.style)
+    return page(args.web, f"{Path(args.content).name} in the style of {styles}")
 
 
 def check_output_name(output):

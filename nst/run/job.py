@@ -98,9 +98,11 @@ class Writer:
 class Job:
     """A Run with its inputs, settings and outputs, from the pre-flight checks to the last file."""
 
-    def __init__(self, content, styles, settings, outputs=Outputs(), log=print, identity=None):
-        # identity: what a checkpoint of this job is known by (default: settings + inputs' sha256)
+    def __init__(self, content, styles, settings, outputs=Outputs(), log=print, identity=None, run_type=Run):
+        # identity: what a checkpoint of this job is known by (default: settings + inputs' sha256);
+        # run_type(content, styles, settings, log) makes the Run (nst video: a Run with J_t)
         self.content, self.styles, self.settings = content, list(styles), settings
+        self.run_type = run_type
         self.out, self.log, self.ident = outputs, log, identity
         self.run, self.snapshots, self.error = None, [], None
         self.write = Writer(log)
@@ -133,7 +135,7 @@ class Job:
     # -- the images read ---------------------------------------------------------------------
     def prepare(self):
         # -> the Run: images checked, a checkpoint resumed, the memory checked (printed on dry runs)
-        self.run = Run(self.content, self.styles, self.settings, self.log)
+        self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
         if (self.out.resume or self.out.checkpoint) and self.ident is None:
             self.ident = identity(self.settings, self.content, self.styles)

@@ -50,6 +50,9 @@ class Run:
         self.past_evaluations = 0      # evaluations of J in the finished scales
         self.interrupted = False
         self.stop_requested = False    # set by a signal handler: stop at the next iteration boundary
+        self.controls = None           # nst.run.controls.Controls: pause/stop from another thread
+        self.last_evaluation = {}      # the latest J: total, terms, per-layer J_s^l, ∂J/∂X (on the backend)
+        self.current_objective = None  # the Objective of the scale being optimised
 
     # -- the pieces of one scale -------------------------------------------------------------
     def images_at(self, side):
@@ -98,27 +101,27 @@ class Run:
 
     def run_scale(self, previous, on_iteration):
         content, styles = self.images_at(self.sizes[self.scale])
-        objective = self.objective(content, styles)
+        objective = self.current_objective = self.objective(content, styles)
         be, shape = objective.be, content.shape
         if self.opt is None:                                  # fresh scale (not resumed)
             x0 = self.start_image(content, styles, previous).reshape(-1)
             self.opt = self.make_optimizer(be, be.to_device(x0))
             self.ema = None
         self.shape = shape
-        last = {}
+        last = self.last_evaluation = {}
 
         def fun(x_flat):
             # J and ∂J/∂x, refused when not finite. One scalar comes to the host: J + 0·Σ∂J, which
             # is J exactly when every element of ∂J is finite and NaN otherwise.
-            total, terms, _, grad = objective.evaluate(x_flat.reshape(shape))
+            total, terms, layers, grad = objective.evaluate(x_flat.reshape(shape))
             total = float(total + 0.0 * be.xp.sum(grad))
             if not math.isfinite(total):
                 raise NonFiniteLoss(f"the loss or gradient became NaN/inf at iteration {len(self.history) + 1} "
                                     "(try a smaller --lr or smaller loss weights); kept the last good image")
-            last.update(total=total, terms=terms)
+            last.update(total=total, terms=terms, layers=layers, grad=grad)
             return total, grad.reshape(-1)
 
-        while self.opt.iteration < self.caps[self.scale] and not self.stop_requested and not self.done_paying():
+        while self.opt.iteration < self.caps[self.scale] and not self.stopping() and not self.done_paying():
             done = self.opt.iteration
             self.opt.step(fun)
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
@@ -139,6 +142,12 @@ class Run:
             return False
         js = [h["total"] for h in self.history[len(self.history) - self.opt.iteration:]]
         return stops_paying(js, self.sizes[self.scale], self.sizes[-1])
+
+    def stopping(self):
+        # a stop asked, by a signal (stop_requested) or the controls; waits here while they pause
+        if self.controls is not None and self.controls.hold(lambda: self.stop_requested):
+            self.stop_requested = True
+        return self.stop_requested
 
     @property
     def evaluations(self):

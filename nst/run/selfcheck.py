@@ -10,8 +10,6 @@ lives with the runs, above the objective (ARCHITECTURE.md): nst.stylize, `nst tr
 import json
 import warnings
 
-import numpy as np
-
 from nst.io.assets import atomic_path, cache_dir
 from nst.backends import BackendUnavailable, get_backend
 
@@ -40,20 +38,9 @@ def _checked_cupy():
 
 
 def _error(be):
-    # -> None when the backend's J and ∂J/∂X match the reference, else what went wrong
-    from nst.gradcheck import BACKEND_TOL_NETWORK, random_image, tiny_params
-    from nst.objective import Objective
-    from nst.tolerance import mismatch, rel_err
-    r = np.random.default_rng(0)
-    c, s, x = random_image(r, 33, 29), random_image(r, 21, 27), random_image(r, 33, 29)
-    kw = dict(content_weight=1.0, style_weight=1e3, tv_weight=1e-3, weights=tiny_params())
-    ref = Objective(c, s, backend="numpy", **kw)(x)
-    got = Objective(c, s, backend=be, **kw)(x)
-    g = np.asarray(be.to_host(got.grad), np.float64)
-    if mismatch(float(got.total), ref.total, **BACKEND_TOL_NETWORK) or mismatch(g, ref.grad, **BACKEND_TOL_NETWORK):
-        return (f"J off by {rel_err(float(got.total), ref.total):.2g}, ∂J/∂X by {rel_err(g, ref.grad):.2g} "
-                f"(relative; limit rtol {BACKEND_TOL_NETWORK['rtol']:g})")
-    return None
+    # -> None when the backend's J and ∂J/∂X match the float64 reference, else what went wrong
+    from nst.testing import objective_agreement
+    return objective_agreement(be).message
 
 
 def _path():

@@ -7,8 +7,9 @@ __pycache__ beside this file, else ~/.cache/nst/cuda-cpu, named by a hash of the
 flags and the compiler version; rebuilt only when one of them changes.
 
 Builds ($NST_CUDA_CPU_BUILD): "fast" (default, fibers), "asan" (AddressSanitizer + UBSan),
-"tsan" (ThreadSanitizer, one OS thread per CUDA thread) and "cov" (gcov counts of every source line). The sanitizer builds need their runtime
-preloaded into Python: run them in a process started with sanitizer_env(build).
+"tsan" (ThreadSanitizer, one OS thread per CUDA thread) and "cov" (gcov counts of every source line). The
+sanitizer builds need their runtime preloaded into Python: run them in a process started with
+sanitizer_env(build).
 Launch order ($NST_CUDA_CPU_ORDER): natural, reverse or shuffle (blocks and threads; seed
 $NST_CUDA_CPU_SEED).
 """

@@ -1,0 +1,69 @@
+"""`nst batch`'s checks before the first task: options that disagree, --checkpoint-dir, --weights,
+and one task's memory (nst.memory's estimate, over every setting of the batch)."""
+import json
+from pathlib import Path
+
+from nst.memory import gib
+from nst.run.progress import log
+
+
+def check_options(args):
+    from nst.io.destinations import RunRefused
+    from nst.batch.plan import check_sweeps
+    from nst.batch.scheduler import check_address
+    if args.style_blend:
+        raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
+    if args.scheduler is not None and (args.workers or args.threads):
+        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
+    if not args.output.strip():
+        raise RunRefused("-o is empty: give the folder for the pictures, e.g. -o styled/")
+    check_sweeps(args.sweep)
+    if args.scheduler is not None:
+        args.scheduler = check_address(args.scheduler)      # seconds, not Dask's minutes
+
+
+def check_checkpoint_dir(args):
+    # --checkpoint-dir: a folder (or none yet) this machine can write, checked before the first task
+    # (an existing cluster's workers may see another filesystem: a task that cannot write goes on
+    # without checkpoints)
+    from nst.io.destinations import RunRefused, check_writable
+    if args.checkpoint_dir is not None:
+        if not args.checkpoint_dir.strip():
+            raise RunRefused("--checkpoint-dir is empty: give a folder every worker can write")
+        if not args.scheduler:
+            check_writable("--checkpoint-dir", Path(args.checkpoint_dir) / "task.npz")
+
+
+def check_weights(path, local):
+    # the --weights file (or, for a local cluster, the cached default: fetched if missing) is a
+    # readable VGG19, checked here before any task, its errors naming the file as the user gave it
+    from nst import weights
+    if path or local:
+        weights.read(path, log, layers=())
+
+
+def check_fits(todo, need, backend, args):
+    # one task fits in this machine's free memory (nst.memory's estimate), before anything is written
+    from nst.batch import engine
+    if not engine.local_layout(len(todo), need, backend, args.workers, args.threads).fits:
+        raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
+                          "try a smaller --size (nst batch --dry-run shows the estimate)")
+
+
+def task_memory(tasks):
+    # -> (bytes, backend, text): the largest estimate (nst.memory) over the batch's settings, for a
+    # square content at --size (the most pixels a longest side allows); validates every setting
+    import numpy as np
+
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    worst = (0, "numpy", "")
+    for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
+        square = np.zeros((16, 16, 3), np.float32)           # only the aspect counts: --size sets the side
+        run = Run(square, [square], Settings.from_dict(s), log)
+        parts, (h, w) = run.memory_estimate()
+        backend = run.objective_backend().name
+        if parts["total"] >= worst[0]:
+            worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}, "
+                                               f"scales {' → '.join(map(str, run.sizes))})")
+    return worst

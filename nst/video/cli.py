@@ -1,0 +1,297 @@
+"""`nst video IN -o OUT --style S`: the command, and the run on the Dask engine of `nst batch`.
+
+On the cluster (nst.batch.engine: a LocalCluster sized by cores and memory, or --scheduler): every
+flow pair is submitted at once and computed in parallel across the workers; within a shot the
+frames run one after another (each needs the previous output), and the shots run side by side.
+The client alone writes OUTDIR: each frame as it ends (its manifest row first), then the video.
+"""
+import contextlib
+import signal
+from pathlib import Path
+
+import numpy as np
+
+from nst.io.destinations import RunRefused
+from nst.memory import gib
+from nst.run.progress import Progress, fmt_seconds, log
+from nst.video import clip as clips
+from nst.video import plan as plans
+
+# Defaults measured with bench/bench_video.py (bench/RESULTS.md "Video"): the smallest swept w
+# whose flicker is ≥ 5× below the independent frames' with content and style terms within 1.2×.
+TEMPORAL_WEIGHT = 10.0
+LATER_ITERATIONS = 100
+# the cost model of --dry-run: seconds of one evaluation of J per megapixel on an idle 2-core Xeon,
+# Numba (bench/RESULTS.md, one evaluation at 512²); L-BFGS takes about 1.05 evaluations per iteration
+SECONDS_PER_MPIX = 6.3
+EVALS_PER_ITERATION = 1.05
+
+
+def frame_range(text):
+    # "A:B" -> (A, B) (either may be empty), as a Python slice of the source's frames
+    import argparse
+    a, sep, b = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        lo, hi = (int(a) if a.strip() else None), (int(b) if b.strip() else None)
+        if (lo is not None and lo < 0) or (hi is not None and hi < 0):
+            raise ValueError
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be A:B, frame numbers from 0 (B not included), e.g. 0:100, "
+                                         f"got {text!r}") from None
+    return lo, hi
+
+
+def add_parser(sub):
+    # the `video` subcommand, with every `nst transfer` run option (nst.cli.options, defined once)
+    from nst.cli.options import add_common_options, add_run_options, add_transfer_options, integer, option_type
+    from nst.run.settings import number
+    p = sub.add_parser("video", help="stylise a video without flicker (temporal consistency), resumable",
+                       description="Stylise a video file or a folder of frames; each frame after a "
+                                   "shot's first starts from the previous output moved by the optical "
+                                   "flow and is held to it where the flow is reliable. The same command "
+                                   "again continues at the first unfinished frame.")
+    p.add_argument("input", metavar="IN", help="a video file (.mp4 .mov .mkv .webm .avi ...) or a folder of frames")
+    p.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="a video file (its frames and manifest.jsonl go in OUT.frames/) or a folder for the frames")
+    p.add_argument("--style", nargs="+", required=True, help="style image(s)")
+    for add in (add_transfer_options, add_run_options, add_common_options):
+        add(p)
+    p.add_argument("--temporal-weight", type=option_type(number()), default=TEMPORAL_WEIGHT, metavar="W",
+                   help="weight of the temporal loss, relative like --style-weight; 0: no temporal "
+                        "term (default: %(default)g)")
+    p.add_argument("--later-iterations", type=integer(1), default=LATER_ITERATIONS, metavar="N",
+                   help="iterations of each later frame of a shot, one scale from the warped previous "
+                        "output (the first frame gets --iterations per scale) (default: %(default)s)")
+    p.add_argument("--long-term", action="store_true",
+                   help="tie each frame to frames i−1, i−2 and i−4 (closest first), not only i−1")
+    p.add_argument("--frames", type=frame_range, metavar="A:B", help="only source frames A to B−1")
+    p.add_argument("--fps", type=option_type(number(lo_open=True)), metavar="F",
+                   help="keep F frames per second (fewer than the source's); a folder's rate "
+                        "(default: the source's; 25 for a folder)")
+    p.add_argument("--independent-shots", type=integer(1), metavar="N",
+                   help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=integer(1), metavar="N",
+                   help="local worker processes (default: from shots, cores and memory)")
+    p.add_argument("--threads", type=integer(1), metavar="K",
+                   help="kernel threads per local worker (default: cores / workers)")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the frames, shots, a time estimate and the memory; stop")
+    return p
+
+
+def video_options(args):
+    return {"temporal_weight": args.temporal_weight, "later_iterations": args.later_iterations,
+            "long_term": args.long_term, "independent_shots": args.independent_shots}
+
+
+def check_libraries():
+    # OpenCV and PyAV come with the `video` extra
+    try:
+        import av  # noqa: F401
+        import cv2  # noqa: F401
+    except ImportError as e:
+        raise RunRefused(f"nst video needs OpenCV and PyAV ({e}): pip install 'nst[video]'") from None
+
+
+def main(args):
+    from nst.batch.plan import FileHashes, expand
+    from nst.cli.options import settings_of
+    check_libraries()
+    settings = settings_of(args)
+    if args.scheduler and (args.workers or args.threads):
+        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
+    styles = expand(args.style, "style")
+    video = video_options(args)
+    outdir = plans.outdir_for(args.output)
+    plans.check_destinations(args.input, args.output, outdir,
+                             [("--style", s) for s in styles] + [("--weights", settings.weights)])
+    clip = clips.read(args.input, settings.size, args.frames, args.fps)
+    sha = FileHashes()
+    frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
+                        sha[settings.weights] if settings.weights else None)
+    manifest = plans.Manifest(outdir)
+    todo, done = plans.partition(frames, manifest.previous, outdir)
+    shots = plans.shots_of(frames)
+    h, w = clip.frames[0].shape[:2]
+    log(f"nst video: {len(frames)} frames of {clip.source} ({clip.src_frames} in the source) at {w}×{h}, "
+        f"{clip.fps:g} fps, {len(shots)} shot{'s' if len(shots) > 1 else ''}: {len(done)} done before, "
+        f"{len(todo)} to run")
+    if args.dry_run:
+        return dry_run(args, clip, frames, todo, settings, video, styles)
+    if todo:
+        status = execute(args, clip, frames, todo, settings, video, styles, manifest, outdir)
+        if status:
+            return status
+    return finish(args, clip, frames, manifest, outdir)
+
+
+def run_memory(settings, shape, styles):
+    # -> (bytes, backend name, Run) of one frame's run (nst.memory's estimate, through nst.run.run.Run)
+    from nst.io.image import load_image
+    from nst.run.run import Run
+    square = np.zeros((*shape, 3), np.float32)
+    run = Run(square, [load_image(s) for s in styles], settings.replace(init="content"), log)
+    parts, _ = run.memory_estimate()
+    return parts["total"], run.objective_backend().name, run
+
+
+def estimate_seconds(run, frames, video, parallel):
+    # the --dry-run cost model: evaluations × seconds per evaluation at each scale's pixels
+    h, w = run.content.shape[:2]
+    per_px = SECONDS_PER_MPIX / 1e6 * EVALS_PER_ITERATION
+    first = sum(cap * per_px * h * w * (side / max(h, w)) ** 2 for cap, side in zip(run.caps, run.sizes))
+    later = video["later_iterations"] * per_px * h * w
+    n_first = sum(f.first for f in frames)
+    return (n_first * first + (len(frames) - n_first) * later) / max(parallel, 1)
+
+
+def dry_run(args, clip, frames, todo, settings, video, styles):
+    from nst.batch import engine
+    to_run = {f.output for f in todo}
+    for shot in plans.shots_of(frames):
+        left = sum(f.output in to_run for f in shot)
+        print(f"shot {shot[0].shot}: frames {shot[0].number}–{shot[-1].number} ({len(shot)} frames, "
+              f"{left} to run)")
+    need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles)
+    shots_left = len({f.shot for f in todo})
+    layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
+    seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
+    print(f"one frame: up to {gib(need)} on {backend} (first frame of a shot: scales "
+          f"{' → '.join(map(str, run.sizes))}, "
+          f"{' + '.join(map(str, run.caps))} iterations at most; "
+          f"later frames: {video['later_iterations']} iterations at "
+          f"{max(clip.frames[0].shape[:2])} px)")
+    print(f"time: about {fmt_seconds(seconds)} for {len(todo)} frames (a rough model: "
+          f"{SECONDS_PER_MPIX:g} s per megapixel per evaluation, divided among the shots that run at once)")
+    print(f"at once: {layout.where}" if not args.scheduler else f"at once: the cluster at {args.scheduler}")
+    return 0
+
+
+def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir):
+    # run `todo` on the cluster -> None when every frame is done, else the exit status
+    from nst.batch import engine
+    from nst.batch.command import weights_for_workers
+    need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles)
+    shots_left = len({f.shot for f in todo})
+    layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
+    if layout and not layout.fits:
+        raise MemoryError(f"one frame needs about {gib(need)} but this machine has less free; try a smaller --size")
+    weights = weights_for_workers(settings, local=not args.scheduler)
+    previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)      # SIGTERM = Ctrl-C
+    try:
+        with engine.connect(args.scheduler, layout) as client:
+            layout = layout or engine.cluster_layout(client, need)
+            log(f"nst video: {layout.where}")
+            if weights:
+                client.register_plugin(weights, name=weights.name)
+            video = {**video, "weights_sha": weights.sha if weights else None}
+            counts = on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir)
+    except KeyboardInterrupt:
+        counts = None
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    if counts is None:
+        log("nst video: interrupted; finished frames are kept: run the same command again to go on")
+        return 130
+    if counts["failed"]:
+        log(f"nst video: {counts['done']} frames done, {counts['failed']} failed; see {outdir / plans.MANIFEST}")
+        return 1
+    return None
+
+
+def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir):
+    # flows all at once; each shot's next frame submitted when its previous one is back -> counts
+    from distributed import wait
+    from distributed.client import FuturesCancelledError
+
+    from nst.batch import engine
+
+    from nst.io.image import load_image, save_image, to_uint8
+    from nst.video.task import flows_task, frame_task
+    by_pos = {f.position: f for f in frames}
+    outputs = {}                                          # position -> output uint8 (earlier frames needed)
+    for f in todo:
+        for e in f.earlier:
+            if e not in outputs and e not in {t.position for t in todo}:
+                outputs[e] = np.asarray(load_image(outdir / by_pos[e].output), np.uint8)
+    # frames and styles travel inside the tasks (not scattered): a worker that dies loses nothing
+    # the scheduler cannot make again
+    frames_of = clip.frames
+    flows = {(f.position, e): client.submit(flows_task, frames_of[f.position], frames_of[e], pure=False)
+             for f in todo for e in f.earlier}
+    style_images = [to_uint8(load_image(s)) for s in styles]
+    run_here = {f.position for f in todo}
+    queues = [[f for f in shot if f.position in run_here] for shot in plans.shots_of(frames)]
+    queues = [q for q in queues if q]
+    flying, counts = {}, {"done": 0, "failed": 0}
+    progress = Progress(len(todo), unit="frames")
+    try:
+        while queues or flying:
+            for q in list(queues):
+                if any(flying[k] is q for k in flying):
+                    continue
+                f = q[0]
+                fut = client.submit(frame_task, frames_of[f.position], style_images, settings, video,
+                                    [outputs[e] for e in f.earlier], [flows[f.position, e] for e in f.earlier],
+                                    pure=False, priority=10)
+                flying[fut] = q
+            with contextlib.suppress(TimeoutError, FuturesCancelledError):
+                wait(list(flying), timeout=1.0, return_when="FIRST_COMPLETED")
+            for fut in [k for k in flying if k.done()]:
+                q = flying.pop(fut)
+                f = q.pop(0)
+                result = engine_outcome(fut)
+                image = result.pop("image", None)
+                manifest.append(plans.row_of(f, result))             # the row first: the file is ours
+                if result["status"] == "done":
+                    save_image(image, outdir / f.output)
+                    outputs[f.position] = image
+                    counts["done"] += 1
+                else:
+                    counts["failed"] += 1
+                    progress.message(f"nst video: frame {f.number} failed: {result['error']}; its shot stops")
+                    q.clear()
+                for e in f.earlier:                                  # its flows are no longer needed
+                    flows.pop((f.position, e)).release()
+                if not q:
+                    queues = [x for x in queues if x is not q]
+                fut.release()
+            progress.update(counts["done"] + counts["failed"],
+                            engine.task_detail(counts["done"], counts["failed"], len(flying)))
+    except KeyboardInterrupt:
+        client.cancel(list(flying))
+        raise
+    finally:
+        progress.close()
+    return counts
+
+
+def engine_outcome(future):
+    from nst.batch import engine
+    return engine.outcome(future)
+
+
+def finish(args, clip, frames, manifest, outdir):
+    # every frame is done: write the video (OUT a video file) unless it is up to date
+    from nst.io.assets import sha256_file
+    from nst.io.image import load_image
+    rows = plans.read_manifest(outdir)
+    if not clips.is_video_path(args.output):
+        log(f"nst video: {len(frames)} frames in {outdir}")
+        return 0
+    key = plans.hashlib.sha256("".join(f.digest for f in frames).encode()).hexdigest()
+    row = rows.get("video")
+    out = Path(args.output)
+    if row and row.get("frames_digest") == key and out.exists() and row.get("sha256") == sha256_file(out):
+        log(f"nst video: {out} is up to date")
+        return 0
+    images = [np.asarray(load_image(outdir / f.output), np.uint8) for f in frames]
+    clips.write_video(images, out, clip.fps, clip.source if clip.audio else None, clip.span, log)
+    manifest.append({"output": "video", "path": str(out), "sha256": sha256_file(out), "frames_digest": key,
+                     "frames": len(frames), "fps": clip.fps, "status": "done"})
+    log(f"nst video: wrote {out} ({len(frames)} frames, {clip.fps:g} fps); frames in {outdir}")
+    return 0
+

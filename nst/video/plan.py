@@ -1,0 +1,178 @@
+"""A video run worked out on the client before anything runs: shots, one Frame per output frame
+with its digest, the flows it needs, and what OUTDIR already holds.
+
+Shots: a cut is where two neighbouring frames' colour histograms differ by more than CUT_L1 (L1
+distance of normalised 3×16-bin histograms, in [0, 2]); --independent-shots N also starts a shot
+every N frames (more shots run in parallel, at the price of a seam). The first frame of a shot is
+a full coarse-to-fine run; each later frame starts from the previous output warped by the flow.
+
+A frame's digest chains: sha256 of its pixels, the settings, the style and weights files and the
+previous frame's digest. So changing anything redoes the frames it touches and every later frame
+of that shot, and a rerun continues at the first unfinished frame of each shot.
+"""
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from nst.io.assets import atomic_path, sha256_file
+from nst.io.destinations import RunRefused, check_writable, exists, same_file
+from nst.io.image import written_by_nst
+from nst.video.clip import frame_name, is_video_path
+
+CUT_L1 = 0.6                  # histogram distance of a cut (a pan or a passing object stays well below)
+LONG_TERM = (1, 2, 4)         # earlier frames a later frame is tied to with --long-term, closest first
+MANIFEST = "manifest.jsonl"
+
+
+@dataclass
+class Frame:
+    """One output frame: its place in the clip and shot, and what it depends on."""
+    position: int             # index into Clip.frames
+    number: int               # source frame number
+    shot: int
+    first: bool               # the first frame of its shot
+    earlier: tuple            # positions of the earlier frames its temporal term uses, closest first
+    digest: str
+    output: str = field(default="")
+
+    def __post_init__(self):
+        self.output = self.output or frame_name(self.number)
+
+
+def histogram(frame):
+    # H×W×3 uint8 -> 48 normalised bin counts (16 per channel)
+    h = np.concatenate([np.bincount(frame[..., k].ravel() >> 4, minlength=16) for k in range(3)])
+    return h / max(h.sum() / 3, 1)
+
+
+def shot_starts(frames, independent=None):
+    # -> positions where a shot starts (0 first)
+    starts = [0]
+    hist = [histogram(f) for f in frames]
+    for i in range(1, len(frames)):
+        cut = np.abs(hist[i] - hist[i - 1]).sum() / 3 > CUT_L1
+        if cut or (independent and i - starts[-1] >= independent):
+            starts.append(i)
+    return starts
+
+
+def plan(clip, settings, video, style_shas, weights_sha):
+    # settings: nst.run.settings.Settings -> [Frame] in clip order; video: the video options
+    # (independent_shots, long_term, ...)
+    starts = shot_starts(clip.frames, video["independent_shots"])
+    offsets = LONG_TERM if video["long_term"] else (1,)
+    common = json.dumps({"settings": settings.as_dict(), "video": video, "styles": style_shas, "weights": weights_sha},
+                        sort_keys=True, default=str)
+    frames, previous = [], ""
+    for shot, start in enumerate(starts):
+        end = starts[shot + 1] if shot + 1 < len(starts) else len(clip.frames)
+        for pos in range(start, end):
+            earlier = tuple(pos - k for k in offsets if pos - k >= start)
+            previous = "" if pos == start else previous
+            digest = hashlib.sha256((common + previous).encode() + clip.frames[pos].tobytes()).hexdigest()
+            frames.append(Frame(pos, clip.numbers[pos], shot, pos == start, earlier, digest))
+            previous = digest
+    return frames
+
+
+def shots_of(frames):
+    # -> [[Frame]] per shot, in order
+    out = {}
+    for f in frames:
+        out.setdefault(f.shot, []).append(f)
+    return list(out.values())
+
+
+def outdir_for(output):
+    # -o a video file -> its frames go in OUT.frames/; -o a folder -> that folder
+    return Path(str(output) + ".frames") if is_video_path(output) else Path(output)
+
+
+def check_destinations(source, output, outdir, inputs):
+    # nothing of the user's is overwritten (nst.io.destinations' rules): outputs only in OUTDIR and
+    # at -o, never an input, never a file nst did not write
+    out = Path(output)
+    if out.exists() and out.is_dir() and is_video_path(out):
+        raise RunRefused(f"-o {out} is a folder with a video's name; give a video file or another folder")
+    if outdir.exists() and not outdir.is_dir():
+        raise RunRefused(f"-o {out}: {outdir} exists and is not a folder")
+    real = os.path.realpath(outdir)
+    for what, path in [("IN", source), *inputs]:
+        if path and (same_file(path, out) or os.path.commonpath([os.path.realpath(path), real]) == real):
+            raise RunRefused(f"-o {out}: would write over or beside the input {path} ({what}); "
+                             "choose a destination for outputs only")
+    check_writable("-o", outdir / MANIFEST)
+    if is_video_path(out):
+        check_writable("-o", out)
+        if exists(out) and not video_written_by_nst(outdir, out):
+            raise RunRefused(f"-o {out} exists and nst did not write it; move it or choose another name")
+
+
+def video_written_by_nst(outdir, out):
+    # the manifest of OUTDIR records the sha256 of the video nst last wrote at `out`
+    rows = read_manifest(outdir)
+    row = rows.get("video")
+    return bool(row) and row.get("sha256") == sha256_file(out)
+
+
+def read_manifest(outdir):
+    # -> {output: its last row}; a line cut short by a crash is ignored
+    rows = {}
+    path = Path(outdir) / MANIFEST
+    if path.exists():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                rows[row["output"]] = row
+            except (ValueError, KeyError, TypeError):
+                continue
+    return rows
+
+
+def partition(frames, previous, outdir):
+    # -> (to run, done before): in each shot, the frames before the first unfinished one are done;
+    # a frame file in OUTDIR that nst did not write is refused (never replaced)
+    todo, done = [], []
+    for shot in shots_of(frames):
+        finished = True
+        for f in shot:
+            path = Path(outdir) / f.output
+            if path.exists() and not written_by_nst(path):
+                raise RunRefused(f"{path} exists and nst did not write it: not replaced; move it away")
+            row = previous.get(f.output)
+            finished = finished and path.exists() and bool(row) and row.get("status") == "done" \
+                and row.get("digest") == f.digest
+            (done if finished else todo).append(f)
+    return todo, done
+
+
+class Manifest:
+    """OUTDIR/manifest.jsonl: one row per frame as it ends (appended, fsynced), the video's row last."""
+
+    def __init__(self, outdir):
+        self.path = Path(outdir) / MANIFEST
+        self.previous = read_manifest(outdir)
+
+    def append(self, row):
+        row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(row, default=str) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def compact(self):
+        # rewrite with the last row per output only (atomically)
+        rows = read_manifest(self.path.parent)
+        with atomic_path(self.path) as tmp:
+            tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows.values()), encoding="utf-8")
+
+
+def row_of(frame, result):
+    return {"output": frame.output, "frame": frame.number, "shot": frame.shot, "first": frame.first,
+            "digest": frame.digest, "status": "failed", "error": None, **result}

@@ -1,0 +1,95 @@
+"""What runs on a worker: the flows of a frame pair, and one frame's style transfer.
+
+The first frame of a shot is a plain nst.run.run.Run (coarse to fine, as `nst transfer`). A later
+frame is a FrameRun: one scale at the frame's size, --later-iterations iterations, starting from
+the previous output warped by the flow (the content frame where the flow is unreliable), with
+the temporal term τ·Σ_k J_t(X; ω_k, c_k) added to J. τ = w·E_c/255²: w (--temporal-weight) is
+relative like β, since J_c/E_c and J_t/255² are both relative errors (docs/maths.md "Video").
+"""
+import functools
+import logging
+import socket
+import time
+
+import numpy as np
+
+from nst.io.image import to_uint8
+from nst.run.job import Job, Outputs
+from nst.run.run import Run
+from nst.video import flow
+
+LOG = logging.getLogger("nst.video")
+
+
+def flows_task(frame, earlier):
+    # -> (back H×W×2, c H×W) for frame i against an earlier frame; (seconds spent) as third item
+    start = time.perf_counter()
+    back, c = flow.flow_and_mask(frame, earlier)
+    return back, c, time.perf_counter() - start
+
+
+def content_energy(objective):
+    # E_c = Σ a^l(C)² over the content layers (1 without any): the scale of J_c, as in
+    # nst.objective.auto_layer_weights
+    xp = objective.be.xp
+    return sum(float(xp.sum(t.astype(xp.float64) ** 2)) for t in objective.content_targets.values()) or 1.0
+
+
+class FrameRun(Run):
+    """A later frame of a shot: a Run whose objective carries the temporal term."""
+
+    def __init__(self, content, styles, settings, log=print, *, targets=(), temporal_weight=0.0):
+        super().__init__(content, styles, settings, log)
+        self.targets, self.temporal_weight = targets, temporal_weight
+
+    def objective(self, content, styles):
+        obj = super().objective(content, styles)
+        if self.targets and self.temporal_weight > 0:
+            be = obj.be
+            obj.temporal_weight = self.temporal_weight * content_energy(obj) / 255.0 ** 2
+            obj.temporal = [(be.to_device(np.ascontiguousarray(t, obj.dtype)),
+                             be.to_device(np.ascontiguousarray(c, obj.dtype))) for t, c in self.targets]
+        return obj
+
+
+def frame_task(content, styles, settings, video, earlier_outputs, flows):
+    # on a worker: content frame H×W×3 uint8, styles [H×W×3], Settings, earlier outputs (uint8,
+    # closest first) and their (back, c, seconds) -> {"status", "image" uint8, "terms", ...}; the
+    # run goes through nst.run.job.Job, the lifecycle of every command
+    start = time.perf_counter()
+    row = {"worker": _worker(), "host": socket.gethostname()}
+    try:
+        if video.get("weights_sha"):                 # the --weights file the plugin put on this worker
+            from distributed import get_worker
+
+            from nst.batch.task import weights_path
+            settings = settings.replace(weights=str(weights_path(get_worker().local_directory, video["weights_sha"])))
+        content = np.asarray(content, np.float32)
+        run_type = Run
+        if earlier_outputs:
+            pairs = [(b, c) for b, c, _ in flows]
+            run_type = functools.partial(FrameRun, targets=flow.temporal_targets(earlier_outputs, pairs),
+                                         temporal_weight=video["temporal_weight"])
+            settings = settings.replace(scales=1, size=max(content.shape[:2]), iterations=video["later_iterations"],
+                                        init=flow.start_image(earlier_outputs[0], pairs[0], content))
+            row["reliable"] = round(float(pairs[0][1].mean()), 4)
+            row["flow_seconds"] = round(sum(s for _, _, s in flows), 3)
+        job = Job(content, styles, settings, Outputs(progress=False), LOG.info, run_type=run_type)
+        run = job.prepare()
+        image, status, _ = job.optimise()
+        if status:
+            raise RuntimeError(job.error)
+        row.update(status="done", image=to_uint8(image), terms=run.history[-1] if run.history else {},
+                   iterations=len(run.history), evaluations=run.evaluations)
+    except Exception as e:  # noqa: BLE001 - bad input or a bug: this frame fails, other shots go on
+        text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        row.update(status="failed", error=text, error_type=type(e).__name__)
+    return {**row, "seconds": round(time.perf_counter() - start, 3)}
+
+
+def _worker():
+    try:
+        from distributed import get_worker
+        return get_worker().address
+    except (ImportError, ValueError):
+        return None

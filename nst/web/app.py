@@ -1,0 +1,336 @@
+"""`nst serve`'s server: the routes nst.web.serve lists, on aiohttp, Ctrl-C stopping the runs with
+their checkpoints. Every refusal (uploads.Refused) is a JSON {"error": one line} with a 4xx status.
+"""
+import asyncio
+import contextlib
+import functools
+import hmac
+import json
+import os
+import secrets
+import signal
+import socket
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+from aiohttp import web
+
+from nst.batch import results
+from nst.io.destinations import RunRefused, check_writable
+from nst.run.progress import log
+from nst.run.settings import DEFAULTS, FIELDS, INIT_KEYWORDS, Settings, SettingsError
+from nst.web import uploads
+from nst.web.channel import Snapshot
+from nst.web.form import form_options, settings_from
+from nst.web.link import WORKER_HEADER, LiveLink
+from nst.web.runs import ENDED, Runs, make_task
+from nst.web.server import control, feed, guard, is_local, new_token, static_file, static_route, url_of
+from nst.web.uploads import Refused
+
+MAX_STYLES = 8
+MAX_PARTS = 64
+MAX_FIELD_BYTES = 1000
+MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
+PICTURE_STATES = ("done", "stopped")
+
+
+class App:
+    def __init__(self, args):
+        from nst.io.assets import sha256_file
+        self.args, self.host = args, args.host
+        self.outdir = Path(args.outdir).resolve()
+        self.outdir.mkdir(parents=True, exist_ok=True)
+        check_writable("--outdir", self.outdir / results.MANIFEST)
+        self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
+        self.backend = args.backend
+        self.weights = str(Path(args.weights).resolve()) if args.weights else None
+        self.shas = {"weights": sha256_file(self.weights) if self.weights else None}
+        self.token, self.worker_key = new_token(args.host), secrets.token_urlsafe(24)
+        self.max_bytes, self.max_pixels = int(args.max_upload_mb * 2**20), args.max_pixels
+        self.port = args.port
+        self.comparing = asyncio.Lock()
+        plugin = self.weights_plugin()
+        options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": args.checkpoint_every,
+                   "weights_sha": plugin.sha if plugin else None}
+        self.runs = Runs(self.outdir, args.queue, lambda: self.connect(plugin), options, self.link)
+
+    # -- the cluster and the workers' way back -------------------------------------------------------
+    def weights_plugin(self):
+        from nst.batch.command import weights_for_workers
+        return weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not self.args.scheduler)
+
+    @contextlib.contextmanager
+    def connect(self, plugin):
+        from nst.batch import engine
+        from nst.batch.command import task_memory
+        layout = None
+        if not self.args.scheduler:
+            default = DEFAULTS.replace(backend=self.backend, weights=self.weights).as_dict()
+            need, backend, _ = task_memory([SimpleNamespace(settings=default)])
+            layout = engine.local_layout(engine.cores(), need, backend)
+        with engine.connect(self.args.scheduler, layout) as client:
+            if plugin:
+                client.register_plugin(plugin, name=plugin.name)
+            log(f"nst serve: {(layout or engine.cluster_layout(client, 0)).where}")
+            yield client
+
+    def link(self, key, title):
+        # the LiveLink a worker posts through: this server as the workers reach it
+        host = self.host
+        if host in ("0.0.0.0", "::", ""):
+            host = "127.0.0.1" if not self.args.scheduler else socket.getfqdn()
+        shown = f"[{host}]" if ":" in host else host
+        return LiveLink(f"http://{shown}:{self.port}", self.worker_key, self.token, key, title)
+
+    # -- pages -------------------------------------------------------------------------------------
+    async def index(self, request):
+        return static_file("app.html")
+
+    async def options(self, request):
+        return web.json_response({"options": form_options(), "queue": self.args.queue, "max_styles": MAX_STYLES,
+                                  "max_upload_mb": self.args.max_upload_mb, "max_pixels": self.max_pixels})
+
+    async def gallery(self, request):
+        rows = await asyncio.get_running_loop().run_in_executor(None, self.runs.rows)
+        return web.json_response({"runs": rows, "queue": {"active": len(self.runs.active), "max": self.args.queue}},
+                                 dumps=functools.partial(json.dumps, default=str))
+
+    def row(self, name, states=None):
+        # the manifest row of run NAME (the picture's name without .png), or 404
+        row = results.read_manifest(self.outdir).get(f"{name}.png")
+        if row is None:
+            raise Refused(404, "no such run")
+        if states and row.get("status") not in states:
+            raise Refused(409, f"the run is {row.get('status')}")
+        return row
+
+    async def image(self, request):
+        row = self.row(request.match_info["name"], PICTURE_STATES)
+        path = self.outdir / Path(row["output"]).name
+        if path.resolve().parent != self.outdir or not path.is_file():
+            raise Refused(404, "the picture is not there")
+        disposition = "inline" if request.query.get("inline") else "attachment"
+        return web.FileResponse(path, headers={"Content-Disposition": f'{disposition}; filename="{path.name}"',
+                                               "Content-Type": "image/png"})
+
+    def channel(self, request):
+        ch = self.runs.channels.get(request.match_info["name"])
+        if ch is None:
+            raise Refused(404, "no live run of that name (the gallery has the finished ones)")
+        return ch
+
+    async def live(self, request):
+        self.channel(request)
+        return static_file("live.html")
+
+    async def ws(self, request):
+        return await feed(request, self.channel(request))
+
+    async def act(self, request):
+        return control(self.channel(request), request.match_info["action"])
+
+    # -- starting runs -------------------------------------------------------------------------------
+    async def start(self, request):
+        content, styles, fields = await self.read_form(request)
+        settings = settings_from(fields, len(styles), self)
+        loop = asyncio.get_running_loop()
+        stored = [await loop.run_in_executor(None, uploads.store, data, self.uploads, suffix)
+                  for data, suffix, _ in [content, *styles]]
+        names = {"content": content[2], "style": [s[2] for s in styles]}
+        return await self.queue(stored[0], stored[1:], settings, names)
+
+    async def read_form(self, request):
+        # the multipart form -> ((bytes, suffix, shown name) of the content, [... of each style],
+        # {option: text}); files checked as they arrive (nst.web.uploads)
+        if len(self.runs.active) >= self.args.queue:          # before reading uploads we would refuse
+            raise Refused(429, f"the queue is full ({self.args.queue} runs queued or running); "
+                               "start this one when one has finished")
+        try:
+            reader = await request.multipart()
+        except (AssertionError, ValueError, KeyError):
+            raise Refused(400, "send a multipart form (content, style, options)") from None
+        content, styles, fields = None, [], {}
+        for _ in range(MAX_PARTS):
+            part = await reader.next()
+            if part is None:
+                break
+            if part.name in ("content", "style"):
+                shown = (part.filename or part.name)[:80]
+                if (part.name == "content" and content) or len(styles) >= MAX_STYLES:
+                    raise Refused(400, f"one content image and at most {MAX_STYLES} style images")
+                data = await uploads.read_limited(part, self.max_bytes, f"{part.name} {shown!r}")
+                suffix = uploads.check_image(data, f"{part.name} {shown!r}", self.max_pixels)
+                if part.name == "content":
+                    content = (data, suffix, shown)
+                else:
+                    styles.append((data, suffix, shown))
+            elif part.filename is None and part.name:
+                text = (await uploads.read_limited(part, MAX_FIELD_BYTES, f"option {part.name[:40]!r}")).decode()
+                fields[part.name[:100]] = text
+            else:
+                raise Refused(400, "a form part without a name")
+        else:
+            raise Refused(400, f"more than {MAX_PARTS} form parts")
+        if content is None or not styles:
+            raise Refused(400, "send a content image and at least one style image")
+        return content, styles, fields
+
+    async def queue(self, content, styles, settings, names, key=None, digest=None):
+        # check the run as `nst transfer` would (sizes, memory), then hand it to the engine
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.check_run, content, styles, settings)
+        key = key or f"web-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+        shas = {**self.shas, **{p: await loop.run_in_executor(None, sha_of, p) for p in [content, *styles]}}
+        task = make_task(key, content, styles, settings, shas)
+        if digest and digest != task.digest:
+            raise Refused(409, "its inputs or settings changed since it stopped: use run again")
+        title = f"{names['content']} in the style of {', '.join(names['style'])}"
+        self.runs.submit(task, {"names": names, "title": title, "source": "nst serve"})
+        return web.json_response({"name": key, "live": f"/runs/{key}/live"}, status=201)
+
+    def check_run(self, content, styles, settings):
+        from nst import memory
+        from nst.io.image import ImageError
+        from nst.run.checks import check_sizes
+        from nst.run.run import Run
+        try:
+            run = Run(str(content), [str(s) for s in styles], settings, lambda m: None)
+            check_sizes(run)
+            parts, (h, w) = run.memory_estimate()
+        except (RunRefused, SettingsError, ImageError) as e:
+            raise Refused(400, str(e).replace(str(self.outdir), "OUTDIR")) from None
+        need, free = parts["total"] + memory.images_bytes([run.content, *run.styles]), memory.available(self.backend)
+        if need > free:
+            raise Refused(413, f"a {w}×{h} run needs about {memory.gib(need)}, {memory.gib(free)} is free: "
+                               "choose a smaller size")
+
+    def inputs_of(self, row):
+        # a row's input files, which must still be there
+        files = [row["content"], *row["style"]]
+        missing = [f for f in files if not Path(f).is_file()]
+        if missing or row.get("init") not in (None, *INIT_KEYWORDS):
+            raise Refused(409, "its input images are no longer where the run found them")
+        return files, {"content": row.get("names", {}).get("content") or Path(files[0]).name,
+                       "style": row.get("names", {}).get("style") or [Path(f).name for f in files[1:]]}
+
+    async def again(self, request):
+        row = self.row(request.match_info["name"])
+        files, names = self.inputs_of(row)
+        settings = self.settings_of_row(row).replace(backend=self.backend, weights=self.weights)
+        return await self.queue(files[0], files[1:], settings, names)
+
+    async def resume(self, request):
+        name = request.match_info["name"]
+        row = self.row(name, ("stopped", "cancelled", "failed"))
+        if name in self.runs.active:
+            raise Refused(409, "it is running")
+        files, names = self.inputs_of(row)
+        if row["settings"].get("weights") != self.weights:
+            raise Refused(409, "it ran with other weights (nst serve --weights)")
+        return await self.queue(files[0], files[1:], self.settings_of_row(row), names, key=name, digest=row["digest"])
+
+    def settings_of_row(self, row):
+        # a manifest row's settings as a Settings (refused when they no longer validate)
+        try:
+            return Settings.from_dict({k: v for k, v in row["settings"].items() if k in FIELDS})
+        except (SettingsError, TypeError) as e:
+            raise Refused(409, f"its settings are no longer valid ({e})") from None
+
+    # -- compare, and the workers' posts ---------------------------------------------------------------
+    async def compare(self, request):
+        form = await request.post()
+        a, b = self.row(str(form.get("a", "")), PICTURE_STATES), self.row(str(form.get("b", "")), PICTURE_STATES)
+        files, _ = self.inputs_of(a)
+        if self.comparing.locked():
+            raise Refused(429, "a comparison is running; try again in a moment")
+        async with self.comparing:
+            scores = await asyncio.get_running_loop().run_in_executor(
+                None, score, [self.outdir / a["output"], self.outdir / b["output"]], files[0], files[1],
+                self.weights, self.backend)
+        from nst.compare import best_of
+        return web.json_response({"names": [a["output"], b["output"]], "scores": scores, "best": best_of(scores)})
+
+    async def publish(self, request):
+        if not hmac.compare_digest(request.headers.get(WORKER_HEADER, "").encode(), self.worker_key.encode()):
+            raise web.HTTPForbidden(text="nst: not one of this server's workers")
+        ch = self.channel(request)
+        msg = await request.json()
+        status = {k: v for k, v in dict(msg.get("status") or {}).items() if k not in ("paused", "stopping", "viewers")}
+        if ch.status["state"] in ENDED or status.get("state") in ENDED:
+            status.pop("state", None)                 # a run has ended when its row is written (runs._end)
+        shot = None
+        if msg.get("image") or msg.get("panels"):
+            shot = Snapshot(0, encoded={"image": msg.get("image"), "panels": dict(msg.get("panels") or {})})
+        ch.update(points=list(msg.get("points") or []), status=status, snapshot=shot, info=dict(msg.get("info") or {}))
+        return web.json_response({"viewers": ch.viewers, "wanted": ch.wanted(), "paused": ch.controls.paused,
+                                  "stop": ch.controls.stop_requested})
+
+    # -- the server -----------------------------------------------------------------------------------
+    def make_app(self):
+        app = web.Application(middlewares=[guard(self.host, self.token)], client_max_size=MAX_BODY)
+        r = app.router
+        r.add_get("/", self.index)
+        r.add_get("/static/{name}", static_route)
+        r.add_get("/api/options", self.options)
+        r.add_get("/api/runs", self.gallery)
+        r.add_post("/api/runs", self.start)
+        r.add_post("/api/runs/{name}/again", self.again)
+        r.add_post("/api/runs/{name}/resume", self.resume)
+        r.add_post("/api/compare", self.compare)
+        r.add_post("/api/publish/{name}", self.publish)
+        r.add_get("/runs/{name}/image", self.image)
+        r.add_get("/runs/{name}/live", self.live)
+        r.add_get("/runs/{name}/ws", self.ws)
+        r.add_post("/runs/{name}/control/{action}", self.act)
+        return app
+
+    async def serve(self):
+        loop = asyncio.get_running_loop()
+        runner = web.AppRunner(self.make_app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, self.host, self.port)
+        try:
+            await site.start()
+        except OSError as e:
+            await runner.cleanup()
+            raise RunRefused(f"--host {self.host} --port {self.port}: {e.strerror}; try another --port") from None
+        self.port = site._server.sockets[0].getsockname()[1]
+        try:
+            await loop.run_in_executor(None, self.runs.start)
+        except BaseException:
+            await runner.cleanup()
+            raise
+        print(f"nst serve: {url_of(self.host, self.port, self.token)}", flush=True)
+        log(f"nst serve: runs in {self.outdir}; Ctrl-C stops them with their checkpoints")
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        log("nst serve: stopping: each run stops after its iteration and keeps its checkpoint (again: at once)")
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, os._exit, 130)
+        await loop.run_in_executor(None, self.runs.shutdown)
+        await runner.cleanup()
+        log(f"nst serve: stopped; `nst serve --outdir {self.args.outdir}` shows its runs again "
+            "(a stopped one resumes from the gallery)")
+        return 0
+
+
+def sha_of(path):
+    from nst.io.assets import sha256_file
+    return sha256_file(path)
+
+
+def score(pictures, content, style, weights, backend):
+    # nst compare's scoring of the pictures (backend "auto" resolved as a run resolves it)
+    from nst.compare import score as nst_score
+    from nst.run.selfcheck import choose_backend
+    return nst_score([str(p) for p in pictures], str(content), str(style), weights=weights,
+                     backend=choose_backend(backend))
+
+
+def serve(args):
+    if not is_local(args.host) and args.host not in ("0.0.0.0", "::"):
+        log(f"nst serve: listening on {args.host}: every request needs the URL's token")
+    return asyncio.run(App(args).serve())

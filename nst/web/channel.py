@@ -1,0 +1,191 @@
+"""One run as its pages see it, shared between the run's thread and the server's.
+
+The run side (Publisher.on_iteration) appends each iteration's terms to `points` (the curves:
+all of them, a few floats each) and, only while a page watches, puts the current image and the
+panels the pages ask for into `snapshot`: a latest-value slot, so a page that is slower than the
+run skips images instead of queueing them. The page side reads them (Channel.message) and sets
+what it wants (watch) and the controls (pause, resume, stop: nst.controls).
+"""
+import base64
+import io
+import resource
+import threading
+import time
+
+import numpy as np
+
+from nst.run.controls import Controls
+from nst.web import panels as panel_maps
+
+JPEG_QUALITY = 85
+NO_PANELS = {"gram": None, "grad": False, "features": False}
+
+
+def jpeg_base64(img):
+    # H×W×3 float 0..255 -> base64 JPEG
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB").save(buf, "JPEG", quality=JPEG_QUALITY)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def peak_rss():
+    # bytes: this process's peak resident memory (Linux reports KiB)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+class Snapshot:
+    """The latest image and panels; encoded once, by the first page that sends them."""
+
+    def __init__(self, seq, image=None, panels=None, encoded=None):
+        self.seq, self.image, self.panels = seq, image, panels or {}
+        self.encoded = encoded                  # {"image": base64 JPEG, "panels": {...}} once made
+        self.lock = threading.Lock()
+
+    def encode(self):
+        with self.lock:
+            if self.encoded is None:
+                self.encoded = {"image": None if self.image is None else jpeg_base64(self.image),
+                                "panels": panel_maps.render(self.panels)}
+                self.image = self.panels = None
+            return self.encoded
+
+
+class Channel:
+    def __init__(self, info=None, state="starting"):
+        self.lock = threading.Lock()
+        self.info = dict(info or {})            # sizes, iterations, total, layers, title
+        self.points = []                        # [{"it", "scale", "terms", "layers"}] every iteration
+        self.status = {"state": state}          # it, scale, s_per_it, eta_s, peak_bytes, state
+        self.snapshot = Snapshot(0)
+        self.watchers = {}                      # page id -> the panels it shows
+        self.listeners = {}                     # page id -> callable: wakes that page's sender
+        self.controls = Controls()
+        self.closed = False                     # the run's process is ending: pages get a last message
+
+    def close(self):
+        self.closed = True
+        self.notify()
+
+    # -- the pages -------------------------------------------------------------------------------
+    def watch(self, page, wanted, wake):
+        with self.lock:
+            self.watchers[page], self.listeners[page] = clean_wanted(wanted, self.info), wake
+        self.notify()
+
+    def unwatch(self, page):
+        with self.lock:
+            self.watchers.pop(page, None)
+            self.listeners.pop(page, None)
+
+    @property
+    def viewers(self):
+        return len(self.watchers)
+
+    def wanted(self):
+        # the panels any watching page shows (None: no page watches)
+        with self.lock:
+            pages = list(self.watchers.values())
+        if not pages:
+            return None
+        gram = [w["gram"] for w in pages if w["gram"]]
+        return {"gram": gram[-1] if gram else None, "grad": any(w["grad"] for w in pages),
+                "features": any(w["features"] for w in pages)}
+
+    def notify(self):
+        for wake in list(self.listeners.values()):
+            wake()
+
+    def message(self, since_points, since_seq):
+        # -> (what a page has not seen yet, points sent, snapshot sent); the image only if newer
+        with self.lock:
+            points, snap = self.points[since_points:], self.snapshot
+            status = {**self.status, "paused": self.controls.paused, "stopping": self.controls.stop_requested,
+                      "viewers": len(self.watchers)}
+            n = len(self.points)
+        msg = {"status": status, "points": points}
+        if since_points == 0:
+            msg["info"] = self.info
+        if snap.seq != since_seq:
+            msg.update(snap.encode())
+        return msg, n, snap.seq
+
+    # -- the run -----------------------------------------------------------------------------------
+    def update(self, points=(), status=None, snapshot=None, info=None):
+        with self.lock:
+            self.points.extend(points)
+            if status:
+                self.status.update(status)
+            if info:
+                self.info.update(info)
+            if snapshot is not None:
+                snapshot.seq = self.snapshot.seq + 1
+                self.snapshot = snapshot
+        self.notify()
+
+    def set_state(self, state, **more):
+        self.update(status={"state": state, **more})
+
+
+def clean_wanted(wanted, info):
+    # a page's panel request -> {"gram": a style layer or None, "grad": bool, "features": bool}
+    wanted = wanted if isinstance(wanted, dict) else {}
+    layer = wanted.get("gram")
+    return {"gram": layer if layer in info.get("style_layers", ()) else None,
+            "grad": wanted.get("grad") is True, "features": wanted.get("features") is True}
+
+
+class Publisher:
+    """The run side: `on_iteration` after each iteration (cheap without a page), `attach` once."""
+
+    PANEL_EVERY_S = 0.25          # panels cost a forward pass: at most this often
+
+    def __init__(self, channel):
+        self.channel = channel
+        self.start = self.start_it = None
+        self.panel_time = 0.0
+        self.seen = None              # the panels last captured
+
+    def attach(self, run):
+        # the run's shape, its history so far (a resume), and the controls
+        s = run.settings
+        total = sum(run.caps)                                  # at most (the automatic schedule may stop a scale early)
+        ends = [sum(run.caps[:k + 1]) for k in range(len(run.caps))]
+        past = [{"it": i + 1, "scale": min(sum(i >= e for e in ends), len(run.sizes) - 1),
+                 "terms": terms, "layers": {}} for i, terms in enumerate(run.history)]
+        info = {"sizes": run.sizes, "iterations": s.iterations, "total": total,
+                "style_layers": list(s.style_layers), "content_layers": list(s.content_layers)}
+        self.channel.info.update(info)
+        self.channel.update(points=past, status={"state": "running", "it": len(run.history), "total": total})
+        run.controls = self.channel.controls
+        run.controls.on_idle = lambda: self.refresh(run)
+        self.start, self.start_it = time.perf_counter(), len(run.history)
+
+    def on_iteration(self, run, it, terms):
+        layers = {k: float(v) for k, v in run.last_evaluation.get("layers", {}).items()}
+        elapsed = time.perf_counter() - self.start
+        rate = elapsed / max(it - self.start_it, 1)
+        total = self.channel.info["total"]
+        status = {"state": "running", "it": it, "scale": run.scale, "size": run.sizes[run.scale],
+                  "s_per_it": rate, "eta_s": rate * (total - it), "peak_bytes": peak_rss(), "terms": terms}
+        point = {"it": it, "scale": run.scale, "terms": terms, "layers": layers}
+        self.channel.update(points=[point], status=status, snapshot=self.capture(run))
+
+    def capture(self, run, force_panels=False):
+        # -> a Snapshot of the image and the panels asked for, or None when no page watches
+        wanted = self.channel.wanted()
+        if wanted is None or run.opt is None:
+            return None
+        panels, self.seen = {}, wanted
+        now = time.perf_counter()
+        if wanted != NO_PANELS and (force_panels or now - self.panel_time >= self.PANEL_EVERY_S):
+            panels, self.panel_time = panel_maps.compute(run, wanted), now
+        return Snapshot(0, run.output(), panels)
+
+    def refresh(self, run):
+        # while paused: a page that came or asked for other panels gets them now
+        wanted = self.channel.wanted()
+        if wanted is not None and (wanted != self.seen or self.channel.snapshot.seq == 0):
+            snap = self.capture(run, force_panels=True)
+            if snap is not None:
+                self.channel.update(snapshot=snap)

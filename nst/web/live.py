@@ -1,0 +1,78 @@
+"""`nst transfer --web [HOST:]PORT`: the live page of the run in this process.
+
+The server runs on its own thread (nst.web.server.Background); the run publishes into one
+Channel. Without a page watching, an iteration costs a point appended to a list.
+"""
+import contextlib
+
+from aiohttp import web
+
+from nst.web.channel import Channel, Publisher
+from nst.web.server import Background, control, feed, guard, new_token, static_file, static_route, url_of
+
+
+def make_app(channel, host, token):
+    async def page(request):
+        return static_file("live.html")
+
+    async def ws(request):
+        return await feed(request, channel)
+
+    async def act(request):
+        return control(channel, request.match_info["action"])
+
+    app = web.Application(middlewares=[guard(host, token)], client_max_size=4096)
+    app.router.add_get("/", page)
+    app.router.add_get("/static/{name}", static_route)
+    app.router.add_get("/ws", ws)
+    app.router.add_post("/control/{action}", act)
+    return app
+
+
+class LivePage:
+    """The page's server and channel; `attach(run)` once the run exists, `on_iteration` after each."""
+
+    def __init__(self, host, port, title=""):
+        self.channel = Channel({"title": title})
+        self.publisher = Publisher(self.channel)
+        self.token = new_token(host)
+        self.server = Background(make_app(self.channel, host, self.token), host, port)
+        self.host = host
+
+    def start(self):
+        self.server.start()
+        self.url = url_of(self.host, self.server.port, self.token)
+        return self
+
+    def attach(self, run):
+        self.publisher.attach(run)
+
+    def on_iteration(self, run, it, terms):
+        self.publisher.on_iteration(run, it, terms)
+
+    def finish(self, state):
+        self.channel.set_state(state)
+
+    def close(self):
+        self.channel.close()
+        self.server.stop()
+
+
+@contextlib.contextmanager
+def live_page(address, title):
+    # -> a started LivePage (its URL logged first), or None when address is None
+    if address is None:
+        yield None
+        return
+    from nst.io.destinations import RunRefused
+    from nst.web.server import AddressError, parse_address
+    try:
+        host, port = parse_address(address)
+        page = LivePage(host, port, title).start()
+    except (AddressError, OSError) as e:
+        raise RunRefused(f"--web {address}: {e}") from None
+    print(f"nst: live page {page.url}", flush=True)
+    try:
+        yield page
+    finally:
+        page.close()

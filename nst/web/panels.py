@@ -1,0 +1,101 @@
+"""The study panels of the live page, computed on the run's thread only while a page shows them.
+
+Legend: X the current image H×W×3; a^l(X) the ReLU output of layer l, C×h×w; Ĝ^l the Gram
+matrix C×C (SPEC.md "Losses"). Panels, each drawn as a heat map:
+    gram      Ĝ^l(X) beside Ĝ^l(S) for one style layer, the LEADING channels with the largest
+              Ĝ^l(S)_cc (the style's strongest), both on one colour scale
+    grad      |∂J/∂X| summed over the colour channels, from the run's latest evaluation
+    features  a^l(X) of the first content layer: the MAPS channels with the most energy
+"""
+import base64
+import io
+
+import numpy as np
+
+from nst.objective import preprocess
+from nst.vgg import deepest_layer, forward
+
+LEADING = 32
+MAPS = 16
+# a dark-to-bright colour map (black, purple, orange, pale yellow): value 0..1 -> RGB
+ANCHORS = np.array([[0, 0, 4], [81, 18, 124], [183, 55, 121], [252, 137, 97], [252, 253, 191]], np.float32)
+
+
+def compute(run, wanted):
+    # -> {"gram": {"layer", "x": k×k, "s": k×k}, "grad": H×W, "features": {"layer", "maps": n×h×w}}
+    # (host arrays) for the panels `wanted` asks ({"gram": layer|None, "grad": bool, "features": bool})
+    obj, out = run.current_objective, {}
+    be = obj.be
+    host = lambda a: np.asarray(be.to_host(a), np.float32)        # noqa: E731
+    content = obj.content_layers[0] if wanted["features"] and obj.content_layers else None
+    layers = [n for n in (wanted["gram"], content) if n]
+    if layers:
+        x = run.opt.x.reshape(run.shape)
+        acts = forward(be, obj.params, preprocess(be.xp, x, obj.dtype), deepest_layer(layers), obj.pooling)
+        if wanted["gram"]:
+            gx, gs = host(be.gram(acts[wanted["gram"]])), host(obj.style_targets[wanted["gram"]])
+            lead = np.argsort(-np.diag(gs))[:LEADING]
+            out["gram"] = {"layer": wanted["gram"], "x": gx[np.ix_(lead, lead)], "s": gs[np.ix_(lead, lead)]}
+        if content:
+            a = host(acts[content])
+            strongest = np.argsort(-(a.reshape(a.shape[0], -1) ** 2).sum(1))[:MAPS]
+            out["features"] = {"layer": content, "maps": a[strongest]}
+    grad = run.last_evaluation.get("grad")
+    if wanted["grad"] and grad is not None:
+        out["grad"] = np.abs(host(grad).reshape(run.shape)).sum(axis=2)
+    return out
+
+
+def colour(v):
+    # h×w in 0..1 -> h×w×3 uint8 through ANCHORS
+    t = np.clip(v, 0, 1) * (len(ANCHORS) - 1)
+    i = np.minimum(t.astype(int), len(ANCHORS) - 2)
+    f = (t - i)[..., None]
+    return np.rint(ANCHORS[i] * (1 - f) + ANCHORS[i + 1] * f).astype(np.uint8)
+
+
+def png_base64(rgb, scale=1):
+    from PIL import Image
+    im = Image.fromarray(rgb, "RGB")
+    if scale > 1:
+        im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
+    buf = io.BytesIO()
+    im.save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def normalised(a, top):
+    return a / top if top > 0 else np.zeros_like(a)
+
+
+def tiles(maps):
+    # n×h×w -> one grid image, each map on its own scale (its 99.5th percentile: a lone bright pixel at
+    # the border would make the rest black), a 1 px gap
+    n, h, w = maps.shape
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = -(-n // cols)
+    grid = np.zeros((rows * (h + 1) - 1, cols * (w + 1) - 1), np.float32)
+    for k, m in enumerate(maps):
+        r, c = divmod(k, cols)
+        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = normalised(m, np.percentile(m, 99.5))
+    return grid
+
+
+def render(panels):
+    # compute()'s arrays -> {"gram": {"layer", "x", "s"}, "grad", "features": {"layer", "image"}},
+    # images as base64 PNG
+    out = {}
+    if "gram" in panels:
+        g = panels["gram"]
+        top = max(float(np.abs(g["s"]).max()), float(np.abs(g["x"]).max()))
+        scale = max(1, 256 // max(g["s"].shape[0], 1))
+        out["gram"] = {"layer": g["layer"], "x": png_base64(colour(normalised(np.abs(g["x"]), top)), scale),
+                       "s": png_base64(colour(normalised(np.abs(g["s"]), top)), scale)}
+    if "grad" in panels:
+        g = panels["grad"]
+        out["grad"] = png_base64(colour(normalised(g, float(np.percentile(g, 99.5)))), max(1, 256 // max(g.shape)))
+    if "features" in panels:
+        f = panels["features"]
+        grid = tiles(f["maps"])
+        out["features"] = {"layer": f["layer"], "image": png_base64(colour(grid), max(1, 256 // max(grid.shape)))}
+    return out

@@ -1,0 +1,68 @@
+// nst's pages: a small canvas plotter (log-scale curves) and helpers. No library, no build step.
+"use strict";
+const nst = window.nst = window.nst || {};
+nst.COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"];
+
+nst.$ = (id) => document.getElementById(id);
+
+nst.post = async function (path, body) {
+  const r = await fetch(path, {method: "POST", body: body, credentials: "same-origin"});
+  const text = await r.text();
+  let data = null;
+  try { data = JSON.parse(text); } catch (e) { data = {error: text}; }
+  if (!r.ok) throw new Error((data && data.error) || text || r.statusText);
+  return data;
+};
+
+nst.seconds = function (s) {
+  if (s === undefined || s === null || !isFinite(s)) return "–";
+  s = Math.round(s);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`
+                   : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+};
+
+nst.bytes = (b) => b ? (b / 2 ** 20).toFixed(0) + " MiB" : "–";
+
+// plot(canvas, series [{name, xs, ys}], {xmax, marks: [{x, label}]}): y on a log scale,
+// values ≤ 0 skipped; -> the number of points drawn
+nst.plot = function (canvas, series, opts) {
+  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+  const left = 56, right = 8, top = 8, bottom = 22;
+  ctx.clearRect(0, 0, W, H);
+  ctx.font = "11px sans-serif";
+  let lo = Infinity, hi = -Infinity, drawn = 0;
+  for (const s of series) for (const y of s.ys) if (y > 0) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
+  const xmax = Math.max(opts.xmax || 1, 1);
+  const X = (x) => left + (W - left - right) * (x - 1) / Math.max(xmax - 1, 1);
+  ctx.strokeStyle = "#999"; ctx.strokeRect(left, top, W - left - right, H - top - bottom);
+  if (!(hi > 0)) return 0;
+  let l0 = Math.floor(Math.log10(lo)), l1 = Math.ceil(Math.log10(hi));
+  if (l1 === l0) l1 += 1;
+  const Y = (y) => top + (H - top - bottom) * (l1 - Math.log10(y)) / (l1 - l0);
+  ctx.fillStyle = "#555"; ctx.textAlign = "right"; ctx.textBaseline = "middle";
+  const step = Math.max(1, Math.ceil((l1 - l0) / 6));
+  for (let e = l0; e <= l1; e += step) {
+    ctx.fillText(`1e${e}`, left - 4, Y(10 ** e));
+    ctx.strokeStyle = "#eee"; ctx.beginPath(); ctx.moveTo(left, Y(10 ** e)); ctx.lineTo(W - right, Y(10 ** e)); ctx.stroke();
+  }
+  ctx.textAlign = "center"; ctx.textBaseline = "top";
+  ctx.fillText("1", X(1), H - bottom + 4); ctx.fillText(String(xmax), X(xmax), H - bottom + 4);
+  for (const m of opts.marks || []) {                    // where each scale starts
+    ctx.strokeStyle = "#aaa"; ctx.setLineDash([4, 3]);
+    ctx.beginPath(); ctx.moveTo(X(m.x), top); ctx.lineTo(X(m.x), H - bottom); ctx.stroke();
+    ctx.setLineDash([]); ctx.fillStyle = "#777"; ctx.textAlign = "left"; ctx.fillText(m.label, X(m.x) + 3, top + 2);
+  }
+  series.forEach((s, k) => {
+    ctx.strokeStyle = nst.COLOURS[k % nst.COLOURS.length]; ctx.lineWidth = 1.5; ctx.beginPath();
+    let pen = false;
+    s.xs.forEach((x, i) => {
+      const y = s.ys[i];
+      if (!(y > 0)) { pen = false; return; }
+      pen ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y)); pen = true; drawn += 1;
+    });
+    ctx.stroke(); ctx.lineWidth = 1;
+    ctx.fillStyle = ctx.strokeStyle; ctx.textAlign = "left"; ctx.textBaseline = "top";
+    ctx.fillText(s.name, left + 6 + 110 * (k % 6), top + 14 + 13 * Math.floor(k / 6));
+  });
+  return drawn;
+};

@@ -1,0 +1,99 @@
+// The live page of one run: a websocket brings the status, every iteration's terms and the latest
+// image; Pause/Resume and Stop post to the run's controls.
+"use strict";
+(function () {
+  const $ = nst.$;
+  const run = location.pathname.match(/^\/runs\/([^/]+)\/live$/);
+  const base = run ? `/runs/${run[1]}/` : "/";              // nst serve: one of its runs; --web: the run
+  const live = nst.live = {points: [], info: {}, status: {}, plotted: 0, images: 0};
+  let ws = null, drawPending = false;
+
+  function connect() {
+    ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}ws`);
+    ws.onopen = () => { live.points = []; askPanels(); };
+    ws.onmessage = (e) => receive(JSON.parse(e.data));
+    ws.onclose = () => { $("state").textContent = ended() ? live.status.state : "disconnected"; disable(); };
+  }
+
+  const ended = () => ["done", "stopped", "failed", "cancelled"].includes(live.status.state);
+
+  function disable() { $("pause").disabled = $("stop").disabled = true; }
+
+  function receive(msg) {
+    if (msg.info) {
+      live.info = msg.info;
+      $("title").textContent = msg.info.title || "";
+      const sel = $("gram-layer");
+      if (!sel.options.length) for (const l of msg.info.style_layers || []) sel.add(new Option(l, l));
+    }
+    live.points.push(...msg.points);
+    live.status = msg.status;
+    if (msg.image) { $("image").src = "data:image/jpeg;base64," + msg.image; live.images += 1; }
+    if (msg.panels) showPanels(msg.panels);
+    showStatus(msg.status);
+    if (!drawPending) { drawPending = true; requestAnimationFrame(draw); }
+  }
+
+  function showStatus(s) {
+    const total = live.info.total || s.total || "?";
+    $("it").textContent = s.it !== undefined ? `${s.it} / ${total}` : "–";
+    $("scale").textContent = s.scale !== undefined && live.info.sizes
+      ? `${s.scale + 1} / ${live.info.sizes.length} (${live.info.sizes[s.scale]} px)` : "–";
+    $("rate").textContent = s.s_per_it ? s.s_per_it.toFixed(3) : "–";
+    $("eta").textContent = nst.seconds(s.eta_s);
+    $("peak").textContent = nst.bytes(s.peak_bytes);
+    $("viewers").textContent = s.viewers !== undefined ? `${s.viewers} page${s.viewers === 1 ? "" : "s"}` : "–";
+    const state = s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state;
+    $("state").textContent = state;
+    $("state").className = "state " + state;
+    const active = !ended() && !s.stopping && ws && ws.readyState === WebSocket.OPEN;
+    $("pause").disabled = $("stop").disabled = !active;
+    $("pause").textContent = s.paused ? "Resume" : "Pause";
+    const t = $("terms");
+    t.replaceChildren();
+    for (const [k, v] of Object.entries(s.terms || {})) {
+      const row = t.insertRow(); row.insertCell().textContent = k; row.insertCell().textContent = v.toPrecision(4);
+    }
+  }
+
+  function marks() {
+    // where each scale starts, from the points (an L-BFGS scale may end early)
+    const out = [];
+    let last = -1;
+    for (const p of live.points) if (p.scale !== last && p.scale !== null) {
+      last = p.scale; out.push({x: p.it, label: `${(live.info.sizes || [])[p.scale] || "?"} px`});
+    }
+    return out;
+  }
+
+  function draw() {
+    drawPending = false;
+    const xs = live.points.map((p) => p.it), m = marks(), xmax = live.info.total || xs.length;
+    const terms = Object.keys((live.points[0] || {}).terms || {});
+    live.plotted = nst.plot($("terms-plot"), terms.map((k) => ({name: k, xs, ys: live.points.map((p) => p.terms[k])})),
+                            {xmax, marks: m});
+    const layers = live.info.style_layers || [];
+    nst.plot($("layers-plot"), layers.map((k) => ({name: k, xs, ys: live.points.map((p) => (p.layers || {})[k])})),
+             {xmax, marks: m});
+  }
+
+  function showPanels(p) {
+    if (p.gram) { $("gram-x").src = "data:image/png;base64," + p.gram.x; $("gram-s").src = "data:image/png;base64," + p.gram.s; }
+    if (p.grad) $("grad").src = "data:image/png;base64," + p.grad;
+    if (p.features) { $("features").src = "data:image/png;base64," + p.features.image;
+                      $("features-layer").textContent = `a(X) at ${p.features.layer}, the strongest channels`; }
+  }
+
+  function askPanels() {
+    const wanted = {gram: $("show-gram").checked ? $("gram-layer").value : null,
+                    grad: $("show-grad").checked, features: $("show-features").checked};
+    $("gram-panel").hidden = !wanted.gram; $("grad-panel").hidden = !wanted.grad; $("features-panel").hidden = !wanted.features;
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({panels: wanted}));
+  }
+
+  for (const id of ["show-gram", "gram-layer", "show-grad", "show-features"]) $(id).addEventListener("change", askPanels);
+  $("pause").addEventListener("click", () => nst.post(base + "control/" + (live.status.paused ? "resume" : "pause")));
+  $("stop").addEventListener("click", () => { $("stop").disabled = true; nst.post(base + "control/stop"); });
+  if (!run) $("home").removeAttribute("href");
+  connect();
+})();

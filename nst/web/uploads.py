@@ -1,0 +1,67 @@
+"""Uploaded images: limited in bytes while they arrive, then in type and declared pixels before
+any pixel is decoded (as nst.image.load_image checks a file), stored as OUTDIR/uploads/<sha256>.<ext>:
+the name is ours, the uploader's file name is only shown, never used as a path.
+"""
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from nst.io.assets import atomic_path
+
+TYPES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
+
+
+class Refused(Exception):
+    """A request the server refuses: an HTTP status and a one-line reason for the page."""
+
+    def __init__(self, status, message):
+        super().__init__(message)
+        self.status = status
+
+
+async def read_limited(part, limit, what):
+    # a multipart part's bytes, refused (413) past `limit` bytes without reading the rest
+    chunks, size = [], 0
+    while chunk := await part.read_chunk(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, f"{what}: larger than the {limit / 2**20:g} MiB an upload may be")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def check_image(data, what, max_pixels):
+    # -> the suffix of its type; Refused if not an image type we take, if it declares more than
+    # max_pixels (before decoding), or if its data is damaged
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                if im.format not in TYPES:
+                    raise Refused(415, f"{what}: a {im.format} image; send {', '.join(TYPES)}")
+                w, h = im.size
+                if w * h > max_pixels:
+                    raise Refused(413, f"{what}: declares {w}×{h} pixels, more than the {max_pixels:,} "
+                                       "an upload may have (a decompression bomb?)")
+                im.verify()
+                return TYPES[im.format]
+    except Image.DecompressionBombError:
+        raise Refused(413, f"{what}: declares more pixels than an upload may have (a decompression bomb?)") from None
+    except UnidentifiedImageError:
+        raise Refused(415, f"{what}: not an image; send {', '.join(TYPES)}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise Refused(400, f"{what}: a damaged image ({type(e).__name__})") from None
+
+
+def store(data, folder, suffix):
+    # -> OUTDIR/uploads/<sha256 of the bytes><suffix>, written once, atomically
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+    if not path.exists():
+        with atomic_path(path) as tmp:
+            tmp.write_bytes(data)
+    return path

@@ -1,0 +1,246 @@
+"""`nst video` end to end: a 6-frame 48 px clip through a real LocalCluster (frames, manifest,
+Ctrl-C then the same command does only the missing frames, a killed worker), flicker lower with
+the temporal term than without, bad inputs refused in one line with nothing written, and the
+planning pieces (frame selection, shots, chained digests). Tiny random-weight VGG19, the NumPy
+backend (no Numba compilation in fresh worker processes)."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import psutil
+import pytest
+import video_clip
+from PIL import Image
+from test_batch import RUN_NST, env_with_nst, left_in_group, stop
+
+from nst.cli import main
+from nst.io.image import load_image
+from nst.video import clip as clips
+from nst.run.settings import Settings
+from nst.video import flow, plan
+
+FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
+
+
+@pytest.fixture
+def inputs(tmp_path, tiny_weights_h5):
+    # the 6-frame clip as a folder, a style picture, the tiny weights
+    folder = video_clip.write_folder(tmp_path / "in", video_clip.frames(6))
+    style = tmp_path / "style.png"
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(style)
+    return folder, style, tiny_weights_h5
+
+
+def command(inputs, out, *extra):
+    folder, style, weights = inputs
+    return ["video", str(folder), "-o", str(out), "--style", str(style), "--weights", str(weights), *FAST, *extra]
+
+
+def rows(out):
+    return [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+
+
+def frame_files(out):
+    return sorted(p.name for p in out.glob("frame_*.png"))
+
+
+# -- planning (no cluster) -------------------------------------------------------------------------
+
+def test_select_frames_and_fps():
+    assert clips.select(10, 30.0) == (list(range(10)), 30.0)
+    assert clips.select(10, 30.0, (2, 6)) == ([2, 3, 4, 5], 30.0)
+    assert clips.select(12, 30.0, None, 10.0) == ([0, 3, 6, 9], 10.0)
+    assert clips.select(12, 30.0, None, 60.0) == (list(range(12)), 30.0)
+
+
+def test_shots_at_cuts_and_every_n():
+    a, b = video_clip.frames(4, seed=0), video_clip.frames(3, seed=5)
+    b = [255 - f for f in b]                                      # another scene
+    assert plan.shot_starts(a + b) == [0, 4]
+    assert plan.shot_starts(a + b, independent=2) == [0, 2, 4, 6]
+
+
+def test_digests_chain_within_a_shot():
+    frames = video_clip.frames(5)
+    make = lambda fr, s: plan.plan(clips.Clip("x", fr, list(range(len(fr))), 25.0, False), s,  # noqa: E731
+                                   {"independent_shots": None, "long_term": False}, ["sha"], None)
+    one = make(frames, Settings(size=48))
+    changed = frames[:2] + [frames[2] // 2 + 1] + frames[3:]
+    two = make(changed, Settings(size=48))
+    assert [f.digest == g.digest for f, g in zip(one, two)] == [True, True, False, False, False]
+    assert [f.earlier for f in one] == [(), (0,), (1,), (2,), (3,)]
+    long = plan.plan(clips.Clip("x", frames, list(range(5)), 25.0, False), Settings(), {"independent_shots": None,
+                     "long_term": True}, [], None)
+    assert [f.earlier for f in long] == [(), (0,), (1, 0), (2, 1), (3, 2, 0)]
+
+
+# -- bad input: one line, exit 2, nothing written --------------------------------------------------
+
+def bad_folder(tmp_path, kind):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    if kind == "not a video":
+        (tmp_path / "notes.mp4").write_text("this is not a video")
+        return tmp_path / "notes.mp4", "not a video nst can read"
+    if kind == "one frame":
+        video_clip.write_folder(folder, video_clip.frames(1))
+        return folder, "only one frame"
+    if kind == "unreadable frame":
+        video_clip.write_folder(folder, video_clip.frames(3))
+        (folder / "f001.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+        return folder, "f001.png cannot be read"
+    return folder, "no frames in it"                              # an empty folder
+
+
+@pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame"])
+def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
+    source, needle = bad_folder(tmp_path, kind)
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    folder, style, weights = inputs
+    status = main(["video", str(source), "-o", str(tmp_path / "out"), "--style", str(style),
+                   "--weights", str(weights), *FAST])
+    err = capsys.readouterr().err
+    assert status == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before              # nothing written
+
+
+def test_refuses_to_overwrite(inputs, tmp_path, capsys):
+    folder, style, weights = inputs
+    assert main(command(inputs, folder)) == 2                                 # OUTDIR = the input folder
+    assert "input" in capsys.readouterr().err
+    (tmp_path / "theirs.mp4").write_bytes(b"someone's video")
+    assert main(command(inputs, tmp_path / "theirs.mp4")) == 2
+    assert "nst did not write it" in capsys.readouterr().err
+    assert (tmp_path / "theirs.mp4").read_bytes() == b"someone's video"
+
+
+def test_dry_run(inputs, tmp_path, capsys):
+    assert main(command(inputs, tmp_path / "out", "--independent-shots", "4", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "shot 0: frames 0–3 (4 frames, 4 to run)" in out and "shot 1: frames 4–5" in out
+    assert "time: about" in out and "one frame: up to" in out
+    assert not (tmp_path / "out").exists()
+
+
+# -- on a real LocalCluster ------------------------------------------------------------------------
+
+def test_ctrl_c_then_the_same_command_does_only_the_missing_frames(inputs, tmp_path):
+    out = tmp_path / "out"
+    cmd = [*RUN_NST, *command(inputs, out, "--iterations", "30", "--later-iterations", "30", "--workers", "1")]
+    proc = subprocess.Popen(cmd, env=env_with_nst(), start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while len(frame_files(out)) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no two frames were ever written"
+            time.sleep(0.02)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        alive = left_in_group(proc.pid)
+    finally:
+        stop(proc)
+    assert not alive, alive
+    assert proc.returncode == 130 and "run the same command again" in err and "Traceback" not in err, err
+    kept = {name: (out / name).stat().st_mtime_ns for name in frame_files(out)}
+    assert 2 <= len(kept) < 6 and not [p for p in out.iterdir() if p.name.startswith(".")]
+    again = subprocess.run(cmd, env=env_with_nst(), capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert f"{len(kept)} done before, {6 - len(kept)} to run" in again.stderr
+    assert frame_files(out) == [clips.frame_name(i) for i in range(6)]
+    assert all((out / n).stat().st_mtime_ns == t for n, t in kept.items())           # not redone
+    done = [r["output"] for r in rows(out) if r["status"] == "done"]
+    assert sorted(done) == frame_files(out)                        # each frame ran exactly once
+    assert load_image(out / clips.frame_name(5)).shape == (36, 48, 3)
+    r = {row["output"]: row for row in rows(out)}
+    assert r[clips.frame_name(0)]["first"] and not r[clips.frame_name(3)]["first"]
+    assert "temporal" in r[clips.frame_name(3)]["terms"] and r[clips.frame_name(3)]["iterations"] == 30
+
+
+def test_a_killed_worker_loses_only_its_frame(inputs, tmp_path):
+    out = tmp_path / "out"
+    cmd = [*RUN_NST, *command(inputs, out, "--iterations", "30", "--later-iterations", "30", "--workers", "1")]
+    proc = subprocess.Popen(cmd, env=env_with_nst(), start_new_session=True, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not frame_files(out):
+            assert proc.poll() is None and time.monotonic() < deadline, "no frame was ever written"
+            time.sleep(0.02)
+        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
+                   if "spawn_main" in " ".join(p.cmdline())]
+        assert len(workers) == 1
+        workers[0].kill()
+        _, err = proc.communicate(timeout=240)
+    finally:
+        stop(proc)
+    assert proc.returncode == 0, err
+    assert frame_files(out) == [clips.frame_name(i) for i in range(6)]
+    done = [r["output"] for r in rows(out) if r["status"] == "done"]
+    assert sorted(done) == frame_files(out)                        # no frame ran twice to the end
+    assert len({r["worker"] for r in rows(out)}) == 2              # the rest ran on the new worker
+
+
+def test_flicker_lower_with_the_temporal_term(inputs, tmp_path):
+    # the same settings, random start: each frame on its own (a shot per frame) against frames
+    # tied by the temporal term; E measured over the content's reliable pixels
+    common = ["--init", "random", "--iterations", "40", "--later-iterations", "40", "--workers", "1"]
+    alone, tied = tmp_path / "alone", tmp_path / "tied"
+    assert main(command(inputs, alone, *common, "--independent-shots", "1")) == 0
+    assert main(command(inputs, tied, *common)) == 0                        # the default weight
+    frames = [np.asarray(load_image(p), np.uint8) for p in sorted((inputs[0]).glob("*.png"))]
+    flows = [flow.flow_and_mask(frames[t], frames[t - 1]) for t in range(1, 6)]
+    e = {name: flow.flicker([load_image(d / clips.frame_name(i)) for i in range(6)], flows)
+         for name, d in (("alone", alone), ("tied", tied))}
+    assert e["tied"] < 0.2 * e["alone"], e                       # measured: 20× lower
+
+
+def write_mp4_with_audio(path, images, fps=12):
+    import av
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=fps)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        a = c.add_stream("aac", rate=16000)
+        for f in images:
+            for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+        t = np.arange(16000 * len(images) // fps) / 16000
+        frame = av.AudioFrame.from_ndarray((0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None],
+                                           format="fltp", layout="mono")
+        frame.sample_rate = 16000
+        for p in [*a.encode(frame), *a.encode()]:
+            c.mux(p)
+
+
+def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys):
+    import av
+    source, out = tmp_path / "clip.mp4", tmp_path / "styled.mp4"
+    write_mp4_with_audio(source, video_clip.frames(6, h=36, w=48))
+    _, style, weights = inputs
+    argv = ["video", str(source), "-o", str(out), "--style", str(style), "--weights", str(weights), *FAST,
+            "--iterations", "5", "--later-iterations", "3", "--workers", "1"]
+    assert main(argv) == 0
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == 12 and c.streams.audio
+        assert sum(1 for _ in c.decode(video=0)) == 6
+    assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(6)]
+    written = out.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(argv) == 0                                         # nothing to do, nothing rewritten
+    assert "up to date" in capsys.readouterr().err and out.stat().st_mtime_ns == written
+
+
+def test_a_later_frame_with_long_term_targets(tiny_weights):
+    # frame_task as a worker runs it, in this process: frame 2 tied to frames 1 and 0 (closest first)
+    from nst.video.task import flows_task, frame_task
+    frames = video_clip.frames(3)
+    settings = Settings(size=48, scales=1, iterations=3, backend="numpy", weights=tiny_weights)
+    video = {"temporal_weight": 1.0, "later_iterations": 4, "long_term": True}
+    earlier = [frame_task(f, [frames[0]], settings, video, [], [])["image"] for f in frames[:2]][::-1]
+    flows = [flows_task(frames[2], frames[k]) for k in (1, 0)]
+    r = frame_task(frames[2], [frames[0]], settings, video, earlier, flows)
+    assert r["status"] == "done", r
+    assert r["iterations"] == 4 and r["terms"]["temporal"] > 0 and 0 < r["reliable"] <= 1
+    assert r["image"].shape == (36, 48, 3) and r["image"].dtype == np.uint8

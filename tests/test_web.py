@@ -1,0 +1,154 @@
+"""The web pieces without a browser: the run controls (pause, stop), the channel's latest-value slot,
+the form's messages (the CLI's own), addresses and tokens, upload checks."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from nst.run.controls import Controls
+from nst.run.run import Run
+from nst.run.settings import Settings
+from web_client import bomb_png, png_bytes
+
+pytest.importorskip("aiohttp")
+
+from nst.web.channel import Channel, Publisher  # noqa: E402
+from nst.web.form import settings_from  # noqa: E402
+from nst.web.server import is_local, new_token, parse_address, url_of  # noqa: E402
+from nst.web.uploads import Refused, check_image  # noqa: E402
+
+
+def tiny_run(rng, weights, **settings):
+    img = lambda: rng.uniform(0, 255, (40, 48, 3)).astype(np.float32)   # noqa: E731
+    s = dict(size=48, scales=1, iterations=100000, optimizer="adam", backend="numpy", weights=weights)
+    return Run(img(), [img()], Settings(**{**s, **settings}), log=lambda m: None)
+
+
+def wait_until(cond, timeout=60.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "timed out"
+        time.sleep(0.02)
+
+
+def start(run, on_iteration=None):
+    t = threading.Thread(target=run.run, args=(on_iteration,), daemon=True)
+    t.start()
+    return t
+
+
+def test_pause_holds_resume_moves_stop_ends_like_ctrl_c(rng, tiny_weights):
+    run = tiny_run(rng, tiny_weights)
+    run.controls = Controls()
+    t = start(run)
+    wait_until(lambda: len(run.history) >= 2)
+    run.controls.pause()
+    time.sleep(0.3)                                # the iteration under way ends
+    held = len(run.history)
+    time.sleep(0.5)
+    assert len(run.history) == held and t.is_alive()
+    run.controls.resume()
+    wait_until(lambda: len(run.history) > held + 1)
+    run.controls.stop()
+    t.join(30)
+    assert not t.is_alive() and run.interrupted and run.stop_requested
+    assert run.output() is not None
+
+
+def test_a_signal_stops_a_paused_run(rng, tiny_weights):
+    run = tiny_run(rng, tiny_weights)
+    run.controls = Controls()
+    t = start(run)
+    wait_until(lambda: len(run.history) >= 1)
+    run.controls.pause()
+    time.sleep(0.3)
+    run.stop_requested = True                      # what nst.cli.Stopper does on the first Ctrl-C
+    t.join(10)
+    assert not t.is_alive() and run.interrupted
+
+
+class FakeRun:
+    # what Publisher reads of a Run, counting the images it is asked for
+    def __init__(self):
+        self.settings = Settings(iterations=10, style_layers=("block1_conv1",))
+        self.sizes, self.scale, self.history, self.opt, self.controls = [64], 0, [], object(), None
+        self.last_evaluation, self.outputs = {"layers": {"block1_conv1": np.float64(2.0)}}, 0
+
+    def output(self):
+        self.outputs += 1
+        return np.full((8, 8, 3), self.outputs, np.float32)
+
+
+def test_without_a_page_the_run_only_appends_points():
+    ch, run = Channel(), FakeRun()
+    pub = Publisher(ch)
+    pub.attach(run)
+    for it in range(1, 6):
+        pub.on_iteration(run, it, {"total": 1.0})
+    assert run.outputs == 0 and ch.snapshot.seq == 0
+    assert [p["it"] for p in ch.points] == [1, 2, 3, 4, 5] and ch.points[0]["layers"] == {"block1_conv1": 2.0}
+
+
+def test_a_slow_page_gets_the_latest_image_not_a_queue():
+    ch, run = Channel(), FakeRun()
+    pub = Publisher(ch)
+    pub.attach(run)
+    woken = []
+    ch.watch("page", {}, lambda: woken.append(1))
+    msg, sent, seq = ch.message(0, -1)
+    for it in range(1, 8):                          # the page reads nothing meanwhile
+        pub.on_iteration(run, it, {"total": float(it)})
+    assert run.outputs == 7 and woken
+    msg, sent, seq = ch.message(sent, seq)
+    assert [p["it"] for p in msg["points"]] == list(range(1, 8))     # every point
+    assert seq == 7 and "image" in msg                                  # one image: the latest
+    assert ch.message(sent, seq)[0].get("image") is None                # nothing new: no image
+    ch.unwatch("page")
+    pub.on_iteration(run, 8, {"total": 8.0})
+    assert run.outputs == 7
+
+
+@pytest.mark.parametrize("option, value", [("size", "8"), ("style-weight", "-1"), ("lr", "nan"),
+                                           ("style-layers", "conv9_9"), ("optimizer", "sgd"), ("seed", "x")])
+def test_the_form_says_what_the_command_line_says(option, value, capsys):
+    from nst.cli import main
+    with pytest.raises(SystemExit):
+        main(["transfer", "a.png", "b.png", "-o", "o.png", f"--{option}", value])
+    cli = capsys.readouterr().err
+    server = type("S", (), {"backend": "numpy", "weights": None})
+    with pytest.raises(Refused) as e:
+        settings_from({option: value}, 1, server)
+    assert e.value.status == 400 and f"nst: error: {e.value} (see" in cli
+
+
+def test_the_form_refuses_what_only_the_command_line_may_do():
+    server = type("S", (), {"backend": "numpy", "weights": None})
+    for fields in ({"init": "/etc/passwd"}, {"weights": "x.h5"}, {"backend": "numpy"}, {"../x": "1"}):
+        with pytest.raises(Refused):
+            settings_from(fields, 1, server)
+    s = settings_from({"size": "64", "style-blend": "1,1"}, 2, server)
+    assert s.size == 64 and s.style_blend == (1.0, 1.0) and s.weights is None
+
+
+def test_addresses_and_tokens():
+    assert parse_address("8080") == ("127.0.0.1", 8080)
+    assert parse_address("0.0.0.0:0") == ("0.0.0.0", 0)
+    assert parse_address("[::1]:81") == ("::1", 81)
+    for bad in ("x", "1:2:3:99999", "host:"):
+        with pytest.raises(ValueError):
+            parse_address(bad)
+    assert is_local("127.0.0.1") and is_local("::1") and is_local("localhost") and not is_local("0.0.0.0")
+    assert new_token("127.0.0.1") is None and len(new_token("0.0.0.0")) > 20
+    assert url_of("0.0.0.0", 5, "t") == "http://127.0.0.1:5/?token=t"
+
+
+def test_uploads_are_checked_before_decoding(rng):
+    assert check_image(png_bytes(rng), "x", 10_000) == ".png"
+    cases = {413: [bomb_png(), png_bytes(rng, 200, 100)], 415: [b"GIF89a" + bytes(40), b"hello"],
+             400: [png_bytes(rng)[:60]]}
+    for status, blobs in cases.items():
+        for data in blobs:
+            with pytest.raises(Refused) as e:
+                check_image(data, "x", 10_000)
+            assert e.value.status == status, e.value

@@ -1,0 +1,313 @@
+"""The live page (`nst transfer --web`) and `nst serve` in a real headless Chromium, at 64 px with
+the tiny random-weight VGG19: what a user sees and clicks, and a hostile client's requests."""
+import hashlib
+import json
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from nst.io import checkpoint
+from web_client import (CHROMIUM, CHROMIUM_ARGS, Process, base_of, bomb_png, browser_missing, files_under,
+                        png_bytes, post_form, request)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    reason = browser_missing()
+    if reason:
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+
+RUN = ["--size", "64", "--scales", "1", "--backend", "numpy"]
+LONG = [*RUN, "--optimizer", "adam", "--iterations", "100000"]      # runs until stopped
+
+
+@pytest.fixture
+def images(tmp_path, tiny_weights_h5):
+    rng = np.random.default_rng(7)
+    (tmp_path / "photo.png").write_bytes(png_bytes(rng))
+    (tmp_path / "painting.png").write_bytes(png_bytes(rng, 64, 56))
+    return tmp_path / "photo.png", tmp_path / "painting.png", tiny_weights_h5
+
+
+# Our pages' Content-Security-Policy forbids eval; Playwright's wait_for_function polls with it,
+# so the test pages bypass it (new_page(bypass_csp=True)).
+def status(page, key):
+    return page.evaluate(f"nst.live.status.{key}")
+
+
+# -- nst transfer --web ------------------------------------------------------------------------------
+def test_live_page_shows_the_run_pauses_and_stops_it(browser, images, tmp_path):
+    content, style, weights = images
+    out, ckpt = tmp_path / "out.png", tmp_path / "run.npz"
+    proc = Process(["transfer", content, style, "-o", out, *LONG, "--weights", weights, "--checkpoint", ckpt,
+                    "--checkpoint-every", "1000", "--web"])
+    url = proc.url()
+    assert url.startswith("http://127.0.0.1:")
+    try:
+        page = browser.new_page(bypass_csp=True)
+        page.goto(url)
+        page.wait_for_function("nst.live.images >= 2 && nst.live.status.it >= 3", timeout=60_000)
+        first, shown = page.get_attribute("#image", "src"), int(page.text_content("#it").split("/")[0])
+        changed = f"document.getElementById('image').src !== {json.dumps(first)}"
+        page.wait_for_function(f"nst.live.status.it > {shown} + 2 && {changed}")
+        assert int(page.text_content("#it").split("/")[0]) > shown          # the counter on the page rises
+
+        page.click("#pause")
+        page.wait_for_function("nst.live.status.paused === true")
+        time.sleep(0.5)
+        held = status(page, "it")
+        time.sleep(1.5)
+        assert status(page, "it") == held, "Pause did not hold the iteration count"
+        # the curves: one point per iteration, every term drawn where it is > 0 on the log scale
+        # (Adam's first J is at the content image itself: J_content = 0 there)
+        positive = "nst.live.points.reduce((n, p) => n + Object.values(p.terms).filter(v => v > 0).length, 0)"
+        page.wait_for_function(f"nst.live.plotted === {positive}")
+        its = page.evaluate("nst.live.points.map(p => p.it)")
+        assert its == list(range(1, held + 1))
+        assert page.evaluate(positive) >= 4 * held - 1
+        assert len(page.evaluate("Object.keys(nst.live.points.at(-1).layers)")) == 5      # each style layer
+
+        for box, img in (("#show-gram", "#gram-x"), ("#show-grad", "#grad"), ("#show-features", "#features")):
+            page.check(box)
+            page.wait_for_function(f"(document.querySelector('{img}').src || '').startsWith('data:image/png')")
+        page.click("#pause")                                        # Resume
+        page.wait_for_function(f"nst.live.status.it > {held} + 2")
+
+        page.click("#stop")
+        assert proc.wait(60) == 130
+    finally:
+        proc.kill()
+    assert out.exists() and ckpt.exists()
+    _, state = checkpoint.load(ckpt)
+    assert len(state["history"]) > held
+
+
+def test_live_page_on_another_host_needs_the_token(images, tmp_path):
+    content, style, weights = images
+    proc = Process(["transfer", content, style, "-o", tmp_path / "o.png", *LONG, "--weights", weights,
+                    "--web", "0.0.0.0:0"])
+    try:
+        url = proc.url()
+        assert "?token=" in url
+        base = base_of(url)
+        for path, method in (("/", "GET"), ("/ws", "GET"), ("/static/live.js", "GET"), ("/control/stop", "POST")):
+            code, _ = request(base + path, data=b"" if method == "POST" else None, method=method)
+            assert code == 403, path
+        assert proc.p.poll() is None                     # the stop without the token did nothing
+        assert request(url)[0] == 200
+        token = url.split("token=")[1]
+        assert request(base + "/control/stop", b"", {"X-NST-Token": token}, "POST")[0] == 200
+        assert proc.wait(60) == 130
+    finally:
+        proc.kill()
+
+
+# -- nst serve ---------------------------------------------------------------------------------------------
+def serve(outdir, weights, *more, cwd=None):
+    return Process(["serve", "--port", "0", "--outdir", outdir, "--weights", weights, "--backend", "numpy",
+                    "--queue", "2", "--max-upload-mb", "1", "--max-pixels", "1000000", *more], cwd=cwd)
+
+
+def manifest(outdir):
+    return [json.loads(line) for line in (outdir / "manifest.jsonl").read_text().splitlines()]
+
+
+def test_serve_upload_watch_gallery_download_run_again(browser, images, tmp_path):
+    content, style, weights = images
+    outdir = tmp_path / "runs"
+    proc = serve(outdir, weights)
+    try:
+        url = proc.url()
+        page = browser.new_page(bypass_csp=True)
+        page.goto(url)
+        page.wait_for_selector("#opt-size")
+        page.set_input_files("#content", str(content))
+        page.set_input_files("#style", [str(style), str(content)])          # two paintings: a blend
+        page.fill("#opt-size", "64")
+        page.fill("#opt-scales", "1")
+        page.fill("#opt-iterations", "40")
+        page.click("#go")
+        page.wait_for_url("**/runs/*/live")
+        name = page.url.split("/runs/")[1].split("/")[0]
+        other = browser.new_page(bypass_csp=True)                                          # a second watcher
+        other.goto(page.url)
+        page.wait_for_function("nst.live.status.state === 'done'", timeout=120_000)
+        other.wait_for_function("nst.live.status.state === 'done'", timeout=30_000)
+        assert page.evaluate("nst.live.points.length") == other.evaluate("nst.live.points.length") == 40
+
+        page.goto(url)
+        card = f".run[data-name='{name}'][data-status='done']"
+        page.wait_for_selector(card)
+        with page.expect_download() as download:
+            page.click(f"{card} a.download")
+        assert open(download.value.path(), "rb").read() == (outdir / f"{name}.png").read_bytes()
+
+        page.click(f"{card} button.again")
+        page.wait_for_url("**/runs/*/live")
+        again = page.url.split("/runs/")[1].split("/")[0]
+        assert again != name
+        page.wait_for_function("nst.live.status.state === 'done'", timeout=120_000)
+        rows = {r["output"]: r for r in manifest(outdir)}
+        first, second = rows[f"{name}.png"], rows[f"{again}.png"]
+        assert first["settings"] == second["settings"] and first["settings"]["size"] == 64
+        assert first["settings"]["style_blend"] is None and len(first["style"]) == 2
+        same = ("content", "style", "digest")
+        assert [first[k] for k in same] == [second[k] for k in same]
+        assert (outdir / f"{again}.png").exists()
+
+        # compare the two pictures' terms, as nst compare scores them: the same run twice, the same terms
+        code, compared = post_form(base_of(url) + "/api/compare", [("a", name), ("b", again)])
+        assert code == 200, compared
+        assert compared["names"] == [f"{name}.png", f"{again}.png"] and len(compared["scores"][0]) == 6
+        np.testing.assert_allclose(list(compared["scores"][0].values()), list(compared["scores"][1].values()),
+                                   rtol=1e-5)
+    finally:
+        proc.kill()
+
+
+def test_serve_ctrl_c_stops_runs_with_checkpoints_and_a_restart_resumes(browser, images, tmp_path):
+    content, style, weights = images
+    outdir = tmp_path / "runs"
+    proc = serve(outdir, weights)
+    try:
+        base = base_of(proc.url())
+        code, started = post_form(base + "/api/runs", [("size", "64"), ("scales", "1"), ("optimizer", "adam"),
+                                                       ("iterations", "100000")],
+                                  [("content", "photo.png", content.read_bytes()),
+                                   ("style", "p.png", style.read_bytes())])
+        assert code == 201, started
+        name = started["name"]
+        page = browser.new_page(bypass_csp=True)
+        page.goto(base + started["live"])
+        page.wait_for_function("nst.live.status.it >= 5", timeout=120_000)
+        proc.p.send_signal(signal.SIGINT)
+        assert proc.wait(120) == 0
+    finally:
+        proc.kill()
+    row, = [r for r in manifest(outdir) if r["output"] == f"{name}.png"]
+    assert row["status"] == "stopped" and row["iterations"] >= 5
+    assert len(list((outdir / "checkpoints").glob(f"{name}.*.npz"))) == 1
+    assert (outdir / f"{name}.png").exists()
+
+    proc = serve(outdir, weights)
+    try:
+        page.goto(proc.url())
+        card = f".run[data-name='{name}'][data-status='stopped']"
+        page.wait_for_selector(card)
+        page.click(f"{card} button.resume")
+        page.wait_for_url(f"**/runs/{name}/live")
+        page.wait_for_function(f"nst.live.status.it > {row['iterations']} + 2", timeout=120_000)
+        assert page.evaluate("nst.live.points[0].it") == 1            # the history came with the checkpoint
+        page.click("#stop")
+        page.wait_for_function("nst.live.status.state === 'stopped'", timeout=60_000)
+    finally:
+        proc.kill()
+    resumed = [r for r in manifest(outdir) if r["output"] == f"{name}.png"][-1]
+    assert resumed["resumed_at"] >= row["iterations"] and resumed["iterations"] > row["iterations"]
+
+
+# -- a hostile client ---------------------------------------------------------------------------------------
+TRAVERSALS = ["../../etc/passwd", "..%2F..%2Fetc%2Fpasswd", "%2e%2e", "..\\..\\x", "/etc/passwd", "~root"]
+
+
+def test_serve_refuses_hostile_requests_and_keeps_serving(images, tmp_path):
+    content, style, weights = images
+    outdir, cwd = tmp_path / "runs", tmp_path / "cwd"
+    cwd.mkdir()
+    before = files_under(tmp_path)
+    proc = serve(outdir, weights, cwd=cwd)
+    try:
+        base = base_of(proc.url())
+        good = [("content", "photo.png", content.read_bytes()), ("style", "painting.png", style.read_bytes())]
+        codes = []
+        for t in TRAVERSALS:                             # every parameter a path could hide in
+            for path in (f"/runs/{t}/image", f"/runs/{t}/live", f"/runs/{t}/ws", f"/static/{t}",
+                         "/static/..%2F..%2Fsetup.py", f"/runs/x/control/{t}"):
+                codes.append((path, request(base + path)[0]))
+            for path in (f"/api/runs/{t}/again", f"/api/runs/{t}/resume", f"/runs/{t}/control/stop",
+                         f"/api/publish/{t}"):
+                codes.append((path, request(base + path, b"", method="POST")[0]))
+            codes.append(("compare", post_form(base + "/api/compare", [("a", t), ("b", t)])[0]))
+            codes.append(("field name", post_form(base + "/api/runs", [(t, "1")], good)[0]))
+            for option in ("init", "style-layers", "size", "keep-colors", "optimizer"):
+                codes.append((option, post_form(base + "/api/runs", [(option, t)], good)[0]))
+            codes.append(("file name", post_form(base + "/api/runs", [("size", "1")],
+                                                 [("content", t, good[0][2]), ("style", t + ".png", good[1][2])])[0]))
+        bad = [(p, c) for p, c in codes if not 400 <= c < 500]
+        assert not bad, bad
+
+        rng = np.random.default_rng(3)
+        refusals = {
+            "oversized": post_form(base + "/api/runs", [], [("content", "big.png", b"\x89PNG" + bytes(2 * 2**20)),
+                                                            good[1]]),
+            "not an image": post_form(base + "/api/runs", [], [("content", "x.png", b"#!/bin/sh\necho hi\n"), good[1]]),
+            "bomb": post_form(base + "/api/runs", [], [("content", "bomb.png", bomb_png()), good[1]]),
+            "too many pixels": post_form(base + "/api/runs", [], [("content", "wide.png", png_bytes(rng, 1100, 1000)),
+                                                                  good[1]]),
+            "gif": post_form(base + "/api/runs", [], [("content", "a.gif", gif_bytes()), good[1]]),
+            "no style": post_form(base + "/api/runs", [], good[:1]),
+            "not multipart": (request(base + "/api/runs", b"{]", {"Content-Type": "application/json"}, "POST")[0], {}),
+            "bad json to a worker route": (request(base + "/api/publish/x", b"{]", {"X-NST-Worker": "guess"},
+                                                   "POST")[0], {}),
+            "message": post_form(base + "/api/runs", [("style-weight", "-1")], good),
+        }
+        assert {k: v[0] for k, v in refusals.items()} == {
+            "oversized": 413, "not an image": 415, "bomb": 413, "too many pixels": 413, "gif": 415, "no style": 400,
+            "not multipart": 400, "bad json to a worker route": 403, "message": 400}
+        assert refusals["message"][1]["error"] == "argument --style-weight: must be a finite number ≥ 0, got '-1'"
+        assert "decompression bomb" in refusals["bomb"][1]["error"]
+
+        # a traversal in the uploaded files' names is only shown, never used as a path
+        code, started = post_form(base + "/api/runs", [("size", "64"), ("scales", "1"), ("iterations", "2")],
+                                  [("content", "../../../evil.png", good[0][2]),
+                                   ("style", "/tmp/evil2.png", good[1][2])])
+        assert code == 201, started
+        for _ in range(600):
+            rows = json.loads(request(base + "/api/runs")[1])["runs"]
+            if rows and rows[0]["status"] == "done":
+                break
+            time.sleep(0.1)
+        assert rows[0]["names"]["content"] == "../../../evil.png" and rows[0]["names"]["style"][0].endswith("evil2.png")
+        assert sorted(p.name for p in (outdir / "uploads").iterdir()) == sorted(
+            f"{hashlib.sha256(d).hexdigest()[:32]}.png" for _, _, d in good)
+
+        # a flood: two long runs fill the queue (--queue 2), then 40 more starts at once are refused
+        long = [("size", "64"), ("scales", "1"), ("optimizer", "adam"), ("iterations", "100000")]
+        names = [post_form(base + "/api/runs", long, good)[1]["name"] for _ in range(2)]
+        flood = []
+        threads = [threading.Thread(target=lambda: flood.append(post_form(base + "/api/runs", long, good)))
+                   for _ in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert [c for c, _ in flood] == [429] * 40
+        assert "the queue is full" in flood[0][1]["error"]
+        for n in names:
+            assert request(f"{base}/runs/{n}/control/stop", b"", method="POST")[0] == 200
+        assert request(base + "/")[0] == 200 and request(base + "/api/runs")[0] == 200
+    finally:
+        proc.kill()
+    written = files_under(tmp_path) - before
+    outside = [p for p in written if outdir not in p.parents]
+    assert not outside, outside
+    assert all(p.parent.name in ("runs", "uploads", "checkpoints") for p in written)
+
+
+def gif_bytes():
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (32, 32)).save(buf, "GIF")
+    return buf.getvalue()
