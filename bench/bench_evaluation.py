@@ -19,6 +19,10 @@ resized to N×N; default layers; α=1, β=1e3, γ=1e-3; real VGG19 weights; J an
   --threads 1 a measure of work that a busy machine disturbs far less than wall time.
 - GFLOP/s: the explicit count of `flops()` (direct 3×3 convolutions up to block5_conv1 forward
   and backward to the input, plus 4·C²·h·w per style layer) / eval s; the same count for both.
+  Winograd kernels do fewer multiplications than this count: it is the work a direct convolution
+  would do, so an "effective" rate. % of peak: that rate over the machine's measured FMA peak,
+  np.matmul float32 at 1024² (OpenBLAS's blocked sgemm, the fastest FMA loop numpy has; median
+  of 9), in its own fresh process with the default threads (peak_worker).
 - time to a picture (--picture-size, default 512²): torch.optim.LBFGS (strong Wolfe, history 20)
   runs --picture-iterations iterations from X0 = the content image, each in its own process
   after one warm-up evaluation; its final J is the target. nst's L-BFGS (nst.optim, history 20,
@@ -163,6 +167,18 @@ def lbfgs_worker(backend, size, iterations, target):
             "J": float(opt.f), "reached": bool(opt.f <= target)}
 
 
+def peak_worker(side=1024, runs=9):
+    # the machine's measured FMA peak: np.matmul float32 side×side, GFLOP/s (median of runs) -> JSON
+    a = np.random.default_rng(0).random((side, side), dtype=np.float32)
+    a @ a
+    ts = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        a @ a
+        ts.append(time.perf_counter() - t)
+    return {"gflops": 2 * side ** 3 / float(np.median(ts)) / 1e9, "side": side}
+
+
 THREAD_VARS = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 WORKER_ENV = dict(os.environ)       # --threads N sets THREAD_VARS here, for the workers only
 
@@ -235,15 +251,15 @@ def time_evaluations(backends, sizes, rounds, repeats):
     return results
 
 
-def evaluation_table(backends, sizes, results):
-    lines = ["| size | library | eval s median (min–max) | GFLOP/s | nst / torch time (per-round median) "
+def evaluation_table(backends, sizes, results, peak_gflops=None):
+    lines = ["| size | library | eval s median (min–max) | GFLOP/s | % of peak | nst / torch time (per-round median) "
              "| CPU s / eval | nst / torch CPU | peak RSS MiB | nst / torch RSS |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for size in sizes:
         ok = {b: [r for r in results[(b, size)] if "error" not in r] for b in backends}
         for b in backends:
             if not ok[b]:
-                lines.append(f"| {size}² | {b} | {results[(b, size)][0]['error']} | | | | | | |")
+                lines.append(f"| {size}² | {b} | {results[(b, size)][0]['error']} | | | | | | | |")
                 continue
             ts = [t for r in ok[b] for t in r["times"]]
             cpu = float(np.median([c for r in ok[b] for c in r["cpu"]]))
@@ -254,8 +270,10 @@ def evaluation_table(backends, sizes, results):
                 ratio = f"{np.median(pairs):.2f} ({min(pairs):.2f}–{max(pairs):.2f})"
                 cpu_ratio = f"{cpu / np.median([c for r in ok['torch'] for c in r['cpu']]):.2f}"
                 rss = f"{peak / np.median([r['peak_mib'] for r in ok['torch']]):.2f}"
+            gflops = flops(size, size) / med / 1e9
+            pct = f"{100 * gflops / peak_gflops:.0f}" if peak_gflops else "–"
             lines.append(f"| {size}² | {b} | {med:.3f} ({min(ts):.3f}–{max(ts):.3f}) | "
-                         f"{flops(size, size) / med / 1e9:.0f} | {ratio} | {cpu:.3f} | {cpu_ratio} | "
+                         f"{gflops:.0f} | {pct} | {ratio} | {cpu:.3f} | {cpu_ratio} | "
                          f"{peak:.0f} | {rss} |")
     return lines
 
@@ -315,6 +333,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.worker:
         kind, backend, *rest = args.worker
+        if kind == "peak":
+            print(json.dumps(peak_worker()))
+            return 0
         fn = eval_worker if kind == "eval" else lbfgs_worker
         print(json.dumps(fn(backend, *map(int, rest[:2]), *map(float, rest[2:]))))
         return 0
@@ -348,8 +369,11 @@ def main(argv=None):
     print("| size | GFLOP/eval |\n|---|---|")
     for size in args.sizes:
         print(f"| {size}² | {flops(size, size) / 1e9:.1f} |")
-    print()
-    print("\n".join(evaluation_table(backends, args.sizes, results)))
+    peak = run_worker("peak", "-")
+    peak_gf = peak.get("gflops")
+    print(f"\nMeasured FMA peak: {f'{peak_gf:.0f} GFLOP/s' if peak_gf else peak['error']} "
+          "(np.matmul float32 1024², median of 9, fresh process, default threads)\n")
+    print("\n".join(evaluation_table(backends, args.sizes, results, peak_gf)))
     print()
     print("\n".join(largest_table(backends, args.sizes, results, args.verify_largest)))
     if args.picture_iterations and {"numba", "torch"} <= set(backends):

@@ -91,12 +91,12 @@ def machine():
     return f"{cpu_model()}, {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
 
 
-def write_section(text, path=ROOT / "bench" / "RESULTS.md"):
-    # replace (or append) this script's own section of RESULTS.md, between its markers
+def write_section(text, path=ROOT / "bench" / "RESULTS.md", begin=BEGIN, end=END):
+    # replace (or append) a script's own section of RESULTS.md, between its markers
     old = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in old and END in old:
-        new = old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):]
+    block = f"{begin}\n{text}\n{end}"
+    if begin in old and end in old:
+        new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
     else:
         new = old.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(new)

@@ -35,16 +35,22 @@ def grad_to_image(xp, g):
 
 
 AUTO = "auto"
+# {style layer: m_l} of "auto" (1 for a layer not named): block4_conv1, the style layer beside the
+# content layer, where the two pull against each other, gets 3/7 of β (docs/maths.md, "The default
+# schedule and the block4 emphasis")
+AUTO_EMPHASIS = {"block4_conv1": 3.0}
 
 
 def auto_layer_weights(content_targets, style_targets):
-    # λ_l = E_c / (|L|·E_s^l): E_c = Σ_c Σ a^c(C)² over the content layers (1 without any),
-    # E_s^l = ‖Ĝ^l(S)‖²_F / n_c². Then J = E_c·(α·J_c/E_c + β·mean_l J_s^l/E_s^l) + γ·J_tv: every
-    # term a relative error, so no layer outweighs another by its activations' scale (docs/maths.md
-    # "Default weights"), and style keeps its weight against content and TV at any image size.
+    # λ_l = m_l·E_c / (Σ_k m_k · E_s^l): E_c = Σ_c Σ a^c(C)² over the content layers (1 without any),
+    # E_s^l = ‖Ĝ^l(S)‖²_F / n_c², m_l = AUTO_EMPHASIS (1 each: λ_l = E_c/(|L|·E_s^l)). Then
+    # J = E_c·(α·J_c/E_c + β·Σ_l w_l J_s^l/E_s^l) + γ·J_tv with Σ w_l = 1: every term a relative
+    # error, so no layer outweighs another by its activations' scale (docs/maths.md "Default
+    # weights"), and style keeps its weight against content and TV at any image size.
     e_c = sum(float((t.astype(np.float64) ** 2).sum()) for t in content_targets.values()) or 1.0
     e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style_targets.values()]
-    return [e_c / (len(e_s) * max(e, 1e-30)) for e in e_s]
+    m = [AUTO_EMPHASIS.get(n, 1.0) for n in style_targets]
+    return [e_c * m_l / (sum(m) * max(e, 1e-30)) for m_l, e in zip(m, e_s)]
 
 
 def layer_weights(style_layers, style_layer_weights):

@@ -73,6 +73,7 @@ class FakeRun:
     def __init__(self):
         self.settings = Settings(iterations=10, style_layers=("block1_conv1",))
         self.sizes, self.scale, self.history, self.opt, self.controls = [64], 0, [], object(), None
+        self.caps = [10]                                  # most iterations per scale (Run.caps)
         self.last_evaluation, self.outputs = {"layers": {"block1_conv1": np.float64(2.0)}}, 0
 
     def output(self):

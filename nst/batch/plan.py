@@ -110,6 +110,7 @@ def numeric_options(parser):
         if a.dest in FIELDS and a.type is not None:
             try:
                 value = a.type("1" if a.default is None else str(a.default))
+                value = a.type("1") if isinstance(value, str) else value   # "auto" or N (--iterations)
             except (ValueError, TypeError, argparse.ArgumentTypeError):
                 continue
             if isinstance(value, (int, float)) and not isinstance(value, bool):

@@ -80,8 +80,9 @@ def check_fits(path, state, run):
     for k, a in arrays.items():
         if a.dtype.kind not in "fiu" or (k != "pairs_rho" and (a.ndim not in (1, 2) or a.shape[-1] != n)):
             raise bad(f"array {k} of shape {a.shape} does not fit a {shape} image")
-    if not isinstance(opt.get("iteration"), int) or not 0 <= opt["iteration"] <= run.settings.iterations:
-        raise bad(f"iteration {opt.get('iteration')!r} is outside 0..{run.settings.iterations}")
+    cap = run.caps[state["scale"]]
+    if not isinstance(opt.get("iteration"), int) or not 0 <= opt["iteration"] <= cap:
+        raise bad(f"iteration {opt.get('iteration')!r} is outside 0..{cap}")
     if not all(isinstance(row, dict) for row in state["history"]):
         raise bad("its loss history is malformed")
 

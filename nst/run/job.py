@@ -23,6 +23,7 @@ from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_sizes
 from nst.run.progress import Progress, iteration_detail
 from nst.run.run import Run
+from nst.run.schedule import iteration_caps
 from nst.run.settings import INIT_KEYWORDS, SettingsError, scale_sizes
 
 
@@ -115,7 +116,7 @@ class Job:
         if s.style_blend is not None and len(s.style_blend) != len(self.styles):
             raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {len(self.styles)} style "
                                 "image(s); give one per STYLE")
-        total = len(scale_sizes(s.size, s.scales, s.start_size)) * s.iterations
+        total = sum(iteration_caps(len(scale_sizes(s.size, s.scales, s.start_size)), s.iterations))
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)
         return dests
@@ -166,7 +167,7 @@ class Job:
         # run to the end or to a signal, saving snapshots and checkpoints on the way
         # -> (image, status, aborted: a second signal stopped it at once)
         run, o = self.run, self.out
-        total = len(run.sizes) * self.settings.iterations
+        total = sum(run.caps)
         bar, snap_every = Progress(total) if o.progress else None, max(1, total // 8)
 
         def each(r, it, terms):
@@ -224,6 +225,8 @@ class Job:
 
     def write_report(self):
         from nst.io.report import write_report
+        if not self.snapshots or self.snapshots[-1][0] != len(self.run.history):   # a schedule that ended early
+            self.snapshots.append((len(self.run.history), self.run.output()))
         settings = {**self.settings.as_dict(), "output": str(self.out.output),
                     "inputs": {"content": str(self.content), "style": [str(p) for p in self.styles]}}
         self.write("--report", lambda: write_report(Path(self.out.report), settings, self.run.history,

@@ -15,7 +15,8 @@ from nst.io.image import as_image, check_size, longest_shape, resize, resize_lon
 from nst.objective import Objective
 from nst.backends.backend import to_host
 from nst.optim import NonFiniteLoss, make_optimizer
-from nst.run.settings import Settings, scale_sizes
+from nst.run.settings import AUTO, Settings, scale_sizes
+from nst.run.schedule import iteration_caps, stops_paying
 
 def initial_image(init, content, style, seed):
     # "content" | "random" | "style" | a path or array (resized to the content's size) -> H×W×3
@@ -40,6 +41,7 @@ class Run:
         size = max(self.content.shape[:2]) if settings.size is None else settings.size
         check_size(size)
         self.sizes = scale_sizes(size, settings.scales, settings.start_size)
+        self.caps = iteration_caps(len(self.sizes), settings.iterations)   # most iterations per scale
         self.log = log
         self.scale = 0                 # index into self.sizes
         self.opt = None                # the optimiser of the current scale
@@ -123,7 +125,7 @@ class Run:
             last.update(total=total, terms=terms, layers=layers, grad=grad)
             return total, grad.reshape(-1)
 
-        while self.opt.iteration < self.settings.iterations and not self.stopping():
+        while self.opt.iteration < self.caps[self.scale] and not self.stopping() and not self.done_paying():
             done = self.opt.iteration
             self.opt.step(fun)
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
@@ -136,6 +138,14 @@ class Run:
                 break
         self.interrupted = self.interrupted or self.stop_requested
         return self.output()
+
+    def done_paying(self):
+        # the automatic schedule (iterations "auto") ends a scale once J's progress no longer pays
+        # for its cost (nst.schedule.stops_paying); an explicit iteration count runs in full
+        if self.settings.iterations != AUTO:
+            return False
+        js = [h["total"] for h in self.history[len(self.history) - self.opt.iteration:]]
+        return stops_paying(js, self.sizes[self.scale], self.sizes[-1])
 
     def stopping(self):
         # a stop asked, by a signal (stop_requested) or the controls; waits here while they pause
@@ -223,7 +233,7 @@ def stylize(content, style, *, callback=None, progress=True, log=print, **settin
     """
     from nst.run.progress import Progress, iteration_detail
     run = Run(content, style, Settings.from_dict(settings), log)
-    bar = Progress(len(run.sizes) * run.settings.iterations) if progress else None
+    bar = Progress(sum(run.caps)) if progress else None
 
     def on_iteration(r, it, terms):
         if bar:

@@ -101,9 +101,12 @@ WEIGHTS = Rule(parse_weights, weights_ok, "must be comma-separated finite number
 LAYER_WEIGHTS = Rule(lambda t: AUTO if t.strip() == AUTO else parse_weights(t),
                      lambda v: v == AUTO or weights_ok(v), "must be auto or " + WEIGHTS.valid[8:])
 
+ITERATIONS = Rule(lambda t: AUTO if t.strip() == AUTO else int(t),
+                  lambda v: v == AUTO or integer(1).check(v) is None, "must be auto or a whole number ≥ 1")
+
 # field -> its rule (the CLI option is --field-name)
 RULES = {
-    "size": optional(integer(16, MAX_SIDE)), "iterations": integer(1),
+    "size": optional(integer(16, MAX_SIDE)), "iterations": ITERATIONS,
     "optimizer": choice(*OPTIMIZERS), "lr": optional(number(lo_open=True)), "history": integer(1, 1000),
     "content_weight": number(), "style_weight": number(), "tv_weight": number(),
     "content_layers": LAYERS, "style_layers": LAYERS, "style_layer_weights": optional(LAYER_WEIGHTS),
@@ -128,7 +131,7 @@ class Settings:
     """Everything that decides the picture (SPEC.md's α, β, γ, layers, λ_l, the optimiser, the
     schedule). Output files are not settings: nst.run.job.Outputs."""
     size: int = 512                    # longest side of the output (None: the content's)
-    iterations: int = 200              # optimiser iterations per scale
+    iterations: object = AUTO          # N per scale, or "auto": the automatic schedule (nst.run.schedule)
     optimizer: str = "lbfgs"
     lr: float = None                   # None: each optimiser's own default
     history: int = 20                  # L-BFGS pairs kept
@@ -137,7 +140,7 @@ class Settings:
     tv_weight: float = 1e-3            # γ
     content_layers: tuple = DEFAULT_CONTENT_LAYERS
     style_layers: tuple = DEFAULT_STYLE_LAYERS
-    style_layer_weights: object = AUTO  # "auto" (λ_l = E_c/(|L|·E_s^l)), None (1/|L|) or one per layer
+    style_layer_weights: object = AUTO  # "auto" (λ_l = m_l·E_c/(Σm·E_s^l)), None (1/|L|) or one per layer
     style_blend: tuple = None          # one weight per style image (None: equal)
     style_scale: float = 1.0
     pooling: str = "max"

@@ -142,7 +142,7 @@ def estimate_seconds(run, frames, video, parallel):
     # the --dry-run cost model: evaluations × seconds per evaluation at each scale's pixels
     h, w = run.content.shape[:2]
     per_px = SECONDS_PER_MPIX / 1e6 * EVALS_PER_ITERATION
-    first = sum(run.settings.iterations * per_px * h * w * (side / max(h, w)) ** 2 for side in run.sizes)
+    first = sum(cap * per_px * h * w * (side / max(h, w)) ** 2 for cap, side in zip(run.caps, run.sizes))
     later = video["later_iterations"] * per_px * h * w
     n_first = sum(f.first for f in frames)
     return (n_first * first + (len(frames) - n_first) * later) / max(parallel, 1)
@@ -161,7 +161,8 @@ def dry_run(args, clip, frames, todo, settings, video, styles):
     seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
     print(f"one frame: up to {gib(need)} on {backend} (first frame of a shot: scales "
           f"{' → '.join(map(str, run.sizes))}, "
-          f"{run.settings.iterations} iterations each; later frames: {video['later_iterations']} iterations at "
+          f"{' + '.join(map(str, run.caps))} iterations at most; "
+          f"later frames: {video['later_iterations']} iterations at "
           f"{max(clip.frames[0].shape[:2])} px)")
     print(f"time: about {fmt_seconds(seconds)} for {len(todo)} frames (a rough model: "
           f"{SECONDS_PER_MPIX:g} s per megapixel per evaluation, divided among the shots that run at once)")

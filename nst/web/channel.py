@@ -149,8 +149,9 @@ class Publisher:
     def attach(self, run):
         # the run's shape, its history so far (a resume), and the controls
         s = run.settings
-        total = len(run.sizes) * s.iterations
-        past = [{"it": i + 1, "scale": min(i // max(s.iterations, 1), len(run.sizes) - 1),
+        total = sum(run.caps)                                  # at most (the automatic schedule may stop a scale early)
+        ends = [sum(run.caps[:k + 1]) for k in range(len(run.caps))]
+        past = [{"it": i + 1, "scale": min(sum(i >= e for e in ends), len(run.sizes) - 1),
                  "terms": terms, "layers": {}} for i, terms in enumerate(run.history)]
         info = {"sizes": run.sizes, "iterations": s.iterations, "total": total,
                 "style_layers": list(s.style_layers), "content_layers": list(s.content_layers)}

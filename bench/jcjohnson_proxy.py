@@ -1,0 +1,69 @@
+"""A stand-in for jcjohnson/neural-style's picture on pairs he never published: his method, run by nst.
+
+jcjohnson/neural-style (neural_style.lua, its defaults) minimises, with the same VGG19 layers:
+  5·mean((a−a_C)²) at relu4_2  +  Σ_l 100·mean((G/(C·h·w) − G_S/(C·h·w))²)  +  TV (strength 1e-3)
+from X0 = the Caffe mean colour (randn·0.001 in preprocessed space) with 1000 L-BFGS iterations
+(history 100) at 512 px, the style resized to the same longest side. In SPEC's units (nst.objective):
+  α = 10/N_c (N_c = a^{relu4_2}'s element count; SPEC's J_c is ½Σ), β·λ_l = 100/C_l² (SPEC's
+  J_s^l = ‖Ĝ−Ĝ_S‖²/C², his G/(C·hw) is Ĝ/C, and MSE divides by C² again), γ = 5e-4 (his TV
+  gradient is strength × the gradient of ½Σ(Δx)²).
+Differences that remain: nst's L-BFGS has an Armijo line search (his takes the unit step), nst
+stops a scale early once J stops moving (ftol), and these runs are at --size (256 px by default,
+to fit a 2-core machine; his are 512 px). `--calibrate` runs it on a pair he did publish, to see
+how close the stand-in lands to his real picture.
+
+    python bench/jcjohnson_proxy.py CONTENT STYLE -o ref.png [--size 256 --iterations 1000]
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from nst.io.image import load_image, longest_shape, save_image  # noqa: E402
+from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR  # noqa: E402
+from nst.run.run import Run  # noqa: E402
+from nst.run.settings import Settings  # noqa: E402
+
+
+def channels(layer):
+    # a conv layer's output channel count, from SPEC's layer table
+    return dict((name, out) for name, _, out in CONV_LAYERS)[layer]
+
+
+def jcjohnson_settings(h, w, size, iterations, seed=0):
+    # nst settings that compute jcjohnson's default objective at an h×w picture (see the docstring)
+    n_c = channels("block4_conv2") * (h // 8) * (w // 8)
+    mean_rgb = np.asarray(MEAN_BGR[::-1], np.float32)
+    noise = np.random.default_rng(seed).standard_normal((h, w, 3)).astype(np.float32) * 0.001
+    return dict(size=size, scales=1, iterations=iterations, history=100, content_weight=10.0 / n_c,
+                style_weight=1.0, style_layer_weights=[100.0 / channels(n) ** 2 for n in DEFAULT_STYLE_LAYERS],
+                tv_weight=5e-4, init=mean_rgb + noise, backend="numba")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("content")
+    ap.add_argument("style")
+    ap.add_argument("-o", "--output", required=True)
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--iterations", type=int, default=1000)
+    args = ap.parse_args()
+    content, style = load_image(args.content), load_image(args.style)
+    h, w = longest_shape(content.shape, args.size)
+    run = Run(content, style, Settings.from_dict(jcjohnson_settings(h, w, args.size, args.iterations)),
+              log=lambda m: print(m, file=sys.stderr))
+    t = time.perf_counter()
+    out = run.run()
+    save_image(out, args.output)
+    print(json.dumps({"output": args.output, "iterations": len(run.history), "evaluations": run.evaluations,
+                      "seconds": round(time.perf_counter() - t, 1), "final": run.history[-1]}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""The iteration schedule (nst.run.schedule): explicit counts run in full, the automatic one stops a
+scale once J's progress no longer pays for its cost; both through a real Run on the tiny VGG19."""
+import numpy as np
+import pytest
+
+from nst.run import schedule
+from nst.run.run import Run
+from nst.run.schedule import iteration_caps, stops_paying
+from nst.run.settings import DEFAULTS, Settings
+from conftest import random_image
+
+
+def test_caps_explicit_and_automatic():
+    assert iteration_caps(3, 7) == [7, 7, 7]
+    assert iteration_caps(1, 5) == [5]
+    first, middle, finest = schedule.FIRST_CAP, schedule.MIDDLE_CAP, schedule.FINEST_CAP
+    assert iteration_caps(1, "auto") == [first]            # one scale builds the style from the start
+    assert iteration_caps(2, "auto") == [first, finest]
+    assert iteration_caps(4, "auto") == [first, middle, middle, finest]
+
+
+def geometric(rate, n, j0=1e6):
+    # J after each iteration when every iteration lowers J by the fraction `rate`
+    return list(j0 * (1 - rate) ** np.arange(1, n + 1))
+
+
+def test_stops_paying_threshold_scales_with_cost():
+    tol, w = 1e-3, 5
+    assert not stops_paying(geometric(0.0, w), 512, 512, tol, w)          # too few iterations to judge
+    assert stops_paying(geometric(0.5 * tol, w + 1), 512, 512, tol, w)    # slow at the finest scale: stop
+    assert not stops_paying(geometric(2 * tol, w + 1), 512, 512, tol, w)  # fast enough: go on
+    # at half the side an iteration costs a quarter: the same progress still pays there
+    assert not stops_paying(geometric(0.5 * tol, w + 1), 256, 512, tol, w)
+    assert stops_paying(geometric(0.2 * tol, w + 1), 256, 512, tol, w)
+    # only the last window counts: a fast start does not keep a stalled scale going
+    assert stops_paying(geometric(0.5, 10) + [geometric(0.5, 10)[-1]] * 6, 512, 512, tol, w)
+
+
+def run_counts(rng, weights, **settings):
+    # -> iterations run at each scale of a tiny 3-scale run
+    c, s = random_image(rng, 24, 32), random_image(rng, 24, 24)
+    run = Run(c, s, Settings(size=64, start_size=32, scales=3, weights=weights, backend="numpy", **settings),
+              log=lambda m: None)
+    seen = []
+    run.run(lambda r, it, terms: seen.append(r.scale))
+    return [seen.count(k) for k in range(3)], run
+
+
+def test_automatic_schedule_stops_each_scale_when_progress_is_too_slow(rng, tiny_weights, monkeypatch):
+    monkeypatch.setattr(schedule, "AUTO_TOL", 1e9)        # no progress is enough: each scale stops
+    counts, run = run_counts(rng, tiny_weights)            # as soon as the rule can judge it
+    assert run.settings.iterations == "auto"
+    assert counts == [schedule.WINDOW + 1] * 3
+
+
+def test_automatic_schedule_runs_to_its_caps_while_progress_pays(rng, tiny_weights, monkeypatch):
+    monkeypatch.setattr(schedule, "AUTO_TOL", 0.0)         # every decrease pays: the caps end the scales
+    monkeypatch.setattr(schedule, "FIRST_CAP", 9)
+    monkeypatch.setattr(schedule, "MIDDLE_CAP", 4)
+    monkeypatch.setattr(schedule, "FINEST_CAP", 2)
+    counts, run = run_counts(rng, tiny_weights)
+    assert counts == [9, 4, 2] and run.caps == [9, 4, 2]
+
+
+def test_explicit_iterations_ignore_the_progress_rule(rng, tiny_weights, monkeypatch):
+    monkeypatch.setattr(schedule, "AUTO_TOL", 1e9)
+    counts, _ = run_counts(rng, tiny_weights, iterations=8)
+    assert counts == [8, 8, 8]
+
+
+@pytest.mark.parametrize("text, value", [("auto", "auto"), ("12", 12)])
+def test_iterations_option(text, value):
+    from nst.cli.parser import build_parser
+    args = build_parser().parse_args(["transfer", "c.png", "s.png", "-o", "o.png", "--iterations", text])
+    assert args.iterations == value
+
+
+def test_default_is_automatic():
+    assert DEFAULTS.iterations == "auto"
+
+
+@pytest.mark.parametrize("emphasis", [{}, {"block4_conv1": 3.0}, {"block1_conv1": 0.5, "block5_conv1": 2.0}])
+def test_auto_layer_weights_share_the_style_weight_by_emphasis(rng, monkeypatch, emphasis):
+    # λ_l·E_s^l = E_c·m_l/Σm: each layer's relative error weighs m_l/Σm of β, whatever the targets' scale
+    from nst import objective
+    monkeypatch.setattr(objective, "AUTO_EMPHASIS", emphasis)
+    content = {"block4_conv2": rng.normal(size=(8, 3, 4)).astype(np.float32)}
+    layers = ["block1_conv1", "block2_conv1", "block4_conv1", "block5_conv1"]
+    style = {n: (10.0 ** k * rng.normal(size=(c, c))).astype(np.float32)
+             for k, (n, c) in enumerate(zip(layers, (4, 6, 8, 8)))}
+    lam = objective.auto_layer_weights(content, style)
+    e_c = float((content["block4_conv2"].astype(np.float64) ** 2).sum())
+    e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style.values()]
+    m = np.array([emphasis.get(n, 1.0) for n in layers])
+    np.testing.assert_allclose(np.array(lam) * e_s, e_c * m / m.sum(), rtol=1e-6)
