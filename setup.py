@@ -26,7 +26,7 @@ setup(
         "web": WEB,                                    # nst transfer --web, nst serve
         "video": VIDEO,                                # nst video
         # the web tests drive Debian's chromium (/usr/bin/chromium, installed by .ci/run) through playwright
-        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", *WEB, "playwright>=1.40", *VIDEO],
+        "test": ["pytest>=7", "pytest-benchmark>=4", "hypothesis>=6", "ruff>=0.5", *WEB, "playwright>=1.40", *VIDEO],
         "bench": ["pytest-benchmark>=4", "torch==2.13.0"],
         "gpu": ["cupy-cuda13x>=13"],
     },

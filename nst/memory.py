@@ -63,7 +63,7 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
                        * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)])),
         "activations": acts,
         "workspace": work,
-        "targets": sum(per[l] for l in content_layers) + sum(chans[l] ** 2 * F32 for l in style_layers),
+        "targets": sum(per[n] for n in content_layers) + sum(chans[n] ** 2 * F32 for n in style_layers),
         "image": ((IMAGE + TILED * tiled) * n + 3 * (style_hw[0] * style_hw[1] if style_hw else 0)) * F32,
         "optimiser": {"lbfgs": (2 * history + 4), "adam": 4, "gd": 2}[optimizer] * n * F32,
         "runtime": RUNTIME.get(backend, RUNTIME["*"]),

@@ -9,8 +9,8 @@ from nst.run.progress import Progress, log
 
 def add_parser(sub):
     # the `batch` subcommand, with `nst transfer`'s run options (nst.cli.options, defined once)
-    from nst.cli.options import (add_checkpoint_every, add_common_options, add_run_options,
-                                 add_transfer_options, integer)
+    from nst.cli.options import (add_checkpoint_every, add_cluster_options, add_common_options, add_run_options,
+                                 add_transfer_options)
     from .plan import sweep_type
     p = sub.add_parser("batch", help="every CONTENT × every STYLE (× --sweep grids) on Dask, resumable",
                        description="Stylise many pictures on a local or remote Dask cluster. A rerun of "
@@ -24,11 +24,7 @@ def add_parser(sub):
     p.add_argument("--sweep", action="append", default=[], type=sweep_type(p), metavar="OPTION=V1,V2,...",
                    help="run every value of a numeric transfer option, e.g. style-weight=3,10,30; "
                         "several --sweep make a grid")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=integer(1), metavar="N",
-                   help="local worker processes (default: from cores and memory)")
-    p.add_argument("--threads", type=integer(1), metavar="K",
-                   help="kernel threads per local worker (default: cores / workers)")
+    add_cluster_options(p)
     p.add_argument("--checkpoint-dir", metavar="DIR",
                    help="a folder every worker can write: a retried task continues from its checkpoint")
     add_checkpoint_every(p, "iterations between a task's checkpoints")

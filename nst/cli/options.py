@@ -101,6 +101,15 @@ def add_transfer_options(t):
                       "largest tile that does; 0: never (default: %(default)s)", metavar="N")
 
 
+def add_cluster_options(p, workers_default="cores and memory"):
+    # where the tasks of `nst batch` / `nst video` run: an existing scheduler or a local cluster
+    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
+    p.add_argument("--workers", type=integer(1), metavar="N",
+                   help=f"local worker processes (default: from {workers_default})")
+    p.add_argument("--threads", type=integer(1), metavar="K",
+                   help="kernel threads per local worker (default: cores / workers)")
+
+
 def add_checkpoint_every(p, what):
     p.add_argument("--checkpoint-every", type=integer(1), default=Outputs.checkpoint_every, metavar="N",
                    help=what + " (default: %(default)s)")

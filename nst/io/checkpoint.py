@@ -29,7 +29,8 @@ def save(path, run, identity):
     scalars = {k: v for k, v in opt.items() if not isinstance(v, np.ndarray)}
     if "ema" in st:
         arrays["ema"] = st.pop("ema")
-    meta = {"format": FORMAT, "identity": identity, "settings": run.settings.as_dict(), "state": st, "opt_scalars": scalars}
+    meta = {"format": FORMAT, "identity": identity, "settings": run.settings.as_dict(), "state": st,
+            "opt_scalars": scalars}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta, default=_jsonable)), **arrays)

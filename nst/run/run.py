@@ -149,7 +149,8 @@ class Run:
 
     def stopping(self):
         # a stop asked, by a signal (stop_requested) or the controls; waits here while they pause
-        if self.controls is not None and self.controls.hold(lambda: self.stop_requested):
+        stop = lambda: self.stop_requested
+        if self.controls is not None and self.controls.hold(stop):
             self.stop_requested = True
         return self.stop_requested
 
@@ -159,7 +160,8 @@ class Run:
         return self.past_evaluations + (self.opt.evaluations if self.opt else 0)
 
     def make_optimizer(self, be, x):
-        return make_optimizer(self.settings.optimizer, x, self.settings.lr, self.settings.history, self.log, be.adam_step)
+        s = self.settings
+        return make_optimizer(s.optimizer, x, s.lr, s.history, self.log, be.adam_step)
 
     def average(self, be):
         # EMA of the image with bias correction: ema ← d·ema + (1−d)·x

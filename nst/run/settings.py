@@ -54,13 +54,17 @@ class Rule:
 
 def integer(lo, hi=None):
     valid = f"must be a whole number ≥ {lo}" if hi is None else f"must be a whole number from {lo} to {hi}"
-    return Rule(int, lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi), valid)
+    def ok(v):
+        return isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= lo and (hi is None or v <= hi)
+    return Rule(int, ok, valid)
 
 
 def number(lo=0.0, hi=math.inf, lo_open=False, hi_open=False):
     # a finite float in [lo, hi] (open at either end when asked)
     def ok(v):
-        return isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v) and (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
+        if not (isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)):
+            return False
+        return (v > lo if lo_open else v >= lo) and (v < hi if hi_open else v <= hi)
     lo_s, hi_s = f"{'>' if lo_open else '≥'} {lo:g}", f"{'<' if hi_open else '≤'} {hi:g}"
     return Rule(float, ok, f"must be a finite number {lo_s}" + ("" if hi == math.inf else f" and {hi_s}"))
 

@@ -45,7 +45,8 @@ def frame_range(text):
 
 def add_parser(sub):
     # the `video` subcommand, with every `nst transfer` run option (nst.cli.options, defined once)
-    from nst.cli.options import add_common_options, add_run_options, add_transfer_options, integer, option_type
+    from nst.cli.options import (add_cluster_options, add_common_options, add_run_options, add_transfer_options,
+                                 integer, option_type)
     from nst.run.settings import number
     p = sub.add_parser("video", help="stylise a video without flicker (temporal consistency), resumable",
                        description="Stylise a video file or a folder of frames; each frame after a "
@@ -72,11 +73,7 @@ def add_parser(sub):
                         "(default: the source's; 25 for a folder)")
     p.add_argument("--independent-shots", type=integer(1), metavar="N",
                    help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
-    p.add_argument("--workers", type=integer(1), metavar="N",
-                   help="local worker processes (default: from shots, cores and memory)")
-    p.add_argument("--threads", type=integer(1), metavar="K",
-                   help="kernel threads per local worker (default: cores / workers)")
+    add_cluster_options(p, "shots, cores and memory")
     p.add_argument("--dry-run", action="store_true",
                    help="print the frames, shots, a time estimate and the memory; stop")
     return p

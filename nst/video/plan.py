@@ -22,6 +22,7 @@ import numpy as np
 from nst.io.assets import atomic_path, sha256_file
 from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
+from nst.batch.results import read_manifest
 from nst.video.clip import frame_name, is_video_path
 
 CUT_L1 = 0.6                  # histogram distance of a cut (a pan or a passing object stays well below)
@@ -118,20 +119,6 @@ def video_written_by_nst(outdir, out):
     rows = read_manifest(outdir)
     row = rows.get("video")
     return bool(row) and row.get("sha256") == sha256_file(out)
-
-
-def read_manifest(outdir):
-    # -> {output: its last row}; a line cut short by a crash is ignored
-    rows = {}
-    path = Path(outdir) / MANIFEST
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-                rows[row["output"]] = row
-            except (ValueError, KeyError, TypeError):
-                continue
-    return rows
 
 
 def partition(frames, previous, outdir):
