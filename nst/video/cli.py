@@ -1,11 +1,10 @@
-"""`nst video IN -o OUT --style S`: the command, and the run on the Dask engine of `nst batch`.
+"""`nst video IN -o OUT --style S`: the command; the run on the cluster is nst.video.engine.
 
 On the cluster (nst.batch.engine: a LocalCluster sized by cores and memory, or --scheduler): every
 flow pair is submitted at once and computed in parallel across the workers; within a shot the
 frames run one after another (each needs the previous output), and the shots run side by side.
 The client alone writes OUTDIR: each frame as it ends (its manifest row first), then the video.
 """
-import contextlib
 import signal
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import numpy as np
 
 from nst.io.destinations import RunRefused
 from nst.memory import gib
-from nst.run.progress import Progress, fmt_seconds, log
+from nst.run.progress import fmt_seconds, log
 from nst.video import clip as clips
 from nst.video import plan as plans
 
@@ -171,6 +170,7 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir)
     # run `todo` on the cluster -> None when every frame is done, else the exit status
     from nst.batch import engine
     from nst.batch.command import weights_for_workers
+    from nst.video.engine import on_cluster
     need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles)
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
@@ -197,78 +197,6 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir)
         log(f"nst video: {counts['done']} frames done, {counts['failed']} failed; see {outdir / plans.MANIFEST}")
         return 1
     return None
-
-
-def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir):
-    # flows all at once; each shot's next frame submitted when its previous one is back -> counts
-    from distributed import wait
-    from distributed.client import FuturesCancelledError
-
-    from nst.batch import engine
-
-    from nst.io.image import load_image, save_image, to_uint8
-    from nst.video.task import flows_task, frame_task
-    by_pos = {f.position: f for f in frames}
-    outputs = {}                                          # position -> output uint8 (earlier frames needed)
-    for f in todo:
-        for e in f.earlier:
-            if e not in outputs and e not in {t.position for t in todo}:
-                outputs[e] = np.asarray(load_image(outdir / by_pos[e].output), np.uint8)
-    # frames and styles travel inside the tasks (not scattered): a worker that dies loses nothing
-    # the scheduler cannot make again
-    frames_of = clip.frames
-    flows = {(f.position, e): client.submit(flows_task, frames_of[f.position], frames_of[e], pure=False)
-             for f in todo for e in f.earlier}
-    style_images = [to_uint8(load_image(s)) for s in styles]
-    run_here = {f.position for f in todo}
-    queues = [[f for f in shot if f.position in run_here] for shot in plans.shots_of(frames)]
-    queues = [q for q in queues if q]
-    flying, counts = {}, {"done": 0, "failed": 0}
-    progress = Progress(len(todo), unit="frames")
-    try:
-        while queues or flying:
-            for q in list(queues):
-                if any(flying[k] is q for k in flying):
-                    continue
-                f = q[0]
-                fut = client.submit(frame_task, frames_of[f.position], style_images, settings, video,
-                                    [outputs[e] for e in f.earlier], [flows[f.position, e] for e in f.earlier],
-                                    pure=False, priority=10)
-                flying[fut] = q
-            with contextlib.suppress(TimeoutError, FuturesCancelledError):
-                wait(list(flying), timeout=1.0, return_when="FIRST_COMPLETED")
-            for fut in [k for k in flying if k.done()]:
-                q = flying.pop(fut)
-                f = q.pop(0)
-                result = engine_outcome(fut)
-                image = result.pop("image", None)
-                manifest.append(plans.row_of(f, result))             # the row first: the file is ours
-                if result["status"] == "done":
-                    save_image(image, outdir / f.output)
-                    outputs[f.position] = image
-                    counts["done"] += 1
-                else:
-                    counts["failed"] += 1
-                    progress.message(f"nst video: frame {f.number} failed: {result['error']}; its shot stops")
-                    q.clear()
-                for e in f.earlier:                                  # its flows are no longer needed
-                    flows.pop((f.position, e)).release()
-                if not q:
-                    queues = [x for x in queues if x is not q]
-                fut.release()
-            progress.update(counts["done"] + counts["failed"],
-                            engine.task_detail(counts["done"], counts["failed"], len(flying)))
-    except KeyboardInterrupt:
-        client.cancel(list(flying))
-        raise
-    finally:
-        progress.close()
-    return counts
-
-
-def engine_outcome(future):
-    from nst.batch import engine
-    return engine.outcome(future)
 
 
 def finish(args, clip, frames, manifest, outdir):

@@ -19,18 +19,16 @@ from aiohttp import web
 from nst.batch import results
 from nst.io.destinations import RunRefused, check_writable
 from nst.run.progress import log
-from nst.run.settings import DEFAULTS, FIELDS, INIT_KEYWORDS, Settings, SettingsError
+from nst.run.settings import DEFAULTS
 from nst.web import uploads
 from nst.web.channel import Snapshot
-from nst.web.form import form_options, settings_from
+from nst.web.form import MAX_STYLES, check_run, form_options, read_form, settings_from
 from nst.web.link import WORKER_HEADER, LiveLink
+from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
 from nst.web.server import control, feed, guard, is_local, new_token, static_file, static_route, url_of
 from nst.web.uploads import Refused
 
-MAX_STYLES = 8
-MAX_PARTS = 64
-MAX_FIELD_BYTES = 1000
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
 PICTURE_STATES = ("done", "stopped")
 
@@ -38,32 +36,27 @@ PICTURE_STATES = ("done", "stopped")
 class App:
     def __init__(self, args):
         from nst.io.assets import sha256_file
-        self.args, self.host = args, args.host
+        self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
         self.outdir.mkdir(parents=True, exist_ok=True)
         check_writable("--outdir", self.outdir / results.MANIFEST)
         self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
-        self.backend = args.backend
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
         self.shas = {"weights": sha256_file(self.weights) if self.weights else None}
         self.token, self.worker_key = new_token(args.host), secrets.token_urlsafe(24)
         self.max_bytes, self.max_pixels = int(args.max_upload_mb * 2**20), args.max_pixels
-        self.port = args.port
-        self.comparing = asyncio.Lock()
-        plugin = self.weights_plugin()
+        self.port, self.comparing = args.port, asyncio.Lock()
+        from nst.batch.command import weights_for_workers
+        plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
         options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": args.checkpoint_every,
                    "weights_sha": plugin.sha if plugin else None}
         self.runs = Runs(self.outdir, args.queue, lambda: self.connect(plugin), options, self.link)
 
     # -- the cluster and the workers' way back -------------------------------------------------------
-    def weights_plugin(self):
-        from nst.batch.command import weights_for_workers
-        return weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not self.args.scheduler)
-
     @contextlib.contextmanager
     def connect(self, plugin):
         from nst.batch import engine
-        from nst.batch.command import task_memory
+        from nst.batch.checks import task_memory
         layout = None
         if not self.args.scheduler:
             default = DEFAULTS.replace(backend=self.backend, weights=self.weights).as_dict()
@@ -132,7 +125,8 @@ class App:
 
     # -- starting runs -------------------------------------------------------------------------------
     async def start(self, request):
-        content, styles, fields = await self.read_form(request)
+        content, styles, fields = await read_form(request, len(self.runs.active), self.args.queue,
+                                                   self.max_bytes, self.max_pixels)
         settings = settings_from(fields, len(styles), self)
         loop = asyncio.get_running_loop()
         stored = [await loop.run_in_executor(None, uploads.store, data, self.uploads, suffix)
@@ -140,46 +134,10 @@ class App:
         names = {"content": content[2], "style": [s[2] for s in styles]}
         return await self.queue(stored[0], stored[1:], settings, names)
 
-    async def read_form(self, request):
-        # the multipart form -> ((bytes, suffix, shown name) of the content, [... of each style],
-        # {option: text}); files checked as they arrive (nst.web.uploads)
-        if len(self.runs.active) >= self.args.queue:          # before reading uploads we would refuse
-            raise Refused(429, f"the queue is full ({self.args.queue} runs queued or running); "
-                               "start this one when one has finished")
-        try:
-            reader = await request.multipart()
-        except (AssertionError, ValueError, KeyError):
-            raise Refused(400, "send a multipart form (content, style, options)") from None
-        content, styles, fields = None, [], {}
-        for _ in range(MAX_PARTS):
-            part = await reader.next()
-            if part is None:
-                break
-            if part.name in ("content", "style"):
-                shown = (part.filename or part.name)[:80]
-                if (part.name == "content" and content) or len(styles) >= MAX_STYLES:
-                    raise Refused(400, f"one content image and at most {MAX_STYLES} style images")
-                data = await uploads.read_limited(part, self.max_bytes, f"{part.name} {shown!r}")
-                suffix = uploads.check_image(data, f"{part.name} {shown!r}", self.max_pixels)
-                if part.name == "content":
-                    content = (data, suffix, shown)
-                else:
-                    styles.append((data, suffix, shown))
-            elif part.filename is None and part.name:
-                text = (await uploads.read_limited(part, MAX_FIELD_BYTES, f"option {part.name[:40]!r}")).decode()
-                fields[part.name[:100]] = text
-            else:
-                raise Refused(400, "a form part without a name")
-        else:
-            raise Refused(400, f"more than {MAX_PARTS} form parts")
-        if content is None or not styles:
-            raise Refused(400, "send a content image and at least one style image")
-        return content, styles, fields
-
     async def queue(self, content, styles, settings, names, key=None, digest=None):
         # check the run as `nst transfer` would (sizes, memory), then hand it to the engine
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, self.check_run, content, styles, settings)
+        await loop.run_in_executor(None, check_run, content, styles, settings, self.outdir, self.backend)
         key = key or f"web-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         shas = {**self.shas, **{p: await loop.run_in_executor(None, sha_of, p) for p in [content, *styles]}}
         task = make_task(key, content, styles, settings, shas)
@@ -189,35 +147,10 @@ class App:
         self.runs.submit(task, {"names": names, "title": title, "source": "nst serve"})
         return web.json_response({"name": key, "live": f"/runs/{key}/live"}, status=201)
 
-    def check_run(self, content, styles, settings):
-        from nst import memory
-        from nst.io.image import ImageError
-        from nst.run.checks import check_sizes
-        from nst.run.run import Run
-        try:
-            run = Run(str(content), [str(s) for s in styles], settings, lambda m: None)
-            check_sizes(run)
-            parts, (h, w) = run.memory_estimate()
-        except (RunRefused, SettingsError, ImageError) as e:
-            raise Refused(400, str(e).replace(str(self.outdir), "OUTDIR")) from None
-        need, free = parts["total"] + memory.images_bytes([run.content, *run.styles]), memory.available(self.backend)
-        if need > free:
-            raise Refused(413, f"a {w}×{h} run needs about {memory.gib(need)}, {memory.gib(free)} is free: "
-                               "choose a smaller size")
-
-    def inputs_of(self, row):
-        # a row's input files, which must still be there
-        files = [row["content"], *row["style"]]
-        missing = [f for f in files if not Path(f).is_file()]
-        if missing or row.get("init") not in (None, *INIT_KEYWORDS):
-            raise Refused(409, "its input images are no longer where the run found them")
-        return files, {"content": row.get("names", {}).get("content") or Path(files[0]).name,
-                       "style": row.get("names", {}).get("style") or [Path(f).name for f in files[1:]]}
-
     async def again(self, request):
         row = self.row(request.match_info["name"])
-        files, names = self.inputs_of(row)
-        settings = self.settings_of_row(row).replace(backend=self.backend, weights=self.weights)
+        files, names = inputs_of(row)
+        settings = settings_of_row(row).replace(backend=self.backend, weights=self.weights)
         return await self.queue(files[0], files[1:], settings, names)
 
     async def resume(self, request):
@@ -225,23 +158,16 @@ class App:
         row = self.row(name, ("stopped", "cancelled", "failed"))
         if name in self.runs.active:
             raise Refused(409, "it is running")
-        files, names = self.inputs_of(row)
+        files, names = inputs_of(row)
         if row["settings"].get("weights") != self.weights:
             raise Refused(409, "it ran with other weights (nst serve --weights)")
-        return await self.queue(files[0], files[1:], self.settings_of_row(row), names, key=name, digest=row["digest"])
-
-    def settings_of_row(self, row):
-        # a manifest row's settings as a Settings (refused when they no longer validate)
-        try:
-            return Settings.from_dict({k: v for k, v in row["settings"].items() if k in FIELDS})
-        except (SettingsError, TypeError) as e:
-            raise Refused(409, f"its settings are no longer valid ({e})") from None
+        return await self.queue(files[0], files[1:], settings_of_row(row), names, key=name, digest=row["digest"])
 
     # -- compare, and the workers' posts ---------------------------------------------------------------
     async def compare(self, request):
         form = await request.post()
         a, b = self.row(str(form.get("a", "")), PICTURE_STATES), self.row(str(form.get("b", "")), PICTURE_STATES)
-        files, _ = self.inputs_of(a)
+        files, _ = inputs_of(a)
         if self.comparing.locked():
             raise Refused(429, "a comparison is running; try again in a moment")
         async with self.comparing:
@@ -315,19 +241,6 @@ class App:
         log(f"nst serve: stopped; `nst serve --outdir {self.args.outdir}` shows its runs again "
             "(a stopped one resumes from the gallery)")
         return 0
-
-
-def sha_of(path):
-    from nst.io.assets import sha256_file
-    return sha256_file(path)
-
-
-def score(pictures, content, style, weights, backend):
-    # nst compare's scoring of the pictures (backend "auto" resolved as a run resolves it)
-    from nst.compare import score as nst_score
-    from nst.run.selfcheck import choose_backend
-    return nst_score([str(p) for p in pictures], str(content), str(style), weights=weights,
-                     backend=choose_backend(backend))
 
 
 def serve(args):

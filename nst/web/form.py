@@ -1,8 +1,12 @@
-"""`nst serve`'s form: `nst transfer`'s options (nst.options), parsed by the CLI's own argparse
-types, so a bad value gets the same one-line message as on the command line."""
+"""`nst serve`'s form: `nst transfer`'s options (nst.cli.options), parsed by the CLI's own argparse
+types, so a bad value gets the same one-line message as on the command line; the uploads read
+and checked as they arrive; the run checked as `nst transfer` checks it."""
 import argparse
 
+from nst.web import uploads
+
 from nst.cli.options import Parser, add_transfer_options, settings_of
+from nst.io.destinations import RunRefused
 from nst.run.settings import INIT_KEYWORDS, SettingsError
 from nst.web.uploads import Refused
 
@@ -55,3 +59,63 @@ def settings_from(fields, n_styles, server):
         raise Refused(400, f"--style-blend has {len(s.style_blend)} values for {n_styles} style image(s); "
                            "give one per STYLE")
     return s
+
+
+MAX_STYLES = 8
+MAX_PARTS = 64
+MAX_FIELD_BYTES = 1000
+
+
+async def read_form(request, queued, limit, max_bytes, max_pixels):
+    # the multipart form -> ((bytes, suffix, shown name) of the content, [... of each style],
+    # {option: text}); files checked as they arrive (nst.web.uploads); queued runs ≥ limit: refused
+    if queued >= limit:          # before reading uploads we would refuse
+        raise Refused(429, f"the queue is full ({limit} runs queued or running); "
+                           "start this one when one has finished")
+    try:
+        reader = await request.multipart()
+    except (AssertionError, ValueError, KeyError):
+        raise Refused(400, "send a multipart form (content, style, options)") from None
+    content, styles, fields = None, [], {}
+    for _ in range(MAX_PARTS):
+        part = await reader.next()
+        if part is None:
+            break
+        if part.name in ("content", "style"):
+            shown = (part.filename or part.name)[:80]
+            if (part.name == "content" and content) or len(styles) >= MAX_STYLES:
+                raise Refused(400, f"one content image and at most {MAX_STYLES} style images")
+            data = await uploads.read_limited(part, max_bytes, f"{part.name} {shown!r}")
+            suffix = uploads.check_image(data, f"{part.name} {shown!r}", max_pixels)
+            if part.name == "content":
+                content = (data, suffix, shown)
+            else:
+                styles.append((data, suffix, shown))
+        elif part.filename is None and part.name:
+            text = (await uploads.read_limited(part, MAX_FIELD_BYTES, f"option {part.name[:40]!r}")).decode()
+            fields[part.name[:100]] = text
+        else:
+            raise Refused(400, "a form part without a name")
+    else:
+        raise Refused(400, f"more than {MAX_PARTS} form parts")
+    if content is None or not styles:
+        raise Refused(400, "send a content image and at least one style image")
+    return content, styles, fields
+
+
+def check_run(content, styles, settings, outdir, backend):
+    # the run checked as `nst transfer` checks it (sizes, memory); Refused names what is wrong
+    from nst import memory
+    from nst.io.image import ImageError
+    from nst.run.checks import check_sizes
+    from nst.run.run import Run
+    try:
+        run = Run(str(content), [str(s) for s in styles], settings, lambda m: None)
+        check_sizes(run)
+        parts, (h, w) = run.memory_estimate()
+    except (RunRefused, SettingsError, ImageError) as e:
+        raise Refused(400, str(e).replace(str(outdir), "OUTDIR")) from None
+    need, free = parts["total"] + memory.images_bytes([run.content, *run.styles]), memory.available(backend)
+    if need > free:
+        raise Refused(413, f"a {w}×{h} run needs about {memory.gib(need)}, {memory.gib(free)} is free: "
+                           "choose a smaller size")

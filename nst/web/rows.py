@@ -1,0 +1,37 @@
+"""`nst serve`'s gallery rows (manifest.jsonl) back into runs: their inputs, their settings, their
+pictures' scores (nst compare)."""
+from pathlib import Path
+
+from nst.run.settings import FIELDS, INIT_KEYWORDS, Settings, SettingsError
+from nst.web.uploads import Refused
+
+
+def inputs_of(row):
+    # a row's input files, which must still be there
+    files = [row["content"], *row["style"]]
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing or row.get("init") not in (None, *INIT_KEYWORDS):
+        raise Refused(409, "its input images are no longer where the run found them")
+    return files, {"content": row.get("names", {}).get("content") or Path(files[0]).name,
+                   "style": row.get("names", {}).get("style") or [Path(f).name for f in files[1:]]}
+
+
+def settings_of_row(row):
+    # a manifest row's settings as a Settings (refused when they no longer validate)
+    try:
+        return Settings.from_dict({k: v for k, v in row["settings"].items() if k in FIELDS})
+    except (SettingsError, TypeError) as e:
+        raise Refused(409, f"its settings are no longer valid ({e})") from None
+
+
+def sha_of(path):
+    from nst.io.assets import sha256_file
+    return sha256_file(path)
+
+
+def score(pictures, content, style, weights, backend):
+    # nst compare's scoring of the pictures (backend "auto" resolved as a run resolves it)
+    from nst.compare import score as nst_score
+    from nst.run.selfcheck import choose_backend
+    return nst_score([str(p) for p in pictures], str(content), str(style), weights=weights,
+                     backend=choose_backend(backend))
