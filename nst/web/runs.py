@@ -16,6 +16,7 @@ from pathlib import Path
 from nst.batch import results
 from nst.batch.plan import Task, digest_of
 from nst.web.channel import Channel
+from nst.web.server import Service
 from nst.web.uploads import Refused
 
 LOG = logging.getLogger("nst.serve")
@@ -23,7 +24,7 @@ GRACE_S = 120.0             # on shutdown: how long running runs get to stop and
 ENDED = ("done", "failed", "stopped", "cancelled")
 
 
-class Runs:
+class Runs(Service):
     def __init__(self, outdir, limit, connect, options, link):
         self.outdir, self.limit, self.connect, self.options, self.link = Path(outdir), limit, connect, options, link
         self.channels, self.active = {}, {}           # run name -> Channel; -> (Task, extra row fields)
@@ -33,13 +34,6 @@ class Runs:
         self.thread = threading.Thread(target=self._engine, name="nst-serve-engine", daemon=True)
 
     # -- the server's side -------------------------------------------------------------------------
-    def start(self):
-        self.thread.start()
-        self.ready.wait()
-        if self.error:
-            raise self.error
-        return self
-
     def submit(self, task, extra):
         # queue a run -> its Channel; Refused (429) when `limit` runs are queued or running
         with self.lock:

@@ -163,7 +163,19 @@ def control(channel, action):
     return web.json_response({"paused": channel.controls.paused, "stopping": channel.controls.stop_requested})
 
 
-class Background:
+class Service:
+    """A daemon thread (self.thread) that sets self.ready once it serves, or self.error and ready if
+    it cannot; start() returns once it serves and raises its error otherwise."""
+
+    def start(self):
+        self.thread.start()
+        self.ready.wait()
+        if self.error:
+            raise self.error
+        return self
+
+
+class Background(Service):
     """An aiohttp app served by an event loop on a daemon thread; start() returns once it listens."""
 
     def __init__(self, app, host, port):
@@ -172,12 +184,6 @@ class Background:
         self.ready, self.error = threading.Event(), None
         self.thread = threading.Thread(target=self._serve, name="nst-web", daemon=True)
 
-    def start(self):
-        self.thread.start()
-        self.ready.wait()
-        if self.error:
-            raise self.error
-        return self
 
     def _serve(self):
         asyncio.set_event_loop(self.loop)
