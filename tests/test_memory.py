@@ -39,12 +39,15 @@ def estimate(capsys, argv):
     return float(capsys.readouterr().out.split("needs about ")[1].split(" GiB")[0]) * 2**30
 
 
-def measure(argv):
+def measure(argv, backend):
+    # numba: the second of two runs (the first fills Numba's cache, so LLVM's compile-time memory,
+    # a one-off per machine and not the run's, is not counted)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    out = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, env=env)
-    assert out.returncode == 0, out.stderr[-2000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
-    assert result["exit"] == 0, out.stderr[-2000:]
+    for _ in range(2 if backend == "numba" else 1):
+        out = subprocess.run([sys.executable, "-c", CHILD, *argv], capture_output=True, text=True, env=env)
+        assert out.returncode == 0, out.stderr[-2000:]
+        result = json.loads(out.stdout.strip().splitlines()[-1])
+        assert result["exit"] == 0, out.stderr[-2000:]
     return result["peak"]
 
 
@@ -54,6 +57,6 @@ def test_estimate_within_15_percent_of_the_peak(backend, size, tile, tmp_path, c
     if not (IMAGES / "tubingen.jpg").exists():
         pytest.skip(f"test images not found in {IMAGES}")
     argv = args(backend, size, tmp_path / "out.png", "--tile", tile)
-    want, got = estimate(capsys, argv), measure(argv)
+    want, got = estimate(capsys, argv), measure(argv, backend)
     assert abs(want - got) <= TOLERANCE * got, \
         f"{backend} {size}px tile {tile}: estimate {want / 2**30:.3f} GiB, peak RSS {got / 2**30:.3f} GiB"
