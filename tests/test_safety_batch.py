@@ -62,8 +62,10 @@ def weights_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def shared_cluster():
+    # one in-process cluster per test: a row that fails or loses its worker cannot leave the next
+    # test waiting on a cluster with no worker
     from distributed import LocalCluster
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
                       dashboard_address=":0") as cluster:
