@@ -62,10 +62,8 @@ def weights_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def shared_cluster():
-    # one in-process cluster per test: a row that fails or loses its worker cannot leave the next
-    # test waiting on a cluster with no worker
     from distributed import LocalCluster
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
                       dashboard_address=":0") as cluster:
@@ -185,7 +183,14 @@ def unresolvable(world):
 
 
 def slow_lookup(world):
-    world["patch"] = ("nst.batch.scheduler.socket.getaddrinfo", lambda *a, **k: time.sleep(30))
+    # only slow.invalid's lookup hangs: the in-process cluster's own lookups must go on working
+    real = socket.getaddrinfo
+
+    def lookup(host, *a, **k):
+        if host == "slow.invalid":
+            time.sleep(30)
+        return real(host, *a, **k)
+    world["patch"] = ("nst.batch.scheduler.socket.getaddrinfo", lookup)
     return "tcp://slow.invalid:8786"
 
 
