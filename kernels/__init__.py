@@ -2,9 +2,10 @@
 (kernels/*.py) and CUDA (kernels/cuda/*.cu beside their Python launchers).
 
 Both families have one registry shape, op -> versions -> callable. An op is named as the reference
-function it computes (nst/ops.py, nst/losses.py) and as the Backend field that runs it; each kernel
-module lists its versions in VERSIONS = {op: {version: function}}. A backend picks one version per
-op by name in its CHOSEN table (nst/backends/numba_backend.py, cupy_backend.py); the tests
+function it computes (nst/ops.py, nst/losses.py, nst/flow.py) and as the Backend field that runs it,
+except VIDEO_OPS; each kernel module lists its versions in VERSIONS = {op: {version: function}}. A
+backend picks one version per op by name in its CHOSEN table (nst/backends/numba_backend.py,
+cupy_backend.py), the video run its warp and mask versions in nst/video/flow.py's; the tests
 (tests/test_ops.py) and the benchmarks run every version through the same registry, so the code
 benchmarked is the code shipped. Importing this package imports no kernel module (nor Numba).
 """
@@ -42,6 +43,10 @@ class Registry:
         return getattr(self.module(op), "TOLERANCE", {}).get(version)
 
 
+# ops of video's optical-flow maths (nst/flow.py), run by nst/video/flow.py on the host's frames:
+# in both registries, not Backend fields (no backend's CHOSEN names them)
+VIDEO_OPS = ("warp", "reliability_mask")
+
 NUMBA = Registry(__name__, {
     "conv3x3_relu": "conv3x3_forward",
     "conv3x3_relu_backward_input": "conv3x3_backward_input",
@@ -55,4 +60,6 @@ NUMBA = Registry(__name__, {
     "tv_loss_and_grad": "tv_loss",
     "temporal_loss_and_grad": "temporal_loss",
     "adam_step": "adam_step",
+    "warp": "flow_warp",
+    "reliability_mask": "flow_mask",
 })

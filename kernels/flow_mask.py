@@ -60,5 +60,5 @@ def mask_v1(back, fwd):
     return out
 
 
-# video ops are not Backend fields: nst/video/flow.py names its version; not in nst.kernels.NUMBA
+# a video op (nst.kernels.VIDEO_OPS): not a Backend field; nst/video/flow.py names its version
 VERSIONS = {"reliability_mask": {"v1": mask_v1}}

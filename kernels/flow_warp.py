@@ -45,5 +45,5 @@ def warp_v1(image, back):
     return out
 
 
-# video ops are not Backend fields: nst/video/flow.py names its version; not in nst.kernels.NUMBA
+# a video op (nst.kernels.VIDEO_OPS): not a Backend field; nst/video/flow.py names its version
 VERSIONS = {"warp": {"v1": warp_v1}}

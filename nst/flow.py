@@ -13,14 +13,20 @@ CONSISTENCY_REL, CONSISTENCY_ABS = 0.01, 0.5
 BOUNDARY_REL, BOUNDARY_ABS = 0.01, 0.002
 
 
+def pixel_grid(h, w, like):
+    # -> (rows H×1, columns 1×W) integer coordinates, arrays of like's kind (NumPy, or CuPy: the
+    # reference also runs on the GPU as the CUDA kernels' baseline)
+    return np.arange(h, like=like)[:, None], np.arange(w, like=like)[None, :]
+
+
 def sample(image, fx, fy):
     # image H'×W'×K, fx, fy H×W float coordinates -> H×W×K bilinear samples; coordinates outside
     # the image are clamped to its border (replicate); the weights are computed in float64
     h, w = image.shape[:2]
     fx = np.clip(fx, 0, w - 1).astype(np.float64)
     fy = np.clip(fy, 0, h - 1).astype(np.float64)
-    x0 = np.minimum(np.floor(fx).astype(np.int64), w - 2) if w > 1 else np.zeros(fx.shape, np.int64)
-    y0 = np.minimum(np.floor(fy).astype(np.int64), h - 2) if h > 1 else np.zeros(fy.shape, np.int64)
+    x0 = np.minimum(np.floor(fx).astype(np.int64), w - 2) if w > 1 else np.zeros_like(fx, np.int64)
+    y0 = np.minimum(np.floor(fy).astype(np.int64), h - 2) if h > 1 else np.zeros_like(fy, np.int64)
     x1, y1 = np.minimum(x0 + 1, w - 1), np.minimum(y0 + 1, h - 1)
     ax, ay = (fx - x0)[..., None], (fy - y0)[..., None]
     top = (1 - ax) * image[y0, x0] + ax * image[y0, x1]
@@ -30,8 +36,7 @@ def sample(image, fx, fy):
 
 def warp(image, back):
     # image (frame i−1) H×W×K, back H×W×2 -> ω H×W×K with ω(x) = image(x + back(x)), bilinear
-    h, w = back.shape[:2]
-    gy, gx = np.mgrid[0:h, 0:w]
+    gy, gx = pixel_grid(*back.shape[:2], like=back)
     return sample(image, gx + back[..., 0], gy + back[..., 1]).astype(image.dtype)
 
 
@@ -50,7 +55,7 @@ def reliability_mask(back, fwd):
     #   consistent:  |back + ŵ|² ≤ 0.01·(|back|² + |ŵ|²) + 0.5,  ŵ = fwd(x + back(x)) (bilinear)
     #   no boundary: |∇u|² + |∇v|² ≤ 0.01·|back|² + 0.002  (u, v the components of back)
     h, w = back.shape[:2]
-    gy, gx = np.mgrid[0:h, 0:w]
+    gy, gx = pixel_grid(h, w, like=back)
     b = back.astype(np.float64)
     fx, fy = gx + b[..., 0], gy + b[..., 1]
     inside = (fx >= 0) & (fx <= w - 1) & (fy >= 0) & (fy <= h - 1)

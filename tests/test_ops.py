@@ -9,6 +9,9 @@ one rule of nst.tolerance (conftest.assert_close), looser only where the kernel 
 rule for a version (Registry.tolerance). Shapes: odd sizes, 1×1, 1×W and H×1 images, few and many
 channels, the Numba kernels' threaded paths, the CUDA kernels' partial tiles and split-K.
 
+The video ops (nst.kernels.VIDEO_OPS: the warp and the reliability mask) have their bodies, over
+the same families, in tests/test_video_kernels.py.
+
 Then every backend by name (numpy, numba, cuda-cpu, cupy) on each op, known values, the whole
 objective and a short run; then what is particular to each family (threads, Winograd transforms,
 NaN propagation, launcher argument checks, tile and split-K paths).
@@ -26,7 +29,7 @@ import pytest
 from conftest import assert_close, random_image
 from nst import losses, ops
 from nst.backends import NAMES, Backend, BackendUnavailable, cupy_backend, get_backend, numba_backend
-from nst.kernels import NUMBA, conv3x3_forward, cpu_threads
+from nst.kernels import NUMBA, VIDEO_OPS, conv3x3_forward, cpu_threads
 from nst.kernels import cuda as kc
 from nst.kernels.cuda import CUDA
 from nst.kernels.cuda import _common as K
@@ -385,7 +388,7 @@ def test_registry_lists_each_module_s_ops(registry):
                          ids=["numba", "cupy"])
 def test_chosen_names_a_version_for_every_backend_op(chosen, registry):
     fields = set(Backend.__dataclass_fields__) - {"name", "xp", "prepare_weights"}
-    assert set(chosen) == fields == set(registry.ops)
+    assert set(chosen) == fields == set(registry.ops) - set(VIDEO_OPS)       # video's: nst/video/flow.py
     for op, entry in chosen.items():
         for version in (entry.values() if isinstance(entry, dict) else [entry]):
             assert callable(registry.get(op, version)), (op, version)
@@ -583,6 +586,8 @@ GOOD_ARGS = {
     "tv_loss_and_grad": lambda: (_z(5, 7, 3),),
     "temporal_loss_and_grad": lambda: (_z(5, 7, 3), _z(5, 7, 3), _z(5, 7)),
     "adam_step": lambda: (_z(5, 7, 3), _z(5, 7, 3), _z(5, 7, 3), _z(5, 7, 3), 1, 1.0, 0.9, 0.999, 1e-8, 0.0, 255.0),
+    "warp": lambda: (_z(5, 7, 3), _z(5, 7, 2)),
+    "reliability_mask": lambda: (_z(5, 7, 2), _z(5, 7, 2)),
 }
 
 

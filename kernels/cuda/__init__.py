@@ -24,6 +24,8 @@ CUDA = Registry(__name__, {
     "tv_loss_and_grad": "tv_loss",
     "temporal_loss_and_grad": "temporal_loss",
     "adam_step": "adam_step",
+    "warp": "flow_warp",                         # VIDEO_OPS (nst.kernels): the video run's, no Backend field
+    "reliability_mask": "flow_mask",
 })
 OPS = CUDA.ops
 MODULES = tuple(dict.fromkeys(CUDA.modules.values()))      # the launcher files, each with its .cu

@@ -27,7 +27,8 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     # frames and styles travel inside the tasks (not scattered): a worker that dies loses nothing
     # the scheduler cannot make again
     frames_of = clip.frames
-    flows = {(f.position, e): client.submit(flows_task, frames_of[f.position], frames_of[e], pure=False)
+    flows = {(f.position, e): client.submit(flows_task, frames_of[f.position], frames_of[e], settings.backend,
+                                            pure=False)
              for f in todo for e in f.earlier}
     style_images = [to_uint8(load_image(s)) for s in styles]
     run_here = {f.position for f in todo}

@@ -2,21 +2,46 @@
 run makes of it: the reliability mask, the warped earlier outputs, the warped start image.
 
 Legend: frames H×W×3 uint8; flows H×W×2 float32 (nst/flow.py has the conventions and the NumPy
-reference of the warp and the mask; the Numba kernels in kernels/flow_warp.py and
-kernels/flow_mask.py compute them here). `back` maps frame i to an earlier frame, `fwd` the reverse.
+reference of the warp and the mask). The warp and the mask run as kernels of the run's backend's
+family: the CUDA ones (kernels/cuda/flow_warp.cu, flow_mask.cu) for cupy and cuda-cpu, the Numba
+ones (kernels/flow_warp.py, flow_mask.py) otherwise; host arrays in and out either way (the flows
+come from OpenCV on the host). `back` maps frame i to an earlier frame, `fwd` the reverse.
 """
 import numpy as np
 
 from nst.flow import long_term_masks
 
-# the Numba kernels used: (module in kernels/, op, version) of its VERSIONS
-WARP, MASK = ("flow_warp", "warp", "v1"), ("flow_mask", "reliability_mask", "v1")
+# the versions used: family -> op -> version, of nst.kernels.NUMBA or nst.kernels.cuda.CUDA
+CHOSEN = {"numba": {"warp": "v1", "reliability_mask": "v1"},
+          "cuda": {"warp": "v1", "reliability_mask": "v1"}}
+CUDA_BACKENDS = ("cupy", "cuda-cpu")
 
 
-def kernel(choice):
-    import importlib
-    module, op, version = choice
-    return importlib.import_module(f"nst.kernels.{module}").VERSIONS[op][version]
+def resolve(backend):
+    # a Settings.backend -> the backend name the kernels follow ("auto": the one a run picks here)
+    if backend != "auto":
+        return backend
+    from nst.run.selfcheck import choose_backend
+    return choose_backend(backend).name
+
+
+def kernel(op, backend="numba"):
+    # op of nst.kernels.VIDEO_OPS, a backend name -> its kernel as a function of host arrays: the
+    # CUDA version for cupy and cuda-cpu, the Numba one for the others
+    if backend not in CUDA_BACKENDS:
+        from nst.kernels import NUMBA
+        return NUMBA.get(op, CHOSEN["numba"][op])
+    from nst.kernels.cuda import CUDA
+    launcher = CUDA.get(op, CHOSEN["cuda"][op])
+
+    def run(*arrays):
+        # float32 C-contiguous, as the launchers take them; on the GPU and back for cupy
+        arrays = [np.ascontiguousarray(a, np.float32) for a in arrays]
+        if backend == "cuda-cpu":
+            return launcher(*arrays)
+        import cupy
+        return cupy.asnumpy(launcher(*map(cupy.asarray, arrays)))
+    return run
 
 
 def gray(frame):
@@ -35,30 +60,30 @@ def dense_flow(a, b):
     return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 4, 15, 3, 5, 1.2, 0).astype(np.float32)
 
 
-def flow_and_mask(frame, earlier):
+def flow_and_mask(frame, earlier, backend="numba"):
     # frame i, an earlier frame -> (back H×W×2, c H×W): where frame i's pixels were, and where
     # that is reliable (forward–backward consistency, motion boundaries, inside the frame)
     back, fwd = dense_flow(frame, earlier), dense_flow(earlier, frame)
-    return back, kernel(MASK)(back, fwd)
+    return back, kernel("reliability_mask", backend)(back, fwd)
 
 
-def warp(image, back):
+def warp(image, back, backend="numba"):
     # image (an earlier output) H×W×3, back -> ω H×W×3 float32, ω(x) = image(x + back(x))
-    return kernel(WARP)(np.asarray(image, np.float32), back)
+    return kernel("warp", backend)(np.asarray(image, np.float32), back)
 
 
-def temporal_targets(earlier_outputs, flows):
+def temporal_targets(earlier_outputs, flows, backend="numba"):
     # earlier outputs (closest first) and their (back, c) -> [(ω_k, c'_k)]: each warped into this
     # frame, its mask reduced to the pixels no closer frame covers (nst.flow.long_term_masks)
     masks = long_term_masks([c for _, c in flows])
-    return [(warp(o, back), m) for o, (back, _), m in zip(earlier_outputs, flows, masks)]
+    return [(warp(o, back, backend), m) for o, (back, _), m in zip(earlier_outputs, flows, masks)]
 
 
-def start_image(previous_output, flow, content):
+def start_image(previous_output, flow, content, backend="numba"):
     # the previous output warped into this frame where reliable, the content frame elsewhere
     back, c = flow
     c3 = c[..., None]
-    return c3 * warp(previous_output, back) + (1 - c3) * np.asarray(content, np.float32)
+    return c3 * warp(previous_output, back, backend) + (1 - c3) * np.asarray(content, np.float32)
 
 
 def flicker(outputs, flows):

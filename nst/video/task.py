@@ -21,10 +21,11 @@ from nst.video import flow
 LOG = logging.getLogger("nst.video")
 
 
-def flows_task(frame, earlier):
-    # -> (back H×W×2, c H×W) for frame i against an earlier frame; (seconds spent) as third item
+def flows_task(frame, earlier, backend="numba"):
+    # -> (back H×W×2, c H×W) for frame i against an earlier frame; (seconds spent) as third item.
+    # backend: the run's (Settings.backend); the mask runs on its kernels' family (nst.video.flow)
     start = time.perf_counter()
-    back, c = flow.flow_and_mask(frame, earlier)
+    back, c = flow.flow_and_mask(frame, earlier, flow.resolve(backend))
     return back, c, time.perf_counter() - start
 
 
@@ -67,11 +68,11 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
         content = np.asarray(content, np.float32)
         run_type = Run
         if earlier_outputs:
-            pairs = [(b, c) for b, c, _ in flows]
-            run_type = functools.partial(FrameRun, targets=flow.temporal_targets(earlier_outputs, pairs),
+            pairs, backend = [(b, c) for b, c, _ in flows], flow.resolve(settings.backend)
+            run_type = functools.partial(FrameRun, targets=flow.temporal_targets(earlier_outputs, pairs, backend),
                                          temporal_weight=video["temporal_weight"])
             settings = settings.replace(scales=1, size=max(content.shape[:2]), iterations=video["later_iterations"],
-                                        init=flow.start_image(earlier_outputs[0], pairs[0], content))
+                                        init=flow.start_image(earlier_outputs[0], pairs[0], content, backend))
             row["reliable"] = round(float(pairs[0][1].mean()), 4)
             row["flow_seconds"] = round(sum(s for _, _, s in flows), 3)
         job = Job(content, styles, settings, Outputs(progress=False), LOG.info, run_type=run_type)

@@ -80,6 +80,8 @@ __device__ inline float min(float a, float b) { return fminf(a, b); }
 __device__ inline float max(float a, float b) { return fmaxf(a, b); }
 using ::fmaf; using ::fmaxf; using ::fminf; using ::sqrtf;
 __device__ inline float rsqrtf(float x) { return 1.0f / sqrtf(x); }
+// a product CUDA never fuses into an FMA; out of line so g++ cannot fuse it either (-ffp-contract)
+__attribute__((noinline)) inline double __dmul_rn(double a, double b) { return a * b; }
 __device__ inline unsigned __float_as_uint(float f) { unsigned u; std::memcpy(&u, &f, 4); return u; }
 __device__ inline float __uint_as_float(unsigned u) { float f; std::memcpy(&f, &u, 4); return f; }
 
