@@ -2,7 +2,8 @@
 
 tests/cuda_cpu_cases.cu holds one small kernel per rule; each test launches one and checks the
 one-line error (or the result). The kernels of kernels/cuda themselves are checked against the
-NumPy reference in tests/test_ops.py; planted bugs in tests/test_cuda_cpu_bugs.py.
+NumPy reference in tests/test_ops.py (the video ops in tests/test_video_kernels.py); planted bugs
+in tests/test_cuda_cpu_bugs.py.
 """
 import os
 import subprocess
@@ -222,16 +223,17 @@ def test_sanitizer_builds(mode):
 
 @pytest.mark.skipif(__import__("shutil").which("gcov") is None, reason="no gcov beside the C++ compiler")
 def test_every_kernel_line_runs():
-    # the cuda-cpu kernel tests under gcov: every line of every .cu/.cuh runs at least once (each
-    # version, each tile edge, the split-K finishing block, the WMMA path); prints the count
+    # the cuda-cpu kernel tests under gcov (tests/test_ops.py, and the video ops' bodies in
+    # tests/test_video_kernels.py): every line of every .cu/.cuh runs at least once (each version,
+    # each tile edge, the split-K finishing block, the WMMA path); prints the count
     names = [kc.launcher(m).CU for m in kc.MODULES]
     build.prebuild(names, "cov")
     for name in names:
         for f in os.listdir(build.coverage_dir(name)):
             if f.endswith((".gcda", ".gcov.json.gz")):
                 os.remove(os.path.join(build.coverage_dir(name), f))
-    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_ops.py", "-q", "-p",
-                          "no:cacheprovider", "-k", "cuda-cpu and not backend"], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "pytest", "tests/test_ops.py", "tests/test_video_kernels.py", "-q",
+                          "-p", "no:cacheprovider", "-k", "cuda-cpu and not backend"], cwd=ROOT,
                          capture_output=True, text=True,
                          env=dict(os.environ, NST_CUDA_CPU_BUILD="cov"), timeout=900)
     assert run.returncode == 0, run.stdout[-3000:]

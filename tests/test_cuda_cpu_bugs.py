@@ -1,5 +1,6 @@
 """Planted bugs: each is a one-line change to a copy of a kernels/cuda source, built for cuda-cpu;
-the kernel tests of tests/test_ops.py (the same test bodies CI runs) must catch it.
+the kernel tests of tests/test_ops.py and tests/test_video_kernels.py (the same test bodies CI
+runs) must catch it.
 
 A bug counts as caught when one of its tests fails: a mismatch against the NumPy reference
 (NaN from poisoned memory included), or an error raised by the emulator.
@@ -8,6 +9,7 @@ import numpy as np
 import pytest
 
 import test_ops as T
+import test_video_kernels as V
 from nst.kernels.cuda.host import build
 
 pytestmark = pytest.mark.skipif(T.HOST_REASON is not None, reason=T.HOST_REASON or "")
@@ -79,6 +81,13 @@ BUGS = [
      [run(T.test_adam_step_nan, "adam_step", "v1", (5, 7, 3))]),
     ("adam: second bias correction used for m", "adam_step.cu",
      "(me / bc1)", "(me / bc2)", [lambda rng: T.test_adam_step("adam_step", CPU, "v1", (1001,), rng, 0.0, 255.0)]),
+    ("warp: the weights of the two rows swapped", "bilinear.cuh", "return dot2(1.0 - ay, top, ay, bottom);",
+     "return dot2(ay, top, 1.0 - ay, bottom);", [run(V.test_warp, "warp", "v1", (13, 11, 3))]),
+    ("mask: the inside test dropped", "flow_mask.cu", "c[p] = inside && consistent && smooth",
+     "c[p] = consistent && smooth", [run(V.test_reliability_mask, "reliability_mask", "v1", (32, 30))]),
+    ("mask: the motion boundary's threshold without the flow's length", "flow_mask.cu",
+     "<= rmul(BOUNDARY_REL, b2) + BOUNDARY_ABS", "<= BOUNDARY_ABS",
+     [run(V.test_reliability_mask, "reliability_mask", "v1", (32, 30))]),
 ]
 
 

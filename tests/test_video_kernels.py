@@ -25,7 +25,8 @@ SHAPES = [(7, 9), (13, 11), (1, 5), (32, 30)]
 def random_flow(rng, h, w, scale):
     # a smooth flow (mostly reliable) plus a block of other motion (boundaries), reaching past the frame
     gy, gx = np.mgrid[0:h, 0:w]
-    zoom = 0.02 * scale / 3                                  # smooth: |∇w|² below the boundary test
+    # smooth: |∇w|² = 2·zoom² ≈ 0.01, over BOUNDARY_ABS, so the 0.01·|w|² term decides the boundary test
+    zoom = 0.07 * scale / 3
     f = np.stack([zoom * (gx - w / 2) + 0.7 * scale, zoom * (gy - h / 2) - 0.5 * scale], -1)
     f[h // 3: 2 * h // 3 + 1, w // 3: 2 * w // 3 + 1] += rng.normal(size=2) * scale
     return f.astype(np.float32)
@@ -89,6 +90,7 @@ def test_reliability_mask(op, fam, version, shape, rng):
         smooth = flow.flow_gradient_sq(back) <= flow.BOUNDARY_REL * (back.astype(np.float64) ** 2).sum(-1) \
             + flow.BOUNDARY_ABS
         assert want.any() and (~inside).any() and (inside & ~smooth).any() and (inside & smooth & (want == 0)).any()
+        assert (want.astype(bool) & (flow.flow_gradient_sq(back) > flow.BOUNDARY_ABS)).any()   # the relative term
 
 
 def test_warp_of_a_shift_is_the_shifted_image(rng):
