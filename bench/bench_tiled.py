@@ -5,6 +5,9 @@ layers and weights, real VGG19 weights, X = the content image):
 - agreement: J (relative difference) and ∂J/∂X (relative L2 error) of TiledObjective(tile=T)
   against Objective, for each T in --tiles ("auto": the tile `nst transfer --tile auto` picks for
   --budget-gib; none when the whole picture fits, when the overhead is 1 by construction).
+- the float32 floor: the untiled evaluation against itself at X moved by N(0, 1e-5) grey levels
+  (below float32's resolution for most pixels): how far ∂J/∂X moves when only its ReLU masks and
+  max-pool winners may flip, the agreement no other evaluation order can beat.
 - overhead: wall and CPU time of one evaluation, tiled / untiled, alternating the two in one
   process after a warm-up, --repeats times; the median of the paired ratios (a shared, busy
   machine moves both alike).
@@ -67,6 +70,10 @@ def compare(side, tiles, budget_gib, repeats, backend):
     print(f"{content.shape[1]}×{content.shape[0]} on {backend}, {repeats} paired evaluations each")
     print("| tile | tiles | J rel. diff | ∂J/∂X rel. L2 | wall tiled / untiled | CPU tiled / untiled |")
     print("|---|---|---|---|---|---|")
+    moved = (content + np.random.default_rng(0).normal(0, 1e-5, content.shape)).astype(np.float32)
+    jit, _, _ = timed(whole, moved)                                      # the float32 floor
+    print(f"| none: untiled at X + N(0, 1e-5) grey levels | 1 | {abs(jit.total - ref.total) / abs(ref.total):.2e} "
+          f"| {np.linalg.norm(jit.grad - ref.grad) / np.linalg.norm(ref.grad):.2e} | 1 | 1 |", flush=True)
     for tile in tiles:
         t = auto_tile(side, budget_gib, backend) if tile == "auto" else int(tile)
         if t is None:

@@ -152,8 +152,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--frames", type=int, default=6)
-    ap.add_argument("--iterations", type=int, default=200,   # what RESULTS' video section was measured with
-                    help="iterations per scale of the first and the independent frames")
+    ap.add_argument("--iterations", type=lambda v: v if v == "auto" else int(v), default=DEFAULTS.iterations,
+                    help="iterations per scale of the first and the independent frames (default: nst's, %(default)s)")
     ap.add_argument("--later-iterations", type=int, nargs="+", default=[LATER_ITERATIONS])
     ap.add_argument("--weights-sweep", type=float, nargs="+", default=[TEMPORAL_WEIGHT])
     ap.add_argument("--long-term", action="store_true")
@@ -172,7 +172,7 @@ def main(argv=None):
     settings = DEFAULTS.replace(size=args.size, iterations=args.iterations, backend="numba")
     lines = [f"Test clip: {args.frames} frames, {w}×{h}, tubingen.jpg panned (6, 2) world px and zoomed ×1.012 "
              f"per frame, shipwreck.jpg ({h // 3} px) sliding (−8, +2) px per frame; style starry_night.jpg; "
-             f"numba backend; first frame (and every independent frame): {args.iterations} iterations per "
+             f"numba backend; first frame (and every independent frame): `--iterations {args.iterations}` per "
              f"scale, scales {' → '.join(map(str, scale_sizes(args.size, None, settings.start_size)))}."]
     (recall, precision, caught, epe, truth), flow_s = mask_quality(frames, true_flows, true_masks)
     lines += ["", "Mask (OpenCV DIS, medium preset) against the true reliability, mean over frame pairs:", "",

@@ -83,7 +83,7 @@ class Objective:
     def __init__(self, content, style, *, content_weight, style_weight, tv_weight,
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
-                 pooling="max", dtype=np.float32, log=print):
+                 pooling="max", dtype=np.float32, log=print, prepared=None):
         self.be = get_backend(backend) if isinstance(backend, str) else backend
         self.alpha, self.beta, self.gamma = float(content_weight), float(style_weight), float(tv_weight)
         self.content_layers = [resolve_layer(n) for n in content_layers]
@@ -91,7 +91,7 @@ class Objective:
         self.lam = layer_weights(self.style_layers, style_layer_weights)
         self.pooling, self.dtype = pooling, dtype
         self.deepest = deepest_layer(self.content_layers + self.style_layers)
-        self.params = self._prepare(weights, log)
+        self.params = prepared if prepared is not None else self._prepare(weights, log)
         self.content_targets = self._content_targets(content)
         self.style_targets = self._style_targets(style, style_blend)
         if self.lam is None:

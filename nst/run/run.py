@@ -53,6 +53,7 @@ class Run:
         self.controls = None           # nst.run.controls.Controls: pause/stop from another thread
         self.last_evaluation = {}      # the latest J: total, terms, per-layer J_s^l, ∂J/∂X (on the backend)
         self.current_objective = None  # the Objective of the scale being optimised
+        self.prepared = None           # the network's weights as the backend reads them (every scale's)
 
     # -- the pieces of one scale -------------------------------------------------------------
     def images_at(self, side):
@@ -71,11 +72,14 @@ class Run:
         if isinstance(s.tile, int) and 0 < s.tile < max(content.shape[:2]):
             from nst.tiled import TiledObjective       # tile: evaluated tile by tile, the same J and ∂J/∂X
             cls, extra = TiledObjective, {"tile": s.tile}
-        return cls(content, styles, **extra, content_weight=s.content_weight,
-                         style_weight=s.style_weight, tv_weight=s.tv_weight,
-                         content_layers=s.content_layers, style_layers=s.style_layers,
-                         style_layer_weights=s.style_layer_weights, style_blend=s.style_blend,
-                         weights=s.weights, backend=self.objective_backend(), pooling=s.pooling, log=self.log)
+        obj = cls(content, styles, **extra, content_weight=s.content_weight,
+                  style_weight=s.style_weight, tv_weight=s.tv_weight,
+                  content_layers=s.content_layers, style_layers=s.style_layers,
+                  style_layer_weights=s.style_layer_weights, style_blend=s.style_blend,
+                  weights=s.weights, backend=self.objective_backend(), pooling=s.pooling, log=self.log,
+                  prepared=self.prepared)
+        self.prepared = obj.params               # read and prepared once a run, not once a scale
+        return obj
 
     def start_image(self, content, styles, previous):
         # scale 0: the init; later scales: the previous scale's result, upsampled
