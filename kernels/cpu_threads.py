@@ -17,6 +17,7 @@ the same cores fight:
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -43,7 +44,20 @@ _start_numba_pool()
 THREADS = numba.config.NUMBA_NUM_THREADS
 MIN_SPLIT = 1 << 16                    # outputs smaller than this run in one call (tests cover both)
 _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="nst-sgemm") if THREADS > 1 else None
-_blas = ThreadpoolController()
+_blas = ThreadpoolController().select(user_api="blas").lib_controllers   # found once (a search costs ~30 µs)
+
+
+@contextmanager
+def one_blas_thread():
+    # every BLAS library at one thread inside the block, its own count restored after
+    before = [lib.num_threads for lib in _blas]
+    for lib in _blas:
+        lib.set_num_threads(1)
+    try:
+        yield
+    finally:
+        for lib, n in zip(_blas, before):
+            lib.set_num_threads(n)
 
 
 def _bounds(n, parts):
@@ -58,7 +72,7 @@ def _run(jobs):
 
 def matmul(a, b, out):
     # out = a @ b (2-d M×K @ K×N, or batched B×M×K @ B×K×N), single-threaded sgemms on THREADS threads
-    with _blas.limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         if _pool is None or out.size < MIN_SPLIT:
             np.matmul(a, b, out=out)
         elif out.ndim == 3 and out.shape[0] >= THREADS:            # whole GEMMs per thread
@@ -73,7 +87,7 @@ def matmul(a, b, out):
 def gram(f):
     # f C×N -> F Fᵀ (C×C): one syrk when small, else partial Grams of column blocks (a syrk
     # each, NumPy calls syrk for a product with its own transpose) on THREADS threads, summed
-    with _blas.limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         if _pool is None or f.size < MIN_SPLIT:
             return f @ f.T
         parts = [None] * THREADS
