@@ -3,15 +3,15 @@
 warp and the mask kernels (nst.kernels.VIDEO_OPS) against the reference, one test body per op
 over the families of tests/test_ops.py (numba, cuda-cpu, and gpu when there is one): odd sizes,
 1×5, flows that leave the frame, never NaN, the mask equal bit for bit. The temporal loss's
-kernels have their body in tests/test_ops.py (with the other losses); here the Numba one again,
-the objective with the temporal term on every backend, and a video frame's temporal targets on
-cuda-cpu against Numba's (nst/video/flow.py picks the family by the run's backend)."""
+kernels have their body in tests/test_ops.py (with the other losses); here the objective with the
+temporal term on every backend, and a video frame's temporal targets on cuda-cpu against Numba's
+(nst/video/flow.py picks the family by the run's backend)."""
 import re
 
 import numpy as np
 import pytest
 from conftest import assert_close
-from nst.kernels import flow_mask, temporal_loss
+from nst.kernels import flow_mask
 from nst.kernels import cuda as kc
 from nst.kernels.cuda import _common as K
 from test_ops import CUDA_CPU, SIGNATURE, cases
@@ -45,17 +45,6 @@ def test_temporal_loss_fd_gradcheck_float64(rng):
     num = numeric_grad(lambda x: losses.temporal_loss_and_grad(x, t, c)[0], x, eps=1e-3)
     assert np.max(np.abs(g - num)) / np.max(np.abs(num)) < 1e-6
     assert j == pytest.approx(np.sum(c[..., None] * (x - t) ** 2) / x.size)
-
-
-@pytest.mark.parametrize("hw", SHAPES, ids=str)
-@pytest.mark.parametrize("name", sorted(temporal_loss.VERSIONS["temporal_loss_and_grad"]))
-def test_temporal_loss_numba(name, hw, rng):
-    x, t = (255 * rng.random((*hw, 3))).astype(np.float32), (255 * rng.random((*hw, 3))).astype(np.float32)
-    c = (rng.random(hw) > 0.3).astype(np.float32) * rng.random(hw).astype(np.float32)
-    j_ref, g_ref = losses.temporal_loss_and_grad(x.astype(np.float64), t.astype(np.float64), c.astype(np.float64))
-    j, g = temporal_loss.VERSIONS["temporal_loss_and_grad"][name](x, t, c)
-    assert_close(j, j_ref, what=name + " J")
-    assert_close(g, g_ref, what=name + " grad")
 
 
 def leaves_the_frame(back):
