@@ -77,6 +77,17 @@ def device(**arrays):
     return GPU if "gpu" in kinds.values() else HOST
 
 
+def reference_baseline(reference, check_args, names):
+    # nst's NumPy reference function -> the launcher "cupy": the reference run on the given arrays
+    # after the launcher's own checks (on cupy arrays NumPy dispatches its functions to CuPy)
+    def baseline(*arrays):
+        check_args(*arrays)
+        device(**dict(zip(names, arrays)))
+        return reference(*arrays)
+    baseline.__doc__ = f"the NumPy reference {reference.__module__}.{reference.__name__} run by CuPy"
+    return baseline
+
+
 class Gpu:
     """Kernels from cupy.RawModule, arrays in device memory."""
     name = "gpu"

@@ -4,6 +4,8 @@ c(x) = 1 where x + back(x) is inside the frame, the two flows agree there and ba
 boundary at x (nst/flow.py `reliability_mask` is the reference, kernels/flow_mask.py the Numba
 kernel; docs/maths.md "Video: the temporal loss"). Computed in double: equal to the reference.
 """
+from nst.flow import reliability_mask
+
 from . import _common as K
 
 CU = "flow_mask.cu"
@@ -23,12 +25,7 @@ def v1(back, fwd):
     return c
 
 
-def cupy_baseline(back, fwd):
-    # the NumPy reference itself, run by CuPy
-    check_args(back, fwd)
-    K.device(back=back, fwd=fwd)
-    from nst.flow import reliability_mask
-    return reliability_mask(back, fwd)
+cupy_baseline = K.reference_baseline(reliability_mask, check_args, ("back", "fwd"))
 
 
 VERSIONS = {"reliability_mask": {"v1": v1, "cupy": cupy_baseline}}

@@ -4,6 +4,8 @@ The backward warp of video, bilinear and clamped at the border (nst/flow.py `war
 reference, kernels/flow_warp.py the Numba kernel; docs/maths.md "Video: the temporal loss"). Any
 K ≥ 1 channels: images (3) and flows (2).
 """
+from nst.flow import warp
+
 from . import _common as K
 
 CU = "flow_warp.cu"
@@ -23,12 +25,7 @@ def v1(image, back):
     return out
 
 
-def cupy_baseline(image, back):
-    # the NumPy reference itself, run by CuPy
-    check_args(image, back)
-    K.device(image=image, back=back)
-    from nst.flow import warp
-    return warp(image, back)
+cupy_baseline = K.reference_baseline(warp, check_args, ("image", "back"))
 
 
 VERSIONS = {"warp": {"v1": v1, "cupy": cupy_baseline}}

@@ -3,6 +3,8 @@
 J_t = (1/D) Σ c·(x − ω)², D = H·W·3 (video; docs/maths.md "Video: the temporal loss"); the loss
 stays on the device.
 """
+from nst.losses import temporal_loss_and_grad
+
 from . import _common as K
 
 CU = "temporal_loss.cu"
@@ -26,12 +28,7 @@ def v1_fused(x, target, mask):
     return loss.reshape(()), grad
 
 
-def cupy_baseline(x, target, mask):
-    # the NumPy reference itself, run by CuPy
-    check_args(x, target, mask)
-    K.device(x=x, target=target, mask=mask)
-    from nst.losses import temporal_loss_and_grad
-    return temporal_loss_and_grad(x, target, mask)
+cupy_baseline = K.reference_baseline(temporal_loss_and_grad, check_args, ("x", "target", "mask"))
 
 
 VERSIONS = {"temporal_loss_and_grad": {"v1_fused": v1_fused, "cupy": cupy_baseline}}

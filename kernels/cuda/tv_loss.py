@@ -2,6 +2,8 @@
 
 J_tv = Σ (x[i+1,j]−x[i,j])² + Σ (x[i,j+1]−x[i,j])²  over all channels (SPEC.md).
 """
+from nst.losses import tv_loss_and_grad
+
 from . import _common as K
 
 CU = "tv_loss.cu"
@@ -20,12 +22,7 @@ def v1_fused(x):
     return loss.reshape(()), grad
 
 
-def cupy_baseline(x):
-    # the NumPy reference itself, run by CuPy (NumPy dispatches np.sum/np.zeros_like on cupy arrays)
-    check_args(x)
-    K.device(x=x)                                  # checks x is a cupy (or numpy) array
-    from nst.losses import tv_loss_and_grad
-    return tv_loss_and_grad(x)
+cupy_baseline = K.reference_baseline(tv_loss_and_grad, check_args, ("x",))
 
 
 VERSIONS = {"tv_loss_and_grad": {"v1_fused": v1_fused, "cupy": cupy_baseline}}
