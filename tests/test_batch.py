@@ -57,6 +57,20 @@ def stop(proc):
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def start_nst(args):
+    # `nst ARGS` in a child of its own session (a SIGINT to its group is a terminal's Ctrl-C), stderr piped
+    return subprocess.Popen([*RUN_NST, *args], env=env_with_nst(), start_new_session=True,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def wait_for(proc, ready, seconds, failure):
+    # poll ready() every 20 ms while proc runs; fail with `failure` if proc ends or time runs out first
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert proc.poll() is None and time.monotonic() < deadline, failure
+        time.sleep(0.02)
+
+
 def left_in_group(pgid, wait=10):
     # the live processes of a process group, after giving them `wait` seconds to end
     deadline = time.monotonic() + wait
@@ -236,13 +250,9 @@ def test_ctrl_c_keeps_what_finished(images, tiny_weights_h5, tmp_path):
     command = ["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(out),
                "--weights", str(tiny_weights_h5), *FAST, "--optimizer", "adam", "--sweep", "iterations=2,100000",
                "--workers", "2"]
-    proc = subprocess.Popen([*RUN_NST, *command], env=env_with_nst(), start_new_session=True,
-                            stderr=subprocess.PIPE, text=True)
+    proc = start_nst(command)
     try:
-        deadline = time.monotonic() + 90
-        while not (out / "c1__s1__it2.png").exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "no picture was ever written"
-            time.sleep(0.02)
+        wait_for(proc, (out / "c1__s1__it2.png").exists, 90, "no picture was ever written")
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         alive = left_in_group(proc.pid)

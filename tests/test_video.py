@@ -7,14 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 
 import numpy as np
-import psutil
 import pytest
 import video_clip
 from PIL import Image
-from test_batch import RUN_NST, env_with_nst, left_in_group, stop
+from test_batch import RUN_NST, env_with_nst, left_in_group, start_nst, stop, wait_for, workers_of
 
 from nst.cli import main
 from nst.io.image import load_image
@@ -129,13 +127,10 @@ def test_dry_run(inputs, tmp_path, capsys):
 
 def test_ctrl_c_then_the_same_command_does_only_the_missing_frames(inputs, tmp_path):
     out = tmp_path / "out"
-    cmd = [*RUN_NST, *command(inputs, out, "--iterations", "30", "--later-iterations", "30", "--workers", "1")]
-    proc = subprocess.Popen(cmd, env=env_with_nst(), start_new_session=True, stderr=subprocess.PIPE, text=True)
+    args = command(inputs, out, "--iterations", "30", "--later-iterations", "30", "--workers", "1")
+    proc = start_nst(args)
     try:
-        deadline = time.monotonic() + 120
-        while len(frame_files(out)) < 2:
-            assert proc.poll() is None and time.monotonic() < deadline, "no two frames were ever written"
-            time.sleep(0.02)
+        wait_for(proc, lambda: len(frame_files(out)) >= 2, 120, "no two frames were ever written")
         os.killpg(proc.pid, signal.SIGINT)
         _, err = proc.communicate(timeout=60)
         alive = left_in_group(proc.pid)
@@ -145,7 +140,7 @@ def test_ctrl_c_then_the_same_command_does_only_the_missing_frames(inputs, tmp_p
     assert proc.returncode == 130 and "run the same command again" in err and "Traceback" not in err, err
     kept = {name: (out / name).stat().st_mtime_ns for name in frame_files(out)}
     assert 2 <= len(kept) < 6 and not [p for p in out.iterdir() if p.name.startswith(".")]
-    again = subprocess.run(cmd, env=env_with_nst(), capture_output=True, text=True, timeout=300)
+    again = subprocess.run([*RUN_NST, *args], env=env_with_nst(), capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert f"{len(kept)} done before, {6 - len(kept)} to run" in again.stderr
     assert frame_files(out) == [clips.frame_name(i) for i in range(6)]
@@ -160,15 +155,10 @@ def test_ctrl_c_then_the_same_command_does_only_the_missing_frames(inputs, tmp_p
 
 def test_a_killed_worker_loses_only_its_frame(inputs, tmp_path):
     out = tmp_path / "out"
-    cmd = [*RUN_NST, *command(inputs, out, "--iterations", "30", "--later-iterations", "30", "--workers", "1")]
-    proc = subprocess.Popen(cmd, env=env_with_nst(), start_new_session=True, stderr=subprocess.PIPE, text=True)
+    proc = start_nst(command(inputs, out, "--iterations", "30", "--later-iterations", "30", "--workers", "1"))
     try:
-        deadline = time.monotonic() + 120
-        while not frame_files(out):
-            assert proc.poll() is None and time.monotonic() < deadline, "no frame was ever written"
-            time.sleep(0.02)
-        workers = [p for p in psutil.Process(proc.pid).children(recursive=True)
-                   if "spawn_main" in " ".join(p.cmdline())]
+        wait_for(proc, lambda: frame_files(out), 120, "no frame was ever written")
+        workers = workers_of(proc)
         assert len(workers) == 1
         workers[0].kill()
         _, err = proc.communicate(timeout=240)
