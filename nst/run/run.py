@@ -153,8 +153,7 @@ class Run:
 
     def stopping(self):
         # a stop asked, by a signal (stop_requested) or the controls; waits here while they pause
-        stop = lambda: self.stop_requested
-        if self.controls is not None and self.controls.hold(stop):
+        if self.controls is not None and self.controls.hold(lambda: self.stop_requested):
             self.stop_requested = True
         return self.stop_requested
 

@@ -19,10 +19,11 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     from nst.io.image import load_image, save_image, to_uint8
     from nst.video.task import flows_task, frame_task
     by_pos = {f.position: f for f in frames}
+    run_here = {f.position for f in todo}
     outputs = {}                                          # position -> output uint8 (earlier frames needed)
     for f in todo:
         for e in f.earlier:
-            if e not in outputs and e not in {t.position for t in todo}:
+            if e not in outputs and e not in run_here:
                 outputs[e] = np.asarray(load_image(outdir / by_pos[e].output), np.uint8)
     # frames and styles travel inside the tasks (not scattered): a worker that dies loses nothing
     # the scheduler cannot make again
@@ -31,7 +32,6 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                                             pure=False)
              for f in todo for e in f.earlier}
     style_images = [to_uint8(load_image(s)) for s in styles]
-    run_here = {f.position for f in todo}
     queues = [[f for f in shot if f.position in run_here] for shot in plans.shots_of(frames)]
     queues = [q for q in queues if q]
     flying, counts = {}, {"done": 0, "failed": 0}
@@ -51,7 +51,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
             for fut in [k for k in flying if k.done()]:
                 q = flying.pop(fut)
                 f = q.pop(0)
-                result = engine_outcome(fut)
+                result = engine.outcome(fut)
                 image = result.pop("image", None)
                 manifest.append(plans.row_of(f, result))             # the row first: the file is ours
                 if result["status"] == "done":
@@ -75,8 +75,3 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     finally:
         progress.close()
     return counts
-
-
-def engine_outcome(future):
-    from nst.batch import engine
-    return engine.outcome(future)

@@ -31,16 +31,13 @@ def kernel(op, backend="numba"):
     if backend not in CUDA_BACKENDS:
         from nst.kernels import NUMBA
         return NUMBA.get(op, CHOSEN["numba"][op])
+    from nst.backends import get_backend
     from nst.kernels.cuda import CUDA
-    launcher = CUDA.get(op, CHOSEN["cuda"][op])
+    launcher, be = CUDA.get(op, CHOSEN["cuda"][op]), get_backend(backend)
 
     def run(*arrays):
-        # float32 C-contiguous, as the launchers take them; on the GPU and back for cupy
-        arrays = [np.ascontiguousarray(a, np.float32) for a in arrays]
-        if backend == "cuda-cpu":
-            return launcher(*arrays)
-        import cupy
-        return cupy.asnumpy(launcher(*map(cupy.asarray, arrays)))
+        # float32 C-contiguous, as the launchers take them; on the backend's device and back
+        return be.to_host(launcher(*(be.to_device(np.ascontiguousarray(a, np.float32)) for a in arrays)))
     return run
 
 
