@@ -5,6 +5,7 @@ flow pair is submitted at once and computed in parallel across the workers; with
 frames run one after another (each needs the previous output), and the shots run side by side.
 The client alone writes OUTDIR: each frame as it ends (its manifest row first), then the video.
 """
+import hashlib
 import signal
 from pathlib import Path
 
@@ -208,7 +209,7 @@ def finish(args, clip, frames, manifest, outdir):
     if not clips.is_video_path(args.output):
         log(f"nst video: {len(frames)} frames in {outdir}")
         return 0
-    key = plans.hashlib.sha256("".join(f.digest for f in frames).encode()).hexdigest()
+    key = hashlib.sha256("".join(f.digest for f in frames).encode()).hexdigest()
     row = rows.get("video")
     out = Path(args.output)
     if row and row.get("frames_digest") == key and out.exists() and row.get("sha256") == sha256_file(out):

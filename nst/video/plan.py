@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.io.assets import atomic_path, sha256_file
+from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
 from nst.batch.results import read_manifest
@@ -152,12 +152,6 @@ class Manifest:
             f.write(json.dumps(row, default=str) + "\n")
             f.flush()
             os.fsync(f.fileno())
-
-    def compact(self):
-        # rewrite with the last row per output only (atomically)
-        rows = read_manifest(self.path.parent)
-        with atomic_path(self.path) as tmp:
-            tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows.values()), encoding="utf-8")
 
 
 def row_of(frame, result):
