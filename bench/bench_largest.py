@@ -2,8 +2,9 @@
 
 What is measured: tubingen.jpg (4:3) in the style of starry_night.jpg at longest side S, default
 settings (L-BFGS with history 20, default layers and weights), one scale (the finest scale is the
-run's peak; the coarser ones come before it and are freed), `--iterations` iterations (default 22:
-the history is full from the 21st on, so the peak includes all 2 × 20 of its vectors).
+run's peak; the coarser ones come before it and are freed), `--iterations` iterations (default 12,
+nst.run.schedule.FINEST_CAP: the default run's finest scale stops there, so its L-BFGS holds at most
+12 of its 20 pairs; `--iterations 22` fills the history, the peak of e.g. `--iterations 200`).
 - nst: `nst transfer ... --size S --scales 1 --tile 0` in a fresh process (--tile 0: never tiled).
 - torch: bench/torch_reference.py's objective and torch.optim.LBFGS(history_size=20) on the same
   images, in a fresh process.
@@ -27,6 +28,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from nst.run.schedule import FINEST_CAP  # noqa: E402
+
 IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
 
 
@@ -67,14 +70,14 @@ def try_size(library, side, iterations, budget_mib):
     return result["exit"] == 0 and result["peak_mib"] <= budget_mib, result
 
 
-def estimated_largest(budget_bytes):
+def estimated_largest(budget_bytes, iterations):
     # nst's own estimate (nst.memory) of the largest untiled default run within the budget
     from nst import memory
     from nst.io.image import load_image
     from nst.run.run import Run
     from nst.run.settings import Settings
     run = Run(load_image(IMAGES / "tubingen.jpg"), [load_image(IMAGES / "starry_night.jpg")],
-              Settings(scales=1, backend="numba"), log=lambda m: None)
+              Settings(scales=1, iterations=iterations, backend="numba"), log=lambda m: None)
     return memory.largest_fitting_size(lambda s: run.memory_estimate(s)[0]["total"], budget_bytes)
 
 
@@ -96,14 +99,14 @@ def search(library, start, step, iterations, budget_mib, log):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--libraries", nargs="+", default=["numba", "torch"], choices=["numba", "torch"])
-    p.add_argument("--iterations", type=int, default=22)
+    p.add_argument("--iterations", type=int, default=FINEST_CAP)
     p.add_argument("--budget-gib", type=float, default=None, help="default: MemTotal")
     p.add_argument("--start", type=int, default=None, help="first size (default: nst's estimate)")
     p.add_argument("--step", type=int, default=128)
     args = p.parse_args(argv)
     from nst import memory
     budget = args.budget_gib * 2**30 if args.budget_gib else os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    start = args.start or estimated_largest(budget)
+    start = args.start or estimated_largest(budget, args.iterations)
     print(f"budget {memory.gib(budget)}, start {start}px, step {args.step}, {args.iterations} iterations")
     for library in args.libraries:
         best = search(library, start, args.step, args.iterations, budget / 2**20, print)

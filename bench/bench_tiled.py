@@ -48,8 +48,8 @@ def auto_tile(side, budget_gib, backend):
     if run.memory_estimate()[0]["total"] <= budget:
         return None
     h, w = run.memory_estimate()[1]
-    return memory.largest_fitting_tile(lambda t: run.memory_estimate(tile=t)[0]["total"], budget,
-                                       max(h, w), run.tile_align()) or None
+    return memory.auto_tile(lambda t: run.memory_estimate(tile=t)[0]["total"], budget,
+                            max(h, w), run.tile_align()) or None
 
 
 def timed(obj, x):

@@ -24,6 +24,8 @@ WORKSPACE = {"numba": 0.25, "numpy": 2, "*": 6}
 IMAGE = 2
 TILED = 4
 RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
+AUTO_TILE_SHARE = 0.9                   # --tile auto plans within 90 % of the free memory: the
+                                        # estimate against measured peaks is −9 … +2 % (bench/RESULTS.md)
 PREPARED = {"numba": 2.5, "numpy": 0}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
                             # channels, 16/9 × w on the 512-channel layers that hold most weights);
                             # numpy's prepared weights are the file's arrays themselves
@@ -74,6 +76,12 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
         parts["activations"] = max(parts["activations"], network_bytes(sh, sw, deepest, backend)[0])
     parts["total"] = sum(parts.values())
     return parts
+
+
+def auto_tile(total_at, free, side, align):
+    # the tile --tile auto picks: the largest whose estimate is within AUTO_TILE_SHARE of the free
+    # memory (a smaller tile costs only time; an estimate a few % low must not cost the run), or 0
+    return largest_fitting_tile(total_at, AUTO_TILE_SHARE * free, side, align)
 
 
 def largest_fitting_tile(total_at, budget, side, align):

@@ -93,3 +93,29 @@ def test_auto_layer_weights_share_the_style_weight_by_emphasis(rng, monkeypatch,
     e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style.values()]
     m = np.array([emphasis.get(n, 1.0) for n in layers])
     np.testing.assert_allclose(np.array(lam) * e_s, e_c * m / m.sum(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("settings, pairs", [({}, schedule.FINEST_CAP), ({"iterations": 200}, 20),
+                                             ({"scales": 1}, 20), ({"iterations": 7}, 7),
+                                             ({"history": 5}, 5)])
+def test_memory_estimate_counts_the_lbfgs_pairs_the_finest_scale_can_hold(rng, settings, pairs):
+    # one pair per iteration, at most `history`: the default schedule's finest scale holds FINEST_CAP
+    c, s = random_image(rng, 48, 64), random_image(rng, 32, 32)
+    run = Run(c, s, Settings(size=512, backend="numpy", **settings), log=lambda m: None)
+    parts, (h, w) = run.memory_estimate()
+    assert run.stored_pairs(512) == pairs
+    assert parts["optimiser"] == (2 * pairs + 4) * 3 * h * w * 4
+
+
+def test_a_finer_scale_starts_from_the_coarse_result_plus_the_photos_detail(rng):
+    # start = up(X_prev) + C − up(down(C)): a coarse result equal to the coarse photo starts the
+    # finer scale at the photo itself, detail included (plain upsampling would blur it)
+    from nst.io.image import resize
+    c, s = random_image(rng, 48, 64), random_image(rng, 32, 32)
+    run = Run(c, s, Settings(size=64, backend="numpy"), log=lambda m: None)
+    coarse = resize(c, 24, 32)
+    start = run.start_image(c, [s], coarse)
+    np.testing.assert_allclose(start, c, atol=1e-3)
+    assert np.abs(resize(coarse, 48, 64) - c).max() > 20           # the detail plain upsampling loses
+    shifted = run.start_image(c, [s], np.clip(coarse - 40, 0, 255))
+    assert start.dtype == np.float32 and 0 <= shifted.min() and shifted.max() <= 255

@@ -46,7 +46,7 @@ def check_memory(run, dry_run):
     total = lambda side=None, tile=None: run.memory_estimate(side, tile)[0]["total"] + held   # noqa: E731
     h, w = run.memory_estimate()[1]
     if run.settings.tile == "auto":
-        tile = None if total() <= free else memory.largest_fitting_tile(
+        tile = None if total() <= free else memory.auto_tile(
             lambda t: total(tile=t), free, max(h, w), run.tile_align()) or None
         run.settings = run.settings.replace(tile=tile)
     tile = run.settings.tile
@@ -63,7 +63,7 @@ def check_memory(run, dry_run):
                 print(f"  {k:<12}{memory.gib(v)}")
     if not fits:
         side = memory.largest_fitting_size(lambda s: total(s, tile if tiled else None), free)
-        fitting = memory.largest_fitting_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
+        fitting = memory.auto_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
         fix = f"--tile {fitting} makes this size fit" if fitting else \
             "no tile is small enough: the optimiser's vectors alone do not fit (try a smaller --history)"
         raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "

@@ -82,10 +82,13 @@ class Run:
         return obj
 
     def start_image(self, content, styles, previous):
-        # scale 0: the init; later scales: the previous scale's result, upsampled
+        # scale 0: the init; later scales: the previous result upsampled plus the photo's detail
+        # that the coarser scale could not hold, in 0..255: up(X_prev) + C − up(down(C))
         if previous is None:
             return initial_image(self.settings.init, content, styles[0], self.settings.seed)
-        return resize(previous, *content.shape[:2])
+        h, w = content.shape[:2]
+        detail = content - resize(resize(content, *previous.shape[:2]), h, w)
+        return np.clip(resize(previous, h, w) + detail, 0, 255)
 
     # -- running ---------------------------------------------------------------------------------
     def run(self, on_iteration=None):
@@ -197,8 +200,14 @@ class Run:
         content_layers, style_layers = list(self.settings.content_layers), list(self.settings.style_layers)
         deepest = deepest_layer(content_layers + style_layers)
         return memory.estimate(h, w, deepest, content_layers, style_layers, self.settings.optimizer,
-                               self.settings.history, style_hw, self.objective_backend().name, tile or None,
+                               self.stored_pairs(side), style_hw, self.objective_backend().name, tile or None,
                                halo_for(content_layers + style_layers, deepest)), (h, w)
+
+    def stored_pairs(self, side):
+        # L-BFGS pairs held at the finest scale of a run to `side`: one per iteration, at most
+        # `history`; the default schedule's finest scale stops at FINEST_CAP (12) iterations
+        n_scales = len(scale_sizes(side, self.settings.scales, self.settings.start_size))
+        return min(self.settings.history, iteration_caps(n_scales, self.settings.iterations)[-1])
 
     def tile_align(self):
         # tile interiors start at multiples of 2^(pools above the deepest layer) (nst.tiled)

@@ -126,14 +126,17 @@ def main(args):
     return finish(args, clip, frames, manifest, outdir)
 
 
-def run_memory(settings, shape, styles):
-    # -> (bytes, backend name, Run) of one frame's run (nst.memory's estimate, through nst.run.run.Run)
+def run_memory(settings, shape, styles, later_iterations):
+    # -> (bytes, backend name, Run) of one frame's run, the larger of a shot's first frame (the
+    # coarse-to-fine schedule) and a later one (one scale, more L-BFGS pairs) (nst.memory, via Run)
     from nst.io.image import load_image
     from nst.run.run import Run
     square = np.zeros((*shape, 3), np.float32)
-    run = Run(square, [load_image(s) for s in styles], settings.replace(init="content"), log)
-    parts, _ = run.memory_estimate()
-    return parts["total"], run.objective_backend().name, run
+    styles = [load_image(s) for s in styles]
+    run = Run(square, styles, settings.replace(init="content"), log)
+    later = Run(square, styles, settings.replace(init="content", scales=1, iterations=later_iterations), log)
+    need = max(run.memory_estimate()[0]["total"], later.memory_estimate()[0]["total"])
+    return need, run.objective_backend().name, run
 
 
 def estimate_seconds(run, frames, video, parallel):
@@ -153,7 +156,7 @@ def dry_run(args, clip, frames, todo, settings, video, styles):
         left = sum(f.output in to_run for f in shot)
         print(f"shot {shot[0].shot}: frames {shot[0].number}–{shot[-1].number} ({len(shot)} frames, "
               f"{left} to run)")
-    need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles)
+    need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video["later_iterations"])
     shots_left = len({f.shot for f in todo})
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
     seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
@@ -173,7 +176,7 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir)
     from nst.batch import engine
     from nst.batch.command import weights_for_workers
     from nst.video.engine import on_cluster
-    need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles)
+    need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles, video["later_iterations"])
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
     if layout and not layout.fits:
