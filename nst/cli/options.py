@@ -98,7 +98,7 @@ def add_transfer_options(t):
     option(t, "tile", "evaluate J and ∂J/∂X tile by tile, N×N px interiors with the halo the deepest "
                       "layer needs: the same result in memory bounded by a tile, at the cost of "
                       "recomputing the halos. auto: only when the whole picture does not fit, with the "
-                      "largest tile that does; 0: never (default: %(default)s)", metavar="N")
+                      "largest tile within 95 %% of the free memory; 0: never (default: %(default)s)", metavar="N")
 
 
 def add_cluster_options(p, workers_default="cores and memory"):
