@@ -58,9 +58,11 @@ def stop(proc):
 
 
 def start_nst(args):
-    # `nst ARGS` in a child of its own session (a SIGINT to its group is a terminal's Ctrl-C), stderr piped
+    # `nst ARGS` in a child of its own session (a SIGINT to its group is a terminal's Ctrl-C), stderr piped;
+    # SIGINT back to its default first: a shell's background job (`cmd &`) inherits it ignored
     return subprocess.Popen([*RUN_NST, *args], env=env_with_nst(), start_new_session=True,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for(proc, ready, seconds, failure):
