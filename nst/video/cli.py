@@ -126,7 +126,7 @@ def main(args):
     return finish(args, clip, frames, manifest, outdir)
 
 
-def run_memory(settings, shape, styles, later_iterations):
+def run_memory(settings, shape, styles, video):
     # -> (bytes, backend name, Run) of one frame's run, the larger of a shot's first frame (the
     # coarse-to-fine schedule) and a later one (one scale, more L-BFGS pairs) (nst.memory, via Run)
     from nst.io.image import load_image
@@ -134,7 +134,7 @@ def run_memory(settings, shape, styles, later_iterations):
     square = np.zeros((*shape, 3), np.float32)
     styles = [load_image(s) for s in styles]
     run = Run(square, styles, settings.replace(init="content"), log)
-    later = Run(square, styles, settings.replace(init="content", scales=1, iterations=later_iterations), log)
+    later = Run(square, styles, plans.later_settings(settings, video, max(shape)), log)
     need = max(run.memory_estimate()[0]["total"], later.memory_estimate()[0]["total"])
     return need, run.objective_backend().name, run
 
@@ -156,7 +156,7 @@ def dry_run(args, clip, frames, todo, settings, video, styles):
         left = sum(f.output in to_run for f in shot)
         print(f"shot {shot[0].shot}: frames {shot[0].number}–{shot[-1].number} ({len(shot)} frames, "
               f"{left} to run)")
-    need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video["later_iterations"])
+    need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     shots_left = len({f.shot for f in todo})
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
     seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
@@ -176,7 +176,7 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir)
     from nst.batch import engine
     from nst.batch.command import weights_for_workers
     from nst.video.engine import on_cluster
-    need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles, video["later_iterations"])
+    need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
     if layout and not layout.fits:

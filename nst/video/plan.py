@@ -81,6 +81,12 @@ def plan(clip, settings, video, style_shas, weights_sha):
     return frames
 
 
+def later_settings(settings, video, side, init="content"):
+    # a shot's later frame: one scale at the frame's side, video's later_iterations, from init (the
+    # warped previous output); its first frame runs `settings` as they are (coarse to fine)
+    return settings.replace(scales=1, size=side, iterations=video["later_iterations"], init=init)
+
+
 def shots_of(frames):
     # -> [[Frame]] per shot, in order
     out = {}

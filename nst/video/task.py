@@ -17,6 +17,7 @@ from nst.io.image import to_uint8
 from nst.run.job import Job, Outputs
 from nst.run.run import Run
 from nst.video import flow
+from nst.video.plan import later_settings
 
 LOG = logging.getLogger("nst.video")
 
@@ -71,8 +72,8 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
             pairs, backend = [(b, c) for b, c, _ in flows], flow.resolve(settings.backend)
             run_type = functools.partial(FrameRun, targets=flow.temporal_targets(earlier_outputs, pairs, backend),
                                          temporal_weight=video["temporal_weight"])
-            settings = settings.replace(scales=1, size=max(content.shape[:2]), iterations=video["later_iterations"],
-                                        init=flow.start_image(earlier_outputs[0], pairs[0], content, backend))
+            settings = later_settings(settings, video, max(content.shape[:2]),
+                                      flow.start_image(earlier_outputs[0], pairs[0], content, backend))
             row["reliable"] = round(float(pairs[0][1].mean()), 4)
             row["flow_seconds"] = round(sum(s for _, _, s in flows), 3)
         job = Job(content, styles, settings, Outputs(progress=False), LOG.info, run_type=run_type)
