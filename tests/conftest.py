@@ -1,8 +1,15 @@
 """Shared test helpers. The one tolerance rule is nst.tolerance's; the shared fixtures are nst.testing's."""
+import signal
+
 import numpy as np
 import pytest
 
 from nst.tolerance import ATOL_SCALE, RTOL, mismatch
+
+# pytest run as a shell's background job (`cmd &`) starts with SIGINT ignored, and its children would
+# inherit that: the Ctrl-C tests' nst would never see their SIGINT. Python's handler resets on exec.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def assert_close(a, ref, rtol=RTOL, atol_scale=ATOL_SCALE, what="array"):

@@ -58,11 +58,9 @@ def stop(proc):
 
 
 def start_nst(args):
-    # `nst ARGS` in a child of its own session (a SIGINT to its group is a terminal's Ctrl-C), stderr piped;
-    # SIGINT back to its default first: a shell's background job (`cmd &`) inherits it ignored
+    # `nst ARGS` in a child of its own session (a SIGINT to its group is a terminal's Ctrl-C), stderr piped
     return subprocess.Popen([*RUN_NST, *args], env=env_with_nst(), start_new_session=True,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                            stderr=subprocess.PIPE, text=True)
 
 
 def wait_for(proc, ready, seconds, failure):
