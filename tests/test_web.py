@@ -153,3 +153,11 @@ def test_uploads_are_checked_before_decoding(rng):
             with pytest.raises(Refused) as e:
                 check_image(data, "x", 10_000)
             assert e.value.status == status, e.value
+
+
+def test_the_forms_help_reads_as_nst_transfer_help_prints_it():
+    # each option's help with argparse's %-expansion done: defaults filled in, "%%" a single "%"
+    from nst.web.form import form_options
+    helps = {o["name"]: o["help"] for o in form_options()}
+    assert not [h for h in helps.values() if "%(" in h or "%%" in h]
+    assert "within 95 % of the free memory" in helps["tile"] and "(default: auto)" in helps["tile"]

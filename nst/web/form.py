@@ -29,9 +29,8 @@ def form_options():
 
 
 def help_text(action):
-    default = action.default
-    shown = f"{default:g}" if isinstance(default, float) else str(default)
-    return (action.help or "").replace("%(default)s", str(default)).replace("%(default)g", shown)
+    # the help as `nst transfer --help` prints it: argparse's own %-expansion (%(default)s, %%)
+    return (action.help or "") % {**vars(action), "prog": "nst transfer"}
 
 
 def jsonable(v):
