@@ -115,6 +115,24 @@ def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     assert (tmp_path / "theirs.mp4").read_bytes() == b"someone's video"
 
 
+@pytest.mark.parametrize("theirs", ["a file of theirs", "a link to a file of theirs"])
+def test_refuses_a_manifest_nst_did_not_write(inputs, tmp_path, capsys, theirs):
+    # OUTDIR/manifest.jsonl that is not nst's is refused before any work, and stays as it was
+    out, notes = tmp_path / "out", tmp_path / "notes.txt"
+    out.mkdir()
+    notes.write_text("my notes\n")
+    if theirs == "a file of theirs":
+        (out / "manifest.jsonl").write_text("my notes\n")
+    else:
+        (out / "manifest.jsonl").symlink_to(notes)
+    assert main(command(inputs, out)) == 2
+    err = capsys.readouterr().err
+    assert "manifest.jsonl" in err and ("nst did not write it" in err or "symbolic link" in err), err
+    assert len(err.strip().splitlines()) == 1, err
+    assert notes.read_text() == "my notes\n" and (out / "manifest.jsonl").read_text() == "my notes\n"
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl"]
+
+
 def test_dry_run(inputs, tmp_path, capsys):
     assert main(command(inputs, tmp_path / "out", "--independent-shots", "4", "--dry-run")) == 0
     out = capsys.readouterr().out

@@ -132,6 +132,25 @@ def test_the_form_refuses_what_only_the_command_line_may_do():
     assert s.size == 64 and s.style_blend == (1.0, 1.0) and s.weights is None
 
 
+@pytest.mark.parametrize("theirs", ["file", "link"])
+def test_serve_refuses_an_outdir_whose_manifest_nst_did_not_write(tmp_path, capsys, theirs):
+    # nst serve appends its runs' rows to OUTDIR/manifest.jsonl: another's file there is refused
+    # before the server starts, and stays as it was
+    from nst.cli import main
+    notes = tmp_path / "notes.txt"
+    notes.write_text("my notes\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    if theirs == "file":
+        (out / "manifest.jsonl").write_text("my notes\n")
+    else:
+        (out / "manifest.jsonl").symlink_to(notes)
+    assert main(["serve", "--port", "0", "--outdir", str(out), "--backend", "numpy"]) == 2
+    err = capsys.readouterr().err
+    assert "--outdir" in err and "manifest.jsonl" in err and len(err.strip().splitlines()) == 1, err
+    assert notes.read_text() == "my notes\n" and (out / "manifest.jsonl").read_text() == "my notes\n"
+
+
 def test_addresses_and_tokens():
     assert parse_address("8080") == ("127.0.0.1", 8080)
     assert parse_address("0.0.0.0:0") == ("0.0.0.0", 0)

@@ -66,20 +66,29 @@ def is_sheet(path):
 
 def check_own_files(outdir):
     # manifest.jsonl and contact_sheet.png are absent or nst's, and the manifest can be appended to
-    manifest, sheet = Path(outdir) / MANIFEST, Path(outdir) / SHEET
-    move = "nst replaces only its own files: move it away, or choose another -o"
-    for path, ours in ((manifest, is_manifest), (sheet, is_sheet)):
-        k = kind(path)
-        if k in ("link", "folder", "other"):
-            raise RunRefused(f"-o: {not_a_file(path, k)}; {move}")
-        if k == "file" and not ours(path):
-            raise RunRefused(f"-o: {path} exists and nst did not write it; {move}")
+    check_manifest(outdir)
+    check_own(Path(outdir) / SHEET, is_sheet)
+
+
+def check_manifest(outdir, option="-o"):
+    # OUTDIR/manifest.jsonl (nst batch, video, serve) is absent, or nst's and can be appended to
+    manifest = Path(outdir) / MANIFEST
+    check_own(manifest, is_manifest, option)
     if kind(manifest) == "file":
         try:
             os.close(open_for_append(manifest, create=False))
         except OSError as e:
-            raise RunRefused(f"-o: cannot write {manifest} ({e.strerror}); make it writable, or choose "
-                             "another -o") from None
+            raise RunRefused(f"{option}: cannot write {manifest} ({e.strerror}); make it writable, or choose "
+                             f"another {option}") from None
+
+
+def check_own(path, ours, option="-o"):
+    # `path` is absent or a regular file nst wrote (ours(path)): never a link, a folder, another's file
+    k, move = kind(path), f"nst replaces only its own files: move it away, or choose another {option}"
+    if k in ("link", "folder", "other"):
+        raise RunRefused(f"{option}: {not_a_file(path, k)}; {move}")
+    if k == "file" and not ours(path):
+        raise RunRefused(f"{option}: {path} exists and nst did not write it; {move}")
 
 
 def open_for_append(path, create=True):

@@ -39,6 +39,16 @@ def read_manifest(outdir):
     return rows
 
 
+def append_row(path, row):
+    # one JSON line appended to the manifest at `path` and fsynced (a crash keeps it), never
+    # through a symbolic link (nst.batch.outdir.open_for_append)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with os.fdopen(open_for_append(path), "a", encoding="utf-8") as f:
+        f.write(json.dumps(row, default=str) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
 def partition(tasks, previous, outdir):
     # -> (to run, done before, blocked: {output: reason}) against the manifest and OUTDIR's files;
     # a file that is not nst's picture of that task (nst.batch.outdir.picture_blocked) is never replaced
@@ -75,11 +85,7 @@ class Manifest:
         if self.unwritable:
             return
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with os.fdopen(open_for_append(self.path), "a", encoding="utf-8") as f:
-                f.write(json.dumps(row, default=str) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
+            append_row(self.path, row)
         except OSError as e:
             self.unwritable = e.strerror or str(e)
 

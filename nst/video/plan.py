@@ -22,12 +22,12 @@ import numpy as np
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
-from nst.batch.results import read_manifest
+from nst.batch.outdir import MANIFEST, check_manifest
+from nst.batch.results import append_row, read_manifest
 from nst.video.clip import frame_name, is_video_path
 
 CUT_L1 = 0.6                  # histogram distance of a cut (a pan or a passing object stays well below)
 LONG_TERM = (1, 2, 4)         # earlier frames a later frame is tied to with --long-term, closest first
-MANIFEST = "manifest.jsonl"
 
 
 @dataclass
@@ -114,6 +114,7 @@ def check_destinations(source, output, outdir, inputs):
             raise RunRefused(f"-o {out}: would write over or beside the input {path} ({what}); "
                              "choose a destination for outputs only")
     check_writable("-o", outdir / MANIFEST)
+    check_manifest(outdir)                                # absent, or nst's: never another's file
     if is_video_path(out):
         check_writable("-o", out)
         if exists(out) and not video_written_by_nst(outdir, out):
@@ -152,12 +153,7 @@ class Manifest:
         self.previous = read_manifest(outdir)
 
     def append(self, row):
-        row = {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(row, default=str) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        append_row(self.path, {**row, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
 
 def row_of(frame, result):

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from aiohttp import web
 
 from nst.batch import results
+from nst.batch.outdir import check_manifest
 from nst.io.destinations import RunRefused, check_writable
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
@@ -40,6 +41,7 @@ class App:
         self.outdir = Path(args.outdir).resolve()
         self.outdir.mkdir(parents=True, exist_ok=True)
         check_writable("--outdir", self.outdir / results.MANIFEST)
+        check_manifest(self.outdir, "--outdir")           # absent, or nst's: never another's file
         self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
         self.shas = {"weights": sha256_file(self.weights) if self.weights else None}
