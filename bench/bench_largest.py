@@ -7,7 +7,8 @@ nst.run.schedule.FINEST_CAP: the default run's finest scale stops there, so its 
 12 of its 20 pairs; `--iterations 22` fills the history, the peak of e.g. `--iterations 200`).
 - nst: `nst transfer ... --size S --scales 1 --tile 0` in a fresh process (--tile 0: never tiled).
 - torch: bench/torch_reference.py's objective and torch.optim.LBFGS(history_size=20) on the same
-  images, in a fresh process.
+  images, in a fresh process, without a line search (one evaluation an iteration, as
+  neural-style-pt runs it; the strong-Wolfe search took 11 evaluations in one iteration at 3328 px).
 A try succeeds when the process exits 0 (the kernel's OOM killer ends one that does not fit) and its
 peak RSS (VmHWM) is within --budget-gib. From --start (default: nst's own estimate of its largest
 fitting size) the sizes go up or down by --step until the outcome flips; the largest success is
@@ -52,7 +53,7 @@ def torch_worker(side, iterations):
     content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
     style = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
     obj = torch_reference.TorchObjective(content, style, content_weight=1.0, style_weight=1e3, tv_weight=1e-3)
-    _, evals, final = obj.lbfgs(content, iterations)
+    _, evals, final = obj.lbfgs(content, iterations, line_search=None)     # neural-style-pt's L-BFGS
     return {"exit": 0, "peak_mib": vm_hwm_mib(), "evals": evals, "J": final}
 
 

@@ -108,13 +108,14 @@ class TorchObjective:
         total, grad = self.loss_and_grad(self._tensor(image))
         return float(total), grad.cpu().numpy()
 
-    def lbfgs(self, x0, iterations, history=20):
-        # torch.optim.LBFGS, strong-Wolfe line search, never stopping early -> (x, evaluations, J)
+    def lbfgs(self, x0, iterations, history=20, line_search="strong_wolfe"):
+        # torch.optim.LBFGS, never stopping early -> (x, evaluations, J); line_search None: the
+        # unit step, one evaluation an iteration (neural-style-pt's way, jcjohnson's optim.lbfgs)
         torch = self.torch
         x = self._tensor(x0).clone().requires_grad_(True)
         opt = torch.optim.LBFGS([x], lr=1.0, max_iter=iterations, max_eval=10 ** 9,
                                 history_size=history, tolerance_grad=0.0, tolerance_change=0.0,
-                                line_search_fn="strong_wolfe")
+                                line_search_fn=line_search)
         count = [0]
 
         def closure():
