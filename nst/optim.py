@@ -184,10 +184,12 @@ class LBFGS(Stateful):
         return self.f
 
     def state(self):
+        # the history as one array per vector (pairs_s.k, pairs_y.k: the optimiser's own arrays on
+        # the CPU, not a stacked copy, which would double its memory while a checkpoint is written)
         out = super().state()
-        if self.pairs:                                    # history as k×N stacks
-            out["pairs_s"] = np.stack([to_host(s) for s, _, _ in self.pairs])
-            out["pairs_y"] = np.stack([to_host(y) for _, y, _ in self.pairs])
+        for k, (s, y, _) in enumerate(self.pairs):
+            out[f"pairs_s.{k}"], out[f"pairs_y.{k}"] = to_host(s), to_host(y)
+        if self.pairs:
             out["pairs_rho"] = np.array([rho for _, _, rho in self.pairs])
         return out
 
@@ -195,7 +197,7 @@ class LBFGS(Stateful):
         super().restore(state)
         xp = xp_of(self.x)
         self.pairs.clear()
-        for s, y, rho in zip(state.get("pairs_s", []), state.get("pairs_y", []), state.get("pairs_rho", [])):
+        for s, y, rho in zip(*history_arrays(state)):
             self.pairs.append((xp.asarray(s), xp.asarray(y), float(rho)))
 
     def _reset(self, why):
@@ -220,3 +222,12 @@ def make_optimizer(name, x, lr=None, history=20, log=None, adam_kernel=None):
     if name == "gd":
         return GradientDescent(x, lr=DEFAULT_GD_LR if lr is None else lr)
     raise ValueError(f"unknown optimizer {name!r}: use lbfgs, adam or gd")
+
+
+def history_arrays(state):
+    # -> (s vectors, y vectors, rhos) of an L-BFGS state: pairs_s.k / pairs_y.k, or the k×N stacks
+    # pairs_s / pairs_y of checkpoints written before per-vector arrays; KeyError if a vector is missing
+    rho = state.get("pairs_rho", [])
+    if "pairs_s" in state:
+        return state["pairs_s"], state["pairs_y"], rho
+    return [state[f"pairs_s.{k}"] for k in range(len(rho))], [state[f"pairs_y.{k}"] for k in range(len(rho))], rho

@@ -56,6 +56,31 @@ def test_lbfgs_recovers_from_bad_history():
     np.testing.assert_allclose(opt.x, 0, atol=1e-6)
 
 
+def test_lbfgs_state_holds_its_history_without_copying_it(rng):
+    # a checkpoint of a big picture must not stack the pairs into a second copy (+10 GiB at 8K):
+    # state() hands over the optimiser's own vectors; restore() takes them, or an older checkpoint's
+    # k×N stacks, and continues along the same steps
+    fun = quadratic(np.logspace(0, 2, 30), rng.uniform(50, 200, 30))
+    opt = LBFGS(np.full(30, 128.0), history=4)
+    for _ in range(6):
+        opt.step(fun)
+    st = opt.state()
+    assert len(opt.pairs) == 4 and all(np.shares_memory(st[f"pairs_s.{k}"], s) and np.shares_memory(st[f"pairs_y.{k}"], y)
+                                       for k, (s, y, _) in enumerate(opt.pairs))
+    stacked = {k: v for k, v in st.items() if not k.startswith("pairs_") or k == "pairs_rho"}
+    stacked.update(pairs_s=np.stack([s for s, _, _ in opt.pairs]), pairs_y=np.stack([y for _, y, _ in opt.pairs]))
+    copies = []
+    for state in (st, stacked):
+        again = LBFGS(np.zeros(30), history=4)
+        again.restore({k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in state.items()})
+        copies.append(again)
+    for _ in range(3):
+        for o in (opt, *copies):
+            o.step(fun)
+    for o in copies:
+        np.testing.assert_array_equal(o.x, opt.x)
+
+
 def test_adam_converges_and_clips(rng):
     t = rng.uniform(20, 230, 30)
     opt = Adam(np.full(30, 128.0), lr=2.0)

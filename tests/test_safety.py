@@ -69,6 +69,15 @@ def checkpoint_of(world, name="ck.npz"):
     return ck
 
 
+def drop_array(ck, name):
+    # rewrite a checkpoint without one of its arrays
+    with np.load(ck) as z:
+        arrays = {k: z[k] for k in z.files if k != name}
+    assert len(arrays) == len(z.files) - 1
+    with open(ck, "wb") as f:
+        np.savez(f, **arrays)
+
+
 def rewrite_meta(ck, change):
     # load a checkpoint, change(meta) its JSON, write it back
     with np.load(ck) as z:
@@ -173,6 +182,8 @@ CASES = [
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "scale 5 is not one of this run's 1"]),
     ("resume-shape-wrong", setup_resume(lambda ck: rewrite_meta(ck, lambda m: m["state"].update(shape=[7, 7, 3]))),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "image shape [7, 7, 3]"]),
+    ("resume-history-vector-missing", setup_resume(lambda ck: drop_array(ck, "opt.pairs_y.0")),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "its optimiser state is malformed", "pairs_y.0"]),
     ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
     ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2, ["content.png", "unreadable"]),
     ("resume-replaced-content", replace_content, ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
