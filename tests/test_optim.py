@@ -65,8 +65,9 @@ def test_lbfgs_state_holds_its_history_without_copying_it(rng):
     for _ in range(6):
         opt.step(fun)
     st = opt.state()
-    assert len(opt.pairs) == 4 and all(np.shares_memory(st[f"pairs_s.{k}"], s) and np.shares_memory(st[f"pairs_y.{k}"], y)
-                                       for k, (s, y, _) in enumerate(opt.pairs))
+    assert len(opt.pairs) == 4
+    assert all(np.shares_memory(st[f"pairs_s.{k}"], s) and np.shares_memory(st[f"pairs_y.{k}"], y)
+               for k, (s, y, _) in enumerate(opt.pairs))
     stacked = {k: v for k, v in st.items() if not k.startswith("pairs_") or k == "pairs_rho"}
     stacked.update(pairs_s=np.stack([s for s, _, _ in opt.pairs]), pairs_y=np.stack([y for _, y, _ in opt.pairs]))
     copies = []
