@@ -148,3 +148,24 @@ def test_auto_tiles_what_does_not_fit(files, tiny_weights_h5, tmp_path, monkeypa
     assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args, "--tile", "0") == 2
     err = capsys.readouterr().err
     assert "--size" in err and "would fit" in err and "--tile" in err and "makes this size fit" in err
+
+
+@pytest.mark.parametrize("size, tile, scales", [(4096, 512, 6), (7680, 1536, None), (2048, 256, 4)])
+def test_coarser_scales_tile_only_what_would_not_fit_the_finest_scales_memory(size, tile, scales):
+    # the finest scale keeps the run's tile; a coarser one runs whole when that fits in the memory the
+    # finest was planned to need, else in the largest tile that fits there (never a smaller one)
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    r = np.random.default_rng(0)
+    c, s = random_image(r, 48, 64, np.float32), random_image(r, 32, 32, np.float32)
+    run = Run(c, s, Settings(size=size, tile=tile, backend="numba", **({"scales": scales} if scales else {})),
+              log=lambda m: None)
+    tiles = [run.scale_tile(k) for k in range(len(run.sizes))]
+    budget = run.memory_estimate(tile=tile)[0]["total"]
+    assert tiles[-1] == tile and tiles[0] is None and any(t and t > tile for t in tiles)
+    for k, (side, t) in enumerate(zip(run.sizes[:-1], tiles)):
+        pairs = min(run.settings.history, run.caps[k])
+        assert run.memory_estimate(side, t, pairs)[0]["total"] <= budget
+        if t:
+            assert tile < t < side and run.memory_estimate(side, None, pairs)[0]["total"] > budget
+            assert run.memory_estimate(side, t + run.tile_align(), pairs)[0]["total"] > budget

@@ -61,6 +61,8 @@ def check_memory(run, dry_run):
         for k, v in parts.items():
             if k != "total":
                 print(f"  {k:<12}{memory.gib(v)}")
+        if tiled and len(run.sizes) > 1:
+            print(f"  {'per scale':<12}{scale_tiles(run)}")
     if not fits:
         side = memory.largest_fitting_size(lambda s: total(s, tile if tiled else None), free)
         fitting = memory.auto_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
@@ -68,3 +70,11 @@ def check_memory(run, dry_run):
             "no tile is small enough: the optimiser's vectors alone do not fit (try a smaller --history)"
         raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
                           f"{memory.gib(free)} is available; --size {side} would fit; {fix}")
+
+
+def scale_tiles(run):
+    # "256–2768 px whole, 3890 px in tiles of 3504, …": how each scale is evaluated (Run.scale_tile)
+    per = [(side, run.scale_tile(k)) for k, side in enumerate(run.sizes)]
+    whole = [side for side, t in per if not t]
+    span = (f"{whole[0]}–{whole[-1]} px whole" if len(whole) > 1 else f"{whole[0]} px whole") if whole else None
+    return ", ".join([*([span] if span else []), *(f"{side} px in tiles of {t}" for side, t in per if t)])

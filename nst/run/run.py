@@ -69,9 +69,10 @@ class Run:
     def objective(self, content, styles):
         s = self.settings
         cls, extra = Objective, {}
-        if isinstance(s.tile, int) and 0 < s.tile < max(content.shape[:2]):
+        tile = self.scale_tile(self.scale)
+        if tile:
             from nst.tiled import TiledObjective       # tile: evaluated tile by tile, the same J and ∂J/∂X
-            cls, extra = TiledObjective, {"tile": s.tile}
+            cls, extra = TiledObjective, {"tile": tile}
         obj = cls(content, styles, **extra, content_weight=s.content_weight,
                   style_weight=s.style_weight, tv_weight=s.tv_weight,
                   content_layers=s.content_layers, style_layers=s.style_layers,
@@ -187,9 +188,26 @@ class Run:
             img = color.luminance_transfer(img, resize(self.content, *img.shape[:2]))
         return img
 
-    def memory_estimate(self, side=None, tile=None):
+    def scale_tile(self, scale):
+        # the tile scale `scale` is evaluated in, or None (whole). The finest scale takes the run's
+        # (settings.tile: the user's, or the one --tile auto planned); a coarser scale none when the
+        # whole picture fits in the memory the finest scale was planned to need, else the largest
+        # tile that does: the same J and ∂J/∂X, with less of the halo recomputed
+        from nst import memory
+        tile, side = self.settings.tile, self.sizes[scale]
+        if not (isinstance(tile, int) and 0 < tile < side) or scale == len(self.sizes) - 1:
+            return tile if isinstance(tile, int) and 0 < tile < side else None
+        budget = self.memory_estimate(tile=tile)[0]["total"]
+        pairs = min(self.settings.history, self.caps[scale])
+        need = lambda t: self.memory_estimate(side, t, pairs)[0]["total"]      # noqa: E731
+        if need(None) <= budget:
+            return None
+        return memory.largest_fitting_tile(need, budget, side, self.tile_align()) or tile
+
+    def memory_estimate(self, side=None, tile=None, pairs=None):
         # -> ({part: bytes}, (h, w)) at the finest scale, or at longest side `side` (nst.memory);
-        # tile: evaluated in tiles of that interior side (nst.tiled)
+        # tile: evaluated in tiles of that interior side (nst.tiled); pairs: the L-BFGS pairs held
+        # (default: as many as a run's finest scale to `side` holds)
         from nst import memory
         from nst.tiled import halo_for
         from nst.vgg import deepest_layer
@@ -199,8 +217,9 @@ class Run:
         style_hw = max((longest_shape(st.shape, ss) for st in self.styles), key=lambda hw: hw[0] * hw[1])
         content_layers, style_layers = list(self.settings.content_layers), list(self.settings.style_layers)
         deepest = deepest_layer(content_layers + style_layers)
-        return memory.estimate(h, w, deepest, content_layers, style_layers, self.settings.optimizer,
-                               self.stored_pairs(side), style_hw, self.objective_backend().name, tile or None,
+        pairs = self.stored_pairs(side) if pairs is None else pairs
+        return memory.estimate(h, w, deepest, content_layers, style_layers, self.settings.optimizer, pairs,
+                               style_hw, self.objective_backend().name, tile or None,
                                halo_for(content_layers + style_layers, deepest)), (h, w)
 
     def stored_pairs(self, side):
