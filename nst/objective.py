@@ -53,6 +53,16 @@ def auto_layer_weights(content_targets, style_targets):
     return [e_c * m_l / (sum(m) * max(e, 1e-30)) for m_l, e in zip(m, e_s)]
 
 
+def prepare(be, weights, dtype):
+    # {layer: (W O×I×3×3, b O)} -> {layer: the backend's prepared weights} (on its device, in dtype)
+    return {n: be.prepare_weights(*(be.to_device(np.asarray(a, dtype)) for a in wb)) for n, wb in weights.items()}
+
+
+class EvaluationFailed(RuntimeError):
+    """J could not be evaluated for a reason outside the maths (a cluster's worker failed): the run
+    stops, keeping its last good image, as for a non-finite J."""
+
+
 def layer_weights(style_layers, style_layer_weights):
     # None -> λ_l = 1/|L|; "auto" -> None (Objective derives λ from the targets: auto_layer_weights);
     # else a sequence aligned with style_layers or a {layer: λ} dict
@@ -104,8 +114,7 @@ class Objective:
         if not isinstance(weights, dict):
             from nst.weights import load
             weights = load(weights, log, layers=names)
-        return {n: self.be.prepare_weights(*(self.be.to_device(np.asarray(a, self.dtype))
-                                             for a in weights[n])) for n in names}
+        return prepare(self.be, {n: weights[n] for n in names}, self.dtype)
 
     def _activations(self, image, deepest):
         xp = self.be.xp

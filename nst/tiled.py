@@ -99,8 +99,65 @@ def style_grad(a, gram_diff, positions):
     return ((4.0 / (c * c * positions)) * (gram_diff @ f)).astype(a.dtype, copy=False).reshape(a.shape)
 
 
+def tile_forward(net, t, pixels, deepest):
+    # the tile's activations {layer: a^l} over its extent; pixels: the extent's H×W×3 pixels.
+    # net: the Objective, or a worker's copy of its network (nst.batch.tiles): be, params, pooling, dtype
+    x = preprocess(net.be.xp, net.be.to_device(np.asarray(pixels)), net.dtype)
+    return forward(net.be, net.params, x, deepest, net.pooling)
+
+
+def interior(net, t, name, a):
+    # a^l at the tile's interior, contiguous
+    rows, cols = t.interior_at(pools_before(name), a.shape)
+    return net.be.xp.ascontiguousarray(a[:, rows, cols])
+
+
+def tile_grams(net, t, pixels, layers):
+    # pass 1 for one tile -> ({layer: F_t F_tᵀ} float64, {layer: positions}, the extent's activations)
+    acts = tile_forward(net, t, pixels, deepest_layer(layers))
+    sums, counts = {}, {}
+    for n in layers:
+        a = interior(net, t, n, acts[n])
+        if a.size:                                            # else a sliver the layer's floor drops
+            sums[n] = net.be.gram(a).astype(np.float64) * (a.shape[1] * a.shape[2])
+            counts[n] = a.shape[1] * a.shape[2]
+    return sums, counts, acts
+
+
+def tile_gradient(net, t, pixels, acts, diffs, counts, targets):
+    # pass 2 for one tile -> (∂J/∂X over its extent H×W×3, or None; {k: J_c of content layer k} at
+    # its interior). acts: its activations if pass 1 kept them, else None; diffs {layer: Ĝ(X) − Ĝ(S)}
+    # and counts {layer: N_l} of the whole picture; targets {layer: a^l(C) at the tile's interior}
+    acts = tile_forward(net, t, pixels, net.deepest) if acts is None else acts
+    js = {}
+    g = backward(net.be, net.params, acts, lambda n, a: tile_losses(net, t, n, a, diffs, counts, targets, js),
+                 net.pooling)
+    return (None if g is None else grad_to_image(net.be.xp, g)), js
+
+
+def tile_losses(net, t, n, a, diffs, counts, targets, js):
+    # ∂J/∂a^n at the tile's interior positions (zero over the halo); the content terms' J into js
+    if n not in net.content_layers and n not in net.style_layers:
+        return None
+    inner = interior(net, t, n, a)
+    if inner.size == 0:
+        return None                                           # a sliver the layer's floor drops
+    g = None
+    for k, m in enumerate(net.content_layers):
+        if m == n:
+            js[k], gk = net.be.content_loss_and_grad(inner, targets[n])
+            g = add_into(g, gk * net.alpha)
+    for m, lam in zip(net.style_layers, net.lam):
+        if m == n:
+            g = add_into(g, style_grad(inner, diffs[n], counts[n]) * (net.beta * lam))
+    full = net.be.xp.zeros_like(a)
+    full[(slice(None), *t.interior_at(pools_before(n), a.shape))] = g
+    return full
+
+
 class TiledObjective(Objective):
-    """Objective evaluated tile by tile: the same J and ∂J/∂X, memory bounded by one tile's extent."""
+    """Objective evaluated tile by tile: the same J and ∂J/∂X, memory bounded by one tile's extent.
+    pass1 and pass2 run the tiles here, one after another; nst.batch.tiles runs them on a cluster."""
 
     def __init__(self, content, style, *, tile, **kw):
         self.tile = int(tile)
@@ -112,35 +169,33 @@ class TiledObjective(Objective):
         tile = max(align, self.tile // align * align)
         return plan(h, w, tile, halo_for(layers, deepest), align)
 
-    def tile_forward(self, image, t, deepest):
-        # the tile's activations {layer: a^l} over its extent
-        xp = self.be.xp
-        x = preprocess(xp, self.be.to_device(np.asarray(t.extent(image))), self.dtype)
-        return forward(self.be, self.params, x, deepest, self.pooling)
-
-    def interior(self, t, name, a):
-        # a^l at the tile's interior, contiguous
-        rows, cols = t.interior_at(pools_before(name), a.shape)
-        return self.be.xp.ascontiguousarray(a[:, rows, cols])
-
-    def gram_sums(self, image, layers, tiles, keep_last=False):
-        # pass 1 -> ({layer: Σ_tiles F_t F_tᵀ} float64, {layer: N_l}, acts of the last tile or None)
+    def pass1(self, image, tiles, layers):
+        # -> ({layer: Σ_tiles F_t F_tᵀ} float64, {layer: N_l}, the last tile's activations)
         sums, counts, acts = {}, {}, None
         for t in tiles:
             acts = None                                       # one tile's activations at a time
-            acts = self.tile_forward(image, t, deepest_layer(layers))
-            for n in layers:
-                a = self.interior(t, n, acts[n])
-                if a.size == 0:
-                    continue                                  # a sliver the layer's floor drops
-                s = self.be.gram(a).astype(np.float64) * (a.shape[1] * a.shape[2])
-                sums[n] = s if n not in sums else sums[n] + s
-                counts[n] = counts.get(n, 0) + a.shape[1] * a.shape[2]
-        return sums, counts, (acts if keep_last else None)
+            s, c, acts = tile_grams(self, t, t.extent(image), layers)
+            for n in s:
+                sums[n] = s[n] if n not in sums else sums[n] + s[n]
+                counts[n] = counts.get(n, 0) + c[n]
+        return sums, counts, acts
+
+    def pass2(self, image, tiles, diffs, counts, kept):
+        # -> (tile, ∂J/∂X over its extent or None, {k: J_c}) for each tile, last first (the last
+        # tile's pass-1 forward, `kept`, is reused when it reached every layer pass 2 needs)
+        kept = kept if kept is not None and self.deepest == deepest_layer(self.style_layers) else None
+        for t in reversed(tiles):
+            acts, kept = kept, None
+            yield (t, *tile_gradient(self, t, t.extent(image), acts, diffs, counts, self.tile_targets(t)))
+
+    def tile_targets(self, t):
+        # {content layer: a^l(C) at the tile's interior}
+        rows_cols = lambda n: (slice(None), *t.global_at(pools_before(n)))     # noqa: E731
+        return {n: self.be.xp.ascontiguousarray(self.content_targets[n][rows_cols(n)]) for n in self.content_layers}
 
     def _grams(self, image, layers):
         # Ĝ^l of an image, tile by tile (Objective._grams untiled)
-        sums, counts, _ = self.gram_sums(image, layers, self.tiles(*image.shape[:2], layers))
+        sums, counts, _ = self.pass1(image, self.tiles(*image.shape[:2], layers), layers)
         return {n: (sums[n] / counts[n]).astype(self.dtype) for n in layers}
 
     def _content_targets(self, content):
@@ -150,61 +205,30 @@ class TiledObjective(Objective):
         xp, out = self.be.xp, {}
         for t in self.tiles(*content.shape[:2], self.content_layers):
             acts = None
-            acts = self.tile_forward(content, t, deepest_layer(self.content_layers))
+            acts = tile_forward(self, t, t.extent(content), deepest_layer(self.content_layers))
             for n in self.content_layers:
                 a = acts[n]
                 if n not in out:
-                    p = pools_before(n)
-                    h, w = content.shape[0], content.shape[1]
-                    for _ in range(p):
-                        h, w = h // 2, w // 2
+                    h, w = content.shape[0] >> pools_before(n), content.shape[1] >> pools_before(n)
                     out[n] = xp.empty((a.shape[0], h, w), dtype=a.dtype)
-                out[n][(slice(None), *t.global_at(pools_before(n)))] = self.interior(t, n, a)
+                out[n][(slice(None), *t.global_at(pools_before(n)))] = interior(self, t, n, a)
         return out
 
     def evaluate(self, image):
         # image H×W×3 on the backend -> (J, terms, per-layer J_s^l, ∂J/∂X), as Objective.evaluate
-        be, xp = self.be, self.be.xp
-        layers = self.content_layers + self.style_layers
-        tiles = self.tiles(*image.shape[:2], layers)
-        sums, counts, kept = self.gram_sums(image, self.style_layers, tiles, keep_last=True) \
-            if self.style_layers else ({}, {}, None)
+        xp = self.be.xp
+        tiles = self.tiles(*image.shape[:2], self.content_layers + self.style_layers)
+        sums, counts, kept = self.pass1(image, tiles, self.style_layers) if self.style_layers else ({}, {}, None)
         diffs = {n: (sums[n] / counts[n]).astype(self.dtype) - self.style_targets[n] for n in self.style_layers}
         js = {("style", k): xp.sum(diffs[n].astype(xp.float64) ** 2) / diffs[n].shape[0] ** 2
               for k, n in enumerate(self.style_layers)}
         grad = xp.zeros(image.shape, dtype=self.dtype)
-        reuse = kept is not None and self.deepest == deepest_layer(self.style_layers)
-        for i, t in enumerate(reversed(tiles)):             # the last tile's pass-1 forward is reused
-            acts, kept = (kept if i == 0 and reuse else None), None
-            if acts is None:
-                acts = self.tile_forward(image, t, self.deepest)
-            g = backward(be, self.params, acts, lambda n, a: self._tile_losses(t, n, a, diffs, counts, js),
-                         self.pooling)
+        for t, g, content_js in self.pass2(image, tiles, diffs, counts, kept):
             if g is not None:
-                t.extent(grad)[...] += grad_to_image(xp, g)
-        return self._totals(image, js, grad)
-
-    def _tile_losses(self, t, n, a, diffs, counts, js):
-        # ∂J/∂a^n at the tile's interior positions (zero over the halo); the content terms' J summed
-        if n not in self.content_layers and n not in self.style_layers:
-            return None
-        inner = self.interior(t, n, a)
-        if inner.size == 0:
-            return None                                       # a sliver the layer's floor drops
-        g = None
-        for k, m in enumerate(self.content_layers):
-            if m == n:
-                rows, cols = t.global_at(pools_before(n))
-                target = self.be.xp.ascontiguousarray(self.content_targets[n][:, rows, cols])
-                j, gk = self.be.content_loss_and_grad(inner, target)
+                t.extent(grad)[...] += g
+            for k, j in content_js.items():
                 js["content", k] = js.get(("content", k), 0.0) + j
-                g = add_into(g, gk * self.alpha)
-        for m, lam in zip(self.style_layers, self.lam):
-            if m == n:
-                g = add_into(g, style_grad(inner, diffs[n], counts[n]) * (self.beta * lam))
-        full = self.be.xp.zeros_like(a)
-        full[(slice(None), *t.interior_at(pools_before(n), a.shape))] = g
-        return full
+        return self._totals(image, js, grad)
 
     def _totals(self, image, js, grad):
         # J and its terms from the summed pieces, TV over the whole picture (Objective.evaluate's)

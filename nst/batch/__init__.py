@@ -7,6 +7,7 @@
     results.py  OUTDIR/manifest.jsonl and OUTDIR/contact_sheet.png
     outdir.py   which files in OUTDIR are nst's (the only ones it replaces); links never followed
     scheduler.py  --scheduler ADDRESS checked in seconds (scheme, host, port, Dask's handshake)
+    tiles.py    one picture's tiles as tasks: `nst transfer --tile N --scheduler ADDRESS`
 
 A rerun of the same command skips every task whose picture exists with an unchanged digest.
 """

@@ -16,6 +16,10 @@ def build_parser():
     t.add_argument("-o", "--output", required=True,
                    help="output image (.png, .jpg, ...); the only existing file nst replaces")
     add_transfer_options(t)
+    t.add_argument("--scheduler", metavar="ADDRESS",
+                   help="evaluate the tiles of each tiled scale (--tile N) as tasks on this Dask scheduler's "
+                        "workers; the picture-sized vectors and the scales that run whole stay here "
+                        "(default: none: everything here)")
     add_output_options(t)
     add_run_options(t)
     add_common_options(t)

@@ -9,18 +9,21 @@ from nst.run.progress import log
 
 
 def cmd_transfer(args):
+    from nst.batch.tiles import check_scheduler, cluster_tiles
     check_output_name(args.output)
-    outputs = outputs_of(args)
-    job = Job(args.content, args.style, settings_of(args), outputs, log)
+    outputs, settings = outputs_of(args), settings_of(args)
+    address = check_scheduler(args.scheduler, settings.tile) if args.scheduler else None
+    job = Job(args.content, args.style, settings, outputs, log)
     job.preflight()
     with live_page(args) as live:                # --web: its URL is the first line printed
         job.prepare()
         if args.dry_run:
             return 0
-        if not live:
-            return job.execute()
-        live.attach(job.run)                     # the page's Stop and Pause reach the run: run.controls
-        status = job.execute(live.on_iteration)
+        with cluster_tiles(address, job.run, log):   # --scheduler: the tiled scales' tiles run there
+            if not live:
+                return job.execute()
+            live.attach(job.run)                 # the page's Stop and Pause reach the run: run.controls
+            status = job.execute(live.on_iteration)
         live.finish("stopped" if job.run.interrupted else "failed" if status else "done")
         return status
 

@@ -52,6 +52,8 @@ class Run:
         self.stop_requested = False    # set by a signal handler: stop at the next iteration boundary
         self.controls = None           # nst.run.controls.Controls: pause/stop from another thread
         self.last_evaluation = {}      # the latest J: total, terms, per-layer J_s^l, ∂J/∂X (on the backend)
+        self.tiled_objective = None    # what builds a tiled scale's objective (None: nst.tiled.TiledObjective;
+                                       # nst.batch.tiles: on a Dask cluster)
         self.current_objective = None  # the Objective of the scale being optimised
         self.prepared = None           # the network's weights as the backend reads them (every scale's)
 
@@ -72,7 +74,7 @@ class Run:
         tile = self.scale_tile(self.scale)
         if tile:
             from nst.tiled import TiledObjective       # tile: evaluated tile by tile, the same J and ∂J/∂X
-            cls, extra = TiledObjective, {"tile": tile}
+            cls, extra = self.tiled_objective or TiledObjective, {"tile": tile}
         obj = cls(content, styles, **extra, content_weight=s.content_weight,
                   style_weight=s.style_weight, tv_weight=s.tv_weight,
                   content_layers=s.content_layers, style_layers=s.style_layers,
