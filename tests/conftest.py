@@ -44,3 +44,12 @@ def tiny_weights_h5(tmp_path):
 
 def random_image(rng, h, w):
     return testing.random_image(rng, h, w, np.float32)
+
+
+@pytest.fixture(scope="module")
+def shared_cluster():
+    # one in-process Dask worker for a test module (what its tasks call can be monkeypatched): its address
+    from distributed import LocalCluster
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                      dashboard_address=":0") as cluster:
+        yield cluster.scheduler.address

@@ -55,14 +55,6 @@ def weights_file(tmp_path_factory):
     return path
 
 
-@pytest.fixture(scope="module")
-def shared_cluster():
-    from distributed import LocalCluster
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
-                      dashboard_address=":0") as cluster:
-        yield cluster.scheduler.address
-
-
 @pytest.fixture
 def cluster(shared_cluster, monkeypatch):
     # local batches run on the module's in-process cluster, through nst's own connect
