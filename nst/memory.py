@@ -27,9 +27,9 @@ RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
 AUTO_TILE_SHARE = 0.95                  # --tile auto plans within 95 % of the free memory: the
                                         # estimate against measured peaks from 1024 px up is −3 … +2 %
                                         # (bench/RESULTS.md "Any size"; −9 % at 512 px, 70 MiB)
-PREPARED = {"numba": 2.5, "numpy": 0}   # prepared / file weights: numba's Winograd U (36/9 × w below 512
-                            # channels, 16/9 × w on the 512-channel layers that hold most weights);
-                            # numpy's prepared weights are the file's arrays themselves
+PREPARED = {"numba": 4.0, "numpy": 0}   # prepared / file weights: numba's Winograd F(4×4) U, 36/9 × w
+                            # (the 3-channel first layer keeps w itself); numpy's prepared weights
+                            # are the file's arrays themselves
 
 
 def layer_shapes(h, w, deepest):
