@@ -17,6 +17,9 @@ layers and weights, real VGG19 weights, X = the content image):
     python bench/bench_tiled.py --size 1024 --tiles 512 auto --budget-gib 1.5
     python bench/bench_tiled.py --run CONTENT STYLE -o out.png --size 7680 --tile 1024 ...
     python bench/bench_tiled.py --size 256 --tiles 64 --floor numba numpy
+    python bench/bench_tiled.py --size 2048 --tiles 512 --cluster 2
+- --cluster WORKERS: the tiles as tasks on a LocalCluster (nst.batch.tiles, `nst transfer --scheduler`)
+  against the local tiled evaluation: agreement, wall time, the client's and each worker's peak RSS.
 - --floor: the same J and ∂J/∂X against numpy's float64 evaluation: how far float32 rounding alone
   moves them, beside how far tiling does.
 """
@@ -121,6 +124,49 @@ def floor(side, tile, backends):
               f"tiled vs untiled {rel(tiled, whole)}", flush=True)
 
 
+def vm_hwm_mib():
+    # this process's peak resident set (VmHWM), MiB
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def on_cluster(side, tile, workers, repeats, backend):
+    # the tiles as tasks on a LocalCluster of `workers` processes (nst.batch.tiles) against the local
+    # tiled evaluation: agreement, wall time, and the peak RSS of the client and of each worker
+    from distributed import Client, LocalCluster
+    from nst.batch.tiles import ClusterTiles
+    from nst.io.image import load_image, resize_longest
+    from nst.spec import CONV_NAMES
+    from nst.tiled import TiledObjective
+    from nst.weights import load
+    content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
+    style = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    kw = dict(backend=backend, log=lambda m: None, **WEIGHTS)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}) as cluster, \
+            Client(cluster) as client:
+        names = CONV_NAMES[:CONV_NAMES.index("block5_conv1") + 1]
+        tiles = ClusterTiles(client, load(None, lambda m: None, layers=names))
+        there = tiles.objective(content, style, tile=tile, **kw)
+        got, _, _ = timed(there, content)                               # warm-up
+        client_mib = vm_hwm_mib()
+        worker_mib = sorted(client.run(vm_hwm_mib).values())
+        here = TiledObjective(content, style, tile=tile, **kw)
+        ref, _, _ = timed(here, content)
+        walls = []
+        for _ in range(repeats):
+            _, w0, _ = timed(here, content)
+            _, w1, _ = timed(there, content)
+            walls.append(w1 / w0)
+    n = len(here.tiles(*content.shape[:2], here.content_layers + here.style_layers))
+    print(f"{content.shape[1]}×{content.shape[0]}, {n} tiles of {tile} px, {workers} worker processes × {threads} "
+          f"threads: J rel. diff {abs(got.total - ref.total) / abs(ref.total):.2e}, ∂J/∂X rel. L2 "
+          f"{np.linalg.norm(got.grad - ref.grad) / np.linalg.norm(ref.grad):.2e} (vs the local tiled evaluation); "
+          f"wall cluster / local {statistics.median(walls):.2f}; peak RSS: client {client_mib:.0f} MiB (before the "
+          f"local objective), workers {', '.join(f'{m:.0f}' for m in worker_mib)} MiB")
+
+
 def run_cli(args):
     # `nst transfer ARGS` in a child: its peak RSS and wall time (the parent stays small, so the
     # child's ru_maxrss is its own)
@@ -143,7 +189,11 @@ def main(argv=None):
     p.add_argument("--backend", default="numba")
     p.add_argument("--floor", nargs="+", metavar="BACKEND",
                    help="instead: float32 rounding against tiling, these backends vs float64, tiles of --tiles[0]")
+    p.add_argument("--cluster", type=int, metavar="WORKERS",
+                   help="instead: tiles of --tiles[0] on a LocalCluster of WORKERS processes vs the local tiled one")
     args = p.parse_args(argv)
+    if args.cluster:
+        return on_cluster(args.size, int(args.tiles[0]), args.cluster, args.repeats, args.backend)
     if args.floor:
         return floor(args.size, int(args.tiles[0]), args.floor)
     compare(args.size, args.tiles, args.budget_gib, args.repeats, args.backend)

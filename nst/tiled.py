@@ -112,6 +112,12 @@ def interior(net, t, name, a):
     return net.be.xp.ascontiguousarray(a[:, rows, cols])
 
 
+def content_interior(net, t, pixels, layers):
+    # {layer: a^l at the tile's interior} for the content layers (their targets a^l(C))
+    acts = tile_forward(net, t, pixels, deepest_layer(layers))
+    return {n: interior(net, t, n, acts[n]) for n in layers}
+
+
 def tile_grams(net, t, pixels, layers):
     # pass 1 for one tile -> ({layer: F_t F_tᵀ} float64, {layer: positions}, the extent's activations)
     acts = tile_forward(net, t, pixels, deepest_layer(layers))
@@ -203,16 +209,18 @@ class TiledObjective(Objective):
         if not self.content_layers:
             return {}
         xp, out = self.be.xp, {}
-        for t in self.tiles(*content.shape[:2], self.content_layers):
-            acts = None
-            acts = tile_forward(self, t, t.extent(content), deepest_layer(self.content_layers))
-            for n in self.content_layers:
-                a = acts[n]
+        for t, inner in self.content_interiors(content, self.tiles(*content.shape[:2], self.content_layers)):
+            for n, a in inner.items():
                 if n not in out:
                     h, w = content.shape[0] >> pools_before(n), content.shape[1] >> pools_before(n)
                     out[n] = xp.empty((a.shape[0], h, w), dtype=a.dtype)
-                out[n][(slice(None), *t.global_at(pools_before(n)))] = interior(self, t, n, a)
+                out[n][(slice(None), *t.global_at(pools_before(n)))] = a
         return out
+
+    def content_interiors(self, content, tiles):
+        # -> (tile, {content layer: a^l(C) at its interior}) for each tile
+        for t in tiles:
+            yield t, content_interior(self, t, t.extent(content), self.content_layers)
 
     def evaluate(self, image):
         # image H×W×3 on the backend -> (J, terms, per-layer J_s^l, ∂J/∂X), as Objective.evaluate

@@ -195,9 +195,11 @@ def test_tiles_on_workers_give_the_local_tiled_and_untiled_result(processes, bac
     local = TiledObjective(c, s, tile=tile, **kw)
     n = len(local.tiles(h, w, local.content_layers + local.style_layers))
     assert n >= 4
-    for n_style in local.style_layers:                     # Ĝ(S) from pass 1 on the workers
-        np.testing.assert_allclose(on_cluster.style_targets[n_style], local.style_targets[n_style], rtol=1e-5,
-                                   atol=1e-6 * np.abs(local.style_targets[n_style]).max())
+    targets = [(on_cluster.style_targets, local.style_targets),     # Ĝ(S) from pass 1 on the workers
+               (on_cluster.content_targets, local.content_targets)]  # a^l(C), tile by tile there
+    for got_t, ref_t in targets:
+        for k in ref_t:
+            np.testing.assert_allclose(got_t[k], ref_t[k], rtol=1e-5, atol=1e-6 * np.abs(ref_t[k]).max())
     got = on_cluster(x)
     assert_same(got, local(x))
     assert_same(got, Objective(c, s, **kw)(x))

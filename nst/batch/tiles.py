@@ -3,13 +3,14 @@
 A tiled evaluation (nst.tiled, docs/maths.md "Tiled evaluation") is two passes over the tiles, and
 within a pass the tiles are independent: pass 1 sums each tile's Gram matrices, pass 2 runs each
 tile's backward with the picture's Ĝ(X) − Ĝ(S). Here each tile of each pass is one task on the
-cluster. The weights go to every worker once a run, and each worker prepares its own network
-once and keeps it (WorkerNet); a task carries its tile's extent pixels (and, in pass 2, the Gram
-differences, sent once an evaluation, and its interior's content targets, sent once a scale) and
-returns its Gram sums or its gradient over the extent. The client keeps what is picture-sized (the
-image, ∂J/∂X, the optimiser) and adds the tiles' results in the local order, so the numbers are
-a local tiled evaluation's to float32 rounding; each worker holds one tile's activations.
-Scales that run whole (nst.run.run.Run.scale_tile) stay on the client.
+cluster, and so is each tile's share of the content targets a^l(C) (once a scale). The weights go
+to every worker once a run, and each worker prepares them once (worker_net). A task carries its
+tile's extent pixels (and, in pass 2, the Gram differences, sent once an evaluation, and its
+interior's content targets, sent once a scale) and returns its Gram sums or its gradient over the
+extent. The client keeps what is picture-sized (the image, ∂J/∂X, the optimiser, a^l(C)) and adds
+the tiles' results in the local order, so the numbers are a local tiled evaluation's to float32
+rounding; each worker holds one tile's activations. Scales that run whole
+(nst.run.run.Run.scale_tile) stay on the client.
 """
 import contextlib
 import uuid
@@ -21,7 +22,7 @@ from nst.backends import get_backend
 from nst.backends.backend import to_host
 from nst.objective import EvaluationFailed, prepare
 from nst.spec import CONV_NAMES
-from nst.tiled import TiledObjective, tile_gradient, tile_grams
+from nst.tiled import TiledObjective, content_interior, tile_gradient, tile_grams
 from nst.vgg import deepest_layer
 
 
@@ -70,6 +71,11 @@ def worker_net(spec, weights):
                    list(spec.style_layers), list(spec.lam), spec.alpha, spec.beta)
 
 
+def content_task(spec, weights, t, pixels, layers):
+    # the content targets at one tile's interior, on a worker -> {layer: a^l(C)} on the host
+    return {n: to_host(a) for n, a in content_interior(worker_net(spec, weights), t, pixels, layers).items()}
+
+
 def grams_task(spec, weights, t, pixels, layers):
     # pass 1 of one tile, on a worker -> ({layer: F_t F_tᵀ} float64 on the host, {layer: N})
     net = worker_net(spec, weights)
@@ -108,6 +114,13 @@ class ClusterTiledObjective(TiledObjective):
         return NetSpec(self.cluster.key, self.be.name, np.dtype(self.dtype).name, self.pooling, self.deepest,
                        tuple(self.content_layers), tuple(self.style_layers),
                        tuple(self.lam or ()), self.alpha, self.beta)
+
+    def content_interiors(self, content, tiles):
+        c, spec = self.cluster, self.spec()
+        futures = [c.client.submit(content_task, spec, c.weights, t, to_host(t.extent(content)),
+                                   tuple(self.content_layers), pure=False) for t in tiles]
+        for t, f in zip(tiles, futures):
+            yield t, {n: self.be.to_device(a) for n, a in result(f).items()}
 
     def pass1(self, image, tiles, layers):
         c, spec = self.cluster, self.spec()
