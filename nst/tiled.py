@@ -231,7 +231,8 @@ class TiledObjective(Objective):
         js = {("style", k): xp.sum(diffs[n].astype(xp.float64) ** 2) / diffs[n].shape[0] ** 2
               for k, n in enumerate(self.style_layers)}
         grad = xp.zeros(image.shape, dtype=self.dtype)
-        for t, g, content_js in self.pass2(image, tiles, diffs, counts, kept):
+        per_tile, kept = self.pass2(image, tiles, diffs, counts, kept), None   # pass2 alone holds kept
+        for t, g, content_js in per_tile:
             if g is not None:
                 t.extent(grad)[...] += g
             for k, j in content_js.items():

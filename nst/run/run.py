@@ -197,8 +197,10 @@ class Run:
         # tile that does: the same J and ∂J/∂X, with less of the halo recomputed
         from nst import memory
         tile, side = self.settings.tile, self.sizes[scale]
-        if not (isinstance(tile, int) and 0 < tile < side) or scale == len(self.sizes) - 1:
-            return tile if isinstance(tile, int) and 0 < tile < side else None
+        if not (isinstance(tile, int) and 0 < tile < side):
+            return None
+        if scale == len(self.sizes) - 1:
+            return tile
         budget = self.memory_estimate(tile=tile)[0]["total"]
         pairs = min(self.settings.history, self.caps[scale])
         need = lambda t: self.memory_estimate(side, t, pairs)[0]["total"]      # noqa: E731
