@@ -159,9 +159,12 @@ def send(client, value, broadcast=False):
 
 
 def result(future):
-    # a task's result; a worker's error or death ends the evaluation with one line
+    # a task's result, released on the cluster once here; a worker's error or death ends the
+    # evaluation with one line
     try:
-        return future.result()
+        value = future.result()
+        future.release()
+        return value
     except Exception as e:                  # the task raised, its worker died too often, or the scheduler left
         raise EvaluationFailed(f"a tile's evaluation failed on the Dask cluster ({type(e).__name__}: "
                                f"{str(e).splitlines()[0] if str(e) else 'no message'})") from None
