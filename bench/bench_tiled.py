@@ -18,6 +18,8 @@ layers and weights, real VGG19 weights, X = the content image):
     python bench/bench_tiled.py --run CONTENT STYLE -o out.png --size 7680 --tile 1024 ...
     python bench/bench_tiled.py --size 256 --tiles 64 --floor numba numpy
     python bench/bench_tiled.py --size 2048 --tiles 512 --cluster 2
+- --figure PICTURE PREFIX [FX FY]: the README's view of a big picture, PREFIX_small.jpg (1920 px wide) and
+  PREFIX_crop.jpg (1024×576 px at full resolution, centred at the fractions FX, FY of its width, height).
 - --cluster WORKERS: the tiles as tasks on a LocalCluster (nst.batch.tiles, `nst transfer --scheduler`)
   against the local tiled evaluation: agreement, wall time, the client's and each worker's peak RSS.
 - --floor: the same J and ∂J/∂X against numpy's float64 evaluation: how far float32 rounding alone
@@ -167,6 +169,20 @@ def on_cluster(side, tile, workers, repeats, backend):
           f"local objective), workers {', '.join(f'{m:.0f}' for m in worker_mib)} MiB")
 
 
+def figure(picture, prefix, width=1920, crop=(1024, 576), at=(0.5, 0.5)):
+    # the README's view of a big picture: PREFIX_small.jpg (downscaled to `width` px) and
+    # PREFIX_crop.jpg (crop w×h px at full resolution, centred at the fractions `at` of the picture)
+    from PIL import Image
+    im = Image.open(picture).convert("RGB")
+    w, h = im.size
+    im.resize((width, round(h * width / w)), Image.LANCZOS).save(f"{prefix}_small.jpg", quality=88)
+    cx, cy = round(at[0] * w), round(at[1] * h)
+    x0, y0 = min(max(0, cx - crop[0] // 2), w - crop[0]), min(max(0, cy - crop[1] // 2), h - crop[1])
+    im.crop((x0, y0, x0 + crop[0], y0 + crop[1])).save(f"{prefix}_crop.jpg", quality=92)
+    print(f"{picture}: {w}×{h} -> {prefix}_small.jpg ({width} px wide), {prefix}_crop.jpg "
+          f"({crop[0]}×{crop[1]} at ({x0}, {y0}))")
+
+
 def run_cli(args):
     # `nst transfer ARGS` in a child: its peak RSS and wall time (the parent stays small, so the
     # child's ru_maxrss is its own)
@@ -181,6 +197,8 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--run"]:
         return run_cli(argv[1:])
+    if argv[:1] == ["--figure"]:
+        return figure(*argv[1:3], at=tuple(float(v) for v in argv[3:5]) or (0.5, 0.5))
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--tiles", nargs="+", default=["512", "auto"])
