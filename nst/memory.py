@@ -50,16 +50,17 @@ def network_bytes(h, w, deepest, backend):
 
 
 def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", history=20,
-             style_hw=None, backend="numba", tile=None, halo=0):
+             style_hw=None, backend="numba", extent=None, style_extent=None):
     # -> {part: bytes} and "total"; style_hw: the (largest) style image's size, for the setup pass;
-    # tile: the interior side of a tiled evaluation (nst.tiled), whose network passes run over one
-    # extent at a time, (tile + 2·halo)² at most
+    # extent, style_extent: (rows, columns) of the largest tile extent over the picture and over the
+    # style image (nst.tiled.largest_extent) when evaluated in tiles, whose network passes run over
+    # one extent at a time; None: whole
     shapes = layer_shapes(h, w, deepest)
     n = 3 * h * w
     per = {name: c * hl * wl * F32 for name, c, hl, wl in shapes}
     chans = {name: c for name, c, _, _ in shapes}
-    tiled = tile is not None and tile < max(h, w)
-    eh, ew = (min(h, tile + 2 * halo), min(w, tile + 2 * halo)) if tiled else (h, w)
+    tiled = extent is not None
+    eh, ew = extent if tiled else (h, w)
     acts, work = network_bytes(eh, ew, deepest, backend)
     parts = {
         "weights": int((1 + PREPARED.get(backend, 1)) * F32
@@ -72,8 +73,7 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
         "runtime": RUNTIME.get(backend, RUNTIME["*"]),
     }
     if style_hw:                                    # the style pass runs before, alone
-        sh, sw = style_hw
-        sh, sw = (min(sh, tile + 2 * halo), min(sw, tile + 2 * halo)) if tiled else (sh, sw)
+        sh, sw = style_extent or style_hw
         parts["activations"] = max(parts["activations"], network_bytes(sh, sw, deepest, backend)[0])
     parts["total"] = sum(parts.values())
     return parts

@@ -43,10 +43,23 @@ def halo_for(layers, deepest):
 
 
 def splits(n, tile, align):
-    # interior boundaries along one side of n pixels: pieces of about `tile` px, at multiples of align
-    k = max(1, round(n / tile))
-    cuts = sorted({min(n, round(i * n / k / align) * align) for i in range(1, k)} - {0, n})
-    return [0, *cuts, n]
+    # interior boundaries along one side of n pixels: as few pieces as keep each ≤ tile px (tile a
+    # multiple of align), equal to within align, cut at multiples of align
+    k = max(1, -(-n // tile))
+    while True:
+        cuts = sorted({min(n, round(i * n / k / align) * align) for i in range(1, k)} - {0, n})
+        bounds = [0, *cuts, n]
+        if max(b - a for a, b in zip(bounds, bounds[1:])) <= tile or k * align >= n:
+            return bounds
+        k += 1
+
+
+def largest_extent(h, w, tile, layers):
+    # (rows, columns) of the largest extent a TiledObjective with this tile runs over an h×w picture
+    deepest = deepest_layer(layers)
+    align = 2 ** pools_before(deepest)
+    tiles = plan(h, w, max(align, tile // align * align), halo_for(layers, deepest), align)
+    return max(t.ey1 - t.ey0 for t in tiles), max(t.ex1 - t.ex0 for t in tiles)
 
 
 @dataclass(frozen=True)

@@ -213,7 +213,7 @@ class Run:
         # tile: evaluated in tiles of that interior side (nst.tiled); pairs: the L-BFGS pairs held
         # (default: as many as a run's finest scale to `side` holds)
         from nst import memory
-        from nst.tiled import halo_for
+        from nst.tiled import largest_extent
         from nst.vgg import deepest_layer
         side = side or self.sizes[-1]
         h, w = longest_shape(self.content.shape, side)
@@ -222,9 +222,11 @@ class Run:
         content_layers, style_layers = list(self.settings.content_layers), list(self.settings.style_layers)
         deepest = deepest_layer(content_layers + style_layers)
         pairs = self.stored_pairs(side) if pairs is None else pairs
+        tiled = bool(tile) and tile < max(h, w)
+        extent = largest_extent(h, w, tile, content_layers + style_layers) if tiled else None
+        style_extent = largest_extent(*style_hw, tile, style_layers) if tiled and tile < max(style_hw) else None
         return memory.estimate(h, w, deepest, content_layers, style_layers, self.settings.optimizer, pairs,
-                               style_hw, self.objective_backend().name, tile or None,
-                               halo_for(content_layers + style_layers, deepest)), (h, w)
+                               style_hw, self.objective_backend().name, extent, style_extent), (h, w)
 
     def stored_pairs(self, side):
         # L-BFGS pairs held at the finest scale of a run to `side`: one per iteration, at most
