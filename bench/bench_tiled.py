@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
 WEIGHTS = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, style_layer_weights="auto")
 
@@ -126,16 +126,11 @@ def floor(side, tile, backends):
               f"tiled vs untiled {rel(tiled, whole)}", flush=True)
 
 
-def vm_hwm_mib():
-    # this process's peak resident set (VmHWM), MiB
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
-
-
 def on_cluster(side, tile, workers, repeats, backend):
     # the tiles as tasks on a LocalCluster of `workers` processes (nst.batch.tiles) against the local
     # tiled evaluation: agreement, wall time, and the peak RSS of the client and of each worker
     from distributed import Client, LocalCluster
+    from bench_largest import vm_hwm_mib
     from nst.batch.tiles import ClusterTiles
     from nst.io.image import load_image, resize_longest
     from nst.spec import CONV_NAMES

@@ -56,9 +56,7 @@ def splits(n, tile, align):
 
 def largest_extent(h, w, tile, layers):
     # (rows, columns) of the largest extent a TiledObjective with this tile runs over an h×w picture
-    deepest = deepest_layer(layers)
-    align = 2 ** pools_before(deepest)
-    tiles = plan(h, w, max(align, tile // align * align), halo_for(layers, deepest), align)
+    tiles = tile_plan(h, w, tile, layers)
     return max(t.ey1 - t.ey0 for t in tiles), max(t.ex1 - t.ex0 for t in tiles)
 
 
@@ -90,6 +88,14 @@ class Tile:
         # the interior at a layer with p pools, as slices into the picture's C×h_l×w_l arrays
         end = lambda a1, n: None if a1 == n else a1 >> p     # noqa: E731  the edge: to the end
         return slice(self.y0 >> p, end(self.y1, self.H)), slice(self.x0 >> p, end(self.x1, self.W))
+
+
+def tile_plan(h, w, tile, layers):
+    # -> [Tile] of a tiled evaluation of `layers` over an h×w picture: interiors ≤ tile px (rounded
+    # down to the alignment), halos as the deepest layer needs
+    deepest = deepest_layer(layers)
+    align = 2 ** pools_before(deepest)
+    return plan(h, w, max(align, tile // align * align), halo_for(layers, deepest), align)
 
 
 def plan(h, w, tile, halo, align):
@@ -183,10 +189,7 @@ class TiledObjective(Objective):
         super().__init__(content, style, **kw)
 
     def tiles(self, h, w, layers):
-        deepest = deepest_layer(layers)
-        align = 2 ** pools_before(deepest)
-        tile = max(align, self.tile // align * align)
-        return plan(h, w, tile, halo_for(layers, deepest), align)
+        return tile_plan(h, w, self.tile, layers)
 
     def pass1(self, image, tiles, layers):
         # -> ({layer: Σ_tiles F_t F_tᵀ} float64, {layer: N_l}, the last tile's activations)
