@@ -150,6 +150,28 @@ def test_resume_refuses_other_settings(files, tiny_weights_h5, tmp_path, capsys)
     assert "style_weight" in capsys.readouterr().err
 
 
+def test_resumed_state_is_not_counted_against_the_free_memory(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # a resumed checkpoint's optimiser state is already held by the run, and the estimate counts it:
+    # free memory (which no longer includes it) + what the run holds is what the run can use
+    from nst.io import checkpoint
+    from nst.run.run import Run
+    ck = tmp_path / "ck.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 3)
+        assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--checkpoint", str(ck)) == 130
+    opt = checkpoint.load(ck)[1]["optimizer"]
+    held = sum(v.nbytes for k, v in opt.items() if k == "x" or k.startswith("pairs_s") or k.startswith("pairs_y"))
+    assert held >= 5 * opt["x"].nbytes                           # x and two history pairs at least
+    real = Run.memory_estimate
+    fixed = lambda *a, **k: ({**real(*a, **k)[0], "total": 10**9}, real(*a, **k)[1])     # noqa: E731
+    monkeypatch.setattr(Run, "memory_estimate", fixed)
+    monkeypatch.setattr("nst.memory.images_bytes", lambda images: 0)
+    monkeypatch.setattr("nst.memory.available", lambda backend: 10**9 - held // 2)
+    assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--checkpoint", str(ck), "--resume", str(ck)) == 0
+    assert cli(files, tiny_weights_h5, tmp_path / "fresh.png") == 2          # the same, not resumed
+    assert "would fit" in capsys.readouterr().err and not (tmp_path / "fresh.png").exists()
+
+
 def test_nan_stops_with_last_good_image(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
     real = Objective.evaluate
     calls = []

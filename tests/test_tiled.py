@@ -150,6 +150,7 @@ def test_auto_tiles_what_does_not_fit(files, tiny_weights_h5, tmp_path, monkeypa
     assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args, "--tile", "0") == 2
     err = capsys.readouterr().err
     assert "--size" in err and "would fit" in err and "--tile" in err and "makes this size fit" in err
+    assert int(err.split("--size ")[1].split(" would fit")[0]) < 3000          # smaller than asked
 
 
 @pytest.mark.parametrize("size, tile, scales", [(4096, 512, 6), (7680, 1536, None), (2048, 256, 4)])

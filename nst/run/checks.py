@@ -42,7 +42,7 @@ def check_memory(run, dry_run):
     # auto picks the largest tile that fits when the whole picture does not (run.settings.tile set).
     held = memory.images_bytes([run.content, *run.styles])
     backend = run.objective_backend().name
-    free = memory.available(backend)
+    free = memory.available(backend) + run.held_bytes()     # a resumed state is already in the run
     total = lambda side=None, tile=None: run.memory_estimate(side, tile)[0]["total"] + held   # noqa: E731
     h, w = run.memory_estimate()[1]
     if run.settings.tile == "auto":
@@ -64,7 +64,7 @@ def check_memory(run, dry_run):
         if tiled and len(run.sizes) > 1:
             print(f"  {'per scale':<12}{scale_tiles(run)}")
     if not fits:
-        side = memory.largest_fitting_size(lambda s: total(s, tile if tiled else None), free)
+        side = memory.largest_fitting_size(lambda s: total(s, tile if tiled else None), free, hi=max(h, w) - 1)
         fitting = memory.auto_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
         fix = f"--tile {fitting} makes this size fit" if fitting else \
             "no tile is small enough: the optimiser's vectors alone do not fit (try a smaller --history)"
