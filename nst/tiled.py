@@ -44,14 +44,13 @@ def halo_for(layers, deepest):
 
 def splits(n, tile, align):
     # interior boundaries along one side of n pixels: as few pieces as keep each ≤ tile px (tile a
-    # multiple of align), equal to within align, cut at multiples of align
+    # multiple of align), equal to within align where cuts at multiples of align allow, else tile-long
     k = max(1, -(-n // tile))
-    while True:
-        cuts = sorted({min(n, round(i * n / k / align) * align) for i in range(1, k)} - {0, n})
-        bounds = [0, *cuts, n]
-        if max(b - a for a, b in zip(bounds, bounds[1:])) <= tile or k * align >= n:
-            return bounds
-        k += 1
+    cuts = sorted({min(n, round(i * n / k / align) * align) for i in range(1, k)} - {0, n})
+    bounds = [0, *cuts, n]
+    if max(b - a for a, b in zip(bounds, bounds[1:])) <= tile:
+        return bounds
+    return [*range(0, n, tile), n]
 
 
 def largest_extent(h, w, tile, layers):

@@ -102,6 +102,21 @@ def test_plan_partitions_every_layer(h, w, tile):
         assert np.all(cover == 1)
 
 
+def test_pieces_are_never_larger_than_the_tile():
+    # every side cut by splits: pieces ≤ tile, as few as that allows (one fewer would not fit),
+    # interior cuts at multiples of align; 5466 px in tiles of 2336 was one piece of 3074 before
+    for align in (1, 16):
+        for tile in range(align, 200, 3 * align):
+            for n in range(1, 400, 7):
+                bounds = tiled.splits(n, tile, align)
+                sizes = np.diff(bounds)
+                assert bounds[0] == 0 and bounds[-1] == n and np.all(sizes > 0)
+                assert all(b % align == 0 for b in bounds[1:-1])
+                assert sizes.max() <= tile or len(sizes) * align >= n, (n, tile, align, bounds)
+                assert len(sizes) == 1 or (len(sizes) - 1) * tile < n, (n, tile, align, bounds)
+    assert np.diff(tiled.splits(3074, 2336, 16)).max() <= 2336
+
+
 # -- the command line: --tile N, --tile auto (the default) and the refusal ---------------------
 @pytest.fixture
 def files(tmp_path):
