@@ -133,7 +133,7 @@ def on_cluster(side, tile, workers, repeats, backend):
     from bench_largest import vm_hwm_mib
     from nst.batch.tiles import ClusterTiles
     from nst.io.image import load_image, resize_longest
-    from nst.spec import CONV_NAMES
+    from nst.spec import layers_through
     from nst.tiled import TiledObjective
     from nst.weights import load
     content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
@@ -143,7 +143,7 @@ def on_cluster(side, tile, workers, repeats, backend):
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       env={"NUMBA_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads)}) as cluster, \
             Client(cluster) as client:
-        names = CONV_NAMES[:CONV_NAMES.index("block5_conv1") + 1]
+        names = layers_through("block5_conv1")
         tiles = ClusterTiles(client, load(None, lambda m: None, layers=names))
         there = tiles.objective(content, style, tile=tile, **kw)
         got, _, _ = timed(there, content)                               # warm-up

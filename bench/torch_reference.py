@@ -17,7 +17,7 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from nst.spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS  # noqa: E402
-from nst.spec import CONV_NAMES, MEAN_BGR, ends_block  # noqa: E402
+from nst.spec import CONV_NAMES, MEAN_BGR, ends_block, layers_through  # noqa: E402
 
 
 def available():
@@ -50,7 +50,7 @@ class TorchObjective:
         self.lam = 1.0 / len(self.style_layers)
         self.deepest = max(self.content_layers + self.style_layers, key=CONV_NAMES.index)
         self.convs = {}
-        for name in CONV_NAMES[:CONV_NAMES.index(self.deepest) + 1]:
+        for name in layers_through(self.deepest):
             w, b = (np.asarray(a, np.float32) for a in weights[name])   # w O×I×3×3
             conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1)
             with torch.no_grad():

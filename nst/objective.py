@@ -11,7 +11,7 @@ import numpy as np
 
 from .backends import get_backend
 from nst.io.image import as_image
-from .spec import CONV_NAMES, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, resolve_layer
+from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
 from .vgg import add_into, backward, deepest_layer, forward
 
 
@@ -110,7 +110,7 @@ class Objective:
 
     def _prepare(self, weights, log):
         # -> {layer: prepared weights} up to the deepest layer; the raw arrays are dropped here
-        names = CONV_NAMES[:CONV_NAMES.index(self.deepest) + 1]
+        names = layers_through(self.deepest)
         if not isinstance(weights, dict):
             from nst.weights import load
             weights = load(weights, log, layers=names)

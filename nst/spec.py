@@ -37,6 +37,16 @@ def ends_block(name: str) -> bool:
     return i + 1 == len(CONV_NAMES) or CONV_NAMES[i + 1].split("_")[0] != name.split("_")[0]
 
 
+def layers_through(deepest):
+    # the conv layers from block1_conv1 up to and including `deepest`, in order
+    return CONV_NAMES[:CONV_NAMES.index(deepest) + 1]
+
+
+def pools_before(name):
+    # p_l: the 2×2 pools between the image and layer `name`
+    return sum(ends_block(n) for n in layers_through(name)[:-1])
+
+
 def min_side(deepest):
     # the smallest image side that still has ≥ 1 pixel at `deepest` (each pool halves, floor)
-    return 2 ** sum(ends_block(n) for n in CONV_NAMES[:CONV_NAMES.index(deepest)])
+    return 2 ** pools_before(deepest)

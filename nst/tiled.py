@@ -13,20 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from .objective import Objective, grad_to_image, preprocess
-from .spec import CONV_NAMES, ends_block
+from .spec import ends_block, layers_through, pools_before
 from .vgg import add_into, backward, deepest_layer, forward
-
-
-def pools_before(name):
-    # p_l: the 2×2 pools between the image and layer `name`
-    return sum(ends_block(n) for n in CONV_NAMES[:CONV_NAMES.index(name)])
 
 
 def halo_per_layer(deepest):
     # -> {layer: pixels}: how far a tile's zero padding spoils a^l, in image pixels. d_l, the
     # spoiled positions at layer l, grows by 1 per 3×3 conv and becomes ⌈d/2⌉ through a pool.
     out, d, p = {}, 0, 0
-    for name in CONV_NAMES[:CONV_NAMES.index(deepest) + 1]:
+    for name in layers_through(deepest):
         d += 1
         out[name] = d * 2 ** p
         if ends_block(name) and name != deepest:

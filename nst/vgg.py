@@ -3,7 +3,7 @@
 Legend: a^l the ReLU output of conv layer l, laid out C×H×W. The same code runs on every backend:
 `be` is an nst.backends.Backend, `params` maps a conv layer name to what be.prepare_weights made.
 """
-from .spec import CONV_NAMES, ends_block, min_side
+from .spec import CONV_NAMES, ends_block, layers_through, min_side
 
 
 def deepest_layer(names):
@@ -30,7 +30,7 @@ def forward(be, params, x, deepest, pooling="max"):
                          f"it needs at least {min_side(deepest)} pixels per side")
     pool, _ = pool_ops(be, pooling)
     acts = {}
-    for name in CONV_NAMES[:CONV_NAMES.index(deepest) + 1]:
+    for name in layers_through(deepest):
         x = be.conv3x3_relu(x, *params[name])
         acts[name] = x
         if ends_block(name) and name != deepest:
