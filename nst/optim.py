@@ -34,10 +34,6 @@ class Stateful:
         out.update({k: getattr(self, k) for k in self.SCALARS})
         return out
 
-    def held_bytes(self):
-        # bytes of the arrays the optimiser holds (its state: what a checkpoint restored)
-        return sum(getattr(self, k).nbytes for k in self.ARRAYS if getattr(self, k) is not None)
-
     def restore(self, state):
         xp = xp_of(self.x)
         for k in self.ARRAYS:
@@ -196,9 +192,6 @@ class LBFGS(Stateful):
         if self.pairs:
             out["pairs_rho"] = np.array([rho for _, _, rho in self.pairs])
         return out
-
-    def held_bytes(self):
-        return super().held_bytes() + sum(s.nbytes + y.nbytes for s, y, _ in self.pairs)
 
     def restore(self, state):
         super().restore(state)

@@ -42,7 +42,7 @@ def check_memory(run, dry_run):
     # auto picks the largest tile that fits when the whole picture does not (run.settings.tile set).
     held = memory.images_bytes([run.content, *run.styles])
     backend = run.objective_backend().name
-    free = memory.available(backend) + run.held_bytes()     # a resumed state is already in the run
+    free = memory.available(backend)
     total = lambda side=None, tile=None: run.memory_estimate(side, tile)[0]["total"] + held   # noqa: E731
     h, w = run.memory_estimate()[1]
     if run.settings.tile == "auto":

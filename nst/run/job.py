@@ -2,7 +2,7 @@
 
     job = Job(content, styles, settings, outputs, log)
     job.preflight()      # no pixel read yet: -o's format, every destination (nst.io.destinations)
-    job.prepare()        # the images read and sized, a checkpoint resumed, the memory checked
+    job.prepare()        # the images read and sized, the memory checked, a checkpoint resumed
     status = job.execute()   # optimise (signals stop it at an iteration boundary), then write
 
 Everything a run writes besides its picture is an `Outputs`; what decides the picture is a
@@ -136,14 +136,15 @@ class Job:
 
     # -- the images read ---------------------------------------------------------------------
     def prepare(self):
-        # -> the Run: images checked, a checkpoint resumed, the memory checked (printed on dry runs)
+        # -> the Run: images checked, the memory checked (printed on dry runs), a checkpoint resumed.
+        # The memory first: the estimate counts the optimiser's state, which a resume then loads.
         self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
+        check_memory(self.run, self.out.dry_run)
         if (self.out.resume or self.out.checkpoint) and self.ident is None:
             self.ident = identity(self.settings, self.content, self.styles)
         if self.out.resume:
             self.resume(self.out.resume)
-        check_memory(self.run, self.out.dry_run)
         return self.run
 
     def resume(self, path):

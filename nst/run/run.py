@@ -260,10 +260,6 @@ class Run:
         self.ema = be.to_device(st["ema"]) if "ema" in st else None
         self.shape = tuple(st["shape"])
 
-    def held_bytes(self):
-        # bytes of optimiser state (and EMA) the run already holds: a resumed checkpoint's, else 0
-        return (self.opt.held_bytes() if self.opt else 0) + (self.ema.nbytes if self.ema is not None else 0)
-
     def objective_backend(self):
         return choose_backend(self.settings.backend)
 
