@@ -9,10 +9,10 @@ from X0 = the Caffe mean colour (randn·0.001 in preprocessed space) with 1000 L
   gradient is strength × the gradient of ½Σ(Δx)²).
 Differences that remain: nst's L-BFGS has an Armijo line search (his takes the unit step), nst
 stops a scale early once J stops moving (ftol), and these runs are at --size (256 px by default,
-to fit a 2-core machine; his are 512 px). `--calibrate` runs it on a pair he did publish, to see
-how close the stand-in lands to his real picture.
+to fit a 2-core machine; his are 512 px). `--calibrate HIS.png`, on a pair he did publish, scores
+the stand-in against his real picture (SPEC's terms, nst.compare), to see how close it lands.
 
-    python bench/jcjohnson_proxy.py CONTENT STYLE -o ref.png [--size 256 --iterations 1000]
+    python bench/jcjohnson_proxy.py CONTENT STYLE -o ref.png [--size 256 --iterations 1000] [--calibrate HIS.png]
 """
 import argparse
 import json
@@ -25,7 +25,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from nst.io.image import load_image, longest_shape, save_image  # noqa: E402
+from nst.compare import format_table, score  # noqa: E402
+from nst.io.image import load_image, longest_shape, resize, save_image  # noqa: E402
 from nst.spec import CONV_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR  # noqa: E402
 from nst.run.run import Run  # noqa: E402
 from nst.run.settings import Settings  # noqa: E402
@@ -53,6 +54,7 @@ def main():
     ap.add_argument("-o", "--output", required=True)
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--iterations", type=int, default=1000)
+    ap.add_argument("--calibrate", metavar="HIS.png", help="his published picture of this pair: score against it")
     args = ap.parse_args()
     content, style = load_image(args.content), load_image(args.style)
     h, w = longest_shape(content.shape, args.size)
@@ -63,6 +65,10 @@ def main():
     save_image(out, args.output)
     print(json.dumps({"output": args.output, "iterations": len(run.history), "evaluations": run.evaluations,
                       "seconds": round(time.perf_counter() - t, 1), "final": run.history[-1]}))
+    if args.calibrate:
+        his = load_image(args.calibrate)
+        mine = resize(load_image(args.output), *his.shape[:2])     # scored at his picture's shape
+        print(format_table(["stand-in", "his"], score([mine, his], content, style, backend="numba"), ratio_to=1))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,8 @@ import numpy as np
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from nst.spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS  # noqa: E402
-from nst.spec import CONV_NAMES, MEAN_BGR, ends_block, layers_through  # noqa: E402
+from nst.spec import MEAN_BGR, ends_block, layers_through  # noqa: E402
+from nst.vgg import deepest_layer  # noqa: E402
 
 
 def available():
@@ -48,7 +49,7 @@ class TorchObjective:
         self.alpha, self.beta, self.gamma = content_weight, style_weight, tv_weight
         self.content_layers, self.style_layers = list(content_layers), list(style_layers)
         self.lam = 1.0 / len(self.style_layers)
-        self.deepest = max(self.content_layers + self.style_layers, key=CONV_NAMES.index)
+        self.deepest = deepest_layer(self.content_layers + self.style_layers)
         self.convs = {}
         for name in layers_through(self.deepest):
             w, b = (np.asarray(a, np.float32) for a in weights[name])   # w O×I×3×3

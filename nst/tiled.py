@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .objective import Objective, grad_to_image, preprocess
-from .spec import ends_block, layers_through, pools_before
+from .spec import ends_block, layers_through, min_side, pools_before
 from .vgg import add_into, backward, deepest_layer, forward
 
 
@@ -32,7 +32,7 @@ def halo_per_layer(deepest):
 def halo_for(layers, deepest):
     # the halo a tile needs so every loss layer is exact at its interior: the largest d_l·2^p_l,
     # rounded up to the alignment 2^P so the extent's origin keeps the pools' windows
-    align = 2 ** pools_before(deepest)
+    align = min_side(deepest)                # the deepest layer's stride: 2^P
     h = max(halo_per_layer(deepest)[n] for n in layers)
     return -(-h // align) * align
 
@@ -88,7 +88,7 @@ def tile_plan(h, w, tile, layers):
     # -> [Tile] of a tiled evaluation of `layers` over an h×w picture: interiors ≤ tile px (rounded
     # down to the alignment), halos as the deepest layer needs
     deepest = deepest_layer(layers)
-    align = 2 ** pools_before(deepest)
+    align = min_side(deepest)                # the deepest layer's stride: 2^P
     return plan(h, w, max(align, tile // align * align), halo_for(layers, deepest), align)
 
 

@@ -236,9 +236,9 @@ class Run:
 
     def tile_align(self):
         # tile interiors start at multiples of 2^(pools above the deepest layer) (nst.tiled)
-        from nst.spec import pools_before
+        from nst.spec import min_side
         from nst.vgg import deepest_layer
-        return 2 ** pools_before(deepest_layer([*self.settings.content_layers, *self.settings.style_layers]))
+        return min_side(deepest_layer([*self.settings.content_layers, *self.settings.style_layers]))
 
     # -- checkpoints -----------------------------------------------------------------------------
     def state(self):
