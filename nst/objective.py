@@ -36,10 +36,10 @@ def grad_to_image(xp, g):
 
 AUTO = "auto"
 # {style layer: m_l} of "auto" (1 for a layer not named): block4_conv1, the style layer beside the
-# content layer, where the two pull against each other, gets 3 shares of β; block5_conv1, which the
-# default run won by 4–12× on every pair while losing the content term, 0.1 (docs/maths.md, "The
-# default schedule and the block4 emphasis")
-AUTO_EMPHASIS = {"block4_conv1": 3.0, "block5_conv1": 0.1}
+# content layer, where the two pull against each other, gets 2 shares of β; block1_conv1, the
+# painting's fine brush texture, 1.5; block5_conv1, which the default run won by 4–12× on every
+# pair while losing the content term, 0.05 (docs/maths.md, "The default schedule and the block4 emphasis")
+AUTO_EMPHASIS = {"block1_conv1": 1.5, "block4_conv1": 2.0, "block5_conv1": 0.05}
 
 
 def auto_layer_weights(content_targets, style_targets):
