@@ -39,9 +39,11 @@ def images(size, seed=1):
 
 
 def tf32_backend(be):
+    # be with every layer's conv, forward and backward, on the TF32 tensor-core kernels
     from nst.kernels.cuda import get
-    return dataclasses.replace(be, conv3x3_relu=get("conv3x3_relu", "v3_wmma_tf32"),
-                               conv3x3_relu_backward_input=get("conv3x3_relu_backward_input", "v3_wmma_tf32"))
+    fwd, bwd = (get(op, "v3_wmma_tf32") for op in ("conv3x3_relu", "conv3x3_relu_backward_input"))
+    return dataclasses.replace(be, conv3x3_relu=lambda x, layer, b: fwd(x, layer.weights, b),
+                               conv3x3_relu_backward_input=lambda da, a, layer: bwd(da, a, layer.weights))
 
 
 def nst_case(be, content, style, x, params):

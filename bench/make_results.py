@@ -83,12 +83,13 @@ def run(cmd):
 def kept_sections(path):
     # sections of RESULTS.md written by other scripts or by hand (bench_pictures.py's, bench_web.py's,
     # bench_video.py's, bench_time_to_picture.py's, the measurements moved out of code comments,
-    # issue #23's "Any size", the per-evaluation table of another CPU kind; each between its markers)
+    # issue #23's "Any size", the per-evaluation table of another CPU kind, the GPU check's tables;
+    # each between its markers)
     # survive a rerun
     old = path.read_text(encoding="utf-8") if path.exists() else ""
     kept = ""
     for script in ("bench_pictures", "bench_time_to_picture", "bench_web", "bench_video", "measurements",
-                   "any_size", "per_kind"):
+                   "any_size", "per_kind", "gpu_check"):
         begin, end = f"<!-- {script} begin -->", f"<!-- {script} end -->"
         if begin in old and end in old:
             kept += "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"

@@ -394,6 +394,24 @@ def test_chosen_names_a_version_for_every_backend_op(chosen, registry):
             assert callable(registry.get(op, version)), (op, version)
 
 
+@pytest.mark.parametrize("in_channels", [3, 64, 128, 256, 512])
+def test_cuda_conv_layers_take_the_versions_chosen_for_their_input_channels(in_channels):
+    # the cupy (and cuda-cpu) backend's prepare_weights picks each conv layer's two kernels from
+    # CHOSEN by the layer's input channels, and the prepared layer computes the reference's conv
+    be = backend_or_skip("cuda-cpu")
+    rng = np.random.default_rng(in_channels)
+    w = rng.standard_normal((4, in_channels, 3, 3)).astype(np.float32)
+    layer, b = be.prepare_weights(w, np.zeros(4, np.float32))
+    want = [CUDA.get(op, cupy_backend.CHOSEN[op].get(in_channels, cupy_backend.CHOSEN[op]["*"]))
+            for op in cupy_backend.CONV_OPS]
+    assert [layer.forward, layer.backward] == want
+    if in_channels >= 256:
+        assert layer.forward is CUDA.get("conv3x3_relu", "im2col_cublas")
+    x = rng.standard_normal((in_channels, 5, 4)).astype(np.float32)
+    assert_close(be.conv3x3_relu(x, layer, b), ops.conv3x3_relu(d64(x), d64(w), d64(b)),
+                 what=f"I={in_channels}", rtol=1e-4)
+
+
 # ---------------------------------------------------------------------------------------------
 # The Numba family: row blocks, threads, Winograd transforms, prepared weights, memory
 # ---------------------------------------------------------------------------------------------

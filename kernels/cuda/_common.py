@@ -9,6 +9,7 @@ block and argument code is the code under test on both; cupy is imported only fo
 import functools
 import os
 import re
+import shutil
 
 import numpy as np
 
@@ -231,7 +232,9 @@ def _include_options(text):
     # <mma.h> comes from the CUDA headers; NVRTC needs their folder when the wheel does not add it
     if "<mma.h>" not in text:
         return ()
-    candidates = [os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda"]
+    nvcc = shutil.which("nvcc")
+    candidates = [os.environ.get("CUDA_PATH"), os.environ.get("CUDA_HOME"), "/usr/local/cuda",
+                  nvcc and os.path.dirname(os.path.dirname(nvcc))]
     try:
         candidates.insert(0, cupy().cuda.get_cuda_path())
     except Exception:  # noqa: BLE001 - any failure only means one candidate fewer
@@ -242,8 +245,8 @@ def _include_options(text):
         dirs.insert(0, find_nvidia_header_directory("cudart"))
     except Exception:  # noqa: BLE001
         pass
-    for d in dirs:
-        if d and os.path.isfile(os.path.join(d, "mma.h")):
+    for d in dirs:        # a complete set: CUDA 13's header wheel has mma.h without its crt/mma.h
+        if d and all(os.path.isfile(os.path.join(d, h)) for h in ("mma.h", "crt/mma.h")):
             return (f"--include-path={d}",)
     return ()
 

@@ -35,5 +35,30 @@ class Backend:
     to_host = staticmethod(to_host)
 
 
+@dataclass(frozen=True)
+class ConvLayer:
+    """One conv layer as a backend prepared it: its weights and the two kernels chosen for it."""
+    weights: object                  # what both kernels read (numba: ConvWeights; cuda: w O×I×3×3)
+    forward: Callable                # (x I×H×W, weights, b O) -> a O×H×W
+    backward: Callable               # (da O×H×W, a O×H×W, weights) -> dx I×H×W
+
+
+def conv3x3_relu(x, layer, b):
+    # x I×H×W -> a O×H×W with the layer's chosen forward kernel
+    return layer.forward(x, layer.weights, b)
+
+
+def conv3x3_relu_backward_input(da, a, layer):
+    # da, a O×H×W -> dx I×H×W with the layer's chosen backward kernel
+    return layer.backward(da, a, layer.weights)
+
+
+def chosen_version(table, op, in_channels=None):
+    # the version a backend's CHOSEN `table` names for op; a conv op's entry may be a dict from a
+    # layer's input channels to a version, "*" for every other layer
+    entry = table[op]
+    return entry.get(in_channels, entry["*"]) if isinstance(entry, dict) else entry
+
+
 class BackendUnavailable(RuntimeError):
     """The backend's library or device is missing on this machine (message says which)."""

@@ -7,12 +7,18 @@ decided here, by name, in CHOSEN; the benchmark (bench/bench_gpu.py), the tests 
 and the cuda-cpu backend (the same kernels run on the CPU, nst/backends/cuda_cpu_backend.py) use
 the same registry (nst.kernels.cuda.CUDA) and table through kernel_backend().
 """
-from .backend import Backend, BackendUnavailable
+from .backend import (Backend, BackendUnavailable, ConvLayer, chosen_version, conv3x3_relu,
+                      conv3x3_relu_backward_input)
 
-# Backend field (an op of nst.kernels.cuda.CUDA) -> the version that runs it
+# Backend field (an op of nst.kernels.CUDA) -> the version that runs it; a conv op chooses per layer,
+# by its input channels (as nst/backends/numba_backend.py does). Measured on an H200, 512 px
+# (bench/bench_gpu.py; bench/RESULTS.md "GPU check"): from 256 input channels cuBLAS on im2col
+# columns takes 40-70 % of our tiled kernel's time, whose column buffer (I·9 × h·w) is then at most
+# 2.25× block1's activation (memory.WORKSPACE covers it); below, the tiled kernel is as fast or
+# faster without one. The 3-channel first layer's backward: the naive kernel (0.55 vs 1.46 ms).
 CHOSEN = {
-    "conv3x3_relu": "v2_tiled",
-    "conv3x3_relu_backward_input": "v2_tiled",
+    "conv3x3_relu": {3: "v2_tiled", 64: "v2_tiled", 128: "v2_tiled", "*": "im2col_cublas"},
+    "conv3x3_relu_backward_input": {3: "v1_naive", 64: "v2_tiled", 128: "v2_tiled", "*": "im2col_cublas"},
     "maxpool2x2": "v1",
     "maxpool2x2_backward": "v1",
     "avgpool2x2": "v1",
@@ -24,6 +30,7 @@ CHOSEN = {
     "temporal_loss_and_grad": "v1_fused",
     "adam_step": "v1",
 }
+CONV_OPS = ("conv3x3_relu", "conv3x3_relu_backward_input")
 
 
 def _cupy_or_raise():
@@ -46,13 +53,16 @@ def kernel_backend(name, xp):
     from nst.kernels.cuda import get
 
     def prepare_weights(w, b):
-        # (w O×I×3×3, b O) host or device -> float32 C-contiguous arrays of xp. The kernels read
-        # w as stored (forward: O×(I·9) rows; backward: transposed/flipped by index), so no repack.
-        return (xp.ascontiguousarray(xp.asarray(w, dtype=xp.float32)),
-                xp.ascontiguousarray(xp.asarray(b, dtype=xp.float32)))
+        # (w O×I×3×3, b O) host or device -> (ConvLayer, b): float32 C-contiguous arrays of xp and
+        # the layer's two chosen kernels. The kernels read w as stored (forward: O×(I·9) rows;
+        # backward: transposed/flipped by index), so no repack.
+        w, b = (xp.ascontiguousarray(xp.asarray(a, dtype=xp.float32)) for a in (w, b))
+        fwd, bwd = (get(op, chosen_version(CHOSEN, op, w.shape[1])) for op in CONV_OPS)
+        return ConvLayer(w, fwd, bwd), b
 
-    return Backend(name=name, xp=xp, prepare_weights=prepare_weights,
-                   **{op: get(op, version) for op, version in CHOSEN.items()})
+    ops = {op: get(op, version) for op, version in CHOSEN.items() if op not in CONV_OPS}
+    return Backend(name=name, xp=xp, prepare_weights=prepare_weights, conv3x3_relu=conv3x3_relu,
+                   conv3x3_relu_backward_input=conv3x3_relu_backward_input, **ops)
 
 
 def load():

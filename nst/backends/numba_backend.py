@@ -8,12 +8,10 @@ made once, in prepare_weights, which returns (layer, b): `layer` holds the layer
 kernels and its weights in the one form both read (conv3x3_forward.ConvWeights; the raw w is not
 kept), and b is the bias the forward adds.
 """
-from dataclasses import dataclass
-from typing import Callable
-
 import numpy as np
 
-from .backend import Backend, BackendUnavailable
+from .backend import (Backend, BackendUnavailable, ConvLayer, chosen_version, conv3x3_relu,
+                      conv3x3_relu_backward_input)
 
 # Each choice was measured side by side, single-threaded (bench/bench_kernels_cpu.py; the numbers
 # are in bench/RESULTS.md, "Measurements formerly in code comments"). Winograd F(4×4) (v5) from
@@ -43,18 +41,7 @@ CONV_OPS = ("conv3x3_relu", "conv3x3_relu_backward_input")
 def chosen(op, in_channels=None):
     # the kernel CHOSEN names for `op` (for a conv op: for a layer with `in_channels` inputs)
     from nst.kernels import NUMBA
-    entry = CHOSEN[op]
-    if isinstance(entry, dict):
-        entry = entry.get(in_channels, entry["*"])
-    return NUMBA.get(op, entry)
-
-
-@dataclass(frozen=True)
-class ConvLayer:
-    """One conv layer as prepared for this backend: its weights and its two chosen kernels."""
-    weights: object                  # conv3x3_forward.ConvWeights, in the forms both kernels read
-    forward: Callable                # (x I×H×W, weights, b O) -> a O×H×W
-    backward: Callable               # (da O×H×W, a O×H×W, weights) -> dx I×H×W
+    return NUMBA.get(op, chosen_version(CHOSEN, op, in_channels))
 
 
 def prepare_weights(w, b):
@@ -64,16 +51,6 @@ def prepare_weights(w, b):
     fwd, bwd = (chosen(op, i) for op in CONV_OPS)
     weights = ConvWeights(w, keep=fwd.reads + bwd.reads)
     return ConvLayer(weights, fwd, bwd), np.ascontiguousarray(b, dtype=np.float32)
-
-
-def conv3x3_relu(x, layer, b):
-    # x I×H×W -> a O×H×W with the layer's chosen forward kernel
-    return layer.forward(x, layer.weights, b)
-
-
-def conv3x3_relu_backward_input(da, a, layer):
-    # da, a O×H×W -> dx I×H×W with the layer's chosen backward kernel
-    return layer.backward(da, a, layer.weights)
 
 
 def load():
