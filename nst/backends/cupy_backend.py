@@ -12,7 +12,7 @@ from .backend import (Backend, BackendUnavailable, ConvLayer, chosen_version, co
 
 # Backend field (an op of nst.kernels.CUDA) -> the version that runs it; a conv op chooses per layer,
 # by its input channels (as nst/backends/numba_backend.py does). Measured on an H200, 512 px
-# (bench/bench_gpu.py; bench/RESULTS.md "GPU check"): from 256 input channels cuBLAS on im2col
+# (bench/bench_gpu.py; bench/RESULTS.md "The GPU check"): from 256 input channels cuBLAS on im2col
 # columns takes 40-70 % of our tiled kernel's time, whose column buffer (I·9 × h·w) is then at most
 # 2.25× block1's activation (memory.WORKSPACE covers it); below, the tiled kernel is as fast or
 # faster without one. The 3-channel first layer's backward: the naive kernel (0.55 vs 1.46 ms).
