@@ -52,7 +52,7 @@ if [ -f "$IMAGES/tubingen.jpg" ] && { [ -n "${NST_WEIGHTS:-}" ] || "$PY" -c "imp
     done
     picture_s=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (${#times[@]} + 1) / 2 ))p")
     picture_line="exit $picture_rc, median $picture_s s wall of ${times[*]} (target <= 3 s; the process's start and the weights' load included)"
-    # where that time goes: one more run under cProfile, the 40 costliest calls by cumulative time
+    # where that time goes: one more run under cProfile, the top of its table by cumulative time
     "$PY" -m cProfile -s cumulative -m nst transfer "$IMAGES/tubingen.jpg" "$IMAGES/starry_night.jpg" \
         -o "$OUT/profiled_512.png" --backend cupy "${W_ARGS[@]}" 2>/dev/null | grep -v "^\[" | head -60 > "$OUT/picture_profile.txt"
     rm -f "$OUT/profiled_512.png"

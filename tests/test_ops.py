@@ -29,6 +29,7 @@ import pytest
 from conftest import assert_close, random_image
 from nst import losses, ops
 from nst.backends import NAMES, Backend, BackendUnavailable, cupy_backend, get_backend, numba_backend
+from nst.backends.backend import CONV_OPS, chosen_version
 from nst.kernels import NUMBA, VIDEO_OPS, conv3x3_forward, cpu_threads
 from nst.kernels import cuda as kc
 from nst.kernels.cuda import CUDA
@@ -402,8 +403,7 @@ def test_cuda_conv_layers_take_the_versions_chosen_for_their_input_channels(in_c
     rng = np.random.default_rng(in_channels)
     w = rng.standard_normal((4, in_channels, 3, 3)).astype(np.float32)
     layer, b = be.prepare_weights(w, np.zeros(4, np.float32))
-    want = [CUDA.get(op, cupy_backend.CHOSEN[op].get(in_channels, cupy_backend.CHOSEN[op]["*"]))
-            for op in cupy_backend.CONV_OPS]
+    want = [CUDA.get(op, chosen_version(cupy_backend.CHOSEN, op, in_channels)) for op in CONV_OPS]
     assert [layer.forward, layer.backward] == want
     if in_channels >= 256:
         assert layer.forward is CUDA.get("conv3x3_relu", "im2col_cublas")

@@ -35,6 +35,9 @@ class Backend:
     to_host = staticmethod(to_host)
 
 
+CONV_OPS = ("conv3x3_relu", "conv3x3_relu_backward_input")   # the ops a ConvLayer chooses per layer
+
+
 @dataclass(frozen=True)
 class ConvLayer:
     """One conv layer as a backend prepared it: its weights and the two kernels chosen for it."""

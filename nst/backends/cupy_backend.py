@@ -7,7 +7,7 @@ decided here, by name, in CHOSEN; the benchmark (bench/bench_gpu.py), the tests 
 and the cuda-cpu backend (the same kernels run on the CPU, nst/backends/cuda_cpu_backend.py) use
 the same registry (nst.kernels.cuda.CUDA) and table through kernel_backend().
 """
-from .backend import (Backend, BackendUnavailable, ConvLayer, chosen_version, conv3x3_relu,
+from .backend import (CONV_OPS, Backend, BackendUnavailable, ConvLayer, chosen_version, conv3x3_relu,
                       conv3x3_relu_backward_input)
 
 # Backend field (an op of nst.kernels.CUDA) -> the version that runs it; a conv op chooses per layer,
@@ -30,7 +30,6 @@ CHOSEN = {
     "temporal_loss_and_grad": "v1_fused",
     "adam_step": "v1",
 }
-CONV_OPS = ("conv3x3_relu", "conv3x3_relu_backward_input")
 
 
 def _cupy_or_raise():

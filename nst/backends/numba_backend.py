@@ -10,7 +10,7 @@ kept), and b is the bias the forward adds.
 """
 import numpy as np
 
-from .backend import (Backend, BackendUnavailable, ConvLayer, chosen_version, conv3x3_relu,
+from .backend import (CONV_OPS, Backend, BackendUnavailable, ConvLayer, chosen_version, conv3x3_relu,
                       conv3x3_relu_backward_input)
 
 # Each choice was measured side by side, single-threaded (bench/bench_kernels_cpu.py; the numbers
@@ -35,7 +35,6 @@ CHOSEN = {
     "temporal_loss_and_grad": "v1",
     "adam_step": "v1",
 }
-CONV_OPS = ("conv3x3_relu", "conv3x3_relu_backward_input")
 
 
 def chosen(op, in_channels=None):
