@@ -170,22 +170,28 @@ def _ld(x, mask, use_mask, rev, i, y, q, h, w):
 
 @numba.njit(inline="always")
 def _copy_row(x, mask, use_mask, rev, i, y, dst, d0):
-    # dst[d0 : d0+W] = row y of channel i of x·[mask > 0] (of rev(x) when rev)
+    # dst[d0 : d0+W] = row y of channel i of x·[mask > 0] (of rev(x) when rev). Both values are
+    # loaded before the select, so it compiles to a blend, not a branch on the mask's sign.
     h, w = x.shape[1], x.shape[2]
+    zero = np.float32(0.0)
+    ys = h - 1 - y if rev else y
+    xr, mr = x[i, ys], mask[i, ys]
     if rev:                                               # forward loads, reversed stores
-        ys, d1 = h - 1 - y, d0 + w - 1
+        d1 = d0 + w - 1
         if use_mask:
             for q in range(w):
-                dst[d1 - q] = x[i, ys, q] if mask[i, ys, q] > 0 else 0.0
+                a, m = xr[q], mr[q]
+                dst[d1 - q] = a if m > 0 else zero
         else:
             for q in range(w):
-                dst[d1 - q] = x[i, ys, q]
+                dst[d1 - q] = xr[q]
     elif use_mask:
         for q in range(w):
-            dst[d0 + q] = x[i, y, q] if mask[i, y, q] > 0 else 0.0
+            a, m = xr[q], mr[q]
+            dst[d0 + q] = a if m > 0 else zero
     else:
         for q in range(w):
-            dst[d0 + q] = x[i, y, q]
+            dst[d0 + q] = xr[q]
 
 
 @numba.njit(inline="always")
@@ -425,48 +431,57 @@ def _at6(m0, m1, m2, m3, m4, m5):
 @numba.njit(**_JIT)
 def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # x I×H×W tile rows [tr0, tr1) -> v 36×I×Tb;  V = Bᵀ d B for each 6×6 tile d at (4ty−1, 4tx−1)
-    # One job per (channel, tile row). The 6 input rows are held de-interleaved by column phase,
-    # D[r, p, t] = strip[r, 4t + p], so tile tx's 6 columns are D[r, 0..3, tx] and D[r, 0..1, tx+1]:
-    # both Bᵀ (down) and B (across) then run as contiguous vector loops over tiles.
+    # of x·[mask>0] (of rev(x·[mask>0]) when rev). One job per (channel, tile row): the strip's 6
+    # rows are copied forward and zero padded, Bᵀ runs down them as vectors along the row, B across
+    # each tile's 6 columns at stride 4. When rev, a strip of rev(x) is x's rows h−4ty−r, and tile
+    # tx of it is x's columns read backwards; it is stored at tile tw−1−tx, so every loop still runs
+    # forward (reversed vector accesses do not vectorise here) and only each tile's 6 columns, and
+    # its output's 4 (_wino4_out), are taken in reverse order.
     c, h, w = x.shape
     nb = tr1 - tr0
-    n4 = tw + 1
+    n = 4 * tw + 2                                            # strip columns
+    at = 4 * tw + 1 - w if rev else 1                         # x column q sits at at + q
     for job in prange(c * nb):
         i = job // nb
         ty = tr0 + job - i * nb
-        row = np.zeros(4 * n4, np.float32)                    # one padded strip row
-        d = np.empty((6, 4, n4), np.float32)
+        d = np.zeros((6, n), np.float32)
         for r in range(6):
-            y = 4 * ty - 1 + r
+            y = h - 4 * ty - r if rev else 4 * ty - 1 + r
             if y >= 0 and y < h:
-                _copy_row(x, mask, use_mask, rev, i, y, row, 1)
-                for p in range(4):
-                    for t in range(n4):
-                        d[r, p, t] = row[4 * t + p]
-            else:
-                d[r, :, :] = 0.0
-        e = np.empty((6, 4, n4), np.float32)
-        for p in range(4):                                    # Bᵀ d down the columns
-            for t in range(n4):
-                e[0, p, t], e[1, p, t], e[2, p, t], e[3, p, t], e[4, p, t], e[5, p, t] = _bt6(
-                    d[0, p, t], d[1, p, t], d[2, p, t], d[3, p, t], d[4, p, t], d[5, p, t])
+                _copy_row(x, mask, use_mask, False, i, y, d[r], at)
+        e = np.empty((6, n), np.float32)
+        d0, d1, d2, d3, d4, d5 = d[0], d[1], d[2], d[3], d[4], d[5]
+        e0, e1, e2, e3, e4, e5 = e[0], e[1], e[2], e[3], e[4], e[5]
+        for q in range(n):                                    # Bᵀ d down the columns
+            e0[q], e1[q], e2[q], e3[q], e4[q], e5[q] = _bt6(d0[q], d1[q], d2[q], d3[q], d4[q], d5[q])
         t0 = (ty - tr0) * tw
-        vb = np.empty((6, tw), np.float32)                   # one row of V, then copied out whole
         for r in range(6):                                    # (Bᵀ d) B across each tile
-            for tx in range(tw):
-                vb[0, tx], vb[1, tx], vb[2, tx], vb[3, tx], vb[4, tx], vb[5, tx] = _bt6(
-                    e[r, 0, tx], e[r, 1, tx], e[r, 2, tx], e[r, 3, tx], e[r, 0, tx + 1], e[r, 1, tx + 1])
-            for q in range(6):
-                v[6 * r + q, i, t0:t0 + tw] = vb[q]
+            er = e[r]
+            v0, v1, v2 = v[6 * r, i, t0:t0 + tw], v[6 * r + 1, i, t0:t0 + tw], v[6 * r + 2, i, t0:t0 + tw]
+            v3, v4, v5 = v[6 * r + 3, i, t0:t0 + tw], v[6 * r + 4, i, t0:t0 + tw], v[6 * r + 5, i, t0:t0 + tw]
+            if rev:
+                for tx in range(tw):
+                    b = 4 * tx
+                    v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
+                        er[b + 5], er[b + 4], er[b + 3], er[b + 2], er[b + 1], er[b])
+            else:
+                for tx in range(tw):
+                    b = 4 * tx
+                    v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
+                        er[b], er[b + 1], er[b + 2], er[b + 3], er[b + 4], er[b + 5])
 
 
 @numba.njit(**_JIT)
 def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     # mm 36×O×Tb -> out O×H×W tile rows [tr0, tr1);  Y = Aᵀ M A (4×4), + b, ReLU, cropped
-    # One job per (output channel, tile row); both products run as vector loops over tiles, the
-    # 4 columns of each tile are interleaved into the output row at the end.
+    # One job per (output channel, tile row); both products run as vector loops over tiles on
+    # 1-D row views (3-D indexing in these loops does not vectorise), and the 4 columns of each
+    # tile are interleaved into the output row at the end. When rev, tile tx holds rev(out)'s
+    # tile tw−1−tx (_wino4_in): its rows go to out row h−1−(4ty+d) and its 4 columns in reverse
+    # order, so the row is again written forward, from column 4tw−w on.
     o, h, w = out.shape
     nb = tr1 - tr0
+    skip = 4 * tw - w if rev else 0
     for job in prange(o * nb):
         k = job // nb
         ty = tr0 + job - k * nb
@@ -474,22 +489,26 @@ def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
         bk = b[k] if use_bias else np.float32(0.0)
         s = np.empty((6, 4, tw), np.float32)                  # M A: s[r, column c, tile]
         for r in range(6):
+            m0, m1, m2 = mm[6 * r, k, t0:t0 + tw], mm[6 * r + 1, k, t0:t0 + tw], mm[6 * r + 2, k, t0:t0 + tw]
+            m3, m4, m5 = mm[6 * r + 3, k, t0:t0 + tw], mm[6 * r + 4, k, t0:t0 + tw], mm[6 * r + 5, k, t0:t0 + tw]
+            s0, s1, s2, s3 = s[r, 0], s[r, 1], s[r, 2], s[r, 3]
             for tx in range(tw):
-                t = t0 + tx
-                s[r, 0, tx], s[r, 1, tx], s[r, 2, tx], s[r, 3, tx] = _at6(
-                    mm[6 * r, k, t], mm[6 * r + 1, k, t], mm[6 * r + 2, k, t],
-                    mm[6 * r + 3, k, t], mm[6 * r + 4, k, t], mm[6 * r + 5, k, t])
+                s0[tx], s1[tx], s2[tx], s3[tx] = _at6(m0[tx], m1[tx], m2[tx], m3[tx], m4[tx], m5[tx])
         y = np.empty((4, 4, tw), np.float32)                  # Aᵀ (M A): y[row d, column c, tile]
         for cc in range(4):
+            a0, a1, a2, a3, a4, a5 = s[0, cc], s[1, cc], s[2, cc], s[3, cc], s[4, cc], s[5, cc]
+            y0, y1, y2, y3 = y[0, cc], y[1, cc], y[2, cc], y[3, cc]
             for tx in range(tw):
-                y[0, cc, tx], y[1, cc, tx], y[2, cc, tx], y[3, cc, tx] = _at6(
-                    s[0, cc, tx], s[1, cc, tx], s[2, cc, tx], s[3, cc, tx], s[4, cc, tx], s[5, cc, tx])
+                y0[tx], y1[tx], y2[tx], y3[tx] = _at6(a0[tx], a1[tx], a2[tx], a3[tx], a4[tx], a5[tx])
         row = np.empty(4 * tw, np.float32)
         for dd in range(min(4, h - 4 * ty)):
+            c0, c1, c2, c3 = y[dd, 0], y[dd, 1], y[dd, 2], y[dd, 3]
+            if rev:
+                c0, c1, c2, c3 = c3, c2, c1, c0
             for tx in range(tw):
-                for cc in range(4):
-                    row[4 * tx + cc] = y[dd, cc, tx]
-            _put_row(row, bk, relu, rev, k, 4 * ty + dd, out)
+                row[4 * tx], row[4 * tx + 1], row[4 * tx + 2], row[4 * tx + 3] = c0[tx], c1[tx], c2[tx], c3[tx]
+            yo = h - 1 - 4 * ty - dd if rev else 4 * ty + dd
+            _put_row(row[skip:], bk, relu, False, k, yo, out)
 
 
 _WINOGRAD = {2: (_wino2_in, _wino2_out), 4: (_wino4_in, _wino4_out)}    # m -> transforms
