@@ -432,20 +432,23 @@ def _at6(m0, m1, m2, m3, m4, m5):
 def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # x I×H×W tile rows [tr0, tr1) -> v 36×I×Tb;  V = Bᵀ d B for each 6×6 tile d at (4ty−1, 4tx−1)
     # of x·[mask>0] (of rev(x·[mask>0]) when rev). One job per (channel, tile row): the strip's 6
-    # rows are copied forward and zero padded, Bᵀ runs down them as vectors along the row, B across
-    # each tile's 6 columns at stride 4. When rev, a strip of rev(x) is x's rows h−4ty−r, and tile
-    # tx of it is x's columns read backwards; it is stored at tile tw−1−tx, so every loop still runs
-    # forward (reversed vector accesses do not vectorise here) and only each tile's 6 columns, and
-    # its output's 4 (_wino4_out), are taken in reverse order.
+    # rows are copied and zero padded, Bᵀ runs down them as vectors along the row (1-D row views:
+    # 3-D indexing in these loops does not vectorise), B across each tile's 6 columns at stride 4.
+    # When rev, tile (ty, tx) of rev(x) is x's rows h−4ty−r and columns from w−4tx down; it is
+    # stored at tile row tr1−1−ty, column tw−1−tx: V then holds the tiles in x's own order, every
+    # array is read and written upwards (a downward walk costs up to 50 % more here), and only
+    # each tile's 6 rows and columns, and its output's 4 (_wino4_out), are taken in reverse order.
     c, h, w = x.shape
     nb = tr1 - tr0
     n = 4 * tw + 2                                            # strip columns
     at = 4 * tw + 1 - w if rev else 1                         # x column q sits at at + q
     for job in prange(c * nb):
         i = job // nb
-        ty = tr0 + job - i * nb
+        slot = job - i * nb                                   # V's tile row: rev(x)'s tile row
+        ty = tr1 - 1 - slot if rev else tr0 + slot            # tr1−1−slot, so x is read upwards
         d = np.zeros((6, n), np.float32)
-        for r in range(6):
+        for rr in range(6):
+            r = 5 - rr if rev else rr
             y = h - 4 * ty - r if rev else 4 * ty - 1 + r
             if y >= 0 and y < h:
                 _copy_row(x, mask, use_mask, False, i, y, d[r], at)
@@ -454,7 +457,7 @@ def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
         e0, e1, e2, e3, e4, e5 = e[0], e[1], e[2], e[3], e[4], e[5]
         for q in range(n):                                    # Bᵀ d down the columns
             e0[q], e1[q], e2[q], e3[q], e4[q], e5[q] = _bt6(d0[q], d1[q], d2[q], d3[q], d4[q], d5[q])
-        t0 = (ty - tr0) * tw
+        t0 = slot * tw
         for r in range(6):                                    # (Bᵀ d) B across each tile
             er = e[r]
             v0, v1, v2 = v[6 * r, i, t0:t0 + tw], v[6 * r + 1, i, t0:t0 + tw], v[6 * r + 2, i, t0:t0 + tw]
@@ -475,17 +478,18 @@ def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
 def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     # mm 36×O×Tb -> out O×H×W tile rows [tr0, tr1);  Y = Aᵀ M A (4×4), + b, ReLU, cropped
     # One job per (output channel, tile row); both products run as vector loops over tiles on
-    # 1-D row views (3-D indexing in these loops does not vectorise), and the 4 columns of each
-    # tile are interleaved into the output row at the end. When rev, tile tx holds rev(out)'s
-    # tile tw−1−tx (_wino4_in): its rows go to out row h−1−(4ty+d) and its 4 columns in reverse
-    # order, so the row is again written forward, from column 4tw−w on.
+    # 1-D row views, and the 4 columns of each tile are interleaved into the output row at the
+    # end. When rev, M holds rev(out)'s tiles in out's own order (_wino4_in): tile row tr1−1−ty,
+    # column tw−1−tx; their rows go to out rows h−1−(4ty+d) and their 4 columns in reverse order,
+    # so each row is again written forward, from column 4tw−w on.
     o, h, w = out.shape
     nb = tr1 - tr0
     skip = 4 * tw - w if rev else 0
     for job in prange(o * nb):
         k = job // nb
-        ty = tr0 + job - k * nb
-        t0 = (ty - tr0) * tw
+        slot = job - k * nb                                   # as _wino4_in
+        ty = tr1 - 1 - slot if rev else tr0 + slot
+        t0 = slot * tw
         bk = b[k] if use_bias else np.float32(0.0)
         s = np.empty((6, 4, tw), np.float32)                  # M A: s[r, column c, tile]
         for r in range(6):
@@ -501,7 +505,9 @@ def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
             for tx in range(tw):
                 y0[tx], y1[tx], y2[tx], y3[tx] = _at6(a0[tx], a1[tx], a2[tx], a3[tx], a4[tx], a5[tx])
         row = np.empty(4 * tw, np.float32)
-        for dd in range(min(4, h - 4 * ty)):
+        rows = min(4, h - 4 * ty)
+        for d in range(rows):
+            dd = rows - 1 - d if rev else d                   # out's rows written upwards
             c0, c1, c2, c3 = y[dd, 0], y[dd, 1], y[dd, 2], y[dd, 3]
             if rev:
                 c0, c1, c2, c3 = c3, c2, c1, c0
@@ -578,18 +584,19 @@ def _direct(xp, wts, b, use_bias, relu, rev, y0, out):
 
 
 def core_v6(x, cw, b, mask, relu, backward, out):
-    # direct loops over blocks of rows (the padded block stays small)
+    # direct loops over blocks of rows (the padded block stays small). The backward needs no
+    # reversed data: rev(corr3x3(rev(x), wᵀ)) = corr3x3(x, wᵀ with its taps flipped), a view.
     i, h, w = x.shape
     wts = cw.get("w")                                                 # O×I×3×3
     if backward:
-        wts = wts.transpose(1, 0, 2, 3)                               # I×O×3×3 view
+        wts = wts.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]             # I×O×3×3 view, flipped taps
     m, use_mask = _mask_args(x, mask)
     rows = _rows_per_block(i * (w + 2) * 4, h)
     for r0 in range(0, h, rows):
         r1 = min(h, r0 + rows)
         xp = _scratch("pad", (i, (r1 - r0 + 2) * (w + 2) + 2))       # I×(rows+2)(W+2)
-        _pad_flat(x, m, use_mask, backward, r0, r1, xp)
-        _direct(xp, wts, *_bias_args(b), relu, backward, r0, out)
+        _pad_flat(x, m, use_mask, False, r0, r1, xp)
+        _direct(xp, wts, *_bias_args(b), relu, False, r0, out)
 
 
 CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6}
