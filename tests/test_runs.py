@@ -150,6 +150,35 @@ def test_resume_refuses_other_settings(files, tiny_weights_h5, tmp_path, capsys)
     assert "style_weight" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("change", ["emphasis", "schedule"])
+def test_resume_refuses_a_checkpoint_made_under_other_automatic_rules(files, tiny_weights_h5, tmp_path,
+                                                                      monkeypatch, capsys, change):
+    # the constants behind "auto" λ_l and "auto" iterations decide the picture as settings do: a
+    # checkpoint made before a newer nst changed them must not continue under the new ones
+    from nst import objective
+    from nst.run import schedule
+    ck = tmp_path / "ck.npz"
+    assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--iterations", "auto", "--checkpoint", str(ck)) == 0
+    if change == "emphasis":
+        monkeypatch.setitem(objective.AUTO_EMPHASIS, "block4_conv1", 3.0)
+    else:
+        monkeypatch.setattr(schedule, "FINEST_CAP", schedule.FINEST_CAP + 1)
+    capsys.readouterr()
+    assert cli(files, tiny_weights_h5, tmp_path / "o2.png", "--iterations", "auto", "--resume", str(ck)) == 2
+    assert "automatic rules" in capsys.readouterr().err
+    assert not (tmp_path / "o2.png").exists()
+
+
+def test_explicit_settings_resume_whatever_the_automatic_rules(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # with --iterations N and --style-layer-weights given, no automatic rule is in effect
+    from nst import objective
+    ck, lam = tmp_path / "ck.npz", ["--style-layer-weights", "0.2,0.2,0.2,0.2,0.2"]
+    assert cli(files, tiny_weights_h5, tmp_path / "o.png", *lam, "--checkpoint", str(ck)) == 0
+    monkeypatch.setitem(objective.AUTO_EMPHASIS, "block4_conv1", 3.0)
+    assert cli(files, tiny_weights_h5, tmp_path / "o2.png", *lam, "--resume", str(ck)) == 0
+    assert "resuming at iteration" in capsys.readouterr().err
+
+
 def test_resumed_state_is_not_counted_against_the_free_memory(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
     # the estimate counts the optimiser's state, so the memory is checked before a resume loads it:
     # here the free memory falls by the state's bytes once the checkpoint is read, as a real one does

@@ -20,7 +20,7 @@ from nst.io import checkpoint
 from nst.io.assets import atomic_path
 from nst.io.image import to_uint8
 from nst.optim import NonFiniteLoss
-from nst.run.job import Job, Outputs
+from nst.run.job import Job, Outputs, automatic_rules
 from nst.run.settings import Settings
 
 LOG = logging.getLogger("nst.batch")
@@ -82,8 +82,9 @@ def transfer(task, files, options, local_dir):
     outputs = Outputs(checkpoint=ckpt, checkpoint_every=options["checkpoint_every"], progress=False)
 
     def new_job():
-        job = Job(files[task.content], [files[s] for s in task.styles], Settings.from_dict(settings),
-                  outputs, LOG.info, identity={"digest": task.digest})
+        s = Settings.from_dict(settings)
+        job = Job(files[task.content], [files[p] for p in task.styles], s, outputs, LOG.info,
+                  identity={"digest": task.digest, "automatic_rules": automatic_rules(s)})
         job.prepare()
         return job
     job = new_job()
@@ -116,7 +117,7 @@ def resume(job, ckpt):
     if not (ckpt and ckpt.exists()):
         return 0
     try:
-        job.resume(ckpt)                           # its identity is the task's digest
+        job.resume(ckpt)                # its identity: the task's digest and the automatic rules
     except checkpoint.CheckpointError as e:
         LOG.warning("%s: starting over (%s)", ckpt, e)
         return None

@@ -7,7 +7,8 @@
 
 Everything a run writes besides its picture is an `Outputs`; what decides the picture is a
 `Settings` (nst.run.settings). A checkpoint is resumed only by the run it was made for: its
-identity is the settings with every input file named by its sha256 (a file may move, not change).
+identity is the settings, the automatic rules in effect (the constants behind "auto" settings, which
+a newer nst may change) and every input file named by its sha256 (a file may move, not change).
 """
 import dataclasses
 import os
@@ -19,13 +20,15 @@ from pathlib import Path
 from nst.io import checkpoint, destinations
 from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
+from nst import objective
 from nst.objective import EvaluationFailed
 from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_sizes
 from nst.run.progress import Progress, iteration_detail
 from nst.run.run import Run
+from nst.run import schedule
 from nst.run.schedule import iteration_caps
-from nst.run.settings import INIT_KEYWORDS, SettingsError, scale_sizes
+from nst.run.settings import AUTO, INIT_KEYWORDS, SettingsError, scale_sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,14 +45,27 @@ class Outputs:
     progress: bool = True           # the progress bar on stderr
 
 
+def automatic_rules(settings):
+    # the constants behind settings left "auto" (λ_l's emphasis, the schedule): they shape the
+    # picture as the settings do, and a newer nst may change them
+    rules = {}
+    if settings.style_layer_weights == AUTO:
+        rules["auto_emphasis"] = dict(objective.AUTO_EMPHASIS)
+    if settings.iterations == AUTO:
+        rules["auto_schedule"] = schedule.auto_rule()
+    return rules
+
+
 def identity(settings, content, styles):
-    # what a checkpoint must match to resume: the settings, each input file named by its sha256
+    # what a checkpoint must match to resume: the settings, the automatic rules in effect, each
+    # input file named by its sha256
     def by_content(p):
         return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
     s = settings.as_dict()
     s.pop("tile", None)                # tiling never changes the result
     return {**s, "init": by_content(s["init"]), "weights": by_content(s["weights"]),
-            "content": by_content(content), "style": [by_content(p) for p in styles]}
+            "content": by_content(content), "style": [by_content(p) for p in styles],
+            "automatic_rules": automatic_rules(settings)}
 
 
 class Stopper:
@@ -151,6 +167,11 @@ class Job:
         # put the checkpoint's state into the run, refusing one made for other settings or inputs
         saved, state = checkpoint.load(path)
         diff = checkpoint.differences(saved, self.ident)
+        if diff == ["automatic_rules"]:
+            raise checkpoint.CheckpointError(f"--resume {path} was made by an nst whose automatic rules "
+                                             "(the 'auto' style layer weights or schedule) differ from this "
+                                             "one's; resuming would change the objective mid-run: start again "
+                                             "without --resume")
         if diff:
             raise checkpoint.CheckpointError(f"--resume {path} was made with other settings or inputs "
                                              f"({', '.join(diff)}); repeat the original command with --resume")

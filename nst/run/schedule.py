@@ -15,6 +15,11 @@ WINDOW = 5                   # iterations over which the progress rule measures 
 AUTO_TOL = 2e-3              # relative decrease of J per iteration, per finest-scale cost
 
 
+def auto_rule():
+    # the automatic schedule's constants, as a checkpoint records them (nst.run.job.automatic_rules)
+    return {"caps": [FIRST_CAP, MIDDLE_CAP, FINEST_CAP], "window": WINDOW, "tol": AUTO_TOL}
+
+
 def iteration_caps(n_scales, iterations):
     # -> the most iterations each scale may run, coarse to fine: N everywhere, or the automatic
     # caps (a single scale gets the first scale's: it must build the style from the start)
