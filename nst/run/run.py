@@ -230,7 +230,7 @@ class Run:
 
     def stored_pairs(self, side):
         # L-BFGS pairs held at the finest scale of a run to `side`: one per iteration, at most
-        # `history`; the default schedule's finest scale stops at FINEST_CAP (12) iterations
+        # `history`; the default schedule's finest scale stops at FINEST_CAP (24) iterations
         n_scales = len(scale_sizes(side, self.settings.scales, self.settings.start_size))
         return min(self.settings.history, iteration_caps(n_scales, self.settings.iterations)[-1])
 

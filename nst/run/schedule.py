@@ -10,7 +10,7 @@ divided by the iteration's cost (its pixel count relative to the finest scale's)
 AUTO_TOL. bench/RESULTS.md "Time to a picture" has the measurements behind the numbers.
 """
 
-FIRST_CAP, MIDDLE_CAP, FINEST_CAP = 70, 20, 12    # the coarsest scale, any between, the finest
+FIRST_CAP, MIDDLE_CAP, FINEST_CAP = 70, 20, 24    # the coarsest scale, any between, the finest
 WINDOW = 5                   # iterations over which the progress rule measures J's decrease
 AUTO_TOL = 2e-3              # relative decrease of J per iteration, per finest-scale cost
 
