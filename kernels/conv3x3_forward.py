@@ -436,7 +436,7 @@ def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # 3-D indexing in these loops does not vectorise), B across each tile's 6 columns at stride 4.
     # When rev, tile (ty, tx) of rev(x) is x's rows h−4ty−r and columns from w−4tx down; it is
     # stored at tile row tr1−1−ty, column tw−1−tx: V then holds the tiles in x's own order, every
-    # array is read and written upwards (a downward walk costs up to 50 % more here), and only
+    # array is read and written upwards (a downward walk is slower: bench/RESULTS.md), and only
     # each tile's 6 rows and columns, and its output's 4 (_wino4_out), are taken in reverse order.
     c, h, w = x.shape
     nb = tr1 - tr0
@@ -555,7 +555,7 @@ def core_v5(x, cw, b, mask, relu, backward, out):
 # where a GEMM with K = 9·3 = 27 is memory bound and sgemm is at its worst
 
 @numba.njit(**_JIT)
-def _direct(xp, wts, b, use_bias, relu, rev, y0, out):
+def _direct(xp, wts, b, use_bias, relu, y0, out):
     # xp I×((R+2)(W+2)+2) padded input rows y0−1 … y0+R, wts O×I×3×3 (any strides) -> out rows
     # [y0, y0+R) of O×H×W. One job per (output row, block of ≤ 4 output channels): each padded
     # input row segment is loaded once per block and feeds 4 row accumulators (vectors along W).
@@ -580,7 +580,7 @@ def _direct(xp, wts, b, use_bias, relu, rev, y0, out):
                             acc[kk, q] += wv * src[q]
         for kk in range(nk):
             bk = b[k0 + kk] if use_bias else np.float32(0.0)
-            _put_row(acc[kk], bk, relu, rev, k0 + kk, y0 + yl, out)
+            _put_row(acc[kk], bk, relu, False, k0 + kk, y0 + yl, out)
 
 
 def core_v6(x, cw, b, mask, relu, backward, out):
@@ -596,7 +596,7 @@ def core_v6(x, cw, b, mask, relu, backward, out):
         r1 = min(h, r0 + rows)
         xp = _scratch("pad", (i, (r1 - r0 + 2) * (w + 2) + 2))       # I×(rows+2)(W+2)
         _pad_flat(x, m, use_mask, False, r0, r1, xp)
-        _direct(xp, wts, *_bias_args(b), relu, False, r0, out)
+        _direct(xp, wts, *_bias_args(b), relu, r0, out)
 
 
 CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6}
