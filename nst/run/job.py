@@ -20,14 +20,12 @@ from pathlib import Path
 from nst.io import checkpoint, destinations
 from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
-from nst import objective
-from nst.objective import EvaluationFailed
+from nst.objective import AUTO_EMPHASIS, EvaluationFailed
 from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_sizes
 from nst.run.progress import Progress, iteration_detail
 from nst.run.run import Run
-from nst.run import schedule
-from nst.run.schedule import iteration_caps
+from nst.run.schedule import auto_rule, iteration_caps
 from nst.run.settings import AUTO, INIT_KEYWORDS, SettingsError, scale_sizes
 
 
@@ -50,9 +48,9 @@ def automatic_rules(settings):
     # picture as the settings do, and a newer nst may change them
     rules = {}
     if settings.style_layer_weights == AUTO:
-        rules["auto_emphasis"] = dict(objective.AUTO_EMPHASIS)
+        rules["auto_emphasis"] = dict(AUTO_EMPHASIS)
     if settings.iterations == AUTO:
-        rules["auto_schedule"] = schedule.auto_rule()
+        rules["auto_schedule"] = auto_rule()
     return rules
 
 
