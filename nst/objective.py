@@ -141,7 +141,7 @@ class Objective:
         for s, w in zip(styles, blend):
             grams = self._grams(s, self.style_layers)
             for n in self.style_layers:
-                g = grams[n] * (w / total)
+                g = (w / total) * grams[n]        # scalar first: cupy sends array·scalar through numpy
                 targets[n] = g if n not in targets else targets[n] + g
         return targets
 

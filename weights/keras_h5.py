@@ -22,7 +22,7 @@ class WeightsError(ValueError):
 def _hash_layer(h, w, b):
     # feeds one layer's W then b to the sha256 `h`, as float32 little-endian bytes
     for a in (w, b):
-        h.update(np.ascontiguousarray(a, dtype="<f4").tobytes())
+        h.update(np.ascontiguousarray(a, dtype="<f4"))     # the buffer itself: no copy
 
 
 def arrays_sha256(params) -> str:
@@ -101,8 +101,16 @@ def _read_layer(path, f, name, prev_out):
     if w.ndim != 4 or w.shape[:3] != (3, 3, prev_out) or b.shape != (w.shape[3],):
         raise WeightsError(f"{path}: layer {name} has kernel {w.shape} and bias {b.shape}, "
                            f"expected (3, 3, {prev_out}, O) and (O,)")
-    w = np.ascontiguousarray(np.asarray(w, np.float32).transpose(3, 2, 0, 1))
+    w = _oihw(np.asarray(w, np.float32))
     b = np.asarray(b, np.float32)
     if not (np.all(np.isfinite(w)) and np.all(np.isfinite(b))):
         raise WeightsError(f"{path}: layer {name} holds NaN or inf")
     return w, b
+
+
+def _oihw(w):
+    # Keras kernel 3×3×I×O -> O×I×3×3 C-contiguous: (9, I·O)ᵀ, then I and O swapped over rows of 9
+    # floats; two cache-friendly copies take half the time of one 4-d transposing copy
+    _, _, i, o = w.shape
+    taps_last = np.ascontiguousarray(w.reshape(9, i * o).T).reshape(i, o, 9)
+    return np.ascontiguousarray(taps_last.transpose(1, 0, 2)).reshape(o, i, 3, 3)
