@@ -5,11 +5,8 @@ fun(x) -> (J, ∂J/∂x) evaluates the objective (J may stay on the device: only
 search reads it on the host). The image lives in pixel units 0..255; GD and Adam clip each step
 into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
-from collections import deque
-
-import numpy as np
-
 from .backends.backend import to_host
+from .lbfgs import PairHistory, xp_of
 from .ops import adam_step
 
 LO, HI = 0.0, 255.0
@@ -18,10 +15,6 @@ LO, HI = 0.0, 255.0
 class NonFiniteLoss(FloatingPointError):
     """fun(x) found J or ∂J/∂x NaN or inf. GD and Adam stop before stepping (x stays the last
     good image); L-BFGS treats the trial point as a failed line-search step and backs off."""
-
-
-def xp_of(x):
-    return np if isinstance(x, np.ndarray) else __import__("cupy")
 
 
 class Stateful:
@@ -79,10 +72,11 @@ class Adam(Stateful):
 
 
 class LBFGS(Stateful):
-    """L-BFGS: the two-loop recursion (Nocedal & Wright, Alg. 7.4) over the last `history` pairs
-    (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a backtracking Armijo line search. Unlike the Wolfe
-    search of their Alg. 7.5, Armijo does not guarantee yᵀs > 0, so a pair without it is skipped
-    (docs/maths.md "Optimisers" derives all of this).
+    """L-BFGS over the last `history` pairs (s = x_{k+1} − x_k, y = g_{k+1} − g_k), then a
+    backtracking Armijo line search. Unlike the Wolfe search of Nocedal & Wright's Alg. 7.5, Armijo
+    does not guarantee yᵀs > 0, so a pair without it is skipped. d = −H g is computed in the compact
+    form of Byrd, Nocedal & Schnabel (`PairHistory`), the same H as the two-loop recursion (N&W
+    Alg. 7.4, `two_loop`) in a few matrix products (docs/maths.md "Optimisers" derives all of this).
 
     A non-descent direction or a failed line search drops the history (logged once per reason) and
     retries from steepest descent within the same iteration. It stops (`stopped` says why; `step`
@@ -97,7 +91,7 @@ class LBFGS(Stateful):
     def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, ftol=1e-6, gtol=1e-9, log=None):
         self.x, self.lr, self.c1, self.max_backtracks = x, float(lr), c1, max_backtracks
         self.ftol, self.gtol = ftol, gtol
-        self.pairs = deque(maxlen=int(history))          # (s, y, 1/(yᵀs))
+        self.pairs = PairHistory(int(history))
         self.f, self.g, self.g0 = 0.0, None, None
         self.iteration = self.evaluations = self.resets = 0
         self.stopped = None                              # why it stopped, once it has
@@ -110,20 +104,8 @@ class LBFGS(Stateful):
         return float(j), g
 
     def direction(self, g):
-        # d = −H g by the two-loop recursion, H0 = (sᵀy / yᵀy)·I from the newest pair. The dot
-        # products stay 0-d arrays of g's module (device scalars on a GPU): no host read here.
-        xp = xp_of(g)
-        q, alphas = g.copy(), []
-        for s, y, rho in reversed(self.pairs):
-            a = rho * xp.vdot(s, q)
-            q -= a * y
-            alphas.append(a)
-        if self.pairs:
-            s, y, rho = self.pairs[-1]
-            q *= 1.0 / (rho * xp.vdot(y, y))
-        for (s, y, rho), a in zip(self.pairs, reversed(alphas)):
-            q += (a - rho * xp.vdot(y, q)) * s
-        return -q
+        # -> (d = −H g, gᵀd, ‖g‖∞), H the L-BFGS matrix of the stored pairs (H₀ = I without any)
+        return self.pairs.direction(g)
 
     def line_search(self, fun, d, gtd, t):
         # backtracking Armijo from step t -> (x, J, g) at the accepted point, or None once the
@@ -143,32 +125,27 @@ class LBFGS(Stateful):
 
     def step(self, fun):
         # one iteration (or nothing, once stopped) -> J at the current x
-        xp = xp_of(self.x)
         if self.stopped:
             return self.f
         if self.g is None:
             self.f, self.g = self._eval(fun, self.x)
         while True:                                       # at most twice: after a reset d = −g
-            d = self.direction(self.g)
-            g_max, gtd = (float(v) for v in to_host(xp.stack([xp.max(xp.abs(self.g)), xp.vdot(self.g, d)])))
+            d, gtd, g_max = self.direction(self.g)
             self.g0 = g_max if self.g0 is None else self.g0
             if g_max <= self.gtol * self.g0:
                 return self._stop(f"‖g‖∞ = {g_max:.3g} is ≤ {self.gtol:g} × the first gradient's")
             # No curvature known yet (first step, or after a reset): the Polyak step J/‖g‖² (×lr),
             # the step that would reach J = 0 were J linear; the line search shortens it.
-            t = 1.0 if self.pairs else self.lr * self.f / max(-gtd, 1e-30)
+            t = 1.0 if len(self.pairs) else self.lr * self.f / max(-gtd, 1e-30)
             found = self.line_search(fun, d, gtd, t) if gtd < 0 else None
             if found is not None:
                 break
             why = "not a descent direction" if gtd >= 0 else "line search found no decrease"
-            if not self.pairs:
+            if not len(self.pairs):
                 return self._stop(f"{why} along steepest descent: J is as low as float32 resolves")
             self._reset(why)
         x_new, f_new, g_new = found
-        s, y = x_new - self.x, g_new - self.g
-        ys, yy = (float(v) for v in to_host(xp.stack([xp.vdot(y, s), xp.vdot(y, y)])))   # one read
-        if ys > 1e-10 * yy:                               # keep only pairs with curvature
-            self.pairs.append((s, y, 1.0 / ys))
+        self.pairs.add(x_new - self.x, g_new - self.g)   # kept only with curvature, yᵀs > 0
         decrease = self.f - f_new
         self.x, self.f, self.g = x_new, f_new, g_new
         self.iteration += 1
@@ -184,21 +161,20 @@ class LBFGS(Stateful):
         return self.f
 
     def state(self):
-        # the history as one array per vector (pairs_s.k, pairs_y.k: the optimiser's own arrays on
-        # the CPU, not a stacked copy, which would double its memory while a checkpoint is written)
-        out = super().state()
-        for k, (s, y, _) in enumerate(self.pairs):
-            out[f"pairs_s.{k}"], out[f"pairs_y.{k}"] = to_host(s), to_host(y)
-        if self.pairs:
-            out["pairs_rho"] = np.array([rho for _, _, rho in self.pairs])
-        return out
+        return {**super().state(), **self.pairs.state()}
 
     def restore(self, state):
+        # a state of this nst puts back the history's rows and products exactly; an older one's
+        # pairs are added again, oldest first (products recomputed)
         super().restore(state)
         xp = xp_of(self.x)
         self.pairs.clear()
-        for s, y, rho in zip(*history_arrays(state)):
-            self.pairs.append((xp.asarray(s), xp.asarray(y), float(rho)))
+        s_list, y_list, _ = history_arrays(state)
+        if "pairs_rows" in state:
+            self.pairs.load(s_list, y_list, state["pairs_rows"], state["pairs_sy"], state["pairs_yy"], xp)
+        else:
+            for s, y in zip(s_list, y_list):
+                self.pairs.add(xp.asarray(s), xp.asarray(y))
 
     def _reset(self, why):
         # drop the history; logged the first time for each reason, counted always

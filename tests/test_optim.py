@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from nst.lbfgs import PairHistory, two_loop
 from nst.optim import LBFGS, Adam, GradientDescent, make_optimizer
 
 
@@ -43,13 +44,22 @@ def test_lbfgs_never_increases_loss(rng):
     assert all(b <= a for a, b in zip(values, values[1:]))
 
 
+def poison_newest(opt):
+    # y ← −y for the newest pair, its products with it: negative curvature, so d may point uphill
+    h = opt.pairs
+    j = h.rows[-1]
+    h.Y[j] *= -1
+    h.sy[:, j] *= -1
+    h.yy[:, j] *= -1
+    h.yy[j, :] *= -1
+
+
 def test_lbfgs_recovers_from_bad_history():
     logs = []
     opt = LBFGS(np.array([3.0, -2.0]), history=4, log=logs.append)
     fun = quadratic(np.array([1.0, 10.0]), np.zeros(2))
     opt.step(fun)
-    s, y, rho = opt.pairs[-1]
-    opt.pairs[-1] = (s, -y, -rho)                  # poison the curvature: direction goes uphill
+    poison_newest(opt)                             # poison the curvature: direction goes uphill
     for _ in range(20):
         opt.step(fun)
     assert any("history cleared" in m for m in logs)
@@ -58,28 +68,67 @@ def test_lbfgs_recovers_from_bad_history():
 
 def test_lbfgs_state_holds_its_history_without_copying_it(rng):
     # a checkpoint of a big picture must not stack the pairs into a second copy (+10 GiB at 8K):
-    # state() hands over the optimiser's own vectors; restore() takes them, or an older checkpoint's
-    # k×N stacks, and continues along the same steps
+    # state() hands over the optimiser's own rows; restore() takes them back into the same rows,
+    # with the same products, and continues along the same steps bit for bit. An older checkpoint
+    # (k×N stacks, no rows or products: recomputed) continues along them up to rounding, which the
+    # line search's accept/halve decisions amplify to ~1e-7 here.
     fun = quadratic(np.logspace(0, 2, 30), rng.uniform(50, 200, 30))
     opt = LBFGS(np.full(30, 128.0), history=4)
     for _ in range(6):
         opt.step(fun)
     st = opt.state()
-    assert len(opt.pairs) == 4
+    assert len(opt.pairs) == 4 and list(opt.pairs.rows) != [0, 1, 2, 3]      # the ring has gone round
     assert all(np.shares_memory(st[f"pairs_s.{k}"], s) and np.shares_memory(st[f"pairs_y.{k}"], y)
-               for k, (s, y, _) in enumerate(opt.pairs))
-    stacked = {k: v for k, v in st.items() if not k.startswith("pairs_") or k == "pairs_rho"}
-    stacked.update(pairs_s=np.stack([s for s, _, _ in opt.pairs]), pairs_y=np.stack([y for _, y, _ in opt.pairs]))
+               for k, (s, y) in enumerate(opt.pairs))
+    older = {k: v for k, v in st.items() if not k.startswith("pairs_") or k == "pairs_rho"}
+    older.update(pairs_s=np.stack([s for s, _ in opt.pairs]), pairs_y=np.stack([y for _, y in opt.pairs]))
     copies = []
-    for state in (st, stacked):
+    for state in (st, older):
         again = LBFGS(np.zeros(30), history=4)
         again.restore({k: np.array(v) if isinstance(v, np.ndarray) else v for k, v in state.items()})
         copies.append(again)
     for _ in range(3):
         for o in (opt, *copies):
             o.step(fun)
-    for o in copies:
-        np.testing.assert_array_equal(o.x, opt.x)
+    np.testing.assert_array_equal(copies[0].x, opt.x)
+    np.testing.assert_allclose(copies[1].x, opt.x, rtol=1e-6)
+
+
+def test_lbfgs_restore_refuses_rows_that_do_not_fit():
+    opt = LBFGS(np.full(6, 1.0), history=4)
+    for _ in range(3):
+        opt.step(quadratic(np.arange(1.0, 7.0), np.zeros(6)))
+    st = opt.state()
+    k = len(opt.pairs)
+    for bad in ({"pairs_rows": np.arange(1, k + 1)}, {"pairs_sy": np.zeros((k + 1, k + 1))}):
+        with pytest.raises(ValueError, match="do not fit"):
+            LBFGS(np.zeros(6), history=4).restore({**st, **bad})
+
+
+@pytest.mark.parametrize("n, history, added", [(7, 3, 2), (7, 3, 5), (50, 20, 26), (1, 2, 3)])
+def test_compact_direction_is_the_two_loop_recursion(rng, n, history, added):
+    # PairHistory applies the H of the two-loop recursion, before and after its ring goes round,
+    # and its gᵀd is d's; float64 throughout, so both agree to rounding
+    h = PairHistory(history)
+    for _ in range(added):
+        s = rng.normal(size=n)
+        y = s * rng.uniform(0.5, 4.0, n) + 0.1 * rng.normal(size=n) * (n > 1)
+        h.add(s, y)
+    pairs = [(s.copy(), y.copy()) for s, y in h]
+    assert len(pairs) == min(history, added) and all(s @ y > 0 for s, y in pairs)
+    g = rng.normal(size=n)
+    d, gtd, g_max = h.direction(g)
+    np.testing.assert_allclose(d, -two_loop(g, pairs), rtol=1e-9, atol=1e-12 * np.abs(d).max())
+    assert np.isclose(gtd, g @ d, rtol=1e-9) and g_max == np.abs(g).max()
+
+
+def test_pair_without_curvature_is_not_kept():
+    h = PairHistory(3)
+    assert h.add(np.array([1.0, 0.0]), np.array([1.0, 1.0]))
+    assert not h.add(np.array([1.0, 0.0]), np.array([-1.0, 1.0]))       # yᵀs < 0
+    assert len(h) == 1 and h.curvatures() == [1.0]
+    d, gtd, _ = PairHistory(3).direction(np.array([3.0, -4.0]))           # no pairs: d = −g
+    assert d.tolist() == [-3.0, 4.0] and gtd == -25.0
 
 
 def test_adam_converges_and_clips(rng):
@@ -180,8 +229,7 @@ def test_lbfgs_logs_cleared_history_once():
     fun = quadratic(np.array([1.0, 10.0]), np.zeros(2))
     opt.step(fun)
     for _ in range(5):                                    # poison the curvature before every step
-        s, y, rho = opt.pairs[-1]
-        opt.pairs[-1] = (s, -y, -rho)
+        poison_newest(opt)
         opt.step(fun)
     assert opt.resets == 5 and opt.iteration == 6
     assert sum("history cleared" in m for m in logs) == 1

@@ -13,6 +13,9 @@ import numpy as np
 from nst.io.assets import atomic_path
 from nst.io.image import longest_shape
 
+# the optimiser's arrays with one entry per L-BFGS pair, not per pixel (nst.lbfgs PairHistory.state)
+PER_PAIR = ("pairs_rho", "pairs_rows", "pairs_sy", "pairs_yy")
+
 FORMAT = 2
 STATE_KEYS = {"scale": int, "history": list, "shape": list, "past_evaluations": int}
 
@@ -79,7 +82,7 @@ def check_fits(path, state, run):
     if "ema" in state:
         arrays["ema"] = state["ema"]
     for k, a in arrays.items():
-        if a.dtype.kind not in "fiu" or (k != "pairs_rho" and (a.ndim not in (1, 2) or a.shape[-1] != n)):
+        if a.dtype.kind not in "fiu" or (k not in PER_PAIR and (a.ndim not in (1, 2) or a.shape[-1] != n)):
             raise bad(f"array {k} of shape {a.shape} does not fit a {shape} image")
     cap = run.caps[state["scale"]]
     if not isinstance(opt.get("iteration"), int) or not 0 <= opt["iteration"] <= cap:

@@ -170,7 +170,11 @@ class Run:
 
     def make_optimizer(self, be, x):
         s = self.settings
-        return make_optimizer(s.optimizer, x, s.lr, s.history, self.log, be.adam_step)
+        return make_optimizer(s.optimizer, x, s.lr, self.pairs_held(self.scale), self.log, be.adam_step)
+
+    def pairs_held(self, scale):
+        # L-BFGS pairs scale `scale` can hold: one per iteration, at most --history
+        return min(self.settings.history, self.caps[scale])
 
     def average(self, be):
         # EMA of the image with bias correction: ema ← d·ema + (1−d)·x
@@ -202,7 +206,7 @@ class Run:
         if scale == len(self.sizes) - 1:
             return tile
         budget = self.memory_estimate(tile=tile)[0]["total"]
-        pairs = min(self.settings.history, self.caps[scale])
+        pairs = self.pairs_held(scale)
         need = lambda t: self.memory_estimate(side, t, pairs)[0]["total"]      # noqa: E731
         if need(None) <= budget:
             return None
