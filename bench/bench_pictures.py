@@ -91,14 +91,18 @@ def machine():
     return f"{cpu_model()}, {os.cpu_count()} cores, load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}"
 
 
-def write_section(text, path=ROOT / "bench" / "RESULTS.md", begin=BEGIN, end=END):
-    # replace (or append) a script's own section of RESULTS.md, between its markers
+def write_section(text, path=ROOT / "bench" / "RESULTS.md", begin=BEGIN, end=END, keep_previous=False):
+    # replace (or append) a script's own section of RESULTS.md, between its markers. text starts
+    # with the section's heading; keep_previous: what the section held stays below the new text
+    # (its heading dropped), for sections that also keep earlier runs and notes written by hand
     old = path.read_text() if path.exists() else ""
-    block = f"{begin}\n{text}\n{end}"
     if begin in old and end in old:
+        inner = old[old.index(begin) + len(begin):old.index(end)].strip("\n")
+        kept = inner.split("\n", 1)[1].strip("\n") if keep_previous and "\n" in inner else ""
+        block = f"{begin}\n{text.rstrip()}\n" + (f"\n{kept}\n" if kept else "") + end
         new = old[:old.index(begin)] + block + old[old.index(end) + len(end):]
     else:
-        new = old.rstrip("\n") + "\n\n" + block + "\n"
+        new = old.rstrip("\n") + "\n\n" + f"{begin}\n{text}\n{end}" + "\n"
     path.write_text(new)
 
 

@@ -261,7 +261,8 @@ def main():
                     help="score at this longest side (the reference resized to it; default: the reference's own)")
     ap.add_argument("--every", type=int, default=5, help="snapshot every N iterations of each scale")
     ap.add_argument("--weights", default=None)
-    ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md's section")
+    ap.add_argument("--write", action="store_true",
+                    help="add this run at the top of bench/RESULTS.md's section (earlier runs and notes stay)")
     ap.add_argument("--figures", action="store_true", help="write docs/figures/time_to_picture_*.png")
     ap.add_argument("--out-dir", default=None, help="save each picture and its curve (JSON) here")
     ap.add_argument("--plot", nargs=2, metavar=("CURVE.json", "OUT.png"),
@@ -301,7 +302,7 @@ def main():
             + (f", nst.schedule overridden by {args.schedule}" if args.schedule != "{}" else "")
             + (f", AUTO_EMPHASIS {args.emphasis}" if args.emphasis != "{}" else "") + ", backend numba.", ""]
     if args.write:
-        write_section("\n".join(head + body), begin=BEGIN, end=END)
+        write_section("\n".join(head + body), begin=BEGIN, end=END, keep_previous=True)
 
 
 if __name__ == "__main__":

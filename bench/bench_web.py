@@ -125,14 +125,6 @@ def table(results):
     return "\n".join(rows)
 
 
-def write_section(text, path=ROOT / "bench" / "RESULTS.md"):
-    old = path.read_text() if path.exists() else ""
-    block = f"{BEGIN}\n{text}\n{END}"
-    new = (old[:old.index(BEGIN)] + block + old[old.index(END) + len(END):] if BEGIN in old and END in old
-           else old.rstrip("\n") + "\n\n" + block + "\n")
-    path.write_text(new)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=192)
@@ -147,7 +139,7 @@ def main():
     settings = {"size": args.size, "scales": 1, "iterations": args.iterations, "backend": args.backend}
     load_before = os.getloadavg()[0]
     results = measure(content, style, settings, args.rounds)
-    from bench_pictures import machine
+    from bench_pictures import machine, write_section
     command = f"python bench/bench_web.py {' '.join(sys.argv[1:])}".strip()
     text = "\n".join([
         "## The live page's cost to the run (bench/bench_web.py)", "",
@@ -161,7 +153,7 @@ def main():
         "of an iteration without --web."])
     print(text)
     if args.write:
-        write_section(text)
+        write_section(text, begin=BEGIN, end=END)
 
 
 def test_every_mode_runs_and_the_page_gets_messages():
