@@ -11,7 +11,7 @@ import numpy as np
 
 from .backends import get_backend
 from nst.io.image import as_image
-from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
+from .spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
 from .vgg import add_into, backward, deepest_layer, forward
 
 
@@ -34,7 +34,6 @@ def grad_to_image(xp, g):
     return xp.ascontiguousarray(g.transpose(1, 2, 0)[..., ::-1])
 
 
-AUTO = "auto"
 # {style layer: m_l} of "auto" (1 for a layer not named): block4_conv1, the style layer beside the
 # content layer, where the two pull against each other, gets 2 shares of β; block1_conv1, the
 # painting's fine brush texture, 1.5; block5_conv1, which the default run won by 4–12× on every

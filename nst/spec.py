@@ -17,6 +17,7 @@ CONV_LAYERS = [
 ]
 CONV_NAMES = [name for name, _, _ in CONV_LAYERS]
 MEAN_BGR = (103.939, 116.779, 123.68)   # Caffe's ImageNet mean, BGR order
+AUTO = "auto"                  # a setting's value that asks nst to choose it (λ_l, iterations, tile)
 DEFAULT_CONTENT_LAYERS = ("block4_conv2",)
 DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 

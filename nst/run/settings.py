@@ -11,13 +11,12 @@ import math
 import numbers
 
 from nst.io.image import MAX_SIDE
-from nst.spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer
+from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer
 
 INIT_KEYWORDS = ("content", "random", "style")
 OPTIMIZERS = ("lbfgs", "adam", "gd")
 POOLINGS = ("max", "avg")
 KEEP_COLORS = ("luminance", "match")
-AUTO = "auto"
 
 
 class SettingsError(ValueError):
