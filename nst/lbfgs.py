@@ -25,7 +25,7 @@ def xp_of(x):
 
 
 def two_loop(g, pairs):
-    # g N, pairs [(s, y)] oldest first -> H g by the two-loop recursion (the reference PairHistory
+    # g N, pairs [(s, y)] oldest first, at least one -> H g by the two-loop recursion (the reference PairHistory
     # is checked against; tests/test_optim.py, docs/maths.md)
     q, sigmas = g.copy(), []
     for s, y in reversed(pairs):
@@ -69,7 +69,7 @@ class PairHistory:
         xp, k = xp_of(s), len(self.rows)
         v = to_host(xp.concatenate([xp.stack([xp.vdot(y, s), xp.vdot(y, y)]), *self._products(y)]))
         ys, yy = (float(a) for a in v[:2])
-        if not ys > 1e-10 * yy:
+        if not (ys > 1e-10 * yy and self.capacity):
             return False
         if self.S is None:
             self.S, self.Y = (xp.zeros((self.capacity, s.size), s.dtype) for _ in range(2))

@@ -129,6 +129,7 @@ def test_pair_without_curvature_is_not_kept():
     assert len(h) == 1 and h.curvatures() == [1.0]
     d, gtd, _ = PairHistory(3).direction(np.array([3.0, -4.0]))           # no pairs: d = −g
     assert d.tolist() == [-3.0, 4.0] and gtd == -25.0
+    assert not PairHistory(0).add(np.array([1.0, 0.0]), np.array([1.0, 1.0]))   # no room: steepest descent
 
 
 def test_adam_converges_and_clips(rng):
