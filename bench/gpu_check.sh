@@ -31,6 +31,10 @@ echo "== per evaluation vs PyTorch: $PY bench/bench_gpu_evaluation.py"
 timeout 200 "$PY" bench/bench_gpu_evaluation.py --out "$OUT/bench_gpu_evaluation.md" 2>&1 | tee "$OUT/bench_eval.log"
 eval_rc=${PIPESTATUS[0]}
 
+echo "== host time per operation, L-BFGS's direction two ways: $PY bench/bench_gpu_host.py"
+timeout 120 "$PY" bench/bench_gpu_host.py --out "$OUT/bench_gpu_host.md" 2>&1 | tee "$OUT/bench_host.log"
+host_rc=${PIPESTATUS[0]}
+
 # the default picture (issue #17's target: <= 3 s on one H100/H200): `nst transfer C S -o out.png` with
 # every default on cupy, after one tiny run that compiles the kernels (CuPy caches them on disk);
 # needs the real VGG19 weights (NST_HOME's cache or $NST_WEIGHTS) and the images (NST_IMAGES)
@@ -74,13 +78,16 @@ echo "$picture_line"
     echo "- benchmark (bench/bench_gpu.py): exit $bench_rc"
     echo "- nst gradcheck --backend cupy: exit $grad_rc"
     echo "- evaluation benchmark (bench/bench_gpu_evaluation.py): exit $eval_rc"
+    echo "- host time per operation (bench/bench_gpu_host.py): exit $host_rc"
     echo "- the default 512 px picture (nst transfer, every default, cupy): $picture_line"
     echo
     cat "$OUT/bench_gpu.md" 2>/dev/null || echo "(no benchmark table: see bench.log)"
     echo
     cat "$OUT/bench_gpu_evaluation.md" 2>/dev/null || echo "(no evaluation table: see bench_eval.log)"
+    echo
+    cat "$OUT/bench_gpu_host.md" 2>/dev/null || echo "(no host table: see bench_host.log)"
 } > "$OUT/results.md"
 
 echo
-echo "results: $OUT/results.md (tests.log, selfcheck.log, bench.log, bench_gpu.md, gradcheck.log, bench_eval.log, picture.log, picture_profile.txt, default_512.png, machine.txt beside it)"
+echo "results: $OUT/results.md (tests.log, selfcheck.log, bench.log, bench_gpu.md, gradcheck.log, bench_eval.log, bench_host.log, picture.log, picture_profile.txt, default_512.png, machine.txt beside it)"
 exit "$test_rc"
