@@ -105,15 +105,15 @@ class PairHistory:
 
     def state(self):
         # -> {pairs_s.k, pairs_y.k: the rows themselves (host views on the CPU), oldest first;
-        # pairs_rho: 1/yᵀs; pairs_rows: each pair's row; pairs_sy, pairs_yy: the k×k products by row}
+        # pairs_rows: each pair's row; pairs_sy, pairs_yy: the k×k products by row}
         if not self.rows:
             return {}
         out = {}
         for k, (s, y) in enumerate(self):
             out[f"pairs_s.{k}"], out[f"pairs_y.{k}"] = to_host(s), to_host(y)
         k = len(self.rows)
-        out.update(pairs_rho=1.0 / np.array(self.curvatures()), pairs_rows=np.array(self.rows),
-                   pairs_sy=self.sy[:k, :k].copy(), pairs_yy=self.yy[:k, :k].copy())
+        out.update(pairs_rows=np.array(self.rows), pairs_sy=self.sy[:k, :k].copy(),
+                   pairs_yy=self.yy[:k, :k].copy())
         return out
 
     def load(self, s_list, y_list, rows, sy, yy, xp):

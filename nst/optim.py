@@ -169,7 +169,7 @@ class LBFGS(Stateful):
         super().restore(state)
         xp = xp_of(self.x)
         self.pairs.clear()
-        s_list, y_list, _ = history_arrays(state)
+        s_list, y_list = history_arrays(state)
         if "pairs_rows" in state:
             self.pairs.load(s_list, y_list, state["pairs_rows"], state["pairs_sy"], state["pairs_yy"], xp)
         else:
@@ -201,9 +201,10 @@ def make_optimizer(name, x, lr=None, history=20, log=None, adam_kernel=None):
 
 
 def history_arrays(state):
-    # -> (s vectors, y vectors, rhos) of an L-BFGS state: pairs_s.k / pairs_y.k, or the k×N stacks
-    # pairs_s / pairs_y of checkpoints written before per-vector arrays; KeyError if a vector is missing
-    rho = state.get("pairs_rho", [])
+    # -> (s vectors, y vectors) of an L-BFGS state, oldest first: pairs_s.k / pairs_y.k (as many as
+    # pairs_rows, or pairs_rho before it), or the k×N stacks pairs_s / pairs_y of checkpoints written
+    # before per-vector arrays; KeyError if a vector is missing
     if "pairs_s" in state:
-        return state["pairs_s"], state["pairs_y"], rho
-    return [state[f"pairs_s.{k}"] for k in range(len(rho))], [state[f"pairs_y.{k}"] for k in range(len(rho))], rho
+        return state["pairs_s"], state["pairs_y"]
+    k = len(state["pairs_rows"] if "pairs_rows" in state else state.get("pairs_rho", []))
+    return [state[f"pairs_s.{j}"] for j in range(k)], [state[f"pairs_y.{j}"] for j in range(k)]

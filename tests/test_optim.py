@@ -81,7 +81,8 @@ def test_lbfgs_state_holds_its_history_without_copying_it(rng):
     assert all(np.shares_memory(st[f"pairs_s.{k}"], s) and np.shares_memory(st[f"pairs_y.{k}"], y)
                for k, (s, y) in enumerate(opt.pairs))
     older = {k: v for k, v in st.items() if not k.startswith("pairs_") or k == "pairs_rho"}
-    older.update(pairs_s=np.stack([s for s, _ in opt.pairs]), pairs_y=np.stack([y for _, y in opt.pairs]))
+    older.update(pairs_s=np.stack([s for s, _ in opt.pairs]), pairs_y=np.stack([y for _, y in opt.pairs]),
+                 pairs_rho=1.0 / np.array(opt.pairs.curvatures()))
     copies = []
     for state in (st, older):
         again = LBFGS(np.zeros(30), history=4)

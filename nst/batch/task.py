@@ -20,7 +20,7 @@ from nst.io import checkpoint
 from nst.io.assets import atomic_path
 from nst.io.image import to_uint8
 from nst.optim import NonFiniteLoss
-from nst.run.job import Job, Outputs, automatic_rules
+from nst.run.job import Job, Outputs
 from nst.run.settings import Settings
 
 LOG = logging.getLogger("nst.batch")
@@ -82,9 +82,8 @@ def transfer(task, files, options, local_dir):
     outputs = Outputs(checkpoint=ckpt, checkpoint_every=options["checkpoint_every"], progress=False)
 
     def new_job():
-        s = Settings.from_dict(settings)
-        job = Job(files[task.content], [files[p] for p in task.styles], s, outputs, LOG.info,
-                  identity={"digest": task.digest, "automatic_rules": automatic_rules(s)})
+        job = Job(files[task.content], [files[p] for p in task.styles], Settings.from_dict(settings),
+                  outputs, LOG.info, identity={"digest": task.digest})
         job.prepare()
         return job
     job = new_job()

@@ -1,7 +1,7 @@
 """Checkpoints: everything a run needs to continue exactly where it stopped, in one .npz file.
 
 Arrays (the image, the optimiser's state, the averaged image) are stored as they are; the run's
-identity (settings, and each input file by its sha256: nst.run.job.identity), the settings and the
+identity (settings, each input file by its sha256 and the automatic rules: nst.run.job), the settings and the
 scalars as JSON. Written atomically, so a crash mid-write keeps the old one. A checkpoint is
 untrusted input: `load` and `check_fits` refuse a damaged or crafted one with one line.
 """
@@ -13,7 +13,8 @@ import numpy as np
 from nst.io.assets import atomic_path
 from nst.io.image import longest_shape
 
-# the optimiser's arrays with one entry per L-BFGS pair, not per pixel (nst.lbfgs PairHistory.state)
+# the optimiser's arrays with one entry per L-BFGS pair, not per pixel (nst.lbfgs PairHistory.state;
+# pairs_rho: checkpoints from before it)
 PER_PAIR = ("pairs_rho", "pairs_rows", "pairs_sy", "pairs_yy")
 
 FORMAT = 2
@@ -25,7 +26,7 @@ class CheckpointError(ValueError):
 
 
 def save(path, run, identity):
-    # run: a nst.run.run.Run; identity: what a resume must match (nst.run.job.identity)
+    # run: a nst.run.run.Run; identity: what a resume must match (nst.run.job.Job.ident)
     st = run.state()
     opt = st.pop("optimizer")
     arrays = {f"opt.{k}": v for k, v in opt.items() if isinstance(v, np.ndarray)}

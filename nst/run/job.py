@@ -55,15 +55,14 @@ def automatic_rules(settings):
 
 
 def identity(settings, content, styles):
-    # what a checkpoint must match to resume: the settings, the automatic rules in effect, each
-    # input file named by its sha256
+    # what a checkpoint must match to resume, besides the automatic rules (Job adds them): the
+    # settings, each input file named by its sha256
     def by_content(p):
         return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
     s = settings.as_dict()
     s.pop("tile", None)                # tiling never changes the result
     return {**s, "init": by_content(s["init"]), "weights": by_content(s["weights"]),
-            "content": by_content(content), "style": [by_content(p) for p in styles],
-            "automatic_rules": automatic_rules(settings)}
+            "content": by_content(content), "style": [by_content(p) for p in styles]}
 
 
 class Stopper:
@@ -115,11 +114,12 @@ class Job:
     """A Run with its inputs, settings and outputs, from the pre-flight checks to the last file."""
 
     def __init__(self, content, styles, settings, outputs=Outputs(), log=print, identity=None, run_type=Run):
-        # identity: what a checkpoint of this job is known by (default: settings + inputs' sha256);
+        # identity: what a checkpoint of this job is known by (default: settings + inputs' sha256),
+        # the automatic rules added to it in every case (self.ident, once prepared);
         # run_type(content, styles, settings, log) makes the Run (nst video: a Run with J_t)
         self.content, self.styles, self.settings = content, list(styles), settings
         self.run_type = run_type
-        self.out, self.log, self.ident = outputs, log, identity
+        self.out, self.log, self.given_identity, self.ident = outputs, log, identity, None
         self.run, self.snapshots, self.error = None, [], None
         self.write = Writer(log)
 
@@ -155,8 +155,9 @@ class Job:
         self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
         check_memory(self.run, self.out.dry_run)
-        if (self.out.resume or self.out.checkpoint) and self.ident is None:
-            self.ident = identity(self.settings, self.content, self.styles)
+        if self.out.resume or self.out.checkpoint:
+            known_by = self.given_identity or identity(self.settings, self.content, self.styles)
+            self.ident = {**known_by, "automatic_rules": automatic_rules(self.settings)}
         if self.out.resume:
             self.resume(self.out.resume)
         return self.run

@@ -170,11 +170,12 @@ class Run:
 
     def make_optimizer(self, be, x):
         s = self.settings
-        return make_optimizer(s.optimizer, x, s.lr, self.pairs_held(self.scale), self.log, be.adam_step)
+        return make_optimizer(s.optimizer, x, s.lr, self.pairs_held(self.caps[self.scale]), self.log,
+                              be.adam_step)
 
-    def pairs_held(self, scale):
-        # L-BFGS pairs scale `scale` can hold: one per iteration, at most --history
-        return min(self.settings.history, self.caps[scale])
+    def pairs_held(self, cap):
+        # L-BFGS pairs a scale of at most `cap` iterations holds: one per iteration, at most --history
+        return min(self.settings.history, cap)
 
     def average(self, be):
         # EMA of the image with bias correction: ema ← d·ema + (1−d)·x
@@ -206,7 +207,7 @@ class Run:
         if scale == len(self.sizes) - 1:
             return tile
         budget = self.memory_estimate(tile=tile)[0]["total"]
-        pairs = self.pairs_held(scale)
+        pairs = self.pairs_held(self.caps[scale])
         need = lambda t: self.memory_estimate(side, t, pairs)[0]["total"]      # noqa: E731
         if need(None) <= budget:
             return None
@@ -236,7 +237,7 @@ class Run:
         # L-BFGS pairs held at the finest scale of a run to `side`: one per iteration, at most
         # `history`; the default schedule's finest scale stops at FINEST_CAP (24) iterations
         n_scales = len(scale_sizes(side, self.settings.scales, self.settings.start_size))
-        return min(self.settings.history, iteration_caps(n_scales, self.settings.iterations)[-1])
+        return self.pairs_held(iteration_caps(n_scales, self.settings.iterations)[-1])
 
     def tile_align(self):
         # tile interiors start at multiples of 2^(pools above the deepest layer) (nst.tiled)
