@@ -238,3 +238,21 @@ def test_report_and_several_styles(files, tiny_weights_h5, tmp_path):
     assert len(json.loads((rep / "losses.json").read_text())) == 6
     assert Image.open(rep / "losses.png").size == (640, 400)
     assert Image.open(rep / "strip.png").height == 160
+
+
+def test_weights_are_read_ahead_once_and_change_nothing(files, tiny_weights_h5, tmp_path, monkeypatch):
+    # Job.prepare starts reading the weights in a thread; the run takes them at its first scale,
+    # reads them once for all scales, and paints the same picture as without the read ahead
+    import threading
+    import nst.weights
+    from nst.run.run import Run
+    reads, real_load = [], nst.weights.load
+    monkeypatch.setattr(nst.weights, "load", lambda *a, **k: (reads.append(threading.current_thread().name),
+                                                               real_load(*a, **k))[1])
+    args = ("--scales", "2", "--start-size", "24", "--bits", "16")
+    assert cli(files, tiny_weights_h5, tmp_path / "ahead.png", *args) == 0
+    assert len(reads) == 1 and reads[0].startswith("nst-weights")
+    monkeypatch.setattr(Run, "read_weights_ahead", lambda self: None)
+    assert cli(files, tiny_weights_h5, tmp_path / "plain.png", *args) == 0
+    assert len(reads) == 2 and not reads[1].startswith("nst-weights")
+    np.testing.assert_array_equal(load_image(tmp_path / "ahead.png"), load_image(tmp_path / "plain.png"))

@@ -8,6 +8,7 @@ the free memory before any pixel is decoded. Output is written atomically.
 """
 import errno
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -146,11 +147,16 @@ def resize_longest(img, size):
 
 
 def resize(img, h, w):
-    # H×W×3 float -> h×w×3 float32 (Lanczos per channel, no 8-bit rounding)
+    # H×W×3 float -> h×w×3 float32 (Lanczos per channel, no 8-bit rounding). The channels resample
+    # in threads of their own: Pillow lets go of the GIL while it resamples.
     if img.shape[:2] == (h, w):
         return np.asarray(img, np.float32)
-    chans = [np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c], np.float32), "F")
-                        .resize((w, h), Image.LANCZOS)) for c in range(img.shape[2])]
+
+    def channel(c):
+        return np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c], np.float32), "F")
+                          .resize((w, h), Image.LANCZOS))
+    with ThreadPoolExecutor(img.shape[2], thread_name_prefix="nst-resize") as pool:
+        chans = list(pool.map(channel, range(img.shape[2])))
     return np.clip(np.stack(chans, axis=2), 0, 255).astype(np.float32)
 
 

