@@ -73,16 +73,6 @@ _G4 = np.array([[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6]
                 [1 / 24, 1 / 12, 1 / 6], [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]], np.float64)
 _AT4 = np.array([[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0],
                  [0, 1, -1, 8, -8, 1]], np.float64)
-_BT6 = np.array([[1, 0, -21 / 4, 0, 21 / 4, 0, -1, 0], [0, 1, 1, -17 / 4, -17 / 4, 1, 1, 0],
-                 [0, -1, 1, 17 / 4, -17 / 4, -1, 1, 0], [0, 1 / 2, 1 / 4, -5 / 2, -5 / 4, 2, 1, 0],
-                 [0, -1 / 2, 1 / 4, 5 / 2, -5 / 4, -2, 1, 0], [0, 2, 4, -5 / 2, -5, 1 / 2, 1, 0],
-                 [0, -2, 4, 5 / 2, -5, -1 / 2, 1, 0], [0, -1, 0, 21 / 4, 0, -21 / 4, 0, 1]], np.float64)
-_G6 = np.array([[1, 0, 0], [-2 / 9, -2 / 9, -2 / 9], [-2 / 9, 2 / 9, -2 / 9], [1 / 90, 1 / 45, 2 / 45],
-                [1 / 90, -1 / 45, 2 / 45], [32 / 45, 16 / 45, 8 / 45], [32 / 45, -16 / 45, 8 / 45],
-                [0, 0, 1]], np.float64)
-_AT6 = np.array([[1, 1, 1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 1 / 2, -1 / 2, 0],
-                 [0, 1, 1, 4, 4, 1 / 4, 1 / 4, 0], [0, 1, -1, 8, -8, 1 / 8, -1 / 8, 0],
-                 [0, 1, 1, 16, 16, 1 / 16, 1 / 16, 0], [0, 1, -1, 32, -32, 1 / 32, -1 / 32, 1]], np.float64)
 
 
 def _w_wino(g_mat):
@@ -98,7 +88,7 @@ def _w_wino(g_mat):
 
 
 FORMS = {"w": lambda w: w, "mat": _w_mat, "mat_t": _w_mat_t, "taps": _w_taps,
-         "wino2": _w_wino(_G2), "wino4": _w_wino(_G4), "wino6": _w_wino(_G6)}
+         "wino2": _w_wino(_G2), "wino4": _w_wino(_G4)}
 
 
 class ConvWeights:
@@ -527,120 +517,7 @@ def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
             _put_row(row[skip:], bk, relu, False, k, yo, out)
 
 
-# v7: Winograd F(6×6, 3×3), the same strip scheme with 8×8 tiles at stride 6 (points 0, ±1, ±2,
-# ±1/2, ∞); _bt8 and _at8 write out _BT6 and _AT6 (tests/test_ops.py checks them). 64/36 products
-# per output against F(4×4)'s 36/16, and 8×8/6×6 transformed values per output against 6×6/4×4:
-# less GEMM and less traffic where the image is many tiles wide, more rounding (entries to 32).
-
-@numba.njit(inline="always")
-def _bt8(d0, d1, d2, d3, d4, d5, d6, d7):
-    # Bᵀ d for one column d of 8
-    p, q = d2 + d6 - 4.25 * d4, d1 + d5 - 4.25 * d3
-    r, t = 0.25 * d2 - 1.25 * d4 + d6, 0.5 * d1 - 2.5 * d3 + 2 * d5
-    u, v = 4 * d2 - 5 * d4 + d6, 2 * d1 - 2.5 * d3 + 0.5 * d5
-    return (d0 - d6 + 5.25 * (d4 - d2), p + q, p - q, r + t, r - t, u + v, u - v,
-            d7 - d1 + 5.25 * (d3 - d5))
-
-
-@numba.njit(inline="always")
-def _at8(m0, m1, m2, m3, m4, m5, m6, m7):
-    # Aᵀ m for one column m of 8 -> 6
-    a, b = m1 + m2, m1 - m2
-    c, d = m3 + m4, m3 - m4
-    e, f = m5 + m6, m5 - m6
-    return (m0 + a + c + e, b + 2 * d + 0.5 * f, a + 4 * c + 0.25 * e, b + 8 * d + 0.125 * f,
-            a + 16 * c + 0.0625 * e, b + 32 * d + 0.03125 * f + m7)
-
-
-@numba.njit(**_JIT)
-def _wino6_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
-    # x I×H×W tile rows [tr0, tr1) -> v 64×I×Tb;  V = Bᵀ d B for each 8×8 tile d at (6ty−1, 6tx−1)
-    # of x·[mask>0] (of rev(x·[mask>0]) when rev); as _wino4_in, with 8 rows and columns at stride 6
-    c, h, w = x.shape
-    nb = tr1 - tr0
-    n = 6 * tw + 2                                            # strip columns
-    at = 6 * tw + 1 - w if rev else 1                         # x column q sits at at + q
-    for job in prange(c * nb):
-        i = job // nb
-        slot = job - i * nb
-        ty = tr1 - 1 - slot if rev else tr0 + slot
-        d = np.zeros((8, n), np.float32)
-        for rr in range(8):
-            r = 7 - rr if rev else rr
-            y = h - 6 * ty - r if rev else 6 * ty - 1 + r
-            if y >= 0 and y < h:
-                _copy_row(x, mask, use_mask, False, i, y, d[r], at)
-        e = np.empty((8, n), np.float32)
-        d0, d1, d2, d3, d4, d5, d6, d7 = d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]
-        e0, e1, e2, e3, e4, e5, e6, e7 = e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]
-        for q in range(n):                                    # Bᵀ d down the columns
-            e0[q], e1[q], e2[q], e3[q], e4[q], e5[q], e6[q], e7[q] = _bt8(
-                d0[q], d1[q], d2[q], d3[q], d4[q], d5[q], d6[q], d7[q])
-        t0 = slot * tw
-        for r in range(8):                                    # (Bᵀ d) B across each tile
-            er = e[r]
-            v0, v1, v2, v3 = (v[8 * r, i, t0:t0 + tw], v[8 * r + 1, i, t0:t0 + tw],
-                              v[8 * r + 2, i, t0:t0 + tw], v[8 * r + 3, i, t0:t0 + tw])
-            v4, v5, v6, v7 = (v[8 * r + 4, i, t0:t0 + tw], v[8 * r + 5, i, t0:t0 + tw],
-                              v[8 * r + 6, i, t0:t0 + tw], v[8 * r + 7, i, t0:t0 + tw])
-            if rev:
-                for tx in range(tw):
-                    b = 6 * tx
-                    v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx], v6[tx], v7[tx] = _bt8(
-                        er[b + 7], er[b + 6], er[b + 5], er[b + 4], er[b + 3], er[b + 2], er[b + 1], er[b])
-            else:
-                for tx in range(tw):
-                    b = 6 * tx
-                    v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx], v6[tx], v7[tx] = _bt8(
-                        er[b], er[b + 1], er[b + 2], er[b + 3], er[b + 4], er[b + 5], er[b + 6], er[b + 7])
-
-
-@numba.njit(**_JIT)
-def _wino6_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
-    # mm 64×O×Tb -> out O×H×W tile rows [tr0, tr1);  Y = Aᵀ M A (6×6), + b, ReLU, cropped; as
-    # _wino4_out, with 8 rows and columns in and 6 out
-    o, h, w = out.shape
-    nb = tr1 - tr0
-    skip = 6 * tw - w if rev else 0
-    for job in prange(o * nb):
-        k = job // nb
-        slot = job - k * nb
-        ty = tr1 - 1 - slot if rev else tr0 + slot
-        t0 = slot * tw
-        bk = b[k] if use_bias else np.float32(0.0)
-        s = np.empty((8, 6, tw), np.float32)                  # M A: s[r, column c, tile]
-        for r in range(8):
-            m0, m1, m2, m3 = (mm[8 * r, k, t0:t0 + tw], mm[8 * r + 1, k, t0:t0 + tw],
-                              mm[8 * r + 2, k, t0:t0 + tw], mm[8 * r + 3, k, t0:t0 + tw])
-            m4, m5, m6, m7 = (mm[8 * r + 4, k, t0:t0 + tw], mm[8 * r + 5, k, t0:t0 + tw],
-                              mm[8 * r + 6, k, t0:t0 + tw], mm[8 * r + 7, k, t0:t0 + tw])
-            s0, s1, s2, s3, s4, s5 = s[r, 0], s[r, 1], s[r, 2], s[r, 3], s[r, 4], s[r, 5]
-            for tx in range(tw):
-                s0[tx], s1[tx], s2[tx], s3[tx], s4[tx], s5[tx] = _at8(
-                    m0[tx], m1[tx], m2[tx], m3[tx], m4[tx], m5[tx], m6[tx], m7[tx])
-        y = np.empty((6, 6, tw), np.float32)                  # Aᵀ (M A): y[row d, column c, tile]
-        for cc in range(6):
-            a0, a1, a2, a3 = s[0, cc], s[1, cc], s[2, cc], s[3, cc]
-            a4, a5, a6, a7 = s[4, cc], s[5, cc], s[6, cc], s[7, cc]
-            y0, y1, y2, y3, y4, y5 = y[0, cc], y[1, cc], y[2, cc], y[3, cc], y[4, cc], y[5, cc]
-            for tx in range(tw):
-                y0[tx], y1[tx], y2[tx], y3[tx], y4[tx], y5[tx] = _at8(
-                    a0[tx], a1[tx], a2[tx], a3[tx], a4[tx], a5[tx], a6[tx], a7[tx])
-        row = np.empty(6 * tw, np.float32)
-        rows = min(6, h - 6 * ty)
-        for d in range(rows):
-            dd = rows - 1 - d if rev else d                   # out's rows written upwards
-            c0, c1, c2, c3, c4, c5 = y[dd, 0], y[dd, 1], y[dd, 2], y[dd, 3], y[dd, 4], y[dd, 5]
-            if rev:
-                c0, c1, c2, c3, c4, c5 = c5, c4, c3, c2, c1, c0
-            for tx in range(tw):
-                row[6 * tx], row[6 * tx + 1], row[6 * tx + 2] = c0[tx], c1[tx], c2[tx]
-                row[6 * tx + 3], row[6 * tx + 4], row[6 * tx + 5] = c3[tx], c4[tx], c5[tx]
-            yo = h - 1 - 6 * ty - dd if rev else 6 * ty + dd
-            _put_row(row[skip:], bk, relu, False, k, yo, out)
-
-
-_WINOGRAD = {2: (_wino2_in, _wino2_out), 4: (_wino4_in, _wino4_out), 6: (_wino6_in, _wino6_out)}
+_WINOGRAD = {2: (_wino2_in, _wino2_out), 4: (_wino4_in, _wino4_out)}    # m -> transforms
 
 
 def _core_winograd(m, x, cw, b, mask, relu, backward, out):
@@ -671,10 +548,6 @@ def core_v4(x, cw, b, mask, relu, backward, out):
 
 def core_v5(x, cw, b, mask, relu, backward, out):
     _core_winograd(4, x, cw, b, mask, relu, backward, out)
-
-
-def core_v7(x, cw, b, mask, relu, backward, out):
-    _core_winograd(6, x, cw, b, mask, relu, backward, out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -726,13 +599,12 @@ def core_v6(x, cw, b, mask, relu, backward, out):
         _direct(xp, wts, *_bias_args(b), relu, r0, out)
 
 
-CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6,
-         "v7": core_v7}
+CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6}
 # the weight forms each core reads, forward and transposed (the backward)
 READS = {"v1": ("mat", "mat_t"), "v2": ("taps", "taps"), "v3": ("mat", "mat_t"),
-         "v4": ("wino2", "wino2"), "v5": ("wino4", "wino4"), "v6": ("w", "w"), "v7": ("wino6", "wino6")}
+         "v4": ("wino2", "wino2"), "v5": ("wino4", "wino4"), "v6": ("w", "w")}
 # versions that need a looser rule of nst.tolerance than the default (the rule says why)
-TOLERANCE = {"v5": "winograd4", "v7": "winograd4"}
+TOLERANCE = {"v5": "winograd4"}
 
 
 def _make(version):
