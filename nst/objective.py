@@ -164,7 +164,7 @@ class Objective:
         per_layer = {n: j for n, _, j in style}
         j_style = sum((lam * j for _, lam, j in style), 0.0)
         j_tv = f64(j_tv)
-        grad = g_tv * self.gamma if g is None else grad_to_image(xp, g) + self.gamma * g_tv
+        grad = self.gamma * g_tv if g is None else grad_to_image(xp, g) + self.gamma * g_tv
         total = self.alpha * j_content + self.beta * j_style + self.gamma * j_tv
         terms = {"content": j_content, "style": j_style, "tv": j_tv}
         if self.temporal:                                 # J += τ Σ_k J_t(X; ω_k, c_k)

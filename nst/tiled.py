@@ -165,10 +165,10 @@ def tile_losses(net, t, n, a, diffs, counts, targets, js):
     for k, m in enumerate(net.content_layers):
         if m == n:
             js[k], gk = net.be.content_loss_and_grad(inner, targets[n])
-            g = add_into(g, gk * net.alpha)
+            g = add_into(g, net.alpha * gk)
     for m, lam in zip(net.style_layers, net.lam):
         if m == n:
-            g = add_into(g, style_grad(inner, diffs[n], counts[n]) * (net.beta * lam))
+            g = add_into(g, (net.beta * lam) * style_grad(inner, diffs[n], counts[n]))
     full = net.be.xp.zeros_like(a)
     full[(slice(None), *t.interior_at(pools_before(n), a.shape))] = g
     return full
