@@ -47,6 +47,18 @@ def jcjohnson_settings(h, w, size, iterations, seed=0):
                 tv_weight=5e-4, init=mean_rgb + noise, backend="numba")
 
 
+def stand_in(content, style, output, size, iterations):
+    # content, style H×W×3 -> his objective's picture at `size` px saved to output -> a summary dict
+    h, w = longest_shape(content.shape, size)
+    run = Run(content, style, Settings.from_dict(jcjohnson_settings(h, w, size, iterations)),
+              log=lambda m: print(m, file=sys.stderr))
+    t = time.perf_counter()
+    out = run.run()
+    save_image(out, output)
+    return {"output": str(output), "iterations": len(run.history), "evaluations": run.evaluations,
+            "seconds": round(time.perf_counter() - t, 1), "final": run.history[-1]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("content")
@@ -57,14 +69,7 @@ def main():
     ap.add_argument("--calibrate", metavar="HIS.png", help="his published picture of this pair: score against it")
     args = ap.parse_args()
     content, style = load_image(args.content), load_image(args.style)
-    h, w = longest_shape(content.shape, args.size)
-    run = Run(content, style, Settings.from_dict(jcjohnson_settings(h, w, args.size, args.iterations)),
-              log=lambda m: print(m, file=sys.stderr))
-    t = time.perf_counter()
-    out = run.run()
-    save_image(out, args.output)
-    print(json.dumps({"output": args.output, "iterations": len(run.history), "evaluations": run.evaluations,
-                      "seconds": round(time.perf_counter() - t, 1), "final": run.history[-1]}))
+    print(json.dumps(stand_in(content, style, args.output, args.size, args.iterations)))
     if args.calibrate:
         his = load_image(args.calibrate)
         mine = resize(load_image(args.output), *his.shape[:2])     # scored at his picture's shape
