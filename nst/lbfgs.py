@@ -17,11 +17,7 @@ from collections import deque
 
 import numpy as np
 
-from .backends.backend import to_host
-
-
-def xp_of(x):
-    return np if isinstance(x, np.ndarray) else __import__("cupy")
+from .backends.backend import to_host, xp_of
 
 
 def two_loop(g, pairs):

@@ -5,8 +5,8 @@ fun(x) -> (J, ∂J/∂x) evaluates the objective (J may stay on the device: only
 search reads it on the host). The image lives in pixel units 0..255; GD and Adam clip each step
 into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
-from .backends.backend import to_host
-from .lbfgs import PairHistory, xp_of
+from .backends.backend import to_host, xp_of
+from .lbfgs import PairHistory
 from .ops import adam_step
 
 LO, HI = 0.0, 255.0

