@@ -125,8 +125,9 @@ def make_figures():
 
 def stale_settings(mf, record, defaults):
     # -> {setting: (used, default)} for every setting the figures used that is not the default
-    used, overrides = record["settings"]["run"], record["settings"]["overrides"]
-    defaults = {k: v for k, v in defaults.items() if k != "tile"}     # tiling never changes the picture
+    overrides = record["settings"]["overrides"]
+    used = {k: v for k, v in record["settings"]["run"].items() if k != "tile"}    # tiling never changes
+    defaults = {k: v for k, v in defaults.items() if k != "tile"}                 # the picture
     stale = {k: (used.get(k), v) for k, v in mf.jsonable(defaults).items()
              if k not in overrides and k != "backend" and used.get(k) != v}
     stale.update({k: (used[k], "not a setting") for k in set(used) - set(defaults)})

@@ -89,6 +89,20 @@ def test_match_color_statistics(rng):
                                rtol=0.05, atol=2)
 
 
+def test_recolored_init_is_the_photo_in_the_paintings_colours(rng):
+    # init "recolored" (the default): the photo, mapped affinely to the style's mean and covariance
+    from nst.run.run import initial_image
+    from nst.run.settings import DEFAULTS
+    photo = np.clip(rng.normal(size=(24, 31, 3)) @ np.array([[30, 5, 0], [0, 20, 3], [2, 0, 9]]) + 120, 0, 255)
+    painting = np.clip(rng.normal(size=(19, 17, 3)) * [10, 25, 40] + [60, 90, 170], 0, 255)
+    x = initial_image("recolored", photo.astype(np.float32), painting.astype(np.float32), seed=0)
+    assert DEFAULTS.init == "recolored" and x.shape == photo.shape and x.dtype == np.float32
+    flat, target = x.reshape(-1, 3), painting.reshape(-1, 3)
+    np.testing.assert_allclose(flat.mean(0), target.mean(0), atol=1.0)
+    np.testing.assert_allclose(np.cov(flat, rowvar=False), np.cov(target, rowvar=False), rtol=0.05, atol=3)
+    assert np.corrcoef(x[..., 0].ravel(), photo[..., 0].ravel())[0, 1] > 0.9        # the photo's structure
+
+
 def test_average_bias_corrected(rng, tiny_weights):
     c, s = random_image(rng, 20, 20), random_image(rng, 20, 20)
     kw = dict(size=None, iterations=1, weights=tiny_weights, backend="numpy", progress=False)

@@ -93,7 +93,8 @@ def add_transfer_options(t):
     option(t, "pooling", "2×2 pooling in VGG19 (default: %(default)s)", choices=settings.POOLINGS)
     option(t, "average", "output an exponential moving average of the image, decay in [0, 1), e.g. 0.9 "
                          "(default: 0, off)", metavar="DECAY")
-    option(t, "init", "the first image: content, random, style, or an image FILE (default: %(default)s)")
+    option(t, "init", "the first image: recolored (the content in the style's colour mean and "
+                      "covariance), content, random, style, or an image FILE (default: %(default)s)")
     option(t, "seed", "seed of --init random (default: %(default)s)")
     option(t, "tile", "evaluate J and ∂J/∂X tile by tile, N×N px interiors with the halo the deepest "
                       "layer needs: the same result in memory bounded by a tile, at the cost of "

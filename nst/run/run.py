@@ -23,9 +23,12 @@ from nst.spec import layers_through
 from nst.vgg import deepest_layer
 
 def initial_image(init, content, style, seed):
-    # "content" | "random" | "style" | a path or array (resized to the content's size) -> H×W×3
+    # "content" | "recolored" | "random" | "style" | a path or array (resized to the content's
+    # size) -> H×W×3. "recolored": the photo with the painting's colour mean and covariance
     if isinstance(init, str) and init == "content":
         return content.copy()
+    if isinstance(init, str) and init == "recolored":
+        return color.match_color(content, style)
     if isinstance(init, str) and init == "random":
         return np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
     image = style if isinstance(init, str) and init == "style" else as_image(init, "init")

@@ -13,7 +13,7 @@ import numbers
 from nst.io.image import MAX_SIDE
 from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer
 
-INIT_KEYWORDS = ("content", "random", "style")
+INIT_KEYWORDS = ("content", "recolored", "random", "style")
 OPTIMIZERS = ("lbfgs", "adam", "gd")
 POOLINGS = ("max", "avg")
 KEEP_COLORS = ("luminance", "match")
@@ -147,7 +147,7 @@ class Settings:
     style_blend: tuple = None          # one weight per style image (None: equal)
     style_scale: float = 1.0
     pooling: str = "max"
-    init: object = "content"           # INIT_KEYWORDS, an image path or an H×W×3 array
+    init: object = "recolored"         # INIT_KEYWORDS, an image path or an H×W×3 array
     seed: int = 0
     keep_colors: str = None
     average: float = 0.0               # EMA decay of the output (0: off)
