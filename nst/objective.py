@@ -41,16 +41,34 @@ def grad_to_image(xp, g):
 AUTO_EMPHASIS = {"block1_conv1": 1.5, "block4_conv1": 2.0, "block5_conv1": 0.05}
 
 
+# How far "auto" moves β towards the balance jcjohnson/neural-style's fixed weights give the pair,
+# in log (0: not at all, 1: all the way): β·(R/R₀)^AUTO_PULL, R his style weight relative to the
+# relative-error rule (pair_balance), R₀ the geometric mean of R over the six pairs bench/ scores
+# (docs/maths.md "The pair's balance").
+AUTO_PULL, AUTO_R0 = 0.25, 1.74
+
+
+def pair_balance(e_c, n_c, e_s, n_s):
+    # R = Σ_l (N_c/C_l²)·E_s^l / E_c: jcjohnson's weights (5·MSE content, 100·MSE style of G/(C·hw),
+    # i.e. λ_l = N_c/C_l² at α = 1, β = 10) in the relative-error units of auto_layer_weights.
+    # N_c content elements, C_l = n_s[l] channels; R₀ (no pull) without content layers or style energy.
+    r = sum(n_c / c ** 2 * e for c, e in zip(n_s, e_s)) / e_c
+    return r if n_c > 0 and r > 0 else AUTO_R0
+
+
 def auto_layer_weights(content_targets, style_targets):
-    # λ_l = m_l·E_c / (Σ_k m_k · E_s^l): E_c = Σ_c Σ a^c(C)² over the content layers (1 without any),
+    # λ_l = f·m_l·E_c / (Σ_k m_k · E_s^l): E_c = Σ_c Σ a^c(C)² over the content layers (1 without any),
     # E_s^l = ‖Ĝ^l(S)‖²_F / n_c², m_l = AUTO_EMPHASIS (1 each: λ_l = E_c/(|L|·E_s^l)). Then
-    # J = E_c·(α·J_c/E_c + β·Σ_l w_l J_s^l/E_s^l) + γ·J_tv with Σ w_l = 1: every term a relative
+    # J = E_c·(α·J_c/E_c + β·f·Σ_l w_l J_s^l/E_s^l) + γ·J_tv with Σ w_l = 1: every term a relative
     # error, so no layer outweighs another by its activations' scale (docs/maths.md "Default
-    # weights"), and style keeps its weight against content and TV at any image size.
+    # weights"), and style keeps its weight against content and TV at any image size; f =
+    # (R/R₀)^AUTO_PULL leans towards the balance jcjohnson's weights give this pair (pair_balance).
     e_c = sum(float((t.astype(np.float64) ** 2).sum()) for t in content_targets.values()) or 1.0
+    n_c = sum(int(t.size) for t in content_targets.values())
     e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style_targets.values()]
+    f = (pair_balance(e_c, n_c, e_s, [g.shape[0] for g in style_targets.values()]) / AUTO_R0) ** AUTO_PULL
     m = [AUTO_EMPHASIS.get(n, 1.0) for n in style_targets]
-    return [e_c * m_l / (sum(m) * max(e, 1e-30)) for m_l, e in zip(m, e_s)]
+    return [f * e_c * m_l / (sum(m) * max(e, 1e-30)) for m_l, e in zip(m, e_s)]
 
 
 def prepare(be, weights, dtype):

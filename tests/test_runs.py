@@ -164,7 +164,7 @@ def test_resume_refuses_other_settings(files, tiny_weights_h5, tmp_path, capsys)
     assert "style_weight" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("change", ["emphasis", "schedule"])
+@pytest.mark.parametrize("change", ["emphasis", "pull", "schedule"])
 def test_resume_refuses_a_checkpoint_made_under_other_automatic_rules(files, tiny_weights_h5, tmp_path,
                                                                       monkeypatch, capsys, change):
     # the constants behind "auto" λ_l and "auto" iterations decide the picture as settings do: a
@@ -175,6 +175,8 @@ def test_resume_refuses_a_checkpoint_made_under_other_automatic_rules(files, tin
     assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--iterations", "auto", "--checkpoint", str(ck)) == 0
     if change == "emphasis":
         monkeypatch.setitem(objective.AUTO_EMPHASIS, "block4_conv1", 3.0)
+    elif change == "pull":
+        monkeypatch.setattr(objective, "AUTO_PULL", 0.5)
     else:
         monkeypatch.setattr(schedule, "FINEST_CAP", schedule.FINEST_CAP + 1)
     capsys.readouterr()

@@ -84,6 +84,7 @@ def test_auto_layer_weights_share_the_style_weight_by_emphasis(rng, monkeypatch,
     # λ_l·E_s^l = E_c·m_l/Σm: each layer's relative error weighs m_l/Σm of β, whatever the targets' scale
     from nst import objective
     monkeypatch.setattr(objective, "AUTO_EMPHASIS", emphasis)
+    monkeypatch.setattr(objective, "AUTO_PULL", 0.0)              # the pair's balance: next test
     content = {"block4_conv2": rng.normal(size=(8, 3, 4)).astype(np.float32)}
     layers = ["block1_conv1", "block2_conv1", "block4_conv1", "block5_conv1"]
     style = {n: (10.0 ** k * rng.normal(size=(c, c))).astype(np.float32)
@@ -93,6 +94,26 @@ def test_auto_layer_weights_share_the_style_weight_by_emphasis(rng, monkeypatch,
     e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style.values()]
     m = np.array([emphasis.get(n, 1.0) for n in layers])
     np.testing.assert_allclose(np.array(lam) * e_s, e_c * m / m.sum(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("pull", [0.25, 1.0])
+def test_auto_layer_weights_lean_towards_jcjohnsons_balance(rng, monkeypatch, pull):
+    # Σ_l λ_l·E_s^l / E_c = (R/R₀)^pull, R = Σ_l (N_c/C_l²)·E_s^l / E_c: at pull 1 and R₀ = 1 the
+    # style weighs in total what jcjohnson's λ_l = N_c/C_l² give it (5·MSE content, 100·MSE style)
+    from nst import objective
+    monkeypatch.setattr(objective, "AUTO_EMPHASIS", {})
+    monkeypatch.setattr(objective, "AUTO_PULL", pull)
+    content = {"block4_conv2": 30 * rng.random((16, 3, 5)).astype(np.float32)}
+    style = {n: (10.0 ** k * rng.normal(size=(c, c))).astype(np.float32)
+             for k, (n, c) in enumerate(zip(["block1_conv1", "block3_conv1", "block5_conv1"], (4, 8, 16)))}
+    e_c = float((content["block4_conv2"].astype(np.float64) ** 2).sum())
+    e_s = np.array([float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style.values()])
+    his = np.array([240 / c ** 2 for c in (4, 8, 16)])                 # N_c / C_l², N_c = 16·3·5
+    r = float((his * e_s).sum()) / e_c
+    lam = np.array(objective.auto_layer_weights(content, style))
+    np.testing.assert_allclose((lam * e_s).sum() / e_c, (r / objective.AUTO_R0) ** pull, rtol=1e-6)
+    np.testing.assert_allclose(lam * e_s, lam[0] * e_s[0], rtol=1e-6)        # shared evenly, m_l = 1
+    assert objective.pair_balance(1.0, 0, list(e_s), [4, 8, 16]) == objective.AUTO_R0      # no content
 
 
 @pytest.mark.parametrize("settings, pairs", [({}, min(Settings().history, schedule.FINEST_CAP)),

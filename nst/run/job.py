@@ -20,7 +20,8 @@ from pathlib import Path
 from nst.io import checkpoint, destinations
 from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
-from nst.objective import AUTO_EMPHASIS, EvaluationFailed
+from nst import objective
+from nst.objective import EvaluationFailed
 from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_sizes
 from nst.run.progress import Progress, iteration_detail
@@ -44,11 +45,12 @@ class Outputs:
 
 
 def automatic_rules(settings):
-    # the constants behind settings left "auto" (λ_l's emphasis, the schedule): they shape the
+    # the constants behind settings left "auto" (λ_l's emphasis and pull, the schedule): they shape the
     # picture as the settings do, and a newer nst may change them
     rules = {}
     if settings.style_layer_weights == AUTO:
-        rules["auto_emphasis"] = dict(AUTO_EMPHASIS)
+        rules["auto_emphasis"] = dict(objective.AUTO_EMPHASIS)
+        rules["auto_pull"] = {"pull": objective.AUTO_PULL, "r0": objective.AUTO_R0}
     if settings.iterations == AUTO:
         rules["auto_schedule"] = auto_rule()
     return rules
