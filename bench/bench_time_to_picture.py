@@ -39,7 +39,7 @@ from nst.run.run import Run  # noqa: E402
 from nst.run.settings import DEFAULTS, Settings  # noqa: E402
 
 BEGIN, END = "<!-- bench_time_to_picture begin -->", "<!-- bench_time_to_picture end -->"
-SHOWN = ("size", "iterations", "style_weight", "style_layer_weights")
+SHOWN = ("size", "iterations", "style_weight", "style_layer_weights", "init")
 
 
 class Clock:
