@@ -56,6 +56,11 @@ def pair_balance(e_c, n_c, e_s, n_s):
     return r if n_c > 0 and r > 0 else AUTO_R0
 
 
+def content_energy(content_targets):
+    # E_c = Σ_c Σ a^c(C)² over the content layers (1 without any): the scale of J_c
+    return sum(float((t.astype(np.float64) ** 2).sum()) for t in content_targets.values()) or 1.0
+
+
 def auto_layer_weights(content_targets, style_targets):
     # λ_l = f·m_l·E_c / (Σ_k m_k · E_s^l): E_c = Σ_c Σ a^c(C)² over the content layers (1 without any),
     # E_s^l = ‖Ĝ^l(S)‖²_F / n_c², m_l = AUTO_EMPHASIS (1 each: λ_l = E_c/(|L|·E_s^l)). Then
@@ -63,7 +68,7 @@ def auto_layer_weights(content_targets, style_targets):
     # error, so no layer outweighs another by its activations' scale (docs/maths.md "Default
     # weights"), and style keeps its weight against content and TV at any image size; f =
     # (R/R₀)^AUTO_PULL leans towards the balance jcjohnson's weights give this pair (pair_balance).
-    e_c = sum(float((t.astype(np.float64) ** 2).sum()) for t in content_targets.values()) or 1.0
+    e_c = content_energy(content_targets)
     n_c = sum(int(t.size) for t in content_targets.values())
     e_s = [float((g.astype(np.float64) ** 2).sum()) / g.shape[0] ** 2 for g in style_targets.values()]
     f = (pair_balance(e_c, n_c, e_s, [g.shape[0] for g in style_targets.values()]) / AUTO_R0) ** AUTO_PULL

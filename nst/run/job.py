@@ -21,7 +21,6 @@ from nst.io import checkpoint, destinations
 from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
 from nst import objective
-from nst.objective import EvaluationFailed
 from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_sizes
 from nst.run.progress import Progress, iteration_detail
@@ -211,7 +210,7 @@ class Job:
         with Stopper(run, self.log) as stopper:
             try:
                 return run.run(each), 0, stopper.aborted
-            except (NonFiniteLoss, EvaluationFailed) as e:
+            except (NonFiniteLoss, objective.EvaluationFailed) as e:
                 self.error = str(e)
                 self.log(f"nst: error: {e}")
                 return run.output(), 1, stopper.aborted

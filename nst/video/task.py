@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from nst.io.image import to_uint8
+from nst.objective import content_energy
 from nst.run.job import Job, Outputs
 from nst.run.run import Run
 from nst.video import flow
@@ -30,13 +31,6 @@ def flows_task(frame, earlier, backend="numba"):
     return back, c, time.perf_counter() - start
 
 
-def content_energy(objective):
-    # E_c = Σ a^l(C)² over the content layers (1 without any): the scale of J_c, as in
-    # nst.objective.auto_layer_weights
-    xp = objective.be.xp
-    return sum(float(xp.sum(t.astype(xp.float64) ** 2)) for t in objective.content_targets.values()) or 1.0
-
-
 class FrameRun(Run):
     """A later frame of a shot: a Run whose objective carries the temporal term."""
 
@@ -48,7 +42,7 @@ class FrameRun(Run):
         obj = super().objective(content, styles)
         if self.targets and self.temporal_weight > 0:
             be = obj.be
-            obj.temporal_weight = self.temporal_weight * content_energy(obj) / 255.0 ** 2
+            obj.temporal_weight = self.temporal_weight * content_energy(obj.content_targets) / 255.0 ** 2
             obj.temporal = [(be.to_device(np.ascontiguousarray(t, obj.dtype)),
                              be.to_device(np.ascontiguousarray(c, obj.dtype))) for t, c in self.targets]
         return obj
