@@ -180,3 +180,11 @@ def test_the_forms_help_reads_as_nst_transfer_help_prints_it():
     helps = {o["name"]: o["help"] for o in form_options()}
     assert not [h for h in helps.values() if "%(" in h or "%%" in h]
     assert "within 95 % of the free memory" in helps["tile"] and "(default: auto)" in helps["tile"]
+
+
+def test_the_forms_init_is_a_choice_of_its_keywords():
+    # the page has no file of the server's to name: --init is a select of the keywords, default first
+    from nst.run.settings import DEFAULTS, INIT_KEYWORDS
+    from nst.web.form import form_options
+    init = {o["name"]: o for o in form_options()}["init"]
+    assert init["choices"] == list(INIT_KEYWORDS) and init["default"] == DEFAULTS.init in INIT_KEYWORDS

@@ -17,7 +17,7 @@ from nst.io.image import as_image, check_size, longest_shape, resize, resize_lon
 from nst.objective import Objective
 from nst.backends.backend import to_host
 from nst.optim import NonFiniteLoss, make_optimizer
-from nst.run.settings import AUTO, Settings, scale_sizes
+from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, scale_sizes
 from nst.run.schedule import iteration_caps, stops_paying
 from nst.spec import layers_through
 from nst.vgg import deepest_layer
@@ -25,14 +25,14 @@ from nst.vgg import deepest_layer
 def initial_image(init, content, style, seed):
     # "content" | "recolored" | "random" | "style" | a path or array (resized to the content's
     # size) -> H×W×3. "recolored": the photo with the painting's colour mean and covariance
-    if isinstance(init, str) and init == "content":
+    keyword = init if isinstance(init, str) and init in INIT_KEYWORDS else None
+    if keyword == "content":
         return content.copy()
-    if isinstance(init, str) and init == "recolored":
+    if keyword == "recolored":
         return color.match_color(content, style)
-    if isinstance(init, str) and init == "random":
+    if keyword == "random":
         return np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
-    image = style if isinstance(init, str) and init == "style" else as_image(init, "init")
-    return resize(image, *content.shape[:2])
+    return resize(style if keyword == "style" else as_image(init, "init"), *content.shape[:2])
 
 
 class Run:

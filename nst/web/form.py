@@ -23,9 +23,14 @@ def form_parser():
 
 
 def form_options():
-    # -> [{name, default, choices, help}] of every transfer option, as `nst transfer --help` has them
-    return [{"name": a.option_strings[0][2:], "default": jsonable(a.default), "choices": a.choices,
+    # -> [{name, default, choices, help}] of every transfer option, as `nst transfer --help` has them;
+    # --init's choices are its keywords (the page has no file of the server's to name)
+    return [{"name": a.option_strings[0][2:], "default": jsonable(a.default), "choices": choices_of(a),
              "help": help_text(a)} for a in form_parser()._actions if a.option_strings]
+
+
+def choices_of(action):
+    return list(INIT_KEYWORDS) if action.dest == "init" else action.choices
 
 
 def help_text(action):
