@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_pictures import PAIRS, load_image_roundtrip, machine, write_section  # noqa: E402
+from jcjohnson_proxy import his_weighted_sum  # noqa: E402
 from nst.compare import score  # noqa: E402
 from nst.io.image import load_image, resize  # noqa: E402
 from nst.objective import Objective  # noqa: E402
@@ -131,15 +132,17 @@ def scale_table(rows, timed, sizes):
 
 
 def score_snapshots(snaps, content, style, reference, weights, side=None):
-    # -> [(wall, cpu, iteration, {term: nst / reference})]; each snapshot resized to the reference's
-    # shape (side: the reference first resized to that longest side, e.g. a 256 px proxy's)
+    # -> ([(wall, cpu, iteration, {term: nst / reference})], W(last snapshot) / W(reference)); each
+    # snapshot resized to the reference's shape (side: the reference first resized to that longest
+    # side, e.g. a 256 px proxy's); W: jcjohnson's objective less TV (bench/jcjohnson_proxy.py)
     if side and max(reference.shape[:2]) != side:
         from nst.io.image import resize_longest
         reference = load_image_roundtrip(resize_longest(reference, side))
     pictures = [load_image_roundtrip(resize(img, *reference.shape[:2])) for _, _, _, img in snaps]
     scores = score(pictures + [reference], content, style, weights=weights, backend="numba")
-    ref = scores[-1]
-    return [(w, c, it, {t: s[t] / ref[t] for t in ref}) for (w, c, it, _), s in zip(snaps, scores[:-1])]
+    ref, shape = scores[-1], reference.shape[:2]
+    w_ratio = his_weighted_sum(scores[-2], *shape) / his_weighted_sum(ref, *shape)
+    return [(w, c, it, {t: s[t] / ref[t] for t in ref}) for (w, c, it, _), s in zip(snaps, scores[:-1])], w_ratio
 
 
 def first_match(curve):
@@ -200,7 +203,7 @@ def pair_report(spec, images, settings, weights, every, figures, out_dir, score_
     while not ref.exists():                               # a reference still being made (jcjohnson_proxy.py)
         time.sleep(10)
     reference = load_image(ref)
-    curve = score_snapshots(snaps, content, style, reference, weights, score_side)
+    curve, w_ratio = score_snapshots(snaps, content, style, reference, weights, score_side)
     final, match = curve[-1][3], first_match(curve)
     if out_dir:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
@@ -223,8 +226,11 @@ def pair_report(spec, images, settings, weights, every, figures, out_dir, score_
                      f"{sc['cpu']:.1f} | {sc['evaluate']:.1f} | {sc['setup']:.1f} | {rest:.1f} |")
     lines += ["", f"Whole run: {wall:.1f} s wall, {cpu:.1f} s CPU; worst ratio {max(final.values()):.3g}; "
               + (f"first at least as good on every term at {match[0]:.0f} s (iteration {match[1]})."
-                 if match else "never at least as good on every term."), ""]
-    return "\n".join(lines), dict(name=name, wall=wall, cpu=cpu, final=final, match=match, scales=scales)
+                 if match else "never at least as good on every term."),
+              f"jcjohnson's objective less TV (W, bench/jcjohnson_proxy.py), nst / reference: {w_ratio:.3g} "
+              "(every term ≤ 1 needs W ≤ 1).", ""]
+    return "\n".join(lines), dict(name=name, wall=wall, cpu=cpu, final=final, match=match, scales=scales,
+                                  w_ratio=w_ratio)
 
 
 def cache_check(images, weights_arg):

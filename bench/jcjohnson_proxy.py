@@ -37,14 +37,27 @@ def channels(layer):
     return dict((name, out) for name, _, out in CONV_LAYERS)[layer]
 
 
+def his_weights(h, w):
+    # -> (α, [β·λ_l]): his objective's weights on SPEC's J_c and each J_s^l at an h×w picture
+    n_c = channels("block4_conv2") * (h // 8) * (w // 8)
+    return 10.0 / n_c, [100.0 / channels(n) ** 2 for n in DEFAULT_STYLE_LAYERS]
+
+
+def his_weighted_sum(terms, h, w):
+    # terms {content: J_c, layer: J_s^l} of an h×w picture (nst.compare.score) -> W = α·J_c + Σ β·λ_l·J_s^l,
+    # his objective less its TV term. A picture no worse than another on every term has no larger W,
+    # so W(X) ≤ W(ref) is necessary for X to be at least as good as ref on every term.
+    alpha, lams = his_weights(h, w)
+    return alpha * terms["content"] + sum(lam * terms[n] for lam, n in zip(lams, DEFAULT_STYLE_LAYERS))
+
+
 def jcjohnson_settings(h, w, size, iterations, seed=0):
     # nst settings that compute jcjohnson's default objective at an h×w picture (see the docstring)
-    n_c = channels("block4_conv2") * (h // 8) * (w // 8)
+    alpha, lams = his_weights(h, w)
     mean_rgb = np.asarray(MEAN_BGR[::-1], np.float32)
     noise = np.random.default_rng(seed).standard_normal((h, w, 3)).astype(np.float32) * 0.001
-    return dict(size=size, scales=1, iterations=iterations, history=100, content_weight=10.0 / n_c,
-                style_weight=1.0, style_layer_weights=[100.0 / channels(n) ** 2 for n in DEFAULT_STYLE_LAYERS],
-                tv_weight=5e-4, init=mean_rgb + noise, backend="numba")
+    return dict(size=size, scales=1, iterations=iterations, history=100, content_weight=alpha,
+                style_weight=1.0, style_layer_weights=lams, tv_weight=5e-4, init=mean_rgb + noise, backend="numba")
 
 
 def stand_in(content, style, output, size, iterations):
@@ -73,7 +86,11 @@ def main():
     if args.calibrate:
         his = load_image(args.calibrate)
         mine = resize(load_image(args.output), *his.shape[:2])     # scored at his picture's shape
-        print(format_table(["stand-in", "his"], score([mine, his], content, style, backend="numba"), ratio_to=1))
+        scores = score([mine, his], content, style, backend="numba")
+        print(format_table(["stand-in", "his"], scores, ratio_to=1))
+        w = [his_weighted_sum(t, *his.shape[:2]) for t in scores]
+        print(f"his objective less TV, W = α·J_c + Σ β·λ_l·J_s^l: stand-in {w[0]:.4g}, his {w[1]:.4g}, "
+              f"stand-in / his {w[0] / w[1]:.3g}")
 
 
 if __name__ == "__main__":
