@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from bench_pictures import PAIRS, load_image_roundtrip, machine, write_section  # noqa: E402
-from jcjohnson_proxy import his_weighted_sum  # noqa: E402
+from jcjohnson_proxy import CALIBRATION, his_weighted_sum  # noqa: E402
 from nst.compare import score  # noqa: E402
 from nst.io.image import load_image, resize  # noqa: E402
 from nst.objective import Objective  # noqa: E402
@@ -228,9 +228,20 @@ def pair_report(spec, images, settings, weights, every, figures, out_dir, score_
               + (f"first at least as good on every term at {match[0]:.0f} s (iteration {match[1]})."
                  if match else "never at least as good on every term."),
               f"jcjohnson's objective less TV (W, bench/jcjohnson_proxy.py), nst / reference: {w_ratio:.3g} "
-              "(every term ≤ 1 needs W ≤ 1).", ""]
+              "(every term ≤ 1 needs W ≤ 1)."]
+    lines += estimate_against_his(final, s.name, ref, images) + [""]
     return "\n".join(lines), dict(name=name, wall=wall, cpu=cpu, final=final, match=match, scales=scales,
                                   w_ratio=w_ratio)
+
+
+def estimate_against_his(final, painting, ref, images):
+    # a stand-in's pair (not his published picture) with a calibrated painting -> the line estimating
+    # nst / his picture: nst / stand-in × stand-in / his picture (jcjohnson_proxy.CALIBRATION)
+    if ref.parent == images / "reference" or painting not in CALIBRATION:
+        return []
+    est = [r * c for r, c in zip(final.values(), CALIBRATION[painting])]
+    return [f"Estimated nst / his picture (× the stand-in's calibration on his published {painting} pair, "
+            f"jcjohnson_proxy.CALIBRATION): {' '.join(f'{e:.3g}' for e in est)}; worst {max(est):.3g}."]
 
 
 def cache_check(images, weights_arg):

@@ -37,6 +37,15 @@ def channels(layer):
     return dict((name, out) for name, _, out in CONV_LAYERS)[layer]
 
 
+# The stand-in / his published picture, per term (content, block1…5), on the two pairs he published
+# with ../shared's paintings: `python bench/jcjohnson_proxy.py tubingen.jpg PAINTING -o … --size 512
+# --iterations 400 --calibrate jcjohnson_tubingen_{starry,shipwreck}.png` (2026-12-04, bench/RESULTS.md
+# "What the stand-ins ask"). nst / stand-in × these estimates nst / his picture on a held-out pair
+# with the same painting: an estimate from one calibration pair per painting, not a measurement.
+CALIBRATION = {"starry_night.jpg": (0.798, 1.7, 0.115, 0.0889, 0.0909, 1.2),
+               "shipwreck.jpg": (0.703, 2.04, 0.254, 0.521, 0.247, 1.85)}
+
+
 def his_weights(h, w):
     # -> (α, [β·λ_l]): his objective's weights on SPEC's J_c and each J_s^l at an h×w picture
     n_c = channels("block4_conv2") * (h // 8) * (w // 8)
