@@ -183,7 +183,7 @@ def test_the_forms_help_reads_as_nst_transfer_help_prints_it():
 
 
 def test_the_forms_init_is_a_choice_of_its_keywords():
-    # the page has no file of the server's to name: --init is a select of the keywords, default first
+    # the page has no file of the server's to name: --init is a select of the keywords, the default among them
     from nst.run.settings import DEFAULTS, INIT_KEYWORDS
     from nst.web.form import form_options
     init = {o["name"]: o for o in form_options()}["init"]

@@ -30,6 +30,7 @@ def form_options():
 
 
 def choices_of(action):
+    # an option's choices on the page: argparse's, or --init's keywords (a file is for the CLI only)
     return list(INIT_KEYWORDS) if action.dest == "init" else action.choices
 
 
