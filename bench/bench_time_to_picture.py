@@ -230,8 +230,7 @@ def pair_report(spec, images, settings, weights, every, figures, out_dir, score_
               f"jcjohnson's objective less TV (W, bench/jcjohnson_proxy.py), nst / reference: {w_ratio:.3g} "
               "(every term ≤ 1 needs W ≤ 1)."]
     lines += estimate_against_his(final, s.name, ref, images) + [""]
-    return "\n".join(lines), dict(name=name, wall=wall, cpu=cpu, final=final, match=match, scales=scales,
-                                  w_ratio=w_ratio)
+    return "\n".join(lines)
 
 
 def estimate_against_his(final, painting, ref, images):
@@ -304,13 +303,11 @@ def main():
     from nst.weights import load
     weights = load(args.weights, lambda m: print(m, file=sys.stderr))
     specs = args.pairs.split(";") if ";" in args.pairs else [args.pairs] if "=" in args.pairs else args.pairs.split(",")
-    body, summary = [], []
+    body = []
     for spec in specs:
-        text, info = pair_report(spec, images, settings, weights, args.every, args.figures, args.out_dir,
-                                 args.score_size)
+        text = pair_report(spec, images, settings, weights, args.every, args.figures, args.out_dir, args.score_size)
         print(text, flush=True)
         body.append(text)
-        summary.append(info)
     head = ["## Time to a picture (bench/bench_time_to_picture.py)", "",
             f"Machine: {machine()}. Date: {datetime.date.today()}. Command: "
             f"`python bench/bench_time_to_picture.py {' '.join(sys.argv[1:])}` (NST_IMAGES={images}).",
