@@ -148,6 +148,8 @@ CASES = [
      ["--report", "also the -o destination"]),
     ("checkpoint-not-ours", lambda w: (w["d"] / "data.npz").write_bytes(b"user data"),
      ["-o", "{d}/o.png", "--checkpoint", "{d}/data.npz"], 2, ["--checkpoint", "exists and nst did not write it"]),
+    ("output-not-ours", lambda w: Image.new("RGB", (4, 4)).save(w["d"] / "photo.jpg"),
+     ["-o", "{d}/photo.jpg"], 2, ["-o", "photo.jpg", "exists and nst did not write it"]),
     ("snapshot-not-ours", lambda w: Image.new("RGB", (4, 4)).save(w["d"] / "o_0002.png"),
      ["-o", "{d}/o.png", "--save-every", "2"], 2, ["--save-every", "o_0002.png", "exists and nst did not write it"]),
     ("report-file-not-ours", lambda w: ((w["d"] / "rep").mkdir(), (w["d"] / "rep" / "losses.json").write_text("[]")),

@@ -5,7 +5,8 @@ through a short temporary name beside it (nst.io.assets.atomic_path). `plan` lis
 `check` refuses (RunRefused, one line naming the option) any that is an input, that equals
 another destination, that cannot be written, or that exists and is not a file nst wrote (images
 carry nst's mark, checkpoints and reports are recognised by their content), so that nothing of
-the user's is ever overwritten except -o itself, and no run is lost to a path that fails at the end.
+the user's is ever overwritten, -o included (a rerun replaces its own picture), and no run is lost
+to a path that fails at the end.
 """
 import json
 import os
@@ -115,9 +116,7 @@ def report_of_nst(folder):
 
 
 def written_by_nst(option, path):
-    # may this existing file be replaced? Only -o, and the files an earlier nst run wrote
-    if option == "-o":
-        return True
+    # may this existing file be replaced? Only the files an earlier nst run wrote
     if option == "--checkpoint":
         return is_checkpoint(path)
     if option == "--report":
@@ -154,5 +153,5 @@ def check(dests, inputs, resume=None):
         check_writable(option, path)
     for option, path in dests:
         if exists(path) and not written_by_nst(option, path):
-            raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only -o and "
-                             "its own files: move it or choose another name")
+            raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only its own "
+                             "files: move it or choose another name")
