@@ -14,7 +14,7 @@ def build_parser():
     t.add_argument("content", help="the photo whose layout the output keeps (an image file)")
     t.add_argument("style", nargs="+", help="the image(s) whose look the output takes (blend: --style-blend)")
     t.add_argument("-o", "--output", required=True,
-                   help="output image (.png, .jpg, ...); the only existing file nst replaces")
+                   help="output image (.png, .jpg, ...); an existing one is replaced only if nst wrote it")
     add_transfer_options(t)
     t.add_argument("--scheduler", metavar="ADDRESS",
                    help="evaluate the tiles of each tiled scale (--tile N) as tasks on this Dask scheduler's "
