@@ -28,11 +28,14 @@ ROOT = BENCH.parent
 
 
 def cpu_model():
-    # lscpu's "Model name" and the SIMD flags that matter for sgemm (AVX-512, BF16, AMX)
+    # lscpu's "Model name" (with its family and model: "AMD EPYC" names several kinds) and the
+    # SIMD flags that matter for sgemm (AVX-512, BF16, AMX)
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-        info = dict(ln.split(":", 1) for ln in out.splitlines() if ":" in ln)
-        model = info.get("Model name", "unknown").strip()
+        info = {k.strip(): v.strip() for k, v in (ln.split(":", 1) for ln in out.splitlines() if ":" in ln)}
+        model = info.get("Model name", "unknown")
+        if "CPU family" in info and "Model" in info:
+            model += f", lscpu family {info['CPU family']} model {info['Model']}"
         flags = info.get("Flags", "").split()
     except OSError:
         model, flags = platform.processor() or "unknown", []
