@@ -75,7 +75,12 @@ def sgemm_peak():
     return _PEAK["gflops"]
 
 
+SETTLE_S = 0.3     # OpenBLAS's threads spin ~0.1 s after a threaded call (the NumPy reference's,
+                   # style v1's) and slow whatever runs next on our own threads by up to 2×
+
+
 def median_time(fn, runs=5):
+    time.sleep(SETTLE_S)
     fn()
     ts = []
     for _ in range(runs):

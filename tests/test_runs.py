@@ -272,3 +272,18 @@ def test_weights_are_read_ahead_once_and_change_nothing(files, tiny_weights_h5, 
     assert cli(files, tiny_weights_h5, tmp_path / "plain.png", *args) == 0
     assert len(reads) == 2 and not reads[1].startswith("nst-weights")
     np.testing.assert_array_equal(load_image(tmp_path / "ahead.png"), load_image(tmp_path / "plain.png"))
+
+
+def test_a_numba_run_holds_blas_at_one_thread(rng, tiny_weights):
+    # OpenBLAS's own threads spin after each call (L-BFGS's products with its history), taking a
+    # core from the next evaluation: a numba run holds BLAS at one thread, and gives it back after
+    from threadpoolctl import threadpool_info, threadpool_limits
+    blas_threads = lambda: {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    seen = []
+    with threadpool_limits(2, user_api="blas"):
+        before = blas_threads()
+        nst.stylize(random_image(rng, 30, 40), random_image(rng, 30, 30), size=32, iterations=2,
+                    weights=tiny_weights, backend="numba", progress=False,
+                    callback=lambda it, x, terms: seen.append(blas_threads()))
+        after = blas_threads()
+    assert before == after == {2} and seen and all(s == {1} for s in seen)

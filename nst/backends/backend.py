@@ -1,4 +1,5 @@
 """The Backend table: the ops a backend computes, by name (see nst/backends/__init__.py)."""
+from contextlib import nullcontext
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Callable
@@ -33,6 +34,7 @@ class Backend:
     tv_loss_and_grad: Callable           # x H×W×3 -> (J_tv 0-d, ∂J_tv/∂x)
     temporal_loss_and_grad: Callable     # (x, ω H×W×3, c H×W) -> (J_t 0-d, ∂J_t/∂x)  (video)
     adam_step: Callable = None           # (x, g, m, v, t, lr, β1, β2, ε, lo, hi), in place (nst.ops.adam_step)
+    while_running: Callable = nullcontext  # () -> a context a run holds throughout (numba: BLAS at one thread)
 
     def to_device(self, array):
         return self.xp.asarray(array)

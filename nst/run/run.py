@@ -131,20 +131,25 @@ class Run:
         # -> H×W×3 float32 in 0..255. on_iteration(run, it, terms) after every iteration; returning
         # True stops, and so does stop_requested (at the next iteration boundary). Ctrl-C
         # (KeyboardInterrupt) stops at once, keeping the image so far (len(history) says how far).
-        previous = None
         try:
-            while True:
-                previous = self.run_scale(previous, on_iteration)
-                if self.interrupted or self.scale + 1 == len(self.sizes):
-                    break
-                self.scale += 1
-                self.past_evaluations += self.opt.evaluations
-                self.opt = None                   # the next scale starts a fresh optimiser
+            with self.objective_backend().while_running():
+                self.run_scales(on_iteration)
         except KeyboardInterrupt:
             self.interrupted = True
             self.log(f"\nnst: interrupted at iteration {len(self.history)}; keeping the image so far"
                      if self.history else "\nnst: interrupted before the first iteration")
         return self.output()
+
+    def run_scales(self, on_iteration):
+        # the scales from self.scale on, each starting from the previous one's image
+        previous = None
+        while True:
+            previous = self.run_scale(previous, on_iteration)
+            if self.interrupted or self.scale + 1 == len(self.sizes):
+                return
+            self.scale += 1
+            self.past_evaluations += self.opt.evaluations
+            self.opt = None                       # the next scale starts a fresh optimiser
 
     def run_scale(self, previous, on_iteration):
         content, styles = self.images_at(self.sizes[self.scale])
