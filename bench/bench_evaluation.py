@@ -161,8 +161,9 @@ def lbfgs_worker(backend, size, iterations, target):
         total, _, _, grad = obj.evaluate(x_flat.reshape(shape))
         return total, grad.reshape(-1)
     opt = make_optimizer("lbfgs", obj.be.to_device(content.reshape(-1).astype(np.float32)), None, 20)
-    while opt.iteration < 3 * iterations and (opt.g is None or opt.f > target):
-        opt.step(fun)
+    with obj.be.while_running():    # as a run holds it (numba: BLAS at one thread)
+        while opt.iteration < 3 * iterations and (opt.g is None or opt.f > target):
+            opt.step(fun)
     return {"wall_s": time.perf_counter() - t0, "evals": opt.evaluations, "iterations": opt.iteration,
             "J": float(opt.f), "reached": bool(opt.f <= target)}
 
