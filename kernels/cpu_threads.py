@@ -13,7 +13,9 @@ the same cores fight:
   two-thread sgemm collapses (bench/RESULTS.md has the numbers). So `matmul` and `gram` run
   single-threaded sgemms / syrks on our own Python threads (NumPy releases the GIL inside BLAS),
   split over the batch or the columns, with OpenBLAS held at one thread for the call
-  (threadpoolctl): the same speed on a quiet machine, graceful on a busy one.
+  (threadpoolctl): the same speed on a quiet machine, graceful on a busy one. A numba run holds
+  it at one thread throughout (`one_blas_thread` is the backend's `while_running`): L-BFGS's own
+  products, left to OpenBLAS's two threads, kept one spinning into the next evaluation.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
