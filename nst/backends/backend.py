@@ -42,6 +42,8 @@ class Backend:
     to_host = staticmethod(to_host)
 
 
+NOT_OPS = ("name", "xp", "prepare_weights", "while_running")            # the fields that are not ops
+OPS = tuple(f for f in Backend.__dataclass_fields__ if f not in NOT_OPS)  # every op of the table, by name
 CONV_OPS = ("conv3x3_relu", "conv3x3_relu_backward_input")   # the ops a ConvLayer chooses per layer
 
 
