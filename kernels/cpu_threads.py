@@ -14,8 +14,9 @@ the same cores fight:
   single-threaded sgemms / syrks on our own Python threads (NumPy releases the GIL inside BLAS),
   split over the batch or the columns, with OpenBLAS held at one thread for the call
   (threadpoolctl): the same speed on a quiet machine, graceful on a busy one. A numba run holds
-  it at one thread throughout (`one_blas_thread` is the backend's `while_running`): L-BFGS's own
-  products, left to OpenBLAS's two threads, kept one spinning into the next evaluation.
+  every BLAS library at one thread throughout (`one_blas_thread_for_a_run`, the backend's
+  `while_running`): L-BFGS's own products, left to OpenBLAS's two threads, kept one spinning into
+  the next evaluation.
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 from numba.np.ufunc import parallel as _numba_parallel
-from threadpoolctl import ThreadpoolController
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 
 def _start_numba_pool():
@@ -60,6 +61,12 @@ def one_blas_thread():
     finally:
         for lib, n in zip(_blas, before):
             lib.set_num_threads(n)
+
+
+def one_blas_thread_for_a_run():
+    # a context: every BLAS library loaded by now at one thread (one_blas_thread's list is found
+    # once, at import, for its per-call cost; a run's is searched afresh, once a run)
+    return threadpool_limits(1, user_api="blas")
 
 
 def _bounds(n, parts):

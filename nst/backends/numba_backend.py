@@ -58,7 +58,7 @@ def load():
     except ImportError as e:
         raise BackendUnavailable("numba is not installed: pip install numba") from e
     from nst.kernels.cpu_memory import keep_freed_pages
-    from nst.kernels.cpu_threads import one_blas_thread
+    from nst.kernels.cpu_threads import one_blas_thread_for_a_run
     keep_freed_pages()                   # freed arrays keep their pages between evaluations
     pick = {op: chosen(op) for op in CHOSEN if op not in CONV_OPS}
     # while_running: a run's own BLAS calls (L-BFGS's products with its history, colour matching)
@@ -67,4 +67,4 @@ def load():
     return Backend(name="numba", xp=np, prepare_weights=prepare_weights,
                    conv3x3_relu=conv3x3_relu,
                    conv3x3_relu_backward_input=conv3x3_relu_backward_input,
-                   while_running=one_blas_thread, **pick)
+                   while_running=one_blas_thread_for_a_run, **pick)
