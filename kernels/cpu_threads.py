@@ -52,7 +52,7 @@ _blas = ThreadpoolController().select(user_api="blas").lib_controllers   # found
 
 @contextmanager
 def one_blas_thread():
-    # every BLAS library at one thread inside the block, its own count restored after
+    # the BLAS libraries loaded at import (NumPy's) at one thread inside the block, their counts restored after
     before = [lib.num_threads for lib in _blas]
     for lib in _blas:
         lib.set_num_threads(1)
