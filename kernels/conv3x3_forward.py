@@ -82,7 +82,7 @@ def _w_wino(g_mat):
         n, o, i = g_mat.shape[0], w.shape[0], w.shape[1]
         u = np.empty((n, n, o, i), np.float32)
         for k in range(0, o, 64):
-            u[:, :, k:k + 64] = np.einsum("ak,oikl,bl->aboi", g_mat, w[k:k + 64].astype(np.float64), g_mat)
+            u[:, :, k:k + 64] = (g_mat @ w[k:k + 64].astype(np.float64) @ g_mat.T).transpose(2, 3, 0, 1)
         return u.reshape(n * n, o, i)
     return repack
 
