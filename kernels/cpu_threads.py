@@ -20,7 +20,6 @@ the same cores fight:
 """
 import os
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -47,25 +46,17 @@ _start_numba_pool()
 THREADS = numba.config.NUMBA_NUM_THREADS
 MIN_SPLIT = 1 << 16                    # outputs smaller than this run in one call (tests cover both)
 _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="nst-sgemm") if THREADS > 1 else None
-_blas = ThreadpoolController().select(user_api="blas").lib_controllers   # found once (a search costs ~30 µs)
+_blas = ThreadpoolController().select(user_api="blas")   # found once: a search costs ~0.5 ms, a limit ~7 µs
 
 
-@contextmanager
 def one_blas_thread():
-    # the BLAS libraries loaded at import (NumPy's) at one thread inside the block, their counts restored after
-    before = [lib.num_threads for lib in _blas]
-    for lib in _blas:
-        lib.set_num_threads(1)
-    try:
-        yield
-    finally:
-        for lib, n in zip(_blas, before):
-            lib.set_num_threads(n)
+    # a context: the BLAS libraries loaded at import (NumPy's) at one thread, their counts restored after
+    return _blas.limit(limits=1)
 
 
 def one_blas_thread_for_a_run():
-    # a context: every BLAS library loaded by now at one thread (one_blas_thread's list is found
-    # once, at import, for its per-call cost; a run's is searched afresh, once a run)
+    # a context: every BLAS library loaded by now at one thread (searched afresh, once a run: a
+    # library loaded after import, e.g. OpenCV's own OpenBLAS, is held too)
     return threadpool_limits(1, user_api="blas")
 
 
