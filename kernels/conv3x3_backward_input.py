@@ -15,7 +15,8 @@ own I×9O matrix).
 
 Versions (same ideas as the forward, see conv3x3_forward.py):
   v1 im2col + sgemm; v2 9 tap GEMMs on shifted flat views; v3 flat-shift im2col per row block;
-  v4 Winograd F(2×2,3×3); v5 Winograd F(4×4,3×3); v6 direct (few channels).
+  v4 Winograd F(2×2,3×3); v5 Winograd F(4×4,3×3); v6 direct (few channels); v7 v5 fused
+  per thread (few channels, large images).
 """
 import numpy as np
 

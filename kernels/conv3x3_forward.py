@@ -33,12 +33,16 @@ Versions:
   v6 direct: Numba loops, one job per (output row, block of 4 output channels), each row
      accumulated as a vector along W over the 9·I taps. For few channels (3 in or out), where
      sgemm with K = 27 or M = 3 is memory bound and Winograd's transforms dominate.
+  v7 Winograd F(4×4), fused per thread: v5's three stages, but each of our threads takes its own
+     tile rows and runs in-transform, 36 sgemms and out-transform on a chunk that fits its L2,
+     so V and M stay in cache; U is read once a chunk. For layers with few channels (U small)
+     on large images; on 256+ channels v5 is faster (U, up to 36 MiB, read once a block).
 Which version runs for which layer is chosen in nst/backends/numba_backend.py (CHOSEN).
 Workspace (padded input, cols, V, M) comes from per-thread buffers kept across calls (≤ about
 _BLOCK_BYTES each): fresh pages cost the kernel time to zero, and every conv call wanted tens of
 MB of them (bench/RESULTS.md has the numbers).
 """
-from .cpu_threads import matmul  # first: starts Numba's pool with the thread policies
+from .cpu_threads import THREADS, bounds, matmul, on_threads  # first: starts Numba's pool with the thread policies
 import threading
 
 import numba
@@ -46,6 +50,7 @@ import numpy as np
 from numba import prange
 
 _JIT = dict(parallel=True, fastmath=True, cache=True)
+_JIT_ONE_THREAD = dict(fastmath=True, cache=True, nogil=True)     # for v7's own threads
 _BLOCK_BYTES = 1 << 25              # block working-set target (fits this machine's large L3)
 
 
@@ -438,40 +443,53 @@ def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # stored at tile row tr1−1−ty, column tw−1−tx: V then holds the tiles in x's own order, every
     # array is read and written upwards (a downward walk is slower: bench/RESULTS.md), and only
     # each tile's 6 rows and columns, and its output's 4 (_wino4_out), are taken in reverse order.
+    for job in prange(x.shape[0] * (tr1 - tr0)):
+        _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job)
+
+
+@numba.njit(**_JIT_ONE_THREAD)
+def _wino4_in_one_thread(x, mask, use_mask, rev, tr0, tr1, tw, v):
+    # _wino4_in on the calling thread alone (v7 runs one per thread of its own)
+    for job in range(x.shape[0] * (tr1 - tr0)):
+        _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job)
+
+
+@numba.njit(inline="always")
+def _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job):
+    # _wino4_in's job number `job`: channel i = job // (tr1 − tr0), V's tile row job mod (tr1 − tr0)
     c, h, w = x.shape
     nb = tr1 - tr0
     n = 4 * tw + 2                                            # strip columns
     at = 4 * tw + 1 - w if rev else 1                         # x column q sits at at + q
-    for job in prange(c * nb):
-        i = job // nb
-        slot = job - i * nb                                   # V's tile row: rev(x)'s tile row
-        ty = tr1 - 1 - slot if rev else tr0 + slot            # tr1−1−slot, so x is read upwards
-        d = np.zeros((6, n), np.float32)
-        for rr in range(6):
-            r = 5 - rr if rev else rr
-            y = h - 4 * ty - r if rev else 4 * ty - 1 + r
-            if y >= 0 and y < h:
-                _copy_row(x, mask, use_mask, False, i, y, d[r], at)
-        e = np.empty((6, n), np.float32)
-        d0, d1, d2, d3, d4, d5 = d[0], d[1], d[2], d[3], d[4], d[5]
-        e0, e1, e2, e3, e4, e5 = e[0], e[1], e[2], e[3], e[4], e[5]
-        for q in range(n):                                    # Bᵀ d down the columns
-            e0[q], e1[q], e2[q], e3[q], e4[q], e5[q] = _bt6(d0[q], d1[q], d2[q], d3[q], d4[q], d5[q])
-        t0 = slot * tw
-        for r in range(6):                                    # (Bᵀ d) B across each tile
-            er = e[r]
-            v0, v1, v2 = v[6 * r, i, t0:t0 + tw], v[6 * r + 1, i, t0:t0 + tw], v[6 * r + 2, i, t0:t0 + tw]
-            v3, v4, v5 = v[6 * r + 3, i, t0:t0 + tw], v[6 * r + 4, i, t0:t0 + tw], v[6 * r + 5, i, t0:t0 + tw]
-            if rev:
-                for tx in range(tw):
-                    b = 4 * tx
-                    v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
-                        er[b + 5], er[b + 4], er[b + 3], er[b + 2], er[b + 1], er[b])
-            else:
-                for tx in range(tw):
-                    b = 4 * tx
-                    v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
-                        er[b], er[b + 1], er[b + 2], er[b + 3], er[b + 4], er[b + 5])
+    i = job // nb
+    slot = job - i * nb                                   # V's tile row: rev(x)'s tile row
+    ty = tr1 - 1 - slot if rev else tr0 + slot            # tr1−1−slot, so x is read upwards
+    d = np.zeros((6, n), np.float32)
+    for rr in range(6):
+        r = 5 - rr if rev else rr
+        y = h - 4 * ty - r if rev else 4 * ty - 1 + r
+        if y >= 0 and y < h:
+            _copy_row(x, mask, use_mask, False, i, y, d[r], at)
+    e = np.empty((6, n), np.float32)
+    d0, d1, d2, d3, d4, d5 = d[0], d[1], d[2], d[3], d[4], d[5]
+    e0, e1, e2, e3, e4, e5 = e[0], e[1], e[2], e[3], e[4], e[5]
+    for q in range(n):                                    # Bᵀ d down the columns
+        e0[q], e1[q], e2[q], e3[q], e4[q], e5[q] = _bt6(d0[q], d1[q], d2[q], d3[q], d4[q], d5[q])
+    t0 = slot * tw
+    for r in range(6):                                    # (Bᵀ d) B across each tile
+        er = e[r]
+        v0, v1, v2 = v[6 * r, i, t0:t0 + tw], v[6 * r + 1, i, t0:t0 + tw], v[6 * r + 2, i, t0:t0 + tw]
+        v3, v4, v5 = v[6 * r + 3, i, t0:t0 + tw], v[6 * r + 4, i, t0:t0 + tw], v[6 * r + 5, i, t0:t0 + tw]
+        if rev:
+            for tx in range(tw):
+                b = 4 * tx
+                v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
+                    er[b + 5], er[b + 4], er[b + 3], er[b + 2], er[b + 1], er[b])
+        else:
+            for tx in range(tw):
+                b = 4 * tx
+                v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
+                    er[b], er[b + 1], er[b + 2], er[b + 3], er[b + 4], er[b + 5])
 
 
 @numba.njit(**_JIT)
@@ -482,39 +500,52 @@ def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     # end. When rev, M holds rev(out)'s tiles in out's own order (_wino4_in): tile row tr1−1−ty,
     # column tw−1−tx; their rows go to out rows h−1−(4ty+d) and their 4 columns in reverse order,
     # so each row is again written forward, from column 4tw−w on.
+    for job in prange(out.shape[0] * (tr1 - tr0)):
+        _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job)
+
+
+@numba.njit(**_JIT_ONE_THREAD)
+def _wino4_out_one_thread(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
+    # _wino4_out on the calling thread alone (v7)
+    for job in range(out.shape[0] * (tr1 - tr0)):
+        _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job)
+
+
+@numba.njit(inline="always")
+def _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job):
+    # _wino4_out's job number `job`: output channel k = job // (tr1 − tr0), M's tile row job mod (tr1 − tr0)
     o, h, w = out.shape
     nb = tr1 - tr0
     skip = 4 * tw - w if rev else 0
-    for job in prange(o * nb):
-        k = job // nb
-        slot = job - k * nb                                   # as _wino4_in
-        ty = tr1 - 1 - slot if rev else tr0 + slot
-        t0 = slot * tw
-        bk = b[k] if use_bias else np.float32(0.0)
-        s = np.empty((6, 4, tw), np.float32)                  # M A: s[r, column c, tile]
-        for r in range(6):
-            m0, m1, m2 = mm[6 * r, k, t0:t0 + tw], mm[6 * r + 1, k, t0:t0 + tw], mm[6 * r + 2, k, t0:t0 + tw]
-            m3, m4, m5 = mm[6 * r + 3, k, t0:t0 + tw], mm[6 * r + 4, k, t0:t0 + tw], mm[6 * r + 5, k, t0:t0 + tw]
-            s0, s1, s2, s3 = s[r, 0], s[r, 1], s[r, 2], s[r, 3]
-            for tx in range(tw):
-                s0[tx], s1[tx], s2[tx], s3[tx] = _at6(m0[tx], m1[tx], m2[tx], m3[tx], m4[tx], m5[tx])
-        y = np.empty((4, 4, tw), np.float32)                  # Aᵀ (M A): y[row d, column c, tile]
-        for cc in range(4):
-            a0, a1, a2, a3, a4, a5 = s[0, cc], s[1, cc], s[2, cc], s[3, cc], s[4, cc], s[5, cc]
-            y0, y1, y2, y3 = y[0, cc], y[1, cc], y[2, cc], y[3, cc]
-            for tx in range(tw):
-                y0[tx], y1[tx], y2[tx], y3[tx] = _at6(a0[tx], a1[tx], a2[tx], a3[tx], a4[tx], a5[tx])
-        row = np.empty(4 * tw, np.float32)
-        rows = min(4, h - 4 * ty)
-        for d in range(rows):
-            dd = rows - 1 - d if rev else d                   # out's rows written upwards
-            c0, c1, c2, c3 = y[dd, 0], y[dd, 1], y[dd, 2], y[dd, 3]
-            if rev:
-                c0, c1, c2, c3 = c3, c2, c1, c0
-            for tx in range(tw):
-                row[4 * tx], row[4 * tx + 1], row[4 * tx + 2], row[4 * tx + 3] = c0[tx], c1[tx], c2[tx], c3[tx]
-            yo = h - 1 - 4 * ty - dd if rev else 4 * ty + dd
-            _put_row(row[skip:], bk, relu, False, k, yo, out)
+    k = job // nb
+    slot = job - k * nb                                   # as _wino4_in
+    ty = tr1 - 1 - slot if rev else tr0 + slot
+    t0 = slot * tw
+    bk = b[k] if use_bias else np.float32(0.0)
+    s = np.empty((6, 4, tw), np.float32)                  # M A: s[r, column c, tile]
+    for r in range(6):
+        m0, m1, m2 = mm[6 * r, k, t0:t0 + tw], mm[6 * r + 1, k, t0:t0 + tw], mm[6 * r + 2, k, t0:t0 + tw]
+        m3, m4, m5 = mm[6 * r + 3, k, t0:t0 + tw], mm[6 * r + 4, k, t0:t0 + tw], mm[6 * r + 5, k, t0:t0 + tw]
+        s0, s1, s2, s3 = s[r, 0], s[r, 1], s[r, 2], s[r, 3]
+        for tx in range(tw):
+            s0[tx], s1[tx], s2[tx], s3[tx] = _at6(m0[tx], m1[tx], m2[tx], m3[tx], m4[tx], m5[tx])
+    y = np.empty((4, 4, tw), np.float32)                  # Aᵀ (M A): y[row d, column c, tile]
+    for cc in range(4):
+        a0, a1, a2, a3, a4, a5 = s[0, cc], s[1, cc], s[2, cc], s[3, cc], s[4, cc], s[5, cc]
+        y0, y1, y2, y3 = y[0, cc], y[1, cc], y[2, cc], y[3, cc]
+        for tx in range(tw):
+            y0[tx], y1[tx], y2[tx], y3[tx] = _at6(a0[tx], a1[tx], a2[tx], a3[tx], a4[tx], a5[tx])
+    row = np.empty(4 * tw, np.float32)
+    rows = min(4, h - 4 * ty)
+    for d in range(rows):
+        dd = rows - 1 - d if rev else d                   # out's rows written upwards
+        c0, c1, c2, c3 = y[dd, 0], y[dd, 1], y[dd, 2], y[dd, 3]
+        if rev:
+            c0, c1, c2, c3 = c3, c2, c1, c0
+        for tx in range(tw):
+            row[4 * tx], row[4 * tx + 1], row[4 * tx + 2], row[4 * tx + 3] = c0[tx], c1[tx], c2[tx], c3[tx]
+        yo = h - 1 - 4 * ty - dd if rev else 4 * ty + dd
+        _put_row(row[skip:], bk, relu, False, k, yo, out)
 
 
 _WINOGRAD = {2: (_wino2_in, _wino2_out), 4: (_wino4_in, _wino4_out)}    # m -> transforms
@@ -548,6 +579,37 @@ def core_v4(x, cw, b, mask, relu, backward, out):
 
 def core_v5(x, cw, b, mask, relu, backward, out):
     _core_winograd(4, x, cw, b, mask, relu, backward, out)
+
+
+# v7: Winograd F(4×4) fused per thread. v5 runs each stage over a whole block on both threads
+# (V and M, up to _BLOCK_BYTES, leave the cores' caches between stages); here each thread takes
+# its own share of tile rows and runs all three stages on a chunk that fits its L2 (_L2_BYTES)
+# before the next, so V and M never leave it. U is read once a chunk instead of once a block:
+# the version for layers whose U is small (few channels) and whose images are large.
+
+_L2_BYTES = 1 << 21    # per-thread chunk budget for V and M: of 1, 2, 4 MiB the fastest on Zen 4 (1 MiB L2, 32 MiB L3)
+
+
+def core_v7(x, cw, b, mask, relu, backward, out):
+    i, h, w = x.shape
+    u = cw.get("wino4")                                              # 36×O×I
+    if backward:
+        u = u.transpose(0, 2, 1)                                      # 36×I×O view
+    o = u.shape[1]
+    msk, use_mask = _mask_args(x, mask)
+    bias, use_bias = _bias_args(b)
+    th, tw = -(-h // 4), -(-w // 4)
+    chunk = max(1, min(-(-th // THREADS), _L2_BYTES // (36 * (i + o) * tw * 4)))   # tile rows
+
+    def rows(t0, t1):
+        v, mm = _scratch("in", (36, i, chunk * tw)), _scratch("acc", (36, o, chunk * tw))
+        for tr0 in range(t0, t1, chunk):
+            tr1 = min(t1, tr0 + chunk)
+            vb, mb = v[:, :, :(tr1 - tr0) * tw], mm[:, :, :(tr1 - tr0) * tw]
+            _wino4_in_one_thread(x, msk, use_mask, backward, tr0, tr1, tw, vb)
+            np.matmul(u, vb, out=mb)                                  # 36 × (O×I @ I×n)
+            _wino4_out_one_thread(mb, bias, use_bias, relu, backward, tr0, tr1, tw, out)
+    on_threads([lambda s=s, e=e: rows(s, e) for s, e in bounds(th, THREADS)])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -599,12 +661,13 @@ def core_v6(x, cw, b, mask, relu, backward, out):
         _direct(xp, wts, *_bias_args(b), relu, r0, out)
 
 
-CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6}
+CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6,
+         "v7": core_v7}
 # the weight forms each core reads, forward and transposed (the backward)
 READS = {"v1": ("mat", "mat_t"), "v2": ("taps", "taps"), "v3": ("mat", "mat_t"),
-         "v4": ("wino2", "wino2"), "v5": ("wino4", "wino4"), "v6": ("w", "w")}
+         "v4": ("wino2", "wino2"), "v5": ("wino4", "wino4"), "v6": ("w", "w"), "v7": ("wino4", "wino4")}
 # versions that need a looser rule of nst.tolerance than the default (the rule says why)
-TOLERANCE = {"v5": "winograd4"}
+TOLERANCE = {"v5": "winograd4", "v7": "winograd4"}
 
 
 def _make(version):

@@ -417,8 +417,10 @@ def test_cuda_conv_layers_take_the_versions_chosen_for_their_input_channels(in_c
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("version", sorted(conv3x3_forward.CORES))
 def test_numba_conv_row_blocks(version, rng, monkeypatch):
-    # a tiny block budget: every version runs its row / tile-row blocking over many blocks
+    # a tiny block budget: every version runs its row / tile-row blocking over many blocks (v7:
+    # several chunks a thread)
     monkeypatch.setattr(conv3x3_forward, "_BLOCK_BYTES", 4096)
+    monkeypatch.setattr(conv3x3_forward, "_L2_BYTES", 4096)
     i, o, h, w = 6, 5, 23, 17
     x, wt, b = f32(rng, i, h, w), f32(rng, o, i, 3, 3, scale=0.2), f32(rng, o)
     da, a = f32(rng, o, h, w), np.maximum(f32(rng, o, h, w), 0)
