@@ -174,29 +174,30 @@ def _ld(x, mask, use_mask, rev, i, y, q, h, w):
 
 
 @numba.njit(inline="always")
-def _copy_row(x, mask, use_mask, rev, i, y, dst, d0):
-    # dst[d0 : d0+W] = row y of channel i of x·[mask > 0] (of rev(x) when rev). Both values are
-    # loaded before the select, so it compiles to a blend, not a branch on the mask's sign.
+def _copy_row(x, mask, use_mask, rev, i, y, dst):
+    # dst[0 : W] = row y of channel i of x·[mask > 0] (of rev(x) when rev). Both values are
+    # loaded before the select, so it compiles to a blend, not a branch on the mask's sign. Callers
+    # pass a view starting where the row goes: an offset added here (dst[d0 + q]) ran the copy
+    # 1.5× slower (not vectorised), an input transform's whole job 1.46 → 0.99 µs (bench/RESULTS.md).
     h, w = x.shape[1], x.shape[2]
     zero = np.float32(0.0)
     ys = h - 1 - y if rev else y
     xr, mr = x[i, ys], mask[i, ys]
     if rev:                                               # forward loads, reversed stores
-        d1 = d0 + w - 1
         if use_mask:
             for q in range(w):
                 a, m = xr[q], mr[q]
-                dst[d1 - q] = a if m > 0 else zero
+                dst[w - 1 - q] = a if m > 0 else zero
         else:
             for q in range(w):
-                dst[d1 - q] = xr[q]
+                dst[w - 1 - q] = xr[q]
     elif use_mask:
         for q in range(w):
             a, m = xr[q], mr[q]
-            dst[d0 + q] = a if m > 0 else zero
+            dst[q] = a if m > 0 else zero
     else:
         for q in range(w):
-            dst[d0 + q] = xr[q]
+            dst[q] = xr[q]
 
 
 @numba.njit(inline="always")
@@ -233,7 +234,7 @@ def _pad_flat(x, mask, use_mask, rev, r0, r1, xp):
             else:
                 xp[i, r] = 0.0
                 xp[i, r + w + 1] = 0.0
-                _copy_row(x, mask, use_mask, rev, i, y, xp[i], r + 1)
+                _copy_row(x, mask, use_mask, rev, i, y, xp[i, r + 1:])
 
 
 @numba.njit(**_JIT)
@@ -365,7 +366,7 @@ def _wino2_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
         for r in range(4):
             y = 2 * ty - 1 + r
             if y >= 0 and y < h:
-                _copy_row(x, mask, use_mask, rev, i, y, strip[r], 1)
+                _copy_row(x, mask, use_mask, rev, i, y, strip[r, 1:])
         e = np.empty((4, wp), np.float32)
         for q in range(wp):                                   # Bᵀ d down the columns
             d0, d1, d2, d3 = strip[0, q], strip[1, q], strip[2, q], strip[3, q]
@@ -418,11 +419,14 @@ def _wino2_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
 # v5: Winograd F(4×4, 3×3), the same strip scheme with 6×6 tiles at stride 4; _bt6 and _at6
 # write out _BT4 and _AT4 (tests/test_ops.py checks them against the matrices)
 
+_2, _4, _5, _8 = (np.float32(c) for c in (2, 4, 5, 8))    # float32: Numba types int × float32 as float64
+
+
 @numba.njit(inline="always")
 def _bt6(d0, d1, d2, d3, d4, d5):
     # Bᵀ d for one column d of 6
-    return (4 * d0 - 5 * d2 + d4, -4 * (d1 + d2) + d3 + d4, 4 * (d1 - d2) - d3 + d4,
-            2 * (d3 - d1) - d2 + d4, 2 * (d1 - d3) - d2 + d4, 4 * d1 - 5 * d3 + d5)
+    return (_4 * d0 - _5 * d2 + d4, d3 + d4 - _4 * (d1 + d2), _4 * (d1 - d2) - d3 + d4,
+            _2 * (d3 - d1) - d2 + d4, _2 * (d1 - d3) - d2 + d4, _4 * d1 - _5 * d3 + d5)
 
 
 @numba.njit(inline="always")
@@ -430,7 +434,7 @@ def _at6(m0, m1, m2, m3, m4, m5):
     # Aᵀ m for one column m of 6 -> 4
     p, q = m1 + m2, m1 - m2
     r, t = m3 + m4, m3 - m4
-    return m0 + p + r, q + 2 * t, p + 4 * r, q + 8 * t + m5
+    return m0 + p + r, q + _2 * t, p + _4 * r, q + _8 * t + m5
 
 
 @numba.njit(**_JIT)
@@ -444,19 +448,22 @@ def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # array is read and written upwards (a downward walk is slower: bench/RESULTS.md), and only
     # each tile's 6 rows and columns, and its output's 4 (_wino4_out), are taken in reverse order.
     for job in prange(x.shape[0] * (tr1 - tr0)):
-        _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job)
+        d, e, p = np.empty((6, 4 * tw + 2), np.float32), np.empty((6, 4 * tw + 4), np.float32), np.empty((4, tw + 1), np.float32)
+        _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p)
 
 
 @numba.njit(**_JIT_ONE_THREAD)
 def _wino4_in_one_thread(x, mask, use_mask, rev, tr0, tr1, tw, v):
-    # _wino4_in on the calling thread alone (v7 runs one per thread of its own)
+    # _wino4_in on the calling thread alone (v7 runs one per thread of its own), its strips made once
+    d, e, p = np.empty((6, 4 * tw + 2), np.float32), np.empty((6, 4 * tw + 4), np.float32), np.empty((4, tw + 1), np.float32)
     for job in range(x.shape[0] * (tr1 - tr0)):
-        _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job)
+        _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p)
 
 
 @numba.njit(inline="always")
-def _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job):
-    # _wino4_in's job number `job`: channel i = job // (tr1 − tr0), V's tile row job mod (tr1 − tr0)
+def _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p):
+    # _wino4_in's job number `job`: channel i = job // (tr1 − tr0), V's tile row job mod (tr1 − tr0);
+    # scratch: d 6×(4tw+2) the strip, e 6×(4tw+4) Bᵀ d, p 4×(tw+1) a row of e by column phase
     c, h, w = x.shape
     nb = tr1 - tr0
     n = 4 * tw + 2                                            # strip columns
@@ -464,32 +471,32 @@ def _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job):
     i = job // nb
     slot = job - i * nb                                   # V's tile row: rev(x)'s tile row
     ty = tr1 - 1 - slot if rev else tr0 + slot            # tr1−1−slot, so x is read upwards
-    d = np.zeros((6, n), np.float32)
+    d[:, :] = 0
     for rr in range(6):
         r = 5 - rr if rev else rr
         y = h - 4 * ty - r if rev else 4 * ty - 1 + r
         if y >= 0 and y < h:
-            _copy_row(x, mask, use_mask, False, i, y, d[r], at)
-    e = np.empty((6, n), np.float32)
+            _copy_row(x, mask, use_mask, False, i, y, d[r, at:])
     d0, d1, d2, d3, d4, d5 = d[0], d[1], d[2], d[3], d[4], d[5]
     e0, e1, e2, e3, e4, e5 = e[0], e[1], e[2], e[3], e[4], e[5]
     for q in range(n):                                    # Bᵀ d down the columns
         e0[q], e1[q], e2[q], e3[q], e4[q], e5[q] = _bt6(d0[q], d1[q], d2[q], d3[q], d4[q], d5[q])
     t0 = slot * tw
+    p0, p1, p2, p3 = p[0], p[1], p[2], p[3]
     for r in range(6):                                    # (Bᵀ d) B across each tile
         er = e[r]
+        for t in range(tw + 1):                           # p_k[t] = er[4t + k]: then every read
+            p0[t], p1[t], p2[t], p3[t] = er[4 * t], er[4 * t + 1], er[4 * t + 2], er[4 * t + 3]
         v0, v1, v2 = v[6 * r, i, t0:t0 + tw], v[6 * r + 1, i, t0:t0 + tw], v[6 * r + 2, i, t0:t0 + tw]
         v3, v4, v5 = v[6 * r + 3, i, t0:t0 + tw], v[6 * r + 4, i, t0:t0 + tw], v[6 * r + 5, i, t0:t0 + tw]
-        if rev:
+        if rev:                                           # below is contiguous (no gathers)
             for tx in range(tw):
-                b = 4 * tx
                 v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
-                    er[b + 5], er[b + 4], er[b + 3], er[b + 2], er[b + 1], er[b])
+                    p1[tx + 1], p0[tx + 1], p3[tx], p2[tx], p1[tx], p0[tx])
         else:
             for tx in range(tw):
-                b = 4 * tx
                 v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
-                    er[b], er[b + 1], er[b + 2], er[b + 3], er[b + 4], er[b + 5])
+                    p0[tx], p1[tx], p2[tx], p3[tx], p0[tx + 1], p1[tx + 1])
 
 
 @numba.njit(**_JIT)
@@ -501,19 +508,22 @@ def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     # column tw−1−tx; their rows go to out rows h−1−(4ty+d) and their 4 columns in reverse order,
     # so each row is again written forward, from column 4tw−w on.
     for job in prange(out.shape[0] * (tr1 - tr0)):
-        _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job)
+        s, y, row = np.empty((6, 4, tw), np.float32), np.empty((4, 4, tw), np.float32), np.empty(4 * tw, np.float32)
+        _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row)
 
 
 @numba.njit(**_JIT_ONE_THREAD)
 def _wino4_out_one_thread(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
-    # _wino4_out on the calling thread alone (v7)
+    # _wino4_out on the calling thread alone (v7), its scratch made once
+    s, y, row = np.empty((6, 4, tw), np.float32), np.empty((4, 4, tw), np.float32), np.empty(4 * tw, np.float32)
     for job in range(out.shape[0] * (tr1 - tr0)):
-        _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job)
+        _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row)
 
 
 @numba.njit(inline="always")
-def _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job):
-    # _wino4_out's job number `job`: output channel k = job // (tr1 − tr0), M's tile row job mod (tr1 − tr0)
+def _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row):
+    # _wino4_out's job number `job`: output channel k = job // (tr1 − tr0), M's tile row job mod
+    # (tr1 − tr0); s 6×4×tw, y 4×4×tw, row 4tw scratch
     o, h, w = out.shape
     nb = tr1 - tr0
     skip = 4 * tw - w if rev else 0
@@ -522,20 +532,19 @@ def _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job):
     ty = tr1 - 1 - slot if rev else tr0 + slot
     t0 = slot * tw
     bk = b[k] if use_bias else np.float32(0.0)
-    s = np.empty((6, 4, tw), np.float32)                  # M A: s[r, column c, tile]
+    # s: M A, s[r, column c, tile]
     for r in range(6):
         m0, m1, m2 = mm[6 * r, k, t0:t0 + tw], mm[6 * r + 1, k, t0:t0 + tw], mm[6 * r + 2, k, t0:t0 + tw]
         m3, m4, m5 = mm[6 * r + 3, k, t0:t0 + tw], mm[6 * r + 4, k, t0:t0 + tw], mm[6 * r + 5, k, t0:t0 + tw]
         s0, s1, s2, s3 = s[r, 0], s[r, 1], s[r, 2], s[r, 3]
         for tx in range(tw):
             s0[tx], s1[tx], s2[tx], s3[tx] = _at6(m0[tx], m1[tx], m2[tx], m3[tx], m4[tx], m5[tx])
-    y = np.empty((4, 4, tw), np.float32)                  # Aᵀ (M A): y[row d, column c, tile]
+    # y: Aᵀ (M A), y[row d, column c, tile]
     for cc in range(4):
         a0, a1, a2, a3, a4, a5 = s[0, cc], s[1, cc], s[2, cc], s[3, cc], s[4, cc], s[5, cc]
         y0, y1, y2, y3 = y[0, cc], y[1, cc], y[2, cc], y[3, cc]
         for tx in range(tw):
             y0[tx], y1[tx], y2[tx], y3[tx] = _at6(a0[tx], a1[tx], a2[tx], a3[tx], a4[tx], a5[tx])
-    row = np.empty(4 * tw, np.float32)
     rows = min(4, h - 4 * ty)
     for d in range(rows):
         dd = rows - 1 - d if rev else d                   # out's rows written upwards
