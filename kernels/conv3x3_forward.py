@@ -448,22 +448,29 @@ def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # array is read and written upwards (a downward walk is slower: bench/RESULTS.md), and only
     # each tile's 6 rows and columns, and its output's 4 (_wino4_out), are taken in reverse order.
     for job in prange(x.shape[0] * (tr1 - tr0)):
-        d, e, p = np.empty((6, 4 * tw + 2), np.float32), np.empty((6, 4 * tw + 4), np.float32), np.empty((4, tw + 1), np.float32)
+        d, e, p = _wino4_in_scratch(tw)
         _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p)
 
 
 @numba.njit(**_JIT_ONE_THREAD)
 def _wino4_in_one_thread(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # _wino4_in on the calling thread alone (v7 runs one per thread of its own), its strips made once
-    d, e, p = np.empty((6, 4 * tw + 2), np.float32), np.empty((6, 4 * tw + 4), np.float32), np.empty((4, tw + 1), np.float32)
+    d, e, p = _wino4_in_scratch(tw)
     for job in range(x.shape[0] * (tr1 - tr0)):
         _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p)
 
 
 @numba.njit(inline="always")
+def _wino4_in_scratch(tw):
+    # a job's scratch: d 6×(4tw+2) the strip, e 6×(4tw+4) Bᵀ d, p 4×(tw+1) a row of e by column phase
+    n = 4 * tw + 2
+    return np.empty((6, n), np.float32), np.empty((6, n + 2), np.float32), np.empty((4, tw + 1), np.float32)
+
+
+@numba.njit(inline="always")
 def _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p):
     # _wino4_in's job number `job`: channel i = job // (tr1 − tr0), V's tile row job mod (tr1 − tr0);
-    # scratch: d 6×(4tw+2) the strip, e 6×(4tw+4) Bᵀ d, p 4×(tw+1) a row of e by column phase
+    # d, e, p: _wino4_in_scratch
     c, h, w = x.shape
     nb = tr1 - tr0
     n = 4 * tw + 2                                            # strip columns
@@ -508,22 +515,28 @@ def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     # column tw−1−tx; their rows go to out rows h−1−(4ty+d) and their 4 columns in reverse order,
     # so each row is again written forward, from column 4tw−w on.
     for job in prange(out.shape[0] * (tr1 - tr0)):
-        s, y, row = np.empty((6, 4, tw), np.float32), np.empty((4, 4, tw), np.float32), np.empty(4 * tw, np.float32)
+        s, y, row = _wino4_out_scratch(tw)
         _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row)
 
 
 @numba.njit(**_JIT_ONE_THREAD)
 def _wino4_out_one_thread(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     # _wino4_out on the calling thread alone (v7), its scratch made once
-    s, y, row = np.empty((6, 4, tw), np.float32), np.empty((4, 4, tw), np.float32), np.empty(4 * tw, np.float32)
+    s, y, row = _wino4_out_scratch(tw)
     for job in range(out.shape[0] * (tr1 - tr0)):
         _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row)
 
 
 @numba.njit(inline="always")
+def _wino4_out_scratch(tw):
+    # a job's scratch: s 6×4×tw (M A), y 4×4×tw (Aᵀ M A), row 4tw (one output row)
+    return np.empty((6, 4, tw), np.float32), np.empty((4, 4, tw), np.float32), np.empty(4 * tw, np.float32)
+
+
+@numba.njit(inline="always")
 def _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row):
     # _wino4_out's job number `job`: output channel k = job // (tr1 − tr0), M's tile row job mod
-    # (tr1 − tr0); s 6×4×tw, y 4×4×tw, row 4tw scratch
+    # (tr1 − tr0); s, y, row: _wino4_out_scratch
     o, h, w = out.shape
     nb = tr1 - tr0
     skip = 4 * tw - w if rev else 0
