@@ -34,8 +34,8 @@ Versions:
      accumulated as a vector along W over the 9·I taps. For few channels (3 in or out), where
      sgemm with K = 27 or M = 3 is memory bound and Winograd's transforms dominate.
   v7 Winograd F(4×4), fused per thread: v5's three stages, but each of our threads takes its own
-     tile rows and runs in-transform, 36 sgemms and out-transform on a chunk that fits its L2,
-     so V and M stay in cache; U is read once a chunk. For layers with few channels (U small)
+     tile rows and runs in-transform, 36 sgemms and out-transform on a chunk small enough
+     (_L2_BYTES) that V and M stay in its core's caches; U is read once a chunk. For layers with few channels (U small)
      on large images; on 256+ channels v5 is faster (U, up to 36 MiB, read once a block).
 Which version runs for which layer is chosen in nst/backends/numba_backend.py (CHOSEN).
 Workspace (padded input, cols, V, M) comes from per-thread buffers kept across calls (≤ about
@@ -492,11 +492,11 @@ def _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p):
     p0, p1, p2, p3 = p[0], p[1], p[2], p[3]
     for r in range(6):                                    # (Bᵀ d) B across each tile
         er = e[r]
-        for t in range(tw + 1):                           # p_k[t] = er[4t + k]: then every read
+        for t in range(tw + 1):                           # by column phase, p_k[t] = er[4t + k],
             p0[t], p1[t], p2[t], p3[t] = er[4 * t], er[4 * t + 1], er[4 * t + 2], er[4 * t + 3]
         v0, v1, v2 = v[6 * r, i, t0:t0 + tw], v[6 * r + 1, i, t0:t0 + tw], v[6 * r + 2, i, t0:t0 + tw]
         v3, v4, v5 = v[6 * r + 3, i, t0:t0 + tw], v[6 * r + 4, i, t0:t0 + tw], v[6 * r + 5, i, t0:t0 + tw]
-        if rev:                                           # below is contiguous (no gathers)
+        if rev:                                           # so B reads contiguously (no gathers)
             for tx in range(tw):
                 v0[tx], v1[tx], v2[tx], v3[tx], v4[tx], v5[tx] = _bt6(
                     p1[tx + 1], p0[tx + 1], p3[tx], p2[tx], p1[tx], p0[tx])
@@ -605,14 +605,16 @@ def core_v5(x, cw, b, mask, relu, backward, out):
 
 # v7: Winograd F(4×4) fused per thread. v5 runs each stage over a whole block on both threads
 # (V and M, up to _BLOCK_BYTES, leave the cores' caches between stages); here each thread takes
-# its own share of tile rows and runs all three stages on a chunk that fits its L2 (_L2_BYTES)
-# before the next, so V and M never leave it. U is read once a chunk instead of once a block:
-# the version for layers whose U is small (few channels) and whose images are large.
+# its own share of tile rows and runs all three stages on a chunk of V and M of about _L2_BYTES
+# before the next, so they stay in that core's caches. U is read once a chunk instead of once a
+# block: the version for layers whose U is small (few channels) and whose images are large.
 
-_L2_BYTES = 1 << 21    # per-thread chunk budget for V and M: of 1, 2, 4 MiB the fastest on Zen 4 (1 MiB L2, 32 MiB L3)
+_L2_BYTES = 1 << 21    # V + M a chunk: of 1, 2 and 4 MiB the fastest on Zen 4 (1 MiB L2 a core, 32 MiB L3)
 
 
 def core_v7(x, cw, b, mask, relu, backward, out):
+    # as v5 (x I×H×W -> out O×H×W, the same V = Bᵀ d B, M = U @ V, Y = Aᵀ M A); tile rows split
+    # over our threads, each running the three stages chunk by chunk
     i, h, w = x.shape
     u = cw.get("wino4")                                              # 36×O×I
     if backward:
