@@ -42,7 +42,7 @@ Workspace (padded input, cols, V, M) comes from per-thread buffers kept across c
 _BLOCK_BYTES each): fresh pages cost the kernel time to zero, and every conv call wanted tens of
 MB of them (bench/RESULTS.md has the numbers).
 """
-from .cpu_threads import THREADS, bounds, matmul, on_threads  # first: starts Numba's pool with the thread policies
+from .cpu_threads import THREADS, matmul, on_threads  # first: starts Numba's pool with the thread policies
 import threading
 
 import numba
@@ -628,16 +628,19 @@ def core_v7(x, cw, b, mask, relu, backward, out):
     bias, use_bias = _bias_args(b)
     th, tw = -(-h // 4), -(-w // 4)
     chunk = max(1, min(-(-th // THREADS), _L2_BYTES // (36 * (i + o) * tw * 4)))   # tile rows
+    # one iterator shared by the threads (next() is atomic under the GIL): each takes the next chunk
+    # when done with its last, so a thread on a busy core takes fewer
+    chunks = iter(range(0, th, chunk))
 
-    def rows(t0, t1):
+    def rows():
         v, mm = _scratch("in", (36, i, chunk * tw)), _scratch("acc", (36, o, chunk * tw))
-        for tr0 in range(t0, t1, chunk):
-            tr1 = min(t1, tr0 + chunk)
+        for tr0 in chunks:
+            tr1 = min(th, tr0 + chunk)
             vb, mb = v[:, :, :(tr1 - tr0) * tw], mm[:, :, :(tr1 - tr0) * tw]
             _wino4_in_one_thread(x, msk, use_mask, backward, tr0, tr1, tw, vb)
             np.matmul(u, vb, out=mb)                                  # 36 × (O×I @ I×n)
             _wino4_out_one_thread(mb, bias, use_bias, relu, backward, tr0, tr1, tw, out)
-    on_threads([lambda s=s, e=e: rows(s, e) for s, e in bounds(th, THREADS)])
+    on_threads([rows] * min(THREADS, -(-th // chunk)))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -60,8 +60,7 @@ def one_blas_thread_for_a_run():
     return threadpool_limits(1, user_api="blas")
 
 
-def bounds(n, parts):
-    # [0, n) cut into at most `parts` contiguous, non-empty (start, end) ranges of near-equal length
+def _bounds(n, parts):
     cuts = [n * k // parts for k in range(parts + 1)]
     return [(s, e) for s, e in zip(cuts, cuts[1:]) if e > s]
 
@@ -88,10 +87,10 @@ def matmul(a, b, out):
             np.matmul(a, b, out=out)
         elif out.ndim == 3 and out.shape[0] >= THREADS:            # whole GEMMs per thread
             _run([lambda s=s, e=e: np.matmul(a[s:e], b[s:e], out=out[s:e])
-                  for s, e in bounds(out.shape[0], THREADS)])
+                  for s, e in _bounds(out.shape[0], THREADS)])
         else:                                                      # column blocks
             _run([lambda s=s, e=e: np.matmul(a, b[..., s:e], out=out[..., s:e])
-                  for s, e in bounds(out.shape[-1], THREADS)])
+                  for s, e in _bounds(out.shape[-1], THREADS)])
     return out
 
 
@@ -106,5 +105,5 @@ def gram(f):
         def job(k, s, e):
             fc = f[:, s:e]
             parts[k] = fc @ fc.T
-        _run([lambda k=k, s=s, e=e: job(k, s, e) for k, (s, e) in enumerate(bounds(f.shape[1], THREADS))])
+        _run([lambda k=k, s=s, e=e: job(k, s, e) for k, (s, e) in enumerate(_bounds(f.shape[1], THREADS))])
         return sum(p for p in parts if p is not None)
