@@ -442,7 +442,8 @@ def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
     # x I×H×W tile rows [tr0, tr1) -> v 36×I×Tb;  V = Bᵀ d B for each 6×6 tile d at (4ty−1, 4tx−1)
     # of x·[mask>0] (of rev(x·[mask>0]) when rev). One job per (channel, tile row): the strip's 6
     # rows are copied and zero padded, Bᵀ runs down them as vectors along the row (1-D row views:
-    # 3-D indexing in these loops does not vectorise), B across each tile's 6 columns at stride 4.
+    # 3-D indexing in these loops does not vectorise), B across each tile's 6 columns (from the row
+    # split by column phase: contiguous reads, no gathers).
     # When rev, tile (ty, tx) of rev(x) is x's rows h−4ty−r and columns from w−4tx down; it is
     # stored at tile row tr1−1−ty, column tw−1−tx: V then holds the tiles in x's own order, every
     # array is read and written upwards (a downward walk is slower: bench/RESULTS.md), and only
@@ -617,8 +618,8 @@ _L2_BYTES = 1 << 21    # V + M a chunk: of 1, 2 and 4 MiB the fastest on Zen 4 (
 
 
 def core_v7(x, cw, b, mask, relu, backward, out):
-    # as v5 (x I×H×W -> out O×H×W, the same V = Bᵀ d B, M = U @ V, Y = Aᵀ M A); tile rows split
-    # over our threads, each running the three stages chunk by chunk
+    # as v5 (x I×H×W -> out O×H×W, the same V = Bᵀ d B, M = U @ V, Y = Aᵀ M A); chunks of tile rows
+    # shared out among our threads, each running the three stages on one chunk after another
     i, h, w = x.shape
     u = cw.get("wino4")                                              # 36×O×I
     if backward:
