@@ -16,11 +16,12 @@ from .backend import (CONV_OPS, Backend, BackendUnavailable, ConvLayer, chosen_v
 # Each choice was measured side by side, single-threaded (bench/bench_kernels_cpu.py; the numbers
 # are in bench/RESULTS.md, "Measurements formerly in code comments"). Winograd F(4×4) from 64
 # channels up: fused per thread (v7) for the 64- and 128-input layers, whose U is small and whose
-# images are large (a whole evaluation 5–10 % faster at 256², 5 % at 512², 2026-12-05), the
-# two-stage v5 above (U up to 36 MiB, read once a block). F(2×2) (v4) was there for the
+# images are large (a whole evaluation 0.93× at 256², 0.92× at 512², 2026-12-05), the
+# two-stage v5 from 256 channels up (U up to 36 MiB, read once a block). F(2×2) (v4) was there for the
 # 512-input layers until 2026-12-03: it holds 16/9 of the weights instead of 36/9, 74 MiB less,
 # and rounds less, but a whole evaluation is 2 % / 7.5 % / 6 % slower with it at 256² / 512² /
-# 1024². The 3-channel first layer: flat-shift im2col (v3) forward, direct loops (v6) backward.
+# 1024². The 3-channel first layer: flat-shift im2col (v3) forward, direct loops (v6) backward
+# (v7 there: 2 % faster at 256², none at 512², and the image's gradient 1e-3 off: not taken).
 # Forward and backward of a layer read one weight form, so a layer takes one Winograd size for
 # both. Style loss: v2 (sgemms on our own threads), which stays fast on a busy machine where
 # OpenBLAS's own threads spin.
