@@ -65,45 +65,40 @@ def _bounds(n, parts):
     return [(s, e) for s, e in zip(cuts, cuts[1:]) if e > s]
 
 
-def _run(jobs):
-    for f in [_pool.submit(job) for job in jobs]:
-        f.result()
-
-
 def on_threads(jobs):
     # run the callables `jobs` (at most THREADS) at once on our own threads, BLAS at one thread
+    # (one job runs on the calling thread)
     with one_blas_thread():
         if _pool is None or len(jobs) == 1:
             for job in jobs:
                 job()
         else:
-            _run(jobs)
+            for f in [_pool.submit(job) for job in jobs]:
+                f.result()
 
 
 def matmul(a, b, out):
     # out = a @ b (2-d M×K @ K×N, or batched B×M×K @ B×K×N), single-threaded sgemms on THREADS threads
-    with one_blas_thread():
-        if _pool is None or out.size < MIN_SPLIT:
-            np.matmul(a, b, out=out)
-        elif out.ndim == 3 and out.shape[0] >= THREADS:            # whole GEMMs per thread
-            _run([lambda s=s, e=e: np.matmul(a[s:e], b[s:e], out=out[s:e])
-                  for s, e in _bounds(out.shape[0], THREADS)])
-        else:                                                      # column blocks
-            _run([lambda s=s, e=e: np.matmul(a, b[..., s:e], out=out[..., s:e])
-                  for s, e in _bounds(out.shape[-1], THREADS)])
+    if _pool is None or out.size < MIN_SPLIT:
+        jobs = [lambda: np.matmul(a, b, out=out)]
+    elif out.ndim == 3 and out.shape[0] >= THREADS:                # whole GEMMs per thread
+        jobs = [lambda s=s, e=e: np.matmul(a[s:e], b[s:e], out=out[s:e])
+                for s, e in _bounds(out.shape[0], THREADS)]
+    else:                                                          # column blocks
+        jobs = [lambda s=s, e=e: np.matmul(a, b[..., s:e], out=out[..., s:e])
+                for s, e in _bounds(out.shape[-1], THREADS)]
+    on_threads(jobs)
     return out
 
 
 def gram(f):
     # f C×N -> F Fᵀ (C×C): one syrk when small, else partial Grams of column blocks (a syrk
     # each, NumPy calls syrk for a product with its own transpose) on THREADS threads, summed
-    with one_blas_thread():
-        if _pool is None or f.size < MIN_SPLIT:
-            return f @ f.T
-        parts = [None] * THREADS
+    blocks = _bounds(f.shape[1], 1 if _pool is None or f.size < MIN_SPLIT else THREADS) or [(0, 0)]
+    parts = [None] * len(blocks)
 
-        def job(k, s, e):
-            fc = f[:, s:e]
-            parts[k] = fc @ fc.T
-        _run([lambda k=k, s=s, e=e: job(k, s, e) for k, (s, e) in enumerate(_bounds(f.shape[1], THREADS))])
-        return sum(p for p in parts if p is not None)
+    def job(k, s, e):
+        fc = f[:, s:e]
+        parts[k] = fc @ fc.T
+    on_threads([lambda k=k, s=s, e=e: job(k, s, e) for k, (s, e) in enumerate(blocks)])
+    return parts[0] if len(parts) == 1 else sum(parts)
