@@ -474,7 +474,7 @@ def _wino4_in_scratch(tw):
 def _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p):
     # _wino4_in's job number `job`: channel i = job // (tr1 − tr0), V's tile row job mod (tr1 − tr0);
     # d, e, p: _wino4_in_scratch
-    c, h, w = x.shape
+    h, w = x.shape[1], x.shape[2]
     nb = tr1 - tr0
     n = 4 * tw + 2                                            # strip columns
     at = 4 * tw + 1 - w if rev else 1                         # x column q sits at at + q
@@ -542,7 +542,7 @@ def _wino4_out_scratch(tw):
 def _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row):
     # _wino4_out's job number `job`: output channel k = job // (tr1 − tr0), M's tile row job mod
     # (tr1 − tr0); s, y, row: _wino4_out_scratch
-    o, h, w = out.shape
+    h, w = out.shape[1], out.shape[2]
     nb = tr1 - tr0
     skip = 4 * tw - w if rev else 0
     k = job // nb
