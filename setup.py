@@ -20,7 +20,7 @@ setup(
     packages=PACKAGES,
     package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh", "cuda/host/*.h"],
                   "nst.web": ["static/*.html", "static/*.js", "static/*.css"]},
-    install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3",
+    install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3.8",
                       "dask[distributed]>=2024.8"],   # nst batch
     extras_require={
         "web": WEB,                                    # nst transfer --web, nst serve

@@ -16,15 +16,18 @@ the same cores fight:
   (threadpoolctl): the same speed on a quiet machine, graceful on a busy one. A numba run holds
   every BLAS library at one thread throughout (`one_blas_thread_for_a_run`, the backend's
   `while_running`): L-BFGS's own products, left to OpenBLAS's two threads, kept one spinning into
-  the next evaluation.
+  the next evaluation. The limit is process-wide, so the holds are counted: the first sets it, the
+  last one out restores it (`_held`).
 """
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import numba
 import numpy as np
 from numba.np.ufunc import parallel as _numba_parallel
-from threadpoolctl import ThreadpoolController, threadpool_limits
+from threadpoolctl import OpenBLASController, ThreadpoolController, threadpool_limits
 
 
 def _start_numba_pool():
@@ -49,15 +52,43 @@ _pool = ThreadPoolExecutor(THREADS, thread_name_prefix="nst-sgemm") if THREADS >
 _blas = ThreadpoolController().select(user_api="blas")   # found once: a search costs ~0.5 ms, a limit ~7 µs
 
 
+def _held(limit):
+    # a context: BLAS at one thread while any thread of the process holds it. The first holder sets
+    # the limit (limit() -> a threadpoolctl limiter), the last one out restores the counts, so two
+    # runs overlapping in one process (threads of a Dask worker, an API user's threads) cannot
+    # leave BLAS at one thread after both have ended, as two limiters restoring out of order would.
+    # Neither keeps threadpoolctl's "controlling thread" (OpenBLAS limits set from any other thread
+    # are ignored while it holds on), so whichever of our threads comes last can restore.
+    with _hold_lock:
+        if _hold["count"] == 0:
+            _hold["limiter"] = limit()
+            OpenBLASController.clear_controlling_thread()
+        _hold["count"] += 1
+    try:
+        yield
+    finally:
+        with _hold_lock:
+            _hold["count"] -= 1
+            if _hold["count"] == 0:
+                _hold.pop("limiter").restore_original_limits()
+                OpenBLASController.clear_controlling_thread()
+
+
+_hold_lock, _hold = threading.Lock(), {"count": 0}
+
+
+@contextmanager
 def one_blas_thread():
     # a context: the BLAS libraries loaded at import (NumPy's) at one thread, their counts restored after
-    return _blas.limit(limits=1)
+    yield from _held(lambda: _blas.limit(limits=1))
 
 
+@contextmanager
 def one_blas_thread_for_a_run():
     # a context: every BLAS library loaded by now at one thread (searched afresh, once a run: a
-    # library loaded after import, e.g. OpenCV's own OpenBLAS, is held too)
-    return threadpool_limits(1, user_api="blas")
+    # library loaded after import, e.g. OpenCV's own OpenBLAS, is held too, unless another run
+    # already holds BLAS in this process)
+    yield from _held(lambda: threadpool_limits(1, user_api="blas"))
 
 
 def _bounds(n, parts):

@@ -4,6 +4,7 @@ import json
 import os
 import signal
 import struct
+import threading
 import zlib
 
 import numpy as np
@@ -259,7 +260,6 @@ def test_report_and_several_styles(files, tiny_weights_h5, tmp_path):
 def test_weights_are_read_ahead_once_and_change_nothing(files, tiny_weights_h5, tmp_path, monkeypatch):
     # Job.prepare starts reading the weights in a thread; the run takes them at its first scale,
     # reads them once for all scales, and paints the same picture as without the read ahead
-    import threading
     import nst.weights
     from nst.run.run import Run
     reads, real_load = [], nst.weights.load
@@ -287,3 +287,41 @@ def test_a_numba_run_holds_blas_at_one_thread(rng, tiny_weights):
                     callback=lambda it, x, terms: seen.append(blas_threads()))
         after = blas_threads()
     assert before == after == {2} and seen and all(s == {1} for s in seen)
+
+
+def test_overlapping_runs_give_blas_its_threads_back(tiny_weights):
+    # two runs in one process (threads of a Dask worker, an API user's threads) end in the other
+    # order than they began: BLAS is at one thread while either runs, and back at two after both
+    from threadpoolctl import OpenBLASController, threadpool_info, threadpool_limits
+    from nst.kernels.cpu_threads import one_blas_thread, one_blas_thread_for_a_run
+    blas_threads = lambda: {lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def first():
+        with one_blas_thread_for_a_run():
+            first_in.set()
+            second_in.wait(10)
+        seen.append(blas_threads())            # the second still runs
+        first_out.set()
+
+    def second():
+        first_in.wait(10)
+        with one_blas_thread_for_a_run():
+            second_in.set()
+            first_out.wait(10)
+            with one_blas_thread():              # an op's own hold inside a run
+                seen.append(blas_threads())
+            seen.append(blas_threads())
+    two = threadpool_limits(2, user_api="blas")       # as on a 2-core machine, whatever this one has;
+    OpenBLASController.clear_controlling_thread()     # the test's thread lets go, as a with-block would
+    try:
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(20)
+        assert seen == [{1}, {1}, {1}] and blas_threads() == {2}
+    finally:
+        two.restore_original_limits()
+        OpenBLASController.clear_controlling_thread()
