@@ -17,7 +17,7 @@ from PIL import Image
 from nst.cli import main
 from test_cli import cli
 from nst.testing import tiny_params
-from nst.io.image import load_image
+from nst.io.image import load_image, resize_longest
 from nst.weights import keras_h5
 
 BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
@@ -426,6 +426,39 @@ def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch
     assert cli(command(world, "-o", str(out), "--checkpoint", str(ck))) == 130
     assert out.exists() and not ck.exists()
     assert "stopped at once" in capsys.readouterr().err
+
+
+def test_signals_while_the_files_are_written_never_lose_the_picture(world, monkeypatch, capsys):
+    # Ctrl-C twice as the run's checkpoint is written: the checkpoint stops (keeping what it had),
+    # -o is written all the same, 130; twice more as -o is written: it is finished first
+    import nst.io.checkpoint
+    import nst.run.job
+    real_save, real_image = nst.io.checkpoint.save, nst.run.job.save_image
+
+    def interrupted(real):
+        def save(*a, **k):
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+            return real(*a, **k)
+        return save
+    monkeypatch.setattr(nst.io.checkpoint, "save", interrupted(real_save))
+    monkeypatch.setattr(nst.run.job, "save_image", interrupted(real_image))
+    ck, out = world["d"] / "ck.npz", world["d"] / "o.png"
+    assert cli(command(world, "-o", str(out), "--checkpoint", str(ck))) == 130
+    err = capsys.readouterr().err
+    assert out.exists() and not ck.exists() and not list(world["d"].glob(".nst-*"))
+    assert "--checkpoint not written" in err and "saving the picture first" in err
+
+
+def test_an_optimiser_with_nothing_to_do_writes_the_start(world, capsys):
+    # started at the photo with only the content term: the gradient is 0, L-BFGS stops at once,
+    # and -o is the starting image (exit 0), not "nothing written"
+    out = world["d"] / "o.png"
+    assert cli(command(world, "-o", str(out), "--init", "content", "--style-weight", "0",
+                       "--tv-weight", "0")) == 0
+    assert "-o is the starting image" in capsys.readouterr().err
+    start = resize_longest(load_image(world["c"]), 32)
+    assert np.abs(load_image(out) - start).max() <= 0.5                   # 8-bit rounding only
 
 
 @pytest.mark.parametrize("bug", [ValueError("internal"), OSError("internal")])

@@ -94,7 +94,7 @@ def transfer(task, files, options, local_dir):
     if live:
         live.start(job.run)
     try:
-        image, status, _ = job.optimise(live.on_iteration if live else None)
+        image, status = job.optimise(live.on_iteration if live else None)
     finally:
         if live:
             live.close("stopped" if job.run.interrupted else "done")

@@ -68,17 +68,22 @@ def identity(settings, content, styles):
 
 class Stopper:
     """SIGINT/SIGTERM: the first asks the run to stop at the next iteration boundary (the image and
-    checkpoint then hold a whole iteration); a second aborts at once."""
+    checkpoint then hold a whole iteration); a second aborts at once, except while -o is written
+    (`saving`): no signal loses the picture."""
 
     def __init__(self, run, log):
-        self.run, self.log, self.count, self.previous = run, log, 0, {}
+        self.run, self.log, self.count, self.previous, self.saving = run, log, 0, {}, False
 
     def __call__(self, signum, frame):
         self.count += 1
-        if self.count > 1:
+        name = signal.Signals(signum).name
+        if self.saving:
+            self.log(f"\nnst: {name}: saving the picture first")
+        elif self.count > 1:
             raise KeyboardInterrupt
-        self.run.stop_requested = True
-        self.log(f"\nnst: {signal.Signals(signum).name}: stopping after this iteration (again: stop at once)")
+        else:
+            self.run.stop_requested = True
+            self.log(f"\nnst: {name}: stopping after this iteration (again: stop at once)")
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
@@ -92,6 +97,20 @@ class Stopper:
     @property
     def aborted(self):
         return self.count > 1
+
+    def stoppable(self, write, what, fn):
+        # write(what, fn) for a file after the run (checkpoint, report) -> written; a second signal
+        # stops it (the file keeps what it had) and the rest goes on
+        self.saving = False
+        try:
+            write(what, fn)
+        except KeyboardInterrupt:
+            self.run.interrupted = True
+            self.log(f"\nnst: stopped at once: {what} not written")
+            return False
+        finally:
+            self.saving = True
+        return what not in write.failed
 
 
 class Writer:
@@ -188,10 +207,11 @@ class Job:
                  f"(scale {self.run.scale + 1}/{len(self.run.sizes)})")
 
     # -- running and writing -----------------------------------------------------------------
-    def optimise(self, on_iteration=None):
-        # run to the end or to a signal, saving snapshots and checkpoints on the way
-        # -> (image, status, aborted: a second signal stopped it at once)
+    def optimise(self, on_iteration=None, stopper=None):
+        # run to the end or to a signal, saving snapshots and checkpoints on the way -> (image, status);
+        # `stopper` (execute's) turns to saving the files as the run returns
         run, o = self.run, self.out
+        self.started_at = len(run.history)
         total = sum(run.caps)
         bar, snap_every = Progress(total) if o.progress else None, max(1, total // 8)
 
@@ -207,35 +227,46 @@ class Job:
                 self.snapshots.append((it, r.output()))
             return bool(on_iteration and on_iteration(r, it, terms))
 
-        with Stopper(run, self.log) as stopper:
-            try:
-                return run.run(each), 0, stopper.aborted
-            except (NonFiniteLoss, objective.EvaluationFailed) as e:
-                self.error = str(e)
-                self.log(f"nst: error: {e}")
-                return run.output(), 1, stopper.aborted
-            finally:
-                if bar:
-                    bar.close()
+        try:
+            return run.run(each), 0
+        except (NonFiniteLoss, objective.EvaluationFailed) as e:
+            self.error = str(e)
+            self.log(f"nst: error: {e}")
+            return run.output(), 1
+        except KeyboardInterrupt:              # a second signal as the run returned
+            run.interrupted = True
+            return run.output(), 0
+        finally:
+            if stopper:
+                stopper.saving = True
+            if bar:
+                bar.close()
 
     def execute(self, on_iteration=None):
         # optimise, then the checkpoint, -o and the report -> exit status (130: stopped)
-        run, o, start = self.run, self.out, len(self.run.history)
-        img, status, aborted = self.optimise(on_iteration)
-        if len(run.history) == start and not self.finished_before(status):
+        with Stopper(self.run, self.log) as stopper:
+            return self.finish(stopper, *self.optimise(on_iteration, stopper))
+
+    def finish(self, stopper, img, status):
+        # the files after the run -> exit status; a signal here stops a checkpoint or report being
+        # written, never -o
+        run, o = self.run, self.out
+        if not run.history and status == 0 and not run.interrupted:
+            self.log("nst: the optimiser stopped at its start (nothing to improve): -o is the starting image")
+        elif len(run.history) == self.started_at and not self.finished_before(status):
             self.log("nst: stopped before the first iteration: nothing written")
             return 130 if run.interrupted else status
-        if o.checkpoint and aborted:
+        if o.checkpoint and stopper.aborted:
             self.log(f"nst: stopped at once: {o.checkpoint} keeps the last whole iteration it saved")
         elif o.checkpoint:
-            self.write("--checkpoint", lambda: checkpoint.save(o.checkpoint, run, self.ident))
-            if "--checkpoint" not in self.write.failed:
+            if stopper.stoppable(self.write, "--checkpoint", lambda: checkpoint.save(o.checkpoint, run, self.ident)):
                 self.log(f"nst: checkpoint {o.checkpoint}")
         if save_final(img, o.output, o.bits, self.log) is None:
             return 1
         self.log(f"nst: saved {o.output}" + (" (interrupted)" if run.interrupted else ""))
         if o.report:
-            self.write_report()
+            if stopper.stoppable(self.write, "--report", self.write_report):
+                self.log(f"nst: report in {o.report}")
         status = 1 if self.write.failed and status == 0 else status
         return 130 if run.interrupted and status == 0 else status
 
@@ -249,15 +280,13 @@ class Job:
         return True
 
     def write_report(self):
+        # --report's files (nst.io.report), from the snapshots taken on the way and the last image
         from nst.io.report import write_report
         if not self.snapshots or self.snapshots[-1][0] != len(self.run.history):   # a schedule that ended early
             self.snapshots.append((len(self.run.history), self.run.output()))
         settings = {**self.settings.as_dict(), "output": str(self.out.output),
                     "inputs": {"content": str(self.content), "style": [str(p) for p in self.styles]}}
-        self.write("--report", lambda: write_report(Path(self.out.report), settings, self.run.history,
-                                                    self.snapshots))
-        if "--report" not in self.write.failed:
-            self.log(f"nst: report in {self.out.report}")
+        write_report(Path(self.out.report), settings, self.run.history, self.snapshots)
 
 
 def save_final(img, out, bits, log):

@@ -72,7 +72,7 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
             row["flow_seconds"] = round(sum(s for _, _, s in flows), 3)
         job = Job(content, styles, settings, Outputs(progress=False), LOG.info, run_type=run_type)
         run = job.prepare()
-        image, status, _ = job.optimise()
+        image, status = job.optimise()
         if status:
             raise RuntimeError(job.error)
         row.update(status="done", image=to_uint8(image), terms=run.history[-1] if run.history else {},
