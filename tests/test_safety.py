@@ -286,6 +286,24 @@ def test_rerun_replaces_own_files(world):
     assert cli([*args, "--bits", "16"]) == 0 and cli(args) == 0           # 16-bit PNGs carry the mark too
 
 
+def test_a_users_file_in_a_report_folder_is_kept(world, capsys):
+    # each report file is judged by itself: the user's picture put in nst's report folder stays
+    args = command(world, "-o", str(world["d"] / "o.png"), "--report", str(world["d"] / "rep"))
+    assert cli(args) == 0
+    mine = world["d"] / "rep" / "strip.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(mine)
+    before = snapshot(world["d"])
+    assert cli(args) == 2
+    assert "--report " in capsys.readouterr().err and snapshot(world["d"]) == before
+
+
+def test_an_existing_bmp_is_never_replaced_and_the_message_says_why(world, capsys):
+    out = world["d"] / "o.bmp"
+    assert cli(command(world, "-o", str(out))) == 0
+    assert cli(command(world, "-o", str(out))) == 2
+    assert "BMP files carry no mark" in capsys.readouterr().err
+
+
 def test_declared_size_checked_before_decoding(world, monkeypatch, capsys):
     # a 13000×13000 1-bit PNG (a few KB) needs ~3.3 GiB to decode: refused from its header
     rows = (b"\0" + b"\0" * 1625) * 13000

@@ -115,13 +115,32 @@ def report_of_nst(folder):
         return False
 
 
+def losses_of_nst(path):
+    # a --report losses.json nst wrote: a list of each iteration's terms
+    try:
+        rows = json.loads(Path(path).read_text())
+        return isinstance(rows, list) and all(isinstance(r, dict) for r in rows)
+    except (OSError, ValueError):
+        return False
+
+
 def written_by_nst(option, path):
-    # may this existing file be replaced? Only the files an earlier nst run wrote
+    # may this existing file be replaced? Only the files an earlier nst run wrote: a report's file
+    # in a folder whose settings.json is nst's, and itself nst's (a picture by its mark, losses.json
+    # by its content)
     if option == "--checkpoint":
         return is_checkpoint(path)
     if option == "--report":
-        return report_of_nst(path.parent)
+        own = {"settings.json": lambda p: True, "losses.json": losses_of_nst}.get(path.name, image.written_by_nst)
+        return report_of_nst(path.parent) and own(path)
     return image.written_by_nst(path)
+
+
+def unmarked(path):
+    # why an existing picture of this format cannot be told apart from the user's, or ""
+    if image.SAVE_FORMATS.get(Path(path).suffix.lower()) == "BMP":
+        return " (BMP files carry no mark of the program that wrote them, so nst never replaces one: use .png)"
+    return ""
 
 
 def check_folders(dests):
@@ -154,4 +173,4 @@ def check(dests, inputs, resume=None):
     for option, path in dests:
         if exists(path) and not written_by_nst(option, path):
             raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only its own "
-                             "files: move it or choose another name")
+                             f"files: move it or choose another name{unmarked(path)}")

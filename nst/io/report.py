@@ -2,10 +2,10 @@
 import json
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
 from nst.io.assets import atomic_path
-from nst.io.image import save_image, to_uint8
+from nst.io.image import MARK, save_image, to_uint8
 
 PALETTE = [(20, 20, 20), (200, 60, 40), (40, 100, 200), (60, 160, 60), (150, 90, 190)]
 BG, FG, GRID = (255, 255, 255), (30, 30, 30), (225, 225, 225)
@@ -106,6 +106,9 @@ def write_report(folder, settings, history, snapshots):
 
 
 def _save_png(im, path):
+    # a report picture, with nst's mark (so that a rerun may replace it and nothing else)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Software", MARK)
     with atomic_path(path) as tmp:
-        im.save(tmp, format="PNG")
+        im.save(tmp, format="PNG", pnginfo=info)
     return path
