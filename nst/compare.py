@@ -9,7 +9,8 @@ import sys
 
 import numpy as np
 
-from nst.io.image import as_image, resize, resize_longest
+from nst.cli.options import integer
+from nst.io.image import MAX_SIDE, as_image, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_STYLE_LAYERS
 
@@ -68,7 +69,7 @@ def add_parser(sub):
     c.add_argument("pictures", nargs="+", metavar="PICTURE")
     c.add_argument("--content", required=True, help="the content image the pictures were made from")
     c.add_argument("--style", required=True, help="the style image")
-    c.add_argument("--style-size", type=int, default=STYLE_SIDE,
+    c.add_argument("--style-size", type=integer(16, MAX_SIDE), default=STYLE_SIDE,
                    help="the style's longest side when scoring (default 512)")
     c.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
     c.add_argument("--weights", default=None, metavar="FILE.h5",
@@ -76,27 +77,37 @@ def add_parser(sub):
     return c
 
 
-def check_scorable(pictures, style, style_side):
-    # every picture, and the style at --style-size, reach block5_conv1 (the deepest term scored)
+def check_scorable(pictures, style, style_side, backend):
+    # every picture, and the style at --style-size, reach block5_conv1 (the deepest term scored),
+    # and scoring's peak (the inputs; the net over the largest of them) fits in what is free
+    from nst import memory
     from nst.io.image import ImageError, load_image, longest_shape
     from .spec import DEFAULT_CONTENT_LAYERS, min_side
     from .vgg import deepest_layer
     deepest = deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
     need = min_side(deepest)
-    h, w = longest_shape(load_image(style).shape, style_side) if style_side >= 1 else (0, 0)
+    style_shape = load_image(style).shape[:2]
+    h, w = longest_shape(style_shape, style_side)
     if min(h, w) < need:
         raise ImageError(f"--style {style} at --style-size {style_side} is {w}×{h}, smaller than the {need} px "
                          f"per side that {deepest} needs; use a larger --style-size")
+    shapes = [(h, w)]
     for path in pictures:
-        h, w = load_image(path).shape[:2]
-        if min(h, w) < need:
-            raise ImageError(f"{path} is {w}×{h}, smaller than the {need} px per side that {deepest} "
-                             "needs to score it")
+        shapes.append(load_image(path).shape[:2])
+        if min(shapes[-1]) < need:
+            raise ImageError(f"{path} is {shapes[-1][1]}×{shapes[-1][0]}, smaller than the {need} px per side "
+                             f"that {deepest} needs to score it")
+    held = sum(a * b * 3 * memory.F32 for a, b in [*shapes, style_shape])
+    peak = held + max(sum(memory.network_bytes(a, b, deepest, backend)) for a, b in shapes)
+    free = memory.available(backend)
+    if peak > free:
+        raise MemoryError(f"scoring needs about {memory.gib(peak)} ({backend}), {memory.gib(free)} is free: "
+                          "use a smaller --style-size or smaller pictures")
 
 
 def main(args):
     # the table on stdout; args.backend a backend's name ("auto" is resolved by nst.cli first)
-    check_scorable(args.pictures, args.style, args.style_size)
+    check_scorable(args.pictures, args.style, args.style_size, args.backend)
     scores = score(args.pictures, args.content, args.style, style_side=args.style_size,
                    weights=args.weights, backend=args.backend,
                    log=lambda m: print(m, file=sys.stderr))

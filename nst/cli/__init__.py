@@ -58,7 +58,8 @@ def main(argv=None):
         return 130
     except user_errors() as e:
         show_traceback(args.debug)
-        print(f"nst: error: {e}", file=sys.stderr)
+        print(f"nst: error: {str(e) or ('out of memory' if isinstance(e, MemoryError) else type(e).__name__)}",
+              file=sys.stderr)
         return 2
 
 

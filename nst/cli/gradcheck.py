@@ -2,6 +2,7 @@
 import time
 
 from nst.backends import NAMES
+from nst.cli.options import integer
 from nst.gradcheck import gradcheck_table
 
 BACKEND_CHOICES = (*NAMES, "all")
@@ -24,7 +25,7 @@ def format_table(rows):
 
 
 def add_arguments(parser):
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random inputs (default 0)")
+    parser.add_argument("--seed", type=integer(0, 2**32 - 1), default=0, help="seed of the random inputs (default 0)")
     parser.add_argument("--backend", default="numpy", choices=BACKEND_CHOICES,
                         help="numpy (default): finite differences of the reference; numba, cupy, "
                              "cuda-cpu: that backend's kernels against the reference; all: every one")
