@@ -70,7 +70,7 @@ def test_missing_picture_is_a_one_line_error(pictures, tiny_weights_h5, capsys):
 def test_scoring_that_cannot_fit_is_refused_before_the_work(pictures, tiny_weights_h5, monkeypatch, capsys):
     # the net over the largest picture (or the style at --style-size) against the free memory
     import nst.objective
-    monkeypatch.setattr("nst.memory.available", lambda backend: 2**10)
+    monkeypatch.setattr("nst.memory.available", lambda backend: 100_000)   # decodes, cannot score
     monkeypatch.setattr(nst.objective.Objective, "__init__", lambda *a, **k: pytest.fail("scored"))
     p = pictures
     assert main(["compare", str(p["noise"]), "--content", str(p["content"]), "--style", str(p["style"]),
