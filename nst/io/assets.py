@@ -27,15 +27,19 @@ def cache_dir() -> Path:
 
 
 def check_cache_folder(folder):
-    # the cache folder exists or can be made, checked before anything is downloaded into it
+    # the cache folder exists or can be made, and a file can be written in it: checked before
+    # anything is downloaded into it (the probe leaves nothing behind)
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".nst-", suffix=".probe", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
     except (FileExistsError, NotADirectoryError):
         raise AssetError(f"the cache folder {folder} ($NST_HOME, else ~/.cache/nst) is a file or lies under "
                          "one; set NST_HOME to a folder") from None
     except OSError as e:
-        raise AssetError(f"cannot make the cache folder {folder} ({e.strerror}); set NST_HOME to a "
+        raise AssetError(f"cannot write in the cache folder {folder} ({e.strerror}); set NST_HOME to a "
                          "folder you can write") from None
 
 
