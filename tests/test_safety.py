@@ -155,6 +155,7 @@ CASES = [
     ("report-file-not-ours", lambda w: ((w["d"] / "rep").mkdir(), (w["d"] / "rep" / "losses.json").write_text("[]")),
      ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["--report", "losses.json", "exists and nst did not write it"]),
     ("init-is-output", None, ["-o", "{d}/o.png", "--init", "{d}/o.png"], 2, ["-o", "is an input (--init)"]),
+    ("init-typo", None, ["-o", "{d}/o.png", "--init", "randomm"], 2, ["--init randomm", "no such file", "not one of", "random"]),
     # destinations that cannot be written, found before the run
     ("output-under-a-file", None, ["-o", "{c}/out.png"], 2, ["-o", "is a file, not a folder"]),
     ("output-is-a-folder", lambda w: (w["d"] / "dir.png").mkdir(), ["-o", "{d}/dir.png"], 2, ["-o", "is a folder"]),

@@ -154,6 +154,8 @@ class Job:
         total = sum(iteration_caps(len(scale_sizes(s.size, s.scales, s.start_size)), s.iterations))
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)
+        if isinstance(s.init, str) and s.init not in INIT_KEYWORDS and not destinations.exists(s.init):
+            raise SettingsError(f"--init {s.init}: no such file, and not one of {', '.join(INIT_KEYWORDS)}")
         return dests
 
     def inputs(self):
