@@ -489,3 +489,13 @@ def test_internal_errors_are_not_user_errors(world, monkeypatch, bug):
     with pytest.raises(type(bug), match="internal"):
         main(command(world, "-o", str(world["d"] / "o.png")))
     assert not (world["d"] / "o.png").exists()
+
+
+def test_a_run_that_overflows_at_once_says_so_in_one_voice(world, capsys):
+    # NaN/inf at the first iteration: no "kept the last good image" beside "nothing written", and
+    # none of NumPy's overflow warnings on the screen
+    assert cli(command(world, "-o", str(world["d"] / "o.png"), "--style-weight", "1e308")) == 1
+    err = capsys.readouterr().err
+    assert "NaN/inf at iteration 1" in err and "nothing written" in err
+    assert "last good image" not in err and "RuntimeWarning" not in err
+    assert not (world["d"] / "o.png").exists()

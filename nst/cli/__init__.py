@@ -8,6 +8,7 @@ errors user_errors() lists print as one line (exit 2); anything else is a bug an
 traceback (`--debug` shows the traceback of every error, and keeps its exit status).
 """
 import sys
+import warnings
 
 from nst import batch, compare, video
 from nst.cli import gradcheck
@@ -47,7 +48,11 @@ def cmd_compare(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        status = handler_of(args.command)(args)
+        with warnings.catch_warnings():
+            if not args.debug:     # NumPy's overflow warnings: a run finds non-finite values itself, says so
+                warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered",
+                                        RuntimeWarning)
+            status = handler_of(args.command)(args)
         sys.stdout.flush()                    # a closed pipe shows here, not at exit
         return status
     except BrokenPipeError:

@@ -168,8 +168,9 @@ class Run:
             total, terms, layers, grad = objective.evaluate(x_flat.reshape(shape))
             total = float(total + 0.0 * be.xp.sum(grad))
             if not math.isfinite(total):
+                kept = "; kept the last good image" if self.history else ""
                 raise NonFiniteLoss(f"the loss or gradient became NaN/inf at iteration {len(self.history) + 1} "
-                                    "(try a smaller --lr or smaller loss weights); kept the last good image")
+                                    f"(try a smaller --lr or smaller loss weights){kept}")
             last.update(total=total, terms=terms, layers=layers, grad=grad)
             return total, grad.reshape(-1)
 
