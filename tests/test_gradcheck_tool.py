@@ -76,16 +76,25 @@ def test_tiny_params_shapes():
     assert p["block1_conv1"][0].dtype == np.float64
 
 
-def test_unavailable_backend_is_a_note_not_a_failure(monkeypatch, capsys):
+def test_unavailable_backend_is_a_note_in_all_and_an_error_by_name(monkeypatch, capsys):
+    # --backend all: a backend that cannot run is a SKIP row with its reason; asked for by name, it
+    # is a one-line error (exit 2), not "0/0 checks passed"
     from nst import backends
+    real = backends.get_backend
 
     def unavailable(name="auto"):
-        raise backends.BackendUnavailable("cupy backend: no CUDA device answers (test)")
+        if name == "cupy":
+            raise backends.BackendUnavailable("cupy backend: no CUDA device answers (test)")
+        return real(name)
 
     monkeypatch.setattr(backends, "get_backend", unavailable)
-    assert command.main(parse("--backend", "cupy")) == 0
+    monkeypatch.setattr(command, "NAMES", ("numpy", "cupy"))
+    assert command.main(parse("--backend", "all")) == 0
     out = capsys.readouterr().out
     assert "SKIP" in out and "note: cupy: cupy backend: no CUDA device answers (test)" in out
+    assert command.main(parse("--backend", "cupy")) == 2
+    out, err = capsys.readouterr()
+    assert err.strip() == "nst: error: --backend cupy: cupy backend: no CUDA device answers (test)" and not out
 
 
 def test_backend_choices_are_the_backend_names():
