@@ -141,16 +141,27 @@ def test_never_overwrites_a_file_it_did_not_make(images, tiny_weights_h5, tmp_pa
 # -- real clusters -------------------------------------------------------------------------------
 
 def test_local_workers_get_the_kernel_threads():
-    # W·K ≤ cores, and K reaches each worker before Numba and BLAS start; our own env is restored
+    # W·K ≤ cores, and K reaches each worker before Numba and BLAS start; our own environment is
+    # untouched while the cluster lives (Numba rereads it at every compile: `nst serve` compares in
+    # this process) and exactly as it was after
+    import numba
+
+    from nst.kernels import cpu_threads  # noqa: F401  Numba's pool started here, as in `nst serve`
     layout = engine.local_layout(n_tasks=100, task_bytes=2**20, backend="numba")
     assert layout.workers * layout.threads <= engine.cores()
     assert engine.local_layout(1, 2**20, "numba").workers == 1                  # no more workers than tasks
-    before = {v: os.environ.get(v) for v in engine.THREAD_VARIABLES}
+    before, threads = dict(os.environ), numba.config.NUMBA_NUM_THREADS
     with engine.connect(None, engine.Layout(1, 1, "")) as client:
-        [seen] = client.run(lambda: ({v: os.environ.get(v) for v in engine.THREAD_VARIABLES},
-                                     __import__("numba").config.NUMBA_NUM_THREADS)).values()
-    assert seen == ({v: "1" for v in engine.THREAD_VARIABLES}, 1)
-    assert {v: os.environ.get(v) for v in engine.THREAD_VARIABLES} == before
+        during = {v: os.environ.get(v) for v in engine.THREAD_VARIABLES}
+        numba.core.config.reload_config()              # what each compile does: raised with the bug
+        [seen] = client.run(lambda: ({v: os.environ.get(v) for v in engine.WORKER_VARIABLES},
+                                     __import__("numba").config.NUMBA_NUM_THREADS,
+                                     {i["num_threads"] for i in __import__("threadpoolctl").threadpool_info()
+                                      if i["user_api"] == "blas"})).values()
+    assert seen == ({v: "1" for v in engine.WORKER_VARIABLES}, 1, {1})
+    assert during == {v: before.get(v) for v in engine.THREAD_VARIABLES}
+    assert numba.config.NUMBA_NUM_THREADS == threads
+    assert dict(os.environ) == before
 
 
 def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path, capsys):
