@@ -17,9 +17,11 @@ import pytest
 from distributed import Client
 from PIL import Image
 
-from nst.batch import engine, plan
+from nst.batch import engine, plan, results
+from nst.batch.outdir import locked
 from nst.cli import main
-from nst.io.image import load_image
+from nst.io.assets import atomic_path
+from nst.io.image import load_image, save_image
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
@@ -136,6 +138,47 @@ def test_never_overwrites_a_file_it_did_not_make(images, tiny_weights_h5, tmp_pa
     assert (out / "c1__s1.png").read_bytes() == b"the user's own file"
     [row] = manifest(out)
     assert row["status"] == "failed" and "nst did not write it" in row["error"]
+
+
+# -- one OUTDIR, several processes ---------------------------------------------------------------
+
+def a_task(name):
+    return plan.Task(name, "in/c.png", ("in/s.png",), {"size": 32}, (), "d" * 64)
+
+
+def test_two_batches_keep_each_others_rows(tmp_path):
+    # two batches (or `nst serve` and a batch) on one OUTDIR, both started before either ended:
+    # each one's final rewrite keeps the other's rows, so neither's picture is blocked on a rerun
+    out = tmp_path / "out"
+    first, second = results.Manifest(out), results.Manifest(out)
+    for m, t in ((first, a_task("a")), (second, a_task("b"))):
+        m.append(results.row_of(t, {"status": "done"}))
+        save_image(np.full((4, 4, 3), 9, np.uint8), out / t.output)          # nst's picture, marked
+        m.record_picture(t.output)
+    first.finish([a_task("a")])
+    second.finish([a_task("b")])
+    rows = results.read_manifest(out)
+    assert {o: (r["status"], "sha256" in r) for o, r in rows.items()} == {"a.png": ("done", True),
+                                                                          "b.png": ("done", True)}
+    assert results.partition([a_task("a"), a_task("b")], rows, out)[1] == [a_task("a"), a_task("b")]
+
+
+def test_an_append_waits_for_a_rewrite(tmp_path):
+    # another process's append waits while this one holds the manifest's lock (as a rewrite does),
+    # then lands in the file that rewrite left
+    out = tmp_path / "out"
+    first = results.Manifest(out)
+    first.append(results.row_of(a_task("a"), {"status": "failed"}))
+    append = ("import sys; from pathlib import Path; from nst.batch import results; "
+              "results.append_row(Path(sys.argv[1]), {'output': 'b.png', 'digest': 'd', 'status': 'failed'})")
+    with locked(out):
+        proc = subprocess.Popen([sys.executable, "-c", append, str(out / "manifest.jsonl")], env=env_with_nst())
+        time.sleep(1.0)
+        waited = proc.poll() is None
+        with atomic_path(out / "manifest.jsonl") as tmp:          # a rewrite, as Manifest.finish makes it
+            tmp.write_text(json.dumps(results.row_of(a_task("a"), {"status": "failed"})) + "\n")
+    assert proc.wait(30) == 0 and waited
+    assert set(results.read_manifest(out)) == {"a.png", "b.png"}
 
 
 # -- real clusters -------------------------------------------------------------------------------
