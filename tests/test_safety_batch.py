@@ -409,6 +409,22 @@ def test_9_close_sweep_values_get_their_own_names(world, capsys):
     assert names == ["c__s__tv1e-3.png", "c__s__tv1.0000001e-3.png"]
 
 
+def test_19_auto_sweeps_run(world, cluster, capsys):
+    # `auto`, which --iterations and --tile take, sweeps beside numbers: names, the dry run, the runs
+    sweep = ["--sweep", "iterations=auto,2", "--sweep", "tile=auto,0"]
+    assert cli(batch(world, *sweep, "--dry-run")) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("to run")]
+    assert [(line[2], line[-2:]) for line in listed] == [
+        ("c__s__itauto__tileauto.png", ["iterations=auto", "tile=auto"]),
+        ("c__s__itauto__tile0.png", ["iterations=auto", "tile=0"]),
+        ("c__s__it2__tileauto.png", ["iterations=2", "tile=auto"]), ("c__s__it2__tile0.png", ["iterations=2", "tile=0"])]
+    assert cli(batch(world, *sweep)) == 0
+    rows = results.read_manifest(world["o"])
+    assert {o: (r["status"], r["settings"]["iterations"], r["settings"]["tile"]) for o, r in rows.items()} == {
+        "c__s__itauto__tileauto.png": ("done", "auto", "auto"), "c__s__itauto__tile0.png": ("done", "auto", 0),
+        "c__s__it2__tileauto.png": ("done", 2, "auto"), "c__s__it2__tile0.png": ("done", 2, 0)}
+
+
 @pytest.mark.parametrize("value, text", [(1e-320, "1e-320"), (0.0010000001, "1.0000001e-3"), (123.456, "1.23456e2"),
                                          (3.0, "3"), (0.05, "5e-2")])
 def test_18_sweep_tags_keep_every_digit(value, text):
