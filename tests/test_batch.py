@@ -361,7 +361,7 @@ def test_existing_scheduler_no_shared_folder(images, tiny_weights_h5, tmp_path, 
     assert f"1 worker, 1 task at once, at {address}" in capsys.readouterr().out
     assert main(command) == 0
     rows = manifest(tmp_path / "out")
-    assert [r["status"] for r in rows] == ["done", "done"] and rows[0]["init"] == "s2.png", rows
+    assert [r["status"] for r in rows] == ["done", "done"] and rows[0]["init"] == str(images / "s2.png"), rows
     assert all(r["worker"] != address and r["worker"].startswith("tcp://127.0.0.1:") for r in rows)
     assert load_image(tmp_path / "out" / "c2__s1.png").shape == (34, 48, 3)
     assert not list(worker_dir.glob("*.png"))

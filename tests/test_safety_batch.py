@@ -425,6 +425,21 @@ def test_19_auto_sweeps_run(world, cluster, capsys):
         "c__s__it2__tileauto.png": ("done", 2, "auto"), "c__s__it2__tile0.png": ("done", 2, 0)}
 
 
+def test_19_rows_hold_absolute_inputs(world, cluster, monkeypatch):
+    # inputs typed relative to where the batch ran are stored absolute, and an older row's relative
+    # ones are read from OUTDIR's parent: `nst serve` in another folder finds them (Run again, Compare)
+    monkeypatch.chdir(world["d"])
+    assert cli(["batch", "in/c.png", "--style", "in/s.png", "-o", "out", "--weights", str(world["w"]), *SMALL]) == 0
+    [row] = [json.loads(line) for line in (world["o"] / "manifest.jsonl").read_text().splitlines()]
+    assert (row["content"], row["style"]) == (str(world["c"]), [str(world["s"])])
+    old = {**row, "output": "old.png", "content": "in/c.png", "style": ["in/s.png", "in/gone.png"]}
+    with open(world["o"] / "manifest.jsonl", "a") as f:
+        f.write(json.dumps(old) + "\n")
+    monkeypatch.chdir(world["d"] / "outside")
+    rows = results.read_manifest(world["d"] / "out")
+    assert (rows["old.png"]["content"], rows["old.png"]["style"]) == (str(world["c"]), [str(world["s"]), "in/gone.png"])
+
+
 @pytest.mark.parametrize("value, text", [(1e-320, "1e-320"), (0.0010000001, "1.0000001e-3"), (123.456, "1.23456e2"),
                                          (3.0, "3"), (0.05, "5e-2")])
 def test_18_sweep_tags_keep_every_digit(value, text):

@@ -36,10 +36,26 @@ def read_manifest(outdir):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
-                rows[row["output"]] = row
-            except (ValueError, KeyError, TypeError):
+                rows[row["output"]] = with_absolute_inputs(row, path.parent)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
     return rows
+
+
+def with_absolute_inputs(row, outdir):
+    # the row with absolute input paths (rows store them so since; an older row's relative ones, as
+    # typed where its batch ran, are taken from OUTDIR's parent when the file is there: the usual
+    # `nst batch in/x.jpg -o out`), so a reader in any working directory finds them
+    base = Path(os.path.abspath(outdir)).parent
+    found = {k: absolute_input(row[k], base) for k in ("content", "init") if row.get(k)}
+    if isinstance(row.get("style"), list):
+        found["style"] = [absolute_input(s, base) for s in row["style"]]
+    return {**row, **found}
+
+
+def absolute_input(p, base):
+    # a row's input path `p` -> base/p when p is relative and that file is there, else p as it is
+    return str(base / p) if isinstance(p, str) and not os.path.isabs(p) and (base / p).is_file() else p
 
 
 def append_row(path, row):
@@ -70,8 +86,10 @@ def partition(tasks, previous, outdir):
 
 
 def row_of(task, result):
-    # the manifest row of a task that ended (result: what run_task returned, minus the image)
-    return {"output": task.output, "content": task.content, "style": list(task.styles), "init": task.init,
+    # the manifest row of a task that ended (result: what run_task returned, minus the image); its
+    # input paths absolute, so `nst serve` in another working directory finds them
+    return {"output": task.output, "content": os.path.abspath(task.content),
+            "style": [os.path.abspath(s) for s in task.styles], "init": task.init and os.path.abspath(task.init),
             "sweep": dict(task.sweep), "settings": task.settings, "digest": task.digest, "status": "failed",
             "error": None, **result, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
