@@ -323,6 +323,19 @@ def test_ctrl_c_keeps_what_finished(images, tiny_weights_h5, tmp_path):
     assert "1 done before, 1 to run" in dry.stderr
 
 
+def test_scheduler_without_workers_fails_in_one_line(images, tiny_weights_h5, tmp_path, capsys, monkeypatch):
+    # a scheduler no worker ever joins: a bounded wait, then one line saying so and how to start one
+    from distributed import LocalCluster
+    monkeypatch.setattr(engine, "WORKER_WAIT", 1.0)
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=":0") as cluster:
+        address = cluster.scheduler_address
+        status = main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
+                       "--weights", str(tiny_weights_h5), *FAST, "--scheduler", address])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err[-1].startswith("nst: error: --scheduler ") and "has no workers" in err[-1], err
+    assert f"dask worker {address}" in err[-1] and "Traceback" not in "\n".join(err)
+
+
 @pytest.fixture
 def dask_cluster(tmp_path):
     # `dask scheduler` + `dask worker` on localhost, random ports; the worker runs in its own folder

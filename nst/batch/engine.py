@@ -25,6 +25,7 @@ from nst.io.destinations import RunRefused
 from ..memory import available, gib
 
 ALLOWED_FAILURES = 3           # worker deaths a task may be part of before it counts as failed
+WORKER_WAIT = 30.0             # seconds --scheduler's cluster gets to show a worker before the batch gives up
 WORKER_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")     # set in a worker before it imports Numba
 BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")     # read as NumPy loads: a worker plugin sets K
 THREAD_VARIABLES = WORKER_VARIABLES + BLAS_VARIABLES
@@ -68,6 +69,20 @@ def cluster_layout(client, task_bytes):
     where = (f"{len(workers)} worker{'s' if len(workers) != 1 else ''}, {threads} task{'s' if threads != 1 else ''} "
              f"at once, at {client.scheduler.address}")
     return Layout(len(workers), threads, "\n".join([where, *lines]))
+
+
+def wait_for_workers(client, log, seconds=None):
+    # returns once the cluster has a worker; RunRefused after `seconds` (WORKER_WAIT) without one
+    seconds = WORKER_WAIT if seconds is None else seconds
+    if client.scheduler_info()["workers"]:
+        return
+    address = client.scheduler.address
+    log(f"nst batch: the scheduler at {address} has no workers; waiting up to {seconds:g} s for one")
+    try:
+        client.wait_for_workers(1, timeout=seconds)
+    except TimeoutError:
+        raise RunRefused(f"--scheduler {address}: the scheduler has no workers (none joined in {seconds:g} s); "
+                         f"start one where the tasks should run: dask worker {address}") from None
 
 
 @contextlib.contextmanager
