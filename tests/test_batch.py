@@ -207,6 +207,31 @@ def test_local_workers_get_the_kernel_threads():
     assert dict(os.environ) == before
 
 
+CTRL_C_AS_THE_CLUSTER_STARTS = """
+import os, signal
+from distributed import Nanny
+from nst.batch import engine
+start = Nanny.start_unsafe
+async def ctrl_c_then_start(self):
+    os.kill(os.getpid(), signal.SIGINT)
+    return await start(self)
+Nanny.start_unsafe = ctrl_c_then_start
+try:
+    with engine.connect(None, engine.Layout(1, 1, "")):
+        print("connected")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_ctrl_c_as_the_local_cluster_starts():
+    # Ctrl-C while a LocalCluster starts its workers: it is closed whole, then KeyboardInterrupt
+    # (Dask's exit hook finds nothing half started to choke on: nothing is printed)
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_AS_THE_CLUSTER_STARTS], env=env_with_nst(),
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "interrupted\n", "")
+
+
 def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path, capsys):
     out = tmp_path / "out"
     command = ["batch", str(images / "c1.png"), str(images / "c2.png"), "--style", str(images / "s*.png"),

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from dataclasses import dataclass
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -106,13 +107,47 @@ def connect(scheduler, layout=None):
               "distributed.scheduler.worker-saturation": 1.0}
     saved = {k: os.environ.get(k) for k in [*config["distributed.nanny.pre-spawn-environ"], *NANNY_SETS]}
     try:
-        with dask.config.set(config), \
-                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                             silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
-            client.register_plugin(LocalWorker(layout.threads), name="nst-local-worker")
+        with dask.config.set(config), contextlib.ExitStack() as stack:
+            with interrupts_after():                  # a cluster half started cannot be closed cleanly
+                cluster = stack.enter_context(LocalCluster(n_workers=layout.workers, threads_per_worker=1,
+                                                           processes=True, dashboard_address=":0",
+                                                           silence_logs=logging.CRITICAL))
+                client = stack.enter_context(Client(cluster))
+                client.register_plugin(LocalWorker(layout.threads), name="nst-local-worker")
             yield client
     finally:
         restore(saved)
+
+
+@contextlib.contextmanager
+def interrupts_after():
+    # a context: Ctrl-C (or SIGTERM) while it runs is raised as KeyboardInterrupt when it ends, so
+    # whatever it started is whole and can be closed (or, when a Ctrl-C to the process group
+    # stopped a worker starting, the cluster has closed itself: that error gives way to the
+    # interrupt); a second one is raised at once. Only in the
+    # main thread (where signals land; `nst serve` connects from another, whose Ctrl-C is its own)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+
+    def hold(signum, frame):
+        # the first signal waits for the context's end, a second one interrupts at once
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+    previous, error = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}, None
+    try:
+        yield
+    except Exception as e:        # after a Ctrl-C: a worker's start it stopped (a terminal's reaches them too)
+        error = e
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if caught:
+        signal.raise_signal(caught[0])          # as it came: the previous handler decides (Ctrl-C raises)
+    if error:
+        raise error
 
 
 def spawn_environ():
