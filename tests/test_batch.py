@@ -17,9 +17,11 @@ import pytest
 from distributed import Client
 from PIL import Image
 
-from nst.batch import engine, plan
+from nst.batch import engine, plan, results
+from nst.batch.outdir import locked
 from nst.cli import main
-from nst.io.image import load_image
+from nst.io.assets import atomic_path
+from nst.io.image import load_image, save_image
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
@@ -138,19 +140,96 @@ def test_never_overwrites_a_file_it_did_not_make(images, tiny_weights_h5, tmp_pa
     assert row["status"] == "failed" and "nst did not write it" in row["error"]
 
 
+# -- one OUTDIR, several processes ---------------------------------------------------------------
+
+def a_task(name):
+    return plan.Task(name, "in/c.png", ("in/s.png",), {"size": 32}, (), "d" * 64)
+
+
+def test_two_batches_keep_each_others_rows(tmp_path):
+    # two batches (or `nst serve` and a batch) on one OUTDIR, both started before either ended:
+    # each one's final rewrite keeps the other's rows, so neither's picture is blocked on a rerun
+    out = tmp_path / "out"
+    first, second = results.Manifest(out), results.Manifest(out)
+    for m, t in ((first, a_task("a")), (second, a_task("b"))):
+        m.append(results.row_of(t, {"status": "done"}))
+        save_image(np.full((4, 4, 3), 9, np.uint8), out / t.output)          # nst's picture, marked
+        m.record_picture(t.output)
+    first.finish([a_task("a")])
+    second.finish([a_task("b")])
+    rows = results.read_manifest(out)
+    assert {o: (r["status"], "sha256" in r) for o, r in rows.items()} == {"a.png": ("done", True),
+                                                                          "b.png": ("done", True)}
+    assert results.partition([a_task("a"), a_task("b")], rows, out)[1] == [a_task("a"), a_task("b")]
+
+
+def test_an_append_waits_for_a_rewrite(tmp_path):
+    # another process's append waits while this one holds the manifest's lock (as a rewrite does),
+    # then lands in the file that rewrite left
+    out = tmp_path / "out"
+    first = results.Manifest(out)
+    first.append(results.row_of(a_task("a"), {"status": "failed"}))
+    append = ("import sys; from pathlib import Path; from nst.batch import results; "
+              "results.append_row(Path(sys.argv[1]), {'output': 'b.png', 'digest': 'd', 'status': 'failed'})")
+    with locked(out):
+        proc = subprocess.Popen([sys.executable, "-c", append, str(out / "manifest.jsonl")], env=env_with_nst())
+        time.sleep(1.0)
+        waited = proc.poll() is None
+        with atomic_path(out / "manifest.jsonl") as tmp:          # a rewrite, as Manifest.finish makes it
+            tmp.write_text(json.dumps(results.row_of(a_task("a"), {"status": "failed"})) + "\n")
+    assert proc.wait(30) == 0 and waited
+    assert set(results.read_manifest(out)) == {"a.png", "b.png"}
+
+
 # -- real clusters -------------------------------------------------------------------------------
 
 def test_local_workers_get_the_kernel_threads():
-    # W·K ≤ cores, and K reaches each worker before Numba and BLAS start; our own env is restored
+    # W·K ≤ cores, and K reaches each worker before Numba and BLAS start; our own environment is
+    # untouched while the cluster lives (Numba rereads it at every compile: `nst serve` compares in
+    # this process) and exactly as it was after
+    import numba
+
+    from nst.kernels import cpu_threads  # noqa: F401  Numba's pool started here, as in `nst serve`
     layout = engine.local_layout(n_tasks=100, task_bytes=2**20, backend="numba")
     assert layout.workers * layout.threads <= engine.cores()
     assert engine.local_layout(1, 2**20, "numba").workers == 1                  # no more workers than tasks
-    before = {v: os.environ.get(v) for v in engine.THREAD_VARIABLES}
+    before, threads = dict(os.environ), numba.config.NUMBA_NUM_THREADS
     with engine.connect(None, engine.Layout(1, 1, "")) as client:
-        [seen] = client.run(lambda: ({v: os.environ.get(v) for v in engine.THREAD_VARIABLES},
-                                     __import__("numba").config.NUMBA_NUM_THREADS)).values()
-    assert seen == ({v: "1" for v in engine.THREAD_VARIABLES}, 1)
-    assert {v: os.environ.get(v) for v in engine.THREAD_VARIABLES} == before
+        during = {v: os.environ.get(v) for v in engine.THREAD_VARIABLES}
+        numba.core.config.reload_config()              # what each compile does: raised with the bug
+        [seen] = client.run(lambda: ({v: os.environ.get(v) for v in engine.WORKER_VARIABLES},
+                                     __import__("numba").config.NUMBA_NUM_THREADS,
+                                     {i["num_threads"] for i in __import__("threadpoolctl").threadpool_info()
+                                      if i["user_api"] == "blas"})).values()
+    assert seen == ({v: "1" for v in engine.WORKER_VARIABLES}, 1, {1})
+    assert during == {v: before.get(v) for v in engine.THREAD_VARIABLES}
+    assert numba.config.NUMBA_NUM_THREADS == threads
+    assert dict(os.environ) == before
+
+
+CTRL_C_AS_THE_CLUSTER_STARTS = """
+import os, signal
+from distributed import Nanny
+from nst.batch import engine
+start = Nanny.start_unsafe
+async def ctrl_c_then_start(self):
+    os.kill(os.getpid(), signal.SIGINT)
+    return await start(self)
+Nanny.start_unsafe = ctrl_c_then_start
+try:
+    with engine.connect(None, engine.Layout(1, 1, "")):
+        print("connected")
+except KeyboardInterrupt:
+    print("interrupted")
+"""
+
+
+def test_ctrl_c_as_the_local_cluster_starts():
+    # Ctrl-C while a LocalCluster starts its workers: it is closed whole, then KeyboardInterrupt
+    # (Dask's exit hook finds nothing half started to choke on: nothing is printed)
+    proc = subprocess.run([sys.executable, "-c", CTRL_C_AS_THE_CLUSTER_STARTS], env=env_with_nst(),
+                          capture_output=True, text=True, timeout=120)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "interrupted\n", "")
 
 
 def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path, capsys):
@@ -269,6 +348,19 @@ def test_ctrl_c_keeps_what_finished(images, tiny_weights_h5, tmp_path):
     assert "1 done before, 1 to run" in dry.stderr
 
 
+def test_scheduler_without_workers_fails_in_one_line(images, tiny_weights_h5, tmp_path, capsys, monkeypatch):
+    # a scheduler no worker ever joins: a bounded wait, then one line saying so and how to start one
+    from distributed import LocalCluster
+    monkeypatch.setattr(engine, "WORKER_WAIT", 1.0)
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=":0") as cluster:
+        address = cluster.scheduler_address
+        status = main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
+                       "--weights", str(tiny_weights_h5), *FAST, "--scheduler", address])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err[-1].startswith("nst: error: --scheduler ") and "has no workers" in err[-1], err
+    assert f"dask worker {address}" in err[-1] and "Traceback" not in "\n".join(err)
+
+
 @pytest.fixture
 def dask_cluster(tmp_path):
     # `dask scheduler` + `dask worker` on localhost, random ports; the worker runs in its own folder
@@ -307,7 +399,7 @@ def test_existing_scheduler_no_shared_folder(images, tiny_weights_h5, tmp_path, 
     assert f"1 worker, 1 task at once, at {address}" in capsys.readouterr().out
     assert main(command) == 0
     rows = manifest(tmp_path / "out")
-    assert [r["status"] for r in rows] == ["done", "done"] and rows[0]["init"] == "s2.png", rows
+    assert [r["status"] for r in rows] == ["done", "done"] and rows[0]["init"] == str(images / "s2.png"), rows
     assert all(r["worker"] != address and r["worker"].startswith("tcp://127.0.0.1:") for r in rows)
     assert load_image(tmp_path / "out" / "c2__s1.png").shape == (34, 48, 3)
     assert not list(worker_dir.glob("*.png"))

@@ -409,6 +409,37 @@ def test_9_close_sweep_values_get_their_own_names(world, capsys):
     assert names == ["c__s__tv1e-3.png", "c__s__tv1.0000001e-3.png"]
 
 
+def test_19_auto_sweeps_run(world, cluster, capsys):
+    # `auto`, which --iterations and --tile take, sweeps beside numbers: names, the dry run, the runs
+    sweep = ["--sweep", "iterations=auto,2", "--sweep", "tile=auto,0"]
+    assert cli(batch(world, *sweep, "--dry-run")) == 0
+    listed = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("to run")]
+    assert [(line[2], line[-2:]) for line in listed] == [
+        ("c__s__itauto__tileauto.png", ["iterations=auto", "tile=auto"]),
+        ("c__s__itauto__tile0.png", ["iterations=auto", "tile=0"]),
+        ("c__s__it2__tileauto.png", ["iterations=2", "tile=auto"]), ("c__s__it2__tile0.png", ["iterations=2", "tile=0"])]
+    assert cli(batch(world, *sweep)) == 0
+    rows = results.read_manifest(world["o"])
+    assert {o: (r["status"], r["settings"]["iterations"], r["settings"]["tile"]) for o, r in rows.items()} == {
+        "c__s__itauto__tileauto.png": ("done", "auto", "auto"), "c__s__itauto__tile0.png": ("done", "auto", 0),
+        "c__s__it2__tileauto.png": ("done", 2, "auto"), "c__s__it2__tile0.png": ("done", 2, 0)}
+
+
+def test_19_rows_hold_absolute_inputs(world, cluster, monkeypatch):
+    # inputs typed relative to where the batch ran are stored absolute, and an older row's relative
+    # ones are read from OUTDIR's parent: `nst serve` in another folder finds them (Run again, Compare)
+    monkeypatch.chdir(world["d"])
+    assert cli(["batch", "in/c.png", "--style", "in/s.png", "-o", "out", "--weights", str(world["w"]), *SMALL]) == 0
+    [row] = [json.loads(line) for line in (world["o"] / "manifest.jsonl").read_text().splitlines()]
+    assert (row["content"], row["style"]) == (str(world["c"]), [str(world["s"])])
+    old = {**row, "output": "old.png", "content": "in/c.png", "style": ["in/s.png", "in/gone.png"]}
+    with open(world["o"] / "manifest.jsonl", "a") as f:
+        f.write(json.dumps(old) + "\n")
+    monkeypatch.chdir(world["d"] / "outside")
+    rows = results.read_manifest(world["d"] / "out")
+    assert (rows["old.png"]["content"], rows["old.png"]["style"]) == (str(world["c"]), [str(world["s"]), "in/gone.png"])
+
+
 @pytest.mark.parametrize("value, text", [(1e-320, "1e-320"), (0.0010000001, "1.0000001e-3"), (123.456, "1.23456e2"),
                                          (3.0, "3"), (0.05, "5e-2")])
 def test_18_sweep_tags_keep_every_digit(value, text):

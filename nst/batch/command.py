@@ -119,6 +119,8 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend):
         raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
                           "try a smaller --size (nst batch --dry-run shows the estimate)")
     with engine.connect(args.scheduler, layout) as client:
+        if args.scheduler:
+            engine.wait_for_workers(client, log)
         layout = layout or engine.cluster_layout(client, need)
         log(f"nst batch: {layout.where}")
         link = engine.dashboard(client)

@@ -3,7 +3,11 @@
 LocalCluster sizing: W worker processes of one task each, K kernel threads per worker, with
 W = min(cores, tasks, tasks of the estimated size that fit in the free memory) and K = ⌊cores / W⌋,
 so W·K ≤ cores. K reaches the kernels through NUMBA_NUM_THREADS (Numba's pool and nst's sgemm
-threads) and OMP/OPENBLAS/MKL_NUM_THREADS (BLAS), set before each worker process starts. One
+threads) and OMP_NUM_THREADS, set in each worker process before it imports Numba (Dask's
+nanny.environ), and through a BLAS limit the worker plugin sets (NumPy's BLAS is loaded before
+that). Never through nanny.pre-spawn-environ: the nanny runs in our process and would set them in
+our own environment while the cluster lives, and Numba rereads NUMBA_NUM_THREADS at every compile
+("Cannot set NUMBA_NUM_THREADS ... once the threads have been launched" in `nst serve`). One
 GPU (the cupy backend) gets one worker; several GPUs: start dask-cuda's LocalCUDACluster and use
 --scheduler. Processes, not threads: one task per process keeps each run's thread pools apart,
 and a worker that dies (out of memory, killed) takes only its own task down: the scheduler
@@ -13,6 +17,7 @@ import contextlib
 import logging
 import os
 import signal
+import threading
 from dataclasses import dataclass
 
 from distributed.diagnostics.plugin import WorkerPlugin
@@ -21,7 +26,11 @@ from nst.io.destinations import RunRefused
 from ..memory import available, gib
 
 ALLOWED_FAILURES = 3           # worker deaths a task may be part of before it counts as failed
-THREAD_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+WORKER_WAIT = 30.0             # seconds --scheduler's cluster gets to show a worker before the batch gives up
+WORKER_VARIABLES = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS")     # set in a worker before it imports Numba
+BLAS_VARIABLES = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")     # read as NumPy loads: a worker plugin sets K
+THREAD_VARIABLES = WORKER_VARIABLES + BLAS_VARIABLES
+NANNY_SETS = ("PYTHONHASHSEED", "__DASK_PARENT_PID")   # the nanny sets these in our process too: put back at close
 
 
 @dataclass
@@ -63,6 +72,20 @@ def cluster_layout(client, task_bytes):
     return Layout(len(workers), threads, "\n".join([where, *lines]))
 
 
+def wait_for_workers(client, log, seconds=None):
+    # returns once the cluster has a worker; RunRefused after `seconds` (WORKER_WAIT) without one
+    seconds = WORKER_WAIT if seconds is None else seconds
+    if client.scheduler_info()["workers"]:
+        return
+    address = client.scheduler.address
+    log(f"nst batch: the scheduler at {address} has no workers; waiting up to {seconds:g} s for one")
+    try:
+        client.wait_for_workers(1, timeout=seconds)
+    except TimeoutError:
+        raise RunRefused(f"--scheduler {address}: the scheduler has no workers (none joined in {seconds:g} s); "
+                         f"start one where the tasks should run: dask worker {address}") from None
+
+
 @contextlib.contextmanager
 def connect(scheduler, layout=None):
     # -> a dask Client: to the scheduler at `scheduler`, or to a new LocalCluster sized by layout
@@ -77,30 +100,86 @@ def connect(scheduler, layout=None):
         with client:
             yield client
         return
-    env = {v: str(layout.threads) for v in THREAD_VARIABLES}
-    saved = {k: os.environ.get(k) for k in env}
-    config = {"distributed.nanny.pre-spawn-environ": {**dask.config.get("distributed.nanny.pre-spawn-environ"), **env},
+    config = {"distributed.nanny.pre-spawn-environ": spawn_environ(),
+              "distributed.nanny.environ": {**dask.config.get("distributed.nanny.environ"),
+                                            **{v: str(layout.threads) for v in WORKER_VARIABLES}},
               "distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
               "distributed.scheduler.worker-saturation": 1.0}
+    saved = {k: os.environ.get(k) for k in [*config["distributed.nanny.pre-spawn-environ"], *NANNY_SETS]}
     try:
-        with dask.config.set(config), \
-                LocalCluster(n_workers=layout.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
-                             silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
-            client.register_plugin(IgnoreCtrlC(), name="nst-ignore-ctrl-c")
+        with dask.config.set(config), contextlib.ExitStack() as stack:
+            with interrupts_after():                  # a cluster half started cannot be closed cleanly
+                cluster = stack.enter_context(LocalCluster(n_workers=layout.workers, threads_per_worker=1,
+                                                           processes=True, dashboard_address=":0",
+                                                           silence_logs=logging.CRITICAL))
+                client = stack.enter_context(Client(cluster))
+                client.register_plugin(LocalWorker(layout.threads), name="nst-local-worker")
             yield client
     finally:
-        for k, v in saved.items():            # the nanny sets these in our process too
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        restore(saved)
 
 
-class IgnoreCtrlC(WorkerPlugin):
-    """Local workers leave Ctrl-C to the client, which stops the batch and then closes them."""
+@contextlib.contextmanager
+def interrupts_after():
+    # a context: Ctrl-C (or SIGTERM) while it runs is raised as KeyboardInterrupt when it ends, so
+    # whatever it started is whole and can be closed (or, when a Ctrl-C to the process group
+    # stopped a worker starting, the cluster has closed itself: that error gives way to the
+    # interrupt); a second one is raised at once. Only in the
+    # main thread (where signals land; `nst serve` connects from another, whose Ctrl-C is its own)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+
+    def hold(signum, frame):
+        # the first signal waits for the context's end, a second one interrupts at once
+        if caught:
+            raise KeyboardInterrupt
+        caught.append(signum)
+    previous, error = {s: signal.signal(s, hold) for s in (signal.SIGINT, signal.SIGTERM)}, None
+    try:
+        yield
+    except Exception as e:        # after a Ctrl-C: a worker's start it stopped (a terminal's reaches them too)
+        error = e
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    if caught:
+        signal.raise_signal(caught[0])          # as it came: the previous handler decides (Ctrl-C raises)
+    if error:
+        raise error
+
+
+def spawn_environ():
+    # -> Dask's pre-spawn variables less the thread counts: the nanny sets these in our own process
+    # too (whatever we give it), so only Dask's own (MALLOC_TRIM_THRESHOLD_) stay
+    import dask
+    return {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ").items()
+            if k not in THREAD_VARIABLES}
+
+
+def restore(saved):
+    # put the variables `saved` ({name: value or None}) back into os.environ as they were
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+class LocalWorker(WorkerPlugin):
+    """A local worker: Ctrl-C left to the client (which stops the batch, then closes the workers),
+    BLAS at the layout's K threads unless the user's environment sets its own count."""
+
+    def __init__(self, threads):
+        self.threads = threads
 
     def setup(self, worker):
+        from threadpoolctl import OpenBLASController, threadpool_limits
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        if not any(v in os.environ for v in BLAS_VARIABLES):
+            threadpool_limits(self.threads, user_api="blas")
+            OpenBLASController.clear_controlling_thread()      # the tasks' threads may limit it again
 
 
 def dashboard(client):

@@ -10,8 +10,11 @@ symbolic link, a folder or anything but a regular file is never written through 
                     says done). A picture nst made elsewhere (`nst transfer`) and saved under a
                     task's name is the user's: not replaced, its task fails with the reason.
 The manifest and contact sheet are checked before the first task (RunRefused), pictures task by
-task (nst.batch.results.partition). Rows are appended through O_NOFOLLOW.
+task (nst.batch.results.partition). Rows are appended through O_NOFOLLOW, under OUTDIR's lock
+(`locked`: an flock on the folder itself, so no lock file joins the user's names).
 """
+import contextlib
+import fcntl
 import json
 import os
 import stat
@@ -95,6 +98,19 @@ def open_for_append(path, create=True):
     # a file descriptor to append to `path`, never through a symbolic link
     flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
     return os.open(path, flags, 0o666)
+
+
+@contextlib.contextmanager
+def locked(outdir):
+    # holds OUTDIR's manifest lock, an exclusive flock on the folder itself (its inode outlives every
+    # atomic rewrite of the manifest, and no lock file is left among the user's names): one process
+    # or thread at a time appends to or rewrites the manifest
+    fd = os.open(outdir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def picture_blocked(path, row):

@@ -64,7 +64,9 @@ def stem(path):
 def fmt_value(v):
     # 512 -> "512", 1000.0 -> "1e3", 0.001 -> "1e-3", 2500.0 -> "2.5e3", 0.5 -> "0.5",
     # 0.0010000001 -> "1.0000001e-3", 1e-320 -> "1e-320": every digit of the shortest repr, so two
-    # different values never share a tag
+    # different values never share a tag; a keyword an option takes instead of a number ("auto") as is
+    if isinstance(v, str):
+        return v
     if isinstance(v, int) or v == 0:
         return str(int(v))
     d = Decimal(repr(float(v))).normalize()

@@ -3,7 +3,10 @@
 manifest.jsonl has one JSON row per task: output, inputs, settings, sweep point, digest, status
 (done, failed, cancelled), error, final loss terms, iterations, seconds, worker. Rows are appended
 as tasks end (a crash keeps them) and the file is rewritten atomically at the end with one row per
-task, older rows of tasks not in this batch kept. A picture is written after its row, and its
+task, the rows of tasks not in this batch kept as the file holds them then. Several processes may
+share OUTDIR (two batches, `nst serve` and a batch): each append and each rewrite holds OUTDIR's
+manifest lock (nst.batch.outdir.locked), and a rewrite reads the file afresh under it, so no
+process's rows are lost. A picture is written after its row, and its
 sha256 joins the row; a picture whose row is different is made again; a file nst did not write is
 never replaced (nst.batch.outdir says which are nst's). The contact sheet is at most
 SHEET_MAX_SIDE pixels a side: thumbnails shrink to fit, down to SHEET_MIN_CELL, then the sheet
@@ -19,7 +22,7 @@ from PIL import Image, ImageDraw
 from nst.io.assets import atomic_path, sha256_file
 from nst.io.image import MARK
 
-from .outdir import MANIFEST, SHEET, SHEET_DESCRIPTION, kind, open_for_append, picture_blocked
+from .outdir import MANIFEST, SHEET, SHEET_DESCRIPTION, kind, locked, open_for_append, picture_blocked
 
 SHEET_MAX_SIDE = 4096          # pixels: 48 MiB as RGB at most, whatever the grid
 SHEET_MIN_CELL = 32            # thumbnails no smaller than this; beyond, the sheet shows a part
@@ -33,17 +36,33 @@ def read_manifest(outdir):
         for line in path.read_text(encoding="utf-8").splitlines():
             try:
                 row = json.loads(line)
-                rows[row["output"]] = row
-            except (ValueError, KeyError, TypeError):
+                rows[row["output"]] = with_absolute_inputs(row, path.parent)
+            except (ValueError, KeyError, TypeError, AttributeError):
                 continue
     return rows
 
 
+def with_absolute_inputs(row, outdir):
+    # the row with absolute input paths (rows store them so since; an older row's relative ones, as
+    # typed where its batch ran, are taken from OUTDIR's parent when the file is there: the usual
+    # `nst batch in/x.jpg -o out`), so a reader in any working directory finds them
+    base = Path(os.path.abspath(outdir)).parent
+    found = {k: absolute_input(row[k], base) for k in ("content", "init") if row.get(k)}
+    if isinstance(row.get("style"), list):
+        found["style"] = [absolute_input(s, base) for s in row["style"]]
+    return {**row, **found}
+
+
+def absolute_input(p, base):
+    # a row's input path `p` -> base/p when p is relative and that file is there, else p as it is
+    return str(base / p) if isinstance(p, str) and not os.path.isabs(p) and (base / p).is_file() else p
+
+
 def append_row(path, row):
     # one JSON line appended to the manifest at `path` and fsynced (a crash keeps it), never
-    # through a symbolic link (nst.batch.outdir.open_for_append)
+    # through a symbolic link (nst.batch.outdir.open_for_append), under OUTDIR's manifest lock
     path.parent.mkdir(parents=True, exist_ok=True)
-    with os.fdopen(open_for_append(path), "a", encoding="utf-8") as f:
+    with locked(path.parent), os.fdopen(open_for_append(path), "a", encoding="utf-8") as f:
         f.write(json.dumps(row, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())
@@ -67,8 +86,10 @@ def partition(tasks, previous, outdir):
 
 
 def row_of(task, result):
-    # the manifest row of a task that ended (result: what run_task returned, minus the image)
-    return {"output": task.output, "content": task.content, "style": list(task.styles), "init": task.init,
+    # the manifest row of a task that ended (result: what run_task returned, minus the image); its
+    # input paths absolute, so `nst serve` in another working directory finds them
+    return {"output": task.output, "content": os.path.abspath(task.content),
+            "style": [os.path.abspath(s) for s in task.styles], "init": task.init and os.path.abspath(task.init),
             "sweep": dict(task.sweep), "settings": task.settings, "digest": task.digest, "status": "failed",
             "error": None, **result, "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
@@ -94,22 +115,28 @@ class Manifest:
         self.rows[output] = {**self.rows[output], "sha256": sha256_file(self.path.parent / output)}
 
     def finish(self, tasks):
-        # one row per task: this run's, else the earlier one, else "cancelled" (also a "done" whose
-        # picture is missing: stopped between its row and its picture); other tasks' rows kept
-        rows = dict(self.previous)
-        for t in tasks:
-            row = self.rows.get(t.output) or self.previous.get(t.output)
-            picture = self.path.parent / t.output
-            if not row or (row["status"] == "done" and not picture.exists()):
-                row = row_of(t, {"status": "cancelled", "error": "not run, or stopped before its picture was written"})
-            earlier = self.previous.get(t.output) or {}
-            if "sha256" not in row and earlier.get("sha256") and kind(picture) == "file" \
-                    and sha256_file(picture) == earlier["sha256"]:
-                row = {**row, "sha256": earlier["sha256"]}       # nst's earlier picture is still there
-            rows[t.output] = row
-        with atomic_path(self.path) as tmp:
-            tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows.values()), encoding="utf-8")
+        # -> every row: the manifest read afresh under the lock (other processes' rows as they are
+        # now), with one row per task of ours (final_row), rewritten atomically
+        with locked(self.path.parent):
+            rows = read_manifest(self.path.parent)
+            for t in tasks:
+                rows[t.output] = self.final_row(t, rows.get(t.output))
+            with atomic_path(self.path) as tmp:
+                tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows.values()), encoding="utf-8")
         return rows
+
+    def final_row(self, task, now):
+        # this run's row, else the manifest's now (`now`), else "cancelled" (also a "done" whose
+        # picture is missing: stopped between its row and its picture)
+        row = self.rows.get(task.output) or now
+        picture = self.path.parent / task.output
+        if not row or (row["status"] == "done" and not picture.exists()):
+            row = row_of(task, {"status": "cancelled", "error": "not run, or stopped before its picture was written"})
+        earlier = self.previous.get(task.output) or {}
+        if "sha256" not in row and earlier.get("sha256") and kind(picture) == "file" \
+                and sha256_file(picture) == earlier["sha256"]:
+            row = {**row, "sha256": earlier["sha256"]}       # nst's earlier picture is still there
+        return row
 
 
 def sheet_layout(tasks):
