@@ -188,3 +188,106 @@ def test_the_forms_init_is_a_choice_of_its_keywords():
     from nst.web.form import form_options
     init = {o["name"]: o for o in form_options()}["init"]
     assert init["choices"] == list(INIT_KEYWORDS) and init["default"] == DEFAULTS.init in INIT_KEYWORDS
+
+
+# -- nst serve: start-up checks, ownership of OUTDIR's files, the engine, the form's messages ----------------
+def serve_args(outdir, weights, *more):
+    from nst.cli.parser import build_parser
+    return build_parser().parse_args(["serve", "--port", "0", "--outdir", str(outdir), "--weights", str(weights),
+                                      "--backend", "numpy", *map(str, more)])
+
+
+@pytest.fixture
+def pictures(tmp_path, rng):
+    (tmp_path / "tubingen.png").write_bytes(png_bytes(rng))
+    (tmp_path / "starry_night.png").write_bytes(png_bytes(rng, 40, 56))
+    return tmp_path / "tubingen.png", tmp_path / "starry_night.png"
+
+
+def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weights_h5):
+    # checked again as a run ends: a file put under its name meanwhile is kept and the run fails; the
+    # picture a run writes is recorded (sha256), so that its resume may replace it
+    from nst.batch import results
+    from nst.web.runs import Runs, make_task
+    out = tmp_path / "runs"
+    runs = Runs(out, 4, None, {}, None)
+    shas = {p: str(p) for p in pictures}
+    image = np.full((8, 8, 3), 7, np.uint8)
+    for key in ("theirs", "ours"):
+        task = make_task(key, pictures[0], pictures[1:], Settings(size=32, weights=str(tiny_weights_h5)), shas)
+        runs.submit(task, {"title": key})
+        if key == "theirs":
+            out.mkdir()
+            (out / "theirs.png").write_text("my precious\n")
+        runs._end(task, {"status": "stopped", "image": image})
+    rows = results.read_manifest(out)
+    assert (out / "theirs.png").read_text() == "my precious\n"
+    assert rows["theirs.png"]["status"] == "failed" and "nst did not write it" in rows["theirs.png"]["error"]
+    assert rows["ours.png"]["status"] == "stopped" and (out / "ours.png").is_file()
+    assert runs.blocked("ours.png") is None and runs.blocked("theirs.png")
+
+
+@pytest.fixture
+def engine_runs(tmp_path, shared_cluster):
+    # nst serve's Runs on the tests' in-process Dask worker (one task at a time), its engine started
+    import contextlib
+
+    from distributed import Client
+
+    from nst.web.runs import Runs
+
+    @contextlib.contextmanager
+    def connect():
+        with Client(shared_cluster) as client:
+            yield client
+    runs = Runs(tmp_path / "runs", 4, connect, {"checkpoint_dir": None, "checkpoint_every": 0}, lambda k, t: None)
+    runs.start()
+    yield runs
+    runs.shutdown(grace=5)
+
+
+def submit_run(runs, key, pictures, weights, iterations):
+    from nst.web.runs import make_task
+    settings = Settings(size=32, scales=1, iterations=iterations, optimizer="adam", backend="numpy",
+                        weights=str(weights))
+    runs.submit(make_task(key, pictures[0], pictures[1:], settings, {p: str(p) for p in pictures}), {"title": key})
+
+
+def ended(runs, key):
+    # the run's last manifest row, once it has ended
+    from nst.batch import results
+    wait_until(lambda: key not in runs.active or runs.error)
+    assert runs.error is None, runs.error
+    return results.read_manifest(runs.outdir)[f"{key}.png"]
+
+
+def hold_worker(started, release):
+    # a Dask task that keeps the one worker busy until the test lets it go
+    from distributed import Event
+    Event(started).set()
+    Event(release).wait(60)
+
+
+def test_stop_on_a_queued_run_cancels_it_and_the_engine_goes_on(engine_runs, pictures, tiny_weights_h5,
+                                                               shared_cluster):
+    from distributed import Client, Event
+    with Client(shared_cluster) as client:
+        holder = client.submit(hold_worker, "nst-test-started", "nst-test-release", pure=False)
+        assert Event("nst-test-started", client=client).wait(30)
+        submit_run(engine_runs, "queued", pictures, tiny_weights_h5, 2)
+        time.sleep(0.5)                                       # handed to Dask, waiting for the worker
+        engine_runs.channels["queued"].controls.stop()
+        row = ended(engine_runs, "queued")
+        Event("nst-test-release", client=client).set()
+        holder.result(30)
+    assert row["status"] == "cancelled" and row["error"] == "stopped before it started"
+    submit_run(engine_runs, "after", pictures, tiny_weights_h5, 2)
+    assert ended(engine_runs, "after")["status"] == "done" and engine_runs.thread.is_alive()
+
+
+def test_a_run_submitted_again_under_its_name_runs_again(engine_runs, pictures, tiny_weights_h5):
+    # Resume submits under the run's name: Dask must not hand back the earlier run's result
+    submit_run(engine_runs, "again", pictures, tiny_weights_h5, 2)
+    assert ended(engine_runs, "again")["iterations"] == 2
+    submit_run(engine_runs, "again", pictures, tiny_weights_h5, 3)
+    assert ended(engine_runs, "again")["iterations"] == 3
