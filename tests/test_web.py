@@ -291,3 +291,53 @@ def test_a_run_submitted_again_under_its_name_runs_again(engine_runs, pictures, 
     assert ended(engine_runs, "again")["iterations"] == 2
     submit_run(engine_runs, "again", pictures, tiny_weights_h5, 3)
     assert ended(engine_runs, "again")["iterations"] == 3
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err
+    assert err.startswith("nst: error: ") and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_serve_refuses_an_outdir_it_cannot_use_in_one_line(tmp_path, tiny_weights_h5, capsys):
+    from nst.cli import main
+    afile = tmp_path / "afile"
+    afile.write_text("mine\n")
+    for outdir in (afile, afile / "sub", "/proc/x", "/sys/x"):
+        assert main(["serve", "--port", "0", "--outdir", str(outdir), "--weights", str(tiny_weights_h5)]) == 2
+        assert "--outdir" in one_line_error(capsys)
+    assert afile.read_text() == "mine\n"
+
+
+def test_a_server_that_cannot_listen_makes_no_outdir(tmp_path, tiny_weights_h5, capsys):
+    import socket
+
+    from nst.cli import main
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--outdir", str(tmp_path / "new" / "runs"),
+                     "--weights", str(tiny_weights_h5)]) == 2
+    assert "--port" in one_line_error(capsys) and not (tmp_path / "new").exists()
+
+
+def test_serve_checks_scheduler_as_batch_does(tmp_path, tiny_weights_h5, capsys):
+    from nst.cli import main
+    for address, says in (("http://x:1", "unknown scheme http://"), ("tcp://127.0.0.1:1", "nothing listens")):
+        t0 = time.monotonic()
+        assert main(["serve", "--port", "0", "--outdir", str(tmp_path / "runs"), "--weights", str(tiny_weights_h5),
+                     "--scheduler", address]) == 2
+        assert says in one_line_error(capsys) and time.monotonic() - t0 < 8
+    assert not (tmp_path / "runs").exists()
+
+
+def test_serve_checks_weights_before_it_starts(tmp_path):
+    from web_client import Process
+    bad = tmp_path / "notes.h5"
+    bad.write_text("not weights\n")
+    proc = Process(["serve", "--port", "0", "--outdir", tmp_path / "runs", "--weights", bad])
+    assert proc.wait(60) == 2
+    err = "".join(proc.err)
+    assert f"{bad} is not an HDF5 file" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()

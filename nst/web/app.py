@@ -17,7 +17,9 @@ from types import SimpleNamespace
 from aiohttp import web
 
 from nst.batch import results
+from nst.batch.checks import check_weights
 from nst.batch.outdir import check_manifest
+from nst.batch.scheduler import check_address
 from nst.io.destinations import RunRefused, check_writable
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
@@ -37,11 +39,9 @@ PICTURE_STATES = ("done", "stopped")
 class App:
     def __init__(self, args):
         from nst.io.assets import sha256_file
+        check_options(args)                               # before anything is made
         self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
-        self.outdir.mkdir(parents=True, exist_ok=True)
-        check_writable("--outdir", self.outdir / results.MANIFEST)
-        check_manifest(self.outdir, "--outdir")           # absent, or nst's: never another's file
         self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
         self.shas = {"weights": sha256_file(self.weights) if self.weights else None}
@@ -224,10 +224,13 @@ class App:
             await runner.cleanup()
             raise RunRefused(f"--host {self.host} --port {self.port}: {e.strerror}; try another --port") from None
         self.port = site._server.sockets[0].getsockname()[1]
+        made = []
         try:
+            made = make_outdir(self.outdir, self.args.outdir)      # once it listens: nothing made before
             await loop.run_in_executor(None, self.runs.start)
         except BaseException:
             await runner.cleanup()
+            remove_made(made)
             raise
         print(f"nst serve: {url_of(self.host, self.port, self.token)}", flush=True)
         log(f"nst serve: runs in {self.outdir}; Ctrl-C stops them with their checkpoints")
@@ -243,6 +246,43 @@ class App:
         log(f"nst serve: stopped; `nst serve --outdir {self.args.outdir}` shows its runs again "
             "(a stopped one resumes from the gallery)")
         return 0
+
+
+def check_options(args):
+    # --outdir, --scheduler and --weights checked as `nst batch` checks -o, --scheduler and --weights:
+    # one line each, before the server starts or anything is made
+    check_outdir(Path(args.outdir))
+    if args.scheduler is not None:
+        args.scheduler = check_address(args.scheduler)      # seconds, not Dask's minutes
+    check_weights(args.weights, local=not args.scheduler)
+
+
+def check_outdir(outdir):
+    # --outdir: a folder, or none yet, that can be made and written; its manifest absent or nst's
+    if os.path.islink(outdir) and not outdir.exists():
+        raise RunRefused(f"--outdir {outdir}: a symbolic link that leads nowhere (a loop, or a missing target)")
+    if outdir.exists() and not outdir.is_dir():
+        raise RunRefused(f"--outdir {outdir}: exists and is not a folder; give a folder for the runs")
+    check_writable("--outdir", outdir / results.MANIFEST)
+    check_manifest(outdir, "--outdir")                  # absent, or nst's: never another's file
+
+
+def make_outdir(outdir, given):
+    # OUTDIR, once the server listens -> the folders this made, deepest first (remove_made's)
+    made = [p for p in [outdir, *outdir.parents] if not p.exists()]
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        remove_made(made)
+        raise RunRefused(f"--outdir {given}: cannot make it ({e.strerror})") from None
+    return made
+
+
+def remove_made(made):
+    # the folders make_outdir made, if they are still empty: a server that did not start leaves none
+    for folder in made:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def serve(args):
