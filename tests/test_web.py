@@ -197,6 +197,43 @@ def serve_args(outdir, weights, *more):
                                       "--backend", "numpy", *map(str, more)])
 
 
+def ask(app, requests):
+    # [(method, path, aiohttp data)] to the App in this process (its engine not started: runs only
+    # queue) -> [(status, json)]
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def go():
+        async with TestClient(TestServer(app.make_app())) as client:
+            answers = []
+            for method, path, data in requests:
+                r = await client.request(method, path, data=data)
+                answers.append((r.status, await r.json()))
+            return answers
+    return asyncio.run(go())
+
+
+def form(fields=(), files=()):
+    # a multipart form: fields [(name, text)], files [(name, file name, bytes)]
+    from aiohttp import FormData
+    data = FormData()
+    for name, value in fields:
+        data.add_field(name, value)
+    for name, filename, blob in files:
+        data.add_field(name, blob, filename=filename, content_type="application/octet-stream")
+    return data
+
+
+def jpeg_bytes(rng):
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype="uint8")).save(buf, "JPEG")
+    return buf.getvalue()
+
+
 @pytest.fixture
 def pictures(tmp_path, rng):
     (tmp_path / "tubingen.png").write_bytes(png_bytes(rng))
@@ -341,3 +378,30 @@ def test_serve_checks_weights_before_it_starts(tmp_path):
     err = "".join(proc.err)
     assert f"{bad} is not an HDF5 file" in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng, tiny_weights_h5):
+    from nst.web.app import App
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    content, style = ("content", "photo.png", png_bytes(rng)), ("style", "painting.png", png_bytes(rng, 40, 56))
+    truncated = ("content", "holiday.jpg", jpeg_bytes(rng)[:700])
+    small = [("size", "32"), ("scales", "1"), ("iterations", "2")]
+    answers = ask(app, [
+        ("POST", "/api/runs", form(small, [("photo", "x.png", content[2]), content, style])),
+        ("POST", "/api/runs", form(small, [("size", "x.png", content[2]), content, style])),
+        ("POST", "/api/runs", form([("style-layers", "x" * 1001)], [content, style])),
+        ("POST", "/api/runs", form(small, [truncated, style])),
+    ])
+    assert [code for code, _ in answers] == [400, 400, 413, 400], answers
+    errors = [a["error"] for _, a in answers]
+    assert errors[0] == "unknown field 'photo': send the photo as 'content' and each painting as 'style'"
+    assert errors[1] == "option 'size': send it as a plain value, not a file"
+    assert errors[2] == "option 'style-layers': an option's value is at most 1000 bytes"
+    assert errors[3].startswith("content 'holiday.jpg': unreadable or truncated image"), errors[3]
+    uploads = tmp_path / "runs" / "uploads"
+    assert not list(uploads.iterdir())
+    answers = ask(app, [("POST", "/api/runs", form(small, [content, style])),       # queued: its uploads stay
+                        ("POST", "/api/runs", form(small, [truncated, style]))])     # refused: its own one goes
+    assert [code for code, _ in answers] == [201, 400], answers
+    kept = {str(p) for p in uploads.iterdir()}
+    assert kept == app.runs.files() and len(kept) == 2

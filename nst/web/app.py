@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 import time
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -48,6 +49,7 @@ class App:
         self.token, self.worker_key = new_token(args.host), secrets.token_urlsafe(24)
         self.max_bytes, self.max_pixels = int(args.max_upload_mb * 2**20), args.max_pixels
         self.port, self.comparing = args.port, asyncio.Lock()
+        self.arriving = Counter()                         # upload path -> requests storing it now
         from nst.batch.command import weights_for_workers
         plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
         options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": args.checkpoint_every,
@@ -131,15 +133,35 @@ class App:
                                                    self.max_bytes, self.max_pixels)
         settings = settings_from(fields, len(styles), self)
         loop = asyncio.get_running_loop()
-        stored = [await loop.run_in_executor(None, uploads.store, data, self.uploads, suffix)
-                  for data, suffix, _ in [content, *styles]]
+        stored = [uploads.path_of(data, self.uploads, suffix) for data, suffix, _ in [content, *styles]]
         names = {"content": content[2], "style": [s[2] for s in styles]}
-        return await self.queue(stored[0], stored[1:], settings, names)
+        started = False
+        self.arriving.update(stored)
+        try:
+            for path, (data, _, _) in zip(stored, [content, *styles]):
+                await loop.run_in_executor(None, uploads.store, data, path)
+            response = await self.queue(stored[0], stored[1:], settings, names)
+            started = True
+            return response
+        finally:
+            self.arriving.subtract(stored)
+            self.arriving = +self.arriving                # only the paths still arriving
+            if not started:
+                self.remove_unused(stored)
+
+    def remove_unused(self, stored):
+        # the uploads of a run that did not start, unless another run uses them (in the manifest,
+        # queued or running, or arriving with another request); in the event loop: no request between
+        keep = self.runs.files() | {str(p) for p in self.arriving}
+        for path in {p for p in stored if str(p) not in keep}:
+            path.unlink(missing_ok=True)
 
     async def queue(self, content, styles, settings, names, key=None, digest=None):
         # check the run as `nst transfer` would (sizes, memory), then hand it to the engine
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, check_run, content, styles, settings, self.outdir, self.backend)
+        shown = {str(content): f"content {names['content']!r}",
+                 **{str(p): f"style {n!r}" for p, n in zip(styles, names["style"])}}
+        await loop.run_in_executor(None, check_run, content, styles, settings, self.outdir, self.backend, shown)
         key = key or f"web-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         shas = {**self.shas, **{p: await loop.run_in_executor(None, sha_of, p) for p in [content, *styles]}}
         task = make_task(key, content, styles, settings, shas)
