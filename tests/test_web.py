@@ -241,6 +241,24 @@ def pictures(tmp_path, rng):
     return tmp_path / "tubingen.png", tmp_path / "starry_night.png"
 
 
+def test_serve_never_resumes_over_a_file_nst_batch_protected(tmp_path, pictures, tiny_weights_h5, capsys):
+    # the user's file under a task's name: nst batch refuses it (a failed row); nst serve's Resume is
+    # refused too (409), before any run, and the file stays as it was
+    from nst.cli import main
+    from nst.web.app import App
+    out = tmp_path / "u1"
+    out.mkdir()
+    precious = out / "tubingen__starry_night.png"
+    precious.write_text("my precious\n")
+    assert main(["batch", str(pictures[0]), "--style", str(pictures[1]), "-o", str(out), "--size", "32",
+                 "--iterations", "2", "--scales", "1", "--weights", str(tiny_weights_h5), "--backend", "numpy"]) == 1
+    assert "nst did not write it" in capsys.readouterr().err
+    app = App(serve_args(out, tiny_weights_h5))
+    (code, answer), = ask(app, [("POST", "/api/runs/tubingen__starry_night/resume", None)])
+    assert code == 409 and "nst did not write it" in answer["error"] and "OUTDIR/" in answer["error"], answer
+    assert not app.runs.active and precious.read_text() == "my precious\n"
+
+
 def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weights_h5):
     # checked again as a run ends: a file put under its name meanwhile is kept and the run fails; the
     # picture a run writes is recorded (sha256), so that its resume may replace it

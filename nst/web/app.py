@@ -26,7 +26,7 @@ from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
 from nst.web.channel import Snapshot
-from nst.web.form import MAX_STYLES, check_run, form_options, read_form, settings_from
+from nst.web.form import MAX_STYLES, check_run, form_options, read_form, settings_from, shown_paths
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
@@ -167,6 +167,9 @@ class App:
         task = make_task(key, content, styles, settings, shas)
         if digest and digest != task.digest:
             raise Refused(409, "its inputs or settings changed since it stopped: use run again")
+        blocked = await loop.run_in_executor(None, self.runs.blocked, task.output)
+        if blocked:                                       # never over a file nst did not write
+            raise Refused(409, shown_paths(blocked, {}, self.outdir))
         title = f"{names['content']} in the style of {', '.join(names['style'])}"
         self.runs.submit(task, {"names": names, "title": title, "source": "nst serve"})
         return web.json_response({"name": key, "live": f"/runs/{key}/live"}, status=201)
