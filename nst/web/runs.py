@@ -5,7 +5,8 @@ A thread holds the Dask client (a LocalCluster, or --scheduler's cluster) and th
 server's handlers only hand it tasks. A run's task is nst.batch.task.run_task with a LiveLink
 (nst.web.link): its worker posts progress to the server and takes Stop and Pause back. When a
 run ends its row goes into the manifest and its picture (the image so far, when stopped) beside
-it; a stopped run keeps its checkpoint in OUTDIR/checkpoints, so the gallery can resume it.
+it, never over a file nst did not write (nst.batch.outdir, as for nst batch: the run fails then); a
+stopped run keeps its checkpoint in OUTDIR/checkpoints, so the gallery can resume it.
 """
 import contextlib
 import logging
