@@ -280,6 +280,9 @@ def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weig
     assert rows["theirs.png"]["status"] == "failed" and "nst did not write it" in rows["theirs.png"]["error"]
     assert rows["ours.png"]["status"] == "stopped" and (out / "ours.png").is_file()
     assert runs.blocked("ours.png") is None and runs.blocked("theirs.png")
+    lines = (out / results.MANIFEST).read_text().splitlines()
+    assert len(lines) == 2 and rows["ours.png"]["sha256"]                   # one row each run's end
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "ours.png", "theirs.png"]
 
 
 @pytest.fixture

@@ -10,8 +10,10 @@ stopped run keeps its checkpoint in OUTDIR/checkpoints, so the gallery can resum
 """
 import contextlib
 import logging
+import os
 import queue
 import secrets
+import tempfile
 import threading
 import time
 from concurrent.futures import CancelledError
@@ -161,9 +163,8 @@ class Runs(Service):
                              "the server stopped it: it did not stop in time"})
 
     def _end(self, task, result):
-        # the row first, then the picture (as nst batch), and its sha256 in a row after it: a file
-        # that is not nst's picture of this run (self.blocked) is never replaced, the run fails
-        # instead; the channel tells its pages
+        # the run's row, and its picture (_save); a file that is not nst's picture of this run
+        # (self.blocked) is never replaced: the run fails instead; the channel tells its pages
         image, trace = result.pop("image", None), result.pop("traceback", None)
         if trace:
             LOG.info("%s failed:\n%s", task.output, trace)
@@ -173,23 +174,31 @@ class Runs(Service):
         if reason:
             image, result = None, {**result, "status": "failed", "error": reason}
         row = results.row_of(task, {**extra, **result})
-        self.manifest.append(row)
-        if image is not None:
-            self._save(image, row)
-        self.channels[task.key].set_state(result["status"], error=result.get("error"))
+        if image is None:
+            self.manifest.append(row)
+        else:
+            row = self._save(image, row)
+        self.channels[task.key].set_state(row["status"], error=row.get("error"))
 
     def _save(self, image, row):
-        # the picture of a run whose row is written; then the row again with the picture's sha256,
-        # which tells nst's picture from any file put there later (nst.batch.outdir)
+        # the picture made under a temporary name in OUTDIR, its row appended with the picture's
+        # sha256 (which tells nst's picture from a file put there later: nst.batch.outdir), then the
+        # picture renamed to its name: the row first, as nst batch -> the row as written last
         from nst.io.assets import sha256_file
         from nst.io.image import save_image
-        path = self.outdir / row["output"]
         try:
-            save_image(image, path)
+            self.outdir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=".nst-", dir=self.outdir) as tmp:
+                made = save_image(image, Path(tmp) / "picture.png")
+                row = {**row, "sha256": sha256_file(made)}
+                self.manifest.append(row)
+                os.replace(made, self.outdir / row["output"])
         except OSError as e:
             LOG.error("%s: not written (%s)", row["output"], e)
-            return
-        self.manifest.append({**row, "sha256": sha256_file(path)})
+            row = {k: v for k, v in row.items() if k != "sha256"}
+            row.update(status="failed", error=f"{row['output']}: not written ({e.strerror or e})")
+            self.manifest.append(row)
+        return row
 
 
 def make_task(key, content, styles, settings, shas):
