@@ -188,3 +188,241 @@ def test_the_forms_init_is_a_choice_of_its_keywords():
     from nst.web.form import form_options
     init = {o["name"]: o for o in form_options()}["init"]
     assert init["choices"] == list(INIT_KEYWORDS) and init["default"] == DEFAULTS.init in INIT_KEYWORDS
+
+
+# -- nst serve: start-up checks, ownership of OUTDIR's files, the engine, the form's messages ----------------
+def serve_args(outdir, weights, *more):
+    from nst.cli.parser import build_parser
+    return build_parser().parse_args(["serve", "--port", "0", "--outdir", str(outdir), "--weights", str(weights),
+                                      "--backend", "numpy", *map(str, more)])
+
+
+def ask(app, requests):
+    # [(method, path, aiohttp data)] to the App in this process (its engine not started: runs only
+    # queue) -> [(status, json)]
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def go():
+        async with TestClient(TestServer(app.make_app())) as client:
+            answers = []
+            for method, path, data in requests:
+                r = await client.request(method, path, data=data)
+                answers.append((r.status, await r.json()))
+            return answers
+    return asyncio.run(go())
+
+
+def form(fields=(), files=()):
+    # a multipart form: fields [(name, text)], files [(name, file name, bytes)]
+    from aiohttp import FormData
+    data = FormData()
+    for name, value in fields:
+        data.add_field(name, value)
+    for name, filename, blob in files:
+        data.add_field(name, blob, filename=filename, content_type="application/octet-stream")
+    return data
+
+
+def jpeg_bytes(rng):
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype="uint8")).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+@pytest.fixture
+def pictures(tmp_path, rng):
+    (tmp_path / "tubingen.png").write_bytes(png_bytes(rng))
+    (tmp_path / "starry_night.png").write_bytes(png_bytes(rng, 40, 56))
+    return tmp_path / "tubingen.png", tmp_path / "starry_night.png"
+
+
+def test_serve_never_resumes_over_a_file_nst_batch_protected(tmp_path, pictures, tiny_weights_h5, capsys):
+    # the user's file under a task's name: nst batch refuses it (a failed row); nst serve's Resume is
+    # refused too (409), before any run, and the file stays as it was
+    from nst.cli import main
+    from nst.web.app import App
+    out = tmp_path / "u1"
+    out.mkdir()
+    precious = out / "tubingen__starry_night.png"
+    precious.write_text("my precious\n")
+    assert main(["batch", str(pictures[0]), "--style", str(pictures[1]), "-o", str(out), "--size", "32",
+                 "--iterations", "2", "--scales", "1", "--weights", str(tiny_weights_h5), "--backend", "numpy"]) == 1
+    assert "nst did not write it" in capsys.readouterr().err
+    app = App(serve_args(out, tiny_weights_h5))
+    (code, answer), = ask(app, [("POST", "/api/runs/tubingen__starry_night/resume", None)])
+    assert code == 409 and "nst did not write it" in answer["error"] and "OUTDIR/" in answer["error"], answer
+    assert not app.runs.active and precious.read_text() == "my precious\n"
+
+
+def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weights_h5):
+    # checked again as a run ends: a file put under its name meanwhile is kept and the run fails; the
+    # picture a run writes is recorded (sha256), so that its resume may replace it
+    from nst.batch import results
+    from nst.web.runs import Runs, make_task
+    out = tmp_path / "runs"
+    runs = Runs(out, 4, None, {}, None)
+    shas = {p: str(p) for p in pictures}
+    image = np.full((8, 8, 3), 7, np.uint8)
+    for key in ("theirs", "ours"):
+        task = make_task(key, pictures[0], pictures[1:], Settings(size=32, weights=str(tiny_weights_h5)), shas)
+        runs.submit(task, {"title": key})
+        if key == "theirs":
+            out.mkdir()
+            (out / "theirs.png").write_text("my precious\n")
+        runs._end(task, {"status": "stopped", "image": image})
+    rows = results.read_manifest(out)
+    assert (out / "theirs.png").read_text() == "my precious\n"
+    assert rows["theirs.png"]["status"] == "failed" and "nst did not write it" in rows["theirs.png"]["error"]
+    assert rows["ours.png"]["status"] == "stopped" and (out / "ours.png").is_file()
+    assert runs.blocked("ours.png") is None and runs.blocked("theirs.png")
+    lines = (out / results.MANIFEST).read_text().splitlines()
+    assert len(lines) == 2 and rows["ours.png"]["sha256"]                   # one row each run's end
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "ours.png", "theirs.png"]
+
+
+@pytest.fixture
+def engine_runs(tmp_path, shared_cluster):
+    # nst serve's Runs on the tests' in-process Dask worker (one task at a time), its engine started
+    import contextlib
+
+    from distributed import Client
+
+    from nst.web.runs import Runs
+
+    @contextlib.contextmanager
+    def connect():
+        with Client(shared_cluster) as client:
+            yield client
+    runs = Runs(tmp_path / "runs", 4, connect, {"checkpoint_dir": None, "checkpoint_every": 0}, lambda k, t: None)
+    runs.start()
+    yield runs
+    runs.shutdown(grace=5)
+
+
+def submit_run(runs, key, pictures, weights, iterations):
+    from nst.web.runs import make_task
+    settings = Settings(size=32, scales=1, iterations=iterations, optimizer="adam", backend="numpy",
+                        weights=str(weights))
+    runs.submit(make_task(key, pictures[0], pictures[1:], settings, {p: str(p) for p in pictures}), {"title": key})
+
+
+def ended(runs, key):
+    # the run's last manifest row, once it has ended
+    from nst.batch import results
+    wait_until(lambda: key not in runs.active or runs.error)
+    assert runs.error is None, runs.error
+    return results.read_manifest(runs.outdir)[f"{key}.png"]
+
+
+def hold_worker(started, release):
+    # a Dask task that keeps the one worker busy until the test lets it go
+    from distributed import Event
+    Event(started).set()
+    Event(release).wait(60)
+
+
+def test_stop_on_a_queued_run_cancels_it_and_the_engine_goes_on(engine_runs, pictures, tiny_weights_h5,
+                                                               shared_cluster):
+    from distributed import Client, Event
+    with Client(shared_cluster) as client:
+        holder = client.submit(hold_worker, "nst-test-started", "nst-test-release", pure=False)
+        assert Event("nst-test-started", client=client).wait(30)
+        submit_run(engine_runs, "queued", pictures, tiny_weights_h5, 2)
+        time.sleep(0.5)                                       # handed to Dask, waiting for the worker
+        engine_runs.channels["queued"].controls.stop()
+        row = ended(engine_runs, "queued")
+        Event("nst-test-release", client=client).set()
+        holder.result(30)
+    assert row["status"] == "cancelled" and row["error"] == "stopped before it started"
+    submit_run(engine_runs, "after", pictures, tiny_weights_h5, 2)
+    assert ended(engine_runs, "after")["status"] == "done" and engine_runs.thread.is_alive()
+
+
+def test_a_run_submitted_again_under_its_name_runs_again(engine_runs, pictures, tiny_weights_h5):
+    # Resume submits under the run's name: Dask must not hand back the earlier run's result
+    submit_run(engine_runs, "again", pictures, tiny_weights_h5, 2)
+    assert ended(engine_runs, "again")["iterations"] == 2
+    submit_run(engine_runs, "again", pictures, tiny_weights_h5, 3)
+    assert ended(engine_runs, "again")["iterations"] == 3
+
+
+def one_line_error(capsys):
+    err = capsys.readouterr().err
+    assert err.startswith("nst: error: ") and len(err.strip().splitlines()) == 1, err
+    return err
+
+
+def test_serve_refuses_an_outdir_it_cannot_use_in_one_line(tmp_path, tiny_weights_h5, capsys):
+    from nst.cli import main
+    afile = tmp_path / "afile"
+    afile.write_text("mine\n")
+    for outdir in (afile, afile / "sub", "/proc/x", "/sys/x"):
+        assert main(["serve", "--port", "0", "--outdir", str(outdir), "--weights", str(tiny_weights_h5)]) == 2
+        assert "--outdir" in one_line_error(capsys)
+    assert afile.read_text() == "mine\n"
+
+
+def test_a_server_that_cannot_listen_makes_no_outdir(tmp_path, tiny_weights_h5, capsys):
+    import socket
+
+    from nst.cli import main
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["serve", "--port", str(port), "--outdir", str(tmp_path / "new" / "runs"),
+                     "--weights", str(tiny_weights_h5)]) == 2
+    assert "--port" in one_line_error(capsys) and not (tmp_path / "new").exists()
+
+
+def test_serve_checks_scheduler_as_batch_does(tmp_path, tiny_weights_h5, capsys):
+    from nst.cli import main
+    for address, says in (("http://x:1", "unknown scheme http://"), ("tcp://127.0.0.1:1", "nothing listens")):
+        t0 = time.monotonic()
+        assert main(["serve", "--port", "0", "--outdir", str(tmp_path / "runs"), "--weights", str(tiny_weights_h5),
+                     "--scheduler", address]) == 2
+        assert says in one_line_error(capsys) and time.monotonic() - t0 < 8
+    assert not (tmp_path / "runs").exists()
+
+
+def test_serve_checks_weights_before_it_starts(tmp_path):
+    from web_client import Process
+    bad = tmp_path / "notes.h5"
+    bad.write_text("not weights\n")
+    proc = Process(["serve", "--port", "0", "--outdir", tmp_path / "runs", "--weights", bad])
+    assert proc.wait(60) == 2
+    err = "".join(proc.err)
+    assert f"{bad} is not an HDF5 file" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng, tiny_weights_h5):
+    from nst.web.app import App
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    content, style = ("content", "photo.png", png_bytes(rng)), ("style", "painting.png", png_bytes(rng, 40, 56))
+    truncated = ("content", "holiday.jpg", jpeg_bytes(rng)[:700])
+    small = [("size", "32"), ("scales", "1"), ("iterations", "2")]
+    answers = ask(app, [
+        ("POST", "/api/runs", form(small, [("photo", "x.png", content[2]), content, style])),
+        ("POST", "/api/runs", form(small, [("size", "x.png", content[2]), content, style])),
+        ("POST", "/api/runs", form([("style-layers", "x" * 1001)], [content, style])),
+        ("POST", "/api/runs", form(small, [truncated, style])),
+    ])
+    assert [code for code, _ in answers] == [400, 400, 413, 400], answers
+    errors = [a["error"] for _, a in answers]
+    assert errors[0] == "unknown field 'photo': send the photo as 'content' and each painting as 'style'"
+    assert errors[1] == "option 'size': send it as a plain value, not a file"
+    assert errors[2] == "option 'style-layers': an option's value is at most 1000 bytes"
+    assert errors[3].startswith("content 'holiday.jpg': unreadable or truncated image"), errors[3]
+    uploads = tmp_path / "runs" / "uploads"
+    assert not list(uploads.iterdir())
+    answers = ask(app, [("POST", "/api/runs", form(small, [content, style])),       # queued: its uploads stay
+                        ("POST", "/api/runs", form(small, [truncated, style]))])     # refused: its own one goes
+    assert [code for code, _ in answers] == [201, 400], answers
+    kept = {str(p) for p in uploads.iterdir()}
+    assert kept == app.runs.files() and len(kept) == 2

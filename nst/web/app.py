@@ -11,19 +11,22 @@ import secrets
 import signal
 import socket
 import time
+from collections import Counter
 from pathlib import Path
 from types import SimpleNamespace
 
 from aiohttp import web
 
 from nst.batch import results
+from nst.batch.checks import check_weights
 from nst.batch.outdir import check_manifest
+from nst.batch.scheduler import check_address
 from nst.io.destinations import RunRefused, check_writable
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
 from nst.web.channel import Snapshot
-from nst.web.form import MAX_STYLES, check_run, form_options, read_form, settings_from
+from nst.web.form import MAX_STYLES, check_run, form_options, read_form, settings_from, shown_paths
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
@@ -37,17 +40,16 @@ PICTURE_STATES = ("done", "stopped")
 class App:
     def __init__(self, args):
         from nst.io.assets import sha256_file
+        check_options(args)                               # before anything is made
         self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
-        self.outdir.mkdir(parents=True, exist_ok=True)
-        check_writable("--outdir", self.outdir / results.MANIFEST)
-        check_manifest(self.outdir, "--outdir")           # absent, or nst's: never another's file
         self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
         self.shas = {"weights": sha256_file(self.weights) if self.weights else None}
         self.token, self.worker_key = new_token(args.host), secrets.token_urlsafe(24)
         self.max_bytes, self.max_pixels = int(args.max_upload_mb * 2**20), args.max_pixels
         self.port, self.comparing = args.port, asyncio.Lock()
+        self.arriving = Counter()                         # upload path -> requests storing it now
         from nst.batch.command import weights_for_workers
         plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
         options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": args.checkpoint_every,
@@ -131,20 +133,43 @@ class App:
                                                    self.max_bytes, self.max_pixels)
         settings = settings_from(fields, len(styles), self)
         loop = asyncio.get_running_loop()
-        stored = [await loop.run_in_executor(None, uploads.store, data, self.uploads, suffix)
-                  for data, suffix, _ in [content, *styles]]
+        stored = [uploads.path_of(data, self.uploads, suffix) for data, suffix, _ in [content, *styles]]
         names = {"content": content[2], "style": [s[2] for s in styles]}
-        return await self.queue(stored[0], stored[1:], settings, names)
+        started = False
+        self.arriving.update(stored)
+        try:
+            for path, (data, _, _) in zip(stored, [content, *styles]):
+                await loop.run_in_executor(None, uploads.store, data, path)
+            response = await self.queue(stored[0], stored[1:], settings, names)
+            started = True
+            return response
+        finally:
+            self.arriving.subtract(stored)
+            self.arriving = +self.arriving                # only the paths still arriving
+            if not started:
+                self.remove_unused(stored)
+
+    def remove_unused(self, stored):
+        # the uploads of a run that did not start, unless another run uses them (in the manifest,
+        # queued or running, or arriving with another request); in the event loop: no request between
+        keep = self.runs.files() | {str(p) for p in self.arriving}
+        for path in {p for p in stored if str(p) not in keep}:
+            path.unlink(missing_ok=True)
 
     async def queue(self, content, styles, settings, names, key=None, digest=None):
         # check the run as `nst transfer` would (sizes, memory), then hand it to the engine
         loop = asyncio.get_running_loop()
-        await loop.run_in_executor(None, check_run, content, styles, settings, self.outdir, self.backend)
+        shown = {str(content): f"content {names['content']!r}",
+                 **{str(p): f"style {n!r}" for p, n in zip(styles, names["style"])}}
+        await loop.run_in_executor(None, check_run, content, styles, settings, self.outdir, self.backend, shown)
         key = key or f"web-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         shas = {**self.shas, **{p: await loop.run_in_executor(None, sha_of, p) for p in [content, *styles]}}
         task = make_task(key, content, styles, settings, shas)
         if digest and digest != task.digest:
             raise Refused(409, "its inputs or settings changed since it stopped: use run again")
+        blocked = await loop.run_in_executor(None, self.runs.blocked, task.output)
+        if blocked:                                       # never over a file nst did not write
+            raise Refused(409, shown_paths(blocked, {}, self.outdir))
         title = f"{names['content']} in the style of {', '.join(names['style'])}"
         self.runs.submit(task, {"names": names, "title": title, "source": "nst serve"})
         return web.json_response({"name": key, "live": f"/runs/{key}/live"}, status=201)
@@ -224,10 +249,13 @@ class App:
             await runner.cleanup()
             raise RunRefused(f"--host {self.host} --port {self.port}: {e.strerror}; try another --port") from None
         self.port = site._server.sockets[0].getsockname()[1]
+        made = []
         try:
+            made = make_outdir(self.outdir, self.args.outdir)      # once it listens: nothing made before
             await loop.run_in_executor(None, self.runs.start)
         except BaseException:
             await runner.cleanup()
+            remove_made(made)
             raise
         print(f"nst serve: {url_of(self.host, self.port, self.token)}", flush=True)
         log(f"nst serve: runs in {self.outdir}; Ctrl-C stops them with their checkpoints")
@@ -243,6 +271,43 @@ class App:
         log(f"nst serve: stopped; `nst serve --outdir {self.args.outdir}` shows its runs again "
             "(a stopped one resumes from the gallery)")
         return 0
+
+
+def check_options(args):
+    # --outdir, --scheduler and --weights checked as `nst batch` checks -o, --scheduler and --weights:
+    # one line each, before the server starts or anything is made
+    check_outdir(Path(args.outdir))
+    if args.scheduler is not None:
+        args.scheduler = check_address(args.scheduler)      # seconds, not Dask's minutes
+    check_weights(args.weights, local=not args.scheduler)
+
+
+def check_outdir(outdir):
+    # --outdir: a folder, or none yet, that can be made and written; its manifest absent or nst's
+    if os.path.islink(outdir) and not outdir.exists():
+        raise RunRefused(f"--outdir {outdir}: a symbolic link that leads nowhere (a loop, or a missing target)")
+    if outdir.exists() and not outdir.is_dir():
+        raise RunRefused(f"--outdir {outdir}: exists and is not a folder; give a folder for the runs")
+    check_writable("--outdir", outdir / results.MANIFEST)
+    check_manifest(outdir, "--outdir")                  # absent, or nst's: never another's file
+
+
+def make_outdir(outdir, given):
+    # OUTDIR, once the server listens -> the folders this made, deepest first (remove_made's)
+    made = [p for p in [outdir, *outdir.parents] if not p.exists()]
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        remove_made(made)
+        raise RunRefused(f"--outdir {given}: cannot make it ({e.strerror})") from None
+    return made
+
+
+def remove_made(made):
+    # the folders make_outdir made, if they are still empty: a server that did not start leaves none
+    for folder in made:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
 
 
 def serve(args):

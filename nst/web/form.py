@@ -97,10 +97,11 @@ async def read_form(request, queued, limit, max_bytes, max_pixels):
             else:
                 styles.append((data, suffix, shown))
         elif part.filename is None and part.name:
-            text = (await uploads.read_limited(part, MAX_FIELD_BYTES, f"option {part.name[:40]!r}")).decode()
-            fields[part.name[:100]] = text
+            text = await uploads.read_limited(part, MAX_FIELD_BYTES, f"option {part.name[:40]!r}",
+                                              f"an option's value is at most {MAX_FIELD_BYTES} bytes")
+            fields[part.name[:100]] = text.decode()
         else:
-            raise Refused(400, "a form part without a name")
+            raise Refused(400, part_refusal(part.name))
     else:
         raise Refused(400, f"more than {MAX_PARTS} form parts")
     if content is None or not styles:
@@ -108,8 +109,19 @@ async def read_form(request, queued, limit, max_bytes, max_pixels):
     return content, styles, fields
 
 
-def check_run(content, styles, settings, outdir, backend):
-    # the run checked as `nst transfer` checks it (sizes, memory); Refused names what is wrong
+def part_refusal(name):
+    # why a form part that is no image and no option is refused: a file under a name other than
+    # content/style, an option sent as a file, or a part without a name
+    if not name:
+        return "a form part without a name"
+    if name in {o["name"] for o in form_options()}:
+        return f"option {name[:40]!r}: send it as a plain value, not a file"
+    return f"unknown field {name[:40]!r}: send the photo as 'content' and each painting as 'style'"
+
+
+def check_run(content, styles, settings, outdir, backend, shown=None):
+    # the run checked as `nst transfer` checks it (sizes, memory); Refused names what is wrong, its
+    # input files by the names `shown` gives them ({path: "content 'photo.jpg'"}), OUTDIR as OUTDIR
     from nst import memory
     from nst.io.image import ImageError
     from nst.run.checks import check_sizes
@@ -119,8 +131,15 @@ def check_run(content, styles, settings, outdir, backend):
         check_sizes(run)
         parts, (h, w) = run.memory_estimate()
     except (RunRefused, SettingsError, ImageError) as e:
-        raise Refused(400, str(e).replace(str(outdir), "OUTDIR")) from None
+        raise Refused(400, shown_paths(str(e), shown or {}, outdir)) from None
     need, free = parts["total"] + memory.images_bytes([run.content, *run.styles]), memory.available(backend)
     if need > free:
         raise Refused(413, f"a {w}×{h} run needs about {memory.gib(need)}, {memory.gib(free)} is free: "
                            "choose a smaller size")
+
+
+def shown_paths(text, shown, outdir):
+    # a message with each input file as the user knows it (`shown`), and OUTDIR for the server's folder
+    for path, name in shown.items():
+        text = text.replace(str(path), name)
+    return text.replace(str(outdir), "OUTDIR")

@@ -5,15 +5,22 @@ A thread holds the Dask client (a LocalCluster, or --scheduler's cluster) and th
 server's handlers only hand it tasks. A run's task is nst.batch.task.run_task with a LiveLink
 (nst.web.link): its worker posts progress to the server and takes Stop and Pause back. When a
 run ends its row goes into the manifest and its picture (the image so far, when stopped) beside
-it; a stopped run keeps its checkpoint in OUTDIR/checkpoints, so the gallery can resume it.
+it, never over a file nst did not write (nst.batch.outdir, as for nst batch: the run fails then); a
+stopped run keeps its checkpoint in OUTDIR/checkpoints, so the gallery can resume it.
 """
+import contextlib
 import logging
+import os
 import queue
+import secrets
+import tempfile
 import threading
 import time
+from concurrent.futures import CancelledError
 from pathlib import Path
 
 from nst.batch import results
+from nst.batch.outdir import picture_blocked
 from nst.batch.plan import Task, digest_of
 from nst.web.channel import Channel
 from nst.web.server import Service
@@ -35,10 +42,13 @@ class Runs(Service):
 
     # -- the server's side -------------------------------------------------------------------------
     def submit(self, task, extra):
-        # queue a run -> its Channel; Refused (429) when `limit` runs are queued or running
+        # queue a run -> its Channel; Refused (429) when `limit` runs are queued or running, (409)
+        # when a run of that name is
         with self.lock:
             if self.closing:
                 raise Refused(503, "the server is stopping")
+            if task.key in self.active:
+                raise Refused(409, "it is running")
             if len(self.active) >= self.limit:
                 raise Refused(429, f"the queue is full: {len(self.active)} runs are queued or running "
                                    f"(nst serve --queue {self.limit}); start this one when one has finished")
@@ -46,6 +56,18 @@ class Runs(Service):
             self.active[task.key] = (task, extra)
         self.inbox.put(task.key)
         return channel
+
+    def blocked(self, output):
+        # why OUTDIR/output may not be written (a file that is not nst's picture of that run, as
+        # nst batch decides: nst.batch.outdir.picture_blocked), or None
+        return picture_blocked(self.outdir / output, results.read_manifest(self.outdir).get(output))
+
+    def files(self):
+        # every input file a run uses: the manifest's rows', and those of the runs queued or running
+        rows = results.read_manifest(self.outdir).values()
+        with self.lock:
+            active = [f for task, _ in self.active.values() for f in task.files]
+        return {f for row in rows for f in [row.get("content"), *(row.get("style") or [])]} | set(active)
 
     def rows(self):
         # every run: the manifest's rows, and the runs queued or running now, newest first
@@ -75,60 +97,108 @@ class Runs(Service):
                 self.ready.set()
                 self._loop(client)
         except Exception as e:  # noqa: BLE001  the cluster failed: the server says so and stops
-            LOG.error("nst serve: the Dask engine stopped: %s", e)
+            if self.ready.is_set():           # before, start() raises it: the command prints it once
+                LOG.error("nst serve: the Dask engine stopped: %s", e)
             self.error = e
             self.ready.set()
 
     def _loop(self, client):
-        from distributed import wait
-
-        from nst.batch.engine import outcome
-        from nst.batch.task import run_task
-        futures = {}
+        futures = {}                # Dask future -> Task, each queued or running; none kept once ended
         while True:
-            while not self.inbox.empty():
-                key = self.inbox.get()
-                task, extra = self.active[key]
-                if self.closing:
-                    self._end(task, {"status": "cancelled", "error": "the server stopped before it ran"})
-                    continue
-                blobs = {p: Path(p).read_bytes() for p in task.files}
-                options = {**self.options, "live": self.link(task.key, extra.get("title", ""))}
-                futures[client.submit(run_task, task, blobs, options, key=f"nst-serve-{task.key}", pure=False)] = task
+            self._submit_new(client, futures)
             if self.closing and not futures:
                 return
-            if futures:
-                try:
-                    wait(list(futures), timeout=0.25, return_when="FIRST_COMPLETED")
-                except TimeoutError:
-                    pass
-            else:
-                time.sleep(0.1)
-            for f in [f for f in futures if f.done()]:
-                task = futures.pop(f)
-                self._end(task, outcome(f) if f.status != "cancelled" else
-                          {"status": "cancelled", "error": "stopped before it started"})
-            for f, task in list(futures.items()):      # Stop on a run still queued: cancel it
-                ch = self.channels[task.key]
-                late = self.closing and time.monotonic() > self.grace_until
-                if ch.controls.stop_requested and (ch.status["state"] == "queued" or late):
-                    f.cancel()
+            self._wait(futures)
+            self._end_finished(futures)
+            self._cancel_stopped(futures)
+
+    def _submit_new(self, client, futures):
+        # the inbox's runs to Dask, each under a key of its own: a resumed run is a new computation,
+        # never the cached result of its earlier one
+        from nst.batch.task import run_task
+        while not self.inbox.empty():
+            task, extra = self.active[self.inbox.get()]
+            if self.closing:
+                self._end(task, {"status": "cancelled", "error": "the server stopped before it ran"})
+                continue
+            blobs = {p: Path(p).read_bytes() for p in task.files}
+            options = {**self.options, "live": self.link(task.key, extra.get("title", ""))}
+            key = f"nst-serve-{task.key}-{secrets.token_hex(6)}"
+            futures[client.submit(run_task, task, blobs, options, key=key, pure=False)] = task
+
+    @staticmethod
+    def _wait(futures):
+        # until a run ends, or a quarter of a second; a future cancelled elsewhere (the scheduler)
+        # makes wait() raise: _end_finished ends it
+        from distributed import wait
+        if not futures:
+            time.sleep(0.1)
+            return
+        with contextlib.suppress(TimeoutError, CancelledError):
+            wait(list(futures), timeout=0.25, return_when="FIRST_COMPLETED")
+
+    def _end_finished(self, futures):
+        # each run Dask has finished or cancelled: its row and picture; its future let go
+        from nst.batch.engine import outcome
+        for future in [f for f in futures if f.done()]:
+            task = futures.pop(future)
+            result = (outcome(future) if not future.cancelled() else
+                      {"status": "cancelled", "error": "cancelled by the Dask scheduler"})
+            future.release()
+            self._end(task, result)
+
+    def _cancel_stopped(self, futures):
+        # Stop on a run still queued, or on any once the shutdown's grace is over: its future
+        # cancelled and let go, the run ended here (cancelled: no picture, no checkpoint)
+        late = self.closing and time.monotonic() > self.grace_until
+        for future, task in list(futures.items()):
+            ch = self.channels[task.key]
+            queued = ch.status["state"] == "queued"
+            if not ch.controls.stop_requested or not (queued or late) or future.done():
+                continue
+            del futures[future]
+            future.cancel()
+            future.release()
+            self._end(task, {"status": "cancelled", "error": "stopped before it started" if queued else
+                             "the server stopped it: it did not stop in time"})
 
     def _end(self, task, result):
-        # the row first, then the picture (as nst batch); the channel tells its pages
-        from nst.io.image import save_image
+        # the run's row, and its picture (_save); a file that is not nst's picture of this run
+        # (self.blocked) is never replaced: the run fails instead; the channel tells its pages
         image, trace = result.pop("image", None), result.pop("traceback", None)
         if trace:
             LOG.info("%s failed:\n%s", task.output, trace)
         with self.lock:
             _, extra = self.active.pop(task.key)
-        self.manifest.append(results.row_of(task, {**extra, **result}))
-        if image is not None:
-            try:
-                save_image(image, self.outdir / task.output)
-            except OSError as e:
-                LOG.error("%s: not written (%s)", task.output, e)
-        self.channels[task.key].set_state(result["status"], error=result.get("error"))
+        reason = self.blocked(task.output) if image is not None else None
+        if reason:
+            image, result = None, {**result, "status": "failed", "error": reason}
+        row = results.row_of(task, {**extra, **result})
+        if image is None:
+            self.manifest.append(row)
+        else:
+            row = self._save(image, row)
+        self.channels[task.key].set_state(row["status"], error=row.get("error"))
+
+    def _save(self, image, row):
+        # the picture made under a temporary name in OUTDIR, its row appended with the picture's
+        # sha256 (which tells nst's picture from a file put there later: nst.batch.outdir), then the
+        # picture renamed to its name: the row first, as nst batch -> the row as written last
+        from nst.io.assets import sha256_file
+        from nst.io.image import save_image
+        try:
+            self.outdir.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=".nst-", dir=self.outdir) as tmp:
+                made = save_image(image, Path(tmp) / "picture.png")
+                row = {**row, "sha256": sha256_file(made)}
+                self.manifest.append(row)
+                os.replace(made, self.outdir / row["output"])
+        except OSError as e:
+            LOG.error("%s: not written (%s)", row["output"], e)
+            row = {k: v for k, v in row.items() if k != "sha256"}
+            row.update(status="failed", error=f"{row['output']}: not written ({e.strerror or e})")
+            self.manifest.append(row)
+        return row
 
 
 def make_task(key, content, styles, settings, shas):

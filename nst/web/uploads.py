@@ -22,13 +22,14 @@ class Refused(Exception):
         self.status = status
 
 
-async def read_limited(part, limit, what):
-    # a multipart part's bytes, refused (413) past `limit` bytes without reading the rest
+async def read_limited(part, limit, what, rule=None):
+    # a multipart part's bytes, refused (413) past `limit` bytes without reading the rest; the
+    # refusal says `what` and the rule broken (by default: an upload's MiB)
     chunks, size = [], 0
     while chunk := await part.read_chunk(1 << 16):
         size += len(chunk)
         if size > limit:
-            raise Refused(413, f"{what}: larger than the {limit / 2**20:g} MiB an upload may be")
+            raise Refused(413, f"{what}: {rule or f'larger than the {limit / 2**20:g} MiB an upload may be'}")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -56,11 +57,13 @@ def check_image(data, what, max_pixels):
         raise Refused(400, f"{what}: a damaged image ({type(e).__name__})") from None
 
 
-def store(data, folder, suffix):
-    # -> OUTDIR/uploads/<sha256 of the bytes><suffix>, written once, atomically
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+def path_of(data, folder, suffix):
+    # -> OUTDIR/uploads/<sha256 of the bytes><suffix>: where store() puts these bytes
+    return Path(folder) / (hashlib.sha256(data).hexdigest()[:32] + suffix)
+
+
+def store(data, path):
+    # the bytes at `path` (path_of's), written once, atomically
     if not path.exists():
         with atomic_path(path) as tmp:
             tmp.write_bytes(data)
