@@ -169,7 +169,7 @@ class Runs(Service):
         if trace:
             LOG.info("%s failed:\n%s", task.output, trace)
         with self.lock:
-            _, extra = self.active.pop(task.key)
+            _, extra = self.active[task.key]
         reason = self.blocked(task.output) if image is not None else None
         if reason:
             image, result = None, {**result, "status": "failed", "error": reason}
@@ -178,6 +178,8 @@ class Runs(Service):
             self.manifest.append(row)
         else:
             row = self._save(image, row)
+        with self.lock:                   # only once its row is written: the gallery always shows it
+            self.active.pop(task.key)
         self.channels[task.key].set_state(row["status"], error=row.get("error"))
 
     def _save(self, image, row):
