@@ -9,7 +9,6 @@ import sys
 
 import numpy as np
 
-from nst.cli.options import integer
 from nst.io.image import MAX_SIDE, as_image, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_STYLE_LAYERS
@@ -69,7 +68,7 @@ def add_parser(sub):
     c.add_argument("pictures", nargs="+", metavar="PICTURE")
     c.add_argument("--content", required=True, help="the content image the pictures were made from")
     c.add_argument("--style", required=True, help="the style image")
-    c.add_argument("--style-size", type=integer(16, MAX_SIDE), default=STYLE_SIDE,
+    c.add_argument("--style-size", type=int, default=STYLE_SIDE,
                    help="the style's longest side when scoring (default 512)")
     c.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
     c.add_argument("--weights", default=None, metavar="FILE.h5",
@@ -86,6 +85,8 @@ def check_scorable(pictures, style, style_side, backend):
     from .vgg import deepest_layer
     deepest = deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
     need = min_side(deepest)
+    if style_side > MAX_SIDE:
+        raise ImageError(f"--style-size {style_side} is above {MAX_SIDE} px, larger than nst takes; use a smaller one")
     style_shape = load_image(style).shape[:2]
     h, w = longest_shape(style_shape, style_side)
     if min(h, w) < need:

@@ -313,7 +313,7 @@ CASES = [
                 "--weights", str(w["w"])], 2, ["tiny.png is 10×12", "block5_conv1"]),
     ("5-compare-style-too-small", None,
      lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "8",
-                "--weights", str(w["w"])], 2, ["--style-size", "from 16", "got '8'"]),
+                "--weights", str(w["w"])], 2, ["--style-size 8", "block5_conv1"]),
     # 15: --debug keeps exit status 2
     ("15-debug-refusal", None, lambda w: B(w, "--sweep", "tv-weight=1", "--sweep", "tv-weight=2", "--debug"), 2,
      ["twice"]),
