@@ -3,10 +3,13 @@ Ctrl-C then the same command does only the missing frames, a killed worker), fli
 the temporal term than without, bad inputs refused in one line with nothing written, and the
 planning pieces (frame selection, shots, chained digests). Tiny random-weight VGG19, the NumPy
 backend (no Numba compilation in fresh worker processes)."""
+import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
+import threading
 
 import numpy as np
 import pytest
@@ -54,6 +57,32 @@ def test_select_frames_and_fps():
     assert clips.select(12, 30.0, None, 60.0) == (list(range(12)), 30.0)
 
 
+def test_fps_spacing_counts_from_the_first_selected_frame():
+    # every 3rd frame from A, not from source frame 0
+    assert clips.select(12, 30.0, (1, 12), 10.0) == ([1, 4, 7, 10], 10.0)
+    assert clips.select(12, 30.0, (2, 9), 15.0) == ([2, 4, 6, 8], 15.0)
+
+
+def test_folder_frames_in_number_order(tmp_path):
+    # frame1, frame2, ..., frame11 by value (as ffmpeg's frame%d.png writes them), not as text
+    images = video_clip.frames(11)
+    folder = tmp_path / "fr"
+    folder.mkdir()
+    for i, f in enumerate(images, 1):
+        Image.fromarray(f).save(folder / f"frame{i}.png")
+    clip = clips.read(folder, 48, None, None)
+    assert [int(np.argmin([np.abs(f.astype(int) - g).sum() for g in images])) for f in clip.frames] == list(range(11))
+
+
+def test_init_file_counts_by_its_content():
+    frames = video_clip.frames(3)
+    make = lambda sha: plan.plan(clips.Clip("x", frames, [0, 1, 2], 25.0, False),  # noqa: E731
+                                 Settings(size=48, init="i.png"), {"independent_shots": None, "long_term": False},
+                                 ["sha"], None, sha)
+    assert [f.digest for f in make("a")] == [f.digest for f in make("a")]
+    assert not {f.digest for f in make("a")} & {f.digest for f in make("b")}
+
+
 def test_shots_at_cuts_and_every_n():
     a, b = video_clip.frames(4, seed=0), video_clip.frames(3, seed=5)
     b = [255 - f for f in b]                                      # another scene
@@ -90,10 +119,21 @@ def bad_folder(tmp_path, kind):
         video_clip.write_folder(folder, video_clip.frames(3))
         (folder / "f001.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
         return folder, "f001.png cannot be read"
+    if kind == "mixed sizes":
+        video_clip.write_folder(folder, video_clip.frames(4))
+        Image.fromarray(video_clip.frames(1, h=30, w=48)[0]).save(folder / "f002.png")
+        return folder, "frame f002.png is 48×30 but f000.png is 48×36"
+    if kind == "cut short":
+        write_video(tmp_path / "whole.mkv", video_clip.frames(30), fps=30)
+        data = (tmp_path / "whole.mkv").read_bytes()
+        (tmp_path / "whole.mkv").unlink()
+        (tmp_path / "cut.mkv").write_bytes(data[: len(data) * 4 // 5])
+        return tmp_path / "cut.mkv", "cut.mkv: decodes to"
     return folder, "no frames in it"                              # an empty folder
 
 
-@pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame"])
+@pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame", "mixed sizes",
+                                  "cut short"])
 def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     source, needle = bad_folder(tmp_path, kind)
     before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -113,6 +153,85 @@ def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     assert main(command(inputs, tmp_path / "theirs.mp4")) == 2
     assert "nst did not write it" in capsys.readouterr().err
     assert (tmp_path / "theirs.mp4").read_bytes() == b"someone's video"
+
+
+@pytest.mark.parametrize("option, needle", [
+    (["--init", "nothere.png"], "--init nothere.png: no such file"),
+    (["--init", "{tmp}/fake.mp4"], "fake.mp4: not a picture nst can read"),
+    (["--style-blend", "1,2"], "--style-blend has 2 values for 1 style"),
+    (["--size", "16"], "smaller than the"),
+    (["--weights", "{tmp}/fake.mp4"], "fake.mp4"),
+    (["--fps", "60"], "--fps 60 is above"),
+    (["--scheduler", "bogus"], "--scheduler bogus: unknown host"),
+    (["--scheduler", "{http}"], "not a Dask scheduler"),
+    (["-o", ""], "-o is empty"),
+    (["-o", "{tmp}/o8.xyz"], ".xyz is not a video format nst writes (.mp4 .mov .mkv .webm .avi)"),
+    (["-o", "{tmp}/anim.gif"], ".gif is not a video format"),
+    (["-o", "{tmp}/in/out"], "inside the input folder"),
+    (["-o", "{tmp}/in/x.mp4"], "inside the input folder"),
+])
+def test_bad_options_refused_before_anything_is_written(inputs, tmp_path, capsys, monkeypatch, option, needle):
+    # what a worker would refuse is refused here: one line, exit 2, no OUTDIR, no manifest
+    monkeypatch.chdir(tmp_path)                                   # -o "" would write here
+    (tmp_path / "fake.mp4").write_text("not a picture, not weights")
+    source = tmp_path / "clip.mkv"
+    write_video(source, video_clip.frames(4), fps=12)
+    with http_answer() as http:
+        option = [o.format(tmp=tmp_path, http=http) for o in option]
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        given = command(inputs, tmp_path / "out", *option)
+        if option[0] == "--fps":
+            given[1] = str(source)
+        if option[0] == "-o":
+            given[given.index("-o") + 1] = option[1]
+        status = main(given)
+    err = capsys.readouterr().err
+    assert status == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before              # nothing written
+
+
+def test_a_thin_clip_is_refused_before_anything_is_written(inputs, tmp_path, capsys):
+    # 48×10 frames: at --size 48 too thin for block5_conv1; refused here, not by every worker
+    folder, style, weights = inputs
+    thin = video_clip.write_folder(tmp_path / "thin", video_clip.frames(3, h=10, w=48))
+    status = main(["video", str(thin), "-o", str(tmp_path / "out"), "--style", str(style), "--weights",
+                   str(weights), *FAST])
+    err = capsys.readouterr().err
+    assert status == 2 and "smaller than the" in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+@contextlib.contextmanager
+def http_answer():
+    # a TCP server on 127.0.0.1 answering as a web server does -> its address
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def serve():
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = server.accept()
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+                conn.close()
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    finally:
+        server.close()
+
+
+def test_scheduler_without_workers_fails_in_one_line(inputs, tmp_path, capsys, monkeypatch):
+    # a scheduler no worker joins: a bounded wait, one line, no frame written
+    from distributed import LocalCluster
+
+    from nst.batch import engine
+    monkeypatch.setattr(engine, "WORKER_WAIT", 1.0)
+    with LocalCluster(n_workers=0, processes=False, protocol="tcp://", dashboard_address=":0") as cluster:
+        status = main(command(inputs, tmp_path / "out", "--scheduler", cluster.scheduler_address))
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2 and err[-1].startswith("nst: error: --scheduler ") and "has no workers" in err[-1], err
+    assert not frame_files(tmp_path / "out")
 
 
 @pytest.mark.parametrize("theirs", ["a file of theirs", "a link to a file of theirs"])
@@ -252,3 +371,58 @@ def test_a_later_frame_with_long_term_targets(tiny_weights):
     assert r["status"] == "done", r
     assert r["iterations"] == 4 and r["terms"]["temporal"] > 0 and 0 < r["reliable"] <= 1
     assert r["image"].shape == (36, 48, 3) and r["image"].dtype == np.uint8
+
+
+def write_video(path, images, fps=12):
+    # frames -> a video file (mpeg4: in every FFmpeg build)
+    import av
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=fps)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        for f in images:
+            for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    return path
+
+
+def test_frames_a_b_decodes_only_to_b_and_keeps_only_the_selection(tmp_path, monkeypatch):
+    # a file cut short after frame ~20: --frames 2:5 never decodes that far; 3 frames resized, kept
+    whole = write_video(tmp_path / "whole.mkv", video_clip.frames(30), fps=30).read_bytes()
+    (tmp_path / "cut.mkv").write_bytes(whole[: len(whole) * 4 // 5])
+    resized = []
+    monkeypatch.setattr(clips, "resize_longest", lambda img, size: resized.append(img.shape) or img)
+    clip = clips.read(tmp_path / "cut.mkv", 48, (2, 5), None)
+    assert clip.numbers == [2, 3, 4] and len(clip.frames) == 3 and len(resized) == 3
+    assert len(clips.read(tmp_path / "whole.mkv", 48).frames) == 30                 # the whole file: all of it
+
+
+def test_a_frames_folder_keeps_only_this_runs_frames(inputs, tmp_path, capsys):
+    # -o a folder, --frames 0:6 then 0:3: frames 3–5 (nst's, from the first run) are removed and
+    # said so; a file of the user's in it stays
+    out = tmp_path / "out"
+    common = ["--iterations", "2", "--later-iterations", "2", "--workers", "1"]
+    assert main(command(inputs, out, *common, "--frames", "0:6")) == 0
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(command(inputs, out, *common, "--frames", "0:3")) == 0
+    err = capsys.readouterr().err
+    assert "3 done before, 0 to run" in err and "removed 3 frames of an earlier run" in err, err
+    assert frame_files(out) == [clips.frame_name(i) for i in range(3)]
+    assert (out / "notes.txt").read_text() == "mine"
+    assert {r["output"]: r["status"] for r in rows(out)}[clips.frame_name(4)] == "removed"
+
+
+def test_a_new_fps_rewrites_the_video(inputs, tmp_path, capsys):
+    # a folder's rate changed by --fps alone: the frames stay, the video is written again at that rate
+    import av
+    out = tmp_path / "styled.mp4"
+    common = ["--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:3"]
+    assert main(command(inputs, out, *common, "--fps", "7")) == 0
+    capsys.readouterr()
+    assert main(command(inputs, out, *common, "--fps", "20")) == 0
+    err = capsys.readouterr().err
+    assert "3 done before, 0 to run" in err and "up to date" not in err, err
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == 20

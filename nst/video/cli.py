@@ -6,6 +6,7 @@ frames run one after another (each needs the previous output), and the shots run
 The client alone writes OUTDIR: each frame as it ends (its manifest row first), then the video.
 """
 import hashlib
+import json
 import signal
 from pathlib import Path
 
@@ -36,10 +37,10 @@ def frame_range(text):
         if not sep:
             raise ValueError
         lo, hi = (int(a) if a.strip() else None), (int(b) if b.strip() else None)
-        if (lo is not None and lo < 0) or (hi is not None and hi < 0):
+        if (lo is not None and lo < 0) or (hi is not None and hi < 0) or (hi is not None and hi <= (lo or 0)):
             raise ValueError
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be A:B, frame numbers from 0 (B not included), e.g. 0:100, "
+        raise argparse.ArgumentTypeError(f"must be A:B, frame numbers from 0, B above A (B not included), e.g. 0:100, "
                                          f"got {text!r}") from None
     return lo, hi
 
@@ -94,47 +95,101 @@ def check_libraries():
         raise RunRefused(f"nst video needs OpenCV and PyAV ({e}): pip install 'nst[video]'") from None
 
 
+def check_options(args):
+    # the options that need no file read, refused before anything else: -o, --scheduler (its
+    # address reached and answered as a Dask scheduler, in seconds: nst.batch.scheduler)
+    from nst.batch.scheduler import check_address
+    if not args.output.strip():
+        raise RunRefused("-o is empty: give a video file (e.g. -o styled.mp4) or a folder for the frames")
+    plans.check_output_name(args.output)
+    if args.scheduler is not None and (args.workers or args.threads):
+        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
+    if args.scheduler is not None:
+        args.scheduler = check_address(args.scheduler)
+
+
+def check_inputs(args, settings, styles):
+    # what a worker would refuse, refused here before anything is written: --style-blend's count,
+    # --init (a picture nst can read), --weights (a VGG19 nst can read; nst.batch.checks)
+    from nst.batch import checks
+    from nst.io.image import ImageError, load_image
+    from nst.run.settings import INIT_KEYWORDS
+    if settings.style_blend is not None and len(settings.style_blend) != len(styles):
+        raise RunRefused(f"--style-blend has {len(settings.style_blend)} values for {len(styles)} style "
+                         "image(s); give one per STYLE")
+    init = settings.init
+    if isinstance(init, str) and init not in INIT_KEYWORDS:
+        if not Path(init).is_file():
+            raise RunRefused(f"--init {init}: no such file, and not one of {', '.join(INIT_KEYWORDS)}")
+        try:
+            load_image(init)
+        except (ImageError, OSError) as e:
+            raise RunRefused(f"--init {init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
+    checks.check_weights(settings.weights, local=not args.scheduler)
+
+
 def main(args):
     from nst.batch.plan import FileHashes, expand
     from nst.cli.options import settings_of
+    from nst.run.settings import INIT_KEYWORDS
     check_libraries()
+    check_options(args)
     settings = settings_of(args)
-    if args.scheduler and (args.workers or args.threads):
-        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
     styles = expand(args.style, "style")
     video = video_options(args)
     outdir = plans.outdir_for(args.output)
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)])
+    check_inputs(args, settings, styles)
     clip = clips.read(args.input, settings.size, args.frames, args.fps)
+    need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     sha = FileHashes()
+    init = settings.init if settings.init not in INIT_KEYWORDS else None
     frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
-                        sha[settings.weights] if settings.weights else None)
+                        sha[settings.weights] if settings.weights else None, sha[init] if init else None)
     manifest = plans.Manifest(outdir)
     todo, done = plans.partition(frames, manifest.previous, outdir)
+    stale = plans.stale_frames(frames, manifest.previous, outdir)
     shots = plans.shots_of(frames)
     h, w = clip.frames[0].shape[:2]
-    log(f"nst video: {len(frames)} frames of {clip.source} ({clip.src_frames} in the source) at {w}×{h}, "
+    in_source = f" ({clip.src_frames} in the source)" if clip.src_frames else ""
+    log(f"nst video: {len(frames)} frames of {clip.source}{in_source} at {w}×{h}, "
         f"{clip.fps:g} fps, {len(shots)} shot{'s' if len(shots) > 1 else ''}: {len(done)} done before, "
         f"{len(todo)} to run")
     if args.dry_run:
-        return dry_run(args, clip, frames, todo, settings, video, styles)
+        return dry_run(args, clip, frames, todo, stale, (need, backend, run), video)
+    remove_stale(stale, manifest, outdir)
     if todo:
-        status = execute(args, clip, frames, todo, settings, video, styles, manifest, outdir)
+        status = execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, (need, backend))
         if status:
             return status
     return finish(args, clip, frames, manifest, outdir)
 
 
+def remove_stale(stale, manifest, outdir):
+    # frames nst wrote in OUTDIR for an earlier plan that this one has not (another --fps, --frames):
+    # removed, each with a manifest row, so OUTDIR holds this run's frames only
+    for name in stale:
+        manifest.append({"output": name, "status": "removed", "error": None})
+        (Path(outdir) / name).unlink()
+    if stale:
+        log(f"nst video: removed {len(stale)} frame{'s' if len(stale) > 1 else ''} of an earlier run that this "
+            f"one does not make ({', '.join(stale[:3])}{', …' if len(stale) > 3 else ''}) from {outdir}")
+
+
 def run_memory(settings, shape, styles, video):
     # -> (bytes, backend name, Run) of one frame's run, the larger of a shot's first frame (the
-    # coarse-to-fine schedule) and a later one (one scale, more L-BFGS pairs) (nst.memory, via Run)
+    # coarse-to-fine schedule) and a later one (one scale, more L-BFGS pairs) (nst.memory, via Run);
+    # each checked for the deepest layer's size (nst.run.checks) before anything is written
     from nst.io.image import load_image
+    from nst.run.checks import check_sizes
     from nst.run.run import Run
-    square = np.zeros((*shape, 3), np.float32)
+    frame = np.zeros((*shape, 3), np.float32)
     styles = [load_image(s) for s in styles]
-    run = Run(square, styles, settings.replace(init="content"), log)
-    later = Run(square, styles, plans.later_settings(settings, video, max(shape)), log)
+    run = Run(frame, styles, settings.replace(init="content"), log)
+    later = Run(frame, styles, plans.later_settings(settings, video, max(shape)), log)
+    check_sizes(run)
+    check_sizes(later)
     need = max(run.memory_estimate()[0]["total"], later.memory_estimate()[0]["total"])
     return need, run.objective_backend().name, run
 
@@ -149,14 +204,17 @@ def estimate_seconds(run, frames, video, parallel):
     return (n_first * first + (len(frames) - n_first) * later) / max(parallel, 1)
 
 
-def dry_run(args, clip, frames, todo, settings, video, styles):
+def dry_run(args, clip, frames, todo, stale, memory, video):
     from nst.batch import engine
     to_run = {f.output for f in todo}
+    if stale:
+        print(f"{len(stale)} frame{'s' if len(stale) > 1 else ''} of an earlier run that this one does not make "
+              f"would be removed ({', '.join(stale[:3])}{', …' if len(stale) > 3 else ''})")
     for shot in plans.shots_of(frames):
         left = sum(f.output in to_run for f in shot)
         print(f"shot {shot[0].shot}: frames {shot[0].number}–{shot[-1].number} ({len(shot)} frames, "
               f"{left} to run)")
-    need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
+    need, backend, run = memory
     shots_left = len({f.shot for f in todo})
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
     seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
@@ -171,12 +229,12 @@ def dry_run(args, clip, frames, todo, settings, video, styles):
     return 0
 
 
-def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir):
+def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, memory):
     # run `todo` on the cluster -> None when every frame is done, else the exit status
     from nst.batch import engine
     from nst.batch.command import weights_for_workers
     from nst.video.engine import on_cluster
-    need, backend, _ = run_memory(settings, clip.frames[0].shape[:2], styles, video)
+    need, backend = memory
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
     if layout and not layout.fits:
@@ -185,6 +243,8 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir)
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)      # SIGTERM = Ctrl-C
     try:
         with engine.connect(args.scheduler, layout) as client:
+            if args.scheduler:                     # no worker joins in engine.WORKER_WAIT s: one line
+                engine.wait_for_workers(client, lambda m: log(m.replace("nst batch:", "nst video:", 1)))
             layout = layout or engine.cluster_layout(client, need)
             log(f"nst video: {layout.where}")
             if weights:
@@ -212,7 +272,7 @@ def finish(args, clip, frames, manifest, outdir):
     if not clips.is_video_path(args.output):
         log(f"nst video: {len(frames)} frames in {outdir}")
         return 0
-    key = hashlib.sha256("".join(f.digest for f in frames).encode()).hexdigest()
+    key = video_key(clip, frames)
     row = rows.get("video")
     out = Path(args.output)
     if row and row.get("frames_digest") == key and out.exists() and row.get("sha256") == sha256_file(out):
@@ -225,3 +285,13 @@ def finish(args, clip, frames, manifest, outdir):
     log(f"nst video: wrote {out} ({len(frames)} frames, {clip.fps:g} fps); frames in {outdir}")
     return 0
 
+
+
+def video_key(clip, frames):
+    # sha256 of what decides the video file: each frame's digest and source number, the frame rate,
+    # and the audio copied (the source file's sha256 and the span), so a change to any rewrites it
+    from nst.io.assets import sha256_file
+    audio = {"source": sha256_file(clip.source), "span": clip.span} if clip.audio else None
+    text = json.dumps({"frames": [f.digest for f in frames], "numbers": [f.number for f in frames],
+                       "fps": clip.fps, "audio": audio}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -7,6 +7,7 @@ packets through where the container takes that codec.
 """
 import fractions
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,13 +40,22 @@ def is_video_path(path):
 
 def select(n, src_fps, frames=None, fps=None):
     # -> the source frame numbers kept: the slice A:B of range(n), then every frame that starts a
-    # new 1/fps interval (fps below the source's), and the output rate
+    # new 1/fps interval counted from A (fps below the source's), and the output rate
     a, b = frames or (None, None)
     numbers = list(range(n))[slice(a, b)]
     if fps is None or fps >= src_fps:
         return numbers, src_fps
-    kept = [i for i in numbers if i == numbers[0] or int(i * fps / src_fps) != int((i - 1) * fps / src_fps)]
-    return kept, fps
+    return [i for i in numbers if starts_interval(i - numbers[0], src_fps, fps)], fps
+
+
+def starts_interval(k, src_fps, fps):
+    # frame k (counted from the selection's first) starts a new 1/fps interval: it is kept
+    return fps is None or fps >= src_fps or k == 0 or int(k * fps / src_fps) != int((k - 1) * fps / src_fps)
+
+
+def natural_key(name):
+    # "frame10.png" -> ("frame", 10, ".png"): numbers by value (frame2 before frame10), as %d names need
+    return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", name))]
 
 
 def read(path, size, frames=None, fps=None):
@@ -59,39 +69,90 @@ def read(path, size, frames=None, fps=None):
 
 
 def read_folder(folder, size, frames, fps):
-    files = sorted(f for f in folder.iterdir() if f.suffix.lower() in FRAME_SUFFIXES and not f.name.startswith("."))
+    # the frames in name order (numbers by value), every selected one the same size as the first
+    files = sorted((f for f in folder.iterdir() if f.suffix.lower() in FRAME_SUFFIXES and not f.name.startswith(".")),
+                   key=lambda f: natural_key(f.name))
     numbers, out_fps = select(len(files), fps or FOLDER_FPS, frames, None)
-    images = []
+    images, first = [], None
     for i in numbers:
         try:
-            images.append(to_uint8(resize_longest(load_image(files[i]), size)))
+            image = load_image(files[i])
         except (ImageError, OSError) as e:
             raise RunRefused(f"{folder}: frame {files[i].name} cannot be read ({str(e).splitlines()[0]})") from None
+        first = first or (files[i].name, image.shape[:2])
+        if image.shape[:2] != first[1]:
+            raise RunRefused(f"{folder}: frame {files[i].name} is {image.shape[1]}×{image.shape[0]} but "
+                             f"{first[0]} is {first[1][1]}×{first[1][0]}; every frame of a video has one size")
+        images.append(to_uint8(resize_longest(image, size)))
     check_count(folder, images, len(files))
     return Clip(str(folder), images, numbers, out_fps, False, len(files))
 
 
 def read_video(path, size, frames, fps):
+    # decodes up to frame B−1 only, keeping (resized) just the selected frames; a file that decodes
+    # clearly fewer frames than its header declares (cut short) is refused
     import av
+    a, b = frames or (0, None)
+    a = a or 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 raise RunRefused(f"{path}: has no video stream")
             stream = container.streams.video[0]
             src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
-            audio = bool(container.streams.audio)
-            decoded = [to_uint8(resize_longest(f.to_ndarray(format="rgb24").astype(np.float32), size))
-                       for f in container.decode(stream)]
+            check_fps(path, fps, src_fps)
+            audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
+            numbers, images, count = [], [], 0
+            for count, frame in enumerate(container.decode(stream), 1):
+                i = count - 1
+                if b is not None and i >= b:
+                    break
+                if i >= a and starts_interval(i - a, src_fps, fps):
+                    numbers.append(i)
+                    images.append(to_uint8(resize_longest(frame.to_ndarray(format="rgb24").astype(np.float32), size)))
+            else:
+                check_complete(path, count, declared, src_fps)
+                declared = count
     except RunRefused:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise RunRefused(f"{path}: not a video nst can read ({why})") from None
-    numbers, out_fps = select(len(decoded), src_fps, frames, fps)
-    images = [decoded[i] for i in numbers]
-    check_count(path, images, len(decoded))
+    check_count(path, images, count)
     span = (numbers[0] / src_fps, (numbers[-1] + 1) / src_fps)
-    return Clip(str(path), images, numbers, out_fps, True, len(decoded), audio, span)
+    out_fps = src_fps if fps is None or fps >= src_fps else fps
+    return Clip(str(path), images, numbers, out_fps, True, declared, audio, span)
+
+
+def check_fps(path, fps, src_fps):
+    # --fps keeps source frames, it makes none: a rate clearly above the source's is refused
+    if fps is not None and fps > src_fps * 1.01:
+        raise RunRefused(f"--fps {fps:g} is above {path}'s {src_fps:g} fps: nst video keeps source frames, it "
+                         "does not add any; give a lower --fps, or leave it out to keep every frame")
+
+
+def declared_frames(container, stream, src_fps):
+    # -> the frame count the header declares (the stream's count, else its duration × the rate, else
+    # the container's duration when the video is its only stream), 0 when it declares none
+    if stream.frames:
+        return stream.frames
+    seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+    tag = stream.metadata.get("DURATION")                 # Matroska keeps a stream's duration as a tag
+    if seconds is None and tag:
+        with_fraction = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d*)?)", tag.strip())
+        if with_fraction:
+            h, m, sec = with_fraction.groups()
+            seconds = int(h) * 3600 + int(m) * 60 + float(sec)
+    if seconds is None and container.duration and len(container.streams) == 1:
+        seconds = container.duration / 1e6
+    return round(seconds * src_fps) if seconds else 0
+
+
+def check_complete(path, decoded, declared, src_fps):
+    # a file decoding clearly fewer frames than declared (10% and one frame of slack) is cut short
+    if declared and decoded < 0.9 * declared - 1:
+        raise RunRefused(f"{path}: decodes to {decoded} frames but its header declares {declared} "
+                         f"({declared / src_fps:g} s): the file looks cut short; re-encode or re-copy it")
 
 
 def check_count(path, images, total):

@@ -13,6 +13,7 @@ of that shot, and a rerun continues at the first unfinished frame of each shot.
 import hashlib
 import json
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +25,10 @@ from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
 from nst.batch.outdir import MANIFEST, check_manifest
 from nst.batch.results import append_row, read_manifest
-from nst.video.clip import frame_name, is_video_path
+from nst.video.clip import VIDEO_FORMATS, frame_name, is_video_path
 
 CUT_L1 = 0.6                  # histogram distance of a cut (a pan or a passing object stays well below)
+FRAME_NAME = re.compile(r"frame_\d{6,}\.png")   # nst.video.clip.frame_name: the only names nst writes in OUTDIR
 LONG_TERM = (1, 2, 4)         # earlier frames a later frame is tied to with --long-term, closest first
 
 
@@ -62,12 +64,14 @@ def shot_starts(frames, independent=None):
     return starts
 
 
-def plan(clip, settings, video, style_shas, weights_sha):
+def plan(clip, settings, video, style_shas, weights_sha, init_sha=None):
     # settings: nst.run.settings.Settings -> [Frame] in clip order; video: the video options
-    # (independent_shots, long_term, ...)
+    # (independent_shots, long_term, ...); an --init FILE counts by its sha256 (init_sha), as styles do
     starts = shot_starts(clip.frames, video["independent_shots"])
     offsets = LONG_TERM if video["long_term"] else (1,)
-    common = json.dumps({"settings": settings.as_dict(), "video": video, "styles": style_shas, "weights": weights_sha},
+    s = settings.as_dict()
+    s["init"] = {"sha256": init_sha} if init_sha else s["init"]
+    common = json.dumps({"settings": s, "video": video, "styles": style_shas, "weights": weights_sha},
                         sort_keys=True, default=str)
     frames, previous = [], ""
     for shot, start in enumerate(starts):
@@ -100,6 +104,15 @@ def outdir_for(output):
     return Path(str(output) + ".frames") if is_video_path(output) else Path(output)
 
 
+def check_output_name(output):
+    # -o is a video file nst writes (by its suffix) or a folder: a name without a suffix, one ending
+    # in /, or an existing folder; another suffix (.gif, .png, a typo) is refused, not made a folder
+    suffix = Path(output).suffix
+    if suffix and not is_video_path(output) and not output.endswith(("/", os.sep)) and not Path(output).is_dir():
+        raise RunRefused(f"-o {output}: {suffix} is not a video format nst writes ({' '.join(VIDEO_FORMATS)}); "
+                         "for a folder of frames give a name without a suffix (or end it with /)")
+
+
 def check_destinations(source, output, outdir, inputs):
     # nothing of the user's is overwritten (nst.io.destinations' rules): outputs only in OUTDIR and
     # at -o, never an input, never a file nst did not write
@@ -113,6 +126,9 @@ def check_destinations(source, output, outdir, inputs):
         if path and (same_file(path, out) or os.path.commonpath([os.path.realpath(path), real]) == real):
             raise RunRefused(f"-o {out}: would write over or beside the input {path} ({what}); "
                              "choose a destination for outputs only")
+    if Path(source).is_dir() and any(inside(p, source) for p in (outdir, out)):
+        raise RunRefused(f"-o {out}: would write inside the input folder {source} (IN); "
+                         "choose a destination outside it")
     check_writable("-o", outdir / MANIFEST)
     check_manifest(outdir)                                # absent, or nst's: never another's file
     if is_video_path(out):
@@ -143,6 +159,25 @@ def partition(frames, previous, outdir):
                 and row.get("digest") == f.digest
             (done if finished else todo).append(f)
     return todo, done
+
+
+def inside(path, folder):
+    # `path` (existing or not) is `folder` or lies within it, links resolved
+    real = os.path.realpath(folder)
+    return os.path.commonpath([os.path.realpath(path), real]) == real
+
+
+def stale_frames(frames, previous, outdir):
+    # -> names of frames nst wrote in OUTDIR (a manifest row, nst's mark, a plain file) that this
+    # plan does not make: an earlier run's other --fps or --frames; another's file is never listed
+    wanted = {f.output for f in frames}
+    stale = []
+    for name, row in previous.items():
+        path = Path(outdir) / name
+        if FRAME_NAME.fullmatch(name) and name not in wanted and row.get("status") != "removed" \
+                and path.is_file() and not path.is_symlink() and written_by_nst(path):
+            stale.append(name)
+    return sorted(stale)
 
 
 class Manifest:
