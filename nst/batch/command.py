@@ -120,7 +120,7 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend):
                           "try a smaller --size (nst batch --dry-run shows the estimate)")
     with engine.connect(args.scheduler, layout) as client:
         if args.scheduler:
-            engine.wait_for_workers(client, log)
+            engine.wait_for_workers(client, lambda m: log(f"nst batch: {m}"))
         layout = layout or engine.cluster_layout(client, need)
         log(f"nst batch: {layout.where}")
         link = engine.dashboard(client)

@@ -78,7 +78,7 @@ def wait_for_workers(client, log, seconds=None):
     if client.scheduler_info()["workers"]:
         return
     address = client.scheduler.address
-    log(f"nst batch: the scheduler at {address} has no workers; waiting up to {seconds:g} s for one")
+    log(f"the scheduler at {address} has no workers; waiting up to {seconds:g} s for one")
     try:
         client.wait_for_workers(1, timeout=seconds)
     except TimeoutError:

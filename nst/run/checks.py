@@ -1,14 +1,26 @@
-"""The checks that need the images: every scale large enough for the deepest layer in use, and
-the run's memory (the net, the optimiser, the decoded inputs) against what is free. Both run
-before the first evaluation (nst.run.job.Job.prepare).
+"""A run's checks. Before any pixel is read (nst.run.job.Job.preflight, nst video): the options
+that must agree with the inputs (`check_options`). Then those that need the images: every scale
+large enough for the deepest layer in use, and the run's memory (the net, the optimiser, the
+decoded inputs) against what is free, before the first evaluation (nst.run.job.Job.prepare).
 """
 import math
 
 from nst import memory
-from nst.io.destinations import RunRefused
+from nst.io.destinations import RunRefused, exists
 from nst.io.image import MAX_SIDE, longest_shape
 from nst.spec import min_side
+from nst.run.settings import INIT_KEYWORDS, SettingsError
 from nst.vgg import deepest_layer
+
+
+def check_options(settings, n_styles):
+    # --style-blend has one weight per style; --init is a keyword, an array or a file that exists
+    s = settings
+    if s.style_blend is not None and len(s.style_blend) != n_styles:
+        raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {n_styles} style "
+                            "image(s); give one per STYLE")
+    if isinstance(s.init, str) and s.init not in INIT_KEYWORDS and not exists(s.init):
+        raise SettingsError(f"--init {s.init}: no such file, and not one of {', '.join(INIT_KEYWORDS)}")
 
 
 def check_sizes(run):

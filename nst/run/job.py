@@ -22,11 +22,11 @@ from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
 from nst import objective
 from nst.optim import NonFiniteLoss
-from nst.run.checks import check_memory, check_sizes
+from nst.run.checks import check_memory, check_options, check_sizes
 from nst.run.progress import Progress, iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
-from nst.run.settings import AUTO, INIT_KEYWORDS, SettingsError, scale_sizes
+from nst.run.settings import AUTO, INIT_KEYWORDS, scale_sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -148,14 +148,10 @@ class Job:
         # -o's format, the options that must agree, every destination -> [(option, path)]
         o, s = self.out, self.settings
         check_output_format(o.output, o.bits)
-        if s.style_blend is not None and len(s.style_blend) != len(self.styles):
-            raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {len(self.styles)} style "
-                                "image(s); give one per STYLE")
         total = sum(iteration_caps(len(scale_sizes(s.size, s.scales, s.start_size)), s.iterations))
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)
-        if isinstance(s.init, str) and s.init not in INIT_KEYWORDS and not destinations.exists(s.init):
-            raise SettingsError(f"--init {s.init}: no such file, and not one of {', '.join(INIT_KEYWORDS)}")
+        check_options(s, len(self.styles))
         return dests
 
     def inputs(self):

@@ -109,22 +109,18 @@ def check_options(args):
 
 
 def check_inputs(args, settings, styles):
-    # what a worker would refuse, refused here before anything is written: --style-blend's count,
-    # --init (a picture nst can read), --weights (a VGG19 nst can read; nst.batch.checks)
+    # what a worker would refuse, refused here before anything is written: the options that must
+    # agree (nst.run.checks), --init a picture nst can read, --weights a VGG19 (nst.batch.checks)
     from nst.batch import checks
     from nst.io.image import ImageError, load_image
+    from nst.run.checks import check_options
     from nst.run.settings import INIT_KEYWORDS
-    if settings.style_blend is not None and len(settings.style_blend) != len(styles):
-        raise RunRefused(f"--style-blend has {len(settings.style_blend)} values for {len(styles)} style "
-                         "image(s); give one per STYLE")
-    init = settings.init
-    if isinstance(init, str) and init not in INIT_KEYWORDS:
-        if not Path(init).is_file():
-            raise RunRefused(f"--init {init}: no such file, and not one of {', '.join(INIT_KEYWORDS)}")
+    check_options(settings, len(styles))
+    if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
         try:
-            load_image(init)
+            load_image(settings.init)
         except (ImageError, OSError) as e:
-            raise RunRefused(f"--init {init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
+            raise RunRefused(f"--init {settings.init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
     checks.check_weights(settings.weights, local=not args.scheduler)
 
 
@@ -244,7 +240,7 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
     try:
         with engine.connect(args.scheduler, layout) as client:
             if args.scheduler:                     # no worker joins in engine.WORKER_WAIT s: one line
-                engine.wait_for_workers(client, lambda m: log(m.replace("nst batch:", "nst video:", 1)))
+                engine.wait_for_workers(client, lambda m: log(f"nst video: {m}"))
             layout = layout or engine.cluster_layout(client, need)
             log(f"nst video: {layout.where}")
             if weights:
