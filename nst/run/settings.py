@@ -143,7 +143,7 @@ class Settings:
     tv_weight: float = 1e-3            # γ
     content_layers: tuple = DEFAULT_CONTENT_LAYERS
     style_layers: tuple = DEFAULT_STYLE_LAYERS
-    style_layer_weights: object = AUTO  # "auto" (λ_l = m_l·E_c/(Σm·E_s^l)), None (1/|L|) or one per layer
+    style_layer_weights: object = AUTO  # "auto" (λ_l = f·m_l·E_c/(Σm·E_s^l)), None (1/|L|) or one per layer
     style_blend: tuple = None          # one weight per style image (None: equal)
     style_scale: float = 1.0
     pooling: str = "max"
