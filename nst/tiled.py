@@ -49,9 +49,22 @@ def splits(n, tile, align):
 
 
 def largest_extent(h, w, tile, layers):
-    # (rows, columns) of the largest extent a TiledObjective with this tile runs over an h×w picture
-    tiles = tile_plan(h, w, tile, layers)
-    return max(t.ey1 - t.ey0 for t in tiles), max(t.ex1 - t.ex0 for t in tiles)
+    # (rows, columns) of the largest extent a TiledObjective with this tile runs over an h×w
+    # picture: tile_plan's, one side at a time (rows and columns split independently), so a small
+    # tile on a large picture costs its splits, not its tiles
+    deepest = deepest_layer(layers)
+    align = min_side(deepest)
+    tile, halo = aligned_tile(tile, align), halo_for(layers, deepest)
+
+    def longest(n):
+        b = splits(n, tile, align)
+        return max(min(n, e + halo) - max(0, s - halo) for s, e in zip(b, b[1:]))
+    return longest(h), longest(w)
+
+
+def aligned_tile(tile, align):
+    # the interior side tile_plan uses for --tile N: N rounded down to the alignment, at least one
+    return max(align, tile // align * align)
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ def tile_plan(h, w, tile, layers):
     # down to the alignment), halos as the deepest layer needs
     deepest = deepest_layer(layers)
     align = min_side(deepest)                # the deepest layer's stride: 2^P
-    return plan(h, w, max(align, tile // align * align), halo_for(layers, deepest), align)
+    return plan(h, w, aligned_tile(tile, align), halo_for(layers, deepest), align)
 
 
 def plan(h, w, tile, halo, align):

@@ -217,7 +217,7 @@ def test_resumed_state_is_not_counted_against_the_free_memory(files, tiny_weight
     assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--checkpoint", str(ck), "--resume", str(ck)) == 0
     monkeypatch.setattr("nst.memory.available", lambda backend: 10**9 - 1)
     assert cli(files, tiny_weights_h5, tmp_path / "fresh.png") == 2          # the limit is live
-    assert "would fit" in capsys.readouterr().err and not (tmp_path / "fresh.png").exists()
+    assert "needs about" in capsys.readouterr().err and not (tmp_path / "fresh.png").exists()
 
 
 def test_nan_stops_with_last_good_image(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):

@@ -265,3 +265,44 @@ def test_a_failing_worker_ends_the_run_keeping_its_last_image(files, tiny_weight
     err = capsys.readouterr().err
     assert "a tile's evaluation failed on the Dask cluster (MemoryError: the worker ran out of memory)" in err
     assert FAILING["calls"] > FAILING["after"] and out.exists() and np.all(np.isfinite(load_image(out)))
+
+
+def test_auto_tile_suggests_the_size_that_fits_in_tiles(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # under --tile auto (the default) the suggested --size is one that fits in tiles, larger than the
+    # size that fits whole, and it does fit; when nothing fits, the message says what does not shrink
+    from nst import memory
+    args = ("--size", "6000", "--dry-run")
+    monkeypatch.setattr(memory, "available", lambda backend: 2**40)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "1500", "--dry-run") == 0
+    budget = float(capsys.readouterr().out.split("needs about ")[1].split(" GiB")[0]) * 2**30
+    monkeypatch.setattr(memory, "available", lambda backend: budget)
+    suggested = {}
+    for tile in ("auto", "0"):
+        assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args, "--tile", tile) == 2
+        err = capsys.readouterr().err
+        suggested[tile] = int(err.split("--size ")[1].split(" would fit")[0])
+    assert suggested["auto"] > suggested["0"] >= 1400
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", str(suggested["auto"]), "--dry-run") == 0
+    assert "(fits)" in capsys.readouterr().out
+    monkeypatch.setattr(memory, "available", lambda backend: 2**20)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args) == 2
+    err = capsys.readouterr().err
+    assert "no --size fits" in err and "no tile is small enough: even" in err
+
+
+def test_largest_extent_is_the_plans_largest(rng):
+    # per side, as tile_plan's largest extent over every tile (odd sizes, tiles below the alignment)
+    from nst.tiled import largest_extent, tile_plan
+    for layers in (["block1_conv1", "block2_conv1"], ["block4_conv2", "block5_conv1"]):
+        for _ in range(60):
+            h, w, t = (int(v) for v in rng.integers(16, 700, 3))
+            tiles = tile_plan(h, w, t // 3, layers)
+            assert largest_extent(h, w, t // 3, layers) == (max(x.ey1 - x.ey0 for x in tiles),
+                                                             max(x.ex1 - x.ex0 for x in tiles))
+
+
+def test_dry_run_names_the_tile_it_uses(files, tiny_weights_h5, tmp_path, capsys):
+    # --tile 3 is rounded to the alignment (the deepest layer's stride): the dry run says which
+    from nst.spec import min_side
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "64", "--tile", "3", "--dry-run") == 0
+    assert f"tiles of {min_side('block2_conv1')} px" in capsys.readouterr().out

@@ -97,8 +97,9 @@ def add_transfer_options(t):
                       "covariance), content, random, style, or an image FILE (default: %(default)s)")
     option(t, "seed", "seed of --init random (default: %(default)s)")
     option(t, "tile", "evaluate J and ∂J/∂X tile by tile, N×N px interiors with the halo the deepest "
-                      "layer needs: the same J and ∂J/∂X up to float rounding (which a long run can grow "
-                      "to a level or two of 255) in memory bounded by a tile, at the cost of "
+                      "layer needs: the same J and ∂J/∂X up to float rounding (which ReLU and max-pool "
+                      "kinks and the optimiser can amplify: after tens of iterations a picture may differ "
+                      "by several levels of 255 in places) in memory bounded by a tile, at the cost of "
                       "recomputing the halos. auto: only when the whole picture does not fit, with the "
                       "largest tile within 95 %% of the free memory; 0: never (default: %(default)s)", metavar="N")
 

@@ -9,8 +9,11 @@ from nst import memory
 from nst.io.destinations import RunRefused, exists
 from nst.io.image import MAX_SIDE, longest_shape
 from nst.spec import min_side
+from nst.tiled import aligned_tile
 from nst.run.settings import INIT_KEYWORDS, SettingsError
 from nst.vgg import deepest_layer
+
+SUGGEST_TILE = 1024      # px: the tile a refused --tile auto run's suggested --size is sized with
 
 
 def check_options(settings, n_styles):
@@ -57,7 +60,8 @@ def check_memory(run, dry_run):
     free = memory.available(backend)
     total = lambda side=None, tile=None: run.memory_estimate(side, tile)[0]["total"] + held   # noqa: E731
     h, w = run.memory_estimate()[1]
-    if run.settings.tile == "auto":
+    auto = run.settings.tile == "auto"
+    if auto:
         tile = None if total() <= free else memory.auto_tile(
             lambda t: total(tile=t), free, max(h, w), run.tile_align()) or None
         run.settings = run.settings.replace(tile=tile)
@@ -67,7 +71,7 @@ def check_memory(run, dry_run):
     parts = {**parts, "inputs": held, "total": parts["total"] + held}
     fits = parts["total"] <= free
     if dry_run:
-        how = f", tiles of {tile} px" if tiled else ""
+        how = f", tiles of {aligned_tile(tile, run.tile_align())} px" if tiled else ""
         print(f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
               f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
         for k, v in parts.items():
@@ -76,12 +80,28 @@ def check_memory(run, dry_run):
         if tiled and len(run.sizes) > 1:
             print(f"  {'per scale':<12}{scale_tiles(run)}")
     if not fits:
-        side = memory.largest_fitting_size(lambda s: total(s, tile if tiled else None), free, hi=max(h, w) - 1)
+        # the size to suggest: under --tile auto one that fits in SUGGEST_TILE px tiles (a fixed tile
+        # keeps the search to one estimate a size), else as asked
+        fixed = SUGGEST_TILE if auto else (tile if tiled else None)
+        side = memory.largest_fitting_size(lambda s: total(s, fixed if fixed and fixed < s else None), free,
+                                           hi=max(h, w) - 1)
         fitting = memory.auto_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
-        fix = f"--tile {fitting} makes this size fit" if fitting else \
-            "no tile is small enough: the optimiser's vectors alone do not fit (try a smaller --history)"
+        fix = f"--tile {fitting} makes this size fit" if fitting else untileable(run, held)
+        sized = f"--size {side} would fit{' in tiles' if auto and side > SUGGEST_TILE else ''}" if side else \
+            "no --size fits"
         raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
-                          f"{memory.gib(free)} is available; --size {side} would fit; {fix}")
+                          f"{memory.gib(free)} is available; {sized}; {fix}")
+
+
+def untileable(run, held):
+    # why no tile fits: even the smallest tile's run, its largest part named (the parts tiles do not
+    # shrink: the optimiser's vectors, the image, the targets, the weights)
+    align = run.tile_align()
+    parts = run.memory_estimate(tile=align)[0]
+    largest = max((k for k in parts if k != "total"), key=parts.get)
+    hint = ": a smaller --history shrinks it" if largest == "optimiser" else ""
+    return (f"no tile is small enough: even {align} px tiles need {memory.gib(parts['total'] + held)}, "
+            f"the largest part the {largest}'s {memory.gib(parts[largest])}{hint}")
 
 
 def scale_tiles(run):
