@@ -160,7 +160,8 @@ def test_addresses_and_tokens():
             parse_address(bad)
     assert is_local("127.0.0.1") and is_local("::1") and is_local("localhost") and not is_local("0.0.0.0")
     assert new_token("127.0.0.1") is None and len(new_token("0.0.0.0")) > 20
-    assert url_of("0.0.0.0", 5, "t") == "http://127.0.0.1:5/?token=t"
+    import socket                               # on every address: the name other machines reach it by
+    assert url_of("0.0.0.0", 5, "t") == url_of("::", 5, "t") == f"http://{socket.gethostname()}:5/?token=t"
 
 
 def test_uploads_are_checked_before_decoding(rng):
@@ -426,3 +427,108 @@ def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng
     assert [code for code, _ in answers] == [201, 400], answers
     kept = {str(p) for p in uploads.iterdir()}
     assert kept == app.runs.files() and len(kept) == 2
+
+
+# -- the live page's fixes: the last message, the Host guard, panels on a tiled run, early requests -------
+def ws_states(channel, host="127.0.0.1"):
+    # every status state one page of `nst transfer --web` receives until the server closes its websocket
+    import asyncio
+    import json
+
+    from aiohttp import WSMsgType
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from nst.web.live import make_app
+
+    async def go():
+        async with TestClient(TestServer(make_app(channel, host, None))) as client:
+            ws = await client.ws_connect("/ws")
+            return [json.loads(m.data)["status"]["state"] async for m in ws if m.type == WSMsgType.TEXT]
+    return asyncio.run(go())
+
+
+class EndsWhileBuilt(Channel):
+    # the run ends (finish, then close) while the page's first message is being built
+    def message(self, since_points, since_seq):
+        msg = super().message(since_points, since_seq)
+        if not self.closed:
+            self.set_state("done")
+            self.close()
+        return msg
+
+
+def test_the_last_message_carries_the_end_even_when_the_run_ends_while_it_is_built():
+    states = ws_states(EndsWhileBuilt())
+    assert states[-1] == "done", states
+
+
+def test_a_run_that_raised_ends_its_pages_on_failed():
+    from nst.web.live import LivePage
+    page = LivePage("127.0.0.1", 0)
+    page.channel.set_state("running")
+    page.close()                                      # no finish(): the run raised
+    assert page.channel.status["state"] == "failed" and page.channel.closed
+
+
+def test_a_loopback_address_answers_to_its_own_name():
+    # --web 127.0.0.2:P issues no token (loopback) and prints http://127.0.0.2:P/: that URL must answer
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from nst.web.live import make_app
+
+    async def go():
+        async with TestClient(TestServer(make_app(Channel(), "127.0.0.2", None))) as client:
+            return [(await client.get("/", headers={"Host": name})).status
+                    for name in ("127.0.0.2:8901", "localhost:8901", "127.0.0.3:8901", "evil.example:8901")]
+    assert new_token("127.0.0.2") is None and url_of("127.0.0.2", 8901, None) == "http://127.0.0.2:8901/"
+    assert asyncio.run(go()) == [200, 200, 403, 403]
+
+
+def test_panels_on_a_tiled_run_keep_the_memory_bound(rng, tiny_weights, monkeypatch):
+    # no whole-picture forward: Ĝ^l(X) tile by tile (the whole picture's values), the feature maps refused
+    from nst.objective import Objective
+    from nst.tiled import TiledObjective
+    from nst.web import panels
+    run = tiny_run(rng, tiny_weights, iterations=2, tile=16)
+    run.run()
+    obj, layer = run.current_objective, run.settings.style_layers[1]
+    assert isinstance(obj, TiledObjective)
+    whole = np.asarray(Objective._grams(obj, run.opt.x.reshape(run.shape), [layer])[layer])
+    monkeypatch.setattr(panels, "forward", lambda *a, **k: pytest.fail("a whole-picture forward on a tiled run"))
+    out = panels.compute(run, {"gram": layer, "grad": True, "features": True})
+    lead = np.argsort(-np.diag(np.asarray(obj.style_targets[layer])))[:panels.LEADING]
+    np.testing.assert_allclose(out["gram"]["x"], whole[np.ix_(lead, lead)], rtol=1e-4, atol=1e-6 * np.abs(whole).max())
+    assert out["features"] == {"layer": obj.content_layers[0], "note": panels.TILED}
+    assert out["grad"].shape == run.shape[:2]
+    assert panels.render(out)["features"] == out["features"]
+
+
+def test_panel_requests_before_the_run_attaches_count_after():
+    ch, run = Channel(), FakeRun()
+    ch.watch("page", {"gram": "block1_conv1", "grad": True}, lambda: None)      # no style layers known yet
+    assert ch.wanted()["gram"] is None
+    Publisher(ch).attach(run)
+    assert ch.wanted() == {"gram": "block1_conv1", "grad": True, "features": False}
+
+
+@pytest.mark.parametrize("address", ["", ":"])
+def test_web_without_an_address_is_refused_as_bad(pictures, tiny_weights_h5, tmp_path, capsys, address):
+    from nst.cli import main
+    argv = ["transfer", *map(str, pictures), "-o", str(tmp_path / "o.png"), "--size", "32", "--iterations", "1",
+            "--scales", "1", "--backend", "numpy", "--weights", str(tiny_weights_h5), "--web", address]
+    assert main(argv) == 2
+    assert one_line_error(capsys).startswith(f"nst: error: --web {address!r}: give [HOST:]PORT")
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_a_dry_run_serves_no_page(pictures, tiny_weights_h5, tmp_path, capsys):
+    from nst.cli import main
+    argv = ["transfer", *map(str, pictures), "-o", str(tmp_path / "o.png"), "--size", "32", "--scales", "1",
+            "--backend", "numpy", "--weights", str(tiny_weights_h5), "--dry-run", "--web", "8901"]
+    assert main(argv) == 0
+    out = capsys.readouterr()
+    assert "http://" not in out.out + out.err and "live page" not in out.out
+    assert main([*argv[:-1], "x:y"]) == 2                     # the address is still checked
+    assert "--web 'x:y'" in one_line_error(capsys)

@@ -77,14 +77,21 @@ def test_live_page_shows_the_run_pauses_and_stops_it(browser, images, tmp_path):
         assert page.evaluate(positive) >= 4 * held - 1
         assert len(page.evaluate("Object.keys(nst.live.points.at(-1).layers)")) == 5      # each style layer
 
+        panels = ("#gram-panel", "#grad-panel", "#features-panel")
+        assert not [p for p in panels if page.is_visible(p)]              # unticked: no panel, no broken image
         for box, img in (("#show-gram", "#gram-x"), ("#show-grad", "#grad"), ("#show-features", "#features")):
             page.check(box)
             page.wait_for_function(f"(document.querySelector('{img}').src || '').startsWith('data:image/png')")
+        assert all(page.is_visible(p) for p in panels)
+        page.uncheck("#show-grad")
+        assert not page.is_visible("#grad-panel") and page.is_visible("#features-panel")
         page.click("#pause")                                        # Resume
         page.wait_for_function(f"nst.live.status.it > {held} + 2")
 
         page.click("#stop")
         assert proc.wait(60) == 130
+        page.wait_for_function("document.getElementById('state').textContent === 'stopped'")
+        assert page.text_content("#state") == "stopped" and page.get_attribute("#state", "class") == "state stopped"
     finally:
         proc.kill()
     assert out.exists() and ckpt.exists()

@@ -29,13 +29,16 @@ def cmd_transfer(args):
 
 
 def live_page(args):
-    # --web: the run's live page (nst.web.live), else nothing
-    if not getattr(args, "web", None):
+    # --web: the run's live page (nst.web.live), else nothing; a dry run only checks the address
+    if getattr(args, "web", None) is None:
         return contextlib.nullcontext()
     try:
-        from nst.web.live import live_page as page
+        from nst.web.live import live_page as page, web_address
     except ImportError as e:
         raise RunRefused(f"--web needs the web extra ({e.name} is missing): pip install 'nst[web]'") from None
+    if args.dry_run:                             # no run: no page to serve
+        web_address(args.web)
+        return contextlib.nullcontext()
     styles = ", ".join(Path(s).name for s in args.style)
     return page(args.web, f"{Path(args.content).name} in the style of {styles}")
 

@@ -58,7 +58,7 @@ class Channel:
         self.points = []                        # [{"it", "scale", "terms", "layers"}] every iteration
         self.status = {"state": state}          # it, scale, s_per_it, eta_s, peak_bytes, state
         self.snapshot = Snapshot(0)
-        self.watchers = {}                      # page id -> the panels it shows
+        self.watchers = {}                      # page id -> the panels it asked for (wanted() checks them)
         self.listeners = {}                     # page id -> callable: wakes that page's sender
         self.controls = Controls()
         self.closed = False                     # the run's process is ending: pages get a last message
@@ -70,7 +70,7 @@ class Channel:
     # -- the pages -------------------------------------------------------------------------------
     def watch(self, page, wanted, wake):
         with self.lock:
-            self.watchers[page], self.listeners[page] = clean_wanted(wanted, self.info), wake
+            self.watchers[page], self.listeners[page] = wanted if isinstance(wanted, dict) else {}, wake
         self.notify()
 
     def unwatch(self, page):
@@ -83,9 +83,10 @@ class Channel:
         return len(self.watchers)
 
     def wanted(self):
-        # the panels any watching page shows (None: no page watches)
+        # the panels any watching page shows (None: no page watches); each page's request is kept as
+        # sent and checked here, so one made before the run attached (no style layers yet) counts after
         with self.lock:
-            pages = list(self.watchers.values())
+            pages = [clean_wanted(w, self.info) for w in self.watchers.values()]
         if not pages:
             return None
         gram = [w["gram"] for w in pages if w["gram"]]

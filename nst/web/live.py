@@ -54,8 +54,21 @@ class LivePage:
         self.channel.set_state(state)
 
     def close(self):
+        # the pages' last message carries an end: a run that raised never said finish()
+        if self.channel.status["state"] in ("starting", "running"):
+            self.channel.set_state("failed")
         self.channel.close()
         self.server.stop()
+
+
+def web_address(address):
+    # --web [HOST:]PORT -> (host, port), or RunRefused in one line ('' and ':' alike)
+    from nst.io.destinations import RunRefused
+    from nst.web.server import AddressError, parse_address
+    try:
+        return parse_address(address)
+    except AddressError as e:                       # e names the address: "--web '': give [HOST:]PORT…"
+        raise RunRefused(f"--web {e}") from None
 
 
 @contextlib.contextmanager
@@ -65,11 +78,10 @@ def live_page(address, title):
         yield None
         return
     from nst.io.destinations import RunRefused
-    from nst.web.server import AddressError, parse_address
+    host, port = web_address(address)
     try:
-        host, port = parse_address(address)
         page = LivePage(host, port, title).start()
-    except (AddressError, OSError) as e:
+    except OSError as e:
         raise RunRefused(f"--web {address}: {e}") from None
     print(f"nst: live page {page.url}", flush=True)
     try:

@@ -5,7 +5,8 @@ matrix C×C (SPEC.md "Losses"). Panels, each drawn as a heat map:
     gram      Ĝ^l(X) beside Ĝ^l(S) for one style layer, the LEADING channels with the largest
               Ĝ^l(S)_cc (the style's strongest), both on one colour scale
     grad      |∂J/∂X| summed over the colour channels, from the run's latest evaluation
-    features  a^l(X) of the first content layer: the MAPS channels with the most energy
+    features  a^l(X) of the first content layer: the MAPS channels with the most energy (not on a
+              tiled run: its whole picture's a^l(X) would break the run's memory bound)
 """
 import base64
 import io
@@ -13,37 +14,47 @@ import io
 import numpy as np
 
 from nst.objective import preprocess
+from nst.tiled import TiledObjective
 from nst.vgg import deepest_layer, forward
 
 LEADING = 32
 MAPS = 16
+TILED = "feature maps: not shown on a tiled run: it would need the whole picture in memory"
 # a dark-to-bright colour map (black, purple, orange, pale yellow): value 0..1 -> RGB
 ANCHORS = np.array([[0, 0, 4], [81, 18, 124], [183, 55, 121], [252, 137, 97], [252, 253, 191]], np.float32)
 
 
 def compute(run, wanted):
     # -> {"gram": {"layer", "x": k×k, "s": k×k}, "grad": H×W, "features": {"layer", "maps": n×h×w}}
-    # (host arrays) for the panels `wanted` asks ({"gram": layer|None, "grad": bool, "features": bool})
+    # (host arrays) for the panels `wanted` asks ({"gram": layer|None, "grad": bool, "features": bool}).
+    # A tiled run keeps its memory bound: Ĝ^l(X) tile by tile, no feature maps (TILED says why)
     obj, out = run.current_objective, {}
     be = obj.be
     host = lambda a: np.asarray(be.to_host(a), np.float32)        # noqa: E731
+    tiled = isinstance(obj, TiledObjective)
     content = obj.content_layers[0] if wanted["features"] and obj.content_layers else None
     layers = [n for n in (wanted["gram"], content) if n]
-    if layers:
-        x = run.opt.x.reshape(run.shape)
-        acts = forward(be, obj.params, preprocess(be.xp, x, obj.dtype), deepest_layer(layers), obj.pooling)
-        if wanted["gram"]:
-            gx, gs = host(be.gram(acts[wanted["gram"]])), host(obj.style_targets[wanted["gram"]])
-            lead = np.argsort(-np.diag(gs))[:LEADING]
-            out["gram"] = {"layer": wanted["gram"], "x": gx[np.ix_(lead, lead)], "s": gs[np.ix_(lead, lead)]}
-        if content:
-            a = host(acts[content])
-            strongest = np.argsort(-(a.reshape(a.shape[0], -1) ** 2).sum(1))[:MAPS]
-            out["features"] = {"layer": content, "maps": a[strongest]}
+    x = run.opt.x.reshape(run.shape)
+    acts = forward(be, obj.params, preprocess(be.xp, x, obj.dtype), deepest_layer(layers), obj.pooling) \
+        if layers and not tiled else None
+    if wanted["gram"]:
+        layer = wanted["gram"]
+        gx = be.gram(acts[layer]) if acts is not None else obj._grams(x, [layer])[layer]
+        gx, gs = host(gx), host(obj.style_targets[layer])
+        lead = np.argsort(-np.diag(gs))[:LEADING]
+        out["gram"] = {"layer": layer, "x": gx[np.ix_(lead, lead)], "s": gs[np.ix_(lead, lead)]}
+    if content:
+        out["features"] = {"layer": content, "note": TILED} if tiled else strongest_maps(host(acts[content]), content)
     grad = run.last_evaluation.get("grad")
     if wanted["grad"] and grad is not None:
         out["grad"] = np.abs(host(grad).reshape(run.shape)).sum(axis=2)
     return out
+
+
+def strongest_maps(a, layer):
+    # a^l(X) C×h×w -> {"layer", "maps": the MAPS channels with the most energy Σ a², MAPS×h×w}
+    strongest = np.argsort(-(a.reshape(a.shape[0], -1) ** 2).sum(1))[:MAPS]
+    return {"layer": layer, "maps": a[strongest]}
 
 
 def colour(v):
@@ -94,7 +105,9 @@ def render(panels):
     if "grad" in panels:
         g = panels["grad"]
         out["grad"] = png_base64(colour(normalised(g, float(np.percentile(g, 99.5)))), max(1, 256 // max(g.shape)))
-    if "features" in panels:
+    if "features" in panels and "note" in panels["features"]:
+        out["features"] = panels["features"]
+    elif "features" in panels:
         f = panels["features"]
         grid = tiles(f["maps"])
         out["features"] = {"layer": f["layer"], "image": png_base64(colour(grid), max(1, 256 // max(grid.shape)))}

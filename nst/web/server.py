@@ -1,15 +1,17 @@
 """What `--web` and `nst serve` share: the guard, the static files, the websocket feed, a server
 on its own event loop in a background thread.
 
-Safety: a server bound to a loopback address answers only requests addressed to a loopback name
-(no DNS rebinding); bound to any other host it needs the token (TOKEN_QUERY in the URL, then a
-cookie; X-NST-Token for scripts) on every request, else 403. A POST from another origin is refused.
+Safety: a server bound to a loopback address answers only requests addressed to a localhost name or
+that address (no DNS rebinding); bound to any other host it needs the token (TOKEN_QUERY in the URL,
+then a cookie; X-NST-Token for scripts) on every request, else 403. A POST from another origin is
+refused.
 """
 import asyncio
 import hmac
 import ipaddress
 import json
 import secrets
+import socket
 import threading
 from importlib import resources
 
@@ -53,7 +55,9 @@ def new_token(host):
 
 
 def url_of(host, port, token, path="/"):
-    shown = f"[{host}]" if ":" in host else ("127.0.0.1" if host in ("0.0.0.0", "") else host)
+    # the URL a user opens; a server on every address (0.0.0.0, ::) is named by this machine's name
+    shown = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    shown = f"[{shown}]" if ":" in shown else shown
     return f"http://{shown}:{port}{path}" + (f"?{TOKEN_QUERY}={token}" if token else "")
 
 
@@ -67,11 +71,11 @@ def host_name(request):
 
 def guard(host, token):
     # the middleware every route goes through (module doc); malformed requests get a 4xx
-    local = is_local(host)
+    names = (*LOCAL_NAMES, host) if is_local(host) else None    # the address it was bound to: 127.0.0.2
 
     @web.middleware
     async def check(request, handler):
-        if local and host_name(request) not in LOCAL_NAMES:
+        if names and host_name(request) not in names:
             raise web.HTTPForbidden(text="nst: this server answers only to localhost names")
         given = (request.query.get(TOKEN_QUERY) or request.cookies.get(TOKEN_COOKIE)
                  or request.headers.get(TOKEN_HEADER) or "")
@@ -122,9 +126,10 @@ async def feed(request, channel):
         sent_points, sent_seq = 0, -1
         while not ws.closed:
             wake.clear()
+            final = channel.closed          # read before the message: a close while it is built sends one more
             msg, sent_points, sent_seq = await loop.run_in_executor(None, channel.message, sent_points, sent_seq)
             await ws.send_str(json.dumps(msg))
-            if channel.closed or reader.done():        # the run's process ends, or the page left
+            if final or reader.done():      # the run's last state is sent, or the page left
                 break
             await wake.wait()
     except (ConnectionError, RuntimeError):         # the page went away mid-send

@@ -12,7 +12,10 @@
     ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}ws`);
     ws.onopen = () => { live.points = []; askPanels(); };
     ws.onmessage = (e) => receive(JSON.parse(e.data));
-    ws.onclose = () => { $("state").textContent = ended() ? live.status.state : "disconnected"; disable(); };
+    ws.onclose = () => {                                   // the colour says it too: no "running" left
+      const state = ended() ? live.status.state : "disconnected";
+      $("state").textContent = state; $("state").className = "state " + state; disable();
+    };
   }
 
   const ended = () => ["done", "stopped", "failed", "cancelled"].includes(live.status.state);
@@ -80,8 +83,14 @@
   function showPanels(p) {
     if (p.gram) { $("gram-x").src = "data:image/png;base64," + p.gram.x; $("gram-s").src = "data:image/png;base64," + p.gram.s; }
     if (p.grad) $("grad").src = "data:image/png;base64," + p.grad;
-    if (p.features) { $("features").src = "data:image/png;base64," + p.features.image;
-                      $("features-layer").textContent = `a(X) at ${p.features.layer}, the strongest channels`; }
+    if (p.features) showFeatures(p.features);
+  }
+
+  function showFeatures(f) {
+    // the maps, or why there are none (a tiled run: nst.web.panels.TILED)
+    $("features").hidden = !!f.note;
+    if (f.image) $("features").src = "data:image/png;base64," + f.image;
+    $("features-layer").textContent = f.note || `a(X) at ${f.layer}, the strongest channels`;
   }
 
   function askPanels() {
