@@ -5,6 +5,7 @@ Legend: X the generated image H×W×3 RGB 0..255; a^l(X) the ReLU output of laye
 An Objective holds what does not change during a run (weights on the backend, a^l(C), Ĝ^l(S))
 and evaluates J and ∂J/∂X for any X. `loss_and_grad` is the one-shot public form.
 """
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -110,6 +111,22 @@ def _add_scaled(g, gk, weight):
     return add_into(g, gk)
 
 
+def term_weight(name, value):
+    # α, β or γ: a finite number ≥ 0 (a NaN or negative weight makes J meaningless), else ValueError
+    v = float(value)
+    if not (math.isfinite(v) and v >= 0):
+        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
+    return v
+
+
+def layer_list(name, layers):
+    # the layer names as given, refused when one string was passed for the list (it would be read
+    # letter by letter)
+    if isinstance(layers, str):
+        raise TypeError(f"{name} is a list of layer names, e.g. [{layers!r}], not the string {layers!r}")
+    return list(layers)
+
+
 class Objective:
     """J and ∂J/∂X for fixed content C and style S (one image, or several blended)."""
 
@@ -118,9 +135,10 @@ class Objective:
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
                  pooling="max", dtype=np.float32, log=print, prepared=None):
         self.be = get_backend(backend) if isinstance(backend, str) else backend
-        self.alpha, self.beta, self.gamma = float(content_weight), float(style_weight), float(tv_weight)
-        self.content_layers = [resolve_layer(n) for n in content_layers]
-        self.style_layers = [resolve_layer(n) for n in style_layers]
+        self.alpha, self.beta, self.gamma = (term_weight(k, v) for k, v in (
+            ("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)))
+        self.content_layers = [resolve_layer(n) for n in layer_list("content_layers", content_layers)]
+        self.style_layers = [resolve_layer(n) for n in layer_list("style_layers", style_layers)]
         self.lam = layer_weights(self.style_layers, style_layer_weights)
         self.pooling, self.dtype = pooling, dtype
         self.deepest = deepest_layer(self.content_layers + self.style_layers)
@@ -155,6 +173,8 @@ class Objective:
         if not self.style_layers:
             return {}
         styles = style if isinstance(style, (list, tuple)) else [style]
+        if not styles:
+            raise ValueError("no style image: give one image, or a list of them")
         blend = [1.0 / len(styles)] * len(styles) if blend is None else [float(b) for b in blend]
         if len(blend) != len(styles):
             raise ValueError(f"{len(blend)} blend weights for {len(styles)} style images")

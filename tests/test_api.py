@@ -103,3 +103,19 @@ def test_interrupt_returns_image_so_far(rng, tiny_weights):
     out = nst.stylize(c, s, size=None, iterations=50, weights=tiny_weights, backend="numpy",
                       progress=False, callback=stop, log=lambda m: None)
     assert out.shape == c.shape and not np.array_equal(out, c)
+
+
+@pytest.mark.parametrize("kwargs, error, needle", [
+    ({"style_weight": float("nan")}, ValueError, "style_weight must be a finite number ≥ 0"),
+    ({"content_weight": -5}, ValueError, "content_weight must be a finite number ≥ 0"),
+    ({"style_layers": "conv1_1"}, TypeError, "style_layers is a list of layer names"),
+    ({"style": []}, ValueError, "no style image"),
+])
+def test_objective_refuses_what_makes_j_meaningless(rng, tiny_weights, kwargs, error, needle):
+    # the API's own checks (the CLI and nst.stylize check their options first): a NaN or negative
+    # weight, a layer string read letter by letter, no style image
+    from nst.objective import Objective
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    args = {"style": img, "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0, **kwargs}
+    with pytest.raises(error, match=needle):
+        Objective(img, args.pop("style"), weights=tiny_weights, **args)
