@@ -181,13 +181,13 @@ class Objective:
         total = sum(blend)
         targets = {}
         for s, w in zip(styles, blend):
-            grams = self._grams(s, self.style_layers)
+            grams = self.grams_of(s, self.style_layers)
             for n in self.style_layers:
                 g = (w / total) * grams[n]        # scalar first: cupy sends array·scalar through numpy
                 targets[n] = g if n not in targets else targets[n] + g
         return targets
 
-    def _grams(self, image, layers):
+    def grams_of(self, image, layers):
         # {layer: Ĝ^l(image)} (nst.tiled computes the same tile by tile)
         acts = self._activations(image, deepest_layer(layers))
         return {n: self.be.gram(acts[n]) for n in layers}

@@ -222,8 +222,8 @@ class TiledObjective(Objective):
         rows_cols = lambda n: (slice(None), *t.global_at(pools_before(n)))     # noqa: E731
         return {n: self.be.xp.ascontiguousarray(self.content_targets[n][rows_cols(n)]) for n in self.content_layers}
 
-    def _grams(self, image, layers):
-        # Ĝ^l of an image, tile by tile (Objective._grams untiled)
+    def grams_of(self, image, layers):
+        # Ĝ^l of an image, tile by tile (Objective.grams_of untiled)
         sums, counts, _ = self.pass1(image, self.tiles(*image.shape[:2], layers), layers)
         return {n: (sums[n] / counts[n]).astype(self.dtype) for n in layers}
 

@@ -495,7 +495,7 @@ def test_panels_on_a_tiled_run_keep_the_memory_bound(rng, tiny_weights, monkeypa
     run.run()
     obj, layer = run.current_objective, run.settings.style_layers[1]
     assert isinstance(obj, TiledObjective)
-    whole = np.asarray(Objective._grams(obj, run.opt.x.reshape(run.shape), [layer])[layer])
+    whole = np.asarray(Objective.grams_of(obj, run.opt.x.reshape(run.shape), [layer])[layer])
     monkeypatch.setattr(panels, "forward", lambda *a, **k: pytest.fail("a whole-picture forward on a tiled run"))
     out = panels.compute(run, {"gram": layer, "grad": True, "features": True})
     lead = np.argsort(-np.diag(np.asarray(obj.style_targets[layer])))[:panels.LEADING]

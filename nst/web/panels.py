@@ -39,7 +39,7 @@ def compute(run, wanted):
         if layers and not tiled else None
     if wanted["gram"]:
         layer = wanted["gram"]
-        gx = be.gram(acts[layer]) if acts is not None else obj._grams(x, [layer])[layer]
+        gx = be.gram(acts[layer]) if acts is not None else obj.grams_of(x, [layer])[layer]
         gx, gs = host(gx), host(obj.style_targets[layer])
         lead = np.argsort(-np.diag(gs))[:LEADING]
         out["gram"] = {"layer": layer, "x": gx[np.ix_(lead, lead)], "s": gs[np.ix_(lead, lead)]}
