@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst.io.assets import sha256_file
-from nst.io.destinations import RunRefused
+from nst.io.destinations import RunRefused, check_writable
 from nst.io.image import written_by_nst
 
 MANIFEST = "manifest.jsonl"
@@ -65,6 +65,17 @@ def is_sheet(path):
             return written_by_nst(path) and im.getexif().get(0x010E) == SHEET_DESCRIPTION
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
         return False
+
+
+def check_folder(outdir, option="-o"):
+    # OUTDIR (nst batch's -o, nst serve's --outdir) is a folder, or none yet, where the manifest can
+    # be written: not a file, not a link that leads nowhere
+    out = Path(outdir)
+    if os.path.islink(out) and not out.exists():
+        raise RunRefused(f"{option} {out}: a symbolic link that leads nowhere (a loop, or a missing target)")
+    if out.exists() and not out.is_dir():
+        raise RunRefused(f"{option} {out}: exists and is not a folder; give a folder for the pictures")
+    check_writable(option, out / MANIFEST)
 
 
 def check_own_files(outdir):

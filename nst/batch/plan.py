@@ -17,10 +17,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from nst.io.assets import sha256_file
-from nst.io.destinations import RunRefused, check_name_length, check_writable
+from nst.io.destinations import RunRefused, check_name_length
 from nst.io.image import SAVE_FORMATS
 from nst.run.settings import FIELDS, INIT_KEYWORDS, Settings
-from .outdir import check_own_files
+from .outdir import check_folder, check_own_files
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
 # short tags of swept options in output names; any other option is tagged by its name
@@ -205,15 +205,11 @@ def check_outdir(outdir, tasks):
     # outputs only ever go into OUTDIR: a folder (or none yet) we can write, holding no input,
     # where every output's name fits (nst.io.destinations)
     out = Path(outdir)
-    if os.path.islink(outdir) and not out.exists():
-        raise RunRefused(f"-o {out}: a symbolic link that leads nowhere (a loop, or a missing target)")
-    if out.exists() and not out.is_dir():
-        raise RunRefused(f"-o {out}: exists and is not a folder; give a folder for the pictures")
+    check_folder(out)
     real = os.path.realpath(out)
     for path in {p for t in tasks for p in t.files + [t.settings["weights"]] if p}:
         if os.path.commonpath([os.path.realpath(path), real]) == real:
             raise RunRefused(f"-o {out}: holds the input {path}; choose a folder for outputs only")
-    check_writable("-o", out / "manifest.jsonl")
     for t in tasks:
         check_name_length("-o", out / t.output)
     check_own_files(out)

@@ -43,14 +43,17 @@ def select(n, src_fps, frames=None, fps=None):
     # new 1/fps interval counted from A (fps below the source's), and the output rate
     a, b = frames or (None, None)
     numbers = list(range(n))[slice(a, b)]
-    if fps is None or fps >= src_fps:
-        return numbers, src_fps
-    return [i for i in numbers if starts_interval(i - numbers[0], src_fps, fps)], fps
+    return [i for i in numbers if starts_interval(i - numbers[0], src_fps, fps)], output_rate(src_fps, fps)
+
+
+def output_rate(src_fps, fps):
+    # the video's frame rate: --fps when it is below the source's, else the source's
+    return src_fps if fps is None or fps >= src_fps else fps
 
 
 def starts_interval(k, src_fps, fps):
     # frame k (counted from the selection's first) starts a new 1/fps interval: it is kept
-    return fps is None or fps >= src_fps or k == 0 or int(k * fps / src_fps) != int((k - 1) * fps / src_fps)
+    return output_rate(src_fps, fps) == src_fps or k == 0 or int(k * fps / src_fps) != int((k - 1) * fps / src_fps)
 
 
 def natural_key(name):
@@ -120,7 +123,7 @@ def read_video(path, size, frames, fps):
         raise RunRefused(f"{path}: not a video nst can read ({why})") from None
     check_count(path, images, count)
     span = (numbers[0] / src_fps, (numbers[-1] + 1) / src_fps)
-    out_fps = src_fps if fps is None or fps >= src_fps else fps
+    out_fps = output_rate(src_fps, fps)
     return Clip(str(path), images, numbers, out_fps, True, declared, audio, span)
 
 

@@ -19,9 +19,9 @@ from aiohttp import web
 
 from nst.batch import results
 from nst.batch.checks import check_weights
-from nst.batch.outdir import check_manifest
+from nst.batch.outdir import check_folder, check_manifest
 from nst.batch.scheduler import check_address
-from nst.io.destinations import RunRefused, check_writable
+from nst.io.destinations import RunRefused
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
@@ -283,13 +283,10 @@ def check_options(args):
 
 
 def check_outdir(outdir):
-    # --outdir: a folder, or none yet, that can be made and written; its manifest absent or nst's
-    if os.path.islink(outdir) and not outdir.exists():
-        raise RunRefused(f"--outdir {outdir}: a symbolic link that leads nowhere (a loop, or a missing target)")
-    if outdir.exists() and not outdir.is_dir():
-        raise RunRefused(f"--outdir {outdir}: exists and is not a folder; give a folder for the runs")
-    check_writable("--outdir", outdir / results.MANIFEST)
-    check_manifest(outdir, "--outdir")                  # absent, or nst's: never another's file
+    # --outdir: a folder, or none yet, that can be made and written (as nst batch's -o); its
+    # manifest absent or nst's: never another's file
+    check_folder(outdir, "--outdir")
+    check_manifest(outdir, "--outdir")
 
 
 def make_outdir(outdir, given):
