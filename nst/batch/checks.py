@@ -10,16 +10,23 @@ from nst.run.progress import log
 def check_options(args):
     from nst.io.destinations import RunRefused
     from nst.batch.plan import check_sweeps
-    from nst.batch.scheduler import check_address
     if args.style_blend:
         raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
-    if args.scheduler is not None and (args.workers or args.threads):
-        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
     if not args.output.strip():
         raise RunRefused("-o is empty: give the folder for the pictures, e.g. -o styled/")
     check_sweeps(args.sweep)
+    check_cluster_options(args)
+
+
+def check_cluster_options(args):
+    # --scheduler (reached and answering as a Dask scheduler, in seconds, not Dask's minutes:
+    # nst.batch.scheduler) and the local cluster's --workers/--threads, not both (nst batch, video)
+    from nst.io.destinations import RunRefused
+    from nst.batch.scheduler import check_address
+    if args.scheduler is not None and (args.workers or args.threads):
+        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
     if args.scheduler is not None:
-        args.scheduler = check_address(args.scheduler)      # seconds, not Dask's minutes
+        args.scheduler = check_address(args.scheduler)
 
 
 def check_checkpoint_dir(args):

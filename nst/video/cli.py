@@ -96,16 +96,13 @@ def check_libraries():
 
 
 def check_options(args):
-    # the options that need no file read, refused before anything else: -o, --scheduler (its
-    # address reached and answered as a Dask scheduler, in seconds: nst.batch.scheduler)
-    from nst.batch.scheduler import check_address
+    # the options that need no file read, refused before anything else: -o, the cluster's
+    # (nst.batch.checks)
+    from nst.batch.checks import check_cluster_options
     if not args.output.strip():
         raise RunRefused("-o is empty: give a video file (e.g. -o styled.mp4) or a folder for the frames")
     plans.check_output_name(args.output)
-    if args.scheduler is not None and (args.workers or args.threads):
-        raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
-    if args.scheduler is not None:
-        args.scheduler = check_address(args.scheduler)
+    check_cluster_options(args)
 
 
 def check_inputs(args, settings, styles):
