@@ -48,6 +48,17 @@ def test_style_layer_weights(rng, tiny_weights):
     assert only_first.terms["style"] == pytest.approx(base.style_layers["block1_conv1"], rel=1e-6)
 
 
+
+def test_default_and_dict_style_layer_weights(rng, tiny_weights):
+    # default λ_l = 1/|L| (J_s the mean of the layers'); a dict weighs the layers it names, 0 the others
+    c, s, x = (random_image(rng, 18, 18) for _ in range(3))
+    layers = ("block1_conv1", "block2_conv1", "block3_conv1")
+    base = nst.loss_and_grad(c, s, x, weights=tiny_weights, style_layers=layers, **W)
+    assert base.terms["style"] == pytest.approx(np.mean(list(base.style_layers.values())), rel=1e-6)
+    named = nst.loss_and_grad(c, s, x, weights=tiny_weights, style_layers=layers,
+                              style_layer_weights={"conv2_1": 2.0}, **W)
+    assert named.terms["style"] == pytest.approx(2.0 * base.style_layers["block2_conv1"], rel=1e-6)
+
 @pytest.mark.parametrize("kwargs, msg", [
     (dict(content_layers=("conv9_9",)), "unknown layer 'conv9_9'"),
     (dict(style_layer_weights=(1.0,)), "1 style layer weights for 5 style layers"),

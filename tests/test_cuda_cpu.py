@@ -302,7 +302,7 @@ def test_gpu_branch_of_the_seam(monkeypatch, rng):
     try:
         T.test_conv3x3_relu("conv3x3_relu", T.GPU, "v3_wmma_tf32", (65, 129, 17, 9), rng)
         T.test_style_loss_and_grad("style_loss_and_grad", T.GPU, "v2_fused", (70, 9, 11), rng)
-        T.test_adam_step("adam_step", T.GPU, "v1", (1001,), rng, 0.0, 255.0)
+        T.test_adam_step("adam_step", T.GPU, "v1", (1001,), rng, 0.0, 255.0, 3.0)
     finally:
         K.module.cache_clear()
     assert len(cp.compiled) == 3 and all(opts[0] == "--std=c++17" for _, opts in cp.compiled)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from nst import gradcheck, losses, ops
-from nst.objective import Objective
+from nst.objective import Objective, grad_to_image, preprocess
 from nst.testing import random_image, tiny_params
 
 
@@ -55,6 +55,16 @@ def test_content_and_tv_loss_are_spec_formulas(r):
     x = r.uniform(0, 255, size=(5, 7, 3))
     tv = np.sum(np.diff(x, axis=0) ** 2) + np.sum(np.diff(x, axis=1) ** 2)
     assert losses.tv_loss_and_grad(x)[0] == pytest.approx(tv, rel=1e-12)
+
+
+def test_preprocess_is_bgr_minus_the_caffe_mean():
+    # p(x): RGB → BGR minus SPEC's [103.939, 116.779, 123.68] (BGR), 3×H×W; ∂J/∂p flips back to RGB.
+    # A consistent slip on both sides (no flip, the mean in RGB order) keeps every gradient check
+    x = np.array([[[10.0, 20.0, 30.0]]])                         # one pixel: R 10, G 20, B 30
+    np.testing.assert_allclose(preprocess(np, x, np.float64)[:, 0, 0], [30 - 103.939, 20 - 116.779, 10 - 123.68],
+                               rtol=1e-12)
+    g = np.arange(6.0).reshape(3, 1, 2)                          # ∂J/∂p: planes B [0 1], G [2 3], R [4 5]
+    np.testing.assert_array_equal(grad_to_image(np, g)[0, 1], [5.0, 3.0, 1.0])
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])

@@ -143,6 +143,13 @@ def test_16bit_colour_png_read_at_16_bits(tmp_path, rng, channels, colour_type):
     np.testing.assert_allclose(x, colour / 257 * alpha + 255 * (1 - alpha), atol=1e-3)
 
 
+
+def test_16bit_png_paeth_ties_go_the_specs_way(rng):
+    # bytes of four levels make Paeth's ties that matter (pa = pc, or pb = pc, with different
+    # predictions: ~3 % of byte triples, ~0.1 % of random ones) common: each must go the spec's way
+    a = (rng.integers(0, 4, (9, 11, 3)) * 256 + rng.integers(0, 4, (9, 11, 3))).astype(np.uint16)
+    np.testing.assert_array_equal(png.read16(png16_bytes(a, 2, filters=[4])), a)
+
 def test_16bit_written_and_read_back_exactly(tmp_path, rng):
     img = rng.uniform(0, 255, (5, 6, 3)).astype(np.float32)        # fractions Pillow's 8 bits would drop
     np.testing.assert_allclose(load_image(save_image(img, tmp_path / "a.png", bits=16)), img, atol=0.5 / 257 + 1e-4)

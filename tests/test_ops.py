@@ -275,18 +275,20 @@ def test_temporal_loss_and_grad(op, fam, version, shape, rng):
     assert_close(fam.get(g), g_ref, what=f"{op}.{version}{shape} grad")
 
 
+@pytest.mark.parametrize("eps", [1e-8, 3.0], ids=["eps1e-8", "eps3"])
 @pytest.mark.parametrize("lo,hi", [(-np.inf, np.inf), (0.0, 255.0)], ids=["noclip", "clip"])
 @pytest.mark.parametrize(SIGNATURE, cases(["adam_step"], [(1001,)]))
-def test_adam_step(op, fam, version, shape, rng, lo, hi):
-    # three steps in place, nst.ops.adam_step's arguments in its order (t counts from 1)
+def test_adam_step(op, fam, version, shape, rng, lo, hi, eps):
+    # three steps in place, nst.ops.adam_step's arguments in its order (t counts from 1); ε = 3, of
+    # √v̂'s size, shows where ε goes (outside the square root), which 1e-8 cannot
     x = rng.uniform(-5, 260, size=shape).astype(np.float32)
     m, v = f32(rng, *shape), np.abs(f32(rng, *shape))
     want = [d64(a).copy() for a in (x, m, v)]
     xd, md, vd = fam.put(x), fam.put(m), fam.put(v)
     for t in (1, 2, 7):
         g = f32(rng, *shape, scale=10.0)
-        ops.adam_step(*want[:1], d64(g), *want[1:], t, 2.0, 0.9, 0.999, 1e-8, lo, hi)
-        fam.registry.get(op, version)(xd, fam.put(g), md, vd, t, 2.0, 0.9, 0.999, 1e-8, lo, hi)
+        ops.adam_step(*want[:1], d64(g), *want[1:], t, 2.0, 0.9, 0.999, eps, lo, hi)
+        fam.registry.get(op, version)(xd, fam.put(g), md, vd, t, 2.0, 0.9, 0.999, eps, lo, hi)
     for name, got, ref in zip("xmv", (xd, md, vd), want):
         assert_close(fam.get(got), ref, what=f"{op}.{version} {name}")
 

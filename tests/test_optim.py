@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+from nst import ops
 from nst.lbfgs import PairHistory, two_loop
 from nst.optim import LBFGS, Adam, GradientDescent, make_optimizer
 
@@ -131,6 +132,58 @@ def test_pair_without_curvature_is_not_kept():
     d, gtd, _ = PairHistory(3).direction(np.array([3.0, -4.0]))           # no pairs: d = −g
     assert d.tolist() == [-3.0, 4.0] and gtd == -25.0
     assert not PairHistory(0).add(np.array([1.0, 0.0]), np.array([1.0, 1.0]))   # no room: steepest descent
+
+
+
+def test_pair_with_zero_curvature_is_not_kept():
+    # yᵀs = 0 exactly (s ⟂ y): H would divide by it, so the pair is refused, not only yᵀs < 0
+    h = PairHistory(3)
+    assert not h.add(np.array([1.0, 0.0]), np.array([0.0, 1.0]))
+    assert not h.add(np.array([1.0, 0.0]), np.array([1e-12, 1.0]))      # yᵀs ≤ 1e-10·yᵀy: refused too
+    assert len(h) == 0
+
+
+def test_lbfgs_first_trial_step_is_lr_times_the_polyak_step():
+    # no curvature known yet: the first trial point is x − lr·(J/‖g‖²)·g (the --lr option scales it)
+    fun, seen = quadratic(np.ones(3), np.zeros(3)), []
+    x0 = np.array([4.0, -2.0, 1.0])
+    opt = LBFGS(x0.copy(), lr=0.1)
+    opt.step(lambda x: (seen.append(x.copy()), fun(x))[1])
+    j, g = fun(x0)
+    np.testing.assert_allclose(seen[1], x0 - 0.1 * j / (g @ g) * g, rtol=1e-12)
+
+
+def test_adam_step_is_kingma_and_ba_by_hand():
+    # nst.ops.adam_step, the reference every Adam kernel is checked against, from m = v = 0: both
+    # bias corrections and ε outside the square root (ε = 1, so its place shows), worked by hand
+    x, m, v = np.array([100.0, 100.0]), np.zeros(2), np.zeros(2)
+    g1, g2 = np.array([3.0, -0.5]), np.array([1.0, 2.0])
+    ops.adam_step(x, g1, m, v, 1, 2.0, 0.9, 0.999, 1.0, -np.inf, np.inf)
+    np.testing.assert_allclose(x, 100.0 - 2.0 * g1 / (np.abs(g1) + 1.0), rtol=1e-12)   # m̂ = g, v̂ = g²
+    want = x - 2.0 * ((0.09 * g1 + 0.1 * g2) / 0.19) / (np.sqrt((0.000999 * g1**2 + 0.001 * g2**2) / 0.001999) + 1.0)
+    ops.adam_step(x, g2, m, v, 2, 2.0, 0.9, 0.999, 1.0, -np.inf, np.inf)
+    np.testing.assert_allclose(x, want, rtol=1e-12)
+
+
+def test_adam_defaults_are_kingma_and_ba():
+    # β1 = 0.9, β2 = 0.999, ε = 1e-8: a first step of a tiny gradient still moves by lr (|g| ≫ ε),
+    # and three steps are ops.adam_step's with those constants
+    opt = Adam(np.full(2, 100.0), lr=1.0)
+    opt.step(lambda x: (0.0, np.array([1e-4, -1e-4])))
+    np.testing.assert_allclose(opt.x, [99.0, 101.0], rtol=0, atol=1e-3)
+    x, m, v = np.full(2, 100.0), np.zeros(2), np.zeros(2)
+    for t, g in enumerate(([1e-4, -1e-4], [1.0, -3.0], [0.5, 2.0]), start=1):
+        ops.adam_step(x, np.array(g), m, v, t, 1.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
+        if t > 1:
+            opt.step(lambda _, g=g: (0.0, np.array(g)))
+    np.testing.assert_allclose(opt.x, x, rtol=1e-12)
+
+
+def test_gradient_descent_clips_into_the_pixel_range():
+    # x ← clip(x − lr·g, 0, 255): a step past either end stops there
+    opt = GradientDescent(np.array([10.0, 250.0, 128.0]), lr=1.0)
+    opt.step(lambda x: (0.0, np.array([20.0, -20.0, 1.0])))
+    assert opt.x.tolist() == [0.0, 255.0, 127.0]
 
 
 def test_adam_converges_and_clips(rng):

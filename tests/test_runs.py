@@ -68,6 +68,9 @@ def test_style_blend_target(rng, tiny_weights):
     for n in blended.style_layers:
         np.testing.assert_allclose(blended.style_targets[n],
                                    0.7 * one.style_targets[n] + 0.3 * two.style_targets[n], rtol=1e-5)
+    shares = Objective(c, [s1, s2], style_blend=[7, 3], **kw)              # shares: [7, 3] is [0.7, 0.3]
+    for n in blended.style_layers:
+        np.testing.assert_allclose(shares.style_targets[n], blended.style_targets[n], rtol=1e-6)
     with pytest.raises(ValueError, match="2 blend weights for 1 style images"):
         Objective(c, s1, style_blend=[0.5, 0.5], **kw)
 
@@ -89,6 +92,27 @@ def test_match_color_statistics(rng):
     np.testing.assert_allclose(np.cov(m, rowvar=False), np.cov(content.reshape(-1, 3), rowvar=False),
                                rtol=0.05, atol=2)
 
+
+
+def test_luminance_is_ntsc_y():
+    # the output's NTSC Y with the content's I and Q, by the standard's numbers (a typo in the matrix
+    # would be undone by its own inverse, so the tests above cannot see it)
+    yiq = np.array([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
+    out, content = np.full((1, 2, 3), 100.0), np.array([[[150.0, 90.0, 60.0], [60.0, 120.0, 140.0]]])
+    mixed = color.luminance_transfer(out, content).astype(np.float64) @ yiq.T
+    np.testing.assert_allclose(mixed[..., 0], 100.0, atol=1e-3)
+    np.testing.assert_allclose(mixed[..., 1:], (content @ yiq.T)[..., 1:], atol=1e-3)
+
+
+def test_match_color_of_a_nearly_flat_style(rng):
+    # a style of small spread (σ ≈ 1–3 levels) still takes the content's covariance: Σ_S's small
+    # eigenvalues are inverted, not floored away
+    style = (100 + rng.normal(size=(40, 40, 3)) * [1.0, 3.0, 2.0]).astype(np.float32)
+    content = np.clip(rng.normal(size=(40, 40, 3)) @ np.array([[20, 5, 0], [0, 15, 3], [2, 0, 10]]) + 130,
+                      0, 255).astype(np.float32)
+    m = color.match_color(style, content).reshape(-1, 3)
+    np.testing.assert_allclose(np.cov(m, rowvar=False), np.cov(content.reshape(-1, 3), rowvar=False),
+                               rtol=0.02, atol=0.5)
 
 def test_recolored_init_is_the_photo_in_the_paintings_colours(rng):
     # init "recolored" (the default): the photo, mapped affinely to the style's mean and covariance

@@ -32,6 +32,11 @@ def test_stops_paying_threshold_scales_with_cost():
     # at half the side an iteration costs a quarter: the same progress still pays there
     assert not stops_paying(geometric(0.5 * tol, w + 1), 256, 512, tol, w)
     assert stops_paying(geometric(0.2 * tol, w + 1), 256, 512, tol, w)
+    # the margins above are 2×: the cost is the pixel ratio squared (¼, not ½), and the window's
+    # decrease is measured over all w iterations (J[−w−1] to J[−1]), each side of the threshold by 10 %
+    assert not stops_paying(geometric(0.35 * tol, w + 1), 256, 512, tol, w)
+    assert not stops_paying(geometric(1.1 * tol, w + 1), 512, 512, tol, w)
+    assert stops_paying(geometric(0.9 * tol, w + 1), 512, 512, tol, w)
     # only the last window counts: a fast start does not keep a stalled scale going
     assert stops_paying(geometric(0.5, 10) + [geometric(0.5, 10)[-1]] * 6, 512, 512, tol, w)
 
