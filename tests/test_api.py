@@ -59,6 +59,15 @@ def test_default_and_dict_style_layer_weights(rng, tiny_weights):
                               style_layer_weights={"conv2_1": 2.0}, **W)
     assert named.terms["style"] == pytest.approx(2.0 * base.style_layers["block2_conv1"], rel=1e-6)
 
+
+def test_several_content_layers_add_up(rng, tiny_weights):
+    # J_c over two content layers is the sum of each layer's own J_c (SPEC: "several layers add up"),
+    # each against its own a^l(C)
+    c, s, x = (random_image(rng, 18, 18) for _ in range(3))
+    one = [nst.loss_and_grad(c, s, x, weights=tiny_weights, content_layers=(n,), **W) for n in ("conv2_1", "conv3_1")]
+    both = nst.loss_and_grad(c, s, x, weights=tiny_weights, content_layers=("conv2_1", "conv3_1"), **W)
+    assert both.terms["content"] == pytest.approx(one[0].terms["content"] + one[1].terms["content"], rel=1e-6)
+
 @pytest.mark.parametrize("kwargs, msg", [
     (dict(content_layers=("conv9_9",)), "unknown layer 'conv9_9'"),
     (dict(style_layer_weights=(1.0,)), "1 style layer weights for 5 style layers"),
