@@ -1,7 +1,7 @@
 """Draw the figures of docs/maths.md into docs/figures/ and write the numbers it quotes, with nst
 itself and Pillow only. The one command (the run settings come from nst's DEFAULTS, never from here):
 
-    NST_IMAGES=/work/shared/images python docs/make_figures.py [--backend auto|numpy|numba|cupy]
+    python docs/make_figures.py [--images DIR] [--backend auto|numpy|numba|cupy]
 
 feature_maps.png   a few channels of block1_conv1, block3_conv1, block5_conv1 of tubingen.jpg
 gram_block2.png    Ĝ at block2_conv1 (128×128) of starry_night.jpg and shipwreck.jpg, one colour scale
