@@ -203,3 +203,15 @@ def test_spec_copy_is_the_shared_contract():
                 f"docs/SPEC.md differs from {shared}: copy it over"
             return
     pytest.skip("no shared SPEC.md beside this checkout")
+
+
+def test_bench_scripts_answer_help_without_running():
+    # bench/RESULTS.md quotes these scripts' command lines; `--help` must print the options and
+    # exit at once (bench_kernels_cpu.py ignored it and ran its whole benchmark)
+    import subprocess
+    import sys
+    scripts = [p for p in sorted((DOCS.parent / "bench").glob("*.py")) if '__name__ == "__main__"' in p.read_text()]
+    assert len(scripts) >= 10
+    for script in scripts:
+        r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "usage:" in r.stdout, f"{script.name} --help: {r.returncode} {r.stderr[-500:]}"
