@@ -270,6 +270,15 @@ def table(sizes=(256,), runs=5):
     return "\n".join(lines)
 
 
-if __name__ == "__main__":
-    full = "--full" in sys.argv or os.environ.get("NST_BENCH_FULL") == "1"
+def main(argv=None):
+    # the markdown table for bench/RESULTS.md: 256² shapes, and 512² with --full (or NST_BENCH_FULL=1)
+    import argparse
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--full", action="store_true", help="also the 512² shapes (default: $NST_BENCH_FULL=1)")
+    args = p.parse_args(argv)
+    full = args.full or os.environ.get("NST_BENCH_FULL") == "1"
     print(table(sizes=(256, 512) if full else (256,)))
+
+
+if __name__ == "__main__":
+    main()

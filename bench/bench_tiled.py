@@ -194,7 +194,10 @@ def main(argv=None):
         return run_cli(argv[1:])
     if argv[:1] == ["--figure"]:
         return figure(*argv[1:3], at=tuple(float(v) for v in argv[3:5]) or (0.5, 0.5))
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                epilog="instead, given first: --run ARGS... (`nst transfer ARGS` in a child: its peak "
+                                       "RSS and wall time); --figure PICTURE PREFIX [FX FY] (the README's views of a "
+                                       "big picture)")
     p.add_argument("--size", type=int, default=1024)
     p.add_argument("--tiles", nargs="+", default=["512", "auto"])
     p.add_argument("--budget-gib", type=float, default=1.5, help="the budget of --tiles auto")

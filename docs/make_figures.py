@@ -1,7 +1,7 @@
 """Draw the figures of docs/maths.md into docs/figures/ and write the numbers it quotes, with nst
 itself and Pillow only. The one command (the run settings come from nst's DEFAULTS, never from here):
 
-    NST_IMAGES=/work/shared/images python docs/make_figures.py [--backend auto|numpy|numba|cupy]
+    python docs/make_figures.py [--images DIR] [--backend auto|numpy|numba|cupy]
 
 feature_maps.png   a few channels of block1_conv1, block3_conv1, block5_conv1 of tubingen.jpg
 gram_block2.png    Ĝ at block2_conv1 (128×128) of starry_night.jpg and shipwreck.jpg, one colour scale
@@ -188,8 +188,8 @@ def relative(scores, e_c, e_s):
 
 def relative_errors(vgg, backend, images, size):
     # maths.md "Default weights": per pair, E_s^l = ‖Ĝ^l(S)‖²/n_c² (S at `size`), and the relative
-    # errors J_s^l/E_s^l and J_c/E_c of X = C (the start) and of jcjohnson's published picture
-    # (content at its size, as `nst compare` scores it)
+    # errors J_s^l/E_s^l and J_c/E_c of X = C (the photo; the default run starts from it recoloured)
+    # and of jcjohnson's published picture (content at its size, as `nst compare` scores it)
     out = {}
     tubingen = load_image(images / "tubingen.jpg")
     for pair, (style_name, ref_name) in PAIRS.items():
@@ -222,7 +222,7 @@ def tables(numbers):
     energy = head(f"style ({size} px)") + [
         f"| {title[p]} | " + " | ".join(g3(v["E_s"][n]) for n in layers) + " |" for p, v in pairs.items()]
     rel = ["| picture, pair | content | " + " | ".join(layers) + " |", "| --- | --- |" + " --- |" * len(layers)]
-    for who, name in (("start", "X = C (the start)"), ("jcjohnson", "jcjohnson's picture")):
+    for who, name in (("start", "X = C (the photo)"), ("jcjohnson", "jcjohnson's picture")):
         rel += [f"| {name}, {title[p]} | {g3(v[who]['content'])} | " + " | ".join(g3(v[who][n]) for n in layers)
                 + " |" for p, v in pairs.items()]
     return {"gram-energy": "\n".join(energy), "relative-errors": "\n".join(rel)}

@@ -8,10 +8,12 @@ applies the same H in the compact form of Byrd, Nocedal & Schnabel (1994; N&W eq
 
     H g = h₀ g + S q − h₀ Y p,     p = R⁻¹ Sᵀg,     q = R⁻ᵀ((D + h₀ YᵀY) p − h₀ Yᵀg)
 
-with S, Y the pairs as rows (oldest first), R the upper triangle of S Yᵀ (R_ij = s_iᵀ y_j, i ≤ j)
-and D its diagonal. That is two matrix–vector products with the history × N arrays, k×k algebra on
-the host (k ≤ history), and two more products. The pairs are rows of S and Y, a ring: once full, a
-new pair takes the oldest's row. S Yᵀ and Y Yᵀ are kept on the host, one new column per pair.
+with S, Y the pairs as N × k matrices of columns (oldest first; N&W's notation), R the upper
+triangle of SᵀY (R_ij = s_iᵀ y_j, i ≤ j) and D its diagonal. The arrays store the pairs as rows
+(k × N), so `Sᵀg` is `self.S[:k] @ g` here; docs/maths.md writes the same formula with rows.
+That is two matrix–vector products with the history × N arrays, k×k algebra on the host
+(k ≤ history), and two more products. The rows are a ring: once full, a new pair takes the
+oldest's row. The k×k products SᵀY and YᵀY are kept on the host, one new column per pair.
 """
 from collections import deque
 

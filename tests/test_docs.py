@@ -203,3 +203,34 @@ def test_spec_copy_is_the_shared_contract():
                 f"docs/SPEC.md differs from {shared}: copy it over"
             return
     pytest.skip("no shared SPEC.md beside this checkout")
+
+
+def test_bench_scripts_answer_help_without_running():
+    # bench/RESULTS.md quotes these scripts' command lines; `--help` must print the options and
+    # exit at once (bench_kernels_cpu.py ignored it and ran its whole benchmark)
+    import subprocess
+    import sys
+    scripts = [p for p in sorted((DOCS.parent / "bench").glob("*.py")) if '__name__ == "__main__"' in p.read_text()]
+    assert len(scripts) >= 10
+    for script in scripts:
+        r = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0 and "usage:" in r.stdout, f"{script.name} --help: {r.returncode} {r.stderr[-500:]}"
+
+
+def test_cuda_cpu_page_commands_parse():
+    # docs/cuda_cpu.md's command block: each `nst` line parses with nst's own parser and each
+    # `python -c` program compiles (it showed `loss_and_grad(..., backend=...)`, an Ellipsis call)
+    import shlex
+    from nst.cli.parser import build_parser
+    text = (DOCS / "cuda_cpu.md").read_text(encoding="utf-8")
+    block = re.search(r"^```bash\n(.*?)^```", text, re.S | re.M).group(1)
+    lines = [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+    assert {tokens[0] for tokens in lines} == {"nst", "python"}
+    for tokens in lines:
+        if tokens[0] == "nst":
+            build_parser().parse_args(tokens[1:])
+        else:
+            assert tokens[1] == "-c"
+            source = tokens[2]
+            compile(source, "cuda_cpu.md", "exec")
+            assert "..." not in source, f"a placeholder in {source!r}"

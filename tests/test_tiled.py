@@ -306,3 +306,13 @@ def test_dry_run_names_the_tile_it_uses(files, tiny_weights_h5, tmp_path, capsys
     from nst.spec import min_side
     assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "64", "--tile", "3", "--dry-run") == 0
     assert f"tiles of {min_side('block2_conv1')} px" in capsys.readouterr().out
+
+
+def test_dry_run_per_scale_line_names_the_aligned_tile(files, tiny_weights_h5, tmp_path, capsys):
+    # the "per scale" line gives the tile each scale really runs in: --tile 3 rounded to the
+    # alignment, as in the header line (it printed "64 px in tiles of 3")
+    from nst.spec import min_side
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "64", "--scales", "2", "--tile", "3",
+                    "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert f"64 px in tiles of {min_side('block2_conv1')}" in out and "tiles of 3" not in out

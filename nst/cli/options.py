@@ -62,9 +62,9 @@ def add_transfer_options(t):
     option(t, "size", "longest side of the output in pixels (default: %(default)s)")
     option(t, "iterations", "N: exactly N optimiser iterations at every scale (fewer only when L-BFGS "
                             "finds J no longer decreasing; e.g. 200 for a longer, more converged run); "
-                            "auto: at most %d at the coarsest scale, %d at each middle one and %d at the "
-                            "finest, a scale ending early once J's relative decrease no longer pays for "
-                            "its cost (nst.run.schedule) (default: %%(default)s)"
+                            "auto: at most %d at the coarsest scale (or the only one), %d at each middle "
+                            "one and %d at the finest, a scale ending early once J's relative decrease no "
+                            "longer pays for its cost (nst.run.schedule) (default: %%(default)s)"
            % (schedule.FIRST_CAP, schedule.MIDDLE_CAP, schedule.FINEST_CAP), metavar="N|auto")
     option(t, "scales", "coarse-to-fine scales, ×√2 apart, never above --size (default: as many as "
                         "it takes from --start-size; 1: off)")

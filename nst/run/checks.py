@@ -105,8 +105,11 @@ def untileable(run, held):
 
 
 def scale_tiles(run):
-    # "256–2768 px whole, 3890 px in tiles of 3504, …": how each scale is evaluated (Run.scale_tile)
-    per = [(side, run.scale_tile(k)) for k, side in enumerate(run.sizes)]
+    # "256–2768 px whole, 3890 px in tiles of 3504, …": how each scale is evaluated (Run.scale_tile),
+    # each tile as nst.tiled runs it (rounded down to the alignment, as the header line says)
+    align = run.tile_align()
+    tiles = [run.scale_tile(k) for k in range(len(run.sizes))]
+    per = [(side, t and aligned_tile(t, align)) for side, t in zip(run.sizes, tiles)]
     whole = [side for side, t in per if not t]
     span = (f"{whole[0]}–{whole[-1]} px whole" if len(whole) > 1 else f"{whole[0]} px whole") if whole else None
     return ", ".join([*([span] if span else []), *(f"{side} px in tiles of {t}" for side, t in per if t)])
