@@ -161,12 +161,15 @@ class LBFGS(Stateful):
         return self.f
 
     def state(self):
-        return {**super().state(), **self.pairs.state()}
+        # + the first gradient's ‖g₀‖∞ (the gtol rule's reference), once there is one
+        g0 = {} if self.g0 is None else {"g0": float(self.g0)}
+        return {**super().state(), **self.pairs.state(), **g0}
 
     def restore(self, state):
         # a state of this nst puts back the history's rows and products exactly; an older one's
         # pairs are added again, oldest first (products recomputed)
         super().restore(state)
+        self.g0 = float(state["g0"]) if "g0" in state else None
         xp = xp_of(self.x)
         self.pairs.clear()
         s_list, y_list = history_arrays(state)

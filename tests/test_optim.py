@@ -96,6 +96,25 @@ def test_lbfgs_state_holds_its_history_without_copying_it(rng):
     np.testing.assert_allclose(copies[1].x, opt.x, rtol=1e-6)
 
 
+def test_lbfgs_resumed_stops_by_gtol_where_the_whole_run_does():
+    # the gtol rule compares ‖g‖∞ with the first gradient's: a restored optimiser took the
+    # resume point's gradient as its first and stopped later than the uninterrupted run
+    fun = quadratic(np.logspace(0, 1, 12), np.linspace(0, 255, 12))
+
+    def run_until_stopped(opt):
+        while not opt.stopped and opt.iteration < 200:
+            opt.step(fun)
+        return opt.iteration, opt.stopped
+
+    whole = run_until_stopped(LBFGS(np.full(12, 128.0), history=3, gtol=1e-3, ftol=0))
+    first = LBFGS(np.full(12, 128.0), history=3, gtol=1e-3, ftol=0)
+    for _ in range(3):
+        first.step(fun)
+    again = LBFGS(np.zeros(12), history=3, gtol=1e-3, ftol=0)
+    again.restore(first.state())
+    assert "first gradient" in whole[1] and run_until_stopped(again) == whole
+
+
 def test_lbfgs_restore_refuses_rows_that_do_not_fit():
     opt = LBFGS(np.full(6, 1.0), history=4)
     for _ in range(3):
