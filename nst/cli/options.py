@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from nst import backends
+from nst.io.destinations import RunRefused
 from nst.run import schedule, settings
 from nst.run.job import Outputs
 from nst.run.settings import DEFAULTS, Settings
@@ -114,8 +115,19 @@ def add_cluster_options(p, workers_default="cores and memory"):
 
 
 def add_checkpoint_every(p, what):
-    p.add_argument("--checkpoint-every", type=integer(1), default=Outputs.checkpoint_every, metavar="N",
-                   help=what + " (default: %(default)s)")
+    # None when not given: checkpoint_every_of tells "not given" from "given without a place to save"
+    p.add_argument("--checkpoint-every", type=integer(1), default=None, metavar="N",
+                   help=f"{what} (default: {Outputs.checkpoint_every})")
+
+
+def checkpoint_every_of(args, where=None):
+    # --checkpoint-every N (default Outputs') -> N; refused when `where`, the option naming where the
+    # checkpoints go (--checkpoint, --checkpoint-dir), is not given: it would save nothing
+    n = args.checkpoint_every
+    if n is not None and where and not getattr(args, where.lstrip("-").replace("-", "_")):
+        raise RunRefused(f"--checkpoint-every {n} without {where}: nothing would be saved; "
+                         f"add {where} (where the run state goes) or drop --checkpoint-every")
+    return Outputs.checkpoint_every if n is None else n
 
 
 def add_output_options(t):
@@ -146,7 +158,9 @@ def settings_of(args):
 
 
 def outputs_of(args):
+    # the parsed options -> Outputs (RunRefused: --checkpoint-every without --checkpoint)
     path = lambda p: Path(p) if p else None
+    every = checkpoint_every_of(args, "--checkpoint")
     return Outputs(output=Path(args.output), bits=args.bits, save_every=args.save_every,
-                   checkpoint=path(args.checkpoint), checkpoint_every=args.checkpoint_every,
+                   checkpoint=path(args.checkpoint), checkpoint_every=every,
                    resume=path(args.resume), report=path(args.report), dry_run=args.dry_run)

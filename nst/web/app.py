@@ -21,6 +21,7 @@ from nst.batch import results
 from nst.batch.checks import check_weights
 from nst.batch.outdir import check_folder, check_manifest
 from nst.batch.scheduler import check_address
+from nst.cli.options import checkpoint_every_of
 from nst.io.destinations import RunRefused
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
@@ -52,7 +53,7 @@ class App:
         self.arriving = Counter()                         # upload path -> requests storing it now
         from nst.batch.command import weights_for_workers
         plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
-        options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": args.checkpoint_every,
+        options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": checkpoint_every_of(args),
                    "weights_sha": plugin.sha if plugin else None}
         self.runs = Runs(self.outdir, args.queue, lambda: self.connect(plugin), options, self.link)
 
