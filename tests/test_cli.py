@@ -102,6 +102,18 @@ def test_checkpoint_every_with_checkpoint_saves(images, tiny_weights_h5, tmp_pat
     assert ckpt.exists()
 
 
+@pytest.mark.parametrize("extra, needle", [
+    (["--style-blend", "-1,2"], "expected one argument; a value starting with '-' is written --style-blend=-1,2"),
+    (["--lr", "-1e3"], "a value starting with '-' is written --lr=-1e3"),
+    (["--style-blend=-1,2"], "--style-blend: must be comma-separated finite numbers ≥ 0"),   # then refused
+    (["--lr"], "argument --lr: expected one argument (see"),                                 # no value: no hint
+])
+def test_a_value_starting_with_a_dash_says_how_to_give_it(images, tiny_weights_h5, tmp_path, capsys, extra, needle):
+    # argparse reads `-1,2` as an option: the error says to write --style-blend=-1,2
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), *extra) == 2
+    one_line_error(capsys, needle)
+
+
 def test_unknown_output_suffix(images, tiny_weights_h5, tmp_path, capsys):
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.xyz")) == 2
     one_line_error(capsys, "unknown image suffix")

@@ -4,6 +4,8 @@ option groups every subcommand shares (`nst transfer`, `nst batch`, `nst demo`);
 objects a command line becomes, `settings_of` and `outputs_of`.
 """
 import argparse
+import re
+import sys
 from pathlib import Path
 
 from nst import backends
@@ -16,8 +18,26 @@ from nst.run.settings import DEFAULTS, Settings
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line: `nst: error: argument --lr: must be … (see --help)`."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        # the words parsed, kept for error(): a value argparse took for an option (`--style-blend -1,2`)
+        self.words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):
-        self.exit(2, f"nst: error: {message} (see `{self.prog} --help`)\n")
+        hint = dash_value_hint(message, getattr(self, "words", []), self._option_string_actions)
+        self.exit(2, f"nst: error: {message}{hint} "
+                     f"(see `{self.prog} --help`)\n")
+
+
+def dash_value_hint(message, words, options):
+    # "expected one argument" where the option's value starts with '-' and is no option (argparse
+    # reads `-1,2` as one): say how to give it -> "; … is written --style-blend=-1,2", or ""
+    m = re.match(r"argument (\S+): expected one argument$", message)
+    names = m.group(1).split("/") if m else []
+    for here, after in zip(words, words[1:]):
+        if here in names and after.startswith("-") and len(after) > 1 and after.split("=")[0] not in options:
+            return f"; a value starting with '-' is written {names[-1]}={after}"
+    return ""
 
 
 # -- option types: each refuses a bad value with what would be valid (nst.run.settings.RULES) --
