@@ -95,6 +95,20 @@ def check_writable(option, path):
     except OSError as e:
         raise RunRefused(f"{option} {path}: cannot write in {where} ({e.strerror}); "
                          "choose a folder you can write to") from None
+    check_replaceable(option, path)
+
+
+def check_replaceable(option, path):
+    # an existing file at `path` (not a link: the rename replaces the link) opens for writing, so the
+    # run's last rename over it will not fail after all the work: a read-only, immutable (chattr +i)
+    # or append-only file is refused now. Opening changes nothing (no O_TRUNC; O_NONBLOCK: a FIFO)
+    if path.is_symlink() or not path.is_file():
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError as e:
+        raise RunRefused(f"{option} {path} exists and cannot be replaced ({e.strerror}); "
+                         "make it writable or choose another name") from None
 
 
 def is_checkpoint(path):
