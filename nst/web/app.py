@@ -148,12 +148,22 @@ class App:
             self.arriving.subtract(stored)
             self.arriving = +self.arriving                # only the paths still arriving
             if not started:
-                self.remove_unused(stored)
+                await self.remove_unused(stored)
 
-    def remove_unused(self, stored):
+    async def remove_unused(self, stored):
         # the uploads of a run that did not start, unless another run uses them (in the manifest,
-        # queued or running, or arriving with another request); in the event loop: no request between
-        keep = self.runs.files() | {str(p) for p in self.arriving}
+        # queued or running, or arriving with another request). The manifest is read off the event
+        # loop, again if a run ended meanwhile (its row may be newer than the read); the rest, and the
+        # unlinks, on the loop with no await between: no request can start using a file in between
+        loop = asyncio.get_running_loop()
+        _, ended = self.runs.active_files()
+        while True:
+            used = await loop.run_in_executor(None, self.runs.manifest_files)
+            active, now = self.runs.active_files()
+            if now == ended:
+                break
+            ended = now
+        keep = used | active | {str(p) for p in self.arriving}
         for path in {p for p in stored if str(p) not in keep}:
             path.unlink(missing_ok=True)
 
