@@ -481,6 +481,21 @@ def test_an_upload_a_run_ending_during_the_manifests_read_used_is_kept(tmp_path,
     assert not other.exists() and upload.exists()
 
 
+def test_serve_reads_its_weights_file_once(tmp_path, tiny_weights_h5):
+    # the server hashed --weights (sha256_file), then read it again for the workers' copy and hashed
+    # that: now the copy's bytes give the sha256 (h5py's check of the file, before, is its own read)
+    import sys
+
+    from nst.web.app import App
+    watched, opened = str(tiny_weights_h5), []
+    sys.addaudithook(lambda event, args: opened.append(args[1]) if event == "open" and str(args[0]) == watched
+                     and watched else None)
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    watched = None                               # the hook stays (hooks cannot be removed): it stops counting
+    assert len(opened) == 1, opened
+    assert app.shas["weights"] == app.runs.options["weights_sha"]
+
+
 # -- the live page's fixes: the last message, the Host guard, panels on a tiled run, early requests -------
 def ws_states(channel, host="127.0.0.1"):
     # every status state one page of `nst transfer --web` receives until the server closes its websocket

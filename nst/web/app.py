@@ -40,19 +40,19 @@ PICTURE_STATES = ("done", "stopped")
 
 class App:
     def __init__(self, args):
-        from nst.io.assets import sha256_file
+        from nst.batch.command import weights_for_workers
         check_options(args)                               # before anything is made
         self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
         self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
-        self.shas = {"weights": sha256_file(self.weights) if self.weights else None}
+        # --weights read once: the workers' copy, and its sha256 for the runs' digests
+        plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
+        self.shas = {"weights": plugin.sha if plugin else None}
         self.token, self.worker_key = new_token(args.host), secrets.token_urlsafe(24)
         self.max_bytes, self.max_pixels = int(args.max_upload_mb * 2**20), args.max_pixels
         self.port, self.comparing = args.port, asyncio.Lock()
         self.arriving = Counter()                         # upload path -> requests storing it now
-        from nst.batch.command import weights_for_workers
-        plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
         options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": checkpoint_every_of(args),
                    "weights_sha": plugin.sha if plugin else None}
         self.runs = Runs(self.outdir, args.queue, lambda: self.connect(plugin), options, self.link)
