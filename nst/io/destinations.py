@@ -150,13 +150,6 @@ def written_by_nst(option, path):
     return image.written_by_nst(path)
 
 
-def unmarked(path):
-    # why an existing picture of this format cannot be told apart from the user's, or ""
-    if image.SAVE_FORMATS.get(Path(path).suffix.lower()) == "BMP":
-        return " (BMP files carry no mark of the program that wrote them, so nst never replaces one: use .png)"
-    return ""
-
-
 def check_folders(dests):
     # no destination lies in a folder whose name is another destination's file (--report DIR = -o,
     # or a snapshot's name): that file and that folder cannot both be written
@@ -187,4 +180,4 @@ def check(dests, inputs, resume=None):
     for option, path in dests:
         if exists(path) and not written_by_nst(option, path):
             raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only its own "
-                             f"files: move it or choose another name{unmarked(path)}")
+                             f"files: move it or choose another name{image.unmarked(path)}")
