@@ -414,27 +414,6 @@ def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
     assert snapshot(world["d"]) == before
 
 
-@pytest.fixture
-def unreplaceable():
-    # make(path): the existing file cannot be replaced: read-only for a user, immutable (chattr +i)
-    # for root, who writes any read-only file; skipped where neither is possible
-    import shutil
-    import subprocess
-    made = []
-
-    def make(path):
-        if os.geteuid() != 0:
-            path.chmod(0o444)
-        elif not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
-            pytest.skip("root, and no chattr +i here: no file root cannot replace")
-        made.append(path)
-    yield make
-    for path in made:
-        if os.geteuid() == 0:
-            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
-        path.chmod(0o644)
-
-
 def test_an_output_that_cannot_be_replaced_is_refused_before_the_run(world, unreplaceable, capsys):
     # it was found only after the run, at the last rename ("cannot write o.png (Operation not permitted)")
     out = world["d"] / "o.png"

@@ -99,16 +99,26 @@ def check_writable(option, path):
 
 
 def check_replaceable(option, path):
-    # an existing file at `path` (not a link: the rename replaces the link) opens for writing, so the
-    # run's last rename over it will not fail after all the work: a read-only, immutable (chattr +i)
-    # or append-only file is refused now. Opening changes nothing (no O_TRUNC; O_NONBLOCK: a FIFO)
+    # an existing file at `path` can be replaced (replace_error), so the run's last rename over it
+    # will not fail after all the work: a read-only, immutable or append-only file is refused now
+    error = replace_error(path)
+    if error:
+        raise RunRefused(f"{option} {path} exists and cannot be replaced ({error}); "
+                         "make it writable or choose another name")
+
+
+def replace_error(path):
+    # why an existing regular file at `path` cannot be replaced (read-only, chattr +i or +a), or None
+    # (also for no file, or a link: the rename replaces the link). Opening it for writing changes
+    # nothing (no O_TRUNC; O_NONBLOCK in case it became a FIFO)
+    path = Path(path)
     if path.is_symlink() or not path.is_file():
-        return
+        return None
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
     except OSError as e:
-        raise RunRefused(f"{option} {path} exists and cannot be replaced ({e.strerror}); "
-                         "make it writable or choose another name") from None
+        return e.strerror
+    return None
 
 
 def is_checkpoint(path):

@@ -20,7 +20,7 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 
 from nst.batch import results
-from nst.batch.outdir import picture_blocked
+from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
 from nst.web.channel import Channel
 from nst.web.server import Service
@@ -60,8 +60,9 @@ class Runs(Service):
 
     def blocked(self, output):
         # why OUTDIR/output may not be written (a file that is not nst's picture of that run, as
-        # nst batch decides: nst.batch.outdir.picture_blocked), or None
-        return picture_blocked(self.outdir / output, results.read_manifest(self.outdir).get(output))
+        # nst batch decides: nst.batch.outdir.picture_blocked; or one that cannot be replaced), or None
+        path = self.outdir / output
+        return picture_blocked(path, results.read_manifest(self.outdir).get(output)) or unreplaceable(path)
 
     def files(self):
         # every input file a run uses: the manifest's rows', and those of the runs queued or running
