@@ -77,24 +77,25 @@ def add_parser(sub):
 
 
 def check_scorable(pictures, style, style_side, backend):
-    # every picture, and the style at --style-size, reach block5_conv1 (the deepest term scored),
-    # and scoring's peak (the inputs; the net over the largest of them) fits in what is free
+    # pictures: {path: H×W×3}, style: (path, H×W×3), both read once (main). Every picture, and the
+    # style at --style-size, reach block5_conv1 (the deepest term scored), and scoring's peak (the
+    # inputs; the net over the largest of them) fits in what is free
     from nst import memory
-    from nst.io.image import ImageError, load_image, longest_shape
+    from nst.io.image import ImageError, longest_shape
     from .spec import DEFAULT_CONTENT_LAYERS, min_side
     from .vgg import deepest_layer
     deepest = deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
     need = min_side(deepest)
     if style_side > MAX_SIDE:
         raise ImageError(f"--style-size {style_side} is above {MAX_SIDE} px, larger than nst takes; use a smaller one")
-    style_shape = load_image(style).shape[:2]
+    style_shape = style[1].shape[:2]
     h, w = longest_shape(style_shape, style_side)
     if min(h, w) < need:
-        raise ImageError(f"--style {style} at --style-size {style_side} is {w}×{h}, smaller than the {need} px "
+        raise ImageError(f"--style {style[0]} at --style-size {style_side} is {w}×{h}, smaller than the {need} px "
                          f"per side that {deepest} needs; use a larger --style-size")
     shapes = [(h, w)]
-    for path in pictures:
-        shapes.append(load_image(path).shape[:2])
+    for path, pic in pictures.items():
+        shapes.append(pic.shape[:2])
         if min(shapes[-1]) < need:
             raise ImageError(f"{path} is {shapes[-1][1]}×{shapes[-1][0]}, smaller than the {need} px per side "
                              f"that {deepest} needs to score it")
@@ -107,9 +108,13 @@ def check_scorable(pictures, style, style_side, backend):
 
 
 def main(args):
-    # the table on stdout; args.backend a backend's name ("auto" is resolved by nst.cli first)
-    check_scorable(args.pictures, args.style, args.style_size, args.backend)
-    scores = score(args.pictures, args.content, args.style, style_side=args.style_size,
+    # the table on stdout; args.backend a backend's name ("auto" is resolved by nst.cli first).
+    # Each file is read once (also one named twice): the checks and the scoring take the same arrays.
+    from nst.io.image import load_image
+    read = {p: load_image(p) for p in dict.fromkeys([*args.pictures, args.style, args.content])}
+    check_scorable({p: read[p] for p in args.pictures}, (args.style, read[args.style]), args.style_size,
+                   args.backend)
+    scores = score([read[p] for p in args.pictures], read[args.content], read[args.style], style_side=args.style_size,
                    weights=args.weights, backend=args.backend,
                    log=lambda m: print(m, file=sys.stderr))
     print(format_table([str(p) for p in args.pictures], scores))

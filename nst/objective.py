@@ -89,20 +89,59 @@ class EvaluationFailed(RuntimeError):
 
 def layer_weights(style_layers, style_layer_weights):
     # None -> λ_l = 1/|L|; "auto" -> None (Objective derives λ from the targets: auto_layer_weights);
-    # else a sequence aligned with style_layers or a {layer: λ} dict
+    # else a sequence aligned with style_layers or a {layer: λ} dict (its layers among style_layers,
+    # a missing one λ = 0); each λ finite and ≥ 0, else ValueError
     if style_layer_weights is None:
-        return [1.0 / len(style_layers)] * len(style_layers)
+        return [1.0 / len(style_layers)] * len(style_layers) if style_layers else []
     if isinstance(style_layer_weights, str) and style_layer_weights == AUTO:
         return None
     if isinstance(style_layer_weights, str):
         raise ValueError(f"style layer weights: {style_layer_weights!r} is neither {AUTO!r} nor numbers")
     if isinstance(style_layer_weights, dict):
-        given = {resolve_layer(k): float(v) for k, v in style_layer_weights.items()}
-        return [given.get(layer, 0.0) for layer in style_layers]
-    lam = [float(v) for v in style_layer_weights]
+        given = {resolve_layer(k): v for k, v in style_layer_weights.items()}
+        stray = [k for k in style_layer_weights if resolve_layer(k) not in style_layers]
+        if stray:
+            raise ValueError(f"style_layer_weights names {', '.join(map(str, stray))}, not among the style layers "
+                             f"({', '.join(style_layers) or 'none'}); add it to style_layers or drop its weight")
+        return [term_weight(f"style_layer_weights[{n!r}]", given.get(n, 0.0)) for n in style_layers]
+    lam = [term_weight("style_layer_weights", v) for v in style_layer_weights]
     if len(lam) != len(style_layers):
         raise ValueError(f"{len(lam)} style layer weights for {len(style_layers)} style layers")
     return lam
+
+
+def blend_weights(blend, n):
+    # style_blend for n style images -> [w_i / Σ w] (None: equal); each finite and ≥ 0, not all 0
+    blend = [1.0] * n if blend is None else [term_weight("style_blend", b) for b in blend]
+    if len(blend) != n:
+        raise ValueError(f"{len(blend)} blend weights for {n} style images")
+    if not sum(blend) > 0:
+        raise ValueError("style_blend weights are all 0: give at least one style image a weight > 0")
+    return [b / sum(blend) for b in blend]
+
+
+def check_dtype(dtype, be):
+    # float32 on every backend, float64 on the NumPy reference only (the kernels compute in float32)
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    if dt == np.float64 and be.name != "numpy":
+        raise ValueError(f"dtype float64 needs backend='numpy': the {be.name} backend computes in float32")
+    return dt
+
+
+def check_weights(weights, names):
+    # a {layer: (W O×I×3×3, b O)} dict given as weights: every layer in `names` there, each W's I the
+    # previous layer's O (3 for the first) -> ValueError naming the layer
+    cin = 3
+    for n in names:
+        if n not in weights:
+            raise ValueError(f"weights has no layer {n} (a dict {{layer: (W, b)}} needs block1_conv1 "
+                             f"through {names[-1]})")
+        w, b = (np.shape(a) for a in weights[n])
+        if len(w) != 4 or w[1:] != (cin, 3, 3) or b != w[:1]:
+            raise ValueError(f"weights[{n!r}]: W {w} and b {b}, expected W (O, {cin}, 3, 3) and b (O,)")
+        cin = w[0]
 
 
 def _add_scaled(g, gk, weight):
@@ -112,8 +151,12 @@ def _add_scaled(g, gk, weight):
 
 
 def term_weight(name, value):
-    # α, β or γ: a finite number ≥ 0 (a NaN or negative weight makes J meaningless), else ValueError
-    v = float(value)
+    # α, β, γ, a λ_l or a blend weight: a finite number ≥ 0 (a NaN or negative weight makes J
+    # meaningless), else ValueError
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
     if not (math.isfinite(v) and v >= 0):
         raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
     return v
@@ -135,14 +178,17 @@ class Objective:
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
                  pooling="max", dtype=np.float32, log=print, prepared=None):
         self.be = get_backend(backend) if isinstance(backend, str) else backend
+        self.dtype = check_dtype(dtype, self.be)
         self.alpha, self.beta, self.gamma = (term_weight(k, v) for k, v in (
             ("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)))
         self.content_layers = [resolve_layer(n) for n in layer_list("content_layers", content_layers)]
         self.style_layers = [resolve_layer(n) for n in layer_list("style_layers", style_layers)]
         self.lam = layer_weights(self.style_layers, style_layer_weights)
-        self.pooling, self.dtype = pooling, dtype
+        self.pooling = pooling
         self.deepest = deepest_layer(self.content_layers + self.style_layers)
         self.params = prepared if prepared is not None else self._prepare(weights, log)
+        content = as_image(content, "content", dtype=None)
+        self.shape = content.shape                       # every X evaluated has the content's shape
         self.content_targets = self._content_targets(content)
         self.style_targets = self._style_targets(style, style_blend)
         if self.lam is None:
@@ -155,6 +201,7 @@ class Objective:
         if not isinstance(weights, dict):
             from nst.weights import load
             weights = load(weights, log, layers=names)
+        check_weights(weights, names)
         return prepare(self.be, {n: weights[n] for n in names}, self.dtype)
 
     def _activations(self, image, deepest):
@@ -175,15 +222,12 @@ class Objective:
         styles = style if isinstance(style, (list, tuple)) else [style]
         if not styles:
             raise ValueError("no style image: give one image, or a list of them")
-        blend = [1.0 / len(styles)] * len(styles) if blend is None else [float(b) for b in blend]
-        if len(blend) != len(styles):
-            raise ValueError(f"{len(blend)} blend weights for {len(styles)} style images")
-        total = sum(blend)
+        blend = blend_weights(blend, len(styles))
         targets = {}
         for s, w in zip(styles, blend):
-            grams = self.grams_of(s, self.style_layers)
+            grams = self.grams_of(as_image(s, "style", dtype=None), self.style_layers)
             for n in self.style_layers:
-                g = (w / total) * grams[n]        # scalar first: cupy sends array·scalar through numpy
+                g = w * grams[n]                  # scalar first: cupy sends array·scalar through numpy
                 targets[n] = g if n not in targets else targets[n] + g
         return targets
 
@@ -234,9 +278,13 @@ class Objective:
         return g
 
     def __call__(self, image) -> LossResult:
-        # host image -> host LossResult (floats, float32 gradient)
-        be = self.be
-        total, terms, per_layer, grad = self.evaluate(be.to_device(np.asarray(image, self.dtype)))
+        # host image (H×W×3 as the content, finite; a path too) -> host LossResult (floats, float32
+        # gradient); ValueError naming what is wrong with the image
+        be, image = self.be, as_image(image, "image", dtype=self.dtype)
+        if image.shape != self.shape:
+            raise ValueError(f"image {image.shape} must have the content's shape {self.shape}: an Objective "
+                             "evaluates images of its content's size (make one per size)")
+        total, terms, per_layer, grad = self.evaluate(be.to_device(image))
         return LossResult(float(total), {k: float(v) for k, v in terms.items()},
                           np.asarray(be.to_host(grad), dtype=np.float32),
                           {k: float(v) for k, v in per_layer.items()})

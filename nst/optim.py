@@ -5,6 +5,9 @@ fun(x) -> (J, ∂J/∂x) evaluates the objective (J may stay on the device: only
 search reads it on the host). The image lives in pixel units 0..255; GD and Adam clip each step
 into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
+import math
+import numbers
+
 from .backends.backend import to_host, xp_of
 from .lbfgs import PairHistory
 from .ops import adam_step
@@ -15,6 +18,17 @@ LO, HI = 0.0, 255.0
 class NonFiniteLoss(FloatingPointError):
     """fun(x) found J or ∂J/∂x NaN or inf. GD and Adam stop before stepping (x stays the last
     good image); L-BFGS treats the trial point as a failed line-search step and backs off."""
+
+
+def step_size(lr):
+    # lr: a finite number > 0 (0 never moves, a negative one climbs J, NaN poisons x), else ValueError
+    try:
+        v = float(lr)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    return v
 
 
 class Stateful:
@@ -39,7 +53,7 @@ class GradientDescent(Stateful):
     """x ← clip(x − lr·∇J): the method of the talk."""
 
     def __init__(self, x, lr):
-        self.x, self.lr, self.iteration, self.evaluations = x, float(lr), 0, 0
+        self.x, self.lr, self.iteration, self.evaluations = x, step_size(lr), 0, 0
 
     def step(self, fun):
         j, g = fun(self.x)
@@ -57,7 +71,7 @@ class Adam(Stateful):
 
     def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8, kernel=adam_step):
         xp = xp_of(x)
-        self.x, self.lr, self.beta1, self.beta2, self.eps = x, float(lr), beta1, beta2, eps
+        self.x, self.lr, self.beta1, self.beta2, self.eps = x, step_size(lr), beta1, beta2, eps
         self.m, self.v = xp.zeros_like(x), xp.zeros_like(x)
         self.iteration = self.evaluations = 0
         self.kernel = kernel
@@ -89,7 +103,9 @@ class LBFGS(Stateful):
     SCALARS = ("iteration", "evaluations", "resets", "f")
 
     def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, ftol=1e-6, gtol=1e-9, log=None):
-        self.x, self.lr, self.c1, self.max_backtracks = x, float(lr), c1, max_backtracks
+        if not (isinstance(history, numbers.Integral) and history >= 1):
+            raise ValueError(f"history must be a whole number ≥ 1, got {history!r}")
+        self.x, self.lr, self.c1, self.max_backtracks = x, step_size(lr), c1, max_backtracks
         self.ftol, self.gtol = ftol, gtol
         self.pairs = PairHistory(int(history))
         self.f, self.g, self.g0 = 0.0, None, None

@@ -24,7 +24,7 @@ DEFAULT_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_
 
 def resolve_layer(name: str) -> str:
     # "block4_conv2", or the paper's "conv4_2" / "relu4_2" -> "block4_conv2"
-    m = re.fullmatch(r"(?:conv|relu)(\d)_(\d)", name)
+    m = re.fullmatch(r"(?:conv|relu)(\d)_(\d)", name) if isinstance(name, str) else None
     resolved = f"block{m[1]}_conv{m[2]}" if m else name
     if resolved not in CONV_NAMES:
         raise ValueError(f"unknown layer {name!r}: use a name like block4_conv2 or conv4_2 "

@@ -1,4 +1,5 @@
 """Shared test helpers. The one tolerance rule is nst.tolerance's; the shared fixtures are nst.testing's."""
+import os
 import signal
 
 import numpy as np
@@ -53,3 +54,24 @@ def shared_cluster():
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
                       dashboard_address=":0") as cluster:
         yield cluster.scheduler.address
+
+
+@pytest.fixture
+def unreplaceable():
+    # make(path): the existing file cannot be replaced: read-only for a user, immutable (chattr +i)
+    # for root, who writes any read-only file; skipped where neither is possible
+    import shutil
+    import subprocess
+    made = []
+
+    def make(path):
+        if os.geteuid() != 0:
+            path.chmod(0o444)
+        elif not shutil.which("chattr") or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode:
+            pytest.skip("root, and no chattr +i here: no file root cannot replace")
+        made.append(path)
+    yield make
+    for path in made:
+        if os.geteuid() == 0:
+            subprocess.run(["chattr", "-i", str(path)], capture_output=True)
+        path.chmod(0o644)

@@ -85,7 +85,7 @@ def test_bad_images(rng, tiny_weights):
         nst.loss_and_grad(c, c, random_image(rng, 18, 19), weights=tiny_weights, **W)
     bad = c.copy()
     bad[0, 0, 0] = np.nan
-    with pytest.raises(ValueError, match="image image holds NaN"):
+    with pytest.raises(ValueError, match="^image holds NaN or inf$"):
         nst.loss_and_grad(c, c, bad, weights=tiny_weights, **W)
     with pytest.raises(ValueError, match="H×W×3"):
         nst.loss_and_grad(c[..., 0], c, c, weights=tiny_weights, **W)
@@ -139,3 +139,95 @@ def test_objective_refuses_what_makes_j_meaningless(rng, tiny_weights, kwargs, e
     args = {"style": img, "content_weight": 1.0, "style_weight": 1.0, "tv_weight": 0.0, **kwargs}
     with pytest.raises(error, match=needle):
         Objective(img, args.pop("style"), weights=tiny_weights, **args)
+
+
+# -- the library audit: what a script or notebook does wrong is one clear line, named ----------------
+def objective_kwargs(tiny_weights, **kwargs):
+    return {"content_weight": 1.0, "style_weight": 1.0, "tv_weight": 1e-3, "weights": tiny_weights, **kwargs}
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"style_blend": [-1, 2]}, "style_blend must be a finite number ≥ 0, got -1"),
+    ({"style_blend": [float("nan"), 1]}, "style_blend must be a finite number ≥ 0, got nan"),
+    ({"style_blend": [0, 0]}, "style_blend weights are all 0"),
+    ({"style_layer_weights": [-1, 1, 1, 1, 1]}, "style_layer_weights must be a finite number ≥ 0, got -1"),
+    ({"style_layer_weights": {"conv4_2": 1.0}}, "style_layer_weights names conv4_2, not among the style layers"),
+    ({"content_weight": "a"}, "content_weight must be a finite number ≥ 0, got 'a'"),
+    ({"tv_weight": None}, "tv_weight must be a finite number ≥ 0, got None"),
+    ({"style_layers": [3]}, "unknown layer 3: use a name like block4_conv2"),
+    ({"dtype": np.int32}, "dtype must be float32 or float64, got int32"),
+    ({"dtype": np.float64, "backend": "numba"}, "dtype float64 needs backend='numpy'"),
+    ({"weights": {}}, r"weights has no layer block1_conv1"),
+    ({"content": np.full((20, 24, 3), np.nan)}, "^content image holds NaN or inf$"),
+    ({"style": np.zeros((20, 24))}, r"^style image must be H×W×3 RGB, got shape \(20, 24\)$"),
+])
+def test_objective_says_what_is_wrong_with_its_arguments(rng, tiny_weights, kwargs, needle):
+    # each was accepted (a blend of -1 and 2, λ = NaN, a λ for a layer not used: every λ 0) or failed
+    # deep inside (ZeroDivisionError, a broadcast error, KeyError 'block1_conv1')
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    args = objective_kwargs(tiny_weights, **{"content": img, "style": [img, img] if "style_blend" in kwargs else img,
+                                             **kwargs})
+    with pytest.raises(ValueError, match=needle):
+        nst.Objective(args.pop("content"), args.pop("style"), **args)
+
+
+def test_objective_weights_with_a_wrong_shape_name_the_layer(rng, tiny_weights):
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    bad = {**tiny_weights, "block2_conv1": (tiny_weights["block2_conv1"][0][:, :2], tiny_weights["block2_conv1"][1])}
+    with pytest.raises(ValueError, match=r"weights\['block2_conv1'\]: W \(5, 2, 3, 3\) .* expected W \(O, 4, 3, 3\)"):
+        nst.Objective(img, img, **objective_kwargs(bad))
+
+
+@pytest.mark.parametrize("image, needle", [
+    (lambda c: c[:10], r"image \(10, 24, 3\) must have the content's shape \(20, 24, 3\)"),
+    (lambda c: c[..., 0], r"^image must be H×W×3 RGB, got shape \(20, 24\)$"),
+    (lambda c: np.where(c > 200, np.inf, c), "^image holds NaN or inf$"),
+    (lambda c: c > 100, "^image must hold numbers"),
+])
+def test_an_objective_called_on_a_wrong_image_says_so(rng, tiny_weights, image, needle):
+    # it raised numpy's broadcast error, or returned J = NaN
+    c = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    objective = nst.Objective(c, c, **objective_kwargs(tiny_weights))
+    with pytest.raises(ValueError, match=needle):
+        objective(image(c))
+
+
+def test_an_objective_takes_paths_any_layout_and_no_style_layers(rng, tiny_weights, tmp_path):
+    # a content path was an IndexError; style_layers=[] a ZeroDivisionError. Non-contiguous and
+    # float64 images give the float32 contiguous image's J
+    c = rng.integers(0, 256, (20, 24, 3), dtype=np.uint8)
+    nst.save_image(c, tmp_path / "c.png")
+    by_path = nst.Objective(tmp_path / "c.png", c, **objective_kwargs(tiny_weights))
+    by_array = nst.Objective(c, c, **objective_kwargs(tiny_weights))
+    x = rng.uniform(0, 255, (20, 24, 3))
+    want = by_array(x.astype(np.float32)).total
+    assert by_path(x).total == want and by_array(np.asfortranarray(x)).total == want
+    assert by_array(x[::-1].copy()).total == by_array(x[::-1]).total
+    no_style = nst.Objective(c, c, **objective_kwargs(tiny_weights, style_layers=[]))(x)
+    assert no_style.terms["style"] == 0.0 and no_style.terms["content"] > 0
+
+
+def test_stylize_takes_a_list_of_the_papers_layer_names(rng, tiny_weights):
+    # a list (what the Objective takes) of paper names was refused: "give at least one layer"
+    from nst.run.settings import Settings, SettingsError
+    c = random_image(rng, 20, 20)
+    out = nst.stylize(c, c, size=None, iterations=1, style_layers=["conv1_1", "relu2_1"], weights=tiny_weights,
+                      backend="numpy", progress=False, log=lambda m: None)
+    assert out.shape == c.shape
+    with pytest.raises(SettingsError, match="^--style-layers: unknown layer 'conv9_1'"):
+        Settings(style_layers=["conv1_1", "conv9_1"])
+
+
+def test_save_image_keeps_what_nst_did_not_write(rng, tmp_path):
+    # nst.save_image replaced any file, and wrote NaN as black
+    mine, out = tmp_path / "mine.png", tmp_path / "out.png"
+    mine.write_bytes(b"the user's")
+    img = rng.uniform(0, 255, (6, 5, 3))
+    with pytest.raises(nst.io.image.ImageError, match="mine.png exists and nst did not write it"):
+        nst.save_image(img, mine)
+    assert mine.read_bytes() == b"the user's"
+    with pytest.raises(nst.io.image.ImageError, match="holds NaN or inf; nothing written"):
+        nst.save_image(np.where(img > 100, np.nan, img), out)
+    assert not out.exists()
+    nst.save_image(img, out)
+    nst.save_image(img, out)                                     # its own picture: replaced

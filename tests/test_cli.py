@@ -83,6 +83,37 @@ def test_bad_options(images, tiny_weights_h5, tmp_path, capsys, extra, needle):
     one_line_error(capsys, needle)
 
 
+@pytest.mark.parametrize("command", ["transfer", "batch"])
+def test_checkpoint_every_needs_where_to_save(images, tiny_weights_h5, tmp_path, capsys, command):
+    # --checkpoint-every alone would save nothing (it was silently ignored): refused, nothing made
+    out, where = tmp_path / "out", {"transfer": "--checkpoint", "batch": "--checkpoint-dir"}[command]
+    common = ["--weights", str(tiny_weights_h5), "--backend", "numpy", "--iterations", "2", "--size", "32",
+              "-o", str(out), "--checkpoint-every", "1"]
+    inputs = [str(images["content"]), *(["--style"] if command == "batch" else []), str(images["style"])]
+    assert cli([command, *inputs, *common]) == 2
+    one_line_error(capsys, f"--checkpoint-every 1 without {where}: nothing would be saved")
+    assert not out.exists()
+
+
+def test_checkpoint_every_with_checkpoint_saves(images, tiny_weights_h5, tmp_path):
+    ckpt = tmp_path / "run.npz"
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), "--checkpoint", str(ckpt),
+                    "--checkpoint-every", "1") == 0
+    assert ckpt.exists()
+
+
+@pytest.mark.parametrize("extra, needle", [
+    (["--style-blend", "-1,2"], "expected one argument; a value starting with '-' is written --style-blend=-1,2"),
+    (["--lr", "-1e3"], "a value starting with '-' is written --lr=-1e3"),
+    (["--style-blend=-1,2"], "--style-blend: must be comma-separated finite numbers ≥ 0"),   # then refused
+    (["--lr"], "argument --lr: expected one argument (see"),                                 # no value: no hint
+])
+def test_a_value_starting_with_a_dash_says_how_to_give_it(images, tiny_weights_h5, tmp_path, capsys, extra, needle):
+    # argparse reads `-1,2` as an option: the error says to write --style-blend=-1,2
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), *extra) == 2
+    one_line_error(capsys, needle)
+
+
 def test_unknown_output_suffix(images, tiny_weights_h5, tmp_path, capsys):
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.xyz")) == 2
     one_line_error(capsys, "unknown image suffix")

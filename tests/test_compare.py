@@ -33,6 +33,23 @@ def test_each_picture_is_best_where_it_should_be(pictures, tiny_weights_h5, caps
     assert "1/6" in rows["terms won"] and "5/6" in rows["terms won"]
 
 
+def test_each_file_is_read_once(pictures, tiny_weights_h5, monkeypatch, capsys):
+    # the checks (sizes, memory) and the scoring take the same arrays: each picture was decoded twice
+    from collections import Counter
+
+    import nst.io.image
+    opened, real_open = Counter(), nst.io.image.Image.open
+
+    def counting(path, *a, **k):
+        opened[str(path)] += 1
+        return real_open(path, *a, **k)
+    monkeypatch.setattr(nst.io.image.Image, "open", counting)
+    p = pictures
+    assert main(["compare", str(p["noise"]), str(p["style"]), "--content", str(p["content"]), "--style",
+                 str(p["style"]), "--style-size", "24", "--weights", str(tiny_weights_h5), "--backend", "numpy"]) == 0
+    assert opened == {str(p["noise"]): 1, str(p["style"]): 1, str(p["content"]): 1}, opened
+
+
 def test_scores_are_spec_terms(rng, tiny_weights):
     # the same numbers as loss_and_grad with α = β = 1, λ_l = 1; the style resized to --style-size;
     # pictures of two sizes, the content resized to each

@@ -326,3 +326,17 @@ def test_loss_totals_accumulate_in_float64(rng, tiny_weights):
     total, terms, per_layer, _ = obj.evaluate(image)
     assert np.asarray(total).dtype == np.float64
     assert all(np.asarray(v).dtype == np.float64 for v in [*terms.values(), *per_layer.values()])
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam", "gd"])
+@pytest.mark.parametrize("lr", [0, -1.0, float("nan"), "fast"])
+def test_a_step_size_that_cannot_work_is_refused_by_name(name, lr):
+    # from a script: lr 0 never moved, a negative one climbed J, NaN poisoned x; each was accepted
+    with pytest.raises(ValueError, match=f"^lr must be a finite number > 0, got {lr!r}$"):
+        make_optimizer(name, np.full(6, 128.0), lr=lr)
+
+
+@pytest.mark.parametrize("history", [0, 2.5, None])
+def test_lbfgs_refuses_a_history_it_cannot_hold(history):
+    with pytest.raises(ValueError, match="^history must be a whole number ≥ 1"):
+        LBFGS(np.zeros(6), history=history)

@@ -414,6 +414,19 @@ def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
     assert snapshot(world["d"]) == before
 
 
+def test_an_output_that_cannot_be_replaced_is_refused_before_the_run(world, unreplaceable, capsys):
+    # it was found only after the run, at the last rename ("cannot write o.png (Operation not permitted)")
+    out = world["d"] / "o.png"
+    assert cli(command(world, "-o", str(out))) == 0                 # nst's own picture: a rerun may replace it
+    unreplaceable(out)
+    capsys.readouterr()
+    before = snapshot(world["d"])
+    assert cli(command(world, "-o", str(out))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"nst: error: -o {out} exists and cannot be replaced (") and "\n" not in err, err
+    assert snapshot(world["d"]) == before
+
+
 def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, tmp_path_factory):
     import nst.run.job
     real = nst.run.job.save_image

@@ -396,6 +396,19 @@ def test_3_a_picture_changed_after_nst_wrote_it_is_kept(world, cluster, capsys):
     assert (world["o"] / "c__s.png").read_bytes() == kept
 
 
+def test_a_picture_that_cannot_be_replaced_blocks_its_task_before_it_runs(world, cluster, capsys, unreplaceable):
+    # it ran the task, then failed at the rename ("not written (Operation not permitted)")
+    assert cli(batch(world)) == 0
+    unreplaceable(world["o"] / "c__s.png")
+    kept = (world["o"] / "c__s.png").read_bytes()
+    assert cli(batch(world)) == 0                        # done before: nothing to write, not blocked
+    capsys.readouterr()
+    assert cli(batch(world, "--tv-weight", "1")) == 1
+    err = capsys.readouterr().err
+    assert "0 done before, 0 to run, 1 blocked" in err and "c__s.png cannot be replaced (" in err, err
+    assert (world["o"] / "c__s.png").read_bytes() == kept
+
+
 def _mark():
     from nst.io.image import MARK
     exif = Image.Exif()

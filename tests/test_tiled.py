@@ -232,6 +232,21 @@ def test_transfer_with_a_scheduler_makes_the_local_picture(files, tiny_weights_h
     assert np.abs(here - there).max() <= 1.0                # 8-bit PNGs: one level of rounding
 
 
+def test_transfer_with_a_scheduler_reads_the_weights_once(files, tiny_weights_h5, tmp_path, shared_cluster,
+                                                          monkeypatch):
+    # the run read the weights file (ahead, for its objective) and the cluster's link read it again
+    import nst.weights
+    real, reads = nst.weights.keras_h5.read, []
+
+    def reading(path, *a, **k):
+        reads.append(str(path))
+        return real(path, *a, **k)
+    monkeypatch.setattr(nst.weights.keras_h5, "read", reading)
+    assert transfer(files, tiny_weights_h5, tmp_path / "there.png", "--size", "48", "--tile", "12",
+                    "--scheduler", shared_cluster) == 0
+    assert reads == [str(tiny_weights_h5)], reads
+
+
 def test_scheduler_without_tiles_is_refused_before_any_work(files, tiny_weights_h5, tmp_path, shared_cluster, capsys):
     out = tmp_path / "o.png"
     assert transfer(files, tiny_weights_h5, out, "--size", "48", "--scheduler", shared_cluster) == 2

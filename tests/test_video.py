@@ -104,6 +104,20 @@ def test_digests_chain_within_a_shot():
     assert [f.earlier for f in long] == [(), (0,), (1, 0), (2, 1), (3, 2, 0)]
 
 
+def test_a_frame_to_make_again_that_cannot_be_replaced_is_refused_before_any_work(tmp_path, unreplaceable):
+    # it was found only at the frame's rename, after its shot's work
+    from nst.io.destinations import RunRefused
+    from nst.io.image import save_image
+    frames = video_clip.frames(3)
+    planned = plan.plan(clips.Clip("x", frames, [0, 1, 2], 25.0, False), Settings(size=48),
+                        {"independent_shots": None, "long_term": False}, ["sha"], None)
+    first = save_image(frames[0], tmp_path / planned[0].output)        # nst's, from an earlier plan
+    assert plan.partition(planned, {}, tmp_path)[0] == planned
+    unreplaceable(first)
+    with pytest.raises(RunRefused, match=f"^{first} cannot be replaced \\(.*\\): make it writable"):
+        plan.partition(planned, {}, tmp_path)
+
+
 # -- bad input: one line, exit 2, nothing written --------------------------------------------------
 
 def bad_folder(tmp_path, kind):

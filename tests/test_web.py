@@ -429,6 +429,73 @@ def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng
     assert kept == app.runs.files() and len(kept) == 2
 
 
+def test_a_refused_runs_uploads_are_removed_without_reading_on_the_event_loop(tmp_path, rng, tiny_weights_h5,
+                                                                              monkeypatch):
+    # remove_unused read the manifest in the event loop (blocking every request meanwhile): now in
+    # the executor, as every other read of the app
+    import threading
+
+    import nst.web.runs
+    from nst.web.app import App
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    real, on_loop = nst.web.runs.results.read_manifest, []
+
+    def reading(*a, **k):
+        on_loop.append(threading.current_thread() is threading.main_thread())     # ask(): the loop's thread
+        return real(*a, **k)
+    monkeypatch.setattr(nst.web.runs.results, "read_manifest", reading)
+    small = [("size", "32"), ("scales", "1"), ("iterations", "2")]
+    truncated, style = ("content", "holiday.jpg", jpeg_bytes(rng)[:700]), ("style", "p.png", png_bytes(rng, 40, 56))
+    assert [code for code, _ in ask(app, [("POST", "/api/runs", form(small, [truncated, style]))])] == [400]
+    assert on_loop and not any(on_loop), on_loop
+    assert not list((tmp_path / "runs" / "uploads").iterdir())
+
+
+def test_an_upload_a_run_ending_during_the_manifests_read_used_is_kept(tmp_path, tiny_weights_h5):
+    # the manifest is read off the loop: a run that ends meanwhile (its row newer than the read, the
+    # run gone from the queue) still keeps its inputs: the manifest is read again
+    import asyncio
+    from types import SimpleNamespace
+
+    from nst.web.app import App
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    upload = tmp_path / "upload.png"
+    upload.write_bytes(b"a picture")
+    app.runs.active["r"] = (SimpleNamespace(files=[str(upload)]), {})
+    manifest = set()
+
+    def read_while_the_run_ends():
+        before = set(manifest)
+        if app.runs.active:                     # the run ends while the manifest is read
+            manifest.add(str(upload))
+            with app.runs.lock:
+                app.runs.active.pop("r")
+                app.runs.ended += 1
+        return before
+    app.runs.manifest_files = read_while_the_run_ends
+    asyncio.run(app.remove_unused([upload]))
+    assert upload.exists()
+    other = tmp_path / "other.png"
+    other.write_bytes(b"another picture")
+    asyncio.run(app.remove_unused([other]))                         # no run uses it: removed
+    assert not other.exists() and upload.exists()
+
+
+def test_serve_reads_its_weights_file_once(tmp_path, tiny_weights_h5):
+    # the server hashed --weights (sha256_file), then read it again for the workers' copy and hashed
+    # that: now the copy's bytes give the sha256 (h5py's check of the file, before, is its own read)
+    import sys
+
+    from nst.web.app import App
+    watched, opened = str(tiny_weights_h5), []
+    sys.addaudithook(lambda event, args: opened.append(args[1]) if event == "open" and str(args[0]) == watched
+                     and watched else None)
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    watched = None                               # the hook stays (hooks cannot be removed): it stops counting
+    assert len(opened) == 1, opened
+    assert app.shas["weights"] == app.runs.options["weights_sha"]
+
+
 # -- the live page's fixes: the last message, the Host guard, panels on a tiled run, early requests -------
 def ws_states(channel, host="127.0.0.1"):
     # every status state one page of `nst transfer --web` receives until the server closes its websocket

@@ -8,8 +8,11 @@ from nst.run.progress import log
 
 
 def check_options(args):
+    # options that disagree, each refused in one line before any work
     from nst.io.destinations import RunRefused
     from nst.batch.plan import check_sweeps
+    from nst.cli.options import checkpoint_every_of
+    checkpoint_every_of(args, "--checkpoint-dir")
     if args.style_blend:
         raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
     if not args.output.strip():

@@ -111,6 +111,7 @@ def write_results(manifest, tasks, outdir):
 def on_cluster(args, settings, todo, manifest, outdir, need, backend):
     # start or reach the cluster, run the tasks, a manifest row and a picture as each ends
     # -> True when Ctrl-C stopped it
+    from nst.cli.options import checkpoint_every_of
     from nst.io.image import save_image
     from . import engine, results
     weights = weights_for_workers(settings, local=not args.scheduler)
@@ -129,7 +130,7 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend):
         if weights:
             client.register_plugin(weights, name=weights.name)
         options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
-                   "checkpoint_every": args.checkpoint_every, "weights_sha": weights.sha if weights else None}
+                   "checkpoint_every": checkpoint_every_of(args), "weights_sha": weights.sha if weights else None}
         progress = Progress(len(todo), unit="tasks")
 
         def on_end(task, result):

@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst.io.assets import sha256_file
-from nst.io.destinations import RunRefused, check_writable
+from nst.io.destinations import RunRefused, check_writable, replace_error
 from nst.io.image import written_by_nst
 
 MANIFEST = "manifest.jsonl"
@@ -122,6 +122,13 @@ def locked(outdir):
         yield
     finally:
         os.close(fd)
+
+
+def unreplaceable(path):
+    # the reason an existing picture a task would replace cannot be (read-only, chattr +i), or None:
+    # found before the task runs, not at its last rename
+    error = replace_error(path)
+    return f"{path} cannot be replaced ({error}): make it writable or move it away" if error else None
 
 
 def picture_blocked(path, row):

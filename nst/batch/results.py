@@ -22,7 +22,8 @@ from PIL import Image, ImageDraw
 from nst.io.assets import atomic_path, sha256_file
 from nst.io.image import MARK
 
-from .outdir import MANIFEST, SHEET, SHEET_DESCRIPTION, kind, locked, open_for_append, picture_blocked
+from .outdir import (MANIFEST, SHEET, SHEET_DESCRIPTION, kind, locked, open_for_append, picture_blocked,
+                     unreplaceable)
 
 SHEET_MAX_SIDE = 4096          # pixels: 48 MiB as RGB at most, whatever the grid
 SHEET_MIN_CELL = 32            # thumbnails no smaller than this; beyond, the sheet shows a part
@@ -70,16 +71,19 @@ def append_row(path, row):
 
 def partition(tasks, previous, outdir):
     # -> (to run, done before, blocked: {output: reason}) against the manifest and OUTDIR's files;
-    # a file that is not nst's picture of that task (nst.batch.outdir.picture_blocked) is never replaced
+    # a file that is not nst's picture of that task (nst.batch.outdir.picture_blocked) is never replaced;
+    # one that cannot be replaced (read-only) blocks its task before it runs
     todo, done, blocked = [], [], {}
     for t in tasks:
         path = Path(outdir) / t.output
         row = previous.get(t.output)
         reason = picture_blocked(path, row)
+        if not reason and kind(path) == "file" and row.get("status") == "done" and row.get("digest") == t.digest:
+            done.append(t)
+            continue
+        reason = reason or unreplaceable(path)
         if reason:
             blocked[t.output] = reason
-        elif kind(path) == "file" and row.get("status") == "done" and row.get("digest") == t.digest:
-            done.append(t)
         else:
             todo.append(t)
     return todo, done, blocked

@@ -185,11 +185,10 @@ def cluster_tiles(address, run, log):
     if address is None:
         yield None
         return
-    from nst.weights import load
     from .engine import cluster_layout, connect
     with connect(address) as client:
         log(f"nst: tiles on {cluster_layout(client, 0).where.splitlines()[0]}")
-        tiles = ClusterTiles(client, load(run.settings.weights, log, layers=run.network_layers()))
+        tiles = ClusterTiles(client, run.loaded_weights())        # the weights the run read: read once
         run.tiled_objective = tiles.objective
         try:
             yield tiles

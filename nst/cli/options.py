@@ -4,9 +4,12 @@ option groups every subcommand shares (`nst transfer`, `nst batch`, `nst demo`);
 objects a command line becomes, `settings_of` and `outputs_of`.
 """
 import argparse
+import re
+import sys
 from pathlib import Path
 
 from nst import backends
+from nst.io.destinations import RunRefused
 from nst.run import schedule, settings
 from nst.run.job import Outputs
 from nst.run.settings import DEFAULTS, Settings
@@ -15,8 +18,26 @@ from nst.run.settings import DEFAULTS, Settings
 class Parser(argparse.ArgumentParser):
     """argparse, with its errors as one line: `nst: error: argument --lr: must be … (see --help)`."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        # the words parsed, kept for error(): a value argparse took for an option (`--style-blend -1,2`)
+        self.words = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):
-        self.exit(2, f"nst: error: {message} (see `{self.prog} --help`)\n")
+        hint = dash_value_hint(message, getattr(self, "words", []), self._option_string_actions)
+        self.exit(2, f"nst: error: {message}{hint} "
+                     f"(see `{self.prog} --help`)\n")
+
+
+def dash_value_hint(message, words, options):
+    # "expected one argument" where the option's value starts with '-' and is no option (argparse
+    # reads `-1,2` as one): say how to give it -> "; … is written --style-blend=-1,2", or ""
+    m = re.match(r"argument (\S+): expected one argument$", message)
+    names = m.group(1).split("/") if m else []
+    for here, after in zip(words, words[1:]):
+        if here in names and after.startswith("-") and len(after) > 1 and after.split("=")[0] not in options:
+            return f"; a value starting with '-' is written {names[-1]}={after}"
+    return ""
 
 
 # -- option types: each refuses a bad value with what would be valid (nst.run.settings.RULES) --
@@ -114,8 +135,19 @@ def add_cluster_options(p, workers_default="cores and memory"):
 
 
 def add_checkpoint_every(p, what):
-    p.add_argument("--checkpoint-every", type=integer(1), default=Outputs.checkpoint_every, metavar="N",
-                   help=what + " (default: %(default)s)")
+    # None when not given: checkpoint_every_of tells "not given" from "given without a place to save"
+    p.add_argument("--checkpoint-every", type=integer(1), default=None, metavar="N",
+                   help=f"{what} (default: {Outputs.checkpoint_every})")
+
+
+def checkpoint_every_of(args, where=None):
+    # --checkpoint-every N (default Outputs') -> N; refused when `where`, the option naming where the
+    # checkpoints go (--checkpoint, --checkpoint-dir), is not given: it would save nothing
+    n = args.checkpoint_every
+    if n is not None and where and not getattr(args, where.lstrip("-").replace("-", "_")):
+        raise RunRefused(f"--checkpoint-every {n} without {where}: nothing would be saved; "
+                         f"add {where} (where the run state goes) or drop --checkpoint-every")
+    return Outputs.checkpoint_every if n is None else n
 
 
 def add_output_options(t):
@@ -146,7 +178,9 @@ def settings_of(args):
 
 
 def outputs_of(args):
+    # the parsed options -> Outputs (RunRefused: --checkpoint-every without --checkpoint)
     path = lambda p: Path(p) if p else None
+    every = checkpoint_every_of(args, "--checkpoint")
     return Outputs(output=Path(args.output), bits=args.bits, save_every=args.save_every,
-                   checkpoint=path(args.checkpoint), checkpoint_every=args.checkpoint_every,
+                   checkpoint=path(args.checkpoint), checkpoint_every=every,
                    resume=path(args.resume), report=path(args.report), dry_run=args.dry_run)

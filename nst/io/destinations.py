@@ -95,6 +95,30 @@ def check_writable(option, path):
     except OSError as e:
         raise RunRefused(f"{option} {path}: cannot write in {where} ({e.strerror}); "
                          "choose a folder you can write to") from None
+    check_replaceable(option, path)
+
+
+def check_replaceable(option, path):
+    # an existing file at `path` can be replaced (replace_error), so the run's last rename over it
+    # will not fail after all the work: a read-only, immutable or append-only file is refused now
+    error = replace_error(path)
+    if error:
+        raise RunRefused(f"{option} {path} exists and cannot be replaced ({error}); "
+                         "make it writable or choose another name")
+
+
+def replace_error(path):
+    # why an existing regular file at `path` cannot be replaced (read-only, chattr +i or +a), or None
+    # (also for no file, or a link: the rename replaces the link). Opening it for writing changes
+    # nothing (no O_TRUNC; O_NONBLOCK in case it became a FIFO)
+    path = Path(path)
+    if path.is_symlink() or not path.is_file():
+        return None
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
+    except OSError as e:
+        return e.strerror
+    return None
 
 
 def is_checkpoint(path):
@@ -136,13 +160,6 @@ def written_by_nst(option, path):
     return image.written_by_nst(path)
 
 
-def unmarked(path):
-    # why an existing picture of this format cannot be told apart from the user's, or ""
-    if image.SAVE_FORMATS.get(Path(path).suffix.lower()) == "BMP":
-        return " (BMP files carry no mark of the program that wrote them, so nst never replaces one: use .png)"
-    return ""
-
-
 def check_folders(dests):
     # no destination lies in a folder whose name is another destination's file (--report DIR = -o,
     # or a snapshot's name): that file and that folder cannot both be written
@@ -173,4 +190,4 @@ def check(dests, inputs, resume=None):
     for option, path in dests:
         if exists(path) and not written_by_nst(option, path):
             raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only its own "
-                             f"files: move it or choose another name{unmarked(path)}")
+                             f"files: move it or choose another name{image.unmarked(path)}")

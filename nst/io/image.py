@@ -7,6 +7,7 @@ by their values) are read at 16 bits and scaled by 1/257; Pillow truncates 16-bi
 the free memory before any pixel is decoded. Output is written atomically.
 """
 import errno
+import os
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -118,14 +119,24 @@ def load_image(path) -> np.ndarray:
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
 
 
-def as_image(x, what):
-    # a path or an H×W×3 array -> H×W×3 float32 RGB 0..255; ValueError naming `what` if the
-    # shape is wrong or it holds NaN or inf
-    img = load_image(x) if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__") else np.asarray(x, np.float32)
+def as_image(x, what, dtype=np.float32):
+    # a path or an H×W×3 array -> H×W×3 RGB 0..255 in `dtype` (None: an array's own, a file's
+    # float32); ValueError naming `what` if it holds no numbers, the shape is wrong or it holds NaN or inf
+    name = what if what.endswith("image") else f"{what} image"
+    if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
+        img = load_image(x)
+    else:
+        try:
+            img = np.asarray(x)
+        except ValueError:                                 # a ragged nested list
+            raise ValueError(f"{name} must be an H×W×3 array of numbers, got a ragged {type(x).__name__}") from None
+        if img.dtype.kind not in "fiu":
+            raise ValueError(f"{name} must hold numbers (0..255), got dtype {img.dtype}")
+        img = img.astype(dtype or img.dtype, copy=False)
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"{what} image must be H×W×3 RGB, got shape {img.shape}")
+        raise ValueError(f"{name} must be H×W×3 RGB, got shape {img.shape}")
     if not np.all(np.isfinite(img)):
-        raise ValueError(f"{what} image holds NaN or inf")
+        raise ValueError(f"{name} holds NaN or inf")
     return img
 
 
@@ -176,11 +187,18 @@ def check_output_format(path, bits=8):
 
 
 def save_image(img, path, bits=8):
-    # H×W×3 0..255 -> file (8-bit, or 16-bit PNG); format from the suffix; written atomically
+    # H×W×3 0..255 -> file (8-bit, or 16-bit PNG); format from the suffix; written atomically. An
+    # existing file is replaced only if nst wrote it (its mark): nothing of the user's is lost, from
+    # the API too (the commands check every destination before a run: nst.io.destinations)
     fmt = check_output_format(path, bits)
+    if os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(path)):
+        raise ImageError(f"{path} exists and nst did not write it; nst replaces only its own files: "
+                         f"move it or choose another name{unmarked(path)}")
     img = np.asarray(img, dtype=np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ImageError(f"{path}: expected an H×W×3 image, got shape {img.shape}")
+    if not np.all(np.isfinite(img)):
+        raise ImageError(f"{path}: the image holds NaN or inf; nothing written")
     exif = Image.Exif()
     exif[0x0131] = MARK
     with atomic_path(path) as tmp:
@@ -190,6 +208,13 @@ def save_image(img, path, bits=8):
             Image.fromarray(to_uint8(img), "RGB").save(tmp, format=fmt, exif=exif.tobytes(),
                                                        **({"quality": 95} if fmt == "JPEG" else {}))
     return Path(path)
+
+
+def unmarked(path):
+    # why an existing picture of this format cannot be told apart from the user's, or ""
+    if SAVE_FORMATS.get(Path(path).suffix.lower()) == "BMP":
+        return " (BMP files carry no mark of the program that wrote them, so nst never replaces one: use .png)"
+    return ""
 
 
 def written_by_nst(path):

@@ -117,6 +117,19 @@ class Run:
         ahead, self.weights_ahead = self.weights_ahead, None
         return ahead.result()
 
+    def loaded_weights(self):
+        # -> {layer: (W, b)} for the run's layers, read from the file once: those read ahead, kept
+        # for the next objective too (nst.batch.tiles sends them to a cluster's workers)
+        from concurrent.futures import Future
+
+        from nst.weights import load
+        weights = self.weights()
+        if not isinstance(weights, dict):
+            weights = load(weights, self.log, self.network_layers())
+        self.weights_ahead = Future()
+        self.weights_ahead.set_result(weights)
+        return weights
+
     def start_image(self, content, styles, previous):
         # scale 0: the init; later scales: the previous result upsampled plus the photo's detail
         # that the coarser scale could not hold, in 0..255: up(X_prev) + C − up(down(C))

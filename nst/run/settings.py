@@ -77,8 +77,8 @@ def words(text):
 
 
 def parse_layers(text):
-    # "conv1_1,block2_conv1" -> ("block1_conv1", "block2_conv1")
-    return tuple(resolve_layer(n) for n in words(text)) if isinstance(text, str) else tuple(text)
+    # "conv1_1,block2_conv1", or a list of such names -> ("block1_conv1", "block2_conv1")
+    return tuple(resolve_layer(n) for n in (words(text) if isinstance(text, str) else text))
 
 
 def layers_ok(v):
@@ -162,7 +162,7 @@ class Settings:
     def __post_init__(self):
         # normalise (layer names, tuples) and validate every field; ValueError names the option
         for field in ("content_layers", "style_layers"):
-            self._set(field, _tuple_of(getattr(self, field), parse_layers))
+            self._set(field, _layers_of(field, getattr(self, field)))
         for field in ("style_blend", "style_layer_weights"):
             value = getattr(self, field)
             if value is not None and value != AUTO:
@@ -193,6 +193,18 @@ class Settings:
         if unknown:
             raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
         return cls(**d)
+
+
+def _layers_of(field, value):
+    # a list, tuple or "a,b" text of layer names (Keras' or the paper's) -> a tuple of Keras names;
+    # an unknown name is a SettingsError naming the option and the name; anything else is left for
+    # the rule to refuse
+    if not isinstance(value, (str, list, tuple)):
+        return value
+    try:
+        return parse_layers(value)
+    except ValueError as e:
+        raise SettingsError(f"{option_name(field)}: {e}") from None
 
 
 def _tuple_of(value, parse):

@@ -23,7 +23,7 @@ import numpy as np
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
-from nst.batch.outdir import MANIFEST, check_manifest
+from nst.batch.outdir import MANIFEST, check_manifest, unreplaceable
 from nst.batch.results import append_row, read_manifest
 from nst.video.clip import VIDEO_FORMATS, frame_name, is_video_path
 
@@ -146,7 +146,8 @@ def video_written_by_nst(outdir, out):
 
 def partition(frames, previous, outdir):
     # -> (to run, done before): in each shot, the frames before the first unfinished one are done;
-    # a frame file in OUTDIR that nst did not write is refused (never replaced)
+    # a frame file in OUTDIR that nst did not write is refused (never replaced), and so is one to be
+    # made again that cannot be replaced (read-only, chattr +i)
     todo, done = [], []
     for shot in shots_of(frames):
         finished = True
@@ -157,6 +158,8 @@ def partition(frames, previous, outdir):
             row = previous.get(f.output)
             finished = finished and path.exists() and bool(row) and row.get("status") == "done" \
                 and row.get("digest") == f.digest
+            if not finished and unreplaceable(path):       # found now, not at the frame's last rename
+                raise RunRefused(f"{unreplaceable(path)}; its frame is to be made again")
             (done if finished else todo).append(f)
     return todo, done
 

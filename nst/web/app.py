@@ -21,6 +21,7 @@ from nst.batch import results
 from nst.batch.checks import check_weights
 from nst.batch.outdir import check_folder, check_manifest
 from nst.batch.scheduler import check_address
+from nst.cli.options import checkpoint_every_of
 from nst.io.destinations import RunRefused
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
@@ -39,20 +40,20 @@ PICTURE_STATES = ("done", "stopped")
 
 class App:
     def __init__(self, args):
-        from nst.io.assets import sha256_file
+        from nst.batch.command import weights_for_workers
         check_options(args)                               # before anything is made
         self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
         self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
-        self.shas = {"weights": sha256_file(self.weights) if self.weights else None}
+        # --weights read once: the workers' copy, and its sha256 for the runs' digests
+        plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
+        self.shas = {"weights": plugin.sha if plugin else None}
         self.token, self.worker_key = new_token(args.host), secrets.token_urlsafe(24)
         self.max_bytes, self.max_pixels = int(args.max_upload_mb * 2**20), args.max_pixels
         self.port, self.comparing = args.port, asyncio.Lock()
         self.arriving = Counter()                         # upload path -> requests storing it now
-        from nst.batch.command import weights_for_workers
-        plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
-        options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": args.checkpoint_every,
+        options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": checkpoint_every_of(args),
                    "weights_sha": plugin.sha if plugin else None}
         self.runs = Runs(self.outdir, args.queue, lambda: self.connect(plugin), options, self.link)
 
@@ -147,12 +148,22 @@ class App:
             self.arriving.subtract(stored)
             self.arriving = +self.arriving                # only the paths still arriving
             if not started:
-                self.remove_unused(stored)
+                await self.remove_unused(stored)
 
-    def remove_unused(self, stored):
+    async def remove_unused(self, stored):
         # the uploads of a run that did not start, unless another run uses them (in the manifest,
-        # queued or running, or arriving with another request); in the event loop: no request between
-        keep = self.runs.files() | {str(p) for p in self.arriving}
+        # queued or running, or arriving with another request). The manifest is read off the event
+        # loop, again if a run ended meanwhile (its row may be newer than the read); the rest, and the
+        # unlinks, on the loop with no await between: no request can start using a file in between
+        loop = asyncio.get_running_loop()
+        _, ended = self.runs.active_files()
+        while True:
+            used = await loop.run_in_executor(None, self.runs.manifest_files)
+            active, now = self.runs.active_files()
+            if now == ended:
+                break
+            ended = now
+        keep = used | active | {str(p) for p in self.arriving}
         for path in {p for p in stored if str(p) not in keep}:
             path.unlink(missing_ok=True)
 

@@ -20,7 +20,7 @@ from concurrent.futures import CancelledError
 from pathlib import Path
 
 from nst.batch import results
-from nst.batch.outdir import picture_blocked
+from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
 from nst.web.channel import Channel
 from nst.web.server import Service
@@ -35,6 +35,7 @@ class Runs(Service):
     def __init__(self, outdir, limit, connect, options, link):
         self.outdir, self.limit, self.connect, self.options, self.link = Path(outdir), limit, connect, options, link
         self.channels, self.active = {}, {}           # run name -> Channel; -> (Task, extra row fields)
+        self.ended = 0                                # runs ended (left `active`) since the start
         self.inbox, self.lock = queue.Queue(), threading.Lock()
         self.manifest = results.Manifest(self.outdir)
         self.ready, self.closing, self.error = threading.Event(), False, None
@@ -59,15 +60,24 @@ class Runs(Service):
 
     def blocked(self, output):
         # why OUTDIR/output may not be written (a file that is not nst's picture of that run, as
-        # nst batch decides: nst.batch.outdir.picture_blocked), or None
-        return picture_blocked(self.outdir / output, results.read_manifest(self.outdir).get(output))
+        # nst batch decides: nst.batch.outdir.picture_blocked; or one that cannot be replaced), or None
+        path = self.outdir / output
+        return picture_blocked(path, results.read_manifest(self.outdir).get(output)) or unreplaceable(path)
 
     def files(self):
         # every input file a run uses: the manifest's rows', and those of the runs queued or running
+        return self.manifest_files() | self.active_files()[0]
+
+    def manifest_files(self):
+        # the input files of the manifest's rows (reads the manifest: off the event loop)
         rows = results.read_manifest(self.outdir).values()
+        return {f for row in rows for f in [row.get("content"), *(row.get("style") or [])]}
+
+    def active_files(self):
+        # -> (the input files of the runs queued or running, how many runs have ended so far), one
+        # moment's (no I/O): a run leaves `active` only once its row is in the manifest
         with self.lock:
-            active = [f for task, _ in self.active.values() for f in task.files]
-        return {f for row in rows for f in [row.get("content"), *(row.get("style") or [])]} | set(active)
+            return {f for task, _ in self.active.values() for f in task.files}, self.ended
 
     def rows(self):
         # every run: the manifest's rows, and the runs queued or running now, newest first
@@ -180,6 +190,7 @@ class Runs(Service):
             row = self._save(image, row)
         with self.lock:                   # only once its row is written: the gallery always shows it
             self.active.pop(task.key)
+            self.ended += 1
         self.channels[task.key].set_state(row["status"], error=row.get("error"))
 
     def _save(self, image, row):
