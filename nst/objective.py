@@ -13,7 +13,7 @@ import numpy as np
 from .backends import get_backend
 from nst.io.image import as_image
 from .spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
-from .vgg import add_into, backward, deepest_layer, forward
+from .vgg import add_into, backward, check_fits, deepest_layer, forward
 
 
 @dataclass
@@ -189,6 +189,7 @@ class Objective:
         self.params = prepared if prepared is not None else self._prepare(weights, log)
         content = as_image(content, "content", dtype=None)
         self.shape = content.shape                       # every X evaluated has the content's shape
+        check_fits(*self.shape[:2], self.deepest, "content image")
         self.content_targets = self._content_targets(content)
         self.style_targets = self._style_targets(style, style_blend)
         if self.lam is None:
@@ -204,15 +205,16 @@ class Objective:
         check_weights(weights, names)
         return prepare(self.be, {n: weights[n] for n in names}, self.dtype)
 
-    def _activations(self, image, deepest):
+    def _activations(self, image, deepest, what="image"):
+        # {layer: a^l} of an H×W×3 image up to `deepest`; `what` names it in a too-small error
         xp = self.be.xp
         x = preprocess(xp, self.be.to_device(np.asarray(image)), self.dtype)
-        return forward(self.be, self.params, x, deepest, self.pooling)
+        return forward(self.be, self.params, x, deepest, self.pooling, what)
 
     def _content_targets(self, content):
         if not self.content_layers:
             return {}
-        acts = self._activations(content, deepest_layer(self.content_layers))
+        acts = self._activations(content, deepest_layer(self.content_layers), "content image")
         return {n: acts[n] for n in self.content_layers}
 
     def _style_targets(self, style, blend):
@@ -225,15 +227,15 @@ class Objective:
         blend = blend_weights(blend, len(styles))
         targets = {}
         for s, w in zip(styles, blend):
-            grams = self.grams_of(as_image(s, "style", dtype=None), self.style_layers)
+            grams = self.grams_of(as_image(s, "style", dtype=None), self.style_layers, "style image")
             for n in self.style_layers:
                 g = w * grams[n]                  # scalar first: cupy sends array·scalar through numpy
                 targets[n] = g if n not in targets else targets[n] + g
         return targets
 
-    def grams_of(self, image, layers):
+    def grams_of(self, image, layers, what="image"):
         # {layer: Ĝ^l(image)} (nst.tiled computes the same tile by tile)
-        acts = self._activations(image, deepest_layer(layers))
+        acts = self._activations(image, deepest_layer(layers), what)
         return {n: self.be.gram(acts[n]) for n in layers}
 
     def evaluate(self, image):

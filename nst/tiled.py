@@ -14,7 +14,7 @@ import numpy as np
 
 from .objective import Objective, grad_to_image, preprocess
 from .spec import ends_block, layers_through, min_side, pools_before
-from .vgg import add_into, backward, deepest_layer, forward
+from .vgg import add_into, backward, check_fits, deepest_layer, forward
 
 
 def halo_per_layer(deepest):
@@ -222,8 +222,9 @@ class TiledObjective(Objective):
         rows_cols = lambda n: (slice(None), *t.global_at(pools_before(n)))     # noqa: E731
         return {n: self.be.xp.ascontiguousarray(self.content_targets[n][rows_cols(n)]) for n in self.content_layers}
 
-    def grams_of(self, image, layers):
+    def grams_of(self, image, layers, what="image"):
         # Ĝ^l of an image, tile by tile (Objective.grams_of untiled)
+        check_fits(*image.shape[:2], deepest_layer(layers), what)
         sums, counts, _ = self.pass1(image, self.tiles(*image.shape[:2], layers), layers)
         return {n: (sums[n] / counts[n]).astype(self.dtype) for n in layers}
 

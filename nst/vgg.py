@@ -22,12 +22,17 @@ def pool_ops(be, pooling):
     raise ValueError(f"unknown pooling {pooling!r}: use max or avg")
 
 
-def forward(be, params, x, deepest, pooling="max"):
+def check_fits(h, w, deepest, what="image"):
+    # an H×W `what` reaches `deepest` (min(H, W) ≥ 2^pools before it), else ValueError saying so
+    if min(h, w) < min_side(deepest):
+        raise ValueError(f"a {w}×{h} {what} is too small for {deepest}: "
+                         f"it needs at least {min_side(deepest)} pixels per side")
+
+
+def forward(be, params, x, deepest, pooling="max", what="image"):
     # x 3×H×W (preprocessed) -> {layer: a^l} for every conv layer up to `deepest`.
     # These ReLU outputs are all backward needs: their >0 masks, and the pools' inputs.
-    if min(x.shape[1:]) < min_side(deepest):
-        raise ValueError(f"a {x.shape[2]}×{x.shape[1]} image is too small for {deepest}: "
-                         f"it needs at least {min_side(deepest)} pixels per side")
+    check_fits(*x.shape[1:], deepest, what)
     pool, _ = pool_ops(be, pooling)
     acts = {}
     for name in layers_through(deepest):

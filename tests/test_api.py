@@ -192,6 +192,16 @@ def test_an_objective_called_on_a_wrong_image_says_so(rng, tiny_weights, image, 
         objective(image(c))
 
 
+@pytest.mark.parametrize("small, needle", [("content", "a 12×10 content image is too small"),
+                                           ("style", "a 12×10 style image is too small")])
+def test_a_too_small_input_is_named(rng, tiny_weights, small, needle):
+    # "a 12×10 image is too small" did not say whether the content or the style was
+    big, tiny = random_image(rng, 20, 24), random_image(rng, 10, 12)
+    c, s = (tiny, big) if small == "content" else (big, tiny)
+    with pytest.raises(ValueError, match=f"^{needle} for block5_conv1"):
+        nst.Objective(c, s, **objective_kwargs(tiny_weights))
+
+
 def test_an_objective_takes_paths_any_layout_and_no_style_layers(rng, tiny_weights, tmp_path):
     # a content path was an IndexError; style_layers=[] a ZeroDivisionError. Non-contiguous and
     # float64 images give the float32 contiguous image's J
