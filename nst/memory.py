@@ -12,6 +12,9 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
   optimiser    L-BFGS (2m + 4) N (x, g, the direction, the trial x, and m pairs s, y), Adam 4 N, GD 2 N
   runtime      the interpreter, NumPy/Numba and their libraries (host backends only)
   inputs       the decoded content and style images, kept at full size: 12 bytes a pixel
+  resizing     resampling an input to a scale's size (nst.io.image.resize) holds two of its planes
+               per channel in flight: before the evaluation's arrays exist, so only what exceeds them
+               (a huge input at a small size) adds to the total
 A tiled run (nst.tiled) holds activations and workspace of one tile's extent, not the picture's.
 Decoding an input file costs more than it keeps (`decode_bytes`), and is checked before it starts.
 """
@@ -23,6 +26,8 @@ F32 = 4
 WORKSPACE = {"numba": 0.25, "numpy": 2, "*": 6}
 IMAGE = 2
 TILED = 4
+THREADED_PIXELS = 2**22                 # nst.io.image.resize: channels in threads up to 4 Mpx (≤ 96 MiB
+                                        # in flight), one at a time above (a huge input's 2/3 of its size)
 RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
 AUTO_TILE_SHARE = 0.95                  # --tile auto plans within 95 % of the free memory: the
                                         # estimate against measured peaks from 1024 px up is −3 … +2 %
@@ -95,6 +100,20 @@ def largest_fitting_tile(total_at, budget, side, align):
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if total_at(tiles[mid]) <= budget else (lo, mid - 1)
     return tiles[lo]
+
+
+def resize_bytes(h, w, channels=3):
+    # what resampling an h×w×channels input holds beside it: two h×w float32 planes per channel in
+    # flight, the channels in threads up to THREADED_PIXELS, one at a time above
+    return 2 * F32 * h * w * (channels if h * w <= THREADED_PIXELS else 1)
+
+
+def add_resizing(parts, resizing):
+    # parts (estimate's) with "resizing": what the inputs' resampling (resize_bytes) needs beyond
+    # the evaluation's arrays, which do not exist yet while it runs; the total grows by as much
+    evaluation = sum(parts[k] for k in ("activations", "workspace", "targets", "image", "optimiser"))
+    extra = max(0, resizing - evaluation)
+    return {**parts, "resizing": extra, "total": parts["total"] + extra}
 
 
 def images_bytes(images):

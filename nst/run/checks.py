@@ -75,7 +75,7 @@ def check_memory(run, dry_run):
         print(f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
               f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
         for k, v in parts.items():
-            if k != "total":
+            if k != "total" and (v or k != "resizing"):
                 print(f"  {k:<12}{memory.gib(v)}")
         if tiled and len(run.sizes) > 1:
             print(f"  {'per scale':<12}{scale_tiles(run)}")
