@@ -5,7 +5,9 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
   activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest: the forward keeps them all
                for the backward, which frees each layer's as it passes, so this is the peak
   workspace    what the peak holds beside them (the backward's gradients, a conv's temporaries):
-               WORKSPACE × the largest a^l, per backend (measured: bench/RESULTS.md "Memory")
+               WORKSPACE × the largest a^l, per backend (measured: bench/RESULTS.md "Memory"); on
+               numba, whose freed blocks stay in glibc's heap (kernels/cpu_memory.py), the backward
+               also finds the heap fragmented: KEPT × the largest a^l allocated there (< KEPT_LIMIT)
   targets      a^l(C) of the content layers, Ĝ^l(S) of the style layers
   image        the content and style images at the run's size, the preprocessed x: IMAGE N, plus
                the style's pixels; a tiled run also holds ∂J/∂X and TV's arrays (TILED N)
@@ -24,6 +26,10 @@ from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 
 F32 = 4
 WORKSPACE = {"numba": 0.25, "numpy": 2, "*": 6}
+KEPT = {"numba": 1.25}                  # × the largest a^l below KEPT_LIMIT: the peak RSS of numba runs
+                                        # (1024–2048 px, 4:3 and 1:1, 2026-12-05) was acts + 1.1–1.2 ×
+                                        # that beyond WORKSPACE, and matches the estimate without mallopt
+KEPT_LIMIT = 1 << 30                    # kernels/cpu_memory.LIMIT: larger blocks are mmapped, returned
 IMAGE = 2
 TILED = 4
 THREADED_PIXELS = 2**22                 # nst.io.image.resize: channels in threads up to 4 Mpx (≤ 96 MiB
@@ -47,11 +53,14 @@ def layer_shapes(h, w, deepest):
     return out
 
 
-def network_bytes(h, w, deepest, backend):
-    # one evaluation's peak over an h×w picture (or tile extent): every a^l up to the deepest
-    # (the forward keeps them all for the backward) and WORKSPACE × the largest one
+def network_bytes(h, w, deepest, backend, backward=True):
+    # one evaluation's peak over an h×w picture (or tile extent) -> (activations, workspace): every
+    # a^l up to the deepest (the forward keeps them all for the backward), WORKSPACE × the largest
+    # one, and with the backward KEPT × the largest one in the heap (below KEPT_LIMIT)
     per = [c * hl * wl * F32 for _, c, hl, wl in layer_shapes(h, w, deepest)]
-    return sum(per), int(WORKSPACE.get(backend, WORKSPACE["*"]) * max(per))
+    heap = max((b for b in per if b < KEPT_LIMIT), default=0)
+    kept = KEPT.get(backend, 0) * heap if backward else 0
+    return sum(per), int(WORKSPACE.get(backend, WORKSPACE["*"]) * max(per) + kept)
 
 
 def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", history=20,
@@ -77,9 +86,10 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
         "optimiser": {"lbfgs": (2 * history + 4), "adam": 4, "gd": 2}[optimizer] * n * F32,
         "runtime": RUNTIME.get(backend, RUNTIME["*"]),
     }
-    if style_hw:                                    # the style pass runs before, alone
-        sh, sw = style_extent or style_hw
-        parts["activations"] = max(parts["activations"], network_bytes(sh, sw, deepest, backend)[0])
+    if style_hw:                                    # the style pass (a forward alone) runs before
+        style = network_bytes(*(style_extent or style_hw), deepest, backend, backward=False)
+        if sum(style) > acts + work:
+            parts["activations"], parts["workspace"] = style
     parts["total"] = sum(parts.values())
     return parts
 

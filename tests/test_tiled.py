@@ -150,6 +150,33 @@ def test_auto_tile_keeps_a_margin_for_the_estimates_error():
     assert memory.auto_tile(lambda t: t * t, 10**2, 4096, 16) == 0             # not even one block
 
 
+def test_numba_estimate_counts_its_kept_heap_below_the_mmap_limit():
+    # the numba backend keeps freed blocks below cpu_memory.LIMIT in the heap, which the backward
+    # fragments: KEPT × the largest a^l there, none for a forward alone or an mmapped block 1
+    from nst import memory
+    from nst.kernels import cpu_memory
+    assert memory.KEPT_LIMIT == cpu_memory.LIMIT
+    block1 = lambda h, w: 64 * h * w * 4                                         # noqa: E731
+    ws = memory.WORKSPACE["numba"]
+    assert memory.network_bytes(768, 1024, "block5_conv1", "numba")[1] == int((ws + memory.KEPT["numba"])
+                                                                               * block1(768, 1024))
+    assert memory.network_bytes(768, 1024, "block5_conv1", "numba", backward=False)[1] == int(ws * block1(768, 1024))
+    assert memory.network_bytes(2048, 2048, "block5_conv1", "numba")[1] == int(ws * block1(2048, 2048) + memory.KEPT[
+        "numba"] * block1(1024, 1024) * 2)                                       # block 2: 128 channels at 1024²
+    assert memory.network_bytes(768, 1024, "block5_conv1", "numpy")[1] == memory.WORKSPACE["numpy"] * block1(768, 1024)
+
+
+def test_estimate_takes_the_style_pass_when_it_needs_more():
+    # a style image larger than the picture: its forward alone (no backward's workspace) is the peak
+    from nst import memory
+    layers = dict(deepest="block5_conv1", content_layers=["block4_conv2"], style_layers=["block1_conv1"])
+    parts = memory.estimate(341, 1024, style_hw=(640, 1024), backend="numba", **layers)
+    assert (parts["activations"], parts["workspace"]) == memory.network_bytes(640, 1024, "block5_conv1", "numba",
+                                                                              backward=False)
+    parts = memory.estimate(768, 1024, style_hw=(200, 300), backend="numba", **layers)
+    assert (parts["activations"], parts["workspace"]) == memory.network_bytes(768, 1024, "block5_conv1", "numba")
+
+
 def test_auto_tiles_what_does_not_fit(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
     # a budget between the tiled and the untiled estimate: the dry run picks a tile, and says so
     from nst import memory
