@@ -317,6 +317,21 @@ def test_auto_tile_suggests_the_size_that_fits_in_tiles(files, tiny_weights_h5, 
     assert "no --size fits" in err and "no tile is small enough: even" in err
 
 
+def test_refusal_names_a_huge_input_as_what_to_shrink(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # a 5000×3000 style at 32 px: no size and no tile helps; its decoded pixels (180 MB) are the
+    # largest part and the message says so (it named the resampling's 48 MB before, no hint)
+    from PIL import Image
+    from nst import memory
+    Image.new("RGB", (5000, 3000), (200, 40, 90)).save(files["style"])
+    monkeypatch.setattr(memory, "available", lambda backend: 2**40)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "32", "--dry-run") == 0
+    need = float(capsys.readouterr().out.split("needs about ")[1].split(" GiB")[0]) * 2**30
+    monkeypatch.setattr(memory, "available", lambda backend: 0.9 * need)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "32", "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert "the largest part inputs (" in err and "smaller input images" in err, err
+
+
 def test_largest_extent_is_the_plans_largest(rng):
     # per side, as tile_plan's largest extent over every tile (odd sizes, tiles below the alignment)
     from nst.tiled import largest_extent, tile_plan

@@ -105,15 +105,18 @@ def check_memory(run, dry_run):
                           f"{memory.gib(free)} is available; {sized}; {fix}")
 
 
+HINTS = {"optimiser": ": a smaller --history shrinks it", "inputs": ": smaller input images shrink it",
+         "resizing": ": smaller input images shrink it"}
+
+
 def untileable(run, held):
     # why no tile fits: even the smallest tile's run, its largest part named (the parts tiles do not
-    # shrink: the optimiser's vectors, the image, the targets, the weights)
+    # shrink: the optimiser's vectors, the image, the targets, the weights, the decoded inputs)
     align = run.tile_align()
-    parts = run.memory_estimate(tile=align)[0]
+    parts = {**run.memory_estimate(tile=align)[0], "inputs": held}
     largest = max((k for k in parts if k != "total"), key=parts.get)
-    hint = ": a smaller --history shrinks it" if largest == "optimiser" else ""
     return (f"no tile is small enough: even {align} px tiles need {memory.gib(parts['total'] + held)}, "
-            f"the largest part the {largest}'s {memory.gib(parts[largest])}{hint}")
+            f"the largest part {largest} ({memory.gib(parts[largest])}){HINTS.get(largest, '')}")
 
 
 def scale_tiles(run):
