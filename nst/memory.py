@@ -29,6 +29,9 @@ WORKSPACE = {"numba": 0.25, "numpy": 2, "*": 6}
 KEPT = {"numba": 1.25}                  # × the largest a^l below KEPT_LIMIT: the peak RSS of numba runs
                                         # (1024–2048 px, 4:3 and 1:1, 2026-12-05) was acts + 1.1–1.2 ×
                                         # that beyond WORKSPACE, and matches the estimate without mallopt
+TILED_KEPT = {"numba": 2.25}            # KEPT of a tiled evaluation, whose extents of several sizes
+                                        # fragment it more: 0.2–0.9 × the largest a^l beyond KEPT
+                                        # (1536–2048 px in 6–9 tiles, 2026-12-05)
 KEPT_LIMIT = 1 << 30                    # kernels/cpu_memory.LIMIT: larger blocks are mmapped, returned
 IMAGE = 2
 TILED = 4
@@ -53,13 +56,13 @@ def layer_shapes(h, w, deepest):
     return out
 
 
-def network_bytes(h, w, deepest, backend, backward=True):
+def network_bytes(h, w, deepest, backend, backward=True, tiled=False):
     # one evaluation's peak over an h×w picture (or tile extent) -> (activations, workspace): every
     # a^l up to the deepest (the forward keeps them all for the backward), WORKSPACE × the largest
-    # one, and with the backward KEPT × the largest one in the heap (below KEPT_LIMIT)
+    # one, and with the backward KEPT (TILED_KEPT) × the largest one in the heap (below KEPT_LIMIT)
     per = [c * hl * wl * F32 for _, c, hl, wl in layer_shapes(h, w, deepest)]
     heap = max((b for b in per if b < KEPT_LIMIT), default=0)
-    kept = KEPT.get(backend, 0) * heap if backward else 0
+    kept = (TILED_KEPT if tiled else KEPT).get(backend, 0) * heap if backward else 0
     return sum(per), int(WORKSPACE.get(backend, WORKSPACE["*"]) * max(per) + kept)
 
 
@@ -75,7 +78,7 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
     chans = {name: c for name, c, _, _ in shapes}
     tiled = extent is not None
     eh, ew = extent if tiled else (h, w)
-    acts, work = network_bytes(eh, ew, deepest, backend)
+    acts, work = network_bytes(eh, ew, deepest, backend, tiled=tiled)
     parts = {
         "weights": int((1 + PREPARED.get(backend, 1)) * F32
                        * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)])),

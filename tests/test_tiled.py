@@ -164,6 +164,12 @@ def test_numba_estimate_counts_its_kept_heap_below_the_mmap_limit():
     assert memory.network_bytes(2048, 2048, "block5_conv1", "numba")[1] == int(ws * block1(2048, 2048) + memory.KEPT[
         "numba"] * block1(1024, 1024) * 2)                                       # block 2: 128 channels at 1024²
     assert memory.network_bytes(768, 1024, "block5_conv1", "numpy")[1] == memory.WORKSPACE["numpy"] * block1(768, 1024)
+    # a tiled evaluation (extents of several sizes) fragments it more: TILED_KEPT, for the run's tile extent
+    assert memory.network_bytes(544, 672, "block5_conv1", "numba", tiled=True)[1] == int(
+        (ws + memory.TILED_KEPT["numba"]) * block1(544, 672))
+    layers = dict(deepest="block5_conv1", content_layers=["block4_conv2"], style_layers=["block1_conv1"])
+    parts = memory.estimate(1152, 1536, backend="numba", extent=(544, 672), **layers)
+    assert parts["workspace"] == memory.network_bytes(544, 672, "block5_conv1", "numba", tiled=True)[1]
 
 
 def test_estimate_takes_the_style_pass_when_it_needs_more():
