@@ -39,8 +39,8 @@ THREADED_PIXELS = 2**22                 # nst.io.image.resize: channels in threa
                                         # in flight), one at a time above (a huge input's 2/3 of its size)
 RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
 AUTO_TILE_SHARE = 0.95                  # --tile auto plans within 95 % of the free memory: the
-                                        # estimate against measured peaks from 1024 px up is −3 … +2 %
-                                        # (bench/RESULTS.md "Any size"; −9 % at 512 px, 70 MiB)
+                                        # estimate against measured peaks from 1024 px up is −1 … +6 %
+                                        # (numba, whole and tiled, 2026-12-05; −4 % at 512 px, 30 MiB)
 PREPARED = {"numba": 4.0, "numpy": 0}   # prepared / file weights: numba's Winograd F(4×4) U, 36/9 × w
                             # (the 3-channel first layer keeps w itself); numpy's prepared weights
                             # are the file's arrays themselves
