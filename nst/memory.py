@@ -5,13 +5,18 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
   activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest: the forward keeps them all
                for the backward, which frees each layer's as it passes, so this is the peak
   workspace    what the peak holds beside them (the backward's gradients, a conv's temporaries):
-               WORKSPACE × the largest a^l, per backend (measured: bench/RESULTS.md "Memory")
+               WORKSPACE × the largest a^l, per backend (measured: bench/RESULTS.md "Memory"); on
+               numba, whose freed blocks stay in glibc's heap (kernels/cpu_memory.py), the backward
+               also finds the heap fragmented: KEPT × the largest a^l allocated there (< KEPT_LIMIT)
   targets      a^l(C) of the content layers, Ĝ^l(S) of the style layers
   image        the content and style images at the run's size, the preprocessed x: IMAGE N, plus
                the style's pixels; a tiled run also holds ∂J/∂X and TV's arrays (TILED N)
   optimiser    L-BFGS (2m + 4) N (x, g, the direction, the trial x, and m pairs s, y), Adam 4 N, GD 2 N
   runtime      the interpreter, NumPy/Numba and their libraries (host backends only)
   inputs       the decoded content and style images, kept at full size: 12 bytes a pixel
+  resizing     resampling an input to a scale's size (nst.io.image.resize) holds two of its planes
+               per channel in flight: before the evaluation's arrays exist, so only what exceeds them
+               (a huge input at a small size) adds to the total
 A tiled run (nst.tiled) holds activations and workspace of one tile's extent, not the picture's.
 Decoding an input file costs more than it keeps (`decode_bytes`), and is checked before it starts.
 """
@@ -21,12 +26,21 @@ from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 
 F32 = 4
 WORKSPACE = {"numba": 0.25, "numpy": 2, "*": 6}
+KEPT = {"numba": 1.25}                  # × the largest a^l below KEPT_LIMIT: the peak RSS of numba runs
+                                        # (1024–2048 px, 4:3 and 1:1, 2026-12-05) was acts + 1.1–1.2 ×
+                                        # that beyond WORKSPACE, and matches the estimate without mallopt
+TILED_KEPT = {"numba": 2.25}            # KEPT of a tiled evaluation, whose extents of several sizes
+                                        # fragment it more: 0.2–0.9 × the largest a^l beyond KEPT
+                                        # (1536–2048 px in 6–9 tiles, 2026-12-05)
+KEPT_LIMIT = 1 << 30                    # kernels/cpu_memory.LIMIT: larger blocks are mmapped, returned
 IMAGE = 2
 TILED = 4
+THREADED_PIXELS = 2**22                 # nst.io.image.resize: channels in threads up to 4 Mpx (≤ 96 MiB
+                                        # in flight), one at a time above (a huge input's 2/3 of its size)
 RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
 AUTO_TILE_SHARE = 0.95                  # --tile auto plans within 95 % of the free memory: the
-                                        # estimate against measured peaks from 1024 px up is −3 … +2 %
-                                        # (bench/RESULTS.md "Any size"; −9 % at 512 px, 70 MiB)
+                                        # estimate against measured peaks from 1024 px up is −1 … +6 %
+                                        # (numba, whole and tiled, 2026-12-05; −4 % at 512 px, 30 MiB)
 PREPARED = {"numba": 4.0, "numpy": 0}   # prepared / file weights: numba's Winograd F(4×4) U, 36/9 × w
                             # (the 3-channel first layer keeps w itself); numpy's prepared weights
                             # are the file's arrays themselves
@@ -42,11 +56,14 @@ def layer_shapes(h, w, deepest):
     return out
 
 
-def network_bytes(h, w, deepest, backend):
-    # one evaluation's peak over an h×w picture (or tile extent): every a^l up to the deepest
-    # (the forward keeps them all for the backward) and WORKSPACE × the largest one
+def network_bytes(h, w, deepest, backend, backward=True, tiled=False):
+    # one evaluation's peak over an h×w picture (or tile extent) -> (activations, workspace): every
+    # a^l up to the deepest (the forward keeps them all for the backward), WORKSPACE × the largest
+    # one, and with the backward KEPT (TILED_KEPT) × the largest one in the heap (below KEPT_LIMIT)
     per = [c * hl * wl * F32 for _, c, hl, wl in layer_shapes(h, w, deepest)]
-    return sum(per), int(WORKSPACE.get(backend, WORKSPACE["*"]) * max(per))
+    heap = max((b for b in per if b < KEPT_LIMIT), default=0)
+    kept = (TILED_KEPT if tiled else KEPT).get(backend, 0) * heap if backward else 0
+    return sum(per), int(WORKSPACE.get(backend, WORKSPACE["*"]) * max(per) + kept)
 
 
 def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", history=20,
@@ -61,7 +78,7 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
     chans = {name: c for name, c, _, _ in shapes}
     tiled = extent is not None
     eh, ew = extent if tiled else (h, w)
-    acts, work = network_bytes(eh, ew, deepest, backend)
+    acts, work = network_bytes(eh, ew, deepest, backend, tiled=tiled)
     parts = {
         "weights": int((1 + PREPARED.get(backend, 1)) * F32
                        * sum(o * i * 9 + o for _, i, o in CONV_LAYERS[:len(shapes)])),
@@ -72,9 +89,10 @@ def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", his
         "optimiser": {"lbfgs": (2 * history + 4), "adam": 4, "gd": 2}[optimizer] * n * F32,
         "runtime": RUNTIME.get(backend, RUNTIME["*"]),
     }
-    if style_hw:                                    # the style pass runs before, alone
-        sh, sw = style_extent or style_hw
-        parts["activations"] = max(parts["activations"], network_bytes(sh, sw, deepest, backend)[0])
+    if style_hw:                                    # the style pass (a forward alone) runs before
+        style = network_bytes(*(style_extent or style_hw), deepest, backend, backward=False)
+        if sum(style) > acts + work:
+            parts["activations"], parts["workspace"] = style
     parts["total"] = sum(parts.values())
     return parts
 
@@ -95,6 +113,20 @@ def largest_fitting_tile(total_at, budget, side, align):
         mid = (lo + hi + 1) // 2
         lo, hi = (mid, hi) if total_at(tiles[mid]) <= budget else (lo, mid - 1)
     return tiles[lo]
+
+
+def resize_bytes(h, w, channels=3):
+    # what resampling an h×w×channels input holds beside it: two h×w float32 planes per channel in
+    # flight, the channels in threads up to THREADED_PIXELS, one at a time above
+    return 2 * F32 * h * w * (channels if h * w <= THREADED_PIXELS else 1)
+
+
+def add_resizing(parts, resizing):
+    # parts (estimate's) with "resizing": what the inputs' resampling (resize_bytes) needs beyond
+    # the evaluation's arrays, which do not exist yet while it runs; the total grows by as much
+    evaluation = sum(parts[k] for k in ("activations", "workspace", "targets", "image", "optimiser"))
+    extra = max(0, resizing - evaluation)
+    return {**parts, "resizing": extra, "total": parts["total"] + extra}
 
 
 def images_bytes(images):

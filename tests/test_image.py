@@ -1,6 +1,9 @@
 """Image input: every Pillow mode becomes H×W×3 RGB 0..255; bad files get one-line errors."""
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -92,6 +95,27 @@ def test_absurd_size(size):
 
 def test_resize_longest_keeps_aspect():
     assert resize_longest(np.zeros((300, 451, 3), np.float32), 128).shape == (85, 128, 3)
+
+
+RESIZE_PEAK = """
+import numpy as np
+from nst.io.image import resize
+def hwm():
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) * 1024
+img = np.full((2000, 3000, 3), 100.0, np.float32)           # 72 MB, above THREADED_PIXELS
+before = hwm()
+assert resize(img, 100, 150).shape == (100, 150, 3)
+print((hwm() - before) / img.nbytes)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads VmHWM from /proc")
+def test_resizing_a_huge_input_holds_less_than_its_size():
+    # an 8000 px style image resampled with its three channels in flight at once held twice its
+    # size beside it (each channel's copy and Pillow's), more than the run's estimate; one channel
+    # at a time holds 2/3 of it (nst.memory.resize_bytes)
+    out = subprocess.run([sys.executable, "-c", RESIZE_PEAK], capture_output=True, text=True, check=True)
+    assert float(out.stdout) < 0.8, f"resize held {float(out.stdout):.2f}× its input beside it"
 
 
 def test_save_is_atomic_and_keeps_old_file_on_error(tmp_path):

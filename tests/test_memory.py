@@ -17,7 +17,9 @@ from nst.cli import main
 IMAGES = Path(os.environ.get("NST_IMAGES") or Path(__file__).resolve().parents[2] / "shared" / "images")
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
-TOLERANCE = 0.15                       # issue #23: within ±15 % of the measured peak
+TOLERANCE = 0.15                       # issue #23: within ±15 % of the measured peak, and never more
+UNDER = 0.05                           # than 5 % below it: --tile auto plans within 95 % of the free
+                                       # memory (memory.AUTO_TILE_SHARE), so a lower estimate overruns
 
 CHILD = """
 import json, sys
@@ -52,11 +54,13 @@ def measure(argv, backend):
 
 
 @pytest.mark.parametrize("backend, size, tile", [("numba", 512, "0"), ("numpy", 512, "0"),
-                                                 ("numba", 768, "256")])
+                                                 ("numba", 768, "256"), ("numba", 1024, "0")])
 def test_estimate_within_15_percent_of_the_peak(backend, size, tile, tmp_path, capsys):
+    # numba 1024 px: the heap its freed blocks stay in (kernels/cpu_memory.py) is fragmented by the
+    # backward, 12 % above an estimate that did not count it (memory.KEPT)
     if not (IMAGES / "tubingen.jpg").exists():
         pytest.skip(f"test images not found in {IMAGES}")
     argv = args(backend, size, tmp_path / "out.png", "--tile", tile)
     want, got = estimate(capsys, argv), measure(argv, backend)
-    assert abs(want - got) <= TOLERANCE * got, \
+    assert -UNDER * got <= want - got <= TOLERANCE * got, \
         f"{backend} {size}px tile {tile}: estimate {want / 2**30:.3f} GiB, peak RSS {got / 2**30:.3f} GiB"

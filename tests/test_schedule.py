@@ -134,6 +134,17 @@ def test_memory_estimate_counts_the_lbfgs_pairs_the_finest_scale_can_hold(rng, s
     assert parts["optimiser"] == (2 * pairs + 4) * 3 * h * w * 4
 
 
+def test_memory_estimate_counts_resizing_a_huge_style_at_a_small_size():
+    # an 8000×6000 style at 256 px: resampling it (two of its planes beside it) needs more than the
+    # evaluation's arrays, which do not exist yet; the estimate's total holds it
+    from nst import memory
+    c, s = np.zeros((48, 64, 3), np.float32), np.zeros((6000, 8000, 3), np.float32)
+    parts, _ = Run(c, s, Settings(size=256, scales=1, backend="numba"), log=lambda m: None).memory_estimate()
+    setup = parts["runtime"] + parts["weights"] + memory.resize_bytes(6000, 8000)
+    assert parts["resizing"] > 0 and parts["total"] >= setup
+    assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
+
+
 def test_a_finer_scale_starts_from_the_coarse_result_plus_the_photos_detail(rng):
     # start = up(X_prev) + C − up(down(C)): a coarse result equal to the coarse photo starts the
     # finer scale at the photo itself, detail included (plain upsampling would blur it)

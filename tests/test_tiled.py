@@ -150,6 +150,39 @@ def test_auto_tile_keeps_a_margin_for_the_estimates_error():
     assert memory.auto_tile(lambda t: t * t, 10**2, 4096, 16) == 0             # not even one block
 
 
+def test_numba_estimate_counts_its_kept_heap_below_the_mmap_limit():
+    # the numba backend keeps freed blocks below cpu_memory.LIMIT in the heap, which the backward
+    # fragments: KEPT × the largest a^l there, none for a forward alone or an mmapped block 1
+    from nst import memory
+    from nst.kernels import cpu_memory
+    assert memory.KEPT_LIMIT == cpu_memory.LIMIT
+    block1 = lambda h, w: 64 * h * w * 4                                         # noqa: E731
+    ws = memory.WORKSPACE["numba"]
+    assert memory.network_bytes(768, 1024, "block5_conv1", "numba")[1] == int((ws + memory.KEPT["numba"])
+                                                                               * block1(768, 1024))
+    assert memory.network_bytes(768, 1024, "block5_conv1", "numba", backward=False)[1] == int(ws * block1(768, 1024))
+    assert memory.network_bytes(2048, 2048, "block5_conv1", "numba")[1] == int(ws * block1(2048, 2048) + memory.KEPT[
+        "numba"] * block1(1024, 1024) * 2)                                       # block 2: 128 channels at 1024²
+    assert memory.network_bytes(768, 1024, "block5_conv1", "numpy")[1] == memory.WORKSPACE["numpy"] * block1(768, 1024)
+    # a tiled evaluation (extents of several sizes) fragments it more: TILED_KEPT, for the run's tile extent
+    assert memory.network_bytes(544, 672, "block5_conv1", "numba", tiled=True)[1] == int(
+        (ws + memory.TILED_KEPT["numba"]) * block1(544, 672))
+    layers = dict(deepest="block5_conv1", content_layers=["block4_conv2"], style_layers=["block1_conv1"])
+    parts = memory.estimate(1152, 1536, backend="numba", extent=(544, 672), **layers)
+    assert parts["workspace"] == memory.network_bytes(544, 672, "block5_conv1", "numba", tiled=True)[1]
+
+
+def test_estimate_takes_the_style_pass_when_it_needs_more():
+    # a style image larger than the picture: its forward alone (no backward's workspace) is the peak
+    from nst import memory
+    layers = dict(deepest="block5_conv1", content_layers=["block4_conv2"], style_layers=["block1_conv1"])
+    parts = memory.estimate(341, 1024, style_hw=(640, 1024), backend="numba", **layers)
+    assert (parts["activations"], parts["workspace"]) == memory.network_bytes(640, 1024, "block5_conv1", "numba",
+                                                                              backward=False)
+    parts = memory.estimate(768, 1024, style_hw=(200, 300), backend="numba", **layers)
+    assert (parts["activations"], parts["workspace"]) == memory.network_bytes(768, 1024, "block5_conv1", "numba")
+
+
 def test_auto_tiles_what_does_not_fit(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
     # a budget between the tiled and the untiled estimate: the dry run picks a tile, and says so
     from nst import memory
@@ -303,6 +336,21 @@ def test_auto_tile_suggests_the_size_that_fits_in_tiles(files, tiny_weights_h5, 
     assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args) == 2
     err = capsys.readouterr().err
     assert "no --size fits" in err and "no tile is small enough: even" in err
+
+
+def test_refusal_names_a_huge_input_as_what_to_shrink(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # a 5000×3000 style at 32 px: no size and no tile helps; its decoded pixels (180 MB) are the
+    # largest part and the message says so (it named the resampling's 48 MB before, no hint)
+    from PIL import Image
+    from nst import memory
+    Image.new("RGB", (5000, 3000), (200, 40, 90)).save(files["style"])
+    monkeypatch.setattr(memory, "available", lambda backend: 2**40)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "32", "--dry-run") == 0
+    need = float(capsys.readouterr().out.split("needs about ")[1].split(" GiB")[0]) * 2**30
+    monkeypatch.setattr(memory, "available", lambda backend: 0.9 * need)
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "32", "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert "the largest part inputs (" in err and "smaller input images" in err, err
 
 
 def test_largest_extent_is_the_plans_largest(rng):

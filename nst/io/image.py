@@ -158,15 +158,18 @@ def resize_longest(img, size):
 
 
 def resize(img, h, w):
-    # H×W×3 float -> h×w×3 float32 (Lanczos per channel, no 8-bit rounding). The channels resample
-    # in threads of their own: Pillow lets go of the GIL while it resamples.
+    # H×W×3 float -> h×w×3 float32 (Lanczos per channel, no 8-bit rounding). A channel resampling
+    # holds two H×W float32 planes (its contiguous copy and Pillow's); the channels resample in
+    # threads of their own (Pillow lets go of the GIL), one at a time above THREADED_PIXELS, so a
+    # huge input costs 2/3 of its own size beside it, not twice it (memory.resize_bytes)
     if img.shape[:2] == (h, w):
         return np.asarray(img, np.float32)
 
     def channel(c):
-        return np.asarray(Image.fromarray(np.ascontiguousarray(img[..., c], np.float32), "F")
-                          .resize((w, h), Image.LANCZOS))
-    with ThreadPoolExecutor(img.shape[2], thread_name_prefix="nst-resize") as pool:
+        plane = Image.fromarray(np.ascontiguousarray(img[..., c], np.float32), "F")   # H×W, Pillow's copy
+        return np.asarray(plane.resize((w, h), Image.LANCZOS))
+    workers = img.shape[2] if img.shape[0] * img.shape[1] <= memory.THREADED_PIXELS else 1
+    with ThreadPoolExecutor(workers, thread_name_prefix="nst-resize") as pool:
         chans = list(pool.map(channel, range(img.shape[2])))
     return np.clip(np.stack(chans, axis=2), 0, 255).astype(np.float32)
 

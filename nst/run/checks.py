@@ -35,7 +35,8 @@ def check_sizes(run):
     h, w = longest_shape(run.content.shape, side)
     if min(h, w) < min_side(deepest_all):
         raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
-                         f"{min_side(deepest_all)} px per side that {deepest_all} needs; use a larger size")
+                         f"{min_side(deepest_all)} px per side that {deepest_all} needs; "
+                         + first_side_hint(run.content.shape, min_side(deepest_all)))
     need = min_side(deepest_style)
     for side in run.sizes:
         style_side = round(side * s.style_scale)
@@ -50,6 +51,17 @@ def check_sizes(run):
                 raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {sw}×{sh} at {side} px, "
                                  f"smaller than the {need} px per side {deepest_style} needs: use "
                                  f"--style-scale ≥ {math.ceil(100 * least) / 100:g}")
+
+
+def first_side_hint(shape, need):
+    # how large the first scale must be for an H×W content's shorter side to reach `need` px
+    # (longest_shape rounds: short·s/long ≥ need − ½), or that no size can (an extreme aspect ratio)
+    short, long = sorted(shape[:2])
+    least = math.ceil((need - 0.5) * long / short)
+    least += min(longest_shape(shape, least)) < need          # float rounding at the boundary
+    if least > MAX_SIDE:
+        return f"no size up to {MAX_SIDE} px makes its {short} px side {need} px: crop or pad the content"
+    return f"use --size {least} --start-size {least} or larger"
 
 
 def check_memory(run, dry_run):
@@ -75,7 +87,7 @@ def check_memory(run, dry_run):
         print(f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
               f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
         for k, v in parts.items():
-            if k != "total":
+            if k != "total" and (v or k != "resizing"):
                 print(f"  {k:<12}{memory.gib(v)}")
         if tiled and len(run.sizes) > 1:
             print(f"  {'per scale':<12}{scale_tiles(run)}")
@@ -93,15 +105,18 @@ def check_memory(run, dry_run):
                           f"{memory.gib(free)} is available; {sized}; {fix}")
 
 
+HINTS = {"optimiser": ": a smaller --history shrinks it", "inputs": ": smaller input images shrink it",
+         "resizing": ": smaller input images shrink it"}
+
+
 def untileable(run, held):
     # why no tile fits: even the smallest tile's run, its largest part named (the parts tiles do not
-    # shrink: the optimiser's vectors, the image, the targets, the weights)
+    # shrink: the optimiser's vectors, the image, the targets, the weights, the decoded inputs)
     align = run.tile_align()
-    parts = run.memory_estimate(tile=align)[0]
+    parts = {**run.memory_estimate(tile=align)[0], "inputs": held}
     largest = max((k for k in parts if k != "total"), key=parts.get)
-    hint = ": a smaller --history shrinks it" if largest == "optimiser" else ""
     return (f"no tile is small enough: even {align} px tiles need {memory.gib(parts['total'] + held)}, "
-            f"the largest part the {largest}'s {memory.gib(parts[largest])}{hint}")
+            f"the largest part {largest} ({memory.gib(parts[largest])}){HINTS.get(largest, '')}")
 
 
 def scale_tiles(run):

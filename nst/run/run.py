@@ -282,8 +282,10 @@ class Run:
         tiled = bool(tile) and tile < max(h, w)
         extent = largest_extent(h, w, tile, content_layers + style_layers) if tiled else None
         style_extent = largest_extent(*style_hw, tile, style_layers) if tiled and tile < max(style_hw) else None
-        return memory.estimate(h, w, deepest, content_layers, style_layers, self.settings.optimizer, pairs,
-                               style_hw, self.objective_backend().name, extent, style_extent), (h, w)
+        parts = memory.estimate(h, w, deepest, content_layers, style_layers, self.settings.optimizer, pairs,
+                                style_hw, self.objective_backend().name, extent, style_extent)
+        resizing = max(memory.resize_bytes(*im.shape[:2]) for im in [self.content, *self.styles])
+        return memory.add_resizing(parts, resizing), (h, w)
 
     def stored_pairs(self, side):
         # L-BFGS pairs held at the finest scale of a run to `side`: one per iteration, at most
