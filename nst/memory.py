@@ -141,19 +141,70 @@ def decode_bytes(w, h, mode_bytes):
 
 
 def available(backend):
-    # bytes free now: the GPU's free memory for cupy, else the host's MemAvailable
+    # bytes free now: the GPU's free memory for cupy, else the host's MemAvailable, or less where
+    # this process's memory cgroup (a container's limit) leaves less (cgroup_headroom)
     if backend == "cupy":
         import cupy
         free, _ = cupy.cuda.runtime.memGetInfo()
         return free + cupy.get_default_memory_pool().free_bytes()
+    host = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     try:
         with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
+            host = next((int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:")), host)
     except OSError:
         pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    limited = cgroup_headroom()
+    return host if limited is None else min(host, limited)
+
+
+# cgroup v2 (the "0::" line of /proc/self/cgroup) and v1 (the "memory" controller's line): the
+# folder under CGROUP_ROOT, and its limit and usage files
+CGROUP_FILES = {"v2": ("", "memory.max", "memory.current"),
+                "v1": ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes")}
+UNLIMITED = 1 << 60                     # v1 writes "no limit" as ~2^63 rounded to a page; v2 as "max"
+
+
+def cgroup_headroom(root="/sys/fs/cgroup", proc="/proc/self/cgroup"):
+    # bytes this process's memory cgroup may still take: the least over it and its ancestors of
+    # limit − usage + inactive_file (page cache the kernel reclaims first); None where none is limited
+    from pathlib import Path
+    try:
+        lines = Path(proc).read_text().splitlines()
+    except OSError:
+        return None
+    least = None
+    for version, path in cgroup_paths(lines):
+        sub, limit_file, usage_file = CGROUP_FILES[version]
+        rel = Path(path.lstrip("/"))
+        for folder in [Path(root, sub, *rel.parts[:k]) for k in range(len(rel.parts), -1, -1)]:
+            room = cgroup_room(folder, limit_file, usage_file)
+            least = room if least is None or (room is not None and room < least) else least
+    return least
+
+
+def cgroup_paths(lines):
+    # /proc/self/cgroup lines -> [(version, path)]: "0::/p" is v2, "N:…memory…:/p" v1
+    out = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) == 3 and parts[0] == "0" and parts[1] == "":
+            out.append(("v2", parts[2]))
+        elif len(parts) == 3 and "memory" in parts[1].split(","):
+            out.append(("v1", parts[2]))
+    return out
+
+
+def cgroup_room(folder, limit_file, usage_file):
+    # limit − usage + inactive_file of one cgroup folder, or None (no limit there, or unreadable)
+    try:
+        limit = (folder / limit_file).read_text().strip()
+        if limit == "max" or int(limit) >= UNLIMITED:
+            return None
+        usage = int((folder / usage_file).read_text())
+        stat = dict(line.split() for line in (folder / "memory.stat").read_text().splitlines() if line.count(" ") == 1)
+    except (OSError, ValueError):
+        return None
+    return max(0, int(limit) - usage + int(stat.get("inactive_file", 0)))
 
 
 def largest_fitting_size(total_at, budget, lo=16, hi=16384):
