@@ -426,3 +426,26 @@ def test_a_new_fps_rewrites_the_video(inputs, tmp_path, capsys):
     assert "3 done before, 0 to run" in err and "up to date" not in err, err
     with av.open(str(out)) as c:
         assert c.streams.video[0].average_rate == 20
+
+
+def test_a_phone_video_turned_by_its_display_matrix(tmp_path):
+    # a portrait phone clip is stored landscape with a rotation in its header: nst reads it as a
+    # player shows it (stored 48×24, dark left and bright right; turned 90° counterclockwise: 24×48,
+    # bright on top), so the styled video is not sideways
+    import av
+    if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display matrix")
+    image = np.zeros((24, 48, 3), np.uint8)
+    image[:, 24:] = 220
+    with av.open(str(tmp_path / "phone.mp4"), "w") as c:
+        v = c.add_stream("mpeg4", rate=12)
+        v.width, v.height, v.pix_fmt = 48, 24, "yuv420p"
+        v.set_display_rotation(90)
+        for _ in range(3):
+            for p in v.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    clip = clips.read(tmp_path / "phone.mp4", 48)
+    top, bottom = clip.frames[0][:20].mean(), clip.frames[0][28:].mean()
+    assert clip.frames[0].shape == (48, 24, 3) and top > 180 > 40 > bottom, (clip.frames[0].shape, top, bottom)

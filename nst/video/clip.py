@@ -112,7 +112,7 @@ def read_video(path, size, frames, fps):
                     break
                 if i >= a and starts_interval(i - a, src_fps, fps):
                     numbers.append(i)
-                    images.append(to_uint8(resize_longest(frame.to_ndarray(format="rgb24").astype(np.float32), size)))
+                    images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
             else:
                 check_complete(path, count, declared, src_fps)
                 declared = count
@@ -125,6 +125,14 @@ def read_video(path, size, frames, fps):
     span = (numbers[0] / src_fps, (numbers[-1] + 1) / src_fps)
     out_fps = output_rate(src_fps, fps)
     return Clip(str(path), images, numbers, out_fps, True, declared, audio, span)
+
+
+def upright(frame):
+    # a decoded av.VideoFrame -> H×W×3 uint8 as a player shows it: turned by the stream's display
+    # matrix (a phone's portrait video is stored landscape with "rotate 90"), counterclockwise degrees
+    image = frame.to_ndarray(format="rgb24")
+    turns = round(getattr(frame, "rotation", 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def check_fps(path, fps, src_fps):
