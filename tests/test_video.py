@@ -449,3 +449,31 @@ def test_a_phone_video_turned_by_its_display_matrix(tmp_path):
     clip = clips.read(tmp_path / "phone.mp4", 48)
     top, bottom = clip.frames[0][:20].mean(), clip.frames[0][28:].mean()
     assert clip.frames[0].shape == (48, 24, 3) and top > 180 > 40 > bottom, (clip.frames[0].shape, top, bottom)
+
+
+def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, capsys, monkeypatch):
+    # ENOSPC on frame 2, then on the video file: each one line (exit 1), no traceback, the frames
+    # made stay and -o is never half-written; with space again the same command goes on
+    import nst.io.image
+    out = tmp_path / "styled.mp4"
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:3")
+    save = nst.io.image.save_image
+
+    def full_at_frame_2(image, path, *a, **k):
+        if path.name == clips.frame_name(2):
+            raise OSError(28, "No space left on device")
+        return save(image, path, *a, **k)
+    monkeypatch.setattr(nst.io.image, "save_image", full_at_frame_2)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "No space left on device" in err and "Traceback" not in err, err
+    assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(2)]
+    monkeypatch.setattr(nst.io.image, "save_image", save)
+    monkeypatch.setattr(clips, "write_video", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {out} (No space left)" in err and "2 done before, 1 to run" in err, err
+    assert not out.exists() and len(frame_files(tmp_path / "styled.mp4.frames")) == 3
+    monkeypatch.undo()
+    assert main(argv) == 0 and out.exists()
+    assert "3 done before, 0 to run" in capsys.readouterr().err

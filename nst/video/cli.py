@@ -226,7 +226,7 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
     # run `todo` on the cluster -> None when every frame is done, else the exit status
     from nst.batch import engine
     from nst.batch.command import weights_for_workers
-    from nst.video.engine import on_cluster
+    from nst.video.engine import WriteFailed, on_cluster
     need, backend = memory
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
@@ -246,6 +246,10 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
             counts = on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir)
     except KeyboardInterrupt:
         counts = None
+    except WriteFailed as e:
+        log(f"nst video: error: {e}; the frames made are kept in {outdir}: free some space and run the same "
+            "command again to go on")
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
     if counts is None:
@@ -272,11 +276,37 @@ def finish(args, clip, frames, manifest, outdir):
         log(f"nst video: {out} is up to date")
         return 0
     images = [np.asarray(load_image(outdir / f.output), np.uint8) for f in frames]
-    clips.write_video(images, out, clip.fps, clip.source if clip.audio else None, clip.span, log)
-    manifest.append({"output": "video", "path": str(out), "sha256": sha256_file(out), "frames_digest": key,
-                     "frames": len(frames), "fps": clip.fps, "status": "done"})
+    if not write_out(images, out, clip, outdir, manifest, key):
+        return 1
     log(f"nst video: wrote {out} ({len(frames)} frames, {clip.fps:g} fps); frames in {outdir}")
     return 0
+
+
+def write_out(images, out, clip, outdir, manifest, key):
+    # the video file and its manifest row -> True; a disk that refuses either (full) is one line and
+    # the frames stay -> False: -o is as it was (written under a temporary name) or, when its row
+    # could not be added, removed (a file without its row would be refused as another's next time)
+    import av
+    from nst.io.assets import sha256_file
+    try:
+        clips.write_video(images, out, clip.fps, clip.source if clip.audio else None, clip.span, log)
+    except (OSError, av.error.FFmpegError) as e:
+        return write_failed(out, e, outdir)
+    try:
+        manifest.append({"output": "video", "path": str(out), "sha256": sha256_file(out), "frames_digest": key,
+                         "frames": len(images), "fps": clip.fps, "status": "done"})
+    except OSError as e:
+        Path(out).unlink(missing_ok=True)
+        return write_failed(outdir / plans.MANIFEST, e, outdir)
+    return True
+
+
+def write_failed(path, e, outdir):
+    # the one line of a file the disk refused -> False
+    why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+    log(f"nst video: error: cannot write {path} ({why}); the frames are in {outdir}: free some space and run "
+        "the same command again")
+    return False
 
 
 
