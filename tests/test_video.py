@@ -104,6 +104,23 @@ def test_digests_chain_within_a_shot():
     assert [f.earlier for f in long] == [(), (0,), (1, 0), (2, 1), (3, 2, 0)]
 
 
+
+def test_a_shots_first_frame_kept_when_only_later_frames_change():
+    # the first frame (a full coarse-to-fine run) does not use --temporal-weight, --later-iterations
+    # or --long-term: another value redoes the later frames only; another --size redoes all
+    frames = video_clip.frames(5)
+    video = {"independent_shots": None, "long_term": False, "temporal_weight": 10.0, "later_iterations": 50}
+    make = lambda v, s=Settings(size=48): plan.plan(clips.Clip("x", frames, list(range(5)), 25.0, False), s,  # noqa: E731
+                                                    {**video, **v}, ["sha"], None)
+    base = make({})
+    for change in ({"temporal_weight": 5.0}, {"later_iterations": 20}):
+        assert [f.digest == g.digest for f, g in zip(base, make(change))] == [True] + [False] * 4, change
+    long = make({"long_term": True})                           # frame 1 is tied to frame 0 alone either way
+    assert [f.digest == g.digest for f, g in zip(base, long)] == [True, True, False, False, False]
+    cut = make({"independent_shots": 3})                       # frames 0–2 as before, frame 3 a first frame
+    assert [f.digest == g.digest for f, g in zip(base, cut)] == [True, True, True, False, False]
+    assert not any(f.digest == g.digest for f, g in zip(base, make({}, Settings(size=40))))
+
 # -- bad input: one line, exit 2, nothing written --------------------------------------------------
 
 def bad_folder(tmp_path, kind):
