@@ -494,3 +494,28 @@ def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, caps
     monkeypatch.undo()
     assert main(argv) == 0 and out.exists()
     assert "3 done before, 0 to run" in capsys.readouterr().err
+
+
+def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
+    # 8 frames over 0.77 s whose header rate (its first frames': 30 fps) would make 23: read whole,
+    # not refused as cut short, and written at the rate its timestamps show (~10 fps), so the
+    # styled video lasts as long as the source (and its audio)
+    import fractions
+
+    import av
+    path, ms = tmp_path / "vfr.mkv", [0, 33, 66, 300, 333, 366, 700, 733]
+    images = video_clip.frames(len(ms))
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=30)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        v.codec_context.time_base = fractions.Fraction(1, 1000)
+        for t, image in zip(ms, images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+            for p in v.encode(frame):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    clip = clips.read(path, 48)
+    assert len(clip.frames) == 8 and 9 < clip.fps < 11, clip.fps
+    assert abs(clip.span[1] - clip.span[0] - 0.8) < 0.06, clip.span

@@ -95,8 +95,6 @@ def read_video(path, size, frames, fps):
     # decodes up to frame B−1 only, keeping (resized) just the selected frames; a file that decodes
     # clearly fewer frames than its header declares (cut short) is refused
     import av
-    a, b = frames or (0, None)
-    a = a or 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -105,26 +103,56 @@ def read_video(path, size, frames, fps):
             src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
             check_fps(path, fps, src_fps)
             audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
-            numbers, images, count = [], [], 0
-            for count, frame in enumerate(container.decode(stream), 1):
-                i = count - 1
-                if b is not None and i >= b:
-                    break
-                if i >= a and starts_interval(i - a, src_fps, fps):
-                    numbers.append(i)
-                    images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
-            else:
-                check_complete(path, count, declared, src_fps)
-                declared = count
+            d = decode(container, stream, frames, src_fps, fps, size)
+            if d.whole:
+                check_complete(path, d, declared, src_fps)
+                declared = d.count
     except RunRefused:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise RunRefused(f"{path}: not a video nst can read ({why})") from None
-    check_count(path, images, count)
-    span = (numbers[0] / src_fps, (numbers[-1] + 1) / src_fps)
-    out_fps = output_rate(src_fps, fps)
-    return Clip(str(path), images, numbers, out_fps, True, declared, audio, span)
+    check_count(path, d.images, d.count)
+    rate = d.rate or src_fps                             # a variable rate's true mean (Decoded.rate)
+    span = (d.times[0], d.times[-1] + 1 / rate) if None not in d.times else \
+        (d.numbers[0] / src_fps, (d.numbers[-1] + 1) / src_fps)
+    return Clip(str(path), d.images, d.numbers, output_rate(rate, fps), True, declared, audio, span)
+
+
+@dataclass
+class Decoded:
+    """What decode() kept of a video stream, and the timing it saw."""
+    numbers: list                     # source frame numbers kept
+    images: list                      # their frames at the working size
+    times: list                       # their times (seconds), None where a frame has none
+    count: int = 0                    # frames decoded
+    whole: bool = False               # decoded to the end of the file
+    rate: float = None                # the mean rate the timestamps show, where it differs from the header's
+
+
+def decode(container, stream, frames, src_fps, fps, size):
+    # the frames A..B−1 of `stream` (nothing past B decoded), the selected ones upright and resized
+    # -> Decoded; its rate set when the decoded frames' times show a rate more than 10 % off the
+    # header's (a variable-rate file: the header's rate is its first frames')
+    a, b = frames or (0, None)
+    a = a or 0
+    d, first, last = Decoded([], [], []), None, None
+    for d.count, frame in enumerate(container.decode(stream), 1):
+        i = d.count - 1
+        if b is not None and i >= b:
+            break
+        first, last = (first if first is not None else frame.time), frame.time
+        if i >= a and starts_interval(i - a, src_fps, fps):
+            d.numbers.append(i)
+            d.times.append(frame.time)
+            d.images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
+    else:
+        d.whole = True
+    n = min(d.count, b) if b is not None else d.count
+    if first is not None and last is not None and last > first and n > 1:
+        measured = (n - 1) / (last - first)
+        d.rate = measured if abs(measured - src_fps) > 0.1 * src_fps else None
+    return d
 
 
 def upright(frame):
@@ -160,10 +188,13 @@ def declared_frames(container, stream, src_fps):
 
 
 def check_complete(path, decoded, declared, src_fps):
-    # a file decoding clearly fewer frames than declared (10% and one frame of slack) is cut short
-    if declared and decoded < 0.9 * declared - 1:
-        raise RunRefused(f"{path}: decodes to {decoded} frames but its header declares {declared} "
-                         f"({declared / src_fps:g} s): the file looks cut short; re-encode or re-copy it")
+    # a file decoding clearly fewer frames than declared (10% and one frame of slack) is cut short,
+    # unless its frames' times reach its declared end (a variable-rate file: fewer frames, same length)
+    seconds = declared / src_fps
+    if declared and decoded.count < 0.9 * declared - 1 and (decoded.rate is None or decoded.count / decoded.rate <
+                                                            0.9 * seconds - 1 / src_fps):
+        raise RunRefused(f"{path}: decodes to {decoded.count} frames but its header declares {declared} "
+                         f"({seconds:g} s): the file looks cut short; re-encode or re-copy it")
 
 
 def check_count(path, images, total):
