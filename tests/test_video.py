@@ -519,3 +519,16 @@ def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     clip = clips.read(path, 48)
     assert len(clip.frames) == 8 and 9 < clip.fps < 11, clip.fps
     assert abs(clip.span[1] - clip.span[0] - 0.8) < 0.06, clip.span
+
+
+def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
+    # AAC cannot go into WebM as it is: the audio is decoded and encoded in Opus, not dropped
+    import av
+    source = tmp_path / "clip.mp4"
+    images = video_clip.frames(6, h=36, w=48)
+    write_mp4_with_audio(source, images)
+    out = clips.write_video(images, tmp_path / "styled.webm", 12, str(source), (0.0, 0.5), print)
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"] and c.streams.audio[0].codec_context.name == "opus"
+        seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+    assert 0.4 < seconds < 0.6, seconds

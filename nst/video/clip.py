@@ -1,9 +1,9 @@
 """Reading and writing clips: a video file (PyAV, which ships FFmpeg in its wheel) or a folder of frames.
 
 Legend: a frame is H×W×3 uint8 RGB; frames are numbered from 0 in the source. A clip is read
-whole before anything runs (selected frames only, resized to --size), so a bad input is refused
-before any output exists. Writing a video keeps the frame rate and copies the audio stream's
-packets through where the container takes that codec.
+whole before anything runs (selected frames only, upright, resized to --size), so a bad input is
+refused before any output exists. Writing a video keeps the frame rate and copies the audio stream's
+packets through where the container takes that codec, else encodes it again (Opus in WebM, AAC).
 """
 import fractions
 import os
@@ -243,40 +243,81 @@ def codec_for(fmt):
     return "mpeg4"
 
 
+AUDIO_CODECS = {"webm": "libopus"}          # what an audio stream the container will not take is encoded to
+AUDIO_DEFAULT = "aac"                       # ... in every other container
+
+
 def copy_audio_setup(container, source, log):
-    # -> the output audio stream (a copy of the source's), or None
+    # -> (output audio stream, copied: True when the source's packets go through as they are,
+    # False when they are decoded and encoded again in the container's codec), or None
     import av
     try:
         with av.open(source) as src:
             if not src.streams.audio:
                 return None
-            return container.add_stream_from_template(src.streams.audio[0])
+            template = src.streams.audio[0]
+            try:
+                return container.add_stream_from_template(template), True
+            except ValueError:               # the container does not take this codec (aac in webm)
+                stream = container.add_stream(AUDIO_CODECS.get(container.format.name, AUDIO_DEFAULT),
+                                              rate=48000 if container.format.name == "webm" else template.rate)
+                stream.layout = template.layout.name if template.layout.nb_channels <= 2 else "stereo"
+                return stream, False
     except (av.error.FFmpegError, ValueError) as e:
-        log(f"nst video: the audio is not copied ({e})")
+        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
         return None
 
 
-def copy_audio(container, out_stream, source, span, log):
-    # the source's audio packets within span (seconds), shifted to start at 0
+def copy_audio(container, audio, source, span, log):
+    # the source's audio within span (seconds), shifted to start at 0: its packets as they are, or
+    # (audio = (stream, False)) decoded, resampled and encoded again
     import av
-    start, end = span
+    out_stream, copied = audio
     try:
         with av.open(source) as src:
-            a = src.streams.audio[0]
-            tb = float(a.time_base)
-            offset = None
-            for packet in src.demux(a):
-                if packet.pts is None or packet.dts is None:
-                    continue
-                t = packet.pts * tb
-                if t < start or (end is not None and t >= end):
-                    continue
-                offset = packet.pts if offset is None else offset
-                packet.pts, packet.dts = packet.pts - offset, packet.dts - offset
-                packet.stream = out_stream
-                container.mux(packet)
+            if copied:
+                copy_packets(container, out_stream, src, span)
+            else:
+                encode_again(container, out_stream, src, span)
     except (av.error.FFmpegError, ValueError) as e:
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
+
+
+def copy_packets(container, out_stream, src, span):
+    # the packets of src's first audio stream with start ≤ t < end, their times shifted to start at 0
+    start, end = span
+    a = src.streams.audio[0]
+    tb = float(a.time_base)
+    offset = None
+    for packet in src.demux(a):
+        if packet.pts is None or packet.dts is None:
+            continue
+        t = packet.pts * tb
+        if t < start or (end is not None and t >= end):
+            continue
+        offset = packet.pts if offset is None else offset
+        packet.pts, packet.dts = packet.pts - offset, packet.dts - offset
+        packet.stream = out_stream
+        container.mux(packet)
+
+
+def encode_again(container, out_stream, src, span):
+    # src's first audio stream decoded, its frames with start ≤ t < end resampled to what the
+    # output's encoder takes and encoded, numbered in samples from 0
+    import av
+    start, end = span
+    ctx = out_stream.codec_context
+    resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
+    samples = 0
+    for frame in [*src.decode(src.streams.audio[0]), None]:
+        if frame is not None and (frame.time is None or frame.time < start or (end is not None and frame.time >= end)):
+            continue
+        for out in resampler.resample(frame):
+            out.pts, samples = samples, samples + out.samples
+            for packet in out_stream.encode(out):
+                container.mux(packet)
+    for packet in out_stream.encode(None):
+        container.mux(packet)
 
 
 def frame_name(number):
