@@ -657,3 +657,15 @@ def test_property_ran_batches():
     if not STATUSES:
         pytest.skip("the property test did not run in this session")
     assert STATUSES.count(2) < len(STATUSES) - 5, STATUSES
+
+
+def test_contact_sheet_of_a_folder_of_photos_and_one_style_is_a_column(world, tmp_path):
+    # 5 contents × 1 style: 5 rows under the style's column (was a 5 × 5 grid, the pictures on its diagonal)
+    for i in range(5):
+        Image.open(world["c"]).save(tmp_path / f"photo{i}.png")
+    tasks = plan.plan([str(tmp_path / f"photo{i}.png") for i in range(5)], [str(world["s"])], _settings(world))
+    rows, cols, where = results.sheet_layout(tasks)
+    assert rows == [f"photo{i}" for i in range(5)] and cols == [plan.stem(world["s"])]
+    assert sorted(where.values()) == [(i, 0) for i in range(5)]
+    two = plan.plan([str(world["c"])], [str(world["s"]), str(tmp_path / "photo0.png")], _settings(world))
+    assert results.sheet_layout(two)[:2] == ([plan.stem(world["c"])], [plan.stem(world["s"]), "photo0"])

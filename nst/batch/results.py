@@ -141,10 +141,12 @@ class Manifest:
 
 def sheet_layout(tasks):
     # -> (row labels, column labels, {output: (row, col)}): the last axis that varies across the
-    # batch runs across (styles, or a swept option), the other varying axes down
+    # batch runs across (styles, or a swept option), the other varying axes down; the contents
+    # alone varying (a folder of photos, one style) run down, a column under the style, not a
+    # diagonal of a contents × contents grid
     axes = [t.axes() for t in tasks]
     varying = [i for i in range(len(axes[0])) if len({a[i][1] for a in axes}) > 1] or [0]
-    across, down = varying[-1], varying[:-1]
+    across, down = (1, [0]) if varying == [0] else (varying[-1], varying[:-1])
     row_key = lambda a: " ".join(f"{a[i][1]}" if a[i][0] in ("content", "style") else f"{a[i][0]} {a[i][1]}"
                                  for i in down) or a[0][1]
     col_key = lambda a: a[across][1] if a[across][0] in ("content", "style") else f"{a[across][0]} {a[across][1]}"
