@@ -186,6 +186,7 @@ def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     (["-o", "{tmp}/anim.gif"], ".gif is not a video format"),
     (["-o", "{tmp}/in/out"], "inside the input folder"),
     (["-o", "{tmp}/in/x.mp4"], "inside the input folder"),
+    (["--init", "{tmp}/out/mine.png"], "beside the input {tmp}/out/mine.png (--init)"),
 ])
 def test_bad_options_refused_before_anything_is_written(inputs, tmp_path, capsys, monkeypatch, option, needle):
     # what a worker would refuse is refused here: one line, exit 2, no OUTDIR, no manifest
@@ -193,6 +194,8 @@ def test_bad_options_refused_before_anything_is_written(inputs, tmp_path, capsys
     (tmp_path / "fake.mp4").write_text("not a picture, not weights")
     source = tmp_path / "clip.mkv"
     write_video(source, video_clip.frames(4), fps=12)
+    (tmp_path / "out").mkdir()                                    # OUTDIR holding a picture of the user's
+    Image.fromarray(video_clip.frames(1)[0]).save(tmp_path / "out" / "mine.png")
     with http_answer() as http:
         option = [o.format(tmp=tmp_path, http=http) for o in option]
         before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -203,7 +206,7 @@ def test_bad_options_refused_before_anything_is_written(inputs, tmp_path, capsys
             given[given.index("-o") + 1] = option[1]
         status = main(given)
     err = capsys.readouterr().err
-    assert status == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert status == 2 and needle.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before              # nothing written
 
 

@@ -132,7 +132,8 @@ def main(args):
     video = video_options(args)
     outdir = plans.outdir_for(args.output)
     plans.check_destinations(args.input, args.output, outdir,
-                             [("--style", s) for s in styles] + [("--weights", settings.weights)])
+                             [("--style", s) for s in styles] + [("--weights", settings.weights)]
+                             + ([("--init", settings.init)] if settings.init not in INIT_KEYWORDS else []))
     check_inputs(args, settings, styles)
     clip = clips.read(args.input, settings.size, args.frames, args.fps)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
