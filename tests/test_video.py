@@ -535,3 +535,22 @@ def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
         assert [s.type for s in c.streams] == ["video", "audio"] and c.streams.audio[0].codec_context.name == "opus"
         seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
     assert 0.4 < seconds < 0.6, seconds
+
+
+def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
+    # the workers never open --init FILE (on another machine it is not there): its pixels travel in
+    # the tasks, so the file gone once the run starts changes nothing
+    import nst.video.engine
+    init = tmp_path / "start.png"
+    Image.fromarray(video_clip.frames(1)[0]).save(init)
+    real = nst.video.engine.on_cluster
+
+    def init_gone(*args, **kwargs):
+        init.unlink()
+        return real(*args, **kwargs)
+    monkeypatch.setattr(nst.video.engine, "on_cluster", init_gone)
+    out = tmp_path / "out"
+    argv = command(inputs, out, "--init", str(init), "--iterations", "2", "--later-iterations", "2",
+                   "--workers", "1", "--frames", "0:2")
+    assert main(argv) == 0 and not init.exists()
+    assert [r["status"] for r in rows(out)] == ["done", "done"]

@@ -234,6 +234,7 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
     if layout and not layout.fits:
         raise MemoryError(f"one frame needs about {gib(need)} but this machine has less free; try a smaller --size")
     weights = weights_for_workers(settings, local=not args.scheduler)
+    settings = init_travels(settings, max(clip.frames[0].shape[:2]))
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)      # SIGTERM = Ctrl-C
     try:
         with engine.connect(args.scheduler, layout) as client:
@@ -260,6 +261,17 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
         log(f"nst video: {counts['done']} frames done, {counts['failed']} failed; see {outdir / plans.MANIFEST}")
         return 1
     return None
+
+
+def init_travels(settings, side):
+    # an --init FILE -> settings carrying its pixels (uint8, longest side `side`, the frames'), as the
+    # frames and styles travel: a worker on another machine has no such file, and a file changed
+    # while the run goes on would not be the one its digest counted
+    from nst.io.image import load_image, resize_longest, to_uint8
+    from nst.run.settings import INIT_KEYWORDS
+    if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
+        return settings.replace(init=to_uint8(resize_longest(load_image(settings.init), side)))
+    return settings
 
 
 def finish(args, clip, frames, manifest, outdir):
