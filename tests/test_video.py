@@ -554,3 +554,13 @@ def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
                    "--workers", "1", "--frames", "0:2")
     assert main(argv) == 0 and not init.exists()
     assert [r["status"] for r in rows(out)] == ["done", "done"]
+
+
+def test_o_a_video_name_ending_in_a_slash_is_a_folder(inputs, tmp_path):
+    # -o styled.mp4/ : a folder of frames, as -o's help says of a name ending in / (was a video file
+    # named "styled.mp4/" with its frames in styled.mp4/.frames, failing after every frame was made)
+    out = f"{tmp_path / 'styled.mp4'}/"
+    assert plan.outdir_for(out) == tmp_path / "styled.mp4" and not clips.is_video_path(out)
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:2")
+    assert main(argv) == 0
+    assert frame_files(tmp_path / "styled.mp4") == [clips.frame_name(i) for i in range(2)]

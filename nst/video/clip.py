@@ -35,7 +35,8 @@ class Clip:
 
 
 def is_video_path(path):
-    return Path(path).suffix.lower() in VIDEO_FORMATS
+    # -o a video file nst writes: a video suffix, and not a name ending in / (a folder, as -o's help says)
+    return Path(path).suffix.lower() in VIDEO_FORMATS and not str(path).endswith(("/", os.sep))
 
 
 def select(n, src_fps, frames=None, fps=None):

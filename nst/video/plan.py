@@ -128,7 +128,7 @@ def check_destinations(source, output, outdir, inputs):
     # nothing of the user's is overwritten (nst.io.destinations' rules): outputs only in OUTDIR and
     # at -o, never an input, never a file nst did not write
     out = Path(output)
-    if out.exists() and out.is_dir() and is_video_path(out):
+    if out.exists() and out.is_dir() and is_video_path(output):
         raise RunRefused(f"-o {out} is a folder with a video's name; give a video file or another folder")
     if outdir.exists() and not outdir.is_dir():
         raise RunRefused(f"-o {out}: {outdir} exists and is not a folder")
@@ -142,7 +142,7 @@ def check_destinations(source, output, outdir, inputs):
                          "choose a destination outside it")
     check_writable("-o", outdir / MANIFEST)
     check_manifest(outdir)                                # absent, or nst's: never another's file
-    if is_video_path(out):
+    if is_video_path(output):
         check_writable("-o", out)
         if exists(out) and not video_written_by_nst(outdir, out):
             raise RunRefused(f"-o {out} exists and nst did not write it; move it or choose another name")
