@@ -669,3 +669,15 @@ def test_contact_sheet_of_a_folder_of_photos_and_one_style_is_a_column(world, tm
     assert sorted(where.values()) == [(i, 0) for i in range(5)]
     two = plan.plan([str(world["c"])], [str(world["s"]), str(tmp_path / "photo0.png")], _settings(world))
     assert results.sheet_layout(two)[:2] == ([plan.stem(world["c"])], [plan.stem(world["s"]), "photo0"])
+
+
+def test_a_row_after_one_a_crash_cut_short_is_kept(tmp_path):
+    # kill -9 mid-append leaves a row without its newline: the next row starts a line of its own
+    # (it was joined to the broken one, and lost with it: a video's frame, and every later one of
+    # its shot, then ran again)
+    path = tmp_path / "manifest.jsonl"
+    results.append_row(path, {"output": "a.png", "status": "done"})
+    with open(path, "a") as f:
+        f.write('{"output": "b.png", "sta')
+    results.append_row(path, {"output": "c.png", "status": "done"})
+    assert sorted(results.read_manifest(tmp_path)) == ["a.png", "c.png"]

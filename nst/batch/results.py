@@ -63,9 +63,16 @@ def append_row(path, row):
     # through a symbolic link (nst.batch.outdir.open_for_append), under OUTDIR's manifest lock
     path.parent.mkdir(parents=True, exist_ok=True)
     with locked(path.parent), os.fdopen(open_for_append(path), "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, default=str) + "\n")
+        f.write(("" if ends_a_line(f.fileno()) else "\n") + json.dumps(row, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def ends_a_line(fd):
+    # the file open at fd (read and append) is empty or ends in a newline; not after a crash cut its
+    # last row short, whose rest the next row must not join (read_manifest would lose that row too)
+    size = os.fstat(fd).st_size
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
 
 
 def partition(tasks, previous, outdir):
