@@ -681,3 +681,15 @@ def test_a_row_after_one_a_crash_cut_short_is_kept(tmp_path):
         f.write('{"output": "b.png", "sta')
     results.append_row(path, {"output": "c.png", "status": "done"})
     assert sorted(results.read_manifest(tmp_path)) == ["a.png", "c.png"]
+
+
+def test_photos_named_in_other_scripts_keep_their_names(world, tmp_path):
+    # Москва.jpg and Париж.jpg were both "_" (every non-ASCII letter dropped): the batch was refused
+    # as two inputs writing one picture; a Mac's decomposed "tu\u0308bingen" is the typed "tübingen"
+    names = ["Москва.png", "Париж.png", "東京.png", "tu\u0308bingen.png"]
+    for name in names:
+        Image.open(world["c"]).save(tmp_path / name)
+    tasks = plan.plan([str(tmp_path / n) for n in names], [str(world["s"])], _settings(world))
+    style = plan.stem(world["s"])
+    assert [t.output for t in tasks] == [f"{n}__{style}.png" for n in ("Москва", "Париж", "東京", "tübingen")]
+    assert plan.stem("a b?c.png") == "a_b_c"
