@@ -146,11 +146,14 @@ def bad_folder(tmp_path, kind):
         (tmp_path / "whole.mkv").unlink()
         (tmp_path / "cut.mkv").write_bytes(data[: len(data) * 4 // 5])
         return tmp_path / "cut.mkv", "cut.mkv: decodes to"
+    if kind == "a video in a folder":
+        write_video(folder / "clip.mov", video_clip.frames(3))
+        return folder, "bad: no frames in it (.png .jpg .jpeg .bmp .tif .tiff .webp) but a video, clip.mov: give"
     return folder, "no frames in it"                              # an empty folder
 
 
 @pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame", "mixed sizes",
-                                  "cut short"])
+                                  "cut short", "a video in a folder"])
 def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     source, needle = bad_folder(tmp_path, kind)
     before = sorted(p.name for p in tmp_path.rglob("*"))

@@ -76,6 +76,7 @@ def read_folder(folder, size, frames, fps):
     # the frames in name order (numbers by value), every selected one the same size as the first
     files = sorted((f for f in folder.iterdir() if f.suffix.lower() in FRAME_SUFFIXES and not f.name.startswith(".")),
                    key=lambda f: natural_key(f.name))
+    check_not_a_video_folder(folder, files)
     numbers, out_fps = select(len(files), fps or FOLDER_FPS, frames, None)
     images, first = [], None
     for i in numbers:
@@ -90,6 +91,14 @@ def read_folder(folder, size, frames, fps):
         images.append(to_uint8(resize_longest(image, size)))
     check_count(folder, images, len(files))
     return Clip(str(folder), images, numbers, out_fps, False, len(files))
+
+
+def check_not_a_video_folder(folder, files):
+    # a folder with no frames but a video file in it: the user meant the file
+    videos = sorted(f.name for f in folder.iterdir() if is_video_path(f) and f.is_file()) if not files else []
+    if videos:
+        raise RunRefused(f"{folder}: no frames in it ({' '.join(FRAME_SUFFIXES)}) but a video, {videos[0]}: "
+                         f"give the video file as IN ({folder / videos[0]})")
 
 
 def read_video(path, size, frames, fps):
