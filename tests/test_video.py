@@ -567,3 +567,26 @@ def test_o_a_video_name_ending_in_a_slash_is_a_folder(inputs, tmp_path):
     argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:2")
     assert main(argv) == 0
     assert frame_files(tmp_path / "styled.mp4") == [clips.frame_name(i) for i in range(2)]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
+    # the source's sound begins 0.25 s after its picture: so it does in the output, copied (.mkv) or
+    # encoded again (.webm); it was moved to 0, a quarter second early all through
+    import av
+    source, images = tmp_path / "late.mkv", video_clip.frames(12, h=36, w=48)
+    with av.open(str(source), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("aac", rate=16000)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        for p in [p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode():
+            c.mux(p)
+        sound = av.AudioFrame.from_ndarray(np.full((1, 12000), 0.3, np.float32), format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 16000, 4000                   # 0.25 s
+        for p in [*a.encode(sound), *a.encode()]:
+            c.mux(p)
+    clip = clips.read(source, 48)
+    out = clips.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+    with av.open(str(out)) as c:
+        first = next(f for f in c.decode(audio=0)).time - (c.streams.video[0].start_time or 0) * float(
+            c.streams.video[0].time_base)
+    assert abs(first - 0.25) < 0.07, first

@@ -294,34 +294,36 @@ def copy_audio(container, audio, source, span, log):
 
 
 def copy_packets(container, out_stream, src, span):
-    # the packets of src's first audio stream with start ≤ t < end, their times shifted to start at 0
+    # the packets of src's first audio stream with start ≤ t < end, their times less `start` (the
+    # first frame's): audio that begins after the picture still begins after it, in step
     start, end = span
     a = src.streams.audio[0]
     tb = float(a.time_base)
-    offset = None
+    offset = round(start / tb)
     for packet in src.demux(a):
         if packet.pts is None or packet.dts is None:
             continue
         t = packet.pts * tb
         if t < start or (end is not None and t >= end):
             continue
-        offset = packet.pts if offset is None else offset
-        packet.pts, packet.dts = packet.pts - offset, packet.dts - offset
+        packet.pts, packet.dts = packet.pts - offset, max(packet.dts - offset, 0)
         packet.stream = out_stream
         container.mux(packet)
 
 
 def encode_again(container, out_stream, src, span):
     # src's first audio stream decoded, its frames with start ≤ t < end resampled to what the
-    # output's encoder takes and encoded, numbered in samples from 0
+    # output's encoder takes and encoded, numbered in samples from `start` (the first frame's)
     import av
     start, end = span
     ctx = out_stream.codec_context
     resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
-    samples = 0
+    samples = None
     for frame in [*src.decode(src.streams.audio[0]), None]:
         if frame is not None and (frame.time is None or frame.time < start or (end is not None and frame.time >= end)):
             continue
+        if samples is None and frame is not None:
+            samples = round((frame.time - start) * ctx.sample_rate)
         for out in resampler.resample(frame):
             out.pts, samples = samples, samples + out.samples
             for packet in out_stream.encode(out):
