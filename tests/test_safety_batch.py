@@ -670,3 +670,39 @@ def test_property_ran_batches():
     if not STATUSES:
         pytest.skip("the property test did not run in this session")
     assert STATUSES.count(2) < len(STATUSES) - 5, STATUSES
+
+
+def test_contact_sheet_of_a_folder_of_photos_and_one_style_is_a_column(world, tmp_path):
+    # 5 contents × 1 style: 5 rows under the style's column (was a 5 × 5 grid, the pictures on its diagonal)
+    for i in range(5):
+        Image.open(world["c"]).save(tmp_path / f"photo{i}.png")
+    tasks = plan.plan([str(tmp_path / f"photo{i}.png") for i in range(5)], [str(world["s"])], _settings(world))
+    rows, cols, where = results.sheet_layout(tasks)
+    assert rows == [f"photo{i}" for i in range(5)] and cols == [plan.stem(world["s"])]
+    assert sorted(where.values()) == [(i, 0) for i in range(5)]
+    two = plan.plan([str(world["c"])], [str(world["s"]), str(tmp_path / "photo0.png")], _settings(world))
+    assert results.sheet_layout(two)[:2] == ([plan.stem(world["c"])], [plan.stem(world["s"]), "photo0"])
+
+
+def test_a_row_after_one_a_crash_cut_short_is_kept(tmp_path):
+    # kill -9 mid-append leaves a row without its newline: the next row starts a line of its own
+    # (it was joined to the broken one, and lost with it: a video's frame, and every later one of
+    # its shot, then ran again)
+    path = tmp_path / "manifest.jsonl"
+    results.append_row(path, {"output": "a.png", "status": "done"})
+    with open(path, "a") as f:
+        f.write('{"output": "b.png", "sta')
+    results.append_row(path, {"output": "c.png", "status": "done"})
+    assert sorted(results.read_manifest(tmp_path)) == ["a.png", "c.png"]
+
+
+def test_photos_named_in_other_scripts_keep_their_names(world, tmp_path):
+    # Москва.jpg and Париж.jpg were both "_" (every non-ASCII letter dropped): the batch was refused
+    # as two inputs writing one picture; a Mac's decomposed "tu\u0308bingen" is the typed "tübingen"
+    names = ["Москва.png", "Париж.png", "東京.png", "tu\u0308bingen.png"]
+    for name in names:
+        Image.open(world["c"]).save(tmp_path / name)
+    tasks = plan.plan([str(tmp_path / n) for n in names], [str(world["s"])], _settings(world))
+    style = plan.stem(world["s"])
+    assert [t.output for t in tasks] == [f"{n}__{style}.png" for n in ("Москва", "Париж", "東京", "tübingen")]
+    assert plan.stem("a b?c.png") == "a_b_c"

@@ -118,6 +118,23 @@ def test_a_frame_to_make_again_that_cannot_be_replaced_is_refused_before_any_wor
         plan.partition(planned, {}, tmp_path)
 
 
+def test_a_shots_first_frame_kept_when_only_later_frames_change():
+    # the first frame (a full coarse-to-fine run) does not use --temporal-weight, --later-iterations
+    # or --long-term: another value redoes the later frames only; another --size redoes all
+    frames = video_clip.frames(5)
+    video = {"independent_shots": None, "long_term": False, "temporal_weight": 10.0, "later_iterations": 50}
+    make = lambda v, s=Settings(size=48): plan.plan(clips.Clip("x", frames, list(range(5)), 25.0, False), s,  # noqa: E731
+                                                    {**video, **v}, ["sha"], None)
+    base = make({})
+    for change in ({"temporal_weight": 5.0}, {"later_iterations": 20}):
+        assert [f.digest == g.digest for f, g in zip(base, make(change))] == [True] + [False] * 4, change
+    long = make({"long_term": True})                           # frame 1 is tied to frame 0 alone either way
+    assert [f.digest == g.digest for f, g in zip(base, long)] == [True, True, False, False, False]
+    cut = make({"independent_shots": 3})                       # frames 0–2 as before, frame 3 a first frame
+    assert [f.digest == g.digest for f, g in zip(base, cut)] == [True, True, True, False, False]
+    assert not any(f.digest == g.digest for f, g in zip(base, make({}, Settings(size=40))))
+
+
 # -- bad input: one line, exit 2, nothing written --------------------------------------------------
 
 def bad_folder(tmp_path, kind):
@@ -143,11 +160,14 @@ def bad_folder(tmp_path, kind):
         (tmp_path / "whole.mkv").unlink()
         (tmp_path / "cut.mkv").write_bytes(data[: len(data) * 4 // 5])
         return tmp_path / "cut.mkv", "cut.mkv: decodes to"
+    if kind == "a video in a folder":
+        write_video(folder / "clip.mov", video_clip.frames(3))
+        return folder, "bad: no frames in it (.png .jpg .jpeg .bmp .tif .tiff .webp) but a video, clip.mov: give"
     return folder, "no frames in it"                              # an empty folder
 
 
 @pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame", "mixed sizes",
-                                  "cut short"])
+                                  "cut short", "a video in a folder"])
 def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     source, needle = bad_folder(tmp_path, kind)
     before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -183,6 +203,7 @@ def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     (["-o", "{tmp}/anim.gif"], ".gif is not a video format"),
     (["-o", "{tmp}/in/out"], "inside the input folder"),
     (["-o", "{tmp}/in/x.mp4"], "inside the input folder"),
+    (["--init", "{tmp}/out/mine.png"], "beside the input {tmp}/out/mine.png (--init)"),
 ])
 def test_bad_options_refused_before_anything_is_written(inputs, tmp_path, capsys, monkeypatch, option, needle):
     # what a worker would refuse is refused here: one line, exit 2, no OUTDIR, no manifest
@@ -190,6 +211,8 @@ def test_bad_options_refused_before_anything_is_written(inputs, tmp_path, capsys
     (tmp_path / "fake.mp4").write_text("not a picture, not weights")
     source = tmp_path / "clip.mkv"
     write_video(source, video_clip.frames(4), fps=12)
+    (tmp_path / "out").mkdir()                                    # OUTDIR holding a picture of the user's
+    Image.fromarray(video_clip.frames(1)[0]).save(tmp_path / "out" / "mine.png")
     with http_answer() as http:
         option = [o.format(tmp=tmp_path, http=http) for o in option]
         before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -200,7 +223,7 @@ def test_bad_options_refused_before_anything_is_written(inputs, tmp_path, capsys
             given[given.index("-o") + 1] = option[1]
         status = main(given)
     err = capsys.readouterr().err
-    assert status == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+    assert status == 2 and needle.format(tmp=tmp_path) in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in tmp_path.rglob("*")) == before              # nothing written
 
 
@@ -440,3 +463,144 @@ def test_a_new_fps_rewrites_the_video(inputs, tmp_path, capsys):
     assert "3 done before, 0 to run" in err and "up to date" not in err, err
     with av.open(str(out)) as c:
         assert c.streams.video[0].average_rate == 20
+
+
+def test_a_phone_video_turned_by_its_display_matrix(tmp_path):
+    # a portrait phone clip is stored landscape with a rotation in its header: nst reads it as a
+    # player shows it (stored 48×24, dark left and bright right; turned 90° counterclockwise: 24×48,
+    # bright on top), so the styled video is not sideways
+    import av
+    if not hasattr(av.video.stream.VideoStream, "set_display_rotation"):
+        pytest.skip("this PyAV cannot write a display matrix")
+    image = np.zeros((24, 48, 3), np.uint8)
+    image[:, 24:] = 220
+    with av.open(str(tmp_path / "phone.mp4"), "w") as c:
+        v = c.add_stream("mpeg4", rate=12)
+        v.width, v.height, v.pix_fmt = 48, 24, "yuv420p"
+        v.set_display_rotation(90)
+        for _ in range(3):
+            for p in v.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    clip = clips.read(tmp_path / "phone.mp4", 48)
+    top, bottom = clip.frames[0][:20].mean(), clip.frames[0][28:].mean()
+    assert clip.frames[0].shape == (48, 24, 3) and top > 180 > 40 > bottom, (clip.frames[0].shape, top, bottom)
+
+
+def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, capsys, monkeypatch):
+    # ENOSPC on frame 2, then on the video file: each one line (exit 1), no traceback, the frames
+    # made stay and -o is never half-written; with space again the same command goes on
+    import nst.io.image
+    out = tmp_path / "styled.mp4"
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:3")
+    save = nst.io.image.save_image
+
+    def full_at_frame_2(image, path, *a, **k):
+        if path.name == clips.frame_name(2):
+            raise OSError(28, "No space left on device")
+        return save(image, path, *a, **k)
+    monkeypatch.setattr(nst.io.image, "save_image", full_at_frame_2)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "cannot write" in err and "No space left on device" in err and "Traceback" not in err, err
+    assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(2)]
+    monkeypatch.setattr(nst.io.image, "save_image", save)
+    monkeypatch.setattr(clips, "write_video", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {out} (No space left)" in err and "2 done before, 1 to run" in err, err
+    assert not out.exists() and len(frame_files(tmp_path / "styled.mp4.frames")) == 3
+    monkeypatch.undo()
+    assert main(argv) == 0 and out.exists()
+    assert "3 done before, 0 to run" in capsys.readouterr().err
+
+
+def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
+    # 8 frames over 0.77 s whose header rate (its first frames': 30 fps) would make 23: read whole,
+    # not refused as cut short, and written at the rate its timestamps show (~10 fps), so the
+    # styled video lasts as long as the source (and its audio)
+    import fractions
+
+    import av
+    path, ms = tmp_path / "vfr.mkv", [0, 33, 66, 300, 333, 366, 700, 733]
+    images = video_clip.frames(len(ms))
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=30)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        v.codec_context.time_base = fractions.Fraction(1, 1000)
+        for t, image in zip(ms, images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+            for p in v.encode(frame):
+                c.mux(p)
+        for p in v.encode():
+            c.mux(p)
+    clip = clips.read(path, 48)
+    assert len(clip.frames) == 8 and 9 < clip.fps < 11, clip.fps
+    assert abs(clip.span[1] - clip.span[0] - 0.8) < 0.06, clip.span
+
+
+def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
+    # AAC cannot go into WebM as it is: the audio is decoded and encoded in Opus, not dropped
+    import av
+    source = tmp_path / "clip.mp4"
+    images = video_clip.frames(6, h=36, w=48)
+    write_mp4_with_audio(source, images)
+    out = clips.write_video(images, tmp_path / "styled.webm", 12, str(source), (0.0, 0.5), print)
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"] and c.streams.audio[0].codec_context.name == "opus"
+        seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+    assert 0.4 < seconds < 0.6, seconds
+
+
+def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
+    # the workers never open --init FILE (on another machine it is not there): its pixels travel in
+    # the tasks, so the file gone once the run starts changes nothing
+    import nst.video.engine
+    init = tmp_path / "start.png"
+    Image.fromarray(video_clip.frames(1)[0]).save(init)
+    real = nst.video.engine.on_cluster
+
+    def init_gone(*args, **kwargs):
+        init.unlink()
+        return real(*args, **kwargs)
+    monkeypatch.setattr(nst.video.engine, "on_cluster", init_gone)
+    out = tmp_path / "out"
+    argv = command(inputs, out, "--init", str(init), "--iterations", "2", "--later-iterations", "2",
+                   "--workers", "1", "--frames", "0:2")
+    assert main(argv) == 0 and not init.exists()
+    assert [r["status"] for r in rows(out)] == ["done", "done"]
+
+
+def test_o_a_video_name_ending_in_a_slash_is_a_folder(inputs, tmp_path):
+    # -o styled.mp4/ : a folder of frames, as -o's help says of a name ending in / (was a video file
+    # named "styled.mp4/" with its frames in styled.mp4/.frames, failing after every frame was made)
+    out = f"{tmp_path / 'styled.mp4'}/"
+    assert plan.outdir_for(out) == tmp_path / "styled.mp4" and not clips.is_video_path(out)
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:2")
+    assert main(argv) == 0
+    assert frame_files(tmp_path / "styled.mp4") == [clips.frame_name(i) for i in range(2)]
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
+    # the source's sound begins 0.25 s after its picture: so it does in the output, copied (.mkv) or
+    # encoded again (.webm); it was moved to 0, a quarter second early all through
+    import av
+    source, images = tmp_path / "late.mkv", video_clip.frames(12, h=36, w=48)
+    with av.open(str(source), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("aac", rate=16000)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        for p in [p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode():
+            c.mux(p)
+        sound = av.AudioFrame.from_ndarray(np.full((1, 12000), 0.3, np.float32), format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 16000, 4000                   # 0.25 s
+        for p in [*a.encode(sound), *a.encode()]:
+            c.mux(p)
+    clip = clips.read(source, 48)
+    out = clips.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+    with av.open(str(out)) as c:
+        first = next(f for f in c.decode(audio=0)).time - (c.streams.video[0].start_time or 0) * float(
+            c.streams.video[0].time_base)
+    assert abs(first - 0.25) < 0.07, first

@@ -106,8 +106,8 @@ def check_own(path, ours, option="-o"):
 
 
 def open_for_append(path, create=True):
-    # a file descriptor to append to `path`, never through a symbolic link
-    flags = os.O_WRONLY | os.O_APPEND | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
+    # a file descriptor to append to `path` (and read its last row's end), never through a symbolic link
+    flags = os.O_RDWR | os.O_APPEND | os.O_NOFOLLOW | (os.O_CREAT if create else 0)
     return os.open(path, flags, 0o666)
 
 

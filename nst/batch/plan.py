@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import re
+import unicodedata
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -57,8 +58,10 @@ class Task:
 
 
 def stem(path):
-    # file name without suffix, reduced to characters safe in any file system
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem) or "image"
+    # file name without suffix, reduced to characters safe in any file system: letters and digits
+    # of any script (Москва, 東京: each its own name, not all "_"), "." "-" "_"; NFC, so a name a Mac
+    # decomposed (u + ¨) is the one typed elsewhere
+    return re.sub(r"[^\w.-]+", "_", unicodedata.normalize("NFC", Path(path).stem)) or "image"
 
 
 def fmt_value(v):

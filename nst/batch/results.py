@@ -64,9 +64,16 @@ def append_row(path, row):
     # through a symbolic link (nst.batch.outdir.open_for_append), under OUTDIR's manifest lock
     path.parent.mkdir(parents=True, exist_ok=True)
     with locked(path.parent), os.fdopen(open_for_append(path), "a", encoding="utf-8") as f:
-        f.write(json.dumps(row, default=str) + "\n")
+        f.write(("" if ends_a_line(f.fileno()) else "\n") + json.dumps(row, default=str) + "\n")
         f.flush()
         os.fsync(f.fileno())
+
+
+def ends_a_line(fd):
+    # the file open at fd (read and append) is empty or ends in a newline; not after a crash cut its
+    # last row short, whose rest the next row must not join (read_manifest would lose that row too)
+    size = os.fstat(fd).st_size
+    return size == 0 or os.pread(fd, 1, size - 1) == b"\n"
 
 
 def partition(tasks, previous, outdir):
@@ -145,10 +152,12 @@ class Manifest:
 
 def sheet_layout(tasks):
     # -> (row labels, column labels, {output: (row, col)}): the last axis that varies across the
-    # batch runs across (styles, or a swept option), the other varying axes down
+    # batch runs across (styles, or a swept option), the other varying axes down; the contents
+    # alone varying (a folder of photos, one style) run down, a column under the style, not a
+    # diagonal of a contents × contents grid
     axes = [t.axes() for t in tasks]
     varying = [i for i in range(len(axes[0])) if len({a[i][1] for a in axes}) > 1] or [0]
-    across, down = varying[-1], varying[:-1]
+    across, down = (1, [0]) if varying == [0] else (varying[-1], varying[:-1])
     row_key = lambda a: " ".join(f"{a[i][1]}" if a[i][0] in ("content", "style") else f"{a[i][0]} {a[i][1]}"
                                  for i in down) or a[0][1]
     col_key = lambda a: a[across][1] if a[across][0] in ("content", "style") else f"{a[across][0]} {a[across][1]}"

@@ -132,7 +132,8 @@ def main(args):
     video = video_options(args)
     outdir = plans.outdir_for(args.output)
     plans.check_destinations(args.input, args.output, outdir,
-                             [("--style", s) for s in styles] + [("--weights", settings.weights)])
+                             [("--style", s) for s in styles] + [("--weights", settings.weights)]
+                             + ([("--init", settings.init)] if settings.init not in INIT_KEYWORDS else []))
     check_inputs(args, settings, styles)
     clip = clips.read(args.input, settings.size, args.frames, args.fps)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
@@ -226,13 +227,14 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
     # run `todo` on the cluster -> None when every frame is done, else the exit status
     from nst.batch import engine
     from nst.batch.command import weights_for_workers
-    from nst.video.engine import on_cluster
+    from nst.video.engine import WriteFailed, on_cluster
     need, backend = memory
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
     if layout and not layout.fits:
         raise MemoryError(f"one frame needs about {gib(need)} but this machine has less free; try a smaller --size")
     weights = weights_for_workers(settings, local=not args.scheduler)
+    settings = init_travels(settings, max(clip.frames[0].shape[:2]))
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)      # SIGTERM = Ctrl-C
     try:
         with engine.connect(args.scheduler, layout) as client:
@@ -246,6 +248,10 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
             counts = on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir)
     except KeyboardInterrupt:
         counts = None
+    except WriteFailed as e:
+        log(f"nst video: error: {e}; the frames made are kept in {outdir}: free some space and run the same "
+            "command again to go on")
+        return 1
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
     if counts is None:
@@ -255,6 +261,17 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
         log(f"nst video: {counts['done']} frames done, {counts['failed']} failed; see {outdir / plans.MANIFEST}")
         return 1
     return None
+
+
+def init_travels(settings, side):
+    # an --init FILE -> settings carrying its pixels (uint8, longest side `side`, the frames'), as the
+    # frames and styles travel: a worker on another machine has no such file, and a file changed
+    # while the run goes on would not be the one its digest counted
+    from nst.io.image import load_image, resize_longest, to_uint8
+    from nst.run.settings import INIT_KEYWORDS
+    if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
+        return settings.replace(init=to_uint8(resize_longest(load_image(settings.init), side)))
+    return settings
 
 
 def finish(args, clip, frames, manifest, outdir):
@@ -272,11 +289,37 @@ def finish(args, clip, frames, manifest, outdir):
         log(f"nst video: {out} is up to date")
         return 0
     images = [np.asarray(load_image(outdir / f.output), np.uint8) for f in frames]
-    clips.write_video(images, out, clip.fps, clip.source if clip.audio else None, clip.span, log)
-    manifest.append({"output": "video", "path": str(out), "sha256": sha256_file(out), "frames_digest": key,
-                     "frames": len(frames), "fps": clip.fps, "status": "done"})
+    if not write_out(images, out, clip, outdir, manifest, key):
+        return 1
     log(f"nst video: wrote {out} ({len(frames)} frames, {clip.fps:g} fps); frames in {outdir}")
     return 0
+
+
+def write_out(images, out, clip, outdir, manifest, key):
+    # the video file and its manifest row -> True; a disk that refuses either (full) is one line and
+    # the frames stay -> False: -o is as it was (written under a temporary name) or, when its row
+    # could not be added, removed (a file without its row would be refused as another's next time)
+    import av
+    from nst.io.assets import sha256_file
+    try:
+        clips.write_video(images, out, clip.fps, clip.source if clip.audio else None, clip.span, log)
+    except (OSError, av.error.FFmpegError) as e:
+        return write_failed(out, e, outdir)
+    try:
+        manifest.append({"output": "video", "path": str(out), "sha256": sha256_file(out), "frames_digest": key,
+                         "frames": len(images), "fps": clip.fps, "status": "done"})
+    except OSError as e:
+        Path(out).unlink(missing_ok=True)
+        return write_failed(outdir / plans.MANIFEST, e, outdir)
+    return True
+
+
+def write_failed(path, e, outdir):
+    # the one line of a file the disk refused -> False
+    why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+    log(f"nst video: error: cannot write {path} ({why}); the frames are in {outdir}: free some space and run "
+        "the same command again")
+    return False
 
 
 

@@ -1,9 +1,9 @@
 """Reading and writing clips: a video file (PyAV, which ships FFmpeg in its wheel) or a folder of frames.
 
 Legend: a frame is H×W×3 uint8 RGB; frames are numbered from 0 in the source. A clip is read
-whole before anything runs (selected frames only, resized to --size), so a bad input is refused
-before any output exists. Writing a video keeps the frame rate and copies the audio stream's
-packets through where the container takes that codec.
+whole before anything runs (selected frames only, upright, resized to --size), so a bad input is
+refused before any output exists. Writing a video keeps the frame rate and copies the audio stream's
+packets through where the container takes that codec, else encodes it again (Opus in WebM, AAC).
 """
 import fractions
 import os
@@ -35,7 +35,8 @@ class Clip:
 
 
 def is_video_path(path):
-    return Path(path).suffix.lower() in VIDEO_FORMATS
+    # -o a video file nst writes: a video suffix, and not a name ending in / (a folder, as -o's help says)
+    return Path(path).suffix.lower() in VIDEO_FORMATS and not str(path).endswith(("/", os.sep))
 
 
 def select(n, src_fps, frames=None, fps=None):
@@ -75,6 +76,7 @@ def read_folder(folder, size, frames, fps):
     # the frames in name order (numbers by value), every selected one the same size as the first
     files = sorted((f for f in folder.iterdir() if f.suffix.lower() in FRAME_SUFFIXES and not f.name.startswith(".")),
                    key=lambda f: natural_key(f.name))
+    check_not_a_video_folder(folder, files)
     numbers, out_fps = select(len(files), fps or FOLDER_FPS, frames, None)
     images, first = [], None
     for i in numbers:
@@ -91,12 +93,18 @@ def read_folder(folder, size, frames, fps):
     return Clip(str(folder), images, numbers, out_fps, False, len(files))
 
 
+def check_not_a_video_folder(folder, files):
+    # a folder with no frames but a video file in it: the user meant the file
+    videos = sorted(f.name for f in folder.iterdir() if is_video_path(f) and f.is_file()) if not files else []
+    if videos:
+        raise RunRefused(f"{folder}: no frames in it ({' '.join(FRAME_SUFFIXES)}) but a video, {videos[0]}: "
+                         f"give the video file as IN ({folder / videos[0]})")
+
+
 def read_video(path, size, frames, fps):
     # decodes up to frame B−1 only, keeping (resized) just the selected frames; a file that decodes
     # clearly fewer frames than its header declares (cut short) is refused
     import av
-    a, b = frames or (0, None)
-    a = a or 0
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
@@ -105,26 +113,64 @@ def read_video(path, size, frames, fps):
             src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
             check_fps(path, fps, src_fps)
             audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
-            numbers, images, count = [], [], 0
-            for count, frame in enumerate(container.decode(stream), 1):
-                i = count - 1
-                if b is not None and i >= b:
-                    break
-                if i >= a and starts_interval(i - a, src_fps, fps):
-                    numbers.append(i)
-                    images.append(to_uint8(resize_longest(frame.to_ndarray(format="rgb24").astype(np.float32), size)))
-            else:
-                check_complete(path, count, declared, src_fps)
-                declared = count
+            d = decode(container, stream, frames, src_fps, fps, size)
+            if d.whole:
+                check_complete(path, d, declared, src_fps)
+                declared = d.count
     except RunRefused:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise RunRefused(f"{path}: not a video nst can read ({why})") from None
-    check_count(path, images, count)
-    span = (numbers[0] / src_fps, (numbers[-1] + 1) / src_fps)
-    out_fps = output_rate(src_fps, fps)
-    return Clip(str(path), images, numbers, out_fps, True, declared, audio, span)
+    check_count(path, d.images, d.count)
+    rate = d.rate or src_fps                             # a variable rate's true mean (Decoded.rate)
+    span = (d.times[0], d.times[-1] + 1 / rate) if None not in d.times else \
+        (d.numbers[0] / src_fps, (d.numbers[-1] + 1) / src_fps)
+    return Clip(str(path), d.images, d.numbers, output_rate(rate, fps), True, declared, audio, span)
+
+
+@dataclass
+class Decoded:
+    """What decode() kept of a video stream, and the timing it saw."""
+    numbers: list                     # source frame numbers kept
+    images: list                      # their frames at the working size
+    times: list                       # their times (seconds), None where a frame has none
+    count: int = 0                    # frames decoded
+    whole: bool = False               # decoded to the end of the file
+    rate: float = None                # the mean rate the timestamps show, where it differs from the header's
+
+
+def decode(container, stream, frames, src_fps, fps, size):
+    # the frames A..B−1 of `stream` (nothing past B decoded), the selected ones upright and resized
+    # -> Decoded; its rate set when the decoded frames' times show a rate more than 10 % off the
+    # header's (a variable-rate file: the header's rate is its first frames')
+    a, b = frames or (0, None)
+    a = a or 0
+    d, first, last = Decoded([], [], []), None, None
+    for d.count, frame in enumerate(container.decode(stream), 1):
+        i = d.count - 1
+        if b is not None and i >= b:
+            break
+        first, last = (first if first is not None else frame.time), frame.time
+        if i >= a and starts_interval(i - a, src_fps, fps):
+            d.numbers.append(i)
+            d.times.append(frame.time)
+            d.images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
+    else:
+        d.whole = True
+    n = min(d.count, b) if b is not None else d.count
+    if first is not None and last is not None and last > first and n > 1:
+        measured = (n - 1) / (last - first)
+        d.rate = measured if abs(measured - src_fps) > 0.1 * src_fps else None
+    return d
+
+
+def upright(frame):
+    # a decoded av.VideoFrame -> H×W×3 uint8 as a player shows it: turned by the stream's display
+    # matrix (a phone's portrait video is stored landscape with "rotate 90"), counterclockwise degrees
+    image = frame.to_ndarray(format="rgb24")
+    turns = round(getattr(frame, "rotation", 0) / 90) % 4
+    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
 def check_fps(path, fps, src_fps):
@@ -152,10 +198,13 @@ def declared_frames(container, stream, src_fps):
 
 
 def check_complete(path, decoded, declared, src_fps):
-    # a file decoding clearly fewer frames than declared (10% and one frame of slack) is cut short
-    if declared and decoded < 0.9 * declared - 1:
-        raise RunRefused(f"{path}: decodes to {decoded} frames but its header declares {declared} "
-                         f"({declared / src_fps:g} s): the file looks cut short; re-encode or re-copy it")
+    # a file decoding clearly fewer frames than declared (10% and one frame of slack) is cut short,
+    # unless its frames' times reach its declared end (a variable-rate file: fewer frames, same length)
+    seconds = declared / src_fps
+    if declared and decoded.count < 0.9 * declared - 1 and (decoded.rate is None or decoded.count / decoded.rate <
+                                                            0.9 * seconds - 1 / src_fps):
+        raise RunRefused(f"{path}: decodes to {decoded.count} frames but its header declares {declared} "
+                         f"({seconds:g} s): the file looks cut short; re-encode or re-copy it")
 
 
 def check_count(path, images, total):
@@ -204,40 +253,83 @@ def codec_for(fmt):
     return "mpeg4"
 
 
+AUDIO_CODECS = {"webm": "libopus"}          # what an audio stream the container will not take is encoded to
+AUDIO_DEFAULT = "aac"                       # ... in every other container
+
+
 def copy_audio_setup(container, source, log):
-    # -> the output audio stream (a copy of the source's), or None
+    # -> (output audio stream, copied: True when the source's packets go through as they are,
+    # False when they are decoded and encoded again in the container's codec), or None
     import av
     try:
         with av.open(source) as src:
             if not src.streams.audio:
                 return None
-            return container.add_stream_from_template(src.streams.audio[0])
+            template = src.streams.audio[0]
+            try:
+                return container.add_stream_from_template(template), True
+            except ValueError:               # the container does not take this codec (aac in webm)
+                stream = container.add_stream(AUDIO_CODECS.get(container.format.name, AUDIO_DEFAULT),
+                                              rate=48000 if container.format.name == "webm" else template.rate)
+                stream.layout = template.layout.name if template.layout.nb_channels <= 2 else "stereo"
+                return stream, False
     except (av.error.FFmpegError, ValueError) as e:
-        log(f"nst video: the audio is not copied ({e})")
+        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
         return None
 
 
-def copy_audio(container, out_stream, source, span, log):
-    # the source's audio packets within span (seconds), shifted to start at 0
+def copy_audio(container, audio, source, span, log):
+    # the source's audio within span (seconds), shifted to start at 0: its packets as they are, or
+    # (audio = (stream, False)) decoded, resampled and encoded again
     import av
-    start, end = span
+    out_stream, copied = audio
     try:
         with av.open(source) as src:
-            a = src.streams.audio[0]
-            tb = float(a.time_base)
-            offset = None
-            for packet in src.demux(a):
-                if packet.pts is None or packet.dts is None:
-                    continue
-                t = packet.pts * tb
-                if t < start or (end is not None and t >= end):
-                    continue
-                offset = packet.pts if offset is None else offset
-                packet.pts, packet.dts = packet.pts - offset, packet.dts - offset
-                packet.stream = out_stream
-                container.mux(packet)
+            if copied:
+                copy_packets(container, out_stream, src, span)
+            else:
+                encode_again(container, out_stream, src, span)
     except (av.error.FFmpegError, ValueError) as e:
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
+
+
+def copy_packets(container, out_stream, src, span):
+    # the packets of src's first audio stream with start ≤ t < end, their times less `start` (the
+    # first frame's): audio that begins after the picture still begins after it, in step
+    start, end = span
+    a = src.streams.audio[0]
+    tb = float(a.time_base)
+    offset = round(start / tb)
+    for packet in src.demux(a):
+        if packet.pts is None or packet.dts is None:
+            continue
+        t = packet.pts * tb
+        if t < start or (end is not None and t >= end):
+            continue
+        packet.pts, packet.dts = packet.pts - offset, max(packet.dts - offset, 0)
+        packet.stream = out_stream
+        container.mux(packet)
+
+
+def encode_again(container, out_stream, src, span):
+    # src's first audio stream decoded, its frames with start ≤ t < end resampled to what the
+    # output's encoder takes and encoded, numbered in samples from `start` (the first frame's)
+    import av
+    start, end = span
+    ctx = out_stream.codec_context
+    resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
+    samples = None
+    for frame in [*src.decode(src.streams.audio[0]), None]:
+        if frame is not None and (frame.time is None or frame.time < start or (end is not None and frame.time >= end)):
+            continue
+        if samples is None and frame is not None:
+            samples = round((frame.time - start) * ctx.sample_rate)
+        for out in resampler.resample(frame):
+            out.pts, samples = samples, samples + out.samples
+            for packet in out_stream.encode(out):
+                container.mux(packet)
+    for packet in out_stream.encode(None):
+        container.mux(packet)
 
 
 def frame_name(number):

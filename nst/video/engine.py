@@ -9,6 +9,23 @@ from nst.run.progress import Progress
 from nst.video import plan as plans
 
 
+class WriteFailed(Exception):
+    """OUTDIR refused a frame or its row (a full disk): the run stops, the frames written stay."""
+
+
+def keep(manifest, frame, result, image, outdir):
+    # a frame's manifest row, then its picture (the row first: the file is ours); an OSError
+    # (ENOSPC, EIO) -> WriteFailed naming the file, and no half-written frame (save_image is atomic)
+    from nst.io.image import save_image
+    path = outdir / frame.output
+    try:
+        manifest.append(plans.row_of(frame, result))
+        if image is not None:
+            save_image(image, path)
+    except OSError as e:
+        raise WriteFailed(f"cannot write {path} ({e.strerror or e})") from None
+
+
 def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir):
     # flows all at once; each shot's next frame submitted when its previous one is back -> counts
     from distributed import wait
@@ -16,7 +33,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
 
     from nst.batch import engine
 
-    from nst.io.image import load_image, save_image, to_uint8
+    from nst.io.image import load_image, to_uint8
     from nst.video.task import flows_task, frame_task
     by_pos = {f.position: f for f in frames}
     run_here = {f.position for f in todo}
@@ -53,9 +70,8 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                 f = q.pop(0)
                 result = engine.outcome(fut)
                 image = result.pop("image", None)
-                manifest.append(plans.row_of(f, result))             # the row first: the file is ours
+                keep(manifest, f, result, image if result["status"] == "done" else None, outdir)
                 if result["status"] == "done":
-                    save_image(image, outdir / f.output)
                     outputs[f.position] = image
                     counts["done"] += 1
                 else:
@@ -69,7 +85,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                 fut.release()
             progress.update(counts["done"] + counts["failed"],
                             engine.task_detail(counts["done"], counts["failed"], len(flying)))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, WriteFailed):
         client.cancel(list(flying))
         raise
     finally:

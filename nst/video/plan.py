@@ -7,8 +7,9 @@ every N frames (more shots run in parallel, at the price of a seam). The first f
 a full coarse-to-fine run; each later frame starts from the previous output warped by the flow.
 
 A frame's digest chains: sha256 of its pixels, the settings, the style and weights files and the
-previous frame's digest. So changing anything redoes the frames it touches and every later frame
-of that shot, and a rerun continues at the first unfinished frame of each shot.
+previous frame's digest (a later frame's also the video options it runs with). So changing anything
+redoes the frames it touches and every later frame of that shot (a shot's first frame stays when only
+the later frames' options change), and a rerun continues at the first unfinished frame of each shot.
 """
 import hashlib
 import json
@@ -30,6 +31,7 @@ from nst.video.clip import VIDEO_FORMATS, frame_name, is_video_path
 CUT_L1 = 0.6                  # histogram distance of a cut (a pan or a passing object stays well below)
 FRAME_NAME = re.compile(r"frame_\d{6,}\.png")   # nst.video.clip.frame_name: the only names nst writes in OUTDIR
 LONG_TERM = (1, 2, 4)         # earlier frames a later frame is tied to with --long-term, closest first
+LATER_KEYS = ("temporal_weight", "later_iterations")    # the video options a shot's later frame runs with
 
 
 @dataclass
@@ -69,20 +71,29 @@ def plan(clip, settings, video, style_shas, weights_sha, init_sha=None):
     # (independent_shots, long_term, ...); an --init FILE counts by its sha256 (init_sha), as styles do
     starts = shot_starts(clip.frames, video["independent_shots"])
     offsets = LONG_TERM if video["long_term"] else (1,)
-    s = settings.as_dict()
-    s["init"] = {"sha256": init_sha} if init_sha else s["init"]
-    common = json.dumps({"settings": s, "video": video, "styles": style_shas, "weights": weights_sha},
-                        sort_keys=True, default=str)
     frames, previous = [], ""
     for shot, start in enumerate(starts):
         end = starts[shot + 1] if shot + 1 < len(starts) else len(clip.frames)
         for pos in range(start, end):
             earlier = tuple(pos - k for k in offsets if pos - k >= start)
             previous = "" if pos == start else previous
-            digest = hashlib.sha256((common + previous).encode() + clip.frames[pos].tobytes()).hexdigest()
+            key = digest_key(settings, video, style_shas, weights_sha, init_sha, [pos - e for e in earlier])
+            digest = hashlib.sha256((key + previous).encode() + clip.frames[pos].tobytes()).hexdigest()
             frames.append(Frame(pos, clip.numbers[pos], shot, pos == start, earlier, digest))
             previous = digest
     return frames
+
+
+def digest_key(settings, video, style_shas, weights_sha, init_sha, offsets):
+    # what a frame's result depends on besides its pixels and the frame before (chained): a shot's
+    # first frame (offsets empty) only the run's settings, styles and weights, so another
+    # --temporal-weight, --later-iterations, --long-term or --independent-shots keeps it; a later
+    # frame also the temporal weight, its iterations and which earlier frames it is tied to
+    s = settings.as_dict()
+    s["init"] = {"sha256": init_sha} if init_sha else s["init"]
+    later = {k: video.get(k) for k in LATER_KEYS} | {"offsets": offsets} if offsets else None
+    return json.dumps({"settings": s, "styles": style_shas, "weights": weights_sha, "later": later},
+                      sort_keys=True, default=str)
 
 
 def later_settings(settings, video, side, init="content"):
@@ -117,7 +128,7 @@ def check_destinations(source, output, outdir, inputs):
     # nothing of the user's is overwritten (nst.io.destinations' rules): outputs only in OUTDIR and
     # at -o, never an input, never a file nst did not write
     out = Path(output)
-    if out.exists() and out.is_dir() and is_video_path(out):
+    if out.exists() and out.is_dir() and is_video_path(output):
         raise RunRefused(f"-o {out} is a folder with a video's name; give a video file or another folder")
     if outdir.exists() and not outdir.is_dir():
         raise RunRefused(f"-o {out}: {outdir} exists and is not a folder")
@@ -131,7 +142,7 @@ def check_destinations(source, output, outdir, inputs):
                          "choose a destination outside it")
     check_writable("-o", outdir / MANIFEST)
     check_manifest(outdir)                                # absent, or nst's: never another's file
-    if is_video_path(out):
+    if is_video_path(output):
         check_writable("-o", out)
         if exists(out) and not video_written_by_nst(outdir, out):
             raise RunRefused(f"-o {out} exists and nst did not write it; move it or choose another name")
