@@ -135,6 +135,54 @@ def test_a_shots_first_frame_kept_when_only_later_frames_change():
     assert not any(f.digest == g.digest for f, g in zip(base, make({}, Settings(size=40))))
 
 
+
+class FakeFuture:
+    # a finished task's future: its result, and whether the engine let it go
+    status = "finished"
+
+    def __init__(self, result, on_release=lambda: None):
+        self._result, self.on_release = result, on_release
+
+    def done(self):
+        return True
+
+    def result(self):
+        return self._result
+
+    def release(self):
+        self.on_release()
+
+
+def test_flows_are_asked_for_a_few_frames_ahead_not_the_whole_clip(tmp_path, monkeypatch):
+    # every flow pair was submitted at the start and held until used: 1.8 MB a pair at 512×288,
+    # the whole clip's worth (3× with --long-term)
+    import distributed
+
+    from nst.video import engine
+    from nst.video.task import flows_task
+    monkeypatch.setattr(distributed, "wait", lambda *a, **k: None)
+    frames = video_clip.frames(9)
+    clip = clips.Clip("x", frames, list(range(9)), 25.0, False)
+    planned = plan.plan(clip, Settings(size=48), {"independent_shots": None, "long_term": False}, ["sha"], None)
+    held, most = [0], [0]
+
+    class Client:
+        def submit(self, fn, *args, **kwargs):
+            if fn is flows_task:
+                held[0] += 1
+                most[0] = max(most[0], held[0])
+                return FakeFuture((None, None, 0.0), lambda: held.__setitem__(0, held[0] - 1))
+            return FakeFuture({"status": "done", "image": np.asarray(args[0], np.uint8)})
+
+    style = tmp_path / "s.png"
+    Image.fromarray(frames[0]).save(style)
+    rows = []
+    monkeypatch.setattr(engine, "keep", lambda manifest, f, result, image, outdir: rows.append(f.number))
+    counts = engine.on_cluster(Client(), clip, planned, planned, Settings(size=48), {}, [style], None, tmp_path)
+    assert counts == {"done": 9, "failed": 0} and rows == list(range(9))
+    assert most[0] == engine.FLOWS_AHEAD and held[0] == 0
+
+
 # -- bad input: one line, exit 2, nothing written --------------------------------------------------
 
 def bad_folder(tmp_path, kind):

@@ -1,12 +1,16 @@
-"""`nst video` on the Dask engine of `nst batch`: every flow pair submitted at once; within a shot
-the frames run one after another (each needs the previous output), the shots side by side. The
-client alone writes OUTDIR: each frame as it ends, its manifest row first."""
+"""`nst video` on the Dask engine of `nst batch`: within a shot the frames run one after another
+(each needs the previous output), the shots side by side; each shot's flows are asked for
+FLOWS_AHEAD frames ahead of it (all at once held 1.8 MB a frame pair at 512×288, 3× with
+--long-term, for the whole clip). The client alone writes OUTDIR: each frame as it ends, its
+manifest row first."""
 import contextlib
 
 import numpy as np
 
 from nst.run.progress import Progress
 from nst.video import plan as plans
+
+FLOWS_AHEAD = 3                 # frames of a shot whose flows are computed before they are needed
 
 
 class WriteFailed(Exception):
@@ -27,7 +31,8 @@ def keep(manifest, frame, result, image, outdir):
 
 
 def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir):
-    # flows all at once; each shot's next frame submitted when its previous one is back -> counts
+    # each shot's next frame submitted when its previous one is back, its flows FLOWS_AHEAD frames
+    # ahead -> counts
     from distributed import wait
     from distributed.client import FuturesCancelledError
 
@@ -44,13 +49,20 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                 outputs[e] = np.asarray(load_image(outdir / by_pos[e].output), np.uint8)
     # frames and styles travel inside the tasks (not scattered): a worker that dies loses nothing
     # the scheduler cannot make again
-    frames_of = clip.frames
-    flows = {(f.position, e): client.submit(flows_task, frames_of[f.position], frames_of[e], settings.backend,
-                                            pure=False)
-             for f in todo for e in f.earlier}
+    frames_of, flows = clip.frames, {}
+
+    def ask_flows(q):
+        # the flows of the queue's next FLOWS_AHEAD frames, those not asked for yet
+        for f in q[:FLOWS_AHEAD]:
+            for e in f.earlier:
+                if (f.position, e) not in flows:
+                    flows[f.position, e] = client.submit(flows_task, frames_of[f.position], frames_of[e],
+                                                         settings.backend, pure=False)
     style_images = [to_uint8(load_image(s)) for s in styles]
     queues = [[f for f in shot if f.position in run_here] for shot in plans.shots_of(frames)]
     queues = [q for q in queues if q]
+    for q in queues:
+        ask_flows(q)
     flying, counts = {}, {"done": 0, "failed": 0}
     progress = Progress(len(todo), unit="frames")
     try:
@@ -78,8 +90,8 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                     counts["failed"] += 1
                     progress.message(f"nst video: frame {f.number} failed: {result['error']}; its shot stops")
                     q.clear()
-                for e in f.earlier:                                  # its flows are no longer needed
-                    flows.pop((f.position, e)).release()
+                drop_unneeded(outputs, flows, queues)
+                ask_flows(q)
                 if not q:
                     queues = [x for x in queues if x is not q]
                 fut.release()
@@ -91,3 +103,14 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     finally:
         progress.close()
     return counts
+
+
+def drop_unneeded(outputs, flows, queues):
+    # outputs {position: image} less those no queued frame takes as an earlier one; flows
+    # {(position, earlier): future} less (released) those of frames no longer queued
+    queued = [f for q in queues for f in q]
+    needed, pending = {e for f in queued for e in f.earlier}, {f.position for f in queued}
+    for position in [p for p in outputs if p not in needed]:
+        del outputs[position]
+    for key in [k for k in flows if k[0] not in pending]:
+        flows.pop(key).release()
