@@ -499,6 +499,25 @@ def test_a_frames_folder_keeps_only_this_runs_frames(inputs, tmp_path, capsys):
     assert {r["output"]: r["status"] for r in rows(out)}[clips.frame_name(4)] == "removed"
 
 
+def test_a_videos_frames_of_an_earlier_wider_run_stay_for_the_next(inputs, tmp_path, capsys):
+    # -o a video file, --frames 0:5 then a preview of 0:2 then 0:5 again: the preview removed frames
+    # 2–4 (hours of work on a real clip), which the third run made again; they now stay in
+    # OUT.frames, the preview's video holds its 2 frames, and the third run finds all 5 done
+    import av
+    out = tmp_path / "styled.mp4"
+    common = ["--iterations", "2", "--later-iterations", "2", "--workers", "1"]
+    assert main(command(inputs, out, *common, "--frames", "0:5")) == 0
+    assert main(command(inputs, out, *common, "--frames", "0:2")) == 0
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 2
+    assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(5)]
+    capsys.readouterr()
+    assert main(command(inputs, out, *common, "--frames", "0:5")) == 0
+    assert "5 done before, 0 to run" in capsys.readouterr().err
+    with av.open(str(out)) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 5
+
+
 def test_a_new_fps_rewrites_the_video(inputs, tmp_path, capsys):
     # a folder's rate changed by --fps alone: the frames stay, the video is written again at that rate
     import av

@@ -143,7 +143,9 @@ def main(args):
                         sha[settings.weights] if settings.weights else None, sha[init] if init else None)
     manifest = plans.Manifest(outdir)
     todo, done = plans.partition(frames, manifest.previous, outdir)
-    stale = plans.stale_frames(frames, manifest.previous, outdir)
+    # a folder of frames is the output: it holds this run's frames only; OUT.frames of a video file
+    # is a cache the video is made from: an earlier run's other frames stay there, to be reused
+    stale = [] if clips.is_video_path(args.output) else plans.stale_frames(frames, manifest.previous, outdir)
     shots = plans.shots_of(frames)
     h, w = clip.frames[0].shape[:2]
     in_source = f" ({clip.src_frames} in the source)" if clip.src_frames else ""
