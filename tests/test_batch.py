@@ -278,6 +278,27 @@ def test_bad_input_fails_alone(images, tiny_weights_h5, tmp_path, capsys):
     assert "broken__s1.png failed: " in capsys.readouterr().err
 
 
+def test_a_full_disk_stops_the_batch_in_one_line(images, tiny_weights_h5, tmp_path, capsys, monkeypatch):
+    # ENOSPC writing the first picture: every later task still ran, each failing the same way at
+    # its end; now the rest are not run, one line says why (exit 1), and the same command goes on
+    import nst.io.image
+    out, save = tmp_path / "out", nst.io.image.save_image
+    command = ["batch", *(str(images / f"c{i}.png") for i in (1, 2)), str(images / "c1.png"), "--style",
+               str(images / "s1.png"), str(images / "s2.png"), "-o", str(out), "--weights", str(tiny_weights_h5),
+               *FAST, "--iterations", "2", "--workers", "1", "--threads", "1"]
+
+    def full(image, path, *a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(nst.io.image, "save_image", full)
+    assert main(command) == 1
+    err = capsys.readouterr().err
+    assert "nst batch: error: cannot write" in err and "No space left on device" in err and "Traceback" not in err
+    statuses = [r["status"] for r in manifest(out)]
+    assert statuses.count("failed") == 1 and statuses.count("done") == 0, statuses
+    monkeypatch.setattr(nst.io.image, "save_image", save)
+    assert main(command) == 0 and len(list(out.glob("c*__s*.png"))) == 4
+
+
 def workers_of(proc):
     return [p for p in psutil.Process(proc.pid).children(recursive=True) if "spawn_main" in " ".join(p.cmdline())]
 

@@ -73,11 +73,17 @@ def log_blocked(blocked, most=10):
 
 def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
     # run `todo`, then one manifest row per task and the contact sheet, whatever happened
+    from .engine import WriteFailed
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM = Ctrl-C
+    full = False
     try:
         interrupted = on_cluster(args, settings, todo, manifest, outdir, need, backend) if todo else False
     except KeyboardInterrupt:
         interrupted = True
+    except WriteFailed as e:                        # a full disk: the tasks left are not run (exit 1)
+        log(f"nst batch: error: {e}; the pictures made are kept in {outdir}: free some space and run the "
+            "same command again to go on")
+        interrupted = full = True
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
         if manifest.rows or manifest.previous:      # nothing ended and nothing before: nothing to write
@@ -86,8 +92,9 @@ def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
         log("nst batch: stopped before any task ended")
         return 130
     if rows is None:
-        return 130 if interrupted else 1
-    return report(tasks, rows, interrupted, outdir, sheet)
+        return 130 if interrupted and not full else 1
+    status = report(tasks, rows, interrupted, outdir, sheet)
+    return 1 if full else status
 
 
 def write_results(manifest, tasks, outdir):
@@ -143,6 +150,8 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend):
             except OSError as e:
                 result.update(status="failed", error=f"{outdir / task.output}: not written ({e})")
                 manifest.append(results.row_of(task, result))
+                if e.errno in engine.FULL:
+                    raise engine.WriteFailed(f"cannot write {outdir / task.output} ({e.strerror or e})") from None
             if result["status"] != "done":
                 progress.message((trace if args.debug and trace else "")
                                  + f"nst batch: {task.output} failed: {result['error']}")

@@ -33,6 +33,13 @@ THREAD_VARIABLES = WORKER_VARIABLES + BLAS_VARIABLES
 NANNY_SETS = ("PYTHONHASHSEED", "__DASK_PARENT_PID")   # the nanny sets these in our process too: put back at close
 
 
+class WriteFailed(Exception):
+    """OUTDIR refused a picture or a row for want of space: the run stops, what was written stays."""
+
+
+FULL = (28, 122)                # ENOSPC, EDQUOT: no task after this one could be written either
+
+
 @dataclass
 class Layout:
     workers: int               # worker processes, one task at a time each
@@ -220,6 +227,9 @@ def run_tasks(client, tasks, read, options, on_end, progress):
     except KeyboardInterrupt:
         client.cancel(list(flying))
         return True
+    except WriteFailed:
+        client.cancel(list(flying))
+        raise
     return False
 
 

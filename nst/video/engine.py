@@ -8,13 +8,10 @@ import contextlib
 import numpy as np
 
 from nst.run.progress import Progress
+from nst.batch.engine import WriteFailed
 from nst.video import plan as plans
 
 FLOWS_AHEAD = 3                 # frames of a shot whose flows are computed before they are needed
-
-
-class WriteFailed(Exception):
-    """OUTDIR refused a frame or its row (a full disk): the run stops, the frames written stay."""
 
 
 def keep(manifest, frame, result, image, outdir):
