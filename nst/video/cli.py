@@ -1,20 +1,19 @@
 """`nst video IN -o OUT --style S`: the command; the run on the cluster is nst.video.engine.
 
-On the cluster (nst.batch.engine: a LocalCluster sized by cores and memory, or --scheduler): every
-flow pair is submitted at once and computed in parallel across the workers; within a shot the
-frames run one after another (each needs the previous output), and the shots run side by side.
-The client alone writes OUTDIR: each frame as it ends (its manifest row first), then the video.
+On the cluster (nst.batch.engine: a LocalCluster sized by cores and memory, or --scheduler): the
+flows are computed across the workers a few frames ahead of each shot; within a shot the frames
+run one after another (each needs the previous output), and the shots run side by side. The client
+alone writes OUTDIR: each frame as it ends (its manifest row first), then the video
+(nst.video.output). What is refused before any work: nst.video.checks.
 """
-import hashlib
-import json
 import signal
 from pathlib import Path
 
 import numpy as np
 
-from nst.io.destinations import RunRefused
 from nst.memory import gib
 from nst.run.progress import fmt_seconds, log
+from nst.video import checks, output
 from nst.video import clip as clips
 from nst.video import plan as plans
 
@@ -86,47 +85,12 @@ def video_options(args):
             "long_term": args.long_term, "independent_shots": args.independent_shots}
 
 
-def check_libraries():
-    # OpenCV and PyAV come with the `video` extra
-    try:
-        import av  # noqa: F401
-        import cv2  # noqa: F401
-    except ImportError as e:
-        raise RunRefused(f"nst video needs OpenCV and PyAV ({e}): pip install 'nst[video]'") from None
-
-
-def check_options(args):
-    # the options that need no file read, refused before anything else: -o, the cluster's
-    # (nst.batch.checks)
-    from nst.batch.checks import check_cluster_options
-    if not args.output.strip():
-        raise RunRefused("-o is empty: give a video file (e.g. -o styled.mp4) or a folder for the frames")
-    plans.check_output_name(args.output)
-    check_cluster_options(args)
-
-
-def check_inputs(args, settings, styles):
-    # what a worker would refuse, refused here before anything is written: the options that must
-    # agree (nst.run.checks), --init a picture nst can read, --weights a VGG19 (nst.batch.checks)
-    from nst.batch import checks
-    from nst.io.image import ImageError, load_image
-    from nst.run.checks import check_options
-    from nst.run.settings import INIT_KEYWORDS
-    check_options(settings, len(styles))
-    if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
-        try:
-            load_image(settings.init)
-        except (ImageError, OSError) as e:
-            raise RunRefused(f"--init {settings.init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
-    checks.check_weights(settings.weights, local=not args.scheduler)
-
-
 def main(args):
     from nst.batch.plan import FileHashes, expand
     from nst.cli.options import settings_of
     from nst.run.settings import INIT_KEYWORDS
-    check_libraries()
-    check_options(args)
+    checks.check_libraries()
+    checks.check_options(args)
     settings = settings_of(args)
     styles = expand(args.style, "style")
     video = video_options(args)
@@ -134,7 +98,7 @@ def main(args):
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init)] if settings.init not in INIT_KEYWORDS else []))
-    check_inputs(args, settings, styles)
+    checks.check_inputs(args, settings, styles)
     clip = clips.read(args.input, settings.size, args.frames, args.fps)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     sha = FileHashes()
@@ -159,7 +123,7 @@ def main(args):
         status = execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, (need, backend))
         if status:
             return status
-    return finish(args, clip, frames, manifest, outdir)
+    return output.finish(args, clip, frames, manifest, outdir)
 
 
 def remove_stale(stale, manifest, outdir):
@@ -274,62 +238,3 @@ def init_travels(settings, side):
     if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
         return settings.replace(init=to_uint8(resize_longest(load_image(settings.init), side)))
     return settings
-
-
-def finish(args, clip, frames, manifest, outdir):
-    # every frame is done: write the video (OUT a video file) unless it is up to date
-    from nst.io.assets import sha256_file
-    from nst.io.image import load_image
-    rows = plans.read_manifest(outdir)
-    if not clips.is_video_path(args.output):
-        log(f"nst video: {len(frames)} frames in {outdir}")
-        return 0
-    key = video_key(clip, frames)
-    row = rows.get("video")
-    out = Path(args.output)
-    if row and row.get("frames_digest") == key and out.exists() and row.get("sha256") == sha256_file(out):
-        log(f"nst video: {out} is up to date")
-        return 0
-    images = [np.asarray(load_image(outdir / f.output), np.uint8) for f in frames]
-    if not write_out(images, out, clip, outdir, manifest, key):
-        return 1
-    log(f"nst video: wrote {out} ({len(frames)} frames, {clip.fps:g} fps); frames in {outdir}")
-    return 0
-
-
-def write_out(images, out, clip, outdir, manifest, key):
-    # the video file and its manifest row -> True; a disk that refuses either (full) is one line and
-    # the frames stay -> False: -o is as it was (written under a temporary name) or, when its row
-    # could not be added, removed (a file without its row would be refused as another's next time)
-    import av
-    from nst.io.assets import sha256_file
-    try:
-        clips.write_video(images, out, clip.fps, clip.source if clip.audio else None, clip.span, log)
-    except (OSError, av.error.FFmpegError) as e:
-        return write_failed(out, e, outdir)
-    try:
-        manifest.append({"output": "video", "path": str(out), "sha256": sha256_file(out), "frames_digest": key,
-                         "frames": len(images), "fps": clip.fps, "status": "done"})
-    except OSError as e:
-        Path(out).unlink(missing_ok=True)
-        return write_failed(outdir / plans.MANIFEST, e, outdir)
-    return True
-
-
-def write_failed(path, e, outdir):
-    # the one line of a file the disk refused -> False
-    why = getattr(e, "strerror", None) or str(e).splitlines()[0]
-    log(f"nst video: error: cannot write {path} ({why}); the frames are in {outdir}: free some space and run "
-        "the same command again")
-    return False
-
-
-
-def video_key(clip, frames):
-    # sha256 of what decides the video file: each frame's digest and source number, the frame rate,
-    # and the audio copied (the source file's sha256 and the span), so a change to any rewrites it
-    from nst.io.assets import sha256_file
-    audio = {"source": sha256_file(clip.source), "span": clip.span} if clip.audio else None
-    text = json.dumps({"frames": [f.digest for f in frames], "numbers": [f.number for f in frames],
-                       "fps": clip.fps, "audio": audio}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,39 @@
+"""`nst video`'s checks before any work: the libraries, the options that need no file read, and what
+a worker would refuse (the options that must agree, --init, --weights)."""
+from nst.io.destinations import RunRefused
+from nst.video import plan as plans
+
+
+def check_libraries():
+    # OpenCV and PyAV come with the `video` extra
+    try:
+        import av  # noqa: F401
+        import cv2  # noqa: F401
+    except ImportError as e:
+        raise RunRefused(f"nst video needs OpenCV and PyAV ({e}): pip install 'nst[video]'") from None
+
+
+def check_options(args):
+    # the options that need no file read, refused before anything else: -o, the cluster's
+    # (nst.batch.checks)
+    from nst.batch.checks import check_cluster_options
+    if not args.output.strip():
+        raise RunRefused("-o is empty: give a video file (e.g. -o styled.mp4) or a folder for the frames")
+    plans.check_output_name(args.output)
+    check_cluster_options(args)
+
+
+def check_inputs(args, settings, styles):
+    # what a worker would refuse, refused here before anything is written: the options that must
+    # agree (nst.run.checks), --init a picture nst can read, --weights a VGG19 (nst.batch.checks)
+    from nst.batch import checks
+    from nst.io.image import ImageError, load_image
+    from nst.run.checks import check_options
+    from nst.run.settings import INIT_KEYWORDS
+    check_options(settings, len(styles))
+    if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
+        try:
+            load_image(settings.init)
+        except (ImageError, OSError) as e:
+            raise RunRefused(f"--init {settings.init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
+    checks.check_weights(settings.weights, local=not args.scheduler)

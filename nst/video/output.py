@@ -1,0 +1,69 @@
+"""`nst video`'s last step: the video file from the finished frames (OUT a video file), written
+again only when its frames, rate or audio changed, its manifest row beside it."""
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from nst.run.progress import log
+from nst.video import clip as clips
+from nst.video import plan as plans
+
+
+def finish(args, clip, frames, manifest, outdir):
+    # every frame is done: write the video (OUT a video file) unless it is up to date
+    from nst.io.assets import sha256_file
+    from nst.io.image import load_image
+    rows = plans.read_manifest(outdir)
+    if not clips.is_video_path(args.output):
+        log(f"nst video: {len(frames)} frames in {outdir}")
+        return 0
+    key = video_key(clip, frames)
+    row = rows.get("video")
+    out = Path(args.output)
+    if row and row.get("frames_digest") == key and out.exists() and row.get("sha256") == sha256_file(out):
+        log(f"nst video: {out} is up to date")
+        return 0
+    images = [np.asarray(load_image(outdir / f.output), np.uint8) for f in frames]
+    if not write_out(images, out, clip, outdir, manifest, key):
+        return 1
+    log(f"nst video: wrote {out} ({len(frames)} frames, {clip.fps:g} fps); frames in {outdir}")
+    return 0
+
+
+def write_out(images, out, clip, outdir, manifest, key):
+    # the video file and its manifest row -> True; a disk that refuses either (full) is one line and
+    # the frames stay -> False: -o is as it was (written under a temporary name) or, when its row
+    # could not be added, removed (a file without its row would be refused as another's next time)
+    import av
+    from nst.io.assets import sha256_file
+    try:
+        clips.write_video(images, out, clip.fps, clip.source if clip.audio else None, clip.span, log)
+    except (OSError, av.error.FFmpegError) as e:
+        return write_failed(out, e, outdir)
+    try:
+        manifest.append({"output": "video", "path": str(out), "sha256": sha256_file(out), "frames_digest": key,
+                         "frames": len(images), "fps": clip.fps, "status": "done"})
+    except OSError as e:
+        Path(out).unlink(missing_ok=True)
+        return write_failed(outdir / plans.MANIFEST, e, outdir)
+    return True
+
+
+def write_failed(path, e, outdir):
+    # the one line of a file the disk refused -> False
+    why = getattr(e, "strerror", None) or str(e).splitlines()[0]
+    log(f"nst video: error: cannot write {path} ({why}); the frames are in {outdir}: free some space and run "
+        "the same command again")
+    return False
+
+
+def video_key(clip, frames):
+    # sha256 of what decides the video file: each frame's digest and source number, the frame rate,
+    # and the audio copied (the source file's sha256 and the span), so a change to any rewrites it
+    from nst.io.assets import sha256_file
+    audio = {"source": sha256_file(clip.source), "span": clip.span} if clip.audio else None
+    text = json.dumps({"frames": [f.digest for f in frames], "numbers": [f.number for f in frames],
+                       "fps": clip.fps, "audio": audio}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
