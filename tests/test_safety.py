@@ -515,3 +515,26 @@ def test_a_run_that_overflows_at_once_says_so_in_one_voice(world, capsys):
     assert "NaN/inf at iteration 1" in err and "nothing written" in err
     assert "last good image" not in err and "RuntimeWarning" not in err
     assert not (world["d"] / "o.png").exists()
+
+
+def test_a_part_file_a_killed_run_left_is_removed_by_the_next_write(tmp_path):
+    # kill -9 mid-write left .nst-XXXX.part beside -o (a picture's or a video's size) for good; the
+    # next write into the folder removes one unchanged for 10 min whose writer is gone
+    import subprocess
+    import time
+
+    from nst.io.assets import LEFTOVER_AGE, atomic_path
+    gone = subprocess.Popen(["true"])                   # a process that has ended: its id is free
+    gone.wait()
+    old = time.time() - LEFTOVER_AGE - 5
+    parts = {name: tmp_path / f".nst-{name}.part" for name in
+             (f"{gone.pid}-dead", f"{os.getpid()}-live", "older", f"{gone.pid}-fresh")}
+    for name, part in parts.items():
+        part.write_bytes(b"half a picture")
+        if "fresh" not in name:
+            os.utime(part, (old, old))
+    with atomic_path(tmp_path / "out.png") as tmp:
+        tmp.write_bytes(b"new")
+    assert (tmp_path / "out.png").read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.glob(".nst-*")) == sorted(
+        parts[n].name for n in (f"{os.getpid()}-live", f"{gone.pid}-fresh"))

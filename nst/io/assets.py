@@ -87,14 +87,20 @@ def wheel_members(requirement: str, members: dict, wheel_sha256, platform_args=(
     return out
 
 
+LEFTOVER_AGE = 600                 # seconds: a .part file this old whose process is gone was left by a killed run
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     # Yields a temporary path beside `path`; on success it replaces `path` in one rename, on
-    # failure it is removed and `path` is untouched. The temporary name is short (.nst-XXXXXXXX.part)
-    # whatever `path`'s length, so any name the file system takes for `path` works.
+    # failure it is removed and `path` is untouched. The temporary name is short
+    # (.nst-PID-XXXXXXXX.part) whatever `path`'s length, so any name the file system takes for `path`
+    # works; the writer's process id in it tells a file a killed run left from one being written,
+    # and the next write into the folder removes the former (remove_leftover_parts).
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".nst-", suffix=".part", dir=path.parent)
+    remove_leftover_parts(path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".nst-{os.getpid()}-", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -105,3 +111,31 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def remove_leftover_parts(folder, age=LEFTOVER_AGE):
+    # the .nst-*.part files in `folder` unchanged for `age` seconds whose writer (the PID in the
+    # name; none in an older nst's) is not running: what a run killed mid-write left -> removed
+    import time
+    for part in Path(folder).glob(".nst-*.part"):
+        try:
+            if part.is_symlink() or not part.is_file() or time.time() - part.stat().st_mtime < age \
+                    or process_alive(part.name):
+                continue
+            part.unlink()
+        except OSError:                            # gone meanwhile, or not ours to remove
+            continue
+
+
+def process_alive(part_name):
+    # the process whose id a .nst-PID-XXXX.part name carries is running (here); False without one
+    pid = part_name.split("-")[1] if part_name.count("-") >= 2 else ""
+    if not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:                                # another user's process: running
+        pass
+    return True
