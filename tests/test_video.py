@@ -208,6 +208,10 @@ def bad_folder(tmp_path, kind):
         (tmp_path / "whole.mkv").unlink()
         (tmp_path / "cut.mkv").write_bytes(data[: len(data) * 4 // 5])
         return tmp_path / "cut.mkv", "cut.mkv: decodes to"
+    if kind == "a stray picture":                                  # it became frame 0 (the same size)
+        video_clip.write_folder(folder, video_clip.frames(4))
+        Image.fromarray(video_clip.frames(1)[0]).save(folder / "cover.png")
+        return folder, "bad: cover.png not named like the other 4 frames (fN.png): move it out"
     if kind == "a video in a folder":
         write_video(folder / "clip.mov", video_clip.frames(3))
         return folder, "bad: no frames in it (.png .jpg .jpeg .bmp .tif .tiff .webp) but a video, clip.mov: give"
@@ -215,7 +219,7 @@ def bad_folder(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame", "mixed sizes",
-                                  "cut short", "a video in a folder"])
+                                  "cut short", "a video in a folder", "a stray picture"])
 def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     source, needle = bad_folder(tmp_path, kind)
     before = sorted(p.name for p in tmp_path.rglob("*"))

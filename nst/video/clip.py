@@ -77,6 +77,7 @@ def read_folder(folder, size, frames, fps):
     files = sorted((f for f in folder.iterdir() if f.suffix.lower() in FRAME_SUFFIXES and not f.name.startswith(".")),
                    key=lambda f: natural_key(f.name))
     check_not_a_video_folder(folder, files)
+    check_one_sequence(folder, files)
     numbers, out_fps = select(len(files), fps or FOLDER_FPS, frames, None)
     images, first = [], None
     for i in numbers:
@@ -91,6 +92,19 @@ def read_folder(folder, size, frames, fps):
         images.append(to_uint8(resize_longest(image, size)))
     check_count(folder, images, len(files))
     return Clip(str(folder), images, numbers, out_fps, False, len(files))
+
+
+def check_one_sequence(folder, files):
+    # where most names are one numbered pattern (frame_0001.png: "frame_#.png"), a file outside it
+    # (a cover.jpg, a thumbnail of the same size) would silently become a frame: refused, named
+    patterns = [re.sub(r"\d+", "#", f.name.lower()) for f in files]
+    main = max(set(patterns), key=patterns.count, default="")
+    odd = [f.name for f, p in zip(files, patterns) if p != main]
+    if "#" in main and odd and patterns.count(main) > len(files) / 2:
+        them = "it" if len(odd) == 1 else "them"
+        raise RunRefused(f"{folder}: {', '.join(odd[:3])}{' …' if len(odd) > 3 else ''} not named like the "
+                         f"other {patterns.count(main)} frames ({main.replace('#', 'N')}): move {them} out of "
+                         f"the folder, or name {them} as a frame")
 
 
 def check_not_a_video_folder(folder, files):
