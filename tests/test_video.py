@@ -625,6 +625,27 @@ def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
     assert 0.4 < seconds < 0.6, seconds
 
 
+def test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path):
+    # a camera's or an editor's PCM audio copied into .mp4 played in no browser: it is encoded in AAC
+    import av
+    source, images = tmp_path / "clip.mkv", video_clip.frames(6, h=36, w=48)
+    with av.open(str(source), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("pcm_s16le", rate=16000)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        for f in images:
+            c.mux(v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")))
+        c.mux(v.encode())
+        samples = (3000 * np.sin(np.arange(8000) / 5)).astype(np.int16)[None]
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = 16000
+        c.mux([*a.encode(frame), *a.encode()])
+    out = clips.write_video(images, tmp_path / "styled.mp4", 12, str(source), (0.0, 0.5), print)
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"
+        seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+    assert 0.4 < seconds < 0.65, seconds
+
+
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
     # the workers never open --init FILE (on another machine it is not there): its pixels travel in
     # the tasks, so the file gone once the run starts changes nothing

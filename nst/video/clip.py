@@ -280,16 +280,29 @@ def copy_audio_setup(container, source, log):
             if not src.streams.audio:
                 return None
             template = src.streams.audio[0]
+            if not plays_as_is(container.format.name, template.codec_context.name):
+                return encoded_stream(container, template), False
             try:
                 return container.add_stream_from_template(template), True
             except ValueError:               # the container does not take this codec (aac in webm)
-                stream = container.add_stream(AUDIO_CODECS.get(container.format.name, AUDIO_DEFAULT),
-                                              rate=48000 if container.format.name == "webm" else template.rate)
-                stream.layout = template.layout.name if template.layout.nb_channels <= 2 else "stereo"
-                return stream, False
+                return encoded_stream(container, template), False
     except (av.error.FFmpegError, ValueError) as e:
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
         return None
+
+
+def plays_as_is(fmt, codec):
+    # audio of `codec` copied into a `fmt` file plays where such files play: not PCM in MP4, which
+    # FFmpeg writes but browsers and most players do not take
+    return not (fmt == "mp4" and codec.startswith("pcm_"))
+
+
+def encoded_stream(container, template):
+    # an output audio stream in the container's codec (AUDIO_CODECS, else AAC) for `template`'s audio
+    stream = container.add_stream(AUDIO_CODECS.get(container.format.name, AUDIO_DEFAULT),
+                                  rate=48000 if container.format.name == "webm" else template.rate)
+    stream.layout = "mono" if template.layout.nb_channels == 1 else "stereo"     # not its name: "2 channels"
+    return stream
 
 
 def copy_audio(container, audio, source, span, log):
