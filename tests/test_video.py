@@ -646,6 +646,22 @@ def test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path):
     assert 0.4 < seconds < 0.65, seconds
 
 
+def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypatch, capsys):
+    # PCM copied into MP4 (as before 14f94cc, or any codec a muxer refuses only at its header) failed
+    # the whole video; it is written without the audio, said in one line
+    import av
+
+    from nst.video import output
+    source = tmp_path / "clip.mkv"
+    test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path)          # writes clip.mkv with PCM audio
+    monkeypatch.setattr(clips, "plays_as_is", lambda fmt, codec: True)
+    clip = clips.Clip(str(source), video_clip.frames(6, h=36, w=48), list(range(6)), 12.0, True, 6, True, (0.0, 0.5))
+    out = output.write_video(clip.frames, tmp_path / "silent.mp4", clip)
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video"]
+    assert "the audio is not copied" in capsys.readouterr().err
+
+
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
     # the workers never open --init FILE (on another machine it is not there): its pixels travel in
     # the tasks, so the file gone once the run starts changes nothing

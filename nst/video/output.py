@@ -39,7 +39,7 @@ def write_out(images, out, clip, outdir, manifest, key):
     import av
     from nst.io.assets import sha256_file
     try:
-        clips.write_video(images, out, clip.fps, clip.source if clip.audio else None, clip.span, log)
+        write_video(images, out, clip)
     except (OSError, av.error.FFmpegError) as e:
         return write_failed(out, e, outdir)
     try:
@@ -67,3 +67,17 @@ def video_key(clip, frames):
     text = json.dumps({"frames": [f.digest for f in frames], "numbers": [f.number for f in frames],
                        "fps": clip.fps, "audio": audio}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_video(images, out, clip):
+    # the video with the source's audio; without it (said in one line) when the muxer refuses that
+    # audio only as the file is written (an FFmpeg error that is not the disk's)
+    import av
+    source = clip.source if clip.audio else None
+    try:
+        return clips.write_video(images, out, clip.fps, source, clip.span, log)
+    except av.error.FFmpegError as e:
+        if source is None or isinstance(e, OSError):
+            raise
+        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]}); the video is written without it")
+        return clips.write_video(images, out, clip.fps, None, clip.span, log)
