@@ -78,6 +78,14 @@ def drop_array(ck, name):
         np.savez(f, **arrays)
 
 
+def add_array(ck, name, value):
+    # rewrite a checkpoint with one more array
+    with np.load(ck) as z:
+        arrays = {k: z[k] for k in z.files}
+    with open(ck, "wb") as f:
+        np.savez(f, **arrays, **{name: value})
+
+
 def rewrite_meta(ck, change):
     # load a checkpoint, change(meta) its JSON, write it back
     with np.load(ck) as z:
@@ -187,6 +195,8 @@ CASES = [
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "image shape [7, 7, 3]"]),
     ("resume-history-vector-missing", setup_resume(lambda ck: drop_array(ck, "opt.pairs_y.0")),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "its optimiser state is malformed", "pairs_y.0"]),
+    ("resume-snapshot-malformed", setup_resume(lambda ck: add_array(ck, "snap.2", np.zeros((4, 4), np.float64))),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "report snapshot snap.2 is malformed"]),
     ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
     ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2, ["content.png", "unreadable"]),
     ("resume-replaced-content", replace_content, ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
@@ -515,3 +525,4 @@ def test_a_run_that_overflows_at_once_says_so_in_one_voice(world, capsys):
     assert "NaN/inf at iteration 1" in err and "nothing written" in err
     assert "last good image" not in err and "RuntimeWarning" not in err
     assert not (world["d"] / "o.png").exists()
+

@@ -25,14 +25,16 @@ class CheckpointError(ValueError):
     """Unreadable checkpoint, or one made for another run."""
 
 
-def save(path, run, identity):
-    # run: a nst.run.run.Run; identity: what a resume must match (nst.run.job.Job.ident)
+def save(path, run, identity, snapshots=()):
+    # run: a nst.run.run.Run; identity: what a resume must match (nst.run.job.Job.ident);
+    # snapshots: [(iteration, h×w×3 uint8)] the --report strip's so far, kept across a resume
     st = run.state()
     opt = st.pop("optimizer")
     arrays = {f"opt.{k}": v for k, v in opt.items() if isinstance(v, np.ndarray)}
     scalars = {k: v for k, v in opt.items() if not isinstance(v, np.ndarray)}
     if "ema" in st:
         arrays["ema"] = st.pop("ema")
+    arrays.update({f"snap.{it}": thumb for it, thumb in snapshots})
     meta = {"format": FORMAT, "identity": identity, "settings": run.settings.as_dict(), "state": st,
             "opt_scalars": scalars}
     with atomic_path(path) as tmp:
@@ -64,7 +66,20 @@ def load(path):
     state["optimizer"] = {**scalars, **{k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}}
     if "ema" in arrays:
         state["ema"] = arrays["ema"]
+    state["snapshots"] = snapshots_of(path, arrays)
     return meta["identity"], state
+
+
+def snapshots_of(path, arrays):
+    # the "snap.<iteration>" arrays -> [(iteration, h×w×3 uint8)] in order; CheckpointError if malformed
+    found = []
+    for k, a in arrays.items():
+        if k.startswith("snap."):
+            if not (k[5:].isdigit() and a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3 and a.size):
+                raise CheckpointError(f"checkpoint {path}: its report snapshot {k} is malformed; "
+                                      "start the run again without --resume")
+            found.append((int(k[5:]), a))
+    return sorted(found, key=lambda s: s[0])
 
 
 def check_fits(path, state, run):

@@ -20,6 +20,7 @@ from pathlib import Path
 from nst.io import checkpoint, destinations
 from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
+from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_options, check_sizes
@@ -197,6 +198,7 @@ class Job:
         checkpoint.check_fits(path, state, self.run)
         try:
             self.run.restore(state)
+            self.snapshots = [s for s in state["snapshots"] if s[0] <= len(self.run.history)]
         except (KeyError, TypeError, ValueError) as e:       # a crafted state that passed check_fits
             raise checkpoint.CheckpointError(f"checkpoint {path}: its optimiser state is malformed "
                                              f"({e.__class__.__name__}: {e}); start the run again without "
@@ -219,10 +221,10 @@ class Job:
             if o.save_every and it % o.save_every == 0:
                 path = destinations.snapshot_path(o.output, it)
                 self.write("--save-every", lambda: save_image(r.output(), path, o.bits))
+            if o.report and (it % snap_every == 0 or it == total):     # before the checkpoint, which keeps it
+                self.snapshots.append((it, thumbnail(r.output())))
             if o.checkpoint and it % o.checkpoint_every == 0:
-                self.write("--checkpoint", lambda: checkpoint.save(o.checkpoint, r, self.ident))
-            if o.report and (it % snap_every == 0 or it == total):
-                self.snapshots.append((it, r.output()))
+                self.write("--checkpoint", lambda: self.save_checkpoint(r))
             return bool(on_iteration and on_iteration(r, it, terms))
 
         try:
@@ -257,7 +259,7 @@ class Job:
         if o.checkpoint and stopper.aborted:
             self.log(f"nst: stopped at once: {o.checkpoint} keeps the last whole iteration it saved")
         elif o.checkpoint:
-            if stopper.stoppable(self.write, "--checkpoint", lambda: checkpoint.save(o.checkpoint, run, self.ident)):
+            if stopper.stoppable(self.write, "--checkpoint", lambda: self.save_checkpoint(run)):
                 self.log(f"nst: checkpoint {o.checkpoint}")
         if save_final(img, o.output, o.bits, self.log) is None:
             return 1
@@ -267,6 +269,10 @@ class Job:
                 self.log(f"nst: report in {o.report}")
         status = 1 if self.write.failed and status == 0 else status
         return 130 if run.interrupted and status == 0 else status
+
+    def save_checkpoint(self, run):
+        # --checkpoint: the run's state, and the --report strip's snapshots so far (a resume keeps them)
+        checkpoint.save(self.out.checkpoint, run, self.ident, self.snapshots)
 
     def finished_before(self, status):
         # --resume of a checkpoint whose run had ended: nothing to optimise, its picture goes to -o
