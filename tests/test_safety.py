@@ -526,3 +526,21 @@ def test_a_run_that_overflows_at_once_says_so_in_one_voice(world, capsys):
     assert "last good image" not in err and "RuntimeWarning" not in err
     assert not (world["d"] / "o.png").exists()
 
+
+def test_a_checkpoint_killed_mid_write_leaves_no_hidden_file_behind(world, capsys):
+    # kill -9 while a checkpoint was written left its hidden .nst-XXXXXXXX.part (as large as the
+    # checkpoint, one more per kill) for good (found killing a run in np.savez); the temporary name
+    # now says which process wrote it, and the next run removes a dead process's
+    import subprocess
+    import sys
+    d = world["d"]
+    code = ("import os, signal, sys; from nst.io.assets import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half a checkpoint'); os.kill(os.getpid(), signal.SIGKILL)")
+    assert subprocess.run([sys.executable, "-c", code, str(d / "ck.npz")]).returncode == -signal.SIGKILL
+    other = d / ".nst-XXXXXXXX.part"                   # not one of this host's processes': kept
+    other.write_bytes(b"?")
+    assert [p.name for p in d.glob(".nst-*.part")] != [other.name]
+    assert cli(command(world, "-o", str(d / "o.png"), "--checkpoint", str(d / "ck.npz"))) == 0
+    assert [p.name for p in d.glob(".nst-*.part")] == [other.name]
+    assert "removed 1 temporary file(s)" in capsys.readouterr().err

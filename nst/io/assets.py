@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -90,11 +91,12 @@ def wheel_members(requirement: str, members: dict, wheel_sha256, platform_args=(
 @contextlib.contextmanager
 def atomic_path(path):
     # Yields a temporary path beside `path`; on success it replaces `path` in one rename, on
-    # failure it is removed and `path` is untouched. The temporary name is short (.nst-XXXXXXXX.part)
-    # whatever `path`'s length, so any name the file system takes for `path` works.
+    # failure it is removed and `path` is untouched. The temporary name is short whatever `path`'s
+    # length (.nst-HOST-PID-XXXXXXXX.part, HOST: host_tag), so any name the file system takes for
+    # `path` works, and one a killed process left is known as such (stale_parts).
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".nst-", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".nst-{host_tag()}-{os.getpid()}-", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -105,3 +107,30 @@ def atomic_path(path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def host_tag():
+    # 6 hex digits naming this host in temporary names (a folder may be shared by several hosts)
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+
+
+def stale_parts(folder):
+    # -> the temporary files (atomic_path's) in `folder` that a process of this host left and that no
+    # longer runs: killed mid-write (kill -9, the OOM killer), each as large as the file it was writing
+    found = []
+    for p in Path(folder).glob(f".nst-{host_tag()}-*-*.part"):
+        pid = p.name.split("-")[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            found.append(p)
+    return found
+
+
+def process_alive(pid):
+    # is a process of this id running here (another user's counts)?
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True

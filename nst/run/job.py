@@ -153,6 +153,8 @@ class Job:
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)
         check_options(s, len(self.styles))
+        if not o.dry_run:
+            destinations.clear_stale(dests, self.log)
         return dests
 
     def inputs(self):
