@@ -544,3 +544,28 @@ def test_a_checkpoint_killed_mid_write_leaves_no_hidden_file_behind(world, capsy
     assert cli(command(world, "-o", str(d / "o.png"), "--checkpoint", str(d / "ck.npz"))) == 0
     assert [p.name for p in d.glob(".nst-*.part")] == [other.name]
     assert "removed 1 temporary file(s)" in capsys.readouterr().err
+
+
+def test_rerunning_a_stopped_run_without_resume_keeps_its_checkpoint(world, monkeypatch, capsys):
+    # a stopped run's command repeated without --resume started over and replaced the checkpoint
+    # at its first save (found stopping a run at 10 of 16, rerunning it: the checkpoint then held
+    # 3); it is now refused before any work, naming --resume; a finished run's is replaced
+    d, ck = world["d"], world["d"] / "ck.npz"
+    run = command(world, "-o", str(d / "o.png"), "--checkpoint", str(ck))
+    from nst.run.progress import Progress
+    original = Progress.update
+
+    def update(self, done, *a, **k):
+        original(self, done, *a, **k)
+        if done == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+    with monkeypatch.context() as m:
+        m.setattr(Progress, "update", update)
+        assert cli(run) == 130
+    kept = ck.read_bytes()
+    capsys.readouterr()
+    assert cli(run) == 2
+    err = capsys.readouterr().err
+    assert "holds a stopped run (1 iterations done)" in err and f"--resume {ck}" in err
+    assert ck.read_bytes() == kept
+    assert cli([*run, "--resume", str(ck)]) == 0 and cli(run) == 0       # finished: a rerun replaces it

@@ -25,9 +25,10 @@ class CheckpointError(ValueError):
     """Unreadable checkpoint, or one made for another run."""
 
 
-def save(path, run, identity, snapshots=()):
+def save(path, run, identity, snapshots=(), finished=False):
     # run: a nst.run.run.Run; identity: what a resume must match (nst.run.job.Job.ident);
-    # snapshots: [(iteration, h×w×3 uint8)] the --report strip's so far, kept across a resume
+    # snapshots: [(iteration, h×w×3 uint8)] the --report strip's so far, kept across a resume;
+    # finished: the run ended on its own (nothing left to continue: `stopped_at` tells them apart)
     st = run.state()
     opt = st.pop("optimizer")
     arrays = {f"opt.{k}": v for k, v in opt.items() if isinstance(v, np.ndarray)}
@@ -35,11 +36,25 @@ def save(path, run, identity, snapshots=()):
     if "ema" in st:
         arrays["ema"] = st.pop("ema")
     arrays.update({f"snap.{it}": thumb for it, thumb in snapshots})
-    meta = {"format": FORMAT, "identity": identity, "settings": run.settings.as_dict(), "state": st,
-            "opt_scalars": scalars}
+    meta = {"format": FORMAT, "finished": bool(finished), "identity": identity,
+            "settings": run.settings.as_dict(), "state": st, "opt_scalars": scalars}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta, default=_jsonable)), **arrays)
+
+
+def stopped_at(path):
+    # -> the iterations done by the stopped (unfinished) run this checkpoint holds, or None: a finished
+    # run's, or no readable checkpoint. Reads the metadata only. Before "finished" was recorded, every
+    # checkpoint counts as a stopped run's.
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+        if isinstance(meta, dict) and not meta.get("finished"):
+            return len(meta["state"]["history"])
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        pass
+    return None
 
 
 def load(path):

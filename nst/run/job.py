@@ -152,10 +152,23 @@ class Job:
         total = sum(iteration_caps(len(scale_sizes(s.size, s.scales, s.start_size)), s.iterations))
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)
+        self.check_stopped_checkpoint()
         check_options(s, len(self.styles))
         if not o.dry_run:
             destinations.clear_stale(dests, self.log)
         return dests
+
+    def check_stopped_checkpoint(self):
+        # an existing --checkpoint holding a stopped run (hours of work) is continued, not replaced: a
+        # rerun of the command without --resume would overwrite it at its first checkpoint
+        o = self.out
+        if not o.checkpoint or (o.resume and destinations.same_file(o.resume, o.checkpoint)):
+            return
+        done = checkpoint.stopped_at(o.checkpoint)
+        if done is not None:
+            raise destinations.RunRefused(
+                f"--checkpoint {o.checkpoint} holds a stopped run ({done} iterations done): continue it with "
+                f"--resume {o.checkpoint}, or move it away or choose another name to start over")
 
     def inputs(self):
         # [(what, path)] every file the run reads
@@ -261,7 +274,7 @@ class Job:
         if o.checkpoint and stopper.aborted:
             self.log(f"nst: stopped at once: {o.checkpoint} keeps the last whole iteration it saved")
         elif o.checkpoint:
-            if stopper.stoppable(self.write, "--checkpoint", lambda: self.save_checkpoint(run)):
+            if stopper.stoppable(self.write, "--checkpoint", lambda: self.save_checkpoint(run, not run.interrupted)):
                 self.log(f"nst: checkpoint {o.checkpoint}")
         if save_final(img, o.output, o.bits, self.log) is None:
             return 1
@@ -272,9 +285,9 @@ class Job:
         status = 1 if self.write.failed and status == 0 else status
         return 130 if run.interrupted and status == 0 else status
 
-    def save_checkpoint(self, run):
+    def save_checkpoint(self, run, finished=False):
         # --checkpoint: the run's state, and the --report strip's snapshots so far (a resume keeps them)
-        checkpoint.save(self.out.checkpoint, run, self.ident, self.snapshots)
+        checkpoint.save(self.out.checkpoint, run, self.ident, self.snapshots, finished)
 
     def finished_before(self, status):
         # --resume of a checkpoint whose run had ended: nothing to optimise, its picture goes to -o
