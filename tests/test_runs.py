@@ -363,3 +363,20 @@ def test_a_resumed_reports_strip_keeps_the_images_before_the_stop(files, tiny_we
         assert cli(files, tiny_weights_h5, tmp_path / "part.png", *rep) == 130
     assert cli(files, tiny_weights_h5, tmp_path / "part.png", *rep, "--resume", str(ck)) == 0
     assert (tmp_path / "part" / "strip.png").read_bytes() == (tmp_path / "full" / "strip.png").read_bytes()
+
+
+def test_a_checkpoint_resumes_on_another_backend_and_says_so(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # --backend was part of a checkpoint's identity: a run stopped on one machine could not go on
+    # on another with another backend ("other settings (backend)"), while --backend auto took any
+    # (found resuming a numba run with --backend numpy). The backend changes the picture only by
+    # float rounding: it resumes, and a note says the backend changed
+    assert cli(files, tiny_weights_h5, tmp_path / "full.png", "--bits", "16") == 0
+    ck = tmp_path / "ck.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 3)
+        assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), "--bits", "16") == 130
+    capsys.readouterr()
+    assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--bits", "16", "--resume", str(ck),
+               "--backend", "numba") == 0
+    assert "made on the numpy backend and goes on on numba" in capsys.readouterr().err
+    np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.5)

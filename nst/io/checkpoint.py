@@ -37,6 +37,7 @@ def save(path, run, identity, snapshots=(), finished=False):
         arrays["ema"] = st.pop("ema")
     arrays.update({f"snap.{it}": thumb for it, thumb in snapshots})
     meta = {"format": FORMAT, "finished": bool(finished), "identity": identity,
+            "backend": run.objective_backend().name,
             "settings": run.settings.as_dict(), "state": st, "opt_scalars": scalars}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -82,6 +83,7 @@ def load(path):
     if "ema" in arrays:
         state["ema"] = arrays["ema"]
     state["snapshots"] = snapshots_of(path, arrays)
+    state["backend"] = meta.get("backend") if isinstance(meta.get("backend"), str) else None
     return meta["identity"], state
 
 

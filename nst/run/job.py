@@ -63,6 +63,7 @@ def identity(settings, content, styles):
         return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
     s = settings.as_dict()
     s.pop("tile", None)                # tiling never changes the result
+    s.pop("backend", None)             # nor the backend, beyond float rounding (Job.resume says so)
     return {**s, "init": by_content(s["init"]), "weights": by_content(s["weights"]),
             "content": by_content(content), "style": [by_content(p) for p in styles]}
 
@@ -218,6 +219,10 @@ class Job:
             raise checkpoint.CheckpointError(f"checkpoint {path}: its optimiser state is malformed "
                                              f"({e.__class__.__name__}: {e}); start the run again without "
                                              "--resume") from None
+        made_on, here = state.get("backend"), self.run.objective_backend().name
+        if made_on and made_on != here:
+            self.log(f"nst: --resume {path} was made on the {made_on} backend and goes on on {here}: the picture "
+                     "may differ from an uninterrupted run's by float rounding")
         self.log(f"nst: resuming at iteration {len(self.run.history)} "
                  f"(scale {self.run.scale + 1}/{len(self.run.sizes)})")
 
