@@ -349,3 +349,34 @@ def test_overlapping_runs_give_blas_its_threads_back(tiny_weights):
     finally:
         two.restore_original_limits()
         OpenBLASController.clear_controlling_thread()
+
+
+def test_a_resumed_reports_strip_keeps_the_images_before_the_stop(files, tiny_weights_h5, tmp_path, monkeypatch,
+                                                                  capsys):
+    # the strip of a run stopped and resumed showed only the iterations after the resume (found by
+    # stopping a --report run at 7 of 16: 4 images where the uninterrupted run has 8); the
+    # checkpoint now keeps the strip's snapshots taken so far
+    assert cli(files, tiny_weights_h5, tmp_path / "full.png", "--report", str(tmp_path / "full")) == 0
+    ck, rep = tmp_path / "ck.npz", ["--report", str(tmp_path / "part"), "--checkpoint", str(tmp_path / "ck.npz")]
+    with monkeypatch.context() as m:
+        interrupt_at(m, 3)
+        assert cli(files, tiny_weights_h5, tmp_path / "part.png", *rep) == 130
+    assert cli(files, tiny_weights_h5, tmp_path / "part.png", *rep, "--resume", str(ck)) == 0
+    assert (tmp_path / "part" / "strip.png").read_bytes() == (tmp_path / "full" / "strip.png").read_bytes()
+
+
+def test_a_checkpoint_resumes_on_another_backend_and_says_so(files, tiny_weights_h5, tmp_path, monkeypatch, capsys):
+    # --backend was part of a checkpoint's identity: a run stopped on one machine could not go on
+    # on another with another backend ("other settings (backend)"), while --backend auto took any
+    # (found resuming a numba run with --backend numpy). The backend changes the picture only by
+    # float rounding: it resumes, and a note says the backend changed
+    assert cli(files, tiny_weights_h5, tmp_path / "full.png", "--bits", "16") == 0
+    ck = tmp_path / "ck.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 3)
+        assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), "--bits", "16") == 130
+    capsys.readouterr()
+    assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--bits", "16", "--resume", str(ck),
+               "--backend", "numba") == 0
+    assert "made on the numpy backend and goes on on numba" in capsys.readouterr().err
+    np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.5)

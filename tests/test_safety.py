@@ -78,6 +78,14 @@ def drop_array(ck, name):
         np.savez(f, **arrays)
 
 
+def add_array(ck, name, value):
+    # rewrite a checkpoint with one more array
+    with np.load(ck) as z:
+        arrays = {k: z[k] for k in z.files}
+    with open(ck, "wb") as f:
+        np.savez(f, **arrays, **{name: value})
+
+
 def rewrite_meta(ck, change):
     # load a checkpoint, change(meta) its JSON, write it back
     with np.load(ck) as z:
@@ -187,6 +195,8 @@ CASES = [
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "image shape [7, 7, 3]"]),
     ("resume-history-vector-missing", setup_resume(lambda ck: drop_array(ck, "opt.pairs_y.0")),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "its optimiser state is malformed", "pairs_y.0"]),
+    ("resume-snapshot-malformed", setup_resume(lambda ck: add_array(ck, "snap.2", np.zeros((4, 4), np.float64))),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "report snapshot snap.2 is malformed"]),
     ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
     ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2, ["content.png", "unreadable"]),
     ("resume-replaced-content", replace_content, ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
@@ -517,24 +527,63 @@ def test_a_run_that_overflows_at_once_says_so_in_one_voice(world, capsys):
     assert not (world["d"] / "o.png").exists()
 
 
-def test_a_part_file_a_killed_run_left_is_removed_by_the_next_write(tmp_path):
-    # kill -9 mid-write left .nst-XXXX.part beside -o (a picture's or a video's size) for good; the
-    # next write into the folder removes one unchanged for 10 min whose writer is gone
+def test_a_part_file_a_killed_process_left_is_removed_by_the_next_write(tmp_path):
+    # a batch's or a video's OUTDIR (no run start to clear it): the next write into the folder removes
+    # a .part of this host's process that is gone, and keeps a live one's and another host's
     import subprocess
-    import time
 
-    from nst.io.assets import LEFTOVER_AGE, atomic_path
+    from nst.io.assets import atomic_path, host_tag
     gone = subprocess.Popen(["true"])                   # a process that has ended: its id is free
     gone.wait()
-    old = time.time() - LEFTOVER_AGE - 5
-    parts = {name: tmp_path / f".nst-{name}.part" for name in
-             (f"{gone.pid}-dead", f"{os.getpid()}-live", "older", f"{gone.pid}-fresh")}
-    for name, part in parts.items():
-        part.write_bytes(b"half a picture")
-        if "fresh" not in name:
-            os.utime(part, (old, old))
+    names = [f".nst-{host_tag()}-{gone.pid}-dead.part", f".nst-{host_tag()}-{os.getpid()}-live.part",
+             f".nst-ffffff-{gone.pid}-other.part"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"half a picture")
     with atomic_path(tmp_path / "out.png") as tmp:
         tmp.write_bytes(b"new")
     assert (tmp_path / "out.png").read_bytes() == b"new"
-    assert sorted(p.name for p in tmp_path.glob(".nst-*")) == sorted(
-        parts[n].name for n in (f"{os.getpid()}-live", f"{gone.pid}-fresh"))
+    assert sorted(p.name for p in tmp_path.glob(".nst-*")) == sorted(names[1:])
+
+
+def test_a_checkpoint_killed_mid_write_leaves_no_hidden_file_behind(world, capsys):
+    # kill -9 while a checkpoint was written left its hidden .nst-XXXXXXXX.part (as large as the
+    # checkpoint, one more per kill) for good (found killing a run in np.savez); the temporary name
+    # now says which process wrote it, and the next run removes a dead process's
+    import subprocess
+    import sys
+    d = world["d"]
+    code = ("import os, signal, sys; from nst.io.assets import atomic_path\n"
+            "with atomic_path(sys.argv[1]) as tmp:\n"
+            "    tmp.write_bytes(b'half a checkpoint'); os.kill(os.getpid(), signal.SIGKILL)")
+    assert subprocess.run([sys.executable, "-c", code, str(d / "ck.npz")]).returncode == -signal.SIGKILL
+    other = d / ".nst-XXXXXXXX.part"                   # not one of this host's processes': kept
+    other.write_bytes(b"?")
+    assert [p.name for p in d.glob(".nst-*.part")] != [other.name]
+    assert cli(command(world, "-o", str(d / "o.png"), "--checkpoint", str(d / "ck.npz"))) == 0
+    assert [p.name for p in d.glob(".nst-*.part")] == [other.name]
+    assert "removed 1 temporary file(s)" in capsys.readouterr().err
+
+
+def test_rerunning_a_stopped_run_without_resume_keeps_its_checkpoint(world, monkeypatch, capsys):
+    # a stopped run's command repeated without --resume started over and replaced the checkpoint
+    # at its first save (found stopping a run at 10 of 16, rerunning it: the checkpoint then held
+    # 3); it is now refused before any work, naming --resume; a finished run's is replaced
+    d, ck = world["d"], world["d"] / "ck.npz"
+    run = command(world, "-o", str(d / "o.png"), "--checkpoint", str(ck))
+    from nst.run.progress import Progress
+    original = Progress.update
+
+    def update(self, done, *a, **k):
+        original(self, done, *a, **k)
+        if done == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+    with monkeypatch.context() as m:
+        m.setattr(Progress, "update", update)
+        assert cli(run) == 130
+    kept = ck.read_bytes()
+    capsys.readouterr()
+    assert cli(run) == 2
+    err = capsys.readouterr().err
+    assert "holds a stopped run (1 iterations done)" in err and f"--resume {ck}" in err
+    assert ck.read_bytes() == kept
+    assert cli([*run, "--resume", str(ck)]) == 0 and cli(run) == 0       # finished: a rerun replaces it

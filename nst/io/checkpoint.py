@@ -25,19 +25,37 @@ class CheckpointError(ValueError):
     """Unreadable checkpoint, or one made for another run."""
 
 
-def save(path, run, identity):
-    # run: a nst.run.run.Run; identity: what a resume must match (nst.run.job.Job.ident)
+def save(path, run, identity, snapshots=(), finished=False):
+    # run: a nst.run.run.Run; identity: what a resume must match (nst.run.job.Job.ident);
+    # snapshots: [(iteration, h×w×3 uint8)] the --report strip's so far, kept across a resume;
+    # finished: the run ended on its own (nothing left to continue: `stopped_at` tells them apart)
     st = run.state()
     opt = st.pop("optimizer")
     arrays = {f"opt.{k}": v for k, v in opt.items() if isinstance(v, np.ndarray)}
     scalars = {k: v for k, v in opt.items() if not isinstance(v, np.ndarray)}
     if "ema" in st:
         arrays["ema"] = st.pop("ema")
-    meta = {"format": FORMAT, "identity": identity, "settings": run.settings.as_dict(), "state": st,
-            "opt_scalars": scalars}
+    arrays.update({f"snap.{it}": thumb for it, thumb in snapshots})
+    meta = {"format": FORMAT, "finished": bool(finished), "identity": identity,
+            "backend": run.objective_backend().name,
+            "settings": run.settings.as_dict(), "state": st, "opt_scalars": scalars}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta, default=_jsonable)), **arrays)
+
+
+def stopped_at(path):
+    # -> the iterations done by the stopped (unfinished) run this checkpoint holds, or None: a finished
+    # run's, or no readable checkpoint. Reads the metadata only. Before "finished" was recorded, every
+    # checkpoint counts as a stopped run's.
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            meta = json.loads(str(z["meta"]))
+        if isinstance(meta, dict) and not meta.get("finished"):
+            return len(meta["state"]["history"])
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
+        pass
+    return None
 
 
 def load(path):
@@ -64,7 +82,21 @@ def load(path):
     state["optimizer"] = {**scalars, **{k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}}
     if "ema" in arrays:
         state["ema"] = arrays["ema"]
+    state["snapshots"] = snapshots_of(path, arrays)
+    state["backend"] = meta.get("backend") if isinstance(meta.get("backend"), str) else None
     return meta["identity"], state
+
+
+def snapshots_of(path, arrays):
+    # the "snap.<iteration>" arrays -> [(iteration, h×w×3 uint8)] in order; CheckpointError if malformed
+    found = []
+    for k, a in arrays.items():
+        if k.startswith("snap."):
+            if not (k[5:].isdigit() and a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3 and a.size):
+                raise CheckpointError(f"checkpoint {path}: its report snapshot {k} is malformed; "
+                                      "start the run again without --resume")
+            found.append((int(k[5:]), a))
+    return sorted(found, key=lambda s: s[0])
 
 
 def check_fits(path, state, run):

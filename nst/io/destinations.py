@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 from nst.io import image
+from nst.io.assets import stale_parts
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
 MAX_SNAPSHOTS = 10_000          # --save-every: more files than anyone can look at is a mistake
@@ -191,3 +192,23 @@ def check(dests, inputs, resume=None):
         if exists(path) and not written_by_nst(option, path):
             raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only its own "
                              f"files: move it or choose another name{image.unmarked(path)}")
+
+
+def clear_stale(dests, log):
+    # remove the temporary files that a run killed while writing (kill -9 mid-checkpoint) left in the
+    # destinations' folders: hidden, and as large as a checkpoint, one more each time
+    for folder in sorted({Path(os.path.abspath(p)).parent for _, p in dests if exists(Path(p).parent)}):
+        removed = [size for size in map(remove_file, stale_parts(folder)) if size is not None]
+        if removed:
+            log(f"nst: removed {len(removed)} temporary file(s) ({sum(removed) / 2**20:.1f} MiB) in {folder} "
+                "that a killed run left half-written")
+
+
+def remove_file(path):
+    # unlink `path` -> its size, or None when it could not be (gone already, another user's)
+    try:
+        size = path.stat().st_size
+        path.unlink()
+        return size
+    except OSError:
+        return None

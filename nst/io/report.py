@@ -71,12 +71,20 @@ def plot_losses(series, path, title, xlabel="iteration", size=(640, 400)):
     return _save_png(im, path)
 
 
-def strip(images, path, height=160):
+STRIP_HEIGHT = 160       # px: the strip's height, and the snapshots' a run keeps (and checkpoints)
+
+
+def thumbnail(img, height=STRIP_HEIGHT):
+    # H×W×3 (0..255) -> h×w×3 uint8 of height `height`, as the strip shows it (a thumbnail passes unchanged)
+    tile = Image.fromarray(to_uint8(img))
+    return np.asarray(tile.resize((max(1, round(tile.width * height / tile.height)), height)))
+
+
+def strip(images, path, height=STRIP_HEIGHT):
     # [(iteration, H×W×3)] -> one PNG with the images side by side, labelled by iteration
     tiles = []
     for it, img in images:
-        tile = Image.fromarray(to_uint8(img))
-        tile = tile.resize((max(1, round(tile.width * height / tile.height)), height))
+        tile = Image.fromarray(thumbnail(img, height))
         ImageDraw.Draw(tile).text((4, 4), str(it), fill="white", stroke_width=2, stroke_fill="black")
         tiles.append(tile)
     out = Image.new("RGB", (sum(t.width for t in tiles) or 1, height), "white")

@@ -20,6 +20,7 @@ from pathlib import Path
 from nst.io import checkpoint, destinations
 from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
+from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_options, check_sizes
@@ -62,6 +63,7 @@ def identity(settings, content, styles):
         return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
     s = settings.as_dict()
     s.pop("tile", None)                # tiling never changes the result
+    s.pop("backend", None)             # nor the backend, beyond float rounding (Job.resume says so)
     return {**s, "init": by_content(s["init"]), "weights": by_content(s["weights"]),
             "content": by_content(content), "style": [by_content(p) for p in styles]}
 
@@ -151,8 +153,23 @@ class Job:
         total = sum(iteration_caps(len(scale_sizes(s.size, s.scales, s.start_size)), s.iterations))
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)
+        self.check_stopped_checkpoint()
         check_options(s, len(self.styles))
+        if not o.dry_run:
+            destinations.clear_stale(dests, self.log)
         return dests
+
+    def check_stopped_checkpoint(self):
+        # an existing --checkpoint holding a stopped run (hours of work) is continued, not replaced: a
+        # rerun of the command without --resume would overwrite it at its first checkpoint
+        o = self.out
+        if not o.checkpoint or (o.resume and destinations.same_file(o.resume, o.checkpoint)):
+            return
+        done = checkpoint.stopped_at(o.checkpoint)
+        if done is not None:
+            raise destinations.RunRefused(
+                f"--checkpoint {o.checkpoint} holds a stopped run ({done} iterations done): continue it with "
+                f"--resume {o.checkpoint}, or move it away or choose another name to start over")
 
     def inputs(self):
         # [(what, path)] every file the run reads
@@ -197,10 +214,15 @@ class Job:
         checkpoint.check_fits(path, state, self.run)
         try:
             self.run.restore(state)
+            self.snapshots = [s for s in state["snapshots"] if s[0] <= len(self.run.history)]
         except (KeyError, TypeError, ValueError) as e:       # a crafted state that passed check_fits
             raise checkpoint.CheckpointError(f"checkpoint {path}: its optimiser state is malformed "
                                              f"({e.__class__.__name__}: {e}); start the run again without "
                                              "--resume") from None
+        made_on, here = state.get("backend"), self.run.objective_backend().name
+        if made_on and made_on != here:
+            self.log(f"nst: --resume {path} was made on the {made_on} backend and goes on on {here}: the picture "
+                     "may differ from an uninterrupted run's by float rounding")
         self.log(f"nst: resuming at iteration {len(self.run.history)} "
                  f"(scale {self.run.scale + 1}/{len(self.run.sizes)})")
 
@@ -219,10 +241,10 @@ class Job:
             if o.save_every and it % o.save_every == 0:
                 path = destinations.snapshot_path(o.output, it)
                 self.write("--save-every", lambda: save_image(r.output(), path, o.bits))
+            if o.report and (it % snap_every == 0 or it == total):     # before the checkpoint, which keeps it
+                self.snapshots.append((it, thumbnail(r.output())))
             if o.checkpoint and it % o.checkpoint_every == 0:
-                self.write("--checkpoint", lambda: checkpoint.save(o.checkpoint, r, self.ident))
-            if o.report and (it % snap_every == 0 or it == total):
-                self.snapshots.append((it, r.output()))
+                self.write("--checkpoint", lambda: self.save_checkpoint(r))
             return bool(on_iteration and on_iteration(r, it, terms))
 
         try:
@@ -257,7 +279,7 @@ class Job:
         if o.checkpoint and stopper.aborted:
             self.log(f"nst: stopped at once: {o.checkpoint} keeps the last whole iteration it saved")
         elif o.checkpoint:
-            if stopper.stoppable(self.write, "--checkpoint", lambda: checkpoint.save(o.checkpoint, run, self.ident)):
+            if stopper.stoppable(self.write, "--checkpoint", lambda: self.save_checkpoint(run, not run.interrupted)):
                 self.log(f"nst: checkpoint {o.checkpoint}")
         if save_final(img, o.output, o.bits, self.log) is None:
             return 1
@@ -267,6 +289,10 @@ class Job:
                 self.log(f"nst: report in {o.report}")
         status = 1 if self.write.failed and status == 0 else status
         return 130 if run.interrupted and status == 0 else status
+
+    def save_checkpoint(self, run, finished=False):
+        # --checkpoint: the run's state, and the --report strip's snapshots so far (a resume keeps them)
+        checkpoint.save(self.out.checkpoint, run, self.ident, self.snapshots, finished)
 
     def finished_before(self, status):
         # --resume of a checkpoint whose run had ended: nothing to optimise, its picture goes to -o
