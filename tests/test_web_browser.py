@@ -5,6 +5,8 @@ import json
 import signal
 import threading
 import time
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -318,3 +320,82 @@ def gif_bytes():
     buf = io.BytesIO()
     Image.new("RGB", (32, 32)).save(buf, "GIF")
     return buf.getvalue()
+
+
+# -- the pages' own code against a server that answers as told (Playwright routes, no run) -------------
+SITE = "http://nst.test"
+STATIC = Path(__file__).resolve().parents[1] / "nst" / "web" / "static"
+INFO = {"title": "photo in the style of painting", "total": 1000, "sizes": [64], "style_layers": ["block1_conv1"]}
+
+
+def fake_site(page, answers):
+    # the pages' static files at SITE, each other path answered by answers[(method, path)]: (status,
+    # JSON), or a callable given the route; a path not listed: the connection refused
+    def handle(route):
+        req, path = route.request, urlparse(route.request.url).path
+        if path.startswith("/static/"):
+            return route.fulfill(path=STATIC / path.rsplit("/", 1)[1])
+        if path == "/" or path.endswith("/live"):
+            return route.fulfill(path=STATIC / ("app.html" if path == "/" else "live.html"))
+        answer = answers.get((req.method, path))
+        if answer is None:
+            return route.abort("connectionrefused")
+        if callable(answer):
+            return answer(route)
+        return route.fulfill(status=answer[0], json=answer[1])
+    page.route(SITE + "/**", handle)
+
+
+def live_feed(page, messages):
+    # the live page's websocket: `messages` sent when it connects, then it stays open
+    page.route_web_socket("**/ws", lambda ws: [ws.send(json.dumps(m)) for m in messages])
+
+
+def message(state, it, **status):
+    return {"info": INFO, "points": [{"it": it, "scale": 0, "terms": {"total": 1e4 / it}, "layers": {}}],
+            "status": {"state": state, "it": it, "total": 1000, "scale": 0, "eta_s": 400.0, **status}}
+
+
+def test_live_page_at_a_runs_end_shows_why_it_failed_without_an_eta(browser):
+    # found driving nst serve: a run that failed showed "failed" and nothing more, an ETA of minutes,
+    # and its 159 iterations squeezed into the left edge of a 100000-iteration axis
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, [message("running", it) for it in range(1, 50)]
+              + [message("failed", 50, error="OUTDIR/x.png exists and nst did not write it")])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'failed'")
+    assert page.text_content("#error") == "OUTDIR/x.png exists and nst did not write it"
+    assert page.text_content("#eta") == "–" and page.text_content("#state") == "failed"
+    page.wait_for_function("nst.live.xmax === 50")
+    page.close()
+
+
+def test_the_plots_last_iteration_is_drawn_inside_the_canvas(browser):
+    # found on the live page: the x axis's right label (100000) was centred on the edge, its last digit cut
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.goto(SITE + "/runs/x/live")
+    right_edge = page.evaluate("""() => {
+        const c = document.createElement("canvas"); c.width = 300; c.height = 100;
+        nst.plot(c, [{name: "t", xs: [1, 100000], ys: [1, 10]}], {xmax: 100000});
+        const px = c.getContext("2d").getImageData(c.width - 6, c.height - 22, 6, 22).data;
+        return px.filter((v, i) => i % 4 === 3 && v > 0).length; }""")
+    assert right_edge == 0
+    page.close()
+
+
+def test_live_page_shows_a_refused_control_and_stop_stays_usable(browser):
+    # a Stop the server refuses (the run ended meanwhile, the server restarted) was an unhandled
+    # promise: nothing shown, Stop greyed out for good
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("POST", "/runs/x/control/stop"): (404, {"error": "no live run of that name"})})
+    live_feed(page, [message("running", 3)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'running'")
+    page.click("#stop")
+    page.wait_for_function("document.getElementById('error').textContent !== ''")
+    assert page.text_content("#error") == "stop: no live run of that name"
+    assert page.is_enabled("#stop")
+    page.close()
+
