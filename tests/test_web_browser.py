@@ -399,3 +399,61 @@ def test_live_page_shows_a_refused_control_and_stop_stays_usable(browser):
     assert page.is_enabled("#stop")
     page.close()
 
+
+def gallery_row(status):
+    return {"output": "web-1.png", "status": status, "settings": {"size": 64}, "names": {"content": "p.png",
+                                                                                       "style": ["s.png"]}}
+
+
+def test_gallery_says_when_the_server_stops_answering(browser):
+    # found by stopping nst serve under an open gallery: it went on saying "1 of 3 running or queued",
+    # and every poll threw "Failed to fetch" into the console
+    page = browser.new_page(bypass_csp=True)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    answers = {("GET", "/api/options"): (200, {"options": []}),
+               ("GET", "/api/runs"): (200, {"runs": [gallery_row("running")], "queue": {"active": 1, "max": 3}})}
+    fake_site(page, answers)
+    page.goto(SITE + "/")
+    page.wait_for_function("document.getElementById('queue').textContent.startsWith('1 of 3')")
+    del answers[("GET", "/api/runs")]                                   # the server went away
+    page.wait_for_function("document.getElementById('queue').textContent === 'the server is not answering'",
+                           timeout=10_000)
+    assert not errors, errors
+    page.close()
+
+
+def test_gallery_shows_a_refused_resume_on_its_card_and_a_failed_options_load(browser):
+    # Resume's refusal went to the form's line at the top of the page, out of sight of the card; a
+    # form whose options did not load (a 403 in text) threw, and Start sent an empty form
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): lambda r: r.fulfill(status=403, body="nst: a token is needed"),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("stopped")], "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/runs/web-1/resume"): (409, {"error": "the run is done"})})
+    page.goto(SITE + "/")
+    page.click(".run[data-name='web-1'] button.resume")
+    page.wait_for_function("document.querySelector('.run .card-error').textContent !== ''")
+    assert page.text_content(".run .card-error") == "Resume: the run is done"
+    assert page.text_content("#start-error") == "the options did not load: nst: a token is needed"
+    assert page.is_disabled("#go")
+    page.close()
+
+
+def test_start_clicked_twice_starts_one_run(browser, images):
+    # a second click on Start while the uploads went started a second run of the same pictures
+    content, style, _ = images
+    posts = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [], "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/runs"): posts.append})               # held: the upload still going
+    page.goto(SITE + "/")
+    page.set_input_files("#content", str(content))
+    page.set_input_files("#style", str(style))
+    page.evaluate("() => { const f = document.getElementById('start'); f.requestSubmit(); f.requestSubmit(); }")
+    page.wait_for_timeout(500)
+    assert len(posts) == 1
+    posts[0].fulfill(status=400, json={"error": "refused"})
+    page.wait_for_function("document.getElementById('start-error').textContent === 'refused'")
+    assert page.is_enabled("#go")
+    page.close()
