@@ -541,6 +541,18 @@ def test_a_run_that_raised_ends_its_pages_on_failed():
     assert page.channel.status["state"] == "failed" and page.channel.closed
 
 
+def test_a_run_that_raised_tells_its_pages_why():
+    # found failing an `nst transfer --web` run: the page said "failed" and nothing more, the reason
+    # only in the terminal
+    from nst.io.destinations import RunRefused
+    from nst.web.live import live_page
+    with pytest.raises(RunRefused):
+        with live_page("127.0.0.1:0", "t") as page:
+            page.channel.set_state("running")
+            raise RunRefused("out.png: cannot be written")
+    assert page.channel.status["state"] == "failed" and page.channel.status["error"] == "out.png: cannot be written"
+
+
 def test_a_loopback_address_answers_to_its_own_name():
     # --web 127.0.0.2:P issues no token (loopback) and prints http://127.0.0.2:P/: that URL must answer
     import asyncio
