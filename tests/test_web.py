@@ -280,6 +280,10 @@ def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weig
     assert (out / "theirs.png").read_text() == "my precious\n"
     assert rows["theirs.png"]["status"] == "failed" and "nst did not write it" in rows["theirs.png"]["error"]
     assert rows["ours.png"]["status"] == "stopped" and (out / "ours.png").is_file()
+    # the pages name the folder OUTDIR, as the refusals do (the live page and gallery showed the server's path)
+    shown = {r["output"]: r for r in runs.rows()}
+    assert shown["theirs.png"]["error"].startswith("OUTDIR/theirs.png exists"), shown["theirs.png"]
+    assert runs.channels["theirs"].status["error"] == shown["theirs.png"]["error"]
     assert runs.blocked("ours.png") is None and runs.blocked("theirs.png")
     lines = (out / results.MANIFEST).read_text().splitlines()
     assert len(lines) == 2 and rows["ours.png"]["sha256"]                   # one row each run's end
@@ -535,6 +539,18 @@ def test_a_run_that_raised_ends_its_pages_on_failed():
     page.channel.set_state("running")
     page.close()                                      # no finish(): the run raised
     assert page.channel.status["state"] == "failed" and page.channel.closed
+
+
+def test_a_run_that_raised_tells_its_pages_why():
+    # found failing an `nst transfer --web` run: the page said "failed" and nothing more, the reason
+    # only in the terminal
+    from nst.io.destinations import RunRefused
+    from nst.web.live import live_page
+    with pytest.raises(RunRefused):
+        with live_page("127.0.0.1:0", "t") as page:
+            page.channel.set_state("running")
+            raise RunRefused("out.png: cannot be written")
+    assert page.channel.status["state"] == "failed" and page.channel.status["error"] == "out.png: cannot be written"
 
 
 def test_a_loopback_address_answers_to_its_own_name():

@@ -5,6 +5,8 @@ import json
 import signal
 import threading
 import time
+from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -318,3 +320,140 @@ def gif_bytes():
     buf = io.BytesIO()
     Image.new("RGB", (32, 32)).save(buf, "GIF")
     return buf.getvalue()
+
+
+# -- the pages' own code against a server that answers as told (Playwright routes, no run) -------------
+SITE = "http://nst.test"
+STATIC = Path(__file__).resolve().parents[1] / "nst" / "web" / "static"
+INFO = {"title": "photo in the style of painting", "total": 1000, "sizes": [64], "style_layers": ["block1_conv1"]}
+
+
+def fake_site(page, answers):
+    # the pages' static files at SITE, each other path answered by answers[(method, path)]: (status,
+    # JSON), or a callable given the route; a path not listed: the connection refused
+    def handle(route):
+        req, path = route.request, urlparse(route.request.url).path
+        if path.startswith("/static/"):
+            return route.fulfill(path=STATIC / path.rsplit("/", 1)[1])
+        if path == "/" or path.endswith("/live"):
+            return route.fulfill(path=STATIC / ("app.html" if path == "/" else "live.html"))
+        answer = answers.get((req.method, path))
+        if answer is None:
+            return route.abort("connectionrefused")
+        if callable(answer):
+            return answer(route)
+        return route.fulfill(status=answer[0], json=answer[1])
+    page.route(SITE + "/**", handle)
+
+
+def live_feed(page, messages):
+    # the live page's websocket: `messages` sent when it connects, then it stays open
+    page.route_web_socket("**/ws", lambda ws: [ws.send(json.dumps(m)) for m in messages])
+
+
+def message(state, it, **status):
+    return {"info": INFO, "points": [{"it": it, "scale": 0, "terms": {"total": 1e4 / it}, "layers": {}}],
+            "status": {"state": state, "it": it, "total": 1000, "scale": 0, "eta_s": 400.0, **status}}
+
+
+def test_live_page_at_a_runs_end_shows_why_it_failed_without_an_eta(browser):
+    # found driving nst serve: a run that failed showed "failed" and nothing more, an ETA of minutes,
+    # and its 159 iterations squeezed into the left edge of a 100000-iteration axis
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, [message("running", it) for it in range(1, 50)]
+              + [message("failed", 50, error="OUTDIR/x.png exists and nst did not write it")])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'failed'")
+    assert page.text_content("#error") == "OUTDIR/x.png exists and nst did not write it"
+    assert page.text_content("#eta") == "–" and page.text_content("#state") == "failed"
+    page.wait_for_function("nst.live.xmax === 50")
+    page.close()
+
+
+def test_the_plots_last_iteration_is_drawn_inside_the_canvas(browser):
+    # found on the live page: the x axis's right label (100000) was centred on the edge, its last digit cut
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.goto(SITE + "/runs/x/live")
+    right_edge = page.evaluate("""() => {
+        const c = document.createElement("canvas"); c.width = 300; c.height = 100;
+        nst.plot(c, [{name: "t", xs: [1, 100000], ys: [1, 10]}], {xmax: 100000});
+        const px = c.getContext("2d").getImageData(c.width - 6, c.height - 22, 6, 22).data;
+        return px.filter((v, i) => i % 4 === 3 && v > 0).length; }""")
+    assert right_edge == 0
+    page.close()
+
+
+def test_live_page_shows_a_refused_control_and_stop_stays_usable(browser):
+    # a Stop the server refuses (the run ended meanwhile, the server restarted) was an unhandled
+    # promise: nothing shown, Stop greyed out for good
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("POST", "/runs/x/control/stop"): (404, {"error": "no live run of that name"})})
+    live_feed(page, [message("running", 3)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'running'")
+    page.click("#stop")
+    page.wait_for_function("document.getElementById('error').textContent !== ''")
+    assert page.text_content("#error") == "stop: no live run of that name"
+    assert page.is_enabled("#stop")
+    page.close()
+
+
+def gallery_row(status):
+    return {"output": "web-1.png", "status": status, "settings": {"size": 64}, "names": {"content": "p.png",
+                                                                                       "style": ["s.png"]}}
+
+
+def test_gallery_says_when_the_server_stops_answering(browser):
+    # found by stopping nst serve under an open gallery: it went on saying "1 of 3 running or queued",
+    # and every poll threw "Failed to fetch" into the console
+    page = browser.new_page(bypass_csp=True)
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    answers = {("GET", "/api/options"): (200, {"options": []}),
+               ("GET", "/api/runs"): (200, {"runs": [gallery_row("running")], "queue": {"active": 1, "max": 3}})}
+    fake_site(page, answers)
+    page.goto(SITE + "/")
+    page.wait_for_function("document.getElementById('queue').textContent.startsWith('1 of 3')")
+    del answers[("GET", "/api/runs")]                                   # the server went away
+    page.wait_for_function("document.getElementById('queue').textContent === 'the server is not answering'",
+                           timeout=10_000)
+    assert not errors, errors
+    page.close()
+
+
+def test_gallery_shows_a_refused_resume_on_its_card_and_a_failed_options_load(browser):
+    # Resume's refusal went to the form's line at the top of the page, out of sight of the card; a
+    # form whose options did not load (a 403 in text) threw, and Start sent an empty form
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): lambda r: r.fulfill(status=403, body="nst: a token is needed"),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("stopped")], "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/runs/web-1/resume"): (409, {"error": "the run is done"})})
+    page.goto(SITE + "/")
+    page.click(".run[data-name='web-1'] button.resume")
+    page.wait_for_function("document.querySelector('.run .card-error').textContent !== ''")
+    assert page.text_content(".run .card-error") == "Resume: the run is done"
+    assert page.text_content("#start-error") == "the options did not load: nst: a token is needed"
+    assert page.is_disabled("#go")
+    page.close()
+
+
+def test_start_clicked_twice_starts_one_run(browser, images):
+    # a second click on Start while the uploads went started a second run of the same pictures
+    content, style, _ = images
+    posts = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [], "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/runs"): posts.append})               # held: the upload still going
+    page.goto(SITE + "/")
+    page.set_input_files("#content", str(content))
+    page.set_input_files("#style", str(style))
+    page.evaluate("() => { const f = document.getElementById('start'); f.requestSubmit(); f.requestSubmit(); }")
+    page.wait_for_timeout(500)
+    assert len(posts) == 1
+    posts[0].fulfill(status=400, json={"error": "refused"})
+    page.wait_for_function("document.getElementById('start-error').textContent === 'refused'")
+    assert page.is_enabled("#go")
+    page.close()

@@ -53,6 +53,10 @@ class LivePage:
     def finish(self, state):
         self.channel.set_state(state)
 
+    def fail(self, error):
+        # the run raised `error`: its pages end on failed with its one line
+        self.channel.set_state("failed", error=str(error) or type(error).__name__)
+
     def close(self):
         # the pages' last message carries an end: a run that raised never said finish()
         if self.channel.status["state"] in ("starting", "running"):
@@ -86,5 +90,8 @@ def live_page(address, title):
     print(f"nst: live page {page.url}", flush=True)
     try:
         yield page
+    except Exception as e:                          # the run raised: its pages say why, as the terminal does
+        page.fail(e)
+        raise
     finally:
         page.close()

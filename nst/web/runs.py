@@ -23,6 +23,7 @@ from nst.batch import results
 from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
 from nst.web.channel import Channel
+from nst.web.form import shown_paths
 from nst.web.server import Service
 from nst.web.uploads import Refused
 
@@ -88,6 +89,8 @@ class Runs(Service):
         for row in rows.values():
             channel = self.channels.get(Path(row["output"]).stem)
             row["live"] = channel is not None
+            if row.get("error"):
+                row["error"] = self.shown(row["error"])
         return sorted(rows.values(), key=lambda r: r.get("finished") or "~", reverse=True)
 
     def shutdown(self, grace=GRACE_S):
@@ -191,7 +194,11 @@ class Runs(Service):
         with self.lock:                   # only once its row is written: the gallery always shows it
             self.active.pop(task.key)
             self.ended += 1
-        self.channels[task.key].set_state(row["status"], error=row.get("error"))
+        self.channels[task.key].set_state(row["status"], error=row.get("error") and self.shown(row["error"]))
+
+    def shown(self, error):
+        # an error as the pages show it: the server's folder as OUTDIR, as the refusals name it
+        return shown_paths(str(error), {}, self.outdir)
 
     def _save(self, image, row):
         # the picture made under a temporary name in OUTDIR, its row appended with the picture's

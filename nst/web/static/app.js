@@ -6,9 +6,23 @@
                  "keep-colors", "scales", "init"];
   let picked = [];
 
+  async function getJSON(path) {
+    // a GET's JSON; an Error with the server's one line (or "not answering") otherwise
+    let r;
+    try { r = await fetch(path, {credentials: "same-origin"}); }
+    catch (err) { throw new Error("the server is not answering"); }
+    const text = await r.text();
+    let data = null;
+    try { data = JSON.parse(text); } catch (e) { data = null; }
+    if (!r.ok || data === null) throw new Error((data && data.error) || text.trim() || `${r.status} ${r.statusText}`);
+    return data;
+  }
+
   async function loadOptions() {
-    const r = await fetch("/api/options", {credentials: "same-origin"});
-    const data = await r.json();
+    // the form's fields; if the server does not give them, the page says why and Start stays off
+    let data;
+    try { data = await getJSON("/api/options"); }
+    catch (err) { $("start-error").textContent = `the options did not load: ${err.message}`; $("go").disabled = true; return; }
     const box = $("fields"), more = document.createElement("details");
     more.className = "wide"; more.append(Object.assign(document.createElement("summary"), {textContent: "more options"}));
     const grid = Object.assign(document.createElement("div"), {className: "start"});
@@ -45,12 +59,15 @@
   }
 
   async function start(e) {
+    // one run per click: Start is off while the uploads go (a second click would start a second run)
     e.preventDefault();
+    if ($("go").disabled) return;
     $("start-error").textContent = "";
+    $("go").disabled = true;
     try {
       const r = await nst.post("/api/runs", formData());
       location.href = r.live;
-    } catch (err) { $("start-error").textContent = err.message; }
+    } catch (err) { $("start-error").textContent = err.message; $("go").disabled = false; }
   }
 
   function dropInto(zone, input) {
@@ -105,15 +122,19 @@
     actions.append(button("Run again", "again", `/api/runs/${encodeURIComponent(name)}/again`));
     if (["stopped", "cancelled", "failed"].includes(row.status))
       actions.append(button("Resume", "resume", `/api/runs/${encodeURIComponent(name)}/resume`));
-    div.append(img, info, details, actions);
+    const refused = Object.assign(document.createElement("div"), {className: "error card-error"});
+    refused.setAttribute("role", "alert");
+    div.append(img, info, details, actions, refused);
     return div;
   }
 
   function button(text, cls, path) {
     const b = Object.assign(document.createElement("button"), {type: "button", textContent: text, className: cls});
-    b.addEventListener("click", async () => {
+    b.addEventListener("click", async () => {      // a refusal shown on the card whose button it was
+      const shown = b.closest(".run").querySelector(".card-error");
+      shown.textContent = "";
       try { const r = await nst.post(path); location.href = r.live; }
-      catch (err) { $("start-error").textContent = err.message; }
+      catch (err) { shown.textContent = `${text}: ${err.message}`; }
     });
     return b;
   }
@@ -125,10 +146,12 @@
 
   let shown = "";
   async function refresh() {
-    // the gallery is drawn again only when a run changed (an open card stays open meanwhile)
-    const r = await fetch("/api/runs", {credentials: "same-origin"});
-    if (!r.ok) return;
-    const data = await r.json();
+    // the gallery is drawn again only when a run changed (an open card stays open meanwhile); a
+    // server that does not answer is said so in the queue's place, not shown as its last count
+    let data;
+    try { data = await getJSON("/api/runs"); }
+    catch (err) { $("queue").textContent = err.message; $("queue").className = "state disconnected"; return; }
+    $("queue").className = "state";
     $("queue").textContent = `${data.queue.active} of ${data.queue.max} running or queued`;
     const text = JSON.stringify(data.runs);
     if (text !== shown) { shown = text; $("runs").replaceChildren(...data.runs.map(card)); }
@@ -154,6 +177,7 @@
   dropInto($("drop-content"), $("content"));
   dropInto($("drop-style"), $("style"));
   $("start").addEventListener("submit", start);
+  window.addEventListener("pageshow", (e) => { if (e.persisted) $("go").disabled = false; });    // Back to the form
   $("compare").addEventListener("click", compare);
   loadOptions();
   refresh();

@@ -46,7 +46,8 @@ nst.plot = function (canvas, series, opts) {
     ctx.strokeStyle = "#eee"; ctx.beginPath(); ctx.moveTo(left, Y(10 ** e)); ctx.lineTo(W - right, Y(10 ** e)); ctx.stroke();
   }
   ctx.textAlign = "center"; ctx.textBaseline = "top";
-  ctx.fillText("1", X(1), H - bottom + 4); ctx.fillText(String(xmax), X(xmax), H - bottom + 4);
+  ctx.fillText("1", X(1), H - bottom + 4);
+  ctx.textAlign = "right"; ctx.fillText(String(xmax), X(xmax), H - bottom + 4);    // inside the canvas
   for (const m of opts.marks || []) {                    // where each scale starts
     ctx.strokeStyle = "#aaa"; ctx.setLineDash([4, 3]);
     ctx.beginPath(); ctx.moveTo(X(m.x), top); ctx.lineTo(X(m.x), H - bottom); ctx.stroke();

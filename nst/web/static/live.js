@@ -43,7 +43,7 @@
     $("scale").textContent = s.scale !== undefined && live.info.sizes
       ? `${s.scale + 1} / ${live.info.sizes.length} (${live.info.sizes[s.scale]} px)` : "–";
     $("rate").textContent = s.s_per_it ? s.s_per_it.toFixed(3) : "–";
-    $("eta").textContent = nst.seconds(s.eta_s);
+    $("eta").textContent = ended() ? "–" : nst.seconds(s.eta_s);             // an ended run has no ETA
     $("peak").textContent = nst.bytes(s.peak_bytes);
     $("viewers").textContent = s.viewers !== undefined ? `${s.viewers} page${s.viewers === 1 ? "" : "s"}` : "–";
     const state = s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state;
@@ -52,6 +52,7 @@
     const active = !ended() && !s.stopping && ws && ws.readyState === WebSocket.OPEN;
     $("pause").disabled = $("stop").disabled = !active;
     $("pause").textContent = s.paused ? "Resume" : "Pause";
+    if (s.error || ended()) $("error").textContent = s.error || "";        // why a run failed, in its words
     const t = $("terms");
     t.replaceChildren();
     for (const [k, v] of Object.entries(s.terms || {})) {
@@ -71,7 +72,10 @@
 
   function draw() {
     drawPending = false;
-    const xs = live.points.map((p) => p.it), m = marks(), xmax = live.info.total || xs.length;
+    // the x axis: the run's planned iterations; once it has ended, the iterations it made (a stopped
+    // run's curves are not squeezed into a corner)
+    const xs = live.points.map((p) => p.it), m = marks();
+    const xmax = live.xmax = ended() && xs.length ? xs[xs.length - 1] : live.info.total || xs.length;
     const terms = Object.keys((live.points[0] || {}).terms || {});
     live.plotted = nst.plot($("terms-plot"), terms.map((k) => ({name: k, xs, ys: live.points.map((p) => p.terms[k])})),
                             {xmax, marks: m});
@@ -101,8 +105,17 @@
   }
 
   for (const id of ["show-gram", "gram-layer", "show-grad", "show-features"]) $(id).addEventListener("change", askPanels);
-  $("pause").addEventListener("click", () => nst.post(base + "control/" + (live.status.paused ? "resume" : "pause")));
-  $("stop").addEventListener("click", () => { $("stop").disabled = true; nst.post(base + "control/stop"); });
+  function act(action) {
+    // a control posted; the server's refusal (or no answer) shown, Stop usable again
+    $("error").textContent = "";
+    nst.post(base + "control/" + action).catch((err) => {
+      $("error").textContent = `${action}: ${err.message}`;
+      if (!ended()) $("stop").disabled = false;
+    });
+  }
+
+  $("pause").addEventListener("click", () => act(live.status.paused ? "resume" : "pause"));
+  $("stop").addEventListener("click", () => { $("stop").disabled = true; act("stop"); });
   if (!run) $("home").removeAttribute("href");
   connect();
 })();
