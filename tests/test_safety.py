@@ -248,6 +248,9 @@ CASES = [
     ("style-too-thin", lambda w: (Image.new("RGB", (8, 400)).save(w["d"] / "in" / "thin.png"),
                                   w.update(s=w["d"] / "in" / "thin.png")),
      ["-o", "{d}/o.png"], 2, ["--style-scale 1 makes a style image 1×32", "--style-scale ≥"]),
+    ("style-thinner-than-any-scale", lambda w: (Image.new("RGB", (4000, 2)).save(w["d"] / "in" / "thin.png"),
+                                                w.update(s=w["d"] / "in" / "thin.png")),       # was "≥ 500"
+     ["-o", "{d}/o.png"], 2, ["block5_conv1 needs", "no --style-scale makes its 2 px side 16 px", "crop or pad"]),
     ("style-scale-huge", None, ["-o", "{d}/o.png", "--size", "2000", "--style-scale", "9", "--dry-run"], 2,
      ["--style-scale 9", "above 16384"]),
     ("empty-output-name", None, ["-o", ""], 2, ["-o is empty", "-o out.png"]),

@@ -47,10 +47,19 @@ def check_sizes(run):
                                  f"long at {side} px, above {MAX_SIDE}: use --style-scale ≤ "
                                  f"{math.floor(100 * MAX_SIDE / side) / 100:g}")
             if style_side < 16 or min(sh, sw) < need:
-                least = max(16, need * max(style.shape[:2]) / min(style.shape[:2])) / side
                 raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {sw}×{sh} at {side} px, "
-                                 f"smaller than the {need} px per side {deepest_style} needs: use "
-                                 f"--style-scale ≥ {math.ceil(100 * least) / 100:g}")
+                                 f"smaller than the {need} px per side {deepest_style} needs: "
+                                 + style_scale_hint(style.shape, need, side))
+
+
+def style_scale_hint(shape, need, side):
+    # the --style-scale that makes an H×W style's shorter side `need` px at a `side` px scale, or
+    # that none can within MAX_SIDE (a style too thin: a 4000×2 strip would need one 2 million px long)
+    short, long = sorted(shape[:2])
+    least = max(16, need * long / short)
+    if least > MAX_SIDE:
+        return f"no --style-scale makes its {short} px side {need} px within {MAX_SIDE} px: crop or pad the style image"
+    return f"use --style-scale ≥ {math.ceil(100 * least / side) / 100:g}"
 
 
 def first_side_hint(shape, need):
