@@ -215,6 +215,28 @@ def ask(app, requests):
     return asyncio.run(go())
 
 
+def test_a_stale_live_link_opened_in_a_browser_is_a_page(tmp_path, tiny_weights_h5):
+    # /runs/NAME/live of a run the server no longer has (a restart, a typo) showed {"error": …} as
+    # text; a browser's navigation (Accept: text/html) gets the reason and a link to the gallery,
+    # the pages' own requests JSON as before
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from nst.web.app import App
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+
+    async def go():
+        async with TestClient(TestServer(app.make_app())) as client:
+            page = await client.get("/runs/gone/live", headers={"Accept": "text/html,application/xhtml+xml"})
+            api = await client.get("/runs/gone/live")
+            return page.status, page.content_type, await page.text(), api.status, await api.json()
+    status, kind, text, api_status, api = asyncio.run(go())
+    assert (status, kind, api_status) == (404, "text/html", 404)
+    assert "no live run of that name" in text and '<a href="/">' in text and "{" not in text
+    assert api == {"error": "no live run of that name (the gallery has the finished ones)"}
+
+
 def form(fields=(), files=()):
     # a multipart form: fields [(name, text)], files [(name, file name, bytes)]
     from aiohttp import FormData

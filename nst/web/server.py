@@ -8,6 +8,7 @@ refused.
 """
 import asyncio
 import hmac
+import html
 import ipaddress
 import json
 import secrets
@@ -87,7 +88,7 @@ def guard(host, token):
         try:
             response = await handler(request)
         except Refused as e:
-            response = web.json_response({"error": str(e)}, status=e.status)
+            response = refusal(request, e)
         except (ValueError, KeyError, TypeError, UnicodeError) as e:     # a malformed request
             log(f"nst: {request.method} {request.path[:200]!r}: refused, {type(e).__name__}: {str(e)[:200]}")
             response = web.json_response({"error": f"malformed request ({type(e).__name__})"}, status=400)
@@ -98,6 +99,16 @@ def guard(host, token):
                                      "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
         return response
     return check
+
+
+def refusal(request, e):
+    # a Refused answer: JSON for the pages' own requests, a short page with the reason and a link to
+    # the gallery for a browser opening the URL (a stale /runs/NAME/live link showed raw JSON)
+    if "text/html" not in request.headers.get("Accept", ""):
+        return web.json_response({"error": str(e)}, status=e.status)
+    body = (f'<!doctype html><meta charset="utf-8"><title>nst</title><p>nst: {html.escape(str(e))}</p>'
+            '<p><a href="/">the gallery</a></p>')
+    return web.Response(text=body, content_type="text/html", status=e.status)
 
 
 def static_file(name):
