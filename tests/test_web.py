@@ -237,6 +237,19 @@ def test_a_stale_live_link_opened_in_a_browser_is_a_page(tmp_path, tiny_weights_
     assert api == {"error": "no live run of that name (the gallery has the finished ones)"}
 
 
+def test_a_long_running_server_keeps_the_live_pages_of_recent_runs_only(tmp_path, tiny_weights_h5):
+    # every run's channel (its points and last image) stayed in memory until the server stopped
+    from nst.web import runs as web_runs
+    from nst.web.app import App
+    from nst.web.channel import Channel
+    runs = App(serve_args(tmp_path / "runs", tiny_weights_h5)).runs
+    keys = [f"r{i}" for i in range(web_runs.KEEP_ENDED + 7)]
+    runs.channels = {k: Channel({"title": k}, state="done") for k in keys}
+    runs.active = {"r0": None}                                   # the oldest, still running: kept
+    runs.forget_old()
+    assert list(runs.channels) == ["r0", *keys[-web_runs.KEEP_ENDED:]]
+
+
 def form(fields=(), files=()):
     # a multipart form: fields [(name, text)], files [(name, file name, bytes)]
     from aiohttp import FormData

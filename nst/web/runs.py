@@ -30,6 +30,8 @@ from nst.web.uploads import Refused
 LOG = logging.getLogger("nst.serve")
 GRACE_S = 120.0             # on shutdown: how long running runs get to stop and checkpoint
 ENDED = ("done", "failed", "stopped", "cancelled")
+KEEP_ENDED = 50             # ended runs whose live page (points, last image) stays in memory; older
+                            # ones keep their gallery row only (a long-running server grew with each run)
 
 
 class Runs(Service):
@@ -194,7 +196,17 @@ class Runs(Service):
         with self.lock:                   # only once its row is written: the gallery always shows it
             self.active.pop(task.key)
             self.ended += 1
-        self.channels[task.key].set_state(row["status"], error=row.get("error") and self.shown(row["error"]))
+            channel = self.channels[task.key] = self.channels.pop(task.key)      # the most recent last
+        channel.set_state(row["status"], error=row.get("error") and self.shown(row["error"]))
+        self.forget_old()
+
+    def forget_old(self):
+        # the channels of ended runs beyond the KEEP_ENDED that ended last, let go (a page already
+        # open keeps its own; a new one gets "no live run of that name", the gallery the row)
+        with self.lock:
+            ended = [k for k in self.channels if k not in self.active]
+            for key in ended[:max(0, len(ended) - KEEP_ENDED)]:
+                del self.channels[key]
 
     def shown(self, error):
         # an error as the pages show it: the server's folder as OUTDIR, as the refusals name it
