@@ -6,22 +6,10 @@
                  "keep-colors", "scales", "init"];
   let picked = [];
 
-  async function getJSON(path) {
-    // a GET's JSON; an Error with the server's one line (or "not answering") otherwise
-    let r;
-    try { r = await fetch(path, {credentials: "same-origin"}); }
-    catch (err) { throw new Error("the server is not answering"); }
-    const text = await r.text();
-    let data = null;
-    try { data = JSON.parse(text); } catch (e) { data = null; }
-    if (!r.ok || data === null) throw new Error((data && data.error) || text.trim() || `${r.status} ${r.statusText}`);
-    return data;
-  }
-
   async function loadOptions() {
     // the form's fields; if the server does not give them, the page says why and Start stays off
     let data;
-    try { data = await getJSON("/api/options"); }
+    try { data = await nst.getJSON("/api/options"); }
     catch (err) { $("start-error").textContent = `the options did not load: ${err.message}`; $("go").disabled = true; return; }
     const box = $("fields"), more = document.createElement("details");
     more.className = "wide"; more.append(Object.assign(document.createElement("summary"), {textContent: "more options"}));
@@ -149,7 +137,7 @@
     // the gallery is drawn again only when a run changed (an open card stays open meanwhile); a
     // server that does not answer is said so in the queue's place, not shown as its last count
     let data;
-    try { data = await getJSON("/api/runs"); }
+    try { data = await nst.getJSON("/api/runs"); }
     catch (err) { $("queue").textContent = err.message; $("queue").className = "state disconnected"; return; }
     $("queue").className = "state";
     $("queue").textContent = `${data.queue.active} of ${data.queue.max} running or queued`;

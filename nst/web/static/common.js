@@ -5,14 +5,20 @@ nst.COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
 
 nst.$ = (id) => document.getElementById(id);
 
-nst.post = async function (path, body) {
-  const r = await fetch(path, {method: "POST", body: body, credentials: "same-origin"});
+nst.request = async function (path, init) {
+  // a request's JSON answer; an Error with the server's one line (or "not answering") otherwise
+  let r;
+  try { r = await fetch(path, {credentials: "same-origin", ...init}); }
+  catch (err) { throw new Error("the server is not answering"); }
   const text = await r.text();
   let data = null;
-  try { data = JSON.parse(text); } catch (e) { data = {error: text}; }
-  if (!r.ok) throw new Error((data && data.error) || text || r.statusText);
+  try { data = JSON.parse(text); } catch (e) { data = null; }
+  if (!r.ok || data === null) throw new Error((data && data.error) || text.trim() || `${r.status} ${r.statusText}`);
   return data;
 };
+
+nst.post = (path, body) => nst.request(path, {method: "POST", body: body});
+nst.getJSON = (path) => nst.request(path);
 
 nst.seconds = function (s) {
   if (s === undefined || s === null || !isFinite(s)) return "–";
