@@ -422,7 +422,7 @@ def test_unwritable_folder_refused_before_the_run(world, monkeypatch, capsys):
     # a read-only folder (simulated: tests may run as root, who writes anywhere)
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
-    monkeypatch.setattr("nst.io.destinations.tempfile.mkstemp", denied)
+    monkeypatch.setattr("tempfile.mkstemp", denied)
     before = snapshot(world["d"])
     assert cli(command(world, "-o", str(world["d"] / "o.png"))) == 2
     err = capsys.readouterr().err.strip()

@@ -214,7 +214,7 @@ def read_only(name):
             if dir is not None and Path(dir) == folder:
                 raise PermissionError(13, "Permission denied")
             return real(*a, dir=dir, **k)
-        world["patch"] = ("nst.io.destinations.tempfile.mkstemp", mkstemp)
+        world["patch"] = ("tempfile.mkstemp", mkstemp)
     return setup
 
 

