@@ -55,22 +55,29 @@ def check_sizes(run):
 def style_scale_hint(shape, need, side):
     # the --style-scale that makes an H×W style's shorter side `need` px at a `side` px scale, or
     # that none can within MAX_SIDE (a style too thin: a 4000×2 strip would need one 2 million px long)
-    short, long = sorted(shape[:2])
-    least = max(16, need * long / short)
-    if least > MAX_SIDE:
-        return f"no --style-scale makes its {short} px side {need} px within {MAX_SIDE} px: crop or pad the style image"
-    return f"use --style-scale ≥ {math.ceil(100 * least / side) / 100:g}"
+    least = least_side(shape, need)
+    if least is None:
+        return (f"no --style-scale makes its {min(shape[:2])} px side {need} px within {MAX_SIDE} px: "
+                "crop or pad the style image")
+    return f"use --style-scale ≥ {math.ceil(100 * max(16, least) / side) / 100:g}"
 
 
 def first_side_hint(shape, need):
-    # how large the first scale must be for an H×W content's shorter side to reach `need` px
-    # (longest_shape rounds: short·s/long ≥ need − ½), or that no size can (an extreme aspect ratio)
+    # how large the first scale must be for an H×W content's shorter side to reach `need` px, or
+    # that no size can (an extreme aspect ratio)
+    least = least_side(shape, need)
+    if least is None:
+        return f"no size up to {MAX_SIDE} px makes its {min(shape[:2])} px side {need} px: crop or pad the content"
+    return f"use --size {least} --start-size {least} or larger"
+
+
+def least_side(shape, need):
+    # the least longest side at which an H×W image's shorter side is ≥ `need` px as longest_shape
+    # rounds it (short·s/long ≥ need − ½), or None above MAX_SIDE
     short, long = sorted(shape[:2])
     least = math.ceil((need - 0.5) * long / short)
     least += min(longest_shape(shape, least)) < need          # float rounding at the boundary
-    if least > MAX_SIDE:
-        return f"no size up to {MAX_SIDE} px makes its {short} px side {need} px: crop or pad the content"
-    return f"use --size {least} --start-size {least} or larger"
+    return least if least <= MAX_SIDE else None
 
 
 def check_memory(run, dry_run):
