@@ -133,8 +133,13 @@ def remove_stale(stale, manifest, outdir):
         manifest.append({"output": name, "status": "removed", "error": None})
         (Path(outdir) / name).unlink()
     if stale:
-        log(f"nst video: removed {len(stale)} frame{'s' if len(stale) > 1 else ''} of an earlier run that this "
-            f"one does not make ({', '.join(stale[:3])}{', …' if len(stale) > 3 else ''}) from {outdir}")
+        log(f"nst video: removed {stale_text(stale)} from {outdir}")
+
+
+def stale_text(stale, verb=""):
+    # "3 frames of an earlier run that this one does not make[verb] (frame_000004.png, …)"
+    return (f"{len(stale)} frame{'s' if len(stale) > 1 else ''} of an earlier run that this one does not make"
+            f"{verb} ({', '.join(stale[:3])}{', …' if len(stale) > 3 else ''})")
 
 
 def run_memory(settings, shape, styles, video):
@@ -168,8 +173,7 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
     from nst.batch import engine
     to_run = {f.output for f in todo}
     if stale:
-        print(f"{len(stale)} frame{'s' if len(stale) > 1 else ''} of an earlier run that this one does not make "
-              f"would be removed ({', '.join(stale[:3])}{', …' if len(stale) > 3 else ''})")
+        print(stale_text(stale, " would be removed"))
     for shot in plans.shots_of(frames):
         left = sum(f.output in to_run for f in shot)
         print(f"shot {shot[0].shot}: frames {shot[0].number}–{shot[-1].number} ({len(shot)} frames, "
