@@ -14,6 +14,7 @@ and a worker that dies (out of memory, killed) takes only its own task down: the
 retries it elsewhere, up to ALLOWED_FAILURES times, then the task is recorded as failed.
 """
 import contextlib
+import errno
 import logging
 import os
 import signal
@@ -37,7 +38,7 @@ class WriteFailed(Exception):
     """OUTDIR refused a picture or a row for want of space: the run stops, what was written stays."""
 
 
-FULL = (28, 122)                # ENOSPC, EDQUOT: no task after this one could be written either
+FULL = (errno.ENOSPC, errno.EDQUOT)     # no task after this one could be written either
 
 
 @dataclass

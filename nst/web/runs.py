@@ -67,10 +67,6 @@ class Runs(Service):
         path = self.outdir / output
         return picture_blocked(path, results.read_manifest(self.outdir).get(output)) or unreplaceable(path)
 
-    def files(self):
-        # every input file a run uses: the manifest's rows', and those of the runs queued or running
-        return self.manifest_files() | self.active_files()[0]
-
     def manifest_files(self):
         # the input files of the manifest's rows (reads the manifest: off the event loop)
         rows = results.read_manifest(self.outdir).values()
