@@ -20,6 +20,11 @@ class NonFiniteLoss(FloatingPointError):
     good image); L-BFGS treats the trial point as a failed line-search step and backs off."""
 
 
+class Abandoned(Exception):
+    """fun(x) gave up its evaluation (a stop was asked): `step` lets it through with the optimiser's
+    state as it was before the iteration, so a checkpoint of it resumes bit for bit."""
+
+
 def step_size(lr):
     # lr: a finite number > 0 (0 never moves, a negative one climbs J, NaN poisons x), else ValueError
     try:
@@ -140,7 +145,16 @@ class LBFGS(Stateful):
         return None
 
     def step(self, fun):
-        # one iteration (or nothing, once stopped) -> J at the current x
+        # one iteration (or nothing, once stopped) -> J at the current x; fun raising Abandoned (in
+        # the line search) drops the unfinished iteration: the state is put back as it was before it
+        before = self.f, self.g, self.g0, self.evaluations, self.resets, self.pairs.rows.copy()
+        try:
+            return self._iterate(fun)
+        except Abandoned:
+            self.f, self.g, self.g0, self.evaluations, self.resets, self.pairs.rows = before
+            raise
+
+    def _iterate(self, fun):
         if self.stopped:
             return self.f
         if self.g is None:

@@ -193,6 +193,7 @@ class TiledObjective(Objective):
 
     def __init__(self, content, style, *, tile, **kw):
         self.tile = int(tile)
+        self.before_tile = lambda: None          # called before each tile (a Run's stop check: it may raise)
         super().__init__(content, style, **kw)
 
     def tiles(self, h, w, layers):
@@ -202,6 +203,7 @@ class TiledObjective(Objective):
         # -> ({layer: Σ_tiles F_t F_tᵀ} float64, {layer: N_l}, the last tile's activations)
         sums, counts, acts = {}, {}, None
         for t in tiles:
+            self.before_tile()
             acts = None                                       # one tile's activations at a time
             s, c, acts = tile_grams(self, t, t.extent(image), layers)
             for n in s:
@@ -214,6 +216,7 @@ class TiledObjective(Objective):
         # tile's pass-1 forward, `kept`, is reused when it reached every layer pass 2 needs)
         kept = kept if kept is not None and self.deepest == deepest_layer(self.style_layers) else None
         for t in reversed(tiles):
+            self.before_tile()
             acts, kept = kept, None
             yield (t, *tile_gradient(self, t, t.extent(image), acts, diffs, counts, self.tile_targets(t)))
 

@@ -4,7 +4,7 @@ import pytest
 
 from nst import ops
 from nst.lbfgs import PairHistory, two_loop
-from nst.optim import LBFGS, Adam, GradientDescent, make_optimizer
+from nst.optim import LBFGS, Abandoned, Adam, GradientDescent, NonFiniteLoss, make_optimizer
 
 
 def quadratic(a, target):
@@ -94,6 +94,37 @@ def test_lbfgs_state_holds_its_history_without_copying_it(rng):
             o.step(fun)
     np.testing.assert_array_equal(copies[0].x, opt.x)
     np.testing.assert_allclose(copies[1].x, opt.x, rtol=1e-6)
+
+
+def test_lbfgs_abandoned_iteration_leaves_the_state_of_the_last_whole_one(rng):
+    # a stop asked inside a line search (fun raises Abandoned) drops the unfinished iteration, here
+    # after a failed search had cleared the history: the state is the last whole iteration's, and
+    # the next steps are those of an optimiser that was never stopped, bit for bit
+    fun = quadratic(np.logspace(0, 2, 30), rng.uniform(50, 200, 30))
+    opt, twin = (LBFGS(np.full(30, 128.0), history=4) for _ in range(2))
+    for _ in range(5):
+        opt.step(fun)
+        twin.step(fun)
+    before = opt.state()
+    calls = []
+
+    def failing(x):
+        # 20 overshoots (the whole line search: history cleared), then a stop in the retry
+        calls.append(1)
+        if len(calls) > opt.max_backtracks:
+            raise Abandoned
+        raise NonFiniteLoss("overshot")
+    with pytest.raises(Abandoned):
+        opt.step(failing)
+    assert opt.resets == 0 and len(opt.pairs) == 4 and len(calls) == opt.max_backtracks + 1
+    after = opt.state()
+    assert after.keys() == before.keys()
+    for k, v in before.items():
+        np.testing.assert_array_equal(after[k], v, err_msg=k)
+    for _ in range(3):
+        opt.step(fun)
+        twin.step(fun)
+    np.testing.assert_array_equal(opt.x, twin.x)
 
 
 def test_lbfgs_resumed_stops_by_gtol_where_the_whole_run_does():

@@ -182,6 +182,54 @@ def test_resume_matches_uninterrupted_run(files, tiny_weights_h5, tmp_path, monk
     np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.02)
 
 
+def sigterm_during_evaluation(monkeypatch, n, tiled):
+    # SIGTERM while the run's n-th evaluation of J is under way (in its first tile when tiled)
+    # -> the tiles computed after the signal
+    from nst import optim, tiled as tiled_module
+    real_eval, real_evaluate, real_tile = optim.LBFGS._eval, Objective.evaluate, tiled_module.tile_grams
+    count, sent, after = [0], [], []
+
+    def counted(self, fun, x):
+        count[0] += 1
+        return real_eval(self, fun, x)
+
+    def evaluate(self, image):
+        if count[0] == n and not tiled:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_evaluate(self, image)
+
+    def tile_grams(*a, **k):
+        if count[0] == n and tiled and not sent:
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+        elif sent:
+            after.append(1)
+        return real_tile(*a, **k)
+    monkeypatch.setattr(optim.LBFGS, "_eval", counted)
+    monkeypatch.setattr(Objective, "evaluate", evaluate)
+    monkeypatch.setattr(tiled_module, "tile_grams", tile_grams)
+    return after
+
+
+@pytest.mark.parametrize("tile", [[], ["--tile", "16"]])
+def test_stop_inside_a_line_search_resumes_bit_for_bit(files, tiny_weights_h5, tmp_path, monkeypatch, capsys, tile):
+    # --lr 30 makes the second scale's first step overshoot: its line search halves the step five
+    # times (evaluations 10..14 are rejected). SIGTERM during evaluation 11 stops at the next
+    # evaluation (tiled: at the next tile), drops the unfinished iteration, and the checkpoint
+    # continues to the same picture as an uninterrupted run, bit for bit
+    args = ["--scales", "2", "--start-size", "24", "--lr", "30", "--bits", "16", *tile]
+    assert cli(files, tiny_weights_h5, tmp_path / "full.png", *args) == 0
+    ck = tmp_path / "ck.npz"
+    with monkeypatch.context() as m:
+        after = sigterm_during_evaluation(m, 11, bool(tile))
+        assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), *args) == 130
+    err = capsys.readouterr().err
+    assert "iteration 1 of this scale left unfinished; keeping iteration 0" in err and after == []
+    assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), "--resume", str(ck),
+               *args) == 0
+    assert "resuming at iteration 6" in capsys.readouterr().err
+    np.testing.assert_array_equal(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"))
+
+
 def test_resume_refuses_other_settings(files, tiny_weights_h5, tmp_path, capsys):
     ck = tmp_path / "ck.npz"
     assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--checkpoint", str(ck)) == 0

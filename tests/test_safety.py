@@ -365,7 +365,7 @@ def test_first_signal_stops_at_iteration_boundary_second_aborts(world, monkeypat
     assert out.exists() and ck.exists()
     with np.load(ck) as z:
         assert json.loads(str(z["meta"]))["opt_scalars"]["iteration"] == 1   # a whole iteration
-    assert "stopping after this iteration" in capsys.readouterr().err
+    assert "stopping at the next evaluation" in capsys.readouterr().err
 
 
 def test_signal_before_first_iteration_writes_nothing(world, monkeypatch, capsys):

@@ -1,8 +1,9 @@
-"""Run controls from another thread: pause, resume and stop, honoured at iteration boundaries.
+"""Run controls from another thread: pause, resume and stop.
 
 A Run with `controls` set asks them at every iteration boundary (Run.stopping): while paused it
-waits there, and a stop asked here is the same as the first Ctrl-C (Run.stop_requested): the run
-ends after a whole iteration, so the image and the checkpoint hold that iteration. The live page
+waits there. A stop asked here is the same as the first Ctrl-C (Run.stop_requested), seen before
+every evaluation of J (and tile of one): the unfinished iteration is dropped, so the image and the
+checkpoint hold the last whole iteration. The live page
 (nst.web) sets them; any other front end may.
 """
 import threading
@@ -28,7 +29,7 @@ class Controls:
         self._running.set()
 
     def stop(self):
-        # stop at the next iteration boundary; a paused run wakes up to stop
+        # stop at the next evaluation (Run.abandon_if_stopped); a paused run wakes up to stop
         self.stop_requested = True
         self._running.set()
 

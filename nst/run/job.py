@@ -3,7 +3,7 @@
     job = Job(content, styles, settings, outputs, log)
     job.preflight()      # no pixel read yet: -o's format, every destination (nst.io.destinations)
     job.prepare()        # the images read and sized, the memory checked, a checkpoint resumed
-    status = job.execute()   # optimise (signals stop it at an iteration boundary), then write
+    status = job.execute()   # optimise (a signal stops it at the next evaluation), then write
 
 Everything a run writes besides its picture is an `Outputs`; what decides the picture is a
 `Settings` (nst.run.settings). A checkpoint is resumed only by the run it was made for: its
@@ -69,9 +69,9 @@ def identity(settings, content, styles):
 
 
 class Stopper:
-    """SIGINT/SIGTERM: the first asks the run to stop at the next iteration boundary (the image and
-    checkpoint then hold a whole iteration); a second aborts at once, except while -o is written
-    (`saving`): no signal loses the picture."""
+    """SIGINT/SIGTERM: the first asks the run to stop at the next evaluation of J (or tile of one),
+    dropping the unfinished iteration (the image and checkpoint then hold the last whole one); a
+    second aborts at once, except while -o is written (`saving`): no signal loses the picture."""
 
     def __init__(self, run, log):
         self.run, self.log, self.count, self.previous, self.saving = run, log, 0, {}, False
@@ -85,7 +85,8 @@ class Stopper:
             raise KeyboardInterrupt
         else:
             self.run.stop_requested = True
-            self.log(f"\nnst: {name}: stopping after this iteration (again: stop at once)")
+            self.log(f"\nnst: {name}: stopping at the next evaluation, keeping the last whole iteration "
+                     "(again: stop at once)")
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():

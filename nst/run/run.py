@@ -16,7 +16,7 @@ from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, longest_shape, resize, resize_longest
 from nst.objective import Objective
 from nst.backends.backend import to_host
-from nst.optim import NonFiniteLoss, make_optimizer
+from nst.optim import Abandoned, NonFiniteLoss, make_optimizer
 from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, scale_sizes
 from nst.run.schedule import iteration_caps, stops_paying
 from nst.spec import layers_through
@@ -56,7 +56,7 @@ class Run:
         self.history = []              # [{term: value}] per iteration, all scales
         self.past_evaluations = 0      # evaluations of J in the finished scales
         self.interrupted = False
-        self.stop_requested = False    # set by a signal handler: stop at the next iteration boundary
+        self.stop_requested = False    # set by a signal handler: stop at the next evaluation (or tile)
         self.controls = None           # nst.run.controls.Controls: pause/stop from another thread
         self.last_evaluation = {}      # the latest J: total, terms, per-layer J_s^l, ∂J/∂X (on the backend)
         self.tiled_objective = None    # what builds a tiled scale's objective (None: nst.tiled.TiledObjective;
@@ -90,6 +90,8 @@ class Run:
                   weights=self.weights(), backend=self.objective_backend(), pooling=s.pooling, log=self.log,
                   prepared=self.prepared)
         self.prepared = obj.params               # read and prepared once a run, not once a scale
+        if tile:
+            obj.before_tile = self.abandon_if_stopped
         return obj
 
     def read_weights_ahead(self):
@@ -142,8 +144,9 @@ class Run:
     # -- running ---------------------------------------------------------------------------------
     def run(self, on_iteration=None):
         # -> H×W×3 float32 in 0..255. on_iteration(run, it, terms) after every iteration; returning
-        # True stops, and so does stop_requested (at the next iteration boundary). Ctrl-C
-        # (KeyboardInterrupt) stops at once, keeping the image so far (len(history) says how far).
+        # True stops, and so does stop_requested: at the next evaluation of J (or tile of one), the
+        # unfinished iteration dropped, so the image and state are those of the last whole iteration.
+        # Ctrl-C (KeyboardInterrupt) stops at once, keeping the image so far (len(history) says how far).
         try:
             with self.objective_backend().while_running():
                 self.run_scales(on_iteration)
@@ -177,7 +180,8 @@ class Run:
 
         def fun(x_flat):
             # J and ∂J/∂x, refused when not finite. One scalar comes to the host: J + 0·Σ∂J, which
-            # is J exactly when every element of ∂J is finite and NaN otherwise.
+            # is J exactly when every element of ∂J is finite and NaN otherwise. A stop asked drops it.
+            self.abandon_if_stopped()
             total, terms, layers, grad = objective.evaluate(x_flat.reshape(shape))
             total = float(total + 0.0 * be.xp.sum(grad))
             if not math.isfinite(total):
@@ -189,17 +193,29 @@ class Run:
 
         while self.opt.iteration < self.caps[self.scale] and not self.stopping() and not self.done_paying():
             done = self.opt.iteration
-            self.opt.step(fun)
+            try:
+                self.opt.step(fun)
+            except Abandoned:
+                self.log(f"\nnst: iteration {done + 1} of this scale left unfinished; keeping iteration {done}")
+                break
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
                 break
             terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
             self.average(be)
             self.history.append(terms)
-            if on_iteration and on_iteration(self, len(self.history), terms):
+            if self.called_back(on_iteration, terms):
                 self.interrupted = True
                 break
         self.interrupted = self.interrupted or self.stop_requested
         return self.output()
+
+    def called_back(self, on_iteration, terms):
+        # on_iteration(run, it, terms) -> True: stop. A stop asked while it evaluates tiles (a page's
+        # Gram panels) stops the run too, after the iteration it was called for.
+        try:
+            return bool(on_iteration and on_iteration(self, len(self.history), terms))
+        except Abandoned:
+            return True
 
     def done_paying(self):
         # the automatic schedule (iterations "auto") ends a scale once J's progress no longer pays
@@ -208,6 +224,14 @@ class Run:
             return False
         js = [h["total"] for h in self.history[len(self.history) - self.opt.iteration:]]
         return stops_paying(js, self.sizes[self.scale], self.sizes[-1])
+
+    def abandon_if_stopped(self):
+        # raises Abandoned once a stop is asked (by a signal or the controls): called before each
+        # evaluation of J and each tile of a tiled one, which the optimiser then drops
+        if self.controls is not None and self.controls.stop_requested:
+            self.stop_requested = True
+        if self.stop_requested:
+            raise Abandoned
 
     def stopping(self):
         # a stop asked, by a signal (stop_requested) or the controls; waits here while they pause
