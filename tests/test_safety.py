@@ -590,3 +590,33 @@ def test_rerunning_a_stopped_run_without_resume_keeps_its_checkpoint(world, monk
     assert "holds a stopped run (1 iterations done)" in err and f"--resume {ck}" in err
     assert ck.read_bytes() == kept
     assert cli([*run, "--resume", str(ck)]) == 0 and cli(run) == 0       # finished: a rerun replaces it
+
+
+@pytest.mark.parametrize("what", ["checkpoint", "picture"])
+def test_atomic_writes_reach_the_disk_before_the_rename(world, tmp_path, monkeypatch, what):
+    # a power cut after the rename but before the data was written left an empty file under the
+    # final name: the temporary file is fsynced before os.replace, and the folder after it
+    from nst.io import assets
+    from nst.io.image import save_image
+    events, real_fsync, real_replace = [], os.fsync, os.replace
+
+    def fsync(fd):
+        st = os.fstat(fd)
+        events.append(("fsync", "folder" if os.path.isdir(f"/proc/self/fd/{fd}") else st.st_ino, st.st_size))
+        real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", os.stat(src).st_ino, dst))
+        real_replace(src, dst)
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(assets.os, "replace", replace)
+    if what == "picture":
+        dest = tmp_path / "o.png"
+        save_image(np.full((5, 7, 3), 128.0, np.float32), dest)
+    else:
+        dest = world["d"] / "ck.npz"
+        assert cli(command(world, "-o", str(world["d"] / "o.png"), "--checkpoint", str(dest))) == 0
+    at = [k for k, e in enumerate(events) if e[0] == "replace" and e[2] == dest][-1]
+    (_, ino, size), (_, renamed, _), folder = events[at - 1], events[at], events[at + 1]
+    assert events[at - 1][0] == "fsync" and ino == renamed and size > 0     # the temporary file, written
+    assert folder[:2] == ("fsync", "folder")

@@ -96,7 +96,9 @@ def probe_write(folder):
 @contextlib.contextmanager
 def atomic_path(path):
     # Yields a temporary path beside `path`; on success it replaces `path` in one rename, on
-    # failure it is removed and `path` is untouched. The temporary name is short whatever `path`'s
+    # failure it is removed and `path` is untouched. The bytes reach the disk before the rename and
+    # the rename after it (fsync of the file, then of the folder), so a power cut leaves the old
+    # file or the new one, never an empty file under `path`'s name. The temporary name is short whatever `path`'s
     # length (.nst-HOST-PID-XXXXXXXX.part, HOST: host_tag), so any name the file system takes for
     # `path` works, and one a killed process left is known as such (stale_parts) and removed here,
     # before the next write into its folder (a run's start says so: destinations.clear_stale)
@@ -110,10 +112,30 @@ def atomic_path(path):
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)              # mkstemp makes 0600; a cache file is shared
+        fsync_path(tmp)
         os.replace(tmp, path)
+        fsync_path(path.parent, folder=True)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def fsync_path(path, folder=False):
+    # the file's (or folder's: its entries') data on disk. A folder that cannot be opened or synced
+    # (Windows, some network file systems: EINVAL) is left to the OS; a file's failure is an OSError
+    try:
+        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
+    except OSError:
+        if folder:
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not folder:
+            raise
+    finally:
+        os.close(fd)
 
 
 def host_tag():

@@ -2,8 +2,9 @@
 
 Arrays (the image, the optimiser's state, the averaged image) are stored as they are; the run's
 identity (settings, each input file by its sha256 and the automatic rules: nst.run.job), the settings and the
-scalars as JSON. Written atomically, so a crash mid-write keeps the old one. A checkpoint is
-untrusted input: `load` and `check_fits` refuse a damaged or crafted one with one line.
+scalars as JSON. Written atomically and synced to the disk, so a crash or a power cut mid-write
+keeps the old one. A checkpoint is untrusted input: `load` and `check_fits` refuse a damaged or
+crafted one with one line.
 """
 import json
 import zipfile
