@@ -125,6 +125,36 @@ def test_interrupt_returns_image_so_far(rng, tiny_weights):
     assert out.shape == c.shape and not np.array_equal(out, c)
 
 
+def test_stylize_is_quiet_and_logs_to_the_nst_logger(rng, tiny_weights, capsys, caplog):
+    # a library prints nothing unless asked: its progress bar was on by default and its messages
+    # went to stdout (print). Here L-BFGS starts at J = 0 and says so through the "nst" logger
+    import logging
+    c = random_image(rng, 20, 20)
+    with caplog.at_level(logging.INFO, logger="nst"):
+        out = nst.stylize(c, c, size=None, iterations=3, weights=tiny_weights, backend="numpy", init="content",
+                          style_weight=0, tv_weight=0)
+    assert capsys.readouterr() == ("", "")
+    assert [r.name for r in caplog.records] == ["nst"] and "L-BFGS stopped" in caplog.records[0].getMessage()
+    np.testing.assert_array_equal(out, c)
+
+
+@pytest.mark.parametrize("kwargs, api, cli", [
+    ({"style_weight": -1}, "^style_weight must be a finite number ≥ 0, got -1$", "^--style-weight must"),
+    ({"style_layers": "conv1_1", "style_layer_weights": [1, 2]},
+     "^style_layer_weights has 2 values for 1 style_layers; give one per layer$",
+     "^--style-layer-weights has 2 values for 1 --style-layers;"),
+    ({"content_layers": "conv9_9"}, "^content_layers: unknown layer 'conv9_9'", "^--content-layers: unknown"),
+])
+def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weights, kwargs, api, cli):
+    # the settings' checks are the CLI's: they named --style-weight to a caller who wrote style_weight=
+    from nst.run.settings import Settings, SettingsError
+    c = random_image(rng, 20, 20)
+    with pytest.raises(ValueError, match=api):
+        nst.stylize(c, c, size=None, iterations=1, weights=tiny_weights, backend="numpy", **kwargs)
+    with pytest.raises(SettingsError, match=cli):
+        Settings(**kwargs)
+
+
 @pytest.mark.parametrize("kwargs, error, needle", [
     ({"style_weight": float("nan")}, ValueError, "style_weight must be a finite number ≥ 0"),
     ({"content_weight": -5}, ValueError, "content_weight must be a finite number ≥ 0"),

@@ -5,6 +5,7 @@ coarse to fine.
 `Settings` (nst.run.settings). Files, signals and checkpoints around it: nst.run.job. `stylize` is
 the API.
 """
+import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from nst.io.image import as_image, check_size, longest_shape, resize, resize_lon
 from nst.objective import Objective
 from nst.backends.backend import to_host
 from nst.optim import Abandoned, NonFiniteLoss, make_optimizer
-from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, scale_sizes
+from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, SettingsError, scale_sizes
 from nst.run.schedule import iteration_caps, stops_paying
 from nst.spec import layers_through
 from nst.vgg import deepest_layer
@@ -347,14 +348,25 @@ class Run:
         return choose_backend(self.settings.backend)
 
 
-def stylize(content, style, *, callback=None, progress=True, log=print, **settings):
+def log_to_logger(msg):
+    # the API's messages: the "nst" logger at INFO, silent unless the caller sets logging up (the
+    # CLI prints them on stderr instead: nst.run.progress.log)
+    logging.getLogger("nst").info(msg.strip())
+
+
+def stylize(content, style, *, callback=None, progress=False, log=log_to_logger, **settings):
     """content: a path or H×W×3 RGB array; style: one, or a list (blend with style_blend=[...]).
     -> the stylised H×W×3 float32 image (0..255). Settings: the fields of nst.run.settings.Settings
-    (size=None keeps the content's size). callback(it, x, terms) after each iteration, x on the
-    host; True stops.
+    as keywords (size=None keeps the content's size); a bad value is a ValueError naming the keyword.
+    callback(it, x, terms) after each iteration, x on the host; True stops. progress=True: the CLI's
+    progress bar on stderr; log(msg) takes the messages (default: the "nst" logger).
     """
     from nst.run.progress import Progress, iteration_detail
-    run = Run(content, style, Settings.from_dict(settings), log)
+    try:
+        settings = Settings.from_dict(settings)
+    except SettingsError as e:
+        raise e.for_api() from None
+    run = Run(content, style, settings, log)
     bar = Progress(sum(run.caps)) if progress else None
 
     def on_iteration(r, it, terms):

@@ -9,6 +9,7 @@ Checkpoints and reports store `as_dict()`; `Settings.from_dict` reads it back.
 import dataclasses
 import math
 import numbers
+import re
 
 from nst.io.image import MAX_SIDE
 from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer
@@ -20,7 +21,15 @@ KEEP_COLORS = ("luminance", "match")
 
 
 class SettingsError(ValueError):
-    """An option's value is not valid, or options disagree; the message names the option."""
+    """An option's value is not valid, or options disagree; the message names each option as the
+    command line spells it (--style-weight), and `for_api()` as the API's keyword (style_weight)."""
+
+    def for_api(self):
+        # the same error naming keywords: --style-weight -> style_weight (other -- words kept)
+        def keyword(m):
+            field = m[1].replace("-", "_")
+            return field if field in FIELDS else m[0]
+        return SettingsError(re.sub(r"--([a-z][a-z-]*)", keyword, str(self)))
 
 
 class Rule:
