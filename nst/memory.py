@@ -16,7 +16,8 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
   inputs       the decoded content and style images, kept at full size: 12 bytes a pixel
   resizing     resampling an input to a scale's size (nst.io.image.resize) holds two of its planes
                per channel in flight: before the evaluation's arrays exist, so only what exceeds them
-               (a huge input at a small size) adds to the total
+               (a huge input at a small size) adds to the total. An --init image is decoded for its
+               resize only, not kept: its pixels (12 bytes each) count here too
 A tiled run (nst.tiled) holds activations and workspace of one tile's extent, not the picture's.
 Decoding an input file costs more than it keeps (`decode_bytes`), and is checked before it starts.
 """
@@ -119,6 +120,11 @@ def resize_bytes(h, w, channels=3):
     # what resampling an h×w×channels input holds beside it: two h×w float32 planes per channel in
     # flight, the channels in threads up to THREADED_PIXELS, one at a time above
     return 2 * F32 * h * w * (channels if h * w <= THREADED_PIXELS else 1)
+
+
+def init_bytes(h, w):
+    # an h×w --init image at the first scale's start: its decoded float32 pixels and its resize
+    return 3 * F32 * h * w + resize_bytes(h, w)
 
 
 def add_resizing(parts, resizing):

@@ -242,6 +242,14 @@ CASES = [
     ("content-too-thin", lambda w: (Image.new("RGB", (400, 8)).save(w["d"] / "in" / "thin.png"),
                                     w.update(c=w["d"] / "in" / "thin.png")),
      ["-o", "{d}/o.png"], 2, ["content is 32×1", "block5_conv1 needs", "--size 775 --start-size 775"]),
+    ("content-too-thin-for-a-thin-style", lambda w: (Image.new("RGB", (400, 8)).save(w["d"] / "in" / "thin.png"),
+                                                    Image.new("RGB", (8, 500)).save(w["d"] / "in" / "tall.png"),
+                                                    w.update(c=w["d"] / "in" / "thin.png", s=w["d"] / "in" / "tall.png")),
+     ["-o", "{d}/o.png"], 2, ["content is 32×1", "--size 969 --start-size 969"]),     # was 775: the style 15 px wide
+    ("content-too-thin-for-the-style-scale", lambda w: (Image.new("RGB", (1000, 8)).save(w["d"] / "in" / "thin.png"),
+                                                        w.update(c=w["d"] / "in" / "thin.png")),
+     ["-o", "{d}/o.png", "--style-scale", "10"], 2,
+     ["--size 1938 it needs", "a style image 19380 px long, above 16384", "crop or pad"]),   # was "--size 1938"
     ("content-thinner-than-any-size", lambda w: (Image.new("RGB", (4000, 2)).save(w["d"] / "in" / "thin.png"),
                                                  w.update(c=w["d"] / "in" / "thin.png")),
      ["-o", "{d}/o.png"], 2, ["block5_conv1 needs", "no size up to 16384 px", "crop or pad"]),

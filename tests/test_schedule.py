@@ -145,6 +145,23 @@ def test_memory_estimate_counts_resizing_a_huge_style_at_a_small_size():
     assert parts["total"] == sum(v for k, v in parts.items() if k != "total")
 
 
+@pytest.mark.parametrize("as_file", [True, False])
+def test_memory_estimate_counts_decoding_and_resizing_a_huge_init(tmp_path, as_file):
+    # an 8000×6000 --init at 256 px is decoded and resampled at the run's start: the estimate
+    # counted the content's and the styles' resampling, not the init's. A file's size is read from
+    # its header (this one declares it and holds nothing)
+    from nst import memory
+    from test_safety import png_header_only
+    c, s = np.zeros((48, 64, 3), np.float32), np.zeros((32, 32, 3), np.float32)
+    init = str(png_header_only(tmp_path / "init.png", 8000, 6000)) if as_file else \
+        np.broadcast_to(np.zeros(3, np.uint8), (6000, 8000, 3))
+    estimate = lambda init: Run(c, s, Settings(size=256, scales=1, backend="numba", init=init),     # noqa: E731
+                                log=lambda m: None).memory_estimate()[0]
+    plain, huge = estimate("content"), estimate(init)
+    assert huge["total"] >= plain["runtime"] + plain["weights"] + memory.init_bytes(6000, 8000)
+    assert huge["total"] - plain["total"] == huge["resizing"] - plain["resizing"] > 0
+
+
 def test_a_finer_scale_starts_from_the_coarse_result_plus_the_photos_detail(rng):
     # start = up(X_prev) + C − up(down(C)): a coarse result equal to the coarse photo starts the
     # finer scale at the photo itself, detail included (plain upsampling would blur it)

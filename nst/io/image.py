@@ -88,6 +88,16 @@ def check_declared_size(path, im):
                          f"{memory.gib(free)} is available; use a smaller image")
 
 
+def declared_shape(path):
+    # (h, w) a file's header declares (nothing decoded), or None where it cannot be read: load_image
+    # then says why. Orientation left aside: what counts is h·w
+    try:
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        return None
+
+
 def load_image(path) -> np.ndarray:
     # file -> H×W×3 float32 RGB 0..255; one-line ImageError naming the file on failure
     path = Path(path)

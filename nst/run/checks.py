@@ -36,7 +36,7 @@ def check_sizes(run):
     if min(h, w) < min_side(deepest_all):
         raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
                          f"{min_side(deepest_all)} px per side that {deepest_all} needs; "
-                         + first_side_hint(run.content.shape, min_side(deepest_all)))
+                         + first_side_hint(run, min_side(deepest_all), min_side(deepest_style)))
     need = min_side(deepest_style)
     for side in run.sizes:
         style_side = round(side * s.style_scale)
@@ -62,12 +62,22 @@ def style_scale_hint(shape, need, side):
     return f"use --style-scale ≥ {math.ceil(100 * max(16, least) / side) / 100:g}"
 
 
-def first_side_hint(shape, need):
-    # how large the first scale must be for an H×W content's shorter side to reach `need` px, or
-    # that no size can (an extreme aspect ratio)
+def first_side_hint(run, need, style_need):
+    # how large the first scale must be for the content's shorter side to reach `need` px and each
+    # style's, at --style-scale, `style_need` px (a style too thin for any scale is left to its own
+    # check), or that no size can: an extreme aspect ratio, or a style then above MAX_SIDE
+    shape, scale = run.content.shape, run.settings.style_scale
     least = least_side(shape, need)
     if least is None:
         return f"no size up to {MAX_SIDE} px makes its {min(shape[:2])} px side {need} px: crop or pad the content"
+    styled = [least_side(s.shape, style_need) for s in run.styles]
+    least = max([least, *(math.ceil((s - 0.5) / scale) for s in styled if s is not None)])
+    if least > MAX_SIDE:
+        return (f"no size up to {MAX_SIDE} px also makes the style image {style_need} px per side at "
+                f"--style-scale {scale:g}: crop or pad the content, or use a larger --style-scale")
+    if round(least * scale) > MAX_SIDE:
+        return (f"at the --size {least} it needs, --style-scale {scale:g} makes a style image "
+                f"{round(least * scale)} px long, above {MAX_SIDE}: crop or pad the content")
     return f"use --size {least} --start-size {least} or larger"
 
 

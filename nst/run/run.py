@@ -14,7 +14,7 @@ import numpy as np
 
 from nst import color
 from nst.run.selfcheck import choose_backend
-from nst.io.image import as_image, check_size, longest_shape, resize, resize_longest
+from nst.io.image import as_image, check_size, declared_shape, longest_shape, resize, resize_longest
 from nst.objective import Objective
 from nst.backends.backend import to_host
 from nst.optim import Abandoned, NonFiniteLoss, make_optimizer
@@ -310,7 +310,19 @@ class Run:
         parts = memory.estimate(h, w, deepest, content_layers, style_layers, self.settings.optimizer, pairs,
                                 style_hw, self.objective_backend().name, extent, style_extent)
         resizing = max(memory.resize_bytes(*im.shape[:2]) for im in [self.content, *self.styles])
+        init = self.init_shape()
+        if init:
+            resizing = max(resizing, memory.init_bytes(*init))
         return memory.add_resizing(parts, resizing), (h, w)
+
+    def init_shape(self):
+        # (h, w) of an --init file (its header: nothing decoded) or array; None for a keyword
+        init = self.settings.init
+        if isinstance(init, str) and init in INIT_KEYWORDS:
+            return None
+        if isinstance(init, (str, os.PathLike)):
+            return declared_shape(init)
+        return np.shape(init)[:2]
 
     def stored_pairs(self, side):
         # L-BFGS pairs held at the finest scale of a run to `side`: one per iteration, at most
