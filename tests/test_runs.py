@@ -223,7 +223,7 @@ def test_stop_inside_a_line_search_resumes_bit_for_bit(files, tiny_weights_h5, t
         after = sigterm_during_evaluation(m, 11, bool(tile))
         assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), *args) == 130
     err = capsys.readouterr().err
-    assert "iteration 1 of this scale left unfinished; keeping iteration 0" in err and after == []
+    assert "iteration 7 left unfinished; keeping iteration 6" in err and after == []
     assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), "--resume", str(ck),
                *args) == 0
     assert "resuming at iteration 6" in capsys.readouterr().err

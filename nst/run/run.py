@@ -197,7 +197,8 @@ class Run:
             try:
                 self.opt.step(fun)
             except Abandoned:
-                self.log(f"\nnst: iteration {done + 1} of this scale left unfinished; keeping iteration {done}")
+                whole = len(self.history)
+                self.log(f"\nnst: iteration {whole + 1} left unfinished; keeping iteration {whole}")
                 break
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
                 break
