@@ -122,9 +122,10 @@ def atomic_path(path):
 
 def fsync_path(path, folder=False):
     # the file's (or folder's: its entries') data on disk. A folder that cannot be opened or synced
-    # (Windows, some network file systems: EINVAL) is left to the OS; a file's failure is an OSError
+    # (Windows, some network file systems: EINVAL) is left to the OS; a file's failure is an OSError.
+    # The file is opened for writing: Windows' fsync (_commit) refuses a read-only handle
     try:
-        fd = os.open(path, os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if folder else 0))
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if folder else os.O_RDWR)
     except OSError:
         if folder:
             return
