@@ -155,6 +155,15 @@ def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weig
         Settings(**kwargs)
 
 
+def test_stylize_overflow_names_its_keywords(rng, tiny_weights):
+    # J overflowing to inf: the line's advice names lr, not the CLI's --lr
+    from nst.optim import NonFiniteLoss
+    c = random_image(rng, 20, 20)
+    with pytest.raises(NonFiniteLoss, match=r"NaN/inf at iteration 1 \(try a smaller lr or") as e:
+        nst.stylize(c, c, size=None, iterations=2, weights=tiny_weights, backend="numpy", style_weight=1e308)
+    assert "--" not in str(e.value)
+
+
 @pytest.mark.parametrize("kwargs, error, needle", [
     ({"style_weight": float("nan")}, ValueError, "style_weight must be a finite number ≥ 0"),
     ({"content_weight": -5}, ValueError, "content_weight must be a finite number ≥ 0"),

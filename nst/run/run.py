@@ -18,7 +18,7 @@ from nst.io.image import as_image, check_size, declared_shape, longest_shape, re
 from nst.objective import Objective
 from nst.backends.backend import to_host
 from nst.optim import Abandoned, NonFiniteLoss, make_optimizer
-from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, SettingsError, scale_sizes
+from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, SettingsError, api_names, scale_sizes
 from nst.run.schedule import iteration_caps, stops_paying
 from nst.spec import layers_through
 from nst.vgg import deepest_layer
@@ -388,6 +388,8 @@ def stylize(content, style, *, callback=None, progress=False, log=log_to_logger,
         return bool(callback and callback(it, r.output(), terms))
     try:
         return run.run(on_iteration)
+    except NonFiniteLoss as e:
+        raise NonFiniteLoss(api_names(str(e))) from None
     finally:
         if bar:
             bar.close()

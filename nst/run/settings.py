@@ -25,11 +25,16 @@ class SettingsError(ValueError):
     command line spells it (--style-weight), and `for_api()` as the API's keyword (style_weight)."""
 
     def for_api(self):
-        # the same error naming keywords: --style-weight -> style_weight (other -- words kept)
-        def keyword(m):
-            field = m[1].replace("-", "_")
-            return field if field in FIELDS else m[0]
-        return SettingsError(re.sub(r"--([a-z][a-z-]*)", keyword, str(self)))
+        # the same error naming keywords (api_names)
+        return SettingsError(api_names(str(self)))
+
+
+def api_names(text):
+    # a message for the API: each option as its keyword, --style-weight -> style_weight (other -- words kept)
+    def keyword(m):
+        field = m[1].replace("-", "_")
+        return field if field in FIELDS else m[0]
+    return re.sub(r"--([a-z][a-z-]*)", keyword, text)
 
 
 class Rule:
