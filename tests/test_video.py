@@ -587,29 +587,80 @@ def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, caps
     assert "3 done before, 0 to run" in capsys.readouterr().err
 
 
+VFR_MS = [0, 33, 66, 300, 333, 366, 700, 733]      # bursts at 30 fps and pauses: a variable rate
+
+
+def write_vfr(path, images, ms=VFR_MS, sound=False):
+    # frames at the times `ms` (milliseconds; Matroska's clock) in a file whose header says 30 fps (its
+    # first frames' rate), with 0.8 s of sound if asked
+    import fractions
+
+    import av
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=30)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        v.codec_context.time_base = fractions.Fraction(1, 1000)
+        a = c.add_stream("aac", rate=16000) if sound else None
+        for t, image in zip(ms, images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+        if a:
+            tone = av.AudioFrame.from_ndarray(np.full((1, 12800), 0.3, np.float32), format="fltp", layout="mono")
+            tone.sample_rate = 16000
+            c.mux([*a.encode(tone), *a.encode()])
+    return path
+
+
 def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     # 8 frames over 0.77 s whose header rate (its first frames': 30 fps) would make 23: read whole,
     # not refused as cut short, and written at the rate its timestamps show (~10 fps), so the
     # styled video lasts as long as the source (and its audio)
+    clip = clips.read(write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(VFR_MS))), 48)
+    assert len(clip.frames) == 8 and 9 < clip.fps < 11 and clip.repeats is None, clip.fps
+    assert abs(clip.span[1] - clip.span[0] - 0.8) < 0.06, clip.span
+
+
+def test_fps_on_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(tmp_path):
+    # --fps 10 of frames at 0, 33, 66, 300, 333, 366, 700, 733 ms: at 0, 0.1, …, 0.7 s the frames on
+    # screen are 0, 2, 2, 3, 5, 5, 5, 6: frames 0, 2, 3, 5, 6 stylised, 2 and 5 held (written 2 and 3
+    # times), the video 0.8 s long like its sound. By frame numbers at the header's 30 fps it was
+    # frames 0, 3, 6 in 0.3 s, the sound running on for half a second after the picture
+    import av
+
+    from nst.video import output
+    grey = [np.full((36, 48, 3), 20 + 30 * k, np.uint8) for k in range(len(VFR_MS))]
+    source = write_vfr(tmp_path / "vfr.mkv", grey, sound=True)
+    clip = clips.read(source, 48, None, 10)
+    assert (clip.numbers, clip.repeats, clip.fps) == ([0, 2, 3, 5, 6], [1, 2, 1, 3, 1], 10), clip
+    assert clip.span == (0.0, 0.8)
+    out = output.write_video(clip.frames, tmp_path / "styled.mkv", clip)
+    with av.open(str(out)) as c:
+        shown = [round((f.to_ndarray(format="rgb24").mean() - 20) / 30) for f in c.decode(video=0)]
+    with av.open(str(out)) as c:
+        seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+    assert shown == [0, 2, 2, 3, 5, 5, 5, 6] and abs(seconds - 0.8) < 0.07, (shown, seconds)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
+def test_fps_on_a_constant_rate_file_keeps_the_frames_it_kept(tmp_path, suffix):
+    # frames chosen by their timestamps are the frames chosen by their numbers (clips.select, as
+    # before): Matroska's millisecond clock, AVI's frame clock, MP4's and a 29.97 fps rate included
     import fractions
 
     import av
-    path, ms = tmp_path / "vfr.mkv", [0, 33, 66, 300, 333, 366, 700, 733]
-    images = video_clip.frames(len(ms))
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("mpeg4", rate=30)
-        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
-        v.codec_context.time_base = fractions.Fraction(1, 1000)
-        for t, image in zip(ms, images):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
-            for p in v.encode(frame):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
-    clip = clips.read(path, 48)
-    assert len(clip.frames) == 8 and 9 < clip.fps < 11, clip.fps
-    assert abs(clip.span[1] - clip.span[0] - 0.8) < 0.06, clip.span
+    for rate in (25, fractions.Fraction(30000, 1001)):
+        path = tmp_path / f"clip{suffix}"
+        with av.open(str(path), "w") as c:
+            v = c.add_stream("mpeg4", rate=rate)
+            v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
+            c.mux([p for k in range(40) for p in v.encode(av.VideoFrame.from_ndarray(
+                np.full((32, 32, 3), 5 * k, np.uint8), format="rgb24"))] + v.encode())
+        for fps in (7, 10, 12, 15, 23.976, 24.5):
+            for frames in (None, (3, 37)):
+                clip = clips.read(path, 32, frames, fps)
+                assert clip.numbers == clips.select(40, float(rate), frames, fps)[0] and clip.repeats is None
 
 
 def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):

@@ -2,10 +2,14 @@
 
 Legend: a frame is H×W×3 uint8 RGB; frames are numbered from 0 in the source. A clip is read
 whole before anything runs (selected frames only, upright, resized to --size), so a bad input is
-refused before any output exists. Writing a video keeps the frame rate and copies the audio stream's
-packets through where the container takes that codec, else encodes it again (Opus in WebM, AAC).
+refused before any output exists. --fps F samples a video file in its own time: at each 1/F s the
+frame on screen then (its timestamps, so a variable-rate file keeps pace with its audio), a frame
+held over several ticks written that many times. Writing a video keeps the frame rate and copies
+the audio stream's packets through where the container takes that codec, else encodes it again
+(Opus in WebM, AAC).
 """
 import fractions
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ class Clip:
     src_frames: int = 0               # frames in the source
     audio: bool = False               # the source has an audio stream
     span: tuple = (0.0, None)         # (start, end) seconds of the selection, for the audio
+    repeats: list = None              # how many output frames each fills (--fps on a variable rate); None: one
 
 
 def is_video_path(path):
@@ -53,8 +58,13 @@ def output_rate(src_fps, fps):
 
 
 def starts_interval(k, src_fps, fps):
-    # frame k (counted from the selection's first) starts a new 1/fps interval: it is kept
+    # frame slot k (counted from the selection's first) starts a new 1/fps interval: a tick of the output
     return output_rate(src_fps, fps) == src_fps or k == 0 or int(k * fps / src_fps) != int((k - 1) * fps / src_fps)
+
+
+def on_screen(images, repeats):
+    # each frame as many times as the output frames it fills (Clip.repeats; once each where None)
+    return images if repeats is None else [image for image, k in zip(images, repeats) for _ in range(k)]
 
 
 def natural_key(name):
@@ -137,10 +147,12 @@ def read_video(path, size, frames, fps):
         why = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise RunRefused(f"{path}: not a video nst can read ({why})") from None
     check_count(path, d.images, d.count)
-    rate = d.rate or src_fps                             # a variable rate's true mean (Decoded.rate)
-    span = (d.times[0], d.times[-1] + 1 / rate) if None not in d.times else \
-        (d.numbers[0] / src_fps, (d.numbers[-1] + 1) / src_fps)
-    return Clip(str(path), d.images, d.numbers, output_rate(rate, fps), True, declared, audio, span)
+    # --fps below the header's rate: its ticks; else every frame, at a variable rate's true mean (Decoded.rate)
+    rate = fps if output_rate(src_fps, fps) != src_fps else d.rate or src_fps
+    start = d.times[0] if None not in d.times else d.numbers[0] / src_fps
+    span = (start, start + sum(d.repeats) / rate)                      # the audio of what the output shows
+    repeats = d.repeats if max(d.repeats) > 1 else None
+    return Clip(str(path), d.images, d.numbers, rate, True, declared, audio, span, repeats)
 
 
 @dataclass
@@ -149,6 +161,7 @@ class Decoded:
     numbers: list                     # source frame numbers kept
     images: list                      # their frames at the working size
     times: list                       # their times (seconds), None where a frame has none
+    repeats: list                     # the output frames each fills (ticks())
     count: int = 0                    # frames decoded
     whole: bool = False               # decoded to the end of the file
     rate: float = None                # the mean rate the timestamps show, where it differs from the header's
@@ -157,26 +170,64 @@ class Decoded:
 def decode(container, stream, frames, src_fps, fps, size):
     # the frames A..B−1 of `stream` (nothing past B decoded), the selected ones upright and resized
     # -> Decoded; its rate set when the decoded frames' times show a rate more than 10 % off the
-    # header's (a variable-rate file: the header's rate is its first frames')
+    # header's (a variable-rate file: the header's rate is its first frames'). Each frame is placed
+    # once the next one's time says until when it is on screen
     a, b = frames or (0, None)
     a = a or 0
-    d, first, last = Decoded([], [], []), None, None
+    d, first, last, start, held = Decoded([], [], [], []), None, None, None, None
     for d.count, frame in enumerate(container.decode(stream), 1):
         i = d.count - 1
         if b is not None and i >= b:
             break
         first, last = (first if first is not None else frame.time), frame.time
-        if i >= a and starts_interval(i - a, src_fps, fps):
-            d.numbers.append(i)
-            d.times.append(frame.time)
-            d.images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
+        if i >= a:
+            start = start if held else frame.time                  # frame A's time
+            at = slot(frame.time, start, held, src_fps)
+            if held:
+                place(d, held, at, src_fps, fps, size)
+            held = (i, frame, at)
     else:
         d.whole = True
+    if held:
+        place(d, held, held[2] + 1, src_fps, fps, size)
     n = min(d.count, b) if b is not None else d.count
     if first is not None and last is not None and last > first and n > 1:
         measured = (n - 1) / (last - first)
         d.rate = measured if abs(measured - src_fps) > 0.1 * src_fps else None
     return d
+
+
+def slot(time, start, held, src_fps):
+    # a frame's time as a frame number of the header's rate, counted from the selection's first frame
+    # (to the nearest: a container's clock rounds timestamps, Matroska's to the millisecond), so a
+    # constant-rate file's frame k is in slot k; a frame without a time: the slot after the last
+    if held is None:
+        return 0
+    if time is None or start is None:
+        return held[2] + 1
+    return math.floor((time - start) * src_fps + 0.5)
+
+
+def place(d, held, until, src_fps, fps, size):
+    # the held frame (number, av.VideoFrame, slot), on screen up to slot `until`: kept, upright and
+    # resized, when it fills an output frame
+    number, frame, at = held
+    shown = ticks(at, until, src_fps, fps)
+    if shown:
+        d.numbers.append(number)
+        d.times.append(frame.time)
+        d.repeats.append(shown)
+        d.images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
+
+
+def ticks(at, until, src_fps, fps):
+    # -> the output frames a source frame on screen from slot `at` up to `until` fills: one each without
+    # --fps; with it, its slots that start a 1/fps interval (starts_interval, the rule frame numbers
+    # always had: a constant-rate file keeps the frames it kept), so a frame held over a variable
+    # rate's pause fills each tick of the pause
+    if output_rate(src_fps, fps) == src_fps:
+        return 1
+    return sum(starts_interval(k, src_fps, fps) for k in range(at, until))
 
 
 def upright(frame):
