@@ -559,6 +559,43 @@ def test_a_phone_video_turned_by_its_display_matrix(tmp_path):
     assert clip.frames[0].shape == (48, 24, 3) and top > 180 > 40 > bottom, (clip.frames[0].shape, top, bottom)
 
 
+@pytest.mark.parametrize("turn, hflip, vflip", [(0, True, False), (0, False, True), (90, True, False),
+                                               (270, False, True), (180, True, False), (90, False, False)])
+def test_a_mirrored_video_is_read_as_a_player_shows_it(tmp_path, turn, hflip, vflip):
+    # a display matrix that mirrors (a selfie camera's, an editor's flip), with or without a turn: the
+    # frame is turned, then mirrored, as FFmpeg's players show it; a mirror was ignored (or, alone,
+    # taken for half a turn: upside down)
+    import av
+    image = np.zeros((24, 48, 3), np.uint8)
+    image[:12, :24], image[:12, 24:], image[12:, :24] = (250, 0, 0), (0, 250, 0), (0, 0, 250)
+    with av.open(str(tmp_path / "mirrored.mp4"), "w") as c:
+        v = c.add_stream("mpeg4", rate=12)
+        v.width, v.height, v.pix_fmt = 48, 24, "yuv420p"
+        v.set_display_rotation(turn, hflip=hflip, vflip=vflip)
+        c.mux([p for _ in range(2) for p in v.encode(av.VideoFrame.from_ndarray(image, format="rgb24"))] + v.encode())
+    seen = np.rot90(image, turn // 90)
+    seen = seen[::-1 if vflip else 1, ::-1 if hflip else 1]
+    frame = clips.read(tmp_path / "mirrored.mp4", 48).frames[0]
+    assert frame.shape == seen.shape and np.abs(frame.astype(int) - seen).mean() < 15
+
+
+def test_display_transform_reads_ffmpegs_matrices():
+    # the matrices av_display_rotation_set(−θ) then av_display_matrix_flip(h, v) write (16.16 fixed
+    # point, [a b u; c d v; x y w]) -> θ/90 counterclockwise quarter turns, then a left-right mirror
+    # (a vertical flip: a mirror and half a turn)
+    def matrix(ccw, hflip=False, vflip=False):
+        c, s = (round(65536 * f(np.radians(ccw))) for f in (np.cos, np.sin))
+        flip = np.tile([-1 if hflip else 1, -1 if vflip else 1, 1], 3)          # matrix[i] *= flip[i % 3]
+        return np.array([c, -s, 0, s, c, 0, 0, 0, 1 << 30], np.int64) * flip
+    assert clips.display_transform(None) == (0, False)
+    assert [clips.display_transform(matrix(a)) for a in (0, 90, 180, 270, -90)] == \
+        [(0, False), (1, False), (2, False), (3, False), (3, False)]
+    assert clips.display_transform(matrix(0, hflip=True)) == (0, True)
+    assert clips.display_transform(matrix(0, vflip=True)) == (2, True)
+    assert clips.display_transform(matrix(90, hflip=True)) == (1, True)
+    assert clips.display_transform(matrix(90, vflip=True)) == (3, True)
+
+
 def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, capsys, monkeypatch):
     # ENOSPC on frame 2, then on the video file: each one line (exit 1), no traceback, the frames
     # made stay and -o is never half-written; with space again the same command goes on

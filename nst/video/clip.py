@@ -231,11 +231,34 @@ def ticks(at, until, src_fps, fps):
 
 
 def upright(frame):
-    # a decoded av.VideoFrame -> H×W×3 uint8 as a player shows it: turned by the stream's display
-    # matrix (a phone's portrait video is stored landscape with "rotate 90"), counterclockwise degrees
+    # a decoded av.VideoFrame -> H×W×3 uint8 as a player shows it: turned and mirrored by the stream's
+    # display matrix (a phone's portrait video is stored landscape with "rotate 90"; a selfie camera's
+    # may be mirrored)
     image = frame.to_ndarray(format="rgb24")
-    turns = round(getattr(frame, "rotation", 0) / 90) % 4
-    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+    turns, mirrored = display_transform(display_matrix(frame))
+    image = np.rot90(image, turns) if turns else image
+    return np.ascontiguousarray(image[:, ::-1] if mirrored else image)
+
+
+def display_matrix(frame):
+    # -> the frame's display matrix (9 int32, FFmpeg's AV_FRAME_DATA_DISPLAYMATRIX), None without one
+    for data in frame.side_data:
+        if data.type.name == "DISPLAYMATRIX":
+            return np.frombuffer(bytes(data), np.int32)
+    return None
+
+
+def display_transform(matrix):
+    # FFmpeg's 3×3 display matrix ([x' y' 1] = [x y 1]·M, 16.16 fixed point) -> (quarter turns
+    # counterclockwise, mirrored left-right after turning): a mirror makes the determinant negative and
+    # negates column 0 (av_display_matrix_flip; a vertical flip is a mirror and half a turn); the turn
+    # is av_display_rotation_get's, to the nearest quarter
+    if matrix is None:
+        return 0, False
+    a, b, c, d = (float(matrix[k]) for k in (0, 1, 3, 4))
+    mirrored = a * d - b * c < 0
+    a = -a if mirrored else a
+    return round(-math.degrees(math.atan2(b, a)) / 90) % 4, mirrored
 
 
 def check_fps(path, fps, src_fps):
