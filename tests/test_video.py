@@ -190,7 +190,7 @@ def bad_folder(tmp_path, kind):
     folder.mkdir()
     if kind == "not a video":
         (tmp_path / "notes.mp4").write_text("this is not a video")
-        return tmp_path / "notes.mp4", "not a video nst can read"
+        return tmp_path / "notes.mp4", "notes.mp4: not a video nst can read (Invalid data found when processing input)"
     if kind == "one frame":
         video_clip.write_folder(folder, video_clip.frames(1))
         return folder, "only one frame"
@@ -202,12 +202,24 @@ def bad_folder(tmp_path, kind):
         video_clip.write_folder(folder, video_clip.frames(4))
         Image.fromarray(video_clip.frames(1, h=30, w=48)[0]).save(folder / "f002.png")
         return folder, "frame f002.png is 48×30 but f000.png is 48×36"
-    if kind == "cut short":
-        write_video(tmp_path / "whole.mkv", video_clip.frames(30), fps=30)
-        data = (tmp_path / "whole.mkv").read_bytes()
-        (tmp_path / "whole.mkv").unlink()
-        (tmp_path / "cut.mkv").write_bytes(data[: len(data) * 4 // 5])
-        return tmp_path / "cut.mkv", "cut.mkv: decodes to"
+    if kind.startswith("cut"):                     # cut short, cut in its header (an MP4's index at its end), …
+        suffix, keep, options = {"cut short": (".mkv", 0.8, {}), "cut in its header": (".mp4", 0.8, {}),
+                                 "cut in its last frame": (".mp4", 0.99, {"movflags": "faststart"})}[kind]
+        data = write_video(tmp_path / f"whole{suffix}", video_clip.frames(30), fps=30, options=options).read_bytes()
+        (tmp_path / f"whole{suffix}").unlink()
+        (tmp_path / f"cut{suffix}").write_bytes(data[: int(len(data) * keep)])
+        return tmp_path / f"cut{suffix}", f"cut{suffix}: the file is cut short ({int(len(data) * keep):,} bytes"
+    if kind == "empty file":
+        (tmp_path / "empty.mov").write_bytes(b"")
+        return tmp_path / "empty.mov", "empty.mov: the file is empty"
+    if kind == "only sound":
+        import av
+        with av.open(str(tmp_path / "sound.mp4"), "w") as c:
+            a = c.add_stream("aac", rate=16000)
+            tone = av.AudioFrame.from_ndarray(np.full((1, 8000), 0.3, np.float32), format="fltp", layout="mono")
+            tone.sample_rate = 16000
+            c.mux([*a.encode(tone), *a.encode()])
+        return tmp_path / "sound.mp4", "sound.mp4: has no video stream"
     if kind == "a stray picture":                                  # it became frame 0 (the same size)
         video_clip.write_folder(folder, video_clip.frames(4))
         Image.fromarray(video_clip.frames(1)[0]).save(folder / "cover.png")
@@ -219,7 +231,8 @@ def bad_folder(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame", "mixed sizes",
-                                  "cut short", "a video in a folder", "a stray picture"])
+                                  "cut short", "cut in its header", "cut in its last frame", "empty file",
+                                  "only sound", "a video in a folder", "a stray picture"])
 def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     source, needle = bad_folder(tmp_path, kind)
     before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -462,10 +475,10 @@ def test_a_later_frame_with_long_term_targets(tiny_weights):
     assert r["image"].shape == (36, 48, 3) and r["image"].dtype == np.uint8
 
 
-def write_video(path, images, fps=12):
-    # frames -> a video file (mpeg4: in every FFmpeg build)
+def write_video(path, images, fps=12, options=None):
+    # frames -> a video file (mpeg4: in every FFmpeg build); options: the muxer's
     import av
-    with av.open(str(path), "w") as c:
+    with av.open(str(path), "w", options=options or {}) as c:
         v = c.add_stream("mpeg4", rate=fps)
         v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
         for f in images:
@@ -474,6 +487,44 @@ def write_video(path, images, fps=12):
         for p in v.encode():
             c.mux(p)
     return path
+
+
+def test_a_cut_short_file_is_known_by_its_container(tmp_path):
+    # every container nst writes, cut anywhere (in its header, its middle, its last frame): shorter
+    # than it declares; whole, or with bytes after its end: not; a Matroska streamed with no size
+    # and a format that declares none: nothing said
+    import av
+
+    from nst.video import header
+    for suffix, options in [(".mp4", {}), (".mp4", {"movflags": "faststart"}), (".mov", {}), (".mkv", {}),
+                            (".avi", {}), (".mp4", {"movflags": "frag_keyframe+empty_moov"})]:
+        data = write_video(tmp_path / f"whole{suffix}", video_clip.frames(12), options=options).read_bytes()
+        assert header.cut_short(tmp_path / f"whole{suffix}") is None, (suffix, options)
+        (tmp_path / f"long{suffix}").write_bytes(data + b"trailing bytes")
+        assert header.cut_short(tmp_path / f"long{suffix}") is None
+        for keep in (0.02, 0.3, 0.7, 0.99):
+            cut = tmp_path / f"cut{suffix}"
+            cut.write_bytes(data[: int(len(data) * keep)])
+            size, declared = header.cut_short(cut)
+            assert size == int(len(data) * keep) < declared <= len(data), (suffix, options, keep)
+    with av.open(str(tmp_path / "streamed.mkv"), "w", options={"live": "1"}) as c:   # no sizes: not seekable
+        v = c.add_stream("mpeg4", rate=12)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        c.mux([p for f in video_clip.frames(3) for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))])
+        c.mux(v.encode())
+    data = (tmp_path / "streamed.mkv").read_bytes()
+    (tmp_path / "streamed.mkv").write_bytes(data[: len(data) // 2])
+    assert header.cut_short(tmp_path / "streamed.mkv") is None
+    assert header.cut_short(tmp_path / "style.png") is None and header.cut_short(tmp_path / "nothere") is None
+
+
+def test_a_video_that_cannot_be_read_says_so(tmp_path, monkeypatch):
+    # a file the system will not let nst read is not "not a video"
+    import av
+    (tmp_path / "locked.mp4").write_bytes(b"\x00" * 64)
+    monkeypatch.setattr(av, "open", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    with pytest.raises(clips.RunRefused, match=r"locked.mp4: cannot be read \(Permission denied\)$"):
+        clips.read(tmp_path / "locked.mp4", 48)
 
 
 def test_frames_a_b_decodes_only_to_b_and_keeps_only_the_selection(tmp_path, monkeypatch):

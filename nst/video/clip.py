@@ -8,6 +8,7 @@ held over several ticks written that many times. Writing a video keeps the frame
 the audio stream's packets through where the container takes that codec, else encodes it again
 (Opus in WebM, AAC).
 """
+import errno
 import fractions
 import math
 import os
@@ -19,6 +20,7 @@ import numpy as np
 
 from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
+from nst.video import header
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -126,12 +128,14 @@ def check_not_a_video_folder(folder, files):
 
 
 def read_video(path, size, frames, fps):
-    # decodes up to frame B−1 only, keeping (resized) just the selected frames; a file that decodes
-    # clearly fewer frames than its header declares (cut short) is refused
+    # decodes up to frame B−1 only, keeping (resized) just the selected frames; a file read to its
+    # end (or not at all) that is shorter than its container declares, or decodes clearly fewer
+    # frames than its header declares, is cut short: refused
     import av
     try:
         with av.open(str(path)) as container:
             if not container.streams.video:
+                check_not_cut(path)
                 raise RunRefused(f"{path}: has no video stream")
             stream = container.streams.video[0]
             src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
@@ -139,13 +143,14 @@ def read_video(path, size, frames, fps):
             audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
             d = decode(container, stream, frames, src_fps, fps, size)
             if d.whole:
+                check_not_cut(path)
                 check_complete(path, d, declared, src_fps)
                 declared = d.count
     except RunRefused:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise RunRefused(f"{path}: not a video nst can read ({why})") from None
+        check_not_cut(path)
+        raise RunRefused(unreadable(path, e)) from None
     check_count(path, d.images, d.count)
     # --fps below the header's rate: its ticks; else every frame, at a variable rate's true mean (Decoded.rate)
     rate = fps if output_rate(src_fps, fps) != src_fps else d.rate or src_fps
@@ -283,6 +288,24 @@ def declared_frames(container, stream, src_fps):
     if seconds is None and container.duration and len(container.streams) == 1:
         seconds = container.duration / 1e6
     return round(seconds * src_fps) if seconds else 0
+
+
+def check_not_cut(path):
+    # a file shorter than its container declares (nst.video.header) stopped being copied part way
+    cut = header.cut_short(path)
+    if cut:
+        raise RunRefused(f"{path}: the file is cut short ({cut[0]:,} bytes where its container declares at least "
+                         f"{cut[1]:,}): copy it again in full")
+
+
+def unreadable(path, e):
+    # -> the one line for a file FFmpeg cannot open or decode: empty, not readable, or not a video
+    why = getattr(e, "strerror", None) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if getattr(e, "errno", None) == errno.EACCES:
+        return f"{path}: cannot be read ({why})"
+    if Path(path).stat().st_size == 0:
+        return f"{path}: the file is empty"
+    return f"{path}: not a video nst can read ({why})"
 
 
 def check_complete(path, decoded, declared, src_fps):
