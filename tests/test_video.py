@@ -355,9 +355,9 @@ def test_refuses_a_manifest_nst_did_not_write(inputs, tmp_path, capsys, theirs):
 
 
 def test_dry_run(inputs, tmp_path, capsys):
-    assert main(command(inputs, tmp_path / "out", "--independent-shots", "4", "--dry-run")) == 0
+    assert main(command(inputs, tmp_path / "out", "--independent-shots", "5", "--dry-run")) == 0
     out = capsys.readouterr().out
-    assert "shot 0: frames 0–3 (4 frames, 4 to run)" in out and "shot 1: frames 4–5" in out
+    assert "shot 0: frames 0–4 (5 frames, 5 to run)" in out and "shot 1: frame 5 (1 frame, 1 to run)" in out
     assert "time: about" in out and "one frame: up to" in out
     assert not (tmp_path / "out").exists()
 
@@ -729,6 +729,20 @@ def test_fps_on_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(tmp_
     with av.open(str(out)) as c:
         seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
     assert shown == [0, 2, 2, 3, 5, 5, 5, 6] and abs(seconds - 0.8) < 0.07, (shown, seconds)
+
+
+def test_nst_video_fps_on_a_variable_rate_file(inputs, tmp_path, capsys):
+    # the command: 5 frames stylised, 8 written at 10 fps, said so; again: up to date
+    import av
+    source = write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(VFR_MS)), sound=True)
+    _, style, weights = inputs
+    argv = ["video", str(source), "-o", str(tmp_path / "styled.mp4"), "--style", str(style), "--weights",
+            str(weights), *FAST, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--fps", "10"]
+    assert main(argv) == 0
+    assert "(5 frames, 8 shown, some held over the source's pauses, 10 fps)" in capsys.readouterr().err
+    with av.open(str(tmp_path / "styled.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 8 and c.streams.video[0].average_rate == 10
+    assert main(argv) == 0 and "up to date" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])

@@ -29,7 +29,7 @@ def finish(args, clip, frames, manifest, outdir):
     if not write_out(images, out, clip, outdir, manifest, key):
         return 1
     shown = len(clips.on_screen(frames, clip.repeats))
-    held = f", shown as {shown} (some held over the source's pauses)" if shown != len(frames) else ""
+    held = f", {shown} shown, some held over the source's pauses" if shown != len(frames) else ""
     log(f"nst video: wrote {out} ({len(frames)} frames{held}, {clip.fps:g} fps); frames in {outdir}")
     return 0
 
