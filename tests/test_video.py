@@ -518,6 +518,25 @@ def test_a_cut_short_file_is_known_by_its_container(tmp_path):
     assert header.cut_short(tmp_path / "style.png") is None and header.cut_short(tmp_path / "nothere") is None
 
 
+@pytest.mark.parametrize("kind", ["video", "folder"])
+def test_a_clip_too_long_to_hold_is_refused_before_its_frames_are_decoded(tmp_path, monkeypatch, kind):
+    # 30 frames at 48×36 hold 155 KB: with 250 KB free, one line naming the ways out, nothing decoded;
+    # 20 of them (--frames, or --fps 8 of the video's 12) are read
+    import nst.memory
+    images = video_clip.frames(30)
+    source = write_video(tmp_path / "clip.mkv", images) if kind == "video" else \
+        video_clip.write_folder(tmp_path / "frames", images)
+    resized = []
+    monkeypatch.setattr(clips, "resize_longest", lambda img, size: resized.append(1) or img)
+    monkeypatch.setattr(nst.memory, "available", lambda backend: 250_000)
+    with pytest.raises(clips.RunRefused, match=r"30 frames at 48 px need 0.00 GiB held in memory, over half the "
+                                              r"0.00 GiB free: stylise a part \(--frames A:B\)"):
+        clips.read(source, 48)
+    assert not resized
+    assert len(clips.read(source, 48, (0, 20), None).frames) == 20                   # 104 KB: read
+    assert kind == "folder" or len(clips.read(source, 48, None, 8.0).frames) == 20
+
+
 def test_a_video_that_cannot_be_read_says_so(tmp_path, monkeypatch):
     # a file the system will not let nst read is not "not a video"
     import av

@@ -1,8 +1,9 @@
 """Reading and writing clips: a video file (PyAV, which ships FFmpeg in its wheel) or a folder of frames.
 
 Legend: a frame is H×W×3 uint8 RGB; frames are numbered from 0 in the source. A clip is read
-whole before anything runs (selected frames only, upright, resized to --size), so a bad input is
-refused before any output exists. --fps F samples a video file in its own time: at each 1/F s the
+whole before anything runs (selected frames only, upright, resized to --size; refused before they
+are decoded where they would need over half the free memory), so a bad input is refused before any
+output exists. --fps F samples a video file in its own time: at each 1/F s the
 frame on screen then (its timestamps, so a variable-rate file keeps pace with its audio), a frame
 held over several ticks written that many times. Writing a video keeps the frame rate and copies
 the audio stream's packets through where the container takes that codec, else encodes it again
@@ -97,6 +98,8 @@ def read_folder(folder, size, frames, fps):
             image = load_image(files[i])
         except (ImageError, OSError) as e:
             raise RunRefused(f"{folder}: frame {files[i].name} cannot be read ({str(e).splitlines()[0]})") from None
+        if first is None:
+            check_memory(folder, len(numbers), image.shape, size)
         first = first or (files[i].name, image.shape[:2])
         if image.shape[:2] != first[1]:
             raise RunRefused(f"{folder}: frame {files[i].name} is {image.shape[1]}×{image.shape[0]} but "
@@ -141,6 +144,9 @@ def read_video(path, size, frames, fps):
             src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
             check_fps(path, fps, src_fps)
             audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
+            ctx = stream.codec_context                         # None in some files cut short
+            if ctx and ctx.width and ctx.height:
+                check_memory(path, selected(declared, frames, src_fps, fps), (ctx.height, ctx.width), size)
             d = decode(container, stream, frames, src_fps, fps, size)
             if d.whole:
                 check_not_cut(path)
@@ -306,6 +312,24 @@ def unreadable(path, e):
     if Path(path).stat().st_size == 0:
         return f"{path}: the file is empty"
     return f"{path}: not a video nst can read ({why})"
+
+
+def selected(declared, frames, src_fps, fps):
+    # -> about how many of `declared` frames --frames and --fps keep (0 where none are declared)
+    kept = len(range(declared)[slice(*(frames or (None, None)))])
+    return math.ceil(kept * output_rate(src_fps, fps) / src_fps)
+
+
+def check_memory(path, count, shape, size):
+    # the selected frames are held whole at the working size (uint8): refused before they are decoded
+    # where they need over half the free memory (the rest is the frames' runs')
+    from nst.io.image import longest_shape
+    from nst.memory import available, gib
+    h, w = longest_shape(shape, size)
+    need, free = count * h * w * 3, available("numpy")
+    if need > free / 2:
+        raise RunRefused(f"{path}: {count} frames at {max(h, w)} px need {gib(need)} held in memory, over half the "
+                         f"{gib(free)} free: stylise a part (--frames A:B), fewer frames (--fps) or a smaller --size")
 
 
 def check_complete(path, decoded, declared, src_fps):
