@@ -21,7 +21,7 @@ from nst.cli import main
 from nst.io.image import load_image
 from nst.video import clip as clips
 from nst.run.settings import Settings
-from nst.video import flow, plan
+from nst.video import flow, plan, writing
 
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
 
@@ -684,7 +684,7 @@ def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, caps
     assert "cannot write" in err and "No space left on device" in err and "Traceback" not in err, err
     assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(2)]
     monkeypatch.setattr(nst.io.image, "save_image", save)
-    monkeypatch.setattr(clips, "write_video", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    monkeypatch.setattr(writing, "write_video", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert f"cannot write {out} (No space left)" in err and "2 done before, 1 to run" in err, err
@@ -790,7 +790,7 @@ def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
     source = tmp_path / "clip.mp4"
     images = video_clip.frames(6, h=36, w=48)
     write_mp4_with_audio(source, images)
-    out = clips.write_video(images, tmp_path / "styled.webm", 12, str(source), (0.0, 0.5), print)
+    out = writing.write_video(images, tmp_path / "styled.webm", 12, str(source), (0.0, 0.5), print)
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"] and c.streams.audio[0].codec_context.name == "opus"
         seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
@@ -811,7 +811,7 @@ def test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path):
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = 16000
         c.mux([*a.encode(frame), *a.encode()])
-    out = clips.write_video(images, tmp_path / "styled.mp4", 12, str(source), (0.0, 0.5), print)
+    out = writing.write_video(images, tmp_path / "styled.mp4", 12, str(source), (0.0, 0.5), print)
     with av.open(str(out)) as c:
         assert c.streams.audio[0].codec_context.name == "aac"
         seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
@@ -826,7 +826,7 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
     from nst.video import output
     source = tmp_path / "clip.mkv"
     test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path)          # writes clip.mkv with PCM audio
-    monkeypatch.setattr(clips, "plays_as_is", lambda fmt, codec: True)
+    monkeypatch.setattr(writing, "plays_as_is", lambda fmt, codec: True)
     clip = clips.Clip(str(source), video_clip.frames(6, h=36, w=48), list(range(6)), 12.0, True, 6, True, (0.0, 0.5))
     out = output.write_video(clip.frames, tmp_path / "silent.mp4", clip)
     with av.open(str(out)) as c:
@@ -879,7 +879,7 @@ def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
         for p in [*a.encode(sound), *a.encode()]:
             c.mux(p)
     clip = clips.read(source, 48)
-    out = clips.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
     with av.open(str(out)) as c:
         first = next(f for f in c.decode(audio=0)).time - (c.streams.video[0].start_time or 0) * float(
             c.streams.video[0].time_base)

@@ -9,6 +9,7 @@ import numpy as np
 from nst.run.progress import log
 from nst.video import clip as clips
 from nst.video import plan as plans
+from nst.video import writing
 
 
 def finish(args, clip, frames, manifest, outdir):
@@ -80,9 +81,9 @@ def write_video(images, out, clip):
     images = clips.on_screen(images, clip.repeats)
     source = clip.source if clip.audio else None
     try:
-        return clips.write_video(images, out, clip.fps, source, clip.span, log)
+        return writing.write_video(images, out, clip.fps, source, clip.span, log)
     except av.error.FFmpegError as e:
         if source is None or isinstance(e, OSError):
             raise
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]}); the video is written without it")
-        return clips.write_video(images, out, clip.fps, None, clip.span, log)
+        return writing.write_video(images, out, clip.fps, None, clip.span, log)
