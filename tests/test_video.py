@@ -220,6 +220,16 @@ def bad_folder(tmp_path, kind):
             tone.sample_rate = 16000
             c.mux([*a.encode(tone), *a.encode()])
         return tmp_path / "sound.mp4", "sound.mp4: has no video stream"
+    if kind == "sound with a cover":                # a song's picture (was: "decodes to 1 frames … cut short")
+        import av
+        with av.open(str(tmp_path / "song.m4a"), "w", format="mp4") as c:
+            a, v = c.add_stream("aac", rate=16000), c.add_stream("mjpeg", rate=1)
+            v.width, v.height, v.pix_fmt, v.disposition = 32, 32, "yuvj420p", av.stream.Disposition.attached_pic
+            c.mux([*v.encode(av.VideoFrame.from_ndarray(video_clip.frames(1, 32, 32)[0], format="rgb24")), *v.encode()])
+            tone = av.AudioFrame.from_ndarray(np.full((1, 8000), 0.3, np.float32), format="fltp", layout="mono")
+            tone.sample_rate = 16000
+            c.mux([*a.encode(tone), *a.encode()])
+        return tmp_path / "song.m4a", "song.m4a: has no video stream (only a cover picture for its sound)"
     if kind == "a stray picture":                                  # it became frame 0 (the same size)
         video_clip.write_folder(folder, video_clip.frames(4))
         Image.fromarray(video_clip.frames(1)[0]).save(folder / "cover.png")
@@ -232,7 +242,7 @@ def bad_folder(tmp_path, kind):
 
 @pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame", "mixed sizes",
                                   "cut short", "cut in its header", "cut in its last frame", "empty file",
-                                  "only sound", "a video in a folder", "a stray picture"])
+                                  "only sound", "sound with a cover", "a video in a folder", "a stray picture"])
 def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     source, needle = bad_folder(tmp_path, kind)
     before = sorted(p.name for p in tmp_path.rglob("*"))

@@ -23,6 +23,7 @@ from nst.video import header
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FOLDER_FPS = 25.0             # a folder of frames has no rate: this one, unless --fps says
+ATTACHED_PIC = 0x0400         # FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a "video" stream that is a song's cover
 
 
 @dataclass
@@ -134,10 +135,12 @@ def read_video(path, size, frames, fps):
     import av
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
+            videos = [v for v in container.streams.video if not int(getattr(v, "disposition", 0)) & ATTACHED_PIC]
+            if not videos:
                 check_not_cut(path)
-                raise RunRefused(f"{path}: has no video stream")
-            stream = container.streams.video[0]
+                cover = " (only a cover picture for its sound)" if container.streams.video else ""
+                raise RunRefused(f"{path}: has no video stream{cover}")
+            stream = videos[0]
             src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
             check_fps(path, fps, src_fps)
             audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
