@@ -1,11 +1,12 @@
-"""Reading and writing clips: a video file (PyAV, which ships FFmpeg in its wheel) or a folder of frames.
+"""Reading clips: a video file (PyAV, which ships FFmpeg in its wheel) or a folder of frames
+(nst.video.writing writes the video file).
 
 Legend: a frame is H×W×3 uint8 RGB; frames are numbered from 0 in the source. A clip is read
 whole before anything runs (selected frames only, upright, resized to --size; refused before they
 are decoded where they would need over half the free memory), so a bad input is refused before any
-output exists. --fps F samples a video file in its own time: at each 1/F s the
-frame on screen then (its timestamps, so a variable-rate file keeps pace with its audio), a frame
-held over several ticks written that many times (nst.video.writing writes the video file).
+output exists. --fps F samples a video file in its own time: at each 1/F s, the frame on screen
+then (by its timestamp, so a variable-rate file keeps pace with its audio), a frame on screen over
+several ticks written that many times.
 """
 import errno
 import math
