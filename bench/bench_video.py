@@ -221,9 +221,9 @@ def main(argv=None):
 def make_clip_file(frames, out):
     # the test clip as a video (12 fps) or as frame_000.png ... in a folder
     from nst.io.image import save_image
-    from nst.video import clip
+    from nst.video import clip, writing
     if clip.is_video_path(out):
-        clip.write_video(frames, out, 12.0)
+        writing.write_video(frames, out, 12.0)
     else:
         for i, f in enumerate(frames):
             save_image(f, Path(out) / f"frame_{i:03d}.png")

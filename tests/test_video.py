@@ -21,7 +21,7 @@ from nst.cli import main
 from nst.io.image import load_image
 from nst.video import clip as clips
 from nst.run.settings import Settings
-from nst.video import flow, plan
+from nst.video import flow, plan, writing
 
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
 
@@ -190,7 +190,7 @@ def bad_folder(tmp_path, kind):
     folder.mkdir()
     if kind == "not a video":
         (tmp_path / "notes.mp4").write_text("this is not a video")
-        return tmp_path / "notes.mp4", "not a video nst can read"
+        return tmp_path / "notes.mp4", "notes.mp4: not a video nst can read (Invalid data found when processing input)"
     if kind == "one frame":
         video_clip.write_folder(folder, video_clip.frames(1))
         return folder, "only one frame"
@@ -202,12 +202,34 @@ def bad_folder(tmp_path, kind):
         video_clip.write_folder(folder, video_clip.frames(4))
         Image.fromarray(video_clip.frames(1, h=30, w=48)[0]).save(folder / "f002.png")
         return folder, "frame f002.png is 48×30 but f000.png is 48×36"
-    if kind == "cut short":
-        write_video(tmp_path / "whole.mkv", video_clip.frames(30), fps=30)
-        data = (tmp_path / "whole.mkv").read_bytes()
-        (tmp_path / "whole.mkv").unlink()
-        (tmp_path / "cut.mkv").write_bytes(data[: len(data) * 4 // 5])
-        return tmp_path / "cut.mkv", "cut.mkv: decodes to"
+    if kind.startswith("cut"):                     # cut short, cut in its header (an MP4's index at its end), …
+        suffix, keep, options = {"cut short": (".mkv", 0.8, {}), "cut in its header": (".mp4", 0.8, {}),
+                                 "cut in its last frame": (".mp4", 0.99, {"movflags": "faststart"})}[kind]
+        data = write_video(tmp_path / f"whole{suffix}", video_clip.frames(30), fps=30, options=options).read_bytes()
+        (tmp_path / f"whole{suffix}").unlink()
+        (tmp_path / f"cut{suffix}").write_bytes(data[: int(len(data) * keep)])
+        return tmp_path / f"cut{suffix}", f"cut{suffix}: the file is cut short ({int(len(data) * keep):,} bytes"
+    if kind == "empty file":
+        (tmp_path / "empty.mov").write_bytes(b"")
+        return tmp_path / "empty.mov", "empty.mov: the file is empty"
+    if kind == "only sound":
+        import av
+        with av.open(str(tmp_path / "sound.mp4"), "w") as c:
+            a = c.add_stream("aac", rate=16000)
+            tone = av.AudioFrame.from_ndarray(np.full((1, 8000), 0.3, np.float32), format="fltp", layout="mono")
+            tone.sample_rate = 16000
+            c.mux([*a.encode(tone), *a.encode()])
+        return tmp_path / "sound.mp4", "sound.mp4: has no video stream"
+    if kind == "sound with a cover":                # a song's picture (was: "decodes to 1 frames … cut short")
+        import av
+        with av.open(str(tmp_path / "song.m4a"), "w", format="mp4") as c:
+            a, v = c.add_stream("aac", rate=16000), c.add_stream("mjpeg", rate=1)
+            v.width, v.height, v.pix_fmt, v.disposition = 32, 32, "yuvj420p", av.stream.Disposition.attached_pic
+            c.mux([*v.encode(av.VideoFrame.from_ndarray(video_clip.frames(1, 32, 32)[0], format="rgb24")), *v.encode()])
+            tone = av.AudioFrame.from_ndarray(np.full((1, 8000), 0.3, np.float32), format="fltp", layout="mono")
+            tone.sample_rate = 16000
+            c.mux([*a.encode(tone), *a.encode()])
+        return tmp_path / "song.m4a", "song.m4a: has no video stream (only a cover picture for its sound)"
     if kind == "a stray picture":                                  # it became frame 0 (the same size)
         video_clip.write_folder(folder, video_clip.frames(4))
         Image.fromarray(video_clip.frames(1)[0]).save(folder / "cover.png")
@@ -219,7 +241,8 @@ def bad_folder(tmp_path, kind):
 
 
 @pytest.mark.parametrize("kind", ["not a video", "zero frames", "one frame", "unreadable frame", "mixed sizes",
-                                  "cut short", "a video in a folder", "a stray picture"])
+                                  "cut short", "cut in its header", "cut in its last frame", "empty file",
+                                  "only sound", "sound with a cover", "a video in a folder", "a stray picture"])
 def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     source, needle = bad_folder(tmp_path, kind)
     before = sorted(p.name for p in tmp_path.rglob("*"))
@@ -342,9 +365,9 @@ def test_refuses_a_manifest_nst_did_not_write(inputs, tmp_path, capsys, theirs):
 
 
 def test_dry_run(inputs, tmp_path, capsys):
-    assert main(command(inputs, tmp_path / "out", "--independent-shots", "4", "--dry-run")) == 0
+    assert main(command(inputs, tmp_path / "out", "--independent-shots", "5", "--dry-run")) == 0
     out = capsys.readouterr().out
-    assert "shot 0: frames 0–3 (4 frames, 4 to run)" in out and "shot 1: frames 4–5" in out
+    assert "shot 0: frames 0–4 (5 frames, 5 to run)" in out and "shot 1: frame 5 (1 frame, 1 to run)" in out
     assert "time: about" in out and "one frame: up to" in out
     assert not (tmp_path / "out").exists()
 
@@ -462,10 +485,10 @@ def test_a_later_frame_with_long_term_targets(tiny_weights):
     assert r["image"].shape == (36, 48, 3) and r["image"].dtype == np.uint8
 
 
-def write_video(path, images, fps=12):
-    # frames -> a video file (mpeg4: in every FFmpeg build)
+def write_video(path, images, fps=12, options=None):
+    # frames -> a video file (mpeg4: in every FFmpeg build); options: the muxer's
     import av
-    with av.open(str(path), "w") as c:
+    with av.open(str(path), "w", options=options or {}) as c:
         v = c.add_stream("mpeg4", rate=fps)
         v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
         for f in images:
@@ -474,6 +497,63 @@ def write_video(path, images, fps=12):
         for p in v.encode():
             c.mux(p)
     return path
+
+
+def test_a_cut_short_file_is_known_by_its_container(tmp_path):
+    # every container nst writes, cut anywhere (in its header, its middle, its last frame): shorter
+    # than it declares; whole, or with bytes after its end: not; a Matroska streamed with no size
+    # and a format that declares none: nothing said
+    import av
+
+    from nst.video import header
+    for suffix, options in [(".mp4", {}), (".mp4", {"movflags": "faststart"}), (".mov", {}), (".mkv", {}),
+                            (".avi", {}), (".mp4", {"movflags": "frag_keyframe+empty_moov"})]:
+        data = write_video(tmp_path / f"whole{suffix}", video_clip.frames(12), options=options).read_bytes()
+        assert header.cut_short(tmp_path / f"whole{suffix}") is None, (suffix, options)
+        (tmp_path / f"long{suffix}").write_bytes(data + b"trailing bytes")
+        assert header.cut_short(tmp_path / f"long{suffix}") is None
+        for keep in (0.02, 0.3, 0.7, 0.99):
+            cut = tmp_path / f"cut{suffix}"
+            cut.write_bytes(data[: int(len(data) * keep)])
+            size, declared = header.cut_short(cut)
+            assert size == int(len(data) * keep) < declared <= len(data), (suffix, options, keep)
+    with av.open(str(tmp_path / "streamed.mkv"), "w", options={"live": "1"}) as c:   # no sizes: not seekable
+        v = c.add_stream("mpeg4", rate=12)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        c.mux([p for f in video_clip.frames(3) for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))])
+        c.mux(v.encode())
+    data = (tmp_path / "streamed.mkv").read_bytes()
+    (tmp_path / "streamed.mkv").write_bytes(data[: len(data) // 2])
+    assert header.cut_short(tmp_path / "streamed.mkv") is None
+    assert header.cut_short(tmp_path / "style.png") is None and header.cut_short(tmp_path / "nothere") is None
+
+
+@pytest.mark.parametrize("kind", ["video", "folder"])
+def test_a_clip_too_long_to_hold_is_refused_before_its_frames_are_decoded(tmp_path, monkeypatch, kind):
+    # 30 frames at 48×36 hold 155 KB: with 250 KB free, one line naming the ways out, nothing decoded;
+    # 20 of them (--frames, or --fps 8 of the video's 12) are read
+    import nst.memory
+    images = video_clip.frames(30)
+    source = write_video(tmp_path / "clip.mkv", images) if kind == "video" else \
+        video_clip.write_folder(tmp_path / "frames", images)
+    resized = []
+    monkeypatch.setattr(clips, "resize_longest", lambda img, size: resized.append(1) or img)
+    monkeypatch.setattr(nst.memory, "available", lambda backend: 250_000)
+    with pytest.raises(clips.RunRefused, match=r"30 frames at 48 px need 0.00 GiB held in memory, over half the "
+                                              r"0.00 GiB free: stylise a part \(--frames A:B\)"):
+        clips.read(source, 48)
+    assert not resized
+    assert len(clips.read(source, 48, (0, 20), None).frames) == 20                   # 104 KB: read
+    assert kind == "folder" or len(clips.read(source, 48, None, 8.0).frames) == 20
+
+
+def test_a_video_that_cannot_be_read_says_so(tmp_path, monkeypatch):
+    # a file the system will not let nst read is not "not a video"
+    import av
+    (tmp_path / "locked.mp4").write_bytes(b"\x00" * 64)
+    monkeypatch.setattr(av, "open", lambda *a, **k: (_ for _ in ()).throw(PermissionError(13, "Permission denied")))
+    with pytest.raises(clips.RunRefused, match=r"locked.mp4: cannot be read \(Permission denied\)$"):
+        clips.read(tmp_path / "locked.mp4", 48)
 
 
 def test_frames_a_b_decodes_only_to_b_and_keeps_only_the_selection(tmp_path, monkeypatch):
@@ -559,6 +639,43 @@ def test_a_phone_video_turned_by_its_display_matrix(tmp_path):
     assert clip.frames[0].shape == (48, 24, 3) and top > 180 > 40 > bottom, (clip.frames[0].shape, top, bottom)
 
 
+@pytest.mark.parametrize("turn, hflip, vflip", [(0, True, False), (0, False, True), (90, True, False),
+                                               (270, False, True), (180, True, False), (90, False, False)])
+def test_a_mirrored_video_is_read_as_a_player_shows_it(tmp_path, turn, hflip, vflip):
+    # a display matrix that mirrors (a selfie camera's, an editor's flip), with or without a turn: the
+    # frame is turned, then mirrored, as FFmpeg's players show it; a mirror was ignored (or, alone,
+    # taken for half a turn: upside down)
+    import av
+    image = np.zeros((24, 48, 3), np.uint8)
+    image[:12, :24], image[:12, 24:], image[12:, :24] = (250, 0, 0), (0, 250, 0), (0, 0, 250)
+    with av.open(str(tmp_path / "mirrored.mp4"), "w") as c:
+        v = c.add_stream("mpeg4", rate=12)
+        v.width, v.height, v.pix_fmt = 48, 24, "yuv420p"
+        v.set_display_rotation(turn, hflip=hflip, vflip=vflip)
+        c.mux([p for _ in range(2) for p in v.encode(av.VideoFrame.from_ndarray(image, format="rgb24"))] + v.encode())
+    seen = np.rot90(image, turn // 90)
+    seen = seen[::-1 if vflip else 1, ::-1 if hflip else 1]
+    frame = clips.read(tmp_path / "mirrored.mp4", 48).frames[0]
+    assert frame.shape == seen.shape and np.abs(frame.astype(int) - seen).mean() < 15
+
+
+def test_display_transform_reads_ffmpegs_matrices():
+    # the matrices av_display_rotation_set(−θ) then av_display_matrix_flip(h, v) write (16.16 fixed
+    # point, [a b u; c d v; x y w]) -> θ/90 counterclockwise quarter turns, then a left-right mirror
+    # (a vertical flip: a mirror and half a turn)
+    def matrix(ccw, hflip=False, vflip=False):
+        c, s = (round(65536 * f(np.radians(ccw))) for f in (np.cos, np.sin))
+        flip = np.tile([-1 if hflip else 1, -1 if vflip else 1, 1], 3)          # matrix[i] *= flip[i % 3]
+        return np.array([c, -s, 0, s, c, 0, 0, 0, 1 << 30], np.int64) * flip
+    assert clips.display_transform(None) == (0, False)
+    assert [clips.display_transform(matrix(a)) for a in (0, 90, 180, 270, -90)] == \
+        [(0, False), (1, False), (2, False), (3, False), (3, False)]
+    assert clips.display_transform(matrix(0, hflip=True)) == (0, True)
+    assert clips.display_transform(matrix(0, vflip=True)) == (2, True)
+    assert clips.display_transform(matrix(90, hflip=True)) == (1, True)
+    assert clips.display_transform(matrix(90, vflip=True)) == (3, True)
+
+
 def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, capsys, monkeypatch):
     # ENOSPC on frame 2, then on the video file: each one line (exit 1), no traceback, the frames
     # made stay and -o is never half-written; with space again the same command goes on
@@ -577,7 +694,7 @@ def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, caps
     assert "cannot write" in err and "No space left on device" in err and "Traceback" not in err, err
     assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(2)]
     monkeypatch.setattr(nst.io.image, "save_image", save)
-    monkeypatch.setattr(clips, "write_video", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
+    monkeypatch.setattr(writing, "write_video", lambda *a, **k: (_ for _ in ()).throw(OSError(28, "No space left")))
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert f"cannot write {out} (No space left)" in err and "2 done before, 1 to run" in err, err
@@ -587,29 +704,94 @@ def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, caps
     assert "3 done before, 0 to run" in capsys.readouterr().err
 
 
+VFR_MS = [0, 33, 66, 300, 333, 366, 700, 733]      # bursts at 30 fps and pauses: a variable rate
+
+
+def write_vfr(path, images, ms=VFR_MS, sound=False):
+    # frames at the times `ms` (milliseconds; Matroska's clock) in a file whose header says 30 fps (its
+    # first frames' rate), with 0.8 s of sound if asked
+    import fractions
+
+    import av
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=30)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        v.codec_context.time_base = fractions.Fraction(1, 1000)
+        a = c.add_stream("aac", rate=16000) if sound else None
+        for t, image in zip(ms, images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+        if a:
+            tone = av.AudioFrame.from_ndarray(np.full((1, 12800), 0.3, np.float32), format="fltp", layout="mono")
+            tone.sample_rate = 16000
+            c.mux([*a.encode(tone), *a.encode()])
+    return path
+
+
 def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     # 8 frames over 0.77 s whose header rate (its first frames': 30 fps) would make 23: read whole,
     # not refused as cut short, and written at the rate its timestamps show (~10 fps), so the
     # styled video lasts as long as the source (and its audio)
+    clip = clips.read(write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(VFR_MS))), 48)
+    assert len(clip.frames) == 8 and 9 < clip.fps < 11 and clip.repeats is None, clip.fps
+    assert abs(clip.span[1] - clip.span[0] - 0.8) < 0.06, clip.span
+
+
+def test_fps_on_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(tmp_path):
+    # --fps 10 of frames at 0, 33, 66, 300, 333, 366, 700, 733 ms: at 0, 0.1, …, 0.7 s the frames on
+    # screen are 0, 2, 2, 3, 5, 5, 5, 6: frames 0, 2, 3, 5, 6 stylised, 2 and 5 held (written 2 and 3
+    # times), the video 0.8 s long like its sound. By frame numbers at the header's 30 fps it was
+    # frames 0, 3, 6 in 0.3 s, the sound running on for half a second after the picture
+    import av
+
+    from nst.video import output
+    grey = [np.full((36, 48, 3), 20 + 30 * k, np.uint8) for k in range(len(VFR_MS))]
+    source = write_vfr(tmp_path / "vfr.mkv", grey, sound=True)
+    clip = clips.read(source, 48, None, 10)
+    assert (clip.numbers, clip.repeats, clip.fps) == ([0, 2, 3, 5, 6], [1, 2, 1, 3, 1], 10), clip
+    assert clip.span == (0.0, 0.8)
+    out = output.write_video(clip.frames, tmp_path / "styled.mkv", clip)
+    with av.open(str(out)) as c:
+        shown = [round((f.to_ndarray(format="rgb24").mean() - 20) / 30) for f in c.decode(video=0)]
+    with av.open(str(out)) as c:
+        seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
+    assert shown == [0, 2, 2, 3, 5, 5, 5, 6] and abs(seconds - 0.8) < 0.07, (shown, seconds)
+
+
+def test_nst_video_fps_on_a_variable_rate_file(inputs, tmp_path, capsys):
+    # the command: 5 frames stylised, 8 written at 10 fps, said so; again: up to date
+    import av
+    source = write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(VFR_MS)), sound=True)
+    _, style, weights = inputs
+    argv = ["video", str(source), "-o", str(tmp_path / "styled.mp4"), "--style", str(style), "--weights",
+            str(weights), *FAST, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--fps", "10"]
+    assert main(argv) == 0
+    assert "(5 frames, 8 shown, some held over the source's pauses, 10 fps)" in capsys.readouterr().err
+    with av.open(str(tmp_path / "styled.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 8 and c.streams.video[0].average_rate == 10
+    assert main(argv) == 0 and "up to date" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
+def test_fps_on_a_constant_rate_file_keeps_the_frames_it_kept(tmp_path, suffix):
+    # frames chosen by their timestamps are the frames chosen by their numbers (clips.select, as
+    # before): Matroska's millisecond clock, AVI's frame clock, MP4's and a 29.97 fps rate included
     import fractions
 
     import av
-    path, ms = tmp_path / "vfr.mkv", [0, 33, 66, 300, 333, 366, 700, 733]
-    images = video_clip.frames(len(ms))
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("mpeg4", rate=30)
-        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
-        v.codec_context.time_base = fractions.Fraction(1, 1000)
-        for t, image in zip(ms, images):
-            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
-            frame.pts, frame.time_base = t, fractions.Fraction(1, 1000)
-            for p in v.encode(frame):
-                c.mux(p)
-        for p in v.encode():
-            c.mux(p)
-    clip = clips.read(path, 48)
-    assert len(clip.frames) == 8 and 9 < clip.fps < 11, clip.fps
-    assert abs(clip.span[1] - clip.span[0] - 0.8) < 0.06, clip.span
+    for rate in (25, fractions.Fraction(30000, 1001)):
+        path = tmp_path / f"clip{suffix}"
+        with av.open(str(path), "w") as c:
+            v = c.add_stream("mpeg4", rate=rate)
+            v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
+            c.mux([p for k in range(40) for p in v.encode(av.VideoFrame.from_ndarray(
+                np.full((32, 32, 3), 5 * k, np.uint8), format="rgb24"))] + v.encode())
+        for fps in (7, 10, 12, 15, 23.976, 24.5):
+            for frames in (None, (3, 37)):
+                clip = clips.read(path, 32, frames, fps)
+                assert clip.numbers == clips.select(40, float(rate), frames, fps)[0] and clip.repeats is None
 
 
 def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
@@ -618,7 +800,7 @@ def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
     source = tmp_path / "clip.mp4"
     images = video_clip.frames(6, h=36, w=48)
     write_mp4_with_audio(source, images)
-    out = clips.write_video(images, tmp_path / "styled.webm", 12, str(source), (0.0, 0.5), print)
+    out = writing.write_video(images, tmp_path / "styled.webm", 12, str(source), (0.0, 0.5), print)
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video", "audio"] and c.streams.audio[0].codec_context.name == "opus"
         seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
@@ -639,7 +821,7 @@ def test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path):
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = 16000
         c.mux([*a.encode(frame), *a.encode()])
-    out = clips.write_video(images, tmp_path / "styled.mp4", 12, str(source), (0.0, 0.5), print)
+    out = writing.write_video(images, tmp_path / "styled.mp4", 12, str(source), (0.0, 0.5), print)
     with av.open(str(out)) as c:
         assert c.streams.audio[0].codec_context.name == "aac"
         seconds = sum(f.samples for f in c.decode(audio=0)) / c.streams.audio[0].rate
@@ -654,7 +836,7 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
     from nst.video import output
     source = tmp_path / "clip.mkv"
     test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path)          # writes clip.mkv with PCM audio
-    monkeypatch.setattr(clips, "plays_as_is", lambda fmt, codec: True)
+    monkeypatch.setattr(writing, "plays_as_is", lambda fmt, codec: True)
     clip = clips.Clip(str(source), video_clip.frames(6, h=36, w=48), list(range(6)), 12.0, True, 6, True, (0.0, 0.5))
     out = output.write_video(clip.frames, tmp_path / "silent.mp4", clip)
     with av.open(str(out)) as c:
@@ -707,7 +889,7 @@ def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
         for p in [*a.encode(sound), *a.encode()]:
             c.mux(p)
     clip = clips.read(source, 48)
-    out = clips.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
     with av.open(str(out)) as c:
         first = next(f for f in c.decode(audio=0)).time - (c.streams.video[0].start_time or 0) * float(
             c.streams.video[0].time_base)

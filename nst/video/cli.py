@@ -176,8 +176,8 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
         print(stale_text(stale, " would be removed"))
     for shot in plans.shots_of(frames):
         left = sum(f.output in to_run for f in shot)
-        print(f"shot {shot[0].shot}: frames {shot[0].number}–{shot[-1].number} ({len(shot)} frames, "
-              f"{left} to run)")
+        numbers = f"frames {shot[0].number}–{shot[-1].number}" if len(shot) > 1 else f"frame {shot[0].number}"
+        print(f"shot {shot[0].shot}: {numbers} ({len(shot)} frame{'s' if len(shot) > 1 else ''}, {left} to run)")
     need, backend, run = memory
     shots_left = len({f.shot for f in todo})
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)

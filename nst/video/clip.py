@@ -1,11 +1,15 @@
-"""Reading and writing clips: a video file (PyAV, which ships FFmpeg in its wheel) or a folder of frames.
+"""Reading clips: a video file (PyAV, which ships FFmpeg in its wheel) or a folder of frames
+(nst.video.writing writes the video file).
 
 Legend: a frame is H×W×3 uint8 RGB; frames are numbered from 0 in the source. A clip is read
-whole before anything runs (selected frames only, upright, resized to --size), so a bad input is
-refused before any output exists. Writing a video keeps the frame rate and copies the audio stream's
-packets through where the container takes that codec, else encodes it again (Opus in WebM, AAC).
+whole before anything runs (selected frames only, upright, resized to --size; refused before they
+are decoded where they would need over half the free memory), so a bad input is refused before any
+output exists. --fps F samples a video file in its own time: at each 1/F s, the frame on screen
+then (by its timestamp, so a variable-rate file keeps pace with its audio), a frame on screen over
+several ticks written that many times.
 """
-import fractions
+import errno
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -15,10 +19,12 @@ import numpy as np
 
 from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
+from nst.video import header
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FOLDER_FPS = 25.0             # a folder of frames has no rate: this one, unless --fps says
+ATTACHED_PIC = 0x0400         # FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a "video" stream that is a song's cover
 
 
 @dataclass
@@ -32,6 +38,7 @@ class Clip:
     src_frames: int = 0               # frames in the source
     audio: bool = False               # the source has an audio stream
     span: tuple = (0.0, None)         # (start, end) seconds of the selection, for the audio
+    repeats: list = None              # how many output frames each fills (--fps on a variable rate); None: one
 
 
 def is_video_path(path):
@@ -53,8 +60,13 @@ def output_rate(src_fps, fps):
 
 
 def starts_interval(k, src_fps, fps):
-    # frame k (counted from the selection's first) starts a new 1/fps interval: it is kept
+    # frame slot k (counted from the selection's first) starts a new 1/fps interval: a tick of the output
     return output_rate(src_fps, fps) == src_fps or k == 0 or int(k * fps / src_fps) != int((k - 1) * fps / src_fps)
+
+
+def on_screen(images, repeats):
+    # each frame as many times as the output frames it fills (Clip.repeats; once each where None)
+    return images if repeats is None else [image for image, k in zip(images, repeats) for _ in range(k)]
 
 
 def natural_key(name):
@@ -85,6 +97,8 @@ def read_folder(folder, size, frames, fps):
             image = load_image(files[i])
         except (ImageError, OSError) as e:
             raise RunRefused(f"{folder}: frame {files[i].name} cannot be read ({str(e).splitlines()[0]})") from None
+        if first is None:
+            check_memory(folder, len(numbers), image.shape, size)
         first = first or (files[i].name, image.shape[:2])
         if image.shape[:2] != first[1]:
             raise RunRefused(f"{folder}: frame {files[i].name} is {image.shape[1]}×{image.shape[0]} but "
@@ -116,31 +130,41 @@ def check_not_a_video_folder(folder, files):
 
 
 def read_video(path, size, frames, fps):
-    # decodes up to frame B−1 only, keeping (resized) just the selected frames; a file that decodes
-    # clearly fewer frames than its header declares (cut short) is refused
+    # decodes up to frame B−1 only, keeping (resized) just the selected frames; a file read to its
+    # end (or not at all) that is shorter than its container declares, or decodes clearly fewer
+    # frames than its header declares, is cut short: refused
     import av
     try:
         with av.open(str(path)) as container:
-            if not container.streams.video:
-                raise RunRefused(f"{path}: has no video stream")
-            stream = container.streams.video[0]
+            videos = [v for v in container.streams.video if not int(getattr(v, "disposition", 0)) & ATTACHED_PIC]
+            if not videos:
+                check_not_cut(path)
+                cover = " (only a cover picture for its sound)" if container.streams.video else ""
+                raise RunRefused(f"{path}: has no video stream{cover}")
+            stream = videos[0]
             src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
             check_fps(path, fps, src_fps)
             audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
+            ctx = stream.codec_context                         # None in some files cut short
+            if ctx and ctx.width and ctx.height:
+                check_memory(path, selected(declared, frames, src_fps, fps), (ctx.height, ctx.width), size)
             d = decode(container, stream, frames, src_fps, fps, size)
             if d.whole:
+                check_not_cut(path)
                 check_complete(path, d, declared, src_fps)
                 declared = d.count
     except RunRefused:
         raise
     except (av.error.FFmpegError, ValueError, OSError) as e:
-        why = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise RunRefused(f"{path}: not a video nst can read ({why})") from None
+        check_not_cut(path)
+        raise RunRefused(unreadable(path, e)) from None
     check_count(path, d.images, d.count)
-    rate = d.rate or src_fps                             # a variable rate's true mean (Decoded.rate)
-    span = (d.times[0], d.times[-1] + 1 / rate) if None not in d.times else \
-        (d.numbers[0] / src_fps, (d.numbers[-1] + 1) / src_fps)
-    return Clip(str(path), d.images, d.numbers, output_rate(rate, fps), True, declared, audio, span)
+    # --fps below the header's rate: its ticks; else every frame, at a variable rate's true mean (Decoded.rate)
+    rate = fps if output_rate(src_fps, fps) != src_fps else d.rate or src_fps
+    start = d.times[0] if None not in d.times else d.numbers[0] / src_fps
+    span = (start, start + sum(d.repeats) / rate)                      # the audio of what the output shows
+    repeats = d.repeats if max(d.repeats) > 1 else None
+    return Clip(str(path), d.images, d.numbers, rate, True, declared, audio, span, repeats)
 
 
 @dataclass
@@ -149,6 +173,7 @@ class Decoded:
     numbers: list                     # source frame numbers kept
     images: list                      # their frames at the working size
     times: list                       # their times (seconds), None where a frame has none
+    repeats: list                     # the output frames each fills (ticks())
     count: int = 0                    # frames decoded
     whole: bool = False               # decoded to the end of the file
     rate: float = None                # the mean rate the timestamps show, where it differs from the header's
@@ -157,21 +182,26 @@ class Decoded:
 def decode(container, stream, frames, src_fps, fps, size):
     # the frames A..B−1 of `stream` (nothing past B decoded), the selected ones upright and resized
     # -> Decoded; its rate set when the decoded frames' times show a rate more than 10 % off the
-    # header's (a variable-rate file: the header's rate is its first frames')
+    # header's (a variable-rate file: the header's rate is its first frames'). Each frame is placed
+    # once the next one's time says until when it is on screen
     a, b = frames or (0, None)
     a = a or 0
-    d, first, last = Decoded([], [], []), None, None
+    d, first, last, start, held = Decoded([], [], [], []), None, None, None, None
     for d.count, frame in enumerate(container.decode(stream), 1):
         i = d.count - 1
         if b is not None and i >= b:
             break
         first, last = (first if first is not None else frame.time), frame.time
-        if i >= a and starts_interval(i - a, src_fps, fps):
-            d.numbers.append(i)
-            d.times.append(frame.time)
-            d.images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
+        if i >= a:
+            start = start if held else frame.time                  # frame A's time
+            at = slot(frame.time, start, held, src_fps)
+            if held:
+                place(d, held, at, src_fps, fps, size)
+            held = (i, frame, at)
     else:
         d.whole = True
+    if held:
+        place(d, held, held[2] + 1, src_fps, fps, size)
     n = min(d.count, b) if b is not None else d.count
     if first is not None and last is not None and last > first and n > 1:
         measured = (n - 1) / (last - first)
@@ -179,12 +209,68 @@ def decode(container, stream, frames, src_fps, fps, size):
     return d
 
 
+def slot(time, start, held, src_fps):
+    # a frame's time as a frame number of the header's rate, counted from the selection's first frame
+    # (to the nearest: a container's clock rounds timestamps, Matroska's to the millisecond), so a
+    # constant-rate file's frame k is in slot k; a frame without a time: the slot after the last
+    if held is None:
+        return 0
+    if time is None or start is None:
+        return held[2] + 1
+    return math.floor((time - start) * src_fps + 0.5)
+
+
+def place(d, held, until, src_fps, fps, size):
+    # the held frame (number, av.VideoFrame, slot), on screen up to slot `until`: kept, upright and
+    # resized, when it fills an output frame
+    number, frame, at = held
+    shown = ticks(at, until, src_fps, fps)
+    if shown:
+        d.numbers.append(number)
+        d.times.append(frame.time)
+        d.repeats.append(shown)
+        d.images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
+
+
+def ticks(at, until, src_fps, fps):
+    # -> the output frames a source frame on screen from slot `at` up to `until` fills: one each without
+    # --fps; with it, its slots that start a 1/fps interval (starts_interval, the rule frame numbers
+    # always had: a constant-rate file keeps the frames it kept), so a frame held over a variable
+    # rate's pause fills each tick of the pause
+    if output_rate(src_fps, fps) == src_fps:
+        return 1
+    return sum(starts_interval(k, src_fps, fps) for k in range(at, until))
+
+
 def upright(frame):
-    # a decoded av.VideoFrame -> H×W×3 uint8 as a player shows it: turned by the stream's display
-    # matrix (a phone's portrait video is stored landscape with "rotate 90"), counterclockwise degrees
+    # a decoded av.VideoFrame -> H×W×3 uint8 as a player shows it: turned and mirrored by the stream's
+    # display matrix (a phone's portrait video is stored landscape with "rotate 90"; a selfie camera's
+    # may be mirrored)
     image = frame.to_ndarray(format="rgb24")
-    turns = round(getattr(frame, "rotation", 0) / 90) % 4
-    return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
+    turns, mirrored = display_transform(display_matrix(frame))
+    image = np.rot90(image, turns) if turns else image
+    return np.ascontiguousarray(image[:, ::-1] if mirrored else image)
+
+
+def display_matrix(frame):
+    # -> the frame's display matrix (9 int32, FFmpeg's AV_FRAME_DATA_DISPLAYMATRIX), None without one
+    for data in frame.side_data:
+        if data.type.name == "DISPLAYMATRIX":
+            return np.frombuffer(bytes(data), np.int32)
+    return None
+
+
+def display_transform(matrix):
+    # FFmpeg's 3×3 display matrix ([x' y' 1] = [x y 1]·M, 16.16 fixed point) -> (quarter turns
+    # counterclockwise, mirrored left-right after turning): a mirror makes the determinant negative and
+    # negates column 0 (av_display_matrix_flip; a vertical flip is a mirror and half a turn); the turn
+    # is av_display_rotation_get's, to the nearest quarter
+    if matrix is None:
+        return 0, False
+    a, b, c, d = (float(matrix[k]) for k in (0, 1, 3, 4))
+    mirrored = a * d - b * c < 0
+    a = -a if mirrored else a
+    return round(-math.degrees(math.atan2(b, a)) / 90) % 4, mirrored
 
 
 def check_fps(path, fps, src_fps):
@@ -211,6 +297,42 @@ def declared_frames(container, stream, src_fps):
     return round(seconds * src_fps) if seconds else 0
 
 
+def check_not_cut(path):
+    # a file shorter than its container declares (nst.video.header) stopped being copied part way
+    cut = header.cut_short(path)
+    if cut:
+        raise RunRefused(f"{path}: the file is cut short ({cut[0]:,} bytes where its container declares at least "
+                         f"{cut[1]:,}): copy it again in full")
+
+
+def unreadable(path, e):
+    # -> the one line for a file FFmpeg cannot open or decode: empty, not readable, or not a video
+    why = getattr(e, "strerror", None) or (str(e).splitlines()[0] if str(e) else type(e).__name__)
+    if getattr(e, "errno", None) == errno.EACCES:
+        return f"{path}: cannot be read ({why})"
+    if Path(path).stat().st_size == 0:
+        return f"{path}: the file is empty"
+    return f"{path}: not a video nst can read ({why})"
+
+
+def selected(declared, frames, src_fps, fps):
+    # -> about how many of `declared` frames --frames and --fps keep (0 where none are declared)
+    kept = len(range(declared)[slice(*(frames or (None, None)))])
+    return math.ceil(kept * output_rate(src_fps, fps) / src_fps)
+
+
+def check_memory(path, count, shape, size):
+    # the selected frames are held whole at the working size (uint8): refused before they are decoded
+    # where they need over half the free memory (the rest is the frames' runs')
+    from nst.io.image import longest_shape
+    from nst.memory import available, gib
+    h, w = longest_shape(shape, size)
+    need, free = count * h * w * 3, available("numpy")
+    if need > free / 2:
+        raise RunRefused(f"{path}: {count} frames at {max(h, w)} px need {gib(need)} held in memory, over half the "
+                         f"{gib(free)} free: stylise a part (--frames A:B), fewer frames (--fps) or a smaller --size")
+
+
 def check_complete(path, decoded, declared, src_fps):
     # a file decoding clearly fewer frames than declared (10% and one frame of slack) is cut short,
     # unless its frames' times reach its declared end (a variable-rate file: fewer frames, same length)
@@ -229,134 +351,6 @@ def check_count(path, images, total):
     if len(images) == 1:
         raise RunRefused(f"{path}: only one frame selected; a video needs two or more "
                          "(use nst transfer for one picture)")
-
-
-def write_video(frames, out, fps, source=None, span=(0.0, None), log=print):
-    # [H×W×3 uint8] -> the video file `out` (through a temporary name, renamed when complete);
-    # H and W cropped to even sizes (yuv420p); the source's audio within span copied when it can be
-    import av
-
-    from nst.io.assets import atomic_path
-    fmt = VIDEO_FORMATS[Path(out).suffix.lower()]
-    h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
-    rate = fractions.Fraction(fps).limit_denominator(1001)
-    with atomic_path(out) as tmp, av.open(str(tmp), "w", format=fmt) as container:
-        stream = container.add_stream(codec_for(fmt), rate=rate)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        audio = copy_audio_setup(container, source, log) if source else None
-        for image in frames:
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-        if audio:
-            copy_audio(container, audio, source, span, log)
-    return Path(out)
-
-
-def codec_for(fmt):
-    import av
-    wanted = {"webm": ["libvpx-vp9", "libvpx"], "avi": ["mpeg4"]}.get(fmt, ["libx264", "h264", "mpeg4"])
-    for name in wanted:
-        try:
-            av.codec.Codec(name, "w")
-            return name
-        except Exception:                # noqa: BLE001 - not in this FFmpeg build
-            continue
-    return "mpeg4"
-
-
-AUDIO_CODECS = {"webm": "libopus"}          # what an audio stream the container will not take is encoded to
-AUDIO_DEFAULT = "aac"                       # ... in every other container
-
-
-def copy_audio_setup(container, source, log):
-    # -> (output audio stream, copied: True when the source's packets go through as they are,
-    # False when they are decoded and encoded again in the container's codec), or None
-    import av
-    try:
-        with av.open(source) as src:
-            if not src.streams.audio:
-                return None
-            template = src.streams.audio[0]
-            if not plays_as_is(container.format.name, template.codec_context.name):
-                return encoded_stream(container, template), False
-            try:
-                return container.add_stream_from_template(template), True
-            except ValueError:               # the container does not take this codec (aac in webm)
-                return encoded_stream(container, template), False
-    except (av.error.FFmpegError, ValueError) as e:
-        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
-        return None
-
-
-def plays_as_is(fmt, codec):
-    # audio of `codec` copied into a `fmt` file plays where such files play: not PCM in MP4, which
-    # FFmpeg writes but browsers and most players do not take
-    return not (fmt == "mp4" and codec.startswith("pcm_"))
-
-
-def encoded_stream(container, template):
-    # an output audio stream in the container's codec (AUDIO_CODECS, else AAC) for `template`'s audio
-    stream = container.add_stream(AUDIO_CODECS.get(container.format.name, AUDIO_DEFAULT),
-                                  rate=48000 if container.format.name == "webm" else template.rate)
-    stream.layout = "mono" if template.layout.nb_channels == 1 else "stereo"     # not its name: "2 channels"
-    return stream
-
-
-def copy_audio(container, audio, source, span, log):
-    # the source's audio within span (seconds), shifted to start at 0: its packets as they are, or
-    # (audio = (stream, False)) decoded, resampled and encoded again
-    import av
-    out_stream, copied = audio
-    try:
-        with av.open(source) as src:
-            if copied:
-                copy_packets(container, out_stream, src, span)
-            else:
-                encode_again(container, out_stream, src, span)
-    except (av.error.FFmpegError, ValueError) as e:
-        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
-
-
-def copy_packets(container, out_stream, src, span):
-    # the packets of src's first audio stream with start ≤ t < end, their times less `start` (the
-    # first frame's): audio that begins after the picture still begins after it, in step
-    start, end = span
-    a = src.streams.audio[0]
-    tb = float(a.time_base)
-    offset = round(start / tb)
-    for packet in src.demux(a):
-        if packet.pts is None or packet.dts is None:
-            continue
-        t = packet.pts * tb
-        if t < start or (end is not None and t >= end):
-            continue
-        packet.pts, packet.dts = packet.pts - offset, max(packet.dts - offset, 0)
-        packet.stream = out_stream
-        container.mux(packet)
-
-
-def encode_again(container, out_stream, src, span):
-    # src's first audio stream decoded, its frames with start ≤ t < end resampled to what the
-    # output's encoder takes and encoded, numbered in samples from `start` (the first frame's)
-    import av
-    start, end = span
-    ctx = out_stream.codec_context
-    resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
-    samples = None
-    for frame in [*src.decode(src.streams.audio[0]), None]:
-        if frame is not None and (frame.time is None or frame.time < start or (end is not None and frame.time >= end)):
-            continue
-        if samples is None and frame is not None:
-            samples = round((frame.time - start) * ctx.sample_rate)
-        for out in resampler.resample(frame):
-            out.pts, samples = samples, samples + out.samples
-            for packet in out_stream.encode(out):
-                container.mux(packet)
-    for packet in out_stream.encode(None):
-        container.mux(packet)
 
 
 def frame_name(number):

@@ -9,6 +9,7 @@ import numpy as np
 from nst.run.progress import log
 from nst.video import clip as clips
 from nst.video import plan as plans
+from nst.video import writing
 
 
 def finish(args, clip, frames, manifest, outdir):
@@ -28,7 +29,9 @@ def finish(args, clip, frames, manifest, outdir):
     images = [np.asarray(load_image(outdir / f.output), np.uint8) for f in frames]
     if not write_out(images, out, clip, outdir, manifest, key):
         return 1
-    log(f"nst video: wrote {out} ({len(frames)} frames, {clip.fps:g} fps); frames in {outdir}")
+    shown = len(clips.on_screen(frames, clip.repeats))
+    held = f", {shown} shown, some held over the source's pauses" if shown != len(frames) else ""
+    log(f"nst video: wrote {out} ({len(frames)} frames{held}, {clip.fps:g} fps); frames in {outdir}")
     return 0
 
 
@@ -60,24 +63,27 @@ def write_failed(path, e, outdir):
 
 
 def video_key(clip, frames):
-    # sha256 of what decides the video file: each frame's digest and source number, the frame rate,
-    # and the audio copied (the source file's sha256 and the span), so a change to any rewrites it
+    # sha256 of what decides the video file: each frame's digest, source number and repeats, the frame
+    # rate, and the audio copied (the source file's sha256 and the span), so a change to any rewrites it
     from nst.io.assets import sha256_file
     audio = {"source": sha256_file(clip.source), "span": clip.span} if clip.audio else None
+    held = {"repeats": clip.repeats} if clip.repeats else {}
     text = json.dumps({"frames": [f.digest for f in frames], "numbers": [f.number for f in frames],
-                       "fps": clip.fps, "audio": audio}, sort_keys=True)
+                       "fps": clip.fps, "audio": audio, **held}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def write_video(images, out, clip):
-    # the video with the source's audio; without it (said in one line) when the muxer refuses that
-    # audio only as the file is written (an FFmpeg error that is not the disk's)
+    # the video (each frame as often as the clip's ticks show it) with the source's audio; without it
+    # (said in one line) when the muxer refuses that audio only as the file is written (an FFmpeg error
+    # that is not the disk's)
     import av
+    images = clips.on_screen(images, clip.repeats)
     source = clip.source if clip.audio else None
     try:
-        return clips.write_video(images, out, clip.fps, source, clip.span, log)
+        return writing.write_video(images, out, clip.fps, source, clip.span, log)
     except av.error.FFmpegError as e:
         if source is None or isinstance(e, OSError):
             raise
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]}); the video is written without it")
-        return clips.write_video(images, out, clip.fps, None, clip.span, log)
+        return writing.write_video(images, out, clip.fps, None, clip.span, log)

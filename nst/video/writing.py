@@ -1,0 +1,138 @@
+"""Writing a clip's video file: the frames encoded (H.264 where FFmpeg has it, VP9 in WebM, MPEG-4 in
+AVI) at the clip's frame rate, and the source's audio within the clip's span, its packets copied
+through where the container takes that codec, else decoded and encoded again (Opus in WebM, AAC).
+"""
+import fractions
+from pathlib import Path
+
+import numpy as np
+
+from nst.video.clip import VIDEO_FORMATS
+
+
+def write_video(frames, out, fps, source=None, span=(0.0, None), log=print):
+    # [H×W×3 uint8] -> the video file `out` (through a temporary name, renamed when complete);
+    # H and W cropped to even sizes (yuv420p); the source's audio within span copied when it can be
+    import av
+
+    from nst.io.assets import atomic_path
+    fmt = VIDEO_FORMATS[Path(out).suffix.lower()]
+    h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
+    rate = fractions.Fraction(fps).limit_denominator(1001)
+    with atomic_path(out) as tmp, av.open(str(tmp), "w", format=fmt) as container:
+        stream = container.add_stream(codec_for(fmt), rate=rate)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        audio = copy_audio_setup(container, source, log) if source else None
+        for image in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        if audio:
+            copy_audio(container, audio, source, span, log)
+    return Path(out)
+
+
+def codec_for(fmt):
+    import av
+    wanted = {"webm": ["libvpx-vp9", "libvpx"], "avi": ["mpeg4"]}.get(fmt, ["libx264", "h264", "mpeg4"])
+    for name in wanted:
+        try:
+            av.codec.Codec(name, "w")
+            return name
+        except Exception:                # noqa: BLE001 - not in this FFmpeg build
+            continue
+    return "mpeg4"
+
+
+AUDIO_CODECS = {"webm": "libopus"}          # what an audio stream the container will not take is encoded to
+AUDIO_DEFAULT = "aac"                       # ... in every other container
+
+
+def copy_audio_setup(container, source, log):
+    # -> (output audio stream, copied: True when the source's packets go through as they are,
+    # False when they are decoded and encoded again in the container's codec), or None
+    import av
+    try:
+        with av.open(source) as src:
+            if not src.streams.audio:
+                return None
+            template = src.streams.audio[0]
+            if not plays_as_is(container.format.name, template.codec_context.name):
+                return encoded_stream(container, template), False
+            try:
+                return container.add_stream_from_template(template), True
+            except ValueError:               # the container does not take this codec (aac in webm)
+                return encoded_stream(container, template), False
+    except (av.error.FFmpegError, ValueError) as e:
+        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
+        return None
+
+
+def plays_as_is(fmt, codec):
+    # audio of `codec` copied into a `fmt` file plays where such files play: not PCM in MP4, which
+    # FFmpeg writes but browsers and most players do not take
+    return not (fmt == "mp4" and codec.startswith("pcm_"))
+
+
+def encoded_stream(container, template):
+    # an output audio stream in the container's codec (AUDIO_CODECS, else AAC) for `template`'s audio
+    stream = container.add_stream(AUDIO_CODECS.get(container.format.name, AUDIO_DEFAULT),
+                                  rate=48000 if container.format.name == "webm" else template.rate)
+    stream.layout = "mono" if template.layout.nb_channels == 1 else "stereo"     # not its name: "2 channels"
+    return stream
+
+
+def copy_audio(container, audio, source, span, log):
+    # the source's audio within span (seconds), shifted to start at 0: its packets as they are, or
+    # (audio = (stream, False)) decoded, resampled and encoded again
+    import av
+    out_stream, copied = audio
+    try:
+        with av.open(source) as src:
+            if copied:
+                copy_packets(container, out_stream, src, span)
+            else:
+                encode_again(container, out_stream, src, span)
+    except (av.error.FFmpegError, ValueError) as e:
+        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
+
+
+def copy_packets(container, out_stream, src, span):
+    # the packets of src's first audio stream with start ≤ t < end, their times less `start` (the
+    # first frame's): audio that begins after the picture still begins after it, in step
+    start, end = span
+    a = src.streams.audio[0]
+    tb = float(a.time_base)
+    offset = round(start / tb)
+    for packet in src.demux(a):
+        if packet.pts is None or packet.dts is None:
+            continue
+        t = packet.pts * tb
+        if t < start or (end is not None and t >= end):
+            continue
+        packet.pts, packet.dts = packet.pts - offset, max(packet.dts - offset, 0)
+        packet.stream = out_stream
+        container.mux(packet)
+
+
+def encode_again(container, out_stream, src, span):
+    # src's first audio stream decoded, its frames with start ≤ t < end resampled to what the
+    # output's encoder takes and encoded, numbered in samples from `start` (the first frame's)
+    import av
+    start, end = span
+    ctx = out_stream.codec_context
+    resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
+    samples = None
+    for frame in [*src.decode(src.streams.audio[0]), None]:
+        if frame is not None and (frame.time is None or frame.time < start or (end is not None and frame.time >= end)):
+            continue
+        if samples is None and frame is not None:
+            samples = round((frame.time - start) * ctx.sample_rate)
+        for out in resampler.resample(frame):
+            out.pts, samples = samples, samples + out.samples
+            for packet in out_stream.encode(out):
+                container.mux(packet)
+    for packet in out_stream.encode(None):
+        container.mux(packet)
