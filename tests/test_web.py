@@ -1,5 +1,6 @@
 """The web pieces without a browser: the run controls (pause, stop), the channel's latest-value slot,
 the form's messages (the CLI's own), addresses and tokens, upload checks."""
+import json
 import threading
 import time
 
@@ -650,3 +651,21 @@ def test_a_dry_run_serves_no_page(pictures, tiny_weights_h5, tmp_path, capsys):
     assert "http://" not in out.out + out.err and "live page" not in out.out
     assert main([*argv[:-1], "x:y"]) == 2                     # the address is still checked
     assert "--web 'x:y'" in one_line_error(capsys)
+
+
+def test_the_gallery_names_files_without_the_servers_folders(tmp_path, tiny_weights_h5):
+    # /api/runs gave every page viewer the uploads' and weights' absolute paths (the server's layout)
+    from nst.batch import results
+    from nst.web.app import App
+    outdir = tmp_path / "runs"
+    app = App(serve_args(outdir, tiny_weights_h5))
+    outdir.mkdir()
+    upload, elsewhere = outdir / "uploads" / "ab12.png", tmp_path / "mine" / "painting.jpg"
+    results.append_row(outdir / results.MANIFEST, {
+        "output": "web-1.png", "content": str(upload), "style": [str(elsewhere)], "init": str(elsewhere),
+        "settings": {"size": 64, "weights": str(tiny_weights_h5), "init": "content"}, "status": "done"})
+    (code, answer), = ask(app, [("GET", "/api/runs", None)])
+    assert code == 200 and str(tmp_path) not in json.dumps(answer)
+    row, = answer["runs"]
+    assert (row["content"], row["style"], row["init"]) == ("uploads/ab12.png", ["painting.jpg"], "painting.jpg")
+    assert row["settings"] == {"size": 64, "weights": tiny_weights_h5.name, "init": "content"}

@@ -24,6 +24,7 @@ from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
 from nst.web.channel import Channel
 from nst.web.form import shown_paths
+from nst.web.rows import shown_files
 from nst.web.server import Service
 from nst.web.uploads import Refused
 
@@ -79,7 +80,8 @@ class Runs(Service):
             return {f for task, _ in self.active.values() for f in task.files}, self.ended
 
     def rows(self):
-        # every run: the manifest's rows, and the runs queued or running now, newest first
+        # every run: the manifest's rows, and the runs queued or running now, newest first, as the
+        # pages get them: no path of the server's (rows.shown_files)
         rows = results.read_manifest(self.outdir)
         with self.lock:
             for key, (task, extra) in self.active.items():
@@ -89,6 +91,7 @@ class Runs(Service):
             row["live"] = channel is not None
             if row.get("error"):
                 row["error"] = self.shown(row["error"])
+        rows = {output: shown_files(row, self.outdir) for output, row in rows.items()}
         return sorted(rows.values(), key=lambda r: r.get("finished") or "~", reverse=True)
 
     def shutdown(self, grace=GRACE_S):
