@@ -669,3 +669,24 @@ def test_the_gallery_names_files_without_the_servers_folders(tmp_path, tiny_weig
     row, = answer["runs"]
     assert (row["content"], row["style"], row["init"]) == ("uploads/ab12.png", ["painting.jpg"], "painting.jpg")
     assert row["settings"] == {"size": 64, "weights": tiny_weights_h5.name, "init": "content"}
+
+
+def test_both_servers_serve_the_icon_their_pages_name(tmp_path, tiny_weights_h5):
+    # every page load logged a 404 for /favicon.ico in the browser's console
+    import asyncio
+    import re
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from nst.web.app import App
+    from nst.web.live import make_app
+
+    async def icons(app, page):
+        async with TestClient(TestServer(app)) as client:
+            html = await (await client.get(page)).text()
+            icon, = re.findall(r'<link rel="icon" href="([^"]+)"', html)
+            answers = [await client.get(path) for path in (icon, "/favicon.ico")]
+            return [(r.status, r.content_type, (await r.text())[:4]) for r in answers]
+    serve_app = App(serve_args(tmp_path / "runs", tiny_weights_h5)).make_app()
+    for app, page in ((serve_app, "/"), (make_app(Channel({}), "127.0.0.1", None), "/")):
+        assert asyncio.run(icons(app, page)) == [(200, "image/svg+xml", "<svg")] * 2
