@@ -457,3 +457,35 @@ def test_start_clicked_twice_starts_one_run(browser, images):
     page.wait_for_function("document.getElementById('start-error').textContent === 'refused'")
     assert page.is_enabled("#go")
     page.close()
+
+
+def test_gallery_updates_cards_in_place_keeping_focus_and_open_details(browser):
+    # each progress of a run drew every card again: the focused button, an open "settings and terms"
+    # and a ticked compare box were lost every two seconds
+    def row(name, status, **more):
+        return {**gallery_row(status), "output": f"{name}.png", **more}
+    runs = [row("web-1", "running", live=True), row("web-2", "done", finished="2026-01-01T00:00:00Z")]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): lambda r: r.fulfill(json={"runs": runs, "queue": {"active": 1, "max": 3}})})
+    page.goto(SITE + "/")
+    card = ".run[data-name='web-2']"
+    page.wait_for_selector(card)
+    page.evaluate("() => document.querySelectorAll('.run').forEach((el) => { el.kept = true; })")
+    page.click(f"{card} summary")
+    page.check(f"{card} input.pick")
+    page.focus(f"{card} button.again")
+    runs[:] = [row("web-3", "queued", live=True), row("web-1", "done", live=True, finished="2026-01-02T00:00:00Z",
+                                                      seconds=3.5), runs[1]]
+    page.wait_for_selector(".run[data-name='web-1'][data-status='done'] a.download")
+    kept = "() => [...document.querySelectorAll('.run')].map((el) => [el.dataset.name, !!el.kept])"
+    assert page.evaluate(kept) == [["web-3", False], ["web-1", True], ["web-2", True]]
+    focused = "() => { const el = document.activeElement; return [el.closest('.run').dataset.name, el.className]; }"
+    assert page.evaluate(focused) == ["web-2", "again"]
+    assert page.evaluate(f"document.querySelector(\"{card} details\").open")
+    assert page.is_checked(f"{card} input.pick")
+    runs[:] = [runs[0], runs[2]]                                            # web-1 gone
+    page.wait_for_function("!document.querySelector(\".run[data-name='web-1']\")")
+    assert page.evaluate(kept) == [["web-3", False], ["web-2", True]]
+    assert page.evaluate(focused) == ["web-2", "again"]
+    page.close()
