@@ -330,14 +330,15 @@ INFO = {"title": "photo in the style of painting", "total": 1000, "sizes": [64],
 
 def fake_site(page, answers):
     # the pages' static files at SITE, each other path answered by answers[(method, path)]: (status,
-    # JSON), or a callable given the route; a path not listed: the connection refused
+    # JSON), or a callable given the route; a page's path not listed: the page; another: the
+    # connection refused
     def handle(route):
         req, path = route.request, urlparse(route.request.url).path
         if path.startswith("/static/"):
             return route.fulfill(path=STATIC / path.rsplit("/", 1)[1])
-        if path == "/" or path.endswith("/live"):
-            return route.fulfill(path=STATIC / ("app.html" if path == "/" else "live.html"))
         answer = answers.get((req.method, path))
+        if answer is None and (path == "/" or path.endswith("/live")):
+            return route.fulfill(path=STATIC / ("app.html" if path == "/" else "live.html"))
         if answer is None:
             return route.abort("connectionrefused")
         if callable(answer):
@@ -488,4 +489,45 @@ def test_gallery_updates_cards_in_place_keeping_focus_and_open_details(browser):
     page.wait_for_function("!document.querySelector(\".run[data-name='web-1']\")")
     assert page.evaluate(kept) == [["web-3", False], ["web-2", True]]
     assert page.evaluate(focused) == ["web-2", "again"]
+    page.close()
+
+
+def test_live_page_reconnects_when_its_connection_drops_and_shows_the_run_again(browser):
+    # a dropped connection (a server restart, a laptop's sleep, a proxy's timeout) left the page on
+    # "disconnected" for good, its buttons off, until reloaded by hand
+    connections = []
+
+    def connected(ws):
+        connections.append(ws)
+        last = 3 if len(connections) == 1 else 5
+        for it in range(1, last + 1):
+            ws.send(json.dumps(message("running", it)))
+        if len(connections) == 1:
+            ws.close()
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.route_web_socket("**/ws", connected)
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("document.getElementById('state').textContent === 'reconnecting…'")
+    assert page.is_disabled("#pause")
+    page.wait_for_function("nst.live.status.it === 5 && nst.live.status.state === 'running'", timeout=10_000)
+    assert page.evaluate("nst.live.points.map(p => p.it)") == [1, 2, 3, 4, 5]   # the run's points, once each
+    assert page.text_content("#state") == "running" and page.is_enabled("#pause") and len(connections) == 2
+    page.close()
+
+
+def test_live_page_says_the_run_is_gone_when_the_server_answers_without_it(browser):
+    # a server restarted without the run: the page says so, and stops trying
+    gone = {"error": "no live run of that name (the gallery has the finished ones)"}
+
+    def live_path(route):
+        if "application/json" in route.request.headers.get("accept", ""):
+            return route.fulfill(status=404, json=gone)
+        return route.fulfill(path=STATIC / "live.html")
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/runs/x/live"): live_path})
+    page.route_web_socket("**/ws", lambda ws: [ws.send(json.dumps(message("running", 3))), ws.close()])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("document.getElementById('state').textContent === 'gone'", timeout=10_000)
+    assert page.text_content("#error") == gone["error"] and page.is_disabled("#stop")
     page.close()

@@ -6,17 +6,43 @@
   const run = location.pathname.match(/^\/runs\/([^/]+)\/live$/);
   const base = run ? `/runs/${run[1]}/` : "/";              // nst serve: one of its runs; --web: the run
   const live = nst.live = {points: [], info: {}, status: {}, plotted: 0, images: 0};
-  let ws = null, drawPending = false;
+  let ws = null, drawPending = false, retry = null;
+  const RETRY_MS = [1000, 2000, 4000, 8000, 15000];         // then every 15 s
+  live.retries = 0;
 
   function connect() {
     ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}ws`);
-    ws.onopen = () => { live.points = []; askPanels(); };
+    ws.onopen = () => { live.retries = 0; live.points = []; askPanels(); };     // the run's points come again
     ws.onmessage = (e) => receive(JSON.parse(e.data));
     ws.onclose = () => {                                   // the colour says it too: no "running" left
-      const state = ended() ? live.status.state : "disconnected";
-      $("state").textContent = state; $("state").className = "state " + state; disable();
+      if (!ended()) return reconnectLater();
+      showState(live.status.state); disable();
     };
   }
+
+  function reconnectLater() {
+    // the connection dropped (the server restarted, the laptop slept, a proxy timed out): tried
+    // again after a wait that grows, the page saying so meanwhile
+    showState("reconnecting…", "disconnected"); disable();
+    retry = setTimeout(reconnect, RETRY_MS[Math.min(live.retries, RETRY_MS.length - 1)]);
+    live.retries += 1;
+  }
+
+  async function reconnect() {
+    // the page's own address asked first: a server that answers but no longer has the run says so
+    retry = null;
+    let r;
+    try { r = await fetch(location.pathname + location.search, {headers: {Accept: "application/json"}}); }
+    catch (err) { return reconnectLater(); }
+    if (r.status !== 404) return connect();
+    const why = await r.json().catch(() => ({}));
+    showState("gone", "disconnected");
+    $("error").textContent = why.error || "the server no longer has this run";
+  }
+
+  window.addEventListener("online", () => { if (retry) { clearTimeout(retry); reconnect(); } });    // no wait left
+
+  function showState(text, cls) { $("state").textContent = text; $("state").className = "state " + (cls || text); }
 
   const ended = () => ["done", "stopped", "failed", "cancelled"].includes(live.status.state);
 
@@ -46,9 +72,7 @@
     $("eta").textContent = ended() ? "–" : nst.seconds(s.eta_s);             // an ended run has no ETA
     $("peak").textContent = nst.bytes(s.peak_bytes);
     $("viewers").textContent = s.viewers !== undefined ? `${s.viewers} page${s.viewers === 1 ? "" : "s"}` : "–";
-    const state = s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state;
-    $("state").textContent = state;
-    $("state").className = "state " + state;
+    showState(s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state);
     const active = !ended() && !s.stopping && ws && ws.readyState === WebSocket.OPEN;
     $("pause").disabled = $("stop").disabled = !active;
     $("pause").textContent = s.paused ? "Resume" : "Pause";
