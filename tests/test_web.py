@@ -690,3 +690,24 @@ def test_both_servers_serve_the_icon_their_pages_name(tmp_path, tiny_weights_h5)
     serve_app = App(serve_args(tmp_path / "runs", tiny_weights_h5)).make_app()
     for app, page in ((serve_app, "/"), (make_app(Channel({}), "127.0.0.1", None), "/")):
         assert asyncio.run(icons(app, page)) == [(200, "image/svg+xml", "<svg")] * 2
+
+
+def test_the_gallery_lists_the_last_queued_run_first_with_no_finish_time(tmp_path, pictures, tiny_weights_h5):
+    # a running row carried the time of each read as "finished" (its card changed at every poll), and
+    # the runs queued or running came in no order: a new one could show last
+    from nst.batch import results
+    from nst.web.runs import Runs, make_task
+    out = tmp_path / "runs"
+    out.mkdir()
+    for name, day in (("old1", 1), ("old2", 2)):
+        results.append_row(out / results.MANIFEST, {"output": f"{name}.png", "content": str(pictures[0]),
+                                                    "style": [str(pictures[1])], "status": "stopped",
+                                                    "finished": f"2026-01-0{day}T00:00:00Z"})
+    runs = Runs(out, 4, None, {}, None)
+    shas = {p: str(p) for p in pictures}
+    for key in ("a", "old1", "b"):                          # old1: resumed
+        runs.submit(make_task(key, pictures[0], pictures[1:], Settings(size=32), shas), {"title": key})
+    rows = runs.rows()
+    assert [(r["output"], r["status"], r["finished"]) for r in rows] == [
+        ("b.png", "queued", None), ("old1.png", "queued", None), ("a.png", "queued", None),
+        ("old2.png", "stopped", "2026-01-02T00:00:00Z")]

@@ -80,19 +80,21 @@ class Runs(Service):
             return {f for task, _ in self.active.values() for f in task.files}, self.ended
 
     def rows(self):
-        # every run: the manifest's rows, and the runs queued or running now, newest first, as the
-        # pages get them: no path of the server's (rows.shown_files)
-        rows = results.read_manifest(self.outdir)
+        # every run, as the pages get it (no path of the server's: rows.shown_files): the runs queued
+        # or running, the last queued first and not finished yet, then the manifest's, the last
+        # finished first (a running row had the time of each read: it changed every poll)
+        ended = results.read_manifest(self.outdir)
         with self.lock:
-            for key, (task, extra) in self.active.items():
-                rows[task.output] = {**results.row_of(task, extra), "status": self.channels[key].status["state"]}
-        for row in rows.values():
-            channel = self.channels.get(Path(row["output"]).stem)
-            row["live"] = channel is not None
+            active = [{**results.row_of(task, extra), "status": self.channels[key].status["state"], "finished": None}
+                      for key, (task, extra) in reversed(self.active.items())]
+        for row in active:
+            ended.pop(row["output"], None)
+        rows = active + sorted(ended.values(), key=lambda r: r.get("finished") or "", reverse=True)
+        for row in rows:
+            row["live"] = Path(row["output"]).stem in self.channels
             if row.get("error"):
                 row["error"] = self.shown(row["error"])
-        rows = {output: shown_files(row, self.outdir) for output, row in rows.items()}
-        return sorted(rows.values(), key=lambda r: r.get("finished") or "~", reverse=True)
+        return [shown_files(row, self.outdir) for row in rows]
 
     def shutdown(self, grace=GRACE_S):
         # stop every run at its next iteration (checkpointed), wait for them, close the cluster
