@@ -531,3 +531,21 @@ def test_live_page_says_the_run_is_gone_when_the_server_answers_without_it(brows
     page.wait_for_function("document.getElementById('state').textContent === 'gone'", timeout=10_000)
     assert page.text_content("#error") == gone["error"] and page.is_disabled("#stop")
     page.close()
+
+
+def test_pages_show_no_broken_image_before_there_is_a_picture(browser):
+    # a queued run's live page and a running run's card showed a broken-image icon and its alt text
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("running")], "queue": {"active": 1, "max": 3}})})
+    live_feed(page, [{"info": INFO, "points": [], "status": {"state": "queued"}}])
+    visibility = "(selector) => getComputedStyle(document.querySelector(selector)).visibility"
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'queued'")
+    assert page.evaluate(visibility, "#image") == "hidden"
+    page.evaluate("document.getElementById('image').src = 'data:image/png;base64,iVBORw0KGgo='")
+    assert page.evaluate(visibility, "#image") == "visible"
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-status='running']")
+    assert page.evaluate(visibility, ".run img") == "hidden"
+    page.close()
