@@ -711,3 +711,24 @@ def test_the_gallery_lists_the_last_queued_run_first_with_no_finish_time(tmp_pat
     assert [(r["output"], r["status"], r["finished"]) for r in rows] == [
         ("b.png", "queued", None), ("old1.png", "queued", None), ("a.png", "queued", None),
         ("old2.png", "stopped", "2026-01-02T00:00:00Z")]
+
+
+def test_the_time_paused_is_not_in_the_runs_rate_or_eta(monkeypatch):
+    # s/it was the time since the start over the iterations: after a 100 s pause a 1 s/it run showed
+    # 34 s/it and an ETA of minutes
+    from types import SimpleNamespace
+
+    from nst.web import channel as channel_module
+    clock = [0.0]
+    monkeypatch.setattr(channel_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    ch, run = Channel(), FakeRun()
+    pub = Publisher(ch)
+    pub.attach(run)
+    for it in (1, 2):
+        clock[0] = float(it)
+        pub.on_iteration(run, it, {"total": 1.0})
+    for clock[0] in np.arange(2.1, 100.0, 0.1):           # paused: the run polls its controls
+        run.controls.on_idle()
+    clock[0] = 101.0
+    pub.on_iteration(run, 3, {"total": 1.0})
+    assert ch.status["s_per_it"] == pytest.approx(1.0, abs=0.05) and ch.status["eta_s"] == pytest.approx(7.0, abs=0.5)
