@@ -549,3 +549,21 @@ def test_pages_show_no_broken_image_before_there_is_a_picture(browser):
     page.wait_for_selector(".run[data-status='running']")
     assert page.evaluate(visibility, ".run img") == "hidden"
     page.close()
+
+
+def test_run_again_clicked_twice_starts_one_run(browser):
+    # Run again (and Resume) posted once per click: a double click started the same run twice
+    posts = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("stopped")], "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/runs/web-1/again"): posts.append})          # held: the server still checking
+    page.goto(SITE + "/")
+    again = ".run[data-name='web-1'] button.again"
+    page.dblclick(again)
+    page.wait_for_timeout(500)
+    assert len(posts) == 1
+    posts[0].fulfill(status=429, json={"error": "the queue is full"})
+    page.wait_for_function("document.querySelector('.run .card-error').textContent !== ''")
+    assert page.text_content(".run .card-error") == "Run again: the queue is full" and page.is_enabled(again)
+    page.close()

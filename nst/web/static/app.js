@@ -147,10 +147,12 @@
   function button(text, cls, path) {
     const b = Object.assign(document.createElement("button"), {type: "button", textContent: text, className: cls});
     b.addEventListener("click", async () => {      // a refusal shown on the card whose button it was
+      if (b.disabled) return;                       // off while it posts: a double click started two runs
       const shown = b.closest(".run").querySelector(".card-error");
       shown.textContent = "";
+      b.disabled = true;
       try { const r = await nst.post(path); location.href = r.live; }
-      catch (err) { shown.textContent = `${text}: ${err.message}`; }
+      catch (err) { shown.textContent = `${text}: ${err.message}`; b.disabled = false; }
     });
     return b;
   }
@@ -203,7 +205,9 @@
   dropInto($("drop-content"), $("content"));
   dropInto($("drop-style"), $("style"));
   $("start").addEventListener("submit", start);
-  window.addEventListener("pageshow", (e) => { if (e.persisted) $("go").disabled = false; });    // Back to the form
+  window.addEventListener("pageshow", (e) => {      // Back to the form: the buttons that had posted usable again
+    if (e.persisted) for (const b of document.querySelectorAll("#go, .run button")) b.disabled = false;
+  });
   $("compare").addEventListener("click", compare);
   loadOptions();
   refresh();
