@@ -567,3 +567,25 @@ def test_run_again_clicked_twice_starts_one_run(browser):
     page.wait_for_function("document.querySelector('.run .card-error').textContent !== ''")
     assert page.text_content(".run .card-error") == "Run again: the queue is full" and page.is_enabled(again)
     page.close()
+
+
+def test_compare_clicked_twice_scores_once(browser):
+    # a second click while the first comparison was scored was refused (429) and its error stayed
+    # beside the first one's table
+    posts = []
+    pictures = [{**gallery_row("done"), "output": f"web-{i}.png"} for i in (1, 2)]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": pictures, "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/compare"): posts.append})
+    page.goto(SITE + "/")
+    for i in (1, 2):
+        page.check(f".run[data-name='web-{i}'] input.pick")
+    page.dblclick("#compare")
+    page.wait_for_timeout(2500)                                     # a gallery poll meanwhile
+    assert len(posts) == 1 and page.is_disabled("#compare")
+    posts[0].fulfill(json={"names": ["web-1.png", "web-2.png"], "scores": [{"content": 1.0}, {"content": 2.0}],
+                           "best": {"content": 0}})
+    page.wait_for_function("document.getElementById('compare-table').rows.length === 2")
+    assert page.text_content("#compare-error") == "" and page.is_enabled("#compare")
+    page.close()

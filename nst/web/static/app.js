@@ -5,6 +5,7 @@
   const SHOWN = ["size", "iterations", "optimizer", "style-weight", "content-weight", "tv-weight", "style-layers",
                  "keep-colors", "scales", "init"];
   let picked = [];
+  let comparing = false;                          // Compare is off while one is scored (a second was refused)
 
   async function loadOptions() {
     // the form's fields; if the server does not give them, the page says why and Start stays off
@@ -159,7 +160,7 @@
 
   function syncPicks() {
     for (const box of document.querySelectorAll("input.pick")) box.checked = picked.includes(box.dataset.name);
-    $("compare").disabled = picked.length !== 2;
+    $("compare").disabled = comparing || picked.length !== 2;
   }
 
   const shown = new Map();                        // run name -> its row as last drawn (JSON)
@@ -187,6 +188,8 @@
   }
 
   async function compare() {
+    if (comparing) return;
+    comparing = true; syncPicks();
     $("compare-error").textContent = "";
     const fd = new FormData(); fd.append("a", picked[0]); fd.append("b", picked[1]);
     try {
@@ -200,6 +203,7 @@
         row.insertCell().textContent = r.names[r.best[term]];
       }
     } catch (err) { $("compare-error").textContent = err.message; }
+    comparing = false; syncPicks();
   }
 
   dropInto($("drop-content"), $("content"));
