@@ -367,6 +367,7 @@ def test_live_page_at_a_runs_end_shows_why_it_failed_without_an_eta(browser):
     page.goto(SITE + "/runs/x/live")
     page.wait_for_function("nst.live.status.state === 'failed'")
     assert page.text_content("#error") == "OUTDIR/x.png exists and nst did not write it"
+    assert page.title() == "photo in the style of painting · nst"          # every run's tab was "nst · live"
     assert page.text_content("#eta") == "–" and page.text_content("#state") == "failed"
     page.wait_for_function("nst.live.xmax === 50")
     page.close()

@@ -52,6 +52,7 @@
     if (msg.info) {
       live.info = msg.info;
       $("title").textContent = msg.info.title || "";
+      if (msg.info.title) document.title = `${msg.info.title} · nst`;        // two runs' tabs told apart
       const sel = $("gram-layer");
       if (!sel.options.length) for (const l of msg.info.style_layers || []) sel.add(new Option(l, l));
     }
