@@ -707,9 +707,11 @@ def test_the_gallery_lists_the_last_queued_run_first_with_no_finish_time(tmp_pat
     shas = {p: str(p) for p in pictures}
     for key in ("a", "old1", "b"):                          # old1: resumed
         runs.submit(make_task(key, pictures[0], pictures[1:], Settings(size=32), shas), {"title": key})
+    runs.channels["b"].update(status={"state": "running", "it": 12}, info={"total": 300})
     rows = runs.rows()
+    assert (rows[0]["iterations"], rows[0]["total"]) == (12, 300)          # its card shows how far it is
     assert [(r["output"], r["status"], r["finished"]) for r in rows] == [
-        ("b.png", "queued", None), ("old1.png", "queued", None), ("a.png", "queued", None),
+        ("b.png", "running", None), ("old1.png", "queued", None), ("a.png", "queued", None),
         ("old2.png", "stopped", "2026-01-02T00:00:00Z")]
 
 

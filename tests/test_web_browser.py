@@ -477,6 +477,10 @@ def test_gallery_updates_cards_in_place_keeping_focus_and_open_details(browser):
     page.click(f"{card} summary")
     page.check(f"{card} input.pick")
     page.focus(f"{card} button.again")
+    assert page.text_content(".run[data-name='web-1'] .state") == "running"
+    runs[0].update(iterations=12, total=300)                                 # how far it is, on its card
+    page.wait_for_function("document.querySelector(\".run[data-name='web-1'] .state\").textContent "
+                           "=== 'running 12 / 300'")
     runs[:] = [row("web-3", "queued", live=True), row("web-1", "done", live=True, finished="2026-01-02T00:00:00Z",
                                                       seconds=3.5), runs[1]]
     page.wait_for_selector(".run[data-name='web-1'][data-status='done'] a.download")

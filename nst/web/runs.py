@@ -81,12 +81,11 @@ class Runs(Service):
 
     def rows(self):
         # every run, as the pages get it (no path of the server's: rows.shown_files): the runs queued
-        # or running, the last queued first and not finished yet, then the manifest's, the last
-        # finished first (a running row had the time of each read: it changed every poll)
+        # or running, the last queued first, not finished yet, with their iterations so far of at
+        # most `total`, then the manifest's, the last finished first
         ended = results.read_manifest(self.outdir)
         with self.lock:
-            active = [{**results.row_of(task, extra), "status": self.channels[key].status["state"], "finished": None}
-                      for key, (task, extra) in reversed(self.active.items())]
+            active = [self.active_row(key) for key in reversed(self.active)]
         for row in active:
             ended.pop(row["output"], None)
         rows = active + sorted(ended.values(), key=lambda r: r.get("finished") or "", reverse=True)
@@ -95,6 +94,12 @@ class Runs(Service):
             if row.get("error"):
                 row["error"] = self.shown(row["error"])
         return [shown_files(row, self.outdir) for row in rows]
+
+    def active_row(self, key):
+        # the row of a run queued or running (under self.lock), from its channel
+        (task, extra), channel = self.active[key], self.channels[key]
+        return {**results.row_of(task, extra), "status": channel.status["state"], "finished": None,
+                "iterations": channel.status.get("it"), "total": channel.info.get("total")}
 
     def shutdown(self, grace=GRACE_S):
         # stop every run at its next iteration (checkpointed), wait for them, close the cluster

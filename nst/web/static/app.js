@@ -99,6 +99,7 @@
     const names = row.names || {content: (row.content || "").split("/").pop(), style: (row.style || []).map((s) => s.split("/").pop())};
     const title = Object.assign(document.createElement("b"), {textContent: name});
     const state = Object.assign(document.createElement("span"), {className: "state " + row.status, textContent: row.status});
+    if (row.status === "running" && row.total) state.textContent += ` ${row.iterations || 0} / ${row.total}`;
     info.replaceChildren(title, " ", state, document.createElement("br"),
                 `${names.content} × ${(names.style || []).join(" + ")}`, document.createElement("br"),
                 `${setting(row, "size")} px, ${setting(row, "iterations")} it/scale, ${setting(row, "optimizer")}, ` +
