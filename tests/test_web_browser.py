@@ -594,3 +594,28 @@ def test_compare_clicked_twice_scores_once(browser):
     page.wait_for_function("document.getElementById('compare-table').rows.length === 2")
     assert page.text_content("#compare-error") == "" and page.is_enabled("#compare")
     page.close()
+
+
+def test_gram_ticked_before_the_run_names_its_layers_is_asked_once_it_does(browser):
+    # Ĝ ticked on a queued run's page (no style layers yet to pick) asked for nothing, and the panel
+    # stayed hidden once the run started, until the box was ticked again
+    asked, sockets = [], []
+
+    def connected(ws):
+        sockets.append(ws)
+        ws.on_message(lambda m: asked.append(json.loads(m)["panels"]))
+        ws.send(json.dumps({"info": {"title": "t"}, "points": [], "status": {"state": "queued"}}))
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.route_web_socket("**/ws", connected)
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'queued'")
+    page.check("#show-gram")
+    sockets[0].send(json.dumps(message("running", 1)))
+    page.wait_for_function("!document.getElementById('gram-panel').hidden")
+    for _ in range(50):                                     # the page's message on its way to the route
+        if asked[-1]["gram"]:
+            break
+        page.wait_for_timeout(100)
+    assert asked[-1] == {"gram": "block1_conv1", "grad": False, "features": False}
+    page.close()

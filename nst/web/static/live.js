@@ -54,7 +54,10 @@
       $("title").textContent = msg.info.title || "";
       if (msg.info.title) document.title = `${msg.info.title} · nst`;        // two runs' tabs told apart
       const sel = $("gram-layer");
-      if (!sel.options.length) for (const l of msg.info.style_layers || []) sel.add(new Option(l, l));
+      if (!sel.options.length && msg.info.style_layers) {   // Ĝ ticked before the run said its layers: asked now
+        for (const l of msg.info.style_layers) sel.add(new Option(l, l));
+        askPanels();
+      }
     }
     live.points.push(...msg.points);
     live.status = msg.status;
