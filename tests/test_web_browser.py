@@ -619,3 +619,17 @@ def test_gram_ticked_before_the_run_names_its_layers_is_asked_once_it_does(brows
         page.wait_for_timeout(100)
     assert asked[-1] == {"gram": "block1_conv1", "grad": False, "features": False}
     page.close()
+
+
+def test_gallery_asks_again_only_once_answered(browser):
+    # it polled every 2 s whether or not the last answer had come: a slow server got requests piling
+    # up, and an older answer arriving last drew the gallery as it had been
+    held = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}), ("GET", "/api/runs"): held.append})
+    page.goto(SITE + "/")
+    page.wait_for_timeout(4500)                                        # two polls' time
+    assert len(held) == 1
+    held[0].fulfill(json={"runs": [], "queue": {"active": 0, "max": 3}})
+    page.wait_for_function("document.getElementById('queue').textContent === '0 of 3 running or queued'")
+    page.close()

@@ -215,6 +215,7 @@
   });
   $("compare").addEventListener("click", compare);
   loadOptions();
-  refresh();
-  setInterval(refresh, 2000);
+  // the gallery polled one request at a time: requests never pile up on a slow server, nor an older
+  // answer overtakes a newer one
+  (async function poll() { await refresh(); setTimeout(poll, 2000); })();
 })();
