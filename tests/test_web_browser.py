@@ -633,3 +633,17 @@ def test_gallery_asks_again_only_once_answered(browser):
     held[0].fulfill(json={"runs": [], "queue": {"active": 0, "max": 3}})
     page.wait_for_function("document.getElementById('queue').textContent === '0 of 3 running or queued'")
     page.close()
+
+
+def test_live_page_of_an_ended_run_shows_its_picture(browser, images):
+    # a run's page opened after the run had ended (no page watched it: no image was sent) showed
+    # no picture at all
+    content, _, _ = images
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/runs/x/image"): lambda r: r.fulfill(path=content, content_type="image/png")})
+    live_feed(page, [message("done", 40)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("document.getElementById('image').complete && "
+                           "document.getElementById('image').naturalWidth > 0")
+    assert page.get_attribute("#image", "src") == "/runs/x/image?inline=1"
+    page.close()

@@ -62,6 +62,8 @@
     live.points.push(...msg.points);
     live.status = msg.status;
     if (msg.image) { $("image").src = "data:image/jpeg;base64," + msg.image; live.images += 1; }
+    // nst serve, once the run has ended: its saved picture (a page opened after the end had no image)
+    if (run && ["done", "stopped"].includes(msg.status.state)) $("image").src = base + "image?inline=1";
     if (msg.panels) showPanels(msg.panels);
     showStatus(msg.status);
     if (!drawPending) { drawPending = true; requestAnimationFrame(draw); }
