@@ -647,3 +647,14 @@ def test_live_page_of_an_ended_run_shows_its_picture(browser, images):
                            "document.getElementById('image').naturalWidth > 0")
     assert page.get_attribute("#image", "src") == "/runs/x/image?inline=1"
     page.close()
+
+
+def test_live_page_on_a_narrow_screen_keeps_its_curves_readable(browser):
+    # on a phone the two columns squeezed the curves into a strip 60 px wide
+    page = browser.new_page(bypass_csp=True, viewport={"width": 400, "height": 800})
+    fake_site(page, {})
+    live_feed(page, [message("running", 3)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'running'")
+    assert page.evaluate("document.getElementById('terms-plot').getBoundingClientRect().width") > 300
+    page.close()
