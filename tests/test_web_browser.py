@@ -657,4 +657,5 @@ def test_live_page_on_a_narrow_screen_keeps_its_curves_readable(browser):
     page.goto(SITE + "/runs/x/live")
     page.wait_for_function("nst.live.status.state === 'running'")
     assert page.evaluate("document.getElementById('terms-plot').getBoundingClientRect().width") > 300
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400                 # nothing off the side
     page.close()
