@@ -734,3 +734,29 @@ def test_the_time_paused_is_not_in_the_runs_rate_or_eta(monkeypatch):
     clock[0] = 101.0
     pub.on_iteration(run, 3, {"total": 1.0})
     assert ch.status["s_per_it"] == pytest.approx(1.0, abs=0.05) and ch.status["eta_s"] == pytest.approx(7.0, abs=0.5)
+
+
+def test_a_pages_ping_is_answered_and_keeps_its_panels():
+    # the live page pings a quiet connection to learn whether it still lives: its own sender is
+    # woken to answer, and the panels it asked for stay asked (any other message reset them)
+    import asyncio
+    from types import SimpleNamespace
+
+    from aiohttp import WSMsgType
+
+    from nst.web.server import read_page
+
+    class Socket:                                   # what read_page reads of a page's websocket
+        def __init__(self, *texts):
+            self.messages = [SimpleNamespace(type=WSMsgType.TEXT, data=json.dumps(t)) for t in texts]
+
+        async def __aiter__(self):
+            for m in self.messages:
+                yield m
+    channel, woken = Channel({"style_layers": ["block1_conv1"]}), []
+    channel.watch("other page", {}, lambda: woken.append("other"))
+    woken.clear()
+    panels = {"gram": "block1_conv1", "grad": True}
+    asyncio.run(read_page(Socket({"panels": panels}, {"ping": 1}), channel, "page", lambda: woken.append("page")))
+    assert channel.watchers["page"] == panels
+    assert woken.count("other") == 1                # by the panels (a page more watches), not by the ping

@@ -659,3 +659,29 @@ def test_live_page_on_a_narrow_screen_keeps_its_curves_readable(browser):
     assert page.evaluate("document.getElementById('terms-plot').getBoundingClientRect().width") > 300
     assert page.evaluate("document.documentElement.scrollWidth") <= 400                 # nothing off the side
     page.close()
+
+
+def test_live_page_opens_another_connection_when_its_own_died_silently(browser):
+    # a connection that died without a close (a laptop's sleep, a network gone) never said so: the
+    # page waited on it for good. It pings a quiet connection; unanswered, it opens another
+    connections, pings = [], []
+
+    def connected(ws):
+        connections.append(ws)
+        ws.on_message(lambda m: pings.append(json.loads(m)) if "ping" in m else None)   # never answered
+        ws.send(json.dumps(message("running", len(connections))))
+    page = browser.new_page(bypass_csp=True)
+    page.clock.install()
+    fake_site(page, {})
+    page.route_web_socket("**/ws", connected)
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.it === 1")
+    page.clock.run_for(20_000)
+    page.wait_for_function("document.getElementById('state').textContent === 'running'")
+    assert len(connections) == 1
+    page.clock.run_for(25_000)                          # two pings unanswered
+    page.wait_for_function("document.getElementById('state').textContent === 'reconnecting…'")
+    page.clock.run_for(2_000)
+    page.wait_for_function("nst.live.status.it === 2")
+    assert len(connections) == 2 and pings and page.is_enabled("#pause")
+    page.close()

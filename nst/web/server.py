@@ -161,15 +161,20 @@ async def feed(request, channel):
 
 
 async def read_page(ws, channel, page, notify):
-    # a page's requests: {"panels": {"gram": layer|null, "grad": bool, "features": bool}}
+    # a page's requests: {"panels": {"gram": layer|null, "grad": bool, "features": bool}}, or
+    # {"ping": 1}, answered by a message (the status): a page that hears nothing knows its
+    # connection died silently (a laptop's sleep) and opens another
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             break
         try:
-            wanted = json.loads(msg.data).get("panels")
-        except (ValueError, AttributeError):
+            asked = json.loads(msg.data)
+        except ValueError:
             continue                                # a malformed message is ignored
-        channel.watch(page, wanted, notify)
+        if isinstance(asked, dict) and "panels" in asked:
+            channel.watch(page, asked["panels"], notify)
+        elif isinstance(asked, dict) and "ping" in asked:
+            notify()                                # this page's sender only
     notify()
 
 

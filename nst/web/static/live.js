@@ -6,14 +6,15 @@
   const run = location.pathname.match(/^\/runs\/([^/]+)\/live$/);
   const base = run ? `/runs/${run[1]}/` : "/";              // nst serve: one of its runs; --web: the run
   const live = nst.live = {points: [], info: {}, status: {}, plotted: 0, images: 0};
-  let ws = null, drawPending = false, retry = null;
+  let ws = null, drawPending = false, retry = null, heard = 0;
   const RETRY_MS = [1000, 2000, 4000, 8000, 15000];         // then every 15 s
+  const PING_MS = 15000;                                    // a page silent this long asks; unanswered twice: dead
   live.retries = 0;
 
   function connect() {
     ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}ws`);
-    ws.onopen = () => { live.retries = 0; live.points = []; askPanels(); };     // the run's points come again
-    ws.onmessage = (e) => receive(JSON.parse(e.data));
+    ws.onopen = () => { live.retries = 0; live.points = []; heard = Date.now(); askPanels(); };    // the points again
+    ws.onmessage = (e) => { heard = Date.now(); receive(JSON.parse(e.data)); };
     ws.onclose = () => {                                   // the colour says it too: no "running" left
       if (!ended()) return reconnectLater();
       showState(live.status.state); disable();
@@ -39,6 +40,19 @@
     showState("gone", "disconnected");
     $("error").textContent = why.error || "the server no longer has this run";
   }
+
+  setInterval(() => {
+    // a connection that died without a close (a laptop's sleep, a dropped network) never says so:
+    // the server answers a ping with a message; none for two pings, and another connection is opened
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - heard > 2 * PING_MS + 5000) {
+      const dead = ws;
+      dead.onclose = dead.onmessage = null;
+      dead.close();
+      return reconnectLater();
+    }
+    if (Date.now() - heard >= PING_MS) ws.send(JSON.stringify({ping: 1}));
+  }, PING_MS / 3);
 
   window.addEventListener("online", () => { if (retry) { clearTimeout(retry); reconnect(); } });    // no wait left
 
