@@ -15,7 +15,7 @@
     ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}ws`);
     ws.onopen = () => { live.retries = 0; live.points = []; heard = Date.now(); askPanels(); };    // the points again
     ws.onmessage = (e) => { heard = Date.now(); receive(JSON.parse(e.data)); };
-    ws.onclose = () => {                                   // the colour says it too: no "running" left
+    ws.onclose = () => {                                   // an ended run's last state stays; else: dropped
       if (!ended()) return reconnectLater();
       showState(live.status.state); disable();
     };
