@@ -685,3 +685,25 @@ def test_live_page_opens_another_connection_when_its_own_died_silently(browser):
     page.wait_for_function("nst.live.status.it === 2")
     assert len(connections) == 2 and pings and page.is_enabled("#pause")
     page.close()
+
+
+def test_start_refuses_a_file_over_the_upload_limit_before_sending_it(browser, images, tmp_path):
+    # a file over --max-upload-mb went up to the limit before the server refused it (or the
+    # connection dropped meanwhile and the page said only "the server is not answering")
+    content, style, _ = images
+    big = tmp_path / "huge.png"
+    big.write_bytes(bytes(600 * 1024))
+    posts = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": [], "max_upload_mb": 0.5}),
+                     ("GET", "/api/runs"): (200, {"runs": [], "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/runs"): posts.append})
+    page.goto(SITE + "/")
+    page.set_input_files("#content", str(content))
+    page.set_input_files("#style", [str(style), str(big)])
+    page.wait_for_selector("#fields details", state="attached")          # the options have come
+    page.click("#go")
+    page.wait_for_function("document.getElementById('start-error').textContent !== ''")
+    assert page.text_content("#start-error") == "style 'huge.png': larger than the 0.5 MiB an upload may be"
+    assert not posts and page.is_enabled("#go")
+    page.close()

@@ -6,12 +6,14 @@
                  "keep-colors", "scales", "init"];
   let picked = [];
   let comparing = false;                          // Compare is off while one is scored (a second was refused)
+  let maxUploadMB = Infinity;                     // nst serve --max-upload-mb, from the options
 
   async function loadOptions() {
     // the form's fields; if the server does not give them, the page says why and Start stays off
     let data;
     try { data = await nst.getJSON("/api/options"); }
     catch (err) { $("start-error").textContent = `the options did not load: ${err.message}`; $("go").disabled = true; return; }
+    maxUploadMB = data.max_upload_mb ?? Infinity;
     const box = $("fields"), more = document.createElement("details");
     more.className = "wide"; more.append(Object.assign(document.createElement("summary"), {textContent: "more options"}));
     const grid = Object.assign(document.createElement("div"), {className: "start"});
@@ -51,12 +53,22 @@
     // one run per click: Start is off while the uploads go (a second click would start a second run)
     e.preventDefault();
     if ($("go").disabled) return;
-    $("start-error").textContent = "";
+    $("start-error").textContent = tooLarge();
+    if ($("start-error").textContent) return;
     $("go").disabled = true;
     try {
       const r = await nst.post("/api/runs", formData());
       location.href = r.live;
     } catch (err) { $("start-error").textContent = err.message; $("go").disabled = false; }
+  }
+
+  function tooLarge() {
+    // the first picked file over --max-upload-mb, in the server's words, before a byte is sent (the
+    // server refused it only once that much had gone up, or the connection dropped meanwhile)
+    for (const part of ["content", "style"])
+      for (const f of $(part).files)
+        if (f.size > maxUploadMB * 2 ** 20) return `${part} '${f.name}': larger than the ${maxUploadMB} MiB an upload may be`;
+    return "";
   }
 
   function dropInto(zone, input) {
