@@ -19,7 +19,7 @@ setup(
     package_dir=PACKAGE_DIR,
     packages=PACKAGES,
     package_data={"nst.kernels": ["cuda/*.cu", "cuda/*.cuh", "cuda/host/*.h"],
-                  "nst.web": ["static/*.html", "static/*.js", "static/*.css"]},
+                  "nst.web": ["static/*.html", "static/*.js", "static/*.css", "static/*.svg"]},
     install_requires=["numpy>=1.24", "numba>=0.58", "pillow>=10", "h5py>=3.8", "threadpoolctl>=3.8",
                       "dask[distributed]>=2024.8"],   # nst batch
     extras_require={

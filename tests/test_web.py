@@ -1,5 +1,6 @@
 """The web pieces without a browser: the run controls (pause, stop), the channel's latest-value slot,
 the form's messages (the CLI's own), addresses and tokens, upload checks."""
+import json
 import threading
 import time
 
@@ -650,3 +651,112 @@ def test_a_dry_run_serves_no_page(pictures, tiny_weights_h5, tmp_path, capsys):
     assert "http://" not in out.out + out.err and "live page" not in out.out
     assert main([*argv[:-1], "x:y"]) == 2                     # the address is still checked
     assert "--web 'x:y'" in one_line_error(capsys)
+
+
+def test_the_gallery_names_files_without_the_servers_folders(tmp_path, tiny_weights_h5):
+    # /api/runs gave every page viewer the uploads' and weights' absolute paths (the server's layout)
+    from nst.batch import results
+    from nst.web.app import App
+    outdir = tmp_path / "runs"
+    app = App(serve_args(outdir, tiny_weights_h5))
+    outdir.mkdir()
+    upload, elsewhere = outdir / "uploads" / "ab12.png", tmp_path / "mine" / "painting.jpg"
+    results.append_row(outdir / results.MANIFEST, {
+        "output": "web-1.png", "content": str(upload), "style": [str(elsewhere)], "init": str(elsewhere),
+        "settings": {"size": 64, "weights": str(tiny_weights_h5), "init": "content"}, "status": "done"})
+    (code, answer), = ask(app, [("GET", "/api/runs", None)])
+    assert code == 200 and str(tmp_path) not in json.dumps(answer)
+    row, = answer["runs"]
+    assert (row["content"], row["style"], row["init"]) == ("uploads/ab12.png", ["painting.jpg"], "painting.jpg")
+    assert row["settings"] == {"size": 64, "weights": tiny_weights_h5.name, "init": "content"}
+
+
+def test_both_servers_serve_the_icon_their_pages_name(tmp_path, tiny_weights_h5):
+    # every page load logged a 404 for /favicon.ico in the browser's console
+    import asyncio
+    import re
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from nst.web.app import App
+    from nst.web.live import make_app
+
+    async def icons(app, page):
+        async with TestClient(TestServer(app)) as client:
+            html = await (await client.get(page)).text()
+            icon, = re.findall(r'<link rel="icon" href="([^"]+)"', html)
+            answers = [await client.get(path) for path in (icon, "/favicon.ico")]
+            return [(r.status, r.content_type, (await r.text())[:4]) for r in answers]
+    serve_app = App(serve_args(tmp_path / "runs", tiny_weights_h5)).make_app()
+    for app, page in ((serve_app, "/"), (make_app(Channel({}), "127.0.0.1", None), "/")):
+        assert asyncio.run(icons(app, page)) == [(200, "image/svg+xml", "<svg")] * 2
+
+
+def test_the_gallery_lists_the_last_queued_run_first_with_no_finish_time(tmp_path, pictures, tiny_weights_h5):
+    # a running row carried the time of each read as "finished" (its card changed at every poll), and
+    # the runs queued or running came in no order: a new one could show last
+    from nst.batch import results
+    from nst.web.runs import Runs, make_task
+    out = tmp_path / "runs"
+    out.mkdir()
+    for name, day in (("old1", 1), ("old2", 2)):
+        results.append_row(out / results.MANIFEST, {"output": f"{name}.png", "content": str(pictures[0]),
+                                                    "style": [str(pictures[1])], "status": "stopped",
+                                                    "finished": f"2026-01-0{day}T00:00:00Z"})
+    runs = Runs(out, 4, None, {}, None)
+    shas = {p: str(p) for p in pictures}
+    for key in ("a", "old1", "b"):                          # old1: resumed
+        runs.submit(make_task(key, pictures[0], pictures[1:], Settings(size=32), shas), {"title": key})
+    runs.channels["b"].update(status={"state": "running", "it": 12}, info={"total": 300})
+    rows = runs.rows()
+    assert (rows[0]["iterations"], rows[0]["total"]) == (12, 300)          # its card shows how far it is
+    assert [(r["output"], r["status"], r["finished"]) for r in rows] == [
+        ("b.png", "running", None), ("old1.png", "queued", None), ("a.png", "queued", None),
+        ("old2.png", "stopped", "2026-01-02T00:00:00Z")]
+
+
+def test_the_time_paused_is_not_in_the_runs_rate_or_eta(monkeypatch):
+    # s/it was the time since the start over the iterations: after a 100 s pause a 1 s/it run showed
+    # 34 s/it and an ETA of minutes
+    from types import SimpleNamespace
+
+    from nst.web import channel as channel_module
+    clock = [0.0]
+    monkeypatch.setattr(channel_module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    ch, run = Channel(), FakeRun()
+    pub = Publisher(ch)
+    pub.attach(run)
+    for it in (1, 2):
+        clock[0] = float(it)
+        pub.on_iteration(run, it, {"total": 1.0})
+    for clock[0] in np.arange(2.1, 100.0, 0.1):           # paused: the run polls its controls
+        run.controls.on_idle()
+    clock[0] = 101.0
+    pub.on_iteration(run, 3, {"total": 1.0})
+    assert ch.status["s_per_it"] == pytest.approx(1.0, abs=0.05) and ch.status["eta_s"] == pytest.approx(7.0, abs=0.5)
+
+
+def test_a_pages_ping_is_answered_and_keeps_its_panels():
+    # the live page pings a quiet connection to learn whether it still lives: its own sender is
+    # woken to answer, and the panels it asked for stay asked (any other message reset them)
+    import asyncio
+    from types import SimpleNamespace
+
+    from aiohttp import WSMsgType
+
+    from nst.web.server import read_page
+
+    class Socket:                                   # what read_page reads of a page's websocket
+        def __init__(self, *texts):
+            self.messages = [SimpleNamespace(type=WSMsgType.TEXT, data=json.dumps(t)) for t in texts]
+
+        async def __aiter__(self):
+            for m in self.messages:
+                yield m
+    channel, woken = Channel({"style_layers": ["block1_conv1"]}), []
+    channel.watch("other page", {}, lambda: woken.append("other"))
+    woken.clear()
+    panels = {"gram": "block1_conv1", "grad": True}
+    asyncio.run(read_page(Socket({"panels": panels}, {"ping": 1}), channel, "page", lambda: woken.append("page")))
+    assert channel.watchers["page"] == panels
+    assert woken.count("other") == 1                # by the panels (a page more watches), not by the ping

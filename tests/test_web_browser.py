@@ -330,14 +330,15 @@ INFO = {"title": "photo in the style of painting", "total": 1000, "sizes": [64],
 
 def fake_site(page, answers):
     # the pages' static files at SITE, each other path answered by answers[(method, path)]: (status,
-    # JSON), or a callable given the route; a path not listed: the connection refused
+    # JSON), or a callable given the route; a page's path not listed: the page; another: the
+    # connection refused
     def handle(route):
         req, path = route.request, urlparse(route.request.url).path
         if path.startswith("/static/"):
             return route.fulfill(path=STATIC / path.rsplit("/", 1)[1])
-        if path == "/" or path.endswith("/live"):
-            return route.fulfill(path=STATIC / ("app.html" if path == "/" else "live.html"))
         answer = answers.get((req.method, path))
+        if answer is None and (path == "/" or path.endswith("/live")):
+            return route.fulfill(path=STATIC / ("app.html" if path == "/" else "live.html"))
         if answer is None:
             return route.abort("connectionrefused")
         if callable(answer):
@@ -366,6 +367,7 @@ def test_live_page_at_a_runs_end_shows_why_it_failed_without_an_eta(browser):
     page.goto(SITE + "/runs/x/live")
     page.wait_for_function("nst.live.status.state === 'failed'")
     assert page.text_content("#error") == "OUTDIR/x.png exists and nst did not write it"
+    assert page.title() == "photo in the style of painting · nst"          # every run's tab was "nst · live"
     assert page.text_content("#eta") == "–" and page.text_content("#state") == "failed"
     page.wait_for_function("nst.live.xmax === 50")
     page.close()
@@ -456,4 +458,252 @@ def test_start_clicked_twice_starts_one_run(browser, images):
     posts[0].fulfill(status=400, json={"error": "refused"})
     page.wait_for_function("document.getElementById('start-error').textContent === 'refused'")
     assert page.is_enabled("#go")
+    page.close()
+
+
+def test_gallery_updates_cards_in_place_keeping_focus_and_open_details(browser):
+    # each progress of a run drew every card again: the focused button, an open "settings and terms"
+    # and a ticked compare box were lost every two seconds
+    def row(name, status, **more):
+        return {**gallery_row(status), "output": f"{name}.png", **more}
+    runs = [row("web-1", "running", live=True), row("web-2", "done", finished="2026-01-01T00:00:00Z")]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): lambda r: r.fulfill(json={"runs": runs, "queue": {"active": 1, "max": 3}})})
+    page.goto(SITE + "/")
+    card = ".run[data-name='web-2']"
+    page.wait_for_selector(card)
+    page.evaluate("() => document.querySelectorAll('.run').forEach((el) => { el.kept = true; })")
+    page.click(f"{card} summary")
+    page.check(f"{card} input.pick")
+    page.focus(f"{card} button.again")
+    assert page.text_content(".run[data-name='web-1'] .state") == "running"
+    runs[0].update(iterations=12, total=300)                                 # how far it is, on its card
+    page.wait_for_function("document.querySelector(\".run[data-name='web-1'] .state\").textContent "
+                           "=== 'running 12 / 300'")
+    runs[:] = [row("web-3", "queued", live=True), row("web-1", "done", live=True, finished="2026-01-02T00:00:00Z",
+                                                      seconds=3.5), runs[1]]
+    page.wait_for_selector(".run[data-name='web-1'][data-status='done'] a.download")
+    kept = "() => [...document.querySelectorAll('.run')].map((el) => [el.dataset.name, !!el.kept])"
+    assert page.evaluate(kept) == [["web-3", False], ["web-1", True], ["web-2", True]]
+    focused = "() => { const el = document.activeElement; return [el.closest('.run').dataset.name, el.className]; }"
+    assert page.evaluate(focused) == ["web-2", "again"]
+    assert page.evaluate(f"document.querySelector(\"{card} details\").open")
+    assert page.is_checked(f"{card} input.pick")
+    runs[:] = [runs[0], runs[2]]                                            # web-1 gone
+    page.wait_for_function("!document.querySelector(\".run[data-name='web-1']\")")
+    assert page.evaluate(kept) == [["web-3", False], ["web-2", True]]
+    assert page.evaluate(focused) == ["web-2", "again"]
+    page.close()
+
+
+def test_live_page_reconnects_when_its_connection_drops_and_shows_the_run_again(browser):
+    # a dropped connection (a server restart, a laptop's sleep, a proxy's timeout) left the page on
+    # "disconnected" for good, its buttons off, until reloaded by hand
+    connections = []
+
+    def connected(ws):
+        connections.append(ws)
+        last = 3 if len(connections) == 1 else 5
+        for it in range(1, last + 1):
+            ws.send(json.dumps(message("running", it)))
+        if len(connections) == 1:
+            ws.close()
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.route_web_socket("**/ws", connected)
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("document.getElementById('state').textContent === 'reconnecting…'")
+    assert page.is_disabled("#pause")
+    page.wait_for_function("nst.live.status.it === 5 && nst.live.status.state === 'running'", timeout=10_000)
+    assert page.evaluate("nst.live.points.map(p => p.it)") == [1, 2, 3, 4, 5]   # the run's points, once each
+    assert page.text_content("#state") == "running" and page.is_enabled("#pause") and len(connections) == 2
+    page.close()
+
+
+def test_live_page_says_the_run_is_gone_when_the_server_answers_without_it(browser):
+    # a server restarted without the run: the page says so, and stops trying
+    gone = {"error": "no live run of that name (the gallery has the finished ones)"}
+
+    def live_path(route):
+        if "application/json" in route.request.headers.get("accept", ""):
+            return route.fulfill(status=404, json=gone)
+        return route.fulfill(path=STATIC / "live.html")
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/runs/x/live"): live_path})
+    page.route_web_socket("**/ws", lambda ws: [ws.send(json.dumps(message("running", 3))), ws.close()])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("document.getElementById('state').textContent === 'gone'", timeout=10_000)
+    assert page.text_content("#error") == gone["error"] and page.is_disabled("#stop")
+    page.close()
+
+
+def test_pages_show_no_broken_image_before_there_is_a_picture(browser):
+    # a queued run's live page and a running run's card showed a broken-image icon and its alt text
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("running")], "queue": {"active": 1, "max": 3}})})
+    live_feed(page, [{"info": INFO, "points": [], "status": {"state": "queued"}}])
+    visibility = "(selector) => getComputedStyle(document.querySelector(selector)).visibility"
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'queued'")
+    assert page.evaluate(visibility, "#image") == "hidden"
+    page.evaluate("document.getElementById('image').src = 'data:image/png;base64,iVBORw0KGgo='")
+    assert page.evaluate(visibility, "#image") == "visible"
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-status='running']")
+    assert page.evaluate(visibility, ".run img") == "hidden"
+    page.close()
+
+
+def test_run_again_clicked_twice_starts_one_run(browser):
+    # Run again (and Resume) posted once per click: a double click started the same run twice
+    posts = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("stopped")], "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/runs/web-1/again"): posts.append})          # held: the server still checking
+    page.goto(SITE + "/")
+    again = ".run[data-name='web-1'] button.again"
+    page.dblclick(again)
+    page.wait_for_timeout(500)
+    assert len(posts) == 1
+    posts[0].fulfill(status=429, json={"error": "the queue is full"})
+    page.wait_for_function("document.querySelector('.run .card-error').textContent !== ''")
+    assert page.text_content(".run .card-error") == "Run again: the queue is full" and page.is_enabled(again)
+    page.close()
+
+
+def test_compare_clicked_twice_scores_once(browser):
+    # a second click while the first comparison was scored was refused (429) and its error stayed
+    # beside the first one's table
+    posts = []
+    pictures = [{**gallery_row("done"), "output": f"web-{i}.png"} for i in (1, 2)]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": pictures, "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/compare"): posts.append})
+    page.goto(SITE + "/")
+    for i in (1, 2):
+        page.check(f".run[data-name='web-{i}'] input.pick")
+    page.dblclick("#compare")
+    page.wait_for_timeout(2500)                                     # a gallery poll meanwhile
+    assert len(posts) == 1 and page.is_disabled("#compare")
+    posts[0].fulfill(json={"names": ["web-1.png", "web-2.png"], "scores": [{"content": 1.0}, {"content": 2.0}],
+                           "best": {"content": 0}})
+    page.wait_for_function("document.getElementById('compare-table').rows.length === 2")
+    assert page.text_content("#compare-error") == "" and page.is_enabled("#compare")
+    page.close()
+
+
+def test_gram_ticked_before_the_run_names_its_layers_is_asked_once_it_does(browser):
+    # Ĝ ticked on a queued run's page (no style layers yet to pick) asked for nothing, and the panel
+    # stayed hidden once the run started, until the box was ticked again
+    asked, sockets = [], []
+
+    def connected(ws):
+        sockets.append(ws)
+        ws.on_message(lambda m: asked.append(json.loads(m)["panels"]))
+        ws.send(json.dumps({"info": {"title": "t"}, "points": [], "status": {"state": "queued"}}))
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.route_web_socket("**/ws", connected)
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'queued'")
+    page.check("#show-gram")
+    sockets[0].send(json.dumps(message("running", 1)))
+    page.wait_for_function("!document.getElementById('gram-panel').hidden")
+    for _ in range(50):                                     # the page's message on its way to the route
+        if asked[-1]["gram"]:
+            break
+        page.wait_for_timeout(100)
+    assert asked[-1] == {"gram": "block1_conv1", "grad": False, "features": False}
+    page.close()
+
+
+def test_gallery_asks_again_only_once_answered(browser):
+    # it polled every 2 s whether or not the last answer had come: a slow server got requests piling
+    # up, and an older answer arriving last drew the gallery as it had been
+    held = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}), ("GET", "/api/runs"): held.append})
+    page.goto(SITE + "/")
+    page.wait_for_timeout(4500)                                        # two polls' time
+    assert len(held) == 1
+    held[0].fulfill(json={"runs": [], "queue": {"active": 0, "max": 3}})
+    page.wait_for_function("document.getElementById('queue').textContent === '0 of 3 running or queued'")
+    page.close()
+
+
+def test_live_page_of_an_ended_run_shows_its_picture(browser, images):
+    # a run's page opened after the run had ended (no page watched it: no image was sent) showed
+    # no picture at all
+    content, _, _ = images
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/runs/x/image"): lambda r: r.fulfill(path=content, content_type="image/png")})
+    live_feed(page, [message("done", 40)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("document.getElementById('image').complete && "
+                           "document.getElementById('image').naturalWidth > 0")
+    assert page.get_attribute("#image", "src") == "/runs/x/image?inline=1"
+    page.close()
+
+
+def test_live_page_on_a_narrow_screen_keeps_its_curves_readable(browser):
+    # on a phone the two columns squeezed the curves into a strip 60 px wide
+    page = browser.new_page(bypass_csp=True, viewport={"width": 400, "height": 800})
+    fake_site(page, {})
+    live_feed(page, [message("running", 3)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'running'")
+    assert page.evaluate("document.getElementById('terms-plot').getBoundingClientRect().width") > 300
+    assert page.evaluate("document.documentElement.scrollWidth") <= 400                 # nothing off the side
+    page.close()
+
+
+def test_live_page_opens_another_connection_when_its_own_died_silently(browser):
+    # a connection that died without a close (a laptop's sleep, a network gone) never said so: the
+    # page waited on it for good. It pings a quiet connection; unanswered, it opens another
+    connections, pings = [], []
+
+    def connected(ws):
+        connections.append(ws)
+        ws.on_message(lambda m: pings.append(json.loads(m)) if "ping" in m else None)   # never answered
+        ws.send(json.dumps(message("running", len(connections))))
+    page = browser.new_page(bypass_csp=True)
+    page.clock.install()
+    fake_site(page, {})
+    page.route_web_socket("**/ws", connected)
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.it === 1")
+    page.clock.run_for(20_000)
+    page.wait_for_function("document.getElementById('state').textContent === 'running'")
+    assert len(connections) == 1
+    page.clock.run_for(25_000)                          # two pings unanswered
+    page.wait_for_function("document.getElementById('state').textContent === 'reconnecting…'")
+    page.clock.run_for(2_000)
+    page.wait_for_function("nst.live.status.it === 2")
+    assert len(connections) == 2 and pings and page.is_enabled("#pause")
+    page.close()
+
+
+def test_start_refuses_a_file_over_the_upload_limit_before_sending_it(browser, images, tmp_path):
+    # a file over --max-upload-mb went up to the limit before the server refused it (or the
+    # connection dropped meanwhile and the page said only "the server is not answering")
+    content, style, _ = images
+    big = tmp_path / "huge.png"
+    big.write_bytes(bytes(600 * 1024))
+    posts = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": [], "max_upload_mb": 0.5}),
+                     ("GET", "/api/runs"): (200, {"runs": [], "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/runs"): posts.append})
+    page.goto(SITE + "/")
+    page.set_input_files("#content", str(content))
+    page.set_input_files("#style", [str(style), str(big)])
+    page.wait_for_selector("#fields details", state="attached")          # the options have come
+    page.click("#go")
+    page.wait_for_function("document.getElementById('start-error').textContent !== ''")
+    assert page.text_content("#start-error") == "style 'huge.png': larger than the 0.5 MiB an upload may be"
+    assert not posts and page.is_enabled("#go")
     page.close()

@@ -31,7 +31,7 @@ from nst.web.form import MAX_STYLES, check_run, form_options, read_form, setting
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
-from nst.web.server import control, feed, guard, is_local, new_token, static_file, static_route, url_of
+from nst.web.server import add_static_routes, control, feed, guard, is_local, new_token, static_file, url_of
 from nst.web.uploads import Refused
 
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
@@ -235,7 +235,7 @@ class App:
         app = web.Application(middlewares=[guard(self.host, self.token)], client_max_size=MAX_BODY)
         r = app.router
         r.add_get("/", self.index)
-        r.add_get("/static/{name}", static_route)
+        add_static_routes(r)
         r.add_get("/api/options", self.options)
         r.add_get("/api/runs", self.gallery)
         r.add_post("/api/runs", self.start)

@@ -143,7 +143,8 @@ class Publisher:
 
     def __init__(self, channel):
         self.channel = channel
-        self.start = self.start_it = None
+        self.mark = self.start_it = None  # when the run's working time was last counted; its first iteration
+        self.busy = 0.0               # seconds the run has worked since attach (not those paused)
         self.panel_time = 0.0
         self.seen = None              # the panels last captured
 
@@ -160,12 +161,13 @@ class Publisher:
         self.channel.update(points=past, status={"state": "running", "it": len(run.history), "total": total})
         run.controls = self.channel.controls
         run.controls.on_idle = lambda: self.refresh(run)
-        self.start, self.start_it = time.perf_counter(), len(run.history)
+        self.mark, self.start_it = time.perf_counter(), len(run.history)
 
     def on_iteration(self, run, it, terms):
         layers = {k: float(v) for k, v in run.last_evaluation.get("layers", {}).items()}
-        elapsed = time.perf_counter() - self.start
-        rate = elapsed / max(it - self.start_it, 1)
+        now = time.perf_counter()
+        self.busy, self.mark = self.busy + now - self.mark, now
+        rate = self.busy / max(it - self.start_it, 1)
         total = self.channel.info["total"]
         status = {"state": "running", "it": it, "scale": run.scale, "size": run.sizes[run.scale],
                   "s_per_it": rate, "eta_s": rate * (total - it), "peak_bytes": peak_rss(), "terms": terms}
@@ -184,7 +186,9 @@ class Publisher:
         return Snapshot(0, run.output(), panels)
 
     def refresh(self, run):
-        # while paused: a page that came or asked for other panels gets them now
+        # while paused (each poll): a page that came or asked for other panels gets them now; the
+        # time paused is not the run's (s/it and the ETA after a pause were those of the pause)
+        self.mark = time.perf_counter()
         wanted = self.channel.wanted()
         if wanted is not None and (wanted != self.seen or self.channel.snapshot.seq == 0):
             snap = self.capture(run, force_panels=True)

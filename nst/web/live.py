@@ -8,7 +8,7 @@ import contextlib
 from aiohttp import web
 
 from nst.web.channel import Channel, Publisher
-from nst.web.server import Background, control, feed, guard, new_token, static_file, static_route, url_of
+from nst.web.server import Background, add_static_routes, control, feed, guard, new_token, static_file, url_of
 
 
 def make_app(channel, host, token):
@@ -23,7 +23,7 @@ def make_app(channel, host, token):
 
     app = web.Application(middlewares=[guard(host, token)], client_max_size=4096)
     app.router.add_get("/", page)
-    app.router.add_get("/static/{name}", static_route)
+    add_static_routes(app.router)
     app.router.add_get("/ws", ws)
     app.router.add_post("/control/{action}", act)
     return app

@@ -16,6 +16,21 @@ def inputs_of(row):
                    "style": row.get("names", {}).get("style") or [Path(f).name for f in files[1:]]}
 
 
+def shown_files(row, outdir):
+    # a row as the pages get it: its input files and weights named relative to OUTDIR
+    # ("uploads/ab12….png"), or by their names when elsewhere: the server's folders stay its own
+    def shown(path):
+        if not isinstance(path, str) or path in INIT_KEYWORDS:
+            return path
+        inside = Path(path).is_relative_to(outdir)
+        return Path(path).relative_to(outdir).as_posix() if inside else Path(path).name
+    settings = dict(row.get("settings") or {})
+    for key in {"weights", "init"} & set(settings):
+        settings[key] = shown(settings[key])
+    return {**row, "content": shown(row.get("content")), "style": [shown(s) for s in row.get("style") or []],
+            "init": shown(row.get("init")), "settings": settings}
+
+
 def settings_of_row(row):
     # a manifest row's settings as a Settings (refused when they no longer validate)
     try:

@@ -24,6 +24,7 @@ from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
 from nst.web.channel import Channel
 from nst.web.form import shown_paths
+from nst.web.rows import shown_files
 from nst.web.server import Service
 from nst.web.uploads import Refused
 
@@ -79,17 +80,26 @@ class Runs(Service):
             return {f for task, _ in self.active.values() for f in task.files}, self.ended
 
     def rows(self):
-        # every run: the manifest's rows, and the runs queued or running now, newest first
-        rows = results.read_manifest(self.outdir)
+        # every run, as the pages get it (no path of the server's: rows.shown_files): the runs queued
+        # or running, the last queued first, not finished yet, with their iterations so far of at
+        # most `total`, then the manifest's, the last finished first
+        ended = results.read_manifest(self.outdir)
         with self.lock:
-            for key, (task, extra) in self.active.items():
-                rows[task.output] = {**results.row_of(task, extra), "status": self.channels[key].status["state"]}
-        for row in rows.values():
-            channel = self.channels.get(Path(row["output"]).stem)
-            row["live"] = channel is not None
+            active = [self.active_row(key) for key in reversed(self.active)]
+        for row in active:
+            ended.pop(row["output"], None)
+        rows = active + sorted(ended.values(), key=lambda r: r.get("finished") or "", reverse=True)
+        for row in rows:
+            row["live"] = Path(row["output"]).stem in self.channels
             if row.get("error"):
                 row["error"] = self.shown(row["error"])
-        return sorted(rows.values(), key=lambda r: r.get("finished") or "~", reverse=True)
+        return [shown_files(row, self.outdir) for row in rows]
+
+    def active_row(self, key):
+        # the row of a run queued or running (under self.lock), from its channel
+        (task, extra), channel = self.active[key], self.channels[key]
+        return {**results.row_of(task, extra), "status": channel.status["state"], "finished": None,
+                "iterations": channel.status.get("it"), "total": channel.info.get("total")}
 
     def shutdown(self, grace=GRACE_S):
         # stop every run at its next iteration (checkpointed), wait for them, close the cluster

@@ -24,9 +24,10 @@ from nst.web.uploads import Refused
 
 LOCAL_NAMES = ("localhost", "127.0.0.1", "::1")
 TOKEN_QUERY, TOKEN_COOKIE, TOKEN_HEADER = "token", "nst_token", "X-NST-Token"
-STATIC = {"live.html", "app.html", "common.js", "live.js", "app.js", "style.css"}
+STATIC = {"live.html", "app.html", "common.js", "live.js", "app.js", "style.css", "favicon.svg"}
 CSP = ("default-src 'self'; img-src 'self' data:; connect-src 'self'; style-src 'self'; "
        "script-src 'self'; frame-ancestors 'none'")
+ICON = '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">'
 MAX_WS_MESSAGE = 4096           # a page sends only small panel requests
 
 
@@ -106,7 +107,7 @@ def refusal(request, e):
     # the gallery for a browser opening the URL (a stale /runs/NAME/live link showed raw JSON)
     if "text/html" not in request.headers.get("Accept", ""):
         return web.json_response({"error": str(e)}, status=e.status)
-    body = (f'<!doctype html><meta charset="utf-8"><title>nst</title><p>nst: {html.escape(str(e))}</p>'
+    body = (f'<!doctype html><meta charset="utf-8"><title>nst</title>{ICON}<p>nst: {html.escape(str(e))}</p>'
             '<p><a href="/">the gallery</a></p>')
     return web.Response(text=body, content_type="text/html", status=e.status)
 
@@ -115,13 +116,20 @@ def static_file(name):
     # a file of nst/web/static by its fixed name (no path from a request reaches the filesystem)
     if name not in STATIC:
         raise web.HTTPNotFound()
-    kind = {"html": "text/html", "js": "text/javascript", "css": "text/css"}[name.rsplit(".", 1)[1]]
+    kind = {"html": "text/html", "js": "text/javascript", "css": "text/css", "svg": "image/svg+xml"}
     body = resources.files("nst.web").joinpath("static", name).read_bytes()
-    return web.Response(body=body, content_type=kind, charset="utf-8")
+    return web.Response(body=body, content_type=kind[name.rsplit(".", 1)[1]], charset="utf-8")
 
 
-async def static_route(request):
-    return static_file(request.match_info["name"])
+def add_static_routes(router):
+    # /static/NAME, and /favicon.ico (the icon a browser asks for on its own: it logged a 404 each load)
+    async def static_route(request):
+        return static_file(request.match_info["name"])
+
+    async def favicon(request):
+        return static_file("favicon.svg")
+    router.add_get("/static/{name}", static_route)
+    router.add_get("/favicon.ico", favicon)
 
 
 async def feed(request, channel):
@@ -153,15 +161,20 @@ async def feed(request, channel):
 
 
 async def read_page(ws, channel, page, notify):
-    # a page's requests: {"panels": {"gram": layer|null, "grad": bool, "features": bool}}
+    # a page's requests: {"panels": {"gram": layer|null, "grad": bool, "features": bool}}, or
+    # {"ping": 1}, answered by a message (the status): a page that hears nothing knows its
+    # connection died silently (a laptop's sleep) and opens another
     async for msg in ws:
         if msg.type != WSMsgType.TEXT:
             break
         try:
-            wanted = json.loads(msg.data).get("panels")
-        except (ValueError, AttributeError):
+            asked = json.loads(msg.data)
+        except ValueError:
             continue                                # a malformed message is ignored
-        channel.watch(page, wanted, notify)
+        if isinstance(asked, dict) and "panels" in asked:
+            channel.watch(page, asked["panels"], notify)
+        elif isinstance(asked, dict) and "ping" in asked:
+            notify()                                # this page's sender only
     notify()
 
 

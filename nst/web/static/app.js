@@ -5,12 +5,15 @@
   const SHOWN = ["size", "iterations", "optimizer", "style-weight", "content-weight", "tv-weight", "style-layers",
                  "keep-colors", "scales", "init"];
   let picked = [];
+  let comparing = false;                          // Compare is off while one is scored (a second was refused)
+  let maxUploadMB = Infinity;                     // nst serve --max-upload-mb, from the options
 
   async function loadOptions() {
     // the form's fields; if the server does not give them, the page says why and Start stays off
     let data;
     try { data = await nst.getJSON("/api/options"); }
     catch (err) { $("start-error").textContent = `the options did not load: ${err.message}`; $("go").disabled = true; return; }
+    maxUploadMB = data.max_upload_mb ?? Infinity;
     const box = $("fields"), more = document.createElement("details");
     more.className = "wide"; more.append(Object.assign(document.createElement("summary"), {textContent: "more options"}));
     const grid = Object.assign(document.createElement("div"), {className: "start"});
@@ -50,12 +53,22 @@
     // one run per click: Start is off while the uploads go (a second click would start a second run)
     e.preventDefault();
     if ($("go").disabled) return;
-    $("start-error").textContent = "";
+    $("start-error").textContent = tooLarge();
+    if ($("start-error").textContent) return;
     $("go").disabled = true;
     try {
       const r = await nst.post("/api/runs", formData());
       location.href = r.live;
     } catch (err) { $("start-error").textContent = err.message; $("go").disabled = false; }
+  }
+
+  function tooLarge() {
+    // the first picked file over --max-upload-mb, in the server's words, before a byte is sent (the
+    // server refused it only once that much had gone up, or the connection dropped meanwhile)
+    for (const part of ["content", "style"])
+      for (const f of $(part).files)
+        if (f.size > maxUploadMB * 2 ** 20) return `${part} '${f.name}': larger than the ${maxUploadMB} MiB an upload may be`;
+    return "";
   }
 
   function dropInto(zone, input) {
@@ -71,82 +84,125 @@
 
   function setting(row, k) { const v = (row.settings || {})[k]; return Array.isArray(v) ? v.join(",") : v; }
 
+  const PICTURED = ["done", "stopped"];
+  const nameOf = (row) => row.output.replace(/\.png$/, "");
+
   function card(row) {
-    const name = row.output.replace(/\.png$/, "");
-    const div = document.createElement("div");
-    div.className = "run"; div.dataset.name = name; div.dataset.status = row.status;
-    const img = document.createElement("img");
-    img.alt = name;
-    if (["done", "stopped"].includes(row.status)) img.src = `/runs/${encodeURIComponent(name)}/image?inline=1&v=${encodeURIComponent(row.finished || "")}`;
+    // a run's card, empty: fill() writes the row into it, now and whenever the row changes
+    const div = Object.assign(document.createElement("div"), {className: "run"});
+    div.dataset.name = nameOf(row);
+    const details = document.createElement("details");
+    details.append(Object.assign(document.createElement("summary"), {textContent: "settings and terms"}),
+                   document.createElement("pre"));
+    const refused = Object.assign(document.createElement("div"), {className: "error card-error"});
+    refused.setAttribute("role", "alert");
+    div.append(Object.assign(document.createElement("img"), {alt: div.dataset.name}), document.createElement("div"),
+               details, Object.assign(document.createElement("div"), {className: "actions"}), refused);
+    return div;
+  }
+
+  function fill(div, row) {
+    // the row written into its card in place: the same elements stay (focus, an open <details>)
+    const name = div.dataset.name, [img, info, details, actions] = div.children;
+    div.dataset.status = row.status;
+    const src = PICTURED.includes(row.status)
+      ? `/runs/${encodeURIComponent(name)}/image?inline=1&v=${encodeURIComponent(row.finished || "")}` : null;
+    if (img.getAttribute("src") !== src) src ? img.setAttribute("src", src) : img.removeAttribute("src");
     const names = row.names || {content: (row.content || "").split("/").pop(), style: (row.style || []).map((s) => s.split("/").pop())};
-    const info = document.createElement("div");
     const title = Object.assign(document.createElement("b"), {textContent: name});
     const state = Object.assign(document.createElement("span"), {className: "state " + row.status, textContent: row.status});
-    info.append(title, " ", state, document.createElement("br"),
+    if (row.status === "running" && row.total) state.textContent += ` ${row.iterations || 0} / ${row.total}`;
+    info.replaceChildren(title, " ", state, document.createElement("br"),
                 `${names.content} × ${(names.style || []).join(" + ")}`, document.createElement("br"),
                 `${setting(row, "size")} px, ${setting(row, "iterations")} it/scale, ${setting(row, "optimizer")}, ` +
                 `β ${setting(row, "style_weight")}` + (row.seconds ? `, ${Number(row.seconds).toFixed(1)} s` : ""));
     if (row.error) info.append(Object.assign(document.createElement("div"), {className: "error", textContent: row.error}));
-    const details = document.createElement("details");
-    details.append(Object.assign(document.createElement("summary"), {textContent: "settings and terms"}),
-                   Object.assign(document.createElement("pre"), {textContent: JSON.stringify({terms: row.terms, settings: row.settings,
-                     iterations: row.iterations, finished: row.finished, source: row.source || "nst batch"}, null, 1)}));
-    const actions = Object.assign(document.createElement("div"), {className: "actions"});
-    if (["done", "stopped"].includes(row.status)) {
-      const a = Object.assign(document.createElement("a"), {textContent: "Download PNG", className: "download",
-        href: `/runs/${encodeURIComponent(name)}/image`});
-      a.setAttribute("download", row.output);
-      const tick = Object.assign(document.createElement("label"), {textContent: " compare"});
+    details.querySelector("pre").textContent = JSON.stringify({terms: row.terms, settings: row.settings,
+      iterations: row.iterations, finished: row.finished, source: row.source || "nst batch"}, null, 1);
+    const wanted = [...(PICTURED.includes(row.status) ? ["download", "pick"] : []), ...(row.live ? ["live"] : []), "again",
+                    ...(["stopped", "cancelled", "failed"].includes(row.status) ? ["resume"] : [])];
+    place(actions, wanted.map((kind) => actions.querySelector(`[data-action="${kind}"]`) || action(kind, name, row)));
+  }
+
+  function action(kind, name, row) {
+    // one of a card's actions, made once: its link, tick or button depends on the run's name only
+    const path = `/runs/${encodeURIComponent(name)}/`, api = `/api/runs/${encodeURIComponent(name)}/`;
+    let el;
+    if (kind === "download") {
+      el = Object.assign(document.createElement("a"), {textContent: "Download PNG", className: "download", href: path + "image"});
+      el.setAttribute("download", row.output);
+    } else if (kind === "pick") {
+      el = Object.assign(document.createElement("label"), {textContent: " compare"});
       const box = Object.assign(document.createElement("input"), {type: "checkbox", className: "pick"});
-      box.checked = picked.includes(name);
       box.dataset.name = name;
       box.addEventListener("change", () => { picked = box.checked ? [...picked, name].slice(-2) : picked.filter((p) => p !== name);
                                              syncPicks(); });
-      tick.prepend(box);
-      actions.append(a, tick);
+      el.prepend(box);
+    } else if (kind === "live") {
+      el = Object.assign(document.createElement("a"), {textContent: "Live", className: "live", href: path + "live"});
+    } else {
+      el = kind === "again" ? button("Run again", "again", api + "again") : button("Resume", "resume", api + "resume");
     }
-    if (row.live) actions.append(Object.assign(document.createElement("a"), {textContent: "Live", className: "live",
-      href: `/runs/${encodeURIComponent(name)}/live`}));
-    actions.append(button("Run again", "again", `/api/runs/${encodeURIComponent(name)}/again`));
-    if (["stopped", "cancelled", "failed"].includes(row.status))
-      actions.append(button("Resume", "resume", `/api/runs/${encodeURIComponent(name)}/resume`));
-    const refused = Object.assign(document.createElement("div"), {className: "error card-error"});
-    refused.setAttribute("role", "alert");
-    div.append(img, info, details, actions, refused);
-    return div;
+    el.dataset.action = kind;
+    return el;
+  }
+
+  function place(parent, children) {
+    // parent's children made `children`, in order: the ones kept are moved only where out of place
+    // (moveBefore keeps a focused one focused), the others removed
+    children.forEach((el, i) => {
+      const here = parent.children[i] || null;
+      if (el === here) return;
+      if (el.isConnected && parent.moveBefore) parent.moveBefore(el, here); else parent.insertBefore(el, here);
+    });
+    while (parent.children.length > children.length) parent.lastElementChild.remove();
   }
 
   function button(text, cls, path) {
     const b = Object.assign(document.createElement("button"), {type: "button", textContent: text, className: cls});
     b.addEventListener("click", async () => {      // a refusal shown on the card whose button it was
+      if (b.disabled) return;                       // off while it posts: a double click started two runs
       const shown = b.closest(".run").querySelector(".card-error");
       shown.textContent = "";
+      b.disabled = true;
       try { const r = await nst.post(path); location.href = r.live; }
-      catch (err) { shown.textContent = `${text}: ${err.message}`; }
+      catch (err) { shown.textContent = `${text}: ${err.message}`; b.disabled = false; }
     });
     return b;
   }
 
   function syncPicks() {
     for (const box of document.querySelectorAll("input.pick")) box.checked = picked.includes(box.dataset.name);
-    $("compare").disabled = picked.length !== 2;
+    $("compare").disabled = comparing || picked.length !== 2;
   }
 
-  let shown = "";
+  const shown = new Map();                        // run name -> its row as last drawn (JSON)
   async function refresh() {
-    // the gallery is drawn again only when a run changed (an open card stays open meanwhile); a
-    // server that does not answer is said so in the queue's place, not shown as its last count
+    // the gallery's cards updated in place: a new run's added, a changed one's filled again, a gone
+    // one's removed (focus, an open card, the scroll stay); a server that does not answer is said
+    // so in the queue's place, not shown as its last count
     let data;
     try { data = await nst.getJSON("/api/runs"); }
     catch (err) { $("queue").textContent = err.message; $("queue").className = "state disconnected"; return; }
     $("queue").className = "state";
     $("queue").textContent = `${data.queue.active} of ${data.queue.max} running or queued`;
-    const text = JSON.stringify(data.runs);
-    if (text !== shown) { shown = text; $("runs").replaceChildren(...data.runs.map(card)); }
+    const cards = new Map([...$("runs").children].map((el) => [el.dataset.name, el]));
+    const drawn = data.runs.map((row) => {
+      const name = nameOf(row), text = JSON.stringify(row), el = cards.get(name) || card(row);
+      if (shown.get(name) !== text) { fill(el, row); shown.set(name, text); }
+      return el;
+    });
+    place($("runs"), drawn);
+    const names = new Set(data.runs.map(nameOf));
+    for (const name of shown.keys()) if (!names.has(name)) shown.delete(name);
+    const pictured = new Set(data.runs.filter((row) => PICTURED.includes(row.status)).map(nameOf));
+    picked = picked.filter((name) => pictured.has(name));           // a tick only on a picture
     syncPicks();
   }
 
   async function compare() {
+    if (comparing) return;
+    comparing = true; syncPicks();
     $("compare-error").textContent = "";
     const fd = new FormData(); fd.append("a", picked[0]); fd.append("b", picked[1]);
     try {
@@ -160,14 +216,18 @@
         row.insertCell().textContent = r.names[r.best[term]];
       }
     } catch (err) { $("compare-error").textContent = err.message; }
+    comparing = false; syncPicks();
   }
 
   dropInto($("drop-content"), $("content"));
   dropInto($("drop-style"), $("style"));
   $("start").addEventListener("submit", start);
-  window.addEventListener("pageshow", (e) => { if (e.persisted) $("go").disabled = false; });    // Back to the form
+  window.addEventListener("pageshow", (e) => {      // Back to the form: the buttons that had posted usable again
+    if (e.persisted) for (const b of document.querySelectorAll("#go, .run button")) b.disabled = false;
+  });
   $("compare").addEventListener("click", compare);
   loadOptions();
-  refresh();
-  setInterval(refresh, 2000);
+  // the gallery polled one request at a time: requests never pile up on a slow server, nor an older
+  // answer overtakes a newer one
+  (async function poll() { await refresh(); setTimeout(poll, 2000); })();
 })();

@@ -6,17 +6,57 @@
   const run = location.pathname.match(/^\/runs\/([^/]+)\/live$/);
   const base = run ? `/runs/${run[1]}/` : "/";              // nst serve: one of its runs; --web: the run
   const live = nst.live = {points: [], info: {}, status: {}, plotted: 0, images: 0};
-  let ws = null, drawPending = false;
+  let ws = null, drawPending = false, retry = null, heard = 0;
+  const RETRY_MS = [1000, 2000, 4000, 8000, 15000];         // then every 15 s
+  const PING_MS = 15000;                                    // a page silent this long asks; unanswered twice: dead
+  live.retries = 0;
 
   function connect() {
     ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}ws`);
-    ws.onopen = () => { live.points = []; askPanels(); };
-    ws.onmessage = (e) => receive(JSON.parse(e.data));
-    ws.onclose = () => {                                   // the colour says it too: no "running" left
-      const state = ended() ? live.status.state : "disconnected";
-      $("state").textContent = state; $("state").className = "state " + state; disable();
+    ws.onopen = () => { live.retries = 0; live.points = []; heard = Date.now(); askPanels(); };    // the points again
+    ws.onmessage = (e) => { heard = Date.now(); receive(JSON.parse(e.data)); };
+    ws.onclose = () => {                                   // an ended run's last state stays; else: dropped
+      if (!ended()) return reconnectLater();
+      showState(live.status.state); disable();
     };
   }
+
+  function reconnectLater() {
+    // the connection dropped (the server restarted, the laptop slept, a proxy timed out): tried
+    // again after a wait that grows, the page saying so meanwhile
+    showState("reconnecting…", "disconnected"); disable();
+    retry = setTimeout(reconnect, RETRY_MS[Math.min(live.retries, RETRY_MS.length - 1)]);
+    live.retries += 1;
+  }
+
+  async function reconnect() {
+    // the page's own address asked first: a server that answers but no longer has the run says so
+    retry = null;
+    let r;
+    try { r = await fetch(location.pathname + location.search, {headers: {Accept: "application/json"}}); }
+    catch (err) { return reconnectLater(); }
+    if (r.status !== 404) return connect();
+    const why = await r.json().catch(() => ({}));
+    showState("gone", "disconnected");
+    $("error").textContent = why.error || "the server no longer has this run";
+  }
+
+  setInterval(() => {
+    // a connection that died without a close (a laptop's sleep, a dropped network) never says so:
+    // the server answers a ping with a message; none for two pings, and another connection is opened
+    if (!ws || ws.readyState !== WebSocket.OPEN) return;
+    if (Date.now() - heard > 2 * PING_MS + 5000) {
+      const dead = ws;
+      dead.onclose = dead.onmessage = null;
+      dead.close();
+      return reconnectLater();
+    }
+    if (Date.now() - heard >= PING_MS) ws.send(JSON.stringify({ping: 1}));
+  }, PING_MS / 3);
+
+  window.addEventListener("online", () => { if (retry) { clearTimeout(retry); reconnect(); } });    // no wait left
+
+  function showState(text, cls) { $("state").textContent = text; $("state").className = "state " + (cls || text); }
 
   const ended = () => ["done", "stopped", "failed", "cancelled"].includes(live.status.state);
 
@@ -26,12 +66,18 @@
     if (msg.info) {
       live.info = msg.info;
       $("title").textContent = msg.info.title || "";
+      if (msg.info.title) document.title = `${msg.info.title} · nst`;        // two runs' tabs told apart
       const sel = $("gram-layer");
-      if (!sel.options.length) for (const l of msg.info.style_layers || []) sel.add(new Option(l, l));
+      if (!sel.options.length && msg.info.style_layers) {   // Ĝ ticked before the run said its layers: asked now
+        for (const l of msg.info.style_layers) sel.add(new Option(l, l));
+        askPanels();
+      }
     }
     live.points.push(...msg.points);
     live.status = msg.status;
     if (msg.image) { $("image").src = "data:image/jpeg;base64," + msg.image; live.images += 1; }
+    // nst serve, once the run has ended: its saved picture (a page opened after the end had no image)
+    if (run && ["done", "stopped"].includes(msg.status.state)) $("image").src = base + "image?inline=1";
     if (msg.panels) showPanels(msg.panels);
     showStatus(msg.status);
     if (!drawPending) { drawPending = true; requestAnimationFrame(draw); }
@@ -46,9 +92,7 @@
     $("eta").textContent = ended() ? "–" : nst.seconds(s.eta_s);             // an ended run has no ETA
     $("peak").textContent = nst.bytes(s.peak_bytes);
     $("viewers").textContent = s.viewers !== undefined ? `${s.viewers} page${s.viewers === 1 ? "" : "s"}` : "–";
-    const state = s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state;
-    $("state").textContent = state;
-    $("state").className = "state " + state;
+    showState(s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state);
     const active = !ended() && !s.stopping && ws && ws.readyState === WebSocket.OPEN;
     $("pause").disabled = $("stop").disabled = !active;
     $("pause").textContent = s.paused ? "Resume" : "Pause";
