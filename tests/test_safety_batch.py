@@ -528,6 +528,16 @@ def test_15_debug_shows_a_failed_tasks_traceback(world, cluster, capsys):
     assert "Traceback" in err and "ImageError" in err and "bad__s.png failed: " in err
 
 
+def test_the_weights_file_is_read_once(world, cluster, capsys, opened_files):
+    # its sha256 (the digests), its check (a VGG19) and the workers' copy come from one read
+    opened, weights = opened_files, os.path.realpath(world["w"])
+    assert cli(batch(world)) == 0 and (world["o"] / "c__s.png").exists()
+    assert opened.count(weights) == 1, opened
+    opened.clear()
+    assert cli(batch(world)) == 0 and "1 done before, 0 to run" in capsys.readouterr().err   # the same digest
+    assert opened.count(weights) == 1, opened
+
+
 def test_17_resume_of_a_finished_run_writes_its_picture(world, capsys):
     base = ["transfer", str(world["c"]), str(world["s"]), "--weights", str(world["w"]), *SMALL]
     ck, first, again = world["d"] / "ck.npz", world["d"] / "first.png", world["d"] / "again.png"

@@ -587,6 +587,14 @@ def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, caps
     assert "3 done before, 0 to run" in capsys.readouterr().err
 
 
+def test_the_weights_file_is_read_once(inputs, tmp_path, opened_files):
+    # its sha256 (the digests), its check (a VGG19) and the workers' copy come from one read
+    weights = os.path.realpath(inputs[2])
+    assert main(command(inputs, tmp_path / "out", "--iterations", "2", "--later-iterations", "2",
+                        "--workers", "1", "--frames", "0:2")) == 0
+    assert opened_files.count(weights) == 1, opened_files
+
+
 def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     # 8 frames over 0.77 s whose header rate (its first frames': 30 fps) would make 23: read whole,
     # not refused as cut short, and written at the rate its timestamps show (~10 fps), so the

@@ -5,6 +5,7 @@ files that name them `kernel:0` / `bias:0` (optionally one group deeper) are rea
 In memory nst holds {L: (W O×I×3×3 float32, b O float32)}.
 """
 import hashlib
+import io
 
 import h5py
 import numpy as np
@@ -55,12 +56,13 @@ def _datasets(group):
     return found
 
 
-def read(path, keep=CONV_NAMES):
+def read(path, keep=CONV_NAMES, data=None):
     # Keras-layout HDF5 -> ({L: (W O×I×3×3 float32, b O float32)} for L in keep, attrs); raises
     # WeightsError. Every layer is read and checked (shape, finite, the recorded sha256); only
-    # those in `keep` are held, so a caller that needs a few layers never holds them all.
+    # those in `keep` are held, so a caller that needs a few layers never holds them all. data:
+    # the file's bytes, already read (they are checked, the file is not opened again)
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(path if data is None else io.BytesIO(data), "r")
     except FileNotFoundError:
         raise WeightsError(f"weights file {path} does not exist") from None
     except (OSError, RuntimeError) as e:

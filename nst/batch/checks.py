@@ -44,12 +44,22 @@ def check_checkpoint_dir(args):
             check_writable("--checkpoint-dir", Path(args.checkpoint_dir) / "task.npz")
 
 
-def check_weights(path, local):
-    # the --weights file (or, for a local cluster, the cached default: fetched if missing) is a
-    # readable VGG19, checked here before any task, its errors naming the file as the user gave it
+def read_weights(path, local):
+    # -> the --weights file for the workers (nst.batch.task.WeightsFile: its bytes and their sha256,
+    # the tasks' digests count it), read once and checked from those bytes to be a readable VGG19
+    # before any task, its errors naming the file as the user gave it; None for the default, which a
+    # local cluster's workers read from this machine's cache (fetched if missing, checked here) and
+    # a remote cluster's from their own (nst batch, nst video, nst serve)
     from nst import weights
-    if path or local:
-        weights.read(path, log, layers=())
+    from nst.io.assets import sha256_bytes
+    from nst.batch.task import WeightsFile
+    if not path:
+        if local:
+            weights.read(None, log, layers=())
+        return None
+    data = weights.read_bytes(path, log)
+    weights.read(path, log, layers=(), data=data)
+    return WeightsFile(data, sha256_bytes(data))
 
 
 def check_fits(todo, need, backend, args):

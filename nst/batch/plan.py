@@ -159,17 +159,16 @@ def digest_of(shas, settings):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def plan(contents, styles, settings, sweeps=()):
-    # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid)
+def plan(contents, styles, settings, sweeps=(), weights_sha=None):
+    # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid);
+    # weights_sha: the --weights file's sha256 (nst.batch.checks.read_weights), None for the default
     settings = settings.as_dict()
     content_files, style_files = expand(contents, "content"), expand(styles, "style")
     init = None if settings["init"] in INIT_KEYWORDS else settings["init"]
-    for what, path in (("--init", init), ("--weights", settings["weights"])):
-        if path and not os.path.isfile(path):
-            raise RunRefused(f"{what} {path}: no such file")
+    if init and not os.path.isfile(init):
+        raise RunRefused(f"--init {init}: no such file")
     sha = FileHashes()
-    side = {"init": sha[init] if init else settings["init"],
-            "weights": sha[settings["weights"]] if settings["weights"] else None}
+    side = {"init": sha[init] if init else settings["init"], "weights": weights_sha}
     points = list(itertools.product(*[[(dest, v) for v in values] for dest, values in sweeps]))
     tasks = []
     for c, s, point in itertools.product(content_files, style_files, points):
