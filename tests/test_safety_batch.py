@@ -242,6 +242,29 @@ def loop(role):
     return setup
 
 
+def not_an_image(role):
+    # in/bad.png holds text; it is the batch's second content or its style
+    def setup(world):
+        (world["d"] / "in" / "bad.png").write_text("not a picture")
+        world[role] = world["d"] / "in" / "bad.png"
+    return setup
+
+
+def cut_short(role):
+    # in/cut.png: the first half of c.png; it is the batch's second content
+    def setup(world):
+        data = world["c"].read_bytes()
+        (world["d"] / "in" / "cut.png").write_bytes(data[: len(data) // 2])
+        world[role] = world["d"] / "in" / "cut.png"
+    return setup
+
+
+def with_second_content(world, *extra):
+    # the batch with in/c.png and world["c2"] as contents
+    argv = batch(world, *extra)
+    return argv[:2] + [str(world["c2"])] + argv[2:]
+
+
 # (id, setup or None, command(world) -> argv, exit status, needles)
 B = batch
 CASES = [
@@ -314,6 +337,20 @@ CASES = [
     ("5-compare-style-too-small", None,
      lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "8",
                 "--weights", str(w["w"])], 2, ["--style-size 8", "block5_conv1"]),
+    # every input and every swept setting checked before any task (c.png is 40×30, s.png 28×36)
+    ("input-content-not-an-image", not_an_image("c2"), lambda w: with_second_content(w), 2,
+     ["in/bad.png: not an image Pillow can read"]),
+    ("input-content-cut-short", cut_short("c2"), lambda w: with_second_content(w), 2,
+     ["in/cut.png: unreadable or truncated image"]),
+    ("input-style-not-an-image", not_an_image("s"), lambda w: B(w), 2, ["in/bad.png: not an image Pillow can read"]),
+    ("input-init-not-an-image", not_an_image("i"), lambda w: B(w, "--init", str(w["i"])), 2,
+     ["in/bad.png: not an image Pillow can read"]),
+    ("input-sweep-size-too-small", None, lambda w: B(w, "--sweep", "size=32,16"), 2,
+     ["in/c.png with", "in/s.png at --sweep size=16", "content is 16×12", "block5_conv1", "--size 21"]),
+    ("input-sweep-style-scale-too-small", None, lambda w: B(w, "--sweep", "style-scale=1,0.3"), 2,
+     ["at --sweep style-scale=0.3", "--style-scale 0.3 makes a style image"]),
+    ("input-sweep-size-too-small-dry-run", None, lambda w: B(w, "--sweep", "size=16", "--dry-run"), 2,
+     ["at --sweep size=16", "content is 16×12"]),
     # 15: --debug keeps exit status 2
     ("15-debug-refusal", None, lambda w: B(w, "--sweep", "tv-weight=1", "--sweep", "tv-weight=2", "--debug"), 2,
      ["twice"]),
@@ -520,12 +557,19 @@ def test_14_broken_pipe_is_quiet(world):
         assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
 
 
-def test_15_debug_shows_a_failed_tasks_traceback(world, cluster, capsys):
-    (world["d"] / "in" / "bad.png").write_text("not a picture")
-    world["c"] = world["d"] / "in" / "bad.png"
+def changed_after_the_checks(monkeypatch, path):
+    # `path` no longer a picture when its task's bytes are read (after the checks before the start)
+    from nst.batch import command
+    read = command.read_inputs
+    monkeypatch.setattr(command, "read_inputs",
+                        lambda task: {**read(task), **({str(path): b"not a picture"} if str(path) in task.files else {})})
+
+
+def test_15_debug_shows_a_failed_tasks_traceback(world, cluster, capsys, monkeypatch):
+    changed_after_the_checks(monkeypatch, world["c"])
     assert cli(batch(world, "--debug")) == 1
     err = capsys.readouterr().err
-    assert "Traceback" in err and "ImageError" in err and "bad__s.png failed: " in err
+    assert "Traceback" in err and "ImageError" in err and "c__s.png failed: " in err
 
 
 def test_the_weights_file_is_read_once(world, cluster, capsys, opened_files):

@@ -1,5 +1,6 @@
 """`nst batch`'s checks before the first task: options that disagree, --checkpoint-dir, --weights,
-and one task's memory (nst.memory's estimate, over every setting of the batch)."""
+every input picture (readable, large enough at every setting) and one task's memory
+(nst.memory's estimate, over every setting of the batch)."""
 import json
 from pathlib import Path
 
@@ -60,6 +61,32 @@ def read_weights(path, local):
     data = weights.read_bytes(path, log)
     weights.read(path, log, layers=(), data=data)
     return WeightsFile(data, sha256_bytes(data))
+
+
+def check_inputs(todo):
+    # every picture the tasks to run read is one nst can read (decoded here, not converted:
+    # nst.io.image.image_shape, an ImageError naming the file) and large enough at each task's
+    # settings for the deepest layer (nst.run.checks.check_shapes, `nst transfer`'s check)
+    from nst.batch.plan import fmt_value
+    from nst.io.destinations import RunRefused
+    from nst.io.image import image_shape
+    from nst.run.checks import check_shapes
+    from nst.run.run import scale_sides
+    from nst.run.settings import Settings
+    shapes = {p: image_shape(p) for p in dict.fromkeys(p for t in todo for p in t.files)}
+    checked = set()
+    for t in todo:
+        key = (shapes[t.content], tuple(shapes[s] for s in t.styles), json.dumps(t.settings, sort_keys=True))
+        if key in checked:
+            continue
+        checked.add(key)
+        settings = Settings.from_dict(t.settings)
+        try:
+            check_shapes(shapes[t.content], key[1], scale_sides(shapes[t.content], settings), settings)
+        except RunRefused as e:
+            sweep = " ".join(f"{k.replace('_', '-')}={fmt_value(v)}" for k, v in t.sweep)
+            raise RunRefused(f"{t.content} with {', '.join(t.styles)}{f' at --sweep {sweep}' if sweep else ''}: "
+                             f"{e}") from None
 
 
 def check_fits(todo, need, backend, args):

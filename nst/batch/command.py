@@ -44,6 +44,7 @@ def main(args):
     checks.check_checkpoint_dir(args)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
+    checks.check_inputs(todo)
     need, backend, one = checks.task_memory(tasks)
     log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): "
         f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))

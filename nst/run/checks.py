@@ -28,20 +28,25 @@ def check_options(settings, n_styles):
 
 def check_sizes(run):
     # every scale's content and style images are large enough for the deepest layer they reach
-    s = run.settings
+    check_shapes(run.content.shape, [style.shape for style in run.styles], run.sizes, run.settings)
+
+
+def check_shapes(content_shape, style_shapes, sizes, s):
+    # check_sizes from the shapes alone: an H×W content and H×W styles at the scales' longest sides
+    # `sizes` (nst.run.run.scale_sides) under settings s (nst batch checks its inputs so, unloaded)
     deepest_all = deepest_layer([*s.content_layers, *s.style_layers])
     deepest_style = deepest_layer(s.style_layers)
-    side = run.sizes[0]
-    h, w = longest_shape(run.content.shape, side)
+    side = sizes[0]
+    h, w = longest_shape(content_shape, side)
     if min(h, w) < min_side(deepest_all):
         raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
                          f"{min_side(deepest_all)} px per side that {deepest_all} needs; "
-                         + first_side_hint(run.content.shape, min_side(deepest_all)))
+                         + first_side_hint(content_shape, min_side(deepest_all)))
     need = min_side(deepest_style)
-    for side in run.sizes:
+    for side in sizes:
         style_side = round(side * s.style_scale)
-        for style in run.styles:
-            sh, sw = longest_shape(style.shape, style_side)
+        for shape in style_shapes:
+            sh, sw = longest_shape(shape, style_side)
             if style_side > MAX_SIDE:
                 raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {style_side} px "
                                  f"long at {side} px, above {MAX_SIDE}: use --style-scale ≤ "
@@ -49,7 +54,7 @@ def check_sizes(run):
             if style_side < 16 or min(sh, sw) < need:
                 raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {sw}×{sh} at {side} px, "
                                  f"smaller than the {need} px per side {deepest_style} needs: "
-                                 + style_scale_hint(style.shape, need, side))
+                                 + style_scale_hint(shape, need, side))
 
 
 def style_scale_hint(shape, need, side):
