@@ -100,3 +100,26 @@ def opened_files(monkeypatch):
     monkeypatch.setattr(h5py, "File", h5_file)
     monkeypatch.setattr(sys.modules[__name__], "LISTENERS", [found])
     return found
+
+
+@pytest.fixture
+def failing_save(monkeypatch):
+    # -> fail(name, errno, outdir_refuses=False): from then on saving a picture named `name` fails
+    # with that errno; outdir_refuses: the folder then takes no file either (nst.io.assets.probe_write)
+    import nst.io.assets
+    import nst.io.image
+    save, probe = nst.io.image.save_image, nst.io.assets.probe_write
+
+    def fail(name, errno_, outdir_refuses=False):
+        def fake_save(image, path, *a, **k):
+            if os.path.basename(path) == name:
+                raise OSError(errno_, os.strerror(errno_))
+            return save(image, path, *a, **k)
+
+        def fake_probe(folder):
+            if outdir_refuses:
+                raise OSError(errno_, os.strerror(errno_))
+            return probe(folder)
+        monkeypatch.setattr(nst.io.image, "save_image", fake_save)
+        monkeypatch.setattr(nst.io.assets, "probe_write", fake_probe)
+    return fail

@@ -582,6 +582,41 @@ def test_the_weights_file_is_read_once(world, cluster, capsys, opened_files):
     assert opened.count(weights) == 1, opened
 
 
+def test_a_picture_the_disk_refuses_alone_fails_its_task_and_the_batch_goes_on(world, cluster, capsys, monkeypatch,
+                                                                              failing_save):
+    # EIO on one picture while OUTDIR still takes files: that task fails (its row says why), the
+    # others are made; the same command then makes only it
+    import errno
+    command = batch(world, "--sweep", "tv-weight=0,1", "--workers", "1")
+    failing_save("c__s__tv0.png", errno.EIO)
+    assert cli(command) == 1
+    err = capsys.readouterr().err
+    rows = {r["output"]: r for r in map(json.loads, (world["o"] / "manifest.jsonl").read_text().splitlines())}
+    assert rows["c__s__tv0.png"]["status"] == "failed" and rows["c__s__tv1.png"]["status"] == "done", rows
+    assert rows["c__s__tv0.png"]["error"] == f"cannot write {world['o'] / 'c__s__tv0.png'} (Input/output error)"
+    assert "c__s__tv0.png failed: cannot write" in err and "nst batch: error" not in err, err
+    monkeypatch.undo()
+    assert cli(command) == 0 and "1 done before, 1 to run" in capsys.readouterr().err
+
+
+def test_an_outdir_that_takes_no_more_files_stops_the_batch_in_one_line(world, cluster, capsys, monkeypatch,
+                                                                       failing_save):
+    # a read-only OUTDIR (remounted, its permissions changed) after the first picture: nothing after
+    # could be written, so the rest are not run; one line says what to do (exit 1)
+    import errno
+    command = batch(world, "--sweep", "tv-weight=0,1,2", "--workers", "1")
+    failing_save("c__s__tv0.png", errno.EROFS, outdir_refuses=True)
+    assert cli(command) == 1
+    err = capsys.readouterr().err
+    line = [x for x in err.splitlines() if x.startswith("nst batch: error: ")]
+    assert line == [f"nst batch: error: cannot write {world['o'] / 'c__s__tv0.png'} (Read-only file system); the "
+                    f"pictures made are kept in {world['o']}: make {world['o']} writable and run the same command "
+                    "again to go on"], err
+    assert not list(world["o"].glob("c__s__tv*.png"))
+    monkeypatch.undo()
+    assert cli(command) == 0 and len(list(world["o"].glob("c__s__tv*.png"))) == 3
+
+
 def test_17_resume_of_a_finished_run_writes_its_picture(world, capsys):
     base = ["transfer", str(world["c"]), str(world["s"]), "--weights", str(world["w"]), *SMALL]
     ck, first, again = world["d"] / "ck.npz", world["d"] / "first.png", world["d"] / "again.png"

@@ -82,8 +82,8 @@ def execute(args, weights, tasks, todo, manifest, outdir, need, backend):
         interrupted = on_cluster(args, weights, todo, manifest, outdir, need, backend) if todo else False
     except KeyboardInterrupt:
         interrupted = True
-    except WriteFailed as e:                        # a full disk: the tasks left are not run (exit 1)
-        log(f"nst batch: error: {e}; the pictures made are kept in {outdir}: free some space and run the "
+    except WriteFailed as e:                        # OUTDIR takes no more: the tasks left are not run (exit 1)
+        log(f"nst batch: error: {e}; the pictures made are kept in {outdir}: {e.hint} and run the "
             "same command again to go on")
         interrupted = full = True
     finally:
@@ -148,11 +148,10 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
                 if image is not None:
                     save_image(image, outdir / task.output)
                     manifest.record_picture(task.output)
-            except OSError as e:
-                result.update(status="failed", error=f"{outdir / task.output}: not written ({e})")
+            except OSError as e:                # the run stops, or this task alone fails (engine)
+                result.update(status="failed", error=engine.cannot_write(outdir / task.output, e))
                 manifest.append(results.row_of(task, result))
-                if e.errno in engine.FULL:
-                    raise engine.WriteFailed(f"cannot write {outdir / task.output} ({e.strerror or e})") from None
+                engine.stop_if_outdir_refuses(outdir / task.output, e)
             if result["status"] != "done":
                 progress.message((trace if args.debug and trace else "")
                                  + f"nst batch: {task.output} failed: {result['error']}")

@@ -218,8 +218,8 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
             counts = on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir)
     except KeyboardInterrupt:
         counts = None
-    except WriteFailed as e:
-        log(f"nst video: error: {e}; the frames made are kept in {outdir}: free some space and run the same "
+    except WriteFailed as e:                         # OUTDIR takes no more (nst.batch.engine's rule)
+        log(f"nst video: error: {e}; the frames made are kept in {outdir}: {e.hint} and run the same "
             "command again to go on")
         return 1
     finally:
