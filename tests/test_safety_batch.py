@@ -572,6 +572,23 @@ def test_15_debug_shows_a_failed_tasks_traceback(world, cluster, capsys, monkeyp
     assert "Traceback" in err and "ImageError" in err and "c__s.png failed: " in err
 
 
+def test_a_pipe_among_the_inputs_is_refused_not_waited_on(world, capsys, tmp_path_factory):
+    # a FIFO (`<(curl …)`) as a content: its sha256 waited for a writer forever; now one line.
+    # (Outside the test's folder: `entries` would wait on it too; the command runs in a thread the
+    # test stops waiting for after 60 s, so that it fails instead of hanging.)
+    pipe = tmp_path_factory.mktemp("pipe") / "photo.png"
+    os.mkfifo(pipe)
+    argv, status = batch(world), []
+    argv.insert(2, str(pipe))
+    command = threading.Thread(target=lambda: status.append(cli(argv)), daemon=True)
+    command.start()
+    command.join(60)
+    assert status == [2], "nst batch waited on the pipe"
+    assert capsys.readouterr().err == (f"nst: error: content {pipe}: not a regular file (a pipe or a device); nst "
+                                       "reads each input more than once: save it to a file first\n")
+    assert not world["o"].exists()
+
+
 def test_the_weights_file_is_read_once(world, cluster, capsys, opened_files):
     # its sha256 (the digests), its check (a VGG19) and the workers' copy come from one read
     opened, weights = opened_files, os.path.realpath(world["w"])

@@ -83,7 +83,8 @@ def fmt_value(v):
 
 def expand(arguments, what):
     # CONTENT or STYLE arguments -> image paths: a file as given, a folder's images (sorted, not
-    # recursive), a glob's matches (sorted); the same file twice counts once
+    # recursive), a glob's matches (sorted); the same file twice counts once. A pipe (`<(curl …)`)
+    # or a device is refused: its bytes are read more than once (their sha256, the check, the task)
     found = []
     for a in arguments:
         if glob.has_magic(a):
@@ -97,8 +98,11 @@ def expand(arguments, what):
             if not images:
                 raise RunRefused(f"{what} folder {a}: no images ({' '.join(IMAGE_SUFFIXES)})")
             found += images
-        elif os.path.exists(a):
+        elif os.path.isfile(a):
             found.append(a)
+        elif os.path.exists(a):
+            raise RunRefused(f"{what} {a}: not a regular file (a pipe or a device); nst reads each input "
+                             "more than once: save it to a file first")
         elif os.path.islink(a):
             raise RunRefused(f"{what} {a}: a symbolic link that leads nowhere (a loop, or a missing target)")
         else:
