@@ -75,3 +75,51 @@ def unreplaceable():
         if os.geteuid() == 0:
             subprocess.run(["chattr", "-i", str(path)], capture_output=True)
         path.chmod(0o644)
+
+
+LISTENERS = []          # lists that get the real path of each file Python opens (opened_files)
+
+
+@pytest.fixture
+def opened_files(monkeypatch):
+    # -> a list that gets the real path of every file opened during the test: by Python (an audit
+    # hook, installed once: hooks stay for the process) and by HDF5 (h5py.File)
+    import sys
+
+    import h5py
+    if not getattr(opened_files, "hooked", False):
+        sys.addaudithook(lambda event, args: [found.append(os.path.realpath(args[0])) for found in LISTENERS]
+                         if event == "open" and isinstance(args[0], (str, os.PathLike)) else None)
+        opened_files.hooked = True
+    found, real = [], h5py.File
+
+    def h5_file(name, *a, **k):
+        if isinstance(name, (str, os.PathLike)):
+            found.append(os.path.realpath(name))
+        return real(name, *a, **k)
+    monkeypatch.setattr(h5py, "File", h5_file)
+    monkeypatch.setattr(sys.modules[__name__], "LISTENERS", [found])
+    return found
+
+
+@pytest.fixture
+def failing_save(monkeypatch):
+    # -> fail(name, errno, outdir_refuses=False): from then on saving a picture named `name` fails
+    # with that errno; outdir_refuses: the folder then takes no file either (nst.io.assets.probe_write)
+    import nst.io.assets
+    import nst.io.image
+    save, probe = nst.io.image.save_image, nst.io.assets.probe_write
+
+    def fail(name, errno_, outdir_refuses=False):
+        def fake_save(image, path, *a, **k):
+            if os.path.basename(path) == name:
+                raise OSError(errno_, os.strerror(errno_))
+            return save(image, path, *a, **k)
+
+        def fake_probe(folder):
+            if outdir_refuses:
+                raise OSError(errno_, os.strerror(errno_))
+            return probe(folder)
+        monkeypatch.setattr(nst.io.image, "save_image", fake_save)
+        monkeypatch.setattr(nst.io.assets, "probe_write", fake_probe)
+    return fail

@@ -1,7 +1,7 @@
 """`nst batch` with real Dask processes: a LocalCluster of 2 workers, a worker killed mid-batch, a bad
-input among good ones, Ctrl-C, and a separately started `dask scheduler` + `dask worker` with no
-shared folder. Tiny random-weight VGG19, 48 px, one scale, the NumPy backend (no Numba compilation in
-fresh worker processes)."""
+input refused before any task and one spoiled mid-batch among good ones, Ctrl-C, and a separately
+started `dask scheduler` + `dask worker` with no shared folder. Tiny random-weight VGG19, 48 px, one
+scale, the NumPy backend (no Numba compilation in fresh worker processes)."""
 import contextlib
 import json
 import os
@@ -263,19 +263,35 @@ def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path
         {"c2__s1.png", "c2__s2.png", "manifest.jsonl", "contact_sheet.png"}
 
 
-def test_bad_input_fails_alone(images, tiny_weights_h5, tmp_path, capsys):
+def test_bad_input_refused_before_any_task(images, tiny_weights_h5, tmp_path, capsys):
+    # a content that is no picture: one line naming it, exit 2, nothing written, no task run
     (images / "broken.png").write_text("not a picture")
     out = tmp_path / "out"
-    assert main(["batch", str(images / "c1.png"), str(images / "broken.png"), str(images / "c2.png"),
+    assert main(["batch", str(images / "c1.png"), str(images / "broken.png"), "--style", str(images / "s1.png"),
+                 "-o", str(out), "--weights", str(tiny_weights_h5), *FAST, "--workers", "2"]) == 2
+    assert capsys.readouterr().err == f"nst: error: {images / 'broken.png'}: not an image Pillow can read\n"
+    assert not out.exists()
+
+
+def test_an_input_spoiled_during_the_batch_fails_alone(images, tiny_weights_h5, tmp_path, capsys, monkeypatch):
+    # c2.png is no picture when its task's bytes are read (after the checks): that task fails, the
+    # others are made
+    from nst.batch import command
+    (images / "c3.png").write_bytes((images / "c1.png").read_bytes())
+    read, spoiled = command.read_inputs, str(images / "c2.png")
+    monkeypatch.setattr(command, "read_inputs",
+                        lambda task: {**read(task), **({spoiled: b"not a picture"} if spoiled in task.files else {})})
+    out = tmp_path / "out"
+    assert main(["batch", str(images / "c1.png"), spoiled, str(images / "c3.png"),
                  "--style", str(images / "s1.png"), "-o", str(out), "--weights", str(tiny_weights_h5),
                  *FAST, "--iterations", "3", "--workers", "2"]) == 1
     rows = {r["output"]: r for r in manifest(out)}
     assert [r["status"] for r in rows.values()].count("done") == 2
-    bad = rows["broken__s1.png"]
-    assert bad["status"] == "failed" and bad["error"] == f"{images / 'broken.png'}: not an image Pillow can read"
-    assert not (out / "broken__s1.png").exists()
-    assert load_image(out / "c1__s1.png").shape == load_image(out / "c2__s1.png").shape == (34, 48, 3)
-    assert "broken__s1.png failed: " in capsys.readouterr().err
+    bad = rows["c2__s1.png"]
+    assert bad["status"] == "failed" and bad["error"] == f"{spoiled}: not an image Pillow can read"
+    assert not (out / "c2__s1.png").exists()
+    assert load_image(out / "c1__s1.png").shape == load_image(out / "c3__s1.png").shape == (34, 48, 3)
+    assert "c2__s1.png failed: " in capsys.readouterr().err
 
 
 def test_a_full_disk_stops_the_batch_in_one_line(images, tiny_weights_h5, tmp_path, capsys, monkeypatch):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from nst.io import png
-from nst.io.image import ImageError, load_image, resize_longest, save_image
+from nst.io.image import ImageError, image_shape, load_image, resize_longest, save_image
 
 
 def saved(tmp_path, im, name):
@@ -65,26 +65,32 @@ def test_exif_orientation(tmp_path):
     path = tmp_path / "r.jpg"
     im.save(path, exif=exif)
     assert load_image(path).shape == (6, 3, 3)
+    assert image_shape(path) == (6, 3)                           # nst batch's check: the same shape
 
 
+READERS = [load_image, image_shape]     # image_shape (nst batch's check of its inputs) refuses what load_image does
+
+
+@pytest.mark.parametrize("read", READERS)
 @pytest.mark.parametrize("make, msg", [
     (lambda p: None, "no such file"),
     (lambda p: p.write_text("hello"), "not an image"),
     (lambda p: p.mkdir(), "directory"),
 ])
-def test_bad_files(tmp_path, make, msg):
+def test_bad_files(tmp_path, make, msg, read):
     path = tmp_path / "x.png"
     make(path)
     with pytest.raises(ImageError, match=msg) as e:
-        load_image(path)
+        read(path)
     assert str(path) in str(e.value) and "\n" not in str(e.value)
 
 
-def test_truncated(tmp_path, rng):
+@pytest.mark.parametrize("read", READERS)
+def test_truncated(tmp_path, rng, read):
     path = saved(tmp_path, Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)), "t.jpg")
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(ImageError, match="t.jpg"):
-        load_image(path)
+        read(path)
 
 
 @pytest.mark.parametrize("size", [0, -5, 10**6])

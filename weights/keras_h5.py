@@ -55,12 +55,13 @@ def _datasets(group):
     return found
 
 
-def read(path, keep=CONV_NAMES):
+def read(path, keep=CONV_NAMES, data=None):
     # Keras-layout HDF5 -> ({L: (W O×I×3×3 float32, b O float32)} for L in keep, attrs); raises
     # WeightsError. Every layer is read and checked (shape, finite, the recorded sha256); only
-    # those in `keep` are held, so a caller that needs a few layers never holds them all.
+    # those in `keep` are held, so a caller that needs a few layers never holds them all. data:
+    # the file's bytes, already read (they are checked, the file is not opened again)
     try:
-        f = h5py.File(path, "r")
+        f = h5py.File(path, "r") if data is None else _file_image(data)
     except FileNotFoundError:
         raise WeightsError(f"weights file {path} does not exist") from None
     except (OSError, RuntimeError) as e:
@@ -72,6 +73,16 @@ def read(path, keep=CONV_NAMES):
             raise
         raise WeightsError(f"weights file {path} is damaged ({e.__class__.__name__}: {e}); "
                            f"`nst weights fetch` gets nst's default weights") from None
+
+
+def _file_image(data):
+    # an HDF5 file held in memory as bytes, opened by HDF5's core driver: not as a Python file-like
+    # object, whose reads HDF5 would call back into Python while holding h5py's global lock (a
+    # thread collecting an h5py object meanwhile deadlocks: h5py's docs, "file-like objects")
+    fapl = h5py.h5p.create(h5py.h5p.FILE_ACCESS)
+    fapl.set_fapl_core(backing_store=False)
+    fapl.set_file_image(data)
+    return h5py.File(h5py.h5f.open(b"weights.h5", h5py.h5f.ACC_RDONLY, fapl=fapl))
 
 
 def _read(path, f, keep):

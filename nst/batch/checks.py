@@ -1,5 +1,6 @@
 """`nst batch`'s checks before the first task: options that disagree, --checkpoint-dir, --weights,
-and one task's memory (nst.memory's estimate, over every setting of the batch)."""
+every input picture (readable, large enough at every setting) and one task's memory
+(nst.memory's estimate, over every setting of the batch)."""
 import json
 from pathlib import Path
 
@@ -44,12 +45,48 @@ def check_checkpoint_dir(args):
             check_writable("--checkpoint-dir", Path(args.checkpoint_dir) / "task.npz")
 
 
-def check_weights(path, local):
-    # the --weights file (or, for a local cluster, the cached default: fetched if missing) is a
-    # readable VGG19, checked here before any task, its errors naming the file as the user gave it
+def read_weights(path, local):
+    # -> the --weights file for the workers (nst.batch.task.WeightsFile: its bytes and their sha256,
+    # the tasks' digests count it), read once and checked from those bytes to be a readable VGG19
+    # before any task, its errors naming the file as the user gave it; None for the default, which a
+    # local cluster's workers read from this machine's cache (fetched if missing, checked here) and
+    # a remote cluster's from their own (nst batch, nst video, nst serve)
     from nst import weights
-    if path or local:
-        weights.read(path, log, layers=())
+    from nst.io.assets import sha256_bytes
+    from nst.batch.task import WeightsFile
+    if not path:
+        if local:
+            weights.read(None, log, layers=())
+        return None
+    data = weights.read_bytes(path, log)
+    weights.read(path, log, layers=(), data=data)
+    return WeightsFile(data, sha256_bytes(data))
+
+
+def check_inputs(todo):
+    # every picture the tasks to run read is one nst can read (decoded here, not converted:
+    # nst.io.image.image_shape, an ImageError naming the file) and large enough at each task's
+    # settings for the deepest layer (nst.run.checks.check_shapes, `nst transfer`'s check)
+    from nst.batch.plan import fmt_value
+    from nst.io.destinations import RunRefused
+    from nst.io.image import image_shape
+    from nst.run.checks import check_shapes
+    from nst.run.run import scale_sides
+    from nst.run.settings import Settings
+    shapes = {p: image_shape(p) for p in dict.fromkeys(p for t in todo for p in t.files)}
+    checked = set()
+    for t in todo:
+        key = (shapes[t.content], tuple(shapes[s] for s in t.styles), json.dumps(t.settings, sort_keys=True))
+        if key in checked:
+            continue
+        checked.add(key)
+        settings = Settings.from_dict(t.settings)
+        try:
+            check_shapes(shapes[t.content], key[1], scale_sides(shapes[t.content], settings), settings)
+        except RunRefused as e:
+            sweep = " ".join(f"{k.replace('_', '-')}={fmt_value(v)}" for k, v in t.sweep)
+            raise RunRefused(f"{t.content} with {', '.join(t.styles)}{f' at --sweep {sweep}' if sweep else ''}: "
+                             f"{e}") from None
 
 
 def check_fits(todo, need, backend, args):

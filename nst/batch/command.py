@@ -38,12 +38,13 @@ def main(args):
     from . import plan, results
     checks.check_options(args)
     settings = settings_of(args)
-    tasks = plan.plan(args.content, args.style, settings, args.sweep)
+    weights = checks.read_weights(settings.weights, local=not args.scheduler)
+    tasks = plan.plan(args.content, args.style, settings, args.sweep, weights.sha if weights else None)
     outdir = plan.check_outdir(args.output, tasks)
     checks.check_checkpoint_dir(args)
-    checks.check_weights(settings.weights, local=not args.scheduler)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
+    checks.check_inputs(todo)
     need, backend, one = checks.task_memory(tasks)
     log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): "
         f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
@@ -60,7 +61,7 @@ def main(args):
     for t in tasks:
         if t.output in blocked:
             manifest.append(results.row_of(t, {"status": "failed", "error": blocked[t.output]}))
-    return execute(args, settings, tasks, todo, manifest, outdir, need, backend)
+    return execute(args, weights, tasks, todo, manifest, outdir, need, backend)
 
 
 def log_blocked(blocked, most=10):
@@ -71,17 +72,18 @@ def log_blocked(blocked, most=10):
         log(f"nst batch: … and {len(blocked) - most} more blocked (manifest.jsonl has each reason)")
 
 
-def execute(args, settings, tasks, todo, manifest, outdir, need, backend):
-    # run `todo`, then one manifest row per task and the contact sheet, whatever happened
+def execute(args, weights, tasks, todo, manifest, outdir, need, backend):
+    # run `todo` (weights: the --weights file for the workers, or None), then one manifest row per
+    # task and the contact sheet, whatever happened
     from .engine import WriteFailed
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)   # SIGTERM = Ctrl-C
     full = False
     try:
-        interrupted = on_cluster(args, settings, todo, manifest, outdir, need, backend) if todo else False
+        interrupted = on_cluster(args, weights, todo, manifest, outdir, need, backend) if todo else False
     except KeyboardInterrupt:
         interrupted = True
-    except WriteFailed as e:                        # a full disk: the tasks left are not run (exit 1)
-        log(f"nst batch: error: {e}; the pictures made are kept in {outdir}: free some space and run the "
+    except WriteFailed as e:                        # OUTDIR takes no more: the tasks left are not run (exit 1)
+        log(f"nst batch: error: {e}; the pictures made are kept in {outdir}: {e.hint} and run the "
             "same command again to go on")
         interrupted = full = True
     finally:
@@ -115,13 +117,12 @@ def write_results(manifest, tasks, outdir):
         return rows, None
 
 
-def on_cluster(args, settings, todo, manifest, outdir, need, backend):
+def on_cluster(args, weights, todo, manifest, outdir, need, backend):
     # start or reach the cluster, run the tasks, a manifest row and a picture as each ends
     # -> True when Ctrl-C stopped it
     from nst.cli.options import checkpoint_every_of
     from nst.io.image import save_image
     from . import engine, results
-    weights = weights_for_workers(settings, local=not args.scheduler)
     layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
     if layout and not layout.fits:
         raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
@@ -147,11 +148,10 @@ def on_cluster(args, settings, todo, manifest, outdir, need, backend):
                 if image is not None:
                     save_image(image, outdir / task.output)
                     manifest.record_picture(task.output)
-            except OSError as e:
-                result.update(status="failed", error=f"{outdir / task.output}: not written ({e})")
+            except OSError as e:                # the run stops, or this task alone fails (engine)
+                result.update(status="failed", error=engine.cannot_write(outdir / task.output, e))
                 manifest.append(results.row_of(task, result))
-                if e.errno in engine.FULL:
-                    raise engine.WriteFailed(f"cannot write {outdir / task.output} ({e.strerror or e})") from None
+                engine.stop_if_outdir_refuses(outdir / task.output, e)
             if result["status"] != "done":
                 progress.message((trace if args.debug and trace else "")
                                  + f"nst batch: {task.output} failed: {result['error']}")
@@ -175,20 +175,6 @@ def report(tasks, rows, interrupted, outdir, sheet):
 def read_inputs(task):
     # the task's input files as bytes: they travel with the task
     return {p: Path(p).read_bytes() for p in task.files}
-
-
-def weights_for_workers(settings, local):
-    # --weights FILE -> a plugin that puts it on every worker; default weights: fetched here once
-    # for a local cluster (remote workers use their own cache)
-    from nst import weights
-    if not settings.weights:
-        if local:
-            weights.resolve_path(None, log)
-        return None
-    from nst.io.assets import sha256_bytes
-    from .task import WeightsFile
-    data = weights.resolve_path(settings.weights, log).read_bytes()
-    return WeightsFile(data, sha256_bytes(data))
 
 
 def describe(tasks):

@@ -20,6 +20,7 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
+from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
@@ -35,10 +36,35 @@ NANNY_SETS = ("PYTHONHASHSEED", "__DASK_PARENT_PID")   # the nanny sets these in
 
 
 class WriteFailed(Exception):
-    """OUTDIR refused a picture or a row for want of space: the run stops, what was written stays."""
+    """OUTDIR can take no more outputs (full, or it takes no file): the run stops, what was written
+    stays. str: the file and why; hint: what to do before the same command goes on."""
+
+    def __init__(self, path, error):
+        super().__init__(cannot_write(path, error))
+        self.hint = "free some space" if error.errno in FULL else f"make {Path(path).parent} writable"
 
 
-FULL = (errno.ENOSPC, errno.EDQUOT)     # no task after this one could be written either
+FULL = (errno.ENOSPC, errno.EDQUOT)     # no output after this one could be written either
+
+
+def cannot_write(path, error):
+    # "cannot write out/a.png (No space left on device)": the one line of an output not written
+    return f"cannot write {path} ({error.strerror or error})"
+
+
+def stop_if_outdir_refuses(path, error):
+    # an OSError writing `path` in OUTDIR (nst batch's pictures, nst video's frames) -> WriteFailed
+    # when no output after it could be written either: the disk or quota is full, or OUTDIR takes no
+    # file any more (read-only, its permissions changed: assets.probe_write); else the error was
+    # this file's alone (an I/O error on it, a folder made at its name): its task or frame fails
+    # and the run goes on
+    from nst.io import assets
+    if error.errno in FULL:
+        raise WriteFailed(path, error) from None
+    try:
+        assets.probe_write(Path(path).parent)
+    except OSError:
+        raise WriteFailed(path, error) from None
 
 
 @dataclass

@@ -83,7 +83,8 @@ def fmt_value(v):
 
 def expand(arguments, what):
     # CONTENT or STYLE arguments -> image paths: a file as given, a folder's images (sorted, not
-    # recursive), a glob's matches (sorted); the same file twice counts once
+    # recursive), a glob's matches (sorted); the same file twice counts once. A pipe (`<(curl …)`)
+    # or a device is refused: its bytes are read more than once (their sha256, the check, the task)
     found = []
     for a in arguments:
         if glob.has_magic(a):
@@ -97,8 +98,11 @@ def expand(arguments, what):
             if not images:
                 raise RunRefused(f"{what} folder {a}: no images ({' '.join(IMAGE_SUFFIXES)})")
             found += images
-        elif os.path.exists(a):
+        elif os.path.isfile(a):
             found.append(a)
+        elif os.path.exists(a):
+            raise RunRefused(f"{what} {a}: not a regular file (a pipe or a device); nst reads each input "
+                             "more than once: save it to a file first")
         elif os.path.islink(a):
             raise RunRefused(f"{what} {a}: a symbolic link that leads nowhere (a loop, or a missing target)")
         else:
@@ -159,17 +163,16 @@ def digest_of(shas, settings):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def plan(contents, styles, settings, sweeps=()):
-    # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid)
+def plan(contents, styles, settings, sweeps=(), weights_sha=None):
+    # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid);
+    # weights_sha: the --weights file's sha256 (nst.batch.checks.read_weights), None for the default
     settings = settings.as_dict()
     content_files, style_files = expand(contents, "content"), expand(styles, "style")
     init = None if settings["init"] in INIT_KEYWORDS else settings["init"]
-    for what, path in (("--init", init), ("--weights", settings["weights"])):
-        if path and not os.path.isfile(path):
-            raise RunRefused(f"{what} {path}: no such file")
+    if init and not os.path.isfile(init):
+        raise RunRefused(f"--init {init}: no such file")
     sha = FileHashes()
-    side = {"init": sha[init] if init else settings["init"],
-            "weights": sha[settings["weights"]] if settings["weights"] else None}
+    side = {"init": sha[init] if init else settings["init"], "weights": weights_sha}
     points = list(itertools.product(*[[(dest, v) for v in values] for dest, values in sweeps]))
     tasks = []
     for c, s, point in itertools.product(content_files, style_files, points):

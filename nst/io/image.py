@@ -6,6 +6,7 @@ by their values) are read at 16 bits and scaled by 1/257; Pillow truncates 16-bi
 8 bits, so nst.io.png reads those. An input's declared size is checked against MAX_INPUT_PIXELS and
 the free memory before any pixel is decoded. Output is written atomically.
 """
+import contextlib
 import errno
 import os
 import warnings
@@ -101,15 +102,33 @@ def declared_shape(path):
 def load_image(path) -> np.ndarray:
     # file -> H×W×3 float32 RGB 0..255; one-line ImageError naming the file on failure
     path = Path(path)
+    with opened(path) as im:
+        if png16_rawmode(im) and not im.info.get("interlace"):
+            return png16_to_rgb(png.read16(path.read_bytes()), im.getexif().get(0x0112, 1))
+        im.load()
+        return to_rgb_array(im)
+
+
+def image_shape(path):
+    # -> (H, W) of the array load_image returns (EXIF orientation applied), the file decoded to
+    # be sure it is whole but not converted (nst batch checks every input so before its tasks)
+    with opened(path) as im:
+        im.load()
+        w, h = im.size
+        return (w, h) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (h, w)
+
+
+@contextlib.contextmanager
+def opened(path):
+    # the Pillow image of `path`, its declared size checked; whatever fails in the block (opening,
+    # decoding) is one ImageError naming the file
+    path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # checked below
             with Image.open(path) as im:
                 check_declared_size(path, im)
-                if png16_rawmode(im) and not im.info.get("interlace"):
-                    return png16_to_rgb(png.read16(path.read_bytes()), im.getexif().get(0x0112, 1))
-                im.load()
-                return to_rgb_array(im)
+                yield im
     except ImageError:
         raise
     except Image.DecompressionBombError:

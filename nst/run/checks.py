@@ -28,20 +28,26 @@ def check_options(settings, n_styles):
 
 def check_sizes(run):
     # every scale's content and style images are large enough for the deepest layer they reach
-    s = run.settings
+    check_shapes(run.content.shape, [style.shape for style in run.styles], run.sizes, run.settings)
+
+
+def check_shapes(content_shape, style_shapes, sizes, s):
+    # check_sizes from the shapes alone: an H×W content and H×W styles at the scales' longest sides
+    # `sizes` (nst.run.run.scale_sides) under settings s (nst batch checks its inputs so, unloaded)
     deepest_all = deepest_layer([*s.content_layers, *s.style_layers])
     deepest_style = deepest_layer(s.style_layers)
-    side = run.sizes[0]
-    h, w = longest_shape(run.content.shape, side)
+    side = sizes[0]
+    h, w = longest_shape(content_shape, side)
     if min(h, w) < min_side(deepest_all):
         raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
                          f"{min_side(deepest_all)} px per side that {deepest_all} needs; "
-                         + first_side_hint(run, min_side(deepest_all), min_side(deepest_style)))
+                         + first_side_hint(content_shape, style_shapes, s.style_scale, min_side(deepest_all),
+                                           min_side(deepest_style)))
     need = min_side(deepest_style)
-    for side in run.sizes:
+    for side in sizes:
         style_side = round(side * s.style_scale)
-        for style in run.styles:
-            sh, sw = longest_shape(style.shape, style_side)
+        for shape in style_shapes:
+            sh, sw = longest_shape(shape, style_side)
             if style_side > MAX_SIDE:
                 raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {style_side} px "
                                  f"long at {side} px, above {MAX_SIDE}: use --style-scale ≤ "
@@ -49,7 +55,7 @@ def check_sizes(run):
             if style_side < 16 or min(sh, sw) < need:
                 raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {sw}×{sh} at {side} px, "
                                  f"smaller than the {need} px per side {deepest_style} needs: "
-                                 + style_scale_hint(style.shape, need, side))
+                                 + style_scale_hint(shape, need, side))
 
 
 def style_scale_hint(shape, need, side):
@@ -62,15 +68,14 @@ def style_scale_hint(shape, need, side):
     return f"use --style-scale ≥ {math.ceil(100 * max(16, least) / side) / 100:g}"
 
 
-def first_side_hint(run, need, style_need):
-    # how large the first scale must be for the content's shorter side to reach `need` px and each
-    # style's, at --style-scale, `style_need` px (a style too thin for any scale is left to its own
-    # check), or that no size can: an extreme aspect ratio, or a style then above MAX_SIDE
-    shape, scale = run.content.shape, run.settings.style_scale
+def first_side_hint(shape, style_shapes, scale, need, style_need):
+    # how large the first scale must be for an H×W content's shorter side to reach `need` px and
+    # each H×W style's, at --style-scale `scale`, `style_need` px (a style too thin for any scale is
+    # left to its own check), or that no size can: an extreme aspect ratio, or a style then above MAX_SIDE
     least = least_side(shape, need)
     if least is None:
         return f"no size up to {MAX_SIDE} px makes its {min(shape[:2])} px side {need} px: crop or pad the content"
-    styled = [least_side(s.shape, style_need) for s in run.styles]
+    styled = [least_side(st, style_need) for st in style_shapes]
     least = max([least, *(math.ceil((s - 0.5) / scale) for s in styled if s is not None)])
     if least > MAX_SIDE:
         return (f"no size up to {MAX_SIDE} px also makes the style image {style_need} px per side at "

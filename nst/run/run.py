@@ -36,6 +36,14 @@ def initial_image(init, content, style, seed):
     return resize(style if keyword == "style" else as_image(init, "init"), *content.shape[:2])
 
 
+def scale_sides(shape, settings):
+    # the longest side of each scale, coarse to fine, for an H×W content: --size (None: the
+    # content's own), --scales, --start-size
+    size = max(shape[:2]) if settings.size is None else settings.size
+    check_size(size)
+    return scale_sizes(size, settings.scales, settings.start_size)
+
+
 class Run:
     """One style transfer, scale by scale; everything a checkpoint needs is in `state()`."""
 
@@ -46,9 +54,7 @@ class Run:
         self.content = as_image(content, "content")
         styles = styles if isinstance(styles, (list, tuple)) else [styles]
         self.styles = [as_image(s, "style") for s in styles]
-        size = max(self.content.shape[:2]) if settings.size is None else settings.size
-        check_size(size)
-        self.sizes = scale_sizes(size, settings.scales, settings.start_size)
+        self.sizes = scale_sides(self.content.shape, settings)
         self.caps = iteration_caps(len(self.sizes), settings.iterations)   # most iterations per scale
         self.log = log
         self.scale = 0                 # index into self.sizes

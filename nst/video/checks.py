@@ -25,7 +25,8 @@ def check_options(args):
 
 def check_inputs(args, settings, styles):
     # what a worker would refuse, refused here before anything is written: the options that must
-    # agree (nst.run.checks), --init a picture nst can read, --weights a VGG19 (nst.batch.checks)
+    # agree (nst.run.checks), --init a picture nst can read, --weights a VGG19 (nst.batch.checks:
+    # read once) -> the --weights file for the workers, or None
     from nst.batch import checks
     from nst.io.image import ImageError, load_image
     from nst.run.checks import check_options
@@ -36,4 +37,4 @@ def check_inputs(args, settings, styles):
             load_image(settings.init)
         except (ImageError, OSError) as e:
             raise RunRefused(f"--init {settings.init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
-    checks.check_weights(settings.weights, local=not args.scheduler)
+    return checks.read_weights(settings.weights, local=not args.scheduler)

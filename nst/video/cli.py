@@ -98,13 +98,13 @@ def main(args):
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init)] if settings.init not in INIT_KEYWORDS else []))
-    checks.check_inputs(args, settings, styles)
+    weights = checks.check_inputs(args, settings, styles)
     clip = clips.read(args.input, settings.size, args.frames, args.fps)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     sha = FileHashes()
     init = settings.init if settings.init not in INIT_KEYWORDS else None
     frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
-                        sha[settings.weights] if settings.weights else None, sha[init] if init else None)
+                        weights.sha if weights else None, sha[init] if init else None)
     manifest = plans.Manifest(outdir)
     todo, done = plans.partition(frames, manifest.previous, outdir)
     # a folder of frames is the output: it holds this run's frames only; OUT.frames of a video file
@@ -120,7 +120,8 @@ def main(args):
         return dry_run(args, clip, frames, todo, stale, (need, backend, run), video)
     remove_stale(stale, manifest, outdir)
     if todo:
-        status = execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, (need, backend))
+        status = execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, (need, backend),
+                         weights)
         if status:
             return status
     return output.finish(args, clip, frames, manifest, outdir)
@@ -193,17 +194,16 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
     return 0
 
 
-def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, memory):
-    # run `todo` on the cluster -> None when every frame is done, else the exit status
+def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, memory, weights):
+    # run `todo` on the cluster -> None when every frame is done, else the exit status; weights:
+    # the --weights file for the workers (nst.batch.checks.read_weights), or None
     from nst.batch import engine
-    from nst.batch.command import weights_for_workers
     from nst.video.engine import WriteFailed, on_cluster
     need, backend = memory
     shots_left = len({f.shot for f in todo})
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
     if layout and not layout.fits:
         raise MemoryError(f"one frame needs about {gib(need)} but this machine has less free; try a smaller --size")
-    weights = weights_for_workers(settings, local=not args.scheduler)
     settings = init_travels(settings, max(clip.frames[0].shape[:2]))
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)      # SIGTERM = Ctrl-C
     try:
@@ -218,8 +218,8 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
             counts = on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir)
     except KeyboardInterrupt:
         counts = None
-    except WriteFailed as e:
-        log(f"nst video: error: {e}; the frames made are kept in {outdir}: free some space and run the same "
+    except WriteFailed as e:                         # OUTDIR takes no more (nst.batch.engine's rule)
+        log(f"nst video: error: {e}; the frames made are kept in {outdir}: {e.hint} and run the same "
             "command again to go on")
         return 1
     finally:

@@ -8,23 +8,36 @@ import contextlib
 import numpy as np
 
 from nst.run.progress import Progress
-from nst.batch.engine import WriteFailed
+from nst.batch.engine import WriteFailed, cannot_write, stop_if_outdir_refuses
 from nst.video import plan as plans
 
 FLOWS_AHEAD = 3                 # frames of a shot whose flows are computed before they are needed
 
 
 def keep(manifest, frame, result, image, outdir):
-    # a frame's manifest row, then its picture (the row first: the file is ours); an OSError
-    # (ENOSPC, EIO) -> WriteFailed naming the file, and no half-written frame (save_image is atomic)
+    # a frame's manifest row, then its picture (the row first: the file is ours; save_image is
+    # atomic) -> the frame's status: "failed" when its picture alone was refused (its row says why),
+    # WriteFailed when OUTDIR takes no more (nst.batch.engine's rule, as nst batch's pictures) or
+    # its manifest cannot be appended to (a frame without its row would be made again)
     from nst.io.image import save_image
     path = outdir / frame.output
+    append(manifest, plans.row_of(frame, result))
     try:
-        manifest.append(plans.row_of(frame, result))
         if image is not None:
             save_image(image, path)
     except OSError as e:
-        raise WriteFailed(f"cannot write {path} ({e.strerror or e})") from None
+        result.update(status="failed", error=cannot_write(path, e))
+        append(manifest, plans.row_of(frame, result))
+        stop_if_outdir_refuses(path, e)
+    return result["status"]
+
+
+def append(manifest, row):
+    # a row of OUTDIR's manifest; an OSError -> WriteFailed (the run stops)
+    try:
+        manifest.append(row)
+    except OSError as e:
+        raise WriteFailed(manifest.path, e) from None
 
 
 def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir):
@@ -79,8 +92,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                 f = q.pop(0)
                 result = engine.outcome(fut)
                 image = result.pop("image", None)
-                keep(manifest, f, result, image if result["status"] == "done" else None, outdir)
-                if result["status"] == "done":
+                if keep(manifest, f, result, image if result["status"] == "done" else None, outdir) == "done":
                     outputs[f.position] = image
                     counts["done"] += 1
                 else:

@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from aiohttp import web
 
 from nst.batch import results
-from nst.batch.checks import check_weights
+from nst.batch.checks import read_weights
 from nst.batch.outdir import check_folder, check_manifest
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
@@ -40,14 +40,13 @@ PICTURE_STATES = ("done", "stopped")
 
 class App:
     def __init__(self, args):
-        from nst.batch.command import weights_for_workers
         check_options(args)                               # before anything is made
         self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
         self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
-        # --weights read once: the workers' copy, and its sha256 for the runs' digests
-        plugin = weights_for_workers(DEFAULTS.replace(weights=self.weights), local=not args.scheduler)
+        # --weights read once: checked, the workers' copy, and its sha256 for the runs' digests
+        plugin = read_weights(args.weights, local=not args.scheduler)
         self.shas = {"weights": plugin.sha if plugin else None}
         self.token, self.worker_key = new_token(args.host), secrets.token_urlsafe(24)
         self.max_bytes, self.max_pixels = int(args.max_upload_mb * 2**20), args.max_pixels
@@ -285,12 +284,11 @@ class App:
 
 
 def check_options(args):
-    # --outdir, --scheduler and --weights checked as `nst batch` checks -o, --scheduler and --weights:
-    # one line each, before the server starts or anything is made
+    # --outdir and --scheduler checked as `nst batch` checks -o and --scheduler: one line each,
+    # before the server starts or anything is made (--weights: App reads and checks it once)
     check_outdir(Path(args.outdir))
     if args.scheduler is not None:
         args.scheduler = check_address(args.scheduler)      # seconds, not Dask's minutes
-    check_weights(args.weights, local=not args.scheduler)
 
 
 def check_outdir(outdir):
