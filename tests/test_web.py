@@ -760,3 +760,26 @@ def test_a_pages_ping_is_answered_and_keeps_its_panels():
     asyncio.run(read_page(Socket({"panels": panels}, {"ping": 1}), channel, "page", lambda: woken.append("page")))
     assert channel.watchers["page"] == panels
     assert woken.count("other") == 1                # by the panels (a page more watches), not by the ping
+
+
+def test_a_resumed_runs_page_has_the_per_layer_values_of_its_earlier_iterations(rng, tiny_weights, tmp_path):
+    # a checkpoint kept only the terms: a resumed run's per-layer plot began at the resume point
+    from nst.io import checkpoint
+    run = tiny_run(rng, tiny_weights, iterations=3)
+    run.run()
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, run, {})
+
+    def resumed_points(state):
+        resumed = tiny_run(rng, tiny_weights, iterations=3)
+        checkpoint.check_fits(path, state, resumed)
+        resumed.restore(state)
+        channel = Channel()
+        Publisher(channel).attach(resumed)
+        return [p["layers"] for p in channel.points]
+    state = checkpoint.load(path)[1]
+    assert resumed_points(state) == run.layer_history and all(len(ls) == 5 for ls in run.layer_history)
+    state.pop("layer_history")                       # a checkpoint from before: it resumes, with no layers
+    assert resumed_points(state) == [{}, {}, {}]
+    with pytest.raises(checkpoint.CheckpointError, match="per-layer loss history is malformed"):
+        resumed_points({**state, "layer_history": [{}]})
