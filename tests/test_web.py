@@ -783,3 +783,15 @@ def test_a_resumed_runs_page_has_the_per_layer_values_of_its_earlier_iterations(
     assert resumed_points(state) == [{}, {}, {}]
     with pytest.raises(checkpoint.CheckpointError, match="per-layer loss history is malformed"):
         resumed_points({**state, "layer_history": [{}]})
+
+
+def test_pause_on_a_queued_run_is_refused_and_stop_takes_it_off(tmp_path, tiny_weights_h5):
+    # Pause on a queued run was taken: its page said paused, its card queued, and the run paused an
+    # iteration after it started
+    from nst.web.app import App
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    channel = app.runs.channels["q"] = Channel({"title": "q"}, state="queued")
+    answers = ask(app, [("POST", "/runs/q/control/pause", None), ("POST", "/runs/q/control/stop", None)])
+    assert answers == [(409, {"error": "it has not started yet: Stop takes it off the queue"}),
+                       (200, {"paused": False, "stopping": True})]
+    assert not channel.controls.paused

@@ -707,3 +707,39 @@ def test_start_refuses_a_file_over_the_upload_limit_before_sending_it(browser, i
     assert page.text_content("#start-error") == "style 'huge.png': larger than the 0.5 MiB an upload may be"
     assert not posts and page.is_enabled("#go")
     page.close()
+
+
+def test_a_paused_runs_eta_says_paused_and_comes_back_on_resume(browser):
+    # the ETA stayed frozen at its last value while the run was paused
+    sockets = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.route_web_socket("**/ws", lambda ws: (sockets.append(ws), ws.send(json.dumps(message("running", 3)))))
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.it === 3")
+    assert page.text_content("#eta") == "6m40s"
+    sockets[0].send(json.dumps({"points": [], "status": {**message("running", 3)["status"], "paused": True}}))
+    page.wait_for_function("nst.live.status.paused === true")
+    assert page.text_content("#eta") == "paused" and page.text_content("#state") == "paused"
+    sockets[0].send(json.dumps({"points": [], "status": {**message("running", 3)["status"], "paused": False}}))
+    page.wait_for_function("nst.live.status.paused === false")
+    assert page.text_content("#eta") == "6m40s" and page.text_content("#state") == "running"
+    page.close()
+
+
+def test_a_queued_run_has_no_pause_and_a_paused_runs_card_says_paused(browser):
+    # Pause on a queued run showed "paused" on its live page while its card said "queued", and the run,
+    # once started, paused an iteration in; a paused run's card said "running"
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, [{"info": INFO, "points": [], "status": {"state": "queued", "paused": False}}])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'queued'")
+    assert page.is_disabled("#pause") and page.is_enabled("#stop") and page.text_content("#state") == "queued"
+    runs = [{**gallery_row("running"), "live": True, "iterations": 12, "total": 300, "paused": True}]
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": runs, "queue": {"active": 1, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-name='web-1'] .state.paused")
+    assert page.text_content(".run[data-name='web-1'] .state") == "paused 12 / 300"
+    page.close()

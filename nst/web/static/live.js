@@ -89,12 +89,14 @@
     $("scale").textContent = s.scale !== undefined && live.info.sizes
       ? `${s.scale + 1} / ${live.info.sizes.length} (${live.info.sizes[s.scale]} px)` : "–";
     $("rate").textContent = s.s_per_it ? s.s_per_it.toFixed(3) : "–";
-    $("eta").textContent = ended() ? "–" : nst.seconds(s.eta_s);             // an ended run has no ETA
+    // an ended run has no ETA; a paused one says so (its ETA, without the pause, comes back on Resume)
+    $("eta").textContent = ended() ? "–" : s.paused ? "paused" : nst.seconds(s.eta_s);
     $("peak").textContent = nst.bytes(s.peak_bytes);
     $("viewers").textContent = s.viewers !== undefined ? `${s.viewers} page${s.viewers === 1 ? "" : "s"}` : "–";
     showState(s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state);
     const active = !ended() && !s.stopping && ws && ws.readyState === WebSocket.OPEN;
     $("pause").disabled = $("stop").disabled = !active;
+    if (s.state === "queued" && !s.paused) $("pause").disabled = true;      // nothing to pause yet: Stop cancels it
     $("pause").textContent = s.paused ? "Resume" : "Pause";
     if (s.error || ended()) $("error").textContent = s.error || "";        // why a run failed, in its words
     const t = $("terms");
