@@ -109,6 +109,7 @@ class Runs(Service):
             channels = [self.channels[k] for k in self.active]
         for ch in channels:
             ch.controls.stop()
+            ch.notify()                   # the workers' long polls answer now (App.await_controls)
         self.grace_until = time.monotonic() + grace
         self.thread.join(grace + 30)
 
