@@ -74,6 +74,7 @@ class FakeRun:
     def __init__(self):
         self.settings = Settings(iterations=10, style_layers=("block1_conv1",))
         self.sizes, self.scale, self.history, self.opt, self.controls = [64], 0, [], object(), None
+        self.layer_history = []
         self.caps = [10]                                  # most iterations per scale (Run.caps)
         self.last_evaluation, self.outputs = {"layers": {"block1_conv1": np.float64(2.0)}}, 0
 
@@ -756,3 +757,69 @@ def test_a_pages_ping_is_answered_and_keeps_its_panels():
     asyncio.run(read_page(Socket({"panels": panels}, {"ping": 1}), channel, "page", lambda: woken.append("page")))
     assert channel.watchers["page"] == panels
     assert woken.count("other") == 1                # by the panels (a page more watches), not by the ping
+
+
+def test_a_resumed_runs_page_has_the_per_layer_values_of_its_earlier_iterations(rng, tiny_weights, tmp_path):
+    # a checkpoint kept only the terms: a resumed run's per-layer plot began at the resume point
+    from nst.io import checkpoint
+    run = tiny_run(rng, tiny_weights, iterations=3)
+    run.run()
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, run, {})
+
+    def resumed_points(state):
+        resumed = tiny_run(rng, tiny_weights, iterations=3)
+        checkpoint.check_fits(path, state, resumed)
+        resumed.restore(state)
+        channel = Channel()
+        Publisher(channel).attach(resumed)
+        return [p["layers"] for p in channel.points]
+    state = checkpoint.load(path)[1]
+    assert resumed_points(state) == run.layer_history and all(len(ls) == 5 for ls in run.layer_history)
+    state.pop("layer_history")                       # a checkpoint from before: it resumes, with no layers
+    assert resumed_points(state) == [{}, {}, {}]
+    with pytest.raises(checkpoint.CheckpointError, match="per-layer loss history is malformed"):
+        resumed_points({**state, "layer_history": [{}]})
+
+
+def test_pause_on_a_queued_run_is_refused_and_stop_takes_it_off(tmp_path, tiny_weights_h5):
+    # Pause on a queued run was taken: its page said paused, its card queued, and the run paused an
+    # iteration after it started
+    from nst.web.app import App
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    channel = app.runs.channels["q"] = Channel({"title": "q"}, state="queued")
+    answers = ask(app, [("POST", "/runs/q/control/pause", None), ("POST", "/runs/q/control/stop", None)])
+    assert answers == [(409, {"error": "it has not started yet: Stop takes it off the queue"}),
+                       (200, {"paused": False, "stopping": True})]
+    assert not channel.controls.paused
+
+
+def test_a_workers_run_gets_pause_and_stop_without_waiting_for_its_next_post(tmp_path, tiny_weights_h5,
+                                                                               monkeypatch):
+    # under nst serve the worker learnt of a Pause only from the answer to its next post, so a run
+    # paused an iteration late; here the worker posts nothing after starting, and still gets them
+    from urllib.request import Request, urlopen
+
+    from nst.web import link
+    from nst.web.app import App
+    from nst.web.server import Background
+    monkeypatch.setattr(link, "POST_EVERY_S", 1000.0)              # no post of the run's own
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    server_side = app.runs.channels["r"] = Channel({"title": "r"}, state="running")
+    server = Background(app.make_app(), "127.0.0.1", 0).start()
+    worker = link.LiveLink(f"http://127.0.0.1:{server.port}", app.worker_key, app.token, "r", "r")
+    worker.start(FakeRun())
+    controls = worker.channel.controls
+    page = lambda action: urlopen(Request(f"http://127.0.0.1:{server.port}/runs/r/control/{action}",  # noqa: E731
+                                          method="POST"), timeout=10).read()
+    try:
+        page("pause")
+        wait_until(lambda: controls.paused, timeout=10)
+        page("resume")
+        wait_until(lambda: not controls.paused, timeout=10)
+        page("stop")
+        wait_until(lambda: controls.stop_requested, timeout=10)
+    finally:
+        server_side.set_state("stopped")
+        worker.close("stopped")
+        server.stop()

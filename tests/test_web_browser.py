@@ -707,3 +707,79 @@ def test_start_refuses_a_file_over_the_upload_limit_before_sending_it(browser, i
     assert page.text_content("#start-error") == "style 'huge.png': larger than the 0.5 MiB an upload may be"
     assert not posts and page.is_enabled("#go")
     page.close()
+
+
+def test_a_paused_runs_eta_says_paused_and_comes_back_on_resume(browser):
+    # the ETA stayed frozen at its last value while the run was paused
+    sockets = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.route_web_socket("**/ws", lambda ws: (sockets.append(ws), ws.send(json.dumps(message("running", 3)))))
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.it === 3")
+    assert page.text_content("#eta") == "6m40s"
+    sockets[0].send(json.dumps({"points": [], "status": {**message("running", 3)["status"], "paused": True}}))
+    page.wait_for_function("nst.live.status.paused === true")
+    assert page.text_content("#eta") == "paused" and page.text_content("#state") == "paused"
+    sockets[0].send(json.dumps({"points": [], "status": {**message("running", 3)["status"], "paused": False}}))
+    page.wait_for_function("nst.live.status.paused === false")
+    assert page.text_content("#eta") == "6m40s" and page.text_content("#state") == "running"
+    page.close()
+
+
+def test_a_queued_run_has_no_pause_and_a_paused_runs_card_says_paused(browser):
+    # Pause on a queued run showed "paused" on its live page while its card said "queued", and the run,
+    # once started, paused an iteration in; a paused run's card said "running"
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, [{"info": INFO, "points": [], "status": {"state": "queued", "paused": False}}])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'queued'")
+    assert page.is_disabled("#pause") and page.is_enabled("#stop") and page.text_content("#state") == "queued"
+    runs = [{**gallery_row("running"), "live": True, "iterations": 12, "total": 300, "paused": True}]
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": runs, "queue": {"active": 1, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-name='web-1'] .state.paused")
+    assert page.text_content(".run[data-name='web-1'] .state") == "paused 12 / 300"
+    page.close()
+
+
+def test_live_page_stops_retrying_a_run_whose_process_is_gone_and_can_try_again(browser):
+    # a --web page whose process had ended tried again every 15 s for ever, each try a
+    # connection-refused error in the console
+    connections, answering = [], [False]
+
+    def connected(ws):
+        connections.append(ws)
+        ws.send(json.dumps(message("running", len(connections) * 3)))
+        if len(connections) == 1:
+            ws.close()
+
+    def live_path(route):
+        if "application/json" not in route.request.headers.get("accept", ""):
+            return route.fulfill(path=STATIC / "live.html")
+        return route.fulfill(status=200, json={}) if answering[0] else route.abort("connectionrefused")
+    page = browser.new_page(bypass_csp=True)
+    page.clock.install()
+    fake_site(page, {("GET", "/runs/x/live"): live_path})
+    page.route_web_socket("**/ws", connected)
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("() => nst.live.retries === 1")         # dropped: a try is due
+    for _ in range(20):                                            # each try's wait, on the page's clock
+        if page.text_content("#state") == "not answering":
+            break
+        tries = page.evaluate("nst.live.retries")
+        page.clock.run_for(15_000)
+        page.wait_for_function(f"() => nst.live.retries > {tries} || "
+                               "document.getElementById('state').textContent === 'not answering'")
+    assert page.text_content("#state") == "not answering" and page.is_visible("#retry")
+    assert "no answer for 2 minutes" in page.text_content("#error")
+    tries = page.evaluate("nst.live.retries")
+    page.clock.run_for(60_000)
+    assert page.evaluate("nst.live.retries") == tries                # no more tries
+    answering[0] = True
+    page.click("#retry")
+    page.wait_for_function("() => nst.live.status.it === 6 && nst.live.status.state === 'running'")
+    assert page.is_hidden("#retry") and page.text_content("#error") == "" and page.is_enabled("#pause")
+    page.close()

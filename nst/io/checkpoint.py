@@ -123,6 +123,11 @@ def check_fits(path, state, run):
         raise bad(f"iteration {opt.get('iteration')!r} is outside 0..{cap}")
     if not all(isinstance(row, dict) for row in state["history"]):
         raise bad("its loss history is malformed")
+    layers = state.get("layer_history", [])               # absent from checkpoints made before it
+    if not (isinstance(layers, list) and len(layers) in (0, len(state["history"]))
+            and all(isinstance(row, dict) and all(isinstance(v, (int, float)) for v in row.values())
+                    for row in layers)):
+        raise bad("its per-layer loss history is malformed")
 
 
 def differences(saved, current):

@@ -61,6 +61,7 @@ class Run:
         self.opt = None                # the optimiser of the current scale
         self.ema = None                # the averaged image (average > 0)
         self.history = []              # [{term: value}] per iteration, all scales
+        self.layer_history = []        # [{style layer: J_s^l}] per iteration, beside history
         self.past_evaluations = 0      # evaluations of J in the finished scales
         self.interrupted = False
         self.stop_requested = False    # set by a signal handler: stop at the next evaluation (or tile)
@@ -211,6 +212,7 @@ class Run:
             terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
             self.average(be)
             self.history.append(terms)
+            self.layer_history.append({k: float(v) for k, v in last["layers"].items()})
             if self.called_back(on_iteration, terms):
                 self.interrupted = True
                 break
@@ -346,7 +348,8 @@ class Run:
     # -- checkpoints -----------------------------------------------------------------------------
     def state(self):
         # -> {name: array or JSON-able}; the optimiser's arrays are stored flat
-        st = {"scale": self.scale, "history": self.history, "shape": list(self.shape),
+        st = {"scale": self.scale, "history": self.history, "layer_history": self.layer_history,
+              "shape": list(self.shape),
               "past_evaluations": self.past_evaluations}
         st["optimizer"] = self.opt.state()
         if self.ema is not None:
@@ -356,6 +359,8 @@ class Run:
     def restore(self, st):
         # put a state back: the next run() continues the same scale at the same iteration
         self.scale, self.history = int(st["scale"]), list(st["history"])
+        # a checkpoint from before the per-layer values were kept: none for its iterations
+        self.layer_history = list(st.get("layer_history") or [{} for _ in self.history])
         self.past_evaluations = int(st.get("past_evaluations", 0))
         be = self.objective_backend()
         self.opt = self.make_optimizer(be, be.to_device(np.asarray(st["optimizer"]["x"], np.float32)))

@@ -36,6 +36,12 @@ from nst.web.uploads import Refused
 
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
 PICTURE_STATES = ("done", "stopped")
+CONTROLS_HOLD_S = 20.0         # a worker's long poll for its run's controls (nst.web.link) is answered by then
+
+
+def controls_of(channel):
+    # the run's controls as its worker gets them
+    return {"paused": channel.controls.paused, "stop": channel.controls.stop_requested}
 
 
 class App:
@@ -214,9 +220,12 @@ class App:
         from nst.compare import best_of
         return web.json_response({"names": [a["output"], b["output"]], "scores": scores, "best": best_of(scores)})
 
-    async def publish(self, request):
+    def worker_only(self, request):
         if not hmac.compare_digest(request.headers.get(WORKER_HEADER, "").encode(), self.worker_key.encode()):
             raise web.HTTPForbidden(text="nst: not one of this server's workers")
+
+    async def publish(self, request):
+        self.worker_only(request)
         ch = self.channel(request)
         msg = await request.json()
         status = {k: v for k, v in dict(msg.get("status") or {}).items() if k not in ("paused", "stopping", "viewers")}
@@ -226,8 +235,27 @@ class App:
         if msg.get("image") or msg.get("panels"):
             shot = Snapshot(0, encoded={"image": msg.get("image"), "panels": dict(msg.get("panels") or {})})
         ch.update(points=list(msg.get("points") or []), status=status, snapshot=shot, info=dict(msg.get("info") or {}))
-        return web.json_response({"viewers": ch.viewers, "wanted": ch.wanted(), "paused": ch.controls.paused,
-                                  "stop": ch.controls.stop_requested})
+        return web.json_response({"viewers": ch.viewers, "wanted": ch.wanted(), **controls_of(ch)})
+
+    async def await_controls(self, request):
+        # a worker's long poll: the run's pause and stop as soon as they differ from those it sent
+        # (the run acts on them at once: Pause at the iteration's end, Stop at the next evaluation),
+        # or as they are after CONTROLS_HOLD_S; "ended" once the server has ended the run
+        self.worker_only(request)
+        ch, known = self.channel(request), await request.json()
+        loop, changed, me = asyncio.get_running_loop(), asyncio.Event(), object()
+        with ch.lock:
+            ch.listeners[me] = lambda: loop.call_soon_threadsafe(changed.set)
+        try:
+            deadline = loop.time() + CONTROLS_HOLD_S
+            while controls_of(ch) == known and ch.status["state"] not in ENDED and loop.time() < deadline:
+                changed.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), deadline - loop.time())
+        finally:
+            with ch.lock:
+                ch.listeners.pop(me, None)
+        return web.json_response({**controls_of(ch), "ended": ch.status["state"] in ENDED})
 
     # -- the server -----------------------------------------------------------------------------------
     def make_app(self):
@@ -242,6 +270,7 @@ class App:
         r.add_post("/api/runs/{name}/resume", self.resume)
         r.add_post("/api/compare", self.compare)
         r.add_post("/api/publish/{name}", self.publish)
+        r.add_post("/api/controls/{name}", self.await_controls)
         r.add_get("/runs/{name}/image", self.image)
         r.add_get("/runs/{name}/live", self.live)
         r.add_get("/runs/{name}/ws", self.ws)

@@ -154,7 +154,8 @@ class Publisher:
         total = sum(run.caps)                                  # at most (the automatic schedule may stop a scale early)
         ends = [sum(run.caps[:k + 1]) for k in range(len(run.caps))]
         past = [{"it": i + 1, "scale": min(sum(i >= e for e in ends), len(run.sizes) - 1),
-                 "terms": terms, "layers": {}} for i, terms in enumerate(run.history)]
+                 "terms": terms, "layers": layers}
+                for i, (terms, layers) in enumerate(zip(run.history, run.layer_history))]
         info = {"sizes": run.sizes, "iterations": s.iterations, "total": total,
                 "style_layers": list(s.style_layers), "content_layers": list(s.content_layers)}
         self.channel.info.update(info)

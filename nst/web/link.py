@@ -3,9 +3,12 @@
 A LiveLink travels with the task (nst.batch.task.run_task's options["live"]); on the worker it
 keeps a Channel as `--web` does, and a thread posts what is new (the points, and the latest image
 only while a page watches) to the server at most every POST_EVERY_S, plain HTTP with the standard
-library. The server's answer carries the pages' wishes back: how many watch, the panels, pause,
-stop. The run never waits on it: a slow or absent server only delays the page. A server gone for
-LOST_S stops the run (it keeps its checkpoint, and the gallery can resume it).
+library. The server's answer carries the pages' wishes back: how many watch, the panels. Pause and
+stop come by a second thread's long poll, which the server answers as soon as a page asks them
+(nst.web.app.App.await_controls): the run acts on them at its next iteration boundary (or
+evaluation), not after its next post. The run never waits on either: a slow or absent server
+only delays the page. A server gone for LOST_S stops the run (it keeps its checkpoint, and the
+gallery can resume it).
 """
 import json
 import threading
@@ -17,6 +20,7 @@ from nst.web.channel import Channel, Publisher, clean_wanted
 
 POST_EVERY_S = 0.25
 LOST_S = 60.0
+CONTROLS_WAIT_S = 40.0        # the long poll's own timeout: the server answers within CONTROLS_HOLD_S (20)
 WORKER_HEADER, TOKEN_HEADER = "X-NST-Worker", "X-NST-Token"
 
 
@@ -35,6 +39,7 @@ class LiveLink:
         self.channel.listeners["poster"] = self.wake.set
         self.thread = threading.Thread(target=self._post_loop, name="nst-live-link", daemon=True)
         self.thread.start()
+        threading.Thread(target=self._controls_loop, name="nst-live-controls", daemon=True).start()
 
     def on_iteration(self, run, it, terms):
         self.publisher.on_iteration(run, it, terms)
@@ -62,24 +67,49 @@ class LiveLink:
                 return
             time.sleep(POST_EVERY_S)
 
-    def post(self, msg):
+    def _controls_loop(self):
+        # the run's pause and stop, each as soon as the server has it: the server answers when they
+        # differ from its last answer; asked again at once, or after a second when the server does
+        # not answer (the post loop counts LOST_S); over once the run, or the server's, has ended
+        known = {"paused": False, "stop": False}
+        while not self.closed:
+            try:
+                reply = self.post(known, "controls", CONTROLS_WAIT_S)
+            except (OSError, ValueError):
+                time.sleep(1.0)
+                continue
+            if reply.pop("ended", False):
+                return
+            self.apply_controls(reply)
+            known = reply
+
+    def post(self, msg, route="publish", timeout=10):
+        # msg as JSON to the server's /api/ROUTE/<run> -> its JSON answer
         headers = {"Content-Type": "application/json", WORKER_HEADER: self.worker_key}
         if self.token:
             headers[TOKEN_HEADER] = self.token
-        request = urllib.request.Request(f"{self.url}/api/publish/{self.run_id}", json.dumps(msg).encode(),
+        request = urllib.request.Request(f"{self.url}/api/{route}/{self.run_id}", json.dumps(msg).encode(),
                                          headers, method="POST")
-        with urllib.request.urlopen(request, timeout=10) as r:
+        with urllib.request.urlopen(request, timeout=timeout) as r:
             return json.loads(r.read())
 
     def apply(self, reply):
-        # the pages' wishes, as the server has them
+        # the pages' wishes, as the server has them; a stop in it too (a long poll under way may
+        # have asked before it), pause and resume only by the long poll: an answer to an older
+        # post would undo a newer Pause
         ch = self.channel
         wanted = reply.get("wanted")
         with ch.lock:
             ch.watchers = {"server": clean_wanted(wanted, ch.info)} if wanted is not None else {}
         if reply.get("stop"):
             ch.controls.stop()
+
+    def apply_controls(self, reply):
+        # the long poll's answer: {"paused", "stop"} as the server has them
+        controls = self.channel.controls
+        if reply.get("stop"):
+            controls.stop()
         elif reply.get("paused"):
-            ch.controls.pause()
+            controls.pause()
         else:
-            ch.controls.resume()
+            controls.resume()

@@ -99,7 +99,8 @@ class Runs(Service):
         # the row of a run queued or running (under self.lock), from its channel
         (task, extra), channel = self.active[key], self.channels[key]
         return {**results.row_of(task, extra), "status": channel.status["state"], "finished": None,
-                "iterations": channel.status.get("it"), "total": channel.info.get("total")}
+                "iterations": channel.status.get("it"), "total": channel.info.get("total"),
+                "paused": channel.controls.paused}
 
     def shutdown(self, grace=GRACE_S):
         # stop every run at its next iteration (checkpointed), wait for them, close the cluster
@@ -108,6 +109,7 @@ class Runs(Service):
             channels = [self.channels[k] for k in self.active]
         for ch in channels:
             ch.controls.stop()
+            ch.notify()                   # the workers' long polls answer now (App.await_controls)
         self.grace_until = time.monotonic() + grace
         self.thread.join(grace + 30)
 

@@ -179,7 +179,10 @@ async def read_page(ws, channel, page, notify):
 
 
 def control(channel, action):
-    # pause | resume | stop -> the run's controls (nst.controls); the page's Stop is Ctrl-C's
+    # pause | resume | stop -> the run's controls (nst.controls); the page's Stop is Ctrl-C's. A run
+    # still queued (nst serve) has nothing to pause: refused, its Stop takes it off the queue
+    if action == "pause" and channel.status["state"] == "queued":
+        raise Refused(409, "it has not started yet: Stop takes it off the queue")
     if action == "pause":
         channel.controls.pause()
     elif action == "resume":

@@ -110,7 +110,8 @@
     if (img.getAttribute("src") !== src) src ? img.setAttribute("src", src) : img.removeAttribute("src");
     const names = row.names || {content: (row.content || "").split("/").pop(), style: (row.style || []).map((s) => s.split("/").pop())};
     const title = Object.assign(document.createElement("b"), {textContent: name});
-    const state = Object.assign(document.createElement("span"), {className: "state " + row.status, textContent: row.status});
+    const shown = row.status === "running" && row.paused ? "paused" : row.status;    // as its live page says
+    const state = Object.assign(document.createElement("span"), {className: "state " + shown, textContent: shown});
     if (row.status === "running" && row.total) state.textContent += ` ${row.iterations || 0} / ${row.total}`;
     info.replaceChildren(title, " ", state, document.createElement("br"),
                 `${names.content} × ${(names.style || []).join(" + ")}`, document.createElement("br"),

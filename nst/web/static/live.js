@@ -6,14 +6,15 @@
   const run = location.pathname.match(/^\/runs\/([^/]+)\/live$/);
   const base = run ? `/runs/${run[1]}/` : "/";              // nst serve: one of its runs; --web: the run
   const live = nst.live = {points: [], info: {}, status: {}, plotted: 0, images: 0};
-  let ws = null, drawPending = false, retry = null, heard = 0;
+  let ws = null, drawPending = false, retry = null, heard = 0, lostSince = null;
   const RETRY_MS = [1000, 2000, 4000, 8000, 15000];         // then every 15 s
+  const GIVE_UP_MS = 120000;                                // no answer this long: the run's process is gone
   const PING_MS = 15000;                                    // a page silent this long asks; unanswered twice: dead
   live.retries = 0;
 
   function connect() {
     ws = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}${base}ws`);
-    ws.onopen = () => { live.retries = 0; live.points = []; heard = Date.now(); askPanels(); };    // the points again
+    ws.onopen = () => { live.retries = 0; lostSince = null; live.points = []; heard = Date.now(); askPanels(); };
     ws.onmessage = (e) => { heard = Date.now(); receive(JSON.parse(e.data)); };
     ws.onclose = () => {                                   // an ended run's last state stays; else: dropped
       if (!ended()) return reconnectLater();
@@ -23,11 +24,28 @@
 
   function reconnectLater() {
     // the connection dropped (the server restarted, the laptop slept, a proxy timed out): tried
-    // again after a wait that grows, the page saying so meanwhile
-    showState("reconnecting…", "disconnected"); disable();
+    // again after a wait that grows, the page saying so meanwhile; unanswered for GIVE_UP_MS, the
+    // page stops trying (each try is an error in the console) and offers Try again
+    if (lostSince === null) lostSince = Date.now();
+    disable();
+    if (Date.now() - lostSince >= GIVE_UP_MS) return giveUp();
+    showState("reconnecting…", "disconnected");
     retry = setTimeout(reconnect, RETRY_MS[Math.min(live.retries, RETRY_MS.length - 1)]);
     live.retries += 1;
   }
+
+  function giveUp() {
+    showState("not answering", "disconnected");
+    $("error").textContent = `no answer for ${GIVE_UP_MS / 60000} minutes: the run's process has ended, or its server is unreachable`;
+    $("retry").hidden = false;
+  }
+
+  $("retry").addEventListener("click", () => {
+    $("retry").hidden = true; $("error").textContent = "";
+    lostSince = null; live.retries = 0;
+    showState("reconnecting…", "disconnected");
+    reconnect();
+  });
 
   async function reconnect() {
     // the page's own address asked first: a server that answers but no longer has the run says so
@@ -89,12 +107,14 @@
     $("scale").textContent = s.scale !== undefined && live.info.sizes
       ? `${s.scale + 1} / ${live.info.sizes.length} (${live.info.sizes[s.scale]} px)` : "–";
     $("rate").textContent = s.s_per_it ? s.s_per_it.toFixed(3) : "–";
-    $("eta").textContent = ended() ? "–" : nst.seconds(s.eta_s);             // an ended run has no ETA
+    // an ended run has no ETA; a paused one says so (its ETA, without the pause, comes back on Resume)
+    $("eta").textContent = ended() ? "–" : s.paused ? "paused" : nst.seconds(s.eta_s);
     $("peak").textContent = nst.bytes(s.peak_bytes);
     $("viewers").textContent = s.viewers !== undefined ? `${s.viewers} page${s.viewers === 1 ? "" : "s"}` : "–";
     showState(s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state);
     const active = !ended() && !s.stopping && ws && ws.readyState === WebSocket.OPEN;
     $("pause").disabled = $("stop").disabled = !active;
+    if (s.state === "queued" && !s.paused) $("pause").disabled = true;      // nothing to pause yet: Stop cancels it
     $("pause").textContent = s.paused ? "Resume" : "Pause";
     if (s.error || ended()) $("error").textContent = s.error || "";        // why a run failed, in its words
     const t = $("terms");
