@@ -5,6 +5,7 @@ files that name them `kernel:0` / `bias:0` (optionally one group deeper) are rea
 In memory nst holds {L: (W O×I×3×3 float32, b O float32)}.
 """
 import hashlib
+import traceback
 
 import h5py
 import numpy as np
@@ -60,19 +61,29 @@ def read(path, keep=CONV_NAMES, data=None):
     # WeightsError. Every layer is read and checked (shape, finite, the recorded sha256); only
     # those in `keep` are held, so a caller that needs a few layers never holds them all. data:
     # the file's bytes, already read (they are checked, the file is not opened again)
+    # No h5py object outlives a failed read in the error's frames (forget): freed later by another
+    # thread's cycle collection, it would wait for h5py's global lock (a deadlock: h5py's docs)
     try:
         f = h5py.File(path, "r") if data is None else _file_image(data)
-    except FileNotFoundError:
-        raise WeightsError(f"weights file {path} does not exist") from None
     except (OSError, RuntimeError) as e:
+        forget(e)
+        if isinstance(e, FileNotFoundError):
+            raise WeightsError(f"weights file {path} does not exist") from None
         raise WeightsError(f"weights file {path} is not an HDF5 file ({e.__class__.__name__})") from None
     try:
         return _read(path, f, keep)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:   # HDF5 damaged inside
+        forget(e)
+        f = None                                     # this frame's own reference
         if isinstance(e, WeightsError):              # (truncated; RuntimeError: damaged metadata)
             raise
         raise WeightsError(f"weights file {path} is damaged ({e.__class__.__name__}: {e}); "
                            f"`nst weights fetch` gets nst's default weights") from None
+
+
+def forget(error):
+    # clears the locals of the finished frames in an error's traceback (the h5py objects they hold)
+    traceback.clear_frames(error.__traceback__)
 
 
 def _file_image(data):
