@@ -466,7 +466,8 @@ def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys):
         assert sum(1 for _ in c.decode(video=0)) == 6
     assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(6)]
     written = out.stat().st_mtime_ns
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    assert "6/6 frames" in err and " s/frame |" in err                # the unit once: was "s/frames"
     assert main(argv) == 0                                         # nothing to do, nothing rewritten
     assert "up to date" in capsys.readouterr().err and out.stat().st_mtime_ns == written
 
@@ -728,6 +729,12 @@ def write_vfr(path, images, ms=VFR_MS, sound=False):
             tone.sample_rate = 16000
             c.mux([*a.encode(tone), *a.encode()])
     return path
+
+
+def test_a_file_cut_short_to_one_frame_says_one_frame():
+    # "decodes to 1 frame but its header declares 30" (was "1 frames")
+    with pytest.raises(clips.RunRefused, match=r"clip.mp4: decodes to 1 frame but its header declares 30 \(1 s\)"):
+        clips.check_complete("clip.mp4", clips.Decoded([], [], [], [], count=1), 30, 30.0)
 
 
 def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):

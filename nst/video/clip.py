@@ -19,6 +19,7 @@ import numpy as np
 
 from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
+from nst.run.progress import counted
 from nst.video import header
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
@@ -339,7 +340,7 @@ def check_complete(path, decoded, declared, src_fps):
     seconds = declared / src_fps
     if declared and decoded.count < 0.9 * declared - 1 and (decoded.rate is None or decoded.count / decoded.rate <
                                                             0.9 * seconds - 1 / src_fps):
-        raise RunRefused(f"{path}: decodes to {decoded.count} frames but its header declares {declared} "
+        raise RunRefused(f"{path}: decodes to {counted(decoded.count, 'frame')} but its header declares {declared} "
                          f"({seconds:g} s): the file looks cut short; re-encode or re-copy it")
 
 
