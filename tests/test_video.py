@@ -853,7 +853,8 @@ def test_nst_video_on_a_variable_rate_file_keeps_its_timing(inputs, tmp_path, ca
             str(weights), *FAST, "--iterations", "2", "--later-iterations", "2", "--workers", "1"]
     assert main(argv) == 0
     err = capsys.readouterr().err
-    assert "8 frames of" in err and "(8 frames, the source's own frame times (a variable rate))" in err, err
+    assert "at 48×36, the source's variable rate, 1 shot" in err, err
+    assert "(8 frames, the source's variable rate)" in err, err
     with av.open(str(tmp_path / "styled.mp4")) as c:
         assert np.allclose([f.time for f in c.decode(video=0)], np.array(VFR_MS) / 1000, atol=0.0011)
     assert main(argv) == 0 and "up to date" in capsys.readouterr().err

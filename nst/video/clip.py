@@ -208,8 +208,8 @@ def at_one_rate(clip):
 
 
 def rate_text(clip):
-    # "25 fps", or "the source's own frame times (a variable rate)"
-    return "the source's own frame times (a variable rate)" if clip.times else f"{clip.fps:g} fps"
+    # "25 fps", or "the source's variable rate" (each frame at its own time, Clip.times)
+    return "the source's variable rate" if clip.times else f"{clip.fps:g} fps"
 
 
 @dataclass
