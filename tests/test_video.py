@@ -863,7 +863,8 @@ def test_nst_video_on_a_variable_rate_file_keeps_its_timing(inputs, tmp_path, ca
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
 def test_fps_on_a_constant_rate_file_keeps_the_frames_it_kept(tmp_path, suffix):
     # frames chosen by their timestamps are the frames chosen by their numbers (clips.select, as
-    # before): Matroska's millisecond clock, AVI's frame clock, MP4's and a 29.97 fps rate included
+    # before): Matroska's millisecond clock, AVI's frame clock, MP4's and a 29.97 fps rate included;
+    # without --fps, written at the header's rate as before (not at their own times)
     import fractions
 
     import av
@@ -874,10 +875,11 @@ def test_fps_on_a_constant_rate_file_keeps_the_frames_it_kept(tmp_path, suffix):
             v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
             c.mux([p for k in range(40) for p in v.encode(av.VideoFrame.from_ndarray(
                 np.full((32, 32, 3), 5 * k, np.uint8), format="rgb24"))] + v.encode())
-        for fps in (7, 10, 12, 15, 23.976, 24.5):
+        for fps in (None, 7, 10, 12, 15, 23.976, 24.5):         # None: every frame at the rate, no times of its own
             for frames in (None, (3, 37)):
                 clip = clips.read(path, 32, frames, fps)
                 assert clip.numbers == clips.select(40, float(rate), frames, fps)[0] and clip.repeats is None
+                assert clip.times is None and clip.fps == float(fps or rate)
 
 
 def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
