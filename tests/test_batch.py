@@ -249,6 +249,7 @@ def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path
     assert sheet.shape[0] > 2 * 100 and sheet.shape[1] > 2 * 100                # 2 × 2 thumbnails
     err = capsys.readouterr().err
     assert "2 worker processes" in err and "4/4 tasks: 4 done, 0 failed" in err
+    assert "s/task |" in err                                     # the unit once: was "s/tasks"
 
     before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     assert main(command) == 0                                   # the same command again: nothing to do

@@ -428,3 +428,16 @@ def test_a_checkpoint_resumes_on_another_backend_and_says_so(files, tiny_weights
                "--backend", "numba") == 0
     assert "made on the numpy backend and goes on on numba" in capsys.readouterr().err
     np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.5)
+
+
+def test_progress_says_each_unit_once_and_counts_agree():
+    # "0.19 s/frame" (was "s/frames": the unit passed as a plural); the count agrees with its total
+    import io
+
+    from nst.run.progress import Progress, counted
+    assert (counted(1, "frame"), counted(0, "frame"), counted(3, "task")) == ("1 frame", "0 frames", "3 tasks")
+    for done, total, unit, shown in [(3, 10, "frame", "3/10 frames"), (1, 1, "task", "1/1 task"), (3, 5, "", "3/5 |")]:
+        stream = io.StringIO()
+        Progress(total, unit=unit, stream=stream).update(done)
+        line = stream.getvalue()
+        assert shown in line and f" s/{unit or 'it'} |" in line, line

@@ -467,7 +467,8 @@ def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys):
         assert sum(1 for _ in c.decode(video=0)) == 6
     assert frame_files(tmp_path / "styled.mp4.frames") == [clips.frame_name(i) for i in range(6)]
     written = out.stat().st_mtime_ns
-    capsys.readouterr()
+    err = capsys.readouterr().err
+    assert "6/6 frames" in err and " s/frame |" in err                # the unit once: was "s/frames"
     assert main(argv) == 0                                         # nothing to do, nothing rewritten
     assert "up to date" in capsys.readouterr().err and out.stat().st_mtime_ns == written
 
@@ -710,7 +711,8 @@ VFR_MS = [0, 33, 66, 300, 333, 366, 700, 733]      # bursts at 30 fps and pauses
 
 def write_vfr(path, images, ms=VFR_MS, sound=False):
     # frames at the times `ms` (milliseconds; Matroska's clock) in a file whose header says 30 fps (its
-    # first frames' rate), with 0.8 s of sound if asked
+    # first frames' rate), with 0.8 s of sound if asked: silence, then a tone from 0.7 s, when frame 6
+    # comes on screen (sound_onset)
     import fractions
 
     import av
@@ -725,8 +727,9 @@ def write_vfr(path, images, ms=VFR_MS, sound=False):
             c.mux(v.encode(frame))
         c.mux(v.encode())
         if a:
-            tone = av.AudioFrame.from_ndarray(np.full((1, 12800), 0.3, np.float32), format="fltp", layout="mono")
-            tone.sample_rate = 16000
+            step = np.where(np.arange(12800) >= 0.7 * 16000, 0.3, 0.0).astype(np.float32)[None]
+            tone = av.AudioFrame.from_ndarray(step, format="fltp", layout="mono")
+            tone.sample_rate, tone.pts = 16000, 0                   # its first sample with the first frame
             c.mux([*a.encode(tone), *a.encode()])
     return path
 
@@ -774,13 +777,79 @@ def test_an_outdir_that_takes_no_more_files_stops_the_video_in_one_line(inputs, 
     assert frame_files(out) == [clips.frame_name(0)]
 
 
+def test_a_file_cut_short_to_one_frame_says_one_frame():
+    # "decodes to 1 frame but its header declares 30" (was "1 frames")
+    with pytest.raises(clips.RunRefused, match=r"clip.mp4: decodes to 1 frame but its header declares 30 \(1 s\)"):
+        clips.check_complete("clip.mp4", clips.Decoded([], [], [], [], count=1), 30, 30.0)
+
+
 def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     # 8 frames over 0.77 s whose header rate (its first frames': 30 fps) would make 23: read whole,
-    # not refused as cut short, and written at the rate its timestamps show (~10 fps), so the
-    # styled video lasts as long as the source (and its audio)
+    # not refused as cut short, each frame keeping its time, so the styled video lasts as long as the
+    # source (its last frame on screen for one frame of 30 fps)
     clip = clips.read(write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(VFR_MS))), 48)
-    assert len(clip.frames) == 8 and 9 < clip.fps < 11 and clip.repeats is None, clip.fps
-    assert abs(clip.span[1] - clip.span[0] - 0.8) < 0.06, clip.span
+    assert len(clip.frames) == 8 and clip.repeats is None and clip.fps == 30, clip.fps
+    assert np.allclose(clip.times, np.array(VFR_MS) / 1000) and np.allclose(clip.span, (0, 0.766)), clip
+
+
+def sound_onset(path):
+    # -> when the first audio sample over half write_vfr's tone plays (seconds), as a player times it
+    import av
+    with av.open(str(path)) as c:
+        for frame in c.decode(audio=0):
+            loud = np.nonzero(np.abs(frame.to_ndarray()[0]) > 0.15)[0]
+            if len(loud):
+                return frame.time + loud[0] / frame.sample_rate
+    return None
+
+
+def shown_frames(path):
+    # -> [(time, which grey frame of write_vfr)] of a video file as a player decodes it, and when its
+    # last frame leaves the screen (its time plus its duration)
+    import av
+    with av.open(str(path)) as c:
+        frames = list(c.decode(video=0))
+    shown = [(f.time, round((f.to_ndarray(format="rgb24").mean() - 20) / 30)) for f in frames]
+    return shown, frames[-1].time + float(frames[-1].duration * frames[-1].time_base)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".webm"])
+def test_a_variable_rate_file_keeps_its_frames_times_and_its_sound_in_step(tmp_path, suffix):
+    # frames at 0, 33, 66, 300, 333, 366, 700, 733 ms, the sound's tone from 0.7 s: each frame is
+    # written at its source time, the video lasts to 0.766 s, and the tone starts with frame 6. At the
+    # mean rate (~9.5 fps, as before) frame 6 came at 0.63 s, 70 ms before its sound. --frames 0:6:
+    # frame 5 stays on screen until frame 6's time, 0.7 s, as long as the sound
+    import av
+
+    from nst.video import output
+    grey = [np.full((36, 48, 3), 20 + 30 * k, np.uint8) for k in range(len(VFR_MS))]
+    source = write_vfr(tmp_path / "vfr.mkv", grey, sound=True)
+    assert abs(sound_onset(source) - 0.7) < 0.01
+    for frames, n, until in [(None, 8, 0.766), ((0, 6), 6, 0.7)]:
+        clip = clips.read(source, 48, frames)
+        out = output.write_video(clip.frames, tmp_path / f"styled{suffix}", clip)
+        shown, end = shown_frames(out)
+        assert [k for _, k in shown] == list(range(n)), shown
+        assert np.allclose([t for t, _ in shown], np.array(VFR_MS[:n]) / 1000, atol=0.0011), shown
+        assert abs(end - until) < 0.0011, (frames, end)
+        with av.open(str(out)) as c:                      # an MP4 track's length (by dts): was 0.465 s with B-frames
+            v = c.streams.video[0]
+            assert suffix not in (".mp4", ".mov") or abs(float(v.duration * v.time_base) - until) < 0.002, v.duration
+        out.unlink()
+    assert abs(sound_onset(output.write_video(clip.frames, out, clip)) - 0.7) < 0.01    # after frame 5, in step
+
+
+def test_an_avi_of_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(tmp_path, capsys):
+    # AVI keeps one rate: the header's 30 fps, each tick showing the frame on screen then (as --fps),
+    # said in one line; the sound still starts with frame 6
+    from nst.video import output
+    grey = [np.full((36, 48, 3), 20 + 30 * k, np.uint8) for k in range(len(VFR_MS))]
+    clip = output.fitted(clips.read(write_vfr(tmp_path / "vfr.mkv", grey, sound=True), 48), tmp_path / "s.avi")
+    assert ".avi keeps one frame rate: the source's variable rate is written at 30 fps" in capsys.readouterr().err
+    assert (clip.times, clip.numbers, clip.repeats) == (None, list(range(8)), [1, 1, 7, 1, 1, 10, 1, 1]), clip
+    shown, end = shown_frames(output.write_video(clip.frames, tmp_path / "styled.avi", clip))
+    assert [k for _, k in shown] == [0, 1] + [2] * 7 + [3, 4] + [5] * 10 + [6, 7], shown
+    assert abs(end - 0.766) < 0.0011 and abs(sound_onset(tmp_path / "styled.avi") - shown[21][0]) < 0.01
 
 
 def test_fps_on_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(tmp_path):
@@ -818,10 +887,28 @@ def test_nst_video_fps_on_a_variable_rate_file(inputs, tmp_path, capsys):
     assert main(argv) == 0 and "up to date" in capsys.readouterr().err
 
 
+def test_nst_video_on_a_variable_rate_file_keeps_its_timing(inputs, tmp_path, capsys):
+    # the command without --fps: 8 frames stylised and written at their source times, said so; again:
+    # up to date
+    import av
+    source = write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(VFR_MS)), sound=True)
+    _, style, weights = inputs
+    argv = ["video", str(source), "-o", str(tmp_path / "styled.mp4"), "--style", str(style), "--weights",
+            str(weights), *FAST, "--iterations", "2", "--later-iterations", "2", "--workers", "1"]
+    assert main(argv) == 0
+    err = capsys.readouterr().err
+    assert "at 48×36, the source's variable rate, 1 shot" in err, err
+    assert "(8 frames, the source's variable rate)" in err, err
+    with av.open(str(tmp_path / "styled.mp4")) as c:
+        assert np.allclose([f.time for f in c.decode(video=0)], np.array(VFR_MS) / 1000, atol=0.0011)
+    assert main(argv) == 0 and "up to date" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi"])
 def test_fps_on_a_constant_rate_file_keeps_the_frames_it_kept(tmp_path, suffix):
     # frames chosen by their timestamps are the frames chosen by their numbers (clips.select, as
-    # before): Matroska's millisecond clock, AVI's frame clock, MP4's and a 29.97 fps rate included
+    # before): Matroska's millisecond clock, AVI's frame clock, MP4's and a 29.97 fps rate included;
+    # without --fps, written at the header's rate as before (not at their own times)
     import fractions
 
     import av
@@ -832,10 +919,11 @@ def test_fps_on_a_constant_rate_file_keeps_the_frames_it_kept(tmp_path, suffix):
             v.width, v.height, v.pix_fmt = 32, 32, "yuv420p"
             c.mux([p for k in range(40) for p in v.encode(av.VideoFrame.from_ndarray(
                 np.full((32, 32, 3), 5 * k, np.uint8), format="rgb24"))] + v.encode())
-        for fps in (7, 10, 12, 15, 23.976, 24.5):
+        for fps in (None, 7, 10, 12, 15, 23.976, 24.5):         # None: every frame at the rate, no times of its own
             for frames in (None, (3, 37)):
                 clip = clips.read(path, 32, frames, fps)
                 assert clip.numbers == clips.select(40, float(rate), frames, fps)[0] and clip.repeats is None
+                assert clip.times is None and clip.fps == float(fps or rate)
 
 
 def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):

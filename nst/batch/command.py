@@ -139,7 +139,7 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
             client.register_plugin(weights, name=weights.name)
         options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
                    "checkpoint_every": checkpoint_every_of(args), "weights_sha": weights.sha if weights else None}
-        progress = Progress(len(todo), unit="tasks")
+        progress = Progress(len(todo), unit="task")
 
         def on_end(task, result):
             image, trace = result.pop("image", None), result.pop("traceback", None)

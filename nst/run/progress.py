@@ -13,6 +13,11 @@ def fmt_seconds(s):
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def counted(n, noun):
+    # 1, "frame" -> "1 frame"; 3 -> "3 frames": a count and its noun (singular), agreeing
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def iteration_detail(terms=None, evaluations=None):
     # " (N evals) J total … content … style …" after an optimiser iteration
     evals = "" if evaluations is None else f" ({evaluations} evals)"
@@ -21,7 +26,8 @@ def iteration_detail(terms=None, evaluations=None):
 
 class Progress:
     """One line: [####----] done/total UNITs DETAIL | s/UNIT | ETA, repainted in place on a terminal
-    (a line per change otherwise). Runs count iterations, nst batch counts tasks."""
+    (a line per change otherwise). Runs count iterations, nst batch tasks, nst video frames; UNIT
+    is singular ("frame": "3/10 frames", "0.19 s/frame")."""
 
     def __init__(self, total, unit="", stream=None, width=24):
         self.total, self.unit, self.width = total, unit, width
@@ -35,9 +41,9 @@ class Progress:
         self.last = (done, detail)
         rate = (time.perf_counter() - self.start) / done if done else 0.0
         filled = int(self.width * done / max(self.total, 1))
-        unit = f" {self.unit}" if self.unit else ""
+        total = counted(self.total, self.unit) if self.unit else str(self.total)
         eta = f"ETA {fmt_seconds(rate * (self.total - done))}" if done else "ETA -"
-        line = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{self.total}{unit}{detail} "
+        line = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total}{detail} "
                 f"| {rate:.2f} s/{self.unit or 'it'} | {eta}")
         self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")
         self.stream.flush()

@@ -99,7 +99,7 @@ def main(args):
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init)] if settings.init not in INIT_KEYWORDS else []))
     weights = checks.check_inputs(args, settings, styles)
-    clip = clips.read(args.input, settings.size, args.frames, args.fps)
+    clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps), args.output)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     sha = FileHashes()
     init = settings.init if settings.init not in INIT_KEYWORDS else None
@@ -114,7 +114,7 @@ def main(args):
     h, w = clip.frames[0].shape[:2]
     in_source = f" ({clip.src_frames} in the source)" if clip.src_frames else ""
     log(f"nst video: {len(frames)} frames of {clip.source}{in_source} at {w}×{h}, "
-        f"{clip.fps:g} fps, {len(shots)} shot{'s' if len(shots) > 1 else ''}: {len(done)} done before, "
+        f"{clips.rate_text(clip)}, {len(shots)} shot{'s' if len(shots) > 1 else ''}: {len(done)} done before, "
         f"{len(todo)} to run")
     if args.dry_run:
         return dry_run(args, clip, frames, todo, stale, (need, backend, run), video)

@@ -6,8 +6,10 @@ whole before anything runs (selected frames only, upright, resized to --size; re
 are decoded where they would need over half the free memory), so a bad input is refused before any
 output exists. --fps F samples a video file in its own time: at each 1/F s, the frame on screen
 then (by its timestamp, so a variable-rate file keeps pace with its audio), a frame on screen over
-several ticks written that many times.
+several ticks written that many times. Without --fps, a file whose frames are off its header's
+rate (pauses, bursts: a phone's variable rate) keeps each frame's own time (Clip.times).
 """
+import dataclasses
 import errno
 import math
 import os
@@ -19,6 +21,7 @@ import numpy as np
 
 from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
+from nst.run.progress import counted
 from nst.video import header
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
@@ -39,6 +42,8 @@ class Clip:
     audio: bool = False               # the source has an audio stream
     span: tuple = (0.0, None)         # (start, end) seconds of the selection, for the audio
     repeats: list = None              # how many output frames each fills (--fps on a variable rate); None: one
+    times: list = None                # seconds of each from the first, kept in the output (a variable rate
+                                      # without --fps; fps is then the header's nominal rate); None: k / fps
 
 
 def is_video_path(path):
@@ -143,6 +148,7 @@ def read_video(path, size, frames, fps):
                 raise RunRefused(f"{path}: has no video stream{cover}")
             stream = videos[0]
             src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
+            nominal = float(stream.guessed_rate or src_fps)       # FFmpeg's guess: a variable rate's base rate
             check_fps(path, fps, src_fps)
             audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
             ctx = stream.codec_context                         # None in some files cut short
@@ -159,12 +165,51 @@ def read_video(path, size, frames, fps):
         check_not_cut(path)
         raise RunRefused(unreadable(path, e)) from None
     check_count(path, d.images, d.count)
-    # --fps below the header's rate: its ticks; else every frame, at a variable rate's true mean (Decoded.rate)
-    rate = fps if output_rate(src_fps, fps) != src_fps else d.rate or src_fps
+    # --fps below the header's rate: its ticks; else every frame, at the header's rate or, where the
+    # frames are off it, at their own times (the header's guessed rate their nominal one)
+    thinned = output_rate(src_fps, fps) != src_fps
+    rate = fps if thinned else d.rate or src_fps
     start = d.times[0] if None not in d.times else d.numbers[0] / src_fps
     span = (start, start + sum(d.repeats) / rate)                      # the audio of what the output shows
     repeats = d.repeats if max(d.repeats) > 1 else None
-    return Clip(str(path), d.images, d.numbers, rate, True, declared, audio, span, repeats)
+    times = None if thinned else own_times(d, src_fps)
+    if times:
+        rate, span = nominal, (start, d.end)
+    return Clip(str(path), d.images, d.numbers, rate, True, declared, audio, span, repeats, times)
+
+
+def own_times(d, src_fps):
+    # -> each kept frame's time from the first (seconds) where one is over half a frame off k / the
+    # header's rate (a pause, a burst): written at one rate they would drift from the sound; else None
+    if None in d.times or d.end is None:
+        return None
+    times = [t - d.times[0] for t in d.times]
+    return None if all(nearest_slot(t, src_fps) == k for k, t in enumerate(times)) else times
+
+
+def nearest_slot(seconds, rate):
+    # a time as a frame number of `rate`, to the nearest (a container's clock rounds timestamps,
+    # Matroska's to the millisecond)
+    return math.floor(seconds * rate + 0.5)
+
+
+def at_one_rate(clip):
+    # a clip with its own times (Clip.times) -> the same shown at one rate, clip.fps (the --fps rule):
+    # at each 1/fps s the frame on screen (its time to the nearest tick), held frames repeated, frames
+    # no tick shows dropped
+    seconds = clip.span[1] - clip.span[0]
+    slots = [nearest_slot(t, clip.fps) for t in clip.times] + [nearest_slot(seconds, clip.fps)]
+    shown = [max(b - a, 0) for a, b in zip(slots, slots[1:])]
+    kept = [k for k, n in enumerate(shown) if n]
+    repeats = [shown[k] for k in kept]
+    return dataclasses.replace(clip, frames=[clip.frames[k] for k in kept], numbers=[clip.numbers[k] for k in kept],
+                               repeats=repeats if max(repeats) > 1 else None, times=None,
+                               span=(clip.span[0], clip.span[0] + sum(repeats) / clip.fps))
+
+
+def rate_text(clip):
+    # "25 fps", or "the source's variable rate" (each frame at its own time, Clip.times)
+    return "the source's variable rate" if clip.times else f"{clip.fps:g} fps"
 
 
 @dataclass
@@ -177,6 +222,7 @@ class Decoded:
     count: int = 0                    # frames decoded
     whole: bool = False               # decoded to the end of the file
     rate: float = None                # the mean rate the timestamps show, where it differs from the header's
+    end: float = None                 # when the selection's last frame leaves the screen (seconds), if known
 
 
 def decode(container, stream, frames, src_fps, fps, size):
@@ -190,6 +236,7 @@ def decode(container, stream, frames, src_fps, fps, size):
     for d.count, frame in enumerate(container.decode(stream), 1):
         i = d.count - 1
         if b is not None and i >= b:
+            d.end = frame.time
             break
         first, last = (first if first is not None else frame.time), frame.time
         if i >= a:
@@ -201,6 +248,7 @@ def decode(container, stream, frames, src_fps, fps, size):
     else:
         d.whole = True
     if held:
+        d.end = d.end if d.end is not None else leaves_screen(held[1], src_fps)
         place(d, held, held[2] + 1, src_fps, fps, size)
     n = min(d.count, b) if b is not None else d.count
     if first is not None and last is not None and last > first and n > 1:
@@ -209,15 +257,23 @@ def decode(container, stream, frames, src_fps, fps, size):
     return d
 
 
+def leaves_screen(frame, src_fps):
+    # a file's last frame -> its time plus its duration (the container's, else one frame of the
+    # header's rate); None without a time
+    if frame.time is None:
+        return None
+    return frame.time + (float(frame.duration * frame.time_base) if frame.duration and frame.time_base else 1 / src_fps)
+
+
 def slot(time, start, held, src_fps):
     # a frame's time as a frame number of the header's rate, counted from the selection's first frame
-    # (to the nearest: a container's clock rounds timestamps, Matroska's to the millisecond), so a
-    # constant-rate file's frame k is in slot k; a frame without a time: the slot after the last
+    # (nearest_slot), so a constant-rate file's frame k is in slot k; a frame without a time: the slot
+    # after the last
     if held is None:
         return 0
     if time is None or start is None:
         return held[2] + 1
-    return math.floor((time - start) * src_fps + 0.5)
+    return nearest_slot(time - start, src_fps)
 
 
 def place(d, held, until, src_fps, fps, size):
@@ -339,7 +395,7 @@ def check_complete(path, decoded, declared, src_fps):
     seconds = declared / src_fps
     if declared and decoded.count < 0.9 * declared - 1 and (decoded.rate is None or decoded.count / decoded.rate <
                                                             0.9 * seconds - 1 / src_fps):
-        raise RunRefused(f"{path}: decodes to {decoded.count} frames but its header declares {declared} "
+        raise RunRefused(f"{path}: decodes to {counted(decoded.count, 'frame')} but its header declares {declared} "
                          f"({seconds:g} s): the file looks cut short; re-encode or re-copy it")
 
 

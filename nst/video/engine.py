@@ -74,7 +74,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     for q in queues:
         ask_flows(q)
     flying, counts = {}, {"done": 0, "failed": 0}
-    progress = Progress(len(todo), unit="frames")
+    progress = Progress(len(todo), unit="frame")
     try:
         while queues or flying:
             for q in list(queues):

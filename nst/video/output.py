@@ -31,8 +31,19 @@ def finish(args, clip, frames, manifest, outdir):
         return 1
     shown = len(clips.on_screen(frames, clip.repeats))
     held = f", {shown} shown, some held over the source's pauses" if shown != len(frames) else ""
-    log(f"nst video: wrote {out} ({len(frames)} frames{held}, {clip.fps:g} fps); frames in {outdir}")
+    log(f"nst video: wrote {out} ({len(frames)} frames{held}, {clips.rate_text(clip)}); frames in {outdir}")
     return 0
+
+
+def fitted(clip, out):
+    # a clip whose frames keep their own times (a variable rate) for OUT a container of one rate
+    # (AVI): the frame on screen at each 1/fps s of the header's rate, as ffmpeg writes it, said in
+    # one line; any other clip as it is
+    if not clip.times or not clips.is_video_path(out) or writing.keeps_times(out):
+        return clip
+    log(f"nst video: {Path(out).suffix} keeps one frame rate: the source's variable rate is written at "
+        f"{clip.fps:g} fps, each frame as often as it is on screen (.mp4 .mov .mkv .webm keep its timing)")
+    return clips.at_one_rate(clip)
 
 
 def write_out(images, out, clip, outdir, manifest, key):
@@ -63,13 +74,15 @@ def write_failed(path, e, outdir):
 
 
 def video_key(clip, frames):
-    # sha256 of what decides the video file: each frame's digest, source number and repeats, the frame
-    # rate, and the audio copied (the source file's sha256 and the span), so a change to any rewrites it
+    # sha256 of what decides the video file: each frame's digest, source number and repeats (or
+    # time), the frame rate, and the audio copied (the source file's sha256 and the span), so a change
+    # to any rewrites it
     from nst.io.assets import sha256_file
     audio = {"source": sha256_file(clip.source), "span": clip.span} if clip.audio else None
     held = {"repeats": clip.repeats} if clip.repeats else {}
+    own = {"times": clip.times} if clip.times else {}
     text = json.dumps({"frames": [f.digest for f in frames], "numbers": [f.number for f in frames],
-                       "fps": clip.fps, "audio": audio, **held}, sort_keys=True)
+                       "fps": clip.fps, "audio": audio, **held, **own}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -81,9 +94,9 @@ def write_video(images, out, clip):
     images = clips.on_screen(images, clip.repeats)
     source = clip.source if clip.audio else None
     try:
-        return writing.write_video(images, out, clip.fps, source, clip.span, log)
+        return writing.write_video(images, out, clip.fps, source, clip.span, log, clip.times)
     except av.error.FFmpegError as e:
         if source is None or isinstance(e, OSError):
             raise
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]}); the video is written without it")
-        return writing.write_video(images, out, clip.fps, None, clip.span, log)
+        return writing.write_video(images, out, clip.fps, None, clip.span, log, clip.times)

@@ -1,6 +1,7 @@
 """Writing a clip's video file: the frames encoded (H.264 where FFmpeg has it, VP9 in WebM, MPEG-4 in
-AVI) at the clip's frame rate, and the source's audio within the clip's span, its packets copied
-through where the container takes that codec, else decoded and encoded again (Opus in WebM, AAC).
+AVI) at the clip's frame rate or, given their times (a variable rate), each at its own time, and the
+source's audio within the clip's span, its packets copied through where the container takes that
+codec, else decoded and encoded again (Opus in WebM, AAC).
 """
 import fractions
 from pathlib import Path
@@ -9,10 +10,17 @@ import numpy as np
 
 from nst.video.clip import VIDEO_FORMATS
 
+VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping each frame's time (not AVI)
+# the clock of frames written at their own times: milliseconds and 29.97 fps's 1/30000 s steps
+# exactly, within MPEG-4 Part 2's 65535 ticks a second
+TIME_BASE = fractions.Fraction(1, 60000)
 
-def write_video(frames, out, fps, source=None, span=(0.0, None), log=print):
+
+def write_video(frames, out, fps, source=None, span=(0.0, None), log=print, times=None):
     # [H×W×3 uint8] -> the video file `out` (through a temporary name, renamed when complete);
-    # H and W cropped to even sizes (yuv420p); the source's audio within span copied when it can be
+    # H and W cropped to even sizes (yuv420p); frame k at k / fps or, given times (seconds from the
+    # first; a container that keeps_times), at times[k], lasting to the next or to the span's end;
+    # the source's audio within span copied when it can be
     import av
 
     from nst.io.assets import atomic_path
@@ -20,18 +28,46 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=print):
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
     rate = fractions.Fraction(fps).limit_denominator(1001)
     with atomic_path(out) as tmp, av.open(str(tmp), "w", format=fmt) as container:
-        stream = container.add_stream(codec_for(fmt), rate=rate)
+        # own times: no B-frames, so each packet's dts is its pts and MP4's length (its dts + durations)
+        # reaches the last frame's end (with B-frames it stopped short by the reordering, over a pause)
+        stream = container.add_stream(codec_for(fmt), rate=rate, options={"bf": "0"} if times else None)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        pts, durations = own_clock(stream, times, span[1] - span[0]) if times else (None, {})
         audio = copy_audio_setup(container, source, log) if source else None
-        for image in frames:
+        for k, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
-            for packet in stream.encode(frame):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
+            if pts:
+                frame.pts, frame.time_base = pts[k], TIME_BASE
+            mux_video(container, stream.encode(frame), durations)
+        mux_video(container, stream.encode(), durations)
         if audio:
             copy_audio(container, audio, source, span, log)
     return Path(out)
+
+
+def keeps_times(out):
+    # the container of `out` keeps each frame's own time (MP4, MOV, Matroska, WebM); AVI has one rate
+    import av
+    return bool(av.format.ContainerFormat(VIDEO_FORMATS[Path(out).suffix.lower()], "w").flags & VARIABLE_FPS)
+
+
+def own_clock(stream, times, seconds):
+    # frames at their own times (seconds from the first; `seconds` the whole length) -> each frame's
+    # pts in TIME_BASE (rising), {pts: its duration, to the next frame or the end}; the encoder's clock set
+    stream.codec_context.time_base = TIME_BASE
+    pts = []
+    for t in times:
+        pts.append(max(round(t / TIME_BASE), pts[-1] + 1) if pts else round(t / TIME_BASE))
+    ends = pts[1:] + [max(round(seconds / TIME_BASE), pts[-1] + 1)]
+    return pts, {p: end - p for p, end in zip(pts, ends)}
+
+
+def mux_video(container, packets, durations):
+    # the encoder's packets into the file, each given its frame's duration where known (own_clock):
+    # a muxer takes the last frame's length from it
+    for packet in packets:
+        packet.duration = durations.get(packet.pts, packet.duration)
+        container.mux(packet)
 
 
 def codec_for(fmt):
