@@ -436,6 +436,8 @@ def test_progress_says_each_unit_once_and_counts_agree():
 
     from nst.run.progress import Progress, counted
     assert (counted(1, "frame"), counted(0, "frame"), counted(3, "task")) == ("1 frame", "0 frames", "3 tasks")
+    assert (counted(2, "worker process", "worker processes"), counted(1, "worker process", "worker processes")) \
+        == ("2 worker processes", "1 worker process")
     for done, total, unit, shown in [(3, 10, "frame", "3/10 frames"), (1, 1, "task", "1/1 task"), (3, 5, "", "3/5 |")]:
         stream = io.StringIO()
         Progress(total, unit=unit, stream=stream).update(done)

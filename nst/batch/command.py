@@ -4,7 +4,7 @@ from pathlib import Path
 
 from nst.batch import checks
 from nst.memory import gib
-from nst.run.progress import Progress, log
+from nst.run.progress import Progress, counted, log
 
 
 def add_parser(sub):
@@ -46,7 +46,7 @@ def main(args):
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
     checks.check_inputs(todo)
     need, backend, one = checks.task_memory(tasks)
-    log(f"nst batch: {len(tasks)} task{'s' if len(tasks) > 1 else ''} ({describe(tasks)}): "
+    log(f"nst batch: {counted(len(tasks), 'task')} ({describe(tasks)}): "
         f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
     log_blocked(blocked)
     if args.dry_run:
@@ -183,7 +183,7 @@ def describe(tasks):
     parts = []
     for i, (name, _) in enumerate(axes[0]):
         n = len({a[i][1] for a in axes})
-        parts.append(f"{n} {name}{'s' if n > 1 else ''}" if name in ("content", "style") else f"{name} {n} values")
+        parts.append(counted(n, name) if name in ("content", "style") else f"{name} {n} values")
     return " × ".join(parts)
 
 

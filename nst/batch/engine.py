@@ -25,6 +25,7 @@ from pathlib import Path
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from nst.io.destinations import RunRefused
+from nst.run.progress import counted
 from ..memory import available, gib
 
 ALLOWED_FAILURES = 3           # worker deaths a task may be part of before it counts as failed
@@ -85,7 +86,7 @@ def local_layout(n_tasks, task_bytes, backend, workers=None, threads=None):
     fit = free // max(task_bytes, 1)
     w = 1 if backend == "cupy" else workers or max(1, min(n, fit, n_tasks))
     k = threads or max(1, n // w)
-    where = (f"{w} worker process{'es' if w > 1 else ''} × 1 task, {k} kernel thread{'s' if k > 1 else ''} "
+    where = (f"{counted(w, 'worker process', 'worker processes')} × 1 task, {counted(k, 'kernel thread')} "
              f"each, on this machine ({n} cores, {gib(free)} free{' on the GPU' if backend == 'cupy' else ''}: "
              + (f"{fit} such tasks fit)" if fit else "one task does NOT fit)"))
     if w * k > n:
@@ -98,10 +99,10 @@ def cluster_layout(client, task_bytes):
     workers = client.scheduler_info()["workers"]
     threads = sum(w["nthreads"] for w in workers.values())
     short = lambda w: w.get("memory_limit") and w["memory_limit"] < task_bytes * w["nthreads"]
-    lines = [f"  {addr}: {w['nthreads']} task{'s' if w['nthreads'] > 1 else ''} at once, memory limit "
+    lines = [f"  {addr}: {counted(w['nthreads'], 'task')} at once, memory limit "
              f"{gib(w['memory_limit']) if w.get('memory_limit') else 'none'}"
              + ("  (less than its tasks need)" if short(w) else "") for addr, w in workers.items()]
-    where = (f"{len(workers)} worker{'s' if len(workers) != 1 else ''}, {threads} task{'s' if threads != 1 else ''} "
+    where = (f"{counted(len(workers), 'worker')}, {counted(threads, 'task')} "
              f"at once, at {client.scheduler.address}")
     return Layout(len(workers), threads, "\n".join([where, *lines]))
 

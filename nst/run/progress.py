@@ -13,9 +13,9 @@ def fmt_seconds(s):
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def counted(n, noun):
-    # 1, "frame" -> "1 frame"; 3 -> "3 frames": a count and its noun (singular), agreeing
-    return f"{n} {noun}{'' if n == 1 else 's'}"
+def counted(n, noun, plural=None):
+    # 1, "frame" -> "1 frame"; 0 or 3 -> "3 frames" (plural: when not noun + "s"): a count and its noun, agreeing
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def iteration_detail(terms=None, evaluations=None):

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from nst.memory import gib
-from nst.run.progress import fmt_seconds, log
+from nst.run.progress import counted, fmt_seconds, log
 from nst.video import checks, output
 from nst.video import clip as clips
 from nst.video import plan as plans
@@ -114,7 +114,7 @@ def main(args):
     h, w = clip.frames[0].shape[:2]
     in_source = f" ({clip.src_frames} in the source)" if clip.src_frames else ""
     log(f"nst video: {len(frames)} frames of {clip.source}{in_source} at {w}×{h}, "
-        f"{clips.rate_text(clip)}, {len(shots)} shot{'s' if len(shots) > 1 else ''}: {len(done)} done before, "
+        f"{clips.rate_text(clip)}, {counted(len(shots), 'shot')}: {len(done)} done before, "
         f"{len(todo)} to run")
     if args.dry_run:
         return dry_run(args, clip, frames, todo, stale, (need, backend, run), video)
@@ -139,7 +139,7 @@ def remove_stale(stale, manifest, outdir):
 
 def stale_text(stale, verb=""):
     # "3 frames of an earlier run that this one does not make[verb] (frame_000004.png, …)"
-    return (f"{len(stale)} frame{'s' if len(stale) > 1 else ''} of an earlier run that this one does not make"
+    return (f"{counted(len(stale), 'frame')} of an earlier run that this one does not make"
             f"{verb} ({', '.join(stale[:3])}{', …' if len(stale) > 3 else ''})")
 
 
@@ -178,7 +178,7 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
     for shot in plans.shots_of(frames):
         left = sum(f.output in to_run for f in shot)
         numbers = f"frames {shot[0].number}–{shot[-1].number}" if len(shot) > 1 else f"frame {shot[0].number}"
-        print(f"shot {shot[0].shot}: {numbers} ({len(shot)} frame{'s' if len(shot) > 1 else ''}, {left} to run)")
+        print(f"shot {shot[0].shot}: {numbers} ({counted(len(shot), 'frame')}, {left} to run)")
     need, backend, run = memory
     shots_left = len({f.shot for f in todo})
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
