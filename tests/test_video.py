@@ -20,6 +20,7 @@ from test_batch import RUN_NST, env_with_nst, left_in_group, start_nst, stop, wa
 from nst.cli import main
 from nst.io.image import load_image
 from nst.video import clip as clips
+from nst.video import clip_checks
 from nst.run.settings import Settings
 from nst.video import flow, plan, writing
 
@@ -780,7 +781,7 @@ def test_an_outdir_that_takes_no_more_files_stops_the_video_in_one_line(inputs, 
 def test_a_file_cut_short_to_one_frame_says_one_frame():
     # "decodes to 1 frame but its header declares 30" (was "1 frames")
     with pytest.raises(clips.RunRefused, match=r"clip.mp4: decodes to 1 frame but its header declares 30 \(1 s\)"):
-        clips.check_complete("clip.mp4", clips.Decoded([], [], [], [], count=1), 30, 30.0)
+        clip_checks.check_complete("clip.mp4", clips.Decoded([], [], [], [], count=1), 30, 30.0)
 
 
 def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
