@@ -5,8 +5,10 @@ fun(x) -> (J, ∂J/∂x) evaluates the objective (J may stay on the device: only
 search reads it on the host). The image lives in pixel units 0..255; GD and Adam clip each step
 into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
+import contextlib
 import math
 import numbers
+import warnings
 
 from .backends.backend import to_host, xp_of
 from .lbfgs import PairHistory
@@ -18,6 +20,15 @@ LO, HI = 0.0, 255.0
 class NonFiniteLoss(FloatingPointError):
     """fun(x) found J or ∂J/∂x NaN or inf. GD and Adam stop before stepping (x stays the last
     good image); L-BFGS treats the trial point as a failed line-search step and backs off."""
+
+
+@contextlib.contextmanager
+def overflow_unwarned():
+    # NumPy's overflow, invalid-value and divide-by-zero warnings silenced in the block: a run finds
+    # non-finite values itself and says so in one line (NonFiniteLoss)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
+        yield
 
 
 class Abandoned(Exception):

@@ -1,4 +1,6 @@
 """The public API on the tiny random-weight VGG19: shapes, dtypes, names, errors."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -156,12 +158,15 @@ def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weig
 
 
 def test_stylize_overflow_names_its_keywords(rng, tiny_weights):
-    # J overflowing to inf: the line's advice names lr, not the CLI's --lr
+    # J overflowing to inf: one line, no NumPy warnings (as the CLI), its advice naming lr, not --lr
     from nst.optim import NonFiniteLoss
     c = random_image(rng, 20, 20)
-    with pytest.raises(NonFiniteLoss, match=r"NaN/inf at iteration 1 \(try a smaller lr or") as e:
+    with warnings.catch_warnings(record=True) as caught, \
+            pytest.raises(NonFiniteLoss, match=r"NaN/inf at iteration 1 \(try a smaller lr or") as e:
+        warnings.simplefilter("always")
         nst.stylize(c, c, size=None, iterations=2, weights=tiny_weights, backend="numpy", style_weight=1e308)
     assert "--" not in str(e.value)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught     # as the CLI: one line
 
 
 @pytest.mark.parametrize("kwargs, error, needle", [

@@ -7,12 +7,13 @@ images, the memory and every path the run writes, all before the first evaluatio
 errors user_errors() lists print as one line (exit 2); anything else is a bug and shows its
 traceback (`--debug` shows the traceback of every error, and keeps its exit status).
 """
+import contextlib
 import sys
-import warnings
 
 from nst import batch, compare, video
 from nst.cli import gradcheck
 from nst.cli.parser import build_parser
+from nst.optim import overflow_unwarned
 
 
 def user_errors():
@@ -48,10 +49,7 @@ def cmd_compare(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        with warnings.catch_warnings():
-            if not args.debug:     # NumPy's overflow warnings: a run finds non-finite values itself, says so
-                warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered",
-                                        RuntimeWarning)
+        with contextlib.nullcontext() if args.debug else overflow_unwarned():
             status = handler_of(args.command)(args)
         sys.stdout.flush()                    # a closed pipe shows here, not at exit
         return status

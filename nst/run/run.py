@@ -17,7 +17,7 @@ from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, declared_shape, longest_shape, resize, resize_longest
 from nst.objective import Objective
 from nst.backends.backend import to_host
-from nst.optim import Abandoned, NonFiniteLoss, make_optimizer
+from nst.optim import Abandoned, NonFiniteLoss, make_optimizer, overflow_unwarned
 from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, SettingsError, api_names, scale_sizes
 from nst.run.schedule import iteration_caps, stops_paying
 from nst.spec import layers_through
@@ -398,7 +398,8 @@ def stylize(content, style, *, callback=None, progress=False, log=log_to_logger,
             bar.update(it, iteration_detail(terms, r.evaluations))
         return bool(callback and callback(it, r.output(), terms))
     try:
-        return run.run(on_iteration)
+        with overflow_unwarned():
+            return run.run(on_iteration)
     except NonFiniteLoss as e:
         raise NonFiniteLoss(api_names(str(e))) from None
     finally:
