@@ -256,6 +256,27 @@ def test_tiles_on_workers_give_the_local_tiled_and_untiled_result(processes, bac
     assert_same(got, Objective(c, s, **kw)(x))
 
 
+def test_a_stop_on_the_cluster_is_seen_before_each_tile(processes):
+    # a Run's stop check (before_tile) runs before each tile's result is collected, as on this
+    # machine: a stop asked during an evaluation ends it there (Abandoned), not after every tile
+    from nst.optim import Abandoned
+    r = np.random.default_rng(5)
+    c, x, s = (random_image(r, 31, 29, np.float32) for _ in range(3))
+    kw = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, weights=tiny_params(), backend="numpy",
+              **SHALLOW)
+    on_cluster = batch_tiles.ClusterTiles(processes, tiny_params()).objective(c, s, tile=10, **kw)
+    checks = []
+
+    def stop_at_the_third():
+        checks.append(1)
+        if len(checks) == 3:
+            raise Abandoned
+    on_cluster.before_tile = stop_at_the_third
+    with pytest.raises(Abandoned):
+        on_cluster(x)
+    assert len(checks) == 3
+
+
 def test_transfer_with_a_scheduler_makes_the_local_picture(files, tiny_weights_h5, tmp_path, shared_cluster, capsys):
     assert transfer(files, tiny_weights_h5, tmp_path / "here.png", "--size", "48", "--tile", "12") == 0
     assert transfer(files, tiny_weights_h5, tmp_path / "there.png", "--size", "48", "--tile", "12",

@@ -125,8 +125,7 @@ class ClusterTiledObjective(TiledObjective):
         futures = [c.client.submit(grams_task, spec, c.weights, t, to_host(t.extent(image)), tuple(layers),
                                    pure=False) for t in tiles]
         sums, counts = {}, {}
-        for f in futures:
-            s, n = result(f)
+        for s, n in self.results(futures):
             for k in s:
                 sums[k] = self.be.to_device(s[k]) + (sums[k] if k in sums else 0)
                 counts[k] = counts.get(k, 0) + n[k]
@@ -138,9 +137,20 @@ class ClusterTiledObjective(TiledObjective):
         order = list(reversed(tiles))
         futures = [c.client.submit(gradient_task, spec, c.weights, t, to_host(t.extent(image)), sent, counts,
                                    self.targets_on_cluster(t), pure=False) for t in order]
-        for t, f in zip(order, futures):
-            g, js = result(f)
+        for t, (g, js) in zip(order, self.results(futures)):
             yield t, (None if g is None else self.be.to_device(g)), js
+
+    def results(self, futures):
+        # each tile's result in turn, a Run's stop check (before_tile) before each, as the local
+        # passes: a stop (or a failure) cancels the tiles not yet collected on the cluster
+        try:
+            for f in futures:
+                self.before_tile()
+                yield result(f)
+        finally:
+            pending = [f for f in futures if not f.done()]
+            if pending:
+                self.cluster.client.cancel(pending)
 
     def targets_on_cluster(self, t):
         # the tile's content targets {layer: a^l(C) at its interior}, sent once a scale: a future
