@@ -74,9 +74,9 @@ class FakeRun:
     def __init__(self):
         self.settings = Settings(iterations=10, style_layers=("block1_conv1",))
         self.sizes, self.scale, self.history, self.opt, self.controls = [64], 0, [], object(), None
-        self.layer_history = []
+        self.layer_history = [{"block1_conv1": 2.0}]      # the last iteration's J_s^l (Run.layer_history)
         self.caps = [10]                                  # most iterations per scale (Run.caps)
-        self.last_evaluation, self.outputs = {"layers": {"block1_conv1": np.float64(2.0)}}, 0
+        self.outputs = 0
 
     def output(self):
         self.outputs += 1

@@ -165,7 +165,7 @@ class Publisher:
         self.mark, self.start_it = time.perf_counter(), len(run.history)
 
     def on_iteration(self, run, it, terms):
-        layers = {k: float(v) for k, v in run.last_evaluation.get("layers", {}).items()}
+        layers = run.layer_history[-1] if run.layer_history else {}     # on the host already (Run.run_scale)
         now = time.perf_counter()
         self.busy, self.mark = self.busy + now - self.mark, now
         rate = self.busy / max(it - self.start_it, 1)
