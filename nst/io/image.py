@@ -90,12 +90,12 @@ def check_declared_size(path, im):
 
 
 def declared_shape(path):
-    # (h, w) a file's header declares (nothing decoded), or None where it cannot be read: load_image
+    # (h, w) a file's header declares (nothing decoded), or None where `opened` refuses it: load_image
     # then says why. Orientation left aside: what counts is h·w
     try:
-        with Image.open(path) as im:
+        with opened(path) as im:
             return im.size[1], im.size[0]
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+    except ImageError:
         return None
 
 
