@@ -50,7 +50,9 @@ FULL = (errno.ENOSPC, errno.EDQUOT)     # no output after this one could be writ
 
 def cannot_write(path, error):
     # "cannot write out/a.png (No space left on device)": the one line of an output not written
-    return f"cannot write {path} ({error.strerror or error})"
+    # (an FFmpeg error's first line, its name where it says nothing)
+    why = getattr(error, "strerror", None) or next(iter(str(error).splitlines()), type(error).__name__)
+    return f"cannot write {path} ({why})"
 
 
 def stop_if_outdir_refuses(path, error):

@@ -67,8 +67,8 @@ def write_out(images, out, clip, outdir, manifest, key):
 
 def write_failed(path, e, outdir):
     # the one line of a file the disk refused -> False
-    why = getattr(e, "strerror", None) or str(e).splitlines()[0]
-    log(f"nst video: error: cannot write {path} ({why}); the frames are in {outdir}: free some space and run "
+    from nst.batch.engine import cannot_write
+    log(f"nst video: error: {cannot_write(path, e)}; the frames are in {outdir}: free some space and run "
         "the same command again")
     return False
 
