@@ -6,10 +6,10 @@ search reads it on the host). The image lives in pixel units 0..255; GD and Adam
 into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
 import contextlib
-import math
 import numbers
 import warnings
 
+from .api import finite_number
 from .backends.backend import to_host, xp_of
 from .lbfgs import PairHistory
 from .ops import adam_step
@@ -36,17 +36,6 @@ class Abandoned(Exception):
     state as it was before the iteration, so a checkpoint of it resumes bit for bit."""
 
 
-def step_size(lr):
-    # lr: a finite number > 0 (0 never moves, a negative one climbs J, NaN poisons x), else ValueError
-    try:
-        v = float(lr)
-    except (TypeError, ValueError):
-        v = math.nan
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    return v
-
-
 class Stateful:
     """state() -> {name: host array or number}; restore(state) puts it back (checkpoints)."""
     ARRAYS = ("x",)
@@ -69,7 +58,7 @@ class GradientDescent(Stateful):
     """x ← clip(x − lr·∇J): the method of the talk."""
 
     def __init__(self, x, lr):
-        self.x, self.lr, self.iteration, self.evaluations = x, step_size(lr), 0, 0
+        self.x, self.lr, self.iteration, self.evaluations = x, finite_number("lr", lr, positive=True), 0, 0
 
     def step(self, fun):
         j, g = fun(self.x)
@@ -87,7 +76,8 @@ class Adam(Stateful):
 
     def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8, kernel=adam_step):
         xp = xp_of(x)
-        self.x, self.lr, self.beta1, self.beta2, self.eps = x, step_size(lr), beta1, beta2, eps
+        self.x, self.lr = x, finite_number("lr", lr, positive=True)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m, self.v = xp.zeros_like(x), xp.zeros_like(x)
         self.iteration = self.evaluations = 0
         self.kernel = kernel
@@ -121,7 +111,7 @@ class LBFGS(Stateful):
     def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, ftol=1e-6, gtol=1e-9, log=None):
         if not (isinstance(history, numbers.Integral) and history >= 1):
             raise ValueError(f"history must be a whole number ≥ 1, got {history!r}")
-        self.x, self.lr, self.c1, self.max_backtracks = x, step_size(lr), c1, max_backtracks
+        self.x, self.lr, self.c1, self.max_backtracks = x, finite_number("lr", lr, positive=True), c1, max_backtracks
         self.ftol, self.gtol = ftol, gtol
         self.pairs = PairHistory(int(history))
         self.f, self.g, self.g0 = 0.0, None, None
