@@ -1,7 +1,14 @@
 """What every library entry point keeps (nst.Objective, the optimisers, Run, Job, nst.weights): a bad
-number is a ValueError naming the argument.
+number is a ValueError naming the argument, and messages go to the "nst" logger, silent unless the
+caller sets logging up (the CLI passes its own `log`, which prints on stderr: nst.run.progress.log).
 """
+import logging
 import math
+
+
+def log_to_logger(msg):
+    # the library's messages (a weights download, a resume, a stop): the "nst" logger at INFO
+    logging.getLogger("nst").info(msg.strip())
 
 
 def finite_number(name, value, positive=False):

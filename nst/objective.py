@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .api import finite_number
+from .api import finite_number, log_to_logger
 from .backends import get_backend
 from nst.io.image import as_image
 from .spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
@@ -164,7 +164,7 @@ class Objective:
     def __init__(self, content, style, *, content_weight, style_weight, tv_weight,
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
-                 pooling="max", dtype=np.float32, log=print, prepared=None):
+                 pooling="max", dtype=np.float32, log=log_to_logger, prepared=None):
         self.be = get_backend(backend) if isinstance(backend, str) else backend
         self.dtype = check_dtype(dtype, self.be)
         self.alpha, self.beta, self.gamma = (finite_number(k, v) for k, v in (

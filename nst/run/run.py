@@ -5,7 +5,6 @@ coarse to fine.
 `Settings` (nst.run.settings). Files, signals and checkpoints around it: nst.run.job. `stylize` is
 the API.
 """
-import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from nst import color
+from nst.api import log_to_logger
 from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, declared_shape, longest_shape, resize, resize_longest
 from nst.objective import Objective
@@ -47,7 +47,7 @@ def scale_sides(shape, settings):
 class Run:
     """One style transfer, scale by scale; everything a checkpoint needs is in `state()`."""
 
-    def __init__(self, content, styles, settings, log=print):
+    def __init__(self, content, styles, settings, log=log_to_logger):
         if not isinstance(settings, Settings):
             raise TypeError(f"settings must be nst.run.settings.Settings, got {type(settings).__name__}")
         self.settings = settings
@@ -370,12 +370,6 @@ class Run:
 
     def objective_backend(self):
         return choose_backend(self.settings.backend)
-
-
-def log_to_logger(msg):
-    # the API's messages: the "nst" logger at INFO, silent unless the caller sets logging up (the
-    # CLI prints them on stderr instead: nst.run.progress.log)
-    logging.getLogger("nst").info(msg.strip())
 
 
 def stylize(content, style, *, callback=None, progress=False, log=log_to_logger, **settings):
