@@ -44,6 +44,15 @@ def scale_sides(shape, settings):
     return scale_sizes(size, settings.scales, settings.start_size)
 
 
+def host_floats(xp, *dicts):
+    # {name: 0-d array of xp, or a number}, … -> the same dicts of Python floats, read in one go: on a
+    # GPU each float() of a 0-d array is a read that waits for the device, and an iteration's terms
+    # and per-layer J_s^l are eight of them; stacked (float64, as they are) they are one read
+    values = [xp.asarray(v, dtype=xp.float64) for d in dicts for v in d.values()]
+    read = iter(to_host(xp.stack(values)).tolist() if values else [])
+    return [{k: next(read) for k in d} for d in dicts]
+
+
 class Run:
     """One style transfer, scale by scale; everything a checkpoint needs is in `state()`."""
 
@@ -209,10 +218,11 @@ class Run:
                 break
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
                 break
-            terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
+            terms, layers = host_floats(be.xp, last["terms"], last["layers"])
+            terms = {"total": last["total"], **terms}
             self.average(be)
             self.history.append(terms)
-            self.layer_history.append({k: float(v) for k, v in last["layers"].items()})
+            self.layer_history.append(layers)
             if self.called_back(on_iteration, terms):
                 self.interrupted = True
                 break
