@@ -144,8 +144,9 @@ def check_weights(weights, names):
         cin = w[0]
 
 
-def _add_scaled(g, gk, weight):
-    # g + weight·gk, in place (gk is a fresh array; g None: nothing yet)
+def add_scaled(g, gk, weight):
+    # g + weight·gk, in place (gk is a fresh array; g None: nothing yet): a loss term's weighted
+    # gradient added into the sum (nst.tiled's too), no array allocated
     gk *= weight
     return add_into(g, gk)
 
@@ -249,7 +250,7 @@ class Objective:
             for target, mask in self.temporal:
                 j_t, g_t = be.temporal_loss_and_grad(image.astype(self.dtype, copy=False), target, mask)
                 terms["temporal"] = terms["temporal"] + f64(j_t)
-                grad = _add_scaled(grad, g_t, self.temporal_weight)
+                grad = add_scaled(grad, g_t, self.temporal_weight)
             total = total + self.temporal_weight * terms["temporal"]
         return total, terms, per_layer, grad
 
@@ -260,11 +261,11 @@ class Objective:
         for k, m in enumerate(self.content_layers):
             if m == n:
                 js["content", k], gk = self.be.content_loss_and_grad(a, self.content_targets[n])
-                g = _add_scaled(g, gk, self.alpha)
+                g = add_scaled(g, gk, self.alpha)
         for k, (m, lam) in enumerate(zip(self.style_layers, self.lam)):
             if m == n:
                 js["style", k], gk = self.be.style_loss_and_grad(a, self.style_targets[n])
-                g = _add_scaled(g, gk, self.beta * lam)
+                g = add_scaled(g, gk, self.beta * lam)
         return g
 
     def __call__(self, image) -> LossResult:
