@@ -44,7 +44,10 @@ AUTO_TILE_SHARE = 0.95                  # --tile auto plans within 95 % of the f
                                         # (numba, whole and tiled, 2026-12-05; −4 % at 512 px, 30 MiB)
 PREPARED = {"numba": 4.0, "numpy": 0}   # prepared / file weights: numba's Winograd F(4×4) U, 36/9 × w
                             # (the 3-channel first layer keeps w itself); numpy's prepared weights
-                            # are the file's arrays themselves
+                            # are the file's arrays themselves; cupy's and cuda-cpu's (1): w, plus
+                            # the im2col backward's flipped copy of the layers from 256 channels
+                            # (0.96 × w through block5_conv1), which fits in the file's copy's share
+                            # (cuda-cpu's w is the file's array; a GPU's file copy is on the host)
 
 
 def layer_shapes(h, w, deepest):

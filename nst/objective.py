@@ -5,11 +5,11 @@ Legend: X the generated image H×W×3 RGB 0..255; a^l(X) the ReLU output of laye
 An Objective holds what does not change during a run (weights on the backend, a^l(C), Ĝ^l(S))
 and evaluates J and ∂J/∂X for any X. `loss_and_grad` is the one-shot public form.
 """
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .api import finite_number, log_to_logger
 from .backends import get_backend
 from nst.io.image import as_image
 from .spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
@@ -103,8 +103,8 @@ def layer_weights(style_layers, style_layer_weights):
         if stray:
             raise ValueError(f"style_layer_weights names {', '.join(map(str, stray))}, not among the style layers "
                              f"({', '.join(style_layers) or 'none'}); add it to style_layers or drop its weight")
-        return [term_weight(f"style_layer_weights[{n!r}]", given.get(n, 0.0)) for n in style_layers]
-    lam = [term_weight("style_layer_weights", v) for v in style_layer_weights]
+        return [finite_number(f"style_layer_weights[{n!r}]", given.get(n, 0.0)) for n in style_layers]
+    lam = [finite_number("style_layer_weights", v) for v in style_layer_weights]
     if len(lam) != len(style_layers):
         raise ValueError(f"{len(lam)} style layer weights for {len(style_layers)} style layers")
     return lam
@@ -112,7 +112,7 @@ def layer_weights(style_layers, style_layer_weights):
 
 def blend_weights(blend, n):
     # style_blend for n style images -> [w_i / Σ w] (None: equal); each finite and ≥ 0, not all 0
-    blend = [1.0] * n if blend is None else [term_weight("style_blend", b) for b in blend]
+    blend = [1.0] * n if blend is None else [finite_number("style_blend", b) for b in blend]
     if len(blend) != n:
         raise ValueError(f"{len(blend)} blend weights for {n} style images")
     if not sum(blend) > 0:
@@ -144,22 +144,11 @@ def check_weights(weights, names):
         cin = w[0]
 
 
-def _add_scaled(g, gk, weight):
-    # g + weight·gk, in place (gk is a fresh array; g None: nothing yet)
+def add_scaled(g, gk, weight):
+    # g + weight·gk, in place (gk is a fresh array; g None: nothing yet): a loss term's weighted
+    # gradient added into the sum (nst.tiled's too), no array allocated
     gk *= weight
     return add_into(g, gk)
-
-
-def term_weight(name, value):
-    # α, β, γ, a λ_l or a blend weight: a finite number ≥ 0 (a NaN or negative weight makes J
-    # meaningless), else ValueError
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
-    if not (math.isfinite(v) and v >= 0):
-        raise ValueError(f"{name} must be a finite number ≥ 0, got {value!r}")
-    return v
 
 
 def layer_list(name, layers):
@@ -176,10 +165,10 @@ class Objective:
     def __init__(self, content, style, *, content_weight, style_weight, tv_weight,
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
-                 pooling="max", dtype=np.float32, log=print, prepared=None):
+                 pooling="max", dtype=np.float32, log=log_to_logger, prepared=None):
         self.be = get_backend(backend) if isinstance(backend, str) else backend
         self.dtype = check_dtype(dtype, self.be)
-        self.alpha, self.beta, self.gamma = (term_weight(k, v) for k, v in (
+        self.alpha, self.beta, self.gamma = (finite_number(k, v) for k, v in (
             ("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)))
         self.content_layers = [resolve_layer(n) for n in layer_list("content_layers", content_layers)]
         self.style_layers = [resolve_layer(n) for n in layer_list("style_layers", style_layers)]
@@ -261,7 +250,7 @@ class Objective:
             for target, mask in self.temporal:
                 j_t, g_t = be.temporal_loss_and_grad(image.astype(self.dtype, copy=False), target, mask)
                 terms["temporal"] = terms["temporal"] + f64(j_t)
-                grad = _add_scaled(grad, g_t, self.temporal_weight)
+                grad = add_scaled(grad, g_t, self.temporal_weight)
             total = total + self.temporal_weight * terms["temporal"]
         return total, terms, per_layer, grad
 
@@ -272,11 +261,11 @@ class Objective:
         for k, m in enumerate(self.content_layers):
             if m == n:
                 js["content", k], gk = self.be.content_loss_and_grad(a, self.content_targets[n])
-                g = _add_scaled(g, gk, self.alpha)
+                g = add_scaled(g, gk, self.alpha)
         for k, (m, lam) in enumerate(zip(self.style_layers, self.lam)):
             if m == n:
                 js["style", k], gk = self.be.style_loss_and_grad(a, self.style_targets[n])
-                g = _add_scaled(g, gk, self.beta * lam)
+                g = add_scaled(g, gk, self.beta * lam)
         return g
 
     def __call__(self, image) -> LossResult:

@@ -6,10 +6,10 @@ search reads it on the host). The image lives in pixel units 0..255; GD and Adam
 into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
 import contextlib
-import math
 import numbers
 import warnings
 
+from .api import finite_number
 from .backends.backend import to_host, xp_of
 from .lbfgs import PairHistory
 from .ops import adam_step
@@ -36,25 +36,16 @@ class Abandoned(Exception):
     state as it was before the iteration, so a checkpoint of it resumes bit for bit."""
 
 
-def step_size(lr):
-    # lr: a finite number > 0 (0 never moves, a negative one climbs J, NaN poisons x), else ValueError
-    try:
-        v = float(lr)
-    except (TypeError, ValueError):
-        v = math.nan
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    return v
-
-
 class Stateful:
     """state() -> {name: host array or number}; restore(state) puts it back (checkpoints)."""
     ARRAYS = ("x",)
     SCALARS = ("iteration", "evaluations")
+    OPTIONAL = ()                        # floats that are None until known, saved once they are
 
     def state(self):
         out = {k: to_host(getattr(self, k)) for k in self.ARRAYS if getattr(self, k) is not None}
         out.update({k: getattr(self, k) for k in self.SCALARS})
+        out.update({k: float(getattr(self, k)) for k in self.OPTIONAL if getattr(self, k) is not None})
         return out
 
     def restore(self, state):
@@ -63,13 +54,20 @@ class Stateful:
             setattr(self, k, xp.asarray(state[k]) if k in state else None)
         for k in self.SCALARS:
             setattr(self, k, type(getattr(self, k))(state[k]))
+        for k in self.OPTIONAL:
+            setattr(self, k, float(state[k]) if k in state else None)
+
+    def fields(self):
+        # {name: value} of what state() saves, by reference (nothing copied): enough to put back a
+        # step that replaces these arrays and never writes into them (LBFGS.step)
+        return {k: getattr(self, k) for k in (*self.ARRAYS, *self.SCALARS, *self.OPTIONAL)}
 
 
 class GradientDescent(Stateful):
     """x ← clip(x − lr·∇J): the method of the talk."""
 
     def __init__(self, x, lr):
-        self.x, self.lr, self.iteration, self.evaluations = x, step_size(lr), 0, 0
+        self.x, self.lr, self.iteration, self.evaluations = x, finite_number("lr", lr, positive=True), 0, 0
 
     def step(self, fun):
         j, g = fun(self.x)
@@ -87,7 +85,8 @@ class Adam(Stateful):
 
     def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8, kernel=adam_step):
         xp = xp_of(x)
-        self.x, self.lr, self.beta1, self.beta2, self.eps = x, step_size(lr), beta1, beta2, eps
+        self.x, self.lr = x, finite_number("lr", lr, positive=True)
+        self.beta1, self.beta2, self.eps = beta1, beta2, eps
         self.m, self.v = xp.zeros_like(x), xp.zeros_like(x)
         self.iteration = self.evaluations = 0
         self.kernel = kernel
@@ -117,11 +116,12 @@ class LBFGS(Stateful):
 
     ARRAYS = ("x", "g")
     SCALARS = ("iteration", "evaluations", "resets", "f")
+    OPTIONAL = ("g0",)                                   # ‖g₀‖∞, the gtol rule's reference
 
     def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, ftol=1e-6, gtol=1e-9, log=None):
         if not (isinstance(history, numbers.Integral) and history >= 1):
             raise ValueError(f"history must be a whole number ≥ 1, got {history!r}")
-        self.x, self.lr, self.c1, self.max_backtracks = x, step_size(lr), c1, max_backtracks
+        self.x, self.lr, self.c1, self.max_backtracks = x, finite_number("lr", lr, positive=True), c1, max_backtracks
         self.ftol, self.gtol = ftol, gtol
         self.pairs = PairHistory(int(history))
         self.f, self.g, self.g0 = 0.0, None, None
@@ -157,12 +157,15 @@ class LBFGS(Stateful):
 
     def step(self, fun):
         # one iteration (or nothing, once stopped) -> J at the current x; fun raising Abandoned (in
-        # the line search) drops the unfinished iteration: the state is put back as it was before it
-        before = self.f, self.g, self.g0, self.evaluations, self.resets, self.pairs.rows.copy()
+        # the line search) drops the unfinished iteration: the state is put back as it was before it.
+        # Until its last evaluation an iteration only replaces what state() saves (fields) and may
+        # clear the pairs (a reset empties their order, the rows stay): those two are put back.
+        before, order = self.fields(), self.pairs.rows.copy()
         try:
             return self._iterate(fun)
         except Abandoned:
-            self.f, self.g, self.g0, self.evaluations, self.resets, self.pairs.rows = before
+            self.__dict__.update(before)
+            self.pairs.rows = order
             raise
 
     def _iterate(self, fun):
@@ -202,15 +205,13 @@ class LBFGS(Stateful):
         return self.f
 
     def state(self):
-        # + the first gradient's ‖g₀‖∞ (the gtol rule's reference), once there is one
-        g0 = {} if self.g0 is None else {"g0": float(self.g0)}
-        return {**super().state(), **self.pairs.state(), **g0}
+        # + the pairs
+        return {**super().state(), **self.pairs.state()}
 
     def restore(self, state):
         # a state of this nst puts back the history's rows and products exactly; an older one's
         # pairs are added again, oldest first (products recomputed)
         super().restore(state)
-        self.g0 = float(state["g0"]) if "g0" in state else None
         xp = xp_of(self.x)
         self.pairs.clear()
         s_list, y_list = history_arrays(state)

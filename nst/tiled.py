@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .objective import Objective, grad_to_image, preprocess
+from .objective import Objective, add_scaled, grad_to_image, preprocess
 from .spec import ends_block, layers_through, min_side, pools_before
-from .vgg import add_into, backward, check_fits, deepest_layer, forward
+from .vgg import backward, check_fits, deepest_layer, forward
 
 
 def halo_per_layer(deepest):
@@ -178,10 +178,10 @@ def tile_losses(net, t, n, a, diffs, counts, targets, js):
     for k, m in enumerate(net.content_layers):
         if m == n:
             js[k], gk = net.be.content_loss_and_grad(inner, targets[n])
-            g = add_into(g, net.alpha * gk)
+            g = add_scaled(g, gk, net.alpha)
     for m, lam in zip(net.style_layers, net.lam):
         if m == n:
-            g = add_into(g, (net.beta * lam) * style_grad(inner, diffs[n], counts[n]))
+            g = add_scaled(g, style_grad(inner, diffs[n], counts[n]), net.beta * lam)
     full = net.be.xp.zeros_like(a)
     full[(slice(None), *t.interior_at(pools_before(n), a.shape))] = g
     return full

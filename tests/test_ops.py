@@ -414,6 +414,27 @@ def test_cuda_conv_layers_take_the_versions_chosen_for_their_input_channels(in_c
                  what=f"I={in_channels}", rtol=1e-4)
 
 
+def test_the_im2col_backward_flips_each_weight_array_once(rng, monkeypatch):
+    # the im2col_cublas backward turned its weights (a copy of O·I·9 floats) on every call; now once
+    # per weight array, forgotten with it: a new array, whose id may be a freed one's, is turned anew
+    import gc
+
+    from nst.kernels.cuda import conv3x3_backward_input as bwd
+    backend_or_skip("cuda-cpu")
+    flip, flips, cached = bwd.flip, [], len(bwd._FLIPPED)
+    monkeypatch.setattr(bwd, "flip", lambda xp, w: flips.append(w.shape) or flip(xp, w))
+    i, o, h, wd = 5, 4, 6, 7
+    da, a = f32(rng, o, h, wd), np.maximum(f32(rng, o, h, wd), 0)
+    for k in range(3):
+        w = f32(rng, o, i, 3, 3)
+        for _ in range(2):
+            assert_close(bwd.im2col_cublas(da, a, w), ops.conv3x3_relu_backward_input(d64(da), d64(a), d64(w)),
+                         what=f"weights {k}")
+        del w
+        gc.collect()
+    assert flips == [(o, i, 3, 3)] * 3 and len(bwd._FLIPPED) == cached
+
+
 # ---------------------------------------------------------------------------------------------
 # The Numba family: row blocks, threads, Winograd transforms, prepared weights, memory
 # ---------------------------------------------------------------------------------------------

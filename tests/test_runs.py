@@ -54,6 +54,42 @@ def test_multiscale_run(rng, tiny_weights):
     assert out.shape == (48, 64, 3)
 
 
+class DeviceScalar(np.ndarray):
+    """A 0-d array standing for one on a GPU: each float() of it is a device→host read (counted)."""
+    reads = 0
+
+    def __float__(self):
+        DeviceScalar.reads += 1
+        return float(np.asarray(self))
+
+
+def test_an_iteration_reads_its_loss_terms_from_the_device_at_once(rng, tiny_weights, monkeypatch):
+    # an iteration's terms (content, style, tv) and per-layer J_s^l (5) came to the host by a float()
+    # each, eight reads that wait for a GPU; now one stacked read, the same values. (cuda-cpu's arrays
+    # are NumPy's: its path here is this one.)
+    from nst.run import run as run_module
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    c, s = random_image(rng, 20, 20), random_image(rng, 20, 20)
+    settings = Settings.from_dict({"size": None, "iterations": 3, "backend": "numpy", "weights": tiny_weights})
+    plain = Run(c, s, settings)
+    plain.run()
+    evaluate, reads = Objective.evaluate, []
+
+    def on_device(self, image):
+        total, terms, layers, grad = evaluate(self, image)
+        device = lambda d: {k: np.asarray(v).view(DeviceScalar) for k, v in d.items()}   # noqa: E731
+        return total, device(terms), device(layers), grad
+    monkeypatch.setattr(Objective, "evaluate", on_device)
+    monkeypatch.setattr(run_module, "to_host", lambda a: reads.append(a.shape) or np.asarray(a))
+    DeviceScalar.reads = 0
+    run = Run(c, s, settings)
+    run.run()
+    assert DeviceScalar.reads == 0 and reads == [(8,)] * 3 + [(c.size,)] * 2     # + the output (x), twice
+    assert run.history == plain.history and run.layer_history == plain.layer_history
+    assert len(run.layer_history[0]) == 5
+
+
 def test_too_small_for_the_net(rng, tiny_weights):
     c = random_image(rng, 15, 20)
     with pytest.raises(ValueError, match="too small for block5_conv1: it needs at least 16"):

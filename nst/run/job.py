@@ -17,6 +17,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from nst.api import log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import sha256_file
 from nst.io.image import check_output_format, save_image
@@ -136,7 +137,7 @@ class Writer:
 class Job:
     """A Run with its inputs, settings and outputs, from the pre-flight checks to the last file."""
 
-    def __init__(self, content, styles, settings, outputs=Outputs(), log=print, identity=None, run_type=Run):
+    def __init__(self, content, styles, settings, outputs=Outputs(), log=log_to_logger, identity=None, run_type=Run):
         # identity: what a checkpoint of this job is known by (default: settings + inputs' sha256),
         # the automatic rules added to it in every case (self.ident, once prepared);
         # run_type(content, styles, settings, log) makes the Run (nst video: a Run with J_t)

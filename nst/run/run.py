@@ -5,7 +5,6 @@ coarse to fine.
 `Settings` (nst.run.settings). Files, signals and checkpoints around it: nst.run.job. `stylize` is
 the API.
 """
-import logging
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from nst import color
+from nst.api import log_to_logger
 from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, declared_shape, longest_shape, resize, resize_longest
 from nst.objective import Objective
@@ -44,10 +44,19 @@ def scale_sides(shape, settings):
     return scale_sizes(size, settings.scales, settings.start_size)
 
 
+def host_floats(xp, *dicts):
+    # {name: 0-d array of xp, or a number}, … -> the same dicts of Python floats, read in one go: on a
+    # GPU each float() of a 0-d array is a read that waits for the device, and an iteration's terms
+    # and per-layer J_s^l are eight of them; stacked (float64, as they are) they are one read
+    values = [xp.asarray(v, dtype=xp.float64) for d in dicts for v in d.values()]
+    read = iter(to_host(xp.stack(values)).tolist() if values else [])
+    return [{k: next(read) for k in d} for d in dicts]
+
+
 class Run:
     """One style transfer, scale by scale; everything a checkpoint needs is in `state()`."""
 
-    def __init__(self, content, styles, settings, log=print):
+    def __init__(self, content, styles, settings, log=log_to_logger):
         if not isinstance(settings, Settings):
             raise TypeError(f"settings must be nst.run.settings.Settings, got {type(settings).__name__}")
         self.settings = settings
@@ -209,10 +218,11 @@ class Run:
                 break
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
                 break
-            terms = {"total": float(last["total"]), **{k: float(v) for k, v in last["terms"].items()}}
+            terms, layers = host_floats(be.xp, last["terms"], last["layers"])
+            terms = {"total": last["total"], **terms}
             self.average(be)
             self.history.append(terms)
-            self.layer_history.append({k: float(v) for k, v in last["layers"].items()})
+            self.layer_history.append(layers)
             if self.called_back(on_iteration, terms):
                 self.interrupted = True
                 break
@@ -370,12 +380,6 @@ class Run:
 
     def objective_backend(self):
         return choose_backend(self.settings.backend)
-
-
-def log_to_logger(msg):
-    # the API's messages: the "nst" logger at INFO, silent unless the caller sets logging up (the
-    # CLI prints them on stderr instead: nst.run.progress.log)
-    logging.getLogger("nst").info(msg.strip())
 
 
 def stylize(content, style, *, callback=None, progress=False, log=log_to_logger, **settings):
