@@ -20,7 +20,7 @@ from pathlib import Path
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_name_length
 from nst.io.image import SAVE_FORMATS
-from nst.run.settings import FIELDS, INIT_KEYWORDS, Settings
+from nst.run.settings import FIELDS, Settings, init_file
 from .outdir import check_folder, check_own_files
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
@@ -168,7 +168,7 @@ def plan(contents, styles, settings, sweeps=(), weights_sha=None):
     # weights_sha: the --weights file's sha256 (nst.batch.checks.read_weights), None for the default
     settings = settings.as_dict()
     content_files, style_files = expand(contents, "content"), expand(styles, "style")
-    init = None if settings["init"] in INIT_KEYWORDS else settings["init"]
+    init = init_file(settings["init"])
     if init and not os.path.isfile(init):
         raise RunRefused(f"--init {init}: no such file")
     sha = FileHashes()
