@@ -148,9 +148,10 @@ class Job:
 
     # -- before any pixel is read ------------------------------------------------------------
     def preflight(self):
-        # -o's format, the options that must agree, every destination -> [(option, path)]
+        # -o's format, no input a pipe, the options that must agree, every destination -> [(option, path)]
         o, s = self.out, self.settings
         check_output_format(o.output, o.bits)
+        destinations.check_regular(self.inputs())
         total = sum(iteration_caps(len(scale_sizes(s.size, s.scales, s.start_size)), s.iterations))
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)

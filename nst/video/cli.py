@@ -88,10 +88,12 @@ def video_options(args):
 def main(args):
     from nst.batch.plan import FileHashes, expand
     from nst.cli.options import settings_of
+    from nst.io.destinations import check_regular
     checks.check_libraries()
     checks.check_options(args)
     settings = settings_of(args)
     styles = expand(args.style, "style")
+    check_regular([("IN", args.input), ("--init", settings.init_file), ("--weights", settings.weights)])
     video = video_options(args)
     outdir = plans.outdir_for(args.output)
     plans.check_destinations(args.input, args.output, outdir,
