@@ -592,6 +592,16 @@ def test_a_pipe_among_the_inputs_is_refused_not_waited_on(world, capsys, tmp_pat
     assert not world["o"].exists()
 
 
+def test_a_pipe_as_init_is_refused_as_one(world, capsys, tmp_path_factory):
+    # --init a FIFO was "no such file"; now the pipe's own line, as for a content
+    pipe = tmp_path_factory.mktemp("pipe") / "start.png"
+    os.mkfifo(pipe)
+    assert cli(batch(world, "--init", str(pipe))) == 2
+    assert capsys.readouterr().err == (f"nst: error: --init {pipe}: not a regular file (a pipe or a device); nst "
+                                       "reads each input more than once: save it to a file first\n")
+    assert not world["o"].exists()
+
+
 def test_the_weights_file_is_read_once(world, cluster, capsys, opened_files):
     # its sha256 (the digests), its check (a VGG19) and the workers' copy come from one read
     opened, weights = opened_files, os.path.realpath(world["w"])
