@@ -95,9 +95,9 @@ def check_inputs(todo):
 
 
 def input_shapes(paths):
-    # [path] -> {path: (H, W)} (nst.io.image.image_shape: each file decoded whole), DECODING_THREADS
-    # at a time (Pillow lets go of the GIL while it decodes; each holds its pixels), with a progress
-    # line: a 12 MP JPEG takes about a second. The error is that of the first bad file in `paths`
+    # [path] -> {path: (H, W)} (nst.io.image.image_shape: each file decoded whole), up to
+    # DECODING_THREADS at a time (Pillow lets go of the GIL while it decodes), with a progress line:
+    # hundreds of photos take a while. The error is that of the first bad file in `paths`' order
     from nst.batch.engine import cores
     from nst.io.image import image_shape
     if not paths:
