@@ -270,8 +270,46 @@ def test_bad_input_refused_before_any_task(images, tiny_weights_h5, tmp_path, ca
     out = tmp_path / "out"
     assert main(["batch", str(images / "c1.png"), str(images / "broken.png"), "--style", str(images / "s1.png"),
                  "-o", str(out), "--weights", str(tiny_weights_h5), *FAST, "--workers", "2"]) == 2
-    assert capsys.readouterr().err == f"nst: error: {images / 'broken.png'}: not an image Pillow can read\n"
+    err = capsys.readouterr().err
+    assert err.startswith("nst batch: reading 3 input pictures to check them\n")        # what it does meanwhile
+    assert err.endswith(f"\nnst: error: {images / 'broken.png'}: not an image Pillow can read\n")
     assert not out.exists()
+
+
+def test_input_pictures_are_decoded_in_threads_and_say_so(images, monkeypatch, capsys):
+    # several pictures decode at once (each waits for another to be decoding beside it), a
+    # progress line counts them, and each gets its own shape
+    import threading
+    from nst.batch import checks
+    from nst.io import image
+    together, decode = threading.Barrier(2, timeout=30), image.image_shape
+    monkeypatch.setattr(engine, "cores", lambda: 4)
+    monkeypatch.setattr(image, "image_shape", lambda path: (together.wait(), decode(path))[1])
+    paths = [str(images / f"{name}.png") for name in ("c1", "c2", "s1", "s2")]
+    assert checks.input_shapes(paths) == {p: (40, 56) for p in paths}
+    err = capsys.readouterr().err
+    assert err.startswith("nst batch: reading 4 input pictures to check them\n") and "4/4 pictures" in err
+
+
+def test_the_first_bad_input_in_order_is_the_one_named(images, monkeypatch):
+    # b.png fails first in time, a.png (before it in the command) is named, whatever the threads did
+    import threading
+    from nst.batch import checks
+    from nst.io import image
+    b_failed = threading.Event()
+
+    def image_shape(path):
+        if path.endswith("b.png"):
+            b_failed.set()
+            raise image.ImageError(f"{path}: not an image Pillow can read")
+        if path.endswith("a.png"):
+            assert b_failed.wait(30)
+            raise image.ImageError(f"{path}: unreadable or truncated image")
+        return (40, 56)
+    monkeypatch.setattr(engine, "cores", lambda: 4)
+    monkeypatch.setattr(image, "image_shape", image_shape)
+    with pytest.raises(image.ImageError, match="^a.png: unreadable or truncated image$"):
+        checks.input_shapes(["c.png", "a.png", "b.png", "d.png"])
 
 
 def test_an_input_spoiled_during_the_batch_fails_alone(images, tiny_weights_h5, tmp_path, capsys, monkeypatch):

@@ -479,3 +479,20 @@ def test_progress_says_each_unit_once_and_counts_agree():
         Progress(total, unit=unit, stream=stream).update(done)
         line = stream.getvalue()
         assert shown in line and f" s/{unit or 'it'} |" in line, line
+
+
+def test_init_file_is_the_file_an_init_names(tmp_path):
+    # one answer to "is --init a file?": a str or a Path that is no keyword; keywords and arrays are not
+    from nst.run.settings import Settings, init_file
+    picture = tmp_path / "start.png"
+    assert init_file(str(picture)) == str(picture) and init_file(picture) == picture
+    assert all(init_file(v) is None for v in ("random", "recolored", None, np.zeros((4, 4, 3))))
+    assert Settings(init=picture).init_file == picture and Settings().init_file is None
+
+
+def test_a_missing_init_given_as_a_path_is_refused_as_its_text_is(tmp_path):
+    from nst.run.checks import check_options
+    from nst.run.settings import Settings, SettingsError
+    for missing in (tmp_path / "missing.png", str(tmp_path / "missing.png")):
+        with pytest.raises(SettingsError, match="^--init .*missing.png: no such file"):
+            check_options(Settings(init=missing), 1)

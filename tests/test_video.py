@@ -256,6 +256,26 @@ def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     assert sorted(p.name for p in tmp_path.rglob("*")) == before              # nothing written
 
 
+@pytest.mark.parametrize("what", ["IN", "style", "--init", "--weights"])
+def test_a_pipe_as_an_input_is_refused_not_waited_on(inputs, tmp_path, tmp_path_factory, capsys, what):
+    # a FIFO (`<(curl …)`) as an input waited for a writer forever; now one line before any work, as
+    # nst batch and nst transfer say it (the command runs in a thread the test stops waiting for
+    # after 60 s, so that it fails instead of hanging)
+    pipe = tmp_path_factory.mktemp("pipe") / ("clip.mp4" if what == "IN" else "picture.png")
+    os.mkfifo(pipe)
+    argv = command(inputs, tmp_path / "out", *([] if what in ("IN", "style") else [what, str(pipe)]))
+    if what in ("IN", "style"):
+        argv[argv.index(str(inputs[1])) if what == "style" else 1] = str(pipe)
+    status = []
+    run = threading.Thread(target=lambda: status.append(main(argv)), daemon=True)
+    run.start()
+    run.join(60)
+    assert status == [2], f"nst video waited on the pipe ({what})"
+    assert capsys.readouterr().err == (f"nst: error: {what} {pipe}: not a regular file (a pipe or a device); nst "
+                                       "reads each input more than once: save it to a file first\n")
+    assert not (tmp_path / "out").exists()
+
+
 def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     folder, style, weights = inputs
     assert main(command(inputs, folder)) == 2                                 # OUTDIR = the input folder

@@ -2,10 +2,16 @@
 every input picture (readable, large enough at every setting) and one task's memory
 (nst.memory's estimate, over every setting of the batch)."""
 import json
+import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from PIL import Image
+
 from nst.memory import gib
-from nst.run.progress import log
+from nst.run.progress import Progress, counted, log
+
+DECODING_THREADS = 8      # input pictures decoded at once by the checks (each holds its decoded pixels)
 
 
 def check_options(args):
@@ -69,11 +75,10 @@ def check_inputs(todo):
     # settings for the deepest layer (nst.run.checks.check_shapes, `nst transfer`'s check)
     from nst.batch.plan import fmt_value
     from nst.io.destinations import RunRefused
-    from nst.io.image import image_shape
     from nst.run.checks import check_shapes
     from nst.run.run import scale_sides
     from nst.run.settings import Settings
-    shapes = {p: image_shape(p) for p in dict.fromkeys(p for t in todo for p in t.files)}
+    shapes = input_shapes(list(dict.fromkeys(p for t in todo for p in t.files)))
     checked = set()
     for t in todo:
         key = (shapes[t.content], tuple(shapes[s] for s in t.styles), json.dumps(t.settings, sort_keys=True))
@@ -87,6 +92,31 @@ def check_inputs(todo):
             sweep = " ".join(f"{k.replace('_', '-')}={fmt_value(v)}" for k, v in t.sweep)
             raise RunRefused(f"{t.content} with {', '.join(t.styles)}{f' at --sweep {sweep}' if sweep else ''}: "
                              f"{e}") from None
+
+
+def input_shapes(paths):
+    # [path] -> {path: (H, W)} (nst.io.image.image_shape: each file decoded whole), up to
+    # DECODING_THREADS at a time (Pillow lets go of the GIL while it decodes), with a progress line:
+    # hundreds of photos take a while. The error is that of the first bad file in `paths`' order
+    from nst.batch.engine import cores
+    from nst.io.image import image_shape
+    if not paths:
+        return {}
+    log(f"nst batch: reading {counted(len(paths), 'input picture')} to check them")
+    progress, shapes = Progress(len(paths), unit="picture"), {}
+    pool = ThreadPoolExecutor(min(len(paths), cores(), DECODING_THREADS), thread_name_prefix="nst-check")
+    # the threads' own catch_warnings (nst.io.image.opened) interleave: each may restore a list
+    # without another's filter. Every list they restore descends from this one, which restores all
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        try:
+            for path, shape in zip(paths, pool.map(image_shape, paths)):    # in order: the first error
+                shapes[path] = shape
+                progress.update(len(shapes))
+        finally:
+            pool.shutdown(cancel_futures=True)
+            progress.close()
+    return shapes
 
 
 def check_fits(todo, need, backend, args):

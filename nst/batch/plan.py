@@ -18,9 +18,9 @@ from decimal import Decimal
 from pathlib import Path
 
 from nst.io.assets import sha256_file
-from nst.io.destinations import RunRefused, check_name_length
+from nst.io.destinations import RunRefused, check_name_length, check_regular
 from nst.io.image import SAVE_FORMATS
-from nst.run.settings import FIELDS, INIT_KEYWORDS, Settings
+from nst.run.settings import FIELDS, Settings, init_file
 from .outdir import check_folder, check_own_files
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
@@ -100,13 +100,10 @@ def expand(arguments, what):
             found += images
         elif os.path.isfile(a):
             found.append(a)
-        elif os.path.exists(a):
-            raise RunRefused(f"{what} {a}: not a regular file (a pipe or a device); nst reads each input "
-                             "more than once: save it to a file first")
-        elif os.path.islink(a):
-            raise RunRefused(f"{what} {a}: a symbolic link that leads nowhere (a loop, or a missing target)")
         else:
-            raise RunRefused(f"{what} {a}: no such file or folder")
+            check_regular([(what, a)])                                   # a pipe or a device
+            raise RunRefused(f"{what} {a}: a symbolic link that leads nowhere (a loop, or a missing target)"
+                             if os.path.islink(a) else f"{what} {a}: no such file or folder")
     seen = set()
     return [p for p in found if not (os.path.realpath(p) in seen or seen.add(os.path.realpath(p)))]
 
@@ -168,7 +165,8 @@ def plan(contents, styles, settings, sweeps=(), weights_sha=None):
     # weights_sha: the --weights file's sha256 (nst.batch.checks.read_weights), None for the default
     settings = settings.as_dict()
     content_files, style_files = expand(contents, "content"), expand(styles, "style")
-    init = None if settings["init"] in INIT_KEYWORDS else settings["init"]
+    init = init_file(settings["init"])
+    check_regular([("--init", init)])
     if init and not os.path.isfile(init):
         raise RunRefused(f"--init {init}: no such file")
     sha = FileHashes()

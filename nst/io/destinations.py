@@ -55,6 +55,16 @@ def exists(path):
         return False
 
 
+def check_regular(inputs):
+    # inputs: [(what, path)]: none that exists is a pipe (`<(curl …)`) or a device: nst reads each
+    # input more than once (its sha256, its checks, its pixels), and a pipe with no writer is waited
+    # on forever. Folders pass (where a command takes one); None and arrays are no files
+    for what, path in inputs:
+        if isinstance(path, (str, os.PathLike)) and exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+            raise RunRefused(f"{what} {path}: not a regular file (a pipe or a device); nst reads each input "
+                             "more than once: save it to a file first")
+
+
 def same_file(a, b):
     # one file under two names (hard or symbolic links, relative or absolute paths)?
     if exists(a) and exists(b):

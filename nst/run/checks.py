@@ -22,7 +22,7 @@ def check_options(settings, n_styles):
     if s.style_blend is not None and len(s.style_blend) != n_styles:
         raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {n_styles} style "
                             "image(s); give one per STYLE")
-    if isinstance(s.init, str) and s.init not in INIT_KEYWORDS and not exists(s.init):
+    if s.init_file and not exists(s.init_file):
         raise SettingsError(f"--init {s.init}: no such file, and not one of {', '.join(INIT_KEYWORDS)}")
 
 

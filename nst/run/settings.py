@@ -9,6 +9,7 @@ Checkpoints and reports store `as_dict()`; `Settings.from_dict` reads it back.
 import dataclasses
 import math
 import numbers
+import os
 import re
 
 from nst.io.image import MAX_SIDE
@@ -18,6 +19,11 @@ INIT_KEYWORDS = ("content", "recolored", "random", "style")
 OPTIMIZERS = ("lbfgs", "adam", "gd")
 POOLINGS = ("max", "avg")
 KEEP_COLORS = ("luminance", "match")
+
+
+def init_file(init):
+    # --init's value -> the image file it names (a path), or None: a keyword or an array
+    return init if isinstance(init, (str, os.PathLike)) and init not in INIT_KEYWORDS else None
 
 
 class SettingsError(ValueError):
@@ -192,6 +198,11 @@ class Settings:
 
     def _set(self, field, value):
         object.__setattr__(self, field, value)
+
+    @property
+    def init_file(self):
+        # the --init image file, or None (a keyword or an array)
+        return init_file(self.init)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)

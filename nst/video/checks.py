@@ -30,9 +30,8 @@ def check_inputs(args, settings, styles):
     from nst.batch import checks
     from nst.io.image import ImageError, load_image
     from nst.run.checks import check_options
-    from nst.run.settings import INIT_KEYWORDS
     check_options(settings, len(styles))
-    if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
+    if settings.init_file:
         try:
             load_image(settings.init)
         except (ImageError, OSError) as e:

@@ -88,21 +88,22 @@ def video_options(args):
 def main(args):
     from nst.batch.plan import FileHashes, expand
     from nst.cli.options import settings_of
-    from nst.run.settings import INIT_KEYWORDS
+    from nst.io.destinations import check_regular
     checks.check_libraries()
     checks.check_options(args)
     settings = settings_of(args)
     styles = expand(args.style, "style")
+    check_regular([("IN", args.input), ("--init", settings.init_file), ("--weights", settings.weights)])
     video = video_options(args)
     outdir = plans.outdir_for(args.output)
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
-                             + ([("--init", settings.init)] if settings.init not in INIT_KEYWORDS else []))
+                             + ([("--init", settings.init_file)] if settings.init_file else []))
     weights = checks.check_inputs(args, settings, styles)
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps), args.output)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     sha = FileHashes()
-    init = settings.init if settings.init not in INIT_KEYWORDS else None
+    init = settings.init_file
     frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
                         weights.sha if weights else None, sha[init] if init else None)
     manifest = plans.Manifest(outdir)
@@ -238,7 +239,6 @@ def init_travels(settings, side):
     # frames and styles travel: a worker on another machine has no such file, and a file changed
     # while the run goes on would not be the one its digest counted
     from nst.io.image import load_image, resize_longest, to_uint8
-    from nst.run.settings import INIT_KEYWORDS
-    if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
-        return settings.replace(init=to_uint8(resize_longest(load_image(settings.init), side)))
+    if settings.init_file:
+        return settings.replace(init=to_uint8(resize_longest(load_image(settings.init_file), side)))
     return settings

@@ -57,7 +57,7 @@ def settings_from(fields, n_styles, server):
                                                                           weights=server.weights)))
     except SettingsError as e:
         raise Refused(400, str(e)) from None
-    if s.init not in INIT_KEYWORDS:
+    if s.init_file:
         raise Refused(400, f"argument --init: the page takes {', '.join(INIT_KEYWORDS)} (an image file only on "
                            "the command line)")
     if s.style_blend is not None and len(s.style_blend) != n_styles:      # as nst.run.job.Job.preflight

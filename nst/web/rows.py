@@ -2,7 +2,7 @@
 pictures' scores (nst compare)."""
 from pathlib import Path
 
-from nst.run.settings import FIELDS, INIT_KEYWORDS, Settings, SettingsError
+from nst.run.settings import FIELDS, Settings, SettingsError, init_file
 from nst.web.uploads import Refused
 
 
@@ -10,7 +10,7 @@ def inputs_of(row):
     # a row's input files, which must still be there
     files = [row["content"], *row["style"]]
     missing = [f for f in files if not Path(f).is_file()]
-    if missing or row.get("init") not in (None, *INIT_KEYWORDS):
+    if missing or init_file(row.get("init")):
         raise Refused(409, "its input images are no longer where the run found them")
     return files, {"content": row.get("names", {}).get("content") or Path(files[0]).name,
                    "style": row.get("names", {}).get("style") or [Path(f).name for f in files[1:]]}
@@ -20,7 +20,7 @@ def shown_files(row, outdir):
     # a row as the pages get it: its input files and weights named relative to OUTDIR
     # ("uploads/ab12….png"), or by their names when elsewhere: the server's folders stay its own
     def shown(path):
-        if not isinstance(path, str) or path in INIT_KEYWORDS:
+        if not init_file(path):                        # None, a keyword, an array
             return path
         inside = Path(path).is_relative_to(outdir)
         return Path(path).relative_to(outdir).as_posix() if inside else Path(path).name
