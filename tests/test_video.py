@@ -979,11 +979,14 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
 
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
     # the workers never open --init FILE (on another machine it is not there): its pixels travel in
-    # the tasks, so the file gone once the run starts changes nothing
+    # the tasks, so the file gone once the run starts changes nothing; it is decoded once (was twice:
+    # by the checks, then again for the tasks)
+    import nst.io.image
     import nst.video.engine
     init = tmp_path / "start.png"
     Image.fromarray(video_clip.frames(1)[0]).save(init)
-    real = nst.video.engine.on_cluster
+    real, decode, decoded = nst.video.engine.on_cluster, nst.io.image.load_image, []
+    monkeypatch.setattr(nst.io.image, "load_image", lambda path: decoded.append(str(path)) or decode(path))
 
     def init_gone(*args, **kwargs):
         init.unlink()
@@ -993,7 +996,7 @@ def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
     argv = command(inputs, out, "--init", str(init), "--iterations", "2", "--later-iterations", "2",
                    "--workers", "1", "--frames", "0:2")
     assert main(argv) == 0 and not init.exists()
-    assert [r["status"] for r in rows(out)] == ["done", "done"]
+    assert [r["status"] for r in rows(out)] == ["done", "done"] and decoded.count(str(init)) == 1, decoded
 
 
 def test_o_a_video_name_ending_in_a_slash_is_a_folder(inputs, tmp_path):

@@ -98,7 +98,7 @@ def main(args):
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init)] if settings.init not in INIT_KEYWORDS else []))
-    weights = checks.check_inputs(args, settings, styles)
+    weights, init_image = checks.check_inputs(args, settings, styles)
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps), args.output)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     sha = FileHashes()
@@ -121,7 +121,7 @@ def main(args):
     remove_stale(stale, manifest, outdir)
     if todo:
         status = execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, (need, backend),
-                         weights)
+                         weights, init_image)
         if status:
             return status
     return output.finish(args, clip, frames, manifest, outdir)
@@ -194,9 +194,10 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
     return 0
 
 
-def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, memory, weights):
+def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, memory, weights, init_image):
     # run `todo` on the cluster -> None when every frame is done, else the exit status; weights:
-    # the --weights file for the workers (nst.batch.checks.read_weights), or None
+    # the --weights file for the workers (nst.batch.checks.read_weights), or None; init_image: the
+    # --init FILE's pixels (checks.check_inputs), or None
     from nst.batch import engine
     from nst.video.engine import WriteFailed, on_cluster
     need, backend = memory
@@ -204,7 +205,7 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
     if layout and not layout.fits:
         raise MemoryError(f"one frame needs about {gib(need)} but this machine has less free; try a smaller --size")
-    settings = init_travels(settings, max(clip.frames[0].shape[:2]))
+    settings = init_travels(settings, init_image, max(clip.frames[0].shape[:2]))
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)      # SIGTERM = Ctrl-C
     try:
         with engine.connect(args.scheduler, layout) as client:
@@ -233,12 +234,13 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
     return None
 
 
-def init_travels(settings, side):
-    # an --init FILE -> settings carrying its pixels (uint8, longest side `side`, the frames'), as the
-    # frames and styles travel: a worker on another machine has no such file, and a file changed
-    # while the run goes on would not be the one its digest counted
-    from nst.io.image import load_image, resize_longest, to_uint8
+def init_travels(settings, init_image, side):
+    # an --init FILE -> settings carrying its pixels (init_image, decoded once by checks.check_inputs;
+    # uint8, longest side `side`, the frames'), as the frames and styles travel: a worker on another
+    # machine has no such file, and a file changed while the run goes on would not be the one its
+    # digest counted
+    from nst.io.image import resize_longest, to_uint8
     from nst.run.settings import INIT_KEYWORDS
     if isinstance(settings.init, str) and settings.init not in INIT_KEYWORDS:
-        return settings.replace(init=to_uint8(resize_longest(load_image(settings.init), side)))
+        return settings.replace(init=to_uint8(resize_longest(init_image, side)))
     return settings
