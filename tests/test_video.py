@@ -798,7 +798,10 @@ def sound_onset(path):
     import av
     with av.open(str(path)) as c:
         for frame in c.decode(audio=0):
-            loud = np.nonzero(np.abs(frame.to_ndarray()[0]) > 0.15)[0]
+            samples = frame.to_ndarray()[0]               # the first channel, or all interleaved (packed)
+            samples = samples if frame.format.is_planar else samples[::len(frame.layout.channels)]
+            scale = np.iinfo(samples.dtype).max if samples.dtype.kind == "i" else 1.0     # PCM: full scale
+            loud = np.nonzero(np.abs(samples) > 0.15 * scale)[0]
             if len(loud):
                 return frame.time + loud[0] / frame.sample_rate
     return None
@@ -1030,3 +1033,40 @@ def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
         first = next(f for f in c.decode(audio=0)).time - (c.streams.video[0].start_time or 0) * float(
             c.streams.video[0].time_base)
     assert abs(first - 0.25) < 0.07, first
+
+
+def write_with_tone(path, images, tone_at, fps=12, rate=16000):
+    # frames at `fps` and AAC sound as long, silent until `tone_at` seconds, then a tone (sound_onset)
+    import av
+    with av.open(str(path), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=fps), c.add_stream("aac", rate=rate)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+        n = rate * len(images) // fps
+        sound = av.AudioFrame.from_ndarray(np.where(np.arange(n) >= tone_at * rate, 0.3, 0.0).astype(np.float32)[None],
+                                           format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = rate, 0
+        c.mux([*a.encode(sound), *a.encode()])
+    return path
+
+
+@pytest.mark.parametrize("source", [".mkv", ".avi"])
+def test_the_sound_of_frames_a_b_starts_with_frame_a(tmp_path, source):
+    # --frames 5:36 and 7:36 of a clip whose tone starts at 1 s: in each output the tone starts at
+    # (its time in the source) − (frame A's time), within 2 ms. AVI times its sound from its first
+    # sample: the packets copied there started at a packet's edge, up to one packet (64 ms here)
+    # early, and an AVI source's AAC, copied with its sample size, 0.5 s early: it is now cut at
+    # frame A to the sample, in PCM. An AVI source's AAC counts its times in packets: copied into
+    # .mkv they were rounded to a whole packet, up to 32 ms off
+    import av
+    clip_path = write_with_tone(tmp_path / f"clip{source}", video_clip.frames(36, h=36, w=48), 1.0)
+    for frames in ((5, 36), (7, 36)):
+        clip = clips.read(clip_path, 48, frames)
+        want = sound_onset(clip_path) - clip.span[0]
+        for suffix in (".avi", ".mkv"):
+            out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(clip_path), clip.span,
+                                      print)
+            with av.open(str(out)) as c:
+                assert c.streams.audio and next(c.decode(video=0)).time == 0
+            assert abs(sound_onset(out) - want) < 0.002, (frames, suffix, sound_onset(out), want)
+            out.unlink()
