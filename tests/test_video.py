@@ -370,8 +370,22 @@ def test_dry_run(inputs, tmp_path, capsys):
     assert main(command(inputs, tmp_path / "out", "--independent-shots", "5", "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "shot 0: frames 0–4 (5 frames, 5 to run)" in out and "shot 1: frame 5 (1 frame, 1 to run)" in out
-    assert "time: about" in out and "one frame: up to" in out
+    assert "time: about" in out and "measured on this machine now" in out and "one frame: up to" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_time_is_the_frames_measured_costs_one_after_another(inputs, tmp_path, capsys, monkeypatch):
+    # each side set up in 1 s and evaluated in 0.5 s: a first frame (2 iterations) 1 + (1.05·2 + 1)·0.5
+    # = 2.55 s, a later one (3) 1 + (1.05·3 + 1)·0.5 = 3.075 s; 2 shots of 3 frames share the cores:
+    # 2·2.55 + 4·3.075 = 17.4 s. It was a model from one idle machine (6.3 s per megapixel per
+    # evaluation: 0.04 s here), divided among the shots as if each worker had the whole machine
+    from nst.video import estimate
+    monkeypatch.setattr(estimate, "side_cost", lambda run, side: (1.0, 0.5))
+    assert main(command(inputs, tmp_path / "out", "--independent-shots", "3", "--iterations", "2",
+                        "--later-iterations", "3", "--workers", "2", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "time: about 0m17s for 6 frames, measured on this machine now: a first frame 0m03s, a later one 0m03s " \
+           "(1 s set-up, 0.5 s an evaluation of J" in out, out
 
 
 # -- on a real LocalCluster ------------------------------------------------------------------------

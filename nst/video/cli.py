@@ -22,10 +22,6 @@ from nst.video import plan as plans
 # 50 later iterations flicker less than 100 (the frame stays nearer its warped start) in half the time.
 TEMPORAL_WEIGHT = 10.0
 LATER_ITERATIONS = 50
-# the cost model of --dry-run: seconds of one evaluation of J per megapixel on an idle 2-core Xeon,
-# Numba (bench/RESULTS.md, one evaluation at 512²); L-BFGS takes about 1.05 evaluations per iteration
-SECONDS_PER_MPIX = 6.3
-EVALS_PER_ITERATION = 1.05
 
 
 def frame_range(text):
@@ -76,7 +72,8 @@ def add_parser(sub):
                    help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
     add_cluster_options(p, "shots, cores and memory")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the frames, shots, a time estimate and the memory; stop")
+                   help="print the frames, shots, the memory and the time (a frame's set-up and evaluations "
+                        "timed here: a few seconds); stop")
     return p
 
 
@@ -144,9 +141,10 @@ def stale_text(stale, verb=""):
 
 
 def run_memory(settings, shape, styles, video):
-    # -> (bytes, backend name, Run) of one frame's run, the larger of a shot's first frame (the
-    # coarse-to-fine schedule) and a later one (one scale, more L-BFGS pairs) (nst.memory, via Run);
-    # each checked for the deepest layer's size (nst.run.checks) before anything is written
+    # -> (bytes, backend name, (Run, Run)) of one frame's run, the larger of a shot's first frame (the
+    # coarse-to-fine schedule) and a later one (one scale, more L-BFGS pairs) (nst.memory, via Run),
+    # and the two Runs; each checked for the deepest layer's size (nst.run.checks) before anything is
+    # written
     from nst.io.image import load_image
     from nst.run.checks import check_sizes
     from nst.run.run import Run
@@ -157,17 +155,7 @@ def run_memory(settings, shape, styles, video):
     check_sizes(run)
     check_sizes(later)
     need = max(run.memory_estimate()[0]["total"], later.memory_estimate()[0]["total"])
-    return need, run.objective_backend().name, run
-
-
-def estimate_seconds(run, frames, video, parallel):
-    # the --dry-run cost model: evaluations × seconds per evaluation at each scale's pixels
-    h, w = run.content.shape[:2]
-    per_px = SECONDS_PER_MPIX / 1e6 * EVALS_PER_ITERATION
-    first = sum(cap * per_px * h * w * (side / max(h, w)) ** 2 for cap, side in zip(run.caps, run.sizes))
-    later = video["later_iterations"] * per_px * h * w
-    n_first = sum(f.first for f in frames)
-    return (n_first * first + (len(frames) - n_first) * later) / max(parallel, 1)
+    return need, run.objective_backend().name, (run, later)
 
 
 def dry_run(args, clip, frames, todo, stale, memory, video):
@@ -179,19 +167,33 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
         left = sum(f.output in to_run for f in shot)
         numbers = f"frames {shot[0].number}–{shot[-1].number}" if len(shot) > 1 else f"frame {shot[0].number}"
         print(f"shot {shot[0].shot}: {numbers} ({counted(len(shot), 'frame')}, {left} to run)")
-    need, backend, run = memory
+    need, backend, (run, later) = memory
     shots_left = len({f.shot for f in todo})
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
-    seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
     print(f"one frame: up to {gib(need)} on {backend} (first frame of a shot: scales "
           f"{' → '.join(map(str, run.sizes))}, "
           f"{' + '.join(map(str, run.caps))} iterations at most; "
           f"later frames: {video['later_iterations']} iterations at "
           f"{max(clip.frames[0].shape[:2])} px)")
-    print(f"time: about {fmt_seconds(seconds)} for {len(todo)} frames (a rough model: "
-          f"{SECONDS_PER_MPIX:g} s per megapixel per evaluation, divided among the shots that run at once)")
+    print(time_line(run, later, todo, layout, args.scheduler))
     print(f"at once: {layout.where}" if not args.scheduler else f"at once: the cluster at {args.scheduler}")
     return 0
+
+
+def time_line(run, later, todo, layout, scheduler):
+    # --dry-run's time, measured here now (nst.video.estimate), said with its basis
+    from nst.video import estimate
+    if not todo:
+        return "time: none, every frame is done"
+    if not layout.fits:
+        return "time: not measured: one frame does not fit in this machine's free memory"
+    measured = estimate.measure(run, later)
+    setup, each = measured["costs"]
+    where = "one machine like this one (the cluster's may differ)" if scheduler else "this machine"
+    return (f"time: about {fmt_seconds(estimate.seconds(measured, todo))} for {counted(len(todo), 'frame')}, "
+            f"measured on {where} now: a first frame {fmt_seconds(measured['first'])}, a later one "
+            f"{fmt_seconds(measured['later'])} ({setup:.2g} s set-up, {each:.2g} s an evaluation of J, about "
+            f"{estimate.EVALS_PER_ITERATION:g} an iteration); the shots share the cores; another load, another time")
 
 
 def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, memory, weights, init_image):
