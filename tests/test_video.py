@@ -469,14 +469,18 @@ def write_mp4_with_audio(path, images, fps=12):
             c.mux(p)
 
 
-def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys):
+def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys, monkeypatch):
+    # ... the finished frames read one at a time as the video is written (they were all loaded first)
     import av
     source, out = tmp_path / "clip.mp4", tmp_path / "styled.mp4"
     write_mp4_with_audio(source, video_clip.frames(6, h=36, w=48))
     _, style, weights = inputs
     argv = ["video", str(source), "-o", str(out), "--style", str(style), "--weights", str(weights), *FAST,
             "--iterations", "5", "--later-iterations", "3", "--workers", "1"]
+    real, given = writing.write_video, []
+    monkeypatch.setattr(writing, "write_video", lambda frames, *a, **k: given.append(frames) or real(frames, *a, **k))
     assert main(argv) == 0
+    assert len(given) == 1 and len(given[0]) == 6 and not isinstance(given[0], list), given
     with av.open(str(out)) as c:
         assert c.streams.video[0].average_rate == 12 and c.streams.audio
         assert sum(1 for _ in c.decode(video=0)) == 6
@@ -546,22 +550,41 @@ def test_a_cut_short_file_is_known_by_its_container(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["video", "folder"])
-def test_a_clip_too_long_to_hold_is_refused_before_its_frames_are_decoded(tmp_path, monkeypatch, kind):
-    # 30 frames at 48×36 hold 155 KB: with 250 KB free, one line naming the ways out, nothing decoded;
-    # 20 of them (--frames, or --fps 8 of the video's 12) are read
-    import nst.memory
+def test_a_clip_too_long_for_the_disk_is_refused_before_its_frames_are_decoded(tmp_path, monkeypatch, kind):
+    # 30 frames at 48×36 take 155 KB in the frames' file: with 120 KB free on its disk, one line naming
+    # the ways out, nothing decoded; 20 of them (--frames, or --fps 8 of the video's 12) are read
+    import shutil
     images = video_clip.frames(30)
     source = write_video(tmp_path / "clip.mkv", images) if kind == "video" else \
         video_clip.write_folder(tmp_path / "frames", images)
     resized = []
     monkeypatch.setattr(clips, "resize_longest", lambda img, size: resized.append(1) or img)
-    monkeypatch.setattr(nst.memory, "available", lambda backend: 250_000)
-    with pytest.raises(clips.RunRefused, match=r"30 frames at 48 px need 0.00 GiB held in memory, over half the "
-                                              r"0.00 GiB free: stylise a part \(--frames A:B\)"):
-        clips.read(source, 48)
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9 - 120_000, 120_000))
+    with pytest.raises(clips.RunRefused, match=rf"30 frames at 48 px need 0.00 GiB on the disk of {tmp_path}, "
+                                              r"which has 0.00 GiB free: free some space, or stylise a part "
+                                              r"\(--frames A:B\)"):
+        clips.read(source, 48, keep_in=tmp_path)
     assert not resized
-    assert len(clips.read(source, 48, (0, 20), None).frames) == 20                   # 104 KB: read
-    assert kind == "folder" or len(clips.read(source, 48, None, 8.0).frames) == 20
+    assert len(clips.read(source, 48, (0, 20), None, tmp_path).frames) == 20                   # 104 KB: read
+    assert kind == "folder" or len(clips.read(source, 48, None, 8.0, tmp_path).frames) == 20
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads Linux's /proc/self/maps")
+@pytest.mark.parametrize("kind", ["video", "folder"])
+def test_a_clip_is_kept_on_disk_not_in_memory(tmp_path, monkeypatch, kind):
+    # the frames are mapped from an unnamed file in the folder given (the outputs' disk), not held in
+    # memory: a clip needing over half the free memory is read (it was refused), nothing is left behind
+    import nst.memory
+    images = video_clip.frames(30)
+    source = write_video(tmp_path / "clip.mkv", images) if kind == "video" else \
+        video_clip.write_folder(tmp_path / "frames", images)
+    keep_in = tmp_path / "out"
+    keep_in.mkdir()
+    monkeypatch.setattr(nst.memory, "available", lambda backend: 250_000)
+    clip = clips.read(source, 48, keep_in=keep_in)
+    assert clip.frames.shape == (30, 36, 48, 3) and not clip.frames.flags.owndata and not any(keep_in.iterdir())
+    assert any(f" {keep_in}/" in line for line in open("/proc/self/maps")), "the frames are not mapped from keep_in"
+    assert np.abs(clip.frames[29].astype(int) - images[29]).mean() < (20 if kind == "video" else 1e-9)   # MPEG-4
 
 
 def test_a_video_that_cannot_be_read_says_so(tmp_path, monkeypatch):

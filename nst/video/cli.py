@@ -85,6 +85,7 @@ def video_options(args):
 def main(args):
     from nst.batch.plan import FileHashes, expand
     from nst.cli.options import settings_of
+    from nst.io.destinations import existing_ancestor
     from nst.run.settings import INIT_KEYWORDS
     checks.check_libraries()
     checks.check_options(args)
@@ -96,7 +97,8 @@ def main(args):
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init)] if settings.init not in INIT_KEYWORDS else []))
     weights, init_image = checks.check_inputs(args, settings, styles)
-    clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps), args.output)
+    keep_in = existing_ancestor(outdir / plans.MANIFEST)           # the frames' file: on the outputs' disk
+    clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     sha = FileHashes()
     init = settings.init if settings.init not in INIT_KEYWORDS else None
