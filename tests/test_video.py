@@ -380,7 +380,7 @@ def test_dry_run_time_is_the_frames_measured_costs_one_after_another(inputs, tmp
     # 2·2.55 + 4·3.075 = 17.4 s. It was a model from one idle machine (6.3 s per megapixel per
     # evaluation: 0.04 s here), divided among the shots as if each worker had the whole machine
     from nst.video import estimate
-    monkeypatch.setattr(estimate, "side_cost", lambda run, side: (1.0, 0.5))
+    monkeypatch.setattr(estimate, "side_cost", lambda run, side, warm_up=False: (1.0, 0.5))
     assert main(command(inputs, tmp_path / "out", "--independent-shots", "3", "--iterations", "2",
                         "--later-iterations", "3", "--workers", "2", "--dry-run")) == 0
     out = capsys.readouterr().out

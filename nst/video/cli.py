@@ -72,8 +72,8 @@ def add_parser(sub):
                    help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
     add_cluster_options(p, "shots, cores and memory")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the frames, shots, the memory and the time (a frame's set-up and evaluations "
-                        "timed here: a few seconds); stop")
+                   help="print the frames, shots, the memory and the time (timed here: a frame's set-up and "
+                        "an evaluation of J at each size it runs at); stop")
     return p
 
 
