@@ -569,6 +569,33 @@ def test_a_clip_too_long_for_the_disk_is_refused_before_its_frames_are_decoded(t
     assert kind == "folder" or len(clips.read(source, 48, None, 8.0, tmp_path).frames) == 20
 
 
+def test_a_disk_that_fills_while_the_frames_are_kept_is_one_line(tmp_path, monkeypatch):
+    # a clip whose header declares no length passes the check before decoding: the disk filling up
+    # as its frames are kept says so (it said "not a video nst can read (No space left on device)")
+    import errno
+
+    from nst.video import store
+    source = write_video(tmp_path / "clip.mkv", video_clip.frames(12))
+
+    class FullDisk:
+        def __init__(self, real):
+            self.real, self.written = real, 0
+
+        def write(self, data):
+            self.written += 1
+            if self.written > 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.real.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+    real_file = store.tempfile.TemporaryFile
+    monkeypatch.setattr(store.tempfile, "TemporaryFile", lambda dir=None: FullDisk(real_file(dir=dir)))
+    with pytest.raises(clips.RunRefused, match=rf"^the clip's frames cannot be kept on the disk of {tmp_path} \(No "
+                                              r"space left on device\) after 3: free some space"):
+        clips.read(source, 48, keep_in=tmp_path)
+
+
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads Linux's /proc/self/maps")
 @pytest.mark.parametrize("kind", ["video", "folder"])
 def test_a_clip_is_kept_on_disk_not_in_memory(tmp_path, monkeypatch, kind):

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from nst.io.destinations import RunRefused
 from nst.io.image import load_image
 
 
@@ -19,19 +20,25 @@ class FrameFile:
     """Frames appended one by one to a temporary file in `folder`; array() maps them back."""
 
     def __init__(self, folder=None):
-        self.file = tempfile.TemporaryFile(dir=folder)
+        self.folder, self.file = folder, tempfile.TemporaryFile(dir=folder)
         self.shape, self.count = None, 0
 
     def __len__(self):
         return self.count
 
     def append(self, image):
-        # H×W×3 uint8, every frame the shape of the first (ValueError otherwise)
+        # H×W×3 uint8, every frame the shape of the first (ValueError otherwise); a disk that takes no
+        # more (full: a clip whose header declares no length is not checked before) is one line
         self.shape = self.shape or image.shape
         if image.shape != self.shape:
             raise ValueError(f"a frame of {image.shape[1]}×{image.shape[0]} after frames of "
                              f"{self.shape[1]}×{self.shape[0]}: every frame of a video has one size")
-        self.file.write(np.ascontiguousarray(image, np.uint8).data)
+        try:
+            self.file.write(np.ascontiguousarray(image, np.uint8).data)
+        except OSError as e:
+            raise RunRefused(f"the clip's frames cannot be kept on the disk of {self.folder} ({e.strerror}) after "
+                             f"{self.count}: free some space, or stylise a part (--frames A:B), fewer frames "
+                             "(--fps) or a smaller --size") from None
         self.count += 1
 
     def array(self):
