@@ -390,8 +390,22 @@ def test_dry_run(inputs, tmp_path, capsys):
     assert main(command(inputs, tmp_path / "out", "--independent-shots", "5", "--dry-run")) == 0
     out = capsys.readouterr().out
     assert "shot 0: frames 0–4 (5 frames, 5 to run)" in out and "shot 1: frame 5 (1 frame, 1 to run)" in out
-    assert "time: about" in out and "one frame: up to" in out
+    assert "time: about" in out and "measured on this machine now" in out and "one frame: up to" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_dry_run_time_is_the_frames_measured_costs_one_after_another(inputs, tmp_path, capsys, monkeypatch):
+    # each side set up in 1 s and evaluated in 0.5 s: a first frame (2 iterations) 1 + (1.05·2 + 1)·0.5
+    # = 2.55 s, a later one (3) 1 + (1.05·3 + 1)·0.5 = 3.075 s; 2 shots of 3 frames share the cores:
+    # 2·2.55 + 4·3.075 = 17.4 s. It was a model from one idle machine (6.3 s per megapixel per
+    # evaluation: 0.04 s here), divided among the shots as if each worker had the whole machine
+    from nst.video import estimate
+    monkeypatch.setattr(estimate, "side_cost", lambda run, side, warm_up=False: (1.0, 0.5))
+    assert main(command(inputs, tmp_path / "out", "--independent-shots", "3", "--iterations", "2",
+                        "--later-iterations", "3", "--workers", "2", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "time: about 0m17s for 6 frames, measured on this machine now: a first frame 0m03s, a later one 0m03s " \
+           "(1 s set-up, 0.5 s an evaluation of J" in out, out
 
 
 # -- on a real LocalCluster ------------------------------------------------------------------------
@@ -475,14 +489,18 @@ def write_mp4_with_audio(path, images, fps=12):
             c.mux(p)
 
 
-def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys):
+def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys, monkeypatch):
+    # ... the finished frames read one at a time as the video is written (they were all loaded first)
     import av
     source, out = tmp_path / "clip.mp4", tmp_path / "styled.mp4"
     write_mp4_with_audio(source, video_clip.frames(6, h=36, w=48))
     _, style, weights = inputs
     argv = ["video", str(source), "-o", str(out), "--style", str(style), "--weights", str(weights), *FAST,
             "--iterations", "5", "--later-iterations", "3", "--workers", "1"]
+    real, given = writing.write_video, []
+    monkeypatch.setattr(writing, "write_video", lambda frames, *a, **k: given.append(frames) or real(frames, *a, **k))
     assert main(argv) == 0
+    assert len(given) == 1 and len(given[0]) == 6 and not isinstance(given[0], list), given
     with av.open(str(out)) as c:
         assert c.streams.video[0].average_rate == 12 and c.streams.audio
         assert sum(1 for _ in c.decode(video=0)) == 6
@@ -552,22 +570,68 @@ def test_a_cut_short_file_is_known_by_its_container(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["video", "folder"])
-def test_a_clip_too_long_to_hold_is_refused_before_its_frames_are_decoded(tmp_path, monkeypatch, kind):
-    # 30 frames at 48×36 hold 155 KB: with 250 KB free, one line naming the ways out, nothing decoded;
-    # 20 of them (--frames, or --fps 8 of the video's 12) are read
-    import nst.memory
+def test_a_clip_too_long_for_the_disk_is_refused_before_its_frames_are_decoded(tmp_path, monkeypatch, kind):
+    # 30 frames at 48×36 take 155 KB in the frames' file: with 120 KB free on its disk, one line naming
+    # the ways out, nothing decoded; 20 of them (--frames, or --fps 8 of the video's 12) are read
+    import shutil
     images = video_clip.frames(30)
     source = write_video(tmp_path / "clip.mkv", images) if kind == "video" else \
         video_clip.write_folder(tmp_path / "frames", images)
     resized = []
     monkeypatch.setattr(clips, "resize_longest", lambda img, size: resized.append(1) or img)
-    monkeypatch.setattr(nst.memory, "available", lambda backend: 250_000)
-    with pytest.raises(clips.RunRefused, match=r"30 frames at 48 px need 0.00 GiB held in memory, over half the "
-                                              r"0.00 GiB free: stylise a part \(--frames A:B\)"):
-        clips.read(source, 48)
+    monkeypatch.setattr(shutil, "disk_usage", lambda folder: shutil._ntuple_diskusage(10**9, 10**9 - 120_000, 120_000))
+    with pytest.raises(clips.RunRefused, match=rf"30 frames at 48 px need 0.00 GiB on the disk of {tmp_path}, "
+                                              r"which has 0.00 GiB free: free some space, or stylise a part "
+                                              r"\(--frames A:B\)"):
+        clips.read(source, 48, keep_in=tmp_path)
     assert not resized
-    assert len(clips.read(source, 48, (0, 20), None).frames) == 20                   # 104 KB: read
-    assert kind == "folder" or len(clips.read(source, 48, None, 8.0).frames) == 20
+    assert len(clips.read(source, 48, (0, 20), None, tmp_path).frames) == 20                   # 104 KB: read
+    assert kind == "folder" or len(clips.read(source, 48, None, 8.0, tmp_path).frames) == 20
+
+
+def test_a_disk_that_fills_while_the_frames_are_kept_is_one_line(tmp_path, monkeypatch):
+    # a clip whose header declares no length passes the check before decoding: the disk filling up
+    # as its frames are kept says so (it said "not a video nst can read (No space left on device)")
+    import errno
+
+    from nst.video import store
+    source = write_video(tmp_path / "clip.mkv", video_clip.frames(12))
+
+    class FullDisk:
+        def __init__(self, real):
+            self.real, self.written = real, 0
+
+        def write(self, data):
+            self.written += 1
+            if self.written > 3:
+                raise OSError(errno.ENOSPC, "No space left on device")
+            return self.real.write(data)
+
+        def __getattr__(self, name):
+            return getattr(self.real, name)
+    real_file = store.tempfile.TemporaryFile
+    monkeypatch.setattr(store.tempfile, "TemporaryFile", lambda dir=None: FullDisk(real_file(dir=dir)))
+    with pytest.raises(clips.RunRefused, match=rf"^the clip's frames cannot be kept on the disk of {tmp_path} \(No "
+                                              r"space left on device\) after 3: free some space"):
+        clips.read(source, 48, keep_in=tmp_path)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="reads Linux's /proc/self/maps")
+@pytest.mark.parametrize("kind", ["video", "folder"])
+def test_a_clip_is_kept_on_disk_not_in_memory(tmp_path, monkeypatch, kind):
+    # the frames are mapped from an unnamed file in the folder given (the outputs' disk), not held in
+    # memory: a clip needing over half the free memory is read (it was refused), nothing is left behind
+    import nst.memory
+    images = video_clip.frames(30)
+    source = write_video(tmp_path / "clip.mkv", images) if kind == "video" else \
+        video_clip.write_folder(tmp_path / "frames", images)
+    keep_in = tmp_path / "out"
+    keep_in.mkdir()
+    monkeypatch.setattr(nst.memory, "available", lambda backend: 250_000)
+    clip = clips.read(source, 48, keep_in=keep_in)
+    assert clip.frames.shape == (30, 36, 48, 3) and not clip.frames.flags.owndata and not any(keep_in.iterdir())
+    assert any(f" {keep_in}/" in line for line in open("/proc/self/maps")), "the frames are not mapped from keep_in"
+    assert np.abs(clip.frames[29].astype(int) - images[29]).mean() < (20 if kind == "video" else 1e-9)   # MPEG-4
 
 
 def test_a_video_that_cannot_be_read_says_so(tmp_path, monkeypatch):
@@ -818,7 +882,10 @@ def sound_onset(path):
     import av
     with av.open(str(path)) as c:
         for frame in c.decode(audio=0):
-            loud = np.nonzero(np.abs(frame.to_ndarray()[0]) > 0.15)[0]
+            samples = frame.to_ndarray()[0]               # the first channel, or all interleaved (packed)
+            samples = samples if frame.format.is_planar else samples[::len(frame.layout.channels)]
+            scale = np.iinfo(samples.dtype).max if samples.dtype.kind == "i" else 1.0     # PCM: full scale
+            loud = np.nonzero(np.abs(samples) > 0.15 * scale)[0]
             if len(loud):
                 return frame.time + loud[0] / frame.sample_rate
     return None
@@ -999,11 +1066,14 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
 
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
     # the workers never open --init FILE (on another machine it is not there): its pixels travel in
-    # the tasks, so the file gone once the run starts changes nothing
+    # the tasks, so the file gone once the run starts changes nothing; it is decoded once (was twice:
+    # by the checks, then again for the tasks)
+    import nst.io.image
     import nst.video.engine
     init = tmp_path / "start.png"
     Image.fromarray(video_clip.frames(1)[0]).save(init)
-    real = nst.video.engine.on_cluster
+    real, decode, decoded = nst.video.engine.on_cluster, nst.io.image.load_image, []
+    monkeypatch.setattr(nst.io.image, "load_image", lambda path: decoded.append(str(path)) or decode(path))
 
     def init_gone(*args, **kwargs):
         init.unlink()
@@ -1013,7 +1083,7 @@ def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
     argv = command(inputs, out, "--init", str(init), "--iterations", "2", "--later-iterations", "2",
                    "--workers", "1", "--frames", "0:2")
     assert main(argv) == 0 and not init.exists()
-    assert [r["status"] for r in rows(out)] == ["done", "done"]
+    assert [r["status"] for r in rows(out)] == ["done", "done"] and decoded.count(str(init)) == 1, decoded
 
 
 def test_o_a_video_name_ending_in_a_slash_is_a_folder(inputs, tmp_path):
@@ -1047,3 +1117,40 @@ def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
         first = next(f for f in c.decode(audio=0)).time - (c.streams.video[0].start_time or 0) * float(
             c.streams.video[0].time_base)
     assert abs(first - 0.25) < 0.07, first
+
+
+def write_with_tone(path, images, tone_at, fps=12, rate=16000):
+    # frames at `fps` and AAC sound as long, silent until `tone_at` seconds, then a tone (sound_onset)
+    import av
+    with av.open(str(path), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=fps), c.add_stream("aac", rate=rate)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+        n = rate * len(images) // fps
+        sound = av.AudioFrame.from_ndarray(np.where(np.arange(n) >= tone_at * rate, 0.3, 0.0).astype(np.float32)[None],
+                                           format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = rate, 0
+        c.mux([*a.encode(sound), *a.encode()])
+    return path
+
+
+@pytest.mark.parametrize("source", [".mkv", ".avi"])
+def test_the_sound_of_frames_a_b_starts_with_frame_a(tmp_path, source):
+    # --frames 5:36 and 7:36 of a clip whose tone starts at 1 s: in each output the tone starts at
+    # (its time in the source) − (frame A's time), within 2 ms. AVI times its sound from its first
+    # sample: the packets copied there started at a packet's edge, up to one packet (64 ms here)
+    # early, and an AVI source's AAC, copied with its sample size, 0.5 s early: it is now cut at
+    # frame A to the sample, in PCM. An AVI source's AAC counts its times in packets: copied into
+    # .mkv they were rounded to a whole packet, up to 32 ms off
+    import av
+    clip_path = write_with_tone(tmp_path / f"clip{source}", video_clip.frames(36, h=36, w=48), 1.0)
+    for frames in ((5, 36), (7, 36)):
+        clip = clips.read(clip_path, 48, frames)
+        want = sound_onset(clip_path) - clip.span[0]
+        for suffix in (".avi", ".mkv"):
+            out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(clip_path), clip.span,
+                                      print)
+            with av.open(str(out)) as c:
+                assert c.streams.audio and next(c.decode(video=0)).time == 0
+            assert abs(sound_onset(out) - want) < 0.002, (frames, suffix, sound_onset(out), want)
+            out.unlink()

@@ -26,14 +26,16 @@ def check_options(args):
 def check_inputs(args, settings, styles):
     # what a worker would refuse, refused here before anything is written: the options that must
     # agree (nst.run.checks), --init a picture nst can read, --weights a VGG19 (nst.batch.checks:
-    # read once) -> the --weights file for the workers, or None
+    # read once) -> (the --weights file for the workers or None, the --init FILE's pixels H×W×3
+    # float32 or None: decoded here once, they travel with the frames, cli.init_travels)
     from nst.batch import checks
     from nst.io.image import ImageError, load_image
     from nst.run.checks import check_options
     check_options(settings, len(styles))
+    init = None
     if settings.init_file:
         try:
-            load_image(settings.init)
+            init = load_image(settings.init)
         except (ImageError, OSError) as e:
             raise RunRefused(f"--init {settings.init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
-    return checks.read_weights(settings.weights, local=not args.scheduler)
+    return checks.read_weights(settings.weights, local=not args.scheduler), init

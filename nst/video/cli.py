@@ -22,10 +22,6 @@ from nst.video import plan as plans
 # 50 later iterations flicker less than 100 (the frame stays nearer its warped start) in half the time.
 TEMPORAL_WEIGHT = 10.0
 LATER_ITERATIONS = 50
-# the cost model of --dry-run: seconds of one evaluation of J per megapixel on an idle 2-core Xeon,
-# Numba (bench/RESULTS.md, one evaluation at 512²); L-BFGS takes about 1.05 evaluations per iteration
-SECONDS_PER_MPIX = 6.3
-EVALS_PER_ITERATION = 1.05
 
 
 def frame_range(text):
@@ -76,7 +72,8 @@ def add_parser(sub):
                    help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
     add_cluster_options(p, "shots, cores and memory")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the frames, shots, a time estimate and the memory; stop")
+                   help="print the frames, shots, the memory and the time (timed here: a frame's set-up and "
+                        "an evaluation of J at each size it runs at); stop")
     return p
 
 
@@ -88,7 +85,7 @@ def video_options(args):
 def main(args):
     from nst.batch.plan import FileHashes, expand
     from nst.cli.options import settings_of
-    from nst.io.destinations import check_regular
+    from nst.io.destinations import check_regular, existing_ancestor
     checks.check_libraries()
     checks.check_options(args)
     settings = settings_of(args)
@@ -99,8 +96,9 @@ def main(args):
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init_file)] if settings.init_file else []))
-    weights = checks.check_inputs(args, settings, styles)
-    clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps), args.output)
+    weights, init_image = checks.check_inputs(args, settings, styles)
+    keep_in = existing_ancestor(outdir / plans.MANIFEST)           # the frames' file: on the outputs' disk
+    clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     sha = FileHashes()
     init = settings.init_file
@@ -122,7 +120,7 @@ def main(args):
     remove_stale(stale, manifest, outdir)
     if todo:
         status = execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, (need, backend),
-                         weights)
+                         weights, init_image)
         if status:
             return status
     return output.finish(args, clip, frames, manifest, outdir)
@@ -145,9 +143,10 @@ def stale_text(stale, verb=""):
 
 
 def run_memory(settings, shape, styles, video):
-    # -> (bytes, backend name, Run) of one frame's run, the larger of a shot's first frame (the
-    # coarse-to-fine schedule) and a later one (one scale, more L-BFGS pairs) (nst.memory, via Run);
-    # each checked for the deepest layer's size (nst.run.checks) before anything is written
+    # -> (bytes, backend name, (Run, Run)) of one frame's run, the larger of a shot's first frame (the
+    # coarse-to-fine schedule) and a later one (one scale, more L-BFGS pairs) (nst.memory, via Run),
+    # and the two Runs; each checked for the deepest layer's size (nst.run.checks) before anything is
+    # written
     from nst.io.image import load_image
     from nst.run.checks import check_sizes
     from nst.run.run import Run
@@ -158,17 +157,7 @@ def run_memory(settings, shape, styles, video):
     check_sizes(run)
     check_sizes(later)
     need = max(run.memory_estimate()[0]["total"], later.memory_estimate()[0]["total"])
-    return need, run.objective_backend().name, run
-
-
-def estimate_seconds(run, frames, video, parallel):
-    # the --dry-run cost model: evaluations × seconds per evaluation at each scale's pixels
-    h, w = run.content.shape[:2]
-    per_px = SECONDS_PER_MPIX / 1e6 * EVALS_PER_ITERATION
-    first = sum(cap * per_px * h * w * (side / max(h, w)) ** 2 for cap, side in zip(run.caps, run.sizes))
-    later = video["later_iterations"] * per_px * h * w
-    n_first = sum(f.first for f in frames)
-    return (n_first * first + (len(frames) - n_first) * later) / max(parallel, 1)
+    return need, run.objective_backend().name, (run, later)
 
 
 def dry_run(args, clip, frames, todo, stale, memory, video):
@@ -180,24 +169,39 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
         left = sum(f.output in to_run for f in shot)
         numbers = f"frames {shot[0].number}–{shot[-1].number}" if len(shot) > 1 else f"frame {shot[0].number}"
         print(f"shot {shot[0].shot}: {numbers} ({counted(len(shot), 'frame')}, {left} to run)")
-    need, backend, run = memory
+    need, backend, (run, later) = memory
     shots_left = len({f.shot for f in todo})
     layout = engine.local_layout(max(1, shots_left), need, backend, args.workers, args.threads)
-    seconds = estimate_seconds(run, todo, video, min(shots_left, layout.workers))
     print(f"one frame: up to {gib(need)} on {backend} (first frame of a shot: scales "
           f"{' → '.join(map(str, run.sizes))}, "
           f"{' + '.join(map(str, run.caps))} iterations at most; "
           f"later frames: {video['later_iterations']} iterations at "
           f"{max(clip.frames[0].shape[:2])} px)")
-    print(f"time: about {fmt_seconds(seconds)} for {len(todo)} frames (a rough model: "
-          f"{SECONDS_PER_MPIX:g} s per megapixel per evaluation, divided among the shots that run at once)")
+    print(time_line(run, later, todo, layout, args.scheduler))
     print(f"at once: {layout.where}" if not args.scheduler else f"at once: the cluster at {args.scheduler}")
     return 0
 
 
-def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, memory, weights):
+def time_line(run, later, todo, layout, scheduler):
+    # --dry-run's time, measured here now (nst.video.estimate), said with its basis
+    from nst.video import estimate
+    if not todo:
+        return "time: none, every frame is done"
+    if not layout.fits:
+        return "time: not measured: one frame does not fit in this machine's free memory"
+    measured = estimate.measure(run, later)
+    setup, each = measured["costs"]
+    where = "one machine like this one (the cluster's may differ)" if scheduler else "this machine"
+    return (f"time: about {fmt_seconds(estimate.seconds(measured, todo))} for {counted(len(todo), 'frame')}, "
+            f"measured on {where} now: a first frame {fmt_seconds(measured['first'])}, a later one "
+            f"{fmt_seconds(measured['later'])} ({setup:.2g} s set-up, {each:.2g} s an evaluation of J, about "
+            f"{estimate.EVALS_PER_ITERATION:g} an iteration); the shots share the cores; another load, another time")
+
+
+def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir, memory, weights, init_image):
     # run `todo` on the cluster -> None when every frame is done, else the exit status; weights:
-    # the --weights file for the workers (nst.batch.checks.read_weights), or None
+    # the --weights file for the workers (nst.batch.checks.read_weights), or None; init_image: the
+    # --init FILE's pixels (checks.check_inputs), or None
     from nst.batch import engine
     from nst.video.engine import WriteFailed, on_cluster
     need, backend = memory
@@ -205,7 +209,7 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
     layout = None if args.scheduler else engine.local_layout(shots_left, need, backend, args.workers, args.threads)
     if layout and not layout.fits:
         raise MemoryError(f"one frame needs about {gib(need)} but this machine has less free; try a smaller --size")
-    settings = init_travels(settings, max(clip.frames[0].shape[:2]))
+    settings = init_travels(settings, init_image, max(clip.frames[0].shape[:2]))
     previous_sigterm = signal.signal(signal.SIGTERM, signal.default_int_handler)      # SIGTERM = Ctrl-C
     try:
         with engine.connect(args.scheduler, layout) as client:
@@ -234,11 +238,12 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
     return None
 
 
-def init_travels(settings, side):
-    # an --init FILE -> settings carrying its pixels (uint8, longest side `side`, the frames'), as the
-    # frames and styles travel: a worker on another machine has no such file, and a file changed
-    # while the run goes on would not be the one its digest counted
-    from nst.io.image import load_image, resize_longest, to_uint8
+def init_travels(settings, init_image, side):
+    # an --init FILE -> settings carrying its pixels (init_image, decoded once by checks.check_inputs;
+    # uint8, longest side `side`, the frames'), as the frames and styles travel: a worker on another
+    # machine has no such file, and a file changed while the run goes on would not be the one its
+    # digest counted
+    from nst.io.image import resize_longest, to_uint8
     if settings.init_file:
-        return settings.replace(init=to_uint8(resize_longest(load_image(settings.init_file), side)))
+        return settings.replace(init=to_uint8(resize_longest(init_image, side)))
     return settings

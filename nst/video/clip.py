@@ -2,17 +2,19 @@
 (nst.video.writing writes the video file).
 
 Legend: a frame is H×W×3 uint8 RGB; frames are numbered from 0 in the source. A clip is read
-whole before anything runs (selected frames only, upright, resized to --size; refused before they
-are decoded where they would need over half the free memory), so a bad input is refused before any
-output exists. --fps F samples a video file in its own time: at each 1/F s, the frame on screen
-then (by its timestamp, so a variable-rate file keeps pace with its audio), a frame on screen over
-several ticks written that many times. Without --fps, a file whose frames are off its header's
-rate (pauses, bursts: a phone's variable rate) keeps each frame's own time (Clip.times).
+whole before anything runs (selected frames only, upright, resized to --size, into a temporary
+file on disk, nst.video.store; refused before they are decoded where that disk has too little free
+space), so a bad input is refused before any output exists. --fps F samples a video file in its
+own time: at each 1/F s, the frame on screen then (by its timestamp, so a variable-rate file keeps
+pace with its audio), a frame on screen over several ticks written that many times. Without
+--fps, a file whose frames are off its header's rate (pauses, bursts: a phone's variable rate)
+keeps each frame's own time (Clip.times).
 """
 import dataclasses
 import math
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +22,9 @@ import numpy as np
 
 from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
-from nst.video.clip_checks import (check_complete, check_count, check_fps, check_memory, check_not_cut,
+from nst.video.clip_checks import (check_complete, check_count, check_disk, check_fps, check_not_cut,
                                    unreadable)
+from nst.video.store import FrameFile, Pictures
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -33,7 +36,8 @@ ATTACHED_PIC = 0x0400         # FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a "video" 
 class Clip:
     """The frames nst will stylise, and where they came from."""
     source: str                       # the path given
-    frames: list                      # [H×W×3 uint8], the selected frames at the working size
+    frames: list                      # N×H×W×3 uint8 (or a list of H×W×3), the selected frames at the
+                                      # working size: read() maps them from a file on disk (nst.video.store)
     numbers: list                     # source frame number of each
     fps: float                        # the output's frame rate
     is_video: bool
@@ -69,8 +73,13 @@ def starts_interval(k, src_fps, fps):
 
 
 def on_screen(images, repeats):
-    # each frame as many times as the output frames it fills (Clip.repeats; once each where None)
-    return images if repeats is None else [image for image, k in zip(images, repeats) for _ in range(k)]
+    # each frame as many times as the output frames it fills (Clip.repeats; once each where None);
+    # Pictures (files read when indexed) stay so
+    if repeats is None:
+        return images
+    if isinstance(images, Pictures):
+        return Pictures(on_screen(images.paths, repeats))
+    return [image for image, k in zip(images, repeats) for _ in range(k)]
 
 
 def natural_key(name):
@@ -78,38 +87,39 @@ def natural_key(name):
     return [int(part) if i % 2 else part for i, part in enumerate(re.split(r"(\d+)", name))]
 
 
-def read(path, size, frames=None, fps=None):
-    # a video file or a folder of frames -> Clip; RunRefused (one line) for anything unreadable
-    p = Path(path)
+def read(path, size, frames=None, fps=None, keep_in=None):
+    # a video file or a folder of frames -> Clip, its frames kept in a temporary file in the folder
+    # keep_in (None: the temporary folder); RunRefused (one line) for anything unreadable
+    p, keep_in = Path(path), keep_in or tempfile.gettempdir()
     if p.is_dir():
-        return read_folder(p, size, frames, fps)
+        return read_folder(p, size, frames, fps, keep_in)
     if not p.exists():
         raise RunRefused(f"{path}: no such file or folder")
-    return read_video(p, size, frames, fps)
+    return read_video(p, size, frames, fps, keep_in)
 
 
-def read_folder(folder, size, frames, fps):
+def read_folder(folder, size, frames, fps, keep_in):
     # the frames in name order (numbers by value), every selected one the same size as the first
     files = sorted((f for f in folder.iterdir() if f.suffix.lower() in FRAME_SUFFIXES and not f.name.startswith(".")),
                    key=lambda f: natural_key(f.name))
     check_not_a_video_folder(folder, files)
     check_one_sequence(folder, files)
     numbers, out_fps = select(len(files), fps or FOLDER_FPS, frames, None)
-    images, first = [], None
+    images, first = FrameFile(keep_in), None
     for i in numbers:
         try:
             image = load_image(files[i])
         except (ImageError, OSError) as e:
             raise RunRefused(f"{folder}: frame {files[i].name} cannot be read ({str(e).splitlines()[0]})") from None
         if first is None:
-            check_memory(folder, len(numbers), image.shape, size)
+            check_disk(folder, len(numbers), image.shape, size, keep_in)
         first = first or (files[i].name, image.shape[:2])
         if image.shape[:2] != first[1]:
             raise RunRefused(f"{folder}: frame {files[i].name} is {image.shape[1]}×{image.shape[0]} but "
                              f"{first[0]} is {first[1][1]}×{first[1][0]}; every frame of a video has one size")
         images.append(to_uint8(resize_longest(image, size)))
     check_count(folder, images, len(files))
-    return Clip(str(folder), images, numbers, out_fps, False, len(files))
+    return Clip(str(folder), images.array(), numbers, out_fps, False, len(files))
 
 
 def check_one_sequence(folder, files):
@@ -133,7 +143,7 @@ def check_not_a_video_folder(folder, files):
                          f"give the video file as IN ({folder / videos[0]})")
 
 
-def read_video(path, size, frames, fps):
+def read_video(path, size, frames, fps, keep_in):
     # decodes up to frame B−1 only, keeping (resized) just the selected frames; a file read to its
     # end (or not at all) that is shorter than its container declares, or decodes clearly fewer
     # frames than its header declares, is cut short: refused
@@ -152,8 +162,8 @@ def read_video(path, size, frames, fps):
             audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
             ctx = stream.codec_context                         # None in some files cut short
             if ctx and ctx.width and ctx.height:
-                check_memory(path, selected(declared, frames, src_fps, fps), (ctx.height, ctx.width), size)
-            d = decode(container, stream, frames, src_fps, fps, size)
+                check_disk(path, selected(declared, frames, src_fps, fps), (ctx.height, ctx.width), size, keep_in)
+            d = decode(container, stream, frames, src_fps, fps, size, FrameFile(keep_in))
             if d.whole:
                 check_not_cut(path)
                 check_complete(path, d, declared, src_fps)
@@ -174,7 +184,7 @@ def read_video(path, size, frames, fps):
     times = None if thinned else own_times(d, src_fps)
     if times:
         rate, span = nominal, (start, d.end)
-    return Clip(str(path), d.images, d.numbers, rate, True, declared, audio, span, repeats, times)
+    return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times)
 
 
 def own_times(d, src_fps):
@@ -215,7 +225,7 @@ def rate_text(clip):
 class Decoded:
     """What decode() kept of a video stream, and the timing it saw."""
     numbers: list                     # source frame numbers kept
-    images: list                      # their frames at the working size
+    images: FrameFile                 # their frames at the working size
     times: list                       # their times (seconds), None where a frame has none
     repeats: list                     # the output frames each fills (ticks())
     count: int = 0                    # frames decoded
@@ -224,14 +234,14 @@ class Decoded:
     end: float = None                 # when the selection's last frame leaves the screen (seconds), if known
 
 
-def decode(container, stream, frames, src_fps, fps, size):
+def decode(container, stream, frames, src_fps, fps, size, images):
     # the frames A..B−1 of `stream` (nothing past B decoded), the selected ones upright and resized
-    # -> Decoded; its rate set when the decoded frames' times show a rate more than 10 % off the
-    # header's (a variable-rate file: the header's rate is its first frames'). Each frame is placed
-    # once the next one's time says until when it is on screen
+    # into `images` (a FrameFile) -> Decoded; its rate set when the decoded frames' times show a rate
+    # more than 10 % off the header's (a variable-rate file: the header's rate is its first frames').
+    # Each frame is placed once the next one's time says until when it is on screen
     a, b = frames or (0, None)
     a = a or 0
-    d, first, last, start, held = Decoded([], [], [], []), None, None, None, None
+    d, first, last, start, held = Decoded([], images, [], []), None, None, None, None
     for d.count, frame in enumerate(container.decode(stream), 1):
         i = d.count - 1
         if b is not None and i >= b:

@@ -1,5 +1,6 @@
 """What a clip must be for nst video to read it, each refusal one line naming the file: --fps
-within the source's rate, the file whole (nst.video.header), readable, small enough to hold, and
+within the source's rate, the file whole (nst.video.header), readable, its frames within the free
+disk space, and
 decoding the frames its header declares, two or more of them selected."""
 import errno
 from pathlib import Path
@@ -34,16 +35,19 @@ def unreadable(path, e):
     return f"{path}: not a video nst can read ({why})"
 
 
-def check_memory(path, count, shape, size):
-    # the selected frames are held whole at the working size (uint8): refused before they are decoded
-    # where they need over half the free memory (the rest is the frames' runs')
+def check_disk(path, count, shape, size, folder):
+    # the selected frames are kept at the working size (uint8) in a temporary file in `folder`
+    # (nst.video.store): refused before they are decoded where its disk has less free space
+    import shutil
+
     from nst.io.image import longest_shape
-    from nst.memory import available, gib
+    from nst.memory import gib
     h, w = longest_shape(shape, size)
-    need, free = count * h * w * 3, available("numpy")
-    if need > free / 2:
-        raise RunRefused(f"{path}: {count} frames at {max(h, w)} px need {gib(need)} held in memory, over half the "
-                         f"{gib(free)} free: stylise a part (--frames A:B), fewer frames (--fps) or a smaller --size")
+    need, free = count * h * w * 3, shutil.disk_usage(folder).free
+    if need > free:
+        raise RunRefused(f"{path}: {count} frames at {max(h, w)} px need {gib(need)} on the disk of {folder}, "
+                         f"which has {gib(free)} free: free some space, or stylise a part (--frames A:B), fewer "
+                         "frames (--fps) or a smaller --size")
 
 
 def check_complete(path, decoded, declared, src_fps):
@@ -59,7 +63,7 @@ def check_complete(path, decoded, declared, src_fps):
 def check_count(path, images, total):
     if total == 0:
         raise RunRefused(f"{path}: no frames in it")
-    if not images:
+    if not len(images):
         raise RunRefused(f"{path}: --frames selects none of its {total} frames")
     if len(images) == 1:
         raise RunRefused(f"{path}: only one frame selected; a video needs two or more "

@@ -4,7 +4,6 @@ import hashlib
 import json
 from pathlib import Path
 
-import numpy as np
 
 from nst.run.progress import log
 from nst.video import clip as clips
@@ -15,7 +14,7 @@ from nst.video import writing
 def finish(args, clip, frames, manifest, outdir):
     # every frame is done: write the video (OUT a video file) unless it is up to date
     from nst.io.assets import sha256_file
-    from nst.io.image import load_image
+    from nst.video.store import Pictures
     rows = plans.read_manifest(outdir)
     if not clips.is_video_path(args.output):
         log(f"nst video: {len(frames)} frames in {outdir}")
@@ -26,7 +25,7 @@ def finish(args, clip, frames, manifest, outdir):
     if row and row.get("frames_digest") == key and out.exists() and row.get("sha256") == sha256_file(out):
         log(f"nst video: {out} is up to date")
         return 0
-    images = [np.asarray(load_image(outdir / f.output), np.uint8) for f in frames]
+    images = Pictures(outdir / f.output for f in frames)           # read one at a time as they are written
     if not write_out(images, out, clip, outdir, manifest, key):
         return 1
     shown = len(clips.on_screen(frames, clip.repeats))

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from nst.api import log_to_logger
 from nst.io.image import to_uint8
 from nst.objective import content_energy
 from nst.run.job import Job, Outputs
@@ -34,7 +35,7 @@ def flows_task(frame, earlier, backend="numba"):
 class FrameRun(Run):
     """A later frame of a shot: a Run whose objective carries the temporal term."""
 
-    def __init__(self, content, styles, settings, log=print, *, targets=(), temporal_weight=0.0):
+    def __init__(self, content, styles, settings, log=log_to_logger, *, targets=(), temporal_weight=0.0):
         super().__init__(content, styles, settings, log)
         self.targets, self.temporal_weight = targets, temporal_weight
 

@@ -1,13 +1,15 @@
 """Writing a clip's video file: the frames encoded (H.264 where FFmpeg has it, VP9 in WebM, MPEG-4 in
 AVI) at the clip's frame rate or, given their times (a variable rate), each at its own time, and the
 source's audio within the clip's span, its packets copied through where the container takes that
-codec, else decoded and encoded again (Opus in WebM, AAC).
+codec, else decoded, cut at the span's start to the sample and encoded again (Opus in WebM, PCM in
+AVI, AAC elsewhere).
 """
 import fractions
 from pathlib import Path
 
 import numpy as np
 
+from nst.api import log_to_logger
 from nst.video.clip import VIDEO_FORMATS
 
 VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping each frame's time (not AVI)
@@ -16,7 +18,7 @@ VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping
 TIME_BASE = fractions.Fraction(1, 60000)
 
 
-def write_video(frames, out, fps, source=None, span=(0.0, None), log=print, times=None):
+def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logger, times=None):
     # [H×W×3 uint8] -> the video file `out` (through a temporary name, renamed when complete);
     # H and W cropped to even sizes (yuv420p); frame k at k / fps or, given times (seconds from the
     # first; a container that keeps_times), at times[k], lasting to the next or to the span's end;
@@ -82,7 +84,9 @@ def codec_for(fmt):
     return "mpeg4"
 
 
-AUDIO_CODECS = {"webm": "libopus"}          # what an audio stream the container will not take is encoded to
+# what an audio stream the container will not take (plays_as_is) is encoded to; AVI's PCM has no
+# encoder delay (AAC's 1024 samples would play late there: AVI has no edit list to skip them)
+AUDIO_CODECS = {"webm": "libopus", "avi": "pcm_s16le"}
 AUDIO_DEFAULT = "aac"                       # ... in every other container
 
 
@@ -107,9 +111,11 @@ def copy_audio_setup(container, source, log):
 
 
 def plays_as_is(fmt, codec):
-    # audio of `codec` copied into a `fmt` file plays where such files play: not PCM in MP4, which
-    # FFmpeg writes but browsers and most players do not take
-    return not (fmt == "mp4" and codec.startswith("pcm_"))
+    # audio of `codec` copied into a `fmt` file plays where such files play, in step: not PCM in MP4,
+    # which FFmpeg writes but browsers and most players do not take; nothing in AVI, which times its
+    # sound from its first sample, not by the packets' times: copied packets start at a packet's edge
+    # (up to one packet early), and an AVI source's AAC brings a sample size that makes it 0.5 s early
+    return not (fmt == "mp4" and codec.startswith("pcm_")) and fmt != "avi"
 
 
 def encoded_stream(container, template):
@@ -137,38 +143,62 @@ def copy_audio(container, audio, source, span, log):
 
 def copy_packets(container, out_stream, src, span):
     # the packets of src's first audio stream with start ≤ t < end, their times less `start` (the
-    # first frame's): audio that begins after the picture still begins after it, in step
+    # first frame's) counted in samples: audio that begins after the picture still begins after it,
+    # in step (in the source's own clock, one tick a packet in an AVI's AAC, they were rounded to a
+    # whole packet, up to half of one off)
     start, end = span
     a = src.streams.audio[0]
-    tb = float(a.time_base)
-    offset = round(start / tb)
+    tick = fractions.Fraction(1, a.rate) if a.rate else a.time_base
+    since = fractions.Fraction(start)
+
+    def ticks(ts):                                       # a source time -> samples from `start`
+        return round((ts * a.time_base - since) / tick)
     for packet in src.demux(a):
         if packet.pts is None or packet.dts is None:
             continue
-        t = packet.pts * tb
+        t = float(packet.pts * a.time_base)
         if t < start or (end is not None and t >= end):
             continue
-        packet.pts, packet.dts = packet.pts - offset, max(packet.dts - offset, 0)
+        packet.pts, packet.dts = ticks(packet.pts), max(ticks(packet.dts), 0)
+        packet.duration, packet.time_base = round(packet.duration * a.time_base / tick), tick
         packet.stream = out_stream
         container.mux(packet)
 
 
 def encode_again(container, out_stream, src, span):
-    # src's first audio stream decoded, its frames with start ≤ t < end resampled to what the
-    # output's encoder takes and encoded, numbered in samples from `start` (the first frame's)
+    # src's first audio stream decoded from `start` (the first frame's; the frame on air then cut
+    # there, to the sample) to `end`, resampled to what the output's encoder takes and encoded,
+    # numbered in samples from `start`: sound that begins after the picture still begins after it
     import av
     start, end = span
     ctx = out_stream.codec_context
     resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
     samples = None
     for frame in [*src.decode(src.streams.audio[0]), None]:
-        if frame is not None and (frame.time is None or frame.time < start or (end is not None and frame.time >= end)):
+        if frame is not None and (frame.time is None or frame.time + frame.samples / frame.sample_rate <= start
+                                  or (end is not None and frame.time >= end)):
             continue
         if samples is None and frame is not None:
-            samples = round((frame.time - start) * ctx.sample_rate)
+            samples = round(max(frame.time - start, 0) * ctx.sample_rate)
+            frame = cut_before(frame, start)
         for out in resampler.resample(frame):
             out.pts, samples = samples, samples + out.samples
             for packet in out_stream.encode(out):
                 container.mux(packet)
     for packet in out_stream.encode(None):
         container.mux(packet)
+
+
+def cut_before(frame, start):
+    # an av.AudioFrame on air at `start` (seconds) -> the same from `start` on, its earlier samples cut
+    # (planar: C×N planes; packed: 1×(N·C) interleaved)
+    import av
+    cut = round((start - frame.time) * frame.sample_rate)
+    if cut <= 0:
+        return frame
+    samples = frame.to_ndarray()
+    step = 1 if frame.format.is_planar else len(frame.layout.channels)
+    rest = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, cut * step:]), format=frame.format.name,
+                                      layout=frame.layout.name)
+    rest.sample_rate = frame.sample_rate
+    return rest
