@@ -142,3 +142,37 @@ def test_readme_command_parsing():
     assert skip_reason(["python", "-m", "pytest"]) and not skip_reason(["nst", "demo"])
     assert as_run_here(["nst", "x", "--size", "768", "--scheduler", PLACEHOLDER_SCHEDULER], "tcp://h:1") == \
         ["x", "--size", "48", "--scheduler", "tcp://h:1"]
+
+
+def readme_python_blocks(text):
+    # -> the source of every ```python block
+    return re.findall(r"^```python\n(.*?)^```", text, re.S | re.M)
+
+
+def test_readme_python_example_runs(workspace, monkeypatch):
+    # README's "Python" example as written, on the workspace's photo.jpg and painting.jpg with the tiny
+    # weights; only nst.stylize's defaults are made small, as the commands' are (size 32, 2 iterations)
+    from nst.run.settings import Settings
+    from_dict = Settings.from_dict
+    monkeypatch.setattr(Settings, "from_dict", staticmethod(lambda d: from_dict({"size": 32, "iterations": 2, **d})))
+    blocks = readme_python_blocks((ROOT / "README.md").read_text(encoding="utf-8"))
+    assert blocks, "README.md lost its Python example"
+    for source in blocks:
+        exec(compile(source, "README.md", "exec"), {"__name__": "readme"})
+    assert (workspace / "out.png").exists()
+
+
+def test_readme_describes_the_demo():
+    # what README says `nst demo` runs is what its options make: the size, the scales, the iterations,
+    # and every other setting the default
+    from nst.cli.demo import OPTIONS
+    from nst.cli.options import settings_of
+    from nst.cli.parser import build_parser
+    from nst.run.settings import DEFAULTS, scale_sizes
+    run = settings_of(build_parser().parse_args(["transfer", "c.png", "s.png", "-o", "o.png", *OPTIONS]))
+    changed = {k for k, v in run.as_dict().items() if v != DEFAULTS.as_dict()[k]}
+    assert changed == {"size", "iterations"}, changed
+    scales = ["one scale", "two scales", "three scales"][len(scale_sizes(run.size, run.scales, run.start_size)) - 1]
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    said = f"at {run.size} px ({scales}, {run.iterations} L-BFGS iterations each, the default weights;"
+    assert said in readme, f"README.md's account of `nst demo` should read: {said}"
