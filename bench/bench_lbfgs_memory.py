@@ -11,7 +11,6 @@ optimiser's bytes per pixel ((2m + 4) vectors of 3 floats; float16 pairs: 2m at 
     python bench/bench_lbfgs_memory.py --size 256 --iterations 60
 """
 import argparse
-import os
 import sys
 import time
 from collections import deque
@@ -20,8 +19,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT)]
-IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from shared_images import image  # noqa: E402
 
 
 def half(v):
@@ -82,8 +81,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     from nst.io.image import load_image, resize_longest
     from nst.objective import Objective
-    content = resize_longest(load_image(IMAGES / "tubingen.jpg"), args.size)
-    style = resize_longest(load_image(IMAGES / "starry_night.jpg"), args.size)
+    content = resize_longest(load_image(image("tubingen.jpg")), args.size)
+    style = resize_longest(load_image(image("starry_night.jpg")), args.size)
     obj = Objective(content, style, content_weight=1.0, style_weight=10.0, tv_weight=1e-3,
                     style_layer_weights="auto", backend="numba", log=lambda m: None)
     obj(content)                                                        # warm-up

@@ -20,12 +20,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from nst.compare import format_table, score  # noqa: E402
 from nst.io.image import load_image, resize, save_image  # noqa: E402
 from nst.run.run import Run  # noqa: E402
 from nst.run.settings import DEFAULTS, Settings  # noqa: E402
+from shared_images import FOLDER, image  # noqa: E402
 
 PAIRS = {  # name: (content, style, jcjohnson's picture under reference/)
     "starry": ("tubingen.jpg", "starry_night.jpg", "jcjohnson_tubingen_starry.png"),
@@ -52,8 +53,8 @@ def run_default(content, style, settings, backend):
 def pair_section(name, images, settings, backend, weights, figures, picture=None, out_dir=None):
     # picture: a saved default run's output to score instead of running (its counts then unknown)
     c, s, ref = PAIRS[name]
-    content, style = load_image(images / c), load_image(images / s)
-    theirs = load_image(images / "reference" / ref)
+    content, style = load_image(image(c, images)), load_image(image(s, images))
+    theirs = load_image(image(f"reference/{ref}", images))
     if picture:
         ours, per_scale, iterations, seconds = load_image(picture), {}, "?", float("nan")
     else:
@@ -118,7 +119,7 @@ def main():
     ap.add_argument("--picture", action="append", default=[], metavar="PAIR=FILE",
                     help="score this saved default-run output for PAIR instead of running it")
     args = ap.parse_args()
-    images = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
+    images = FOLDER
     settings = json.loads(args.settings)
     from nst.weights import load
     weights = load(args.weights, lambda m: print(m, file=sys.stderr))

@@ -37,7 +37,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-IMAGES = Path(os.environ.get("NST_IMAGES") or ROOT.parent / "shared" / "images")
+from shared_images import image  # noqa: E402
 WEIGHTS = dict(content_weight=1.0, style_weight=10.0, tv_weight=1e-3, style_layer_weights="auto")
 
 
@@ -47,7 +47,7 @@ def auto_tile(side, budget_gib, backend):
     from nst.io.image import load_image
     from nst.run.run import Run
     from nst.run.settings import Settings
-    run = Run(load_image(IMAGES / "tubingen.jpg"), [load_image(IMAGES / "starry_night.jpg")],
+    run = Run(load_image(image("tubingen.jpg")), [load_image(image("starry_night.jpg"))],
               Settings(size=side, scales=1, backend=backend), log=lambda m: None)
     budget = budget_gib * 2**30
     if run.memory_estimate()[0]["total"] <= budget:
@@ -67,8 +67,8 @@ def compare(side, tiles, budget_gib, repeats, backend):
     from nst.io.image import load_image, resize_longest
     from nst.objective import Objective
     from nst.tiled import TiledObjective
-    content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
-    style = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    content = resize_longest(load_image(image("tubingen.jpg")), side)
+    style = resize_longest(load_image(image("starry_night.jpg")), side)
     kw = dict(backend=backend, log=lambda m: None, **WEIGHTS)
     whole = Objective(content, style, **kw)
     ref, _, _ = timed(whole, content)                                    # warm-up
@@ -107,8 +107,8 @@ def floor(side, tile, backends):
     from nst.io.image import load_image, resize_longest
     from nst.objective import Objective
     from nst.tiled import TiledObjective
-    c = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
-    s = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    c = resize_longest(load_image(image("tubingen.jpg")), side)
+    s = resize_longest(load_image(image("starry_night.jpg")), side)
     x = np.clip(c + np.random.default_rng(0).normal(0, 20, c.shape), 0, 255).astype(np.float32)
     kw = dict(log=lambda m: None, **WEIGHTS)
 
@@ -136,8 +136,8 @@ def on_cluster(side, tile, workers, repeats, backend):
     from nst.spec import layers_through
     from nst.tiled import TiledObjective
     from nst.weights import load
-    content = resize_longest(load_image(IMAGES / "tubingen.jpg"), side)
-    style = resize_longest(load_image(IMAGES / "starry_night.jpg"), side)
+    content = resize_longest(load_image(image("tubingen.jpg")), side)
+    style = resize_longest(load_image(image("starry_night.jpg")), side)
     kw = dict(backend=backend, log=lambda m: None, **WEIGHTS)
     threads = max(1, (os.cpu_count() or 1) // workers)
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",

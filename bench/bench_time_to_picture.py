@@ -38,6 +38,7 @@ from nst.io.image import load_image, resize  # noqa: E402
 from nst.objective import Objective  # noqa: E402
 from nst.run.run import Run  # noqa: E402
 from nst.run.settings import DEFAULTS, Settings  # noqa: E402
+from shared_images import FOLDER, image  # noqa: E402
 
 BEGIN, END = "<!-- bench_time_to_picture begin -->", "<!-- bench_time_to_picture end -->"
 SHOWN = ("size", "iterations", "style_weight", "style_layer_weights", "init")
@@ -193,7 +194,7 @@ def pair_inputs(spec, images):
         name, paths = spec.split("=", 1)
         return (name, *(Path(p) for p in paths.split(",")))
     c, s, ref = PAIRS[spec]
-    return spec, images / c, images / s, images / "reference" / ref
+    return spec, image(c, images), image(s, images), image(f"reference/{ref}", images)
 
 
 def pair_report(spec, images, settings, weights, every, figures, out_dir, score_side=None):
@@ -285,7 +286,7 @@ def main():
                     help="only redraw a saved curve (--out-dir's curve_NAME.json) as a PNG")
     ap.add_argument("--cache-check", action="store_true", help="only time Numba's first compilation and its cache")
     args = ap.parse_args()
-    images = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
+    images = FOLDER
     if args.plot:
         curve = json.loads(Path(args.plot[0]).read_text())["curve"]
         plot_curve(curve, args.plot[1], f"{Path(args.plot[0]).stem[6:]}: each term, nst / reference (≤ 1: nst as good)")

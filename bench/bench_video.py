@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from nst import flow as F  # noqa: E402
 from nst.io.image import load_image, resize_longest, to_uint8  # noqa: E402
@@ -38,7 +38,7 @@ from nst.run.settings import DEFAULTS, scale_sizes  # noqa: E402
 from nst.video.cli import LATER_ITERATIONS, TEMPORAL_WEIGHT  # noqa: E402
 from nst.video.task import flows_task, frame_task  # noqa: E402
 
-IMAGES = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
+from shared_images import image  # noqa: E402
 BEGIN, END = "<!-- bench_video begin -->", "<!-- bench_video end -->"
 
 
@@ -79,11 +79,11 @@ def make_clip(background, sprite, n, h, w, pan=(6.0, 2.0), zoom=1.012, sprite_st
 
 def the_clip(size, n):
     # tubingen as the world (1.6× the view), shipwreck at a third of the view's height as the sprite
-    town = load_image(IMAGES / "tubingen.jpg")
+    town = load_image(image("tubingen.jpg"))
     h0, w0 = town.shape[:2]
     w, h = (size, round(size * h0 / w0)) if w0 >= h0 else (round(size * w0 / h0), size)
     world = resize_longest(town, round(1.6 * size))
-    ship = resize_longest(load_image(IMAGES / "shipwreck.jpg"), h // 3)
+    ship = resize_longest(load_image(image("shipwreck.jpg")), h // 3)
     return make_clip(world, ship, n, h, w)
 
 
@@ -168,7 +168,7 @@ def main(argv=None):
     if args.make_clip:
         return make_clip_file(frames, args.make_clip)
     h, w = frames[0].shape[:2]
-    styles = [to_uint8(load_image(IMAGES / "starry_night.jpg"))]
+    styles = [to_uint8(load_image(image("starry_night.jpg")))]
     settings = DEFAULTS.replace(size=args.size, iterations=args.iterations, backend="numba")
     lines = [f"Test clip: {args.frames} frames, {w}×{h}, tubingen.jpg panned (6, 2) world px and zoomed ×1.012 "
              f"per frame, shipwreck.jpg ({h // 3} px) sliding (−8, +2) px per frame; style starry_night.jpg; "

@@ -24,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
+from shared_images import image  # noqa: E402
+
 BEGIN, END = "<!-- bench_web begin -->", "<!-- bench_web end -->"
 MODES = ("off", "web, no page", "web, a page watching")
 
@@ -133,9 +135,8 @@ def main():
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md's section")
     args = ap.parse_args()
-    images = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
     from nst.io.image import load_image
-    content, style = load_image(images / "tubingen.jpg"), load_image(images / "starry_night.jpg")
+    content, style = load_image(image("tubingen.jpg")), load_image(image("starry_night.jpg"))
     settings = {"size": args.size, "scales": 1, "iterations": args.iterations, "backend": args.backend}
     load_before = os.getloadavg()[0]
     results = measure(content, style, settings, args.rounds)

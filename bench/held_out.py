@@ -16,7 +16,6 @@ Files already in DIR are kept, so `make` resumes.
 """
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -25,6 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from nst.cli.demo import PLATFORM_ARGS, REQUIREMENT, WHEEL_SHA256  # noqa: E402
 from nst.io.assets import atomic_path, wheel_members  # noqa: E402
+from shared_images import FOLDER  # noqa: E402
 
 PAIRS = {  # name: (the photo in the wheel, its sha256, the painting in ../shared/images)
     "rocket": ("skimage/data/rocket.jpg", "c2dd0de7c538df8d111e479619b129464d0269d0ae5fd18ca91d33a7fdfea95c",
@@ -84,7 +84,7 @@ def main():
     ap.add_argument("what", choices=["make", "pairs"])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--images", type=Path, help="the paintings' folder (default $NST_IMAGES or ../shared/images)",
-                    default=Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images")))
+                    default=FOLDER)
     args = ap.parse_args()
     folder, images = args.folder.resolve(), args.images.resolve()
     if args.what == "make":

@@ -19,7 +19,6 @@ cached file, fetched once) and the images, read from --images (default $NST_IMAG
 """
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from nst.compare import score  # noqa: E402
 from nst.io.image import load_image, resize, resize_longest  # noqa: E402
@@ -38,6 +37,7 @@ from nst.spec import CONV_NAMES  # noqa: E402
 from nst.run.run import stylize  # noqa: E402
 from nst.run.settings import DEFAULTS  # noqa: E402
 from nst.vgg import forward  # noqa: E402
+from shared_images import FOLDER, image  # noqa: E402
 
 OUT = ROOT / "docs" / "figures"
 MATHS = ROOT / "docs" / "maths.md"
@@ -191,10 +191,10 @@ def relative_errors(vgg, backend, images, size):
     # errors J_s^l/E_s^l and J_c/E_c of X = C (the photo; the default run starts from it recoloured)
     # and of jcjohnson's published picture (content at its size, as `nst compare` scores it)
     out = {}
-    tubingen = load_image(images / "tubingen.jpg")
+    tubingen = load_image(image("tubingen.jpg", images))
     for pair, (style_name, ref_name) in PAIRS.items():
-        style = resize_longest(load_image(images / style_name), size)
-        theirs = load_image(images / "reference" / ref_name)
+        style = resize_longest(load_image(image(style_name, images)), size)
+        theirs = load_image(image(f"reference/{ref_name}", images))
         content = resize(tubingen, *theirs.shape[:2])
         obj = Objective(content, style, content_weight=1.0, style_weight=1.0, tv_weight=0.0,
                         weights=vgg, backend=backend, log=lambda m: None)
@@ -240,14 +240,14 @@ def write_tables(text, blocks):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--images", default=os.environ.get("NST_IMAGES", str(ROOT.parent / "shared" / "images")),
+    p.add_argument("--images", default=str(FOLDER),
                    help="folder with tubingen.jpg, starry_night.jpg, shipwreck.jpg, reference/")
     p.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
     args = p.parse_args(argv)
     from nst import weights
     from nst.run.selfcheck import choose_backend
     images = Path(args.images)
-    load = lambda name: load_image(images / name)  # noqa: E731
+    load = lambda name: load_image(image(name, images))  # noqa: E731
     OUT.mkdir(parents=True, exist_ok=True)
     be = choose_backend(args.backend)
     vgg = weights.load(None)

@@ -6,23 +6,22 @@ and docs/figures/web_gallery.jpg (three 160 px runs, two of them compared). Need
 playwright and Debian's chromium (/usr/bin/chromium); about 5 minutes on 2 cores.
 """
 import json
-import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
 from web_client import CHROMIUM, CHROMIUM_ARGS, Process, base_of, post_form, request  # noqa: E402
 
 FIGURES = ROOT / "docs" / "figures"
-IMAGES = Path(os.environ.get("NST_IMAGES", ROOT.parent / "shared" / "images"))
+from shared_images import image  # noqa: E402
 
 
 def live_page(browser, tmp):
-    proc = Process(["transfer", IMAGES / "tubingen.jpg", IMAGES / "starry_night.jpg", "-o", tmp / "live.png",
+    proc = Process(["transfer", image("tubingen.jpg"), image("starry_night.jpg"), "-o", tmp / "live.png",
                     "--size", "256", "--start-size", "181", "--iterations", "50", "--web"])
     try:
         page = browser.new_page(viewport={"width": 1280, "height": 900}, bypass_csp=True)
@@ -46,11 +45,11 @@ def gallery(browser, tmp):
     try:
         url = proc.url(600)
         base = base_of(url)
-        photo = ("content", "tubingen.jpg", (IMAGES / "tubingen.jpg").read_bytes())
+        photo = ("content", "tubingen.jpg", (image("tubingen.jpg")).read_bytes())
         runs = [([], "starry_night.jpg"), ([], "shipwreck.jpg"), ([("keep-colors", "luminance")], "starry_night.jpg")]
         for more, painting in runs:
             code, r = post_form(base + "/api/runs", [("size", "160"), ("scales", "1"), ("iterations", "40"), *more],
-                                [photo, ("style", painting, (IMAGES / painting).read_bytes())])
+                                [photo, ("style", painting, (image(painting)).read_bytes())])
             assert code == 201, r
         while True:
             rows = json.loads(request(base + "/api/runs")[1])["runs"]
