@@ -745,9 +745,11 @@ def test_a_queued_run_has_no_pause_and_a_paused_runs_card_says_paused(browser):
     page.close()
 
 
-def test_live_page_stops_retrying_a_run_whose_process_is_gone_and_can_try_again(browser):
+@pytest.mark.parametrize("again", ["the Try again button", "the network back"])
+def test_live_page_stops_retrying_a_run_whose_process_is_gone_and_can_try_again(browser, again):
     # a --web page whose process had ended tried again every 15 s for ever, each try a
-    # connection-refused error in the console
+    # connection-refused error in the console; once it gave up, the browser's `online` event (the
+    # network back) did nothing: only the button tried again
     connections, answering = [], [False]
 
     def connected(ws):
@@ -779,7 +781,10 @@ def test_live_page_stops_retrying_a_run_whose_process_is_gone_and_can_try_again(
     page.clock.run_for(60_000)
     assert page.evaluate("nst.live.retries") == tries                # no more tries
     answering[0] = True
-    page.click("#retry")
+    if again == "the network back":
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+    else:
+        page.click("#retry")
     page.wait_for_function("() => nst.live.status.it === 6 && nst.live.status.state === 'running'")
     assert page.is_hidden("#retry") and page.text_content("#error") == "" and page.is_enabled("#pause")
     page.close()

@@ -40,12 +40,16 @@
     $("retry").hidden = false;
   }
 
-  $("retry").addEventListener("click", () => {
+  function tryAgain() {
+    // Try again, or the network back: a try at once, then the waits and the 2 minutes afresh
+    clearTimeout(retry);
     $("retry").hidden = true; $("error").textContent = "";
     lostSince = null; live.retries = 0;
     showState("reconnecting…", "disconnected");
     reconnect();
-  });
+  }
+
+  $("retry").addEventListener("click", tryAgain);
 
   async function reconnect() {
     // the page's own address asked first: a server that answers but no longer has the run says so
@@ -72,7 +76,8 @@
     if (Date.now() - heard >= PING_MS) ws.send(JSON.stringify({ping: 1}));
   }, PING_MS / 3);
 
-  window.addEventListener("online", () => { if (retry) { clearTimeout(retry); reconnect(); } });    // no wait left
+  // the network back: a page waiting to try again, or one that gave up, tries at once
+  window.addEventListener("online", () => { if (retry || !$("retry").hidden) tryAgain(); });
 
   function showState(text, cls) { $("state").textContent = text; $("state").className = "state " + (cls || text); }
 
