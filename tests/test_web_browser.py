@@ -788,3 +788,64 @@ def test_live_page_stops_retrying_a_run_whose_process_is_gone_and_can_try_again(
     page.wait_for_function("() => nst.live.status.it === 6 && nst.live.status.state === 'running'")
     assert page.is_hidden("#retry") and page.text_content("#error") == "" and page.is_enabled("#pause")
     page.close()
+
+
+def phone_page(browser):
+    # a phone's browser: 390 CSS px wide, twice as dense, laying out a page without a viewport
+    # <meta> at 980 px and shrinking it
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, bypass_csp=True)
+    return context.new_page()
+
+
+def test_the_live_page_on_a_phone_is_laid_out_at_its_width_with_readable_curves(browser):
+    # a phone laid the page out at 980 px and shrank it (no viewport <meta>): the one-column layout
+    # never applied; the curves, a 760 px canvas shrunk to the column, had 4 px labels; a study
+    # choice split over two lines
+    page = phone_page(browser)
+    fake_site(page, {})
+    live_feed(page, [message("running", it) for it in range(1, 4)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.plotted === 3")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    canvas = page.evaluate("(() => { const c = document.getElementById('terms-plot'); "
+                           "return [c.width, c.clientWidth, c.height, c.clientHeight]; })()")
+    assert canvas[0] == 2 * canvas[1] and canvas[2] == 2 * canvas[3] and canvas[1] > 300     # drawn as shown
+    assert page.evaluate("[...document.querySelectorAll('.choices label')].map((l) => l.getClientRects().length)") \
+        == [1, 1, 1]
+    page.context.close()
+
+
+def test_the_app_on_a_phone_fits_its_width_and_beside_the_form_on_a_laptop(browser):
+    # a phone laid the app out at 980 px and shrank it; its comparison, once fixed, was wider than the
+    # phone (a column repeating the pictures' long names); on a laptop the gallery sat under the form,
+    # below the fold, beside an empty column
+    from nst.web.form import form_options
+    names = ["web-20261205-131755-740fd8.png", "web-20261205-131623-7b28a2.png"]
+    pictures = [{**gallery_row("done"), "output": n} for n in names]
+    answers = {("GET", "/api/options"): (200, {"options": form_options()}),
+               ("GET", "/api/runs"): (200, {"runs": pictures, "queue": {"active": 0, "max": 3}}),
+               ("POST", "/api/compare"): (200, {"names": names, "best": {"content": 1, "block1_conv1": 0},
+                                                "scores": [{"content": 2e10, "block1_conv1": 1e5},
+                                                           {"content": 1e10, "block1_conv1": 2e5}]})}
+    page = phone_page(browser)
+    fake_site(page, answers)
+    page.goto(SITE + "/")
+    for name in names:
+        page.check(f".run[data-name='{name[:-4]}'] input.pick")
+    page.click("#compare")
+    page.wait_for_function("document.getElementById('compare-table').rows.length === 3")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    rows = page.evaluate("[...document.getElementById('compare-table').rows]"
+                         ".map((r) => [...r.cells].map((c) => c.textContent))")
+    assert rows == [["term", f"A: {names[0][:-4]}", f"B: {names[1][:-4]}", "best"],
+                    ["content", "2.000e+10", "1.000e+10", "B"], ["block1_conv1", "1.000e+5", "2.000e+5", "A"]]
+    page.context.close()
+    page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 1000})
+    fake_site(page, answers)
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run")
+    box = "(s) => { const r = document.querySelector(s).getBoundingClientRect(); return [r.left, r.right, r.top]; }"
+    form, gallery = page.evaluate(box, "section.new"), page.evaluate(box, "section.gallery")
+    assert gallery[0] > form[1] and gallery[2] < 1000                 # beside the form, on the screen
+    page.close()

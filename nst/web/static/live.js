@@ -103,8 +103,11 @@
     if (run && ["done", "stopped"].includes(msg.status.state)) $("image").src = base + "image?inline=1";
     if (msg.panels) showPanels(msg.panels);
     showStatus(msg.status);
-    if (!drawPending) { drawPending = true; requestAnimationFrame(draw); }
+    drawSoon();
   }
+
+  function drawSoon() { if (!drawPending) { drawPending = true; requestAnimationFrame(draw); } }
+  window.addEventListener("resize", drawSoon);              // the curves drawn again at their new width
 
   function showStatus(s) {
     const total = live.info.total || s.total || "?";
