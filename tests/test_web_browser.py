@@ -729,19 +729,22 @@ def test_a_paused_runs_eta_says_paused_and_comes_back_on_resume(browser):
 
 def test_a_queued_run_has_no_pause_and_a_paused_runs_card_says_paused(browser):
     # Pause on a queued run showed "paused" on its live page while its card said "queued", and the run,
-    # once started, paused an iteration in; a paused run's card said "running"
+    # once started, paused an iteration in; a paused run's card said "running"; a stopped one's said
+    # "stopped", not how far it got (is it worth a Resume?)
     page = browser.new_page(bypass_csp=True)
     fake_site(page, {})
     live_feed(page, [{"info": INFO, "points": [], "status": {"state": "queued", "paused": False}}])
     page.goto(SITE + "/runs/x/live")
     page.wait_for_function("nst.live.status.state === 'queued'")
     assert page.is_disabled("#pause") and page.is_enabled("#stop") and page.text_content("#state") == "queued"
-    runs = [{**gallery_row("running"), "live": True, "iterations": 12, "total": 300, "paused": True}]
+    runs = [{**gallery_row("running"), "live": True, "iterations": 12, "total": 300, "paused": True},
+            {**gallery_row("stopped"), "output": "web-2.png", "iterations": 38}]       # a stopped one: how far
     fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
                      ("GET", "/api/runs"): (200, {"runs": runs, "queue": {"active": 1, "max": 3}})})
     page.goto(SITE + "/")
     page.wait_for_selector(".run[data-name='web-1'] .state.paused")
     assert page.text_content(".run[data-name='web-1'] .state") == "paused 12 / 300"
+    assert page.text_content(".run[data-name='web-2'] .state") == "stopped at 38"
     page.close()
 
 

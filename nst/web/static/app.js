@@ -113,6 +113,7 @@
     const shown = row.status === "running" && row.paused ? "paused" : row.status;    // as its live page says
     const state = Object.assign(document.createElement("span"), {className: "state " + shown, textContent: shown});
     if (row.status === "running" && row.total) state.textContent += ` ${row.iterations || 0} / ${row.total}`;
+    if (row.status === "stopped" && row.iterations) state.textContent += ` at ${row.iterations}`;   // how far: Resume?
     info.replaceChildren(title, " ", state, document.createElement("br"),
                 `${names.content} × ${(names.style || []).join(" + ")}`, document.createElement("br"),
                 `${setting(row, "size")} px, ${setting(row, "iterations")} it/scale, ${setting(row, "optimizer")}, ` +
