@@ -848,7 +848,9 @@ def test_the_app_on_a_phone_fits_its_width_and_beside_the_form_on_a_laptop(brows
     fake_site(page, answers)
     page.goto(SITE + "/")
     page.wait_for_selector(".run")
-    box = "(s) => { const r = document.querySelector(s).getBoundingClientRect(); return [r.left, r.right, r.top]; }"
-    form, gallery = page.evaluate(box, "section.new"), page.evaluate(box, "section.gallery")
+    box = ("(s) => { const r = document.querySelector(s).getBoundingClientRect(); "
+           "return [r.left, r.right, r.top, r.bottom]; }")
+    form, compare, gallery = (page.evaluate(box, s) for s in ("section.new", "section.compare", "section.gallery"))
     assert gallery[0] > form[1] and gallery[2] < 1000                 # beside the form, on the screen
+    assert gallery[2] - compare[3] == 16                              # under the comparison, no gap but the grid's
     page.close()
