@@ -854,3 +854,21 @@ def test_the_app_on_a_phone_fits_its_width_and_beside_the_form_on_a_laptop(brows
     assert gallery[0] > form[1] and gallery[2] < 1000                 # beside the form, on the screen
     assert gallery[2] - compare[3] == 16                              # under the comparison, no gap but the grid's
     page.close()
+
+
+def test_a_run_with_iterations_auto_says_its_total_and_eta_are_at_most_and_ends_on_what_it_made(browser):
+    # --iterations auto ends a scale once J's progress no longer pays: the page said 37 / 114 with
+    # the ETA of all 114, and a run done after 80 said 80 / 114, as if it had stopped short
+    sockets = []
+    info = {**INFO, "iterations": "auto", "total": 114}
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.route_web_socket("**/ws", lambda ws: (sockets.append(ws), ws.send(json.dumps({**message("running", 37),
+                                                                                        "info": info}))))
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.it === 37")
+    assert (page.text_content("#it"), page.text_content("#eta")) == ("37 / at most 114", "at most 6m40s")
+    sockets[0].send(json.dumps({"points": [], "status": {**message("done", 80)["status"], "total": 114}}))
+    page.wait_for_function("nst.live.status.state === 'done'")
+    assert (page.text_content("#it"), page.text_content("#eta")) == ("80 / 80", "–")
+    page.close()

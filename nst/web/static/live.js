@@ -110,13 +110,17 @@
   window.addEventListener("resize", drawSoon);              // the curves drawn again at their new width
 
   function showStatus(s) {
-    const total = live.info.total || s.total || "?";
-    $("it").textContent = s.it !== undefined ? `${s.it} / ${total}` : "–";
+    // --iterations auto: a scale ends once J's progress no longer pays (nst.run.schedule), so the
+    // total and the ETA are at most; a run done made all it was to make (it said 80 / 114)
+    const most = live.info.iterations === "auto" && !ended() ? "at most " : "";
+    const total = s.state === "done" ? s.it : live.info.total || s.total || "?";
+    $("it").textContent = s.it !== undefined ? `${s.it} / ${most}${total}` : "–";
     $("scale").textContent = s.scale !== undefined && live.info.sizes
       ? `${s.scale + 1} / ${live.info.sizes.length} (${live.info.sizes[s.scale]} px)` : "–";
     $("rate").textContent = s.s_per_it ? s.s_per_it.toFixed(3) : "–";
     // an ended run has no ETA; a paused one says so (its ETA, without the pause, comes back on Resume)
-    $("eta").textContent = ended() ? "–" : s.paused ? "paused" : nst.seconds(s.eta_s);
+    const eta = nst.seconds(s.eta_s);
+    $("eta").textContent = ended() ? "–" : s.paused ? "paused" : eta === "–" ? eta : most + eta;
     $("peak").textContent = nst.bytes(s.peak_bytes);
     $("viewers").textContent = s.viewers !== undefined ? `${s.viewers} page${s.viewers === 1 ? "" : "s"}` : "–";
     showState(s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state);
