@@ -34,7 +34,8 @@ nst.bytes = (b) => b ? (b / 2 ** 20).toFixed(0) + " MiB" : "–";
 // pixels × the screen's density): a fixed 760 px canvas shrunk to a phone's width made its 11 px
 // labels 4 px
 nst.plot = function (canvas, series, opts) {
-  const dpr = window.devicePixelRatio || 1, W = canvas.clientWidth || canvas.width, H = canvas.clientHeight || canvas.height;
+  const dpr = window.devicePixelRatio || 1;
+  const W = canvas.clientWidth || canvas.width / dpr, H = canvas.clientHeight || canvas.height / dpr;    // 0: not laid out
   if (canvas.width !== Math.round(W * dpr)) canvas.width = Math.round(W * dpr);
   if (canvas.height !== Math.round(H * dpr)) canvas.height = Math.round(H * dpr);
   const ctx = canvas.getContext("2d");
