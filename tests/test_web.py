@@ -823,3 +823,35 @@ def test_a_workers_run_gets_pause_and_stop_without_waiting_for_its_next_post(tmp
         server_side.set_state("stopped")
         worker.close("stopped")
         server.stop()
+
+
+def test_a_workers_iteration_reaches_the_server_at_once_and_its_answer_says_only_what_the_worker_uses(
+        tmp_path, tiny_weights_h5, monkeypatch):
+    # under nst serve the worker waited POST_EVERY_S after every post, an empty one too, so an
+    # iteration reached the page up to a post late (the page showed the one before); and the answer
+    # to a post carried "paused", which the worker must not use (pause comes by the long poll only)
+    from urllib.request import Request, urlopen
+
+    from nst.web import link
+    from nst.web.app import App
+    from nst.web.server import Background
+    monkeypatch.setattr(link, "POST_EVERY_S", 1000.0)              # a post with news: the next one waits
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    server_side = app.runs.channels["r"] = Channel({"title": "r"}, state="running")
+    server_side.watch("page", {}, lambda: None)                    # a page watches: images are posted
+    server = Background(app.make_app(), "127.0.0.1", 0).start()
+    worker, run = link.LiveLink(f"http://127.0.0.1:{server.port}", app.worker_key, app.token, "r", "r"), FakeRun()
+    try:
+        worker.start(run)
+        wait_until(lambda: worker.channel.wanted() is not None, timeout=10)     # its first post answered
+        run.history.append({"total": 1.0})
+        worker.on_iteration(run, 1, {"total": 1.0})
+        wait_until(lambda: [p["it"] for p in server_side.points] == [1], timeout=10)
+        assert server_side.status["it"] == 1 and server_side.snapshot.encode()["image"]
+        answer = json.loads(urlopen(Request(f"http://127.0.0.1:{server.port}/api/publish/r", b"{}",
+                                            {link.WORKER_HEADER: app.worker_key}, method="POST"), timeout=10).read())
+        assert answer == {"wanted": {"gram": None, "grad": False, "features": False}, "stop": False}
+    finally:
+        server_side.set_state("done")
+        worker.close("done")
+        server.stop()

@@ -729,25 +729,30 @@ def test_a_paused_runs_eta_says_paused_and_comes_back_on_resume(browser):
 
 def test_a_queued_run_has_no_pause_and_a_paused_runs_card_says_paused(browser):
     # Pause on a queued run showed "paused" on its live page while its card said "queued", and the run,
-    # once started, paused an iteration in; a paused run's card said "running"
+    # once started, paused an iteration in; a paused run's card said "running"; a stopped one's said
+    # "stopped", not how far it got (is it worth a Resume?)
     page = browser.new_page(bypass_csp=True)
     fake_site(page, {})
     live_feed(page, [{"info": INFO, "points": [], "status": {"state": "queued", "paused": False}}])
     page.goto(SITE + "/runs/x/live")
     page.wait_for_function("nst.live.status.state === 'queued'")
     assert page.is_disabled("#pause") and page.is_enabled("#stop") and page.text_content("#state") == "queued"
-    runs = [{**gallery_row("running"), "live": True, "iterations": 12, "total": 300, "paused": True}]
+    runs = [{**gallery_row("running"), "live": True, "iterations": 12, "total": 300, "paused": True},
+            {**gallery_row("stopped"), "output": "web-2.png", "iterations": 38}]       # a stopped one: how far
     fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
                      ("GET", "/api/runs"): (200, {"runs": runs, "queue": {"active": 1, "max": 3}})})
     page.goto(SITE + "/")
     page.wait_for_selector(".run[data-name='web-1'] .state.paused")
     assert page.text_content(".run[data-name='web-1'] .state") == "paused 12 / 300"
+    assert page.text_content(".run[data-name='web-2'] .state") == "stopped at 38"
     page.close()
 
 
-def test_live_page_stops_retrying_a_run_whose_process_is_gone_and_can_try_again(browser):
+@pytest.mark.parametrize("again", ["the Try again button", "the network back"])
+def test_live_page_stops_retrying_a_run_whose_process_is_gone_and_can_try_again(browser, again):
     # a --web page whose process had ended tried again every 15 s for ever, each try a
-    # connection-refused error in the console
+    # connection-refused error in the console; once it gave up, the browser's `online` event (the
+    # network back) did nothing: only the button tried again
     connections, answering = [], [False]
 
     def connected(ws):
@@ -779,7 +784,91 @@ def test_live_page_stops_retrying_a_run_whose_process_is_gone_and_can_try_again(
     page.clock.run_for(60_000)
     assert page.evaluate("nst.live.retries") == tries                # no more tries
     answering[0] = True
-    page.click("#retry")
+    if again == "the network back":
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+    else:
+        page.click("#retry")
     page.wait_for_function("() => nst.live.status.it === 6 && nst.live.status.state === 'running'")
     assert page.is_hidden("#retry") and page.text_content("#error") == "" and page.is_enabled("#pause")
+    page.close()
+
+
+def phone_page(browser):
+    # a phone's browser: 390 CSS px wide, twice as dense, laying out a page without a viewport
+    # <meta> at 980 px and shrinking it
+    context = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True, bypass_csp=True)
+    return context.new_page()
+
+
+def test_the_live_page_on_a_phone_is_laid_out_at_its_width_with_readable_curves(browser):
+    # a phone laid the page out at 980 px and shrank it (no viewport <meta>): the one-column layout
+    # never applied; the curves, a 760 px canvas shrunk to the column, had 4 px labels; a study
+    # choice split over two lines
+    page = phone_page(browser)
+    fake_site(page, {})
+    live_feed(page, [message("running", it) for it in range(1, 4)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.plotted === 3")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    canvas = page.evaluate("(() => { const c = document.getElementById('terms-plot'); "
+                           "return [c.width, c.clientWidth, c.height, c.clientHeight]; })()")
+    assert canvas[0] == 2 * canvas[1] and canvas[2] == 2 * canvas[3] and canvas[1] > 300     # drawn as shown
+    assert page.evaluate("[...document.querySelectorAll('.choices label')].map((l) => l.getClientRects().length)") \
+        == [1, 1, 1]
+    page.context.close()
+
+
+def test_the_app_on_a_phone_fits_its_width_and_beside_the_form_on_a_laptop(browser):
+    # a phone laid the app out at 980 px and shrank it; its comparison, once fixed, was wider than the
+    # phone (a column repeating the pictures' long names); on a laptop the gallery sat under the form,
+    # below the fold, beside an empty column
+    from nst.web.form import form_options
+    names = ["web-20261205-131755-740fd8.png", "web-20261205-131623-7b28a2.png"]
+    pictures = [{**gallery_row("done"), "output": n} for n in names]
+    answers = {("GET", "/api/options"): (200, {"options": form_options()}),
+               ("GET", "/api/runs"): (200, {"runs": pictures, "queue": {"active": 0, "max": 3}}),
+               ("POST", "/api/compare"): (200, {"names": names, "best": {"content": 1, "block1_conv1": 0},
+                                                "scores": [{"content": 2e10, "block1_conv1": 1e5},
+                                                           {"content": 1e10, "block1_conv1": 2e5}]})}
+    page = phone_page(browser)
+    fake_site(page, answers)
+    page.goto(SITE + "/")
+    for name in names:
+        page.check(f".run[data-name='{name[:-4]}'] input.pick")
+    page.click("#compare")
+    page.wait_for_function("document.getElementById('compare-table').rows.length === 3")
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    rows = page.evaluate("[...document.getElementById('compare-table').rows]"
+                         ".map((r) => [...r.cells].map((c) => c.textContent))")
+    assert rows == [["term", f"A: {names[0][:-4]}", f"B: {names[1][:-4]}", "best"],
+                    ["content", "2.000e+10", "1.000e+10", "B"], ["block1_conv1", "1.000e+5", "2.000e+5", "A"]]
+    page.context.close()
+    page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 1000})
+    fake_site(page, answers)
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run")
+    box = ("(s) => { const r = document.querySelector(s).getBoundingClientRect(); "
+           "return [r.left, r.right, r.top, r.bottom]; }")
+    form, compare, gallery = (page.evaluate(box, s) for s in ("section.new", "section.compare", "section.gallery"))
+    assert gallery[0] > form[1] and gallery[2] < 1000                 # beside the form, on the screen
+    assert gallery[2] - compare[3] == 16                              # under the comparison, no gap but the grid's
+    page.close()
+
+
+def test_a_run_with_iterations_auto_says_its_total_and_eta_are_at_most_and_ends_on_what_it_made(browser):
+    # --iterations auto ends a scale once J's progress no longer pays: the page said 37 / 114 with
+    # the ETA of all 114, and a run done after 80 said 80 / 114, as if it had stopped short
+    sockets = []
+    info = {**INFO, "iterations": "auto", "total": 114}
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.route_web_socket("**/ws", lambda ws: (sockets.append(ws), ws.send(json.dumps({**message("running", 37),
+                                                                                        "info": info}))))
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.it === 37")
+    assert (page.text_content("#it"), page.text_content("#eta")) == ("37 / at most 114", "at most 6m40s")
+    sockets[0].send(json.dumps({"points": [], "status": {**message("done", 80)["status"], "total": 114}}))
+    page.wait_for_function("nst.live.status.state === 'done'")
+    assert (page.text_content("#it"), page.text_content("#eta")) == ("80 / 80", "–")
     page.close()

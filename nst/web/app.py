@@ -235,7 +235,8 @@ class App:
         if msg.get("image") or msg.get("panels"):
             shot = Snapshot(0, encoded={"image": msg.get("image"), "panels": dict(msg.get("panels") or {})})
         ch.update(points=list(msg.get("points") or []), status=status, snapshot=shot, info=dict(msg.get("info") or {}))
-        return web.json_response({"viewers": ch.viewers, "wanted": ch.wanted(), **controls_of(ch)})
+        # the pages' panels, and a stop; no pause: that comes only by the long poll (LiveLink.apply)
+        return web.json_response({"wanted": ch.wanted(), "stop": ch.controls.stop_requested})
 
     async def await_controls(self, request):
         # a worker's long poll: the run's pause and stop as soon as they differ from those it sent

@@ -78,10 +78,6 @@ class Channel:
             self.watchers.pop(page, None)
             self.listeners.pop(page, None)
 
-    @property
-    def viewers(self):
-        return len(self.watchers)
-
     def wanted(self):
         # the panels any watching page shows (None: no page watches); each page's request is kept as
         # sent and checked here, so one made before the run attached (no style layers yet) counts after

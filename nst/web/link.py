@@ -2,8 +2,9 @@
 
 A LiveLink travels with the task (nst.batch.task.run_task's options["live"]); on the worker it
 keeps a Channel as `--web` does, and a thread posts what is new (the points, and the latest image
-only while a page watches) to the server at most every POST_EVERY_S, plain HTTP with the standard
-library. The server's answer carries the pages' wishes back: how many watch, the panels. Pause and
+only while a page watches) to the server as it comes, at most every POST_EVERY_S (a quick run's
+iterations go together), plain HTTP with the standard library; with nothing new it posts every
+POST_EVERY_S all the same. The server's answer carries the pages' wishes back: the panels. Pause and
 stop come by a second thread's long poll, which the server answers as soon as a page asks them
 (nst.web.app.App.await_controls): the run acts on them at its next iteration boundary (or
 evaluation), not after its next post. The run never waits on either: a slow or absent server
@@ -34,9 +35,9 @@ class LiveLink:
     def start(self, run):
         self.channel = Channel({"title": self.title})
         self.publisher = Publisher(self.channel)
+        self.wake, self.closed = threading.Event(), threading.Event()
+        self.channel.listeners["poster"] = self.wake.set     # before attach: its state is posted at once
         self.publisher.attach(run)
-        self.wake, self.closed = threading.Event(), False
-        self.channel.listeners["poster"] = self.wake.set
         self.thread = threading.Thread(target=self._post_loop, name="nst-live-link", daemon=True)
         self.thread.start()
         threading.Thread(target=self._controls_loop, name="nst-live-controls", daemon=True).start()
@@ -46,16 +47,19 @@ class LiveLink:
 
     def close(self, state):
         self.channel.set_state(state)
-        self.closed = True
+        self.closed.set()
         self.wake.set()
         self.thread.join(timeout=10)
 
     def _post_loop(self):
+        # what is new, posted as soon as the run says so; the next post waits POST_EVERY_S only after
+        # one that carried news (points or an image): a wait after every post, the empty ones too,
+        # held an iteration back by up to POST_EVERY_S, so the page showed the one before
         sent_points, sent_seq, last_ok = 0, -1, time.monotonic()
         while True:
             self.wake.wait(POST_EVERY_S)
             self.wake.clear()
-            final = self.closed
+            final = self.closed.is_set()
             msg, n, seq = self.channel.message(sent_points, sent_seq)
             try:
                 self.apply(self.post(msg))
@@ -65,14 +69,15 @@ class LiveLink:
                     self.channel.controls.stop()
             if final:
                 return
-            time.sleep(POST_EVERY_S)
+            if msg["points"] or msg.get("image"):
+                self.closed.wait(POST_EVERY_S)               # the run's end is posted at once
 
     def _controls_loop(self):
         # the run's pause and stop, each as soon as the server has it: the server answers when they
         # differ from its last answer; asked again at once, or after a second when the server does
         # not answer (the post loop counts LOST_S); over once the run, or the server's, has ended
         known = {"paused": False, "stop": False}
-        while not self.closed:
+        while not self.closed.is_set():
             try:
                 reply = self.post(known, "controls", CONTROLS_WAIT_S)
             except (OSError, ValueError):
@@ -94,9 +99,9 @@ class LiveLink:
             return json.loads(r.read())
 
     def apply(self, reply):
-        # the pages' wishes, as the server has them; a stop in it too (a long poll under way may
-        # have asked before it), pause and resume only by the long poll: an answer to an older
-        # post would undo a newer Pause
+        # a post's answer {"wanted", "stop"}: the pages' panels as the server has them, and a stop (a
+        # long poll under way may have asked before it); no pause: pause and resume come only by the
+        # long poll, as an answer to an older post would undo a newer Pause
         ch = self.channel
         wanted = reply.get("wanted")
         with ch.lock:

@@ -113,6 +113,7 @@
     const shown = row.status === "running" && row.paused ? "paused" : row.status;    // as its live page says
     const state = Object.assign(document.createElement("span"), {className: "state " + shown, textContent: shown});
     if (row.status === "running" && row.total) state.textContent += ` ${row.iterations || 0} / ${row.total}`;
+    if (row.status === "stopped" && row.iterations) state.textContent += ` at ${row.iterations}`;   // how far: Resume?
     info.replaceChildren(title, " ", state, document.createElement("br"),
                 `${names.content} × ${(names.style || []).join(" + ")}`, document.createElement("br"),
                 `${setting(row, "size")} px, ${setting(row, "iterations")} it/scale, ${setting(row, "optimizer")}, ` +
@@ -209,12 +210,15 @@
     try {
       const r = await nst.post("/api/compare", fd);
       const t = $("compare-table"); t.replaceChildren();
-      const head = t.insertRow();
-      for (const h of ["term", ...r.names, "best"]) head.insertCell().textContent = h;
+      // the pictures named A and B once, in the head: the best column repeating their long names
+      // made the table wider than a phone
+      const head = t.insertRow(), letters = ["A", "B"];
+      for (const h of ["term", ...r.names.map((n, i) => `${letters[i]}: ${nameOf({output: n})}`), "best"])
+        head.insertCell().textContent = h;
       for (const term of Object.keys(r.scores[0])) {
         const row = t.insertRow(); row.insertCell().textContent = term;
         r.scores.forEach((s, i) => { const c = row.insertCell(); c.textContent = s[term].toPrecision(4); if (r.best[term] === i) c.className = "best"; });
-        row.insertCell().textContent = r.names[r.best[term]];
+        row.insertCell().textContent = letters[r.best[term]];
       }
     } catch (err) { $("compare-error").textContent = err.message; }
     comparing = false; syncPicks();

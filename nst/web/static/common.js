@@ -30,10 +30,18 @@ nst.seconds = function (s) {
 nst.bytes = (b) => b ? (b / 2 ** 20).toFixed(0) + " MiB" : "–";
 
 // plot(canvas, series [{name, xs, ys}], {xmax, marks: [{x, label}]}): y on a log scale,
-// values ≤ 0 skipped; -> the number of points drawn
+// values ≤ 0 skipped; -> the number of points drawn. Drawn at the size the canvas is shown (CSS
+// pixels × the screen's density): a fixed 760 px canvas shrunk to a phone's width made its 11 px
+// labels 4 px
 nst.plot = function (canvas, series, opts) {
-  const ctx = canvas.getContext("2d"), W = canvas.width, H = canvas.height;
+  const dpr = window.devicePixelRatio || 1;
+  const W = canvas.clientWidth || canvas.width / dpr, H = canvas.clientHeight || canvas.height / dpr;    // 0: not laid out
+  if (canvas.width !== Math.round(W * dpr)) canvas.width = Math.round(W * dpr);
+  if (canvas.height !== Math.round(H * dpr)) canvas.height = Math.round(H * dpr);
+  const ctx = canvas.getContext("2d");
+  ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   const left = 56, right = 8, top = 8, bottom = 22;
+  const perRow = Math.max(1, Math.floor((W - left - right - 6) / 110));     // the legend's names a row
   ctx.clearRect(0, 0, W, H);
   ctx.font = "11px sans-serif";
   let lo = Infinity, hi = -Infinity, drawn = 0;
@@ -69,7 +77,7 @@ nst.plot = function (canvas, series, opts) {
     });
     ctx.stroke(); ctx.lineWidth = 1;
     ctx.fillStyle = ctx.strokeStyle; ctx.textAlign = "left"; ctx.textBaseline = "top";
-    ctx.fillText(s.name, left + 6 + 110 * (k % 6), top + 14 + 13 * Math.floor(k / 6));
+    ctx.fillText(s.name, left + 6 + 110 * (k % perRow), top + 14 + 13 * Math.floor(k / perRow));
   });
   return drawn;
 };

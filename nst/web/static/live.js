@@ -40,12 +40,16 @@
     $("retry").hidden = false;
   }
 
-  $("retry").addEventListener("click", () => {
+  function tryAgain() {
+    // Try again, or the network back: a try at once, then the waits and the 2 minutes afresh
+    clearTimeout(retry);
     $("retry").hidden = true; $("error").textContent = "";
     lostSince = null; live.retries = 0;
     showState("reconnecting…", "disconnected");
     reconnect();
-  });
+  }
+
+  $("retry").addEventListener("click", tryAgain);
 
   async function reconnect() {
     // the page's own address asked first: a server that answers but no longer has the run says so
@@ -72,7 +76,8 @@
     if (Date.now() - heard >= PING_MS) ws.send(JSON.stringify({ping: 1}));
   }, PING_MS / 3);
 
-  window.addEventListener("online", () => { if (retry) { clearTimeout(retry); reconnect(); } });    // no wait left
+  // the network back: a page waiting to try again, or one that gave up, tries at once
+  window.addEventListener("online", () => { if (retry || !$("retry").hidden) tryAgain(); });
 
   function showState(text, cls) { $("state").textContent = text; $("state").className = "state " + (cls || text); }
 
@@ -98,17 +103,24 @@
     if (run && ["done", "stopped"].includes(msg.status.state)) $("image").src = base + "image?inline=1";
     if (msg.panels) showPanels(msg.panels);
     showStatus(msg.status);
-    if (!drawPending) { drawPending = true; requestAnimationFrame(draw); }
+    drawSoon();
   }
 
+  function drawSoon() { if (!drawPending) { drawPending = true; requestAnimationFrame(draw); } }
+  window.addEventListener("resize", drawSoon);              // the curves drawn again at their new width
+
   function showStatus(s) {
-    const total = live.info.total || s.total || "?";
-    $("it").textContent = s.it !== undefined ? `${s.it} / ${total}` : "–";
+    // --iterations auto: a scale ends once J's progress no longer pays (nst.run.schedule), so the
+    // total and the ETA are at most; a run done made all it was to make (it said 80 / 114)
+    const most = live.info.iterations === "auto" && !ended() ? "at most " : "";
+    const total = s.state === "done" ? s.it : live.info.total || s.total || "?";
+    $("it").textContent = s.it !== undefined ? `${s.it} / ${most}${total}` : "–";
     $("scale").textContent = s.scale !== undefined && live.info.sizes
       ? `${s.scale + 1} / ${live.info.sizes.length} (${live.info.sizes[s.scale]} px)` : "–";
     $("rate").textContent = s.s_per_it ? s.s_per_it.toFixed(3) : "–";
     // an ended run has no ETA; a paused one says so (its ETA, without the pause, comes back on Resume)
-    $("eta").textContent = ended() ? "–" : s.paused ? "paused" : nst.seconds(s.eta_s);
+    const eta = nst.seconds(s.eta_s);
+    $("eta").textContent = ended() ? "–" : s.paused ? "paused" : eta === "–" ? eta : most + eta;
     $("peak").textContent = nst.bytes(s.peak_bytes);
     $("viewers").textContent = s.viewers !== undefined ? `${s.viewers} page${s.viewers === 1 ? "" : "s"}` : "–";
     showState(s.stopping && !ended() ? "stopping" : s.paused && !ended() ? "paused" : s.state);
