@@ -1170,20 +1170,21 @@ def test_audio_that_starts_before_the_picture_starts_with_its_first_frame(tmp_pa
 
 @pytest.mark.parametrize("source", [".mkv", ".avi", "one packet"])
 def test_the_sound_of_frames_a_b_starts_with_frame_a(tmp_path, source):
-    # --frames 5:36, 7:36 and 7:30 of a clip whose tone starts at 1 s: in each output the sound starts
-    # with frame A (within 2 ms) and the tone at (its time in the source) − (frame A's time), within
-    # 2 ms; it ends with frame B−1 or the source's sound (within a packet: 64 ms). AVI times its sound from its first
-    # sample: the packets copied there started at a packet's edge, up to one packet (64 ms here)
-    # early, and an AVI source's AAC, copied with its sample size, 0.5 s early: it is now cut at
-    # frame A to the sample, in PCM. An AVI source's AAC counts its times in packets: copied into
-    # .mkv they were rounded to a whole packet, up to 32 ms off. Copied into .mp4 and .mkv the packet
-    # on air at frame A was dropped: the sound began up to a packet late (31 and 95 ms here), and PCM
-    # stored as one packet (one packet: a .mkv with the whole sound in one) not at all; .mp4's edit
-    # list now trims that packet, .mkv's sound is cut at frame A in FLAC
+    # --frames 5:36, 7:36, 7:30 and 0:20 of a clip whose tone starts at 1 s: in each output the sound
+    # starts with frame A (within 2 ms) and the tone at (its time in the source) − (frame A's time),
+    # within 2 ms; it ends with frame B−1 or the source's sound (within a packet: 64 ms). AVI times its
+    # sound from its first sample: the packets copied there started at a packet's edge, up to one
+    # packet (64 ms here) early, and an AVI source's AAC, copied with its sample size, 0.5 s early: it
+    # is now cut at frame A to the sample, in PCM. An AVI source's AAC counts its times in packets:
+    # copied into .mkv they were rounded to a whole packet, up to 32 ms off. Copied into .mp4 and .mkv
+    # the packet on air at frame A was dropped: the sound began up to a packet late (31 and 95 ms
+    # here), and PCM stored as one packet (one packet: a .mkv with the whole sound in one) not at all,
+    # or from frame 0 whole, to the source's end; .mp4's edit list now trims that packet, .mkv's sound
+    # is cut at frame A (and B) in FLAC
     import av
     codec, suffix = ("pcm_s16le", ".mkv") if source == "one packet" else ("aac", source)
     clip_path = write_with_tone(tmp_path / f"clip{suffix}", video_clip.frames(36, h=36, w=48), 1.0, codec=codec)
-    for frames in ((5, 36), (7, 36), (7, 30)):
+    for frames in ((5, 36), (7, 36), (7, 30), (0, 20)):
         clip = clips.read(clip_path, 48, frames)
         want, until = sound_onset(clip_path) - clip.span[0], min(clip.span[1], sound_span(clip_path)[1]) - clip.span[0]
         for suffix in (".avi", ".mkv", ".mp4"):

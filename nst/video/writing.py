@@ -1,9 +1,9 @@
 """Writing a clip's video file: the frames encoded (H.264 where FFmpeg has it, VP9 in WebM, MPEG-4 in
 AVI) at the clip's frame rate or, given their times (a variable rate), each at its own time, and the
 source's audio within the clip's span, its packets copied through where the container takes that
-codec and can start it at the first frame (MP4 and MOV: an edit list trims the packet on air then),
-else decoded, cut at the span's edges to the sample and encoded again (Opus in WebM, PCM in AVI,
-FLAC in Matroska, AAC elsewhere).
+codec and can start it at the first frame (MP4 and MOV: an edit list trims the packet on air then)
+and end it within RUN_ON of the last, else decoded, cut at the span's edges to the sample and encoded
+again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere).
 """
 import fractions
 from pathlib import Path
@@ -36,7 +36,7 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logg
         stream = container.add_stream(codec_for(fmt), rate=rate, options={"bf": "0"} if times else None)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         pts, durations = own_clock(stream, times, span[1] - span[0]) if times else (None, {})
-        audio = copy_audio_setup(container, source, span[0], log) if source else None
+        audio = copy_audio_setup(container, source, span, log) if source else None
         for k, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
             if pts:
@@ -85,7 +85,7 @@ def codec_for(fmt):
     return "mpeg4"
 
 
-# what an audio stream the container will not take as it is (plays_as_is, starts_inside) is encoded
+# what an audio stream the container will not take as it is (plays_as_is, fits_copied) is encoded
 # to; AVI's PCM and Matroska's FLAC have no encoder delay (AAC's 1024 samples would play late in AVI,
 # which has no edit list to skip them) and lose nothing more of the source's sound
 AUDIO_CODECS = {"webm": "libopus", "avi": "pcm_s16le", "matroska": "flac"}
@@ -94,9 +94,12 @@ AUDIO_DEFAULT = "aac"                       # ... in every other container
 # packet timed before 0, as for AAC's encoder delay, and players skip that packet's earlier samples
 EDIT_LISTS = {"mp4", "mov"}
 PACKET_CLOCK = fractions.Fraction(1, 1000)   # a packet's time to within Matroska's millisecond clock
+# a copied packet plays whole: this much sound after the last frame passes (AAC's packets last 21 to
+# 64 ms, MP3's 26, Opus's 20); one running on longer (PCM muxed as one packet) is cut, encoded again
+RUN_ON = fractions.Fraction(1, 10)
 
 
-def copy_audio_setup(container, source, start, log):
+def copy_audio_setup(container, source, span, log):
     # -> (output audio stream, copied: True when the source's packets go through as they are,
     # False when they are decoded and encoded again in the container's codec), or None
     import av
@@ -106,8 +109,7 @@ def copy_audio_setup(container, source, start, log):
                 return None
             template = src.streams.audio[0]
             fmt = container.format.name
-            if not plays_as_is(fmt, template.codec_context.name) or (
-                    fmt not in EDIT_LISTS and starts_inside(src, copied_from(fmt, template, start))):
+            if not plays_as_is(fmt, template.codec_context.name) or not fits_copied(src, fmt, span):
                 return encoded_stream(container, template), False
             try:
                 return container.add_stream_from_template(template), True
@@ -135,18 +137,23 @@ def copied_from(fmt, stream, start):
     return fractions.Fraction(start) - (0 if fmt in EDIT_LISTS else delay)
 
 
-def starts_inside(src, at):
-    # a packet of src's first audio stream began before `at` (seconds) and none at it (within
-    # PACKET_CLOCK): copied into a container without an edit list, the sound before `at` would play with
-    # the first frame (or, skipped as the codec's delay, the sound from it would be lost)
+def fits_copied(src, fmt, span):
+    # the packets of src's first audio stream copied into `fmt` for span (seconds: the first frame's
+    # time, the last's end) play no sound from before its start, unless an edit list trims it (the
+    # first packet begins at copied_from(start), within PACKET_CLOCK; else, skipped as the codec's
+    # delay, the sound from it would be lost) and no more than RUN_ON after its end
     a = src.streams.audio[0]
-    last = None
+    end, at, first = span[1], copied_from(fmt, a, span[0]), None
     for packet in src.demux(a):
-        if packet.pts is not None:
-            if packet.pts * a.time_base > at + PACKET_CLOCK:
-                break
-            last = packet.pts * a.time_base
-    return last is not None and last < at - PACKET_CLOCK
+        if packet.pts is None:
+            continue
+        t = packet.pts * a.time_base
+        if end is not None and t >= end:
+            break
+        first = t if t <= at + PACKET_CLOCK else first
+        if end is not None and t + packet.duration * a.time_base > end + RUN_ON:
+            return False
+    return fmt in EDIT_LISTS or first is None or first >= at - PACKET_CLOCK
 
 
 def encoded_stream(container, template):
