@@ -891,6 +891,15 @@ def sound_onset(path):
     return None
 
 
+def sound_span(path):
+    # -> when a video file's sound starts and ends (seconds), as a player times it
+    import av
+    with av.open(str(path)) as c:
+        frames = list(c.decode(audio=0))
+    assert frames, f"{path}: no sound"
+    return frames[0].time, frames[-1].time + frames[-1].samples / frames[-1].sample_rate
+
+
 def shown_frames(path):
     # -> [(time, which grey frame of write_vfr)] of a video file as a player decodes it, and when its
     # last frame leaves the screen (its time plus its duration)
@@ -906,7 +915,9 @@ def test_a_variable_rate_file_keeps_its_frames_times_and_its_sound_in_step(tmp_p
     # frames at 0, 33, 66, 300, 333, 366, 700, 733 ms, the sound's tone from 0.7 s: each frame is
     # written at its source time, the video lasts to 0.766 s, and the tone starts with frame 6. At the
     # mean rate (~9.5 fps, as before) frame 6 came at 0.63 s, 70 ms before its sound. --frames 0:6:
-    # frame 5 stays on screen until frame 6's time, 0.7 s, as long as the sound
+    # frame 5 stays on screen until frame 6's time, 0.7 s, as long as the sound. The sound starts with
+    # frame 0 (in .mkv it began 64 ms late: the copied codec delay skipped its first packet, its
+    # priming dropped) and ends with the last frame, within a packet (64 ms)
     import av
 
     from nst.video import output
@@ -923,8 +934,10 @@ def test_a_variable_rate_file_keeps_its_frames_times_and_its_sound_in_step(tmp_p
         with av.open(str(out)) as c:                      # an MP4 track's length (by dts): was 0.465 s with B-frames
             v = c.streams.video[0]
             assert suffix not in (".mp4", ".mov") or abs(float(v.duration * v.time_base) - until) < 0.002, v.duration
+        first, last = sound_span(out)
+        assert abs(first) < 0.002 and -0.002 < last - until < 0.064, (frames, first, last)
+        assert frames or abs(sound_onset(out) - 0.7) < 0.01                               # with frame 6, in step
         out.unlink()
-    assert abs(sound_onset(output.write_video(clip.frames, out, clip)) - 0.7) < 0.01    # after frame 5, in step
 
 
 def test_an_avi_of_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(tmp_path, capsys):
@@ -1119,38 +1132,67 @@ def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
     assert abs(first - 0.25) < 0.07, first
 
 
-def write_with_tone(path, images, tone_at, fps=12, rate=16000):
-    # frames at `fps` and AAC sound as long, silent until `tone_at` seconds, then a tone (sound_onset)
+def write_with_tone(path, images, tone_at, fps=12, rate=16000, codec="aac", first_frame=0):
+    # frames at `fps` from frame time `first_frame` (the sound starting that many frames earlier) and
+    # sound as long (AAC; PCM: one packet, as some muxers store it), silent until `tone_at` seconds,
+    # then a tone (sound_onset)
+    import fractions
+
     import av
     with av.open(str(path), "w") as c:
-        v, a = c.add_stream("mpeg4", rate=fps), c.add_stream("aac", rate=rate)
+        v, a = c.add_stream("mpeg4", rate=fps), c.add_stream(codec, rate=rate)
         v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
-        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
-        n = rate * len(images) // fps
-        sound = av.AudioFrame.from_ndarray(np.where(np.arange(n) >= tone_at * rate, 0.3, 0.0).astype(np.float32)[None],
-                                           format="fltp", layout="mono")
+        for k, image in enumerate(images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = first_frame + k, fractions.Fraction(1, fps)
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+        n = rate * (first_frame + len(images)) // fps
+        tone = np.where(np.arange(n) >= tone_at * rate, 0.3, 0.0).astype(np.float32)[None]
+        sound = (av.AudioFrame.from_ndarray(tone, format="fltp", layout="mono") if codec == "aac" else
+                 av.AudioFrame.from_ndarray((tone * 32767).astype(np.int16), format="s16", layout="mono"))
         sound.sample_rate, sound.pts = rate, 0
         c.mux([*a.encode(sound), *a.encode()])
     return path
 
 
-@pytest.mark.parametrize("source", [".mkv", ".avi"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_audio_that_starts_before_the_picture_starts_with_its_first_frame(tmp_path, suffix):
+    # the source's sound begins one frame (83 ms) before its picture: the output's sound starts with
+    # its first frame, the tone (1 s into the sound) 0.917 s after it; it began 45 ms (.mp4) and
+    # 109 ms (.mkv) late: the packet on air at the first frame was dropped
+    source = write_with_tone(tmp_path / "early.mkv", video_clip.frames(24, h=36, w=48), 1.0, first_frame=1)
+    clip = clips.read(source, 48)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+    assert abs(clip.span[0] - 1 / 12) < 0.001 and abs(sound_span(out)[0]) < 0.002, (clip.span, sound_span(out))
+    assert abs(sound_onset(out) - (1 - clip.span[0])) < 0.002, sound_onset(out)
+
+
+@pytest.mark.parametrize("source", [".mkv", ".avi", "one packet"])
 def test_the_sound_of_frames_a_b_starts_with_frame_a(tmp_path, source):
-    # --frames 5:36 and 7:36 of a clip whose tone starts at 1 s: in each output the tone starts at
-    # (its time in the source) − (frame A's time), within 2 ms. AVI times its sound from its first
-    # sample: the packets copied there started at a packet's edge, up to one packet (64 ms here)
-    # early, and an AVI source's AAC, copied with its sample size, 0.5 s early: it is now cut at
-    # frame A to the sample, in PCM. An AVI source's AAC counts its times in packets: copied into
-    # .mkv they were rounded to a whole packet, up to 32 ms off
+    # --frames 5:36, 7:36, 7:30 and 0:20 of a clip whose tone starts at 1 s: in each output the sound
+    # starts with frame A (within 2 ms) and the tone at (its time in the source) − (frame A's time),
+    # within 2 ms; it ends with frame B−1 or the source's sound (within a packet: 64 ms). AVI times its
+    # sound from its first sample: the packets copied there started at a packet's edge, up to one
+    # packet (64 ms here) early, and an AVI source's AAC, copied with its sample size, 0.5 s early: it
+    # is now cut at frame A to the sample, in PCM. An AVI source's AAC counts its times in packets:
+    # copied into .mkv they were rounded to a whole packet, up to 32 ms off. Copied into .mp4 and .mkv
+    # the packet on air at frame A was dropped: the sound began up to a packet late (31 and 95 ms
+    # here), and PCM stored as one packet (one packet: a .mkv with the whole sound in one) not at all,
+    # or from frame 0 whole, to the source's end; .mp4's edit list now trims that packet, .mkv's sound
+    # is cut at frame A (and B) in FLAC
     import av
-    clip_path = write_with_tone(tmp_path / f"clip{source}", video_clip.frames(36, h=36, w=48), 1.0)
-    for frames in ((5, 36), (7, 36)):
+    codec, suffix = ("pcm_s16le", ".mkv") if source == "one packet" else ("aac", source)
+    clip_path = write_with_tone(tmp_path / f"clip{suffix}", video_clip.frames(36, h=36, w=48), 1.0, codec=codec)
+    for frames in ((5, 36), (7, 36), (7, 30), (0, 20)):
         clip = clips.read(clip_path, 48, frames)
-        want = sound_onset(clip_path) - clip.span[0]
-        for suffix in (".avi", ".mkv"):
+        want, until = sound_onset(clip_path) - clip.span[0], min(clip.span[1], sound_span(clip_path)[1]) - clip.span[0]
+        for suffix in (".avi", ".mkv", ".mp4"):
             out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(clip_path), clip.span,
                                       print)
             with av.open(str(out)) as c:
                 assert c.streams.audio and next(c.decode(video=0)).time == 0
+            first, last = sound_span(out)
+            assert abs(first) < 0.002 and -0.002 < last - until < 0.064, (frames, suffix, first, last, until)
             assert abs(sound_onset(out) - want) < 0.002, (frames, suffix, sound_onset(out), want)
             out.unlink()
