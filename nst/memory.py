@@ -153,14 +153,13 @@ def decode_bytes(w, h, mode_bytes):
 
 
 def held_bytes(value):
-    # bytes of the arrays in prepared weights ({layer: (ConvLayer or w, b)}: a ConvLayer's weights,
+    # bytes of the arrays in prepared weights ({layer: (ConvLayer or w, b)}: a ConvLayer's .weights,
     # numba's ConvWeights by its nbytes), through dicts, tuples and lists; 0 for anything else
-    from .backends.backend import ConvLayer
     if isinstance(value, dict):
         value = list(value.values())
     if isinstance(value, (list, tuple)):
         return sum(held_bytes(v) for v in value)
-    return held_bytes(value.weights) if isinstance(value, ConvLayer) else int(getattr(value, "nbytes", 0))
+    return held_bytes(value.weights) if hasattr(value, "weights") else int(getattr(value, "nbytes", 0))
 
 
 def available(backend):
