@@ -1,7 +1,10 @@
 """How much memory a run needs, estimated before anything is allocated (`nst transfer --dry-run`).
 
 All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `deepest`:
-  weights      Σ (O·I·9 + O): the file's copy, plus the backend's prepared copy (PREPARED× that)
+  weights      Σ (O·I·9 + O): the file's copy, plus the backend's prepared copy (PREPARED× that).
+               A worker keeps one prepared copy between its tasks (nst.run.run.Run keep_weights),
+               dropped before it prepares another: a task that finds it adds nothing to it, and the
+               check counts the kept copy as free (nst.run.checks.check_memory)
   activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest: the forward keeps them all
                for the backward, which frees each layer's as it passes, so this is the peak
   workspace    what the peak holds beside them (the backward's gradients, a conv's temporaries):
@@ -147,6 +150,16 @@ def decode_bytes(w, h, mode_bytes):
     # the peak of decoding one w×h input: the decoder's pixels (mode_bytes each: nst.io.image.mode_bytes),
     # Pillow's RGB conversion (4), the uint8 array (3) and the float32 RGB image (12)
     return w * h * (mode_bytes + 4 + 3 + 3 * F32)
+
+
+def held_bytes(value):
+    # bytes of the arrays in prepared weights ({layer: (ConvLayer or w, b)}: a ConvLayer's .weights,
+    # numba's ConvWeights by its nbytes), through dicts, tuples and lists; 0 for anything else
+    if isinstance(value, dict):
+        value = list(value.values())
+    if isinstance(value, (list, tuple)):
+        return sum(held_bytes(v) for v in value)
+    return held_bytes(value.weights) if hasattr(value, "weights") else int(getattr(value, "nbytes", 0))
 
 
 def available(backend):

@@ -82,6 +82,27 @@ def prepare(be, weights, dtype):
     return {n: be.prepare_weights(*(be.to_device(np.asarray(a, dtype)) for a in wb)) for n, wb in weights.items()}
 
 
+# One worker process's prepared weights, kept between its tasks: {key: value}, the latest key only
+# (kept_prepared, keep_prepared). A key says what makes prepared weights differ: the weights (a
+# file's identity, or a run's), the layers, the backend and its device, the dtype.
+_KEPT = {}
+
+
+def kept_prepared(key):
+    # what keep_prepared kept under `key`, or None; a miss drops whatever is kept first, so a caller
+    # that now prepares another set never holds two (nor a GPU's arrays after a device change)
+    if key not in _KEPT:
+        _KEPT.clear()
+    return _KEPT.get(key)
+
+
+def keep_prepared(key, value):
+    # -> value, kept for the next kept_prepared(key) in this process, in place of what was kept
+    _KEPT.clear()
+    _KEPT[key] = value
+    return value
+
+
 class EvaluationFailed(RuntimeError):
     """J could not be evaluated for a reason outside the maths (a cluster's worker failed): the run
     stops, keeping its last good image, as for a non-finite J."""

@@ -479,3 +479,18 @@ def test_existing_scheduler_no_shared_folder(images, tiny_weights_h5, tmp_path, 
     assert all(r["worker"] != address and r["worker"].startswith("tcp://127.0.0.1:") for r in rows)
     assert load_image(tmp_path / "out" / "c2__s1.png").shape == (34, 48, 3)
     assert not list(worker_dir.glob("*.png"))
+
+
+def test_a_worker_prepares_the_weights_once_for_its_tasks(images, tiny_weights_h5, tmp_path, shared_cluster,
+                                                          monkeypatch):
+    # two contents on one (in-process) worker: the weights prepared for the first task, reused by the second
+    import nst.objective
+    connect, prepares = engine.connect, []
+    monkeypatch.setattr(engine, "connect", lambda scheduler, layout=None: connect(scheduler or shared_cluster))
+    monkeypatch.setattr(nst.objective, "_KEPT", {})
+    real = nst.objective.prepare
+    monkeypatch.setattr(nst.objective, "prepare", lambda *a: prepares.append(a) or real(*a))
+    assert main(["batch", str(images / "c1.png"), str(images / "c2.png"), "--style", str(images / "s1.png"),
+                 "-o", str(tmp_path / "out"), "--weights", str(tiny_weights_h5), *FAST, "--iterations", "2"]) == 0
+    assert [r["status"] for r in manifest(tmp_path / "out")] == ["done", "done"]
+    assert len(prepares) == 1

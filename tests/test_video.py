@@ -408,6 +408,18 @@ def test_dry_run_time_is_the_frames_measured_costs_one_after_another(inputs, tmp
            "(1 s set-up, 0.5 s an evaluation of J" in out, out
 
 
+def test_dry_run_times_a_later_frame_with_the_weights_a_worker_kept(tiny_weights_h5, monkeypatch):
+    # the later frame's measured set-up is its targets only: a worker prepared the weights for its first
+    import nst.objective
+    from nst.run.run import Run
+    from nst.video import estimate
+    prepares = counting(monkeypatch, nst.objective, "prepare")
+    frames = video_clip.frames(2)
+    settings = Settings(size=48, scales=1, iterations=2, backend="numpy", weights=str(tiny_weights_h5))
+    estimate.measure(*(Run(f, [frames[0]], settings) for f in frames))
+    assert len(prepares) == 1
+
+
 # -- on a real LocalCluster ------------------------------------------------------------------------
 
 def test_ctrl_c_then_the_same_command_does_only_the_missing_frames(inputs, tmp_path):
@@ -1196,3 +1208,64 @@ def test_the_sound_of_frames_a_b_starts_with_frame_a(tmp_path, source):
             assert abs(first) < 0.002 and -0.002 < last - until < 0.064, (frames, suffix, first, last, until)
             assert abs(sound_onset(out) - want) < 0.002, (frames, suffix, sound_onset(out), want)
             out.unlink()
+
+
+def counting(monkeypatch, module, name):
+    # -> the list that module.name's calls are appended to (the function still runs)
+    real, calls = getattr(module, name), []
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(a) or real(*a, **k))
+    return calls
+
+
+def test_a_worker_prepares_the_weights_once_for_its_frames(tiny_weights_h5, tmp_path, monkeypatch):
+    # frame tasks in one worker process: the weights read and prepared for the first, reused by the
+    # next (a first and a later frame), the pictures those of freshly prepared weights; another file
+    # is prepared anew and the process keeps that one only
+    import nst.objective
+    import nst.weights
+    from nst.video.task import flows_task, frame_task
+    monkeypatch.setattr(nst.objective, "_KEPT", {})
+    reads = counting(monkeypatch, nst.weights.keras_h5, "read")
+    prepares = counting(monkeypatch, nst.objective, "prepare")
+    frames = video_clip.frames(2)
+    settings = Settings(size=48, scales=1, iterations=3, backend="numpy", weights=str(tiny_weights_h5))
+    video = {"temporal_weight": 1.0, "later_iterations": 3, "long_term": False}
+    flows = [flows_task(frames[1], frames[0])]
+    later = lambda first: frame_task(frames[1], [frames[0]], settings, video, [first], flows)  # noqa: E731
+    first = frame_task(frames[0], [frames[0]], settings, video, [], [])["image"]
+    second = later(first)["image"]
+    assert len(reads) == 1 and len(prepares) == 1
+    nst.objective._KEPT.clear()
+    assert np.array_equal(frame_task(frames[0], [frames[0]], settings, video, [], [])["image"], first)
+    nst.objective._KEPT.clear()
+    assert np.array_equal(later(first)["image"], second)
+    assert len(prepares) == 3
+    other = tmp_path / "other.h5"
+    other.write_bytes(tiny_weights_h5.read_bytes())
+    frame_task(frames[0], [frames[0]], settings.replace(weights=str(other)), video, [], [])
+    assert len(prepares) == 4 and len(nst.objective._KEPT) == 1
+    assert next(iter(nst.objective._KEPT))[0][0] == str(other.resolve())
+
+
+def test_a_worker_s_kept_weights_count_as_free_memory(tiny_weights_h5, monkeypatch):
+    # a worker's run that finds its weights kept holds them already: the memory check counts them as
+    # free, as the estimate counts them in the run's total; a run that did not find them does not
+    import nst.objective
+    from nst import memory
+    from nst.run.checks import check_memory
+    from nst.run.run import Run
+    monkeypatch.setattr(nst.objective, "_KEPT", {})
+    frame = video_clip.frames(1)[0]
+    settings = Settings(size=48, scales=1, iterations=2, backend="numpy", weights=str(tiny_weights_h5))
+    first = Run(frame, [frame], settings, keep_weights=True)
+    first.objective(*first.images_at(first.sizes[0]))
+    run, fresh = (Run(frame, [frame], settings, keep_weights=keep) for keep in (True, False))
+    for r in (run, fresh):
+        r.read_weights_ahead()
+    kept = memory.held_bytes(first.prepared)
+    assert run.prepared is first.prepared and fresh.prepared is None and kept > 0
+    need = run.memory_estimate()[0]["total"] + memory.images_bytes([frame, frame])
+    monkeypatch.setattr(memory, "available", lambda backend: need - kept)
+    check_memory(run, dry_run=False)
+    with pytest.raises(MemoryError):
+        check_memory(fresh, dry_run=False)

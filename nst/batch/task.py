@@ -6,6 +6,7 @@ the workers share no filesystem with the client; the picture goes back as an H×
 With a --checkpoint-dir the workers can see, the run saves its state there every N iterations
 and a retried task (its worker died) continues from it instead of starting over.
 """
+import functools
 import logging
 import socket
 import tempfile
@@ -21,6 +22,7 @@ from nst.io.assets import atomic_path
 from nst.io.image import to_uint8
 from nst.optim import NonFiniteLoss
 from nst.run.job import Job, Outputs
+from nst.run.run import Run
 from nst.run.settings import Settings
 
 LOG = logging.getLogger("nst.batch")
@@ -83,7 +85,8 @@ def transfer(task, files, options, local_dir):
 
     def new_job():
         job = Job(files[task.content], [files[p] for p in task.styles], Settings.from_dict(settings),
-                  outputs, LOG.info, identity={"digest": task.digest})
+                  outputs, LOG.info, identity={"digest": task.digest},
+                  run_type=functools.partial(Run, keep_weights=True))    # the weights prepared once a worker
         job.prepare()
         return job
     job = new_job()

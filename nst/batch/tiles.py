@@ -20,7 +20,7 @@ import numpy as np
 
 from nst.backends import get_backend
 from nst.backends.backend import to_host
-from nst.objective import EvaluationFailed, prepare
+from nst.objective import EvaluationFailed, keep_prepared, kept_prepared, prepare
 from nst.tiled import TiledObjective, content_interior, tile_gradient, tile_grams
 
 
@@ -54,17 +54,14 @@ class TileNet:
     beta: float
 
 
-_PREPARED = {}                       # on a worker: {(key, backend, dtype): (backend, prepared weights)}
-
-
 def worker_net(spec, weights):
     # the task's TileNet; the weights are prepared once a run on each worker (the latest run's kept)
-    k = (spec.key, spec.backend, spec.dtype)
-    if k not in _PREPARED:
-        _PREPARED.clear()
+    k = ("tiles", spec.key, spec.backend, spec.dtype)
+    held = kept_prepared(k)
+    if held is None:
         be = get_backend(spec.backend)
-        _PREPARED[k] = be, prepare(be, weights, np.dtype(spec.dtype))
-    be, params = _PREPARED[k]
+        held = keep_prepared(k, (be, prepare(be, weights, np.dtype(spec.dtype))))
+    be, params = held
     return TileNet(be, params, np.dtype(spec.dtype), spec.pooling, spec.deepest, list(spec.content_layers),
                    list(spec.style_layers), list(spec.lam), spec.alpha, spec.beta)
 

@@ -100,7 +100,7 @@ def check_memory(run, dry_run):
     # auto picks the largest tile that fits when the whole picture does not (run.settings.tile set).
     held = memory.images_bytes([run.content, *run.styles])
     backend = run.objective_backend().name
-    free = memory.available(backend)
+    free = memory.available(backend) + memory.held_bytes(run.prepared)   # weights a worker kept: counted in total
     total = lambda side=None, tile=None: run.memory_estimate(side, tile)[0]["total"] + held   # noqa: E731
     h, w = run.memory_estimate()[1]
     auto = run.settings.tile == "auto"

