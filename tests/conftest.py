@@ -123,3 +123,17 @@ def failing_save(monkeypatch):
         monkeypatch.setattr(nst.io.image, "save_image", fake_save)
         monkeypatch.setattr(nst.io.assets, "probe_write", fake_probe)
     return fail
+
+
+def assert_pipe_refused(main, argv, what, pipe, capsys):
+    # main(argv) with a FIFO as input `what` exits 2 with the one line saying so; it runs in a thread
+    # the test stops waiting for after 60 s (a FIFO input waited for a writer forever), so a
+    # regression fails instead of hanging
+    import threading
+    status = []
+    run = threading.Thread(target=lambda: status.append(main(argv)), daemon=True)
+    run.start()
+    run.join(60)
+    assert status == [2], f"{argv[0]} waited on the pipe ({what})"
+    assert capsys.readouterr().err == (f"nst: error: {what} {pipe}: not a regular file (a pipe or a device); nst "
+                                       "reads each input more than once: save it to a file first\n")

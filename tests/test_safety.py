@@ -19,6 +19,7 @@ from test_cli import cli
 from nst.testing import tiny_params
 from nst.io.image import load_image, resize_longest
 from nst.weights import keras_h5
+from conftest import assert_pipe_refused
 
 BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
 
@@ -635,17 +636,11 @@ def test_a_pipe_as_an_input_is_refused_not_waited_on(world, capsys, tmp_path_fac
     # a FIFO (`<(curl …)`) as an input waited for a writer forever; now one line before any work, as
     # nst batch says it. (Outside the test's folder, which `snapshot` reads; the command runs in a
     # thread the test stops waiting for after 60 s, so that it fails instead of hanging.)
-    import threading
     pipe = tmp_path_factory.mktemp("pipe") / "picture.png"
     os.mkfifo(pipe)
     argv = (command(world, content=pipe) if what == "content" else command(world, style=pipe) if what == "style"
             else command(world, what, str(pipe)))
     argv += ["-o", str(world["d"] / "out.png")]
-    before, status = snapshot(world["d"]), []
-    run = threading.Thread(target=lambda: status.append(main(argv)), daemon=True)
-    run.start()
-    run.join(60)
-    assert status == [2], f"nst transfer waited on the pipe ({what})"
-    assert capsys.readouterr().err == (f"nst: error: {what} {pipe}: not a regular file (a pipe or a device); nst "
-                                       "reads each input more than once: save it to a file first\n")
+    before = snapshot(world["d"])
+    assert_pipe_refused(main, argv, what, pipe, capsys)
     assert snapshot(world["d"]) == before

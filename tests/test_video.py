@@ -23,6 +23,7 @@ from nst.video import clip as clips
 from nst.video import clip_checks
 from nst.run.settings import Settings
 from nst.video import flow, plan, writing
+from conftest import assert_pipe_refused
 
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
 
@@ -266,13 +267,7 @@ def test_a_pipe_as_an_input_is_refused_not_waited_on(inputs, tmp_path, tmp_path_
     argv = command(inputs, tmp_path / "out", *([] if what in ("IN", "style") else [what, str(pipe)]))
     if what in ("IN", "style"):
         argv[argv.index(str(inputs[1])) if what == "style" else 1] = str(pipe)
-    status = []
-    run = threading.Thread(target=lambda: status.append(main(argv)), daemon=True)
-    run.start()
-    run.join(60)
-    assert status == [2], f"nst video waited on the pipe ({what})"
-    assert capsys.readouterr().err == (f"nst: error: {what} {pipe}: not a regular file (a pipe or a device); nst "
-                                       "reads each input more than once: save it to a file first\n")
+    assert_pipe_refused(main, argv, what, pipe, capsys)
     assert not (tmp_path / "out").exists()
 
 
