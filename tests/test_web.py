@@ -14,7 +14,7 @@ from web_client import bomb_png, png_bytes
 
 pytest.importorskip("aiohttp")
 
-from nst.web.channel import Channel, Publisher  # noqa: E402
+from nst.web.channel import Channel, Publisher, Snapshot  # noqa: E402
 from nst.web.form import settings_from  # noqa: E402
 from nst.web.server import is_local, new_token, parse_address, url_of  # noqa: E402
 from nst.web.uploads import Refused, check_image  # noqa: E402
@@ -757,6 +757,20 @@ def test_a_pages_ping_is_answered_and_keeps_its_panels():
     asyncio.run(read_page(Socket({"panels": panels}, {"ping": 1}), channel, "page", lambda: woken.append("page")))
     assert channel.watchers["page"] == panels
     assert woken.count("other") == 1                # by the panels (a page more watches), not by the ping
+
+
+def test_pages_are_woken_by_a_runs_news_only():
+    # an idle or paused run's worker posts the same status several times a second: each post woke
+    # every page, which sent it the same message again
+    channel, woken = Channel({"total": 10}), []
+    channel.watch("page", {}, lambda: woken.append(1))
+    woken.clear()
+    channel.update(status={"state": "running", "it": 3})
+    channel.update(status={"state": "running", "it": 3}, info={"total": 10})     # nothing new
+    channel.update(points=[{"it": 3}])
+    channel.update(status={"it": 4})
+    channel.update(snapshot=Snapshot(0, encoded={"image": "x", "panels": {}}))
+    assert len(woken) == 4
 
 
 def test_a_resumed_runs_page_has_the_per_layer_values_of_its_earlier_iterations(rng, tiny_weights, tmp_path):

@@ -109,7 +109,10 @@ class Channel:
 
     # -- the run -----------------------------------------------------------------------------------
     def update(self, points=(), status=None, snapshot=None, info=None):
+        # the run's news; the pages are woken only when there is some (an idle or paused run's
+        # worker posts the same status several times a second)
         with self.lock:
+            before = (dict(self.status), dict(self.info))
             self.points.extend(points)
             if status:
                 self.status.update(status)
@@ -118,7 +121,9 @@ class Channel:
             if snapshot is not None:
                 snapshot.seq = self.snapshot.seq + 1
                 self.snapshot = snapshot
-        self.notify()
+            news = bool(points) or snapshot is not None or (self.status, self.info) != before
+        if news:
+            self.notify()
 
     def set_state(self, state, **more):
         self.update(status={"state": state, **more})
