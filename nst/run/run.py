@@ -132,22 +132,26 @@ class Run:
             pool.shutdown(wait=False)
 
     def weights_key(self):
-        # what this run's prepared weights depend on: the weights file, unchanged; the layers; the
-        # backend and its GPU; the dtype (a Run's objectives are float32). None: weights given as arrays
+        # what a keep_weights run's prepared weights depend on: the weights file, unchanged; the
+        # layers; the backend and its GPU; the dtype (a Run's objectives are float32). None: nothing
+        # kept (not a worker's run, or weights given as arrays)
         from nst.weights import file_identity
-        file, be = file_identity(self.settings.weights), self.objective_backend()
+        file = file_identity(self.settings.weights) if self.keep_weights else None
+        if file is None:
+            return None
+        be = self.objective_backend()
         device = None if be.xp is np else be.xp.cuda.Device().id
-        return None if file is None else (file, tuple(self.network_layers()), be.name, device, "float32")
+        return file, tuple(self.network_layers()), be.name, device, "float32"
 
     def kept_prepared(self):
-        # a keep_weights run: the weights an earlier run of this process prepared with the same
-        # weights_key, or None (what was kept is then dropped: nst.objective.kept_prepared)
-        key = self.weights_key() if self.keep_weights else None
+        # the weights an earlier run of this process prepared with the same weights_key, or None
+        # (what was kept is then dropped: nst.objective.kept_prepared)
+        key = self.weights_key()
         return None if key is None else kept_prepared(key)
 
     def keep(self, prepared):
-        # a keep_weights run: its prepared weights kept for the process's next run (kept_prepared)
-        key = self.weights_key() if self.keep_weights else None
+        # its prepared weights kept for the process's next run with the same weights_key
+        key = self.weights_key()
         if key is not None:
             keep_prepared(key, prepared)
 
