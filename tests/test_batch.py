@@ -291,6 +291,56 @@ def test_input_pictures_are_decoded_in_threads_and_say_so(images, monkeypatch, c
     assert err.startswith("nst batch: reading 4 input pictures to check them\n") and "4/4 pictures" in err
 
 
+def test_decodes_in_flight_together_fit_in_the_free_memory(tmp_path, rng, monkeypatch):
+    # two pictures each fit the free memory alone, not together: their decodes never overlap (the
+    # free memory is measured before either allocates, as when both start at once); each waits a
+    # while for the other to decode beside it, as threads that all start together would
+    import threading
+    from nst import memory
+    from nst.batch import checks
+    from nst.io import image
+    paths = []
+    for name in ("big1", "big2"):
+        Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+        paths.append(str(tmp_path / f"{name}.png"))
+    need = memory.decode_bytes(64, 64, 4)
+    monkeypatch.setattr(memory, "available", lambda backend: need * 3 // 2)
+    monkeypatch.setattr(engine, "cores", lambda: 4)
+    beside, decode, in_flight, peak = threading.Barrier(2, timeout=2), image.image_shape, [], []
+
+    def image_shape(path):
+        in_flight.append(need)
+        peak.append(sum(in_flight))
+        with contextlib.suppress(threading.BrokenBarrierError):
+            beside.wait()
+        in_flight.remove(need)
+        return decode(path)
+    monkeypatch.setattr(image, "image_shape", image_shape)
+    assert checks.input_shapes(paths) == {p: (64, 64) for p in paths}
+    assert max(peak) == need
+
+
+def test_a_small_decode_runs_beside_a_big_one():
+    # the budget keeps what the decodes in flight hold within the free memory, not one at a time:
+    # a small one goes beside a big one, a second big one waits for the first to end
+    import threading
+    from nst.batch.checks import DecodeBudget
+    budget, held = DecodeBudget(10), []
+
+    def second_big():
+        with budget.holding(6):
+            held.append(budget.held)
+    with budget.holding(6):
+        with budget.holding(3):                                  # 9 ≤ 10: beside the big one
+            held.append(budget.held)
+        waiting = threading.Thread(target=second_big)
+        waiting.start()
+        with budget.changed:                                     # 12 > 10: it waits
+            assert budget.changed.wait_for(lambda: budget.waiting == 1, 30)
+    waiting.join(30)
+    assert held == [9, 6] and budget.held == 0
+
+
 def test_the_first_bad_input_in_order_is_the_one_named(images, monkeypatch):
     # b.png fails first in time, a.png (before it in the command) is named, whatever the threads did
     import threading

@@ -1,13 +1,16 @@
 """`nst batch`'s checks before the first task: options that disagree, --checkpoint-dir, --weights,
 every input picture (readable, large enough at every setting) and one task's memory
 (nst.memory's estimate, over every setting of the batch)."""
+import contextlib
 import json
+import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image
 
+from nst import memory
 from nst.memory import gib
 from nst.run.progress import Progress, counted, log
 
@@ -94,23 +97,51 @@ def check_inputs(todo):
                              f"{e}") from None
 
 
+class DecodeBudget:
+    """The bytes the decodes in flight hold together, kept within `free` (the free memory when the
+    checks began, before any of them allocated): a decode that would pass it waits for others to end;
+    one that needs more than `free` alone runs by itself (nst.io.image then refuses it)."""
+
+    def __init__(self, free):
+        self.free, self.held, self.waiting, self.changed = free, 0, 0, threading.Condition()
+
+    @contextlib.contextmanager
+    def holding(self, need):
+        with self.changed:
+            self.waiting += 1
+            self.changed.wait_for(lambda: not self.held or self.held + need <= self.free)
+            self.waiting, self.held = self.waiting - 1, self.held + need
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.held -= need
+                self.changed.notify_all()
+
+
 def input_shapes(paths):
     # [path] -> {path: (H, W)} (nst.io.image.image_shape: each file decoded whole), up to
-    # DECODING_THREADS at a time (Pillow lets go of the GIL while it decodes), with a progress line:
-    # hundreds of photos take a while. The error is that of the first bad file in `paths`' order
+    # DECODING_THREADS at a time (Pillow lets go of the GIL while it decodes) and as many as fit in
+    # the free memory together (DecodeBudget: each checked alone, several big ones would not), with a
+    # progress line: hundreds of photos take a while. The error is that of the first bad file in
+    # `paths`' order
     from nst.batch.engine import cores
-    from nst.io.image import image_shape
+    from nst.io import image
     if not paths:
         return {}
     log(f"nst batch: reading {counted(len(paths), 'input picture')} to check them")
-    progress, shapes = Progress(len(paths), unit="picture"), {}
+    progress, shapes, budget = Progress(len(paths), unit="picture"), {}, DecodeBudget(memory.available("numpy"))
+
+    def decoded_shape(path):
+        with budget.holding(image.declared_decode_bytes(path)):
+            return image.image_shape(path)
     pool = ThreadPoolExecutor(min(len(paths), cores(), DECODING_THREADS), thread_name_prefix="nst-check")
     # the threads' own catch_warnings (nst.io.image.opened) interleave: each may restore a list
     # without another's filter. Every list they restore descends from this one, which restores all
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            for path, shape in zip(paths, pool.map(image_shape, paths)):    # in order: the first error
+            for path, shape in zip(paths, pool.map(decoded_shape, paths)):    # in order: the first error
                 shapes[path] = shape
                 progress.update(len(shapes))
         finally:

@@ -99,6 +99,16 @@ def declared_shape(path):
         return None
 
 
+def declared_decode_bytes(path):
+    # bytes decoding `path` needs at its peak (nst.memory.decode_bytes of the size and mode its
+    # header declares; nothing decoded), or 0 where `opened` refuses it: decoding it then says why
+    try:
+        with opened(path) as im:
+            return memory.decode_bytes(*im.size, mode_bytes(im))
+    except ImageError:
+        return 0
+
+
 def load_image(path) -> np.ndarray:
     # file -> H×W×3 float32 RGB 0..255; one-line ImageError naming the file on failure
     path = Path(path)
