@@ -188,6 +188,35 @@ def test_a_job_says_what_it_wrote_through_the_nst_logger(rng, tmp_path, tiny_wei
     assert f"nst: saved {tmp_path / 'out.png'}" in [r.getMessage() for r in caplog.records]
 
 
+def test_a_job_with_weights_as_arrays_checkpoints_and_resumes(rng, tmp_path, tiny_weights):
+    # weights given as a {layer: (W, b)} dict: the job's inputs took it for a file (a TypeError in
+    # os.path) and its checkpoint identity for one too; the dict is known by its arrays' sha256,
+    # the same for the same arrays in any order, another for other arrays
+    from nst.io.image import save_image
+    from nst.run.job import Job, Outputs
+    from nst.run.settings import Settings
+    c = tmp_path / "c.png"
+    save_image(random_image(rng, 20, 20), c)
+
+    def job(weights, **outputs):
+        settings = Settings(size=20, scales=1, iterations=2, backend="numpy", weights=weights)
+        return Job(str(c), [str(c)], settings, Outputs(output=tmp_path / "out.png", progress=False, **outputs))
+    first = job(tiny_weights, checkpoint=tmp_path / "run.npz")
+    first.preflight()
+    first.prepare()
+    assert first.execute() == 0
+    reordered = dict(reversed(list(tiny_weights.items())))
+    again = job(reordered, checkpoint=tmp_path / "run.npz", resume=tmp_path / "run.npz")
+    again.preflight()
+    again.prepare()
+    assert first.ident == again.ident and "sha256" in first.ident["weights"]
+    other = {n: (w * 2, b) for n, (w, b) in tiny_weights.items()}
+    refused = job(other, resume=tmp_path / "run.npz")
+    refused.preflight()
+    with pytest.raises(ValueError, match=r"other settings or inputs \(weights\)"):
+        refused.prepare()
+
+
 @pytest.mark.parametrize("kwargs, api, cli", [
     ({"style_weight": -1}, "^style_weight must be a finite number ≥ 0, got -1$", "^--style-weight must"),
     ({"style_layers": "conv1_1", "style_layer_weights": [1, 2]},

