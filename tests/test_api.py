@@ -217,6 +217,22 @@ def test_a_job_with_weights_as_arrays_checkpoints_and_resumes(rng, tmp_path, tin
         refused.prepare()
 
 
+@pytest.mark.parametrize("stored, named", [
+    ({"style_weight": -1}, "style_weight must be a finite number ≥ 0, got -1"),
+    ({"style_layers": ["block1_conv1"], "style_layer_weights": [1, 2]},
+     "style_layer_weights has 2 values for 1 style_layers; give one per layer"),
+])
+def test_stored_settings_are_named_by_their_keys(stored, named):
+    # settings read back from a file (nst serve's manifest rows, Settings.from_dict) named the
+    # command's flags (--style-weight) where the file says style_weight
+    from nst.run.settings import Settings, SettingsError
+    from nst.web.rows import settings_of_row
+    with pytest.raises(SettingsError, match=f"^{named}$"):
+        Settings.from_dict(stored)
+    with pytest.raises(Exception, match=f"^its settings are no longer valid \\({named}\\)$"):
+        settings_of_row({"settings": stored})
+
+
 @pytest.mark.parametrize("kwargs, api, cli", [
     ({"style_weight": -1}, "^style_weight must be a finite number ≥ 0, got -1$", "^--style-weight must"),
     ({"style_layers": "conv1_1", "style_layer_weights": [1, 2]},

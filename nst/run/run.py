@@ -18,7 +18,7 @@ from nst.io.image import as_image, check_size, declared_shape, longest_shape, re
 from nst.objective import Objective, keep_prepared, kept_prepared
 from nst.backends.backend import to_host
 from nst.optim import Abandoned, NonFiniteLoss, make_optimizer, overflow_unwarned
-from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, SettingsError, api_names, scale_sizes
+from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, api_names, scale_sizes
 from nst.run.schedule import iteration_caps, stops_paying
 from nst.spec import layers_through
 from nst.vgg import deepest_layer
@@ -419,10 +419,7 @@ def stylize(content, style, *, callback=None, progress=False, log=log_to_logger,
     progress bar on stderr; log(msg) takes the messages (default: the "nst" logger).
     """
     from nst.run.progress import Progress, iteration_detail
-    try:
-        settings = Settings.from_dict(settings)
-    except SettingsError as e:
-        raise e.for_api() from None
+    settings = Settings.from_dict(settings)        # its errors name the keywords
     run = Run(content, style, settings, log)
     bar = Progress(sum(run.caps)) if progress else None
 

@@ -4,7 +4,8 @@ Every option is defined once, in RULES: how a command line's text becomes a valu
 are valid, and what the error says. `Settings(...)` checks every field against its rule when it
 is made (ValueError naming the option), so a Settings that exists is valid; the CLI's argparse
 types are built from the same rules (nst.cli.options), so a bad value is refused as it is typed.
-Checkpoints and reports store `as_dict()`; `Settings.from_dict` reads it back.
+Checkpoints and reports store `as_dict()`; `Settings.from_dict` reads it back, its errors naming
+the keys as stored (style_weight) where the command line's name its flags (--style-weight).
 """
 import dataclasses
 import math
@@ -28,7 +29,8 @@ def init_file(init):
 
 class SettingsError(ValueError):
     """An option's value is not valid, or options disagree; the message names each option as the
-    command line spells it (--style-weight), and `for_api()` as the API's keyword (style_weight)."""
+    command line spells it (--style-weight), and `for_api()` as the API's keyword and a stored
+    dict's key (style_weight)."""
 
     def for_api(self):
         # the same error naming keywords (api_names)
@@ -214,10 +216,15 @@ class Settings:
 
     @classmethod
     def from_dict(cls, d):
+        # {field: value} as as_dict() stores it (a checkpoint, a manifest row) or as stylize's keywords
+        # -> Settings; an error names each key as written (style_weight), not the command's flag
         unknown = set(d) - FIELDS
         if unknown:
             raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        return cls(**d)
+        try:
+            return cls(**d)
+        except SettingsError as e:
+            raise e.for_api() from None
 
 
 def _layers_of(field, value):
