@@ -47,6 +47,15 @@ def test_transfer_writes_output(images, tiny_weights_h5, tmp_path, capsys):
     assert "4/4" in capsys.readouterr().err                      # the progress bar
 
 
+def test_the_progress_bar_says_the_auto_schedule_s_total_is_at_most(images, tiny_weights_h5, tmp_path, capsys):
+    # --iterations auto: a scale may end before its cap (nst.run.schedule), so the bar's total and
+    # ETA are at most, as the live page says ("37 / at most 114"); it said "3/70"
+    out = tmp_path / "out.png"
+    assert transfer(images, tiny_weights_h5, "-o", str(out), "--iterations", "auto", "--scales", "1") == 0
+    bars = [line for line in capsys.readouterr().err.splitlines() if line.startswith("[")]
+    assert bars and all("/at most 70 " in b and ("| ETA at most " in b or b.endswith("| ETA -")) for b in bars)
+
+
 @pytest.mark.parametrize("options", [["--optimizer", "adam", "--init", "random", "--seed", "3"],
                                      ["--optimizer", "gd", "--lr", "1e-6", "--init", "style"],
                                      ["--content-layers", "conv4_2", "--style-layers", "conv1_1,conv2_1",

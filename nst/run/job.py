@@ -27,7 +27,7 @@ from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
 from nst.run.checks import check_memory, check_options, check_sizes
-from nst.run.progress import Progress, iteration_detail
+from nst.run.progress import iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
 from nst.run.settings import AUTO, scale_sizes
@@ -242,7 +242,7 @@ class Job:
         run, o = self.run, self.out
         self.started_at = len(run.history)
         total = sum(run.caps)
-        bar, snap_every = Progress(total) if o.progress else None, max(1, total // 8)
+        bar, snap_every = run.progress_bar() if o.progress else None, max(1, total // 8)
 
         def each(r, it, terms):
             if bar:

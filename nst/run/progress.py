@@ -27,10 +27,13 @@ def iteration_detail(terms=None, evaluations=None):
 class Progress:
     """One line: [####----] done/total UNITs DETAIL | s/UNIT | ETA, repainted in place on a terminal
     (a line per change otherwise). Runs count iterations, nst batch tasks, nst video frames; UNIT
-    is singular ("frame": "3/10 frames", "0.19 s/frame")."""
+    is singular ("frame": "3/10 frames", "0.19 s/frame"). at_most: the total is a cap the work may
+    stop short of (--iterations auto), and the bar says so, as the live page does: "37/at most 114",
+    "ETA at most 0m40s"."""
 
-    def __init__(self, total, unit="", stream=None, width=24):
+    def __init__(self, total, unit="", stream=None, width=24, at_most=False):
         self.total, self.unit, self.width = total, unit, width
+        self.most = "at most " if at_most else ""
         self.stream = stream or sys.stderr
         self.start, self.last = time.perf_counter(), None
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
@@ -41,8 +44,8 @@ class Progress:
         self.last = (done, detail)
         rate = (time.perf_counter() - self.start) / done if done else 0.0
         filled = int(self.width * done / max(self.total, 1))
-        total = counted(self.total, self.unit) if self.unit else str(self.total)
-        eta = f"ETA {fmt_seconds(rate * (self.total - done))}" if done else "ETA -"
+        total = self.most + (counted(self.total, self.unit) if self.unit else str(self.total))
+        eta = f"ETA {self.most}{fmt_seconds(rate * (self.total - done))}" if done else "ETA -"
         line = (f"[{'#' * filled}{'-' * (self.width - filled)}] {done}/{total}{detail} "
                 f"| {rate:.2f} s/{self.unit or 'it'} | {eta}")
         self.stream.write(("\r" + line + "\x1b[K") if self.tty else line + "\n")

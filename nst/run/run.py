@@ -155,6 +155,11 @@ class Run:
         if key is not None:
             keep_prepared(key, prepared)
 
+    def progress_bar(self):
+        # the command's progress bar over the run's iterations, whose total is a cap under --iterations auto
+        from nst.run.progress import Progress
+        return Progress(sum(self.caps), at_most=self.settings.iterations == AUTO)
+
     def network_layers(self):
         # the conv layers the run's losses reach: block1_conv1 through the deepest one named
         s = self.settings
@@ -418,10 +423,10 @@ def stylize(content, style, *, callback=None, progress=False, log=log_to_logger,
     callback(it, x, terms) after each iteration, x on the host; True stops. progress=True: the CLI's
     progress bar on stderr; log(msg) takes the messages (default: the "nst" logger).
     """
-    from nst.run.progress import Progress, iteration_detail
+    from nst.run.progress import iteration_detail
     settings = Settings.from_dict(settings)        # its errors name the keywords
     run = Run(content, style, settings, log)
-    bar = Progress(sum(run.caps)) if progress else None
+    bar = run.progress_bar() if progress else None
 
     def on_iteration(r, it, terms):
         if bar:
