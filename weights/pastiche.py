@@ -5,7 +5,7 @@ legacy torch.save file: per layer L, `L_W_q` (uint8 indices O×I×3×3), `L_W_ta
 centroids) and `L_b`; the weight is table[indices]. We dequantise and write the Keras layout.
 """
 from nst.io.assets import cache_dir, wheel_members
-from nst.api import log_to_logger
+from nst.library import log_to_logger
 from nst.spec import CONV_NAMES
 
 from . import keras_h5

@@ -5,7 +5,7 @@ see README for each image's origin): a photo of Chelsea the cat as content, and 
 immunohistochemistry micrograph — brown and blue stained tissue, a strong texture — as style.
 Both are sha256-checked and cached like the weights.
 """
-from nst.api import log_to_logger
+from nst.library import log_to_logger
 from nst.io.assets import AssetError, atomic_path, cache_dir, check_cache_folder, wheel_members
 
 REQUIREMENT = "scikit-image==0.26.0"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.api import log_to_logger
+from nst.library import log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import sha256_arrays, sha256_file
 from nst.io.image import check_output_format, save_image

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from nst import color
-from nst.api import log_to_logger
+from nst.library import log_to_logger
 from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, declared_shape, longest_shape, resize, resize_longest
 from nst.objective import Objective, keep_prepared, kept_prepared

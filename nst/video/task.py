@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from nst.api import log_to_logger
+from nst.library import log_to_logger
 from nst.io.image import to_uint8
 from nst.objective import content_energy
 from nst.run.job import Job, Outputs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.api import log_to_logger
+from nst.library import log_to_logger
 from nst.video.clip import VIDEO_FORMATS
 
 VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping each frame's time (not AVI)
