@@ -1205,6 +1205,68 @@ def test_the_sound_of_frames_a_b_starts_with_frame_a(tmp_path, source):
             out.unlink()
 
 
+
+def sound_end(path):
+    # -> when a video file's sound ends (seconds) as players read it: its track's length where the
+    # container keeps one (an MP4's edit list, as ffprobe reports it: FFmpeg decodes the last packet
+    # whole), else where its decoded sound ends (Matroska's DiscardPadding is applied in decoding)
+    import av
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        if a.duration:
+            return float((a.duration + (a.start_time or 0)) * a.time_base)
+    return sound_span(path)[1]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_copied_sound_ends_with_the_last_frame(tmp_path, suffix):
+    # --frames 0:20 (and 7:30 where the container trims a packet's start) of a 12 fps clip whose AAC
+    # sound runs on (16 kHz: 64 ms packets): copied, it ends with frame B−1's end within 2 ms, the
+    # packet on air then trimmed by the edit list (.mp4 .mov) or its DiscardPadding (.mkv). It played
+    # whole: 60 ms past the last frame (61 ms at 0:20, as long as the source's sound at 30 fps)
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0)
+    for frames in ((0, 20), (7, 30)) if suffix != ".mkv" else ((0, 20),):
+        clip = clips.read(clip_path, 48, frames)
+        out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(clip_path), clip.span,
+                                  print)
+        with av.open(str(out)) as c:
+            assert c.streams.audio[0].codec_context.name == "aac"                     # copied
+        end = clip.span[1] - clip.span[0]
+        assert abs(shown_frames(out)[1] - end) < 0.002 and abs(sound_end(out) - end) < 0.002, (frames, sound_end(out))
+        assert abs(sound_span(out)[0]) < 0.002 and abs(sound_onset(out) - (1 - clip.span[0])) < 0.002
+        out.unlink()
+
+
+@pytest.mark.parametrize("frames, codec", [((16, 40), "aac"), ((15, 40), "flac")])
+def test_frames_a_b_into_mkv_copy_the_sound_where_a_packet_starts_with_frame_a(tmp_path, frames, codec):
+    # Matroska's muxer cannot trim a packet's start (the copied codec delay is the source's): the sound
+    # is copied where frame A starts a packet (at 30 fps and 48 kHz, 1024-sample packets, every 16th
+    # frame: not a question of rounding to its milliseconds), else cut there in FLAC; either starts
+    # with frame A and ends with frame B−1 within 2 ms, the tone 1 s into the source in step (the
+    # copy ran 11 ms on)
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(64, h=36, w=48), 1.0, fps=30, rate=48000)
+    clip = clips.read(clip_path, 48, frames)
+    out = writing.write_video(clip.frames, tmp_path / "styled.mkv", clip.fps, str(clip_path), clip.span, print)
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == codec
+    first, last = sound_span(out)
+    assert abs(first) < 0.002 and abs(last - (clip.span[1] - clip.span[0])) < 0.002, (first, last, clip.span)
+    assert abs(sound_onset(out) - (1 - clip.span[0])) < 0.002, sound_onset(out)
+
+
+def test_copied_sound_is_read_from_the_source_once(tmp_path, monkeypatch):
+    # the packets read to decide that the sound can be copied are the ones copied: the source is
+    # opened (and its sound read) once, not again to copy them (to the file's end)
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0)
+    clip = clips.read(clip_path, 48, (0, 20))
+    opened = counting(monkeypatch, av, "open")
+    out = writing.write_video(clip.frames, tmp_path / "styled.mp4", clip.fps, str(clip_path), clip.span, print)
+    assert out.exists() and [a[0] for a in opened].count(str(clip_path)) == 1, opened
+
+
 def counting(monkeypatch, module, name):
     # -> the list that module.name's calls are appended to (the function still runs)
     real, calls = getattr(module, name), []
