@@ -390,17 +390,20 @@ def test_dry_run(inputs, tmp_path, capsys):
 
 
 def test_dry_run_time_is_the_frames_measured_costs_one_after_another(inputs, tmp_path, capsys, monkeypatch):
-    # each side set up in 1 s and evaluated in 0.5 s: a first frame (2 iterations) 1 + (1.05·2 + 1)·0.5
-    # = 2.55 s, a later one (3) 1 + (1.05·3 + 1)·0.5 = 3.075 s; 2 shots of 3 frames share the cores:
-    # 2·2.55 + 4·3.075 = 17.4 s. It was a model from one idle machine (6.3 s per megapixel per
+    # each side set up in 1 s and evaluated in 0.5 s, the first set-up (the weights prepared) in 3 s:
+    # a worker's set-up 2 s, a first frame (2 iterations) 1 + (1.05·2 + 1)·0.5 = 2.55 s, a later one
+    # (3) 1 + (1.05·3 + 1)·0.5 = 3.075 s; 3 shots of 2 frames share the cores, 2 workers setting up
+    # once each: 2·2 + 3·2.55 + 3·3.075 = 20.9 s. Each shot's first frame was charged the weights:
+    # 16.9 s, their 2 s a shot. Before, it was a model from one idle machine (6.3 s per megapixel per
     # evaluation: 0.04 s here), divided among the shots as if each worker had the whole machine
     from nst.video import estimate
     monkeypatch.setattr(estimate, "side_cost", lambda run, side, warm_up=False: (1.0, 0.5))
-    assert main(command(inputs, tmp_path / "out", "--independent-shots", "3", "--iterations", "2",
+    monkeypatch.setattr(estimate, "set_up", lambda run, side: (None, None, 3.0), raising=False)
+    assert main(command(inputs, tmp_path / "out", "--independent-shots", "2", "--iterations", "2",
                         "--later-iterations", "3", "--workers", "2", "--dry-run")) == 0
     out = capsys.readouterr().out
-    assert "time: about 0m17s for 6 frames, measured on this machine now: a first frame 0m03s, a later one 0m03s " \
-           "(1 s set-up, 0.5 s an evaluation of J" in out, out
+    assert "time: about 0m21s for 6 frames, measured on this machine now: a worker's set-up 2 s (the weights, " \
+           "once a worker), a first frame 0m03s, a later one 0m03s (1 s set-up, 0.5 s an evaluation of J" in out, out
 
 
 def test_dry_run_times_a_later_frame_with_the_weights_a_worker_kept(tiny_weights_h5, monkeypatch):
