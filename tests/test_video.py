@@ -1071,6 +1071,39 @@ def test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path):
     assert 0.4 < seconds < 0.65, seconds
 
 
+
+def write_with_sound(path, codec, frames=12):
+    # a 12 fps clip of `frames` frames with as long a 440 Hz tone in `codec` (48 kHz mono)
+    import av
+    images = video_clip.frames(frames, h=36, w=48)
+    with av.open(str(path), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream(codec, rate=48000, layout="mono")
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+        t = np.arange(48000 * frames // 12) / 48000
+        tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)              # s16: Opus, FLAC
+        sound = av.AudioFrame.from_ndarray(tone[None], format=a.codec_context.format.name, layout="mono")
+        sound.sample_rate, sound.pts = 48000, 0
+        c.mux([*a.encode(sound), *a.encode()])
+    return path
+
+
+@pytest.mark.parametrize("codec", ["libopus", "flac"])
+def test_opus_or_flac_audio_into_a_mov_is_encoded_as_aac(tmp_path, codec):
+    # FFmpeg's MOV muxer takes Opus and FLAC in MP4 only: copied, the file was refused as it started
+    # and the video written without sound; the sound is encoded in AAC, as long as the video (the
+    # decoded Opus went to the encoder as it was, keeping its .mkv clock, 1/1000 s: its samples were
+    # taken for milliseconds, 1 s of sound lasting 47 s)
+    import av
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", codec), 48)
+    out = output.write_video(clip.frames, tmp_path / "styled.mov", clip)
+    with av.open(str(out)) as c:
+        assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac"
+    assert abs(sound_end(out) - 1.0) < 0.002, sound_end(out)
+
+
 def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypatch, capsys):
     # PCM copied into MP4 (as before 14f94cc, or any codec a muxer refuses only at its header) failed
     # the whole video; it is written without the audio, said in one line

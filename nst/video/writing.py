@@ -126,10 +126,13 @@ def copy_audio_setup(container, source, span, log):
 
 def plays_as_is(fmt, codec):
     # audio of `codec` copied into a `fmt` file plays where such files play, in step: not PCM in MP4,
-    # which FFmpeg writes but browsers and most players do not take; nothing in AVI, which times its
-    # sound from its first sample, not by the packets' times: copied packets start at a packet's edge
-    # (up to one packet early), and an AVI source's AAC brings a sample size that makes it 0.5 s early
-    return not (fmt == "mp4" and codec.startswith("pcm_")) and fmt != "avi"
+    # which FFmpeg writes but browsers and most players do not take; not Opus or FLAC in MOV, which
+    # FFmpeg's muxer refuses as the file starts (MP4 only: the video was written without sound);
+    # nothing in AVI, which times its sound from its first sample, not by the packets' times: copied
+    # packets start at a packet's edge (up to one packet early), and an AVI source's AAC brings a
+    # sample size that makes it 0.5 s early
+    return not ((fmt == "mp4" and codec.startswith("pcm_")) or (fmt == "mov" and codec in ("opus", "flac"))
+                or fmt == "avi")
 
 
 def copied_from(fmt, stream, start):
@@ -251,7 +254,10 @@ def encode_again(container, out_stream, src, span):
             samples = round(max(frame.time - start, 0) * ctx.sample_rate) if samples is None else samples
             frame = cut_to(frame, start, end)
         for out in resampler.resample(frame):
-            out.pts, samples = samples, samples + out.samples
+            # in samples: a frame the resampler passes through kept its source's clock (1/1000 s in
+            # Matroska: its samples were taken for milliseconds, an Opus .mkv's second of sound 47 s long)
+            out.pts, out.time_base = samples, fractions.Fraction(1, ctx.sample_rate)
+            samples += out.samples
             for packet in out_stream.encode(out):
                 container.mux(packet)
     for packet in out_stream.encode(None):
