@@ -1303,6 +1303,42 @@ def test_copied_sound_is_read_from_the_source_once(tmp_path, monkeypatch):
     assert out.exists() and [a[0] for a in opened].count(str(clip_path)) == 1, opened
 
 
+class CountedReads:
+    """An av.open()ed container whose demux() counts the packets it yields."""
+
+    def __init__(self, container):
+        self.container, self.packets = container, 0
+
+    def __getattr__(self, name):
+        return getattr(self.container, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self.container.__exit__(*exc)
+
+    def demux(self, *args, **kwargs):
+        for packet in self.container.demux(*args, **kwargs):
+            self.packets += 1
+            yield packet
+
+
+def test_sound_that_cannot_be_copied_is_read_only_until_that_is_known(tmp_path, monkeypatch):
+    # --frames 5:36 into .mkv: frame 5 starts inside a 64 ms packet, so the sound is cut in FLAC;
+    # deciding it reads the packets to the first after frame 5's (8 of the 49), not all of
+    # them to frame B's end (then to be read again to be encoded)
+    import av
+    clip = clips.read(write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0), 48, (5, 36))
+    real, opened = av.open, []
+    monkeypatch.setattr(av, "open", lambda path, *a, **k: real(path, *a, **k) if a or k else opened.append(
+        CountedReads(real(path))) or opened[-1])
+    out = writing.write_video(clip.frames, tmp_path / "styled.mkv", clip.fps, clip.source, clip.span, print)
+    with real(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "flac"
+    assert opened[0].packets < 10, opened[0].packets
+
+
 def counting(monkeypatch, module, name):
     # -> the list that module.name's calls are appended to (the function still runs)
     real, calls = getattr(module, name), []

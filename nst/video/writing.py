@@ -150,9 +150,13 @@ def packets_to_copy(src, fmt, span):
     # the end, read once (the source is not read again to copy them; it was, to the file's end), or
     # None where they would play sound from before the start (no edit list to trim the first packet:
     # it must begin at copied_from(start), within PACKET_CLOCK; Matroska's muxer cannot trim a
-    # packet's start) or one runs on more than RUN_ON past the end (a player decodes it whole)
+    # packet's start: known at the next packet, read no further) or one runs on more than RUN_ON past
+    # the end (a player decodes it whole)
     a = src.streams.audio[0]
     end, at, kept = span[1], copied_from(fmt, a, span[0]), []
+
+    def cut_inside(packet):                      # the copy would start inside this packet, untrimmed
+        return fmt not in EDIT_LISTS and packet.pts * a.time_base < at - PACKET_CLOCK
     for packet in src.demux(a):
         if packet.pts is None or packet.dts is None:
             continue
@@ -161,9 +165,13 @@ def packets_to_copy(src, fmt, span):
             break
         if end is not None and t + packet.duration * a.time_base > end + RUN_ON:
             return None
-        kept = [packet] if t <= at + PACKET_CLOCK else kept + [packet]     # on air at `at`: those before go
-    first = kept[0].pts * a.time_base if kept else None
-    return kept if fmt in EDIT_LISTS or first is None or first >= at - PACKET_CLOCK else None
+        if t <= at + PACKET_CLOCK:                # on air at `at`: those before it are not copied
+            kept = [packet]
+            continue
+        if len(kept) == 1 and cut_inside(kept[0]):
+            return None
+        kept.append(packet)
+    return None if kept and cut_inside(kept[0]) else kept
 
 
 def encoded_stream(container, template):
