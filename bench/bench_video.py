@@ -18,6 +18,7 @@ of each frame are read from its run's last iteration (both at the frame's size).
     python bench/bench_video.py --size 128 --frames 6 --weights-sweep 0.3 1 3 10   # choose w
     python bench/bench_video.py --size 256 --frames 6 --write                       # RESULTS.md
     python bench/bench_video.py --size 256 --frames 24 --make-clip clip.mp4          # the clip only
+    python bench/bench_video.py --size 256 --frames 24 --make-clip clip.mp4 --sound  # ... with a tone
 """
 import argparse
 import os
@@ -162,11 +163,13 @@ def main(argv=None):
     ap.add_argument("--cache", metavar="DIR", help="keep the independent frames' results here and reuse them")
     ap.add_argument("--make-clip", metavar="OUT",
                     help="only write the test clip (a video file, or a folder of PNGs) and stop")
+    ap.add_argument("--sound", action="store_true",
+                    help="--make-clip's video file with sound: silence, then a 440 Hz tone from 1 s (48 kHz)")
     args = ap.parse_args(argv)
     t0 = time.time()
     frames, true_flows, true_masks = the_clip(args.size, args.frames)
     if args.make_clip:
-        return make_clip_file(frames, args.make_clip)
+        return make_clip_file(frames, args.make_clip, args.sound)
     h, w = frames[0].shape[:2]
     styles = [to_uint8(load_image(image("starry_night.jpg")))]
     settings = DEFAULTS.replace(size=args.size, iterations=args.iterations, backend="numba")
@@ -218,17 +221,37 @@ def main(argv=None):
     return 0
 
 
-def make_clip_file(frames, out):
-    # the test clip as a video (12 fps) or as frame_000.png ... in a folder
+def make_clip_file(frames, out, sound=False):
+    # the test clip as a video (12 fps; with sound: silence, then a tone from 1 s, encoded from a
+    # WAV file as nst video encodes sound it cannot copy) or as frame_000.png ... in a folder
+    import tempfile
+
     from nst.io.image import save_image
     from nst.video import clip, writing
     if clip.is_video_path(out):
-        writing.write_video(frames, out, 12.0)
+        seconds = len(frames) / 12.0
+        with tempfile.TemporaryDirectory() as tmp:
+            source = write_tone(Path(tmp) / "tone.wav", seconds) if sound else None
+            writing.write_video(frames, out, 12.0, source, (0.0, seconds))
     else:
         for i, f in enumerate(frames):
             save_image(f, Path(out) / f"frame_{i:03d}.png")
-    print(f"wrote {out}: {len(frames)} frames, {frames[0].shape[1]}×{frames[0].shape[0]}")
+    print(f"wrote {out}: {len(frames)} frames, {frames[0].shape[1]}×{frames[0].shape[0]}"
+          + (", with sound (a tone from 1 s)" if sound and clip.is_video_path(out) else ""))
     return 0
+
+
+def write_tone(path, seconds, rate=48000):
+    # -> path: a mono WAV file of `seconds`, silent, then a 440 Hz tone from 1 s
+    import av
+    t = np.arange(round(seconds * rate)) / rate
+    tone = np.where(t >= 1.0, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0)
+    with av.open(str(path), "w") as c:
+        a = c.add_stream("pcm_s16le", rate=rate, layout="mono")
+        frame = av.AudioFrame.from_ndarray((tone * 32767).astype(np.int16)[None], format="s16", layout="mono")
+        frame.sample_rate, frame.pts = rate, 0
+        c.mux([*a.encode(frame), *a.encode()])
+    return str(path)
 
 
 def machine():

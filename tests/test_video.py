@@ -390,17 +390,20 @@ def test_dry_run(inputs, tmp_path, capsys):
 
 
 def test_dry_run_time_is_the_frames_measured_costs_one_after_another(inputs, tmp_path, capsys, monkeypatch):
-    # each side set up in 1 s and evaluated in 0.5 s: a first frame (2 iterations) 1 + (1.05·2 + 1)·0.5
-    # = 2.55 s, a later one (3) 1 + (1.05·3 + 1)·0.5 = 3.075 s; 2 shots of 3 frames share the cores:
-    # 2·2.55 + 4·3.075 = 17.4 s. It was a model from one idle machine (6.3 s per megapixel per
+    # each side set up in 1 s and evaluated in 0.5 s, the first set-up (the weights prepared) in 3 s:
+    # a worker's set-up 2 s, a first frame (2 iterations) 1 + (1.05·2 + 1)·0.5 = 2.55 s, a later one
+    # (3) 1 + (1.05·3 + 1)·0.5 = 3.075 s; 3 shots of 2 frames share the cores, 2 workers setting up
+    # once each: 2·2 + 3·2.55 + 3·3.075 = 20.9 s. Each shot's first frame was charged the weights:
+    # 16.9 s, their 2 s a shot. Before, it was a model from one idle machine (6.3 s per megapixel per
     # evaluation: 0.04 s here), divided among the shots as if each worker had the whole machine
     from nst.video import estimate
     monkeypatch.setattr(estimate, "side_cost", lambda run, side, warm_up=False: (1.0, 0.5))
-    assert main(command(inputs, tmp_path / "out", "--independent-shots", "3", "--iterations", "2",
+    monkeypatch.setattr(estimate, "set_up", lambda run, side: (None, None, 3.0), raising=False)
+    assert main(command(inputs, tmp_path / "out", "--independent-shots", "2", "--iterations", "2",
                         "--later-iterations", "3", "--workers", "2", "--dry-run")) == 0
     out = capsys.readouterr().out
-    assert "time: about 0m17s for 6 frames, measured on this machine now: a first frame 0m03s, a later one 0m03s " \
-           "(1 s set-up, 0.5 s an evaluation of J" in out, out
+    assert "time: about 0m21s for 6 frames, measured on this machine now: a worker's set-up 2 s (the weights, " \
+           "once a worker), a first frame 0m03s, a later one 0m03s (1 s set-up, 0.5 s an evaluation of J" in out, out
 
 
 def test_dry_run_times_a_later_frame_with_the_weights_a_worker_kept(tiny_weights_h5, monkeypatch):
@@ -1068,6 +1071,39 @@ def test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path):
     assert 0.4 < seconds < 0.65, seconds
 
 
+
+def write_with_sound(path, codec, frames=12):
+    # a 12 fps clip of `frames` frames with as long a 440 Hz tone in `codec` (48 kHz mono)
+    import av
+    images = video_clip.frames(frames, h=36, w=48)
+    with av.open(str(path), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream(codec, rate=48000, layout="mono")
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+        t = np.arange(48000 * frames // 12) / 48000
+        tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)              # s16: Opus, FLAC
+        sound = av.AudioFrame.from_ndarray(tone[None], format=a.codec_context.format.name, layout="mono")
+        sound.sample_rate, sound.pts = 48000, 0
+        c.mux([*a.encode(sound), *a.encode()])
+    return path
+
+
+@pytest.mark.parametrize("codec", ["libopus", "flac"])
+def test_opus_or_flac_audio_into_a_mov_is_encoded_as_aac(tmp_path, codec):
+    # FFmpeg's MOV muxer takes Opus and FLAC in MP4 only: copied, the file was refused as it started
+    # and the video written without sound; the sound is encoded in AAC, as long as the video (the
+    # decoded Opus went to the encoder as it was, keeping its .mkv clock, 1/1000 s: its samples were
+    # taken for milliseconds, 1 s of sound lasting 47 s)
+    import av
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", codec), 48)
+    out = output.write_video(clip.frames, tmp_path / "styled.mov", clip)
+    with av.open(str(out)) as c:
+        assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac"
+    assert abs(sound_end(out) - 1.0) < 0.002, sound_end(out)
+
+
 def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypatch, capsys):
     # PCM copied into MP4 (as before 14f94cc, or any codec a muxer refuses only at its header) failed
     # the whole video; it is written without the audio, said in one line
@@ -1203,6 +1239,104 @@ def test_the_sound_of_frames_a_b_starts_with_frame_a(tmp_path, source):
             assert abs(first) < 0.002 and -0.002 < last - until < 0.064, (frames, suffix, first, last, until)
             assert abs(sound_onset(out) - want) < 0.002, (frames, suffix, sound_onset(out), want)
             out.unlink()
+
+
+
+def sound_end(path):
+    # -> when a video file's sound ends (seconds) as players read it: its track's length where the
+    # container keeps one (an MP4's edit list, as ffprobe reports it: FFmpeg decodes the last packet
+    # whole), else where its decoded sound ends (Matroska's DiscardPadding is applied in decoding)
+    import av
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        if a.duration:
+            return float((a.duration + (a.start_time or 0)) * a.time_base)
+    return sound_span(path)[1]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_copied_sound_ends_with_the_last_frame(tmp_path, suffix):
+    # --frames 0:20 (and 7:30 where the container trims a packet's start) of a 12 fps clip whose AAC
+    # sound runs on (16 kHz: 64 ms packets): copied, it ends with frame B−1's end within 2 ms, the
+    # packet on air then trimmed by the edit list (.mp4 .mov) or its DiscardPadding (.mkv). It played
+    # whole: 60 ms past the last frame (61 ms at 0:20, as long as the source's sound at 30 fps)
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0)
+    for frames in ((0, 20), (7, 30)) if suffix != ".mkv" else ((0, 20),):
+        clip = clips.read(clip_path, 48, frames)
+        out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(clip_path), clip.span,
+                                  print)
+        with av.open(str(out)) as c:
+            assert c.streams.audio[0].codec_context.name == "aac"                     # copied
+        end = clip.span[1] - clip.span[0]
+        assert abs(shown_frames(out)[1] - end) < 0.002 and abs(sound_end(out) - end) < 0.002, (frames, sound_end(out))
+        assert abs(sound_span(out)[0]) < 0.002 and abs(sound_onset(out) - (1 - clip.span[0])) < 0.002
+        out.unlink()
+
+
+@pytest.mark.parametrize("frames, codec", [((16, 40), "aac"), ((15, 40), "flac")])
+def test_frames_a_b_into_mkv_copy_the_sound_where_a_packet_starts_with_frame_a(tmp_path, frames, codec):
+    # Matroska's muxer cannot trim a packet's start (the copied codec delay is the source's): the sound
+    # is copied where frame A starts a packet (at 30 fps and 48 kHz, 1024-sample packets, every 16th
+    # frame: not a question of rounding to its milliseconds), else cut there in FLAC; either starts
+    # with frame A and ends with frame B−1 within 2 ms, the tone 1 s into the source in step (the
+    # copy ran 11 ms on)
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(64, h=36, w=48), 1.0, fps=30, rate=48000)
+    clip = clips.read(clip_path, 48, frames)
+    out = writing.write_video(clip.frames, tmp_path / "styled.mkv", clip.fps, str(clip_path), clip.span, print)
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == codec
+    first, last = sound_span(out)
+    assert abs(first) < 0.002 and abs(last - (clip.span[1] - clip.span[0])) < 0.002, (first, last, clip.span)
+    assert abs(sound_onset(out) - (1 - clip.span[0])) < 0.002, sound_onset(out)
+
+
+def test_copied_sound_is_read_from_the_source_once(tmp_path, monkeypatch):
+    # the packets read to decide that the sound can be copied are the ones copied: the source is
+    # opened (and its sound read) once, not again to copy them (to the file's end)
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0)
+    clip = clips.read(clip_path, 48, (0, 20))
+    opened = counting(monkeypatch, av, "open")
+    out = writing.write_video(clip.frames, tmp_path / "styled.mp4", clip.fps, str(clip_path), clip.span, print)
+    assert out.exists() and [a[0] for a in opened].count(str(clip_path)) == 1, opened
+
+
+class CountedReads:
+    """An av.open()ed container whose demux() counts the packets it yields."""
+
+    def __init__(self, container):
+        self.container, self.packets = container, 0
+
+    def __getattr__(self, name):
+        return getattr(self.container, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return self.container.__exit__(*exc)
+
+    def demux(self, *args, **kwargs):
+        for packet in self.container.demux(*args, **kwargs):
+            self.packets += 1
+            yield packet
+
+
+def test_sound_that_cannot_be_copied_is_read_only_until_that_is_known(tmp_path, monkeypatch):
+    # --frames 5:36 into .mkv: frame 5 starts inside a 64 ms packet, so the sound is cut in FLAC;
+    # deciding it reads the packets to the first after frame 5's (8 of the 49), not all of
+    # them to frame B's end (then to be read again to be encoded)
+    import av
+    clip = clips.read(write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0), 48, (5, 36))
+    real, opened = av.open, []
+    monkeypatch.setattr(av, "open", lambda path, *a, **k: real(path, *a, **k) if a or k else opened.append(
+        CountedReads(real(path))) or opened[-1])
+    out = writing.write_video(clip.frames, tmp_path / "styled.mkv", clip.fps, clip.source, clip.span, print)
+    with real(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "flac"
+    assert opened[0].packets < 10, opened[0].packets
 
 
 def counting(monkeypatch, module, name):

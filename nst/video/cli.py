@@ -192,8 +192,9 @@ def time_line(run, later, todo, layout, scheduler):
     measured = estimate.measure(run, later)
     setup, each = measured["costs"]
     where = "one machine like this one (the cluster's may differ)" if scheduler else "this machine"
-    return (f"time: about {fmt_seconds(estimate.seconds(measured, todo))} for {counted(len(todo), 'frame')}, "
-            f"measured on {where} now: a first frame {fmt_seconds(measured['first'])}, a later one "
+    return (f"time: about {fmt_seconds(estimate.seconds(measured, todo, layout.workers))} for "
+            f"{counted(len(todo), 'frame')}, measured on {where} now: a worker's set-up {measured['worker']:.2g} s "
+            f"(the weights, once a worker), a first frame {fmt_seconds(measured['first'])}, a later one "
             f"{fmt_seconds(measured['later'])} ({setup:.2g} s set-up, {each:.2g} s an evaluation of J, about "
             f"{estimate.EVALS_PER_ITERATION:g} an iteration); the shots share the cores; another load, another time")
 

@@ -1,9 +1,10 @@
 """Writing a clip's video file: the frames encoded (H.264 where FFmpeg has it, VP9 in WebM, MPEG-4 in
 AVI) at the clip's frame rate or, given their times (a variable rate), each at its own time, and the
 source's audio within the clip's span, its packets copied through where the container takes that
-codec and can start it at the first frame (MP4 and MOV: an edit list trims the packet on air then)
-and end it within RUN_ON of the last, else decoded, cut at the span's edges to the sample and encoded
-again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere).
+codec and can start it at the first frame (MP4 and MOV: an edit list trims the packet on air then;
+Matroska: only where a packet starts with it) and end it with the last (the packet on air then
+trimmed: the edit list's end, Matroska's DiscardPadding), else decoded, cut at the span's edges to
+the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere).
 """
 import fractions
 from pathlib import Path
@@ -85,23 +86,25 @@ def codec_for(fmt):
     return "mpeg4"
 
 
-# what an audio stream the container will not take as it is (plays_as_is, fits_copied) is encoded
+# what an audio stream the container will not take as it is (plays_as_is, packets_to_copy) is encoded
 # to; AVI's PCM and Matroska's FLAC have no encoder delay (AAC's 1024 samples would play late in AVI,
 # which has no edit list to skip them) and lose nothing more of the source's sound
 AUDIO_CODECS = {"webm": "libopus", "avi": "pcm_s16le", "matroska": "flac"}
 AUDIO_DEFAULT = "aac"                       # ... in every other container
 # containers whose edit list starts a track inside its first packet: FFmpeg writes one for a first
-# packet timed before 0, as for AAC's encoder delay, and players skip that packet's earlier samples
+# packet timed before 0, as for AAC's encoder delay, and players skip that packet's earlier samples;
+# it ends where the last packet's duration does (end_at)
 EDIT_LISTS = {"mp4", "mov"}
 PACKET_CLOCK = fractions.Fraction(1, 1000)   # a packet's time to within Matroska's millisecond clock
-# a copied packet plays whole: this much sound after the last frame passes (AAC's packets last 21 to
-# 64 ms, MP3's 26, Opus's 20); one running on longer (PCM muxed as one packet) is cut, encoded again
+# the most a copied packet may run on past the last frame, to be trimmed there (end_at; AAC's packets
+# last 21 to 64 ms, MP3's 26, Opus's 20); one running on longer (PCM muxed as one packet, which a
+# player decodes whole) is cut, encoded again
 RUN_ON = fractions.Fraction(1, 10)
 
 
 def copy_audio_setup(container, source, span, log):
-    # -> (output audio stream, copied: True when the source's packets go through as they are,
-    # False when they are decoded and encoded again in the container's codec), or None
+    # -> (output audio stream, the source's packets to copy as they are (packets_to_copy: read once,
+    # here), or None: the sound decoded and encoded again in the container's codec), or None
     import av
     try:
         with av.open(source) as src:
@@ -109,12 +112,13 @@ def copy_audio_setup(container, source, span, log):
                 return None
             template = src.streams.audio[0]
             fmt = container.format.name
-            if not plays_as_is(fmt, template.codec_context.name) or not fits_copied(src, fmt, span):
-                return encoded_stream(container, template), False
+            packets = packets_to_copy(src, fmt, span) if plays_as_is(fmt, template.codec_context.name) else None
+            if packets is None:
+                return encoded_stream(container, template), None
             try:
-                return container.add_stream_from_template(template), True
+                return container.add_stream_from_template(template), packets
             except ValueError:               # the container does not take this codec (aac in webm)
-                return encoded_stream(container, template), False
+                return encoded_stream(container, template), None
     except (av.error.FFmpegError, ValueError) as e:
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
         return None
@@ -122,10 +126,13 @@ def copy_audio_setup(container, source, span, log):
 
 def plays_as_is(fmt, codec):
     # audio of `codec` copied into a `fmt` file plays where such files play, in step: not PCM in MP4,
-    # which FFmpeg writes but browsers and most players do not take; nothing in AVI, which times its
-    # sound from its first sample, not by the packets' times: copied packets start at a packet's edge
-    # (up to one packet early), and an AVI source's AAC brings a sample size that makes it 0.5 s early
-    return not (fmt == "mp4" and codec.startswith("pcm_")) and fmt != "avi"
+    # which FFmpeg writes but browsers and most players do not take; not Opus or FLAC in MOV, which
+    # FFmpeg's muxer refuses as the file starts (MP4 only: the video was written without sound);
+    # nothing in AVI, which times its sound from its first sample, not by the packets' times: copied
+    # packets start at a packet's edge (up to one packet early), and an AVI source's AAC brings a
+    # sample size that makes it 0.5 s early
+    return not ((fmt == "mp4" and codec.startswith("pcm_")) or (fmt == "mov" and codec in ("opus", "flac"))
+                or fmt == "avi")
 
 
 def copied_from(fmt, stream, start):
@@ -137,23 +144,34 @@ def copied_from(fmt, stream, start):
     return fractions.Fraction(start) - (0 if fmt in EDIT_LISTS else delay)
 
 
-def fits_copied(src, fmt, span):
-    # the packets of src's first audio stream copied into `fmt` for span (seconds: the first frame's
-    # time, the last's end) play no sound from before its start, unless an edit list trims it (the
-    # first packet begins at copied_from(start), within PACKET_CLOCK; else, skipped as the codec's
-    # delay, the sound from it would be lost) and no more than RUN_ON after its end
+def packets_to_copy(src, fmt, span):
+    # -> the packets of src's first audio stream that play span (seconds: the first frame's time, the
+    # last's end) copied into `fmt`: from the one on air at copied_from(start) to the last begun before
+    # the end, read once (the source is not read again to copy them; it was, to the file's end), or
+    # None where they would play sound from before the start (no edit list to trim the first packet:
+    # it must begin at copied_from(start), within PACKET_CLOCK; Matroska's muxer cannot trim a
+    # packet's start: known at the next packet, read no further) or one runs on more than RUN_ON past
+    # the end (a player decodes it whole)
     a = src.streams.audio[0]
-    end, at, first = span[1], copied_from(fmt, a, span[0]), None
+    end, at, kept = span[1], copied_from(fmt, a, span[0]), []
+
+    def cut_inside(packet):                      # the copy would start inside this packet, untrimmed
+        return fmt not in EDIT_LISTS and packet.pts * a.time_base < at - PACKET_CLOCK
     for packet in src.demux(a):
-        if packet.pts is None:
+        if packet.pts is None or packet.dts is None:
             continue
         t = packet.pts * a.time_base
         if end is not None and t >= end:
             break
-        first = t if t <= at + PACKET_CLOCK else first
         if end is not None and t + packet.duration * a.time_base > end + RUN_ON:
-            return False
-    return fmt in EDIT_LISTS or first is None or first >= at - PACKET_CLOCK
+            return None
+        if t <= at + PACKET_CLOCK:                # on air at `at`: those before it are not copied
+            kept = [packet]
+            continue
+        if len(kept) == 1 and cut_inside(kept[0]):
+            return None
+        kept.append(packet)
+    return None if kept and cut_inside(kept[0]) else kept
 
 
 def encoded_stream(container, template):
@@ -165,54 +183,65 @@ def encoded_stream(container, template):
 
 
 def copy_audio(container, audio, source, span, log):
-    # the source's audio within span (seconds), shifted to start at 0: its packets as they are, or
-    # (audio = (stream, False)) decoded, resampled and encoded again
+    # the source's audio within span (seconds), shifted to start at 0: the packets copy_audio_setup
+    # read, as they are, or (audio = (stream, None)) decoded from the source, resampled and encoded again
     import av
-    out_stream, copied = audio
+    out_stream, packets = audio
     try:
+        if packets is not None:
+            copy_packets(container, out_stream, packets, span)
+            return
         with av.open(source) as src:
-            if copied:
-                copy_packets(container, out_stream, src, span)
-            else:
-                encode_again(container, out_stream, src, span)
+            encode_again(container, out_stream, src, span)
     except (av.error.FFmpegError, ValueError) as e:
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
 
 
-def copy_packets(container, out_stream, src, span):
-    # the packets of src's first audio stream from the one on air at copied_from(start) to before
-    # end, their times less `start` (the first frame's) counted in samples: audio that begins after
-    # the picture still begins after it, in step (in the source's own clock, one tick a packet in an
-    # AVI's AAC, they were rounded to a whole packet, up to half of one off); the first one timed
-    # before 0, for the edit list or the codec delay to trim (it was dropped: up to a packet of
-    # silence first, or no sound at all from PCM stored as one long packet)
+def copy_packets(container, out_stream, packets, span):
+    # packets_to_copy's packets muxed, their times less `start` (the first frame's) counted in
+    # samples: audio that begins after the picture still begins after it, in step (in the source's
+    # own clock, one tick a packet in an AVI's AAC, they were rounded to a whole packet, up to half of
+    # one off); the first one timed before 0, for the edit list or the codec delay to trim; the one on
+    # air at the end trimmed there (end_at): it played whole, up to RUN_ON past the last frame
+    if not packets:
+        return
     start, end = span
-    a = src.streams.audio[0]
-    tick = fractions.Fraction(1, a.rate) if a.rate else a.time_base
-    since, at = fractions.Fraction(start), copied_from(container.format.name, a, start)
-
-    def ticks(ts):                                       # a source time -> samples from `start`
-        return round((ts * a.time_base - since) / tick)
-
-    def mux(packet):
-        packet.pts, packet.dts = ticks(packet.pts), ticks(packet.dts)
-        packet.duration, packet.time_base = round(packet.duration * a.time_base / tick), tick
+    since = fractions.Fraction(start)
+    tick = fractions.Fraction(1, out_stream.rate) if out_stream.rate else packets[0].time_base
+    last = None if end is None else round((end - since) / tick)          # the last frame's end
+    for packet in packets:
+        source_tick = packet.time_base
+        packet.pts, packet.dts = (round((ts * source_tick - since) / tick) for ts in (packet.pts, packet.dts))
+        packet.duration, packet.time_base = round(packet.duration * source_tick / tick), tick
+        if last is not None and packet.pts + packet.duration > last:
+            end_at(packet, last - packet.pts, container.format.name)
         packet.stream = out_stream
         container.mux(packet)
-    on_air = None                                        # the last packet begun by `at`, held until the next
-    for packet in src.demux(a):
-        if packet.pts is None or packet.dts is None:
-            continue
-        if packet.pts * a.time_base <= at + PACKET_CLOCK:
-            on_air = packet
-            continue
-        if on_air is not None:
-            mux(on_air)
-            on_air = None
-        if end is None or packet.pts * a.time_base < end:
-            mux(packet)
-    if on_air is not None:
-        mux(on_air)
+
+
+def end_at(packet, samples, fmt):
+    # a copied packet (timed in samples) made to stop `samples` into it: in MP4 and MOV by its
+    # duration (FFmpeg's muxer ends the track's edit list there, as after an AAC encoder's last, short
+    # packet); in Matroska and WebM by its DiscardPadding (FFmpeg's skip_samples side data: the
+    # samples after are dropped once decoded)
+    import struct
+
+    from av.packet import PacketSideData, packet_sidedata_type_from_literal
+    if fmt in EDIT_LISTS:
+        packet.duration = max(samples, 1)
+        return
+    head, tail = skip_samples(packet)
+    side = PacketSideData(packet_sidedata_type_from_literal("skip_samples"), 10)
+    side.update(struct.pack("<IIBB", head, max(tail, packet.duration - samples), 0, 0))
+    packet.set_sidedata(side, move=True)
+
+
+def skip_samples(packet):
+    # -> (samples skipped at its start, discarded at its end) of a packet's skip_samples side data
+    import struct
+    if not packet.has_sidedata("skip_samples"):
+        return 0, 0
+    return struct.unpack_from("<II", bytes(packet.get_sidedata("skip_samples")))
 
 
 def encode_again(container, out_stream, src, span):
@@ -233,7 +262,10 @@ def encode_again(container, out_stream, src, span):
             samples = round(max(frame.time - start, 0) * ctx.sample_rate) if samples is None else samples
             frame = cut_to(frame, start, end)
         for out in resampler.resample(frame):
-            out.pts, samples = samples, samples + out.samples
+            # in samples: a frame the resampler passes through kept its source's clock (1/1000 s in
+            # Matroska: its samples were taken for milliseconds, an Opus .mkv's second of sound 47 s long)
+            out.pts, out.time_base = samples, fractions.Fraction(1, ctx.sample_rate)
+            samples += out.samples
             for packet in out_stream.encode(out):
                 container.mux(packet)
     for packet in out_stream.encode(None):
