@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nst.io import checkpoint
-from web_client import (CHROMIUM, CHROMIUM_ARGS, Process, base_of, bomb_png, browser_missing, files_under,
+from web_client import (CHROMIUM, CHROMIUM_ARGS, FakeRun, Process, base_of, bomb_png, browser_missing, files_under,
                         png_bytes, post_form, request)
 
 
@@ -99,6 +99,25 @@ def test_live_page_shows_the_run_pauses_and_stops_it(browser, images, tmp_path):
     assert out.exists() and ckpt.exists()
     _, state = checkpoint.load(ckpt)
     assert len(state["history"]) > held
+
+
+def test_live_page_opened_mid_iteration_shows_the_last_picture_at_once(browser):
+    # a page opened (or reloaded) while a slow iteration ran (seconds at 800 px) had the curves and
+    # no picture until the iteration ended: the image was kept only while a page watched
+    from nst.web.live import LivePage
+    live, run = LivePage("127.0.0.1", 0, "t").start(), FakeRun()
+    try:
+        live.attach(run)
+        for it in range(1, 4):                            # no page watches these
+            live.on_iteration(run, it, {"total": 10.0 / it})
+        page = browser.new_page(bypass_csp=True)
+        page.goto(live.url)                               # the run is in its fourth iteration, for long
+        page.wait_for_function("nst.live.points.length === 3")
+        assert page.evaluate("nst.live.images") == 1 and page.text_content("#it") == "3 / 10"
+        assert page.get_attribute("#image", "src").startswith("data:image/jpeg;base64,")
+        page.close()
+    finally:
+        live.close()
 
 
 def test_live_page_on_another_host_needs_the_token(images, tmp_path):
