@@ -406,6 +406,31 @@ def test_the_plots_last_iteration_is_drawn_inside_the_canvas(browser):
     page.close()
 
 
+@pytest.mark.parametrize("width", [760, 330])                  # a laptop's column, a phone's
+def test_the_plots_legend_and_scale_labels_sit_above_its_frame(browser, width):
+    # found on a screenshot: the legend's names and the scales' sizes were written inside the plot,
+    # over the curves that start at its top
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.goto(SITE + "/runs/x/live")
+    texts, frame = page.evaluate("""(width) => {
+        const c = document.createElement("canvas"); c.width = width; c.height = 250;
+        const ctx = c.getContext("2d"), texts = [], frames = [];
+        const fillText = ctx.fillText, strokeRect = ctx.strokeRect;
+        ctx.fillText = function (t, x, y) {
+            texts.push([t, x, y, this.textBaseline]); return fillText.apply(this, arguments); };
+        ctx.strokeRect = function (x, y, w, h) { frames.push([x, y, w, h]); return strokeRect.apply(this, arguments); };
+        const names = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"];
+        nst.plot(c, names.map((name) => ({name, xs: [1, 2, 3], ys: [1e9, 1e8, 1e5]})),
+                 {xmax: 114, marks: [{x: 1, label: "256 px"}, {x: 71, label: "362 px"}]});
+        return [texts, frames[0]]; }""", width)
+    above = [t for t in texts if t[0].startswith("block") or t[0].endswith(" px")]
+    assert len(above) == 7 and all(baseline == "top" for *_, baseline in above)
+    assert all(y + 11 <= frame[1] for _, _, y, _ in above), (above, frame)        # 11 px text over the frame's top
+    assert all(0 <= x <= width for _, x, _, _ in above)
+    page.close()
+
+
 def test_live_page_shows_a_refused_control_and_stop_stays_usable(browser):
     # a Stop the server refuses (the run ended meanwhile, the server restarted) was an unhandled
     # promise: nothing shown, Stop greyed out for good
