@@ -921,3 +921,19 @@ def test_a_run_with_iterations_auto_says_its_total_and_eta_are_at_most_and_ends_
     page.wait_for_function("nst.live.status.state === 'done'")
     assert (page.text_content("#it"), page.text_content("#eta")) == ("80 / 80", "–")
     page.close()
+
+
+def test_a_gallery_card_under_iterations_auto_says_its_total_is_at_most(browser):
+    # the live page said "37 / at most 114", the run's gallery card "running 37 / 114"
+    def row(name, iterations, paused=False):
+        return {**gallery_row("running"), "output": f"{name}.png", "settings": {"size": 64, "iterations": iterations},
+                "iterations": 37, "total": 114, "paused": paused}
+    runs = [row("web-1", "auto"), row("web-2", "auto", paused=True), row("web-3", 114)]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": runs, "queue": {"active": 3, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-name='web-3']")
+    states = page.evaluate("[...document.querySelectorAll('.run .state')].map((s) => s.textContent)")
+    assert states == ["running 37 / at most 114", "paused 37 / at most 114", "running 37 / 114"]
+    page.close()
