@@ -451,6 +451,23 @@ def gallery_row(status):
                                                                                        "style": ["s.png"]}}
 
 
+def test_an_empty_gallery_says_how_to_make_a_picture(browser):
+    # a new server's gallery was an empty box under its title
+    runs = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): lambda r: r.fulfill(json={"runs": runs, "queue": {"active": 0, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector("#no-runs", state="visible")
+    assert page.text_content("#no-runs").split() == (
+        "No pictures yet: choose a photo and one or more paintings under “A new picture”, then Start. "
+        "Each run’s picture comes here.").split()
+    runs.append(gallery_row("queued"))                                  # the first run: the line goes
+    page.wait_for_selector("#no-runs", state="hidden")
+    assert page.is_visible(".run[data-name='web-1']")
+    page.close()
+
+
 def test_gallery_says_when_the_server_stops_answering(browser):
     # found by stopping nst serve under an open gallery: it went on saying "1 of 3 running or queued",
     # and every poll threw "Failed to fetch" into the console

@@ -197,6 +197,7 @@
       return el;
     });
     place($("runs"), drawn);
+    $("no-runs").hidden = data.runs.length > 0;                     // an empty gallery says how to fill it
     const names = new Set(data.runs.map(nameOf));
     for (const name of shown.keys()) if (!names.has(name)) shown.delete(name);
     const pictured = new Set(data.runs.filter((row) => PICTURED.includes(row.status)).map(nameOf));
