@@ -78,6 +78,7 @@ def test_without_a_page_the_run_appends_points_and_keeps_its_image_unencoded(mon
     for it in range(1, 6):
         pub.on_iteration(run, it, {"total": 1.0})
     assert run.outputs == 5 and ch.snapshot.seq == 5 and ch.snapshot.encoded is None
+    assert ch.snapshot.image.dtype == np.uint8 and ch.snapshot.image.max() == 5       # kept as bytes: ¼ the floats
     assert [p["it"] for p in ch.points] == [1, 2, 3, 4, 5] and ch.points[0]["layers"] == {"block1_conv1": 2.0}
 
 
