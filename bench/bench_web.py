@@ -148,7 +148,8 @@ def main():
         f"not the absolute times); load average before {load_before:.1f}. Date: {time.strftime('%Y-%m-%d')}. "
         f"Command: `{command}` ({args.size} px, {args.iterations} L-BFGS iterations, {args.backend}, "
         f"{args.rounds} rounds, modes alternating).", "", table(results), "",
-        f"The hook itself (`LivePage.on_iteration` with no page: a point appended, the status updated), "
+        f"The hook itself (`LivePage.on_iteration` with no page: a point appended, the status updated, "
+        f"the image's host copy kept), "
         f"timed alone on a finished run: {statistics.median(hook_us):.0f} µs per iteration (median of "
         f"{len(hook_us)} runs × 2000 calls): {statistics.median(hook_us) * 1e-6 / base_wall(results):.2e} "
         "of an iteration without --web."])

@@ -10,7 +10,7 @@ import pytest
 from nst.run.controls import Controls
 from nst.run.run import Run
 from nst.run.settings import Settings
-from web_client import bomb_png, png_bytes
+from web_client import FakeRun, bomb_png, decoded, png_bytes
 
 pytest.importorskip("aiohttp")
 
@@ -69,28 +69,31 @@ def test_a_signal_stops_a_paused_run(rng, tiny_weights):
     assert not t.is_alive() and run.interrupted
 
 
-class FakeRun:
-    # what Publisher reads of a Run, counting the images it is asked for
-    def __init__(self):
-        self.settings = Settings(iterations=10, style_layers=("block1_conv1",))
-        self.sizes, self.scale, self.history, self.opt, self.controls = [64], 0, [], object(), None
-        self.layer_history = [{"block1_conv1": 2.0}]      # the last iteration's J_s^l (Run.layer_history)
-        self.caps = [10]                                  # most iterations per scale (Run.caps)
-        self.outputs = 0
-
-    def output(self):
-        self.outputs += 1
-        return np.full((8, 8, 3), self.outputs, np.float32)
-
-
-def test_without_a_page_the_run_only_appends_points():
+def test_without_a_page_the_run_appends_points_and_keeps_its_image_unencoded(monkeypatch):
+    from nst.web import channel as channel_module
+    monkeypatch.setattr(channel_module.panel_maps, "compute", lambda *a: pytest.fail("a panel made for no page"))
     ch, run = Channel(), FakeRun()
     pub = Publisher(ch)
     pub.attach(run)
     for it in range(1, 6):
         pub.on_iteration(run, it, {"total": 1.0})
-    assert run.outputs == 0 and ch.snapshot.seq == 0
+    assert run.outputs == 5 and ch.snapshot.seq == 5 and ch.snapshot.encoded is None
+    assert ch.snapshot.image.dtype == np.uint8 and ch.snapshot.image.max() == 5       # kept as bytes: ¼ the floats
     assert [p["it"] for p in ch.points] == [1, 2, 3, 4, 5] and ch.points[0]["layers"] == {"block1_conv1": 2.0}
+
+
+def test_a_page_that_comes_mid_iteration_gets_the_last_iterations_picture_at_once():
+    # a page opened (or reloaded) while a slow iteration ran had no picture until it ended: the
+    # image was kept only while a page watched
+    ch, run = Channel(), FakeRun()
+    pub = Publisher(ch)
+    pub.attach(run)
+    for it in range(1, 4):
+        pub.on_iteration(run, it, {"total": float(it)})
+    ch.watch("page", {}, lambda: None)                     # the page comes; no iteration ends meanwhile
+    msg, _, _ = ch.message(0, -1)
+    assert [p["it"] for p in msg["points"]] == [1, 2, 3] and msg["status"]["it"] == 3
+    assert decoded(msg["image"]).mean() == pytest.approx(3, abs=1)         # the third iteration's picture
 
 
 def test_a_slow_page_gets_the_latest_image_not_a_queue():
@@ -107,9 +110,6 @@ def test_a_slow_page_gets_the_latest_image_not_a_queue():
     assert [p["it"] for p in msg["points"]] == list(range(1, 8))     # every point
     assert seq == 7 and "image" in msg                                  # one image: the latest
     assert ch.message(sent, seq)[0].get("image") is None                # nothing new: no image
-    ch.unwatch("page")
-    pub.on_iteration(run, 8, {"total": 8.0})
-    assert run.outputs == 7
 
 
 @pytest.mark.parametrize("option, value", [("size", "8"), ("style-weight", "-1"), ("lr", "nan"),
@@ -865,6 +865,32 @@ def test_a_workers_iteration_reaches_the_server_at_once_and_its_answer_says_only
         answer = json.loads(urlopen(Request(f"http://127.0.0.1:{server.port}/api/publish/r", b"{}",
                                             {link.WORKER_HEADER: app.worker_key}, method="POST"), timeout=10).read())
         assert answer == {"wanted": {"gram": None, "grad": False, "features": False}, "stop": False}
+    finally:
+        server_side.set_state("done")
+        worker.close("done")
+        server.stop()
+
+
+def test_a_serve_page_that_comes_mid_iteration_gets_the_workers_last_picture(tmp_path, tiny_weights_h5):
+    # under nst serve a page opened (the gallery's Live) while a slow iteration ran had no picture
+    # until it ended; the worker posts the image only while the server's pages watch
+    from nst.web import link
+    from nst.web.app import App
+    from nst.web.server import Background
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    server_side = app.runs.channels["r"] = Channel({"title": "r"}, state="running")
+    server = Background(app.make_app(), "127.0.0.1", 0).start()
+    worker, run = link.LiveLink(f"http://127.0.0.1:{server.port}", app.worker_key, app.token, "r", "r"), FakeRun()
+    try:
+        worker.start(run)
+        for it in range(1, 4):
+            run.history.append({"total": float(it)})
+            worker.on_iteration(run, it, {"total": float(it)})
+        wait_until(lambda: [p["it"] for p in server_side.points] == [1, 2, 3], timeout=10)
+        assert server_side.snapshot.seq == 0                       # no page: the points came without an image
+        server_side.watch("page", {}, lambda: None)                # a page comes; no iteration ends meanwhile
+        wait_until(lambda: server_side.snapshot.seq > 0, timeout=10)
+        assert decoded(server_side.snapshot.encode()["image"]).mean() == pytest.approx(3, abs=1)
     finally:
         server_side.set_state("done")
         worker.close("done")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from nst.io import checkpoint
-from web_client import (CHROMIUM, CHROMIUM_ARGS, Process, base_of, bomb_png, browser_missing, files_under,
+from web_client import (CHROMIUM, CHROMIUM_ARGS, FakeRun, Process, base_of, bomb_png, browser_missing, files_under,
                         png_bytes, post_form, request)
 
 
@@ -99,6 +99,25 @@ def test_live_page_shows_the_run_pauses_and_stops_it(browser, images, tmp_path):
     assert out.exists() and ckpt.exists()
     _, state = checkpoint.load(ckpt)
     assert len(state["history"]) > held
+
+
+def test_live_page_opened_mid_iteration_shows_the_last_picture_at_once(browser):
+    # a page opened (or reloaded) while a slow iteration ran (seconds at 800 px) had the curves and
+    # no picture until the iteration ended: the image was kept only while a page watched
+    from nst.web.live import LivePage
+    live, run = LivePage("127.0.0.1", 0, "t").start(), FakeRun()
+    try:
+        live.attach(run)
+        for it in range(1, 4):                            # no page watches these
+            live.on_iteration(run, it, {"total": 10.0 / it})
+        page = browser.new_page(bypass_csp=True)
+        page.goto(live.url)                               # the run is in its fourth iteration, for long
+        page.wait_for_function("nst.live.points.length === 3")
+        assert page.evaluate("nst.live.images") == 1 and page.text_content("#it") == "3 / 10"
+        assert page.get_attribute("#image", "src").startswith("data:image/jpeg;base64,")
+        page.close()
+    finally:
+        live.close()
 
 
 def test_live_page_on_another_host_needs_the_token(images, tmp_path):
@@ -387,6 +406,31 @@ def test_the_plots_last_iteration_is_drawn_inside_the_canvas(browser):
     page.close()
 
 
+@pytest.mark.parametrize("width", [760, 330])                  # a laptop's column, a phone's
+def test_the_plots_legend_and_scale_labels_sit_above_its_frame(browser, width):
+    # found on a screenshot: the legend's names and the scales' sizes were written inside the plot,
+    # over the curves that start at its top
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    page.goto(SITE + "/runs/x/live")
+    texts, frame = page.evaluate("""(width) => {
+        const c = document.createElement("canvas"); c.width = width; c.height = 250;
+        const ctx = c.getContext("2d"), texts = [], frames = [];
+        const fillText = ctx.fillText, strokeRect = ctx.strokeRect;
+        ctx.fillText = function (t, x, y) {
+            texts.push([t, x, y, this.textBaseline]); return fillText.apply(this, arguments); };
+        ctx.strokeRect = function (x, y, w, h) { frames.push([x, y, w, h]); return strokeRect.apply(this, arguments); };
+        const names = ["block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"];
+        nst.plot(c, names.map((name) => ({name, xs: [1, 2, 3], ys: [1e9, 1e8, 1e5]})),
+                 {xmax: 114, marks: [{x: 1, label: "256 px"}, {x: 71, label: "362 px"}]});
+        return [texts, frames[0]]; }""", width)
+    above = [t for t in texts if t[0].startswith("block") or t[0].endswith(" px")]
+    assert len(above) == 7 and all(baseline == "top" for *_, baseline in above)
+    assert all(y + 11 <= frame[1] for _, _, y, _ in above), (above, frame)        # 11 px text over the frame's top
+    assert all(0 <= x <= width for _, x, _, _ in above)
+    page.close()
+
+
 def test_live_page_shows_a_refused_control_and_stop_stays_usable(browser):
     # a Stop the server refuses (the run ended meanwhile, the server restarted) was an unhandled
     # promise: nothing shown, Stop greyed out for good
@@ -405,6 +449,23 @@ def test_live_page_shows_a_refused_control_and_stop_stays_usable(browser):
 def gallery_row(status):
     return {"output": "web-1.png", "status": status, "settings": {"size": 64}, "names": {"content": "p.png",
                                                                                        "style": ["s.png"]}}
+
+
+def test_an_empty_gallery_says_how_to_make_a_picture(browser):
+    # a new server's gallery was an empty box under its title
+    runs = []
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): lambda r: r.fulfill(json={"runs": runs, "queue": {"active": 0, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector("#no-runs", state="visible")
+    assert page.text_content("#no-runs").split() == (
+        "No pictures yet: choose a photo and one or more paintings under “A new picture”, then Start. "
+        "Each run’s picture comes here.").split()
+    runs.append(gallery_row("queued"))                                  # the first run: the line goes
+    page.wait_for_selector("#no-runs", state="hidden")
+    assert page.is_visible(".run[data-name='web-1']")
+    page.close()
 
 
 def test_gallery_says_when_the_server_stops_answering(browser):
@@ -876,4 +937,20 @@ def test_a_run_with_iterations_auto_says_its_total_and_eta_are_at_most_and_ends_
     sockets[0].send(json.dumps({"points": [], "status": {**message("done", 80)["status"], "total": 114}}))
     page.wait_for_function("nst.live.status.state === 'done'")
     assert (page.text_content("#it"), page.text_content("#eta")) == ("80 / 80", "–")
+    page.close()
+
+
+def test_a_gallery_card_under_iterations_auto_says_its_total_is_at_most(browser):
+    # the live page said "37 / at most 114", the run's gallery card "running 37 / 114"
+    def row(name, iterations, paused=False):
+        return {**gallery_row("running"), "output": f"{name}.png", "settings": {"size": 64, "iterations": iterations},
+                "iterations": 37, "total": 114, "paused": paused}
+    runs = [row("web-1", "auto"), row("web-2", "auto", paused=True), row("web-3", 114)]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": runs, "queue": {"active": 3, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-name='web-3']")
+    states = page.evaluate("[...document.querySelectorAll('.run .state')].map((s) => s.textContent)")
+    assert states == ["running 37 / at most 114", "paused 37 / at most 114", "running 37 / 114"]
     page.close()

@@ -125,3 +125,30 @@ def bomb_png(side=100_000):
 
 def files_under(folder):
     return {p for p in Path(folder).rglob("*") if p.is_file()}
+
+
+class FakeRun:
+    # what nst.web.channel.Publisher reads of a Run, counting the images it is asked for: the
+    # image of the k-th ask is all k
+    def __init__(self):
+        from nst.run.settings import Settings
+        self.settings = Settings(iterations=10, style_layers=("block1_conv1",))
+        self.sizes, self.scale, self.history, self.opt, self.controls = [64], 0, [], object(), None
+        self.layer_history = [{"block1_conv1": 2.0}]      # the last iteration's J_s^l (Run.layer_history)
+        self.caps = [10]                                  # most iterations per scale (Run.caps)
+        self.outputs = 0
+
+    def output(self):
+        import numpy as np
+        self.outputs += 1
+        return np.full((8, 8, 3), self.outputs, np.float32)
+
+
+def decoded(image_base64):
+    # a page's base64 JPEG -> H×W×3 uint8
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(image_base64))).convert("RGB"))

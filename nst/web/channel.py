@@ -1,10 +1,12 @@
 """One run as its pages see it, shared between the run's thread and the server's.
 
 The run side (Publisher.on_iteration) appends each iteration's terms to `points` (the curves:
-all of them, a few floats each) and, only while a page watches, puts the current image and the
-panels the pages ask for into `snapshot`: a latest-value slot, so a page that is slower than the
-run skips images instead of queueing them. The page side reads them (Channel.message) and sets
-what it wants (watch) and the controls (pause, resume, stop: nst.controls).
+all of them, a few floats each) and puts the current image, and the panels the pages ask for,
+into `snapshot`: a latest-value slot, so a page that is slower than the run skips images instead
+of queueing them, and a page that comes mid-iteration gets the last one at once. The image is kept
+as the run's host copy, encoded only when a page is sent it; the panels (a forward pass) are made
+only while a page watches. The page side reads them (Channel.message) and sets what it wants
+(watch) and the controls (pause, resume, stop: nst.controls).
 """
 import base64
 import io
@@ -21,11 +23,16 @@ JPEG_QUALITY = 85
 NO_PANELS = {"gram": None, "grad": False, "features": False}
 
 
+def as_bytes(img):
+    # H×W×3 float 0..255 -> H×W×3 uint8 (what a page is sent; a quarter of the float copy's memory)
+    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
+
+
 def jpeg_base64(img):
-    # H×W×3 float 0..255 -> base64 JPEG
+    # H×W×3 uint8 (as_bytes) -> base64 JPEG
     from PIL import Image
     buf = io.BytesIO()
-    Image.fromarray(np.clip(np.rint(img), 0, 255).astype(np.uint8), "RGB").save(buf, "JPEG", quality=JPEG_QUALITY)
+    Image.fromarray(img, "RGB").save(buf, "JPEG", quality=JPEG_QUALITY)
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -35,7 +42,7 @@ def peak_rss():
 
 
 class Snapshot:
-    """The latest image and panels; encoded once, by the first page that sends them."""
+    """The latest image (H×W×3 uint8) and panels; encoded once, by the first page that sends them."""
 
     def __init__(self, seq, image=None, panels=None, encoded=None):
         self.seq, self.image, self.panels = seq, image, panels or {}
@@ -93,8 +100,9 @@ class Channel:
         for wake in list(self.listeners.values()):
             wake()
 
-    def message(self, since_points, since_seq):
-        # -> (what a page has not seen yet, points sent, snapshot sent); the image only if newer
+    def message(self, since_points, since_seq, images=True):
+        # -> (what a page has not seen yet, points sent, snapshot sent); the image only if newer,
+        # and only if `images` (a worker posts it only while the server's pages watch)
         with self.lock:
             points, snap = self.points[since_points:], self.snapshot
             status = {**self.status, "paused": self.controls.paused, "stopping": self.controls.stop_requested,
@@ -103,8 +111,9 @@ class Channel:
         msg = {"status": status, "points": points}
         if since_points == 0:
             msg["info"] = self.info
-        if snap.seq != since_seq:
-            msg.update(snap.encode())
+        if not images or snap.seq == since_seq:
+            return msg, n, since_seq
+        msg.update(snap.encode())
         return msg, n, snap.seq
 
     # -- the run -----------------------------------------------------------------------------------
@@ -138,7 +147,8 @@ def clean_wanted(wanted, info):
 
 
 class Publisher:
-    """The run side: `on_iteration` after each iteration (cheap without a page), `attach` once."""
+    """The run side: `on_iteration` after each iteration (without a page: a point and the image's
+    host copy), `attach` once."""
 
     PANEL_EVERY_S = 0.25          # panels cost a forward pass: at most this often
 
@@ -177,15 +187,16 @@ class Publisher:
         self.channel.update(points=[point], status=status, snapshot=self.capture(run))
 
     def capture(self, run, force_panels=False):
-        # -> a Snapshot of the image and the panels asked for, or None when no page watches
-        wanted = self.channel.wanted()
-        if wanted is None or run.opt is None:
+        # -> a Snapshot of the image and of the panels a watching page asks for (none without a
+        # page: a page that comes later gets the image at once, its panels at the next capture)
+        if run.opt is None:
             return None
-        panels, self.seen = {}, wanted
-        now = time.perf_counter()
-        if wanted != NO_PANELS and (force_panels or now - self.panel_time >= self.PANEL_EVERY_S):
-            panels, self.panel_time = panel_maps.compute(run, wanted), now
-        return Snapshot(0, run.output(), panels)
+        wanted, panels = self.channel.wanted(), {}
+        if wanted is not None:
+            self.seen, now = wanted, time.perf_counter()
+            if wanted != NO_PANELS and (force_panels or now - self.panel_time >= self.PANEL_EVERY_S):
+                panels, self.panel_time = panel_maps.compute(run, wanted), now
+        return Snapshot(0, as_bytes(run.output()), panels)
 
     def refresh(self, run):
         # while paused (each poll): a page that came or asked for other panels gets them now; the

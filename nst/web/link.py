@@ -2,7 +2,8 @@
 
 A LiveLink travels with the task (nst.batch.task.run_task's options["live"]); on the worker it
 keeps a Channel as `--web` does, and a thread posts what is new (the points, and the latest image
-only while a page watches) to the server as it comes, at most every POST_EVERY_S (a quick run's
+only while a page watches: a page that comes mid-iteration gets the last iteration's image a
+post or two later) to the server as it comes, at most every POST_EVERY_S (a quick run's
 iterations go together), plain HTTP with the standard library; with nothing new it posts every
 POST_EVERY_S all the same. The server's answer carries the pages' wishes back: the panels. Pause and
 stop come by a second thread's long poll, which the server answers as soon as a page asks them
@@ -60,7 +61,7 @@ class LiveLink:
             self.wake.wait(POST_EVERY_S)
             self.wake.clear()
             final = self.closed.is_set()
-            msg, n, seq = self.channel.message(sent_points, sent_seq)
+            msg, n, seq = self.channel.message(sent_points, sent_seq, images=self.channel.wanted() is not None)
             try:
                 self.apply(self.post(msg))
                 sent_points, sent_seq, last_ok = n, seq, time.monotonic()

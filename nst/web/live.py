@@ -1,7 +1,8 @@
 """`nst transfer --web [HOST:]PORT`: the live page of the run in this process.
 
 The server runs on its own thread (nst.web.server.Background); the run publishes into one
-Channel. Without a page watching, an iteration costs a point appended to a list.
+Channel. Without a page watching, an iteration costs a point appended to a list and the image's
+host copy (so that a page opened mid-iteration shows it at once; encoded only for a page).
 """
 import contextlib
 

@@ -112,7 +112,9 @@
     const title = Object.assign(document.createElement("b"), {textContent: name});
     const shown = row.status === "running" && row.paused ? "paused" : row.status;    // as its live page says
     const state = Object.assign(document.createElement("span"), {className: "state " + shown, textContent: shown});
-    if (row.status === "running" && row.total) state.textContent += ` ${row.iterations || 0} / ${row.total}`;
+    // --iterations auto: a scale may end early, the total is at most (as the live page says it)
+    const most = setting(row, "iterations") === "auto" ? "at most " : "";
+    if (row.status === "running" && row.total) state.textContent += ` ${row.iterations || 0} / ${most}${row.total}`;
     if (row.status === "stopped" && row.iterations) state.textContent += ` at ${row.iterations}`;   // how far: Resume?
     info.replaceChildren(title, " ", state, document.createElement("br"),
                 `${names.content} × ${(names.style || []).join(" + ")}`, document.createElement("br"),
@@ -195,6 +197,7 @@
       return el;
     });
     place($("runs"), drawn);
+    $("no-runs").hidden = data.runs.length > 0;                     // an empty gallery says how to fill it
     const names = new Set(data.runs.map(nameOf));
     for (const name of shown.keys()) if (!names.has(name)) shown.delete(name);
     const pictured = new Set(data.runs.filter((row) => PICTURED.includes(row.status)).map(nameOf));

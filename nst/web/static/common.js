@@ -32,7 +32,7 @@ nst.bytes = (b) => b ? (b / 2 ** 20).toFixed(0) + " MiB" : "–";
 // plot(canvas, series [{name, xs, ys}], {xmax, marks: [{x, label}]}): y on a log scale,
 // values ≤ 0 skipped; -> the number of points drawn. Drawn at the size the canvas is shown (CSS
 // pixels × the screen's density): a fixed 760 px canvas shrunk to a phone's width made its 11 px
-// labels 4 px
+// labels 4 px. The legend and the scales' labels sit above the plot's frame, never over a curve
 nst.plot = function (canvas, series, opts) {
   const dpr = window.devicePixelRatio || 1;
   const W = canvas.clientWidth || canvas.width / dpr, H = canvas.clientHeight || canvas.height / dpr;    // 0: not laid out
@@ -40,10 +40,11 @@ nst.plot = function (canvas, series, opts) {
   if (canvas.height !== Math.round(H * dpr)) canvas.height = Math.round(H * dpr);
   const ctx = canvas.getContext("2d");
   ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
-  const left = 56, right = 8, top = 8, bottom = 22;
-  const perRow = Math.max(1, Math.floor((W - left - right - 6) / 110));     // the legend's names a row
+  const left = 56, right = 8, bottom = 22, LINE = 14;
   ctx.clearRect(0, 0, W, H);
   ctx.font = "11px sans-serif";
+  const legend = nst.legend(ctx, series.map((s) => s.name), left, W - right, 4);
+  const top = legend.bottom + (opts.marks && opts.marks.length ? LINE : 0) + 4;
   let lo = Infinity, hi = -Infinity, drawn = 0;
   for (const s of series) for (const y of s.ys) if (y > 0) { lo = Math.min(lo, y); hi = Math.max(hi, y); }
   const xmax = Math.max(opts.xmax || 1, 1);
@@ -62,10 +63,11 @@ nst.plot = function (canvas, series, opts) {
   ctx.textAlign = "center"; ctx.textBaseline = "top";
   ctx.fillText("1", X(1), H - bottom + 4);
   ctx.textAlign = "right"; ctx.fillText(String(xmax), X(xmax), H - bottom + 4);    // inside the canvas
-  for (const m of opts.marks || []) {                    // where each scale starts
+  for (const m of opts.marks || []) {                    // where each scale starts, its size above the frame
     ctx.strokeStyle = "#aaa"; ctx.setLineDash([4, 3]);
-    ctx.beginPath(); ctx.moveTo(X(m.x), top); ctx.lineTo(X(m.x), H - bottom); ctx.stroke();
-    ctx.setLineDash([]); ctx.fillStyle = "#777"; ctx.textAlign = "left"; ctx.fillText(m.label, X(m.x) + 3, top + 2);
+    ctx.beginPath(); ctx.moveTo(X(m.x), top - 3); ctx.lineTo(X(m.x), H - bottom); ctx.stroke();
+    ctx.setLineDash([]); ctx.fillStyle = "#777"; ctx.textAlign = "left"; ctx.textBaseline = "top";
+    ctx.fillText(m.label, X(m.x) + 3, top - LINE);
   }
   series.forEach((s, k) => {
     ctx.strokeStyle = nst.COLOURS[k % nst.COLOURS.length]; ctx.lineWidth = 1.5; ctx.beginPath();
@@ -76,8 +78,23 @@ nst.plot = function (canvas, series, opts) {
       pen ? ctx.lineTo(X(x), Y(y)) : ctx.moveTo(X(x), Y(y)); pen = true; drawn += 1;
     });
     ctx.stroke(); ctx.lineWidth = 1;
-    ctx.fillStyle = ctx.strokeStyle; ctx.textAlign = "left"; ctx.textBaseline = "top";
-    ctx.fillText(s.name, left + 6 + 110 * (k % perRow), top + 14 + 13 * Math.floor(k / perRow));
   });
   return drawn;
+};
+
+// legend(ctx, names, x0, x1, y0): each name after a short line of its colour, in rows from (x0, y0)
+// wrapped at x1; -> {bottom: the y under its last row}
+nst.legend = function (ctx, names, x0, x1, y0) {
+  const LINE = 14, SWATCH = 14, GAP = 12;
+  let x = x0, y = y0;
+  ctx.textAlign = "left"; ctx.textBaseline = "top";
+  names.forEach((name, k) => {
+    const width = SWATCH + 4 + ctx.measureText(name).width;
+    if (x > x0 && x + width > x1) { x = x0; y += LINE; }
+    ctx.strokeStyle = ctx.fillStyle = nst.COLOURS[k % nst.COLOURS.length]; ctx.lineWidth = 2;
+    ctx.beginPath(); ctx.moveTo(x, y + 6); ctx.lineTo(x + SWATCH, y + 6); ctx.stroke(); ctx.lineWidth = 1;
+    ctx.fillText(name, x + SWATCH + 4, y);
+    x += width + GAP;
+  });
+  return {bottom: names.length ? y + LINE : y0};
 };
