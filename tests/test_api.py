@@ -251,6 +251,37 @@ def test_stored_settings_are_named_by_their_keys(stored, named):
         settings_of_row({"settings": stored})
 
 
+def test_a_job_with_arrays_for_weights_and_init_reports_them_by_sha256(rng, tmp_path, tiny_weights):
+    # weights as a {layer: (W, b)} dict and --init as an array: --report's settings.json failed
+    # ("ndarray is not JSON serializable"); it names both by their arrays' sha256, as the checkpoint
+    # identity does. The identity took the init for str(array), numpy's summary of its corners: a
+    # resume with another init, changed only in the middle, was accepted
+    import json
+    from nst.io.assets import sha256_arrays
+    from nst.io.image import save_image
+    from nst.run.job import Job, Outputs
+    from nst.run.settings import Settings
+    c = tmp_path / "c.png"
+    save_image(random_image(rng, 20, 20), c)
+    init = random_image(rng, 20, 20)
+
+    def job(init, **outputs):
+        settings = Settings(size=20, scales=1, iterations=2, backend="numpy", weights=tiny_weights, init=init)
+        job = Job(str(c), [str(c)], settings, Outputs(output=tmp_path / "out.png", progress=False, **outputs))
+        job.preflight()
+        return job
+    first = job(init, report=tmp_path / "report", checkpoint=tmp_path / "run.npz")
+    first.prepare()
+    assert first.execute() == 0
+    recorded = json.loads((tmp_path / "report" / "settings.json").read_text())
+    assert recorded["weights"] == first.ident["weights"] == {"sha256": sha256_arrays(tiny_weights)}
+    assert recorded["init"] == first.ident["init"] == {"sha256": sha256_arrays(init)}
+    middle = init.copy()
+    middle[10, 10] = 255 - middle[10, 10]
+    with pytest.raises(ValueError, match=r"other settings or inputs \(init\)"):
+        job(middle, resume=tmp_path / "run.npz").prepare()
+
+
 @pytest.mark.parametrize("kwargs, api, cli", [
     ({"style_weight": -1}, "^style_weight must be a finite number ≥ 0, got -1$", "^--style-weight must"),
     ({"style_layers": "conv1_1", "style_layer_weights": [1, 2]},

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -801,6 +802,30 @@ def test_contact_sheet_of_a_folder_of_photos_and_one_style_is_a_column(world, tm
     assert sorted(where.values()) == [(i, 0) for i in range(5)]
     two = plan.plan([str(world["c"])], [str(world["s"]), str(tmp_path / "photo0.png")], _settings(world))
     assert results.sheet_layout(two)[:2] == ([plan.stem(world["c"])], [plan.stem(world["s"]), "photo0"])
+
+
+@pytest.mark.parametrize("name, other", [("Ελλάδα", "Κύπρος"), ("Москва", "Самара"), ("東京", "大阪")])
+def test_contact_sheet_labels_a_name_in_its_script(world, tmp_path, name, other):
+    # a content named in Greek, Cyrillic or CJK is labelled in a font of its script: two such names
+    # of as many letters give two labels (in Pillow's own font, Latin only, both were a row of the
+    # same boxes); skipped where no installed font covers the script
+    codes = " ".join(f"{ord(c):x}" for c in name + other)
+    fonts = shutil.which("fc-list") and subprocess.run(["fc-list", f":charset={codes}"], capture_output=True,
+                                                       text=True, timeout=60).stdout
+    if not fonts:
+        pytest.skip(f"no installed font has the letters of {name} and {other} (fontconfig's fc-list)")
+
+    def row_label(stem):
+        # the sheet of one content named `stem` and one style: its pixels left of the thumbnails
+        folder = tmp_path / stem
+        folder.mkdir()
+        Image.open(world["c"]).save(folder / f"{stem}.png")
+        tasks = plan.plan([str(folder / f"{stem}.png")], [str(world["s"])], _settings(world))
+        with Image.open(results.contact_sheet(folder, tasks, {})) as sheet:
+            return np.asarray(sheet.convert("L"))[:, :160]
+
+    label, other_label = row_label(name), row_label(other)
+    assert label.min() < 128 and not np.array_equal(label, other_label)
 
 
 def test_a_row_after_one_a_crash_cut_short_is_kept(tmp_path):

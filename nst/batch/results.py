@@ -21,12 +21,14 @@ from PIL import Image, ImageDraw
 
 from nst.io.assets import atomic_path, sha256_file
 from nst.io.image import MARK
+from nst.io.report import fitted, font
 
 from .outdir import (MANIFEST, SHEET, SHEET_DESCRIPTION, kind, locked, open_for_append, picture_blocked,
                      unreplaceable)
 
 SHEET_MAX_SIDE = 4096          # pixels: 48 MiB as RGB at most, whatever the grid
 SHEET_MIN_CELL = 32            # thumbnails no smaller than this; beyond, the sheet shows a part
+LABEL_PX = 12                  # the labels' font size
 
 
 def read_manifest(outdir):
@@ -184,6 +186,12 @@ def sheet_memory(tasks, size, label_w=160, label_h=24):
     return f"{w}×{h} px{shown}, about {need / 2**20:.0f} MiB"
 
 
+def draw_label(draw, xy, text, width):
+    # text at xy (its top left), cut to `width` px, in a font that has its script (東京, Ελλάδα)
+    label_font = font(LABEL_PX, text)
+    draw.text(xy, fitted(text, label_font, width), fill=(0, 0, 0), font=label_font)
+
+
 def contact_sheet(outdir, tasks, status, log=None, label_w=160, label_h=24):
     # every task's picture as a thumbnail in a grid with labels; a failed or missing one is grey.
     # At most SHEET_MAX_SIDE a side (sheet_geometry); written with nst's mark, atomically
@@ -195,9 +203,9 @@ def contact_sheet(outdir, tasks, status, log=None, label_w=160, label_h=24):
     sheet = Image.new("RGB", (label_w + cell * n_cols, label_h + cell * n_rows), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
     for j, c in enumerate(cols[:n_cols]):
-        draw.text((label_w + j * cell + 4, 6), c[: cell // 7], fill=(0, 0, 0))
+        draw_label(draw, (label_w + j * cell + 4, 6), c, cell - 8)
     for i, r in enumerate(rows[:n_rows]):
-        draw.text((4, label_h + i * cell + cell // 2 - 6), r[: label_w // 7], fill=(0, 0, 0))
+        draw_label(draw, (4, label_h + i * cell + cell // 2 - 6), r, label_w - 8)
     for t in tasks:
         i, j = where[t.output]
         if i >= n_rows or j >= n_cols:

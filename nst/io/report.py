@@ -1,5 +1,7 @@
 """`--report DIR`: the loss curves as a plot, a strip of intermediate images, the exact settings."""
+import functools
 import json
+import subprocess
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
@@ -9,16 +11,40 @@ from nst.io.image import MARK, save_image, to_uint8
 
 PALETTE = [(20, 20, 20), (200, 60, 40), (40, 100, 200), (60, 160, 60), (150, 90, 190)]
 BG, FG, GRID = (255, 255, 255), (30, 30, 30), (225, 225, 225)
+DEJAVU_SANS = ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")     # by name, then Debian's
 
 
-def font(size):
-    # DejaVu Sans (has ×, Ĝ, α, β, γ, ü); Pillow's own font where it is missing
-    for name in ("DejaVuSans.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"):
+def font(size, text=""):
+    # a font at `size` px for `text`: the installed one fontconfig finds with the most of its
+    # characters (東京: a CJK font), DejaVu Sans among equals or without fontconfig (it has ×, Ĝ, α,
+    # β, γ, ü, Greek, Cyrillic); Pillow's own (Latin only) where none loads at that size
+    for name in (*font_files(text), *DEJAVU_SANS):
         try:
             return ImageFont.truetype(name, size)
-        except OSError:
+        except OSError:              # not found, or a bitmap font (colour emoji) without this size
             continue
     return ImageFont.load_default(size=size)
+
+
+@functools.lru_cache(maxsize=256)
+def font_files(text):
+    # -> (file,): the font `fc-match` finds for text's characters, () for no text or no fontconfig
+    chars = " ".join(f"{c:x}" for c in sorted({ord(c) for c in text if not c.isspace()}))
+    if not chars:
+        return ()
+    try:
+        found = subprocess.run(["fc-match", "-f", "%{file}", f"DejaVu Sans:charset={chars}"],
+                               capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.SubprocessError):
+        return ()
+    return (found.stdout,) if found.returncode == 0 and found.stdout else ()
+
+
+def fitted(text, font, width):
+    # the longest start of text at most `width` px wide in `font`
+    while text and font.getlength(text) > width:
+        text = text[:-1]
+    return text
 
 
 def weighted_series(history, settings):

