@@ -1,5 +1,5 @@
 """The objective J(X) = α·J_content + β·J_style + γ·J_tv and its gradient (SPEC.md "Losses"),
-plus τ·Σ_k J_t(X; ω_k, c_k) for a video frame when `temporal` is set (docs/maths.md "Video").
+plus τ·Σ_k J_t(X; ω_k, c_k) for a video frame when `temporal` is set (docs/maths.md "Video: the temporal loss").
 
 Legend: X the generated image H×W×3 RGB 0..255; a^l(X) the ReLU output of layer l (C×h×w).
 An Objective holds what does not change during a run (weights on the backend, a^l(C), Ĝ^l(S))
