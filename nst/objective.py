@@ -153,7 +153,7 @@ def check_dtype(dtype, be):
 
 def check_weights(weights, names):
     # a {layer: (W O×I×3×3, b O)} dict given as weights: every layer in `names` there, each W's I the
-    # previous layer's O (3 for the first) -> ValueError naming the layer
+    # previous layer's O (3 for the first), numbers, finite -> ValueError naming the layer
     cin = 3
     for n in names:
         if n not in weights:
@@ -162,6 +162,11 @@ def check_weights(weights, names):
         w, b = (np.shape(a) for a in weights[n])
         if len(w) != 4 or w[1:] != (cin, 3, 3) or b != w[:1]:
             raise ValueError(f"weights[{n!r}]: W {w} and b {b}, expected W (O, {cin}, 3, 3) and b (O,)")
+        for a in map(np.asarray, weights[n]):
+            if a.dtype.kind not in "fiu":
+                raise ValueError(f"weights[{n!r}] must hold numbers, got dtype {a.dtype}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"weights[{n!r}] holds NaN or inf")
         cin = w[0]
 
 

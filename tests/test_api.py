@@ -333,3 +333,30 @@ def test_save_image_keeps_what_nst_did_not_write(rng, tmp_path):
     assert not out.exists()
     nst.save_image(img, out)
     nst.save_image(img, out)                                     # its own picture: replaced
+
+
+@pytest.mark.parametrize("given", [3, 2.5, [1, 2], np.zeros(3)])
+@pytest.mark.parametrize("call", ["objective", "compare", "stylize"])
+def test_weights_that_are_neither_a_file_nor_a_dict_are_named(rng, given, call):
+    # weights=3 was pathlib's "expected str, bytes or os.PathLike object, not int", from deep inside
+    from nst import compare
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    run = {"objective": lambda: nst.Objective(img, img, **objective_kwargs(given)),
+           "compare": lambda: compare.score([img], img, img, weights=given),
+           "stylize": lambda: nst.stylize(img, img, size=None, iterations=1, weights=given, backend="numpy")}[call]
+    with pytest.raises(TypeError, match=r"^weights must be a path to a VGG19 HDF5 file or a \{layer: \(W, b\)\} "
+                                        rf"dict, got {type(given).__name__}$"):
+        run()
+
+
+@pytest.mark.parametrize("spoil, needle", [
+    (lambda w: np.where(w > 0, np.nan, w), r"^weights\['block3_conv1'\] holds NaN or inf$"),
+    (lambda w: np.full(w.shape, np.inf, np.float32), r"^weights\['block3_conv1'\] holds NaN or inf$"),
+    (lambda w: np.full(w.shape, None), r"^weights\['block3_conv1'\] must hold numbers, got dtype object$"),
+])
+def test_objective_weights_that_are_not_finite_numbers_name_the_layer(rng, tiny_weights, spoil, needle):
+    # a NaN weight gave J = NaN; an object array failed inside np.asarray with "float() argument ... 'NoneType'"
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    w, b = tiny_weights["block3_conv1"]
+    with pytest.raises(ValueError, match=needle):
+        nst.Objective(img, img, **objective_kwargs({**tiny_weights, "block3_conv1": (spoil(w), b)}))
