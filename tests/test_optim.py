@@ -371,3 +371,48 @@ def test_a_step_size_that_cannot_work_is_refused_by_name(name, lr):
 def test_lbfgs_refuses_a_history_it_cannot_hold(history):
     with pytest.raises(ValueError, match="^history must be a whole number ≥ 1"):
         LBFGS(np.zeros(6), history=history)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam", "gd"])
+@pytest.mark.parametrize("x, error, needle", [
+    ([100.0, 20.0], TypeError, r"^x must be a NumPy or CuPy array of floats \(the image, flattened\), got list$"),
+    (np.array([100, 20, 3]), TypeError, r"^x must be an array of floats \(float32 or float64\), got int64$"),
+    (np.zeros(0), ValueError, r"^x is empty: there is nothing to optimise$"),
+])
+def test_an_x_that_is_no_float_array_is_refused_by_name(name, x, error, needle):
+    # a list was "can't multiply sequence by non-int" (L-BFGS, GD) or "No module named 'cupy'" (Adam);
+    # integers failed inside Adam's update with a casting error
+    with pytest.raises(error, match=needle):
+        make_optimizer(name, x)
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"beta1": 1.0}, r"^beta1 must be a number in \[0, 1\), got 1.0$"),       # ZeroDivisionError
+    ({"beta1": 2.0}, r"^beta1 must be a number in \[0, 1\), got 2.0$"),       # accepted
+    ({"beta2": -0.5}, r"^beta2 must be a number in \[0, 1\), got -0.5$"),
+    ({"eps": 0}, r"^eps must be a finite number > 0, got 0$"),
+    ({"eps": float("nan")}, r"^eps must be a finite number > 0, got nan$"),
+])
+def test_adam_refuses_moments_that_cannot_work(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        Adam(np.full(3, 128.0), lr=1.0, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"c1": 2.0}, r"^c1 must be a number in \(0, 1\), got 2.0$"),             # accepted: no step met it
+    ({"c1": 0}, r"^c1 must be a number in \(0, 1\), got 0$"),
+    ({"max_backtracks": 0}, r"^max_backtracks must be a whole number ≥ 1, got 0$"),   # stopped at once
+    ({"ftol": -1e-6}, r"^ftol must be a finite number ≥ 0, got -1e-06$"),
+    ({"gtol": float("nan")}, r"^gtol must be a finite number ≥ 0, got nan$"),
+])
+def test_lbfgs_refuses_line_search_settings_that_cannot_work(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        LBFGS(np.full(3, 128.0), **kwargs)
+
+
+def test_lbfgs_says_when_j_is_not_finite_where_it_starts():
+    # it stopped as if converged ("J is as low as float32 resolves"), x unchanged and no error
+    opt = LBFGS(np.full(3, 128.0))
+    with pytest.raises(NonFiniteLoss, match=r"^J is nan at the starting point: L-BFGS needs a finite J there$"):
+        opt.step(lambda x: (float("nan"), x.copy()))
+    assert not opt.stopped
