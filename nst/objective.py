@@ -296,15 +296,21 @@ class Objective:
 
     def __call__(self, image) -> LossResult:
         # host image (H×W×3 as the content, finite; a path too) -> host LossResult (floats, float32
-        # gradient); ValueError naming what is wrong with the image
+        # gradient); ValueError naming what is wrong with the image, NonFiniteLoss when J overflows
+        from .optim import NonFiniteLoss, overflow_unwarned
         be, image = self.be, as_image(image, "image", dtype=self.dtype)
         if image.shape != self.shape:
             raise ValueError(f"image {image.shape} must have the content's shape {self.shape}: an Objective "
                              "evaluates images of its content's size (make one per size)")
-        total, terms, per_layer, grad = self.evaluate(be.to_device(image))
-        return LossResult(float(total), {k: float(v) for k, v in terms.items()},
-                          np.asarray(be.to_host(grad), dtype=np.float32),
-                          {k: float(v) for k, v in per_layer.items()})
+        with overflow_unwarned():
+            total, terms, per_layer, grad = self.evaluate(be.to_device(image))
+            r = LossResult(float(total), {k: float(v) for k, v in terms.items()},
+                           np.asarray(be.to_host(grad), dtype=np.float32),
+                           {k: float(v) for k, v in per_layer.items()})
+            if not (np.isfinite(r.total) and np.isfinite(r.grad).all()):
+                raise NonFiniteLoss(f"J or ∂J/∂X is NaN or inf: the sums overflowed (the image's largest value is "
+                                    f"{float(np.abs(image).max()):.3g}; pixels are 0..255; else use smaller weights)")
+        return r
 
 
 def loss_and_grad(content, style, image, *, content_weight, style_weight, tv_weight,

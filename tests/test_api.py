@@ -1,4 +1,5 @@
 """The public API on the tiny random-weight VGG19: shapes, dtypes, names, errors."""
+import re
 import warnings
 
 import numpy as np
@@ -360,3 +361,18 @@ def test_objective_weights_that_are_not_finite_numbers_name_the_layer(rng, tiny_
     w, b = tiny_weights["block3_conv1"]
     with pytest.raises(ValueError, match=needle):
         nst.Objective(img, img, **objective_kwargs({**tiny_weights, "block3_conv1": (spoil(w), b)}))
+
+
+@pytest.mark.parametrize("scale, weights", [(1e30, {}), (1.0, {"style_weight": 1e308})])
+def test_an_objective_whose_j_overflows_says_so_in_one_line(rng, tiny_weights, scale, weights):
+    # it returned J = inf with NumPy's overflow warnings (and their source lines) on stderr
+    from nst.optim import NonFiniteLoss
+    c = random_image(rng, 20, 24)
+    objective = nst.Objective(c, c, **objective_kwargs(tiny_weights, **weights))
+    largest = re.escape(f"{scale * c.max():.3g}")
+    with warnings.catch_warnings(record=True) as caught, \
+            pytest.raises(NonFiniteLoss, match=r"^J or ∂J/∂X is NaN or inf: the sums overflowed \(the image's "
+                                               rf"largest value is {largest}; pixels are 0\.\.255"):
+        warnings.simplefilter("always")
+        objective(c * scale)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught
