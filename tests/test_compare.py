@@ -107,3 +107,13 @@ def test_score_names_the_picture_it_cannot_score(rng, tiny_weights, pictures, er
     c = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
     with pytest.raises(error, match=needle):
         score(pictures(c), c, c, weights=tiny_weights)
+
+
+def test_compare_takes_every_backend_transfer_takes():
+    # --backend cuda-cpu was refused ("invalid choice"), though scoring runs on it as on the others
+    from nst.backends import NAMES
+    from nst.cli.parser import build_parser
+    for name in ("auto", *NAMES):
+        args = build_parser().parse_args(["compare", "x.png", "--content", "c.png", "--style", "s.png",
+                                          "--backend", name])
+        assert args.backend == name
