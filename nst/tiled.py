@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .objective import Objective, add_scaled, grad_to_image, preprocess
+from .optim import whole_number
 from .spec import ends_block, layers_through, min_side, pools_before
 from .vgg import backward, check_fits, deepest_layer, forward
 
@@ -192,7 +193,7 @@ class TiledObjective(Objective):
     pass1 and pass2 run the tiles here, one after another; nst.batch.tiles runs them on a cluster."""
 
     def __init__(self, content, style, *, tile, **kw):
-        self.tile = int(tile)
+        self.tile = whole_number("tile", tile)           # the interior's side in pixels (tile_plan aligns it)
         self.before_tile = lambda: None          # called before each tile (a Run's stop check: it may raise)
         super().__init__(content, style, **kw)
 
