@@ -53,7 +53,7 @@ def whole_number(name, value):
 class NonFiniteLoss(FloatingPointError):
     """fun(x) found J or ∂J/∂x NaN or inf. GD and Adam stop before stepping (x stays the last
     good image); L-BFGS treats the trial point as a failed line-search step and backs off. L-BFGS
-    also raises it itself when fun(x) returns a J that is NaN or inf at its starting point."""
+    also raises it itself when fun(x) returns a NaN or inf J at its starting point, or such a gradient."""
 
 
 @contextlib.contextmanager
@@ -212,6 +212,9 @@ class LBFGS(Stateful):
             self.f, self.g = f, g
         while True:                                       # at most twice: after a reset d = −g
             d, gtd, g_max = self.direction(self.g)
+            if not math.isfinite(g_max):                  # NaN would read as "no descent": converged
+                raise NonFiniteLoss(f"∂J/∂x holds NaN or inf at iteration {self.iteration + 1}'s start: "
+                                    "L-BFGS cannot step")
             self.g0 = g_max if self.g0 is None else self.g0
             if g_max <= self.gtol * self.g0:
                 return self._stop(f"‖g‖∞ = {g_max:.3g} is ≤ {self.gtol:g} × the first gradient's")

@@ -432,3 +432,12 @@ def test_every_loss_kernel_keeps_its_float64_sum(rng):
     target = rng.uniform(0, 20, (8, 8)).astype(np.float32)
     for name, kernel in NUMBA.versions("style_loss_and_grad").items():
         assert kernel(a, target)[0].dtype == np.float64, name
+
+
+def test_lbfgs_says_when_the_gradient_is_not_finite():
+    # a NaN gradient with a finite J stopped it as if converged ("not a descent direction along
+    # steepest descent: J is as low as float32 resolves"), x unchanged and no error
+    opt = LBFGS(np.full(3, 128.0))
+    with pytest.raises(NonFiniteLoss, match=r"^∂J/∂x holds NaN or inf at iteration 1's start: L-BFGS cannot step$"):
+        opt.step(lambda x: (1.0, np.array([1.0, np.nan, 0.0])))
+    assert not opt.stopped
