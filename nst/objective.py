@@ -5,12 +5,13 @@ Legend: X the generated image H×W×3 RGB 0..255; a^l(X) the ReLU output of laye
 An Objective holds what does not change during a run (weights on the backend, a^l(C), Ĝ^l(S))
 and evaluates J and ∂J/∂X for any X. `loss_and_grad` is the one-shot public form.
 """
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .api import finite_number, log_to_logger
-from .backends import get_backend
+from .backends import NAMES, Backend, get_backend
 from nst.io.image import as_image
 from .spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
 from .vgg import add_into, backward, check_fits, deepest_layer, forward
@@ -125,7 +126,8 @@ def layer_weights(style_layers, style_layer_weights):
             raise ValueError(f"style_layer_weights names {', '.join(map(str, stray))}, not among the style layers "
                              f"({', '.join(style_layers) or 'none'}); add it to style_layers or drop its weight")
         return [finite_number(f"style_layer_weights[{n!r}]", given.get(n, 0.0)) for n in style_layers]
-    lam = [finite_number("style_layer_weights", v) for v in style_layer_weights]
+    kinds = "a list of numbers, one per style layer, {layer: number}, None or 'auto'"
+    lam = [finite_number("style_layer_weights", v) for v in sequence("style_layer_weights", style_layer_weights, kinds)]
     if len(lam) != len(style_layers):
         raise ValueError(f"{len(lam)} style layer weights for {len(style_layers)} style layers")
     return lam
@@ -133,7 +135,8 @@ def layer_weights(style_layers, style_layer_weights):
 
 def blend_weights(blend, n):
     # style_blend for n style images -> [w_i / Σ w] (None: equal); each finite and ≥ 0, not all 0
-    blend = [1.0] * n if blend is None else [finite_number("style_blend", b) for b in blend]
+    blend = [1.0] * n if blend is None else [finite_number("style_blend", b) for b in sequence(
+        "style_blend", blend, "a list of numbers, one per style image")]
     if len(blend) != n:
         raise ValueError(f"{len(blend)} blend weights for {n} style images")
     if not sum(blend) > 0:
@@ -177,12 +180,19 @@ def add_scaled(g, gk, weight):
     return add_into(g, gk)
 
 
+def sequence(name, value, what):
+    # list(value), or TypeError "name is what, not <type>" when it is no sequence (None, a number)
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{name} is {what}, not {type(value).__name__}")
+    return list(value)
+
+
 def layer_list(name, layers):
-    # the layer names as given, refused when one string was passed for the list (it would be read
-    # letter by letter)
+    # the layer names as given, resolved (conv4_2 -> block4_conv2); refused when one string was
+    # passed for the list (it would be read letter by letter) or none at all
     if isinstance(layers, str):
         raise TypeError(f"{name} is a list of layer names, e.g. [{layers!r}], not the string {layers!r}")
-    return list(layers)
+    return [resolve_layer(n) for n in sequence(name, layers, "a list of layer names, e.g. ['block4_conv2']")]
 
 
 class Objective:
@@ -192,12 +202,14 @@ class Objective:
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
                  pooling="max", dtype=np.float32, log=log_to_logger, prepared=None):
+        if not isinstance(backend, (str, Backend)):
+            raise TypeError(f"backend must be a backend's name ({', '.join(NAMES)}), not {type(backend).__name__}")
         self.be = get_backend(backend) if isinstance(backend, str) else backend
         self.dtype = check_dtype(dtype, self.be)
         self.alpha, self.beta, self.gamma = (finite_number(k, v) for k, v in (
             ("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)))
-        self.content_layers = [resolve_layer(n) for n in layer_list("content_layers", content_layers)]
-        self.style_layers = [resolve_layer(n) for n in layer_list("style_layers", style_layers)]
+        self.content_layers = layer_list("content_layers", content_layers)
+        self.style_layers = layer_list("style_layers", style_layers)
         self.lam = layer_weights(self.style_layers, style_layer_weights)
         self.pooling = pooling
         self.deepest = deepest_layer(self.content_layers + self.style_layers)

@@ -376,3 +376,22 @@ def test_an_objective_whose_j_overflows_says_so_in_one_line(rng, tiny_weights, s
         warnings.simplefilter("always")
         objective(c * scale)
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught
+
+
+@pytest.mark.parametrize("kwargs, error, needle", [
+    ({"content_layers": None}, TypeError, r"^content_layers is a list of layer names, e\.g\. \['block4_conv2'\], "
+                                          r"not NoneType$"),                  # 'NoneType' object is not iterable
+    ({"style_layers": 5}, TypeError, r"^style_layers is a list of layer names, e\.g\. \['block4_conv2'\], not int$"),
+    ({"style_layer_weights": 3}, TypeError, r"^style_layer_weights is a list of numbers, one per style layer, "
+                                            r"\{layer: number\}, None or 'auto', not int$"),
+    ({"style": ["img", "img"], "style_blend": 3}, TypeError, r"^style_blend is a list of numbers, one per style "
+                                                             r"image, not int$"),
+    ({"backend": None}, TypeError, r"^backend must be a backend's name \(numpy, numba, cupy, cuda-cpu\), "
+                                   r"not NoneType$"),                         # AttributeError 'prepare_weights'
+])
+def test_objective_names_an_argument_of_the_wrong_kind(rng, tiny_weights, kwargs, error, needle):
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    args = objective_kwargs(tiny_weights, **kwargs)
+    style = [img] * len(args.pop("style", [img]))
+    with pytest.raises(error, match=needle):
+        nst.Objective(img, style if len(style) > 1 else img, **args)
