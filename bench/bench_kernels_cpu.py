@@ -36,6 +36,11 @@ def assert_close(a, ref, what, rtol, atol_scale):
     assert message is None, message
 
 
+def validate(got, want, what):
+    # a kernel's output (an array, or a tuple: J and the gradient) against the reference's, before it is timed
+    for g, r in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
+        assert_close(g, r, what=what, **BENCH_TOL)
+
 
 def _layer_shapes():
     # from nst.spec.CONV_LAYERS: the distinct conv shapes (I, O, downsampling d), the style layers'
@@ -140,7 +145,7 @@ def _run_conv(benchmark, version, i, o, h, backward):
     rng = np.random.default_rng(0)
     args, ref, flops = conv_case(i, o, h, backward, rng)
     fn = NUMBA.get(_conv_op(backward), version)
-    assert_close(fn(*args), ref(), what=f"{_conv_op(backward)}.{version}", **BENCH_TOL)
+    validate(fn(*args), ref(), f"{_conv_op(backward)}.{version}")
     benchmark.extra_info.update(flops=flops, sgemm_peak_gflops=round(sgemm_peak(), 1))
     benchmark(fn, *args)
     if benchmark.stats:
@@ -166,9 +171,7 @@ def style_case(c, h, rng):
 def test_style_loss_and_grad(benchmark, version, c, h):
     args, ref, flops = style_case(c, h, np.random.default_rng(0))
     fn = NUMBA.get("style_loss_and_grad", version)
-    (j, g), (jr, gr) = fn(*args), ref()
-    assert_close(j, jr, what=version + " J", **BENCH_TOL)
-    assert_close(g, gr, what=version + " grad", **BENCH_TOL)
+    validate(fn(*args), ref(), f"style_loss_and_grad.{version}")
     benchmark(fn, *args)
     if benchmark.stats:
         gf = flops / benchmark.stats.stats.median / 1e9
@@ -210,9 +213,7 @@ def test_bandwidth_kernels(benchmark, case, request):
     if sizes not in _BW:
         _BW[sizes] = bandwidth_cases(np.random.default_rng(0), sizes)
     fn, args, ref, nbytes = _BW[sizes][case]
-    got, want = fn(*args), ref()
-    for g, r in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,)):
-        assert_close(g, r, what=case, **BENCH_TOL)
+    validate(fn(*args), ref(), case)
     benchmark(fn, *args)
     if benchmark.stats:
         benchmark.extra_info.update(gbytes_per_s=round(nbytes / benchmark.stats.stats.median / 1e9, 1))
@@ -222,6 +223,7 @@ def test_bandwidth_kernels(benchmark, case, request):
 # the table for bench/RESULTS.md
 
 def table(sizes=(256,), runs=5):
+    # the markdown tables; each version is validated against the reference before it is timed
     rng = np.random.default_rng(0)
     peak = sgemm_peak()
     import numba
@@ -241,6 +243,10 @@ def table(sizes=(256,), runs=5):
             for i, o, d in CONV_SHAPES:
                 h = s // d
                 args, ref, flops = conv_case(i, o, h, backward, rng)
+                want = ref()
+                for n in names:
+                    if not (n == "v6" and min(i, o) > 3):
+                        validate(versions[n](*args), want, f"{op}.{n}")
                 tref = median_time(ref, runs)
                 ts = [median_time(lambda fn=versions[n]: fn(*args), runs)
                       if not (n == "v6" and min(i, o) > 3) else np.inf for n in names]
@@ -258,6 +264,9 @@ def table(sizes=(256,), runs=5):
     for s in sizes:
         for c, d in STYLE_LAYERS:
             args, ref, flops = style_case(c, s // d, rng)
+            want = ref()
+            for n in names:
+                validate(versions[n](*args), want, f"style_loss_and_grad.{n}")
             tref = median_time(ref, runs)
             ts = [median_time(lambda fn=versions[n]: fn(*args), runs) for n in names]
             lines.append(f"| C={c} @{s // d}² | {flops / tref / 1e9:.0f} | "
@@ -265,9 +274,21 @@ def table(sizes=(256,), runs=5):
     lines += ["", "### bandwidth-bound kernels (GB/s of compulsory traffic)", "",
               "| case | numpy ref GB/s | numba GB/s | vs ref |", "|---|---|---|---|"]
     for case, (fn, args, ref, nbytes) in sorted(bandwidth_cases(rng, sizes).items()):
+        validate(fn(*args), ref(), case)
         tref, t = median_time(ref, runs), median_time(lambda: fn(*args), runs)
         lines.append(f"| {case} | {nbytes / tref / 1e9:.1f} | {nbytes / t / 1e9:.1f} | {tref / t:.2f}× |")
     return "\n".join(lines)
+
+
+def test_table_validates_every_version_before_timing_it(monkeypatch):
+    # the table (bench/RESULTS.md's, through make_results.py) timed each version unchecked: a kernel
+    # 1 % off got a speed like any other
+    monkeypatch.setitem(globals(), "SETTLE_S", 0)
+    monkeypatch.setitem(_PEAK, "gflops", 1.0)
+    right = NUMBA.get("conv3x3_relu", "v1")
+    monkeypatch.setitem(NUMBA.versions("conv3x3_relu"), "v1", lambda x, cw, b: 1.01 * right(x, cw, b))
+    with pytest.raises(AssertionError, match="conv3x3_relu.v1"):
+        table(sizes=(32,), runs=1)
 
 
 def main(argv=None):
@@ -282,3 +303,4 @@ def main(argv=None):
 
 if __name__ == "__main__":
     main()
+

@@ -180,12 +180,26 @@ def figure(picture, prefix, width=1920, crop=(1024, 576), at=(0.5, 0.5)):
 
 def run_cli(args):
     # `nst transfer ARGS` in a child: its peak RSS and wall time (the parent stays small, so the
-    # child's ru_maxrss is its own)
+    # child's ru_maxrss is its own) -> the child's exit status
     t = time.perf_counter()
     child = subprocess.Popen([sys.executable, "-m", "nst", "transfer", *args], cwd=ROOT)
     _, status, usage = os.wait4(child.pid, 0)
     print(f"exit {os.waitstatus_to_exitcode(status)}; peak RSS {usage.ru_maxrss / 2**20:.2f} GiB; "
           f"wall {time.perf_counter() - t:.0f} s; CPU {usage.ru_utime + usage.ru_stime:.0f} s")
+    return os.waitstatus_to_exitcode(status)
+
+
+def figure_args(argv):
+    # --figure's PICTURE PREFIX [FX FY] -> (picture, prefix, (fx, fy)), or SystemExit in one line
+    if len(argv) not in (2, 4):
+        raise SystemExit("usage: bench_tiled.py --figure PICTURE PREFIX [FX FY]")
+    if not os.path.isfile(argv[0]):
+        raise SystemExit(f"bench_tiled.py --figure: {argv[0]}: no such file")
+    try:
+        at = tuple(float(v) for v in argv[2:]) or (0.5, 0.5)
+    except ValueError:
+        raise SystemExit(f"bench_tiled.py --figure: FX FY must be fractions of the width and height, got {argv[2:]}")
+    return argv[0], argv[1], at
 
 
 def main(argv=None):
@@ -193,7 +207,8 @@ def main(argv=None):
     if argv[:1] == ["--run"]:
         return run_cli(argv[1:])
     if argv[:1] == ["--figure"]:
-        return figure(*argv[1:3], at=tuple(float(v) for v in argv[3:5]) or (0.5, 0.5))
+        picture, prefix, at = figure_args(argv[1:])
+        return figure(picture, prefix, at=at)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                 epilog="instead, given first: --run ARGS... (`nst transfer ARGS` in a child: its peak "
                                        "RSS and wall time); --figure PICTURE PREFIX [FX FY] (the README's views of a "
@@ -215,5 +230,16 @@ def main(argv=None):
     compare(args.size, args.tiles, args.budget_gib, args.repeats, args.backend)
 
 
+def test_figure_and_run_say_what_is_wrong(tmp_path):
+    # --figure with a missing picture was a FileNotFoundError traceback, with one argument a TypeError;
+    # --run exited 0 whatever nst transfer's status
+    import pytest
+    with pytest.raises(SystemExit, match=r"^bench_tiled.py --figure: .*nope.png: no such file$"):
+        main(["--figure", str(tmp_path / "nope.png"), str(tmp_path / "view")])
+    with pytest.raises(SystemExit, match=r"^usage: bench_tiled.py --figure PICTURE PREFIX \[FX FY\]$"):
+        main(["--figure", str(tmp_path / "nope.png")])
+    assert main(["--run", str(tmp_path / "nope.jpg"), str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o.png")]) == 2
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -3,7 +3,7 @@
 Runs bench/bench_evaluation.py (nst vs PyTorch, each library in its own fresh processes: one
 evaluation at 256², 512², 1024², peak RSS, the largest size, time to a picture at 512²),
 bench/bench_layers.py (the same comparison layer by layer at the smallest size) and
-bench/bench_kernels_cpu.py (per-kernel table, single-threaded and threaded), each in its own
+bench/bench_kernels_cpu.py (per-kernel table: every version at the VGG19 layer shapes), each in its own
 process, and writes their markdown under a header that records the machine (lscpu's model name),
 the date, the library versions and the commands.
 

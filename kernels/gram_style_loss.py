@@ -49,7 +49,7 @@ def style_loss_and_grad_v1(a, target_gram):
     ss = _diff_scale(g, np.ascontiguousarray(target_gram, dtype=np.float32),
                      np.float32(1.0 / hw), np.float32(4.0 / (c * c * hw)))
     grad = g @ f                                                      # C×hw, already scaled
-    return np.asarray(ss / (c * c), dtype=a.dtype), grad.reshape(a.shape)
+    return np.asarray(ss / (c * c), dtype=np.float64), grad.reshape(a.shape)      # J keeps its float64 sum
 
 
 def style_loss_and_grad_v2(a, target_gram):
@@ -61,7 +61,7 @@ def style_loss_and_grad_v2(a, target_gram):
     ss = _diff_scale(g, np.ascontiguousarray(target_gram, dtype=np.float32),
                      np.float32(1.0 / hw), np.float32(4.0 / (c * c * hw)))
     grad = matmul(g, f, np.empty_like(f))                             # C×hw, already scaled
-    return np.asarray(ss / (c * c), dtype=a.dtype), grad.reshape(a.shape)
+    return np.asarray(ss / (c * c), dtype=np.float64), grad.reshape(a.shape)      # J keeps its float64 sum
 
 
 @numba.njit(fastmath=True, cache=True)

@@ -47,7 +47,7 @@ def tv_loss_and_grad_v1(x):
     x = np.ascontiguousarray(x)
     g = np.empty_like(x)
     j = _tv(x, g)
-    return np.asarray(j, dtype=x.dtype), g
+    return np.asarray(j, dtype=np.float64), g            # J keeps its float64 accumulator
 
 
 VERSIONS = {"tv_loss_and_grad": {"v1": tv_loss_and_grad_v1}}

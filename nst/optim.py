@@ -6,8 +6,11 @@ search reads it on the host). The image lives in pixel units 0..255; GD and Adam
 into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
 import contextlib
+import math
 import numbers
 import warnings
+
+import numpy as np
 
 from .library import finite_number
 from .backends.backend import to_host, xp_of
@@ -17,9 +20,40 @@ from .ops import adam_step
 LO, HI = 0.0, 255.0
 
 
+def float_array(x):
+    # x, the optimised vector: a NumPy or CuPy array of floats with at least one element, else a
+    # TypeError / ValueError naming it (a list or integers failed deep inside a step)
+    if not (isinstance(x, np.ndarray) or type(x).__module__.startswith("cupy")):
+        raise TypeError(f"x must be a NumPy or CuPy array of floats (the image, flattened), got {type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"x must be an array of floats (float32 or float64), got {x.dtype}")
+    if x.size == 0:
+        raise ValueError("x is empty: there is nothing to optimise")
+    return x
+
+
+def fraction(name, value, open_low=False):
+    # a number in [0, 1) ((0, 1) when open_low), else ValueError naming it: Adam's β₁, β₂, Armijo's c₁
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        v = math.nan
+    if not (0 < v < 1 if open_low else 0 <= v < 1):
+        raise ValueError(f"{name} must be a number in {'(' if open_low else '['}0, 1), got {value!r}")
+    return v
+
+
+def whole_number(name, value):
+    # an integer ≥ 1, else ValueError naming it: L-BFGS's history, its line search's trials
+    if not (isinstance(value, numbers.Integral) and value >= 1):
+        raise ValueError(f"{name} must be a whole number ≥ 1, got {value!r}")
+    return int(value)
+
+
 class NonFiniteLoss(FloatingPointError):
     """fun(x) found J or ∂J/∂x NaN or inf. GD and Adam stop before stepping (x stays the last
-    good image); L-BFGS treats the trial point as a failed line-search step and backs off."""
+    good image); L-BFGS treats the trial point as a failed line-search step and backs off. L-BFGS
+    also raises it itself when fun(x) returns a NaN or inf J at its starting point, or such a gradient."""
 
 
 @contextlib.contextmanager
@@ -67,7 +101,7 @@ class GradientDescent(Stateful):
     """x ← clip(x − lr·∇J): the method of the talk."""
 
     def __init__(self, x, lr):
-        self.x, self.lr, self.iteration, self.evaluations = x, finite_number("lr", lr, positive=True), 0, 0
+        self.x, self.lr, self.iteration, self.evaluations = float_array(x), finite_number("lr", lr, positive=True), 0, 0
 
     def step(self, fun):
         j, g = fun(self.x)
@@ -84,9 +118,10 @@ class Adam(Stateful):
     ARRAYS = ("x", "m", "v")
 
     def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8, kernel=adam_step):
-        xp = xp_of(x)
+        xp = xp_of(float_array(x))
         self.x, self.lr = x, finite_number("lr", lr, positive=True)
-        self.beta1, self.beta2, self.eps = beta1, beta2, eps
+        self.beta1, self.beta2 = fraction("beta1", beta1), fraction("beta2", beta2)
+        self.eps = finite_number("eps", eps, positive=True)
         self.m, self.v = xp.zeros_like(x), xp.zeros_like(x)
         self.iteration = self.evaluations = 0
         self.kernel = kernel
@@ -119,11 +154,10 @@ class LBFGS(Stateful):
     OPTIONAL = ("g0",)                                   # ‖g₀‖∞, the gtol rule's reference
 
     def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, ftol=1e-6, gtol=1e-9, log=None):
-        if not (isinstance(history, numbers.Integral) and history >= 1):
-            raise ValueError(f"history must be a whole number ≥ 1, got {history!r}")
-        self.x, self.lr, self.c1, self.max_backtracks = x, finite_number("lr", lr, positive=True), c1, max_backtracks
-        self.ftol, self.gtol = ftol, gtol
-        self.pairs = PairHistory(int(history))
+        self.x, self.lr = float_array(x), finite_number("lr", lr, positive=True)
+        self.c1, self.max_backtracks = fraction("c1", c1, open_low=True), whole_number("max_backtracks", max_backtracks)
+        self.ftol, self.gtol = finite_number("ftol", ftol), finite_number("gtol", gtol)
+        self.pairs = PairHistory(whole_number("history", history))
         self.f, self.g, self.g0 = 0.0, None, None
         self.iteration = self.evaluations = self.resets = 0
         self.stopped = None                              # why it stopped, once it has
@@ -171,10 +205,16 @@ class LBFGS(Stateful):
     def _iterate(self, fun):
         if self.stopped:
             return self.f
-        if self.g is None:
-            self.f, self.g = self._eval(fun, self.x)
+        if self.g is None:                                # the first evaluation: J must be finite there
+            f, g = self._eval(fun, self.x)
+            if not math.isfinite(f):
+                raise NonFiniteLoss(f"J is {f} at the starting point: L-BFGS needs a finite J there")
+            self.f, self.g = f, g
         while True:                                       # at most twice: after a reset d = −g
             d, gtd, g_max = self.direction(self.g)
+            if not math.isfinite(g_max):                  # NaN would read as "no descent": converged
+                raise NonFiniteLoss(f"∂J/∂x holds NaN or inf at iteration {self.iteration + 1}'s start: "
+                                    "L-BFGS cannot step")
             self.g0 = g_max if self.g0 is None else self.g0
             if g_max <= self.gtol * self.g0:
                 return self._stop(f"‖g‖∞ = {g_max:.3g} is ≤ {self.gtol:g} × the first gradient's")

@@ -1,8 +1,8 @@
-"""Exact tiled evaluation of J and ∂J/∂X in memory bounded by a tile (docs/maths.md "Any size").
+"""Exact tiled evaluation of J and ∂J/∂X in memory bounded by a tile (docs/maths.md "Tiled evaluation").
 
 Legend: X the image H×W×3; a tile's interior [y0, y1)×[x0, x1) in pixels, its extent the interior
 plus a halo of `halo` pixels each side (clipped at the picture's edges); p_l the pools before layer
-l, so the tile's positions at layer l are its pixels divided by 2^p_l. Ĝ^l(X) = Σ_tiles F_t F_tᵀ / N_l
+l, so the tile's positions at layer l are its pixels divided by 2^p_l. Ĝ^l(X) = Σ_tiles F_t F_tᵀ / M_l
 (F_t the interior columns), so pass 1 sums Gram matrices tile by tile; pass 2 runs each tile's
 backward with ∂J/∂a^l set at its interior positions only and adds the extent's ∂J/∂X into the
 picture's gradient. Interior boundaries lie at multiples of 2^P (P the pools before the deepest
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .objective import Objective, add_scaled, grad_to_image, preprocess
+from .optim import whole_number
 from .spec import ends_block, layers_through, min_side, pools_before
 from .vgg import backward, check_fits, deepest_layer, forward
 
@@ -117,8 +118,8 @@ def plan(h, w, tile, halo, align):
 
 
 def style_grad(a, gram_diff, positions):
-    # a C×h×w, gram_diff Ĝ(X) − Ĝ(S) C×C of the whole picture, positions N_l the picture's h_l·w_l:
-    # ∂J_s^l/∂a = 4 (Ĝ(X) − Ĝ(S)) F / (C² N_l), F = a as C×(h·w)  (nst.losses.style_loss_and_grad's,
+    # a C×h×w, gram_diff Ĝ(X) − Ĝ(S) C×C of the whole picture, positions M_l the picture's h_l·w_l:
+    # ∂J_s^l/∂a = 4 (Ĝ(X) − Ĝ(S)) F / (C² M_l), F = a as C×(h·w)  (nst.losses.style_loss_and_grad's,
     # with the picture's Gram difference and count in place of the tile's own)
     c = a.shape[0]
     f = a.reshape(c, -1)                                              # C×(h·w)
@@ -159,7 +160,7 @@ def tile_grams(net, t, pixels, layers):
 def tile_gradient(net, t, pixels, acts, diffs, counts, targets):
     # pass 2 for one tile -> (∂J/∂X over its extent H×W×3, or None; {k: J_c of content layer k} at
     # its interior). acts: its activations if pass 1 kept them, else None; diffs {layer: Ĝ(X) − Ĝ(S)}
-    # and counts {layer: N_l} of the whole picture; targets {layer: a^l(C) at the tile's interior}
+    # and counts {layer: M_l} of the whole picture; targets {layer: a^l(C) at the tile's interior}
     acts = tile_forward(net, t, pixels, net.deepest) if acts is None else acts
     js = {}
     g = backward(net.be, net.params, acts, lambda n, a: tile_losses(net, t, n, a, diffs, counts, targets, js),
@@ -192,7 +193,7 @@ class TiledObjective(Objective):
     pass1 and pass2 run the tiles here, one after another; nst.batch.tiles runs them on a cluster."""
 
     def __init__(self, content, style, *, tile, **kw):
-        self.tile = int(tile)
+        self.tile = whole_number("tile", tile)           # the interior's side in pixels (tile_plan aligns it)
         self.before_tile = lambda: None          # called before each tile (a Run's stop check: it may raise)
         super().__init__(content, style, **kw)
 
@@ -200,7 +201,7 @@ class TiledObjective(Objective):
         return tile_plan(h, w, self.tile, layers)
 
     def pass1(self, image, tiles, layers):
-        # -> ({layer: Σ_tiles F_t F_tᵀ} float64, {layer: N_l}, the last tile's activations)
+        # -> ({layer: Σ_tiles F_t F_tᵀ} float64, {layer: M_l}, the last tile's activations)
         sums, counts, acts = {}, {}, None
         for t in tiles:
             self.before_tile()

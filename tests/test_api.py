@@ -1,4 +1,5 @@
 """The public API on the tiny random-weight VGG19: shapes, dtypes, names, errors."""
+import re
 import warnings
 
 import numpy as np
@@ -427,3 +428,64 @@ def test_save_image_keeps_what_nst_did_not_write(rng, tmp_path):
     assert not out.exists()
     nst.save_image(img, out)
     nst.save_image(img, out)                                     # its own picture: replaced
+
+
+@pytest.mark.parametrize("given", [3, 2.5, [1, 2], np.zeros(3)])
+@pytest.mark.parametrize("call", ["objective", "compare", "stylize"])
+def test_weights_that_are_neither_a_file_nor_a_dict_are_named(rng, given, call):
+    # weights=3 was pathlib's "expected str, bytes or os.PathLike object, not int", from deep inside
+    from nst import compare
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    run = {"objective": lambda: nst.Objective(img, img, **objective_kwargs(given)),
+           "compare": lambda: compare.score([img], img, img, weights=given),
+           "stylize": lambda: nst.stylize(img, img, size=None, iterations=1, weights=given, backend="numpy")}[call]
+    with pytest.raises(TypeError, match=r"^weights must be a path to a VGG19 HDF5 file or a \{layer: \(W, b\)\} "
+                                        rf"dict, got {type(given).__name__}$"):
+        run()
+
+
+@pytest.mark.parametrize("spoil, needle", [
+    (lambda w: np.where(w > 0, np.nan, w), r"^weights\['block3_conv1'\] holds NaN or inf$"),
+    (lambda w: np.full(w.shape, np.inf, np.float32), r"^weights\['block3_conv1'\] holds NaN or inf$"),
+    (lambda w: np.full(w.shape, None), r"^weights\['block3_conv1'\] must hold numbers, got dtype object$"),
+])
+def test_objective_weights_that_are_not_finite_numbers_name_the_layer(rng, tiny_weights, spoil, needle):
+    # a NaN weight gave J = NaN; an object array failed inside np.asarray with "float() argument ... 'NoneType'"
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    w, b = tiny_weights["block3_conv1"]
+    with pytest.raises(ValueError, match=needle):
+        nst.Objective(img, img, **objective_kwargs({**tiny_weights, "block3_conv1": (spoil(w), b)}))
+
+
+@pytest.mark.parametrize("scale, weights", [(1e30, {}), (1.0, {"style_weight": 1e308})])
+def test_an_objective_whose_j_overflows_says_so_in_one_line(rng, tiny_weights, scale, weights):
+    # it returned J = inf with NumPy's overflow warnings (and their source lines) on stderr
+    from nst.optim import NonFiniteLoss
+    c = random_image(rng, 20, 24)
+    objective = nst.Objective(c, c, **objective_kwargs(tiny_weights, **weights))
+    largest = re.escape(f"{scale * c.max():.3g}")
+    with warnings.catch_warnings(record=True) as caught, \
+            pytest.raises(NonFiniteLoss, match=r"^J or ∂J/∂X is NaN or inf: the sums overflowed \(the image's "
+                                               rf"largest value is {largest}; pixels are 0\.\.255"):
+        warnings.simplefilter("always")
+        objective(c * scale)
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught
+
+
+@pytest.mark.parametrize("kwargs, error, needle", [
+    ({"content_layers": None}, TypeError, r"^content_layers is a list of layer names, e\.g\. \['block4_conv2'\], "
+                                          r"not NoneType$"),                  # 'NoneType' object is not iterable
+    ({"style_layers": 5}, TypeError, r"^style_layers is a list of layer names, e\.g\. \['block4_conv2'\], not int$"),
+    ({"style_layer_weights": 3}, TypeError, r"^style_layer_weights is a list of numbers, one per style layer, "
+                                            r"\{layer: number\}, None or 'auto', not int$"),
+    ({"style": ["img", "img"], "style_blend": 3}, TypeError, r"^style_blend is a list of numbers, one per style "
+                                                             r"image, not int$"),
+    ({"backend": None}, TypeError, r"^backend must be a backend's name \(numpy, numba, cupy, cuda-cpu\), "
+                                   r"not NoneType$"),                         # AttributeError 'prepare_weights'
+])
+def test_objective_names_an_argument_of_the_wrong_kind(rng, tiny_weights, kwargs, error, needle):
+    img = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    args = objective_kwargs(tiny_weights, **kwargs)
+    style = [img] * len(args.pop("style", [img]))
+    with pytest.raises(error, match=needle):
+        nst.Objective(img, style if len(style) > 1 else img, **args)

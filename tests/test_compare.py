@@ -94,3 +94,26 @@ def test_scoring_that_cannot_fit_is_refused_before_the_work(pictures, tiny_weigh
                  "--style-size", "24", "--weights", str(tiny_weights_h5), "--backend", "numpy"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("nst: error: scoring needs about") and "--style-size" in err and "\n" not in err
+
+
+@pytest.mark.parametrize("pictures, error, needle", [
+    (lambda c: [c, c[:10, :12]], ValueError, r"^a 12×10 picture 2 is too small for block5_conv1"),  # "content image"
+    (lambda c: [np.zeros((0, 0, 3))], ValueError, r"^a 0×0 picture 1 is too small for block5_conv1"),  # Pillow's error
+    (lambda c: c, TypeError, r"^pictures is a list of H×W×3 images: put one picture in a list, \[picture\]$"),
+])
+def test_score_names_the_picture_it_cannot_score(rng, tiny_weights, pictures, error, needle):
+    # a small picture was blamed on the content; a 0×0 one gave Pillow's "height and width must be
+    # > 0"; one array for the list was read row by row ("picture image must be H×W×3 RGB, got (24, 3)")
+    c = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    with pytest.raises(error, match=needle):
+        score(pictures(c), c, c, weights=tiny_weights)
+
+
+def test_compare_takes_every_backend_transfer_takes():
+    # --backend cuda-cpu was refused ("invalid choice"), though scoring runs on it as on the others
+    from nst.backends import NAMES
+    from nst.cli.parser import build_parser
+    for name in ("auto", *NAMES):
+        args = build_parser().parse_args(["compare", "x.png", "--content", "c.png", "--style", "s.png",
+                                          "--backend", name])
+        assert args.backend == name

@@ -234,3 +234,18 @@ def test_cuda_cpu_page_commands_parse():
             source = tokens[2]
             compile(source, "cuda_cpu.md", "exec")
             assert "..." not in source, f"a placeholder in {source!r}"
+
+
+def test_sections_cited_elsewhere_exist():
+    # `docs/maths.md "Tiled evaluation"` in a docstring or a page names the start of a heading, or
+    # of a paragraph's bold lead ("**The compact form: …**"): nst/tiled.py cited "Any size", none
+    text = MATHS.read_text(encoding="utf-8")
+    starts = [t for t in re.findall(r"^#{1,4} (.+)$", text, re.M)] + re.findall(r"\*\*([^*]+)\*\*", text)
+    root = DOCS.parent
+    files = [p for p in (*root.glob("*.md"), *root.glob("*/*.md"), *root.glob("*/**/*.py"))
+             if ".egg-info" not in str(p)]
+    cited = {(p.relative_to(root).as_posix(), re.sub(r"\s*\n[\s#]*", " ", name)) for p in files
+             for name in re.findall(r'maths\.md,?\s+"([^"]{1,80})"', p.read_text(encoding="utf-8"))}
+    assert len(cited) >= 10
+    missing = sorted((where, name) for where, name in cited if not any(s.startswith(name) for s in starts))
+    assert not missing, f"citations of docs/maths.md sections that it has no heading for: {missing}"

