@@ -954,3 +954,27 @@ def test_a_gallery_card_under_iterations_auto_says_its_total_is_at_most(browser)
     states = page.evaluate("[...document.querySelectorAll('.run .state')].map((s) => s.textContent)")
     assert states == ["running 37 / at most 114", "paused 37 / at most 114", "running 37 / 114"]
     page.close()
+
+
+@pytest.mark.parametrize("phone", [False, True])
+def test_the_gram_panels_note_sits_under_its_two_matrices(browser, phone):
+    # found on a screenshot: at 1280 px the note sat beside Ĝ(X) and Ĝ(S), a wide gap between it
+    # and them; on a phone each matrix took a row of its own, the note far below Ĝ(X)
+    from nst.web import panels
+    gram = np.random.default_rng(0).random((32, 32), np.float32) + 1
+    shown = panels.render({"gram": {"layer": "block1_conv1", "x": gram, "s": 2 * gram}})
+    page = phone_page(browser) if phone else browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    fake_site(page, {})
+    live_feed(page, [{**message("running", 3), "panels": shown}])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'running'")
+    page.check("#show-gram")
+    page.wait_for_function("document.getElementById('gram-s').complete && document.getElementById('gram-s').width > 0")
+    box = ("(s) => { const r = document.querySelector(s).getBoundingClientRect(); "
+           "return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; }")
+    x, s, note = (page.evaluate(box, sel) for sel in ("#gram-x", "#gram-s", "#gram-panel .note"))
+    caption = page.evaluate(box, "#gram-x + figcaption")
+    assert s["top"] == x["top"] and s["left"] > x["right"]               # side by side, a phone's too
+    assert 0 <= note["top"] - caption["bottom"] <= 12 and note["left"] == x["left"]    # right under them
+    assert page.evaluate("document.documentElement.scrollWidth") == (390 if phone else 1280)
+    page.context.close()                                               # the phone's, or new_page's own
