@@ -1,5 +1,6 @@
 """The web pieces without a browser: the run controls (pause, stop), the channel's latest-value slot,
 the form's messages (the CLI's own), addresses and tokens, upload checks."""
+import base64
 import json
 import threading
 import time
@@ -864,7 +865,7 @@ def test_a_workers_iteration_reaches_the_server_at_once_and_its_answer_says_only
         assert server_side.status["it"] == 1 and server_side.snapshot.encode()["image"]
         answer = json.loads(urlopen(Request(f"http://127.0.0.1:{server.port}/api/publish/r", b"{}",
                                             {link.WORKER_HEADER: app.worker_key}, method="POST"), timeout=10).read())
-        assert answer == {"wanted": {"gram": None, "grad": False, "features": False}, "stop": False}
+        assert answer == {"wanted": {"gram": None, "grad": False, "features": False}, "stop": False, "gallery": False}
     finally:
         server_side.set_state("done")
         worker.close("done")
@@ -891,6 +892,60 @@ def test_a_serve_page_that_comes_mid_iteration_gets_the_workers_last_picture(tmp
         server_side.watch("page", {}, lambda: None)                # a page comes; no iteration ends meanwhile
         wait_until(lambda: server_side.snapshot.seq > 0, timeout=10)
         assert decoded(server_side.snapshot.encode()["image"]).mean() == pytest.approx(3, abs=1)
+    finally:
+        server_side.set_state("done")
+        worker.close("done")
+        server.stop()
+
+
+def test_a_thumbnail_is_at_most_its_side_from_the_image_or_its_jpeg():
+    from nst.web.channel import THUMB_SIDE, jpeg_base64
+    image = np.random.default_rng(3).integers(0, 256, (400, 600, 3), np.uint8)
+    for snap in (Snapshot(1, image), Snapshot(1, encoded={"image": jpeg_base64(image)})):
+        assert decoded(snap.thumbnail()).shape == (round(THUMB_SIDE * 2 / 3), THUMB_SIDE, 3)
+        assert snap.thumbnail() is snap.thumbnail()                      # made once
+    assert Snapshot(0).thumbnail() is None
+
+
+def test_a_running_runs_card_gets_its_latest_picture_small_while_a_gallery_is_open(tmp_path, pictures,
+                                                                                    tiny_weights_h5, monkeypatch):
+    # a running run's gallery card was a grey box while its live page had the picture: the worker
+    # posted images only while a live page watched. It posts a thumbnail once the gallery asks for
+    # its rows, at most every THUMB_EVERY_S; none while no gallery is open
+    from urllib.request import urlopen
+
+    from nst.web import link
+    from nst.web.app import App
+    from nst.web.runs import make_task
+    from nst.web.server import Background
+    monkeypatch.setattr(link, "THUMB_EVERY_S", 1000.0)             # one thumbnail in this test
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    app.runs.submit(make_task("r", pictures[0], pictures[1:], Settings(size=32), {p: str(p) for p in pictures}),
+                    {"title": "r"})
+    server_side = app.runs.channels["r"]
+    server_side.set_state("running")
+    server = Background(app.make_app(), "127.0.0.1", 0).start()
+    base = f"http://127.0.0.1:{server.port}"
+    worker, run = link.LiveLink(base, app.worker_key, app.token, "r", "r"), FakeRun()
+
+    def iterate(its):
+        for it in its:
+            run.history.append({"total": float(it)})
+            worker.on_iteration(run, it, {"total": float(it)})
+        wait_until(lambda: len(server_side.points) == its[-1], timeout=10)
+    try:
+        worker.start(run)
+        iterate([1, 2, 3])
+        assert server_side.thumb is None                          # no gallery: no thumbnail
+        gallery = json.loads(urlopen(base + "/api/runs", timeout=10).read())["runs"]
+        assert gallery[0]["thumb"] is None
+        wait_until(lambda: server_side.thumb is not None, timeout=10)
+        with urlopen(base + "/runs/r/thumb", timeout=10) as r:
+            assert r.headers["Content-Type"] == "image/jpeg"
+            assert decoded(base64.b64encode(r.read())).mean() == pytest.approx(3, abs=1)
+        assert json.loads(urlopen(base + "/api/runs", timeout=10).read())["runs"][0]["thumb"] == 1
+        iterate([4, 5])
+        assert server_side.thumb[0] == 1                          # the next one after THUMB_EVERY_S only
     finally:
         server_side.set_state("done")
         worker.close("done")

@@ -954,3 +954,81 @@ def test_a_gallery_card_under_iterations_auto_says_its_total_is_at_most(browser)
     states = page.evaluate("[...document.querySelectorAll('.run .state')].map((s) => s.textContent)")
     assert states == ["running 37 / at most 114", "paused 37 / at most 114", "running 37 / 114"]
     page.close()
+
+
+@pytest.mark.parametrize("phone", [False, True])
+def test_the_gram_panels_note_sits_under_its_two_matrices(browser, phone):
+    # found on a screenshot: at 1280 px the note sat beside Ĝ(X) and Ĝ(S), a wide gap between it
+    # and them; on a phone each matrix took a row of its own, the note far below Ĝ(X)
+    from nst.web import panels
+    gram = np.random.default_rng(0).random((32, 32), np.float32) + 1
+    shown = panels.render({"gram": {"layer": "block1_conv1", "x": gram, "s": 2 * gram}})
+    page = phone_page(browser) if phone else browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 900})
+    fake_site(page, {})
+    live_feed(page, [{**message("running", 3), "panels": shown}])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'running'")
+    page.check("#show-gram")
+    page.wait_for_function("document.getElementById('gram-s').complete && document.getElementById('gram-s').width > 0")
+    box = ("(s) => { const r = document.querySelector(s).getBoundingClientRect(); "
+           "return {left: r.left, right: r.right, top: r.top, bottom: r.bottom}; }")
+    x, s, note = (page.evaluate(box, sel) for sel in ("#gram-x", "#gram-s", "#gram-panel .note"))
+    caption = page.evaluate(box, "#gram-x + figcaption")
+    assert s["top"] == x["top"] and s["left"] > x["right"]               # side by side, a phone's too
+    assert 0 <= note["top"] - caption["bottom"] <= 12 and note["left"] == x["left"]    # right under them
+    assert page.evaluate("document.documentElement.scrollWidth") == (390 if phone else 1280)
+    page.context.close()                                               # the phone's, or new_page's own
+
+
+def test_a_gallery_card_without_a_picture_says_why_and_a_running_one_shows_its_thumbnail(browser):
+    # a queued or running run's card was a blank grey box (the live page had the picture)
+    runs = [{**gallery_row("queued"), "output": "web-q.png"}, {**gallery_row("running"), "output": "web-r.png"},
+            {**gallery_row("failed"), "output": "web-f.png"}]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): lambda r: r.fulfill(json={"runs": runs, "queue": {"active": 2, "max": 3}}),
+                     ("GET", "/runs/web-r/thumb"): lambda r: r.fulfill(body=jpeg_bytes(), content_type="image/jpeg")})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-name='web-f']")
+    said = "(name) => { const p = document.querySelector(`.run[data-name='${name}'] .placeholder`); " \
+           "return p.checkVisibility() ? p.textContent : null; }"
+    assert [page.evaluate(said, n) for n in ("web-q", "web-r", "web-f")] == [
+        "queued: it starts when a worker is free", "its first picture is on its way", "no picture"]
+    runs[1] = {**runs[1], "thumb": 2}                                  # the worker's second thumbnail came
+    image = ".run[data-name='web-r'] img"
+    page.wait_for_function(f"document.querySelector(\"{image}\").naturalWidth === 40")
+    assert page.get_attribute(image, "src") == "/runs/web-r/thumb?v=2" and page.evaluate(said, "web-r") is None
+    page.close()
+
+
+def jpeg_bytes():
+    import io
+
+    from PIL import Image
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 90, 30)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def test_serve_gallery_shows_a_running_runs_latest_picture(browser, images, tmp_path):
+    # a running run's card on nst serve's gallery was a grey box while its live page had the picture
+    content, style, weights = images
+    proc = serve(tmp_path / "runs", weights)
+    try:
+        base = base_of(proc.url())
+        code, started = post_form(base + "/api/runs", [("size", "64"), ("scales", "1"), ("optimizer", "adam"),
+                                                       ("iterations", "100000")],
+                                  [("content", "photo.png", content.read_bytes()),
+                                   ("style", "p.png", style.read_bytes())])
+        assert code == 201, started
+        page = browser.new_page(bypass_csp=True)
+        page.goto(base + "/")
+        image = f".run[data-name='{started['name']}'][data-status='running'] img"
+        thumb = f"(document.querySelector(\"{image}\") || {{}}).src || ''"
+        page.wait_for_function(f"{thumb}.includes('/thumb?v=') && document.querySelector(\"{image}\").naturalWidth "
+                               "=== 64", timeout=120_000)
+        first = page.evaluate(thumb)
+        page.wait_for_function(f"{thumb} !== {json.dumps(first)}", timeout=30_000)       # a later picture
+        assert request(base + f"/runs/{started['name']}/control/stop", b"", method="POST")[0] == 200
+    finally:
+        proc.kill()

@@ -2,6 +2,7 @@
 their checkpoints. Every refusal (uploads.Refused) is a JSON {"error": one line} with a 4xx status.
 """
 import asyncio
+import base64
 import contextlib
 import functools
 import hmac
@@ -37,6 +38,8 @@ from nst.web.uploads import Refused
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
 PICTURE_STATES = ("done", "stopped")
 CONTROLS_HOLD_S = 20.0         # a worker's long poll for its run's controls (nst.web.link) is answered by then
+GALLERY_OPEN_S = 10.0          # a gallery asked for its rows this recently (every 2 s: app.js): it is open,
+                               # the workers post thumbnails of their runs for its cards
 
 
 def controls_of(channel):
@@ -58,6 +61,7 @@ class App:
         self.max_bytes, self.max_pixels = int(args.max_upload_mb * 2**20), args.max_pixels
         self.port, self.comparing = args.port, asyncio.Lock()
         self.arriving = Counter()                         # upload path -> requests storing it now
+        self.gallery_seen = -GALLERY_OPEN_S               # time.monotonic() of the gallery's last ask
         options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": checkpoint_every_of(args),
                    "weights_sha": plugin.sha if plugin else None}
         self.runs = Runs(self.outdir, args.queue, lambda: self.connect(plugin), options, self.link)
@@ -95,6 +99,7 @@ class App:
                                   "max_upload_mb": self.args.max_upload_mb, "max_pixels": self.max_pixels})
 
     async def gallery(self, request):
+        self.gallery_seen = time.monotonic()
         rows = await asyncio.get_running_loop().run_in_executor(None, self.runs.rows)
         return web.json_response({"runs": rows, "queue": {"active": len(self.runs.active), "max": self.args.queue}},
                                  dumps=functools.partial(json.dumps, default=str))
@@ -116,6 +121,13 @@ class App:
         disposition = "inline" if request.query.get("inline") else "attachment"
         return web.FileResponse(path, headers={"Content-Disposition": f'{disposition}; filename="{path.name}"',
                                                "Content-Type": "image/png"})
+
+    async def thumbnail(self, request):
+        # a running run's latest picture, small (its worker's thumbnail), for its gallery card
+        thumb = self.channel(request).thumb
+        if thumb is None:
+            raise Refused(404, "no picture yet")
+        return web.Response(body=thumb[1], content_type="image/jpeg")
 
     def channel(self, request):
         ch = self.runs.channels.get(request.match_info["name"])
@@ -234,9 +246,13 @@ class App:
         shot = None
         if msg.get("image") or msg.get("panels"):
             shot = Snapshot(0, encoded={"image": msg.get("image"), "panels": dict(msg.get("panels") or {})})
+        if msg.get("thumb"):
+            ch.set_thumbnail(base64.b64decode(msg["thumb"], validate=True))
         ch.update(points=list(msg.get("points") or []), status=status, snapshot=shot, info=dict(msg.get("info") or {}))
-        # the pages' panels, and a stop; no pause: that comes only by the long poll (LiveLink.apply)
-        return web.json_response({"wanted": ch.wanted(), "stop": ch.controls.stop_requested})
+        # the pages' panels, a stop, whether a gallery is open; no pause: that comes only by the long
+        # poll (LiveLink.apply)
+        return web.json_response({"wanted": ch.wanted(), "stop": ch.controls.stop_requested,
+                                  "gallery": time.monotonic() - self.gallery_seen < GALLERY_OPEN_S})
 
     async def await_controls(self, request):
         # a worker's long poll: the run's pause and stop as soon as they differ from those it sent
@@ -273,6 +289,7 @@ class App:
         r.add_post("/api/publish/{name}", self.publish)
         r.add_post("/api/controls/{name}", self.await_controls)
         r.add_get("/runs/{name}/image", self.image)
+        r.add_get("/runs/{name}/thumb", self.thumbnail)
         r.add_get("/runs/{name}/live", self.live)
         r.add_get("/runs/{name}/ws", self.ws)
         r.add_post("/runs/{name}/control/{action}", self.act)

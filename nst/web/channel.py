@@ -20,6 +20,7 @@ from nst.run.controls import Controls
 from nst.web import panels as panel_maps
 
 JPEG_QUALITY = 85
+THUMB_SIDE = 256             # px: a gallery card's picture of a running run (nst serve), at most this a side
 NO_PANELS = {"gram": None, "grad": False, "features": False}
 
 
@@ -29,11 +30,22 @@ def as_bytes(img):
 
 
 def jpeg_base64(img):
-    # H×W×3 uint8 (as_bytes) -> base64 JPEG
+    # H×W×3 uint8 (as_bytes), or a PIL image -> base64 JPEG
     from PIL import Image
     buf = io.BytesIO()
-    Image.fromarray(img, "RGB").save(buf, "JPEG", quality=JPEG_QUALITY)
+    (img if isinstance(img, Image.Image) else Image.fromarray(img, "RGB")).save(buf, "JPEG", quality=JPEG_QUALITY)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def thumbnail_base64(img=None, encoded=None):
+    # H×W×3 uint8, or a base64 JPEG (decoded at 1/2, 1/4 or 1/8 scale where that is enough) -> base64
+    # JPEG at most THUMB_SIDE px a side
+    from PIL import Image
+    picture = Image.fromarray(img, "RGB") if img is not None else Image.open(io.BytesIO(base64.b64decode(encoded)))
+    picture.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
+    picture = picture.convert("RGB")
+    picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
+    return jpeg_base64(picture)
 
 
 def peak_rss():
@@ -42,12 +54,23 @@ def peak_rss():
 
 
 class Snapshot:
-    """The latest image (H×W×3 uint8) and panels; encoded once, by the first page that sends them."""
+    """The latest image (H×W×3 uint8) and panels; encoded once, by the first page that sends them;
+    its thumbnail made once, when nst serve's gallery asks for it (nst.web.link)."""
 
     def __init__(self, seq, image=None, panels=None, encoded=None):
         self.seq, self.image, self.panels = seq, image, panels or {}
         self.encoded = encoded                  # {"image": base64 JPEG, "panels": {...}} once made
+        self.thumb = None                       # base64 JPEG, THUMB_SIDE px, once made
         self.lock = threading.Lock()
+
+    def thumbnail(self):
+        # -> the image's thumbnail (base64 JPEG), or None without an image
+        with self.lock:
+            if self.thumb is None and self.image is not None:
+                self.thumb = thumbnail_base64(self.image)
+            elif self.thumb is None and self.encoded and self.encoded.get("image"):
+                self.thumb = thumbnail_base64(encoded=self.encoded["image"])
+            return self.thumb
 
     def encode(self):
         with self.lock:
@@ -68,6 +91,7 @@ class Channel:
         self.watchers = {}                      # page id -> the panels it asked for (wanted() checks them)
         self.listeners = {}                     # page id -> callable: wakes that page's sender
         self.controls = Controls()
+        self.thumb = None                       # nst serve: (n, JPEG bytes), its gallery card's nth picture
         self.closed = False                     # the run's process is ending: pages get a last message
 
     def close(self):
@@ -136,6 +160,11 @@ class Channel:
 
     def set_state(self, state, **more):
         self.update(status={"state": state, **more})
+
+    def set_thumbnail(self, jpeg):
+        # nst serve: a worker's thumbnail (JPEG bytes) of the run's latest image, for its gallery card
+        with self.lock:
+            self.thumb = ((self.thumb or (0,))[0] + 1, jpeg)
 
 
 def clean_wanted(wanted, info):

@@ -85,6 +85,8 @@
   function setting(row, k) { const v = (row.settings || {})[k]; return Array.isArray(v) ? v.join(",") : v; }
 
   const PICTURED = ["done", "stopped"];
+  // what a card without a picture says in its place (it was a blank box)
+  const NO_PICTURE = {queued: "queued: it starts when a worker is free", running: "its first picture is on its way"};
   const nameOf = (row) => row.output.replace(/\.png$/, "");
 
   function card(row) {
@@ -96,18 +98,25 @@
                    document.createElement("pre"));
     const refused = Object.assign(document.createElement("div"), {className: "error card-error"});
     refused.setAttribute("role", "alert");
-    div.append(Object.assign(document.createElement("img"), {alt: div.dataset.name}), document.createElement("div"),
-               details, Object.assign(document.createElement("div"), {className: "actions"}), refused);
+    const frame = Object.assign(document.createElement("div"), {className: "frame"});
+    frame.append(Object.assign(document.createElement("img"), {alt: div.dataset.name}),
+                 Object.assign(document.createElement("span"), {className: "placeholder"}));
+    div.append(frame, document.createElement("div"), details,
+               Object.assign(document.createElement("div"), {className: "actions"}), refused);
     return div;
   }
 
   function fill(div, row) {
     // the row written into its card in place: the same elements stay (focus, an open <details>)
-    const name = div.dataset.name, [img, info, details, actions] = div.children;
+    const name = div.dataset.name, [frame, info, details, actions] = div.children, [img, placeholder] = frame.children;
     div.dataset.status = row.status;
+    // its picture; a running run's latest, small (its worker's thumbnail, new ones as the rows say)
     const src = PICTURED.includes(row.status)
-      ? `/runs/${encodeURIComponent(name)}/image?inline=1&v=${encodeURIComponent(row.finished || "")}` : null;
+      ? `/runs/${encodeURIComponent(name)}/image?inline=1&v=${encodeURIComponent(row.finished || "")}`
+      : row.status === "running" && row.thumb ? `/runs/${encodeURIComponent(name)}/thumb?v=${row.thumb}` : null;
     if (img.getAttribute("src") !== src) src ? img.setAttribute("src", src) : img.removeAttribute("src");
+    placeholder.hidden = !!src;
+    placeholder.textContent = NO_PICTURE[row.status] || "no picture";
     const names = row.names || {content: (row.content || "").split("/").pop(), style: (row.style || []).map((s) => s.split("/").pop())};
     const title = Object.assign(document.createElement("b"), {textContent: name});
     const shown = row.status === "running" && row.paused ? "paused" : row.status;    // as its live page says
