@@ -13,7 +13,8 @@ import numpy as np
 from .library import finite_number, log_to_logger
 from .backends import NAMES, Backend, get_backend
 from nst.io.image import as_image
-from .spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
+from .spec import (AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer,
+                   resolve_layers)
 from .vgg import add_into, backward, check_fits, deepest_layer, forward
 
 
@@ -189,10 +190,13 @@ def sequence(name, value, what):
 
 def layer_list(name, layers):
     # the layer names as given, resolved (conv4_2 -> block4_conv2); refused when one string was
-    # passed for the list (it would be read letter by letter) or none at all
+    # passed for the list (it would be read letter by letter), none at all, or a layer twice
     if isinstance(layers, str):
         raise TypeError(f"{name} is a list of layer names, e.g. [{layers!r}], not the string {layers!r}")
-    return [resolve_layer(n) for n in sequence(name, layers, "a list of layer names, e.g. ['block4_conv2']")]
+    try:
+        return resolve_layers(sequence(name, layers, "a list of layer names, e.g. ['block4_conv2']"))
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
 
 
 class Objective:
@@ -253,8 +257,9 @@ class Objective:
             raise ValueError("no style image: give one image, or a list of them")
         blend = blend_weights(blend, len(styles))
         targets = {}
-        for s, w in zip(styles, blend):
-            grams = self.grams_of(as_image(s, "style", dtype=None), self.style_layers, "style image")
+        for i, (s, w) in enumerate(zip(styles, blend), 1):
+            what = "style" if len(styles) == 1 else f"style {i}"
+            grams = self.grams_of(as_image(s, what, dtype=None), self.style_layers, f"{what} image")
             for n in self.style_layers:
                 g = w * grams[n]                  # scalar first: cupy sends array·scalar through numpy
                 targets[n] = g if n not in targets else targets[n] + g

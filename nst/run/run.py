@@ -64,7 +64,7 @@ class Run:
         self.settings = settings
         self.content = as_image(content, "content")
         styles = styles if isinstance(styles, (list, tuple)) else [styles]
-        self.styles = [as_image(s, "style") for s in styles]
+        self.styles = [as_image(s, "style" if len(styles) == 1 else f"style {i}") for i, s in enumerate(styles, 1)]
         self.sizes = scale_sides(self.content.shape, settings)
         self.caps = iteration_caps(len(self.sizes), settings.iterations)   # most iterations per scale
         self.log = log
