@@ -205,7 +205,9 @@ class Objective:
     def __init__(self, content, style, *, content_weight, style_weight, tv_weight,
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
-                 pooling="max", dtype=np.float32, log=log_to_logger, prepared=None):
+                 pooling="max", dtype=np.float32, log=log_to_logger, prepared=None, warn_scale=True):
+        # warn_scale=False: content, style and the images evaluated are the caller's own arrays (a
+        # Run's resized copies), derived from arguments it checked: no warning of an image in 0..1
         if not isinstance(backend, (str, Backend)):
             raise TypeError(f"backend must be a backend's name ({', '.join(NAMES)}), not {type(backend).__name__}")
         self.be = get_backend(backend) if isinstance(backend, str) else backend
@@ -218,7 +220,8 @@ class Objective:
         self.pooling = pooling
         self.deepest = deepest_layer(self.content_layers + self.style_layers)
         self.params = prepared if prepared is not None else self._prepare(weights, log)
-        content = as_image(content, "content", dtype=None)
+        self.warn_scale = warn_scale
+        content = as_image(content, "content", dtype=None, warn_scale=warn_scale)
         self.shape = content.shape                       # every X evaluated has the content's shape
         check_fits(*self.shape[:2], self.deepest, "content image")
         self.content_targets = self._content_targets(content)
@@ -259,7 +262,8 @@ class Objective:
         targets = {}
         for i, (s, w) in enumerate(zip(styles, blend), 1):
             what = "style" if len(styles) == 1 else f"style {i}"
-            grams = self.grams_of(as_image(s, what, dtype=None), self.style_layers, f"{what} image")
+            image = as_image(s, what, dtype=None, warn_scale=self.warn_scale)
+            grams = self.grams_of(image, self.style_layers, f"{what} image")
             for n in self.style_layers:
                 g = w * grams[n]                  # scalar first: cupy sends array·scalar through numpy
                 targets[n] = g if n not in targets else targets[n] + g
@@ -315,7 +319,7 @@ class Objective:
         # host image (H×W×3 as the content, finite; a path too) -> host LossResult (floats, float32
         # gradient); ValueError naming what is wrong with the image, NonFiniteLoss when J overflows
         from .optim import NonFiniteLoss, overflow_unwarned
-        be, image = self.be, as_image(image, "image", dtype=self.dtype)
+        be, image = self.be, as_image(image, "image", dtype=self.dtype, warn_scale=self.warn_scale)
         if image.shape != self.shape:
             raise ValueError(f"image {image.shape} must have the content's shape {self.shape}: an Objective "
                              "evaluates images of its content's size (make one per size)")
@@ -340,5 +344,6 @@ def loss_and_grad(content, style, image, *, content_weight, style_weight, tv_wei
     objective = Objective(images[0], images[1], content_weight=content_weight,
                           style_weight=style_weight, tv_weight=tv_weight,
                           content_layers=content_layers, style_layers=style_layers,
-                          style_layer_weights=style_layer_weights, weights=weights, backend=backend)
+                          style_layer_weights=style_layer_weights, weights=weights, backend=backend,
+                          warn_scale=False)
     return objective(images[2])

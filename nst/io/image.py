@@ -170,10 +170,11 @@ def opened(path):
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
 
 
-def as_image(x, what, dtype=np.float32):
+def as_image(x, what, dtype=np.float32, warn_scale=True):
     # a path or an H×W×3 array -> H×W×3 RGB 0..255 in `dtype` (None: an array's own, a file's
     # float32); ValueError naming `what` (the argument: "content", "picture 2") if it holds no
-    # numbers, its shape is wrong or empty, or it holds NaN or inf; a warning if it looks like 0..1
+    # numbers, its shape is wrong or empty, or it holds NaN or inf; a warning if an array looks like
+    # an image in 0..1 (warn_scale=False: the caller's own array, derived from one checked so)
     if is_path(x):
         img = load_image(x)
     else:
@@ -190,7 +191,7 @@ def as_image(x, what, dtype=np.float32):
         raise ValueError(f"{what} is empty (shape {img.shape}): an image needs at least one pixel")
     if not np.all(np.isfinite(img)):
         raise ValueError(f"{what} holds NaN or inf")
-    if not is_path(x):
+    if warn_scale and not is_path(x):
         warn_unit_range(img, what)
     return img
 
@@ -198,8 +199,7 @@ def as_image(x, what, dtype=np.float32):
 def warn_unit_range(img, what):
     # a float array whose values all lie in 0..1, some strictly between, is most likely an image in
     # 0..1 given for 0..255 (it would come out near-black): warn, naming it and the fix. Not refused:
-    # a near-black picture is legitimate (whole values 0 and 1, as from 8 bits, are not warned of).
-    # Issued from here, one place: Python shows it once, not again for each scale's resized copy
+    # a near-black picture is legitimate (whole values 0 and 1, as from 8 bits, are not warned of)
     if img.dtype.kind == "f" and img.max() <= 1 and np.any((img > 0) & (img < 1)):
         warnings.warn(f"{what} holds values in 0..1 only; nst takes pixels in 0..255, so it is read as "
                       f"near-black: if it is an image in 0..1, multiply it by 255", UserWarning)
