@@ -39,7 +39,8 @@ def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, back
             objectives[shape] = Objective(resize(content, *shape), style, content_weight=1.0,
                                           style_weight=1.0, tv_weight=0.0,
                                           style_layer_weights=[1.0] * len(DEFAULT_STYLE_LAYERS),
-                                          weights=weights, backend=backend, log=log or (lambda m: None))
+                                          weights=weights, backend=backend, log=log or (lambda m: None),
+                                          warn_scale=False)
         r = objectives[shape](pic)
         out.append({"content": r.terms["content"], **r.style_layers})
     return out

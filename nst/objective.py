@@ -13,7 +13,8 @@ import numpy as np
 from .library import finite_number, log_to_logger
 from .backends import NAMES, Backend, get_backend
 from nst.io.image import as_image
-from .spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer
+from .spec import (AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer,
+                   resolve_layers)
 from .vgg import add_into, backward, check_fits, deepest_layer, forward
 
 
@@ -189,10 +190,13 @@ def sequence(name, value, what):
 
 def layer_list(name, layers):
     # the layer names as given, resolved (conv4_2 -> block4_conv2); refused when one string was
-    # passed for the list (it would be read letter by letter) or none at all
+    # passed for the list (it would be read letter by letter), none at all, or a layer twice
     if isinstance(layers, str):
         raise TypeError(f"{name} is a list of layer names, e.g. [{layers!r}], not the string {layers!r}")
-    return [resolve_layer(n) for n in sequence(name, layers, "a list of layer names, e.g. ['block4_conv2']")]
+    try:
+        return resolve_layers(sequence(name, layers, "a list of layer names, e.g. ['block4_conv2']"))
+    except ValueError as e:
+        raise ValueError(f"{name}: {e}") from None
 
 
 class Objective:
@@ -201,7 +205,9 @@ class Objective:
     def __init__(self, content, style, *, content_weight, style_weight, tv_weight,
                  content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy",
-                 pooling="max", dtype=np.float32, log=log_to_logger, prepared=None):
+                 pooling="max", dtype=np.float32, log=log_to_logger, prepared=None, warn_scale=True):
+        # warn_scale=False: content, style and the images evaluated are the caller's own arrays (a
+        # Run's resized copies), derived from arguments it checked: no warning of an image in 0..1
         if not isinstance(backend, (str, Backend)):
             raise TypeError(f"backend must be a backend's name ({', '.join(NAMES)}), not {type(backend).__name__}")
         self.be = get_backend(backend) if isinstance(backend, str) else backend
@@ -214,7 +220,8 @@ class Objective:
         self.pooling = pooling
         self.deepest = deepest_layer(self.content_layers + self.style_layers)
         self.params = prepared if prepared is not None else self._prepare(weights, log)
-        content = as_image(content, "content", dtype=None)
+        self.warn_scale = warn_scale
+        content = as_image(content, "content", dtype=None, warn_scale=warn_scale)
         self.shape = content.shape                       # every X evaluated has the content's shape
         check_fits(*self.shape[:2], self.deepest, "content image")
         self.content_targets = self._content_targets(content)
@@ -253,8 +260,10 @@ class Objective:
             raise ValueError("no style image: give one image, or a list of them")
         blend = blend_weights(blend, len(styles))
         targets = {}
-        for s, w in zip(styles, blend):
-            grams = self.grams_of(as_image(s, "style", dtype=None), self.style_layers, "style image")
+        for i, (s, w) in enumerate(zip(styles, blend), 1):
+            what = "style" if len(styles) == 1 else f"style {i}"
+            image = as_image(s, what, dtype=None, warn_scale=self.warn_scale)
+            grams = self.grams_of(image, self.style_layers, f"{what} image")
             for n in self.style_layers:
                 g = w * grams[n]                  # scalar first: cupy sends array·scalar through numpy
                 targets[n] = g if n not in targets else targets[n] + g
@@ -310,7 +319,7 @@ class Objective:
         # host image (H×W×3 as the content, finite; a path too) -> host LossResult (floats, float32
         # gradient); ValueError naming what is wrong with the image, NonFiniteLoss when J overflows
         from .optim import NonFiniteLoss, overflow_unwarned
-        be, image = self.be, as_image(image, "image", dtype=self.dtype)
+        be, image = self.be, as_image(image, "image", dtype=self.dtype, warn_scale=self.warn_scale)
         if image.shape != self.shape:
             raise ValueError(f"image {image.shape} must have the content's shape {self.shape}: an Objective "
                              "evaluates images of its content's size (make one per size)")
@@ -335,5 +344,6 @@ def loss_and_grad(content, style, image, *, content_weight, style_weight, tv_wei
     objective = Objective(images[0], images[1], content_weight=content_weight,
                           style_weight=style_weight, tv_weight=tv_weight,
                           content_layers=content_layers, style_layers=style_layers,
-                          style_layer_weights=style_layer_weights, weights=weights, backend=backend)
+                          style_layer_weights=style_layer_weights, weights=weights, backend=backend,
+                          warn_scale=False)
     return objective(images[2])

@@ -32,6 +32,20 @@ def resolve_layer(name: str) -> str:
     return resolved
 
 
+def resolve_layers(names) -> list:
+    # layer names as given -> Keras names (resolve_layer), each once: a layer named twice (conv1_1,
+    # block1_conv1) would count twice in J, so it is a ValueError naming it
+    resolved, given = [], {}
+    for n in names:
+        r = resolve_layer(n)
+        if r in given:
+            twice = f"as {given[r]!r} and {n!r}" if given[r] != n else "twice"
+            raise ValueError(f"{r} is given {twice}: give each layer once")
+        resolved.append(r)
+        given[r] = n
+    return resolved
+
+
 def ends_block(name: str) -> bool:
     # True for the last conv of a block: a pool follows it.
     i = CONV_NAMES.index(name)

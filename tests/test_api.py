@@ -289,6 +289,11 @@ def test_a_job_with_arrays_for_weights_and_init_reports_them_by_sha256(rng, tmp_
      "^style_layer_weights has 2 values for 1 style_layers; give one per layer$",
      "^--style-layer-weights has 2 values for 1 --style-layers;"),
     ({"content_layers": "conv9_9"}, "^content_layers: unknown layer 'conv9_9'", "^--content-layers: unknown"),
+    ({"style_layers": "conv1_1,block1_conv1"},        # the same layer by two names counted twice in J
+     "^style_layers: block1_conv1 is given as 'conv1_1' and 'block1_conv1': give each layer once$",
+     "^--style-layers: block1_conv1 is given as 'conv1_1' and 'block1_conv1'"),
+    ({"content_layers": ["conv4_2", "conv4_2"]}, "^content_layers: block4_conv2 is given twice",
+     "^--content-layers: block4_conv2 is given twice: give each layer once$"),
 ])
 def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weights, kwargs, api, cli):
     # the settings' checks are the CLI's: they named --style-weight to a caller who wrote style_weight=
@@ -298,6 +303,45 @@ def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weig
         nst.stylize(c, c, size=None, iterations=1, weights=tiny_weights, backend="numpy", **kwargs)
     with pytest.raises(SettingsError, match=cli):
         Settings(**kwargs)
+
+
+@pytest.mark.parametrize("size", [None, 32])
+@pytest.mark.parametrize("empty", [(0, 0, 3), (0, 24, 3)])
+def test_stylize_names_an_empty_content(rng, tiny_weights, size, empty):
+    # size=None blamed the size ("size 0 is out of range"), a size a ZeroDivisionError
+    with pytest.raises(ValueError, match=rf"^content is empty \(shape \({empty[0]}, {empty[1]}, 3\)\)"):
+        nst.stylize(np.zeros(empty, np.float32), random_image(rng, 20, 20), size=size, iterations=1,
+                    weights=tiny_weights, backend="numpy")
+
+
+def test_an_image_in_0_to_1_is_warned_of_by_name(rng, tiny_weights):
+    # an image in 0..1 for 0..255 was taken silently and gave a near-black picture
+    c = random_image(rng, 20, 24)
+    with pytest.warns(UserWarning, match=r"^style holds values in 0\.\.1 only; .* multiply it by 255$"):
+        nst.Objective(c, c / 255, **objective_kwargs(tiny_weights))
+    objective = nst.Objective(c, c, **objective_kwargs(tiny_weights))
+    with pytest.warns(UserWarning, match=r"^image holds values in 0\.\.1 only"):
+        objective(c / 255)
+    with pytest.warns(UserWarning, match=r"^content holds values in 0\.\.1 only") as caught:
+        nst.stylize(c / 255, c, size=32, scales=2, start_size=24, iterations=1, weights=tiny_weights,
+                    backend="numpy")
+    assert len(caught) == 1, [str(w.message) for w in caught]     # not again for each scale's objective
+    with pytest.warns(UserWarning) as caught:
+        nst.loss_and_grad(c, c, c / 255, **objective_kwargs(tiny_weights))
+    assert [str(w.message).split(";")[0] for w in caught] == ["image holds values in 0..1 only"]
+
+
+@pytest.mark.parametrize("image", [
+    lambda c: np.zeros_like(c),                                  # a black picture
+    lambda c: (c > 128).astype(np.float32),                     # near-black, 0 and 1 as from 8 bits
+    lambda c: (c / 255).astype(np.uint8),                       # integers
+    lambda c: c,                                                 # 0..255
+])
+def test_what_is_not_an_image_in_0_to_1_is_not_warned_of(rng, tiny_weights, image):
+    c = random_image(rng, 20, 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nst.Objective(image(c), c, **objective_kwargs(tiny_weights))
 
 
 def test_stylize_overflow_names_its_keywords(rng, tiny_weights):
@@ -345,8 +389,12 @@ def objective_kwargs(tiny_weights, **kwargs):
     ({"dtype": np.int32}, "dtype must be float32 or float64, got int32"),
     ({"dtype": np.float64, "backend": "numba"}, "dtype float64 needs backend='numpy'"),
     ({"weights": {}}, r"weights has no layer block1_conv1"),
-    ({"content": np.full((20, 24, 3), np.nan)}, "^content image holds NaN or inf$"),
-    ({"style": np.zeros((20, 24))}, r"^style image must be H×W×3 RGB, got shape \(20, 24\)$"),
+    ({"content": np.full((20, 24, 3), np.nan)}, "^content holds NaN or inf$"),
+    ({"style": np.zeros((20, 24))}, r"^style must be H×W×3 RGB, got shape \(20, 24\)$"),
+    ({"style": [np.zeros((20, 24, 3)), np.full((20, 24, 3), np.inf)]}, "^style 2 holds NaN or inf$"),
+    ({"style_layers": ["conv1_1", "block1_conv1"]},
+     "^style_layers: block1_conv1 is given as 'conv1_1' and 'block1_conv1': give each layer once$"),
+    ({"content_layers": ["conv4_2", "conv4_2"]}, "^content_layers: block4_conv2 is given twice: give each layer once$"),
 ])
 def test_objective_says_what_is_wrong_with_its_arguments(rng, tiny_weights, kwargs, needle):
     # each was accepted (a blend of -1 and 2, λ = NaN, a λ for a layer not used: every λ 0) or failed

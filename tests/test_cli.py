@@ -86,7 +86,13 @@ def test_bad_inputs(images, tiny_weights_h5, tmp_path, capsys, change, needles):
 
 @pytest.mark.parametrize("extra, needle", [(["--size", "0"], "--size: must be a whole number from 16 to 16384"),
                                            (["--size", "999999"], "from 16 to 16384, got '999999'"),
-                                           (["--content-layers", "conv7_1"], "unknown layer 'conv7_1'")])
+                                           (["--content-layers", "conv7_1"], "unknown layer 'conv7_1'"),
+                                           (["--style-layers", "conv1_1,conv1_1"],          # counted twice in J
+                                            "--style-layers: block1_conv1 is given twice: give each layer once"),
+                                           (["--style-layers", "conv1_1,block1_conv1"],
+                                            "--style-layers: block1_conv1 is given as 'conv1_1' and 'block1_conv1'"),
+                                           (["--content-layers", "relu4_2,conv4_2"],
+                                            "--content-layers: block4_conv2 is given as 'relu4_2' and 'conv4_2'")])
 def test_bad_options(images, tiny_weights_h5, tmp_path, capsys, extra, needle):
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), *extra) == 2
     one_line_error(capsys, needle)

@@ -1,4 +1,5 @@
 """Image input: every Pillow mode becomes H×W×3 RGB 0..255; bad files get one-line errors."""
+import re
 import struct
 import subprocess
 import sys
@@ -132,6 +133,35 @@ def test_save_is_atomic_and_keeps_old_file_on_error(tmp_path):
         save_image(np.zeros((4, 5)), out)                      # not H×W×3: fails
     assert np.all(load_image(out) == 255)
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary left behind
+
+
+@pytest.mark.parametrize("path", [3, None, np.zeros((4, 4, 3))])
+def test_load_image_of_no_path_says_what_it_takes(path):
+    # pathlib's "expected str, bytes or os.PathLike object, not int"
+    with pytest.raises(TypeError, match=r"^load_image\(path\): path must be a file name \(str or os.PathLike\), not "):
+        load_image(path)
+
+
+def test_load_image_takes_a_bytes_path(tmp_path, rng):
+    path = saved(tmp_path, Image.fromarray(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)), "a.png")
+    assert load_image(bytes(path)).shape == (4, 5, 3)
+
+
+@pytest.mark.parametrize("shape", [(0, 0, 3), (0, 5, 3), (4, 0, 3)])
+def test_saving_an_empty_image_names_the_path_and_writes_nothing(tmp_path, shape):
+    # Pillow's "cannot write empty image", naming no file
+    out = tmp_path / "o.png"
+    needle = rf"^{out}: the image is empty \(shape {re.escape(str(shape))}\); nothing written$"
+    with pytest.raises(ImageError, match=needle):
+        save_image(np.zeros(shape), out)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_save_image_with_its_arguments_swapped_names_path(tmp_path):
+    # save_image(path, array): "expected str, bytes or os.PathLike object, not ndarray" from pathlib
+    with pytest.raises(TypeError, match=r"^save_image\(img, path\): path must be a file name .*, not ndarray$"):
+        save_image(str(tmp_path / "o.png"), np.zeros((4, 5, 3)))
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_16bit_gray_decided_by_mode_not_values(tmp_path):

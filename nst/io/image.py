@@ -111,7 +111,7 @@ def declared_decode_bytes(path):
 
 def load_image(path) -> np.ndarray:
     # file -> H×W×3 float32 RGB 0..255; one-line ImageError naming the file on failure
-    path = Path(path)
+    path = Path(image_path(path, "load_image(path)"))
     with opened(path) as im:
         if png16_rawmode(im) and not im.info.get("interlace"):
             return png16_to_rgb(png.read16(path.read_bytes()), im.getexif().get(0x0112, 1))
@@ -126,6 +126,18 @@ def image_shape(path):
         im.load()
         w, h = im.size
         return (w, h) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (h, w)
+
+
+def is_path(x):
+    # a file's name: text, bytes or an os.PathLike (not an array)
+    return isinstance(x, (str, bytes)) or hasattr(x, "__fspath__")
+
+
+def image_path(path, call):
+    # -> path, or TypeError naming the call and its argument when it is no file name (a number, an array)
+    if not is_path(path):
+        raise TypeError(f"{call}: path must be a file name (str or os.PathLike), not {type(path).__name__}")
+    return os.fsdecode(path) if isinstance(path, bytes) else path
 
 
 @contextlib.contextmanager
@@ -158,25 +170,39 @@ def opened(path):
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
 
 
-def as_image(x, what, dtype=np.float32):
+def as_image(x, what, dtype=np.float32, warn_scale=True):
     # a path or an H×W×3 array -> H×W×3 RGB 0..255 in `dtype` (None: an array's own, a file's
-    # float32); ValueError naming `what` if it holds no numbers, the shape is wrong or it holds NaN or inf
-    name = what if what.endswith("image") else f"{what} image"
-    if isinstance(x, (str, bytes)) or hasattr(x, "__fspath__"):
+    # float32); ValueError naming `what` (the argument: "content", "picture 2") if it holds no
+    # numbers, its shape is wrong or empty, or it holds NaN or inf; a warning if an array looks like
+    # an image in 0..1 (warn_scale=False: the caller's own array, derived from one checked so)
+    if is_path(x):
         img = load_image(x)
     else:
         try:
             img = np.asarray(x)
         except ValueError:                                 # a ragged nested list
-            raise ValueError(f"{name} must be an H×W×3 array of numbers, got a ragged {type(x).__name__}") from None
+            raise ValueError(f"{what} must be an H×W×3 array of numbers, got a ragged {type(x).__name__}") from None
         if img.dtype.kind not in "fiu":
-            raise ValueError(f"{name} must hold numbers (0..255), got dtype {img.dtype}")
+            raise ValueError(f"{what} must hold numbers (0..255), got dtype {img.dtype}")
         img = img.astype(dtype or img.dtype, copy=False)
     if img.ndim != 3 or img.shape[2] != 3:
-        raise ValueError(f"{name} must be H×W×3 RGB, got shape {img.shape}")
+        raise ValueError(f"{what} must be H×W×3 RGB, got shape {img.shape}")
+    if img.size == 0:
+        raise ValueError(f"{what} is empty (shape {img.shape}): an image needs at least one pixel")
     if not np.all(np.isfinite(img)):
-        raise ValueError(f"{name} holds NaN or inf")
+        raise ValueError(f"{what} holds NaN or inf")
+    if warn_scale and not is_path(x):
+        warn_unit_range(img, what)
     return img
+
+
+def warn_unit_range(img, what):
+    # a float array whose values all lie in 0..1, some strictly between, is most likely an image in
+    # 0..1 given for 0..255 (it would come out near-black): warn, naming it and the fix. Not refused:
+    # a near-black picture is legitimate (whole values 0 and 1, as from 8 bits, are not warned of)
+    if img.dtype.kind == "f" and img.max() <= 1 and np.any((img > 0) & (img < 1)):
+        warnings.warn(f"{what} holds values in 0..1 only; nst takes pixels in 0..255, so it is read as "
+                      f"near-black: if it is an image in 0..1, multiply it by 255", UserWarning)
 
 
 def check_size(size):
@@ -232,13 +258,15 @@ def save_image(img, path, bits=8):
     # H×W×3 0..255 -> file (8-bit, or 16-bit PNG); format from the suffix; written atomically. An
     # existing file is replaced only if nst wrote it (its mark): nothing of the user's is lost, from
     # the API too (the commands check every destination before a run: nst.io.destinations)
-    fmt = check_output_format(path, bits)
+    fmt = check_output_format(image_path(path, "save_image(img, path)"), bits)
     if os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(path)):
         raise ImageError(f"{path} exists and nst did not write it; nst replaces only its own files: "
                          f"move it or choose another name{unmarked(path)}")
     img = np.asarray(img, dtype=np.float32)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ImageError(f"{path}: expected an H×W×3 image, got shape {img.shape}")
+    if img.size == 0:
+        raise ImageError(f"{path}: the image is empty (shape {img.shape}); nothing written")
     if not np.all(np.isfinite(img)):
         raise ImageError(f"{path}: the image holds NaN or inf; nothing written")
     exif = Image.Exif()

@@ -25,7 +25,8 @@ from nst.vgg import deepest_layer
 
 def initial_image(init, content, style, seed):
     # "content" | "recolored" | "random" | "style" | a path or array (resized to the content's
-    # size) -> H×W×3. "recolored": the photo with the painting's colour mean and covariance
+    # size) -> H×W×3. "recolored": the photo with the painting's colour mean and covariance. An
+    # array is not warned of as 0..1: nst video's is its own (a warped frame, dark ones too)
     keyword = init if isinstance(init, str) and init in INIT_KEYWORDS else None
     if keyword == "content":
         return content.copy()
@@ -33,7 +34,7 @@ def initial_image(init, content, style, seed):
         return color.match_color(content, style)
     if keyword == "random":
         return np.random.default_rng(seed).uniform(0, 255, content.shape).astype(np.float32)
-    return resize(style if keyword == "style" else as_image(init, "init"), *content.shape[:2])
+    return resize(style if keyword == "style" else as_image(init, "init", warn_scale=False), *content.shape[:2])
 
 
 def scale_sides(shape, settings):
@@ -64,7 +65,7 @@ class Run:
         self.settings = settings
         self.content = as_image(content, "content")
         styles = styles if isinstance(styles, (list, tuple)) else [styles]
-        self.styles = [as_image(s, "style") for s in styles]
+        self.styles = [as_image(s, "style" if len(styles) == 1 else f"style {i}") for i, s in enumerate(styles, 1)]
         self.sizes = scale_sides(self.content.shape, settings)
         self.caps = iteration_caps(len(self.sizes), settings.iterations)   # most iterations per scale
         self.log = log
@@ -109,7 +110,7 @@ class Run:
                   content_layers=s.content_layers, style_layers=s.style_layers,
                   style_layer_weights=s.style_layer_weights, style_blend=s.style_blend,
                   weights=self.weights(), backend=self.objective_backend(), pooling=s.pooling, log=self.log,
-                  prepared=prepared)
+                  prepared=prepared, warn_scale=False)
         if prepared is None:
             self.keep(obj.params)
         self.prepared = obj.params               # read and prepared once a run, not once a scale

@@ -14,7 +14,7 @@ import os
 import re
 
 from nst.io.image import MAX_SIDE
-from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer
+from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer, resolve_layers
 
 INIT_KEYWORDS = ("content", "recolored", "random", "style")
 OPTIMIZERS = ("lbfgs", "adam", "gd")
@@ -99,8 +99,9 @@ def words(text):
 
 
 def parse_layers(text):
-    # "conv1_1,block2_conv1", or a list of such names -> ("block1_conv1", "block2_conv1")
-    return tuple(resolve_layer(n) for n in (words(text) if isinstance(text, str) else text))
+    # "conv1_1,block2_conv1", or a list of such names -> ("block1_conv1", "block2_conv1"); ValueError
+    # for an unknown name or a layer given twice
+    return tuple(resolve_layers(words(text) if isinstance(text, str) else text))
 
 
 def layers_ok(v):
