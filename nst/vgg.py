@@ -25,7 +25,7 @@ def pool_ops(be, pooling):
 def check_fits(h, w, deepest, what="image"):
     # an H×W `what` reaches `deepest` (min(H, W) ≥ 2^pools before it), else ValueError saying so
     if min(h, w) < min_side(deepest):
-        raise ValueError(f"a {w}×{h} {what} is too small for {deepest}: "
+        raise ValueError(f"{what} ({w}×{h}) is too small for {deepest}: "
                          f"it needs at least {min_side(deepest)} pixels per side")
 
 

@@ -427,10 +427,11 @@ def test_an_objective_called_on_a_wrong_image_says_so(rng, tiny_weights, image, 
         objective(image(c))
 
 
-@pytest.mark.parametrize("small, needle", [("content", "a 12×10 content image is too small"),
-                                           ("style", "a 12×10 style image is too small")])
+@pytest.mark.parametrize("small, needle", [("content", r"content image \(12×10\) is too small"),
+                                           ("style", r"style image \(12×10\) is too small")])
 def test_a_too_small_input_is_named(rng, tiny_weights, small, needle):
-    # "a 12×10 image is too small" did not say whether the content or the style was
+    # "a 12×10 image is too small" did not say whether the content or the style was; the name
+    # comes first, the size once after it ("a 12×10 picture 2 is too small" read badly)
     big, tiny = random_image(rng, 20, 24), random_image(rng, 10, 12)
     c, s = (tiny, big) if small == "content" else (big, tiny)
     with pytest.raises(ValueError, match=f"^{needle} for block5_conv1"):

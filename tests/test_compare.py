@@ -97,7 +97,7 @@ def test_scoring_that_cannot_fit_is_refused_before_the_work(pictures, tiny_weigh
 
 
 @pytest.mark.parametrize("pictures, error, needle", [
-    (lambda c: [c, c[:10, :12]], ValueError, r"^a 12×10 picture 2 is too small for block5_conv1"),  # "content image"
+    (lambda c: [c, c[:10, :12]], ValueError, r"^picture 2 \(12×10\) is too small for block5_conv1"),  # "content image"
     (lambda c: [np.zeros((0, 0, 3))], ValueError, r"^picture 1 is empty \(shape \(0, 0, 3\)\)"),  # Pillow's error
     (lambda c: [c, np.full(c.shape, np.nan)], ValueError, r"^picture 2 holds NaN or inf$"),  # "picture 2 image"
     (lambda c: c, TypeError, r"^pictures is a list of H×W×3 images: put one picture in a list, \[picture\]$"),
