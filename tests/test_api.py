@@ -277,10 +277,29 @@ def test_a_job_with_arrays_for_weights_and_init_reports_them_by_sha256(rng, tmp_
     recorded = json.loads((tmp_path / "report" / "settings.json").read_text())
     assert recorded["weights"] == first.ident["weights"] == {"sha256": sha256_arrays(tiny_weights)}
     assert recorded["init"] == first.ident["init"] == {"sha256": sha256_arrays(init)}
+    # the checkpoint's informational settings recorded them as str(array), numpy's abbreviated summary
+    with np.load(tmp_path / "run.npz") as z:
+        saved = json.loads(str(z["meta"]))["settings"]
+    assert {k: saved[k] for k in ("weights", "init")} == {k: recorded[k] for k in ("weights", "init")}
     middle = init.copy()
     middle[10, 10] = 255 - middle[10, 10]
     with pytest.raises(ValueError, match=r"other settings or inputs \(init\)"):
         job(middle, resume=tmp_path / "run.npz").prepare()
+
+
+def test_a_jobs_report_without_an_output_records_null(rng, tmp_path, tiny_weights):
+    # a Job with no -o (the caller takes the image) wrote "output": "None" into settings.json
+    import json
+    from nst.run.job import Job, Outputs
+    from nst.run.settings import Settings
+    c = tmp_path / "c.png"
+    nst.save_image(random_image(rng, 20, 20), c)
+    settings = Settings(size=20, scales=1, iterations=1, backend="numpy", weights=tiny_weights)
+    job = Job(str(c), [str(c)], settings, Outputs(report=tmp_path / "report", progress=False))
+    job.prepare()
+    job.optimise()                                      # the image is the caller's: nothing saved
+    job.write_report()
+    assert json.loads((tmp_path / "report" / "settings.json").read_text())["output"] is None
 
 
 @pytest.mark.parametrize("kwargs, api, cli", [

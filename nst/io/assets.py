@@ -78,6 +78,15 @@ def sha256_arrays(value) -> str:
     return h.hexdigest()
 
 
+def recorded(value):
+    # a value as JSON records it (a checkpoint's, a report's settings; a resume's identity): arrays
+    # (an --init image, a {layer: (W, b)} dict) by their sha256, a path as its text, anything else as it is
+    import numpy as np
+    if isinstance(value, (dict, np.ndarray)):
+        return {"sha256": sha256_arrays(value)}
+    return os.fspath(value) if isinstance(value, os.PathLike) else value
+
+
 def pip_download(requirement: str, dest: Path, platform_args=()) -> Path:
     # pip download --no-deps REQUIREMENT into dest -> the path of the one file pip saved
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",

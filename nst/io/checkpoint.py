@@ -39,7 +39,7 @@ def save(path, run, identity, snapshots=(), finished=False):
     arrays.update({f"snap.{it}": thumb for it, thumb in snapshots})
     meta = {"format": FORMAT, "finished": bool(finished), "identity": identity,
             "backend": run.objective_backend().name,
-            "settings": run.settings.as_dict(), "state": st, "opt_scalars": scalars}
+            "settings": run.settings.as_record(), "state": st, "opt_scalars": scalars}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta, default=_jsonable)), **arrays)

@@ -17,11 +17,9 @@ import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from nst.library import log_to_logger
 from nst.io import checkpoint, destinations
-from nst.io.assets import sha256_arrays, sha256_file
+from nst.io.assets import recorded, sha256_file
 from nst.io.image import check_output_format, save_image
 from nst.io.report import thumbnail
 from nst import objective
@@ -57,14 +55,6 @@ def automatic_rules(settings):
     if settings.iterations == AUTO:
         rules["auto_schedule"] = auto_rule()
     return rules
-
-
-def recorded(value):
-    # a setting as JSON records it: arrays (an --init image, a {layer: (W, b)} dict) by their sha256,
-    # a path as its text, anything else as it is
-    if isinstance(value, (dict, np.ndarray)):
-        return {"sha256": sha256_arrays(value)}
-    return os.fspath(value) if isinstance(value, os.PathLike) else value
 
 
 def identity(settings, content, styles):
@@ -325,7 +315,7 @@ class Job:
         from nst.io.report import write_report
         if not self.snapshots or self.snapshots[-1][0] != len(self.run.history):   # a schedule that ended early
             self.snapshots.append((len(self.run.history), self.run.output()))
-        settings = {**{k: recorded(v) for k, v in self.settings.as_dict().items()}, "output": str(self.out.output),
+        settings = {**self.settings.as_record(), "output": recorded(self.out.output),
                     "inputs": {"content": str(self.content), "style": [str(p) for p in self.styles]}}
         write_report(Path(self.out.report), settings, self.run.history, self.snapshots)
 

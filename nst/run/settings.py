@@ -4,8 +4,9 @@ Every option is defined once, in RULES: how a command line's text becomes a valu
 are valid, and what the error says. `Settings(...)` checks every field against its rule when it
 is made (ValueError naming the option), so a Settings that exists is valid; the CLI's argparse
 types are built from the same rules (nst.cli.options), so a bad value is refused as it is typed.
-Checkpoints and reports store `as_dict()`; `Settings.from_dict` reads it back, its errors naming
-the keys as stored (style_weight) where the command line's name its flags (--style-weight).
+Manifests store `as_dict()`; `Settings.from_dict` reads it back, its errors naming the keys as
+stored (style_weight) where the command line's name its flags (--style-weight). Checkpoints and
+reports record `as_record()`: the same, with arrays named by their sha256.
 """
 import dataclasses
 import math
@@ -13,6 +14,7 @@ import numbers
 import os
 import re
 
+from nst.io.assets import recorded
 from nst.io.image import MAX_SIDE
 from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer, resolve_layers
 
@@ -215,9 +217,14 @@ class Settings:
         return {f.name: list(v) if isinstance(v, tuple) else v
                 for f in dataclasses.fields(self) for v in [getattr(self, f.name)]}
 
+    def as_record(self):
+        # as_dict() as JSON records it (a checkpoint's and a report's settings): arrays and weight
+        # dicts by their sha256 (nst.io.assets.recorded), not numpy's summary of their corners
+        return {k: recorded(v) for k, v in self.as_dict().items()}
+
     @classmethod
     def from_dict(cls, d):
-        # {field: value} as as_dict() stores it (a checkpoint, a manifest row) or as stylize's keywords
+        # {field: value} as as_dict() stores it (a manifest row) or as stylize's keywords
         # -> Settings; an error names each key as written (style_weight), not the command's flag
         unknown = set(d) - FIELDS
         if unknown:
