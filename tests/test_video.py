@@ -1072,18 +1072,18 @@ def test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path):
 
 
 
-def write_with_sound(path, codec, frames=12):
-    # a 12 fps clip of `frames` frames with as long a 440 Hz tone in `codec` (48 kHz mono)
+def write_with_sound(path, codec, frames=12, rate=48000):
+    # a 12 fps clip of `frames` frames with as long a 440 Hz tone in `codec` (`rate` Hz mono)
     import av
     images = video_clip.frames(frames, h=36, w=48)
     with av.open(str(path), "w") as c:
-        v, a = c.add_stream("mpeg4", rate=12), c.add_stream(codec, rate=48000, layout="mono")
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream(codec, rate=rate, layout="mono")
         v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
         c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
-        t = np.arange(48000 * frames // 12) / 48000
+        t = np.arange(rate * frames // 12) / rate
         tone = (0.3 * 32767 * np.sin(2 * np.pi * 440 * t)).astype(np.int16)              # s16: Opus, FLAC
-        sound = av.AudioFrame.from_ndarray(tone[None], format=a.codec_context.format.name, layout="mono")
-        sound.sample_rate, sound.pts = 48000, 0
+        sound = av.AudioFrame.from_ndarray(tone[None], format="s16", layout="mono")      # (MP3: resampled)
+        sound.sample_rate, sound.pts = rate, 0
         c.mux([*a.encode(sound), *a.encode()])
     return path
 
@@ -1104,20 +1104,35 @@ def test_opus_or_flac_audio_into_a_mov_is_encoded_as_aac(tmp_path, codec):
     assert abs(sound_end(out) - 1.0) < 0.002, sound_end(out)
 
 
-def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypatch, capsys):
-    # PCM copied into MP4 (as before 14f94cc, or any codec a muxer refuses only at its header) failed
-    # the whole video; it is written without the audio, said in one line
+def test_audio_the_muxer_refuses_copied_is_encoded_again(tmp_path, capsys):
+    # MP3 under 16 kHz copied into .mp4: FFmpeg's muxer refuses it only as the file starts ("muxing
+    # mp3 at 11025hz is not standard"), a pair plays_as_is does not foresee: the video was written
+    # without sound; the sound is encoded again in AAC, as long as the video
     import av
 
     from nst.video import output
-    source = tmp_path / "clip.mkv"
-    test_pcm_audio_into_an_mp4_is_encoded_as_aac(tmp_path)          # writes clip.mkv with PCM audio
-    monkeypatch.setattr(writing, "plays_as_is", lambda fmt, codec: True)
-    clip = clips.Clip(str(source), video_clip.frames(6, h=36, w=48), list(range(6)), 12.0, True, 6, True, (0.0, 0.5))
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "libmp3lame", rate=11025), 48)
+    out = output.write_video(clip.frames, tmp_path / "styled.mp4", clip)
+    with av.open(str(out)) as c:
+        assert c.streams.audio and c.streams.audio[0].codec_context.name == "aac"
+    assert abs(sound_end(out) - 1.0) < 0.002, sound_end(out)
+    assert "not copied" not in capsys.readouterr().err
+
+
+def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypatch, capsys):
+    # audio a muxer refuses only at its header (PCM copied into MP4 before 14f94cc) failed the whole
+    # video; refused copied and encoded again (MP3 under 16 kHz into MP4, encoded in MP3 here, which
+    # the muxer refuses likewise: it takes AAC), it is written without the audio, said in one line
+    import av
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "libmp3lame", rate=11025), 48)
+    monkeypatch.setattr(writing, "AUDIO_DEFAULT", "libmp3lame")
     out = output.write_video(clip.frames, tmp_path / "silent.mp4", clip)
     with av.open(str(out)) as c:
-        assert [s.type for s in c.streams] == ["video"]
-    assert "the audio is not copied" in capsys.readouterr().err
+        assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
+    err = capsys.readouterr().err
+    assert err.count("the audio is not copied nor encoded again") == 1 and "written without it" in err, err
 
 
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):

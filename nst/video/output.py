@@ -86,16 +86,22 @@ def video_key(clip, frames):
 
 
 def write_video(images, out, clip):
-    # the video (each frame as often as the clip's ticks show it) with the source's audio; without it
-    # (said in one line) when the muxer refuses that audio only as the file is written (an FFmpeg error
-    # that is not the disk's)
+    # the video (each frame as often as the clip's ticks show it) with the source's audio. Where the
+    # muxer refuses the copied audio only as the file is written (an FFmpeg error that is not the
+    # disk's: a codec and container pair not foreseen by plays_as_is, as MP3 under 16 kHz in MP4), the
+    # audio is encoded again in the container's codec (writing.AUDIO_CODECS); refused too, the video is
+    # written without it, said in one line
     import av
     images = clips.on_screen(images, clip.repeats)
     source = clip.source if clip.audio else None
-    try:
-        return writing.write_video(images, out, clip.fps, source, clip.span, log, clip.times)
-    except av.error.FFmpegError as e:
-        if source is None or isinstance(e, OSError):
-            raise
-        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]}); the video is written without it")
+    if source is None:
         return writing.write_video(images, out, clip.fps, None, clip.span, log, clip.times)
+    for copy_sound in (True, False):
+        try:
+            return writing.write_video(images, out, clip.fps, source, clip.span, log, clip.times, copy_sound)
+        except av.error.FFmpegError as e:
+            if isinstance(e, OSError):
+                raise
+            refused = str(e).splitlines()[0]
+    log(f"nst video: the audio is not copied nor encoded again ({refused}); the video is written without it")
+    return writing.write_video(images, out, clip.fps, None, clip.span, log, clip.times)

@@ -4,7 +4,9 @@ source's audio within the clip's span, its packets copied through where the cont
 codec and can start it at the first frame (MP4 and MOV: an edit list trims the packet on air then;
 Matroska: only where a packet starts with it) and end it with the last (the packet on air then
 trimmed: the edit list's end, Matroska's DiscardPadding), else decoded, cut at the span's edges to
-the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere).
+the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere): always,
+given copy_sound=False (nst.video.output's second try, where the muxer refused the copy as the file
+started).
 """
 import fractions
 from pathlib import Path
@@ -20,11 +22,11 @@ VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping
 TIME_BASE = fractions.Fraction(1, 60000)
 
 
-def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logger, times=None):
+def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logger, times=None, copy_sound=True):
     # [H×W×3 uint8] -> the video file `out` (through a temporary name, renamed when complete);
     # H and W cropped to even sizes (yuv420p); frame k at k / fps or, given times (seconds from the
     # first; a container that keeps_times), at times[k], lasting to the next or to the span's end;
-    # the source's audio within span copied when it can be
+    # the source's audio within span copied when it can be (and copy_sound), else encoded again
     import av
 
     from nst.io.assets import atomic_path
@@ -37,7 +39,7 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logg
         stream = container.add_stream(codec_for(fmt), rate=rate, options={"bf": "0"} if times else None)
         stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         pts, durations = own_clock(stream, times, span[1] - span[0]) if times else (None, {})
-        audio = copy_audio_setup(container, source, span, log) if source else None
+        audio = copy_audio_setup(container, source, span, log, copy_sound) if source else None
         for k, image in enumerate(frames):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
             if pts:
@@ -102,9 +104,10 @@ PACKET_CLOCK = fractions.Fraction(1, 1000)   # a packet's time to within Matrosk
 RUN_ON = fractions.Fraction(1, 10)
 
 
-def copy_audio_setup(container, source, span, log):
+def copy_audio_setup(container, source, span, log, copy=True):
     # -> (output audio stream, the source's packets to copy as they are (packets_to_copy: read once,
-    # here), or None: the sound decoded and encoded again in the container's codec), or None
+    # here), or None: the sound decoded and encoded again in the container's codec, as always where
+    # not `copy`), or None
     import av
     try:
         with av.open(source) as src:
@@ -112,7 +115,8 @@ def copy_audio_setup(container, source, span, log):
                 return None
             template = src.streams.audio[0]
             fmt = container.format.name
-            packets = packets_to_copy(src, fmt, span) if plays_as_is(fmt, template.codec_context.name) else None
+            copies = copy and plays_as_is(fmt, template.codec_context.name)
+            packets = packets_to_copy(src, fmt, span) if copies else None
             if packets is None:
                 return encoded_stream(container, template), None
             try:
