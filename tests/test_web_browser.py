@@ -1032,3 +1032,42 @@ def test_serve_gallery_shows_a_running_runs_latest_picture(browser, images, tmp_
         assert request(base + f"/runs/{started['name']}/control/stop", b"", method="POST")[0] == 200
     finally:
         proc.kill()
+
+
+def test_serve_gallery_cards_of_finished_runs_load_a_thumbnail_and_download_the_png(browser, images, tmp_path):
+    # a done run's card loaded its whole PNG as its picture: megabytes for a 2000 px run, for each
+    # card of the gallery. It loads a JPEG at most THUMB_SIDE a side; Download PNG is the picture
+    import io
+
+    from PIL import Image
+
+    from nst.web.channel import THUMB_SIDE
+    content, style, weights = images
+    outdir = tmp_path / "runs"
+    proc = serve(outdir, weights)
+    try:
+        base = base_of(proc.url())
+        code, started = post_form(base + "/api/runs", [("size", "320"), ("scales", "1"), ("optimizer", "adam"),
+                                                       ("iterations", "2")],
+                                  [("content", "photo.png", content.read_bytes()),
+                                   ("style", "p.png", style.read_bytes())])
+        assert code == 201, started
+        name = started["name"]
+        page = browser.new_page(bypass_csp=True)
+        loaded = {}
+        page.on("response", lambda r: loaded.setdefault(urlparse(r.url).path, r))
+        page.goto(base + "/")
+        card = f".run[data-name='{name}'][data-status='done']"
+        page.wait_for_function(f"(document.querySelector(\"{card} img\") || {{}}).naturalWidth > 0", timeout=120_000)
+        assert page.get_attribute(f"{card} img", "src").startswith(f"/runs/{name}/thumb?v=")
+        picture = Image.open(io.BytesIO(loaded[f"/runs/{name}/thumb"].body()))
+        assert picture.format == "JPEG" and max(picture.size) == THUMB_SIDE
+        assert page.evaluate(f"document.querySelector(\"{card} img\").naturalWidth") == picture.width
+        assert f"/runs/{name}/image" not in loaded
+        with page.expect_download() as download:
+            page.click(f"{card} a.download")
+        saved = (outdir / f"{name}.png").read_bytes()
+        assert open(download.value.path(), "rb").read() == saved and Image.open(io.BytesIO(saved)).width == 320
+        page.close()
+    finally:
+        proc.kill()
