@@ -478,11 +478,22 @@ def test_gallery_says_when_the_server_stops_answering(browser):
                ("GET", "/api/runs"): (200, {"runs": [gallery_row("running")], "queue": {"active": 1, "max": 3}})}
     fake_site(page, answers)
     page.goto(SITE + "/")
-    page.wait_for_function("document.getElementById('queue').textContent.startsWith('1 of 3')")
+    page.wait_for_function("document.getElementById('queue').textContent.startsWith('1 running')")
     del answers[("GET", "/api/runs")]                                   # the server went away
     page.wait_for_function("document.getElementById('queue').textContent === 'the server is not answering'",
                            timeout=10_000)
     assert not errors, errors
+    page.close()
+
+
+def test_the_gallery_header_says_how_many_runs_there_are_then_the_queues_limit(browser):
+    # "1 of 8 running or queued" read as eight runs running or queued (8 is nst serve --queue)
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("running")], "queue": {"active": 1, "max": 8}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-name='web-1']")
+    assert page.text_content("#queue") == "1 running or queued (at most 8)"
     page.close()
 
 
@@ -692,7 +703,7 @@ def test_gallery_asks_again_only_once_answered(browser):
     page.wait_for_timeout(4500)                                        # two polls' time
     assert len(held) == 1
     held[0].fulfill(json={"runs": [], "queue": {"active": 0, "max": 3}})
-    page.wait_for_function("document.getElementById('queue').textContent === '0 of 3 running or queued'")
+    page.wait_for_function("document.getElementById('queue').textContent === '0 running or queued (at most 3)'")
     page.close()
 
 

@@ -199,7 +199,8 @@
     try { data = await nst.getJSON("/api/runs"); }
     catch (err) { $("queue").textContent = err.message; $("queue").className = "state disconnected"; return; }
     $("queue").className = "state";
-    $("queue").textContent = `${data.queue.active} of ${data.queue.max} running or queued`;
+    // "1 of 8 running or queued" read as eight runs: the count, then the limit (nst serve --queue)
+    $("queue").textContent = `${data.queue.active} running or queued (at most ${data.queue.max})`;
     const cards = new Map([...$("runs").children].map((el) => [el.dataset.name, el]));
     const drawn = data.runs.map((row) => {
       const name = nameOf(row), text = JSON.stringify(row), el = cards.get(name) || card(row);
