@@ -7,14 +7,18 @@ run; --rounds rounds alternate the modes' order. Per mode: the median over round
 time between consecutive iterations (wall), the process CPU time per iteration (the server's
 thread included), and for the watched mode the messages and images the page got; and the hook
 alone (µs per iteration without a page), which is what --web adds when no browser is open.
+And what `nst serve`'s open gallery adds to a running run: its worker's thumbnail of the latest
+picture (Snapshot.thumbnail: one shrink + JPEG, at most every link.THUMB_EVERY_S), timed alone on
+the run's picture at each --thumb-sizes size, beside that size's time per iteration without --web.
 
-    python bench/bench_web.py --write          # ≈ 3 min on a quiet 2-core machine; updates RESULTS.md
+    python bench/bench_web.py --write          # ≈ 3 min on a 2-core machine (measured, shared); updates RESULTS.md
 Under pytest (collected, --benchmark-disable): one tiny round of each mode runs and the page gets
 its messages.
 """
 import argparse
 import asyncio
 import os
+import shlex
 import statistics
 import sys
 import threading
@@ -100,6 +104,34 @@ def hook_cost(page, run, calls=2000):
     return (time.perf_counter() - start) / calls * 1e6
 
 
+def thumbnail_cost(content, style, settings, repeats=20, iterations=4):
+    # -> (ms per thumbnail, median s per iteration without --web) at settings["size"]: the thumbnail
+    # of the picture of a fresh run of `iterations`, made `repeats` times (median), as its worker makes it
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    from nst.web.channel import Snapshot, as_bytes
+    run, stamps = Run(content, [style], Settings(**{**settings, "iterations": iterations}), lambda m: None), []
+    run.run(lambda r, it, terms: stamps.append(time.perf_counter()))
+    image, times = as_bytes(run.output()), []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        Snapshot(1, image).thumbnail()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3, statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
+
+
+def thumbnail_table(costs):
+    # {size: (ms per thumbnail, s per iteration)} -> the table: at most one thumbnail per
+    # THUMB_EVERY_S and per new picture, i.e. min(1, s per iteration / THUMB_EVERY_S) per iteration
+    from nst.web.link import THUMB_EVERY_S
+    rows = ["| size | ms per thumbnail | s/iteration (off) | thumbnails per iteration | ms per iteration | "
+            "of an iteration |", "| --- | --- | --- | --- | --- | --- |"]
+    for size, (ms, wall) in costs.items():
+        per = min(1.0, wall / THUMB_EVERY_S)
+        rows.append(f"| {size} px | {ms:.2f} | {wall:.3f} | {per:.3f} | {ms * per:.3f} | {ms * per / 1e3 / wall:.2e} |")
+    return "\n".join(rows)
+
+
 def measure(content, style, settings, rounds):
     # -> {mode: [(wall, cpu, messages, images)] per round}, modes alternating
     one_run(MODES[0], content, style, settings)                 # warm-up: Numba compiles, caches fill
@@ -133,6 +165,10 @@ def main():
     ap.add_argument("--iterations", type=int, default=25)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--backend", default="numba")
+    ap.add_argument("--thumb-sizes", type=int, nargs="*", default=[128, 512],
+                    help="sizes (px) at which the gallery's thumbnail is timed")
+    ap.add_argument("--shared", default="other jobs", help="what else ran on the machine meanwhile, as the "
+                    "section says it")
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md's section")
     args = ap.parse_args()
     from nst.io.image import load_image
@@ -140,11 +176,14 @@ def main():
     settings = {"size": args.size, "scales": 1, "iterations": args.iterations, "backend": args.backend}
     load_before = os.getloadavg()[0]
     results = measure(content, style, settings, args.rounds)
+    costs = {size: thumbnail_cost(content, style, {**settings, "size": size}) for size in args.thumb_sizes}
     from bench_pictures import machine, write_section
-    command = f"python bench/bench_web.py {' '.join(sys.argv[1:])}".strip()
+    from nst.web.channel import THUMB_SIDE
+    from nst.web.link import THUMB_EVERY_S
+    command = f"python bench/bench_web.py {shlex.join(sys.argv[1:])}".strip()
     text = "\n".join([
         "## The live page's cost to the run (bench/bench_web.py)", "",
-        f"Machine: {machine()} (shared with other jobs: compare the ratios, measured side by side, "
+        f"Machine: {machine()} (shared with {args.shared}: compare the ratios, measured side by side, "
         f"not the absolute times); load average before {load_before:.1f}. Date: {time.strftime('%Y-%m-%d')}. "
         f"Command: `{command}` ({args.size} px, {args.iterations} L-BFGS iterations, {args.backend}, "
         f"{args.rounds} rounds, modes alternating).", "", table(results), "",
@@ -152,7 +191,12 @@ def main():
         f"the image's host copy kept), "
         f"timed alone on a finished run: {statistics.median(hook_us):.0f} µs per iteration (median of "
         f"{len(hook_us)} runs × 2000 calls): {statistics.median(hook_us) * 1e-6 / base_wall(results):.2e} "
-        "of an iteration without --web."])
+        "of an iteration without --web.", "",
+        f"`nst serve`'s gallery open, a running run's card: its worker makes a thumbnail (at most {THUMB_SIDE} "
+        f"px, JPEG) of the latest picture at most every {THUMB_EVERY_S:g} s, on its posting thread, not the "
+        "run's. Timed alone on the picture of a fresh 4-iteration run at each size (median of 20), beside "
+        "that run's s/iteration (the run does not wait for it; the thread takes the machine's CPU time):",
+        "", thumbnail_table(costs)])
     print(text)
     if args.write:
         write_section(text, begin=BEGIN, end=END)
@@ -168,6 +212,8 @@ def test_every_mode_runs_and_the_page_gets_messages():
     results = {m: one_run(m, img, img[::-1].copy(), settings) for m in MODES}
     assert all(w > 0 and c > 0 for w, c, *_ in results.values())
     assert results[MODES[2]][2] >= 1 and results[MODES[1]][2] == 0
+    ms, wall = thumbnail_cost(img, img[::-1].copy(), settings, repeats=2, iterations=3)
+    assert ms > 0 and wall > 0 and "| 48 px |" in thumbnail_table({48: (ms, wall)})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The web pieces without a browser: the run controls (pause, stop), the channel's latest-value slot,
 the form's messages (the CLI's own), addresses and tokens, upload checks."""
 import base64
+import io
 import json
 import threading
 import time
@@ -950,3 +951,60 @@ def test_a_running_runs_card_gets_its_latest_picture_small_while_a_gallery_is_op
         server_side.set_state("done")
         worker.close("done")
         server.stop()
+
+
+def fetch(app, paths):
+    # GET each path of the App in this process -> [(status, content type, body bytes)]
+    import asyncio
+
+    from aiohttp.test_utils import TestClient, TestServer
+
+    async def go():
+        async with TestClient(TestServer(app.make_app())) as client:
+            return [(r.status, r.content_type, await r.read()) for r in [await client.get(p) for p in paths]]
+    return asyncio.run(go())
+
+
+def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it_changes(tmp_path, tiny_weights_h5,
+                                                                                         monkeypatch):
+    # a done or stopped run's card loaded its whole PNG (megabytes at 2000 px, for each card): the
+    # server makes a JPEG at most THUMB_SIDE a side from it, once, and again once the file changes
+    from PIL import Image
+
+    from nst.batch import results
+    from nst.web import thumbs
+    from nst.web.app import App
+    from nst.web.channel import THUMB_SIDE, small
+    outdir = tmp_path / "runs"
+    app = App(serve_args(outdir, tiny_weights_h5))
+    outdir.mkdir()
+    for name, status in (("big", "done"), ("gone", "stopped"), ("bad", "failed")):
+        results.append_row(outdir / results.MANIFEST, {"output": f"{name}.png", "status": status})
+    Image.new("RGB", (600, 400), (200, 40, 10)).save(outdir / "big.png")
+    made = []
+    monkeypatch.setattr(thumbs, "small", lambda picture: made.append(picture.size) or small(picture))
+    answers = fetch(app, ["/runs/big/thumb", "/runs/big/thumb", "/runs/gone/thumb", "/runs/bad/thumb"])
+    (code, kind, first), (_, _, again), gone, bad = answers
+    assert (code, kind) == (200, "image/jpeg") and first[:2] == b"\xff\xd8" and again == first
+    assert Image.open(io.BytesIO(first)).size == (THUMB_SIDE, round(THUMB_SIDE * 2 / 3))
+    assert made == [(600, 400)]                                            # made once
+    assert (gone[0], bad[0]) == (404, 409)
+    Image.new("RGB", (300, 500), (10, 40, 200)).save(outdir / "big.png")    # the run resumed and ended again
+    (code, _, changed), = fetch(app, ["/runs/big/thumb"])
+    picture = Image.open(io.BytesIO(changed))
+    assert code == 200 and picture.size == (round(THUMB_SIDE * 3 / 5), THUMB_SIDE)
+    assert picture.getpixel((10, 10))[2] > 150 and (outdir / "big.png").stat().st_size > 0
+    assert sorted(p.name for p in outdir.iterdir()) == ["big.png", "manifest.jsonl"]   # nothing written there
+
+
+def test_the_servers_thumbnails_are_bounded_the_least_recently_asked_for_let_go(tmp_path):
+    from PIL import Image
+
+    from nst.web.thumbs import Thumbnails
+    paths = [tmp_path / f"{i}.png" for i in range(3)]
+    for i, path in enumerate(paths):
+        Image.new("RGB", (40, 30), (i * 100, 0, 0)).save(path)
+    kept = Thumbnails(keep=2)
+    for path in (paths[0], paths[1], paths[0], paths[2]):
+        kept.of(path)
+    assert list(kept.made) == [paths[0], paths[2]]

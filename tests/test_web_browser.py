@@ -478,11 +478,22 @@ def test_gallery_says_when_the_server_stops_answering(browser):
                ("GET", "/api/runs"): (200, {"runs": [gallery_row("running")], "queue": {"active": 1, "max": 3}})}
     fake_site(page, answers)
     page.goto(SITE + "/")
-    page.wait_for_function("document.getElementById('queue').textContent.startsWith('1 of 3')")
+    page.wait_for_function("document.getElementById('queue').textContent.startsWith('1 running')")
     del answers[("GET", "/api/runs")]                                   # the server went away
     page.wait_for_function("document.getElementById('queue').textContent === 'the server is not answering'",
                            timeout=10_000)
     assert not errors, errors
+    page.close()
+
+
+def test_the_gallery_header_says_how_many_runs_there_are_then_the_queues_limit(browser):
+    # "1 of 8 running or queued" read as eight runs running or queued (8 is nst serve --queue)
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("running")], "queue": {"active": 1, "max": 8}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run[data-name='web-1']")
+    assert page.text_content("#queue") == "1 running or queued (at most 8)"
     page.close()
 
 
@@ -692,7 +703,7 @@ def test_gallery_asks_again_only_once_answered(browser):
     page.wait_for_timeout(4500)                                        # two polls' time
     assert len(held) == 1
     held[0].fulfill(json={"runs": [], "queue": {"active": 0, "max": 3}})
-    page.wait_for_function("document.getElementById('queue').textContent === '0 of 3 running or queued'")
+    page.wait_for_function("document.getElementById('queue').textContent === '0 running or queued (at most 3)'")
     page.close()
 
 
@@ -1030,5 +1041,44 @@ def test_serve_gallery_shows_a_running_runs_latest_picture(browser, images, tmp_
         first = page.evaluate(thumb)
         page.wait_for_function(f"{thumb} !== {json.dumps(first)}", timeout=30_000)       # a later picture
         assert request(base + f"/runs/{started['name']}/control/stop", b"", method="POST")[0] == 200
+    finally:
+        proc.kill()
+
+
+def test_serve_gallery_cards_of_finished_runs_load_a_thumbnail_and_download_the_png(browser, images, tmp_path):
+    # a done run's card loaded its whole PNG as its picture: megabytes for a 2000 px run, for each
+    # card of the gallery. It loads a JPEG at most THUMB_SIDE a side; Download PNG is the picture
+    import io
+
+    from PIL import Image
+
+    from nst.web.channel import THUMB_SIDE
+    content, style, weights = images
+    outdir = tmp_path / "runs"
+    proc = serve(outdir, weights)
+    try:
+        base = base_of(proc.url())
+        code, started = post_form(base + "/api/runs", [("size", "320"), ("scales", "1"), ("optimizer", "adam"),
+                                                       ("iterations", "2")],
+                                  [("content", "photo.png", content.read_bytes()),
+                                   ("style", "p.png", style.read_bytes())])
+        assert code == 201, started
+        name = started["name"]
+        page = browser.new_page(bypass_csp=True)
+        loaded = {}
+        page.on("response", lambda r: loaded.setdefault(urlparse(r.url).path, r))
+        page.goto(base + "/")
+        card = f".run[data-name='{name}'][data-status='done']"
+        page.wait_for_function(f"(document.querySelector(\"{card} img\") || {{}}).naturalWidth > 0", timeout=120_000)
+        assert page.get_attribute(f"{card} img", "src").startswith(f"/runs/{name}/thumb?v=")
+        picture = Image.open(io.BytesIO(loaded[f"/runs/{name}/thumb"].body()))
+        assert picture.format == "JPEG" and max(picture.size) == THUMB_SIDE
+        assert page.evaluate(f"document.querySelector(\"{card} img\").naturalWidth") == picture.width
+        assert f"/runs/{name}/image" not in loaded
+        with page.expect_download() as download:
+            page.click(f"{card} a.download")
+        saved = (outdir / f"{name}.png").read_bytes()
+        assert open(download.value.path(), "rb").read() == saved and Image.open(io.BytesIO(saved)).width == 320
+        page.close()
     finally:
         proc.kill()

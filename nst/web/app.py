@@ -33,6 +33,7 @@ from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
 from nst.web.server import add_static_routes, control, feed, guard, is_local, new_token, static_file, url_of
+from nst.web.thumbs import Thumbnails
 from nst.web.uploads import Refused
 
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
@@ -62,6 +63,7 @@ class App:
         self.port, self.comparing = args.port, asyncio.Lock()
         self.arriving = Counter()                         # upload path -> requests storing it now
         self.gallery_seen = -GALLERY_OPEN_S               # time.monotonic() of the gallery's last ask
+        self.thumbnails = Thumbnails()                    # the finished runs' cards' pictures
         options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": checkpoint_every_of(args),
                    "weights_sha": plugin.sha if plugin else None}
         self.runs = Runs(self.outdir, args.queue, lambda: self.connect(plugin), options, self.link)
@@ -113,21 +115,30 @@ class App:
             raise Refused(409, f"the run is {row.get('status')}")
         return row
 
-    async def image(self, request):
-        row = self.row(request.match_info["name"], PICTURE_STATES)
-        path = self.outdir / Path(row["output"]).name
+    def picture(self, name):
+        # the saved picture of run NAME, done or stopped, in OUTDIR; or 404, 409
+        path = self.outdir / Path(self.row(name, PICTURE_STATES)["output"]).name
         if path.resolve().parent != self.outdir or not path.is_file():
             raise Refused(404, "the picture is not there")
+        return path
+
+    async def image(self, request):
+        path = self.picture(request.match_info["name"])
         disposition = "inline" if request.query.get("inline") else "attachment"
         return web.FileResponse(path, headers={"Content-Disposition": f'{disposition}; filename="{path.name}"',
                                                "Content-Type": "image/png"})
 
     async def thumbnail(self, request):
-        # a running run's latest picture, small (its worker's thumbnail), for its gallery card
-        thumb = self.channel(request).thumb
-        if thumb is None:
-            raise Refused(404, "no picture yet")
-        return web.Response(body=thumb[1], content_type="image/jpeg")
+        # a run's picture, small, for its gallery card: a running run's latest (its worker's
+        # thumbnail), a finished one's saved picture (made here once: self.thumbnails)
+        name = request.match_info["name"]
+        if name in self.runs.active:
+            thumb = self.channel(request).thumb
+            if thumb is None:
+                raise Refused(404, "no picture yet")
+            return web.Response(body=thumb[1], content_type="image/jpeg")
+        jpeg = await asyncio.get_running_loop().run_in_executor(None, lambda: self.thumbnails.of(self.picture(name)))
+        return web.Response(body=jpeg, content_type="image/jpeg")
 
     def channel(self, request):
         ch = self.runs.channels.get(request.match_info["name"])

@@ -20,7 +20,7 @@ from nst.run.controls import Controls
 from nst.web import panels as panel_maps
 
 JPEG_QUALITY = 85
-THUMB_SIDE = 256             # px: a gallery card's picture of a running run (nst serve), at most this a side
+THUMB_SIDE = 256             # px: a gallery card's picture (nst serve), at most this a side
 NO_PANELS = {"gram": None, "grad": False, "features": False}
 
 
@@ -29,23 +29,33 @@ def as_bytes(img):
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
-def jpeg_base64(img):
-    # H×W×3 uint8 (as_bytes), or a PIL image -> base64 JPEG
+def jpeg_bytes(img):
+    # H×W×3 uint8 (as_bytes), or a PIL image -> JPEG bytes
     from PIL import Image
     buf = io.BytesIO()
     (img if isinstance(img, Image.Image) else Image.fromarray(img, "RGB")).save(buf, "JPEG", quality=JPEG_QUALITY)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
+    return buf.getvalue()
 
 
-def thumbnail_base64(img=None, encoded=None):
-    # H×W×3 uint8, or a base64 JPEG (decoded at 1/2, 1/4 or 1/8 scale where that is enough) -> base64
-    # JPEG at most THUMB_SIDE px a side
-    from PIL import Image
-    picture = Image.fromarray(img, "RGB") if img is not None else Image.open(io.BytesIO(base64.b64decode(encoded)))
+def jpeg_base64(img):
+    # H×W×3 uint8 (as_bytes), or a PIL image -> base64 JPEG
+    return base64.b64encode(jpeg_bytes(img)).decode("ascii")
+
+
+def small(picture):
+    # a PIL image (a JPEG decoded at 1/2, 1/4 or 1/8 scale where that is enough) -> RGB, at most
+    # THUMB_SIDE px a side, its aspect kept
     picture.draft("RGB", (THUMB_SIDE, THUMB_SIDE))
     picture = picture.convert("RGB")
     picture.thumbnail((THUMB_SIDE, THUMB_SIDE))
-    return jpeg_base64(picture)
+    return picture
+
+
+def thumbnail_base64(img=None, encoded=None):
+    # H×W×3 uint8, or a base64 JPEG -> base64 JPEG at most THUMB_SIDE px a side
+    from PIL import Image
+    picture = Image.fromarray(img, "RGB") if img is not None else Image.open(io.BytesIO(base64.b64decode(encoded)))
+    return jpeg_base64(small(picture))
 
 
 def peak_rss():

@@ -9,7 +9,7 @@ Routes (every one behind nst.web.server.guard):
     POST /api/runs/NAME/resume      a stopped run, from its checkpoint
     POST /api/compare               two pictures' terms (nst compare's scoring)
     GET  /runs/NAME/image           the PNG               GET /runs/NAME/live  the live page
-    GET  /runs/NAME/thumb           a running run's latest picture, small (its gallery card's)
+    GET  /runs/NAME/thumb           its picture, small (its gallery card's): a running run's latest
     GET  /runs/NAME/ws, POST /runs/NAME/control/ACTION    as `nst transfer --web`
     POST /api/publish/NAME          the workers' progress (their key, not the page's)
 A NAME is looked up among the runs; no name or value from a request becomes a path.

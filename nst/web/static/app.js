@@ -110,10 +110,11 @@
     // the row written into its card in place: the same elements stay (focus, an open <details>)
     const name = div.dataset.name, [frame, info, details, actions] = div.children, [img, placeholder] = frame.children;
     div.dataset.status = row.status;
-    // its picture; a running run's latest, small (its worker's thumbnail, new ones as the rows say)
-    const src = PICTURED.includes(row.status)
-      ? `/runs/${encodeURIComponent(name)}/image?inline=1&v=${encodeURIComponent(row.finished || "")}`
-      : row.status === "running" && row.thumb ? `/runs/${encodeURIComponent(name)}/thumb?v=${row.thumb}` : null;
+    // its picture, small (the PNG was megabytes a card): a finished run's made once by the server, a
+    // running run's latest (its worker's thumbnail, new ones as the rows say); Download PNG has it whole
+    const thumb = `/runs/${encodeURIComponent(name)}/thumb?v=`;
+    const src = PICTURED.includes(row.status) ? thumb + encodeURIComponent(row.finished || "")
+      : row.status === "running" && row.thumb ? thumb + row.thumb : null;
     if (img.getAttribute("src") !== src) src ? img.setAttribute("src", src) : img.removeAttribute("src");
     placeholder.hidden = !!src;
     placeholder.textContent = NO_PICTURE[row.status] || "no picture";
@@ -198,7 +199,8 @@
     try { data = await nst.getJSON("/api/runs"); }
     catch (err) { $("queue").textContent = err.message; $("queue").className = "state disconnected"; return; }
     $("queue").className = "state";
-    $("queue").textContent = `${data.queue.active} of ${data.queue.max} running or queued`;
+    // "1 of 8 running or queued" read as eight runs: the count, then the limit (nst serve --queue)
+    $("queue").textContent = `${data.queue.active} running or queued (at most ${data.queue.max})`;
     const cards = new Map([...$("runs").children].map((el) => [el.dataset.name, el]));
     const drawn = data.runs.map((row) => {
       const name = nameOf(row), text = JSON.stringify(row), el = cards.get(name) || card(row);
