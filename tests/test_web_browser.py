@@ -150,6 +150,15 @@ def manifest(outdir):
     return [json.loads(line) for line in (outdir / "manifest.jsonl").read_text().splitlines()]
 
 
+def start_adam_run(base, content, style, size, iterations):
+    # -> nst serve's answer to a new one-scale Adam run of the content file in the style file's
+    code, started = post_form(base + "/api/runs", [("size", str(size)), ("scales", "1"), ("optimizer", "adam"),
+                                                   ("iterations", str(iterations))],
+                              [("content", "photo.png", content.read_bytes()), ("style", "p.png", style.read_bytes())])
+    assert code == 201, started
+    return started
+
+
 def test_serve_upload_watch_gallery_download_run_again(browser, images, tmp_path):
     content, style, weights = images
     outdir = tmp_path / "runs"
@@ -209,11 +218,7 @@ def test_serve_ctrl_c_stops_runs_with_checkpoints_and_a_restart_resumes(browser,
     proc = serve(outdir, weights)
     try:
         base = base_of(proc.url())
-        code, started = post_form(base + "/api/runs", [("size", "64"), ("scales", "1"), ("optimizer", "adam"),
-                                                       ("iterations", "100000")],
-                                  [("content", "photo.png", content.read_bytes()),
-                                   ("style", "p.png", style.read_bytes())])
-        assert code == 201, started
+        started = start_adam_run(base, content, style, size=64, iterations=100000)
         name = started["name"]
         page = browser.new_page(bypass_csp=True)
         page.goto(base + started["live"])
@@ -1027,11 +1032,7 @@ def test_serve_gallery_shows_a_running_runs_latest_picture(browser, images, tmp_
     proc = serve(tmp_path / "runs", weights)
     try:
         base = base_of(proc.url())
-        code, started = post_form(base + "/api/runs", [("size", "64"), ("scales", "1"), ("optimizer", "adam"),
-                                                       ("iterations", "100000")],
-                                  [("content", "photo.png", content.read_bytes()),
-                                   ("style", "p.png", style.read_bytes())])
-        assert code == 201, started
+        started = start_adam_run(base, content, style, size=64, iterations=100000)
         page = browser.new_page(bypass_csp=True)
         page.goto(base + "/")
         image = f".run[data-name='{started['name']}'][data-status='running'] img"
@@ -1058,11 +1059,7 @@ def test_serve_gallery_cards_of_finished_runs_load_a_thumbnail_and_download_the_
     proc = serve(outdir, weights)
     try:
         base = base_of(proc.url())
-        code, started = post_form(base + "/api/runs", [("size", "320"), ("scales", "1"), ("optimizer", "adam"),
-                                                       ("iterations", "2")],
-                                  [("content", "photo.png", content.read_bytes()),
-                                   ("style", "p.png", style.read_bytes())])
-        assert code == 201, started
+        started = start_adam_run(base, content, style, size=320, iterations=2)
         name = started["name"]
         page = browser.new_page(bypass_csp=True)
         loaded = {}
