@@ -953,15 +953,16 @@ def test_a_running_runs_card_gets_its_latest_picture_small_while_a_gallery_is_op
         server.stop()
 
 
-def fetch(app, paths):
-    # GET each path of the App in this process -> [(status, content type, body bytes)]
+def fetch(app, paths, headers=None):
+    # GET each path of the App in this process, with `headers` -> [(status, content type, body bytes, headers)]
     import asyncio
 
     from aiohttp.test_utils import TestClient, TestServer
 
     async def go():
         async with TestClient(TestServer(app.make_app())) as client:
-            return [(r.status, r.content_type, await r.read()) for r in [await client.get(p) for p in paths]]
+            answers = [await client.get(p, headers=headers) for p in paths]
+            return [(r.status, r.content_type, await r.read(), r.headers) for r in answers]
     return asyncio.run(go())
 
 
@@ -984,17 +985,51 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
     made = []
     monkeypatch.setattr(thumbs, "small", lambda picture: made.append(picture.size) or small(picture))
     answers = fetch(app, ["/runs/big/thumb", "/runs/big/thumb", "/runs/gone/thumb", "/runs/bad/thumb"])
-    (code, kind, first), (_, _, again), gone, bad = answers
+    (code, kind, first, _), (_, _, again, _), gone, bad = answers
     assert (code, kind) == (200, "image/jpeg") and first[:2] == b"\xff\xd8" and again == first
     assert Image.open(io.BytesIO(first)).size == (THUMB_SIDE, round(THUMB_SIDE * 2 / 3))
     assert made == [(600, 400)]                                            # made once
     assert (gone[0], bad[0]) == (404, 409)
     Image.new("RGB", (300, 500), (10, 40, 200)).save(outdir / "big.png")    # the run resumed and ended again
-    (code, _, changed), = fetch(app, ["/runs/big/thumb"])
+    (code, _, changed, _), = fetch(app, ["/runs/big/thumb"])
     picture = Image.open(io.BytesIO(changed))
     assert code == 200 and picture.size == (round(THUMB_SIDE * 3 / 5), THUMB_SIDE)
     assert picture.getpixel((10, 10))[2] > 150 and (outdir / "big.png").stat().st_size > 0
     assert sorted(p.name for p in outdir.iterdir()) == ["big.png", "manifest.jsonl"]   # nothing written there
+
+
+def test_a_cards_picture_is_kept_by_the_browser_by_its_version_and_answered_304_while_the_same(
+        tmp_path, pictures, tiny_weights_h5, rng):
+    # the thumbnails came with Cache-Control: no-store: the gallery fetched every card's picture again
+    # at each load. A finished run's versioned URL (?v=its finish time) is kept; a running run's, or
+    # one without a version, is asked again with its ETag and answered 304 while the picture is the same
+    from PIL import Image
+
+    from nst.batch import results
+    from nst.web.app import App
+    from nst.web.runs import make_task
+    outdir = tmp_path / "runs"
+    app = App(serve_args(outdir, tiny_weights_h5))
+    outdir.mkdir()
+    results.append_row(outdir / results.MANIFEST, {"output": "fin.png", "status": "done",
+                                                   "finished": "2026-12-05T17:00:00Z"})
+    Image.new("RGB", (60, 40), (200, 40, 10)).save(outdir / "fin.png")
+    app.runs.submit(make_task("run", pictures[0], pictures[1:], Settings(size=32), {p: str(p) for p in pictures}),
+                    {"title": "run"})
+    app.runs.channels["run"].set_thumbnail(jpeg_bytes(rng))
+    paths = ["/runs/fin/thumb?v=2026-12-05T17%3A00%3A00Z", "/runs/fin/thumb", "/runs/run/thumb?v=1"]
+    first = fetch(app, paths)
+    assert [(code, kind, h["Cache-Control"]) for code, kind, _, h in first] == [
+        (200, "image/jpeg", "private, max-age=31536000, immutable"), (200, "image/jpeg", "private, no-cache"),
+        (200, "image/jpeg", "private, no-cache")]
+    for path, (_, _, body, h) in zip(paths, first):
+        (code, _, again, h_again), = fetch(app, [path], {"If-None-Match": h["ETag"]})
+        assert (code, again, h_again["ETag"], h_again["Cache-Control"]) == (304, b"", h["ETag"], h["Cache-Control"])
+    app.runs.channels["run"].set_thumbnail(jpeg_bytes(rng))                 # the worker's next picture
+    (code, _, newer, _), = fetch(app, [paths[2]], {"If-None-Match": first[2][3]["ETag"]})
+    assert code == 200 and newer not in (b"", first[2][2])
+    (code, _, _, h), = fetch(app, ["/runs/none/thumb?v=1"])
+    assert (code, h["Cache-Control"]) == (404, "no-store")                  # a refusal is not kept
 
 
 def test_the_servers_thumbnails_are_bounded_the_least_recently_asked_for_let_go(tmp_path):

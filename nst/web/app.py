@@ -33,7 +33,7 @@ from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
 from nst.web.server import add_static_routes, control, feed, guard, is_local, new_token, static_file, url_of
-from nst.web.thumbs import Thumbnails
+from nst.web.thumbs import Thumbnails, card_answer
 from nst.web.uploads import Refused
 
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
@@ -136,9 +136,9 @@ class App:
             thumb = self.channel(request).thumb
             if thumb is None:
                 raise Refused(404, "no picture yet")
-            return web.Response(body=thumb[1], content_type="image/jpeg")
+            return card_answer(request, thumb[1], versioned=False)
         jpeg = await asyncio.get_running_loop().run_in_executor(None, lambda: self.thumbnails.of(self.picture(name)))
-        return web.Response(body=jpeg, content_type="image/jpeg")
+        return card_answer(request, jpeg, versioned=bool(request.query.get("v")))
 
     def channel(self, request):
         ch = self.runs.channels.get(request.match_info["name"])

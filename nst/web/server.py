@@ -97,7 +97,8 @@ def guard(host, token):
             response.set_cookie(TOKEN_COOKIE, token, httponly=True, samesite="Strict")
         if not response.prepared:
             response.headers.update({"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
-                                     "Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+                                     "Referrer-Policy": "no-referrer"})
+            response.headers.setdefault("Cache-Control", "no-store")     # unless the route said (thumbs)
         return response
     return check
 

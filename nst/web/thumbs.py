@@ -1,7 +1,9 @@
 """`nst serve`'s gallery cards' pictures of finished runs: a small JPEG of each saved picture, made once
 on the server and kept in memory (never written: OUTDIR holds only the runs' and the user's files),
 made again when the picture's file changes. A card of a 2000 px run loaded its whole PNG (megabytes);
-"Download PNG" and the live page still get the picture itself."""
+"Download PNG" and the live page still get the picture itself. Each is answered with an ETag and how
+long a browser may keep it (card_answer): the gallery fetched every card's picture again at each load."""
+import hashlib
 import os
 import threading
 from collections import OrderedDict
@@ -10,6 +12,22 @@ from nst.web.channel import jpeg_bytes, small
 from nst.web.uploads import Refused
 
 KEEP = 256            # thumbnails kept, the least recently asked for let go first (≈ 20 KB each at 256 px)
+KEPT_BY_VERSION = "private, max-age=31536000, immutable"   # a finished run's ?v=its finish time: never changes
+ASKED_AGAIN = "private, no-cache"    # a running run's, or no version: kept, asked again (304 while the same)
+
+
+def card_answer(request, jpeg, versioned):
+    # a gallery card's JPEG with its ETag (its bytes' hash) and Cache-Control, kept a year when
+    # `versioned` (its URL names this very picture), else asked again; 304 when the browser has it
+    from aiohttp import web
+    etag = hashlib.sha256(jpeg).hexdigest()[:24]
+    headers = {"Cache-Control": KEPT_BY_VERSION if versioned else ASKED_AGAIN}
+    if any(tag.value in (etag, "*") for tag in request.if_none_match or ()):
+        response = web.Response(status=304, headers=headers)
+    else:
+        response = web.Response(body=jpeg, content_type="image/jpeg", headers=headers)
+    response.etag = etag
+    return response
 
 
 def file_identity(f):
