@@ -940,19 +940,30 @@ def test_the_app_on_a_phone_fits_its_width_and_beside_the_form_on_a_laptop(brows
 
 def test_a_run_with_iterations_auto_says_its_total_and_eta_are_at_most_and_ends_on_what_it_made(browser):
     # --iterations auto ends a scale once J's progress no longer pays: the page said 37 / 114 with
-    # the ETA of all 114, and a run done after 80 said 80 / 114, as if it had stopped short
+    # the ETA of all 114, and a run done after 80 said 80 / 114, as if it had stopped short; its
+    # curves' x axis ended on a plain "114"
     sockets = []
     info = {**INFO, "iterations": "auto", "total": 114}
     page = browser.new_page(bypass_csp=True)
     fake_site(page, {})
+    page.add_init_script("""window.drawnTexts = []; const fillText = CanvasRenderingContext2D.prototype.fillText;
+        CanvasRenderingContext2D.prototype.fillText = function (t) {
+            window.drawnTexts.push(String(t)); return fillText.apply(this, arguments); };""")
+    axis_end = "() => { const t = window.drawnTexts.filter((t) => /^(at most )?\\d+$/.test(t) && t !== '1'); " \
+               "window.drawnTexts = []; return t; }"
     page.route_web_socket("**/ws", lambda ws: (sockets.append(ws), ws.send(json.dumps({**message("running", 37),
                                                                                         "info": info}))))
     page.goto(SITE + "/runs/x/live")
     page.wait_for_function("nst.live.status.it === 37")
     assert (page.text_content("#it"), page.text_content("#eta")) == ("37 / at most 114", "at most 6m40s")
-    sockets[0].send(json.dumps({"points": [], "status": {**message("done", 80)["status"], "total": 114}}))
-    page.wait_for_function("nst.live.status.state === 'done'")
+    page.wait_for_function("nst.live.plotted === 1")
+    assert set(page.evaluate(axis_end)) == {"at most 114"}                 # the x axis ends on a cap
+    done = message("done", 80)
+    sockets[0].send(json.dumps({"points": done["points"], "status": {**done["status"], "total": 114}}))
+    page.wait_for_function("nst.live.status.state === 'done' && nst.live.xmax === 80")
     assert (page.text_content("#it"), page.text_content("#eta")) == ("80 / 80", "–")
+    page.wait_for_function("window.drawnTexts.includes('80')")
+    assert set(page.evaluate(axis_end)) == {"80"}                           # what it made, no cap
     page.close()
 
 

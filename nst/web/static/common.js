@@ -29,7 +29,8 @@ nst.seconds = function (s) {
 
 nst.bytes = (b) => b ? (b / 2 ** 20).toFixed(0) + " MiB" : "–";
 
-// plot(canvas, series [{name, xs, ys}], {xmax, marks: [{x, label}]}): y on a log scale,
+// plot(canvas, series [{name, xs, ys}], {xmax, xlabel, marks: [{x, label}]}): y on a log scale
+// (xlabel: the x axis's end label, xmax unless said),
 // values ≤ 0 skipped; -> the number of points drawn. Drawn at the size the canvas is shown (CSS
 // pixels × the screen's density): a fixed 760 px canvas shrunk to a phone's width made its 11 px
 // labels 4 px. The legend and the scales' labels sit above the plot's frame, never over a curve
@@ -62,7 +63,7 @@ nst.plot = function (canvas, series, opts) {
   }
   ctx.textAlign = "center"; ctx.textBaseline = "top";
   ctx.fillText("1", X(1), H - bottom + 4);
-  ctx.textAlign = "right"; ctx.fillText(String(xmax), X(xmax), H - bottom + 4);    // inside the canvas
+  ctx.textAlign = "right"; ctx.fillText(opts.xlabel || String(xmax), X(xmax), H - bottom + 4);   // inside the canvas
   for (const m of opts.marks || []) {                    // where each scale starts, its size above the frame
     ctx.strokeStyle = "#aaa"; ctx.setLineDash([4, 3]);
     ctx.beginPath(); ctx.moveTo(X(m.x), top - 3); ctx.lineTo(X(m.x), H - bottom); ctx.stroke();

@@ -149,15 +149,16 @@
   function draw() {
     drawPending = false;
     // the x axis: the run's planned iterations; once it has ended, the iterations it made (a stopped
-    // run's curves are not squeezed into a corner)
+    // run's curves are not squeezed into a corner); under --iterations auto, until then, a cap (showStatus)
     const xs = live.points.map((p) => p.it), m = marks();
     const xmax = live.xmax = ended() && xs.length ? xs[xs.length - 1] : live.info.total || xs.length;
+    const xlabel = live.info.iterations === "auto" && !ended() && live.info.total ? `at most ${xmax}` : String(xmax);
     const terms = Object.keys((live.points[0] || {}).terms || {});
     live.plotted = nst.plot($("terms-plot"), terms.map((k) => ({name: k, xs, ys: live.points.map((p) => p.terms[k])})),
-                            {xmax, marks: m});
+                            {xmax, xlabel, marks: m});
     const layers = live.info.style_layers || [];
     nst.plot($("layers-plot"), layers.map((k) => ({name: k, xs, ys: live.points.map((p) => (p.layers || {})[k])})),
-             {xmax, marks: m});
+             {xmax, xlabel, marks: m});
   }
 
   function showPanels(p) {
