@@ -1122,7 +1122,8 @@ def test_audio_the_muxer_refuses_copied_is_encoded_again(tmp_path, capsys):
 def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypatch, capsys):
     # audio a muxer refuses only at its header (PCM copied into MP4 before 14f94cc) failed the whole
     # video; refused copied and encoded again (MP3 under 16 kHz into MP4, encoded in MP3 here, which
-    # the muxer refuses likewise: it takes AAC), it is written without the audio, said in one line
+    # the muxer refuses likewise: it takes AAC), it is written without the audio, said in one line that
+    # names -o and FFmpeg's reason (was FFmpeg's "Invalid argument" naming the temporary .nst-….part)
     import av
 
     from nst.video import output
@@ -1132,7 +1133,9 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
     err = capsys.readouterr().err
-    assert err.count("the audio is not copied nor encoded again") == 1 and "written without it" in err, err
+    assert err.count(f"the audio is not copied into {out} nor encoded again") == 1, err
+    assert "muxing mp3 at 11025hz is not standard" in err and "written without it" in err, err
+    assert ".part" not in err and len(err.splitlines()) == 1, err
 
 
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):

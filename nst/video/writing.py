@@ -8,6 +8,7 @@ the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC el
 given copy_sound=False (nst.video.output's second try, where the muxer refused the copy as the file
 started).
 """
+import contextlib
 import fractions
 from pathlib import Path
 
@@ -20,6 +21,27 @@ VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping
 # the clock of frames written at their own times: milliseconds and 29.97 fps's 1/30000 s steps
 # exactly, within MPEG-4 Part 2's 65535 ticks a second
 TIME_BASE = fractions.Fraction(1, 60000)
+
+
+@contextlib.contextmanager
+def ffmpeg_reasons():
+    # FFmpeg's log raised to its errors within the block, kept off the terminal (av.logging.Capture):
+    # an FFmpegError raised there carries FFmpeg's own line for it (e.log; reason())
+    import av.logging
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture():
+            yield
+    finally:
+        av.logging.set_level(level)
+
+
+def reason(e):
+    # an av.error.FFmpegError -> its cause in one line, without a file's name (a temporary one while
+    # writing): FFmpeg's logged line where it was caught (ffmpeg_reasons), else its message
+    logged = (e.log[2] if getattr(e, "log", None) else "").strip()
+    return logged.splitlines()[0] if logged else e.strerror or str(e).splitlines()[0]
 
 
 def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logger, times=None, copy_sound=True):
