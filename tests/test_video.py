@@ -1138,6 +1138,47 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
     assert ".part" not in err and len(err.splitlines()) == 1, err
 
 
+class TimelessSound:
+    # an opened source whose audio packets (so its decoded frames) carry no times, as a demuxer may give
+    def __init__(self, container):
+        self.container, self.streams = container, container.streams
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.container.close()
+
+    def demux(self, *streams):
+        for packet in self.container.demux(*streams):
+            packet.pts = packet.dts = None
+            yield packet
+
+    def decode(self, stream):
+        for packet in self.demux(stream):
+            yield from stream.codec_context.decode(packet)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_audio_whose_packets_carry_no_times_is_said_not_copied(tmp_path, monkeypatch, capsys, suffix):
+    # sound with no times to put it at (copied into .mp4; encoded again into .avi: decoding gives it no
+    # times either) was left out in silence: the video has no sound, said in one line with why
+    import av
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "aac"), 48)
+    opened = av.open
+    monkeypatch.setattr(av, "open", lambda path, mode="r", **kw: opened(path, mode, **kw) if mode == "w"
+                        else TimelessSound(opened(path, mode, **kw)))
+    out = output.write_video(clip.frames, tmp_path / f"styled{suffix}", clip)
+    monkeypatch.setattr(av, "open", opened)
+    with av.open(str(out)) as c:
+        sound = list(c.decode(audio=0)) if c.streams.audio else []
+        assert c.streams.video[0].frames == 12 and not sound
+    err = capsys.readouterr().err
+    assert err.count("nst video: the audio is not copied (its packets carry no times)") == 1, err
+
+
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):
     # the workers never open --init FILE (on another machine it is not there): its pixels travel in
     # the tasks, so the file gone once the run starts changes nothing; it is decoded once (was twice:

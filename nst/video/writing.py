@@ -124,6 +124,7 @@ PACKET_CLOCK = fractions.Fraction(1, 1000)   # a packet's time to within Matrosk
 # last 21 to 64 ms, MP3's 26, Opus's 20); one running on longer (PCM muxed as one packet, which a
 # player decodes whole) is cut, encoded again
 RUN_ON = fractions.Fraction(1, 10)
+TIMELESS = "its packets carry no times"     # why sound whose packets (and so frames) have no pts is not copied
 
 
 def copy_audio_setup(container, source, span, log, copy=True):
@@ -177,7 +178,7 @@ def packets_to_copy(src, fmt, span):
     # None where they would play sound from before the start (no edit list to trim the first packet:
     # it must begin at copied_from(start), within PACKET_CLOCK; Matroska's muxer cannot trim a
     # packet's start: known at the next packet, read no further) or one runs on more than RUN_ON past
-    # the end (a player decodes it whole)
+    # the end (a player decodes it whole); ValueError for a packet without times (nowhere to put it)
     a = src.streams.audio[0]
     end, at, kept = span[1], copied_from(fmt, a, span[0]), []
 
@@ -185,6 +186,8 @@ def packets_to_copy(src, fmt, span):
         return fmt not in EDIT_LISTS and packet.pts * a.time_base < at - PACKET_CLOCK
     for packet in src.demux(a):
         if packet.pts is None or packet.dts is None:
+            if packet.size:                      # sound with no time to put it at (not the demuxer's last, empty)
+                raise ValueError(TIMELESS)
             continue
         t = packet.pts * a.time_base
         if end is not None and t >= end:
@@ -274,13 +277,16 @@ def encode_again(container, out_stream, src, span):
     # src's first audio stream decoded from `start` (the first frame's) to `end`, the frames on air
     # then cut there to the sample (one long frame, PCM stored as one packet, at both), resampled to
     # what the output's encoder takes and encoded, numbered in samples from `start`: sound that
-    # begins after the picture still begins after it
+    # begins after the picture still begins after it; ValueError where no frame had a time (TIMELESS)
     import av
     start, end = span
     ctx = out_stream.codec_context
     resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
-    samples = None
+    samples, timeless = None, False
     for frame in [*src.decode(src.streams.audio[0]), None]:
+        timeless = timeless or (frame is not None and frame.time is None)
+        if frame is None and samples is None and timeless:
+            raise ValueError(TIMELESS)
         if frame is not None and (frame.time is None or frame.time + frame.samples / frame.sample_rate <= start
                                   or (end is not None and frame.time >= end)):
             continue
