@@ -130,7 +130,7 @@ TIMELESS = "its packets carry no times"     # why sound whose packets (and so fr
 def copy_audio_setup(container, source, span, log, copy=True):
     # -> (output audio stream, the source's packets to copy as they are (packets_to_copy: read once,
     # here), or None: the sound decoded and encoded again in the container's codec, as always where
-    # not `copy`), or None
+    # not `copy`), or None, said in one line where it cannot be copied (TIMELESS: nowhere to put it)
     import av
     try:
         with av.open(source) as src:
@@ -139,7 +139,7 @@ def copy_audio_setup(container, source, span, log, copy=True):
             template = src.streams.audio[0]
             fmt = container.format.name
             copies = copy and plays_as_is(fmt, template.codec_context.name)
-            packets = packets_to_copy(src, fmt, span) if copies else None
+            packets = packets_to_copy(src, fmt, span) if copies else check_timed(src, template)
             if packets is None:
                 return encoded_stream(container, template), None
             try:
@@ -149,6 +149,17 @@ def copy_audio_setup(container, source, span, log, copy=True):
     except (av.error.FFmpegError, ValueError) as e:
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
         return None
+
+
+def check_timed(src, stream):
+    # -> None where the first of `stream`'s packets with sound has times (decoded, its frames have
+    # them); ValueError (TIMELESS) where it has none
+    for packet in src.demux(stream):
+        if packet.size:
+            if packet.pts is None or packet.dts is None:
+                raise ValueError(TIMELESS)
+            return None
+    return None
 
 
 def plays_as_is(fmt, codec):
@@ -277,16 +288,13 @@ def encode_again(container, out_stream, src, span):
     # src's first audio stream decoded from `start` (the first frame's) to `end`, the frames on air
     # then cut there to the sample (one long frame, PCM stored as one packet, at both), resampled to
     # what the output's encoder takes and encoded, numbered in samples from `start`: sound that
-    # begins after the picture still begins after it; ValueError where no frame had a time (TIMELESS)
+    # begins after the picture still begins after it
     import av
     start, end = span
     ctx = out_stream.codec_context
     resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
-    samples, timeless = None, False
+    samples = None
     for frame in [*src.decode(src.streams.audio[0]), None]:
-        timeless = timeless or (frame is not None and frame.time is None)
-        if frame is None and samples is None and timeless:
-            raise ValueError(TIMELESS)
         if frame is not None and (frame.time is None or frame.time + frame.samples / frame.sample_rate <= start
                                   or (end is not None and frame.time >= end)):
             continue
