@@ -1139,9 +1139,10 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
 
 
 class TimelessSound:
-    # an opened source whose audio packets (so its decoded frames) carry no times, as a demuxer may give
-    def __init__(self, container):
-        self.container, self.streams = container, container.streams
+    # an opened source whose audio packets (so its decoded frames) carry no times, as a demuxer may
+    # give; only its k-th packet's, given `only`
+    def __init__(self, container, only=None):
+        self.container, self.streams, self.only = container, container.streams, only
 
     def __enter__(self):
         return self
@@ -1150,8 +1151,9 @@ class TimelessSound:
         self.container.close()
 
     def demux(self, *streams):
-        for packet in self.container.demux(*streams):
-            packet.pts = packet.dts = None
+        for k, packet in enumerate(self.container.demux(*streams)):
+            if self.only in (None, k):
+                packet.pts = packet.dts = None
             yield packet
 
     def decode(self, stream):
@@ -1177,6 +1179,22 @@ def test_audio_whose_packets_carry_no_times_is_said_not_copied(tmp_path, monkeyp
         assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
     err = capsys.readouterr().err
     assert err.count("nst video: the audio is not copied (its packets carry no times)") == 1, err
+
+
+def test_one_timeless_packet_among_timed_ones_is_skipped_and_the_rest_copied(tmp_path, monkeypatch, capsys):
+    # a demuxer may give one packet no time: it is left out, as before; the sound is not dropped whole
+    import av
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "aac"), 48)
+    opened = av.open
+    monkeypatch.setattr(av, "open", lambda path, mode="r", **kw: opened(path, mode, **kw) if mode == "w"
+                        else TimelessSound(opened(path, mode, **kw), only=5))
+    out = output.write_video(clip.frames, tmp_path / "styled.mp4", clip)
+    monkeypatch.setattr(av, "open", opened)
+    with av.open(str(out)) as c:
+        assert sorted(s.type for s in c.streams) == ["audio", "video"]
+    assert "not copied" not in capsys.readouterr().err
 
 
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):

@@ -189,16 +189,16 @@ def packets_to_copy(src, fmt, span):
     # None where they would play sound from before the start (no edit list to trim the first packet:
     # it must begin at copied_from(start), within PACKET_CLOCK; Matroska's muxer cannot trim a
     # packet's start: known at the next packet, read no further) or one runs on more than RUN_ON past
-    # the end (a player decodes it whole); ValueError for a packet without times (nowhere to put it)
+    # the end (a player decodes it whole). A packet without times is skipped (nowhere to put it);
+    # ValueError (TIMELESS) where sound came and none of it had times
     a = src.streams.audio[0]
-    end, at, kept = span[1], copied_from(fmt, a, span[0]), []
+    end, at, kept, timeless = span[1], copied_from(fmt, a, span[0]), [], False
 
     def cut_inside(packet):                      # the copy would start inside this packet, untrimmed
         return fmt not in EDIT_LISTS and packet.pts * a.time_base < at - PACKET_CLOCK
     for packet in src.demux(a):
         if packet.pts is None or packet.dts is None:
-            if packet.size:                      # sound with no time to put it at (not the demuxer's last, empty)
-                raise ValueError(TIMELESS)
+            timeless = timeless or packet.size > 0       # sound, not the demuxer's last, empty packet
             continue
         t = packet.pts * a.time_base
         if end is not None and t >= end:
@@ -211,6 +211,8 @@ def packets_to_copy(src, fmt, span):
         if len(kept) == 1 and cut_inside(kept[0]):
             return None
         kept.append(packet)
+    if timeless and not kept:
+        raise ValueError(TIMELESS)
     return None if kept and cut_inside(kept[0]) else kept
 
 
