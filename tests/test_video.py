@@ -1122,7 +1122,8 @@ def test_audio_the_muxer_refuses_copied_is_encoded_again(tmp_path, capsys):
 def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypatch, capsys):
     # audio a muxer refuses only at its header (PCM copied into MP4 before 14f94cc) failed the whole
     # video; refused copied and encoded again (MP3 under 16 kHz into MP4, encoded in MP3 here, which
-    # the muxer refuses likewise: it takes AAC), it is written without the audio, said in one line
+    # the muxer refuses likewise: it takes AAC), it is written without the audio, said in one line that
+    # names -o and FFmpeg's reason (was FFmpeg's "Invalid argument" naming the temporary .nst-….part)
     import av
 
     from nst.video import output
@@ -1132,7 +1133,68 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
     with av.open(str(out)) as c:
         assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
     err = capsys.readouterr().err
-    assert err.count("the audio is not copied nor encoded again") == 1 and "written without it" in err, err
+    assert err.count(f"the audio is not copied into {out} nor encoded again") == 1, err
+    assert "muxing mp3 at 11025hz is not standard" in err and "written without it" in err, err
+    assert ".part" not in err and len(err.splitlines()) == 1, err
+
+
+class TimelessSound:
+    # an opened source whose audio packets (so its decoded frames) carry no times, as a demuxer may
+    # give; only its k-th packet's, given `only`
+    def __init__(self, container, only=None):
+        self.container, self.streams, self.only = container, container.streams, only
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.container.close()
+
+    def demux(self, *streams):
+        for k, packet in enumerate(self.container.demux(*streams)):
+            if self.only in (None, k):
+                packet.pts = packet.dts = None
+            yield packet
+
+    def decode(self, stream):
+        for packet in self.demux(stream):
+            yield from stream.codec_context.decode(packet)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi"])
+def test_audio_whose_packets_carry_no_times_is_said_not_copied(tmp_path, monkeypatch, capsys, suffix):
+    # sound with no times to put it at (copied into .mp4; encoded again into .avi: decoding gives it no
+    # times either) was left out in silence (.avi: an empty audio track): the video is written without
+    # sound, said in one line with why
+    import av
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "aac"), 48)
+    opened = av.open
+    monkeypatch.setattr(av, "open", lambda path, mode="r", **kw: opened(path, mode, **kw) if mode == "w"
+                        else TimelessSound(opened(path, mode, **kw)))
+    out = output.write_video(clip.frames, tmp_path / f"styled{suffix}", clip)
+    monkeypatch.setattr(av, "open", opened)
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
+    err = capsys.readouterr().err
+    assert err.count("nst video: the audio is not copied (its packets carry no times)") == 1, err
+
+
+def test_one_timeless_packet_among_timed_ones_is_skipped_and_the_rest_copied(tmp_path, monkeypatch, capsys):
+    # a demuxer may give one packet no time: it is left out, as before; the sound is not dropped whole
+    import av
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "aac"), 48)
+    opened = av.open
+    monkeypatch.setattr(av, "open", lambda path, mode="r", **kw: opened(path, mode, **kw) if mode == "w"
+                        else TimelessSound(opened(path, mode, **kw), only=5))
+    out = output.write_video(clip.frames, tmp_path / "styled.mp4", clip)
+    monkeypatch.setattr(av, "open", opened)
+    with av.open(str(out)) as c:
+        assert sorted(s.type for s in c.streams) == ["audio", "video"]
+    assert "not copied" not in capsys.readouterr().err
 
 
 def test_an_init_file_travels_with_the_frames(inputs, tmp_path, monkeypatch):

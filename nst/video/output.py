@@ -90,7 +90,7 @@ def write_video(images, out, clip):
     # muxer refuses the copied audio only as the file is written (an FFmpeg error that is not the
     # disk's: a codec and container pair not foreseen by plays_as_is, as MP3 under 16 kHz in MP4), the
     # audio is encoded again in the container's codec (writing.AUDIO_CODECS); refused too, the video is
-    # written without it, said in one line
+    # written without it, said in one line naming -o and FFmpeg's reason (not its temporary name)
     import av
     images = clips.on_screen(images, clip.repeats)
     source = clip.source if clip.audio else None
@@ -98,10 +98,12 @@ def write_video(images, out, clip):
         return writing.write_video(images, out, clip.fps, None, clip.span, log, clip.times)
     for copy_sound in (True, False):
         try:
-            return writing.write_video(images, out, clip.fps, source, clip.span, log, clip.times, copy_sound)
+            with writing.ffmpeg_reasons():
+                return writing.write_video(images, out, clip.fps, source, clip.span, log, clip.times, copy_sound)
         except av.error.FFmpegError as e:
             if isinstance(e, OSError):
                 raise
-            refused = str(e).splitlines()[0]
-    log(f"nst video: the audio is not copied nor encoded again ({refused}); the video is written without it")
+            refused = writing.reason(e)
+    log(f"nst video: the audio is not copied into {out} nor encoded again (FFmpeg: {refused}); the video is "
+        "written without it")
     return writing.write_video(images, out, clip.fps, None, clip.span, log, clip.times)

@@ -8,6 +8,7 @@ the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC el
 given copy_sound=False (nst.video.output's second try, where the muxer refused the copy as the file
 started).
 """
+import contextlib
 import fractions
 from pathlib import Path
 
@@ -20,6 +21,27 @@ VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping
 # the clock of frames written at their own times: milliseconds and 29.97 fps's 1/30000 s steps
 # exactly, within MPEG-4 Part 2's 65535 ticks a second
 TIME_BASE = fractions.Fraction(1, 60000)
+
+
+@contextlib.contextmanager
+def ffmpeg_reasons():
+    # FFmpeg's log raised to its errors within the block, kept off the terminal (av.logging.Capture):
+    # an FFmpegError raised there carries FFmpeg's own line for it (e.log; reason())
+    import av.logging
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture():
+            yield
+    finally:
+        av.logging.set_level(level)
+
+
+def reason(e):
+    # an av.error.FFmpegError -> its cause in one line, without a file's name (a temporary one while
+    # writing): FFmpeg's logged line where it was caught (ffmpeg_reasons), else its message
+    logged = (e.log[2] if getattr(e, "log", None) else "").strip()
+    return logged.splitlines()[0] if logged else e.strerror or str(e).splitlines()[0]
 
 
 def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logger, times=None, copy_sound=True):
@@ -102,12 +124,13 @@ PACKET_CLOCK = fractions.Fraction(1, 1000)   # a packet's time to within Matrosk
 # last 21 to 64 ms, MP3's 26, Opus's 20); one running on longer (PCM muxed as one packet, which a
 # player decodes whole) is cut, encoded again
 RUN_ON = fractions.Fraction(1, 10)
+TIMELESS = "its packets carry no times"     # why sound whose packets (and so frames) have no pts is not copied
 
 
 def copy_audio_setup(container, source, span, log, copy=True):
     # -> (output audio stream, the source's packets to copy as they are (packets_to_copy: read once,
     # here), or None: the sound decoded and encoded again in the container's codec, as always where
-    # not `copy`), or None
+    # not `copy`), or None, said in one line where it cannot be copied (TIMELESS: nowhere to put it)
     import av
     try:
         with av.open(source) as src:
@@ -116,7 +139,7 @@ def copy_audio_setup(container, source, span, log, copy=True):
             template = src.streams.audio[0]
             fmt = container.format.name
             copies = copy and plays_as_is(fmt, template.codec_context.name)
-            packets = packets_to_copy(src, fmt, span) if copies else None
+            packets = packets_to_copy(src, fmt, span) if copies else check_timed(src, template)
             if packets is None:
                 return encoded_stream(container, template), None
             try:
@@ -126,6 +149,17 @@ def copy_audio_setup(container, source, span, log, copy=True):
     except (av.error.FFmpegError, ValueError) as e:
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
         return None
+
+
+def check_timed(src, stream):
+    # -> None where the first of `stream`'s packets with sound has times (decoded, its frames have
+    # them); ValueError (TIMELESS) where it has none
+    for packet in src.demux(stream):
+        if packet.size:
+            if packet.pts is None or packet.dts is None:
+                raise ValueError(TIMELESS)
+            return None
+    return None
 
 
 def plays_as_is(fmt, codec):
@@ -155,14 +189,16 @@ def packets_to_copy(src, fmt, span):
     # None where they would play sound from before the start (no edit list to trim the first packet:
     # it must begin at copied_from(start), within PACKET_CLOCK; Matroska's muxer cannot trim a
     # packet's start: known at the next packet, read no further) or one runs on more than RUN_ON past
-    # the end (a player decodes it whole)
+    # the end (a player decodes it whole). A packet without times is skipped (nowhere to put it);
+    # ValueError (TIMELESS) where sound came and none of it had times
     a = src.streams.audio[0]
-    end, at, kept = span[1], copied_from(fmt, a, span[0]), []
+    end, at, kept, timeless = span[1], copied_from(fmt, a, span[0]), [], False
 
     def cut_inside(packet):                      # the copy would start inside this packet, untrimmed
         return fmt not in EDIT_LISTS and packet.pts * a.time_base < at - PACKET_CLOCK
     for packet in src.demux(a):
         if packet.pts is None or packet.dts is None:
+            timeless = timeless or packet.size > 0       # sound, not the demuxer's last, empty packet
             continue
         t = packet.pts * a.time_base
         if end is not None and t >= end:
@@ -175,6 +211,8 @@ def packets_to_copy(src, fmt, span):
         if len(kept) == 1 and cut_inside(kept[0]):
             return None
         kept.append(packet)
+    if timeless and not kept:
+        raise ValueError(TIMELESS)
     return None if kept and cut_inside(kept[0]) else kept
 
 
