@@ -1181,6 +1181,21 @@ def test_audio_whose_packets_carry_no_times_is_said_not_copied(tmp_path, monkeyp
     assert err.count("nst video: the audio is not copied (its packets carry no times)") == 1, err
 
 
+def test_sound_that_fails_as_it_is_copied_is_said_without_the_temporary_file(tmp_path, monkeypatch, capsys):
+    # FFmpeg's error while the packets were muxed named the temporary .part file the user never sees
+    import av
+
+    from nst.video import output, writing
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "aac"), 48)
+
+    def refused(container, *args):
+        raise av.error.FFmpegError(22, "Invalid argument", str(tmp_path / ".nst-1234.part"))
+    monkeypatch.setattr(writing, "copy_packets", refused)
+    output.write_video(clip.frames, tmp_path / "styled.mp4", clip)
+    err = capsys.readouterr().err
+    assert "nst video: the audio is not copied (Invalid argument)" in err and ".part" not in err, err
+
+
 def test_one_timeless_packet_among_timed_ones_is_skipped_and_the_rest_copied(tmp_path, monkeypatch, capsys):
     # a demuxer may give one packet no time: it is left out, as before; the sound is not dropped whole
     import av

@@ -235,8 +235,9 @@ def copy_audio(container, audio, source, span, log):
             return
         with av.open(source) as src:
             encode_again(container, out_stream, src, span)
-    except (av.error.FFmpegError, ValueError) as e:
-        log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
+    except (av.error.FFmpegError, ValueError) as e:        # FFmpeg's: without the temporary file's name
+        why = reason(e) if isinstance(e, av.error.FFmpegError) else str(e).splitlines()[0]
+        log(f"nst video: the audio is not copied ({why})")
 
 
 def copy_packets(container, out_stream, packets, span):
