@@ -4,6 +4,7 @@ caller sets logging up (the CLI passes its own `log`, which prints on stderr: ns
 """
 import logging
 import math
+import numbers
 
 
 def log_to_logger(msg):
@@ -11,14 +12,34 @@ def log_to_logger(msg):
     logging.getLogger("nst").info(msg.strip())
 
 
+def as_float(value):
+    # float(value), or NaN where it is no number (None, text, a list): every check below refuses NaN
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def finite_number(name, value, positive=False):
     # a finite number ≥ 0 (> 0 when positive), else ValueError naming it: a weight α, β, γ, λ_l or
     # of a blend (a NaN or negative weight makes J meaningless), a step size lr (positive: 0 never
     # moves, a negative one climbs J, NaN poisons x)
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
+    v = as_float(value)
     if not (math.isfinite(v) and (v > 0 if positive else v >= 0)):
         raise ValueError(f"{name} must be a finite number {'>' if positive else '≥'} 0, got {value!r}")
     return v
+
+
+def fraction(name, value, open_low=False):
+    # a number in [0, 1) ((0, 1) when open_low), else ValueError naming it: Adam's β₁, β₂, Armijo's c₁
+    v = as_float(value)
+    if not (0 < v < 1 if open_low else 0 <= v < 1):
+        raise ValueError(f"{name} must be a number in {'(' if open_low else '['}0, 1), got {value!r}")
+    return v
+
+
+def whole_number(name, value):
+    # an integer ≥ 1, else ValueError naming it: L-BFGS's history, its line search's trials, a tile's side
+    if not (isinstance(value, numbers.Integral) and value >= 1):
+        raise ValueError(f"{name} must be a whole number ≥ 1, got {value!r}")
+    return int(value)

@@ -7,12 +7,11 @@ into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
 import contextlib
 import math
-import numbers
 import warnings
 
 import numpy as np
 
-from .library import finite_number
+from .library import finite_number, fraction, whole_number
 from .backends.backend import to_host, xp_of
 from .lbfgs import PairHistory
 from .ops import adam_step
@@ -30,24 +29,6 @@ def float_array(x):
     if x.size == 0:
         raise ValueError("x is empty: there is nothing to optimise")
     return x
-
-
-def fraction(name, value, open_low=False):
-    # a number in [0, 1) ((0, 1) when open_low), else ValueError naming it: Adam's β₁, β₂, Armijo's c₁
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        v = math.nan
-    if not (0 < v < 1 if open_low else 0 <= v < 1):
-        raise ValueError(f"{name} must be a number in {'(' if open_low else '['}0, 1), got {value!r}")
-    return v
-
-
-def whole_number(name, value):
-    # an integer ≥ 1, else ValueError naming it: L-BFGS's history, its line search's trials
-    if not (isinstance(value, numbers.Integral) and value >= 1):
-        raise ValueError(f"{name} must be a whole number ≥ 1, got {value!r}")
-    return int(value)
 
 
 class NonFiniteLoss(FloatingPointError):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .objective import Objective, add_scaled, grad_to_image, preprocess
-from .optim import whole_number
+from .library import whole_number
 from .spec import ends_block, layers_through, min_side, pools_before
 from .vgg import backward, check_fits, deepest_layer, forward
 
