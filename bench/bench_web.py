@@ -109,10 +109,11 @@ def thumbnail_cost(content, style, settings, repeats=20, iterations=4):
     # of the picture of a fresh run of `iterations`, made `repeats` times (median), as its worker makes it
     from nst.run.run import Run
     from nst.run.settings import Settings
-    from nst.web.channel import Snapshot, as_bytes
+    from nst.io.image import to_uint8
+    from nst.web.channel import Snapshot
     run, stamps = Run(content, [style], Settings(**{**settings, "iterations": iterations}), lambda m: None), []
     run.run(lambda r, it, terms: stamps.append(time.perf_counter()))
-    image, times = as_bytes(run.output()), []
+    image, times = to_uint8(run.output()), []
     for _ in range(repeats):
         start = time.perf_counter()
         Snapshot(1, image).thumbnail()

@@ -14,8 +14,7 @@ import resource
 import threading
 import time
 
-import numpy as np
-
+from nst.io.image import to_uint8
 from nst.run.controls import Controls
 from nst.web import panels as panel_maps
 
@@ -24,13 +23,8 @@ THUMB_SIDE = 256             # px: a gallery card's picture (nst serve), at most
 NO_PANELS = {"gram": None, "grad": False, "features": False}
 
 
-def as_bytes(img):
-    # H×W×3 float 0..255 -> H×W×3 uint8 (what a page is sent; a quarter of the float copy's memory)
-    return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
 def jpeg_bytes(img):
-    # H×W×3 uint8 (as_bytes), or a PIL image -> JPEG bytes
+    # H×W×3 uint8 (nst.io.image.to_uint8), or a PIL image -> JPEG bytes
     from PIL import Image
     buf = io.BytesIO()
     (img if isinstance(img, Image.Image) else Image.fromarray(img, "RGB")).save(buf, "JPEG", quality=JPEG_QUALITY)
@@ -38,7 +32,7 @@ def jpeg_bytes(img):
 
 
 def jpeg_base64(img):
-    # H×W×3 uint8 (as_bytes), or a PIL image -> base64 JPEG
+    # H×W×3 uint8 (to_uint8), or a PIL image -> base64 JPEG
     return base64.b64encode(jpeg_bytes(img)).decode("ascii")
 
 
@@ -235,7 +229,7 @@ class Publisher:
             self.seen, now = wanted, time.perf_counter()
             if wanted != NO_PANELS and (force_panels or now - self.panel_time >= self.PANEL_EVERY_S):
                 panels, self.panel_time = panel_maps.compute(run, wanted), now
-        return Snapshot(0, as_bytes(run.output()), panels)
+        return Snapshot(0, to_uint8(run.output()), panels)
 
     def refresh(self, run):
         # while paused (each poll): a page that came or asked for other panels gets them now; the
