@@ -6,9 +6,11 @@ Each mode runs a fresh nst.run.run.Run of --iterations L-BFGS steps at --size px
 run; --rounds rounds alternate the modes' order. Per mode: the median over rounds of the median
 time between consecutive iterations (wall), the process CPU time per iteration (the server's
 thread included), and for the watched mode the messages and images the page got; and the hook
-alone (µs per iteration without a page), which is what --web adds when no browser is open.
+alone (µs per iteration without a page), which is what --web adds when no browser is open, also at
+each --hook-sizes size (a run stopped after its first iteration there, L-BFGS and Adam, with and
+without --keep-colors luminance).
 And what `nst serve`'s open gallery adds to a running run: its worker's thumbnail of the latest
-picture (Snapshot.thumbnail: one shrink + JPEG, at most every link.THUMB_EVERY_S), timed alone on
+picture (Snapshot.thumbnail: the picture made, one shrink + JPEG, at most every link.THUMB_EVERY_S), timed alone on
 the run's picture at each --thumb-sizes size, beside that size's time per iteration without --web.
 
     python bench/bench_web.py --write          # ≈ 3 min on a 2-core machine (measured, shared); updates RESULTS.md
@@ -104,19 +106,46 @@ def hook_cost(page, run, calls=2000):
     return (time.perf_counter() - start) / calls * 1e6
 
 
+def hook_by_size(content, style, settings, sizes, calls=100):
+    # -> {(size, optimizer, keep_colors): µs per call of the hook with no page}, on a run of
+    # `settings` at each size stopped after its first iteration
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    from nst.web.live import LivePage
+    out = {}
+    for size in sizes:
+        for optimizer in ("lbfgs", "adam"):
+            run = Run(content, [style], Settings(**{**settings, "size": size, "optimizer": optimizer,
+                                                   "iterations": 1}), lambda m: None)
+            run.run()
+            page = LivePage("127.0.0.1", 0, "bench").start()
+            page.attach(run)
+            for keep in (None, "luminance"):
+                run.settings = run.settings.replace(keep_colors=keep)
+                out[(size, optimizer, keep)] = hook_cost(page, run, calls)
+            page.close()
+    return out
+
+
+def hook_table(costs):
+    # {(size, optimizer, keep_colors): µs} -> the table
+    rows = ["| size | optimizer | --keep-colors | µs per iteration (no page) |", "| --- | --- | --- | --- |"]
+    rows += [f"| {size} px | {opt} | {keep or '–'} | {us:.0f} |" for (size, opt, keep), us in costs.items()]
+    return "\n".join(rows)
+
+
 def thumbnail_cost(content, style, settings, repeats=20, iterations=4):
     # -> (ms per thumbnail, median s per iteration without --web) at settings["size"]: the thumbnail
     # of the picture of a fresh run of `iterations`, made `repeats` times (median), as its worker makes it
     from nst.run.run import Run
     from nst.run.settings import Settings
-    from nst.io.image import to_uint8
     from nst.web.channel import Snapshot
     run, stamps = Run(content, [style], Settings(**{**settings, "iterations": iterations}), lambda m: None), []
     run.run(lambda r, it, terms: stamps.append(time.perf_counter()))
-    image, times = to_uint8(run.output()), []
+    times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        Snapshot(1, image).thumbnail()
+        Snapshot(1, run.output_later()).thumbnail()
         times.append(time.perf_counter() - start)
     return statistics.median(times) * 1e3, statistics.median(b - a for a, b in zip(stamps, stamps[1:]))
 
@@ -168,6 +197,8 @@ def main():
     ap.add_argument("--backend", default="numba")
     ap.add_argument("--thumb-sizes", type=int, nargs="*", default=[128, 512],
                     help="sizes (px) at which the gallery's thumbnail is timed")
+    ap.add_argument("--hook-sizes", type=int, nargs="*", default=[512, 1024],
+                    help="sizes (px) at which the hook alone (no page) is timed")
     ap.add_argument("--shared", default="other jobs", help="what else ran on the machine meanwhile, as the "
                     "section says it")
     ap.add_argument("--write", action="store_true", help="update bench/RESULTS.md's section")
@@ -178,6 +209,7 @@ def main():
     load_before = os.getloadavg()[0]
     results = measure(content, style, settings, args.rounds)
     costs = {size: thumbnail_cost(content, style, {**settings, "size": size}) for size in args.thumb_sizes}
+    hooks = hook_by_size(content, style, settings, args.hook_sizes)
     from bench_pictures import machine, write_section
     from nst.web.channel import THUMB_SIDE
     from nst.web.link import THUMB_EVERY_S
@@ -189,14 +221,16 @@ def main():
         f"Command: `{command}` ({args.size} px, {args.iterations} L-BFGS iterations, {args.backend}, "
         f"{args.rounds} rounds, modes alternating).", "", table(results), "",
         f"The hook itself (`LivePage.on_iteration` with no page: a point appended, the status updated, "
-        f"the image's host copy kept), "
+        f"what makes the picture kept: x by reference, a copy on its device for Adam), "
         f"timed alone on a finished run: {statistics.median(hook_us):.0f} µs per iteration (median of "
         f"{len(hook_us)} runs × 2000 calls): {statistics.median(hook_us) * 1e-6 / base_wall(results):.2e} "
-        "of an iteration without --web.", "",
-        f"`nst serve`'s gallery open, a running run's card: its worker makes a thumbnail (at most {THUMB_SIDE} "
-        f"px, JPEG) of the latest picture at most every {THUMB_EVERY_S:g} s, on its posting thread, not the "
-        "run's. Timed alone on the picture of a fresh 4-iteration run at each size (median of 20), beside "
-        "that run's s/iteration (the run does not wait for it; the thread takes the machine's CPU time):",
+        "of an iteration without --web. At larger sizes (100 calls on a run stopped after its first "
+        "iteration):", "", hook_table(hooks), "",
+        f"`nst serve`'s gallery open, a running run's card: its worker makes the latest picture (unless a live "
+        f"page had it made) and a thumbnail of it (at most {THUMB_SIDE} px, JPEG) at most every "
+        f"{THUMB_EVERY_S:g} s, on its posting thread, not the run's. Timed alone on the picture of a fresh "
+        "4-iteration run at each size (median of 20), beside that run's s/iteration (the run does not "
+        "wait for it; the thread takes the machine's CPU time):",
         "", thumbnail_table(costs)])
     print(text)
     if args.write:
@@ -215,6 +249,9 @@ def test_every_mode_runs_and_the_page_gets_messages():
     assert results[MODES[2]][2] >= 1 and results[MODES[1]][2] == 0
     ms, wall = thumbnail_cost(img, img[::-1].copy(), settings, repeats=2, iterations=3)
     assert ms > 0 and wall > 0 and "| 48 px |" in thumbnail_table({48: (ms, wall)})
+    hooks = hook_by_size(img, img[::-1].copy(), settings, [32], calls=2)
+    assert len(hooks) == 4 and all(us > 0 for us in hooks.values())
+    assert "| 32 px | adam | luminance |" in hook_table(hooks)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ class Stateful:
     ARRAYS = ("x",)
     SCALARS = ("iteration", "evaluations")
     OPTIONAL = ()                        # floats that are None until known, saved once they are
+    WRITES_X = False                     # step writes into x in place (else it replaces x with a new array)
 
     def state(self):
         out = {k: to_host(getattr(self, k)) for k in self.ARRAYS if getattr(self, k) is not None}
@@ -97,6 +98,7 @@ class Adam(Stateful):
     """Adam (Kingma & Ba) with the pixels clipped to 0..255; `kernel` does one fused update."""
 
     ARRAYS = ("x", "m", "v")
+    WRITES_X = True                      # the fused kernel updates x, m, v in place
 
     def __init__(self, x, lr, beta1=0.9, beta2=0.999, eps=1e-8, kernel=adam_step):
         xp = xp_of(float_array(x))

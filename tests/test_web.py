@@ -71,7 +71,9 @@ def test_a_signal_stops_a_paused_run(rng, tiny_weights):
     assert not t.is_alive() and run.interrupted
 
 
-def test_without_a_page_the_run_appends_points_and_keeps_its_image_unencoded(monkeypatch):
+def test_without_a_page_the_run_appends_points_and_makes_no_picture(monkeypatch):
+    # each iteration made the picture on the host (a device-to-host copy, a clip, to 8 bits; with
+    # --keep-colors luminance a resize and a colour transfer) for no page: made only once one asks
     from nst.web import channel as channel_module
     monkeypatch.setattr(channel_module.panel_maps, "compute", lambda *a: pytest.fail("a panel made for no page"))
     ch, run = Channel(), FakeRun()
@@ -79,9 +81,26 @@ def test_without_a_page_the_run_appends_points_and_keeps_its_image_unencoded(mon
     pub.attach(run)
     for it in range(1, 6):
         pub.on_iteration(run, it, {"total": 1.0})
-    assert run.outputs == 5 and ch.snapshot.seq == 5 and ch.snapshot.encoded is None
-    assert ch.snapshot.image.dtype == np.uint8 and ch.snapshot.image.max() == 5       # kept as bytes: ¼ the floats
+    assert (run.outputs, run.made) == (5, 0) and ch.snapshot.seq == 5 and ch.snapshot.encoded is None
     assert [p["it"] for p in ch.points] == [1, 2, 3, 4, 5] and ch.points[0]["layers"] == {"block1_conv1": 2.0}
+    ch.watch("page", {}, lambda: None)
+    for _ in range(2):                                                  # two pages: made once
+        assert decoded(ch.message(0, -1)[0]["image"]).mean() == pytest.approx(5, abs=1)
+    assert run.made == 1
+
+
+@pytest.mark.parametrize("optimizer, average", [("lbfgs", 0.0), ("adam", 0.0), ("gd", 0.0), ("adam", 0.9)])
+def test_a_picture_asked_for_later_is_the_one_of_its_iteration(rng, tiny_weights, optimizer, average):
+    # Run.output_later keeps x by reference where the optimiser replaces it, a copy where it writes
+    # into it (Adam): made after more iterations it is still the picture of the iteration it was asked at
+    run = tiny_run(rng, tiny_weights, optimizer=optimizer, average=average, iterations=6,
+                   keep_colors="luminance", **({"lr": 1e-3} if optimizer == "gd" else {}))
+    asked = {}
+    run.run(lambda r, it, terms: asked.update({it: (r.output_later(), r.output())}))
+    assert len(asked) == 6
+    for it, (later, then) in asked.items():
+        assert np.array_equal(later(), then), it
+    assert not np.array_equal(asked[2][1], asked[6][1])
 
 
 def test_a_page_that_comes_mid_iteration_gets_the_last_iterations_picture_at_once():
@@ -899,13 +918,18 @@ def test_a_serve_page_that_comes_mid_iteration_gets_the_workers_last_picture(tmp
         server.stop()
 
 
-def test_a_thumbnail_is_at_most_its_side_from_the_image_or_its_jpeg():
-    from nst.web.channel import THUMB_SIDE, jpeg_base64
+def test_a_thumbnail_is_made_once_from_the_picture_itself_even_once_a_page_was_sent_it():
+    # once a page had been sent the picture, a gallery card's thumbnail was made from that JPEG
+    # decoded again (compressed twice); it is made from the picture's pixels, at most its side
+    from nst.web.channel import THUMB_SIDE, thumbnail_base64
     image = np.random.default_rng(3).integers(0, 256, (400, 600, 3), np.uint8)
-    for snap in (Snapshot(1, image), Snapshot(1, encoded={"image": jpeg_base64(image)})):
+    sent = Snapshot(1, lambda: image.astype(np.float32))
+    sent.encode()                                                        # a page was sent it first
+    for snap in (Snapshot(1, lambda: image.astype(np.float32)), sent):
         assert decoded(snap.thumbnail()).shape == (round(THUMB_SIDE * 2 / 3), THUMB_SIDE, 3)
-        assert snap.thumbnail() is snap.thumbnail()                      # made once
+        assert snap.thumbnail() is snap.thumbnail() == thumbnail_base64(image)      # made once, from the pixels
     assert Snapshot(0).thumbnail() is None
+    assert Snapshot(0, encoded={"image": sent.encode()["image"], "panels": {}}).thumbnail() is None   # a server's
 
 
 def test_a_running_runs_card_gets_its_latest_picture_small_while_a_gallery_is_open(tmp_path, pictures,

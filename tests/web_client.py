@@ -128,20 +128,28 @@ def files_under(folder):
 
 
 class FakeRun:
-    # what nst.web.channel.Publisher reads of a Run, counting the images it is asked for: the
-    # image of the k-th ask is all k
+    # what nst.web.channel.Publisher reads of a Run, counting the pictures it asks for and those it
+    # makes: the k-th asked for is all k
     def __init__(self):
         from nst.run.settings import Settings
         self.settings = Settings(iterations=10, style_layers=("block1_conv1",))
         self.sizes, self.scale, self.history, self.opt, self.controls = [64], 0, [], object(), None
         self.layer_history = [{"block1_conv1": 2.0}]      # the last iteration's J_s^l (Run.layer_history)
         self.caps = [10]                                  # most iterations per scale (Run.caps)
-        self.outputs = 0
+        self.outputs = self.made = 0                      # pictures asked for (Run.output_later); made
 
-    def output(self):
+    def output_later(self):
         import numpy as np
         self.outputs += 1
-        return np.full((8, 8, 3), self.outputs, np.float32)
+        k = self.outputs
+
+        def make():
+            self.made += 1
+            return np.full((8, 8, 3), k, np.float32)
+        return make
+
+    def output(self):
+        return self.output_later()()
 
 
 def decoded(image_base64):

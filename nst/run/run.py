@@ -320,15 +320,24 @@ class Run:
 
     def output(self):
         # the current image on the host: the EMA (bias-corrected) or x, clipped, colours kept
+        later = self.output_later()
+        return later() if later else None
+
+    def output_later(self):
+        # -> a function that makes output() as it is now, whenever it is called (None before a scale
+        # starts). Now it only keeps what that needs, on its device: the EMA or x by reference (each
+        # iteration replaces them), a copy of x where the optimiser writes into it (Adam)
         if self.opt is None:
             return None
-        x = self.opt.x
-        if self.ema is not None:
-            x = self.ema / (1 - self.settings.average ** self.opt.iteration)
-        img = np.clip(np.asarray(to_host(x), np.float32).reshape(self.shape), 0, 255)
-        if self.settings.keep_colors == "luminance":
-            img = color.luminance_transfer(img, resize(self.content, *img.shape[:2]))
-        return img
+        shape, luminance, ema = self.shape, self.settings.keep_colors == "luminance", self.ema
+        x = ema if ema is not None else self.opt.x.copy() if self.opt.WRITES_X else self.opt.x
+        divisor = 1 - self.settings.average ** self.opt.iteration
+
+        def make():
+            img = to_host(x / divisor if ema is not None else x)
+            img = np.clip(np.asarray(img, np.float32).reshape(shape), 0, 255)
+            return color.luminance_transfer(img, resize(self.content, *shape[:2])) if luminance else img
+        return make
 
     def scale_tile(self, scale):
         # the tile scale `scale` is evaluated in, or None (whole). The finest scale takes the run's

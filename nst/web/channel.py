@@ -3,10 +3,12 @@
 The run side (Publisher.on_iteration) appends each iteration's terms to `points` (the curves:
 all of them, a few floats each) and puts the current image, and the panels the pages ask for,
 into `snapshot`: a latest-value slot, so a page that is slower than the run skips images instead
-of queueing them, and a page that comes mid-iteration gets the last one at once. The image is kept
-as the run's host copy, encoded only when a page is sent it; the panels (a forward pass) are made
-only while a page watches. The page side reads them (Channel.message) and sets what it wants
-(watch) and the controls (pause, resume, stop: nst.controls).
+of queueing them, and a page that comes mid-iteration gets the last one at once. Without a page
+the run keeps only what makes its picture (nst.run.run.Run.output_later: x on its device, by
+reference or copied): the picture is brought to the host, made 8-bit and encoded only when a page
+is sent it, on the server's thread; the panels (a forward pass) are made only while a page
+watches. The page side reads them (Channel.message) and sets what it wants (watch) and the
+controls (pause, resume, stop: nst.controls).
 """
 import base64
 import io
@@ -45,11 +47,10 @@ def small(picture):
     return picture
 
 
-def thumbnail_base64(img=None, encoded=None):
-    # H×W×3 uint8, or a base64 JPEG -> base64 JPEG at most THUMB_SIDE px a side
+def thumbnail_base64(img):
+    # H×W×3 uint8 -> base64 JPEG at most THUMB_SIDE px a side
     from PIL import Image
-    picture = Image.fromarray(img, "RGB") if img is not None else Image.open(io.BytesIO(base64.b64decode(encoded)))
-    return jpeg_base64(small(picture))
+    return jpeg_base64(small(Image.fromarray(img, "RGB")))
 
 
 def peak_rss():
@@ -58,30 +59,41 @@ def peak_rss():
 
 
 class Snapshot:
-    """The latest image (H×W×3 uint8) and panels; encoded once, by the first page that sends them;
-    its thumbnail made once, when nst serve's gallery asks for it (nst.web.link)."""
+    """One iteration's picture and panels. `picture` makes the picture (Run.output_later) only when
+    first asked: its 8-bit pixels are made once (pixels), encoded once by the first page that sends
+    them (encode), made small once when nst serve's gallery asks (thumbnail: nst.web.link). `it`:
+    the iteration it shows. A server's snapshot comes encoded (a worker's post)."""
 
-    def __init__(self, seq, image=None, panels=None, encoded=None):
-        self.seq, self.image, self.panels = seq, image, panels or {}
+    def __init__(self, seq, picture=None, panels=None, encoded=None, it=None):
+        self.seq, self.picture, self.panels, self.it = seq, picture, panels or {}, it
         self.encoded = encoded                  # {"image": base64 JPEG, "panels": {...}} once made
+        self.image = None                       # H×W×3 uint8, once made
         self.thumb = None                       # base64 JPEG, THUMB_SIDE px, once made
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+
+    def pixels(self):
+        # -> the picture as H×W×3 uint8 (made now on the first call, the arrays it came from let go),
+        # or None without one
+        with self.lock:
+            if self.image is None and self.picture is not None:
+                self.image, self.picture = to_uint8(self.picture()), None
+            return self.image
 
     def thumbnail(self):
-        # -> the image's thumbnail (base64 JPEG), or None without an image
+        # -> the picture's thumbnail (base64 JPEG), or None without a picture
         with self.lock:
-            if self.thumb is None and self.image is not None:
+            if self.thumb is None and self.pixels() is not None:
                 self.thumb = thumbnail_base64(self.image)
-            elif self.thumb is None and self.encoded and self.encoded.get("image"):
-                self.thumb = thumbnail_base64(encoded=self.encoded["image"])
             return self.thumb
 
     def encode(self):
+        # -> {"image": base64 JPEG or None, "panels": {...}}; the pixels stay for the thumbnail
         with self.lock:
             if self.encoded is None:
-                self.encoded = {"image": None if self.image is None else jpeg_base64(self.image),
+                image = self.pixels()
+                self.encoded = {"image": None if image is None else jpeg_base64(image),
                                 "panels": panel_maps.render(self.panels)}
-                self.image = self.panels = None
+                self.panels = None
             return self.encoded
 
 
@@ -180,8 +192,8 @@ def clean_wanted(wanted, info):
 
 
 class Publisher:
-    """The run side: `on_iteration` after each iteration (without a page: a point and the image's
-    host copy), `attach` once."""
+    """The run side: `on_iteration` after each iteration (without a page: a point and what makes
+    the picture, Run.output_later), `attach` once."""
 
     PANEL_EVERY_S = 0.25          # panels cost a forward pass: at most this often
 
@@ -220,16 +232,18 @@ class Publisher:
         self.channel.update(points=[point], status=status, snapshot=self.capture(run))
 
     def capture(self, run, force_panels=False):
-        # -> a Snapshot of the image and of the panels a watching page asks for (none without a
-        # page: a page that comes later gets the image at once, its panels at the next capture)
-        if run.opt is None:
+        # -> a Snapshot of the picture (made only if a page asks: Run.output_later) and of the panels
+        # a watching page asks for (none without a page: one that comes later gets the picture at
+        # once, its panels at the next capture)
+        picture = run.output_later()
+        if picture is None:
             return None
         wanted, panels = self.channel.wanted(), {}
         if wanted is not None:
             self.seen, now = wanted, time.perf_counter()
             if wanted != NO_PANELS and (force_panels or now - self.panel_time >= self.PANEL_EVERY_S):
                 panels, self.panel_time = panel_maps.compute(run, wanted), now
-        return Snapshot(0, to_uint8(run.output()), panels)
+        return Snapshot(0, picture, panels, it=len(run.history))
 
     def refresh(self, run):
         # while paused (each poll): a page that came or asked for other panels gets them now; the

@@ -1,8 +1,9 @@
 """`nst transfer --web [HOST:]PORT`: the live page of the run in this process.
 
 The server runs on its own thread (nst.web.server.Background); the run publishes into one
-Channel. Without a page watching, an iteration costs a point appended to a list and the image's
-host copy (so that a page opened mid-iteration shows it at once; encoded only for a page).
+Channel. Without a page watching, an iteration costs a point appended to a list and a reference to
+x (a copy on its device where the optimiser writes into x: Adam), so that a page opened
+mid-iteration is sent the last picture at once, made then (nst.web.channel).
 """
 import contextlib
 
