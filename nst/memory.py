@@ -17,6 +17,8 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
   optimiser    L-BFGS (2m + 4) N (x, g, the direction, the trial x, and m pairs s, y), Adam 4 N, GD 2 N
   runtime      the interpreter, NumPy/Numba and their libraries (host backends only)
   inputs       the decoded content and style images, kept at full size: 12 bytes a pixel
+  web          with a live page (--web: web_bytes), a copy of x where the optimiser writes into it
+               (Adam), and the picture a page is sent, made on the server's thread as the run goes on
   resizing     resampling an input to a scale's size (nst.io.image.resize) holds two of its planes
                per channel in flight: before the evaluation's arrays exist, so only what exceeds them
                (a huge input at a small size) adds to the total. An --init image is decoded for its
@@ -45,6 +47,10 @@ RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
 AUTO_TILE_SHARE = 0.95                  # --tile auto plans within 95 % of the free memory: the
                                         # estimate against measured peaks from 1024 px up is −1 … +6 %
                                         # (numba, whole and tiled, 2026-12-05; −4 % at 512 px, 30 MiB)
+WEB_COPIES_X = ("adam",)                # optimisers whose step writes into x (nst.optim's WRITES_X): the
+                                        # live page keeps a copy of x, where it keeps the others' by reference
+LUMINANCE_F64 = 5                       # --keep-colors luminance: float64 arrays of the picture's size the
+                                        # YIQ transfer holds at once (nst.color.luminance_transfer)
 PREPARED = {"numba": 4.0, "numpy": 0}   # prepared / file weights: numba's Winograd F(4×4) U, 36/9 × w
                             # (the 3-channel first layer keeps w itself); numpy's prepared weights
                             # are the file's arrays themselves; cupy's and cuda-cpu's (1): w, plus
@@ -139,6 +145,18 @@ def add_resizing(parts, resizing):
     evaluation = sum(parts[k] for k in ("activations", "workspace", "targets", "image", "optimiser"))
     extra = max(0, resizing - evaluation)
     return {**parts, "resizing": extra, "total": parts["total"] + extra}
+
+
+def web_bytes(h, w, optimizer, luminance=False):
+    # what a live page (--web) holds beside the run for an h×w picture: a copy of x where the
+    # optimiser writes into x (WEB_COPIES_X), and the picture a page is sent (nst.web.channel.Snapshot),
+    # made on the server's thread while the run evaluates: its host copy and its rounding (float32),
+    # its 8-bit pixels (kept); with luminance, the content at its size and the YIQ transfer's arrays.
+    # On a GPU the picture is host memory, counted as the inputs are
+    n = 3 * h * w
+    copy = F32 * n if optimizer in WEB_COPIES_X else 0
+    colours = (F32 + 8 * LUMINANCE_F64) * n if luminance else 0
+    return copy + (2 * F32 + 1) * n + colours
 
 
 def images_bytes(images):

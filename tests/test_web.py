@@ -1067,3 +1067,34 @@ def test_the_servers_thumbnails_are_bounded_the_least_recently_asked_for_let_go(
     for path in (paths[0], paths[1], paths[0], paths[2]):
         kept.of(path)
     assert list(kept.made) == [paths[0], paths[2]]
+
+
+@pytest.mark.parametrize("optimizer, colors", [("lbfgs", None), ("adam", "luminance")])
+def test_the_memory_check_counts_what_the_live_page_holds(pictures, tiny_weights_h5, tmp_path, monkeypatch, capsys,
+                                                          optimizer, colors):
+    # --dry-run and the memory check left out the picture --web keeps (8 bits a value: 48 MB at 4000 px;
+    # now a copy of x with Adam, and the picture made for a page as the run goes on): a run that fits
+    # only without it was started
+    from PIL import Image
+
+    from nst import memory
+    from nst.cli import main
+    from nst.optim import make_optimizer
+    from nst.run.checks import check_memory
+    command = ["transfer", str(pictures[0]), str(pictures[1]), "-o", str(tmp_path / "o.png"), "--weights",
+               str(tiny_weights_h5), "--backend", "numpy", "--size", "64", "--optimizer", optimizer,
+               *(["--keep-colors", colors] if colors else []), "--dry-run"]
+    web = memory.web_bytes(48, 64, optimizer, colors == "luminance")
+    assert main(command) == 0 and "web" not in capsys.readouterr().out
+    assert main([*command, "--web", "127.0.0.1:0"]) == 0
+    assert f"  web         {memory.gib(web)}" in capsys.readouterr().out
+    run = Run(np.asarray(Image.open(pictures[0]), np.float32), [np.asarray(Image.open(pictures[1]), np.float32)],
+              Settings(size=64, weights=str(tiny_weights_h5), backend="numpy", optimizer=optimizer,
+                       keep_colors=colors), log=lambda m: None)
+    need = run.memory_estimate()[0]["total"] + memory.images_bytes([run.content, *run.styles])
+    monkeypatch.setattr(memory, "available", lambda backend: need + web // 2)
+    check_memory(run, dry_run=False)
+    with pytest.raises(MemoryError, match="needs about"):
+        check_memory(run, dry_run=False, web=True)
+    x = np.ones(12, np.float32)                                          # the copies the estimate counts
+    assert memory.WEB_COPIES_X == tuple(o for o in ("lbfgs", "adam", "gd") if make_optimizer(o, x).WRITES_X)

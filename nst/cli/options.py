@@ -183,4 +183,5 @@ def outputs_of(args):
     every = checkpoint_every_of(args, "--checkpoint")
     return Outputs(output=Path(args.output), bits=args.bits, save_every=args.save_every,
                    checkpoint=path(args.checkpoint), checkpoint_every=every,
-                   resume=path(args.resume), report=path(args.report), dry_run=args.dry_run)
+                   resume=path(args.resume), report=path(args.report), dry_run=args.dry_run,
+                   web=getattr(args, "web", None) is not None)

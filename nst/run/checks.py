@@ -95,13 +95,22 @@ def least_side(shape, need):
     return least if least <= MAX_SIDE else None
 
 
-def check_memory(run, dry_run):
-    # the run's memory (the net, the optimiser, the decoded inputs) against what is free. --tile
-    # auto picks the largest tile that fits when the whole picture does not (run.settings.tile set).
+def check_memory(run, dry_run, web=False):
+    # the run's memory (the net, the optimiser, the decoded inputs; web: what a live page holds,
+    # memory.web_bytes) against what is free. --tile auto picks the largest tile that fits when the
+    # whole picture does not (run.settings.tile set).
     held = memory.images_bytes([run.content, *run.styles])
     backend = run.objective_backend().name
     free = memory.available(backend) + memory.held_bytes(run.prepared)   # weights a worker kept: counted in total
-    total = lambda side=None, tile=None: run.memory_estimate(side, tile)[0]["total"] + held   # noqa: E731
+
+    def beside(hw):
+        # {part: bytes} the estimate leaves out, at an h×w picture: the decoded inputs, the live page's
+        live = {"web": memory.web_bytes(*hw, run.settings.optimizer, run.settings.keep_colors == "luminance")}
+        return {"inputs": held, **(live if web else {})}
+
+    def total(side=None, tile=None):
+        parts, hw = run.memory_estimate(side, tile)
+        return parts["total"] + sum(beside(hw).values())
     h, w = run.memory_estimate()[1]
     auto = run.settings.tile == "auto"
     if auto:
@@ -111,7 +120,7 @@ def check_memory(run, dry_run):
     tile = run.settings.tile
     tiled = isinstance(tile, int) and 0 < tile < max(h, w)
     parts = run.memory_estimate(tile=tile if tiled else None)[0]
-    parts = {**parts, "inputs": held, "total": parts["total"] + held}
+    parts = {**parts, **beside((h, w)), "total": parts["total"] + sum(beside((h, w)).values())}
     fits = parts["total"] <= free
     if dry_run:
         how = f", tiles of {aligned_tile(tile, run.tile_align())} px" if tiled else ""
@@ -129,7 +138,7 @@ def check_memory(run, dry_run):
         side = memory.largest_fitting_size(lambda s: total(s, fixed if fixed and fixed < s else None), free,
                                            hi=max(h, w) - 1)
         fitting = memory.auto_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
-        fix = f"--tile {fitting} makes this size fit" if fitting else untileable(run, held)
+        fix = f"--tile {fitting} makes this size fit" if fitting else untileable(run, beside((h, w)))
         sized = f"--size {side} would fit{' in tiles' if auto and side > SUGGEST_TILE else ''}" if side else \
             "no --size fits"
         raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
@@ -137,16 +146,18 @@ def check_memory(run, dry_run):
 
 
 HINTS = {"optimiser": ": a smaller --history shrinks it", "inputs": ": smaller input images shrink it",
-         "resizing": ": smaller input images shrink it"}
+         "resizing": ": smaller input images shrink it", "web": ": the live page's picture (--web)"}
 
 
-def untileable(run, held):
+def untileable(run, beside):
     # why no tile fits: even the smallest tile's run, its largest part named (the parts tiles do not
-    # shrink: the optimiser's vectors, the image, the targets, the weights, the decoded inputs)
+    # shrink: the optimiser's vectors, the image, the targets, the weights, and those beside the
+    # estimate: {"inputs": the decoded inputs, "web": the live page's})
     align = run.tile_align()
-    parts = {**run.memory_estimate(tile=align)[0], "inputs": held}
+    parts = {**run.memory_estimate(tile=align)[0], **beside}
     largest = max((k for k in parts if k != "total"), key=parts.get)
-    return (f"no tile is small enough: even {align} px tiles need {memory.gib(parts['total'] + held)}, "
+    need = parts["total"] + sum(beside.values())
+    return (f"no tile is small enough: even {align} px tiles need {memory.gib(need)}, "
             f"the largest part {largest} ({memory.gib(parts[largest])}){HINTS.get(largest, '')}")
 
 

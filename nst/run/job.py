@@ -43,6 +43,7 @@ class Outputs:
     report: Path = None
     dry_run: bool = False
     progress: bool = True           # the progress bar on stderr
+    web: bool = False               # a live page (--web) holds the latest picture: counted in the memory check
 
 
 def automatic_rules(settings):
@@ -198,7 +199,7 @@ class Job:
         check_sizes(self.run)
         if not self.out.dry_run:
             self.run.read_weights_ahead()
-        check_memory(self.run, self.out.dry_run)
+        check_memory(self.run, self.out.dry_run, self.out.web)
         if self.out.resume or self.out.checkpoint:
             known_by = self.given_identity or identity(self.settings, self.content, self.styles)
             self.ident = {**known_by, "automatic_rules": automatic_rules(self.settings)}
