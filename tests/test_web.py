@@ -968,9 +968,9 @@ def test_a_running_runs_card_gets_its_latest_picture_small_while_a_gallery_is_op
         with urlopen(base + "/runs/r/thumb", timeout=10) as r:
             assert r.headers["Content-Type"] == "image/jpeg"
             assert decoded(base64.b64encode(r.read())).mean() == pytest.approx(3, abs=1)
-        assert json.loads(urlopen(base + "/api/runs", timeout=10).read())["runs"][0]["thumb"] == 1
+        assert json.loads(urlopen(base + "/api/runs", timeout=10).read())["runs"][0]["thumb"] == 3   # its iteration
         iterate([4, 5])
-        assert server_side.thumb[0] == 1                          # the next one after THUMB_EVERY_S only
+        assert server_side.thumb[0] == 3                          # the next one after THUMB_EVERY_S only
     finally:
         server_side.set_state("done")
         worker.close("done")
@@ -1005,16 +1005,16 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
     outdir.mkdir()
     for name, status in (("big", "done"), ("gone", "stopped"), ("bad", "failed")):
         results.append_row(outdir / results.MANIFEST, {"output": f"{name}.png", "status": status})
-    Image.new("RGB", (600, 400), (200, 40, 10)).save(outdir / "big.png")
+    Image.new("RGB", (1200, 800), (200, 40, 10)).save(outdir / "big.png")
     made = []
     monkeypatch.setattr(thumbs, "small", lambda picture: made.append(picture.size) or small(picture))
     answers = fetch(app, ["/runs/big/thumb", "/runs/big/thumb", "/runs/gone/thumb", "/runs/bad/thumb"])
     (code, kind, first, _), (_, _, again, _), gone, bad = answers
     assert (code, kind) == (200, "image/jpeg") and first[:2] == b"\xff\xd8" and again == first
     assert Image.open(io.BytesIO(first)).size == (THUMB_SIDE, round(THUMB_SIDE * 2 / 3))
-    assert made == [(600, 400)]                                            # made once
+    assert made == [(1200, 800)]                                           # made once
     assert (gone[0], bad[0]) == (404, 409)
-    Image.new("RGB", (300, 500), (10, 40, 200)).save(outdir / "big.png")    # the run resumed and ended again
+    Image.new("RGB", (600, 1000), (10, 40, 200)).save(outdir / "big.png")   # the run resumed and ended again
     (code, _, changed, _), = fetch(app, ["/runs/big/thumb"])
     picture = Image.open(io.BytesIO(changed))
     assert code == 200 and picture.size == (round(THUMB_SIDE * 3 / 5), THUMB_SIDE)
@@ -1025,8 +1025,9 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
 def test_a_cards_picture_is_kept_by_the_browser_by_its_version_and_answered_304_while_the_same(
         tmp_path, pictures, tiny_weights_h5, rng):
     # the thumbnails came with Cache-Control: no-store: the gallery fetched every card's picture again
-    # at each load. A finished run's versioned URL (?v=its finish time) is kept; a running run's, or
-    # one without a version, is asked again with its ETag and answered 304 while the picture is the same
+    # at each load. A versioned URL is kept: a finished run's (?v=its finish time), a running run's
+    # (?v=the iteration its picture shows: it was asked again, ignoring its v=); one of another
+    # version, or without one, is asked again with its ETag and answered 304 while the picture is the same
     from PIL import Image
 
     from nst.batch import results
@@ -1040,18 +1041,19 @@ def test_a_cards_picture_is_kept_by_the_browser_by_its_version_and_answered_304_
     Image.new("RGB", (60, 40), (200, 40, 10)).save(outdir / "fin.png")
     app.runs.submit(make_task("run", pictures[0], pictures[1:], Settings(size=32), {p: str(p) for p in pictures}),
                     {"title": "run"})
-    app.runs.channels["run"].set_thumbnail(jpeg_bytes(rng))
-    paths = ["/runs/fin/thumb?v=2026-12-05T17%3A00%3A00Z", "/runs/fin/thumb", "/runs/run/thumb?v=1"]
+    app.runs.channels["run"].set_thumbnail(7, jpeg_bytes(rng))
+    paths = ["/runs/fin/thumb?v=2026-12-05T17%3A00%3A00Z", "/runs/fin/thumb", "/runs/run/thumb?v=7",
+             "/runs/run/thumb?v=6"]
     first = fetch(app, paths)
     assert [(code, kind, h["Cache-Control"]) for code, kind, _, h in first] == [
         (200, "image/jpeg", "private, max-age=31536000, immutable"), (200, "image/jpeg", "private, no-cache"),
-        (200, "image/jpeg", "private, no-cache")]
+        (200, "image/jpeg", "private, max-age=31536000, immutable"), (200, "image/jpeg", "private, no-cache")]
     for path, (_, _, body, h) in zip(paths, first):
         (code, _, again, h_again), = fetch(app, [path], {"If-None-Match": h["ETag"]})
         assert (code, again, h_again["ETag"], h_again["Cache-Control"]) == (304, b"", h["ETag"], h["Cache-Control"])
-    app.runs.channels["run"].set_thumbnail(jpeg_bytes(rng))                 # the worker's next picture
-    (code, _, newer, _), = fetch(app, [paths[2]], {"If-None-Match": first[2][3]["ETag"]})
-    assert code == 200 and newer not in (b"", first[2][2])
+    app.runs.channels["run"].set_thumbnail(9, jpeg_bytes(rng))              # the worker's next picture
+    (code, _, newer, h), = fetch(app, [paths[2]], {"If-None-Match": first[2][3]["ETag"]})
+    assert code == 200 and newer not in (b"", first[2][2]) and h["Cache-Control"] == "private, no-cache"
     (code, _, _, h), = fetch(app, ["/runs/none/thumb?v=1"])
     assert (code, h["Cache-Control"]) == (404, "no-store")                  # a refusal is not kept
 
@@ -1098,3 +1100,24 @@ def test_the_memory_check_counts_what_the_live_page_holds(pictures, tiny_weights
         check_memory(run, dry_run=False, web=True)
     x = np.ones(12, np.float32)                                          # the copies the estimate counts
     assert memory.WEB_COPIES_X == tuple(o for o in ("lbfgs", "adam", "gd") if make_optimizer(o, x).WRITES_X)
+
+
+def test_a_queued_runs_card_gets_its_content_photo_small(tmp_path, pictures, tiny_weights_h5):
+    # a queued run's card showed only a label: it shows its content photo (made small once, as the
+    # finished runs' pictures are), until it has a picture of its own; only a queued or running run's
+    from PIL import Image
+
+    from nst.web.app import App
+    from nst.web.runs import make_task
+    outdir = tmp_path / "runs"
+    app = App(serve_args(outdir, tiny_weights_h5))
+    big = tmp_path / "big.png"
+    Image.new("RGB", (1200, 900), (20, 160, 40)).save(big)
+    app.runs.submit(make_task("q", big, pictures[1:], Settings(size=32), {p: str(p) for p in [big, *pictures[1:]]}),
+                    {"title": "q"})
+    (code, kind, photo, h), (gone, *_) = fetch(app, ["/runs/q/photo", "/runs/none/photo"])
+    picture = Image.open(io.BytesIO(photo))
+    assert (code, kind, picture.size, gone) == (200, "image/jpeg", (512, 384), 404)
+    assert picture.getpixel((5, 5))[1] > 120 and h["Cache-Control"] == "private, no-cache"
+    (code, _, again, _), = fetch(app, ["/runs/q/photo"], {"If-None-Match": h["ETag"]})
+    assert (code, again) == (304, b"")

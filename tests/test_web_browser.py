@@ -1008,12 +1008,15 @@ def test_the_gram_panels_note_sits_under_its_two_matrices(browser, phone):
 
 
 def test_a_gallery_card_without_a_picture_says_why_and_a_running_one_shows_its_thumbnail(browser):
-    # a queued or running run's card was a blank grey box (the live page had the picture)
+    # a queued or running run's card was a blank grey box (the live page had the picture), then a
+    # label only: it shows its content photo under the label until the run has a picture
     runs = [{**gallery_row("queued"), "output": "web-q.png"}, {**gallery_row("running"), "output": "web-r.png"},
             {**gallery_row("failed"), "output": "web-f.png"}]
+    photo = lambda r: r.fulfill(body=jpeg_bytes((30, 20)), content_type="image/jpeg")     # noqa: E731
     page = browser.new_page(bypass_csp=True)
     fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
                      ("GET", "/api/runs"): lambda r: r.fulfill(json={"runs": runs, "queue": {"active": 2, "max": 3}}),
+                     ("GET", "/runs/web-q/photo"): photo, ("GET", "/runs/web-r/photo"): photo,
                      ("GET", "/runs/web-r/thumb"): lambda r: r.fulfill(body=jpeg_bytes(), content_type="image/jpeg")})
     page.goto(SITE + "/")
     page.wait_for_selector(".run[data-name='web-f']")
@@ -1021,19 +1024,53 @@ def test_a_gallery_card_without_a_picture_says_why_and_a_running_one_shows_its_t
            "return p.checkVisibility() ? p.textContent : null; }"
     assert [page.evaluate(said, n) for n in ("web-q", "web-r", "web-f")] == [
         "queued: it starts when a worker is free", "its first picture is on its way", "no picture"]
-    runs[1] = {**runs[1], "thumb": 2}                                  # the worker's second thumbnail came
+    for name in ("web-q", "web-r"):                                    # the photo, the label on a band under it
+        image = f".run[data-name='{name}'] img"
+        page.wait_for_function(f"document.querySelector(\"{image}\").naturalWidth === 30")
+        band = page.evaluate("(n) => { const f = document.querySelector(`.run[data-name='${n}'] .frame`), "
+                             "b = f.querySelector('.placeholder'); return [f.getBoundingClientRect().bottom, "
+                             "b.getBoundingClientRect().bottom, b.getBoundingClientRect().height]; }", name)
+        assert page.get_attribute(image, "src") == f"/runs/{name}/photo" and band[0] == band[1] and band[2] < 40
+    assert page.get_attribute(".run[data-name='web-f'] img", "src") is None
+    runs[1] = {**runs[1], "thumb": 2}                                  # the worker's picture of iteration 2 came
     image = ".run[data-name='web-r'] img"
     page.wait_for_function(f"document.querySelector(\"{image}\").naturalWidth === 40")
     assert page.get_attribute(image, "src") == "/runs/web-r/thumb?v=2" and page.evaluate(said, "web-r") is None
     page.close()
 
 
-def jpeg_bytes():
+@pytest.mark.parametrize("width", [1280, 390])
+def test_a_cards_picture_is_sharp_on_a_2x_screen(browser, tmp_path, width):
+    # the cards' 256 px pictures were soft on a 2× screen (a laptop's, a phone's): the server's
+    # thumbnail has at least two pixels for each CSS px the card shows it at
+    from PIL import Image
+
+    from nst.web.thumbs import Thumbnails
+    Image.new("RGB", (1600, 1200), (200, 90, 30)).save(tmp_path / "big.png")
+    jpeg = Thumbnails().of(tmp_path / "big.png")                       # as the server makes it
+    runs = [{**gallery_row("done"), "finished": "2026-12-05T17:00:00Z"}]
+    context = browser.new_context(viewport={"width": width, "height": 900}, device_scale_factor=2, bypass_csp=True)
+    page = context.new_page()
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): lambda r: r.fulfill(json={"runs": runs, "queue": {"active": 0, "max": 3}}),
+                     ("GET", "/runs/web-1/thumb"): lambda r: r.fulfill(body=jpeg, content_type="image/jpeg")})
+    page.goto(SITE + "/")
+    image = ".run[data-name='web-1'] img"
+    page.wait_for_function(f"(document.querySelector(\"{image}\") || {{}}).naturalWidth > 0")
+    shown, natural, ratio = page.evaluate("""(s) => {
+        const i = document.querySelector(s), r = i.getBoundingClientRect();
+        const k = Math.min(r.width / i.naturalWidth, r.height / i.naturalHeight);      // object-fit: contain
+        return [i.naturalWidth * k, i.naturalWidth, devicePixelRatio]; }""", image)
+    assert ratio == 2 and natural >= ratio * shown > 200, (natural, shown)
+    context.close()
+
+
+def jpeg_bytes(size=(40, 30)):
     import io
 
     from PIL import Image
     buf = io.BytesIO()
-    Image.new("RGB", (40, 30), (200, 90, 30)).save(buf, "JPEG")
+    Image.new("RGB", size, (200, 90, 30)).save(buf, "JPEG")
     return buf.getvalue()
 
 
@@ -1070,7 +1107,7 @@ def test_serve_gallery_cards_of_finished_runs_load_a_thumbnail_and_download_the_
     proc = serve(outdir, weights)
     try:
         base = base_of(proc.url())
-        started = start_adam_run(base, content, style, size=320, iterations=2)
+        started = start_adam_run(base, content, style, size=600, iterations=2)
         name = started["name"]
         page = browser.new_page(bypass_csp=True)
         loaded = {}
@@ -1086,7 +1123,7 @@ def test_serve_gallery_cards_of_finished_runs_load_a_thumbnail_and_download_the_
         with page.expect_download() as download:
             page.click(f"{card} a.download")
         saved = (outdir / f"{name}.png").read_bytes()
-        assert open(download.value.path(), "rb").read() == saved and Image.open(io.BytesIO(saved)).width == 320
+        assert open(download.value.path(), "rb").read() == saved and Image.open(io.BytesIO(saved)).width == 600
         page.close()
     finally:
         proc.kill()

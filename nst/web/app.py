@@ -130,15 +130,25 @@ class App:
 
     async def thumbnail(self, request):
         # a run's picture, small, for its gallery card: a running run's latest (its worker's
-        # thumbnail), a finished one's saved picture (made here once: self.thumbnails)
+        # thumbnail; kept by the browser when ?v= names its iteration), a finished one's saved picture
+        # (made here once: self.thumbnails)
         name = request.match_info["name"]
         if name in self.runs.active:
             thumb = self.channel(request).thumb
             if thumb is None:
                 raise Refused(404, "no picture yet")
-            return card_answer(request, thumb[1], versioned=False)
+            return card_answer(request, thumb[1], versioned=request.query.get("v") == str(thumb[0]))
         jpeg = await asyncio.get_running_loop().run_in_executor(None, lambda: self.thumbnails.of(self.picture(name)))
         return card_answer(request, jpeg, versioned=bool(request.query.get("v")))
+
+    async def photo(self, request):
+        # a queued or running run's content photo, small, for its gallery card until it has a picture
+        # (made here once: self.thumbnails); 404 for any other run
+        active = self.runs.active.get(request.match_info["name"])
+        if active is None:
+            raise Refused(404, "no queued or running run of that name")
+        jpeg = await asyncio.get_running_loop().run_in_executor(None, self.thumbnails.of, active[0].content)
+        return card_answer(request, jpeg, versioned=False)
 
     def channel(self, request):
         ch = self.runs.channels.get(request.match_info["name"])
@@ -258,7 +268,7 @@ class App:
         if msg.get("image") or msg.get("panels"):
             shot = Snapshot(0, encoded={"image": msg.get("image"), "panels": dict(msg.get("panels") or {})})
         if msg.get("thumb"):
-            ch.set_thumbnail(base64.b64decode(msg["thumb"], validate=True))
+            ch.set_thumbnail(int(msg.get("thumb_it") or 0), base64.b64decode(msg["thumb"], validate=True))
         ch.update(points=list(msg.get("points") or []), status=status, snapshot=shot, info=dict(msg.get("info") or {}))
         # the pages' panels, a stop, whether a gallery is open; no pause: that comes only by the long
         # poll (LiveLink.apply)
@@ -301,6 +311,7 @@ class App:
         r.add_post("/api/controls/{name}", self.await_controls)
         r.add_get("/runs/{name}/image", self.image)
         r.add_get("/runs/{name}/thumb", self.thumbnail)
+        r.add_get("/runs/{name}/photo", self.photo)
         r.add_get("/runs/{name}/live", self.live)
         r.add_get("/runs/{name}/ws", self.ws)
         r.add_post("/runs/{name}/control/{action}", self.act)

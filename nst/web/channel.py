@@ -21,7 +21,8 @@ from nst.run.controls import Controls
 from nst.web import panels as panel_maps
 
 JPEG_QUALITY = 85
-THUMB_SIDE = 256             # px: a gallery card's picture (nst serve), at most this a side
+THUMB_SIDE = 512             # px: a gallery card's picture (nst serve), at most this a side: twice the
+                             # card's 160 CSS px high frame (up to 256 wide), sharp on a 2× screen
 NO_PANELS = {"gram": None, "grad": False, "features": False}
 
 
@@ -107,7 +108,7 @@ class Channel:
         self.watchers = {}                      # page id -> the panels it asked for (wanted() checks them)
         self.listeners = {}                     # page id -> callable: wakes that page's sender
         self.controls = Controls()
-        self.thumb = None                       # nst serve: (n, JPEG bytes), its gallery card's nth picture
+        self.thumb = None                       # nst serve: (iteration, JPEG bytes), its gallery card's picture
         self.closed = False                     # the run's process is ending: pages get a last message
 
     def close(self):
@@ -177,10 +178,11 @@ class Channel:
     def set_state(self, state, **more):
         self.update(status={"state": state, **more})
 
-    def set_thumbnail(self, jpeg):
-        # nst serve: a worker's thumbnail (JPEG bytes) of the run's latest image, for its gallery card
+    def set_thumbnail(self, it, jpeg):
+        # nst serve: a worker's thumbnail (JPEG bytes) of the run's picture at iteration `it`, for its
+        # gallery card (its URL's version: a resumed run's pictures come at later iterations)
         with self.lock:
-            self.thumb = ((self.thumb or (0,))[0] + 1, jpeg)
+            self.thumb = (it, jpeg)
 
 
 def clean_wanted(wanted, info):

@@ -68,7 +68,7 @@ class LiveLink:
             msg, n, seq = self.channel.message(sent_points, sent_seq, images=self.channel.wanted() is not None)
             thumb = self.thumbnail()
             if thumb:
-                msg["thumb"] = thumb[1]
+                msg["thumb"], msg["thumb_it"] = thumb[1], thumb[2]
             try:
                 self.apply(self.post(msg))
                 sent_points, sent_seq, last_ok = n, seq, time.monotonic()
@@ -82,13 +82,13 @@ class LiveLink:
                 self.closed.wait(POST_EVERY_S)               # the run's end is posted at once
 
     def thumbnail(self):
-        # -> (snapshot seq, base64 JPEG) of the latest image for the gallery's card, or None: only
-        # while a gallery is open, at most every THUMB_EVERY_S, once per image
+        # -> (snapshot seq, base64 JPEG, the iteration it shows) of the latest image for the gallery's
+        # card, or None: only while a gallery is open, at most every THUMB_EVERY_S, once per image
         snap, (seq, when) = self.channel.snapshot, self.thumb_sent
         if not self.gallery or snap.seq == seq or time.monotonic() - when < THUMB_EVERY_S:
             return None
         thumb = snap.thumbnail()
-        return (snap.seq, thumb) if thumb else None
+        return (snap.seq, thumb, snap.it) if thumb else None
 
     def _controls_loop(self):
         # the run's pause and stop, each as soon as the server has it: the server answers when they

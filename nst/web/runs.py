@@ -96,12 +96,12 @@ class Runs(Service):
         return [shown_files(row, self.outdir) for row in rows]
 
     def active_row(self, key):
-        # the row of a run queued or running (under self.lock), from its channel; "thumb": how many
-        # thumbnails of its picture its card has had (None: none yet)
+        # the row of a run queued or running (under self.lock), from its channel; "thumb": the
+        # iteration its card's latest picture shows (None: none yet)
         (task, extra), channel = self.active[key], self.channels[key]
         return {**results.row_of(task, extra), "status": channel.status["state"], "finished": None,
                 "iterations": channel.status.get("it"), "total": channel.info.get("total"),
-                "paused": channel.controls.paused, "thumb": channel.thumb and channel.thumb[0]}
+                "paused": channel.controls.paused, "thumb": channel.thumb[0] if channel.thumb else None}
 
     def shutdown(self, grace=GRACE_S):
         # stop every run at its next iteration (checkpointed), wait for them, close the cluster

@@ -10,6 +10,7 @@ Routes (every one behind nst.web.server.guard):
     POST /api/compare               two pictures' terms (nst compare's scoring)
     GET  /runs/NAME/image           the PNG               GET /runs/NAME/live  the live page
     GET  /runs/NAME/thumb           its picture, small (its gallery card's): a running run's latest
+    GET  /runs/NAME/photo           a queued or running run's content photo, small (its card's until then)
     GET  /runs/NAME/ws, POST /runs/NAME/control/ACTION    as `nst transfer --web`
     POST /api/publish/NAME          the workers' progress (their key, not the page's)
 A NAME is looked up among the runs; no name or value from a request becomes a path.

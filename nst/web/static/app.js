@@ -99,8 +99,9 @@
     const refused = Object.assign(document.createElement("div"), {className: "error card-error"});
     refused.setAttribute("role", "alert");
     const frame = Object.assign(document.createElement("div"), {className: "frame"});
-    frame.append(Object.assign(document.createElement("img"), {alt: div.dataset.name}),
-                 Object.assign(document.createElement("span"), {className: "placeholder"}));
+    const img = Object.assign(document.createElement("img"), {alt: div.dataset.name});
+    img.addEventListener("error", () => img.classList.add("broken"));     // no broken-image icon
+    frame.append(img, Object.assign(document.createElement("span"), {className: "placeholder"}));
     div.append(frame, document.createElement("div"), details,
                Object.assign(document.createElement("div"), {className: "actions"}), refused);
     return div;
@@ -111,12 +112,18 @@
     const name = div.dataset.name, [frame, info, details, actions] = div.children, [img, placeholder] = frame.children;
     div.dataset.status = row.status;
     // its picture, small (the PNG was megabytes a card): a finished run's made once by the server, a
-    // running run's latest (its worker's thumbnail, new ones as the rows say); Download PNG has it whole
-    const thumb = `/runs/${encodeURIComponent(name)}/thumb?v=`;
-    const src = PICTURED.includes(row.status) ? thumb + encodeURIComponent(row.finished || "")
-      : row.status === "running" && row.thumb ? thumb + row.thumb : null;
-    if (img.getAttribute("src") !== src) src ? img.setAttribute("src", src) : img.removeAttribute("src");
-    placeholder.hidden = !!src;
+    // running run's latest (its worker's thumbnail, versioned by its iteration); before it has one, a
+    // queued or running run's content photo under what it waits for. Download PNG has it whole
+    const path = `/runs/${encodeURIComponent(name)}/`, photo = path + "photo";
+    const src = PICTURED.includes(row.status) ? path + "thumb?v=" + encodeURIComponent(row.finished || "")
+      : row.status === "running" && row.thumb != null ? path + "thumb?v=" + row.thumb
+      : row.status in NO_PICTURE ? photo : null;
+    if (img.getAttribute("src") !== src) {
+      img.classList.remove("broken");
+      src ? img.setAttribute("src", src) : img.removeAttribute("src");
+    }
+    placeholder.hidden = !!src && src !== photo;
+    placeholder.classList.toggle("caption", src === photo);
     placeholder.textContent = NO_PICTURE[row.status] || "no picture";
     const names = row.names || {content: (row.content || "").split("/").pop(), style: (row.style || []).map((s) => s.split("/").pop())};
     const title = Object.assign(document.createElement("b"), {textContent: name});
