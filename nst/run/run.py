@@ -320,17 +320,18 @@ class Run:
 
     def output(self):
         # the current image on the host: the EMA (bias-corrected) or x, clipped, colours kept
-        later = self.output_later()
+        later = self.output_later(copy=False)               # made now: before any step writes into x
         return later() if later else None
 
-    def output_later(self):
+    def output_later(self, copy=True):
         # -> a function that makes output() as it is now, whenever it is called (None before a scale
         # starts). Now it only keeps what that needs, on its device: the EMA or x by reference (each
-        # iteration replaces them), a copy of x where the optimiser writes into it (Adam)
+        # iteration replaces them), a copy of x where the optimiser writes into it (Adam; copy=False:
+        # the function is called before the next step)
         if self.opt is None:
             return None
         shape, luminance, ema = self.shape, self.settings.keep_colors == "luminance", self.ema
-        x = ema if ema is not None else self.opt.x.copy() if self.opt.WRITES_X else self.opt.x
+        x = ema if ema is not None else self.opt.x.copy() if copy and self.opt.WRITES_X else self.opt.x
         divisor = 1 - self.settings.average ** self.opt.iteration
 
         def make():
