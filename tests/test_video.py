@@ -1150,6 +1150,9 @@ class TimelessSound:
     def __exit__(self, *exc):
         self.container.close()
 
+    def seek(self, *args, **kwargs):
+        self.container.seek(*args, **kwargs)
+
     def demux(self, *streams):
         for k, packet in enumerate(self.container.demux(*streams)):
             if self.only in (None, k):
@@ -1416,19 +1419,68 @@ class CountedReads:
             yield packet
 
 
+def opened_counted(monkeypatch):
+    # -> the list of the sources av.open() opens to read from now on, each a CountedReads
+    import av
+    real, opened = av.open, []
+    monkeypatch.setattr(av, "open", lambda path, *a, **k: real(path, *a, **k) if a or k else opened.append(
+        CountedReads(real(path))) or opened[-1])
+    return opened
+
+
 def test_sound_that_cannot_be_copied_is_read_only_until_that_is_known(tmp_path, monkeypatch):
     # --frames 5:36 into .mkv: frame 5 starts inside a 64 ms packet, so the sound is cut in FLAC;
     # deciding it reads the packets to the first after frame 5's (8 of the 49), not all of
     # them to frame B's end (then to be read again to be encoded)
     import av
     clip = clips.read(write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0), 48, (5, 36))
-    real, opened = av.open, []
-    monkeypatch.setattr(av, "open", lambda path, *a, **k: real(path, *a, **k) if a or k else opened.append(
-        CountedReads(real(path))) or opened[-1])
+    opened = opened_counted(monkeypatch)
     out = writing.write_video(clip.frames, tmp_path / "styled.mkv", clip.fps, clip.source, clip.span, print)
-    with real(str(out)) as c:
+    monkeypatch.undo()
+    with av.open(str(out)) as c:
         assert c.streams.audio[0].codec_context.name == "flac"
     assert opened[0].packets < 10, opened[0].packets
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mp4", "aac"), (".mkv", "flac")])
+def test_the_sound_of_a_late_frames_a_b_is_read_from_a_seek_near_a(tmp_path, monkeypatch, suffix, codec):
+    # --frames 100:110 of a 10 s clip (157 packets of 64 ms): the sound is sought near frame A
+    # (8.33 s), then read: copied (.mp4) or, starting inside a packet, cut there in FLAC (.mkv: from
+    # 0.5 s before A, for the decoder to settle); either starts with frame A and the tone (9 s into
+    # the source) plays at 9 s − A's time. Both read it from 0 to A first
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(120, h=36, w=48), 9.0)
+    clip = clips.read(clip_path, 48, (100, 110))
+    opened = opened_counted(monkeypatch)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, clip.source, clip.span, print)
+    monkeypatch.undo()
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == codec
+    assert opened and all(c.packets < 30 for c in opened), [c.packets for c in opened]
+    assert abs(sound_span(out)[0]) < 0.002 and abs(sound_onset(out) - (9 - clip.span[0])) < 0.002, sound_onset(out)
+
+
+class LateSeek(CountedReads):
+    """A source whose first seek lands 2 s after the time asked (an index too coarse)."""
+
+    def seek(self, offset, stream=None, **kwargs):
+        late = 0 if getattr(self, "sought", False) else round(2 / stream.time_base)
+        self.sought = True
+        self.container.seek(offset + late, stream=stream, **kwargs)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_seek_that_lands_after_frame_a_reads_the_sound_from_the_start(tmp_path, monkeypatch, suffix):
+    # the sound of --frames 100:110 still starts with frame A, the tone in step, where the seek near
+    # A lands 2 s after it
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(120, h=36, w=48), 9.0)
+    clip = clips.read(clip_path, 48, (100, 110))
+    real = av.open
+    monkeypatch.setattr(av, "open", lambda path, *a, **k: real(path, *a, **k) if a or k else LateSeek(real(path)))
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, clip.source, clip.span, print)
+    monkeypatch.undo()
+    assert abs(sound_span(out)[0]) < 0.002 and abs(sound_onset(out) - (9 - clip.span[0])) < 0.002, sound_onset(out)
 
 
 def counting(monkeypatch, module, name):

@@ -10,6 +10,8 @@ started).
 """
 import contextlib
 import fractions
+import itertools
+import math
 from pathlib import Path
 
 import numpy as np
@@ -124,6 +126,9 @@ PACKET_CLOCK = fractions.Fraction(1, 1000)   # a packet's time to within Matrosk
 # last 21 to 64 ms, MP3's 26, Opus's 20); one running on longer (PCM muxed as one packet, which a
 # player decodes whole) is cut, encoded again
 RUN_ON = fractions.Fraction(1, 10)
+# sound decoded before a clip's start after a seek (packets_from): a decoder's first packets there
+# are not yet right (AAC's overlap with the packet before, Opus's 80 ms pre-roll), and are cut off
+SEEK_PREROLL = 0.5
 TIMELESS = "its packets carry no times"     # why sound whose packets (and so frames) have no pts is not copied
 
 
@@ -196,7 +201,7 @@ def packets_to_copy(src, fmt, span):
 
     def cut_inside(packet):                      # the copy would start inside this packet, untrimmed
         return fmt not in EDIT_LISTS and packet.pts * a.time_base < at - PACKET_CLOCK
-    for packet in src.demux(a):
+    for packet in packets_from(src, a, at):
         if packet.pts is None or packet.dts is None:
             timeless = timeless or packet.size > 0       # sound, not the demuxer's last, empty packet
             continue
@@ -214,6 +219,41 @@ def packets_to_copy(src, fmt, span):
     if timeless and not kept:
         raise ValueError(TIMELESS)
     return None if kept and cut_inside(kept[0]) else kept
+
+
+def packets_from(src, stream, seconds):
+    # -> `stream`'s packets from the last that starts at or before `seconds` (the source's clock),
+    # sought there: a clip's late --frames A:B does not read the sound before A; from the file's
+    # start where the seek lands after `seconds` (an index too coarse), from where it was where the
+    # file cannot seek. At or before 0: from the start (a seek to 0 skips an encoder's priming packet,
+    # timed before 0)
+    import av
+    if seconds <= 0 or not stream.time_base:
+        return src.demux(stream)
+    try:
+        src.seek(math.floor(seconds / stream.time_base), stream=stream, backward=True)
+    except av.error.FFmpegError:
+        return src.demux(stream)
+    packets, ahead = src.demux(stream), []
+    for packet in packets:
+        ahead.append(packet)
+        if packet.pts is not None:
+            break
+    if ahead and ahead[-1].pts is not None and ahead[-1].pts * stream.time_base > seconds:
+        src.seek(stream.start_time or 0, stream=stream, backward=True)
+        return src.demux(stream)
+    return itertools.chain(ahead, packets)
+
+
+def sound_within(src, stream, start, end):
+    # -> `stream`'s decoded frames (times known) on air between start and end (seconds; end None: to
+    # the file's end), decoded from SEEK_PREROLL before start (packets_from) and no further than end
+    for packet in packets_from(src, stream, start - SEEK_PREROLL):
+        for frame in stream.decode(packet):
+            if frame.time is not None and end is not None and frame.time >= end:
+                return
+            if frame.time is not None and frame.time + frame.samples / frame.sample_rate > start:
+                yield frame
 
 
 def encoded_stream(container, template):
@@ -297,10 +337,7 @@ def encode_again(container, out_stream, src, span):
     ctx = out_stream.codec_context
     resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
     samples = None
-    for frame in [*src.decode(src.streams.audio[0]), None]:
-        if frame is not None and (frame.time is None or frame.time + frame.samples / frame.sample_rate <= start
-                                  or (end is not None and frame.time >= end)):
-            continue
+    for frame in itertools.chain(sound_within(src, src.streams.audio[0], start, end), [None]):
         if frame is not None:
             samples = round(max(frame.time - start, 0) * ctx.sample_rate) if samples is None else samples
             frame = cut_to(frame, start, end)
