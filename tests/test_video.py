@@ -4,6 +4,7 @@ the temporal term than without, bad inputs refused in one line with nothing writ
 planning pieces (frame selection, shots, chained digests). Tiny random-weight VGG19, the NumPy
 backend (no Numba compilation in fresh worker processes)."""
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -1197,6 +1198,44 @@ def test_sound_that_fails_as_it_is_copied_is_said_without_the_temporary_file(tmp
     output.write_video(clip.frames, tmp_path / "styled.mp4", clip)
     err = capsys.readouterr().err
     assert "nst video: the audio is not copied (Invalid argument)" in err and ".part" not in err, err
+
+
+@pytest.mark.parametrize("level", [None, "INFO"])
+def test_pyav_logging_stays_as_the_caller_set_it(tmp_path, monkeypatch, caplog, level):
+    # writing a video with sound turned PyAV's logging on at ERROR for the whole process: with it off
+    # (None, PyAV's default) another thread's FFmpeg error reached Python's logging meanwhile; on at
+    # INFO, the write's own lines were kept from the caller's logging. Now, during and after a write
+    # (one that fails too), it is as the caller set it
+    import threading
+
+    import av.logging
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "aac"), 48)
+    real, before = writing.write_video, av.logging.get_level()
+
+    def write_logging(*args, fail, **kwargs):
+        theirs = threading.Thread(target=av.logging.log, args=(av.logging.ERROR, "theirs", f"their line {level}"))
+        theirs.start()
+        theirs.join()
+        av.logging.log(av.logging.ERROR, "ours", f"our line {level}")
+        if fail:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+    try:
+        av.logging.set_level(level and getattr(av.logging, level))
+        for fail in (False, True):
+            caplog.clear()
+            monkeypatch.setattr(writing, "write_video", functools.partial(write_logging, fail=fail))
+            with pytest.raises(OSError) if fail else contextlib.nullcontext():
+                output.write_video(clip.frames, tmp_path / "styled.mp4", clip)
+            assert av.logging.get_level() == (level and getattr(av.logging, level))
+            lines = [r.getMessage() for r in caplog.records if r.name.startswith("libav")]
+            wanted = [f"their line {level}", f"our line {level}"] if level else []
+            assert [line for line in lines if "line" in line] == wanted, (fail, lines)
+            assert level or not lines, lines
+    finally:
+        av.logging.set_level(before)
 
 
 def test_one_timeless_packet_among_timed_ones_is_skipped_and_the_rest_copied(tmp_path, monkeypatch, capsys):

@@ -27,16 +27,21 @@ TIME_BASE = fractions.Fraction(1, 60000)
 
 @contextlib.contextmanager
 def ffmpeg_reasons():
-    # FFmpeg's log raised to its errors within the block, kept off the terminal (av.logging.Capture):
-    # an FFmpegError raised there carries FFmpeg's own line for it (e.log; reason())
+    # FFmpeg's error lines kept within the block, so that an FFmpegError raised there carries its own
+    # (e.log; reason()). PyAV's logging off (its default, level None): turned on at ERROR for the
+    # block, every thread's lines kept from Python's logging and the terminal (av.logging.Capture of
+    # all threads: off, none reached them), and off again after, even on error; on (a level the
+    # caller set): left as the caller set it, FFmpeg's lines going where they went
     import av.logging
-    level = av.logging.get_level()
+    if av.logging.get_level() is not None:
+        yield
+        return
     av.logging.set_level(av.logging.ERROR)
     try:
-        with av.logging.Capture():
+        with av.logging.Capture(local=False):
             yield
     finally:
-        av.logging.set_level(level)
+        av.logging.set_level(None)
 
 
 def reason(e):
