@@ -1135,8 +1135,30 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
         assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
     err = capsys.readouterr().err
     assert err.count(f"the audio is not copied into {out} nor encoded again") == 1, err
-    assert "muxing mp3 at 11025hz is not standard" in err and "written without it" in err, err
+    assert "muxing mp3 at 11025hz is not standard)" in err and "written without it" in err, err
     assert ".part" not in err and len(err.splitlines()) == 1, err
+    assert "strict" not in err and f"(Matroska takes any sound: -o {tmp_path / 'silent.mkv'})" in err, err
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "libmp3lame", rate=11025), 48)
+    out = output.write_video(clip.frames, tmp_path / "silent.mkv", clip)             # as it says
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+
+
+@pytest.mark.parametrize("logged, said", [
+    ("track 1: muxing mp3 at 11025hz is not standard, to mux anyway set strict to -1",
+     "track 1: muxing mp3 at 11025hz is not standard"),
+    ("Opus in MP4 support is experimental, add '-strict -2' if you want to use it.",
+     "Opus in MP4 support is experimental"),
+    ("The encoder 'vorbis' is experimental but experimental codecs are not enabled, add '-strict -2' if you want "
+     "to use it.", "The encoder 'vorbis' is experimental but experimental codecs are not enabled"),
+    ("use -strict experimental", "Invalid argument"),
+    ("Could not find tag for codec pcm_s16le in stream #1, codec not currently supported in container",
+     "Could not find tag for codec pcm_s16le in stream #1, codec not currently supported in container"),
+])
+def test_ffmpegs_reason_without_its_advice_to_set_strict(logged, said):
+    # FFmpeg's advice to its own tools' users ("set strict to -1") cannot be taken in nst: left out
+    import av
+    assert writing.reason(av.error.FFmpegError(22, "Invalid argument", None, (16, "mp4", logged))) == said
 
 
 class TimelessSound:

@@ -12,6 +12,7 @@ import contextlib
 import fractions
 import itertools
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,9 @@ from nst.library import log_to_logger
 from nst.video.clip import VIDEO_FORMATS
 
 VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping each frame's time (not AVI)
+# a clause of FFmpeg's advice to users of its own tools, naming its "strict" option, which nst has
+# not: "…, to mux anyway set strict to -1", "…, add '-strict -2' if you want to use it."
+STRICT_ADVICE = re.compile(r"[,;]?[^,;]*\bstrict\b[^,;]*", re.IGNORECASE)
 # the clock of frames written at their own times: milliseconds and 29.97 fps's 1/30000 s steps
 # exactly, within MPEG-4 Part 2's 65535 ticks a second
 TIME_BASE = fractions.Fraction(1, 60000)
@@ -46,9 +50,11 @@ def ffmpeg_reasons():
 
 def reason(e):
     # an av.error.FFmpegError -> its cause in one line, without a file's name (a temporary one while
-    # writing): FFmpeg's logged line where it was caught (ffmpeg_reasons), else its message
+    # writing): FFmpeg's logged line where it was caught (ffmpeg_reasons), less its advice to set its
+    # "strict" option (STRICT_ADVICE), else its message
     logged = (e.log[2] if getattr(e, "log", None) else "").strip()
-    return logged.splitlines()[0] if logged else e.strerror or str(e).splitlines()[0]
+    line = STRICT_ADVICE.sub("", logged.splitlines()[0]).strip(" .") if logged else ""
+    return line or e.strerror or str(e).splitlines()[0]
 
 
 def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logger, times=None, copy_sound=True):
