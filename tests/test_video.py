@@ -537,6 +537,26 @@ def test_a_later_frame_with_long_term_targets(tiny_weights):
     assert r["image"].shape == (36, 48, 3) and r["image"].dtype == np.uint8
 
 
+def test_a_dark_frame_warped_to_start_from_is_not_warned_of_as_0_to_1(tiny_weights):
+    # a later frame of a fade to black starts from the previous output moved half a pixel: values in
+    # 0..1 with some between, which an init array given by a user is warned of (0..255 taken for
+    # 0..1); video's own start, and --init FILE's pixels on a shot's first frame, are not
+    import warnings
+
+    from nst.video.task import frame_task
+    dark = [(f > 128).astype(np.uint8) for f in video_clip.frames(2)]
+    settings = Settings(size=48, scales=1, iterations=2, backend="numpy", weights=tiny_weights,
+                        init=dark[0].astype(np.float32))
+    video = {"temporal_weight": 1.0, "later_iterations": 2, "long_term": False}
+    half_pixel = (np.full((36, 48, 2), 0.5, np.float32), np.ones((36, 48), np.float32), 0.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = frame_task(dark[0], [dark[0]], settings, video, [], [])
+        later = frame_task(dark[1], [dark[0]], settings, video, [dark[0]], [half_pixel])
+    assert first["status"] == later["status"] == "done", (first, later)
+    assert not [w for w in caught if "0..1" in str(w.message)], [str(w.message) for w in caught]
+
+
 def write_video(path, images, fps=12, options=None):
     # frames -> a video file (mpeg4: in every FFmpeg build); options: the muxer's
     import av
