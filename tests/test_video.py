@@ -1450,6 +1450,37 @@ def test_copied_sound_ends_with_the_last_frame(tmp_path, suffix):
         out.unlink()
 
 
+@pytest.mark.parametrize("suffix, frames, codec", [(".mkv", (0, 20), "aac"), (".mkv", (5, 36), "flac"),
+                                                  (".webm", (0, 20), "opus")])
+def test_a_matroska_file_lasts_as_long_as_its_frames(tmp_path, suffix, frames, codec):
+    # FFmpeg's Matroska muxer counted the sound to its last packet's untrimmed end and from before its
+    # codec delay: 1.79 s for 1.67 s of frames and sound (copied AAC), 1.67 s + 8 ms (Opus encoded).
+    # The file's duration and each track's DURATION tag now end with the last frame, as in .mp4; the
+    # Info and Tags elements' CRC-32 (FFmpeg's, in .mkv) made again
+    import struct
+    import zlib
+
+    import av
+
+    from nst.video import matroska
+    clip = clips.read(write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0), 48, frames)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, clip.source, clip.span, print)
+    end = clip.span[1] - clip.span[0]
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == codec
+        assert abs(c.duration / 1e6 - end) < 0.001, (c.duration, end)
+        tags = [matroska.tag_seconds(s.metadata["DURATION"]) for s in c.streams]
+    assert all(abs(t - end) < 0.001 for t in tags), (tags, end)
+    assert abs(sound_span(out)[1] - end) < 0.002 and abs(shown_frames(out)[1] - end) < 0.002
+    with open(out, "rb") as f:
+        segment = next(e for e in matroska.elements(f, 0, None) if e[0] == matroska.SEGMENT)
+        for ident, at, size in matroska.elements(f, segment[1], segment[1] + segment[2]):
+            f.seek(at)
+            data = f.read(size) if ident in (matroska.INFO, matroska.TAGS) else b""
+            if data[:2] == b"\xbf\x84":                                          # a CRC-32 of 4 bytes
+                assert struct.unpack("<I", data[2:6])[0] == zlib.crc32(data[6:]), hex(ident)
+
+
 @pytest.mark.parametrize("frames, codec", [((16, 40), "aac"), ((15, 40), "flac")])
 def test_frames_a_b_into_mkv_copy_the_sound_where_a_packet_starts_with_frame_a(tmp_path, frames, codec):
     # Matroska's muxer cannot trim a packet's start (the copied codec delay is the source's): the sound

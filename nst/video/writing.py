@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nst.library import log_to_logger
+from nst.video import matroska
 from nst.video.clip import VIDEO_FORMATS
 
 VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping each frame's time (not AVI)
@@ -68,21 +69,25 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logg
     fmt = VIDEO_FORMATS[Path(out).suffix.lower()]
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
     rate = fractions.Fraction(fps).limit_denominator(1001)
-    with atomic_path(out) as tmp, av.open(str(tmp), "w", format=fmt) as container:
-        # own times: no B-frames, so each packet's dts is its pts and MP4's length (its dts + durations)
-        # reaches the last frame's end (with B-frames it stopped short by the reordering, over a pause)
-        stream = container.add_stream(codec_for(fmt), rate=rate, options={"bf": "0"} if times else None)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        pts, durations = own_clock(stream, times, span[1] - span[0]) if times else (None, {})
-        audio = copy_audio_setup(container, source, span, log, copy_sound) if source else None
-        for k, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
-            if pts:
-                frame.pts, frame.time_base = pts[k], TIME_BASE
-            mux_video(container, stream.encode(frame), durations)
-        mux_video(container, stream.encode(), durations)
-        if audio:
-            copy_audio(container, audio, source, span, log)
+    with atomic_path(out) as tmp:
+        with av.open(str(tmp), "w", format=fmt) as container:
+            # own times: no B-frames, so each packet's dts is its pts and MP4's length (its dts +
+            # durations) reaches the last frame's end (with B-frames it stopped short by the
+            # reordering, over a pause)
+            stream = container.add_stream(codec_for(fmt), rate=rate, options={"bf": "0"} if times else None)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            pts, durations = own_clock(stream, times, span[1] - span[0]) if times else (None, {})
+            audio = copy_audio_setup(container, source, span, log, copy_sound) if source else None
+            for k, image in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
+                if pts:
+                    frame.pts, frame.time_base = pts[k], TIME_BASE
+                mux_video(container, stream.encode(frame), durations)
+            mux_video(container, stream.encode(), durations)
+            if audio:
+                copy_audio(container, audio, source, span, log)
+        if audio and fmt in MATROSKA and span[1] is not None:       # the sound was cut at the last frame's end
+            matroska.end_at(tmp, float(span[1] - span[0] if times else len(frames) / rate))
     return Path(out)
 
 
@@ -132,6 +137,9 @@ AUDIO_DEFAULT = "aac"                       # ... in every other container
 # packet timed before 0, as for AAC's encoder delay, and players skip that packet's earlier samples;
 # it ends where the last packet's duration does (end_at)
 EDIT_LISTS = {"mp4", "mov"}
+# containers whose length FFmpeg counts to the last audio packet's untrimmed end, and from before a
+# codec delay (nst.video.matroska): set to the last frame's end once written
+MATROSKA = {"matroska", "webm"}
 PACKET_CLOCK = fractions.Fraction(1, 1000)   # a packet's time to within Matroska's millisecond clock
 # the most a copied packet may run on past the last frame, to be trimmed there (end_at; AAC's packets
 # last 21 to 64 ms, MP3's 26, Opus's 20); one running on longer (PCM muxed as one packet, which a
