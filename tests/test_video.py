@@ -1058,6 +1058,18 @@ def test_fps_on_a_constant_rate_file_keeps_the_frames_it_kept(tmp_path, suffix):
                 assert clip.times is None and clip.fps == float(fps or rate)
 
 
+def test_a_clip_named_with_a_colon_is_read_and_written_as_a_file(tmp_path, monkeypatch):
+    # "a:b.mp4" given relative (a recording named for its time, "rec 12:30.mp4", alike): FFmpeg took
+    # "a:" for a protocol: "not a video nst can read (Protocol not found)"; so too a folder "c:d" of -o
+    import av
+    monkeypatch.chdir(tmp_path)
+    write_with_tone(tmp_path / "a:b.mp4", video_clip.frames(12, h=36, w=48), 0.5)
+    clip = clips.read("a:b.mp4", 48)
+    out = writing.write_video(clip.frames, "c:d/styled.mkv", clip.fps, clip.source, clip.span, print)
+    with av.open(str(tmp_path / out)) as c:
+        assert sorted(s.type for s in c.streams) == ["audio", "video"] and len(list(c.decode(video=0))) == 12
+
+
 def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
     # AAC cannot go into WebM as it is: the audio is decoded and encoded in Opus, not dropped
     import av

@@ -19,7 +19,7 @@ import numpy as np
 
 from nst.library import log_to_logger
 from nst.video import matroska
-from nst.video.clip import VIDEO_FORMATS
+from nst.video.clip import VIDEO_FORMATS, ffmpeg_name
 
 VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping each frame's time (not AVI)
 # a clause of FFmpeg's advice to users of its own tools, naming its "strict" option, which nst has
@@ -70,7 +70,7 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logg
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
     rate = fractions.Fraction(fps).limit_denominator(1001)
     with atomic_path(out) as tmp:
-        with av.open(str(tmp), "w", format=fmt) as container:
+        with av.open(ffmpeg_name(tmp), "w", format=fmt) as container:
             # own times: no B-frames, so each packet's dts is its pts and MP4's length (its dts +
             # durations) reaches the last frame's end (with B-frames it stopped short by the
             # reordering, over a pause)
@@ -157,7 +157,7 @@ def copy_audio_setup(container, source, span, log, copy=True):
     # not `copy`), or None, said in one line where it cannot be copied (TIMELESS: nowhere to put it)
     import av
     try:
-        with av.open(source) as src:
+        with av.open(ffmpeg_name(source)) as src:
             if not src.streams.audio:
                 return None
             template = src.streams.audio[0]
@@ -292,7 +292,7 @@ def copy_audio(container, audio, source, span, log):
         if packets is not None:
             copy_packets(container, out_stream, packets, span)
             return
-        with av.open(source) as src:
+        with av.open(ffmpeg_name(source)) as src:
             encode_again(container, out_stream, src, span)
     except (av.error.FFmpegError, ValueError) as e:        # FFmpeg's: without the temporary file's name
         why = reason(e) if isinstance(e, av.error.FFmpegError) else str(e).splitlines()[0]
