@@ -282,6 +282,23 @@ def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     assert (tmp_path / "theirs.mp4").read_bytes() == b"someone's video"
 
 
+def test_a_video_nst_wrote_is_known_as_nsts_with_its_frames_folder_gone(inputs, tmp_path, capsys):
+    # styled.mp4.frames/ removed (a cache, large): the same command was refused, "-o styled.mp4 exists
+    # and nst did not write it"; the video carries nst's mark and is made again. A video of someone
+    # else's, with no mark, is still refused
+    import shutil
+    out = tmp_path / "styled.mp4"
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:2")
+    assert main(argv) == 0
+    shutil.rmtree(tmp_path / "styled.mp4.frames")
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "wrote" in capsys.readouterr().err
+    theirs = write_video(tmp_path / "theirs.mp4", video_clip.frames(2))
+    before = theirs.read_bytes()
+    assert main(command(inputs, theirs)) == 2 and theirs.read_bytes() == before
+    assert "nst did not write it" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("option, needle", [
     (["--init", "nothere.png"], "--init nothere.png: no such file"),
     (["--init", "{tmp}/fake.mp4"], "fake.mp4: not a picture nst can read"),

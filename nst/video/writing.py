@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nst.io.image import MARK
 from nst.library import log_to_logger
 from nst.video import matroska
 from nst.video.clip import VIDEO_FORMATS, ffmpeg_name
@@ -71,6 +72,7 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logg
     rate = fractions.Fraction(fps).limit_denominator(1001)
     with atomic_path(out) as tmp:
         with av.open(ffmpeg_name(tmp), "w", format=fmt) as container:
+            container.metadata["comment"] = MARK             # nst's, as its pictures carry it (carries_mark)
             # own times: no B-frames, so each packet's dts is its pts and MP4's length (its dts +
             # durations) reaches the last frame's end (with B-frames it stopped short by the
             # reordering, over a pause)
@@ -89,6 +91,19 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logg
         if audio and fmt in MATROSKA and span[1] is not None:       # the sound was cut at the last frame's end
             matroska.end_at(tmp, float(span[1] - span[0] if times else len(frames) / rate))
     return Path(out)
+
+
+def carries_mark(path):
+    # True for a regular file that is a video nst wrote (its comment is nst's MARK): known as nst's
+    # with its manifest row gone (OUT.frames/ removed)
+    import av
+    if not Path(path).is_file():
+        return False
+    try:
+        with av.open(ffmpeg_name(path)) as container:
+            return any(key.lower() == "comment" and value == MARK for key, value in container.metadata.items())
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
 
 
 def keeps_times(out):
