@@ -1380,6 +1380,26 @@ def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
     assert abs(first - 0.25) < 0.07, first
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+def test_sound_that_starts_after_frame_a_starts_in_step(tmp_path, suffix):
+    # --frames 12:40 and 30:40 of a clip whose sound starts at 2 s: the sound starts 1 s after frame 12
+    # (the seek near frame A, which lands after it, read the sound from its start less its encoder's
+    # priming packet: 64 ms late) and with frame 30
+    import av
+    source, images = tmp_path / "late.mkv", video_clip.frames(48, h=36, w=48)
+    with av.open(str(source), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("aac", rate=16000)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+        sound = av.AudioFrame.from_ndarray(np.full((1, 16000), 0.3, np.float32), format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 16000, 32000                  # 2 s
+        c.mux([*a.encode(sound), *a.encode()])
+    for frames, starts in (((12, 40), 1.0), ((30, 40), 0.0)):
+        clip = clips.read(source, 48, frames)
+        out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+        assert abs(sound_span(out)[0] - starts) < 0.002, (frames, sound_span(out))
+
+
 def write_with_tone(path, images, tone_at, fps=12, rate=16000, codec="aac", first_frame=0):
     # frames at `fps` from frame time `first_frame` (the sound starting that many frames earlier) and
     # sound as long (AAC; PCM: one packet, as some muxers store it), silent until `tone_at` seconds,

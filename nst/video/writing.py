@@ -257,12 +257,12 @@ def packets_to_copy(src, fmt, span):
 
 def packets_from(src, stream, seconds):
     # -> `stream`'s packets from the last that starts at or before `seconds` (the source's clock),
-    # sought there: a clip's late --frames A:B does not read the sound before A; from the file's
+    # sought there: a clip's late --frames A:B does not read the sound before A; from the sound's
     # start where the seek lands after `seconds` (an index too coarse), from where it was where the
-    # file cannot seek. At or before 0: from the start (a seek to 0 skips an encoder's priming packet,
-    # timed before 0)
+    # file cannot seek. At or before the sound's start (or 0): from the file's start, its encoder's
+    # priming packet included (timed before the start: a seek to the start skips it)
     import av
-    if seconds <= 0 or not stream.time_base:
+    if not stream.time_base or seconds <= max(0, (stream.start_time or 0) * stream.time_base):
         return src.demux(stream)
     try:
         src.seek(math.floor(seconds / stream.time_base), stream=stream, backward=True)
