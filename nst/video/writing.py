@@ -6,7 +6,8 @@ Matroska: only where a packet starts with it) and end it with the last (the pack
 trimmed: the edit list's end, Matroska's DiscardPadding), else decoded, cut at the span's edges to
 the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere): always,
 given copy_sound=False (nst.video.output's second try, where the muxer refused the copy as the file
-started).
+started). The sound is read from a seek near the span's start. A Matroska file's length is set to
+its last frame's end once written (nst.video.matroska); every file carries nst's mark (its comment).
 """
 import contextlib
 import fractions
