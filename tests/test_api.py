@@ -350,6 +350,18 @@ def test_an_image_in_0_to_1_is_warned_of_by_name(rng, tiny_weights):
     assert [str(w.message).split(";")[0] for w in caught] == ["image holds values in 0..1 only"]
 
 
+def test_an_init_array_in_0_to_1_is_warned_of_by_name(rng, tiny_weights):
+    # init=array in 0..1 was taken silently (the images were warned of): once, by name; 0..255 not
+    c = random_image(rng, 20, 24)
+    run = dict(size=32, scales=2, start_size=24, iterations=1, weights=tiny_weights, backend="numpy")
+    with pytest.warns(UserWarning, match=r"^init holds values in 0\.\.1 only; .* multiply it by 255$") as caught:
+        nst.stylize(c, c, init=c / 255, **run)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nst.stylize(c, c, init=c, **run)
+
+
 @pytest.mark.parametrize("image", [
     lambda c: np.zeros_like(c),                                  # a black picture
     lambda c: (c > 128).astype(np.float32),                     # near-black, 0 and 1 as from 8 bits

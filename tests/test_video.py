@@ -4,6 +4,7 @@ the temporal term than without, bad inputs refused in one line with nothing writ
 planning pieces (frame selection, shots, chained digests). Tiny random-weight VGG19, the NumPy
 backend (no Numba compilation in fresh worker processes)."""
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -281,6 +282,23 @@ def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     assert (tmp_path / "theirs.mp4").read_bytes() == b"someone's video"
 
 
+def test_a_video_nst_wrote_is_known_as_nsts_with_its_frames_folder_gone(inputs, tmp_path, capsys):
+    # styled.mp4.frames/ removed (a cache, large): the same command was refused, "-o styled.mp4 exists
+    # and nst did not write it"; the video carries nst's mark and is made again. A video of someone
+    # else's, with no mark, is still refused
+    import shutil
+    out = tmp_path / "styled.mp4"
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:2")
+    assert main(argv) == 0
+    shutil.rmtree(tmp_path / "styled.mp4.frames")
+    assert main(argv) == 0, capsys.readouterr().err
+    assert "wrote" in capsys.readouterr().err
+    theirs = write_video(tmp_path / "theirs.mp4", video_clip.frames(2))
+    before = theirs.read_bytes()
+    assert main(command(inputs, theirs)) == 2 and theirs.read_bytes() == before
+    assert "nst did not write it" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("option, needle", [
     (["--init", "nothere.png"], "--init nothere.png: no such file"),
     (["--init", "{tmp}/fake.mp4"], "fake.mp4: not a picture nst can read"),
@@ -534,6 +552,26 @@ def test_a_later_frame_with_long_term_targets(tiny_weights):
     assert r["status"] == "done", r
     assert r["iterations"] == 4 and r["terms"]["temporal"] > 0 and 0 < r["reliable"] <= 1
     assert r["image"].shape == (36, 48, 3) and r["image"].dtype == np.uint8
+
+
+def test_a_dark_frame_warped_to_start_from_is_not_warned_of_as_0_to_1(tiny_weights):
+    # a later frame of a fade to black starts from the previous output moved half a pixel: values in
+    # 0..1 with some between, which an init array given by a user is warned of (0..255 taken for
+    # 0..1); video's own start, and --init FILE's pixels on a shot's first frame, are not
+    import warnings
+
+    from nst.video.task import frame_task
+    dark = [(f > 128).astype(np.uint8) for f in video_clip.frames(2)]
+    settings = Settings(size=48, scales=1, iterations=2, backend="numpy", weights=tiny_weights,
+                        init=dark[0].astype(np.float32))
+    video = {"temporal_weight": 1.0, "later_iterations": 2, "long_term": False}
+    half_pixel = (np.full((36, 48, 2), 0.5, np.float32), np.ones((36, 48), np.float32), 0.0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = frame_task(dark[0], [dark[0]], settings, video, [], [])
+        later = frame_task(dark[1], [dark[0]], settings, video, [dark[0]], [half_pixel])
+    assert first["status"] == later["status"] == "done", (first, later)
+    assert not [w for w in caught if "0..1" in str(w.message)], [str(w.message) for w in caught]
 
 
 def write_video(path, images, fps=12, options=None):
@@ -1037,6 +1075,18 @@ def test_fps_on_a_constant_rate_file_keeps_the_frames_it_kept(tmp_path, suffix):
                 assert clip.times is None and clip.fps == float(fps or rate)
 
 
+def test_a_clip_named_with_a_colon_is_read_and_written_as_a_file(tmp_path, monkeypatch):
+    # "a:b.mp4" given relative (a recording named for its time, "rec 12:30.mp4", alike): FFmpeg took
+    # "a:" for a protocol: "not a video nst can read (Protocol not found)"; so too a folder "c:d" of -o
+    import av
+    monkeypatch.chdir(tmp_path)
+    write_with_tone(tmp_path / "a:b.mp4", video_clip.frames(12, h=36, w=48), 0.5)
+    clip = clips.read("a:b.mp4", 48)
+    out = writing.write_video(clip.frames, "c:d/styled.mkv", clip.fps, clip.source, clip.span, print)
+    with av.open(str(tmp_path / out)) as c:
+        assert sorted(s.type for s in c.streams) == ["audio", "video"] and len(list(c.decode(video=0))) == 12
+
+
 def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
     # AAC cannot go into WebM as it is: the audio is decoded and encoded in Opus, not dropped
     import av
@@ -1134,8 +1184,30 @@ def test_audio_the_muxer_refuses_leaves_the_video_without_it(tmp_path, monkeypat
         assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
     err = capsys.readouterr().err
     assert err.count(f"the audio is not copied into {out} nor encoded again") == 1, err
-    assert "muxing mp3 at 11025hz is not standard" in err and "written without it" in err, err
+    assert "muxing mp3 at 11025hz is not standard)" in err and "written without it" in err, err
     assert ".part" not in err and len(err.splitlines()) == 1, err
+    assert "strict" not in err and f"(Matroska takes any sound: -o {tmp_path / 'silent.mkv'})" in err, err
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "libmp3lame", rate=11025), 48)
+    out = output.write_video(clip.frames, tmp_path / "silent.mkv", clip)             # as it says
+    with av.open(str(out)) as c:
+        assert [s.type for s in c.streams] == ["video", "audio"]
+
+
+@pytest.mark.parametrize("logged, said", [
+    ("track 1: muxing mp3 at 11025hz is not standard, to mux anyway set strict to -1",
+     "track 1: muxing mp3 at 11025hz is not standard"),
+    ("Opus in MP4 support is experimental, add '-strict -2' if you want to use it.",
+     "Opus in MP4 support is experimental"),
+    ("The encoder 'vorbis' is experimental but experimental codecs are not enabled, add '-strict -2' if you want "
+     "to use it.", "The encoder 'vorbis' is experimental but experimental codecs are not enabled"),
+    ("use -strict experimental", "Invalid argument"),
+    ("Could not find tag for codec pcm_s16le in stream #1, codec not currently supported in container",
+     "Could not find tag for codec pcm_s16le in stream #1, codec not currently supported in container"),
+])
+def test_ffmpegs_reason_without_its_advice_to_set_strict(logged, said):
+    # FFmpeg's advice to its own tools' users ("set strict to -1") cannot be taken in nst: left out
+    import av
+    assert writing.reason(av.error.FFmpegError(22, "Invalid argument", None, (16, "mp4", logged))) == said
 
 
 class TimelessSound:
@@ -1149,6 +1221,9 @@ class TimelessSound:
 
     def __exit__(self, *exc):
         self.container.close()
+
+    def seek(self, *args, **kwargs):
+        self.container.seek(*args, **kwargs)
 
     def demux(self, *streams):
         for k, packet in enumerate(self.container.demux(*streams)):
@@ -1194,6 +1269,44 @@ def test_sound_that_fails_as_it_is_copied_is_said_without_the_temporary_file(tmp
     output.write_video(clip.frames, tmp_path / "styled.mp4", clip)
     err = capsys.readouterr().err
     assert "nst video: the audio is not copied (Invalid argument)" in err and ".part" not in err, err
+
+
+@pytest.mark.parametrize("level", [None, "INFO"])
+def test_pyav_logging_stays_as_the_caller_set_it(tmp_path, monkeypatch, caplog, level):
+    # writing a video with sound turned PyAV's logging on at ERROR for the whole process: with it off
+    # (None, PyAV's default) another thread's FFmpeg error reached Python's logging meanwhile; on at
+    # INFO, the write's own lines were kept from the caller's logging. Now, during and after a write
+    # (one that fails too), it is as the caller set it
+    import threading
+
+    import av.logging
+
+    from nst.video import output
+    clip = clips.read(write_with_sound(tmp_path / "clip.mkv", "aac"), 48)
+    real, before = writing.write_video, av.logging.get_level()
+
+    def write_logging(*args, fail, **kwargs):
+        theirs = threading.Thread(target=av.logging.log, args=(av.logging.ERROR, "theirs", f"their line {level}"))
+        theirs.start()
+        theirs.join()
+        av.logging.log(av.logging.ERROR, "ours", f"our line {level}")
+        if fail:
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+    try:
+        av.logging.set_level(level and getattr(av.logging, level))
+        for fail in (False, True):
+            caplog.clear()
+            monkeypatch.setattr(writing, "write_video", functools.partial(write_logging, fail=fail))
+            with pytest.raises(OSError) if fail else contextlib.nullcontext():
+                output.write_video(clip.frames, tmp_path / "styled.mp4", clip)
+            assert av.logging.get_level() == (level and getattr(av.logging, level))
+            lines = [r.getMessage() for r in caplog.records if r.name.startswith("libav")]
+            wanted = [f"their line {level}", f"our line {level}"] if level else []
+            assert [line for line in lines if "line" in line] == wanted, (fail, lines)
+            assert level or not lines, lines
+    finally:
+        av.logging.set_level(before)
 
 
 def test_one_timeless_packet_among_timed_ones_is_skipped_and_the_rest_copied(tmp_path, monkeypatch, capsys):
@@ -1265,6 +1378,26 @@ def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
         first = next(f for f in c.decode(audio=0)).time - (c.streams.video[0].start_time or 0) * float(
             c.streams.video[0].time_base)
     assert abs(first - 0.25) < 0.07, first
+
+
+@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+def test_sound_that_starts_after_frame_a_starts_in_step(tmp_path, suffix):
+    # --frames 12:40 and 30:40 of a clip whose sound starts at 2 s: the sound starts 1 s after frame 12
+    # (the seek near frame A, which lands after it, read the sound from its start less its encoder's
+    # priming packet: 64 ms late) and with frame 30
+    import av
+    source, images = tmp_path / "late.mkv", video_clip.frames(48, h=36, w=48)
+    with av.open(str(source), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("aac", rate=16000)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+        sound = av.AudioFrame.from_ndarray(np.full((1, 16000), 0.3, np.float32), format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 16000, 32000                  # 2 s
+        c.mux([*a.encode(sound), *a.encode()])
+    for frames, starts in (((12, 40), 1.0), ((30, 40), 0.0)):
+        clip = clips.read(source, 48, frames)
+        out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+        assert abs(sound_span(out)[0] - starts) < 0.002, (frames, sound_span(out))
 
 
 def write_with_tone(path, images, tone_at, fps=12, rate=16000, codec="aac", first_frame=0):
@@ -1366,6 +1499,37 @@ def test_copied_sound_ends_with_the_last_frame(tmp_path, suffix):
         out.unlink()
 
 
+@pytest.mark.parametrize("suffix, frames, codec", [(".mkv", (0, 20), "aac"), (".mkv", (5, 36), "flac"),
+                                                  (".webm", (0, 20), "opus")])
+def test_a_matroska_file_lasts_as_long_as_its_frames(tmp_path, suffix, frames, codec):
+    # FFmpeg's Matroska muxer counted the sound to its last packet's untrimmed end and from before its
+    # codec delay: 1.79 s for 1.67 s of frames and sound (copied AAC), 1.67 s + 8 ms (Opus encoded).
+    # The file's duration and each track's DURATION tag now end with the last frame, as in .mp4; the
+    # Info and Tags elements' CRC-32 (FFmpeg's, in .mkv) made again
+    import struct
+    import zlib
+
+    import av
+
+    from nst.video import matroska
+    clip = clips.read(write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0), 48, frames)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, clip.source, clip.span, print)
+    end = clip.span[1] - clip.span[0]
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == codec
+        assert abs(c.duration / 1e6 - end) < 0.001, (c.duration, end)
+        tags = [matroska.tag_seconds(s.metadata["DURATION"]) for s in c.streams]
+    assert all(abs(t - end) < 0.001 for t in tags), (tags, end)
+    assert abs(sound_span(out)[1] - end) < 0.002 and abs(shown_frames(out)[1] - end) < 0.002
+    with open(out, "rb") as f:
+        segment = next(e for e in matroska.elements(f, 0, None) if e[0] == matroska.SEGMENT)
+        for ident, at, size in matroska.elements(f, segment[1], segment[1] + segment[2]):
+            f.seek(at)
+            data = f.read(size) if ident in (matroska.INFO, matroska.TAGS) else b""
+            if data[:2] == b"\xbf\x84":                                          # a CRC-32 of 4 bytes
+                assert struct.unpack("<I", data[2:6])[0] == zlib.crc32(data[6:]), hex(ident)
+
+
 @pytest.mark.parametrize("frames, codec", [((16, 40), "aac"), ((15, 40), "flac")])
 def test_frames_a_b_into_mkv_copy_the_sound_where_a_packet_starts_with_frame_a(tmp_path, frames, codec):
     # Matroska's muxer cannot trim a packet's start (the copied codec delay is the source's): the sound
@@ -1416,19 +1580,68 @@ class CountedReads:
             yield packet
 
 
+def opened_counted(monkeypatch):
+    # -> the list of the sources av.open() opens to read from now on, each a CountedReads
+    import av
+    real, opened = av.open, []
+    monkeypatch.setattr(av, "open", lambda path, *a, **k: real(path, *a, **k) if a or k else opened.append(
+        CountedReads(real(path))) or opened[-1])
+    return opened
+
+
 def test_sound_that_cannot_be_copied_is_read_only_until_that_is_known(tmp_path, monkeypatch):
     # --frames 5:36 into .mkv: frame 5 starts inside a 64 ms packet, so the sound is cut in FLAC;
     # deciding it reads the packets to the first after frame 5's (8 of the 49), not all of
     # them to frame B's end (then to be read again to be encoded)
     import av
     clip = clips.read(write_with_tone(tmp_path / "clip.mkv", video_clip.frames(36, h=36, w=48), 1.0), 48, (5, 36))
-    real, opened = av.open, []
-    monkeypatch.setattr(av, "open", lambda path, *a, **k: real(path, *a, **k) if a or k else opened.append(
-        CountedReads(real(path))) or opened[-1])
+    opened = opened_counted(monkeypatch)
     out = writing.write_video(clip.frames, tmp_path / "styled.mkv", clip.fps, clip.source, clip.span, print)
-    with real(str(out)) as c:
+    monkeypatch.undo()
+    with av.open(str(out)) as c:
         assert c.streams.audio[0].codec_context.name == "flac"
     assert opened[0].packets < 10, opened[0].packets
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mp4", "aac"), (".mkv", "flac")])
+def test_the_sound_of_a_late_frames_a_b_is_read_from_a_seek_near_a(tmp_path, monkeypatch, suffix, codec):
+    # --frames 100:110 of a 10 s clip (157 packets of 64 ms): the sound is sought near frame A
+    # (8.33 s), then read: copied (.mp4) or, starting inside a packet, cut there in FLAC (.mkv: from
+    # 0.5 s before A, for the decoder to settle); either starts with frame A and the tone (9 s into
+    # the source) plays at 9 s − A's time. Both read it from 0 to A first
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(120, h=36, w=48), 9.0)
+    clip = clips.read(clip_path, 48, (100, 110))
+    opened = opened_counted(monkeypatch)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, clip.source, clip.span, print)
+    monkeypatch.undo()
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == codec
+    assert opened and all(c.packets < 30 for c in opened), [c.packets for c in opened]
+    assert abs(sound_span(out)[0]) < 0.002 and abs(sound_onset(out) - (9 - clip.span[0])) < 0.002, sound_onset(out)
+
+
+class LateSeek(CountedReads):
+    """A source whose first seek lands 2 s after the time asked (an index too coarse)."""
+
+    def seek(self, offset, stream=None, **kwargs):
+        late = 0 if getattr(self, "sought", False) else round(2 / stream.time_base)
+        self.sought = True
+        self.container.seek(offset + late, stream=stream, **kwargs)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_a_seek_that_lands_after_frame_a_reads_the_sound_from_the_start(tmp_path, monkeypatch, suffix):
+    # the sound of --frames 100:110 still starts with frame A, the tone in step, where the seek near
+    # A lands 2 s after it
+    import av
+    clip_path = write_with_tone(tmp_path / "clip.mkv", video_clip.frames(120, h=36, w=48), 9.0)
+    clip = clips.read(clip_path, 48, (100, 110))
+    real = av.open
+    monkeypatch.setattr(av, "open", lambda path, *a, **k: real(path, *a, **k) if a or k else LateSeek(real(path)))
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, clip.source, clip.span, print)
+    monkeypatch.undo()
+    assert abs(sound_span(out)[0]) < 0.002 and abs(sound_onset(out) - (9 - clip.span[0])) < 0.002, sound_onset(out)
 
 
 def counting(monkeypatch, module, name):

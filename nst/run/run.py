@@ -26,7 +26,7 @@ from nst.vgg import deepest_layer
 def initial_image(init, content, style, seed):
     # "content" | "recolored" | "random" | "style" | a path or array (resized to the content's
     # size) -> H×W×3. "recolored": the photo with the painting's colour mean and covariance. An
-    # array is not warned of as 0..1: nst video's is its own (a warped frame, dark ones too)
+    # array is not warned of as 0..1 here: Run did, once
     keyword = init if isinstance(init, str) and init in INIT_KEYWORDS else None
     if keyword == "content":
         return content.copy()
@@ -57,13 +57,17 @@ def host_floats(xp, *dicts):
 class Run:
     """One style transfer, scale by scale; everything a checkpoint needs is in `state()`."""
 
-    def __init__(self, content, styles, settings, log=log_to_logger, *, keep_weights=False):
+    def __init__(self, content, styles, settings, log=log_to_logger, *, keep_weights=False, own_init=False):
         # keep_weights: a worker's run (nst batch, nst video), whose process keeps the prepared
-        # weights for its next run with the same ones (weights_key)
+        # weights for its next run with the same ones (weights_key). An init array in 0..1 is warned
+        # of, as the images are; own_init: it is the caller's own (nst video's warped frame, dark
+        # ones too, or --init FILE's pixels), not warned of
         if not isinstance(settings, Settings):
             raise TypeError(f"settings must be nst.run.settings.Settings, got {type(settings).__name__}")
         self.settings = settings
         self.content = as_image(content, "content")
+        if not own_init and settings.init_file is None and not isinstance(settings.init, str):
+            as_image(settings.init, "init")
         styles = styles if isinstance(styles, (list, tuple)) else [styles]
         self.styles = [as_image(s, "style" if len(styles) == 1 else f"style {i}") for i, s in enumerate(styles, 1)]
         self.sizes = scale_sides(self.content.shape, settings)

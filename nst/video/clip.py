@@ -49,6 +49,12 @@ class Clip:
                                       # without --fps; fps is then the header's nominal rate); None: k / fps
 
 
+def ffmpeg_name(path):
+    # a file's name as FFmpeg is to open it: absolute, so a relative name with a colon ("a:b.mp4") is
+    # not taken for a protocol's URL (FFmpeg's "a:"; it said "Protocol not found")
+    return os.path.abspath(path)
+
+
 def is_video_path(path):
     # -o a video file nst writes: a video suffix, and not a name ending in / (a folder, as -o's help says)
     return Path(path).suffix.lower() in VIDEO_FORMATS and not str(path).endswith(("/", os.sep))
@@ -149,7 +155,7 @@ def read_video(path, size, frames, fps, keep_in):
     # frames than its header declares, is cut short: refused
     import av
     try:
-        with av.open(str(path)) as container:
+        with av.open(ffmpeg_name(path)) as container:
             videos = [v for v in container.streams.video if not int(getattr(v, "disposition", 0)) & ATTACHED_PIC]
             if not videos:
                 check_not_cut(path)

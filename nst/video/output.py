@@ -72,6 +72,13 @@ def write_failed(path, e, outdir):
     return False
 
 
+def keeps_any_sound(out):
+    # what a user can do where -o's container refused the sound both ways: Matroska takes any codec
+    # copied and FLAC encoded (writing.AUDIO_CODECS)
+    mkv = Path(out).with_suffix(".mkv")
+    return "" if Path(out).suffix.lower() == ".mkv" else f" (Matroska takes any sound: -o {mkv})"
+
+
 def video_key(clip, frames):
     # sha256 of what decides the video file: each frame's digest, source number and repeats (or
     # time), the frame rate, and the audio copied (the source file's sha256 and the span), so a change
@@ -105,5 +112,5 @@ def write_video(images, out, clip):
                 raise
             refused = writing.reason(e)
     log(f"nst video: the audio is not copied into {out} nor encoded again (FFmpeg: {refused}); the video is "
-        "written without it")
+        f"written without it{keeps_any_sound(out)}")
     return writing.write_video(images, out, clip.fps, None, clip.span, log, clip.times)

@@ -149,10 +149,11 @@ def check_destinations(source, output, outdir, inputs):
 
 
 def video_written_by_nst(outdir, out):
-    # the manifest of OUTDIR records the sha256 of the video nst last wrote at `out`
-    rows = read_manifest(outdir)
-    row = rows.get("video")
-    return bool(row) and row.get("sha256") == sha256_file(out)
+    # the manifest of OUTDIR records the sha256 of the video nst last wrote at `out`, or (OUTDIR
+    # removed) the video carries nst's mark
+    from nst.video.writing import carries_mark
+    row = read_manifest(outdir).get("video")
+    return (bool(row) and row.get("sha256") == sha256_file(out)) or carries_mark(out)
 
 
 def partition(frames, previous, outdir):

@@ -62,10 +62,11 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
             from nst.batch.task import weights_path
             settings = settings.replace(weights=str(weights_path(get_worker().local_directory, video["weights_sha"])))
         content = np.asarray(content, np.float32)
-        run_type = functools.partial(Run, keep_weights=True)      # the weights prepared once a worker
+        # the weights prepared once a worker; the init (--init FILE's pixels, a warped frame) video's own
+        run_type = functools.partial(Run, keep_weights=True, own_init=True)
         if earlier_outputs:
             pairs, backend = [(b, c) for b, c, _ in flows], flow.resolve(settings.backend)
-            run_type = functools.partial(FrameRun, keep_weights=True,
+            run_type = functools.partial(FrameRun, keep_weights=True, own_init=True,
                                          targets=flow.temporal_targets(earlier_outputs, pairs, backend),
                                          temporal_weight=video["temporal_weight"])
             settings = later_settings(settings, video, max(content.shape[:2]),

@@ -6,18 +6,27 @@ Matroska: only where a packet starts with it) and end it with the last (the pack
 trimmed: the edit list's end, Matroska's DiscardPadding), else decoded, cut at the span's edges to
 the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere): always,
 given copy_sound=False (nst.video.output's second try, where the muxer refused the copy as the file
-started).
+started). The sound is read from a seek near the span's start. A Matroska file's length is set to
+its last frame's end once written (nst.video.matroska); every file carries nst's mark (its comment).
 """
 import contextlib
 import fractions
+import itertools
+import math
+import re
 from pathlib import Path
 
 import numpy as np
 
+from nst.io.image import MARK
 from nst.library import log_to_logger
-from nst.video.clip import VIDEO_FORMATS
+from nst.video import matroska
+from nst.video.clip import VIDEO_FORMATS, ffmpeg_name
 
 VARIABLE_FPS = 0x0400         # FFmpeg's AVFMT_VARIABLE_FPS: a container keeping each frame's time (not AVI)
+# a clause of FFmpeg's advice to users of its own tools, naming its "strict" option, which nst has
+# not: "…, to mux anyway set strict to -1", "…, add '-strict -2' if you want to use it."
+STRICT_ADVICE = re.compile(r"[,;]?[^,;]*\bstrict\b[^,;]*", re.IGNORECASE)
 # the clock of frames written at their own times: milliseconds and 29.97 fps's 1/30000 s steps
 # exactly, within MPEG-4 Part 2's 65535 ticks a second
 TIME_BASE = fractions.Fraction(1, 60000)
@@ -25,23 +34,30 @@ TIME_BASE = fractions.Fraction(1, 60000)
 
 @contextlib.contextmanager
 def ffmpeg_reasons():
-    # FFmpeg's log raised to its errors within the block, kept off the terminal (av.logging.Capture):
-    # an FFmpegError raised there carries FFmpeg's own line for it (e.log; reason())
+    # FFmpeg's error lines kept within the block, so that an FFmpegError raised there carries its own
+    # (e.log; reason()). PyAV's logging off (its default, level None): turned on at ERROR for the
+    # block, every thread's lines kept from Python's logging and the terminal (av.logging.Capture of
+    # all threads: off, none reached them), and off again after, even on error; on (a level the
+    # caller set): left as the caller set it, FFmpeg's lines going where they went
     import av.logging
-    level = av.logging.get_level()
+    if av.logging.get_level() is not None:
+        yield
+        return
     av.logging.set_level(av.logging.ERROR)
     try:
-        with av.logging.Capture():
+        with av.logging.Capture(local=False):
             yield
     finally:
-        av.logging.set_level(level)
+        av.logging.set_level(None)
 
 
 def reason(e):
     # an av.error.FFmpegError -> its cause in one line, without a file's name (a temporary one while
-    # writing): FFmpeg's logged line where it was caught (ffmpeg_reasons), else its message
+    # writing): FFmpeg's logged line where it was caught (ffmpeg_reasons), less its advice to set its
+    # "strict" option (STRICT_ADVICE), else its message
     logged = (e.log[2] if getattr(e, "log", None) else "").strip()
-    return logged.splitlines()[0] if logged else e.strerror or str(e).splitlines()[0]
+    line = STRICT_ADVICE.sub("", logged.splitlines()[0]).strip(" .") if logged else ""
+    return line or e.strerror or str(e).splitlines()[0]
 
 
 def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logger, times=None, copy_sound=True):
@@ -55,22 +71,40 @@ def write_video(frames, out, fps, source=None, span=(0.0, None), log=log_to_logg
     fmt = VIDEO_FORMATS[Path(out).suffix.lower()]
     h, w = (frames[0].shape[0] // 2) * 2, (frames[0].shape[1] // 2) * 2
     rate = fractions.Fraction(fps).limit_denominator(1001)
-    with atomic_path(out) as tmp, av.open(str(tmp), "w", format=fmt) as container:
-        # own times: no B-frames, so each packet's dts is its pts and MP4's length (its dts + durations)
-        # reaches the last frame's end (with B-frames it stopped short by the reordering, over a pause)
-        stream = container.add_stream(codec_for(fmt), rate=rate, options={"bf": "0"} if times else None)
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        pts, durations = own_clock(stream, times, span[1] - span[0]) if times else (None, {})
-        audio = copy_audio_setup(container, source, span, log, copy_sound) if source else None
-        for k, image in enumerate(frames):
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
-            if pts:
-                frame.pts, frame.time_base = pts[k], TIME_BASE
-            mux_video(container, stream.encode(frame), durations)
-        mux_video(container, stream.encode(), durations)
-        if audio:
-            copy_audio(container, audio, source, span, log)
+    with atomic_path(out) as tmp:
+        with av.open(ffmpeg_name(tmp), "w", format=fmt) as container:
+            container.metadata["comment"] = MARK             # nst's, as its pictures carry it (carries_mark)
+            # own times: no B-frames, so each packet's dts is its pts and MP4's length (its dts +
+            # durations) reaches the last frame's end (with B-frames it stopped short by the
+            # reordering, over a pause)
+            stream = container.add_stream(codec_for(fmt), rate=rate, options={"bf": "0"} if times else None)
+            stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+            pts, durations = own_clock(stream, times, span[1] - span[0]) if times else (None, {})
+            audio = copy_audio_setup(container, source, span, log, copy_sound) if source else None
+            for k, image in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image[:h, :w]), format="rgb24")
+                if pts:
+                    frame.pts, frame.time_base = pts[k], TIME_BASE
+                mux_video(container, stream.encode(frame), durations)
+            mux_video(container, stream.encode(), durations)
+            if audio:
+                copy_audio(container, audio, source, span, log)
+        if audio and fmt in MATROSKA and span[1] is not None:       # the sound was cut at the last frame's end
+            matroska.end_at(tmp, float(span[1] - span[0] if times else len(frames) / rate))
     return Path(out)
+
+
+def carries_mark(path):
+    # True for a regular file that is a video nst wrote (its comment is nst's MARK): known as nst's
+    # with its manifest row gone (OUT.frames/ removed)
+    import av
+    if not Path(path).is_file():
+        return False
+    try:
+        with av.open(ffmpeg_name(path)) as container:
+            return any(key.lower() == "comment" and value == MARK for key, value in container.metadata.items())
+    except (av.error.FFmpegError, OSError, ValueError):
+        return False
 
 
 def keeps_times(out):
@@ -119,11 +153,17 @@ AUDIO_DEFAULT = "aac"                       # ... in every other container
 # packet timed before 0, as for AAC's encoder delay, and players skip that packet's earlier samples;
 # it ends where the last packet's duration does (end_at)
 EDIT_LISTS = {"mp4", "mov"}
+# containers whose length FFmpeg counts to the last audio packet's untrimmed end, and from before a
+# codec delay (nst.video.matroska): set to the last frame's end once written
+MATROSKA = {"matroska", "webm"}
 PACKET_CLOCK = fractions.Fraction(1, 1000)   # a packet's time to within Matroska's millisecond clock
 # the most a copied packet may run on past the last frame, to be trimmed there (end_at; AAC's packets
 # last 21 to 64 ms, MP3's 26, Opus's 20); one running on longer (PCM muxed as one packet, which a
 # player decodes whole) is cut, encoded again
 RUN_ON = fractions.Fraction(1, 10)
+# sound decoded before a clip's start after a seek (packets_from): a decoder's first packets there
+# are not yet right (AAC's overlap with the packet before, Opus's 80 ms pre-roll), and are cut off
+SEEK_PREROLL = 0.5
 TIMELESS = "its packets carry no times"     # why sound whose packets (and so frames) have no pts is not copied
 
 
@@ -133,7 +173,7 @@ def copy_audio_setup(container, source, span, log, copy=True):
     # not `copy`), or None, said in one line where it cannot be copied (TIMELESS: nowhere to put it)
     import av
     try:
-        with av.open(source) as src:
+        with av.open(ffmpeg_name(source)) as src:
             if not src.streams.audio:
                 return None
             template = src.streams.audio[0]
@@ -196,7 +236,7 @@ def packets_to_copy(src, fmt, span):
 
     def cut_inside(packet):                      # the copy would start inside this packet, untrimmed
         return fmt not in EDIT_LISTS and packet.pts * a.time_base < at - PACKET_CLOCK
-    for packet in src.demux(a):
+    for packet in packets_from(src, a, at):
         if packet.pts is None or packet.dts is None:
             timeless = timeless or packet.size > 0       # sound, not the demuxer's last, empty packet
             continue
@@ -216,6 +256,41 @@ def packets_to_copy(src, fmt, span):
     return None if kept and cut_inside(kept[0]) else kept
 
 
+def packets_from(src, stream, seconds):
+    # -> `stream`'s packets from the last that starts at or before `seconds` (the source's clock),
+    # sought there: a clip's late --frames A:B does not read the sound before A; from the sound's
+    # start where the seek lands after `seconds` (an index too coarse), from where it was where the
+    # file cannot seek. At or before the sound's start (or 0): from the file's start, its encoder's
+    # priming packet included (timed before the start: a seek to the start skips it)
+    import av
+    if not stream.time_base or seconds <= max(0, (stream.start_time or 0) * stream.time_base):
+        return src.demux(stream)
+    try:
+        src.seek(math.floor(seconds / stream.time_base), stream=stream, backward=True)
+    except av.error.FFmpegError:
+        return src.demux(stream)
+    packets, ahead = src.demux(stream), []
+    for packet in packets:
+        ahead.append(packet)
+        if packet.pts is not None:
+            break
+    if ahead and ahead[-1].pts is not None and ahead[-1].pts * stream.time_base > seconds:
+        src.seek(stream.start_time or 0, stream=stream, backward=True)
+        return src.demux(stream)
+    return itertools.chain(ahead, packets)
+
+
+def sound_within(src, stream, start, end):
+    # -> `stream`'s decoded frames (times known) on air between start and end (seconds; end None: to
+    # the file's end), decoded from SEEK_PREROLL before start (packets_from) and no further than end
+    for packet in packets_from(src, stream, start - SEEK_PREROLL):
+        for frame in stream.decode(packet):
+            if frame.time is not None and end is not None and frame.time >= end:
+                return
+            if frame.time is not None and frame.time + frame.samples / frame.sample_rate > start:
+                yield frame
+
+
 def encoded_stream(container, template):
     # an output audio stream in the container's codec (AUDIO_CODECS, else AAC) for `template`'s audio
     stream = container.add_stream(AUDIO_CODECS.get(container.format.name, AUDIO_DEFAULT),
@@ -233,7 +308,7 @@ def copy_audio(container, audio, source, span, log):
         if packets is not None:
             copy_packets(container, out_stream, packets, span)
             return
-        with av.open(source) as src:
+        with av.open(ffmpeg_name(source)) as src:
             encode_again(container, out_stream, src, span)
     except (av.error.FFmpegError, ValueError) as e:        # FFmpeg's: without the temporary file's name
         why = reason(e) if isinstance(e, av.error.FFmpegError) else str(e).splitlines()[0]
@@ -297,10 +372,7 @@ def encode_again(container, out_stream, src, span):
     ctx = out_stream.codec_context
     resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
     samples = None
-    for frame in [*src.decode(src.streams.audio[0]), None]:
-        if frame is not None and (frame.time is None or frame.time + frame.samples / frame.sample_rate <= start
-                                  or (end is not None and frame.time >= end)):
-            continue
+    for frame in itertools.chain(sound_within(src, src.streams.audio[0], start, end), [None]):
         if frame is not None:
             samples = round(max(frame.time - start, 0) * ctx.sample_rate) if samples is None else samples
             frame = cut_to(frame, start, end)
