@@ -1400,6 +1400,34 @@ def test_sound_that_starts_after_frame_a_starts_in_step(tmp_path, suffix):
         assert abs(sound_span(out)[0] - starts) < 0.002, (frames, sound_span(out))
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi", ".webm"])
+def test_frames_a_b_without_sound_get_no_audio_track(tmp_path, suffix):
+    # a source whose sound lies between 1 s and 1.5 s: --frames 24:40 (2 s to 3.33 s: the sound
+    # ended before frame A) and 0:10 (it starts after frame B−1) get no audio track, said in one line;
+    # they got an empty one (copied: the packet that ended before frame A; encoded: no samples)
+    import av
+    source, images = tmp_path / "middle.mkv", video_clip.frames(48, h=36, w=48)
+    with av.open(str(source), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("aac", rate=16000)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+        sound = av.AudioFrame.from_ndarray(np.full((1, 8000), 0.3, np.float32), format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 16000, 16000                  # 1 s
+        c.mux([*a.encode(sound), *a.encode()])
+    for frames, said in (((24, 40), "from 2.00 s to 3.33 s"), ((0, 10), "from 0.00 s to 0.83 s")):
+        clip, lines = clips.read(source, 48, frames), []
+        out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span,
+                                  lines.append)
+        with av.open(str(out)) as c:
+            assert [s.type for s in c.streams] == ["video"] and len(list(c.decode(video=0))) == len(clip.frames)
+        assert lines == [f"nst video: the audio is not copied (the source has no sound {said}, the frames' "
+                         "span); the video is written without it"], lines
+        out.unlink()
+    clip = clips.read(source, 48, (6, 18))                            # 0.5 s to 1.5 s: its second half has sound
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+    assert sound_onset(out) is not None
+
+
 def write_with_tone(path, images, tone_at, fps=12, rate=16000, codec="aac", first_frame=0):
     # frames at `fps` from frame time `first_frame` (the sound starting that many frames earlier) and
     # sound as long (AAC; PCM: one packet, as some muxers store it), silent until `tone_at` seconds,

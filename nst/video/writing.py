@@ -6,8 +6,9 @@ Matroska: only where a packet starts with it) and end it with the last (the pack
 trimmed: the edit list's end, Matroska's DiscardPadding), else decoded, cut at the span's edges to
 the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere): always,
 given copy_sound=False (nst.video.output's second try, where the muxer refused the copy as the file
-started). The sound is read from a seek near the span's start. A Matroska file's length is set to
-its last frame's end once written (nst.video.matroska); every file carries nst's mark (its comment).
+started). The sound is read from a seek near the span's start; a span without sound gets no audio
+track (an empty one, before). A Matroska file's length is set to its last frame's end once written
+(nst.video.matroska); every file carries nst's mark (its comment).
 """
 import contextlib
 import fractions
@@ -170,7 +171,8 @@ TIMELESS = "its packets carry no times"     # why sound whose packets (and so fr
 def copy_audio_setup(container, source, span, log, copy=True):
     # -> (output audio stream, the source's packets to copy as they are (packets_to_copy: read once,
     # here), or None: the sound decoded and encoded again in the container's codec, as always where
-    # not `copy`), or None, said in one line where it cannot be copied (TIMELESS: nowhere to put it)
+    # not `copy`), or None, said in one line, where it cannot be copied (TIMELESS: nowhere to put it)
+    # or the source has no sound within span (no audio track: an empty one was written)
     import av
     try:
         with av.open(ffmpeg_name(source)) as src:
@@ -179,7 +181,13 @@ def copy_audio_setup(container, source, span, log, copy=True):
             template = src.streams.audio[0]
             fmt = container.format.name
             copies = copy and plays_as_is(fmt, template.codec_context.name)
-            packets = packets_to_copy(src, fmt, span) if copies else check_timed(src, template)
+            packets = packets_to_copy(src, fmt, span) if copies else None
+            # packets_to_copy's None: a packet within span it cannot copy (sound there)
+            if packets == [] or (not copies and not sound_within_span(src, template, span)):
+                log(f"nst video: the audio is not copied (the source has no sound from {float(span[0]):.2f} s to "
+                    f"{'its end' if span[1] is None else f'{float(span[1]):.2f} s'}, the frames' span); "
+                    "the video is written without it")
+                return None
             if packets is None:
                 return encoded_stream(container, template), None
             try:
@@ -191,15 +199,23 @@ def copy_audio_setup(container, source, span, log, copy=True):
         return None
 
 
-def check_timed(src, stream):
-    # -> None where the first of `stream`'s packets with sound has times (decoded, its frames have
-    # them); ValueError (TIMELESS) where it has none
-    for packet in src.demux(stream):
-        if packet.size:
-            if packet.pts is None or packet.dts is None:
-                raise ValueError(TIMELESS)
-            return None
-    return None
+def sound_within_span(src, stream, span):
+    # -> True where a packet of `stream` with sound is on air within span (seconds: the first frame's
+    # time, the last's end; None: to the file's end), read from a seek near its start (packets_from)
+    # to the first such packet or span's end; ValueError (TIMELESS) where the first packet with sound
+    # read has no times (decoded, its frames have none)
+    start, end = span
+    for packet in packets_from(src, stream, start):
+        if not packet.size:
+            continue
+        if packet.pts is None or packet.dts is None:
+            raise ValueError(TIMELESS)
+        t = packet.pts * stream.time_base
+        if end is not None and t >= end:
+            return False
+        if not packet.duration or t + packet.duration * stream.time_base > start:
+            return True
+    return False
 
 
 def plays_as_is(fmt, codec):
@@ -225,7 +241,8 @@ def copied_from(fmt, stream, start):
 def packets_to_copy(src, fmt, span):
     # -> the packets of src's first audio stream that play span (seconds: the first frame's time, the
     # last's end) copied into `fmt`: from the one on air at copied_from(start) to the last begun before
-    # the end, read once (the source is not read again to copy them; it was, to the file's end), or
+    # the end, read once (the source is not read again to copy them; it was, to the file's end), []
+    # where none plays within it (the sound ended before the start or begins after the end), or
     # None where they would play sound from before the start (no edit list to trim the first packet:
     # it must begin at copied_from(start), within PACKET_CLOCK; Matroska's muxer cannot trim a
     # packet's start: known at the next packet, read no further) or one runs on more than RUN_ON past
@@ -246,7 +263,7 @@ def packets_to_copy(src, fmt, span):
         if end is not None and t + packet.duration * a.time_base > end + RUN_ON:
             return None
         if t <= at + PACKET_CLOCK:                # on air at `at`: those before it are not copied
-            kept = [packet]
+            kept = [packet] if on_air_at(packet, at) else []
             continue
         if len(kept) == 1 and cut_inside(kept[0]):
             return None
@@ -254,6 +271,13 @@ def packets_to_copy(src, fmt, span):
     if timeless and not kept:
         raise ValueError(TIMELESS)
     return None if kept and cut_inside(kept[0]) else kept
+
+
+def on_air_at(packet, at):
+    # a packet begun at or before `at` (seconds) still plays then (within PACKET_CLOCK; a packet of
+    # unknown duration counts as playing): one that ended before it carries none of the span's sound
+    ends = (packet.pts + packet.duration) * packet.time_base
+    return not packet.duration or ends > at - PACKET_CLOCK
 
 
 def packets_from(src, stream, seconds):
