@@ -337,6 +337,34 @@ def test_bad_options_refused_before_anything_is_written(inputs, tmp_path, capsys
     assert sorted(p.name for p in tmp_path.rglob("*")) == before              # nothing written
 
 
+@pytest.mark.parametrize("out, where", [
+    ("/proc/styled.mp4", "/proc"), ("/proc/frames", "/proc"),               # no files made there, even as root
+    ("{tmp}/ro/styled.mp4", "{tmp}/ro"), ("{tmp}/ro/frames", "{tmp}/ro"),     # a read-only folder
+    ("{tmp}/styled.mp4", "{tmp}/styled.mp4.frames"),                        # its frames' folder read-only
+])
+def test_an_unwritable_o_is_refused_naming_o_as_typed(inputs, tmp_path, capsys, monkeypatch, out, where):
+    # the refusal named OUT.frames/manifest.jsonl (OUT/manifest.jsonl for a folder), a name the user
+    # never gave; it names -o, the folder that takes no files and why. Read-only simulated (tests may
+    # run as root, who writes anywhere): no file can be made in `where`
+    import tempfile
+    out, where = out.format(tmp=tmp_path), where.format(tmp=tmp_path)
+    (tmp_path / "styled.mp4.frames").mkdir()
+    real = tempfile.mkstemp
+
+    def denied(*args, dir=None, **kwargs):
+        if str(dir) == where:
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+    if not where.startswith("/proc"):
+        monkeypatch.setattr(tempfile, "mkstemp", denied)
+    (tmp_path / "ro").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    assert main(command(inputs, out)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"nst: error: -o {out}: cannot write in {where} (") and len(err.splitlines()) == 1, err
+    assert "manifest" not in err and sorted(tmp_path.rglob("*")) == before, err
+
+
 def test_a_thin_clip_is_refused_before_anything_is_written(inputs, tmp_path, capsys):
     # 48×10 frames: at --size 48 too thin for block5_conv1; refused here, not by every worker
     folder, style, weights = inputs

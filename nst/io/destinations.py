@@ -90,18 +90,19 @@ def check_name_length(option, path):
                              f"longer than this file system allows ({name_max}); choose a shorter name")
 
 
-def check_writable(option, path):
+def check_writable(option, path, named=None):
     # one destination: its folder can be made and written, and it is not a folder; the test
-    # leaves nothing behind
-    where = existing_ancestor(path)
+    # leaves nothing behind. `named`: what a refusal of its folder names, where `path` is a file nst
+    # makes for what the user typed (OUTDIR/manifest.jsonl for -o), else `path`
+    where, named = existing_ancestor(path), named or path
     if path.is_dir():
         raise RunRefused(f"{option} {path} is a folder; give a file name")
     if not where.is_dir():
-        raise RunRefused(f"{option} {path}: {where} is a file, not a folder; choose a path in a folder")
+        raise RunRefused(f"{option} {named}: {where} is a file, not a folder; choose a path in a folder")
     try:
         probe_write(where)
     except OSError as e:
-        raise RunRefused(f"{option} {path}: cannot write in {where} ({e.strerror}); "
+        raise RunRefused(f"{option} {named}: cannot write in {where} ({e.strerror}); "
                          "choose a folder you can write to") from None
     check_replaceable(option, path)
 

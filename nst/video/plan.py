@@ -140,8 +140,8 @@ def check_destinations(source, output, outdir, inputs):
     if Path(source).is_dir() and any(inside(p, source) for p in (outdir, out)):
         raise RunRefused(f"-o {out}: would write inside the input folder {source} (IN); "
                          "choose a destination outside it")
-    check_writable("-o", outdir / MANIFEST)
     check_manifest(outdir)                                # absent, or nst's: never another's file
+    check_writable("-o", outdir / MANIFEST, named=output)        # the frames' folder, named as -o was typed
     if is_video_path(output):
         check_writable("-o", out)
         if exists(out) and not video_written_by_nst(outdir, out):
