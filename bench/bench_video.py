@@ -242,11 +242,14 @@ def make_clip_file(frames, out, sound=False):
 
 
 def write_tone(path, seconds, rate=48000):
-    # -> path: a mono WAV file of `seconds`, silent, then a 440 Hz tone from 1 s
+    # -> path: a mono WAV file of `seconds`, silent, then a 440 Hz tone from 1 s (opened as nst
+    # video opens its files: ffmpeg_name, so a name with a colon is no protocol's URL)
     import av
+
+    from nst.video.clip import ffmpeg_name
     t = np.arange(round(seconds * rate)) / rate
     tone = np.where(t >= 1.0, 0.3 * np.sin(2 * np.pi * 440 * t), 0.0)
-    with av.open(str(path), "w") as c:
+    with av.open(ffmpeg_name(path), "w") as c:
         a = c.add_stream("pcm_s16le", rate=rate, layout="mono")
         frame = av.AudioFrame.from_ndarray((tone * 32767).astype(np.int16)[None], format="s16", layout="mono")
         frame.sample_rate, frame.pts = rate, 0

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1113,6 +1114,22 @@ def test_a_clip_named_with_a_colon_is_read_and_written_as_a_file(tmp_path, monke
     out = writing.write_video(clip.frames, "c:d/styled.mkv", clip.fps, clip.source, clip.span, print)
     with av.open(str(tmp_path / out)) as c:
         assert sorted(s.type for s in c.streams) == ["audio", "video"] and len(list(c.decode(video=0))) == 12
+
+
+def test_the_bench_clips_tone_is_written_under_a_name_with_a_colon(tmp_path, monkeypatch):
+    # bench/bench_video.py's write_tone (--make-clip --sound) opens its file as nst video does
+    # (clip.ffmpeg_name): a relative "a:tone.wav" was taken by FFmpeg for a protocol's URL
+    import importlib.util
+
+    import av
+    script = Path(__file__).parent.parent / "bench" / "bench_video.py"
+    spec = importlib.util.spec_from_file_location("bench_video", script)
+    bench_video = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench_video)
+    monkeypatch.chdir(tmp_path)
+    bench_video.write_tone("a:tone.wav", 1.5)
+    with av.open(str(tmp_path / "a:tone.wav")) as c:
+        assert sum(f.samples for f in c.decode(audio=0)) == 72000
 
 
 def test_audio_a_container_will_not_take_is_encoded_again(tmp_path):
