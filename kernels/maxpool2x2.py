@@ -19,7 +19,8 @@ Versions:
   avgpool2x2_v1 / avgpool2x2_backward_v1: same loop structure, mean / dy/4.
 Napkin maths (C=64, 256²): forward reads 16 MiB, writes 4 MiB, 3 compares per output: bandwidth
 bound. Backward reads x (16 MiB) + dy (4 MiB), writes dx (16 MiB): 36 MiB, ≈ 1 ms at the 36 GB/s
-a plain read-x-write-dx loop gets on the 2-core Zen 4 host (v1 ≈ 2.7 ms, v2 ≈ 1.1 ms).
+a plain read-x-write-dx loop gets on the 2-core Zen 4 host; measured side by side there, v1 2.0–4.6
+ms, v2 1.0–1.6 ms (busy host; bench/bench_pool_versions.py).
 """
 from . import cpu_threads  # noqa: F401  (starts Numba's pool with the OpenMP wait policy)
 import numba
