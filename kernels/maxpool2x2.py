@@ -13,7 +13,7 @@ Versions:
       comparison chain as selects over 1-D row views, which LLVM turns into AVX-512 de-interleaving
       permutes. The top output row is written in one pass and the bottom row in a second that
       recomputes the winners from the two input rows, now in L1: writing both rows in one pass
-      (two write streams interleaved with two read streams) ran at v1's speed, 2-5× under the
+      (two write streams interleaved with two read streams) ran at v1's speed, 2–5× slower than the
       memory bound; jobs of (channel, row pairs) were slower than whole channels at every VGG19
       shape (bench/RESULTS.md, "The max-pool backward").
   avgpool2x2_v1 / avgpool2x2_backward_v1: same loop structure, mean / dy/4.
