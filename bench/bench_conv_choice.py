@@ -8,6 +8,9 @@ host whose speed drifts moves both alike; prints the median of the paired time r
 
     python bench/bench_conv_choice.py --size 256 --pairs 24        # default: F(2×2) on the 512-input layers
     python bench/bench_conv_choice.py --size 512 --pairs 10 --alternative '{"conv3x3_relu": {"3": "v1", "*": "v5"}}'
+    python bench/bench_conv_choice.py --size 256 --pairs 24 --alternative '{"maxpool2x2_backward": {"*": "v1"}}'
+Any op of CHOSEN can be replaced: a conv op's entry by layer (input channels, "*"), another op's as
+"*" (or as the version's name alone).
 """
 import argparse
 import json
@@ -58,6 +61,9 @@ def main():
                    help="CHOSEN entries, as JSON (default: the shipped ones with F(2×2) on the 512-input layers)")
     a = p.parse_args()
     shipped, other, x = objectives(a.size, a.alternative or f2_on_512())
+    from nst.backends.backend import CONV_OPS, OPS
+    differ = [op for op in OPS if op not in CONV_OPS and getattr(shipped.be, op) is not getattr(other.be, op)]
+    print(f"the alternative's other kernels (besides its conv layers'): {', '.join(differ) or 'none'}")
     r0, r1 = shipped(x), other(x)                           # warm-up, and how far the results move
     grad = np.linalg.norm(r0.grad - r1.grad) / np.linalg.norm(r1.grad)
     print(f"{a.size}²: ∂J/∂X shipped vs alternative, relative L2 {grad:.2g}; "

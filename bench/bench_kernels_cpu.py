@@ -189,9 +189,9 @@ def bandwidth_cases(rng, sizes):
             nb = x.nbytes
             cases[f"maxpool2x2_v1-{c}-{h}"] = (NUMBA.get("maxpool2x2", "v1"), (x,), lambda x=x: ops.maxpool2x2(x),
                                                nb * 5 // 4)
-            cases[f"maxpool2x2_backward_v1-{c}-{h}"] = (
-                NUMBA.get("maxpool2x2_backward", "v1"), (dy, x), lambda dy=dy, x=x: ops.maxpool2x2_backward(dy, x),
-                nb * 9 // 4)
+            for version, fn in NUMBA.versions("maxpool2x2_backward").items():
+                cases[f"maxpool2x2_backward_{version}-{c}-{h}"] = (
+                    fn, (dy, x), lambda dy=dy, x=x: ops.maxpool2x2_backward(dy, x), nb * 9 // 4)
             cases[f"avgpool2x2_v1-{c}-{h}"] = (NUMBA.get("avgpool2x2", "v1"), (x,), lambda x=x: ops.avgpool2x2(x),
                                                nb * 5 // 4)
         a = rng.standard_normal((512, s // 8, s // 8)).astype(np.float32)

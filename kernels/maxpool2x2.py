@@ -8,9 +8,19 @@ Versions:
       gather form: each window is visited once and writes its own four input pixels (the window's
       first maximum in row-major order gets dy, the others 0), so no two iterations touch the
       same pixel and nothing races.
+  maxpool2x2_backward_v2: the same winners, branchless and vectorised, prange over channels. A
+      channel goes pair of input rows by pair of rows; the window's first maximum is v1's
+      comparison chain as selects over 1-D row views, which LLVM turns into AVX-512 de-interleaving
+      permutes. The top output row is written in one pass and the bottom row in a second that
+      recomputes the winners from the two input rows, now in L1: writing both rows in one pass
+      (two write streams interleaved with two read streams) ran at v1's speed, 2–5× slower than the
+      memory bound; jobs of (channel, row pairs) were slower than whole channels at every VGG19
+      shape (bench/RESULTS.md, "The max-pool backward").
   avgpool2x2_v1 / avgpool2x2_backward_v1: same loop structure, mean / dy/4.
-Napkin maths (C=64, 512²): forward reads 64 MiB, writes 16 MiB, 3 compares per output: bandwidth
-bound. Backward reads x (64 MiB) + dy (16 MiB), writes dx (64 MiB).
+Napkin maths (C=64, 256²): forward reads 16 MiB, writes 4 MiB, 3 compares per output: bandwidth
+bound. Backward reads x (16 MiB) + dy (4 MiB), writes dx (16 MiB): 36 MiB, ≈ 1 ms at the 36 GB/s
+a plain read-x-write-dx loop gets on the 2-core Zen 4 host; measured side by side there, v1 2.0–4.6
+ms, v2 1.0–1.6 ms (busy host; bench/bench_pool_versions.py).
 """
 from . import cpu_threads  # noqa: F401  (starts Numba's pool with the OpenMP wait policy)
 import numba
@@ -82,6 +92,59 @@ def maxpool2x2_backward_v1(dy, x):
     return dx
 
 
+_ZERO = np.float32(0.0)
+
+
+@numba.njit(inline="always")
+def _winners(a, b, d, e):
+    # (a wins, b wins, d wins, e wins): the first maximum of the window (a, b, d, e), by v1's chain
+    b_over = b > a
+    m = b if b_over else a
+    d_over = d > m
+    m = d if d_over else m
+    e_over = e > m
+    return ~(b_over | d_over | e_over), b_over & ~(d_over | e_over), d_over & ~e_over, e_over
+
+
+@numba.njit(inline="always")
+def _maxpool_bwd_pair(x0, x1, g, top, bottom):
+    # one pair of input rows x0, x1 (W) and their dy row g (⌊W/2⌋) -> dx rows top, bottom (W): the
+    # top row in one pass, the bottom in a second that recomputes the winners from x0, x1 (in L1)
+    w, w2 = x0.shape[0], g.shape[0]
+    for j in range(w2):
+        to_a, to_b, to_d, to_e = _winners(x0[2 * j], x0[2 * j + 1], x1[2 * j], x1[2 * j + 1])
+        top[2 * j] = g[j] if to_a else _ZERO
+        top[2 * j + 1] = g[j] if to_b else _ZERO
+    for j in range(w2):
+        to_a, to_b, to_d, to_e = _winners(x0[2 * j], x0[2 * j + 1], x1[2 * j], x1[2 * j + 1])
+        bottom[2 * j] = g[j] if to_d else _ZERO
+        bottom[2 * j + 1] = g[j] if to_e else _ZERO
+    if w > 2 * w2:                           # odd width: the dropped last column
+        top[w - 1] = _ZERO
+        bottom[w - 1] = _ZERO
+
+
+# fastmath off, as in v1: the comparison chain's order is the semantics
+@numba.njit(parallel=True, cache=True)
+def _maxpool_bwd_rows(dy, x, dx):
+    c, h, w = x.shape
+    h2 = dy.shape[1]
+    for k in prange(c):
+        for i in range(h2):
+            _maxpool_bwd_pair(x[k, 2 * i], x[k, 2 * i + 1], dy[k, i], dx[k, 2 * i], dx[k, 2 * i + 1])
+        if h > 2 * h2:                       # odd height: the dropped last row gets no gradient
+            last = dx[k, h - 1]
+            for jj in range(w):
+                last[jj] = _ZERO
+
+
+def maxpool2x2_backward_v2(dy, x):
+    # as v1, bit for bit: dy C×⌊H/2⌋×⌊W/2⌋, x C×H×W -> dx C×H×W
+    dx = np.empty_like(x)
+    _maxpool_bwd_rows(np.ascontiguousarray(dy), np.ascontiguousarray(x), dx)
+    return dx
+
+
 @numba.njit(**_JIT)
 def _avgpool_fwd(x, y):
     c, h2, w2 = y.shape
@@ -129,7 +192,7 @@ def avgpool2x2_backward_v1(dy, x):
 
 VERSIONS = {
     "maxpool2x2": {"v1": maxpool2x2_v1},
-    "maxpool2x2_backward": {"v1": maxpool2x2_backward_v1},
+    "maxpool2x2_backward": {"v1": maxpool2x2_backward_v1, "v2": maxpool2x2_backward_v2},
     "avgpool2x2": {"v1": avgpool2x2_v1},
     "avgpool2x2_backward": {"v1": avgpool2x2_backward_v1},
 }

@@ -454,6 +454,46 @@ def test_numba_conv_row_blocks(version, rng, monkeypatch):
                  what=version + " backward", **tol)
 
 
+def _pool_inputs(rng, c, h, w):
+    # x C×H×W as the pool sees it and worse: ReLU outputs (whole windows of 0), ties among 0..2,
+    # ±0 mixed, NaN and ±inf scattered, plain normals
+    relu = np.maximum(f32(rng, c, h, w), 0)
+    ties = rng.integers(0, 3, size=(c, h, w)).astype(np.float32)
+    zeros = np.where(rng.random((c, h, w)) < 0.5, np.float32(-0.0), np.float32(0.0))
+    odd = f32(rng, c, h, w)
+    some = rng.integers(0, odd.size, size=max(1, odd.size // 7))
+    odd.flat[some] = rng.choice(np.float32([np.nan, np.inf, -np.inf]), size=some.size)
+    return {"relu": relu, "ties": ties, "signed zeros": zeros, "nan/inf": odd, "normal": f32(rng, c, h, w)}
+
+
+# widths: under, at and over one 16-wide AVX-512 vector of windows, odd; H and W of 1 and 2
+@pytest.mark.parametrize("version", [v for v in NUMBA.versions("maxpool2x2_backward") if v != "v1"])
+@pytest.mark.parametrize("shape", [(3, 7, 9), (2, 5, 33), (4, 6, 32), (3, 9, 67), (5, 1, 8), (4, 9, 1),
+                                   (2, 2, 2), (1, 1, 1), (70, 4, 6)], ids=lambda s: "x".join(map(str, s)))
+def test_numba_maxpool_backward_versions_are_v1_bit_for_bit(version, shape, rng):
+    # each later max-pool backward gives v1's dx exactly, NaN (v1's comparison chain, not the
+    # reference's argmax) and the sign of dy's zeros included
+    fast, v1 = NUMBA.get("maxpool2x2_backward", version), NUMBA.get("maxpool2x2_backward", "v1")
+    c, h, w = shape
+    for kind, x in _pool_inputs(rng, c, h, w).items():
+        dy = f32(rng, c, h // 2, w // 2)
+        dy.flat[::5] = -0.0
+        got, want = fast(dy, x), v1(dy, x)
+        differ = np.argwhere(got.view(np.uint32) != want.view(np.uint32))[:5].tolist()
+        assert not differ, f"{version} {kind} {shape}: bits differ from v1 at {differ}"
+
+
+@pytest.mark.parametrize("version", list(NUMBA.versions("maxpool2x2_backward")))
+def test_numba_maxpool_backward_window_of_zeros_goes_to_its_first_pixel(version, rng):
+    # a ReLU output's all-zero window (±0 alike) sends dy to its top-left pixel, as np.argmax does
+    x = np.zeros((3, 5, 7), np.float32)
+    x[1, ::2] = -0.0
+    dy = f32(rng, 3, 2, 3) + 3.0
+    want = np.zeros_like(x)
+    want[:, 0:4:2, 0:6:2] = dy
+    np.testing.assert_array_equal(NUMBA.get("maxpool2x2_backward", version)(dy, x), want)
+
+
 def test_importing_the_kernels_leaves_the_environment_alone():
     # cpu_threads starts Numba's pool with OMP_WAIT_POLICY=PASSIVE and restores os.environ after
     code = ("import os, nst.kernels.conv3x3_forward as k; from numba import config; "
