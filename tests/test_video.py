@@ -3,6 +3,7 @@ Ctrl-C then the same command does only the missing frames, a killed worker), fli
 the temporal term than without, bad inputs refused in one line with nothing written, and the
 planning pieces (frame selection, shots, chained digests). Tiny random-weight VGG19, the NumPy
 backend (no Numba compilation in fresh worker processes)."""
+import collections
 import contextlib
 import functools
 import json
@@ -487,8 +488,10 @@ def test_ctrl_c_then_the_same_command_does_only_the_missing_frames(inputs, tmp_p
     assert f"{len(kept)} done before, {6 - len(kept)} to run" in again.stderr
     assert frame_files(out) == [clips.frame_name(i) for i in range(6)]
     assert all((out / n).stat().st_mtime_ns == t for n, t in kept.items())           # not redone
-    done = [r["output"] for r in rows(out) if r["status"] == "done"]
-    assert sorted(done) == frame_files(out)                        # each frame ran exactly once
+    done = collections.Counter(r["output"] for r in rows(out) if r["status"] == "done")
+    assert sorted(done) == frame_files(out) and all(done[n] == 1 for n in kept)   # kept: ran once
+    # a frame not kept ran at most twice: Ctrl-C may land after its row, before its file (row first)
+    assert sum(done[n] - 1 for n in done if n not in kept) <= 1, done
     assert load_image(out / clips.frame_name(5)).shape == (36, 48, 3)
     r = {row["output"]: row for row in rows(out)}
     assert r[clips.frame_name(0)]["first"] and not r[clips.frame_name(3)]["first"]
