@@ -1428,20 +1428,28 @@ def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
     assert abs(first - 0.25) < 0.07, first
 
 
+def clip_with_sound_between(path, start, end):
+    # a 48-frame 12 fps .mkv (4 s) at `path` whose only sound, a 16 kHz mono tone, lies from `start`
+    # to `end` seconds -> path
+    import av
+    with av.open(str(path), "w") as c:
+        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("aac", rate=16000)
+        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
+        images = video_clip.frames(48, h=36, w=48)
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+        n = round((end - start) * 16000)
+        sound = av.AudioFrame.from_ndarray(np.full((1, n), 0.3, np.float32), format="fltp", layout="mono")
+        sound.sample_rate, sound.pts = 16000, round(start * 16000)
+        c.mux([*a.encode(sound), *a.encode()])
+    return path
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])
 def test_sound_that_starts_after_frame_a_starts_in_step(tmp_path, suffix):
     # --frames 12:40 and 30:40 of a clip whose sound starts at 2 s: the sound starts 1 s after frame 12
     # (the seek near frame A, which lands after it, read the sound from its start less its encoder's
     # priming packet: 64 ms late) and with frame 30
-    import av
-    source, images = tmp_path / "late.mkv", video_clip.frames(48, h=36, w=48)
-    with av.open(str(source), "w") as c:
-        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("aac", rate=16000)
-        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
-        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
-        sound = av.AudioFrame.from_ndarray(np.full((1, 16000), 0.3, np.float32), format="fltp", layout="mono")
-        sound.sample_rate, sound.pts = 16000, 32000                  # 2 s
-        c.mux([*a.encode(sound), *a.encode()])
+    source = clip_with_sound_between(tmp_path / "late.mkv", 2.0, 3.0)
     for frames, starts in (((12, 40), 1.0), ((30, 40), 0.0)):
         clip = clips.read(source, 48, frames)
         out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
@@ -1454,14 +1462,7 @@ def test_frames_a_b_without_sound_get_no_audio_track(tmp_path, suffix):
     # ended before frame A) and 0:10 (it starts after frame B−1) get no audio track, said in one line;
     # they got an empty one (copied: the packet that ended before frame A; encoded: no samples)
     import av
-    source, images = tmp_path / "middle.mkv", video_clip.frames(48, h=36, w=48)
-    with av.open(str(source), "w") as c:
-        v, a = c.add_stream("mpeg4", rate=12), c.add_stream("aac", rate=16000)
-        v.width, v.height, v.pix_fmt = 48, 36, "yuv420p"
-        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
-        sound = av.AudioFrame.from_ndarray(np.full((1, 8000), 0.3, np.float32), format="fltp", layout="mono")
-        sound.sample_rate, sound.pts = 16000, 16000                  # 1 s
-        c.mux([*a.encode(sound), *a.encode()])
+    source = clip_with_sound_between(tmp_path / "middle.mkv", 1.0, 1.5)
     for frames, said in (((24, 40), "from 2.00 s to 3.33 s"), ((0, 10), "from 0.00 s to 0.83 s")):
         clip, lines = clips.read(source, 48, frames), []
         out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span,
