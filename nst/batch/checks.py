@@ -103,14 +103,13 @@ class DecodeBudget:
     one that needs more than `free` alone runs by itself (nst.io.image then refuses it)."""
 
     def __init__(self, free):
-        self.free, self.held, self.waiting, self.changed = free, 0, 0, threading.Condition()
+        self.free, self.held, self.changed = free, 0, threading.Condition()
 
     @contextlib.contextmanager
     def holding(self, need):
         with self.changed:
-            self.waiting += 1
             self.changed.wait_for(lambda: not self.held or self.held + need <= self.free)
-            self.waiting, self.held = self.waiting - 1, self.held + need
+            self.held += need
         try:
             yield
         finally:
@@ -120,9 +119,9 @@ class DecodeBudget:
 
 
 def input_shapes(paths):
-    # [path] -> {path: (H, W)} (nst.io.image.image_shape: each file decoded whole), up to
-    # DECODING_THREADS at a time (Pillow lets go of the GIL while it decodes) and as many as fit in
-    # the free memory together (DecodeBudget: each checked alone, several big ones would not), with a
+    # [path] -> {path: (H, W)} (nst.io.image.image_shape: each file decoded whole, its header read
+    # once), up to DECODING_THREADS at a time (Pillow lets go of the GIL while it decodes) and as many
+    # as fit in the free memory together (DecodeBudget: each checked alone, several big ones would not), with a
     # progress line: hundreds of photos take a while. The error is that of the first bad file in
     # `paths`' order
     from nst.batch.engine import cores
@@ -132,16 +131,14 @@ def input_shapes(paths):
     log(f"nst batch: reading {counted(len(paths), 'input picture')} to check them")
     progress, shapes, budget = Progress(len(paths), unit="picture"), {}, DecodeBudget(memory.available("numpy"))
 
-    def decoded_shape(path):
-        with budget.holding(image.declared_decode_bytes(path)):
-            return image.image_shape(path)
     pool = ThreadPoolExecutor(min(len(paths), cores(), DECODING_THREADS), thread_name_prefix="nst-check")
     # the threads' own catch_warnings (nst.io.image.opened) interleave: each may restore a list
     # without another's filter. Every list they restore descends from this one, which restores all
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            for path, shape in zip(paths, pool.map(decoded_shape, paths)):    # in order: the first error
+            decoded = pool.map(lambda p: image.image_shape(p, budget.holding), paths)
+            for path, shape in zip(paths, decoded):                 # in order: the first error
                 shapes[path] = shape
                 progress.update(len(shapes))
         finally:
