@@ -137,6 +137,19 @@ def differences(saved, current):
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
 
 
+def older_record(saved):
+    # -> what in a checkpoint's identity an older nst recorded that no run of this one matches (its
+    # resume then says to start again, not to repeat the command), else None
+    for key in ("content_layers", "style_layers"):
+        layers = saved.get(key)
+        twice = isinstance(layers, list) and [n for n in layers if layers.count(n) > 1]
+        if twice:
+            return f"with {twice[0]} twice in --{key.replace('_', '-')}, which this one refuses"
+    if isinstance(saved.get("init"), str) and saved["init"].startswith("["):       # str(array), before its sha256
+        return "that recorded its --init array by numpy's summary, not its sha256"
+    return None
+
+
 def _jsonable(v):
     if isinstance(v, (np.integer, np.floating)):
         return v.item()

@@ -215,6 +215,9 @@ class Job:
                                              "(the 'auto' style layer weights or schedule) differ from this "
                                              "one's; resuming would change the objective mid-run: start again "
                                              "without --resume")
+        if diff and checkpoint.older_record(saved):
+            raise checkpoint.CheckpointError(f"--resume {path} was made by an older nst "
+                                             f"{checkpoint.older_record(saved)}: start the run again without --resume")
         if diff:
             raise checkpoint.CheckpointError(f"--resume {path} was made with other settings or inputs "
                                              f"({', '.join(diff)}); repeat the original command with --resume")
