@@ -277,9 +277,15 @@ CASES = [
     ("1-user-contact-sheet", user_png("contact_sheet.png"), lambda w: B(w), 2,
      ["contact_sheet.png", "nst did not write it"]),
     ("1-user-manifest", user_file("manifest.jsonl", b"my notes\n"), lambda w: B(w), 2,
-     ["manifest.jsonl", "nst did not write it"]),
+     ["manifest.jsonl", "nst did not write it (its first line is not a JSON row)"]),
     ("1-empty-manifest", user_file("manifest.jsonl", b""), lambda w: B(w), 2,
-     ["manifest.jsonl", "nst did not write it"]),
+     ["manifest.jsonl", "nst did not write it (it is empty)"]),
+    # a manifest edited by hand, a typo in its first row: the refusal says what it lacks
+    ("1-manifest-key-typo", nst_manifest_then(lambda w: (w["o"] / "manifest.jsonl").write_text(
+        (w["o"] / "manifest.jsonl").read_text().replace('"status"', '"stauts"'))), lambda w: B(w), 2,
+     ["manifest.jsonl exists and nst did not write it (its first line has no \"status\")"]),
+    ("1-manifest-a-list", user_file("manifest.jsonl", b'["output", "digest", "status"]\n'), lambda w: B(w), 2,
+     ["manifest.jsonl", "nst did not write it (its first line is not a JSON row)"]),
     ("2-manifest-symlink", link_outside("manifest.jsonl"), lambda w: B(w), 2, ["manifest.jsonl", "symbolic link"]),
     ("2-sheet-symlink", link_outside("contact_sheet.png"), lambda w: B(w), 2, ["contact_sheet.png", "symbolic link"]),
     ("2-manifest-folder", folder_at("manifest.jsonl"), lambda w: B(w), 2, ["manifest.jsonl", "is a folder"]),
