@@ -168,6 +168,8 @@ CASES = [
     # destinations that cannot be written, found before the run
     ("output-under-a-file", None, ["-o", "{c}/out.png"], 2, ["-o", "is a file, not a folder"]),
     ("output-is-a-folder", lambda w: (w["d"] / "dir.png").mkdir(), ["-o", "{d}/dir.png"], 2, ["-o", "is a folder"]),
+    ("output-is-a-folder-without-suffix", lambda w: (w["d"] / "styled").mkdir(), ["-o", "{d}/styled/"], 2,
+     ["styled/ is a folder; give a file name, e.g. -o ", "styled/out.png"]),         # was "unknown image suffix"
     ("output-name-too-long", None, ["-o", "{d}/" + "a" * 260 + ".png"], 2, ["-o", "longer than this file system allows"]),
     ("snapshot-name-too-long", None, ["-o", "{d}/" + "a" * 248 + ".png", "--save-every", "1"], 2,
      ["--save-every", "longer than this file system allows"]),

@@ -44,10 +44,11 @@ def live_page(args):
 
 
 def check_output_name(output):
-    # -o '' says so (as a Path it would be ".", "unknown image suffix")
+    # -o '' and -o FOLDER say so (as a Path '' is "."; either was "unknown image suffix")
     if not output.strip():
-        from nst.io.destinations import RunRefused
         raise RunRefused("-o is empty: give the output's file name, e.g. -o out.png")
+    if Path(output).is_dir():
+        raise RunRefused(f"-o {output} is a folder; give a file name, e.g. -o {Path(output) / 'out.png'}")
 
 
 def cmd_demo(args):
