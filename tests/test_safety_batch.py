@@ -346,8 +346,14 @@ CASES = [
      lambda w: ["compare", str(w["d"] / "in" / "tiny.png"), "--content", str(w["c"]), "--style", str(w["s"]),
                 "--weights", str(w["w"])], 2, ["tiny.png is 10×12", "block5_conv1"]),
     ("5-compare-style-too-small", None,
-     lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "8",
-                "--weights", str(w["w"])], 2, ["--style-size 8", "block5_conv1"]),
+     lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "16",
+                "--weights", str(w["w"])], 2, ["--style-size 16 is 12×16", "block5_conv1"]),
+    ("5-compare-style-size-0", None,       # was taken, then "--style s.png at --style-size 0 is 1×1"
+     lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "0",
+                "--weights", str(w["w"])], 2, ["argument --style-size: must be a whole number from 16 to 16384"]),
+    ("5-compare-debug", None,              # --debug after compare was "unrecognized arguments"
+     lambda w: ["compare", str(w["d"] / "in" / "gone.png"), "--content", str(w["c"]), "--style", str(w["s"]),
+                "--weights", str(w["w"]), "--debug"], 2, ["gone.png: no such file"]),
     # every input and every swept setting checked before any task (c.png is 40×30, s.png 28×36)
     ("input-content-not-an-image", not_an_image("c2"), lambda w: with_second_content(w), 2,
      ["in/bad.png: not an image Pillow can read"]),

@@ -1,7 +1,9 @@
 """The `nst` command line: every subcommand and its options (argparse)."""
 from nst import batch, compare, video
 from nst.cli import gradcheck
-from nst.cli.options import Parser, add_common_options, add_output_options, add_run_options, add_transfer_options
+from nst.cli.options import (Parser, add_common_options, add_output_options, add_run_options, add_transfer_options,
+                             option_type)
+from nst.run.settings import RULES
 from nst.web import serve
 
 
@@ -43,6 +45,23 @@ def build_parser():
 
     batch.add_parser(sub)
     video.add_parser(sub)
-    compare.add_parser(sub)
+    add_compare(sub)
     serve.add_parser(sub)
     return parser
+
+
+def add_compare(sub):
+    # `nst compare`: its pictures, the content and style they were made from, where it scores them
+    c = sub.add_parser("compare", help="score pictures with SPEC's content and style terms, side by side",
+                       description="Score each PICTURE with SPEC's content term (block4_conv2) and each default "
+                                   "style layer's term, unweighted, against the same content and style: a "
+                                   "Markdown table, the best (lowest) of each term in bold.")
+    c.add_argument("pictures", nargs="+", metavar="PICTURE", help="the pictures to score (any sizes)")
+    c.add_argument("--content", required=True,
+                   help="the content image the pictures were made from (resized to each picture)")
+    c.add_argument("--style", required=True, help="the style image")
+    c.add_argument("--style-size", type=option_type(RULES["size"]), default=compare.STYLE_SIDE, metavar="PX",
+                   help="the style's longest side in pixels when scoring (default: %(default)s)")
+    add_run_options(c)
+    add_common_options(c)
+    return c
