@@ -154,3 +154,42 @@ def test_console_entry_point_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "nst.cli", "transfer", "--help"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "--style-weight" in proc.stdout
+
+
+def every_parser(parser, name="nst"):
+    # (command, its argparse parser) for nst and each subcommand, nested ones included
+    import argparse
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, p in action.choices.items():
+                yield from every_parser(p, f"{name} {sub}")
+
+
+def test_every_command_and_option_is_explained():
+    # each command's --help says what it does, and every option what it is (nst demo, nst weights
+    # fetch|info, nst gradcheck and nst compare's --help began with their options; compare's PICTURE
+    # and --backend had no text)
+    from nst.cli.parser import build_parser
+    for name, parser in every_parser(build_parser()):
+        assert parser.description, name
+        assert all(a.help for a in parser._actions if a.dest != "command" and a.dest != "action"), name
+
+
+def test_every_help_example_runs_as_written(capsys):
+    # the examples a --help ends with are command lines nst takes as they are printed: each parses
+    # (options and values valid) and names the command it is under
+    import shlex
+    from nst.cli.parser import build_parser
+    shown = []
+    for name, parser in every_parser(build_parser()):
+        lines = (parser.epilog or "").splitlines()
+        for line in lines[lines.index("examples:") + 1:] if lines else []:
+            argv = shlex.split(line, comments=True)
+            assert argv[0] == "nst" and (name == "nst" or line.strip().startswith(name)), (name, line)
+            try:
+                build_parser().parse_args(argv[1:])
+            except SystemExit as e:                                     # only --help exits, with 0
+                assert e.code == 0 and "--help" in argv, (line, capsys.readouterr().err)
+            shown.append(line)
+    assert len(shown) >= 12, shown

@@ -55,6 +55,12 @@ def integer(lo, hi=None):
     return option_type(settings.integer(lo, hi))
 
 
+def examples(*commands):
+    # a --help's last lines (argparse.RawDescriptionHelpFormatter): each command as typed, a shell
+    # comment after it if any; tests/test_cli.py parses each
+    return "examples:\n" + "\n".join(f"  {c}" for c in commands)
+
+
 # -- the options ---------------------------------------------------------------------------
 def add_common_options(p, top=False):
     p.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
