@@ -164,6 +164,8 @@ CASES = [
     ("report-file-not-ours", lambda w: ((w["d"] / "rep").mkdir(), (w["d"] / "rep" / "losses.json").write_text("[]")),
      ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["--report", "losses.json", "exists and nst did not write it"]),
     ("init-is-output", None, ["-o", "{d}/o.png", "--init", "{d}/o.png"], 2, ["-o", "is an input (--init)"]),
+    ("init-not-an-image-dry-run", lambda w: (w["d"] / "in" / "notes.png").write_text("my notes"),   # was taken
+     ["-o", "{d}/o.png", "--init", "{d}/in/notes.png", "--dry-run"], 2, ["notes.png: not an image Pillow can read"]),
     ("init-typo", None, ["-o", "{d}/o.png", "--init", "randomm"], 2, ["--init randomm", "no such file", "not one of", "random"]),
     # destinations that cannot be written, found before the run
     ("output-under-a-file", None, ["-o", "{c}/out.png"], 2, ["-o", "is a file, not a folder"]),

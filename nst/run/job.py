@@ -20,7 +20,7 @@ from pathlib import Path
 from nst.library import log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import recorded, sha256_file
-from nst.io.image import check_output_format, save_image
+from nst.io.image import check_output_format, image_shape, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
@@ -196,6 +196,8 @@ class Job:
         # The memory first: the estimate counts the optimiser's state, which a resume then loads.
         self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
+        if self.settings.init_file:                # a picture, decoded whole: a dry run's check too
+            image_shape(self.settings.init_file)
         if not self.out.dry_run:
             self.run.read_weights_ahead()
         check_memory(self.run, self.out.dry_run)
