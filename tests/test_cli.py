@@ -129,6 +129,24 @@ def test_a_value_starting_with_a_dash_says_how_to_give_it(images, tiny_weights_h
     one_line_error(capsys, needle)
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["transfer", "c.png", "s.png", "-o", "o.png", "--sizee", "64"],       # was: (see `nst --help`), no hint
+     "unrecognized arguments: --sizee 64; did you mean --size? (see `nst transfer --help`)"),
+    (["batch", "in/", "--style", "s.png", "-o", "out", "--stlye-weight=3"],
+     "unrecognized arguments: --stlye-weight=3; did you mean --style-weight? (see `nst batch --help`)"),
+    (["weights", "info", "--wieghts", "w.h5"],
+     "unrecognized arguments: --wieghts w.h5; did you mean --weights? (see `nst weights info --help`)"),
+    (["transfer", "c.png", "s.png", "-o", "o.png", "--zzz"],
+     "unrecognized arguments: --zzz (see `nst transfer --help`)"),
+    (["weights"], "the following arguments are required: {fetch,info} (see `nst weights --help`)"),   # was: action
+])
+def test_a_mistyped_command_line_names_its_commands_help(capsys, argv, line):
+    # an unknown option is refused by `nst` itself, after the subcommand parsed what it knows: the
+    # line names the subcommand's --help, and the option a typo was near
+    assert cli(argv) == 2
+    assert capsys.readouterr().err == f"nst: error: {line}\n"
+
+
 def test_unknown_output_suffix(images, tiny_weights_h5, tmp_path, capsys):
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.xyz")) == 2
     one_line_error(capsys, "unknown image suffix")

@@ -24,9 +24,32 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message):
-        hint = dash_value_hint(message, getattr(self, "words", []), self._option_string_actions)
+        # unrecognized arguments are found by `nst` itself: the subcommand they were given to names the help
+        parser = chosen_command(self) if message.startswith("unrecognized arguments: ") else self
+        hint = (dash_value_hint(message, getattr(self, "words", []), self._option_string_actions)
+                or near_option_hint(message, parser._option_string_actions))
         self.exit(2, f"nst: error: {message}{hint} "
-                     f"(see `{self.prog} --help`)\n")
+                     f"(see `{parser.prog} --help`)\n")
+
+
+def chosen_command(parser):
+    # the subcommand's parser the words parsed chose (nst transfer, nst weights info), else parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = next((w for w in getattr(parser, "words", []) if w in action.choices), None)
+            return chosen_command(action.choices[chosen]) if chosen else parser
+    return parser
+
+
+def near_option_hint(message, options):
+    # "unrecognized arguments: --sizee 64" -> "; did you mean --size?" (a typo of one of `options`), or ""
+    import difflib
+    words = message.removeprefix("unrecognized arguments: ").split() if "unrecognized" in message else []
+    for word in (w.split("=")[0] for w in words if w.startswith("--")):
+        near = difflib.get_close_matches(word, [o for o in options if o.startswith("--")], n=1)
+        if near:
+            return f"; did you mean {near[0]}?"
+    return ""
 
 
 def dash_value_hint(message, words, options):

@@ -77,6 +77,8 @@ def build_parser():
     video.add_parser(sub)
     add_compare(sub)
     serve.add_parser(sub)
+    for subcommands in (sub, wsub):          # "required: {fetch,info}", not the dest's name ("action")
+        subcommands.metavar = "{" + ",".join(subcommands.choices) + "}"
     return parser
 
 
