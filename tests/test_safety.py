@@ -246,8 +246,10 @@ CASES = [
     ("no-output", None, [], 2, ["-o/--output"]),
     ("missing-init", None, ["-o", "{d}/o.png", "--init", "{d}/nope.png"], 2, ["nope.png", "no such file"]),
     ("missing-weights", None, ["-o", "{d}/o.png", "--weights", "{d}/nope.h5"], 2, ["nope.h5", "does not exist"]),
-    ("weights-not-hdf5", None, ["-o", "{d}/o.png", "--weights", "{s}"], 2, ["style.jpg", "not an HDF5 file"]),
-    ("weights-a-folder", None, ["-o", "{d}/o.png", "--weights", "{d}/in"], 2, ["in", "not an HDF5 file"]),
+    ("weights-not-hdf5", None, ["-o", "{d}/o.png", "--weights", "{s}"], 2,       # was "(OSError)"
+     ["style.jpg is not an HDF5 file; give VGG19 weights in the Keras HDF5 layout (.h5), or leave out --weights"]),
+    ("weights-a-folder", None, ["-o", "{d}/o.png", "--weights", "{d}/in"], 2,    # was "(IsADirectoryError)"
+     ["in is a folder, not an HDF5 file"]),
     ("resume-a-folder", None, ["-o", "{d}/o.png", "--resume", "{d}/in"], 2, ["checkpoint", "is a folder"]),
     ("content-a-folder", lambda w: w.update(c=w["d"] / "in"), ["-o", "{d}/o.png"], 2, ["is a directory"]),
     ("content-too-thin", lambda w: (Image.new("RGB", (400, 8)).save(w["d"] / "in" / "thin.png"),
