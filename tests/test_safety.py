@@ -203,7 +203,8 @@ CASES = [
     ("resume-snapshot-malformed", setup_resume(lambda ck: add_array(ck, "snap.2", np.zeros((4, 4), np.float64))),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "report snapshot snap.2 is malformed"]),
     ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
-    ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2, ["content.png", "unreadable"]),
+    ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2,      # was "(ValueError)"
+     ["content.png is unreadable or truncated (no .npz nst wrote whole); start the run again without --resume"]),
     ("resume-replaced-content", replace_content, ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
      ["--resume", "other settings or inputs (content)"]),
     # an older nst's checkpoint that no command of this one matches: a layer given twice (refused since)
@@ -656,3 +657,15 @@ def test_a_pipe_as_an_input_is_refused_not_waited_on(world, capsys, tmp_path_fac
     before = snapshot(world["d"])
     assert_pipe_refused(main, argv, what, pipe, capsys)
     assert snapshot(world["d"]) == before
+
+
+def test_a_checkpoint_that_cannot_be_read_says_so(world, monkeypatch, capsys):
+    # a --resume file this user may not read (chmod 000) is said to be so, not "truncated"
+    ck = checkpoint_of(world)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr("nst.io.checkpoint.np.load", denied)
+    capsys.readouterr()
+    assert cli(command(world, "-o", str(world["d"] / "o.png"), "--resume", str(ck))) == 2
+    assert capsys.readouterr().err == f"nst: error: checkpoint {ck} cannot be read (Permission denied); make it readable\n"

@@ -69,8 +69,10 @@ def load(path):
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except IsADirectoryError:
         raise CheckpointError(f"checkpoint {path} is a folder, not a file") from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"checkpoint {path} is unreadable or truncated ({e.__class__.__name__}); "
+    except PermissionError as e:
+        raise CheckpointError(f"checkpoint {path} cannot be read ({e.strerror}); make it readable") from None
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated (no .npz nst wrote whole); "
                               "start the run again without --resume") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else None
