@@ -108,7 +108,7 @@ def option(t, field, help, **kw):
 
 def add_transfer_options(t):
     # every option that describes a run (Settings); `nst transfer` and other subcommands share them
-    layers = ",".join
+    layers = ", ".join                # shown so, they wrap between names (the option takes either)
     option(t, "size", "longest side of the output in pixels (default: %(default)s)")
     option(t, "iterations", "N: exactly N optimiser iterations at every scale (fewer only when L-BFGS "
                             "finds J no longer decreasing; e.g. 200 for a longer, more converged run); "
@@ -124,18 +124,22 @@ def add_transfer_options(t):
            choices=settings.OPTIMIZERS)
     option(t, "lr", "step size > 0 (default: adam 10, gd 1e-8; lbfgs 1 = a multiplier of its "
                     "first, Polyak step J/‖g‖²)")
-    option(t, "history", "L-BFGS history size (default: %(default)s)")
-    option(t, "content_weight", "α ≥ 0 (default: %(default)g)")
-    option(t, "style_weight", "β ≥ 0 (default: %(default)g)")
-    option(t, "tv_weight", "γ ≥ 0 (default: %(default)g)")
-    option(t, "content_layers", "comma-separated, e.g. block4_conv2 or conv4_2 (default: %s)"
-           % layers(DEFAULTS.content_layers))
-    option(t, "style_layers", "comma-separated (default: %s)" % layers(DEFAULTS.style_layers))
+    option(t, "history", "L-BFGS history size: the last N steps it keeps (default: %(default)s)", metavar="N")
+    option(t, "content_weight", "α ≥ 0, the weight of the content term J_content (default: %(default)g)")
+    option(t, "style_weight", "β ≥ 0, the weight of the style term J_style: larger, more of the style's look "
+                              "(default: %(default)g)")
+    option(t, "tv_weight", "γ ≥ 0, the weight of the total variation term J_tv: larger, a smoother picture "
+                           "(default: %(default)g)")
+    option(t, "content_layers", "VGG19 layers whose features J_content compares, comma-separated, e.g. "
+                                "block4_conv2 or conv4_2 (default: %s)" % layers(DEFAULTS.content_layers))
+    option(t, "style_layers", "VGG19 layers whose Gram matrices J_style compares, comma-separated (default: %s)"
+           % layers(DEFAULTS.style_layers))
     option(t, "style_layer_weights", "λ_l per style layer, one per --style-layers entry, or auto: each "
                                      "layer's term relative to the style's own Gram energy at that layer "
                                      "(default: %(default)s)")
     option(t, "style_blend", "weights of several style images, one per STYLE (default: equal)")
-    option(t, "style_scale", "style image's longest side relative to the output's (default: %(default)g)")
+    option(t, "style_scale", "the style image's longest side as a multiple of the output's: smaller, smaller "
+                             "brush strokes (default: %(default)g)")
     option(t, "keep_colors", "keep the content's colours. luminance: transfer only the luminance, take the "
                              "colour from the content; match: recolour the style image to the content's "
                              "colour mean and covariance before the run (default: off)",
