@@ -246,7 +246,7 @@ def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path
         assert r["status"] == "done" and r["iterations"] == 5 and r["seconds"] > 0, r
         assert set(r["terms"]) == {"total", "content", "style", "tv"} and r["worker"].startswith("tcp://")
     sheet = load_image(out / "contact_sheet.png")
-    assert sheet.shape[0] > 2 * 100 and sheet.shape[1] > 2 * 100                # 2 × 2 thumbnails
+    assert sheet.shape[:2] == (24 + 2 * 88, 160 + 2 * 88)         # 2 × 2 cells, 48 px pictures in a label's 88
     err = capsys.readouterr().err
     assert "2 worker processes" in err and "4/4 tasks: 4 done, 0 failed" in err
     assert "s/task |" in err                                     # the unit once: was "s/tasks"
@@ -563,3 +563,20 @@ def test_a_worker_prepares_the_weights_once_for_its_tasks(images, tiny_weights_h
                  "-o", str(tmp_path / "out"), "--weights", str(tiny_weights_h5), *FAST, "--iterations", "2"]) == 0
     assert [r["status"] for r in manifest(tmp_path / "out")] == ["done", "done"]
     assert len(prepares) == 1
+
+
+@pytest.mark.parametrize("tile", ["auto", 256])
+def test_a_task_too_large_whole_is_counted_in_its_tiles(tiny_weights_h5, monkeypatch, tile):
+    # --tile auto (or N) runs a picture too large for the memory in tiles, as nst transfer does: the
+    # batch counts a task so (it counted the whole picture, and refused a batch transfer would run)
+    from types import SimpleNamespace
+
+    from nst import memory
+    from nst.batch import checks
+    from nst.run.settings import Settings
+    task = lambda tile: SimpleNamespace(settings=Settings(size=2048, scales=1, backend="numpy", tile=tile,  # noqa: E731
+                                                          weights=str(tiny_weights_h5)).as_dict())
+    whole, _, _ = checks.task_memory([task(0)])
+    monkeypatch.setattr(memory, "available", lambda backend: whole // 2)
+    need, backend, text = checks.task_memory([task(tile)])
+    assert need <= whole // 2 and "tiles of" in text, text

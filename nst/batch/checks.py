@@ -157,18 +157,22 @@ def check_fits(todo, need, backend, args):
 
 def task_memory(tasks):
     # -> (bytes, backend, text): the largest estimate (nst.memory) over the batch's settings, for a
-    # square content at --size (the most pixels a longest side allows); validates every setting
+    # square content at --size (the most pixels a longest side allows), in tiles where --tile says
+    # (auto: those the worker's run picks when the whole picture does not fit); validates every setting
     import numpy as np
 
+    from nst.run.checks import auto_tile
     from nst.run.run import Run
     from nst.run.settings import Settings
     worst = (0, "numpy", "")
     for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
         square = np.zeros((16, 16, 3), np.float32)           # only the aspect counts: --size sets the side
         run = Run(square, [square], Settings.from_dict(s), log)
-        parts, (h, w) = run.memory_estimate()
         backend = run.objective_backend().name
+        tile = auto_tile(run, memory.available(backend)) if run.settings.tile == "auto" else run.settings.tile
+        parts, (h, w) = run.memory_estimate(tile=tile)
+        tiles = f", tiles of {tile} px" if tile and tile < max(h, w) else ""
         if parts["total"] >= worst[0]:
-            worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}, "
+            worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}{tiles}, "
                                                f"scales {' → '.join(map(str, run.sizes))})")
     return worst
