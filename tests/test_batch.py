@@ -580,3 +580,10 @@ def test_a_task_too_large_whole_is_counted_in_its_tiles(tiny_weights_h5, monkeyp
     monkeypatch.setattr(memory, "available", lambda backend: whole // 2)
     need, backend, text = checks.task_memory([task(tile)])
     assert need <= whole // 2 and "tiles of" in text, text
+
+
+@pytest.mark.parametrize("fit, words", [(1, "1 such task fits)"), (3, "3 such tasks fit)")])
+def test_the_layout_counts_the_tasks_that_fit_in_words(monkeypatch, fit, words):
+    # "1 such tasks fit" was the line for one
+    monkeypatch.setattr(engine, "available", lambda backend: fit * 2**30)
+    assert engine.local_layout(1, 2**30, "numba").where.endswith(words)
