@@ -878,3 +878,14 @@ def test_photos_named_in_other_scripts_keep_their_names(world, tmp_path):
     style = plan.stem(world["s"])
     assert [t.output for t in tasks] == [f"{n}__{style}.png" for n in ("Москва", "Париж", "東京", "tübingen")]
     assert plan.stem("a b?c.png") == "a_b_c"
+
+
+def test_a_task_too_large_for_the_memory_says_what_is_free(world, monkeypatch, capsys):
+    # before any task: the estimate against the free memory, both said (it said "this machine has less free")
+    monkeypatch.setattr("nst.memory.available", lambda backend: 2**20)
+    monkeypatch.setattr("nst.batch.engine.available", lambda backend: 2**20)
+    assert cli(batch(world)) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("nst: error: one task needs about ") and \
+        err.endswith(" but 0.00 GiB is free; try a smaller --size (nst batch --dry-run shows the estimate)"), err
+    assert not world["o"].exists()

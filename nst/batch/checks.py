@@ -151,7 +151,7 @@ def check_fits(todo, need, backend, args):
     # one task fits in this machine's free memory (nst.memory's estimate), before anything is written
     from nst.batch import engine
     if not engine.local_layout(len(todo), need, backend, args.workers, args.threads).fits:
-        raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
+        raise MemoryError(f"one task needs about {gib(need)} but {gib(memory.available(backend))} is free; "
                           "try a smaller --size (nst batch --dry-run shows the estimate)")
 
 
