@@ -377,6 +377,9 @@ CASES = [
     ("16-nst-home-a-file-demo", lambda w: (w["d"] / "home").write_text("x"),
      lambda w: ["demo", "-o", str(w["d"] / "demo.png")], 2, ["home", "is a file", "NST_HOME"]),
     # 18: the small ones
+    ("18-outdir-a-picture-name", None,      # was made, a folder named styled.png
+     lambda w: ["batch", str(w["c"]), "--style", str(w["s"]), "-o", str(w["d"] / "styled.png"), *SMALL], 2,
+     ["styled.png names a picture; nst batch writes a folder of them: give a folder, e.g. -o ", "/styled/"]),
     ("18-empty-outdir", None, lambda w: ["batch", str(w["c"]), "--style", str(w["s"]), "-o", "", *SMALL], 2,
      ["-o is empty"]),
     ("18-content-symlink-loop", loop("c"), lambda w: B(w), 2, ["loop.png", "leads nowhere", "a loop"]),

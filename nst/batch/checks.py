@@ -11,6 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst import memory
+from nst.io.image import SAVE_FORMATS
 from nst.memory import gib
 from nst.run.progress import Progress, counted, log
 
@@ -27,6 +28,9 @@ def check_options(args):
         raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
     if not args.output.strip():
         raise RunRefused("-o is empty: give the folder for the pictures, e.g. -o styled/")
+    if Path(args.output).suffix.lower() in SAVE_FORMATS and not Path(args.output).is_dir():
+        raise RunRefused(f"-o {args.output} names a picture; nst batch writes a folder of them: give a folder, "
+                         f"e.g. -o {Path(args.output).with_suffix('')}/")
     check_sweeps(args.sweep)
     check_cluster_options(args)
 
