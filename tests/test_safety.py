@@ -253,6 +253,8 @@ CASES = [
      ["in is a folder, not an HDF5 file"]),
     ("resume-a-folder", None, ["-o", "{d}/o.png", "--resume", "{d}/in"], 2, ["checkpoint", "is a folder"]),
     ("content-a-folder", lambda w: w.update(c=w["d"] / "in"), ["-o", "{d}/o.png"], 2, ["is a directory"]),
+    ("content-name-too-long", lambda w: w.update(c=w["d"] / ("a" * 300 + ".png")), ["-o", "{d}/o.png"], 2,
+     ["a.png: cannot be read (File name too long)"]),          # was "unreadable or truncated image", the name twice
     ("content-too-thin", lambda w: (Image.new("RGB", (400, 8)).save(w["d"] / "in" / "thin.png"),
                                     w.update(c=w["d"] / "in" / "thin.png")),
      ["-o", "{d}/o.png"], 2, ["content is 32×1", "block5_conv1 needs", "--size 775 --start-size 775"]),

@@ -1,5 +1,6 @@
 """`nst transfer` and `nst demo`: a command line -> Settings and Outputs -> one Job (nst.run.job)."""
 import contextlib
+import os
 from pathlib import Path
 
 from nst.cli.options import outputs_of, settings_of
@@ -47,7 +48,7 @@ def check_output_name(output):
     # -o '' and -o FOLDER say so (as a Path '' is "."; either was "unknown image suffix")
     if not output.strip():
         raise RunRefused("-o is empty: give the output's file name, e.g. -o out.png")
-    if Path(output).is_dir():
+    if os.path.isdir(output):                    # False for a name too long (Path.is_dir raises)
         raise RunRefused(f"-o {output} is a folder; give a file name, e.g. -o {Path(output) / 'out.png'}")
 
 

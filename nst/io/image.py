@@ -157,6 +157,8 @@ def opened(path):
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise ImageError(f"{path}: a symbolic link loop (it leads back to itself)") from None
+        if e.errno and e.strerror:                       # the system's refusal (a name too long, no permission)
+            raise ImageError(f"{path}: cannot be read ({e.strerror})") from None
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
     except (SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
