@@ -380,6 +380,10 @@ CASES = [
     ("18-outdir-a-picture-name", None,      # was made, a folder named styled.png
      lambda w: ["batch", str(w["c"]), "--style", str(w["s"]), "-o", str(w["d"] / "styled.png"), *SMALL], 2,
      ["styled.png names a picture; nst batch writes a folder of them: give a folder, e.g. -o ", "/styled/"]),
+    ("18-outdir-name-too-long", None,       # was a traceback (OSError: File name too long)
+     lambda w: ["batch", str(w["c"]), "--style", str(w["s"]), "-o", str(w["d"] / ("a" * 300)), "--weights",
+                str(w["w"]), *SMALL], 2,
+     ["-o", "longer than this file system allows"]),
     ("18-empty-outdir", None, lambda w: ["batch", str(w["c"]), "--style", str(w["s"]), "-o", "", *SMALL], 2,
      ["-o is empty"]),
     ("18-content-symlink-loop", loop("c"), lambda w: B(w), 2, ["loop.png", "leads nowhere", "a loop"]),

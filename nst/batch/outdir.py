@@ -82,10 +82,10 @@ def is_sheet(path):
 def check_folder(outdir, option="-o"):
     # OUTDIR (nst batch's -o, nst serve's --outdir) is a folder, or none yet, where the manifest can
     # be written: not a file, not a link that leads nowhere
-    out = Path(outdir)
-    if os.path.islink(out) and not out.exists():
+    out = Path(outdir)                      # os.path's tests: False for a name too long (Path's raise)
+    if os.path.islink(out) and not os.path.exists(out):
         raise RunRefused(f"{option} {out}: a symbolic link that leads nowhere (a loop, or a missing target)")
-    if out.exists() and not out.is_dir():
+    if os.path.exists(out) and not os.path.isdir(out):
         raise RunRefused(f"{option} {out}: exists and is not a folder; give a folder for the pictures")
     check_writable(option, out / MANIFEST)
 

@@ -91,8 +91,9 @@ def check_name_length(option, path):
 
 
 def check_writable(option, path):
-    # one destination: its folder can be made and written, and it is not a folder; the test
-    # leaves nothing behind
+    # one destination: its names fit the file system, its folder can be made and written, and it
+    # is not a folder; the test leaves nothing behind
+    check_name_length(option, path)
     where = existing_ancestor(path)
     if path.is_dir():
         raise RunRefused(f"{option} {path} is a folder; give a file name")
