@@ -202,6 +202,10 @@ CASES = [
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "its optimiser state is malformed", "pairs_y.0"]),
     ("resume-snapshot-malformed", setup_resume(lambda ck: add_array(ck, "snap.2", np.zeros((4, 4), np.float64))),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "report snapshot snap.2 is malformed"]),
+    ("resume-name-too-long", None, ["-o", "{d}/o.png", "--resume", "{d}/" + "a" * 300 + ".npz"], 2,
+     ["a.npz cannot be read (File name too long)"]),
+    ("weights-name-too-long", None, ["-o", "{d}/o.png", "--weights", "{d}/" + "a" * 300 + ".h5"], 2,
+     ["a.h5 cannot be read (File name too long)"]),                             # was a traceback
     ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
     ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2,      # was "(ValueError)"
      ["content.png is unreadable or truncated (no .npz nst wrote whole); start the run again without --resume"]),
@@ -670,4 +674,4 @@ def test_a_checkpoint_that_cannot_be_read_says_so(world, monkeypatch, capsys):
     monkeypatch.setattr("nst.io.checkpoint.np.load", denied)
     capsys.readouterr()
     assert cli(command(world, "-o", str(world["d"] / "o.png"), "--resume", str(ck))) == 2
-    assert capsys.readouterr().err == f"nst: error: checkpoint {ck} cannot be read (Permission denied); make it readable\n"
+    assert capsys.readouterr().err == f"nst: error: checkpoint {ck} cannot be read (Permission denied)\n"
