@@ -214,3 +214,10 @@ def test_every_help_example_runs_as_written(capsys):
                 assert e.code == 0 and "--help" in argv, (line, capsys.readouterr().err)
             shown.append(line)
     assert len(shown) >= 12, shown
+
+
+def test_version(capsys):
+    # `nst --version` says which nst this is (it was "required: command")
+    import nst
+    assert cli(["--version"]) == 0
+    assert capsys.readouterr().out == f"nst {nst.__version__}\n"

@@ -2,7 +2,7 @@
 ends with examples that run as written (tests/test_cli.py parses each)."""
 import argparse
 
-from nst import batch, compare, video
+from nst import __version__, batch, compare, video
 from nst.cli import gradcheck
 from nst.cli.options import (Parser, add_common_options, add_output_options, add_run_options, add_transfer_options,
                              examples, option_type)
@@ -17,6 +17,7 @@ def build_parser():
                                     "nst transfer --help      # each command's options, with examples"),
                     formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_options(parser, top=True)
+    parser.add_argument("--version", action="version", version=f"nst {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("transfer", help="stylise CONTENT with the look of STYLE (one or more)",
