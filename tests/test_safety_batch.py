@@ -896,3 +896,11 @@ def test_a_task_too_large_for_the_memory_says_what_is_free(world, monkeypatch, c
     assert err.startswith("nst: error: one task needs about ") and \
         err.endswith(" but 0.00 GiB is free; try a smaller --size (nst batch --dry-run shows the estimate)"), err
     assert not world["o"].exists()
+
+
+@pytest.mark.parametrize("setup", [user_file("manifest.jsonl", b"my notes\n"), lambda w: w["o"].write_text("a file")])
+def test_outdir_is_checked_before_the_weights_are_fetched(world, monkeypatch, capsys, setup):
+    # the default weights, not cached yet, would be downloaded (80 MB) before a bad OUTDIR was refused
+    setup(world)
+    assert cli(["batch", str(world["c"]), "--style", str(world["s"]), "-o", str(world["o"]), *SMALL]) == 2
+    assert "nst: error: -o" in capsys.readouterr().err

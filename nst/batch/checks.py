@@ -47,6 +47,15 @@ def check_cluster_options(args):
         args.scheduler = check_address(args.scheduler)
 
 
+def check_destinations(args):
+    # OUTDIR (a folder this machine can write, its manifest and contact sheet nst's) and
+    # --checkpoint-dir, before anything is read or fetched; plan.check_outdir adds the tasks' names
+    from nst.batch.outdir import check_folder, check_own_files
+    check_folder(args.output)
+    check_own_files(args.output)
+    check_checkpoint_dir(args)
+
+
 def check_checkpoint_dir(args):
     # --checkpoint-dir: a folder (or none yet) this machine can write, checked before the first task
     # (an existing cluster's workers may see another filesystem: a task that cannot write goes on

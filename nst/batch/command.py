@@ -47,10 +47,10 @@ def main(args):
     from . import plan, results
     checks.check_options(args)
     settings = settings_of(args)
+    checks.check_destinations(args)               # before the weights are read (fetched, if missing)
     weights = checks.read_weights(settings.weights, local=not args.scheduler)
     tasks = plan.plan(args.content, args.style, settings, args.sweep, weights.sha if weights else None)
     outdir = plan.check_outdir(args.output, tasks)
-    checks.check_checkpoint_dir(args)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
     checks.check_inputs(todo)
