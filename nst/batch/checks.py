@@ -29,7 +29,7 @@ def check_options(args):
         raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
     if not args.output.strip():
         raise RunRefused("-o is empty: give the folder for the pictures, e.g. -o styled/")
-    if Path(args.output).suffix.lower() in SAVE_FORMATS and not os.path.isdir(args.output):
+    if Path(args.output).suffix.lower() in SAVE_FORMATS and not os.path.lexists(args.output):
         raise RunRefused(f"-o {args.output} names a picture; nst batch writes a folder of them: give a folder, "
                          f"e.g. -o {Path(args.output).with_suffix('')}/")
     check_sweeps(args.sweep)
