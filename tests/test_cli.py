@@ -195,6 +195,7 @@ def test_every_command_and_option_is_explained():
     helps = {a.dest: a.help for a in build_parser()._subparsers._group_actions[0].choices["transfer"]._actions}
     for weight, term in [("content_weight", "J_content"), ("style_weight", "J_style"), ("tv_weight", "J_tv")]:
         assert term in helps[weight], helps[weight]                 # they said only "α ≥ 0", "β ≥ 0", "γ ≥ 0"
+    assert "repeat the original command" in helps["resume"]          # README's rule: it said "continue the run"
 
 
 def test_every_help_example_runs_as_written(capsys):

@@ -160,7 +160,8 @@ def add_transfer_options(t):
 
 def add_cluster_options(p, workers_default="cores and memory"):
     # where the tasks of `nst batch` / `nst video` run: an existing scheduler or a local cluster
-    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="an existing Dask scheduler, e.g. tcp://head:8786 (default: a local cluster)")
     p.add_argument("--workers", type=integer(1), metavar="N",
                    help=f"local worker processes (default: from {workers_default})")
     p.add_argument("--threads", type=integer(1), metavar="K",
@@ -189,9 +190,12 @@ def add_output_options(t):
     t.add_argument("--save-every", type=integer(0), default=0, metavar="N",
                    help="also save the image every N iterations as OUT_0050.png ... (default: 0, off)")
     t.add_argument("--checkpoint", metavar="FILE.npz",
-                   help="save the full run state here, atomically (default: none)")
+                   help="save the full run state here, atomically, every --checkpoint-every iterations and when "
+                        "stopped (default: none)")
     add_checkpoint_every(t, "iterations between checkpoints, and one when stopped")
-    t.add_argument("--resume", metavar="FILE.npz", help="continue the run saved in this checkpoint (default: none)")
+    t.add_argument("--resume", metavar="FILE.npz",
+                   help="continue the run saved in this checkpoint: repeat the original command with --resume "
+                        "FILE.npz added; it ends with the picture an uninterrupted run makes (default: none)")
     t.add_argument("--report", metavar="DIR",
                    help="write loss curves, a strip of images and the settings into DIR (default: none)")
     t.add_argument("--dry-run", action="store_true",
