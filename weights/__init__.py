@@ -56,8 +56,12 @@ def resolve_path(weights=None, log=log_to_logger) -> Path:
                     "pass --weights vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5") from None
         return path
     path = as_path(weights)
-    if not path.exists():
-        raise WeightsError(f"weights file {path} does not exist")
+    try:
+        path.stat()
+    except FileNotFoundError:
+        raise WeightsError(f"weights file {path} does not exist") from None
+    except OSError as e:                                  # a name too long, a link loop, no permission
+        raise WeightsError(f"weights file {path} cannot be read ({e.strerror})") from None
     return path
 
 

@@ -69,7 +69,10 @@ def read(path, keep=CONV_NAMES, data=None):
         forget(e)
         if isinstance(e, FileNotFoundError):
             raise WeightsError(f"weights file {path} does not exist") from None
-        raise WeightsError(f"weights file {path} is not an HDF5 file ({e.__class__.__name__})") from None
+        if isinstance(e, IsADirectoryError):
+            raise WeightsError(f"weights file {path} is a folder, not an HDF5 file") from None
+        raise WeightsError(f"weights file {path} is not an HDF5 file; give VGG19 weights in the Keras HDF5 layout "
+                           "(.h5), or leave out --weights for nst's own") from None
     try:
         return _read(path, f, keep)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:   # HDF5 damaged inside

@@ -3,6 +3,7 @@ every input picture (readable, large enough at every setting) and one task's mem
 (nst.memory's estimate, over every setting of the batch)."""
 import contextlib
 import json
+import os
 import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -11,6 +12,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst import memory
+from nst.io.image import SAVE_FORMATS
 from nst.memory import gib
 from nst.run.progress import Progress, counted, log
 
@@ -27,6 +29,9 @@ def check_options(args):
         raise RunRefused("--style-blend: nst batch runs each style on its own (blend with nst transfer)")
     if not args.output.strip():
         raise RunRefused("-o is empty: give the folder for the pictures, e.g. -o styled/")
+    if Path(args.output).suffix.lower() in SAVE_FORMATS and not os.path.lexists(args.output):
+        raise RunRefused(f"-o {args.output} names a picture; nst batch writes a folder of them: give a folder, "
+                         f"e.g. -o {Path(args.output).with_suffix('')}/")
     check_sweeps(args.sweep)
     check_cluster_options(args)
 
@@ -40,6 +45,15 @@ def check_cluster_options(args):
         raise RunRefused("--workers and --threads size the local cluster; with --scheduler its workers decide")
     if args.scheduler is not None:
         args.scheduler = check_address(args.scheduler)
+
+
+def check_destinations(args):
+    # OUTDIR (a folder this machine can write, its manifest and contact sheet nst's) and
+    # --checkpoint-dir, before anything is read or fetched; plan.check_outdir adds the tasks' names
+    from nst.batch.outdir import check_folder, check_own_files
+    check_folder(args.output)
+    check_own_files(args.output)
+    check_checkpoint_dir(args)
 
 
 def check_checkpoint_dir(args):
@@ -103,14 +117,13 @@ class DecodeBudget:
     one that needs more than `free` alone runs by itself (nst.io.image then refuses it)."""
 
     def __init__(self, free):
-        self.free, self.held, self.waiting, self.changed = free, 0, 0, threading.Condition()
+        self.free, self.held, self.changed = free, 0, threading.Condition()
 
     @contextlib.contextmanager
     def holding(self, need):
         with self.changed:
-            self.waiting += 1
             self.changed.wait_for(lambda: not self.held or self.held + need <= self.free)
-            self.waiting, self.held = self.waiting - 1, self.held + need
+            self.held += need
         try:
             yield
         finally:
@@ -120,9 +133,9 @@ class DecodeBudget:
 
 
 def input_shapes(paths):
-    # [path] -> {path: (H, W)} (nst.io.image.image_shape: each file decoded whole), up to
-    # DECODING_THREADS at a time (Pillow lets go of the GIL while it decodes) and as many as fit in
-    # the free memory together (DecodeBudget: each checked alone, several big ones would not), with a
+    # [path] -> {path: (H, W)} (nst.io.image.image_shape: each file decoded whole, its header read
+    # once), up to DECODING_THREADS at a time (Pillow lets go of the GIL while it decodes) and as many
+    # as fit in the free memory together (DecodeBudget: each checked alone, several big ones would not), with a
     # progress line: hundreds of photos take a while. The error is that of the first bad file in
     # `paths`' order
     from nst.batch.engine import cores
@@ -132,16 +145,14 @@ def input_shapes(paths):
     log(f"nst batch: reading {counted(len(paths), 'input picture')} to check them")
     progress, shapes, budget = Progress(len(paths), unit="picture"), {}, DecodeBudget(memory.available("numpy"))
 
-    def decoded_shape(path):
-        with budget.holding(image.declared_decode_bytes(path)):
-            return image.image_shape(path)
     pool = ThreadPoolExecutor(min(len(paths), cores(), DECODING_THREADS), thread_name_prefix="nst-check")
     # the threads' own catch_warnings (nst.io.image.opened) interleave: each may restore a list
     # without another's filter. Every list they restore descends from this one, which restores all
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         try:
-            for path, shape in zip(paths, pool.map(decoded_shape, paths)):    # in order: the first error
+            decoded = pool.map(lambda p: image.image_shape(p, budget.holding), paths)
+            for path, shape in zip(paths, decoded):                 # in order: the first error
                 shapes[path] = shape
                 progress.update(len(shapes))
         finally:
@@ -154,24 +165,28 @@ def check_fits(todo, need, backend, args):
     # one task fits in this machine's free memory (nst.memory's estimate), before anything is written
     from nst.batch import engine
     if not engine.local_layout(len(todo), need, backend, args.workers, args.threads).fits:
-        raise MemoryError(f"one task needs about {gib(need)} but this machine has less free; "
+        raise MemoryError(f"one task needs about {gib(need)} but {gib(memory.available(backend))} is free; "
                           "try a smaller --size (nst batch --dry-run shows the estimate)")
 
 
 def task_memory(tasks):
     # -> (bytes, backend, text): the largest estimate (nst.memory) over the batch's settings, for a
-    # square content at --size (the most pixels a longest side allows); validates every setting
+    # square content at --size (the most pixels a longest side allows), in tiles where --tile says
+    # (auto: those the worker's run picks when the whole picture does not fit); validates every setting
     import numpy as np
 
+    from nst.run.checks import auto_tile
     from nst.run.run import Run
     from nst.run.settings import Settings
     worst = (0, "numpy", "")
     for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
         square = np.zeros((16, 16, 3), np.float32)           # only the aspect counts: --size sets the side
         run = Run(square, [square], Settings.from_dict(s), log)
-        parts, (h, w) = run.memory_estimate()
         backend = run.objective_backend().name
+        tile = auto_tile(run, memory.available(backend)) if run.settings.tile == "auto" else run.settings.tile
+        parts, (h, w) = run.memory_estimate(tile=tile)
+        tiles = f", tiles of {tile} px" if tile and tile < max(h, w) else ""
         if parts["total"] >= worst[0]:
-            worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}, "
+            worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}{tiles}, "
                                                f"scales {' → '.join(map(str, run.sizes))})")
     return worst

@@ -9,12 +9,20 @@ from nst.run.progress import Progress, counted, log
 
 def add_parser(sub):
     # the `batch` subcommand, with `nst transfer`'s run options (nst.cli.options, defined once)
+    import argparse
+
     from nst.cli.options import (add_checkpoint_every, add_cluster_options, add_common_options, add_run_options,
-                                 add_transfer_options)
+                                 add_transfer_options, examples)
     from .plan import sweep_type
     p = sub.add_parser("batch", help="every CONTENT × every STYLE (× --sweep grids) on Dask, resumable",
-                       description="Stylise many pictures on a local or remote Dask cluster. A rerun of "
-                                   "the same command skips the pictures already made.")
+                       description="Stylise many pictures on a local or remote Dask cluster. A rerun of\n"
+                                   "the same command skips the pictures already made.",
+                       epilog=examples("nst batch photos/ --style paintings/*.jpg -o styled/",
+                                       "nst batch photo.jpg --style starry.jpg -o sweep/ --sweep style-weight=3,10,30",
+                                       "nst batch photos/ --style starry.jpg -o styled/ --dry-run"
+                                       "   # the tasks, their memory, where they run",
+                                       "nst batch photos/ --style starry.jpg -o styled/ --scheduler tcp://head:8786"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("content", nargs="+", help="content images, folders or globs")
     p.add_argument("--style", nargs="+", required=True, help="style images, folders or globs")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR",
@@ -26,7 +34,8 @@ def add_parser(sub):
                         "several --sweep make a grid")
     add_cluster_options(p)
     p.add_argument("--checkpoint-dir", metavar="DIR",
-                   help="a folder every worker can write: a retried task continues from its checkpoint")
+                   help="a folder every worker can write: a retried task continues from its checkpoint "
+                        "(default: none: a retried task starts over)")
     add_checkpoint_every(p, "iterations between a task's checkpoints")
     p.add_argument("--dry-run", action="store_true", help="list the tasks, the memory one needs, where they run; stop")
     return p
@@ -38,10 +47,10 @@ def main(args):
     from . import plan, results
     checks.check_options(args)
     settings = settings_of(args)
+    checks.check_destinations(args)               # before the weights are read (fetched, if missing)
     weights = checks.read_weights(settings.weights, local=not args.scheduler)
     tasks = plan.plan(args.content, args.style, settings, args.sweep, weights.sha if weights else None)
     outdir = plan.check_outdir(args.output, tasks)
-    checks.check_checkpoint_dir(args)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
     checks.check_inputs(todo)
@@ -195,7 +204,7 @@ def dry_run(args, tasks, todo, blocked, need, backend, one):
         sweep = " ".join(f"{k}={plan.fmt_value(v)}" for k, v in t.sweep)
         print(f"{state:<8} {t.output}  {t.content}  {', '.join(t.styles)}  {sweep}".rstrip())
     print(f"one task: {one}")
-    print(f"contact sheet: {results.sheet_memory(tasks, max(t.settings['size'] for t in tasks))} in this process")
+    print(f"contact sheet: {results.sheet_memory(tasks)} in this process")
     if args.scheduler:
         with engine.connect(args.scheduler) as client:
             print(f"at once: {engine.cluster_layout(client, need).where}")

@@ -90,7 +90,7 @@ def local_layout(n_tasks, task_bytes, backend, workers=None, threads=None):
     k = threads or max(1, n // w)
     where = (f"{counted(w, 'worker process', 'worker processes')} × 1 task, {counted(k, 'kernel thread')} "
              f"each, on this machine ({n} cores, {gib(free)} free{' on the GPU' if backend == 'cupy' else ''}: "
-             + (f"{fit} such tasks fit)" if fit else "one task does NOT fit)"))
+             + (f"{counted(fit, 'such task')} {'fits' if fit == 1 else 'fit'})" if fit else "one task does NOT fit)"))
     if w * k > n:
         where += f"; {w}×{k} threads oversubscribe the {n} cores"
     return Layout(w, k, where, fit >= 1)

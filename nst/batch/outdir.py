@@ -49,13 +49,25 @@ def not_a_file(path, k):
 
 def is_manifest(path):
     # a regular file whose first line is a manifest row nst wrote
+    return manifest_flaw(path) is None
+
+
+def manifest_flaw(path):
+    # -> why `path` is no manifest nst wrote (its first line is no row: a hand edit's typo shows
+    # here), or None
     try:
         with open(path, "rb") as f:
             first = f.readline(1 << 20)
+    except OSError as e:
+        return f"unreadable: {e.strerror}"
+    try:
         row = json.loads(first)
-    except (OSError, ValueError):
-        return False
-    return isinstance(row, dict) and ROW_KEYS <= set(row)
+    except ValueError:
+        row = None
+    if not isinstance(row, dict):
+        return "it is empty" if not first.strip() else "its first line is not a JSON row"
+    missing = sorted(ROW_KEYS - set(row))
+    return f"its first line has no {' or '.join(map(json.dumps, missing))}" if missing else None
 
 
 def is_sheet(path):
@@ -70,10 +82,10 @@ def is_sheet(path):
 def check_folder(outdir, option="-o"):
     # OUTDIR (nst batch's -o, nst serve's --outdir) is a folder, or none yet, where the manifest can
     # be written: not a file, not a link that leads nowhere
-    out = Path(outdir)
-    if os.path.islink(out) and not out.exists():
+    out = Path(outdir)                      # os.path's tests: False for a name too long (Path's raise)
+    if os.path.islink(out) and not os.path.exists(out):
         raise RunRefused(f"{option} {out}: a symbolic link that leads nowhere (a loop, or a missing target)")
-    if out.exists() and not out.is_dir():
+    if os.path.exists(out) and not os.path.isdir(out):
         raise RunRefused(f"{option} {out}: exists and is not a folder; give a folder for the pictures")
     check_writable(option, out / MANIFEST)
 
@@ -87,7 +99,7 @@ def check_own_files(outdir):
 def check_manifest(outdir, option="-o"):
     # OUTDIR/manifest.jsonl (nst batch, video, serve) is absent, or nst's and can be appended to
     manifest = Path(outdir) / MANIFEST
-    check_own(manifest, is_manifest, option)
+    check_own(manifest, is_manifest, option, why=manifest_flaw)
     if kind(manifest) == "file":
         try:
             os.close(open_for_append(manifest, create=False))
@@ -96,13 +108,15 @@ def check_manifest(outdir, option="-o"):
                              f"another {option}") from None
 
 
-def check_own(path, ours, option="-o"):
-    # `path` is absent or a regular file nst wrote (ours(path)): never a link, a folder, another's file
+def check_own(path, ours, option="-o", why=None):
+    # `path` is absent or a regular file nst wrote (ours(path)): never a link, a folder, another's
+    # file; why(path): what tells it from nst's, said in the refusal
     k, move = kind(path), f"nst replaces only its own files: move it away, or choose another {option}"
     if k in ("link", "folder", "other"):
         raise RunRefused(f"{option}: {not_a_file(path, k)}; {move}")
     if k == "file" and not ours(path):
-        raise RunRefused(f"{option}: {path} exists and nst did not write it; {move}")
+        because = f" ({why(path)})" if why else ""
+        raise RunRefused(f"{option}: {path} exists and nst did not write it{because}; {move}")
 
 
 def open_for_append(path, create=True):

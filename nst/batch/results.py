@@ -8,9 +8,11 @@ share OUTDIR (two batches, `nst serve` and a batch): each append and each rewrit
 manifest lock (nst.batch.outdir.locked), and a rewrite reads the file afresh under it, so no
 process's rows are lost. A picture is written after its row, and its
 sha256 joins the row; a picture whose row is different is made again; a file nst did not write is
-never replaced (nst.batch.outdir says which are nst's). The contact sheet is at most
-SHEET_MAX_SIDE pixels a side: thumbnails shrink to fit, down to SHEET_MIN_CELL, then the sheet
-shows the first rows and columns that fit and says how many it left out.
+never replaced (nst.batch.outdir says which are nst's). The contact sheet's cells fit the
+pictures (their --size), between SHEET_LABELLED_CELL (a column's label still fits) and
+SHEET_MAX_CELL; the sheet is at most SHEET_MAX_SIDE pixels a side: thumbnails shrink to fit, down
+to SHEET_MIN_CELL, then the sheet shows the first rows and columns that fit and says how many it
+left out.
 """
 import json
 import os
@@ -27,7 +29,10 @@ from .outdir import (MANIFEST, SHEET, SHEET_DESCRIPTION, kind, locked, open_for_
                      unreplaceable)
 
 SHEET_MAX_SIDE = 4096          # pixels: 48 MiB as RGB at most, whatever the grid
+SHEET_MAX_CELL = 192           # a cell's side at most: larger pictures are shown shrunk
+SHEET_LABELLED_CELL = 88       # a cell's side at least while the grid fits: 80 px of label, 13 letters
 SHEET_MIN_CELL = 32            # thumbnails no smaller than this; beyond, the sheet shows a part
+CELL_MARGIN = 4                # pixels around a thumbnail in its cell
 LABEL_PX = 12                  # the labels' font size
 
 
@@ -168,17 +173,25 @@ def sheet_layout(tasks):
     return rows, cols, {t.output: (rows.index(row_key(a)), cols.index(col_key(a))) for t, a in zip(tasks, axes)}
 
 
-def sheet_geometry(n_rows, n_cols, label_w=160, label_h=24):
-    # -> (cell px, rows shown, columns shown): thumbnails up to 192 px, the sheet ≤ SHEET_MAX_SIDE a side
+def largest_side(tasks):
+    # -> the longest side of the largest picture the tasks make (their --size, swept or not)
+    return max(t.settings["size"] for t in tasks)
+
+
+def sheet_geometry(n_rows, n_cols, side, label_w=160, label_h=24):
+    # -> (cell px, rows shown, columns shown): a cell holds a picture of longest side `side` whole
+    # (within SHEET_LABELLED_CELL..SHEET_MAX_CELL), shrunk so the sheet is ≤ SHEET_MAX_SIDE a side
     down, across = SHEET_MAX_SIDE - label_h, SHEET_MAX_SIDE - label_w        # pixels for the thumbnails
-    cell = max(SHEET_MIN_CELL, min(192, down // max(n_rows, 1), across // max(n_cols, 1)))
+    wanted = min(SHEET_MAX_CELL, max(SHEET_LABELLED_CELL, side + CELL_MARGIN))
+    cell = max(SHEET_MIN_CELL, min(wanted, down // max(n_rows, 1), across // max(n_cols, 1)))
     return cell, min(n_rows, down // cell), min(n_cols, across // cell)
 
 
-def sheet_memory(tasks, size, label_w=160, label_h=24):
-    # -> "W×H px, about X" : the sheet's pixels and one decoded picture (at longest side `size`)
+def sheet_memory(tasks, label_w=160, label_h=24):
+    # -> "W×H px, about X" : the sheet's pixels and one decoded picture
     rows, cols, _ = sheet_layout(tasks)
-    cell, r, c = sheet_geometry(len(rows), len(cols), label_w, label_h)
+    size = largest_side(tasks)
+    cell, r, c = sheet_geometry(len(rows), len(cols), size, label_w, label_h)
     w, h = label_w + cell * c, label_h + cell * r
     need = 2 * w * h * 3 + size * size * 4 * 2          # the sheet and its PNG encoding, one picture
     shown = "" if (r, c) == (len(rows), len(cols)) else \
@@ -196,7 +209,7 @@ def contact_sheet(outdir, tasks, status, log=None, label_w=160, label_h=24):
     # every task's picture as a thumbnail in a grid with labels; a failed or missing one is grey.
     # At most SHEET_MAX_SIDE a side (sheet_geometry); written with nst's mark, atomically
     rows, cols, where = sheet_layout(tasks)
-    cell, n_rows, n_cols = sheet_geometry(len(rows), len(cols), label_w, label_h)
+    cell, n_rows, n_cols = sheet_geometry(len(rows), len(cols), largest_side(tasks), label_w, label_h)
     if (n_rows, n_cols) != (len(rows), len(cols)) and log:
         log(f"nst batch: the contact sheet shows the first {n_rows} of {len(rows)} rows and {n_cols} of "
             f"{len(cols)} columns (at most {SHEET_MAX_SIDE} px a side)")
@@ -214,7 +227,7 @@ def contact_sheet(outdir, tasks, status, log=None, label_w=160, label_h=24):
         path = Path(outdir) / t.output
         if status.get(t.output) == "done" and kind(path) == "file":
             with Image.open(path) as im:
-                im.thumbnail((cell - 4, cell - 4), Image.LANCZOS)
+                im.thumbnail((cell - CELL_MARGIN, cell - CELL_MARGIN), Image.LANCZOS)
                 thumb = im.convert("RGB")
             sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
         else:

@@ -24,9 +24,32 @@ class Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message):
-        hint = dash_value_hint(message, getattr(self, "words", []), self._option_string_actions)
+        # unrecognized arguments are found by `nst` itself: the subcommand they were given to names the help
+        parser = chosen_command(self) if message.startswith("unrecognized arguments: ") else self
+        hint = (dash_value_hint(message, getattr(self, "words", []), self._option_string_actions)
+                or near_option_hint(message, parser._option_string_actions))
         self.exit(2, f"nst: error: {message}{hint} "
-                     f"(see `{self.prog} --help`)\n")
+                     f"(see `{parser.prog} --help`)\n")
+
+
+def chosen_command(parser):
+    # the subcommand's parser the words parsed chose (nst transfer, nst weights info), else parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            chosen = next((w for w in getattr(parser, "words", []) if w in action.choices), None)
+            return chosen_command(action.choices[chosen]) if chosen else parser
+    return parser
+
+
+def near_option_hint(message, options):
+    # "unrecognized arguments: --sizee 64" -> "; did you mean --size?" (a typo of one of `options`), or ""
+    import difflib
+    words = message.removeprefix("unrecognized arguments: ").split() if "unrecognized" in message else []
+    for word in (w.split("=")[0] for w in words if w.startswith("--")):
+        near = difflib.get_close_matches(word, [o for o in options if o.startswith("--")], n=1)
+        if near:
+            return f"; did you mean {near[0]}?"
+    return ""
 
 
 def dash_value_hint(message, words, options):
@@ -55,6 +78,12 @@ def integer(lo, hi=None):
     return option_type(settings.integer(lo, hi))
 
 
+def examples(*commands):
+    # a --help's last lines (argparse.RawDescriptionHelpFormatter): each command as typed, a shell
+    # comment after it if any; tests/test_cli.py parses each
+    return "examples:\n" + "\n".join(f"  {c}" for c in commands)
+
+
 # -- the options ---------------------------------------------------------------------------
 def add_common_options(p, top=False):
     p.add_argument("--debug", action="store_true", default=False if top else argparse.SUPPRESS,
@@ -79,7 +108,7 @@ def option(t, field, help, **kw):
 
 def add_transfer_options(t):
     # every option that describes a run (Settings); `nst transfer` and other subcommands share them
-    layers = ",".join
+    layers = ", ".join                # shown so, they wrap between names (the option takes either)
     option(t, "size", "longest side of the output in pixels (default: %(default)s)")
     option(t, "iterations", "N: exactly N optimiser iterations at every scale (fewer only when L-BFGS "
                             "finds J no longer decreasing; e.g. 200 for a longer, more converged run); "
@@ -95,18 +124,22 @@ def add_transfer_options(t):
            choices=settings.OPTIMIZERS)
     option(t, "lr", "step size > 0 (default: adam 10, gd 1e-8; lbfgs 1 = a multiplier of its "
                     "first, Polyak step J/‖g‖²)")
-    option(t, "history", "L-BFGS history size (default: %(default)s)")
-    option(t, "content_weight", "α ≥ 0 (default: %(default)g)")
-    option(t, "style_weight", "β ≥ 0 (default: %(default)g)")
-    option(t, "tv_weight", "γ ≥ 0 (default: %(default)g)")
-    option(t, "content_layers", "comma-separated, e.g. block4_conv2 or conv4_2 (default: %s)"
-           % layers(DEFAULTS.content_layers))
-    option(t, "style_layers", "comma-separated (default: %s)" % layers(DEFAULTS.style_layers))
+    option(t, "history", "L-BFGS history size: the last N steps it keeps (default: %(default)s)", metavar="N")
+    option(t, "content_weight", "α ≥ 0, the weight of the content term J_content (default: %(default)g)")
+    option(t, "style_weight", "β ≥ 0, the weight of the style term J_style: larger, more of the style's look "
+                              "(default: %(default)g)")
+    option(t, "tv_weight", "γ ≥ 0, the weight of the total variation term J_tv: larger, a smoother picture "
+                           "(default: %(default)g)")
+    option(t, "content_layers", "VGG19 layers whose features J_content compares, comma-separated, e.g. "
+                                "block4_conv2 or conv4_2 (default: %s)" % layers(DEFAULTS.content_layers))
+    option(t, "style_layers", "VGG19 layers whose Gram matrices J_style compares, comma-separated (default: %s)"
+           % layers(DEFAULTS.style_layers))
     option(t, "style_layer_weights", "λ_l per style layer, one per --style-layers entry, or auto: each "
                                      "layer's term relative to the style's own Gram energy at that layer "
                                      "(default: %(default)s)")
     option(t, "style_blend", "weights of several style images, one per STYLE (default: equal)")
-    option(t, "style_scale", "style image's longest side relative to the output's (default: %(default)g)")
+    option(t, "style_scale", "the style image's longest side as a multiple of the output's: smaller, smaller "
+                             "brush strokes (default: %(default)g)")
     option(t, "keep_colors", "keep the content's colours. luminance: transfer only the luminance, take the "
                              "colour from the content; match: recolour the style image to the content's "
                              "colour mean and covariance before the run (default: off)",
@@ -127,7 +160,8 @@ def add_transfer_options(t):
 
 def add_cluster_options(p, workers_default="cores and memory"):
     # where the tasks of `nst batch` / `nst video` run: an existing scheduler or a local cluster
-    p.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler (default: a local cluster)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="an existing Dask scheduler, e.g. tcp://head:8786 (default: a local cluster)")
     p.add_argument("--workers", type=integer(1), metavar="N",
                    help=f"local worker processes (default: from {workers_default})")
     p.add_argument("--threads", type=integer(1), metavar="K",
@@ -156,9 +190,12 @@ def add_output_options(t):
     t.add_argument("--save-every", type=integer(0), default=0, metavar="N",
                    help="also save the image every N iterations as OUT_0050.png ... (default: 0, off)")
     t.add_argument("--checkpoint", metavar="FILE.npz",
-                   help="save the full run state here, atomically (default: none)")
+                   help="save the full run state here, atomically, every --checkpoint-every iterations and when "
+                        "stopped (default: none)")
     add_checkpoint_every(t, "iterations between checkpoints, and one when stopped")
-    t.add_argument("--resume", metavar="FILE.npz", help="continue the run saved in this checkpoint (default: none)")
+    t.add_argument("--resume", metavar="FILE.npz",
+                   help="continue the run saved in this checkpoint: repeat the original command with --resume "
+                        "FILE.npz added; it ends with the picture an uninterrupted run makes (default: none)")
     t.add_argument("--report", metavar="DIR",
                    help="write loss curves, a strip of images and the settings into DIR (default: none)")
     t.add_argument("--dry-run", action="store_true",

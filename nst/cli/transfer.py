@@ -1,5 +1,6 @@
 """`nst transfer` and `nst demo`: a command line -> Settings and Outputs -> one Job (nst.run.job)."""
 import contextlib
+import os
 from pathlib import Path
 
 from nst.cli.options import outputs_of, settings_of
@@ -44,10 +45,11 @@ def live_page(args):
 
 
 def check_output_name(output):
-    # -o '' says so (as a Path it would be ".", "unknown image suffix")
+    # -o '' and -o FOLDER say so (as a Path '' is "."; either was "unknown image suffix")
     if not output.strip():
-        from nst.io.destinations import RunRefused
         raise RunRefused("-o is empty: give the output's file name, e.g. -o out.png")
+    if os.path.isdir(output):                    # False for a name too long (Path.is_dir raises)
+        raise RunRefused(f"-o {output} is a folder; give a file name, e.g. -o {Path(output) / 'out.png'}")
 
 
 def cmd_demo(args):
@@ -55,6 +57,11 @@ def cmd_demo(args):
     from nst.cli.parser import build_parser
     from nst.cli.demo import OPTIONS, demo_images
     from nst.io.assets import AssetError, cache_dir
+    from nst.io.destinations import check
+    from nst.io.image import check_output_format
+    check_output_name(args.output)                       # -o before anything is fetched
+    check_output_format(args.output)
+    check([("-o", Path(args.output))], [])
     try:
         paths = demo_images(log)
     except OSError as e:                                 # the cache folder cannot be written

@@ -69,8 +69,13 @@ def load(path):
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except IsADirectoryError:
         raise CheckpointError(f"checkpoint {path} is a folder, not a file") from None
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"checkpoint {path} is unreadable or truncated ({e.__class__.__name__}); "
+    except OSError as e:
+        if e.errno and e.strerror:                        # no permission, a name too long
+            raise CheckpointError(f"checkpoint {path} cannot be read ({e.strerror})") from None
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated (no .npz nst wrote whole); "
+                              "start the run again without --resume") from None
+    except (ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated (no .npz nst wrote whole); "
                               "start the run again without --resume") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else None
@@ -135,6 +140,19 @@ def differences(saved, current):
     norm = lambda d: json.loads(json.dumps(d, default=_jsonable))
     a, b = norm(saved), norm(current)
     return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+def older_record(saved):
+    # -> what in a checkpoint's identity an older nst recorded that no run of this one matches (its
+    # resume then says to start again, not to repeat the command), else None
+    for key in ("content_layers", "style_layers"):
+        layers = saved.get(key)
+        twice = isinstance(layers, list) and [n for n in layers if layers.count(n) > 1]
+        if twice:
+            return f"with {twice[0]} twice in --{key.replace('_', '-')}, which this one refuses"
+    if isinstance(saved.get("init"), str) and saved["init"].startswith("["):       # str(array), before its sha256
+        return "that recorded its --init array by numpy's summary, not its sha256"
+    return None
 
 
 def _jsonable(v):

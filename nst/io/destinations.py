@@ -91,9 +91,10 @@ def check_name_length(option, path):
 
 
 def check_writable(option, path, named=None):
-    # one destination: its folder can be made and written, and it is not a folder; the test
-    # leaves nothing behind. `named`: what a refusal of its folder names, where `path` is a file nst
-    # makes for what the user typed (OUTDIR/manifest.jsonl for -o), else `path`
+    # one destination: its names fit the file system, its folder can be made and written, and it
+    # is not a folder; the test leaves nothing behind. `named`: what a refusal of its folder names,
+    # where `path` is a file nst makes for what the user typed (OUTDIR/manifest.jsonl for -o), else `path`
+    check_name_length(option, path)
     where, named = existing_ancestor(path), named or path
     if path.is_dir():
         raise RunRefused(f"{option} {path} is a folder; give a file name")

@@ -99,16 +99,6 @@ def declared_shape(path):
         return None
 
 
-def declared_decode_bytes(path):
-    # bytes decoding `path` needs at its peak (nst.memory.decode_bytes of the size and mode its
-    # header declares; nothing decoded), or 0 where `opened` refuses it: decoding it then says why
-    try:
-        with opened(path) as im:
-            return memory.decode_bytes(*im.size, mode_bytes(im))
-    except ImageError:
-        return 0
-
-
 def load_image(path) -> np.ndarray:
     # file -> H×W×3 float32 RGB 0..255; one-line ImageError naming the file on failure
     path = Path(image_path(path, "load_image(path)"))
@@ -119,10 +109,12 @@ def load_image(path) -> np.ndarray:
         return to_rgb_array(im)
 
 
-def image_shape(path):
+def image_shape(path, reserve=lambda need: contextlib.nullcontext()):
     # -> (H, W) of the array load_image returns (EXIF orientation applied), the file decoded to
-    # be sure it is whole but not converted (nst batch checks every input so before its tasks)
-    with opened(path) as im:
+    # be sure it is whole but not converted (nst batch checks every input so before its tasks);
+    # reserve(bytes) is held while it decodes: the bytes decoding needs at its peak, from the header
+    # read once (nst.memory.decode_bytes; nst batch's DecodeBudget)
+    with opened(path) as im, reserve(memory.decode_bytes(*im.size, mode_bytes(im))):
         im.load()
         w, h = im.size
         return (w, h) if im.getexif().get(0x0112, 1) in (5, 6, 7, 8) else (h, w)
@@ -165,6 +157,8 @@ def opened(path):
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise ImageError(f"{path}: a symbolic link loop (it leads back to itself)") from None
+        if e.errno and e.strerror:                       # the system's refusal (a name too long, no permission)
+            raise ImageError(f"{path}: cannot be read ({e.strerror})") from None
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
     except (SyntaxError, ValueError) as e:
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None

@@ -95,6 +95,15 @@ def least_side(shape, need):
     return least if least <= MAX_SIDE else None
 
 
+def auto_tile(run, free, held=0):
+    # --tile auto's choice: None while the whole picture fits in `free` bytes (with `held` beside
+    # it), else the largest tile that fits (nst.memory.auto_tile), None if none does
+    total = lambda tile=None: run.memory_estimate(tile=tile)[0]["total"] + held   # noqa: E731
+    if total() <= free:
+        return None
+    return memory.auto_tile(lambda t: total(tile=t), free, max(run.memory_estimate()[1]), run.tile_align()) or None
+
+
 def check_memory(run, dry_run, web=False):
     # the run's memory (the net, the optimiser, the decoded inputs; web: what a live page holds,
     # memory.web_bytes) against what is free. --tile auto picks the largest tile that fits when the
@@ -114,9 +123,7 @@ def check_memory(run, dry_run, web=False):
     h, w = run.memory_estimate()[1]
     auto = run.settings.tile == "auto"
     if auto:
-        tile = None if total() <= free else memory.auto_tile(
-            lambda t: total(tile=t), free, max(h, w), run.tile_align()) or None
-        run.settings = run.settings.replace(tile=tile)
+        run.settings = run.settings.replace(tile=auto_tile(run, free, sum(beside((h, w)).values())))
     tile = run.settings.tile
     tiled = isinstance(tile, int) and 0 < tile < max(h, w)
     parts = run.memory_estimate(tile=tile if tiled else None)[0]

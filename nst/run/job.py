@@ -20,7 +20,7 @@ from pathlib import Path
 from nst.library import log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import recorded, sha256_file
-from nst.io.image import check_output_format, save_image
+from nst.io.image import check_output_format, image_shape, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
@@ -197,6 +197,8 @@ class Job:
         # The memory first: the estimate counts the optimiser's state, which a resume then loads.
         self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
+        if self.settings.init_file:                # a picture, decoded whole: a dry run's check too
+            image_shape(self.settings.init_file)
         if not self.out.dry_run:
             self.run.read_weights_ahead()
         check_memory(self.run, self.out.dry_run, self.out.web)
@@ -216,6 +218,9 @@ class Job:
                                              "(the 'auto' style layer weights or schedule) differ from this "
                                              "one's; resuming would change the objective mid-run: start again "
                                              "without --resume")
+        if diff and checkpoint.older_record(saved):
+            raise checkpoint.CheckpointError(f"--resume {path} was made by an older nst "
+                                             f"{checkpoint.older_record(saved)}: start the run again without --resume")
         if diff:
             raise checkpoint.CheckpointError(f"--resume {path} was made with other settings or inputs "
                                              f"({', '.join(diff)}); repeat the original command with --resume")
