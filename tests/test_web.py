@@ -1102,6 +1102,27 @@ def test_the_memory_check_counts_what_the_live_page_holds(pictures, tiny_weights
     assert memory.WEB_COPIES_X == tuple(o for o in ("lbfgs", "adam", "gd") if make_optimizer(o, x).WRITES_X)
 
 
+@pytest.mark.parametrize("live", [None, object()])
+def test_a_served_runs_memory_check_counts_its_live_page(pictures, tiny_weights_h5, tmp_path, monkeypatch, live):
+    # nst serve's run (a batch task with a live page) left the page's picture out of its memory check
+    from nst.batch import task as batch_task
+    from nst.batch.plan import Task
+    from nst.run import job
+
+    class Checked(Exception):
+        pass
+
+    def check_memory(run, dry_run, web=False):
+        raise Checked(web)
+    monkeypatch.setattr(job, "check_memory", check_memory)
+    settings = Settings(size=32, weights=str(tiny_weights_h5), backend="numpy").as_dict()
+    task = Task("t", str(pictures[0]), (str(pictures[1]),), settings, (), "0" * 64)
+    files = {str(p): p for p in pictures}
+    with pytest.raises(Checked) as checked:
+        batch_task.transfer(task, files, {"checkpoint_every": 50, "live": live}, tmp_path)
+    assert checked.value.args == (live is not None,)
+
+
 def test_a_queued_runs_card_gets_its_content_photo_small(tmp_path, pictures, tiny_weights_h5):
     # a queued run's card showed only a label: it shows its content photo (made small once, as the
     # finished runs' pictures are), until it has a picture of its own; only a queued or running run's

@@ -81,7 +81,9 @@ def transfer(task, files, options, local_dir):
     if options.get("weights_sha"):
         settings["weights"] = str(weights_path(local_dir, options["weights_sha"]))
     ckpt = checkpoint_path(options.get("checkpoint_dir"), task)
-    outputs = Outputs(checkpoint=ckpt, checkpoint_every=options["checkpoint_every"], progress=False)
+    live = options.get("live")          # nst serve's page (nst.web.link): progress out, Stop and Pause in
+    outputs = Outputs(checkpoint=ckpt, checkpoint_every=options["checkpoint_every"], progress=False,
+                      web=bool(live))       # what the page holds, counted in the memory check
 
     def new_job():
         job = Job(files[task.content], [files[p] for p in task.styles], Settings.from_dict(settings),
@@ -93,7 +95,6 @@ def transfer(task, files, options, local_dir):
     resumed_at = resume(job, ckpt)
     if resumed_at is None:                         # a damaged checkpoint: start over
         job, resumed_at = new_job(), 0
-    live = options.get("live")          # nst serve's page (nst.web.link): progress out, Stop and Pause in
     if live:
         live.start(job.run)
     try:
