@@ -327,6 +327,8 @@ CASES = [
     ("11-manifest-cannot-be-written", both(nst_manifest_then(lambda w: None),
                                            denied("nst.batch.outdir.open_for_append")),
      lambda w: B(w), 2, ["manifest.jsonl", "cannot write", "Permission denied"]),
+    ("11-o-cannot-be-written", None, lambda w: [a if a != str(w["o"]) else "/proc/styled" for a in B(w)], 2,
+     ["-o /proc/styled: cannot write in /proc ("]),              # it named /proc/styled/manifest.jsonl
     ("11-checkpoint-dir-a-file", None, lambda w: B(w, "--checkpoint-dir", str(w["c"])), 2,
      ["--checkpoint-dir", "is a file"]),
     ("11-checkpoint-dir-read-only", read_only("ck"),

@@ -87,7 +87,7 @@ def check_folder(outdir, option="-o"):
         raise RunRefused(f"{option} {out}: a symbolic link that leads nowhere (a loop, or a missing target)")
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunRefused(f"{option} {out}: exists and is not a folder; give a folder for the pictures")
-    check_writable(option, out / MANIFEST)
+    check_writable(option, out / MANIFEST, named=out)
 
 
 def check_own_files(outdir):
