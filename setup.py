@@ -1,3 +1,5 @@
+import re
+
 from setuptools import setup
 
 # One top-level package, `nst`. The repository keeps kernels/ and weights/ beside nst/ (the layout
@@ -8,10 +10,12 @@ PACKAGES = ["nst", "nst.io", "nst.run", "nst.cli", "nst.backends", "nst.batch", 
 WEB = ["aiohttp>=3.9"]
 # nst video: optical flow (OpenCV's DIS) and video files (PyAV ships FFmpeg in its wheel)
 VIDEO = ["opencv-python-headless>=4.8", "av>=12"]
+# the version is written once, in nst/__init__.py (nst --version prints it)
+VERSION = re.search(r'^__version__ = "([^"]+)"', open("nst/__init__.py", encoding="utf-8").read(), re.M).group(1)
 
 setup(
     name="nst",
-    version="0.1.0",
+    version=VERSION,
     description="Neural style transfer (Gatys et al. 2015) from first principles: NumPy, Numba, CUDA",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
