@@ -1444,16 +1444,35 @@ def clip_with_sound_between(path, start, end):
     return path
 
 
-@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".webm", ".avi"])
 def test_sound_that_starts_after_frame_a_starts_in_step(tmp_path, suffix):
     # --frames 12:40 and 30:40 of a clip whose sound starts at 2 s: the sound starts 1 s after frame 12
     # (the seek near frame A, which lands after it, read the sound from its start less its encoder's
-    # priming packet: 64 ms late) and with frame 30
+    # priming packet: 64 ms late) and with frame 30. AVI times its sound from its first sample: it
+    # started with frame 12, 1 s early; it now follows 1 s of silence
     source = clip_with_sound_between(tmp_path / "late.mkv", 2.0, 3.0)
     for frames, starts in (((12, 40), 1.0), ((30, 40), 0.0)):
         clip = clips.read(source, 48, frames)
         out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
-        assert abs(sound_span(out)[0] - starts) < 0.002, (frames, sound_span(out))
+        assert abs(sound_onset(out) - starts) < 0.002, (frames, sound_onset(out))
+        if suffix in (".mkv", ".webm"):                               # no packet before the sound's
+            assert abs(sound_span(out)[0] - starts) < 0.002, (frames, sound_span(out))
+        out.unlink()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_copied_sound_that_starts_with_frame_a_plays_from_frame_a(tmp_path, suffix):
+    # --frames 24:40 of a clip whose AAC sound starts at 2 s, frame 24's time: copied, the tone plays
+    # from frame A within 2 ms. Into .mp4 and .mov it began 47 ms late: the packet playing at A was
+    # copied without the one before it that the decoder overlaps it with (half silent alone); that
+    # one is now copied too, before A, for the edit list to trim
+    import av
+    source = clip_with_sound_between(tmp_path / "at_a.mkv", 2.0, 3.0)
+    clip = clips.read(source, 48, (24, 40))
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"                     # copied
+    assert abs(sound_span(out)[0]) < 0.002 and abs(sound_onset(out)) < 0.002, (sound_span(out), sound_onset(out))
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi", ".webm"])
