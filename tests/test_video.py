@@ -572,6 +572,37 @@ def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys, mo
     assert "up to date" in capsys.readouterr().err and out.stat().st_mtime_ns == written
 
 
+def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_path, capsys, monkeypatch):
+    # -o styled.mp4, then -o styled.mkv with the same source, frames and settings: the frames in
+    # styled.mp4.frames are taken (linked, said in one line; --dry-run says it would), none made again,
+    # that folder unchanged; other settings (--iterations 3) take none. Each -o styled every frame again
+    import nst.video.cli
+    source, mp4, mkv = tmp_path / "clip.mp4", tmp_path / "styled.mp4", tmp_path / "styled.mkv"
+    write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48))
+    _, style, weights = inputs
+    argv = lambda out, *extra: ["video", str(source), "-o", str(out), "--style", str(style),  # noqa: E731
+                                "--weights", str(weights), *FAST, "--iterations", "2", "--later-iterations", "2",
+                                "--workers", "1", *extra]
+    assert main(argv(mp4)) == 0
+    cache = tmp_path / "styled.mp4.frames"
+    before = {p.name: p.read_bytes() for p in cache.iterdir()}
+    capsys.readouterr()
+    assert main(argv(mkv, "--dry-run")) == 0 and not (tmp_path / "styled.mkv.frames").exists()
+    assert f"4 frames made for the same source, frames and settings in {cache} would be taken" in capsys.readouterr().err
+    assert main(argv(mkv, "--iterations", "3", "--dry-run")) == 0
+    err = capsys.readouterr().err
+    assert "taken" not in err and "0 done before, 4 to run" in err, err
+    monkeypatch.setattr(nst.video.cli, "execute", lambda *a, **k: pytest.fail("a frame made again"))
+    assert main(argv(mkv)) == 0 and mkv.exists()
+    err = capsys.readouterr().err
+    assert f"nst video: took 4 frames made for the same source, frames and settings from {cache}" in err, err
+    assert "4 done before, 0 to run" in err, err
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
+    taken = tmp_path / "styled.mkv.frames"
+    assert all((taken / name).read_bytes() == before[name] for name in frame_files(cache))
+    assert [r["digest"] for r in rows(taken)[:4]] == [r["digest"] for r in rows(cache)[:4]]
+
+
 def test_a_later_frame_with_long_term_targets(tiny_weights):
     # frame_task as a worker runs it, in this process: frame 2 tied to frames 1 and 0 (closest first)
     from nst.video.task import flows_task, frame_task

@@ -13,7 +13,7 @@ import numpy as np
 
 from nst.memory import gib
 from nst.run.progress import counted, fmt_seconds, log
-from nst.video import checks, output
+from nst.video import checks, output, reuse
 from nst.video import clip as clips
 from nst.video import plan as plans
 
@@ -104,6 +104,7 @@ def main(args):
     init = settings.init_file
     frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
                         weights.sha if weights else None, sha[init] if init else None)
+    reuse.take_frames_made(frames, args.output, outdir, args.dry_run)      # -o out.mkv after -o out.mp4
     manifest = plans.Manifest(outdir)
     todo, done = plans.partition(frames, manifest.previous, outdir)
     # a folder of frames is the output: it holds this run's frames only; OUT.frames of a video file
