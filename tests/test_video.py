@@ -588,8 +588,9 @@ def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_
     before = {p.name: p.read_bytes() for p in cache.iterdir()}
     capsys.readouterr()
     assert main(argv(mkv, "--dry-run")) == 0 and not (tmp_path / "styled.mkv.frames").exists()
-    said = f"4 frames made for the same source, frames and settings in {cache} would be taken"
-    assert said in capsys.readouterr().err
+    said, err = f"4 frames made for the same source, frames and settings in {cache} would be taken", \
+        capsys.readouterr().err
+    assert said in err and "4 done before, 0 to run" in err, err
     assert main(argv(mkv, "--iterations", "3", "--dry-run")) == 0
     err = capsys.readouterr().err
     assert "taken" not in err and "0 done before, 4 to run" in err, err

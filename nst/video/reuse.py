@@ -25,10 +25,10 @@ def sibling_outdirs(output, outdir):
 def take_frames_made(frames, output, outdir, dry_run=False):
     # a new OUT.frames/ (no manifest rows) of -o a video file: the frames of `frames` that a sibling
     # folder holds done (plans.partition: its manifest row done with this frame's digest, nst's file)
-    # linked into `outdir`, each row first, said in one line (with --dry-run only said) -> how many;
-    # a disk that refuses one stops there, said (the rest are made again); any other case: 0
+    # linked into `outdir`, each row first, said in one line (with --dry-run only said) -> their
+    # names; a disk that refuses one stops there, said (the rest are made again); any other case: none
     if not is_video_path(output) or read_manifest(outdir):
-        return 0
+        return set()
     taken = {}
     for folder in sibling_outdirs(output, outdir):
         rows = read_manifest(folder)
@@ -38,25 +38,30 @@ def take_frames_made(frames, output, outdir, dry_run=False):
             continue
         taken.update({f.output: (folder, rows[f.output]) for f in done if f.output not in taken})
     if not taken:
-        return 0
+        return set()
     folders = ", ".join(sorted({str(folder) for folder, _ in taken.values()}))
     if dry_run:
         log(f"nst video: {len(taken)} frames made for the same source, frames and settings in {folders} "
             "would be taken (linked), not made again")
-        return 0
+        return set(taken)
     Path(outdir).mkdir(parents=True, exist_ok=True)
-    manifest, count = plans.Manifest(outdir), 0
+    manifest, linked = plans.Manifest(outdir), set()
     try:
         for name, (folder, row) in taken.items():
             manifest.append({k: v for k, v in row.items() if k != "finished"})
             link_or_copy(folder / name, Path(outdir) / name)
-            count += 1
+            linked.add(name)
     except OSError as e:
-        log(f"nst video: {len(taken) - count} of the frames in {folders} not taken ({e.strerror or e}): "
+        log(f"nst video: {len(taken) - len(linked)} of the frames in {folders} not taken ({e.strerror or e}): "
             "they are made again")
-    log(f"nst video: took {count} frames made for the same source, frames and settings from {folders} "
+    log(f"nst video: took {len(linked)} frames made for the same source, frames and settings from {folders} "
         "(linked; that folder is unchanged)")
-    return count
+    return linked
+
+
+def counted_as_taken(todo, done, taken):
+    # --dry-run: ([Frame] to run, [Frame] done) with the frames a run would take (their names) done
+    return [f for f in todo if f.output not in taken], done + [f for f in todo if f.output in taken]
 
 
 def link_or_copy(source, target):
