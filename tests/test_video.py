@@ -572,6 +572,39 @@ def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys, mo
     assert "up to date" in capsys.readouterr().err and out.stat().st_mtime_ns == written
 
 
+def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_path, capsys, monkeypatch):
+    # -o styled.mp4, then -o styled.mkv with the same source, frames and settings: the frames in
+    # styled.mp4.frames are taken (linked, said in one line; --dry-run says it would), none made again,
+    # that folder unchanged; other settings (--iterations 3) take none. Each -o styled every frame again
+    import nst.video.cli
+    source, mp4, mkv = tmp_path / "clip.mp4", tmp_path / "styled.mp4", tmp_path / "styled.mkv"
+    write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48))
+    _, style, weights = inputs
+    argv = lambda out, *extra: ["video", str(source), "-o", str(out), "--style", str(style),  # noqa: E731
+                                "--weights", str(weights), *FAST, "--iterations", "2", "--later-iterations", "2",
+                                "--workers", "1", *extra]
+    assert main(argv(mp4)) == 0
+    cache = tmp_path / "styled.mp4.frames"
+    before = {p.name: p.read_bytes() for p in cache.iterdir()}
+    capsys.readouterr()
+    assert main(argv(mkv, "--dry-run")) == 0 and not (tmp_path / "styled.mkv.frames").exists()
+    said, err = f"4 frames made for the same source, frames and settings in {cache} would be taken", \
+        capsys.readouterr().err
+    assert said in err and "4 done before, 0 to run" in err, err
+    assert main(argv(mkv, "--iterations", "3", "--dry-run")) == 0
+    err = capsys.readouterr().err
+    assert "taken" not in err and "0 done before, 4 to run" in err, err
+    monkeypatch.setattr(nst.video.cli, "execute", lambda *a, **k: pytest.fail("a frame made again"))
+    assert main(argv(mkv)) == 0 and mkv.exists()
+    err = capsys.readouterr().err
+    assert f"nst video: took 4 frames made for the same source, frames and settings from {cache}" in err, err
+    assert "4 done before, 0 to run" in err, err
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
+    taken = tmp_path / "styled.mkv.frames"
+    assert all((taken / name).read_bytes() == before[name] for name in frame_files(cache))
+    assert [r["digest"] for r in rows(taken)[:4]] == [r["digest"] for r in rows(cache)[:4]]
+
+
 def test_a_later_frame_with_long_term_targets(tiny_weights):
     # frame_task as a worker runs it, in this process: frame 2 tied to frames 1 and 0 (closest first)
     from nst.video.task import flows_task, frame_task
@@ -1444,16 +1477,35 @@ def clip_with_sound_between(path, start, end):
     return path
 
 
-@pytest.mark.parametrize("suffix", [".mkv", ".webm"])
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv", ".webm", ".avi"])
 def test_sound_that_starts_after_frame_a_starts_in_step(tmp_path, suffix):
     # --frames 12:40 and 30:40 of a clip whose sound starts at 2 s: the sound starts 1 s after frame 12
     # (the seek near frame A, which lands after it, read the sound from its start less its encoder's
-    # priming packet: 64 ms late) and with frame 30
+    # priming packet: 64 ms late) and with frame 30. AVI times its sound from its first sample: it
+    # started with frame 12, 1 s early; it now follows 1 s of silence
     source = clip_with_sound_between(tmp_path / "late.mkv", 2.0, 3.0)
     for frames, starts in (((12, 40), 1.0), ((30, 40), 0.0)):
         clip = clips.read(source, 48, frames)
         out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
-        assert abs(sound_span(out)[0] - starts) < 0.002, (frames, sound_span(out))
+        assert abs(sound_onset(out) - starts) < 0.002, (frames, sound_onset(out))
+        if suffix in (".mkv", ".webm"):                               # no packet before the sound's
+            assert abs(sound_span(out)[0] - starts) < 0.002, (frames, sound_span(out))
+        out.unlink()
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_copied_sound_that_starts_with_frame_a_plays_from_frame_a(tmp_path, suffix):
+    # --frames 24:40 of a clip whose AAC sound starts at 2 s, frame 24's time: copied, the tone plays
+    # from frame A within 2 ms. Into .mp4 and .mov it began 47 ms late: the packet playing at A was
+    # copied without the one before it that the decoder overlaps it with (half silent alone); that
+    # one is now copied too, before A, for the edit list to trim
+    import av
+    source = clip_with_sound_between(tmp_path / "at_a.mkv", 2.0, 3.0)
+    clip = clips.read(source, 48, (24, 40))
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, str(source), clip.span, print)
+    with av.open(str(out)) as c:
+        assert c.streams.audio[0].codec_context.name == "aac"                     # copied
+    assert abs(sound_span(out)[0]) < 0.002 and abs(sound_onset(out)) < 0.002, (sound_span(out), sound_onset(out))
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".avi", ".webm"])

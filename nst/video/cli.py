@@ -13,7 +13,7 @@ import numpy as np
 
 from nst.memory import gib
 from nst.run.progress import counted, fmt_seconds, log
-from nst.video import checks, output
+from nst.video import checks, output, reuse
 from nst.video import clip as clips
 from nst.video import plan as plans
 
@@ -104,8 +104,10 @@ def main(args):
     init = settings.init_file
     frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
                         weights.sha if weights else None, sha[init] if init else None)
+    taken = reuse.take_frames_made(frames, args.output, outdir, args.dry_run)    # -o out.mkv after out.mp4
     manifest = plans.Manifest(outdir)
     todo, done = plans.partition(frames, manifest.previous, outdir)
+    todo, done = reuse.counted_as_taken(todo, done, taken) if args.dry_run else (todo, done)
     # a folder of frames is the output: it holds this run's frames only; OUT.frames of a video file
     # is a cache the video is made from: an earlier run's other frames stay there, to be reused
     stale = [] if clips.is_video_path(args.output) else plans.stale_frames(frames, manifest.previous, outdir)

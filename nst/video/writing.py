@@ -1,14 +1,16 @@
 """Writing a clip's video file: the frames encoded (H.264 where FFmpeg has it, VP9 in WebM, MPEG-4 in
 AVI) at the clip's frame rate or, given their times (a variable rate), each at its own time, and the
 source's audio within the clip's span, its packets copied through where the container takes that
-codec and can start it at the first frame (MP4 and MOV: an edit list trims the packet on air then;
-Matroska: only where a packet starts with it) and end it with the last (the packet on air then
-trimmed: the edit list's end, Matroska's DiscardPadding), else decoded, cut at the span's edges to
-the sample and encoded again (Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere): always,
-given copy_sound=False (nst.video.output's second try, where the muxer refused the copy as the file
-started). The sound is read from a seek near the span's start; a span without sound gets no audio
-track (an empty one, before). A Matroska file's length is set to its last frame's end once written
-(nst.video.matroska); every file carries nst's mark (its comment).
+codec and can start it at the first frame (MP4 and MOV: an edit list trims the packet on air then,
+copied with the one before it that its decoder overlaps it with; Matroska: only where a packet
+starts with it) and end it with the last (the packet on air then trimmed: the edit list's end,
+Matroska's DiscardPadding), else decoded, cut at the span's edges to the sample and encoded again
+(Opus in WebM, PCM in AVI, FLAC in Matroska, AAC elsewhere; in AVI after silence from the first
+frame to the sound's start, SAMPLE_TIMED): always, given copy_sound=False (nst.video.output's second
+try, where the muxer refused the copy as the file started). The sound is read from a seek near the
+span's start; a span without sound gets no audio track (an empty one, before). A Matroska file's
+length is set to its last frame's end once written (nst.video.matroska); every file carries nst's
+mark (its comment).
 """
 import contextlib
 import fractions
@@ -165,6 +167,9 @@ RUN_ON = fractions.Fraction(1, 10)
 # sound decoded before a clip's start after a seek (packets_from): a decoder's first packets there
 # are not yet right (AAC's overlap with the packet before, Opus's 80 ms pre-roll), and are cut off
 SEEK_PREROLL = 0.5
+# containers that time their sound from its first sample, not by its packets' times (AVI): sound
+# that starts after the first frame is encoded after that much silence, to start in step
+SAMPLE_TIMED = {"avi"}
 TIMELESS = "its packets carry no times"     # why sound whose packets (and so frames) have no pts is not copied
 
 
@@ -240,8 +245,9 @@ def copied_from(fmt, stream, start):
 
 def packets_to_copy(src, fmt, span):
     # -> the packets of src's first audio stream that play span (seconds: the first frame's time, the
-    # last's end) copied into `fmt`: from the one on air at copied_from(start) to the last begun before
-    # the end, read once (the source is not read again to copy them; it was, to the file's end), []
+    # last's end) copied into `fmt`: from the one on air at copied_from(start) (with the one before it
+    # in MP4 and MOV: primed, read from SEEK_PREROLL before) to the last begun before the end, read
+    # once (the source is not read again to copy them; it was, to the file's end), []
     # where none plays within it (the sound ended before the start or begins after the end), or
     # None where they would play sound from before the start (no edit list to trim the first packet:
     # it must begin at copied_from(start), within PACKET_CLOCK; Matroska's muxer cannot trim a
@@ -253,7 +259,8 @@ def packets_to_copy(src, fmt, span):
 
     def cut_inside(packet):                      # the copy would start inside this packet, untrimmed
         return fmt not in EDIT_LISTS and packet.pts * a.time_base < at - PACKET_CLOCK
-    for packet in packets_from(src, a, at):
+    before, lead = None, SEEK_PREROLL if fmt in EDIT_LISTS else 0
+    for packet in packets_from(src, a, at - lead):
         if packet.pts is None or packet.dts is None:
             timeless = timeless or packet.size > 0       # sound, not the demuxer's last, empty packet
             continue
@@ -264,6 +271,7 @@ def packets_to_copy(src, fmt, span):
             return None
         if t <= at + PACKET_CLOCK:                # on air at `at`: those before it are not copied
             kept = [packet] if on_air_at(packet, at) else []
+            kept, before = primed(kept, before, fmt), packet
             continue
         if len(kept) == 1 and cut_inside(kept[0]):
             return None
@@ -271,6 +279,18 @@ def packets_to_copy(src, fmt, span):
     if timeless and not kept:
         raise ValueError(TIMELESS)
     return None if kept and cut_inside(kept[0]) else kept
+
+
+def primed(kept, before, fmt):
+    # [the packet on air at a clip's start] -> with the packet before it where the container's edit
+    # list trims what it plays before the start (MP4, MOV) and it runs on into that one (or its
+    # duration is unknown: a Matroska source's first packet): the decoder's overlap (AAC's first packet
+    # decoded alone is half silent: a tone starting with frame A began 47 ms late), else as it is
+    if not kept or before is None or fmt not in EDIT_LISTS:
+        return kept
+    ends = (before.pts + before.duration) * before.time_base
+    joined = not before.duration or abs(ends - kept[0].pts * kept[0].time_base) <= PACKET_CLOCK
+    return [before, *kept] if joined else kept
 
 
 def on_air_at(packet, at):
@@ -390,15 +410,19 @@ def encode_again(container, out_stream, src, span):
     # src's first audio stream decoded from `start` (the first frame's) to `end`, the frames on air
     # then cut there to the sample (one long frame, PCM stored as one packet, at both), resampled to
     # what the output's encoder takes and encoded, numbered in samples from `start`: sound that
-    # begins after the picture still begins after it
+    # begins after the picture still begins after it (in AVI, SAMPLE_TIMED, after as much silence)
     import av
     start, end = span
     ctx = out_stream.codec_context
     resampler = av.AudioResampler(format=ctx.format.name, layout=ctx.layout.name, rate=ctx.sample_rate)
     samples = None
     for frame in itertools.chain(sound_within(src, src.streams.audio[0], start, end), [None]):
+        if frame is not None and samples is None:
+            samples = round(max(frame.time - start, 0) * ctx.sample_rate)
+            lead_in = silence(ctx, samples) if container.format.name in SAMPLE_TIMED and samples else None
+            for packet in out_stream.encode(lead_in) if lead_in else ():
+                container.mux(packet)
         if frame is not None:
-            samples = round(max(frame.time - start, 0) * ctx.sample_rate) if samples is None else samples
             frame = cut_to(frame, start, end)
         for out in resampler.resample(frame):
             # in samples: a frame the resampler passes through kept its source's clock (1/1000 s in
@@ -409,6 +433,17 @@ def encode_again(container, out_stream, src, span):
                 container.mux(packet)
     for packet in out_stream.encode(None):
         container.mux(packet)
+
+
+def silence(ctx, samples):
+    # an av.AudioFrame of `samples` zeros (silence in the signed formats encoders take) in the
+    # encoder's format, layout and rate, timed at 0
+    import av
+    frame = av.AudioFrame(format=ctx.format.name, layout=ctx.layout.name, samples=samples)
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    frame.sample_rate, frame.pts, frame.time_base = ctx.sample_rate, 0, fractions.Fraction(1, ctx.sample_rate)
+    return frame
 
 
 def cut_to(frame, start, end):

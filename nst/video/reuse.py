@@ -1,0 +1,73 @@
+"""Frames already made for the same video under another container's name: -o out.mkv after -o out.mp4
+finds out.mp4.frames/ and takes the frames there whose digests (source pixels, settings, styles,
+weights, the frames before: nst.video.plan) are this run's, so only the container changes. They are
+hard-linked (copied where the disk cannot link) into a new OUT.frames/, each with its manifest row;
+the other folder is only read (nst replaces a frame by a rename, so a link never changes it).
+"""
+import os
+import shutil
+from pathlib import Path
+
+from nst.batch.results import read_manifest
+from nst.io.destinations import RunRefused
+from nst.run.progress import log
+from nst.video import plan as plans
+from nst.video.clip import VIDEO_FORMATS, is_video_path
+
+
+def sibling_outdirs(output, outdir):
+    # -> the OUT.frames/ folders of -o's stem under each other video suffix that exist (out.mp4.frames
+    # for -o out.mkv), in VIDEO_FORMATS' order
+    folders = [plans.outdir_for(Path(output).with_suffix(suffix)) for suffix in VIDEO_FORMATS]
+    return [f for f in folders if f != Path(outdir) and f.is_dir() and not f.is_symlink()]
+
+
+def take_frames_made(frames, output, outdir, dry_run=False):
+    # a new OUT.frames/ (no manifest rows) of -o a video file: the frames of `frames` that a sibling
+    # folder holds done (plans.partition: its manifest row done with this frame's digest, nst's file)
+    # linked into `outdir`, each row first, said in one line (with --dry-run only said) -> their
+    # names; a disk that refuses one stops there, said (the rest are made again); any other case: none
+    if not is_video_path(output) or read_manifest(outdir):
+        return set()
+    taken = {}
+    for folder in sibling_outdirs(output, outdir):
+        rows = read_manifest(folder)
+        try:
+            done = plans.partition(frames, rows, folder)[1]
+        except RunRefused:                                   # another's file there: not ours to take
+            continue
+        taken.update({f.output: (folder, rows[f.output]) for f in done if f.output not in taken})
+    if not taken:
+        return set()
+    folders = ", ".join(sorted({str(folder) for folder, _ in taken.values()}))
+    if dry_run:
+        log(f"nst video: {len(taken)} frames made for the same source, frames and settings in {folders} "
+            "would be taken (linked), not made again")
+        return set(taken)
+    Path(outdir).mkdir(parents=True, exist_ok=True)
+    manifest, linked = plans.Manifest(outdir), set()
+    try:
+        for name, (folder, row) in taken.items():
+            manifest.append({k: v for k, v in row.items() if k != "finished"})
+            link_or_copy(folder / name, Path(outdir) / name)
+            linked.add(name)
+    except OSError as e:
+        log(f"nst video: {len(taken) - len(linked)} of the frames in {folders} not taken ({e.strerror or e}): "
+            "they are made again")
+    log(f"nst video: took {len(linked)} frames made for the same source, frames and settings from {folders} "
+        "(linked; that folder is unchanged)")
+    return linked
+
+
+def counted_as_taken(todo, done, taken):
+    # --dry-run: ([Frame] to run, [Frame] done) with the frames a run would take (their names) done
+    return [f for f in todo if f.output not in taken], done + [f for f in todo if f.output in taken]
+
+
+def link_or_copy(source, target):
+    # `target` the same file as `source`: a hard link, else (another disk, no links) a copy
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
