@@ -440,7 +440,25 @@ def test_a_server_that_cannot_listen_makes_no_outdir(tmp_path, tiny_weights_h5, 
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port), "--outdir", str(tmp_path / "new" / "runs"),
                      "--weights", str(tiny_weights_h5)]) == 2
-    assert "--port" in one_line_error(capsys) and not (tmp_path / "new").exists()
+    assert f"--port {port}: the port is in use" in one_line_error(capsys) and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("host, says", [("bad host!", "--host bad host!: no such host"),
+                                         ("192.0.2.1", "--host 192.0.2.1: not an address of this machine")])
+def test_a_host_serve_cannot_listen_on_is_named_as_the_host(tmp_path, tiny_weights_h5, capsys, host, says):
+    # an unknown --host or another machine's address: the one line named the port ("...; try another
+    # --port"), after a line saying it was listening there
+    from nst.cli import main
+    assert main(["serve", "--host", host, "--port", "0", "--outdir", str(tmp_path / "runs"),
+                 "--weights", str(tiny_weights_h5)]) == 2
+    err = one_line_error(capsys)
+    assert says in err and "port" not in err.split(": ", 2)[-1], err
+    assert not (tmp_path / "runs").exists()
+    from PIL import Image
+    Image.new("RGB", (32, 24), "teal").save(tmp_path / "p.png")
+    assert main(["transfer", str(tmp_path / "p.png"), str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
+                 "--weights", str(tiny_weights_h5), "--size", "32", "--web", f"{host}:0"]) == 2
+    assert one_line_error(capsys).startswith(f"nst: error: --web {host}:0: {says.split(': ')[-1]}")
 
 
 def test_serve_checks_scheduler_as_batch_does(tmp_path, tiny_weights_h5, capsys):

@@ -32,7 +32,8 @@ from nst.web.form import MAX_STYLES, check_run, form_options, read_form, setting
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
-from nst.web.server import add_static_routes, control, feed, guard, is_local, new_token, static_file, url_of
+from nst.web.server import (add_static_routes, cannot_listen, control, feed, guard, is_local, new_token, static_file,
+                            url_of)
 from nst.web.thumbs import Thumbnails, card_answer
 from nst.web.uploads import Refused
 
@@ -326,8 +327,10 @@ class App:
             await site.start()
         except OSError as e:
             await runner.cleanup()
-            raise RunRefused(f"--host {self.host} --port {self.port}: {e.strerror}; try another --port") from None
+            raise RunRefused(cannot_listen(e, f"--host {self.host}", f"--port {self.port}")) from None
         self.port = site._server.sockets[0].getsockname()[1]
+        if not is_local(self.host) and self.host not in ("0.0.0.0", "::"):
+            log(f"nst serve: listening on {self.host}: every request needs the URL's token")
         made = []
         try:
             made = make_outdir(self.outdir, self.args.outdir)      # once it listens: nothing made before
@@ -386,6 +389,4 @@ def remove_made(made):
 
 
 def serve(args):
-    if not is_local(args.host) and args.host not in ("0.0.0.0", "::"):
-        log(f"nst serve: listening on {args.host}: every request needs the URL's token")
     return asyncio.run(App(args).serve())
