@@ -430,6 +430,37 @@ def test_serve_refuses_an_outdir_it_cannot_use_in_one_line(tmp_path, tiny_weight
     assert afile.read_text() == "mine\n"
 
 
+@pytest.mark.parametrize("sub", ["uploads", "checkpoints"])
+def test_serve_refuses_an_outdir_whose_uploads_or_checkpoints_it_cannot_use(tmp_path, tiny_weights_h5, capsys,
+                                                                            monkeypatch, sub):
+    # OUTDIR/uploads or OUTDIR/checkpoints a file: the server started, and every run's start failed
+    # (a 500 and a traceback); a folder there it cannot write (simulated: tests may run as root)
+    import os
+
+    import nst.io.destinations
+    from nst.cli import main
+
+    async def served(app):                   # a server that started: it would wait for Ctrl-C
+        return 0
+    monkeypatch.setattr("nst.web.app.App.serve", served)
+    argv = ["serve", "--port", "0", "--outdir", str(tmp_path), "--weights", str(tiny_weights_h5)]
+    (tmp_path / sub).write_text("mine\n")
+    assert main(argv) == 2
+    assert f"{tmp_path / sub} is not a folder" in one_line_error(capsys)
+    assert (tmp_path / sub).read_text() == "mine\n"
+    (tmp_path / sub).unlink()
+    (tmp_path / sub).mkdir()
+    probe = nst.io.destinations.probe_write
+
+    def read_only(folder):
+        if os.path.basename(folder) == sub:
+            raise PermissionError(13, "Permission denied")
+        return probe(folder)
+    monkeypatch.setattr(nst.io.destinations, "probe_write", read_only)
+    assert main(argv) == 2
+    assert f"cannot write in {tmp_path / sub} (Permission denied)" in one_line_error(capsys)
+
+
 def test_a_server_that_cannot_listen_makes_no_outdir(tmp_path, tiny_weights_h5, capsys):
     import socket
 

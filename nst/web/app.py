@@ -23,7 +23,7 @@ from nst.batch.checks import read_weights
 from nst.batch.outdir import check_folder, check_manifest
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
-from nst.io.destinations import RunRefused
+from nst.io.destinations import RunRefused, check_writable
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
@@ -39,6 +39,7 @@ from nst.web.uploads import Refused
 
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
 PICTURE_STATES = ("done", "stopped")
+SUBFOLDERS = ("uploads", "checkpoints")      # in OUTDIR: the uploaded images, the runs' checkpoints
 CONTROLS_HOLD_S = 20.0         # a worker's long poll for its run's controls (nst.web.link) is answered by then
 GALLERY_OPEN_S = 10.0          # a gallery asked for its rows this recently (every 2 s: app.js): it is open,
                                # the workers post thumbnails of their runs for its cards
@@ -54,7 +55,7 @@ class App:
         check_options(args)                               # before anything is made
         self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
-        self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
+        self.uploads, self.checkpoints = (self.outdir / sub for sub in SUBFOLDERS)
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
         # --weights read once: checked, the workers' copy, and its sha256 for the runs' digests
         plugin = read_weights(args.weights, local=not args.scheduler)
@@ -365,9 +366,16 @@ def check_options(args):
 
 def check_outdir(outdir):
     # --outdir: a folder, or none yet, that can be made and written (as nst batch's -o); its
-    # manifest absent or nst's: never another's file
+    # manifest absent or nst's: never another's file; its uploads/ and checkpoints/ folders too,
+    # or none yet (a file there made every run's start fail, after the server was up)
     check_folder(outdir, "--outdir")
     check_manifest(outdir, "--outdir")
+    for sub in SUBFOLDERS:
+        folder = outdir / sub
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise RunRefused(f"--outdir {outdir}: {folder} is not a folder (nst serve keeps the runs' {sub} "
+                             "there); move it away, or choose another --outdir")
+        check_writable("--outdir", folder / sub, named=folder)
 
 
 def make_outdir(outdir, given):
