@@ -524,13 +524,17 @@ def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng
         ("POST", "/api/runs", form(small, [("size", "x.png", content[2]), content, style])),
         ("POST", "/api/runs", form([("style-layers", "x" * 1001)], [content, style])),
         ("POST", "/api/runs", form(small, [truncated, style])),
+        ("POST", "/api/runs", form(small, [("content", "empty.png", b""), style])),
+        ("POST", "/api/runs", form(small + [("size", "64")], [content, style])),
     ])
-    assert [code for code, _ in answers] == [400, 400, 413, 400], answers
+    assert [code for code, _ in answers] == [400, 400, 413, 400, 400, 400], answers
     errors = [a["error"] for _, a in answers]
     assert errors[0] == "unknown field 'photo': send the photo as 'content' and each painting as 'style'"
     assert errors[1] == "option 'size': send it as a plain value, not a file"
     assert errors[2] == "option 'style-layers': an option's value is at most 1000 bytes"
     assert errors[3].startswith("content 'holiday.jpg': unreadable or truncated image"), errors[3]
+    assert errors[4].startswith("content 'empty.png': an empty file (0 bytes)"), errors[4]     # "not an image"
+    assert errors[5] == "option 'size' sent twice; send each option once"                 # the last counted
     uploads = tmp_path / "runs" / "uploads"
     assert not list(uploads.iterdir())
     answers = ask(app, [("POST", "/api/runs", form(small, [content, style])),       # queued: its uploads stay
