@@ -200,10 +200,10 @@ def test_every_command_and_option_is_explained():
 
 def test_every_help_example_runs_as_written(capsys):
     # the examples a --help ends with are command lines nst takes as they are printed: each parses
-    # (options and values valid) and names the command it is under
+    # (options and values valid) and names the command it is under; nst serve and nst video had none
     import shlex
     from nst.cli.parser import build_parser
-    shown = []
+    shown, with_examples = [], set()
     for name, parser in every_parser(build_parser()):
         lines = (parser.epilog or "").splitlines()
         for line in lines[lines.index("examples:") + 1:] if lines else []:
@@ -214,7 +214,9 @@ def test_every_help_example_runs_as_written(capsys):
             except SystemExit as e:                                     # only --help exits, with 0
                 assert e.code == 0 and "--help" in argv, (line, capsys.readouterr().err)
             shown.append(line)
+            with_examples.add(name)
     assert len(shown) >= 12, shown
+    assert {"nst transfer", "nst demo", "nst batch", "nst video", "nst serve"} <= with_examples, with_examples
 
 
 def test_version(capsys):

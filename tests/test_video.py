@@ -437,6 +437,14 @@ def test_dry_run(inputs, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_more_workers_than_frames_fit_in_memory_are_refused(inputs, tmp_path, capsys):
+    # --workers 1000000 was taken (a real run started that many worker processes, each with a frame)
+    assert main(command(inputs, tmp_path / "out", "--workers", "1000000", "--dry-run")) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("nst: error: --workers 1000000: each runs a frame of about ") and "\n" not in err, err
+    assert "at most --workers " in err and not (tmp_path / "out").exists()
+
+
 def test_dry_run_time_is_the_frames_measured_costs_one_after_another(inputs, tmp_path, capsys, monkeypatch):
     # each side set up in 1 s and evaluated in 0.5 s, the first set-up (the weights prepared) in 3 s:
     # a worker's set-up 2 s, a first frame (2 iterations) 1 + (1.05·2 + 1)·0.5 = 2.55 s, a later one

@@ -430,6 +430,37 @@ def test_serve_refuses_an_outdir_it_cannot_use_in_one_line(tmp_path, tiny_weight
     assert afile.read_text() == "mine\n"
 
 
+@pytest.mark.parametrize("sub", ["uploads", "checkpoints"])
+def test_serve_refuses_an_outdir_whose_uploads_or_checkpoints_it_cannot_use(tmp_path, tiny_weights_h5, capsys,
+                                                                            monkeypatch, sub):
+    # OUTDIR/uploads or OUTDIR/checkpoints a file: the server started, and every run's start failed
+    # (a 500 and a traceback); a folder there it cannot write (simulated: tests may run as root)
+    import os
+
+    import nst.io.destinations
+    from nst.cli import main
+
+    async def served(app):                   # a server that started: it would wait for Ctrl-C
+        return 0
+    monkeypatch.setattr("nst.web.app.App.serve", served)
+    argv = ["serve", "--port", "0", "--outdir", str(tmp_path), "--weights", str(tiny_weights_h5)]
+    (tmp_path / sub).write_text("mine\n")
+    assert main(argv) == 2
+    assert f"{tmp_path / sub} is not a folder" in one_line_error(capsys)
+    assert (tmp_path / sub).read_text() == "mine\n"
+    (tmp_path / sub).unlink()
+    (tmp_path / sub).mkdir()
+    probe = nst.io.destinations.probe_write
+
+    def read_only(folder):
+        if os.path.basename(folder) == sub:
+            raise PermissionError(13, "Permission denied")
+        return probe(folder)
+    monkeypatch.setattr(nst.io.destinations, "probe_write", read_only)
+    assert main(argv) == 2
+    assert f"cannot write in {tmp_path / sub} (Permission denied)" in one_line_error(capsys)
+
+
 def test_a_server_that_cannot_listen_makes_no_outdir(tmp_path, tiny_weights_h5, capsys):
     import socket
 
@@ -440,7 +471,25 @@ def test_a_server_that_cannot_listen_makes_no_outdir(tmp_path, tiny_weights_h5, 
         port = taken.getsockname()[1]
         assert main(["serve", "--port", str(port), "--outdir", str(tmp_path / "new" / "runs"),
                      "--weights", str(tiny_weights_h5)]) == 2
-    assert "--port" in one_line_error(capsys) and not (tmp_path / "new").exists()
+    assert f"--port {port}: the port is in use" in one_line_error(capsys) and not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize("host, says", [("bad host!", "--host bad host!: no such host"),
+                                         ("192.0.2.1", "--host 192.0.2.1: not an address of this machine")])
+def test_a_host_serve_cannot_listen_on_is_named_as_the_host(tmp_path, tiny_weights_h5, capsys, host, says):
+    # an unknown --host or another machine's address: the one line named the port ("...; try another
+    # --port"), after a line saying it was listening there
+    from nst.cli import main
+    assert main(["serve", "--host", host, "--port", "0", "--outdir", str(tmp_path / "runs"),
+                 "--weights", str(tiny_weights_h5)]) == 2
+    err = one_line_error(capsys)
+    assert says in err and "port" not in err.split(": ", 2)[-1], err
+    assert not (tmp_path / "runs").exists()
+    from PIL import Image
+    Image.new("RGB", (32, 24), "teal").save(tmp_path / "p.png")
+    assert main(["transfer", str(tmp_path / "p.png"), str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"),
+                 "--weights", str(tiny_weights_h5), "--size", "32", "--web", f"{host}:0"]) == 2
+    assert one_line_error(capsys).startswith(f"nst: error: --web {host}:0: {says.split(': ')[-1]}")
 
 
 def test_serve_checks_scheduler_as_batch_does(tmp_path, tiny_weights_h5, capsys):
@@ -475,13 +524,17 @@ def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng
         ("POST", "/api/runs", form(small, [("size", "x.png", content[2]), content, style])),
         ("POST", "/api/runs", form([("style-layers", "x" * 1001)], [content, style])),
         ("POST", "/api/runs", form(small, [truncated, style])),
+        ("POST", "/api/runs", form(small, [("content", "empty.png", b""), style])),
+        ("POST", "/api/runs", form(small + [("size", "64")], [content, style])),
     ])
-    assert [code for code, _ in answers] == [400, 400, 413, 400], answers
+    assert [code for code, _ in answers] == [400, 400, 413, 400, 400, 400], answers
     errors = [a["error"] for _, a in answers]
     assert errors[0] == "unknown field 'photo': send the photo as 'content' and each painting as 'style'"
     assert errors[1] == "option 'size': send it as a plain value, not a file"
     assert errors[2] == "option 'style-layers': an option's value is at most 1000 bytes"
     assert errors[3].startswith("content 'holiday.jpg': unreadable or truncated image"), errors[3]
+    assert errors[4].startswith("content 'empty.png': an empty file (0 bytes)"), errors[4]     # "not an image"
+    assert errors[5] == "option 'size' sent twice; send each option once"                 # the last counted
     uploads = tmp_path / "runs" / "uploads"
     assert not list(uploads.iterdir())
     answers = ask(app, [("POST", "/api/runs", form(small, [content, style])),       # queued: its uploads stay

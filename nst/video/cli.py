@@ -6,11 +6,13 @@ run one after another (each needs the previous output), and the shots run side b
 alone writes OUTDIR: each frame as it ends (its manifest row first), then the video
 (nst.video.output). What is refused before any work: nst.video.checks.
 """
+import argparse
 import signal
 from pathlib import Path
 
 import numpy as np
 
+from nst.io.destinations import RunRefused
 from nst.memory import gib
 from nst.run.progress import counted, fmt_seconds, log
 from nst.video import checks, output, reuse
@@ -26,7 +28,6 @@ LATER_ITERATIONS = 50
 
 def frame_range(text):
     # "A:B" -> (A, B) (either may be empty), as a Python slice of the source's frames
-    import argparse
     a, sep, b = text.partition(":")
     try:
         if not sep:
@@ -43,17 +44,30 @@ def frame_range(text):
 def add_parser(sub):
     # the `video` subcommand, with every `nst transfer` run option (nst.cli.options, defined once)
     from nst.cli.options import (add_cluster_options, add_common_options, add_run_options, add_transfer_options,
-                                 integer, option_type)
+                                 examples, integer, option_type)
     from nst.run.settings import number
     p = sub.add_parser("video", help="stylise a video without flicker (temporal consistency), resumable",
-                       description="Stylise a video file or a folder of frames; each frame after a "
-                                   "shot's first starts from the previous output moved by the optical "
-                                   "flow and is held to it where the flow is reliable. The same command "
-                                   "again continues at the first unfinished frame.")
-    p.add_argument("input", metavar="IN", help="a video file (.mp4 .mov .mkv .webm .avi ...) or a folder of frames")
+                       description="Stylise a video file or a folder of frames with the look of STYLE. Each\n"
+                                   "frame after a shot's first starts from the previous output moved by the\n"
+                                   "optical flow and is held to it where the flow is reliable (a cut starts a\n"
+                                   "new shot; shots run side by side on a Dask cluster). The same command\n"
+                                   "again continues at the first unfinished frame.",
+                       epilog=examples("nst video clip.mp4 -o styled.mp4 --style painting.jpg",
+                                       "nst video clip.mp4 -o styled.mp4 --style painting.jpg --size 256 "
+                                       "--frames 0:48",
+                                       "nst video frames/ -o styled/ --style painting.jpg --fps 12",
+                                       "nst video clip.mp4 -o styled.mp4 --style painting.jpg --dry-run"
+                                       "   # frames, shots, memory, time",
+                                       "nst video clip.mp4 -o styled.mp4 --style painting.jpg   # again: goes on"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", metavar="IN", help="a video file (.mp4 .mov .mkv .webm .avi ...) or a folder of frames "
+                                               "(images, in name order, numbers by value)")
     p.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="a video file (its frames and manifest.jsonl go in OUT.frames/) or a folder for the frames")
-    p.add_argument("--style", nargs="+", required=True, help="style image(s)")
+                   help="a video file (.mp4 .mov .mkv .webm .avi; its frames and manifest.jsonl go in OUT.frames/) "
+                        "or a folder for the frames (a name without a suffix); an existing one is replaced only "
+                        "if nst wrote it")
+    p.add_argument("--style", nargs="+", required=True,
+                   help="the style image(s) (or folders of them) whose look the frames take (blend: --style-blend)")
     for add in (add_transfer_options, add_run_options, add_common_options):
         add(p)
     p.add_argument("--temporal-weight", type=option_type(number()), default=TEMPORAL_WEIGHT, metavar="W",
@@ -64,10 +78,12 @@ def add_parser(sub):
                         "output (the first frame gets --iterations per scale) (default: %(default)s)")
     p.add_argument("--long-term", action="store_true",
                    help="tie each frame to frames i−1, i−2 and i−4 (closest first), not only i−1")
-    p.add_argument("--frames", type=frame_range, metavar="A:B", help="only source frames A to B−1")
+    p.add_argument("--frames", type=frame_range, metavar="A:B",
+                   help="only the source's frames A to B−1, counted from 0 (either may be left out: "
+                        "10: from frame 10 on) (default: every frame)")
     p.add_argument("--fps", type=option_type(number(lo_open=True)), metavar="F",
-                   help="keep F frames per second (fewer than the source's); a folder's rate "
-                        "(default: the source's; 25 for a folder)")
+                   help="frames per second, > 0: for a video, keep at most F of its frames a second (at or above "
+                        "its own rate: all); for a folder, its rate (default: the video's own; 25 for a folder)")
     p.add_argument("--independent-shots", type=integer(1), metavar="N",
                    help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
     add_cluster_options(p, "shots, cores and memory")
@@ -100,6 +116,7 @@ def main(args):
     keep_in = existing_ancestor(outdir / plans.MANIFEST)           # the frames' file: on the outputs' disk
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
+    check_workers(args.workers, need, backend)
     sha = FileHashes()
     init = settings.init_file
     frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
@@ -182,6 +199,16 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
     print(time_line(run, later, todo, layout, args.scheduler))
     print(f"at once: {layout.where}" if not args.scheduler else f"at once: the cluster at {args.scheduler}")
     return 0
+
+
+def check_workers(workers, need, backend):
+    # --workers W: up to W frames (one a shot) run at once, `need` bytes each: W·need must fit in
+    # the free memory (--workers 100000 started 100000 processes); on cupy one worker runs (engine)
+    from nst.memory import available
+    fit = available(backend) // max(need, 1)
+    if workers and backend != "cupy" and workers > max(fit, 1):
+        raise RunRefused(f"--workers {workers}: each runs a frame of about {gib(need)} at once, and "
+                         f"{gib(available(backend))} is free: at most --workers {max(fit, 1)}")
 
 
 def time_line(run, later, todo, layout, scheduler):

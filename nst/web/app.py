@@ -23,7 +23,7 @@ from nst.batch.checks import read_weights
 from nst.batch.outdir import check_folder, check_manifest
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
-from nst.io.destinations import RunRefused
+from nst.io.destinations import RunRefused, check_writable
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
@@ -32,12 +32,14 @@ from nst.web.form import MAX_STYLES, check_run, form_options, read_form, setting
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
-from nst.web.server import add_static_routes, control, feed, guard, is_local, new_token, static_file, url_of
+from nst.web.server import (add_static_routes, cannot_listen, control, feed, guard, is_local, new_token, static_file,
+                            url_of)
 from nst.web.thumbs import Thumbnails, card_answer
 from nst.web.uploads import Refused
 
 MAX_BODY = 64 * 2**20          # a worker's post (the latest image as JPEG) or a small form
 PICTURE_STATES = ("done", "stopped")
+SUBFOLDERS = ("uploads", "checkpoints")      # in OUTDIR: the uploaded images, the runs' checkpoints
 CONTROLS_HOLD_S = 20.0         # a worker's long poll for its run's controls (nst.web.link) is answered by then
 GALLERY_OPEN_S = 10.0          # a gallery asked for its rows this recently (every 2 s: app.js): it is open,
                                # the workers post thumbnails of their runs for its cards
@@ -53,7 +55,7 @@ class App:
         check_options(args)                               # before anything is made
         self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
-        self.uploads, self.checkpoints = self.outdir / "uploads", self.outdir / "checkpoints"
+        self.uploads, self.checkpoints = (self.outdir / sub for sub in SUBFOLDERS)
         self.weights = str(Path(args.weights).resolve()) if args.weights else None
         # --weights read once: checked, the workers' copy, and its sha256 for the runs' digests
         plugin = read_weights(args.weights, local=not args.scheduler)
@@ -326,8 +328,10 @@ class App:
             await site.start()
         except OSError as e:
             await runner.cleanup()
-            raise RunRefused(f"--host {self.host} --port {self.port}: {e.strerror}; try another --port") from None
+            raise RunRefused(cannot_listen(e, f"--host {self.host}", f"--port {self.port}")) from None
         self.port = site._server.sockets[0].getsockname()[1]
+        if not is_local(self.host) and self.host not in ("0.0.0.0", "::"):
+            log(f"nst serve: listening on {self.host}: every request needs the URL's token")
         made = []
         try:
             made = make_outdir(self.outdir, self.args.outdir)      # once it listens: nothing made before
@@ -362,9 +366,16 @@ def check_options(args):
 
 def check_outdir(outdir):
     # --outdir: a folder, or none yet, that can be made and written (as nst batch's -o); its
-    # manifest absent or nst's: never another's file
+    # manifest absent or nst's: never another's file; its uploads/ and checkpoints/ folders too,
+    # or none yet (a file there made every run's start fail, after the server was up)
     check_folder(outdir, "--outdir")
     check_manifest(outdir, "--outdir")
+    for sub in SUBFOLDERS:
+        folder = outdir / sub
+        if os.path.lexists(folder) and not folder.is_dir():
+            raise RunRefused(f"--outdir {outdir}: {folder} is not a folder (nst serve keeps the runs' {sub} "
+                             "there); move it away, or choose another --outdir")
+        check_writable("--outdir", folder / sub, named=folder)
 
 
 def make_outdir(outdir, given):
@@ -386,6 +397,4 @@ def remove_made(made):
 
 
 def serve(args):
-    if not is_local(args.host) and args.host not in ("0.0.0.0", "::"):
-        log(f"nst serve: listening on {args.host}: every request needs the URL's token")
     return asyncio.run(App(args).serve())

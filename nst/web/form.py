@@ -99,6 +99,8 @@ async def read_form(request, queued, limit, max_bytes, max_pixels):
         elif part.filename is None and part.name:
             text = await uploads.read_limited(part, MAX_FIELD_BYTES, f"option {part.name[:40]!r}",
                                               f"an option's value is at most {MAX_FIELD_BYTES} bytes")
+            if part.name[:100] in fields:            # which one counts? (the last did, silently)
+                raise Refused(400, f"option {part.name[:40]!r} sent twice; send each option once")
             fields[part.name[:100]] = text.decode()
         else:
             raise Refused(400, part_refusal(part.name))

@@ -84,11 +84,12 @@ def live_page(address, title):
         yield None
         return
     from nst.io.destinations import RunRefused
+    from nst.web.server import cannot_listen
     host, port = web_address(address)
     try:
         page = LivePage(host, port, title).start()
     except OSError as e:
-        raise RunRefused(f"--web {address}: {e}") from None
+        raise RunRefused(cannot_listen(e, f"--web {address}", f"--web {address}")) from None
     print(f"nst: live page {page.url}", flush=True)
     try:
         yield page

@@ -16,30 +16,42 @@ Routes (every one behind nst.web.server.guard):
 A NAME is looked up among the runs; no name or value from a request becomes a path.
 """
 
+import argparse
+
 from nst.io.destinations import RunRefused
-from nst.cli.options import add_checkpoint_every, add_common_options, add_run_options, integer, option_type
+from nst.cli.options import add_checkpoint_every, add_common_options, add_run_options, examples, integer, option_type
 from nst.run import settings as rules
 
 
 def add_parser(sub):
     p = sub.add_parser("serve", help="a local web app: upload, run on Dask, watch live, a gallery of OUTDIR",
-                       description="Serve nst as a web page: start runs from the browser, watch them live, "
-                                   "browse every run in OUTDIR (nst batch's too).")
+                       description="Serve nst as a web page: upload a photo and paintings, pick nst transfer's\n"
+                                   "options and start runs from the browser (queued on a Dask cluster), watch\n"
+                                   "them live, browse every run in OUTDIR (nst batch's too). It prints the\n"
+                                   "page's URL; Ctrl-C stops the runs, each keeping its checkpoint.",
+                       epilog=examples("nst serve                          # then open http://127.0.0.1:8765/",
+                                       "nst serve --outdir my-runs --port 8080",
+                                       "nst serve --host 0.0.0.0           # other machines too: the URL has a token",
+                                       "nst serve --scheduler tcp://head:8786 --host 0.0.0.0"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on; any other than a loopback one needs the printed URL's token "
-                        "(default: %(default)s)")
-    p.add_argument("--port", type=integer(0, 65535), default=8765, help="0: a free port (default: %(default)s)")
+                   help="the address (IP or name of this machine) to listen on; 0.0.0.0: every interface; "
+                        "any other than a loopback one needs the printed URL's token (default: %(default)s)")
+    p.add_argument("--port", type=integer(0, 65535), default=8765,
+                   help="the TCP port to listen on, 0 to 65535; 0: a free one, printed (default: %(default)s)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="an existing Dask scheduler; its workers must reach this server's --host "
                         "(default: a local cluster)")
     p.add_argument("--outdir", default="nst-runs", metavar="DIR",
-                   help="pictures, manifest.jsonl, uploads/ and checkpoints/ (default: %(default)s)")
+                   help="the folder of the runs: their pictures, manifest.jsonl, uploads/ and checkpoints/; made if "
+                        "missing (default: %(default)s)")
     p.add_argument("--queue", type=integer(1, 1000), default=8, metavar="N",
                    help="runs queued or running at once; more are refused until one ends (default: %(default)s)")
     p.add_argument("--max-upload-mb", type=option_type(rules.number(lo_open=True, hi=1024)), default=20.0, metavar="MB",
-                   help="largest uploaded image (default: %(default)g)")
+                   help="largest uploaded image in MiB (2^20 bytes), above 0, at most 1024 (default: %(default)g)")
     p.add_argument("--max-pixels", type=integer(1), default=40_000_000, metavar="N",
-                   help="most pixels an uploaded image may declare (default: %(default)s)")
+                   help="most pixels (width × height) an uploaded image may declare; larger ones are refused "
+                        "unread (default: %(default)s)")
     add_checkpoint_every(p, "iterations between a run's checkpoints, and one when it is stopped")
     add_run_options(p)
     add_common_options(p)

@@ -7,6 +7,7 @@ then a cookie; X-NST-Token for scripts) on every request, else 403. A POST from 
 refused.
 """
 import asyncio
+import errno
 import hmac
 import html
 import ipaddress
@@ -42,6 +43,21 @@ def parse_address(text, default_host="127.0.0.1"):
     if not port.isdigit() or int(port) > 65535:
         raise AddressError(f"{text!r}: give [HOST:]PORT, e.g. 8080 or 127.0.0.1:8080 (0: a free port)")
     return host, int(port)
+
+
+def cannot_listen(error, host_named, port_named):
+    # why a server cannot listen (the bind's OSError), naming the option to change ("--host H",
+    # "--port P"): only a port in use or not allowed asks for another port
+    if isinstance(error, socket.gaierror):
+        return f"{host_named}: no such host ({error.strerror}); give an address or name of this machine"
+    if error.errno == errno.EADDRNOTAVAIL:
+        return (f"{host_named}: not an address of this machine; e.g. 127.0.0.1 (this machine only) or "
+                "0.0.0.0 (every interface)")
+    if error.errno == errno.EADDRINUSE:
+        return f"{port_named}: the port is in use (another server?); try another port (0: a free one)"
+    if error.errno == errno.EACCES:
+        return f"{port_named}: the port is not allowed here (below 1024 needs root); try one from 1024"
+    return f"{host_named} {port_named}: cannot listen ({error.strerror or error})"
 
 
 def is_local(host):

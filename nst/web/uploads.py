@@ -35,8 +35,10 @@ async def read_limited(part, limit, what, rule=None):
 
 
 def check_image(data, what, max_pixels):
-    # -> the suffix of its type; Refused if not an image type we take, if it declares more than
-    # max_pixels (before decoding), or if its data is damaged
+    # -> the suffix of its type; Refused if empty, if not an image type we take, if it declares more
+    # than max_pixels (before decoding), or if its data is damaged
+    if not data:
+        raise Refused(400, f"{what}: an empty file (0 bytes); send {', '.join(TYPES)}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
