@@ -110,7 +110,9 @@ def test_dry_run_lists_the_grid(images, tiny_weights_h5, tmp_path, capsys):
 
 @pytest.mark.parametrize("sweep, needle", [("init=1,2", "sweep one of"), ("content-layers=1", "sweep one of"),
                                            ("style-weight=a,b", "style-weight must be"),   # the option's own check
-                                           ("iterations=5,0", "got '0'"), ("size=", "give the values")])
+                                           ("iterations=5,0", "got '0'"), ("size=", "give the values"),
+                                           ("style-weight=1,,2", "style-weight item 2 is empty"),  # was 1,2
+                                           ("style-weight=1,2,", "style-weight item 3 is empty")])
 def test_bad_sweeps(images, tmp_path, capsys, sweep, needle):
     with pytest.raises(SystemExit) as e:
         main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "o"),

@@ -98,6 +98,24 @@ def test_bad_options(images, tiny_weights_h5, tmp_path, capsys, extra, needle):
     one_line_error(capsys, needle)
 
 
+@pytest.mark.parametrize("option, value, item", [("--style-layers", "conv1_1,,conv2_1", 2),
+                                                 ("--content-layers", "conv4_2,", 2),
+                                                 ("--style-layer-weights", "1,2,,3,4", 3),
+                                                 ("--style-blend", ",1", 1)])
+def test_an_empty_item_in_a_list_is_refused(images, tiny_weights_h5, tmp_path, capsys, option, value, item):
+    # "a,,b" or "a,": the user meant something there; it was dropped without a word
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), f"{option}={value}") == 2
+    one_line_error(capsys, f"{option}: item {item} is empty")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("field, value", [("style_layers", "conv1_1,,conv2_1"), ("style_blend", "1,2,")])
+def test_the_api_refuses_an_empty_item_naming_the_option(field, value):
+    from nst.run.settings import Settings, SettingsError
+    with pytest.raises(SettingsError, match=f"^--{field.replace('_', '-')}: item [23] is empty$"):
+        Settings(**{field: value})
+
+
 @pytest.mark.parametrize("command", ["transfer", "batch"])
 def test_checkpoint_every_needs_where_to_save(images, tiny_weights_h5, tmp_path, capsys, command):
     # --checkpoint-every alone would save nothing (it was silently ignored): refused, nothing made
