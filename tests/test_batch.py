@@ -108,6 +108,16 @@ def test_dry_run_lists_the_grid(images, tiny_weights_h5, tmp_path, capsys):
     assert not out.exists()                                     # a dry run writes nothing
 
 
+def test_a_tiny_content_upscaled_a_lot_is_said_once_per_content(images, tiny_weights_h5, tmp_path, capsys):
+    # as nst transfer says it (nst.run.checks.upscale_warning); two styles, one line
+    Image.fromarray(np.full((3, 4, 3), 90, np.uint8)).save(images / "c1.png")
+    assert main(["batch", str(images / "c*.png"), "--style", str(images / "s*.png"), "-o", str(tmp_path / "o"),
+                 "--weights", str(tiny_weights_h5), *FAST, "--dry-run"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "upscaled" in line]
+    assert lines == [f"nst batch: warning: {images / 'c1.png'}: the content is 4×3 px, upscaled 12× to 48×36 px "
+                     "by --size 48: is it the picture you meant?"]
+
+
 @pytest.mark.parametrize("sweep, needle", [("init=1,2", "sweep one of"), ("content-layers=1", "sweep one of"),
                                            ("style-weight=a,b", "style-weight must be"),   # the option's own check
                                            ("iterations=5,0", "got '0'"), ("size=", "give the values"),

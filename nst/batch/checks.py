@@ -89,22 +89,28 @@ def read_weights(path, local):
 def check_inputs(todo):
     # every picture the tasks to run read is one nst can read (decoded here, not converted:
     # nst.io.image.image_shape, an ImageError naming the file) and large enough at each task's
-    # settings for the deepest layer (nst.run.checks.check_shapes, `nst transfer`'s check)
+    # settings for the deepest layer (nst.run.checks.check_shapes, `nst transfer`'s check); a content
+    # upscaled a lot is said once per content and size, as `nst transfer` says it
     from nst.batch.plan import fmt_value
     from nst.io.destinations import RunRefused
-    from nst.run.checks import check_shapes
+    from nst.run.checks import check_shapes, upscale_warning
     from nst.run.run import scale_sides
     from nst.run.settings import Settings
     shapes = input_shapes(list(dict.fromkeys(p for t in todo for p in t.files)))
-    checked = set()
+    checked, warned = set(), set()
     for t in todo:
         key = (shapes[t.content], tuple(shapes[s] for s in t.styles), json.dumps(t.settings, sort_keys=True))
         if key in checked:
             continue
         checked.add(key)
         settings = Settings.from_dict(t.settings)
+        sides = scale_sides(shapes[t.content], settings)
+        upscaled = upscale_warning(shapes[t.content], sides[-1])
+        if upscaled and (t.content, sides[-1]) not in warned:
+            warned.add((t.content, sides[-1]))
+            log(f"nst batch: warning: {t.content}: {upscaled}")
         try:
-            check_shapes(shapes[t.content], key[1], scale_sides(shapes[t.content], settings), settings)
+            check_shapes(shapes[t.content], key[1], sides, settings)
         except RunRefused as e:
             sweep = " ".join(f"{k.replace('_', '-')}={fmt_value(v)}" for k, v in t.sweep)
             raise RunRefused(f"{t.content} with {', '.join(t.styles)}{f' at --sweep {sweep}' if sweep else ''}: "
