@@ -594,6 +594,30 @@ def test_a_task_too_large_whole_is_counted_in_its_tiles(tiny_weights_h5, monkeyp
     assert need <= whole // 2 and "tiles of" in text, text
 
 
+@pytest.mark.parametrize("shape", [(16, 64, 3), (64, 16, 3)])           # a wide and a tall content
+def test_a_task_s_memory_is_counted_at_its_pictures_shapes(tiny_weights_h5, tmp_path, rng, capsys, shape):
+    # the estimate took every content for a square at --size: a 4:1 panorama was counted 4× its pixels
+    from types import SimpleNamespace
+
+    from nst.batch import checks
+    from nst.io.image import load_image
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(content)
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(style)
+    options = ["--weights", str(tiny_weights_h5), "--size", "64", "--scales", "1", "--backend", "numpy", "--dry-run"]
+    assert main(["transfer", str(content), str(style), "-o", str(tmp_path / "o.png"), *options]) == 0
+    picture = capsys.readouterr().out.split(" on numpy")[0]                  # "64×16", as nst transfer runs it
+    assert main(["batch", str(content), "--style", str(style), "-o", str(tmp_path / "out"), *options]) == 0
+    assert f"({picture} on numpy, scales 64)" in capsys.readouterr().out
+    settings = Settings(size=64, scales=1, backend="numpy", weights=str(tiny_weights_h5))
+    task = SimpleNamespace(settings=settings.as_dict(), content=str(content), styles=[str(style)])
+    run = Run(load_image(content), [load_image(style)], settings)            # the run a worker makes
+    need, _, _ = checks.task_memory([task], checks.input_shapes([str(content), str(style)]))
+    assert need == run.memory_estimate()[0]["total"]
+
+
 @pytest.mark.parametrize("fit, words", [(1, "1 such task fits)"), (3, "3 such tasks fit)")])
 def test_the_layout_counts_the_tasks_that_fit_in_words(monkeypatch, fit, words):
     # "1 such tasks fit" was the line for one

@@ -53,8 +53,8 @@ def main(args):
     outdir = plan.check_outdir(args.output, tasks)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
-    checks.check_inputs(todo)
-    need, backend, one = checks.task_memory(tasks)
+    shapes = checks.check_inputs(todo)
+    need, backend, one = checks.task_memory(todo or tasks, shapes)      # the tasks that run, if any
     log(f"nst batch: {counted(len(tasks), 'task')} ({describe(tasks)}): "
         f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
     log_blocked(blocked)
