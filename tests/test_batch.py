@@ -258,7 +258,7 @@ def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path
         assert r["status"] == "done" and r["iterations"] == 5 and r["seconds"] > 0, r
         assert set(r["terms"]) == {"total", "content", "style", "tv"} and r["worker"].startswith("tcp://")
     sheet = load_image(out / "contact_sheet.png")
-    assert sheet.shape[:2] == (24 + 2 * 88, 160 + 2 * 88)         # 2 × 2 cells, 48 px pictures in a label's 88
+    assert sheet.shape[:2] == (24 + 2 * 38, 160 + 2 * 88)         # 2 × 2 cells, 48×34 pictures in a label's 88
     err = capsys.readouterr().err
     assert "2 worker processes" in err and "4/4 tasks: 4 done, 0 failed" in err
     assert "s/task |" in err                                     # the unit once: was "s/tasks"
