@@ -63,7 +63,7 @@ def check_shapes(content_shape, style_shapes, sizes, s):
 
 
 def upscale_warning(content_shape, side):
-    # "the content is 4×3 px, upscaled 32× to 128×96 px (--size): …" when an H×W content's longest
+    # "the content is 4×3 px, upscaled 32× to 128×96 px by --size 128: …" when an H×W content's longest
     # side is enlarged more than UPSCALE_WARNING× to `side` px (the last scale's), else None
     factor = side / max(content_shape[:2])
     if factor <= UPSCALE_WARNING:
