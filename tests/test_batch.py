@@ -122,7 +122,8 @@ def test_a_tiny_content_upscaled_a_lot_is_said_once_per_content(images, tiny_wei
                                            ("style-weight=a,b", "style-weight must be"),   # the option's own check
                                            ("iterations=5,0", "got '0'"), ("size=", "give the values"),
                                            ("style-weight=1,,2", "style-weight item 2 is empty"),  # was 1,2
-                                           ("style-weight=1,2,", "style-weight item 3 is empty")])
+                                           ("style-weight=1,2,", "style-weight item 3 is empty"),
+                                           ("style-weight=,", "give the values")])             # none given
 def test_bad_sweeps(images, tmp_path, capsys, sweep, needle):
     with pytest.raises(SystemExit) as e:
         main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "o"),

@@ -103,11 +103,12 @@ def choice(*options):
 
 
 def items(text):
-    # "a, b,c" -> ("a", "b", "c"): a comma-separated list; EmptyItem for an empty item ("a,,b", "a,"),
-    # which a user meant to be something (a typo would otherwise drop it without a word)
+    # "a, b,c" -> ("a", "b", "c"): a comma-separated list; EmptyItem for an empty item beside others
+    # ("a,,b", "a,"), which a user meant to be something (a typo would otherwise drop it without a
+    # word); none given ("", ",") -> (), for the option's own "give at least one"
     found = tuple(t.strip() for t in text.split(","))
     empty = next((i for i, t in enumerate(found, 1) if not t), None)
-    if empty and len(found) > 1:
+    if empty and any(found):
         raise EmptyItem(f"item {empty} is empty")
     return tuple(t for t in found if t)
 
