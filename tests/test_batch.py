@@ -108,9 +108,22 @@ def test_dry_run_lists_the_grid(images, tiny_weights_h5, tmp_path, capsys):
     assert not out.exists()                                     # a dry run writes nothing
 
 
+def test_a_tiny_content_upscaled_a_lot_is_said_once_per_content(images, tiny_weights_h5, tmp_path, capsys):
+    # as nst transfer says it (nst.run.checks.upscale_warning); two styles, one line
+    Image.fromarray(np.full((3, 4, 3), 90, np.uint8)).save(images / "c1.png")
+    assert main(["batch", str(images / "c*.png"), "--style", str(images / "s*.png"), "-o", str(tmp_path / "o"),
+                 "--weights", str(tiny_weights_h5), *FAST, "--dry-run"]) == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "upscaled" in line]
+    assert lines == [f"nst batch: warning: {images / 'c1.png'}: the content is 4×3 px, upscaled 12× to 48×36 px "
+                     "by --size 48: is it the picture you meant?"]
+
+
 @pytest.mark.parametrize("sweep, needle", [("init=1,2", "sweep one of"), ("content-layers=1", "sweep one of"),
                                            ("style-weight=a,b", "style-weight must be"),   # the option's own check
-                                           ("iterations=5,0", "got '0'"), ("size=", "give the values")])
+                                           ("iterations=5,0", "got '0'"), ("size=", "give the values"),
+                                           ("style-weight=1,,2", "style-weight item 2 is empty"),  # was 1,2
+                                           ("style-weight=1,2,", "style-weight item 3 is empty"),
+                                           ("style-weight=,", "give the values")])             # none given
 def test_bad_sweeps(images, tmp_path, capsys, sweep, needle):
     with pytest.raises(SystemExit) as e:
         main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "o"),
@@ -246,7 +259,7 @@ def test_local_cluster_every_pair_then_nothing(images, tiny_weights_h5, tmp_path
         assert r["status"] == "done" and r["iterations"] == 5 and r["seconds"] > 0, r
         assert set(r["terms"]) == {"total", "content", "style", "tv"} and r["worker"].startswith("tcp://")
     sheet = load_image(out / "contact_sheet.png")
-    assert sheet.shape[:2] == (24 + 2 * 88, 160 + 2 * 88)         # 2 × 2 cells, 48 px pictures in a label's 88
+    assert sheet.shape[:2] == (24 + 2 * 38, 160 + 2 * 88)         # 2 × 2 cells, 48×34 pictures in a label's 88
     err = capsys.readouterr().err
     assert "2 worker processes" in err and "4/4 tasks: 4 done, 0 failed" in err
     assert "s/task |" in err                                     # the unit once: was "s/tasks"
@@ -580,6 +593,30 @@ def test_a_task_too_large_whole_is_counted_in_its_tiles(tiny_weights_h5, monkeyp
     monkeypatch.setattr(memory, "available", lambda backend: whole // 2)
     need, backend, text = checks.task_memory([task(tile)])
     assert need <= whole // 2 and "tiles of" in text, text
+
+
+@pytest.mark.parametrize("shape", [(16, 64, 3), (64, 16, 3)])           # a wide and a tall content
+def test_a_task_s_memory_is_counted_at_its_pictures_shapes(tiny_weights_h5, tmp_path, rng, capsys, shape):
+    # the estimate took every content for a square at --size: a 4:1 panorama was counted 4× its pixels
+    from types import SimpleNamespace
+
+    from nst.batch import checks
+    from nst.io.image import load_image
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    content, style = tmp_path / "c.png", tmp_path / "s.png"
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(content)
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(style)
+    options = ["--weights", str(tiny_weights_h5), "--size", "64", "--scales", "1", "--backend", "numpy", "--dry-run"]
+    assert main(["transfer", str(content), str(style), "-o", str(tmp_path / "o.png"), *options]) == 0
+    picture = capsys.readouterr().out.split(" on numpy")[0]                  # "64×16", as nst transfer runs it
+    assert main(["batch", str(content), "--style", str(style), "-o", str(tmp_path / "out"), *options]) == 0
+    assert f"({picture} on numpy, scales 64)" in capsys.readouterr().out
+    settings = Settings(size=64, scales=1, backend="numpy", weights=str(tiny_weights_h5))
+    task = SimpleNamespace(settings=settings.as_dict(), content=str(content), styles=[str(style)])
+    run = Run(load_image(content), [load_image(style)], settings)            # the run a worker makes
+    need, _, _ = checks.task_memory([task], checks.input_shapes([str(content), str(style)]))
+    assert need == run.memory_estimate()[0]["total"]
 
 
 @pytest.mark.parametrize("fit, words", [(1, "1 such task fits)"), (3, "3 such tasks fit)")])

@@ -66,6 +66,34 @@ def test_transfer_options(images, tiny_weights_h5, tmp_path, options):
     assert load_image(out).shape == (24, 32, 3)
 
 
+@pytest.mark.parametrize("shape, size, warned", [((3, 4, 3), 32, True), ((1, 1, 3), 32, True),
+                                                 ((8, 6, 3), 32, False),     # 4×: a thumbnail-sized photo
+                                                 ((30, 40, 3), 32, False)])  # downscaled
+def test_a_tiny_content_upscaled_a_lot_is_said_once(tmp_path, tiny_weights_h5, rng, capsys, shape, size, warned):
+    # a thumbnail given by mistake was enlarged to --size without a word
+    images = {"content": tmp_path / "c.png", "style": tmp_path / "s.png"}
+    Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(images["content"])
+    Image.fromarray(rng.integers(0, 256, (36, 28, 3), dtype=np.uint8)).save(images["style"])
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), "--size", str(size), "--dry-run") == 0
+    lines = [line for line in capsys.readouterr().err.splitlines() if "upscaled" in line]
+    h, w = shape[:2]
+    assert lines == ([f"nst: warning: the content is {w}×{h} px, upscaled {size / max(h, w):g}× to "
+                      f"{size}×{round(size * h / w)} px by --size {size}: is it the picture you meant?"]
+                     if warned else [])
+
+
+def test_a_library_job_says_the_upscale_on_the_nst_logger(tiny_weights_h5, rng, caplog):
+    # nst.run.job.Job's default log: the "nst" logger, as the library's other messages
+    import logging
+    from nst.run.job import Job
+    from nst.run.settings import Settings
+    tiny = rng.integers(0, 256, (3, 4, 3)).astype(np.float32)
+    with caplog.at_level(logging.INFO, logger="nst"):
+        Job(tiny, [tiny], Settings(size=32, weights=str(tiny_weights_h5), backend="numpy")).prepare()
+    assert [r.getMessage() for r in caplog.records if "upscaled" in r.getMessage()] == [
+        "nst: warning: the content is 4×3 px, upscaled 8× to 32×24 px by --size 32: is it the picture you meant?"]
+
+
 def test_never_overwrites_an_input(images, tiny_weights_h5, capsys):
     before = images["content"].read_bytes()
     assert transfer(images, tiny_weights_h5, "-o", str(images["content"])) == 2
@@ -96,6 +124,24 @@ def test_bad_inputs(images, tiny_weights_h5, tmp_path, capsys, change, needles):
 def test_bad_options(images, tiny_weights_h5, tmp_path, capsys, extra, needle):
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), *extra) == 2
     one_line_error(capsys, needle)
+
+
+@pytest.mark.parametrize("option, value, item", [("--style-layers", "conv1_1,,conv2_1", 2),
+                                                 ("--content-layers", "conv4_2,", 2),
+                                                 ("--style-layer-weights", "1,2,,3,4", 3),
+                                                 ("--style-blend", ",1", 1)])
+def test_an_empty_item_in_a_list_is_refused(images, tiny_weights_h5, tmp_path, capsys, option, value, item):
+    # "a,,b" or "a,": the user meant something there; it was dropped without a word
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), f"{option}={value}") == 2
+    one_line_error(capsys, f"{option}: item {item} is empty")
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("field, value", [("style_layers", "conv1_1,,conv2_1"), ("style_blend", "1,2,")])
+def test_the_api_refuses_an_empty_item_naming_the_option(field, value):
+    from nst.run.settings import Settings, SettingsError
+    with pytest.raises(SettingsError, match=f"^--{field.replace('_', '-')}: item [23] is empty$"):
+        Settings(**{field: value})
 
 
 @pytest.mark.parametrize("command", ["transfer", "batch"])

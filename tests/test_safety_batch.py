@@ -551,19 +551,42 @@ def _settings(world, size=32):
     return Settings(size=size, iterations=2, scales=1, backend="numpy", weights=str(world["w"]))
 
 
-@pytest.mark.parametrize("size, cell", [(64, 88), (150, 154), (512, 192)])
-def test_contact_sheet_cells_fit_the_pictures(world, tmp_path, size, cell):
-    # a cell holds its picture whole with a small margin, no smaller than a column's label needs and
-    # no larger than SHEET_MAX_CELL (cells were 192 px at any --size: a 64 px batch's mostly empty)
+@pytest.mark.parametrize("size, cell, cell_h", [(64, 88, 52), (150, 154, 116), (512, 192, 145)])
+def test_contact_sheet_cells_fit_the_pictures(world, tmp_path, size, cell, cell_h):
+    # a cell holds its 4:3 picture whole with a small margin, no narrower than a column's label needs
+    # and no longer than SHEET_MAX_CELL (cells were 192 px at any --size: a 64 px batch's mostly
+    # empty), and no taller than the picture (square cells left a landscape one between gaps)
     tasks = plan.plan([str(world["c"])], [str(world["s"])], _settings(world, size))
     Image.new("RGB", (size, size * 3 // 4), (0, 0, 255)).save(tmp_path / tasks[0].output)
     with Image.open(results.contact_sheet(tmp_path, tasks, {tasks[0].output: "done"})) as sheet:
-        assert sheet.size == (160 + cell, 24 + cell)
+        assert sheet.size == (160 + cell, 24 + cell_h)
         cells = np.asarray(sheet)[24:, 160:].astype(int)
     blue = cells[..., 2] - cells[..., 0] > 150
     assert blue.sum(axis=1).max() == min(size, cell - 4)       # shown whole, or shrunk to fit
     label_font = font(results.LABEL_PX, "starry_night")
     assert fitted("starry_night", label_font, results.SHEET_LABELLED_CELL - 8) == "starry_night"
+
+
+def test_contact_sheet_rows_and_columns_fit_their_pictures_aspect(world, tmp_path, capsys):
+    # a landscape content's row is as tall as its pictures, a portrait one's as tall as its own, each
+    # column as wide as its widest picture; --dry-run counts the same sheet from the inputs' shapes
+    from nst.batch import checks
+    rng = np.random.default_rng(1)
+    contents = {"land": (60, 120, 3), "tall": (120, 60, 3)}
+    for name, shape in contents.items():
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(tmp_path / f"{name}.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    tasks = plan.plan([str(tmp_path / f"{n}.png") for n in contents], [str(world["s"])], _settings(world, 128))
+    for t in tasks:                             # the pictures a run makes: the content's shape at --size
+        h, w = contents[Path(t.content).stem][:2]
+        Image.new("RGB", (128 * w // max(h, w), 128 * h // max(h, w)), (0, 0, 255)).save(out / t.output)
+    with Image.open(results.contact_sheet(out, tasks, {t.output: "done" for t in tasks})) as sheet:
+        assert sheet.size == (160 + 132, 24 + (64 + 4) + (128 + 4))          # was 2 square 132 px rows
+        blue = (lambda a: a[..., 2] - a[..., 0] > 150)(np.asarray(sheet)[:, 160:].astype(int))
+    assert blue[24:24 + 68].any(axis=1).sum() == 64 and blue[24 + 68:].any(axis=1).sum() == 128
+    shapes = checks.input_shapes([t.content for t in tasks])
+    assert results.sheet_memory(tasks, shapes).startswith(f"{sheet.size[0]}×{sheet.size[1]} px,")
 
 
 def test_11_checkpoint_dir_refusal_before_any_work(world, cluster):

@@ -87,28 +87,36 @@ def read_weights(path, local):
 
 
 def check_inputs(todo):
-    # every picture the tasks to run read is one nst can read (decoded here, not converted:
-    # nst.io.image.image_shape, an ImageError naming the file) and large enough at each task's
-    # settings for the deepest layer (nst.run.checks.check_shapes, `nst transfer`'s check)
+    # -> {path: (H, W)} of every picture the tasks to run read, each checked to be one nst can read
+    # (decoded here, not converted: nst.io.image.image_shape, an ImageError naming the file) and
+    # large enough at each task's settings for the deepest layer (nst.run.checks.check_shapes,
+    # `nst transfer`'s check); a content upscaled a lot is said once per content and size, as
+    # `nst transfer` says it
     from nst.batch.plan import fmt_value
     from nst.io.destinations import RunRefused
-    from nst.run.checks import check_shapes
+    from nst.run.checks import check_shapes, upscale_warning
     from nst.run.run import scale_sides
     from nst.run.settings import Settings
     shapes = input_shapes(list(dict.fromkeys(p for t in todo for p in t.files)))
-    checked = set()
+    checked, warned = set(), set()
     for t in todo:
         key = (shapes[t.content], tuple(shapes[s] for s in t.styles), json.dumps(t.settings, sort_keys=True))
         if key in checked:
             continue
         checked.add(key)
         settings = Settings.from_dict(t.settings)
+        sides = scale_sides(shapes[t.content], settings)
+        upscaled = upscale_warning(shapes[t.content], sides[-1])
+        if upscaled and (t.content, sides[-1]) not in warned:
+            warned.add((t.content, sides[-1]))
+            log(f"nst batch: warning: {t.content}: {upscaled}")
         try:
-            check_shapes(shapes[t.content], key[1], scale_sides(shapes[t.content], settings), settings)
+            check_shapes(shapes[t.content], key[1], sides, settings)
         except RunRefused as e:
             sweep = " ".join(f"{k.replace('_', '-')}={fmt_value(v)}" for k, v in t.sweep)
             raise RunRefused(f"{t.content} with {', '.join(t.styles)}{f' at --sweep {sweep}' if sweep else ''}: "
                              f"{e}") from None
+    return shapes
 
 
 class DecodeBudget:
@@ -169,19 +177,26 @@ def check_fits(todo, need, backend, args):
                           "try a smaller --size (nst batch --dry-run shows the estimate)")
 
 
-def task_memory(tasks):
-    # -> (bytes, backend, text): the largest estimate (nst.memory) over the batch's settings, for a
-    # square content at --size (the most pixels a longest side allows), in tiles where --tile says
-    # (auto: those the worker's run picks when the whole picture does not fit); validates every setting
-    import numpy as np
-
+def task_memory(tasks, shapes=None):
+    # -> (bytes, backend, text): the largest estimate (nst.memory) over the tasks, each at its own
+    # settings and its pictures' shapes (shapes: {path: (H, W)}, input_shapes'; a task without them,
+    # as nst serve's default: a square content at --size, the most pixels a longest side allows), in
+    # tiles where --tile says (auto: those the worker's run picks when the whole picture does not
+    # fit); validates every setting
     from nst.run.checks import auto_tile
     from nst.run.run import Run
     from nst.run.settings import Settings
-    worst = (0, "numpy", "")
-    for s in {json.dumps(t.settings, sort_keys=True): t.settings for t in tasks}.values():
-        square = np.zeros((16, 16, 3), np.float32)           # only the aspect counts: --size sets the side
-        run = Run(square, [square], Settings.from_dict(s), log)
+    shapes = shapes or {}
+    square = (16, 16)                                # only the aspect counts: --size sets the side
+    worst, seen = (0, "numpy", ""), set()
+    for t in tasks:
+        content = shapes.get(getattr(t, "content", None), square)
+        styles = tuple(shapes.get(p, square) for p in getattr(t, "styles", [None]))
+        key = (json.dumps(t.settings, sort_keys=True), content, styles)
+        if key in seen:
+            continue
+        seen.add(key)
+        run = Run(blank(content), [blank(hw) for hw in styles], Settings.from_dict(t.settings), log)
         backend = run.objective_backend().name
         tile = auto_tile(run, memory.available(backend)) if run.settings.tile == "auto" else run.settings.tile
         parts, (h, w) = run.memory_estimate(tile=tile)
@@ -190,3 +205,9 @@ def task_memory(tasks):
             worst = (parts["total"], backend, f"up to {gib(parts['total'])} ({w}×{h} on {backend}{tiles}, "
                                                f"scales {' → '.join(map(str, run.sizes))})")
     return worst
+
+
+def blank(hw):
+    # an H×W×3 picture of zeros that holds no memory (one value, broadcast): its shape is what counts
+    import numpy as np
+    return np.broadcast_to(np.zeros((), np.float32), (*hw, 3))

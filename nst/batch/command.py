@@ -53,13 +53,13 @@ def main(args):
     outdir = plan.check_outdir(args.output, tasks)
     manifest = results.Manifest(outdir)
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
-    checks.check_inputs(todo)
-    need, backend, one = checks.task_memory(tasks)
+    shapes = checks.check_inputs(todo)
+    need, backend, one = checks.task_memory(todo or tasks, shapes)      # the tasks that run, if any
     log(f"nst batch: {counted(len(tasks), 'task')} ({describe(tasks)}): "
         f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
     log_blocked(blocked)
     if args.dry_run:
-        return dry_run(args, tasks, todo, blocked, need, backend, one)
+        return dry_run(args, tasks, todo, blocked, need, backend, one, shapes)
     if not todo and not blocked:
         if not (outdir / results.SHEET).exists():
             results.contact_sheet(outdir, tasks, {t.output: "done" for t in tasks}, log)
@@ -196,7 +196,8 @@ def describe(tasks):
     return " × ".join(parts)
 
 
-def dry_run(args, tasks, todo, blocked, need, backend, one):
+def dry_run(args, tasks, todo, blocked, need, backend, one, shapes):
+    # the tasks, one task's memory, the contact sheet's (shapes: {path: (H, W)}, the inputs'), where they run
     from . import engine, plan, results
     to_run = {t.output for t in todo}
     for t in tasks:
@@ -204,7 +205,7 @@ def dry_run(args, tasks, todo, blocked, need, backend, one):
         sweep = " ".join(f"{k}={plan.fmt_value(v)}" for k, v in t.sweep)
         print(f"{state:<8} {t.output}  {t.content}  {', '.join(t.styles)}  {sweep}".rstrip())
     print(f"one task: {one}")
-    print(f"contact sheet: {results.sheet_memory(tasks)} in this process")
+    print(f"contact sheet: {results.sheet_memory(tasks, shapes)} in this process")
     if args.scheduler:
         with engine.connect(args.scheduler) as client:
             print(f"at once: {engine.cluster_layout(client, need).where}")

@@ -20,7 +20,7 @@ from pathlib import Path
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_name_length, check_regular
 from nst.io.image import SAVE_FORMATS
-from nst.run.settings import FIELDS, Settings, init_file
+from nst.run.settings import FIELDS, Settings, init_file, items
 from .outdir import check_folder, check_own_files
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
@@ -135,7 +135,7 @@ def sweep_type(parser):
             raise argparse.ArgumentTypeError(
                 f"{text!r}: sweep one of {', '.join(sorted(d.replace('_', '-') for d in numeric))} as OPTION=V1,V2,...")
         try:
-            parsed = tuple(dict.fromkeys(numeric[dest].type(v.strip()) for v in values.split(",") if v.strip()))
+            parsed = tuple(dict.fromkeys(numeric[dest].type(v) for v in items(values)))
         except (ValueError, argparse.ArgumentTypeError) as e:
             raise argparse.ArgumentTypeError(f"{text!r}: {name} {e}") from None
         if not parsed:

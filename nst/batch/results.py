@@ -9,11 +9,12 @@ manifest lock (nst.batch.outdir.locked), and a rewrite reads the file afresh und
 process's rows are lost. A picture is written after its row, and its
 sha256 joins the row; a picture whose row is different is made again; a file nst did not write is
 never replaced (nst.batch.outdir says which are nst's). The contact sheet's cells fit the
-pictures (their --size), between SHEET_LABELLED_CELL (a column's label still fits) and
-SHEET_MAX_CELL; the sheet is at most SHEET_MAX_SIDE pixels a side: thumbnails shrink to fit, down
-to SHEET_MIN_CELL, then the sheet shows the first rows and columns that fit and says how many it
-left out.
+pictures (their --size and aspect: a column as wide as its widest, a row as tall as its
+tallest), up to SHEET_MAX_CELL long and no narrower than SHEET_LABELLED_CELL (a column's label
+still fits); the sheet is at most SHEET_MAX_SIDE pixels a side: thumbnails shrink to fit, down to SHEET_MIN_CELL,
+then the sheet shows the first rows and columns that fit and says how many it left out.
 """
+import itertools
 import json
 import os
 import time
@@ -22,15 +23,15 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from nst.io.assets import atomic_path, sha256_file
-from nst.io.image import MARK
+from nst.io.image import MARK, longest_shape
 from nst.io.report import fitted, font
 
 from .outdir import (MANIFEST, SHEET, SHEET_DESCRIPTION, kind, locked, open_for_append, picture_blocked,
                      unreplaceable)
 
 SHEET_MAX_SIDE = 4096          # pixels: 48 MiB as RGB at most, whatever the grid
-SHEET_MAX_CELL = 192           # a cell's side at most: larger pictures are shown shrunk
-SHEET_LABELLED_CELL = 88       # a cell's side at least while the grid fits: 80 px of label, 13 letters
+SHEET_MAX_CELL = 192           # a cell's longest side at most: larger pictures are shown shrunk
+SHEET_LABELLED_CELL = 88       # a cell's width at least while the grid fits: 80 px of label, 13 letters
 SHEET_MIN_CELL = 32            # thumbnails no smaller than this; beyond, the sheet shows a part
 CELL_MARGIN = 4                # pixels around a thumbnail in its cell
 LABEL_PX = 12                  # the labels' font size
@@ -178,24 +179,61 @@ def largest_side(tasks):
     return max(t.settings["size"] for t in tasks)
 
 
-def sheet_geometry(n_rows, n_cols, side, label_w=160, label_h=24):
-    # -> (cell px, rows shown, columns shown): a cell holds a picture of longest side `side` whole
-    # (within SHEET_LABELLED_CELL..SHEET_MAX_CELL), shrunk so the sheet is ≤ SHEET_MAX_SIDE a side
+def sheet_geometry(n_rows, n_cols, side, shapes=None, label_w=160, label_h=24):
+    # -> ([column width px], [row height px]) of the columns and rows shown: each cell holds its
+    # pictures whole (shapes: {(row, col): (H, W)} of those known, longest side `side`; a row or
+    # column with none: square), a column as wide as its widest picture and a row as tall as its
+    # tallest (landscape rows are short, portrait columns narrow: square cells left gaps), up to
+    # SHEET_MAX_CELL long and no narrower than SHEET_LABELLED_CELL (its label); shrunk so the
+    # sheet is ≤ SHEET_MAX_SIDE a side, down to SHEET_MIN_CELL, then the first that fit
     down, across = SHEET_MAX_SIDE - label_h, SHEET_MAX_SIDE - label_w        # pixels for the thumbnails
-    wanted = min(SHEET_MAX_CELL, max(SHEET_LABELLED_CELL, side + CELL_MARGIN))
-    cell = max(SHEET_MIN_CELL, min(wanted, down // max(n_rows, 1), across // max(n_cols, 1)))
-    return cell, min(n_rows, down // cell), min(n_cols, across // cell)
+    thumb = min(side, SHEET_MAX_CELL - CELL_MARGIN)
+    fitted = {rc: longest_shape(hw, thumb) for rc, hw in (shapes or {}).items()}
+    widths = [max(SHEET_LABELLED_CELL, CELL_MARGIN + max((w for (_, j), (_, w) in fitted.items() if j == col),
+                                                         default=thumb)) for col in range(n_cols)]
+    heights = [max(SHEET_MIN_CELL, CELL_MARGIN + max((h for (i, _), (h, _) in fitted.items() if i == row),
+                                                     default=thumb)) for row in range(n_rows)]
+    shrink = min(1, down / max(sum(heights), 1), across / max(sum(widths), 1))
+    return fitting([max(SHEET_MIN_CELL, int(w * shrink)) for w in widths], across), \
+        fitting([max(SHEET_MIN_CELL, int(h * shrink)) for h in heights], down)
 
 
-def sheet_memory(tasks, label_w=160, label_h=24):
-    # -> "W×H px, about X" : the sheet's pixels and one decoded picture
+def fitting(sides, room):
+    # -> the first of `sides` (px) whose sum is ≤ room
+    ends = itertools.accumulate(sides)
+    return [s for s, end in zip(sides, ends) if end <= room]
+
+
+def planned_shapes(tasks, content_shapes):
+    # -> {(row, col): (H, W)} of the pictures the tasks will make (sheet_layout's cells), from their
+    # contents' {path: (H, W)} (those known)
+    _, _, where = sheet_layout(tasks)
+    shape = lambda t: content_shapes[t.content]                             # noqa: E731
+    return {where[t.output]: longest_shape(shape(t), t.settings["size"] or max(shape(t)))
+            for t in tasks if t.content in content_shapes}
+
+
+def made_shapes(outdir, tasks, status, where):
+    # -> {(row, col): (H, W)} of the pictures made (their headers, nothing decoded)
+    shapes = {}
+    for t in tasks:
+        path = Path(outdir) / t.output
+        if status.get(t.output) == "done" and kind(path) == "file":
+            with Image.open(path) as im:
+                shapes[where[t.output]] = im.size[::-1]
+    return shapes
+
+
+def sheet_memory(tasks, content_shapes=None, label_w=160, label_h=24):
+    # -> "W×H px, about X" : the sheet's pixels and one decoded picture (content_shapes: {path: (H, W)})
     rows, cols, _ = sheet_layout(tasks)
     size = largest_side(tasks)
-    cell, r, c = sheet_geometry(len(rows), len(cols), size, label_w, label_h)
-    w, h = label_w + cell * c, label_h + cell * r
+    widths, heights = sheet_geometry(len(rows), len(cols), size, planned_shapes(tasks, content_shapes or {}),
+                                     label_w, label_h)
+    w, h = label_w + sum(widths), label_h + sum(heights)
     need = 2 * w * h * 3 + size * size * 4 * 2          # the sheet and its PNG encoding, one picture
-    shown = "" if (r, c) == (len(rows), len(cols)) else \
-        f", showing {r} of {len(rows)} rows × {c} of {len(cols)} columns"
+    shown = "" if (len(heights), len(widths)) == (len(rows), len(cols)) else \
+        f", showing {len(heights)} of {len(rows)} rows × {len(widths)} of {len(cols)} columns"
     return f"{w}×{h} px{shown}, about {need / 2**20:.0f} MiB"
 
 
@@ -209,30 +247,33 @@ def contact_sheet(outdir, tasks, status, log=None, label_w=160, label_h=24):
     # every task's picture as a thumbnail in a grid with labels; a failed or missing one is grey.
     # At most SHEET_MAX_SIDE a side (sheet_geometry); written with nst's mark, atomically
     rows, cols, where = sheet_layout(tasks)
-    cell, n_rows, n_cols = sheet_geometry(len(rows), len(cols), largest_side(tasks), label_w, label_h)
-    if (n_rows, n_cols) != (len(rows), len(cols)) and log:
-        log(f"nst batch: the contact sheet shows the first {n_rows} of {len(rows)} rows and {n_cols} of "
+    widths, heights = sheet_geometry(len(rows), len(cols), largest_side(tasks),
+                                     made_shapes(outdir, tasks, status, where), label_w, label_h)
+    if (len(heights), len(widths)) != (len(rows), len(cols)) and log:
+        log(f"nst batch: the contact sheet shows the first {len(heights)} of {len(rows)} rows and {len(widths)} of "
             f"{len(cols)} columns (at most {SHEET_MAX_SIDE} px a side)")
-    sheet = Image.new("RGB", (label_w + cell * n_cols, label_h + cell * n_rows), (255, 255, 255))
+    xs = [label_w + x for x in itertools.accumulate(widths, initial=0)]       # each column's left edge
+    ys = [label_h + y for y in itertools.accumulate(heights, initial=0)]      # each row's top edge
+    sheet = Image.new("RGB", (xs[-1], ys[-1]), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    for j, c in enumerate(cols[:n_cols]):
-        draw_label(draw, (label_w + j * cell + 4, 6), c, cell - 8)
-    for i, r in enumerate(rows[:n_rows]):
-        draw_label(draw, (4, label_h + i * cell + cell // 2 - 6), r, label_w - 8)
+    for j, c in enumerate(cols[:len(widths)]):
+        draw_label(draw, (xs[j] + 4, 6), c, widths[j] - 8)
+    for i, r in enumerate(rows[:len(heights)]):
+        draw_label(draw, (4, ys[i] + heights[i] // 2 - 6), r, label_w - 8)
     for t in tasks:
         i, j = where[t.output]
-        if i >= n_rows or j >= n_cols:
+        if i >= len(heights) or j >= len(widths):
             continue
-        x, y = label_w + j * cell, label_h + i * cell
+        (x, y), cell_w, cell_h = (xs[j], ys[i]), widths[j], heights[i]
         path = Path(outdir) / t.output
         if status.get(t.output) == "done" and kind(path) == "file":
             with Image.open(path) as im:
-                im.thumbnail((cell - CELL_MARGIN, cell - CELL_MARGIN), Image.LANCZOS)
+                im.thumbnail((cell_w - CELL_MARGIN, cell_h - CELL_MARGIN), Image.LANCZOS)
                 thumb = im.convert("RGB")
-            sheet.paste(thumb, (x + (cell - thumb.width) // 2, y + (cell - thumb.height) // 2))
+            sheet.paste(thumb, (x + (cell_w - thumb.width) // 2, y + (cell_h - thumb.height) // 2))
         else:
-            draw.rectangle((x + 2, y + 2, x + cell - 3, y + cell - 3), fill=(200, 200, 200))
-            draw.text((x + 8, y + cell // 2 - 6), status.get(t.output, "missing"), fill=(120, 0, 0))
+            draw.rectangle((x + 2, y + 2, x + cell_w - 3, y + cell_h - 3), fill=(200, 200, 200))
+            draw.text((x + 8, y + cell_h // 2 - 6), status.get(t.output, "missing"), fill=(120, 0, 0))
     path = Path(outdir) / SHEET
     exif = Image.Exif()
     exif[0x0131] = MARK                                  # nst's mark (nst.image.written_by_nst)

@@ -14,6 +14,10 @@ from nst.run.settings import INIT_KEYWORDS, SettingsError
 from nst.vgg import deepest_layer
 
 SUGGEST_TILE = 1024      # px: the tile a refused --tile auto run's suggested --size is sized with
+# an upscale above this is said (not refused: enlarging a small photo is legitimate). 4×: a 128 px
+# thumbnail at the default --size 512; beyond it each content pixel covers more than 4×4 of the
+# output, which then holds mostly interpolation, rarely what a user who gave a thumbnail meant
+UPSCALE_WARNING = 4
 
 
 def check_options(settings, n_styles):
@@ -56,6 +60,17 @@ def check_shapes(content_shape, style_shapes, sizes, s):
                 raise RunRefused(f"--style-scale {s.style_scale:g} makes a style image {sw}×{sh} at {side} px, "
                                  f"smaller than the {need} px per side {deepest_style} needs: "
                                  + style_scale_hint(shape, need, side))
+
+
+def upscale_warning(content_shape, side):
+    # "the content is 4×3 px, upscaled 32× to 128×96 px by --size 128: …" when an H×W content's longest
+    # side is enlarged more than UPSCALE_WARNING× to `side` px (the last scale's), else None
+    factor = side / max(content_shape[:2])
+    if factor <= UPSCALE_WARNING:
+        return None
+    (h, w), (H, W) = longest_shape(content_shape, side), content_shape[:2]
+    return (f"the content is {W}×{H} px, upscaled {factor:.3g}× to {w}×{h} px by --size {side}: "
+            "is it the picture you meant?")
 
 
 def style_scale_hint(shape, need, side):

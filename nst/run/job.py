@@ -24,7 +24,7 @@ from nst.io.image import check_output_format, image_shape, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
-from nst.run.checks import check_memory, check_options, check_sizes
+from nst.run.checks import check_memory, check_options, check_sizes, upscale_warning
 from nst.run.progress import iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
@@ -197,6 +197,9 @@ class Job:
         # The memory first: the estimate counts the optimiser's state, which a resume then loads.
         self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
+        upscaled = upscale_warning(self.run.content.shape, self.run.sizes[-1])
+        if upscaled:
+            self.log(f"nst: warning: {upscaled}")
         if self.settings.init_file:                # a picture, decoded whole: a dry run's check too
             image_shape(self.settings.init_file)
         if not self.out.dry_run:

@@ -47,6 +47,10 @@ def api_names(text):
     return re.sub(r"--([a-z][a-z-]*)", keyword, text)
 
 
+class EmptyItem(ValueError):
+    """A comma-separated list has an empty item ("a,,b", "a,"): said as such, whatever the option."""
+
+
 class Rule:
     """One option: parse(text) -> value for the command line, check(value) -> the error or None."""
 
@@ -66,6 +70,8 @@ class Rule:
         # command-line text -> a valid value, or ValueError("VALID, got 'TEXT'")
         try:
             value = self.parse_text(text)
+        except EmptyItem:
+            raise
         except (ValueError, OverflowError):
             if self.own_errors:
                 raise
@@ -96,8 +102,20 @@ def choice(*options):
     return Rule(str, lambda v: v in options, f"must be one of {', '.join(map(str, options))}")
 
 
+def items(text):
+    # "a, b,c" -> ("a", "b", "c"): a comma-separated list; EmptyItem for an empty item beside others
+    # ("a,,b", "a,"), which a user meant to be something (a typo would otherwise drop it without a
+    # word); none given ("", ",") -> (), for the option's own "give at least one"
+    found = tuple(t.strip() for t in text.split(","))
+    empty = next((i for i, t in enumerate(found, 1) if not t), None)
+    if empty and any(found):
+        raise EmptyItem(f"item {empty} is empty")
+    return tuple(t for t in found if t)
+
+
 def words(text):
-    return tuple(t for t in text.replace(",", " ").split() if t)
+    # "a,b c" -> ("a", "b", "c"): commas (items, no empty one) or spaces between the words
+    return tuple(w for item in items(text) for w in item.split())
 
 
 def parse_layers(text):
@@ -191,7 +209,7 @@ class Settings:
         for field in ("style_blend", "style_layer_weights"):
             value = getattr(self, field)
             if value is not None and value != AUTO:
-                self._set(field, _tuple_of(value, parse_weights))
+                self._set(field, _tuple_of(field, value, parse_weights))
         for field, rule in RULES.items():
             error = rule.check(getattr(self, field))
             if error:
@@ -247,10 +265,13 @@ def _layers_of(field, value):
         raise SettingsError(f"{option_name(field)}: {e}") from None
 
 
-def _tuple_of(value, parse):
-    # a list, tuple or "a,b" text -> a tuple; anything else is left for the rule to refuse
+def _tuple_of(field, value, parse):
+    # a list, tuple or "a,b" text -> a tuple; an empty item is a SettingsError naming the option,
+    # anything else is left for the rule to refuse
     try:
         return parse(value) if isinstance(value, (str, list, tuple)) else value
+    except EmptyItem as e:
+        raise SettingsError(f"{option_name(field)}: {e}") from None
     except ValueError:
         return value
 
