@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.io.destinations import RunRefused
 from nst.memory import gib
 from nst.run.progress import counted, fmt_seconds, log
 from nst.video import checks, output, reuse
@@ -112,11 +111,12 @@ def main(args):
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init_file)] if settings.init_file else []))
+    from nst.batch.engine import check_workers
     weights, init_image = checks.check_inputs(args, settings, styles)
     keep_in = existing_ancestor(outdir / plans.MANIFEST)           # the frames' file: on the outputs' disk
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
-    check_workers(args.workers, need, backend)
+    check_workers(args.workers, need, backend, "frame")
     sha = FileHashes()
     init = settings.init_file
     frames = plans.plan(clip, settings, video, [sha[s] for s in styles],
@@ -199,16 +199,6 @@ def dry_run(args, clip, frames, todo, stale, memory, video):
     print(time_line(run, later, todo, layout, args.scheduler))
     print(f"at once: {layout.where}" if not args.scheduler else f"at once: the cluster at {args.scheduler}")
     return 0
-
-
-def check_workers(workers, need, backend):
-    # --workers W: up to W frames (one a shot) run at once, `need` bytes each: W·need must fit in
-    # the free memory (--workers 100000 started 100000 processes); on cupy one worker runs (engine)
-    from nst.memory import available
-    fit = available(backend) // max(need, 1)
-    if workers and backend != "cupy" and workers > max(fit, 1):
-        raise RunRefused(f"--workers {workers}: each runs a frame of about {gib(need)} at once, and "
-                         f"{gib(available(backend))} is free: at most --workers {max(fit, 1)}")
 
 
 def time_line(run, later, todo, layout, scheduler):
