@@ -262,7 +262,8 @@ def test_every_help_example_runs_as_written(capsys):
             shown.append(line)
             with_examples.add(name)
     assert len(shown) >= 12, shown
-    assert {"nst transfer", "nst demo", "nst batch", "nst video", "nst serve"} <= with_examples, with_examples
+    assert {"nst transfer", "nst demo", "nst batch", "nst video", "nst serve", "nst compare",
+            "nst gradcheck"} <= with_examples, with_examples
 
 
 def test_version(capsys):

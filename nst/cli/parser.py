@@ -70,7 +70,10 @@ def build_parser():
 
     g = sub.add_parser("gradcheck", help="check every hand-written gradient against finite differences",
                        description="Check every hand-written gradient against central finite differences, "
-                                   "as a table; exit status 1 if one fails.")
+                                   "as a table; exit status 1 if one fails.",
+                       epilog=examples("nst gradcheck", "nst gradcheck --backend numba   # its kernels against "
+                                       "the reference", "nst gradcheck --backend all --seed 3"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     gradcheck.add_arguments(g)
     add_common_options(g)
 
@@ -88,7 +91,11 @@ def add_compare(sub):
     c = sub.add_parser("compare", help="score pictures with SPEC's content and style terms, side by side",
                        description="Score each PICTURE with SPEC's content term (block4_conv2) and each default "
                                    "style layer's term, unweighted, against the same content and style: a "
-                                   "Markdown table, the best (lowest) of each term in bold.")
+                                   "Markdown table, the best (lowest) of each term in bold.",
+                       epilog=examples("nst compare out.png theirs.png --content photo.jpg --style painting.jpg",
+                                       "nst compare a.png b.png c.png --content photo.jpg --style painting.jpg "
+                                       "--style-size 256"),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("pictures", nargs="+", metavar="PICTURE", help="the pictures to score (any sizes)")
     c.add_argument("--content", required=True,
                    help="the content image the pictures were made from (resized to each picture)")
