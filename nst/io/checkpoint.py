@@ -69,12 +69,9 @@ def load(path):
         raise CheckpointError(f"checkpoint {path} does not exist") from None
     except IsADirectoryError:
         raise CheckpointError(f"checkpoint {path} is a folder, not a file") from None
-    except OSError as e:
-        if e.errno and e.strerror:                        # no permission, a name too long
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        if isinstance(e, OSError) and e.errno and e.strerror:     # no permission, a name too long
             raise CheckpointError(f"checkpoint {path} cannot be read ({e.strerror})") from None
-        raise CheckpointError(f"checkpoint {path} is unreadable or truncated (no .npz nst wrote whole); "
-                              "start the run again without --resume") from None
-    except (ValueError, KeyError, EOFError, zipfile.BadZipFile):
         raise CheckpointError(f"checkpoint {path} is unreadable or truncated (no .npz nst wrote whole); "
                               "start the run again without --resume") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
