@@ -64,3 +64,19 @@ def test_estimate_within_15_percent_of_the_peak(backend, size, tile, tmp_path, c
     want, got = estimate(capsys, argv), measure(argv, backend)
     assert -UNDER * got <= want - got <= TOLERANCE * got, \
         f"{backend} {size}px tile {tile}: estimate {want / 2**30:.3f} GiB, peak RSS {got / 2**30:.3f} GiB"
+
+
+HEAVY = ("distributed", "dask", "cv2", "av", "torch")
+
+
+def test_a_transfer_loads_no_batch_video_or_torch_libraries(tmp_path):
+    # an nst transfer's peak RSS is what the estimate counts: Dask's distributed alone is 24 MB more
+    # (an import of nst.batch.engine in nst batch's command module made numpy 512 px 9 % over it)
+    if not (IMAGES / "tubingen.jpg").exists():
+        pytest.skip(f"test images not found in {IMAGES}")
+    argv = args("numpy", 64, tmp_path / "out.png")
+    child = ("import sys; from nst.cli import main; code = main(sys.argv[1:]); "
+             f"print([m for m in {HEAVY!r} if m in sys.modules], code)")
+    out = subprocess.run([sys.executable, "-c", child, *argv], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.stdout.strip().splitlines()[-1] == "[] 0", out.stderr[-2000:]

@@ -47,6 +47,17 @@ def check_cluster_options(args):
         args.scheduler = check_address(args.scheduler)
 
 
+def check_workers(workers, need, backend, unit="task"):
+    # --workers W: up to W tasks (a unit: "task", nst video's "frame") run at once, `need` bytes each:
+    # W·need must fit in the free memory (--workers 100000 started 100000 processes); on cupy one
+    # worker runs (local_layout)
+    from nst.io.destinations import RunRefused
+    fit = memory.available(backend) // max(need, 1)
+    if workers and backend != "cupy" and workers > max(fit, 1):
+        raise RunRefused(f"--workers {workers}: each runs a {unit} of about {gib(need)} at once, and "
+                         f"{gib(memory.available(backend))} is free: at most --workers {max(fit, 1)}")
+
+
 def check_destinations(args):
     # OUTDIR (a folder this machine can write, its manifest and contact sheet nst's) and
     # --checkpoint-dir, before anything is read or fetched; plan.check_outdir adds the tasks' names

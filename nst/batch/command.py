@@ -3,7 +3,6 @@ import signal
 from pathlib import Path
 
 from nst.batch import checks
-from nst.batch.engine import check_workers
 from nst.memory import gib
 from nst.run.progress import Progress, counted, log
 
@@ -56,7 +55,7 @@ def main(args):
     todo, done_before, blocked = results.partition(tasks, manifest.previous, outdir)
     shapes = checks.check_inputs(todo)
     need, backend, one = checks.task_memory(todo or tasks, shapes)      # the tasks that run, if any
-    check_workers(args.workers, need, backend)
+    checks.check_workers(args.workers, need, backend)
     log(f"nst batch: {counted(len(tasks), 'task')} ({describe(tasks)}): "
         f"{len(done_before)} done before, {len(todo)} to run" + (f", {len(blocked)} blocked" if blocked else ""))
     log_blocked(blocked)

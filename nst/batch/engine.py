@@ -96,16 +96,6 @@ def local_layout(n_tasks, task_bytes, backend, workers=None, threads=None):
     return Layout(w, k, where, fit >= 1)
 
 
-def check_workers(workers, need, backend, unit="task"):
-    # --workers W: up to W tasks (a unit: "task", nst video's "frame") run at once, `need` bytes each:
-    # W·need must fit in the free memory (--workers 100000 started 100000 processes); on cupy one
-    # worker runs (local_layout)
-    fit = available(backend) // max(need, 1)
-    if workers and backend != "cupy" and workers > max(fit, 1):
-        raise RunRefused(f"--workers {workers}: each runs a {unit} of about {gib(need)} at once, and "
-                         f"{gib(available(backend))} is free: at most --workers {max(fit, 1)}")
-
-
 def cluster_layout(client, task_bytes):
     # -> Layout of an existing cluster, as its scheduler reports it
     workers = client.scheduler_info()["workers"]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nst.batch.checks import check_workers
 from nst.memory import gib
 from nst.run.progress import counted, fmt_seconds, log
 from nst.video import checks, output, reuse
@@ -111,7 +112,6 @@ def main(args):
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init_file)] if settings.init_file else []))
-    from nst.batch.engine import check_workers
     weights, init_image = checks.check_inputs(args, settings, styles)
     keep_in = existing_ancestor(outdir / plans.MANIFEST)           # the frames' file: on the outputs' disk
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)
