@@ -31,7 +31,8 @@ import os
 from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 
 F32 = 4
-WORKSPACE = {"numba": 0.25, "numpy": 2, "*": 6}
+WORKSPACE = {"numba": 0.25, "numpy": 3, "*": 6}   # numpy 3: its peak, 512–1024 px, was 2.3–3.0 × the
+                                                    # largest a^l beyond the rest (2026-12-05, Zen 4)
 KEPT = {"numba": 1.25}                  # × the largest a^l below KEPT_LIMIT: the peak RSS of numba runs
                                         # (1024–2048 px, 4:3 and 1:1, 2026-12-05) was acts + 1.1–1.2 ×
                                         # that beyond WORKSPACE, and matches the estimate without mallopt
