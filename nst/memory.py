@@ -48,8 +48,6 @@ RUNTIME = {"numba": 265 * 2**20, "cupy": 0, "*": 125 * 2**20}
 AUTO_TILE_SHARE = 0.95                  # --tile auto plans within 95 % of the free memory: the
                                         # estimate against measured peaks from 1024 px up is −1 … +6 %
                                         # (numba, whole and tiled, 2026-12-05; −4 % at 512 px, 30 MiB)
-WEB_COPIES_X = ("adam",)                # optimisers whose step writes into x (nst.optim's WRITES_X): the
-                                        # live page keeps a copy of x, where it keeps the others' by reference
 LUMINANCE_F64 = 5                       # --keep-colors luminance: float64 arrays of the picture's size the
                                         # YIQ transfer holds at once (nst.color.luminance_transfer)
 PREPARED = {"numba": 4.0, "numpy": 0}   # prepared / file weights: numba's Winograd F(4×4) U, 36/9 × w
@@ -150,12 +148,13 @@ def add_resizing(parts, resizing):
 
 def web_bytes(h, w, optimizer, luminance=False):
     # what a live page (--web) holds beside the run for an h×w picture: a copy of x where the
-    # optimiser writes into x (WEB_COPIES_X), and the picture a page is sent (nst.web.channel.Snapshot),
+    # optimiser writes into x (its WRITES_X), and the picture a page is sent (nst.web.channel.Snapshot),
     # made on the server's thread while the run evaluates: its host copy and its rounding (float32),
     # its 8-bit pixels (kept); with luminance, the content at its size and the YIQ transfer's arrays.
     # On a GPU the picture is host memory, counted as the inputs are
+    from .optim import OPTIMIZERS
     n = 3 * h * w
-    copy = F32 * n if optimizer in WEB_COPIES_X else 0
+    copy = F32 * n if OPTIMIZERS[optimizer].WRITES_X else 0
     colours = (F32 + 8 * LUMINANCE_F64) * n if luminance else 0
     return copy + (2 * F32 + 1) * n + colours
 

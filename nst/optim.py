@@ -255,6 +255,7 @@ class LBFGS(Stateful):
 
 
 DEFAULT_GD_LR = 1e-8
+OPTIMIZERS = {"lbfgs": LBFGS, "adam": Adam, "gd": GradientDescent}
 
 
 def make_optimizer(name, x, lr=None, history=20, log=None, adam_kernel=None):
