@@ -931,3 +931,20 @@ def test_outdir_is_checked_before_the_weights_are_fetched(world, monkeypatch, ca
     setup(world)
     assert cli(["batch", str(world["c"]), "--style", str(world["s"]), "-o", str(world["o"]), *SMALL]) == 2
     assert "nst: error: -o" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where, needle", [("content", "content {d}/typo: no such file or folder"),
+                                           ("style", "style {d}/typo: no such file or folder"),
+                                           ("init", "--init {d}/typo: no such file")])
+def test_a_mistyped_input_is_refused_before_the_default_weights_are_fetched(world, monkeypatch, capsys, where, needle):
+    # the default weights, not cached yet, were downloaded (18 MB) before a mistyped folder was named
+    def fetched(*a, **k):
+        raise AssertionError("the weights were read")
+    monkeypatch.setattr("nst.weights.read", fetched)
+    typo, d = str(world["c"].parent / "typo"), world["c"].parent
+    argv = {"content": ["batch", typo, "--style", str(world["s"])],
+            "style": ["batch", str(world["c"]), "--style", typo],
+            "init": ["batch", str(world["c"]), "--style", str(world["s"]), "--init", typo]}[where]
+    assert cli([*argv, "-o", str(world["o"]), *SMALL]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"nst: error: {needle.format(d=d)}"
+    assert not world["o"].exists()

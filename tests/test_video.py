@@ -260,6 +260,18 @@ def test_bad_input_one_line_nothing_lost(inputs, tmp_path, capsys, kind):
     assert sorted(p.name for p in tmp_path.rglob("*")) == before              # nothing written
 
 
+def test_a_mistyped_in_is_refused_before_the_default_weights_are_fetched(inputs, tmp_path, capsys, monkeypatch):
+    # the default weights, not cached yet, were downloaded (18 MB) before a mistyped IN was named
+    def fetched(*a, **k):
+        raise AssertionError("the weights were read")
+    monkeypatch.setattr("nst.weights.read", fetched)
+    _, style, _ = inputs
+    typo = tmp_path / "typo.mp4"
+    assert main(["video", str(typo), "-o", str(tmp_path / "out.mp4"), "--style", str(style), *FAST]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"nst: error: {typo}: no such file or folder"
+    assert not (tmp_path / "out.mp4").exists()
+
+
 @pytest.mark.parametrize("what", ["IN", "style", "--init", "--weights"])
 def test_a_pipe_as_an_input_is_refused_not_waited_on(inputs, tmp_path, tmp_path_factory, capsys, what):
     # a FIFO (`<(curl …)`) as an input waited for a writer forever; now one line before any work, as

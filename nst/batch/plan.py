@@ -20,7 +20,7 @@ from pathlib import Path
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_name_length, check_regular
 from nst.io.image import SAVE_FORMATS
-from nst.run.settings import FIELDS, Settings, init_file, items
+from nst.run.settings import FIELDS, Settings, items
 from .outdir import check_folder, check_own_files
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
@@ -160,15 +160,23 @@ def digest_of(shas, settings):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def plan(contents, styles, settings, sweeps=(), weights_sha=None):
-    # -> [Task] for every content × style × sweep point (sweeps: [(option, values)], a grid);
-    # weights_sha: the --weights file's sha256 (nst.batch.checks.read_weights), None for the default
-    settings = settings.as_dict()
-    content_files, style_files = expand(contents, "content"), expand(styles, "style")
-    init = init_file(settings["init"])
+def inputs(contents, styles, settings):
+    # CONTENT and --style arguments -> (content files, style files), checked with --init's file:
+    # before the weights are read (fetched, if missing: nst.batch.command), so a mistyped folder
+    # costs no download
+    found = expand(contents, "content"), expand(styles, "style")
+    init = settings.init_file
     check_regular([("--init", init)])
     if init and not os.path.isfile(init):
         raise RunRefused(f"--init {init}: no such file")
+    return found
+
+
+def plan(content_files, style_files, settings, sweeps=(), weights_sha=None):
+    # -> [Task] for every content × style × sweep point (files: `inputs`; sweeps: [(option, values)],
+    # a grid); weights_sha: the --weights file's sha256 (nst.batch.checks.read_weights), None for the default
+    init = settings.init_file
+    settings = settings.as_dict()
     sha = FileHashes()
     side = {"init": sha[init] if init else settings["init"], "weights": weights_sha}
     points = list(itertools.product(*[[(dest, v) for v in values] for dest, values in sweeps]))

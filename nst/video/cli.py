@@ -107,6 +107,7 @@ def main(args):
     settings = settings_of(args)
     styles = expand(args.style, "style")
     check_regular([("IN", args.input), ("--init", settings.init_file), ("--weights", settings.weights)])
+    clips.check_exists(args.input)
     video = video_options(args)
     outdir = plans.outdir_for(args.output)
     plans.check_destinations(args.input, args.output, outdir,

@@ -97,11 +97,16 @@ def read(path, size, frames=None, fps=None, keep_in=None):
     # a video file or a folder of frames -> Clip, its frames kept in a temporary file in the folder
     # keep_in (None: the temporary folder); RunRefused (one line) for anything unreadable
     p, keep_in = Path(path), keep_in or tempfile.gettempdir()
+    check_exists(p)
     if p.is_dir():
         return read_folder(p, size, frames, fps, keep_in)
-    if not p.exists():
-        raise RunRefused(f"{path}: no such file or folder")
     return read_video(p, size, frames, fps, keep_in)
+
+
+def check_exists(path):
+    # IN names something (nst.video.cli asks before the weights are read, and fetched if missing)
+    if not Path(path).exists():
+        raise RunRefused(f"{path}: no such file or folder")
 
 
 def read_folder(folder, size, frames, fps, keep_in):
