@@ -43,6 +43,15 @@ def tiny_weights_h5(tmp_path):
     return path
 
 
+@pytest.fixture(scope="module")
+def weights_file(tmp_path_factory):
+    # tiny_weights_h5, written once for a whole test module
+    from nst.weights import keras_h5
+    path = tmp_path_factory.mktemp("w") / "tiny.h5"
+    keras_h5.write(path, tiny_params(), source="random test weights")
+    return path
+
+
 def random_image(rng, h, w):
     return testing.random_image(rng, h, w, np.float32)
 

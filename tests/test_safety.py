@@ -16,9 +16,7 @@ from PIL import Image
 
 from nst.cli import main
 from test_cli import cli
-from nst.testing import tiny_params
 from nst.io.image import load_image, resize_longest
-from nst.weights import keras_h5
 from conftest import assert_pipe_refused
 
 BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
@@ -31,13 +29,6 @@ def png_header_only(path, w, h, depth=8, colour=2, rows=None):
     data = zlib.compress(rows if rows is not None else b"\0" * 64, 9)
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0))
                      + chunk(b"IDAT", data) + chunk(b"IEND", b""))
-    return path
-
-
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("w") / "tiny.h5"
-    keras_h5.write(path, tiny_params(), source="random test weights")
     return path
 
 

