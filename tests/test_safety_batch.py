@@ -320,7 +320,8 @@ CASES = [
                                            denied("nst.batch.outdir.open_for_append")),
      lambda w: B(w), 2, ["manifest.jsonl", "cannot write", "Permission denied"]),
     ("11-o-cannot-be-written", None, lambda w: [a if a != str(w["o"]) else "/proc/styled" for a in B(w)], 2,
-     ["-o /proc/styled: cannot write in /proc ("]),              # it named /proc/styled/manifest.jsonl
+     ["-o /proc/styled: cannot write in /proc (files cannot be made there)"]),   # it named manifest.jsonl, then
+                                                     # gave /proc's own "No such file or directory"
     ("11-workers-beyond-memory", None, lambda w: B(w, "--workers", "100000"), 2,
      ["--workers 100000: each runs a task of about", "at most --workers"]),     # it started that many
     ("11-checkpoint-dir-a-file", None, lambda w: B(w, "--checkpoint-dir", str(w["c"])), 2,

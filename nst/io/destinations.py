@@ -8,6 +8,7 @@ carry nst's mark, checkpoints and reports are recognised by their content), so t
 the user's is ever overwritten, -o included (a rerun replaces its own picture), and no run is lost
 to a path that fails at the end.
 """
+import errno
 import json
 import os
 import zipfile
@@ -102,8 +103,9 @@ def check_writable(option, path, named=None):
         raise RunRefused(f"{option} {named}: {where} is a file, not a folder; choose a path in a folder")
     try:
         probe_write(where)
-    except OSError as e:
-        raise RunRefused(f"{option} {named}: cannot write in {where} ({e.strerror}); "
+    except OSError as e:                  # /proc answers "No such file or directory" of itself
+        why = "files cannot be made there" if e.errno == errno.ENOENT else e.strerror
+        raise RunRefused(f"{option} {named}: cannot write in {where} ({why}); "
                          "choose a folder you can write to") from None
     check_replaceable(option, path)
 
