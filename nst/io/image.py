@@ -183,11 +183,18 @@ def as_image(x, what, dtype=np.float32, warn_scale=True):
         raise ValueError(f"{what} must be H×W×3 RGB, got shape {img.shape}")
     if img.size == 0:
         raise ValueError(f"{what} is empty (shape {img.shape}): an image needs at least one pixel")
-    if not np.all(np.isfinite(img)):
+    values = own_values(img)
+    if not np.all(np.isfinite(values)):
         raise ValueError(f"{what} holds NaN or inf")
     if warn_scale and not is_path(x):
-        warn_unit_range(img, what)
+        warn_unit_range(values, what)
     return img
+
+
+def own_values(a):
+    # a, with each broadcast axis (stride 0: one value repeated) cut to its one value: the values
+    # a holds, for checks of them (nst batch's stand-in pictures are one zero broadcast to H×W×3)
+    return a[tuple(slice(None) if stride else slice(0, 1) for stride in a.strides)]
 
 
 def warn_unit_range(img, what):
