@@ -146,15 +146,14 @@ def add_resizing(parts, resizing):
     return {**parts, "resizing": extra, "total": parts["total"] + extra}
 
 
-def web_bytes(h, w, optimizer, luminance=False):
+def web_bytes(h, w, copies_x, luminance=False):
     # what a live page (--web) holds beside the run for an h×w picture: a copy of x where the
-    # optimiser writes into x (its WRITES_X), and the picture a page is sent (nst.web.channel.Snapshot),
-    # made on the server's thread while the run evaluates: its host copy and its rounding (float32),
-    # its 8-bit pixels (kept); with luminance, the content at its size and the YIQ transfer's arrays.
-    # On a GPU the picture is host memory, counted as the inputs are
-    from .optim import OPTIMIZERS
+    # optimiser writes into x (copies_x: nst.optim's WRITES_X), and the picture a page is sent
+    # (nst.web.channel.Snapshot), made on the server's thread while the run evaluates: its host copy
+    # and its rounding (float32), its 8-bit pixels (kept); with luminance, the content at its size
+    # and the YIQ transfer's arrays. On a GPU the picture is host memory, counted as the inputs are
     n = 3 * h * w
-    copy = F32 * n if OPTIMIZERS[optimizer].WRITES_X else 0
+    copy = F32 * n if copies_x else 0
     colours = (F32 + 8 * LUMINANCE_F64) * n if luminance else 0
     return copy + (2 * F32 + 1) * n + colours
 

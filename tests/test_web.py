@@ -1139,7 +1139,7 @@ def test_the_memory_check_counts_what_the_live_page_holds(pictures, tiny_weights
     command = ["transfer", str(pictures[0]), str(pictures[1]), "-o", str(tmp_path / "o.png"), "--weights",
                str(tiny_weights_h5), "--backend", "numpy", "--size", "64", "--optimizer", optimizer,
                *(["--keep-colors", colors] if colors else []), "--dry-run"]
-    web = memory.web_bytes(48, 64, optimizer, colors == "luminance")
+    web = memory.web_bytes(48, 64, make_optimizer(optimizer, np.ones(3, np.float32)).WRITES_X, colors == "luminance")
     assert main(command) == 0 and "web" not in capsys.readouterr().out
     assert main([*command, "--web", "127.0.0.1:0"]) == 0
     assert f"  web         {memory.gib(web)}" in capsys.readouterr().out
@@ -1152,8 +1152,8 @@ def test_the_memory_check_counts_what_the_live_page_holds(pictures, tiny_weights
     with pytest.raises(MemoryError, match="needs about"):
         check_memory(run, dry_run=False, web=True)
     x = np.ones(12, np.float32)                                          # a copy of x where a step writes x
-    copies = {o: memory.web_bytes(48, 64, o) - memory.web_bytes(48, 64, "lbfgs") for o in ("lbfgs", "adam", "gd")}
-    assert copies == {o: 4 * 3 * 48 * 64 * make_optimizer(o, x).WRITES_X for o in copies} != {o: 0 for o in copies}
+    assert [o for o in ("lbfgs", "adam", "gd") if make_optimizer(o, x).WRITES_X] == ["adam"]
+    assert memory.web_bytes(48, 64, True) - memory.web_bytes(48, 64, False) == 4 * 3 * 48 * 64
 
 
 @pytest.mark.parametrize("live", [None, object()])
