@@ -449,7 +449,8 @@ def test_serve_refuses_an_outdir_whose_uploads_or_checkpoints_it_cannot_use(tmp_
     assert f"{tmp_path / sub} is not a folder" in one_line_error(capsys)
     assert (tmp_path / sub).read_text() == "mine\n"
     (tmp_path / sub).unlink()
-    (tmp_path / sub).mkdir()
+    (tmp_path / sub / sub).mkdir(parents=True)         # a folder of that name inside: nothing of nst's
+    assert main(argv) == 0                             # (OUTDIR/uploads/uploads was checked as a file)
     probe = nst.io.destinations.probe_write
 
     def read_only(folder):
