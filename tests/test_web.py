@@ -449,7 +449,8 @@ def test_serve_refuses_an_outdir_whose_uploads_or_checkpoints_it_cannot_use(tmp_
     assert f"{tmp_path / sub} is not a folder" in one_line_error(capsys)
     assert (tmp_path / sub).read_text() == "mine\n"
     (tmp_path / sub).unlink()
-    (tmp_path / sub).mkdir()
+    (tmp_path / sub / sub).mkdir(parents=True)         # a folder of that name inside: nothing of nst's
+    assert main(argv) == 0                             # (OUTDIR/uploads/uploads was checked as a file)
     probe = nst.io.destinations.probe_write
 
     def read_only(folder):
@@ -693,6 +694,24 @@ def test_panels_on_a_tiled_run_keep_the_memory_bound(rng, tiny_weights, monkeypa
     assert out["features"] == {"layer": obj.content_layers[0], "note": panels.TILED}
     assert out["grad"].shape == run.shape[:2]
     assert panels.render(out)["features"] == out["features"]
+
+
+def test_a_sparse_feature_map_shows_its_pixels_and_a_silent_one_stays_black(rng):
+    # a ReLU channel with a few non-zero pixels (under 0.5 % of its tile) was drawn all black, as one
+    # that is all zero: its scale, the tile's 99.5th percentile, was 0
+    from nst.web import panels
+    h, w = 64, 48
+    dense = rng.uniform(1, 5, (h, w)).astype(np.float32)
+    relu = np.maximum(rng.normal(0, 1, (h, w)), 0).astype(np.float32)         # half zeros
+    sparse = np.zeros((h, w), np.float32)
+    spots = rng.choice(h * w, 10, replace=False)
+    sparse.flat[spots] = rng.uniform(2, 4, 10)
+    grid = panels.tiles(np.stack([dense, relu, sparse, np.zeros((h, w), np.float32)]))     # 2×2 tiles
+    drawn = [grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] for r in (0, 1) for c in (0, 1)]
+    for tile, m in zip(drawn[:2], (dense, relu)):                 # as before: the tile's 99.5th percentile
+        np.testing.assert_allclose(tile, m / np.percentile(m, 99.5), rtol=1e-6)
+    assert np.all(drawn[2].flat[spots] >= 0.5) and np.count_nonzero(drawn[2]) == 10, drawn[2].flat[spots]
+    assert not drawn[3].any()
 
 
 def test_panel_requests_before_the_run_attaches_count_after():

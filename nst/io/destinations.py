@@ -96,9 +96,23 @@ def check_writable(option, path, named=None):
     # is not a folder; the test leaves nothing behind. `named`: what a refusal of its folder names,
     # where `path` is a file nst makes for what the user typed (OUTDIR/manifest.jsonl for -o), else `path`
     check_name_length(option, path)
-    where, named = existing_ancestor(path), named or path
     if path.is_dir():
         raise RunRefused(f"{option} {path} is a folder; give a file name")
+    check_writable_in(option, existing_ancestor(path), named or path)
+    check_replaceable(option, path)
+
+
+def check_writable_folder(option, folder, named=None):
+    # a folder nst makes its own files in (made if missing): its name fits, and a file can be made in
+    # it, or, not made yet, in the nearest folder above it that exists; `named` as check_writable's
+    check_name_length(option, folder)
+    folder = Path(folder)
+    check_writable_in(option, folder if folder.is_dir() else existing_ancestor(folder), named or folder)
+
+
+def check_writable_in(option, where, named):
+    # a file can be made in the existing folder `where` (RunRefused naming `named` if not); the test
+    # leaves nothing behind
     if not where.is_dir():
         raise RunRefused(f"{option} {named}: {where} is a file, not a folder; choose a path in a folder")
     try:
@@ -107,7 +121,6 @@ def check_writable(option, path, named=None):
         why = "files cannot be made there" if e.errno == errno.ENOENT else e.strerror
         raise RunRefused(f"{option} {named}: cannot write in {where} ({why}); "
                          "choose a folder you can write to") from None
-    check_replaceable(option, path)
 
 
 def check_replaceable(option, path):

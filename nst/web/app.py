@@ -23,7 +23,7 @@ from nst.batch.checks import read_weights
 from nst.batch.outdir import check_folder, check_manifest
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
-from nst.io.destinations import RunRefused, check_writable
+from nst.io.destinations import RunRefused, check_writable_folder
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
@@ -375,7 +375,7 @@ def check_outdir(outdir):
         if os.path.lexists(folder) and not folder.is_dir():
             raise RunRefused(f"--outdir {outdir}: {folder} is not a folder (nst serve keeps the runs' {sub} "
                              "there); move it away, or choose another --outdir")
-        check_writable("--outdir", folder / sub, named=folder)
+        check_writable_folder("--outdir", folder)
 
 
 def make_outdir(outdir, given):

@@ -79,16 +79,24 @@ def normalised(a, top):
     return a / top if top > 0 else np.zeros_like(a)
 
 
+def tile_scale(m):
+    # an h×w map -> the value its tile draws brightest: its 99.5th percentile (a lone bright pixel at
+    # the border would make the rest black); a sparse map, under 0.5 % of it non-zero, has 0 there (it
+    # was drawn all black, as a silent one): the 99.5th percentile of its non-zero values; all zero: 0
+    top = float(np.percentile(m, 99.5))
+    active = m[m > 0]
+    return top if top > 0 or not active.size else float(np.percentile(active, 99.5))
+
+
 def tiles(maps):
-    # n×h×w -> one grid image, each map on its own scale (its 99.5th percentile: a lone bright pixel at
-    # the border would make the rest black), a 1 px gap
+    # n×h×w -> one grid image, each map on its own scale (tile_scale), a 1 px gap
     n, h, w = maps.shape
     cols = int(np.ceil(np.sqrt(n)))
     rows = -(-n // cols)
     grid = np.zeros((rows * (h + 1) - 1, cols * (w + 1) - 1), np.float32)
     for k, m in enumerate(maps):
         r, c = divmod(k, cols)
-        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = normalised(m, np.percentile(m, 99.5))
+        grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] = normalised(m, tile_scale(m))
     return grid
 
 
