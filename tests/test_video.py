@@ -1357,6 +1357,22 @@ def test_audio_whose_packets_carry_no_times_is_said_not_copied(tmp_path, monkeyp
     assert err.count("nst video: the audio is not copied (its packets carry no times)") == 1, err
 
 
+def test_one_reading_of_the_sound_within_a_span_decides_and_encodes(tmp_path):
+    # writing.sound_within both decides that a span has sound (an audio track or none) and gives the
+    # frames encoded again (it had a twin reading packets for the first): its frames lie within the
+    # span; none where the span has no sound; TIMELESS where the sound has no times, not nothing
+    import av
+    source = clip_with_sound_between(tmp_path / "middle.mkv", 1.0, 1.5)
+    with av.open(str(source)) as src:
+        frames = list(writing.sound_within(src, src.streams.audio[0], 1.25, 2.0))
+    assert frames and frames[0].time < 1.25 and all(f.time < 1.5 + 0.1 for f in frames), [f.time for f in frames]
+    for span in ((2.0, 3.0), (0.0, 0.8)):
+        with av.open(str(source)) as src:
+            assert next(writing.sound_within(src, src.streams.audio[0], *span), None) is None, span
+    with TimelessSound(av.open(str(source))) as src, pytest.raises(ValueError, match=writing.TIMELESS):
+        next(writing.sound_within(src, src.streams.audio[0], 1.25, 2.0))
+
+
 def test_sound_that_fails_as_it_is_copied_is_said_without_the_temporary_file(tmp_path, monkeypatch, capsys):
     # FFmpeg's error while the packets were muxed named the temporary .part file the user never sees
     import av
