@@ -449,6 +449,22 @@ def test_dry_run(inputs, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("source", ["folder", "in.mp4"])
+def test_frames_upscaled_a_lot_are_said_once_before_the_run(inputs, tmp_path, capsys, source):
+    # a 10×8 clip at --size 48 (4.8×): said once on the client, in nst transfer's words, before any
+    # frame runs; it was said nowhere (the workers get the frames already at --size). The 48×36
+    # clip at --size 48 is not said
+    small = video_clip.frames(6, h=8, w=10)
+    clip_in = (video_clip.write_folder(tmp_path / "small", small) if source == "folder"
+               else writing.write_video(small, tmp_path / source, 12.0))
+    assert main(command((clip_in, *inputs[1:]), tmp_path / "out.mp4", "--dry-run")) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert said == [f"nst video: warning: {clip_in}: the content is 10×8 px, upscaled 4.8× to 48×38 px by "
+                    "--size 48: is it the picture you meant?"], said
+    assert main(command(inputs, tmp_path / "out.mp4", "--dry-run")) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_more_workers_than_frames_fit_in_memory_are_refused(inputs, tmp_path, capsys):
     # --workers 1000000 was taken (a real run started that many worker processes, each with a frame)
     assert main(command(inputs, tmp_path / "out", "--workers", "1000000", "--dry-run")) == 2

@@ -47,6 +47,7 @@ class Clip:
     repeats: list = None              # how many output frames each fills (--fps on a variable rate); None: one
     times: list = None                # seconds of each from the first, kept in the output (a variable rate
                                       # without --fps; fps is then the header's nominal rate); None: k / fps
+    src_shape: tuple = None           # (H, W) of a source frame, upright, before it was resized to --size
 
 
 def ffmpeg_name(path):
@@ -130,7 +131,7 @@ def read_folder(folder, size, frames, fps, keep_in):
                              f"{first[0]} is {first[1][1]}×{first[1][0]}; every frame of a video has one size")
         images.append(to_uint8(resize_longest(image, size)))
     check_count(folder, images, len(files))
-    return Clip(str(folder), images.array(), numbers, out_fps, False, len(files))
+    return Clip(str(folder), images.array(), numbers, out_fps, False, len(files), src_shape=first[1])
 
 
 def check_one_sequence(folder, files):
@@ -195,7 +196,8 @@ def read_video(path, size, frames, fps, keep_in):
     times = None if thinned else own_times(d, src_fps)
     if times:
         rate, span = nominal, (start, d.end)
-    return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times)
+    return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times,
+                d.shape)
 
 
 def own_times(d, src_fps):
@@ -243,6 +245,7 @@ class Decoded:
     whole: bool = False               # decoded to the end of the file
     rate: float = None                # the mean rate the timestamps show, where it differs from the header's
     end: float = None                 # when the selection's last frame leaves the screen (seconds), if known
+    shape: tuple = None               # (H, W) of the first frame kept, upright, before it was resized
 
 
 def decode(container, stream, frames, src_fps, fps, size, images):
@@ -305,7 +308,9 @@ def place(d, held, until, src_fps, fps, size):
         d.numbers.append(number)
         d.times.append(frame.time)
         d.repeats.append(shown)
-        d.images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
+        image = upright(frame)
+        d.shape = d.shape or image.shape[:2]
+        d.images.append(to_uint8(resize_longest(image.astype(np.float32), size)))
 
 
 def ticks(at, until, src_fps, fps):
