@@ -1026,6 +1026,20 @@ def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     assert np.allclose(clip.times, np.array(VFR_MS) / 1000) and np.allclose(clip.span, (0, 0.766)), clip
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_frames_a_b_at_an_even_rate_after_a_pause_keep_the_header_s_rate_and_their_own_sound(tmp_path, suffix):
+    # --frames 3:10 of a file paused before frame 3, then at its header's 30 fps: the 7 frames are
+    # written at 30 fps with the sound of their own 0.233 s (from 0.3 s, the tone at 0.7 s past
+    # frame B−1's end). They were written at 18 fps, the mean rate of frames 0 to 9 (the pause
+    # before A counted): the picture slowed to 0.389 s, its sound run on 0.156 s past frame B−1
+    ms = [0, 33, 66, 300, 333, 367, 400, 433, 467, 500]
+    clip = clips.read(write_vfr(tmp_path / "paused.mkv", video_clip.frames(len(ms)), ms, sound=True), 48, (3, 10))
+    assert clip.fps == 30 and clip.times is None and np.allclose(clip.span, (0.3, 0.3 + 7 / 30)), (clip.fps, clip.span)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, clip.source, clip.span, print)
+    shown, end = shown_frames(out)
+    assert len(shown) == 7 and abs(end - 7 / 30) < 0.002 and abs(sound_end(out) - 7 / 30) < 0.002, (end, sound_end(out))
+
+
 def sound_onset(path):
     # -> when the first audio sample over half write_vfr's tone plays (seconds), as a player times it
     import av

@@ -187,9 +187,11 @@ def read_video(path, size, frames, fps, keep_in):
         raise RunRefused(unreadable(path, e)) from None
     check_count(path, d.images, d.count)
     # --fps below the header's rate: its ticks; else every frame, at the header's rate or, where the
-    # frames are off it, at their own times (the header's guessed rate their nominal one)
+    # frames are off it, at their own times (the header's guessed rate their nominal one); not at the
+    # mean rate of the frames decoded (d.rate), which counts those before A: frames at an even rate
+    # after a pause before A were slowed, their sound run on past B−1
     thinned = output_rate(src_fps, fps) != src_fps
-    rate = fps if thinned else d.rate or src_fps
+    rate = fps if thinned else src_fps
     start = d.times[0] if None not in d.times else d.numbers[0] / src_fps
     span = (start, start + sum(d.repeats) / rate)                      # the audio of what the output shows
     repeats = d.repeats if max(d.repeats) > 1 else None
@@ -243,7 +245,8 @@ class Decoded:
     repeats: list                     # the output frames each fills (ticks())
     count: int = 0                    # frames decoded
     whole: bool = False               # decoded to the end of the file
-    rate: float = None                # the mean rate the timestamps show, where it differs from the header's
+    rate: float = None                # the mean rate the timestamps of frames 0..B−1 show, where it differs
+                                      # from the header's (check_complete: a variable rate is not cut short)
     end: float = None                 # when the selection's last frame leaves the screen (seconds), if known
     shape: tuple = None               # (H, W) of the first frame kept, upright, before it was resized
 
