@@ -188,8 +188,8 @@ def read_video(path, size, frames, fps, keep_in):
     check_count(path, d.images, d.count)
     # --fps below the header's rate: its ticks; else every frame, at the header's rate or, where the
     # frames are off it, at their own times (the header's guessed rate their nominal one); not at the
-    # mean rate of the frames decoded (d.rate), which counts those before A: frames at an even rate
-    # after a pause before A were slowed, their sound run on past B−1
+    # mean rate of frames 0..B−1: frames at an even rate after a pause before A were slowed by it,
+    # their sound run on past B−1
     thinned = output_rate(src_fps, fps) != src_fps
     rate = fps if thinned else src_fps
     start = d.times[0] if None not in d.times else d.numbers[0] / src_fps
@@ -245,26 +245,22 @@ class Decoded:
     repeats: list                     # the output frames each fills (ticks())
     count: int = 0                    # frames decoded
     whole: bool = False               # decoded to the end of the file
-    rate: float = None                # the mean rate the timestamps of frames 0..B−1 show, where it differs
-                                      # from the header's (check_complete: a variable rate is not cut short)
     end: float = None                 # when the selection's last frame leaves the screen (seconds), if known
     shape: tuple = None               # (H, W) of the first frame kept, upright, before it was resized
 
 
 def decode(container, stream, frames, src_fps, fps, size, images):
     # the frames A..B−1 of `stream` (nothing past B decoded), the selected ones upright and resized
-    # into `images` (a FrameFile) -> Decoded; its rate set when the decoded frames' times show a rate
-    # more than 10 % off the header's (a variable-rate file: the header's rate is its first frames').
-    # Each frame is placed once the next one's time says until when it is on screen
+    # into `images` (a FrameFile) -> Decoded. Each frame is placed once the next one's time says
+    # until when it is on screen
     a, b = frames or (0, None)
     a = a or 0
-    d, first, last, start, held = Decoded([], images, [], []), None, None, None, None
+    d, start, held = Decoded([], images, [], []), None, None
     for d.count, frame in enumerate(container.decode(stream), 1):
         i = d.count - 1
         if b is not None and i >= b:
             d.end = frame.time
             break
-        first, last = (first if first is not None else frame.time), frame.time
         if i >= a:
             start = start if held else frame.time                  # frame A's time
             at = slot(frame.time, start, held, src_fps)
@@ -276,10 +272,6 @@ def decode(container, stream, frames, src_fps, fps, size, images):
     if held:
         d.end = d.end if d.end is not None else leaves_screen(held[1], src_fps)
         place(d, held, held[2] + 1, src_fps, fps, size)
-    n = min(d.count, b) if b is not None else d.count
-    if first is not None and last is not None and last > first and n > 1:
-        measured = (n - 1) / (last - first)
-        d.rate = measured if abs(measured - src_fps) > 0.1 * src_fps else None
     return d
 
 
