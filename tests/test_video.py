@@ -449,6 +449,22 @@ def test_dry_run(inputs, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("source", ["folder", "in.mp4"])
+def test_frames_upscaled_a_lot_are_said_once_before_the_run(inputs, tmp_path, capsys, source):
+    # a 10×8 clip at --size 48 (4.8×): said once on the client, in nst transfer's words, before any
+    # frame runs; it was said nowhere (the workers get the frames already at --size). The 48×36
+    # clip at --size 48 is not said
+    small = video_clip.frames(6, h=8, w=10)
+    clip_in = (video_clip.write_folder(tmp_path / "small", small) if source == "folder"
+               else writing.write_video(small, tmp_path / source, 12.0))
+    assert main(command((clip_in, *inputs[1:]), tmp_path / "out.mp4", "--dry-run")) == 0
+    said = [line for line in capsys.readouterr().err.splitlines() if "warning" in line]
+    assert said == [f"nst video: warning: {clip_in}: the content is 10×8 px, upscaled 4.8× to 48×38 px by "
+                    "--size 48: is it the picture you meant?"], said
+    assert main(command(inputs, tmp_path / "out.mp4", "--dry-run")) == 0
+    assert "warning" not in capsys.readouterr().err
+
+
 def test_more_workers_than_frames_fit_in_memory_are_refused(inputs, tmp_path, capsys):
     # --workers 1000000 was taken (a real run started that many worker processes, each with a frame)
     assert main(command(inputs, tmp_path / "out", "--workers", "1000000", "--dry-run")) == 2
@@ -1010,6 +1026,20 @@ def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     assert np.allclose(clip.times, np.array(VFR_MS) / 1000) and np.allclose(clip.span, (0, 0.766)), clip
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_frames_a_b_at_an_even_rate_after_a_pause_keep_the_header_s_rate_and_their_own_sound(tmp_path, suffix):
+    # --frames 3:10 of a file paused before frame 3, then at its header's 30 fps: the 7 frames are
+    # written at 30 fps with the sound of their own 0.233 s (from 0.3 s, the tone at 0.7 s past
+    # frame B−1's end). They were written at 18 fps, the mean rate of frames 0 to 9 (the pause
+    # before A counted): the picture slowed to 0.389 s, its sound run on 0.156 s past frame B−1
+    ms = [0, 33, 66, 300, 333, 367, 400, 433, 467, 500]
+    clip = clips.read(write_vfr(tmp_path / "paused.mkv", video_clip.frames(len(ms)), ms, sound=True), 48, (3, 10))
+    assert clip.fps == 30 and clip.times is None and np.allclose(clip.span, (0.3, 0.3 + 7 / 30)), (clip.fps, clip.span)
+    out = writing.write_video(clip.frames, tmp_path / f"styled{suffix}", clip.fps, clip.source, clip.span, print)
+    shown, end = shown_frames(out)
+    assert len(shown) == 7 and abs(end - 7 / 30) < 0.002 and abs(sound_end(out) - 7 / 30) < 0.002, (end, sound_end(out))
+
+
 def sound_onset(path):
     # -> when the first audio sample over half write_vfr's tone plays (seconds), as a player times it
     import av
@@ -1355,6 +1385,22 @@ def test_audio_whose_packets_carry_no_times_is_said_not_copied(tmp_path, monkeyp
         assert [s.type for s in c.streams] == ["video"] and c.streams.video[0].frames == 12
     err = capsys.readouterr().err
     assert err.count("nst video: the audio is not copied (its packets carry no times)") == 1, err
+
+
+def test_one_reading_of_the_sound_within_a_span_decides_and_encodes(tmp_path):
+    # writing.sound_within both decides that a span has sound (an audio track or none) and gives the
+    # frames encoded again (it had a twin reading packets for the first): its frames lie within the
+    # span; none where the span has no sound; TIMELESS where the sound has no times, not nothing
+    import av
+    source = clip_with_sound_between(tmp_path / "middle.mkv", 1.0, 1.5)
+    with av.open(str(source)) as src:
+        frames = list(writing.sound_within(src, src.streams.audio[0], 1.25, 2.0))
+    assert frames and frames[0].time < 1.25 and all(f.time < 1.5 + 0.1 for f in frames), [f.time for f in frames]
+    for span in ((2.0, 3.0), (0.0, 0.8)):
+        with av.open(str(source)) as src:
+            assert next(writing.sound_within(src, src.streams.audio[0], *span), None) is None, span
+    with TimelessSound(av.open(str(source))) as src, pytest.raises(ValueError, match=writing.TIMELESS):
+        next(writing.sound_within(src, src.streams.audio[0], 1.25, 2.0))
 
 
 def test_sound_that_fails_as_it_is_copied_is_said_without_the_temporary_file(tmp_path, monkeypatch, capsys):

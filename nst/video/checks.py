@@ -1,6 +1,8 @@
-"""`nst video`'s checks before any work: the libraries, the options that need no file read, and what
-a worker would refuse (the options that must agree, --init, --weights)."""
+"""`nst video`'s checks before any work: the libraries, the options that need no file read, what
+a worker would refuse (the options that must agree, --init, --weights), and the clip's frames
+enlarged a lot (said, not refused)."""
 from nst.io.destinations import RunRefused
+from nst.run.progress import log
 from nst.video import plan as plans
 
 
@@ -39,3 +41,12 @@ def check_inputs(args, settings, styles):
         except (ImageError, OSError) as e:
             raise RunRefused(f"--init {settings.init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
     return checks.read_weights(settings.weights, local=not args.scheduler), init
+
+
+def warn_upscaled(clip, size):
+    # a clip's frames enlarged a lot to --size said once, on the client (nst transfer's rule and words:
+    # nst.run.checks.upscale_warning): the workers get them already at --size, and see no upscale
+    from nst.run.checks import upscale_warning
+    upscaled = upscale_warning(clip.src_shape, size) if clip.src_shape else None
+    if upscaled:
+        log(f"nst video: warning: {clip.source}: {upscaled}")

@@ -116,6 +116,7 @@ def main(args):
     weights, init_image = checks.check_inputs(args, settings, styles)
     keep_in = existing_ancestor(outdir / plans.MANIFEST)           # the frames' file: on the outputs' disk
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)
+    checks.warn_upscaled(clip, settings.size)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
     check_workers(args.workers, need, backend, "frame")
     sha = FileHashes()

@@ -47,6 +47,7 @@ class Clip:
     repeats: list = None              # how many output frames each fills (--fps on a variable rate); None: one
     times: list = None                # seconds of each from the first, kept in the output (a variable rate
                                       # without --fps; fps is then the header's nominal rate); None: k / fps
+    src_shape: tuple = None           # (H, W) of a source frame, upright, before it was resized to --size
 
 
 def ffmpeg_name(path):
@@ -130,7 +131,7 @@ def read_folder(folder, size, frames, fps, keep_in):
                              f"{first[0]} is {first[1][1]}×{first[1][0]}; every frame of a video has one size")
         images.append(to_uint8(resize_longest(image, size)))
     check_count(folder, images, len(files))
-    return Clip(str(folder), images.array(), numbers, out_fps, False, len(files))
+    return Clip(str(folder), images.array(), numbers, out_fps, False, len(files), src_shape=first[1])
 
 
 def check_one_sequence(folder, files):
@@ -186,16 +187,19 @@ def read_video(path, size, frames, fps, keep_in):
         raise RunRefused(unreadable(path, e)) from None
     check_count(path, d.images, d.count)
     # --fps below the header's rate: its ticks; else every frame, at the header's rate or, where the
-    # frames are off it, at their own times (the header's guessed rate their nominal one)
+    # frames are off it, at their own times (the header's guessed rate their nominal one); not at the
+    # mean rate of frames 0..B−1: frames at an even rate after a pause before A were slowed by it,
+    # their sound run on past B−1
     thinned = output_rate(src_fps, fps) != src_fps
-    rate = fps if thinned else d.rate or src_fps
+    rate = fps if thinned else src_fps
     start = d.times[0] if None not in d.times else d.numbers[0] / src_fps
     span = (start, start + sum(d.repeats) / rate)                      # the audio of what the output shows
     repeats = d.repeats if max(d.repeats) > 1 else None
     times = None if thinned else own_times(d, src_fps)
     if times:
         rate, span = nominal, (start, d.end)
-    return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times)
+    return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times,
+                d.shape)
 
 
 def own_times(d, src_fps):
@@ -241,24 +245,22 @@ class Decoded:
     repeats: list                     # the output frames each fills (ticks())
     count: int = 0                    # frames decoded
     whole: bool = False               # decoded to the end of the file
-    rate: float = None                # the mean rate the timestamps show, where it differs from the header's
     end: float = None                 # when the selection's last frame leaves the screen (seconds), if known
+    shape: tuple = None               # (H, W) of the first frame kept, upright, before it was resized
 
 
 def decode(container, stream, frames, src_fps, fps, size, images):
     # the frames A..B−1 of `stream` (nothing past B decoded), the selected ones upright and resized
-    # into `images` (a FrameFile) -> Decoded; its rate set when the decoded frames' times show a rate
-    # more than 10 % off the header's (a variable-rate file: the header's rate is its first frames').
-    # Each frame is placed once the next one's time says until when it is on screen
+    # into `images` (a FrameFile) -> Decoded. Each frame is placed once the next one's time says
+    # until when it is on screen
     a, b = frames or (0, None)
     a = a or 0
-    d, first, last, start, held = Decoded([], images, [], []), None, None, None, None
+    d, start, held = Decoded([], images, [], []), None, None
     for d.count, frame in enumerate(container.decode(stream), 1):
         i = d.count - 1
         if b is not None and i >= b:
             d.end = frame.time
             break
-        first, last = (first if first is not None else frame.time), frame.time
         if i >= a:
             start = start if held else frame.time                  # frame A's time
             at = slot(frame.time, start, held, src_fps)
@@ -270,10 +272,6 @@ def decode(container, stream, frames, src_fps, fps, size, images):
     if held:
         d.end = d.end if d.end is not None else leaves_screen(held[1], src_fps)
         place(d, held, held[2] + 1, src_fps, fps, size)
-    n = min(d.count, b) if b is not None else d.count
-    if first is not None and last is not None and last > first and n > 1:
-        measured = (n - 1) / (last - first)
-        d.rate = measured if abs(measured - src_fps) > 0.1 * src_fps else None
     return d
 
 
@@ -305,7 +303,9 @@ def place(d, held, until, src_fps, fps, size):
         d.numbers.append(number)
         d.times.append(frame.time)
         d.repeats.append(shown)
-        d.images.append(to_uint8(resize_longest(upright(frame).astype(np.float32), size)))
+        image = upright(frame)
+        d.shape = d.shape or image.shape[:2]
+        d.images.append(to_uint8(resize_longest(image.astype(np.float32), size)))
 
 
 def ticks(at, until, src_fps, fps):

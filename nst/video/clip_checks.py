@@ -52,9 +52,10 @@ def check_disk(path, count, shape, size, folder):
 
 def check_complete(path, decoded, declared, src_fps):
     # a file decoding clearly fewer frames than declared (10% and one frame of slack) is cut short,
-    # unless its frames' times reach its declared end (a variable-rate file: fewer frames, same length)
+    # unless its last frame's time reaches its declared end (a variable-rate file: fewer frames, same
+    # length; decoded.end: when the last frame leaves the screen, the file decoded to its end)
     seconds = declared / src_fps
-    if declared and decoded.count < 0.9 * declared - 1 and (decoded.rate is None or decoded.count / decoded.rate <
+    if declared and decoded.count < 0.9 * declared - 1 and (decoded.end is None or decoded.end <
                                                             0.9 * seconds - 1 / src_fps):
         raise RunRefused(f"{path}: decodes to {counted(decoded.count, 'frame')} but its header declares {declared} "
                          f"({seconds:g} s): the file looks cut short; re-encode or re-copy it")

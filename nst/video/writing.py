@@ -188,7 +188,7 @@ def copy_audio_setup(container, source, span, log, copy=True):
             copies = copy and plays_as_is(fmt, template.codec_context.name)
             packets = packets_to_copy(src, fmt, span) if copies else None
             # packets_to_copy's None: a packet within span it cannot copy (sound there)
-            if packets == [] or (not copies and not sound_within_span(src, template, span)):
+            if packets == [] or (not copies and next(sound_within(src, template, *span), None) is None):
                 log(f"nst video: the audio is not copied (the source has no sound from {float(span[0]):.2f} s to "
                     f"{'its end' if span[1] is None else f'{float(span[1]):.2f} s'}, the frames' span); "
                     "the video is written without it")
@@ -202,25 +202,6 @@ def copy_audio_setup(container, source, span, log, copy=True):
     except (av.error.FFmpegError, ValueError) as e:
         log(f"nst video: the audio is not copied ({str(e).splitlines()[0]})")
         return None
-
-
-def sound_within_span(src, stream, span):
-    # -> True where a packet of `stream` with sound is on air within span (seconds: the first frame's
-    # time, the last's end; None: to the file's end), read from a seek near its start (packets_from)
-    # to the first such packet or span's end; ValueError (TIMELESS) where the first packet with sound
-    # read has no times (decoded, its frames have none)
-    start, end = span
-    for packet in packets_from(src, stream, start):
-        if not packet.size:
-            continue
-        if packet.pts is None or packet.dts is None:
-            raise ValueError(TIMELESS)
-        t = packet.pts * stream.time_base
-        if end is not None and t >= end:
-            return False
-        if not packet.duration or t + packet.duration * stream.time_base > start:
-            return True
-    return False
 
 
 def plays_as_is(fmt, codec):
@@ -326,9 +307,15 @@ def packets_from(src, stream, seconds):
 
 def sound_within(src, stream, start, end):
     # -> `stream`'s decoded frames (times known) on air between start and end (seconds; end None: to
-    # the file's end), decoded from SEEK_PREROLL before start (packets_from) and no further than end
+    # the file's end), decoded from SEEK_PREROLL before start (packets_from) and no further than end;
+    # none: the source has no sound within them. ValueError (TIMELESS) where the first frame decoded
+    # has no time (its packet had none: nowhere to put the sound); a later one without is skipped
+    timed = False
     for packet in packets_from(src, stream, start - SEEK_PREROLL):
         for frame in stream.decode(packet):
+            if frame.time is None and not timed:
+                raise ValueError(TIMELESS)
+            timed = True
             if frame.time is not None and end is not None and frame.time >= end:
                 return
             if frame.time is not None and frame.time + frame.samples / frame.sample_rate > start:
