@@ -71,12 +71,12 @@ def check_checkpoint_dir(args):
     # --checkpoint-dir: a folder (or none yet) this machine can write, checked before the first task
     # (an existing cluster's workers may see another filesystem: a task that cannot write goes on
     # without checkpoints)
-    from nst.io.destinations import RunRefused, check_writable
+    from nst.io.destinations import RunRefused, check_writable_folder
     if args.checkpoint_dir is not None:
         if not args.checkpoint_dir.strip():
             raise RunRefused("--checkpoint-dir is empty: give a folder every worker can write")
         if not args.scheduler:
-            check_writable("--checkpoint-dir", Path(args.checkpoint_dir) / "task.npz")
+            check_writable_folder("--checkpoint-dir", args.checkpoint_dir)
 
 
 def read_weights(path, local):

@@ -107,7 +107,7 @@ def check_writable_folder(option, folder, named=None):
     # it, or, not made yet, in the nearest folder above it that exists; `named` as check_writable's
     check_name_length(option, folder)
     folder = Path(folder)
-    check_writable_in(option, folder if folder.is_dir() else existing_ancestor(folder), named or folder)
+    check_writable_in(option, folder if exists(folder) else existing_ancestor(folder), named or folder)
 
 
 def check_writable_in(option, where, named):
