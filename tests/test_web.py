@@ -153,6 +153,10 @@ def test_the_form_refuses_what_only_the_command_line_may_do():
             settings_from(fields, 1, server)
     s = settings_from({"size": "64", "style-blend": "1,1"}, 2, server)
     assert s.size == 64 and s.style_blend == (1.0, 1.0) and s.weights is None
+    with pytest.raises(Refused) as e:                     # nst.run.checks.check_options' own words
+        settings_from({"style-blend": "1,1,2"}, 2, server)
+    assert e.value.status == 400
+    assert str(e.value) == "--style-blend has 3 values for 2 style image(s); give one per STYLE"
 
 
 @pytest.mark.parametrize("theirs", ["file", "link"])

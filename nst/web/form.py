@@ -7,6 +7,7 @@ from nst.web import uploads
 
 from nst.cli.options import Parser, add_transfer_options, settings_of
 from nst.io.destinations import RunRefused
+from nst.run.checks import check_options
 from nst.run.settings import INIT_KEYWORDS, SettingsError
 from nst.web.uploads import Refused
 
@@ -60,9 +61,10 @@ def settings_from(fields, n_styles, server):
     if s.init_file:
         raise Refused(400, f"argument --init: the page takes {', '.join(INIT_KEYWORDS)} (an image file only on "
                            "the command line)")
-    if s.style_blend is not None and len(s.style_blend) != n_styles:      # as nst.run.job.Job.preflight
-        raise Refused(400, f"--style-blend has {len(s.style_blend)} values for {n_styles} style image(s); "
-                           "give one per STYLE")
+    try:
+        check_options(s, n_styles)                  # what needs the number of styles: --style-blend
+    except SettingsError as e:
+        raise Refused(400, str(e)) from None
     return s
 
 
