@@ -21,7 +21,6 @@ from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_name_length, check_regular
 from nst.io.image import SAVE_FORMATS
 from nst.run.settings import FIELDS, Settings, items
-from .outdir import check_folder, check_own_files
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
 # short tags of swept options in output names; any other option is tagged by its name
@@ -214,15 +213,13 @@ def check_unique(tasks):
 
 
 def check_outdir(outdir, tasks):
-    # outputs only ever go into OUTDIR: a folder (or none yet) we can write, holding no input,
-    # where every output's name fits (nst.io.destinations)
+    # outputs only ever go into OUTDIR (a folder we can write, its own files nst's: checked before
+    # the weights, nst.batch.checks.check_destinations): holding no input, every output's name fitting
     out = Path(outdir)
-    check_folder(out)
     real = os.path.realpath(out)
     for path in {p for t in tasks for p in t.files + [t.settings["weights"]] if p}:
         if os.path.commonpath([os.path.realpath(path), real]) == real:
             raise RunRefused(f"-o {out}: holds the input {path}; choose a folder for outputs only")
     for t in tasks:
         check_name_length("-o", out / t.output)
-    check_own_files(out)
     return out
