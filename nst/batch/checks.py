@@ -52,10 +52,11 @@ def check_workers(workers, need, backend, unit="task"):
     # W·need must fit in the free memory (--workers 100000 started 100000 processes); on cupy one
     # worker runs (local_layout)
     from nst.io.destinations import RunRefused
-    fit = memory.available(backend) // max(need, 1)
+    free = memory.available(backend)
+    fit = free // max(need, 1)
     if workers and backend != "cupy" and workers > max(fit, 1):
         raise RunRefused(f"--workers {workers}: each runs a {unit} of about {gib(need)} at once, and "
-                         f"{gib(memory.available(backend))} is free: at most --workers {max(fit, 1)}")
+                         f"{gib(free)} is free: at most --workers {max(fit, 1)}")
 
 
 def check_destinations(args):
