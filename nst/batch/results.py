@@ -188,10 +188,10 @@ def sheet_geometry(n_rows, n_cols, side, shapes=None, label_w=160, label_h=24):
     # sheet is ≤ SHEET_MAX_SIDE a side, down to SHEET_MIN_CELL, then the first that fit
     down, across = SHEET_MAX_SIDE - label_h, SHEET_MAX_SIDE - label_w        # pixels for the thumbnails
     thumb = min(side, SHEET_MAX_CELL - CELL_MARGIN)
-    fitted = {rc: longest_shape(hw, thumb) for rc, hw in (shapes or {}).items()}
-    widths = [max(SHEET_LABELLED_CELL, CELL_MARGIN + max((w for (_, j), (_, w) in fitted.items() if j == col),
+    thumbs = {rc: longest_shape(hw, thumb) for rc, hw in (shapes or {}).items()}
+    widths = [max(SHEET_LABELLED_CELL, CELL_MARGIN + max((w for (_, j), (_, w) in thumbs.items() if j == col),
                                                          default=thumb)) for col in range(n_cols)]
-    heights = [max(SHEET_MIN_CELL, CELL_MARGIN + max((h for (i, _), (h, _) in fitted.items() if i == row),
+    heights = [max(SHEET_MIN_CELL, CELL_MARGIN + max((h for (i, _), (h, _) in thumbs.items() if i == row),
                                                      default=thumb)) for row in range(n_rows)]
     shrink = min(1, down / max(sum(heights), 1), across / max(sum(widths), 1))
     return fitting([max(SHEET_MIN_CELL, int(w * shrink)) for w in widths], across), \
@@ -204,10 +204,9 @@ def fitting(sides, room):
     return [s for s, end in zip(sides, ends) if end <= room]
 
 
-def planned_shapes(tasks, content_shapes):
-    # -> {(row, col): (H, W)} of the pictures the tasks will make (sheet_layout's cells), from their
-    # contents' {path: (H, W)} (those known)
-    _, _, where = sheet_layout(tasks)
+def planned_shapes(tasks, content_shapes, where):
+    # -> {(row, col): (H, W)} of the pictures the tasks will make (where: sheet_layout's cells), from
+    # their contents' {path: (H, W)} (those known)
     shape = lambda t: content_shapes[t.content]                             # noqa: E731
     return {where[t.output]: longest_shape(shape(t), t.settings["size"] or max(shape(t)))
             for t in tasks if t.content in content_shapes}
@@ -226,9 +225,9 @@ def made_shapes(outdir, tasks, status, where):
 
 def sheet_memory(tasks, content_shapes=None, label_w=160, label_h=24):
     # -> "W×H px, about X" : the sheet's pixels and one decoded picture (content_shapes: {path: (H, W)})
-    rows, cols, _ = sheet_layout(tasks)
+    rows, cols, where = sheet_layout(tasks)
     size = largest_side(tasks)
-    widths, heights = sheet_geometry(len(rows), len(cols), size, planned_shapes(tasks, content_shapes or {}),
+    widths, heights = sheet_geometry(len(rows), len(cols), size, planned_shapes(tasks, content_shapes or {}, where),
                                      label_w, label_h)
     w, h = label_w + sum(widths), label_h + sum(heights)
     need = 2 * w * h * 3 + size * size * 4 * 2          # the sheet and its PNG encoding, one picture
