@@ -138,13 +138,14 @@ def check_memory(run, dry_run, web=False):
         parts, hw = run.memory_estimate(side, tile)
         return parts["total"] + sum(beside(hw).values())
     h, w = run.memory_estimate()[1]
+    here = beside((h, w))                                # at the run's own size
     auto = run.settings.tile == "auto"
     if auto:
-        run.settings = run.settings.replace(tile=auto_tile(run, free, sum(beside((h, w)).values())))
+        run.settings = run.settings.replace(tile=auto_tile(run, free, sum(here.values())))
     tile = run.settings.tile
     tiled = isinstance(tile, int) and 0 < tile < max(h, w)
     parts = run.memory_estimate(tile=tile if tiled else None)[0]
-    parts = {**parts, **beside((h, w)), "total": parts["total"] + sum(beside((h, w)).values())}
+    parts = {**parts, **here, "total": parts["total"] + sum(here.values())}
     fits = parts["total"] <= free
     if dry_run:
         how = f", tiles of {aligned_tile(tile, run.tile_align())} px" if tiled else ""
@@ -162,7 +163,7 @@ def check_memory(run, dry_run, web=False):
         side = memory.largest_fitting_size(lambda s: total(s, fixed if fixed and fixed < s else None), free,
                                            hi=max(h, w) - 1)
         fitting = memory.auto_tile(lambda t: total(tile=t), free, max(h, w), run.tile_align())
-        fix = f"--tile {fitting} makes this size fit" if fitting else untileable(run, beside((h, w)))
+        fix = f"--tile {fitting} makes this size fit" if fitting else untileable(run, here)
         sized = f"--size {side} would fit{' in tiles' if auto and side > SUGGEST_TILE else ''}" if side else \
             "no --size fits"
         raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
