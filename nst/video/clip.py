@@ -24,6 +24,7 @@ from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
 from nst.video.clip_checks import (check_complete, check_count, check_disk, check_fps, check_not_cut,
                                    unreadable)
+from nst.video.matroska import tag_seconds
 from nst.video.store import FrameFile, Pictures
 
 VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "webm", ".avi": "avi"}
@@ -357,10 +358,7 @@ def declared_frames(container, stream, src_fps):
     seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
     tag = stream.metadata.get("DURATION")                 # Matroska keeps a stream's duration as a tag
     if seconds is None and tag:
-        with_fraction = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d*)?)", tag.strip())
-        if with_fraction:
-            h, m, sec = with_fraction.groups()
-            seconds = int(h) * 3600 + int(m) * 60 + float(sec)
+        seconds = tag_seconds(tag)
     if seconds is None and container.duration and len(container.streams) == 1:
         seconds = container.duration / 1e6
     return round(seconds * src_fps) if seconds else 0

@@ -9,6 +9,7 @@ integer, its marker cleared) and `size` bytes of data; a master element's data i
 starts each top-level master with a CRC-32 of the rest of its data (little-endian) in Matroska, none
 in WebM.
 """
+import re
 import struct
 import zlib
 
@@ -41,26 +42,24 @@ def set_duration(f, info, seconds):
 
 def shorten_tags(f, tags, seconds):
     # each DURATION tag ("HH:MM:SS.nnnnnnnnn", FFmpeg's, in a fixed 20 bytes) longer than `seconds` -> `seconds`
+    new = f"{int(seconds) // 3600:02d}:{int(seconds) // 60 % 60:02d}:{seconds % 60:012.9f}".encode()
     for tag in (e for e in elements(f, tags[0], sum(tags)) if e[0] == TAG):
         for simple in (e for e in elements(f, tag[1], tag[1] + tag[2]) if e[0] == SIMPLE_TAG):
             found = {ident: (at, size) for ident, at, size in elements(f, simple[1], simple[1] + simple[2])}
             if TAG_NAME not in found or TAG_STRING not in found or read_at(f, *found[TAG_NAME]) != b"DURATION":
                 continue
             at, size = found[TAG_STRING]
-            text = read_at(f, at, size).rstrip(b"\0").decode("ascii", "replace")
-            new = f"{int(seconds) // 3600:02d}:{int(seconds) // 60 % 60:02d}:{seconds % 60:012.9f}".encode()
-            if size >= len(new) and tag_seconds(text) > seconds:
+            old = tag_seconds(read_at(f, at, size).rstrip(b"\0").decode("ascii", "replace"))
+            if size >= len(new) and (old is None or old > seconds):
                 write_at(f, at, new.ljust(size, b"\0"))
     check_again(f, tags)
 
 
 def tag_seconds(text):
-    # "HH:MM:SS.nnnnnnnnn" -> seconds (inf where it is not that)
-    try:
-        h, m, s = text.split(":")
-        return int(h) * 3600 + int(m) * 60 + float(s)
-    except ValueError:
-        return float("inf")
+    # a DURATION tag, "HH:MM:SS.nnnnnnnnn" -> seconds, None where it is not that (nst.video.clip reads
+    # a stream's length so)
+    found = re.fullmatch(r"(\d+):(\d+):(\d+(?:\.\d*)?)", text.strip())
+    return int(found[1]) * 3600 + int(found[2]) * 60 + float(found[3]) if found else None
 
 
 def check_again(f, master):
