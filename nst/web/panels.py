@@ -84,8 +84,10 @@ def tile_scale(m):
     # the border would make the rest black); a sparse map, under 0.5 % of it non-zero, has 0 there (it
     # was drawn all black, as a silent one): the 99.5th percentile of its non-zero values; all zero: 0
     top = float(np.percentile(m, 99.5))
+    if top > 0:
+        return top
     active = m[m > 0]
-    return top if top > 0 or not active.size else float(np.percentile(active, 99.5))
+    return float(np.percentile(active, 99.5)) if active.size else top
 
 
 def tiles(maps):
