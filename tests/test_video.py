@@ -1026,6 +1026,18 @@ def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     assert np.allclose(clip.times, np.array(VFR_MS) / 1000) and np.allclose(clip.span, (0, 0.766)), clip
 
 
+def test_frames_a_b_of_a_variable_rate_mkv_says_its_source_count_is_an_estimate(tmp_path):
+    # 36 frames over 2.1 s, paused twice, in a .mkv (no frame count in its header): --frames 0:3 reads 3
+    # frames only, so the count is the header's length × its 30 fps, 63; it was said as "63 in the
+    # source". Said as an estimate now; read to its end (--frames 30:40), the count is the real 36
+    ms = [33 * k + 400 * (k >= 12) + 500 * (k >= 24) for k in range(36)]
+    source = write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(ms)), ms)
+    from nst.video.cli import in_source_text
+    part, to_end = clips.read(source, 48, (0, 3)), clips.read(source, 48, (30, 40))
+    assert in_source_text(part) == "about 63 in the source, estimated from its header's length and rate"
+    assert in_source_text(to_end) == "36 in the source", in_source_text(to_end)
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_frames_a_b_at_an_even_rate_after_a_pause_keep_the_header_s_rate_and_their_own_sound(tmp_path, suffix):
     # --frames 3:10 of a file paused before frame 3, then at its header's 30 fps: the 7 frames are
