@@ -639,6 +639,8 @@ def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_
     taken = tmp_path / "styled.mkv.frames"
     assert all((taken / name).read_bytes() == before[name] for name in frame_files(cache))
     assert [r["digest"] for r in rows(taken)[:4]] == [r["digest"] for r in rows(cache)[:4]]
+    assert main(argv(tmp_path / "styled.mov", "--fps", "5", "--dry-run")) == 0     # frame 0 only: was "1 frames"
+    assert f"1 frame made for the same source, frames and settings in {cache} would" in capsys.readouterr().err
 
 
 def test_a_later_frame_with_long_term_targets(tiny_weights):
