@@ -1518,6 +1518,19 @@ def test_o_a_video_name_ending_in_a_slash_is_a_folder(inputs, tmp_path):
     assert frame_files(tmp_path / "styled.mp4") == [clips.frame_name(i) for i in range(2)]
 
 
+def test_a_video_of_frames_with_odd_sides_says_the_row_and_column_it_leaves_out(inputs, tmp_path, capsys):
+    # --size 47 makes 47×35 frames; a video file's sides are even (yuv420p): it is 46×34, said as it is
+    # written (it was said "at 47×35", then written smaller without a word)
+    import av
+    out = tmp_path / "odd.mp4"
+    assert main(command(inputs, out, "--size", "47", "--iterations", "2", "--later-iterations", "2",
+                        "--workers", "1", "--frames", "0:2")) == 0
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (46, 34)
+    err = capsys.readouterr().err
+    assert "at 47×35" in err and "at 46×34: a video's sides are even" in err, err
+
+
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])
 def test_audio_that_starts_late_stays_in_step(tmp_path, suffix):
     # the source's sound begins 0.25 s after its picture: so it does in the output, copied (.mkv) or
