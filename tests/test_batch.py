@@ -624,3 +624,20 @@ def test_the_layout_counts_the_tasks_that_fit_in_words(monkeypatch, fit, words):
     # "1 such tasks fit" was the line for one
     monkeypatch.setattr(engine, "available", lambda backend: fit * 2**30)
     assert engine.local_layout(1, 2**30, "numba").where.endswith(words)
+
+
+def test_a_task_whose_checkpoint_folder_is_a_file_on_its_worker_still_makes_its_picture(images, tiny_weights_h5,
+                                                                                         tmp_path):
+    # --checkpoint-dir is checked on the workers' own disks only as they run (--scheduler): where it is
+    # a file there, the run went on without checkpoints, then failed removing the one it never wrote
+    # ("Not a directory"), its picture lost. It is made; there was no checkpoint to remove
+    from nst.batch import task as batch_task
+    from nst.run.settings import Settings
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("mine")
+    settings = Settings(size=32, scales=1, iterations=2, weights=str(tiny_weights_h5), backend="numpy").as_dict()
+    content, style = images / "c1.png", images / "s1.png"
+    task = plan.Task("c1__s1", str(content), (str(style),), settings, (), "0" * 64)
+    options = {"checkpoint_dir": str(blocker), "checkpoint_every": 1}
+    row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
+    assert row["status"] == "done" and row["image"].shape[2] == 3 and blocker.read_text() == "mine"

@@ -639,6 +639,8 @@ def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_
     taken = tmp_path / "styled.mkv.frames"
     assert all((taken / name).read_bytes() == before[name] for name in frame_files(cache))
     assert [r["digest"] for r in rows(taken)[:4]] == [r["digest"] for r in rows(cache)[:4]]
+    assert main(argv(tmp_path / "styled.mov", "--fps", "5", "--dry-run")) == 0     # frame 0 only: was "1 frames"
+    assert f"1 frame made for the same source, frames and settings in {cache} would" in capsys.readouterr().err
 
 
 def test_a_later_frame_with_long_term_targets(tiny_weights):
@@ -1024,6 +1026,18 @@ def test_a_variable_rate_file_is_not_taken_for_one_cut_short(tmp_path):
     clip = clips.read(write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(VFR_MS))), 48)
     assert len(clip.frames) == 8 and clip.repeats is None and clip.fps == 30, clip.fps
     assert np.allclose(clip.times, np.array(VFR_MS) / 1000) and np.allclose(clip.span, (0, 0.766)), clip
+
+
+def test_frames_a_b_of_a_variable_rate_mkv_says_its_source_count_is_an_estimate(tmp_path):
+    # 36 frames over 2.1 s, paused twice, in a .mkv (no frame count in its header): --frames 0:3 reads 3
+    # frames only, so the count is the header's length × its 30 fps, 63; it was said as "63 in the
+    # source". Said as an estimate now; read to its end (--frames 30:40), the count is the real 36
+    ms = [33 * k + 400 * (k >= 12) + 500 * (k >= 24) for k in range(36)]
+    source = write_vfr(tmp_path / "vfr.mkv", video_clip.frames(len(ms)), ms)
+    from nst.video.cli import in_source_text
+    part, to_end = clips.read(source, 48, (0, 3)), clips.read(source, 48, (30, 40))
+    assert in_source_text(part) == "about 63 in the source, estimated from its header's length and rate"
+    assert in_source_text(to_end) == "36 in the source", in_source_text(to_end)
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
@@ -1502,6 +1516,19 @@ def test_o_a_video_name_ending_in_a_slash_is_a_folder(inputs, tmp_path):
     argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:2")
     assert main(argv) == 0
     assert frame_files(tmp_path / "styled.mp4") == [clips.frame_name(i) for i in range(2)]
+
+
+def test_a_video_of_frames_with_odd_sides_says_the_row_and_column_it_leaves_out(inputs, tmp_path, capsys):
+    # --size 47 makes 47×35 frames; a video file's sides are even (yuv420p): it is 46×34, said as it is
+    # written (it was said "at 47×35", then written smaller without a word)
+    import av
+    out = tmp_path / "odd.mp4"
+    assert main(command(inputs, out, "--size", "47", "--iterations", "2", "--later-iterations", "2",
+                        "--workers", "1", "--frames", "0:2")) == 0
+    with av.open(str(out)) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (46, 34)
+    err = capsys.readouterr().err
+    assert "at 47×35" in err and "at 46×34: a video's sides are even" in err, err
 
 
 @pytest.mark.parametrize("suffix", [".mkv", ".webm"])

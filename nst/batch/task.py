@@ -8,6 +8,7 @@ and a retried task (its worker died) continues from it instead of starting over.
 """
 import functools
 import logging
+import os
 import socket
 import tempfile
 import time
@@ -109,9 +110,19 @@ def transfer(task, files, options, local_dir):
     if ckpt and stopped:
         checkpoint.save(ckpt, run, job.ident)
     elif ckpt:
-        ckpt.unlink(missing_ok=True)
+        remove_checkpoint(ckpt)
     return {"status": "stopped" if stopped else "done", "image": None if image is None else to_uint8(image),
             "terms": run.history[-1] if run.history else {}, "iterations": len(run.history), "resumed_at": resumed_at}
+
+
+def remove_checkpoint(ckpt):
+    # a finished task's checkpoint removed; where its folder is no folder this worker can use (a file,
+    # no permission: the run went on without checkpoints, nst.run.job.Writer) there is none to remove
+    try:
+        ckpt.unlink(missing_ok=True)
+    except OSError as e:
+        if os.path.exists(ckpt):
+            LOG.warning("%s: not removed (%s)", ckpt, e.strerror or e)
 
 
 def resume(job, ckpt):

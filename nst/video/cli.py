@@ -132,7 +132,7 @@ def main(args):
     stale = [] if clips.is_video_path(args.output) else plans.stale_frames(frames, manifest.previous, outdir)
     shots = plans.shots_of(frames)
     h, w = clip.frames[0].shape[:2]
-    in_source = f" ({clip.src_frames} in the source)" if clip.src_frames else ""
+    in_source = f" ({in_source_text(clip)})" if clip.src_frames else ""
     log(f"nst video: {len(frames)} frames of {clip.source}{in_source} at {w}×{h}, "
         f"{clips.rate_text(clip)}, {counted(len(shots), 'shot')}: {len(done)} done before, "
         f"{len(todo)} to run")
@@ -145,6 +145,14 @@ def main(args):
         if status:
             return status
     return output.finish(args, clip, frames, manifest, outdir)
+
+
+def in_source_text(clip):
+    # "36 in the source", or where the header declares no count and the file was read up to B only
+    # (Clip.src_estimated) "about 42 in the source, estimated from its header's length and rate"
+    if clip.src_estimated:
+        return f"about {clip.src_frames} in the source, estimated from its header's length and rate"
+    return f"{clip.src_frames} in the source"
 
 
 def remove_stale(stale, manifest, outdir):

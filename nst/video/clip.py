@@ -49,6 +49,8 @@ class Clip:
     times: list = None                # seconds of each from the first, kept in the output (a variable rate
                                       # without --fps; fps is then the header's nominal rate); None: k / fps
     src_shape: tuple = None           # (H, W) of a source frame, upright, before it was resized to --size
+    src_estimated: bool = False       # src_frames is the header's length × its rate, not a count (a
+                                      # Matroska file read up to B only: a variable rate makes it far off)
 
 
 def ffmpeg_name(path):
@@ -177,6 +179,7 @@ def read_video(path, size, frames, fps, keep_in):
             if ctx and ctx.width and ctx.height:
                 check_disk(path, selected(declared, frames, src_fps, fps), (ctx.height, ctx.width), size, keep_in)
             d = decode(container, stream, frames, src_fps, fps, size, FrameFile(keep_in))
+            estimated = not stream.frames and not d.whole
             if d.whole:
                 check_not_cut(path)
                 check_complete(path, d, declared, src_fps)
@@ -200,7 +203,7 @@ def read_video(path, size, frames, fps, keep_in):
     if times:
         rate, span = nominal, (start, d.end)
     return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times,
-                d.shape)
+                d.shape, estimated)
 
 
 def own_times(d, src_fps):

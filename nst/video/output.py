@@ -30,8 +30,17 @@ def finish(args, clip, frames, manifest, outdir):
         return 1
     shown = len(clips.on_screen(frames, clip.repeats))
     held = f", {shown} shown, some held over the source's pauses" if shown != len(frames) else ""
-    log(f"nst video: wrote {out} ({len(frames)} frames{held}, {clips.rate_text(clip)}); frames in {outdir}")
+    log(f"nst video: wrote {out} ({len(frames)} frames{held}, {clips.rate_text(clip)}{even_text(clip)}); "
+        f"frames in {outdir}")
     return 0
+
+
+def even_text(clip):
+    # ", at 46×34: ..." where a frame's side is odd (writing.write_video crops to even sides, yuv420p's)
+    h, w = clip.frames[0].shape[:2]
+    if h % 2 == 0 and w % 2 == 0:
+        return ""
+    return f", at {w // 2 * 2}×{h // 2 * 2}: a video's sides are even, the frames' last odd row or column left out"
 
 
 def fitted(clip, out):

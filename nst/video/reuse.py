@@ -10,7 +10,7 @@ from pathlib import Path
 
 from nst.batch.results import read_manifest
 from nst.io.destinations import RunRefused
-from nst.run.progress import log
+from nst.run.progress import counted, log
 from nst.video import plan as plans
 from nst.video.clip import VIDEO_FORMATS, is_video_path
 
@@ -41,7 +41,7 @@ def take_frames_made(frames, output, outdir, dry_run=False):
         return set()
     folders = ", ".join(sorted({str(folder) for folder, _ in taken.values()}))
     if dry_run:
-        log(f"nst video: {len(taken)} frames made for the same source, frames and settings in {folders} "
+        log(f"nst video: {counted(len(taken), 'frame')} made for the same source, frames and settings in {folders} "
             "would be taken (linked), not made again")
         return set(taken)
     Path(outdir).mkdir(parents=True, exist_ok=True)
@@ -54,7 +54,7 @@ def take_frames_made(frames, output, outdir, dry_run=False):
     except OSError as e:
         log(f"nst video: {len(taken) - len(linked)} of the frames in {folders} not taken ({e.strerror or e}): "
             "they are made again")
-    log(f"nst video: took {len(linked)} frames made for the same source, frames and settings from {folders} "
+    log(f"nst video: took {counted(len(linked), 'frame')} made for the same source, frames and settings from {folders} "
         "(linked; that folder is unchanged)")
     return linked
 
