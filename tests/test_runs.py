@@ -354,6 +354,19 @@ def test_dry_run_and_memory_limit(files, tiny_weights_h5, tmp_path, monkeypatch,
     assert "would fit" in err and "--size" in err and not out.exists()
 
 
+def test_dry_run_checks_the_weights_file(files, tiny_weights_h5, tmp_path, capsys):
+    # --dry-run reads the --weights file as the run would: a missing, non-HDF5 or damaged one is refused
+    import h5py
+    nan_weights = tmp_path / "nan.h5"
+    nan_weights.write_bytes(tiny_weights_h5.read_bytes())
+    with h5py.File(nan_weights, "r+") as f:
+        f["block2_conv1/block2_conv1_b_1:0"][0] = np.nan
+    for weights, said in ((tmp_path / "none.h5", "does not exist"), (files["content"], "not an HDF5 file"),
+                          (nan_weights, "block2_conv1 holds NaN")):
+        assert cli(files, weights, tmp_path / "o.png", "--dry-run") == 2
+        assert said in capsys.readouterr().err
+
+
 def test_report_and_several_styles(files, tiny_weights_h5, tmp_path):
     rep = tmp_path / "rep"
     assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--report", str(rep), "--style-blend", "0.6,0.4",

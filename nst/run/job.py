@@ -202,7 +202,9 @@ class Job:
             self.log(f"nst: warning: {upscaled}")
         if self.settings.init_file:                # a picture, decoded whole: a dry run's check too
             image_shape(self.settings.init_file)
-        if not self.out.dry_run:
+        if self.out.dry_run:
+            self.run.check_weights_file()
+        else:
             self.run.read_weights_ahead()
         check_memory(self.run, self.out.dry_run, self.out.web)
         if self.out.resume or self.out.checkpoint:
