@@ -306,6 +306,19 @@ def test_refused_in_one_line(world, capsys, setup, extra, status, needles):
     assert snapshot(world["d"]) == before                       # inputs untouched, nothing left behind
 
 
+@pytest.mark.parametrize("scales, hint", [
+    (["--size", "64", "--scales", "5"], "--start-size 21"),      # was "--size 21 --start-size 21": 16 px again
+    (["--size", "512", "--scales", "9", "--start-size", "16"], "--start-size 21"),      # was a 21 px picture
+    (["--size", "20", "--scales", "2"], "--scales 1 --size 21"),
+    (["--size", "20"], "--size 21 --start-size 21")])
+def test_a_first_scale_too_small_is_refused_with_a_hint_that_works(world, capsys, scales, hint):
+    # the hint keeps --size and the scales asked for where it can, and the command it gives runs
+    argv = command(world, "-o", str(world["d"] / "o.png"), *scales, "--dry-run")
+    assert cli(argv) == 2
+    assert capsys.readouterr().err.strip().endswith(f"; use {hint} or larger")
+    assert cli([*argv, *hint.split()]) == 0
+
+
 def test_long_output_name_works(world, capsys):
     # 244 characters: the temporary name beside it is short, so the run saves it
     out = world["d"] / ("a" * 240 + ".png")
