@@ -319,6 +319,20 @@ def test_a_first_scale_too_small_is_refused_with_a_hint_that_works(world, capsys
     assert cli([*argv, *hint.split()]) == 0
 
 
+@pytest.mark.parametrize("option", ["-o", "--save-every", "--checkpoint"])
+def test_a_dangling_link_as_a_destination_is_refused_before_the_run(world, capsys, monkeypatch, option):
+    # -o onto a link to nothing ran every iteration, then refused to save: the picture was lost
+    from nst.run.run import Run
+    monkeypatch.setattr(Run, "run", lambda *a: pytest.fail("the run started"))
+    link = {"-o": "o.png", "--save-every": "o_0002.png", "--checkpoint": "ck.npz"}[option]
+    os.symlink(world["d"] / "gone" / "elsewhere.png", world["d"] / link)
+    extra = {"-o": [], "--save-every": ["--save-every", "2"], "--checkpoint": ["--checkpoint", str(world["d"] / link)]}
+    assert cli(command(world, "-o", str(world["d"] / "o.png"), *extra[option])) == 2
+    err = capsys.readouterr().err
+    assert f"{option} {world['d'] / link} exists and nst did not write it" in err, err
+    assert os.readlink(world["d"] / link) == str(world["d"] / "gone" / "elsewhere.png")
+
+
 def test_long_output_name_works(world, capsys):
     # 244 characters: the temporary name beside it is short, so the run saves it
     out = world["d"] / ("a" * 240 + ".png")

@@ -212,8 +212,8 @@ def check(dests, inputs, resume=None):
     check_folders(dests)
     for option, path in dests:
         check_writable(option, path)
-    for option, path in dests:
-        if exists(path) and not written_by_nst(option, path):
+    for option, path in dests:                   # a dangling link is no file of nst's either (save_image's rule)
+        if os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(option, path)):
             raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only its own "
                              f"files: move it or choose another name{image.unmarked(path)}")
 
