@@ -506,6 +506,27 @@ def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, t
     assert len(list(temp.glob("nst-*.png"))) == 1
 
 
+def test_a_file_put_at_o_during_the_run_is_kept_and_the_picture_goes_to_temp(world, monkeypatch, capsys,
+                                                                              tmp_path_factory):
+    # a file of the user's saved under -o's name while the run went on is kept, and the picture goes
+    # to the temporary folder, as on a full disk (it was refused there at the end, exit 2: hours lost)
+    from nst.run.job import Job
+    out, mine = world["d"] / "o.png", b"the user's own file"
+    real = Job.optimise
+
+    def user_saves_there(self, *a, **k):
+        result = real(self, *a, **k)
+        out.write_bytes(mine)
+        return result
+    monkeypatch.setattr(Job, "optimise", user_saves_there)
+    temp = tmp_path_factory.mktemp("temp")
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    assert cli(command(world, "-o", str(out))) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {out} (a file nst did not write is there); the image is in {temp}" in err, err
+    assert out.read_bytes() == mine and len(list(temp.glob("nst-*.png"))) == 1
+
+
 def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch, capsys):
     from nst.run.progress import Progress
     original = Progress.update

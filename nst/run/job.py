@@ -20,7 +20,7 @@ from pathlib import Path
 from nst.library import log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import recorded, sha256_file
-from nst.io.image import check_output_format, image_shape, save_image
+from nst.io.image import ImageError, check_output_format, image_shape, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
@@ -332,15 +332,17 @@ class Job:
 
 
 def save_final(img, out, bits, log):
-    # -o; if it cannot be written now (disk full), the image goes to the temporary folder instead
+    # -o; if it cannot be written now (disk full, or a file of the user's put there during the run),
+    # the image goes to the temporary folder instead
     try:
         save_image(img, out, bits)
         return out
-    except OSError as e:
+    except (OSError, ImageError) as e:
         fallback = Path(tempfile.gettempdir()) / f"nst-{os.getpid()}{out.suffix}"
+        why = lambda e: e.strerror if isinstance(e, OSError) else "a file nst did not write is there"   # noqa: E731
         try:
             save_image(img, fallback, bits)
-            log(f"nst: error: cannot write {out} ({e.strerror}); the image is in {fallback}")
-        except OSError as e2:
-            log(f"nst: error: cannot write {out} ({e.strerror}) nor {fallback} ({e2.strerror}); the image is lost")
+            log(f"nst: error: cannot write {out} ({why(e)}); the image is in {fallback}")
+        except (OSError, ImageError) as e2:
+            log(f"nst: error: cannot write {out} ({why(e)}) nor {fallback} ({why(e2)}); the image is lost")
         return None
