@@ -16,7 +16,7 @@ from PIL import Image
 
 from nst.cli import main
 from test_cli import cli
-from nst.io.image import load_image, resize_longest
+from nst.io.image import load_image, resize_longest, written_by_nst
 from conftest import assert_pipe_refused
 
 BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
@@ -523,8 +523,25 @@ def test_a_file_put_at_o_during_the_run_is_kept_and_the_picture_goes_to_temp(wor
     monkeypatch.setattr("tempfile.tempdir", str(temp))
     assert cli(command(world, "-o", str(out))) == 1
     err = capsys.readouterr().err
-    assert f"cannot write {out} (a file nst did not write is there); the image is in {temp}" in err, err
+    assert f"cannot write {out} ({out} exists and nst did not write it;" in err and f"the image is in {temp}" in err
     assert out.read_bytes() == mine and len(list(temp.glob("nst-*.png"))) == 1
+
+
+def test_a_file_put_at_a_snapshot_during_the_run_is_kept_and_the_run_goes_on(world, monkeypatch, capsys):
+    # a snapshot's name taken by a file of the user's mid-run: kept, said once, the run writes -o
+    # (the refusal stopped the run: no -o, the work lost)
+    from nst.run.job import Job
+    out, mine = world["d"] / "o.png", b"the user's own file"
+    real = Job.optimise
+
+    def user_saves_there(self, *a, **k):
+        (world["d"] / "o_0002.png").write_bytes(mine)
+        return real(self, *a, **k)
+    monkeypatch.setattr(Job, "optimise", user_saves_there)
+    assert cli(command(world, "-o", str(out), "--save-every", "1")) == 1
+    err = capsys.readouterr().err
+    assert f"warning: cannot write --save-every ({world['d'] / 'o_0002.png'} exists and nst did not" in err, err
+    assert (world["d"] / "o_0002.png").read_bytes() == mine and written_by_nst(out)
 
 
 def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch, capsys):

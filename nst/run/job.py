@@ -133,9 +133,9 @@ class Writer:
             return
         try:
             fn()
-        except OSError as e:
+        except (OSError, ImageError) as e:
             self.failed.append(what)
-            self.log(f"\nnst: warning: cannot write {what} ({e.strerror}); going on without it")
+            self.log(f"\nnst: warning: cannot write {what} ({why_not_written(e)}); going on without it")
 
 
 class Job:
@@ -339,10 +339,16 @@ def save_final(img, out, bits, log):
         return out
     except (OSError, ImageError) as e:
         fallback = Path(tempfile.gettempdir()) / f"nst-{os.getpid()}{out.suffix}"
-        why = lambda e: e.strerror if isinstance(e, OSError) else "a file nst did not write is there"   # noqa: E731
         try:
             save_image(img, fallback, bits)
-            log(f"nst: error: cannot write {out} ({why(e)}); the image is in {fallback}")
+            log(f"nst: error: cannot write {out} ({why_not_written(e)}); the image is in {fallback}")
         except (OSError, ImageError) as e2:
-            log(f"nst: error: cannot write {out} ({why(e)}) nor {fallback} ({why(e2)}); the image is lost")
+            log(f"nst: error: cannot write {out} ({why_not_written(e)}) nor {fallback} ({why_not_written(e2)}); "
+                "the image is lost")
         return None
+
+
+def why_not_written(error):
+    # a write's OSError (disk full) or save_image's ImageError (a file of the user's put there during
+    # the run: its destination was checked before) -> the reason, for "cannot write X (reason)"
+    return (error.strerror or str(error)) if isinstance(error, OSError) else str(error)
