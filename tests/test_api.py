@@ -600,3 +600,8 @@ def test_objective_names_an_argument_of_the_wrong_kind(rng, tiny_weights, kwargs
     style = [img] * len(args.pop("style", [img]))
     with pytest.raises(error, match=needle):
         nst.Objective(img, style if len(style) > 1 else img, **args)
+
+
+def test_dir_lists_the_public_names():
+    # they are imported on first use (nst.__getattr__): dir(nst), and a shell's tab completion, missed them
+    assert set(nst.__all__) <= set(dir(nst)) and "__version__" in dir(nst)
