@@ -393,6 +393,16 @@ def test_an_init_array_in_0_to_1_is_warned_of_by_name(rng, tiny_weights):
         nst.stylize(c, c, init=c, **run)
 
 
+def test_a_16_bit_array_is_warned_of_by_name(rng, tiny_weights):
+    # a uint16 image (tifffile, OpenCV) was taken as 0..255 silently: far brighter than white
+    c = random_image(rng, 20, 24)
+    with pytest.warns(UserWarning, match=r"^content holds integers above 255 \(up to \d+\); .* divide it by 257$"):
+        nst.Objective((c * 257).astype(np.uint16), c, **objective_kwargs(tiny_weights))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nst.Objective(c.astype(np.uint16), c, **objective_kwargs(tiny_weights))      # 0..255 in uint16
+
+
 @pytest.mark.parametrize("image", [
     lambda c: np.zeros_like(c),                                  # a black picture
     lambda c: (c > 128).astype(np.float32),                     # near-black, 0 and 1 as from 8 bits

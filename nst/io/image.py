@@ -178,6 +178,7 @@ def as_image(x, what, dtype=np.float32, warn_scale=True):
             raise ValueError(f"{what} must be an H×W×3 array of numbers, got a ragged {type(x).__name__}") from None
         if img.dtype.kind not in "fiu":
             raise ValueError(f"{what} must hold numbers (0..255), got dtype {img.dtype}")
+        integers = img.dtype.kind in "iu"
         img = img.astype(dtype or img.dtype, copy=False)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"{what} must be H×W×3 RGB, got shape {img.shape}")
@@ -188,6 +189,8 @@ def as_image(x, what, dtype=np.float32, warn_scale=True):
         raise ValueError(f"{what} holds NaN or inf")
     if warn_scale and not is_path(x):
         warn_unit_range(values, what)
+        if integers:
+            warn_16_bit(values, what)
     return img
 
 
@@ -195,6 +198,15 @@ def own_values(a):
     # a, with each broadcast axis (stride 0: one value repeated) cut to its one value: the values
     # a holds, for checks of them (nst batch's stand-in pictures are one zero broadcast to H×W×3)
     return a[tuple(slice(None) if stride else slice(0, 1) for stride in a.strides)]
+
+
+def warn_16_bit(img, what):
+    # an integer array holding values above 255 is most likely a 16-bit image (tifffile, OpenCV's
+    # IMREAD_UNCHANGED) given for 0..255: warn, naming it and the fix (files are scaled: load_image)
+    top = img.max()
+    if top > 255:
+        warnings.warn(f"{what} holds integers above 255 (up to {top:.0f}); nst takes pixels in 0..255, so it "
+                      "is read as far brighter than white: if it is a 16-bit image, divide it by 257", UserWarning)
 
 
 def warn_unit_range(img, what):
