@@ -107,6 +107,9 @@ def test_style_blend_target(rng, tiny_weights):
     shares = Objective(c, [s1, s2], style_blend=[7, 3], **kw)              # shares: [7, 3] is [0.7, 0.3]
     for n in blended.style_layers:
         np.testing.assert_allclose(shares.style_targets[n], blended.style_targets[n], rtol=1e-6)
+    huge, equal = Objective(c, [s1, s2], style_blend=[1e308, 1e308], **kw), Objective(c, [s1, s2], **kw)
+    for n in blended.style_layers:                     # Σ overflowed to inf: the targets were 0, J NaN
+        np.testing.assert_allclose(huge.style_targets[n], equal.style_targets[n], rtol=1e-6)
     with pytest.raises(ValueError, match="2 blend weights for 1 style images"):
         Objective(c, s1, style_blend=[0.5, 0.5], **kw)
 
