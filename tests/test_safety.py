@@ -282,6 +282,11 @@ CASES = [
     ("content-symlink-loop", lambda w: (os.symlink(w["d"] / "in" / "loop.png", w["d"] / "in" / "loop.png"),
                                         w.update(c=w["d"] / "in" / "loop.png")),
      ["-o", "{d}/o.png"], 2, ["loop.png", "symbolic link loop"]),
+    # a folder to make that is a link to nothing: the run did all its work, then -o went to the temporary folder
+    ("output-under-a-dangling-link", lambda w: os.symlink(w["d"] / "nowhere", w["d"] / "out"),
+     ["-o", "{d}/out/sub/o.png"], 2, ["out/sub/o.png: ", "/out is a link to ", "/nowhere, which does not exist"]),
+    ("report-a-dangling-link", lambda w: os.symlink(w["d"] / "nowhere", w["d"] / "rep"),
+     ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["rep/losses.png: ", "/rep is a link to ", "/nowhere, which"]),
     ("content-missing", lambda w: w.update(c=w["d"] / "in" / "gone.png"), ["-o", "{d}/o.png"], 2,
      ["gone.png", "no such file"]),
     ("style-not-an-image", lambda w: (w["d"] / "in" / "t.png").write_text("hi") and w.update(s=w["d"] / "in" / "t.png"),
