@@ -272,6 +272,8 @@ def save_image(img, path, bits=8):
     # existing file is replaced only if nst wrote it (its mark): nothing of the user's is lost, from
     # the API too (the commands check every destination before a run: nst.io.destinations)
     fmt = check_output_format(image_path(path, "save_image(img, path)"), bits)
+    if os.path.isdir(path):
+        raise ImageError(f"{path} is a folder; give a file name, e.g. {Path(path) / 'out.png'}")
     if os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(path)):
         raise ImageError(f"{path} exists and nst did not write it; nst replaces only its own files: "
                          f"move it or choose another name{unmarked(path)}")
