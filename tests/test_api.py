@@ -549,6 +549,8 @@ def test_save_image_keeps_what_nst_did_not_write(rng, tmp_path):
     assert not out.exists()
     nst.save_image(img, out)
     nst.save_image(img, out)                                     # its own picture: replaced
+    with pytest.raises(nst.io.image.ImageError, match=r"\.png: a name is needed before the suffix, e\.g\. .*out\.png$"):
+        nst.save_image(img, tmp_path / ".png")                   # was "unknown image suffix; use one of .png, …"
     (tmp_path / "folder.png").mkdir()                            # was "folder.png exists and nst did not write it"
     with pytest.raises(nst.io.image.ImageError, match="folder.png is a folder; give a file name"):
         nst.save_image(img, tmp_path / "folder.png")

@@ -260,6 +260,8 @@ def check_output_format(path, bits=8):
     # -> Pillow format name for path's suffix; 16 bits only as PNG
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None and path.name.lower() in SAVE_FORMATS:     # ".png" is a hidden file's name, with no suffix
+        raise ImageError(f"{path}: a name is needed before the suffix, e.g. {path.with_name('out' + path.name)}")
     if fmt is None:
         raise ImageError(f"{path}: unknown image suffix; use one of {', '.join(SAVE_FORMATS)}")
     if bits not in (8, 16) or (bits == 16 and fmt != "PNG"):
