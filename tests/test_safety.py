@@ -549,6 +549,24 @@ def test_a_file_put_at_a_snapshot_during_the_run_is_kept_and_the_run_goes_on(wor
     assert (world["d"] / "o_0002.png").read_bytes() == mine and written_by_nst(out)
 
 
+@pytest.mark.parametrize("option, name", [("--checkpoint", "ck.npz"), ("--report", "rep/strip.png")])
+def test_a_file_put_at_a_checkpoint_or_report_during_the_run_is_kept(world, monkeypatch, capsys, option, name):
+    # the checkpoint or a report file replaced a file of the user's saved under its name mid-run
+    from nst.run.job import Job
+    out, mine = world["d"] / "o.png", b"the user's own file"
+    real = Job.optimise
+
+    def user_saves_there(self, *a, **k):
+        (world["d"] / name).parent.mkdir(exist_ok=True)
+        (world["d"] / name).write_bytes(mine)
+        return real(self, *a, **k)
+    monkeypatch.setattr(Job, "optimise", user_saves_there)
+    assert cli(command(world, "-o", str(out), option, str(world["d"] / name.split("/")[0]))) == 1
+    err = capsys.readouterr().err
+    assert f"warning: cannot write {option} ({world['d'] / name} exists and nst did not write it)" in err, err
+    assert (world["d"] / name).read_bytes() == mine and written_by_nst(out)
+
+
 def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch, capsys):
     from nst.run.progress import Progress
     original = Progress.update

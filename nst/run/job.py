@@ -11,6 +11,7 @@ identity is the settings, the automatic rules in effect (the constants behind "a
 a newer nst may change) and every input file named by its sha256 (a file may move, not change).
 """
 import dataclasses
+import errno
 import os
 import signal
 import tempfile
@@ -310,6 +311,7 @@ class Job:
 
     def save_checkpoint(self, run, finished=False):
         # --checkpoint: the run's state, and the --report strip's snapshots so far (a resume keeps them)
+        still_replaceable("--checkpoint", self.out.checkpoint)
         checkpoint.save(self.out.checkpoint, run, self.ident, self.snapshots, finished)
 
     def finished_before(self, status):
@@ -328,7 +330,17 @@ class Job:
             self.snapshots.append((len(self.run.history), self.run.output()))
         settings = {**self.settings.as_record(), "output": recorded(self.out.output),
                     "inputs": {"content": str(self.content), "style": [str(p) for p in self.styles]}}
+        for name in destinations.REPORT_FILES:
+            still_replaceable("--report", Path(self.out.report) / name)
         write_report(Path(self.out.report), settings, self.run.history, self.snapshots)
+
+
+def still_replaceable(option, path):
+    # a destination checked before the run, again as it is written: a file of the user's put there
+    # during the run is kept (FileExistsError: the Writer says so and the run goes on to write -o)
+    path = Path(path)
+    if os.path.lexists(path) and not (os.path.isfile(path) and destinations.written_by_nst(option, path)):
+        raise FileExistsError(errno.EEXIST, f"{path} exists and nst did not write it")
 
 
 def save_final(img, out, bits, log):
