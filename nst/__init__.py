@@ -39,3 +39,8 @@ def __getattr__(name):
     if name not in _PUBLIC:
         raise AttributeError(f"module 'nst' has no attribute {name!r}")
     return getattr(importlib.import_module(f".{_PUBLIC[name]}", __name__), name)
+
+
+def __dir__():
+    # dir(nst), and so a shell's tab completion, lists the public names imported on first use too
+    return sorted({*globals(), *_PUBLIC})

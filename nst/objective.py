@@ -5,6 +5,7 @@ Legend: X the generated image H×W×3 RGB 0..255; a^l(X) the ReLU output of laye
 An Objective holds what does not change during a run (weights on the backend, a^l(C), Ĝ^l(S))
 and evaluates J and ∂J/∂X for any X. `loss_and_grad` is the one-shot public form.
 """
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -142,6 +143,8 @@ def blend_weights(blend, n):
         raise ValueError(f"{len(blend)} blend weights for {n} style images")
     if not sum(blend) > 0:
         raise ValueError("style_blend weights are all 0: give at least one style image a weight > 0")
+    if math.isinf(sum(blend)):                 # finite weights whose sum overflows (1e308,1e308): w_i / max first
+        blend = [b / max(blend) for b in blend]
     return [b / sum(blend) for b in blend]
 
 

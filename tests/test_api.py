@@ -393,6 +393,16 @@ def test_an_init_array_in_0_to_1_is_warned_of_by_name(rng, tiny_weights):
         nst.stylize(c, c, init=c, **run)
 
 
+def test_a_16_bit_array_is_warned_of_by_name(rng, tiny_weights):
+    # a uint16 image (tifffile, OpenCV) was taken as 0..255 silently: far brighter than white
+    c = random_image(rng, 20, 24)
+    with pytest.warns(UserWarning, match=r"^content holds integers above 255 \(up to \d+\); .* divide it by 257$"):
+        nst.Objective((c * 257).astype(np.uint16), c, **objective_kwargs(tiny_weights))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nst.Objective(c.astype(np.uint16), c, **objective_kwargs(tiny_weights))      # 0..255 in uint16
+
+
 @pytest.mark.parametrize("image", [
     lambda c: np.zeros_like(c),                                  # a black picture
     lambda c: (c > 128).astype(np.float32),                     # near-black, 0 and 1 as from 8 bits
@@ -539,6 +549,11 @@ def test_save_image_keeps_what_nst_did_not_write(rng, tmp_path):
     assert not out.exists()
     nst.save_image(img, out)
     nst.save_image(img, out)                                     # its own picture: replaced
+    with pytest.raises(nst.io.image.ImageError, match=r"\.png: a name is needed before the suffix, e\.g\. .*out\.png$"):
+        nst.save_image(img, tmp_path / ".png")                   # was "unknown image suffix; use one of .png, …"
+    (tmp_path / "folder.png").mkdir()                            # was "folder.png exists and nst did not write it"
+    with pytest.raises(nst.io.image.ImageError, match="folder.png is a folder; give a file name"):
+        nst.save_image(img, tmp_path / "folder.png")
 
 
 @pytest.mark.parametrize("given", [3, 2.5, [1, 2], np.zeros(3)])
@@ -600,3 +615,8 @@ def test_objective_names_an_argument_of_the_wrong_kind(rng, tiny_weights, kwargs
     style = [img] * len(args.pop("style", [img]))
     with pytest.raises(error, match=needle):
         nst.Objective(img, style if len(style) > 1 else img, **args)
+
+
+def test_dir_lists_the_public_names():
+    # they are imported on first use (nst.__getattr__): dir(nst), and a shell's tab completion, missed them
+    assert set(nst.__all__) <= set(dir(nst)) and "__version__" in dir(nst)

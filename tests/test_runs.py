@@ -107,6 +107,9 @@ def test_style_blend_target(rng, tiny_weights):
     shares = Objective(c, [s1, s2], style_blend=[7, 3], **kw)              # shares: [7, 3] is [0.7, 0.3]
     for n in blended.style_layers:
         np.testing.assert_allclose(shares.style_targets[n], blended.style_targets[n], rtol=1e-6)
+    huge, equal = Objective(c, [s1, s2], style_blend=[1e308, 1e308], **kw), Objective(c, [s1, s2], **kw)
+    for n in blended.style_layers:                     # Σ overflowed to inf: the targets were 0, J NaN
+        np.testing.assert_allclose(huge.style_targets[n], equal.style_targets[n], rtol=1e-6)
     with pytest.raises(ValueError, match="2 blend weights for 1 style images"):
         Objective(c, s1, style_blend=[0.5, 0.5], **kw)
 
@@ -352,6 +355,19 @@ def test_dry_run_and_memory_limit(files, tiny_weights_h5, tmp_path, monkeypatch,
                  str(tiny_weights_h5), "--backend", "numpy", "--size", "8000"]) == 2
     err = capsys.readouterr().err
     assert "would fit" in err and "--size" in err and not out.exists()
+
+
+def test_dry_run_checks_the_weights_file(files, tiny_weights_h5, tmp_path, capsys):
+    # --dry-run reads the --weights file as the run would: a missing, non-HDF5 or damaged one is refused
+    import h5py
+    nan_weights = tmp_path / "nan.h5"
+    nan_weights.write_bytes(tiny_weights_h5.read_bytes())
+    with h5py.File(nan_weights, "r+") as f:
+        f["block2_conv1/block2_conv1_b_1:0"][0] = np.nan
+    for weights, said in ((tmp_path / "none.h5", "does not exist"), (files["content"], "not an HDF5 file"),
+                          (nan_weights, "block2_conv1 holds NaN")):
+        assert cli(files, weights, tmp_path / "o.png", "--dry-run") == 2
+        assert said in capsys.readouterr().err
 
 
 def test_report_and_several_styles(files, tiny_weights_h5, tmp_path):

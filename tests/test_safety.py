@@ -16,7 +16,7 @@ from PIL import Image
 
 from nst.cli import main
 from test_cli import cli
-from nst.io.image import load_image, resize_longest
+from nst.io.image import load_image, resize_longest, written_by_nst
 from conftest import assert_pipe_refused
 
 BASE = ["--backend", "numpy", "--size", "32", "--scales", "1", "--iterations", "2"]
@@ -282,6 +282,11 @@ CASES = [
     ("content-symlink-loop", lambda w: (os.symlink(w["d"] / "in" / "loop.png", w["d"] / "in" / "loop.png"),
                                         w.update(c=w["d"] / "in" / "loop.png")),
      ["-o", "{d}/o.png"], 2, ["loop.png", "symbolic link loop"]),
+    # a folder to make that is a link to nothing: the run did all its work, then -o went to the temporary folder
+    ("output-under-a-dangling-link", lambda w: os.symlink(w["d"] / "nowhere", w["d"] / "out"),
+     ["-o", "{d}/out/sub/o.png"], 2, ["out/sub/o.png: ", "/out is a link to ", "/nowhere, which does not exist"]),
+    ("report-a-dangling-link", lambda w: os.symlink(w["d"] / "nowhere", w["d"] / "rep"),
+     ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["rep/losses.png: ", "/rep is a link to ", "/nowhere, which"]),
     ("content-missing", lambda w: w.update(c=w["d"] / "in" / "gone.png"), ["-o", "{d}/o.png"], 2,
      ["gone.png", "no such file"]),
     ("style-not-an-image", lambda w: (w["d"] / "in" / "t.png").write_text("hi") and w.update(s=w["d"] / "in" / "t.png"),
@@ -304,6 +309,33 @@ def test_refused_in_one_line(world, capsys, setup, extra, status, needles):
         assert needle in lines[0], lines[0]
     assert "Traceback" not in err
     assert snapshot(world["d"]) == before                       # inputs untouched, nothing left behind
+
+
+@pytest.mark.parametrize("scales, hint", [
+    (["--size", "64", "--scales", "5"], "--start-size 21"),      # was "--size 21 --start-size 21": 16 px again
+    (["--size", "512", "--scales", "9", "--start-size", "16"], "--start-size 21"),      # was a 21 px picture
+    (["--size", "20", "--scales", "2"], "--scales 1 --size 21"),
+    (["--size", "20"], "--size 21 --start-size 21")])
+def test_a_first_scale_too_small_is_refused_with_a_hint_that_works(world, capsys, scales, hint):
+    # the hint keeps --size and the scales asked for where it can, and the command it gives runs
+    argv = command(world, "-o", str(world["d"] / "o.png"), *scales, "--dry-run")
+    assert cli(argv) == 2
+    assert capsys.readouterr().err.strip().endswith(f"; use {hint} or larger")
+    assert cli([*argv, *hint.split()]) == 0
+
+
+@pytest.mark.parametrize("option", ["-o", "--save-every", "--checkpoint"])
+def test_a_dangling_link_as_a_destination_is_refused_before_the_run(world, capsys, monkeypatch, option):
+    # -o onto a link to nothing ran every iteration, then refused to save: the picture was lost
+    from nst.run.run import Run
+    monkeypatch.setattr(Run, "run", lambda *a: pytest.fail("the run started"))
+    link = {"-o": "o.png", "--save-every": "o_0002.png", "--checkpoint": "ck.npz"}[option]
+    os.symlink(world["d"] / "gone" / "elsewhere.png", world["d"] / link)
+    extra = {"-o": [], "--save-every": ["--save-every", "2"], "--checkpoint": ["--checkpoint", str(world["d"] / link)]}
+    assert cli(command(world, "-o", str(world["d"] / "o.png"), *extra[option])) == 2
+    err = capsys.readouterr().err
+    assert f"{option} {world['d'] / link} exists and nst did not write it" in err, err
+    assert os.readlink(world["d"] / link) == str(world["d"] / "gone" / "elsewhere.png")
 
 
 def test_long_output_name_works(world, capsys):
@@ -477,6 +509,62 @@ def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, t
     err = capsys.readouterr().err
     assert "cannot write" in err and "the image is in" in err
     assert len(list(temp.glob("nst-*.png"))) == 1
+
+
+def test_a_file_put_at_o_during_the_run_is_kept_and_the_picture_goes_to_temp(world, monkeypatch, capsys,
+                                                                              tmp_path_factory):
+    # a file of the user's saved under -o's name while the run went on is kept, and the picture goes
+    # to the temporary folder, as on a full disk (it was refused there at the end, exit 2: hours lost)
+    from nst.run.job import Job
+    out, mine = world["d"] / "o.png", b"the user's own file"
+    real = Job.optimise
+
+    def user_saves_there(self, *a, **k):
+        result = real(self, *a, **k)
+        out.write_bytes(mine)
+        return result
+    monkeypatch.setattr(Job, "optimise", user_saves_there)
+    temp = tmp_path_factory.mktemp("temp")
+    monkeypatch.setattr("tempfile.tempdir", str(temp))
+    assert cli(command(world, "-o", str(out))) == 1
+    err = capsys.readouterr().err
+    assert f"cannot write {out} ({out} exists and nst did not write it;" in err and f"the image is in {temp}" in err
+    assert out.read_bytes() == mine and len(list(temp.glob("nst-*.png"))) == 1
+
+
+def test_a_file_put_at_a_snapshot_during_the_run_is_kept_and_the_run_goes_on(world, monkeypatch, capsys):
+    # a snapshot's name taken by a file of the user's mid-run: kept, said once, the run writes -o
+    # (the refusal stopped the run: no -o, the work lost)
+    from nst.run.job import Job
+    out, mine = world["d"] / "o.png", b"the user's own file"
+    real = Job.optimise
+
+    def user_saves_there(self, *a, **k):
+        (world["d"] / "o_0002.png").write_bytes(mine)
+        return real(self, *a, **k)
+    monkeypatch.setattr(Job, "optimise", user_saves_there)
+    assert cli(command(world, "-o", str(out), "--save-every", "1")) == 1
+    err = capsys.readouterr().err
+    assert f"warning: cannot write --save-every ({world['d'] / 'o_0002.png'} exists and nst did not" in err, err
+    assert (world["d"] / "o_0002.png").read_bytes() == mine and written_by_nst(out)
+
+
+@pytest.mark.parametrize("option, name", [("--checkpoint", "ck.npz"), ("--report", "rep/strip.png")])
+def test_a_file_put_at_a_checkpoint_or_report_during_the_run_is_kept(world, monkeypatch, capsys, option, name):
+    # the checkpoint or a report file replaced a file of the user's saved under its name mid-run
+    from nst.run.job import Job
+    out, mine = world["d"] / "o.png", b"the user's own file"
+    real = Job.optimise
+
+    def user_saves_there(self, *a, **k):
+        (world["d"] / name).parent.mkdir(exist_ok=True)
+        (world["d"] / name).write_bytes(mine)
+        return real(self, *a, **k)
+    monkeypatch.setattr(Job, "optimise", user_saves_there)
+    assert cli(command(world, "-o", str(out), option, str(world["d"] / name.split("/")[0]))) == 1
+    err = capsys.readouterr().err
+    assert f"warning: cannot write {option} ({world['d'] / name} exists and nst did not write it)" in err, err
+    assert (world["d"] / name).read_bytes() == mine and written_by_nst(out)
 
 
 def test_second_signal_aborts_without_touching_the_checkpoint(world, monkeypatch, capsys):

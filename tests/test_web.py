@@ -739,12 +739,31 @@ def test_web_without_an_address_is_refused_as_bad(pictures, tiny_weights_h5, tmp
 def test_a_dry_run_serves_no_page(pictures, tiny_weights_h5, tmp_path, capsys):
     from nst.cli import main
     argv = ["transfer", *map(str, pictures), "-o", str(tmp_path / "o.png"), "--size", "32", "--scales", "1",
-            "--backend", "numpy", "--weights", str(tiny_weights_h5), "--dry-run", "--web", "8901"]
+            "--backend", "numpy", "--weights", str(tiny_weights_h5), "--dry-run", "--web", "0"]
     assert main(argv) == 0
     out = capsys.readouterr()
     assert "http://" not in out.out + out.err and "live page" not in out.out
     assert main([*argv[:-1], "x:y"]) == 2                     # the address is still checked
     assert "--web 'x:y'" in one_line_error(capsys)
+
+
+def test_a_dry_run_refuses_an_address_the_run_could_not_serve_on(pictures, tiny_weights_h5, tmp_path, capsys):
+    # the dry run said "fits" for a port in use, an unknown host or another machine's address,
+    # which the run then refused
+    import socket
+
+    from nst.cli import main
+    argv = ["transfer", *map(str, pictures), "-o", str(tmp_path / "o.png"), "--size", "32", "--scales", "1",
+            "--backend", "numpy", "--weights", str(tiny_weights_h5), "--dry-run", "--web"]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main([*argv, f"127.0.0.1:{port}"]) == 2
+        assert f"--web 127.0.0.1:{port}: the port is in use" in one_line_error(capsys)
+    for address, says in (("bad-host!:0", "no such host"), ("192.0.2.1:0", "not an address of this machine")):
+        assert main([*argv, address]) == 2
+        assert f"--web {address}: {says}" in one_line_error(capsys)
 
 
 def test_the_gallery_names_files_without_the_servers_folders(tmp_path, tiny_weights_h5):

@@ -237,6 +237,16 @@ def test_not_hdf5_and_missing(tmp_path):
         weights.load(tmp_path / "nope.h5")
 
 
+@pytest.mark.parametrize("from_bytes", [False, True])
+def test_truncated_h5_says_it_is_cut_short(tmp_path, tiny_weights_h5, from_bytes):
+    # an interrupted download or copy: named as cut short, with the bytes there and those expected
+    data = tiny_weights_h5.read_bytes()
+    cut = tmp_path / "cut.h5"
+    cut.write_bytes(data[:len(data) // 2])
+    with pytest.raises(WeightsError, match=f"cut.h5 is cut short \\({len(data) // 2:,} of its {len(data):,} bytes"):
+        weights.read(cut, layers=(), data=cut.read_bytes() if from_bytes else None)
+
+
 def test_offline_error_says_how(tmp_path, monkeypatch):
     monkeypatch.setenv("NST_HOME", str(tmp_path))
 

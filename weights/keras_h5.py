@@ -5,6 +5,7 @@ files that name them `kernel:0` / `bias:0` (optionally one group deeper) are rea
 In memory nst holds {L: (W O×I×3×3 float32, b O float32)}.
 """
 import hashlib
+import re
 import traceback
 
 import h5py
@@ -71,6 +72,10 @@ def read(path, keep=CONV_NAMES, data=None):
             raise WeightsError(f"weights file {path} does not exist") from None
         if isinstance(e, IsADirectoryError):
             raise WeightsError(f"weights file {path} is a folder, not an HDF5 file") from None
+        cut = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", str(e))
+        if cut:                                      # HDF5's superblock records the file's full length
+            raise WeightsError(f"weights file {path} is cut short ({int(cut[1]):,} of its {int(cut[2]):,} bytes: "
+                               "an interrupted download or copy?)") from None
         raise WeightsError(f"weights file {path} is not an HDF5 file; give VGG19 weights in the Keras HDF5 layout "
                            "(.h5), or leave out --weights for nst's own") from None
     try:

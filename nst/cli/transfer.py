@@ -30,15 +30,15 @@ def cmd_transfer(args):
 
 
 def live_page(args):
-    # --web: the run's live page (nst.web.live), else nothing; a dry run only checks the address
+    # --web: the run's live page (nst.web.live), else nothing; a dry run checks that it can serve there
     if getattr(args, "web", None) is None:
         return contextlib.nullcontext()
     try:
-        from nst.web.live import live_page as page, web_address
+        from nst.web.live import live_page as page, started_page
     except ImportError as e:
         raise RunRefused(f"--web needs the web extra ({e.name} is missing): pip install 'nst[web]'") from None
-    if args.dry_run:                             # no run: no page to serve
-        web_address(args.web)
+    if args.dry_run:                             # no run: no page to serve, its server started and stopped
+        started_page(args.web).close()
         return contextlib.nullcontext()
     styles = ", ".join(Path(s).name for s in args.style)
     return page(args.web, f"{Path(args.content).name} in the style of {styles}")

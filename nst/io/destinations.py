@@ -98,6 +98,7 @@ def check_writable(option, path, named=None):
     check_name_length(option, path)
     if path.is_dir():
         raise RunRefused(f"{option} {path} is a folder; give a file name")
+    check_no_dangling_link(option, path.parent, named or path)
     check_writable_in(option, existing_ancestor(path), named or path)
     check_replaceable(option, path)
 
@@ -107,7 +108,19 @@ def check_writable_folder(option, folder, named=None):
     # it, or, not made yet, in the nearest folder above it that exists; `named` as check_writable's
     check_name_length(option, folder)
     folder = Path(folder)
+    check_no_dangling_link(option, folder, named or folder)
     check_writable_in(option, folder if exists(folder) else existing_ancestor(folder), named or folder)
+
+
+def check_no_dangling_link(option, first, named):
+    # none of the folders nst would make, `first` and those above it up to one that exists, is a link
+    # to nothing: mkdir cannot make it, and the run would fail at its first write, after the work
+    p = Path(os.path.abspath(first))
+    while not exists(p):
+        if os.path.islink(p):
+            raise RunRefused(f"{option} {named}: {p} is a link to {os.readlink(p)}, which does not exist; "
+                             "make that folder or choose another path")
+        p = p.parent
 
 
 def check_writable_in(option, where, named):
@@ -212,8 +225,8 @@ def check(dests, inputs, resume=None):
     check_folders(dests)
     for option, path in dests:
         check_writable(option, path)
-    for option, path in dests:
-        if exists(path) and not written_by_nst(option, path):
+    for option, path in dests:                   # a dangling link is no file of nst's either (save_image's rule)
+        if os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(option, path)):
             raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only its own "
                              f"files: move it or choose another name{image.unmarked(path)}")
 

@@ -178,6 +178,7 @@ def as_image(x, what, dtype=np.float32, warn_scale=True):
             raise ValueError(f"{what} must be an H×W×3 array of numbers, got a ragged {type(x).__name__}") from None
         if img.dtype.kind not in "fiu":
             raise ValueError(f"{what} must hold numbers (0..255), got dtype {img.dtype}")
+        integers = img.dtype.kind in "iu"
         img = img.astype(dtype or img.dtype, copy=False)
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"{what} must be H×W×3 RGB, got shape {img.shape}")
@@ -188,6 +189,8 @@ def as_image(x, what, dtype=np.float32, warn_scale=True):
         raise ValueError(f"{what} holds NaN or inf")
     if warn_scale and not is_path(x):
         warn_unit_range(values, what)
+        if integers:
+            warn_16_bit(values, what)
     return img
 
 
@@ -195,6 +198,15 @@ def own_values(a):
     # a, with each broadcast axis (stride 0: one value repeated) cut to its one value: the values
     # a holds, for checks of them (nst batch's stand-in pictures are one zero broadcast to H×W×3)
     return a[tuple(slice(None) if stride else slice(0, 1) for stride in a.strides)]
+
+
+def warn_16_bit(img, what):
+    # an integer array holding values above 255 is most likely a 16-bit image (tifffile, OpenCV's
+    # IMREAD_UNCHANGED) given for 0..255: warn, naming it and the fix (files are scaled: load_image)
+    top = img.max()
+    if top > 255:
+        warnings.warn(f"{what} holds integers above 255 (up to {top:.0f}); nst takes pixels in 0..255, so it "
+                      "is read as far brighter than white: if it is a 16-bit image, divide it by 257", UserWarning)
 
 
 def warn_unit_range(img, what):
@@ -248,6 +260,8 @@ def check_output_format(path, bits=8):
     # -> Pillow format name for path's suffix; 16 bits only as PNG
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
+    if fmt is None and path.name.lower() in SAVE_FORMATS:     # ".png" is a hidden file's name, with no suffix
+        raise ImageError(f"{path}: a name is needed before the suffix, e.g. {path.with_name('out' + path.name)}")
     if fmt is None:
         raise ImageError(f"{path}: unknown image suffix; use one of {', '.join(SAVE_FORMATS)}")
     if bits not in (8, 16) or (bits == 16 and fmt != "PNG"):
@@ -260,6 +274,8 @@ def save_image(img, path, bits=8):
     # existing file is replaced only if nst wrote it (its mark): nothing of the user's is lost, from
     # the API too (the commands check every destination before a run: nst.io.destinations)
     fmt = check_output_format(image_path(path, "save_image(img, path)"), bits)
+    if os.path.isdir(path):
+        raise ImageError(f"{path} is a folder; give a file name, e.g. {Path(path) / 'out.png'}")
     if os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(path)):
         raise ImageError(f"{path} exists and nst did not write it; nst replaces only its own files: "
                          f"move it or choose another name{unmarked(path)}")

@@ -47,7 +47,7 @@ def check_shapes(content_shape, style_shapes, sizes, s):
         raise RunRefused(f"at {side} px (--size/--start-size) the content is {w}×{h}, smaller than the "
                          f"{min_side(deepest_all)} px per side that {deepest_all} needs; "
                          + first_side_hint(content_shape, style_shapes, s.style_scale, min_side(deepest_all),
-                                           min_side(deepest_style)))
+                                           min_side(deepest_style), sizes))
     need = min_side(deepest_style)
     for side in sizes:
         style_side = round(side * s.style_scale)
@@ -84,10 +84,11 @@ def style_scale_hint(shape, need, side):
     return f"use --style-scale ≥ {math.ceil(100 * max(16, least) / side) / 100:g}"
 
 
-def first_side_hint(shape, style_shapes, scale, need, style_need):
-    # how large the first scale must be for an H×W content's shorter side to reach `need` px and
-    # each H×W style's, at --style-scale `scale`, `style_need` px (a style too thin for any scale is
-    # left to its own check), or that no size can: an extreme aspect ratio, or a style then above MAX_SIDE
+def first_side_hint(shape, style_shapes, scale, need, style_need, sizes):
+    # how large the first of the scales' longest sides `sizes` must be for an H×W content's shorter
+    # side to reach `need` px and each H×W style's, at --style-scale `scale`, `style_need` px (a style
+    # too thin for any scale is left to its own check), or that no size can: an extreme aspect ratio,
+    # or a style then above MAX_SIDE. Several scales keep --size: a larger --start-size, else one scale
     least = least_side(shape, need)
     if least is None:
         return f"no size up to {MAX_SIDE} px makes its {min(shape[:2])} px side {need} px: crop or pad the content"
@@ -99,6 +100,10 @@ def first_side_hint(shape, style_shapes, scale, need, style_need):
     if round(least * scale) > MAX_SIDE:
         return (f"at the --size {least} it needs, --style-scale {scale:g} makes a style image "
                 f"{round(least * scale)} px long, above {MAX_SIDE}: crop or pad the content")
+    if len(sizes) > 1 and least < sizes[-1]:
+        return f"use --start-size {least} or larger"
+    if len(sizes) > 1:                                   # --scales K from a --start-size ≥ --size
+        return f"use --scales 1 --size {least} or larger"
     return f"use --size {least} --start-size {least} or larger"
 
 

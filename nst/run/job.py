@@ -11,6 +11,7 @@ identity is the settings, the automatic rules in effect (the constants behind "a
 a newer nst may change) and every input file named by its sha256 (a file may move, not change).
 """
 import dataclasses
+import errno
 import os
 import signal
 import tempfile
@@ -20,7 +21,7 @@ from pathlib import Path
 from nst.library import log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import recorded, sha256_file
-from nst.io.image import check_output_format, image_shape, save_image
+from nst.io.image import ImageError, check_output_format, image_shape, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
@@ -133,9 +134,9 @@ class Writer:
             return
         try:
             fn()
-        except OSError as e:
+        except (OSError, ImageError) as e:
             self.failed.append(what)
-            self.log(f"\nnst: warning: cannot write {what} ({e.strerror}); going on without it")
+            self.log(f"\nnst: warning: cannot write {what} ({why_not_written(e)}); going on without it")
 
 
 class Job:
@@ -202,7 +203,9 @@ class Job:
             self.log(f"nst: warning: {upscaled}")
         if self.settings.init_file:                # a picture, decoded whole: a dry run's check too
             image_shape(self.settings.init_file)
-        if not self.out.dry_run:
+        if self.out.dry_run:
+            self.run.check_weights_file()
+        else:
             self.run.read_weights_ahead()
         check_memory(self.run, self.out.dry_run, self.out.web)
         if self.out.resume or self.out.checkpoint:
@@ -308,6 +311,7 @@ class Job:
 
     def save_checkpoint(self, run, finished=False):
         # --checkpoint: the run's state, and the --report strip's snapshots so far (a resume keeps them)
+        still_replaceable("--checkpoint", self.out.checkpoint)
         checkpoint.save(self.out.checkpoint, run, self.ident, self.snapshots, finished)
 
     def finished_before(self, status):
@@ -326,19 +330,37 @@ class Job:
             self.snapshots.append((len(self.run.history), self.run.output()))
         settings = {**self.settings.as_record(), "output": recorded(self.out.output),
                     "inputs": {"content": str(self.content), "style": [str(p) for p in self.styles]}}
+        for name in destinations.REPORT_FILES:
+            still_replaceable("--report", Path(self.out.report) / name)
         write_report(Path(self.out.report), settings, self.run.history, self.snapshots)
 
 
+def still_replaceable(option, path):
+    # a destination checked before the run, again as it is written: a file of the user's put there
+    # during the run is kept (FileExistsError: the Writer says so and the run goes on to write -o)
+    path = Path(path)
+    if os.path.lexists(path) and not (os.path.isfile(path) and destinations.written_by_nst(option, path)):
+        raise FileExistsError(errno.EEXIST, f"{path} exists and nst did not write it")
+
+
 def save_final(img, out, bits, log):
-    # -o; if it cannot be written now (disk full), the image goes to the temporary folder instead
+    # -o; if it cannot be written now (disk full, or a file of the user's put there during the run),
+    # the image goes to the temporary folder instead
     try:
         save_image(img, out, bits)
         return out
-    except OSError as e:
+    except (OSError, ImageError) as e:
         fallback = Path(tempfile.gettempdir()) / f"nst-{os.getpid()}{out.suffix}"
         try:
             save_image(img, fallback, bits)
-            log(f"nst: error: cannot write {out} ({e.strerror}); the image is in {fallback}")
-        except OSError as e2:
-            log(f"nst: error: cannot write {out} ({e.strerror}) nor {fallback} ({e2.strerror}); the image is lost")
+            log(f"nst: error: cannot write {out} ({why_not_written(e)}); the image is in {fallback}")
+        except (OSError, ImageError) as e2:
+            log(f"nst: error: cannot write {out} ({why_not_written(e)}) nor {fallback} ({why_not_written(e2)}); "
+                "the image is lost")
         return None
+
+
+def why_not_written(error):
+    # a write's OSError (disk full) or save_image's ImageError (a file of the user's put there during
+    # the run: its destination was checked before) -> the reason, for "cannot write X (reason)"
+    return (error.strerror or str(error)) if isinstance(error, OSError) else str(error)

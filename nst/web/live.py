@@ -77,19 +77,25 @@ def web_address(address):
         raise RunRefused(f"--web {e}") from None
 
 
+def started_page(address, title=""):
+    # --web [HOST:]PORT -> a started LivePage, or RunRefused in one line (no such host, not this
+    # machine's, the port in use); a dry run starts one and closes it: the address checked as a run's
+    from nst.io.destinations import RunRefused
+    from nst.web.server import cannot_listen
+    host, port = web_address(address)
+    try:
+        return LivePage(host, port, title).start()
+    except OSError as e:
+        raise RunRefused(cannot_listen(e, f"--web {address}", f"--web {address}")) from None
+
+
 @contextlib.contextmanager
 def live_page(address, title):
     # -> a started LivePage (its URL logged first), or None when address is None
     if address is None:
         yield None
         return
-    from nst.io.destinations import RunRefused
-    from nst.web.server import cannot_listen
-    host, port = web_address(address)
-    try:
-        page = LivePage(host, port, title).start()
-    except OSError as e:
-        raise RunRefused(cannot_listen(e, f"--web {address}", f"--web {address}")) from None
+    page = started_page(address, title)
     print(f"nst: live page {page.url}", flush=True)
     try:
         yield page
