@@ -198,6 +198,12 @@ def written_by_nst(option, path):
     return image.written_by_nst(path)
 
 
+def not_nsts(option, path):
+    # something is at path that nst may not replace: a file an earlier nst run did not write, a
+    # folder, a link to nothing (save_image's rule, with the option's own idea of nst's files)
+    return os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(option, path))
+
+
 def check_folders(dests):
     # no destination lies in a folder whose name is another destination's file (--report DIR = -o,
     # or a snapshot's name): that file and that folder cannot both be written
@@ -225,8 +231,8 @@ def check(dests, inputs, resume=None):
     check_folders(dests)
     for option, path in dests:
         check_writable(option, path)
-    for option, path in dests:                   # a dangling link is no file of nst's either (save_image's rule)
-        if os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(option, path)):
+    for option, path in dests:
+        if not_nsts(option, path):
             raise RunRefused(f"{option} {path} exists and nst did not write it; nst replaces only its own "
                              f"files: move it or choose another name{image.unmarked(path)}")
 

@@ -339,7 +339,7 @@ def still_replaceable(option, path):
     # a destination checked before the run, again as it is written: a file of the user's put there
     # during the run is kept (FileExistsError: the Writer says so and the run goes on to write -o)
     path = Path(path)
-    if os.path.lexists(path) and not (os.path.isfile(path) and destinations.written_by_nst(option, path)):
+    if destinations.not_nsts(option, path):
         raise FileExistsError(errno.EEXIST, f"{path} exists and nst did not write it")
 
 
