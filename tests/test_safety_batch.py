@@ -941,3 +941,21 @@ def test_a_mistyped_input_is_refused_before_the_default_weights_are_fetched(worl
     assert cli([*argv, "-o", str(world["o"]), *SMALL]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == f"nst: error: {needle.format(d=d)}"
     assert not world["o"].exists()
+
+
+def test_a_file_of_the_users_put_at_a_tasks_output_meanwhile_is_kept(world, cluster, capsys, monkeypatch):
+    # a user's file saved at a task's output name after the checks, while the task runs: it was an
+    # ImageError out of the callback (a traceback, the batch stopped); now that task fails in one
+    # line, the file is kept, and the batch ends as for any failed task
+    from nst.batch import command
+    read, mine = command.read_inputs, world["o"] / "c__s.png"
+
+    def read_then_save(task):
+        world["o"].mkdir(exist_ok=True)
+        mine.write_bytes(b"the user's own bytes")
+        return read(task)
+    monkeypatch.setattr(command, "read_inputs", read_then_save)
+    assert cli(batch(world)) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "c__s.png failed: cannot write" in err and "nst did not write it" in err
+    assert mine.read_bytes() == b"the user's own bytes"

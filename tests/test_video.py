@@ -1925,3 +1925,17 @@ def test_a_worker_s_kept_weights_count_as_free_memory(tiny_weights_h5, monkeypat
     check_memory(run, dry_run=False)
     with pytest.raises(MemoryError):
         check_memory(fresh, dry_run=False)
+
+
+def test_a_file_of_the_users_put_at_a_frames_name_meanwhile_is_kept(tmp_path):
+    # a user's file saved at a frame's name while the video runs: it was an ImageError out of
+    # engine.keep (a traceback, the run stopped); now that frame fails with its row saying why, the
+    # file is kept and the run goes on
+    from nst.batch.results import Manifest
+    from nst.video import engine
+    frame = plan.Frame(0, 0, 0, True, (), "d" * 64, "frame_000000.png")
+    (tmp_path / frame.output).write_bytes(b"the user's own bytes")
+    manifest = Manifest(tmp_path)
+    status = engine.keep(manifest, frame, {"status": "done"}, np.zeros((4, 6, 3), np.float32), tmp_path)
+    assert status == "failed" and "nst did not write it" in manifest.rows[frame.output]["error"]
+    assert (tmp_path / frame.output).read_bytes() == b"the user's own bytes"

@@ -132,7 +132,7 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
     # start or reach the cluster, run the tasks, a manifest row and a picture as each ends
     # -> True when Ctrl-C stopped it
     from nst.cli.options import checkpoint_every_of
-    from nst.io.image import save_image
+    from nst.io.image import ImageError, save_image
     from . import engine, results
     layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
     if layout and not layout.fits:
@@ -159,7 +159,7 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
                 if image is not None:
                     save_image(image, outdir / task.output)
                     manifest.record_picture(task.output)
-            except OSError as e:                # the run stops, or this task alone fails (engine)
+            except (OSError, ImageError) as e:  # the run stops, or this task alone fails (engine)
                 result.update(status="failed", error=engine.cannot_write(outdir / task.output, e))
                 manifest.append(results.row_of(task, result))
                 engine.stop_if_outdir_refuses(outdir / task.output, e)

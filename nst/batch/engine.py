@@ -56,13 +56,13 @@ def cannot_write(path, error):
 
 
 def stop_if_outdir_refuses(path, error):
-    # an OSError writing `path` in OUTDIR (nst batch's pictures, nst video's frames) -> WriteFailed
+    # an error writing `path` in OUTDIR (nst batch's pictures, nst video's frames) -> WriteFailed
     # when no output after it could be written either: the disk or quota is full, or OUTDIR takes no
     # file any more (read-only, its permissions changed: assets.probe_write); else the error was
-    # this file's alone (an I/O error on it, a folder made at its name): its task or frame fails
-    # and the run goes on
+    # this file's alone (an I/O error on it, a folder or a file of the user's made at its name: an
+    # ImageError): its task or frame fails and the run goes on
     from nst.io import assets
-    if error.errno in FULL:
+    if getattr(error, "errno", None) in FULL:
         raise WriteFailed(path, error) from None
     try:
         assets.probe_write(Path(path).parent)

@@ -19,13 +19,13 @@ def keep(manifest, frame, result, image, outdir):
     # atomic) -> the frame's status: "failed" when its picture alone was refused (its row says why),
     # WriteFailed when OUTDIR takes no more (nst.batch.engine's rule, as nst batch's pictures) or
     # its manifest cannot be appended to (a frame without its row would be made again)
-    from nst.io.image import save_image
+    from nst.io.image import ImageError, save_image
     path = outdir / frame.output
     append(manifest, plans.row_of(frame, result))
     try:
         if image is not None:
             save_image(image, path)
-    except OSError as e:
+    except (OSError, ImageError) as e:          # ImageError: a file of the user's put there meanwhile
         result.update(status="failed", error=cannot_write(path, e))
         append(manifest, plans.row_of(frame, result))
         stop_if_outdir_refuses(path, e)
