@@ -49,18 +49,26 @@ def splits(n, tile, align):
     return [*range(0, n, tile), n]
 
 
-def largest_extent(h, w, tile, layers):
-    # (rows, columns) of the largest extent a TiledObjective with this tile runs over an h×w
-    # picture: tile_plan's, one side at a time (rows and columns split independently), so a small
-    # tile on a large picture costs its splits, not its tiles
+def side_extents(n, tile, layers):
+    # the lengths of the extents along one side of n pixels, as tile_plan cuts it (rows and columns
+    # are split independently)
     deepest = deepest_layer(layers)
     align = min_side(deepest)
     tile, halo = aligned_tile(tile, align), halo_for(layers, deepest)
+    b = splits(n, tile, align)
+    return [min(n, e + halo) - max(0, s - halo) for s, e in zip(b, b[1:])]
 
-    def longest(n):
-        b = splits(n, tile, align)
-        return max(min(n, e + halo) - max(0, s - halo) for s, e in zip(b, b[1:]))
-    return longest(h), longest(w)
+
+def largest_extent(h, w, tile, layers):
+    # (rows, columns) of the largest extent a TiledObjective with this tile runs over an h×w
+    # picture: so a small tile on a large picture costs its splits, not its tiles
+    return max(side_extents(h, tile, layers)), max(side_extents(w, tile, layers))
+
+
+def work_factor(h, w, tile, layers):
+    # about how many untiled evaluations' work one tiled evaluation of an h×w picture is: pass 1's
+    # forward and pass 2's forward and backward run over every extent, 3 passes against 2 over h×w
+    return 1.5 * sum(side_extents(h, tile, layers)) * sum(side_extents(w, tile, layers)) / (h * w)
 
 
 def aligned_tile(tile, align):

@@ -376,15 +376,32 @@ def test_refusal_names_a_huge_input_as_what_to_shrink(files, tiny_weights_h5, tm
     assert "the largest part inputs (" in err and "smaller input images" in err, err
 
 
-def test_largest_extent_is_the_plans_largest(rng):
-    # per side, as tile_plan's largest extent over every tile (odd sizes, tiles below the alignment)
-    from nst.tiled import largest_extent, tile_plan
+def test_largest_extent_and_the_work_are_the_plans(rng):
+    # per side, as tile_plan's largest extent over every tile (odd sizes, tiles below the alignment);
+    # the work, 3 passes over every tile's extent against 2 over the picture
+    from nst.tiled import largest_extent, tile_plan, work_factor
     for layers in (["block1_conv1", "block2_conv1"], ["block4_conv2", "block5_conv1"]):
         for _ in range(60):
             h, w, t = (int(v) for v in rng.integers(16, 700, 3))
             tiles = tile_plan(h, w, t // 3, layers)
             assert largest_extent(h, w, t // 3, layers) == (max(x.ey1 - x.ey0 for x in tiles),
                                                              max(x.ex1 - x.ex0 for x in tiles))
+            area = sum((x.ey1 - x.ey0) * (x.ex1 - x.ex0) for x in tiles)
+            assert work_factor(h, w, t // 3, layers) == pytest.approx(1.5 * area / (h * w))
+
+
+def test_a_tile_whose_halos_multiply_the_work_is_warned_of(files, tiny_weights_h5, tmp_path, capsys):
+    # --tile 4 at 40×30 with conv2_2 the deepest layer (6 px halos): each tile's extent 4× its
+    # interior, said before the run with the factor; the run still goes (memory may leave no other
+    # choice). Not said for --tile auto, --tile 0, 32 px tiles (about 2×) or a tile the picture fits in
+    out = tmp_path / "o.png"
+    assert transfer(files, tiny_weights_h5, out, "--size", "40", "--tile", "4", "--dry-run") == 0
+    said = capsys.readouterr()
+    assert re.search(r"warning: --tile 4 makes an evaluation about [\d.]+× the work of an untiled one",
+                     said.out + said.err)
+    for tile in ("auto", "0", "32", "64"):
+        assert transfer(files, tiny_weights_h5, out, "--size", "40", "--tile", tile, "--dry-run") == 0
+        assert "untiled one" not in "".join(capsys.readouterr())
 
 
 def test_dry_run_names_the_tile_it_uses(files, tiny_weights_h5, tmp_path, capsys):

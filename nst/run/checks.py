@@ -19,6 +19,9 @@ SUGGEST_TILE = 1024      # px: the tile a refused --tile auto run's suggested --
 # thumbnail at the default --size 512; beyond it each content pixel covers more than 4×4 of the
 # output, which then holds mostly interpolation, rarely what a user who gave a thumbnail meant
 UPSCALE_WARNING = 4
+# a --tile whose halos make an evaluation more than this many untiled ones' work is said (not
+# refused: memory may leave no choice). --tile auto's smallest pick at 8K on 24 GiB is about 3×
+TILE_WORK_WARNING = 4
 
 
 def check_options(settings, n_styles):
@@ -72,6 +75,23 @@ def upscale_warning(content_shape, side):
     (h, w), (H, W) = longest_shape(content_shape, side), content_shape[:2]
     return (f"the content is {W}×{H} px, upscaled {factor:.3g}× to {w}×{h} px by --size {side}: "
             "is it the picture you meant?")
+
+
+def tile_warning(run):
+    # "--tile 16 makes an evaluation about 181× …" when the user's --tile makes the finest scale's
+    # evaluations more than TILE_WORK_WARNING× an untiled one's work (its halos), else None
+    from nst.tiled import aligned_tile, halo_for, work_factor
+    tile, (h, w) = run.settings.tile, longest_shape(run.content.shape, run.sizes[-1])
+    if not (isinstance(tile, int) and 0 < tile < max(h, w)):
+        return None
+    layers = [*run.settings.content_layers, *run.settings.style_layers]
+    factor = work_factor(h, w, tile, layers)
+    if factor <= TILE_WORK_WARNING:
+        return None
+    side, halo = aligned_tile(tile, run.tile_align()), halo_for(layers, deepest_layer(layers))
+    return (f"--tile {tile} makes an evaluation about {factor:.3g}× the work of an untiled one (each {side} px "
+            f"tile is evaluated with a halo of {halo} px around it); a larger --tile is faster (--dry-run shows "
+            "the memory it needs)")
 
 
 def style_scale_hint(shape, need, side):

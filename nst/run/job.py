@@ -25,7 +25,7 @@ from nst.io.image import ImageError, check_output_format, image_shape, save_imag
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
-from nst.run.checks import check_memory, check_options, check_sizes, upscale_warning
+from nst.run.checks import check_memory, check_options, check_sizes, tile_warning, upscale_warning
 from nst.run.progress import iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
@@ -208,6 +208,9 @@ class Job:
         else:
             self.run.read_weights_ahead()
         check_memory(self.run, self.out.dry_run, self.out.web)
+        tiles_warned = tile_warning(self.run) if isinstance(self.settings.tile, int) else None   # not auto's pick
+        if tiles_warned:
+            self.log(f"nst: warning: {tiles_warned}")
         if self.out.resume or self.out.checkpoint:
             known_by = self.given_identity or identity(self.settings, self.content, self.styles)
             self.ident = {**known_by, "automatic_rules": automatic_rules(self.settings)}
