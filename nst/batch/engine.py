@@ -24,7 +24,7 @@ from pathlib import Path
 
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from nst.io.destinations import RunRefused
+from nst.io.destinations import RunRefused, why_not_written
 from nst.run.progress import counted
 from ..memory import available, gib
 
@@ -51,8 +51,7 @@ FULL = (errno.ENOSPC, errno.EDQUOT)     # no output after this one could be writ
 def cannot_write(path, error):
     # "cannot write out/a.png (No space left on device)": the one line of an output not written
     # (an FFmpeg error's first line, its name where it says nothing)
-    why = getattr(error, "strerror", None) or next(iter(str(error).splitlines()), type(error).__name__)
-    return f"cannot write {path} ({why})"
+    return f"cannot write {path} ({why_not_written(error)})"
 
 
 def stop_if_outdir_refuses(path, error):

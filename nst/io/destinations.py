@@ -198,6 +198,13 @@ def written_by_nst(option, path):
     return image.written_by_nst(path)
 
 
+def why_not_written(error):
+    # the one-line reason a write failed: an OSError's own (No space left on device), else the error's
+    # first line (save_image's ImageError for a file of the user's put there meanwhile, FFmpeg's), or
+    # its type's name where it says nothing
+    return getattr(error, "strerror", None) or next(iter(str(error).splitlines()), type(error).__name__)
+
+
 def not_nsts(option, path):
     # something is at path that nst may not replace: a file an earlier nst run did not write, a
     # folder, a link to nothing (save_image's rule, with the option's own idea of nst's files)

@@ -21,6 +21,7 @@ from pathlib import Path
 from nst.library import log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import recorded, sha256_file
+from nst.io.destinations import why_not_written
 from nst.io.image import ImageError, check_output_format, image_shape, save_image
 from nst.io.report import thumbnail
 from nst import objective
@@ -361,9 +362,3 @@ def save_final(img, out, bits, log):
             log(f"nst: error: cannot write {out} ({why_not_written(e)}) nor {fallback} ({why_not_written(e2)}); "
                 "the image is lost")
         return None
-
-
-def why_not_written(error):
-    # a write's OSError (disk full) or save_image's ImageError (a file of the user's put there during
-    # the run: its destination was checked before) -> the reason, for "cannot write X (reason)"
-    return (error.strerror or str(error)) if isinstance(error, OSError) else str(error)
