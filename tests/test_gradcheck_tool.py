@@ -59,6 +59,21 @@ def test_broken_pool_backward_is_reported(monkeypatch):
     assert rows["maxpool2x2 backward"].status == "FAIL"
 
 
+def test_pool_bug_in_the_source_fails_the_objective_too(monkeypatch, capsys):
+    # written into nst/ops.py the bug reaches the numpy backend's table as well (it takes ops' functions
+    # at import): the whole objective's max-pool row fails with the op's (docs/maths.md "A FAIL row")
+    import dataclasses
+
+    from nst import ops
+    from nst.backends import numpy_backend
+    bug = lambda dy, x: 4 * ops.avgpool2x2_backward(dy, x)      # noqa: E731
+    monkeypatch.setattr(ops, "maxpool2x2_backward", bug)
+    monkeypatch.setattr(numpy_backend, "BACKEND", dataclasses.replace(numpy_backend.BACKEND, maxpool2x2_backward=bug))
+    assert command.main(parse()) == 1
+    out = capsys.readouterr().out
+    assert out.rstrip().endswith("FAILED: maxpool2x2 backward, objective J (max pool)")
+
+
 def test_numeric_grad_restores_input_and_takes_coords():
     x = np.arange(6, dtype=np.float64).reshape(2, 3)
     before = x.copy()
