@@ -179,8 +179,8 @@ class App:
         started = False
         self.arriving.update(stored)
         try:
-            for path, (data, _, _) in zip(stored, [content, *styles]):
-                await loop.run_in_executor(None, uploads.store, data, path)
+            for path, (data, _, shown), part in zip(stored, [content, *styles], ["content"] + ["style"] * len(styles)):
+                await loop.run_in_executor(None, uploads.store, data, path, f"{part} {shown!r}")
             response = await self.queue(stored[0], stored[1:], settings, names)
             started = True
             return response
