@@ -352,6 +352,33 @@ def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weig
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "ours.png", "theirs.png"]
 
 
+def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_is_refused_not_started_over(tmp_path, pictures,
+                                                                                      tiny_weights_h5):
+    # Resume on a run stopped at iteration 5 whose checkpoint was removed started it again from
+    # iteration 0, its stopped picture then replaced (`nst transfer --resume` refuses a missing one)
+    from nst.batch.task import checkpoint_path
+    from nst.web.app import App
+    from nst.web.rows import sha_of
+    from nst.web.runs import make_task
+    out = tmp_path / "runs"
+    app = App(serve_args(out, tiny_weights_h5))
+    shas = {**app.shas, **{p: sha_of(p) for p in pictures}}
+    settings = Settings(size=32, scales=1, iterations=9, weights=app.weights, backend="numpy")
+    task = make_task("ours", pictures[0], pictures[1:], settings, shas)
+    app.runs.submit(task, {"title": "ours"})
+    app.runs._end(task, {"status": "stopped", "image": np.full((8, 8, 3), 7, np.uint8), "iterations": 5})
+    app.runs.active.clear()
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    ckpt = checkpoint_path(out / "checkpoints", task)
+    assert code == 409 and answer["error"] == (f"no checkpoint of it in OUTDIR/checkpoints ({ckpt.name}): "
+                                               "Run again starts it over"), answer
+    assert not app.runs.active
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"its state")                  # there: resumed (queued; this test starts no engine)
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 201 and "ours" in app.runs.active, answer
+
+
 @pytest.fixture
 def engine_runs(tmp_path, shared_cluster):
     # nst serve's Runs on the tests' in-process Dask worker (one task at a time), its engine started

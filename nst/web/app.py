@@ -239,6 +239,11 @@ class App:
         files, names = inputs_of(row)
         if row["settings"].get("weights") != self.weights:
             raise Refused(409, "it ran with other weights (nst serve --weights)")
+        from nst.batch.task import checkpoint_path
+        ckpt = checkpoint_path(self.checkpoints, SimpleNamespace(key=name, digest=row["digest"]))
+        if row["status"] == "stopped" and row.get("iterations") and not ckpt.is_file():   # else it started over
+            raise Refused(409, f"no checkpoint of it in OUTDIR/{SUBFOLDERS[1]} ({ckpt.name}): "
+                               "Run again starts it over")
         return await self.queue(files[0], files[1:], settings_of_row(row), names, key=name, digest=row["digest"])
 
     # -- compare, and the workers' posts ---------------------------------------------------------------
