@@ -422,6 +422,33 @@ def test_a_run_done_with_iterations_has_no_such_note(browser):
     page.close()
 
 
+def test_a_panel_ticked_on_an_ended_run_says_why_it_stays_empty(browser):
+    # found driving nst serve: a finished run's page, a panel ticked, showed its caption over nothing
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, [message("done", 80)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'done'")
+    assert not page.is_visible("#study-note")
+    page.check("#show-grad")
+    assert page.text_content("#study-note") == "the panels are computed while the run runs: this one has ended"
+    assert page.is_visible("#study-note")
+    page.uncheck("#show-grad")
+    assert not page.is_visible("#study-note")
+    page.close()
+
+
+def test_a_panel_ticked_on_a_running_run_has_no_such_note(browser):
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, [message("running", 3)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'running'")
+    page.check("#show-grad")
+    assert not page.is_visible("#study-note")
+    page.close()
+
+
 def test_the_plots_last_iteration_is_drawn_inside_the_canvas(browser):
     # found on the live page: the x axis's right label (100000) was centred on the edge, its last digit cut
     page = browser.new_page(bypass_csp=True)

@@ -103,6 +103,7 @@
     if (run && ["done", "stopped"].includes(msg.status.state)) $("image").src = base + "image?inline=1";
     if (msg.panels) showPanels(msg.panels);
     showStatus(msg.status);
+    noteEndedPanels();
     drawSoon();
   }
 
@@ -182,6 +183,14 @@
                     grad: $("show-grad").checked, features: $("show-features").checked};
     $("gram-panel").hidden = !wanted.gram; $("grad-panel").hidden = !wanted.grad; $("features-panel").hidden = !wanted.features;
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({panels: wanted}));
+    noteEndedPanels();
+  }
+
+  function noteEndedPanels() {
+    // an ended run computes no panel: one ticked that never got its picture says why it stays empty
+    const empty = [["show-gram", "gram-x"], ["show-grad", "grad"], ["show-features", "features"]]
+      .some(([box, img]) => $(box).checked && !$(img).getAttribute("src"));
+    $("study-note").hidden = !(ended() && empty);
   }
 
   for (const id of ["show-gram", "gram-layer", "show-grad", "show-features"]) $(id).addEventListener("change", askPanels);
