@@ -576,27 +576,35 @@ def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng
     assert kept == app.runs.manifest_files() | app.runs.active_files()[0] and len(kept) == 2
 
 
+@pytest.mark.parametrize("code, why", [("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")])
 def test_an_upload_the_disk_refuses_is_a_one_line_refusal_and_leaves_no_file(tmp_path, rng, tiny_weights_h5,
-                                                                             monkeypatch):
-    # OUTDIR on a full (or read-only) disk: storing an upload raised OSError, a 500 "Server got
-    # itself in trouble" on the page and a traceback in the server's log
+                                                                             monkeypatch, code, why):
+    # OUTDIR on a full or read-only disk: storing an upload raised OSError, a 500 "Server got
+    # itself in trouble" on the page and a traceback in the server's log (read-only: removing the
+    # refused run's uploads raised too, even those never written)
     import errno
     import pathlib
 
     from nst.web.app import App
     app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
-    real = pathlib.Path.write_bytes
+    real_write, real_unlink = pathlib.Path.write_bytes, pathlib.Path.unlink
 
-    def full(path, data):
+    def write_bytes(path, data):
         if path.name.endswith(".part"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real(path, data)
-    monkeypatch.setattr(pathlib.Path, "write_bytes", full)
+            raise OSError(getattr(errno, code), why)
+        return real_write(path, data)
+
+    def unlink(path, missing_ok=False):
+        if code == "EROFS" and path.parent.name == "uploads":      # Linux: EROFS even for no such file
+            raise OSError(errno.EROFS, why)
+        return real_unlink(path, missing_ok)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+    monkeypatch.setattr(pathlib.Path, "unlink", unlink)
     small = [("size", "32"), ("scales", "1"), ("iterations", "2")]
     files = [("content", "photo.png", png_bytes(rng)), ("style", "p.png", png_bytes(rng, 40, 56))]
     [(code, answer)] = ask(app, [("POST", "/api/runs", form(small, files))])
     assert code == 507
-    assert answer == {"error": "content 'photo.png': cannot be stored in OUTDIR/uploads (No space left on device)"}
+    assert answer == {"error": f"content 'photo.png': cannot be stored in OUTDIR/uploads ({why})"}
     assert not list((tmp_path / "runs" / "uploads").iterdir())
 
 

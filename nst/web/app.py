@@ -205,7 +205,8 @@ class App:
             ended = now
         keep = used | active | {str(p) for p in self.arriving}
         for path in {p for p in stored if str(p) not in keep}:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):        # a read-only OUTDIR: the refusal is what the page needs
+                path.unlink(missing_ok=True)
 
     async def queue(self, content, styles, settings, names, key=None, digest=None):
         # check the run as `nst transfer` would (sizes, memory), then hand it to the engine
