@@ -379,6 +379,38 @@ def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_is_refused_not_started
     assert code == 201 and "ours" in app.runs.active, answer
 
 
+def test_a_row_the_full_disk_refused_stays_in_the_gallery_and_later_runs_are_recorded(tmp_path, pictures,
+                                                                                       tiny_weights_h5, monkeypatch):
+    # one manifest append refused (disk full) made every later run's row silent: once the disk had
+    # room again the runs still ended, their pictures written, and none came into the gallery
+    import errno
+
+    from nst.batch import results
+    from nst.web import runs as web_runs
+    from nst.web.runs import Runs, make_task
+    out = tmp_path / "runs"
+    runs = Runs(out, 4, None, {}, None)
+    real, full = results.append_row, [True]
+
+    def append_row(path, row):
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, row)
+    monkeypatch.setattr(web_runs.results, "append_row", append_row)
+    image, shas = np.full((8, 8, 3), 7, np.uint8), {p: str(p) for p in pictures}
+    for key in ("first", "second"):
+        task = make_task(key, pictures[0], pictures[1:], Settings(size=32, weights=str(tiny_weights_h5)), shas)
+        runs.submit(task, {"title": key})
+        runs._end(task, {"status": "done", "image": image})
+        full[0] = False                                          # the disk has room again
+    shown = {r["output"]: r for r in runs.rows()}
+    assert shown["first.png"]["status"] == "failed", shown
+    assert shown["first.png"]["error"] == "first.png: not written (No space left on device)"
+    rows = results.read_manifest(out)
+    assert rows["second.png"]["status"] == "done" and (out / "second.png").is_file(), rows
+    assert shown["second.png"]["status"] == "done"
+
+
 @pytest.fixture
 def engine_runs(tmp_path, shared_cluster):
     # nst serve's Runs on the tests' in-process Dask worker (one task at a time), its engine started
