@@ -352,6 +352,65 @@ def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weig
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "ours.png", "theirs.png"]
 
 
+def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_is_refused_not_started_over(tmp_path, pictures,
+                                                                                      tiny_weights_h5):
+    # Resume on a run stopped at iteration 5 whose checkpoint was removed started it again from
+    # iteration 0, its stopped picture then replaced (`nst transfer --resume` refuses a missing one)
+    from nst.batch.task import checkpoint_path
+    from nst.web.app import App
+    from nst.web.rows import sha_of
+    from nst.web.runs import make_task
+    out = tmp_path / "runs"
+    app = App(serve_args(out, tiny_weights_h5))
+    shas = {**app.shas, **{p: sha_of(p) for p in pictures}}
+    settings = Settings(size=32, scales=1, iterations=9, weights=app.weights, backend="numpy")
+    task = make_task("ours", pictures[0], pictures[1:], settings, shas)
+    app.runs.submit(task, {"title": "ours"})
+    app.runs._end(task, {"status": "stopped", "image": np.full((8, 8, 3), 7, np.uint8), "iterations": 5})
+    app.runs.active.clear()
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    ckpt = checkpoint_path(out / "checkpoints", task)
+    assert code == 409 and answer["error"] == (f"no checkpoint of it in OUTDIR/checkpoints ({ckpt.name}): "
+                                               "Run again starts it over"), answer
+    assert not app.runs.active
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"its state")                  # there: resumed (queued; this test starts no engine)
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 201 and "ours" in app.runs.active, answer
+
+
+def test_a_row_the_full_disk_refused_stays_in_the_gallery_and_later_runs_are_recorded(tmp_path, pictures,
+                                                                                       tiny_weights_h5, monkeypatch):
+    # one manifest append refused (disk full) made every later run's row silent: once the disk had
+    # room again the runs still ended, their pictures written, and none came into the gallery
+    import errno
+
+    from nst.batch import results
+    from nst.web import runs as web_runs
+    from nst.web.runs import Runs, make_task
+    out = tmp_path / "runs"
+    runs = Runs(out, 4, None, {}, None)
+    real, full = results.append_row, [True]
+
+    def append_row(path, row):
+        if full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, row)
+    monkeypatch.setattr(web_runs.results, "append_row", append_row)
+    image, shas = np.full((8, 8, 3), 7, np.uint8), {p: str(p) for p in pictures}
+    for key in ("first", "second"):
+        task = make_task(key, pictures[0], pictures[1:], Settings(size=32, weights=str(tiny_weights_h5)), shas)
+        runs.submit(task, {"title": key})
+        runs._end(task, {"status": "done", "image": image})
+        full[0] = False                                          # the disk has room again
+    shown = {r["output"]: r for r in runs.rows()}
+    assert shown["first.png"]["status"] == "failed", shown
+    assert shown["first.png"]["error"] == "first.png: not written (No space left on device)"
+    rows = results.read_manifest(out)
+    assert rows["second.png"]["status"] == "done" and (out / "second.png").is_file(), rows
+    assert shown["second.png"]["status"] == "done"
+
+
 @pytest.fixture
 def engine_runs(tmp_path, shared_cluster):
     # nst serve's Runs on the tests' in-process Dask worker (one task at a time), its engine started
@@ -547,6 +606,38 @@ def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng
     assert [code for code, _ in answers] == [201, 400], answers
     kept = {str(p) for p in uploads.iterdir()}
     assert kept == app.runs.manifest_files() | app.runs.active_files()[0] and len(kept) == 2
+
+
+@pytest.mark.parametrize("code, why", [("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")])
+def test_an_upload_the_disk_refuses_is_a_one_line_refusal_and_leaves_no_file(tmp_path, rng, tiny_weights_h5,
+                                                                             monkeypatch, code, why):
+    # OUTDIR on a full or read-only disk: storing an upload raised OSError, a 500 "Server got
+    # itself in trouble" on the page and a traceback in the server's log (read-only: removing the
+    # refused run's uploads raised too, even those never written)
+    import errno
+    import pathlib
+
+    from nst.web.app import App
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    real_write, real_unlink = pathlib.Path.write_bytes, pathlib.Path.unlink
+
+    def write_bytes(path, data):
+        if path.name.endswith(".part"):
+            raise OSError(getattr(errno, code), why)
+        return real_write(path, data)
+
+    def unlink(path, missing_ok=False):
+        if code == "EROFS" and path.parent.name == "uploads":      # Linux: EROFS even for no such file
+            raise OSError(errno.EROFS, why)
+        return real_unlink(path, missing_ok)
+    monkeypatch.setattr(pathlib.Path, "write_bytes", write_bytes)
+    monkeypatch.setattr(pathlib.Path, "unlink", unlink)
+    small = [("size", "32"), ("scales", "1"), ("iterations", "2")]
+    files = [("content", "photo.png", png_bytes(rng)), ("style", "p.png", png_bytes(rng, 40, 56))]
+    [(code, answer)] = ask(app, [("POST", "/api/runs", form(small, files))])
+    assert code == 507
+    assert answer == {"error": f"content 'photo.png': cannot be stored in OUTDIR/uploads ({why})"}
+    assert not list((tmp_path / "runs" / "uploads").iterdir())
 
 
 def test_a_refused_runs_uploads_are_removed_without_reading_on_the_event_loop(tmp_path, rng, tiny_weights_h5,

@@ -179,8 +179,8 @@ class App:
         started = False
         self.arriving.update(stored)
         try:
-            for path, (data, _, _) in zip(stored, [content, *styles]):
-                await loop.run_in_executor(None, uploads.store, data, path)
+            for path, (data, _, shown), part in zip(stored, [content, *styles], ["content"] + ["style"] * len(styles)):
+                await loop.run_in_executor(None, uploads.store, data, path, f"{part} {shown!r}")
             response = await self.queue(stored[0], stored[1:], settings, names)
             started = True
             return response
@@ -205,7 +205,8 @@ class App:
             ended = now
         keep = used | active | {str(p) for p in self.arriving}
         for path in {p for p in stored if str(p) not in keep}:
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):        # a read-only OUTDIR: the refusal is what the page needs
+                path.unlink(missing_ok=True)
 
     async def queue(self, content, styles, settings, names, key=None, digest=None):
         # check the run as `nst transfer` would (sizes, memory), then hand it to the engine
@@ -239,6 +240,11 @@ class App:
         files, names = inputs_of(row)
         if row["settings"].get("weights") != self.weights:
             raise Refused(409, "it ran with other weights (nst serve --weights)")
+        from nst.batch.task import checkpoint_path
+        ckpt = checkpoint_path(self.checkpoints, SimpleNamespace(key=name, digest=row["digest"]))
+        if row["status"] == "stopped" and row.get("iterations") and not ckpt.is_file():   # else it started over
+            raise Refused(409, f"no checkpoint of it in OUTDIR/{SUBFOLDERS[1]} ({ckpt.name}): "
+                               "Run again starts it over")
         return await self.queue(files[0], files[1:], settings_of_row(row), names, key=name, digest=row["digest"])
 
     # -- compare, and the workers' posts ---------------------------------------------------------------

@@ -41,7 +41,7 @@ class Runs(Service):
         self.channels, self.active = {}, {}           # run name -> Channel; -> (Task, extra row fields)
         self.ended = 0                                # runs ended (left `active`) since the start
         self.inbox, self.lock = queue.Queue(), threading.Lock()
-        self.manifest = results.Manifest(self.outdir)
+        self.unrecorded = {}                          # output -> the row of a run whose append failed (disk full)
         self.ready, self.closing, self.error = threading.Event(), False, None
         self.thread = threading.Thread(target=self._engine, name="nst-serve-engine", daemon=True)
 
@@ -70,7 +70,7 @@ class Runs(Service):
 
     def manifest_files(self):
         # the input files of the manifest's rows (reads the manifest: off the event loop)
-        rows = results.read_manifest(self.outdir).values()
+        rows = [*results.read_manifest(self.outdir).values(), *dict(self.unrecorded).values()]
         return {f for row in rows for f in [row.get("content"), *(row.get("style") or [])]}
 
     def active_files(self):
@@ -85,6 +85,7 @@ class Runs(Service):
         # most `total`, then the manifest's, the last finished first
         ended = results.read_manifest(self.outdir)
         with self.lock:
+            ended.update(self.unrecorded)
             active = [self.active_row(key) for key in reversed(self.active)]
         for row in active:
             ended.pop(row["output"], None)
@@ -199,7 +200,7 @@ class Runs(Service):
             image, result = None, {**result, "status": "failed", "error": reason}
         row = results.row_of(task, {**extra, **result})
         if image is None:
-            self.manifest.append(row)
+            self.record(row)
         else:
             row = self._save(image, row)
         with self.lock:                   # only once its row is written: the gallery always shows it
@@ -232,14 +233,26 @@ class Runs(Service):
             with tempfile.TemporaryDirectory(prefix=".nst-", dir=self.outdir) as tmp:
                 made = save_image(image, Path(tmp) / "picture.png")
                 row = {**row, "sha256": sha256_file(made)}
-                self.manifest.append(row)
+                results.append_row(self.outdir / results.MANIFEST, row)
                 os.replace(made, self.outdir / row["output"])
         except OSError as e:
             LOG.error("%s: not written (%s)", row["output"], e)
             row = {k: v for k, v in row.items() if k != "sha256"}
             row.update(status="failed", error=f"{row['output']}: not written ({e.strerror or e})")
-            self.manifest.append(row)
+            self.record(row)
         return row
+
+    def record(self, row):
+        # the row appended to OUTDIR's manifest; one the disk refuses (full, read-only) is kept for
+        # the gallery meanwhile, and every later run's row tried again (a failed append stopped them all)
+        try:
+            results.append_row(self.outdir / results.MANIFEST, row)
+            with self.lock:
+                self.unrecorded.pop(row["output"], None)
+        except OSError as e:
+            LOG.error("%s: its row not written in %s (%s)", row["output"], results.MANIFEST, e)
+            with self.lock:
+                self.unrecorded[row["output"]] = row
 
 
 def make_task(key, content, styles, settings, shas):

@@ -64,9 +64,13 @@ def path_of(data, folder, suffix):
     return Path(folder) / (hashlib.sha256(data).hexdigest()[:32] + suffix)
 
 
-def store(data, path):
-    # the bytes at `path` (path_of's), written once, atomically
-    if not path.exists():
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(data)
+def store(data, path, what):
+    # the bytes at `path` (path_of's), written once, atomically; Refused (507) in one line naming
+    # `what` where the disk refuses them (full, read-only), OUTDIR as OUTDIR
+    try:
+        if not path.exists():
+            with atomic_path(path) as tmp:
+                tmp.write_bytes(data)
+    except OSError as e:
+        raise Refused(507, f"{what}: cannot be stored in OUTDIR/{path.parent.name} ({e.strerror or e})") from None
     return path

@@ -103,6 +103,7 @@
     if (run && ["done", "stopped"].includes(msg.status.state)) $("image").src = base + "image?inline=1";
     if (msg.panels) showPanels(msg.panels);
     showStatus(msg.status);
+    noteEndedPanels();
     drawSoon();
   }
 
@@ -113,7 +114,7 @@
     // --iterations auto: a scale ends once J's progress no longer pays (nst.run.schedule), so the
     // total and the ETA are at most; a run done made all it was to make (it said 80 / 114)
     const most = live.info.iterations === "auto" && !ended() ? "at most " : "";
-    const total = s.state === "done" ? s.it : live.info.total || s.total || "?";
+    const total = s.state === "done" && s.it ? s.it : live.info.total || s.total || "?";
     $("it").textContent = s.it !== undefined ? `${s.it} / ${most}${total}` : "–";
     $("scale").textContent = s.scale !== undefined && live.info.sizes
       ? `${s.scale + 1} / ${live.info.sizes.length} (${live.info.sizes[s.scale]} px)` : "–";
@@ -129,6 +130,9 @@
     if (s.state === "queued" && !s.paused) $("pause").disabled = true;      // nothing to pause yet: Stop cancels it
     $("pause").textContent = s.paused ? "Resume" : "Pause";
     if (s.error || ended()) $("error").textContent = s.error || "";        // why a run failed, in its words
+    // done without an iteration: the optimiser found nothing to improve (as the terminal says)
+    $("note").textContent = s.state === "done" && s.it === 0
+      ? "the optimiser stopped at its start (nothing to improve): the picture is the starting image" : "";
     const t = $("terms");
     t.replaceChildren();
     for (const [k, v] of Object.entries(s.terms || {})) {
@@ -179,6 +183,14 @@
                     grad: $("show-grad").checked, features: $("show-features").checked};
     $("gram-panel").hidden = !wanted.gram; $("grad-panel").hidden = !wanted.grad; $("features-panel").hidden = !wanted.features;
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify({panels: wanted}));
+    noteEndedPanels();
+  }
+
+  function noteEndedPanels() {
+    // an ended run computes no panel: one ticked that never got its picture says why it stays empty
+    const empty = [["show-gram", "gram-x"], ["show-grad", "grad"], ["show-features", "features"]]
+      .some(([box, img]) => $(box).checked && !$(img).getAttribute("src"));
+    $("study-note").hidden = !(ended() && empty);
   }
 
   for (const id of ["show-gram", "gram-layer", "show-grad", "show-features"]) $(id).addEventListener("change", askPanels);
