@@ -397,14 +397,21 @@ def test_live_page_at_a_runs_end_shows_why_it_failed_without_an_eta(browser):
     page.close()
 
 
+def opened_live(browser, messages, state):
+    # a run's live page fed `messages` (live_feed's), opened and waited on until its state is `state`
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, messages)
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function(f"nst.live.status.state === '{state}'")
+    return page
+
+
 def test_a_run_done_without_an_iteration_says_why_and_how_many_it_was_to_make(browser):
     # found driving nst serve (content = style: L-BFGS finds nothing to improve): the page said
     # "done", "0 / 0", empty curves and terms, and nothing of what the terminal says
-    page = browser.new_page(bypass_csp=True)
-    fake_site(page, {})
-    live_feed(page, [{"info": INFO, "points": [], "status": {"state": "done", "it": 0, "total": 1000}}])
-    page.goto(SITE + "/runs/x/live")
-    page.wait_for_function("nst.live.status.state === 'done'")
+    stopped_at_start = {"info": INFO, "points": [], "status": {"state": "done", "it": 0, "total": 1000}}
+    page = opened_live(browser, [stopped_at_start], "done")
     assert page.text_content("#it") == "0 / 1000"
     assert page.text_content("#note") == ("the optimiser stopped at its start (nothing to improve): "
                                           "the picture is the starting image")
@@ -413,22 +420,14 @@ def test_a_run_done_without_an_iteration_says_why_and_how_many_it_was_to_make(br
 
 
 def test_a_run_done_with_iterations_has_no_such_note(browser):
-    page = browser.new_page(bypass_csp=True)
-    fake_site(page, {})
-    live_feed(page, [message("done", 80)])
-    page.goto(SITE + "/runs/x/live")
-    page.wait_for_function("nst.live.status.state === 'done'")
+    page = opened_live(browser, [message("done", 80)], "done")
     assert page.text_content("#it") == "80 / 80" and page.text_content("#note") == ""
     page.close()
 
 
 def test_a_panel_ticked_on_an_ended_run_says_why_it_stays_empty(browser):
     # found driving nst serve: a finished run's page, a panel ticked, showed its caption over nothing
-    page = browser.new_page(bypass_csp=True)
-    fake_site(page, {})
-    live_feed(page, [message("done", 80)])
-    page.goto(SITE + "/runs/x/live")
-    page.wait_for_function("nst.live.status.state === 'done'")
+    page = opened_live(browser, [message("done", 80)], "done")
     assert not page.is_visible("#study-note")
     page.check("#show-grad")
     assert page.text_content("#study-note") == "the panels are computed while the run runs: this one has ended"
@@ -439,11 +438,7 @@ def test_a_panel_ticked_on_an_ended_run_says_why_it_stays_empty(browser):
 
 
 def test_a_panel_ticked_on_a_running_run_has_no_such_note(browser):
-    page = browser.new_page(bypass_csp=True)
-    fake_site(page, {})
-    live_feed(page, [message("running", 3)])
-    page.goto(SITE + "/runs/x/live")
-    page.wait_for_function("nst.live.status.state === 'running'")
+    page = opened_live(browser, [message("running", 3)], "running")
     page.check("#show-grad")
     assert not page.is_visible("#study-note")
     page.close()
