@@ -206,9 +206,9 @@ def why_not_written(error):
 
 
 def not_nsts(option, path):
-    # something is at path that nst may not replace: a file an earlier nst run did not write, a
-    # folder, a link to nothing (save_image's rule, with the option's own idea of nst's files)
-    return os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(option, path))
+    # something is at path that nst may not replace (save_image's rule, nst.io.image.not_nsts), with
+    # the option's own idea of nst's files
+    return image.not_nsts(path, lambda p: written_by_nst(option, Path(p)))
 
 
 def check_folders(dests):

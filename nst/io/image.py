@@ -276,7 +276,7 @@ def save_image(img, path, bits=8):
     fmt = check_output_format(image_path(path, "save_image(img, path)"), bits)
     if os.path.isdir(path):
         raise ImageError(f"{path} is a folder; give a file name, e.g. {Path(path) / 'out.png'}")
-    if os.path.lexists(path) and not (os.path.isfile(path) and written_by_nst(path)):
+    if not_nsts(path):
         raise ImageError(f"{path} exists and nst did not write it; nst replaces only its own files: "
                          f"move it or choose another name{unmarked(path)}")
     img = np.asarray(img, dtype=np.float32)
@@ -302,6 +302,12 @@ def unmarked(path):
     if SAVE_FORMATS.get(Path(path).suffix.lower()) == "BMP":
         return " (BMP files carry no mark of the program that wrote them, so nst never replaces one: use .png)"
     return ""
+
+
+def not_nsts(path, is_nsts=None):
+    # something is at path that nst may not replace: a folder, a link to nothing, or a file nst did
+    # not write (is_nsts(path): how to tell, default written_by_nst; nst.io.destinations passes its own)
+    return os.path.lexists(path) and not (os.path.isfile(path) and (is_nsts or written_by_nst)(path))
 
 
 def written_by_nst(path):
