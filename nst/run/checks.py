@@ -10,7 +10,7 @@ from nst.io.destinations import RunRefused, exists
 from nst.io.image import MAX_SIDE, longest_shape
 from nst.optim import OPTIMIZERS
 from nst.spec import min_side
-from nst.tiled import aligned_tile
+from nst.tiled import aligned_tile, halo_for, work_factor
 from nst.run.settings import INIT_KEYWORDS, SettingsError
 from nst.vgg import deepest_layer
 
@@ -77,11 +77,11 @@ def upscale_warning(content_shape, side):
             "is it the picture you meant?")
 
 
-def tile_warning(run):
-    # "--tile 16 makes an evaluation about 181× …" when the user's --tile makes the finest scale's
-    # evaluations more than TILE_WORK_WARNING× an untiled one's work (its halos), else None
-    from nst.tiled import aligned_tile, halo_for, work_factor
-    tile, (h, w) = run.settings.tile, longest_shape(run.content.shape, run.sizes[-1])
+def tile_warning(run, tile):
+    # "--tile 16 makes an evaluation about 181× …" when the user's --tile `tile` (not auto's pick: it is
+    # the largest that fits) makes the finest scale's evaluations more than TILE_WORK_WARNING× an
+    # untiled one's work (its halos), else None
+    h, w = longest_shape(run.content.shape, run.sizes[-1])
     if not (isinstance(tile, int) and 0 < tile < max(h, w)):
         return None
     layers = [*run.settings.content_layers, *run.settings.style_layers]

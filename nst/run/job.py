@@ -209,7 +209,7 @@ class Job:
         else:
             self.run.read_weights_ahead()
         check_memory(self.run, self.out.dry_run, self.out.web)
-        tiles_warned = tile_warning(self.run) if isinstance(self.settings.tile, int) else None   # not auto's pick
+        tiles_warned = tile_warning(self.run, self.settings.tile)
         if tiles_warned:
             self.log(f"nst: warning: {tiles_warned}")
         if self.out.resume or self.out.checkpoint:
