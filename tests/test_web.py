@@ -369,7 +369,7 @@ def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_is_refused_not_started
     app.runs._end(task, {"status": "stopped", "image": np.full((8, 8, 3), 7, np.uint8), "iterations": 5})
     app.runs.active.clear()
     (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
-    ckpt = checkpoint_path(out / "checkpoints", task)
+    ckpt = checkpoint_path(out / "checkpoints", task.key, task.digest)
     assert code == 409 and answer["error"] == (f"no checkpoint of it in OUTDIR/checkpoints ({ckpt.name}): "
                                                "Run again starts it over"), answer
     assert not app.runs.active

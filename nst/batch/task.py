@@ -50,9 +50,9 @@ class WeightsFile(WorkerPlugin):
         weights_path(worker.local_directory, self.sha).unlink(missing_ok=True)
 
 
-def checkpoint_path(folder, task):
-    # one checkpoint per task and digest: a changed input or setting never resumes an old state
-    return Path(folder) / f"{task.key}.{task.digest[:16]}.npz" if folder else None
+def checkpoint_path(folder, key, digest):
+    # one checkpoint per task (its key) and digest: a changed input or setting never resumes an old state
+    return Path(folder) / f"{key}.{digest[:16]}.npz" if folder else None
 
 
 def run_task(task, blobs, options):
@@ -81,7 +81,7 @@ def transfer(task, files, options, local_dir):
         settings["init"] = str(files[task.init])
     if options.get("weights_sha"):
         settings["weights"] = str(weights_path(local_dir, options["weights_sha"]))
-    ckpt = checkpoint_path(options.get("checkpoint_dir"), task)
+    ckpt = checkpoint_path(options.get("checkpoint_dir"), task.key, task.digest)
     live = options.get("live")          # nst serve's page (nst.web.link): progress out, Stop and Pause in
     outputs = Outputs(checkpoint=ckpt, checkpoint_every=options["checkpoint_every"], progress=False,
                       web=bool(live))       # what the page holds, counted in the memory check

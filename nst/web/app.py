@@ -241,7 +241,7 @@ class App:
         if row["settings"].get("weights") != self.weights:
             raise Refused(409, "it ran with other weights (nst serve --weights)")
         from nst.batch.task import checkpoint_path
-        ckpt = checkpoint_path(self.checkpoints, SimpleNamespace(key=name, digest=row["digest"]))
+        ckpt = checkpoint_path(self.checkpoints, name, row["digest"])
         if row["status"] == "stopped" and row.get("iterations") and not ckpt.is_file():   # else it started over
             raise Refused(409, f"no checkpoint of it in OUTDIR/{SUBFOLDERS[1]} ({ckpt.name}): "
                                "Run again starts it over")
