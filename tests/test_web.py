@@ -803,10 +803,29 @@ def test_a_sparse_feature_map_shows_its_pixels_and_a_silent_one_stays_black(rng)
     sparse.flat[spots] = rng.uniform(2, 4, 10)
     grid = panels.tiles(np.stack([dense, relu, sparse, np.zeros((h, w), np.float32)]))     # 2×2 tiles
     drawn = [grid[r * (h + 1): r * (h + 1) + h, c * (w + 1): c * (w + 1) + w] for r in (0, 1) for c in (0, 1)]
-    for tile, m in zip(drawn[:2], (dense, relu)):                 # as before: the tile's 99.5th percentile
-        np.testing.assert_allclose(tile, m / np.percentile(m, 99.5), rtol=1e-6)
+    for tile, m in zip(drawn[:2], (dense, relu)):                 # as before: the 99.5th percentile inside
+        np.testing.assert_allclose(tile, m / np.percentile(m[1:-1, 1:-1], 99.5), rtol=1e-6)
     assert np.all(drawn[2].flat[spots] >= 0.5) and np.count_nonzero(drawn[2]) == 10, drawn[2].flat[spots]
     assert not drawn[3].any()
+
+
+def test_feature_maps_leave_out_the_edge_ring_padding_lights(rng):
+    # a channel that answers only along the picture's edge (zero padding's edge response) had the
+    # most energy, so it was shown first, black but for one bright line; a channel with a bright
+    # edge and a real inside was drawn dark inside, scaled to its edge
+    from nst.web import panels
+    c, h, w = 20, 12, 10
+    a = rng.uniform(0, 1, (c, h, w)).astype(np.float32)
+    a[3] = 0
+    a[3, 0, :] = 500.0                                            # only the top edge: energy 50 a pixel's worth
+    a[5, :, -1] = 80.0                                            # right edge bright, a normal inside
+    a[7] *= 3                                                     # the strongest inside
+    maps = panels.strongest_maps(a, "block4_conv2")["maps"]
+    assert not any(np.array_equal(m, a[3]) for m in maps)
+    assert np.array_equal(maps[0], a[7])
+    grid = panels.tiles(a[5][None])
+    np.testing.assert_allclose(grid[1:-1, 1:-1], a[5, 1:-1, 1:-1] / np.percentile(a[5, 1:-1, 1:-1], 99.5), rtol=1e-6)
+    assert panels.tile_scale(np.full((2, 2), 3.0)) == 3.0         # no inside: the whole map
 
 
 def test_panel_requests_before_the_run_attaches_count_after():

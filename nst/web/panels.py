@@ -5,8 +5,11 @@ matrix C×C (SPEC.md "Losses"). Panels, each drawn as a heat map:
     gram      Ĝ^l(X) beside Ĝ^l(S) for one style layer, the LEADING channels with the largest
               Ĝ^l(S)_cc (the style's strongest), both on one colour scale
     grad      |∂J/∂X| summed over the colour channels, from the run's latest evaluation
-    features  a^l(X) of the first content layer: the MAPS channels with the most energy (not on a
-              tiled run: its whole picture's a^l(X) would break the run's memory bound)
+    features  a^l(X) of the first content layer: the MAPS channels with the most energy inside the
+              picture (not on a tiled run: its whole picture's a^l(X) would break the run's memory
+              bound). "Inside": without the 1-px ring along the edges, where the convolutions' zero
+              padding makes edge responses; a channel that answers only there would be ranked first
+              and drawn black but for one bright line.
 """
 import base64
 import io
@@ -51,9 +54,14 @@ def compute(run, wanted):
     return out
 
 
+def inside(a):
+    # (…×)h×w -> the same without its 1-px edge ring (zero padding's edge responses), if it has an inside
+    return a[..., 1:-1, 1:-1] if min(a.shape[-2:]) > 2 else a
+
+
 def strongest_maps(a, layer):
-    # a^l(X) C×h×w -> {"layer", "maps": the MAPS channels with the most energy Σ a², MAPS×h×w}
-    strongest = np.argsort(-(a.reshape(a.shape[0], -1) ** 2).sum(1))[:MAPS]
+    # a^l(X) C×h×w -> {"layer", "maps": the MAPS channels with the most energy Σ a² inside, MAPS×h×w}
+    strongest = np.argsort(-(inside(a) ** 2).sum((1, 2)))[:MAPS]
     return {"layer": layer, "maps": a[strongest]}
 
 
@@ -80,9 +88,11 @@ def normalised(a, top):
 
 
 def tile_scale(m):
-    # an h×w map -> the value its tile draws brightest: its 99.5th percentile (a lone bright pixel at
-    # the border would make the rest black); a sparse map, under 0.5 % of it non-zero, has 0 there (it
-    # was drawn all black, as a silent one): the 99.5th percentile of its non-zero values; all zero: 0
+    # an h×w map -> the value its tile draws brightest: the 99.5th percentile of its inside (a lone
+    # bright pixel, or the edge ring's responses, would make the rest black); a sparse map, under
+    # 0.5 % of it non-zero, has 0 there (it was drawn all black, as a silent one): the 99.5th
+    # percentile of its non-zero values; all zero: 0
+    m = inside(m)
     top = float(np.percentile(m, 99.5))
     if top > 0:
         return top
