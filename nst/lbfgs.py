@@ -5,7 +5,8 @@ newest pair) and takes one update per pair, oldest first (docs/maths.md "Optimis
 applies it the textbook way (Nocedal & Wright, Alg. 7.4): four vector operations per pair (two dot
 products, two axpys), 80 for 20 pairs, which on a GPU are ~160 small kernel launches with the scalars
 brought to the host, 3–4 ms of host time per iteration. `PairHistory`
-applies the same H in the compact form of Byrd, Nocedal & Schnabel (1994; N&W eq. 7.24 for H):
+applies the same H in the compact form of Byrd, Nocedal & Schnabel (1994), their representation of
+the inverse H:
 
     H g = h₀ g + S q − h₀ Y p,     p = R⁻¹ Sᵀg,     q = R⁻ᵀ((D + h₀ YᵀY) p − h₀ Yᵀg)
 
