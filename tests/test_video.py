@@ -1040,6 +1040,44 @@ def test_frames_a_b_of_a_variable_rate_mkv_says_its_source_count_is_an_estimate(
     assert in_source_text(to_end) == "36 in the source", in_source_text(to_end)
 
 
+def write_ticks(path, images, ticks, time_base):
+    # frames at `ticks` of `time_base` (a gap: dropped frames) in an AVI, whose header counts ticks
+    import av
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=round(1 / time_base))
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        v.codec_context.time_base = time_base
+        for t, image in zip(ticks, images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = t, time_base
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+    return path
+
+
+@pytest.mark.parametrize("kind", ["1/1000", "dropped"])
+def test_an_avi_counts_its_frames_not_its_empty_ticks(tmp_path, kind):
+    # an AVI counts time in ticks of its header's rate, a frame or an empty chunk each: at a 1/1000
+    # time base 8 frames over 0.77 s were "766 in the source" (--frames 0:3) and --fps 100 was
+    # taken as within its "1000 fps"; 9 frames at 30 fps with 3 dropped, "12 in the source". Its
+    # index counts the frames it holds; its rate is theirs (30 fps), as a Matroska file's is
+    import fractions
+    from nst.video.cli import in_source_text
+    if kind == "1/1000":
+        source, count = write_vfr(tmp_path / "vfr.avi", video_clip.frames(len(VFR_MS)), VFR_MS), len(VFR_MS)
+    else:
+        ticks = [0, 1, 2, 3, 4, 7, 8, 9, 11]
+        source = write_ticks(tmp_path / "dropped.avi", video_clip.frames(len(ticks)), ticks, fractions.Fraction(1, 30))
+        count = len(ticks)
+    for frames in ((0, 3), None):
+        clip = clips.read(source, 48, frames)
+        assert in_source_text(clip) == f"{count} in the source", in_source_text(clip)
+    with pytest.raises(clips.RunRefused, match=rf"--fps 100 is above .*{source.name}'s 30 fps"):
+        clips.read(source, 48, (0, 3), 100)
+    clip = clips.read(source, 48, None, 10)                 # the frame on screen every 0.1 s
+    assert clip.fps == 10 and sum(clip.repeats or [1] * len(clip.frames)) == (8 if kind == "1/1000" else 4), clip
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_frames_a_b_at_an_even_rate_after_a_pause_keep_the_header_s_rate_and_their_own_sound(tmp_path, suffix):
     # --frames 3:10 of a file paused before frame 3, then at its header's 30 fps: the 7 frames are

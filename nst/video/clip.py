@@ -50,7 +50,8 @@ class Clip:
                                       # without --fps; fps is then the header's nominal rate); None: k / fps
     src_shape: tuple = None           # (H, W) of a source frame, upright, before it was resized to --size
     src_estimated: bool = False       # src_frames is the header's length × its rate, not a count (a
-                                      # Matroska file read up to B only: a variable rate makes it far off)
+                                      # Matroska file, an AVI with no index, read up to B only: a variable
+                                      # rate makes it far off)
 
 
 def ffmpeg_name(path):
@@ -171,15 +172,15 @@ def read_video(path, size, frames, fps, keep_in):
                 cover = " (only a cover picture for its sound)" if container.streams.video else ""
                 raise RunRefused(f"{path}: has no video stream{cover}")
             stream = videos[0]
-            src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
+            src_fps = frame_rate(container, stream)
             nominal = float(stream.guessed_rate or src_fps)       # FFmpeg's guess: a variable rate's base rate
             check_fps(path, fps, src_fps)
-            audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
+            audio, (declared, exact) = bool(container.streams.audio), declared_frames(container, stream, src_fps)
             ctx = stream.codec_context                         # None in some files cut short
             if ctx and ctx.width and ctx.height:
                 check_disk(path, selected(declared, frames, src_fps, fps), (ctx.height, ctx.width), size, keep_in)
             d = decode(container, stream, frames, src_fps, fps, size, FrameFile(keep_in))
-            estimated = not stream.frames and not d.whole
+            estimated = not exact and not d.whole
             if d.whole:
                 check_not_cut(path)
                 check_complete(path, d, declared, src_fps)
@@ -353,18 +354,39 @@ def display_transform(matrix):
     return round(-math.degrees(math.atan2(b, a)) / 90) % 4, mirrored
 
 
+def frame_rate(container, stream):
+    # -> the source's frames a second: its header's (FFmpeg's average_rate), else FFmpeg's guess from
+    # the frames' times (guessed_rate); an AVI's header rate is of ticks, a frame or an empty chunk
+    # each: where its index holds fewer frames than its ticks (dropped frames, a 1/1000 time base) the
+    # frames' own rate is the guess
+    ticks_not_frames = 0 < indexed_frames(container, stream) < stream.frames
+    return float((stream.guessed_rate if ticks_not_frames else stream.average_rate) or stream.guessed_rate
+                 or FOLDER_FPS)
+
+
+def indexed_frames(container, stream):
+    # -> the frames an AVI's index lists (its chunks that hold one: FFmpeg leaves the empty ones out),
+    # 0 for another container or an AVI without an index
+    entries = getattr(stream, "index_entries", None) if container.format.name == "avi" else None
+    return len(entries) if entries is not None else 0
+
+
 def declared_frames(container, stream, src_fps):
-    # -> the frame count the header declares (the stream's count, else its duration × the rate, else
-    # the container's duration when the video is its only stream), 0 when it declares none
+    # -> (the frame count the header declares, whether it is a count: else the header's length × the
+    # rate, an estimate); 0 when it declares none. The stream's count, but an AVI's counts ticks, empty
+    # ones included: its index's; else its duration × the rate, else the container's duration when the
+    # video is its only stream
+    if indexed_frames(container, stream):
+        return indexed_frames(container, stream), True
     if stream.frames:
-        return stream.frames
+        return stream.frames, container.format.name != "avi"
     seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
     tag = stream.metadata.get("DURATION")                 # Matroska keeps a stream's duration as a tag
     if seconds is None and tag:
         seconds = tag_seconds(tag)
     if seconds is None and container.duration and len(container.streams) == 1:
         seconds = container.duration / 1e6
-    return round(seconds * src_fps) if seconds else 0
+    return (round(seconds * src_fps) if seconds else 0), False
 
 
 def selected(declared, frames, src_fps, fps):
