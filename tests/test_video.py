@@ -1078,6 +1078,36 @@ def test_an_avi_counts_its_frames_not_its_empty_ticks(tmp_path, kind):
     assert clip.fps == 10 and sum(clip.repeats or [1] * len(clip.frames)) == (8 if kind == "1/1000" else 4), clip
 
 
+def write_raw(path, fmt, codec, images, fps=12, pix_fmt="yuv420p"):
+    # frames -> a raw elementary stream (no container: no timing but what the codec's own headers say)
+    import av
+    with av.open(str(path), "w", format=fmt) as c:
+        v = c.add_stream(codec, rate=fps)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], pix_fmt
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+    return path
+
+
+def test_a_raw_streams_rate_is_its_own_or_said_to_be_unknown(tmp_path):
+    # a raw stream's container has no timing, and FFmpeg gives it a guessed 25 fps: a 12 fps .m4v was
+    # read at 25 fps (--fps 20 taken as below it), a .mjpeg (no rate anywhere) was claimed to be 25
+    # fps and --fps 50 refused as above it. The .m4v's rate is its stream's own (its VOL header's);
+    # the .mjpeg's is said to be unknown, --fps the rate its every frame is written at, as for a folder
+    from nst.video.cli import in_source_text
+    m4v = write_raw(tmp_path / "clip.m4v", "m4v", "mpeg4", video_clip.frames(12))
+    clip = clips.read(m4v, 48)
+    said = (clip.fps, clip.times, clips.rate_text(clip), in_source_text(clip))
+    assert said == (12, None, "12 fps", "12 in the source"), said
+    with pytest.raises(clips.RunRefused, match=r"--fps 20 is above .*clip.m4v's 12 fps"):
+        clips.read(m4v, 48, None, 20)
+    mjpeg = write_raw(tmp_path / "clip.mjpeg", "mjpeg", "mjpeg", video_clip.frames(12), pix_fmt="yuvj420p")
+    for fps, said in [(None, "25 fps, assumed: clip.mjpeg has no frame rate of its own (--fps sets it)"),
+                      (50, "50 fps, --fps's: clip.mjpeg has no frame rate of its own")]:
+        clip = clips.read(mjpeg, 48, None, fps)
+        assert (clip.fps, len(clip.frames), clip.repeats, clip.times) == (fps or 25, 12, None, None), clip
+        assert clips.rate_text(clip) == said and np.allclose(clip.span, (0, 12 / (fps or 25))), clip.span
+
+
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_frames_a_b_at_an_even_rate_after_a_pause_keep_the_header_s_rate_and_their_own_sound(tmp_path, suffix):
     # --frames 3:10 of a file paused before frame 3, then at its header's 30 fps: the 7 frames are
