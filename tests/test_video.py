@@ -643,6 +643,39 @@ def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_
     assert f"1 frame made for the same source, frames and settings in {cache} would" in capsys.readouterr().err
 
 
+def test_another_container_takes_the_frames_it_lacks_into_frames_it_has(inputs, tmp_path, capsys, monkeypatch):
+    # -o styled.mkv --frames 0:2 after -o styled.mp4 took frames 0 and 1; -o styled.mkv with every
+    # frame then made frames 2 and 3 again, styled.mkv.frames being no longer empty. It takes them,
+    # frame 2 replacing the frame an earlier run with other settings left there (nst's, in one rename)
+    import nst.video.cli
+    from nst.io.image import save_image
+    source, mp4, mkv = tmp_path / "clip.mp4", tmp_path / "styled.mp4", tmp_path / "styled.mkv"
+    write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48))
+    _, style, weights = inputs
+    argv = lambda out, *extra: ["video", str(source), "-o", str(out), "--style", str(style),  # noqa: E731
+                                "--weights", str(weights), *FAST, "--iterations", "2", "--later-iterations", "2",
+                                "--workers", "1", *extra]
+    assert main(argv(mp4)) == 0
+    cache, taken = tmp_path / "styled.mp4.frames", tmp_path / "styled.mkv.frames"
+    before = {p.name: p.read_bytes() for p in cache.iterdir()}
+    monkeypatch.setattr(nst.video.cli, "execute", lambda *a, **k: pytest.fail("a frame made again"))
+    assert main(argv(mkv, "--frames", "0:2")) == 0 and frame_files(taken) == [clips.frame_name(i) for i in (0, 1)]
+    save_image(np.full((36, 48, 3), 9.0), taken / clips.frame_name(2))           # an earlier run's, other settings
+    plan.Manifest(taken).append({"output": clips.frame_name(2), "digest": "0" * 64, "status": "done"})
+    capsys.readouterr()
+    assert main(argv(mkv, "--dry-run")) == 0
+    err = capsys.readouterr().err
+    assert f"2 frames made for the same source, frames and settings in {cache} would be taken" in err, err
+    assert "4 done before, 0 to run" in err, err
+    assert main(argv(mkv)) == 0 and mkv.exists()
+    err = capsys.readouterr().err
+    assert f"took 2 frames made for the same source, frames and settings from {cache}" in err, err
+    assert "4 done before, 0 to run" in err, err
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
+    assert all((taken / name).read_bytes() == before[name] for name in frame_files(cache))
+    assert not [p.name for p in taken.iterdir() if p.name.startswith(".")]          # no temporary file left
+
+
 def test_a_later_frame_with_long_term_targets(tiny_weights):
     # frame_task as a worker runs it, in this process: frame 2 tied to frames 1 and 0 (closest first)
     from nst.video.task import flows_task, frame_task
