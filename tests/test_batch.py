@@ -641,3 +641,46 @@ def test_a_task_whose_checkpoint_folder_is_a_file_on_its_worker_still_makes_its_
     options = {"checkpoint_dir": str(blocker), "checkpoint_every": 1}
     row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
     assert row["status"] == "done" and row["image"].shape[2] == 3 and blocker.read_text() == "mine"
+
+
+class StopAt:
+    """A live page (nst.web.link.LiveLink's part a run calls) whose Stop is pressed after iteration
+    `at`, a file of the user's put at `path` just before."""
+
+    def __init__(self, at, path):
+        self.at, self.path = at, path
+
+    def start(self, run):
+        pass
+
+    def on_iteration(self, run, it, terms):
+        if it == self.at:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.path.write_text("mine")
+        return it == self.at
+
+    def close(self, state):
+        pass
+
+
+@pytest.mark.parametrize("again", [False, True])
+def test_a_users_file_at_a_stopped_runs_checkpoint_is_kept(images, tiny_weights_h5, tmp_path, again):
+    # nst serve's Stop on a worker's run wrote its checkpoint over whatever was at its path (nst
+    # transfer keeps a file of the user's put there during the run: nst.run.job.still_replaceable),
+    # and a run over such a file (again: taken for a damaged checkpoint, started over) removed it
+    # as it finished. The file is kept each time, said in the worker's log; the run keeps its picture
+    from nst.batch import task as batch_task
+    from nst.run.settings import Settings
+    settings = Settings(size=32, scales=1, iterations=4, weights=str(tiny_weights_h5), backend="numpy").as_dict()
+    content, style = images / "c1.png", images / "s1.png"
+    task = plan.Task("c1__s1", str(content), (str(style),), settings, (), "0" * 64)
+    folder = tmp_path / "checkpoints"
+    ckpt = batch_task.checkpoint_path(folder, task.key, task.digest)
+    options = {"checkpoint_dir": str(folder), "checkpoint_every": 50, "live": StopAt(2, ckpt)}
+    if again:
+        ckpt.parent.mkdir()
+        ckpt.write_text("mine")
+        options["live"] = None
+    row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
+    assert row["status"] == ("done" if again else "stopped") and row["image"].shape[2] == 3, row
+    assert ckpt.read_text() == "mine"

@@ -959,3 +959,28 @@ def test_a_file_of_the_users_put_at_a_tasks_output_meanwhile_is_kept(world, clus
     err = capsys.readouterr().err
     assert "Traceback" not in err and "c__s.png failed: cannot write" in err and "nst did not write it" in err
     assert mine.read_bytes() == b"the user's own bytes"
+
+
+@pytest.mark.parametrize("given", ["photos", "photos/*", "photos/?*"])
+def test_a_glob_skips_what_is_no_picture_as_a_folder_does(world, tmp_path, capsys, given):
+    # "photos/*" matching a README refused the whole batch ("not a picture") where "photos" skipped
+    # it: both take the pictures and say, in one line, what they skipped; a glob or a folder with no
+    # picture at all is refused, naming the suffixes nst reads
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("a.png", "b.PNG"):
+        Image.open(world["c"]).save(photos / name)
+    (photos / "README.md").write_text("my notes")
+    (photos / "list.txt").write_text("my list")
+    assert cli(["batch", str(tmp_path / given), "--style", str(world["s"]), "-o", str(world["o"]),
+                "--weights", str(world["w"]), *SMALL, "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert f"nst: content {tmp_path / given}: 2 files skipped, not pictures by their names (README.md, list.txt)" \
+        in err, err
+    assert "2 tasks" in err and (photos / "README.md").read_text() == "my notes", err
+    assert plan.expand([str(tmp_path / given)], "content") == [str(photos / n) for n in ("a.png", "b.PNG")]
+    for name in ("a.png", "b.PNG"):
+        (photos / name).unlink()
+    assert cli(["batch", str(tmp_path / given), "--style", str(world["s"]), "-o", str(world["o"]),
+                "--weights", str(world["w"]), *SMALL, "--dry-run"]) == 2
+    assert f"nst: error: content {tmp_path / given}: no pictures among its 2 files (.bmp" in capsys.readouterr().err

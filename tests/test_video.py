@@ -643,6 +643,39 @@ def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_
     assert f"1 frame made for the same source, frames and settings in {cache} would" in capsys.readouterr().err
 
 
+def test_another_container_takes_the_frames_it_lacks_into_frames_it_has(inputs, tmp_path, capsys, monkeypatch):
+    # -o styled.mkv --frames 0:2 after -o styled.mp4 took frames 0 and 1; -o styled.mkv with every
+    # frame then made frames 2 and 3 again, styled.mkv.frames being no longer empty. It takes them,
+    # frame 2 replacing the frame an earlier run with other settings left there (nst's, in one rename)
+    import nst.video.cli
+    from nst.io.image import save_image
+    source, mp4, mkv = tmp_path / "clip.mp4", tmp_path / "styled.mp4", tmp_path / "styled.mkv"
+    write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48))
+    _, style, weights = inputs
+    argv = lambda out, *extra: ["video", str(source), "-o", str(out), "--style", str(style),  # noqa: E731
+                                "--weights", str(weights), *FAST, "--iterations", "2", "--later-iterations", "2",
+                                "--workers", "1", *extra]
+    assert main(argv(mp4)) == 0
+    cache, taken = tmp_path / "styled.mp4.frames", tmp_path / "styled.mkv.frames"
+    before = {p.name: p.read_bytes() for p in cache.iterdir()}
+    monkeypatch.setattr(nst.video.cli, "execute", lambda *a, **k: pytest.fail("a frame made again"))
+    assert main(argv(mkv, "--frames", "0:2")) == 0 and frame_files(taken) == [clips.frame_name(i) for i in (0, 1)]
+    save_image(np.full((36, 48, 3), 9.0), taken / clips.frame_name(2))           # an earlier run's, other settings
+    plan.Manifest(taken).append({"output": clips.frame_name(2), "digest": "0" * 64, "status": "done"})
+    capsys.readouterr()
+    assert main(argv(mkv, "--dry-run")) == 0
+    err = capsys.readouterr().err
+    assert f"2 frames made for the same source, frames and settings in {cache} would be taken" in err, err
+    assert "4 done before, 0 to run" in err, err
+    assert main(argv(mkv)) == 0 and mkv.exists()
+    err = capsys.readouterr().err
+    assert f"took 2 frames made for the same source, frames and settings from {cache}" in err, err
+    assert "4 done before, 0 to run" in err, err
+    assert {p.name: p.read_bytes() for p in cache.iterdir()} == before
+    assert all((taken / name).read_bytes() == before[name] for name in frame_files(cache))
+    assert not [p.name for p in taken.iterdir() if p.name.startswith(".")]          # no temporary file left
+
+
 def test_a_later_frame_with_long_term_targets(tiny_weights):
     # frame_task as a worker runs it, in this process: frame 2 tied to frames 1 and 0 (closest first)
     from nst.video.task import flows_task, frame_task
@@ -1038,6 +1071,74 @@ def test_frames_a_b_of_a_variable_rate_mkv_says_its_source_count_is_an_estimate(
     part, to_end = clips.read(source, 48, (0, 3)), clips.read(source, 48, (30, 40))
     assert in_source_text(part) == "about 63 in the source, estimated from its header's length and rate"
     assert in_source_text(to_end) == "36 in the source", in_source_text(to_end)
+
+
+def write_ticks(path, images, ticks, time_base):
+    # frames at `ticks` of `time_base` (a gap: dropped frames) in an AVI, whose header counts ticks
+    import av
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("mpeg4", rate=round(1 / time_base))
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        v.codec_context.time_base = time_base
+        for t, image in zip(ticks, images):
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = t, time_base
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+    return path
+
+
+@pytest.mark.parametrize("kind", ["1/1000", "dropped"])
+def test_an_avi_counts_its_frames_not_its_empty_ticks(tmp_path, kind):
+    # an AVI counts time in ticks of its header's rate, a frame or an empty chunk each: at a 1/1000
+    # time base 8 frames over 0.77 s were "766 in the source" (--frames 0:3) and --fps 100 was
+    # taken as within its "1000 fps"; 9 frames at 30 fps with 3 dropped, "12 in the source". Its
+    # index counts the frames it holds; its rate is theirs (30 fps), as a Matroska file's is
+    import fractions
+    from nst.video.cli import in_source_text
+    if kind == "1/1000":
+        source, count = write_vfr(tmp_path / "vfr.avi", video_clip.frames(len(VFR_MS)), VFR_MS), len(VFR_MS)
+    else:
+        ticks = [0, 1, 2, 3, 4, 7, 8, 9, 11]
+        source = write_ticks(tmp_path / "dropped.avi", video_clip.frames(len(ticks)), ticks, fractions.Fraction(1, 30))
+        count = len(ticks)
+    for frames in ((0, 3), None):
+        clip = clips.read(source, 48, frames)
+        assert in_source_text(clip) == f"{count} in the source", in_source_text(clip)
+    with pytest.raises(clips.RunRefused, match=rf"--fps 100 is above .*{source.name}'s 30 fps"):
+        clips.read(source, 48, (0, 3), 100)
+    clip = clips.read(source, 48, None, 10)                 # the frame on screen every 0.1 s
+    assert clip.fps == 10 and sum(clip.repeats or [1] * len(clip.frames)) == (8 if kind == "1/1000" else 4), clip
+
+
+def write_raw(path, fmt, codec, images, fps=12, pix_fmt="yuv420p"):
+    # frames -> a raw elementary stream (no container: no timing but what the codec's own headers say)
+    import av
+    with av.open(str(path), "w", format=fmt) as c:
+        v = c.add_stream(codec, rate=fps)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], pix_fmt
+        c.mux([p for f in images for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24"))] + v.encode())
+    return path
+
+
+def test_a_raw_streams_rate_is_its_own_or_said_to_be_unknown(tmp_path):
+    # a raw stream's container has no timing, and FFmpeg gives it a guessed 25 fps: a 12 fps .m4v was
+    # read at 25 fps (--fps 20 taken as below it), a .mjpeg (no rate anywhere) was claimed to be 25
+    # fps and --fps 50 refused as above it. The .m4v's rate is its stream's own (its VOL header's);
+    # the .mjpeg's is said to be unknown, --fps the rate its every frame is written at, as for a folder
+    from nst.video.cli import in_source_text
+    m4v = write_raw(tmp_path / "clip.m4v", "m4v", "mpeg4", video_clip.frames(12))
+    clip = clips.read(m4v, 48)
+    said = (clip.fps, clip.times, clips.rate_text(clip), in_source_text(clip))
+    assert said == (12, None, "12 fps", "12 in the source"), said
+    with pytest.raises(clips.RunRefused, match=r"--fps 20 is above .*clip.m4v's 12 fps"):
+        clips.read(m4v, 48, None, 20)
+    mjpeg = write_raw(tmp_path / "clip.mjpeg", "mjpeg", "mjpeg", video_clip.frames(12), pix_fmt="yuvj420p")
+    for fps, said in [(None, "25 fps, assumed: clip.mjpeg has no frame rate of its own (--fps sets it)"),
+                      (50, "50 fps, --fps's: clip.mjpeg has no frame rate of its own")]:
+        clip = clips.read(mjpeg, 48, None, fps)
+        assert (clip.fps, len(clip.frames), clip.repeats, clip.times) == (fps or 25, 12, None, None), clip
+        assert clips.rate_text(clip) == said and np.allclose(clip.span, (0, 12 / (fps or 25))), clip.span
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])

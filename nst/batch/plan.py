@@ -20,6 +20,7 @@ from pathlib import Path
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_name_length, check_regular
 from nst.io.image import SAVE_FORMATS
+from nst.run.progress import counted, log
 from nst.run.settings import FIELDS, Settings, items
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
@@ -81,22 +82,20 @@ def fmt_value(v):
 
 
 def expand(arguments, what):
-    # CONTENT or STYLE arguments -> image paths: a file as given, a folder's images (sorted, not
-    # recursive), a glob's matches (sorted); the same file twice counts once. A pipe (`<(curl …)`)
-    # or a device is refused: its bytes are read more than once (their sha256, the check, the task)
+    # CONTENT or STYLE arguments -> image paths: a file as given, a folder's or a glob's pictures
+    # (pictures_in: sorted, the others skipped and said); the same file twice counts once. A pipe
+    # (`<(curl …)`) or a device is refused: its bytes are read more than once (their sha256, the
+    # check, the task)
     found = []
     for a in arguments:
         if glob.has_magic(a):
-            matches = sorted(p for p in glob.glob(a) if os.path.isfile(p))
+            matches = [p for p in glob.glob(a) if os.path.isfile(p)]
             if not matches:
                 raise RunRefused(f"{what} {a}: no files match")
-            found += matches
+            found += pictures_in(matches, f"{what} {a}")
         elif os.path.isdir(a):
-            images = sorted(str(p) for p in Path(a).iterdir()
-                            if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
-            if not images:
-                raise RunRefused(f"{what} folder {a}: no images ({' '.join(IMAGE_SUFFIXES)})")
-            found += images
+            found += pictures_in([str(p) for p in Path(a).iterdir() if p.is_file() and not p.name.startswith(".")],
+                                 f"{what} {a}")
         elif os.path.isfile(a):
             found.append(a)
         else:
@@ -105,6 +104,21 @@ def expand(arguments, what):
                              if os.path.islink(a) else f"{what} {a}: no such file or folder")
     seen = set()
     return [p for p in found if not (os.path.realpath(p) in seen or seen.add(os.path.realpath(p)))]
+
+
+def pictures_in(files, given):
+    # a folder's files (hidden ones left out) or a glob's matches -> those named as pictures
+    # (IMAGE_SUFFIXES), sorted; the others (a README, notes) skipped, said in one line; none: refused
+    pictures = sorted(p for p in files if Path(p).suffix.lower() in IMAGE_SUFFIXES)
+    skipped = sorted(Path(p).name for p in files if Path(p).suffix.lower() not in IMAGE_SUFFIXES)
+    if not pictures:
+        among = f" among its {counted(len(files), 'file')}" if files else ""
+        raise RunRefused(f"{given}: no pictures{among} ({' '.join(IMAGE_SUFFIXES)})")
+    if skipped:
+        what = "pictures by their names" if len(skipped) > 1 else "a picture by its name"
+        log(f"nst: {given}: {counted(len(skipped), 'file')} skipped, not {what} ({', '.join(skipped[:3])}"
+            f"{', …' if len(skipped) > 3 else ''})")
+    return pictures
 
 
 def numeric_options(parser):

@@ -18,7 +18,7 @@ from pathlib import Path
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from nst.io import checkpoint
+from nst.io import checkpoint, destinations
 from nst.io.assets import atomic_path
 from nst.io.image import to_uint8
 from nst.optim import NonFiniteLoss
@@ -107,8 +107,8 @@ def transfer(task, files, options, local_dir):
         raise NonFiniteLoss(job.error)
     run = job.run
     stopped = bool(run.interrupted and run.history)    # stopped from the page: resumable from its checkpoint
-    if ckpt and stopped:
-        checkpoint.save(ckpt, run, job.ident)
+    if ckpt and stopped:                           # as nst transfer's: a file of the user's there is kept
+        job.write("--checkpoint", lambda: job.save_checkpoint(run))
     elif ckpt:
         remove_checkpoint(ckpt)
     return {"status": "stopped" if stopped else "done", "image": None if image is None else to_uint8(image),
@@ -117,7 +117,11 @@ def transfer(task, files, options, local_dir):
 
 def remove_checkpoint(ckpt):
     # a finished task's checkpoint removed; where its folder is no folder this worker can use (a file,
-    # no permission: the run went on without checkpoints, nst.run.job.Writer) there is none to remove
+    # no permission: the run went on without checkpoints, nst.run.job.Writer) there is none to remove,
+    # and a file of the user's at its name (no checkpoint: resume() started over) stays
+    if destinations.not_nsts("--checkpoint", ckpt):
+        LOG.warning("%s: not removed (nst did not write it)", ckpt)
+        return
     try:
         ckpt.unlink(missing_ok=True)
     except OSError as e:

@@ -83,7 +83,8 @@ def add_parser(sub):
                         "10: from frame 10 on) (default: every frame)")
     p.add_argument("--fps", type=option_type(number(lo_open=True)), metavar="F",
                    help="frames per second, > 0: for a video, keep at most F of its frames a second (at or above "
-                        "its own rate: all); for a folder, its rate (default: the video's own; 25 for a folder)")
+                        "its own rate: all); for a folder, or a video with no rate of its own (a raw .mjpeg), its "
+                        "rate (default: the video's own; 25 for a folder)")
     p.add_argument("--independent-shots", type=integer(1), metavar="N",
                    help="also start a new shot every N frames (shots run in parallel; default: only at cuts)")
     add_cluster_options(p, "shots, cores and memory")

@@ -31,6 +31,7 @@ VIDEO_FORMATS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska", ".webm": "web
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FOLDER_FPS = 25.0             # a folder of frames has no rate: this one, unless --fps says
 ATTACHED_PIC = 0x0400         # FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a "video" stream that is a song's cover
+NO_TIMESTAMPS = 0x0080        # FFmpeg's AVFMT_NOTIMESTAMPS: a format whose packets carry no times (a raw stream)
 
 
 @dataclass
@@ -50,7 +51,10 @@ class Clip:
                                       # without --fps; fps is then the header's nominal rate); None: k / fps
     src_shape: tuple = None           # (H, W) of a source frame, upright, before it was resized to --size
     src_estimated: bool = False       # src_frames is the header's length × its rate, not a count (a
-                                      # Matroska file read up to B only: a variable rate makes it far off)
+                                      # Matroska file, an AVI with no index, read up to B only: a variable
+                                      # rate makes it far off)
+    rate_note: str = None             # a video with no frame rate of its own (a raw stream): where fps came
+                                      # from, said after it (rate_text)
 
 
 def ffmpeg_name(path):
@@ -171,15 +175,19 @@ def read_video(path, size, frames, fps, keep_in):
                 cover = " (only a cover picture for its sound)" if container.streams.video else ""
                 raise RunRefused(f"{path}: has no video stream{cover}")
             stream = videos[0]
-            src_fps = float(stream.average_rate or stream.guessed_rate or FOLDER_FPS)
+            src_fps, note = frame_rate(container, stream), None
+            if src_fps is None:                           # no rate of its own: --fps is its rate, as a folder's
+                src_fps, fps, note = fps or FOLDER_FPS, None, unknown_rate_note(path, fps)
             nominal = float(stream.guessed_rate or src_fps)       # FFmpeg's guess: a variable rate's base rate
             check_fps(path, fps, src_fps)
-            audio, declared = bool(container.streams.audio), declared_frames(container, stream, src_fps)
+            audio, (declared, exact) = bool(container.streams.audio), declared_frames(container, stream, src_fps)
             ctx = stream.codec_context                         # None in some files cut short
             if ctx and ctx.width and ctx.height:
                 check_disk(path, selected(declared, frames, src_fps, fps), (ctx.height, ctx.width), size, keep_in)
             d = decode(container, stream, frames, src_fps, fps, size, FrameFile(keep_in))
-            estimated = not stream.frames and not d.whole
+            if note:                                      # its frames' times: FFmpeg's, from a guessed rate
+                d = dataclasses.replace(d, times=[None] * len(d.times), end=None)
+            estimated = not exact and not d.whole
             if d.whole:
                 check_not_cut(path)
                 check_complete(path, d, declared, src_fps)
@@ -203,7 +211,7 @@ def read_video(path, size, frames, fps, keep_in):
     if times:
         rate, span = nominal, (start, d.end)
     return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times,
-                d.shape, estimated)
+                d.shape, estimated, note)
 
 
 def own_times(d, src_fps):
@@ -236,8 +244,15 @@ def at_one_rate(clip):
 
 
 def rate_text(clip):
-    # "25 fps", or "the source's variable rate" (each frame at its own time, Clip.times)
-    return "the source's variable rate" if clip.times else f"{clip.fps:g} fps"
+    # "25 fps", or "the source's variable rate" (each frame at its own time, Clip.times), or for a
+    # video with no rate of its own "25 fps, assumed: clip.mjpeg has no frame rate of its own (…)"
+    return "the source's variable rate" if clip.times else f"{clip.fps:g} fps" + (clip.rate_note or "")
+
+
+def unknown_rate_note(path, fps):
+    # what rate_text says after the rate of a video with no rate of its own: --fps's, or assumed
+    why = f"{Path(path).name} has no frame rate of its own"
+    return f", --fps's: {why}" if fps else f", assumed: {why} (--fps sets it)"
 
 
 @dataclass
@@ -353,18 +368,44 @@ def display_transform(matrix):
     return round(-math.degrees(math.atan2(b, a)) / 90) % 4, mirrored
 
 
+def frame_rate(container, stream):
+    # -> the source's frames a second: its header's (FFmpeg's average_rate), else FFmpeg's guess from
+    # the frames' times (guessed_rate); an AVI's header rate is of ticks, a frame or an empty chunk
+    # each: where its index holds fewer frames than its ticks (dropped frames, a 1/1000 time base) the
+    # frames' own rate is the guess. A raw stream (.m4v, .h264, .mjpeg: a format with no timestamps)
+    # has no header rate, only FFmpeg's default 25: its rate is its codec's headers' (an MPEG-4 VOL's,
+    # an H.264 VUI's), None where they declare none
+    if container.format.flags & NO_TIMESTAMPS:
+        rate = getattr(stream.codec_context, "framerate", None)
+        return float(rate) if rate else None
+    ticks_not_frames = 0 < indexed_frames(container, stream) < stream.frames
+    return float((stream.guessed_rate if ticks_not_frames else stream.average_rate) or stream.guessed_rate
+                 or FOLDER_FPS)
+
+
+def indexed_frames(container, stream):
+    # -> the frames an AVI's index lists (its chunks that hold one: FFmpeg leaves the empty ones out),
+    # 0 for another container or an AVI without an index
+    entries = getattr(stream, "index_entries", None) if container.format.name == "avi" else None
+    return len(entries) if entries is not None else 0
+
+
 def declared_frames(container, stream, src_fps):
-    # -> the frame count the header declares (the stream's count, else its duration × the rate, else
-    # the container's duration when the video is its only stream), 0 when it declares none
+    # -> (the frame count the header declares, whether it is a count: else the header's length × the
+    # rate, an estimate); 0 when it declares none. The stream's count, but an AVI's counts ticks, empty
+    # ones included: its index's; else its duration × the rate, else the container's duration when the
+    # video is its only stream
+    if indexed_frames(container, stream):
+        return indexed_frames(container, stream), True
     if stream.frames:
-        return stream.frames
+        return stream.frames, container.format.name != "avi"
     seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
     tag = stream.metadata.get("DURATION")                 # Matroska keeps a stream's duration as a tag
     if seconds is None and tag:
         seconds = tag_seconds(tag)
     if seconds is None and container.duration and len(container.streams) == 1:
         seconds = container.duration / 1e6
-    return round(seconds * src_fps) if seconds else 0
+    return (round(seconds * src_fps) if seconds else 0), False
 
 
 def selected(declared, frames, src_fps, fps):

@@ -1,14 +1,17 @@
 """Frames already made for the same video under another container's name: -o out.mkv after -o out.mp4
 finds out.mp4.frames/ and takes the frames there whose digests (source pixels, settings, styles,
 weights, the frames before: nst.video.plan) are this run's, so only the container changes. They are
-hard-linked (copied where the disk cannot link) into a new OUT.frames/, each with its manifest row;
-the other folder is only read (nst replaces a frame by a rename, so a link never changes it).
+hard-linked (copied where the disk cannot link) into OUT.frames/, each with its manifest row: the
+frames it lacks (a new folder, or one an earlier, shorter --frames or other settings left), replacing
+nst's own frame of other settings in one rename; the other folder is only read (nst replaces a frame
+by a rename, so a link never changes it).
 """
 import os
 import shutil
 from pathlib import Path
 
 from nst.batch.results import read_manifest
+from nst.io.assets import atomic_path
 from nst.io.destinations import RunRefused
 from nst.run.progress import counted, log
 from nst.video import plan as plans
@@ -23,20 +26,21 @@ def sibling_outdirs(output, outdir):
 
 
 def take_frames_made(frames, output, outdir, dry_run=False):
-    # a new OUT.frames/ (no manifest rows) of -o a video file: the frames of `frames` that a sibling
-    # folder holds done (plans.partition: its manifest row done with this frame's digest, nst's file)
-    # linked into `outdir`, each row first, said in one line (with --dry-run only said) -> their
-    # names; a disk that refuses one stops there, said (the rest are made again); any other case: none
-    if not is_video_path(output) or read_manifest(outdir):
+    # -o a video file: the frames of `frames` that OUT.frames/ (`outdir`) lacks done and a sibling
+    # folder holds done (plans.partition: a manifest row done with this frame's digest, nst's file)
+    # linked into `outdir`, each with its row, said in one line (with --dry-run only said) -> their
+    # names; a disk that refuses one stops there, said (the rest are made again); -o a folder: none
+    if not is_video_path(output):
         return set()
+    lacking = {f.output for f in plans.partition(frames, read_manifest(outdir), outdir)[0]}
     taken = {}
-    for folder in sibling_outdirs(output, outdir):
+    for folder in sibling_outdirs(output, outdir) if lacking else ():
         rows = read_manifest(folder)
         try:
             done = plans.partition(frames, rows, folder)[1]
         except RunRefused:                                   # another's file there: not ours to take
             continue
-        taken.update({f.output: (folder, rows[f.output]) for f in done if f.output not in taken})
+        taken.update({f.output: (folder, rows[f.output]) for f in done if f.output in lacking - set(taken)})
     if not taken:
         return set()
     folders = ", ".join(sorted({str(folder) for folder, _ in taken.values()}))
@@ -48,8 +52,8 @@ def take_frames_made(frames, output, outdir, dry_run=False):
     manifest, linked = plans.Manifest(outdir), set()
     try:
         for name, (folder, row) in taken.items():
-            manifest.append({k: v for k, v in row.items() if k != "finished"})
-            link_or_copy(folder / name, Path(outdir) / name)
+            link_or_copy(folder / name, Path(outdir) / name)      # then its row: a row of this digest
+            manifest.append({k: v for k, v in row.items() if k != "finished"})   # never names an older frame
             linked.add(name)
     except OSError as e:
         log(f"nst video: {len(taken) - len(linked)} of the frames in {folders} not taken ({e.strerror or e}): "
@@ -65,9 +69,11 @@ def counted_as_taken(todo, done, taken):
 
 
 def link_or_copy(source, target):
-    # `target` the same file as `source`: a hard link, else (another disk, no links) a copy
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:
-        shutil.copy2(source, target)
+    # `target` the same file as `source` (a hard link, else, on another disk or one with no links, a
+    # copy), taking its name in one rename: nst's frame of other settings there is replaced whole
+    with atomic_path(target) as part:
+        os.unlink(part)
+        try:
+            os.link(source, part)
+        except OSError:
+            shutil.copy2(source, part)
