@@ -156,7 +156,10 @@ CASES = [
      ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["--report", "losses.json", "exists and nst did not write it"]),
     ("init-is-output", None, ["-o", "{d}/o.png", "--init", "{d}/o.png"], 2, ["-o", "is an input (--init)"]),
     ("init-not-an-image-dry-run", lambda w: (w["d"] / "in" / "notes.png").write_text("my notes"),   # was taken
-     ["-o", "{d}/o.png", "--init", "{d}/in/notes.png", "--dry-run"], 2, ["notes.png: not an image Pillow can read"]),
+     ["-o", "{d}/o.png", "--init", "{d}/in/notes.png", "--dry-run"], 2,
+     ["error: --init ", "notes.png: not an image Pillow can read"]),          # named by its option, as the others
+    ("init-is-a-folder", None, ["-o", "{d}/o.png", "--init", "{d}/in", "--dry-run"], 2,
+     ["error: --init ", "in: is a directory, not an image"]),
     ("init-typo", None, ["-o", "{d}/o.png", "--init", "randomm"], 2, ["--init randomm", "no such file", "not one of", "random"]),
     # destinations that cannot be written, found before the run
     ("output-under-a-file", None, ["-o", "{c}/out.png"], 2, ["-o", "is a file, not a folder"]),
@@ -175,7 +178,7 @@ CASES = [
     ("bomb-content", setup_bomb("c"), ["-o", "{d}/o.png"], 2, ["bomb.png", "decompression bomb"]),
     ("bomb-style", setup_bomb("s"), ["-o", "{d}/o.png"], 2, ["bomb.png", "decompression bomb"]),
     ("bomb-init", setup_bomb("unused"), ["-o", "{d}/o.png", "--init", "{d}/in/bomb.png"], 2,
-     ["bomb.png", "decompression bomb"]),
+     ["error: --init ", "bomb.png", "decompression bomb"]),
     # damaged or crafted checkpoints
     ("resume-truncated", setup_resume(truncate), ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
      ["ck.npz", "unreadable or truncated"]),

@@ -203,7 +203,10 @@ class Job:
         if upscaled:
             self.log(f"nst: warning: {upscaled}")
         if self.settings.init_file:                # a picture, decoded whole: a dry run's check too
-            image_shape(self.settings.init_file)
+            try:
+                image_shape(self.settings.init_file)
+            except ImageError as e:                # "PATH: is a directory, not an image", named by its option
+                raise ImageError(f"--init {e}") from None
         if self.out.dry_run:
             self.run.check_weights_file()
         else:
