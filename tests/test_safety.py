@@ -201,6 +201,11 @@ CASES = [
     ("weights-name-too-long", None, ["-o", "{d}/o.png", "--weights", "{d}/" + "a" * 300 + ".h5"], 2,
      ["a.h5 cannot be read (File name too long)"]),                             # was a traceback
     ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
+    # a dry run's refusal: the error alone (the memory table and a warning were printed before it)
+    ("resume-missing-dry-run", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz", "--dry-run", "--size", "256"],
+     2, ["nope.npz", "does not exist"]),
+    ("resume-truncated-dry-run", setup_resume(truncate), ["-o", "{d}/o.png", "--resume", "{d}/ck.npz", "--dry-run"],
+     2, ["ck.npz", "unreadable or truncated"]),
     ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2,      # was "(ValueError)"
      ["content.png is unreadable or truncated (no .npz nst wrote whole); start the run again without --resume"]),
     ("resume-replaced-content", replace_content, ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
@@ -305,9 +310,9 @@ def test_refused_in_one_line(world, capsys, setup, extra, status, needles):
     argv = command(world, *(e.format(**world) for e in extra), content=world["c"], style=world["s"])
     capsys.readouterr()
     assert cli(argv) == status
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nst: error: "), err
+    assert len(lines) == 1 and lines[0].startswith("nst: error: ") and not out, (out, err)
     for needle in needles:
         assert needle in lines[0], lines[0]
     assert "Traceback" not in err
