@@ -14,12 +14,13 @@ import numbers
 import os
 import re
 
+from nst import optim
 from nst.io.assets import recorded
 from nst.io.image import MAX_SIDE
 from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer, resolve_layers
 
 INIT_KEYWORDS = ("content", "recolored", "random", "style")
-OPTIMIZERS = ("lbfgs", "adam", "gd")
+OPTIMIZERS = tuple(optim.OPTIMIZERS)     # --optimizer's names, nst.optim's
 HISTORY = 20              # L-BFGS pairs kept by default: --history's, the one value other optimisers accept
 POOLINGS = ("max", "avg")
 KEEP_COLORS = ("luminance", "match")
