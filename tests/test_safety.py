@@ -762,3 +762,30 @@ def test_a_checkpoint_that_cannot_be_read_says_so(world, monkeypatch, capsys):
     capsys.readouterr()
     assert cli(command(world, "-o", str(world["d"] / "o.png"), "--resume", str(ck))) == 2
     assert capsys.readouterr().err == f"nst: error: checkpoint {ck} cannot be read (Permission denied)\n"
+
+
+def test_a_write_failure_without_the_systems_reason_is_said_in_one_line(tmp_path, monkeypatch, caplog):
+    # an OSError a library raises with no strerror and a message of two lines: each "why a write
+    # failed" is said as nst.run.job says it (nst.io.destinations.why_not_written: its first line);
+    # `e.strerror or e` gave both lines, breaking the one-line message
+    import logging
+
+    from nst.batch import results, task
+    from nst.web import uploads
+
+    def refuse(*args, **kwargs):
+        raise OSError("the device refused it\nretry code 7")
+    monkeypatch.setattr(uploads, "atomic_path", refuse)
+    with pytest.raises(uploads.Refused) as refused:
+        uploads.store(b"bytes", tmp_path / "uploads" / "a.png", "content")
+    assert str(refused.value) == "content: cannot be stored in OUTDIR/uploads (the device refused it)"
+    monkeypatch.setattr(results, "append_row", refuse)
+    manifest = results.Manifest(tmp_path)
+    manifest.append({"output": "a.png"})
+    assert manifest.unwritable == "the device refused it"
+    ckpt = tmp_path / "task.npz"
+    ckpt.write_bytes(b"")
+    monkeypatch.setattr(type(ckpt), "unlink", refuse)
+    with caplog.at_level(logging.WARNING, "nst.batch"):
+        task.remove_checkpoint(ckpt)
+    assert caplog.messages == [f"{ckpt}: not removed (the device refused it)"]
