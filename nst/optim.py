@@ -255,18 +255,21 @@ class LBFGS(Stateful):
 
 
 DEFAULT_GD_LR = 1e-8
+# name -> optimiser: the one list of them (--optimizer's choices: nst.run.settings.OPTIMIZERS)
 OPTIMIZERS = {"lbfgs": LBFGS, "adam": Adam, "gd": GradientDescent}
 
 
 def make_optimizer(name, x, lr=None, history=20, log=None, adam_kernel=None):
-    # "lbfgs" | "adam" | "gd" -> optimiser over x, with each one's default step size
-    if name == "lbfgs":
+    # a name of OPTIMIZERS -> its optimiser over x, with its own default step size
+    kind = OPTIMIZERS.get(name)
+    if kind is None:
+        *most, last = OPTIMIZERS
+        raise ValueError(f"unknown optimizer {name!r}: use {', '.join(most)} or {last}")
+    if kind is LBFGS:
         return LBFGS(x, history=history, lr=1.0 if lr is None else lr, log=log)
-    if name == "adam":
+    if kind is Adam:
         return Adam(x, lr=10.0 if lr is None else lr, kernel=adam_kernel or adam_step)
-    if name == "gd":
-        return GradientDescent(x, lr=DEFAULT_GD_LR if lr is None else lr)
-    raise ValueError(f"unknown optimizer {name!r}: use lbfgs, adam or gd")
+    return kind(x, lr=DEFAULT_GD_LR if lr is None else lr)
 
 
 def history_arrays(state):

@@ -338,6 +338,9 @@ def test_a_jobs_report_without_an_output_records_null(rng, tmp_path, tiny_weight
     ({"style_layers": "conv1_1", "style_layer_weights": [1, 2]},
      "^style_layer_weights has 2 values for 1 style_layers; give one per layer$",
      "^--style-layer-weights has 2 values for 1 --style-layers;"),
+    ({"optimizer": "adam", "history": 5},                # L-BFGS's, silently ignored by adam and gd
+     "^history 5 applies to optimizer lbfgs only .*: drop history, or use optimizer lbfgs$",
+     "^--history 5 applies to --optimizer lbfgs only"),
     ({"content_layers": "conv9_9"}, "^content_layers: unknown layer 'conv9_9'", "^--content-layers: unknown"),
     ({"style_layers": "conv1_1,block1_conv1"},        # the same layer by two names counted twice in J
      "^style_layers: block1_conv1 is given as 'conv1_1' and 'block1_conv1': give each layer once$",

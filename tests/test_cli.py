@@ -156,6 +156,18 @@ def test_checkpoint_every_needs_where_to_save(images, tiny_weights_h5, tmp_path,
     assert not out.exists()
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "gd"])
+def test_history_with_another_optimizer_is_refused(images, tiny_weights_h5, tmp_path, capsys, optimizer):
+    # --history is L-BFGS's: with adam or gd it was silently ignored; refused in one line, nothing made
+    # (the default, as the web page sends it, is taken with any optimiser)
+    out = tmp_path / "o.png"
+    assert transfer(images, tiny_weights_h5, "-o", str(out), "--optimizer", optimizer, "--history", "5") == 2
+    one_line_error(capsys, f"--history 5 applies to --optimizer lbfgs only (the steps L-BFGS keeps), not {optimizer}")
+    assert not out.exists()
+    assert transfer(images, tiny_weights_h5, "-o", str(out), "--optimizer", optimizer, "--history", "20",
+                    "--dry-run") == 0
+
+
 def test_checkpoint_every_with_checkpoint_saves(images, tiny_weights_h5, tmp_path):
     ckpt = tmp_path / "run.npz"
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), "--checkpoint", str(ckpt),

@@ -164,10 +164,37 @@ def test_save_image_with_its_arguments_swapped_names_path(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_16bit_gray_decided_by_mode_not_values(tmp_path):
+@pytest.mark.parametrize("name", ["dark.png", "dark.tif", "dark.pgm"])
+def test_16bit_gray_decided_by_mode_not_values(tmp_path, name):
     # values ≤ 255 of 65535 are a dark image, not an 8-bit one
-    x = load_image(saved(tmp_path, Image.fromarray(np.full((3, 4), 200, np.uint16)), "dark.png"))
+    x = load_image(saved(tmp_path, Image.fromarray(np.full((3, 4), 200, np.uint16)), name))
     np.testing.assert_allclose(x, 200 / 257, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype, top, read", [(np.int32, 255, 255), (np.uint32, 255, 255), (np.int16, 255, 255),
+                                             (np.int32, 40000, 40000 / 257), (np.uint32, 65535, 255)])
+def test_a_tiff_of_32_bit_integers_is_read_by_its_values(tmp_path, dtype, top, read):
+    # Pillow's TIFF of an integer array (mode I, 32-bit samples: no range comes with them) holding
+    # 8-bit values was read ÷257, near-black: values all within 0..255 are taken as they are, others
+    # as 16-bit ones
+    a = np.full((3, 4), top, dtype)
+    a[0, :2] = 0, 100
+    x = load_image(saved(tmp_path, Image.fromarray(a), "i.tif"))
+    scale = read / top
+    np.testing.assert_allclose(x[0, :3, 0], [0, 100 * scale, read], rtol=1e-6)
+    assert x.dtype == np.float32 and x.shape == (3, 4, 3)
+
+
+@pytest.mark.parametrize("values, read", [((0, 0.5, 1), (0, 127.5, 255)), ((0, 0.5, 2), (0, 0.5, 2)),
+                                          ((0, 100, 300), (0, 100, 255))])
+def test_a_float_image_in_0_to_1_is_scaled_by_255(tmp_path, values, read):
+    # a float TIFF (mode F) in 0..1, float pictures' usual range, was read near-black without a word:
+    # values all within 0..1 are scaled by 255; others are taken as 0..255 (clipped)
+    a = np.full((3, 4), values[-1], np.float32)
+    a[0, :2] = values[:2]
+    x = load_image(saved(tmp_path, Image.fromarray(a), "f.tif"))
+    np.testing.assert_allclose(x[0, :3, 1], read, rtol=1e-6)
+    assert x.dtype == np.float32
 
 
 def png16_bytes(samples, colour_type, filters):

@@ -254,7 +254,22 @@ def test_gradient_descent_step_is_exact():
 
 
 def test_unknown_optimizer():
-    with pytest.raises(ValueError, match="unknown optimizer"):
+    with pytest.raises(ValueError, match="^unknown optimizer 'sgd': use lbfgs, adam or gd$"):
+        make_optimizer("sgd", np.zeros(2))
+
+
+def test_the_optimisers_are_listed_once(monkeypatch):
+    # nst.optim.OPTIMIZERS is the one list: --optimizer's choices are its names, and make_optimizer
+    # makes what it names (its own if-chain of names was a third list)
+    from nst import optim
+    from nst.cli.parser import build_parser
+    from nst.run import settings
+    transfer = build_parser()._subparsers._group_actions[0].choices["transfer"]
+    choices = next(a.choices for a in transfer._actions if a.dest == "optimizer")
+    assert settings.OPTIMIZERS == tuple(choices) == tuple(optim.OPTIMIZERS) == ("lbfgs", "adam", "gd")
+    monkeypatch.setitem(optim.OPTIMIZERS, "plain", optim.GradientDescent)
+    assert isinstance(make_optimizer("plain", np.zeros(2), lr=0.5), optim.GradientDescent)
+    with pytest.raises(ValueError, match="^unknown optimizer 'sgd': use lbfgs, adam, gd or plain$"):
         make_optimizer("sgd", np.zeros(2))
 
 

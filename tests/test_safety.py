@@ -156,7 +156,10 @@ CASES = [
      ["-o", "{d}/o.png", "--report", "{d}/rep"], 2, ["--report", "losses.json", "exists and nst did not write it"]),
     ("init-is-output", None, ["-o", "{d}/o.png", "--init", "{d}/o.png"], 2, ["-o", "is an input (--init)"]),
     ("init-not-an-image-dry-run", lambda w: (w["d"] / "in" / "notes.png").write_text("my notes"),   # was taken
-     ["-o", "{d}/o.png", "--init", "{d}/in/notes.png", "--dry-run"], 2, ["notes.png: not an image Pillow can read"]),
+     ["-o", "{d}/o.png", "--init", "{d}/in/notes.png", "--dry-run"], 2,
+     ["error: --init ", "notes.png: not an image Pillow can read"]),          # named by its option, as the others
+    ("init-is-a-folder", None, ["-o", "{d}/o.png", "--init", "{d}/in", "--dry-run"], 2,
+     ["error: --init ", "in: is a directory, not an image"]),
     ("init-typo", None, ["-o", "{d}/o.png", "--init", "randomm"], 2, ["--init randomm", "no such file", "not one of", "random"]),
     # destinations that cannot be written, found before the run
     ("output-under-a-file", None, ["-o", "{c}/out.png"], 2, ["-o", "is a file, not a folder"]),
@@ -175,7 +178,7 @@ CASES = [
     ("bomb-content", setup_bomb("c"), ["-o", "{d}/o.png"], 2, ["bomb.png", "decompression bomb"]),
     ("bomb-style", setup_bomb("s"), ["-o", "{d}/o.png"], 2, ["bomb.png", "decompression bomb"]),
     ("bomb-init", setup_bomb("unused"), ["-o", "{d}/o.png", "--init", "{d}/in/bomb.png"], 2,
-     ["bomb.png", "decompression bomb"]),
+     ["error: --init ", "bomb.png", "decompression bomb"]),
     # damaged or crafted checkpoints
     ("resume-truncated", setup_resume(truncate), ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
      ["ck.npz", "unreadable or truncated"]),
@@ -198,6 +201,11 @@ CASES = [
     ("weights-name-too-long", None, ["-o", "{d}/o.png", "--weights", "{d}/" + "a" * 300 + ".h5"], 2,
      ["a.h5 cannot be read (File name too long)"]),                             # was a traceback
     ("resume-missing", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz"], 2, ["nope.npz", "does not exist"]),
+    # a dry run's refusal: the error alone (the memory table and a warning were printed before it)
+    ("resume-missing-dry-run", None, ["-o", "{d}/o.png", "--resume", "{d}/nope.npz", "--dry-run", "--size", "256"],
+     2, ["nope.npz", "does not exist"]),
+    ("resume-truncated-dry-run", setup_resume(truncate), ["-o", "{d}/o.png", "--resume", "{d}/ck.npz", "--dry-run"],
+     2, ["ck.npz", "unreadable or truncated"]),
     ("resume-image", None, ["-o", "{d}/o.png", "--resume", "{c}"], 2,      # was "(ValueError)"
      ["content.png is unreadable or truncated (no .npz nst wrote whole); start the run again without --resume"]),
     ("resume-replaced-content", replace_content, ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
@@ -302,9 +310,9 @@ def test_refused_in_one_line(world, capsys, setup, extra, status, needles):
     argv = command(world, *(e.format(**world) for e in extra), content=world["c"], style=world["s"])
     capsys.readouterr()
     assert cli(argv) == status
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("nst: error: "), err
+    assert len(lines) == 1 and lines[0].startswith("nst: error: ") and not out, (out, err)
     for needle in needles:
         assert needle in lines[0], lines[0]
     assert "Traceback" not in err
@@ -754,3 +762,30 @@ def test_a_checkpoint_that_cannot_be_read_says_so(world, monkeypatch, capsys):
     capsys.readouterr()
     assert cli(command(world, "-o", str(world["d"] / "o.png"), "--resume", str(ck))) == 2
     assert capsys.readouterr().err == f"nst: error: checkpoint {ck} cannot be read (Permission denied)\n"
+
+
+def test_a_write_failure_without_the_systems_reason_is_said_in_one_line(tmp_path, monkeypatch, caplog):
+    # an OSError a library raises with no strerror and a message of two lines: each "why a write
+    # failed" is said as nst.run.job says it (nst.io.destinations.why_not_written: its first line);
+    # `e.strerror or e` gave both lines, breaking the one-line message
+    import logging
+
+    from nst.batch import results, task
+    from nst.web import uploads
+
+    def refuse(*args, **kwargs):
+        raise OSError("the device refused it\nretry code 7")
+    monkeypatch.setattr(uploads, "atomic_path", refuse)
+    with pytest.raises(uploads.Refused) as refused:
+        uploads.store(b"bytes", tmp_path / "uploads" / "a.png", "content")
+    assert str(refused.value) == "content: cannot be stored in OUTDIR/uploads (the device refused it)"
+    monkeypatch.setattr(results, "append_row", refuse)
+    manifest = results.Manifest(tmp_path)
+    manifest.append({"output": "a.png"})
+    assert manifest.unwritable == "the device refused it"
+    ckpt = tmp_path / "task.npz"
+    ckpt.write_bytes(b"")
+    monkeypatch.setattr(type(ckpt), "unlink", refuse)
+    with caplog.at_level(logging.WARNING, "nst.batch"):
+        task.remove_checkpoint(ckpt)
+    assert caplog.messages == [f"{ckpt}: not removed (the device refused it)"]

@@ -198,7 +198,7 @@ def test_auto_tiles_what_does_not_fit(files, tiny_weights_h5, tmp_path, monkeypa
     out = capsys.readouterr().out
     assert "tiles of" in out and "fits" in out and "NOT" not in out
     assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args, "--tile", "0") == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]          # the refusal (after the upscale's warning)
+    err = capsys.readouterr().err.strip().splitlines()[-1]          # the refusal (warnings come only when none)
     assert "--size" in err and "would fit" in err and "--tile" in err and "makes this size fit" in err
     assert int(err.split("--size ")[1].split(" would fit")[0]) < 3000          # smaller than asked
 
@@ -350,7 +350,7 @@ def test_auto_tile_suggests_the_size_that_fits_in_tiles(files, tiny_weights_h5, 
     suggested = {}
     for tile in ("auto", "0"):
         assert transfer(files, tiny_weights_h5, tmp_path / "o.png", *args, "--tile", tile) == 2
-        err = capsys.readouterr().err.strip().splitlines()[-1]      # the refusal (after the upscale's warning)
+        err = capsys.readouterr().err.strip().splitlines()[-1]      # the refusal (warnings come only when none)
         suggested[tile] = int(err.split("--size ")[1].split(" would fit")[0])
     assert suggested["auto"] > suggested["0"] >= 1400
     assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", str(suggested["auto"]), "--dry-run") == 0

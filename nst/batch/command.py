@@ -3,6 +3,7 @@ import signal
 from pathlib import Path
 
 from nst.batch import checks
+from nst.io.destinations import why_not_written
 from nst.memory import gib
 from nst.run.progress import Progress, counted, log
 
@@ -119,12 +120,12 @@ def write_results(manifest, tasks, outdir):
     try:
         rows = manifest.finish(tasks)
     except OSError as e:
-        log(f"nst batch: error: cannot write {manifest.path} ({e.strerror or e}); the pictures made are in {outdir}")
+        log(f"nst batch: error: cannot write {manifest.path} ({why_not_written(e)}); the pictures made are in {outdir}")
         return None, None
     try:
         return rows, results.contact_sheet(outdir, tasks, {t.output: rows[t.output]["status"] for t in tasks}, log)
     except OSError as e:
-        log(f"nst batch: warning: cannot write the contact sheet in {outdir} ({e.strerror or e})")
+        log(f"nst batch: warning: cannot write the contact sheet in {outdir} ({why_not_written(e)})")
         return rows, None
 
 

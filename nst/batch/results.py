@@ -23,6 +23,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from nst.io.assets import atomic_path, sha256_file
+from nst.io.destinations import why_not_written
 from nst.io.image import MARK, longest_shape
 from nst.io.report import fitted, font
 
@@ -127,7 +128,7 @@ class Manifest:
         try:
             append_row(self.path, row)
         except OSError as e:
-            self.unwritable = e.strerror or str(e)
+            self.unwritable = why_not_written(e)
 
     def record_picture(self, output):
         # the picture nst just wrote: its sha256 in its row tells it from any other file later

@@ -20,6 +20,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 
 from nst.io import checkpoint, destinations
 from nst.io.assets import atomic_path
+from nst.io.destinations import why_not_written
 from nst.io.image import to_uint8
 from nst.optim import NonFiniteLoss
 from nst.run.job import Job, Outputs
@@ -126,7 +127,7 @@ def remove_checkpoint(ckpt):
         ckpt.unlink(missing_ok=True)
     except OSError as e:
         if os.path.exists(ckpt):
-            LOG.warning("%s: not removed (%s)", ckpt, e.strerror or e)
+            LOG.warning("%s: not removed (%s)", ckpt, why_not_written(e))
 
 
 def resume(job, ckpt):

@@ -124,7 +124,8 @@ def add_transfer_options(t):
            choices=settings.OPTIMIZERS)
     option(t, "lr", "step size > 0 (default: adam 10, gd 1e-8; lbfgs 1 = a multiplier of its "
                     "first, Polyak step J/‖g‖²)")
-    option(t, "history", "L-BFGS history size: the last N steps it keeps (default: %(default)s)", metavar="N")
+    option(t, "history", "L-BFGS history size: the last N steps it keeps; lbfgs only, another value with adam "
+                         "or gd is refused (default: %(default)s)", metavar="N")
     option(t, "content_weight", "α ≥ 0, the weight of the content term J_content (default: %(default)g)")
     option(t, "style_weight", "β ≥ 0, the weight of the style term J_style: larger, more of the style's look "
                               "(default: %(default)g)")

@@ -3,8 +3,10 @@
 Any image Pillow reads comes in as RGB: EXIF orientation applied, grayscale/palette/CMYK
 converted, alpha composited over white. 16-bit images (decided by their mode or bit depth, never
 by their values) are read at 16 bits and scaled by 1/257; Pillow truncates 16-bit colour PNGs to
-8 bits, so nst.io.png reads those. An input's declared size is checked against MAX_INPUT_PIXELS and
-the free memory before any pixel is decoded. Output is written atomically.
+8 bits, so nst.io.png reads those. A TIFF of 32-bit integers is read as 8-bit values when they all
+lie in 0..255, else as 16-bit ones; a float image in 0..1 is scaled by 255 (to_rgb_array). An
+input's declared size is checked against MAX_INPUT_PIXELS and the free memory before any pixel is
+decoded. Output is written atomically.
 """
 import contextlib
 import errno
@@ -39,18 +41,32 @@ class ImageError(ValueError):
 
 
 def to_rgb_array(im: Image.Image) -> np.ndarray:
-    # any Pillow image -> H×W×3 float32 RGB 0..255
+    # any Pillow image -> H×W×3 float32 RGB 0..255. Gray of more than 8 bits, by what its samples
+    # hold, then clipped to 0..255:
+    #   16 bits (I;16…, or I from a PNG or a PGM/PPM above 255, which Pillow holds in 0..65535): ÷257,
+    #     by the bit depth, never by the values (a dark 16-bit picture stays dark);
+    #   other integers (I: a TIFF's 32-bit samples, which come with no range): values all within
+    #     0..255 are 8-bit ones, taken as they are; else 16-bit ones, ÷257;
+    #   floats (F): values all within 0..1 are a picture in 0..1 (float pictures' usual range), ×255;
+    #     else taken as 0..255
+    ranged_by_values = im.mode == "I" and im.format not in ("PNG", "PPM")   # exif_transpose drops format
     im = ImageOps.exif_transpose(im)
-    if im.mode.startswith("I;16") or im.mode == "I":      # 16-bit gray (Pillow: I;16, or I)
-        a = np.asarray(im, dtype=np.float32) / 257.0
-        return np.repeat(np.clip(a, 0, 255)[..., None], 3, axis=2)
+    if im.mode.startswith("I;16") or im.mode == "I":
+        a = np.asarray(im, dtype=np.float32)
+        return gray_to_rgb(a if ranged_by_values and a.max() <= 255 else a / 257.0)
     if im.mode == "F":
-        return np.repeat(np.clip(np.asarray(im, np.float32), 0, 255)[..., None], 3, axis=2)
+        a = np.asarray(im, np.float32)
+        return gray_to_rgb(a * 255.0 if a.max() <= 1 else a)
     if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
         rgba = im.convert("RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         im = Image.alpha_composite(white, rgba)
     return np.asarray(im.convert("RGB"), dtype=np.float32)
+
+
+def gray_to_rgb(a):
+    # H×W gray in 0..255 (beyond it: clipped) -> H×W×3 float32
+    return np.repeat(np.clip(a, 0, 255)[..., None], 3, axis=2).astype(np.float32, copy=False)
 
 
 def png16_to_rgb(a, orientation=1):

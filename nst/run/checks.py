@@ -148,7 +148,9 @@ def auto_tile(run, free, held=0):
 def check_memory(run, dry_run, web=False):
     # the run's memory (the net, the optimiser, the decoded inputs; web: what a live page holds,
     # memory.web_bytes) against what is free. --tile auto picks the largest tile that fits when the
-    # whole picture does not (run.settings.tile set).
+    # whole picture does not (run.settings.tile set). -> a dry run's memory table (text, for the
+    # caller to print once nothing else is refused), else None; a dry run that does not fit prints
+    # its table before the MemoryError: where the memory goes is that refusal's detail
     held = memory.images_bytes([run.content, *run.styles])
     backend = run.objective_backend().name
     free = memory.available(backend) + memory.held_bytes(run.prepared)   # weights a worker kept: counted in total
@@ -172,16 +174,10 @@ def check_memory(run, dry_run, web=False):
     parts = run.memory_estimate(tile=tile if tiled else None)[0]
     parts = {**parts, **here, "total": parts["total"] + sum(here.values())}
     fits = parts["total"] <= free
-    if dry_run:
-        how = f", tiles of {aligned_tile(tile, run.tile_align())} px" if tiled else ""
-        print(f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
-              f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})")
-        for k, v in parts.items():
-            if k != "total" and (v or k != "resizing"):
-                print(f"  {k:<12}{memory.gib(v)}")
-        if tiled and len(run.sizes) > 1:
-            print(f"  {'per scale':<12}{scale_tiles(run)}")
+    table = memory_table(run, (h, w), backend, parts, free, tile if tiled else None) if dry_run else None
     if not fits:
+        if table:
+            print(table)
         # the size to suggest: under --tile auto one that fits in SUGGEST_TILE px tiles (a fixed tile
         # keeps the search to one estimate a size), else as asked
         fixed = SUGGEST_TILE if auto else (tile if tiled else None)
@@ -193,6 +189,21 @@ def check_memory(run, dry_run, web=False):
             "no --size fits"
         raise MemoryError(f"a {w}×{h} run needs about {memory.gib(parts['total'])} on {backend} but "
                           f"{memory.gib(free)} is available; {sized}; {fix}")
+    return table
+
+
+def memory_table(run, hw, backend, parts, free, tile):
+    # --dry-run's lines: "W×H on BACKEND, scales …: needs about …, … available (fits)", then each part
+    # of `parts` ({part: bytes}, "total" among them) and, tiled (`tile` px, else None) over several
+    # scales, how each scale is evaluated
+    (h, w), fits = hw, parts["total"] <= free
+    how = f", tiles of {aligned_tile(tile, run.tile_align())} px" if tile else ""
+    lines = [f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
+             f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})"]
+    lines += [f"  {k:<12}{memory.gib(v)}" for k, v in parts.items() if k != "total" and (v or k != "resizing")]
+    if tile and len(run.sizes) > 1:
+        lines.append(f"  {'per scale':<12}{scale_tiles(run)}")
+    return "\n".join(lines)
 
 
 HINTS = {"optimiser": ": a smaller --history shrinks it", "inputs": ": smaller input images shrink it",

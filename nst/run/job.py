@@ -197,26 +197,31 @@ class Job:
     def prepare(self):
         # -> the Run: images checked, the memory checked (printed on dry runs), a checkpoint resumed.
         # The memory first: the estimate counts the optimiser's state, which a resume then loads.
+        # The warnings and a dry run's memory table come once nothing is refused: a refused run says
+        # only why (the memory's own refusal on a dry run: its table, nst.run.checks.check_memory)
         self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
-        upscaled = upscale_warning(self.run.content.shape, self.run.sizes[-1])
-        if upscaled:
-            self.log(f"nst: warning: {upscaled}")
         if self.settings.init_file:                # a picture, decoded whole: a dry run's check too
-            image_shape(self.settings.init_file)
+            try:
+                image_shape(self.settings.init_file)
+            except ImageError as e:                # "PATH: is a directory, not an image", named by its option
+                raise ImageError(f"--init {e}") from None
         if self.out.dry_run:
             self.run.check_weights_file()
         else:
             self.run.read_weights_ahead()
-        check_memory(self.run, self.out.dry_run, self.out.web)
-        tiles_warned = tile_warning(self.run, self.settings.tile)
-        if tiles_warned:
-            self.log(f"nst: warning: {tiles_warned}")
+        table = check_memory(self.run, self.out.dry_run, self.out.web)
         if self.out.resume or self.out.checkpoint:
             known_by = self.given_identity or identity(self.settings, self.content, self.styles)
             self.ident = {**known_by, "automatic_rules": automatic_rules(self.settings)}
         if self.out.resume:
             self.resume(self.out.resume)
+        for warned in (upscale_warning(self.run.content.shape, self.run.sizes[-1]),
+                       tile_warning(self.run, self.settings.tile)):
+            if warned:
+                self.log(f"nst: warning: {warned}")
+        if table:
+            print(table)
         return self.run
 
     def resume(self, path):

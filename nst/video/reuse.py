@@ -12,7 +12,7 @@ from pathlib import Path
 
 from nst.batch.results import read_manifest
 from nst.io.assets import atomic_path
-from nst.io.destinations import RunRefused
+from nst.io.destinations import RunRefused, why_not_written
 from nst.run.progress import counted, log
 from nst.video import plan as plans
 from nst.video.clip import VIDEO_FORMATS, is_video_path
@@ -56,7 +56,7 @@ def take_frames_made(frames, output, outdir, dry_run=False):
             manifest.append({k: v for k, v in row.items() if k != "finished"})   # never names an older frame
             linked.add(name)
     except OSError as e:
-        log(f"nst video: {len(taken) - len(linked)} of the frames in {folders} not taken ({e.strerror or e}): "
+        log(f"nst video: {len(taken) - len(linked)} of the frames in {folders} not taken ({why_not_written(e)}): "
             "they are made again")
     log(f"nst video: took {counted(len(linked), 'frame')} made for the same source, frames and settings from {folders} "
         "(linked; that folder is unchanged)")

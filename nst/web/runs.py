@@ -22,6 +22,7 @@ from pathlib import Path
 from nst.batch import results
 from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
+from nst.io.destinations import why_not_written
 from nst.web.channel import Channel
 from nst.web.form import shown_paths
 from nst.web.rows import shown_files
@@ -238,7 +239,7 @@ class Runs(Service):
         except OSError as e:
             LOG.error("%s: not written (%s)", row["output"], e)
             row = {k: v for k, v in row.items() if k != "sha256"}
-            row.update(status="failed", error=f"{row['output']}: not written ({e.strerror or e})")
+            row.update(status="failed", error=f"{row['output']}: not written ({why_not_written(e)})")
             self.record(row)
         return row
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from nst.io.assets import atomic_path
+from nst.io.destinations import why_not_written
 
 TYPES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 
@@ -72,5 +73,5 @@ def store(data, path, what):
             with atomic_path(path) as tmp:
                 tmp.write_bytes(data)
     except OSError as e:
-        raise Refused(507, f"{what}: cannot be stored in OUTDIR/{path.parent.name} ({e.strerror or e})") from None
+        raise Refused(507, f"{what}: cannot be stored in OUTDIR/{path.parent.name} ({why_not_written(e)})") from None
     return path
