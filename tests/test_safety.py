@@ -785,6 +785,7 @@ def test_a_write_failure_without_the_systems_reason_is_said_in_one_line(tmp_path
     assert manifest.unwritable == "the device refused it"
     ckpt = tmp_path / "task.npz"
     ckpt.write_bytes(b"")
+    monkeypatch.setattr(task.destinations, "not_nsts", lambda option, path: False)   # taken for nst's checkpoint
     monkeypatch.setattr(type(ckpt), "unlink", refuse)
     with caplog.at_level(logging.WARNING, "nst.batch"):
         task.remove_checkpoint(ckpt)
