@@ -3,7 +3,9 @@
 Each picture X is scored on the same content and style: C resized to X's size, S resized so its
 longest side is --style-size (default 512). The table holds J_c (block4_conv2) and each default
 style layer's J_s^l, unweighted (α = β = λ_l = 1), for each picture, and which is best (lowest) on
-each term. This is how nst's pictures are measured against other tools' (README "Pictures").
+each term: every picture whose value, as the table shows it (4 significant digits), equals the
+lowest's ties for best, and a tie is a win for each. This is how nst's pictures are measured
+against other tools' (README "Pictures").
 """
 import sys
 
@@ -49,22 +51,31 @@ def terms_of(scores):
     return list(scores[0]) if scores else ["content", *DEFAULT_STYLE_LAYERS]
 
 
+def shown(value):
+    # a score as the table shows it: 4 significant digits (ties are judged on this)
+    return f"{value:.4g}"
+
+
 def best_of(scores):
-    # -> {term: index of the picture with the lowest value}
-    return {t: int(np.argmin([s[t] for s in scores])) for t in terms_of(scores)}
+    # -> {term: [indices of the pictures whose shown value equals the lowest's]} (a tie: several)
+    best = {}
+    for t in terms_of(scores):
+        lowest = shown(min(s[t] for s in scores))
+        best[t] = [i for i, s in enumerate(scores) if shown(s[t]) == lowest]
+    return best
 
 
 def format_table(names, scores, ratio_to=None):
-    # a Markdown table: one row per term, one column per picture, the best (lowest) in bold, a
-    # column naming it; ratio_to=i adds a column "first / names[i]" (≤ 1: the first is as good)
+    # a Markdown table: one row per term, one column per picture, the best (lowest, ties all) in
+    # bold, a column naming them; ratio_to=i adds a column "first / names[i]" (≤ 1: the first is as good)
     best = best_of(scores)
     ratio = [] if ratio_to is None else [f"{names[0]} / {names[ratio_to]}"]
     rows = ["| term | " + " | ".join(names + ratio) + " | best |", "|" + " --- |" * (len(names) + len(ratio) + 2)]
     for t in terms_of(scores):
-        cells = [(f"**{s[t]:.4g}**" if i == best[t] else f"{s[t]:.4g}") for i, s in enumerate(scores)]
+        cells = [(f"**{shown(s[t])}**" if i in best[t] else shown(s[t])) for i, s in enumerate(scores)]
         cells += [f"{scores[0][t] / scores[ratio_to][t]:.3g}"] if ratio else []
-        rows.append(f"| {t} | " + " | ".join(cells) + f" | {names[best[t]]} |")
-    wins = [sum(best[t] == i for t in best) for i in range(len(names))]
+        rows.append(f"| {t} | " + " | ".join(cells) + f" | {', '.join(names[i] for i in best[t])} |")
+    wins = [sum(i in best[t] for t in best) for i in range(len(names))]
     rows.append("| terms won | " + " | ".join([f"{w}/{len(best)}" for w in wins] + [""] * len(ratio)) + " | |")
     return "\n".join(rows)
 

@@ -69,11 +69,23 @@ def test_scores_are_spec_terms(rng, tiny_weights):
 
 def test_table_marks_the_lowest():
     scores = [{"content": 2.0, "block1_conv1": 5.0}, {"content": 3.0, "block1_conv1": 1.0}]
-    assert best_of(scores) == {"content": 0, "block1_conv1": 1}
+    assert best_of(scores) == {"content": [0], "block1_conv1": [1]}
     table = format_table(["a.png", "b.png"], scores)
     assert "| content | **2** | 3 | a.png |" in table
     assert "| block1_conv1 | 5 | **1** | 5 | b.png |" in format_table(["a.png", "b.png"], scores, ratio_to=1)
     assert "| block1_conv1 | 5 | **1** | b.png |" in table
+
+
+def test_pictures_equal_as_shown_all_are_best():
+    # two pictures tied on a term (equal at the 4 significant digits shown) bolded only the first,
+    # and only it was named best and won the term
+    scores = [{"content": 2.0, "block1_conv1": 1.00001}, {"content": 2.0, "block1_conv1": 1.0},
+              {"content": 2.001, "block1_conv1": 1.0004}]
+    assert best_of(scores) == {"content": [0, 1], "block1_conv1": [0, 1, 2]}
+    table = format_table(["a.png", "b.png", "c.png"], scores)
+    assert "| content | **2** | **2** | 2.001 | a.png, b.png |" in table
+    assert "| block1_conv1 | **1** | **1** | **1** | a.png, b.png, c.png |" in table    # 1.0004 shows as 1
+    assert "| terms won | 2/2 | 2/2 | 1/2 | |" in table
 
 
 def test_missing_picture_is_a_one_line_error(pictures, tiny_weights_h5, capsys):

@@ -714,7 +714,7 @@ def test_compare_clicked_twice_scores_once(browser):
     page.wait_for_timeout(2500)                                     # a gallery poll meanwhile
     assert len(posts) == 1 and page.is_disabled("#compare")
     posts[0].fulfill(json={"names": ["web-1.png", "web-2.png"], "scores": [{"content": 1.0}, {"content": 2.0}],
-                           "best": {"content": 0}})
+                           "best": {"content": [0]}})
     page.wait_for_function("document.getElementById('compare-table').rows.length === 2")
     assert page.text_content("#compare-error") == "" and page.is_enabled("#compare")
     page.close()
@@ -955,23 +955,28 @@ def test_the_app_on_a_phone_fits_its_width_and_beside_the_form_on_a_laptop(brows
     from nst.web.form import form_options
     names = ["web-20261205-131755-740fd8.png", "web-20261205-131623-7b28a2.png"]
     pictures = [{**gallery_row("done"), "output": n} for n in names]
+    scores = [{"content": 2e10, "block1_conv1": 1e5, "block2_conv1": 3.0},
+              {"content": 1e10, "block1_conv1": 2e5, "block2_conv1": 3.0}]
     answers = {("GET", "/api/options"): (200, {"options": form_options()}),
                ("GET", "/api/runs"): (200, {"runs": pictures, "queue": {"active": 0, "max": 3}}),
-               ("POST", "/api/compare"): (200, {"names": names, "best": {"content": 1, "block1_conv1": 0},
-                                                "scores": [{"content": 2e10, "block1_conv1": 1e5},
-                                                           {"content": 1e10, "block1_conv1": 2e5}]})}
+               ("POST", "/api/compare"): (200, {"names": names, "scores": scores,
+                                                "best": {"content": [1], "block1_conv1": [0], "block2_conv1": [0, 1]}})}
     page = phone_page(browser)
     fake_site(page, answers)
     page.goto(SITE + "/")
     for name in names:
         page.check(f".run[data-name='{name[:-4]}'] input.pick")
     page.click("#compare")
-    page.wait_for_function("document.getElementById('compare-table').rows.length === 3")
+    page.wait_for_function("document.getElementById('compare-table').rows.length === 4")
     assert page.evaluate("document.documentElement.scrollWidth") == 390
     rows = page.evaluate("[...document.getElementById('compare-table').rows]"
                          ".map((r) => [...r.cells].map((c) => c.textContent))")
     assert rows == [["term", f"A: {names[0][:-4]}", f"B: {names[1][:-4]}", "best"],
-                    ["content", "2.000e+10", "1.000e+10", "B"], ["block1_conv1", "1.000e+5", "2.000e+5", "A"]]
+                    ["content", "2.000e+10", "1.000e+10", "B"], ["block1_conv1", "1.000e+5", "2.000e+5", "A"],
+                    ["block2_conv1", "3.000", "3.000", "A, B"]]             # a tie: both best, both bold
+    bold = page.evaluate("[...document.getElementById('compare-table').rows].slice(1)"
+                         ".map((r) => [...r.cells].slice(1, 3).map((c) => c.className === 'best'))")
+    assert bold == [[False, True], [True, False], [True, True]]
     page.context.close()
     page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 1000})
     fake_site(page, answers)

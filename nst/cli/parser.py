@@ -91,7 +91,8 @@ def add_compare(sub):
     c = sub.add_parser("compare", help="score pictures with SPEC's content and style terms, side by side",
                        description="Score each PICTURE with SPEC's content term (block4_conv2) and each default "
                                    "style layer's term, unweighted, against the same content and style: a "
-                                   "Markdown table, the best (lowest) of each term in bold.",
+                                   "Markdown table, the best (lowest) of each term in bold, and every picture that "
+                                   "ties with it at the 4 digits shown.",
                        epilog=examples("nst compare out.png theirs.png --content photo.jpg --style painting.jpg",
                                        "nst compare a.png b.png c.png --content photo.jpg --style painting.jpg "
                                        "--style-size 256"),

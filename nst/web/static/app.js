@@ -238,8 +238,9 @@
         head.insertCell().textContent = h;
       for (const term of Object.keys(r.scores[0])) {
         const row = t.insertRow(); row.insertCell().textContent = term;
-        r.scores.forEach((s, i) => { const c = row.insertCell(); c.textContent = s[term].toPrecision(4); if (r.best[term] === i) c.className = "best"; });
-        row.insertCell().textContent = letters[r.best[term]];
+        // best: every picture tied for the lowest at the 4 digits shown (nst.compare.best_of)
+        r.scores.forEach((s, i) => { const c = row.insertCell(); c.textContent = s[term].toPrecision(4); if (r.best[term].includes(i)) c.className = "best"; });
+        row.insertCell().textContent = r.best[term].map((i) => letters[i]).join(", ");
       }
     } catch (err) { $("compare-error").textContent = err.message; }
     comparing = false; syncPicks();
