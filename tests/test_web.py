@@ -1329,3 +1329,20 @@ def test_a_queued_runs_card_gets_its_content_photo_small(tmp_path, pictures, tin
     assert picture.getpixel((5, 5))[1] > 120 and h["Cache-Control"] == "private, no-cache"
     (code, _, again, _), = fetch(app, ["/runs/q/photo"], {"If-None-Match": h["ETag"]})
     assert (code, again) == (304, b"")
+
+
+def test_serves_comparison_of_two_sizes_says_what_it_scored_them_at(tmp_path, tiny_weights_h5):
+    # nst serve's Compare scored a 256 px and a 512 px run each at its own size, without a word
+    from nst.web.rows import score
+    rng = np.random.default_rng(3)
+    paths = {}
+    for name, (w, h) in {"a.png": (48, 40), "b.png": (24, 20), "photo.png": (24, 20)}.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(png_bytes(rng, h, w))
+    scores, note = score([paths["a.png"], paths["b.png"]], ["a.png", "b.png"], paths["photo.png"],
+                         paths["photo.png"], str(tiny_weights_h5), "numpy")
+    assert len(scores) == 2 and set(scores[0]) == set(scores[1])
+    assert note == ("the pictures differ in size (a.png 48×40, b.png 24×20): each is scored resized to 24×20, "
+                    "the smallest, as scores at different sizes are not like for like")
+    assert score([paths["b.png"], paths["photo.png"]], ["b.png", "photo.png"], paths["photo.png"],
+                 paths["photo.png"], str(tiny_weights_h5), "numpy")[1] == ""

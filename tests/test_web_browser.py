@@ -206,6 +206,7 @@ def test_serve_upload_watch_gallery_download_run_again(browser, images, tmp_path
         code, compared = post_form(base_of(url) + "/api/compare", [("a", name), ("b", again)])
         assert code == 200, compared
         assert compared["names"] == [f"{name}.png", f"{again}.png"] and len(compared["scores"][0]) == 6
+        assert compared["note"] == ""                                                   # of one size
         np.testing.assert_allclose(list(compared["scores"][0].values()), list(compared["scores"][1].values()),
                                    rtol=1e-5)
     finally:
@@ -714,9 +715,10 @@ def test_compare_clicked_twice_scores_once(browser):
     page.wait_for_timeout(2500)                                     # a gallery poll meanwhile
     assert len(posts) == 1 and page.is_disabled("#compare")
     posts[0].fulfill(json={"names": ["web-1.png", "web-2.png"], "scores": [{"content": 1.0}, {"content": 2.0}],
-                           "best": {"content": [0]}})
+                           "best": {"content": [0]}, "note": "the pictures differ in size (…)"})
     page.wait_for_function("document.getElementById('compare-table').rows.length === 2")
     assert page.text_content("#compare-error") == "" and page.is_enabled("#compare")
+    assert page.text_content("#compare-note") == "the pictures differ in size (…)"      # under the table
     page.close()
 
 

@@ -255,11 +255,11 @@ class App:
         if self.comparing.locked():
             raise Refused(429, "a comparison is running; try again in a moment")
         async with self.comparing:
-            scores = await asyncio.get_running_loop().run_in_executor(
-                None, score, [self.outdir / a["output"], self.outdir / b["output"]], files[0], files[1],
-                self.weights, self.backend)
+            names = [a["output"], b["output"]]
+            scores, note = await asyncio.get_running_loop().run_in_executor(
+                None, score, [self.outdir / n for n in names], names, files[0], files[1], self.weights, self.backend)
         from nst.compare import best_of
-        return web.json_response({"names": [a["output"], b["output"]], "scores": scores, "best": best_of(scores)})
+        return web.json_response({"names": names, "scores": scores, "best": best_of(scores), "note": note})
 
     def worker_only(self, request):
         if not hmac.compare_digest(request.headers.get(WORKER_HEADER, "").encode(), self.worker_key.encode()):

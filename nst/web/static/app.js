@@ -226,7 +226,7 @@
   async function compare() {
     if (comparing) return;
     comparing = true; syncPicks();
-    $("compare-error").textContent = "";
+    $("compare-error").textContent = ""; $("compare-note").textContent = "";
     const fd = new FormData(); fd.append("a", picked[0]); fd.append("b", picked[1]);
     try {
       const r = await nst.post("/api/compare", fd);
@@ -242,6 +242,7 @@
         r.scores.forEach((s, i) => { const c = row.insertCell(); c.textContent = s[term].toPrecision(4); if (r.best[term].includes(i)) c.className = "best"; });
         row.insertCell().textContent = r.best[term].map((i) => letters[i]).join(", ");
       }
+      $("compare-note").textContent = r.note || "";                // pictures of two sizes: scored at one
     } catch (err) { $("compare-error").textContent = err.message; }
     comparing = false; syncPicks();
   }
