@@ -1183,6 +1183,7 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
     from PIL import Image
 
     from nst.batch import results
+    from nst.io.image import save_image
     from nst.web import thumbs
     from nst.web.app import App
     from nst.web.channel import THUMB_SIDE, small
@@ -1191,7 +1192,7 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
     outdir.mkdir()
     for name, status in (("big", "done"), ("gone", "stopped"), ("bad", "failed")):
         results.append_row(outdir / results.MANIFEST, {"output": f"{name}.png", "status": status})
-    Image.new("RGB", (1200, 800), (200, 40, 10)).save(outdir / "big.png")
+    save_image(np.asarray(Image.new("RGB", (1200, 800), (200, 40, 10))), outdir / "big.png")
     made = []
     monkeypatch.setattr(thumbs, "small", lambda picture: made.append(picture.size) or small(picture))
     answers = fetch(app, ["/runs/big/thumb", "/runs/big/thumb", "/runs/gone/thumb", "/runs/bad/thumb"])
@@ -1200,7 +1201,7 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
     assert Image.open(io.BytesIO(first)).size == (THUMB_SIDE, round(THUMB_SIDE * 2 / 3))
     assert made == [(1200, 800)]                                           # made once
     assert (gone[0], bad[0]) == (404, 409)
-    Image.new("RGB", (600, 1000), (10, 40, 200)).save(outdir / "big.png")   # the run resumed and ended again
+    save_image(np.asarray(Image.new("RGB", (600, 1000), (10, 40, 200))), outdir / "big.png")   # resumed, ended again
     (code, _, changed, _), = fetch(app, ["/runs/big/thumb"])
     picture = Image.open(io.BytesIO(changed))
     assert code == 200 and picture.size == (round(THUMB_SIDE * 3 / 5), THUMB_SIDE)
@@ -1217,6 +1218,7 @@ def test_a_cards_picture_is_kept_by_the_browser_by_its_version_and_answered_304_
     from PIL import Image
 
     from nst.batch import results
+    from nst.io.image import save_image
     from nst.web.app import App
     from nst.web.runs import make_task
     outdir = tmp_path / "runs"
@@ -1224,7 +1226,7 @@ def test_a_cards_picture_is_kept_by_the_browser_by_its_version_and_answered_304_
     outdir.mkdir()
     results.append_row(outdir / results.MANIFEST, {"output": "fin.png", "status": "done",
                                                    "finished": "2026-12-05T17:00:00Z"})
-    Image.new("RGB", (60, 40), (200, 40, 10)).save(outdir / "fin.png")
+    save_image(np.asarray(Image.new("RGB", (60, 40), (200, 40, 10))), outdir / "fin.png")
     app.runs.submit(make_task("run", pictures[0], pictures[1:], Settings(size=32), {p: str(p) for p in pictures}),
                     {"title": "run"})
     app.runs.channels["run"].set_thumbnail(7, jpeg_bytes(rng))
@@ -1346,3 +1348,40 @@ def test_serves_comparison_of_two_sizes_says_what_it_scored_them_at(tmp_path, ti
                     "the smallest, as scores at different sizes are not like for like")
     assert score([paths["b.png"], paths["photo.png"]], ["b.png", "photo.png"], paths["photo.png"],
                  paths["photo.png"], str(tiny_weights_h5), "numpy")[1] == ""
+
+
+@pytest.mark.parametrize("put_there", ["a user's picture", "another nst picture", "nst's, rows before sha256"])
+def test_download_serves_only_the_picture_the_run_made(tmp_path, tiny_weights_h5, rng, put_there):
+    # Download (and the card's picture) served whatever file sat at a run's output name: a user's
+    # picture saved there later was served as the run's. Only nst's picture of that run is served
+    # (its row's sha256, nst.batch.outdir's rule), else a one-line refusal naming OUTDIR, not the server's folder
+    from PIL import Image
+
+    from nst.batch import results
+    from nst.io.assets import sha256_file
+    from nst.io.image import save_image
+    from nst.web.app import App
+    outdir = tmp_path / "runs"
+    app = App(serve_args(outdir, tiny_weights_h5))
+    outdir.mkdir()
+    made = save_image(rng.uniform(0, 255, (30, 40, 3)), outdir / "web-1.png")
+    row = {"output": "web-1.png", "status": "done"}
+    if put_there != "nst's, rows before sha256":
+        row["sha256"] = sha256_file(made)
+    results.append_row(outdir / results.MANIFEST, row)
+    ours = made.read_bytes()
+    (code, kind, body, _), = fetch(app, ["/runs/web-1/image"])
+    assert (code, kind, body) == (200, "image/png", ours)
+    if put_there == "a user's picture":
+        Image.new("RGB", (40, 30), (9, 9, 9)).save(made)
+        why = "exists and nst did not write it"
+    else:
+        save_image(rng.uniform(0, 255, (30, 40, 3)), made)      # nst's mark, not this run's bytes
+        why = "changed since nst wrote it"
+    answers = fetch(app, ["/runs/web-1/image", "/runs/web-1/thumb"])
+    if put_there == "nst's, rows before sha256":      # nst's mark and a done row: all that tells it
+        assert [a[0] for a in answers] == [200, 200]
+        return
+    for code, kind, body, _ in answers:
+        error = json.loads(body)["error"]
+        assert code == 409 and error == f"OUTDIR/web-1.png {why}: not served, as it is not the picture this run made"

@@ -622,6 +622,25 @@ def test_gallery_updates_cards_in_place_keeping_focus_and_open_details(browser):
     page.close()
 
 
+def test_download_refused_says_why_on_the_card_and_saves_nothing(browser):
+    # the server serves only the picture the run made; a refusal's JSON was the link's target, so a
+    # click would have saved the error as web-1.png
+    refused = "OUTDIR/web-1.png exists and nst did not write it: not served, as it is not the picture this run made"
+    downloads = []
+    page = browser.new_page(bypass_csp=True)
+    page.on("download", lambda d: downloads.append(d))
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("done")], "queue": {"active": 0, "max": 3}}),
+                     ("GET", "/runs/web-1/image"): (409, {"error": refused})})
+    page.goto(SITE + "/")
+    page.click(".run[data-name='web-1'] a.download")
+    page.wait_for_function("document.querySelector('.run .card-error').textContent !== ''")
+    assert page.text_content(".run .card-error") == f"Download PNG: {refused}"
+    page.wait_for_timeout(500)
+    assert downloads == []
+    page.close()
+
+
 def test_live_page_reconnects_when_its_connection_drops_and_shows_the_run_again(browser):
     # a dropped connection (a server restart, a laptop's sleep, a proxy's timeout) left the page on
     # "disconnected" for good, its buttons off, until reloaded by hand

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from nst.batch import results
 from nst.batch.checks import read_weights
-from nst.batch.outdir import check_folder, check_manifest
+from nst.batch.outdir import check_folder, check_manifest, not_the_picture
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
 from nst.io.destinations import RunRefused, check_writable_folder
@@ -118,14 +118,20 @@ class App:
         return row
 
     def picture(self, name):
-        # the saved picture of run NAME, done or stopped, in OUTDIR; or 404, 409
-        path = self.outdir / Path(self.row(name, PICTURE_STATES)["output"]).name
+        # the saved picture of run NAME, done or stopped, in OUTDIR; or 404, 409 (a file there that
+        # is not the picture the run made: a user's saved there later, nst.batch.outdir's rule). It
+        # reads the whole file (its sha256): off the event loop
+        row = self.row(name, PICTURE_STATES)
+        path = self.outdir / Path(row["output"]).name
         if path.resolve().parent != self.outdir or not path.is_file():
             raise Refused(404, "the picture is not there")
+        why = not_the_picture(path, row)
+        if why:
+            raise Refused(409, f"{self.runs.shown(why)}: not served, as it is not the picture this run made")
         return path
 
     async def image(self, request):
-        path = self.picture(request.match_info["name"])
+        path = await asyncio.get_running_loop().run_in_executor(None, self.picture, request.match_info["name"])
         disposition = "inline" if request.query.get("inline") else "attachment"
         return web.FileResponse(path, headers={"Content-Disposition": f'{disposition}; filename="{path.name}"',
                                                "Content-Type": "image/png"})
@@ -250,14 +256,15 @@ class App:
     # -- compare, and the workers' posts ---------------------------------------------------------------
     async def compare(self, request):
         form = await request.post()
-        a, b = self.row(str(form.get("a", "")), PICTURE_STATES), self.row(str(form.get("b", "")), PICTURE_STATES)
-        files, _ = inputs_of(a)
+        a, b = (str(form.get(k, "")) for k in ("a", "b"))
+        pictures = [await asyncio.get_running_loop().run_in_executor(None, self.picture, n) for n in (a, b)]
+        files, _ = inputs_of(self.row(a))
         if self.comparing.locked():
             raise Refused(429, "a comparison is running; try again in a moment")
         async with self.comparing:
-            names = [a["output"], b["output"]]
+            names = [p.name for p in pictures]
             scores, note = await asyncio.get_running_loop().run_in_executor(
-                None, score, [self.outdir / n for n in names], names, files[0], files[1], self.weights, self.backend)
+                None, score, pictures, names, files[0], files[1], self.weights, self.backend)
         from nst.compare import best_of
         return web.json_response({"names": names, "scores": scores, "best": best_of(scores), "note": note})
 
