@@ -1385,3 +1385,13 @@ def test_download_serves_only_the_picture_the_run_made(tmp_path, tiny_weights_h5
     for code, kind, body, _ in answers:
         error = json.loads(body)["error"]
         assert code == 409 and error == f"OUTDIR/web-1.png {why}: not served, as it is not the picture this run made"
+
+
+def test_the_options_name_every_setting_as_the_command_line_spells_it(tmp_path, tiny_weights_h5):
+    # a gallery card showed a run's settings by their field names (style_weight), in JSON
+    from nst.run.settings import DEFAULTS
+    from nst.web.app import App
+    (code, answer), = ask(App(serve_args(tmp_path / "runs", tiny_weights_h5)), [("GET", "/api/options", None)])
+    assert code == 200 and list(answer["settings"]) == list(DEFAULTS.as_dict())
+    assert answer["settings"]["style_weight"] == {"option": "--style-weight", "default": 10.0}
+    assert answer["settings"]["style_layers"]["default"] == list(DEFAULTS.style_layers)

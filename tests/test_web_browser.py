@@ -622,6 +622,33 @@ def test_gallery_updates_cards_in_place_keeping_focus_and_open_details(browser):
     page.close()
 
 
+def test_a_cards_settings_read_as_options_and_values_the_defaults_greyed(browser):
+    # the card's "settings and terms" was the row's JSON, pretty-printed: 45 lines of braces, quotes
+    # and field names the command line does not know (style_weight for --style-weight)
+    from nst.run.settings import DEFAULTS
+    from nst.web.form import setting_options
+    row = {**gallery_row("done"), "settings": {**DEFAULTS.as_dict(), "size": 384, "style_weight": 30.0},
+           "terms": {"total": 1234567.8, "content": 98765.4321}, "iterations": 60, "finished": "2026-12-05T13:18:02Z"}
+    answer = {"options": [], "settings": setting_options()}          # as the server's /api/options has them
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, answer),
+                     ("GET", "/api/runs"): (200, {"runs": [row], "queue": {"active": 0, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_function("document.querySelectorAll('.run dl.settings dt').length > 20")
+    page.click(".run summary")
+    lines = page.evaluate("[...document.querySelectorAll('.run details dt')].map((dt) => "
+                          "[dt.textContent, dt.nextElementSibling.textContent, dt.nextElementSibling.className])")
+    assert lines[:5] == [["J", "1.235e+6", ""], ["J_content", "9.877e+4", ""], ["iterations", "60", ""],
+                         ["finished", "2026-12-05 13:18:02Z", ""], ["source", "nst batch", ""]]
+    shown = {option: (value, greyed == "default") for option, value, greyed in lines[5:]}
+    assert len(shown) == len(DEFAULTS.as_dict()) and all(o.startswith("--") and "_" not in o for o in shown)
+    assert shown["--size"] == ("384", False) and shown["--style-weight"] == ("30", False)
+    assert shown["--tv-weight"] == ("0.001", True) and shown["--lr"] == ("default", True)
+    assert shown["--style-layers"] == (", ".join(DEFAULTS.style_layers), True)
+    assert "{" not in page.text_content(".run details")
+    page.close()
+
+
 def test_download_refused_says_why_on_the_card_and_saves_nothing(browser):
     # the server serves only the picture the run made; a refusal's JSON was the link's target, so a
     # click would have saved the error as web-1.png

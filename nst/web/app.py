@@ -28,7 +28,8 @@ from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
 from nst.web.channel import Snapshot
-from nst.web.form import MAX_STYLES, check_run, form_options, read_form, settings_from, shown_paths
+from nst.web.form import (MAX_STYLES, check_run, form_options, read_form, setting_options, settings_from,
+                          shown_paths)
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
@@ -99,8 +100,9 @@ class App:
         return static_file("app.html")
 
     async def options(self, request):
-        return web.json_response({"options": form_options(), "queue": self.args.queue, "max_styles": MAX_STYLES,
-                                  "max_upload_mb": self.args.max_upload_mb, "max_pixels": self.max_pixels})
+        return web.json_response({"options": form_options(), "settings": setting_options(), "queue": self.args.queue,
+                                  "max_styles": MAX_STYLES, "max_upload_mb": self.args.max_upload_mb,
+                                  "max_pixels": self.max_pixels})
 
     async def gallery(self, request):
         self.gallery_seen = time.monotonic()
