@@ -1395,3 +1395,41 @@ def test_the_options_name_every_setting_as_the_command_line_spells_it(tmp_path, 
     assert code == 200 and list(answer["settings"]) == list(DEFAULTS.as_dict())
     assert answer["settings"]["style_weight"] == {"option": "--style-weight", "default": 10.0}
     assert answer["settings"]["style_layers"]["default"] == list(DEFAULTS.style_layers)
+
+
+def early_stopping_settings(weights, **more):
+    # L-BFGS on the tiny net with a heavy J_tv: it ends at 32 px well before 300 iterations, J no
+    # longer decreasing measurably (ftol)
+    return Settings(size=32, scales=1, iterations=300, tv_weight=1e3, backend="numpy", weights=weights, **more)
+
+
+def test_the_pages_say_why_lbfgs_stopped_before_its_iterations(rng):
+    # --iterations 300 ended at 83 with the reason in the terminal's log only: the live page said
+    # done, 83 / 83, and nothing of why
+    from nst.testing import tiny_params
+    logs = []
+    img = lambda: rng.uniform(0, 255, (24, 32, 3)).astype(np.float32)   # noqa: E731
+    run = Run(img(), [img()], early_stopping_settings(tiny_params()), log=logs.append)
+    channel = Channel({})
+    publisher = Publisher(channel)
+    publisher.attach(run)
+    run.run(publisher.on_iteration)
+    assert channel.status["stopped_early"] == ""                        # the last stop follows the last iteration
+    publisher.finish("done")
+    logged, = [m for m in logs if m.startswith("L-BFGS stopped after ")]
+    it, why = int(logged.split()[3]), logged.split(": ", 1)[1]
+    assert it == len(run.history) < 300
+    assert channel.status == {**channel.status, "state": "done",
+                              "stopped_early": f"L-BFGS stopped early, 32 px after {it} of 300 iterations: {why}"}
+
+
+def test_a_served_run_lbfgs_ended_early_says_why_on_its_card(engine_runs, pictures, tiny_weights_h5):
+    from nst.web.runs import make_task
+    settings = early_stopping_settings(str(tiny_weights_h5))
+    engine_runs.submit(make_task("early", pictures[0], pictures[1:], settings, {p: str(p) for p in pictures}),
+                       {"title": "early"})
+    row = ended(engine_runs, "early")
+    assert row["status"] == "done" and row["iterations"] < 300
+    assert row["stopped_early"].startswith(f"L-BFGS stopped early, 32 px after {row['iterations']} of 300 iterations: ")
+    shown, = [r for r in engine_runs.rows() if r["output"] == "early.png"]
+    assert shown["stopped_early"] == row["stopped_early"]

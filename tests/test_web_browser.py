@@ -649,6 +649,28 @@ def test_a_cards_settings_read_as_options_and_values_the_defaults_greyed(browser
     page.close()
 
 
+EARLY = "L-BFGS stopped early, 64 px after 83 of 300 iterations: J decreased by 7.1e-07 (relative), ≤ ftol = 1e-06"
+
+
+def test_live_page_and_card_say_why_lbfgs_stopped_before_its_iterations(browser):
+    # --iterations 300 ended at 83: the terminal said why, the live page and the card did not
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, [message("running", 82), message("done", 83, stopped_early=EARLY)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'done'")
+    assert page.text_content("#note") == EARLY and page.text_content("#error") == ""
+    page.close()
+    page = browser.new_page(bypass_csp=True)
+    row = {**gallery_row("done"), "iterations": 83, "stopped_early": EARLY}
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [row], "queue": {"active": 0, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run .note.early")
+    assert page.text_content(".run .note.early") == EARLY
+    page.close()
+
+
 def test_download_refused_says_why_on_the_card_and_saves_nothing(browser):
     # the server serves only the picture the run made; a refusal's JSON was the link's target, so a
     # click would have saved the error as web-1.png

@@ -79,6 +79,7 @@ class Run:
         self.history = []              # [{term: value}] per iteration, all scales
         self.layer_history = []        # [{style layer: J_s^l}] per iteration, beside history
         self.past_evaluations = 0      # evaluations of J in the finished scales
+        self.early_stops = []          # [(side, iterations, cap, why)]: scales L-BFGS ended before their cap
         self.interrupted = False
         self.stop_requested = False    # set by a signal handler: stop at the next evaluation (or tile)
         self.controls = None           # nst.run.controls.Controls: pause/stop from another thread
@@ -271,6 +272,8 @@ class Run:
                 self.log(f"\nnst: iteration {whole + 1} left unfinished; keeping iteration {whole}")
                 break
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
+                self.early_stops.append((self.sizes[self.scale], done, self.caps[self.scale],
+                                         getattr(self.opt, "stopped", None) or "no progress"))
                 break
             terms, layers = host_floats(be.xp, last["terms"], last["layers"])
             terms = {"total": last["total"], **terms}
@@ -282,6 +285,13 @@ class Run:
                 break
         self.interrupted = self.interrupted or self.stop_requested
         return self.output()
+
+    def early_stop_note(self):
+        # one line saying where and why L-BFGS ended scales before their iteration count (the reason
+        # its log gives), for the pages; "" when none did
+        most = "at most " if self.settings.iterations == AUTO else ""
+        stops = [f"{side} px after {it} of {most}{cap} iterations: {why}" for side, it, cap, why in self.early_stops]
+        return "L-BFGS stopped early, " + "; ".join(stops) if stops else ""
 
     def called_back(self, on_iteration, terms):
         # on_iteration(run, it, terms) -> True: stop. A stop asked while it evaluates tiles (a page's

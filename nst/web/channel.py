@@ -201,6 +201,7 @@ class Publisher:
 
     def __init__(self, channel):
         self.channel = channel
+        self.run = None
         self.mark = self.start_it = None  # when the run's working time was last counted; its first iteration
         self.busy = 0.0               # seconds the run has worked since attach (not those paused)
         self.panel_time = 0.0
@@ -208,7 +209,7 @@ class Publisher:
 
     def attach(self, run):
         # the run's shape, its history so far (a resume), and the controls
-        s = run.settings
+        self.run, s = run, run.settings
         total = sum(run.caps)                                  # at most (the automatic schedule may stop a scale early)
         ends = [sum(run.caps[:k + 1]) for k in range(len(run.caps))]
         past = [{"it": i + 1, "scale": min(sum(i >= e for e in ends), len(run.sizes) - 1),
@@ -229,9 +230,16 @@ class Publisher:
         rate = self.busy / max(it - self.start_it, 1)
         total = self.channel.info["total"]
         status = {"state": "running", "it": it, "scale": run.scale, "size": run.sizes[run.scale],
-                  "s_per_it": rate, "eta_s": rate * (total - it), "peak_bytes": peak_rss(), "terms": terms}
+                  "s_per_it": rate, "eta_s": rate * (total - it), "peak_bytes": peak_rss(), "terms": terms,
+                  "stopped_early": run.early_stop_note()}
         point = {"it": it, "scale": run.scale, "terms": terms, "layers": layers}
         self.channel.update(points=[point], status=status, snapshot=self.capture(run))
+
+    def finish(self, state, **more):
+        # the run's end as its pages see it, with why L-BFGS ended scales early (the last one's stop
+        # comes after the last iteration's on_iteration)
+        note = self.run.early_stop_note() if self.run else ""
+        self.channel.set_state(state, **({"stopped_early": note} if note else {}), **more)
 
     def capture(self, run, force_panels=False):
         # -> a Snapshot of the picture (made only if a page asks: Run.output_later) and of the panels

@@ -53,7 +53,7 @@ class LivePage:
         self.publisher.on_iteration(run, it, terms)
 
     def finish(self, state):
-        self.channel.set_state(state)
+        self.publisher.finish(state)
 
     def fail(self, error):
         # the run raised `error`: its pages end on failed with its one line

@@ -142,6 +142,8 @@
                 `${setting(row, "size")} px, ${setting(row, "iterations")} it/scale, ${setting(row, "optimizer")}, ` +
                 `β ${setting(row, "style_weight")}` + (row.seconds ? `, ${Number(row.seconds).toFixed(1)} s` : ""));
     if (row.error) info.append(Object.assign(document.createElement("div"), {className: "error", textContent: row.error}));
+    // where and why L-BFGS ended a scale before its iteration count (as the terminal and the live page say)
+    if (row.stopped_early) info.append(Object.assign(document.createElement("div"), {className: "note early", textContent: row.stopped_early}));
     const [terms, settings] = described(row);
     for (const [dl, lines] of [[details.querySelector("dl.terms"), terms], [details.querySelector("dl.settings"), settings]])
       dl.replaceChildren(...lines.flatMap(([term, value, dim]) => [
