@@ -5,7 +5,7 @@ all of them, a few floats each) and puts the current image, and the panels the p
 into `snapshot`: a latest-value slot, so a page that is slower than the run skips images instead
 of queueing them, and a page that comes mid-iteration gets the last one at once. Without a page
 the run keeps only what makes its picture (nst.run.run.Run.output_later: x on its device, by
-reference or copied): the picture is brought to the host, made 8-bit and encoded only when a page
+reference): the picture is brought to the host, made 8-bit and encoded only when a page
 is sent it, on the server's thread; the panels (a forward pass) are made only while a page
 watches. The page side reads them (Channel.message) and sets what it wants (watch) and the
 controls (pause, resume, stop: nst.controls).
@@ -74,10 +74,12 @@ class Snapshot:
 
     def pixels(self):
         # -> the picture as H×W×3 uint8 (made now on the first call, the arrays it came from let go),
-        # or None without one
+        # or None without one: also once the run has moved on from where it was (Adam wrote into x
+        # since: Run.output_later), a newer snapshot then on its way
         with self.lock:
             if self.image is None and self.picture is not None:
-                self.image, self.picture = to_uint8(self.picture()), None
+                made, self.picture = self.picture(), None
+                self.image = None if made is None else to_uint8(made)
             return self.image
 
     def thumbnail(self):
