@@ -221,7 +221,7 @@ def main():
         f"Command: `{command}` ({args.size} px, {args.iterations} L-BFGS iterations, {args.backend}, "
         f"{args.rounds} rounds, modes alternating).", "", table(results), "",
         f"The hook itself (`LivePage.on_iteration` with no page: a point appended, the status updated, "
-        f"what makes the picture kept: x by reference, a copy on its device for Adam), "
+        f"what makes the picture kept: x by reference), "
         f"timed alone on a finished run: {statistics.median(hook_us):.0f} µs per iteration (median of "
         f"{len(hook_us)} runs × 2000 calls): {statistics.median(hook_us) * 1e-6 / base_wall(results):.2e} "
         "of an iteration without --web. At larger sizes (100 calls on a run stopped after its first "

@@ -1,9 +1,13 @@
 """`nst compare PICTURE... --content C --style S`: score pictures with SPEC's terms, side by side.
 
-Each picture X is scored on the same content and style: C resized to X's size, S resized so its
-longest side is --style-size (default 512). The table holds J_c (block4_conv2) and each default
-style layer's J_s^l, unweighted (α = β = λ_l = 1), for each picture, and which is best (lowest) on
-each term. This is how nst's pictures are measured against other tools' (README "Pictures").
+Every picture is scored at one size: pictures of different sizes are each resized to the smallest
+(fewest pixels; J_c sums over the pixels and each layer sees the strokes at another scale, so scores
+at different sizes are not like for like), and a line says so. The content and style are the same
+for every picture: C resized to that size, S resized so its longest side is --style-size (default
+512). The table holds J_c (block4_conv2) and each default style layer's J_s^l, unweighted
+(α = β = λ_l = 1), for each picture, and which is best (lowest) on each term: every picture whose
+value, as the table shows it (4 significant digits), equals the lowest's ties for best, and a tie is
+a win for each. This is how nst's pictures are measured against other tools' (README "Pictures").
 """
 import sys
 
@@ -17,10 +21,27 @@ from .vgg import check_fits, deepest_layer
 STYLE_SIDE = 512
 
 
+def scored_shape(shapes):
+    # (h, w) per picture -> the one (h, w) they are all scored at: the smallest (fewest pixels, the
+    # first of those), as downsizing adds no detail that was not drawn
+    return min(shapes, key=lambda hw: hw[0] * hw[1])
+
+
+def size_note(names, shapes):
+    # one line saying the pictures differ in size and what they are scored at, or "" if they do not
+    shapes = [tuple(hw) for hw in shapes]
+    if len(set(shapes)) < 2:
+        return ""
+    h, w = scored_shape(shapes)
+    sizes = ", ".join(f"{name} {b}×{a}" for name, (a, b) in zip(names, shapes))
+    return (f"the pictures differ in size ({sizes}): each is scored resized to {w}×{h}, the smallest, "
+            "as scores at different sizes are not like for like")
+
+
 def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, backend="numpy", log=None):
-    # pictures: list of H×W×3 (any sizes); content, style H×W×3 -> [{term: value}] per picture with
-    # terms "content" (J_c) and each style layer (J_s^l), unweighted; ValueError naming a picture
-    # too small to reach block5_conv1 before anything is resized
+    # pictures: list of H×W×3 (any sizes, each resized to scored_shape); content, style H×W×3 ->
+    # [{term: value}] per picture with terms "content" (J_c) and each style layer (J_s^l),
+    # unweighted; ValueError naming a picture too small to reach block5_conv1 before anything is resized
     if isinstance(pictures, np.ndarray) or not isinstance(pictures, (list, tuple)):
         raise TypeError("pictures is a list of H×W×3 images: put one picture in a list, [picture]")
     pictures = [as_image(pic, f"picture {i}") for i, pic in enumerate(pictures, 1)]
@@ -31,16 +52,13 @@ def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, back
     if not isinstance(weights, dict):                  # read once for every picture shape
         from nst.weights import load
         weights = load(weights, log or (lambda m: None))
-    objectives, out = {}, []
+    shape = scored_shape([pic.shape[:2] for pic in pictures])
+    objective = Objective(resize(content, *shape), style, content_weight=1.0, style_weight=1.0, tv_weight=0.0,
+                          style_layer_weights=[1.0] * len(DEFAULT_STYLE_LAYERS), weights=weights,
+                          backend=backend, log=log or (lambda m: None), warn_scale=False)
+    out = []
     for pic in pictures:
-        shape = pic.shape[:2]
-        if shape not in objectives:
-            objectives[shape] = Objective(resize(content, *shape), style, content_weight=1.0,
-                                          style_weight=1.0, tv_weight=0.0,
-                                          style_layer_weights=[1.0] * len(DEFAULT_STYLE_LAYERS),
-                                          weights=weights, backend=backend, log=log or (lambda m: None),
-                                          warn_scale=False)
-        r = objectives[shape](pic)
+        r = objective(pic if pic.shape[:2] == shape else resize(pic, *shape))
         out.append({"content": r.terms["content"], **r.style_layers})
     return out
 
@@ -49,22 +67,31 @@ def terms_of(scores):
     return list(scores[0]) if scores else ["content", *DEFAULT_STYLE_LAYERS]
 
 
+def shown(value):
+    # a score as the table shows it: 4 significant digits (ties are judged on this)
+    return f"{value:.4g}"
+
+
 def best_of(scores):
-    # -> {term: index of the picture with the lowest value}
-    return {t: int(np.argmin([s[t] for s in scores])) for t in terms_of(scores)}
+    # -> {term: [indices of the pictures whose shown value equals the lowest's]} (a tie: several)
+    best = {}
+    for t in terms_of(scores):
+        lowest = shown(min(s[t] for s in scores))
+        best[t] = [i for i, s in enumerate(scores) if shown(s[t]) == lowest]
+    return best
 
 
 def format_table(names, scores, ratio_to=None):
-    # a Markdown table: one row per term, one column per picture, the best (lowest) in bold, a
-    # column naming it; ratio_to=i adds a column "first / names[i]" (≤ 1: the first is as good)
+    # a Markdown table: one row per term, one column per picture, the best (lowest, ties all) in
+    # bold, a column naming them; ratio_to=i adds a column "first / names[i]" (≤ 1: the first is as good)
     best = best_of(scores)
     ratio = [] if ratio_to is None else [f"{names[0]} / {names[ratio_to]}"]
     rows = ["| term | " + " | ".join(names + ratio) + " | best |", "|" + " --- |" * (len(names) + len(ratio) + 2)]
     for t in terms_of(scores):
-        cells = [(f"**{s[t]:.4g}**" if i == best[t] else f"{s[t]:.4g}") for i, s in enumerate(scores)]
+        cells = [(f"**{shown(s[t])}**" if i in best[t] else shown(s[t])) for i, s in enumerate(scores)]
         cells += [f"{scores[0][t] / scores[ratio_to][t]:.3g}"] if ratio else []
-        rows.append(f"| {t} | " + " | ".join(cells) + f" | {names[best[t]]} |")
-    wins = [sum(best[t] == i for t in best) for i in range(len(names))]
+        rows.append(f"| {t} | " + " | ".join(cells) + f" | {', '.join(names[i] for i in best[t])} |")
+    wins = [sum(i in best[t] for t in best) for i in range(len(names))]
     rows.append("| terms won | " + " | ".join([f"{w}/{len(best)}" for w in wins] + [""] * len(ratio)) + " | |")
     return "\n".join(rows)
 
@@ -72,7 +99,7 @@ def format_table(names, scores, ratio_to=None):
 def check_scorable(pictures, style, style_side, backend):
     # pictures: {path: H×W×3}, style: (path, H×W×3), both read once (main). Every picture, and the
     # style at --style-size, reach block5_conv1 (the deepest term scored), and scoring's peak (the
-    # inputs; the net over the largest of them) fits in what is free
+    # inputs; the net over the larger of the style and the pictures' scored shape) fits in what is free
     from nst import memory
     from nst.io.image import ImageError, longest_shape
     from .spec import min_side
@@ -83,14 +110,14 @@ def check_scorable(pictures, style, style_side, backend):
     if min(h, w) < need:
         raise ImageError(f"--style {style[0]} at --style-size {style_side} is {w}×{h}, smaller than the {need} px "
                          f"per side that {deepest} needs; use a larger --style-size")
-    shapes = [(h, w)]
+    shapes = []
     for path, pic in pictures.items():
         shapes.append(pic.shape[:2])
         if min(shapes[-1]) < need:
             raise ImageError(f"{path} is {shapes[-1][1]}×{shapes[-1][0]}, smaller than the {need} px per side "
                              f"that {deepest} needs to score it")
     held = sum(a * b * 3 * memory.F32 for a, b in [*shapes, style_shape])
-    peak = held + max(sum(memory.network_bytes(a, b, deepest, backend)) for a, b in shapes)
+    peak = held + max(sum(memory.network_bytes(a, b, deepest, backend)) for a, b in [(h, w), scored_shape(shapes)])
     free = memory.available(backend)
     if peak > free:
         raise MemoryError(f"scoring needs about {memory.gib(peak)} ({backend}), {memory.gib(free)} is free: "
@@ -104,6 +131,9 @@ def main(args):
     read = {p: load_image(p) for p in dict.fromkeys([*args.pictures, args.style, args.content])}
     check_scorable({p: read[p] for p in args.pictures}, (args.style, read[args.style]), args.style_size,
                    args.backend)
+    note = size_note(args.pictures, [read[p].shape[:2] for p in args.pictures])
+    if note:
+        print(f"nst: warning: {note}", file=sys.stderr)
     scores = score([read[p] for p in args.pictures], read[args.content], read[args.style], style_side=args.style_size,
                    weights=args.weights, backend=args.backend,
                    log=lambda m: print(m, file=sys.stderr))

@@ -17,8 +17,8 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
   optimiser    L-BFGS (2m + 4) N (x, g, the direction, the trial x, and m pairs s, y), Adam 4 N, GD 2 N
   runtime      the interpreter, NumPy/Numba and their libraries (host backends only)
   inputs       the decoded content and style images, kept at full size: 12 bytes a pixel
-  web          with a live page (--web: web_bytes), a copy of x where the optimiser writes into it
-               (Adam), and the picture a page is sent, made on the server's thread as the run goes on
+  web          with a live page (--web: web_bytes), the picture a page is sent, made on the server's
+               thread as the run goes on
   resizing     resampling an input to a scale's size (nst.io.image.resize) holds two of its planes
                per channel in flight: before the evaluation's arrays exist, so only what exceeds them
                (a huge input at a small size) adds to the total. An --init image is decoded for its
@@ -146,16 +146,15 @@ def add_resizing(parts, resizing):
     return {**parts, "resizing": extra, "total": parts["total"] + extra}
 
 
-def web_bytes(h, w, copies_x, luminance=False):
-    # what a live page (--web) holds beside the run for an h×w picture: a copy of x where the
-    # optimiser writes into x (copies_x: nst.optim's WRITES_X), and the picture a page is sent
+def web_bytes(h, w, luminance=False):
+    # what a live page (--web) holds beside the run for an h×w picture: the picture a page is sent
     # (nst.web.channel.Snapshot), made on the server's thread while the run evaluates: its host copy
     # and its rounding (float32), its 8-bit pixels (kept); with luminance, the content at its size
-    # and the YIQ transfer's arrays. On a GPU the picture is host memory, counted as the inputs are
+    # and the YIQ transfer's arrays. x itself is kept by reference, not copied (Run.output_later).
+    # On a GPU the picture is host memory, counted as the inputs are
     n = 3 * h * w
-    copy = F32 * n if copies_x else 0
     colours = (F32 + 8 * LUMINANCE_F64) * n if luminance else 0
-    return copy + (2 * F32 + 1) * n + colours
+    return (2 * F32 + 1) * n + colours
 
 
 def images_bytes(images):

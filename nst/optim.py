@@ -7,6 +7,7 @@ into that box, L-BFGS (unconstrained) leaves clipping to the output.
 """
 import contextlib
 import math
+import threading
 import warnings
 
 import numpy as np
@@ -95,7 +96,9 @@ class GradientDescent(Stateful):
 
 
 class Adam(Stateful):
-    """Adam (Kingma & Ba) with the pixels clipped to 0..255; `kernel` does one fused update."""
+    """Adam (Kingma & Ba) with the pixels clipped to 0..255; `kernel` does one fused update. It
+    writes into x under `x_lock`, counting the write in `iteration`: a reader on another thread (the
+    live page: nst.run.run.Run.output_later) reads x under it, whole, or sees that it has moved on."""
 
     ARRAYS = ("x", "m", "v")
     WRITES_X = True                      # the fused kernel updates x, m, v in place
@@ -108,13 +111,15 @@ class Adam(Stateful):
         self.m, self.v = xp.zeros_like(x), xp.zeros_like(x)
         self.iteration = self.evaluations = 0
         self.kernel = kernel
+        self.x_lock = threading.Lock()
 
     def step(self, fun):
         j, g = fun(self.x)
-        self.iteration += 1
-        self.evaluations += 1
-        self.kernel(self.x, g, self.m, self.v, self.iteration, self.lr, self.beta1, self.beta2,
-                    self.eps, LO, HI)
+        with self.x_lock:
+            self.iteration += 1
+            self.evaluations += 1
+            self.kernel(self.x, g, self.m, self.v, self.iteration, self.lr, self.beta1, self.beta2,
+                        self.eps, LO, HI)
         return j
 
 

@@ -52,28 +52,59 @@ def test_each_file_is_read_once(pictures, tiny_weights_h5, monkeypatch, capsys):
 
 def test_scores_are_spec_terms(rng, tiny_weights):
     # the same numbers as loss_and_grad with α = β = 1, λ_l = 1; the style resized to --style-size;
-    # pictures of two sizes, the content resized to each
+    # pictures of two sizes, both scored at the smaller (the content resized to it): each had been
+    # scored at its own size, J_c summing over 2.4× the pixels for the larger
     content = rng.uniform(0, 255, (26, 30, 3)).astype(np.float32)
     style = rng.uniform(0, 255, (40, 20, 3)).astype(np.float32)
     small = rng.uniform(0, 255, (17, 19, 3)).astype(np.float32)
     big = rng.uniform(0, 255, (26, 30, 3)).astype(np.float32)
-    got = score([small, big], content, style, style_side=32, weights=tiny_weights)
+    got = score([big, small], content, style, style_side=32, weights=tiny_weights)
     from nst.io.image import resize, resize_longest
-    for pic, s in zip((small, big), got):
-        r = loss_and_grad(resize(content, *pic.shape[:2]), resize_longest(style, 32), pic, content_weight=1.0,
+    for pic, s in zip((resize(big, 17, 19), small), got):
+        r = loss_and_grad(resize(content, 17, 19), resize_longest(style, 32), pic, content_weight=1.0,
                           style_weight=1.0, tv_weight=0.0, style_layer_weights=[1.0] * 5, weights=tiny_weights)
         assert s["content"] == pytest.approx(r.terms["content"], rel=1e-6)
         for layer in DEFAULT_STYLE_LAYERS:
             assert s[layer] == pytest.approx(r.style_layers[layer], rel=1e-6)
 
 
+def test_pictures_of_different_sizes_are_scored_at_the_smallest_and_said_so(pictures, tiny_weights_h5, capsys):
+    # a 24×20 and a 48×40 picture were scored each at its own size, without a word: J_c at 4× the
+    # pixels, so the larger lost on content whatever it showed
+    p = pictures
+    big = p["noise"].with_name("big.png")
+    Image.open(p["content"]).resize((48, 40), Image.LANCZOS).save(big)
+    common = ["--content", str(p["content"]), "--style", str(p["style"]), "--style-size", "24",
+              "--weights", str(tiny_weights_h5), "--backend", "numpy"]
+    assert main(["compare", str(big), str(p["noise"]), *common]) == 0
+    out, err = capsys.readouterr()
+    assert err.strip() == (f"nst: warning: the pictures differ in size ({big} 48×40, {p['noise']} 24×20): each is "
+                           "scored resized to 24×20, the smallest, as scores at different sizes are not like for like")
+    rows = {line.split("|")[1].strip(): line for line in out.splitlines()}
+    assert rows["content"].rstrip(" |").endswith(str(big))        # the content, enlarged and resized back
+    assert main(["compare", str(p["content"]), str(p["noise"]), *common]) == 0
+    assert capsys.readouterr().err == ""                            # one size: nothing said
+
+
 def test_table_marks_the_lowest():
     scores = [{"content": 2.0, "block1_conv1": 5.0}, {"content": 3.0, "block1_conv1": 1.0}]
-    assert best_of(scores) == {"content": 0, "block1_conv1": 1}
+    assert best_of(scores) == {"content": [0], "block1_conv1": [1]}
     table = format_table(["a.png", "b.png"], scores)
     assert "| content | **2** | 3 | a.png |" in table
     assert "| block1_conv1 | 5 | **1** | 5 | b.png |" in format_table(["a.png", "b.png"], scores, ratio_to=1)
     assert "| block1_conv1 | 5 | **1** | b.png |" in table
+
+
+def test_pictures_equal_as_shown_all_are_best():
+    # two pictures tied on a term (equal at the 4 significant digits shown) bolded only the first,
+    # and only it was named best and won the term
+    scores = [{"content": 2.0, "block1_conv1": 1.00001}, {"content": 2.0, "block1_conv1": 1.0},
+              {"content": 2.001, "block1_conv1": 1.0004}]
+    assert best_of(scores) == {"content": [0, 1], "block1_conv1": [0, 1, 2]}
+    table = format_table(["a.png", "b.png", "c.png"], scores)
+    assert "| content | **2** | **2** | 2.001 | a.png, b.png |" in table
+    assert "| block1_conv1 | **1** | **1** | **1** | a.png, b.png, c.png |" in table    # 1.0004 shows as 1
+    assert "| terms won | 2/2 | 2/2 | 1/2 | |" in table
 
 
 def test_missing_picture_is_a_one_line_error(pictures, tiny_weights_h5, capsys):

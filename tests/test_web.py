@@ -90,17 +90,81 @@ def test_without_a_page_the_run_appends_points_and_makes_no_picture(monkeypatch)
 
 
 @pytest.mark.parametrize("optimizer, average", [("lbfgs", 0.0), ("adam", 0.0), ("gd", 0.0), ("adam", 0.9)])
-def test_a_picture_asked_for_later_is_the_one_of_its_iteration(rng, tiny_weights, optimizer, average):
-    # Run.output_later keeps x by reference where the optimiser replaces it, a copy where it writes
-    # into it (Adam): made after more iterations it is still the picture of the iteration it was asked at
+def test_a_picture_asked_for_later_is_the_one_of_its_iteration_or_none(rng, tiny_weights, optimizer, average):
+    # Run.output_later keeps x (or the EMA) by reference: made after more iterations it is the picture
+    # of the iteration it was asked at where the optimiser replaces x, and None where it writes into x
+    # (Adam): a stale picture is skipped, never another iteration's
     run = tiny_run(rng, tiny_weights, optimizer=optimizer, average=average, iterations=6,
                    keep_colors="luminance", **({"lr": 1e-3} if optimizer == "gd" else {}))
     asked = {}
     run.run(lambda r, it, terms: asked.update({it: (r.output_later(), r.output())}))
     assert len(asked) == 6
     for it, (later, then) in asked.items():
-        assert np.array_equal(later(), then), it
+        if optimizer == "adam" and not average and it < 6:
+            assert later() is None, it
+        else:
+            assert np.array_equal(later(), then), it
     assert not np.array_equal(asked[2][1], asked[6][1])
+
+
+class CopiesOfX(np.ndarray):
+    # the run's x, counting its copies (ndarray.copy on it or a view of it)
+    copies = 0
+
+    def copy(self, *a, **k):
+        CopiesOfX.copies += 1
+        return super().copy(*a, **k)
+
+
+def test_adam_under_a_live_page_copies_no_image_an_iteration(rng, tiny_weights):
+    # the live page's hook copied x at every Adam iteration (its kernel writes into x), for a page
+    # that might ask for that picture later, though none watched
+    run = tiny_run(rng, tiny_weights, iterations=4)
+    publisher = Publisher(Channel())
+    publisher.attach(run)
+
+    def on_iteration(r, it, terms):
+        if it == 1:
+            r.opt.x = r.opt.x.view(CopiesOfX)
+            CopiesOfX.copies = 0
+        publisher.on_iteration(r, it, terms)
+    run.run(on_iteration)
+    assert len(run.history) == 4 and CopiesOfX.copies == 0
+
+
+def test_a_page_never_sees_an_adam_step_half_written(rng, tiny_weights, monkeypatch):
+    # Adam writes into x, which the page's picture now reads by reference: each write and each read
+    # of x hold the step's lock (a read waits for a write under way, and the other way round), and a
+    # picture asked for before a step is None once it has written: the page gets the next one
+    import nst.run.run
+    run = tiny_run(rng, tiny_weights, iterations=3)
+    publisher, locked = Publisher(Channel()), []
+    publisher.attach(run)
+    real_to_host = nst.run.run.to_host
+
+    def to_host(a):                                  # a picture read from x (not the terms)
+        if a is run.opt.x:
+            locked.append(("read", run.opt.x_lock.locked()))
+        return real_to_host(a)
+
+    def under_lock(kernel):
+        def write(*args):
+            locked.append(("write", run.opt.x_lock.locked()))
+            kernel(*args)
+        return write
+    pictures = {}
+
+    def on_iteration(r, it, terms):
+        if it == 1:
+            r.opt.kernel = under_lock(r.opt.kernel)
+        publisher.on_iteration(r, it, terms)
+        pictures[it] = (publisher.channel.snapshot.picture, r.output())
+        if it == 2:
+            assert np.array_equal(pictures[2][0](), pictures[2][1])     # asked before the next step: made
+    monkeypatch.setattr(nst.run.run, "to_host", to_host)
+    run.run(on_iteration)
+    assert pictures[1][0]() is None                  # made after iteration 2 wrote into x: skipped
+    assert set(locked) == {("read", True), ("write", True)} and ("write", True) in locked
 
 
 def test_a_page_that_comes_mid_iteration_gets_the_last_iterations_picture_at_once():
@@ -1202,6 +1266,7 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
     from PIL import Image
 
     from nst.batch import results
+    from nst.io.image import save_image
     from nst.web import thumbs
     from nst.web.app import App
     from nst.web.channel import THUMB_SIDE, small
@@ -1210,7 +1275,7 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
     outdir.mkdir()
     for name, status in (("big", "done"), ("gone", "stopped"), ("bad", "failed")):
         results.append_row(outdir / results.MANIFEST, {"output": f"{name}.png", "status": status})
-    Image.new("RGB", (1200, 800), (200, 40, 10)).save(outdir / "big.png")
+    save_image(np.asarray(Image.new("RGB", (1200, 800), (200, 40, 10))), outdir / "big.png")
     made = []
     monkeypatch.setattr(thumbs, "small", lambda picture: made.append(picture.size) or small(picture))
     answers = fetch(app, ["/runs/big/thumb", "/runs/big/thumb", "/runs/gone/thumb", "/runs/bad/thumb"])
@@ -1219,7 +1284,7 @@ def test_a_finished_runs_card_gets_its_picture_small_made_once_and_again_when_it
     assert Image.open(io.BytesIO(first)).size == (THUMB_SIDE, round(THUMB_SIDE * 2 / 3))
     assert made == [(1200, 800)]                                           # made once
     assert (gone[0], bad[0]) == (404, 409)
-    Image.new("RGB", (600, 1000), (10, 40, 200)).save(outdir / "big.png")   # the run resumed and ended again
+    save_image(np.asarray(Image.new("RGB", (600, 1000), (10, 40, 200))), outdir / "big.png")   # resumed, ended again
     (code, _, changed, _), = fetch(app, ["/runs/big/thumb"])
     picture = Image.open(io.BytesIO(changed))
     assert code == 200 and picture.size == (round(THUMB_SIDE * 3 / 5), THUMB_SIDE)
@@ -1236,6 +1301,7 @@ def test_a_cards_picture_is_kept_by_the_browser_by_its_version_and_answered_304_
     from PIL import Image
 
     from nst.batch import results
+    from nst.io.image import save_image
     from nst.web.app import App
     from nst.web.runs import make_task
     outdir = tmp_path / "runs"
@@ -1243,7 +1309,7 @@ def test_a_cards_picture_is_kept_by_the_browser_by_its_version_and_answered_304_
     outdir.mkdir()
     results.append_row(outdir / results.MANIFEST, {"output": "fin.png", "status": "done",
                                                    "finished": "2026-12-05T17:00:00Z"})
-    Image.new("RGB", (60, 40), (200, 40, 10)).save(outdir / "fin.png")
+    save_image(np.asarray(Image.new("RGB", (60, 40), (200, 40, 10))), outdir / "fin.png")
     app.runs.submit(make_task("run", pictures[0], pictures[1:], Settings(size=32), {p: str(p) for p in pictures}),
                     {"title": "run"})
     app.runs.channels["run"].set_thumbnail(7, jpeg_bytes(rng))
@@ -1279,19 +1345,17 @@ def test_the_servers_thumbnails_are_bounded_the_least_recently_asked_for_let_go(
 @pytest.mark.parametrize("optimizer, colors", [("lbfgs", None), ("adam", "luminance")])
 def test_the_memory_check_counts_what_the_live_page_holds(pictures, tiny_weights_h5, tmp_path, monkeypatch, capsys,
                                                           optimizer, colors):
-    # --dry-run and the memory check left out the picture --web keeps (8 bits a value: 48 MB at 4000 px;
-    # now a copy of x with Adam, and the picture made for a page as the run goes on): a run that fits
-    # only without it was started
+    # --dry-run and the memory check left out the picture --web keeps (8 bits a value: 48 MB at 4000 px,
+    # and the picture made for a page as the run goes on): a run that fits only without it was started
     from PIL import Image
 
     from nst import memory
     from nst.cli import main
-    from nst.optim import make_optimizer
     from nst.run.checks import check_memory
     command = ["transfer", str(pictures[0]), str(pictures[1]), "-o", str(tmp_path / "o.png"), "--weights",
                str(tiny_weights_h5), "--backend", "numpy", "--size", "64", "--optimizer", optimizer,
                *(["--keep-colors", colors] if colors else []), "--dry-run"]
-    web = memory.web_bytes(48, 64, make_optimizer(optimizer, np.ones(3, np.float32)).WRITES_X, colors == "luminance")
+    web = memory.web_bytes(48, 64, colors == "luminance")
     assert main(command) == 0 and "web" not in capsys.readouterr().out
     assert main([*command, "--web", "127.0.0.1:0"]) == 0
     assert f"  web         {memory.gib(web)}" in capsys.readouterr().out
@@ -1303,9 +1367,6 @@ def test_the_memory_check_counts_what_the_live_page_holds(pictures, tiny_weights
     check_memory(run, dry_run=False)
     with pytest.raises(MemoryError, match="needs about"):
         check_memory(run, dry_run=False, web=True)
-    x = np.ones(12, np.float32)                                          # a copy of x where a step writes x
-    assert [o for o in ("lbfgs", "adam", "gd") if make_optimizer(o, x).WRITES_X] == ["adam"]
-    assert memory.web_bytes(48, 64, True) - memory.web_bytes(48, 64, False) == 4 * 3 * 48 * 64
 
 
 @pytest.mark.parametrize("live", [None, object()])
@@ -1348,3 +1409,105 @@ def test_a_queued_runs_card_gets_its_content_photo_small(tmp_path, pictures, tin
     assert picture.getpixel((5, 5))[1] > 120 and h["Cache-Control"] == "private, no-cache"
     (code, _, again, _), = fetch(app, ["/runs/q/photo"], {"If-None-Match": h["ETag"]})
     assert (code, again) == (304, b"")
+
+
+def test_serves_comparison_of_two_sizes_says_what_it_scored_them_at(tmp_path, tiny_weights_h5):
+    # nst serve's Compare scored a 256 px and a 512 px run each at its own size, without a word
+    from nst.web.rows import score
+    rng = np.random.default_rng(3)
+    paths = {}
+    for name, (w, h) in {"a.png": (48, 40), "b.png": (24, 20), "photo.png": (24, 20)}.items():
+        paths[name] = tmp_path / name
+        paths[name].write_bytes(png_bytes(rng, h, w))
+    scores, note = score([paths["a.png"], paths["b.png"]], ["a.png", "b.png"], paths["photo.png"],
+                         paths["photo.png"], str(tiny_weights_h5), "numpy")
+    assert len(scores) == 2 and set(scores[0]) == set(scores[1])
+    assert note == ("the pictures differ in size (a.png 48×40, b.png 24×20): each is scored resized to 24×20, "
+                    "the smallest, as scores at different sizes are not like for like")
+    assert score([paths["b.png"], paths["photo.png"]], ["b.png", "photo.png"], paths["photo.png"],
+                 paths["photo.png"], str(tiny_weights_h5), "numpy")[1] == ""
+
+
+@pytest.mark.parametrize("put_there", ["a user's picture", "another nst picture", "nst's, rows before sha256"])
+def test_download_serves_only_the_picture_the_run_made(tmp_path, tiny_weights_h5, rng, put_there):
+    # Download (and the card's picture) served whatever file sat at a run's output name: a user's
+    # picture saved there later was served as the run's. Only nst's picture of that run is served
+    # (its row's sha256, nst.batch.outdir's rule), else a one-line refusal naming OUTDIR, not the server's folder
+    from PIL import Image
+
+    from nst.batch import results
+    from nst.io.assets import sha256_file
+    from nst.io.image import save_image
+    from nst.web.app import App
+    outdir = tmp_path / "runs"
+    app = App(serve_args(outdir, tiny_weights_h5))
+    outdir.mkdir()
+    made = save_image(rng.uniform(0, 255, (30, 40, 3)), outdir / "web-1.png")
+    row = {"output": "web-1.png", "status": "done"}
+    if put_there != "nst's, rows before sha256":
+        row["sha256"] = sha256_file(made)
+    results.append_row(outdir / results.MANIFEST, row)
+    ours = made.read_bytes()
+    (code, kind, body, _), = fetch(app, ["/runs/web-1/image"])
+    assert (code, kind, body) == (200, "image/png", ours)
+    if put_there == "a user's picture":
+        Image.new("RGB", (40, 30), (9, 9, 9)).save(made)
+        why = "exists and nst did not write it"
+    else:
+        save_image(rng.uniform(0, 255, (30, 40, 3)), made)      # nst's mark, not this run's bytes
+        why = "changed since nst wrote it"
+    answers = fetch(app, ["/runs/web-1/image", "/runs/web-1/thumb"])
+    if put_there == "nst's, rows before sha256":      # nst's mark and a done row: all that tells it
+        assert [a[0] for a in answers] == [200, 200]
+        return
+    for code, kind, body, _ in answers:
+        error = json.loads(body)["error"]
+        assert code == 409 and error == f"OUTDIR/web-1.png {why}: not served, as it is not the picture this run made"
+
+
+def test_the_options_name_every_setting_as_the_command_line_spells_it(tmp_path, tiny_weights_h5):
+    # a gallery card showed a run's settings by their field names (style_weight), in JSON
+    from nst.run.settings import DEFAULTS
+    from nst.web.app import App
+    (code, answer), = ask(App(serve_args(tmp_path / "runs", tiny_weights_h5)), [("GET", "/api/options", None)])
+    assert code == 200 and list(answer["settings"]) == list(DEFAULTS.as_dict())
+    assert answer["settings"]["style_weight"] == {"option": "--style-weight", "default": 10.0}
+    assert answer["settings"]["style_layers"]["default"] == list(DEFAULTS.style_layers)
+
+
+def early_stopping_settings(weights, **more):
+    # L-BFGS on the tiny net with a heavy J_tv: it ends at 32 px well before 300 iterations, J no
+    # longer decreasing measurably (ftol)
+    return Settings(size=32, scales=1, iterations=300, tv_weight=1e3, backend="numpy", weights=weights, **more)
+
+
+def test_the_pages_say_why_lbfgs_stopped_before_its_iterations(rng):
+    # --iterations 300 ended at 83 with the reason in the terminal's log only: the live page said
+    # done, 83 / 83, and nothing of why
+    from nst.testing import tiny_params
+    logs = []
+    img = lambda: rng.uniform(0, 255, (24, 32, 3)).astype(np.float32)   # noqa: E731
+    run = Run(img(), [img()], early_stopping_settings(tiny_params()), log=logs.append)
+    channel = Channel({})
+    publisher = Publisher(channel)
+    publisher.attach(run)
+    run.run(publisher.on_iteration)
+    assert channel.status["stopped_early"] == ""                        # the last stop follows the last iteration
+    publisher.finish("done")
+    logged, = [m for m in logs if m.startswith("L-BFGS stopped after ")]
+    it, why = int(logged.split()[3]), logged.split(": ", 1)[1]
+    assert it == len(run.history) < 300
+    assert channel.status == {**channel.status, "state": "done",
+                              "stopped_early": f"L-BFGS stopped early, 32 px after {it} of 300 iterations: {why}"}
+
+
+def test_a_served_run_lbfgs_ended_early_says_why_on_its_card(engine_runs, pictures, tiny_weights_h5):
+    from nst.web.runs import make_task
+    settings = early_stopping_settings(str(tiny_weights_h5))
+    engine_runs.submit(make_task("early", pictures[0], pictures[1:], settings, {p: str(p) for p in pictures}),
+                       {"title": "early"})
+    row = ended(engine_runs, "early")
+    assert row["status"] == "done" and row["iterations"] < 300
+    assert row["stopped_early"].startswith(f"L-BFGS stopped early, 32 px after {row['iterations']} of 300 iterations: ")
+    shown, = [r for r in engine_runs.rows() if r["output"] == "early.png"]
+    assert shown["stopped_early"] == row["stopped_early"]

@@ -206,6 +206,7 @@ def test_serve_upload_watch_gallery_download_run_again(browser, images, tmp_path
         code, compared = post_form(base_of(url) + "/api/compare", [("a", name), ("b", again)])
         assert code == 200, compared
         assert compared["names"] == [f"{name}.png", f"{again}.png"] and len(compared["scores"][0]) == 6
+        assert compared["note"] == ""                                                   # of one size
         np.testing.assert_allclose(list(compared["scores"][0].values()), list(compared["scores"][1].values()),
                                    rtol=1e-5)
     finally:
@@ -621,6 +622,74 @@ def test_gallery_updates_cards_in_place_keeping_focus_and_open_details(browser):
     page.close()
 
 
+def test_a_cards_settings_read_as_options_and_values_the_defaults_greyed(browser):
+    # the card's "settings and terms" was the row's JSON, pretty-printed: 45 lines of braces, quotes
+    # and field names the command line does not know (style_weight for --style-weight)
+    from nst.run.settings import DEFAULTS
+    from nst.web.form import setting_options
+    row = {**gallery_row("done"), "settings": {**DEFAULTS.as_dict(), "size": 384, "style_weight": 30.0},
+           "terms": {"total": 1234567.8, "content": 98765.4321}, "iterations": 60, "finished": "2026-12-05T13:18:02Z"}
+    answer = {"options": [], "settings": setting_options()}          # as the server's /api/options has them
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, answer),
+                     ("GET", "/api/runs"): (200, {"runs": [row], "queue": {"active": 0, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_function("document.querySelectorAll('.run dl.settings dt').length > 20")
+    page.click(".run summary")
+    lines = page.evaluate("[...document.querySelectorAll('.run details dt')].map((dt) => "
+                          "[dt.textContent, dt.nextElementSibling.textContent, dt.nextElementSibling.className])")
+    assert lines[:5] == [["J", "1.235e+6", ""], ["J_content", "9.877e+4", ""], ["iterations", "60", ""],
+                         ["finished", "2026-12-05 13:18:02Z", ""], ["source", "nst batch", ""]]
+    shown = {option: (value, greyed == "default") for option, value, greyed in lines[5:]}
+    assert len(shown) == len(DEFAULTS.as_dict()) and all(o.startswith("--") and "_" not in o for o in shown)
+    assert shown["--size"] == ("384", False) and shown["--style-weight"] == ("30", False)
+    assert shown["--tv-weight"] == ("0.001", True) and shown["--lr"] == ("default", True)
+    assert shown["--style-layers"] == (", ".join(DEFAULTS.style_layers), True)
+    assert "{" not in page.text_content(".run details")
+    page.close()
+
+
+EARLY = "L-BFGS stopped early, 64 px after 83 of 300 iterations: J decreased by 7.1e-07 (relative), ≤ ftol = 1e-06"
+
+
+def test_live_page_and_card_say_why_lbfgs_stopped_before_its_iterations(browser):
+    # --iterations 300 ended at 83: the terminal said why, the live page and the card did not
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {})
+    live_feed(page, [message("running", 82), message("done", 83, stopped_early=EARLY)])
+    page.goto(SITE + "/runs/x/live")
+    page.wait_for_function("nst.live.status.state === 'done'")
+    assert page.text_content("#note") == EARLY and page.text_content("#error") == ""
+    page.close()
+    page = browser.new_page(bypass_csp=True)
+    row = {**gallery_row("done"), "iterations": 83, "stopped_early": EARLY}
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [row], "queue": {"active": 0, "max": 3}})})
+    page.goto(SITE + "/")
+    page.wait_for_selector(".run .note.early")
+    assert page.text_content(".run .note.early") == EARLY
+    page.close()
+
+
+def test_download_refused_says_why_on_the_card_and_saves_nothing(browser):
+    # the server serves only the picture the run made; a refusal's JSON was the link's target, so a
+    # click would have saved the error as web-1.png
+    refused = "OUTDIR/web-1.png exists and nst did not write it: not served, as it is not the picture this run made"
+    downloads = []
+    page = browser.new_page(bypass_csp=True)
+    page.on("download", lambda d: downloads.append(d))
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": [gallery_row("done")], "queue": {"active": 0, "max": 3}}),
+                     ("GET", "/runs/web-1/image"): (409, {"error": refused})})
+    page.goto(SITE + "/")
+    page.click(".run[data-name='web-1'] a.download")
+    page.wait_for_function("document.querySelector('.run .card-error').textContent !== ''")
+    assert page.text_content(".run .card-error") == f"Download PNG: {refused}"
+    page.wait_for_timeout(500)
+    assert downloads == []
+    page.close()
+
+
 def test_live_page_reconnects_when_its_connection_drops_and_shows_the_run_again(browser):
     # a dropped connection (a server restart, a laptop's sleep, a proxy's timeout) left the page on
     # "disconnected" for good, its buttons off, until reloaded by hand
@@ -714,9 +783,10 @@ def test_compare_clicked_twice_scores_once(browser):
     page.wait_for_timeout(2500)                                     # a gallery poll meanwhile
     assert len(posts) == 1 and page.is_disabled("#compare")
     posts[0].fulfill(json={"names": ["web-1.png", "web-2.png"], "scores": [{"content": 1.0}, {"content": 2.0}],
-                           "best": {"content": 0}})
+                           "best": {"content": [0]}, "note": "the pictures differ in size (…)"})
     page.wait_for_function("document.getElementById('compare-table').rows.length === 2")
     assert page.text_content("#compare-error") == "" and page.is_enabled("#compare")
+    assert page.text_content("#compare-note") == "the pictures differ in size (…)"      # under the table
     page.close()
 
 
@@ -955,23 +1025,28 @@ def test_the_app_on_a_phone_fits_its_width_and_beside_the_form_on_a_laptop(brows
     from nst.web.form import form_options
     names = ["web-20261205-131755-740fd8.png", "web-20261205-131623-7b28a2.png"]
     pictures = [{**gallery_row("done"), "output": n} for n in names]
+    scores = [{"content": 2e10, "block1_conv1": 1e5, "block2_conv1": 3.0},
+              {"content": 1e10, "block1_conv1": 2e5, "block2_conv1": 3.0}]
     answers = {("GET", "/api/options"): (200, {"options": form_options()}),
                ("GET", "/api/runs"): (200, {"runs": pictures, "queue": {"active": 0, "max": 3}}),
-               ("POST", "/api/compare"): (200, {"names": names, "best": {"content": 1, "block1_conv1": 0},
-                                                "scores": [{"content": 2e10, "block1_conv1": 1e5},
-                                                           {"content": 1e10, "block1_conv1": 2e5}]})}
+               ("POST", "/api/compare"): (200, {"names": names, "scores": scores,
+                                                "best": {"content": [1], "block1_conv1": [0], "block2_conv1": [0, 1]}})}
     page = phone_page(browser)
     fake_site(page, answers)
     page.goto(SITE + "/")
     for name in names:
         page.check(f".run[data-name='{name[:-4]}'] input.pick")
     page.click("#compare")
-    page.wait_for_function("document.getElementById('compare-table').rows.length === 3")
+    page.wait_for_function("document.getElementById('compare-table').rows.length === 4")
     assert page.evaluate("document.documentElement.scrollWidth") == 390
     rows = page.evaluate("[...document.getElementById('compare-table').rows]"
                          ".map((r) => [...r.cells].map((c) => c.textContent))")
     assert rows == [["term", f"A: {names[0][:-4]}", f"B: {names[1][:-4]}", "best"],
-                    ["content", "2.000e+10", "1.000e+10", "B"], ["block1_conv1", "1.000e+5", "2.000e+5", "A"]]
+                    ["content", "2.000e+10", "1.000e+10", "B"], ["block1_conv1", "1.000e+5", "2.000e+5", "A"],
+                    ["block2_conv1", "3.000", "3.000", "A, B"]]             # a tie: both best, both bold
+    bold = page.evaluate("[...document.getElementById('compare-table').rows].slice(1)"
+                         ".map((r) => [...r.cells].slice(1, 3).map((c) => c.className === 'best'))")
+    assert bold == [[False, True], [True, False], [True, True]]
     page.context.close()
     page = browser.new_page(bypass_csp=True, viewport={"width": 1280, "height": 1000})
     fake_site(page, answers)

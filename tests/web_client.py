@@ -151,6 +151,9 @@ class FakeRun:
     def output(self):
         return self.output_later()()
 
+    def early_stop_note(self):
+        return ""                                         # L-BFGS never ended a scale early (Run.early_stop_note)
+
 
 def decoded(image_base64):
     # a page's base64 JPEG -> H×W×3 uint8

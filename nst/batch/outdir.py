@@ -153,12 +153,19 @@ def picture_blocked(path, row):
     keep = "not replaced; move it away to make it"
     if k != "file":
         return f"{not_a_file(path, k)}: {keep}"
+    why = not_the_picture(path, row)
+    return f"{why}: {keep}" if why else None
+
+
+def not_the_picture(path, row):
+    # None when the file at `path` is nst's picture of the task `row` (its manifest row, or None),
+    # else why not ("PATH changed since nst wrote it"); nst serve's Download serves only the first
     if not written_by_nst(path):
-        return f"{path} exists and nst did not write it: {keep}"
+        return f"{path} exists and nst did not write it"
     if not row:
-        return f"{path} is not in {MANIFEST} (an image you saved there?): {keep}"
+        return f"{path} is not in {MANIFEST} (an image you saved there?)"
     if row.get("sha256", None) not in (None, sha256_file(path)):
-        return f"{path} changed since nst wrote it: {keep}"
+        return f"{path} changed since nst wrote it"
     if "sha256" not in row and row.get("status") != "done":
-        return f"{path} is not in {MANIFEST} as made (an image you saved there?): {keep}"
+        return f"{path} is not in {MANIFEST} as made (an image you saved there?)"
     return None

@@ -112,8 +112,10 @@ def transfer(task, files, options, local_dir):
         job.write("--checkpoint", lambda: job.save_checkpoint(run))
     elif ckpt:
         remove_checkpoint(ckpt)
+    early = run.early_stop_note()                  # why L-BFGS ended scales early: the gallery card says it
     return {"status": "stopped" if stopped else "done", "image": None if image is None else to_uint8(image),
-            "terms": run.history[-1] if run.history else {}, "iterations": len(run.history), "resumed_at": resumed_at}
+            "terms": run.history[-1] if run.history else {}, "iterations": len(run.history), "resumed_at": resumed_at,
+            **({"stopped_early": early} if early else {})}
 
 
 def remove_checkpoint(ckpt):

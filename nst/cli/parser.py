@@ -91,14 +91,16 @@ def add_compare(sub):
     c = sub.add_parser("compare", help="score pictures with SPEC's content and style terms, side by side",
                        description="Score each PICTURE with SPEC's content term (block4_conv2) and each default "
                                    "style layer's term, unweighted, against the same content and style: a "
-                                   "Markdown table, the best (lowest) of each term in bold.",
+                                   "Markdown table, the best (lowest) of each term in bold, and every picture that "
+                                   "ties with it at the 4 digits shown.",
                        epilog=examples("nst compare out.png theirs.png --content photo.jpg --style painting.jpg",
                                        "nst compare a.png b.png c.png --content photo.jpg --style painting.jpg "
                                        "--style-size 256"),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    c.add_argument("pictures", nargs="+", metavar="PICTURE", help="the pictures to score (any sizes)")
+    c.add_argument("pictures", nargs="+", metavar="PICTURE",
+                   help="the pictures to score (any sizes: all are scored at the smallest's, said so)")
     c.add_argument("--content", required=True,
-                   help="the content image the pictures were made from (resized to each picture)")
+                   help="the content image the pictures were made from (resized to the pictures' size)")
     c.add_argument("--style", required=True, help="the style image")
     c.add_argument("--style-size", type=option_type(RULES["size"]), default=compare.STYLE_SIDE, metavar="PX",
                    help="the style's longest side in pixels when scoring (default: %(default)s)")

@@ -8,7 +8,6 @@ import math
 from nst import memory
 from nst.io.destinations import RunRefused, exists
 from nst.io.image import MAX_SIDE, longest_shape
-from nst.optim import OPTIMIZERS
 from nst.spec import min_side
 from nst.tiled import aligned_tile, halo_for, work_factor
 from nst.run.settings import INIT_KEYWORDS, SettingsError
@@ -157,8 +156,7 @@ def check_memory(run, dry_run, web=False):
 
     def beside(hw):
         # {part: bytes} the estimate leaves out, at an h×w picture: the decoded inputs, the live page's
-        live = {"web": memory.web_bytes(*hw, OPTIMIZERS[run.settings.optimizer].WRITES_X,
-                                        run.settings.keep_colors == "luminance")}
+        live = {"web": memory.web_bytes(*hw, run.settings.keep_colors == "luminance")}
         return {"inputs": held, **(live if web else {})}
 
     def total(side=None, tile=None):

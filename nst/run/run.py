@@ -5,6 +5,7 @@ coarse to fine.
 `Settings` (nst.run.settings). Files, signals and checkpoints around it: nst.run.job. `stylize` is
 the API.
 """
+import contextlib
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -79,6 +80,7 @@ class Run:
         self.history = []              # [{term: value}] per iteration, all scales
         self.layer_history = []        # [{style layer: J_s^l}] per iteration, beside history
         self.past_evaluations = 0      # evaluations of J in the finished scales
+        self.early_stops = []          # [(side, iterations, cap, why)]: scales L-BFGS ended before their cap
         self.interrupted = False
         self.stop_requested = False    # set by a signal handler: stop at the next evaluation (or tile)
         self.controls = None           # nst.run.controls.Controls: pause/stop from another thread
@@ -271,6 +273,8 @@ class Run:
                 self.log(f"\nnst: iteration {whole + 1} left unfinished; keeping iteration {whole}")
                 break
             if self.opt.iteration == done:                # L-BFGS stopped: J no longer decreases measurably
+                self.early_stops.append((self.sizes[self.scale], done, self.caps[self.scale],
+                                         getattr(self.opt, "stopped", None) or "no progress"))
                 break
             terms, layers = host_floats(be.xp, last["terms"], last["layers"])
             terms = {"total": last["total"], **terms}
@@ -282,6 +286,13 @@ class Run:
                 break
         self.interrupted = self.interrupted or self.stop_requested
         return self.output()
+
+    def early_stop_note(self):
+        # one line saying where and why L-BFGS ended scales before their iteration count (the reason
+        # its log gives), for the pages; "" when none did
+        most = "at most " if self.settings.iterations == AUTO else ""
+        stops = [f"{side} px after {it} of {most}{cap} iterations: {why}" for side, it, cap, why in self.early_stops]
+        return "L-BFGS stopped early, " + "; ".join(stops) if stops else ""
 
     def called_back(self, on_iteration, terms):
         # on_iteration(run, it, terms) -> True: stop. A stop asked while it evaluates tiles (a page's
@@ -335,23 +346,30 @@ class Run:
 
     def output(self):
         # the current image on the host: the EMA (bias-corrected) or x, clipped, colours kept
-        later = self.output_later(copy=False)               # made now: before any step writes into x
+        later = self.output_later()                         # made now: before any step writes into x
         return later() if later else None
 
-    def output_later(self, copy=True):
+    def output_later(self):
         # -> a function that makes output() as it is now, whenever it is called (None before a scale
-        # starts). Now it only keeps what that needs, on its device: the EMA or x by reference (each
-        # iteration replaces them), a copy of x where the optimiser writes into it (Adam; copy=False:
-        # the function is called before the next step)
+        # starts). Now it only keeps what that needs, by reference, on its device: the EMA or x. Where
+        # the optimiser replaces them each iteration (L-BFGS, GD, the EMA) that is the picture of this
+        # iteration for good; where it writes into x (Adam), x is read under its lock (nst.optim.Adam)
+        # while no step has written into it since, whole, and the function gives None once one has:
+        # a stale picture is skipped (the page gets the next one), never half-updated, and x is not
+        # copied each iteration for a page that may never ask. (On a GPU the read follows the step's
+        # kernel on CuPy's default stream, which every thread shares.)
         if self.opt is None:
             return None
-        shape, luminance, ema = self.shape, self.settings.keep_colors == "luminance", self.ema
-        x = ema if ema is not None else self.opt.x.copy() if copy and self.opt.WRITES_X else self.opt.x
-        divisor = 1 - self.settings.average ** self.opt.iteration
+        opt, shape, luminance, ema = self.opt, self.shape, self.settings.keep_colors == "luminance", self.ema
+        x, it, divisor = ema if ema is not None else opt.x, opt.iteration, 1 - self.settings.average ** opt.iteration
+        writes_x = ema is None and opt.WRITES_X
 
         def make():
-            img = to_host(x / divisor if ema is not None else x)
-            img = np.clip(np.asarray(img, np.float32).reshape(shape), 0, 255)
+            with opt.x_lock if writes_x else contextlib.nullcontext():
+                if writes_x and opt.iteration != it:
+                    return None
+                img = to_host(x / divisor if ema is not None else x)
+                img = np.clip(np.asarray(img, np.float32).reshape(shape), 0, 255)      # a copy: x let go
             return color.luminance_transfer(img, resize(self.content, *shape[:2])) if luminance else img
         return make
 

@@ -20,7 +20,7 @@ from aiohttp import web
 
 from nst.batch import results
 from nst.batch.checks import read_weights
-from nst.batch.outdir import check_folder, check_manifest
+from nst.batch.outdir import check_folder, check_manifest, not_the_picture
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
 from nst.io.destinations import RunRefused, check_writable_folder
@@ -28,7 +28,8 @@ from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
 from nst.web.channel import Snapshot
-from nst.web.form import MAX_STYLES, check_run, form_options, read_form, settings_from, shown_paths
+from nst.web.form import (MAX_STYLES, check_run, form_options, read_form, setting_options, settings_from,
+                          shown_paths)
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of
 from nst.web.runs import ENDED, Runs, make_task
@@ -99,8 +100,9 @@ class App:
         return static_file("app.html")
 
     async def options(self, request):
-        return web.json_response({"options": form_options(), "queue": self.args.queue, "max_styles": MAX_STYLES,
-                                  "max_upload_mb": self.args.max_upload_mb, "max_pixels": self.max_pixels})
+        return web.json_response({"options": form_options(), "settings": setting_options(), "queue": self.args.queue,
+                                  "max_styles": MAX_STYLES, "max_upload_mb": self.args.max_upload_mb,
+                                  "max_pixels": self.max_pixels})
 
     async def gallery(self, request):
         self.gallery_seen = time.monotonic()
@@ -118,14 +120,20 @@ class App:
         return row
 
     def picture(self, name):
-        # the saved picture of run NAME, done or stopped, in OUTDIR; or 404, 409
-        path = self.outdir / Path(self.row(name, PICTURE_STATES)["output"]).name
+        # the saved picture of run NAME, done or stopped, in OUTDIR; or 404, 409 (a file there that
+        # is not the picture the run made: a user's saved there later, nst.batch.outdir's rule). It
+        # reads the whole file (its sha256): off the event loop
+        row = self.row(name, PICTURE_STATES)
+        path = self.outdir / Path(row["output"]).name
         if path.resolve().parent != self.outdir or not path.is_file():
             raise Refused(404, "the picture is not there")
+        why = not_the_picture(path, row)
+        if why:
+            raise Refused(409, f"{self.runs.shown(why)}: not served, as it is not the picture this run made")
         return path
 
     async def image(self, request):
-        path = self.picture(request.match_info["name"])
+        path = await asyncio.get_running_loop().run_in_executor(None, self.picture, request.match_info["name"])
         disposition = "inline" if request.query.get("inline") else "attachment"
         return web.FileResponse(path, headers={"Content-Disposition": f'{disposition}; filename="{path.name}"',
                                                "Content-Type": "image/png"})
@@ -250,16 +258,17 @@ class App:
     # -- compare, and the workers' posts ---------------------------------------------------------------
     async def compare(self, request):
         form = await request.post()
-        a, b = self.row(str(form.get("a", "")), PICTURE_STATES), self.row(str(form.get("b", "")), PICTURE_STATES)
-        files, _ = inputs_of(a)
+        a, b = (str(form.get(k, "")) for k in ("a", "b"))
+        pictures = [await asyncio.get_running_loop().run_in_executor(None, self.picture, n) for n in (a, b)]
+        files, _ = inputs_of(self.row(a))
         if self.comparing.locked():
             raise Refused(429, "a comparison is running; try again in a moment")
         async with self.comparing:
-            scores = await asyncio.get_running_loop().run_in_executor(
-                None, score, [self.outdir / a["output"], self.outdir / b["output"]], files[0], files[1],
-                self.weights, self.backend)
+            names = [p.name for p in pictures]
+            scores, note = await asyncio.get_running_loop().run_in_executor(
+                None, score, pictures, names, files[0], files[1], self.weights, self.backend)
         from nst.compare import best_of
-        return web.json_response({"names": [a["output"], b["output"]], "scores": scores, "best": best_of(scores)})
+        return web.json_response({"names": names, "scores": scores, "best": best_of(scores), "note": note})
 
     def worker_only(self, request):
         if not hmac.compare_digest(request.headers.get(WORKER_HEADER, "").encode(), self.worker_key.encode()):

@@ -5,7 +5,7 @@ all of them, a few floats each) and puts the current image, and the panels the p
 into `snapshot`: a latest-value slot, so a page that is slower than the run skips images instead
 of queueing them, and a page that comes mid-iteration gets the last one at once. Without a page
 the run keeps only what makes its picture (nst.run.run.Run.output_later: x on its device, by
-reference or copied): the picture is brought to the host, made 8-bit and encoded only when a page
+reference): the picture is brought to the host, made 8-bit and encoded only when a page
 is sent it, on the server's thread; the panels (a forward pass) are made only while a page
 watches. The page side reads them (Channel.message) and sets what it wants (watch) and the
 controls (pause, resume, stop: nst.controls).
@@ -74,10 +74,12 @@ class Snapshot:
 
     def pixels(self):
         # -> the picture as H×W×3 uint8 (made now on the first call, the arrays it came from let go),
-        # or None without one
+        # or None without one: also once the run has moved on from where it was (Adam wrote into x
+        # since: Run.output_later), a newer snapshot then on its way
         with self.lock:
             if self.image is None and self.picture is not None:
-                self.image, self.picture = to_uint8(self.picture()), None
+                made, self.picture = self.picture(), None
+                self.image = None if made is None else to_uint8(made)
             return self.image
 
     def thumbnail(self):
@@ -201,6 +203,7 @@ class Publisher:
 
     def __init__(self, channel):
         self.channel = channel
+        self.run = None
         self.mark = self.start_it = None  # when the run's working time was last counted; its first iteration
         self.busy = 0.0               # seconds the run has worked since attach (not those paused)
         self.panel_time = 0.0
@@ -208,7 +211,7 @@ class Publisher:
 
     def attach(self, run):
         # the run's shape, its history so far (a resume), and the controls
-        s = run.settings
+        self.run, s = run, run.settings
         total = sum(run.caps)                                  # at most (the automatic schedule may stop a scale early)
         ends = [sum(run.caps[:k + 1]) for k in range(len(run.caps))]
         past = [{"it": i + 1, "scale": min(sum(i >= e for e in ends), len(run.sizes) - 1),
@@ -229,9 +232,16 @@ class Publisher:
         rate = self.busy / max(it - self.start_it, 1)
         total = self.channel.info["total"]
         status = {"state": "running", "it": it, "scale": run.scale, "size": run.sizes[run.scale],
-                  "s_per_it": rate, "eta_s": rate * (total - it), "peak_bytes": peak_rss(), "terms": terms}
+                  "s_per_it": rate, "eta_s": rate * (total - it), "peak_bytes": peak_rss(), "terms": terms,
+                  "stopped_early": run.early_stop_note()}
         point = {"it": it, "scale": run.scale, "terms": terms, "layers": layers}
         self.channel.update(points=[point], status=status, snapshot=self.capture(run))
+
+    def finish(self, state, **more):
+        # the run's end as its pages see it, with why L-BFGS ended scales early (the last one's stop
+        # comes after the last iteration's on_iteration)
+        note = self.run.early_stop_note() if self.run else ""
+        self.channel.set_state(state, **({"stopped_early": note} if note else {}), **more)
 
     def capture(self, run, force_panels=False):
         # -> a Snapshot of the picture (made only if a page asks: Run.output_later) and of the panels

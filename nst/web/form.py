@@ -8,7 +8,7 @@ from nst.web import uploads
 from nst.cli.options import Parser, add_transfer_options, settings_of
 from nst.io.destinations import RunRefused
 from nst.run.checks import check_options
-from nst.run.settings import INIT_KEYWORDS, SettingsError
+from nst.run.settings import DEFAULTS, INIT_KEYWORDS, SettingsError, option_name
 from nst.web.uploads import Refused
 
 
@@ -28,6 +28,12 @@ def form_options():
     # --init's choices are its keywords (the page has no file of the server's to name)
     return [{"name": a.option_strings[0][2:], "default": jsonable(a.default), "choices": choices_of(a),
              "help": help_text(a)} for a in form_parser()._actions if a.option_strings]
+
+
+def setting_options():
+    # {Settings field: {"option": as the command line spells it, "--style-weight"; "default"}}, in the
+    # settings' order: how a gallery card names a run's settings and greys its defaults
+    return {field: {"option": option_name(field), "default": default} for field, default in DEFAULTS.as_dict().items()}
 
 
 def choices_of(action):

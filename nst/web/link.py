@@ -51,7 +51,7 @@ class LiveLink:
         self.publisher.on_iteration(run, it, terms)
 
     def close(self, state):
-        self.channel.set_state(state)
+        self.publisher.finish(state)
         self.closed.set()
         self.wake.set()
         self.thread.join(timeout=10)

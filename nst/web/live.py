@@ -2,7 +2,7 @@
 
 The server runs on its own thread (nst.web.server.Background); the run publishes into one
 Channel. Without a page watching, an iteration costs a point appended to a list and a reference to
-x (a copy on its device where the optimiser writes into x: Adam), so that a page opened
+x (read under the step's lock where the optimiser writes into x: Adam), so that a page opened
 mid-iteration is sent the last picture at once, made then (nst.web.channel).
 """
 import contextlib
@@ -53,7 +53,7 @@ class LivePage:
         self.publisher.on_iteration(run, it, terms)
 
     def finish(self, state):
-        self.channel.set_state(state)
+        self.publisher.finish(state)
 
     def fail(self, error):
         # the run raised `error`: its pages end on failed with its one line

@@ -44,9 +44,12 @@ def sha_of(path):
     return sha256_file(path)
 
 
-def score(pictures, content, style, weights, backend):
-    # nst compare's scoring of the pictures (backend "auto" resolved as a run resolves it)
-    from nst.compare import score as nst_score
+def score(pictures, names, content, style, weights, backend):
+    # nst compare's scoring of the pictures (backend "auto" resolved as a run resolves it) ->
+    # (scores, its line saying they differ in size, or "")
+    from nst.compare import score as nst_score, size_note
+    from nst.io.image import load_image
     from nst.run.selfcheck import choose_backend
-    return nst_score([str(p) for p in pictures], str(content), str(style), weights=weights,
-                     backend=choose_backend(backend))
+    read = [load_image(p) for p in pictures]
+    return (nst_score(read, str(content), str(style), weights=weights, backend=choose_backend(backend)),
+            size_note(names, [pic.shape[:2] for pic in read]))

@@ -99,11 +99,14 @@ class Runs(Service):
 
     def active_row(self, key):
         # the row of a run queued or running (under self.lock), from its channel; "thumb": the
-        # iteration its card's latest picture shows (None: none yet)
+        # iteration its card's latest picture shows (None: none yet); "stopped_early": where L-BFGS
+        # ended a scale before its count, and why (when it has)
         (task, extra), channel = self.active[key], self.channels[key]
+        early = channel.status.get("stopped_early")
         return {**results.row_of(task, extra), "status": channel.status["state"], "finished": None,
                 "iterations": channel.status.get("it"), "total": channel.info.get("total"),
-                "paused": channel.controls.paused, "thumb": channel.thumb[0] if channel.thumb else None}
+                "paused": channel.controls.paused, "thumb": channel.thumb[0] if channel.thumb else None,
+                **({"stopped_early": early} if early else {})}
 
     def shutdown(self, grace=GRACE_S):
         # stop every run at its next iteration (checkpointed), wait for them, close the cluster

@@ -7,6 +7,7 @@
   let picked = [];
   let comparing = false;                          // Compare is off while one is scored (a second was refused)
   let maxUploadMB = Infinity;                     // nst serve --max-upload-mb, from the options
+  let settingOptions = {};                        // a setting's {option: "--style-weight", default}, from the server
 
   async function loadOptions() {
     // the form's fields; if the server does not give them, the page says why and Start stays off
@@ -14,6 +15,8 @@
     try { data = await nst.getJSON("/api/options"); }
     catch (err) { $("start-error").textContent = `the options did not load: ${err.message}`; $("go").disabled = true; return; }
     maxUploadMB = data.max_upload_mb ?? Infinity;
+    settingOptions = data.settings || {};
+    shown.clear();                                // the cards drawn meanwhile drawn again, with the names
     const box = $("fields"), more = document.createElement("details");
     more.className = "wide"; more.append(Object.assign(document.createElement("summary"), {textContent: "more options"}));
     const grid = Object.assign(document.createElement("div"), {className: "start"});
@@ -95,7 +98,8 @@
     div.dataset.name = nameOf(row);
     const details = document.createElement("details");
     details.append(Object.assign(document.createElement("summary"), {textContent: "settings and terms"}),
-                   document.createElement("pre"));
+                   Object.assign(document.createElement("dl"), {className: "pairs terms"}),
+                   Object.assign(document.createElement("dl"), {className: "pairs settings"}));
     const refused = Object.assign(document.createElement("div"), {className: "error card-error"});
     refused.setAttribute("role", "alert");
     const frame = Object.assign(document.createElement("div"), {className: "frame"});
@@ -138,11 +142,31 @@
                 `${setting(row, "size")} px, ${setting(row, "iterations")} it/scale, ${setting(row, "optimizer")}, ` +
                 `β ${setting(row, "style_weight")}` + (row.seconds ? `, ${Number(row.seconds).toFixed(1)} s` : ""));
     if (row.error) info.append(Object.assign(document.createElement("div"), {className: "error", textContent: row.error}));
-    details.querySelector("pre").textContent = JSON.stringify({terms: row.terms, settings: row.settings,
-      iterations: row.iterations, finished: row.finished, source: row.source || "nst batch"}, null, 1);
+    // where and why L-BFGS ended a scale before its iteration count (as the terminal and the live page say)
+    if (row.stopped_early) info.append(Object.assign(document.createElement("div"), {className: "note early", textContent: row.stopped_early}));
+    const [terms, settings] = described(row);
+    for (const [dl, lines] of [[details.querySelector("dl.terms"), terms], [details.querySelector("dl.settings"), settings]])
+      dl.replaceChildren(...lines.flatMap(([term, value, dim]) => [
+        Object.assign(document.createElement("dt"), {textContent: term}),
+        Object.assign(document.createElement("dd"), {textContent: value, className: dim ? "default" : ""})]));
     const wanted = [...(PICTURED.includes(row.status) ? ["download", "pick"] : []), ...(row.live ? ["live"] : []), "again",
                     ...(["stopped", "cancelled", "failed"].includes(row.status) ? ["resume"] : [])];
     place(actions, wanted.map((kind) => actions.querySelector(`[data-action="${kind}"]`) || action(kind, name, row)));
+  }
+
+  function described(row) {
+    // a card's [terms, settings] as [term, value, is the default] lines: the final terms (4 digits,
+    // as Compare shows them), iterations, finish and source; then each setting under its option's
+    // name as `nst transfer` spells it, greyed where it is the default (null: the option not given)
+    const shownValue = (v) => v === null || v === undefined ? "default" : Array.isArray(v) ? v.join(", ") : String(v);
+    const terms = Object.entries(row.terms || {}).map(([t, v]) => [t === "total" ? "J" : `J_${t}`, Number(v).toPrecision(4)]);
+    terms.push(["iterations", shownValue(row.iterations)], ["finished", (row.finished || "–").replace("T", " ")],
+               ["source", row.source || "nst batch"]);
+    const settings = Object.entries(row.settings || {}).map(([field, value]) => {
+      const known = settingOptions[field];
+      return [known ? known.option : field, shownValue(value), !!known && JSON.stringify(value) === JSON.stringify(known.default)];
+    });
+    return [terms, settings];
   }
 
   function action(kind, name, row) {
@@ -152,6 +176,7 @@
     if (kind === "download") {
       el = Object.assign(document.createElement("a"), {textContent: "Download PNG", className: "download", href: path + "image"});
       el.setAttribute("download", row.output);
+      el.addEventListener("click", (e) => { e.preventDefault(); download(el, row.output); });
     } else if (kind === "pick") {
       el = Object.assign(document.createElement("label"), {textContent: " compare"});
       const box = Object.assign(document.createElement("input"), {type: "checkbox", className: "pick"});
@@ -166,6 +191,20 @@
     }
     el.dataset.action = kind;
     return el;
+  }
+
+  async function download(link, name) {
+    // the run's picture saved as `name`; a refusal (a file put at its name that is not the picture
+    // the run made: the server serves only that) said on the card, not saved as the PNG
+    const shown = link.closest(".run").querySelector(".card-error");
+    shown.textContent = "";
+    try {
+      const r = await fetch(link.href, {credentials: "same-origin"});
+      if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `${r.status} ${r.statusText}`);
+      const url = URL.createObjectURL(await r.blob());
+      Object.assign(document.createElement("a"), {href: url, download: name}).click();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+    } catch (err) { shown.textContent = `Download PNG: ${err.message}`; }
   }
 
   function place(parent, children) {
@@ -226,7 +265,7 @@
   async function compare() {
     if (comparing) return;
     comparing = true; syncPicks();
-    $("compare-error").textContent = "";
+    $("compare-error").textContent = ""; $("compare-note").textContent = "";
     const fd = new FormData(); fd.append("a", picked[0]); fd.append("b", picked[1]);
     try {
       const r = await nst.post("/api/compare", fd);
@@ -238,9 +277,11 @@
         head.insertCell().textContent = h;
       for (const term of Object.keys(r.scores[0])) {
         const row = t.insertRow(); row.insertCell().textContent = term;
-        r.scores.forEach((s, i) => { const c = row.insertCell(); c.textContent = s[term].toPrecision(4); if (r.best[term] === i) c.className = "best"; });
-        row.insertCell().textContent = letters[r.best[term]];
+        // best: every picture tied for the lowest at the 4 digits shown (nst.compare.best_of)
+        r.scores.forEach((s, i) => { const c = row.insertCell(); c.textContent = s[term].toPrecision(4); if (r.best[term].includes(i)) c.className = "best"; });
+        row.insertCell().textContent = r.best[term].map((i) => letters[i]).join(", ");
       }
+      $("compare-note").textContent = r.note || "";                // pictures of two sizes: scored at one
     } catch (err) { $("compare-error").textContent = err.message; }
     comparing = false; syncPicks();
   }

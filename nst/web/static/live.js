@@ -130,9 +130,11 @@
     if (s.state === "queued" && !s.paused) $("pause").disabled = true;      // nothing to pause yet: Stop cancels it
     $("pause").textContent = s.paused ? "Resume" : "Pause";
     if (s.error || ended()) $("error").textContent = s.error || "";        // why a run failed, in its words
-    // done without an iteration: the optimiser found nothing to improve (as the terminal says)
+    // done without an iteration: the optimiser found nothing to improve (as the terminal says); else
+    // where and why L-BFGS ended a scale before its iteration count (the terminal's reason), if it did
     $("note").textContent = s.state === "done" && s.it === 0
-      ? "the optimiser stopped at its start (nothing to improve): the picture is the starting image" : "";
+      ? "the optimiser stopped at its start (nothing to improve): the picture is the starting image"
+      : s.stopped_early || "";
     const t = $("terms");
     t.replaceChildren();
     for (const [k, v] of Object.entries(s.terms || {})) {
