@@ -608,11 +608,9 @@ def test_video_file_in_and_out_keeps_rate_and_audio(inputs, tmp_path, capsys, mo
     assert "up to date" in capsys.readouterr().err and out.stat().st_mtime_ns == written
 
 
-def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_path, capsys, monkeypatch):
-    # -o styled.mp4, then -o styled.mkv with the same source, frames and settings: the frames in
-    # styled.mp4.frames are taken (linked, said in one line; --dry-run says it would), none made again,
-    # that folder unchanged; other settings (--iterations 3) take none. Each -o styled every frame again
-    import nst.video.cli
+def styled_mp4(inputs, tmp_path):
+    # a 4-frame clip styled into styled.mp4 (and its styled.mp4.frames/) -> (argv(out, *extra): the
+    # same command into another -o, styled.mp4, styled.mkv)
     source, mp4, mkv = tmp_path / "clip.mp4", tmp_path / "styled.mp4", tmp_path / "styled.mkv"
     write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48))
     _, style, weights = inputs
@@ -620,6 +618,15 @@ def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_
                                 "--weights", str(weights), *FAST, "--iterations", "2", "--later-iterations", "2",
                                 "--workers", "1", *extra]
     assert main(argv(mp4)) == 0
+    return argv, mp4, mkv
+
+
+def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_path, capsys, monkeypatch):
+    # -o styled.mp4, then -o styled.mkv with the same source, frames and settings: the frames in
+    # styled.mp4.frames are taken (linked, said in one line; --dry-run says it would), none made again,
+    # that folder unchanged; other settings (--iterations 3) take none. Each -o styled every frame again
+    import nst.video.cli
+    argv, mp4, mkv = styled_mp4(inputs, tmp_path)
     cache = tmp_path / "styled.mp4.frames"
     before = {p.name: p.read_bytes() for p in cache.iterdir()}
     capsys.readouterr()
@@ -649,13 +656,7 @@ def test_another_container_takes_the_frames_it_lacks_into_frames_it_has(inputs, 
     # frame 2 replacing the frame an earlier run with other settings left there (nst's, in one rename)
     import nst.video.cli
     from nst.io.image import save_image
-    source, mp4, mkv = tmp_path / "clip.mp4", tmp_path / "styled.mp4", tmp_path / "styled.mkv"
-    write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48))
-    _, style, weights = inputs
-    argv = lambda out, *extra: ["video", str(source), "-o", str(out), "--style", str(style),  # noqa: E731
-                                "--weights", str(weights), *FAST, "--iterations", "2", "--later-iterations", "2",
-                                "--workers", "1", *extra]
-    assert main(argv(mp4)) == 0
+    argv, mp4, mkv = styled_mp4(inputs, tmp_path)
     cache, taken = tmp_path / "styled.mp4.frames", tmp_path / "styled.mkv.frames"
     before = {p.name: p.read_bytes() for p in cache.iterdir()}
     monkeypatch.setattr(nst.video.cli, "execute", lambda *a, **k: pytest.fail("a frame made again"))
