@@ -358,6 +358,26 @@ def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weig
         Settings(**kwargs)
 
 
+@pytest.mark.parametrize("option", [{"save_every": 10}, {"output": "out.png"}, {"checkpoint": "run.npz"}])
+def test_stylize_says_a_commands_option_is_the_commands(rng, tiny_weights, option, tmp_path, monkeypatch):
+    # save_every=10, a --option of `nst transfer`, was "unknown option(s): save_every", as if misspelt
+    monkeypatch.chdir(tmp_path)
+    c = random_image(rng, 20, 20)
+    with pytest.raises(TypeError, match=rf"^{next(iter(option))}: `nst transfer`'s, .* writes nothing"):
+        nst.stylize(c, c, size=None, iterations=1, weights=tiny_weights, backend="numpy", **option)
+    assert not list(tmp_path.iterdir())
+
+
+def test_every_transfer_option_is_a_setting_or_the_commands_own():
+    # the list of the command's own options (no setting of the run) is the parser's, less the settings
+    from nst.cli.parser import build_parser
+    from nst.run.settings import COMMAND_ONLY, FIELDS
+    transfer = next(a for a in build_parser()._subparsers._group_actions[0].choices.values()
+                    if a.prog.endswith(" transfer"))
+    dests = {a.dest for a in transfer._actions} - {"help", "content", "style"}
+    assert dests - FIELDS == set(COMMAND_ONLY)
+
+
 @pytest.mark.parametrize("size", [None, 32])
 @pytest.mark.parametrize("empty", [(0, 0, 3), (0, 24, 3)])
 def test_stylize_names_an_empty_content(rng, tiny_weights, size, empty):

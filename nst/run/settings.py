@@ -250,6 +250,11 @@ class Settings:
         # {field: value} as as_dict() stores it (a manifest row) or as stylize's keywords
         # -> Settings; an error names each key as written (style_weight), not the command's flag
         unknown = set(d) - FIELDS
+        command_only = sorted(unknown & set(COMMAND_ONLY))
+        if command_only:
+            raise TypeError(f"{', '.join(command_only)}: `nst transfer`'s, for the files it writes and how it "
+                            "runs; nst.stylize takes the run's settings only, returns the picture and writes "
+                            "nothing (callback=(it, x, terms) sees each iteration's image)")
         if unknown:
             raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
         try:
@@ -282,6 +287,10 @@ def _tuple_of(field, value, parse):
 
 
 FIELDS = {f.name for f in dataclasses.fields(Settings)}
+# `nst transfer`'s options that are no setting of the run: its files and how it runs (the parser's
+# other destinations; tests/test_api.py checks the two lists together)
+COMMAND_ONLY = ("output", "bits", "save_every", "checkpoint", "checkpoint_every", "resume", "report",
+                "dry_run", "web", "scheduler", "debug")
 DEFAULTS = Settings()
 
 
