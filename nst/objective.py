@@ -195,7 +195,8 @@ def layer_list(name, layers):
     # the layer names as given, resolved (conv4_2 -> block4_conv2); refused when one string was
     # passed for the list (it would be read letter by letter), none at all, or a layer twice
     if isinstance(layers, str):
-        raise TypeError(f"{name} is a list of layer names, e.g. [{layers!r}], not the string {layers!r}")
+        names = [n.strip() for n in layers.split(",")]
+        raise TypeError(f"{name} is a list of layer names, e.g. {names!r}, not the string {layers!r}")
     try:
         return resolve_layers(sequence(name, layers, "a list of layer names, e.g. ['block4_conv2']"))
     except ValueError as e:

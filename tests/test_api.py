@@ -640,6 +640,16 @@ def test_objective_names_an_argument_of_the_wrong_kind(rng, tiny_weights, kwargs
         nst.Objective(img, style if len(style) > 1 else img, **args)
 
 
+@pytest.mark.parametrize("given, example", [("conv4_2", "['conv4_2']"),
+                                            ("conv1_1, conv2_1", "['conv1_1', 'conv2_1']")])
+def test_layers_given_as_one_string_are_shown_as_the_list_to_give(rng, tiny_weights, given, example):
+    # style_layers="conv1_1,conv2_1" suggested ['conv1_1,conv2_1'], a list of one unknown layer
+    c = random_image(rng, 20, 20)
+    with pytest.raises(TypeError, match=re.escape(f"style_layers is a list of layer names, e.g. {example}, not")):
+        nst.loss_and_grad(c, c, c, content_weight=1, style_weight=1, tv_weight=0, style_layers=given,
+                          weights=tiny_weights)
+
+
 def test_dir_lists_the_public_names():
     # they are imported on first use (nst.__getattr__): dir(nst), and a shell's tab completion, missed them
     assert set(nst.__all__) <= set(dir(nst)) and "__version__" in dir(nst)
