@@ -513,6 +513,8 @@ def test_objective_weights_with_a_wrong_shape_name_the_layer(rng, tiny_weights):
     (lambda c: c[..., 0], r"^image must be H×W×3 RGB, got shape \(20, 24\)$"),
     (lambda c: np.where(c > 200, np.inf, c), "^image holds NaN or inf$"),
     (lambda c: c > 100, "^image must hold numbers"),
+    (lambda c: None, r"^image must be an image file's path or an H×W×3 array, got NoneType$"),  # "dtype object"
+    (lambda c: 5.0, r"^image must be an image file's path or an H×W×3 array, got float$"),  # "shape ()"
 ])
 def test_an_objective_called_on_a_wrong_image_says_so(rng, tiny_weights, image, needle):
     # it raised numpy's broadcast error, or returned J = NaN
