@@ -347,6 +347,8 @@ def test_a_jobs_report_without_an_output_records_null(rng, tmp_path, tiny_weight
      "^--style-layers: block1_conv1 is given as 'conv1_1' and 'block1_conv1'"),
     ({"content_layers": ["conv4_2", "conv4_2"]}, "^content_layers: block4_conv2 is given twice",
      "^--content-layers: block4_conv2 is given twice: give each layer once$"),
+    ({"init": None}, "^init must be an init keyword, an image file or an array, got None$",  # "init an init keyword"
+     "^--init must be"),
 ])
 def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weights, kwargs, api, cli):
     # the settings' checks are the CLI's: they named --style-weight to a caller who wrote style_weight=
@@ -376,6 +378,13 @@ def test_every_transfer_option_is_a_setting_or_the_commands_own():
                     if a.prog.endswith(" transfer"))
     dests = {a.dest for a in transfer._actions} - {"help", "content", "style"}
     assert dests - FIELDS == set(COMMAND_ONLY)
+
+
+def test_a_backend_that_is_no_name_is_said_so(rng, tiny_weights):
+    # "backend a backend name, got 5"
+    c = random_image(rng, 20, 20)
+    with pytest.raises(ValueError, match="^backend must be a backend name, got 5$"):
+        nst.stylize(c, c, size=None, iterations=1, weights=tiny_weights, backend=5)
 
 
 @pytest.mark.parametrize("size", [None, 32])
