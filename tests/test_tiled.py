@@ -119,6 +119,15 @@ def test_pieces_are_never_larger_than_the_tile():
     assert np.diff(tiled.splits(3074, 2336, 16)).max() <= 2336
 
 
+def test_the_readmes_measured_plans_are_todays():
+    # README "Any size", Cost: --tile 2000 at 3072×2304 was measured as two tiles (1536×2304, the plan
+    # before pieces kept ≤ the tile); it makes the four of 1536×1152 that --tile 1536 makes
+    from nst.spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+    layers = [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]
+    plans = [[(t.y1 - t.y0, t.x1 - t.x0) for t in tiled.tile_plan(2304, 3072, tile, layers)] for tile in (2000, 1536)]
+    assert plans[0] == plans[1] == [(1152, 1536)] * 4
+
+
 # -- the command line: --tile N, --tile auto (the default) and the refusal ---------------------
 @pytest.fixture
 def files(tmp_path):
