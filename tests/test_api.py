@@ -380,6 +380,24 @@ def test_every_transfer_option_is_a_setting_or_the_commands_own():
     assert dests - FIELDS == set(COMMAND_ONLY)
 
 
+def test_stylize_tiles_what_does_not_fit_and_refuses_what_never_fits(rng, tiny_weights, monkeypatch):
+    # stylize(tile="auto"), the default, ran any size whole without a look at the memory (a picture
+    # too large was killed mid-run), where `nst transfer` tiles it, or refuses it in one line
+    from nst import memory
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    c, seen = random_image(rng, 30, 40), []
+    monkeypatch.setattr(Run, "run", lambda self, on_iteration=None: seen.append(self.settings.tile))
+    kw = dict(size=3000, iterations=1, weights=tiny_weights, backend="numpy")
+    whole = Run(c, c, Settings(**kw), lambda m: None).memory_estimate()[0]["total"]
+    monkeypatch.setattr(memory, "available", lambda backend: 0.8 * whole)
+    nst.stylize(c, c, **kw)
+    assert isinstance(seen[0], int) and 0 < seen[0] < 3000
+    monkeypatch.setattr(memory, "available", lambda backend: 1)
+    with pytest.raises(MemoryError, match="^a 3000×2250 run needs about .*; no size fits; no tile is small enough"):
+        nst.stylize(c, c, **kw)
+
+
 def test_a_backend_that_is_no_name_is_said_so(rng, tiny_weights):
     # "backend a backend name, got 5"
     c = random_image(rng, 20, 20)

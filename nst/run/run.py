@@ -465,13 +465,19 @@ class Run:
 def stylize(content, style, *, callback=None, progress=False, log=log_to_logger, **settings):
     """content: a path or H×W×3 RGB array; style: one, or a list (blend with style_blend=[...]).
     -> the stylised H×W×3 float32 image (0..255). Settings: the fields of nst.run.settings.Settings
-    as keywords (size=None keeps the content's size); a bad value is a ValueError naming the keyword.
+    as keywords (size=None keeps the content's size); a bad value is a ValueError naming the keyword,
+    a run too large for the free memory (tiled too, with tile="auto") a MemoryError before any work.
     callback(it, x, terms) after each iteration, x on the host; True stops. progress=True: the CLI's
     progress bar on stderr; log(msg) takes the messages (default: the "nst" logger).
     """
+    from nst.run.checks import check_memory
     from nst.run.progress import iteration_detail
     settings = Settings.from_dict(settings)        # its errors name the keywords
     run = Run(content, style, settings, log)
+    try:
+        check_memory(run, dry_run=False)           # as the command: tile="auto" tiles what does not fit
+    except MemoryError as e:
+        raise MemoryError(api_names(str(e))) from None
     bar = run.progress_bar() if progress else None
 
     def on_iteration(r, it, terms):
