@@ -420,6 +420,16 @@ def test_dry_run_names_the_tile_it_uses(files, tiny_weights_h5, tmp_path, capsys
     assert f"tiles of {min_side('block2_conv1')} px" in capsys.readouterr().out
 
 
+def test_the_help_says_a_tile_is_rounded_down_to_the_stride(files, tiny_weights_h5, tmp_path, capsys):
+    # --help promised "N×N px interiors"; --tile 200 runs in tiles of 192 px (README's example)
+    from nst.cli.parser import build_parser
+    text = " ".join(build_parser()._subparsers._group_actions[0].choices["transfer"].format_help().split())
+    assert "interiors of at most N×N px (N rounded down to the deepest layer's stride, 16 px" in text
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "512", "--tile", "200", "--dry-run",
+                    "--content-layers", "conv4_2", "--style-layers", "conv1_1,conv5_1") == 0
+    assert "tiles of 192 px" in capsys.readouterr().out
+
+
 def test_dry_run_per_scale_line_names_the_aligned_tile(files, tiny_weights_h5, tmp_path, capsys):
     # the "per scale" line gives the tile each scale really runs in: --tile 3 rounded to the
     # alignment, as in the header line (it printed "64 px in tiles of 3")
