@@ -106,6 +106,9 @@ def keep_prepared(key, value):
     return value
 
 
+NO_STYLE = "no style image: give one image, or a list of them"
+
+
 class EvaluationFailed(RuntimeError):
     """J could not be evaluated for a reason outside the maths (a cluster's worker failed): the run
     stops, keeping its last good image, as for a non-finite J."""
@@ -261,7 +264,7 @@ class Objective:
             return {}
         styles = style if isinstance(style, (list, tuple)) else [style]
         if not styles:
-            raise ValueError("no style image: give one image, or a list of them")
+            raise ValueError(NO_STYLE)
         blend = blend_weights(blend, len(styles))
         targets = {}
         for i, (s, w) in enumerate(zip(styles, blend), 1):

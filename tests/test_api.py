@@ -398,6 +398,12 @@ def test_stylize_tiles_what_does_not_fit_and_refuses_what_never_fits(rng, tiny_w
         nst.stylize(c, c, **kw)
 
 
+def test_stylize_names_an_empty_list_of_styles(rng, tiny_weights):
+    # "max() arg is an empty sequence"
+    with pytest.raises(ValueError, match="^no style image: give one image, or a list of them$"):
+        nst.stylize(random_image(rng, 20, 20), [], size=None, iterations=1, weights=tiny_weights, backend="numpy")
+
+
 def test_a_backend_that_is_no_name_is_said_so(rng, tiny_weights):
     # "backend a backend name, got 5"
     c = random_image(rng, 20, 20)

@@ -16,7 +16,7 @@ from nst import color
 from nst.library import log_to_logger
 from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, declared_shape, longest_shape, resize, resize_longest
-from nst.objective import Objective, keep_prepared, kept_prepared
+from nst.objective import NO_STYLE, Objective, keep_prepared, kept_prepared
 from nst.backends.backend import to_host
 from nst.optim import Abandoned, NonFiniteLoss, make_optimizer, overflow_unwarned
 from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, api_names, scale_sizes
@@ -70,6 +70,8 @@ class Run:
         if not own_init and settings.init_file is None and not isinstance(settings.init, str):
             as_image(settings.init, "init")
         styles = styles if isinstance(styles, (list, tuple)) else [styles]
+        if not styles:
+            raise ValueError(NO_STYLE)
         self.styles = [as_image(s, "style" if len(styles) == 1 else f"style {i}") for i, s in enumerate(styles, 1)]
         self.sizes = scale_sides(self.content.shape, settings)
         self.caps = iteration_caps(len(self.sizes), settings.iterations)   # most iterations per scale
