@@ -123,7 +123,8 @@ def layer_weights(style_layers, style_layer_weights):
     if isinstance(style_layer_weights, str) and style_layer_weights == AUTO:
         return None
     if isinstance(style_layer_weights, str):
-        raise ValueError(f"style layer weights: {style_layer_weights!r} is neither {AUTO!r} nor numbers")
+        raise ValueError(f"style_layer_weights is a list of numbers, one per style layer, or {AUTO!r}, not the "
+                         f"string {style_layer_weights!r}")
     if isinstance(style_layer_weights, dict):
         given = {resolve_layer(k): v for k, v in style_layer_weights.items()}
         stray = [k for k in style_layer_weights if resolve_layer(k) not in style_layers]

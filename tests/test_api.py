@@ -685,6 +685,15 @@ def test_layers_given_as_one_string_are_shown_as_the_list_to_give(rng, tiny_weig
                           weights=tiny_weights)
 
 
+def test_layer_weights_given_as_one_string_name_the_keyword(rng, tiny_weights):
+    # "style layer weights: '1,2' is neither 'auto' nor numbers": no keyword of that name, no hint
+    c = random_image(rng, 20, 20)
+    with pytest.raises(ValueError, match=r"^style_layer_weights is a list of numbers, one per style layer, or "
+                                         r"'auto', not the string '1,2'$"):
+        nst.loss_and_grad(c, c, c, content_weight=1, style_weight=1, tv_weight=0, style_layer_weights="1,2",
+                          style_layers=["conv1_1", "conv2_1"], weights=tiny_weights)
+
+
 def test_dir_lists_the_public_names():
     # they are imported on first use (nst.__getattr__): dir(nst), and a shell's tab completion, missed them
     assert set(nst.__all__) <= set(dir(nst)) and "__version__" in dir(nst)
