@@ -141,6 +141,8 @@ def layer_weights(style_layers, style_layer_weights):
 
 def blend_weights(blend, n):
     # style_blend for n style images -> [w_i / Σ w] (None: equal); each finite and ≥ 0, not all 0
+    if isinstance(blend, str):                 # else read character by character: "12" as [1, 2]
+        raise TypeError(f"style_blend is a list of numbers, one per style image, not the string {blend!r}")
     blend = [1.0] * n if blend is None else [finite_number("style_blend", b) for b in sequence(
         "style_blend", blend, "a list of numbers, one per style image")]
     if len(blend) != n:

@@ -694,6 +694,15 @@ def test_layer_weights_given_as_one_string_name_the_keyword(rng, tiny_weights):
                           style_layers=["conv1_1", "conv2_1"], weights=tiny_weights)
 
 
+@pytest.mark.parametrize("blend", ["12", "0.7,0.3"])
+def test_an_objectives_blend_given_as_one_string_is_refused(rng, tiny_weights, blend):
+    # "12" was read as the weights [1, 2]; "0.7,0.3" was refused for its "."
+    c = random_image(rng, 20, 20)
+    needle = rf"^style_blend is a list of numbers, one per style image, not the string '{blend}'$"
+    with pytest.raises(TypeError, match=needle):
+        nst.Objective(c, [c, c], style_blend=blend, **objective_kwargs(tiny_weights))
+
+
 def test_dir_lists_the_public_names():
     # they are imported on first use (nst.__getattr__): dir(nst), and a shell's tab completion, missed them
     assert set(nst.__all__) <= set(dir(nst)) and "__version__" in dir(nst)
