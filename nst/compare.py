@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-from nst.io.image import as_image, resize, resize_longest
+from nst.io.image import ImageError, as_image, check_size, resize, resize_longest
 from .objective import Objective
 from .spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
 from .vgg import check_fits, deepest_layer
@@ -44,6 +44,12 @@ def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, back
     # unweighted; ValueError naming a picture too small to reach block5_conv1 before anything is resized
     if isinstance(pictures, np.ndarray) or not isinstance(pictures, (list, tuple)):
         raise TypeError("pictures is a list of H×W×3 images: put one picture in a list, [picture]")
+    if not pictures:
+        raise ValueError("pictures is empty: give at least one picture to score")
+    try:
+        check_size(style_side)
+    except ImageError as e:
+        raise ValueError(f"style_side: {e}") from None
     pictures = [as_image(pic, f"picture {i}") for i, pic in enumerate(pictures, 1)]
     for i, pic in enumerate(pictures, 1):
         check_fits(*pic.shape[:2], deepest_layer([*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]), f"picture {i}")

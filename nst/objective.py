@@ -106,6 +106,9 @@ def keep_prepared(key, value):
     return value
 
 
+NO_STYLE = "no style image: give one image, or a list of them"
+
+
 class EvaluationFailed(RuntimeError):
     """J could not be evaluated for a reason outside the maths (a cluster's worker failed): the run
     stops, keeping its last good image, as for a non-finite J."""
@@ -120,7 +123,8 @@ def layer_weights(style_layers, style_layer_weights):
     if isinstance(style_layer_weights, str) and style_layer_weights == AUTO:
         return None
     if isinstance(style_layer_weights, str):
-        raise ValueError(f"style layer weights: {style_layer_weights!r} is neither {AUTO!r} nor numbers")
+        raise ValueError(f"style_layer_weights is a list of numbers, one per style layer, or {AUTO!r}, not the "
+                         f"string {style_layer_weights!r}")
     if isinstance(style_layer_weights, dict):
         given = {resolve_layer(k): v for k, v in style_layer_weights.items()}
         stray = [k for k in style_layer_weights if resolve_layer(k) not in style_layers]
@@ -137,6 +141,8 @@ def layer_weights(style_layers, style_layer_weights):
 
 def blend_weights(blend, n):
     # style_blend for n style images -> [w_i / Σ w] (None: equal); each finite and ≥ 0, not all 0
+    if isinstance(blend, str):                 # else read character by character: "12" as [1, 2]
+        raise TypeError(f"style_blend is a list of numbers, one per style image, not the string {blend!r}")
     blend = [1.0] * n if blend is None else [finite_number("style_blend", b) for b in sequence(
         "style_blend", blend, "a list of numbers, one per style image")]
     if len(blend) != n:
@@ -195,7 +201,8 @@ def layer_list(name, layers):
     # the layer names as given, resolved (conv4_2 -> block4_conv2); refused when one string was
     # passed for the list (it would be read letter by letter), none at all, or a layer twice
     if isinstance(layers, str):
-        raise TypeError(f"{name} is a list of layer names, e.g. [{layers!r}], not the string {layers!r}")
+        names = [n.strip() for n in layers.split(",")]
+        raise TypeError(f"{name} is a list of layer names, e.g. {names!r}, not the string {layers!r}")
     try:
         return resolve_layers(sequence(name, layers, "a list of layer names, e.g. ['block4_conv2']"))
     except ValueError as e:
@@ -260,7 +267,7 @@ class Objective:
             return {}
         styles = style if isinstance(style, (list, tuple)) else [style]
         if not styles:
-            raise ValueError("no style image: give one image, or a list of them")
+            raise ValueError(NO_STYLE)
         blend = blend_weights(blend, len(styles))
         targets = {}
         for i, (s, w) in enumerate(zip(styles, blend), 1):

@@ -347,6 +347,8 @@ def test_a_jobs_report_without_an_output_records_null(rng, tmp_path, tiny_weight
      "^--style-layers: block1_conv1 is given as 'conv1_1' and 'block1_conv1'"),
     ({"content_layers": ["conv4_2", "conv4_2"]}, "^content_layers: block4_conv2 is given twice",
      "^--content-layers: block4_conv2 is given twice: give each layer once$"),
+    ({"init": None}, "^init must be an init keyword, an image file or an array, got None$",  # "init an init keyword"
+     "^--init must be"),
 ])
 def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weights, kwargs, api, cli):
     # the settings' checks are the CLI's: they named --style-weight to a caller who wrote style_weight=
@@ -356,6 +358,57 @@ def test_stylize_errors_name_its_keywords_and_the_cli_its_options(rng, tiny_weig
         nst.stylize(c, c, size=None, iterations=1, weights=tiny_weights, backend="numpy", **kwargs)
     with pytest.raises(SettingsError, match=cli):
         Settings(**kwargs)
+
+
+@pytest.mark.parametrize("option", [{"save_every": 10}, {"output": "out.png"}, {"checkpoint": "run.npz"}])
+def test_stylize_says_a_commands_option_is_the_commands(rng, tiny_weights, option, tmp_path, monkeypatch):
+    # save_every=10, a --option of `nst transfer`, was "unknown option(s): save_every", as if misspelt
+    monkeypatch.chdir(tmp_path)
+    c = random_image(rng, 20, 20)
+    with pytest.raises(TypeError, match=rf"^{next(iter(option))}: `nst transfer`'s, .* writes nothing"):
+        nst.stylize(c, c, size=None, iterations=1, weights=tiny_weights, backend="numpy", **option)
+    assert not list(tmp_path.iterdir())
+
+
+def test_every_transfer_option_is_a_setting_or_the_commands_own():
+    # the list of the command's own options (no setting of the run) is the parser's, less the settings
+    from nst.cli.parser import build_parser
+    from nst.run.settings import COMMAND_ONLY, FIELDS
+    transfer = next(a for a in build_parser()._subparsers._group_actions[0].choices.values()
+                    if a.prog.endswith(" transfer"))
+    dests = {a.dest for a in transfer._actions} - {"help", "content", "style"}
+    assert dests - FIELDS == set(COMMAND_ONLY)
+
+
+def test_stylize_tiles_what_does_not_fit_and_refuses_what_never_fits(rng, tiny_weights, monkeypatch):
+    # stylize(tile="auto"), the default, ran any size whole without a look at the memory (a picture
+    # too large was killed mid-run), where `nst transfer` tiles it, or refuses it in one line
+    from nst import memory
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    c, seen = random_image(rng, 30, 40), []
+    monkeypatch.setattr(Run, "run", lambda self, on_iteration=None: seen.append(self.settings.tile))
+    kw = dict(size=3000, iterations=1, weights=tiny_weights, backend="numpy")
+    whole = Run(c, c, Settings(**kw), lambda m: None).memory_estimate()[0]["total"]
+    monkeypatch.setattr(memory, "available", lambda backend: 0.8 * whole)
+    nst.stylize(c, c, **kw)
+    assert isinstance(seen[0], int) and 0 < seen[0] < 3000
+    monkeypatch.setattr(memory, "available", lambda backend: 1)
+    with pytest.raises(MemoryError, match="^a 3000×2250 run needs about .*; no size fits; no tile is small enough"):
+        nst.stylize(c, c, **kw)
+
+
+def test_stylize_names_an_empty_list_of_styles(rng, tiny_weights):
+    # "max() arg is an empty sequence"
+    with pytest.raises(ValueError, match="^no style image: give one image, or a list of them$"):
+        nst.stylize(random_image(rng, 20, 20), [], size=None, iterations=1, weights=tiny_weights, backend="numpy")
+
+
+def test_a_backend_that_is_no_name_is_said_so(rng, tiny_weights):
+    # "backend a backend name, got 5"
+    c = random_image(rng, 20, 20)
+    with pytest.raises(ValueError, match="^backend must be a backend name, got 5$"):
+        nst.stylize(c, c, size=None, iterations=1, weights=tiny_weights, backend=5)
 
 
 @pytest.mark.parametrize("size", [None, 32])
@@ -493,6 +546,8 @@ def test_objective_weights_with_a_wrong_shape_name_the_layer(rng, tiny_weights):
     (lambda c: c[..., 0], r"^image must be H×W×3 RGB, got shape \(20, 24\)$"),
     (lambda c: np.where(c > 200, np.inf, c), "^image holds NaN or inf$"),
     (lambda c: c > 100, "^image must hold numbers"),
+    (lambda c: None, r"^image must be an image file's path or an H×W×3 array, got NoneType$"),  # "dtype object"
+    (lambda c: 5.0, r"^image must be an image file's path or an H×W×3 array, got float$"),  # "shape ()"
 ])
 def test_an_objective_called_on_a_wrong_image_says_so(rng, tiny_weights, image, needle):
     # it raised numpy's broadcast error, or returned J = NaN
@@ -618,6 +673,34 @@ def test_objective_names_an_argument_of_the_wrong_kind(rng, tiny_weights, kwargs
     style = [img] * len(args.pop("style", [img]))
     with pytest.raises(error, match=needle):
         nst.Objective(img, style if len(style) > 1 else img, **args)
+
+
+@pytest.mark.parametrize("given, example", [("conv4_2", "['conv4_2']"),
+                                            ("conv1_1, conv2_1", "['conv1_1', 'conv2_1']")])
+def test_layers_given_as_one_string_are_shown_as_the_list_to_give(rng, tiny_weights, given, example):
+    # style_layers="conv1_1,conv2_1" suggested ['conv1_1,conv2_1'], a list of one unknown layer
+    c = random_image(rng, 20, 20)
+    with pytest.raises(TypeError, match=re.escape(f"style_layers is a list of layer names, e.g. {example}, not")):
+        nst.loss_and_grad(c, c, c, content_weight=1, style_weight=1, tv_weight=0, style_layers=given,
+                          weights=tiny_weights)
+
+
+def test_layer_weights_given_as_one_string_name_the_keyword(rng, tiny_weights):
+    # "style layer weights: '1,2' is neither 'auto' nor numbers": no keyword of that name, no hint
+    c = random_image(rng, 20, 20)
+    with pytest.raises(ValueError, match=r"^style_layer_weights is a list of numbers, one per style layer, or "
+                                         r"'auto', not the string '1,2'$"):
+        nst.loss_and_grad(c, c, c, content_weight=1, style_weight=1, tv_weight=0, style_layer_weights="1,2",
+                          style_layers=["conv1_1", "conv2_1"], weights=tiny_weights)
+
+
+@pytest.mark.parametrize("blend", ["12", "0.7,0.3"])
+def test_an_objectives_blend_given_as_one_string_is_refused(rng, tiny_weights, blend):
+    # "12" was read as the weights [1, 2]; "0.7,0.3" was refused for its "."
+    c = random_image(rng, 20, 20)
+    needle = rf"^style_blend is a list of numbers, one per style image, not the string '{blend}'$"
+    with pytest.raises(TypeError, match=needle):
+        nst.Objective(c, [c, c], style_blend=blend, **objective_kwargs(tiny_weights))
 
 
 def test_dir_lists_the_public_names():

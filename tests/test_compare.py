@@ -141,6 +141,16 @@ def test_score_names_the_picture_it_cannot_score(rng, tiny_weights, pictures, er
         score(pictures(c), c, c, weights=tiny_weights)
 
 
+@pytest.mark.parametrize("pictures, style_side, needle", [
+    ([], 512, r"^pictures is empty: give at least one picture to score$"),      # min() arg is an empty sequence
+    (None, 8, r"^style_side: size 8 is out of range"),                          # "size 8": which size?
+])
+def test_score_names_an_empty_list_and_a_bad_style_side(rng, tiny_weights, pictures, style_side, needle):
+    c = rng.uniform(0, 255, (20, 24, 3)).astype(np.float32)
+    with pytest.raises(ValueError, match=needle):
+        score([c] if pictures is None else pictures, c, c, style_side=style_side, weights=tiny_weights)
+
+
 def test_compare_takes_every_backend_transfer_takes():
     # --backend cuda-cpu was refused ("invalid choice"), though scoring runs on it as on the others
     from nst.backends import NAMES

@@ -482,6 +482,24 @@ def test_a_checkpoint_resumes_on_another_backend_and_says_so(files, tiny_weights
     np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.5)
 
 
+@pytest.mark.parametrize("tile_then, tile_now, note", [
+    ("16", "0", "was made running 32 px in tiles of 16 and goes on running 32 px whole: the picture may differ"),
+    ("16", "16", None),
+])
+def test_a_checkpoint_resumed_in_other_tiles_says_so(files, tiny_weights_h5, tmp_path, monkeypatch, capsys,
+                                                    tile_then, tile_now, note):
+    # a run stopped in tiles and resumed whole (or in other tiles) went on without a word, though its
+    # picture then differs from an uninterrupted run's by float rounding, as on another backend
+    ck = tmp_path / "ck.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 3)
+        assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), "--tile", tile_then) == 130
+    capsys.readouterr()
+    assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--resume", str(ck), "--tile", tile_now) == 0
+    err = capsys.readouterr().err
+    assert (note in err) if note else "float rounding" not in err, err
+
+
 def test_progress_says_each_unit_once_and_counts_agree():
     # "0.19 s/frame" (was "s/frames": the unit passed as a plural); the count agrees with its total
     import io

@@ -119,6 +119,15 @@ def test_pieces_are_never_larger_than_the_tile():
     assert np.diff(tiled.splits(3074, 2336, 16)).max() <= 2336
 
 
+def test_the_readmes_measured_plans_are_todays():
+    # README "Any size", Cost: --tile 2000 at 3072×2304 was measured as two tiles (1536×2304, the plan
+    # before pieces kept ≤ the tile); it makes the four of 1536×1152 that --tile 1536 makes
+    from nst.spec import DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS
+    layers = [*DEFAULT_CONTENT_LAYERS, *DEFAULT_STYLE_LAYERS]
+    plans = [[(t.y1 - t.y0, t.x1 - t.x0) for t in tiled.tile_plan(2304, 3072, tile, layers)] for tile in (2000, 1536)]
+    assert plans[0] == plans[1] == [(1152, 1536)] * 4
+
+
 # -- the command line: --tile N, --tile auto (the default) and the refusal ---------------------
 @pytest.fixture
 def files(tmp_path):
@@ -409,6 +418,16 @@ def test_dry_run_names_the_tile_it_uses(files, tiny_weights_h5, tmp_path, capsys
     from nst.spec import min_side
     assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "64", "--tile", "3", "--dry-run") == 0
     assert f"tiles of {min_side('block2_conv1')} px" in capsys.readouterr().out
+
+
+def test_the_help_says_a_tile_is_rounded_down_to_the_stride(files, tiny_weights_h5, tmp_path, capsys):
+    # --help promised "N×N px interiors"; --tile 200 runs in tiles of 192 px (README's example)
+    from nst.cli.parser import build_parser
+    text = " ".join(build_parser()._subparsers._group_actions[0].choices["transfer"].format_help().split())
+    assert "interiors of at most N×N px (N rounded down to the deepest layer's stride, 16 px" in text
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "512", "--tile", "200", "--dry-run",
+                    "--content-layers", "conv4_2", "--style-layers", "conv1_1,conv5_1") == 0
+    assert "tiles of 192 px" in capsys.readouterr().out
 
 
 def test_dry_run_per_scale_line_names_the_aligned_tile(files, tiny_weights_h5, tmp_path, capsys):

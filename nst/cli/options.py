@@ -151,8 +151,10 @@ def add_transfer_options(t):
     option(t, "init", "the first image: recolored (the content in the style's colour mean and "
                       "covariance), content, random, style, or an image FILE (default: %(default)s)")
     option(t, "seed", "seed of --init random (default: %(default)s)")
-    option(t, "tile", "evaluate J and ∂J/∂X tile by tile, N×N px interiors with the halo the deepest "
-                      "layer needs: the same J and ∂J/∂X up to float rounding (which ReLU and max-pool "
+    option(t, "tile", "evaluate J and ∂J/∂X tile by tile, interiors of at most N×N px (N rounded down "
+                      "to the deepest layer's stride, 16 px for the default layers; each side cut in "
+                      "equal pieces) with the halo the deepest layer needs: the same J and ∂J/∂X up to "
+                      "float rounding (which ReLU and max-pool "
                       "kinks and the optimiser can amplify: after tens of iterations a picture may differ "
                       "by several levels of 255 in places) in memory bounded by a tile, at the cost of "
                       "recomputing the halos. auto: only when the whole picture does not fit, with the "

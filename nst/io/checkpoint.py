@@ -38,7 +38,7 @@ def save(path, run, identity, snapshots=(), finished=False):
         arrays["ema"] = st.pop("ema")
     arrays.update({f"snap.{it}": thumb for it, thumb in snapshots})
     meta = {"format": FORMAT, "finished": bool(finished), "identity": identity,
-            "backend": run.objective_backend().name,
+            "backend": run.objective_backend().name, "tiles": [run.scale_tile(k) for k in range(len(run.sizes))],
             "settings": run.settings.as_record(), "state": st, "opt_scalars": scalars}
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
@@ -87,6 +87,7 @@ def load(path):
         state["ema"] = arrays["ema"]
     state["snapshots"] = snapshots_of(path, arrays)
     state["backend"] = meta.get("backend") if isinstance(meta.get("backend"), str) else None
+    state["tiles"] = meta.get("tiles") if isinstance(meta.get("tiles"), list) else None
     return meta["identity"], state
 
 

@@ -192,6 +192,8 @@ def as_image(x, what, dtype=np.float32, warn_scale=True):
             img = np.asarray(x)
         except ValueError:                                 # a ragged nested list
             raise ValueError(f"{what} must be an H×W×3 array of numbers, got a ragged {type(x).__name__}") from None
+        if img.ndim == 0:                                  # None, a number, bytes: no image at all
+            raise ValueError(f"{what} must be an image file's path or an H×W×3 array, got {type(x).__name__}")
         if img.dtype.kind not in "fiu":
             raise ValueError(f"{what} must hold numbers (0..255), got dtype {img.dtype}")
         integers = img.dtype.kind in "iu"

@@ -69,8 +69,8 @@ def identity(settings, content, styles):
             return {"sha256": sha256_file(p)}
         return recorded(p)
     s = settings.as_dict()
-    s.pop("tile", None)                # tiling never changes the result
-    s.pop("backend", None)             # nor the backend, beyond float rounding (Job.resume says so)
+    s.pop("tile", None)                # tiling changes the result by float rounding only,
+    s.pop("backend", None)             # and so does the backend (Job.resume says so of each)
     return {**s, "init": by_content(settings.init_file) or recorded(s["init"]), "weights": by_content(s["weights"]),
             "content": by_content(content), "style": [by_content(p) for p in styles]}
 
@@ -251,8 +251,21 @@ class Job:
         if made_on and made_on != here:
             self.log(f"nst: --resume {path} was made on the {made_on} backend and goes on on {here}: the picture "
                      "may differ from an uninterrupted run's by float rounding")
+        self.note_other_tiles(path, state.get("tiles"))
         self.log(f"nst: resuming at iteration {len(self.run.history)} "
                  f"(scale {self.run.scale + 1}/{len(self.run.sizes)})")
+
+    def note_other_tiles(self, path, made_with):
+        # a note when the scales left run in other tiles than the checkpoint's run (tile size per
+        # scale, None: whole; made_with None: a checkpoint from before they were recorded)
+        run = self.run
+        here = [run.scale_tile(k) for k in range(len(run.sizes))]
+        if made_with is None or len(made_with) != len(here) or made_with[run.scale:] == here[run.scale:]:
+            return
+        said = lambda tiles: ", ".join(f"{side} px " + (f"in tiles of {t}" if t else "whole")   # noqa: E731
+                                       for side, t in zip(run.sizes[run.scale:], tiles[run.scale:]))
+        self.log(f"nst: --resume {path} was made running {said(made_with)} and goes on running {said(here)}: "
+                 "the picture may differ from an uninterrupted run's by float rounding")
 
     # -- running and writing -----------------------------------------------------------------
     def optimise(self, on_iteration=None, stopper=None):

@@ -16,7 +16,7 @@ from nst import color
 from nst.library import log_to_logger
 from nst.run.selfcheck import choose_backend
 from nst.io.image import as_image, check_size, declared_shape, longest_shape, resize, resize_longest
-from nst.objective import Objective, keep_prepared, kept_prepared
+from nst.objective import NO_STYLE, Objective, keep_prepared, kept_prepared
 from nst.backends.backend import to_host
 from nst.optim import Abandoned, NonFiniteLoss, make_optimizer, overflow_unwarned
 from nst.run.settings import AUTO, INIT_KEYWORDS, Settings, api_names, scale_sizes
@@ -70,6 +70,8 @@ class Run:
         if not own_init and settings.init_file is None and not isinstance(settings.init, str):
             as_image(settings.init, "init")
         styles = styles if isinstance(styles, (list, tuple)) else [styles]
+        if not styles:
+            raise ValueError(NO_STYLE)
         self.styles = [as_image(s, "style" if len(styles) == 1 else f"style {i}") for i, s in enumerate(styles, 1)]
         self.sizes = scale_sides(self.content.shape, settings)
         self.caps = iteration_caps(len(self.sizes), settings.iterations)   # most iterations per scale
@@ -465,13 +467,19 @@ class Run:
 def stylize(content, style, *, callback=None, progress=False, log=log_to_logger, **settings):
     """content: a path or H×W×3 RGB array; style: one, or a list (blend with style_blend=[...]).
     -> the stylised H×W×3 float32 image (0..255). Settings: the fields of nst.run.settings.Settings
-    as keywords (size=None keeps the content's size); a bad value is a ValueError naming the keyword.
+    as keywords (size=None keeps the content's size); a bad value is a ValueError naming the keyword,
+    a run too large for the free memory (tiled too, with tile="auto") a MemoryError before any work.
     callback(it, x, terms) after each iteration, x on the host; True stops. progress=True: the CLI's
     progress bar on stderr; log(msg) takes the messages (default: the "nst" logger).
     """
+    from nst.run.checks import check_memory
     from nst.run.progress import iteration_detail
     settings = Settings.from_dict(settings)        # its errors name the keywords
     run = Run(content, style, settings, log)
+    try:
+        check_memory(run, dry_run=False)           # as the command: tile="auto" tiles what does not fit
+    except MemoryError as e:
+        raise MemoryError(api_names(str(e))) from None
     bar = run.progress_bar() if progress else None
 
     def on_iteration(r, it, terms):

@@ -159,11 +159,11 @@ RULES = {
     "content_weight": number(), "style_weight": number(), "tv_weight": number(),
     "content_layers": LAYERS, "style_layers": LAYERS, "style_layer_weights": optional(LAYER_WEIGHTS),
     "style_blend": optional(WEIGHTS), "style_scale": number(lo_open=True, hi=16), "pooling": choice(*POOLINGS),
-    "init": Rule(str, lambda v: v is not None, "an init keyword, an image file or an array"),
+    "init": Rule(str, lambda v: v is not None, "must be an init keyword, an image file or an array"),
     "seed": integer(0, 2**32 - 1), "keep_colors": optional(choice(*KEEP_COLORS)),
     "average": number(hi=1, hi_open=True), "scales": optional(integer(1, 16)),
-    "start_size": integer(16, MAX_SIDE), "backend": Rule(str, lambda v: isinstance(v, str), "a backend name"),
-    "weights": Rule(str, lambda v: True, "an HDF5 file"),
+    "start_size": integer(16, MAX_SIDE), "backend": Rule(str, lambda v: isinstance(v, str), "must be a backend name"),
+    "weights": Rule(str, lambda v: True, "must be an HDF5 file"),
     "tile": Rule(lambda t: AUTO if t.strip() == AUTO else int(t),
                  lambda v: v is None or v == AUTO or integer(0, MAX_SIDE).ok(v),
                  f"must be auto or a whole number from 0 to {MAX_SIDE}"),
@@ -250,6 +250,11 @@ class Settings:
         # {field: value} as as_dict() stores it (a manifest row) or as stylize's keywords
         # -> Settings; an error names each key as written (style_weight), not the command's flag
         unknown = set(d) - FIELDS
+        command_only = sorted(unknown & set(COMMAND_ONLY))
+        if command_only:
+            raise TypeError(f"{', '.join(command_only)}: `nst transfer`'s, for the files it writes and how it "
+                            "runs; nst.stylize takes the run's settings only, returns the picture and writes "
+                            "nothing (callback=(it, x, terms) sees each iteration's image)")
         if unknown:
             raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
         try:
@@ -282,6 +287,10 @@ def _tuple_of(field, value, parse):
 
 
 FIELDS = {f.name for f in dataclasses.fields(Settings)}
+# `nst transfer`'s options that are no setting of the run: its files and how it runs (the parser's
+# other destinations; tests/test_api.py checks the two lists together)
+COMMAND_ONLY = ("output", "bits", "save_every", "checkpoint", "checkpoint_every", "resume", "report",
+                "dry_run", "web", "scheduler", "debug")
 DEFAULTS = Settings()
 
 
