@@ -2,12 +2,16 @@
 
 Every picture is scored at one size: pictures of different sizes are each resized to the smallest
 (fewest pixels; J_c sums over the pixels and each layer sees the strokes at another scale, so scores
-at different sizes are not like for like), and a line says so. The content and style are the same
-for every picture: C resized to that size, S resized so its longest side is --style-size (default
-512). The table holds J_c (block4_conv2) and each default style layer's J_s^l, unweighted
-(α = β = λ_l = 1), for each picture, and which is best (lowest) on each term: every picture whose
-value, as the table shows it (4 significant digits), equals the lowest's ties for best, and a tie is
-a win for each. This is how nst's pictures are measured against other tools' (README "Pictures").
+at different sizes are not like for like), and a line says so, naming any picture (or the content)
+that this stretches to another aspect ratio (more than a pixel's rounding, as another tool's resize
+makes it). Stretched, they are still scored, not refused: the line says the scores change, and the
+style terms (Gram matrices, sums over positions) of a crop or a reframing stay worth comparing. The
+content and style are the same for every picture: C resized to that size, S resized so its longest
+side is --style-size (default 512). The table holds J_c (block4_conv2) and each default style
+layer's J_s^l, unweighted (α = β = λ_l = 1), for each picture, and which is best (lowest) on each
+term: every picture whose value, as the table shows it (4 significant digits), equals the lowest's
+ties for best, and a tie is a win for each. This is how nst's pictures are measured against other
+tools' (README "Pictures").
 """
 import sys
 
@@ -27,15 +31,28 @@ def scored_shape(shapes):
     return min(shapes, key=lambda hw: hw[0] * hw[1])
 
 
-def size_note(names, shapes):
-    # one line saying the pictures differ in size and what they are scored at, or "" if they do not
+def stretches(hw, shape):
+    # does resizing an (h, w) image to `shape` change its aspect ratio by more than a pixel's rounding?
+    (h, w), (sh, sw) = hw, shape
+    return abs(w * sh / h - sw) > 1 or abs(h * sw / w - sh) > 1
+
+
+def size_note(names, shapes, content=None):
+    # one line saying what scoring resizes: pictures of different sizes (to the smallest), and a picture
+    # or the content (content: (name, (h, w))) stretched to another aspect ratio; "" if neither
     shapes = [tuple(hw) for hw in shapes]
-    if len(set(shapes)) < 2:
-        return ""
     h, w = scored_shape(shapes)
-    sizes = ", ".join(f"{name} {b}×{a}" for name, (a, b) in zip(names, shapes))
-    return (f"the pictures differ in size ({sizes}): each is scored resized to {w}×{h}, the smallest, "
-            "as scores at different sizes are not like for like")
+    said = []
+    if len(set(shapes)) > 1:
+        sizes = ", ".join(f"{name} {b}×{a}" for name, (a, b) in zip(names, shapes))
+        said.append(f"the pictures differ in size ({sizes}): each is scored resized to {w}×{h}, the smallest, "
+                    "as scores at different sizes are not like for like")
+    resized = [*zip(names, shapes), *([content] if content else [])]
+    stretched = [f"{name} (aspect ratio {b / a:.2f})" for name, (a, b) in resized if stretches((a, b), (h, w))]
+    if stretched:
+        said.append(f"{', '.join(stretched)} {'is' if len(stretched) == 1 else 'are'} stretched to {w}×{h}'s, "
+                    f"{w / h:.2f}, which changes the scores")
+    return "; ".join(said)
 
 
 def score(pictures, content, style, *, style_side=STYLE_SIDE, weights=None, backend="numpy", log=None):
@@ -137,7 +154,8 @@ def main(args):
     read = {p: load_image(p) for p in dict.fromkeys([*args.pictures, args.style, args.content])}
     check_scorable({p: read[p] for p in args.pictures}, (args.style, read[args.style]), args.style_size,
                    args.backend)
-    note = size_note(args.pictures, [read[p].shape[:2] for p in args.pictures])
+    note = size_note(args.pictures, [read[p].shape[:2] for p in args.pictures],
+                     (f"--content {args.content}", read[args.content].shape[:2]))
     if note:
         print(f"nst: warning: {note}", file=sys.stderr)
     scores = score([read[p] for p in args.pictures], read[args.content], read[args.style], style_side=args.style_size,

@@ -78,9 +78,10 @@ def network_bytes(h, w, deepest, backend, backward=True, tiled=False):
     return sum(per), int(WORKSPACE.get(backend, WORKSPACE["*"]) * max(per) + kept)
 
 
-def estimate(h, w, deepest, content_layers, style_layers, optimizer="lbfgs", history=20,
+def estimate(h, w, deepest, content_layers, style_layers, optimizer, history,
              style_hw=None, backend="numba", extent=None, style_extent=None):
-    # -> {part: bytes} and "total"; style_hw: the (largest) style image's size, for the setup pass;
+    # -> {part: bytes} and "total"; optimizer, history: the run's (the L-BFGS pairs it holds:
+    # nst.run.run.Run.stored_pairs); style_hw: the (largest) style image's size, for the setup pass;
     # extent, style_extent: (rows, columns) of the largest tile extent over the picture and over the
     # style image (nst.tiled.largest_extent) when evaluated in tiles, whose network passes run over
     # one extent at a time; None: whole

@@ -17,6 +17,8 @@ from .backends.backend import to_host, xp_of
 from .lbfgs import PairHistory
 from .ops import adam_step
 
+HISTORY = 20     # L-BFGS pairs kept by default: LBFGS's, make_optimizer's, --history's (nst.run.settings)
+
 LO, HI = 0.0, 255.0
 
 
@@ -141,7 +143,7 @@ class LBFGS(Stateful):
     SCALARS = ("iteration", "evaluations", "resets", "f")
     OPTIONAL = ("g0",)                                   # ‖g₀‖∞, the gtol rule's reference
 
-    def __init__(self, x, history=20, lr=1.0, c1=1e-4, max_backtracks=20, ftol=1e-6, gtol=1e-9, log=None):
+    def __init__(self, x, history=HISTORY, lr=1.0, c1=1e-4, max_backtracks=20, ftol=1e-6, gtol=1e-9, log=None):
         self.x, self.lr = float_array(x), finite_number("lr", lr, positive=True)
         self.c1, self.max_backtracks = fraction("c1", c1, open_low=True), whole_number("max_backtracks", max_backtracks)
         self.ftol, self.gtol = finite_number("ftol", ftol), finite_number("gtol", gtol)
@@ -264,7 +266,7 @@ DEFAULT_GD_LR = 1e-8
 OPTIMIZERS = {"lbfgs": LBFGS, "adam": Adam, "gd": GradientDescent}
 
 
-def make_optimizer(name, x, lr=None, history=20, log=None, adam_kernel=None):
+def make_optimizer(name, x, lr=None, history=HISTORY, log=None, adam_kernel=None):
     # a name of OPTIMIZERS -> its optimiser over x, with its own default step size
     kind = OPTIMIZERS.get(name)
     if kind is None:

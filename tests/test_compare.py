@@ -86,6 +86,28 @@ def test_pictures_of_different_sizes_are_scored_at_the_smallest_and_said_so(pict
     assert capsys.readouterr().err == ""                            # one size: nothing said
 
 
+def test_a_picture_or_content_stretched_to_another_aspect_ratio_is_said(pictures, tiny_weights_h5, capsys):
+    # a 32×16 picture beside a 24×20 one was scored stretched to 24×20 (aspect 2 → 1.2), the line
+    # saying only that sizes differ; so was a 24×20 content beside one 32×16 picture, without a word
+    p = pictures
+    wide = p["noise"].with_name("wide.png")
+    Image.open(p["noise"]).resize((32, 16)).save(wide)
+    common = ["--style", str(p["style"]), "--style-size", "24", "--weights", str(tiny_weights_h5), "--backend", "numpy"]
+    assert main(["compare", str(wide), str(p["noise"]), "--content", str(p["content"]), *common]) == 0
+    assert capsys.readouterr().err.strip() == (
+        f"nst: warning: the pictures differ in size ({wide} 32×16, {p['noise']} 24×20): each is scored resized to "
+        "24×20, the smallest, as scores at different sizes are not like for like; "
+        f"{wide} (aspect ratio 2.00) is stretched to 24×20's, 1.20, which changes the scores")
+    assert main(["compare", str(wide), "--content", str(p["content"]), *common]) == 0
+    assert capsys.readouterr().err.strip() == (
+        f"nst: warning: --content {p['content']} (aspect ratio 1.20) is stretched to 32×16's, 2.00, which changes "
+        "the scores")
+    near = p["noise"].with_name("near.png")                         # a pixel's rounding: not stretched
+    Image.open(p["noise"]).resize((49, 41)).save(near)
+    assert main(["compare", str(near), "--content", str(p["content"]), *common]) == 0
+    assert capsys.readouterr().err == ""
+
+
 def test_table_marks_the_lowest():
     scores = [{"content": 2.0, "block1_conv1": 5.0}, {"content": 3.0, "block1_conv1": 1.0}]
     assert best_of(scores) == {"content": [0], "block1_conv1": [1]}

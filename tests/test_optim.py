@@ -456,3 +456,16 @@ def test_lbfgs_says_when_the_gradient_is_not_finite():
     with pytest.raises(NonFiniteLoss, match=r"^∂J/∂x holds NaN or inf at iteration 1's start: L-BFGS cannot step$"):
         opt.step(lambda x: (1.0, np.array([1.0, np.nan, 0.0])))
     assert not opt.stopped
+
+
+def test_the_default_lbfgs_history_is_written_once():
+    # nst.optim.HISTORY is every default's source: LBFGS's, make_optimizer's and --history's
+    # (Settings); the memory estimate takes the run's value, it has no default of its own
+    import inspect
+
+    from nst import memory, optim
+    from nst.run.settings import Settings
+    assert inspect.signature(optim.LBFGS).parameters["history"].default is optim.HISTORY
+    assert inspect.signature(optim.make_optimizer).parameters["history"].default is optim.HISTORY
+    assert Settings().history is optim.HISTORY
+    assert inspect.signature(memory.estimate).parameters["history"].default is inspect.Parameter.empty

@@ -530,3 +530,32 @@ def test_a_missing_init_given_as_a_path_is_refused_as_its_text_is(tmp_path):
     for missing in (tmp_path / "missing.png", str(tmp_path / "missing.png")):
         with pytest.raises(SettingsError, match="^--init .*missing.png: no such file"):
             check_options(Settings(init=missing), 1)
+
+
+def test_a_resumed_run_remembers_where_lbfgs_ended_its_earlier_scales(rng, tiny_weights, tmp_path):
+    # the early-stop notes (the pages' "L-BFGS stopped early, …") were not in the checkpoint: a run
+    # resumed at its second scale forgot that its first had ended early
+    from nst.io import checkpoint
+    from nst.run.run import Run
+    from nst.run.settings import Settings
+    c, s = random_image(rng, 24, 32), random_image(rng, 24, 32)
+    settings = Settings(size=32, scales=2, start_size=24, iterations=300, tv_weight=1e3, backend="numpy",
+                        weights=tiny_weights)        # a heavy J_tv: L-BFGS ends each scale well before 300
+    run = Run(c, s, settings, log=lambda m: None)
+    run.run(lambda r, it, terms: r.scale == 1)       # stopped after the second scale's first iteration
+    assert run.scale == 1 and len(run.early_stops) == 1
+    assert run.early_stop_note().startswith("L-BFGS stopped early, 24 px")
+    path = tmp_path / "ck.npz"
+    checkpoint.save(path, run, {})
+
+    def resumed(state):
+        again = Run(c, s, settings, log=lambda m: None)
+        checkpoint.check_fits(path, state, again)
+        again.restore(state)
+        return again
+    state = checkpoint.load(path)[1]
+    assert resumed(state).early_stop_note() == run.early_stop_note()
+    state.pop("early_stops")                          # a checkpoint from before them: none
+    assert resumed(state).early_stops == []
+    with pytest.raises(checkpoint.CheckpointError, match="its early-stop notes are malformed"):
+        resumed({**state, "early_stops": [[24, "x"]]})

@@ -358,7 +358,7 @@ CASES = [
      ["in/cut.png: unreadable or truncated image"]),
     ("input-style-not-an-image", not_an_image("s"), lambda w: B(w), 2, ["in/bad.png: not an image Pillow can read"]),
     ("input-init-not-an-image", not_an_image("i"), lambda w: B(w, "--init", str(w["i"])), 2,
-     ["in/bad.png: not an image Pillow can read"]),
+     ["error: --init ", "in/bad.png: not an image Pillow can read"]),
     ("input-sweep-size-too-small", None, lambda w: B(w, "--sweep", "size=32,16"), 2,
      ["in/c.png with", "in/s.png at --sweep size=16", "content is 16×12", "block5_conv1", "--size 21"]),
     ("input-sweep-style-scale-too-small", None, lambda w: B(w, "--sweep", "style-scale=1,0.3"), 2,
@@ -928,7 +928,8 @@ def test_outdir_is_checked_before_the_weights_are_fetched(world, monkeypatch, ca
 
 @pytest.mark.parametrize("where, needle", [("content", "content {d}/typo: no such file or folder"),
                                            ("style", "style {d}/typo: no such file or folder"),
-                                           ("init", "--init {d}/typo: no such file")])
+                                           ("init", "--init {d}/typo: no such file, and not one of content, "
+                                                    "recolored, random, style")])
 def test_a_mistyped_input_is_refused_before_the_default_weights_are_fetched(world, monkeypatch, capsys, where, needle):
     # the default weights, not cached yet, were downloaded (18 MB) before a mistyped folder was named
     def fetched(*a, **k):

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from nst import tiled
+from nst import optim, tiled
 from nst.backends import BackendUnavailable, get_backend
 from nst.batch import tiles as batch_tiles
 from nst.io.image import load_image
@@ -178,7 +178,8 @@ def test_numba_estimate_counts_its_kept_heap_below_the_mmap_limit():
     # a tiled evaluation (extents of several sizes) fragments it more: TILED_KEPT, for the run's tile extent
     assert memory.network_bytes(544, 672, "block5_conv1", "numba", tiled=True)[1] == int(
         (ws + memory.TILED_KEPT["numba"]) * block1(544, 672))
-    layers = dict(deepest="block5_conv1", content_layers=["block4_conv2"], style_layers=["block1_conv1"])
+    layers = dict(deepest="block5_conv1", content_layers=["block4_conv2"], style_layers=["block1_conv1"],
+                  optimizer="lbfgs", history=optim.HISTORY)
     parts = memory.estimate(1152, 1536, backend="numba", extent=(544, 672), **layers)
     assert parts["workspace"] == memory.network_bytes(544, 672, "block5_conv1", "numba", tiled=True)[1]
 
@@ -186,7 +187,8 @@ def test_numba_estimate_counts_its_kept_heap_below_the_mmap_limit():
 def test_estimate_takes_the_style_pass_when_it_needs_more():
     # a style image larger than the picture: its forward alone (no backward's workspace) is the peak
     from nst import memory
-    layers = dict(deepest="block5_conv1", content_layers=["block4_conv2"], style_layers=["block1_conv1"])
+    layers = dict(deepest="block5_conv1", content_layers=["block4_conv2"], style_layers=["block1_conv1"],
+                  optimizer="lbfgs", history=optim.HISTORY)
     parts = memory.estimate(341, 1024, style_hw=(640, 1024), backend="numba", **layers)
     assert (parts["activations"], parts["workspace"]) == memory.network_bytes(640, 1024, "block5_conv1", "numba",
                                                                               backward=False)

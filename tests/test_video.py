@@ -315,7 +315,7 @@ def test_a_video_nst_wrote_is_known_as_nsts_with_its_frames_folder_gone(inputs, 
 
 @pytest.mark.parametrize("option, needle", [
     (["--init", "nothere.png"], "--init nothere.png: no such file"),
-    (["--init", "{tmp}/fake.mp4"], "fake.mp4: not a picture nst can read"),
+    (["--init", "{tmp}/fake.mp4"], "--init {tmp}/fake.mp4: not an image Pillow can read"),
     (["--style-blend", "1,2"], "--style-blend has 2 values for 1 style"),
     (["--size", "16"], "smaller than the"),
     (["--weights", "{tmp}/fake.mp4"], "fake.mp4"),

@@ -1249,3 +1249,22 @@ def test_serve_gallery_cards_of_finished_runs_load_a_thumbnail_and_download_the_
         page.close()
     finally:
         proc.kill()
+
+
+def test_a_card_whose_picture_was_replaced_says_why_where_the_picture_would_be(browser):
+    # a file of the user's put at a run's name: its card showed a blank box and nothing else (only
+    # Download PNG said why); the server's one-line reason now stands where the picture would be
+    refused = "OUTDIR/web-1.png exists and nst did not write it: not served, as it is not the picture this run made"
+    runs = [{**gallery_row("done"), "finished": "2026-12-06T01:00:00"}]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): lambda r: r.fulfill(json={"runs": runs, "queue": {"active": 0, "max": 3}}),
+                     ("GET", "/runs/web-1/thumb"): (409, {"error": refused})})
+    page.goto(SITE + "/")
+    said = "document.querySelector('.run .placeholder')"
+    page.wait_for_function(f"{said}.checkVisibility() && {said}.textContent !== 'no picture'")
+    assert page.text_content(".run .placeholder") == refused
+    runs[0] = {**runs[0], "seconds": 3.0}                              # the card filled again: the reason stays
+    page.wait_for_function("document.querySelector('.run').textContent.includes('3.0 s')")
+    assert page.evaluate(f"{said}.checkVisibility()") and page.text_content(".run .placeholder") == refused
+    page.close()

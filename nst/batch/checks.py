@@ -99,8 +99,9 @@ def read_weights(path, local):
 
 
 def check_inputs(todo):
-    # -> {path: (H, W)} of every picture the tasks to run read, each checked to be one nst can read
-    # (decoded here, not converted: nst.io.image.image_shape, an ImageError naming the file) and
+    # -> {path: (H, W)} of every content and style the tasks to run read (the --init picture is read
+    # before: nst.batch.plan.inputs), each checked to be one nst can read (decoded here, not
+    # converted: nst.io.image.image_shape, an ImageError naming the file) and
     # large enough at each task's settings for the deepest layer (nst.run.checks.check_shapes,
     # `nst transfer`'s check); a content upscaled a lot is said once per content and size, as
     # `nst transfer` says it
@@ -109,7 +110,7 @@ def check_inputs(todo):
     from nst.run.checks import check_shapes, upscale_warning
     from nst.run.run import scale_sides
     from nst.run.settings import Settings
-    shapes = input_shapes(list(dict.fromkeys(p for t in todo for p in t.files)))
+    shapes = input_shapes(list(dict.fromkeys(p for t in todo for p in [t.content, *t.styles])))
     checked, warned = set(), set()
     for t in todo:
         key = (shapes[t.content], tuple(shapes[s] for s in t.styles), json.dumps(t.settings, sort_keys=True))

@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst.io.assets import sha256_file
-from nst.io.destinations import RunRefused, check_writable, replace_error
+from nst.io.destinations import RunRefused, check_writable, replace_error, why_not_written
 from nst.io.image import written_by_nst
 
 MANIFEST = "manifest.jsonl"
@@ -104,7 +104,7 @@ def check_manifest(outdir, option="-o"):
         try:
             os.close(open_for_append(manifest, create=False))
         except OSError as e:
-            raise RunRefused(f"{option}: cannot write {manifest} ({e.strerror}); make it writable, or choose "
+            raise RunRefused(f"{option}: cannot write {manifest} ({why_not_written(e)}); make it writable, or choose "
                              f"another {option}") from None
 
 

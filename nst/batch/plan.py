@@ -20,6 +20,7 @@ from pathlib import Path
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_name_length, check_regular
 from nst.io.image import SAVE_FORMATS
+from nst.run.checks import check_init_exists, read_init
 from nst.run.progress import counted, log
 from nst.run.settings import FIELDS, Settings, items
 
@@ -174,14 +175,14 @@ def digest_of(shas, settings):
 
 
 def inputs(contents, styles, settings):
-    # CONTENT and --style arguments -> (content files, style files), checked with --init's file:
-    # before the weights are read (fetched, if missing: nst.batch.command), so a mistyped folder
-    # costs no download
+    # CONTENT and --style arguments -> (content files, style files), checked with --init's file, a
+    # picture decoded here (as nst transfer reads and refuses it): before the weights are read
+    # (fetched, if missing: nst.batch.command), so a mistyped folder costs no download
     found = expand(contents, "content"), expand(styles, "style")
-    init = settings.init_file
-    check_regular([("--init", init)])
-    if init and not os.path.isfile(init):
-        raise RunRefused(f"--init {init}: no such file")
+    check_regular([("--init", settings.init_file)])
+    check_init_exists(settings)
+    if settings.init_file:
+        read_init(settings.init_file)
     return found
 
 

@@ -57,7 +57,7 @@ def cmd_demo(args):
     from nst.cli.parser import build_parser
     from nst.cli.demo import OPTIONS, demo_images
     from nst.io.assets import AssetError, cache_dir
-    from nst.io.destinations import check
+    from nst.io.destinations import check, why_not_written
     from nst.io.image import check_output_format
     check_output_name(args.output)                       # -o before anything is fetched
     check_output_format(args.output)
@@ -65,7 +65,7 @@ def cmd_demo(args):
     try:
         paths = demo_images(log)
     except OSError as e:                                 # the cache folder cannot be written
-        raise AssetError(f"cannot write the demo images under {cache_dir()} ({e.strerror}); "
+        raise AssetError(f"cannot write the demo images under {cache_dir()} ({why_not_written(e)}); "
                          "set NST_HOME to a folder you can write") from None
     log(f"nst: demo: {paths['content'].name} in the style of {paths['style'].name}, {' '.join(OPTIONS)}")
     argv = ["transfer", str(paths["content"]), str(paths["style"]), "-o", args.output,

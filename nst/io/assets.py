@@ -38,8 +38,16 @@ def check_cache_folder(folder):
         raise AssetError(f"the cache folder {folder} ($NST_HOME, else ~/.cache/nst) is a file or lies under "
                          "one; set NST_HOME to a folder") from None
     except OSError as e:
-        raise AssetError(f"cannot write in the cache folder {folder} ({e.strerror}); set NST_HOME to a "
+        raise AssetError(f"cannot write in the cache folder {folder} ({why_not_written(e)}); set NST_HOME to a "
                          "folder you can write") from None
+
+
+def why_not_written(error):
+    # the one-line reason a write failed: an OSError's own (No space left on device), else the error's
+    # first line (a library's OSError("…") carries no strerror; save_image's ImageError for a file of
+    # the user's put there meanwhile, FFmpeg's), or its type's name where it says nothing. Here, below
+    # every writer; nst.io.destinations, where callers take it from, imports it
+    return getattr(error, "strerror", None) or next(iter(str(error).splitlines()), type(error).__name__)
 
 
 def sha256_bytes(data: bytes) -> str:

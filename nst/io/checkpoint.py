@@ -131,6 +131,10 @@ def check_fits(path, state, run):
             and all(isinstance(row, dict) and all(isinstance(v, (int, float)) for v in row.values())
                     for row in layers)):
         raise bad("its per-layer loss history is malformed")
+    stops = state.get("early_stops", [])                  # [side, iterations, cap, why]; absent before them
+    if not (isinstance(stops, list) and all(isinstance(s, list) and len(s) == 4 and isinstance(s[3], str)
+                                            and all(isinstance(n, int) for n in s[:3]) for s in stops)):
+        raise bad("its early-stop notes are malformed")
 
 
 def differences(saved, current):

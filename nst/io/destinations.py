@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from nst.io import image
-from nst.io.assets import probe_write, remove_stale_parts
+from nst.io.assets import probe_write, remove_stale_parts, why_not_written
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
 MAX_SNAPSHOTS = 10_000          # --save-every: more files than anyone can look at is a mistake
@@ -131,7 +131,7 @@ def check_writable_in(option, where, named):
     try:
         probe_write(where)
     except OSError as e:                  # /proc answers "No such file or directory" of itself
-        why = "files cannot be made there" if e.errno == errno.ENOENT else e.strerror
+        why = "files cannot be made there" if e.errno == errno.ENOENT else why_not_written(e)
         raise RunRefused(f"{option} {named}: cannot write in {where} ({why}); "
                          "choose a folder you can write to") from None
 
@@ -155,7 +155,7 @@ def replace_error(path):
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC))
     except OSError as e:
-        return e.strerror
+        return why_not_written(e)
     return None
 
 
@@ -196,13 +196,6 @@ def written_by_nst(option, path):
         own = {"settings.json": lambda p: True, "losses.json": losses_of_nst}.get(path.name, image.written_by_nst)
         return report_of_nst(path.parent) and own(path)
     return image.written_by_nst(path)
-
-
-def why_not_written(error):
-    # the one-line reason a write failed: an OSError's own (No space left on device), else the error's
-    # first line (save_image's ImageError for a file of the user's put there meanwhile, FFmpeg's), or
-    # its type's name where it says nothing
-    return getattr(error, "strerror", None) or next(iter(str(error).splitlines()), type(error).__name__)
 
 
 def not_nsts(option, path):

@@ -7,7 +7,7 @@ import math
 
 from nst import memory
 from nst.io.destinations import RunRefused, exists
-from nst.io.image import MAX_SIDE, longest_shape
+from nst.io.image import MAX_SIDE, ImageError, image_shape, longest_shape
 from nst.spec import min_side
 from nst.tiled import aligned_tile, halo_for, work_factor
 from nst.run.settings import INIT_KEYWORDS, SettingsError
@@ -29,8 +29,23 @@ def check_options(settings, n_styles):
     if s.style_blend is not None and len(s.style_blend) != n_styles:
         raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {n_styles} style "
                             "image(s); give one per STYLE")
+    check_init_exists(s)
+
+
+def check_init_exists(s):
+    # --init is a keyword, an array or a file that exists (nst transfer, batch and video say it so)
     if s.init_file and not exists(s.init_file):
         raise SettingsError(f"--init {s.init}: no such file, and not one of {', '.join(INIT_KEYWORDS)}")
+
+
+def read_init(path, read=image_shape):
+    # the --init picture through `read` (image_shape: (H, W), the file decoded whole; load_image: its
+    # H×W×3 pixels), refused as nst transfer, batch and video say it: nst.io.image's "PATH: why" named
+    # by its option, "--init PATH: is a directory, not an image"
+    try:
+        return read(path)
+    except ImageError as e:
+        raise ImageError(f"--init {e}") from None
 
 
 def check_sizes(run):

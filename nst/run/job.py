@@ -22,11 +22,11 @@ from nst.library import log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import recorded, sha256_file
 from nst.io.destinations import why_not_written
-from nst.io.image import ImageError, check_output_format, image_shape, save_image
+from nst.io.image import ImageError, check_output_format, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
-from nst.run.checks import check_memory, check_options, check_sizes, tile_warning, upscale_warning
+from nst.run.checks import check_memory, check_options, check_sizes, read_init, tile_warning, upscale_warning
 from nst.run.progress import iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
@@ -202,10 +202,7 @@ class Job:
         self.run = self.run_type(self.content, self.styles, self.settings, self.log)
         check_sizes(self.run)
         if self.settings.init_file:                # a picture, decoded whole: a dry run's check too
-            try:
-                image_shape(self.settings.init_file)
-            except ImageError as e:                # "PATH: is a directory, not an image", named by its option
-                raise ImageError(f"--init {e}") from None
+            read_init(self.settings.init_file)
         if self.out.dry_run:
             self.run.check_weights_file()
         else:

@@ -442,7 +442,7 @@ class Run:
         # -> {name: array or JSON-able}; the optimiser's arrays are stored flat
         st = {"scale": self.scale, "history": self.history, "layer_history": self.layer_history,
               "shape": list(self.shape),
-              "past_evaluations": self.past_evaluations}
+              "past_evaluations": self.past_evaluations, "early_stops": [list(s) for s in self.early_stops]}
         st["optimizer"] = self.opt.state()
         if self.ema is not None:
             st["ema"] = to_host(self.ema)
@@ -454,6 +454,8 @@ class Run:
         # a checkpoint from before the per-layer values were kept: none for its iterations
         self.layer_history = list(st.get("layer_history") or [{} for _ in self.history])
         self.past_evaluations = int(st.get("past_evaluations", 0))
+        # the scales L-BFGS ended early before the checkpoint (none in one from before they were kept)
+        self.early_stops = [tuple(s) for s in st.get("early_stops") or []]
         be = self.objective_backend()
         self.opt = self.make_optimizer(be, be.to_device(np.asarray(st["optimizer"]["x"], np.float32)))
         self.opt.restore(st["optimizer"])

@@ -21,7 +21,6 @@ from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve
 
 INIT_KEYWORDS = ("content", "recolored", "random", "style")
 OPTIMIZERS = tuple(optim.OPTIMIZERS)     # --optimizer's names, nst.optim's
-HISTORY = 20              # L-BFGS pairs kept by default: --history's, the one value other optimisers accept
 POOLINGS = ("max", "avg")
 KEEP_COLORS = ("luminance", "match")
 
@@ -182,7 +181,7 @@ class Settings:
     iterations: object = AUTO          # N per scale, or "auto": the automatic schedule (nst.run.schedule)
     optimizer: str = "lbfgs"
     lr: float = None                   # None: each optimiser's own default
-    history: int = HISTORY             # L-BFGS pairs kept (another value with another optimizer: refused)
+    history: int = optim.HISTORY       # L-BFGS pairs kept (another value with another optimizer: refused)
     content_weight: float = 1.0        # α
     style_weight: float = 10.0         # β: with λ_l "auto" every term is relative (docs/maths.md)
     tv_weight: float = 1e-3            # γ
@@ -220,7 +219,7 @@ class Settings:
         if isinstance(lam, tuple) and len(lam) != len(self.style_layers):
             raise SettingsError(f"--style-layer-weights has {len(lam)} values for {len(self.style_layers)} "
                              "--style-layers; give one per layer")
-        if self.history != HISTORY and self.optimizer != "lbfgs":      # it would change nothing
+        if self.history != optim.HISTORY and self.optimizer != "lbfgs":      # it would change nothing
             raise SettingsError(f"--history {self.history} applies to --optimizer lbfgs only (the steps L-BFGS "
                                 f"keeps), not {self.optimizer}: drop --history, or use --optimizer lbfgs")
 

@@ -31,15 +31,10 @@ def check_inputs(args, settings, styles):
     # read once) -> (the --weights file for the workers or None, the --init FILE's pixels H×W×3
     # float32 or None: decoded here once, they travel with the frames, cli.init_travels)
     from nst.batch import checks
-    from nst.io.image import ImageError, load_image
-    from nst.run.checks import check_options
+    from nst.io.image import load_image
+    from nst.run.checks import check_options, read_init
     check_options(settings, len(styles))
-    init = None
-    if settings.init_file:
-        try:
-            init = load_image(settings.init)
-        except (ImageError, OSError) as e:
-            raise RunRefused(f"--init {settings.init}: not a picture nst can read ({str(e).splitlines()[0]})") from None
+    init = read_init(settings.init, load_image) if settings.init_file else None
     return checks.read_weights(settings.weights, local=not args.scheduler), init
 
 

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nst.io.destinations import RunRefused
+from nst.io.destinations import RunRefused, why_not_written
 from nst.io.image import load_image
 
 
@@ -36,8 +36,8 @@ class FrameFile:
         try:
             self.file.write(np.ascontiguousarray(image, np.uint8).data)
         except OSError as e:
-            raise RunRefused(f"the clip's frames cannot be kept on the disk of {self.folder} ({e.strerror}) after "
-                             f"{self.count}: free some space, or stylise a part (--frames A:B), fewer frames "
+            raise RunRefused(f"the clip's frames cannot be kept on the disk of {self.folder} ({why_not_written(e)}) "
+                             f"after {self.count}: free some space, or stylise a part (--frames A:B), fewer frames "
                              "(--fps) or a smaller --size") from None
         self.count += 1
 

@@ -23,7 +23,7 @@ from nst.batch.checks import read_weights
 from nst.batch.outdir import check_folder, check_manifest, not_the_picture
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
-from nst.io.destinations import RunRefused, check_writable_folder
+from nst.io.destinations import RunRefused, check_writable_folder, why_not_written
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
@@ -400,7 +400,7 @@ def make_outdir(outdir, given):
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         remove_made(made)
-        raise RunRefused(f"--outdir {given}: cannot make it ({e.strerror})") from None
+        raise RunRefused(f"--outdir {given}: cannot make it ({why_not_written(e)})") from None
     return made
 
 

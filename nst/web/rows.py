@@ -46,10 +46,10 @@ def sha_of(path):
 
 def score(pictures, names, content, style, weights, backend):
     # nst compare's scoring of the pictures (backend "auto" resolved as a run resolves it) ->
-    # (scores, its line saying they differ in size, or "")
+    # (scores, its line saying they differ in size or are stretched, or "")
     from nst.compare import score as nst_score, size_note
     from nst.io.image import load_image
     from nst.run.selfcheck import choose_backend
-    read = [load_image(p) for p in pictures]
-    return (nst_score(read, str(content), str(style), weights=weights, backend=choose_backend(backend)),
-            size_note(names, [pic.shape[:2] for pic in read]))
+    read, content = [load_image(p) for p in pictures], load_image(content)
+    return (nst_score(read, content, str(style), weights=weights, backend=choose_backend(backend)),
+            size_note(names, [pic.shape[:2] for pic in read], ("the content", content.shape[:2])))

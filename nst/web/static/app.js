@@ -104,8 +104,16 @@
     refused.setAttribute("role", "alert");
     const frame = Object.assign(document.createElement("div"), {className: "frame"});
     const img = Object.assign(document.createElement("img"), {alt: div.dataset.name});
-    img.addEventListener("error", () => img.classList.add("broken"));     // no broken-image icon
-    frame.append(img, Object.assign(document.createElement("span"), {className: "placeholder"}));
+    const placeholder = Object.assign(document.createElement("span"), {className: "placeholder"});
+    img.addEventListener("error", async () => {
+      img.classList.add("broken");                                      // no broken-image icon
+      // a picture the server refuses (a file put at its name that is not the run's picture, the
+      // rule Download PNG says) has its one-line reason where the picture would be, not a blank box
+      const src = img.getAttribute("src"), r = src && await fetch(src, {credentials: "same-origin"}).catch(() => null);
+      const why = r && !r.ok && (await r.json().catch(() => ({}))).error;
+      if (why && img.getAttribute("src") === src) { img.dataset.why = why; showWhy(placeholder, why); }
+    });
+    frame.append(img, placeholder);
     div.append(frame, document.createElement("div"), details,
                Object.assign(document.createElement("div"), {className: "actions"}), refused);
     return div;
@@ -124,11 +132,14 @@
       : row.status in NO_PICTURE ? photo : null;
     if (img.getAttribute("src") !== src) {
       img.classList.remove("broken");
+      delete img.dataset.why;
       src ? img.setAttribute("src", src) : img.removeAttribute("src");
     }
     placeholder.hidden = !!src && src !== photo;
     placeholder.classList.toggle("caption", src === photo);
+    placeholder.classList.remove("refused");
     placeholder.textContent = NO_PICTURE[row.status] || "no picture";
+    if (img.dataset.why) showWhy(placeholder, img.dataset.why);         // the refusal stays while its src does
     const names = row.names || {content: (row.content || "").split("/").pop(), style: (row.style || []).map((s) => s.split("/").pop())};
     const title = Object.assign(document.createElement("b"), {textContent: name});
     const shown = row.status === "running" && row.paused ? "paused" : row.status;    // as its live page says
@@ -152,6 +163,14 @@
     const wanted = [...(PICTURED.includes(row.status) ? ["download", "pick"] : []), ...(row.live ? ["live"] : []), "again",
                     ...(["stopped", "cancelled", "failed"].includes(row.status) ? ["resume"] : [])];
     place(actions, wanted.map((kind) => actions.querySelector(`[data-action="${kind}"]`) || action(kind, name, row)));
+  }
+
+  function showWhy(placeholder, why) {
+    // the server's reason for not serving a card's picture, in the picture's place
+    placeholder.hidden = false;
+    placeholder.classList.remove("caption");
+    placeholder.classList.add("refused");
+    placeholder.textContent = why;
   }
 
   function described(row) {
