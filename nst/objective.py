@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .library import finite_number, log_to_logger
+from .run.progress import counted
 from .backends import NAMES, Backend, get_backend
 from nst.io.image import as_image
 from .spec import (AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer,
@@ -135,7 +136,7 @@ def layer_weights(style_layers, style_layer_weights):
     kinds = "a list of numbers, one per style layer, {layer: number}, None or 'auto'"
     lam = [finite_number("style_layer_weights", v) for v in sequence("style_layer_weights", style_layer_weights, kinds)]
     if len(lam) != len(style_layers):
-        raise ValueError(f"{len(lam)} style layer weights for {len(style_layers)} style layers")
+        raise ValueError(f"{counted(len(lam), 'style layer weight')} for {counted(len(style_layers), 'style layer')}")
     return lam
 
 
@@ -146,7 +147,7 @@ def blend_weights(blend, n):
     blend = [1.0] * n if blend is None else [finite_number("style_blend", b) for b in sequence(
         "style_blend", blend, "a list of numbers, one per style image")]
     if len(blend) != n:
-        raise ValueError(f"{len(blend)} blend weights for {n} style images")
+        raise ValueError(f"{counted(len(blend), 'blend weight')} for {counted(n, 'style image')}")
     if not sum(blend) > 0:
         raise ValueError("style_blend weights are all 0: give at least one style image a weight > 0")
     if math.isinf(sum(blend)):                 # finite weights whose sum overflows (1e308,1e308): w_i / max first

@@ -73,7 +73,8 @@ def test_several_content_layers_add_up(rng, tiny_weights):
 
 @pytest.mark.parametrize("kwargs, msg", [
     (dict(content_layers=("conv9_9",)), "unknown layer 'conv9_9'"),
-    (dict(style_layer_weights=(1.0,)), "1 style layer weights for 5 style layers"),
+    (dict(style_layer_weights=(1.0,)), "^1 style layer weight for 5 style layers$"),
+    (dict(style_layer_weights=(1.0, 1.0), style_layers=("conv1_1",)), "^2 style layer weights for 1 style layer$"),
     (dict(backend="tpu"), "unknown backend"),
 ])
 def test_bad_arguments(rng, tiny_weights, kwargs, msg):

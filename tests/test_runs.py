@@ -110,8 +110,10 @@ def test_style_blend_target(rng, tiny_weights):
     huge, equal = Objective(c, [s1, s2], style_blend=[1e308, 1e308], **kw), Objective(c, [s1, s2], **kw)
     for n in blended.style_layers:                     # Σ overflowed to inf: the targets were 0, J NaN
         np.testing.assert_allclose(huge.style_targets[n], equal.style_targets[n], rtol=1e-6)
-    with pytest.raises(ValueError, match="2 blend weights for 1 style images"):
+    with pytest.raises(ValueError, match="^2 blend weights for 1 style image$"):   # one image, not "images"
         Objective(c, s1, style_blend=[0.5, 0.5], **kw)
+    with pytest.raises(ValueError, match="^1 blend weight for 2 style images$"):
+        Objective(c, [s1, s2], style_blend=[1.0], **kw)
 
 
 def test_luminance_transfer_keeps_content_colour(rng):
