@@ -65,6 +65,16 @@ def largest_extent(h, w, tile, layers):
     return max(side_extents(h, tile, layers)), max(side_extents(w, tile, layers))
 
 
+def plan_said(h, w, tile, layers):
+    # "2×2 tiles of about 1945×1459 px": the pieces tile_plan cuts an h×w picture into, columns×rows
+    # and the largest interior's width×height ("about" when the pieces differ)
+    tiles = tile_plan(h, w, tile, layers)
+    widths, heights = {t.x1 - t.x0 for t in tiles}, {t.y1 - t.y0 for t in tiles}
+    cols, rows = len({t.x0 for t in tiles}), len({t.y0 for t in tiles})
+    about = "about " if len(widths) > 1 or len(heights) > 1 else ""
+    return f"{cols}×{rows} tiles of {about}{max(widths)}×{max(heights)} px"
+
+
 def work_factor(h, w, tile, layers):
     # about how many untiled evaluations' work one tiled evaluation of an h×w picture is: pass 1's
     # forward and pass 2's forward and backward run over every extent, 3 passes against 2 over h×w

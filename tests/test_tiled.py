@@ -439,7 +439,17 @@ def test_dry_run_per_scale_line_names_the_aligned_tile(files, tiny_weights_h5, t
     assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "64", "--scales", "2", "--tile", "3",
                     "--dry-run") == 0
     out = capsys.readouterr().out
-    assert f"64 px in tiles of {min_side('block2_conv1')}" in out and "tiles of 3" not in out
+    side = min_side('block2_conv1')
+    assert f"64 px in {64 // side}×{48 // side} tiles of {side}×{side} px" in out and "tiles of 3" not in out
+
+
+def test_dry_run_per_scale_line_names_the_pieces_run(files, tiny_weights_h5, tmp_path, capsys):
+    # 64×48 px in --tile 48 runs as two pieces of 32×48 (tile_plan cuts equal pieces): the line
+    # said "64 px in tiles of 48"
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "64", "--scales", "2", "--tile", "48",
+                    "--dry-run") == 0
+    out = capsys.readouterr().out
+    assert "64 px in 2×1 tiles of 32×48 px" in out and "in tiles of 48" not in out
 
 
 @pytest.mark.parametrize("tile", [0, -16, 15.5, "a", None, float("nan")])

@@ -9,7 +9,7 @@ from nst import memory
 from nst.io.destinations import RunRefused, exists
 from nst.io.image import MAX_SIDE, ImageError, image_shape, longest_shape
 from nst.spec import min_side
-from nst.tiled import aligned_tile, halo_for, work_factor
+from nst.tiled import aligned_tile, halo_for, plan_said, work_factor
 from nst.run.settings import INIT_KEYWORDS, SettingsError
 from nst.vgg import deepest_layer
 
@@ -236,11 +236,12 @@ def untileable(run, beside):
 
 
 def scale_tiles(run):
-    # "256–2768 px whole, 3890 px in tiles of 3504, …": how each scale is evaluated (Run.scale_tile),
-    # each tile as nst.tiled runs it (rounded down to the alignment, as the header line says)
-    align = run.tile_align()
+    # "256–2768 px whole, 3890 px in 2×2 tiles of about 1945×1459 px, …": how each scale is evaluated
+    # (Run.scale_tile), the pieces as nst.tiled's plan cuts that scale's picture
+    layers = [*run.settings.content_layers, *run.settings.style_layers]
     tiles = [run.scale_tile(k) for k in range(len(run.sizes))]
-    per = [(side, t and aligned_tile(t, align)) for side, t in zip(run.sizes, tiles)]
-    whole = [side for side, t in per if not t]
+    whole = [side for side, t in zip(run.sizes, tiles) if not t]
     span = (f"{whole[0]}–{whole[-1]} px whole" if len(whole) > 1 else f"{whole[0]} px whole") if whole else None
-    return ", ".join([*([span] if span else []), *(f"{side} px in tiles of {t}" for side, t in per if t)])
+    tiled = [f"{side} px in {plan_said(*longest_shape(run.content.shape, side), t, layers)}"
+             for side, t in zip(run.sizes, tiles) if t]
+    return ", ".join([*([span] if span else []), *tiled])
