@@ -5,6 +5,7 @@ import io
 import json
 import threading
 import time
+import zipfile
 
 import numpy as np
 import pytest
@@ -416,7 +417,7 @@ def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weig
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "ours.png", "theirs.png"]
 
 
-def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_is_refused_not_started_over(tmp_path, pictures,
+def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_or_foreign_is_refused(tmp_path, pictures,
                                                                                       tiny_weights_h5):
     # Resume on a run stopped at iteration 5 whose checkpoint was removed started it again from
     # iteration 0, its stopped picture then replaced (`nst transfer --resume` refuses a missing one)
@@ -438,7 +439,13 @@ def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_is_refused_not_started
                                                "Run again starts it over"), answer
     assert not app.runs.active
     ckpt.parent.mkdir()
-    ckpt.write_bytes(b"its state")                  # there: resumed (queued; this test starts no engine)
+    ckpt.write_bytes(b"the user's notes")          # not nst's checkpoint: the worker started over, saying so in its log
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 409 and answer["error"] == (f"OUTDIR/checkpoints/{ckpt.name} is not nst's checkpoint: "
+                                               "Run again starts it over"), answer
+    assert not app.runs.active and ckpt.read_bytes() == b"the user's notes"
+    with zipfile.ZipFile(ckpt, "w") as z:           # nst's (an .npz holding meta.npy): resumed (queued; no engine)
+        z.writestr("meta.npy", b"")
     (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
     assert code == 201 and "ours" in app.runs.active, answer
 

@@ -23,7 +23,7 @@ from nst.batch.checks import read_weights
 from nst.batch.outdir import check_folder, check_manifest, not_the_picture
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
-from nst.io.destinations import RunRefused, check_writable_folder, why_not_written
+from nst.io.destinations import RunRefused, check_writable_folder, not_nsts, why_not_written
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
@@ -250,9 +250,13 @@ class App:
             raise Refused(409, "it ran with other weights (nst serve --weights)")
         from nst.batch.task import checkpoint_path
         ckpt = checkpoint_path(self.checkpoints, name, row["digest"])
-        if row["status"] == "stopped" and row.get("iterations") and not ckpt.is_file():   # else it started over
-            raise Refused(409, f"no checkpoint of it in OUTDIR/{SUBFOLDERS[1]} ({ckpt.name}): "
-                               "Run again starts it over")
+        if row["status"] == "stopped" and row.get("iterations"):      # else it started over
+            if not ckpt.is_file():
+                raise Refused(409, f"no checkpoint of it in OUTDIR/{SUBFOLDERS[1]} ({ckpt.name}): "
+                                   "Run again starts it over")
+            if not_nsts("--checkpoint", ckpt):                             # a file of the user's at its name
+                raise Refused(409, f"OUTDIR/{SUBFOLDERS[1]}/{ckpt.name} is not nst's checkpoint: "
+                                   "Run again starts it over")
         return await self.queue(files[0], files[1:], settings_of_row(row), names, key=name, digest=row["digest"])
 
     # -- compare, and the workers' posts ---------------------------------------------------------------
