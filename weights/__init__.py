@@ -76,7 +76,7 @@ def read(weights=None, log=log_to_logger, layers=CONV_NAMES, data=None):
         return (path, *keras_h5.read(path, keep=layers, data=data))
     except WeightsError as e:
         if weights is None and not path.is_dir():       # a folder there: fetch refuses it (fetch)
-            raise WeightsError(f"{e}. This is nst's cached copy: `nst weights fetch` replaces it") from None
+            raise WeightsError(f"{e.reason}. This is nst's cached copy: `nst weights fetch` replaces it") from None
         raise
 
 

@@ -20,6 +20,12 @@ FORMAT_VERSION = 1
 class WeightsError(ValueError):
     """The weights file is missing, unreadable or not a VGG19 in the Keras layout."""
 
+    def __init__(self, reason, advice=None):
+        # "reason; advice": what is wrong, then what to do with a file the user gave (nst's cached
+        # copy gets its own advice: weights.read)
+        super().__init__(f"{reason}; {advice}" if advice else reason)
+        self.reason = reason
+
 
 def _hash_layer(h, w, b):
     # feeds one layer's W then b to the sha256 `h`, as float32 little-endian bytes
@@ -76,8 +82,8 @@ def read(path, keep=CONV_NAMES, data=None):
         if cut:                                      # HDF5's superblock records the file's full length
             raise WeightsError(f"weights file {path} is cut short ({int(cut[1]):,} of its {int(cut[2]):,} bytes: "
                                "an interrupted download or copy?)") from None
-        raise WeightsError(f"weights file {path} is not an HDF5 file; give VGG19 weights in the Keras HDF5 layout "
-                           "(.h5), or leave out --weights for nst's own") from None
+        raise WeightsError(f"weights file {path} is not an HDF5 file", "give VGG19 weights in the Keras HDF5 "
+                           "layout (.h5), or leave out --weights for nst's own") from None
     try:
         return _read(path, f, keep)
     except (OSError, RuntimeError, KeyError, ValueError, TypeError) as e:   # HDF5 damaged inside
@@ -85,8 +91,8 @@ def read(path, keep=CONV_NAMES, data=None):
         f = None                                     # this frame's own reference
         if isinstance(e, WeightsError):              # (truncated; RuntimeError: damaged metadata)
             raise
-        raise WeightsError(f"weights file {path} is damaged ({e.__class__.__name__}: {e}); "
-                           f"`nst weights fetch` gets nst's default weights") from None
+        raise WeightsError(f"weights file {path} is damaged ({e.__class__.__name__}: {e})",
+                           "`nst weights fetch` gets nst's default weights") from None
 
 
 def forget(error):
