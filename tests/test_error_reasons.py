@@ -3,6 +3,8 @@
 An OSError raised by a library (OSError("…"), no errno) has no strerror; each message below reads
 the reason through nst.io.destinations.why_not_written, so it gives the error's first line.
 """
+import re
+
 import pytest
 
 WORDS = "the library's own words"
@@ -32,6 +34,19 @@ def test_a_cache_folder_that_cannot_be_written(tmp_path, monkeypatch):
     with pytest.raises(assets.AssetError, match="cannot write in the cache folder") as e:
         assets.check_cache_folder(tmp_path)
     assert said(str(e.value))
+
+
+def test_a_cache_folder_that_is_a_link_to_nothing(tmp_path):
+    # NST_HOME a link to a folder since removed was called "a file or lies under one"
+    from nst.io import assets
+    (tmp_path / "home").symlink_to(tmp_path / "gone")
+    with pytest.raises(assets.AssetError, match=r"/home \(\$NST_HOME, else ~/.cache/nst\) is a link to nothing; "):
+        assets.check_cache_folder(tmp_path / "home")
+    with pytest.raises(assets.AssetError, match=re.escape(f"lies under a link to nothing ({tmp_path / 'home'}); set")):
+        assets.check_cache_folder(tmp_path / "home" / "nst")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(assets.AssetError, match="is a file or lies under one"):
+        assets.check_cache_folder(tmp_path / "file" / "nst")
 
 
 def test_a_serve_outdir_that_cannot_be_made(tmp_path, monkeypatch):

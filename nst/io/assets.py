@@ -35,8 +35,11 @@ def check_cache_folder(folder):
         folder.mkdir(parents=True, exist_ok=True)
         probe_write(folder)
     except (FileExistsError, NotADirectoryError):
-        raise AssetError(f"the cache folder {folder} ($NST_HOME, else ~/.cache/nst) is a file or lies under "
-                         "one; set NST_HOME to a folder") from None
+        dangling = next((p for p in (folder, *folder.parents) if p.is_symlink() and not p.exists()), None)
+        what = ("is a file or lies under one" if not dangling else "is a link to nothing" if dangling == folder
+                else f"lies under a link to nothing ({dangling})")
+        raise AssetError(f"the cache folder {folder} ($NST_HOME, else ~/.cache/nst) {what}; "
+                         "set NST_HOME to a folder") from None
     except OSError as e:
         raise AssetError(f"cannot write in the cache folder {folder} ({why_not_written(e)}); set NST_HOME to a "
                          "folder you can write") from None
