@@ -166,6 +166,11 @@ CASES = [
     ("output-is-a-folder", lambda w: (w["d"] / "dir.png").mkdir(), ["-o", "{d}/dir.png"], 2, ["-o", "is a folder"]),
     ("output-is-a-folder-without-suffix", lambda w: (w["d"] / "styled").mkdir(), ["-o", "{d}/styled/"], 2,
      ["styled/ is a folder; give a file name, e.g. -o ", "styled/out.png"]),         # was "unknown image suffix"
+    ("snapshot-is-a-folder", lambda w: (w["d"] / "o_0002.png").mkdir(), ["-o", "{d}/o.png", "--save-every", "2"], 2,
+     ["--save-every", "o_0002.png is a folder, where nst writes a file: move it or choose another -o"]),  # "give a file name"
+    ("report-file-is-a-folder", lambda w: (w["d"] / "rep" / "strip.png").mkdir(parents=True),
+     ["-o", "{d}/o.png", "--report", "{d}/rep"], 2,
+     ["--report", "strip.png is a folder, where nst writes a file: move it or choose another --report DIR"]),
     ("output-name-too-long", None, ["-o", "{d}/" + "a" * 260 + ".png"], 2, ["-o", "longer than this file system allows"]),
     ("snapshot-name-too-long", None, ["-o", "{d}/" + "a" * 248 + ".png", "--save-every", "1"], 2,
      ["--save-every", "longer than this file system allows"]),

@@ -18,6 +18,7 @@ from nst.io import image
 from nst.io.assets import probe_write, remove_stale_parts, why_not_written
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
+NAMED_BY = {"--save-every": "-o", "--report": "--report DIR"}   # the files whose names nst makes, from what
 MAX_SNAPSHOTS = 10_000          # --save-every: more files than anyone can look at is a mistake
 
 
@@ -97,6 +98,9 @@ def check_writable(option, path, named=None):
     # where `path` is a file nst makes for what the user typed (OUTDIR/manifest.jsonl for -o), else `path`
     check_name_length(option, path)
     if path.is_dir():
+        if option in NAMED_BY:                      # a name nst makes: the user cannot give another one
+            raise RunRefused(f"{option} {path} is a folder, where nst writes a file: move it or choose "
+                             f"another {NAMED_BY[option]}")
         raise RunRefused(f"{option} {path} is a folder; give a file name")
     check_no_dangling_link(option, path.parent, named or path)
     check_writable_in(option, existing_ancestor(path), named or path)
