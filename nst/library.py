@@ -43,3 +43,8 @@ def whole_number(name, value):
     if not (isinstance(value, numbers.Integral) and value >= 1):
         raise ValueError(f"{name} must be a whole number ≥ 1, got {value!r}")
     return int(value)
+
+
+def counted(n, noun, plural=None):
+    # 1, "frame" -> "1 frame"; 0 or 3 -> "3 frames" (plural: when not noun + "s"): a count and its noun, agreeing
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"

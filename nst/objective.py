@@ -11,8 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .library import finite_number, log_to_logger
-from .run.progress import counted
+from .library import counted, finite_number, log_to_logger
 from .backends import NAMES, Backend, get_backend
 from nst.io.image import as_image
 from .spec import (AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, MEAN_BGR, layers_through, resolve_layer,

@@ -506,7 +506,8 @@ def test_progress_says_each_unit_once_and_counts_agree():
     # "0.19 s/frame" (was "s/frames": the unit passed as a plural); the count agrees with its total
     import io
 
-    from nst.run.progress import Progress, counted
+    from nst.library import counted
+    from nst.run.progress import Progress
     assert (counted(1, "frame"), counted(0, "frame"), counted(3, "task")) == ("1 frame", "0 frames", "3 tasks")
     assert (counted(2, "worker process", "worker processes"), counted(1, "worker process", "worker processes")) \
         == ("2 worker processes", "1 worker process")

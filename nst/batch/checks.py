@@ -14,7 +14,8 @@ from PIL import Image
 from nst import memory
 from nst.io.image import SAVE_FORMATS
 from nst.memory import gib
-from nst.run.progress import Progress, counted, log
+from nst.library import counted
+from nst.run.progress import Progress, log
 
 DECODING_THREADS = 8      # input pictures decoded at once by the checks (each holds its decoded pixels)
 

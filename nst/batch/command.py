@@ -5,7 +5,8 @@ from pathlib import Path
 from nst.batch import checks
 from nst.io.destinations import why_not_written
 from nst.memory import gib
-from nst.run.progress import Progress, counted, log
+from nst.library import counted
+from nst.run.progress import Progress, log
 
 
 def add_parser(sub):

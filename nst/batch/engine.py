@@ -25,7 +25,7 @@ from pathlib import Path
 from distributed.diagnostics.plugin import WorkerPlugin
 
 from nst.io.destinations import RunRefused, why_not_written
-from nst.run.progress import counted
+from nst.library import counted
 from ..memory import available, gib
 
 ALLOWED_FAILURES = 3           # worker deaths a task may be part of before it counts as failed

@@ -21,7 +21,8 @@ from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_name_length, check_regular
 from nst.io.image import SAVE_FORMATS
 from nst.run.checks import check_init_exists, read_init
-from nst.run.progress import counted, log
+from nst.library import counted
+from nst.run.progress import log
 from nst.run.settings import FIELDS, Settings, items
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})

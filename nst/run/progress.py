@@ -3,6 +3,8 @@
 import sys
 import time
 
+from nst.library import counted
+
 
 def log(msg):
     print(msg, file=sys.stderr)
@@ -11,11 +13,6 @@ def log(msg):
 def fmt_seconds(s):
     s = int(round(s))
     return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
-
-
-def counted(n, noun, plural=None):
-    # 1, "frame" -> "1 frame"; 0 or 3 -> "3 frames" (plural: when not noun + "s"): a count and its noun, agreeing
-    return f"{n} {noun if n == 1 else plural or noun + 's'}"
 
 
 def iteration_detail(terms=None, evaluations=None):

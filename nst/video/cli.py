@@ -14,7 +14,8 @@ import numpy as np
 
 from nst.batch.checks import check_workers
 from nst.memory import gib
-from nst.run.progress import counted, fmt_seconds, log
+from nst.library import counted
+from nst.run.progress import fmt_seconds, log
 from nst.video import checks, output, reuse
 from nst.video import clip as clips
 from nst.video import plan as plans

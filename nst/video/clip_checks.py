@@ -6,7 +6,7 @@ import errno
 from pathlib import Path
 
 from nst.io.destinations import RunRefused
-from nst.run.progress import counted
+from nst.library import counted
 from nst.video import header
 
 

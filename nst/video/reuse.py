@@ -13,7 +13,8 @@ from pathlib import Path
 from nst.batch.results import read_manifest
 from nst.io.assets import atomic_path
 from nst.io.destinations import RunRefused, why_not_written
-from nst.run.progress import counted, log
+from nst.library import counted
+from nst.run.progress import log
 from nst.video import plan as plans
 from nst.video.clip import VIDEO_FORMATS, is_video_path
 
