@@ -110,7 +110,7 @@
       // a picture the server refuses (a file put at its name that is not the run's picture, the
       // rule Download PNG says) has its one-line reason where the picture would be, not a blank box
       const src = img.getAttribute("src"), r = src && await fetch(src, {credentials: "same-origin"}).catch(() => null);
-      const why = r && !r.ok && (await r.json().catch(() => ({}))).error;
+      const why = r && !r.ok && await nst.refusal(r);
       if (why && img.getAttribute("src") === src) { img.dataset.why = why; showWhy(placeholder, why); }
     });
     frame.append(img, placeholder);
@@ -219,7 +219,7 @@
     shown.textContent = "";
     try {
       const r = await fetch(link.href, {credentials: "same-origin"});
-      if (!r.ok) throw new Error((await r.json().catch(() => ({}))).error || `${r.status} ${r.statusText}`);
+      if (!r.ok) throw new Error(await nst.refusal(r));
       const url = URL.createObjectURL(await r.blob());
       Object.assign(document.createElement("a"), {href: url, download: name}).click();
       setTimeout(() => URL.revokeObjectURL(url), 60_000);

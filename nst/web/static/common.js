@@ -10,11 +10,17 @@ nst.request = async function (path, init) {
   let r;
   try { r = await fetch(path, {credentials: "same-origin", ...init}); }
   catch (err) { throw new Error("the server is not answering"); }
+  if (!r.ok) throw new Error(await nst.refusal(r));
+  const text = await r.text();
+  try { return JSON.parse(text); } catch (e) { throw new Error(text.trim() || `${r.status} ${r.statusText}`); }
+};
+
+nst.refusal = async function (r) {
+  // a refused answer's one line: the server's JSON {error}, else its text, else its status
   const text = await r.text();
   let data = null;
   try { data = JSON.parse(text); } catch (e) { data = null; }
-  if (!r.ok || data === null) throw new Error((data && data.error) || text.trim() || `${r.status} ${r.statusText}`);
-  return data;
+  return (data && data.error) || text.trim() || `${r.status} ${r.statusText}`;
 };
 
 nst.post = (path, body) => nst.request(path, {method: "POST", body: body});
