@@ -122,83 +122,98 @@ def backend_rows(name, seed=0):
         be = get_backend(name)
     except BackendUnavailable as e:
         return [Row(name, "(backend unavailable)", "", float("nan"), 0.0, "SKIP", str(e))]
-    r = np.random.default_rng(seed)
-    dev = be.to_device
-
-    def host(a):
-        return np.asarray(be.to_host(a), np.float64)
-
-    def f32(*shape):
-        return r.standard_normal(shape).astype(np.float32)
-
-    def d64(a):
-        return np.asarray(a, np.float64)
-    rows = []
-
-    def add(op, shape, got, want, tol=rule()):
-        # passes by nst.tolerance's elementwise rule; the error column shows max|Δ|/max|ref|
-        got = host(got)
-        ok = mismatch(got, want, **tol) is None
-        rows.append(Row(name, op, shape, rel_err(got, want), tol["rtol"], "PASS" if ok else "FAIL"))
-
-    for i, o, h, w in ((3, 8, 13, 11), (17, 13, 9, 10)):
-        x, wt, b = f32(i, h, w), 0.3 * f32(o, i, 3, 3), 0.1 * f32(o)
-        pw = be.prepare_weights(dev(wt), dev(b))
-        a_ref = ops.conv3x3_relu(d64(x), d64(wt), d64(b))
-        add("conv3x3_relu", fmt_shape(x.shape, a_ref.shape), be.conv3x3_relu(dev(x), *pw), a_ref)
-        da, a = f32(o, h, w), np.maximum(f32(o, h, w), 0)
-        add("conv3x3_relu_backward_input", fmt_shape(da.shape, x.shape),
-            be.conv3x3_relu_backward_input(dev(da), dev(a), pw[0]),
-            ops.conv3x3_relu_backward_input(d64(da), d64(a), d64(wt)))
-
-    for kind in ("max", "avg"):
-        fwd, bwd = getattr(ops, f"{kind}pool2x2"), getattr(ops, f"{kind}pool2x2_backward")
-        x = f32(5, 13, 11)
-        x[:, 0, 0] = x[:, 0, 1]                       # a tie: the first maximum must win
-        dy = f32(5, 6, 5)
-        add(f"{kind}pool2x2", fmt_shape(x.shape, dy.shape), getattr(be, f"{kind}pool2x2")(dev(x)), fwd(d64(x)))
-        add(f"{kind}pool2x2_backward", fmt_shape(dy.shape, x.shape),
-            getattr(be, f"{kind}pool2x2_backward")(dev(dy), dev(x)), bwd(d64(dy), d64(x)))
-
-    a, s = np.maximum(f32(17, 13, 11), 0), np.maximum(f32(17, 7, 9), 0)
-    add("gram", fmt_shape(a.shape), be.gram(dev(a)), losses.gram(d64(a)))
-    target = losses.gram(d64(s))
-    j, g = be.style_loss_and_grad(dev(a), dev(target.astype(np.float32)))
-    j_ref, g_ref = losses.style_loss_and_grad(d64(a), target)
-    add("style_loss_and_grad J", fmt_shape(a.shape), j, j_ref)
-    add("style_loss_and_grad grad", fmt_shape(a.shape), g, g_ref)
-
-    a, t = f32(17, 13, 11), f32(17, 13, 11)
-    j, g = be.content_loss_and_grad(dev(a), dev(t))
-    j_ref, g_ref = losses.content_loss_and_grad(d64(a), d64(t))
-    add("content_loss_and_grad J", fmt_shape(a.shape), j, j_ref)
-    add("content_loss_and_grad grad", fmt_shape(a.shape), g, g_ref)
-
-    x = (255 * r.random((13, 11, 3))).astype(np.float32)
-    j, g = be.tv_loss_and_grad(dev(x))
-    j_ref, g_ref = losses.tv_loss_and_grad(d64(x))
-    add("tv_loss_and_grad J", fmt_shape(x.shape), j, j_ref)
-    add("tv_loss_and_grad grad", fmt_shape(x.shape), g, g_ref)
-
-    t, c = (255 * r.random((13, 11, 3))).astype(np.float32), r.random((13, 11)).astype(np.float32)
-    j, g = be.temporal_loss_and_grad(dev(x), dev(t), dev(c))
-    j_ref, g_ref = losses.temporal_loss_and_grad(d64(x), d64(t), d64(c))
-    add("temporal_loss_and_grad J", fmt_shape(x.shape), j, j_ref)
-    add("temporal_loss_and_grad grad", fmt_shape(x.shape), g, g_ref)
-
-    x, g, m, v = (255 * r.random(1001)).astype(np.float32), f32(1001), f32(1001), np.abs(f32(1001))
-    want = [d64(a).copy() for a in (x, m, v)]
-    ops.adam_step(want[0], d64(g), want[1], want[2], 3, 2.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
-    xd, md, vd = dev(x), dev(m), dev(v)
-    be.adam_step(xd, dev(g), md, vd, 3, 2.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
-    for what, got, ref in zip("xmv", (xd, md, vd), want):
-        add(f"adam_step {what}", fmt_shape(x.shape), got, ref)
-
+    check = _OpCheck(name, be, np.random.default_rng(seed))
+    for family in (check.conv, check.pools, check.style, check.pointwise_losses, check.adam):
+        family()
     # the whole objective on this backend (float32) against the reference (float64)
     agree = objective_agreement(be, seed=seed, content=(33, 29), style=(27, 31), style_weight=1e2,
                                 tv_weight=1e-2)
     shape = fmt_shape((33, 29, 3))
     for op, error, ok in (("objective J", agree.j_error, agree.j_ok),
                           ("objective ∂J/∂X", agree.grad_error, agree.grad_ok)):
-        rows.append(Row(name, op, shape, error, agree.rtol, "PASS" if ok else "FAIL"))
-    return rows
+        check.rows.append(Row(name, op, shape, error, agree.rtol, "PASS" if ok else "FAIL"))
+    return check.rows
+
+
+def _d64(a):
+    return np.asarray(a, np.float64)
+
+
+class _OpCheck:
+    """backend_rows' op families: each runs the backend's op(s) on random float32 inputs (odd
+    sizes) and the float64 reference's, and appends a Row per output."""
+
+    def __init__(self, name, be, r):
+        self.name, self.be, self.r, self.rows = name, be, r, []
+
+    def f32(self, *shape):
+        return self.r.standard_normal(shape).astype(np.float32)
+
+    def pixels(self, *shape):
+        return (255 * self.r.random(shape)).astype(np.float32)
+
+    def add(self, op, shape, got, want, tol=rule()):
+        # passes by nst.tolerance's elementwise rule; the error column shows max|Δ|/max|ref|
+        got = np.asarray(self.be.to_host(got), np.float64)
+        ok = mismatch(got, want, **tol) is None
+        self.rows.append(Row(self.name, op, shape, rel_err(got, want), tol["rtol"], "PASS" if ok else "FAIL"))
+
+    def add_loss(self, op, shape, got, want):
+        # a loss op's (J, gradient) pair against the reference's: two rows
+        self.add(f"{op} J", shape, got[0], want[0])
+        self.add(f"{op} grad", shape, got[1], want[1])
+
+    def conv(self):
+        be, dev = self.be, self.be.to_device
+        for i, o, h, w in ((3, 8, 13, 11), (17, 13, 9, 10)):
+            x, wt, b = self.f32(i, h, w), 0.3 * self.f32(o, i, 3, 3), 0.1 * self.f32(o)
+            pw = be.prepare_weights(dev(wt), dev(b))
+            a_ref = ops.conv3x3_relu(_d64(x), _d64(wt), _d64(b))
+            self.add("conv3x3_relu", fmt_shape(x.shape, a_ref.shape), be.conv3x3_relu(dev(x), *pw), a_ref)
+            da, a = self.f32(o, h, w), np.maximum(self.f32(o, h, w), 0)
+            self.add("conv3x3_relu_backward_input", fmt_shape(da.shape, x.shape),
+                     be.conv3x3_relu_backward_input(dev(da), dev(a), pw[0]),
+                     ops.conv3x3_relu_backward_input(_d64(da), _d64(a), _d64(wt)))
+
+    def pools(self):
+        dev = self.be.to_device
+        for kind in ("max", "avg"):
+            fwd, bwd = getattr(ops, f"{kind}pool2x2"), getattr(ops, f"{kind}pool2x2_backward")
+            x = self.f32(5, 13, 11)
+            x[:, 0, 0] = x[:, 0, 1]                       # a tie: the first maximum must win
+            dy = self.f32(5, 6, 5)
+            self.add(f"{kind}pool2x2", fmt_shape(x.shape, dy.shape),
+                     getattr(self.be, f"{kind}pool2x2")(dev(x)), fwd(_d64(x)))
+            self.add(f"{kind}pool2x2_backward", fmt_shape(dy.shape, x.shape),
+                     getattr(self.be, f"{kind}pool2x2_backward")(dev(dy), dev(x)), bwd(_d64(dy), _d64(x)))
+
+    def style(self):
+        dev = self.be.to_device
+        a, s = np.maximum(self.f32(17, 13, 11), 0), np.maximum(self.f32(17, 7, 9), 0)
+        self.add("gram", fmt_shape(a.shape), self.be.gram(dev(a)), losses.gram(_d64(a)))
+        target = losses.gram(_d64(s))
+        self.add_loss("style_loss_and_grad", fmt_shape(a.shape),
+                      self.be.style_loss_and_grad(dev(a), dev(target.astype(np.float32))),
+                      losses.style_loss_and_grad(_d64(a), target))
+
+    def pointwise_losses(self):
+        be, dev = self.be, self.be.to_device
+        a, t = self.f32(17, 13, 11), self.f32(17, 13, 11)
+        self.add_loss("content_loss_and_grad", fmt_shape(a.shape), be.content_loss_and_grad(dev(a), dev(t)),
+                      losses.content_loss_and_grad(_d64(a), _d64(t)))
+        x = self.pixels(13, 11, 3)
+        self.add_loss("tv_loss_and_grad", fmt_shape(x.shape), be.tv_loss_and_grad(dev(x)),
+                      losses.tv_loss_and_grad(_d64(x)))
+        t, c = self.pixels(13, 11, 3), self.r.random((13, 11)).astype(np.float32)
+        self.add_loss("temporal_loss_and_grad", fmt_shape(x.shape), be.temporal_loss_and_grad(dev(x), dev(t), dev(c)),
+                      losses.temporal_loss_and_grad(_d64(x), _d64(t), _d64(c)))
+
+    def adam(self):
+        dev = self.be.to_device
+        x, g, m, v = self.pixels(1001), self.f32(1001), self.f32(1001), np.abs(self.f32(1001))
+        want = [_d64(a).copy() for a in (x, m, v)]
+        ops.adam_step(want[0], _d64(g), want[1], want[2], 3, 2.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
+        xd, md, vd = dev(x), dev(m), dev(v)
+        self.be.adam_step(xd, dev(g), md, vd, 3, 2.0, 0.9, 0.999, 1e-8, 0.0, 255.0)
+        for what, got, ref in zip("xmv", (xd, md, vd), want):
+            self.add(f"adam_step {what}", fmt_shape(x.shape), got, ref)
