@@ -3,6 +3,7 @@ import re
 import struct
 import subprocess
 import sys
+import warnings
 import zlib
 from pathlib import Path
 
@@ -274,3 +275,22 @@ def test_a_broadcast_array_is_checked_by_its_own_values():
     lone_nan[3, 2, 1] = np.nan
     with pytest.raises(ValueError, match="holds NaN"):
         as_image(lone_nan, "style")
+
+
+@pytest.mark.parametrize("suffix, animated", [(".gif", True), (".png", True), (".webp", True),
+                                              (".gif", False), (".png", False)])
+def test_an_animation_is_read_as_its_first_frame_with_a_warning(tmp_path, rng, suffix, animated):
+    # an animated GIF, PNG or WebP was read as its first frame without a word
+    frames = [Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)) for _ in range(3 if animated else 1)]
+    path = tmp_path / f"a{suffix}"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, lossless=True)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        img = load_image(path)
+    said = [str(w.message) for w in seen]
+    assert said == ([f"{path} is an animation of 3 frames: nst reads its first frame only "
+                     "(nst video styles every frame)"] if animated else [])
+    with Image.open(path) as im:                         # the first frame as stored (a GIF's palette rounds)
+        first = np.asarray(im.convert("RGB"), np.float32)
+        last = im.seek(im.n_frames - 1) or np.asarray(im.convert("RGB"), np.float32)
+    assert np.array_equal(img, first) and (not animated or not np.array_equal(img, last))

@@ -5,10 +5,13 @@ User input is checked where it enters: each option's argparse type (from nst.run
 refuses a bad value in one line; Settings refuses options that disagree; nst.run.job checks the
 images, the memory and every path the run writes, all before the first evaluation. Only the
 errors user_errors() lists print as one line (exit 2); anything else is a bug and shows its
-traceback (`--debug` shows the traceback of every error, and keeps its exit status).
+traceback (`--debug` shows the traceback of every error, and keeps its exit status). nst's own
+warnings (an animation read as its first frame, auto's self-check falling back) print as one
+"nst: warning:" line each, as the run's own warnings do (`--debug`: Python's form, file and line).
 """
 import contextlib
 import sys
+import warnings
 
 from nst import batch, compare, video
 from nst.cli import gradcheck
@@ -49,7 +52,7 @@ def cmd_compare(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        with contextlib.nullcontext() if args.debug else overflow_unwarned():
+        with contextlib.nullcontext() if args.debug else overflow_unwarned(), warnings_as_lines(args.debug):
             status = handler_of(args.command)(args)
         sys.stdout.flush()                    # a closed pipe shows here, not at exit
         return status
@@ -64,6 +67,18 @@ def main(argv=None):
         print(f"nst: error: {str(e) or ('out of memory' if isinstance(e, MemoryError) else type(e).__name__)}",
               file=sys.stderr)
         return 2
+
+
+@contextlib.contextmanager
+def warnings_as_lines(debug):
+    # a context: each Python warning shown as one "nst: warning: MESSAGE" line on stderr (not
+    # debug); what warnings are shown (the filters, once per place) is Python's as before
+    if debug:
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *_, **__: print(f"nst: warning: {message}", file=sys.stderr)
+        yield
 
 
 def show_traceback(debug):

@@ -121,8 +121,17 @@ def load_image(path) -> np.ndarray:
     with opened(path) as im:
         if png16_rawmode(im) and not im.info.get("interlace"):
             return png16_to_rgb(png.read16(path.read_bytes()), im.getexif().get(0x0112, 1))
+        warn_animation(path, im)
         im.load()
         return to_rgb_array(im)
+
+
+def warn_animation(path, im):
+    # an animated GIF, PNG or WebP is read as its first frame: warn, naming the frame count and nst
+    # video (a camera's MPO JPEG, whose second frame is a preview, is not warned of)
+    if im.format in ("GIF", "PNG", "WEBP") and getattr(im, "is_animated", False):
+        warnings.warn(f"{path} is an animation of {im.n_frames} frames: nst reads its first frame only "
+                      "(nst video styles every frame)", stacklevel=3)
 
 
 def image_shape(path, reserve=lambda need: contextlib.nullcontext()):
