@@ -684,3 +684,17 @@ def test_a_users_file_at_a_stopped_runs_checkpoint_is_kept(images, tiny_weights_
     row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
     assert row["status"] == ("done" if again else "stopped") and row["image"].shape[2] == 3, row
     assert ckpt.read_text() == "mine"
+
+
+def test_an_animated_content_is_said_once_by_the_check_naming_the_user_s_file(images, tiny_weights_h5, tmp_path,
+                                                                                capfd):
+    # the warning came from the worker, naming its scratch copy ('/tmp/dask-scratch-space/…/0-c1.gif'),
+    # in Python's form; the check of the inputs says it now, and the workers keep quiet
+    rng = np.random.default_rng(1)
+    frames = [Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)) for _ in range(2)]
+    frames[0].save(images / "c1.gif", save_all=True, append_images=frames[1:], duration=100)
+    assert main(["batch", str(images / "c1.gif"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "o"),
+                 "--weights", str(tiny_weights_h5), *FAST, "--iterations", "1", "--workers", "1"]) == 0
+    said = [line for line in capfd.readouterr().err.splitlines() if "animation" in line]
+    assert said == [f"nst batch: warning: {images / 'c1.gif'} is an animation of 2 frames: nst reads its first "
+                    "frame only (nst video styles every frame)"]

@@ -13,6 +13,7 @@ import socket
 import tempfile
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 from distributed import get_worker
@@ -21,7 +22,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from nst.io import checkpoint, destinations
 from nst.io.assets import atomic_path
 from nst.io.destinations import why_not_written
-from nst.io.image import to_uint8
+from nst.io.image import AnimationWarning, to_uint8
 from nst.optim import NonFiniteLoss
 from nst.run.job import Job, Outputs
 from nst.run.run import Run
@@ -60,6 +61,7 @@ def run_task(task, blobs, options):
     # on a worker: {given path: bytes} -> {"status": "done", "image": H×W×3 uint8, "terms", ...}
     # or {"status": "failed", "error": one line}; options: checkpoint_dir, checkpoint_every, weights_sha
     start = time.perf_counter()
+    warnings.simplefilter("ignore", AnimationWarning)    # the batch's check of its inputs said it, naming the file
     worker = get_worker()
     row = {"worker": worker.address, "host": socket.gethostname()}
     with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp:

@@ -7,7 +7,8 @@ images, the memory and every path the run writes, all before the first evaluatio
 errors user_errors() lists print as one line (exit 2); anything else is a bug and shows its
 traceback (`--debug` shows the traceback of every error, and keeps its exit status). nst's own
 warnings (an animation read as its first frame, auto's self-check falling back) print as one
-"nst: warning:" line each, as the run's own warnings do (`--debug`: Python's form, file and line).
+"nst: warning:" line each ("nst batch: warning:", "nst video: warning:" for theirs), as the runs'
+own warnings do (`--debug`: Python's form, file and line).
 """
 import contextlib
 import sys
@@ -52,7 +53,8 @@ def cmd_compare(args):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        with contextlib.nullcontext() if args.debug else overflow_unwarned(), warnings_as_lines(args.debug):
+        quiet_overflow = contextlib.nullcontext() if args.debug else overflow_unwarned()
+        with quiet_overflow, warnings_as_lines(args.command, args.debug):
             status = handler_of(args.command)(args)
         sys.stdout.flush()                    # a closed pipe shows here, not at exit
         return status
@@ -70,14 +72,16 @@ def main(argv=None):
 
 
 @contextlib.contextmanager
-def warnings_as_lines(debug):
-    # a context: each Python warning shown as one "nst: warning: MESSAGE" line on stderr (not
-    # debug); what warnings are shown (the filters, once per place) is Python's as before
+def warnings_as_lines(command, debug):
+    # a context: each Python warning shown as one "nst: warning: MESSAGE" line on stderr ("nst
+    # batch: warning:" and "nst video: warning:", as those commands word their own; not debug);
+    # which warnings are shown (the filters) is Python's as before
     if debug:
         yield
         return
+    who = f"nst {command}" if command in ("batch", "video") else "nst"
     with warnings.catch_warnings():
-        warnings.showwarning = lambda message, *_, **__: print(f"nst: warning: {message}", file=sys.stderr)
+        warnings.showwarning = lambda message, *_, **__: print(f"{who}: warning: {message}", file=sys.stderr)
         yield
 
 

@@ -121,9 +121,12 @@ def load_image(path) -> np.ndarray:
     with opened(path) as im:
         if png16_rawmode(im) and not im.info.get("interlace"):
             return png16_to_rgb(png.read16(path.read_bytes()), im.getexif().get(0x0112, 1))
-        warn_animation(path, im)
         im.load()
         return to_rgb_array(im)
+
+
+class AnimationWarning(UserWarning):
+    """An animated picture read as its first frame (nst batch's workers ignore it: the check said it)."""
 
 
 def warn_animation(path, im):
@@ -131,7 +134,7 @@ def warn_animation(path, im):
     # video (a camera's MPO JPEG, whose second frame is a preview, is not warned of)
     if im.format in ("GIF", "PNG", "WEBP") and getattr(im, "is_animated", False):
         warnings.warn(f"{path} is an animation of {im.n_frames} frames: nst reads its first frame only "
-                      "(nst video styles every frame)", stacklevel=3)
+                      "(nst video styles every frame)", AnimationWarning)
 
 
 def image_shape(path, reserve=lambda need: contextlib.nullcontext()):
@@ -167,6 +170,7 @@ def opened(path):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # checked below
             with Image.open(path) as im:
                 check_declared_size(path, im)
+                warn_animation(path, im)
                 yield im
     except ImageError:
         raise
