@@ -249,3 +249,41 @@ def test_sections_cited_elsewhere_exist():
     assert len(cited) >= 10
     missing = sorted((where, name) for where, name in cited if not any(s.startswith(name) for s in starts))
     assert not missing, f"citations of docs/maths.md sections that it has no heading for: {missing}"
+
+
+def missing_code_names(text):
+    # -> (names checked, ["path name", ...]): each `name` right after a [`path.py`](…) link (the path
+    # from the repository's root, as both pages show it) that the file does not define (def, class
+    # or a module-level assignment; `A.b`: a def b in the file), and each `nst.a.b` that is not there
+    missing, checked = [], 0
+    link = r"\[`([\w/.]+\.py)`\]\([^)]*\)[`:\s]*((?:`[\w.]+`(?:,\s*|\s+and\s+|\s*)?)+)"
+    for m in re.finditer(link, text):
+        source = (DOCS.parent / m.group(1)).read_text(encoding="utf-8")
+        for name in re.findall(r"`([\w.]+)`", m.group(2)):
+            last, checked = name.rsplit(".", 1)[-1], checked + 1
+            if not re.search(rf"^\s*(?:def|class)\s+{last}\b|^{last}\b[\w, ]*=", source, re.M):
+                missing.append(f"{m.group(1)} {name}")
+    for dotted in sorted(set(re.findall(r"`(nst(?:\.\w+)+)`", text))):
+        parts, checked = dotted.split("."), checked + 1
+        for i in range(len(parts), 0, -1):
+            with contextlib.suppress(ImportError):
+                obj = importlib.import_module(".".join(parts[:i]))
+                break
+        absent = object()
+        for attr in parts[i:]:
+            obj = getattr(obj, attr, absent)
+        if obj is absent:
+            missing.append(dotted)
+    return checked, missing
+
+
+def test_code_names_in_the_docs_exist():
+    # a renamed function leaves the course and the README pointing at nothing
+    for doc in (MATHS, DOCS.parent / "README.md"):
+        checked, missing = missing_code_names(doc.read_text(encoding="utf-8"))
+        assert checked >= 20 and not missing, f"{doc.name} names code that is not there: {missing}"
+
+
+def test_missing_code_names_can_fail():
+    text = "[`nst/losses.py`](../nst/losses.py): `gram` and `no_such_loss`; `nst.losses.gone`"
+    assert missing_code_names(text) == (3, ["nst/losses.py no_such_loss", "nst.losses.gone"])
