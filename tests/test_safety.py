@@ -248,6 +248,8 @@ CASES = [
     ("iterations-0", None, ["-o", "{d}/o.png", "--iterations", "0"], 2, ["--iterations", "≥ 1"]),
     ("scales-0", None, ["-o", "{d}/o.png", "--scales", "0"], 2, ["--scales", "from 1 to 16"]),
     ("save-every-negative", None, ["-o", "{d}/o.png", "--save-every=-2"], 2, ["--save-every", "≥ 0"]),
+    ("save-every-past-the-end", None, ["-o", "{d}/o.png", "--save-every", "3"], 2,   # wrote no snapshot, silently
+     ["--save-every 3 with 2 iterations would write no snapshot: use N ≤ 2"]),
     ("seed-negative", None, ["-o", "{d}/o.png", "--seed=-1"], 2, ["--seed", "from 0"]),
     ("average-1", None, ["-o", "{d}/o.png", "--average", "1"], 2, ["--average", "< 1"]),
     ("unknown-layer", None, ["-o", "{d}/o.png", "--content-layers", "conv9_9"], 2, ["unknown layer 'conv9_9'"]),

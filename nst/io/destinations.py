@@ -38,6 +38,9 @@ def plan(output, total_iterations, save_every=0, checkpoint=None, report=None):
     if save_every and total_iterations // save_every > MAX_SNAPSHOTS:
         raise RunRefused(f"--save-every {save_every} with {total_iterations} iterations would write "
                          f"{total_iterations // save_every} snapshots; at most {MAX_SNAPSHOTS}: use a larger N")
+    if save_every > total_iterations:
+        raise RunRefused(f"--save-every {save_every} with {total_iterations} iterations would write no snapshot: "
+                         f"use N ≤ {total_iterations}, or leave --save-every out")
     if save_every:
         dests += [("--save-every", snapshot_path(output, it))
                   for it in range(save_every, total_iterations + 1, save_every)]
