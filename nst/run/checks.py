@@ -207,14 +207,14 @@ def check_memory(run, dry_run, web=False):
 
 def memory_table(run, hw, backend, parts, free, tile):
     # --dry-run's lines: "W×H on BACKEND, scales …: needs about …, … available (fits)", then each part
-    # of `parts` ({part: bytes}, "total" among them) and, tiled (`tile` px, else None) over several
-    # scales, how each scale is evaluated
+    # of `parts` ({part: bytes}, "total" among them) and, tiled (`tile` px, else None), how each
+    # scale is evaluated (one scale too: the pieces it runs in, not the --tile limit)
     (h, w), fits = hw, parts["total"] <= free
     how = f", tiles of {aligned_tile(tile, run.tile_align())} px" if tile else ""
     lines = [f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
              f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})"]
     lines += [f"  {k:<12}{memory.gib(v)}" for k, v in parts.items() if k != "total" and (v or k != "resizing")]
-    if tile and len(run.sizes) > 1:
+    if tile:
         lines.append(f"  {'per scale':<12}{scale_tiles(run)}")
     return "\n".join(lines)
 
