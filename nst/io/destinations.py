@@ -16,6 +16,7 @@ from pathlib import Path
 
 from nst.io import image
 from nst.io.assets import probe_write, remove_stale_parts, why_not_written
+from nst.library import counted
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
 NAMED_BY = {"--save-every": "-o", "--report": "--report DIR"}   # the files whose names nst makes, from what
@@ -39,8 +40,8 @@ def plan(output, total_iterations, save_every=0, checkpoint=None, report=None):
         raise RunRefused(f"--save-every {save_every} with {total_iterations} iterations would write "
                          f"{total_iterations // save_every} snapshots; at most {MAX_SNAPSHOTS}: use a larger N")
     if save_every > total_iterations:
-        raise RunRefused(f"--save-every {save_every} with {total_iterations} iterations would write no snapshot: "
-                         f"use N ≤ {total_iterations}, or leave --save-every out")
+        raise RunRefused(f"--save-every {save_every} with {counted(total_iterations, 'iteration')} would write "
+                         f"no snapshot: use N ≤ {total_iterations}, or leave --save-every out")
     if save_every:
         dests += [("--save-every", snapshot_path(output, it))
                   for it in range(save_every, total_iterations + 1, save_every)]
@@ -250,5 +251,5 @@ def clear_stale(dests, log):
     for folder in sorted({Path(os.path.abspath(p)).parent for _, p in dests if exists(Path(p).parent)}):
         removed = remove_stale_parts(folder)
         if removed:
-            log(f"nst: removed {len(removed)} temporary file(s) ({sum(removed) / 2**20:.1f} MiB) in {folder} "
+            log(f"nst: removed {counted(len(removed), 'temporary file')} ({sum(removed) / 2**20:.1f} MiB) in {folder} "
                 "that a killed run left half-written")

@@ -8,6 +8,7 @@ import math
 from nst import memory
 from nst.io.destinations import RunRefused, exists
 from nst.io.image import MAX_SIDE, ImageError, image_shape, longest_shape
+from nst.library import counted
 from nst.spec import min_side
 from nst.tiled import aligned_tile, halo_for, plan_said, work_factor
 from nst.run.settings import INIT_KEYWORDS, SettingsError
@@ -27,8 +28,8 @@ def check_options(settings, n_styles):
     # --style-blend has one weight per style; --init is a keyword, an array or a file that exists
     s = settings
     if s.style_blend is not None and len(s.style_blend) != n_styles:
-        raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {n_styles} style "
-                            "image(s); give one per STYLE")
+        raise SettingsError(f"--style-blend has {counted(len(s.style_blend), 'value')} for "
+                            f"{counted(n_styles, 'style image')}; give one per STYLE")
     check_init_exists(s)
 
 

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from nst.library import log_to_logger
+from nst.library import counted, log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import recorded, sha256_file
 from nst.io.destinations import why_not_written
@@ -177,8 +177,8 @@ class Job:
         done = checkpoint.stopped_at(o.checkpoint)
         if done is not None:
             raise destinations.RunRefused(
-                f"--checkpoint {o.checkpoint} holds a stopped run ({done} iterations done): continue it with "
-                f"--resume {o.checkpoint}, or move it away or choose another name to start over")
+                f"--checkpoint {o.checkpoint} holds a stopped run ({counted(done, 'iteration')} done): continue it "
+                f"with --resume {o.checkpoint}, or move it away or choose another name to start over")
 
     def inputs(self):
         # [(what, path)] every file the run reads
@@ -338,7 +338,8 @@ class Job:
         o, run = self.out, self.run
         if not o.resume or run.interrupted or status:
             return False
-        self.log(f"nst: --resume {o.resume}: that run had already finished ({len(run.history)} iterations); "
+        self.log(f"nst: --resume {o.resume}: that run had already finished "
+                 f"({counted(len(run.history), 'iteration')}); "
                  f"its picture goes to {o.output}")
         return True
 
