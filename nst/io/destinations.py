@@ -102,9 +102,9 @@ def check_writable(option, path, named=None):
     # where `path` is a file nst makes for what the user typed (OUTDIR/manifest.jsonl for -o), else `path`
     check_name_length(option, path)
     if path.is_dir():
-        if option in NAMED_BY:                      # a name nst makes: the user cannot give another one
+        if option in NAMED_BY or named:             # a name nst makes: the user cannot give another one
             raise RunRefused(f"{option} {path} is a folder, where nst writes a file: move it or choose "
-                             f"another {NAMED_BY[option]}")
+                             f"another {NAMED_BY.get(option, option)}")
         raise RunRefused(f"{option} {path} is a folder; give a file name")
     check_no_dangling_link(option, path.parent, named or path)
     check_writable_in(option, existing_ancestor(path), named or path)
