@@ -278,7 +278,7 @@ class Job:
                 bar.update(it, iteration_detail(terms, r.evaluations))
             if o.save_every and it % o.save_every == 0:
                 path = destinations.snapshot_path(o.output, it)
-                self.write("--save-every", lambda: save_image(r.output(), path, o.bits))
+                self.write("--save-every", lambda: save_image(r.output(), path, o.bits, warn_scale=False))
             if o.report and (it % snap_every == 0 or it == total):     # before the checkpoint, which keeps it
                 self.snapshots.append((it, thumbnail(r.output())))
             if o.checkpoint and it % o.checkpoint_every == 0:
@@ -367,12 +367,12 @@ def save_final(img, out, bits, log):
     # -o; if it cannot be written now (disk full, or a file of the user's put there during the run),
     # the image goes to the temporary folder instead
     try:
-        save_image(img, out, bits)
+        save_image(img, out, bits, warn_scale=False)
         return out
     except (OSError, ImageError) as e:
         fallback = Path(tempfile.gettempdir()) / f"nst-{os.getpid()}{out.suffix}"
         try:
-            save_image(img, fallback, bits)
+            save_image(img, fallback, bits, warn_scale=False)
             log(f"nst: error: cannot write {out} ({why_not_written(e)}); the image is in {fallback}")
         except (OSError, ImageError) as e2:
             log(f"nst: error: cannot write {out} ({why_not_written(e)}) nor {fallback} ({why_not_written(e2)}); "

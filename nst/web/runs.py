@@ -237,7 +237,7 @@ class Runs(Service):
         try:
             self.outdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=".nst-", dir=self.outdir) as tmp:
-                made = save_image(image, Path(tmp) / "picture.png")
+                made = save_image(image, Path(tmp) / "picture.png", warn_scale=False)
                 row = {**row, "sha256": sha256_file(made)}
                 results.append_row(self.outdir / results.MANIFEST, row)
                 os.replace(made, self.outdir / row["output"])
