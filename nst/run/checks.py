@@ -236,13 +236,15 @@ def untileable(run, beside):
             f"the largest part {largest} ({memory.gib(parts[largest])}){HINTS.get(largest, '')}")
 
 
-def scale_tiles(run):
-    # "256–2768 px whole, 3890 px in 2×2 tiles of about 1945×1459 px, …": how each scale is evaluated
-    # (Run.scale_tile), the pieces as nst.tiled's plan cuts that scale's picture
+def scale_tiles(run, tiles=None, first=0):
+    # "256–2768 px whole, 3890 px in 2×2 tiles of about 1945×1459 px, …": how each scale from `first`
+    # on is evaluated, the pieces as nst.tiled's plan cuts that scale's picture; tiles: each scale's
+    # tile or None (whole), default Run.scale_tile's (a checkpoint's records its run's)
     layers = [*run.settings.content_layers, *run.settings.style_layers]
-    tiles = [run.scale_tile(k) for k in range(len(run.sizes))]
-    whole = [side for side, t in zip(run.sizes, tiles) if not t]
+    tiles = [run.scale_tile(k) for k in range(len(run.sizes))] if tiles is None else tiles
+    scales = list(zip(run.sizes, tiles))[first:]
+    whole = [side for side, t in scales if not t]
     span = (f"{whole[0]}–{whole[-1]} px whole" if len(whole) > 1 else f"{whole[0]} px whole") if whole else None
     tiled = [f"{side} px in {plan_said(*longest_shape(run.content.shape, side), t, layers)}"
-             for side, t in zip(run.sizes, tiles) if t]
+             for side, t in scales if t]
     return ", ".join([*([span] if span else []), *tiled])

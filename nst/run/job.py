@@ -26,7 +26,8 @@ from nst.io.image import ImageError, check_output_format, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
-from nst.run.checks import check_memory, check_options, check_sizes, read_init, tile_warning, upscale_warning
+from nst.run.checks import (check_memory, check_options, check_sizes, read_init, scale_tiles, tile_warning,
+                            upscale_warning)
 from nst.run.progress import iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
@@ -259,10 +260,9 @@ class Job:
         here = [run.scale_tile(k) for k in range(len(run.sizes))]
         if made_with is None or len(made_with) != len(here) or made_with[run.scale:] == here[run.scale:]:
             return
-        said = lambda tiles: ", ".join(f"{side} px " + (f"in tiles of {t}" if t else "whole")   # noqa: E731
-                                       for side, t in zip(run.sizes[run.scale:], tiles[run.scale:]))
-        self.log(f"nst: --resume {path} was made running {said(made_with)} and goes on running {said(here)}: "
-                 "the picture may differ from an uninterrupted run's by float rounding")
+        self.log(f"nst: --resume {path} was made running {scale_tiles(run, made_with, run.scale)} and goes on "
+                 f"running {scale_tiles(run, here, run.scale)}: the picture may differ from an uninterrupted "
+                 "run's by float rounding")
 
     # -- running and writing -----------------------------------------------------------------
     def optimise(self, on_iteration=None, stopper=None):
