@@ -518,10 +518,10 @@ def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, t
     import nst.run.job
     real = nst.run.job.save_image
 
-    def full(img, path, bits=8):
+    def full(img, path, *a, **k):
         if str(path).startswith(str(world["d"])):
             raise OSError(28, "No space left on device")
-        return real(img, path, bits)
+        return real(img, path, *a, **k)
     monkeypatch.setattr(nst.run.job, "save_image", full)
     temp = tmp_path_factory.mktemp("temp")
     monkeypatch.setattr("tempfile.tempdir", str(temp))
