@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from .library import finite_number, fraction, whole_number
+from .library import counted, finite_number, fraction, whole_number
 from .backends.backend import to_host, xp_of
 from .lbfgs import PairHistory
 from .ops import adam_step
@@ -230,7 +230,8 @@ class LBFGS(Stateful):
 
     def _stop(self, why):
         self.stopped = why
-        self.log(f"L-BFGS stopped after {self.iteration} iterations, {self.evaluations} evaluations: {why}"
+        self.log(f"L-BFGS stopped after {counted(self.iteration, 'iteration')}, "
+                 f"{counted(self.evaluations, 'evaluation')}: {why}"
                  + (f" (history cleared {self.resets}×)" if self.resets else ""))
         return self.f
 

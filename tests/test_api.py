@@ -438,6 +438,21 @@ def test_an_image_in_0_to_1_is_warned_of_by_name(rng, tiny_weights):
     assert [str(w.message).split(";")[0] for w in caught] == ["image holds values in 0..1 only"]
 
 
+def test_save_image_of_an_image_in_0_to_1_is_warned_of(rng, tmp_path):
+    # nst.save_image(x / 255) wrote an almost black picture silently: once, as the inputs are
+    c = random_image(rng, 20, 24)
+    out = tmp_path / "out.png"
+    with pytest.warns(UserWarning) as caught:
+        nst.save_image(c / 255, out)
+    assert [str(w.message) for w in caught] == [
+        f"the image saved to {out} holds values in 0..1 only; nst takes pixels in 0..255, so it is written as "
+        "near-black: if it is an image in 0..1, multiply it by 255"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nst.save_image(c, out)
+        nst.save_image((c > 128).astype(np.float32), out)          # 0 and 1 as from 8 bits
+
+
 def test_an_init_array_in_0_to_1_is_warned_of_by_name(rng, tiny_weights):
     # init=array in 0..1 was taken silently (the images were warned of): once, by name; 0..255 not
     c = random_image(rng, 20, 24)

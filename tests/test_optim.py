@@ -146,6 +146,14 @@ def test_lbfgs_resumed_stops_by_gtol_where_the_whole_run_does():
     assert "first gradient" in whole[1] and run_until_stopped(again) == whole
 
 
+def test_lbfgs_stop_message_counts_agree_with_their_nouns():
+    # a stop at the first gradient (gtol 1: at once) said "after 0 iterations, 1 evaluations"
+    logged = []
+    opt = LBFGS(np.full(12, 128.0), gtol=1.0, log=logged.append)
+    opt.step(quadratic(np.logspace(0, 1, 12), np.linspace(0, 255, 12)))
+    assert opt.stopped and logged[0].startswith("L-BFGS stopped after 0 iterations, 1 evaluation: "), logged
+
+
 def test_lbfgs_restore_refuses_rows_that_do_not_fit():
     opt = LBFGS(np.full(6, 1.0), history=4)
     for _ in range(3):

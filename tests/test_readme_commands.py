@@ -10,7 +10,8 @@ What differs from a user's run, and why:
     tiny weights (the unpickling, dequantising and HDF5 writing run for real).
   - run time: nst's defaults are made small (--size 32, --iterations 2, so 1 scale) and
     `nst demo`'s built-in options likewise; the README's explicit --size 768 --iterations 500
-    become --size 48 --iterations 3 (SMALLER), and --iterations 200 too. Every other option is as written.
+    become --size 48 --iterations 3 (SMALLER), and --iterations 200 too, with --save-every 50 as
+    --save-every 2 (50 of 3 iterations would write no snapshot: refused). Every other option is as written.
   - `tcp://head:8786` (a placeholder host) is the address of a scheduler this test starts, and
     the batches that would start a LocalCluster of worker processes use it too: worker processes
     cost ~20 s here, and tests/test_batch.py runs real LocalClusters.
@@ -29,7 +30,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 SKIPPED = {"pip": "installs the package: CI's own first step",
            "python -m pytest": "the test suite itself, which CI runs"}
-SMALLER = {("--size", "768"): "48", ("--iterations", "500"): "3", ("--iterations", "200"): "3"}
+SMALLER = {("--size", "768"): "48", ("--iterations", "500"): "3", ("--iterations", "200"): "3",
+           ("--save-every", "50"): "2"}
 PLACEHOLDER_SCHEDULER = "tcp://head:8786"
 PICTURES = ["photo.jpg", "painting.jpg", "a.jpg", "b.jpg", "starry.jpg", "theirs.png",
             "photos/p1.jpg", "photos/p2.jpg", "paintings/v1.jpg", "paintings/v2.jpg",

@@ -485,7 +485,8 @@ def test_a_checkpoint_resumes_on_another_backend_and_says_so(files, tiny_weights
 
 
 @pytest.mark.parametrize("tile_then, tile_now, note", [
-    ("16", "0", "was made running 32 px in tiles of 16 and goes on running 32 px whole: the picture may differ"),
+    ("16", "0", "was made running 32 px in 2×2 tiles of about 16×16 px and goes on running 32 px whole: the "   # as
+     "picture may differ"),                                            # --dry-run says it (it said "in tiles of 16")
     ("16", "16", None),
 ])
 def test_a_checkpoint_resumed_in_other_tiles_says_so(files, tiny_weights_h5, tmp_path, monkeypatch, capsys,
@@ -500,6 +501,21 @@ def test_a_checkpoint_resumed_in_other_tiles_says_so(files, tiny_weights_h5, tmp
     assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--resume", str(ck), "--tile", tile_now) == 0
     err = capsys.readouterr().err
     assert (note in err) if note else "float rounding" not in err, err
+
+
+@pytest.mark.parametrize("tiles", [["x"], [16.5], [True], [0]])
+def test_a_checkpoint_s_malformed_tiles_record_resumes_without_a_note(files, tiny_weights_h5, tmp_path, monkeypatch,
+                                                                      capsys, tiles):
+    # the note names each scale's pieces from the checkpoint's record: one no tile sizes gives none
+    from test_safety import rewrite_meta
+    ck = tmp_path / "ck.npz"
+    with monkeypatch.context() as m:
+        interrupt_at(m, 3)
+        assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--checkpoint", str(ck), "--tile", "16") == 130
+    rewrite_meta(ck, lambda meta: meta.update(tiles=tiles))
+    capsys.readouterr()
+    assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--resume", str(ck), "--tile", "0") == 0
+    assert "float rounding" not in capsys.readouterr().err
 
 
 def test_progress_says_each_unit_once_and_counts_agree():

@@ -228,9 +228,12 @@ CASES = [
     ("style-layers-empty", None, ["-o", "{d}/o.png", "--style-layers", ","], 2, ["--style-layers", "at least one layer"]),
     ("style-blend-zero", None, ["-o", "{d}/o.png", "--style-blend", "0,0"], 2, ["--style-blend", "not all 0"]),
     ("style-blend-negative", None, ["-o", "{d}/o.png", "--style-blend=1,-1"], 2, ["--style-blend", "≥ 0"]),
-    ("style-blend-count", None, ["-o", "{d}/o.png", "--style-blend", "1,2"], 2, ["--style-blend has 2 values for 1"]),
+    ("style-blend-count", None, ["-o", "{d}/o.png", "--style-blend", "1,2"], 2,    # was "1 style image(s)"
+     ["--style-blend has 2 values for 1 style image; give one per STYLE"]),
     ("layer-weights-count", None, ["-o", "{d}/o.png", "--style-layer-weights", "1,2"], 2,
      ["--style-layer-weights has 2 values for 5"]),
+    ("layer-weights-one", None, ["-o", "{d}/o.png", "--style-layer-weights", "1"], 2,  # was "1 values"
+     ["--style-layer-weights has 1 value for 5"]),
     ("start-size-0", None, ["-o", "{d}/o.png", "--start-size", "0"], 2, ["--start-size", "from 16 to 16384"]),
     ("start-size-negative", None, ["-o", "{d}/o.png", "--start-size=-10"], 2, ["--start-size", "'-10'"]),
     ("adam-lr-nan", None, ["-o", "{d}/o.png", "--optimizer", "adam", "--lr", "nan"], 2, ["--lr", "finite number > 0"]),
@@ -248,6 +251,10 @@ CASES = [
     ("iterations-0", None, ["-o", "{d}/o.png", "--iterations", "0"], 2, ["--iterations", "≥ 1"]),
     ("scales-0", None, ["-o", "{d}/o.png", "--scales", "0"], 2, ["--scales", "from 1 to 16"]),
     ("save-every-negative", None, ["-o", "{d}/o.png", "--save-every=-2"], 2, ["--save-every", "≥ 0"]),
+    ("save-every-past-the-end", None, ["-o", "{d}/o.png", "--save-every", "3"], 2,   # wrote no snapshot, silently
+     ["--save-every 3 with 2 iterations would write no snapshot: use N ≤ 2"]),
+    ("save-every-past-one-iteration", None, ["-o", "{d}/o.png", "--iterations", "1", "--save-every", "2"], 2,
+     ["--save-every 2 with 1 iteration would write no snapshot: use N ≤ 1"]),
     ("seed-negative", None, ["-o", "{d}/o.png", "--seed=-1"], 2, ["--seed", "from 0"]),
     ("average-1", None, ["-o", "{d}/o.png", "--average", "1"], 2, ["--average", "< 1"]),
     ("unknown-layer", None, ["-o", "{d}/o.png", "--content-layers", "conv9_9"], 2, ["unknown layer 'conv9_9'"]),
@@ -511,10 +518,10 @@ def test_output_unwritable_at_the_end_goes_to_temp(world, monkeypatch, capsys, t
     import nst.run.job
     real = nst.run.job.save_image
 
-    def full(img, path, bits=8):
+    def full(img, path, *a, **k):
         if str(path).startswith(str(world["d"])):
             raise OSError(28, "No space left on device")
-        return real(img, path, bits)
+        return real(img, path, *a, **k)
     monkeypatch.setattr(nst.run.job, "save_image", full)
     temp = tmp_path_factory.mktemp("temp")
     monkeypatch.setattr("tempfile.tempdir", str(temp))
@@ -684,7 +691,7 @@ def test_a_checkpoint_killed_mid_write_leaves_no_hidden_file_behind(world, capsy
     assert [p.name for p in d.glob(".nst-*.part")] != [other.name]
     assert cli(command(world, "-o", str(d / "o.png"), "--checkpoint", str(d / "ck.npz"))) == 0
     assert [p.name for p in d.glob(".nst-*.part")] == [other.name]
-    assert "removed 1 temporary file(s)" in capsys.readouterr().err
+    assert "removed 1 temporary file (" in capsys.readouterr().err
 
 
 def test_rerunning_a_stopped_run_without_resume_keeps_its_checkpoint(world, monkeypatch, capsys):
@@ -707,7 +714,7 @@ def test_rerunning_a_stopped_run_without_resume_keeps_its_checkpoint(world, monk
     capsys.readouterr()
     assert cli(run) == 2
     err = capsys.readouterr().err
-    assert "holds a stopped run (1 iterations done)" in err and f"--resume {ck}" in err
+    assert "holds a stopped run (1 iteration done)" in err and f"--resume {ck}" in err
     assert ck.read_bytes() == kept
     assert cli([*run, "--resume", str(ck)]) == 0 and cli(run) == 0       # finished: a rerun replaces it
 

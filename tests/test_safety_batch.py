@@ -280,7 +280,8 @@ CASES = [
      ["manifest.jsonl", "nst did not write it (its first line is not a JSON row)"]),
     ("2-manifest-symlink", link_outside("manifest.jsonl"), lambda w: B(w), 2, ["manifest.jsonl", "symbolic link"]),
     ("2-sheet-symlink", link_outside("contact_sheet.png"), lambda w: B(w), 2, ["contact_sheet.png", "symbolic link"]),
-    ("2-manifest-folder", folder_at("manifest.jsonl"), lambda w: B(w), 2, ["manifest.jsonl", "is a folder"]),
+    ("2-manifest-folder", folder_at("manifest.jsonl"), lambda w: B(w), 2,    # said "give a file name"
+     ["manifest.jsonl is a folder, where nst writes a file: move it or choose another -o"]),
     ("2-manifest-link-dry-run", link_outside("manifest.jsonl"), lambda w: B(w, "--dry-run"), 2, ["symbolic link"]),
     ("3-transfer-result-at-task-name", transfer_result_at("c__s.png"), lambda w: B(w), 1,
      ["c__s.png blocked", "not in manifest.jsonl", "not replaced"]),

@@ -452,6 +452,13 @@ def test_dry_run_per_scale_line_names_the_pieces_run(files, tiny_weights_h5, tmp
     assert "64 px in 2×1 tiles of 32×48 px" in out and "in tiles of 48" not in out
 
 
+def test_dry_run_of_one_scale_names_the_pieces_run(files, tiny_weights_h5, tmp_path, capsys):
+    # one scale said only the --tile limit ("tiles of 48 px"), not the two pieces of 32×48 it runs in
+    assert transfer(files, tiny_weights_h5, tmp_path / "o.png", "--size", "64", "--scales", "1", "--tile", "48",
+                    "--dry-run") == 0
+    assert "per scale   64 px in 2×1 tiles of 32×48 px" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("tile", [0, -16, 15.5, "a", None, float("nan")])
 def test_a_tile_that_is_no_whole_number_of_pixels_is_refused_by_name(tiny_weights, tile):
     # 0 and -16 ran as the smallest tile, 15.5 as 15; "a", None, NaN were int()'s errors

@@ -423,6 +423,17 @@ def test_scheduler_without_workers_fails_in_one_line(inputs, tmp_path, capsys, m
     assert not frame_files(tmp_path / "out")
 
 
+def test_a_folder_at_a_frame_s_name_is_called_a_folder(inputs, tmp_path, capsys):
+    # a folder at a name nst makes (OUTDIR/frame_000001.png) was "exists and nst did not write it"
+    from nst.video.clip import frame_name
+    out = tmp_path / "out"
+    (out / frame_name(1)).mkdir(parents=True)
+    assert main(command(inputs, out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"nst: error: {out / frame_name(1)} is a folder: not replaced; move it away", err
+    assert (out / frame_name(1)).is_dir()
+
+
 @pytest.mark.parametrize("theirs", ["a file of theirs", "a link to a file of theirs"])
 def test_refuses_a_manifest_nst_did_not_write(inputs, tmp_path, capsys, theirs):
     # OUTDIR/manifest.jsonl that is not nst's is refused before any work, and stays as it was

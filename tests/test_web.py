@@ -221,7 +221,7 @@ def test_the_form_refuses_what_only_the_command_line_may_do():
     with pytest.raises(Refused) as e:                     # nst.run.checks.check_options' own words
         settings_from({"style-blend": "1,1,2"}, 2, server)
     assert e.value.status == 400
-    assert str(e.value) == "--style-blend has 3 values for 2 style image(s); give one per STYLE"
+    assert str(e.value) == "--style-blend has 3 values for 2 style images; give one per STYLE"
 
 
 @pytest.mark.parametrize("theirs", ["file", "link"])
@@ -415,6 +415,20 @@ def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weig
     lines = (out / results.MANIFEST).read_text().splitlines()
     assert len(lines) == 2 and rows["ours.png"]["sha256"]                   # one row each run's end
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "ours.png", "theirs.png"]
+
+
+def test_a_full_queue_of_one_says_one_run(tmp_path, pictures, tiny_weights_h5):
+    # nst serve --queue 1: "the queue is full: 1 runs are queued or running" (and "(1 runs queued ...)")
+    import asyncio
+    from nst.web.form import read_form
+    from nst.web.runs import Runs, make_task
+    with pytest.raises(Refused, match=r"^the queue is full \(1 run queued or running\); "):
+        asyncio.run(read_form(None, 1, 1, 0, 0))
+    runs = Runs(tmp_path / "runs", 1, None, {}, None)
+    settings, shas = Settings(size=32, weights=str(tiny_weights_h5)), {p: str(p) for p in pictures}
+    runs.submit(make_task("first", pictures[0], pictures[1:], settings, shas), {})
+    with pytest.raises(Refused, match=r"^the queue is full: 1 run is queued or running \(nst serve --queue 1\)"):
+        runs.submit(make_task("second", pictures[0], pictures[1:], settings, shas), {})
 
 
 def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_or_foreign_is_refused(tmp_path, pictures,

@@ -159,7 +159,7 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
             manifest.append(results.row_of(task, result))           # the row first: the picture is ours
             try:
                 if image is not None:
-                    save_image(image, outdir / task.output)
+                    save_image(image, outdir / task.output, warn_scale=False)
                     manifest.record_picture(task.output)
             except (OSError, ImageError) as e:  # the run stops, or this task alone fails (engine)
                 result.update(status="failed", error=engine.cannot_write(outdir / task.output, e))

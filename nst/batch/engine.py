@@ -88,10 +88,11 @@ def local_layout(n_tasks, task_bytes, backend, workers=None, threads=None):
     w = 1 if backend == "cupy" else workers or max(1, min(n, fit, n_tasks))
     k = threads or max(1, n // w)
     where = (f"{counted(w, 'worker process', 'worker processes')} × 1 task, {counted(k, 'kernel thread')} "
-             f"each, on this machine ({n} cores, {gib(free)} free{' on the GPU' if backend == 'cupy' else ''}: "
+             f"each, on this machine ({counted(n, 'core')}, {gib(free)} free"
+             f"{' on the GPU' if backend == 'cupy' else ''}: "
              + (f"{counted(fit, 'such task')} {'fits' if fit == 1 else 'fit'})" if fit else "one task does NOT fit)"))
     if w * k > n:
-        where += f"; {w}×{k} threads oversubscribe the {n} cores"
+        where += f"; {w}×{k} threads oversubscribe the {counted(n, 'core')}"
     return Layout(w, k, where, fit >= 1)
 
 

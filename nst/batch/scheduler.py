@@ -15,6 +15,7 @@ import time
 from urllib.parse import urlsplit
 
 from nst.io.destinations import RunRefused
+from nst.library import counted
 
 SCHEMES = ("tcp", "tls", "ws", "wss")   # Dask's comms that run over TCP
 DEFAULT_PORT = 8786                      # Dask's scheduler port
@@ -99,7 +100,7 @@ def check_handshake(text, sock, wait):
     not_dask = f"--scheduler {text}: not a Dask scheduler"
     head = receive(sock, 16, wait)
     if len(head) < 16:
-        raise RunRefused(f"{not_dask} (it sent {'nothing' if not head else f'{len(head)} bytes'} in {wait:g} s; "
+        raise RunRefused(f"{not_dask} (it sent {'nothing' if not head else counted(len(head), 'byte')} in {wait:g} s; "
                          "a web server, or the dashboard's port? the scheduler's is usually 8786)")
     n, frames = struct.unpack("<QQ", head)
     if not (16 <= n <= MAX_HANDSHAKE and 1 <= frames <= 64):

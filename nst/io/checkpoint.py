@@ -87,8 +87,13 @@ def load(path):
         state["ema"] = arrays["ema"]
     state["snapshots"] = snapshots_of(path, arrays)
     state["backend"] = meta.get("backend") if isinstance(meta.get("backend"), str) else None
-    state["tiles"] = meta.get("tiles") if isinstance(meta.get("tiles"), list) else None
+    state["tiles"] = meta.get("tiles") if is_tiles(meta.get("tiles")) else None
     return meta["identity"], state
+
+
+def is_tiles(tiles):
+    # a checkpoint's record of each scale's tile: a list of whole numbers ≥ 1, or None (whole)
+    return isinstance(tiles, list) and all(t is None or (type(t) is int and t >= 1) for t in tiles)
 
 
 def snapshots_of(path, arrays):

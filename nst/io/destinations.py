@@ -16,6 +16,7 @@ from pathlib import Path
 
 from nst.io import image
 from nst.io.assets import probe_write, remove_stale_parts, why_not_written
+from nst.library import counted
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
 NAMED_BY = {"--save-every": "-o", "--report": "--report DIR"}   # the files whose names nst makes, from what
@@ -38,6 +39,9 @@ def plan(output, total_iterations, save_every=0, checkpoint=None, report=None):
     if save_every and total_iterations // save_every > MAX_SNAPSHOTS:
         raise RunRefused(f"--save-every {save_every} with {total_iterations} iterations would write "
                          f"{total_iterations // save_every} snapshots; at most {MAX_SNAPSHOTS}: use a larger N")
+    if save_every > total_iterations:
+        raise RunRefused(f"--save-every {save_every} with {counted(total_iterations, 'iteration')} would write "
+                         f"no snapshot: use N ≤ {total_iterations}, or leave --save-every out")
     if save_every:
         dests += [("--save-every", snapshot_path(output, it))
                   for it in range(save_every, total_iterations + 1, save_every)]
@@ -98,9 +102,9 @@ def check_writable(option, path, named=None):
     # where `path` is a file nst makes for what the user typed (OUTDIR/manifest.jsonl for -o), else `path`
     check_name_length(option, path)
     if path.is_dir():
-        if option in NAMED_BY:                      # a name nst makes: the user cannot give another one
+        if option in NAMED_BY or named:             # a name nst makes: the user cannot give another one
             raise RunRefused(f"{option} {path} is a folder, where nst writes a file: move it or choose "
-                             f"another {NAMED_BY[option]}")
+                             f"another {NAMED_BY.get(option, option)}")
         raise RunRefused(f"{option} {path} is a folder; give a file name")
     check_no_dangling_link(option, path.parent, named or path)
     check_writable_in(option, existing_ancestor(path), named or path)
@@ -247,5 +251,5 @@ def clear_stale(dests, log):
     for folder in sorted({Path(os.path.abspath(p)).parent for _, p in dests if exists(Path(p).parent)}):
         removed = remove_stale_parts(folder)
         if removed:
-            log(f"nst: removed {len(removed)} temporary file(s) ({sum(removed) / 2**20:.1f} MiB) in {folder} "
+            log(f"nst: removed {counted(len(removed), 'temporary file')} ({sum(removed) / 2**20:.1f} MiB) in {folder} "
                 "that a killed run left half-written")

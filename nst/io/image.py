@@ -240,12 +240,13 @@ def warn_16_bit(img, what):
                       "is read as far brighter than white: if it is a 16-bit image, divide it by 257", UserWarning)
 
 
-def warn_unit_range(img, what):
+def warn_unit_range(img, what, done="read"):
     # a float array whose values all lie in 0..1, some strictly between, is most likely an image in
-    # 0..1 given for 0..255 (it would come out near-black): warn, naming it and the fix. Not refused:
-    # a near-black picture is legitimate (whole values 0 and 1, as from 8 bits, are not warned of)
+    # 0..1 given for 0..255 (it would be `done`, read or written, as near-black): warn, naming it and
+    # the fix. Not refused: a near-black picture is legitimate (whole values 0 and 1, as from 8 bits,
+    # are not warned of)
     if img.dtype.kind == "f" and img.max() <= 1 and np.any((img > 0) & (img < 1)):
-        warnings.warn(f"{what} holds values in 0..1 only; nst takes pixels in 0..255, so it is read as "
+        warnings.warn(f"{what} holds values in 0..1 only; nst takes pixels in 0..255, so it is {done} as "
                       f"near-black: if it is an image in 0..1, multiply it by 255", UserWarning)
 
 
@@ -300,10 +301,11 @@ def check_output_format(path, bits=8):
     return fmt
 
 
-def save_image(img, path, bits=8):
+def save_image(img, path, bits=8, warn_scale=True):
     # H×W×3 0..255 -> file (8-bit, or 16-bit PNG); format from the suffix; written atomically. An
     # existing file is replaced only if nst wrote it (its mark): nothing of the user's is lost, from
-    # the API too (the commands check every destination before a run: nst.io.destinations)
+    # the API too (the commands check every destination before a run: nst.io.destinations).
+    # warn_scale=False: the picture is a run's own (nst's callers), not the caller's array
     fmt = check_output_format(image_path(path, "save_image(img, path)"), bits)
     if os.path.isdir(path):
         raise ImageError(f"{path} is a folder; give a file name, e.g. {Path(path) / 'out.png'}")
@@ -317,6 +319,8 @@ def save_image(img, path, bits=8):
         raise ImageError(f"{path}: the image is empty (shape {img.shape}); nothing written")
     if not np.all(np.isfinite(img)):
         raise ImageError(f"{path}: the image holds NaN or inf; nothing written")
+    if warn_scale:
+        warn_unit_range(own_values(img), f"the image saved to {path}", done="written")
     exif = Image.Exif()
     exif[0x0131] = MARK
     with atomic_path(path) as tmp:

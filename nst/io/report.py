@@ -118,7 +118,7 @@ def strip(images, path, height=STRIP_HEIGHT):
     for t in tiles:
         out.paste(t, (x, 0))
         x += t.width
-    save_image(np.asarray(out, np.float32), path)
+    save_image(np.asarray(out, np.float32), path, warn_scale=False)
 
 
 def write_settings(settings, path):

@@ -8,6 +8,7 @@ import math
 from nst import memory
 from nst.io.destinations import RunRefused, exists
 from nst.io.image import MAX_SIDE, ImageError, image_shape, longest_shape
+from nst.library import counted
 from nst.spec import min_side
 from nst.tiled import aligned_tile, halo_for, plan_said, work_factor
 from nst.run.settings import INIT_KEYWORDS, SettingsError
@@ -27,8 +28,8 @@ def check_options(settings, n_styles):
     # --style-blend has one weight per style; --init is a keyword, an array or a file that exists
     s = settings
     if s.style_blend is not None and len(s.style_blend) != n_styles:
-        raise SettingsError(f"--style-blend has {len(s.style_blend)} values for {n_styles} style "
-                            "image(s); give one per STYLE")
+        raise SettingsError(f"--style-blend has {counted(len(s.style_blend), 'value')} for "
+                            f"{counted(n_styles, 'style image')}; give one per STYLE")
     check_init_exists(s)
 
 
@@ -207,14 +208,14 @@ def check_memory(run, dry_run, web=False):
 
 def memory_table(run, hw, backend, parts, free, tile):
     # --dry-run's lines: "W×H on BACKEND, scales …: needs about …, … available (fits)", then each part
-    # of `parts` ({part: bytes}, "total" among them) and, tiled (`tile` px, else None) over several
-    # scales, how each scale is evaluated
+    # of `parts` ({part: bytes}, "total" among them) and, tiled (`tile` px, else None), how each
+    # scale is evaluated (one scale too: the pieces it runs in, not the --tile limit)
     (h, w), fits = hw, parts["total"] <= free
     how = f", tiles of {aligned_tile(tile, run.tile_align())} px" if tile else ""
     lines = [f"{w}×{h} on {backend}, scales {run.sizes}{how}: needs about {memory.gib(parts['total'])}, "
              f"{memory.gib(free)} available ({'fits' if fits else 'does NOT fit'})"]
     lines += [f"  {k:<12}{memory.gib(v)}" for k, v in parts.items() if k != "total" and (v or k != "resizing")]
-    if tile and len(run.sizes) > 1:
+    if tile:
         lines.append(f"  {'per scale':<12}{scale_tiles(run)}")
     return "\n".join(lines)
 
@@ -235,13 +236,15 @@ def untileable(run, beside):
             f"the largest part {largest} ({memory.gib(parts[largest])}){HINTS.get(largest, '')}")
 
 
-def scale_tiles(run):
-    # "256–2768 px whole, 3890 px in 2×2 tiles of about 1945×1459 px, …": how each scale is evaluated
-    # (Run.scale_tile), the pieces as nst.tiled's plan cuts that scale's picture
+def scale_tiles(run, tiles=None, first=0):
+    # "256–2768 px whole, 3890 px in 2×2 tiles of about 1945×1459 px, …": how each scale from `first`
+    # on is evaluated, the pieces as nst.tiled's plan cuts that scale's picture; tiles: each scale's
+    # tile or None (whole), default Run.scale_tile's (a checkpoint's records its run's)
     layers = [*run.settings.content_layers, *run.settings.style_layers]
-    tiles = [run.scale_tile(k) for k in range(len(run.sizes))]
-    whole = [side for side, t in zip(run.sizes, tiles) if not t]
+    tiles = [run.scale_tile(k) for k in range(len(run.sizes))] if tiles is None else tiles
+    scales = list(zip(run.sizes, tiles))[first:]
+    whole = [side for side, t in scales if not t]
     span = (f"{whole[0]}–{whole[-1]} px whole" if len(whole) > 1 else f"{whole[0]} px whole") if whole else None
     tiled = [f"{side} px in {plan_said(*longest_shape(run.content.shape, side), t, layers)}"
-             for side, t in zip(run.sizes, tiles) if t]
+             for side, t in scales if t]
     return ", ".join([*([span] if span else []), *tiled])

@@ -18,7 +18,7 @@ import tempfile
 import threading
 from pathlib import Path
 
-from nst.library import log_to_logger
+from nst.library import counted, log_to_logger
 from nst.io import checkpoint, destinations
 from nst.io.assets import recorded, sha256_file
 from nst.io.destinations import why_not_written
@@ -26,7 +26,8 @@ from nst.io.image import ImageError, check_output_format, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
-from nst.run.checks import check_memory, check_options, check_sizes, read_init, tile_warning, upscale_warning
+from nst.run.checks import (check_memory, check_options, check_sizes, read_init, scale_tiles, tile_warning,
+                            upscale_warning)
 from nst.run.progress import iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
@@ -177,8 +178,8 @@ class Job:
         done = checkpoint.stopped_at(o.checkpoint)
         if done is not None:
             raise destinations.RunRefused(
-                f"--checkpoint {o.checkpoint} holds a stopped run ({done} iterations done): continue it with "
-                f"--resume {o.checkpoint}, or move it away or choose another name to start over")
+                f"--checkpoint {o.checkpoint} holds a stopped run ({counted(done, 'iteration')} done): continue it "
+                f"with --resume {o.checkpoint}, or move it away or choose another name to start over")
 
     def inputs(self):
         # [(what, path)] every file the run reads
@@ -259,10 +260,9 @@ class Job:
         here = [run.scale_tile(k) for k in range(len(run.sizes))]
         if made_with is None or len(made_with) != len(here) or made_with[run.scale:] == here[run.scale:]:
             return
-        said = lambda tiles: ", ".join(f"{side} px " + (f"in tiles of {t}" if t else "whole")   # noqa: E731
-                                       for side, t in zip(run.sizes[run.scale:], tiles[run.scale:]))
-        self.log(f"nst: --resume {path} was made running {said(made_with)} and goes on running {said(here)}: "
-                 "the picture may differ from an uninterrupted run's by float rounding")
+        self.log(f"nst: --resume {path} was made running {scale_tiles(run, made_with, run.scale)} and goes on "
+                 f"running {scale_tiles(run, here, run.scale)}: the picture may differ from an uninterrupted "
+                 "run's by float rounding")
 
     # -- running and writing -----------------------------------------------------------------
     def optimise(self, on_iteration=None, stopper=None):
@@ -278,7 +278,7 @@ class Job:
                 bar.update(it, iteration_detail(terms, r.evaluations))
             if o.save_every and it % o.save_every == 0:
                 path = destinations.snapshot_path(o.output, it)
-                self.write("--save-every", lambda: save_image(r.output(), path, o.bits))
+                self.write("--save-every", lambda: save_image(r.output(), path, o.bits, warn_scale=False))
             if o.report and (it % snap_every == 0 or it == total):     # before the checkpoint, which keeps it
                 self.snapshots.append((it, thumbnail(r.output())))
             if o.checkpoint and it % o.checkpoint_every == 0:
@@ -338,7 +338,8 @@ class Job:
         o, run = self.out, self.run
         if not o.resume or run.interrupted or status:
             return False
-        self.log(f"nst: --resume {o.resume}: that run had already finished ({len(run.history)} iterations); "
+        self.log(f"nst: --resume {o.resume}: that run had already finished "
+                 f"({counted(len(run.history), 'iteration')}); "
                  f"its picture goes to {o.output}")
         return True
 
@@ -366,12 +367,12 @@ def save_final(img, out, bits, log):
     # -o; if it cannot be written now (disk full, or a file of the user's put there during the run),
     # the image goes to the temporary folder instead
     try:
-        save_image(img, out, bits)
+        save_image(img, out, bits, warn_scale=False)
         return out
     except (OSError, ImageError) as e:
         fallback = Path(tempfile.gettempdir()) / f"nst-{os.getpid()}{out.suffix}"
         try:
-            save_image(img, fallback, bits)
+            save_image(img, fallback, bits, warn_scale=False)
             log(f"nst: error: cannot write {out} ({why_not_written(e)}); the image is in {fallback}")
         except (OSError, ImageError) as e2:
             log(f"nst: error: cannot write {out} ({why_not_written(e)}) nor {fallback} ({why_not_written(e2)}); "

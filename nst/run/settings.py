@@ -17,6 +17,7 @@ import re
 from nst import optim
 from nst.io.assets import recorded
 from nst.io.image import MAX_SIDE
+from nst.library import counted
 from nst.spec import AUTO, DEFAULT_CONTENT_LAYERS, DEFAULT_STYLE_LAYERS, resolve_layer, resolve_layers
 
 INIT_KEYWORDS = ("content", "recolored", "random", "style")
@@ -217,7 +218,7 @@ class Settings:
                 raise SettingsError(f"{option_name(field)} {error}")
         lam = self.style_layer_weights
         if isinstance(lam, tuple) and len(lam) != len(self.style_layers):
-            raise SettingsError(f"--style-layer-weights has {len(lam)} values for {len(self.style_layers)} "
+            raise SettingsError(f"--style-layer-weights has {counted(len(lam), 'value')} for {len(self.style_layers)} "
                              "--style-layers; give one per layer")
         if self.history != optim.HISTORY and self.optimizer != "lbfgs":      # it would change nothing
             raise SettingsError(f"--history {self.history} applies to --optimizer lbfgs only (the steps L-BFGS "

@@ -265,7 +265,8 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
         log("nst video: interrupted; finished frames are kept: run the same command again to go on")
         return 130
     if counts["failed"]:
-        log(f"nst video: {counts['done']} frames done, {counts['failed']} failed; see {outdir / plans.MANIFEST}")
+        log(f"nst video: {counted(counts['done'], 'frame')} done, {counts['failed']} failed; "
+            f"see {outdir / plans.MANIFEST}")
         return 1
     return None
 

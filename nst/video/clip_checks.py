@@ -65,7 +65,7 @@ def check_count(path, images, total):
     if total == 0:
         raise RunRefused(f"{path}: no frames in it")
     if not len(images):
-        raise RunRefused(f"{path}: --frames selects none of its {total} frames")
+        raise RunRefused(f"{path}: --frames selects none of its {counted(total, 'frame')}")
     if len(images) == 1:
         raise RunRefused(f"{path}: only one frame selected; a video needs two or more "
                          "(use nst transfer for one picture)")

@@ -24,7 +24,7 @@ def keep(manifest, frame, result, image, outdir):
     append(manifest, plans.row_of(frame, result))
     try:
         if image is not None:
-            save_image(image, path)
+            save_image(image, path, warn_scale=False)
     except (OSError, ImageError) as e:          # ImageError: a file of the user's put there meanwhile
         result.update(status="failed", error=cannot_write(path, e))
         append(manifest, plans.row_of(frame, result))

@@ -24,7 +24,7 @@ import numpy as np
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
-from nst.batch.outdir import MANIFEST, check_manifest, unreplaceable
+from nst.batch.outdir import MANIFEST, check_manifest, kind, not_a_file, unreplaceable
 from nst.batch.results import append_row, read_manifest
 from nst.video.clip import VIDEO_FORMATS, frame_name, is_video_path
 
@@ -166,7 +166,9 @@ def partition(frames, previous, outdir):
         for f in shot:
             path = Path(outdir) / f.output
             if path.exists() and not written_by_nst(path):
-                raise RunRefused(f"{path} exists and nst did not write it: not replaced; move it away")
+                k = kind(path)
+                what = not_a_file(path, k) if k != "file" else f"{path} exists and nst did not write it"
+                raise RunRefused(f"{what}: not replaced; move it away")
             row = previous.get(f.output)
             finished = finished and path.exists() and bool(row) and row.get("status") == "done" \
                 and row.get("digest") == f.digest

@@ -7,6 +7,7 @@ from nst.web import uploads
 
 from nst.cli.options import Parser, add_transfer_options, settings_of
 from nst.io.destinations import RunRefused
+from nst.library import counted
 from nst.run.checks import check_options
 from nst.run.settings import DEFAULTS, INIT_KEYWORDS, SettingsError, option_name
 from nst.web.uploads import Refused
@@ -83,7 +84,7 @@ async def read_form(request, queued, limit, max_bytes, max_pixels):
     # the multipart form -> ((bytes, suffix, shown name) of the content, [... of each style],
     # {option: text}); files checked as they arrive (nst.web.uploads); queued runs ≥ limit: refused
     if queued >= limit:          # before reading uploads we would refuse
-        raise Refused(429, f"the queue is full ({limit} runs queued or running); "
+        raise Refused(429, f"the queue is full ({counted(limit, 'run')} queued or running); "
                            "start this one when one has finished")
     try:
         reader = await request.multipart()

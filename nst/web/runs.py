@@ -23,6 +23,7 @@ from nst.batch import results
 from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
 from nst.io.destinations import why_not_written
+from nst.library import counted
 from nst.web.channel import Channel
 from nst.web.form import shown_paths
 from nst.web.rows import shown_files
@@ -56,8 +57,9 @@ class Runs(Service):
             if task.key in self.active:
                 raise Refused(409, "it is running")
             if len(self.active) >= self.limit:
-                raise Refused(429, f"the queue is full: {len(self.active)} runs are queued or running "
-                                   f"(nst serve --queue {self.limit}); start this one when one has finished")
+                held = len(self.active)
+                raise Refused(429, f"the queue is full: {counted(held, 'run')} {'is' if held == 1 else 'are'} queued "
+                                   f"or running (nst serve --queue {self.limit}); start this one when one has finished")
             channel = self.channels[task.key] = Channel({"title": extra.get("title", task.key)}, state="queued")
             self.active[task.key] = (task, extra)
         self.inbox.put(task.key)
@@ -235,7 +237,7 @@ class Runs(Service):
         try:
             self.outdir.mkdir(parents=True, exist_ok=True)
             with tempfile.TemporaryDirectory(prefix=".nst-", dir=self.outdir) as tmp:
-                made = save_image(image, Path(tmp) / "picture.png")
+                made = save_image(image, Path(tmp) / "picture.png", warn_scale=False)
                 row = {**row, "sha256": sha256_file(made)}
                 results.append_row(self.outdir / results.MANIFEST, row)
                 os.replace(made, self.outdir / row["output"])
