@@ -77,7 +77,8 @@ def add_parser(sub):
                         "term (default: %(default)g)")
     p.add_argument("--later-iterations", type=integer(1), default=LATER_ITERATIONS, metavar="N",
                    help="iterations of each later frame of a shot, one scale from the warped previous "
-                        "output (the first frame gets --iterations per scale) (default: %(default)s)")
+                        "output (the first frame gets --iterations per scale); fewer flicker less and "
+                        "style a little less (default: %(default)s)")
     p.add_argument("--long-term", action="store_true",
                    help="tie each frame to frames i−1, i−2 and i−4 (closest first), not only i−1")
     p.add_argument("--frames", type=frame_range, metavar="A:B",
