@@ -2041,3 +2041,17 @@ def test_a_file_of_the_users_put_at_a_frames_name_meanwhile_is_kept(tmp_path):
     status = engine.keep(manifest, frame, {"status": "done"}, np.zeros((4, 6, 3), np.float32), tmp_path)
     assert status == "failed" and "nst did not write it" in manifest.rows[frame.output]["error"]
     assert (tmp_path / frame.output).read_bytes() == b"the user's own bytes"
+
+
+def test_a_frame_taken_from_another_container_keeps_its_mode(tmp_path):
+    # -o styled.mkv taking styled.mp4.frames' frames by hard links: a frame the user made private
+    # (0600) there was made 0644 (world-readable) by the rename's chmod, the link sharing its mode
+    from nst.video.reuse import link_or_copy
+    name = clips.frame_name(0)
+    source, target = tmp_path / "styled.mp4.frames" / name, tmp_path / "styled.mkv.frames" / name
+    source.parent.mkdir()
+    source.write_bytes(b"frame")
+    source.chmod(0o600)
+    link_or_copy(source, target)
+    assert target.read_bytes() == b"frame" and oct(source.stat().st_mode & 0o777) == "0o600"
+    assert not [p.name for p in target.parent.iterdir() if p.name != target.name]      # no temporary file left
