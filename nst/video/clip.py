@@ -24,6 +24,7 @@ from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
 from nst.video.clip_checks import (check_complete, check_count, check_disk, check_fps, check_not_cut,
                                    unreadable)
+from nst.video.header import avi_indexed
 from nst.video.matroska import tag_seconds
 from nst.video.store import FrameFile, Pictures
 
@@ -371,14 +372,14 @@ def display_transform(matrix):
 def frame_rate(container, stream):
     # -> the source's frames a second: its header's (FFmpeg's average_rate), else FFmpeg's guess from
     # the frames' times (guessed_rate); an AVI's header rate is of ticks, a frame or an empty chunk
-    # each: where its index holds fewer frames than its ticks (dropped frames, a 1/1000 time base) the
-    # frames' own rate is the guess. A raw stream (.m4v, .h264, .mjpeg: a format with no timestamps)
-    # has no header rate, only FFmpeg's default 25: its rate is its codec's headers' (an MPEG-4 VOL's,
-    # an H.264 VUI's), None where they declare none
+    # each: where its index holds fewer frames than its ticks (dropped frames, a 1/1000 time base), or
+    # it has no index to say, the frames' own rate is the guess. A raw stream (.m4v, .h264, .mjpeg: a
+    # format with no timestamps) has no header rate, only FFmpeg's default 25: its rate is its codec's
+    # headers' (an MPEG-4 VOL's, an H.264 VUI's), None where they declare none
     if container.format.flags & NO_TIMESTAMPS:
         rate = getattr(stream.codec_context, "framerate", None)
         return float(rate) if rate else None
-    ticks_not_frames = 0 < indexed_frames(container, stream) < stream.frames
+    ticks_not_frames = 0 < indexed_frames(container, stream) < stream.frames or unindexed_avi(container)
     return float((stream.guessed_rate if ticks_not_frames else stream.average_rate) or stream.guessed_rate
                  or FOLDER_FPS)
 
@@ -387,7 +388,13 @@ def indexed_frames(container, stream):
     # -> the frames an AVI's index lists (its chunks that hold one: FFmpeg leaves the empty ones out),
     # 0 for another container or an AVI without an index
     entries = getattr(stream, "index_entries", None) if container.format.name == "avi" else None
-    return len(entries) if entries is not None else 0
+    return len(entries) if entries is not None and not unindexed_avi(container) else 0
+
+
+def unindexed_avi(container):
+    # an AVI with no index (a capture stopped before writing it): FFmpeg's index entries are then the
+    # key frames it has read so far (one, a few), its header's length a count of ticks
+    return container.format.name == "avi" and not avi_indexed(container.name)
 
 
 def declared_frames(container, stream, src_fps):
@@ -397,8 +404,8 @@ def declared_frames(container, stream, src_fps):
     # video is its only stream
     if indexed_frames(container, stream):
         return indexed_frames(container, stream), True
-    if stream.frames:
-        return stream.frames, container.format.name != "avi"
+    if stream.frames and container.format.name != "avi":
+        return stream.frames, True
     seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
     tag = stream.metadata.get("DURATION")                 # Matroska keeps a stream's duration as a tag
     if seconds is None and tag:
