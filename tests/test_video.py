@@ -621,6 +621,33 @@ def styled_mp4(inputs, tmp_path):
     return argv, mp4, mkv
 
 
+@pytest.mark.parametrize("how", ["removed", "changed"])
+def test_a_source_removed_or_changed_during_the_run_is_said_its_sound_not_copied(inputs, tmp_path, capsys,
+                                                                                 monkeypatch, how):
+    # clip.mp4 removed while its frames were made: a traceback (its sha256 for the video's key);
+    # replaced by another file: that file's sound under these frames. One line, no video, the frames kept
+    import nst.video.cli
+    source, out = tmp_path / "clip.mp4", tmp_path / "styled.mp4"
+    write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48))
+    make_frames = nst.video.cli.execute
+
+    def execute_then_change(*args, **kwargs):
+        status = make_frames(*args, **kwargs)
+        source.unlink()
+        if how == "changed":
+            write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48, seed=1))
+        return status
+    monkeypatch.setattr(nst.video.cli, "execute", execute_then_change)
+    _, style, weights = inputs
+    assert main(["video", str(source), "-o", str(out), "--style", str(style), "--weights", str(weights), *FAST,
+                 "--iterations", "1", "--later-iterations", "1", "--workers", "1"]) == 1
+    what = "was removed" if how == "removed" else "changed"
+    assert (f"nst video: error: {source} {what} after its frames were read, so its sound cannot be copied; the "
+            f"frames are in {tmp_path / 'styled.mp4.frames'}: run the same command again with it in place"
+            ) in capsys.readouterr().err
+    assert not out.exists() and len(frame_files(tmp_path / "styled.mp4.frames")) == 4
+
+
 def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_path, capsys, monkeypatch):
     # -o styled.mp4, then -o styled.mkv with the same source, frames and settings: the frames in
     # styled.mp4.frames are taken (linked, said in one line; --dry-run says it would), none made again,

@@ -56,6 +56,8 @@ class Clip:
                                       # rate makes it far off)
     rate_note: str = None             # a video with no frame rate of its own (a raw stream): where fps came
                                       # from, said after it (rate_text)
+    source_id: tuple = None           # file_id of a video file as its frames were read: its sound is
+                                      # copied at the end from that file only (nst.video.output)
 
 
 def ffmpeg_name(path):
@@ -168,6 +170,7 @@ def read_video(path, size, frames, fps, keep_in):
     # end (or not at all) that is shorter than its container declares, or decodes clearly fewer
     # frames than its header declares, is cut short: refused
     import av
+    source_id = file_id(path)
     try:
         with av.open(ffmpeg_name(path)) as container:
             videos = [v for v in container.streams.video if not int(getattr(v, "disposition", 0)) & ATTACHED_PIC]
@@ -212,7 +215,17 @@ def read_video(path, size, frames, fps, keep_in):
     if times:
         rate, span = nominal, (start, d.end)
     return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times,
-                d.shape, estimated, note)
+                d.shape, estimated, note, source_id)
+
+
+def file_id(path):
+    # -> (inode, bytes, modification time in ns) of a file, None where there is none: the same file,
+    # unchanged, while it stays the same
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def own_times(d, src_fps):
