@@ -1156,6 +1156,30 @@ def test_an_avi_counts_its_frames_not_its_empty_ticks(tmp_path, kind, indexed):
     assert clip.fps == 10 and sum(clip.repeats or [1] * len(clip.frames)) == (8 if kind == "1/1000" else 4), clip
 
 
+def test_an_mp4_trimmed_by_its_edit_list_counts_the_frames_it_plays(tmp_path):
+    # a clip trimmed without encoding keeps the frames before its start (to decode from), left out by
+    # its edit list: 24 frames, 12 played, was refused as "cut short" (it decodes to 12 of the 24 its
+    # header counts), and "24 in the source" with --frames
+    import fractions
+
+    import av
+    from nst.video.cli import in_source_text
+    source, images = tmp_path / "trimmed.mp4", video_clip.frames(24)
+    with av.open(str(source), "w") as c:
+        v = c.add_stream("mpeg4", rate=12)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        for k, image in enumerate(images):                       # frames -12..-1 before the edit's start
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = k - 12, fractions.Fraction(1, 12)
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+    clip = clips.read(source, 48)
+    assert clip.numbers == list(range(12)) and clip.fps == 12 and in_source_text(clip) == "12 in the source"
+    off = [np.abs(clip.frames[0].astype(int) - image).mean() for image in images]
+    assert np.argmin(off) == 12, off                                     # the edit's first frame first
+    assert in_source_text(clips.read(source, 48, (0, 3))) == "12 in the source"
+
+
 def write_raw(path, fmt, codec, images, fps=12, pix_fmt="yuv420p"):
     # frames -> a raw elementary stream (no container: no timing but what the codec's own headers say)
     import av

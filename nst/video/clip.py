@@ -413,13 +413,14 @@ def unindexed_avi(container):
 def declared_frames(container, stream, src_fps):
     # -> (the frame count the header declares, whether it is a count: else the header's length × the
     # rate, an estimate); 0 when it declares none. The stream's count, but an AVI's counts ticks, empty
-    # ones included: its index's; else its duration × the rate, else the container's duration when the
-    # video is its only stream
+    # ones included: its index's; an MP4's or MOV's counts the frames its edit list leaves out too (a
+    # clip trimmed without encoding keeps those before its start, to decode from): its duration's, at
+    # most; else its duration × the rate, else the container's duration when the video is its only stream
     if indexed_frames(container, stream):
         return indexed_frames(container, stream), True
-    if stream.frames and container.format.name != "avi":
-        return stream.frames, True
     seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+    if stream.frames and container.format.name != "avi":
+        return min(stream.frames, round(seconds * src_fps) if seconds else stream.frames), True
     tag = stream.metadata.get("DURATION")                 # Matroska keeps a stream's duration as a tag
     if seconds is None and tag:
         seconds = tag_seconds(tag)
