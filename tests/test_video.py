@@ -62,6 +62,14 @@ def test_select_frames_and_fps():
     assert clips.select(12, 30.0, None, 60.0) == (list(range(12)), 30.0)
 
 
+def test_fps_as_the_source_rate_is_written_keeps_every_frame_at_that_rate():
+    # --fps 29.97 for a 30000/1001 source (the summary line says "29.97 fps") was below its rate:
+    # frame 1 dropped, the others written at 29.97 fps, off the sound's 30000/1001
+    for written, rate in ((29.97, 30000 / 1001), (23.976, 24000 / 1001), (59.94, 60000 / 1001)):
+        assert clips.select(12, rate, None, written) == (list(range(12)), rate), written
+    assert clips.select(12, 30000 / 1001, None, 29.9)[0] != list(range(12))          # below it: thinned
+
+
 def test_fps_spacing_counts_from_the_first_selected_frame():
     # every 3rd frame from A, not from source frame 0
     assert clips.select(12, 30.0, (1, 12), 10.0) == ([1, 4, 7, 10], 10.0)

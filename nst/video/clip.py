@@ -33,6 +33,7 @@ FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FOLDER_FPS = 25.0             # a folder of frames has no rate: this one, unless --fps says
 ATTACHED_PIC = 0x0400         # FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a "video" stream that is a song's cover
 NO_TIMESTAMPS = 0x0080        # FFmpeg's AVFMT_NOTIMESTAMPS: a format whose packets carry no times (a raw stream)
+SAME_RATE = 5e-4              # --fps this far below the source's rate, relatively, is that rate (output_rate)
 
 
 @dataclass
@@ -80,8 +81,10 @@ def select(n, src_fps, frames=None, fps=None):
 
 
 def output_rate(src_fps, fps):
-    # the video's frame rate: --fps when it is below the source's, else the source's
-    return src_fps if fps is None or fps >= src_fps else fps
+    # the video's frame rate: --fps when it is below the source's, else the source's; --fps the
+    # source's rate as written, rounded (29.97 for 30000/1001, as the summary line says it), is that
+    # rate: kept below it, it dropped frame 1 and wrote every other at a rate off the sound's
+    return src_fps if fps is None or fps >= src_fps * (1 - SAME_RATE) else fps
 
 
 def starts_interval(k, src_fps, fps):
