@@ -58,12 +58,12 @@ def score(pictures, names, content, style, weights, backend):
 def unresumable(ckpt, row):
     # -> why nst's checkpoint of a stopped run cannot be resumed (the worker would start the run over,
     # saying so only in its log), or None: damaged, or made for other settings or automatic rules (a
-    # newer nst's). A run of nst serve is known by its digest (nst.batch.task) and those rules
+    # newer nst's). A run of nst serve is known by its digest (nst.batch.task) and those rules; its
+    # metadata only is read (a large run's optimiser state is not loaded into the server)
     from nst.io import checkpoint
     from nst.run.job import automatic_rules
-    try:
-        saved, _ = checkpoint.load(ckpt)
-    except checkpoint.CheckpointError:
+    saved = checkpoint.saved_identity(ckpt)
+    if saved is None:
         return "cannot be read back (damaged or incomplete)"
     diff = checkpoint.differences(saved, {"digest": row["digest"],
                                           "automatic_rules": automatic_rules(settings_of_row(row))})
