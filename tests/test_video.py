@@ -62,6 +62,14 @@ def test_select_frames_and_fps():
     assert clips.select(12, 30.0, None, 60.0) == (list(range(12)), 30.0)
 
 
+def test_fps_as_the_source_rate_is_written_keeps_every_frame_at_that_rate():
+    # --fps 29.97 for a 30000/1001 source (the summary line says "29.97 fps") was below its rate:
+    # frame 1 dropped, the others written at 29.97 fps, off the sound's 30000/1001
+    for written, rate in ((29.97, 30000 / 1001), (23.976, 24000 / 1001), (59.94, 60000 / 1001)):
+        assert clips.select(12, rate, None, written) == (list(range(12)), rate), written
+    assert clips.select(12, 30000 / 1001, None, 29.9)[0] != list(range(12))          # below it: thinned
+
+
 def test_fps_spacing_counts_from_the_first_selected_frame():
     # every 3rd frame from A, not from source frame 0
     assert clips.select(12, 30.0, (1, 12), 10.0) == ([1, 4, 7, 10], 10.0)
@@ -325,6 +333,8 @@ def test_a_video_nst_wrote_is_known_as_nsts_with_its_frames_folder_gone(inputs, 
     (["-o", ""], "-o is empty"),
     (["-o", "{tmp}/o8.xyz"], ".xyz is not a video format nst writes (.mp4 .mov .mkv .webm .avi)"),
     (["-o", "{tmp}/anim.gif"], ".gif is not a video format"),
+    (["-o", "{tmp}/fake.mp4/"], "{tmp}/fake.mp4 exists and is not a folder (nst video keeps the frames there): "
+                                "move it away or choose another -o"),             # said what to do: it did not
     (["-o", "{tmp}/in/out"], "inside the input folder"),
     (["-o", "{tmp}/in/x.mp4"], "inside the input folder"),
     (["--init", "{tmp}/out/mine.png"], "beside the input {tmp}/out/mine.png (--init)"),
@@ -630,6 +640,33 @@ def styled_mp4(inputs, tmp_path):
                                 "--workers", "1", *extra]
     assert main(argv(mp4)) == 0
     return argv, mp4, mkv
+
+
+@pytest.mark.parametrize("how", ["removed", "changed"])
+def test_a_source_removed_or_changed_during_the_run_is_said_its_sound_not_copied(inputs, tmp_path, capsys,
+                                                                                 monkeypatch, how):
+    # clip.mp4 removed while its frames were made: a traceback (its sha256 for the video's key);
+    # replaced by another file: that file's sound under these frames. One line, no video, the frames kept
+    import nst.video.cli
+    source, out = tmp_path / "clip.mp4", tmp_path / "styled.mp4"
+    write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48))
+    make_frames = nst.video.cli.execute
+
+    def execute_then_change(*args, **kwargs):
+        status = make_frames(*args, **kwargs)
+        source.unlink()
+        if how == "changed":
+            write_mp4_with_audio(source, video_clip.frames(4, h=36, w=48, seed=1))
+        return status
+    monkeypatch.setattr(nst.video.cli, "execute", execute_then_change)
+    _, style, weights = inputs
+    assert main(["video", str(source), "-o", str(out), "--style", str(style), "--weights", str(weights), *FAST,
+                 "--iterations", "1", "--later-iterations", "1", "--workers", "1"]) == 1
+    what = "was removed" if how == "removed" else "changed"
+    assert (f"nst video: error: {source} {what} after its frames were read, so its sound cannot be copied; the "
+            f"frames are in {tmp_path / 'styled.mp4.frames'}: run the same command again with it in place"
+            ) in capsys.readouterr().err
+    assert not out.exists() and len(frame_files(tmp_path / "styled.mp4.frames")) == 4
 
 
 def test_another_container_takes_the_frames_made_for_the_same_video(inputs, tmp_path, capsys, monkeypatch):
@@ -1100,12 +1137,25 @@ def write_ticks(path, images, ticks, time_base):
     return path
 
 
+def without_index(path):
+    # an AVI -> the same with its idx1 chunk taken out (a capture stopped before writing its index)
+    data = path.read_bytes()
+    at = data.rfind(b"idx1")
+    n = int.from_bytes(data[at + 4:at + 8], "little")
+    data = data[:at] + data[at + 8 + n + (n & 1):]
+    path.write_bytes(data[:4] + (len(data) - 8).to_bytes(4, "little") + data[8:])
+    return path
+
+
+@pytest.mark.parametrize("indexed", [True, False])
 @pytest.mark.parametrize("kind", ["1/1000", "dropped"])
-def test_an_avi_counts_its_frames_not_its_empty_ticks(tmp_path, kind):
+def test_an_avi_counts_its_frames_not_its_empty_ticks(tmp_path, kind, indexed):
     # an AVI counts time in ticks of its header's rate, a frame or an empty chunk each: at a 1/1000
     # time base 8 frames over 0.77 s were "766 in the source" (--frames 0:3) and --fps 100 was
     # taken as within its "1000 fps"; 9 frames at 30 fps with 3 dropped, "12 in the source". Its
-    # index counts the frames it holds; its rate is theirs (30 fps), as a Matroska file's is
+    # index counts the frames it holds; its rate is theirs (30 fps), as a Matroska file's is. With
+    # no index, FFmpeg's entries are the key frames read so far: "1 in the source"; it is its header's
+    # length (0.766 s, 0.4 s) × its frames' rate, estimated
     import fractions
     from nst.video.cli import in_source_text
     if kind == "1/1000":
@@ -1114,13 +1164,41 @@ def test_an_avi_counts_its_frames_not_its_empty_ticks(tmp_path, kind):
         ticks = [0, 1, 2, 3, 4, 7, 8, 9, 11]
         source = write_ticks(tmp_path / "dropped.avi", video_clip.frames(len(ticks)), ticks, fractions.Fraction(1, 30))
         count = len(ticks)
+    estimate = None if indexed else {"1/1000": 23, "dropped": 12}[kind]
+    source = source if indexed else without_index(source)
     for frames in ((0, 3), None):
         clip = clips.read(source, 48, frames)
-        assert in_source_text(clip) == f"{count} in the source", in_source_text(clip)
+        said = f"{count} in the source" if estimate is None or frames is None else \
+            f"about {estimate} in the source, estimated from its header's length and rate"
+        assert in_source_text(clip) == said, in_source_text(clip)
     with pytest.raises(clips.RunRefused, match=rf"--fps 100 is above .*{source.name}'s 30 fps"):
         clips.read(source, 48, (0, 3), 100)
     clip = clips.read(source, 48, None, 10)                 # the frame on screen every 0.1 s
     assert clip.fps == 10 and sum(clip.repeats or [1] * len(clip.frames)) == (8 if kind == "1/1000" else 4), clip
+
+
+def test_an_mp4_trimmed_by_its_edit_list_counts_the_frames_it_plays(tmp_path):
+    # a clip trimmed without encoding keeps the frames before its start (to decode from), left out by
+    # its edit list: 24 frames, 12 played, was refused as "cut short" (it decodes to 12 of the 24 its
+    # header counts), and "24 in the source" with --frames
+    import fractions
+
+    import av
+    from nst.video.cli import in_source_text
+    source, images = tmp_path / "trimmed.mp4", video_clip.frames(24)
+    with av.open(str(source), "w") as c:
+        v = c.add_stream("mpeg4", rate=12)
+        v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
+        for k, image in enumerate(images):                       # frames -12..-1 before the edit's start
+            frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+            frame.pts, frame.time_base = k - 12, fractions.Fraction(1, 12)
+            c.mux(v.encode(frame))
+        c.mux(v.encode())
+    clip = clips.read(source, 48)
+    assert clip.numbers == list(range(12)) and clip.fps == 12 and in_source_text(clip) == "12 in the source"
+    off = [np.abs(clip.frames[0].astype(int) - image).mean() for image in images]
+    assert np.argmin(off) == 12, off                                     # the edit's first frame first
+    assert in_source_text(clips.read(source, 48, (0, 3))) == "12 in the source"
 
 
 def write_raw(path, fmt, codec, images, fps=12, pix_fmt="yuv420p"):
@@ -2052,3 +2130,17 @@ def test_a_file_of_the_users_put_at_a_frames_name_meanwhile_is_kept(tmp_path):
     status = engine.keep(manifest, frame, {"status": "done"}, np.zeros((4, 6, 3), np.float32), tmp_path)
     assert status == "failed" and "nst did not write it" in manifest.rows[frame.output]["error"]
     assert (tmp_path / frame.output).read_bytes() == b"the user's own bytes"
+
+
+def test_a_frame_taken_from_another_container_keeps_its_mode(tmp_path):
+    # -o styled.mkv taking styled.mp4.frames' frames by hard links: a frame the user made private
+    # (0600) there was made 0644 (world-readable) by the rename's chmod, the link sharing its mode
+    from nst.video.reuse import link_or_copy
+    name = clips.frame_name(0)
+    source, target = tmp_path / "styled.mp4.frames" / name, tmp_path / "styled.mkv.frames" / name
+    source.parent.mkdir()
+    source.write_bytes(b"frame")
+    source.chmod(0o600)
+    link_or_copy(source, target)
+    assert target.read_bytes() == b"frame" and oct(source.stat().st_mode & 0o777) == "0o600"
+    assert not [p.name for p in target.parent.iterdir() if p.name != target.name]      # no temporary file left

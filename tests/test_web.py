@@ -434,8 +434,10 @@ def test_a_full_queue_of_one_says_one_run(tmp_path, pictures, tiny_weights_h5):
 def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_or_foreign_is_refused(tmp_path, pictures,
                                                                                       tiny_weights_h5):
     # Resume on a run stopped at iteration 5 whose checkpoint was removed started it again from
-    # iteration 0, its stopped picture then replaced (`nst transfer --resume` refuses a missing one)
+    # iteration 0, its stopped picture then replaced (`nst transfer --resume` refuses a missing one);
+    # so did one damaged or made by an nst with other automatic rules, said only in the worker's log
     from nst.batch.task import checkpoint_path
+    from nst.run.job import automatic_rules
     from nst.web.app import App
     from nst.web.rows import sha_of
     from nst.web.runs import make_task
@@ -458,10 +460,29 @@ def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_or_foreign_is_refused(
     assert code == 409 and answer["error"] == (f"OUTDIR/checkpoints/{ckpt.name} is not nst's checkpoint: "
                                                "Run again starts it over"), answer
     assert not app.runs.active and ckpt.read_bytes() == b"the user's notes"
-    with zipfile.ZipFile(ckpt, "w") as z:           # nst's (an .npz holding meta.npy): resumed (queued; no engine)
-        z.writestr("meta.npy", b"")
+    with zipfile.ZipFile(ckpt, "w") as z:           # nst's (an .npz holding meta.npy) but damaged: the worker
+        z.writestr("meta.npy", b"")                 # started over, saying so in its log only
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 409 and answer["error"] == (f"OUTDIR/checkpoints/{ckpt.name} cannot be read back (damaged or "
+                                               "incomplete): Run again starts it over"), answer
+    rules = automatic_rules(settings)
+    write_checkpoint(ckpt, {"digest": task.digest, "automatic_rules": {**rules, "auto_schedule": "a newer one"}})
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 409 and answer["error"] == (f"OUTDIR/checkpoints/{ckpt.name} was made by an nst whose automatic "
+                                               "rules differ from this one's: Run again starts it over"), answer
+    assert not app.runs.active
+    write_checkpoint(ckpt, {"digest": task.digest, "automatic_rules": rules})    # resumed (queued; no engine)
     (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
     assert code == 201 and "ours" in app.runs.active, answer
+
+
+def write_checkpoint(path, identity):
+    # a checkpoint nst.io.checkpoint.load takes, of `identity`, its state a run at iteration 0
+    from nst.io import checkpoint
+    meta = {"format": checkpoint.FORMAT, "identity": identity, "opt_scalars": {},
+            "state": {"scale": 0, "history": [], "shape": [8, 8, 3], "past_evaluations": 0}}
+    with open(path, "wb") as f:
+        np.savez(f, meta=np.array(json.dumps(meta)), **{"opt.x": np.ones(3, np.float32)})
 
 
 def test_a_row_the_full_disk_refused_stays_in_the_gallery_and_later_runs_are_recorded(tmp_path, pictures,

@@ -137,14 +137,16 @@ def probe_write(folder):
 
 
 @contextlib.contextmanager
-def atomic_path(path):
+def atomic_path(path, linked=False):
     # Yields a temporary path beside `path`; on success it replaces `path` in one rename, on
     # failure it is removed and `path` is untouched. The bytes reach the disk before the rename and
     # the rename after it (fsync of the file, then of the folder), so a power cut leaves the old
     # file or the new one, never an empty file under `path`'s name. The temporary name is short whatever `path`'s
     # length (.nst-HOST-PID-XXXXXXXX.part, HOST: host_tag), so any name the file system takes for
     # `path` works, and one a killed process left is known as such (stale_parts) and removed here,
-    # before the next write into its folder (a run's start says so: destinations.clear_stale)
+    # before the next write into its folder (a run's start says so: destinations.clear_stale).
+    # linked: the temporary path is made a hard link to another's file, its mode and bytes that
+    # file's (on disk already), left as they are
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_parts(path.parent)
@@ -152,10 +154,11 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)              # mkstemp makes 0600; a cache file is shared
-        fsync_path(tmp)
+        if not linked:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)          # mkstemp makes 0600; a cache file is shared
+            fsync_path(tmp)
         os.replace(tmp, path)
         fsync_path(path.parent, folder=True)
     finally:

@@ -49,14 +49,28 @@ def stopped_at(path):
     # -> the iterations done by the stopped (unfinished) run this checkpoint holds, or None: a finished
     # run's, or no readable checkpoint. Reads the metadata only. Before "finished" was recorded, every
     # checkpoint counts as a stopped run's.
+    meta = read_meta(path)
+    try:
+        return len(meta["state"]["history"]) if isinstance(meta, dict) and not meta.get("finished") else None
+    except (KeyError, TypeError):
+        return None
+
+
+def saved_identity(path):
+    # -> the identity a checkpoint was saved with (nst.run.job.Job.ident), None where its metadata
+    # cannot be read or holds none (a damaged file). Reads the metadata only, not the run's arrays
+    meta = read_meta(path)
+    identity = meta.get("identity") if isinstance(meta, dict) and meta.get("format") == FORMAT else None
+    return identity if isinstance(identity, dict) else None
+
+
+def read_meta(path):
+    # -> a checkpoint's metadata (JSON), not its arrays; None where it cannot be read
     try:
         with np.load(path, allow_pickle=False) as z:
-            meta = json.loads(str(z["meta"]))
-        if isinstance(meta, dict) and not meta.get("finished"):
-            return len(meta["state"]["history"])
+            return json.loads(str(z["meta"]))
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile):
-        pass
-    return None
+        return None
 
 
 def load(path):

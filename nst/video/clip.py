@@ -24,6 +24,7 @@ from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
 from nst.video.clip_checks import (check_complete, check_count, check_disk, check_fps, check_not_cut,
                                    unreadable)
+from nst.video.header import avi_indexed
 from nst.video.matroska import tag_seconds
 from nst.video.store import FrameFile, Pictures
 
@@ -32,6 +33,7 @@ FRAME_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 FOLDER_FPS = 25.0             # a folder of frames has no rate: this one, unless --fps says
 ATTACHED_PIC = 0x0400         # FFmpeg's AV_DISPOSITION_ATTACHED_PIC: a "video" stream that is a song's cover
 NO_TIMESTAMPS = 0x0080        # FFmpeg's AVFMT_NOTIMESTAMPS: a format whose packets carry no times (a raw stream)
+SAME_RATE = 5e-4              # --fps this far below the source's rate, relatively, is that rate (output_rate)
 
 
 @dataclass
@@ -55,6 +57,8 @@ class Clip:
                                       # rate makes it far off)
     rate_note: str = None             # a video with no frame rate of its own (a raw stream): where fps came
                                       # from, said after it (rate_text)
+    source_id: tuple = None           # file_id of a video file as its frames were read: its sound is
+                                      # copied at the end from that file only (nst.video.output)
 
 
 def ffmpeg_name(path):
@@ -77,8 +81,10 @@ def select(n, src_fps, frames=None, fps=None):
 
 
 def output_rate(src_fps, fps):
-    # the video's frame rate: --fps when it is below the source's, else the source's
-    return src_fps if fps is None or fps >= src_fps else fps
+    # the video's frame rate: --fps when it is below the source's, else the source's; --fps the
+    # source's rate as written, rounded (29.97 for 30000/1001, as the summary line says it), is that
+    # rate: kept below it, it dropped frame 1 and wrote every other at a rate off the sound's
+    return src_fps if fps is None or fps >= src_fps * (1 - SAME_RATE) else fps
 
 
 def starts_interval(k, src_fps, fps):
@@ -167,6 +173,7 @@ def read_video(path, size, frames, fps, keep_in):
     # end (or not at all) that is shorter than its container declares, or decodes clearly fewer
     # frames than its header declares, is cut short: refused
     import av
+    source_id = file_id(path)
     try:
         with av.open(ffmpeg_name(path)) as container:
             videos = [v for v in container.streams.video if not int(getattr(v, "disposition", 0)) & ATTACHED_PIC]
@@ -211,7 +218,17 @@ def read_video(path, size, frames, fps, keep_in):
     if times:
         rate, span = nominal, (start, d.end)
     return Clip(str(path), d.images.array(), d.numbers, rate, True, declared, audio, span, repeats, times,
-                d.shape, estimated, note)
+                d.shape, estimated, note, source_id)
+
+
+def file_id(path):
+    # -> (inode, bytes, modification time in ns) of a file, None where there is none: the same file,
+    # unchanged, while it stays the same
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def own_times(d, src_fps):
@@ -371,14 +388,14 @@ def display_transform(matrix):
 def frame_rate(container, stream):
     # -> the source's frames a second: its header's (FFmpeg's average_rate), else FFmpeg's guess from
     # the frames' times (guessed_rate); an AVI's header rate is of ticks, a frame or an empty chunk
-    # each: where its index holds fewer frames than its ticks (dropped frames, a 1/1000 time base) the
-    # frames' own rate is the guess. A raw stream (.m4v, .h264, .mjpeg: a format with no timestamps)
-    # has no header rate, only FFmpeg's default 25: its rate is its codec's headers' (an MPEG-4 VOL's,
-    # an H.264 VUI's), None where they declare none
+    # each: where its index holds fewer frames than its ticks (dropped frames, a 1/1000 time base), or
+    # it has no index to say, the frames' own rate is the guess. A raw stream (.m4v, .h264, .mjpeg: a
+    # format with no timestamps) has no header rate, only FFmpeg's default 25: its rate is its codec's
+    # headers' (an MPEG-4 VOL's, an H.264 VUI's), None where they declare none
     if container.format.flags & NO_TIMESTAMPS:
         rate = getattr(stream.codec_context, "framerate", None)
         return float(rate) if rate else None
-    ticks_not_frames = 0 < indexed_frames(container, stream) < stream.frames
+    ticks_not_frames = 0 < indexed_frames(container, stream) < stream.frames or unindexed_avi(container)
     return float((stream.guessed_rate if ticks_not_frames else stream.average_rate) or stream.guessed_rate
                  or FOLDER_FPS)
 
@@ -387,19 +404,26 @@ def indexed_frames(container, stream):
     # -> the frames an AVI's index lists (its chunks that hold one: FFmpeg leaves the empty ones out),
     # 0 for another container or an AVI without an index
     entries = getattr(stream, "index_entries", None) if container.format.name == "avi" else None
-    return len(entries) if entries is not None else 0
+    return len(entries) if entries is not None and not unindexed_avi(container) else 0
+
+
+def unindexed_avi(container):
+    # an AVI with no index (a capture stopped before writing it): FFmpeg's index entries are then the
+    # key frames it has read so far (one, a few), its header's length a count of ticks
+    return container.format.name == "avi" and not avi_indexed(container.name)
 
 
 def declared_frames(container, stream, src_fps):
     # -> (the frame count the header declares, whether it is a count: else the header's length × the
     # rate, an estimate); 0 when it declares none. The stream's count, but an AVI's counts ticks, empty
-    # ones included: its index's; else its duration × the rate, else the container's duration when the
-    # video is its only stream
+    # ones included: its index's; an MP4's or MOV's counts the frames its edit list leaves out too (a
+    # clip trimmed without encoding keeps those before its start, to decode from): its duration's, at
+    # most; else its duration × the rate, else the container's duration when the video is its only stream
     if indexed_frames(container, stream):
         return indexed_frames(container, stream), True
-    if stream.frames:
-        return stream.frames, container.format.name != "avi"
     seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
+    if stream.frames and container.format.name != "avi":
+        return min(stream.frames, round(seconds * src_fps) if seconds else stream.frames), True
     tag = stream.metadata.get("DURATION")                 # Matroska keeps a stream's duration as a tag
     if seconds is None and tag:
         seconds = tag_seconds(tag)

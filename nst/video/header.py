@@ -2,7 +2,8 @@
 a file shorter than that was cut short (a copy or a download that stopped), whatever its frames
 decode to. MP4/MOV: the top-level boxes end to end; Matroska/WebM: the EBML header and the
 Segment's declared size; AVI: the RIFF chunks end to end. None where the file declares no length
-(a streamed Matroska's unknown size, an MP4 box running "to the end", another format)."""
+(a streamed Matroska's unknown size, an MP4 box running "to the end", another format). And whether
+an AVI carries an index of its chunks (avi_indexed)."""
 import os
 
 EBML, SEGMENT = b"\x1a\x45\xdf\xa3", b"\x18\x53\x80\x67"
@@ -97,3 +98,36 @@ def vint(f):
     for b in f.read(length - 1):
         value = (value << 8) | b
     return None if value == (1 << (7 * length)) - 1 else value
+
+
+def avi_indexed(path):
+    # -> whether the AVI at `path` carries an index of its chunks: an idx1 chunk in its first RIFF,
+    # or an OpenDML indx among its stream headers (a capture stopped before writing one has neither)
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            is_avi = f.read(12)[8:12] == b"AVI "
+            return is_avi and bool({b"idx1", b"indx"} & chunk_ids(f, 12, min(size, riff_header_end(f))))
+    except OSError:
+        return False
+
+
+def riff_header_end(f):
+    # -> where the first RIFF chunk ends (its header read at the file's start)
+    f.seek(0)
+    return riff_header(f)
+
+
+def chunk_ids(f, pos, end):
+    # -> the IDs of the chunks laid end to end from `pos` to `end`, those inside LIST hdrl and its
+    # LIST strl too (the stream headers: an OpenDML indx is one), not inside LIST movi (the frames)
+    ids = set()
+    while pos + 8 <= end:
+        f.seek(pos)
+        head = f.read(12)
+        n = int.from_bytes(head[4:8], "little")
+        ids.add(head[:4])
+        if head[:4] == b"LIST" and head[8:12] in (b"hdrl", b"strl"):
+            ids |= chunk_ids(f, pos + 12, min(pos + 8 + n, end))
+        pos += 8 + n + (n & 1)
+    return ids

@@ -19,6 +19,8 @@ def finish(args, clip, frames, manifest, outdir):
     if not clips.is_video_path(args.output):
         log(f"nst video: {len(frames)} frames in {outdir}")
         return 0
+    if sound_gone(clip, outdir):
+        return 1
     key = video_key(clip, frames)
     row = rows.get("video")
     out = Path(args.output)
@@ -33,6 +35,17 @@ def finish(args, clip, frames, manifest, outdir):
     log(f"nst video: wrote {out} ({len(frames)} frames{held}, {clips.rate_text(clip)}{even_text(clip)}); "
         f"frames in {outdir}")
     return 0
+
+
+def sound_gone(clip, outdir):
+    # IN, whose sound is copied now, removed or changed since its frames were read (a traceback, or
+    # another file's sound under these frames): said in one line -> True
+    if not clip.audio or clips.file_id(clip.source) == clip.source_id:
+        return False
+    what = "was removed" if clips.file_id(clip.source) is None else "changed"
+    log(f"nst video: error: {clip.source} {what} after its frames were read, so its sound cannot be copied; "
+        f"the frames are in {outdir}: run the same command again with it in place")
+    return True
 
 
 def even_text(clip):

@@ -131,7 +131,8 @@ def check_destinations(source, output, outdir, inputs):
     if out.exists() and out.is_dir() and is_video_path(output):
         raise RunRefused(f"-o {out} is a folder with a video's name; give a video file or another folder")
     if outdir.exists() and not outdir.is_dir():
-        raise RunRefused(f"-o {out}: {outdir} exists and is not a folder")
+        raise RunRefused(f"-o {out}: {outdir} exists and is not a folder (nst video keeps the frames there): "
+                         "move it away or choose another -o")
     real = os.path.realpath(outdir)
     for what, path in [("IN", source), *inputs]:
         if path and (same_file(path, out) or os.path.commonpath([os.path.realpath(path), real]) == real):

@@ -70,11 +70,13 @@ def counted_as_taken(todo, done, taken):
 
 
 def link_or_copy(source, target):
-    # `target` the same file as `source` (a hard link, else, on another disk or one with no links, a
-    # copy), taking its name in one rename: nst's frame of other settings there is replaced whole
-    with atomic_path(target) as part:
-        os.unlink(part)
-        try:
+    # `target` the same file as `source` (a hard link, its mode left as the other folder has it;
+    # else, on another disk or one with no links, a copy), taking its name in one rename: nst's frame
+    # of other settings there is replaced whole
+    try:
+        with atomic_path(target, linked=True) as part:
+            os.unlink(part)
             os.link(source, part)
-        except OSError:
-            shutil.copy2(source, part)
+    except OSError:
+        with atomic_path(target) as part:
+            shutil.copyfile(source, part)

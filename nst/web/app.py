@@ -31,7 +31,7 @@ from nst.web.channel import Snapshot
 from nst.web.form import (MAX_STYLES, check_run, form_options, read_form, setting_options, settings_from,
                           shown_paths)
 from nst.web.link import WORKER_HEADER, LiveLink
-from nst.web.rows import inputs_of, score, settings_of_row, sha_of
+from nst.web.rows import inputs_of, score, settings_of_row, sha_of, unresumable
 from nst.web.runs import ENDED, Runs, make_task
 from nst.web.server import (add_static_routes, cannot_listen, control, feed, guard, is_local, new_token, static_file,
                             url_of)
@@ -257,6 +257,9 @@ class App:
             if not_nsts("--checkpoint", ckpt):                             # a file of the user's at its name
                 raise Refused(409, f"OUTDIR/{SUBFOLDERS[1]}/{ckpt.name} is not nst's checkpoint: "
                                    "Run again starts it over")
+            why = await asyncio.get_running_loop().run_in_executor(None, unresumable, ckpt, row)
+            if why:
+                raise Refused(409, f"OUTDIR/{SUBFOLDERS[1]}/{ckpt.name} {why}: Run again starts it over")
         return await self.queue(files[0], files[1:], settings_of_row(row), names, key=name, digest=row["digest"])
 
     # -- compare, and the workers' posts ---------------------------------------------------------------

@@ -53,3 +53,20 @@ def score(pictures, names, content, style, weights, backend):
     read, content = [load_image(p) for p in pictures], load_image(content)
     return (nst_score(read, content, str(style), weights=weights, backend=choose_backend(backend)),
             size_note(names, [pic.shape[:2] for pic in read], ("the content", content.shape[:2])))
+
+
+def unresumable(ckpt, row):
+    # -> why nst's checkpoint of a stopped run cannot be resumed (the worker would start the run over,
+    # saying so only in its log), or None: damaged, or made for other settings or automatic rules (a
+    # newer nst's). A run of nst serve is known by its digest (nst.batch.task) and those rules; its
+    # metadata only is read (a large run's optimiser state is not loaded into the server)
+    from nst.io import checkpoint
+    from nst.run.job import automatic_rules
+    saved = checkpoint.saved_identity(ckpt)
+    if saved is None:
+        return "cannot be read back (damaged or incomplete)"
+    diff = checkpoint.differences(saved, {"digest": row["digest"],
+                                          "automatic_rules": automatic_rules(settings_of_row(row))})
+    if diff == ["automatic_rules"]:
+        return "was made by an nst whose automatic rules differ from this one's"
+    return f"was made for other settings or inputs ({', '.join(diff)})" if diff else None
