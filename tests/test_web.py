@@ -267,6 +267,26 @@ def test_uploads_are_checked_before_decoding(rng):
             assert e.value.status == status, e.value
 
 
+def animation_bytes(rng, fmt):
+    # an animated PNG or WebP of 3 frames
+    import io
+
+    from PIL import Image
+    frames = [Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype="uint8")) for _ in range(3)]
+    buf = io.BytesIO()
+    frames[0].save(buf, fmt, save_all=True, append_images=frames[1:], duration=100)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "WEBP"])
+def test_an_animated_upload_is_refused_in_one_line_naming_nst_video(rng, fmt):
+    # the page took its first frame and said nothing (nst transfer warns; the page shows no warning)
+    with pytest.raises(Refused) as e:
+        check_image(animation_bytes(rng, fmt), "style 'dance.x'", 10_000)
+    assert (e.value.status, str(e.value)) == (415, "style 'dance.x': an animation of 3 frames; send one still "
+                                                   "picture (nst video styles every frame)")
+
+
 def test_the_forms_help_reads_as_nst_transfer_help_prints_it():
     # each option's help with argparse's %-expansion done: defaults filled in, "%%" a single "%"
     from nst.web.form import form_options

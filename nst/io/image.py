@@ -129,11 +129,16 @@ class AnimationWarning(UserWarning):
     """An animated picture read as its first frame (nst batch's workers ignore it: the check said it)."""
 
 
+def animation_frames(im):
+    # -> the frame count of an animated GIF, PNG or WebP, else 0 (a camera's MPO JPEG, whose second
+    # frame is a preview, is no animation)
+    return im.n_frames if im.format in ("GIF", "PNG", "WEBP") and getattr(im, "is_animated", False) else 0
+
+
 def warn_animation(path, im):
-    # an animated GIF, PNG or WebP is read as its first frame: warn, naming the frame count and nst
-    # video (a camera's MPO JPEG, whose second frame is a preview, is not warned of)
-    if im.format in ("GIF", "PNG", "WEBP") and getattr(im, "is_animated", False):
-        warnings.warn(f"{path} is an animation of {im.n_frames} frames: nst reads its first frame only "
+    # an animated picture is read as its first frame: warn, naming the frame count and nst video
+    if frames := animation_frames(im):
+        warnings.warn(f"{path} is an animation of {frames} frames: nst reads its first frame only "
                       "(nst video styles every frame)", AnimationWarning)
 
 

@@ -11,6 +11,7 @@ from PIL import Image, UnidentifiedImageError
 
 from nst.io.assets import atomic_path
 from nst.io.destinations import why_not_written
+from nst.io.image import animation_frames
 
 TYPES = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
 
@@ -36,8 +37,8 @@ async def read_limited(part, limit, what, rule=None):
 
 
 def check_image(data, what, max_pixels):
-    # -> the suffix of its type; Refused if empty, if not an image type we take, if it declares more
-    # than max_pixels (before decoding), or if its data is damaged
+    # -> the suffix of its type; Refused if empty, if not an image type we take, if animated, if it
+    # declares more than max_pixels (before decoding), or if its data is damaged
     if not data:
         raise Refused(400, f"{what}: an empty file (0 bytes); send {', '.join(TYPES)}")
     try:
@@ -46,6 +47,9 @@ def check_image(data, what, max_pixels):
             with Image.open(io.BytesIO(data)) as im:
                 if im.format not in TYPES:
                     raise Refused(415, f"{what}: a {im.format} image; send {', '.join(TYPES)}")
+                if frames := animation_frames(im):   # nst transfer warns and takes frame 1: the page shows no warning
+                    raise Refused(415, f"{what}: an animation of {frames} frames; send one still picture "
+                                       "(nst video styles every frame)")
                 w, h = im.size
                 if w * h > max_pixels:
                     raise Refused(413, f"{what}: declares {w}×{h} pixels, more than the {max_pixels:,} "
