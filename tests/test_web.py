@@ -496,6 +496,57 @@ def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_or_foreign_is_refused(
     assert code == 201 and "ours" in app.runs.active, answer
 
 
+@pytest.mark.parametrize("status", ["failed", "cancelled"])
+def test_resume_of_a_failed_or_cancelled_run_checks_its_checkpoint_as_a_stopped_ones(tmp_path, pictures,
+                                                                                    tiny_weights_h5, status):
+    # Resume of a failed or cancelled run skipped the checks of a stopped one's checkpoint: a damaged
+    # one or a file of the user's at its name started the run over, said only in the worker's log
+    from nst.batch.task import checkpoint_path
+    from nst.run.job import automatic_rules
+    from nst.web.app import App
+    from nst.web.rows import sha_of
+    from nst.web.runs import make_task
+    out = tmp_path / "runs"
+    app = App(serve_args(out, tiny_weights_h5))
+    shas = {**app.shas, **{p: sha_of(p) for p in pictures}}
+    settings = Settings(size=32, scales=1, iterations=9, weights=app.weights, backend="numpy")
+    task = make_task("ours", pictures[0], pictures[1:], settings, shas)
+    app.runs.submit(task, {"title": "ours"})
+    app.runs._end(task, {"status": status, "error": "it broke"})
+    app.runs.active.clear()
+    ckpt = checkpoint_path(out / "checkpoints", task.key, task.digest)
+    ckpt.parent.mkdir()
+    ckpt.write_bytes(b"the user's notes")
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 409 and answer["error"] == (f"OUTDIR/checkpoints/{ckpt.name} is not nst's checkpoint: "
+                                               "Run again starts it over"), answer
+    with zipfile.ZipFile(ckpt, "w") as z:
+        z.writestr("meta.npy", b"")
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 409 and answer["error"] == (f"OUTDIR/checkpoints/{ckpt.name} cannot be read back (damaged or "
+                                               "incomplete): Run again starts it over"), answer
+    assert not app.runs.active
+    write_checkpoint(ckpt, {"digest": task.digest, "automatic_rules": automatic_rules(settings)})
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 201 and "ours" in app.runs.active, answer
+
+
+def test_resume_of_a_failed_run_without_a_checkpoint_starts_it_over(tmp_path, pictures, tiny_weights_h5):
+    # a run that failed before its first checkpoint has none: Resume starts it over, unrefused
+    from nst.web.app import App
+    from nst.web.rows import sha_of
+    from nst.web.runs import make_task
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    shas = {**app.shas, **{p: sha_of(p) for p in pictures}}
+    settings = Settings(size=32, scales=1, iterations=9, weights=app.weights, backend="numpy")
+    task = make_task("ours", pictures[0], pictures[1:], settings, shas)
+    app.runs.submit(task, {"title": "ours"})
+    app.runs._end(task, {"status": "failed", "error": "it broke"})
+    app.runs.active.clear()
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 201 and "ours" in app.runs.active, answer
+
+
 def write_checkpoint(path, identity):
     # a checkpoint nst.io.checkpoint.load takes, of `identity`, its state a run at iteration 0
     from nst.io import checkpoint

@@ -250,10 +250,10 @@ class App:
             raise Refused(409, "it ran with other weights (nst serve --weights)")
         from nst.batch.task import checkpoint_path
         ckpt = checkpoint_path(self.checkpoints, name, row["digest"])
-        if row["status"] == "stopped" and row.get("iterations"):      # else it started over
-            if not ckpt.is_file():
-                raise Refused(409, f"no checkpoint of it in OUTDIR/{SUBFOLDERS[1]} ({ckpt.name}): "
-                                   "Run again starts it over")
+        if row["status"] == "stopped" and row.get("iterations") and not ckpt.is_file():
+            raise Refused(409, f"no checkpoint of it in OUTDIR/{SUBFOLDERS[1]} ({ckpt.name}): "
+                               "Run again starts it over")      # a failed or cancelled one may have none
+        if ckpt.is_file():            # else it starts over; a bad one would too, said only in the worker's log
             if not_nsts("--checkpoint", ckpt):                             # a file of the user's at its name
                 raise Refused(409, f"OUTDIR/{SUBFOLDERS[1]}/{ckpt.name} is not nst's checkpoint: "
                                    "Run again starts it over")
