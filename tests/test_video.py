@@ -1024,6 +1024,29 @@ def test_a_full_disk_is_one_line_and_the_frames_made_stay(inputs, tmp_path, caps
     assert "3 done before, 0 to run" in capsys.readouterr().err
 
 
+def test_a_frame_gone_when_the_video_is_written_says_the_same_command_makes_it_again(inputs, tmp_path, capsys,
+                                                                                   monkeypatch):
+    # a frame (or the hard link to another folder's frame) removed after it was made was one line,
+    # "nst: error: …/frame_000001.png: no such file", not saying that the same command makes it again
+    from nst.video import output
+    out, frames = tmp_path / "styled.mp4", tmp_path / "styled.mp4.frames"
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:3")
+    write_out = output.write_out
+
+    def remove_frame_1(images, *a, **k):
+        (frames / clips.frame_name(1)).unlink()
+        return write_out(images, *a, **k)
+    monkeypatch.setattr(output, "write_out", remove_frame_1)
+    assert main(argv) == 1
+    err = capsys.readouterr().err.splitlines()
+    assert err[-1] == (f"nst video: error: {frames / clips.frame_name(1)}: no such file; run the same command "
+                       f"again: it makes the missing frames again and writes {out}"), err
+    assert not out.exists()
+    monkeypatch.undo()
+    assert main(argv) == 0 and out.exists()
+    assert "1 done before, 2 to run" in capsys.readouterr().err
+
+
 VFR_MS = [0, 33, 66, 300, 333, 366, 700, 733]      # bursts at 30 fps and pauses: a variable rate
 
 

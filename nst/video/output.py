@@ -2,9 +2,11 @@
 again only when its frames, rate or audio changed, its manifest row beside it."""
 import hashlib
 import json
+import os
 from pathlib import Path
 
 
+from nst.library import counted
 from nst.run.progress import log
 from nst.video import clip as clips
 from nst.video import plan as plans
@@ -68,15 +70,25 @@ def fitted(clip, out):
 
 
 def write_out(images, out, clip, outdir, manifest, key):
-    # the video file and its manifest row -> True; a disk that refuses either (full) is one line and
-    # the frames stay -> False: -o is as it was (written under a temporary name) or, when its row
-    # could not be added, removed (a file without its row would be refused as another's next time)
+    # the video file and its manifest row -> True; a frame gone from OUTDIR since it was made, or a
+    # disk that refuses either (full), is one line and the frames stay -> False: -o is as it was
+    # (written under a temporary name) or, when its row could not be added, removed (a file without
+    # its row would be refused as another's next time)
     import av
     from nst.io.assets import sha256_file
+    from nst.io.image import ImageError
     try:
         write_video(images, out, clip)
     except (OSError, av.error.FFmpegError) as e:
         return write_failed(out, e, outdir)
+    except ImageError:
+        gone = [p for p in images.paths if not os.path.lexists(p)]     # a frame (or the hard link to one
+        if not gone:                             # taken from out.mkv.frames) removed since it was made
+            raise
+        more = f" (and {counted(len(gone) - 1, 'other frame')})" if len(gone) > 1 else ""
+        log(f"nst video: error: {gone[0]}: no such file{more}; run the same command again: it makes the "
+            f"missing frames again and writes {out}")
+        return False
     try:
         manifest.append({"output": "video", "path": str(out), "sha256": sha256_file(out), "frames_digest": key,
                          "frames": len(images), "fps": clip.fps, "status": "done"})
