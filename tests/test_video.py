@@ -333,8 +333,8 @@ def test_a_video_nst_wrote_is_known_as_nsts_with_its_frames_folder_gone(inputs, 
     (["-o", ""], "-o is empty"),
     (["-o", "{tmp}/o8.xyz"], ".xyz is not a video format nst writes (.mp4 .mov .mkv .webm .avi)"),
     (["-o", "{tmp}/anim.gif"], ".gif is not a video format"),
-    (["-o", "{tmp}/fake.mp4/"], "{tmp}/fake.mp4 exists and is not a folder (nst video keeps the frames there): "
-                                "move it away or choose another -o"),             # said what to do: it did not
+    (["-o", "{tmp}/fake.mp4/"], "error: -o {tmp}/fake.mp4/ exists and is not a folder (nst video keeps the frames "
+                                "there): move it away or choose another -o\n"),   # named it twice, less its /
     (["-o", "{tmp}/in/out"], "inside the input folder"),
     (["-o", "{tmp}/in/x.mp4"], "inside the input folder"),
     (["--init", "{tmp}/out/mine.png"], "beside the input {tmp}/out/mine.png (--init)"),

@@ -130,8 +130,9 @@ def check_destinations(source, output, outdir, inputs):
     out = Path(output)
     if out.exists() and out.is_dir() and is_video_path(output):
         raise RunRefused(f"-o {out} is a folder with a video's name; give a video file or another folder")
-    if outdir.exists() and not outdir.is_dir():
-        raise RunRefused(f"-o {out}: {outdir} exists and is not a folder (nst video keeps the frames there): "
+    if outdir.exists() and not outdir.is_dir():            # -o as typed (dir/ keeps its slash), named once
+        where = f"-o {output}: {outdir}" if is_video_path(output) else f"-o {output}"
+        raise RunRefused(f"{where} exists and is not a folder (nst video keeps the frames there): "
                          "move it away or choose another -o")
     real = os.path.realpath(outdir)
     for what, path in [("IN", source), *inputs]:
