@@ -48,3 +48,9 @@ def whole_number(name, value):
 def counted(n, noun, plural=None):
     # 1, "frame" -> "1 frame"; 0 or 3 -> "3 frames" (plural: when not noun + "s"): a count and its noun, agreeing
     return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
+def fps_text(fps):
+    # a frame rate as people write it: 59.94006 -> "59.94 fps", 24000/1001 -> "23.976 fps", 25.0 ->
+    # "25 fps" (three decimals, as NTSC's rates are named; below 1 fps three significant digits)
+    return f"{round(fps, 3) if fps >= 1 else float(f'{fps:.3g}'):g} fps"

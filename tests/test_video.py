@@ -773,6 +773,22 @@ def write_video(path, images, fps=12, options=None):
     return path
 
 
+def test_frame_rates_are_said_as_people_write_them(inputs, tmp_path, capsys):
+    # a 60000/1001 source was said as "59.9401 fps" in the summary and in --fps's refusal
+    import fractions
+
+    from nst.library import fps_text
+    assert [fps_text(r) for r in (60000 / 1001, 30000 / 1001, 24000 / 1001, 25.0, 12.5, 1 / 3)] == \
+        ["59.94 fps", "29.97 fps", "23.976 fps", "25 fps", "12.5 fps", "0.333 fps"]
+    source = write_video(tmp_path / "ntsc.mkv", video_clip.frames(4), fps=fractions.Fraction(60000, 1001))
+    given = command(inputs, tmp_path / "out", "--dry-run")
+    given[1] = str(source)
+    assert main(given) == 0
+    assert ", 59.94 fps, 1 shot:" in capsys.readouterr().err
+    assert main(given + ["--fps", "70"]) == 2
+    assert f"--fps 70 is above {source}'s 59.94 fps: nst video" in capsys.readouterr().err
+
+
 def test_a_cut_short_file_is_known_by_its_container(tmp_path):
     # every container nst writes, cut anywhere (in its header, its middle, its last frame): shorter
     # than it declares; whole, or with bytes after its end: not; a Matroska streamed with no size

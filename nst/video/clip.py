@@ -22,6 +22,7 @@ import numpy as np
 
 from nst.io.destinations import RunRefused
 from nst.io.image import ImageError, load_image, resize_longest, to_uint8
+from nst.library import fps_text
 from nst.video.clip_checks import (check_complete, check_count, check_disk, check_fps, check_not_cut,
                                    unreadable)
 from nst.video.header import avi_indexed
@@ -263,7 +264,7 @@ def at_one_rate(clip):
 def rate_text(clip):
     # "25 fps", or "the source's variable rate" (each frame at its own time, Clip.times), or for a
     # video with no rate of its own "25 fps, assumed: clip.mjpeg has no frame rate of its own (…)"
-    return "the source's variable rate" if clip.times else f"{clip.fps:g} fps" + (clip.rate_note or "")
+    return "the source's variable rate" if clip.times else fps_text(clip.fps) + (clip.rate_note or "")
 
 
 def unknown_rate_note(path, fps):

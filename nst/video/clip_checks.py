@@ -6,14 +6,14 @@ import errno
 from pathlib import Path
 
 from nst.io.destinations import RunRefused
-from nst.library import counted
+from nst.library import counted, fps_text
 from nst.video import header
 
 
 def check_fps(path, fps, src_fps):
     # --fps keeps source frames, it makes none: a rate clearly above the source's is refused
     if fps is not None and fps > src_fps * 1.01:
-        raise RunRefused(f"--fps {fps:g} is above {path}'s {src_fps:g} fps: nst video keeps source frames, it "
+        raise RunRefused(f"--fps {fps:g} is above {path}'s {fps_text(src_fps)}: nst video keeps source frames, it "
                          "does not add any; give a lower --fps, or leave it out to keep every frame")
 
 

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 
-from nst.library import counted
+from nst.library import counted, fps_text
 from nst.run.progress import log
 from nst.video import clip as clips
 from nst.video import plan as plans
@@ -65,7 +65,7 @@ def fitted(clip, out):
     if not clip.times or not clips.is_video_path(out) or writing.keeps_times(out):
         return clip
     log(f"nst video: {Path(out).suffix} keeps one frame rate: the source's variable rate is written at "
-        f"{clip.fps:g} fps, each frame as often as it is on screen (.mp4 .mov .mkv .webm keep its timing)")
+        f"{fps_text(clip.fps)}, each frame as often as it is on screen (.mp4 .mov .mkv .webm keep its timing)")
     return clips.at_one_rate(clip)
 
 
