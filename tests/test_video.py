@@ -1063,6 +1063,32 @@ def test_a_frame_gone_when_the_video_is_written_says_the_same_command_makes_it_a
     assert "1 done before, 2 to run" in capsys.readouterr().err
 
 
+def test_a_second_run_on_the_same_o_is_refused_while_the_first_lives(inputs, tmp_path, capsys, monkeypatch):
+    # two nst video runs on one -o at once interleaved their frames and rows; the second is now
+    # refused at its start (before any work), its --dry-run not, and the same command runs once the
+    # first has ended
+    from nst.video import output
+    out = tmp_path / "styled.mp4"
+    argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:2")
+    write_out, second = output.write_out, []
+
+    def second_run_meanwhile(*a, **k):
+        if not second:                              # the first run's (without the refusal: the second's too)
+            capsys.readouterr()
+            second.append(None)
+            second[0] = (main(argv), main(argv + ["--dry-run"]), capsys.readouterr().err)
+        return write_out(*a, **k)
+    monkeypatch.setattr(output, "write_out", second_run_meanwhile)
+    assert main(argv) == 0
+    status, dry_status, err = second[0]
+    assert (status, dry_status) == (2, 0), err
+    assert err.splitlines()[0] == (f"nst: error: -o {out}: another nst video is writing {out}.frames now; wait for "
+                                   "it to end, or choose another -o"), err
+    monkeypatch.undo()
+    out.unlink()
+    assert main(argv) == 0 and out.exists()
+
+
 VFR_MS = [0, 33, 66, 300, 333, 366, 700, 733]      # bursts at 30 fps and pauses: a variable rate
 
 

@@ -7,6 +7,7 @@ alone writes OUTDIR: each frame as it ends (its manifest row first), then the vi
 (nst.video.output). What is refused before any work: nst.video.checks.
 """
 import argparse
+import contextlib
 import signal
 from pathlib import Path
 
@@ -103,6 +104,13 @@ def video_options(args):
 
 
 def main(args):
+    # OUTDIR held by this run (plans.hold_outdir) until it returns or raises
+    with contextlib.ExitStack() as held:
+        return make_video(args, held)
+
+
+def make_video(args, held):
+    # the checks, the frames to run, the run, the video (OUT a video file)
     from nst.batch.plan import FileHashes, expand
     from nst.cli.options import settings_of
     from nst.io.destinations import check_regular, existing_ancestor
@@ -117,6 +125,8 @@ def main(args):
     plans.check_destinations(args.input, args.output, outdir,
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init_file)] if settings.init_file else []))
+    if not args.dry_run:
+        held.enter_context(plans.hold_outdir(args.output, outdir))
     weights, init_image = checks.check_inputs(args, settings, styles)
     keep_in = existing_ancestor(outdir / plans.MANIFEST)           # the frames' file: on the outputs' disk
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)
