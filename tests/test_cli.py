@@ -168,11 +168,16 @@ def test_history_with_another_optimizer_is_refused(images, tiny_weights_h5, tmp_
                     "--dry-run") == 0
 
 
-def test_checkpoint_every_with_checkpoint_saves(images, tiny_weights_h5, tmp_path):
-    ckpt = tmp_path / "run.npz"
+def test_checkpoint_every_with_checkpoint_saves(images, tiny_weights_h5, tmp_path, monkeypatch):
+    # one checkpoint after each of the 4 iterations, then the finished run's (that last one alone
+    # made the file exist: a --checkpoint-every the run ignored passed)
+    from nst.io import checkpoint
+    ckpt, saved_at, save = tmp_path / "run.npz", [], checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda path, run, *a: saved_at.append(len(run.history))
+                        or save(path, run, *a))
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), "--checkpoint", str(ckpt),
                     "--checkpoint-every", "1") == 0
-    assert ckpt.exists()
+    assert ckpt.exists() and saved_at == [1, 2, 3, 4, 4], saved_at
 
 
 @pytest.mark.parametrize("extra, needle", [
