@@ -504,8 +504,11 @@ def test_importing_the_kernels_leaves_the_environment_alone():
     assert out.stdout.split()[0] == "None", out.stdout
 
 
-def test_threaded_sgemm_paths(rng):
-    # cpu_threads.matmul splits ≥ MIN_SPLIT outputs over threads: by batch, or by columns
+def test_threaded_sgemm_paths(rng, monkeypatch):
+    # cpu_threads.matmul splits ≥ MIN_SPLIT outputs over threads: by batch, or by columns; each
+    # call here is split (counted: a split that never happened passed as one sgemm)
+    split, on_threads = [], cpu_threads.on_threads
+    monkeypatch.setattr(cpu_threads, "on_threads", lambda jobs: split.append(len(jobs)) or on_threads(jobs))
     a2, b2 = f32(rng, 70, 33), f32(rng, 33, 1001)                 # 70 070 outputs, column blocks
     a3, b3 = f32(rng, 5, 40, 17), f32(rng, 5, 17, 401)            # 80 200 outputs, batch split
     a1, b1 = f32(rng, 1, 40, 17), f32(rng, 1, 17, 2001)           # batch of 1: column blocks
@@ -514,6 +517,7 @@ def test_threaded_sgemm_paths(rng):
         assert_close(cpu_threads.matmul(a, b, out), d64(a) @ b, what=f"matmul {a.shape}")
     f = f32(rng, 30, 3001)                                        # 90 030 ≥ MIN_SPLIT: partial syrks
     assert_close(cpu_threads.gram(f), d64(f) @ d64(f).T, what="gram")
+    assert split == [cpu_threads.THREADS] * 5 and cpu_threads.THREADS > 1, split
 
 
 def test_winograd_formulas_are_the_matrices():
