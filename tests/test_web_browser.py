@@ -463,12 +463,19 @@ def test_the_plots_last_iteration_is_drawn_inside_the_canvas(browser):
     page = browser.new_page(bypass_csp=True)
     fake_site(page, {})
     page.goto(SITE + "/runs/x/live")
-    right_edge = page.evaluate("""() => {
+    right_edge, labels = page.evaluate("""() => {
         const c = document.createElement("canvas"); c.width = 300; c.height = 100;
+        const ctx = c.getContext("2d"), labels = [], fillText = ctx.fillText;
+        ctx.fillText = function (t, x, y) {
+            const w = this.measureText(t).width, align = this.textAlign;
+            labels.push([String(t), align === "center" ? x + w / 2 : ["right", "end"].includes(align) ? x : x + w]);
+            return fillText.apply(this, arguments); };
         nst.plot(c, [{name: "t", xs: [1, 100000], ys: [1, 10]}], {xmax: 100000});
-        const px = c.getContext("2d").getImageData(c.width - 6, c.height - 22, 6, 22).data;
-        return px.filter((v, i) => i % 4 === 3 && v > 0).length; }""")
-    assert right_edge == 0
+        const px = ctx.getImageData(c.width - 6, c.height - 22, 6, 22).data;
+        return [px.filter((v, i) => i % 4 === 3 && v > 0).length, labels]; }""")
+    # the label is drawn, its right end inside the canvas (a plot that drew no label passed)
+    last = [right for text, right in labels if text.replace(",", "").replace(" ", "") == "100000"]
+    assert right_edge == 0 and len(last) == 1 and last[0] <= 300, labels
     page.close()
 
 
