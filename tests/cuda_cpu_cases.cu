@@ -99,3 +99,9 @@ extern "C" __global__ void grid_stride_count(unsigned* count, int n)
     for (long long e64 = grid_start(); e64 < n; e64 += grid_stride()) ++c;
     atomicAdd(count, c);
 }
+
+// ticket[thread] = the place it ran in: each thread takes the next number (the launch order)
+extern "C" __global__ void tickets(unsigned* counter, unsigned* ticket)
+{
+    ticket[blockIdx.x * blockDim.x + threadIdx.x] = atomicAdd(counter, 1u);
+}

@@ -182,11 +182,15 @@ def test_an_append_waits_for_a_rewrite(tmp_path):
     out = tmp_path / "out"
     first = results.Manifest(out)
     first.append(results.row_of(a_task("a"), {"status": "failed"}))
-    append = ("import sys; from pathlib import Path; from nst.batch import results; "
+    # The child says when it is about to append: a fixed wait from its start could end before its
+    # imports did (under load), and the append then came after the rewrite even with no lock at all
+    append = ("import sys; from pathlib import Path; from nst.batch import results; print('appending', flush=True); "
               "results.append_row(Path(sys.argv[1]), {'output': 'b.png', 'digest': 'd', 'status': 'failed'})")
     with locked(out):
-        proc = subprocess.Popen([sys.executable, "-c", append, str(out / "manifest.jsonl")], env=env_with_nst())
-        time.sleep(1.0)
+        proc = subprocess.Popen([sys.executable, "-c", append, str(out / "manifest.jsonl")], env=env_with_nst(),
+                                stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline() == "appending\n"
+        time.sleep(0.5)                                            # an unlocked append is done by now
         waited = proc.poll() is None
         with atomic_path(out / "manifest.jsonl") as tmp:          # a rewrite, as Manifest.finish makes it
             tmp.write_text(json.dumps(results.row_of(a_task("a"), {"status": "failed"})) + "\n")

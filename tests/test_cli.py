@@ -66,6 +66,30 @@ def test_transfer_options(images, tiny_weights_h5, tmp_path, options):
     assert load_image(out).shape == (24, 32, 3)
 
 
+# each option alone, and what it differs from: the default run's picture, or the run of `against`
+# (a run with the option read but not passed on, e.g. --pooling parsed and the default used, passed
+# the test above, which checks that the run finishes)
+ONE_OPTION = [(["--optimizer", "adam"], []), (["--optimizer", "gd", "--lr", "1e-3"], []),
+              (["--optimizer", "adam", "--lr", "1"], ["--optimizer", "adam"]), (["--history", "1"], []),
+              (["--content-weight", "100"], []), (["--style-weight", "1"], []), (["--tv-weight", "10"], []),
+              (["--content-layers", "conv2_2"], []), (["--style-layers", "conv1_1,conv2_1"], []),
+              (["--style-layer-weights", "5,0,0,0,1"], []), (["--style-scale", "2"], []),
+              (["--keep-colors", "luminance"], []), (["--pooling", "avg"], []), (["--average", "0.9"], []),
+              (["--init", "content"], []), (["--init", "style"], []), (["--init", "random"], []),
+              (["--init", "random", "--seed", "3"], ["--init", "random"]), (["--scales", "2"], []),
+              (["--scales", "2", "--start-size", "24"], ["--scales", "2"])]
+
+
+@pytest.mark.parametrize("option, against", ONE_OPTION, ids=[" ".join(o) for o, _ in ONE_OPTION])
+def test_each_transfer_option_changes_the_picture(images, tiny_weights_h5, tmp_path, option, against):
+    pictures = []
+    for extra in (against, option):
+        out = tmp_path / f"{len(pictures)}.png"
+        assert transfer(images, tiny_weights_h5, "-o", str(out), "--bits", "16", *extra) == 0
+        pictures.append(load_image(out))
+    assert np.abs(pictures[1] - pictures[0]).max() > 0.05, "the option changed nothing"     # 16 bits: 1/257 a step
+
+
 @pytest.mark.parametrize("shape, size, warned", [((3, 4, 3), 32, True), ((1, 1, 3), 32, True),
                                                  ((8, 6, 3), 32, False),     # 4×: a thumbnail-sized photo
                                                  ((30, 40, 3), 32, False)])  # downscaled
@@ -168,11 +192,16 @@ def test_history_with_another_optimizer_is_refused(images, tiny_weights_h5, tmp_
                     "--dry-run") == 0
 
 
-def test_checkpoint_every_with_checkpoint_saves(images, tiny_weights_h5, tmp_path):
-    ckpt = tmp_path / "run.npz"
+def test_checkpoint_every_with_checkpoint_saves(images, tiny_weights_h5, tmp_path, monkeypatch):
+    # one checkpoint after each of the 4 iterations, then the finished run's (that last one alone
+    # made the file exist: a --checkpoint-every the run ignored passed)
+    from nst.io import checkpoint
+    ckpt, saved_at, save = tmp_path / "run.npz", [], checkpoint.save
+    monkeypatch.setattr(checkpoint, "save", lambda path, run, *a: saved_at.append(len(run.history))
+                        or save(path, run, *a))
     assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), "--checkpoint", str(ckpt),
                     "--checkpoint-every", "1") == 0
-    assert ckpt.exists()
+    assert ckpt.exists() and saved_at == [1, 2, 3, 4, 4], saved_at
 
 
 @pytest.mark.parametrize("extra, needle", [

@@ -159,11 +159,17 @@ def test_grid_stride_loops_are_64_bit(cases):
 
 
 @pytest.mark.parametrize("order", ["reverse", "shuffle"])
-def test_launch_orders(monkeypatch, rng, order):
-    # blocks and threads in another order: the split-K Gram's ticket still picks one finisher,
-    # the tiles still meet at their barriers
+def test_launch_orders(cases, monkeypatch, rng, order):
+    # blocks and threads in another order (the places 3×4 threads take show it: an order the
+    # emulator ignored passed): the split-K Gram's ticket still picks one finisher, the tiles still
+    # meet at their barriers
     monkeypatch.setenv("NST_CUDA_CPU_ORDER", order)
     monkeypatch.setenv("NST_CUDA_CPU_SEED", "7")
+    counter, places = np.zeros(1, np.uint32), np.zeros(12, np.uint32)
+    launch(cases, "tickets", (3,), (4,), (counter, places))
+    by_block = places.reshape(3, 4).astype(int)
+    assert sorted(places) == list(range(12)) and (order != "reverse" or places.tolist() == list(range(12))[::-1])
+    assert (np.diff(by_block.min(1)) < 0).any() and (np.diff(by_block, axis=1) < 0).any(), by_block   # both reordered
     a = np.abs(rng.standard_normal((70, 40, 33))).astype(np.float32)
     assert_close(kc.get("gram", "v2_splitk")(a), losses.gram(a.astype(np.float64)), what=order)
     x, w, b = a[:5].copy(), rng.standard_normal((67, 5, 3, 3)).astype(np.float32), np.zeros(67, np.float32)

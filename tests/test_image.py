@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from nst.io import png
 from nst.io.image import ImageError, image_shape, load_image, resize_longest, save_image
@@ -60,14 +60,32 @@ def test_cmyk(tmp_path):
     assert x[1, 1, 0] > 200 and x[1, 1, 1] < 60 and x[1, 1, 2] < 60
 
 
-def test_exif_orientation(tmp_path):
-    im = Image.new("RGB", (6, 3), (0, 0, 0))
+@pytest.mark.parametrize("bits", [8, 16])
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation(tmp_path, rng, orientation, bits):
+    # the picture as shown, not only its shape (a black one passed rotated either way): 8-bit PNGs
+    # through Pillow, 16-bit ones through nst's own reader (image.ORIENT), both against Pillow's
+    # exif_transpose of the same pixels, and 6 and 8 (90° clockwise, anticlockwise) worked by hand
+    stored = rng.integers(0, 256, (3, 5, 3), dtype=np.uint8)
     exif = Image.Exif()
-    exif[0x0112] = 6                                          # rotate 90° on display
-    path = tmp_path / "r.jpg"
-    im.save(path, exif=exif)
-    assert load_image(path).shape == (6, 3, 3)
-    assert image_shape(path) == (6, 3)                           # nst batch's check: the same shape
+    exif[0x0112] = orientation
+    path = tmp_path / "r.png"
+    if bits == 8:
+        Image.fromarray(stored).save(path, exif=exif)
+    else:                                                       # an eXIf chunk holds the TIFF bytes
+        data, tiff = png16_bytes(stored.astype(np.uint16) * 257, 2, [0]), exif.tobytes().removeprefix(b"Exif\0\0")
+        at = data.index(b"IDAT") - 4
+        path.write_bytes(data[:at] + struct.pack(">I", len(tiff)) + b"eXIf" + tiff
+                         + struct.pack(">I", zlib.crc32(b"eXIf" + tiff)) + data[at:])
+        assert png.read16(path.read_bytes()).shape == (3, 5, 3)
+    shown, turned = load_image(path), Image.fromarray(stored)
+    turned.info["exif"] = exif.tobytes()                        # what exif_transpose reads
+    np.testing.assert_array_equal(shown, np.asarray(ImageOps.exif_transpose(turned)))
+    assert image_shape(path) == shown.shape[:2]                  # nst batch's check: the same shape
+    if orientation == 6:                                         # top row: the stored left column, bottom up
+        np.testing.assert_array_equal(shown[0], stored[::-1, 0])
+    if orientation == 8:                                         # top row: the stored right column, top down
+        np.testing.assert_array_equal(shown[0], stored[:, -1])
 
 
 READERS = [load_image, image_shape]     # image_shape (nst batch's check of its inputs) refuses what load_image does
@@ -126,12 +144,20 @@ def test_resizing_a_huge_input_holds_less_than_its_size():
     assert float(out.stdout) < 0.8, f"resize held {float(out.stdout):.2f}× its input beside it"
 
 
-def test_save_is_atomic_and_keeps_old_file_on_error(tmp_path):
+def test_save_is_atomic_and_keeps_old_file_on_error(tmp_path, monkeypatch):
+    # the encoder fails half way through the file (a full disk): the old picture stays whole. (A
+    # wrong shape, refused before any byte is written, passed a save straight into the file)
     out = tmp_path / "o.png"
     save_image(np.full((4, 5, 3), 300.0), out)               # clipped to 255
     assert np.all(load_image(out) == 255)
-    with pytest.raises(Exception):
-        save_image(np.zeros((4, 5)), out)                      # not H×W×3: fails
+
+    def disk_full(im, fp, *a, **k):
+        Path(fp).write_bytes(b"\x89PNG\r\n\x1a\n half")
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(Image.Image, "save", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        save_image(np.zeros((4, 5, 3)), out)
+    monkeypatch.undo()
     assert np.all(load_image(out) == 255)
     assert [p.name for p in tmp_path.iterdir()] == ["o.png"]  # no temporary left behind
 

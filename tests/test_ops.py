@@ -440,10 +440,13 @@ def test_the_im2col_backward_flips_each_weight_array_once(rng, monkeypatch):
 # ---------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("version", sorted(conv3x3_forward.CORES))
 def test_numba_conv_row_blocks(version, rng, monkeypatch):
-    # a tiny block budget: every version runs its row / tile-row blocking over many blocks (v7:
-    # several chunks a thread)
+    # a tiny block budget: every version runs its row / tile-row blocking over many blocks (counted:
+    # a budget the kernels no longer read passed as one block; v7: chunks of _L2_BYTES, uncounted)
     monkeypatch.setattr(conv3x3_forward, "_BLOCK_BYTES", 4096)
     monkeypatch.setattr(conv3x3_forward, "_L2_BYTES", 4096)
+    blocks, rows_per_block = [], conv3x3_forward._rows_per_block
+    monkeypatch.setattr(conv3x3_forward, "_rows_per_block",
+                        lambda bytes_per_row, h: blocks.append((rows_per_block(bytes_per_row, h), h)) or blocks[-1][0])
     i, o, h, w = 6, 5, 23, 17
     x, wt, b = f32(rng, i, h, w), f32(rng, o, i, 3, 3, scale=0.2), f32(rng, o)
     da, a = f32(rng, o, h, w), np.maximum(f32(rng, o, h, w), 0)
@@ -452,6 +455,7 @@ def test_numba_conv_row_blocks(version, rng, monkeypatch):
     assert_close(fwd(x, wt, b), ops.conv3x3_relu(d64(x), d64(wt), d64(b)), what=version, **tol)
     assert_close(bwd(da, a, wt), ops.conv3x3_relu_backward_input(d64(da), d64(a), d64(wt)),
                  what=version + " backward", **tol)
+    assert version == "v7" or (blocks and all(rows < h for rows, h in blocks)), blocks
 
 
 def _pool_inputs(rng, c, h, w):
@@ -504,8 +508,11 @@ def test_importing_the_kernels_leaves_the_environment_alone():
     assert out.stdout.split()[0] == "None", out.stdout
 
 
-def test_threaded_sgemm_paths(rng):
-    # cpu_threads.matmul splits ≥ MIN_SPLIT outputs over threads: by batch, or by columns
+def test_threaded_sgemm_paths(rng, monkeypatch):
+    # cpu_threads.matmul splits ≥ MIN_SPLIT outputs over threads: by batch, or by columns; each
+    # call here is split (counted: a split that never happened passed as one sgemm)
+    split, on_threads = [], cpu_threads.on_threads
+    monkeypatch.setattr(cpu_threads, "on_threads", lambda jobs: split.append(len(jobs)) or on_threads(jobs))
     a2, b2 = f32(rng, 70, 33), f32(rng, 33, 1001)                 # 70 070 outputs, column blocks
     a3, b3 = f32(rng, 5, 40, 17), f32(rng, 5, 17, 401)            # 80 200 outputs, batch split
     a1, b1 = f32(rng, 1, 40, 17), f32(rng, 1, 17, 2001)           # batch of 1: column blocks
@@ -514,6 +521,7 @@ def test_threaded_sgemm_paths(rng):
         assert_close(cpu_threads.matmul(a, b, out), d64(a) @ b, what=f"matmul {a.shape}")
     f = f32(rng, 30, 3001)                                        # 90 030 ≥ MIN_SPLIT: partial syrks
     assert_close(cpu_threads.gram(f), d64(f) @ d64(f).T, what="gram")
+    assert split == [cpu_threads.THREADS] * 5 and cpu_threads.THREADS > 1, split
 
 
 def test_winograd_formulas_are_the_matrices():

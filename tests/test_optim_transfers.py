@@ -80,3 +80,4 @@ def test_adam_and_gd_read_nothing(counting, name):
     for _ in range(5):
         opt.step(quadratic)
     assert Dev.reads == 0
+    assert np.all(opt.x.view(np.ndarray) > 0)             # and it stepped: a step that did nothing read nothing

@@ -79,22 +79,36 @@ def check(files, capsys, options, extra):
                 assert len(lines) == 1, (argv, err)   # refused before the run: one line only
         elif "--dry-run" not in extra:
             assert (Path(out) / "o.png").exists()
+    return status
 
 
-@settings(max_examples=150, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(OPTIONS)
-def test_dry_run_runs_or_refuses_in_one_line(files, capsys, options):
-    check(files, capsys, options, ["--dry-run"])
+def test_dry_run_runs_or_refuses_in_one_line(files, capsys):
+    # and some of the cases run (27 of the 150): a check refusing every value in one line passed it
+    statuses = []
+
+    @settings(max_examples=150, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(OPTIONS)
+    def each(options):
+        statuses.append(check(files, capsys, options, ["--dry-run"]))
+    each()
+    assert statuses.count(0) >= len(statuses) // 10, statuses
 
 
-@settings(max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.fixed_dictionaries({"--size": st.integers(16, 36).map(str), "--iterations": st.integers(1, 2).map(str),
-                              "--scales": st.sampled_from(["1", "2"]), "--start-size": st.just("24")},
-                             optional={k: VALID[k] for k in ("--optimizer", "--lr", "--style-weight", "--tv-weight",
-                                                             "--style-layers", "--average", "--init", "--pooling")}))
-def test_tiny_runs_run_or_refuse_in_one_line(files, capsys, options):
-    check(files, capsys, options, [])
+def test_tiny_runs_run_or_refuse_in_one_line(files, capsys):
+    statuses = []
+
+    @settings(max_examples=12, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.fixed_dictionaries({"--size": st.integers(16, 36).map(str), "--iterations": st.integers(1, 2).map(str),
+                                  "--scales": st.sampled_from(["1", "2"]), "--start-size": st.just("24")},
+                                 optional={k: VALID[k] for k in ("--optimizer", "--lr", "--style-weight", "--tv-weight",
+                                                                 "--style-layers", "--average", "--init",
+                                                                 "--pooling")}))
+    def each(options):
+        statuses.append(check(files, capsys, options, []))
+    each()
+    assert statuses.count(0) >= len(statuses) // 10, statuses
 
 
 def test_a_found_case_huge_iterations_with_save_every(files, capsys):

@@ -367,11 +367,23 @@ def test_long_output_name_works(world, capsys):
 
 
 def test_rerun_replaces_own_files(world):
-    # -o, its snapshots, the checkpoint and the report of a previous run may be replaced
+    # -o, its snapshots, the checkpoint and the report of a previous run may be replaced, and are:
+    # each is a new file (a new inode: written beside, renamed over), no other file is made (a rerun
+    # that exited 0 keeping the old files, or writing others, passed)
     args = command(world, "-o", str(world["d"] / "o.png"), "--save-every", "1", "--checkpoint",
                    str(world["d"] / "ck.npz"), "--report", str(world["d"] / "rep"))
-    assert cli(args) == 0 and cli(args) == 0
-    assert cli([*args, "--bits", "16"]) == 0 and cli(args) == 0           # 16-bit PNGs carry the mark too
+
+    def made():
+        return {str(p.relative_to(world["d"])): p.stat().st_ino for p in world["d"].rglob("*")
+                if p.is_file() and p.parent != world["d"] / "in"}
+    assert cli(args) == 0
+    first = made()
+    assert {"o.png", "o_0001.png", "ck.npz"} <= set(first) and any(k.startswith("rep") for k in first), first
+    for again in (args, [*args, "--bits", "16"], args):                    # 16-bit PNGs carry the mark too
+        assert cli(again) == 0
+        now = made()
+        assert set(now) == set(first) and not {k for k in now if now[k] == first[k]}, (first, now)
+        first = now
 
 
 def test_a_users_file_in_a_report_folder_is_kept(world, capsys):

@@ -146,9 +146,16 @@ def transfer(files, weights, out, *extra):
                  "--content-layers", "conv2_2", "--style-layers", "conv1_1,conv2_1", *extra])
 
 
-def test_tiled_run_makes_the_same_picture(files, tiny_weights_h5, tmp_path):
+def test_tiled_run_makes_the_same_picture(files, tiny_weights_h5, tmp_path, monkeypatch):
+    # and the tiled run did evaluate in tiles: 48×36 px in 12 of 12 px (a --tile the run ignored
+    # made the untiled picture, and passed)
+    tiles_evaluated, pass2 = [], TiledObjective.pass2
+    monkeypatch.setattr(TiledObjective, "pass2", lambda self, image, tiles, *a: tiles_evaluated.append(len(tiles))
+                        or pass2(self, image, tiles, *a))
     assert transfer(files, tiny_weights_h5, tmp_path / "whole.png", "--size", "48", "--tile", "0") == 0
+    assert tiles_evaluated == []
     assert transfer(files, tiny_weights_h5, tmp_path / "tiled.png", "--size", "48", "--tile", "12") == 0
+    assert tiles_evaluated and set(tiles_evaluated) == {12}, tiles_evaluated
     whole, tiles = load_image(tmp_path / "whole.png"), load_image(tmp_path / "tiled.png")
     assert np.abs(whole - tiles).max() <= 1.0                # 8-bit PNGs: one level of rounding
 

@@ -172,9 +172,10 @@ def test_corrupt_cache_says_how_to_repair(tmp_path, monkeypatch, tiny_weights):
 def test_h5_round_trip_and_layout(tmp_path, tiny_weights):
     path = tmp_path / "w.h5"
     keras_h5.write(path, tiny_weights, source="test")
-    with h5py.File(path) as f:                        # the Keras layout: (3, 3, in, out)
-        w = f["block2_conv1/block2_conv1_W_1:0"]
-        assert w.shape == (3, 3, 4, 5)
+    with h5py.File(path) as f:                        # the Keras layout: w[ky, kx, in, out] = W[out, in, ky, kx]
+        w = f["block2_conv1/block2_conv1_W_1:0"][()]
+        assert w.shape == (3, 3, 4, 5)                # (a 3×3 turned on both sides of the round trip passed)
+        np.testing.assert_array_equal(w, tiny_weights["block2_conv1"][0].transpose(2, 3, 1, 0))
     params, attrs = keras_h5.read(path)
     assert attrs["source"] == "test" and attrs["nst_format_version"] == 1
     for name in CONV_NAMES:
@@ -188,7 +189,9 @@ def test_reads_keras2_names(tmp_path, tiny_weights):
             f[f"{name}/{name}/kernel:0"] = w.transpose(2, 3, 1, 0)
             f[f"{name}/{name}/bias:0"] = b
     params, _ = keras_h5.read(path)
-    np.testing.assert_array_equal(params["block5_conv4"][1], tiny_weights["block5_conv4"][1])
+    for name, (w, b) in tiny_weights.items():         # every kernel and bias (one bias passed a turned kernel)
+        np.testing.assert_array_equal(params[name][0], w, err_msg=name)
+        np.testing.assert_array_equal(params[name][1], b, err_msg=name)
 
 
 def _edit(path, fn):
