@@ -182,6 +182,27 @@ def test_a_page_that_comes_mid_iteration_gets_the_last_iterations_picture_at_onc
     assert decoded(msg["image"]).mean() == pytest.approx(3, abs=1)         # the third iteration's picture
 
 
+def test_panels_asked_for_as_the_throttle_skips_them_come_while_paused(monkeypatch):
+    # a page ticking a panel within 0.25 s of the last panels' capture, then the run pausing: the
+    # skipped request was recorded as seen, so the paused run's refresh never made it (until Resume)
+    import nst.web.channel as channel
+    computed = []
+    monkeypatch.setattr(channel.panel_maps, "compute", lambda run, wanted: computed.append(wanted) or {"grad": 1})
+    ch, run = Channel(), FakeRun()
+    pub = Publisher(ch)
+    pub.PANEL_EVERY_S = 3600                                  # however slow this machine, the next is throttled
+    pub.attach(run)
+    ch.watch("page", {"grad": True}, lambda: None)
+    pub.on_iteration(run, 1, {"total": 1.0})                  # the grad panel made
+    ch.watch("page", {"grad": True, "features": True}, lambda: None)
+    pub.on_iteration(run, 2, {"total": 2.0})                  # the throttle skips it
+    assert [w["features"] for w in computed] == [False]
+    pub.refresh(run)                                          # the run is paused: a poll
+    assert [w["features"] for w in computed] == [False, True]
+    pub.refresh(run)                                          # made once, not at every poll
+    assert len(computed) == 2
+
+
 def test_a_slow_page_gets_the_latest_image_not_a_queue():
     ch, run = Channel(), FakeRun()
     pub = Publisher(ch)

@@ -207,7 +207,8 @@ class Publisher:
         self.mark = self.start_it = None  # when the run's working time was last counted; its first iteration
         self.busy = 0.0               # seconds the run has worked since attach (not those paused)
         self.panel_time = 0.0
-        self.seen = None              # the panels last captured
+        self.seen = None              # the panels last captured (a request the throttle skipped is not:
+                                      # a paused run's refresh makes it)
 
     def attach(self, run):
         # the run's shape, its history so far (a resume), and the controls
@@ -250,11 +251,11 @@ class Publisher:
         picture = run.output_later()
         if picture is None:
             return None
-        wanted, panels = self.channel.wanted(), {}
-        if wanted is not None:
-            self.seen, now = wanted, time.perf_counter()
-            if wanted != NO_PANELS and (force_panels or now - self.panel_time >= self.PANEL_EVERY_S):
-                panels, self.panel_time = panel_maps.compute(run, wanted), now
+        wanted, panels, now = self.channel.wanted(), {}, time.perf_counter()
+        if wanted == NO_PANELS:
+            self.seen = wanted
+        elif wanted is not None and (force_panels or now - self.panel_time >= self.PANEL_EVERY_S):
+            panels, self.panel_time, self.seen = panel_maps.compute(run, wanted), now, wanted
         return Snapshot(0, picture, panels, it=len(run.history))
 
     def refresh(self, run):
