@@ -88,8 +88,8 @@ if [ -f "$IMAGES/tubingen.jpg" ] && { [ -n "${NST_WEIGHTS:-}" ] || timeout "$(li
         t0=$(date +%s.%N)
         timeout -k 5 "$(limit 30)" "${PY_PICTURE[@]}" "${PICTURE[@]}" -o "$OUT/default_512.png" >> "$LOGS/picture.log" 2>&1
         picture_rc=$?
-        t1=$(date +%s.%N)               # the clock read here, not by the python that does the sum
-        times+=("$("$PY" -c "print(round($t1 - $t0, 2))")")
+        t1=$(date +%s.%N)
+        times+=("$(awk "BEGIN { printf \"%.2f\", $t1 - $t0 }")")
         [ "$picture_rc" = 0 ] || break
     done
     picture_s=$(printf '%s\n' "${times[@]}" | sort -n | sed -n "$(( (${#times[@]} + 1) / 2 ))p")

@@ -8,6 +8,7 @@ that hangs: each step is stopped at its limit, and the summary and the logs must
 as the lent machine can send them back (at most 8 files).
 """
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -146,14 +147,17 @@ def test_gpu_check_stops_each_step_and_sends_back_a_summary(tmp_path):
     hanging = tmp_path / "python"
     hanging.write_text("#!/bin/sh\nexec sleep 60\n")
     hanging.chmod(0o755)
+    (tmp_path / "tubingen.jpg").write_bytes(b"")          # the picture's runs start (and are stopped)
     out = tmp_path / "out"
-    env = dict(os.environ, OUT=str(out), PYTHON=str(hanging), GPU_CHECK_SECONDS="1", NST_IMAGES=str(tmp_path))
+    env = dict(os.environ, OUT=str(out), PYTHON=str(hanging), GPU_CHECK_SECONDS="1", NST_IMAGES=str(tmp_path),
+               NST_WEIGHTS=str(tmp_path / "vgg19.h5"))
     done = subprocess.run(["bash", os.path.join(ROOT, "bench", "gpu_check.sh")], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 124, done.stdout + done.stderr
     assert sorted(os.listdir(out)) == ["logs.tgz", "results.md"]
     summary = (out / "results.md").read_text(encoding="utf-8")
-    assert summary.count("exit 124 (stopped at its time limit)") == 6, summary
+    assert summary.count("exit 124 (stopped at its time limit)") == 7, summary
+    assert re.search(r"picture .*: exit 124 .*, median \d+\.\d\d s wall of \d+\.\d\d \(", summary), summary
     for line in ("- tests (tests/test_ops.py -m gpu):", "- auto's self-check:", "- benchmark (bench/bench_gpu.py):",
                  "- nst gradcheck --backend cupy:", "- evaluation benchmark", "- host time per operation",
                  "- the default 512 px picture", "- the whole check:"):
