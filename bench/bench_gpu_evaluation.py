@@ -9,7 +9,7 @@ fresh start (nst) and torch.cuda.max_memory_allocated (PyTorch). The network wei
 needs to travel to the GPU machine. Before timing, nst's J and gradient are checked against
 PyTorch's at the smallest size. Also times 20 iterations of nst's Adam and L-BFGS on the device.
 
-    python bench/bench_gpu_evaluation.py [--sizes 512,1024,2048] [--out FILE]
+    python bench/bench_gpu_evaluation.py [--sizes 512,1024,2048] [--iterations 20] [--out FILE]
 """
 import argparse
 import dataclasses
@@ -96,6 +96,7 @@ def iterations(be, content, style, params, optimizer, n=20):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", default="512,1024,2048")
+    p.add_argument("--iterations", type=int, default=20, help="of each optimiser at 512²")
     p.add_argument("--out", default=os.path.join(os.environ.get("OUT") or "gpu_out", "bench_gpu_evaluation.md"))
     args = p.parse_args(argv)
     from nst.backends import get_backend
@@ -134,12 +135,12 @@ def main(argv=None):
             diff = f"{abs(r[2] - ref[2]) / abs(ref[2]):.1e}" if usable else "-"
             lines.append(f"| {size}² | {name} | {r[0]:.4f} | {ratio} | {r[1] / 2**20:.0f} | {diff} |")
         print("\n".join(lines[-len(rows):]), flush=True)
-    lines += ["", "| size | nst optimiser on the device | s / iteration | J_end / J_start (20 its) |",
+    lines += ["", f"| size | nst optimiser on the device | s / iteration | J_end / J_start ({args.iterations} its) |",
               "|---|---|---|---|"]
     for opt in ("adam", "lbfgs"):
         content, style, _ = images(512)
         try:
-            s, drop = iterations(be, content, style, params, opt)
+            s, drop = iterations(be, content, style, params, opt, args.iterations)
             lines.append(f"| 512² | {opt} | {s:.4f} | {drop:.3g} |")
         except Exception as e:  # noqa: BLE001
             lines.append(f"| 512² | {opt} | failed: {type(e).__name__}: {str(e)[:80]} | |")

@@ -89,10 +89,10 @@ def direction_rows(pairs=20):
     return compact, loops, diff
 
 
-def main():
+def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=None, help="markdown file (default $OUT/bench_gpu_host.md)")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     import cupy as cp
     rows = [(name, *per_call(fn, calls)) for name, fn, calls in operations()] + evaluation_rows()
     compact, loops, diff = direction_rows()
@@ -109,8 +109,9 @@ def main():
               f"The two directions agree to {diff:.1e} (max |difference| / max |d|)."]
     text = "\n".join(lines)
     print(text)
-    out = args.out or os.path.join(os.environ.get("OUT", "."), "bench_gpu_host.md")
-    with open(out, "w") as f:
+    out = args.out or os.path.join(os.environ.get("OUT") or "gpu_out", "bench_gpu_host.md")
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(out, "w", encoding="utf-8") as f:
         f.write(text + "\n")
 
 
