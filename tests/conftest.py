@@ -20,6 +20,16 @@ def assert_close(a, ref, rtol=RTOL, atol_scale=ATOL_SCALE, what="array"):
         pytest.fail(message)
 
 
+def no_cpp_compiler():
+    # True where cuda-cpu cannot build: no C++ compiler on this machine (its tests skip, saying so)
+    from nst.kernels.cuda.host import build
+    try:
+        build.compiler()
+        return False
+    except build.HostCompilerMissing:
+        return True
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -15,20 +15,12 @@ import pytest
 from nst.kernels.cuda import _common as K
 from nst.kernels.cuda.host import build
 
-from conftest import assert_close
+from conftest import assert_close, no_cpp_compiler
 from nst import losses, ops
 from nst.kernels import cuda as kc
 
 
-def _no_compiler():
-    try:
-        build.compiler()
-        return False
-    except build.HostCompilerMissing:
-        return True
-
-
-pytestmark = pytest.mark.skipif(_no_compiler(), reason="no C++ compiler: cuda-cpu cannot build")
+pytestmark = pytest.mark.skipif(no_cpp_compiler(), reason="no C++ compiler: cuda-cpu cannot build")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CASES = "cuda_cpu_cases.cu"

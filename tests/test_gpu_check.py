@@ -18,18 +18,11 @@ import types
 import numpy as np
 import pytest
 
-from nst.kernels.cuda.host import build
 from nst.testing import tiny_params
 
+from conftest import no_cpp_compiler
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _no_compiler():
-    try:
-        build.compiler()
-        return False
-    except build.HostCompilerMissing:
-        return True
 
 
 def numpy_cupy():
@@ -88,7 +81,7 @@ def numpy_cupy():
 @pytest.fixture
 def bench(monkeypatch):
     # the bench/ scripts importable, with numpy standing in for cupy (restored afterwards)
-    if _no_compiler():
+    if no_cpp_compiler():
         pytest.skip("no C++ compiler: cuda-cpu cannot build")
     monkeypatch.setitem(sys.modules, "cupy", numpy_cupy())
     monkeypatch.syspath_prepend(os.path.join(ROOT, "bench"))

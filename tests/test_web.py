@@ -477,21 +477,11 @@ def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_or_foreign_is_refused(
     # Resume on a run stopped at iteration 5 whose checkpoint was removed started it again from
     # iteration 0, its stopped picture then replaced (`nst transfer --resume` refuses a missing one);
     # so did one damaged or made by an nst with other automatic rules, said only in the worker's log
-    from nst.batch.task import checkpoint_path
     from nst.run.job import automatic_rules
-    from nst.web.app import App
-    from nst.web.rows import sha_of
-    from nst.web.runs import make_task
-    out = tmp_path / "runs"
-    app = App(serve_args(out, tiny_weights_h5))
-    shas = {**app.shas, **{p: sha_of(p) for p in pictures}}
-    settings = Settings(size=32, scales=1, iterations=9, weights=app.weights, backend="numpy")
-    task = make_task("ours", pictures[0], pictures[1:], settings, shas)
-    app.runs.submit(task, {"title": "ours"})
-    app.runs._end(task, {"status": "stopped", "image": np.full((8, 8, 3), 7, np.uint8), "iterations": 5})
-    app.runs.active.clear()
+    app, task, settings, ckpt = ended_run(tmp_path, pictures, tiny_weights_h5,
+                                          {"status": "stopped", "image": np.full((8, 8, 3), 7, np.uint8),
+                                           "iterations": 5})
     (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
-    ckpt = checkpoint_path(out / "checkpoints", task.key, task.digest)
     assert code == 409 and answer["error"] == (f"no checkpoint of it in OUTDIR/checkpoints ({ckpt.name}): "
                                                "Run again starts it over"), answer
     assert not app.runs.active
@@ -522,20 +512,8 @@ def test_resume_of_a_failed_or_cancelled_run_checks_its_checkpoint_as_a_stopped_
                                                                                     tiny_weights_h5, status):
     # Resume of a failed or cancelled run skipped the checks of a stopped one's checkpoint: a damaged
     # one or a file of the user's at its name started the run over, said only in the worker's log
-    from nst.batch.task import checkpoint_path
     from nst.run.job import automatic_rules
-    from nst.web.app import App
-    from nst.web.rows import sha_of
-    from nst.web.runs import make_task
-    out = tmp_path / "runs"
-    app = App(serve_args(out, tiny_weights_h5))
-    shas = {**app.shas, **{p: sha_of(p) for p in pictures}}
-    settings = Settings(size=32, scales=1, iterations=9, weights=app.weights, backend="numpy")
-    task = make_task("ours", pictures[0], pictures[1:], settings, shas)
-    app.runs.submit(task, {"title": "ours"})
-    app.runs._end(task, {"status": status, "error": "it broke"})
-    app.runs.active.clear()
-    ckpt = checkpoint_path(out / "checkpoints", task.key, task.digest)
+    app, task, settings, ckpt = ended_run(tmp_path, pictures, tiny_weights_h5, {"status": status, "error": "it broke"})
     ckpt.parent.mkdir()
     ckpt.write_bytes(b"the user's notes")
     (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
@@ -554,18 +532,27 @@ def test_resume_of_a_failed_or_cancelled_run_checks_its_checkpoint_as_a_stopped_
 
 def test_resume_of_a_failed_run_without_a_checkpoint_starts_it_over(tmp_path, pictures, tiny_weights_h5):
     # a run that failed before its first checkpoint has none: Resume starts it over, unrefused
+    app = ended_run(tmp_path, pictures, tiny_weights_h5, {"status": "failed", "error": "it broke"})[0]
+    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
+    assert code == 201 and "ours" in app.runs.active, answer
+
+
+def ended_run(tmp_path, pictures, weights, ending):
+    # nst serve's app holding one run "ours" (32 px, 9 iterations) ended as `ending` (a worker's
+    # answer to Runs._end) and out of the queue -> (app, its task, its settings, its checkpoint's path)
+    from nst.batch.task import checkpoint_path
     from nst.web.app import App
     from nst.web.rows import sha_of
     from nst.web.runs import make_task
-    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    out = tmp_path / "runs"
+    app = App(serve_args(out, weights))
     shas = {**app.shas, **{p: sha_of(p) for p in pictures}}
     settings = Settings(size=32, scales=1, iterations=9, weights=app.weights, backend="numpy")
     task = make_task("ours", pictures[0], pictures[1:], settings, shas)
     app.runs.submit(task, {"title": "ours"})
-    app.runs._end(task, {"status": "failed", "error": "it broke"})
+    app.runs._end(task, ending)
     app.runs.active.clear()
-    (code, answer), = ask(app, [("POST", "/api/runs/ours/resume", None)])
-    assert code == 201 and "ours" in app.runs.active, answer
+    return app, task, settings, checkpoint_path(out / "checkpoints", task.key, task.digest)
 
 
 def write_checkpoint(path, identity):
