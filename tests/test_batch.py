@@ -159,6 +159,28 @@ def a_task(name):
     return plan.Task(name, "in/c.png", ("in/s.png",), {"size": 32}, (), "d" * 64)
 
 
+def test_a_process_forked_from_a_holder_never_holds_its_outdir(tmp_path):
+    # a worker forked from the batch (a Dask set to fork) closes its copy of the hold: once the batch
+    # has ended, a worker still alive keeps nothing held and a new batch on that -o starts
+    from nst.io.hold import hold_outdir
+    out = tmp_path / "out"
+    held = hold_outdir("nst batch", "-o", out, out)
+    (end_r, end_w), (ready_r, ready_w) = os.pipe(), os.pipe()
+    child = os.fork()
+    if child == 0:                                  # the worker: says it runs, lives until told to end
+        os.write(ready_w, b"r")
+        os.read(end_r, 1)
+        os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"r"
+        held.close()
+        with hold_outdir("nst batch", "-o", out, out):
+            pass
+    finally:
+        os.write(end_w, b"x")
+        os.waitpid(child, 0)
+
+
 def test_two_batches_keep_each_others_rows(tmp_path):
     # two batches (or `nst serve` and a batch) on one OUTDIR, both started before either ended:
     # each one's final rewrite keeps the other's rows, so neither's picture is blocked on a rerun
