@@ -159,6 +159,56 @@ def a_task(name):
     return plan.Task(name, "in/c.png", ("in/s.png",), {"size": 32}, (), "d" * 64)
 
 
+def test_a_second_batch_on_the_same_o_is_refused_while_the_first_lives(images, tiny_weights_h5, tmp_path, capsys,
+                                                                       monkeypatch):
+    # two nst batch on one -o at once interleaved their pictures and rows; the second is now refused
+    # at its start (its --dry-run not), while the first's own workers run its task under the hold;
+    # the hold ends with the first
+    from nst.io.hold import hold_outdir
+    out = tmp_path / "out"
+    argv = ["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(out),
+            "--weights", str(tiny_weights_h5), *FAST]
+    connect, second = engine.connect, []
+
+    def second_batch_meanwhile(*a, **k):
+        if not second:                              # the first batch's (without the refusal: the second's too)
+            capsys.readouterr()
+            second.append(None)
+            second[0] = (main(argv), main(argv + ["--dry-run"]), capsys.readouterr().err)
+        return connect(*a, **k)
+    monkeypatch.setattr(engine, "connect", second_batch_meanwhile)
+    assert main(argv) == 0
+    status, dry_status, err = second[0]
+    assert (status, dry_status) == (2, 0), err
+    assert err.splitlines()[0] == (f"nst: error: -o {out}: another nst batch is writing {out} now; wait for it "
+                                   "to end, or choose another -o"), err
+    assert [r["status"] for r in manifest(out)] == ["done"]
+    with hold_outdir("nst batch", "-o", out, out):
+        pass
+
+
+def test_a_process_forked_from_a_holder_never_holds_its_outdir(tmp_path):
+    # a worker forked from the batch (a Dask set to fork) closes its copy of the hold: once the batch
+    # has ended, a worker still alive keeps nothing held and a new batch on that -o starts
+    from nst.io.hold import hold_outdir
+    out = tmp_path / "out"
+    held = hold_outdir("nst batch", "-o", out, out)
+    (end_r, end_w), (ready_r, ready_w) = os.pipe(), os.pipe()
+    child = os.fork()
+    if child == 0:                                  # the worker: says it runs, lives until told to end
+        os.write(ready_w, b"r")
+        os.read(end_r, 1)
+        os._exit(0)
+    try:
+        assert os.read(ready_r, 1) == b"r"
+        held.close()
+        with hold_outdir("nst batch", "-o", out, out):
+            pass
+    finally:
+        os.write(end_w, b"x")
+        os.waitpid(child, 0)
+
+
 def test_two_batches_keep_each_others_rows(tmp_path):
     # two batches (or `nst serve` and a batch) on one OUTDIR, both started before either ended:
     # each one's final rewrite keeps the other's rows, so neither's picture is blocked on a rerun

@@ -710,6 +710,31 @@ def test_serve_refuses_an_outdir_whose_uploads_or_checkpoints_it_cannot_use(tmp_
     assert f"cannot write in {tmp_path / sub} (Permission denied)" in one_line_error(capsys)
 
 
+def test_a_second_server_on_the_same_outdir_is_refused_while_the_first_serves(tmp_path, tiny_weights_h5, capsys,
+                                                                              monkeypatch):
+    # two nst serve on one --outdir interleaved their runs' pictures and rows; the second is now
+    # refused at its start, and the same command serves once the first has stopped
+    import asyncio
+
+    from nst.cli import main
+    out = tmp_path / "runs"
+    argv = ["serve", "--port", "0", "--outdir", str(out), "--weights", str(tiny_weights_h5)]
+    second = []
+
+    async def served(app):                   # the first server, serving: a second one starts meanwhile
+        if not second:
+            capsys.readouterr()
+            second.append(None)
+            second[0] = await asyncio.get_running_loop().run_in_executor(None, main, argv)
+        return 0
+    monkeypatch.setattr("nst.web.app.App.serve", served)
+    assert main(argv) == 0
+    assert second == [2]
+    assert one_line_error(capsys) == (f"nst: error: --outdir {out}: another nst serve is writing {out} now; wait "
+                                      "for it to end, or choose another --outdir\n")
+    assert main(argv) == 0
+
+
 def test_a_server_that_cannot_listen_makes_no_outdir(tmp_path, tiny_weights_h5, capsys):
     import socket
 

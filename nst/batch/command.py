@@ -1,4 +1,5 @@
 """`nst batch` on the client: options, the plan, the cluster, the manifest and the summary."""
+import contextlib
 import signal
 from pathlib import Path
 
@@ -44,12 +45,21 @@ def add_parser(sub):
 
 
 def main(args):
+    # OUTDIR held by this batch (nst.io.hold) until it returns or raises; its workers never hold it
+    with contextlib.ExitStack() as held:
+        return run_batch(args, held)
+
+
+def run_batch(args, held):
     # the transfer settings are built and checked as `nst transfer` does (nst.cli.options)
     from nst.cli.options import settings_of
+    from nst.io.hold import hold_outdir
     from . import plan, results
     checks.check_options(args)
     settings = settings_of(args)
     checks.check_destinations(args)               # before the weights are read (fetched, if missing)
+    if not args.dry_run:
+        held.enter_context(hold_outdir("nst batch", "-o", args.output, Path(args.output)))
     files = plan.inputs(args.content, args.style, settings)
     weights = checks.read_weights(settings.weights, local=not args.scheduler)
     tasks = plan.plan(*files, settings, args.sweep, weights.sha if weights else None)

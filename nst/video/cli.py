@@ -104,7 +104,7 @@ def video_options(args):
 
 
 def main(args):
-    # OUTDIR held by this run (plans.hold_outdir) until it returns or raises
+    # OUTDIR held by this run (nst.io.hold) until it returns or raises
     with contextlib.ExitStack() as held:
         return make_video(args, held)
 
@@ -114,6 +114,7 @@ def make_video(args, held):
     from nst.batch.plan import FileHashes, expand
     from nst.cli.options import settings_of
     from nst.io.destinations import check_regular, existing_ancestor
+    from nst.io.hold import hold_outdir
     checks.check_libraries()
     checks.check_options(args)
     settings = settings_of(args)
@@ -126,7 +127,7 @@ def make_video(args, held):
                              [("--style", s) for s in styles] + [("--weights", settings.weights)]
                              + ([("--init", settings.init_file)] if settings.init_file else []))
     if not args.dry_run:
-        held.enter_context(plans.hold_outdir(args.output, outdir))
+        held.enter_context(hold_outdir("nst video", "-o", args.output, outdir))
     weights, init_image = checks.check_inputs(args, settings, styles)
     keep_in = existing_ancestor(outdir / plans.MANIFEST)           # the frames' file: on the outputs' disk
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)

@@ -11,7 +11,6 @@ previous frame's digest (a later frame's also the video options it runs with). S
 redoes the frames it touches and every later frame of that shot (a shot's first frame stays when only
 the later frames' options change), and a rerun continues at the first unfinished frame of each shot.
 """
-import contextlib
 import hashlib
 import json
 import os
@@ -149,26 +148,6 @@ def check_destinations(source, output, outdir, inputs):
         check_writable("-o", out)
         if exists(out) and not video_written_by_nst(outdir, out):
             raise RunRefused(f"-o {out} exists and nst did not write it; move it or choose another name")
-
-
-def hold_outdir(output, outdir):
-    # -> a socket bound, while this run lives, to a name of OUTDIR's real path in Linux's abstract
-    # namespace (no file: the name goes with the process, however it ends); a second nst video on
-    # the same OUTDIR is refused at its start (their frames and rows interleaved); where the system
-    # has no such names, nothing is held
-    import errno
-    import socket
-    name = "\0nst-video-" + hashlib.sha256(os.path.realpath(outdir).encode()).hexdigest()[:32]
-    held = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        held.bind(name)
-    except OSError as e:
-        held.close()
-        if e.errno == errno.EADDRINUSE:
-            raise RunRefused(f"-o {output}: another nst video is writing {outdir} now; wait for it to end, or "
-                             "choose another -o") from None
-        return contextlib.nullcontext()
-    return held
 
 
 def video_written_by_nst(outdir, out):

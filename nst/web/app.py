@@ -24,6 +24,7 @@ from nst.batch.outdir import check_folder, check_manifest, not_the_picture
 from nst.batch.scheduler import check_address
 from nst.cli.options import checkpoint_every_of
 from nst.io.destinations import RunRefused, check_writable_folder, not_nsts, why_not_written
+from nst.io.hold import hold_outdir
 from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
@@ -419,4 +420,6 @@ def remove_made(made):
 
 
 def serve(args):
-    return asyncio.run(App(args).serve())
+    # --outdir held (nst.io.hold) while this server serves: a second nst serve on it is refused at its start
+    with hold_outdir("nst serve", "--outdir", args.outdir, Path(args.outdir)):
+        return asyncio.run(App(args).serve())
