@@ -156,3 +156,18 @@ def assert_pipe_refused(main, argv, what, pipe, capsys):
     assert status == [2], f"{argv[0]} waited on the pipe ({what})"
     assert capsys.readouterr().err == (f"nst: error: {what} {pipe}: not a regular file (a pipe or a device); nst "
                                        "reads each input more than once: save it to a file first\n")
+
+
+def second_run_during(monkeypatch, capsys, module, name, main, argv):
+    # -> a list that gets, when module.name is first called (inside a first main(argv)), one tuple:
+    # (main(argv)'s status, main(argv + ["--dry-run"])'s, their stderr): a second run started meanwhile
+    original, got = getattr(module, name), []
+
+    def meanwhile(*a, **k):
+        if not got:                              # the first run's (without a refusal: the second's too)
+            capsys.readouterr()
+            got.append(None)
+            got[0] = (main(argv), main(argv + ["--dry-run"]), capsys.readouterr().err)
+        return original(*a, **k)
+    monkeypatch.setattr(module, name, meanwhile)
+    return got

@@ -23,6 +23,8 @@ from nst.cli import main
 from nst.io.assets import atomic_path
 from nst.io.image import load_image, save_image
 
+from conftest import second_run_during
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
 RUN_NST = [sys.executable, "-m", "nst"]
@@ -168,15 +170,7 @@ def test_a_second_batch_on_the_same_o_is_refused_while_the_first_lives(images, t
     out = tmp_path / "out"
     argv = ["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(out),
             "--weights", str(tiny_weights_h5), *FAST]
-    connect, second = engine.connect, []
-
-    def second_batch_meanwhile(*a, **k):
-        if not second:                              # the first batch's (without the refusal: the second's too)
-            capsys.readouterr()
-            second.append(None)
-            second[0] = (main(argv), main(argv + ["--dry-run"]), capsys.readouterr().err)
-        return connect(*a, **k)
-    monkeypatch.setattr(engine, "connect", second_batch_meanwhile)
+    second = second_run_during(monkeypatch, capsys, engine, "connect", main, argv)
     assert main(argv) == 0
     status, dry_status, err = second[0]
     assert (status, dry_status) == (2, 0), err

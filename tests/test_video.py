@@ -26,7 +26,7 @@ from nst.video import clip as clips
 from nst.video import clip_checks
 from nst.run.settings import Settings
 from nst.video import flow, plan, writing
-from conftest import assert_pipe_refused
+from conftest import assert_pipe_refused, second_run_during
 
 FAST = ["--size", "48", "--scales", "1", "--backend", "numpy"]
 
@@ -1070,15 +1070,7 @@ def test_a_second_run_on_the_same_o_is_refused_while_the_first_lives(inputs, tmp
     from nst.video import output
     out = tmp_path / "styled.mp4"
     argv = command(inputs, out, "--iterations", "2", "--later-iterations", "2", "--workers", "1", "--frames", "0:2")
-    write_out, second = output.write_out, []
-
-    def second_run_meanwhile(*a, **k):
-        if not second:                              # the first run's (without the refusal: the second's too)
-            capsys.readouterr()
-            second.append(None)
-            second[0] = (main(argv), main(argv + ["--dry-run"]), capsys.readouterr().err)
-        return write_out(*a, **k)
-    monkeypatch.setattr(output, "write_out", second_run_meanwhile)
+    second = second_run_during(monkeypatch, capsys, output, "write_out", main, argv)
     assert main(argv) == 0
     status, dry_status, err = second[0]
     assert (status, dry_status) == (2, 0), err
