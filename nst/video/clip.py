@@ -420,8 +420,9 @@ def declared_frames(container, stream, src_fps):
     # ones included: its index's; an MP4's or MOV's counts the frames its edit list leaves out too (a
     # clip trimmed without encoding keeps those before its start, to decode from): its duration's, at
     # most; else its duration × the rate, else the container's duration when the video is its only stream
-    if indexed_frames(container, stream):
-        return indexed_frames(container, stream), True
+    indexed = indexed_frames(container, stream)         # an AVI's header walked once (avi_indexed)
+    if indexed:
+        return indexed, True
     seconds = float(stream.duration * stream.time_base) if stream.duration and stream.time_base else None
     if stream.frames and container.format.name != "avi":
         return min(stream.frames, round(seconds * src_fps) if seconds else stream.frames), True

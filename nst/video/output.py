@@ -42,9 +42,10 @@ def finish(args, clip, frames, manifest, outdir):
 def sound_gone(clip, outdir):
     # IN, whose sound is copied now, removed or changed since its frames were read (a traceback, or
     # another file's sound under these frames): said in one line -> True
-    if not clip.audio or clips.file_id(clip.source) == clip.source_id:
+    now = clips.file_id(clip.source) if clip.audio else clip.source_id
+    if now == clip.source_id:
         return False
-    what = "was removed" if clips.file_id(clip.source) is None else "changed"
+    what = "was removed" if now is None else "changed"
     log(f"nst video: error: {clip.source} {what} after its frames were read, so its sound cannot be copied; "
         f"the frames are in {outdir}: run the same command again with it in place")
     return True
