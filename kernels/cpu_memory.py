@@ -7,6 +7,10 @@ faults every page in again and the kernel zeroes it: system time that grows with
 (bench/RESULTS.md, "Measurements formerly in code comments", has the numbers). With both
 thresholds at LIMIT, blocks up to LIMIT come from the heap and stay mapped between evaluations
 (freed blocks serve any shape, which costs less peak memory than a pool of arrays per shape).
+One arena for every thread: our sgemm threads' and Numba's threads' temporaries otherwise land in
+glibc's per-thread arenas, each keeping its own freed blocks, so the peak grew by whichever thread
+had run which piece: 827–923 MiB over twelve identical tiled 768 px runs, 772–807 MiB in one arena
+(bench/RESULTS.md, "2026-12-06: one malloc arena").
 
 It is process-wide (mallopt has no scope), so the Numba backend sets it when it loads, once; a
 no-op where the C library has no mallopt (musl, macOS). The cost: up to LIMIT of freed memory
@@ -17,14 +21,16 @@ import ctypes.util
 import functools
 
 LIMIT = 1 << 30                      # blocks up to 1 GiB (block 1 at 2048² is 1 GiB)
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3     # glibc's mallopt parameter numbers
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD, _M_ARENA_MAX = -1, -3, -8     # glibc's mallopt parameters
 
 
 @functools.cache
 def keep_freed_pages(limit=LIMIT):
-    # -> True when glibc took both settings (once per process), False where there is no mallopt
+    # -> True when glibc took the settings (once per process), False where there is no mallopt. Call it
+    # before threads allocate: a thread keeps the arena it has, and a later one reuses a freed arena
     try:
         mallopt = ctypes.CDLL(ctypes.util.find_library("c")).mallopt
     except (OSError, AttributeError, TypeError):
         return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, int(limit))) and bool(mallopt(_M_TRIM_THRESHOLD, int(limit)))
+    settings = ((_M_MMAP_THRESHOLD, int(limit)), (_M_TRIM_THRESHOLD, int(limit)), (_M_ARENA_MAX, 1))
+    return all([bool(mallopt(name, value)) for name, value in settings])

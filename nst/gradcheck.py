@@ -25,6 +25,7 @@ Legend: C channels, I/O channels in/out, H×W spatial; op inputs are C×H×W, im
 import numpy as np
 
 from . import losses, ops
+from .library import counted
 from .testing import Row, away_from_zero, backend_rows, fmt_shape, random_image, tiny_params
 from .tolerance import rel_err
 
@@ -82,7 +83,7 @@ def _fd_row(op, shape, analytic, f, x, eps, threshold, coords=None, n_max=None):
     err = rel_err(np.asarray(analytic).flat[idx[keep]], num[keep]) if keep.size else float("inf")
     ok = err < threshold and np.sum(smooth) * 2 >= idx.size
     skipped = idx.size - int(np.sum(smooth))
-    note = f"{skipped} of {idx.size} coordinates at a kink or tie skipped" if skipped else ""
+    note = f"{skipped} of {counted(idx.size, 'coordinate')} at a kink or tie skipped" if skipped else ""
     if n_max is not None:
         shape = f"{shape} ({keep.size} px)"
     return Row("numpy", op, shape, err, threshold, "PASS" if ok else "FAIL", note)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import assert_close, random_image
 from nst import losses, ops
@@ -341,6 +342,13 @@ def test_backend_known_values(name):
     want = np.zeros((h, w, 3))
     want[0], want[-1] = -2.0, 2.0
     assert_close(host(g), want, what="tv grad")
+    # and across the columns x[i, j] = j: J_tv = h·(w−1)·3; ∂J/∂x = −2 on the left column, +2 on the right
+    x = np.broadcast_to(np.arange(w, dtype=np.float32)[None, :, None], (h, w, 3)).copy()
+    j, g = be.tv_loss_and_grad(dev(x))
+    assert_close(host(j), h * (w - 1) * 3.0, what="tv J across")
+    want = np.zeros((h, w, 3))
+    want[:, 0], want[:, -1] = -2.0, 2.0
+    assert_close(host(g), want, what="tv grad across")
     # conv of ones, weights ones, bias ½ over 2 channels: 2·9 + ½ inside, 2·4 + ½ at a corner
     layer = be.prepare_weights(dev(np.ones((3, 2, 3, 3), np.float32)), dev(np.full(3, 0.5, np.float32)))
     y = host(be.conv3x3_relu(dev(np.ones((2, h, w), np.float32)), *layer))
@@ -554,6 +562,65 @@ def test_freed_arrays_keep_their_pages():
     b = np.ones(16 << 20, np.float32)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
     assert faults < 8 and b[-1] == 1.0, f"{faults} page faults re-allocating a freed 64 MiB array"
+
+
+HEAPS = """
+import ctypes, ctypes.util, sys, tempfile, threading
+import numpy as np
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+if not (hasattr(libc, "mallopt") and hasattr(libc, "malloc_info")):
+    sys.exit(3)
+
+def heaps():
+    # glibc's arenas now: malloc_info's XML has one <heap> an arena
+    libc.fopen.restype = ctypes.c_void_p
+    libc.malloc_info.argtypes, libc.fclose.argtypes = [ctypes.c_int, ctypes.c_void_p], [ctypes.c_void_p]
+    with tempfile.NamedTemporaryFile("r") as f:
+        fp = libc.fopen(f.name.encode(), b"w")
+        libc.malloc_info(0, fp)
+        libc.fclose(fp)
+        return f.read().count("<heap nr=")
+"""
+THREADS_HOLDING = """
+from nst.kernels.cpu_memory import keep_freed_pages
+keep_freed_pages()
+held, meet = [], threading.Barrier(5)
+def hold():
+    held.append(np.ones(1 << 18))
+    meet.wait()
+threads = [threading.Thread(target=hold) for _ in range(4)]
+[t.start() for t in threads]
+meet.wait()
+print(heaps())
+"""
+
+
+def heaps_after(code, *argv):
+    # glibc's arena count after `code` ran in a fresh process (HEAPS' heaps() defined; argv its sys.argv[1:])
+    out = subprocess.run([sys.executable, "-c", HEAPS + code, *map(str, argv)], capture_output=True, text=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    if out.returncode == 3:
+        pytest.skip("no glibc mallopt here")
+    assert out.returncode == 0, out.stderr[-2000:]
+    return int(out.stdout.split()[-1])
+
+
+def test_threads_allocate_in_one_heap():
+    # kernels/cpu_memory: four threads holding arrays at once share glibc's one arena (by default
+    # each takes its own, whose freed blocks the others cannot reuse: a higher, varying peak)
+    assert heaps_after(THREADS_HOLDING) == 1
+
+
+def test_a_numba_run_allocates_in_one_heap(tiny_weights_h5, tmp_path, rng):
+    # the weights are read on a thread (nst.run.Run.read_weights_ahead) once the backend has set
+    # the one arena: a thread started before it keeps an arena of its own
+    for name in ("c.png", "s.png"):
+        Image.fromarray(random_image(rng, 40, 48).astype(np.uint8)).save(tmp_path / name)
+    run = ("from nst.cli import main\n"
+           "assert main(['transfer', *sys.argv[1:3], '-o', sys.argv[3], '--weights', sys.argv[4],"
+           " '--backend', 'numba', '--size', '32', '--scales', '1', '--iterations', '2']) == 0\n"
+           "print(heaps())")
+    assert heaps_after(run, tmp_path / "c.png", tmp_path / "s.png", tmp_path / "out.png", tiny_weights_h5) == 1
 
 
 # ---------------------------------------------------------------------------------------------

@@ -64,8 +64,8 @@ def load():
     except ImportError as e:
         raise BackendUnavailable("numba is not installed: pip install numba") from e
     from nst.kernels.cpu_memory import keep_freed_pages
-    from nst.kernels.cpu_threads import one_blas_thread_for_a_run
-    keep_freed_pages()                   # freed arrays keep their pages between evaluations
+    keep_freed_pages()                   # freed arrays keep their pages, one heap for every thread:
+    from nst.kernels.cpu_threads import one_blas_thread_for_a_run    # before the threads start
     pick = {op: chosen(op) for op in CHOSEN if op not in CONV_OPS}
     # while_running: a run's own BLAS calls (L-BFGS's products with its history, colour matching)
     # at one thread too: OpenBLAS's threads spin for ~0.1 s after each call, taking a core from the
