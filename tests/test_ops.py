@@ -612,8 +612,8 @@ def test_threads_allocate_in_one_heap():
 
 
 def test_a_numba_run_allocates_in_one_heap(tiny_weights_h5, tmp_path, rng):
-    # the weights are read on a thread (nst.run.Run.read_weights_ahead) once the backend has set
-    # the one arena: a thread started before it keeps an arena of its own
+    # the weights are read on a thread (nst.run.Run.read_weights_ahead), started after one_heap:
+    # a thread started before it keeps an arena of its own
     for name in ("c.png", "s.png"):
         Image.fromarray(random_image(rng, 40, 48).astype(np.uint8)).save(tmp_path / name)
     run = ("from nst.cli import main\n"

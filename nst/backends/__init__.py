@@ -4,9 +4,11 @@ The maths lives in nst/ (reference) and kernels/ (fast versions); a backend only
 function computes each op, by name. nst/vgg.py and nst/objective.py run the same code on every
 backend through this table.
 """
+from nst.kernels.cpu_memory import one_heap     # the host's threads in one heap, for a run to set early
+
 from .backend import Backend, BackendUnavailable
 
-__all__ = ["Backend", "BackendUnavailable", "NAMES", "get_backend"]
+__all__ = ["Backend", "BackendUnavailable", "NAMES", "get_backend", "one_heap"]
 NAMES = ("numpy", "numba", "cupy", "cuda-cpu")
 
 

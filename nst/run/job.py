@@ -206,10 +206,9 @@ class Job:
             read_init(self.settings.init_file)
         if self.out.dry_run:
             self.run.check_weights_file()
+        else:
+            self.run.read_weights_ahead()
         table = check_memory(self.run, self.out.dry_run, self.out.web)
-        if not self.out.dry_run:           # after the check, which starts the backend: the memory it
-            self.run.read_weights_ahead()  # finds free is the run's, and the reading thread's arrays
-                                           # share the backend's heap (kernels/cpu_memory.py)
         if self.out.resume or self.out.checkpoint:
             known_by = self.given_identity or identity(self.settings, self.content, self.styles)
             self.ident = {**known_by, "automatic_rules": automatic_rules(self.settings)}

@@ -131,8 +131,10 @@ class Run:
         # go of the GIL, so they overlap the backend's start (CuPy's import and the GPU's context,
         # ~0.5 s) and the checks before the first evaluation. Not when the default is still to be
         # fetched: that stays in the foreground, where Ctrl-C stops it.
+        from nst.backends import one_heap
         from nst.weights import load
         if self.prepared_weights() is None and self.weights_on_disk():
+            one_heap()                   # first: the thread's arrays and later threads' share one heap
             pool = ThreadPoolExecutor(1, thread_name_prefix="nst-weights")
             self.weights_ahead = pool.submit(load, self.settings.weights, self.log, self.network_layers())
             pool.shutdown(wait=False)
