@@ -458,18 +458,21 @@ def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weig
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "ours.png", "theirs.png"]
 
 
-def test_a_full_queue_of_one_says_one_run(tmp_path, pictures, tiny_weights_h5):
-    # nst serve --queue 1: "the queue is full: 1 runs are queued or running" (and "(1 runs queued ...)")
+def test_a_full_queue_of_one_says_one_run_in_one_message_wherever_refused(tmp_path, pictures, tiny_weights_h5):
+    # nst serve --queue 1: "the queue is full: 1 runs are queued or running"; the form's early
+    # refusal (before the uploads) said it in other words, "(1 runs queued ...)", than the submission's
     import asyncio
     from nst.web.form import read_form
     from nst.web.runs import Runs, make_task
-    with pytest.raises(Refused, match=r"^the queue is full \(1 run queued or running\); "):
+    with pytest.raises(Refused) as early:
         asyncio.run(read_form(None, 1, 1, 0, 0))
     runs = Runs(tmp_path / "runs", 1, None, {}, None)
     settings, shas = Settings(size=32, weights=str(tiny_weights_h5)), {p: str(p) for p in pictures}
     runs.submit(make_task("first", pictures[0], pictures[1:], settings, shas), {})
-    with pytest.raises(Refused, match=r"^the queue is full: 1 run is queued or running \(nst serve --queue 1\)"):
+    with pytest.raises(Refused, match=r"^the queue is full: 1 run is queued or running \(nst serve --queue 1\)") \
+            as late:
         runs.submit(make_task("second", pictures[0], pictures[1:], settings, shas), {})
+    assert (early.value.status, str(early.value)) == (late.value.status, str(late.value))
 
 
 def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_or_foreign_is_refused(tmp_path, pictures,
