@@ -716,7 +716,8 @@ def test_serve_refuses_an_outdir_whose_uploads_or_checkpoints_it_cannot_use(tmp_
 def test_a_second_server_on_the_same_outdir_is_refused_while_the_first_serves(tmp_path, tiny_weights_h5, capsys,
                                                                               monkeypatch):
     # two nst serve on one --outdir interleaved their runs' pictures and rows; the second is now
-    # refused at its start, and the same command serves once the first has stopped
+    # refused at its start, and the same command serves once the first has stopped. A second one with
+    # a bad option is refused for that option (it was told of the other server: the hold came first)
     import asyncio
 
     from nst.cli import main
@@ -728,13 +729,17 @@ def test_a_second_server_on_the_same_outdir_is_refused_while_the_first_serves(tm
         if not second:
             capsys.readouterr()
             second.append(None)
-            second[0] = await asyncio.get_running_loop().run_in_executor(None, main, argv)
+            run = asyncio.get_running_loop().run_in_executor
+            second[0] = (await run(None, main, argv), one_line_error(capsys),
+                         await run(None, main, argv + ["--scheduler", "http://x:1"]), one_line_error(capsys))
         return 0
     monkeypatch.setattr("nst.web.app.App.serve", served)
     assert main(argv) == 0
-    assert second == [2]
-    assert one_line_error(capsys) == (f"nst: error: --outdir {out}: another nst serve is writing {out} now; wait "
-                                      "for it to end, or choose another --outdir\n")
+    (status, err), (bad_status, bad_err) = second[0][:2], second[0][2:]
+    assert status == bad_status == 2
+    assert err == (f"nst: error: --outdir {out}: another nst serve is writing {out} now; wait "
+                   "for it to end, or choose another --outdir\n")
+    assert bad_err.startswith("nst: error: --scheduler http://x:1: unknown scheme http://"), bad_err
     assert main(argv) == 0
 
 
