@@ -117,8 +117,9 @@ def test_bench_gpu_host_writes_its_table(bench, monkeypatch, tmp_path):
 
 
 def test_bench_gpu_evaluation_writes_its_table(bench, monkeypatch, tmp_path):
-    # one size, nst FP32 and TF32 (torch's rows need CUDA), then both optimisers on the device;
-    # the tiny VGG19 (few channels): the TF32 kernels are slow on cuda-cpu at the real widths
+    # one size, nst FP32 and TF32 (torch's rows need CUDA), then both optimisers on the device, each
+    # row labelled with the size it measured; the tiny VGG19 (few channels): the TF32 kernels are
+    # slow on cuda-cpu at the real widths
     import bench_gpu_evaluation
     monkeypatch.setattr(bench_gpu_evaluation, "random_vgg", tiny_params)
     images = bench_gpu_evaluation.images
@@ -130,8 +131,8 @@ def test_bench_gpu_evaluation_writes_its_table(bench, monkeypatch, tmp_path):
     bench_gpu_evaluation.main(["--sizes", "16", "--iterations", "2", "--out", str(out)])
     table = out.read_text(encoding="utf-8")
     assert "failed" not in table, table
-    for row in ("| 16² | nst FP32 |", "| 16² | nst TF32 conv |", "| adam |", "| lbfgs |"):
-        assert row in table, table
+    for row in ("| 16² | nst FP32 |", "| 16² | nst TF32 conv |", "| 16² | adam |", "| 16² | lbfgs |"):
+        assert row in table, table                  # the optimisers' rows said 512² whatever the size
 
 
 def test_gpu_check_stops_each_step_and_sends_back_a_summary(tmp_path):

@@ -458,18 +458,21 @@ def test_a_run_saves_its_picture_only_over_its_own(tmp_path, pictures, tiny_weig
     assert sorted(p.name for p in out.iterdir()) == ["manifest.jsonl", "ours.png", "theirs.png"]
 
 
-def test_a_full_queue_of_one_says_one_run(tmp_path, pictures, tiny_weights_h5):
-    # nst serve --queue 1: "the queue is full: 1 runs are queued or running" (and "(1 runs queued ...)")
+def test_a_full_queue_of_one_says_one_run_in_one_message_wherever_refused(tmp_path, pictures, tiny_weights_h5):
+    # nst serve --queue 1: "the queue is full: 1 runs are queued or running"; the form's early
+    # refusal (before the uploads) said it in other words, "(1 runs queued ...)", than the submission's
     import asyncio
     from nst.web.form import read_form
     from nst.web.runs import Runs, make_task
-    with pytest.raises(Refused, match=r"^the queue is full \(1 run queued or running\); "):
+    with pytest.raises(Refused) as early:
         asyncio.run(read_form(None, 1, 1, 0, 0))
     runs = Runs(tmp_path / "runs", 1, None, {}, None)
     settings, shas = Settings(size=32, weights=str(tiny_weights_h5)), {p: str(p) for p in pictures}
     runs.submit(make_task("first", pictures[0], pictures[1:], settings, shas), {})
-    with pytest.raises(Refused, match=r"^the queue is full: 1 run is queued or running \(nst serve --queue 1\)"):
+    with pytest.raises(Refused, match=r"^the queue is full: 1 run is queued or running \(nst serve --queue 1\)") \
+            as late:
         runs.submit(make_task("second", pictures[0], pictures[1:], settings, shas), {})
+    assert (early.value.status, str(early.value)) == (late.value.status, str(late.value))
 
 
 def test_resume_of_a_stopped_run_whose_checkpoint_is_gone_or_foreign_is_refused(tmp_path, pictures,
@@ -713,7 +716,8 @@ def test_serve_refuses_an_outdir_whose_uploads_or_checkpoints_it_cannot_use(tmp_
 def test_a_second_server_on_the_same_outdir_is_refused_while_the_first_serves(tmp_path, tiny_weights_h5, capsys,
                                                                               monkeypatch):
     # two nst serve on one --outdir interleaved their runs' pictures and rows; the second is now
-    # refused at its start, and the same command serves once the first has stopped
+    # refused at its start, and the same command serves once the first has stopped. A second one with
+    # a bad option is refused for that option (it was told of the other server: the hold came first)
     import asyncio
 
     from nst.cli import main
@@ -725,13 +729,17 @@ def test_a_second_server_on_the_same_outdir_is_refused_while_the_first_serves(tm
         if not second:
             capsys.readouterr()
             second.append(None)
-            second[0] = await asyncio.get_running_loop().run_in_executor(None, main, argv)
+            run = asyncio.get_running_loop().run_in_executor
+            second[0] = (await run(None, main, argv), one_line_error(capsys),
+                         await run(None, main, argv + ["--scheduler", "http://x:1"]), one_line_error(capsys))
         return 0
     monkeypatch.setattr("nst.web.app.App.serve", served)
     assert main(argv) == 0
-    assert second == [2]
-    assert one_line_error(capsys) == (f"nst: error: --outdir {out}: another nst serve is writing {out} now; wait "
-                                      "for it to end, or choose another --outdir\n")
+    (status, err), (bad_status, bad_err) = second[0][:2], second[0][2:]
+    assert status == bad_status == 2
+    assert err == (f"nst: error: --outdir {out}: another nst serve is writing {out} now; wait "
+                   "for it to end, or choose another --outdir\n")
+    assert bad_err.startswith("nst: error: --scheduler http://x:1: unknown scheme http://"), bad_err
     assert main(argv) == 0
 
 

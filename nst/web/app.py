@@ -54,7 +54,7 @@ def controls_of(channel):
 
 class App:
     def __init__(self, args):
-        check_options(args)                               # before anything is made
+        # args checked (serve: check_options) before anything is made
         self.args, self.host, self.backend = args, args.host, args.backend
         self.outdir = Path(args.outdir).resolve()
         self.uploads, self.checkpoints = (self.outdir / sub for sub in SUBFOLDERS)
@@ -420,6 +420,8 @@ def remove_made(made):
 
 
 def serve(args):
-    # --outdir held (nst.io.hold) while this server serves: a second nst serve on it is refused at its start
+    # the options checked, then --outdir held (nst.io.hold) while this server serves: a second nst serve
+    # on it is refused at its start, before the weights are read (a bad option: that option's line)
+    check_options(args)
     with hold_outdir("nst serve", "--outdir", args.outdir, Path(args.outdir)):
         return asyncio.run(App(args).serve())

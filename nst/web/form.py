@@ -80,12 +80,18 @@ MAX_PARTS = 64
 MAX_FIELD_BYTES = 1000
 
 
+def queue_full(held, limit):
+    # -> the refusal (429) of a run while `held` runs, `limit` or more, are queued or running: one
+    # message, whether the form's early check (before its uploads are read) or Runs.submit's says it
+    return Refused(429, f"the queue is full: {counted(held, 'run')} {'is' if held == 1 else 'are'} queued or "
+                        f"running (nst serve --queue {limit}); start this one when one has finished")
+
+
 async def read_form(request, queued, limit, max_bytes, max_pixels):
     # the multipart form -> ((bytes, suffix, shown name) of the content, [... of each style],
     # {option: text}); files checked as they arrive (nst.web.uploads); queued runs ≥ limit: refused
     if queued >= limit:          # before reading uploads we would refuse
-        raise Refused(429, f"the queue is full ({counted(limit, 'run')} queued or running); "
-                           "start this one when one has finished")
+        raise queue_full(queued, limit)
     try:
         reader = await request.multipart()
     except (AssertionError, ValueError, KeyError):

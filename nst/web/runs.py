@@ -23,9 +23,8 @@ from nst.batch import results
 from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
 from nst.io.destinations import why_not_written
-from nst.library import counted
 from nst.web.channel import Channel
-from nst.web.form import shown_paths
+from nst.web.form import queue_full, shown_paths
 from nst.web.rows import shown_files
 from nst.web.server import Service
 from nst.web.uploads import Refused
@@ -57,9 +56,7 @@ class Runs(Service):
             if task.key in self.active:
                 raise Refused(409, "it is running")
             if len(self.active) >= self.limit:
-                held = len(self.active)
-                raise Refused(429, f"the queue is full: {counted(held, 'run')} {'is' if held == 1 else 'are'} queued "
-                                   f"or running (nst serve --queue {self.limit}); start this one when one has finished")
+                raise queue_full(len(self.active), self.limit)
             channel = self.channels[task.key] = Channel({"title": extra.get("title", task.key)}, state="queued")
             self.active[task.key] = (task, extra)
         self.inbox.put(task.key)
