@@ -433,15 +433,28 @@ def test_scheduler_without_workers_fails_in_one_line(inputs, tmp_path, capsys, m
     assert not frame_files(tmp_path / "out")
 
 
-def test_a_folder_at_a_frame_s_name_is_called_a_folder(inputs, tmp_path, capsys):
-    # a folder at a name nst makes (OUTDIR/frame_000001.png) was "exists and nst did not write it"
+@pytest.mark.parametrize("what", ["a folder", "a link to nothing", "a link to nst's picture"])
+def test_a_folder_or_a_link_at_a_frame_s_name_is_refused_before_any_work(inputs, tmp_path, capsys, what):
+    # a folder at a name nst makes (OUTDIR/frame_000001.png) was "exists and nst did not write it"; a
+    # symbolic link there (the user's) is never followed nor replaced: one to nothing made the frame,
+    # then failed it as "exists and nst did not write it"; one to a picture nst wrote was replaced
+    from nst.io.image import save_image
     from nst.video.clip import frame_name
-    out = tmp_path / "out"
-    (out / frame_name(1)).mkdir(parents=True)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere" / "mine.png"
+    at = out / frame_name(1)
+    out.mkdir()
+    if what == "a folder":
+        at.mkdir()
+    else:
+        at.symlink_to(elsewhere)
+        if what == "a link to nst's picture":
+            save_image(video_clip.frames(1)[0], elsewhere.parent.mkdir() or elsewhere)
     assert main(command(inputs, out)) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"nst: error: {out / frame_name(1)} is a folder: not replaced; move it away", err
-    assert (out / frame_name(1)).is_dir()
+    noun = "a folder" if what == "a folder" else "a symbolic link"
+    assert err == f"nst: error: {at} is {noun}: not replaced; move it away", err
+    assert at.is_dir() if what == "a folder" else at.is_symlink() and os.readlink(at) == str(elsewhere)
+    assert os.listdir(out) == [at.name] and os.path.exists(elsewhere) == (what == "a link to nst's picture")
 
 
 @pytest.mark.parametrize("theirs", ["a file of theirs", "a link to a file of theirs"])
