@@ -1192,6 +1192,25 @@ def test_frames_a_b_of_a_variable_rate_mkv_says_its_source_count_is_an_estimate(
     assert in_source_text(to_end) == "36 in the source", in_source_text(to_end)
 
 
+def test_a_mov_on_apple_s_clock_keeps_its_rate_not_the_clock_s_average(inputs, tmp_path, capsys):
+    # 30000/1001 fps at a 1/600 s clock (iPhone's): 48 frames last 961 ticks, not 960.96, and FFmpeg's
+    # average_rate, 28800/961, was taken for the clip's: "29.969 fps", the video written at that rate
+    import fractions
+
+    import av
+    ntsc, out = fractions.Fraction(30000, 1001), tmp_path / "styled.mp4"
+    source = write_video(tmp_path / "phone.mov", video_clip.frames(48), ntsc, {"video_track_timescale": "600"})
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].average_rate == fractions.Fraction(28800, 961)
+    given = command(inputs, out, "--frames", "0:6", "--iterations", "3", "--later-iterations", "2", "--workers", "1")
+    given[1] = str(source)
+    assert main(given) == 0
+    err = capsys.readouterr().err
+    assert ", 29.97 fps, 1 shot:" in err and "(6 frames, 29.97 fps)" in err, err
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == ntsc and c.streams.video[0].frames == 6
+
+
 def write_ticks(path, images, ticks, time_base):
     # frames at `ticks` of `time_base` (a gap: dropped frames) in an AVI, whose header counts ticks
     import av
