@@ -327,14 +327,19 @@ def test_demo_checks_its_output_before_fetching_anything(tmp_path, monkeypatch, 
     assert not (tmp_path / "home").exists()
 
 
-def test_nst_s_own_warnings_print_as_one_line(tmp_path, tiny_weights_h5, rng, capsys):
+@pytest.mark.parametrize("style", ["a still picture", "the same animation", "the same animation, and --init"])
+def test_nst_s_own_warnings_print_as_one_line(tmp_path, tiny_weights_h5, rng, capsys, style):
     # an animated content was read as its first frame without a word; Python warnings showed as
-    # "…/image.py:198: UserWarning: …" and the source line: now one "nst: warning:" line
+    # "…/image.py:198: UserWarning: …" and the source line: now one "nst: warning:" line, once a file
+    # (the same animation as content and style was warned of twice, with --init three times)
     images = {"content": tmp_path / "c.gif", "style": tmp_path / "s.png"}
     frames = [Image.fromarray(rng.integers(0, 256, (30, 40, 3), dtype=np.uint8)) for _ in range(2)]
     frames[0].save(images["content"], save_all=True, append_images=frames[1:], duration=100)
     Image.fromarray(rng.integers(0, 256, (36, 28, 3), dtype=np.uint8)).save(images["style"])
-    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), "--dry-run") == 0
+    if style != "a still picture":
+        images["style"] = images["content"]
+    init = ["--init", str(images["content"])] if "--init" in style else []
+    assert transfer(images, tiny_weights_h5, "-o", str(tmp_path / "o.png"), "--dry-run", *init) == 0
     err = capsys.readouterr().err.splitlines()
     assert [line for line in err if "animation" in line] == [
         f"nst: warning: {images['content']} is an animation of 2 frames: nst reads its first frame only "

@@ -433,15 +433,28 @@ def test_scheduler_without_workers_fails_in_one_line(inputs, tmp_path, capsys, m
     assert not frame_files(tmp_path / "out")
 
 
-def test_a_folder_at_a_frame_s_name_is_called_a_folder(inputs, tmp_path, capsys):
-    # a folder at a name nst makes (OUTDIR/frame_000001.png) was "exists and nst did not write it"
+@pytest.mark.parametrize("what", ["a folder", "a link to nothing", "a link to nst's picture"])
+def test_a_folder_or_a_link_at_a_frame_s_name_is_refused_before_any_work(inputs, tmp_path, capsys, what):
+    # a folder at a name nst makes (OUTDIR/frame_000001.png) was "exists and nst did not write it"; a
+    # symbolic link there (the user's) is never followed nor replaced: one to nothing made the frame,
+    # then failed it as "exists and nst did not write it"; one to a picture nst wrote was replaced
+    from nst.io.image import save_image
     from nst.video.clip import frame_name
-    out = tmp_path / "out"
-    (out / frame_name(1)).mkdir(parents=True)
+    out, elsewhere = tmp_path / "out", tmp_path / "elsewhere" / "mine.png"
+    at = out / frame_name(1)
+    out.mkdir()
+    if what == "a folder":
+        at.mkdir()
+    else:
+        at.symlink_to(elsewhere)
+        if what == "a link to nst's picture":
+            save_image(video_clip.frames(1)[0], elsewhere.parent.mkdir() or elsewhere)
     assert main(command(inputs, out)) == 2
     err = capsys.readouterr().err.strip()
-    assert err == f"nst: error: {out / frame_name(1)} is a folder: not replaced; move it away", err
-    assert (out / frame_name(1)).is_dir()
+    noun = "a folder" if what == "a folder" else "a symbolic link"
+    assert err == f"nst: error: {at} is {noun}: not replaced; move it away", err
+    assert at.is_dir() if what == "a folder" else at.is_symlink() and os.readlink(at) == str(elsewhere)
+    assert os.listdir(out) == [at.name] and os.path.exists(elsewhere) == (what == "a link to nst's picture")
 
 
 @pytest.mark.parametrize("theirs", ["a file of theirs", "a link to a file of theirs"])
@@ -1177,6 +1190,25 @@ def test_frames_a_b_of_a_variable_rate_mkv_says_its_source_count_is_an_estimate(
     part, to_end = clips.read(source, 48, (0, 3)), clips.read(source, 48, (30, 40))
     assert in_source_text(part) == "about 63 in the source, estimated from its header's length and rate"
     assert in_source_text(to_end) == "36 in the source", in_source_text(to_end)
+
+
+def test_a_mov_on_apple_s_clock_keeps_its_rate_not_the_clock_s_average(inputs, tmp_path, capsys):
+    # 30000/1001 fps at a 1/600 s clock (iPhone's): 48 frames last 961 ticks, not 960.96, and FFmpeg's
+    # average_rate, 28800/961, was taken for the clip's: "29.969 fps", the video written at that rate
+    import fractions
+
+    import av
+    ntsc, out = fractions.Fraction(30000, 1001), tmp_path / "styled.mp4"
+    source = write_video(tmp_path / "phone.mov", video_clip.frames(48), ntsc, {"video_track_timescale": "600"})
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].average_rate == fractions.Fraction(28800, 961)
+    given = command(inputs, out, "--frames", "0:6", "--iterations", "3", "--later-iterations", "2", "--workers", "1")
+    given[1] = str(source)
+    assert main(given) == 0
+    err = capsys.readouterr().err
+    assert ", 29.97 fps, 1 shot:" in err and "(6 frames, 29.97 fps)" in err, err
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == ntsc and c.streams.video[0].frames == 6
 
 
 def write_ticks(path, images, ticks, time_base):

@@ -74,14 +74,21 @@ def main(argv=None):
 @contextlib.contextmanager
 def warnings_as_lines(command, debug):
     # a context: each Python warning shown as one "nst: warning: MESSAGE" line on stderr ("nst
-    # batch: warning:" and "nst video: warning:", as those commands word their own; not debug);
-    # which warnings are shown (the filters) is Python's as before
+    # batch: warning:" and "nst video: warning:", as those commands word their own; not debug), each
+    # message once a command (a file read twice, as content and style, is warned of once: the
+    # registry Python's filters keep for that is cleared wherever a block catches warnings); which
+    # warnings are shown (the filters) is Python's as before
     if debug:
         yield
         return
-    who = f"nst {command}" if command in ("batch", "video") else "nst"
+    who, shown = f"nst {command}" if command in ("batch", "video") else "nst", set()
+
+    def show(message, *_, **__):
+        if str(message) not in shown:
+            shown.add(str(message))
+            print(f"{who}: warning: {message}", file=sys.stderr)
     with warnings.catch_warnings():
-        warnings.showwarning = lambda message, *_, **__: print(f"{who}: warning: {message}", file=sys.stderr)
+        warnings.showwarning = show
         yield
 
 

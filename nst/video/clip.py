@@ -388,7 +388,8 @@ def display_transform(matrix):
 
 def frame_rate(container, stream):
     # -> the source's frames a second: its header's (FFmpeg's average_rate), else FFmpeg's guess from
-    # the frames' times (guessed_rate); an AVI's header rate is of ticks, a frame or an empty chunk
+    # the frames' times (guessed_rate), as where the average is the guess but for the clock's rounding
+    # (rounded_by_the_clock); an AVI's header rate is of ticks, a frame or an empty chunk
     # each: where its index holds fewer frames than its ticks (dropped frames, a 1/1000 time base), or
     # it has no index to say, the frames' own rate is the guess. A raw stream (.m4v, .h264, .mjpeg: a
     # format with no timestamps) has no header rate, only FFmpeg's default 25: its rate is its codec's
@@ -397,8 +398,19 @@ def frame_rate(container, stream):
         rate = getattr(stream.codec_context, "framerate", None)
         return float(rate) if rate else None
     ticks_not_frames = 0 < indexed_frames(container, stream) < stream.frames or unindexed_avi(container)
-    return float((stream.guessed_rate if ticks_not_frames else stream.average_rate) or stream.guessed_rate
-                 or FOLDER_FPS)
+    guessed = ticks_not_frames or rounded_by_the_clock(stream)
+    return float((stream.guessed_rate if guessed else stream.average_rate) or stream.guessed_rate or FOLDER_FPS)
+
+
+def rounded_by_the_clock(stream):
+    # an MP4's or MOV's average_rate (its frames over its length) is FFmpeg's guessed rate (a rational,
+    # 30000/1001) but for the rounding of the stream's clock: N frames last within one tick of the
+    # time base at each (the last frame's time and duration rounded to it). At Apple's 1/600 s a
+    # 30000/1001 clip of 48 frames lasts 961 ticks, not 960.96: an average of 28800/961, 29.9688 fps
+    mean, guessed, n = stream.average_rate, stream.guessed_rate, stream.frames
+    if not (mean and guessed and n and stream.time_base) or mean == guessed:
+        return False
+    return abs(n / mean - n / guessed) <= stream.time_base
 
 
 def indexed_frames(container, stream):

@@ -160,19 +160,20 @@ def video_written_by_nst(outdir, out):
 
 def partition(frames, previous, outdir):
     # -> (to run, done before): in each shot, the frames before the first unfinished one are done;
-    # a frame file in OUTDIR that nst did not write is refused (never replaced), and so is one to be
-    # made again that cannot be replaced (read-only, chattr +i)
+    # anything at a frame's name but a file nst wrote is refused (never replaced): another's file, a
+    # folder, a symbolic link (the user's, even one to nothing: never followed, nor replaced), and so
+    # is a frame to be made again that cannot be replaced (read-only, chattr +i)
     todo, done = [], []
     for shot in shots_of(frames):
         finished = True
         for f in shot:
             path = Path(outdir) / f.output
-            if path.exists() and not written_by_nst(path):
-                k = kind(path)
+            k = kind(path)
+            if k != "missing" and (k != "file" or not written_by_nst(path)):
                 what = not_a_file(path, k) if k != "file" else f"{path} exists and nst did not write it"
                 raise RunRefused(f"{what}: not replaced; move it away")
             row = previous.get(f.output)
-            finished = finished and path.exists() and bool(row) and row.get("status") == "done" \
+            finished = finished and k == "file" and bool(row) and row.get("status") == "done" \
                 and row.get("digest") == f.digest
             if not finished and unreplaceable(path):       # found now, not at the frame's last rename
                 raise RunRefused(f"{unreplaceable(path)}; its frame is to be made again")
