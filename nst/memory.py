@@ -35,10 +35,12 @@ WORKSPACE = {"numba": 0.25, "numpy": 3, "*": 6}   # numpy 3: its peak, 512–102
                                                     # largest a^l beyond the rest (2026-12-05, Zen 4)
 KEPT = {"numba": 1.25}                  # × the largest a^l below KEPT_LIMIT: the peak RSS of numba runs
                                         # (1024–2048 px, 4:3 and 1:1, 2026-12-05) was acts + 1.1–1.2 ×
-                                        # that beyond WORKSPACE, and matches the estimate without mallopt
-TILED_KEPT = {"numba": 2.25}            # KEPT of a tiled evaluation, whose extents of several sizes
-                                        # fragment it more: 0.2–0.9 × the largest a^l beyond KEPT
-                                        # (1536–2048 px in 6–9 tiles, 2026-12-05)
+                                        # that beyond WORKSPACE, and matches the estimate without mallopt.
+                                        # In one heap (2026-12-06) 1:1 peaks 15 % lower, 4:3 ones from
+                                        # 1536 px vary by 10 %: kept, the estimate +3 % over the highest
+TILED_KEPT = {"numba": 1.75}            # KEPT of a tiled evaluation, whose extents of several sizes
+                                        # fragment it more: in one heap, +2 … +14 % over the peaks of
+                                        # 768–2048 px in 4–9 tiles (2.25 before, in glibc's many arenas)
 KEPT_LIMIT = 1 << 30                    # kernels/cpu_memory.LIMIT: larger blocks are mmapped, returned
 IMAGE = 2
 TILED = 4
