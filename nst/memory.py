@@ -4,7 +4,8 @@ All in bytes of float32. For an output H×W (N = 3HW pixels) and layers up to `d
   weights      Σ (O·I·9 + O): the file's copy, plus the backend's prepared copy (PREPARED× that).
                A worker keeps one prepared copy between its tasks (nst.run.run.Run keep_weights),
                dropped before it prepares another: a task that finds it adds nothing to it, and the
-               check counts the kept copy as free (nst.run.checks.check_memory)
+               check counts the kept copy as free (nst.run.checks.check_memory), as it does the
+               file's copy a run has read ahead meanwhile (nst.run.Run.read_weights_ahead)
   activations  Σ_l C_l·h_l·w_l  of every conv layer up to the deepest: the forward keeps them all
                for the backward, which frees each layer's as it passes, so this is the peak
   workspace    what the peak holds beside them (the backward's gradients, a conv's temporaries):

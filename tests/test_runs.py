@@ -326,6 +326,7 @@ def test_resumed_state_is_not_counted_against_the_free_memory(files, tiny_weight
     monkeypatch.setattr(Run, "memory_estimate", fixed)
     monkeypatch.setattr(checkpoint, "load", lambda path: (loaded.__setitem__(0, held), real_load(path))[1])
     monkeypatch.setattr("nst.memory.images_bytes", lambda images: 0)
+    monkeypatch.setattr(Run, "weights_read_bytes", lambda self: 0)   # `available` below is all the free memory
     monkeypatch.setattr("nst.memory.available", lambda backend: 10**9 - loaded[0])
     assert cli(files, tiny_weights_h5, tmp_path / "o.png", "--checkpoint", str(ck), "--resume", str(ck)) == 0
     monkeypatch.setattr("nst.memory.available", lambda backend: 10**9 - 1)

@@ -2183,7 +2183,7 @@ def test_a_worker_prepares_the_weights_once_for_its_frames(tiny_weights_h5, tmp_
     assert next(iter(nst.objective._KEPT))[0][0] == str(other.resolve())
 
 
-def test_a_worker_s_kept_weights_count_as_free_memory(tiny_weights_h5, monkeypatch):
+def test_weights_kept_or_read_ahead_count_as_free_memory(tiny_weights_h5, monkeypatch):
     # a worker's run that finds its weights kept holds them already: the memory check counts them as
     # free, as the estimate counts them in the run's total; a run that did not find them does not
     import nst.objective
@@ -2196,8 +2196,7 @@ def test_a_worker_s_kept_weights_count_as_free_memory(tiny_weights_h5, monkeypat
     first = Run(frame, [frame], settings, keep_weights=True)
     first.objective(*first.images_at(first.sizes[0]))
     run, fresh = (Run(frame, [frame], settings, keep_weights=keep) for keep in (True, False))
-    for r in (run, fresh):
-        r.read_weights_ahead()
+    run.read_weights_ahead()                     # reads nothing: its weights are kept
     kept = memory.held_bytes(first.prepared)
     assert run.prepared is first.prepared and fresh.prepared is None and kept > 0
     need = run.memory_estimate()[0]["total"] + memory.images_bytes([frame, frame])
@@ -2205,6 +2204,11 @@ def test_a_worker_s_kept_weights_count_as_free_memory(tiny_weights_h5, monkeypat
     check_memory(run, dry_run=False)
     with pytest.raises(MemoryError):
         check_memory(fresh, dry_run=False)
+    # the weights a run reads ahead (nst.run.Run.read_weights_ahead) while its memory is checked are
+    # counted as free too, once read (MemAvailable taken meanwhile no longer has them)
+    fresh.read_weights_ahead()
+    assert fresh.weights_read_bytes() == kept
+    check_memory(fresh, dry_run=False)
 
 
 def test_a_file_of_the_users_put_at_a_frames_name_meanwhile_is_kept(tmp_path):

@@ -169,6 +169,8 @@ def check_memory(run, dry_run, web=False):
     held = memory.images_bytes([run.content, *run.styles])
     backend = run.objective_backend().name
     free = memory.available(backend) + memory.held_bytes(run.prepared)   # weights a worker kept: counted in total
+    if backend != "cupy":                # the file's weights, read ahead meanwhile: counted in total too
+        free += run.weights_read_bytes()
 
     def beside(hw):
         # {part: bytes} the estimate leaves out, at an h×w picture: the decoded inputs, the live page's

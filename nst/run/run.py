@@ -139,6 +139,13 @@ class Run:
             self.weights_ahead = pool.submit(load, self.settings.weights, self.log, self.network_layers())
             pool.shutdown(wait=False)
 
+    def weights_read_bytes(self):
+        # bytes of the weights file's arrays read ahead into this process, once read (0: none read
+        # ahead, or the read failed, which the run says where it needs them)
+        from nst import memory
+        ahead = self.weights_ahead
+        return 0 if ahead is None or ahead.exception() else memory.held_bytes(ahead.result())
+
     def check_weights_file(self):
         # a dry run's check of the weights file as the run reads it (every layer's shape, finite
         # values, the recorded sha256), holding no layer; a default still to be fetched is the run's
