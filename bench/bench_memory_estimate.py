@@ -28,6 +28,7 @@ from shared_images import image  # noqa: E402
 
 CASES = ["numba:T:512", "numba:T:1024", "numba:T:1536", "numba:S:1024", "numba:W:2048",
          "numba:T:768:256", "numba:T:1536:512", "numpy:T:512", "numpy:T:1024"]
+# the child: an nst command, then its own peak RSS (VmHWM: reset at exec); tests/test_memory.py's too
 CHILD = """
 import json, sys
 from nst.cli import main
@@ -66,10 +67,14 @@ def run(args, *extra):
     return out.stdout, json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def needs_about(text):
+    # --dry-run's printed total ("… needs about 0.84 GiB, …"), bytes
+    return float(text.split("needs about ")[1].split(" GiB")[0]) * 2**30
+
+
 def estimate(args):
     # --dry-run's total, bytes
-    text, _ = run(args, "--dry-run")
-    return float(text.split("needs about ")[1].split(" GiB")[0]) * 2**30
+    return needs_about(run(args, "--dry-run")[0])
 
 
 def main():

@@ -14,20 +14,15 @@ import pytest
 
 from nst.cli import main
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+from bench_memory_estimate import CHILD, needs_about  # noqa: E402  (the child reporting its VmHWM)
+
 IMAGES = Path(os.environ.get("NST_IMAGES") or Path(__file__).resolve().parents[2] / "shared" / "images")
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.integration
 TOLERANCE = 0.15                       # issue #23: within ±15 % of the measured peak, and never more
 UNDER = 0.05                           # than 5 % below it: --tile auto plans within 95 % of the free
                                        # memory (memory.AUTO_TILE_SHARE), so a lower estimate overruns
-
-CHILD = """
-import json, sys
-from nst.cli import main
-code = main(sys.argv[1:])
-hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) * 1024
-print(json.dumps({"exit": code, "peak": hwm}))
-"""
 
 
 def args(backend, size, out, *extra):
@@ -38,7 +33,7 @@ def args(backend, size, out, *extra):
 
 def estimate(capsys, argv):
     assert main([*argv, "--dry-run"]) == 0
-    return float(capsys.readouterr().out.split("needs about ")[1].split(" GiB")[0]) * 2**30
+    return needs_about(capsys.readouterr().out)
 
 
 def measure(argv, backend):
