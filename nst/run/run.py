@@ -129,8 +129,8 @@ class Run:
     def read_weights_ahead(self):
         # start reading the weights file in a thread: the HDF5 read, its sha256 and the copies let
         # go of the GIL, so they overlap the backend's start (CuPy's import and the GPU's context,
-        # ~0.5 s) and the checks before the first evaluation. Not when the default is still to be
-        # fetched: that stays in the foreground, where Ctrl-C stops it.
+        # ~0.5 s); a host run's memory check then waits for it (weights_read_bytes). Not when the
+        # default is still to be fetched: that stays in the foreground, where Ctrl-C stops it.
         from nst.backends import one_heap
         from nst.weights import load
         if self.prepared_weights() is None and self.weights_on_disk():
