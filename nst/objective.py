@@ -154,6 +154,14 @@ def blend_weights(blend, n):
     return [b / sum(blend) for b in blend]
 
 
+def named_styles(style):
+    # one style image, or a list of them -> [(name, image)]: "style", or "style 1", "style 2", …
+    styles = style if isinstance(style, (list, tuple)) else [style]
+    if not styles:
+        raise ValueError(NO_STYLE)
+    return [("style" if len(styles) == 1 else f"style {i}", s) for i, s in enumerate(styles, 1)]
+
+
 def check_dtype(dtype, be):
     # float32 on every backend, float64 on the NumPy reference only (the kernels compute in float32)
     dt = np.dtype(dtype)
@@ -265,13 +273,10 @@ class Objective:
         # Ĝ^l(S), or Σ_i w_i Ĝ^l(S_i) for several style images with blend weights w (sum to 1)
         if not self.style_layers:
             return {}
-        styles = style if isinstance(style, (list, tuple)) else [style]
-        if not styles:
-            raise ValueError(NO_STYLE)
+        styles = named_styles(style)
         blend = blend_weights(blend, len(styles))
         targets = {}
-        for i, (s, w) in enumerate(zip(styles, blend), 1):
-            what = "style" if len(styles) == 1 else f"style {i}"
+        for (what, s), w in zip(styles, blend):
             image = as_image(s, what, dtype=None, warn_scale=self.warn_scale)
             grams = self.grams_of(image, self.style_layers, f"{what} image")
             for n in self.style_layers:
@@ -346,14 +351,16 @@ class Objective:
 
 def loss_and_grad(content, style, image, *, content_weight, style_weight, tv_weight,
                   content_layers=DEFAULT_CONTENT_LAYERS, style_layers=DEFAULT_STYLE_LAYERS,
-                  style_layer_weights=None, weights=None, backend="numpy") -> LossResult:
-    # J(image) and ∂J/∂image for content C, style S (H×W×3 RGB 0..255 arrays; S any size)
-    images = [as_image(a, what) for a, what in zip((content, style, image), ("content", "style", "image"))]
-    if images[0].shape != images[2].shape:
-        raise ValueError(f"image {images[2].shape} and content {images[0].shape} must have the same shape")
-    objective = Objective(images[0], images[1], content_weight=content_weight,
+                  style_layer_weights=None, style_blend=None, weights=None, backend="numpy") -> LossResult:
+    # J(image) and ∂J/∂image for content C, style S (H×W×3 RGB 0..255 arrays; S any size, or a
+    # list of such blended by style_blend, as Objective takes them)
+    content, image = (as_image(a, what) for a, what in ((content, "content"), (image, "image")))
+    if content.shape != image.shape:
+        raise ValueError(f"image {image.shape} and content {content.shape} must have the same shape")
+    styles = [as_image(s, what) for what, s in named_styles(style)]
+    objective = Objective(content, styles, content_weight=content_weight,
                           style_weight=style_weight, tv_weight=tv_weight,
                           content_layers=content_layers, style_layers=style_layers,
-                          style_layer_weights=style_layer_weights, weights=weights, backend=backend,
-                          warn_scale=False)
-    return objective(images[2])
+                          style_layer_weights=style_layer_weights, style_blend=style_blend,
+                          weights=weights, backend=backend, warn_scale=False)
+    return objective(image)

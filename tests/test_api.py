@@ -52,6 +52,27 @@ def test_style_layer_weights(rng, tiny_weights):
 
 
 
+def test_loss_and_grad_blends_several_styles_as_objective_does(rng, tiny_weights):
+    # a list of style images with style_blend: the J and ∂J/∂X of an Objective given the same; a
+    # style given twice, equally blended, is that style; a bad one is named by its place
+    c, x = random_image(rng, 18, 18), random_image(rng, 18, 18)
+    s1, s2 = random_image(rng, 21, 17), random_image(rng, 16, 19)
+    r = nst.loss_and_grad(c, [s1, s2], x, weights=tiny_weights, style_blend=(3, 1), **W)
+    want = nst.Objective(c, [s1, s2], weights=tiny_weights, style_blend=(3, 1), **W)(x)
+    assert r.total == want.total
+    np.testing.assert_array_equal(r.grad, want.grad)
+    assert r.total != nst.loss_and_grad(c, [s1, s2], x, weights=tiny_weights, **W).total
+    twice = nst.loss_and_grad(c, [s1, s1], x, weights=tiny_weights, **W)
+    assert twice.total == pytest.approx(nst.loss_and_grad(c, s1, x, weights=tiny_weights, **W).total, rel=1e-6)
+    with pytest.raises(ValueError, match=r"^style 2 holds NaN or inf$"):
+        nst.loss_and_grad(c, [s1, np.full_like(s2, np.nan)], x, weights=tiny_weights, **W)
+    with pytest.raises(ValueError, match=r"^1 blend weight for 2 style images$"):
+        nst.loss_and_grad(c, [s1, s2], x, weights=tiny_weights, style_blend=(1,), **W)
+    with pytest.warns(UserWarning, match=r"^style 2 holds values in 0\.\.1 only") as caught:
+        nst.loss_and_grad(c, [s1, s2 / 255], x, weights=tiny_weights, **W)
+    assert len(caught) == 1
+
+
 def test_default_and_dict_style_layer_weights(rng, tiny_weights):
     # default λ_l = 1/|L| (J_s the mean of the layers'); a dict weighs the layers it names, 0 the others
     c, s, x = (random_image(rng, 18, 18) for _ in range(3))
