@@ -52,6 +52,7 @@ def cmd_compare(args):
 
 
 def main(argv=None):
+    lines_in_order()
     args = build_parser().parse_args(argv)
     try:
         quiet_overflow = contextlib.nullcontext() if args.debug else overflow_unwarned()
@@ -70,6 +71,14 @@ def main(argv=None):
         print(f"nst: error: {str(e) or ('out of memory' if isinstance(e, MemoryError) else type(e).__name__)}",
               file=sys.stderr)
         return 2
+
+
+def lines_in_order():
+    # stdout written out a line at a time, as stderr is: 2>&1 into a pipe or file gets the lines in the
+    # order written (a block-buffered stdout came out at exit: a dry run's memory table after the
+    # refusal it explains)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
 
 
 @contextlib.contextmanager
