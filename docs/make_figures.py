@@ -7,11 +7,12 @@ feature_maps.png   a few channels of block1_conv1, block3_conv1, block5_conv1 of
 gram_block2.png    Ĝ at block2_conv1 (128×128) of starry_night.jpg and shipwreck.jpg, one colour scale
 loss_curves.png    α·J_c, β·J_s, γ·J_tv and J per iteration of the default run at FIGURE_SIZE px
 result.jpg         that run's output beside its content and style
-figures.json       the settings that run used (DEFAULTS with FIGURE_OVERRIDES), and the numbers of
+figures.json       the settings that run used (DEFAULTS with FIGURE_OVERRIDES; --iterations auto's
+                   schedule, nst.run.schedule.auto_rule: its count depends on it), and the numbers of
                    docs/maths.md's generated tables (Gram energies, relative errors), with theirs
 docs/maths.md      the tables between `<!-- make_figures NAME begin/end -->` markers, from figures.json
 
-tests/test_docs.py fails when figures.json's settings differ from DEFAULTS (rerun this) or when a
+tests/test_docs.py fails when figures.json's settings or schedule differ from nst's (rerun this) or when a
 table in maths.md differs from figures.json. Needs the real VGG19 weights (weights.load(None): the
 cached file, fetched once) and the images, read from --images (default $NST_IMAGES, else
 ../shared/images beside the project). The images are read, never copied; tubingen.jpg is CC BY-SA
@@ -35,6 +36,7 @@ from nst.objective import Objective, preprocess  # noqa: E402
 from nst.io.report import BG, FG, font, plot_losses, weighted_series  # noqa: E402
 from nst.spec import CONV_NAMES  # noqa: E402
 from nst.run.run import stylize  # noqa: E402
+from nst.run.schedule import auto_rule  # noqa: E402
 from nst.run.settings import DEFAULTS  # noqa: E402
 from nst.vgg import forward  # noqa: E402
 from shared_images import FOLDER, image  # noqa: E402
@@ -264,7 +266,7 @@ def main(argv=None):
                 xlabel=f"{s['optimizer']} iteration")
     result_figure(tubingen, starry, out, OUT / "result.jpg", f"X after {len(history)} {s['optimizer']} iterations")
     numbers = {"settings": {"run": jsonable(s), "overrides": jsonable(FIGURE_OVERRIDES),
-                            "numbers_size": DEFAULTS.size},
+                            "schedule": jsonable(auto_rule()), "numbers_size": DEFAULTS.size},
                "run": {"iterations": len(history), "first": history[0], "last": history[-1]},
                "relative_errors": relative_errors(vgg, be, images, DEFAULTS.size)}
     RECORD.write_text(json.dumps(numbers, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -327,6 +327,23 @@ def test_demo_checks_its_output_before_fetching_anything(tmp_path, monkeypatch, 
     assert not (tmp_path / "home").exists()
 
 
+def test_stdout_and_stderr_merged_come_in_the_order_written(images, tiny_weights_h5, tmp_path):
+    # `nst transfer … --dry-run 2>&1 | cat`: stdout (the memory table) was block-buffered into the pipe
+    # and came out at exit, after the refusal on stderr that it explains
+    import os
+    from pathlib import Path
+    child = ("import sys; from nst import memory; memory.available = lambda backend: 2**20; "
+             "from nst.cli import main; sys.exit(main(sys.argv[1:]))")
+    argv = ["transfer", images["content"], images["style"], "-o", tmp_path / "o.png", "--weights", tiny_weights_h5,
+            "--backend", "numpy", "--size", "32", "--dry-run"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    out = subprocess.run([sys.executable, "-c", child, *map(str, argv)], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, env={**env, "PYTHONPATH": str(Path(__file__).parents[1])})
+    lines = out.stdout.splitlines()
+    assert out.returncode == 2 and lines[0].startswith("32×24 on numpy") and "(does NOT fit)" in lines[0], out.stdout
+    assert lines[-1].startswith("nst: error: a 32×24 run needs about"), out.stdout
+
+
 @pytest.mark.parametrize("style", ["a still picture", "the same animation", "the same animation, and --init"])
 def test_nst_s_own_warnings_print_as_one_line(tmp_path, tiny_weights_h5, rng, capsys, style):
     # an animated content was read as its first frame without a word; Python warnings showed as

@@ -123,8 +123,13 @@ def make_figures():
     return module
 
 
-def stale_settings(mf, record, defaults):
-    # -> {setting: (used, default)} for every setting the figures used that is not the default
+def stale_settings(mf, record, defaults, schedule=None):
+    # -> {setting: (used, default)} for every setting the figures used that is not the default, and
+    # "schedule" when --iterations auto's (nst.run.schedule.auto_rule, or `schedule`) is not the one
+    # the run used: the iteration count it records would be stale (not what a run today does: the
+    # count's other cause, the kernels' rounding, only a 256 px run can check)
+    from nst.run.schedule import auto_rule
+    schedule = mf.jsonable(auto_rule() if schedule is None else schedule)
     overrides = record["settings"]["overrides"]
     used = {k: v for k, v in record["settings"]["run"].items() if k != "tile"}    # tiling never changes
     defaults = {k: v for k, v in defaults.items() if k != "tile"}                 # the picture
@@ -134,6 +139,8 @@ def stale_settings(mf, record, defaults):
     stale.update({k: ("not recorded", defaults[k]) for k in set(defaults) - set(used)})
     if record["settings"]["numbers_size"] != defaults["size"]:
         stale["numbers_size"] = (record["settings"]["numbers_size"], defaults["size"])
+    if record["settings"].get("schedule") != schedule:
+        stale["schedule"] = (record["settings"].get("schedule", "not recorded"), schedule)
     return stale
 
 
@@ -160,6 +167,10 @@ def test_stale_settings_are_found():
     changed = {**defaults, "style_weight": defaults["style_weight"] * 2, "iterations": 7}   # a default of "auto" or N
     assert set(stale_settings(mf, record, changed)) >= {"style_weight", "iterations"}
     assert "new_option" in stale_settings(mf, record, {**defaults, "new_option": 1})
+    # --iterations auto's schedule changed (a cap, the stopping rule's tolerance): the recorded count is stale
+    from nst.run.schedule import auto_rule
+    assert not stale_settings(mf, record, defaults)
+    assert set(stale_settings(mf, record, defaults, {**auto_rule(), "tol": auto_rule()["tol"] / 2})) == {"schedule"}
 
 
 def test_generated_tables_match_the_record():

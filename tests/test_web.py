@@ -826,6 +826,37 @@ def test_the_forms_refusals_say_what_is_wrong_and_leave_no_uploads(tmp_path, rng
     assert kept == app.runs.manifest_files() | app.runs.active_files()[0] and len(kept) == 2
 
 
+def test_each_served_run_gets_its_own_warnings(tmp_path, rng, tiny_weights_h5, capsys, monkeypatch):
+    # nst serve is one command for many runs: a warning said once a command (nst.cli.warnings_as_lines)
+    # was said for the server's first run only, on its stderr (a Python warning: auto's failed GPU
+    # self-check), and a run's own (an upscaled content) nowhere (its worker's log); each run gets
+    # its own now, on stderr, its gallery card (its row) and its live page (its channel's info)
+    import warnings
+
+    from nst.cli import warnings_as_lines
+    from nst.run import checks
+    from nst.web.app import App
+    check_sizes = checks.check_sizes
+
+    def self_check_fails(run):                            # what choose_backend("auto") warns, in check_run
+        warnings.warn("auto: the GPU failed nst's self-check (a stand-in); using numba", stacklevel=2)
+        check_sizes(run)
+    monkeypatch.setattr(checks, "check_sizes", self_check_fails)
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    thumbnail, style = ("content", "thumb.png", png_bytes(rng, 3, 4)), ("style", "painting.png", png_bytes(rng))
+    small = [("size", "48"), ("scales", "1"), ("iterations", "2")]
+    with warnings_as_lines("serve", debug=False):
+        answers = ask(app, [("POST", "/api/runs", form(small, [thumbnail, style]))] * 2 + [("GET", "/api/runs", None)])
+    assert [code for code, _ in answers] == [201, 201, 200], answers
+    said = ["auto: the GPU failed nst's self-check (a stand-in); using numba",
+            "the content is 4×3 px, upscaled 12× to 48×36 px by --size 48: is it the picture you meant?"]
+    names = [answer["name"] for _, answer in answers[:2]]
+    assert {row["output"]: row["warnings"] for row in answers[2][1]["runs"]} == {f"{n}.png": said for n in names}
+    assert [app.runs.channels[n].info["warnings"] for n in names] == [said, said]
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if "warning" in line] == [f"nst: warning: {n}: {w}" for n in names for w in said]
+
+
 @pytest.mark.parametrize("code, why", [("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")])
 def test_an_upload_the_disk_refuses_is_a_one_line_refusal_and_leaves_no_file(tmp_path, rng, tiny_weights_h5,
                                                                              monkeypatch, code, why):

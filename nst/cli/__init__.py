@@ -17,6 +17,7 @@ import warnings
 from nst import batch, compare, video
 from nst.cli import gradcheck
 from nst.cli.parser import build_parser
+from nst.cli.warned import show_warning, warning_scope
 from nst.optim import overflow_unwarned
 
 
@@ -51,6 +52,7 @@ def cmd_compare(args):
 
 
 def main(argv=None):
+    lines_in_order()
     args = build_parser().parse_args(argv)
     try:
         quiet_overflow = contextlib.nullcontext() if args.debug else overflow_unwarned()
@@ -71,24 +73,28 @@ def main(argv=None):
         return 2
 
 
+def lines_in_order():
+    # stdout written out a line at a time, as stderr is: 2>&1 into a pipe or file gets the lines in the
+    # order written (a block-buffered stdout came out at exit: a dry run's memory table after the
+    # refusal it explains)
+    if hasattr(sys.stdout, "reconfigure"):
+        sys.stdout.reconfigure(line_buffering=True)
+
+
 @contextlib.contextmanager
 def warnings_as_lines(command, debug):
     # a context: each Python warning shown as one "nst: warning: MESSAGE" line on stderr ("nst
     # batch: warning:" and "nst video: warning:", as those commands word their own; not debug), each
     # message once a command (a file read twice, as content and style, is warned of once: the
-    # registry Python's filters keep for that is cleared wherever a block catches warnings); which
-    # warnings are shown (the filters) is Python's as before
+    # registry Python's filters keep for that is cleared wherever a block catches warnings), or once
+    # a scope of its own (nst.cli.warned: each run of nst serve); which warnings are shown (the
+    # filters) is Python's as before
     if debug:
         yield
         return
-    who, shown = f"nst {command}" if command in ("batch", "video") else "nst", set()
-
-    def show(message, *_, **__):
-        if str(message) not in shown:
-            shown.add(str(message))
-            print(f"{who}: warning: {message}", file=sys.stderr)
-    with warnings.catch_warnings():
-        warnings.showwarning = show
+    who = f"nst {command}" if command in ("batch", "video") else "nst"
+    with warnings.catch_warnings(), warning_scope(lambda m: print(f"{who}: warning: {m}", file=sys.stderr)) as said:
+        warnings.showwarning = show_warning(said)
         yield
 
 

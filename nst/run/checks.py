@@ -92,6 +92,12 @@ def upscale_warning(content_shape, side):
             "is it the picture you meant?")
 
 
+def run_warnings(run, tile):
+    # -> the warnings a prepared run gets ([] or upscale_warning's and tile_warning's lines): nst.run.job
+    # says them, nst serve's check of a run too (nst.web.form.check_run)
+    return [w for w in (upscale_warning(run.content.shape, run.sizes[-1]), tile_warning(run, tile)) if w]
+
+
 def tile_warning(run, tile):
     # "--tile 16 makes an evaluation about 181× …" when the user's --tile `tile` (not auto's pick: it is
     # the largest that fits) makes the finest scale's evaluations more than TILE_WORK_WARNING× an

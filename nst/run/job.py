@@ -26,8 +26,7 @@ from nst.io.image import ImageError, check_output_format, save_image
 from nst.io.report import thumbnail
 from nst import objective
 from nst.optim import NonFiniteLoss
-from nst.run.checks import (check_memory, check_options, check_sizes, read_init, scale_tiles, tile_warning,
-                            upscale_warning)
+from nst.run.checks import check_memory, check_options, check_sizes, read_init, run_warnings, scale_tiles
 from nst.run.progress import iteration_detail
 from nst.run.run import Run
 from nst.run.schedule import auto_rule, iteration_caps
@@ -214,10 +213,8 @@ class Job:
             self.ident = {**known_by, "automatic_rules": automatic_rules(self.settings)}
         if self.out.resume:
             self.resume(self.out.resume)
-        for warned in (upscale_warning(self.run.content.shape, self.run.sizes[-1]),
-                       tile_warning(self.run, self.settings.tile)):
-            if warned:
-                self.log(f"nst: warning: {warned}")
+        for warned in run_warnings(self.run, self.settings.tile):
+            self.log(f"nst: warning: {warned}")
         if table:
             print(table)
         return self.run

@@ -218,11 +218,13 @@ class App:
                 path.unlink(missing_ok=True)
 
     async def queue(self, content, styles, settings, names, key=None, digest=None):
-        # check the run as `nst transfer` would (sizes, memory), then hand it to the engine
+        # check the run as `nst transfer` would (sizes, memory), then hand it to the engine; its warnings
+        # (check_run's, this run's own) on stderr, in its row (its gallery card) and on its live page
         loop = asyncio.get_running_loop()
         shown = {str(content): f"content {names['content']!r}",
                  **{str(p): f"style {n!r}" for p, n in zip(styles, names["style"])}}
-        await loop.run_in_executor(None, check_run, content, styles, settings, self.outdir, self.backend, shown)
+        warned = await loop.run_in_executor(None, check_run, content, styles, settings, self.outdir, self.backend,
+                                            shown)
         key = key or f"web-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         shas = {**self.shas, **{p: await loop.run_in_executor(None, sha_of, p) for p in [content, *styles]}}
         task = make_task(key, content, styles, settings, shas)
@@ -232,7 +234,10 @@ class App:
         if blocked:                                       # never over a file nst did not write
             raise Refused(409, shown_paths(blocked, {}, self.outdir))
         title = f"{names['content']} in the style of {', '.join(names['style'])}"
-        self.runs.submit(task, {"names": names, "title": title, "source": "nst serve"})
+        self.runs.submit(task, {"names": names, "title": title, "source": "nst serve",
+                                **({"warnings": warned} if warned else {})})
+        for warning in warned:                            # on its card and live page too (nst.web.runs)
+            log(f"nst: warning: {key}: {warning}")
         return web.json_response({"name": key, "live": f"/runs/{key}/live"}, status=201)
 
     async def again(self, request):

@@ -137,22 +137,30 @@ def part_refusal(name):
 
 
 def check_run(content, styles, settings, outdir, backend, shown=None):
-    # the run checked as `nst transfer` checks it (sizes, memory); Refused names what is wrong, its
-    # input files by the names `shown` gives them ({path: "content 'photo.jpg'"}), OUTDIR as OUTDIR
+    # the run checked as `nst transfer` checks it (sizes, memory) -> its warnings, each once (the
+    # Python warnings raised meanwhile, then nst.run.checks.run_warnings': a scope of their own,
+    # nst.cli.warned, so that each run gets them); Refused names what is wrong, its input files
+    # by the names `shown` gives them ({path: "content 'photo.jpg'"}), OUTDIR as OUTDIR
     from nst import memory
+    from nst.cli.warned import warning_scope
     from nst.io.image import ImageError
-    from nst.run.checks import check_sizes
+    from nst.run.checks import check_sizes, run_warnings
     from nst.run.run import Run
-    try:
-        run = Run(str(content), [str(s) for s in styles], settings, lambda m: None)
-        check_sizes(run)
-        parts, (h, w) = run.memory_estimate()
-    except (RunRefused, SettingsError, ImageError) as e:
-        raise Refused(400, shown_paths(str(e), shown or {}, outdir)) from None
-    need, free = parts["total"] + memory.images_bytes([run.content, *run.styles]), memory.available(backend)
-    if need > free:
-        raise Refused(413, f"a {w}×{h} run needs about {memory.gib(need)}, {memory.gib(free)} is free: "
-                           "choose a smaller size")
+    warned = []
+    with warning_scope(lambda m: warned.append(shown_paths(m, shown or {}, outdir))) as said:
+        try:
+            run = Run(str(content), [str(s) for s in styles], settings, lambda m: None)
+            check_sizes(run)
+            parts, (h, w) = run.memory_estimate()
+        except (RunRefused, SettingsError, ImageError) as e:
+            raise Refused(400, shown_paths(str(e), shown or {}, outdir)) from None
+        need, free = parts["total"] + memory.images_bytes([run.content, *run.styles]), memory.available(backend)
+        if need > free:
+            raise Refused(413, f"a {w}×{h} run needs about {memory.gib(need)}, {memory.gib(free)} is free: "
+                               "choose a smaller size")
+        for warning in run_warnings(run, settings.tile):
+            said(warning)
+    return warned
 
 
 def shown_paths(text, shown, outdir):

@@ -57,7 +57,8 @@ class Runs(Service):
                 raise Refused(409, "it is running")
             if len(self.active) >= self.limit:
                 raise queue_full(len(self.active), self.limit)
-            channel = self.channels[task.key] = Channel({"title": extra.get("title", task.key)}, state="queued")
+            info = {"title": extra.get("title", task.key), "warnings": extra.get("warnings") or []}   # its live page's
+            channel = self.channels[task.key] = Channel(info, state="queued")
             self.active[task.key] = (task, extra)
         self.inbox.put(task.key)
         return channel

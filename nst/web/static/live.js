@@ -135,6 +135,7 @@
     $("note").textContent = s.state === "done" && s.it === 0
       ? "the optimiser stopped at its start (nothing to improve): the picture is the starting image"
       : s.stopped_early || "";
+    $("warnings").textContent = (live.info.warnings || []).join("\n");   // nst serve: the run's, as its terminal says them
     const t = $("terms");
     t.replaceChildren();
     for (const [k, v] of Object.entries(s.terms || {})) {

@@ -1,0 +1,45 @@
+"""Warnings said once a scope. A command is one scope (nst.cli.warnings_as_lines: `nst transfer`
+warns once of a file read as content and as style); `nst serve` lives for many runs, so each run's
+check is a scope of its own (nst.web.form.check_run): a second run gets the warnings the first got.
+
+The scope is a ContextVar: a thread (the server's checks run on an executor's threads) or an
+asyncio task has its own; a thread in none says its warnings in the command's scope.
+"""
+import contextlib
+import contextvars
+
+SCOPE = contextvars.ContextVar("nst_warning_scope", default=None)
+
+
+class Said:
+    """One scope's warnings: each message said once, by say(message), in the order first raised."""
+
+    def __init__(self, say):
+        self.say, self.messages = say, []
+
+    def __call__(self, message):
+        message = str(message)
+        if message not in self.messages:
+            self.messages.append(message)
+            self.say(message)
+
+
+@contextlib.contextmanager
+def warning_scope(say):
+    # a context -> its Said: the Python warnings raised in it (this thread or task), while a command
+    # shows them (show_warning), each said once by say(message); call the Said with a warning of
+    # one's own (a run's upscale warning) to say it the same way, once
+    said = Said(say)
+    token = SCOPE.set(said)
+    try:
+        yield said
+    finally:
+        SCOPE.reset(token)
+
+
+def show_warning(command_scope):
+    # -> warnings.showwarning for a command: each warning to the scope it was raised in, else to
+    # the command's own
+    def show(message, *_, **__):
+        (SCOPE.get() or command_scope)(message)
+    return show
