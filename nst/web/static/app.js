@@ -153,9 +153,9 @@
                 `${setting(row, "size")} px, ${setting(row, "iterations")} it/scale, ${setting(row, "optimizer")}, ` +
                 `β ${setting(row, "style_weight")}` + (row.seconds ? `, ${Number(row.seconds).toFixed(1)} s` : ""));
     if (row.error) info.append(Object.assign(document.createElement("div"), {className: "error", textContent: row.error}));
-    // where and why L-BFGS ended a scale before its iteration count (as the terminal and the live page say)
     // the run's warnings, as the server's terminal says them (an upscaled content, a slow --tile)
     for (const w of row.warnings || []) info.append(Object.assign(document.createElement("div"), {className: "note warning", textContent: w}));
+    // where and why L-BFGS ended a scale before its iteration count (as the terminal and the live page say)
     if (row.stopped_early) info.append(Object.assign(document.createElement("div"), {className: "note early", textContent: row.stopped_early}));
     const [terms, settings] = described(row);
     for (const [dl, lines] of [[details.querySelector("dl.terms"), terms], [details.querySelector("dl.settings"), settings]])
