@@ -5,6 +5,7 @@ planning pieces (frame selection, shots, chained digests). Tiny random-weight VG
 backend (no Numba compilation in fresh worker processes)."""
 import collections
 import contextlib
+import fractions
 import functools
 import json
 import os
@@ -22,6 +23,7 @@ from test_batch import RUN_NST, env_with_nst, left_in_group, start_nst, stop, wa
 
 from nst.cli import main
 from nst.io.image import load_image
+from nst.library import fps_text
 from nst.video import clip as clips
 from nst.video import clip_checks
 from nst.run.settings import Settings
@@ -772,11 +774,11 @@ def test_a_dark_frame_warped_to_start_from_is_not_warned_of_as_0_to_1(tiny_weigh
     assert not [w for w in caught if "0..1" in str(w.message)], [str(w.message) for w in caught]
 
 
-def write_video(path, images, fps=12, options=None):
+def write_video(path, images, fps=12, options=None, codec="mpeg4"):
     # frames -> a video file (mpeg4: in every FFmpeg build); options: the muxer's
     import av
     with av.open(str(path), "w", options=options or {}) as c:
-        v = c.add_stream("mpeg4", rate=fps)
+        v = c.add_stream(codec, rate=fps)
         v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
         for f in images:
             for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
@@ -1209,6 +1211,34 @@ def test_a_mov_on_apple_s_clock_keeps_its_rate_not_the_clock_s_average(inputs, t
     assert ", 29.97 fps, 1 shot:" in err and "(6 frames, 29.97 fps)" in err, err
     with av.open(str(out)) as c:
         assert c.streams.video[0].average_rate == ntsc and c.streams.video[0].frames == 6
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mkv", "mpeg4"), (".webm", "libvpx")])
+@pytest.mark.parametrize("ntsc", [fractions.Fraction(30000, 1001), fractions.Fraction(60000, 1001)])
+def test_a_matroska_file_keeps_its_ntsc_rate_not_the_clock_s_average(inputs, tmp_path, capsys, suffix, codec, ntsc):
+    # 60000/1001 fps at Matroska's 1 ms clock: FFmpeg keeps the frame length, 16683333 ns, as 19001/317
+    # fps (terms under 30000), taken for the clip's: the video written at 19001/317 fps
+    import av
+    source = write_video(tmp_path / f"ntsc{suffix}", video_clip.frames(12), ntsc, codec=codec)
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].average_rate == (ntsc if ntsc.numerator <= 30000 else fractions.Fraction(19001, 317))
+    out = tmp_path / "styled.mp4"
+    given = command(inputs, out, "--frames", "0:6", "--iterations", "3", "--later-iterations", "2", "--workers", "1")
+    given[1] = str(source)
+    assert main(given) == 0
+    err, said = capsys.readouterr().err, fps_text(float(ntsc))
+    assert f", {said}, 1 shot:" in err and f"(6 frames, {said})" in err, err
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == ntsc and c.streams.video[0].frames == 6
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mkv", "mpeg4"), (".webm", "libvpx")])
+def test_a_matroska_file_at_a_rate_of_its_own_is_not_taken_for_ntsc(tmp_path, suffix, codec):
+    # the NTSC rate nearest a Matroska's average is taken only where the clock's rounding explains it:
+    # 60 fps stays 60, 59.5 (12 frames last 6 ms longer than at 59.94) stays 59.5
+    for rate in (60, fractions.Fraction(119, 2), fractions.Fraction(25, 2)):
+        source = write_video(tmp_path / f"own{suffix}", video_clip.frames(12), rate, codec=codec)
+        assert clips.read(source, 48, (0, 2)).fps == float(rate)
 
 
 def write_ticks(path, images, ticks, time_base):
