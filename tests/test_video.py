@@ -439,7 +439,8 @@ def test_scheduler_without_workers_fails_in_one_line(inputs, tmp_path, capsys, m
 def test_a_folder_or_a_link_at_a_frame_s_name_is_refused_before_any_work(inputs, tmp_path, capsys, what):
     # a folder at a name nst makes (OUTDIR/frame_000001.png) was "exists and nst did not write it"; a
     # symbolic link there (the user's) is never followed nor replaced: one to nothing made the frame,
-    # then failed it as "exists and nst did not write it"; one to a picture nst wrote was replaced
+    # then failed it as "exists and nst did not write it" (then was said "a symbolic link", as one to
+    # a file); one to a picture nst wrote was replaced
     from nst.io.image import save_image
     from nst.video.clip import frame_name
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere" / "mine.png"
@@ -453,7 +454,8 @@ def test_a_folder_or_a_link_at_a_frame_s_name_is_refused_before_any_work(inputs,
             save_image(video_clip.frames(1)[0], elsewhere.parent.mkdir() or elsewhere)
     assert main(command(inputs, out)) == 2
     err = capsys.readouterr().err.strip()
-    noun = "a folder" if what == "a folder" else "a symbolic link"
+    noun = {"a folder": "a folder", "a link to nst's picture": "a symbolic link",
+            "a link to nothing": "a symbolic link that leads nowhere (a loop, or a missing target)"}[what]
     assert err == f"nst: error: {at} is {noun}: not replaced; move it away", err
     assert at.is_dir() if what == "a folder" else at.is_symlink() and os.readlink(at) == str(elsewhere)
     assert os.listdir(out) == [at.name] and os.path.exists(elsewhere) == (what == "a link to nst's picture")

@@ -43,8 +43,15 @@ def kind(path):
 
 
 def not_a_file(path, k):
-    return {"link": f"{path} is a symbolic link", "folder": f"{path} is a folder",
+    # what is at `path` in place of a regular file, by its kind(): "link", "folder" or "other"
+    return {"link": f"{path} is {link_text(path)}", "folder": f"{path} is a folder",
             "other": f"{path} is not a regular file"}[k]
+
+
+def link_text(path):
+    # a symbolic link at `path`, said so, and where it leads nowhere said that too (a missing target
+    # or a loop: nothing there to move away but the link itself)
+    return "a symbolic link" + ("" if os.path.exists(path) else " that leads nowhere (a loop, or a missing target)")
 
 
 def is_manifest(path):
@@ -84,7 +91,7 @@ def check_folder(outdir, option="-o"):
     # be written: not a file, not a link that leads nowhere
     out = Path(outdir)                      # os.path's tests: False for a name too long (Path's raise)
     if os.path.islink(out) and not os.path.exists(out):
-        raise RunRefused(f"{option} {out}: a symbolic link that leads nowhere (a loop, or a missing target)")
+        raise RunRefused(f"{option} {out}: {link_text(out)}")
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunRefused(f"{option} {out}: exists and is not a folder; give a folder for the pictures")
     check_writable(option, out / MANIFEST, named=out)
