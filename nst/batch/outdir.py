@@ -157,18 +157,26 @@ def picture_blocked(path, row):
     k = kind(path)
     if k == "missing":
         return None
-    keep = "not replaced; move it away to make it"
+    why = not_nsts_file(path, k) or not_its_row(path, row)
+    return f"{why}: not replaced; move it away to make it" if why else None
+
+
+def not_nsts_file(path, k):
+    # why what is at `path` (kind() k, not "missing") is no file nst wrote: a link (never followed),
+    # a folder, another's file; None for nst's. nst video's frames are replaced on this alone
     if k != "file":
-        return f"{not_a_file(path, k)}: {keep}"
-    why = not_the_picture(path, row)
-    return f"{why}: {keep}" if why else None
+        return not_a_file(path, k)
+    return None if written_by_nst(path) else f"{path} exists and nst did not write it"
 
 
 def not_the_picture(path, row):
     # None when the file at `path` is nst's picture of the task `row` (its manifest row, or None),
     # else why not ("PATH changed since nst wrote it"); nst serve's Download serves only the first
-    if not written_by_nst(path):
-        return f"{path} exists and nst did not write it"
+    return not_nsts_file(path, "file") or not_its_row(path, row)
+
+
+def not_its_row(path, row):
+    # None when nst's picture at `path` is the one its manifest row records, else why not
     if not row:
         return f"{path} is not in {MANIFEST} (an image you saved there?)"
     if row.get("sha256", None) not in (None, sha256_file(path)):
