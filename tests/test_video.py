@@ -306,6 +306,18 @@ def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     assert (tmp_path / "theirs.mp4").read_bytes() == b"someone's video"
 
 
+def test_a_link_to_nothing_as_the_video_is_refused_before_any_work(inputs, tmp_path, capsys):
+    # -o onto a symbolic link to nothing (the user's) made every frame, then wrote the video in the
+    # link's place; nst transfer's -o refuses one
+    out, gone = tmp_path / "styled.mp4", tmp_path / "gone" / "theirs.mp4"
+    out.symlink_to(gone)
+    assert main(command(inputs, out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"nst: error: -o {out}: a symbolic link that leads nowhere (a loop, or a missing target); " \
+                  "move it or choose another name", err
+    assert os.readlink(out) == str(gone) and not (tmp_path / "styled.mp4.frames").exists()
+
+
 def test_a_video_nst_wrote_is_known_as_nsts_with_its_frames_folder_gone(inputs, tmp_path, capsys):
     # styled.mp4.frames/ removed (a cache, large): the same command was refused, "-o styled.mp4 exists
     # and nst did not write it"; the video carries nst's mark and is made again. A video of someone

@@ -24,7 +24,7 @@ import numpy as np
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
-from nst.batch.outdir import MANIFEST, check_manifest, kind, not_nsts_file, unreplaceable
+from nst.batch.outdir import MANIFEST, check_manifest, kind, link_text, not_nsts_file, unreplaceable
 from nst.batch.results import append_row, read_manifest
 from nst.video.clip import VIDEO_FORMATS, frame_name, is_video_path
 
@@ -148,6 +148,8 @@ def check_destinations(source, output, outdir, inputs):
         check_writable("-o", out)
         if exists(out) and not video_written_by_nst(outdir, out):
             raise RunRefused(f"-o {out} exists and nst did not write it; move it or choose another name")
+        if kind(out) == "link" and not exists(out):                # the user's: the video would replace it
+            raise RunRefused(f"-o {out}: {link_text(out)}; move it or choose another name")
 
 
 def video_written_by_nst(outdir, out):
