@@ -107,6 +107,13 @@ def link_outside(name):
     return setup
 
 
+def link_to_nothing(name):
+    def setup(world):
+        world["o"].mkdir(exist_ok=True)
+        os.symlink(world["d"] / "outside" / "missing.txt", world["o"] / name)
+    return setup
+
+
 def folder_at(name):
     def setup(world):
         (world["o"] / name).mkdir(parents=True)
@@ -291,6 +298,11 @@ CASES = [
     ("12-empty-file-at-task-name", user_file("c__s.png", b""), lambda w: B(w), 1, ["c__s.png blocked"]),
     ("12-folder-at-task-name", folder_at("c__s.png"), lambda w: B(w), 1, ["c__s.png blocked", "is a folder"]),
     ("12-link-at-task-name", link_outside("c__s.png"), lambda w: B(w), 1, ["c__s.png blocked", "symbolic link"]),
+    # a link to nothing at a task's name or the manifest's was "a symbolic link", as one to a file
+    ("12-link-to-nothing-at-task-name", link_to_nothing("c__s.png"), lambda w: B(w), 1,
+     ["c__s.png blocked", "c__s.png is a symbolic link that leads nowhere (a loop, or a missing target): not"]),
+    ("2-manifest-link-to-nothing", link_to_nothing("manifest.jsonl"), lambda w: B(w), 2,
+     ["manifest.jsonl is a symbolic link that leads nowhere (a loop, or a missing target); nst replaces"]),
     # 6-7: --scheduler checked in seconds
     ("6-unknown-scheme", None, lambda w: B(w, "--scheduler", "nonsense://foo"), 2,
      ["nonsense://foo", "unknown scheme"]),

@@ -5,6 +5,7 @@ planning pieces (frame selection, shots, chained digests). Tiny random-weight VG
 backend (no Numba compilation in fresh worker processes)."""
 import collections
 import contextlib
+import fractions
 import functools
 import json
 import os
@@ -22,6 +23,7 @@ from test_batch import RUN_NST, env_with_nst, left_in_group, start_nst, stop, wa
 
 from nst.cli import main
 from nst.io.image import load_image
+from nst.library import fps_text
 from nst.video import clip as clips
 from nst.video import clip_checks
 from nst.run.settings import Settings
@@ -304,6 +306,18 @@ def test_refuses_to_overwrite(inputs, tmp_path, capsys):
     assert (tmp_path / "theirs.mp4").read_bytes() == b"someone's video"
 
 
+def test_a_link_to_nothing_as_the_video_is_refused_before_any_work(inputs, tmp_path, capsys):
+    # -o onto a symbolic link to nothing (the user's) made every frame, then wrote the video in the
+    # link's place; nst transfer's -o refuses one
+    out, gone = tmp_path / "styled.mp4", tmp_path / "gone" / "theirs.mp4"
+    out.symlink_to(gone)
+    assert main(command(inputs, out)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"nst: error: -o {out}: a symbolic link that leads nowhere (a loop, or a missing target); " \
+                  "move it or choose another name", err
+    assert os.readlink(out) == str(gone) and not (tmp_path / "styled.mp4.frames").exists()
+
+
 def test_a_video_nst_wrote_is_known_as_nsts_with_its_frames_folder_gone(inputs, tmp_path, capsys):
     # styled.mp4.frames/ removed (a cache, large): the same command was refused, "-o styled.mp4 exists
     # and nst did not write it"; the video carries nst's mark and is made again. A video of someone
@@ -437,7 +451,8 @@ def test_scheduler_without_workers_fails_in_one_line(inputs, tmp_path, capsys, m
 def test_a_folder_or_a_link_at_a_frame_s_name_is_refused_before_any_work(inputs, tmp_path, capsys, what):
     # a folder at a name nst makes (OUTDIR/frame_000001.png) was "exists and nst did not write it"; a
     # symbolic link there (the user's) is never followed nor replaced: one to nothing made the frame,
-    # then failed it as "exists and nst did not write it"; one to a picture nst wrote was replaced
+    # then failed it as "exists and nst did not write it" (then was said "a symbolic link", as one to
+    # a file); one to a picture nst wrote was replaced
     from nst.io.image import save_image
     from nst.video.clip import frame_name
     out, elsewhere = tmp_path / "out", tmp_path / "elsewhere" / "mine.png"
@@ -451,7 +466,8 @@ def test_a_folder_or_a_link_at_a_frame_s_name_is_refused_before_any_work(inputs,
             save_image(video_clip.frames(1)[0], elsewhere.parent.mkdir() or elsewhere)
     assert main(command(inputs, out)) == 2
     err = capsys.readouterr().err.strip()
-    noun = "a folder" if what == "a folder" else "a symbolic link"
+    noun = {"a folder": "a folder", "a link to nst's picture": "a symbolic link",
+            "a link to nothing": "a symbolic link that leads nowhere (a loop, or a missing target)"}[what]
     assert err == f"nst: error: {at} is {noun}: not replaced; move it away", err
     assert at.is_dir() if what == "a folder" else at.is_symlink() and os.readlink(at) == str(elsewhere)
     assert os.listdir(out) == [at.name] and os.path.exists(elsewhere) == (what == "a link to nst's picture")
@@ -772,11 +788,11 @@ def test_a_dark_frame_warped_to_start_from_is_not_warned_of_as_0_to_1(tiny_weigh
     assert not [w for w in caught if "0..1" in str(w.message)], [str(w.message) for w in caught]
 
 
-def write_video(path, images, fps=12, options=None):
+def write_video(path, images, fps=12, options=None, codec="mpeg4"):
     # frames -> a video file (mpeg4: in every FFmpeg build); options: the muxer's
     import av
     with av.open(str(path), "w", options=options or {}) as c:
-        v = c.add_stream("mpeg4", rate=fps)
+        v = c.add_stream(codec, rate=fps)
         v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
         for f in images:
             for p in v.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
@@ -1209,6 +1225,34 @@ def test_a_mov_on_apple_s_clock_keeps_its_rate_not_the_clock_s_average(inputs, t
     assert ", 29.97 fps, 1 shot:" in err and "(6 frames, 29.97 fps)" in err, err
     with av.open(str(out)) as c:
         assert c.streams.video[0].average_rate == ntsc and c.streams.video[0].frames == 6
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mkv", "mpeg4"), (".webm", "libvpx")])
+@pytest.mark.parametrize("ntsc", [fractions.Fraction(30000, 1001), fractions.Fraction(60000, 1001)])
+def test_a_matroska_file_keeps_its_ntsc_rate_not_the_clock_s_average(inputs, tmp_path, capsys, suffix, codec, ntsc):
+    # 60000/1001 fps at Matroska's 1 ms clock: FFmpeg keeps the frame length, 16683333 ns, as 19001/317
+    # fps (terms under 30000), taken for the clip's: the video written at 19001/317 fps
+    import av
+    source = write_video(tmp_path / f"ntsc{suffix}", video_clip.frames(12), ntsc, codec=codec)
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].average_rate == (ntsc if ntsc.numerator <= 30000 else fractions.Fraction(19001, 317))
+    out = tmp_path / "styled.mp4"
+    given = command(inputs, out, "--frames", "0:6", "--iterations", "3", "--later-iterations", "2", "--workers", "1")
+    given[1] = str(source)
+    assert main(given) == 0
+    err, said = capsys.readouterr().err, fps_text(float(ntsc))
+    assert f", {said}, 1 shot:" in err and f"(6 frames, {said})" in err, err
+    with av.open(str(out)) as c:
+        assert c.streams.video[0].average_rate == ntsc and c.streams.video[0].frames == 6
+
+
+@pytest.mark.parametrize("suffix, codec", [(".mkv", "mpeg4"), (".webm", "libvpx")])
+def test_a_matroska_file_at_a_rate_of_its_own_is_not_taken_for_ntsc(tmp_path, suffix, codec):
+    # the NTSC rate nearest a Matroska's average is taken only where the clock's rounding explains it:
+    # 60 fps stays 60, 59.5 (12 frames last 6 ms longer than at 59.94) stays 59.5
+    for rate in (60, fractions.Fraction(119, 2), fractions.Fraction(25, 2)):
+        source = write_video(tmp_path / f"own{suffix}", video_clip.frames(12), rate, codec=codec)
+        assert clips.read(source, 48, (0, 2)).fps == float(rate)
 
 
 def write_ticks(path, images, ticks, time_base):

@@ -43,8 +43,15 @@ def kind(path):
 
 
 def not_a_file(path, k):
-    return {"link": f"{path} is a symbolic link", "folder": f"{path} is a folder",
+    # what is at `path` in place of a regular file, by its kind(): "link", "folder" or "other"
+    return {"link": f"{path} is {link_text(path)}", "folder": f"{path} is a folder",
             "other": f"{path} is not a regular file"}[k]
+
+
+def link_text(path):
+    # a symbolic link at `path`, said so, and where it leads nowhere said that too (a missing target
+    # or a loop: nothing there to move away but the link itself)
+    return "a symbolic link" + ("" if os.path.exists(path) else " that leads nowhere (a loop, or a missing target)")
 
 
 def is_manifest(path):
@@ -84,7 +91,7 @@ def check_folder(outdir, option="-o"):
     # be written: not a file, not a link that leads nowhere
     out = Path(outdir)                      # os.path's tests: False for a name too long (Path's raise)
     if os.path.islink(out) and not os.path.exists(out):
-        raise RunRefused(f"{option} {out}: a symbolic link that leads nowhere (a loop, or a missing target)")
+        raise RunRefused(f"{option} {out}: {link_text(out)}")
     if os.path.exists(out) and not os.path.isdir(out):
         raise RunRefused(f"{option} {out}: exists and is not a folder; give a folder for the pictures")
     check_writable(option, out / MANIFEST, named=out)
@@ -150,18 +157,26 @@ def picture_blocked(path, row):
     k = kind(path)
     if k == "missing":
         return None
-    keep = "not replaced; move it away to make it"
+    why = not_nsts_file(path, k) or not_its_row(path, row)
+    return f"{why}: not replaced; move it away to make it" if why else None
+
+
+def not_nsts_file(path, k):
+    # why what is at `path` (kind() k, not "missing") is no file nst wrote: a link (never followed),
+    # a folder, another's file; None for nst's. nst video's frames are replaced on this alone
     if k != "file":
-        return f"{not_a_file(path, k)}: {keep}"
-    why = not_the_picture(path, row)
-    return f"{why}: {keep}" if why else None
+        return not_a_file(path, k)
+    return None if written_by_nst(path) else f"{path} exists and nst did not write it"
 
 
 def not_the_picture(path, row):
     # None when the file at `path` is nst's picture of the task `row` (its manifest row, or None),
     # else why not ("PATH changed since nst wrote it"); nst serve's Download serves only the first
-    if not written_by_nst(path):
-        return f"{path} exists and nst did not write it"
+    return not_nsts_file(path, "file") or not_its_row(path, row)
+
+
+def not_its_row(path, row):
+    # None when nst's picture at `path` is the one its manifest row records, else why not
     if not row:
         return f"{path} is not in {MANIFEST} (an image you saved there?)"
     if row.get("sha256", None) not in (None, sha256_file(path)):

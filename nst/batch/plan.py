@@ -25,6 +25,8 @@ from nst.library import counted
 from nst.run.progress import log
 from nst.run.settings import FIELDS, Settings, items
 
+from .outdir import link_text
+
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
 # short tags of swept options in output names; any other option is tagged by its name
 TAGS = {"size": "px", "iterations": "it", "scales": "sc", "start_size": "st", "lr": "lr",
@@ -102,8 +104,7 @@ def expand(arguments, what):
             found.append(a)
         else:
             check_regular([(what, a)])                                   # a pipe or a device
-            raise RunRefused(f"{what} {a}: a symbolic link that leads nowhere (a loop, or a missing target)"
-                             if os.path.islink(a) else f"{what} {a}: no such file or folder")
+            raise RunRefused(f"{what} {a}: {link_text(a) if os.path.islink(a) else 'no such file or folder'}")
     seen = set()
     return [p for p in found if not (os.path.realpath(p) in seen or seen.add(os.path.realpath(p)))]
 

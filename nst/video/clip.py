@@ -11,6 +11,7 @@ pace with its audio), a frame on screen over several ticks written that many tim
 keeps each frame's own time (Clip.times).
 """
 import dataclasses
+import fractions
 import math
 import os
 import re
@@ -388,8 +389,8 @@ def display_transform(matrix):
 
 def frame_rate(container, stream):
     # -> the source's frames a second: its header's (FFmpeg's average_rate), else FFmpeg's guess from
-    # the frames' times (guessed_rate), as where the average is the guess but for the clock's rounding
-    # (rounded_by_the_clock); an AVI's header rate is of ticks, a frame or an empty chunk
+    # the frames' times (guessed_rate), or the rate the average is but for the clock's rounding
+    # (exact_rate); an AVI's header rate is of ticks, a frame or an empty chunk
     # each: where its index holds fewer frames than its ticks (dropped frames, a 1/1000 time base), or
     # it has no index to say, the frames' own rate is the guess. A raw stream (.m4v, .h264, .mjpeg: a
     # format with no timestamps) has no header rate, only FFmpeg's default 25: its rate is its codec's
@@ -397,20 +398,33 @@ def frame_rate(container, stream):
     if container.format.flags & NO_TIMESTAMPS:
         rate = getattr(stream.codec_context, "framerate", None)
         return float(rate) if rate else None
-    ticks_not_frames = 0 < indexed_frames(container, stream) < stream.frames or unindexed_avi(container)
-    guessed = ticks_not_frames or rounded_by_the_clock(stream)
-    return float((stream.guessed_rate if guessed else stream.average_rate) or stream.guessed_rate or FOLDER_FPS)
+    if 0 < indexed_frames(container, stream) < stream.frames or unindexed_avi(container):
+        return float(stream.guessed_rate or FOLDER_FPS)
+    return float(exact_rate(container, stream) or stream.average_rate or stream.guessed_rate or FOLDER_FPS)
 
 
-def rounded_by_the_clock(stream):
-    # an MP4's or MOV's average_rate (its frames over its length) is FFmpeg's guessed rate (a rational,
-    # 30000/1001) but for the rounding of the stream's clock: N frames last within one tick of the
-    # time base at each (the last frame's time and duration rounded to it). At Apple's 1/600 s a
-    # 30000/1001 clip of 48 frames lasts 961 ticks, not 960.96: an average of 28800/961, 29.9688 fps
-    mean, guessed, n = stream.average_rate, stream.guessed_rate, stream.frames
-    if not (mean and guessed and n and stream.time_base) or mean == guessed:
-        return False
-    return abs(n / mean - n / guessed) <= stream.time_base
+def exact_rate(container, stream):
+    # -> the rate a clip's average_rate (its frames over its length, on the stream's clock) is but for
+    # the clock's rounding, None where it is none: a better-stated rate at which its N frames last
+    # within one tick of the time base as long. Stated by FFmpeg's guess or the codec's headers (an
+    # H.264 VUI's), else, where the average is no standard rate, the NTSC rate k·1000/1001 nearest
+    # it. At Apple's 1/600 s a 30000/1001 MP4 of 48 frames lasts 961 ticks, not 960.96: an average
+    # of 28800/961, 29.9688 fps; at Matroska's 1 ms FFmpeg keeps a 60000/1001 clip's frame length
+    # (16683333 ns) as 19001/317 fps, a fraction of terms under 30000
+    mean, tick = stream.average_rate, stream.time_base
+    n = stream.frames or declared_frames(container, stream, float(mean or 0))[0]
+    if not (mean and n and tick):
+        return None
+    stated = [stream.guessed_rate, getattr(stream.codec_context, "framerate", None)]
+    if not standard_rate(mean):
+        stated.append(fractions.Fraction(round(mean * 1001 / 1000) * 1000, 1001))
+    return next((rate for rate in stated if rate and rate != mean and abs(n / mean - n / rate) <= tick), None)
+
+
+def standard_rate(rate):
+    # FFmpeg's standard rates (its guess from frames' times picks among them): twelfths of a frame a
+    # second and the NTSC rates k·1000/1001
+    return (rate * 12).denominator == 1 or (rate * 1001 / 1000).denominator == 1
 
 
 def indexed_frames(container, stream):

@@ -24,7 +24,7 @@ import numpy as np
 from nst.io.assets import sha256_file
 from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
-from nst.batch.outdir import MANIFEST, check_manifest, kind, not_a_file, unreplaceable
+from nst.batch.outdir import MANIFEST, check_manifest, kind, link_text, not_nsts_file, unreplaceable
 from nst.batch.results import append_row, read_manifest
 from nst.video.clip import VIDEO_FORMATS, frame_name, is_video_path
 
@@ -148,6 +148,8 @@ def check_destinations(source, output, outdir, inputs):
         check_writable("-o", out)
         if exists(out) and not video_written_by_nst(outdir, out):
             raise RunRefused(f"-o {out} exists and nst did not write it; move it or choose another name")
+        if kind(out) == "link" and not exists(out):                # the user's: the video would replace it
+            raise RunRefused(f"-o {out}: {link_text(out)}; move it or choose another name")
 
 
 def video_written_by_nst(outdir, out):
@@ -162,16 +164,17 @@ def partition(frames, previous, outdir):
     # -> (to run, done before): in each shot, the frames before the first unfinished one are done;
     # anything at a frame's name but a file nst wrote is refused (never replaced): another's file, a
     # folder, a symbolic link (the user's, even one to nothing: never followed, nor replaced), and so
-    # is a frame to be made again that cannot be replaced (read-only, chattr +i)
+    # is a frame to be made again that cannot be replaced (read-only, chattr +i). Not batch's
+    # picture_blocked: a frame of nst's with no row (a run stopped between frame and row) is made again
     todo, done = [], []
     for shot in shots_of(frames):
         finished = True
         for f in shot:
             path = Path(outdir) / f.output
             k = kind(path)
-            if k != "missing" and (k != "file" or not written_by_nst(path)):
-                what = not_a_file(path, k) if k != "file" else f"{path} exists and nst did not write it"
-                raise RunRefused(f"{what}: not replaced; move it away")
+            why = not_nsts_file(path, k) if k != "missing" else None
+            if why:
+                raise RunRefused(f"{why}: not replaced; move it away")
             row = previous.get(f.output)
             finished = finished and k == "file" and bool(row) and row.get("status") == "done" \
                 and row.get("digest") == f.digest
