@@ -282,6 +282,20 @@ def test_a_mistyped_in_is_refused_before_the_default_weights_are_fetched(inputs,
     assert not (tmp_path / "out.mp4").exists()
 
 
+@pytest.mark.parametrize("target", ["gone.mp4", "link.mp4"])
+def test_a_link_to_nothing_as_in_is_said_as_nst_batch_says_it(inputs, tmp_path, capsys, target):
+    # IN a symbolic link to a missing file or to itself (a loop) was "no such file or folder"; now
+    # nst batch's words for its CONTENT, through the same check
+    link = tmp_path / "link.mp4"
+    link.symlink_to(tmp_path / target)
+    _, style, _ = inputs
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["video", str(link), "-o", str(tmp_path / "out.mp4"), "--style", str(style), *FAST]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"nst: error: IN {link}: a symbolic link that leads nowhere (a loop, or a missing target)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before                   # nothing written
+
+
 @pytest.mark.parametrize("what", ["IN", "style", "--init", "--weights"])
 def test_a_pipe_as_an_input_is_refused_not_waited_on(inputs, tmp_path, tmp_path_factory, capsys, what):
     # a FIFO (`<(curl …)`) as an input waited for a writer forever; now one line before any work, as
