@@ -816,6 +816,12 @@ def write_video(path, images, fps=12, options=None, codec="mpeg4"):
     return path
 
 
+def test_a_frame_rate_as_a_fraction_is_said_as_its_float():
+    # PyAV's rates are Fractions: fps_text raised TypeError for one (no "g" format before Python 3.12)
+    assert [fps_text(fractions.Fraction(n, d)) for n, d in ((60000, 1001), (24000, 1001), (25, 1), (1, 3))] == \
+        ["59.94 fps", "23.976 fps", "25 fps", "0.333 fps"]
+
+
 def test_frame_rates_are_said_as_people_write_them(inputs, tmp_path, capsys):
     # a 60000/1001 source was said as "59.9401 fps" in the summary and in --fps's refusal
     import fractions
