@@ -1133,15 +1133,15 @@ def test_a_second_run_on_the_same_o_is_refused_while_the_first_lives(inputs, tmp
 VFR_MS = [0, 33, 66, 300, 333, 366, 700, 733]      # bursts at 30 fps and pauses: a variable rate
 
 
-def write_vfr(path, images, ms=VFR_MS, sound=False):
-    # frames at the times `ms` (milliseconds; Matroska's clock) in a file whose header says 30 fps (its
+def write_vfr(path, images, ms=VFR_MS, sound=False, rate=30):
+    # frames at the times `ms` (milliseconds; Matroska's clock) in a file whose header says `rate` (its
     # first frames' rate), with 0.8 s of sound if asked: silence, then a tone from 0.7 s, when frame 6
     # comes on screen (sound_onset)
     import fractions
 
     import av
     with av.open(str(path), "w") as c:
-        v = c.add_stream("mpeg4", rate=30)
+        v = c.add_stream("mpeg4", rate=rate)
         v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
         v.codec_context.time_base = fractions.Fraction(1, 1000)
         a = c.add_stream("aac", rate=16000) if sound else None
@@ -1472,6 +1472,25 @@ def test_an_avi_of_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(t
     shown, end = shown_frames(output.write_video(clip.frames, tmp_path / "styled.avi", clip))
     assert [k for _, k in shown] == [0, 1] + [2] * 7 + [3, 4] + [5] * 10 + [6, 7], shown
     assert abs(end - 0.766) < 0.0011 and abs(sound_onset(tmp_path / "styled.avi") - shown[21][0]) < 0.01
+
+
+def test_a_variable_rate_mkv_of_an_ntsc_source_keeps_the_ntsc_rate_as_its_base_rate(tmp_path, capsys):
+    # bursts at 60000/1001 fps with pauses, at Matroska's 1 ms: FFmpeg's guess of the base rate is the
+    # clock's 19001/317 fps, and an AVI of it was written at that; now at 60000/1001, the rule a
+    # constant-rate clip's rate follows (exact_rate)
+    import av
+
+    from nst.video import output
+    ntsc = fractions.Fraction(60000, 1001)
+    ms = [round(1000 * k / ntsc) for k in (0, 1, 2, 3, 20, 21, 22, 23)]
+    grey = [np.full((36, 48, 3), 20 + 30 * k, np.uint8) for k in range(len(ms))]
+    source = write_vfr(tmp_path / "vfr.mkv", grey, ms, rate=ntsc)
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].guessed_rate == fractions.Fraction(19001, 317)
+    clip = output.fitted(clips.read(source, 48), tmp_path / "s.avi")
+    assert ".avi keeps one frame rate: the source's variable rate is written at 59.94 fps" in capsys.readouterr().err
+    with av.open(str(output.write_video(clip.frames, tmp_path / "styled.avi", clip))) as c:
+        assert c.streams.video[0].average_rate == ntsc
 
 
 def test_fps_on_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(tmp_path):
