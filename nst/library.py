@@ -52,5 +52,7 @@ def counted(n, noun, plural=None):
 
 def fps_text(fps):
     # a frame rate as people write it: 59.94006 -> "59.94 fps", 24000/1001 -> "23.976 fps", 25.0 ->
-    # "25 fps" (three decimals, as NTSC's rates are named; below 1 fps three significant digits)
+    # "25 fps" (three decimals, as NTSC's rates are named; below 1 fps three significant digits); a
+    # Fraction (PyAV's rates) as its float: Fraction takes no "g" format before Python 3.12
+    fps = float(fps)
     return f"{round(fps, 3) if fps >= 1 else float(f'{fps:.3g}'):g} fps"

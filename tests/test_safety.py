@@ -299,9 +299,20 @@ CASES = [
      ["--report", "o_0002.png", "--save-every destination"]),
     ("weights-damaged-metadata", lambda w: w.update(w=damaged_metadata(w["w"], w["d"] / "damaged.h5")),
      ["-o", "{d}/o.png"], 2, ["damaged.h5", "is damaged", "nst weights fetch"]),
+    # a symbolic link that leads nowhere, as nst batch and nst video say it (a dangling one was "no such
+    # file", a loop "a symbolic link loop", --init's "no such file, and not one of content, …")
     ("content-symlink-loop", lambda w: (os.symlink(w["d"] / "in" / "loop.png", w["d"] / "in" / "loop.png"),
                                         w.update(c=w["d"] / "in" / "loop.png")),
-     ["-o", "{d}/o.png"], 2, ["loop.png", "symbolic link loop"]),
+     ["-o", "{d}/o.png"], 2, ["content ", "loop.png: a symbolic link that leads nowhere (a loop, or a missing target)"]),
+    ("content-dangling-link", lambda w: (os.symlink(w["d"] / "gone.png", w["d"] / "in" / "link.png"),
+                                         w.update(c=w["d"] / "in" / "link.png")),
+     ["-o", "{d}/o.png"], 2, ["content ", "link.png: a symbolic link that leads nowhere (a loop, or a missing target)"]),
+    ("style-dangling-link", lambda w: (os.symlink(w["d"] / "gone.png", w["d"] / "in" / "link.png"),
+                                       w.update(s=w["d"] / "in" / "link.png")),
+     ["-o", "{d}/o.png"], 2, ["style ", "link.png: a symbolic link that leads nowhere (a loop, or a missing target)"]),
+    ("init-dangling-link", lambda w: os.symlink(w["d"] / "gone.png", w["d"] / "in" / "link.png"),
+     ["-o", "{d}/o.png", "--init", "{d}/in/link.png"], 2,
+     ["--init ", "link.png: a symbolic link that leads nowhere (a loop, or a missing target)"]),
     # a folder to make that is a link to nothing: the run did all its work, then -o went to the temporary folder
     ("output-under-a-dangling-link", lambda w: os.symlink(w["d"] / "nowhere", w["d"] / "out"),
      ["-o", "{d}/out/sub/o.png"], 2, ["out/sub/o.png: ", "/out is a link to ", "/nowhere, which does not exist"]),

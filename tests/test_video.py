@@ -282,6 +282,20 @@ def test_a_mistyped_in_is_refused_before_the_default_weights_are_fetched(inputs,
     assert not (tmp_path / "out.mp4").exists()
 
 
+@pytest.mark.parametrize("target", ["gone.mp4", "link.mp4"])
+def test_a_link_to_nothing_as_in_is_said_as_nst_batch_says_it(inputs, tmp_path, capsys, target):
+    # IN a symbolic link to a missing file or to itself (a loop) was "no such file or folder"; now
+    # nst batch's words for its CONTENT, through the same check
+    link = tmp_path / "link.mp4"
+    link.symlink_to(tmp_path / target)
+    _, style, _ = inputs
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["video", str(link), "-o", str(tmp_path / "out.mp4"), "--style", str(style), *FAST]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"nst: error: IN {link}: a symbolic link that leads nowhere (a loop, or a missing target)"
+    assert sorted(p.name for p in tmp_path.iterdir()) == before                   # nothing written
+
+
 @pytest.mark.parametrize("what", ["IN", "style", "--init", "--weights"])
 def test_a_pipe_as_an_input_is_refused_not_waited_on(inputs, tmp_path, tmp_path_factory, capsys, what):
     # a FIFO (`<(curl …)`) as an input waited for a writer forever; now one line before any work, as
@@ -802,6 +816,12 @@ def write_video(path, images, fps=12, options=None, codec="mpeg4"):
     return path
 
 
+def test_a_frame_rate_as_a_fraction_is_said_as_its_float():
+    # PyAV's rates are Fractions: fps_text raised TypeError for one (no "g" format before Python 3.12)
+    assert [fps_text(fractions.Fraction(n, d)) for n, d in ((60000, 1001), (24000, 1001), (25, 1), (1, 3))] == \
+        ["59.94 fps", "23.976 fps", "25 fps", "0.333 fps"]
+
+
 def test_frame_rates_are_said_as_people_write_them(inputs, tmp_path, capsys):
     # a 60000/1001 source was said as "59.9401 fps" in the summary and in --fps's refusal
     import fractions
@@ -1113,15 +1133,15 @@ def test_a_second_run_on_the_same_o_is_refused_while_the_first_lives(inputs, tmp
 VFR_MS = [0, 33, 66, 300, 333, 366, 700, 733]      # bursts at 30 fps and pauses: a variable rate
 
 
-def write_vfr(path, images, ms=VFR_MS, sound=False):
-    # frames at the times `ms` (milliseconds; Matroska's clock) in a file whose header says 30 fps (its
+def write_vfr(path, images, ms=VFR_MS, sound=False, rate=30):
+    # frames at the times `ms` (milliseconds; Matroska's clock) in a file whose header says `rate` (its
     # first frames' rate), with 0.8 s of sound if asked: silence, then a tone from 0.7 s, when frame 6
     # comes on screen (sound_onset)
     import fractions
 
     import av
     with av.open(str(path), "w") as c:
-        v = c.add_stream("mpeg4", rate=30)
+        v = c.add_stream("mpeg4", rate=rate)
         v.width, v.height, v.pix_fmt = images[0].shape[1], images[0].shape[0], "yuv420p"
         v.codec_context.time_base = fractions.Fraction(1, 1000)
         a = c.add_stream("aac", rate=16000) if sound else None
@@ -1452,6 +1472,25 @@ def test_an_avi_of_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(t
     shown, end = shown_frames(output.write_video(clip.frames, tmp_path / "styled.avi", clip))
     assert [k for _, k in shown] == [0, 1] + [2] * 7 + [3, 4] + [5] * 10 + [6, 7], shown
     assert abs(end - 0.766) < 0.0011 and abs(sound_onset(tmp_path / "styled.avi") - shown[21][0]) < 0.01
+
+
+def test_a_variable_rate_mkv_of_an_ntsc_source_keeps_the_ntsc_rate_as_its_base_rate(tmp_path, capsys):
+    # bursts at 60000/1001 fps with pauses, at Matroska's 1 ms: FFmpeg's guess of the base rate is the
+    # clock's 19001/317 fps, and an AVI of it was written at that; now at 60000/1001, the rule a
+    # constant-rate clip's rate follows (exact_rate)
+    import av
+
+    from nst.video import output
+    ntsc = fractions.Fraction(60000, 1001)
+    ms = [round(1000 * k / ntsc) for k in (0, 1, 2, 3, 20, 21, 22, 23)]
+    grey = [np.full((36, 48, 3), 20 + 30 * k, np.uint8) for k in range(len(ms))]
+    source = write_vfr(tmp_path / "vfr.mkv", grey, ms, rate=ntsc)
+    with av.open(str(source)) as c:
+        assert c.streams.video[0].guessed_rate == fractions.Fraction(19001, 317)
+    clip = output.fitted(clips.read(source, 48), tmp_path / "s.avi")
+    assert ".avi keeps one frame rate: the source's variable rate is written at 59.94 fps" in capsys.readouterr().err
+    with av.open(str(output.write_video(clip.frames, tmp_path / "styled.avi", clip))) as c:
+        assert c.streams.video[0].average_rate == ntsc
 
 
 def test_fps_on_a_variable_rate_file_shows_the_frame_on_screen_at_each_tick(tmp_path):

@@ -23,7 +23,7 @@ from pathlib import Path
 from PIL import Image
 
 from nst.io.assets import sha256_file
-from nst.io.destinations import RunRefused, check_writable, replace_error, why_not_written
+from nst.io.destinations import RunRefused, check_writable, link_text, replace_error, why_not_written
 from nst.io.image import written_by_nst
 
 MANIFEST = "manifest.jsonl"
@@ -46,12 +46,6 @@ def not_a_file(path, k):
     # what is at `path` in place of a regular file, by its kind(): "link", "folder" or "other"
     return {"link": f"{path} is {link_text(path)}", "folder": f"{path} is a folder",
             "other": f"{path} is not a regular file"}[k]
-
-
-def link_text(path):
-    # a symbolic link at `path`, said so, and where it leads nowhere said that too (a missing target
-    # or a loop: nothing there to move away but the link itself)
-    return "a symbolic link" + ("" if os.path.exists(path) else " that leads nowhere (a loop, or a missing target)")
 
 
 def is_manifest(path):

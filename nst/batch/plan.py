@@ -25,7 +25,6 @@ from nst.library import counted
 from nst.run.progress import log
 from nst.run.settings import FIELDS, Settings, items
 
-from .outdir import link_text
 
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
 # short tags of swept options in output names; any other option is tagged by its name
@@ -103,8 +102,8 @@ def expand(arguments, what):
         elif os.path.isfile(a):
             found.append(a)
         else:
-            check_regular([(what, a)])                                   # a pipe or a device
-            raise RunRefused(f"{what} {a}: {link_text(a) if os.path.islink(a) else 'no such file or folder'}")
+            check_regular([(what, a)])                      # a pipe, a device, a link that leads nowhere
+            raise RunRefused(f"{what} {a}: no such file or folder")
     seen = set()
     return [p for p in found if not (os.path.realpath(p) in seen or seen.add(os.path.realpath(p)))]
 

@@ -61,12 +61,23 @@ def exists(path):
         return False
 
 
+def link_text(path):
+    # a symbolic link at `path`, said so, and where it leads nowhere said that too (a missing target
+    # or a loop: nothing there to move away but the link itself)
+    return "a symbolic link" + ("" if os.path.exists(path) else " that leads nowhere (a loop, or a missing target)")
+
+
 def check_regular(inputs):
-    # inputs: [(what, path)]: none that exists is a pipe (`<(curl …)`) or a device: nst reads each
-    # input more than once (its sha256, its checks, its pixels), and a pipe with no writer is waited
-    # on forever. Folders pass (where a command takes one); None and arrays are no files
+    # inputs: [(what, path)]: none is a symbolic link that leads nowhere (said as such, not "no such
+    # file"), and none that exists is a pipe (`<(curl …)`) or a device: nst reads each input more than
+    # once (its sha256, its checks, its pixels), and a pipe with no writer is waited on forever.
+    # Folders pass (where a command takes one); None and arrays are no files
     for what, path in inputs:
-        if isinstance(path, (str, os.PathLike)) and exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
+        if not isinstance(path, (str, os.PathLike)):
+            continue
+        if os.path.islink(path) and not exists(path):
+            raise RunRefused(f"{what} {path}: {link_text(path)}")
+        if exists(path) and not (os.path.isfile(path) or os.path.isdir(path)):
             raise RunRefused(f"{what} {path}: not a regular file (a pipe or a device); nst reads each input "
                              "more than once: save it to a file first")
 

@@ -187,7 +187,7 @@ def read_video(path, size, frames, fps, keep_in):
             src_fps, note = frame_rate(container, stream), None
             if src_fps is None:                           # no rate of its own: --fps is its rate, as a folder's
                 src_fps, fps, note = fps or FOLDER_FPS, None, unknown_rate_note(path, fps)
-            nominal = float(stream.guessed_rate or src_fps)       # FFmpeg's guess: a variable rate's base rate
+            nominal = nominal_rate(container, stream, src_fps)    # a variable rate's base rate
             check_fps(path, fps, src_fps)
             audio, (declared, exact) = bool(container.streams.audio), declared_frames(container, stream, src_fps)
             ctx = stream.codec_context                         # None in some files cut short
@@ -403,22 +403,29 @@ def frame_rate(container, stream):
     return float(exact_rate(container, stream) or stream.average_rate or stream.guessed_rate or FOLDER_FPS)
 
 
-def exact_rate(container, stream):
-    # -> the rate a clip's average_rate (its frames over its length, on the stream's clock) is but for
-    # the clock's rounding, None where it is none: a better-stated rate at which its N frames last
-    # within one tick of the time base as long. Stated by FFmpeg's guess or the codec's headers (an
-    # H.264 VUI's), else, where the average is no standard rate, the NTSC rate k·1000/1001 nearest
-    # it. At Apple's 1/600 s a 30000/1001 MP4 of 48 frames lasts 961 ticks, not 960.96: an average
-    # of 28800/961, 29.9688 fps; at Matroska's 1 ms FFmpeg keeps a 60000/1001 clip's frame length
-    # (16683333 ns) as 19001/317 fps, a fraction of terms under 30000
-    mean, tick = stream.average_rate, stream.time_base
-    n = stream.frames or declared_frames(container, stream, float(mean or 0))[0]
-    if not (mean and n and tick):
+def nominal_rate(container, stream, src_fps):
+    # -> the base rate of a clip whose frames keep their own times (a variable rate): FFmpeg's guess
+    # from those times (guessed_rate), but for the clock's rounding as the header's rate (exact_rate)
+    guess = stream.guessed_rate
+    return float(exact_rate(container, stream, guess) or guess) if guess else src_fps
+
+
+def exact_rate(container, stream, rounded=None):
+    # -> the rate a clip's average_rate (its frames over its length, on the stream's clock), or the
+    # rate `rounded` given, is but for the clock's rounding, None where it is none: a better-stated
+    # rate at which its N frames last within one tick of the time base as long. Stated by FFmpeg's
+    # guess or the codec's headers (an H.264 VUI's), else, where the rate is no standard one, the NTSC
+    # rate k·1000/1001 nearest it. At Apple's 1/600 s a 30000/1001 MP4 of 48 frames lasts 961 ticks, not
+    # 960.96: an average of 28800/961, 29.9688 fps; at Matroska's 1 ms FFmpeg keeps a 60000/1001
+    # clip's frame length (16683333 ns) as 19001/317 fps, a fraction of terms under 30000
+    rounded, tick = rounded or stream.average_rate, stream.time_base
+    n = stream.frames or declared_frames(container, stream, float(rounded or 0))[0]
+    if not (rounded and n and tick):
         return None
     stated = [stream.guessed_rate, getattr(stream.codec_context, "framerate", None)]
-    if not standard_rate(mean):
-        stated.append(fractions.Fraction(round(mean * 1001 / 1000) * 1000, 1001))
-    return next((rate for rate in stated if rate and rate != mean and abs(n / mean - n / rate) <= tick), None)
+    if not standard_rate(rounded):
+        stated.append(fractions.Fraction(round(rounded * 1001 / 1000) * 1000, 1001))
+    return next((rate for rate in stated if rate and rate != rounded and abs(n / rounded - n / rate) <= tick), None)
 
 
 def standard_rate(rate):
