@@ -746,3 +746,37 @@ def test_an_animated_content_is_said_once_by_the_check_naming_the_user_s_file(im
     said = [line for line in capfd.readouterr().err.splitlines() if "animation" in line]
     assert said == [f"nst batch: warning: {images / 'c1.gif'} is an animation of 2 frames: nst reads its first "
                     "frame only (nst video styles every frame)"]
+
+
+def a_jpeg_with_broken_exif(path, rng):
+    # a JPEG whose EXIF names 100 bytes past its end: Pillow warns as nst reads it whole (each task
+    # on its worker; the check of the inputs too) -> that warning's message, as this Pillow words it
+    import struct
+    import warnings
+    ifd = struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x010E, 2, 100, 1000) + struct.pack("<I", 0)
+    Image.fromarray(rng.integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(path, exif=b"Exif\0\0II*\0" + ifd)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        load_image(path)
+    assert caught, "this Pillow reads the broken EXIF without a warning"
+    return str(caught[0].message)
+
+
+@pytest.mark.parametrize("cluster", ["local", "scheduler"])
+def test_a_warning_raised_in_each_task_is_said_once_per_task_and_kept_in_its_row(images, tiny_weights_h5, tmp_path,
+                                                                                 rng, capfd, request, cluster):
+    # each task's worker process warns (Python's two lines on the worker's stderr, which a remote
+    # cluster's user never sees, and in no row): the warning comes back with the task's result
+    message = a_jpeg_with_broken_exif(images / "c.jpg", rng)
+    where = ["--workers", "2"] if cluster == "local" else ["--scheduler", request.getfixturevalue("dask_cluster")[0]]
+    assert main(["batch", str(images / "c.jpg"), "--style", str(images / "s1.png"), str(images / "s2.png"),
+                 "-o", str(tmp_path / "out"), "--weights", str(tiny_weights_h5), *FAST, "--iterations", "1",
+                 *where]) == 0
+    rows = manifest(tmp_path / "out")
+    assert sorted(r["output"] for r in rows) == ["c__s1.png", "c__s2.png"]
+    assert all(r["warnings"] == [message] for r in rows), rows
+    err = capfd.readouterr().err
+    said = sorted(line for line in err.splitlines() if message in line)
+    assert said == sorted([f"nst batch: warning: {message}",            # the check of the inputs'
+                           *(f"nst batch: warning: c__s{i}.png: {message}" for i in (1, 2))]), err
+    assert "Warning:" not in err and "warnings.warn" not in err, err

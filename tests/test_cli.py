@@ -361,3 +361,24 @@ def test_nst_s_own_warnings_print_as_one_line(tmp_path, tiny_weights_h5, rng, ca
     assert [line for line in err if "animation" in line] == [
         f"nst: warning: {images['content']} is an animation of 2 frames: nst reads its first frame only "
         "(nst video styles every frame)"]
+
+
+def test_a_warning_on_a_terminal_clears_the_progress_line_first(monkeypatch):
+    # nst batch's tasks' warnings come as its progress bar runs: on a terminal they were written at
+    # the end of the bar's line
+    import io
+    import warnings
+
+    from nst.cli import warnings_as_lines
+    from nst.run.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+    monkeypatch.setattr(sys, "stderr", Terminal())
+    with warnings_as_lines("batch", debug=False):
+        progress = Progress(2, unit="task")
+        progress.update(1)
+        warnings.warn("a task's warning")
+    painted = sys.stderr.getvalue()
+    assert painted.endswith("\r\x1b[Knst batch: warning: a task's warning\n"), repr(painted)

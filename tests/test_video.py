@@ -2320,3 +2320,23 @@ def test_a_frame_taken_from_another_container_keeps_its_mode(tmp_path):
     link_or_copy(source, target)
     assert target.read_bytes() == b"frame" and oct(source.stat().st_mode & 0o777) == "0o600"
     assert not [p.name for p in target.parent.iterdir() if p.name != target.name]      # no temporary file left
+
+
+def test_a_warning_each_frame_raises_on_its_worker_is_said_once_and_kept_in_the_rows(inputs, tmp_path, capsys,
+                                                                                      monkeypatch, shared_cluster):
+    # each frame's run warns on its (in-process) worker: one line for the clip, every frame's row keeps it
+    import warnings
+
+    from nst.video import task as video_task
+
+    class WarningJob(video_task.Job):
+        def prepare(self):
+            warnings.warn("each frame warns")
+            return super().prepare()
+    monkeypatch.setattr(video_task, "Job", WarningJob)
+    out = tmp_path / "out"
+    assert main(command(inputs, out, "--iterations", "1", "--later-iterations", "1",
+                        "--scheduler", shared_cluster)) == 0
+    assert [r.get("warnings") for r in rows(out)] == [["each frame warns"]] * 6
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "each frame warns" in line] == ["nst video: warning: each frame warns"]

@@ -665,6 +665,31 @@ def test_a_run_submitted_again_under_its_name_runs_again(engine_runs, pictures, 
     assert ended(engine_runs, "again")["iterations"] == 3
 
 
+
+def test_a_warning_a_run_raises_on_its_worker_joins_its_check_s(engine_runs, pictures, tiny_weights_h5, capsys,
+                                                                  monkeypatch):
+    # the run's task warns on its worker: after the check's warnings in its row and on its live page,
+    # on the server's stderr as theirs ("nst: warning: NAME: ..."); it was in Python's form on the
+    # worker's stderr, and the check's alone were in the row
+    import warnings
+
+    from nst.batch import task as batch_task
+    from nst.web.runs import make_task
+
+    class WarningJob(batch_task.Job):
+        def prepare(self):
+            warnings.warn("the run warns")
+            return super().prepare()
+    monkeypatch.setattr(batch_task, "Job", WarningJob)
+    settings = Settings(size=32, scales=1, iterations=1, optimizer="adam", backend="numpy",
+                        weights=str(tiny_weights_h5))
+    engine_runs.submit(make_task("warns", pictures[0], pictures[1:], settings, {p: str(p) for p in pictures}),
+                       {"title": "warns", "warnings": ["the check warns"]})
+    assert ended(engine_runs, "warns")["warnings"] == ["the check warns", "the run warns"]
+    assert engine_runs.channels["warns"].info["warnings"] == ["the check warns", "the run warns"]
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "warns" in line] == ["nst: warning: warns: the run warns"], err
+
 def one_line_error(capsys):
     err = capsys.readouterr().err
     assert err.startswith("nst: error: ") and len(err.strip().splitlines()) == 1, err

@@ -144,6 +144,7 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
     # start or reach the cluster, run the tasks, a manifest row and a picture as each ends
     # -> True when Ctrl-C stopped it
     from nst.cli.options import checkpoint_every_of
+    from nst.cli.warned import say_returned
     from nst.io.image import ImageError, save_image
     from . import engine, results
     layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)
@@ -167,6 +168,8 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
         def on_end(task, result):
             image, trace = result.pop("image", None), result.pop("traceback", None)
             manifest.append(results.row_of(task, result))           # the row first: the picture is ours
+            for warning in result.get("warnings", []):          # raised on its worker: said once a task
+                say_returned(f"{task.output}: {warning}")
             try:
                 if image is not None:
                     save_image(image, outdir / task.output, warn_scale=False)

@@ -19,6 +19,7 @@ from pathlib import Path
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
+from nst.cli.warned import warnings_said
 from nst.io import checkpoint, destinations
 from nst.io.assets import atomic_path
 from nst.io.destinations import why_not_written
@@ -59,12 +60,15 @@ def checkpoint_path(folder, key, digest):
 
 def run_task(task, blobs, options):
     # on a worker: {given path: bytes} -> {"status": "done", "image": H×W×3 uint8, "terms", ...}
-    # or {"status": "failed", "error": one line}; options: checkpoint_dir, checkpoint_every, weights_sha
+    # or {"status": "failed", "error": one line}, with "warnings": [one line] when the run raised
+    # any (a scope of its own, nst.cli.warned: the client says them, naming the task); options:
+    # checkpoint_dir, checkpoint_every, weights_sha
     start = time.perf_counter()
-    warnings.simplefilter("ignore", AnimationWarning)    # the batch's check of its inputs said it, naming the file
     worker = get_worker()
     row = {"worker": worker.address, "host": socket.gethostname()}
-    with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp:
+    with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp, \
+            warnings_said(lambda m: None) as said:
+        warnings.simplefilter("ignore", AnimationWarning)    # the batch's check of its inputs said it, naming the file
         files = {}
         for i, (given, data) in enumerate(blobs.items()):
             files[given] = Path(tmp) / f"{i}-{Path(given).name}"
@@ -74,7 +78,8 @@ def run_task(task, blobs, options):
         except Exception as e:                  # bad input or a bug: this task fails, the batch goes on
             row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__,
                        traceback=traceback.format_exc())          # shown by --debug, kept out of the manifest
-    return {**row, "seconds": round(time.perf_counter() - start, 3)}
+        warned = [one_line(m, files) for m in said.messages]
+    return {**row, **({"warnings": warned} if warned else {}), "seconds": round(time.perf_counter() - start, 3)}
 
 
 def transfer(task, files, options, local_dir):

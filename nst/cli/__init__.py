@@ -12,12 +12,11 @@ own warnings do (`--debug`: Python's form, file and line).
 """
 import contextlib
 import sys
-import warnings
 
 from nst import batch, compare, video
 from nst.cli import gradcheck
 from nst.cli.parser import build_parser
-from nst.cli.warned import show_warning, warning_scope
+from nst.cli.warned import warnings_said
 from nst.optim import overflow_unwarned
 
 
@@ -87,15 +86,21 @@ def warnings_as_lines(command, debug):
     # batch: warning:" and "nst video: warning:", as those commands word their own; not debug), each
     # message once a command (a file read twice, as content and style, is warned of once: the
     # registry Python's filters keep for that is cleared wherever a block catches warnings), or once
-    # a scope of its own (nst.cli.warned: each run of nst serve); which warnings are shown (the
-    # filters) is Python's as before
+    # a scope of its own (nst.cli.warned: each run of nst serve; each task on its worker, said here
+    # naming the task: "nst batch: warning: OUTPUT: MESSAGE"); which warnings are shown (the filters)
+    # is Python's as before
     if debug:
         yield
         return
     who = f"nst {command}" if command in ("batch", "video") else "nst"
-    with warnings.catch_warnings(), warning_scope(lambda m: print(f"{who}: warning: {m}", file=sys.stderr)) as said:
-        warnings.showwarning = show_warning(said)
+    with warnings_said(lambda m: print(f"{line_start()}{who}: warning: {m}", file=sys.stderr)):
         yield
+
+
+def line_start():
+    # what a line on stderr starts with: on a terminal, the line cleared first, where a progress bar
+    # may be painted (nst.run.progress; nst batch's tasks' warnings come as the bar runs)
+    return "\r\x1b[K" if sys.stderr.isatty() else ""
 
 
 def show_traceback(debug):

@@ -3,10 +3,13 @@ warns once of a file read as content and as style); `nst serve` lives for many r
 check is a scope of its own (nst.web.form.check_run): a second run gets the warnings the first got.
 
 The scope is a ContextVar: a thread (the server's checks run on an executor's threads) or an
-asyncio task has its own; a thread in none says its warnings in the command's scope.
+asyncio task has its own; a thread in none says its warnings in the command's scope. A task
+of nst batch, nst video or nst serve runs in a scope of its own on its worker (warnings_said): its
+warnings go back with its result, and the command says them (say_returned), naming the task.
 """
 import contextlib
 import contextvars
+import warnings
 
 SCOPE = contextvars.ContextVar("nst_warning_scope", default=None)
 
@@ -43,3 +46,25 @@ def show_warning(command_scope):
     def show(message, *_, **__):
         (SCOPE.get() or command_scope)(message)
     return show
+
+
+@contextlib.contextmanager
+def warnings_said(say):
+    # a context -> its Said: each Python warning raised in it (this thread or task; another thread
+    # in no scope) said once by say(message), in place of Python's lines; which are shown is Python's
+    # filters' choice, their registry of those shown before cleared (catch_warnings): a second block
+    # says them again. A command's (nst.cli.warnings_as_lines); a task's on its worker, say: nothing,
+    # the Said's messages go back with its result
+    with warnings.catch_warnings(), warning_scope(say) as said:
+        warnings.showwarning = show_warning(said)
+        yield said
+
+
+def say_returned(message):
+    # a warning that came back with a task's result, said in the scope of the thread that got it,
+    # once, as that scope's own are; in none (--debug, the API) as a Python warning
+    said = SCOPE.get()
+    if said:
+        said(message)
+    else:
+        warnings.warn(message, stacklevel=2)

@@ -47,7 +47,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     from distributed.client import FuturesCancelledError
 
     from nst.batch import engine
-
+    from nst.cli.warned import say_returned
     from nst.io.image import load_image, to_uint8
     from nst.video.task import flows_task, frame_task
     by_pos = {f.position: f for f in frames}
@@ -92,6 +92,8 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
                 f = q.pop(0)
                 result = engine.outcome(fut)
                 image = result.pop("image", None)
+                for warning in result.get("warnings", []):      # a clip's frames raise the same: once a command
+                    say_returned(warning)
                 if keep(manifest, f, result, image if result["status"] == "done" else None, outdir) == "done":
                     outputs[f.position] = image
                     counts["done"] += 1

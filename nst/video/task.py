@@ -13,6 +13,8 @@ import time
 
 import numpy as np
 
+from nst.batch.task import one_line
+from nst.cli.warned import warnings_said
 from nst.library import log_to_logger
 from nst.io.image import to_uint8
 from nst.objective import content_energy
@@ -51,10 +53,20 @@ class FrameRun(Run):
 
 def frame_task(content, styles, settings, video, earlier_outputs, flows):
     # on a worker: content frame H×W×3 uint8, styles [H×W×3], Settings, earlier outputs (uint8,
-    # closest first) and their (back, c, seconds) -> {"status", "image" uint8, "terms", ...}; the
-    # run goes through nst.run.job.Job, the lifecycle of every command
+    # closest first) and their (back, c, seconds) -> {"status", "image" uint8, "terms", ...}, with
+    # "warnings": [one line] when the run raised any (the client says them); the run goes through
+    # nst.run.job.Job, the lifecycle of every command
     start = time.perf_counter()
     row = {"worker": _worker(), "host": socket.gethostname()}
+    with warnings_said(lambda m: None) as said:        # a scope of its own (nst.cli.warned)
+        row.update(run_frame(content, styles, settings, video, earlier_outputs, flows))
+    warned = [one_line(m, {}) for m in said.messages]
+    return {**row, **({"warnings": warned} if warned else {}), "seconds": round(time.perf_counter() - start, 3)}
+
+
+def run_frame(content, styles, settings, video, earlier_outputs, flows):
+    # frame_task's run -> its row's fields: status, image, terms, ... or the error
+    row = {}
     try:
         if video.get("weights_sha"):                 # the --weights file the plugin put on this worker
             from distributed import get_worker
@@ -83,7 +95,7 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
     except Exception as e:  # noqa: BLE001 - bad input or a bug: this frame fails, other shots go on
         text = (str(e).strip().splitlines() or [type(e).__name__])[0]
         row.update(status="failed", error=text, error_type=type(e).__name__)
-    return {**row, "seconds": round(time.perf_counter() - start, 3)}
+    return row
 
 
 def _worker():

@@ -23,6 +23,7 @@ from nst.batch import results
 from nst.batch.outdir import picture_blocked, unreplaceable
 from nst.batch.plan import Task, digest_of
 from nst.io.destinations import why_not_written
+from nst.run.progress import log
 from nst.web.channel import Channel
 from nst.web.form import queue_full, shown_paths
 from nst.web.rows import shown_files
@@ -202,7 +203,7 @@ class Runs(Service):
         reason = self.blocked(task.output) if image is not None else None
         if reason:
             image, result = None, {**result, "status": "failed", "error": reason}
-        row = results.row_of(task, {**extra, **result})
+        row = results.row_of(task, {**extra, **result, **self.warned(task, extra, result)})
         if image is None:
             self.record(row)
         else:
@@ -213,6 +214,17 @@ class Runs(Service):
             channel = self.channels[task.key] = self.channels.pop(task.key)      # the most recent last
         channel.set_state(row["status"], error=row.get("error") and self.shown(row["error"]))
         self.forget_old()
+
+    def warned(self, task, extra, result):
+        # -> {"warnings": the run's check's, then those its task raised on its worker} or {}; each of
+        # the task's new ones said on stderr and on its live page, as the check's are (nst.web.app)
+        said = extra.get("warnings") or []
+        new = [self.shown(m) for m in result.get("warnings", []) if self.shown(m) not in said]
+        for warning in new:
+            log(f"nst: warning: {task.key}: {warning}")
+        if new:
+            self.channels[task.key].update(info={"warnings": [*said, *new]})
+        return {"warnings": [*said, *new]} if said or new else {}
 
     def forget_old(self):
         # the channels of ended runs beyond the KEEP_ENDED that ended last, let go (a page already
