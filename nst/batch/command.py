@@ -144,7 +144,7 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
     # start or reach the cluster, run the tasks, a manifest row and a picture as each ends
     # -> True when Ctrl-C stopped it
     from nst.cli.options import checkpoint_every_of
-    from nst.cli.warned import say_returned
+    from nst.run.warned import say_returned
     from nst.io.image import ImageError, save_image
     from . import engine, results
     layout = None if args.scheduler else engine.local_layout(len(todo), need, backend, args.workers, args.threads)

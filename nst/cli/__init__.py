@@ -16,7 +16,7 @@ import sys
 from nst import batch, compare, video
 from nst.cli import gradcheck
 from nst.cli.parser import build_parser
-from nst.cli.warned import warnings_said
+from nst.run.warned import warnings_said
 from nst.optim import overflow_unwarned
 
 
@@ -86,7 +86,7 @@ def warnings_as_lines(command, debug):
     # batch: warning:" and "nst video: warning:", as those commands word their own; not debug), each
     # message once a command (a file read twice, as content and style, is warned of once: the
     # registry Python's filters keep for that is cleared wherever a block catches warnings), or once
-    # a scope of its own (nst.cli.warned: each run of nst serve; each task on its worker, said here
+    # a scope of its own (nst.run.warned: each run of nst serve; each task on its worker, said here
     # naming the task: "nst batch: warning: OUTPUT: MESSAGE"); which warnings are shown (the filters)
     # is Python's as before
     if debug:

@@ -47,7 +47,7 @@ def on_cluster(client, clip, frames, todo, settings, video, styles, manifest, ou
     from distributed.client import FuturesCancelledError
 
     from nst.batch import engine
-    from nst.cli.warned import say_returned
+    from nst.run.warned import say_returned
     from nst.io.image import load_image, to_uint8
     from nst.video.task import flows_task, frame_task
     by_pos = {f.position: f for f in frames}

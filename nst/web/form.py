@@ -139,10 +139,10 @@ def part_refusal(name):
 def check_run(content, styles, settings, outdir, backend, shown=None):
     # the run checked as `nst transfer` checks it (sizes, memory) -> its warnings, each once (the
     # Python warnings raised meanwhile, then nst.run.checks.run_warnings': a scope of their own,
-    # nst.cli.warned, so that each run gets them); Refused names what is wrong, its input files
+    # nst.run.warned, so that each run gets them); Refused names what is wrong, its input files
     # by the names `shown` gives them ({path: "content 'photo.jpg'"}), OUTDIR as OUTDIR
     from nst import memory
-    from nst.cli.warned import warning_scope
+    from nst.run.warned import warning_scope
     from nst.io.image import ImageError
     from nst.run.checks import check_sizes, run_warnings
     from nst.run.run import Run
