@@ -278,7 +278,7 @@ def test_a_mistyped_in_is_refused_before_the_default_weights_are_fetched(inputs,
     _, style, _ = inputs
     typo = tmp_path / "typo.mp4"
     assert main(["video", str(typo), "-o", str(tmp_path / "out.mp4"), "--style", str(style), *FAST]) == 2
-    assert capsys.readouterr().err.strip().splitlines()[-1] == f"nst: error: {typo}: no such file or folder"
+    assert capsys.readouterr().err.strip().splitlines()[-1] == f"nst: error: IN {typo}: no such file or folder"
     assert not (tmp_path / "out.mp4").exists()
 
 

@@ -120,9 +120,10 @@ def read(path, size, frames=None, fps=None, keep_in=None):
 
 
 def check_exists(path):
-    # IN names something (nst.video.cli asks before the weights are read, and fetched if missing)
+    # IN names something (nst.video.cli asks before the weights are read, and fetched if missing),
+    # said as its link, pipe and device cases are ("IN PATH: …")
     if not Path(path).exists():
-        raise RunRefused(f"{path}: no such file or folder")
+        raise RunRefused(f"IN {path}: no such file or folder")
 
 
 def read_folder(folder, size, frames, fps, keep_in):
