@@ -22,8 +22,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from nst.io.assets import sha256_file
-from nst.io.destinations import RunRefused, check_writable, link_text, replace_error, why_not_written
+from nst.io.assets import link_text, sha256_file
+from nst.io.destinations import RunRefused, check_writable, replace_error, why_not_written
 from nst.io.image import written_by_nst
 
 MANIFEST = "manifest.jsonl"

@@ -129,6 +129,12 @@ def wheel_members(requirement: str, members: dict, wheel_sha256, platform_args=(
     return out
 
 
+def link_text(path):
+    # a symbolic link at `path`, said so, and where it leads nowhere said that too (a missing target
+    # or a loop: nothing there to move away but the link itself)
+    return "a symbolic link" + ("" if os.path.exists(path) else " that leads nowhere (a loop, or a missing target)")
+
+
 def probe_write(folder):
     # a file can be made in `folder` (OSError if not); the probe leaves nothing behind
     fd, probe = tempfile.mkstemp(prefix=".nst-", suffix=".probe", dir=folder)

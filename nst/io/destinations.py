@@ -15,7 +15,7 @@ import zipfile
 from pathlib import Path
 
 from nst.io import image
-from nst.io.assets import probe_write, remove_stale_parts, why_not_written
+from nst.io.assets import link_text, probe_write, remove_stale_parts, why_not_written
 from nst.library import counted
 
 REPORT_FILES = ("losses.png", "strip.png", "settings.json", "losses.json")
@@ -59,12 +59,6 @@ def exists(path):
         return True
     except (OSError, ValueError):
         return False
-
-
-def link_text(path):
-    # a symbolic link at `path`, said so, and where it leads nowhere said that too (a missing target
-    # or a loop: nothing there to move away but the link itself)
-    return "a symbolic link" + ("" if os.path.exists(path) else " that leads nowhere (a loop, or a missing target)")
 
 
 def check_regular(inputs):

@@ -20,7 +20,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nst import memory
 from nst.io import png
-from nst.io.assets import atomic_path
+from nst.io.assets import atomic_path, link_text
 
 MAX_SIDE = 16384          # larger requests are a typo, not a picture
 MAX_INPUT_PIXELS = 2 * 89478485   # Pillow's decompression-bomb limit (2 × its MAX_IMAGE_PIXELS default)
@@ -183,14 +183,14 @@ def opened(path):
         raise ImageError(f"{path}: declares more than the {MAX_INPUT_PIXELS:,} pixels nst reads "
                          "(a decompression bomb?); use a smaller image") from None
     except FileNotFoundError:
-        raise ImageError(f"{path}: no such file") from None
+        raise ImageError(f"{path}: {link_text(path) if os.path.islink(path) else 'no such file'}") from None
     except IsADirectoryError:
         raise ImageError(f"{path}: is a directory, not an image") from None
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image Pillow can read") from None
     except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise ImageError(f"{path}: a symbolic link loop (it leads back to itself)") from None
+        if e.errno == errno.ELOOP:                       # the link itself, else a folder above it
+            raise ImageError(f"{path}: {link_text(path) if os.path.islink(path) else 'a symbolic link loop on its path'}") from None
         if e.errno and e.strerror:                       # the system's refusal (a name too long, no permission)
             raise ImageError(f"{path}: cannot be read ({e.strerror})") from None
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nst.io.assets import sha256_file
-from nst.io.destinations import RunRefused, check_writable, exists, link_text, same_file
+from nst.io.assets import link_text, sha256_file
+from nst.io.destinations import RunRefused, check_writable, exists, same_file
 from nst.io.image import written_by_nst
 from nst.batch.outdir import MANIFEST, check_manifest, kind, not_nsts_file, unreplaceable
 from nst.batch.results import append_row, read_manifest
