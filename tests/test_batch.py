@@ -780,3 +780,26 @@ def test_a_warning_raised_in_each_task_is_said_once_per_task_and_kept_in_its_row
     assert said == sorted([f"nst batch: warning: {message}",            # the check of the inputs'
                            *(f"nst batch: warning: c__s{i}.png: {message}" for i in (1, 2))]), err
     assert "Warning:" not in err and "warnings.warn" not in err, err
+
+
+TILED_LAYERS = ["--content-layers", "conv2_2", "--style-layers", "conv1_1,conv2_1"]    # 6 px halos
+
+
+def test_a_tile_that_multiplies_the_work_is_said_once_before_any_task(images, tiny_weights_h5, tmp_path, capfd,
+                                                                     shared_cluster):
+    # --tile 8 at 48×34 (6 px halos: about 9× an untiled evaluation's work): said once, naming the
+    # content, as nst transfer says it (nst.run.checks.tile_warning), though 2 styles × 2 sweep points
+    # make 4 tasks; it was in each task's worker log only
+    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), str(images / "s2.png"),
+                 "-o", str(tmp_path / "out"), "--weights", str(tiny_weights_h5), *FAST, *TILED_LAYERS,
+                 "--tile", "8", "--iterations", "1", "--sweep", "style-weight=3,10",
+                 "--scheduler", shared_cluster]) == 0
+    assert [r["status"] for r in manifest(tmp_path / "out")] == ["done"] * 4
+    err = capfd.readouterr().err
+    said = [line for line in err.splitlines() if "the work of an untiled one" in line]
+    assert len(said) == 1 and said[0].startswith(f"nst batch: warning: {images / 'c1.png'}: --tile 8 makes an "
+                                                 "evaluation about "), err
+    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "whole"),
+                 "--weights", str(tiny_weights_h5), *FAST, *TILED_LAYERS, "--tile", "32", "--dry-run"]) == 0
+    assert "untiled one" not in capfd.readouterr().err          # 32 px tiles: under 4× the work
+
