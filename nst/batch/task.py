@@ -96,7 +96,7 @@ def transfer(task, files, options, local_dir):
 
     def new_job():
         job = Job(files[task.content], [files[p] for p in task.styles], Settings.from_dict(settings),
-                  outputs, LOG.info, identity={"digest": task.digest},
+                  outputs, LOG.info, identity={"digest": task.digest}, warn=warnings.warn,   # back with the result
                   run_type=functools.partial(Run, keep_weights=True))    # the weights prepared once a worker
         job.prepare()
         return job
