@@ -2353,3 +2353,22 @@ def test_a_tile_that_multiplies_the_work_is_said_once_before_any_frame(inputs, t
     said = [line for line in err.splitlines() if "the work of an untiled one" in line]
     assert len(said) == 1 and said[0].startswith("nst video: warning: --tile 8 makes an evaluation about "), err
 
+
+def test_numpy_s_overflow_in_a_frame_is_not_said_as_nst_transfer_says_none(inputs, tmp_path, capsys, monkeypatch,
+                                                                           shared_cluster):
+    # as nst batch's tasks (test_batch): a frame's NumPy overflow is not said nor kept in its row; the
+    # CLI's filter, process-wide, left out as on a worker in a process of its own
+    import nst.cli
+    from nst.video import task as video_task
+
+    class OverflowingJob(video_task.Job):
+        def prepare(self):
+            np.full(2, 3e38, np.float32) * np.float32(10)
+            return super().prepare()
+    monkeypatch.setattr(video_task, "Job", OverflowingJob)
+    monkeypatch.setattr(nst.cli, "overflow_unwarned", contextlib.nullcontext)
+    out = tmp_path / "out"
+    assert main(command(inputs, out, "--iterations", "1", "--later-iterations", "1", "--frames", "0:2",
+                        "--scheduler", shared_cluster)) == 0
+    assert [r.get("warnings") for r in rows(out)] == [None, None]
+    assert "encountered" not in capsys.readouterr().err
