@@ -687,7 +687,8 @@ def test_a_task_whose_checkpoint_folder_is_a_file_on_its_worker_still_makes_its_
     content, style = images / "c1.png", images / "s1.png"
     task = plan.Task("c1__s1", str(content), (str(style),), settings, (), "0" * 64)
     options = {"checkpoint_dir": str(blocker), "checkpoint_every": 1}
-    row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
+    with pytest.warns(UserWarning, match="cannot write --checkpoint"):         # back with the task's result
+        row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
     assert row["status"] == "done" and row["image"].shape[2] == 3 and blocker.read_text() == "mine"
 
 
@@ -716,7 +717,8 @@ def test_a_users_file_at_a_stopped_runs_checkpoint_is_kept(images, tiny_weights_
     # nst serve's Stop on a worker's run wrote its checkpoint over whatever was at its path (nst
     # transfer keeps a file of the user's put there during the run: nst.run.job.still_replaceable),
     # and a run over such a file (again: taken for a damaged checkpoint, started over) removed it
-    # as it finished. The file is kept each time, said in the worker's log; the run keeps its picture
+    # as it finished. The file is kept each time, said (the stopped run's: a warning, back with the
+    # task's result; the finished one's in the worker's log); the run keeps its picture
     from nst.batch import task as batch_task
     from nst.run.settings import Settings
     settings = Settings(size=32, scales=1, iterations=4, weights=str(tiny_weights_h5), backend="numpy").as_dict()
@@ -729,7 +731,9 @@ def test_a_users_file_at_a_stopped_runs_checkpoint_is_kept(images, tiny_weights_
         ckpt.parent.mkdir()
         ckpt.write_text("mine")
         options["live"] = None
-    row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
+    said = contextlib.nullcontext() if again else pytest.warns(UserWarning, match="nst did not write it")
+    with said:
+        row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
     assert row["status"] == ("done" if again else "stopped") and row["image"].shape[2] == 3, row
     assert ckpt.read_text() == "mine"
 
@@ -780,3 +784,72 @@ def test_a_warning_raised_in_each_task_is_said_once_per_task_and_kept_in_its_row
     assert said == sorted([f"nst batch: warning: {message}",            # the check of the inputs'
                            *(f"nst batch: warning: c__s{i}.png: {message}" for i in (1, 2))]), err
     assert "Warning:" not in err and "warnings.warn" not in err, err
+
+
+TILED_LAYERS = ["--content-layers", "conv2_2", "--style-layers", "conv1_1,conv2_1"]    # 6 px halos
+
+
+def test_a_tile_that_multiplies_the_work_is_said_once_before_any_task(images, tiny_weights_h5, tmp_path, capfd,
+                                                                     shared_cluster):
+    # --tile 8 at 48×34 (6 px halos: about 9× an untiled evaluation's work): said once, naming the
+    # content, as nst transfer says it (nst.run.checks.tile_warning), though 2 styles × 2 sweep points
+    # make 4 tasks; it was in each task's worker log only
+    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), str(images / "s2.png"),
+                 "-o", str(tmp_path / "out"), "--weights", str(tiny_weights_h5), *FAST, *TILED_LAYERS,
+                 "--tile", "8", "--iterations", "1", "--sweep", "style-weight=3,10",
+                 "--scheduler", shared_cluster]) == 0
+    assert [r["status"] for r in manifest(tmp_path / "out")] == ["done"] * 4
+    err = capfd.readouterr().err
+    said = [line for line in err.splitlines() if "the work of an untiled one" in line]
+    assert len(said) == 1 and said[0].startswith(f"nst batch: warning: {images / 'c1.png'}: --tile 8 makes an "
+                                                 "evaluation about "), err
+    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "whole"),
+                 "--weights", str(tiny_weights_h5), *FAST, *TILED_LAYERS, "--tile", "32", "--dry-run"]) == 0
+    assert "untiled one" not in capfd.readouterr().err          # 32 px tiles: under 4× the work
+
+
+def test_a_checkpoint_a_task_cannot_write_is_said_once_per_task_and_kept_in_its_row(images, tiny_weights_h5,
+                                                                                   tmp_path, capfd, monkeypatch,
+                                                                                   shared_cluster):
+    # --checkpoint-dir on a full disk (each save fails, on the in-process worker): the task goes on
+    # without it, and says so once, naming itself, as nst transfer does; it was in the worker's log only
+    import nst.io.checkpoint
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(nst.io.checkpoint, "save", full)
+    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), str(images / "s2.png"),
+                 "-o", str(tmp_path / "out"), "--weights", str(tiny_weights_h5), *FAST, "--iterations", "3",
+                 "--checkpoint-dir", str(tmp_path / "ck"), "--checkpoint-every", "1",
+                 "--scheduler", shared_cluster]) == 0
+    message = "cannot write --checkpoint (No space left on device); going on without it"
+    rows = manifest(tmp_path / "out")
+    assert [(r["status"], r.get("warnings")) for r in rows] == [("done", [message])] * 2, rows
+    err = capfd.readouterr().err
+    assert sorted(line for line in err.splitlines() if message in line) == [
+        f"nst batch: warning: c1__s{i}.png: {message}" for i in (1, 2)], err
+
+
+def test_numpy_s_overflow_in_a_task_is_not_said_as_nst_transfer_says_none(images, tiny_weights_h5, tmp_path, capfd,
+                                                                          monkeypatch, shared_cluster):
+    # a task's NumPy overflow (its run finds non-finite values itself) is not said, as the CLI keeps
+    # it from `nst transfer` (nst.optim.overflow_unwarned); it was said once per task, kept in its row.
+    # Another warning still comes back. The CLI's filter holds for its whole process: here it is left
+    # out, as it is on a worker in a process of its own
+    import warnings
+
+    import nst.cli
+    from nst.batch import task as batch_task
+
+    class OverflowingJob(batch_task.Job):
+        def prepare(self):
+            np.full(2, 3e38, np.float32) * np.float32(10)
+            warnings.warn("the run warns")
+            return super().prepare()
+    monkeypatch.setattr(batch_task, "Job", OverflowingJob)
+    monkeypatch.setattr(nst.cli, "overflow_unwarned", contextlib.nullcontext)
+    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
+                 "--weights", str(tiny_weights_h5), *FAST, "--iterations", "1", "--scheduler", shared_cluster]) == 0
+    assert [r.get("warnings") for r in manifest(tmp_path / "out")] == [["the run warns"]]
+    err = capfd.readouterr().err
+    assert "encountered" not in err and "nst batch: warning: c1__s1.png: the run warns" in err, err

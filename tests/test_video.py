@@ -2340,3 +2340,35 @@ def test_a_warning_each_frame_raises_on_its_worker_is_said_once_and_kept_in_the_
     assert [r.get("warnings") for r in rows(out)] == [["each frame warns"]] * 6
     err = capsys.readouterr().err
     assert [line for line in err.splitlines() if "each frame warns" in line] == ["nst video: warning: each frame warns"]
+
+
+def test_a_tile_that_multiplies_the_work_is_said_once_before_any_frame(inputs, tmp_path, capsys, shared_cluster):
+    # --tile 8 at the frames' 48 px (6 px halos: about 9× an untiled evaluation's work): said once for
+    # the clip, as nst transfer says it (nst.run.checks.tile_warning); it was in each frame's worker log only
+    out = tmp_path / "out"
+    assert main(command(inputs, out, "--content-layers", "conv2_2", "--style-layers", "conv1_1,conv2_1",
+                        "--tile", "8", "--iterations", "1", "--later-iterations", "1", "--frames", "0:2",
+                        "--scheduler", shared_cluster)) == 0
+    err = capsys.readouterr().err
+    said = [line for line in err.splitlines() if "the work of an untiled one" in line]
+    assert len(said) == 1 and said[0].startswith("nst video: warning: --tile 8 makes an evaluation about "), err
+
+
+def test_numpy_s_overflow_in_a_frame_is_not_said_as_nst_transfer_says_none(inputs, tmp_path, capsys, monkeypatch,
+                                                                           shared_cluster):
+    # as nst batch's tasks (test_batch): a frame's NumPy overflow is not said nor kept in its row; the
+    # CLI's filter, process-wide, left out as on a worker in a process of its own
+    import nst.cli
+    from nst.video import task as video_task
+
+    class OverflowingJob(video_task.Job):
+        def prepare(self):
+            np.full(2, 3e38, np.float32) * np.float32(10)
+            return super().prepare()
+    monkeypatch.setattr(video_task, "Job", OverflowingJob)
+    monkeypatch.setattr(nst.cli, "overflow_unwarned", contextlib.nullcontext)
+    out = tmp_path / "out"
+    assert main(command(inputs, out, "--iterations", "1", "--later-iterations", "1", "--frames", "0:2",
+                        "--scheduler", shared_cluster)) == 0
+    assert [r.get("warnings") for r in rows(out)] == [None, None]
+    assert "encountered" not in capsys.readouterr().err

@@ -104,8 +104,9 @@ def check_inputs(todo):
     # before: nst.batch.plan.inputs), each checked to be one nst can read (decoded here, not
     # converted: nst.io.image.image_shape, an ImageError naming the file) and
     # large enough at each task's settings for the deepest layer (nst.run.checks.check_shapes,
-    # `nst transfer`'s check); a content upscaled a lot is said once per content and size, as
-    # `nst transfer` says it
+    # `nst transfer`'s check); `nst transfer`'s warnings before a run said as it says them, before
+    # any work (the tasks' runs then only log them on their workers): a content upscaled a lot once
+    # per content and size, a --tile that multiplies the work once per setting (warn_tile)
     from nst.batch.plan import fmt_value
     from nst.io.destinations import RunRefused
     from nst.run.checks import check_shapes, upscale_warning
@@ -130,7 +131,25 @@ def check_inputs(todo):
             sweep = " ".join(f"{k.replace('_', '-')}={fmt_value(v)}" for k, v in t.sweep)
             raise RunRefused(f"{t.content} with {', '.join(t.styles)}{f' at --sweep {sweep}' if sweep else ''}: "
                              f"{e}") from None
+        warn_tile(t, shapes, settings, warned)
     return shapes
+
+
+def warn_tile(task, shapes, settings, warned):
+    # a --tile whose halos make the task's evaluations many times an untiled one's work said, naming its
+    # content (nst.run.checks.tile_warning: its rule and words), once per setting and never twice alike
+    # (`warned`: the lines said and their settings)
+    from nst.run.checks import tile_warning
+    from nst.run.run import Run
+    setting = json.dumps(task.settings, sort_keys=True)
+    if setting in warned:
+        return
+    tiled = tile_warning(Run(blank(shapes[task.content]), [blank(shapes[s]) for s in task.styles], settings, log),
+                         settings.tile)
+    if tiled and tiled not in warned:
+        log(f"nst batch: warning: {task.content}: {tiled}")
+    if tiled:
+        warned.update([setting, tiled])
 
 
 class DecodeBudget:

@@ -19,7 +19,7 @@ from pathlib import Path
 from distributed import get_worker
 from distributed.diagnostics.plugin import WorkerPlugin
 
-from nst.run.warned import warnings_said
+from nst.run.warned import task_warnings
 from nst.io import checkpoint, destinations
 from nst.io.assets import atomic_path
 from nst.io.destinations import why_not_written
@@ -61,13 +61,12 @@ def checkpoint_path(folder, key, digest):
 def run_task(task, blobs, options):
     # on a worker: {given path: bytes} -> {"status": "done", "image": H×W×3 uint8, "terms", ...}
     # or {"status": "failed", "error": one line}, with "warnings": [one line] when the run raised
-    # any (a scope of its own, nst.run.warned: the client says them, naming the task); options:
+    # any (a scope of its own, nst.run.warned.task_warnings: the client says them, naming the task); options:
     # checkpoint_dir, checkpoint_every, weights_sha
     start = time.perf_counter()
     worker = get_worker()
     row = {"worker": worker.address, "host": socket.gethostname()}
-    with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp, \
-            warnings_said(lambda m: None) as said:
+    with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp, task_warnings() as said:
         warnings.simplefilter("ignore", AnimationWarning)    # the batch's check of its inputs said it, naming the file
         files = {}
         for i, (given, data) in enumerate(blobs.items()):
@@ -96,7 +95,7 @@ def transfer(task, files, options, local_dir):
 
     def new_job():
         job = Job(files[task.content], [files[p] for p in task.styles], Settings.from_dict(settings),
-                  outputs, LOG.info, identity={"digest": task.digest},
+                  outputs, LOG.info, identity={"digest": task.digest}, warn=warnings.warn,   # back with the result
                   run_type=functools.partial(Run, keep_weights=True))    # the weights prepared once a worker
         job.prepare()
         return job

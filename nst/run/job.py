@@ -124,11 +124,11 @@ class Stopper:
 
 
 class Writer:
-    """Files written while the run goes on: a failure (disk full) is reported once, and the run
-    goes on to write -o."""
+    """Files written while the run goes on: a failure (disk full) is said once, by warn(message),
+    and the run goes on to write -o."""
 
-    def __init__(self, log):
-        self.log, self.failed = log, []
+    def __init__(self, warn):
+        self.warn, self.failed = warn, []
 
     def __call__(self, what, fn):
         if what in self.failed:
@@ -137,21 +137,24 @@ class Writer:
             fn()
         except (OSError, ImageError) as e:
             self.failed.append(what)
-            self.log(f"\nnst: warning: cannot write {what} ({why_not_written(e)}); going on without it")
+            self.warn(f"cannot write {what} ({why_not_written(e)}); going on without it")
 
 
 class Job:
     """A Run with its inputs, settings and outputs, from the pre-flight checks to the last file."""
 
-    def __init__(self, content, styles, settings, outputs=Outputs(), log=log_to_logger, identity=None, run_type=Run):
+    def __init__(self, content, styles, settings, outputs=Outputs(), log=log_to_logger, identity=None, run_type=Run,
+                 warn=None):
         # identity: what a checkpoint of this job is known by (default: settings + inputs' sha256),
         # the automatic rules added to it in every case (self.ident, once prepared);
-        # run_type(content, styles, settings, log) makes the Run (nst video: a Run with J_t)
+        # run_type(content, styles, settings, log) makes the Run (nst video: a Run with J_t);
+        # warn(message) says a warning the run meets as it goes on (a file it cannot write): default,
+        # an "nst: warning:" line to log; a batch task's, warnings.warn: back with its result
         self.content, self.styles, self.settings = content, list(styles), settings
         self.run_type = run_type
         self.out, self.log, self.given_identity, self.ident = outputs, log, identity, None
         self.run, self.snapshots, self.error = None, [], None
-        self.write = Writer(log)
+        self.write = Writer(warn or (lambda message: log(f"\nnst: warning: {message}")))
 
     # -- before any pixel is read ------------------------------------------------------------
     def preflight(self):

@@ -4,12 +4,14 @@ check is a scope of its own (nst.web.form.check_run): a second run gets the warn
 
 The scope is a ContextVar: a thread (the server's checks run on an executor's threads) or an
 asyncio task has its own; a thread in none says its warnings in the command's scope. A task
-of nst batch, nst video or nst serve runs in a scope of its own on its worker (warnings_said): its
+of nst batch, nst video or nst serve runs in a scope of its own on its worker (task_warnings): its
 warnings go back with its result, and the command says them (say_returned), naming the task.
 """
 import contextlib
 import contextvars
 import warnings
+
+from nst.optim import overflow_unwarned
 
 SCOPE = contextvars.ContextVar("nst_warning_scope", default=None)
 
@@ -53,10 +55,18 @@ def warnings_said(say):
     # a context -> its Said: each Python warning raised in it (this thread or task; another thread
     # in no scope) said once by say(message), in place of Python's lines; which are shown is Python's
     # filters' choice, their registry of those shown before cleared (catch_warnings): a second block
-    # says them again. A command's (nst.cli.warnings_as_lines); a task's on its worker, say: nothing,
-    # the Said's messages go back with its result
+    # says them again. A command's (nst.cli.warnings_as_lines); a task's on its worker (task_warnings)
     with warnings.catch_warnings(), warning_scope(say) as said:
         warnings.showwarning = show_warning(said)
+        yield said
+
+
+@contextlib.contextmanager
+def task_warnings():
+    # a context -> its Said: a task's on its worker (nst batch, video, serve), whose messages go back
+    # with its result, under the filters `nst transfer` runs with (nst.cli.main: NumPy's overflow
+    # warnings not said, nst.optim.overflow_unwarned: a run finds non-finite values itself)
+    with warnings_said(lambda m: None) as said, overflow_unwarned():
         yield said
 
 

@@ -1,6 +1,6 @@
 """`nst video`'s checks before any work: the libraries, the options that need no file read, what
 a worker would refuse (the options that must agree, --init, --weights), and the clip's frames
-enlarged a lot (said, not refused)."""
+enlarged a lot or a --tile that multiplies the work (said, not refused)."""
 from nst.io.destinations import RunRefused
 from nst.run.progress import log
 from nst.video import plan as plans
@@ -45,3 +45,13 @@ def warn_upscaled(clip, size):
     upscaled = upscale_warning(clip.src_shape, size) if clip.src_shape else None
     if upscaled:
         log(f"nst video: warning: {clip.source}: {upscaled}")
+
+
+def warn_tile(run):
+    # a --tile whose halos make a frame's evaluations many times an untiled one's work said once, on the
+    # client (nst transfer's rule and words: nst.run.checks.tile_warning), for `run`, the first frame's
+    # (its last scale is the frames' size, the later frames' one scale); the workers' runs only log it
+    from nst.run.checks import tile_warning
+    tiled = tile_warning(run, run.settings.tile)
+    if tiled:
+        log(f"nst video: warning: {tiled}")

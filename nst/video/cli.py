@@ -133,6 +133,7 @@ def make_video(args, held):
     clip = output.fitted(clips.read(args.input, settings.size, args.frames, args.fps, keep_in), args.output)
     checks.warn_upscaled(clip, settings.size)
     need, backend, run = run_memory(settings, clip.frames[0].shape[:2], styles, video)
+    checks.warn_tile(run[0])
     check_workers(args.workers, need, backend, "frame")
     sha = FileHashes()
     init = settings.init_file

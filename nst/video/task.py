@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from nst.batch.task import one_line
-from nst.run.warned import warnings_said
+from nst.run.warned import task_warnings
 from nst.library import log_to_logger
 from nst.io.image import to_uint8
 from nst.objective import content_energy
@@ -58,7 +58,7 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
     # nst.run.job.Job, the lifecycle of every command
     start = time.perf_counter()
     row = {"worker": _worker(), "host": socket.gethostname()}
-    with warnings_said(lambda m: None) as said:        # a scope of its own (nst.run.warned)
+    with task_warnings() as said:        # a scope of its own (nst.run.warned)
         row.update(run_frame(content, styles, settings, video, earlier_outputs, flows))
     warned = [one_line(m, {}) for m in said.messages]
     return {**row, **({"warnings": warned} if warned else {}), "seconds": round(time.perf_counter() - start, 3)}
