@@ -190,7 +190,8 @@ def opened(path):
         raise ImageError(f"{path}: not an image Pillow can read") from None
     except OSError as e:
         if e.errno == errno.ELOOP:                       # the link itself, else a folder above it
-            raise ImageError(f"{path}: {link_text(path) if os.path.islink(path) else 'a symbolic link loop on its path'}") from None
+            what = link_text(path) if os.path.islink(path) else "a symbolic link loop on its path"
+            raise ImageError(f"{path}: {what}") from None
         if e.errno and e.strerror:                       # the system's refusal (a name too long, no permission)
             raise ImageError(f"{path}: cannot be read ({e.strerror})") from None
         raise ImageError(f"{path}: unreadable or truncated image ({e})") from None
