@@ -717,8 +717,8 @@ def test_a_users_file_at_a_stopped_runs_checkpoint_is_kept(images, tiny_weights_
     # nst serve's Stop on a worker's run wrote its checkpoint over whatever was at its path (nst
     # transfer keeps a file of the user's put there during the run: nst.run.job.still_replaceable),
     # and a run over such a file (again: taken for a damaged checkpoint, started over) removed it
-    # as it finished. The file is kept each time, said (the stopped run's: a warning, back with the
-    # task's result; the finished one's in the worker's log); the run keeps its picture
+    # as it finished. The file is kept each time, said (warnings, back with the task's result: the
+    # finished one's was in the worker's log only, as was its start over); the run keeps its picture
     from nst.batch import task as batch_task
     from nst.run.settings import Settings
     settings = Settings(size=32, scales=1, iterations=4, weights=str(tiny_weights_h5), backend="numpy").as_dict()
@@ -731,9 +731,11 @@ def test_a_users_file_at_a_stopped_runs_checkpoint_is_kept(images, tiny_weights_
         ckpt.parent.mkdir()
         ckpt.write_text("mine")
         options["live"] = None
-    said = contextlib.nullcontext() if again else pytest.warns(UserWarning, match="nst did not write it")
-    with said:
+    with pytest.warns(UserWarning) as said:
         row = batch_task.transfer(task, {str(content): content, str(style): style}, options, tmp_path)
+    started_over = [str(w.message).startswith(f"{ckpt}: starting over (") for w in said]
+    assert started_over == ([True, False] if again else [False])
+    assert "nst did not write it" in str(said[-1].message)
     assert row["status"] == ("done" if again else "stopped") and row["image"].shape[2] == 3, row
     assert ckpt.read_text() == "mine"
 
@@ -828,6 +830,24 @@ def test_a_checkpoint_a_task_cannot_write_is_said_once_per_task_and_kept_in_its_
     err = capfd.readouterr().err
     assert sorted(line for line in err.splitlines() if message in line) == [
         f"nst batch: warning: c1__s{i}.png: {message}" for i in (1, 2)], err
+
+
+def test_a_checkpoint_a_task_leaves_is_said_once_per_task_and_kept_in_its_row(images, tiny_weights_h5, tmp_path,
+                                                                              capfd, monkeypatch, shared_cluster):
+    # a file at a finished task's checkpoint name that nst did not write is kept, and that was said in
+    # the worker's log only; it is a warning now, back with the task's result (as "starting over")
+    from nst.batch import task as batch_task
+    monkeypatch.setattr(batch_task.destinations, "not_nsts", lambda option, path: "another's file")
+    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), str(images / "s2.png"),
+                 "-o", str(tmp_path / "out"), "--weights", str(tiny_weights_h5), *FAST, "--iterations", "2",
+                 "--checkpoint-dir", str(tmp_path / "ck"), "--scheduler", shared_cluster]) == 0
+    rows = manifest(tmp_path / "out")
+    said = [(r["output"], w) for r in rows for w in r.get("warnings", [])]
+    assert [(o, w.endswith(": not removed (nst did not write it)")) for o, w in said] == \
+        [("c1__s1.png", True), ("c1__s2.png", True)], rows
+    err = capfd.readouterr().err
+    assert sorted(line for line in err.splitlines() if "not removed" in line) == \
+        sorted(f"nst batch: warning: {o}: {w}" for o, w in said), err
 
 
 def test_numpy_s_overflow_in_a_task_is_not_said_as_nst_transfer_says_none(images, tiny_weights_h5, tmp_path, capfd,

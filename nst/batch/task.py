@@ -127,15 +127,16 @@ def transfer(task, files, options, local_dir):
 def remove_checkpoint(ckpt):
     # a finished task's checkpoint removed; where its folder is no folder this worker can use (a file,
     # no permission: the run went on without checkpoints, nst.run.job.Writer) there is none to remove,
-    # and a file of the user's at its name (no checkpoint: resume() started over) stays
+    # and a file of the user's at its name (no checkpoint: resume() started over) stays. What is not
+    # removed is a warning: back with the task's result (run_task), said naming the task
     if destinations.not_nsts("--checkpoint", ckpt):
-        LOG.warning("%s: not removed (nst did not write it)", ckpt)
+        warnings.warn(f"{ckpt}: not removed (nst did not write it)", stacklevel=2)
         return
     try:
         ckpt.unlink(missing_ok=True)
     except OSError as e:
         if os.path.exists(ckpt):
-            LOG.warning("%s: not removed (%s)", ckpt, why_not_written(e))
+            warnings.warn(f"{ckpt}: not removed ({why_not_written(e)})", stacklevel=2)
 
 
 def resume(job, ckpt):
@@ -145,8 +146,8 @@ def resume(job, ckpt):
         return 0
     try:
         job.resume(ckpt)                # its identity: the task's digest and the automatic rules
-    except checkpoint.CheckpointError as e:
-        LOG.warning("%s: starting over (%s)", ckpt, e)
+    except checkpoint.CheckpointError as e:          # a warning, as remove_checkpoint's
+        warnings.warn(f"{ckpt}: starting over ({e})", stacklevel=2)
         return None
     return len(job.run.history)
 
