@@ -382,3 +382,25 @@ def test_a_warning_on_a_terminal_clears_the_progress_line_first(monkeypatch):
         warnings.warn("a task's warning")
     painted = sys.stderr.getvalue()
     assert painted.endswith("\r\x1b[Knst batch: warning: a task's warning\n"), repr(painted)
+
+
+def test_a_warning_from_one_place_is_said_in_each_scope_not_once_a_process():
+    # Python's default action shows a warning once per code location for the whole process: a
+    # second served run (or a task on a worker that ran another) raising it from the same line got
+    # nothing unless something in between happened to reset Python's registry (an image read)
+    import warnings
+
+    from nst.cli import warnings_as_lines
+    from nst.run.warned import warning_scope
+
+    def warn():
+        warnings.warn("the same line")
+    with warnings.catch_warnings():
+        warnings.resetwarnings()                     # Python's own: no filter, the default action
+        with warnings_as_lines("serve", debug=False):
+            said = []
+            for _ in range(2):
+                with warning_scope(said.append):
+                    warn()
+                    warn()                           # once a scope
+    assert said == ["the same line", "the same line"]

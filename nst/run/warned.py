@@ -53,10 +53,12 @@ def show_warning(command_scope):
 @contextlib.contextmanager
 def warnings_said(say):
     # a context -> its Said: each Python warning raised in it (this thread or task; another thread
-    # in no scope) said once by say(message), in place of Python's lines; which are shown is Python's
-    # filters' choice, their registry of those shown before cleared (catch_warnings): a second block
-    # says them again. A command's (nst.cli.warnings_as_lines); a task's on its worker (task_warnings)
+    # in no scope) said once by say(message), in place of Python's lines. Which are shown is Python's
+    # filters' choice, but for their default action's registry (once a code location, for the whole
+    # process): "always" where no filter matches, so that the scope, not the first run or task to
+    # raise it, decides "once". A command's (nst.cli.warnings_as_lines); a task's on its worker (task_warnings)
     with warnings.catch_warnings(), warning_scope(say) as said:
+        warnings.simplefilter("always", append=True)
         warnings.showwarning = show_warning(said)
         yield said
 
