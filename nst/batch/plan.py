@@ -25,7 +25,6 @@ from nst.library import counted
 from nst.run.progress import log
 from nst.run.settings import FIELDS, Settings, items
 
-
 IMAGE_SUFFIXES = sorted(set(SAVE_FORMATS) | {".gif"})
 # short tags of swept options in output names; any other option is tagged by its name
 TAGS = {"size": "px", "iterations": "it", "scales": "sc", "start_size": "st", "lr": "lr",

@@ -77,8 +77,14 @@ def run_task(task, blobs, options):
         except Exception as e:                  # bad input or a bug: this task fails, the batch goes on
             row.update(status="failed", error=one_line(e, files), error_type=type(e).__name__,
                        traceback=traceback.format_exc())          # shown by --debug, kept out of the manifest
-        warned = [one_line(m, files) for m in said.messages]
-    return {**row, **({"warnings": warned} if warned else {}), "seconds": round(time.perf_counter() - start, 3)}
+        row.update(warnings_field(said, files))
+    return {**row, "seconds": round(time.perf_counter() - start, 3)}
+
+
+def warnings_field(said, files):
+    # a task's warnings (task_warnings' Said) -> its row's {"warnings": [one line each]}, or {} for none
+    warned = [one_line(m, files) for m in said.messages]
+    return {"warnings": warned} if warned else {}
 
 
 def transfer(task, files, options, local_dir):

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from nst.batch.task import one_line
+from nst.batch.task import one_line, warnings_field
 from nst.run.warned import task_warnings
 from nst.library import log_to_logger
 from nst.io.image import to_uint8
@@ -60,8 +60,7 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
     row = {"worker": _worker(), "host": socket.gethostname()}
     with task_warnings() as said:        # a scope of its own (nst.run.warned)
         row.update(run_frame(content, styles, settings, video, earlier_outputs, flows))
-    warned = [one_line(m, {}) for m in said.messages]
-    return {**row, **({"warnings": warned} if warned else {}), "seconds": round(time.perf_counter() - start, 3)}
+    return {**row, **warnings_field(said, {}), "seconds": round(time.perf_counter() - start, 3)}
 
 
 def run_frame(content, styles, settings, video, earlier_outputs, flows):
@@ -93,8 +92,7 @@ def run_frame(content, styles, settings, video, earlier_outputs, flows):
         row.update(status="done", image=to_uint8(image), terms=run.history[-1] if run.history else {},
                    iterations=len(run.history), evaluations=run.evaluations)
     except Exception as e:  # noqa: BLE001 - bad input or a bug: this frame fails, other shots go on
-        text = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        row.update(status="failed", error=text, error_type=type(e).__name__)
+        row.update(status="failed", error=one_line(e, {}), error_type=type(e).__name__)
     return row
 
 

@@ -33,7 +33,7 @@ from nst.web.form import (MAX_STYLES, check_run, form_options, read_form, settin
                           shown_paths)
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of, unresumable
-from nst.web.runs import ENDED, Runs, make_task
+from nst.web.runs import ENDED, Runs, make_task, say_warnings
 from nst.web.server import (add_static_routes, cannot_listen, control, feed, guard, is_local, new_token, static_file,
                             url_of)
 from nst.web.thumbs import Thumbnails, card_answer
@@ -236,8 +236,7 @@ class App:
         title = f"{names['content']} in the style of {', '.join(names['style'])}"
         self.runs.submit(task, {"names": names, "title": title, "source": "nst serve",
                                 **({"warnings": warned} if warned else {})})
-        for warning in warned:                            # on its card and live page too (nst.web.runs)
-            log(f"nst: warning: {key}: {warning}")
+        say_warnings(key, warned)                         # on its card and live page too (nst.web.runs)
         return web.json_response({"name": key, "live": f"/runs/{key}/live"}, status=201)
 
     async def again(self, request):

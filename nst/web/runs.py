@@ -220,8 +220,7 @@ class Runs(Service):
         # the task's new ones said on stderr and on its live page, as the check's are (nst.web.app)
         said = extra.get("warnings") or []
         new = [self.shown(m) for m in result.get("warnings", []) if self.shown(m) not in said]
-        for warning in new:
-            log(f"nst: warning: {task.key}: {warning}")
+        say_warnings(task.key, new)
         if new:
             self.channels[task.key].update(info={"warnings": [*said, *new]})
         return {"warnings": [*said, *new]} if said or new else {}
@@ -278,3 +277,10 @@ def make_task(key, content, styles, settings, shas):
     digest = digest_of({"content": shas[content], "styles": [shas[s] for s in styles], **side},
                        {k: v for k, v in settings.items() if k not in side})
     return Task(key, str(content), tuple(str(s) for s in styles), dict(settings), (), digest)
+
+
+def say_warnings(key, warnings):
+    # a served run's warnings on the server's stderr, a line each naming the run (its card and live
+    # page show them from its row and its channel)
+    for warning in warnings:
+        log(f"nst: warning: {key}: {warning}")
