@@ -191,6 +191,7 @@ def test_panels_asked_for_as_the_throttle_skips_them_come_while_paused(monkeypat
     ch, run = Channel(), FakeRun()
     pub = Publisher(ch)
     pub.PANEL_EVERY_S = 3600                                  # however slow this machine, the next is throttled
+    monkeypatch.setattr(channel.time, "perf_counter", lambda: 60.0)   # a machine up a minute: the first is made
     pub.attach(run)
     ch.watch("page", {"grad": True}, lambda: None)
     pub.on_iteration(run, 1, {"total": 1.0})                  # the grad panel made

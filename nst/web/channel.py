@@ -206,7 +206,7 @@ class Publisher:
         self.run = None
         self.mark = self.start_it = None  # when the run's working time was last counted; its first iteration
         self.busy = 0.0               # seconds the run has worked since attach (not those paused)
-        self.panel_time = 0.0
+        self.panel_time = float("-inf")    # perf_counter() of the last panels: none yet (the clock starts at boot)
         self.seen = None              # the panels last captured (a request the throttle skipped is not:
                                       # a paused run's refresh makes it)
 
