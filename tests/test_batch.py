@@ -810,6 +810,30 @@ def test_a_tile_that_multiplies_the_work_is_said_once_before_any_task(images, ti
     assert "untiled one" not in capfd.readouterr().err          # 32 px tiles: under 4× the work
 
 
+def test_a_tile_that_multiplies_the_work_is_said_for_each_content_shape_it_differs_for(images, tiny_weights_h5,
+                                                                                       tmp_path, capfd, monkeypatch,
+                                                                                       rng):
+    # --tile 8 at 48×34 (c1, c2) is about 8.14× the work, at 48×48 (a square content) 7.59×: only the
+    # first content's line was said, once per setting. Each line is said once now, naming the first
+    # content it applies to, and the factor worked out once per content shape (not once a task)
+    from nst.run import checks
+    square, thin = images / "square.png", images / "thin.png"
+    Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(square)
+    Image.fromarray(rng.integers(0, 256, (30, 60, 3), dtype=np.uint8)).save(thin)        # a style of its own shape
+    calls = []
+    monkeypatch.setattr(checks, "tile_warning", lambda *a, tile_warning=checks.tile_warning:
+                        calls.append(a) or tile_warning(*a))
+    assert main(["batch", *(str(images / c) for c in ("c1.png", "c2.png", "square.png")),
+                 "--style", str(images / "s1.png"), str(thin), "-o", str(tmp_path / "out"),
+                 "--weights", str(tiny_weights_h5), *FAST, *TILED_LAYERS, "--tile", "8", "--dry-run"]) == 0
+    err = capfd.readouterr().err
+    said = [line for line in err.splitlines() if "the work of an untiled one" in line]
+    assert [line.split(" (each")[0] for line in said] == [
+        f"nst batch: warning: {images / 'c1.png'}: --tile 8 makes an evaluation about 8.14× the work of an untiled one",
+        f"nst batch: warning: {square}: --tile 8 makes an evaluation about 7.59× the work of an untiled one"], err
+    assert len(calls) == 2                                           # 6 tasks, 2 content shapes
+
+
 def test_a_checkpoint_a_task_cannot_write_is_said_once_per_task_and_kept_in_its_row(images, tiny_weights_h5,
                                                                                    tmp_path, capfd, monkeypatch,
                                                                                    shared_cluster):

@@ -106,7 +106,7 @@ def check_inputs(todo):
     # large enough at each task's settings for the deepest layer (nst.run.checks.check_shapes,
     # `nst transfer`'s check); `nst transfer`'s warnings before a run said as it says them, before
     # any work (the tasks' runs then only log them on their workers): a content upscaled a lot once
-    # per content and size, a --tile that multiplies the work once per setting (warn_tile)
+    # per content and size, a --tile that multiplies the work once per line it says (warn_tile)
     from nst.batch.plan import fmt_value
     from nst.io.destinations import RunRefused
     from nst.run.checks import check_shapes, upscale_warning
@@ -137,19 +137,20 @@ def check_inputs(todo):
 
 def warn_tile(task, shapes, settings, warned):
     # a --tile whose halos make the task's evaluations many times an untiled one's work said, naming its
-    # content (nst.run.checks.tile_warning: its rule and words), once per setting and never twice alike
-    # (`warned`: the lines said and their settings)
+    # content (nst.run.checks.tile_warning: its rule and words), each line once, checked once per setting
+    # and content shape (the factor follows the content's shape: one Run for many contents of one shape)
+    # (`warned`: the lines said and the settings and shapes checked)
     from nst.run.checks import tile_warning
     from nst.run.run import Run
-    setting = json.dumps(task.settings, sort_keys=True)
-    if setting in warned:
+    checked = (json.dumps(task.settings, sort_keys=True), shapes[task.content])
+    if checked in warned:
         return
+    warned.add(checked)
     tiled = tile_warning(Run(blank(shapes[task.content]), [blank(shapes[s]) for s in task.styles], settings, log),
                          settings.tile)
     if tiled and tiled not in warned:
+        warned.add(tiled)
         log(f"nst batch: warning: {task.content}: {tiled}")
-    if tiled:
-        warned.update([setting, tiled])
 
 
 class DecodeBudget:
