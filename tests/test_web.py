@@ -883,6 +883,37 @@ def test_each_served_run_gets_its_own_warnings(tmp_path, rng, tiny_weights_h5, c
     assert [line for line in err if "warning" in line] == [f"nst: warning: {n}: {w}" for n in names for w in said]
 
 
+def test_each_comparison_gets_its_warnings_in_its_answer(tmp_path, pictures, tiny_weights_h5, rng, capsys,
+                                                          monkeypatch):
+    # a warning raised as a comparison was scored (auto's failed GPU self-check: its scores numba's)
+    # went to the server's scope: said once a server on its stderr, never to the page that asked.
+    # Each comparison gets its own now, in its answer (shown under its table: app.js) and on stderr
+    # naming the pictures compared, as a run's are
+    import warnings
+
+    from nst.cli import warnings_as_lines
+    from nst.run import selfcheck
+    from nst.web.app import App
+    from nst.web.runs import make_task
+    said = "auto: the GPU failed nst's self-check (a stand-in); using numba"
+
+    def self_check_fails(name):                          # what choose_backend("auto") warns then
+        warnings.warn(said, stacklevel=2)
+        return selfcheck.get_backend("numpy")
+    monkeypatch.setattr(selfcheck, "choose_backend", self_check_fails)
+    app = App(serve_args(tmp_path / "runs", tiny_weights_h5))
+    settings, shas = Settings(size=32, weights=app.weights), {p: "" for p in pictures}
+    for key in ("one", "two"):
+        task = make_task(key, pictures[0], pictures[1:], settings, shas)
+        app.runs.submit(task, {"title": key})
+        app.runs._end(task, {"status": "done", "image": rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)})
+    with warnings_as_lines("serve", debug=False):
+        answers = ask(app, [("POST", "/api/compare", form([("a", "one"), ("b", "two")]))] * 2)
+    assert [(code, answer.get("warnings")) for code, answer in answers] == [(200, [said])] * 2, answers
+    err = capsys.readouterr().err.splitlines()
+    assert [line for line in err if "warning" in line] == [f"nst: warning: comparing one with two: {said}"] * 2
+
+
 @pytest.mark.parametrize("code, why", [("ENOSPC", "No space left on device"), ("EROFS", "Read-only file system")])
 def test_an_upload_the_disk_refuses_is_a_one_line_refusal_and_leaves_no_file(tmp_path, rng, tiny_weights_h5,
                                                                              monkeypatch, code, why):

@@ -807,6 +807,31 @@ def test_compare_clicked_twice_scores_once(browser):
     page.close()
 
 
+def test_a_comparisons_warnings_show_under_its_table_until_the_next(browser):
+    # a warning raised as the comparison was scored (auto's failed GPU self-check) comes back in its
+    # answer (nst.web.app): shown a line each, as a run's live page shows its own; the next comparison's
+    # answer, without one, clears them
+    said = ["auto: the GPU failed nst's self-check (a stand-in); using numba", "a second warning"]
+    answers = iter([said, []])
+    pictures = [{**gallery_row("done"), "output": f"web-{i}.png"} for i in (1, 2)]
+    page = browser.new_page(bypass_csp=True)
+    fake_site(page, {("GET", "/api/options"): (200, {"options": []}),
+                     ("GET", "/api/runs"): (200, {"runs": pictures, "queue": {"active": 0, "max": 3}}),
+                     ("POST", "/api/compare"): lambda route: route.fulfill(json={
+                         "names": ["web-1.png", "web-2.png"], "scores": [{"content": 1.0}, {"content": 2.0}],
+                         "best": {"content": [0]}, "note": "", "warnings": next(answers)})})
+    page.goto(SITE + "/")
+    for i in (1, 2):
+        page.check(f".run[data-name='web-{i}'] input.pick")
+    page.click("#compare")
+    page.wait_for_function("document.getElementById('compare-warnings').textContent !== ''")
+    assert page.inner_text("#compare-warnings").splitlines() == said
+    page.click("#compare")
+    page.wait_for_function("document.getElementById('compare-warnings').textContent === ''")
+    assert page.text_content("#compare-error") == ""
+    page.close()
+
+
 def test_gram_ticked_before_the_run_names_its_layers_is_asked_once_it_does(browser):
     # Ĝ ticked on a queued run's page (no style layers yet to pick) asked for nothing, and the panel
     # stayed hidden once the run started, until the box was ticked again

@@ -1,6 +1,7 @@
 """Warnings said once a scope. A command is one scope (nst.cli.warnings_as_lines: `nst transfer`
 warns once of a file read as content and as style); `nst serve` lives for many runs, so each run's
-check is a scope of its own (nst.web.form.check_run): a second run gets the warnings the first got.
+check is a scope of its own (nst.web.form.check_run), and so is each comparison (nst.web.app): a
+second run gets the warnings the first got.
 
 The scope is a ContextVar: a thread (the server's checks run on an executor's threads) or an
 asyncio task has its own; a thread in none says its warnings in the command's scope. A task

@@ -29,8 +29,8 @@ from nst.run.progress import log
 from nst.run.settings import DEFAULTS
 from nst.web import uploads
 from nst.web.channel import Snapshot
-from nst.web.form import (MAX_STYLES, check_run, form_options, read_form, setting_options, settings_from,
-                          shown_paths)
+from nst.web.form import (MAX_STYLES, check_run, form_options, input_names, read_form, request_warnings,
+                          setting_options, settings_from, shown_paths)
 from nst.web.link import WORKER_HEADER, LiveLink
 from nst.web.rows import inputs_of, score, settings_of_row, sha_of, unresumable
 from nst.web.runs import ENDED, Runs, make_task, say_warnings
@@ -221,10 +221,8 @@ class App:
         # check the run as `nst transfer` would (sizes, memory), then hand it to the engine; its warnings
         # (check_run's, this run's own) on stderr, in its row (its gallery card) and on its live page
         loop = asyncio.get_running_loop()
-        shown = {str(content): f"content {names['content']!r}",
-                 **{str(p): f"style {n!r}" for p, n in zip(styles, names["style"])}}
         warned = await loop.run_in_executor(None, check_run, content, styles, settings, self.outdir, self.backend,
-                                            shown)
+                                            input_names([content, *styles], names))
         key = key or f"web-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
         shas = {**self.shas, **{p: await loop.run_in_executor(None, sha_of, p) for p in [content, *styles]}}
         task = make_task(key, content, styles, settings, shas)
@@ -272,15 +270,24 @@ class App:
         form = await request.post()
         a, b = (str(form.get(k, "")) for k in ("a", "b"))
         pictures = [await asyncio.get_running_loop().run_in_executor(None, self.picture, n) for n in (a, b)]
-        files, _ = inputs_of(self.row(a))
+        files, inputs = inputs_of(self.row(a))
         if self.comparing.locked():
             raise Refused(429, "a comparison is running; try again in a moment")
         async with self.comparing:
             names = [p.name for p in pictures]
-            scores, note = await asyncio.get_running_loop().run_in_executor(
-                None, score, pictures, names, files[0], files[1], self.weights, self.backend)
+            scores, note, warned = await asyncio.get_running_loop().run_in_executor(
+                None, self.scored, pictures, names, files[:2], inputs)
+        say_warnings(f"comparing {a} with {b}", warned)          # and under its table on the page (app.js)
         from nst.compare import best_of
-        return web.json_response({"names": names, "scores": scores, "best": best_of(scores), "note": note})
+        return web.json_response({"names": names, "scores": scores, "best": best_of(scores), "note": note,
+                                  "warnings": warned})
+
+    def scored(self, pictures, names, files, inputs):
+        # the pictures scored (rows.score) against the content and style `files` named `inputs` ->
+        # (scores, note, the warnings raised meanwhile: auto's failed GPU self-check, an animated
+        # content read as its first frame), in a scope of this comparison's own, as each run's check is
+        with request_warnings(input_names(files, inputs), self.outdir) as (_, warned):
+            return (*score(pictures, names, *files, self.weights, self.backend), warned)
 
     def worker_only(self, request):
         if not hmac.compare_digest(request.headers.get(WORKER_HEADER, "").encode(), self.worker_key.encode()):

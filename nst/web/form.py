@@ -2,6 +2,7 @@
 types, so a bad value gets the same one-line message as on the command line; the uploads read
 and checked as they arrive; the run checked as `nst transfer` checks it."""
 import argparse
+import contextlib
 
 from nst.web import uploads
 
@@ -142,12 +143,10 @@ def check_run(content, styles, settings, outdir, backend, shown=None):
     # nst.run.warned, so that each run gets them); Refused names what is wrong, its input files
     # by the names `shown` gives them ({path: "content 'photo.jpg'"}), OUTDIR as OUTDIR
     from nst import memory
-    from nst.run.warned import warning_scope
     from nst.io.image import ImageError
     from nst.run.checks import check_sizes, run_warnings
     from nst.run.run import Run
-    warned = []
-    with warning_scope(lambda m: warned.append(shown_paths(m, shown or {}, outdir))) as said:
+    with request_warnings(shown or {}, outdir) as (said, warned):
         try:
             run = Run(str(content), [str(s) for s in styles], settings, lambda m: None)
             check_sizes(run)
@@ -161,6 +160,24 @@ def check_run(content, styles, settings, outdir, backend, shown=None):
         for warning in run_warnings(run, settings.tile):
             said(warning)
     return warned
+
+
+@contextlib.contextmanager
+def request_warnings(shown, outdir):
+    # a scope of one request's own (nst.run.warned: each run's check, each comparison, gets the
+    # warnings the first got) -> (its Said, the list its warnings are gathered in, each once, each
+    # file named as `shown` names it and OUTDIR as OUTDIR: shown_paths)
+    from nst.run.warned import warning_scope
+    warned = []
+    with warning_scope(lambda m: warned.append(shown_paths(m, shown, outdir))) as said:
+        yield said, warned
+
+
+def input_names(files, names):
+    # a run's input files [content, style…] and their names (rows.inputs_of) -> {path: "content
+    # 'photo.jpg'", path: "style 'painting.jpg'"…}: as the pages name them (shown_paths)
+    return {str(files[0]): f"content {names['content']!r}",
+            **{str(p): f"style {n!r}" for p, n in zip(files[1:], names["style"])}}
 
 
 def shown_paths(text, shown, outdir):

@@ -7,7 +7,7 @@ Routes (every one behind nst.web.server.guard):
     POST /api/runs                  upload + start        GET /api/runs      the gallery's rows
     POST /api/runs/NAME/again       the same inputs and settings, a new run
     POST /api/runs/NAME/resume      a stopped run, from its checkpoint
-    POST /api/compare               two pictures' terms (nst compare's scoring)
+    POST /api/compare               two pictures' terms (nst compare's scoring), with its warnings
     GET  /runs/NAME/image           the PNG               GET /runs/NAME/live  the live page
     GET  /runs/NAME/thumb           its picture, small (its gallery card's): a running run's latest
     GET  /runs/NAME/photo           a queued or running run's content photo, small (its card's until then)

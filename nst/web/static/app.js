@@ -286,7 +286,7 @@
   async function compare() {
     if (comparing) return;
     comparing = true; syncPicks();
-    $("compare-error").textContent = ""; $("compare-note").textContent = "";
+    for (const id of ["compare-error", "compare-note", "compare-warnings"]) $(id).textContent = "";
     const fd = new FormData(); fd.append("a", picked[0]); fd.append("b", picked[1]);
     try {
       const r = await nst.post("/api/compare", fd);
@@ -303,6 +303,8 @@
         row.insertCell().textContent = r.best[term].map((i) => letters[i]).join(", ");
       }
       $("compare-note").textContent = r.note || "";                // pictures of two sizes: scored at one
+      // the comparison's warnings (auto's failed GPU self-check), a line each, as the server's terminal says them
+      $("compare-warnings").textContent = (r.warnings || []).join("\n");
     } catch (err) { $("compare-error").textContent = err.message; }
     comparing = false; syncPicks();
   }
