@@ -168,6 +168,9 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
         def on_end(task, result):
             image, trace = result.pop("image", None), result.pop("traceback", None)
             manifest.append(results.row_of(task, result))           # the row first: the picture is ours
+            if result.get("resumed_at"):            # its worker's log says so, which its user never sees
+                progress.message(f"nst batch: {task.output}: resumed from its checkpoint at iteration "
+                                 f"{result['resumed_at']}")
             for warning in result.get("warnings", []):          # raised on its worker: said once a task
                 say_returned(f"{task.output}: {warning}")
             try:
