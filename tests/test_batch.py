@@ -850,12 +850,15 @@ def test_a_checkpoint_a_task_leaves_is_said_once_per_task_and_kept_in_its_row(im
         sorted(f"nst batch: warning: {o}: {w}" for o, w in said), err
 
 
-def test_numpy_s_overflow_in_a_task_is_not_said_as_nst_transfer_says_none(images, tiny_weights_h5, tmp_path, capfd,
-                                                                          monkeypatch, shared_cluster):
+@pytest.mark.parametrize("debug", [False, True])
+def test_numpy_s_overflow_in_a_task_is_said_as_nst_transfer_says_it(images, tiny_weights_h5, tmp_path, capfd,
+                                                                    monkeypatch, shared_cluster, debug):
     # a task's NumPy overflow (its run finds non-finite values itself) is not said, as the CLI keeps
     # it from `nst transfer` (nst.optim.overflow_unwarned); it was said once per task, kept in its row.
     # Another warning still comes back. The CLI's filter holds for its whole process: here it is left
-    # out, as it is on a worker in a process of its own
+    # out, as it is on a worker in a process of its own. --debug shows it from nst transfer: from a
+    # task too (it was hidden on the worker whatever the batch's --debug), back with its result, kept
+    # in its row and said in Python's form, as --debug says every warning
     import warnings
 
     import nst.cli
@@ -868,11 +871,19 @@ def test_numpy_s_overflow_in_a_task_is_not_said_as_nst_transfer_says_none(images
             return super().prepare()
     monkeypatch.setattr(batch_task, "Job", OverflowingJob)
     monkeypatch.setattr(nst.cli, "overflow_unwarned", contextlib.nullcontext)
-    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
-                 "--weights", str(tiny_weights_h5), *FAST, "--iterations", "1", "--scheduler", shared_cluster]) == 0
-    assert [r.get("warnings") for r in manifest(tmp_path / "out")] == [["the run warns"]]
-    err = capfd.readouterr().err
-    assert "encountered" not in err and "nst batch: warning: c1__s1.png: the run warns" in err, err
+    with warnings.catch_warnings(record=True) as said:          # --debug's Python form
+        warnings.simplefilter("always")
+        assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
+                     "--weights", str(tiny_weights_h5), *FAST, "--iterations", "1", "--scheduler", shared_cluster,
+                     *(["--debug"] if debug else [])]) == 0
+    overflow = ["overflow encountered in multiply"] if debug else []
+    assert [r.get("warnings") for r in manifest(tmp_path / "out")] == [[*overflow, "the run warns"]]
+    if debug:
+        assert [str(w.message) for w in said if "c1__s1.png" in str(w.message)] == \
+            [f"c1__s1.png: {m}" for m in [*overflow, "the run warns"]]
+    else:
+        err = capfd.readouterr().err
+        assert "encountered" not in err and "nst batch: warning: c1__s1.png: the run warns" in err, err
 
 
 def test_a_task_resumed_on_another_backend_says_its_picture_may_differ(images, tiny_weights_h5, tmp_path, capfd,

@@ -162,7 +162,8 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
         if weights:
             client.register_plugin(weights, name=weights.name)
         options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
-                   "checkpoint_every": checkpoint_every_of(args), "weights_sha": weights.sha if weights else None}
+                   "checkpoint_every": checkpoint_every_of(args), "weights_sha": weights.sha if weights else None,
+                   "debug": args.debug}                 # NumPy's overflow warnings said too, as by nst transfer's
         progress = Progress(len(todo), unit="task")
 
         def on_end(task, result):
