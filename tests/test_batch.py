@@ -874,12 +874,15 @@ def test_a_checkpoint_a_task_leaves_is_said_once_per_task_and_kept_in_its_row(im
         sorted(f"nst batch: warning: {o}: {w}" for o, w in said), err
 
 
-def test_numpy_s_overflow_in_a_task_is_not_said_as_nst_transfer_says_none(images, tiny_weights_h5, tmp_path, capfd,
-                                                                          monkeypatch, shared_cluster):
+@pytest.mark.parametrize("debug", [False, True])
+def test_numpy_s_overflow_in_a_task_is_said_as_nst_transfer_says_it(images, tiny_weights_h5, tmp_path, capfd,
+                                                                    monkeypatch, shared_cluster, debug):
     # a task's NumPy overflow (its run finds non-finite values itself) is not said, as the CLI keeps
     # it from `nst transfer` (nst.optim.overflow_unwarned); it was said once per task, kept in its row.
     # Another warning still comes back. The CLI's filter holds for its whole process: here it is left
-    # out, as it is on a worker in a process of its own
+    # out, as it is on a worker in a process of its own. --debug shows it from nst transfer: from a
+    # task too (it was hidden on the worker whatever the batch's --debug), back with its result, kept
+    # in its row and said in Python's form, as --debug says every warning
     import warnings
 
     import nst.cli
@@ -892,8 +895,54 @@ def test_numpy_s_overflow_in_a_task_is_not_said_as_nst_transfer_says_none(images
             return super().prepare()
     monkeypatch.setattr(batch_task, "Job", OverflowingJob)
     monkeypatch.setattr(nst.cli, "overflow_unwarned", contextlib.nullcontext)
-    assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
-                 "--weights", str(tiny_weights_h5), *FAST, "--iterations", "1", "--scheduler", shared_cluster]) == 0
-    assert [r.get("warnings") for r in manifest(tmp_path / "out")] == [["the run warns"]]
+    with warnings.catch_warnings(record=True) as said:          # --debug's Python form
+        warnings.simplefilter("always")
+        assert main(["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
+                     "--weights", str(tiny_weights_h5), *FAST, "--iterations", "1", "--scheduler", shared_cluster,
+                     *(["--debug"] if debug else [])]) == 0
+    overflow = ["overflow encountered in multiply"] if debug else []
+    assert [r.get("warnings") for r in manifest(tmp_path / "out")] == [[*overflow, "the run warns"]]
+    if debug:
+        assert [str(w.message) for w in said if "c1__s1.png" in str(w.message)] == \
+            [f"c1__s1.png: {m}" for m in [*overflow, "the run warns"]]
+    else:
+        err = capfd.readouterr().err
+        assert "encountered" not in err and "nst batch: warning: c1__s1.png: the run warns" in err, err
+
+
+def test_a_task_resumed_on_another_backend_says_its_picture_may_differ(images, tiny_weights_h5, tmp_path, capfd,
+                                                                      monkeypatch, shared_cluster):
+    # --backend auto on a worker that picked numpy, then (its try failed at iteration 2, its checkpoint
+    # kept) on one that picks numba: the task resumes, and its run's warning that the picture may differ
+    # from an uninterrupted run's went to the worker's log only, as did where it resumed. The warning
+    # comes back with its result (said naming the task, kept in its row); the resume is said from the
+    # row's resumed_at
+    import nst.io.checkpoint
+    import nst.run.run
+    from nst.backends import get_backend
+    save, picked = nst.io.checkpoint.save, {"auto": "numpy"}
+
+    def save_then_fail(path, run, *args, **kwargs):
+        save(path, run, *args, **kwargs)
+        if len(run.history) == 2 and run.objective_backend().name == "numpy":
+            raise RuntimeError("the worker died")
+    monkeypatch.setattr(nst.io.checkpoint, "save", save_then_fail)
+    monkeypatch.setattr(nst.run.run, "choose_backend", lambda name: get_backend(picked.get(name, name)))
+    ckpt_dir = (tmp_path / "ck").resolve()
+    args = ["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
+            "--weights", str(tiny_weights_h5), "--size", "48", "--scales", "1", "--backend", "auto",
+            "--iterations", "4", "--checkpoint-dir", str(ckpt_dir), "--checkpoint-every", "1",
+            "--scheduler", shared_cluster]
+    assert main(args) == 1
+    [ckpt] = ckpt_dir.glob("*.npz")
+    capfd.readouterr()
+    picked["auto"] = "numba"
+    assert main(args) == 0
+    message = (f"--resume {ckpt} was made on the numpy backend and goes on on numba: the picture may differ from "
+               "an uninterrupted run's by float rounding")
+    [row] = manifest(tmp_path / "out")
+    assert (row["status"], row["resumed_at"], row.get("warnings")) == ("done", 2, [message]), row
     err = capfd.readouterr().err
-    assert "encountered" not in err and "nst batch: warning: c1__s1.png: the run warns" in err, err
+    assert [line for line in err.splitlines() if "c1__s1.png: " in line] == [
+        "nst batch: c1__s1.png: resumed from its checkpoint at iteration 2",
+        f"nst batch: warning: c1__s1.png: {message}"], err

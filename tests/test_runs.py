@@ -472,7 +472,8 @@ def test_a_checkpoint_resumes_on_another_backend_and_says_so(files, tiny_weights
     # --backend was part of a checkpoint's identity: a run stopped on one machine could not go on
     # on another with another backend ("other settings (backend)"), while --backend auto took any
     # (found resuming a numba run with --backend numpy). The backend changes the picture only by
-    # float rounding: it resumes, and a note says the backend changed
+    # float rounding: it resumes, and a warning says the backend changed (as a batch task's says it,
+    # back with its result: test_batch)
     assert cli(files, tiny_weights_h5, tmp_path / "full.png", "--bits", "16") == 0
     ck = tmp_path / "ck.npz"
     with monkeypatch.context() as m:
@@ -481,7 +482,7 @@ def test_a_checkpoint_resumes_on_another_backend_and_says_so(files, tiny_weights
     capsys.readouterr()
     assert cli(files, tiny_weights_h5, tmp_path / "part.png", "--bits", "16", "--resume", str(ck),
                "--backend", "numba") == 0
-    assert "made on the numpy backend and goes on on numba" in capsys.readouterr().err
+    assert f"nst: warning: --resume {ck} was made on the numpy backend and goes on on numba" in capsys.readouterr().err
     np.testing.assert_allclose(load_image(tmp_path / "part.png"), load_image(tmp_path / "full.png"), atol=0.5)
 
 

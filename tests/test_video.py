@@ -2354,10 +2354,14 @@ def test_a_tile_that_multiplies_the_work_is_said_once_before_any_frame(inputs, t
     assert len(said) == 1 and said[0].startswith("nst video: warning: --tile 8 makes an evaluation about "), err
 
 
-def test_numpy_s_overflow_in_a_frame_is_not_said_as_nst_transfer_says_none(inputs, tmp_path, capsys, monkeypatch,
-                                                                           shared_cluster):
+@pytest.mark.parametrize("debug", [False, True])
+def test_numpy_s_overflow_in_a_frame_is_said_as_nst_transfer_says_it(inputs, tmp_path, capsys, monkeypatch,
+                                                                     shared_cluster, debug):
     # as nst batch's tasks (test_batch): a frame's NumPy overflow is not said nor kept in its row; the
-    # CLI's filter, process-wide, left out as on a worker in a process of its own
+    # CLI's filter, process-wide, left out as on a worker in a process of its own. Under --debug it is
+    # (it was hidden on the worker whatever the command's --debug): kept in each row, said in Python's form
+    import warnings
+
     import nst.cli
     from nst.video import task as video_task
 
@@ -2368,7 +2372,11 @@ def test_numpy_s_overflow_in_a_frame_is_not_said_as_nst_transfer_says_none(input
     monkeypatch.setattr(video_task, "Job", OverflowingJob)
     monkeypatch.setattr(nst.cli, "overflow_unwarned", contextlib.nullcontext)
     out = tmp_path / "out"
-    assert main(command(inputs, out, "--iterations", "1", "--later-iterations", "1", "--frames", "0:2",
-                        "--scheduler", shared_cluster)) == 0
-    assert [r.get("warnings") for r in rows(out)] == [None, None]
+    with warnings.catch_warnings(record=True) as said:          # --debug's Python form
+        warnings.simplefilter("default")
+        assert main(command(inputs, out, "--iterations", "1", "--later-iterations", "1", "--frames", "0:2",
+                            "--scheduler", shared_cluster, *(["--debug"] if debug else []))) == 0
+    overflow = ["overflow encountered in multiply"] if debug else None
+    assert [r.get("warnings") for r in rows(out)] == [overflow, overflow]
+    assert {str(w.message) for w in said if "encountered" in str(w.message)} == set(overflow or [])
     assert "encountered" not in capsys.readouterr().err

@@ -162,12 +162,16 @@ def on_cluster(args, weights, todo, manifest, outdir, need, backend):
         if weights:
             client.register_plugin(weights, name=weights.name)
         options = {"checkpoint_dir": str(Path(args.checkpoint_dir).resolve()) if args.checkpoint_dir else None,
-                   "checkpoint_every": checkpoint_every_of(args), "weights_sha": weights.sha if weights else None}
+                   "checkpoint_every": checkpoint_every_of(args), "weights_sha": weights.sha if weights else None,
+                   "debug": args.debug}                 # NumPy's overflow warnings said too, as by nst transfer's
         progress = Progress(len(todo), unit="task")
 
         def on_end(task, result):
             image, trace = result.pop("image", None), result.pop("traceback", None)
             manifest.append(results.row_of(task, result))           # the row first: the picture is ours
+            if result.get("resumed_at"):            # its worker's log says so, which its user never sees
+                progress.message(f"nst batch: {task.output}: resumed from its checkpoint at iteration "
+                                 f"{result['resumed_at']}")
             for warning in result.get("warnings", []):          # raised on its worker: said once a task
                 say_returned(f"{task.output}: {warning}")
             try:

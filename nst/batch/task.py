@@ -62,11 +62,12 @@ def run_task(task, blobs, options):
     # on a worker: {given path: bytes} -> {"status": "done", "image": H×W×3 uint8, "terms", ...}
     # or {"status": "failed", "error": one line}, with "warnings": [one line] when the run raised
     # any (a scope of its own, nst.run.warned.task_warnings: the client says them, naming the task); options:
-    # checkpoint_dir, checkpoint_every, weights_sha
+    # checkpoint_dir, checkpoint_every, weights_sha, debug (--debug: NumPy's overflow warnings too)
     start = time.perf_counter()
     worker = get_worker()
     row = {"worker": worker.address, "host": socket.gethostname()}
-    with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp, task_warnings() as said:
+    with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp, \
+            task_warnings(options.get("debug")) as said:
         warnings.simplefilter("ignore", AnimationWarning)    # the batch's check of its inputs said it, naming the file
         files = {}
         for i, (given, data) in enumerate(blobs.items()):

@@ -148,12 +148,15 @@ class Job:
         # identity: what a checkpoint of this job is known by (default: settings + inputs' sha256),
         # the automatic rules added to it in every case (self.ident, once prepared);
         # run_type(content, styles, settings, log) makes the Run (nst video: a Run with J_t);
-        # warn(message) says a warning the run meets as it goes on (a file it cannot write): default,
-        # an "nst: warning:" line to log; a batch task's, warnings.warn: back with its result
+        # warn(message) says a warning the run meets (a resume on another backend or in other tiles,
+        # a file it cannot write as it goes on): default, an "nst: warning:" line to log (after a
+        # newline as it goes on: the progress bar's line); a batch task's, warnings.warn: back with its
+        # result, said by the command naming the task (its log is the worker's, which its user never sees)
         self.content, self.styles, self.settings = content, list(styles), settings
         self.run_type = run_type
         self.out, self.log, self.given_identity, self.ident = outputs, log, identity, None
         self.run, self.snapshots, self.error = None, [], None
+        self.warn = warn or (lambda message: log(f"nst: warning: {message}"))
         self.write = Writer(warn or (lambda message: log(f"\nnst: warning: {message}")))
 
     # -- before any pixel is read ------------------------------------------------------------
@@ -223,7 +226,9 @@ class Job:
         return self.run
 
     def resume(self, path):
-        # put the checkpoint's state into the run, refusing one made for other settings or inputs
+        # put the checkpoint's state into the run, refusing one made for other settings or inputs; one
+        # made on another backend or in other tiles is a warning (warn: a task's comes back with its
+        # result), where the run goes on a line to log (a task's: its row's resumed_at)
         saved, state = checkpoint.load(path)
         diff = checkpoint.differences(saved, self.ident)
         if diff == ["automatic_rules"]:
@@ -247,22 +252,22 @@ class Job:
                                              "--resume") from None
         made_on, here = state.get("backend"), self.run.objective_backend().name
         if made_on and made_on != here:
-            self.log(f"nst: --resume {path} was made on the {made_on} backend and goes on on {here}: the picture "
-                     "may differ from an uninterrupted run's by float rounding")
+            self.warn(f"--resume {path} was made on the {made_on} backend and goes on on {here}: the picture "
+                      "may differ from an uninterrupted run's by float rounding")
         self.note_other_tiles(path, state.get("tiles"))
         self.log(f"nst: resuming at iteration {len(self.run.history)} "
                  f"(scale {self.run.scale + 1}/{len(self.run.sizes)})")
 
     def note_other_tiles(self, path, made_with):
-        # a note when the scales left run in other tiles than the checkpoint's run (tile size per
+        # a warning when the scales left run in other tiles than the checkpoint's run (tile size per
         # scale, None: whole; made_with None: a checkpoint from before they were recorded)
         run = self.run
         here = [run.scale_tile(k) for k in range(len(run.sizes))]
         if made_with is None or len(made_with) != len(here) or made_with[run.scale:] == here[run.scale:]:
             return
-        self.log(f"nst: --resume {path} was made running {scale_tiles(run, made_with, run.scale)} and goes on "
-                 f"running {scale_tiles(run, here, run.scale)}: the picture may differ from an uninterrupted "
-                 "run's by float rounding")
+        self.warn(f"--resume {path} was made running {scale_tiles(run, made_with, run.scale)} and goes on "
+                  f"running {scale_tiles(run, here, run.scale)}: the picture may differ from an uninterrupted "
+                  "run's by float rounding")
 
     # -- running and writing -----------------------------------------------------------------
     def optimise(self, on_iteration=None, stopper=None):

@@ -65,11 +65,12 @@ def warnings_said(say):
 
 
 @contextlib.contextmanager
-def task_warnings():
+def task_warnings(debug=False):
     # a context -> its Said: a task's on its worker (nst batch, video, serve), whose messages go back
     # with its result, under the filters `nst transfer` runs with (nst.cli.main: NumPy's overflow
-    # warnings not said, nst.optim.overflow_unwarned: a run finds non-finite values itself)
-    with warnings_said(lambda m: None) as said, overflow_unwarned():
+    # warnings not said, nst.optim.overflow_unwarned: a run finds non-finite values itself; said
+    # under the command's --debug)
+    with warnings_said(lambda m: None) as said, contextlib.nullcontext() if debug else overflow_unwarned():
         yield said
 
 

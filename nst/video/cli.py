@@ -265,7 +265,8 @@ def execute(args, clip, frames, todo, settings, video, styles, manifest, outdir,
             log(f"nst video: {layout.where}")
             if weights:
                 client.register_plugin(weights, name=weights.name)
-            video = {**video, "weights_sha": weights.sha if weights else None}
+            video = {**video, "weights_sha": weights.sha if weights else None,
+                     "debug": args.debug}           # NumPy's overflow warnings said too, as by nst transfer's
             counts = on_cluster(client, clip, frames, todo, settings, video, styles, manifest, outdir)
     except KeyboardInterrupt:
         counts = None

@@ -58,7 +58,7 @@ def frame_task(content, styles, settings, video, earlier_outputs, flows):
     # nst.run.job.Job, the lifecycle of every command
     start = time.perf_counter()
     row = {"worker": _worker(), "host": socket.gethostname()}
-    with task_warnings() as said:        # a scope of its own (nst.run.warned)
+    with task_warnings(video.get("debug")) as said:        # a scope of its own (nst.run.warned)
         row.update(run_frame(content, styles, settings, video, earlier_outputs, flows))
     return {**row, **warnings_field(said, {}), "seconds": round(time.perf_counter() - start, 3)}
 
