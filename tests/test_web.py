@@ -332,6 +332,14 @@ def serve_args(outdir, weights, *more):
                                       "--backend", "numpy", *map(str, more)])
 
 
+def test_serve_debug_reaches_its_runs_tasks(tmp_path, tiny_weights_h5):
+    # --debug shows a task's NumPy overflow warnings (nst.batch.task.run_task's options["debug"], as
+    # nst batch --debug does): nst serve did not pass it, so its runs hid them whatever it was started with
+    from nst.web.app import App
+    for more, debug in [((), False), (("--debug",), True)]:
+        assert App(serve_args(tmp_path / f"runs{debug}", tiny_weights_h5, *more)).runs.options["debug"] is debug
+
+
 def ask(app, requests):
     # [(method, path, aiohttp data)] to the App in this process (its engine not started: runs only
     # queue) -> [(status, json)]

@@ -69,7 +69,8 @@ class App:
         self.gallery_seen = -GALLERY_OPEN_S               # time.monotonic() of the gallery's last ask
         self.thumbnails = Thumbnails()                    # the finished runs' cards' pictures
         options = {"checkpoint_dir": str(self.checkpoints), "checkpoint_every": checkpoint_every_of(args),
-                   "weights_sha": plugin.sha if plugin else None}
+                   "weights_sha": plugin.sha if plugin else None,
+                   "debug": args.debug}        # its runs' NumPy overflow warnings said too (nst.run.warned)
         self.runs = Runs(self.outdir, args.queue, lambda: self.connect(plugin), options, self.link)
 
     # -- the cluster and the workers' way back -------------------------------------------------------
