@@ -40,12 +40,15 @@ class NonFiniteLoss(FloatingPointError):
     also raises it itself when fun(x) returns a NaN or inf J at its starting point, or such a gradient."""
 
 
+OVERFLOW = r"(overflow|invalid value|divide by zero) encountered"     # NumPy's floating-point warnings
+
+
 @contextlib.contextmanager
 def overflow_unwarned():
     # NumPy's overflow, invalid-value and divide-by-zero warnings silenced in the block: a run finds
     # non-finite values itself and says so in one line (NonFiniteLoss)
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", r"(overflow|invalid value|divide by zero) encountered", RuntimeWarning)
+        warnings.filterwarnings("ignore", OVERFLOW, RuntimeWarning)
         yield
 
 

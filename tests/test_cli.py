@@ -404,3 +404,41 @@ def test_a_warning_from_one_place_is_said_in_each_scope_not_once_a_process():
                     warn()
                     warn()                           # once a scope
     assert said == ["the same line", "the same line"]
+
+
+def test_tasks_on_threads_of_one_worker_each_keep_their_warnings():
+    # a worker running two tasks at once on threads of one process (`dask worker --nthreads 2`, dask's
+    # default is one a core): each task swapped the process's warnings state for its run and put it
+    # back as it ended, so the first to end undid the other's for the rest of its run: the second's
+    # warnings went to the worker's stderr (not its row) and its NumPy overflow warnings were said
+    import threading
+    import warnings
+
+    from nst.run.warned import task_warnings
+    rows, shown = {}, []
+    began, ended = {name: threading.Event() for name in ("first", "second")}, threading.Event()
+
+    def task(name):
+        if name == "second":
+            began["first"].wait(10)
+        with task_warnings() as said:
+            began[name].set()
+            if name == "first":
+                began["second"].wait(10)
+            else:
+                ended.wait(10)                                      # the first has ended: this one goes on
+                np.full(2, 3e38, np.float32) * np.float32(10)       # overflow: not said, as by nst transfer
+            warnings.warn(f"from the {name}")
+        rows[name] = said.messages
+        ended.set()
+    with warnings.catch_warnings():                     # what a task sets for its process, put back here
+        warnings.resetwarnings()
+        warnings.showwarning = lambda message, *_, **__: shown.append(str(message))    # the worker's stderr
+        threads = [threading.Thread(target=task, args=(name,)) for name in ("second", "first")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        warnings.warn("from the worker itself")                 # in no task: shown as before
+    assert rows == {"first": ["from the first"], "second": ["from the second"]}
+    assert shown == ["from the worker itself"]
