@@ -1,6 +1,7 @@
 """Tiled evaluation (nst.tiled) gives the untiled J and ∂J/∂X, on every host backend, and on a Dask
 cluster's workers (nst.batch.tiles, `nst transfer --tile N --scheduler ADDRESS`)."""
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -328,6 +329,31 @@ def test_scheduler_without_tiles_is_refused_before_any_work(files, tiny_weights_
     assert err.count("\n") == 1 and "--scheduler" in err and "--tile N" in err and not out.exists()
     assert transfer(files, tiny_weights_h5, out, "--size", "48", "--tile", "12", "--scheduler", "localhost:1") == 2
     assert "localhost:1" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_tile_task_s_warnings_come_back_with_its_result(monkeypatch):
+    # a tile task raising a Python warning on its worker: it went to the worker's stderr (or nowhere, on
+    # a remote cluster), and its NumPy overflow warnings were said there though nst transfer says none.
+    # It comes back with the result and the client says it in its command's scope, once
+    import warnings
+
+    from nst.run.warned import warning_scope
+
+    def warning_grams(net, t, pixels, layers):
+        np.full(2, 3e38, np.float32) * np.float32(10)               # overflow: not said
+        warnings.warn("a tile warns")
+        return {"block1_conv1": np.ones((2, 2))}, {"block1_conv1": 4}, None
+    monkeypatch.setattr(batch_tiles, "worker_net", lambda spec, weights: None)
+    monkeypatch.setattr(batch_tiles, "tile_grams", warning_grams)
+    with warnings.catch_warnings(record=True) as shown:             # the worker's stderr
+        warnings.simplefilter("always")
+        value, warned = batch_tiles.grams_task(None, None, None, None, ("block1_conv1",))
+    assert warned == ["a tile warns"] and not shown, [str(w.message) for w in shown]
+    assert value[1] == {"block1_conv1": 4}
+    said, done = [], SimpleNamespace(result=lambda: (value, warned), release=lambda: None)
+    with warning_scope(said.append):
+        assert batch_tiles.result(done) is value and batch_tiles.result(done) is value
+    assert said == ["a tile warns"]                                 # once a command
 
 
 FAILING = {"calls": 0, "after": 2 * 12}     # module state: Dask pickles this module's functions by reference

@@ -13,6 +13,7 @@ rounding; each worker holds one tile's activations. Scales that run whole
 (nst.run.run.Run.scale_tile) stay on the client.
 """
 import contextlib
+import functools
 import uuid
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ import numpy as np
 from nst.backends import get_backend
 from nst.backends.backend import to_host
 from nst.objective import EvaluationFailed, keep_prepared, kept_prepared, prepare
+from nst.run.warned import say_returned, task_warnings
 from nst.tiled import TiledObjective, content_interior, tile_gradient, tile_grams
 
 
@@ -66,11 +68,24 @@ def worker_net(spec, weights):
                    list(spec.style_layers), list(spec.lam), spec.alpha, spec.beta)
 
 
+def warnings_back(task):
+    # a tile task whose Python warnings come back with its result (nst.run.warned.task_warnings: NumPy's
+    # overflow ones not said, as nst transfer says none; `result` says the rest) -> (result, [message])
+    @functools.wraps(task)
+    def with_warnings(*args):
+        with task_warnings() as said:
+            value = task(*args)
+        return value, said.messages
+    return with_warnings
+
+
+@warnings_back
 def content_task(spec, weights, t, pixels, layers):
     # the content targets at one tile's interior, on a worker -> {layer: a^l(C)} on the host
     return {n: to_host(a) for n, a in content_interior(worker_net(spec, weights), t, pixels, layers).items()}
 
 
+@warnings_back
 def grams_task(spec, weights, t, pixels, layers):
     # pass 1 of one tile, on a worker -> ({layer: F_t F_tᵀ} float64 on the host, {layer: N})
     net = worker_net(spec, weights)
@@ -78,6 +93,7 @@ def grams_task(spec, weights, t, pixels, layers):
     return {n: to_host(s) for n, s in sums.items()}, counts
 
 
+@warnings_back
 def gradient_task(spec, weights, t, pixels, diffs, counts, targets):
     # pass 2 of one tile, on a worker -> (∂J/∂X over its extent on the host, or None; {k: J_c})
     net = worker_net(spec, weights)
@@ -164,15 +180,17 @@ def send(client, value, broadcast=False):
 
 
 def result(future):
-    # a task's result, released on the cluster once here; a worker's error or death ends the
-    # evaluation with one line
+    # a task's result, released on the cluster once here, its warnings said (once a command: the
+    # command's scope, say_returned); a worker's error or death ends the evaluation with one line
     try:
-        value = future.result()
+        value, warned = future.result()
         future.release()
-        return value
     except Exception as e:                  # the task raised, its worker died too often, or the scheduler left
         raise EvaluationFailed(f"a tile's evaluation failed on the Dask cluster ({type(e).__name__}: "
                                f"{str(e).splitlines()[0] if str(e) else 'no message'})") from None
+    for message in warned:
+        say_returned(message)
+    return value
 
 
 def check_scheduler(address, tile):
