@@ -67,8 +67,7 @@ def run_task(task, blobs, options):
     worker = get_worker()
     row = {"worker": worker.address, "host": socket.gethostname()}
     with tempfile.TemporaryDirectory(prefix="nst-task-", dir=worker.local_directory) as tmp, \
-            task_warnings(options.get("debug")) as said:
-        warnings.simplefilter("ignore", AnimationWarning)    # the batch's check of its inputs said it, naming the file
+            task_warnings(options.get("debug"), unsaid=AnimationWarning) as said:  # the batch's check said it
         files = {}
         for i, (given, data) in enumerate(blobs.items()):
             files[given] = Path(tmp) / f"{i}-{Path(given).name}"

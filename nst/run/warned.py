@@ -11,7 +11,7 @@ A worker may run several tasks at once, on threads of one process (`dask worker 
 dask's default): Python's warnings state (showwarning, the filters) is the process's, so a task
 does not swap it for its run and put it back (the first to end would undo the others' for the rest
 of their runs): the routing is set once a process (route_to_scopes) and a task's scope hides what
-its filters would (NumPy's overflow warnings, Said.quiet).
+its filters would (NumPy's overflow warnings: Said's quiet).
 """
 import contextlib
 import contextvars
@@ -26,14 +26,14 @@ SCOPE = contextvars.ContextVar("nst_warning_scope", default=None)
 
 class Said:
     """One scope's warnings: each message said once, by say(message), in the order first raised;
-    `quiet`: a regex of RuntimeWarnings not said (a task's NumPy overflow warnings, as its filters
-    would drop them)."""
+    none for which quiet(message) is true (a task's NumPy overflow warnings, as filters would drop
+    them)."""
 
     def __init__(self, say, quiet=None):
         self.say, self.messages, self.quiet = say, [], quiet
 
     def __call__(self, message):
-        if self.quiet and isinstance(message, RuntimeWarning) and re.match(self.quiet, str(message)):
+        if self.quiet and self.quiet(message):
             return
         message = str(message)
         if message not in self.messages:
@@ -81,14 +81,21 @@ def warnings_said(say):
         yield said
 
 
+def overflow_warning(message):
+    # True for NumPy's overflow, invalid-value and divide-by-zero RuntimeWarnings (nst.optim.OVERFLOW)
+    return isinstance(message, RuntimeWarning) and re.match(OVERFLOW, str(message)) is not None
+
+
 @contextlib.contextmanager
-def task_warnings(debug=False):
+def task_warnings(debug=False, unsaid=()):
     # a context -> its Said: a task's on its worker (nst batch, video, serve), whose messages go back
     # with its result, as `nst transfer` says them (nst.cli.main: NumPy's overflow warnings not said,
     # nst.optim.overflow_unwarned: a run finds non-finite values itself; said under the command's
-    # --debug). Its thread's scope only: the process's warnings state is left routed (module doc)
+    # --debug), nor those of the categories `unsaid`. Its thread's scope only: the process's warnings
+    # state is left routed, its filters as they were (module doc)
     route_to_scopes()
-    with warning_scope(lambda m: None, quiet=None if debug else OVERFLOW) as said:
+    quiet = lambda m: isinstance(m, unsaid) or (not debug and overflow_warning(m))     # noqa: E731
+    with warning_scope(lambda m: None, quiet) as said:
         yield said
 
 
