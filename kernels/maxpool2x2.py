@@ -16,6 +16,12 @@ Versions:
       (two write streams interleaved with two read streams) ran at v1's speed, 2–5× slower than the
       memory bound; jobs of (channel, row pairs) were slower than whole channels at every VGG19
       shape (bench/RESULTS.md, "The max-pool backward").
+  maxpool2x2_backward_v3: v2, but a channel whose rows hold fewer than PACK_BELOW windows first
+      packs its even rows into one long row and its odd rows into another (its dy plane is one
+      already), runs v2's pair of passes once over them and unpacks. LLVM's vector loop needs about
+      40 windows a row on AVX2 (16 on AVX-512): below that v2 ran its scalar remainder, two passes
+      a row pair, slower than v1 (block3_conv4's 64² and block4_conv4's 32² pools at 256²: 0.6× v1's
+      speed on Zen 3). The copies stay in L1 (a 64² plane is 16 KiB).
   avgpool2x2_v1 / avgpool2x2_backward_v1: same loop structure, mean / dy/4.
 Napkin maths (C=64, 256²): forward reads 16 MiB, writes 4 MiB, 3 compares per output: bandwidth
 bound. Backward reads x (16 MiB) + dy (4 MiB), writes dx (16 MiB): 36 MiB, ≈ 1 ms at the 36 GB/s
@@ -145,6 +151,39 @@ def maxpool2x2_backward_v2(dy, x):
     return dx
 
 
+PACK_BELOW = 48      # windows a row under which v3 packs a channel's rows (v2's vector loop runs from ≈ 40)
+
+
+# fastmath off, as in v1 and v2
+@numba.njit(parallel=True, cache=True)
+def _maxpool_bwd_packed(dy, x, dx):
+    c, h, w = x.shape
+    h2, w2 = dy.shape[1], dy.shape[2]
+    row, n = 2 * w2, h2 * 2 * w2
+    for k in prange(c):
+        even, odd = np.empty(n, np.float32), np.empty(n, np.float32)
+        top, bottom = np.empty(n, np.float32), np.empty(n, np.float32)
+        for i in range(h2):
+            even[i * row:(i + 1) * row] = x[k, 2 * i, :row]
+            odd[i * row:(i + 1) * row] = x[k, 2 * i + 1, :row]
+        _maxpool_bwd_pair(even, odd, dy[k].ravel(), top, bottom)
+        for i in range(h2):
+            dx[k, 2 * i, :row] = top[i * row:(i + 1) * row]
+            dx[k, 2 * i + 1, :row] = bottom[i * row:(i + 1) * row]
+        for ii in range(2 * h2, h):          # odd height: the dropped last row gets no gradient
+            dx[k, ii, :] = _ZERO
+        if w > row:                          # odd width: the dropped last column
+            dx[k, :, w - 1] = _ZERO
+
+
+def maxpool2x2_backward_v3(dy, x):
+    # as v1, bit for bit: dy C×⌊H/2⌋×⌊W/2⌋, x C×H×W -> dx C×H×W; narrow rows packed (module doc)
+    dx = np.empty_like(x)
+    kernel = _maxpool_bwd_packed if dy.shape[2] < PACK_BELOW else _maxpool_bwd_rows
+    kernel(np.ascontiguousarray(dy), np.ascontiguousarray(x), dx)
+    return dx
+
+
 @numba.njit(**_JIT)
 def _avgpool_fwd(x, y):
     c, h2, w2 = y.shape
@@ -192,7 +231,8 @@ def avgpool2x2_backward_v1(dy, x):
 
 VERSIONS = {
     "maxpool2x2": {"v1": maxpool2x2_v1},
-    "maxpool2x2_backward": {"v1": maxpool2x2_backward_v1, "v2": maxpool2x2_backward_v2},
+    "maxpool2x2_backward": {"v1": maxpool2x2_backward_v1, "v2": maxpool2x2_backward_v2,
+                            "v3": maxpool2x2_backward_v3},
     "avgpool2x2": {"v1": avgpool2x2_v1},
     "avgpool2x2_backward": {"v1": avgpool2x2_backward_v1},
 }

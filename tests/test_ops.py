@@ -478,10 +478,12 @@ def _pool_inputs(rng, c, h, w):
     return {"relu": relu, "ties": ties, "signed zeros": zeros, "nan/inf": odd, "normal": f32(rng, c, h, w)}
 
 
-# widths: under, at and over one 16-wide AVX-512 vector of windows, odd; H and W of 1 and 2
+# widths: under, at and over one 16-wide AVX-512 vector of windows, odd; H and W of 1 and 2; v3's
+# packed rows (under 48 windows) and v2's (48, 49 and 100 windows, an odd width)
 @pytest.mark.parametrize("version", [v for v in NUMBA.versions("maxpool2x2_backward") if v != "v1"])
 @pytest.mark.parametrize("shape", [(3, 7, 9), (2, 5, 33), (4, 6, 32), (3, 9, 67), (5, 1, 8), (4, 9, 1),
-                                   (2, 2, 2), (1, 1, 1), (70, 4, 6)], ids=lambda s: "x".join(map(str, s)))
+                                   (2, 2, 2), (1, 1, 1), (70, 4, 6), (2, 5, 96), (3, 4, 99), (2, 3, 200)],
+                         ids=lambda s: "x".join(map(str, s)))
 def test_numba_maxpool_backward_versions_are_v1_bit_for_bit(version, shape, rng):
     # each later max-pool backward gives v1's dx exactly, NaN (v1's comparison chain, not the
     # reference's argmax) and the sign of dy's zeros included

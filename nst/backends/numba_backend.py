@@ -24,14 +24,17 @@ from .backend import (CONV_OPS, Backend, BackendUnavailable, ConvLayer, chosen_v
 # (v7 there: 2 % faster at 256², none at 512², and the image's gradient 1e-3 off: not taken).
 # Forward and backward of a layer read one weight form, so a layer takes one Winograd size for
 # both. Style loss: v2 (sgemms on our own threads), which stays fast on a busy machine where
-# OpenBLAS's own threads spin. Max-pool backward: v2 (vectorised, one output row a pass), 2.6–4×
-# faster than v1 at every VGG19 pool shape at 256² and 512², the same dx bit for bit
-# (bench/bench_pool_versions.py; an evaluation's pool backwards 8.2 → 3.8 ms at 256², 2026-12-05).
+# OpenBLAS's own threads spin. Max-pool backward: v3 (v2, vectorised one output row a pass, with
+# a channel's narrow rows packed into one long pair), the same dx as v1 bit for bit: v2 was 2.6–4×
+# faster than v1 at every VGG19 pool shape on Zen 4 (an evaluation's pool backwards 8.2 → 3.8 ms
+# at 256², 2026-12-05) but 0.6× v1 at the 64² and 32² pools on AVX2, where LLVM's vector loop
+# needs longer rows; v3 is 3.1–5.8× v1 at every shape there (Zen 3, 2026-12-06: 5.5 → 3.5 ms an
+# evaluation at 256²; bench/bench_pool_versions.py).
 CHOSEN = {
     "conv3x3_relu": {3: "v3", 64: "v7", 128: "v7", "*": "v5"},
     "conv3x3_relu_backward_input": {3: "v6", 64: "v7", 128: "v7", "*": "v5"},
     "maxpool2x2": "v1",
-    "maxpool2x2_backward": "v2",
+    "maxpool2x2_backward": "v3",
     "avgpool2x2": "v1",
     "avgpool2x2_backward": "v1",
     "gram": "v1",
