@@ -354,17 +354,34 @@ def test_a_tile_task_s_warnings_come_back_with_its_result(monkeypatch):
     with warning_scope(said.append):
         assert batch_tiles.result(done) is value and batch_tiles.result(done) is value
     assert said == ["a tile warns"]                                 # once a command
+    _, warned = batch_tiles.grams_task(None, None, None, None, ("block1_conv1",), debug=True)
+    assert warned == ["overflow encountered in multiply", "a tile warns"]     # nst transfer --debug's
+
+
+def test_transfer_debug_reaches_the_tile_tasks(files, tiny_weights_h5, tmp_path, shared_cluster, monkeypatch):
+    # nst transfer --debug says NumPy's overflow warnings; its tile tasks on the cluster hid them whatever
+    seen = []
+    real = batch_tiles.ClusterTiles.__init__
+
+    def init(self, client, weights, debug=False):
+        seen.append(debug)
+        real(self, client, weights, debug)
+    monkeypatch.setattr(batch_tiles.ClusterTiles, "__init__", init)
+    for debug in (False, True):
+        assert transfer(files, tiny_weights_h5, tmp_path / f"o{debug}.png", "--size", "48", "--tile", "12",
+                        "--scheduler", shared_cluster, *(["--debug"] if debug else [])) == 0
+    assert seen == [False, True]
 
 
 FAILING = {"calls": 0, "after": 2 * 12}     # module state: Dask pickles this module's functions by reference
 
 
-def failing_gradient_task(*args):
+def failing_gradient_task(*args, **kw):
     # pass 2 of a tile, failing from the third evaluation on (48×36 px in 12 tiles)
     FAILING["calls"] += 1
     if FAILING["calls"] > FAILING["after"]:
         raise MemoryError("the worker ran out of memory")
-    return REAL_GRADIENT_TASK(*args)
+    return REAL_GRADIENT_TASK(*args, **kw)
 
 
 REAL_GRADIENT_TASK = batch_tiles.gradient_task

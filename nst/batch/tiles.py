@@ -70,10 +70,11 @@ def worker_net(spec, weights):
 
 def warnings_back(task):
     # a tile task whose Python warnings come back with its result (nst.run.warned.task_warnings: NumPy's
-    # overflow ones not said, as nst transfer says none; `result` says the rest) -> (result, [message])
+    # overflow ones not said, as nst transfer says none, but under its --debug; `result` says the rest)
+    # -> (result, [message])
     @functools.wraps(task)
-    def with_warnings(*args):
-        with task_warnings() as said:
+    def with_warnings(*args, debug=False):
+        with task_warnings(debug) as said:
             value = task(*args)
         return value, said.messages
     return with_warnings
@@ -103,10 +104,11 @@ def gradient_task(spec, weights, t, pixels, diffs, counts, targets):
 
 
 class ClusterTiles:
-    """A run's link to the cluster: the client and the weights, sent to every worker once."""
+    """A run's link to the cluster: the client and the weights, sent to every worker once; debug:
+    the tasks' NumPy overflow warnings said (nst transfer --debug)."""
 
-    def __init__(self, client, weights):
-        self.client, self.key = client, uuid.uuid4().hex
+    def __init__(self, client, weights, debug=False):
+        self.client, self.key, self.debug = client, uuid.uuid4().hex, debug
         self.weights = send(client, weights, broadcast=True)
 
     def objective(self, content, style, **kw):
@@ -129,14 +131,14 @@ class ClusterTiledObjective(TiledObjective):
     def content_interiors(self, content, tiles):
         c, spec = self.cluster, self.spec()
         futures = [c.client.submit(content_task, spec, c.weights, t, to_host(t.extent(content)),
-                                   tuple(self.content_layers), pure=False) for t in tiles]
+                                   tuple(self.content_layers), debug=c.debug, pure=False) for t in tiles]
         for t, f in zip(tiles, futures):
             yield t, {n: self.be.to_device(a) for n, a in result(f).items()}
 
     def pass1(self, image, tiles, layers):
         c, spec = self.cluster, self.spec()
         futures = [c.client.submit(grams_task, spec, c.weights, t, to_host(t.extent(image)), tuple(layers),
-                                   pure=False) for t in tiles]
+                                   debug=c.debug, pure=False) for t in tiles]
         sums, counts = {}, {}
         for s, n in self.results(futures):
             for k in s:
@@ -149,7 +151,7 @@ class ClusterTiledObjective(TiledObjective):
         sent = send(c.client, {n: to_host(d) for n, d in diffs.items()})
         order = list(reversed(tiles))
         futures = [c.client.submit(gradient_task, spec, c.weights, t, to_host(t.extent(image)), sent, counts,
-                                   self.targets_on_cluster(t), pure=False) for t in order]
+                                   self.targets_on_cluster(t), debug=c.debug, pure=False) for t in order]
         for t, (g, js) in zip(order, self.results(futures)):
             yield t, (None if g is None else self.be.to_device(g)), js
 
@@ -205,15 +207,16 @@ def check_scheduler(address, tile):
 
 
 @contextlib.contextmanager
-def cluster_tiles(address, run, log):
-    # a connection to the scheduler for `run`'s tiled scales (nothing when address is None)
+def cluster_tiles(address, run, log, debug=False):
+    # a connection to the scheduler for `run`'s tiled scales (nothing when address is None); debug:
+    # its tasks' NumPy overflow warnings said, as nst transfer --debug says its own
     if address is None:
         yield None
         return
     from .engine import cluster_layout, connect
     with connect(address) as client:
         log(f"nst: tiles on {cluster_layout(client, 0).where.splitlines()[0]}")
-        tiles = ClusterTiles(client, run.loaded_weights())        # the weights the run read: read once
+        tiles = ClusterTiles(client, run.loaded_weights(), debug)   # the weights the run read: read once
         run.tiled_objective = tiles.objective
         try:
             yield tiles

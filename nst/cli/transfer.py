@@ -20,7 +20,7 @@ def cmd_transfer(args):
         job.prepare()
         if args.dry_run:
             return 0
-        with cluster_tiles(address, job.run, log):   # --scheduler: the tiled scales' tiles run there
+        with cluster_tiles(address, job.run, log, args.debug):   # --scheduler: the tiled scales' tiles run there
             if not live:
                 return job.execute()
             live.attach(job.run)                 # the page's Stop and Pause reach the run: run.controls
