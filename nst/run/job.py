@@ -156,8 +156,8 @@ class Job:
         self.run_type = run_type
         self.out, self.log, self.given_identity, self.ident = outputs, log, identity, None
         self.run, self.snapshots, self.error = None, [], None
-        self.warn = warn or (lambda message: log(f"nst: warning: {message}"))
-        self.write = Writer(warn or (lambda message: log(f"\nnst: warning: {message}")))
+        said = lambda lead: lambda message: log(f"{lead}nst: warning: {message}")      # noqa: E731
+        self.warn, self.write = warn or said(""), Writer(warn or said("\n"))
 
     # -- before any pixel is read ------------------------------------------------------------
     def preflight(self):
