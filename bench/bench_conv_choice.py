@@ -68,21 +68,26 @@ def main():
     grad = np.linalg.norm(r0.grad - r1.grad) / np.linalg.norm(r1.grad)
     print(f"{a.size}²: ∂J/∂X shipped vs alternative, relative L2 {grad:.2g}; "
           f"J relative {abs(r0.total - r1.total) / abs(r1.total):.2g}")
+    paired(a.size, a.pairs, shipped, other, x)
+
+
+def paired(side, pairs, shipped, alternative, x):
+    # evaluations of x by shipped(x) and alternative(x) alternating, which goes first alternating too;
+    # prints both medians and the median (IQR) of the paired time ratios shipped / alternative
     ratios, times = [], {"shipped": [], "alternative": []}
-    for i in range(a.pairs):
-        order = [("shipped", shipped), ("alternative", other)][::1 if i % 2 == 0 else -1]
+    for i in range(pairs):
+        order = [("shipped", shipped), ("alternative", alternative)][::1 if i % 2 == 0 else -1]
         pair = {}
-        for name, obj in order:
+        for name, evaluate in order:
             t = time.perf_counter()
-            obj(x)
+            evaluate(x)
             pair[name] = time.perf_counter() - t
             times[name].append(pair[name])
         ratios.append(pair["shipped"] / pair["alternative"])
     q = statistics.quantiles(ratios, n=4) if len(ratios) > 1 else ratios * 3
-    print(f"{a.size}²: shipped {statistics.median(times['shipped']):.3f} s, alternative "
+    print(f"{side}²: shipped {statistics.median(times['shipped']):.3f} s, alternative "
           f"{statistics.median(times['alternative']):.3f} s (medians); shipped / alternative, median of "
-          f"{a.pairs} paired ratios: {statistics.median(ratios):.3f} (IQR {q[0]:.3f}–{q[2]:.3f})")
-
+          f"{pairs} paired ratios: {statistics.median(ratios):.3f} (IQR {q[0]:.3f}–{q[2]:.3f})")
 
 if __name__ == "__main__":
     main()

@@ -534,6 +534,29 @@ def test_threaded_sgemm_paths(rng, monkeypatch):
     assert split == [cpu_threads.THREADS] * 5 and cpu_threads.THREADS > 1, split
 
 
+def test_a_batch_of_gemms_goes_to_whichever_thread_is_free(rng, monkeypatch):
+    # cpu_threads.matmul hands a batch's GEMMs out one at a time: a thread held up (its core busy)
+    # takes fewer, where an even split would give each thread half
+    import threading
+    import time
+    if cpu_threads._pool is None:
+        pytest.skip("one thread here")
+    took, matmul = [], np.matmul
+
+    def slow_on_the_first_thread(a, b, out):
+        took.append(threading.get_ident())
+        if took[-1] == took[0]:                                   # the thread that took the first GEMM
+            time.sleep(0.2)
+        return matmul(a, b, out=out)
+    a, b = f32(rng, 8, 64, 9), f32(rng, 8, 9, 128)                # 8 GEMMs, 65 536 outputs
+    out = np.empty((8, 64, 128), np.float32)
+    monkeypatch.setattr(cpu_threads.np, "matmul", slow_on_the_first_thread)
+    cpu_threads.matmul(a, b, out)
+    monkeypatch.undo()
+    assert_close(out, d64(a) @ b, what="matmul, handed out")
+    assert len(took) == 8 and took.count(took[0]) <= 2, took
+
+
 def test_winograd_formulas_are_the_matrices():
     # the F(4×4) transforms' written-out formulas (_bt6, _at6) are Bᵀ and Aᵀ of Lavin & Gray
     eye = np.eye(6)
