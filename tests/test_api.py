@@ -335,7 +335,7 @@ def test_an_older_checkpoint_of_an_init_array_says_to_start_again(rng, tmp_path,
     meta["identity"]["init"] = str(init)
     np.savez(ck, meta=np.array(json.dumps(meta)), **arrays)
     with pytest.raises(ValueError, match=f"^--resume {re.escape(str(ck))} was made by an older nst that recorded its "
-                                         r"--init array by numpy's summary, not its sha256: start the run again "
+                                         r"--init array by numpy's summary, not its sha256; start the run again "
                                          r"without --resume$"):
         job(resume=ck).prepare()
 

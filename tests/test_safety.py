@@ -219,7 +219,7 @@ CASES = [
     ("resume-older-layer-twice", setup_resume(lambda ck: rewrite_meta(ck, lambda m: m["identity"].update(
         style_layers=["block1_conv1", "block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1"]))),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz"], 2,
-     ["ck.npz was made by an older nst with block1_conv1 twice in --style-layers, which this one refuses: "
+     ["ck.npz was made by an older nst with block1_conv1 twice in --style-layers, which this one refuses; "
       "start the run again without --resume"]),
     ("resume-other-settings", setup_resume(lambda ck: None),
      ["-o", "{d}/o.png", "--resume", "{d}/ck.npz", "--tv-weight", "1"], 2, ["other settings or inputs (tv_weight)"]),

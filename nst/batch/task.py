@@ -150,10 +150,10 @@ def resume(job, ckpt):
     # or None for a damaged one (the run may then be half restored)
     if not (ckpt and ckpt.exists()):
         return 0
-    try:
-        job.resume(ckpt)                # its identity: the task's digest and the automatic rules
+    try:                                # its identity: the task's digest and the automatic rules
+        job.resume(ckpt, named=f"its checkpoint {ckpt}")
     except checkpoint.CheckpointError as e:          # a warning, as remove_checkpoint's
-        warnings.warn(f"{ckpt}: starting over ({e})", stacklevel=2)
+        warnings.warn(f"{e.reason}: starting over", stacklevel=2)
         return None
     return len(job.run.history)
 

@@ -22,8 +22,16 @@ FORMAT = 2
 STATE_KEYS = {"scale": int, "history": list, "shape": list, "past_evaluations": int}
 
 
+START_AGAIN = "start the run again without --resume"
+
+
 class CheckpointError(ValueError):
-    """Unreadable checkpoint, or one made for another run."""
+    """Unreadable checkpoint, or one made for another run: `reason` says what is wrong with it, the
+    message adds what a user of nst transfer does about it (nst batch starts the task over itself)."""
+
+    def __init__(self, reason, advice=START_AGAIN):
+        super().__init__(f"{reason}; {advice}" if advice else reason)
+        self.reason = reason
 
 
 def save(path, run, identity, snapshots=(), finished=False):
@@ -80,22 +88,20 @@ def load(path):
             meta = json.loads(str(z["meta"]))
             arrays = {k: z[k] for k in z.files if k != "meta"}
     except FileNotFoundError:
-        raise CheckpointError(f"checkpoint {path} does not exist") from None
+        raise CheckpointError(f"checkpoint {path} does not exist", None) from None
     except IsADirectoryError:
-        raise CheckpointError(f"checkpoint {path} is a folder, not a file") from None
+        raise CheckpointError(f"checkpoint {path} is a folder, not a file", None) from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
         if isinstance(e, OSError) and e.errno and e.strerror:     # no permission, a name too long
-            raise CheckpointError(f"checkpoint {path} cannot be read ({e.strerror})") from None
-        raise CheckpointError(f"checkpoint {path} is unreadable or truncated (no .npz nst wrote whole); "
-                              "start the run again without --resume") from None
+            raise CheckpointError(f"checkpoint {path} cannot be read ({e.strerror})", None) from None
+        raise CheckpointError(f"checkpoint {path} is unreadable or truncated (no .npz nst wrote whole)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         got = meta.get("format") if isinstance(meta, dict) else None
-        raise CheckpointError(f"checkpoint {path} has format {got}, expected {FORMAT}; "
-                              "start the run again without --resume")
+        raise CheckpointError(f"checkpoint {path} has format {got}, expected {FORMAT}")
     state, scalars = meta.get("state"), meta.get("opt_scalars")
     if not (isinstance(meta.get("identity"), dict) and isinstance(state, dict) and isinstance(scalars, dict)
             and all(isinstance(state.get(k), t) for k, t in STATE_KEYS.items()) and "opt.x" in arrays):
-        raise CheckpointError(f"checkpoint {path} lacks part of a run's state; start the run again without --resume")
+        raise CheckpointError(f"checkpoint {path} lacks part of a run's state")
     state["optimizer"] = {**scalars, **{k[4:]: v for k, v in arrays.items() if k.startswith("opt.")}}
     if "ema" in arrays:
         state["ema"] = arrays["ema"]
@@ -116,15 +122,14 @@ def snapshots_of(path, arrays):
     for k, a in arrays.items():
         if k.startswith("snap."):
             if not (k[5:].isdigit() and a.dtype == np.uint8 and a.ndim == 3 and a.shape[2] == 3 and a.size):
-                raise CheckpointError(f"checkpoint {path}: its report snapshot {k} is malformed; "
-                                      "start the run again without --resume")
+                raise CheckpointError(f"checkpoint {path}: its report snapshot {k} is malformed")
             found.append((int(k[5:]), a))
     return sorted(found, key=lambda s: s[0])
 
 
 def check_fits(path, state, run):
     # the state's scale, image shape and arrays fit `run` (a checkpoint of the same settings)
-    bad = lambda what: CheckpointError(f"checkpoint {path}: {what}; start the run again without --resume")
+    bad = lambda what: CheckpointError(f"checkpoint {path}: {what}")
     if not 0 <= state["scale"] < len(run.sizes):
         raise bad(f"scale {state['scale']} is not one of this run's {len(run.sizes)}")
     shape, opt = state["shape"], state["optimizer"]

@@ -225,47 +225,46 @@ class Job:
             print(table)
         return self.run
 
-    def resume(self, path):
+    def resume(self, path, named=None):
         # put the checkpoint's state into the run, refusing one made for other settings or inputs; one
         # made on another backend or in other tiles is a warning (warn: a task's comes back with its
-        # result), where the run goes on a line to log (a task's: its row's resumed_at)
+        # result), where the run goes on a line to log (a task's: its row's resumed_at). `named`: how
+        # the messages name the checkpoint (nst transfer's "--resume PATH"; a batch task's its own)
+        named = named or f"--resume {path}"
         saved, state = checkpoint.load(path)
         diff = checkpoint.differences(saved, self.ident)
         if diff == ["automatic_rules"]:
-            raise checkpoint.CheckpointError(f"--resume {path} was made by an nst whose automatic rules "
-                                             "(the 'auto' style layer weights or schedule) differ from this "
-                                             "one's; resuming would change the objective mid-run: start again "
-                                             "without --resume")
+            raise checkpoint.CheckpointError(f"{named} was made by an nst whose automatic rules (the 'auto' style "
+                                             "layer weights or schedule) differ from this one's; resuming would "
+                                             "change the objective mid-run")
         if diff and checkpoint.older_record(saved):
-            raise checkpoint.CheckpointError(f"--resume {path} was made by an older nst "
-                                             f"{checkpoint.older_record(saved)}: start the run again without --resume")
+            raise checkpoint.CheckpointError(f"{named} was made by an older nst {checkpoint.older_record(saved)}")
         if diff:
-            raise checkpoint.CheckpointError(f"--resume {path} was made with other settings or inputs "
-                                             f"({', '.join(diff)}); repeat the original command with --resume")
+            raise checkpoint.CheckpointError(f"{named} was made with other settings or inputs ({', '.join(diff)})",
+                                             "repeat the original command with --resume")
         checkpoint.check_fits(path, state, self.run)
         try:
             self.run.restore(state)
             self.snapshots = [s for s in state["snapshots"] if s[0] <= len(self.run.history)]
         except (KeyError, TypeError, ValueError) as e:       # a crafted state that passed check_fits
             raise checkpoint.CheckpointError(f"checkpoint {path}: its optimiser state is malformed "
-                                             f"({e.__class__.__name__}: {e}); start the run again without "
-                                             "--resume") from None
+                                             f"({e.__class__.__name__}: {e})") from None
         made_on, here = state.get("backend"), self.run.objective_backend().name
         if made_on and made_on != here:
-            self.warn(f"--resume {path} was made on the {made_on} backend and goes on on {here}: the picture "
+            self.warn(f"{named} was made on the {made_on} backend and goes on on {here}: the picture "
                       "may differ from an uninterrupted run's by float rounding")
-        self.note_other_tiles(path, state.get("tiles"))
+        self.note_other_tiles(named, state.get("tiles"))
         self.log(f"nst: resuming at iteration {len(self.run.history)} "
                  f"(scale {self.run.scale + 1}/{len(self.run.sizes)})")
 
-    def note_other_tiles(self, path, made_with):
+    def note_other_tiles(self, named, made_with):
         # a warning when the scales left run in other tiles than the checkpoint's run (tile size per
         # scale, None: whole; made_with None: a checkpoint from before they were recorded)
         run = self.run
         here = [run.scale_tile(k) for k in range(len(run.sizes))]
         if made_with is None or len(made_with) != len(here) or made_with[run.scale:] == here[run.scale:]:
             return
-        self.warn(f"--resume {path} was made running {scale_tiles(run, made_with, run.scale)} and goes on "
+        self.warn(f"{named} was made running {scale_tiles(run, made_with, run.scale)} and goes on "
                   f"running {scale_tiles(run, here, run.scale)}: the picture may differ from an uninterrupted "
                   "run's by float rounding")
 
