@@ -12,14 +12,18 @@ __all__ = ["Backend", "BackendUnavailable", "NAMES", "get_backend", "one_heap"]
 NAMES = ("numpy", "numba", "cupy", "cuda-cpu")
 
 
-def get_backend(name):
+def get_backend(name, log=None):
     # the backend called `name` (one of NAMES); BackendUnavailable when it cannot run here.
     # "auto" is chosen by the runs, nst.run.selfcheck.choose_backend (it self-checks a GPU first).
+    # log(message): where numba's first load on a machine says it compiles its kernels (default: the
+    # "nst" logger)
     if name == "numpy":
         from .numpy_backend import BACKEND
     elif name == "numba":
+        from .compile_ahead import compile_ahead_once
         from .numba_backend import load
         BACKEND = load()
+        compile_ahead_once(log)         # the first load on a machine: the kernels compiled side by side
     elif name == "cupy":
         from .cupy_backend import load
         BACKEND = load()

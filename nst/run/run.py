@@ -472,7 +472,7 @@ class Run:
         self.shape = tuple(st["shape"])
 
     def objective_backend(self):
-        return choose_backend(self.settings.backend)
+        return choose_backend(self.settings.backend, self.log)
 
 
 def stylize(content, style, *, callback=None, progress=False, log=log_to_logger, **settings):

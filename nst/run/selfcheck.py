@@ -14,11 +14,11 @@ from nst.io.assets import atomic_path, cache_dir
 from nst.backends import BackendUnavailable, get_backend
 
 
-def choose_backend(name="auto"):
-    # "auto": cupy when a GPU answers and passes the self-check, else numba, else numpy
+def choose_backend(name="auto", log=None):
+    # "auto": cupy when a GPU answers and passes the self-check, else numba, else numpy; log: get_backend's
     if name != "auto":
-        return get_backend(name)
-    for candidate in (_checked_cupy, lambda: get_backend("numba")):
+        return get_backend(name, log)
+    for candidate in (_checked_cupy, lambda: get_backend("numba", log)):
         try:
             return candidate()
         except BackendUnavailable:
