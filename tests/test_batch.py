@@ -928,7 +928,7 @@ def test_a_task_resumed_on_another_backend_says_its_picture_may_differ(images, t
         if len(run.history) == 2 and run.objective_backend().name == "numpy":
             raise RuntimeError("the worker died")
     monkeypatch.setattr(nst.io.checkpoint, "save", save_then_fail)
-    monkeypatch.setattr(nst.run.run, "choose_backend", lambda name: get_backend(picked.get(name, name)))
+    monkeypatch.setattr(nst.run.run, "choose_backend", lambda name, log=None: get_backend(picked.get(name, name)))
     ckpt_dir = (tmp_path / "ck").resolve()
     args = ["batch", str(images / "c1.png"), "--style", str(images / "s1.png"), "-o", str(tmp_path / "out"),
             "--weights", str(tiny_weights_h5), "--size", "48", "--scales", "1", "--backend", "auto",

@@ -72,6 +72,19 @@ def test_a_group_that_fails_is_left_to_the_run(monkeypatch):
     assert said == ["nst: compiling the CPU kernels for this machine, once (2 processes at a time)"]
 
 
+@pytest.mark.parametrize("python", ["hangs", "missing"])
+def test_a_group_whose_process_hangs_or_cannot_start_is_left_to_the_run(monkeypatch, tmp_path, python):
+    # a hung process is killed after GROUP_TIMEOUT_S, one that cannot start is skipped: nothing compiled ahead
+    script = tmp_path / "python"
+    if python == "hangs":
+        script.write_text("#!/bin/sh\nsleep 60\n")
+        script.chmod(0o755)
+    monkeypatch.setattr(compile_ahead, "cold", lambda: True)
+    monkeypatch.setattr(compile_ahead, "GROUP_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(sys, "executable", str(script))
+    assert compile_ahead.compile_ahead(processes=len(compile_ahead.GROUPS)) == []
+
+
 def test_a_cache_it_cannot_look_at_is_taken_as_warm(monkeypatch):
     # another Numba's internals (no _cache_file): the run compiles as it goes, nothing ahead
     monkeypatch.setattr(compile_ahead, "KERNELS", {"tv_loss": ("tv_loss_and_grad_v1",)})   # a plain function

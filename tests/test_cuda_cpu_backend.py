@@ -53,7 +53,7 @@ def test_auto_falls_back_when_the_gpu_fails_its_check(tmp_path, monkeypatch, rec
     good = get_backend("cuda-cpu")
     bad = dataclasses.replace(good, name="cupy",
                               conv3x3_relu=lambda x, w, b: good.conv3x3_relu(x, w, b) * np.float32(1.01))
-    monkeypatch.setattr(selfcheck, "get_backend", lambda name: bad if name == "cupy" else get_backend(name))
+    monkeypatch.setattr(selfcheck, "get_backend", lambda name, log=None: bad if name == "cupy" else get_backend(name))
     monkeypatch.setattr(cupy_backend, "device_key", lambda: "fake GPU")
     assert selfcheck.choose_backend("auto").name in ("numba", "numpy")
     messages = [str(w.message) for w in recwarn]

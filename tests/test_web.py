@@ -905,7 +905,7 @@ def test_each_comparison_gets_its_warnings_in_its_answer(tmp_path, pictures, tin
     from nst.web.runs import make_task
     said = "auto: the GPU failed nst's self-check (a stand-in); using numba"
 
-    def self_check_fails(name):                          # what choose_backend("auto") warns then
+    def self_check_fails(name, log=None):                # what choose_backend("auto") warns then
         warnings.warn(said, stacklevel=2)
         return selfcheck.get_backend("numpy")
     monkeypatch.setattr(selfcheck, "choose_backend", self_check_fails)

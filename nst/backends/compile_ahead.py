@@ -1,14 +1,15 @@
 """Numba's first compilation, ahead of a run and in parallel.
 
-A kernel compiles when first called, and the first run on a machine calls them one after another:
-35 s on a 2-core Zen 3 before the first evaluation ends, on one core. Each kernel saves what it
+A kernel compiles when first called, and the first run on a machine calls them one after another,
+on one core: 36–40 s on a 2-core Zen 3 before its first evaluation ends. Each kernel saves what it
 compiled in Numba's cache, which any later process loads (about 2 s for all of them). So when a
 kernel a default run uses has nothing cached (`cold`), `compile_ahead` runs the numba backend's
 ops once on tiny inputs in GROUPS, each group in a fresh process of its own, as many at once as
 there are cores: the kernels compile side by side and are saved, and the run loads them. The ops
 are called through the backend's own table (CHOSEN versions, the same wrappers), so the types the
 kernels see, and so their compiled signatures, are a run's. A group that fails to compile is left
-to compile when the run calls it, as before.
+to compile when the run calls it, as before. On those 2 cores the first run's compiling takes 26 s
+(bench/RESULTS.md, "The twenty-third session on #17"); one core compiles as before.
 """
 import os
 import subprocess
@@ -68,6 +69,9 @@ KERNELS = {
 }
 
 
+GROUP_TIMEOUT_S = 600      # a group's process is killed after this (each takes 5–12 s here)
+
+
 def cold():
     # -> True when a kernel of KERNELS has nothing cached for its current source; False when all do,
     # or when the cache cannot be looked at (another Numba's internals: the run compiles as it goes)
@@ -99,8 +103,11 @@ def compile_ahead(processes=None, log=None):
 
     def one(name):
         code = f"from nst.backends.compile_ahead import compile_group; compile_group({name!r})"
-        done = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+        try:
+            done = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL, timeout=GROUP_TIMEOUT_S)
+        except (OSError, subprocess.TimeoutExpired):              # no process, or a hung one: killed
+            return None
         return name if done.returncode == 0 else None
     at_once = min(processes, len(GROUPS))
     if log:
