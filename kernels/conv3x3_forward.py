@@ -37,6 +37,9 @@ Versions:
      tile rows and runs in-transform, 36 sgemms and out-transform on a chunk small enough
      (_L2_BYTES) that V and M stay in its core's caches; U is read once a chunk. For layers with few channels (U small)
      on large images; on 256+ channels v5 is faster (U, up to 36 MiB, read once a block).
+  v8 v5 with its two transforms run on our own threads (v7's one-thread transforms, each call on a
+     chunk of channels handed out as a thread is free) instead of Numba's parallel loops: no
+     parallel-loop kernels of its own to compile, and a thread on a busy core takes fewer chunks.
 Which version runs for which layer is chosen in nst/backends/numba_backend.py (CHOSEN).
 Workspace (padded input, cols, V, M) comes from per-thread buffers kept across calls (≤ about
 _BLOCK_BYTES each): fresh pages cost the kernel time to zero, and every conv call wanted tens of
@@ -456,10 +459,11 @@ def _wino4_in(x, mask, use_mask, rev, tr0, tr1, tw, v):
 
 
 @numba.njit(**_JIT_ONE_THREAD)
-def _wino4_in_one_thread(x, mask, use_mask, rev, tr0, tr1, tw, v):
-    # _wino4_in on the calling thread alone (v7 runs one per thread of its own), its strips made once
+def _wino4_in_one_thread(x, mask, use_mask, rev, tr0, tr1, tw, v, c0, c1):
+    # _wino4_in for input channels [c0, c1) on the calling thread alone (v7 and v8 run one per
+    # thread of their own), its strips made once
     d, e, p = _wino4_in_scratch(tw)
-    for job in range(x.shape[0] * (tr1 - tr0)):
+    for job in range(c0 * (tr1 - tr0), c1 * (tr1 - tr0)):
         _wino4_in_job(x, mask, use_mask, rev, tr0, tr1, tw, v, job, d, e, p)
 
 
@@ -525,10 +529,10 @@ def _wino4_out(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
 
 
 @numba.njit(**_JIT_ONE_THREAD)
-def _wino4_out_one_thread(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
-    # _wino4_out on the calling thread alone (v7), its scratch made once
+def _wino4_out_one_thread(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, k0, k1):
+    # _wino4_out for output channels [k0, k1) on the calling thread alone (v7, v8), its scratch made once
     s, y, row = _wino4_out_scratch(tw)
-    for job in range(out.shape[0] * (tr1 - tr0)):
+    for job in range(k0 * (tr1 - tr0), k1 * (tr1 - tr0)):
         _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row)
 
 
@@ -575,17 +579,42 @@ def _wino4_out_job(mm, b, use_bias, relu, rev, tr0, tr1, tw, out, job, s, y, row
         _put_row(row[skip:], bk, relu, False, k, yo, out)
 
 
-_WINOGRAD = {2: (_wino2_in, _wino2_out), 4: (_wino4_in, _wino4_out)}    # m -> transforms
+def _on_channel_chunks(kernel, channels, *args):
+    # kernel(*args, c0, c1) over the channels [0, channels) in chunks handed out to our threads one
+    # at a time, as each is free (a thread on a busy core takes fewer)
+    step = max(1, -(-channels // (4 * THREADS)))
+    chunks = iter(range(0, channels, step))
+
+    def work():
+        for c0 in chunks:
+            kernel(*args, c0, min(channels, c0 + step))
+    on_threads([work] * min(THREADS, -(-channels // step)))
 
 
-def _core_winograd(m, x, cw, b, mask, relu, backward, out):
-    # F(m×m, 3×3) over blocks of tile rows: V = Bᵀ d B, M = U @ V (n² sgemms), Y = Aᵀ M A
+def _wino4_in_chunked(x, mask, use_mask, rev, tr0, tr1, tw, v):
+    # as _wino4_in, run by our own threads over chunks of input channels (v8)
+    _on_channel_chunks(_wino4_in_one_thread, x.shape[0], x, mask, use_mask, rev, tr0, tr1, tw, v)
+
+
+def _wino4_out_chunked(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
+    # as _wino4_out, run by our own threads over chunks of output channels (v8)
+    _on_channel_chunks(_wino4_out_one_thread, out.shape[0], mm, b, use_bias, relu, rev, tr0, tr1, tw, out)
+
+
+# (m, how the transforms run) -> (input transform, output transform)
+_WINOGRAD = {(2, "numba"): (_wino2_in, _wino2_out), (4, "numba"): (_wino4_in, _wino4_out),
+             (4, "ours"): (_wino4_in_chunked, _wino4_out_chunked)}
+
+
+def _core_winograd(m, x, cw, b, mask, relu, backward, out, threads="numba"):
+    # F(m×m, 3×3) over blocks of tile rows: V = Bᵀ d B, M = U @ V (n² sgemms), Y = Aᵀ M A; the
+    # transforms on Numba's threads (prange) or on ours (`threads`: _WINOGRAD)
     i, h, w = x.shape
     u = cw.get(f"wino{m}")                                           # n²×O×I
     if backward:
         u = u.transpose(0, 2, 1)                                      # n²×I×O view
     nn, o = u.shape[0], u.shape[1]
-    tile_in, tile_out = _WINOGRAD[m]
+    tile_in, tile_out = _WINOGRAD[m, threads]
     msk, use_mask = _mask_args(x, mask)
     bias, use_bias = _bias_args(b)
     th, tw = -(-h // m), -(-w // m)
@@ -606,6 +635,11 @@ def core_v4(x, cw, b, mask, relu, backward, out):
 
 def core_v5(x, cw, b, mask, relu, backward, out):
     _core_winograd(4, x, cw, b, mask, relu, backward, out)
+
+
+def core_v8(x, cw, b, mask, relu, backward, out):
+    # v5 with its two transforms run by our own threads, channel chunks handed out as each is free
+    _core_winograd(4, x, cw, b, mask, relu, backward, out, threads="ours")
 
 
 # v7: Winograd F(4×4) fused per thread. v5 runs each stage over a whole block on both threads
@@ -638,9 +672,9 @@ def core_v7(x, cw, b, mask, relu, backward, out):
         for tr0 in chunks:
             tr1 = min(th, tr0 + chunk)
             vb, mb = v[:, :, :(tr1 - tr0) * tw], mm[:, :, :(tr1 - tr0) * tw]
-            _wino4_in_one_thread(x, msk, use_mask, backward, tr0, tr1, tw, vb)
+            _wino4_in_one_thread(x, msk, use_mask, backward, tr0, tr1, tw, vb, 0, i)
             np.matmul(u, vb, out=mb)                                  # 36 × (O×I @ I×n)
-            _wino4_out_one_thread(mb, bias, use_bias, relu, backward, tr0, tr1, tw, out)
+            _wino4_out_one_thread(mb, bias, use_bias, relu, backward, tr0, tr1, tw, out, 0, o)
     on_threads([rows] * min(THREADS, -(-th // chunk)))
 
 
@@ -694,12 +728,13 @@ def core_v6(x, cw, b, mask, relu, backward, out):
 
 
 CORES = {"v1": core_v1, "v2": core_v2, "v3": core_v3, "v4": core_v4, "v5": core_v5, "v6": core_v6,
-         "v7": core_v7}
+         "v7": core_v7, "v8": core_v8}
 # the weight forms each core reads, forward and transposed (the backward)
 READS = {"v1": ("mat", "mat_t"), "v2": ("taps", "taps"), "v3": ("mat", "mat_t"),
-         "v4": ("wino2", "wino2"), "v5": ("wino4", "wino4"), "v6": ("w", "w"), "v7": ("wino4", "wino4")}
+         "v4": ("wino2", "wino2"), "v5": ("wino4", "wino4"), "v6": ("w", "w"), "v7": ("wino4", "wino4"),
+         "v8": ("wino4", "wino4")}
 # versions that need a looser rule of nst.tolerance than the default (the rule says why)
-TOLERANCE = {"v5": "winograd4", "v7": "winograd4"}
+TOLERANCE = {"v5": "winograd4", "v7": "winograd4", "v8": "winograd4"}
 
 
 def _make(version):

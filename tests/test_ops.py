@@ -557,6 +557,20 @@ def test_a_batch_of_gemms_goes_to_whichever_thread_is_free(rng, monkeypatch):
     assert len(took) == 8 and took.count(took[0]) <= 2, took
 
 
+@pytest.mark.parametrize("channels", [1, 3, 37, 512])
+def test_channel_chunks_on_our_threads_cover_every_channel_once(channels):
+    # v8's transforms: each channel in exactly one chunk, whichever thread takes it
+    import threading
+    seen, lock = [], threading.Lock()
+
+    def kernel(arg, c0, c1):
+        assert arg == "the kernel's arguments" and 0 <= c0 < c1 <= channels
+        with lock:
+            seen.extend(range(c0, c1))
+    conv3x3_forward._on_channel_chunks(kernel, channels, "the kernel's arguments")
+    assert sorted(seen) == list(range(channels))
+
+
 def test_winograd_formulas_are_the_matrices():
     # the F(4×4) transforms' written-out formulas (_bt6, _at6) are Bᵀ and Aᵀ of Lavin & Gray
     eye = np.eye(6)

@@ -60,8 +60,8 @@ GROUPS = {
 }
 # the kernels a default run calls, by module (tests/test_compile_ahead.py checks a run's against it)
 KERNELS = {
-    "conv3x3_forward": ("_pad_flat", "_flat_cols", "_epilogue", "_direct", "_wino4_in", "_wino4_out",
-                        "_wino4_in_one_thread", "_wino4_out_one_thread"),
+    "conv3x3_forward": ("_pad_flat", "_flat_cols", "_epilogue", "_direct", "_wino4_in_one_thread",
+                        "_wino4_out_one_thread"),
     "maxpool2x2": ("_maxpool_fwd", "_maxpool_bwd_rows", "_maxpool_bwd_packed"),
     "gram_style_loss": ("_diff_scale", "_scale"),
     "content_loss": ("_content",),
