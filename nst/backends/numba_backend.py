@@ -20,7 +20,7 @@ from .backend import (CONV_OPS, Backend, BackendUnavailable, ConvLayer, chosen_v
 # two-stage v5 from 256 channels up (U up to 36 MiB, read once a block), since 2026-12-06 as v8:
 # its transforms on our own threads instead of Numba's parallel loops, the same evaluation bit for
 # bit and as fast (1.002× at 256², 1.000× at 512²), two kernels fewer for a machine's first run
-# to compile (its compiling 29–30 → 23–24 s on 2 cores). F(2×2) (v4) was there for the
+# to compile (nst.backends.compile_ahead: 29–30 → 20–21 s on 2 cores). F(2×2) (v4) was there for the
 # 512-input layers until 2026-12-03: it holds 16/9 of the weights instead of 36/9, 74 MiB less,
 # and rounds less, but a whole evaluation is 2 % / 7.5 % / 6 % slower with it at 256² / 512² /
 # 1024². The 3-channel first layer: flat-shift im2col (v3) forward, direct loops (v6) backward
