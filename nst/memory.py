@@ -34,11 +34,14 @@ from .spec import CONV_LAYERS, CONV_NAMES, ends_block
 F32 = 4
 WORKSPACE = {"numba": 0.25, "numpy": 3, "*": 6}   # numpy 3: its peak, 512–1024 px, was 2.3–3.0 × the
                                                     # largest a^l beyond the rest (2026-12-05, Zen 4)
-KEPT = {"numba": 1.25}                  # × the largest a^l below KEPT_LIMIT: the peak RSS of numba runs
+KEPT = {"numba": 1.05}                  # × the largest a^l below KEPT_LIMIT: the peak RSS of numba runs
                                         # (1024–2048 px, 4:3 and 1:1, 2026-12-05) was acts + 1.1–1.2 ×
                                         # that beyond WORKSPACE, and matches the estimate without mallopt.
                                         # In one heap (2026-12-06) 1:1 peaks 15 % lower, 4:3 ones from
-                                        # 1536 px vary by 10 %: kept, the estimate +3 % over the highest
+                                        # 1536 px vary by 10 %, and the Zen 3 kind's 1024 px peaks are
+                                        # 9–11 % below the Zen 4 kind's: 1.05 puts the estimate within
+                                        # +0.5 … +2 % over Zen 4's highest 4:3 peaks and +14 % over Zen
+                                        # 3's lowest (1.25 was +16.5 % there: bench/RESULTS.md)
 TILED_KEPT = {"numba": 1.75}            # KEPT of a tiled evaluation, whose extents of several sizes
                                         # fragment it more: in one heap, +2 … +14 % over the peaks of
                                         # 768–2048 px in 4–9 tiles (2.25 before, in glibc's many arenas)
