@@ -580,3 +580,14 @@ def test_a_resumed_run_remembers_where_lbfgs_ended_its_earlier_scales(rng, tiny_
     assert resumed(state).early_stops == []
     with pytest.raises(checkpoint.CheckpointError, match="its early-stop notes are malformed"):
         resumed({**state, "early_stops": [[24, "x"]]})
+
+
+@pytest.mark.parametrize("advice", ["start the run again without --resume", None])
+def test_a_checkpoint_error_keeps_its_reason_and_advice_through_pickle(advice):
+    # a Dask task's error comes back pickled: rebuilt from its message alone it would add the advice twice
+    import pickle
+    from nst.io.checkpoint import CheckpointError
+    e = pickle.loads(pickle.dumps(CheckpointError("checkpoint ck.npz lacks part of a run's state", advice)))
+    assert (str(e), e.reason) == ((f"checkpoint ck.npz lacks part of a run's state; {advice}" if advice else
+                                   "checkpoint ck.npz lacks part of a run's state"),
+                                  "checkpoint ck.npz lacks part of a run's state")

@@ -70,7 +70,7 @@ KERNELS = {
 }
 
 
-GROUP_TIMEOUT_S = 600      # a group's process is killed after this (each takes 5–12 s here)
+GROUP_TIMEOUT_S = 600      # a group's process is killed after this (each takes 4–9 s here)
 
 
 def cold():

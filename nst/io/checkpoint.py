@@ -31,7 +31,10 @@ class CheckpointError(ValueError):
 
     def __init__(self, reason, advice=START_AGAIN):
         super().__init__(f"{reason}; {advice}" if advice else reason)
-        self.reason = reason
+        self.reason, self.advice = reason, advice
+
+    def __reduce__(self):                   # pickled (a Dask task's error) as made, not from its message
+        return type(self), (self.reason, self.advice)
 
 
 def save(path, run, identity, snapshots=(), finished=False):
