@@ -8,7 +8,7 @@ ops once on tiny inputs in GROUPS, each group in a fresh process of its own, as 
 there are cores: the kernels compile side by side and are saved, and the run loads them. The ops
 are called through the backend's own table (CHOSEN versions, the same wrappers), so the types the
 kernels see, and so their compiled signatures, are a run's. A group that fails to compile is left
-to compile when the run calls it, as before. On those 2 cores the first run's compiling takes 20–21 s
+to compile when the run calls it, as before. On those 2 cores the first run's compiling takes 26 s
 (bench/RESULTS.md, "The twenty-third session on #17"); one core compiles as before.
 """
 import os
@@ -50,19 +50,19 @@ def _losses():
     chosen("tv_loss_and_grad")(rng.random((6, 6, 3), np.float32) * 255)
 
 
-# the compile groups, each 4–9 s alone on the 2-core Zen 3 (a fresh process's own start included);
-# the Winograd layers of 64 and of 256 inputs (v7, v8) share their transform kernels: one group
+# the compile groups, each 4–12 s alone on the 2-core Zen 3 (a fresh process's own start included)
 GROUPS = {
-    "winograd": lambda: (_conv(64, 12), _conv(256, 12)),
+    "winograd": lambda: _conv(256, 12),
     "first layer": lambda: _conv(3, 12),
+    "winograd fused per thread": lambda: _conv(64, 12),
     "max pools": _max_pools,
     "losses": _losses,
 }
 
 # the kernels a default run calls, by module (tests/test_compile_ahead.py checks a run's against it)
 KERNELS = {
-    "conv3x3_forward": ("_pad_flat", "_flat_cols", "_epilogue", "_direct", "_wino4_in_one_thread",
-                        "_wino4_out_one_thread"),
+    "conv3x3_forward": ("_pad_flat", "_flat_cols", "_epilogue", "_direct", "_wino4_in", "_wino4_out",
+                        "_wino4_in_one_thread", "_wino4_out_one_thread"),
     "maxpool2x2": ("_maxpool_fwd", "_maxpool_bwd_rows", "_maxpool_bwd_packed"),
     "gram_style_loss": ("_diff_scale", "_scale"),
     "content_loss": ("_content",),
@@ -70,7 +70,7 @@ KERNELS = {
 }
 
 
-GROUP_TIMEOUT_S = 600      # a group's process is killed after this (each takes 4–9 s here)
+GROUP_TIMEOUT_S = 600      # a group's process is killed after this (each takes 4–12 s here)
 
 
 def cold():

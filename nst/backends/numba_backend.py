@@ -17,10 +17,9 @@ from .backend import (CONV_OPS, Backend, BackendUnavailable, ConvLayer, chosen_v
 # are in bench/RESULTS.md, "Measurements formerly in code comments"). Winograd F(4×4) from 64
 # channels up: fused per thread (v7) for the 64- and 128-input layers, whose U is small and whose
 # images are large (a whole evaluation 0.93× at 256², 0.92× at 512², 2026-12-05), the
-# two-stage v5 from 256 channels up (U up to 36 MiB, read once a block), since 2026-12-06 as v8:
-# its transforms on our own threads instead of Numba's parallel loops, the same evaluation bit for
-# bit and as fast (1.002× at 256², 1.000× at 512²), two kernels fewer for a machine's first run
-# to compile (nst.backends.compile_ahead: 29–30 → 20–21 s on 2 cores). F(2×2) (v4) was there for the
+# two-stage v5 from 256 channels up (U up to 36 MiB, read once a block). v8 (v5's transforms on
+# our own threads, two kernels fewer to compile) computes the same evaluation bit for bit, but on a
+# quiet host v8 / v5 was 1.039 and 0.983 at 256², 1.037 at 512² (2026-12-06): not taken. F(2×2) (v4) was there for the
 # 512-input layers until 2026-12-03: it holds 16/9 of the weights instead of 36/9, 74 MiB less,
 # and rounds less, but a whole evaluation is 2 % / 7.5 % / 6 % slower with it at 256² / 512² /
 # 1024². The 3-channel first layer: flat-shift im2col (v3) forward, direct loops (v6) backward
@@ -34,8 +33,8 @@ from .backend import (CONV_OPS, Backend, BackendUnavailable, ConvLayer, chosen_v
 # needs longer rows; v3 is 3.1–5.8× v1 at every shape there (Zen 3, 2026-12-06: 5.5 → 3.5 ms an
 # evaluation at 256²; bench/bench_pool_versions.py).
 CHOSEN = {
-    "conv3x3_relu": {3: "v3", 64: "v7", 128: "v7", "*": "v8"},
-    "conv3x3_relu_backward_input": {3: "v6", 64: "v7", 128: "v7", "*": "v8"},
+    "conv3x3_relu": {3: "v3", 64: "v7", 128: "v7", "*": "v5"},
+    "conv3x3_relu_backward_input": {3: "v6", 64: "v7", 128: "v7", "*": "v5"},
     "maxpool2x2": "v1",
     "maxpool2x2_backward": "v3",
     "avgpool2x2": "v1",
