@@ -1,4 +1,4 @@
-"""kernels/compile_ahead.py: the first run's Numba compilation, done ahead in parallel processes."""
+"""nst/backends/compile_ahead.py: the first run's Numba compilation, done ahead in parallel processes."""
 import json
 import os
 import subprocess
