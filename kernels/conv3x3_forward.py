@@ -602,20 +602,18 @@ def _wino4_out_chunked(mm, b, use_bias, relu, rev, tr0, tr1, tw, out):
     _on_channel_chunks(_wino4_out_one_thread, out.shape[0], mm, b, use_bias, relu, rev, tr0, tr1, tw, out)
 
 
-# (m, how the transforms run) -> (input transform, output transform)
-_WINOGRAD = {(2, "numba"): (_wino2_in, _wino2_out), (4, "numba"): (_wino4_in, _wino4_out),
-             (4, "ours"): (_wino4_in_chunked, _wino4_out_chunked)}
+_WINOGRAD = {2: (_wino2_in, _wino2_out), 4: (_wino4_in, _wino4_out)}    # m -> transforms (Numba's threads)
 
 
-def _core_winograd(m, x, cw, b, mask, relu, backward, out, threads="numba"):
-    # F(m×m, 3×3) over blocks of tile rows: V = Bᵀ d B, M = U @ V (n² sgemms), Y = Aᵀ M A; the
-    # transforms on Numba's threads (prange) or on ours (`threads`: _WINOGRAD)
+def _core_winograd(m, x, cw, b, mask, relu, backward, out, transforms=None):
+    # F(m×m, 3×3) over blocks of tile rows: V = Bᵀ d B, M = U @ V (n² sgemms), Y = Aᵀ M A;
+    # transforms: (input, output) in place of _WINOGRAD[m]'s
     i, h, w = x.shape
     u = cw.get(f"wino{m}")                                           # n²×O×I
     if backward:
         u = u.transpose(0, 2, 1)                                      # n²×I×O view
     nn, o = u.shape[0], u.shape[1]
-    tile_in, tile_out = _WINOGRAD[m, threads]
+    tile_in, tile_out = transforms or _WINOGRAD[m]
     msk, use_mask = _mask_args(x, mask)
     bias, use_bias = _bias_args(b)
     th, tw = -(-h // m), -(-w // m)
@@ -640,7 +638,7 @@ def core_v5(x, cw, b, mask, relu, backward, out):
 
 def core_v8(x, cw, b, mask, relu, backward, out):
     # v5 with its two transforms run by our own threads, channel chunks handed out as each is free
-    _core_winograd(4, x, cw, b, mask, relu, backward, out, threads="ours")
+    _core_winograd(4, x, cw, b, mask, relu, backward, out, (_wino4_in_chunked, _wino4_out_chunked))
 
 
 # v7: Winograd F(4×4) fused per thread. v5 runs each stage over a whole block on both threads
